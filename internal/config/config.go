@@ -1,0 +1,280 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// Config holds every setting. Field tags are the single description of each
+// setting; see the package documentation for their meaning.
+type Config struct {
+	Listen          string        `yaml:"listen" default:":8080" nonempty:"true" desc:"Address to serve HTTP/1.1, HTTP/2 over TLS and h2c on, as HOST:PORT or :PORT. With tls.cert_file and tls.key_file it serves HTTPS (HTTP/1.1 and HTTP/2); without them plain HTTP/1.1 and h2c."`
+	ExternalURL     string        `yaml:"external_url" desc:"Public base URL of the server, used as the OpenID Connect issuer and in every link it sends. Must be an absolute http or https URL without query or fragment; a trailing slash is removed. Empty means http://localhost:PORT (https with TLS files) where PORT is the port of listen."`
+	DataDir         string        `yaml:"data_dir" default:"castellan-data" nonempty:"true" desc:"Directory for the embedded SQLite database and generated keys. Created at first start."`
+	Database        string        `yaml:"database" secret:"true" desc:"Where events and read models are stored. Empty means the embedded SQLite file castellan.db in data_dir; sqlite:PATH names another SQLite file; a postgres:// or postgresql:// URL selects PostgreSQL. The URL may contain a password, so the value is treated as a secret and printed only with the password hidden."`
+	Log             Log           `yaml:"log"`
+	TLS             TLS           `yaml:"tls"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" default:"30s" positive:"true" desc:"How long a graceful shutdown waits for requests in flight before closing connections."`
+	Keys            Keys          `yaml:"keys"`
+	FirstInstance   FirstInstance `yaml:"first_instance"`
+	Passwords       Passwords     `yaml:"passwords"`
+	Subscriptions   Subscriptions `yaml:"subscriptions"`
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  string `yaml:"level" default:"info" oneof:"debug,info,warn,error" desc:"Least severe level of log records written."`
+	Format string `yaml:"format" default:"text" oneof:"text,json" desc:"Format of log records on standard error: text (logfmt-like key=value) or json (one object per line)."`
+}
+
+// SlogLevel returns Level as a log/slog level. Level has been validated by
+// [Load], so an unknown value cannot occur there; it maps to info.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// TLS names the certificate and key served on listen.
+type TLS struct {
+	CertFile string `yaml:"cert_file" desc:"PEM file with the TLS certificate chain. Set together with tls.key_file to serve HTTPS; both files must exist and form a key pair."`
+	KeyFile  string `yaml:"key_file" desc:"PEM file with the TLS private key matching tls.cert_file."`
+}
+
+// Keys are the keys that encrypt secrets at rest (see package keyring).
+type Keys struct {
+	Master  string   `yaml:"master" secret:"true" desc:"Current key for encryption at rest, as ID:BASE64 (an ID of 1 to 32 characters from A-Z a-z 0-9 _ -, a colon, and 32 random bytes in standard base64). Empty means a key generated at first start and kept in data_dir. To rotate, set a new key here and move the previous one to keys.retired."`
+	Retired []string `yaml:"retired" secret:"true" desc:"Previous master keys, in the same ID:BASE64 form, kept to decrypt data sealed before a rotation. Comma-separated in the environment and flags."`
+}
+
+// FirstInstance describes the instance created when the database is empty.
+// Later starts ignore it.
+type FirstInstance struct {
+	Domain  string     `yaml:"domain" desc:"Domain of the instance created at first start. Empty means the host of external_url, without port."`
+	Name    string     `yaml:"name" default:"Castellan" nonempty:"true" desc:"Display name of the instance created at first start."`
+	OrgName string     `yaml:"org_name" default:"Castellan" nonempty:"true" desc:"Name of the first organization, which owns the first administrator."`
+	Admin   FirstAdmin `yaml:"admin"`
+}
+
+// FirstAdmin describes the administrator created with the first instance.
+type FirstAdmin struct {
+	LoginName string `yaml:"login_name" default:"admin" nonempty:"true" desc:"Login name of the first administrator."`
+	Email     string `yaml:"email" desc:"Email address of the first administrator. Optional."`
+	Password  string `yaml:"password" secret:"true" desc:"Initial password of the first administrator. Empty means a random password generated at first start and printed once on standard error."`
+}
+
+// Passwords configures password hashing.
+type Passwords struct {
+	Argon2id      Argon2id `yaml:"argon2id"`
+	MaxConcurrent int      `yaml:"max_concurrent" default:"0" min:"0" desc:"Most password hashes computed at once; further logins wait. Bounds memory use to about this many times passwords.argon2id.memory_kib. 0 means the number of CPUs."`
+}
+
+// Argon2id holds the Argon2id cost parameters for new password hashes
+// (RFC 9106). Existing hashes keep the parameters they were made with. The
+// defaults are the OWASP Password Storage Cheat Sheet minimums.
+type Argon2id struct {
+	MemoryKiB   uint32 `yaml:"memory_kib" default:"19456" min:"8192" desc:"Memory per hash, in KiB."`
+	Iterations  uint32 `yaml:"iterations" default:"2" min:"1" desc:"Passes over the memory per hash."`
+	Parallelism uint8  `yaml:"parallelism" default:"1" min:"1" desc:"Lanes (threads) per hash."`
+}
+
+// Subscriptions configures asynchronous event subscribers.
+type Subscriptions struct {
+	PollInterval time.Duration `yaml:"poll_interval" default:"1s" positive:"true" desc:"How often asynchronous subscribers poll for new events."`
+}
+
+// Names the loader treats specially; see [LoadWithArgs].
+const (
+	configFlag      = "config"
+	configEnv       = envPrefix + "CONFIG"
+	testEnvPrefix   = envPrefix + "TEST_"
+	envPrefix       = "CASTELLAN_"
+	defaultSource   = "default"
+	configFlagUsage = "YAML file with settings."
+)
+
+// Load reads the settings. args are the command's flags (os.Args[2:] for
+// `castellan start`), lookupEnv is os.LookupEnv in production. Positional
+// arguments are rejected. With -h or --help it returns [flag.ErrHelp]; the
+// caller then prints [FlagUsage].
+func Load(args []string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	c, rest, err := LoadWithArgs(args, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Errorf("config: unexpected argument %q: this command takes only flags", rest[0])
+	}
+	return c, nil
+}
+
+// LoadWithArgs is [Load] for commands that take positional arguments after
+// their flags (`castellan projections rebuild NAME`); it returns them.
+// As with the flag package, flags come first: everything from the first
+// non-flag argument, or after "--", is returned as is.
+//
+// The YAML file is named by --config or CASTELLAN_CONFIG. Environment
+// variables are read only through lookupEnv; but since a lookup function
+// cannot list names, the CASTELLAN_ variables to check for typos are found in
+// the process environment (os.Environ) and rejected only if lookupEnv also
+// reports them set. CASTELLAN_CONFIG and names starting with CASTELLAN_TEST_
+// are allowed.
+func LoadWithArgs(args []string, lookupEnv func(string) (string, bool)) (*Config, []string, error) {
+	l := &loader{sources: make(map[*setting]string)}
+
+	fs := flag.NewFlagSet("castellan", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var configPath string
+	var configPathSet bool
+	fs.Func(configFlag, configFlagUsage, func(v string) error {
+		configPath, configPathSet = v, true
+		return nil
+	})
+	type flagValue struct {
+		s   *setting
+		raw string
+	}
+	var flagValues []flagValue
+	for _, s := range settings {
+		// Values are parsed after the file and environment, by the loader,
+		// so that errors have our wording and never quote secrets.
+		fs.Func(s.flag, s.summary(), func(v string) error {
+			flagValues = append(flagValues, flagValue{s, v})
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, flag.ErrHelp
+		}
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+
+	c := &Config{}
+	for _, s := range settings {
+		s.field(c).Set(s.defaultValue)
+		l.sources[s] = defaultSource
+	}
+
+	if !configPathSet {
+		configPath, _ = lookupEnv(configEnv)
+	}
+	if configPath != "" {
+		if err := l.applyFile(c, configPath); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	for _, s := range settings {
+		if v, ok := lookupEnv(s.env); ok {
+			l.set(c, s, v, s.env)
+		}
+	}
+	l.checkUnknownEnv(lookupEnv)
+
+	appended := make(map[*setting]bool)
+	for _, fv := range flagValues {
+		source := "--" + fv.s.flag
+		if fv.s.kind == kindList && appended[fv.s] {
+			// A repeated list flag adds to the list instead of replacing it.
+			if v, ok := l.parse(fv.s, fv.raw, source); ok {
+				f := fv.s.field(c)
+				f.Set(reflect.AppendSlice(f, v))
+			}
+			continue
+		}
+		l.set(c, fv.s, fv.raw, source)
+		appended[fv.s] = true
+	}
+	if err := l.err(); err != nil {
+		return nil, nil, err
+	}
+
+	l.validate(c)
+	if err := l.err(); err != nil {
+		return nil, nil, err
+	}
+	return c, fs.Args(), nil
+}
+
+// loader accumulates where each value came from and every problem found, so
+// that one run reports all mistakes at once.
+type loader struct {
+	sources map[*setting]string
+	errs    []error
+}
+
+// set parses raw as the value of s and records its source.
+func (l *loader) set(c *Config, s *setting, raw, source string) {
+	v, ok := l.parse(s, raw, source)
+	if !ok {
+		return
+	}
+	s.field(c).Set(v)
+	l.sources[s] = source
+}
+
+func (l *loader) parse(s *setting, raw, source string) (reflect.Value, bool) {
+	v, err := s.parse(raw)
+	if err != nil {
+		l.errs = append(l.errs, &settingError{key: s.key, source: source, msg: err.Error()})
+		return reflect.Value{}, false
+	}
+	return v, true
+}
+
+// fail records a problem with the setting stored in field, a pointer into c.
+func (l *loader) fail(c *Config, field any, format string, args ...any) {
+	s := settingOf(c, field)
+	l.errs = append(l.errs, &settingError{key: s.key, source: l.sources[s], msg: fmt.Sprintf(format, args...)})
+}
+
+// describe returns "key (from source)" for the setting stored in field, to
+// mention a second setting in an error about another.
+func (l *loader) describe(c *Config, field any) string {
+	s := settingOf(c, field)
+	return fmt.Sprintf("%s (from %s)", s.key, l.sources[s])
+}
+
+func (l *loader) err() error {
+	return errors.Join(l.errs...)
+}
+
+func (l *loader) checkUnknownEnv(lookupEnv func(string) (string, bool)) {
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || name == configEnv || strings.HasPrefix(name, testEnvPrefix) {
+			continue
+		}
+		if _, known := settingsByEnv[name]; known {
+			continue
+		}
+		if _, set := lookupEnv(name); set {
+			l.errs = append(l.errs, fmt.Errorf("config: environment variable %s matches no setting (see docs/configuration.md)", name))
+		}
+	}
+}
+
+// settingError is a problem with one setting's value.
+type settingError struct {
+	key, source, msg string
+}
+
+func (e *settingError) Error() string {
+	return fmt.Sprintf("config: %s (from %s): %s", e.key, e.source, e.msg)
+}

@@ -1,0 +1,160 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names a SQL backend.
+type Dialect string
+
+// The supported backends.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open database with separate read and write paths.
+type DB struct {
+	Dialect Dialect
+	write   *sql.DB
+	read    *sql.DB
+}
+
+// Tx is a write transaction. It embeds *sql.Tx; Dialect tells code that needs
+// backend-specific SQL which statements to use.
+type Tx struct {
+	*sql.Tx
+	Dialect Dialect
+}
+
+// OpenSQLite opens (creating when missing) the SQLite database file at path.
+func OpenSQLite(path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("database: create directory for %s: %w", path, err)
+	}
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("database: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(ON)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("database: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	db := &DB{Dialect: SQLite, write: write, read: read}
+	// Open lazily connects; touch the file now so a bad path fails at start.
+	if err := write.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// OpenPostgres connects to the PostgreSQL database at url.
+func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+	pool, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("database: open postgres: %w", err)
+	}
+	pool.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	pool.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database: connect to postgres: %w", err)
+	}
+	return &DB{Dialect: Postgres, write: pool, read: pool}, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.read.PingContext(ctx)
+}
+
+// Reader is the pool for queries outside a write transaction. On SQLite its
+// connections are read-only.
+func (db *DB) Reader() *sql.DB { return db.read }
+
+// InTx runs fn in a write transaction and commits when fn returns nil. When
+// fn fails, or the commit does, nothing fn wrote remains.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("database: begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("database: commit: %w", err)
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a violated primary key or unique
+// index, on either backend.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		code := sqliteErr.Code()
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// Placeholders returns "$from, $from+1, …" for n parameters.
+func Placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", from+i)
+	}
+	return b.String()
+}

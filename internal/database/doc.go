@@ -1,0 +1,23 @@
+// Package database opens Castellan's SQL database — an embedded SQLite file
+// (pure Go, WAL) or PostgreSQL (pgx) — and runs schema migrations.
+//
+// Both backends are used through database/sql with the same `$1` placeholder
+// style, so most SQL is shared. What differs between them lives here and in
+// the small Dialect switch of the packages that need backend-specific
+// statements (the event store's transaction ids, for example).
+//
+// SQLite allows one writer at a time. A DB therefore keeps two pools on
+// SQLite: one connection for write transactions (started with BEGIN
+// IMMEDIATE, so a writer never fails half-way with SQLITE_BUSY) and a pool of
+// connections for reads, which WAL lets run beside the writer. On PostgreSQL
+// both are the same pool. Write transactions always go through InTx.
+//
+// Durability: SQLite runs with synchronous=FULL, so a transaction that InTx
+// reported as committed survives the process being killed and the machine
+// losing power; PostgreSQL gives the same guarantee with its default settings.
+//
+// Migrations are plain SQL, one text per backend, owned by the package whose
+// tables they create and listed in order by the binary. Applied migrations are
+// recorded in schema_migrations; on PostgreSQL concurrent replicas serialize on
+// an advisory lock so that exactly one applies each migration.
+package database

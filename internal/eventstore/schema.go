@@ -1,0 +1,138 @@
+package eventstore
+
+import "github.com/castellan-iam/castellan/internal/database"
+
+// Migrations create the event store's tables. Events are append-only: a
+// trigger rejects any UPDATE or DELETE of a stored event on both backends.
+var Migrations = []database.Migration{{
+	Name: "eventstore/0001_events",
+	SQLite: `
+CREATE TABLE events (
+	position INTEGER PRIMARY KEY AUTOINCREMENT,
+	tx_id INTEGER NOT NULL,
+	instance_id TEXT NOT NULL,
+	aggregate_type TEXT NOT NULL,
+	aggregate_id TEXT NOT NULL,
+	sequence INTEGER NOT NULL,
+	owner TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	payload_version INTEGER NOT NULL,
+	payload TEXT NOT NULL,
+	editor_user TEXT NOT NULL,
+	editor_client TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX events_aggregate ON events (instance_id, aggregate_type, aggregate_id, sequence);
+CREATE INDEX events_order ON events (tx_id, position);
+CREATE INDEX events_type_order ON events (event_type, tx_id, position);
+CREATE INDEX events_instance_order ON events (instance_id, tx_id, position);
+CREATE INDEX events_instance_type ON events (instance_id, event_type, tx_id, position);
+CREATE INDEX events_instance_editor ON events (instance_id, editor_user, tx_id, position);
+CREATE INDEX events_instance_created ON events (instance_id, created_at);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
+
+CREATE TABLE unique_constraints (
+	instance_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	scope TEXT NOT NULL,
+	value TEXT NOT NULL,
+	PRIMARY KEY (instance_id, kind, scope, value)
+);
+
+CREATE TABLE subscription_checkpoints (
+	name TEXT PRIMARY KEY,
+	tx_id INTEGER NOT NULL,
+	position INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);`,
+	Postgres: `
+CREATE TABLE events (
+	instance_id TEXT NOT NULL,
+	aggregate_type TEXT NOT NULL,
+	aggregate_id TEXT NOT NULL,
+	sequence BIGINT NOT NULL,
+	position BIGINT GENERATED ALWAYS AS IDENTITY,
+	tx_id BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+	owner TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	payload_version INTEGER NOT NULL,
+	payload JSONB NOT NULL,
+	editor_user TEXT NOT NULL,
+	editor_client TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (instance_id, aggregate_type, aggregate_id, sequence)
+);
+CREATE UNIQUE INDEX events_position ON events (position);
+CREATE INDEX events_order ON events (tx_id, position);
+CREATE INDEX events_type_order ON events (event_type, tx_id, position);
+CREATE INDEX events_instance_order ON events (instance_id, tx_id, position);
+CREATE INDEX events_instance_type ON events (instance_id, event_type, tx_id, position);
+CREATE INDEX events_instance_editor ON events (instance_id, editor_user, tx_id, position);
+CREATE INDEX events_instance_created ON events (instance_id, created_at);
+CREATE FUNCTION events_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'events are immutable'; END $$;
+CREATE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events
+	FOR EACH ROW EXECUTE FUNCTION events_immutable();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+	FOR EACH STATEMENT EXECUTE FUNCTION events_immutable();
+
+CREATE TABLE unique_constraints (
+	instance_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	scope TEXT NOT NULL,
+	value TEXT NOT NULL,
+	PRIMARY KEY (instance_id, kind, scope, value)
+);
+
+CREATE TABLE subscription_checkpoints (
+	name TEXT PRIMARY KEY,
+	tx_id BIGINT NOT NULL,
+	position BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);`,
+}}
+
+// The statements that differ between the backends.
+
+// settledSQL restricts a query to events no transaction still in flight can
+// precede. On PostgreSQL a transaction's id is taken at its first write and
+// commits may finish in any order, so only transactions older than the
+// oldest one still running are final; on SQLite writers are serialized and
+// every visible event is final.
+func settledSQL(d database.Dialect) string {
+	if d == database.Postgres {
+		return "tx_id < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+	}
+	return "1 = 1"
+}
+
+func insertEventSQL(d database.Dialect) string {
+	if d == database.Postgres {
+		return `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type,
+	payload_version, payload, editor_user, editor_client, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING position, tx_id`
+	}
+	return `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type,
+	payload_version, payload, editor_user, editor_client, created_at, tx_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING position, tx_id`
+}
+
+// lockCheckpointSQL selects a subscription's checkpoint and locks it, so that
+// of several replicas one at a time advances it; the others skip.
+func lockCheckpointSQL(d database.Dialect) string {
+	if d == database.Postgres {
+		return `SELECT tx_id, position FROM subscription_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED`
+	}
+	return `SELECT tx_id, position FROM subscription_checkpoints WHERE name = $1`
+}
+
+// lockEventsForRebuildSQL blocks appends while a projection is rebuilt, so
+// the rebuilt rows and the inline path cannot interleave. SQLite's single
+// writer gives the same without a statement.
+func lockEventsForRebuildSQL(d database.Dialect) string {
+	if d == database.Postgres {
+		return `LOCK TABLE events IN SHARE MODE`
+	}
+	return ""
+}

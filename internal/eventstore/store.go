@@ -1,0 +1,284 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/failure"
+)
+
+// ErrConcurrentModification is the cause of the Conflict returned when an
+// aggregate changed after the caller read it. The caller may re-read and retry.
+var ErrConcurrentModification = errors.New("concurrent modification")
+
+// Sequence expectations for Append.ExpectedSequence.
+const (
+	// NewAggregate expects that the aggregate has no events yet.
+	NewAggregate int64 = 0
+	// AnySequence skips the optimistic concurrency check.
+	AnySequence int64 = -1
+)
+
+// Append is the events to add to one aggregate, with the unique values they
+// claim or release.
+type Append struct {
+	Aggregate
+	// ExpectedSequence is the sequence of the last event the caller based its
+	// decision on: NewAggregate for a new aggregate, AnySequence for none.
+	ExpectedSequence int64
+	Events           []Payload
+	Unique           []Unique
+}
+
+// Unique claims (or, with Remove, releases) a value that must be unique per
+// instance — or per Scope within it, e.g. an organization's id. Field names
+// the input the value came from, for the error a clash produces.
+type Unique struct {
+	Kind   string
+	Scope  string
+	Value  string
+	Field  string
+	Remove bool
+	// FoldCase compares the value case-insensitively.
+	FoldCase bool
+}
+
+func (u Unique) value() string {
+	if u.FoldCase {
+		return strings.ToLower(u.Value)
+	}
+	return u.Value
+}
+
+// Options configure a Store.
+type Options struct {
+	// Now is the clock events are stamped with; time.Now by default.
+	Now func() time.Time
+}
+
+// Store appends and reads events and keeps the inline projections current.
+type Store struct {
+	db          *database.DB
+	registry    *Registry
+	projections []Projection
+	byType      map[string][]Projection
+	now         func() time.Time
+
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// New returns a store over db. Every projection is updated in the same
+// transaction as the events it handles.
+func New(db *database.DB, registry *Registry, projections []Projection, opts Options) (*Store, error) {
+	s := &Store{
+		db:          db,
+		registry:    registry,
+		projections: projections,
+		byType:      map[string][]Projection{},
+		now:         opts.Now,
+		changed:     make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	names := map[string]bool{}
+	for _, p := range projections {
+		if names[p.Name()] {
+			return nil, fmt.Errorf("eventstore: projection %q registered twice", p.Name())
+		}
+		names[p.Name()] = true
+		for _, t := range p.EventTypes() {
+			if _, ok := registry.types[t]; !ok {
+				return nil, fmt.Errorf("eventstore: projection %q handles unregistered event type %q", p.Name(), t)
+			}
+			s.byType[t] = append(s.byType[t], p)
+		}
+	}
+	return s, nil
+}
+
+// DB returns the database the store writes to.
+func (s *Store) DB() *database.DB { return s.db }
+
+// Changed returns a channel that is closed at the next successful Push.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Store) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+type encoded struct {
+	payload Payload
+	version int
+	data    []byte
+}
+
+// Push appends the events of every Append atomically: all of them are
+// stored, their unique values claimed and the projections updated, or
+// nothing is. It returns the stored events in order.
+//
+// A stale ExpectedSequence, or a concurrent Push to the same aggregate that
+// commits first, fails with a failure.Conflict wrapping
+// ErrConcurrentModification. A unique value already claimed fails with
+// failure.AlreadyExists naming the Unique's Field.
+func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) ([]Event, error) {
+	if len(appends) == 0 {
+		return nil, nil
+	}
+	enc := make([][]encoded, len(appends))
+	for i, a := range appends {
+		if a.InstanceID == "" || a.Type == "" || a.ID == "" {
+			return nil, failure.InvalidArgument("aggregate", "instance, type and id are required (got %q %q %q)", a.InstanceID, a.Type, a.ID)
+		}
+		if len(a.Events) == 0 {
+			return nil, failure.InvalidArgument("events", "append to %s has no events", a.Aggregate)
+		}
+		for _, p := range a.Events {
+			v, err := s.registry.version(p)
+			if err != nil {
+				return nil, err
+			}
+			data, err := json.Marshal(p)
+			if err != nil {
+				return nil, fmt.Errorf("eventstore: encode %s: %w", p.EventType(), err)
+			}
+			enc[i] = append(enc[i], encoded{payload: p, version: v, data: data})
+		}
+	}
+
+	var stored []Event
+	err := s.db.InTx(ctx, func(tx *database.Tx) error {
+		stored = stored[:0]
+		// Every read comes before the first write: on PostgreSQL a
+		// transaction's id is assigned at its first write, so an append that
+		// saw another's events always gets the larger transaction id, and
+		// commit order agrees with each aggregate's sequence.
+		current := make([]int64, len(appends))
+		for i, a := range appends {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(sequence), 0) FROM events
+WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.InstanceID, a.Type, a.ID).Scan(&current[i]); err != nil {
+				return fmt.Errorf("eventstore: read sequence of %s: %w", a.Aggregate, err)
+			}
+			for j := range i {
+				if appends[j].Aggregate == a.Aggregate {
+					current[i] += int64(len(appends[j].Events))
+				}
+			}
+			if a.ExpectedSequence != AnySequence && a.ExpectedSequence != current[i] {
+				return &failure.Error{Kind: failure.KindConflict, Cause: ErrConcurrentModification,
+					Message: fmt.Sprintf("%s changed: expected sequence %d, found %d", a.Aggregate, a.ExpectedSequence, current[i])}
+			}
+		}
+		var txID int64
+		if tx.Dialect == database.SQLite {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events`).Scan(&txID); err != nil {
+				return fmt.Errorf("eventstore: next transaction id: %w", err)
+			}
+		}
+		for _, a := range appends {
+			if err := applyUnique(ctx, tx, a.InstanceID, a.Unique); err != nil {
+				return err
+			}
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
+		insert, err := tx.PrepareContext(ctx, insertEventSQL(tx.Dialect))
+		if err != nil {
+			return fmt.Errorf("eventstore: prepare insert: %w", err)
+		}
+		defer insert.Close()
+		for i, a := range appends {
+			for j, e := range enc[i] {
+				ev := Event{
+					Aggregate: a.Aggregate,
+					Sequence:  current[i] + int64(j) + 1,
+					Type:      e.payload.EventType(),
+					Version:   e.version,
+					Payload:   e.payload,
+					Editor:    editor,
+					CreatedAt: now,
+				}
+				args := []any{a.InstanceID, a.Type, a.ID, ev.Sequence, a.Owner, ev.Type, ev.Version, string(e.data),
+					editor.UserID, editor.ClientID, now.UnixMicro()}
+				if tx.Dialect == database.SQLite {
+					args = append(args, txID)
+				}
+				if err := insert.QueryRowContext(ctx, args...).Scan(&ev.Position.Global, &ev.Position.TxID); err != nil {
+					if database.IsUniqueViolation(err) {
+						return &failure.Error{Kind: failure.KindConflict, Cause: ErrConcurrentModification,
+							Message: fmt.Sprintf("%s was changed concurrently", a.Aggregate)}
+					}
+					return fmt.Errorf("eventstore: insert %s: %w", ev.Type, err)
+				}
+				stored = append(stored, ev)
+			}
+		}
+		for i := range stored {
+			if err := s.reduce(ctx, tx, &stored[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify()
+	return stored, nil
+}
+
+func (s *Store) reduce(ctx context.Context, tx *database.Tx, e *Event) error {
+	for _, p := range s.byType[e.Type] {
+		if err := p.Reduce(ctx, tx, e); err != nil {
+			return fmt.Errorf("eventstore: projection %s on %s: %w", p.Name(), e.Type, err)
+		}
+	}
+	return nil
+}
+
+func applyUnique(ctx context.Context, tx *database.Tx, instanceID string, unique []Unique) error {
+	for _, u := range unique {
+		if u.Remove {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM unique_constraints
+WHERE instance_id = $1 AND kind = $2 AND scope = $3 AND value = $4`, instanceID, u.Kind, u.Scope, u.value()); err != nil {
+				return fmt.Errorf("eventstore: release unique %s: %w", u.Kind, err)
+			}
+		}
+	}
+	for _, u := range unique {
+		if u.Remove {
+			continue
+		}
+		if u.Kind == "" || u.Value == "" {
+			return failure.InvalidArgument(u.Field, "a unique value needs a kind and a value")
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO unique_constraints (instance_id, kind, scope, value)
+VALUES ($1, $2, $3, $4)`, instanceID, u.Kind, u.Scope, u.value())
+		if database.IsUniqueViolation(err) {
+			field := u.Field
+			if field == "" {
+				field = u.Kind
+			}
+			e := failure.AlreadyExists("%q is already taken", u.Value)
+			e.Field = field
+			return e
+		}
+		if err != nil {
+			return fmt.Errorf("eventstore: claim unique %s: %w", u.Kind, err)
+		}
+	}
+	return nil
+}
