@@ -128,4 +128,3 @@ func checkNames(migrations []Migration) error {
 	}
 	return nil
 }
-

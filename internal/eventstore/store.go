@@ -47,6 +47,15 @@ type Unique struct {
 	Remove bool
 	// FoldCase compares the value case-insensitively.
 	FoldCase bool
+	// Global makes the value unique across all instances (instance domains).
+	Global bool
+}
+
+func (u Unique) instance(appendInstance string) string {
+	if u.Global {
+		return ""
+	}
+	return appendInstance
 }
 
 func (u Unique) value() string {
@@ -253,7 +262,7 @@ func applyUnique(ctx context.Context, tx *database.Tx, instanceID string, unique
 	for _, u := range unique {
 		if u.Remove {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM unique_constraints
-WHERE instance_id = $1 AND kind = $2 AND scope = $3 AND value = $4`, instanceID, u.Kind, u.Scope, u.value()); err != nil {
+WHERE instance_id = $1 AND kind = $2 AND scope = $3 AND value = $4`, u.instance(instanceID), u.Kind, u.Scope, u.value()); err != nil {
 				return fmt.Errorf("eventstore: release unique %s: %w", u.Kind, err)
 			}
 		}
@@ -266,7 +275,7 @@ WHERE instance_id = $1 AND kind = $2 AND scope = $3 AND value = $4`, instanceID,
 			return failure.InvalidArgument(u.Field, "a unique value needs a kind and a value")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO unique_constraints (instance_id, kind, scope, value)
-VALUES ($1, $2, $3, $4)`, instanceID, u.Kind, u.Scope, u.value())
+VALUES ($1, $2, $3, $4)`, u.instance(instanceID), u.Kind, u.Scope, u.value())
 		if database.IsUniqueViolation(err) {
 			field := u.Field
 			if field == "" {

@@ -19,7 +19,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/database"
 )
 
-
 // Backend is a database backend tests run against.
 type Backend struct {
 	Name string

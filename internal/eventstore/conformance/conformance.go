@@ -263,6 +263,19 @@ func testUnique(t *testing.T, h *harness) {
 	if err := claim("inst-2", "t2", "", "alpha"); err != nil {
 		t.Fatalf("another instance may use the value: %v", err)
 	}
+	global := func(inst, id string) error {
+		_, err := h.store.Push(ctx, alice, eventstore.Append{
+			Aggregate: thing(inst, id), Events: []eventstore.Payload{&thingAdded{Name: "example.com"}},
+			Unique: []eventstore.Unique{{Kind: "domain", Value: "example.com", Field: "domain", Global: true}},
+		})
+		return err
+	}
+	if err := global("inst-1", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := global("inst-2", "d1"); !failure.Is(err, failure.KindAlreadyExists) {
+		t.Fatalf("a global value in another instance: got %v", err)
+	}
 	if err := claim("inst-1", "t3", "org-a", "beta"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/server"
+	"github.com/castellan-iam/castellan/internal/setup"
+)
+
+func loadConfig(args []string, stderr io.Writer, command string) (*config.Config, []string, error) {
+	cfg, rest, err := config.LoadWithArgs(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "Usage: castellan %s [flags]\n\nFlags (each also an environment variable; see docs/configuration.md):\n", command)
+		config.FlagUsage(stderr)
+	}
+	return cfg, rest, err
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func noArgs(command string, rest []string) error {
+	if len(rest) > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q", command, rest)
+	}
+	return nil
+}
+
+func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	began := time.Now()
+	cfg, rest, err := loadConfig(args, stderr, "start")
+	if err != nil {
+		return err
+	}
+	if err := noArgs("start", rest); err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	var tlsConfig *tls.Config
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	// Listen before the slower work so that a taken port fails at once.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	first, err := setup.Run(ctx, a.Store, a.Hasher, setup.FirstInstance{
+		Name: cfg.FirstInstance.Name, Domain: cfg.FirstInstance.Domain, OrgName: cfg.FirstInstance.OrgName,
+		AdminLoginName: cfg.FirstInstance.Admin.LoginName, AdminEmail: cfg.FirstInstance.Admin.Email,
+		AdminPassword: cfg.FirstInstance.Admin.Password,
+	})
+	if err != nil {
+		return err
+	}
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := server.New(server.Options{
+		Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: cfg.ExternalURL,
+	})
+	log.Info("castellan started", "version", version, "listen", ln.Addr().String(), "external_url", cfg.ExternalURL,
+		"database", cfg.RedactedDatabase(), "startup", time.Since(began).Round(time.Millisecond))
+	if first.Created {
+		printFirstStart(stdout, cfg, first)
+	}
+	return server.Serve(ctx, ln, srv, tlsConfig, cfg.ShutdownTimeout, log)
+}
+
+// printFirstStart tells the operator, once, where the new instance is and
+// how its administrator signs in.
+func printFirstStart(w io.Writer, cfg *config.Config, r setup.Result) {
+	fmt.Fprintf(w, "\nCastellan created its first instance %q (domain %s).\n", cfg.FirstInstance.Name, cfg.FirstInstance.Domain)
+	fmt.Fprintf(w, "  Sign in at:     %s/\n", cfg.ExternalURL)
+	fmt.Fprintf(w, "  Administrator:  %s\n", r.AdminLogin)
+	if r.GeneratedPassword != "" {
+		fmt.Fprintf(w, "  Password:       %s\n", r.GeneratedPassword)
+		fmt.Fprintf(w, "  This password is shown only now and must be changed at first sign-in.\n\n")
+	} else {
+		fmt.Fprintf(w, "  Password:       as configured in first_instance.admin.password\n\n")
+	}
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, rest, err := loadConfig(args, stderr, "migrate")
+	if err != nil {
+		return err
+	}
+	if err := noArgs("migrate", rest); err != nil {
+		return err
+	}
+	n, err := app.Migrate(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migrations to %s\n", n, cfg.RedactedDatabase())
+	return nil
+}
+
+func projections(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("projections: want list or rebuild NAME")
+	}
+	switch args[0] {
+	case "list":
+		for _, p := range app.Projections() {
+			fmt.Fprintln(stdout, p.Name())
+		}
+		return nil
+	case "rebuild":
+		cfg, rest, err := loadConfig(args[1:], stderr, "projections rebuild NAME")
+		if err != nil {
+			return err
+		}
+		if len(rest) != 1 {
+			return fmt.Errorf("projections rebuild: want one projection name, got %d arguments", len(rest))
+		}
+		a, err := app.Open(ctx, cfg, newLogger(cfg, stderr))
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		began := time.Now()
+		n, err := a.Store.Rebuild(ctx, rest[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rebuilt %s from %d events in %s\n", rest[0], n, time.Since(began).Round(time.Millisecond))
+		return nil
+	default:
+		return fmt.Errorf("projections: unknown subcommand %q (want list or rebuild)", args[0])
+	}
+}
+
+func keys(args []string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "generate" {
+		return errors.New("keys: want generate")
+	}
+	k, err := keyring.GenerateKey()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, k.String())
+	return nil
+}

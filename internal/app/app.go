@@ -1,0 +1,156 @@
+// Package app assembles Castellan from its configuration: it opens the
+// database, applies migrations, loads the key ring and builds the event
+// store with every event type and projection of the binary. The commands in
+// cmd/castellan use it; nothing else does.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/password"
+	"github.com/castellan-iam/castellan/internal/user"
+)
+
+// Migrations lists every migration of the binary, in order.
+func Migrations() []database.Migration {
+	var all []database.Migration
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, user.Migrations} {
+		all = append(all, ms...)
+	}
+	return all
+}
+
+// Registry returns the registry of every event type of the binary.
+func Registry() *eventstore.Registry {
+	r := eventstore.NewRegistry()
+	instance.RegisterEvents(r)
+	org.RegisterEvents(r)
+	user.RegisterEvents(r)
+	return r
+}
+
+// Projections returns every inline projection of the binary.
+func Projections() []eventstore.Projection {
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, user.Projection{}}
+}
+
+// App is an assembled Castellan.
+type App struct {
+	Config *config.Config
+	Log    *slog.Logger
+	DB     *database.DB
+	Store  *eventstore.Store
+	Keys   *keyring.Ring
+	Hasher *password.Hasher
+}
+
+// Open connects to the configured database and applies pending migrations.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, DB: db}
+	if err := db.Migrate(ctx, Migrations()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.Keys, err = loadKeys(cfg, log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.Store, err = eventstore.New(db, Registry(), Projections(), eventstore.Options{}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	p := cfg.Passwords.Argon2id
+	a.Hasher = password.NewHasher(password.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism}, cfg.Passwords.MaxConcurrent)
+	return a, nil
+}
+
+// OpenDatabase connects without migrating (for `castellan migrate`).
+func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error) {
+	if cfg.DatabaseKind() == config.DatabasePostgres {
+		return database.OpenPostgres(ctx, cfg.DatabaseURL())
+	}
+	return database.OpenSQLite(cfg.SQLitePath())
+}
+
+// Migrate applies pending migrations and returns how many there were.
+func Migrate(ctx context.Context, cfg *config.Config) (int, error) {
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	pending, err := db.Pending(ctx, Migrations())
+	if err != nil {
+		return 0, err
+	}
+	return len(pending), db.Migrate(ctx, Migrations())
+}
+
+// Ready reports whether the database answers and every migration is applied.
+func (a *App) Ready(ctx context.Context) error {
+	if err := a.DB.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	pending, err := a.DB.Pending(ctx, Migrations())
+	if err != nil {
+		return errors.New("cannot read migrations")
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%d migrations pending", len(pending))
+	}
+	return nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }
+
+// MasterKeyFile is where the embedded default keeps a generated master key.
+func MasterKeyFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "master.key") }
+
+func loadKeys(cfg *config.Config, log *slog.Logger) (*keyring.Ring, error) {
+	var retired []keyring.Key
+	for i, s := range cfg.Keys.Retired {
+		k, err := keyring.ParseKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: keys.retired[%d]: %w", i, err)
+		}
+		retired = append(retired, k)
+	}
+	if cfg.Keys.Master != "" {
+		current, err := keyring.ParseKey(cfg.Keys.Master)
+		if err != nil {
+			return nil, fmt.Errorf("config: keys.master: %w", err)
+		}
+		return keyring.New(current, retired...)
+	}
+	if cfg.DatabaseKind() == config.DatabasePostgres {
+		return nil, errors.New("config: keys.master is required with PostgreSQL, since every replica must share it; create one with `castellan keys generate` and set CASTELLAN_KEYS_MASTER")
+	}
+	path := MasterKeyFile(cfg)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	current, created, err := keyring.LoadOrCreateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a master key for encryption at rest; back it up with the database, or set keys.master", "file", path, "key_id", current.ID)
+	}
+	return keyring.New(current, retired...)
+}

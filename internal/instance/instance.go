@@ -1,0 +1,105 @@
+package instance
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+)
+
+// Instance is a tenant as the read model holds it.
+type Instance struct {
+	ID            string
+	Name          string
+	PrimaryDomain string
+}
+
+// NormalizeDomain lower-cases a host name and strips a port and trailing dot.
+func NormalizeDomain(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	return strings.Trim(host, "[]")
+}
+
+// Create returns the appends that create an instance with its primary
+// domain. The caller pushes them, usually together with the instance's
+// first organization and administrator.
+func Create(id, name, domain string) (eventstore.Append, error) {
+	domain = NormalizeDomain(domain)
+	switch {
+	case strings.TrimSpace(name) == "":
+		return eventstore.Append{}, failure.InvalidArgument("name", "an instance needs a name")
+	case domain == "":
+		return eventstore.Append{}, failure.InvalidArgument("domain", "an instance needs a domain")
+	}
+	return eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: id, Type: AggregateType, ID: id},
+		ExpectedSequence: eventstore.NewAggregate,
+		Events:           []eventstore.Payload{&Added{Name: name}, &DomainAdded{Domain: domain, Primary: true}},
+		Unique:           []eventstore.Unique{{Kind: "instance_domain", Value: domain, Field: "domain", Global: true}},
+	}, nil
+}
+
+// AddMember returns the append that makes userID an instance administrator.
+func AddMember(instanceID, userID string, roles ...string) eventstore.Append {
+	return eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: instanceID},
+		ExpectedSequence: eventstore.AnySequence,
+		Events:           []eventstore.Payload{&MemberAdded{UserID: userID, Roles: roles}},
+	}
+}
+
+// Resolver finds the instance that serves a host.
+type Resolver struct {
+	db *database.DB
+}
+
+// NewResolver returns a Resolver reading the instance read model.
+func NewResolver(db *database.DB) *Resolver { return &Resolver{db: db} }
+
+// ByHost returns the instance serving host (a Host header, port allowed).
+// It returns failure.NotFound when no instance has the domain.
+func (r *Resolver) ByHost(ctx context.Context, host string) (Instance, error) {
+	domain := NormalizeDomain(host)
+	var inst Instance
+	err := r.db.Reader().QueryRowContext(ctx, `SELECT i.id, i.name, COALESCE(p.domain, '')
+FROM instance_domains d JOIN instances i ON i.id = d.instance_id
+LEFT JOIN instance_domains p ON p.instance_id = i.id AND p.is_primary = $2
+WHERE d.domain = $1`, domain, true).Scan(&inst.ID, &inst.Name, &inst.PrimaryDomain)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Instance{}, failure.NotFound("no instance serves the host %q", domain)
+	}
+	if err != nil {
+		return Instance{}, fmt.Errorf("instance: resolve %q: %w", domain, err)
+	}
+	return inst, nil
+}
+
+// Count returns how many instances exist.
+func Count(ctx context.Context, db *database.DB) (int, error) {
+	var n int
+	err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM instances`).Scan(&n)
+	return n, err
+}
+
+type ctxKey struct{}
+
+// WithContext returns ctx carrying the request's instance.
+func WithContext(ctx context.Context, inst Instance) context.Context {
+	return context.WithValue(ctx, ctxKey{}, inst)
+}
+
+// FromContext returns the request's instance, set by the server after
+// resolving the host.
+func FromContext(ctx context.Context) (Instance, bool) {
+	inst, ok := ctx.Value(ctxKey{}).(Instance)
+	return inst, ok
+}

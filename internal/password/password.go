@@ -1,0 +1,164 @@
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Params are argon2id's cost parameters.
+type Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// OWASP is the OWASP Password Storage Cheat Sheet's argon2id minimum.
+var OWASP = Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
+
+const (
+	saltLen = 16
+	keyLen  = 32
+	// Upper bounds accepted from stored hashes, so a crafted hash string
+	// cannot make verification allocate unbounded memory.
+	maxMemoryKiB  = 4 << 20 // 4 GiB
+	maxIterations = 64
+)
+
+// ErrMalformed is returned for a stored hash that is not a valid argon2id PHC string.
+var ErrMalformed = errors.New("password: malformed argon2id hash")
+
+// Hasher hashes and verifies passwords, at most a fixed number at a time.
+type Hasher struct {
+	params Params
+	slots  chan struct{}
+}
+
+// NewHasher returns a Hasher that runs at most concurrent hashes at once.
+func NewHasher(p Params, concurrent int) *Hasher {
+	return &Hasher{params: p, slots: make(chan struct{}, max(1, concurrent))}
+}
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
+
+// Hash returns the PHC string of password under the Hasher's parameters.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	p := h.params
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	return encode(p, salt, key), nil
+}
+
+// Verify reports whether password matches the stored hash.
+func (h *Hasher) Verify(ctx context.Context, password, stored string) (bool, error) {
+	p, salt, want, err := Parse(stored)
+	if err != nil {
+		return false, err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer h.release()
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// NeedsRehash reports whether stored was made with other parameters than
+// the Hasher's.
+func (h *Hasher) NeedsRehash(stored string) bool {
+	p, _, _, err := Parse(stored)
+	return err != nil || p != h.params
+}
+
+func encode(p Params, salt, key []byte) string {
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// Parse splits an argon2id PHC string into its parameters, salt and hash.
+func Parse(stored string) (Params, []byte, []byte, error) {
+	parts := strings.Split(stored, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	var p Params
+	for _, kv := range strings.Split(parts[3], ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 32)
+		if !ok || err != nil {
+			return Params{}, nil, nil, ErrMalformed
+		}
+		switch k {
+		case "m":
+			p.MemoryKiB = uint32(n)
+		case "t":
+			p.Iterations = uint32(n)
+		case "p":
+			if n > 255 {
+				return Params{}, nil, nil, ErrMalformed
+			}
+			p.Parallelism = uint8(n)
+		default:
+			return Params{}, nil, nil, ErrMalformed
+		}
+	}
+	if p.Iterations < 1 || p.Iterations > maxIterations || p.Parallelism < 1 ||
+		p.MemoryKiB < 8*uint32(p.Parallelism) || p.MemoryKiB > maxMemoryKiB {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	key, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(salt) < 8 || len(key) < 16 || len(key) > 128 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	return p, salt, key, nil
+}
+
+// Generate returns a random password of n characters from an alphabet
+// without look-alike characters, for initial credentials.
+func Generate(n int) (string, error) {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	// 256 is not a multiple of len(alphabet); reject bytes that would bias.
+	limit := byte(256 - 256%len(alphabet))
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		for _, c := range b {
+			if c < limit && len(out) < n {
+				out = append(out, alphabet[int(c)%len(alphabet)])
+			}
+		}
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+	}
+	return string(out), nil
+}

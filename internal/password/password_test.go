@@ -1,0 +1,113 @@
+package password
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var cheap = Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}
+
+func TestHashVerify(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(cheap, 2)
+	stored, err := h.Hash(ctx, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stored, "$argon2id$v=19$m=8192,t=1,p=1$") {
+		t.Fatalf("hash %q is not a PHC argon2id string", stored)
+	}
+	for _, tc := range []struct {
+		name     string
+		password string
+		want     bool
+	}{{"ok/right password", "correct horse", true}, {"fail/wrong password", "correct horsE", false}, {"fail/empty", "", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, err := h.Verify(ctx, tc.password, stored)
+			if err != nil || ok != tc.want {
+				t.Fatalf("Verify = %v, %v; want %v", ok, err, tc.want)
+			}
+		})
+	}
+	again, _ := h.Hash(ctx, "correct horse")
+	if again == stored {
+		t.Fatal("two hashes of one password must differ (random salt)")
+	}
+	if h.NeedsRehash(stored) {
+		t.Fatal("fresh hash needs rehash")
+	}
+	if !NewHasher(OWASP, 1).NeedsRehash(stored) {
+		t.Fatal("hash with other parameters must need rehash")
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, s := range []string{
+		"", "$argon2i$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=8192,t=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=8192,t=1,p=1$!!$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=8192,t=1,x=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+	} {
+		if _, _, _, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) accepted a malformed hash", s)
+		}
+	}
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	h := NewHasher(cheap, 2)
+	var running, peak atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := h.acquire(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			n := running.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+			running.Add(-1)
+			h.release()
+		})
+	}
+	wg.Wait()
+	if peak.Load() > 2 {
+		t.Fatalf("%d hashes ran at once, limit is 2", peak.Load())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	full := NewHasher(cheap, 1)
+	full.slots <- struct{}{}
+	if _, err := full.Hash(ctx, "x"); err == nil {
+		t.Fatal("Hash waited past a cancelled context")
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	p, err := Generate(20)
+	if err != nil || len(p) != 20 || strings.ContainsAny(p, "0O1lI") {
+		t.Fatalf("Generate = %q, %v", p, err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+	f.Add("$argon2id$v=19$m=,t=,p=$$")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, salt, key, err := Parse(s)
+		if err == nil && (p.MemoryKiB > maxMemoryKiB || p.Iterations > maxIterations || len(salt) == 0 || len(key) == 0) {
+			t.Fatalf("accepted out-of-bounds hash %q", s)
+		}
+	})
+}

@@ -1,0 +1,90 @@
+// Package setup performs Castellan's first start: when the database holds no
+// instance yet, it creates the default instance with its domain, a first
+// organization and a first administrator (an instance owner), in a single
+// atomic append. On every later start it changes nothing. Replicas starting
+// together against one PostgreSQL agree through the instance domain's unique
+// constraint: one creates, the others find it created.
+package setup
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/password"
+	"github.com/castellan-iam/castellan/internal/user"
+)
+
+// FirstInstance describes what the first start creates.
+type FirstInstance struct {
+	Name           string
+	Domain         string
+	OrgName        string
+	AdminLoginName string
+	AdminEmail     string
+	// AdminPassword, when empty, is generated and returned once in Result.
+	AdminPassword string
+}
+
+// Result reports what Run did.
+type Result struct {
+	Created    bool
+	InstanceID string
+	OrgID      string
+	AdminID    string
+	AdminLogin string
+	// GeneratedPassword is the administrator's initial password when it was
+	// generated; the administrator must change it at first sign-in.
+	GeneratedPassword string
+}
+
+// Run creates the first instance unless one exists.
+func Run(ctx context.Context, store *eventstore.Store, hasher *password.Hasher, fi FirstInstance) (Result, error) {
+	if n, err := instance.Count(ctx, store.DB()); err != nil || n > 0 {
+		return Result{}, err
+	}
+	res := Result{Created: true, InstanceID: id.New(), OrgID: id.New(), AdminID: id.New(), AdminLogin: fi.AdminLoginName}
+	secret := fi.AdminPassword
+	if secret == "" {
+		var err error
+		if secret, err = password.Generate(20); err != nil {
+			return Result{}, err
+		}
+		res.GeneratedPassword = secret
+	}
+	hash, err := hasher.Hash(ctx, secret)
+	if err != nil {
+		return Result{}, fmt.Errorf("setup: hash administrator password: %w", err)
+	}
+	inst, err := instance.Create(res.InstanceID, fi.Name, fi.Domain)
+	if err != nil {
+		return Result{}, err
+	}
+	o, err := org.Create(res.InstanceID, res.OrgID, fi.OrgName)
+	if err != nil {
+		return Result{}, err
+	}
+	admin, err := user.Create(user.New{
+		InstanceID: res.InstanceID, OrgID: res.OrgID, ID: res.AdminID, Schema: "human",
+		LoginName: fi.AdminLoginName, Email: fi.AdminEmail,
+		PasswordHash: hash, ChangeRequired: res.GeneratedPassword != "",
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	_, err = store.Push(ctx, eventstore.SystemEditor, inst, o, admin, instance.AddMember(res.InstanceID, res.AdminID, instance.OwnerRole))
+	if failure.Is(err, failure.KindAlreadyExists) || failure.Is(err, failure.KindConflict) {
+		// Another replica created the first instance at the same moment.
+		if n, cerr := instance.Count(ctx, store.DB()); cerr == nil && n > 0 {
+			return Result{}, nil
+		}
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("setup: create first instance: %w", err)
+	}
+	return res, nil
+}
