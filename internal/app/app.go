@@ -57,16 +57,16 @@ type App struct {
 
 // Open connects to the configured database and applies pending migrations.
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	keys, err := loadKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, DB: db}
+	a := &App{Config: cfg, Log: log, DB: db, Keys: keys}
 	if err := db.Migrate(ctx, Migrations()); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if a.Keys, err = loadKeys(cfg, log); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 	return a, nil
 }
 
-// OpenDatabase connects without migrating (for `castellan migrate`).
+// openDatabase connects to the configured backend without migrating.
 func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error) {
 	if cfg.DatabaseKind() == config.DatabasePostgres {
 		return database.OpenPostgres(ctx, cfg.DatabaseURL())
