@@ -167,6 +167,20 @@ func (p *proc) waitReady(t testing.TB) {
 	t.Fatalf("castellan not ready after 20s\nstderr:\n%s", p.stderr)
 }
 
+// waitStdout waits until the process has printed want (output is copied
+// from the pipe asynchronously) and returns all of stdout.
+func (p *proc) waitStdout(t testing.TB, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.stdout.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("castellan did not print %q; stdout:\n%s", want, p.stdout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return p.stdout.String()
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (p *proc) stop(t testing.TB) {
 	t.Helper()

@@ -80,7 +80,7 @@ func rootOf(t *testing.T, p *proc) instanceRoot {
 func TestFirstStartCreatesInstanceOnceAndRestartChangesNothing(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		p := start(t, b.env)
-		notice := firstStartLines(p.stdout.String())
+		notice := firstStartLines(p.waitStdout(t, "shown only now"))
 		if notice["Administrator"] != "admin" || len(notice["Password"]) != 20 || notice["Sign in at"] != p.url+"/" {
 			t.Fatalf("first start notice incomplete: %q", p.stdout)
 		}
@@ -109,9 +109,6 @@ func TestFirstStartCreatesInstanceOnceAndRestartChangesNothing(t *testing.T) {
 		p.stop(t)
 
 		again := start(t, b.env)
-		if strings.Contains(again.stdout.String(), "Password") {
-			t.Fatalf("restart printed credentials again: %q", again.stdout)
-		}
 		if r := rootOf(t, again); r.Instance.ID != root.Instance.ID {
 			t.Fatalf("restart changed the instance: %s -> %s", root.Instance.ID, r.Instance.ID)
 		}
@@ -121,7 +118,10 @@ func TestFirstStartCreatesInstanceOnceAndRestartChangesNothing(t *testing.T) {
 		if n := count(t, db, "users"); n != 1 {
 			t.Fatalf("%d users after restart, want 1", n)
 		}
-		again.stop(t)
+		again.stop(t) // Wait has copied all output once the process exited
+		if strings.Contains(again.stdout.String(), "Password") {
+			t.Fatalf("restart printed credentials again: %q", again.stdout)
+		}
 	})
 }
 
@@ -133,7 +133,7 @@ func TestConfiguredAdministrator(t *testing.T) {
 	}
 	env := []string{"CASTELLAN_DATA_DIR=" + dir, "CASTELLAN_CONFIG=" + cfg, "CASTELLAN_FIRST_INSTANCE_ADMIN_PASSWORD=Sup3r-Secret-Passw0rd"}
 	p := start(t, env)
-	out := p.stdout.String()
+	out := p.waitStdout(t, "Password:")
 	if !strings.Contains(out, "root@acme.test") || !strings.Contains(out, "as configured") || strings.Contains(out, "Sup3r") {
 		t.Fatalf("notice: %q", out)
 	}
