@@ -20,13 +20,27 @@ type Instance struct {
 	PrimaryDomain string
 }
 
-// NormalizeDomain lower-cases a host name and strips a port and trailing dot.
+// NormalizeDomain turns a Host header or configured domain into the form
+// instances are looked up by: lower case, without port, brackets or trailing
+// dot. A value that is not a host name or IP address yields "".
 func NormalizeDomain(host string) string {
+	host = strings.TrimSpace(host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
-	return strings.Trim(host, "[]")
+	host = strings.TrimRight(strings.Trim(strings.ToLower(host), "[]"), ".")
+	if host == "" || len(host) > 253 {
+		return ""
+	}
+	for _, c := range host {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return ""
+		}
+	}
+	if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return ""
+	}
+	return host
 }
 
 // Create returns the appends that create an instance with its primary
