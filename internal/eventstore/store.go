@@ -204,11 +204,7 @@ WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.Instanc
 			}
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
-		insert, err := tx.PrepareContext(ctx, insertEventSQL(tx.Dialect))
-		if err != nil {
-			return fmt.Errorf("eventstore: prepare insert: %w", err)
-		}
-		defer insert.Close()
+		insert := insertEventSQL(tx.Dialect)
 		for i, a := range appends {
 			for j, e := range enc[i] {
 				ev := Event{
@@ -225,7 +221,7 @@ WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.Instanc
 				if tx.Dialect == database.SQLite {
 					args = append(args, txID)
 				}
-				if err := insert.QueryRowContext(ctx, args...).Scan(&ev.Position.Global, &ev.Position.TxID); err != nil {
+				if err := tx.QueryRowContext(ctx, insert, args...).Scan(&ev.Position.Global, &ev.Position.TxID); err != nil {
 					if database.IsUniqueViolation(err) {
 						return &failure.Error{Kind: failure.KindConflict, Cause: ErrConcurrentModification,
 							Message: fmt.Sprintf("%s was changed concurrently", a.Aggregate)}

@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rssKiB reads a process's resident set size from /proc.
+func rssKiB(b *testing.B, pid int) float64 {
+	b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal("VmRSS not found")
+	return 0
+}
+
+// benchEnv is the environment without Castellan settings: benchmarks run
+// the defaults, including the default argon2id cost.
+func benchEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CASTELLAN_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// helloServer builds the reference: the smallest Go HTTP server, answering
+// /readyz.
+func helloServer(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	src := `package main
+
+import "net/http"
+
+func main() {
+	http.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	http.ListenAndServe("127.0.0.1:"+os.Args[1], nil)
+}
+`
+	src = strings.Replace(src, `import "net/http"`, "import (\n\t\"net/http\"\n\t\"os\"\n)", 1)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "hello")
+	cmd := exec.Command("go", "build", "-o", bin, "main.go")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GO111MODULE=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build reference server: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startAndWait runs a server command and returns the time until /readyz
+// answered 200, and the process.
+func startAndWait(b *testing.B, cmd *exec.Cmd, readyURL string) (time.Duration, *exec.Cmd) {
+	b.Helper()
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	for time.Since(began) < 20*time.Second {
+		resp, err := http.Get(readyURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(began), cmd
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	b.Fatal("server not ready within 20s")
+	return 0, nil
+}
+
+func stopProcess(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+}
+
+// BenchmarkStartToReady measures `castellan start` until /readyz is 200 on
+// the embedded SQLite default: a first start (empty data directory: schema,
+// first instance, argon2id hash of the administrator password at the
+// default cost) and a restart, against the same for a hello-world Go HTTP
+// server.
+func BenchmarkStartToReady(b *testing.B) {
+	hello := helloServer(b)
+	var first, restart, reference time.Duration
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		port := freePort(b)
+		env := append(benchEnv(), "CASTELLAN_DATA_DIR="+dir)
+		run := func() time.Duration {
+			cmd := exec.Command(binary, "start", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
+			cmd.Env = env
+			d, cmd := startAndWait(b, cmd, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+			stopProcess(cmd)
+			return d
+		}
+		first += run()
+		restart += run()
+		d, cmd := startAndWait(b, exec.Command(hello, strconv.Itoa(port)), fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		stopProcess(cmd)
+		reference += d
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(first.Milliseconds())/n, "first-start-ms")
+	b.ReportMetric(float64(restart.Milliseconds())/n, "restart-ms")
+	b.ReportMetric(float64(reference.Microseconds())/n/1000, "reference-ms")
+}
+
+// BenchmarkIdleMemory measures the resident memory of a started, idle
+// Castellan on the embedded SQLite default, against a hello-world Go HTTP
+// server.
+func BenchmarkIdleMemory(b *testing.B) {
+	hello := helloServer(b)
+	var castellanRSS, referenceRSS float64
+	for i := 0; i < b.N; i++ {
+		port := freePort(b)
+		cmd := exec.Command(binary, "start", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
+		cmd.Env = append(benchEnv(), "CASTELLAN_DATA_DIR="+b.TempDir())
+		_, cmd = startAndWait(b, cmd, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		time.Sleep(2 * time.Second) // idle
+		castellanRSS += rssKiB(b, cmd.Process.Pid)
+		stopProcess(cmd)
+
+		ref := exec.Command(hello, strconv.Itoa(port))
+		_, ref = startAndWait(b, ref, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		time.Sleep(2 * time.Second)
+		referenceRSS += rssKiB(b, ref.Process.Pid)
+		stopProcess(ref)
+	}
+	n := float64(b.N)
+	b.ReportMetric(castellanRSS/n/1024, "castellan-MiB")
+	b.ReportMetric(referenceRSS/n/1024, "reference-MiB")
+	b.ReportMetric(castellanRSS/referenceRSS, "ratio")
+}
