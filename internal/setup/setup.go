@@ -64,7 +64,7 @@ func Run(ctx context.Context, store *eventstore.Store, hasher *password.Hasher, 
 	if err != nil {
 		return Result{}, err
 	}
-	o, err := org.Create(res.InstanceID, res.OrgID, fi.OrgName)
+	o, err := org.Creation(res.InstanceID, res.OrgID, fi.OrgName)
 	if err != nil {
 		return Result{}, err
 	}

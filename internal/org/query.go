@@ -1,0 +1,73 @@
+package org
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/failure"
+)
+
+// Org is an organization as the read model holds it.
+type Org struct {
+	InstanceID    string
+	ID            string
+	Name          string
+	State         State
+	PrimaryDomain string
+	CreatedAt     time.Time
+	ChangedAt     time.Time
+	Sequence      int64
+	Domains       []Domain
+	Metadata      map[string][]byte
+}
+
+// Get reads an organization with its domains and metadata. Removed
+// organizations are not found.
+func Get(ctx context.Context, db *database.DB, instanceID, orgID string) (Org, error) {
+	o := Org{InstanceID: instanceID, ID: orgID, Metadata: map[string][]byte{}}
+	var state string
+	var created, changed int64
+	err := db.Reader().QueryRowContext(ctx, `SELECT name, state, primary_domain, created_at, changed_at, sequence FROM orgs
+WHERE instance_id = $1 AND id = $2 AND state <> $3`, instanceID, orgID, string(StateRemoved)).
+		Scan(&o.Name, &state, &o.PrimaryDomain, &created, &changed, &o.Sequence)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Org{}, failure.NotFound("organization %s not found", orgID)
+	}
+	if err != nil {
+		return Org{}, err
+	}
+	o.State, o.CreatedAt, o.ChangedAt = State(state), time.UnixMicro(created).UTC(), time.UnixMicro(changed).UTC()
+	rows, err := db.Reader().QueryContext(ctx, `SELECT domain, verified, is_primary, method FROM org_domains
+WHERE instance_id = $1 AND org_id = $2 ORDER BY domain`, instanceID, orgID)
+	if err != nil {
+		return Org{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d Domain
+		if err := rows.Scan(&d.Name, &d.Verified, &d.Primary, &d.Method); err != nil {
+			return Org{}, err
+		}
+		o.Domains = append(o.Domains, d)
+	}
+	if err := rows.Err(); err != nil {
+		return Org{}, err
+	}
+	meta, err := db.Reader().QueryContext(ctx, `SELECT key, value FROM org_metadata WHERE instance_id = $1 AND org_id = $2`, instanceID, orgID)
+	if err != nil {
+		return Org{}, err
+	}
+	defer meta.Close()
+	for meta.Next() {
+		var k string
+		var v []byte
+		if err := meta.Scan(&k, &v); err != nil {
+			return Org{}, err
+		}
+		o.Metadata[k] = v
+	}
+	return o, meta.Err()
+}
