@@ -1,0 +1,142 @@
+package pat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/id"
+)
+
+// Prefix starts every token, so that leaked tokens are easy to recognise
+// (secret scanners) and easy to tell from JWTs.
+const Prefix = "cst_"
+
+// Added records a new token by its hash.
+type Added struct {
+	TokenID   string    `json:"tokenId"`
+	Hash      string    `json:"hash"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Removed revokes a token.
+type Removed struct {
+	TokenID string `json:"tokenId"`
+}
+
+func (Added) EventType() string   { return "user.pat.added" }
+func (Removed) EventType() string { return "user.pat.removed" }
+
+// RegisterEvents adds the token events to r.
+func RegisterEvents(r *eventstore.Registry) {
+	eventstore.Register[Added](r, 1)
+	eventstore.Register[Removed](r, 1)
+}
+
+// Hash returns the stored form of a token.
+func Hash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// New generates a token for the user aggregate and returns the append that
+// records it, the token id and the token (to be shown once).
+func New(user eventstore.Aggregate, expiresAt, now time.Time) (eventstore.Append, string, string, error) {
+	if !expiresAt.After(now) {
+		return eventstore.Append{}, "", "", failure.InvalidArgument("expirationDate", "must be in the future")
+	}
+	if expiresAt.After(now.AddDate(10, 0, 0)) {
+		return eventstore.Append{}, "", "", failure.InvalidArgument("expirationDate", "must be within ten years")
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return eventstore.Append{}, "", "", err
+	}
+	token := Prefix + base64.RawURLEncoding.EncodeToString(b)
+	tokenID := id.New()
+	return eventstore.Append{
+		Aggregate:        user,
+		ExpectedSequence: eventstore.AnySequence,
+		Events:           []eventstore.Payload{&Added{TokenID: tokenID, Hash: Hash(token), ExpiresAt: expiresAt.UTC().Truncate(time.Second)}},
+	}, tokenID, token, nil
+}
+
+// Revoke returns the append that removes a token.
+func Revoke(user eventstore.Aggregate, tokenID string) eventstore.Append {
+	return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: []eventstore.Payload{&Removed{TokenID: tokenID}}}
+}
+
+// Migrations create the token read model.
+var Migrations = []database.Migration{{
+	Name: "pat/0001_tokens",
+	SQLite: `CREATE TABLE personal_access_tokens (instance_id TEXT NOT NULL, hash TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL,
+	expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (instance_id, hash));
+CREATE UNIQUE INDEX personal_access_tokens_id ON personal_access_tokens (instance_id, id);
+CREATE INDEX personal_access_tokens_user ON personal_access_tokens (instance_id, user_id);`,
+	Postgres: `CREATE TABLE personal_access_tokens (instance_id TEXT NOT NULL, hash TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL,
+	expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, hash));
+CREATE UNIQUE INDEX personal_access_tokens_id ON personal_access_tokens (instance_id, id);
+CREATE INDEX personal_access_tokens_user ON personal_access_tokens (instance_id, user_id);`,
+}}
+
+// Projection keeps personal_access_tokens.
+type Projection struct{}
+
+func (Projection) Name() string         { return "personal_access_tokens" }
+func (Projection) EventTypes() []string { return []string{"user.pat.added", "user.pat.removed"} }
+
+func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM personal_access_tokens`)
+	return err
+}
+
+func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
+	var err error
+	switch p := e.Payload.(type) {
+	case *Added:
+		_, err = tx.ExecContext(ctx, `INSERT INTO personal_access_tokens (instance_id, hash, id, user_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			e.Aggregate.InstanceID, p.Hash, p.TokenID, e.Aggregate.ID, p.ExpiresAt.Unix(), e.CreatedAt.Unix())
+	case *Removed:
+		_, err = tx.ExecContext(ctx, `DELETE FROM personal_access_tokens WHERE instance_id = $1 AND id = $2 AND user_id = $3`,
+			e.Aggregate.InstanceID, p.TokenID, e.Aggregate.ID)
+	default:
+		err = fmt.Errorf("unexpected payload %T", e.Payload)
+	}
+	return err
+}
+
+// errInvalid is the one answer for every unusable token, so that the
+// response does not tell an unknown token from an expired one.
+func errInvalid() error { return failure.Unauthenticated("the access token is invalid or expired") }
+
+// Authenticate returns the id of the user a token belongs to, in an
+// instance. Unknown, revoked and expired tokens are failure.Unauthenticated.
+func Authenticate(ctx context.Context, db *database.DB, instanceID, token string, now time.Time) (string, error) {
+	if !strings.HasPrefix(token, Prefix) || len(token) != len(Prefix)+43 {
+		return "", errInvalid()
+	}
+	var userID string
+	var expires int64
+	err := db.Reader().QueryRowContext(ctx, `SELECT user_id, expires_at FROM personal_access_tokens WHERE instance_id = $1 AND hash = $2`,
+		instanceID, Hash(token)).Scan(&userID, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errInvalid()
+	}
+	if err != nil {
+		return "", fmt.Errorf("pat: authenticate: %w", err)
+	}
+	if now.Unix() >= expires {
+		return "", errInvalid()
+	}
+	return userID, nil
+}
