@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -19,13 +20,14 @@ import (
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
+	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, user.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, user.Migrations, authz.Migrations, pat.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -37,12 +39,14 @@ func Registry() *eventstore.Registry {
 	instance.RegisterEvents(r)
 	org.RegisterEvents(r)
 	user.RegisterEvents(r)
+	authz.RegisterEvents(r)
+	pat.RegisterEvents(r)
 	return r
 }
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
-	return []eventstore.Projection{instance.Projection{}, org.Projection{}, user.Projection{}}
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, user.Projection{}, authz.Projection{}, pat.Projection{}}
 }
 
 // App is an assembled Castellan.

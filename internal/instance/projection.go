@@ -2,7 +2,6 @@ package instance
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -22,6 +21,11 @@ CREATE TABLE instances (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGI
 CREATE TABLE instance_domains (instance_id TEXT NOT NULL, domain TEXT NOT NULL, is_primary BOOLEAN NOT NULL, PRIMARY KEY (instance_id, domain));
 CREATE UNIQUE INDEX instance_domains_domain ON instance_domains (domain);
 CREATE TABLE instance_members (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, roles TEXT NOT NULL, PRIMARY KEY (instance_id, user_id));`,
+}, {
+	// Members moved to package authz's members table.
+	Name:     "instance/0002_drop_instance_members",
+	SQLite:   `DROP TABLE instance_members`,
+	Postgres: `DROP TABLE instance_members`,
 }}
 
 // Projection keeps the instance read model.
@@ -30,11 +34,11 @@ type Projection struct{}
 func (Projection) Name() string { return "instances" }
 
 func (Projection) EventTypes() []string {
-	return []string{"instance.added", "instance.domain.added", "instance.member.added"}
+	return []string{"instance.added", "instance.domain.added", "instance.member.added"} // members: only the sequence
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
-	for _, table := range []string{"instance_members", "instance_domains", "instances"} {
+	for _, table := range []string{"instance_domains", "instances"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
 			return err
 		}
@@ -57,9 +61,7 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO instance_domains (instance_id, domain, is_primary) VALUES ($1, $2, $3)`, id, p.Domain, p.Primary)
 	case *MemberAdded:
-		roles, _ := json.Marshal(p.Roles)
-		_, err = tx.ExecContext(ctx, `INSERT INTO instance_members (instance_id, user_id, roles) VALUES ($1, $2, $3)
-ON CONFLICT (instance_id, user_id) DO UPDATE SET roles = excluded.roles`, id, p.UserID, string(roles))
+		// Kept by package authz; here only the instance's sequence moves.
 	default:
 		return fmt.Errorf("unexpected payload %T", e.Payload)
 	}

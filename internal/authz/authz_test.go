@@ -1,0 +1,76 @@
+package authz
+
+import (
+	"context"
+	"testing"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/instance"
+)
+
+func TestCallerPermissions(t *testing.T) {
+	ctx := context.Background()
+	s := eventstoretest.New(t, "inst-1", func(r *eventstore.Registry) {
+		RegisterEvents(r)
+		instance.RegisterEvents(r)
+	}, append([]database.Migration(nil), Migrations...), Projection{})
+	manager, err := AddOrgMember("inst-1", "org-a", "alice", []string{"org.user_manager"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Given(t, instance.AddMember("inst-1", "root", instance.OwnerRole), manager)
+	if _, err := AddOrgMember("inst-1", "org-a", "bob", []string{"instance.owner"}); !failure.Is(err, failure.KindInvalidArgument) {
+		t.Fatalf("an instance role granted on an organization: %v", err)
+	}
+
+	root, err := LoadCaller(ctx, s.DB(), "inst-1", "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := LoadCaller(ctx, s.DB(), "inst-1", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceElsewhere, err := LoadCaller(ctx, s.DB(), "inst-2", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		caller Caller
+		perm   Permission
+		org    string
+		ok     bool
+	}{
+		{"ok/instance owner on any org", root, UserDelete, "org-z", true},
+		{"ok/instance owner on the instance", root, SchemaWrite, "", true},
+		{"ok/user manager writes users of its org", alice, UserWrite, "org-a", true},
+		{"fail/user manager in another org", alice, UserWrite, "org-b", false},
+		{"fail/user manager renames the org", alice, OrgWrite, "org-a", false},
+		{"fail/user manager on the instance", alice, SchemaWrite, "", false},
+		{"fail/same user id in another instance", aliceElsewhere, UserRead, "org-a", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.caller.Require(tc.perm, tc.org)
+			if tc.ok && err != nil {
+				t.Fatal(err)
+			}
+			if !tc.ok && !failure.Is(err, failure.KindPermissionDenied) {
+				t.Fatalf("got %v, want permission denied", err)
+			}
+		})
+	}
+
+	remove := eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: "inst-1", Type: "org", ID: "org-a"}, ExpectedSequence: eventstore.AnySequence,
+		Events: []eventstore.Payload{&OrgMemberRemoved{UserID: "alice"}}}
+	if _, err := s.Push(ctx, eventstore.SystemEditor, remove); err != nil {
+		t.Fatal(err)
+	}
+	alice, _ = LoadCaller(ctx, s.DB(), "inst-1", "alice")
+	if alice.Can(UserRead, "org-a") {
+		t.Fatal("removed member keeps its permissions")
+	}
+}
