@@ -41,16 +41,17 @@ func TestProjectionRebuildGivesTheInlineRows(t *testing.T) {
 		queries := map[string]string{
 			"instances": `SELECT i.id, i.name, i.created_at, i.sequence, d.domain, d.is_primary FROM instances i
 JOIN instance_domains d ON d.instance_id = i.id ORDER BY i.id`,
-			"members": `SELECT * FROM members ORDER BY instance_id, user_id, scope, scope_id`,
-			"orgs":    `SELECT * FROM orgs ORDER BY instance_id, id`,
-			"users":   `SELECT * FROM users ORDER BY instance_id, id`,
+			"user_schemas": `SELECT s.*, r.revision, r.document FROM user_schemas s JOIN user_schema_revisions r ON r.schema_id = s.id ORDER BY s.id`,
+			"members":      `SELECT * FROM members ORDER BY instance_id, user_id, scope, scope_id`,
+			"orgs":         `SELECT * FROM orgs ORDER BY instance_id, id`,
+			"users":        `SELECT * FROM users ORDER BY instance_id, id`,
 		}
 		list, _, err := castellan(t, b.env, "projections", "list")
 		if err != nil {
 			t.Fatal(err)
 		}
 		names := strings.Fields(list)
-		if !slices.Equal(names, []string{"instances", "orgs", "users", "members", "personal_access_tokens"}) {
+		if !slices.Equal(names, []string{"instances", "orgs", "user_schemas", "users", "members", "personal_access_tokens"}) {
 			t.Fatalf("projections list = %v", names)
 		}
 		for _, name := range names {

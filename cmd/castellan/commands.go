@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/instance"
@@ -90,6 +92,13 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := server.New(server.Options{
 		Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: cfg.ExternalURL,
 	})
+	apiHandler, err := api.NewHandler(log, system.New(version))
+	if err != nil {
+		return err
+	}
+	for _, p := range apiHandler.Patterns() {
+		srv.Handle(p, apiHandler)
+	}
 	log.Info("castellan started", "version", version, "listen", ln.Addr().String(), "external_url", cfg.ExternalURL,
 		"database", cfg.RedactedDatabase(), "startup", time.Since(began).Round(time.Millisecond))
 	if first.Created {

@@ -22,12 +22,13 @@ import (
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, user.Migrations, authz.Migrations, pat.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, authz.Migrations, pat.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -38,6 +39,7 @@ func Registry() *eventstore.Registry {
 	r := eventstore.NewRegistry()
 	instance.RegisterEvents(r)
 	org.RegisterEvents(r)
+	usertype.RegisterEvents(r)
 	user.RegisterEvents(r)
 	authz.RegisterEvents(r)
 	pat.RegisterEvents(r)
@@ -46,7 +48,7 @@ func Registry() *eventstore.Registry {
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
-	return []eventstore.Projection{instance.Projection{}, org.Projection{}, user.Projection{}, authz.Projection{}, pat.Projection{}}
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, authz.Projection{}, pat.Projection{}}
 }
 
 // App is an assembled Castellan.

@@ -91,6 +91,13 @@ CREATE TABLE subscription_checkpoints (
 	position BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
 );`,
+}, {
+	// Payloads keep their exact bytes: JSONB would reorder keys and
+	// respace, so a projection rebuilt from stored events could differ from
+	// the inline path, which saw the original bytes.
+	Name:     "eventstore/0002_payload_json",
+	SQLite:   `SELECT 1`,
+	Postgres: `ALTER TABLE events ALTER COLUMN payload TYPE JSON USING payload::text::json`,
 }}
 
 // The statements that differ between the backends.

@@ -1,6 +1,6 @@
 // Package setup performs Castellan's first start: when the database holds no
-// instance yet, it creates the default instance with its domain, a first
-// organization and a first administrator (an instance owner), in a single
+// instance yet, it creates the default instance with its domain, the
+// default user types, a first organization and a first administrator (an instance owner), in a single
 // atomic append. On every later start it changes nothing. Replicas starting
 // together against one PostgreSQL agree through the instance domain's unique
 // constraint: one creates, the others find it created.
@@ -17,6 +17,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // FirstInstance describes what the first start creates.
@@ -68,15 +70,24 @@ func Run(ctx context.Context, store *eventstore.Store, hasher *password.Hasher, 
 	if err != nil {
 		return Result{}, err
 	}
-	admin, err := user.Create(user.New{
-		InstanceID: res.InstanceID, OrgID: res.OrgID, ID: res.AdminID, Schema: "human",
-		LoginName: fi.AdminLoginName, Email: fi.AdminEmail,
+	types, err := usertype.DefaultCreations(res.InstanceID)
+	if err != nil {
+		return Result{}, err
+	}
+	human, err := userschema.Compile(types[0].ID, 1, userschema.Human)
+	if err != nil {
+		return Result{}, err
+	}
+	admin, err := user.Creation(res.InstanceID, res.AdminID, "human", human, user.New{
+		OrgID: res.OrgID, LoginName: fi.AdminLoginName, Email: fi.AdminEmail,
 		PasswordHash: hash, ChangeRequired: res.GeneratedPassword != "",
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	_, err = store.Push(ctx, eventstore.SystemEditor, inst, o, admin, instance.AddMember(res.InstanceID, res.AdminID, instance.OwnerRole))
+	appends := append([]eventstore.Append{inst, o}, types...)
+	appends = append(appends, admin, instance.AddMember(res.InstanceID, res.AdminID, instance.OwnerRole))
+	_, err = store.Push(ctx, eventstore.SystemEditor, appends...)
 	if failure.Is(err, failure.KindAlreadyExists) || failure.Is(err, failure.KindConflict) {
 		// Another replica created the first instance at the same moment.
 		if n, cerr := instance.Count(ctx, store.DB()); cerr == nil && n > 0 {

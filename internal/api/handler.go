@@ -1,0 +1,189 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/vanguard"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/castellan-iam/castellan/gen/openapi"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/server"
+)
+
+// maxMessageBytes bounds a request message, in every protocol, so a client
+// cannot make the server buffer an arbitrarily large body.
+const maxMessageBytes = 4 << 20
+
+// openAPIPath is where the OpenAPI document is served.
+const openAPIPath = "/openapi.json"
+
+// Service is one RPC service to serve. Handler returns the generated Connect
+// handler bound to the service's implementation, with opts passed on, and the
+// path it serves:
+//
+//	func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) {
+//		return systemv1connect.NewSystemServiceHandler(s, opts...)
+//	}
+type Service interface {
+	Handler(opts ...connect.HandlerOption) (path string, h http.Handler)
+}
+
+// Handler serves a set of services in all four protocols, and the OpenAPI
+// document.
+type Handler struct {
+	mux      *http.ServeMux
+	patterns []string
+}
+
+// NewHandler returns a Handler for services. Internal errors of the services
+// are logged to log. It fails when a service's schema is not registered (its
+// generated package is not linked in) or its HTTP annotations are invalid.
+//
+// gRPC, gRPC-Web and Connect requests, on the service's path, go straight to
+// its Connect handler, which speaks all three. REST requests, on the paths of
+// the google.api.http annotations, go to the vanguard transcoder, which calls
+// the same handler. (Vanguard alone would also route the RPC protocols, but it
+// takes a Connect POST without a Connect-Protocol-Version header for REST and
+// answers 404, while connect-go accepts it.)
+func NewHandler(log *slog.Logger, services ...Service) (*Handler, error) {
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(errorInterceptor{log: log}),
+		connect.WithReadMaxBytes(maxMessageBytes),
+	}
+	h := &Handler{mux: http.NewServeMux()}
+	h.handle("GET "+openAPIPath, http.HandlerFunc(serveOpenAPI))
+	var (
+		vservices    []*vanguard.Service
+		restPrefixes []string
+	)
+	for _, svc := range services {
+		path, handler := svc.Handler(opts...)
+		desc, err := serviceDescriptor(path)
+		if err != nil {
+			return nil, err
+		}
+		prefixes, err := restPatterns(desc)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(h.patterns, path) {
+			return nil, fmt.Errorf("api: service %s given twice", desc.FullName())
+		}
+		h.handle(path, handler)
+		if len(prefixes) > 0 {
+			vservices = append(vservices, vanguard.NewServiceWithSchema(desc, handler))
+			restPrefixes = append(restPrefixes, prefixes...)
+		}
+	}
+	if len(vservices) > 0 {
+		transcoder, err := vanguard.NewTranscoder(vservices,
+			vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes)),
+			vanguard.WithUnknownHandler(http.HandlerFunc(notFound)),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
+		slices.Sort(restPrefixes)
+		for _, p := range slices.Compact(restPrefixes) {
+			h.handle(p, transcoder)
+		}
+	}
+	slices.Sort(h.patterns)
+	return h, nil
+}
+
+func (h *Handler) handle(pattern string, handler http.Handler) {
+	h.mux.Handle(pattern, handler)
+	h.patterns = append(h.patterns, pattern)
+}
+
+// Patterns are the http.ServeMux patterns h answers, each to be registered
+// with h on the server: the OpenAPI document, one path prefix per service for
+// gRPC, gRPC-Web and Connect ("/castellan.system.v1.SystemService/"), and
+// the first segment of each REST path ("/v1/").
+func (h *Handler) Patterns() []string { return slices.Clone(h.patterns) }
+
+// ServeHTTP serves a request for one of h's patterns.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func serviceDescriptor(path string) (protoreflect.ServiceDescriptor, error) {
+	name := strings.Trim(path, "/")
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+	if err != nil {
+		return nil, fmt.Errorf("api: service at %q: %w", path, err)
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("api: %q names a %T, not a service", path, d)
+	}
+	return sd, nil
+}
+
+// restPatterns returns a ServeMux pattern for the first segment of each
+// google.api.http path of svc's methods: "/v1/" for "/v1/users/{user_id}".
+// The transcoder then routes the full path.
+func restPatterns(svc protoreflect.ServiceDescriptor) ([]string, error) {
+	var patterns []string
+	methods := svc.Methods()
+	for i := range methods.Len() {
+		m := methods.Get(i)
+		rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+		if rule == nil {
+			continue
+		}
+		for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+			p, err := firstSegmentPattern(httpRulePath(r))
+			if err != nil {
+				return nil, fmt.Errorf("api: %s: %w", m.FullName(), err)
+			}
+			patterns = append(patterns, p)
+		}
+	}
+	return patterns, nil
+}
+
+func httpRulePath(r *annotations.HttpRule) string {
+	switch p := r.GetPattern().(type) {
+	case *annotations.HttpRule_Get:
+		return p.Get
+	case *annotations.HttpRule_Put:
+		return p.Put
+	case *annotations.HttpRule_Post:
+		return p.Post
+	case *annotations.HttpRule_Delete:
+		return p.Delete
+	case *annotations.HttpRule_Patch:
+		return p.Patch
+	case *annotations.HttpRule_Custom:
+		return p.Custom.GetPath()
+	}
+	return ""
+}
+
+func firstSegmentPattern(path string) (string, error) {
+	first, _, nested := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !strings.HasPrefix(path, "/") || first == "" || strings.ContainsAny(first, "{}*:") || !nested {
+		return "", fmt.Errorf("REST path %q must start with a literal segment and go on after it (as /v1/users does)", path)
+	}
+	return "/" + first + "/", nil
+}
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openapi.JSON)
+}
+
+// notFound answers a path under one of the handler's prefixes that no method
+// serves, like the server's own unmatched routes.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	server.WriteError(w, r, failure.NotFound("no route for %s %s", r.Method, r.URL.Path))
+}

@@ -1,0 +1,413 @@
+package user
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/password"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
+)
+
+// Unique value kinds users claim in the event store.
+const (
+	uniqueLoginName = "login_name" // per instance, case-insensitive
+	uniqueTrait     = "user_trait" // + "/" + schema id + pointer; per org or instance
+)
+
+// New describes a user to create.
+type New struct {
+	OrgID string
+	// Type is the user type's name ("human", "machine", …).
+	Type          string
+	LoginName     string
+	Traits        json.RawMessage
+	Email         string
+	EmailVerified bool
+	Phone         string
+	PhoneVerified bool
+	// Password is hashed with argon2id; PasswordHash is an already hashed
+	// password (import). At most one is set.
+	Password       string
+	PasswordHash   string
+	ChangeRequired bool
+}
+
+// ValidateLoginName checks a login name: 1 to 200 printable characters
+// without spaces.
+func ValidateLoginName(name string) error {
+	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
+		return failure.InvalidArgument("loginName", "a login name has 1 to 200 characters")
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return failure.InvalidArgument("loginName", "a login name cannot contain spaces or control characters")
+		}
+	}
+	return nil
+}
+
+var phoneNumber = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+func validateContact(email, phone string) error {
+	if email != "" {
+		local, domain, ok := strings.Cut(email, "@")
+		if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(email, " \t\r\n<>") || strings.Count(email, "@") != 1 || len(email) > 254 {
+			return failure.InvalidArgument("email", "%q is not an email address", email)
+		}
+	}
+	if phone != "" && !phoneNumber.MatchString(phone) {
+		return failure.InvalidArgument("phone", "a phone number is in E.164 form, like +41791234567")
+	}
+	return nil
+}
+
+// ValidatePassword applies the password policy: 8 to 1024 characters.
+func ValidatePassword(pw string) error {
+	if n := utf8.RuneCountInString(pw); n < 8 || len(pw) > 1024 {
+		return failure.InvalidArgument("password", "a password has 8 to 1024 characters")
+	}
+	return nil
+}
+
+// traitUniques returns the unique claims (or releases) for the unique
+// fields of schema present in traits.
+func traitUniques(schema *userschema.Schema, orgID string, traits json.RawMessage, remove bool) ([]eventstore.Unique, error) {
+	fields := schema.UniqueFields()
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	var doc any
+	if err := json.Unmarshal(traits, &doc); err != nil {
+		return nil, failure.InvalidArgument("traits", "not a JSON object")
+	}
+	var out []eventstore.Unique
+	for _, f := range fields {
+		v, ok := lookup(doc, f.Pointer)
+		if !ok || v == nil {
+			continue
+		}
+		value, _ := json.Marshal(v)
+		if s, isString := v.(string); isString {
+			value = []byte(s)
+		}
+		scope := ""
+		if f.Scope == userschema.UniqueOrg {
+			scope = orgID
+		}
+		out = append(out, eventstore.Unique{Kind: uniqueTrait + "/" + schema.ID() + f.Pointer, Scope: scope, Value: string(value),
+			Field: "traits" + f.Pointer, Remove: remove})
+	}
+	return out, nil
+}
+
+// Creation returns the append that creates user userID of the compiled
+// schema (the latest revision of type typeName). The password must already
+// be hashed into n.PasswordHash.
+func Creation(instanceID, userID, typeName string, schema *userschema.Schema, n New) (eventstore.Append, error) {
+	if n.OrgID == "" {
+		return eventstore.Append{}, failure.InvalidArgument("orgId", "a user belongs to an organization")
+	}
+	if err := ValidateLoginName(n.LoginName); err != nil {
+		return eventstore.Append{}, err
+	}
+	if err := validateContact(n.Email, n.Phone); err != nil {
+		return eventstore.Append{}, err
+	}
+	traits := n.Traits
+	if len(traits) == 0 {
+		traits = json.RawMessage(`{}`)
+	}
+	if err := schema.Validate(traits); err != nil {
+		return eventstore.Append{}, err
+	}
+	unique, err := traitUniques(schema, n.OrgID, traits, false)
+	if err != nil {
+		return eventstore.Append{}, err
+	}
+	unique = append(unique, eventstore.Unique{Kind: uniqueLoginName, Value: n.LoginName, Field: "loginName", FoldCase: true})
+	events := []eventstore.Payload{&Added{
+		SchemaID: schema.ID(), SchemaType: typeName, SchemaRevision: schema.Revision(), LoginName: n.LoginName, Traits: compactJSON(traits),
+		Email: n.Email, EmailVerified: n.EmailVerified, Phone: n.Phone, PhoneVerified: n.PhoneVerified,
+	}}
+	if n.PasswordHash != "" {
+		events = append(events, &PasswordSet{Hash: n.PasswordHash, ChangeRequired: n.ChangeRequired})
+	}
+	return eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: userID, Owner: n.OrgID},
+		ExpectedSequence: eventstore.NewAggregate,
+		Events:           events,
+		Unique:           unique,
+	}, nil
+}
+
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// Commands change users.
+type Commands struct {
+	store  *eventstore.Store
+	hasher *password.Hasher
+}
+
+// NewCommands returns the user commands.
+func NewCommands(store *eventstore.Store, hasher *password.Hasher) *Commands {
+	return &Commands{store: store, hasher: hasher}
+}
+
+func (c *Commands) db() *database.DB { return c.store.DB() }
+
+// Create adds a user and returns its id.
+func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanceID string, n New) (string, error) {
+	if n.Type == "" {
+		return "", failure.InvalidArgument("type", "a user needs a type, e.g. human or machine")
+	}
+	t, err := usertype.ByName(ctx, c.db(), instanceID, n.Type)
+	if failure.Is(err, failure.KindNotFound) {
+		return "", failure.InvalidArgument("type", "no user type named %q", n.Type)
+	}
+	if err != nil {
+		return "", err
+	}
+	if t.State != usertype.StateActive {
+		return "", failure.FailedPrecondition("user type %s is deactivated", t.Name)
+	}
+	schema, err := usertype.Compiled(ctx, c.db(), instanceID, t.ID, t.Revision)
+	if err != nil {
+		return "", err
+	}
+	if n.Password != "" && n.PasswordHash != "" {
+		return "", failure.InvalidArgument("password", "give a password or a password hash, not both")
+	}
+	if n.Password != "" {
+		if err := ValidatePassword(n.Password); err != nil {
+			return "", err
+		}
+		if n.PasswordHash, err = c.hasher.Hash(ctx, n.Password); err != nil {
+			return "", err
+		}
+	}
+	userID := id.New()
+	a, err := Creation(instanceID, userID, t.Name, schema, n)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.store.Push(ctx, editor, a); err != nil {
+		return "", err
+	}
+	return userID, nil
+}
+
+// Patch is a partial update. Traits is an RFC 7396 merge patch; nil
+// pointers leave a field unchanged.
+type Patch struct {
+	Traits    json.RawMessage
+	LoginName *string
+	Email     *string
+	Phone     *string
+}
+
+// Update applies a partial update as role: an administrator, or the user
+// itself (userschema.Self), who may change only the fields its schema lets
+// it write. Traits are validated against the latest revision of the type.
+func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanceID, userID string, role userschema.Role, p Patch) error {
+	m, err := load(ctx, c.store, instanceID, userID)
+	if err != nil {
+		return err
+	}
+	var events []eventstore.Payload
+	var unique []eventstore.Unique
+	if len(p.Traits) > 0 {
+		t, err := usertype.Get(ctx, c.db(), instanceID, m.SchemaID)
+		if err != nil {
+			return err
+		}
+		latest, err := usertype.Compiled(ctx, c.db(), instanceID, t.ID, t.Revision)
+		if err != nil {
+			return err
+		}
+		merged, err := userschema.MergePatch(m.Traits, p.Traits)
+		if err != nil {
+			return failure.InvalidArgument("traits", "not a JSON merge patch: %v", err)
+		}
+		if err := latest.CheckWritable(m.Traits, merged, role); err != nil {
+			return err
+		}
+		if err := latest.Validate(merged); err != nil {
+			return err
+		}
+		old, err := usertype.Compiled(ctx, c.db(), instanceID, m.SchemaID, m.SchemaRevision)
+		if err != nil {
+			return err
+		}
+		release, err := traitUniques(old, m.OrgID, m.Traits, true)
+		if err != nil {
+			return err
+		}
+		claim, err := traitUniques(latest, m.OrgID, merged, false)
+		if err != nil {
+			return err
+		}
+		unique = append(append(unique, release...), claim...)
+		events = append(events, &TraitsUpdated{SchemaRevision: latest.Revision(), Traits: compactJSON(merged)})
+	}
+	if p.LoginName != nil && *p.LoginName != m.LoginName {
+		if role != userschema.Admin {
+			return failure.PermissionDenied("only an administrator changes login names")
+		}
+		if err := ValidateLoginName(*p.LoginName); err != nil {
+			return err
+		}
+		unique = append(unique,
+			eventstore.Unique{Kind: uniqueLoginName, Value: m.LoginName, Remove: true, FoldCase: true},
+			eventstore.Unique{Kind: uniqueLoginName, Value: *p.LoginName, Field: "loginName", FoldCase: true})
+		events = append(events, &LoginNameChanged{LoginName: *p.LoginName})
+	}
+	if p.Email != nil && *p.Email != m.Email {
+		if err := validateContact(*p.Email, ""); err != nil {
+			return err
+		}
+		events = append(events, &EmailChanged{Email: *p.Email, Verified: false})
+	}
+	if p.Phone != nil && *p.Phone != m.Phone {
+		if err := validateContact("", *p.Phone); err != nil {
+			return err
+		}
+		events = append(events, &PhoneChanged{Phone: *p.Phone, Verified: false})
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence, Events: events, Unique: unique})
+	return err
+}
+
+// SetPassword sets a new password; changeRequired makes the user choose
+// another at its next sign-in (an administrator setting it).
+func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, instanceID, userID, pw string, changeRequired bool) error {
+	if err := ValidatePassword(pw); err != nil {
+		return err
+	}
+	m, err := load(ctx, c.store, instanceID, userID)
+	if err != nil {
+		return err
+	}
+	hash, err := c.hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence,
+		Events: []eventstore.Payload{&PasswordSet{Hash: hash, ChangeRequired: changeRequired}}})
+	return err
+}
+
+func (c *Commands) transition(ctx context.Context, editor eventstore.Editor, instanceID, userID string, from []State, e eventstore.Payload, unique func(*writeModel) ([]eventstore.Unique, error)) error {
+	m, err := load(ctx, c.store, instanceID, userID)
+	if err != nil {
+		return err
+	}
+	allowed := false
+	for _, s := range from {
+		allowed = allowed || m.State == s
+	}
+	if !allowed {
+		return failure.FailedPrecondition("user %s is %s", userID, m.State)
+	}
+	var u []eventstore.Unique
+	if unique != nil {
+		if u, err = unique(m); err != nil {
+			return err
+		}
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence, Events: []eventstore.Payload{e}, Unique: u})
+	return err
+}
+
+// Lock blocks sign-in of an active user.
+func (c *Commands) Lock(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
+	return c.transition(ctx, editor, instanceID, userID, []State{StateActive}, &Locked{}, nil)
+}
+
+// Unlock lifts a lock.
+func (c *Commands) Unlock(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
+	return c.transition(ctx, editor, instanceID, userID, []State{StateLocked}, &Unlocked{}, nil)
+}
+
+// Deactivate suspends an active or locked user.
+func (c *Commands) Deactivate(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
+	return c.transition(ctx, editor, instanceID, userID, []State{StateActive, StateLocked}, &Deactivated{}, nil)
+}
+
+// Reactivate ends a suspension.
+func (c *Commands) Reactivate(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
+	return c.transition(ctx, editor, instanceID, userID, []State{StateInactive}, &Reactivated{}, nil)
+}
+
+// Delete removes the user for good and releases its login name and unique
+// trait values.
+func (c *Commands) Delete(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
+	return c.transition(ctx, editor, instanceID, userID, []State{StateActive, StateInactive, StateLocked}, &Deleted{},
+		func(m *writeModel) ([]eventstore.Unique, error) {
+			u := []eventstore.Unique{{Kind: uniqueLoginName, Value: m.LoginName, Remove: true, FoldCase: true}}
+			if m.SchemaID == "" {
+				return u, nil
+			}
+			schema, err := usertype.Compiled(ctx, c.db(), instanceID, m.SchemaID, m.SchemaRevision)
+			if err != nil {
+				return nil, err
+			}
+			traits, err := traitUniques(schema, m.OrgID, m.Traits, true)
+			return append(u, traits...), err
+		})
+}
+
+// Metadata limits.
+const (
+	maxMetadataKey   = 200
+	maxMetadataValue = 64 << 10
+)
+
+// SetMetadata sets key to value.
+func (c *Commands) SetMetadata(ctx context.Context, editor eventstore.Editor, instanceID, userID, key string, value []byte) error {
+	if key == "" || len(key) > maxMetadataKey {
+		return failure.InvalidArgument("key", "a metadata key has 1 to %d bytes", maxMetadataKey)
+	}
+	if len(value) > maxMetadataValue {
+		return failure.InvalidArgument("value", "a metadata value has at most %d bytes", maxMetadataValue)
+	}
+	m, err := load(ctx, c.store, instanceID, userID)
+	if err != nil {
+		return err
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence,
+		Events: []eventstore.Payload{&MetadataSet{Key: key, Value: value}}})
+	return err
+}
+
+// RemoveMetadata removes key.
+func (c *Commands) RemoveMetadata(ctx context.Context, editor eventstore.Editor, instanceID, userID, key string) error {
+	m, err := load(ctx, c.store, instanceID, userID)
+	if err != nil {
+		return err
+	}
+	if _, ok := m.Metadata[key]; !ok {
+		return failure.NotFound("user %s has no metadata %q", userID, key)
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence,
+		Events: []eventstore.Payload{&MetadataRemoved{Key: key}}})
+	return err
+}

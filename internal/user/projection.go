@@ -1,0 +1,195 @@
+package user
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+)
+
+// Migrations create the user read model.
+var Migrations = []database.Migration{{
+	Name: "user/0001_users",
+	SQLite: `CREATE TABLE users (instance_id TEXT NOT NULL, id TEXT NOT NULL, org_id TEXT NOT NULL, schema_type TEXT NOT NULL,
+	login_name TEXT NOT NULL, login_name_lower TEXT NOT NULL, email TEXT NOT NULL, state TEXT NOT NULL,
+	password_hash TEXT NOT NULL, password_change_required INTEGER NOT NULL, created_at INTEGER NOT NULL, sequence INTEGER NOT NULL,
+	PRIMARY KEY (instance_id, id));
+CREATE UNIQUE INDEX users_login_name ON users (instance_id, login_name_lower);`,
+	Postgres: `CREATE TABLE users (instance_id TEXT NOT NULL, id TEXT NOT NULL, org_id TEXT NOT NULL, schema_type TEXT NOT NULL,
+	login_name TEXT NOT NULL, login_name_lower TEXT NOT NULL, email TEXT NOT NULL, state TEXT NOT NULL,
+	password_hash TEXT NOT NULL, password_change_required BOOLEAN NOT NULL, created_at BIGINT NOT NULL, sequence BIGINT NOT NULL,
+	PRIMARY KEY (instance_id, id));
+CREATE UNIQUE INDEX users_login_name ON users (instance_id, login_name_lower);`,
+}, {
+	Name: "user/0002_traits_contact_search",
+	SQLite: `
+ALTER TABLE users ADD COLUMN schema_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN schema_revision INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN traits TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE users ADD COLUMN email_lower TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN phone TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN phone_verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX users_org ON users (instance_id, org_id, login_name_lower);
+CREATE INDEX users_schema ON users (instance_id, schema_id);
+CREATE INDEX users_email ON users (instance_id, email_lower);
+CREATE INDEX users_created ON users (instance_id, created_at, id);
+CREATE TABLE user_traits (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, pointer TEXT NOT NULL, value TEXT NOT NULL,
+	PRIMARY KEY (instance_id, user_id, pointer));
+CREATE INDEX user_traits_value ON user_traits (instance_id, pointer, value, user_id);
+CREATE TABLE user_metadata (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+	PRIMARY KEY (instance_id, user_id, key));`,
+	Postgres: `
+ALTER TABLE users ADD COLUMN schema_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN schema_revision INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN traits TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE users ADD COLUMN email_lower TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE users ADD COLUMN phone TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN phone_verified BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE users ADD COLUMN changed_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ALTER COLUMN login_name_lower TYPE TEXT COLLATE "C";
+CREATE INDEX users_org ON users (instance_id, org_id, login_name_lower);
+CREATE INDEX users_schema ON users (instance_id, schema_id);
+CREATE INDEX users_email ON users (instance_id, email_lower);
+CREATE INDEX users_created ON users (instance_id, created_at, id);
+CREATE TABLE user_traits (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, pointer TEXT NOT NULL, value TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (instance_id, user_id, pointer));
+CREATE INDEX user_traits_value ON user_traits (instance_id, pointer, value, user_id);
+CREATE TABLE user_metadata (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL,
+	PRIMARY KEY (instance_id, user_id, key));`,
+}}
+
+// Projection keeps users, user_traits and user_metadata. Deleted users
+// leave the read model; their events stay.
+type Projection struct{}
+
+func (Projection) Name() string         { return "users" }
+func (Projection) EventTypes() []string { return EventTypes() }
+
+func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
+	for _, table := range []string{"user_metadata", "user_traits", "users"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flatten lists the scalar leaves of decoded JSON by JSON pointer, with
+// strings as they are and other scalars as JSON.
+func flatten(prefix string, v any, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, child := range x {
+			k = strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+			flatten(prefix+"/"+k, child, out)
+		}
+	case []any:
+		for i, child := range x {
+			flatten(fmt.Sprintf("%s/%d", prefix, i), child, out)
+		}
+	case string:
+		out[prefix] = x
+	case nil:
+	default:
+		b, _ := json.Marshal(x)
+		out[prefix] = string(b)
+	}
+}
+
+func writeTraits(ctx context.Context, tx *database.Tx, instanceID, userID string, traits json.RawMessage) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM user_traits WHERE instance_id = $1 AND user_id = $2`, instanceID, userID); err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(traits, &doc); err != nil {
+		return fmt.Errorf("traits of %s: %w", userID, err)
+	}
+	leaves := map[string]string{}
+	flatten("", doc, leaves)
+	pointers := make([]string, 0, len(leaves))
+	for p := range leaves {
+		pointers = append(pointers, p)
+	}
+	sort.Strings(pointers)
+	for _, p := range pointers {
+		if len(leaves[p]) > 512 {
+			continue // long values are not searchable
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_traits (instance_id, user_id, pointer, value) VALUES ($1, $2, $3, $4)`,
+			instanceID, userID, p, leaves[p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
+	a, at := e.Aggregate, e.CreatedAt.UnixMicro()
+	exec := func(q string, args ...any) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	if _, ok := e.Payload.(*Added); !ok {
+		if err := exec(`UPDATE users SET sequence = $1, changed_at = $2 WHERE instance_id = $3 AND id = $4`, e.Sequence, at, a.InstanceID, a.ID); err != nil {
+			return err
+		}
+	}
+	set := func(assignments string, args ...any) error {
+		n := len(args)
+		return exec(`UPDATE users SET `+assignments+fmt.Sprintf(` WHERE instance_id = $%d AND id = $%d`, n+1, n+2), append(args, a.InstanceID, a.ID)...)
+	}
+	switch p := e.Payload.(type) {
+	case *Added:
+		traits := p.Traits
+		if len(traits) == 0 {
+			traits = json.RawMessage(`{}`)
+		}
+		if err := exec(`INSERT INTO users (instance_id, id, org_id, schema_id, schema_type, schema_revision, login_name, login_name_lower, traits,
+	email, email_lower, email_verified, phone, phone_verified, state, password_hash, password_change_required, created_at, changed_at, sequence)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $16, $17, $17, $18)`,
+			a.InstanceID, a.ID, a.Owner, p.SchemaID, p.SchemaType, p.SchemaRevision, p.LoginName, strings.ToLower(p.LoginName), string(traits),
+			p.Email, strings.ToLower(p.Email), p.EmailVerified, p.Phone, p.PhoneVerified, string(StateActive), false, at, e.Sequence); err != nil {
+			return err
+		}
+		return writeTraits(ctx, tx, a.InstanceID, a.ID, traits)
+	case *TraitsUpdated:
+		if err := set(`traits = $1, schema_revision = $2`, string(p.Traits), p.SchemaRevision); err != nil {
+			return err
+		}
+		return writeTraits(ctx, tx, a.InstanceID, a.ID, p.Traits)
+	case *EmailChanged:
+		return set(`email = $1, email_lower = $2, email_verified = $3`, p.Email, strings.ToLower(p.Email), p.Verified)
+	case *PhoneChanged:
+		return set(`phone = $1, phone_verified = $2`, p.Phone, p.Verified)
+	case *LoginNameChanged:
+		return set(`login_name = $1, login_name_lower = $2`, p.LoginName, strings.ToLower(p.LoginName))
+	case *PasswordSet:
+		return set(`password_hash = $1, password_change_required = $2`, p.Hash, p.ChangeRequired)
+	case *Locked:
+		return set(`state = $1`, string(StateLocked))
+	case *Unlocked, *Reactivated:
+		return set(`state = $1`, string(StateActive))
+	case *Deactivated:
+		return set(`state = $1`, string(StateInactive))
+	case *Deleted:
+		for _, table := range []string{"user_metadata", "user_traits"} {
+			if err := exec(`DELETE FROM `+table+` WHERE instance_id = $1 AND user_id = $2`, a.InstanceID, a.ID); err != nil {
+				return err
+			}
+		}
+		return exec(`DELETE FROM users WHERE instance_id = $1 AND id = $2`, a.InstanceID, a.ID)
+	case *MetadataSet:
+		return exec(`INSERT INTO user_metadata (instance_id, user_id, key, value) VALUES ($1, $2, $3, $4)
+ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value`, a.InstanceID, a.ID, p.Key, p.Value)
+	case *MetadataRemoved:
+		return exec(`DELETE FROM user_metadata WHERE instance_id = $1 AND user_id = $2 AND key = $3`, a.InstanceID, a.ID, p.Key)
+	}
+	return fmt.Errorf("unexpected payload %T", e.Payload)
+}

@@ -1,0 +1,256 @@
+package user
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
+)
+
+// User is a user as the read model holds it.
+type User struct {
+	InstanceID             string
+	ID                     string
+	OrgID                  string
+	SchemaID               string
+	Type                   string
+	SchemaRevision         int
+	LoginName              string
+	Traits                 json.RawMessage
+	Email                  string
+	EmailVerified          bool
+	Phone                  string
+	PhoneVerified          bool
+	State                  State
+	HasPassword            bool
+	PasswordChangeRequired bool
+	CreatedAt              time.Time
+	ChangedAt              time.Time
+	Sequence               int64
+}
+
+const userColumns = `id, org_id, schema_id, schema_type, schema_revision, login_name, traits, email, email_verified, phone, phone_verified,
+	state, password_hash <> '', password_change_required, created_at, changed_at, sequence`
+
+func scanUser(instanceID string, row interface{ Scan(...any) error }) (User, error) {
+	u := User{InstanceID: instanceID}
+	var traits, state string
+	var created, changed int64
+	err := row.Scan(&u.ID, &u.OrgID, &u.SchemaID, &u.Type, &u.SchemaRevision, &u.LoginName, &traits, &u.Email, &u.EmailVerified,
+		&u.Phone, &u.PhoneVerified, &state, &u.HasPassword, &u.PasswordChangeRequired, &created, &changed, &u.Sequence)
+	u.Traits, u.State = json.RawMessage(traits), State(state)
+	u.CreatedAt, u.ChangedAt = time.UnixMicro(created).UTC(), time.UnixMicro(changed).UTC()
+	return u, err
+}
+
+// Get reads a user. Its traits are filtered to what role may read under
+// the schema revision they were written with.
+func Get(ctx context.Context, db *database.DB, instanceID, userID string, role userschema.Role) (User, error) {
+	u, err := scanUser(instanceID, db.Reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, failure.NotFound("user %s not found", userID)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("user: get %s: %w", userID, err)
+	}
+	return filterTraits(ctx, db, u, role)
+}
+
+func filterTraits(ctx context.Context, db *database.DB, u User, role userschema.Role) (User, error) {
+	if u.SchemaID == "" {
+		return u, nil
+	}
+	schema, err := usertype.Compiled(ctx, db, u.InstanceID, u.SchemaID, u.SchemaRevision)
+	if err != nil {
+		return User{}, err
+	}
+	if u.Traits, err = schema.FilterReadable(u.Traits, role); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// CountByType counts the users of a user type (for usertype.Delete).
+func CountByType(db *database.DB) func(ctx context.Context, instanceID, schemaID string) (int, error) {
+	return func(ctx context.Context, instanceID, schemaID string) (int, error) {
+		var n int
+		err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE instance_id = $1 AND schema_id = $2`, instanceID, schemaID).Scan(&n)
+		return n, err
+	}
+}
+
+// TraitFilter matches users whose trait at Pointer equals Value, or starts
+// with it when Prefix is set.
+type TraitFilter struct {
+	Pointer string
+	Value   string
+	Prefix  bool
+}
+
+// Search selects users. Every set field narrows the result.
+type Search struct {
+	OrgID           string
+	Type            string
+	State           State
+	LoginName       string // exact, case-insensitive
+	LoginNamePrefix string // case-insensitive
+	Email           string // exact, case-insensitive
+	Traits          []TraitFilter
+	// SortBy is "loginName" (default) or "createdAt".
+	SortBy     string
+	Descending bool
+	// Cursor continues a previous page; Limit is 1 to 1000 (default 50).
+	Cursor string
+	Limit  int
+}
+
+// Page is one page of a search.
+type Page struct {
+	Users      []User
+	NextCursor string
+	// Total counts every user matching the filters, across pages.
+	Total int
+}
+
+type cursor struct {
+	Key string `json:"k"`
+	ID  string `json:"i"`
+}
+
+// upperBound is the smallest string greater than every string starting
+// with prefix, in byte order (the collation of the indexed columns).
+func upperBound(prefix string) string { return prefix + "\U0010FFFF" }
+
+// Find runs a search, filtered for role.
+func Find(ctx context.Context, db *database.DB, instanceID string, s Search, role userschema.Role) (Page, error) {
+	limit := s.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	if limit < 1 || limit > 1000 {
+		return Page{}, failure.InvalidArgument("limit", "between 1 and 1000")
+	}
+	var (
+		where = []string{"instance_id = $1"}
+		args  = []any{instanceID}
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if s.OrgID != "" {
+		where = append(where, "org_id = "+arg(s.OrgID))
+	}
+	if s.Type != "" {
+		where = append(where, "schema_type = "+arg(s.Type))
+	}
+	if s.State != "" {
+		where = append(where, "state = "+arg(string(s.State)))
+	}
+	if s.LoginName != "" {
+		where = append(where, "login_name_lower = "+arg(strings.ToLower(s.LoginName)))
+	}
+	if s.LoginNamePrefix != "" {
+		p := strings.ToLower(s.LoginNamePrefix)
+		where = append(where, "login_name_lower >= "+arg(p)+" AND login_name_lower < "+arg(upperBound(p)))
+	}
+	if s.Email != "" {
+		where = append(where, "email_lower = "+arg(strings.ToLower(s.Email)))
+	}
+	for i, t := range s.Traits {
+		if !strings.HasPrefix(t.Pointer, "/") {
+			return Page{}, failure.InvalidArgument(fmt.Sprintf("traits[%d].pointer", i), "a JSON pointer starting with /")
+		}
+		cond := "value = " + arg(t.Value)
+		if t.Prefix {
+			cond = "value >= " + arg(t.Value) + " AND value < " + arg(upperBound(t.Value))
+		}
+		where = append(where, "id IN (SELECT user_id FROM user_traits WHERE instance_id = $1 AND pointer = "+arg(t.Pointer)+" AND "+cond+")")
+	}
+	filter := strings.Join(where, " AND ")
+	var total int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+filter, args...).Scan(&total); err != nil {
+		return Page{}, fmt.Errorf("user: count: %w", err)
+	}
+
+	key := "login_name_lower"
+	switch s.SortBy {
+	case "", "loginName":
+	case "createdAt":
+		key = "created_at"
+	default:
+		return Page{}, failure.InvalidArgument("sortBy", "loginName or createdAt")
+	}
+	order, cmp := "ASC", ">"
+	if s.Descending {
+		order, cmp = "DESC", "<"
+	}
+	if s.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(s.Cursor)
+		var c cursor
+		if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
+			return Page{}, failure.InvalidArgument("cursor", "not a cursor this search returned")
+		}
+		var k any = c.Key
+		if key == "created_at" {
+			var n int64
+			if _, err := fmt.Sscan(c.Key, &n); err != nil {
+				return Page{}, failure.InvalidArgument("cursor", "not a cursor of a search sorted by createdAt")
+			}
+			k = n
+		}
+		ka, ia := arg(k), arg(c.ID)
+		filter += fmt.Sprintf(" AND (%s %s %s OR (%s = %s AND id %s %s))", key, cmp, ka, key, ka, cmp, ia)
+	}
+	rows, err := db.Reader().QueryContext(ctx, `SELECT `+userColumns+`, `+key+` FROM users WHERE `+filter+
+		fmt.Sprintf(` ORDER BY %s %s, id %s LIMIT %d`, key, order, order, limit+1), args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("user: search: %w", err)
+	}
+	defer rows.Close()
+	page := Page{Total: total}
+	var lastKey string
+	for rows.Next() {
+		var sortKey any
+		u, err := scanUser(instanceID, scanner(func(dest ...any) error { return rows.Scan(append(dest, &sortKey)...) }))
+		if err != nil {
+			return Page{}, err
+		}
+		if len(page.Users) == limit {
+			page.NextCursor = encodeCursor(lastKey, page.Users[len(page.Users)-1].ID)
+			break
+		}
+		lastKey = fmt.Sprint(sortKey)
+		if b, ok := sortKey.([]byte); ok {
+			lastKey = string(b)
+		}
+		page.Users = append(page.Users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, err
+	}
+	for i := range page.Users {
+		if page.Users[i], err = filterTraits(ctx, db, page.Users[i], role); err != nil {
+			return Page{}, err
+		}
+	}
+	return page, nil
+}
+
+type scanner func(dest ...any) error
+
+func (s scanner) Scan(dest ...any) error { return s(dest...) }
+
+func encodeCursor(key, id string) string {
+	b, _ := json.Marshal(cursor{Key: key, ID: id})
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,206 @@
+package userschema
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/castellan-iam/castellan/internal/failure"
+)
+
+// MaxDocumentSize bounds a schema document.
+const MaxDocumentSize = 512 << 10
+
+// baseURL names every document inside the validator. It is never fetched: the
+// loader refuses all URLs.
+const baseURL = "urn:castellan:user-schema"
+
+// Schema is a compiled user schema. It is immutable and safe for concurrent use.
+type Schema struct {
+	id       string
+	revision int
+	document []byte
+
+	validator      *jsonschema.Schema
+	root           *field
+	claims         map[string]string
+	samlAttributes map[string]string
+	unique         []UniqueField
+	authenticators []string
+}
+
+// UniqueScope is where a unique field's value must be unique.
+type UniqueScope string
+
+// The unique scopes.
+const (
+	UniqueOrg      UniqueScope = "org"
+	UniqueInstance UniqueScope = "instance"
+)
+
+// UniqueField is a field whose value must be unique within Scope.
+type UniqueField struct {
+	Pointer string // JSON pointer into the traits
+	Scope   UniqueScope
+}
+
+// ID is the schema's id as given to Compile.
+func (s *Schema) ID() string { return s.id }
+
+// Revision is the schema's revision as given to Compile.
+func (s *Schema) Revision() int { return s.revision }
+
+// Claims maps field pointers to the OIDC claims they feed. The map is a copy.
+func (s *Schema) Claims() map[string]string { return maps.Clone(s.claims) }
+
+// SAMLAttributes maps field pointers to the SAML attributes they feed. The map
+// is a copy.
+func (s *Schema) SAMLAttributes() map[string]string { return maps.Clone(s.samlAttributes) }
+
+// UniqueFields lists the unique fields, sorted by pointer.
+func (s *Schema) UniqueFields() []UniqueField { return slices.Clone(s.unique) }
+
+// Authenticators lists the authenticators users of this type may have, in
+// document order.
+func (s *Schema) Authenticators() []string { return slices.Clone(s.authenticators) }
+
+// Compile compiles a schema document, or returns the cached compilation of
+// the same id, revision and document. Errors are *failure.Error of kind
+// InvalidArgument whose Field is the JSON pointer of the mistake in the
+// document.
+func Compile(id string, revision int, document []byte) (*Schema, error) {
+	return compileCached(defaultCache, id, revision, document)
+}
+
+func compileCached(c *schemaCache, id string, revision int, document []byte) (*Schema, error) {
+	if s := c.get(id, revision, document); s != nil {
+		return s, nil
+	}
+	s, err := compile(id, revision, document)
+	if err != nil {
+		return nil, err
+	}
+	return c.put(s), nil
+}
+
+func compile(id string, revision int, document []byte) (*Schema, error) {
+	if id == "" {
+		return nil, failure.InvalidArgument("id", "a user schema needs an id")
+	}
+	if len(document) > MaxDocumentSize {
+		return nil, failure.InvalidArgument("", "a user schema is at most %d bytes", MaxDocumentSize)
+	}
+	doc, err := decodeJSON(document)
+	if err != nil {
+		return nil, failure.InvalidArgument("", "the schema is not valid JSON: %v", err)
+	}
+	rootObj, ok := doc.(map[string]any)
+	if !ok {
+		return nil, failure.InvalidArgument("", "a user schema is a JSON object")
+	}
+	w := newWalker()
+	if err := w.walkRoot(rootObj); err != nil {
+		return nil, err
+	}
+
+	validator, err := compileValidator(doc, w.refs)
+	if err != nil {
+		return nil, err
+	}
+	return &Schema{
+		id:             id,
+		revision:       revision,
+		document:       bytes.Clone(document),
+		validator:      validator,
+		root:           w.root,
+		claims:         w.claims,
+		samlAttributes: w.saml,
+		unique:         w.unique,
+		authenticators: w.authenticators,
+	}, nil
+}
+
+// compileValidator compiles the decoded document with the validator. The
+// document comes from API callers and the validator is third-party code, so a
+// panic in it becomes an error instead of taking the server down.
+func compileValidator(doc any, refs map[string]string) (validator *jsonschema.Schema, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			validator, err = nil, failure.Internal(fmt.Errorf("panic: %v", p), "the schema validator failed on this document")
+		}
+	}()
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.UseLoader(refuseLoader{})
+	if err := c.AddResource(baseURL, doc); err != nil {
+		return nil, failure.Internal(err, "adding the user schema")
+	}
+	validator, err = c.Compile(baseURL)
+	if err != nil {
+		return nil, compileError(err, refs)
+	}
+	return validator, nil
+}
+
+// refuseLoader keeps the validator from reading files or the network.
+type refuseLoader struct{}
+
+func (refuseLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("%s is outside the schema document; only same-document references are allowed", url)
+}
+
+// compileError turns a validator error into an InvalidArgument naming the
+// pointer in the schema document where it can be found. refs maps the
+// references of the document to where they are written.
+func compileError(err error, refs map[string]string) error {
+	var meta *jsonschema.SchemaValidationError
+	if errors.As(err, &meta) {
+		var verr *jsonschema.ValidationError
+		if errors.As(meta.Err, &verr) {
+			if vs := violationsOf(verr); len(vs) > 0 {
+				var msgs []string
+				for _, v := range vs {
+					if v.Pointer == vs[0].Pointer {
+						msgs = append(msgs, v.Message)
+					}
+				}
+				return failure.InvalidArgument(vs[0].Pointer, "not a valid draft 2020-12 schema: %s", strings.Join(msgs, "; "))
+			}
+		}
+	}
+	var (
+		notFound *jsonschema.JSONPointerNotFoundError
+		anchor   *jsonschema.AnchorNotFoundError
+		regex    *jsonschema.InvalidRegexError
+	)
+	switch {
+	case errors.As(err, &notFound):
+		return danglingReference(notFound.URL, refs)
+	case errors.As(err, &anchor):
+		return danglingReference(anchor.Reference, refs)
+	case errors.As(err, &regex):
+		return failure.InvalidArgument(fragmentOf(regex.URL), "invalid regular expression: %v", regex.Err)
+	}
+	return failure.InvalidArgument("", "invalid schema: %s", strings.ReplaceAll(err.Error(), baseURL, ""))
+}
+
+func danglingReference(url string, refs map[string]string) error {
+	ref := url
+	if i := strings.IndexByte(url, '#'); i >= 0 {
+		ref = url[i:]
+	}
+	return failure.InvalidArgument(refs[ref], "the reference %q points to nothing in this document", ref)
+}
+
+func fragmentOf(url string) string {
+	if _, frag, ok := strings.Cut(url, "#"); ok && strings.HasPrefix(frag, "/") {
+		return frag
+	}
+	return ""
+}
