@@ -81,30 +81,18 @@ func ValidatePassword(pw string) error {
 // traitUniques returns the unique claims (or releases) for the unique
 // fields of schema present in traits.
 func traitUniques(schema *userschema.Schema, orgID string, traits json.RawMessage, remove bool) ([]eventstore.Unique, error) {
-	fields := schema.UniqueFields()
-	if len(fields) == 0 {
-		return nil, nil
+	values, err := schema.UniqueValues(traits)
+	if err != nil {
+		return nil, err
 	}
-	var doc any
-	if err := json.Unmarshal(traits, &doc); err != nil {
-		return nil, failure.InvalidArgument("traits", "not a JSON object")
-	}
-	var out []eventstore.Unique
-	for _, f := range fields {
-		v, ok := lookup(doc, f.Pointer)
-		if !ok || v == nil {
-			continue
-		}
-		value, _ := json.Marshal(v)
-		if s, isString := v.(string); isString {
-			value = []byte(s)
-		}
+	out := make([]eventstore.Unique, 0, len(values))
+	for _, v := range values {
 		scope := ""
-		if f.Scope == userschema.UniqueOrg {
+		if v.Scope == userschema.UniqueOrg {
 			scope = orgID
 		}
-		out = append(out, eventstore.Unique{Kind: uniqueTrait + "/" + schema.ID() + f.Pointer, Scope: scope, Value: string(value),
-			Field: "traits" + f.Pointer, Remove: remove})
+		out = append(out, eventstore.Unique{Kind: uniqueTrait + "/" + schema.ID() + v.Pointer, Scope: scope, Value: v.Value,
+			Field: "traits" + v.Pointer, Remove: remove})
 	}
 	return out, nil
 }

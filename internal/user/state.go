@@ -3,7 +3,6 @@ package user
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -82,26 +81,4 @@ func load(ctx context.Context, store *eventstore.Store, instanceID, userID strin
 
 func (m *writeModel) aggregate(instanceID string) eventstore.Aggregate {
 	return eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: m.ID, Owner: m.OrgID}
-}
-
-// lookup resolves a JSON pointer (RFC 6901) in decoded JSON.
-func lookup(doc any, pointer string) (any, bool) {
-	if pointer == "" {
-		return doc, true
-	}
-	if !strings.HasPrefix(pointer, "/") {
-		return nil, false
-	}
-	cur := doc
-	for _, tok := range strings.Split(pointer[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = obj[tok]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
