@@ -1,0 +1,109 @@
+// Package apitest runs the whole API for service tests: a fresh SQLite
+// Castellan with its first instance, organization and administrator, the
+// given services mounted on the real server (instance resolution,
+// middleware, all four protocols), and a personal access token for the
+// administrator.
+package apitest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/pat"
+	"github.com/castellan-iam/castellan/internal/server"
+	"github.com/castellan-iam/castellan/internal/setup"
+)
+
+// Env is a running API.
+type Env struct {
+	App  *app.App
+	Auth *api.Authenticator
+	// URL reaches the first instance (host localhost).
+	URL        string
+	InstanceID string
+	OrgID      string
+	AdminID    string
+	// AdminToken is a personal access token of the administrator, an
+	// instance owner.
+	AdminToken string
+	// Client speaks HTTP/1.1 and cleartext HTTP/2 (for gRPC).
+	Client *http.Client
+}
+
+// Start runs the API with the services services returns.
+func Start(t testing.TB, services func(a *app.App, auth *api.Authenticator) []api.Service) *Env {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
+		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1"},
+		func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	first, err := setup.Run(ctx, a.Store, a.Hasher, setup.FirstInstance{Name: "Test", Domain: "localhost", OrgName: "First", AdminLoginName: "admin", AdminPassword: "admin-password-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := api.NewAuthenticator(a.DB, nil)
+	h, err := api.NewHandler(log, services(a, auth)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Options{Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: prometheus.NewRegistry()})
+	for _, p := range h.Patterns() {
+		srv.Handle(p, h)
+	}
+	ts := httptest.NewUnstartedServer(srv)
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	ts.Config.Protocols = protocols
+	ts.Start()
+	t.Cleanup(ts.Close)
+	u, _ := url.Parse(ts.URL)
+	clientProtocols := new(http.Protocols)
+	clientProtocols.SetHTTP1(true)
+	clientProtocols.SetUnencryptedHTTP2(true)
+	env := &Env{
+		App: a, Auth: auth, URL: "http://localhost:" + u.Port(),
+		InstanceID: first.InstanceID, OrgID: first.OrgID, AdminID: first.AdminID,
+		Client: &http.Client{Transport: &http.Transport{Protocols: clientProtocols}},
+	}
+	env.AdminToken = env.Token(t, first.AdminID, first.OrgID)
+	return env
+}
+
+// Token issues a personal access token for a user of the first instance.
+func (e *Env) Token(t testing.TB, userID, orgID string) string {
+	t.Helper()
+	now := time.Now()
+	add, _, token, err := pat.New(eventstore.Aggregate{InstanceID: e.InstanceID, Type: "user", ID: userID, Owner: orgID}, now.Add(time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.App.Store.Push(context.Background(), eventstore.SystemEditor, add); err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// Bearer returns an Authorization header value for token.
+func Bearer(token string) string { return "Bearer " + token }
