@@ -17,12 +17,14 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/system"
+	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/setup"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 func loadConfig(args []string, stderr io.Writer, command string) (*config.Config, []string, error) {
@@ -92,7 +94,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := server.New(server.Options{
 		Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: cfg.ExternalURL,
 	})
-	apiHandler, err := api.NewHandler(log, system.New(version))
+	apiHandler, err := api.NewHandler(log, services(a)...)
 	if err != nil {
 		return err
 	}
@@ -105,6 +107,15 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printFirstStart(stdout, cfg, first)
 	}
 	return server.Serve(ctx, ln, srv, tlsConfig, cfg.ShutdownTimeout, log)
+}
+
+// services lists every API service the server offers.
+func services(a *app.App) []api.Service {
+	auth := api.NewAuthenticator(a.DB, nil)
+	return []api.Service{
+		system.New(version),
+		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth),
+	}
 }
 
 // printFirstStart tells the operator, once, where the new instance is and

@@ -1,0 +1,391 @@
+package userapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
+	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/pat"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+)
+
+// Service implements userv1connect.UserServiceHandler.
+type Service struct {
+	store *eventstore.Store
+	users *user.Commands
+	auth  *api.Authenticator
+	now   func() time.Time
+}
+
+var _ userv1connect.UserServiceHandler = (*Service)(nil)
+
+// NewService returns the user service.
+func NewService(store *eventstore.Store, users *user.Commands, auth *api.Authenticator) *Service {
+	return &Service{store: store, users: users, auth: auth, now: time.Now}
+}
+
+// Handler returns the Connect handler and its path, for api.NewHandler.
+func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) {
+	return userv1connect.NewUserServiceHandler(s, opts...)
+}
+
+func (s *Service) db() *database.DB { return s.store.DB() }
+
+func required(field, value string) error {
+	if value == "" {
+		return failure.InvalidArgument(field, "required")
+	}
+	return nil
+}
+
+// target loads a user the caller needs permission p on. A caller that may
+// not even read the user's organization gets NotFound.
+func (s *Service) target(ctx context.Context, h http.Header, userID string, p authz.Permission) (authz.Caller, user.User, error) {
+	caller, err := s.auth.Caller(ctx, h)
+	if err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	if err := required("userId", userID); err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	u, err := user.Get(ctx, s.db(), caller.InstanceID, userID, userschema.Admin)
+	if err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	if !caller.Can(authz.UserRead, u.OrgID) {
+		return authz.Caller{}, user.User{}, failure.NotFound("user %s not found", userID)
+	}
+	if err := caller.Require(p, u.OrgID); err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	return caller, u, nil
+}
+
+func traitsJSON(field string, s *structpb.Struct) (json.RawMessage, error) {
+	if s == nil {
+		return nil, nil
+	}
+	b, err := protojson.Marshal(s)
+	if err != nil {
+		return nil, failure.InvalidArgument(field, "not a JSON object")
+	}
+	return b, nil
+}
+
+var states = map[user.State]userv1.UserState{
+	user.StateActive:   userv1.UserState_USER_STATE_ACTIVE,
+	user.StateInactive: userv1.UserState_USER_STATE_INACTIVE,
+	user.StateLocked:   userv1.UserState_USER_STATE_LOCKED,
+}
+
+func toProto(u user.User) (*userv1.User, error) {
+	traits := &structpb.Struct{}
+	if len(u.Traits) > 0 {
+		if err := protojson.Unmarshal(u.Traits, traits); err != nil {
+			return nil, failure.Internal(err, "traits of user %s", u.ID)
+		}
+	}
+	return &userv1.User{
+		Id: u.ID, OrganizationId: u.OrgID, Type: u.Type, SchemaRevision: int32(u.SchemaRevision), LoginName: u.LoginName, Traits: traits,
+		Email: u.Email, EmailVerified: u.EmailVerified, Phone: u.Phone, PhoneVerified: u.PhoneVerified, State: states[u.State],
+		HasPassword: u.HasPassword, PasswordChangeRequired: u.PasswordChangeRequired,
+		CreateTime: timestamppb.New(u.CreatedAt), UpdateTime: timestamppb.New(u.ChangedAt), Sequence: u.Sequence,
+	}, nil
+}
+
+// CreateUser adds a user; the caller needs user.write on the organization.
+func (s *Service) CreateUser(ctx context.Context, req *connect.Request[userv1.CreateUserRequest]) (*connect.Response[userv1.CreateUserResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := required("organizationId", m.GetOrganizationId()); err != nil {
+		return nil, err
+	}
+	if err := caller.Require(authz.UserWrite, m.GetOrganizationId()); err != nil {
+		return nil, err
+	}
+	if err := s.orgExists(ctx, caller.InstanceID, m.GetOrganizationId()); err != nil {
+		return nil, err
+	}
+	traits, err := traitsJSON("traits", m.GetTraits())
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.users.Create(ctx, api.Editor(caller), caller.InstanceID, user.New{
+		OrgID: m.GetOrganizationId(), Type: m.GetType(), LoginName: m.GetLoginName(), Traits: traits,
+		Email: m.GetEmail(), EmailVerified: m.GetEmailVerified(), Phone: m.GetPhone(), PhoneVerified: m.GetPhoneVerified(),
+		Password: m.GetPassword(), ChangeRequired: m.GetPasswordChangeRequired(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.CreateUserResponse{UserId: id}), nil
+}
+
+func (s *Service) orgExists(ctx context.Context, instanceID, orgID string) error {
+	var state string
+	err := s.db().Reader().QueryRowContext(ctx, `SELECT state FROM orgs WHERE instance_id = $1 AND id = $2`, instanceID, orgID).Scan(&state)
+	if err != nil || state == "removed" {
+		return failure.InvalidArgument("organizationId", "no organization %s", orgID)
+	}
+	if state != "active" {
+		return failure.FailedPrecondition("organization %s is %s", orgID, state)
+	}
+	return nil
+}
+
+// GetUser returns a user as an administrator sees it.
+func (s *Service) GetUser(ctx context.Context, req *connect.Request[userv1.GetUserRequest]) (*connect.Response[userv1.GetUserResponse], error) {
+	_, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserRead)
+	if err != nil {
+		return nil, err
+	}
+	pu, err := toProto(u)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.GetUserResponse{User: pu}), nil
+}
+
+var searchStates = map[userv1.UserState]user.State{
+	userv1.UserState_USER_STATE_ACTIVE:   user.StateActive,
+	userv1.UserState_USER_STATE_INACTIVE: user.StateInactive,
+	userv1.UserState_USER_STATE_LOCKED:   user.StateLocked,
+}
+
+// SearchUsers finds users. Without an organization the caller needs
+// user.read on the instance.
+func (s *Service) SearchUsers(ctx context.Context, req *connect.Request[userv1.SearchUsersRequest]) (*connect.Response[userv1.SearchUsersResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := caller.Require(authz.UserRead, m.GetOrganizationId()); err != nil {
+		return nil, err
+	}
+	search := user.Search{
+		OrgID: m.GetOrganizationId(), Type: m.GetType(), State: searchStates[m.GetState()], LoginName: m.GetLoginName(),
+		LoginNamePrefix: m.GetLoginNamePrefix(), Email: m.GetEmail(), Descending: m.GetDescending(),
+		Cursor: m.GetPageToken(), Limit: int(m.GetPageSize()),
+	}
+	switch m.GetOrderBy() {
+	case "", "login_name":
+	case "create_time":
+		search.SortBy = "createdAt"
+	default:
+		return nil, failure.InvalidArgument("orderBy", "login_name or create_time")
+	}
+	for _, t := range m.GetTraits() {
+		search.Traits = append(search.Traits, user.TraitFilter{Pointer: t.GetPointer(), Value: t.GetValue(), Prefix: t.GetPrefix()})
+	}
+	page, err := user.Find(ctx, s.db(), caller.InstanceID, search, userschema.Admin)
+	if err != nil {
+		return nil, err
+	}
+	resp := &userv1.SearchUsersResponse{NextPageToken: page.NextCursor, TotalSize: int32(page.Total)}
+	for _, u := range page.Users {
+		pu, err := toProto(u)
+		if err != nil {
+			return nil, err
+		}
+		resp.Users = append(resp.Users, pu)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// UpdateUser applies a partial update as an administrator.
+func (s *Service) UpdateUser(ctx context.Context, req *connect.Request[userv1.UpdateUserRequest]) (*connect.Response[userv1.UpdateUserResponse], error) {
+	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	traits, err := traitsJSON("traits", m.GetTraits())
+	if err != nil {
+		return nil, err
+	}
+	err = s.users.Update(ctx, api.Editor(caller), caller.InstanceID, u.ID, userschema.Admin, user.Patch{
+		Traits: traits, LoginName: m.LoginName, Email: m.Email, Phone: m.Phone,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.UpdateUserResponse{}), nil
+}
+
+type lifecycle func(context.Context, eventstore.Editor, string, string) error
+
+func (s *Service) change(ctx context.Context, h http.Header, userID string, p authz.Permission, do lifecycle) error {
+	caller, u, err := s.target(ctx, h, userID, p)
+	if err != nil {
+		return err
+	}
+	return do(ctx, api.Editor(caller), caller.InstanceID, u.ID)
+}
+
+// DeleteUser removes a user; the caller needs user.delete.
+func (s *Service) DeleteUser(ctx context.Context, req *connect.Request[userv1.DeleteUserRequest]) (*connect.Response[userv1.DeleteUserResponse], error) {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserDelete, s.users.Delete); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.DeleteUserResponse{}), nil
+}
+
+// LockUser blocks sign-in.
+func (s *Service) LockUser(ctx context.Context, req *connect.Request[userv1.LockUserRequest]) (*connect.Response[userv1.LockUserResponse], error) {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Lock); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.LockUserResponse{}), nil
+}
+
+// UnlockUser lifts a lock.
+func (s *Service) UnlockUser(ctx context.Context, req *connect.Request[userv1.UnlockUserRequest]) (*connect.Response[userv1.UnlockUserResponse], error) {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Unlock); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.UnlockUserResponse{}), nil
+}
+
+// DeactivateUser suspends a user.
+func (s *Service) DeactivateUser(ctx context.Context, req *connect.Request[userv1.DeactivateUserRequest]) (*connect.Response[userv1.DeactivateUserResponse], error) {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Deactivate); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.DeactivateUserResponse{}), nil
+}
+
+// ReactivateUser ends a suspension.
+func (s *Service) ReactivateUser(ctx context.Context, req *connect.Request[userv1.ReactivateUserRequest]) (*connect.Response[userv1.ReactivateUserResponse], error) {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Reactivate); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.ReactivateUserResponse{}), nil
+}
+
+// SetPassword sets a password; the caller needs user.credential.write.
+func (s *Service) SetPassword(ctx context.Context, req *connect.Request[userv1.SetPasswordRequest]) (*connect.Response[userv1.SetPasswordResponse], error) {
+	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.users.SetPassword(ctx, api.Editor(caller), caller.InstanceID, u.ID, req.Msg.GetPassword(), req.Msg.GetChangeRequired()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.SetPasswordResponse{}), nil
+}
+
+// SetUserMetadata sets a metadata key.
+func (s *Service) SetUserMetadata(ctx context.Context, req *connect.Request[userv1.SetUserMetadataRequest]) (*connect.Response[userv1.SetUserMetadataResponse], error) {
+	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.users.SetMetadata(ctx, api.Editor(caller), caller.InstanceID, u.ID, req.Msg.GetKey(), req.Msg.GetValue()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.SetUserMetadataResponse{}), nil
+}
+
+// RemoveUserMetadata removes a metadata key.
+func (s *Service) RemoveUserMetadata(ctx context.Context, req *connect.Request[userv1.RemoveUserMetadataRequest]) (*connect.Response[userv1.RemoveUserMetadataResponse], error) {
+	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.users.RemoveMetadata(ctx, api.Editor(caller), caller.InstanceID, u.ID, req.Msg.GetKey()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.RemoveUserMetadataResponse{}), nil
+}
+
+// AddPersonalAccessToken issues a token for a user.
+func (s *Service) AddPersonalAccessToken(ctx context.Context, req *connect.Request[userv1.AddPersonalAccessTokenRequest]) (*connect.Response[userv1.AddPersonalAccessTokenResponse], error) {
+	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.GetExpireTime() == nil {
+		return nil, failure.InvalidArgument("expireTime", "required")
+	}
+	add, tokenID, token, err := pat.New(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID},
+		req.Msg.GetExpireTime().AsTime(), s.now())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.Push(ctx, api.Editor(caller), add); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.AddPersonalAccessTokenResponse{TokenId: tokenID, Token: token}), nil
+}
+
+// RemovePersonalAccessToken revokes a token.
+func (s *Service) RemovePersonalAccessToken(ctx context.Context, req *connect.Request[userv1.RemovePersonalAccessTokenRequest]) (*connect.Response[userv1.RemovePersonalAccessTokenResponse], error) {
+	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	if err := s.db().Reader().QueryRowContext(ctx, `SELECT count(*) FROM personal_access_tokens WHERE instance_id = $1 AND user_id = $2 AND id = $3`,
+		caller.InstanceID, u.ID, req.Msg.GetTokenId()).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, failure.NotFound("user %s has no token %s", u.ID, req.Msg.GetTokenId())
+	}
+	if _, err := s.store.Push(ctx, api.Editor(caller), pat.Revoke(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, req.Msg.GetTokenId())); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.RemovePersonalAccessTokenResponse{}), nil
+}
+
+// GetMyUser returns the caller as it may see itself.
+func (s *Service) GetMyUser(ctx context.Context, req *connect.Request[userv1.GetMyUserRequest]) (*connect.Response[userv1.GetMyUserResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	u, err := user.Get(ctx, s.db(), caller.InstanceID, caller.UserID, userschema.Self)
+	if err != nil {
+		return nil, err
+	}
+	pu, err := toProto(u)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.GetMyUserResponse{User: pu}), nil
+}
+
+// UpdateMyUser changes the caller's own traits, within its schema's self
+// permissions.
+func (s *Service) UpdateMyUser(ctx context.Context, req *connect.Request[userv1.UpdateMyUserRequest]) (*connect.Response[userv1.UpdateMyUserResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	traits, err := traitsJSON("traits", req.Msg.GetTraits())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.users.Update(ctx, api.Editor(caller), caller.InstanceID, caller.UserID, userschema.Self, user.Patch{Traits: traits}); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.UpdateMyUserResponse{}), nil
+}

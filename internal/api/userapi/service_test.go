@@ -1,0 +1,250 @@
+package userapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
+	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/apitest"
+	"github.com/castellan-iam/castellan/internal/api/userapi"
+	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/user"
+)
+
+var ctx = context.Background()
+
+func start(t *testing.T) *apitest.Env {
+	return apitest.Start(t, func(a *app.App, auth *api.Authenticator) []api.Service {
+		return []api.Service{userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth)}
+	})
+}
+
+func client(env *apitest.Env, opts ...connect.ClientOption) userv1connect.UserServiceClient {
+	return userv1connect.NewUserServiceClient(env.Client, env.URL, opts...)
+}
+
+func as[T any](token string, msg *T) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	if token != "" {
+		req.Header().Set("Authorization", apitest.Bearer(token))
+	}
+	return req
+}
+
+func wantCode(t *testing.T, err error, code connect.Code) *connect.Error {
+	t.Helper()
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != code {
+		t.Fatalf("got %v, want %v", err, code)
+	}
+	return ce
+}
+
+func traits(t *testing.T, v map[string]any) *structpb.Struct {
+	s, err := structpb.NewStruct(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAdministratorManagesAUser(t *testing.T) {
+	env := start(t)
+	c := client(env)
+	created, err := c.CreateUser(ctx, as(env.AdminToken, &userv1.CreateUserRequest{
+		OrganizationId: env.OrgID, Type: "human", LoginName: "ada", Email: "ada@example.com", Password: "correct horse battery",
+		Traits: traits(t, map[string]any{"profile": map[string]any{"given_name": "Ada", "family_name": "Lovelace"}}),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.Msg.GetUserId()
+	got, err := c.GetUser(ctx, as(env.AdminToken, &userv1.GetUserRequest{UserId: id}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := got.Msg.GetUser()
+	if u.GetLoginName() != "ada" || u.GetType() != "human" || !u.GetHasPassword() || u.GetState() != userv1.UserState_USER_STATE_ACTIVE ||
+		u.GetTraits().GetFields()["profile"].GetStructValue().GetFields()["family_name"].GetStringValue() != "Lovelace" {
+		t.Fatalf("read back %v", u)
+	}
+
+	newName := "ada.lovelace"
+	if _, err := c.UpdateUser(ctx, as(env.AdminToken, &userv1.UpdateUserRequest{UserId: id, LoginName: &newName,
+		Traits: traits(t, map[string]any{"profile": map[string]any{"nick_name": "Countess"}})})); err != nil {
+		t.Fatal(err)
+	}
+	found, err := c.SearchUsers(ctx, as(env.AdminToken, &userv1.SearchUsersRequest{
+		Traits: []*userv1.TraitFilter{{Pointer: "/profile/nick_name", Value: "Count", Prefix: true}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found.Msg.GetTotalSize() != 1 || found.Msg.GetUsers()[0].GetLoginName() != newName {
+		t.Fatalf("search: %v", found.Msg)
+	}
+	for _, step := range []func() error{
+		func() error { _, err := c.LockUser(ctx, as(env.AdminToken, &userv1.LockUserRequest{UserId: id})); return err },
+		func() error { _, err := c.UnlockUser(ctx, as(env.AdminToken, &userv1.UnlockUserRequest{UserId: id})); return err },
+		func() error {
+			_, err := c.DeactivateUser(ctx, as(env.AdminToken, &userv1.DeactivateUserRequest{UserId: id}))
+			return err
+		},
+		func() error {
+			_, err := c.ReactivateUser(ctx, as(env.AdminToken, &userv1.ReactivateUserRequest{UserId: id}))
+			return err
+		},
+		func() error {
+			_, err := c.SetUserMetadata(ctx, as(env.AdminToken, &userv1.SetUserMetadataRequest{UserId: id, Key: "tier", Value: []byte("gold")}))
+			return err
+		},
+		func() error {
+			_, err := c.SetPassword(ctx, as(env.AdminToken, &userv1.SetPasswordRequest{UserId: id, Password: "another good one", ChangeRequired: true}))
+			return err
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = c.LockUser(ctx, as(env.AdminToken, &userv1.LockUserRequest{UserId: id}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.LockUser(ctx, as(env.AdminToken, &userv1.LockUserRequest{UserId: id}))
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	if _, err := c.DeleteUser(ctx, as(env.AdminToken, &userv1.DeleteUserRequest{UserId: id})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetUser(ctx, as(env.AdminToken, &userv1.GetUserRequest{UserId: id}))
+	wantCode(t, err, connect.CodeNotFound)
+}
+
+func TestBadInputNamesTheField(t *testing.T) {
+	env := start(t)
+	c := client(env, connect.WithGRPC())
+	_, err := c.CreateUser(ctx, as(env.AdminToken, &userv1.CreateUserRequest{OrganizationId: env.OrgID, Type: "human", LoginName: "admin"}))
+	wantCode(t, err, connect.CodeAlreadyExists)
+	_, err = c.CreateUser(ctx, as(env.AdminToken, &userv1.CreateUserRequest{OrganizationId: "nope", Type: "human", LoginName: "x"}))
+	if ce := wantCode(t, err, connect.CodeInvalidArgument); !strings.Contains(ce.Message(), "organizationId") {
+		t.Fatalf("message %q does not name the field", ce.Message())
+	}
+
+	// Over plain REST, an invalid trait names its JSON pointer.
+	body, _ := json.Marshal(map[string]any{"organizationId": env.OrgID, "type": "human", "loginName": "bob",
+		"traits": map[string]any{"profile": map[string]any{"gender": "robot"}}})
+	req, _ := http.NewRequest(http.MethodPost, env.URL+"/v1/users", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", apitest.Bearer(env.AdminToken))
+	resp, err := env.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "/profile/gender") {
+		t.Fatalf("%s %s", resp.Status, b)
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	env := start(t)
+	c := client(env)
+	_, err := c.SearchUsers(ctx, as("", &userv1.SearchUsersRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+	_, err = c.SearchUsers(ctx, as("cst_"+strings.Repeat("A", 43), &userv1.SearchUsersRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+
+	// A second organization with a user manager of its own.
+	orgB, err := org.NewCommands(env.App.Store, org.NewVerifier()).Create(ctx, eventstore.SystemEditor, env.InstanceID, "Globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := c.CreateUser(ctx, as(env.AdminToken, &userv1.CreateUserRequest{OrganizationId: orgB, Type: "machine", LoginName: "globex-bot",
+		Traits: traits(t, map[string]any{"name": "Globex provisioning"})}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := authz.AddOrgMember(env.InstanceID, orgB, mgr.Msg.GetUserId(), []string{"org.user_manager"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.App.Store.Push(ctx, eventstore.SystemEditor, member); err != nil {
+		t.Fatal(err)
+	}
+	// The administrator issues the machine a token through the API.
+	tok, err := c.AddPersonalAccessToken(ctx, as(env.AdminToken, &userv1.AddPersonalAccessTokenRequest{UserId: mgr.Msg.GetUserId(),
+		ExpireTime: timestamppb.New(time.Now().Add(time.Hour))}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := tok.Msg.GetToken()
+
+	me, err := c.GetMyUser(ctx, as(bot, &userv1.GetMyUserRequest{}))
+	if err != nil || me.Msg.GetUser().GetLoginName() != "globex-bot" {
+		t.Fatalf("machine reads itself: %v %v", me, err)
+	}
+	if _, err := c.CreateUser(ctx, as(bot, &userv1.CreateUserRequest{OrganizationId: orgB, Type: "human", LoginName: "globex-alice"})); err != nil {
+		t.Fatalf("user manager creating in its own organization: %v", err)
+	}
+	_, err = c.CreateUser(ctx, as(bot, &userv1.CreateUserRequest{OrganizationId: env.OrgID, Type: "human", LoginName: "intruder"}))
+	wantCode(t, err, connect.CodePermissionDenied)
+	_, err = c.GetUser(ctx, as(bot, &userv1.GetUserRequest{UserId: env.AdminID}))
+	wantCode(t, err, connect.CodeNotFound)
+	_, err = c.SearchUsers(ctx, as(bot, &userv1.SearchUsersRequest{}))
+	wantCode(t, err, connect.CodePermissionDenied)
+	own, err := c.SearchUsers(ctx, as(bot, &userv1.SearchUsersRequest{OrganizationId: orgB}))
+	if err != nil || own.Msg.GetTotalSize() != 2 {
+		t.Fatalf("search in own organization: %v %v", own, err)
+	}
+	_, err = c.DeleteUser(ctx, as(bot, &userv1.DeleteUserRequest{UserId: env.AdminID}))
+	wantCode(t, err, connect.CodeNotFound)
+
+	// A machine cannot rename itself through the self-service RPC: its
+	// type lets "self" only read.
+	_, err = c.UpdateMyUser(ctx, as(bot, &userv1.UpdateMyUserRequest{Traits: traits(t, map[string]any{"name": "Root"})}))
+	wantCode(t, err, connect.CodePermissionDenied)
+
+	// Revoking the token ends its use; locking the user too.
+	if _, err := c.RemovePersonalAccessToken(ctx, as(env.AdminToken, &userv1.RemovePersonalAccessTokenRequest{UserId: mgr.Msg.GetUserId(), TokenId: tok.Msg.GetTokenId()})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetMyUser(ctx, as(bot, &userv1.GetMyUserRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+	bot2 := env.Token(t, mgr.Msg.GetUserId(), orgB)
+	if _, err := c.LockUser(ctx, as(env.AdminToken, &userv1.LockUserRequest{UserId: mgr.Msg.GetUserId()})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetMyUser(ctx, as(bot2, &userv1.GetMyUserRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+}
+
+func TestSelfService(t *testing.T) {
+	env := start(t)
+	c := client(env, connect.WithGRPCWeb())
+	if _, err := c.UpdateMyUser(ctx, as(env.AdminToken, &userv1.UpdateMyUserRequest{Traits: traits(t, map[string]any{"profile": map[string]any{"display_name": "The Admin"}})})); err != nil {
+		t.Fatal(err)
+	}
+	me, err := c.GetMyUser(ctx, as(env.AdminToken, &userv1.GetMyUserRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.Msg.GetUser().GetTraits().GetFields()["profile"].GetStructValue().GetFields()["display_name"].GetStringValue() != "The Admin" {
+		t.Fatalf("me: %v", me.Msg.GetUser())
+	}
+}
