@@ -25,6 +25,13 @@ Usage:
   castellan projections list                  list the read models
   castellan projections rebuild NAME [flags]  recompute a read model from the events
   castellan keys generate                     print a new master key for keys.master
+  castellan tokens create LOGIN_NAME [TTL]     issue a personal access token on the server (bootstrap)
+
+API client (calls a running server: CASTELLAN_URL, default http://localhost:8080,
+with the token in CASTELLAN_TOKEN):
+  castellan users COMMAND                     list, get, create, update, lock, unlock, deactivate,
+                                              reactivate, delete, set-password, token
+  castellan me                                the calling user
   castellan version                           print the version
   castellan help                              this text
 
@@ -35,7 +42,7 @@ variables or a YAML file (--config FILE); "castellan start --help" lists them.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "castellan:", err)
 		}
@@ -43,7 +50,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -58,6 +65,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return projections(ctx, rest, stdout, stderr)
 	case "keys":
 		return keys(rest, stdout)
+	case "tokens":
+		return tokens(ctx, rest, stdout, stderr)
+	case "users":
+		return usersCommand(ctx, rest, stdin, stdout, stderr)
+	case "me":
+		return meCommand(ctx, stdin, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "castellan", buildVersion())
 		return nil
