@@ -18,6 +18,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
+	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -118,6 +119,7 @@ func services(a *app.App) []api.Service {
 	return []api.Service{
 		system.New(version),
 		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth),
+		usertypeapi.NewService(a.Store, auth),
 	}
 }
 

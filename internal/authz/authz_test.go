@@ -64,6 +64,10 @@ func TestCallerPermissions(t *testing.T) {
 		})
 	}
 
+	if !alice.CanAnywhere(SchemaRead) || alice.CanAnywhere(SchemaWrite) || aliceElsewhere.CanAnywhere(SchemaRead) {
+		t.Fatal("CanAnywhere: an organization role reads user types, does not write them, and stays in its instance")
+	}
+
 	remove := eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: "inst-1", Type: "org", ID: "org-a"}, ExpectedSequence: eventstore.AnySequence,
 		Events: []eventstore.Payload{&OrgMemberRemoved{UserID: "alice"}}}
 	if _, err := s.Push(ctx, eventstore.SystemEditor, remove); err != nil {

@@ -143,3 +143,18 @@ func (c Caller) Require(p Permission, orgID string) error {
 	}
 	return failure.PermissionDenied("missing permission %s on organization %s", p, orgID)
 }
+
+// CanAnywhere reports whether the caller holds p on the instance or on any
+// organization — for instance-wide objects that organization administrators
+// may read, such as user types.
+func (c Caller) CanAnywhere(p Permission) bool {
+	if grants(c.InstanceRoles, p) {
+		return true
+	}
+	for _, roles := range c.OrgRoles {
+		if grants(roles, p) {
+			return true
+		}
+	}
+	return false
+}

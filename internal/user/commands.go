@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -150,11 +151,21 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 type Commands struct {
 	store  *eventstore.Store
 	hasher *password.Hasher
+	policy Policy
+	now    func() time.Time
+	timing *equalizer
 }
 
-// NewCommands returns the user commands.
+// NewCommands returns the user commands under DefaultPolicy.
 func NewCommands(store *eventstore.Store, hasher *password.Hasher) *Commands {
-	return &Commands{store: store, hasher: hasher}
+	return &Commands{store: store, hasher: hasher, policy: DefaultPolicy, now: time.Now, timing: &equalizer{}}
+}
+
+// WithClock returns the commands with another clock (tests).
+func (c *Commands) WithClock(now func() time.Time) *Commands {
+	cp := *c
+	cp.now = now
+	return &cp
 }
 
 func (c *Commands) db() *database.DB { return c.store.DB() }
@@ -182,7 +193,7 @@ func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanc
 		return "", failure.InvalidArgument("password", "give a password or a password hash, not both")
 	}
 	if n.Password != "" {
-		if err := ValidatePassword(n.Password); err != nil {
+		if err := c.policy.CheckComplexity(n.Password); err != nil {
 			return "", err
 		}
 		if n.PasswordHash, err = c.hasher.Hash(ctx, n.Password); err != nil {
@@ -287,7 +298,7 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 // SetPassword sets a new password; changeRequired makes the user choose
 // another at its next sign-in (an administrator setting it).
 func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, instanceID, userID, pw string, changeRequired bool) error {
-	if err := ValidatePassword(pw); err != nil {
+	if err := c.policy.CheckComplexity(pw); err != nil {
 		return err
 	}
 	m, err := load(ctx, c.store, instanceID, userID)

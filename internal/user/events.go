@@ -124,11 +124,12 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[Deleted](r, 1)
 	eventstore.Register[MetadataSet](r, 1)
 	eventstore.Register[MetadataRemoved](r, 1)
+	registerCredentialEvents(r)
 }
 
 // EventTypes lists the user event types the read model follows.
 func EventTypes() []string {
 	return []string{"user.added", "user.traits.updated", "user.email.changed", "user.phone.changed", "user.login_name.changed",
 		"user.password.set", "user.locked", "user.unlocked", "user.deactivated", "user.reactivated", "user.deleted",
-		"user.metadata.set", "user.metadata.removed"}
+		"user.metadata.set", "user.metadata.removed", "user.contact.verified"}
 }

@@ -185,6 +185,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $1
 			}
 		}
 		return exec(`DELETE FROM users WHERE instance_id = $1 AND id = $2`, a.InstanceID, a.ID)
+	case *ContactVerified:
+		if p.Channel == ChannelPhone {
+			return set(`phone_verified = $1`, true)
+		}
+		return set(`email_verified = $1`, true)
 	case *MetadataSet:
 		return exec(`INSERT INTO user_metadata (instance_id, user_id, key, value) VALUES ($1, $2, $3, $4)
 ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value`, a.InstanceID, a.ID, p.Key, p.Value)

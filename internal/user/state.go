@@ -32,10 +32,12 @@ type writeModel struct {
 	State          State
 	Metadata       map[string][]byte
 	Sequence       int64
+	creds          credentials
 }
 
 func (m *writeModel) apply(e *eventstore.Event) {
 	m.Sequence = e.Sequence
+	m.applyCredentials(e)
 	switch p := e.Payload.(type) {
 	case *Added:
 		m.OrgID = e.Aggregate.Owner

@@ -324,3 +324,7 @@ func TestSearch(t *testing.T) {
 		}
 	}
 }
+
+func eventstoreFilter(userID string) eventstore.Filter {
+	return eventstore.Filter{InstanceID: inst, AggregateIDs: []string{userID}}
+}

@@ -99,8 +99,14 @@ func TestAdministratorManagesAUser(t *testing.T) {
 		t.Fatalf("search: %v", found.Msg)
 	}
 	for _, step := range []func() error{
-		func() error { _, err := c.LockUser(ctx, as(env.AdminToken, &userv1.LockUserRequest{UserId: id})); return err },
-		func() error { _, err := c.UnlockUser(ctx, as(env.AdminToken, &userv1.UnlockUserRequest{UserId: id})); return err },
+		func() error {
+			_, err := c.LockUser(ctx, as(env.AdminToken, &userv1.LockUserRequest{UserId: id}))
+			return err
+		},
+		func() error {
+			_, err := c.UnlockUser(ctx, as(env.AdminToken, &userv1.UnlockUserRequest{UserId: id}))
+			return err
+		},
 		func() error {
 			_, err := c.DeactivateUser(ctx, as(env.AdminToken, &userv1.DeactivateUserRequest{UserId: id}))
 			return err

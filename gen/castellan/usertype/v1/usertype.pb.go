@@ -978,6 +978,7 @@ type ValidateTraitsRequest struct {
 	// UserTypeID is the type's identifier, or its name.
 	UserTypeId string `protobuf:"bytes,1,opt,name=user_type_id,json=userTypeId,proto3" json:"user_type_id,omitempty"`
 	// Traits is a user's traits document; absent means the empty object.
+	// Numbers pass through a double, as in a schema.
 	Traits        *structpb.Struct `protobuf:"bytes,2,opt,name=traits,proto3" json:"traits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1031,8 +1032,10 @@ func (x *ValidateTraitsRequest) GetTraits() *structpb.Struct {
 // revision.
 type ValidateTraitsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Valid is true when the traits match the schema.
-	Valid bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	// Valid is true when the traits match the schema. It is always set, so
+	// that JSON shows "valid": false too (proto3 JSON leaves out a plain
+	// false).
+	Valid *bool `protobuf:"varint,1,opt,name=valid,proto3,oneof" json:"valid,omitempty"`
 	// Revision is the number of the revision the traits were checked against.
 	Revision int32 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Violations are every way in which the traits break the schema, sorted
@@ -1073,8 +1076,8 @@ func (*ValidateTraitsResponse) Descriptor() ([]byte, []int) {
 }
 
 func (x *ValidateTraitsResponse) GetValid() bool {
-	if x != nil {
-		return x.Valid
+	if x != nil && x.Valid != nil {
+		return *x.Valid
 	}
 	return false
 }
@@ -1217,13 +1220,14 @@ const file_castellan_usertype_v1_usertype_proto_rawDesc = "" +
 	"\x15ValidateTraitsRequest\x12 \n" +
 	"\fuser_type_id\x18\x01 \x01(\tR\n" +
 	"userTypeId\x12/\n" +
-	"\x06traits\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06traits\"\x91\x01\n" +
-	"\x16ValidateTraitsResponse\x12\x14\n" +
-	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x1a\n" +
+	"\x06traits\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06traits\"\xa0\x01\n" +
+	"\x16ValidateTraitsResponse\x12\x19\n" +
+	"\x05valid\x18\x01 \x01(\bH\x00R\x05valid\x88\x01\x01\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x05R\brevision\x12E\n" +
 	"\n" +
 	"violations\x18\x03 \x03(\v2%.castellan.usertype.v1.TraitViolationR\n" +
-	"violations\"D\n" +
+	"violationsB\b\n" +
+	"\x06_valid\"D\n" +
 	"\x0eTraitViolation\x12\x18\n" +
 	"\apointer\x18\x01 \x01(\tR\apointer\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage*j\n" +
@@ -1329,6 +1333,7 @@ func file_castellan_usertype_v1_usertype_proto_init() {
 	if File_castellan_usertype_v1_usertype_proto != nil {
 		return
 	}
+	file_castellan_usertype_v1_usertype_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
