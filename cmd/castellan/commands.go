@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
@@ -24,6 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/setup"
@@ -120,6 +122,7 @@ func services(a *app.App) []api.Service {
 		system.New(version),
 		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth),
 		usertypeapi.NewService(a.Store, auth),
+		orgapi.NewService(a.Store, org.NewVerifier(), auth),
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
+	"github.com/castellan-iam/castellan/internal/pii"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -28,7 +29,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, authz.Migrations, pat.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, authz.Migrations, pat.Migrations, pii.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -76,7 +77,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 		db.Close()
 		return nil, err
 	}
-	if a.Store, err = eventstore.New(db, Registry(), Projections(), eventstore.Options{}); err != nil {
+	if a.Store, err = eventstore.New(db, Registry(), Projections(), eventstore.Options{Sealer: pii.New(keys)}); err != nil {
 		db.Close()
 		return nil, err
 	}

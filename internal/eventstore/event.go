@@ -83,4 +83,7 @@ type Event struct {
 	Payload   Payload
 	Editor    Editor
 	CreatedAt time.Time
+	// PersonalErased reports that the payload's personal fields were
+	// erased (see Personal) and hold placeholders.
+	PersonalErased bool
 }

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -109,7 +110,7 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 		where = append(where, settledSQL(d))
 	}
 	query := `SELECT instance_id, aggregate_type, aggregate_id, owner, sequence, tx_id, position,
-	event_type, payload_version, payload, editor_user, editor_client, created_at FROM events`
+	event_type, payload_version, payload, editor_user, editor_client, created_at, personal FROM events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -122,22 +123,66 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 		return nil, fmt.Errorf("eventstore: query: %w", err)
 	}
 	defer rows.Close()
-	var events []Event
+	var (
+		events []Event
+		sealed = map[int][]byte{} // event index -> sealed personal data, opened once the rows are read
+	)
 	for rows.Next() {
 		var (
-			e       Event
-			payload []byte
-			created int64
+			e        Event
+			payload  []byte
+			personal []byte
+			created  int64
 		)
 		if err := rows.Scan(&e.Aggregate.InstanceID, &e.Aggregate.Type, &e.Aggregate.ID, &e.Aggregate.Owner, &e.Sequence, &e.Position.TxID, &e.Position.Global,
-			&e.Type, &e.Version, &payload, &e.Editor.UserID, &e.Editor.ClientID, &created); err != nil {
+			&e.Type, &e.Version, &payload, &e.Editor.UserID, &e.Editor.ClientID, &created, &personal); err != nil {
 			return nil, fmt.Errorf("eventstore: scan event: %w", err)
 		}
 		e.CreatedAt = time.UnixMicro(created).UTC()
 		if e.Payload, err = s.registry.decode(e.Type, e.Version, payload); err != nil {
 			return nil, fmt.Errorf("eventstore: event %s of %s/%s: %w", e.Position, e.Aggregate.Type, e.Aggregate.ID, err)
 		}
+		if personal != nil {
+			sealed[len(events)] = personal
+		}
 		events = append(events, e)
 	}
-	return events, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close() // a connection reads one result at a time; keys are read next
+	if len(sealed) > 0 {
+		var open func(instanceID, subject string, sealed []byte) ([]byte, error)
+		if s.sealer != nil {
+			open = s.sealer.Opener(ctx, q)
+		}
+		for i, data := range sealed {
+			if err := s.joinPersonal(&events[i], open, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return events, nil
+}
+
+// joinPersonal restores an event's sealed personal fields, or marks them
+// erased when the subject's key is gone.
+func (s *Store) joinPersonal(e *Event, open func(string, string, []byte) ([]byte, error), sealed []byte) error {
+	p, ok := e.Payload.(Personal)
+	if !ok || open == nil {
+		return fmt.Errorf("eventstore: event %s of %s has sealed personal data but no way to open it", e.Position, e.Aggregate)
+	}
+	plain, err := open(e.Aggregate.InstanceID, e.Aggregate.ID, sealed)
+	if errors.Is(err, ErrErased) {
+		p.ErasePersonal(e.Aggregate.ID)
+		e.PersonalErased = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("eventstore: open personal data of %s: %w", e.Aggregate, err)
+	}
+	if err := p.JoinPersonal(plain); err != nil {
+		return fmt.Errorf("eventstore: personal data of %s: %w", e.Aggregate, err)
+	}
+	return nil
 }

@@ -98,6 +98,11 @@ CREATE TABLE subscription_checkpoints (
 	Name:     "eventstore/0002_payload_json",
 	SQLite:   `SELECT 1`,
 	Postgres: `ALTER TABLE events ALTER COLUMN payload TYPE JSON USING payload::text::json`,
+}, {
+	// Personal data sealed with the subject's key (see Personal).
+	Name:     "eventstore/0003_personal",
+	SQLite:   `ALTER TABLE events ADD COLUMN personal BLOB`,
+	Postgres: `ALTER TABLE events ADD COLUMN personal BYTEA`,
 }}
 
 // The statements that differ between the backends.
@@ -117,12 +122,12 @@ func settledSQL(d database.Dialect) string {
 func insertEventSQL(d database.Dialect) string {
 	if d == database.Postgres {
 		return `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type,
-	payload_version, payload, editor_user, editor_client, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING position, tx_id`
+	payload_version, payload, editor_user, editor_client, created_at, personal)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING position, tx_id`
 	}
 	return `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type,
-	payload_version, payload, editor_user, editor_client, created_at, tx_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING position, tx_id`
+	payload_version, payload, editor_user, editor_client, created_at, personal, tx_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING position, tx_id`
 }
 
 // lockCheckpointSQL selects a subscription's checkpoint and locks it, so that

@@ -34,6 +34,10 @@ type Append struct {
 	ExpectedSequence int64
 	Events           []Payload
 	Unique           []Unique
+	// ErasePersonal destroys the aggregate's personal-data key after the
+	// events are stored (GDPR erasure): every personal field of its events,
+	// these included, becomes unreadable.
+	ErasePersonal bool
 }
 
 // Unique claims (or, with Remove, releases) a value that must be unique per
@@ -69,6 +73,9 @@ func (u Unique) value() string {
 type Options struct {
 	// Now is the clock events are stamped with; time.Now by default.
 	Now func() time.Time
+	// Sealer seals the personal fields of Personal payloads. Without one
+	// (tests of single packages), personal fields stay in the payload.
+	Sealer Sealer
 }
 
 // Store appends and reads events and keeps the inline projections current.
@@ -78,6 +85,7 @@ type Store struct {
 	projections []Projection
 	byType      map[string][]Projection
 	now         func() time.Time
+	sealer      Sealer
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -92,6 +100,7 @@ func New(db *database.DB, registry *Registry, projections []Projection, opts Opt
 		projections: projections,
 		byType:      map[string][]Projection{},
 		now:         opts.Now,
+		sealer:      opts.Sealer,
 		changed:     make(chan struct{}),
 	}
 	if s.now == nil {
@@ -131,9 +140,10 @@ func (s *Store) notify() {
 }
 
 type encoded struct {
-	payload Payload
-	version int
-	data    []byte
+	payload  Payload
+	version  int
+	data     []byte
+	personal []byte // plaintext JSON of the personal fields, sealed in the transaction
 }
 
 // Push appends the events of every Append atomically: all of them are
@@ -161,11 +171,18 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) ([]E
 			if err != nil {
 				return nil, err
 			}
-			data, err := json.Marshal(p)
+			public, personal := p, []byte(nil)
+			if pp, ok := p.(Personal); ok && s.sealer != nil {
+				var err error
+				if public, personal, err = pp.SplitPersonal(); err != nil {
+					return nil, fmt.Errorf("eventstore: split personal data of %s: %w", p.EventType(), err)
+				}
+			}
+			data, err := json.Marshal(public)
 			if err != nil {
 				return nil, fmt.Errorf("eventstore: encode %s: %w", p.EventType(), err)
 			}
-			enc[i] = append(enc[i], encoded{payload: p, version: v, data: data})
+			enc[i] = append(enc[i], encoded{payload: p, version: v, data: data, personal: personal})
 		}
 	}
 
@@ -205,6 +222,7 @@ WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.Instanc
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		insert := insertEventSQL(tx.Dialect)
+		var err error
 		for i, a := range appends {
 			for j, e := range enc[i] {
 				ev := Event{
@@ -216,8 +234,14 @@ WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.Instanc
 					Editor:    editor,
 					CreatedAt: now,
 				}
+				var sealed []byte
+				if e.personal != nil {
+					if sealed, err = s.sealer.Seal(ctx, tx, a.InstanceID, a.ID, e.personal); err != nil {
+						return fmt.Errorf("eventstore: seal personal data of %s: %w", ev.Type, err)
+					}
+				}
 				args := []any{a.InstanceID, a.Type, a.ID, ev.Sequence, a.Owner, ev.Type, ev.Version, string(e.data),
-					editor.UserID, editor.ClientID, now.UnixMicro()}
+					editor.UserID, editor.ClientID, now.UnixMicro(), sealed}
 				if tx.Dialect == database.SQLite {
 					args = append(args, txID)
 				}
@@ -234,6 +258,14 @@ WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.Instanc
 		for i := range stored {
 			if err := s.reduce(ctx, tx, &stored[i]); err != nil {
 				return err
+			}
+		}
+		for _, a := range appends {
+			if !a.ErasePersonal || s.sealer == nil {
+				continue // without a Sealer nothing was sealed, and there is no key to destroy
+			}
+			if err := s.sealer.Erase(ctx, tx, a.InstanceID, a.ID); err != nil {
+				return fmt.Errorf("eventstore: erase personal data of %s: %w", a.Aggregate, err)
 			}
 		}
 		return nil

@@ -33,6 +33,11 @@ CREATE TABLE org_domains (instance_id TEXT NOT NULL, org_id TEXT NOT NULL, domai
 CREATE INDEX org_domains_domain ON org_domains (instance_id, domain);
 CREATE TABLE org_metadata (instance_id TEXT NOT NULL, org_id TEXT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL,
 	PRIMARY KEY (instance_id, org_id, key));`,
+}, {
+	// Prefix searches compare bytes, whatever the database's locale.
+	Name:     "org/0003_name_collation",
+	SQLite:   `SELECT 1`,
+	Postgres: `ALTER TABLE orgs ALTER COLUMN name TYPE TEXT COLLATE "C"`,
 }}
 
 // Projection keeps orgs, org_domains and org_metadata.

@@ -332,7 +332,8 @@ func (c *Commands) transition(ctx context.Context, editor eventstore.Editor, ins
 			return err
 		}
 	}
-	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence, Events: []eventstore.Payload{e}, Unique: u})
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence, Events: []eventstore.Payload{e}, Unique: u,
+		ErasePersonal: e.EventType() == (Deleted{}).EventType()})
 	return err
 }
 
@@ -356,8 +357,9 @@ func (c *Commands) Reactivate(ctx context.Context, editor eventstore.Editor, ins
 	return c.transition(ctx, editor, instanceID, userID, []State{StateInactive}, &Reactivated{}, nil)
 }
 
-// Delete removes the user for good and releases its login name and unique
-// trait values.
+// Delete removes the user for good: it releases the login name and unique
+// trait values, and erases the user's personal data from the event log
+// (GDPR Art. 17) by destroying its key; who did what and when stays.
 func (c *Commands) Delete(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
 	return c.transition(ctx, editor, instanceID, userID, []State{StateActive, StateInactive, StateLocked}, &Deleted{},
 		func(m *writeModel) ([]eventstore.Unique, error) {

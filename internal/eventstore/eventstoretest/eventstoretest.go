@@ -26,11 +26,17 @@ type Store struct {
 // and projections, for events of one instance.
 func New(t testing.TB, instanceID string, register func(*eventstore.Registry), migrations []database.Migration, projections ...eventstore.Projection) *Store {
 	t.Helper()
+	return NewWithOptions(t, instanceID, register, migrations, eventstore.Options{}, projections...)
+}
+
+// NewWithOptions is New with store options (a Sealer, a clock).
+func NewWithOptions(t testing.TB, instanceID string, register func(*eventstore.Registry), migrations []database.Migration, opts eventstore.Options, projections ...eventstore.Projection) *Store {
+	t.Helper()
 	src := dbtest.Backends()[0].New(t)
 	db := src.Open(t, append(slices.Clone(eventstore.Migrations), migrations...))
 	r := eventstore.NewRegistry()
 	register(r)
-	s, err := eventstore.New(db, r, projections, eventstore.Options{})
+	s, err := eventstore.New(db, r, projections, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
