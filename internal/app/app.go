@@ -20,8 +20,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
-	"github.com/castellan-iam/castellan/internal/pii"
 	"github.com/castellan-iam/castellan/internal/pat"
+	"github.com/castellan-iam/castellan/internal/pii"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/usertype"
 )

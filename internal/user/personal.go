@@ -78,7 +78,7 @@ func (p *LoginNameChanged) SplitPersonal() (eventstore.Payload, []byte, error) {
 	return split(&c, p.LoginName)
 }
 
-func (p *LoginNameChanged) JoinPersonal(b []byte) error   { return json.Unmarshal(b, &p.LoginName) }
+func (p *LoginNameChanged) JoinPersonal(b []byte) error  { return json.Unmarshal(b, &p.LoginName) }
 func (p *LoginNameChanged) ErasePersonal(subject string) { p.LoginName = "erased-" + subject }
 
 func (p *ContactCodeAdded) SplitPersonal() (eventstore.Payload, []byte, error) {
