@@ -9,6 +9,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 func TestCallerPermissions(t *testing.T) {
@@ -16,6 +18,8 @@ func TestCallerPermissions(t *testing.T) {
 	s := eventstoretest.New(t, "inst-1", func(r *eventstore.Registry) {
 		RegisterEvents(r)
 		instance.RegisterEvents(r)
+		org.RegisterEvents(r)
+		user.RegisterEvents(r)
 	}, append([]database.Migration(nil), Migrations...), Projection{})
 	manager, err := AddOrgMember("inst-1", "org-a", "alice", []string{"org.user_manager"})
 	if err != nil {
@@ -77,4 +81,29 @@ func TestCallerPermissions(t *testing.T) {
 	if alice.Can(UserRead, "org-a") {
 		t.Fatal("removed member keeps its permissions")
 	}
+
+	// Removing an organization or deleting a user ends their memberships.
+	for _, a := range []eventstore.Append{
+		mustMember(t, "org-b", "carol"), mustMember(t, "org-c", "dave"),
+		{Aggregate: eventstore.Aggregate{InstanceID: "inst-1", Type: "org", ID: "org-b"}, ExpectedSequence: eventstore.AnySequence, Events: []eventstore.Payload{&org.Removed{}}},
+		{Aggregate: eventstore.Aggregate{InstanceID: "inst-1", Type: "user", ID: "dave"}, ExpectedSequence: eventstore.AnySequence, Events: []eventstore.Payload{&user.Deleted{}}},
+	} {
+		if _, err := s.Push(ctx, eventstore.SystemEditor, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, who := range []string{"carol", "dave"} {
+		if c, _ := LoadCaller(ctx, s.DB(), "inst-1", who); len(c.OrgRoles) != 0 {
+			t.Fatalf("%s keeps roles %v", who, c.OrgRoles)
+		}
+	}
+}
+
+func mustMember(t *testing.T, orgID, userID string) eventstore.Append {
+	t.Helper()
+	a, err := AddOrgMember("inst-1", orgID, userID, []string{"org.viewer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // OrgMemberAdded gives a user roles on an organization (or changes them).
@@ -42,13 +44,14 @@ var Migrations = []database.Migration{{
 }}
 
 // Projection keeps the members table from instance and organization
-// member events.
+// member events; removing an organization or deleting a user drops their
+// memberships.
 type Projection struct{}
 
 func (Projection) Name() string { return "members" }
 
 func (Projection) EventTypes() []string {
-	return []string{"instance.member.added", "org.member.added", "org.member.removed"}
+	return []string{"instance.member.added", "org.member.added", "org.member.removed", "org.removed", "user.deleted"}
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -69,6 +72,12 @@ ON CONFLICT (instance_id, user_id, scope, scope_id) DO UPDATE SET roles = exclud
 		return upsert("instance", p.UserID, p.Roles)
 	case *OrgMemberAdded:
 		return upsert("org", p.UserID, p.Roles)
+	case *org.Removed:
+		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE instance_id = $1 AND scope = 'org' AND scope_id = $2`, e.Aggregate.InstanceID, e.Aggregate.ID)
+		return err
+	case *user.Deleted:
+		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE instance_id = $1 AND user_id = $2`, e.Aggregate.InstanceID, e.Aggregate.ID)
+		return err
 	case *OrgMemberRemoved:
 		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE instance_id = $1 AND scope = 'org' AND scope_id = $2 AND user_id = $3`,
 			e.Aggregate.InstanceID, e.Aggregate.ID, p.UserID)
