@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,6 +53,38 @@ func TestAdministrationThroughTheCLI(t *testing.T) {
 		if got := run("users", "list", "--login-prefix", "grace"); !strings.Contains(got, "locked") {
 			t.Fatalf("after lock:\n%s", got)
 		}
+		// Organizations and members.
+		orgID := strings.TrimSpace(run("orgs", "create", "Globex"))
+		if got := run("orgs", "list"); !strings.Contains(got, orgID) || !strings.Contains(got, "Globex") || !strings.Contains(got, "Castellan") {
+			t.Fatalf("orgs list:\n%s", got)
+		}
+		run("orgs", "add-domain", orgID, "globex.example")
+		if got := run("orgs", "request-verification", orgID, "globex.example", "dns"); !strings.Contains(got, "_castellan-challenge.globex.example") {
+			t.Fatalf("request-verification:\n%s", got)
+		}
+		run("orgs", "add-member", orgID, id, "org.user_manager")
+		if got := run("orgs", "get", orgID); !strings.Contains(got, "globex.example") {
+			t.Fatalf("orgs get:\n%s", got)
+		}
+		// User types: a custom schema from a file, checked before use.
+		schema := filepath.Join(t.TempDir(), "employee.json")
+		if err := os.WriteFile(schema, []byte(`{"type": "object", "permission": {"self": "r", "admin": "rw"}, "required": ["employee_id"],
+			"properties": {"employee_id": {"type": "string", "pattern": "^E[0-9]{4}$", "unique": "org"}}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run("user-types", "create", "employee", schema)
+		if got := run("user-types", "list"); !strings.Contains(got, "employee") || !strings.Contains(got, "human") || !strings.Contains(got, "machine") {
+			t.Fatalf("user-types list:\n%s", got)
+		}
+		if got := run("user-types", "validate", "employee", `{"employee_id": "E0001"}`); !strings.Contains(got, "valid under revision 1") {
+			t.Fatalf("validate:\n%s", got)
+		}
+		out, _, err := castellan(t, client, "user-types", "validate", "employee", `{"employee_id": "X"}`)
+		if err == nil || !strings.Contains(out, "/employee_id") {
+			t.Fatalf("invalid traits: %v\n%s", err, out)
+		}
+		run("users", "create", "--org", orgID, "--type", "employee", "--login-name", "e1", "--traits", `{"employee_id": "E0001"}`)
+
 		// The same API over plain REST.
 		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/users/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+token)

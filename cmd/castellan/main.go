@@ -31,6 +31,10 @@ API client (calls a running server: CASTELLAN_URL, default http://localhost:8080
 with the token in CASTELLAN_TOKEN):
   castellan users COMMAND                     list, get, create, update, lock, unlock, deactivate,
                                               reactivate, delete, set-password, token
+  castellan orgs COMMAND                      list, get, create, rename, deactivate, reactivate, delete,
+                                              add-domain, request-verification, verify-domain,
+                                              set-primary-domain, add-member
+  castellan user-types COMMAND                list, get, create, update, validate
   castellan me                                the calling user
   castellan version                           print the version
   castellan help                              this text
@@ -69,6 +73,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return tokens(ctx, rest, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, stdin, stdout, stderr)
+	case "orgs":
+		return orgsCommand(ctx, rest, stdin, stdout, stderr)
+	case "user-types":
+		return userTypesCommand(ctx, rest, stdin, stdout, stderr)
 	case "me":
 		return meCommand(ctx, stdin, stdout)
 	case "version", "--version":
