@@ -18,6 +18,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pat"
@@ -29,7 +30,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, authz.Migrations, pat.Migrations, pii.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, authz.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -44,12 +45,13 @@ func Registry() *eventstore.Registry {
 	user.RegisterEvents(r)
 	authz.RegisterEvents(r)
 	pat.RegisterEvents(r)
+	machinekey.RegisterEvents(r)
 	return r
 }
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
-	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, authz.Projection{}, pat.Projection{}}
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, authz.Projection{}, pat.Projection{}, machinekey.Projection{}}
 }
 
 // App is an assembled Castellan.

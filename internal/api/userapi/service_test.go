@@ -254,3 +254,41 @@ func TestSelfService(t *testing.T) {
 		t.Fatalf("me: %v", me.Msg.GetUser())
 	}
 }
+
+func TestMachineKeys(t *testing.T) {
+	env := start(t)
+	c := client(env)
+	bot, err := c.CreateUser(ctx, as(env.AdminToken, &userv1.CreateUserRequest{OrganizationId: env.OrgID, Type: "machine", LoginName: "ci",
+		Traits: traits(t, map[string]any{"name": "CI"})}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := bot.Msg.GetUserId()
+	expire := timestamppb.New(time.Now().Add(24 * time.Hour))
+	gen, err := c.AddMachineKey(ctx, as(env.AdminToken, &userv1.AddMachineKeyRequest{UserId: id, Algorithm: "ES256", ExpireTime: expire}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(gen.Msg.GetPrivateKey(), "PRIVATE KEY") || !strings.Contains(gen.Msg.GetKeyFile(), gen.Msg.GetKey().GetId()) {
+		t.Fatalf("generated key: %v", gen.Msg)
+	}
+	// Registering the same public key again is refused.
+	_, err = c.AddMachineKey(ctx, as(env.AdminToken, &userv1.AddMachineKeyRequest{UserId: id, PublicKey: gen.Msg.GetKey().GetPublicKey(), ExpireTime: expire}))
+	wantCode(t, err, connect.CodeAlreadyExists)
+	_, err = c.AddMachineKey(ctx, as(env.AdminToken, &userv1.AddMachineKeyRequest{UserId: id, PublicKey: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", ExpireTime: expire}))
+	if ce := wantCode(t, err, connect.CodeInvalidArgument); !strings.Contains(ce.Message(), "publicKey") {
+		t.Fatalf("message %q", ce.Message())
+	}
+	list, err := c.ListMachineKeys(ctx, as(env.AdminToken, &userv1.ListMachineKeysRequest{UserId: id}))
+	if err != nil || len(list.Msg.GetKeys()) != 1 || list.Msg.GetKeys()[0].GetAlgorithm() != "ES256" || strings.Contains(list.Msg.GetKeys()[0].GetPublicKey(), `"d"`) {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	_, err = c.RemoveMachineKey(ctx, as(env.AdminToken, &userv1.RemoveMachineKeyRequest{UserId: env.AdminID, KeyId: gen.Msg.GetKey().GetId()}))
+	wantCode(t, err, connect.CodeNotFound)
+	if _, err := c.RemoveMachineKey(ctx, as(env.AdminToken, &userv1.RemoveMachineKeyRequest{UserId: id, KeyId: gen.Msg.GetKey().GetId()})); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := c.ListMachineKeys(ctx, as(env.AdminToken, &userv1.ListMachineKeysRequest{UserId: id})); len(list.Msg.GetKeys()) != 0 {
+		t.Fatalf("removed key still listed: %v", list.Msg)
+	}
+}

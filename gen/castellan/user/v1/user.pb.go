@@ -1824,6 +1824,420 @@ func (*RemovePersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{29}
 }
 
+// AddMachineKeyRequest registers or generates a key.
+type AddMachineKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the user the key signs for.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// PublicKey is a PEM "PUBLIC KEY" or a JWK (JSON) to register. Leave it
+	// empty and set Algorithm to have Castellan generate a key pair.
+	PublicKey string `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// Algorithm of a key to generate: RS256, ES256, ES384 or EdDSA.
+	Algorithm string `protobuf:"bytes,3,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// ExpireTime is when the key stops working: in the future, within ten years.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMachineKeyRequest) Reset() {
+	*x = AddMachineKeyRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMachineKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMachineKeyRequest) ProtoMessage() {}
+
+func (x *AddMachineKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMachineKeyRequest.ProtoReflect.Descriptor instead.
+func (*AddMachineKeyRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AddMachineKeyRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AddMachineKeyRequest) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *AddMachineKeyRequest) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *AddMachineKeyRequest) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// AddMachineKeyResponse describes the key.
+type AddMachineKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key is the registered key.
+	Key *MachineKey `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// PrivateKey is the generated private key as PKCS#8 PEM, returned only
+	// here and only when Castellan generated the key.
+	PrivateKey string `protobuf:"bytes,2,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"`
+	// KeyFile is a JSON key file with the private key, for client libraries.
+	KeyFile       string `protobuf:"bytes,3,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMachineKeyResponse) Reset() {
+	*x = AddMachineKeyResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMachineKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMachineKeyResponse) ProtoMessage() {}
+
+func (x *AddMachineKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMachineKeyResponse.ProtoReflect.Descriptor instead.
+func (*AddMachineKeyResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AddMachineKeyResponse) GetKey() *MachineKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *AddMachineKeyResponse) GetPrivateKey() string {
+	if x != nil {
+		return x.PrivateKey
+	}
+	return ""
+}
+
+func (x *AddMachineKeyResponse) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+// MachineKey is the public part of a machine key.
+type MachineKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID is the key id (the JWT "kid").
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Algorithm is the signing algorithm.
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// PublicKey is the public key as a JWK (JSON).
+	PublicKey string `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// Thumbprint is the RFC 7638 SHA-256 thumbprint, base64url.
+	Thumbprint string `protobuf:"bytes,4,opt,name=thumbprint,proto3" json:"thumbprint,omitempty"`
+	// ExpireTime is when the key stops working.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// CreateTime is when the key was added.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MachineKey) Reset() {
+	*x = MachineKey{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MachineKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MachineKey) ProtoMessage() {}
+
+func (x *MachineKey) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MachineKey.ProtoReflect.Descriptor instead.
+func (*MachineKey) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MachineKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MachineKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *MachineKey) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *MachineKey) GetThumbprint() string {
+	if x != nil {
+		return x.Thumbprint
+	}
+	return ""
+}
+
+func (x *MachineKey) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *MachineKey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// ListMachineKeysRequest names a user.
+type ListMachineKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the user.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMachineKeysRequest) Reset() {
+	*x = ListMachineKeysRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMachineKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMachineKeysRequest) ProtoMessage() {}
+
+func (x *ListMachineKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMachineKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListMachineKeysRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListMachineKeysRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// ListMachineKeysResponse lists the keys, oldest first.
+type ListMachineKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keys of the user, expired ones included.
+	Keys          []*MachineKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMachineKeysResponse) Reset() {
+	*x = ListMachineKeysResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMachineKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMachineKeysResponse) ProtoMessage() {}
+
+func (x *ListMachineKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMachineKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListMachineKeysResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListMachineKeysResponse) GetKeys() []*MachineKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// RemoveMachineKeyRequest names a key.
+type RemoveMachineKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the key's user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// KeyID is the key to remove.
+	KeyId         string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMachineKeyRequest) Reset() {
+	*x = RemoveMachineKeyRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMachineKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMachineKeyRequest) ProtoMessage() {}
+
+func (x *RemoveMachineKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMachineKeyRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMachineKeyRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RemoveMachineKeyRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RemoveMachineKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+// RemoveMachineKeyResponse is empty.
+type RemoveMachineKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMachineKeyResponse) Reset() {
+	*x = RemoveMachineKeyResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMachineKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMachineKeyResponse) ProtoMessage() {}
+
+func (x *RemoveMachineKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMachineKeyResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMachineKeyResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{36}
+}
+
 // GetMyUserRequest has no fields: the user is the caller.
 type GetMyUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1833,7 +2247,7 @@ type GetMyUserRequest struct {
 
 func (x *GetMyUserRequest) Reset() {
 	*x = GetMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +2259,7 @@ func (x *GetMyUserRequest) String() string {
 func (*GetMyUserRequest) ProtoMessage() {}
 
 func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +2272,7 @@ func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserRequest.ProtoReflect.Descriptor instead.
 func (*GetMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{30}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{37}
 }
 
 // GetMyUserResponse carries the caller's user.
@@ -1872,7 +2286,7 @@ type GetMyUserResponse struct {
 
 func (x *GetMyUserResponse) Reset() {
 	*x = GetMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2298,7 @@ func (x *GetMyUserResponse) String() string {
 func (*GetMyUserResponse) ProtoMessage() {}
 
 func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2311,7 @@ func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserResponse.ProtoReflect.Descriptor instead.
 func (*GetMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{31}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetMyUserResponse) GetUser() *User {
@@ -1918,7 +2332,7 @@ type UpdateMyUserRequest struct {
 
 func (x *UpdateMyUserRequest) Reset() {
 	*x = UpdateMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2344,7 @@ func (x *UpdateMyUserRequest) String() string {
 func (*UpdateMyUserRequest) ProtoMessage() {}
 
 func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2357,7 @@ func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{32}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateMyUserRequest) GetTraits() *structpb.Struct {
@@ -1962,7 +2376,7 @@ type UpdateMyUserResponse struct {
 
 func (x *UpdateMyUserResponse) Reset() {
 	*x = UpdateMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2388,7 @@ func (x *UpdateMyUserResponse) String() string {
 func (*UpdateMyUserResponse) ProtoMessage() {}
 
 func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2401,7 @@ func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{33}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{40}
 }
 
 var File_castellan_user_v1_user_proto protoreflect.FileDescriptor
@@ -2111,7 +2525,40 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	" RemovePersonalAccessTokenRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x19\n" +
 	"\btoken_id\x18\x02 \x01(\tR\atokenId\"#\n" +
-	"!RemovePersonalAccessTokenResponse\"\x12\n" +
+	"!RemovePersonalAccessTokenResponse\"\xa9\x01\n" +
+	"\x14AddMachineKeyRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\tR\tpublicKey\x12\x1c\n" +
+	"\talgorithm\x18\x03 \x01(\tR\talgorithm\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\x84\x01\n" +
+	"\x15AddMachineKeyResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.castellan.user.v1.MachineKeyR\x03key\x12\x1f\n" +
+	"\vprivate_key\x18\x02 \x01(\tR\n" +
+	"privateKey\x12\x19\n" +
+	"\bkey_file\x18\x03 \x01(\tR\akeyFile\"\xf3\x01\n" +
+	"\n" +
+	"MachineKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\tR\tpublicKey\x12\x1e\n" +
+	"\n" +
+	"thumbprint\x18\x04 \x01(\tR\n" +
+	"thumbprint\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"1\n" +
+	"\x16ListMachineKeysRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"L\n" +
+	"\x17ListMachineKeysResponse\x121\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1d.castellan.user.v1.MachineKeyR\x04keys\"I\n" +
+	"\x17RemoveMachineKeyRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\"\x1a\n" +
+	"\x18RemoveMachineKeyResponse\"\x12\n" +
 	"\x10GetMyUserRequest\"@\n" +
 	"\x11GetMyUserResponse\x12+\n" +
 	"\x04user\x18\x01 \x01(\v2\x17.castellan.user.v1.UserR\x04user\"F\n" +
@@ -2122,7 +2569,7 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13USER_STATE_INACTIVE\x10\x02\x12\x15\n" +
-	"\x11USER_STATE_LOCKED\x10\x032\x84\x11\n" +
+	"\x11USER_STATE_LOCKED\x10\x032\xb7\x14\n" +
 	"\vUserService\x12o\n" +
 	"\n" +
 	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12p\n" +
@@ -2141,7 +2588,10 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x0fSetUserMetadata\x12).castellan.user.v1.SetUserMetadataRequest\x1a*.castellan.user.v1.SetUserMetadataResponse\"-\x82\xd3\xe4\x93\x02':\x01*\x1a\"/v1/users/{user_id}/metadata/{key}\x12\x9d\x01\n" +
 	"\x12RemoveUserMetadata\x12,.castellan.user.v1.RemoveUserMetadataRequest\x1a-.castellan.user.v1.RemoveUserMetadataResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/users/{user_id}/metadata/{key}\x12\xa4\x01\n" +
 	"\x16AddPersonalAccessToken\x120.castellan.user.v1.AddPersonalAccessTokenRequest\x1a1.castellan.user.v1.AddPersonalAccessTokenResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/users/{user_id}/tokens\x12\xb5\x01\n" +
-	"\x19RemovePersonalAccessToken\x123.castellan.user.v1.RemovePersonalAccessTokenRequest\x1a4.castellan.user.v1.RemovePersonalAccessTokenResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/users/{user_id}/tokens/{token_id}\x12i\n" +
+	"\x19RemovePersonalAccessToken\x123.castellan.user.v1.RemovePersonalAccessTokenRequest\x1a4.castellan.user.v1.RemovePersonalAccessTokenResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/users/{user_id}/tokens/{token_id}\x12\x87\x01\n" +
+	"\rAddMachineKey\x12'.castellan.user.v1.AddMachineKeyRequest\x1a(.castellan.user.v1.AddMachineKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/users/{user_id}/keys\x12\x8d\x01\n" +
+	"\x0fListMachineKeys\x12).castellan.user.v1.ListMachineKeysRequest\x1a*.castellan.user.v1.ListMachineKeysResponse\"#\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/users/{user_id}/keys\x90\x02\x01\x12\x96\x01\n" +
+	"\x10RemoveMachineKey\x12*.castellan.user.v1.RemoveMachineKeyRequest\x1a+.castellan.user.v1.RemoveMachineKeyResponse\")\x82\xd3\xe4\x93\x02#*!/v1/users/{user_id}/keys/{key_id}\x12i\n" +
 	"\tGetMyUser\x12#.castellan.user.v1.GetMyUserRequest\x1a$.castellan.user.v1.GetMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\b\x12\x06/v1/me\x90\x02\x01\x12r\n" +
 	"\fUpdateMyUser\x12&.castellan.user.v1.UpdateMyUserRequest\x1a'.castellan.user.v1.UpdateMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*2\x06/v1/meBAZ?github.com/castellan-iam/castellan/gen/castellan/user/v1;userv1b\x06proto3"
 
@@ -2158,7 +2608,7 @@ func file_castellan_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_castellan_user_v1_user_proto_goTypes = []any{
 	(UserState)(0),                            // 0: castellan.user.v1.UserState
 	(*User)(nil),                              // 1: castellan.user.v1.User
@@ -2191,64 +2641,82 @@ var file_castellan_user_v1_user_proto_goTypes = []any{
 	(*AddPersonalAccessTokenResponse)(nil),    // 28: castellan.user.v1.AddPersonalAccessTokenResponse
 	(*RemovePersonalAccessTokenRequest)(nil),  // 29: castellan.user.v1.RemovePersonalAccessTokenRequest
 	(*RemovePersonalAccessTokenResponse)(nil), // 30: castellan.user.v1.RemovePersonalAccessTokenResponse
-	(*GetMyUserRequest)(nil),                  // 31: castellan.user.v1.GetMyUserRequest
-	(*GetMyUserResponse)(nil),                 // 32: castellan.user.v1.GetMyUserResponse
-	(*UpdateMyUserRequest)(nil),               // 33: castellan.user.v1.UpdateMyUserRequest
-	(*UpdateMyUserResponse)(nil),              // 34: castellan.user.v1.UpdateMyUserResponse
-	(*structpb.Struct)(nil),                   // 35: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),             // 36: google.protobuf.Timestamp
+	(*AddMachineKeyRequest)(nil),              // 31: castellan.user.v1.AddMachineKeyRequest
+	(*AddMachineKeyResponse)(nil),             // 32: castellan.user.v1.AddMachineKeyResponse
+	(*MachineKey)(nil),                        // 33: castellan.user.v1.MachineKey
+	(*ListMachineKeysRequest)(nil),            // 34: castellan.user.v1.ListMachineKeysRequest
+	(*ListMachineKeysResponse)(nil),           // 35: castellan.user.v1.ListMachineKeysResponse
+	(*RemoveMachineKeyRequest)(nil),           // 36: castellan.user.v1.RemoveMachineKeyRequest
+	(*RemoveMachineKeyResponse)(nil),          // 37: castellan.user.v1.RemoveMachineKeyResponse
+	(*GetMyUserRequest)(nil),                  // 38: castellan.user.v1.GetMyUserRequest
+	(*GetMyUserResponse)(nil),                 // 39: castellan.user.v1.GetMyUserResponse
+	(*UpdateMyUserRequest)(nil),               // 40: castellan.user.v1.UpdateMyUserRequest
+	(*UpdateMyUserResponse)(nil),              // 41: castellan.user.v1.UpdateMyUserResponse
+	(*structpb.Struct)(nil),                   // 42: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),             // 43: google.protobuf.Timestamp
 }
 var file_castellan_user_v1_user_proto_depIdxs = []int32{
-	35, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
+	42, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
 	0,  // 1: castellan.user.v1.User.state:type_name -> castellan.user.v1.UserState
-	36, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	36, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	35, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
+	43, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	43, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	42, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
 	1,  // 5: castellan.user.v1.GetUserResponse.user:type_name -> castellan.user.v1.User
 	0,  // 6: castellan.user.v1.SearchUsersRequest.state:type_name -> castellan.user.v1.UserState
 	6,  // 7: castellan.user.v1.SearchUsersRequest.traits:type_name -> castellan.user.v1.TraitFilter
 	1,  // 8: castellan.user.v1.SearchUsersResponse.users:type_name -> castellan.user.v1.User
-	35, // 9: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
-	36, // 10: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 11: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
-	35, // 12: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
-	2,  // 13: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
-	4,  // 14: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
-	7,  // 15: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
-	9,  // 16: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
-	11, // 17: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
-	13, // 18: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
-	15, // 19: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
-	17, // 20: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
-	19, // 21: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
-	21, // 22: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
-	23, // 23: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
-	25, // 24: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
-	27, // 25: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
-	29, // 26: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
-	31, // 27: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
-	33, // 28: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
-	3,  // 29: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
-	5,  // 30: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
-	8,  // 31: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
-	10, // 32: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
-	12, // 33: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
-	14, // 34: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
-	16, // 35: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
-	18, // 36: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
-	20, // 37: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
-	22, // 38: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
-	24, // 39: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
-	26, // 40: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
-	28, // 41: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
-	30, // 42: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
-	32, // 43: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
-	34, // 44: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
-	29, // [29:45] is the sub-list for method output_type
-	13, // [13:29] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	42, // 9: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
+	43, // 10: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	43, // 11: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 12: castellan.user.v1.AddMachineKeyResponse.key:type_name -> castellan.user.v1.MachineKey
+	43, // 13: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
+	43, // 14: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
+	33, // 15: castellan.user.v1.ListMachineKeysResponse.keys:type_name -> castellan.user.v1.MachineKey
+	1,  // 16: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
+	42, // 17: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
+	2,  // 18: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
+	4,  // 19: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
+	7,  // 20: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
+	9,  // 21: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
+	11, // 22: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
+	13, // 23: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
+	15, // 24: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
+	17, // 25: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
+	19, // 26: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
+	21, // 27: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
+	23, // 28: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
+	25, // 29: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
+	27, // 30: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
+	29, // 31: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
+	31, // 32: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
+	34, // 33: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
+	36, // 34: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
+	38, // 35: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
+	40, // 36: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
+	3,  // 37: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
+	5,  // 38: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
+	8,  // 39: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
+	10, // 40: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
+	12, // 41: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
+	14, // 42: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
+	16, // 43: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
+	18, // 44: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
+	20, // 45: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
+	22, // 46: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
+	24, // 47: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
+	26, // 48: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
+	28, // 49: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
+	30, // 50: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
+	32, // 51: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
+	35, // 52: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
+	37, // 53: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
+	39, // 54: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
+	41, // 55: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
+	37, // [37:56] is the sub-list for method output_type
+	18, // [18:37] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_castellan_user_v1_user_proto_init() }
@@ -2263,7 +2731,7 @@ func file_castellan_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_user_v1_user_proto_rawDesc), len(file_castellan_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

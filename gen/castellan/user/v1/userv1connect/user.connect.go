@@ -69,6 +69,15 @@ const (
 	// UserServiceRemovePersonalAccessTokenProcedure is the fully-qualified name of the UserService's
 	// RemovePersonalAccessToken RPC.
 	UserServiceRemovePersonalAccessTokenProcedure = "/castellan.user.v1.UserService/RemovePersonalAccessToken"
+	// UserServiceAddMachineKeyProcedure is the fully-qualified name of the UserService's AddMachineKey
+	// RPC.
+	UserServiceAddMachineKeyProcedure = "/castellan.user.v1.UserService/AddMachineKey"
+	// UserServiceListMachineKeysProcedure is the fully-qualified name of the UserService's
+	// ListMachineKeys RPC.
+	UserServiceListMachineKeysProcedure = "/castellan.user.v1.UserService/ListMachineKeys"
+	// UserServiceRemoveMachineKeyProcedure is the fully-qualified name of the UserService's
+	// RemoveMachineKey RPC.
+	UserServiceRemoveMachineKeyProcedure = "/castellan.user.v1.UserService/RemoveMachineKey"
 	// UserServiceGetMyUserProcedure is the fully-qualified name of the UserService's GetMyUser RPC.
 	UserServiceGetMyUserProcedure = "/castellan.user.v1.UserService/GetMyUser"
 	// UserServiceUpdateMyUserProcedure is the fully-qualified name of the UserService's UpdateMyUser
@@ -109,6 +118,14 @@ type UserServiceClient interface {
 	AddPersonalAccessToken(context.Context, *connect.Request[v1.AddPersonalAccessTokenRequest]) (*connect.Response[v1.AddPersonalAccessTokenResponse], error)
 	// RemovePersonalAccessToken revokes a token.
 	RemovePersonalAccessToken(context.Context, *connect.Request[v1.RemovePersonalAccessTokenRequest]) (*connect.Response[v1.RemovePersonalAccessTokenResponse], error)
+	// AddMachineKey registers a public key the user signs JWT assertions
+	// with (RFC 7523), or generates a key pair and returns the private key
+	// once.
+	AddMachineKey(context.Context, *connect.Request[v1.AddMachineKeyRequest]) (*connect.Response[v1.AddMachineKeyResponse], error)
+	// ListMachineKeys lists a user's machine keys (public parts).
+	ListMachineKeys(context.Context, *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error)
+	// RemoveMachineKey removes a machine key; it cannot be registered again.
+	RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error)
 	// GetMyUser returns the calling user as it may see itself.
 	GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error)
 	// UpdateMyUser changes the calling user's own traits, within what its
@@ -213,6 +230,25 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("RemovePersonalAccessToken")),
 			connect.WithClientOptions(opts...),
 		),
+		addMachineKey: connect.NewClient[v1.AddMachineKeyRequest, v1.AddMachineKeyResponse](
+			httpClient,
+			baseURL+UserServiceAddMachineKeyProcedure,
+			connect.WithSchema(userServiceMethods.ByName("AddMachineKey")),
+			connect.WithClientOptions(opts...),
+		),
+		listMachineKeys: connect.NewClient[v1.ListMachineKeysRequest, v1.ListMachineKeysResponse](
+			httpClient,
+			baseURL+UserServiceListMachineKeysProcedure,
+			connect.WithSchema(userServiceMethods.ByName("ListMachineKeys")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		removeMachineKey: connect.NewClient[v1.RemoveMachineKeyRequest, v1.RemoveMachineKeyResponse](
+			httpClient,
+			baseURL+UserServiceRemoveMachineKeyProcedure,
+			connect.WithSchema(userServiceMethods.ByName("RemoveMachineKey")),
+			connect.WithClientOptions(opts...),
+		),
 		getMyUser: connect.NewClient[v1.GetMyUserRequest, v1.GetMyUserResponse](
 			httpClient,
 			baseURL+UserServiceGetMyUserProcedure,
@@ -245,6 +281,9 @@ type userServiceClient struct {
 	removeUserMetadata        *connect.Client[v1.RemoveUserMetadataRequest, v1.RemoveUserMetadataResponse]
 	addPersonalAccessToken    *connect.Client[v1.AddPersonalAccessTokenRequest, v1.AddPersonalAccessTokenResponse]
 	removePersonalAccessToken *connect.Client[v1.RemovePersonalAccessTokenRequest, v1.RemovePersonalAccessTokenResponse]
+	addMachineKey             *connect.Client[v1.AddMachineKeyRequest, v1.AddMachineKeyResponse]
+	listMachineKeys           *connect.Client[v1.ListMachineKeysRequest, v1.ListMachineKeysResponse]
+	removeMachineKey          *connect.Client[v1.RemoveMachineKeyRequest, v1.RemoveMachineKeyResponse]
 	getMyUser                 *connect.Client[v1.GetMyUserRequest, v1.GetMyUserResponse]
 	updateMyUser              *connect.Client[v1.UpdateMyUserRequest, v1.UpdateMyUserResponse]
 }
@@ -319,6 +358,21 @@ func (c *userServiceClient) RemovePersonalAccessToken(ctx context.Context, req *
 	return c.removePersonalAccessToken.CallUnary(ctx, req)
 }
 
+// AddMachineKey calls castellan.user.v1.UserService.AddMachineKey.
+func (c *userServiceClient) AddMachineKey(ctx context.Context, req *connect.Request[v1.AddMachineKeyRequest]) (*connect.Response[v1.AddMachineKeyResponse], error) {
+	return c.addMachineKey.CallUnary(ctx, req)
+}
+
+// ListMachineKeys calls castellan.user.v1.UserService.ListMachineKeys.
+func (c *userServiceClient) ListMachineKeys(ctx context.Context, req *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error) {
+	return c.listMachineKeys.CallUnary(ctx, req)
+}
+
+// RemoveMachineKey calls castellan.user.v1.UserService.RemoveMachineKey.
+func (c *userServiceClient) RemoveMachineKey(ctx context.Context, req *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error) {
+	return c.removeMachineKey.CallUnary(ctx, req)
+}
+
 // GetMyUser calls castellan.user.v1.UserService.GetMyUser.
 func (c *userServiceClient) GetMyUser(ctx context.Context, req *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error) {
 	return c.getMyUser.CallUnary(ctx, req)
@@ -362,6 +416,14 @@ type UserServiceHandler interface {
 	AddPersonalAccessToken(context.Context, *connect.Request[v1.AddPersonalAccessTokenRequest]) (*connect.Response[v1.AddPersonalAccessTokenResponse], error)
 	// RemovePersonalAccessToken revokes a token.
 	RemovePersonalAccessToken(context.Context, *connect.Request[v1.RemovePersonalAccessTokenRequest]) (*connect.Response[v1.RemovePersonalAccessTokenResponse], error)
+	// AddMachineKey registers a public key the user signs JWT assertions
+	// with (RFC 7523), or generates a key pair and returns the private key
+	// once.
+	AddMachineKey(context.Context, *connect.Request[v1.AddMachineKeyRequest]) (*connect.Response[v1.AddMachineKeyResponse], error)
+	// ListMachineKeys lists a user's machine keys (public parts).
+	ListMachineKeys(context.Context, *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error)
+	// RemoveMachineKey removes a machine key; it cannot be registered again.
+	RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error)
 	// GetMyUser returns the calling user as it may see itself.
 	GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error)
 	// UpdateMyUser changes the calling user's own traits, within what its
@@ -462,6 +524,25 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("RemovePersonalAccessToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userServiceAddMachineKeyHandler := connect.NewUnaryHandler(
+		UserServiceAddMachineKeyProcedure,
+		svc.AddMachineKey,
+		connect.WithSchema(userServiceMethods.ByName("AddMachineKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceListMachineKeysHandler := connect.NewUnaryHandler(
+		UserServiceListMachineKeysProcedure,
+		svc.ListMachineKeys,
+		connect.WithSchema(userServiceMethods.ByName("ListMachineKeys")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceRemoveMachineKeyHandler := connect.NewUnaryHandler(
+		UserServiceRemoveMachineKeyProcedure,
+		svc.RemoveMachineKey,
+		connect.WithSchema(userServiceMethods.ByName("RemoveMachineKey")),
+		connect.WithHandlerOptions(opts...),
+	)
 	userServiceGetMyUserHandler := connect.NewUnaryHandler(
 		UserServiceGetMyUserProcedure,
 		svc.GetMyUser,
@@ -505,6 +586,12 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 			userServiceAddPersonalAccessTokenHandler.ServeHTTP(w, r)
 		case UserServiceRemovePersonalAccessTokenProcedure:
 			userServiceRemovePersonalAccessTokenHandler.ServeHTTP(w, r)
+		case UserServiceAddMachineKeyProcedure:
+			userServiceAddMachineKeyHandler.ServeHTTP(w, r)
+		case UserServiceListMachineKeysProcedure:
+			userServiceListMachineKeysHandler.ServeHTTP(w, r)
+		case UserServiceRemoveMachineKeyProcedure:
+			userServiceRemoveMachineKeyHandler.ServeHTTP(w, r)
 		case UserServiceGetMyUserProcedure:
 			userServiceGetMyUserHandler.ServeHTTP(w, r)
 		case UserServiceUpdateMyUserProcedure:
@@ -572,6 +659,18 @@ func (UnimplementedUserServiceHandler) AddPersonalAccessToken(context.Context, *
 
 func (UnimplementedUserServiceHandler) RemovePersonalAccessToken(context.Context, *connect.Request[v1.RemovePersonalAccessTokenRequest]) (*connect.Response[v1.RemovePersonalAccessTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemovePersonalAccessToken is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) AddMachineKey(context.Context, *connect.Request[v1.AddMachineKeyRequest]) (*connect.Response[v1.AddMachineKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.AddMachineKey is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) ListMachineKeys(context.Context, *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.ListMachineKeys is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveMachineKey is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error) {
