@@ -120,7 +120,7 @@ func services(a *app.App) []api.Service {
 	auth := api.NewAuthenticator(a.DB, nil)
 	return []api.Service{
 		system.New(version),
-		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth),
+		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, a.SendCode),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, org.NewVerifier(), auth),
 	}

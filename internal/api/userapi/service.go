@@ -18,6 +18,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
@@ -28,14 +29,17 @@ type Service struct {
 	store *eventstore.Store
 	users *user.Commands
 	auth  *api.Authenticator
+	keys  *keyring.Ring
+	send  user.CodeSender
 	now   func() time.Time
 }
 
 var _ userv1connect.UserServiceHandler = (*Service)(nil)
 
-// NewService returns the user service.
-func NewService(store *eventstore.Store, users *user.Commands, auth *api.Authenticator) *Service {
-	return &Service{store: store, users: users, auth: auth, now: time.Now}
+// NewService returns the user service. Verification codes are sealed with
+// keys and delivered by send.
+func NewService(store *eventstore.Store, users *user.Commands, auth *api.Authenticator, keys *keyring.Ring, send user.CodeSender) *Service {
+	return &Service{store: store, users: users, auth: auth, keys: keys, send: send, now: time.Now}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.

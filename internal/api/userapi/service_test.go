@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,9 +30,30 @@ import (
 
 var ctx = context.Background()
 
+// outbox records the verification codes the service sends.
+type outbox struct {
+	mu   sync.Mutex
+	sent map[string]string
+}
+
+func (o *outbox) send(_ context.Context, channel, to, code string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sent[channel+":"+to] = code
+	return nil
+}
+
+func (o *outbox) code(key string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sent[key]
+}
+
+var sent = &outbox{sent: map[string]string{}}
+
 func start(t *testing.T) *apitest.Env {
 	return apitest.Start(t, func(a *app.App, auth *api.Authenticator) []api.Service {
-		return []api.Service{userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth)}
+		return []api.Service{userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, sent.send)}
 	})
 }
 
@@ -290,5 +312,41 @@ func TestMachineKeys(t *testing.T) {
 	}
 	if list, _ := c.ListMachineKeys(ctx, as(env.AdminToken, &userv1.ListMachineKeysRequest{UserId: id})); len(list.Msg.GetKeys()) != 0 {
 		t.Fatalf("removed key still listed: %v", list.Msg)
+	}
+}
+
+func TestContactVerificationAndPasswordChange(t *testing.T) {
+	env := start(t)
+	c := client(env)
+	email := "admin@acme.example"
+	if _, err := c.UpdateUser(ctx, as(env.AdminToken, &userv1.UpdateUserRequest{UserId: env.AdminID, Email: &email})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendMyVerificationCode(ctx, as(env.AdminToken, &userv1.SendMyVerificationCodeRequest{Channel: "email"})); err != nil {
+		t.Fatal(err)
+	}
+	code := sent.code("email:" + email)
+	if len(code) != 6 {
+		t.Fatalf("no code was sent: %q", code)
+	}
+	_, err := c.VerifyMyContact(ctx, as(env.AdminToken, &userv1.VerifyMyContactRequest{Channel: "email", Code: "not-it"}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	if _, err := c.VerifyMyContact(ctx, as(env.AdminToken, &userv1.VerifyMyContactRequest{Channel: "email", Code: code})); err != nil {
+		t.Fatal(err)
+	}
+	me, err := c.GetMyUser(ctx, as(env.AdminToken, &userv1.GetMyUserRequest{}))
+	if err != nil || !me.Msg.GetUser().GetEmailVerified() {
+		t.Fatalf("email not verified: %v %v", me, err)
+	}
+	_, err = c.SendMyVerificationCode(ctx, as(env.AdminToken, &userv1.SendMyVerificationCodeRequest{Channel: "phone"}))
+	wantCode(t, err, connect.CodeFailedPrecondition)
+
+	_, err = c.ChangeMyPassword(ctx, as(env.AdminToken, &userv1.ChangeMyPasswordRequest{CurrentPassword: "wrong", NewPassword: "a new passphrase"}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	if _, err := c.ChangeMyPassword(ctx, as(env.AdminToken, &userv1.ChangeMyPasswordRequest{CurrentPassword: "admin-password-1", NewPassword: "a new passphrase"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.NewCommands(env.App.Store, env.App.Hasher).CheckPassword(ctx, env.InstanceID, "admin", "a new passphrase"); err != nil {
+		t.Fatalf("the new password does not sign in: %v", err)
 	}
 }

@@ -2238,6 +2238,365 @@ func (*RemoveMachineKeyResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{36}
 }
 
+// SendVerificationCodeRequest names the user and the channel.
+type SendVerificationCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Channel is "email" or "phone".
+	Channel       string `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendVerificationCodeRequest) Reset() {
+	*x = SendVerificationCodeRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendVerificationCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendVerificationCodeRequest) ProtoMessage() {}
+
+func (x *SendVerificationCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendVerificationCodeRequest.ProtoReflect.Descriptor instead.
+func (*SendVerificationCodeRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SendVerificationCodeRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SendVerificationCodeRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// SendVerificationCodeResponse is empty.
+type SendVerificationCodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendVerificationCodeResponse) Reset() {
+	*x = SendVerificationCodeResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendVerificationCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendVerificationCodeResponse) ProtoMessage() {}
+
+func (x *SendVerificationCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendVerificationCodeResponse.ProtoReflect.Descriptor instead.
+func (*SendVerificationCodeResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{38}
+}
+
+// SendMyVerificationCodeRequest names the channel.
+type SendMyVerificationCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Channel is "email" or "phone".
+	Channel       string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMyVerificationCodeRequest) Reset() {
+	*x = SendMyVerificationCodeRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMyVerificationCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMyVerificationCodeRequest) ProtoMessage() {}
+
+func (x *SendMyVerificationCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMyVerificationCodeRequest.ProtoReflect.Descriptor instead.
+func (*SendMyVerificationCodeRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SendMyVerificationCodeRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// SendMyVerificationCodeResponse is empty.
+type SendMyVerificationCodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMyVerificationCodeResponse) Reset() {
+	*x = SendMyVerificationCodeResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMyVerificationCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMyVerificationCodeResponse) ProtoMessage() {}
+
+func (x *SendMyVerificationCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMyVerificationCodeResponse.ProtoReflect.Descriptor instead.
+func (*SendMyVerificationCodeResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{40}
+}
+
+// VerifyMyContactRequest carries the code.
+type VerifyMyContactRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Channel is "email" or "phone".
+	Channel string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Code is the six-digit code that was sent.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyMyContactRequest) Reset() {
+	*x = VerifyMyContactRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyMyContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyMyContactRequest) ProtoMessage() {}
+
+func (x *VerifyMyContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyMyContactRequest.ProtoReflect.Descriptor instead.
+func (*VerifyMyContactRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *VerifyMyContactRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *VerifyMyContactRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// VerifyMyContactResponse is empty.
+type VerifyMyContactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyMyContactResponse) Reset() {
+	*x = VerifyMyContactResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyMyContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyMyContactResponse) ProtoMessage() {}
+
+func (x *VerifyMyContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyMyContactResponse.ProtoReflect.Descriptor instead.
+func (*VerifyMyContactResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{42}
+}
+
+// ChangeMyPasswordRequest carries both passwords.
+type ChangeMyPasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CurrentPassword is the password in use.
+	CurrentPassword string `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// NewPassword replaces it; it must meet the password policy.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMyPasswordRequest) Reset() {
+	*x = ChangeMyPasswordRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMyPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMyPasswordRequest) ProtoMessage() {}
+
+func (x *ChangeMyPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMyPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangeMyPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ChangeMyPasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangeMyPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ChangeMyPasswordResponse is empty.
+type ChangeMyPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMyPasswordResponse) Reset() {
+	*x = ChangeMyPasswordResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMyPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMyPasswordResponse) ProtoMessage() {}
+
+func (x *ChangeMyPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMyPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangeMyPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{44}
+}
+
 // GetMyUserRequest has no fields: the user is the caller.
 type GetMyUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2247,7 +2606,7 @@ type GetMyUserRequest struct {
 
 func (x *GetMyUserRequest) Reset() {
 	*x = GetMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2618,7 @@ func (x *GetMyUserRequest) String() string {
 func (*GetMyUserRequest) ProtoMessage() {}
 
 func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2631,7 @@ func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserRequest.ProtoReflect.Descriptor instead.
 func (*GetMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{37}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{45}
 }
 
 // GetMyUserResponse carries the caller's user.
@@ -2286,7 +2645,7 @@ type GetMyUserResponse struct {
 
 func (x *GetMyUserResponse) Reset() {
 	*x = GetMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2657,7 @@ func (x *GetMyUserResponse) String() string {
 func (*GetMyUserResponse) ProtoMessage() {}
 
 func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2670,7 @@ func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserResponse.ProtoReflect.Descriptor instead.
 func (*GetMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{38}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetMyUserResponse) GetUser() *User {
@@ -2332,7 +2691,7 @@ type UpdateMyUserRequest struct {
 
 func (x *UpdateMyUserRequest) Reset() {
 	*x = UpdateMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2703,7 @@ func (x *UpdateMyUserRequest) String() string {
 func (*UpdateMyUserRequest) ProtoMessage() {}
 
 func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2716,7 @@ func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{39}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateMyUserRequest) GetTraits() *structpb.Struct {
@@ -2376,7 +2735,7 @@ type UpdateMyUserResponse struct {
 
 func (x *UpdateMyUserResponse) Reset() {
 	*x = UpdateMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2747,7 @@ func (x *UpdateMyUserResponse) String() string {
 func (*UpdateMyUserResponse) ProtoMessage() {}
 
 func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2760,7 @@ func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{40}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{48}
 }
 
 var File_castellan_user_v1_user_proto protoreflect.FileDescriptor
@@ -2558,7 +2917,22 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x17RemoveMachineKeyRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\"\x1a\n" +
-	"\x18RemoveMachineKeyResponse\"\x12\n" +
+	"\x18RemoveMachineKeyResponse\"P\n" +
+	"\x1bSendVerificationCodeRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\"\x1e\n" +
+	"\x1cSendVerificationCodeResponse\"9\n" +
+	"\x1dSendMyVerificationCodeRequest\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\" \n" +
+	"\x1eSendMyVerificationCodeResponse\"F\n" +
+	"\x16VerifyMyContactRequest\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\"\x19\n" +
+	"\x17VerifyMyContactResponse\"g\n" +
+	"\x17ChangeMyPasswordRequest\x12)\n" +
+	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x1a\n" +
+	"\x18ChangeMyPasswordResponse\"\x12\n" +
 	"\x10GetMyUserRequest\"@\n" +
 	"\x11GetMyUserResponse\x12+\n" +
 	"\x04user\x18\x01 \x01(\v2\x17.castellan.user.v1.UserR\x04user\"F\n" +
@@ -2569,7 +2943,7 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13USER_STATE_INACTIVE\x10\x02\x12\x15\n" +
-	"\x11USER_STATE_LOCKED\x10\x032\xb7\x14\n" +
+	"\x11USER_STATE_LOCKED\x10\x032\xbb\x19\n" +
 	"\vUserService\x12o\n" +
 	"\n" +
 	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12p\n" +
@@ -2591,7 +2965,11 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x19RemovePersonalAccessToken\x123.castellan.user.v1.RemovePersonalAccessTokenRequest\x1a4.castellan.user.v1.RemovePersonalAccessTokenResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/users/{user_id}/tokens/{token_id}\x12\x87\x01\n" +
 	"\rAddMachineKey\x12'.castellan.user.v1.AddMachineKeyRequest\x1a(.castellan.user.v1.AddMachineKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/users/{user_id}/keys\x12\x8d\x01\n" +
 	"\x0fListMachineKeys\x12).castellan.user.v1.ListMachineKeysRequest\x1a*.castellan.user.v1.ListMachineKeysResponse\"#\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/users/{user_id}/keys\x90\x02\x01\x12\x96\x01\n" +
-	"\x10RemoveMachineKey\x12*.castellan.user.v1.RemoveMachineKeyRequest\x1a+.castellan.user.v1.RemoveMachineKeyResponse\")\x82\xd3\xe4\x93\x02#*!/v1/users/{user_id}/keys/{key_id}\x12i\n" +
+	"\x10RemoveMachineKey\x12*.castellan.user.v1.RemoveMachineKeyRequest\x1a+.castellan.user.v1.RemoveMachineKeyResponse\")\x82\xd3\xe4\x93\x02#*!/v1/users/{user_id}/keys/{key_id}\x12\xb2\x01\n" +
+	"\x14SendVerificationCode\x12..castellan.user.v1.SendVerificationCodeRequest\x1a/.castellan.user.v1.SendVerificationCodeResponse\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/users/{user_id}/contact/{channel}:sendCode\x12\xab\x01\n" +
+	"\x16SendMyVerificationCode\x120.castellan.user.v1.SendMyVerificationCodeRequest\x1a1.castellan.user.v1.SendMyVerificationCodeResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/me/contact/{channel}:sendCode\x12\x94\x01\n" +
+	"\x0fVerifyMyContact\x12).castellan.user.v1.VerifyMyContactRequest\x1a*.castellan.user.v1.VerifyMyContactResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/me/contact/{channel}:verify\x12\x87\x01\n" +
+	"\x10ChangeMyPassword\x12*.castellan.user.v1.ChangeMyPasswordRequest\x1a+.castellan.user.v1.ChangeMyPasswordResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/me/password\x12i\n" +
 	"\tGetMyUser\x12#.castellan.user.v1.GetMyUserRequest\x1a$.castellan.user.v1.GetMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\b\x12\x06/v1/me\x90\x02\x01\x12r\n" +
 	"\fUpdateMyUser\x12&.castellan.user.v1.UpdateMyUserRequest\x1a'.castellan.user.v1.UpdateMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*2\x06/v1/meBAZ?github.com/castellan-iam/castellan/gen/castellan/user/v1;userv1b\x06proto3"
 
@@ -2608,7 +2986,7 @@ func file_castellan_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_castellan_user_v1_user_proto_goTypes = []any{
 	(UserState)(0),                            // 0: castellan.user.v1.UserState
 	(*User)(nil),                              // 1: castellan.user.v1.User
@@ -2648,32 +3026,40 @@ var file_castellan_user_v1_user_proto_goTypes = []any{
 	(*ListMachineKeysResponse)(nil),           // 35: castellan.user.v1.ListMachineKeysResponse
 	(*RemoveMachineKeyRequest)(nil),           // 36: castellan.user.v1.RemoveMachineKeyRequest
 	(*RemoveMachineKeyResponse)(nil),          // 37: castellan.user.v1.RemoveMachineKeyResponse
-	(*GetMyUserRequest)(nil),                  // 38: castellan.user.v1.GetMyUserRequest
-	(*GetMyUserResponse)(nil),                 // 39: castellan.user.v1.GetMyUserResponse
-	(*UpdateMyUserRequest)(nil),               // 40: castellan.user.v1.UpdateMyUserRequest
-	(*UpdateMyUserResponse)(nil),              // 41: castellan.user.v1.UpdateMyUserResponse
-	(*structpb.Struct)(nil),                   // 42: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),             // 43: google.protobuf.Timestamp
+	(*SendVerificationCodeRequest)(nil),       // 38: castellan.user.v1.SendVerificationCodeRequest
+	(*SendVerificationCodeResponse)(nil),      // 39: castellan.user.v1.SendVerificationCodeResponse
+	(*SendMyVerificationCodeRequest)(nil),     // 40: castellan.user.v1.SendMyVerificationCodeRequest
+	(*SendMyVerificationCodeResponse)(nil),    // 41: castellan.user.v1.SendMyVerificationCodeResponse
+	(*VerifyMyContactRequest)(nil),            // 42: castellan.user.v1.VerifyMyContactRequest
+	(*VerifyMyContactResponse)(nil),           // 43: castellan.user.v1.VerifyMyContactResponse
+	(*ChangeMyPasswordRequest)(nil),           // 44: castellan.user.v1.ChangeMyPasswordRequest
+	(*ChangeMyPasswordResponse)(nil),          // 45: castellan.user.v1.ChangeMyPasswordResponse
+	(*GetMyUserRequest)(nil),                  // 46: castellan.user.v1.GetMyUserRequest
+	(*GetMyUserResponse)(nil),                 // 47: castellan.user.v1.GetMyUserResponse
+	(*UpdateMyUserRequest)(nil),               // 48: castellan.user.v1.UpdateMyUserRequest
+	(*UpdateMyUserResponse)(nil),              // 49: castellan.user.v1.UpdateMyUserResponse
+	(*structpb.Struct)(nil),                   // 50: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),             // 51: google.protobuf.Timestamp
 }
 var file_castellan_user_v1_user_proto_depIdxs = []int32{
-	42, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
+	50, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
 	0,  // 1: castellan.user.v1.User.state:type_name -> castellan.user.v1.UserState
-	43, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	43, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	42, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
+	51, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	51, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	50, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
 	1,  // 5: castellan.user.v1.GetUserResponse.user:type_name -> castellan.user.v1.User
 	0,  // 6: castellan.user.v1.SearchUsersRequest.state:type_name -> castellan.user.v1.UserState
 	6,  // 7: castellan.user.v1.SearchUsersRequest.traits:type_name -> castellan.user.v1.TraitFilter
 	1,  // 8: castellan.user.v1.SearchUsersResponse.users:type_name -> castellan.user.v1.User
-	42, // 9: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
-	43, // 10: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	43, // 11: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	50, // 9: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
+	51, // 10: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 11: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	33, // 12: castellan.user.v1.AddMachineKeyResponse.key:type_name -> castellan.user.v1.MachineKey
-	43, // 13: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
-	43, // 14: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
+	51, // 13: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 14: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
 	33, // 15: castellan.user.v1.ListMachineKeysResponse.keys:type_name -> castellan.user.v1.MachineKey
 	1,  // 16: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
-	42, // 17: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
+	50, // 17: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
 	2,  // 18: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
 	4,  // 19: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
 	7,  // 20: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
@@ -2691,29 +3077,37 @@ var file_castellan_user_v1_user_proto_depIdxs = []int32{
 	31, // 32: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
 	34, // 33: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
 	36, // 34: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
-	38, // 35: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
-	40, // 36: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
-	3,  // 37: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
-	5,  // 38: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
-	8,  // 39: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
-	10, // 40: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
-	12, // 41: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
-	14, // 42: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
-	16, // 43: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
-	18, // 44: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
-	20, // 45: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
-	22, // 46: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
-	24, // 47: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
-	26, // 48: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
-	28, // 49: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
-	30, // 50: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
-	32, // 51: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
-	35, // 52: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
-	37, // 53: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
-	39, // 54: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
-	41, // 55: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
-	37, // [37:56] is the sub-list for method output_type
-	18, // [18:37] is the sub-list for method input_type
+	38, // 35: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
+	40, // 36: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
+	42, // 37: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
+	44, // 38: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
+	46, // 39: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
+	48, // 40: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
+	3,  // 41: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
+	5,  // 42: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
+	8,  // 43: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
+	10, // 44: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
+	12, // 45: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
+	14, // 46: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
+	16, // 47: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
+	18, // 48: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
+	20, // 49: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
+	22, // 50: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
+	24, // 51: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
+	26, // 52: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
+	28, // 53: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
+	30, // 54: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
+	32, // 55: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
+	35, // 56: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
+	37, // 57: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
+	39, // 58: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
+	41, // 59: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
+	43, // 60: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
+	45, // 61: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
+	47, // 62: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
+	49, // 63: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
+	41, // [41:64] is the sub-list for method output_type
+	18, // [18:41] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
 	18, // [18:18] is the sub-list for extension extendee
 	0,  // [0:18] is the sub-list for field type_name
@@ -2731,7 +3125,7 @@ func file_castellan_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_user_v1_user_proto_rawDesc), len(file_castellan_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -78,6 +78,18 @@ const (
 	// UserServiceRemoveMachineKeyProcedure is the fully-qualified name of the UserService's
 	// RemoveMachineKey RPC.
 	UserServiceRemoveMachineKeyProcedure = "/castellan.user.v1.UserService/RemoveMachineKey"
+	// UserServiceSendVerificationCodeProcedure is the fully-qualified name of the UserService's
+	// SendVerificationCode RPC.
+	UserServiceSendVerificationCodeProcedure = "/castellan.user.v1.UserService/SendVerificationCode"
+	// UserServiceSendMyVerificationCodeProcedure is the fully-qualified name of the UserService's
+	// SendMyVerificationCode RPC.
+	UserServiceSendMyVerificationCodeProcedure = "/castellan.user.v1.UserService/SendMyVerificationCode"
+	// UserServiceVerifyMyContactProcedure is the fully-qualified name of the UserService's
+	// VerifyMyContact RPC.
+	UserServiceVerifyMyContactProcedure = "/castellan.user.v1.UserService/VerifyMyContact"
+	// UserServiceChangeMyPasswordProcedure is the fully-qualified name of the UserService's
+	// ChangeMyPassword RPC.
+	UserServiceChangeMyPasswordProcedure = "/castellan.user.v1.UserService/ChangeMyPassword"
 	// UserServiceGetMyUserProcedure is the fully-qualified name of the UserService's GetMyUser RPC.
 	UserServiceGetMyUserProcedure = "/castellan.user.v1.UserService/GetMyUser"
 	// UserServiceUpdateMyUserProcedure is the fully-qualified name of the UserService's UpdateMyUser
@@ -126,6 +138,18 @@ type UserServiceClient interface {
 	ListMachineKeys(context.Context, *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error)
 	// RemoveMachineKey removes a machine key; it cannot be registered again.
 	RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error)
+	// SendVerificationCode sends the user a code proving its email address
+	// or phone number (channel "email" or "phone").
+	SendVerificationCode(context.Context, *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error)
+	// SendMyVerificationCode sends the caller a code for its own email
+	// address or phone number.
+	SendMyVerificationCode(context.Context, *connect.Request[v1.SendMyVerificationCodeRequest]) (*connect.Response[v1.SendMyVerificationCodeResponse], error)
+	// VerifyMyContact proves the caller's email address or phone number with
+	// the code it received.
+	VerifyMyContact(context.Context, *connect.Request[v1.VerifyMyContactRequest]) (*connect.Response[v1.VerifyMyContactResponse], error)
+	// ChangeMyPassword replaces the caller's password after checking the
+	// current one.
+	ChangeMyPassword(context.Context, *connect.Request[v1.ChangeMyPasswordRequest]) (*connect.Response[v1.ChangeMyPasswordResponse], error)
 	// GetMyUser returns the calling user as it may see itself.
 	GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error)
 	// UpdateMyUser changes the calling user's own traits, within what its
@@ -249,6 +273,30 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("RemoveMachineKey")),
 			connect.WithClientOptions(opts...),
 		),
+		sendVerificationCode: connect.NewClient[v1.SendVerificationCodeRequest, v1.SendVerificationCodeResponse](
+			httpClient,
+			baseURL+UserServiceSendVerificationCodeProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SendVerificationCode")),
+			connect.WithClientOptions(opts...),
+		),
+		sendMyVerificationCode: connect.NewClient[v1.SendMyVerificationCodeRequest, v1.SendMyVerificationCodeResponse](
+			httpClient,
+			baseURL+UserServiceSendMyVerificationCodeProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SendMyVerificationCode")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyMyContact: connect.NewClient[v1.VerifyMyContactRequest, v1.VerifyMyContactResponse](
+			httpClient,
+			baseURL+UserServiceVerifyMyContactProcedure,
+			connect.WithSchema(userServiceMethods.ByName("VerifyMyContact")),
+			connect.WithClientOptions(opts...),
+		),
+		changeMyPassword: connect.NewClient[v1.ChangeMyPasswordRequest, v1.ChangeMyPasswordResponse](
+			httpClient,
+			baseURL+UserServiceChangeMyPasswordProcedure,
+			connect.WithSchema(userServiceMethods.ByName("ChangeMyPassword")),
+			connect.WithClientOptions(opts...),
+		),
 		getMyUser: connect.NewClient[v1.GetMyUserRequest, v1.GetMyUserResponse](
 			httpClient,
 			baseURL+UserServiceGetMyUserProcedure,
@@ -284,6 +332,10 @@ type userServiceClient struct {
 	addMachineKey             *connect.Client[v1.AddMachineKeyRequest, v1.AddMachineKeyResponse]
 	listMachineKeys           *connect.Client[v1.ListMachineKeysRequest, v1.ListMachineKeysResponse]
 	removeMachineKey          *connect.Client[v1.RemoveMachineKeyRequest, v1.RemoveMachineKeyResponse]
+	sendVerificationCode      *connect.Client[v1.SendVerificationCodeRequest, v1.SendVerificationCodeResponse]
+	sendMyVerificationCode    *connect.Client[v1.SendMyVerificationCodeRequest, v1.SendMyVerificationCodeResponse]
+	verifyMyContact           *connect.Client[v1.VerifyMyContactRequest, v1.VerifyMyContactResponse]
+	changeMyPassword          *connect.Client[v1.ChangeMyPasswordRequest, v1.ChangeMyPasswordResponse]
 	getMyUser                 *connect.Client[v1.GetMyUserRequest, v1.GetMyUserResponse]
 	updateMyUser              *connect.Client[v1.UpdateMyUserRequest, v1.UpdateMyUserResponse]
 }
@@ -373,6 +425,26 @@ func (c *userServiceClient) RemoveMachineKey(ctx context.Context, req *connect.R
 	return c.removeMachineKey.CallUnary(ctx, req)
 }
 
+// SendVerificationCode calls castellan.user.v1.UserService.SendVerificationCode.
+func (c *userServiceClient) SendVerificationCode(ctx context.Context, req *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error) {
+	return c.sendVerificationCode.CallUnary(ctx, req)
+}
+
+// SendMyVerificationCode calls castellan.user.v1.UserService.SendMyVerificationCode.
+func (c *userServiceClient) SendMyVerificationCode(ctx context.Context, req *connect.Request[v1.SendMyVerificationCodeRequest]) (*connect.Response[v1.SendMyVerificationCodeResponse], error) {
+	return c.sendMyVerificationCode.CallUnary(ctx, req)
+}
+
+// VerifyMyContact calls castellan.user.v1.UserService.VerifyMyContact.
+func (c *userServiceClient) VerifyMyContact(ctx context.Context, req *connect.Request[v1.VerifyMyContactRequest]) (*connect.Response[v1.VerifyMyContactResponse], error) {
+	return c.verifyMyContact.CallUnary(ctx, req)
+}
+
+// ChangeMyPassword calls castellan.user.v1.UserService.ChangeMyPassword.
+func (c *userServiceClient) ChangeMyPassword(ctx context.Context, req *connect.Request[v1.ChangeMyPasswordRequest]) (*connect.Response[v1.ChangeMyPasswordResponse], error) {
+	return c.changeMyPassword.CallUnary(ctx, req)
+}
+
 // GetMyUser calls castellan.user.v1.UserService.GetMyUser.
 func (c *userServiceClient) GetMyUser(ctx context.Context, req *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error) {
 	return c.getMyUser.CallUnary(ctx, req)
@@ -424,6 +496,18 @@ type UserServiceHandler interface {
 	ListMachineKeys(context.Context, *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error)
 	// RemoveMachineKey removes a machine key; it cannot be registered again.
 	RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error)
+	// SendVerificationCode sends the user a code proving its email address
+	// or phone number (channel "email" or "phone").
+	SendVerificationCode(context.Context, *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error)
+	// SendMyVerificationCode sends the caller a code for its own email
+	// address or phone number.
+	SendMyVerificationCode(context.Context, *connect.Request[v1.SendMyVerificationCodeRequest]) (*connect.Response[v1.SendMyVerificationCodeResponse], error)
+	// VerifyMyContact proves the caller's email address or phone number with
+	// the code it received.
+	VerifyMyContact(context.Context, *connect.Request[v1.VerifyMyContactRequest]) (*connect.Response[v1.VerifyMyContactResponse], error)
+	// ChangeMyPassword replaces the caller's password after checking the
+	// current one.
+	ChangeMyPassword(context.Context, *connect.Request[v1.ChangeMyPasswordRequest]) (*connect.Response[v1.ChangeMyPasswordResponse], error)
 	// GetMyUser returns the calling user as it may see itself.
 	GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error)
 	// UpdateMyUser changes the calling user's own traits, within what its
@@ -543,6 +627,30 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("RemoveMachineKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userServiceSendVerificationCodeHandler := connect.NewUnaryHandler(
+		UserServiceSendVerificationCodeProcedure,
+		svc.SendVerificationCode,
+		connect.WithSchema(userServiceMethods.ByName("SendVerificationCode")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceSendMyVerificationCodeHandler := connect.NewUnaryHandler(
+		UserServiceSendMyVerificationCodeProcedure,
+		svc.SendMyVerificationCode,
+		connect.WithSchema(userServiceMethods.ByName("SendMyVerificationCode")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceVerifyMyContactHandler := connect.NewUnaryHandler(
+		UserServiceVerifyMyContactProcedure,
+		svc.VerifyMyContact,
+		connect.WithSchema(userServiceMethods.ByName("VerifyMyContact")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceChangeMyPasswordHandler := connect.NewUnaryHandler(
+		UserServiceChangeMyPasswordProcedure,
+		svc.ChangeMyPassword,
+		connect.WithSchema(userServiceMethods.ByName("ChangeMyPassword")),
+		connect.WithHandlerOptions(opts...),
+	)
 	userServiceGetMyUserHandler := connect.NewUnaryHandler(
 		UserServiceGetMyUserProcedure,
 		svc.GetMyUser,
@@ -592,6 +700,14 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 			userServiceListMachineKeysHandler.ServeHTTP(w, r)
 		case UserServiceRemoveMachineKeyProcedure:
 			userServiceRemoveMachineKeyHandler.ServeHTTP(w, r)
+		case UserServiceSendVerificationCodeProcedure:
+			userServiceSendVerificationCodeHandler.ServeHTTP(w, r)
+		case UserServiceSendMyVerificationCodeProcedure:
+			userServiceSendMyVerificationCodeHandler.ServeHTTP(w, r)
+		case UserServiceVerifyMyContactProcedure:
+			userServiceVerifyMyContactHandler.ServeHTTP(w, r)
+		case UserServiceChangeMyPasswordProcedure:
+			userServiceChangeMyPasswordHandler.ServeHTTP(w, r)
 		case UserServiceGetMyUserProcedure:
 			userServiceGetMyUserHandler.ServeHTTP(w, r)
 		case UserServiceUpdateMyUserProcedure:
@@ -671,6 +787,22 @@ func (UnimplementedUserServiceHandler) ListMachineKeys(context.Context, *connect
 
 func (UnimplementedUserServiceHandler) RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveMachineKey is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SendVerificationCode(context.Context, *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.SendVerificationCode is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SendMyVerificationCode(context.Context, *connect.Request[v1.SendMyVerificationCodeRequest]) (*connect.Response[v1.SendMyVerificationCodeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.SendMyVerificationCode is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) VerifyMyContact(context.Context, *connect.Request[v1.VerifyMyContactRequest]) (*connect.Response[v1.VerifyMyContactResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.VerifyMyContact is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) ChangeMyPassword(context.Context, *connect.Request[v1.ChangeMyPasswordRequest]) (*connect.Response[v1.ChangeMyPasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.ChangeMyPassword is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error) {
