@@ -296,3 +296,27 @@ func (c *Commands) RemoveMetadata(ctx context.Context, editor eventstore.Editor,
 	}
 	return c.push(ctx, editor, instanceID, m, nil, &MetadataRemoved{Key: key})
 }
+
+// SetDomainPolicy sets whether new login names of the organization's users
+// must end with "@" and one of its verified domains. Turning it on needs a
+// primary domain, which a login name without "@" is completed with.
+// Existing login names are not changed.
+func (c *Commands) SetDomainPolicy(ctx context.Context, editor eventstore.Editor, instanceID, orgID string, loginNameMustBeDomain bool) error {
+	m, err := load(ctx, c.store, instanceID, orgID)
+	if err != nil {
+		return err
+	}
+	if m.LoginNameMustBeDomain == loginNameMustBeDomain {
+		return nil
+	}
+	if loginNameMustBeDomain {
+		primary := false
+		for _, d := range m.Domains {
+			primary = primary || d.Primary
+		}
+		if !primary {
+			return failure.FailedPrecondition("organization %s needs a verified primary domain first", orgID)
+		}
+	}
+	return c.push(ctx, editor, instanceID, m, nil, &DomainPolicySet{LoginNameMustBeDomain: loginNameMustBeDomain})
+}

@@ -58,6 +58,13 @@ type MetadataSet struct {
 	Value []byte `json:"value"`
 }
 
+// DomainPolicySet changes the organization's domain policy.
+type DomainPolicySet struct {
+	// LoginNameMustBeDomain makes every new login name of the
+	// organization's users end with "@" and one of its verified domains.
+	LoginNameMustBeDomain bool `json:"loginNameMustBeDomain"`
+}
+
 // MetadataRemoved removes a metadata key.
 type MetadataRemoved struct {
 	Key string `json:"key"`
@@ -75,6 +82,7 @@ func (PrimaryDomainSet) EventType() string            { return "org.domain.prima
 func (DomainRemoved) EventType() string               { return "org.domain.removed" }
 func (MetadataSet) EventType() string                 { return "org.metadata.set" }
 func (MetadataRemoved) EventType() string             { return "org.metadata.removed" }
+func (DomainPolicySet) EventType() string             { return "org.domain_policy.set" }
 
 // RegisterEvents adds the organization events to r.
 func RegisterEvents(r *eventstore.Registry) {
@@ -90,11 +98,12 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[DomainRemoved](r, 1)
 	eventstore.Register[MetadataSet](r, 1)
 	eventstore.Register[MetadataRemoved](r, 1)
+	eventstore.Register[DomainPolicySet](r, 1)
 }
 
 // EventTypes lists every organization event type.
 func EventTypes() []string {
 	return []string{"org.added", "org.renamed", "org.deactivated", "org.reactivated", "org.removed",
 		"org.domain.added", "org.domain.verification.requested", "org.domain.verified", "org.domain.primary.set",
-		"org.domain.removed", "org.metadata.set", "org.metadata.removed"}
+		"org.domain.removed", "org.metadata.set", "org.metadata.removed", "org.domain_policy.set"}
 }

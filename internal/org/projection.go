@@ -38,6 +38,10 @@ CREATE TABLE org_metadata (instance_id TEXT NOT NULL, org_id TEXT NOT NULL, key 
 	Name:     "org/0003_name_collation",
 	SQLite:   `SELECT 1`,
 	Postgres: `ALTER TABLE orgs ALTER COLUMN name TYPE TEXT COLLATE "C"`,
+}, {
+	Name:     "org/0004_domain_policy",
+	SQLite:   `ALTER TABLE orgs ADD COLUMN login_name_must_be_domain INTEGER NOT NULL DEFAULT 0`,
+	Postgres: `ALTER TABLE orgs ADD COLUMN login_name_must_be_domain BOOLEAN NOT NULL DEFAULT false`,
 }}
 
 // Projection keeps orgs, org_domains and org_metadata.
@@ -101,6 +105,8 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 	case *MetadataSet:
 		return exec(`INSERT INTO org_metadata (instance_id, org_id, key, value) VALUES ($1, $2, $3, $4)
 ON CONFLICT (instance_id, org_id, key) DO UPDATE SET value = excluded.value`, inst, orgID, p.Key, p.Value)
+	case *DomainPolicySet:
+		return exec(`UPDATE orgs SET login_name_must_be_domain = $1 WHERE instance_id = $2 AND id = $3`, p.LoginNameMustBeDomain, inst, orgID)
 	case *MetadataRemoved:
 		return exec(`DELETE FROM org_metadata WHERE instance_id = $1 AND org_id = $2 AND key = $3`, inst, orgID, p.Key)
 	}

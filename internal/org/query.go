@@ -22,6 +22,8 @@ type Org struct {
 	Sequence      int64
 	Domains       []Domain
 	Metadata      map[string][]byte
+	// LoginNameMustBeDomain is the domain policy (see SetDomainPolicy).
+	LoginNameMustBeDomain bool
 }
 
 // Get reads an organization with its domains and metadata. Removed
@@ -30,9 +32,9 @@ func Get(ctx context.Context, db *database.DB, instanceID, orgID string) (Org, e
 	o := Org{InstanceID: instanceID, ID: orgID, Metadata: map[string][]byte{}}
 	var state string
 	var created, changed int64
-	err := db.Reader().QueryRowContext(ctx, `SELECT name, state, primary_domain, created_at, changed_at, sequence FROM orgs
+	err := db.Reader().QueryRowContext(ctx, `SELECT name, state, primary_domain, created_at, changed_at, sequence, login_name_must_be_domain FROM orgs
 WHERE instance_id = $1 AND id = $2 AND state <> $3`, instanceID, orgID, string(StateRemoved)).
-		Scan(&o.Name, &state, &o.PrimaryDomain, &created, &changed, &o.Sequence)
+		Scan(&o.Name, &state, &o.PrimaryDomain, &created, &changed, &o.Sequence, &o.LoginNameMustBeDomain)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Org{}, failure.NotFound("organization %s not found", orgID)
 	}

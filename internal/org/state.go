@@ -35,6 +35,8 @@ type writeModel struct {
 	Domains  map[string]*Domain
 	Metadata map[string][]byte
 	Sequence int64
+	// LoginNameMustBeDomain is the domain policy.
+	LoginNameMustBeDomain bool
 }
 
 func (m *writeModel) apply(e *eventstore.Event) {
@@ -70,6 +72,8 @@ func (m *writeModel) apply(e *eventstore.Event) {
 		m.Metadata[p.Key] = p.Value
 	case *MetadataRemoved:
 		delete(m.Metadata, p.Key)
+	case *DomainPolicySet:
+		m.LoginNameMustBeDomain = p.LoginNameMustBeDomain
 	}
 }
 

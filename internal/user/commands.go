@@ -13,6 +13,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -200,6 +201,9 @@ func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanc
 			return "", err
 		}
 	}
+	if n.LoginName, err = c.orgLoginName(ctx, instanceID, n.OrgID, n.LoginName); err != nil {
+		return "", err
+	}
 	userID := id.New()
 	a, err := Creation(instanceID, userID, t.Name, schema, n)
 	if err != nil {
@@ -209,6 +213,29 @@ func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanc
 		return "", err
 	}
 	return userID, nil
+}
+
+// orgLoginName applies the organization's domain policy to a new login
+// name: completed with the primary domain when it has no "@", and refused
+// when its domain is not one of the organization's verified domains.
+func (c *Commands) orgLoginName(ctx context.Context, instanceID, orgID, name string) (string, error) {
+	o, err := org.Get(ctx, c.db(), instanceID, orgID)
+	if failure.Is(err, failure.KindNotFound) {
+		return name, nil // whether the organization exists is the caller's check
+	}
+	if err != nil || !o.LoginNameMustBeDomain {
+		return name, err
+	}
+	at := strings.LastIndex(name, "@")
+	if at < 0 {
+		return name + "@" + o.PrimaryDomain, nil
+	}
+	for _, d := range o.Domains {
+		if d.Verified && strings.EqualFold(d.Name, name[at+1:]) {
+			return name, nil
+		}
+	}
+	return "", failure.InvalidArgument("loginName", "login names of this organization end with @ and one of its verified domains, such as @%s", o.PrimaryDomain)
 }
 
 // Patch is a partial update. Traits is an RFC 7396 merge patch; nil
@@ -271,6 +298,11 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 		if err := ValidateLoginName(*p.LoginName); err != nil {
 			return err
 		}
+		name, err := c.orgLoginName(ctx, instanceID, m.OrgID, *p.LoginName)
+		if err != nil {
+			return err
+		}
+		p.LoginName = &name
 		unique = append(unique,
 			eventstore.Unique{Kind: uniqueLoginName, Value: m.LoginName, Remove: true, FoldCase: true},
 			eventstore.Unique{Kind: uniqueLoginName, Value: *p.LoginName, Field: "loginName", FoldCase: true})

@@ -9,6 +9,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pii"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -20,8 +21,9 @@ func TestDeleteErasesPersonalDataButKeepsTheAuditTrail(t *testing.T) {
 	s := eventstoretest.NewWithOptions(t, inst, func(r *eventstore.Registry) {
 		RegisterEvents(r)
 		usertype.RegisterEvents(r)
-	}, append(append(slices.Clone(usertype.Migrations), Migrations...), pii.Migrations...), eventstore.Options{Sealer: pii.New(ring)},
-		usertype.Projection{}, Projection{})
+		org.RegisterEvents(r)
+	}, slices.Concat(usertype.Migrations, org.Migrations, Migrations, pii.Migrations), eventstore.Options{Sealer: pii.New(ring)},
+		usertype.Projection{}, org.Projection{}, Projection{})
 	defaults, _ := usertype.DefaultCreations(inst)
 	s.Given(t, defaults...)
 	users := NewCommands(s.Store, password.NewHasher(password.Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, 1))

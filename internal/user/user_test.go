@@ -13,6 +13,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -53,7 +54,8 @@ func setup(t *testing.T) *fixture {
 	s := eventstoretest.New(t, inst, func(r *eventstore.Registry) {
 		RegisterEvents(r)
 		usertype.RegisterEvents(r)
-	}, append(slices.Clone(usertype.Migrations), Migrations...), usertype.Projection{}, Projection{})
+		org.RegisterEvents(r)
+	}, slices.Concat(usertype.Migrations, org.Migrations, Migrations), usertype.Projection{}, org.Projection{}, Projection{})
 	defaults, err := usertype.DefaultCreations(inst)
 	if err != nil {
 		t.Fatal(err)
@@ -327,4 +329,35 @@ func TestSearch(t *testing.T) {
 
 func eventstoreFilter(userID string) eventstore.Filter {
 	return eventstore.Filter{InstanceID: inst, AggregateIDs: []string{userID}}
+}
+
+func TestOrganizationDomainPolicy(t *testing.T) {
+	f := setup(t)
+	acme, err := org.Creation(inst, "acme", "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme.Events = append(acme.Events, &org.DomainAdded{Domain: "acme.example"}, &org.DomainVerified{Domain: "acme.example"},
+		&org.PrimaryDomainSet{Domain: "acme.example"}, &org.DomainAdded{Domain: "unproven.example"}, &org.DomainPolicySet{LoginNameMustBeDomain: true})
+	f.Given(t, acme)
+	id := f.create(t, New{OrgID: "acme", Type: "human", LoginName: "grace"})
+	if u, _ := Get(ctx, f.DB(), inst, id, userschema.Admin); u.LoginName != "grace@acme.example" {
+		t.Fatalf("login name %q, want it completed with the primary domain", u.LoginName)
+	}
+	f.create(t, New{OrgID: "acme", Type: "human", LoginName: "ada@ACME.example"})
+	for _, name := range []string{"bob@unproven.example", "bob@gmail.com"} {
+		_, err := f.users.Create(ctx, admin, inst, New{OrgID: "acme", Type: "human", LoginName: name})
+		if fe := wantKind(t, err, failure.KindInvalidArgument); fe.Field != "loginName" {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	renamed := "grace.hopper"
+	if err := f.users.Update(ctx, admin, inst, id, userschema.Admin, Patch{LoginName: &renamed}); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := Get(ctx, f.DB(), inst, id, userschema.Admin); u.LoginName != "grace.hopper@acme.example" {
+		t.Fatalf("renamed to %q", u.LoginName)
+	}
+	// Other organizations keep free login names.
+	f.create(t, New{OrgID: "o1", Type: "human", LoginName: "plain"})
 }

@@ -48,6 +48,20 @@ func TestDomainIsVerifiedOverHTTPAtTheURLTheAPIGives(t *testing.T) {
 	_, err = f.c.RemoveDomain(ctx, as(tok, &orgv1.RemoveDomainRequest{OrganizationId: id, Domain: "acme.example"}))
 	wantCode(t, err, connect.CodeFailedPrecondition) // the primary domain stays
 
+	// The domain policy can now be turned on.
+	on := true
+	if _, err := f.c.UpdateOrganization(ctx, as(tok, &orgv1.UpdateOrganizationRequest{OrganizationId: id, LoginNameMustBeDomain: &on})); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.get(t, tok, id); !o.GetLoginNameMustBeDomain() || o.GetName() != "Acme" {
+		t.Fatalf("domain policy: %v", o)
+	}
+	noDomain := f.create(t, "Initech")
+	_, err = f.c.UpdateOrganization(ctx, as(tok, &orgv1.UpdateOrganizationRequest{OrganizationId: noDomain, LoginNameMustBeDomain: &on}))
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	_, err = f.c.UpdateOrganization(ctx, as(tok, &orgv1.UpdateOrganizationRequest{OrganizationId: noDomain}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+
 	o := f.get(t, tok, id)
 	if o.GetPrimaryDomain() != "acme.example" || len(o.GetDomains()) != 1 {
 		t.Fatalf("organization: %v", o)

@@ -21,7 +21,7 @@ var states = map[org.State]orgv1.OrganizationState{
 
 func toProto(o org.Org) *orgv1.Organization {
 	p := &orgv1.Organization{
-		Id: o.ID, Name: o.Name, State: states[o.State], PrimaryDomain: o.PrimaryDomain,
+		Id: o.ID, Name: o.Name, State: states[o.State], PrimaryDomain: o.PrimaryDomain, LoginNameMustBeDomain: o.LoginNameMustBeDomain,
 		CreatedAt: timestamppb.New(o.CreatedAt), ChangedAt: timestamppb.New(o.ChangedAt), Sequence: o.Sequence,
 	}
 	for _, d := range o.Domains {
@@ -115,8 +115,18 @@ func (s *Service) UpdateOrganization(ctx context.Context, req *connect.Request[o
 	if err != nil {
 		return nil, err
 	}
-	if err := s.orgs.Rename(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId(), req.Msg.GetName()); err != nil {
-		return nil, err
+	if req.Msg.GetName() == "" && req.Msg.LoginNameMustBeDomain == nil {
+		return nil, failure.InvalidArgument("name", "give a new name or a domain policy")
+	}
+	if req.Msg.GetName() != "" {
+		if err := s.orgs.Rename(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId(), req.Msg.GetName()); err != nil {
+			return nil, err
+		}
+	}
+	if req.Msg.LoginNameMustBeDomain != nil {
+		if err := s.orgs.SetDomainPolicy(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId(), req.Msg.GetLoginNameMustBeDomain()); err != nil {
+			return nil, err
+		}
 	}
 	return connect.NewResponse(&orgv1.UpdateOrganizationResponse{}), nil
 }

@@ -159,9 +159,12 @@ type Organization struct {
 	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
 	// Sequence is the number of the organization's last change; it grows
 	// with every change.
-	Sequence      int64 `protobuf:"varint,9,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sequence int64 `protobuf:"varint,9,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// LoginNameMustBeDomain is the organization's domain policy (see
+	// UpdateOrganizationRequest).
+	LoginNameMustBeDomain bool `protobuf:"varint,10,opt,name=login_name_must_be_domain,json=loginNameMustBeDomain,proto3" json:"login_name_must_be_domain,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Organization) Reset() {
@@ -255,6 +258,13 @@ func (x *Organization) GetSequence() int64 {
 		return x.Sequence
 	}
 	return 0
+}
+
+func (x *Organization) GetLoginNameMustBeDomain() bool {
+	if x != nil {
+		return x.LoginNameMustBeDomain
+	}
+	return false
 }
 
 // Domain is a domain an organization claims.
@@ -661,10 +671,15 @@ type UpdateOrganizationRequest struct {
 	// OrganizationId is the organization's id.
 	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
 	// Name is the new name: 1 to 200 characters, unique in the instance.
-	// Renaming to the current name changes nothing.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Renaming to the current name, or leaving it empty, changes nothing.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// LoginNameMustBeDomain sets the domain policy: new login names of the
+	// organization's users end with "@" and one of its verified domains (a
+	// name without "@" gets the primary domain). Turning it on needs a
+	// verified primary domain.
+	LoginNameMustBeDomain *bool `protobuf:"varint,3,opt,name=login_name_must_be_domain,json=loginNameMustBeDomain,proto3,oneof" json:"login_name_must_be_domain,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *UpdateOrganizationRequest) Reset() {
@@ -709,6 +724,13 @@ func (x *UpdateOrganizationRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *UpdateOrganizationRequest) GetLoginNameMustBeDomain() bool {
+	if x != nil && x.LoginNameMustBeDomain != nil {
+		return *x.LoginNameMustBeDomain
+	}
+	return false
 }
 
 // UpdateOrganizationResponse has no fields.
@@ -2038,7 +2060,7 @@ var File_castellan_org_v1_org_proto protoreflect.FileDescriptor
 
 const file_castellan_org_v1_org_proto_rawDesc = "" +
 	"\n" +
-	"\x1acastellan/org/v1/org.proto\x12\x10castellan.org.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x03\n" +
+	"\x1acastellan/org/v1/org.proto\x12\x10castellan.org.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x04\n" +
 	"\fOrganization\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
@@ -2050,7 +2072,9 @@ const file_castellan_org_v1_org_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"changed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x1a\n" +
-	"\bsequence\x18\t \x01(\x03R\bsequence\x1a;\n" +
+	"\bsequence\x18\t \x01(\x03R\bsequence\x128\n" +
+	"\x19login_name_must_be_domain\x18\n" +
+	" \x01(\bR\x15loginNameMustBeDomain\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xb3\x01\n" +
@@ -2078,10 +2102,12 @@ const file_castellan_org_v1_org_proto_rawDesc = "" +
 	"\rorganizations\x18\x01 \x03(\v2\x1e.castellan.org.v1.OrganizationR\rorganizations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize\"X\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xb5\x01\n" +
 	"\x19UpdateOrganizationRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\x1c\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12=\n" +
+	"\x19login_name_must_be_domain\x18\x03 \x01(\bH\x00R\x15loginNameMustBeDomain\x88\x01\x01B\x1c\n" +
+	"\x1a_login_name_must_be_domain\"\x1c\n" +
 	"\x1aUpdateOrganizationResponse\"H\n" +
 	"\x1dDeactivateOrganizationRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\" \n" +
@@ -2283,6 +2309,7 @@ func file_castellan_org_v1_org_proto_init() {
 	if File_castellan_org_v1_org_proto != nil {
 		return
 	}
+	file_castellan_org_v1_org_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
