@@ -34,8 +34,9 @@ var codes = map[failure.Kind]connect.Code{
 //   - A *connect.Error passes unchanged: the service chose it deliberately.
 //   - A *failure.Error gets the Connect code of its Kind and its Message. When
 //     it names a Field, the message starts with the field and a
-//     google.rpc.BadRequest detail holds a FieldViolation for it, so clients
-//     can point at the offending input.
+//     google.rpc.BadRequest detail holds a FieldViolation for it — one for
+//     each of its Violations when there are several — so clients can point
+//     at every offending input.
 //   - Cancellation and deadlines keep their own codes.
 //   - Anything else, and every internal failure, becomes CodeInternal with the
 //     message "internal error": the detail is for the log, not the caller.
@@ -66,10 +67,15 @@ func connectError(err error) *connect.Error {
 		msg = fe.Field + ": " + msg
 	}
 	ce = connect.NewError(code, errors.New(msg))
-	if fe.Field != "" {
-		detail, derr := connect.NewErrorDetail(&errdetails.BadRequest{
-			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Message}},
-		})
+	violations := []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Message}}
+	if len(fe.Violations) > 0 {
+		violations = violations[:0]
+		for _, v := range fe.Violations {
+			violations = append(violations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Message})
+		}
+	}
+	if fe.Field != "" || len(fe.Violations) > 0 {
+		detail, derr := connect.NewErrorDetail(&errdetails.BadRequest{FieldViolations: violations})
 		if derr == nil {
 			ce.AddDetail(detail)
 		}

@@ -70,6 +70,15 @@ type Error struct {
 	Field   string
 	Message string
 	Cause   error
+	// Violations lists every offending field when there are several (an
+	// invalid document); Field is then the first of them.
+	Violations []Violation
+}
+
+// Violation is one offending field of a request.
+type Violation struct {
+	Field   string
+	Message string
 }
 
 func (e *Error) Error() string {

@@ -44,7 +44,15 @@ func (e *ValidationError) Unwrap() error {
 	if len(e.Violations) > 0 {
 		field = e.Violations[0].Pointer
 	}
-	return failure.InvalidArgument(field, "the traits do not match the user schema (%d violations)", len(e.Violations))
+	parts := make([]string, len(e.Violations))
+	violations := make([]failure.Violation, len(e.Violations))
+	for i, v := range e.Violations {
+		parts[i] = displayPointer(v.Pointer) + ": " + v.Message
+		violations[i] = failure.Violation{Field: v.Pointer, Message: v.Message}
+	}
+	fe := failure.InvalidArgument(field, "the traits do not match the user schema: %s", strings.Join(parts, "; "))
+	fe.Violations = violations
+	return fe
 }
 
 func ratString(r *big.Rat) string {

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -171,6 +173,23 @@ func TestBadInputNamesTheField(t *testing.T) {
 	_, err = c.CreateUser(ctx, as(env.AdminToken, &userv1.CreateUserRequest{OrganizationId: "nope", Type: "human", LoginName: "x"}))
 	if ce := wantCode(t, err, connect.CodeInvalidArgument); !strings.Contains(ce.Message(), "organizationId") {
 		t.Fatalf("message %q does not name the field", ce.Message())
+	}
+
+	// Every violation of the schema is named, each by its JSON pointer.
+	_, err = c.CreateUser(ctx, as(env.AdminToken, &userv1.CreateUserRequest{OrganizationId: env.OrgID, Type: "human", LoginName: "x",
+		Traits: traits(t, map[string]any{"profile": map[string]any{"gender": "robot", "avatar_url": "ftp://x"}})}))
+	ce := wantCode(t, err, connect.CodeInvalidArgument)
+	var fields []string
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		if br, ok := v.(*errdetails.BadRequest); ok && derr == nil {
+			for _, fv := range br.GetFieldViolations() {
+				fields = append(fields, fv.GetField())
+			}
+		}
+	}
+	if !slices.Contains(fields, "/profile/gender") || !slices.Contains(fields, "/profile/avatar_url") {
+		t.Fatalf("field violations %v, want both pointers", fields)
 	}
 
 	// Over plain REST, an invalid trait names its JSON pointer.
