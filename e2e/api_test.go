@@ -49,9 +49,12 @@ func TestAdministrationThroughTheCLI(t *testing.T) {
 		if got := run("users", "get", id); !strings.Contains(got, `"Hopper"`) {
 			t.Fatalf("users get:\n%s", got)
 		}
-		run("users", "lock", id)
-		if got := run("users", "list", "--login-prefix", "grace"); !strings.Contains(got, "locked") {
-			t.Fatalf("after lock:\n%s", got)
+		if got := run("users", "list", "--login-prefix", "grace"); !strings.Contains(got, "initial") {
+			t.Fatalf("a user without a password starts initial:\n%s", got)
+		}
+		run("users", "deactivate", id)
+		if got := run("users", "list", "--login-prefix", "grace"); !strings.Contains(got, "inactive") {
+			t.Fatalf("after deactivate:\n%s", got)
 		}
 		// Organizations and members.
 		orgID := strings.TrimSpace(run("orgs", "create", "Globex"))

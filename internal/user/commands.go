@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -124,9 +125,10 @@ func Creation(instanceID, userID, typeName string, schema *userschema.Schema, n 
 		return eventstore.Append{}, err
 	}
 	unique = append(unique, eventstore.Unique{Kind: uniqueLoginName, Value: n.LoginName, Field: "loginName", FoldCase: true})
+	initial := slices.Contains(schema.Authenticators(), "password") && n.PasswordHash == "" && !n.EmailVerified
 	events := []eventstore.Payload{&Added{
 		SchemaID: schema.ID(), SchemaType: typeName, SchemaRevision: schema.Revision(), LoginName: n.LoginName, Traits: compactJSON(traits),
-		Email: n.Email, EmailVerified: n.EmailVerified, Phone: n.Phone, PhoneVerified: n.PhoneVerified,
+		Email: n.Email, EmailVerified: n.EmailVerified, Phone: n.Phone, PhoneVerified: n.PhoneVerified, Initial: initial,
 	}}
 	if n.PasswordHash != "" {
 		events = append(events, &PasswordSet{Hash: n.PasswordHash, ChangeRequired: n.ChangeRequired})
@@ -379,9 +381,9 @@ func (c *Commands) Unlock(ctx context.Context, editor eventstore.Editor, instanc
 	return c.transition(ctx, editor, instanceID, userID, []State{StateLocked}, &Unlocked{}, nil)
 }
 
-// Deactivate suspends an active or locked user.
+// Deactivate suspends a user that is not already inactive.
 func (c *Commands) Deactivate(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
-	return c.transition(ctx, editor, instanceID, userID, []State{StateActive, StateLocked}, &Deactivated{}, nil)
+	return c.transition(ctx, editor, instanceID, userID, []State{StateInitial, StateActive, StateLocked}, &Deactivated{}, nil)
 }
 
 // Reactivate ends a suspension.
@@ -393,7 +395,7 @@ func (c *Commands) Reactivate(ctx context.Context, editor eventstore.Editor, ins
 // trait values, and erases the user's personal data from the event log
 // (GDPR Art. 17) by destroying its key; who did what and when stays.
 func (c *Commands) Delete(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
-	return c.transition(ctx, editor, instanceID, userID, []State{StateActive, StateInactive, StateLocked}, &Deleted{},
+	return c.transition(ctx, editor, instanceID, userID, []State{StateInitial, StateActive, StateInactive, StateLocked}, &Deleted{},
 		func(m *writeModel) ([]eventstore.Unique, error) {
 			u := []eventstore.Unique{{Kind: uniqueLoginName, Value: m.LoginName, Remove: true, FoldCase: true}}
 			if m.SchemaID == "" {

@@ -7,7 +7,9 @@
 // validated against the latest revision of its type when written, contact
 // data (email, phone), a state, metadata and a password.
 //
-// States: active (created), inactive (deactivated by an administrator),
+// States: initial (created without a password and without a proven email
+// address, for a type that signs in with passwords: it becomes active when
+// it sets a password or proves its email), active, inactive (deactivated by an administrator),
 // locked (by an administrator, or by too many failed sign-ins), deleted
 // (final; the login name and unique trait values are released).
 //

@@ -23,6 +23,9 @@ type Added struct {
 	EmailVerified  bool            `json:"emailVerified,omitempty"`
 	Phone          string          `json:"phone,omitempty"`
 	PhoneVerified  bool            `json:"phoneVerified,omitempty"`
+	// Initial: the user must still set a password or prove its email
+	// address before it is active (a human invited without credentials).
+	Initial bool `json:"initial,omitempty"`
 }
 
 // upcastAddedV1 turns {"schema","loginName","email"} into version 2.

@@ -145,17 +145,25 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 		n := len(args)
 		return exec(`UPDATE users SET `+assignments+fmt.Sprintf(` WHERE instance_id = $%d AND id = $%d`, n+1, n+2), append(args, a.InstanceID, a.ID)...)
 	}
+	// An initial user becomes active with a password or a proven email.
+	activateInitial := func() error {
+		return exec(`UPDATE users SET state = $1 WHERE instance_id = $2 AND id = $3 AND state = $4`, string(StateActive), a.InstanceID, a.ID, string(StateInitial))
+	}
 	switch p := e.Payload.(type) {
 	case *Added:
 		traits := p.Traits
 		if len(traits) == 0 {
 			traits = json.RawMessage(`{}`)
 		}
+		state := StateActive
+		if p.Initial {
+			state = StateInitial
+		}
 		if err := exec(`INSERT INTO users (instance_id, id, org_id, schema_id, schema_type, schema_revision, login_name, login_name_lower, traits,
 	email, email_lower, email_verified, phone, phone_verified, state, password_hash, password_change_required, created_at, changed_at, sequence)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $16, $17, $17, $18)`,
 			a.InstanceID, a.ID, a.Owner, p.SchemaID, p.SchemaType, p.SchemaRevision, p.LoginName, strings.ToLower(p.LoginName), string(traits),
-			p.Email, strings.ToLower(p.Email), p.EmailVerified, p.Phone, p.PhoneVerified, string(StateActive), false, at, e.Sequence); err != nil {
+			p.Email, strings.ToLower(p.Email), p.EmailVerified, p.Phone, p.PhoneVerified, string(state), false, at, e.Sequence); err != nil {
 			return err
 		}
 		return writeTraits(ctx, tx, a.InstanceID, a.ID, traits)
@@ -171,6 +179,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $1
 	case *LoginNameChanged:
 		return set(`login_name = $1, login_name_lower = $2`, p.LoginName, strings.ToLower(p.LoginName))
 	case *PasswordSet:
+		if err := activateInitial(); err != nil {
+			return err
+		}
 		return set(`password_hash = $1, password_change_required = $2`, p.Hash, p.ChangeRequired)
 	case *Locked:
 		return set(`state = $1`, string(StateLocked))
@@ -188,6 +199,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $1
 	case *ContactVerified:
 		if p.Channel == ChannelPhone {
 			return set(`phone_verified = $1`, true)
+		}
+		if err := activateInitial(); err != nil {
+			return err
 		}
 		return set(`email_verified = $1`, true)
 	case *MetadataSet:

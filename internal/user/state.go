@@ -13,6 +13,7 @@ type State string
 
 // The states.
 const (
+	StateInitial  State = "initial"
 	StateActive   State = "active"
 	StateInactive State = "inactive"
 	StateLocked   State = "locked"
@@ -43,6 +44,17 @@ func (m *writeModel) apply(e *eventstore.Event) {
 		m.OrgID = e.Aggregate.Owner
 		m.SchemaID, m.SchemaType, m.SchemaRevision = p.SchemaID, p.SchemaType, p.SchemaRevision
 		m.LoginName, m.Traits, m.Email, m.Phone, m.State = p.LoginName, p.Traits, p.Email, p.Phone, StateActive
+		if p.Initial {
+			m.State = StateInitial
+		}
+	case *PasswordSet:
+		if m.State == StateInitial {
+			m.State = StateActive
+		}
+	case *ContactVerified:
+		if m.State == StateInitial && p.Channel == ChannelEmail {
+			m.State = StateActive
+		}
 	case *TraitsUpdated:
 		m.SchemaRevision, m.Traits = p.SchemaRevision, p.Traits
 	case *EmailChanged:

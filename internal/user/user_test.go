@@ -229,9 +229,28 @@ func TestNewRevisionsValidateWritesButNotReads(t *testing.T) {
 	wantKind(t, err, failure.KindFailedPrecondition)
 }
 
+func TestInitialUsersBecomeActiveWithAPassword(t *testing.T) {
+	f := setup(t)
+	invited := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "invited", Email: "invited@example.com"})
+	bot := f.create(t, New{OrgID: "o1", Type: "machine", LoginName: "bot", Traits: json.RawMessage(`{"name": "Bot"}`)})
+	vouched := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "vouched", Email: "v@example.com", EmailVerified: true})
+	for id, want := range map[string]State{invited: StateInitial, bot: StateActive, vouched: StateActive} {
+		if u, _ := Get(ctx, f.DB(), inst, id, userschema.Admin); u.State != want {
+			t.Fatalf("%s is %s, want %s", u.LoginName, u.State, want)
+		}
+	}
+	wantKind(t, f.users.Lock(ctx, admin, inst, invited), failure.KindFailedPrecondition)
+	if err := f.users.SetPassword(ctx, admin, inst, invited, "a fine password", true); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := Get(ctx, f.DB(), inst, invited, userschema.Admin); u.State != StateActive {
+		t.Fatalf("after a password: %s", u.State)
+	}
+}
+
 func TestLifecycle(t *testing.T) {
 	f := setup(t)
-	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada"})
+	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "correct horse battery"})
 	f.Given(t)
 	steps := []struct {
 		name string

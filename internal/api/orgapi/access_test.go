@@ -14,7 +14,7 @@ import (
 // newUser creates a user of orgID without roles and returns its id.
 func (f *fixture) newUser(t *testing.T, orgID, login string) string {
 	t.Helper()
-	id, err := user.NewCommands(f.App.Store, f.App.Hasher).Create(ctx, eventstore.SystemEditor, f.InstanceID, user.New{OrgID: orgID, Type: "human", LoginName: login})
+	id, err := user.NewCommands(f.App.Store, f.App.Hasher).Create(ctx, eventstore.SystemEditor, f.InstanceID, user.New{OrgID: orgID, Type: "human", LoginName: login, Password: "member-password-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

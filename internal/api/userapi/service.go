@@ -91,6 +91,7 @@ func traitsJSON(field string, s *structpb.Struct) (json.RawMessage, error) {
 }
 
 var states = map[user.State]userv1.UserState{
+	user.StateInitial:  userv1.UserState_USER_STATE_INITIAL,
 	user.StateActive:   userv1.UserState_USER_STATE_ACTIVE,
 	user.StateInactive: userv1.UserState_USER_STATE_INACTIVE,
 	user.StateLocked:   userv1.UserState_USER_STATE_LOCKED,
@@ -168,6 +169,7 @@ func (s *Service) GetUser(ctx context.Context, req *connect.Request[userv1.GetUs
 }
 
 var searchStates = map[userv1.UserState]user.State{
+	userv1.UserState_USER_STATE_INITIAL:  user.StateInitial,
 	userv1.UserState_USER_STATE_ACTIVE:   user.StateActive,
 	userv1.UserState_USER_STATE_INACTIVE: user.StateInactive,
 	userv1.UserState_USER_STATE_LOCKED:   user.StateLocked,

@@ -283,7 +283,7 @@ func TestRequestsThatFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := user.NewCommands(env.App.Store, env.App.Hasher)
-	viewerID, err := users.Create(ctx, eventstore.SystemEditor, env.InstanceID, user.New{OrgID: env.OrgID, Type: "human", LoginName: "viewer"})
+	viewerID, err := users.Create(ctx, eventstore.SystemEditor, env.InstanceID, user.New{OrgID: env.OrgID, Type: "human", LoginName: "viewer", Password: "viewer-password-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

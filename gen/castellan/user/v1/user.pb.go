@@ -38,6 +38,10 @@ const (
 	UserState_USER_STATE_INACTIVE UserState = 2
 	// USER_STATE_LOCKED users are blocked from signing in.
 	UserState_USER_STATE_LOCKED UserState = 3
+	// USER_STATE_INITIAL users were created without a password and without a
+	// proven email address; setting a password or proving the email makes
+	// them active.
+	UserState_USER_STATE_INITIAL UserState = 4
 )
 
 // Enum value maps for UserState.
@@ -47,12 +51,14 @@ var (
 		1: "USER_STATE_ACTIVE",
 		2: "USER_STATE_INACTIVE",
 		3: "USER_STATE_LOCKED",
+		4: "USER_STATE_INITIAL",
 	}
 	UserState_value = map[string]int32{
 		"USER_STATE_UNSPECIFIED": 0,
 		"USER_STATE_ACTIVE":      1,
 		"USER_STATE_INACTIVE":    2,
 		"USER_STATE_LOCKED":      3,
+		"USER_STATE_INITIAL":     4,
 	}
 )
 
@@ -2938,12 +2944,13 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x17.castellan.user.v1.UserR\x04user\"F\n" +
 	"\x13UpdateMyUserRequest\x12/\n" +
 	"\x06traits\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x06traits\"\x16\n" +
-	"\x14UpdateMyUserResponse*n\n" +
+	"\x14UpdateMyUserResponse*\x86\x01\n" +
 	"\tUserState\x12\x1a\n" +
 	"\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13USER_STATE_INACTIVE\x10\x02\x12\x15\n" +
-	"\x11USER_STATE_LOCKED\x10\x032\xbb\x19\n" +
+	"\x11USER_STATE_LOCKED\x10\x03\x12\x16\n" +
+	"\x12USER_STATE_INITIAL\x10\x042\xbb\x19\n" +
 	"\vUserService\x12o\n" +
 	"\n" +
 	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12p\n" +
