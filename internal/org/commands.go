@@ -9,6 +9,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/metadata"
 )
 
 // Unique value kinds organizations claim in the event store.
@@ -264,19 +265,10 @@ func (c *Commands) RemoveDomain(ctx context.Context, editor eventstore.Editor, i
 	return c.push(ctx, editor, instanceID, m, domainReleases(orgID, d), &DomainRemoved{Domain: d.Name})
 }
 
-// Metadata limits.
-const (
-	maxMetadataKey   = 200
-	maxMetadataValue = 64 << 10
-)
-
 // SetMetadata sets key to value.
 func (c *Commands) SetMetadata(ctx context.Context, editor eventstore.Editor, instanceID, orgID, key string, value []byte) error {
-	if key == "" || len(key) > maxMetadataKey {
-		return failure.InvalidArgument("key", "a metadata key has 1 to %d bytes", maxMetadataKey)
-	}
-	if len(value) > maxMetadataValue {
-		return failure.InvalidArgument("value", "a metadata value has at most %d bytes", maxMetadataValue)
+	if err := metadata.Check(key, value); err != nil {
+		return err
 	}
 	m, err := load(ctx, c.store, instanceID, orgID)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/metadata"
 )
 
 const inst = "inst-1"
@@ -225,7 +226,7 @@ func TestMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKind(t, c.SetMetadata(ctx, editor, inst, "o1", "", nil), failure.KindInvalidArgument)
-	wantKind(t, c.SetMetadata(ctx, editor, inst, "o1", "big", []byte(strings.Repeat("x", maxMetadataValue+1))), failure.KindInvalidArgument)
+	wantKind(t, c.SetMetadata(ctx, editor, inst, "o1", "big", []byte(strings.Repeat("x", metadata.MaxValue+1))), failure.KindInvalidArgument)
 	wantKind(t, c.RemoveMetadata(ctx, editor, inst, "o1", "nope"), failure.KindNotFound)
 	o, err := Get(ctx, s.DB(), inst, "o1")
 	if err != nil || string(o.Metadata["tier"]) != "platinum" {

@@ -14,6 +14,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/metadata"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/userschema"
@@ -410,19 +411,10 @@ func (c *Commands) Delete(ctx context.Context, editor eventstore.Editor, instanc
 		})
 }
 
-// Metadata limits.
-const (
-	maxMetadataKey   = 200
-	maxMetadataValue = 64 << 10
-)
-
 // SetMetadata sets key to value.
 func (c *Commands) SetMetadata(ctx context.Context, editor eventstore.Editor, instanceID, userID, key string, value []byte) error {
-	if key == "" || len(key) > maxMetadataKey {
-		return failure.InvalidArgument("key", "a metadata key has 1 to %d bytes", maxMetadataKey)
-	}
-	if len(value) > maxMetadataValue {
-		return failure.InvalidArgument("value", "a metadata value has at most %d bytes", maxMetadataValue)
+	if err := metadata.Check(key, value); err != nil {
+		return err
 	}
 	m, err := load(ctx, c.store, instanceID, userID)
 	if err != nil {
