@@ -26,6 +26,7 @@ type Config struct {
 	FirstInstance   FirstInstance `yaml:"first_instance"`
 	Passwords       Passwords     `yaml:"passwords"`
 	Subscriptions   Subscriptions `yaml:"subscriptions"`
+	Notify          Notify        `yaml:"notify"`
 }
 
 // Log configures the process log.
@@ -90,6 +91,30 @@ type Argon2id struct {
 	MemoryKiB   uint32 `yaml:"memory_kib" default:"19456" min:"8192" desc:"Memory per hash, in KiB."`
 	Iterations  uint32 `yaml:"iterations" default:"2" min:"1" desc:"Passes over the memory per hash."`
 	Parallelism uint8  `yaml:"parallelism" default:"1" min:"1" desc:"Lanes (threads) per hash."`
+}
+
+// Notify configures how Castellan reaches users: email through an SMTP
+// server, text messages through an HTTP gateway. Without them, sending a
+// verification code fails with "unavailable".
+type Notify struct {
+	SMTP SMTPNotify `yaml:"smtp"`
+	SMS  SMSNotify  `yaml:"sms"`
+}
+
+// SMTPNotify is the SMTP submission server email goes through.
+type SMTPNotify struct {
+	Host     string `yaml:"host" desc:"SMTP server for email (verification codes). Empty disables email."`
+	Port     int    `yaml:"port" default:"0" min:"0" max:"65535" desc:"SMTP port; 0 means 587 for starttls, 465 for tls, 25 for none."`
+	Username string `yaml:"username" desc:"SMTP user for AUTH PLAIN; empty skips authentication."`
+	Password string `yaml:"password" secret:"true" desc:"SMTP password."`
+	From     string `yaml:"from" desc:"Sender of email, as \"Name <address>\" or an address. Required with notify.smtp.host."`
+	TLS      string `yaml:"tls" default:"starttls" oneof:"starttls,tls,none" desc:"starttls (required STARTTLS), tls (implicit TLS) or none (clear text, only to a loopback host)."`
+}
+
+// SMSNotify is the HTTP gateway text messages go through.
+type SMSNotify struct {
+	WebhookURL    string `yaml:"webhook_url" desc:"URL that receives a signed POST {\"to\", \"text\"} per text message (Standard Webhooks). Empty disables SMS."`
+	WebhookSecret string `yaml:"webhook_secret" secret:"true" desc:"Secret that signs the SMS webhook requests: at least 24 characters."`
 }
 
 // Subscriptions configures asynchronous event subscribers.

@@ -71,6 +71,7 @@ func TestLoadDefaults(t *testing.T) {
 			MaxConcurrent: runtime.NumCPU(),
 		},
 		Subscriptions: Subscriptions{PollInterval: time.Second},
+		Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -102,8 +103,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 22 {
-		t.Errorf("%d settings, want 22: update this test and the docs when adding one", len(settings))
+	if len(settings) != 30 {
+		t.Errorf("%d settings, want 30: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -185,6 +186,7 @@ subscriptions:
 						Admin: FirstAdmin{LoginName: "root", Email: "root@example.com", Password: "correct horse"}},
 					Passwords:     Passwords{Argon2id: Argon2id{MemoryKiB: 65536, Iterations: 3, Parallelism: 4}, MaxConcurrent: 8},
 					Subscriptions: Subscriptions{PollInterval: 250 * time.Millisecond},
+					Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("\n got %+v\nwant %+v", c, want)
@@ -306,6 +308,12 @@ func TestLoadRejects(t *testing.T) {
 		args []string
 		want []string // substrings of the error
 	}{
+		{name: "fail/smtp host without a sender", args: []string{"--notify-smtp-host", "smtp.example.com"},
+			want: []string{`config: notify.smtp.from (from default): must be set when notify.smtp.host (from --notify-smtp-host) is set`}},
+		{name: "fail/sms webhook with a short secret", env: map[string]string{"CASTELLAN_NOTIFY_SMS_WEBHOOK_URL": "https://sms.example.com/send", "CASTELLAN_NOTIFY_SMS_WEBHOOK_SECRET": "short"},
+			want: []string{`notify.sms.webhook_secret (from CASTELLAN_NOTIFY_SMS_WEBHOOK_SECRET): must be at least 24 characters`}},
+		{name: "fail/smtp tls mode", args: []string{"--notify-smtp-tls", "ssl"},
+			want: []string{`notify.smtp.tls (from --notify-smtp-tls): must be one of starttls, tls, none, got "ssl"`}},
 		{name: "fail/log.format outside its values", env: map[string]string{"CASTELLAN_LOG_FORMAT": "xml"},
 			want: []string{`config: log.format (from CASTELLAN_LOG_FORMAT): must be one of text, json, got "xml"`}},
 		{name: "fail/log.level outside its values", args: []string{"--log-level", "trace"},

@@ -78,8 +78,8 @@ func TestReferenceAndUsageNameEverySetting(t *testing.T) {
 			t.Errorf("FlagUsage lacks --%s or %s", s.flag, s.env)
 		}
 	}
-	if got := strings.Count(ref, "**Secret**"); got != 4 {
-		t.Errorf("Reference marks %d secrets, want 4 (database, keys.master, keys.retired, first_instance.admin.password)", got)
+	if got := strings.Count(ref, "**Secret**"); got != 6 {
+		t.Errorf("Reference marks %d secrets, want 6 (database, keys.master, keys.retired, first_instance.admin.password, notify.smtp.password, notify.sms.webhook_secret)", got)
 	}
 }
 

@@ -25,6 +25,7 @@ func (l *loader) validate(c *Config) {
 	l.checkKeys(c)
 	l.deriveDomain(c)
 	l.checkEmail(c)
+	l.checkNotify(c)
 	if c.Passwords.MaxConcurrent == 0 {
 		c.Passwords.MaxConcurrent = runtime.NumCPU()
 	}
@@ -203,5 +204,17 @@ func (l *loader) checkEmail(c *Config) {
 	local, domain, ok := strings.Cut(email, "@")
 	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") || strings.ContainsAny(email, " \t\r\n") {
 		l.fail(c, &c.FirstInstance.Admin.Email, "must be an email address with one @, got %q", email)
+	}
+}
+
+// checkNotify checks that an enabled provider is complete; the providers
+// themselves (package notify) check the values when Castellan starts.
+func (l *loader) checkNotify(c *Config) {
+	smtp, sms := &c.Notify.SMTP, &c.Notify.SMS
+	if smtp.Host != "" && smtp.From == "" {
+		l.fail(c, &smtp.From, "must be set when %s is set", l.describe(c, &smtp.Host))
+	}
+	if sms.WebhookURL != "" && len(sms.WebhookSecret) < 24 {
+		l.fail(c, &sms.WebhookSecret, "must be at least 24 characters when %s is set", l.describe(c, &sms.WebhookURL))
 	}
 }
