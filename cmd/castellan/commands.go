@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
@@ -123,6 +124,7 @@ func services(a *app.App) []api.Service {
 		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, a.SendCode),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, org.NewVerifier(), auth),
+		instanceapi.NewService(a.Store, auth),
 	}
 }
 

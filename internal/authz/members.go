@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -51,7 +52,7 @@ type Projection struct{}
 func (Projection) Name() string { return "members" }
 
 func (Projection) EventTypes() []string {
-	return []string{"instance.member.added", "org.member.added", "org.member.removed", "org.removed", "user.deleted"}
+	return []string{"instance.member.added", "instance.member.removed", "org.member.added", "org.member.removed", "org.removed", "user.deleted"}
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -72,6 +73,9 @@ ON CONFLICT (instance_id, user_id, scope, scope_id) DO UPDATE SET roles = exclud
 		return upsert("instance", p.UserID, p.Roles)
 	case *OrgMemberAdded:
 		return upsert("org", p.UserID, p.Roles)
+	case *instance.MemberRemoved:
+		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE instance_id = $1 AND scope = 'instance' AND user_id = $2`, e.Aggregate.InstanceID, p.UserID)
+		return err
 	case *org.Removed:
 		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE instance_id = $1 AND scope = 'org' AND scope_id = $2`, e.Aggregate.InstanceID, e.Aggregate.ID)
 		return err
@@ -166,4 +170,99 @@ func (c Caller) CanAnywhere(p Permission) bool {
 		}
 	}
 	return false
+}
+
+// Member is a user with roles on a scope.
+type Member struct {
+	UserID string
+	Roles  []string
+}
+
+// Members lists the members of the instance (scope "instance", scopeID the
+// instance id) or of an organization (scope "org"), by user id.
+func Members(ctx context.Context, db *database.DB, instanceID, scope, scopeID string) ([]Member, error) {
+	rows, err := db.Reader().QueryContext(ctx, `SELECT user_id, roles FROM members WHERE instance_id = $1 AND scope = $2 AND scope_id = $3 ORDER BY user_id`,
+		instanceID, scope, scopeID)
+	if err != nil {
+		return nil, fmt.Errorf("authz: members: %w", err)
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		var roles string
+		if err := rows.Scan(&m.UserID, &roles); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(roles), &m.Roles); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// instanceSequence is the instance aggregate's sequence, for appending
+// membership changes with optimistic concurrency.
+func instanceSequence(ctx context.Context, db *database.DB, instanceID string) (int64, error) {
+	var seq int64
+	err := db.Reader().QueryRowContext(ctx, `SELECT sequence FROM instances WHERE id = $1`, instanceID).Scan(&seq)
+	return seq, err
+}
+
+// owners counts the instance owners other than userID.
+func otherOwners(members []Member, userID string) int {
+	n := 0
+	for _, m := range members {
+		if m.UserID != userID && slices.Contains(m.Roles, instance.OwnerRole) {
+			n++
+		}
+	}
+	return n
+}
+
+// SetInstanceMember returns the append that gives userID instance roles.
+// Taking instance.owner from the last owner is refused.
+func SetInstanceMember(ctx context.Context, db *database.DB, instanceID, userID string, roles []string) (eventstore.Append, error) {
+	if bad := ValidRoles("instance", roles); bad != "" {
+		return eventstore.Append{}, failure.InvalidArgument("roles", "%q is not an instance role", bad)
+	}
+	return instanceMemberChange(ctx, db, instanceID, userID, !slices.Contains(roles, instance.OwnerRole), &instance.MemberAdded{UserID: userID, Roles: roles})
+}
+
+// RemoveInstanceMember returns the append that takes userID's instance
+// roles. Removing the last owner is refused; a user without instance roles
+// is failure.NotFound.
+func RemoveInstanceMember(ctx context.Context, db *database.DB, instanceID, userID string) (eventstore.Append, error) {
+	return instanceMemberChange(ctx, db, instanceID, userID, true, &instance.MemberRemoved{UserID: userID})
+}
+
+func instanceMemberChange(ctx context.Context, db *database.DB, instanceID, userID string, losesOwner bool, e eventstore.Payload) (eventstore.Append, error) {
+	seq, err := instanceSequence(ctx, db, instanceID)
+	if err != nil {
+		return eventstore.Append{}, fmt.Errorf("authz: instance %s: %w", instanceID, err)
+	}
+	members, err := Members(ctx, db, instanceID, "instance", instanceID)
+	if err != nil {
+		return eventstore.Append{}, err
+	}
+	isMember, isOwner := false, false
+	for _, m := range members {
+		if m.UserID == userID {
+			isMember, isOwner = true, slices.Contains(m.Roles, instance.OwnerRole)
+		}
+	}
+	if _, removing := e.(*instance.MemberRemoved); removing && !isMember {
+		return eventstore.Append{}, failure.NotFound("user %s is not an instance member", userID)
+	}
+	if losesOwner && isOwner && otherOwners(members, userID) == 0 {
+		return eventstore.Append{}, failure.FailedPrecondition("user %s is the last instance owner", userID)
+	}
+	// The instance's sequence makes two concurrent changes conflict, so two
+	// owners cannot remove each other at once.
+	return eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: instance.AggregateType, ID: instanceID},
+		ExpectedSequence: seq,
+		Events:           []eventstore.Payload{e},
+	}, nil
 }

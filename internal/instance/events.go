@@ -29,11 +29,19 @@ type MemberAdded struct {
 
 func (MemberAdded) EventType() string { return "instance.member.added" }
 
+// MemberRemoved takes all of a user's instance roles.
+type MemberRemoved struct {
+	UserID string `json:"userId"`
+}
+
+func (MemberRemoved) EventType() string { return "instance.member.removed" }
+
 // RegisterEvents adds the instance events to r.
 func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[Added](r, 1)
 	eventstore.Register[DomainAdded](r, 1)
 	eventstore.Register[MemberAdded](r, 1)
+	eventstore.Register[MemberRemoved](r, 1)
 }
 
 // OwnerRole is the instance member role with every permission.

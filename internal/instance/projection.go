@@ -34,7 +34,7 @@ type Projection struct{}
 func (Projection) Name() string { return "instances" }
 
 func (Projection) EventTypes() []string {
-	return []string{"instance.added", "instance.domain.added", "instance.member.added"} // members: only the sequence
+	return []string{"instance.added", "instance.domain.added", "instance.member.added", "instance.member.removed"} // members: only the sequence
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -60,7 +60,7 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO instance_domains (instance_id, domain, is_primary) VALUES ($1, $2, $3)`, id, p.Domain, p.Primary)
-	case *MemberAdded:
+	case *MemberAdded, *MemberRemoved:
 		// Kept by package authz; here only the instance's sequence moves.
 	default:
 		return fmt.Errorf("unexpected payload %T", e.Payload)

@@ -3,9 +3,7 @@ package orgapi
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"connectrpc.com/connect"
 
@@ -100,26 +98,13 @@ func (s *Service) ListOrganizationMembers(ctx context.Context, req *connect.Requ
 	if _, err := org.Get(ctx, s.db(), caller.InstanceID, orgID); err != nil {
 		return nil, err
 	}
-	rows, err := s.db().Reader().QueryContext(ctx, `SELECT user_id, roles FROM members
-WHERE instance_id = $1 AND scope = 'org' AND scope_id = $2 ORDER BY user_id`, caller.InstanceID, orgID)
+	members, err := authz.Members(ctx, s.db(), caller.InstanceID, "org", orgID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	resp := &orgv1.ListOrganizationMembersResponse{}
-	for rows.Next() {
-		var userID, rolesJSON string
-		if err := rows.Scan(&userID, &rolesJSON); err != nil {
-			return nil, err
-		}
-		member := &orgv1.OrganizationMember{UserId: userID}
-		if err := json.Unmarshal([]byte(rolesJSON), &member.Roles); err != nil {
-			return nil, fmt.Errorf("orgapi: roles of member %s: %w", userID, err)
-		}
-		resp.Members = append(resp.Members, member)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	for _, m := range members {
+		resp.Members = append(resp.Members, &orgv1.OrganizationMember{UserId: m.UserID, Roles: m.Roles})
 	}
 	return connect.NewResponse(resp), nil
 }

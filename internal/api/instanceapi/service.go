@@ -1,0 +1,101 @@
+// Package instanceapi serves castellan.instance.v1.InstanceService: the
+// administrators (members) of the instance a request reached.
+package instanceapi
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	instancev1 "github.com/castellan-iam/castellan/gen/castellan/instance/v1"
+	"github.com/castellan-iam/castellan/gen/castellan/instance/v1/instancev1connect"
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+)
+
+// Service implements instancev1connect.InstanceServiceHandler.
+type Service struct {
+	store *eventstore.Store
+	auth  *api.Authenticator
+}
+
+var _ instancev1connect.InstanceServiceHandler = (*Service)(nil)
+
+// NewService returns the instance service.
+func NewService(store *eventstore.Store, auth *api.Authenticator) *Service {
+	return &Service{store: store, auth: auth}
+}
+
+// Handler returns the Connect handler and its path, for api.NewHandler.
+func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) {
+	return instancev1connect.NewInstanceServiceHandler(s, opts...)
+}
+
+func (s *Service) authorize(ctx context.Context, h http.Header, p authz.Permission) (authz.Caller, error) {
+	caller, err := s.auth.Caller(ctx, h)
+	if err != nil {
+		return authz.Caller{}, err
+	}
+	return caller, caller.Require(p, "")
+}
+
+// AddInstanceMember gives a user instance roles; the caller needs
+// member.write on the instance.
+func (s *Service) AddInstanceMember(ctx context.Context, req *connect.Request[instancev1.AddInstanceMemberRequest]) (*connect.Response[instancev1.AddInstanceMemberResponse], error) {
+	caller, err := s.authorize(ctx, req.Header(), authz.MemberWrite)
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.GetUserId() == "" {
+		return nil, failure.InvalidArgument("userId", "required")
+	}
+	if _, err := user.Get(ctx, s.store.DB(), caller.InstanceID, req.Msg.GetUserId(), userschema.Admin); err != nil {
+		return nil, err
+	}
+	add, err := authz.SetInstanceMember(ctx, s.store.DB(), caller.InstanceID, req.Msg.GetUserId(), req.Msg.GetRoles())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.Push(ctx, api.Editor(caller), add); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&instancev1.AddInstanceMemberResponse{}), nil
+}
+
+// RemoveInstanceMember takes a user's instance roles.
+func (s *Service) RemoveInstanceMember(ctx context.Context, req *connect.Request[instancev1.RemoveInstanceMemberRequest]) (*connect.Response[instancev1.RemoveInstanceMemberResponse], error) {
+	caller, err := s.authorize(ctx, req.Header(), authz.MemberWrite)
+	if err != nil {
+		return nil, err
+	}
+	remove, err := authz.RemoveInstanceMember(ctx, s.store.DB(), caller.InstanceID, req.Msg.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.Push(ctx, api.Editor(caller), remove); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&instancev1.RemoveInstanceMemberResponse{}), nil
+}
+
+// ListInstanceMembers lists the instance's administrators.
+func (s *Service) ListInstanceMembers(ctx context.Context, req *connect.Request[instancev1.ListInstanceMembersRequest]) (*connect.Response[instancev1.ListInstanceMembersResponse], error) {
+	caller, err := s.authorize(ctx, req.Header(), authz.MemberRead)
+	if err != nil {
+		return nil, err
+	}
+	members, err := authz.Members(ctx, s.store.DB(), caller.InstanceID, "instance", caller.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	resp := &instancev1.ListInstanceMembersResponse{}
+	for _, m := range members {
+		resp.Members = append(resp.Members, &instancev1.Member{UserId: m.UserID, Roles: m.Roles})
+	}
+	return connect.NewResponse(resp), nil
+}
