@@ -20,6 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/machinekey"
+	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pat"
@@ -63,6 +64,8 @@ type App struct {
 	Store  *eventstore.Store
 	Keys   *keyring.Ring
 	Hasher *password.Hasher
+
+	email, sms notify.Notifier
 }
 
 // Open connects to the configured database and applies pending migrations.
@@ -71,11 +74,15 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 	if err != nil {
 		return nil, err
 	}
+	email, sms, err := notifiers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, DB: db, Keys: keys}
+	a := &App{Config: cfg, Log: log, DB: db, Keys: keys, email: email, sms: sms}
 	if err := db.Migrate(ctx, Migrations()); err != nil {
 		db.Close()
 		return nil, err
@@ -112,9 +119,35 @@ func Migrate(ctx context.Context, cfg *config.Config) (int, error) {
 }
 
 // SendCode delivers a verification code by email or SMS through the
-// configured providers.
+// configured providers (notify.smtp, notify.sms).
 func (a *App) SendCode(ctx context.Context, channel, to, code string) error {
-	return failure.Unavailable("no %s provider is configured", channel)
+	var n notify.Notifier
+	m := notify.Message{To: to, Text: "Your verification code is " + code + ". If you did not ask for it, ignore this message."}
+	switch channel {
+	case user.ChannelEmail:
+		n, m.Subject = a.email, "Your verification code"
+	case user.ChannelPhone:
+		n, m.Text = a.sms, "Your verification code is "+code
+	}
+	if n == nil {
+		return failure.Unavailable("no %s provider is configured", channel)
+	}
+	return n.Send(ctx, m)
+}
+
+// notifiers builds the configured email and SMS providers.
+func notifiers(cfg *config.Config) (email, sms notify.Notifier, err error) {
+	if c := cfg.Notify.SMTP; c.Host != "" {
+		if email, err = notify.NewSMTP(notify.SMTPConfig{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password, From: c.From, TLS: c.TLS}); err != nil {
+			return nil, nil, fmt.Errorf("config: notify.smtp: %w", err)
+		}
+	}
+	if c := cfg.Notify.SMS; c.WebhookURL != "" {
+		if sms, err = notify.NewSMSWebhook(notify.WebhookConfig{URL: c.WebhookURL, Secret: []byte(c.WebhookSecret)}); err != nil {
+			return nil, nil, fmt.Errorf("config: notify.sms: %w", err)
+		}
+	}
+	return email, sms, nil
 }
 
 // Ready reports whether the database answers and every migration is applied.
