@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // An administrator drives Castellan from a shell: a bootstrap token on
@@ -82,11 +85,28 @@ func TestAdministrationThroughTheCLI(t *testing.T) {
 		if got := run("user-types", "validate", "employee", `{"employee_id": "E0001"}`); !strings.Contains(got, "valid under revision 1") {
 			t.Fatalf("validate:\n%s", got)
 		}
-		out, _, err := castellan(t, client, "user-types", "validate", "employee", `{"employee_id": "X"}`)
+		out, stderr, err := castellan(t, client, "user-types", "validate", "employee", `{"employee_id": "X"}`)
 		if err == nil || !strings.Contains(out, "/employee_id") {
 			t.Fatalf("invalid traits: %v\n%s", err, out)
 		}
 		run("users", "create", "--org", orgID, "--type", "employee", "--login-name", "e1", "--traits", `{"employee_id": "E0001"}`)
+
+		// A bulk import with a password hash from another system.
+		hash, err := bcrypt.GenerateFromPassword([]byte("imported secret"), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := fmt.Sprintf("{\"loginName\": \"legacy-1\", \"passwordHash\": %q, \"email\": \"l1@example.com\"}\n", hash) +
+			"{\"loginName\": \"legacy-2\", \"password\": \"a plain one, hashed on import\"}\n" +
+			"{\"loginName\": \"legacy 3\"}\n"
+		file := filepath.Join(t.TempDir(), "users.jsonl")
+		if err := os.WriteFile(file, []byte(lines), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err = castellan(t, client, "users", "import", "--org", me.OrganizationID, file)
+		if err == nil || !strings.Contains(out, "imported 2 users, 1 failed") || !strings.Contains(stderr, "line 3 (legacy 3): loginName") || !strings.Contains(stderr, "3/3 users") {
+			t.Fatalf("users import: %v\n%s\n%s", err, out, stderr)
+		}
 
 		// The same API over plain REST.
 		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/users/"+id, nil)

@@ -166,6 +166,8 @@ func usersCommand(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			}
 			req.PageToken = resp.Msg.GetNextPageToken()
 		}
+	case "import":
+		return importUsers(ctx, c, args[1:], stderr)
 	case "get":
 		if err := fs.Parse(args[1:]); err != nil {
 			return err

@@ -7,4 +7,13 @@
 // exhausting memory. Parameters stored in each hash are honoured on verify,
 // so raising the cost applies to new hashes without breaking old ones, and
 // NeedsRehash tells when a stored hash should be upgraded.
+//
+// Imported hashes. Users imported from another system keep the hash that
+// system stored: argon2 (i, d, id), bcrypt, bcrypt-sha256, scrypt,
+// yescrypt, PBKDF2 and SHA-crypt, read with github.com/go-crypt/crypt.
+// Supported admits such a hash only when its cost parameters are within
+// bounds, so that an imported hash cannot make a sign-in allocate gigabytes
+// or compute for minutes. Hasher.VerifyAny verifies any of them under the
+// same concurrency bound and says when the hash should be replaced by an
+// argon2id hash of the password just verified.
 package password

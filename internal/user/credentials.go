@@ -194,8 +194,8 @@ func (c *Commands) equalizeTiming(ctx context.Context, pw string) {
 // CheckPassword is the password step of a sign-in: it finds the active
 // user by login name and verifies the password, recording the outcome as an
 // event. Too many wrong passwords in a row lock the user. A correct
-// password with a hash of other parameters (or an imported format) is
-// re-hashed.
+// password whose hash has other parameters, or another algorithm (an
+// imported bcrypt, scrypt or PBKDF2 hash), is re-hashed with argon2id.
 func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw string) (string, error) {
 	var userID string
 	err := c.db().Reader().QueryRowContext(ctx, `SELECT id FROM users WHERE instance_id = $1 AND login_name_lower = $2`,
@@ -215,7 +215,7 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 		c.equalizeTiming(ctx, pw)
 		return "", errSignIn()
 	}
-	ok, err := c.hasher.Verify(ctx, pw, m.creds.passwordHash)
+	ok, upgrade, err := c.hasher.VerifyAny(ctx, pw, m.creds.passwordHash)
 	if err != nil {
 		return "", failure.Internal(err, "verify password of %s", userID)
 	}
@@ -234,7 +234,7 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 		return "", errSignIn()
 	}
 	events := []eventstore.Payload{&PasswordCheckSucceeded{}}
-	if c.hasher.NeedsRehash(m.creds.passwordHash) {
+	if upgrade {
 		if hash, err := c.hasher.Hash(ctx, pw); err == nil {
 			events = append(events, &PasswordSet{Hash: hash, ChangeRequired: m.creds.changeRequired})
 		}
@@ -257,7 +257,7 @@ func (c *Commands) ChangePassword(ctx context.Context, instanceID, userID, curre
 	}
 	ok := false
 	if m.creds.passwordHash != "" {
-		if ok, err = c.hasher.Verify(ctx, current, m.creds.passwordHash); err != nil {
+		if ok, _, err = c.hasher.VerifyAny(ctx, current, m.creds.passwordHash); err != nil {
 			return failure.Internal(err, "verify password of %s", userID)
 		}
 	}

@@ -53,9 +53,14 @@ type ImportOptions struct {
 
 const defaultImportBatch = 500
 
+// hashPending stands for a password hash while the password is hashed.
+const hashPending = "$pending$"
+
 // Import creates users in bulk, as Create would one by one: each is
 // validated against the latest revision of its type (whose schema is
-// compiled once per import), a plaintext Password is hashed with argon2id,
+// compiled once per import) and its organization's login name policy, a
+// plaintext Password is checked against the password policy and hashed
+// with argon2id,
 // and a PasswordHash from another system is stored as it is when
 // password.Supported accepts it (the sign-in path upgrades it to argon2id).
 //
@@ -101,8 +106,7 @@ type importType struct {
 type importRow struct {
 	index     int
 	loginName string
-	password  string // plaintext, to hash
-	change    bool
+	password  string // plaintext, to hash into the PasswordSet event
 	append    eventstore.Append
 }
 
@@ -161,8 +165,7 @@ func (im *importer) prepare(ctx context.Context, users []ImportUser, offset int)
 		index := offset + i
 		row, err := im.validate(ctx, index, u)
 		if err != nil {
-			var fe *failure.Error
-			if !errors.As(err, &fe) {
+			if !rowProblem(err) {
 				return nil, err
 			}
 			im.fail(index, u.LoginName, err)
@@ -177,7 +180,7 @@ func (im *importer) prepare(ctx context.Context, users []ImportUser, offset int)
 }
 
 // validate checks one user as Create does and claims its unique values
-// within the import. Errors other than *failure.Error stop the import.
+// within the import. Errors that are not rowProblems stop the import.
 func (im *importer) validate(ctx context.Context, index int, u ImportUser) (*importRow, error) {
 	n := u.New
 	if n.Type == "" {
@@ -195,14 +198,19 @@ func (im *importer) validate(ctx context.Context, index int, u ImportUser) (*imp
 	case n.Password != "" && n.PasswordHash != "":
 		return nil, failure.InvalidArgument("password", "give a password or a password hash, not both")
 	case n.Password != "":
-		if err := ValidatePassword(n.Password); err != nil {
+		if err := im.c.policy.CheckComplexity(n.Password); err != nil {
 			return nil, err
 		}
-		row.password, row.change, n.Password = n.Password, n.ChangeRequired, ""
+		// Creation decides as for a user with a password; the hash
+		// replaces the placeholder once the row is known to be valid.
+		row.password, n.Password, n.PasswordHash = n.Password, "", hashPending
 	case n.PasswordHash != "":
 		if err := password.Supported(n.PasswordHash); err != nil {
 			return nil, failure.InvalidArgument("passwordHash", "%s", strings.TrimPrefix(err.Error(), "password: "))
 		}
+	}
+	if n.LoginName, err = im.c.orgLoginName(ctx, im.instanceID, n.OrgID, n.LoginName); err != nil {
+		return nil, err
 	}
 	userID := u.ID
 	if !validID(userID) {
@@ -271,7 +279,11 @@ func (im *importer) hashPasswords(ctx context.Context, rows []*importRow) error 
 					continue
 				}
 				r.password = ""
-				r.append.Events = append(r.append.Events, &PasswordSet{Hash: hash, ChangeRequired: r.change})
+				for _, e := range r.append.Events {
+					if p, ok := e.(*PasswordSet); ok && p.Hash == hashPending {
+						p.Hash = hash
+					}
+				}
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -368,4 +369,45 @@ func TestContactVerificationAndPasswordChange(t *testing.T) {
 	if _, err := user.NewCommands(env.App.Store, env.App.Hasher).CheckPassword(ctx, env.InstanceID, "admin", "a new passphrase"); err != nil {
 		t.Fatalf("the new password does not sign in: %v", err)
 	}
+}
+
+func TestImport(t *testing.T) {
+	env := start(t)
+	c := client(env)
+	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcryptHash := string(hash)
+	resp, err := c.ImportUsers(ctx, as(env.AdminToken, &userv1.ImportUsersRequest{Users: []*userv1.ImportedUser{
+		{OrganizationId: env.OrgID, Type: "human", LoginName: "imported-1", PasswordHash: bcryptHash, Email: "one@example.com", EmailVerified: true},
+		{OrganizationId: env.OrgID, Type: "human", LoginName: "admin"},
+		{OrganizationId: env.OrgID, Type: "human", LoginName: "imported-2", PasswordHash: "md5:abcdef"},
+		{OrganizationId: env.OrgID, Type: "human", LoginName: "imported-3", Traits: traits(t, map[string]any{"profile": map[string]any{"gender": "x"}})},
+		{OrganizationId: env.OrgID, Type: "human", LoginName: "imported-4", Password: "plain but long enough"},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := resp.Msg
+	if m.GetImported() != 2 || len(m.GetFailures()) != 3 || m.GetUserIds()[0] == "" || m.GetUserIds()[1] != "" || m.GetUserIds()[4] == "" {
+		t.Fatalf("import: %v", m)
+	}
+	fields := map[int32]string{}
+	for _, f := range m.GetFailures() {
+		fields[f.GetIndex()] = f.GetField()
+	}
+	if fields[1] != "loginName" || fields[2] != "passwordHash" || !strings.HasPrefix(fields[3], "/profile/gender") && !strings.HasPrefix(fields[3], "traits") {
+		t.Fatalf("failures name %v", fields)
+	}
+	// The imported bcrypt hash signs in.
+	if _, err := user.NewCommands(env.App.Store, env.App.Hasher).CheckPassword(ctx, env.InstanceID, "imported-1", "correct horse"); err != nil {
+		t.Fatalf("sign-in with an imported bcrypt hash: %v", err)
+	}
+	var stored string
+	if err := env.App.DB.Reader().QueryRow(`SELECT password_hash FROM users WHERE login_name = 'imported-1'`).Scan(&stored); err != nil || !strings.HasPrefix(stored, "$argon2id$") {
+		t.Fatalf("the bcrypt hash was not upgraded at sign-in: %q %v", stored, err)
+	}
+	_, err = c.ImportUsers(ctx, as(env.AdminToken, &userv1.ImportUsersRequest{}))
+	wantCode(t, err, connect.CodeInvalidArgument)
 }

@@ -443,6 +443,335 @@ func (x *CreateUserResponse) GetUserId() string {
 	return ""
 }
 
+// ImportUsersRequest carries the users to import.
+type ImportUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Users to import: 1 to 1000.
+	Users         []*ImportedUser `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportUsersRequest) Reset() {
+	*x = ImportUsersRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportUsersRequest) ProtoMessage() {}
+
+func (x *ImportUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportUsersRequest.ProtoReflect.Descriptor instead.
+func (*ImportUsersRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ImportUsersRequest) GetUsers() []*ImportedUser {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+// ImportedUser is a user from another system.
+type ImportedUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID keeps the source system's id when it is a UUID; otherwise a new id is given.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// OrganizationID is the organization the user joins.
+	OrganizationId string `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Type names the user type.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// LoginName must be unused in the instance.
+	LoginName string `protobuf:"bytes,4,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	// Traits must be valid under the latest revision of the type.
+	Traits *structpb.Struct `protobuf:"bytes,5,opt,name=traits,proto3" json:"traits,omitempty"`
+	// Email is the contact email address.
+	Email string `protobuf:"bytes,6,opt,name=email,proto3" json:"email,omitempty"`
+	// EmailVerified marks the address as proven.
+	EmailVerified bool `protobuf:"varint,7,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
+	// Phone is the contact phone number in E.164 form.
+	Phone string `protobuf:"bytes,8,opt,name=phone,proto3" json:"phone,omitempty"`
+	// PhoneVerified marks the number as proven.
+	PhoneVerified bool `protobuf:"varint,9,opt,name=phone_verified,json=phoneVerified,proto3" json:"phone_verified,omitempty"`
+	// Password is a plaintext password, hashed with argon2id on import.
+	Password string `protobuf:"bytes,10,opt,name=password,proto3" json:"password,omitempty"`
+	// PasswordHash is the source system's hash: PHC argon2/scrypt/pbkdf2 or
+	// modular-crypt bcrypt.
+	PasswordHash string `protobuf:"bytes,11,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
+	// PasswordChangeRequired makes the user choose a new password at its next sign-in.
+	PasswordChangeRequired bool `protobuf:"varint,12,opt,name=password_change_required,json=passwordChangeRequired,proto3" json:"password_change_required,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *ImportedUser) Reset() {
+	*x = ImportedUser{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportedUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportedUser) ProtoMessage() {}
+
+func (x *ImportedUser) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportedUser.ProtoReflect.Descriptor instead.
+func (*ImportedUser) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ImportedUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetLoginName() string {
+	if x != nil {
+		return x.LoginName
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetTraits() *structpb.Struct {
+	if x != nil {
+		return x.Traits
+	}
+	return nil
+}
+
+func (x *ImportedUser) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
+func (x *ImportedUser) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetPhoneVerified() bool {
+	if x != nil {
+		return x.PhoneVerified
+	}
+	return false
+}
+
+func (x *ImportedUser) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetPasswordHash() string {
+	if x != nil {
+		return x.PasswordHash
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetPasswordChangeRequired() bool {
+	if x != nil {
+		return x.PasswordChangeRequired
+	}
+	return false
+}
+
+// ImportFailure is a user that was not imported.
+type ImportFailure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Index is the user's position in the request.
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// LoginName is the user's login name as given.
+	LoginName string `protobuf:"bytes,2,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	// Field names the offending input.
+	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	// Message says what is wrong.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportFailure) Reset() {
+	*x = ImportFailure{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportFailure) ProtoMessage() {}
+
+func (x *ImportFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportFailure.ProtoReflect.Descriptor instead.
+func (*ImportFailure) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ImportFailure) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ImportFailure) GetLoginName() string {
+	if x != nil {
+		return x.LoginName
+	}
+	return ""
+}
+
+func (x *ImportFailure) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *ImportFailure) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ImportUsersResponse reports the import.
+type ImportUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Imported counts the users created.
+	Imported int32 `protobuf:"varint,1,opt,name=imported,proto3" json:"imported,omitempty"`
+	// UserIDs holds each user's id by request index; empty where it failed.
+	UserIds []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// Failures lists the users that were not imported.
+	Failures      []*ImportFailure `protobuf:"bytes,3,rep,name=failures,proto3" json:"failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportUsersResponse) Reset() {
+	*x = ImportUsersResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportUsersResponse) ProtoMessage() {}
+
+func (x *ImportUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportUsersResponse.ProtoReflect.Descriptor instead.
+func (*ImportUsersResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ImportUsersResponse) GetImported() int32 {
+	if x != nil {
+		return x.Imported
+	}
+	return 0
+}
+
+func (x *ImportUsersResponse) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *ImportUsersResponse) GetFailures() []*ImportFailure {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
 // GetUserRequest names a user.
 type GetUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -454,7 +783,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[3]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +795,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[3]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +808,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{3}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetUserRequest) GetUserId() string {
@@ -500,7 +829,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[4]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +841,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[4]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +854,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{4}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -550,7 +879,7 @@ type TraitFilter struct {
 
 func (x *TraitFilter) Reset() {
 	*x = TraitFilter{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[5]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +891,7 @@ func (x *TraitFilter) String() string {
 func (*TraitFilter) ProtoMessage() {}
 
 func (x *TraitFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[5]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +904,7 @@ func (x *TraitFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraitFilter.ProtoReflect.Descriptor instead.
 func (*TraitFilter) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{5}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TraitFilter) GetPointer() string {
@@ -631,7 +960,7 @@ type SearchUsersRequest struct {
 
 func (x *SearchUsersRequest) Reset() {
 	*x = SearchUsersRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[6]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +972,7 @@ func (x *SearchUsersRequest) String() string {
 func (*SearchUsersRequest) ProtoMessage() {}
 
 func (x *SearchUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[6]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +985,7 @@ func (x *SearchUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchUsersRequest.ProtoReflect.Descriptor instead.
 func (*SearchUsersRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{6}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SearchUsersRequest) GetOrganizationId() string {
@@ -751,7 +1080,7 @@ type SearchUsersResponse struct {
 
 func (x *SearchUsersResponse) Reset() {
 	*x = SearchUsersResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[7]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +1092,7 @@ func (x *SearchUsersResponse) String() string {
 func (*SearchUsersResponse) ProtoMessage() {}
 
 func (x *SearchUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[7]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +1105,7 @@ func (x *SearchUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchUsersResponse.ProtoReflect.Descriptor instead.
 func (*SearchUsersResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{7}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SearchUsersResponse) GetUsers() []*User {
@@ -819,7 +1148,7 @@ type UpdateUserRequest struct {
 
 func (x *UpdateUserRequest) Reset() {
 	*x = UpdateUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[8]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +1160,7 @@ func (x *UpdateUserRequest) String() string {
 func (*UpdateUserRequest) ProtoMessage() {}
 
 func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[8]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1173,7 @@ func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{8}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateUserRequest) GetUserId() string {
@@ -891,7 +1220,7 @@ type UpdateUserResponse struct {
 
 func (x *UpdateUserResponse) Reset() {
 	*x = UpdateUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[9]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1232,7 @@ func (x *UpdateUserResponse) String() string {
 func (*UpdateUserResponse) ProtoMessage() {}
 
 func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[9]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1245,7 @@ func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{13}
 }
 
 // DeleteUserRequest names a user.
@@ -930,7 +1259,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[10]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1271,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[10]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1284,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{10}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteUserRequest) GetUserId() string {
@@ -974,7 +1303,7 @@ type DeleteUserResponse struct {
 
 func (x *DeleteUserResponse) Reset() {
 	*x = DeleteUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[11]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1315,7 @@ func (x *DeleteUserResponse) String() string {
 func (*DeleteUserResponse) ProtoMessage() {}
 
 func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[11]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1328,7 @@ func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{11}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{15}
 }
 
 // LockUserRequest names a user.
@@ -1013,7 +1342,7 @@ type LockUserRequest struct {
 
 func (x *LockUserRequest) Reset() {
 	*x = LockUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[12]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1354,7 @@ func (x *LockUserRequest) String() string {
 func (*LockUserRequest) ProtoMessage() {}
 
 func (x *LockUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[12]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1367,7 @@ func (x *LockUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockUserRequest.ProtoReflect.Descriptor instead.
 func (*LockUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{12}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LockUserRequest) GetUserId() string {
@@ -1057,7 +1386,7 @@ type LockUserResponse struct {
 
 func (x *LockUserResponse) Reset() {
 	*x = LockUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[13]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1398,7 @@ func (x *LockUserResponse) String() string {
 func (*LockUserResponse) ProtoMessage() {}
 
 func (x *LockUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[13]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1411,7 @@ func (x *LockUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockUserResponse.ProtoReflect.Descriptor instead.
 func (*LockUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{13}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{17}
 }
 
 // UnlockUserRequest names a user.
@@ -1096,7 +1425,7 @@ type UnlockUserRequest struct {
 
 func (x *UnlockUserRequest) Reset() {
 	*x = UnlockUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[14]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1437,7 @@ func (x *UnlockUserRequest) String() string {
 func (*UnlockUserRequest) ProtoMessage() {}
 
 func (x *UnlockUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[14]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1450,7 @@ func (x *UnlockUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockUserRequest.ProtoReflect.Descriptor instead.
 func (*UnlockUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{14}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UnlockUserRequest) GetUserId() string {
@@ -1140,7 +1469,7 @@ type UnlockUserResponse struct {
 
 func (x *UnlockUserResponse) Reset() {
 	*x = UnlockUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[15]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1481,7 @@ func (x *UnlockUserResponse) String() string {
 func (*UnlockUserResponse) ProtoMessage() {}
 
 func (x *UnlockUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[15]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1494,7 @@ func (x *UnlockUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockUserResponse.ProtoReflect.Descriptor instead.
 func (*UnlockUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{15}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{19}
 }
 
 // DeactivateUserRequest names a user.
@@ -1179,7 +1508,7 @@ type DeactivateUserRequest struct {
 
 func (x *DeactivateUserRequest) Reset() {
 	*x = DeactivateUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[16]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1520,7 @@ func (x *DeactivateUserRequest) String() string {
 func (*DeactivateUserRequest) ProtoMessage() {}
 
 func (x *DeactivateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[16]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1533,7 @@ func (x *DeactivateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateUserRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{16}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeactivateUserRequest) GetUserId() string {
@@ -1223,7 +1552,7 @@ type DeactivateUserResponse struct {
 
 func (x *DeactivateUserResponse) Reset() {
 	*x = DeactivateUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[17]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1564,7 @@ func (x *DeactivateUserResponse) String() string {
 func (*DeactivateUserResponse) ProtoMessage() {}
 
 func (x *DeactivateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[17]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1577,7 @@ func (x *DeactivateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateUserResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{17}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{21}
 }
 
 // ReactivateUserRequest names a user.
@@ -1262,7 +1591,7 @@ type ReactivateUserRequest struct {
 
 func (x *ReactivateUserRequest) Reset() {
 	*x = ReactivateUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[18]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1603,7 @@ func (x *ReactivateUserRequest) String() string {
 func (*ReactivateUserRequest) ProtoMessage() {}
 
 func (x *ReactivateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[18]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1616,7 @@ func (x *ReactivateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateUserRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{18}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReactivateUserRequest) GetUserId() string {
@@ -1306,7 +1635,7 @@ type ReactivateUserResponse struct {
 
 func (x *ReactivateUserResponse) Reset() {
 	*x = ReactivateUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[19]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1647,7 @@ func (x *ReactivateUserResponse) String() string {
 func (*ReactivateUserResponse) ProtoMessage() {}
 
 func (x *ReactivateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[19]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1660,7 @@ func (x *ReactivateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateUserResponse.ProtoReflect.Descriptor instead.
 func (*ReactivateUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{19}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{23}
 }
 
 // SetPasswordRequest sets a password.
@@ -1349,7 +1678,7 @@ type SetPasswordRequest struct {
 
 func (x *SetPasswordRequest) Reset() {
 	*x = SetPasswordRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[20]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1690,7 @@ func (x *SetPasswordRequest) String() string {
 func (*SetPasswordRequest) ProtoMessage() {}
 
 func (x *SetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[20]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1703,7 @@ func (x *SetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*SetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{20}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetPasswordRequest) GetUserId() string {
@@ -1407,7 +1736,7 @@ type SetPasswordResponse struct {
 
 func (x *SetPasswordResponse) Reset() {
 	*x = SetPasswordResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[21]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1748,7 @@ func (x *SetPasswordResponse) String() string {
 func (*SetPasswordResponse) ProtoMessage() {}
 
 func (x *SetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[21]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1761,7 @@ func (x *SetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*SetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{21}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{25}
 }
 
 // SetUserMetadataRequest sets a metadata key.
@@ -1450,7 +1779,7 @@ type SetUserMetadataRequest struct {
 
 func (x *SetUserMetadataRequest) Reset() {
 	*x = SetUserMetadataRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[22]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1791,7 @@ func (x *SetUserMetadataRequest) String() string {
 func (*SetUserMetadataRequest) ProtoMessage() {}
 
 func (x *SetUserMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[22]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1804,7 @@ func (x *SetUserMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetUserMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetUserMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{22}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetUserMetadataRequest) GetUserId() string {
@@ -1508,7 +1837,7 @@ type SetUserMetadataResponse struct {
 
 func (x *SetUserMetadataResponse) Reset() {
 	*x = SetUserMetadataResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[23]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1849,7 @@ func (x *SetUserMetadataResponse) String() string {
 func (*SetUserMetadataResponse) ProtoMessage() {}
 
 func (x *SetUserMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[23]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1862,7 @@ func (x *SetUserMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetUserMetadataResponse.ProtoReflect.Descriptor instead.
 func (*SetUserMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{23}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{27}
 }
 
 // RemoveUserMetadataRequest removes a metadata key.
@@ -1549,7 +1878,7 @@ type RemoveUserMetadataRequest struct {
 
 func (x *RemoveUserMetadataRequest) Reset() {
 	*x = RemoveUserMetadataRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[24]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1890,7 @@ func (x *RemoveUserMetadataRequest) String() string {
 func (*RemoveUserMetadataRequest) ProtoMessage() {}
 
 func (x *RemoveUserMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[24]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1903,7 @@ func (x *RemoveUserMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUserMetadataRequest.ProtoReflect.Descriptor instead.
 func (*RemoveUserMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{24}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveUserMetadataRequest) GetUserId() string {
@@ -1600,7 +1929,7 @@ type RemoveUserMetadataResponse struct {
 
 func (x *RemoveUserMetadataResponse) Reset() {
 	*x = RemoveUserMetadataResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[25]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1941,7 @@ func (x *RemoveUserMetadataResponse) String() string {
 func (*RemoveUserMetadataResponse) ProtoMessage() {}
 
 func (x *RemoveUserMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[25]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1954,7 @@ func (x *RemoveUserMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUserMetadataResponse.ProtoReflect.Descriptor instead.
 func (*RemoveUserMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{25}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{29}
 }
 
 // AddPersonalAccessTokenRequest asks for a token.
@@ -1641,7 +1970,7 @@ type AddPersonalAccessTokenRequest struct {
 
 func (x *AddPersonalAccessTokenRequest) Reset() {
 	*x = AddPersonalAccessTokenRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[26]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1982,7 @@ func (x *AddPersonalAccessTokenRequest) String() string {
 func (*AddPersonalAccessTokenRequest) ProtoMessage() {}
 
 func (x *AddPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[26]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1995,7 @@ func (x *AddPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*AddPersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{26}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AddPersonalAccessTokenRequest) GetUserId() string {
@@ -1696,7 +2025,7 @@ type AddPersonalAccessTokenResponse struct {
 
 func (x *AddPersonalAccessTokenResponse) Reset() {
 	*x = AddPersonalAccessTokenResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[27]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +2037,7 @@ func (x *AddPersonalAccessTokenResponse) String() string {
 func (*AddPersonalAccessTokenResponse) ProtoMessage() {}
 
 func (x *AddPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[27]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +2050,7 @@ func (x *AddPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*AddPersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{27}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddPersonalAccessTokenResponse) GetTokenId() string {
@@ -1751,7 +2080,7 @@ type RemovePersonalAccessTokenRequest struct {
 
 func (x *RemovePersonalAccessTokenRequest) Reset() {
 	*x = RemovePersonalAccessTokenRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[28]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2092,7 @@ func (x *RemovePersonalAccessTokenRequest) String() string {
 func (*RemovePersonalAccessTokenRequest) ProtoMessage() {}
 
 func (x *RemovePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[28]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2105,7 @@ func (x *RemovePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*RemovePersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{28}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemovePersonalAccessTokenRequest) GetUserId() string {
@@ -1802,7 +2131,7 @@ type RemovePersonalAccessTokenResponse struct {
 
 func (x *RemovePersonalAccessTokenResponse) Reset() {
 	*x = RemovePersonalAccessTokenResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[29]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +2143,7 @@ func (x *RemovePersonalAccessTokenResponse) String() string {
 func (*RemovePersonalAccessTokenResponse) ProtoMessage() {}
 
 func (x *RemovePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[29]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +2156,7 @@ func (x *RemovePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RemovePersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*RemovePersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{29}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{33}
 }
 
 // AddMachineKeyRequest registers or generates a key.
@@ -1848,7 +2177,7 @@ type AddMachineKeyRequest struct {
 
 func (x *AddMachineKeyRequest) Reset() {
 	*x = AddMachineKeyRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +2189,7 @@ func (x *AddMachineKeyRequest) String() string {
 func (*AddMachineKeyRequest) ProtoMessage() {}
 
 func (x *AddMachineKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[30]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +2202,7 @@ func (x *AddMachineKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMachineKeyRequest.ProtoReflect.Descriptor instead.
 func (*AddMachineKeyRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{30}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AddMachineKeyRequest) GetUserId() string {
@@ -1920,7 +2249,7 @@ type AddMachineKeyResponse struct {
 
 func (x *AddMachineKeyResponse) Reset() {
 	*x = AddMachineKeyResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2261,7 @@ func (x *AddMachineKeyResponse) String() string {
 func (*AddMachineKeyResponse) ProtoMessage() {}
 
 func (x *AddMachineKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[31]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2274,7 @@ func (x *AddMachineKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMachineKeyResponse.ProtoReflect.Descriptor instead.
 func (*AddMachineKeyResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{31}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddMachineKeyResponse) GetKey() *MachineKey {
@@ -1990,7 +2319,7 @@ type MachineKey struct {
 
 func (x *MachineKey) Reset() {
 	*x = MachineKey{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2331,7 @@ func (x *MachineKey) String() string {
 func (*MachineKey) ProtoMessage() {}
 
 func (x *MachineKey) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[32]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2344,7 @@ func (x *MachineKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineKey.ProtoReflect.Descriptor instead.
 func (*MachineKey) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{32}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *MachineKey) GetId() string {
@@ -2071,7 +2400,7 @@ type ListMachineKeysRequest struct {
 
 func (x *ListMachineKeysRequest) Reset() {
 	*x = ListMachineKeysRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2412,7 @@ func (x *ListMachineKeysRequest) String() string {
 func (*ListMachineKeysRequest) ProtoMessage() {}
 
 func (x *ListMachineKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[33]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2425,7 @@ func (x *ListMachineKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachineKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListMachineKeysRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{33}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListMachineKeysRequest) GetUserId() string {
@@ -2117,7 +2446,7 @@ type ListMachineKeysResponse struct {
 
 func (x *ListMachineKeysResponse) Reset() {
 	*x = ListMachineKeysResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[34]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2458,7 @@ func (x *ListMachineKeysResponse) String() string {
 func (*ListMachineKeysResponse) ProtoMessage() {}
 
 func (x *ListMachineKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[34]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2471,7 @@ func (x *ListMachineKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachineKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListMachineKeysResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{34}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListMachineKeysResponse) GetKeys() []*MachineKey {
@@ -2165,7 +2494,7 @@ type RemoveMachineKeyRequest struct {
 
 func (x *RemoveMachineKeyRequest) Reset() {
 	*x = RemoveMachineKeyRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[35]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2506,7 @@ func (x *RemoveMachineKeyRequest) String() string {
 func (*RemoveMachineKeyRequest) ProtoMessage() {}
 
 func (x *RemoveMachineKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[35]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2519,7 @@ func (x *RemoveMachineKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMachineKeyRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMachineKeyRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{35}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RemoveMachineKeyRequest) GetUserId() string {
@@ -2216,7 +2545,7 @@ type RemoveMachineKeyResponse struct {
 
 func (x *RemoveMachineKeyResponse) Reset() {
 	*x = RemoveMachineKeyResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[36]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2557,7 @@ func (x *RemoveMachineKeyResponse) String() string {
 func (*RemoveMachineKeyResponse) ProtoMessage() {}
 
 func (x *RemoveMachineKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[36]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2570,7 @@ func (x *RemoveMachineKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMachineKeyResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMachineKeyResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{36}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{40}
 }
 
 // SendVerificationCodeRequest names the user and the channel.
@@ -2257,7 +2586,7 @@ type SendVerificationCodeRequest struct {
 
 func (x *SendVerificationCodeRequest) Reset() {
 	*x = SendVerificationCodeRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2598,7 @@ func (x *SendVerificationCodeRequest) String() string {
 func (*SendVerificationCodeRequest) ProtoMessage() {}
 
 func (x *SendVerificationCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[37]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2611,7 @@ func (x *SendVerificationCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendVerificationCodeRequest.ProtoReflect.Descriptor instead.
 func (*SendVerificationCodeRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{37}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SendVerificationCodeRequest) GetUserId() string {
@@ -2308,7 +2637,7 @@ type SendVerificationCodeResponse struct {
 
 func (x *SendVerificationCodeResponse) Reset() {
 	*x = SendVerificationCodeResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2649,7 @@ func (x *SendVerificationCodeResponse) String() string {
 func (*SendVerificationCodeResponse) ProtoMessage() {}
 
 func (x *SendVerificationCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[38]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2662,7 @@ func (x *SendVerificationCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendVerificationCodeResponse.ProtoReflect.Descriptor instead.
 func (*SendVerificationCodeResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{38}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{42}
 }
 
 // SendMyVerificationCodeRequest names the channel.
@@ -2347,7 +2676,7 @@ type SendMyVerificationCodeRequest struct {
 
 func (x *SendMyVerificationCodeRequest) Reset() {
 	*x = SendMyVerificationCodeRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2688,7 @@ func (x *SendMyVerificationCodeRequest) String() string {
 func (*SendMyVerificationCodeRequest) ProtoMessage() {}
 
 func (x *SendMyVerificationCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[39]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2701,7 @@ func (x *SendMyVerificationCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMyVerificationCodeRequest.ProtoReflect.Descriptor instead.
 func (*SendMyVerificationCodeRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{39}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SendMyVerificationCodeRequest) GetChannel() string {
@@ -2391,7 +2720,7 @@ type SendMyVerificationCodeResponse struct {
 
 func (x *SendMyVerificationCodeResponse) Reset() {
 	*x = SendMyVerificationCodeResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2732,7 @@ func (x *SendMyVerificationCodeResponse) String() string {
 func (*SendMyVerificationCodeResponse) ProtoMessage() {}
 
 func (x *SendMyVerificationCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[40]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2745,7 @@ func (x *SendMyVerificationCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMyVerificationCodeResponse.ProtoReflect.Descriptor instead.
 func (*SendMyVerificationCodeResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{40}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{44}
 }
 
 // VerifyMyContactRequest carries the code.
@@ -2432,7 +2761,7 @@ type VerifyMyContactRequest struct {
 
 func (x *VerifyMyContactRequest) Reset() {
 	*x = VerifyMyContactRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[41]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2773,7 @@ func (x *VerifyMyContactRequest) String() string {
 func (*VerifyMyContactRequest) ProtoMessage() {}
 
 func (x *VerifyMyContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[41]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2786,7 @@ func (x *VerifyMyContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyMyContactRequest.ProtoReflect.Descriptor instead.
 func (*VerifyMyContactRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{41}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *VerifyMyContactRequest) GetChannel() string {
@@ -2483,7 +2812,7 @@ type VerifyMyContactResponse struct {
 
 func (x *VerifyMyContactResponse) Reset() {
 	*x = VerifyMyContactResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[42]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2824,7 @@ func (x *VerifyMyContactResponse) String() string {
 func (*VerifyMyContactResponse) ProtoMessage() {}
 
 func (x *VerifyMyContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[42]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2837,7 @@ func (x *VerifyMyContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyMyContactResponse.ProtoReflect.Descriptor instead.
 func (*VerifyMyContactResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{42}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{46}
 }
 
 // ChangeMyPasswordRequest carries both passwords.
@@ -2524,7 +2853,7 @@ type ChangeMyPasswordRequest struct {
 
 func (x *ChangeMyPasswordRequest) Reset() {
 	*x = ChangeMyPasswordRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[43]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2536,7 +2865,7 @@ func (x *ChangeMyPasswordRequest) String() string {
 func (*ChangeMyPasswordRequest) ProtoMessage() {}
 
 func (x *ChangeMyPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[43]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2549,7 +2878,7 @@ func (x *ChangeMyPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMyPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangeMyPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{43}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ChangeMyPasswordRequest) GetCurrentPassword() string {
@@ -2575,7 +2904,7 @@ type ChangeMyPasswordResponse struct {
 
 func (x *ChangeMyPasswordResponse) Reset() {
 	*x = ChangeMyPasswordResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[44]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2916,7 @@ func (x *ChangeMyPasswordResponse) String() string {
 func (*ChangeMyPasswordResponse) ProtoMessage() {}
 
 func (x *ChangeMyPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[44]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2929,7 @@ func (x *ChangeMyPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMyPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangeMyPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{44}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{48}
 }
 
 // GetMyUserRequest has no fields: the user is the caller.
@@ -2612,7 +2941,7 @@ type GetMyUserRequest struct {
 
 func (x *GetMyUserRequest) Reset() {
 	*x = GetMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[45]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2953,7 @@ func (x *GetMyUserRequest) String() string {
 func (*GetMyUserRequest) ProtoMessage() {}
 
 func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[45]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2966,7 @@ func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserRequest.ProtoReflect.Descriptor instead.
 func (*GetMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{45}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{49}
 }
 
 // GetMyUserResponse carries the caller's user.
@@ -2651,7 +2980,7 @@ type GetMyUserResponse struct {
 
 func (x *GetMyUserResponse) Reset() {
 	*x = GetMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[46]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2992,7 @@ func (x *GetMyUserResponse) String() string {
 func (*GetMyUserResponse) ProtoMessage() {}
 
 func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[46]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +3005,7 @@ func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserResponse.ProtoReflect.Descriptor instead.
 func (*GetMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{46}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetMyUserResponse) GetUser() *User {
@@ -2697,7 +3026,7 @@ type UpdateMyUserRequest struct {
 
 func (x *UpdateMyUserRequest) Reset() {
 	*x = UpdateMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[47]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +3038,7 @@ func (x *UpdateMyUserRequest) String() string {
 func (*UpdateMyUserRequest) ProtoMessage() {}
 
 func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[47]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +3051,7 @@ func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{47}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateMyUserRequest) GetTraits() *structpb.Struct {
@@ -2741,7 +3070,7 @@ type UpdateMyUserResponse struct {
 
 func (x *UpdateMyUserResponse) Reset() {
 	*x = UpdateMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[48]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +3082,7 @@ func (x *UpdateMyUserResponse) String() string {
 func (*UpdateMyUserResponse) ProtoMessage() {}
 
 func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[48]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +3095,7 @@ func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{48}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{52}
 }
 
 var File_castellan_user_v1_user_proto protoreflect.FileDescriptor
@@ -2809,7 +3138,34 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x18password_change_required\x18\n" +
 	" \x01(\bR\x16passwordChangeRequired\"-\n" +
 	"\x12CreateUserResponse\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\")\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"K\n" +
+	"\x12ImportUsersRequest\x125\n" +
+	"\x05users\x18\x01 \x03(\v2\x1f.castellan.user.v1.ImportedUserR\x05users\"\xa9\x03\n" +
+	"\fImportedUser\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12'\n" +
+	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1d\n" +
+	"\n" +
+	"login_name\x18\x04 \x01(\tR\tloginName\x12/\n" +
+	"\x06traits\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x06traits\x12\x14\n" +
+	"\x05email\x18\x06 \x01(\tR\x05email\x12%\n" +
+	"\x0eemail_verified\x18\a \x01(\bR\remailVerified\x12\x14\n" +
+	"\x05phone\x18\b \x01(\tR\x05phone\x12%\n" +
+	"\x0ephone_verified\x18\t \x01(\bR\rphoneVerified\x12\x1a\n" +
+	"\bpassword\x18\n" +
+	" \x01(\tR\bpassword\x12#\n" +
+	"\rpassword_hash\x18\v \x01(\tR\fpasswordHash\x128\n" +
+	"\x18password_change_required\x18\f \x01(\bR\x16passwordChangeRequired\"t\n" +
+	"\rImportFailure\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x1d\n" +
+	"\n" +
+	"login_name\x18\x02 \x01(\tR\tloginName\x12\x14\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x8a\x01\n" +
+	"\x13ImportUsersResponse\x12\x1a\n" +
+	"\bimported\x18\x01 \x01(\x05R\bimported\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\x12<\n" +
+	"\bfailures\x18\x03 \x03(\v2 .castellan.user.v1.ImportFailureR\bfailures\")\n" +
 	"\x0eGetUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\">\n" +
 	"\x0fGetUserResponse\x12+\n" +
@@ -2950,10 +3306,11 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13USER_STATE_INACTIVE\x10\x02\x12\x15\n" +
 	"\x11USER_STATE_LOCKED\x10\x03\x12\x16\n" +
-	"\x12USER_STATE_INITIAL\x10\x042\xbb\x19\n" +
+	"\x12USER_STATE_INITIAL\x10\x042\xb6\x1a\n" +
 	"\vUserService\x12o\n" +
 	"\n" +
-	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12p\n" +
+	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12y\n" +
+	"\vImportUsers\x12%.castellan.user.v1.ImportUsersRequest\x1a&.castellan.user.v1.ImportUsersResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/users:import\x12p\n" +
 	"\aGetUser\x12!.castellan.user.v1.GetUserRequest\x1a\".castellan.user.v1.GetUserResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/users/{user_id}\x90\x02\x01\x12|\n" +
 	"\vSearchUsers\x12%.castellan.user.v1.SearchUsersRequest\x1a&.castellan.user.v1.SearchUsersResponse\"\x1e\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/users:search\x90\x02\x01\x12y\n" +
 	"\n" +
@@ -2993,131 +3350,140 @@ func file_castellan_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_castellan_user_v1_user_proto_goTypes = []any{
 	(UserState)(0),                            // 0: castellan.user.v1.UserState
 	(*User)(nil),                              // 1: castellan.user.v1.User
 	(*CreateUserRequest)(nil),                 // 2: castellan.user.v1.CreateUserRequest
 	(*CreateUserResponse)(nil),                // 3: castellan.user.v1.CreateUserResponse
-	(*GetUserRequest)(nil),                    // 4: castellan.user.v1.GetUserRequest
-	(*GetUserResponse)(nil),                   // 5: castellan.user.v1.GetUserResponse
-	(*TraitFilter)(nil),                       // 6: castellan.user.v1.TraitFilter
-	(*SearchUsersRequest)(nil),                // 7: castellan.user.v1.SearchUsersRequest
-	(*SearchUsersResponse)(nil),               // 8: castellan.user.v1.SearchUsersResponse
-	(*UpdateUserRequest)(nil),                 // 9: castellan.user.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),                // 10: castellan.user.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),                 // 11: castellan.user.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),                // 12: castellan.user.v1.DeleteUserResponse
-	(*LockUserRequest)(nil),                   // 13: castellan.user.v1.LockUserRequest
-	(*LockUserResponse)(nil),                  // 14: castellan.user.v1.LockUserResponse
-	(*UnlockUserRequest)(nil),                 // 15: castellan.user.v1.UnlockUserRequest
-	(*UnlockUserResponse)(nil),                // 16: castellan.user.v1.UnlockUserResponse
-	(*DeactivateUserRequest)(nil),             // 17: castellan.user.v1.DeactivateUserRequest
-	(*DeactivateUserResponse)(nil),            // 18: castellan.user.v1.DeactivateUserResponse
-	(*ReactivateUserRequest)(nil),             // 19: castellan.user.v1.ReactivateUserRequest
-	(*ReactivateUserResponse)(nil),            // 20: castellan.user.v1.ReactivateUserResponse
-	(*SetPasswordRequest)(nil),                // 21: castellan.user.v1.SetPasswordRequest
-	(*SetPasswordResponse)(nil),               // 22: castellan.user.v1.SetPasswordResponse
-	(*SetUserMetadataRequest)(nil),            // 23: castellan.user.v1.SetUserMetadataRequest
-	(*SetUserMetadataResponse)(nil),           // 24: castellan.user.v1.SetUserMetadataResponse
-	(*RemoveUserMetadataRequest)(nil),         // 25: castellan.user.v1.RemoveUserMetadataRequest
-	(*RemoveUserMetadataResponse)(nil),        // 26: castellan.user.v1.RemoveUserMetadataResponse
-	(*AddPersonalAccessTokenRequest)(nil),     // 27: castellan.user.v1.AddPersonalAccessTokenRequest
-	(*AddPersonalAccessTokenResponse)(nil),    // 28: castellan.user.v1.AddPersonalAccessTokenResponse
-	(*RemovePersonalAccessTokenRequest)(nil),  // 29: castellan.user.v1.RemovePersonalAccessTokenRequest
-	(*RemovePersonalAccessTokenResponse)(nil), // 30: castellan.user.v1.RemovePersonalAccessTokenResponse
-	(*AddMachineKeyRequest)(nil),              // 31: castellan.user.v1.AddMachineKeyRequest
-	(*AddMachineKeyResponse)(nil),             // 32: castellan.user.v1.AddMachineKeyResponse
-	(*MachineKey)(nil),                        // 33: castellan.user.v1.MachineKey
-	(*ListMachineKeysRequest)(nil),            // 34: castellan.user.v1.ListMachineKeysRequest
-	(*ListMachineKeysResponse)(nil),           // 35: castellan.user.v1.ListMachineKeysResponse
-	(*RemoveMachineKeyRequest)(nil),           // 36: castellan.user.v1.RemoveMachineKeyRequest
-	(*RemoveMachineKeyResponse)(nil),          // 37: castellan.user.v1.RemoveMachineKeyResponse
-	(*SendVerificationCodeRequest)(nil),       // 38: castellan.user.v1.SendVerificationCodeRequest
-	(*SendVerificationCodeResponse)(nil),      // 39: castellan.user.v1.SendVerificationCodeResponse
-	(*SendMyVerificationCodeRequest)(nil),     // 40: castellan.user.v1.SendMyVerificationCodeRequest
-	(*SendMyVerificationCodeResponse)(nil),    // 41: castellan.user.v1.SendMyVerificationCodeResponse
-	(*VerifyMyContactRequest)(nil),            // 42: castellan.user.v1.VerifyMyContactRequest
-	(*VerifyMyContactResponse)(nil),           // 43: castellan.user.v1.VerifyMyContactResponse
-	(*ChangeMyPasswordRequest)(nil),           // 44: castellan.user.v1.ChangeMyPasswordRequest
-	(*ChangeMyPasswordResponse)(nil),          // 45: castellan.user.v1.ChangeMyPasswordResponse
-	(*GetMyUserRequest)(nil),                  // 46: castellan.user.v1.GetMyUserRequest
-	(*GetMyUserResponse)(nil),                 // 47: castellan.user.v1.GetMyUserResponse
-	(*UpdateMyUserRequest)(nil),               // 48: castellan.user.v1.UpdateMyUserRequest
-	(*UpdateMyUserResponse)(nil),              // 49: castellan.user.v1.UpdateMyUserResponse
-	(*structpb.Struct)(nil),                   // 50: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),             // 51: google.protobuf.Timestamp
+	(*ImportUsersRequest)(nil),                // 4: castellan.user.v1.ImportUsersRequest
+	(*ImportedUser)(nil),                      // 5: castellan.user.v1.ImportedUser
+	(*ImportFailure)(nil),                     // 6: castellan.user.v1.ImportFailure
+	(*ImportUsersResponse)(nil),               // 7: castellan.user.v1.ImportUsersResponse
+	(*GetUserRequest)(nil),                    // 8: castellan.user.v1.GetUserRequest
+	(*GetUserResponse)(nil),                   // 9: castellan.user.v1.GetUserResponse
+	(*TraitFilter)(nil),                       // 10: castellan.user.v1.TraitFilter
+	(*SearchUsersRequest)(nil),                // 11: castellan.user.v1.SearchUsersRequest
+	(*SearchUsersResponse)(nil),               // 12: castellan.user.v1.SearchUsersResponse
+	(*UpdateUserRequest)(nil),                 // 13: castellan.user.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),                // 14: castellan.user.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),                 // 15: castellan.user.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                // 16: castellan.user.v1.DeleteUserResponse
+	(*LockUserRequest)(nil),                   // 17: castellan.user.v1.LockUserRequest
+	(*LockUserResponse)(nil),                  // 18: castellan.user.v1.LockUserResponse
+	(*UnlockUserRequest)(nil),                 // 19: castellan.user.v1.UnlockUserRequest
+	(*UnlockUserResponse)(nil),                // 20: castellan.user.v1.UnlockUserResponse
+	(*DeactivateUserRequest)(nil),             // 21: castellan.user.v1.DeactivateUserRequest
+	(*DeactivateUserResponse)(nil),            // 22: castellan.user.v1.DeactivateUserResponse
+	(*ReactivateUserRequest)(nil),             // 23: castellan.user.v1.ReactivateUserRequest
+	(*ReactivateUserResponse)(nil),            // 24: castellan.user.v1.ReactivateUserResponse
+	(*SetPasswordRequest)(nil),                // 25: castellan.user.v1.SetPasswordRequest
+	(*SetPasswordResponse)(nil),               // 26: castellan.user.v1.SetPasswordResponse
+	(*SetUserMetadataRequest)(nil),            // 27: castellan.user.v1.SetUserMetadataRequest
+	(*SetUserMetadataResponse)(nil),           // 28: castellan.user.v1.SetUserMetadataResponse
+	(*RemoveUserMetadataRequest)(nil),         // 29: castellan.user.v1.RemoveUserMetadataRequest
+	(*RemoveUserMetadataResponse)(nil),        // 30: castellan.user.v1.RemoveUserMetadataResponse
+	(*AddPersonalAccessTokenRequest)(nil),     // 31: castellan.user.v1.AddPersonalAccessTokenRequest
+	(*AddPersonalAccessTokenResponse)(nil),    // 32: castellan.user.v1.AddPersonalAccessTokenResponse
+	(*RemovePersonalAccessTokenRequest)(nil),  // 33: castellan.user.v1.RemovePersonalAccessTokenRequest
+	(*RemovePersonalAccessTokenResponse)(nil), // 34: castellan.user.v1.RemovePersonalAccessTokenResponse
+	(*AddMachineKeyRequest)(nil),              // 35: castellan.user.v1.AddMachineKeyRequest
+	(*AddMachineKeyResponse)(nil),             // 36: castellan.user.v1.AddMachineKeyResponse
+	(*MachineKey)(nil),                        // 37: castellan.user.v1.MachineKey
+	(*ListMachineKeysRequest)(nil),            // 38: castellan.user.v1.ListMachineKeysRequest
+	(*ListMachineKeysResponse)(nil),           // 39: castellan.user.v1.ListMachineKeysResponse
+	(*RemoveMachineKeyRequest)(nil),           // 40: castellan.user.v1.RemoveMachineKeyRequest
+	(*RemoveMachineKeyResponse)(nil),          // 41: castellan.user.v1.RemoveMachineKeyResponse
+	(*SendVerificationCodeRequest)(nil),       // 42: castellan.user.v1.SendVerificationCodeRequest
+	(*SendVerificationCodeResponse)(nil),      // 43: castellan.user.v1.SendVerificationCodeResponse
+	(*SendMyVerificationCodeRequest)(nil),     // 44: castellan.user.v1.SendMyVerificationCodeRequest
+	(*SendMyVerificationCodeResponse)(nil),    // 45: castellan.user.v1.SendMyVerificationCodeResponse
+	(*VerifyMyContactRequest)(nil),            // 46: castellan.user.v1.VerifyMyContactRequest
+	(*VerifyMyContactResponse)(nil),           // 47: castellan.user.v1.VerifyMyContactResponse
+	(*ChangeMyPasswordRequest)(nil),           // 48: castellan.user.v1.ChangeMyPasswordRequest
+	(*ChangeMyPasswordResponse)(nil),          // 49: castellan.user.v1.ChangeMyPasswordResponse
+	(*GetMyUserRequest)(nil),                  // 50: castellan.user.v1.GetMyUserRequest
+	(*GetMyUserResponse)(nil),                 // 51: castellan.user.v1.GetMyUserResponse
+	(*UpdateMyUserRequest)(nil),               // 52: castellan.user.v1.UpdateMyUserRequest
+	(*UpdateMyUserResponse)(nil),              // 53: castellan.user.v1.UpdateMyUserResponse
+	(*structpb.Struct)(nil),                   // 54: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),             // 55: google.protobuf.Timestamp
 }
 var file_castellan_user_v1_user_proto_depIdxs = []int32{
-	50, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
+	54, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
 	0,  // 1: castellan.user.v1.User.state:type_name -> castellan.user.v1.UserState
-	51, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	51, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	50, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
-	1,  // 5: castellan.user.v1.GetUserResponse.user:type_name -> castellan.user.v1.User
-	0,  // 6: castellan.user.v1.SearchUsersRequest.state:type_name -> castellan.user.v1.UserState
-	6,  // 7: castellan.user.v1.SearchUsersRequest.traits:type_name -> castellan.user.v1.TraitFilter
-	1,  // 8: castellan.user.v1.SearchUsersResponse.users:type_name -> castellan.user.v1.User
-	50, // 9: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
-	51, // 10: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	51, // 11: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
-	33, // 12: castellan.user.v1.AddMachineKeyResponse.key:type_name -> castellan.user.v1.MachineKey
-	51, // 13: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
-	51, // 14: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
-	33, // 15: castellan.user.v1.ListMachineKeysResponse.keys:type_name -> castellan.user.v1.MachineKey
-	1,  // 16: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
-	50, // 17: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
-	2,  // 18: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
-	4,  // 19: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
-	7,  // 20: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
-	9,  // 21: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
-	11, // 22: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
-	13, // 23: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
-	15, // 24: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
-	17, // 25: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
-	19, // 26: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
-	21, // 27: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
-	23, // 28: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
-	25, // 29: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
-	27, // 30: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
-	29, // 31: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
-	31, // 32: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
-	34, // 33: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
-	36, // 34: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
-	38, // 35: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
-	40, // 36: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
-	42, // 37: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
-	44, // 38: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
-	46, // 39: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
-	48, // 40: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
-	3,  // 41: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
-	5,  // 42: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
-	8,  // 43: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
-	10, // 44: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
-	12, // 45: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
-	14, // 46: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
-	16, // 47: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
-	18, // 48: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
-	20, // 49: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
-	22, // 50: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
-	24, // 51: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
-	26, // 52: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
-	28, // 53: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
-	30, // 54: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
-	32, // 55: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
-	35, // 56: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
-	37, // 57: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
-	39, // 58: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
-	41, // 59: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
-	43, // 60: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
-	45, // 61: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
-	47, // 62: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
-	49, // 63: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
-	41, // [41:64] is the sub-list for method output_type
-	18, // [18:41] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	55, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	55, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	54, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
+	5,  // 5: castellan.user.v1.ImportUsersRequest.users:type_name -> castellan.user.v1.ImportedUser
+	54, // 6: castellan.user.v1.ImportedUser.traits:type_name -> google.protobuf.Struct
+	6,  // 7: castellan.user.v1.ImportUsersResponse.failures:type_name -> castellan.user.v1.ImportFailure
+	1,  // 8: castellan.user.v1.GetUserResponse.user:type_name -> castellan.user.v1.User
+	0,  // 9: castellan.user.v1.SearchUsersRequest.state:type_name -> castellan.user.v1.UserState
+	10, // 10: castellan.user.v1.SearchUsersRequest.traits:type_name -> castellan.user.v1.TraitFilter
+	1,  // 11: castellan.user.v1.SearchUsersResponse.users:type_name -> castellan.user.v1.User
+	54, // 12: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
+	55, // 13: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	55, // 14: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 15: castellan.user.v1.AddMachineKeyResponse.key:type_name -> castellan.user.v1.MachineKey
+	55, // 16: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
+	55, // 17: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
+	37, // 18: castellan.user.v1.ListMachineKeysResponse.keys:type_name -> castellan.user.v1.MachineKey
+	1,  // 19: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
+	54, // 20: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
+	2,  // 21: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
+	4,  // 22: castellan.user.v1.UserService.ImportUsers:input_type -> castellan.user.v1.ImportUsersRequest
+	8,  // 23: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
+	11, // 24: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
+	13, // 25: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
+	15, // 26: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
+	17, // 27: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
+	19, // 28: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
+	21, // 29: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
+	23, // 30: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
+	25, // 31: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
+	27, // 32: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
+	29, // 33: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
+	31, // 34: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
+	33, // 35: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
+	35, // 36: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
+	38, // 37: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
+	40, // 38: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
+	42, // 39: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
+	44, // 40: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
+	46, // 41: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
+	48, // 42: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
+	50, // 43: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
+	52, // 44: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
+	3,  // 45: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
+	7,  // 46: castellan.user.v1.UserService.ImportUsers:output_type -> castellan.user.v1.ImportUsersResponse
+	9,  // 47: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
+	12, // 48: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
+	14, // 49: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
+	16, // 50: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
+	18, // 51: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
+	20, // 52: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
+	22, // 53: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
+	24, // 54: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
+	26, // 55: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
+	28, // 56: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
+	30, // 57: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
+	32, // 58: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
+	34, // 59: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
+	36, // 60: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
+	39, // 61: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
+	41, // 62: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
+	43, // 63: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
+	45, // 64: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
+	47, // 65: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
+	49, // 66: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
+	51, // 67: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
+	53, // 68: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
+	45, // [45:69] is the sub-list for method output_type
+	21, // [21:45] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_castellan_user_v1_user_proto_init() }
@@ -3125,14 +3491,14 @@ func file_castellan_user_v1_user_proto_init() {
 	if File_castellan_user_v1_user_proto != nil {
 		return
 	}
-	file_castellan_user_v1_user_proto_msgTypes[8].OneofWrappers = []any{}
+	file_castellan_user_v1_user_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_user_v1_user_proto_rawDesc), len(file_castellan_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,8 @@ const (
 const (
 	// UserServiceCreateUserProcedure is the fully-qualified name of the UserService's CreateUser RPC.
 	UserServiceCreateUserProcedure = "/castellan.user.v1.UserService/CreateUser"
+	// UserServiceImportUsersProcedure is the fully-qualified name of the UserService's ImportUsers RPC.
+	UserServiceImportUsersProcedure = "/castellan.user.v1.UserService/ImportUsers"
 	// UserServiceGetUserProcedure is the fully-qualified name of the UserService's GetUser RPC.
 	UserServiceGetUserProcedure = "/castellan.user.v1.UserService/GetUser"
 	// UserServiceSearchUsersProcedure is the fully-qualified name of the UserService's SearchUsers RPC.
@@ -101,6 +103,11 @@ const (
 type UserServiceClient interface {
 	// CreateUser adds a user of a user type to an organization.
 	CreateUser(context.Context, *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error)
+	// ImportUsers creates up to 1000 users at once, with their existing
+	// password hashes (argon2, bcrypt, scrypt, PBKDF2), which are upgraded to
+	// argon2id at their next sign-in. Each user is validated as by
+	// CreateUser; the invalid ones are reported and the others imported.
+	ImportUsers(context.Context, *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error)
 	// GetUser returns a user as an administrator sees it.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// SearchUsers finds users by organization, type, state, login name,
@@ -172,6 +179,12 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+UserServiceCreateUserProcedure,
 			connect.WithSchema(userServiceMethods.ByName("CreateUser")),
+			connect.WithClientOptions(opts...),
+		),
+		importUsers: connect.NewClient[v1.ImportUsersRequest, v1.ImportUsersResponse](
+			httpClient,
+			baseURL+UserServiceImportUsersProcedure,
+			connect.WithSchema(userServiceMethods.ByName("ImportUsers")),
 			connect.WithClientOptions(opts...),
 		),
 		getUser: connect.NewClient[v1.GetUserRequest, v1.GetUserResponse](
@@ -316,6 +329,7 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 // userServiceClient implements UserServiceClient.
 type userServiceClient struct {
 	createUser                *connect.Client[v1.CreateUserRequest, v1.CreateUserResponse]
+	importUsers               *connect.Client[v1.ImportUsersRequest, v1.ImportUsersResponse]
 	getUser                   *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
 	searchUsers               *connect.Client[v1.SearchUsersRequest, v1.SearchUsersResponse]
 	updateUser                *connect.Client[v1.UpdateUserRequest, v1.UpdateUserResponse]
@@ -343,6 +357,11 @@ type userServiceClient struct {
 // CreateUser calls castellan.user.v1.UserService.CreateUser.
 func (c *userServiceClient) CreateUser(ctx context.Context, req *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error) {
 	return c.createUser.CallUnary(ctx, req)
+}
+
+// ImportUsers calls castellan.user.v1.UserService.ImportUsers.
+func (c *userServiceClient) ImportUsers(ctx context.Context, req *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error) {
+	return c.importUsers.CallUnary(ctx, req)
 }
 
 // GetUser calls castellan.user.v1.UserService.GetUser.
@@ -459,6 +478,11 @@ func (c *userServiceClient) UpdateMyUser(ctx context.Context, req *connect.Reque
 type UserServiceHandler interface {
 	// CreateUser adds a user of a user type to an organization.
 	CreateUser(context.Context, *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error)
+	// ImportUsers creates up to 1000 users at once, with their existing
+	// password hashes (argon2, bcrypt, scrypt, PBKDF2), which are upgraded to
+	// argon2id at their next sign-in. Each user is validated as by
+	// CreateUser; the invalid ones are reported and the others imported.
+	ImportUsers(context.Context, *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error)
 	// GetUser returns a user as an administrator sees it.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// SearchUsers finds users by organization, type, state, login name,
@@ -526,6 +550,12 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		UserServiceCreateUserProcedure,
 		svc.CreateUser,
 		connect.WithSchema(userServiceMethods.ByName("CreateUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceImportUsersHandler := connect.NewUnaryHandler(
+		UserServiceImportUsersProcedure,
+		svc.ImportUsers,
+		connect.WithSchema(userServiceMethods.ByName("ImportUsers")),
 		connect.WithHandlerOptions(opts...),
 	)
 	userServiceGetUserHandler := connect.NewUnaryHandler(
@@ -668,6 +698,8 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		switch r.URL.Path {
 		case UserServiceCreateUserProcedure:
 			userServiceCreateUserHandler.ServeHTTP(w, r)
+		case UserServiceImportUsersProcedure:
+			userServiceImportUsersHandler.ServeHTTP(w, r)
 		case UserServiceGetUserProcedure:
 			userServiceGetUserHandler.ServeHTTP(w, r)
 		case UserServiceSearchUsersProcedure:
@@ -723,6 +755,10 @@ type UnimplementedUserServiceHandler struct{}
 
 func (UnimplementedUserServiceHandler) CreateUser(context.Context, *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.CreateUser is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) ImportUsers(context.Context, *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.ImportUsers is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error) {

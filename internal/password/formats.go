@@ -1,0 +1,421 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-crypt/crypt"
+	"github.com/go-crypt/crypt/algorithm"
+	"github.com/go-crypt/crypt/algorithm/argon2"
+	"github.com/go-crypt/crypt/algorithm/bcrypt"
+	"github.com/go-crypt/crypt/algorithm/pbkdf2"
+	"github.com/go-crypt/crypt/algorithm/scrypt"
+	"github.com/go-crypt/crypt/algorithm/shacrypt"
+	"github.com/go-crypt/x/yescrypt"
+)
+
+// ErrUnsupported is the cause of every error Supported returns. Messages
+// name the format and the problem, never any part of the hash.
+var ErrUnsupported = errors.New("password: unsupported hash")
+
+// Bounds on the cost of a stored hash of another system, so that an
+// imported hash cannot make a sign-in allocate gigabytes or compute for
+// minutes. Each is well above what the format's software uses by default;
+// at the bounds one verification takes 3 to 9 s of one core on a 2026
+// server (bcrypt cost 16: 3 s; scrypt N=2^20, r=8, p=4: 9 s; PBKDF2-SHA1
+// 10M iterations, 64-byte key: 6 s; SHA-crypt 1M rounds, 1 KiB password: 2 s).
+const (
+	maxStoredLen = 1024
+	// Passwords longer than this never match a hash of another format:
+	// SHA-crypt's cost grows with the password's length, and the password
+	// policy (package user) allows at most 1024 bytes.
+	maxVerifyLen       = 1024
+	maxBcryptCost      = 16
+	maxScryptLogN      = 20
+	maxScryptR         = 32
+	maxScryptP         = 16
+	maxScryptMemory    = 1 << 30 // 128·N·r bytes
+	maxScryptWork      = 1 << 25 // N·r·p
+	maxPBKDF2Rounds    = 10_000_000
+	maxPBKDF2KeyLen    = 64 // each further block of output costs the iterations again
+	maxSHACryptRounds  = 1_000_000
+	minSHACryptRounds  = 1000
+	maxDerivedKeyBytes = 128
+)
+
+// decoder knows exactly the formats Castellan imports; md5crypt, sha1crypt
+// and the library's plaintext "hashes" are left out on purpose.
+var decoder = func() *crypt.Decoder {
+	d := crypt.NewDecoder()
+	for _, register := range []func(algorithm.DecoderRegister) error{
+		argon2.RegisterDecoder, bcrypt.RegisterDecoder, pbkdf2.RegisterDecoder, scrypt.RegisterDecoder, shacrypt.RegisterDecoder,
+	} {
+		if err := register(d); err != nil {
+			panic(err)
+		}
+	}
+	return d
+}()
+
+func unsupported(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUnsupported}, args...)...)
+}
+
+// Supported checks that stored is a password hash Castellan can verify, in
+// one of the formats of other systems it imports, with cost parameters
+// within bounds:
+//
+//   - argon2id, argon2i, argon2d (PHC string, v=19): memory ≤ 4 GiB,
+//     iterations ≤ 64, parallelism ≤ 255;
+//   - bcrypt ($2$, $2a$, $2b$, $2y$) and passlib's bcrypt-sha256 (v=2):
+//     cost ≤ 16;
+//   - scrypt ($scrypt$ln=…,r=…,p=…$, passlib's PHC form) and yescrypt ($y$):
+//     N ≤ 2^20, r ≤ 32, p ≤ 16, 128·N·r ≤ 1 GiB and N·r·p ≤ 2^25;
+//   - PBKDF2 ($pbkdf2$, $pbkdf2-sha1$ … $pbkdf2-sha512$ with the iteration
+//     count and passlib's adapted base64): iterations ≤ 10,000,000 and a
+//     derived key of at most 64 bytes;
+//   - SHA-crypt ($5$, $6$): 1,000 ≤ rounds ≤ 1,000,000.
+//
+// The LDAP prefixes {CRYPT} and {ARGON2} are accepted. The error wraps
+// ErrUnsupported; its message never contains the hash.
+func Supported(stored string) error {
+	_, err := inspect(stored)
+	return err
+}
+
+// inspect checks stored as Supported does and returns its decoded digest.
+func inspect(stored string) (algorithm.Digest, error) {
+	if stored == "" {
+		return nil, unsupported("empty hash")
+	}
+	if len(stored) > maxStoredLen {
+		return nil, unsupported("a hash has at most %d characters", maxStoredLen)
+	}
+	normalized := crypt.Normalize(stored)
+	parts := strings.Split(normalized, "$")
+	if len(parts) < 3 || parts[0] != "" {
+		return nil, unsupported("not a crypt or PHC string ($format$…)")
+	}
+	format := parts[1]
+	var err error
+	switch format {
+	case "argon2id", "argon2i", "argon2d":
+		err = checkArgon2(parts)
+	case "2", "2a", "2b", "2y":
+		format = "bcrypt"
+		err = checkBcrypt(parts)
+	case "bcrypt-sha256":
+		err = checkBcryptSHA256(parts)
+	case "scrypt":
+		err = checkScrypt(parts)
+	case "y":
+		format = "yescrypt"
+		err = checkYescrypt(parts)
+	case "pbkdf2", "pbkdf2-sha1", "pbkdf2-sha224", "pbkdf2-sha256", "pbkdf2-sha384", "pbkdf2-sha512":
+		err = checkPBKDF2(parts)
+	case "5", "6":
+		format = "sha" + map[string]string{"5": "256", "6": "512"}[format] + "-crypt"
+		err = checkSHACrypt(parts)
+	case "2x":
+		return nil, unsupported("bcrypt $2x$ hashes come from a known-broken implementation")
+	case "1", "md5", "sha1", "plaintext", "base64":
+		return nil, unsupported("this legacy format is not imported")
+	default:
+		return nil, unsupported("unknown format; supported are argon2, bcrypt, scrypt, yescrypt, pbkdf2 and sha-crypt")
+	}
+	if err != nil {
+		return nil, unsupported("%s: %v", format, err)
+	}
+	digest, err := decoder.Decode(normalized)
+	if err != nil {
+		return nil, unsupported("%s: %s", format, decodeProblem(err))
+	}
+	return digest, nil
+}
+
+// decodeProblem describes a decoding error of the library without its
+// text, which may quote parts of the hash.
+func decodeProblem(err error) string {
+	switch {
+	case errors.Is(err, algorithm.ErrEncodedHashSaltEncoding):
+		return "the salt is not validly encoded"
+	case errors.Is(err, algorithm.ErrEncodedHashKeyEncoding):
+		return "the hash value is not validly encoded"
+	case errors.Is(err, algorithm.ErrEncodedHashInvalidVersion):
+		return "unsupported version"
+	case errors.Is(err, algorithm.ErrEncodedHashInvalidOptionKey), errors.Is(err, algorithm.ErrEncodedHashInvalidOptionValue):
+		return "invalid parameters"
+	default:
+		return "malformed"
+	}
+}
+
+// phcParams parses "k=v,k=v" with unsigned integer values and only the
+// given keys, each at most once.
+func phcParams(s string, keys ...string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for kv := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, errors.New("malformed parameters")
+		}
+		known := false
+		for _, want := range keys {
+			known = known || k == want
+		}
+		if !known {
+			return nil, errors.New("unknown parameter")
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("parameter %s given twice", k)
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("parameter %s is not a number below 2^32", k)
+		}
+		out[k] = n
+	}
+	return out, nil
+}
+
+func checkKeyLen(encoded string, max int) error {
+	// Base64 of n bytes takes ⌈4n/3⌉ characters.
+	if len(encoded)*3/4 > max {
+		return fmt.Errorf("the hash value is longer than %d bytes", max)
+	}
+	return nil
+}
+
+// crypt64 reports whether s is non-empty and uses only the alphabet of
+// crypt(3) and bcrypt: ./0-9A-Za-z.
+func crypt64(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c == '.' || c == '/' || '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// checkArgon2 checks $argon2X$v=19$m=…,t=…,p=…$salt$key.
+func checkArgon2(parts []string) error {
+	if len(parts) != 6 {
+		return errors.New("expected $argon2…$v=19$m=…,t=…,p=…$salt$hash")
+	}
+	if parts[2] != "v=19" {
+		return errors.New("only version 19 is supported")
+	}
+	p, err := phcParams(parts[3], "m", "t", "p")
+	if err != nil {
+		return err
+	}
+	m, t, par := p["m"], p["t"], p["p"]
+	if len(p) != 3 || t < 1 || par < 1 {
+		return errors.New("m, t and p are required and positive")
+	}
+	if t > maxIterations {
+		return fmt.Errorf("%d iterations are above the limit of %d", t, maxIterations)
+	}
+	if par > 255 {
+		return fmt.Errorf("parallelism %d is above the limit of 255", par)
+	}
+	if m > maxMemoryKiB {
+		return fmt.Errorf("memory of %d KiB is above the limit of %d KiB", m, maxMemoryKiB)
+	}
+	if m < 8*par {
+		return errors.New("memory is below 8 KiB per lane")
+	}
+	return checkKeyLen(parts[5], maxDerivedKeyBytes)
+}
+
+func checkBcryptCost(cost uint64) error {
+	if cost < 4 || cost > maxBcryptCost {
+		return fmt.Errorf("cost %d is outside 4 to %d", cost, maxBcryptCost)
+	}
+	return nil
+}
+
+// checkBcrypt checks $2b$CC$<22 salt><31 hash>.
+func checkBcrypt(parts []string) error {
+	if len(parts) != 4 || len(parts[2]) != 2 {
+		return errors.New("expected $2b$cost$salthash")
+	}
+	cost, err := strconv.ParseUint(parts[2], 10, 8)
+	if err != nil {
+		return errors.New("the cost is not a number")
+	}
+	if len(parts[3]) != 53 || !crypt64(parts[3]) {
+		return errors.New("salt and hash are not 53 characters of bcrypt's base64")
+	}
+	return checkBcryptCost(cost)
+}
+
+// checkBcryptSHA256 checks passlib's $bcrypt-sha256$v=2,t=2b,r=CC$salt$hash.
+func checkBcryptSHA256(parts []string) error {
+	if len(parts) != 5 {
+		return errors.New("expected $bcrypt-sha256$v=2,t=…,r=…$salt$hash")
+	}
+	var cost uint64
+	seen := map[string]bool{}
+	for kv := range strings.SplitSeq(parts[2], ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		if seen[k] {
+			return fmt.Errorf("parameter %s given twice", k)
+		}
+		seen[k] = true
+		switch {
+		case k == "v" && v == "2", k == "t" && (v == "2a" || v == "2b" || v == "2y"):
+		case k == "r":
+			n, err := strconv.ParseUint(v, 10, 8)
+			if err != nil {
+				return errors.New("the cost is not a number")
+			}
+			cost = n
+		default:
+			return errors.New("only version 2 with a 2a, 2b or 2y bcrypt is supported")
+		}
+	}
+	if !seen["v"] || !seen["r"] {
+		return errors.New("the version or the cost is missing")
+	}
+	if len(parts[3]) != 22 || len(parts[4]) != 31 || !crypt64(parts[3]+parts[4]) {
+		return errors.New("salt and hash are not 22 and 31 characters of bcrypt's base64")
+	}
+	return checkBcryptCost(cost)
+}
+
+func checkScryptCost(logN, r, p uint64) error {
+	switch {
+	case logN < 1 || logN > maxScryptLogN:
+		return fmt.Errorf("the cost parameter N = 2^%d is outside 2^1 to 2^%d", logN, maxScryptLogN)
+	case r < 1 || r > maxScryptR:
+		return fmt.Errorf("r = %d is outside 1 to %d", r, maxScryptR)
+	case p < 1 || p > maxScryptP:
+		return fmt.Errorf("p = %d is outside 1 to %d", p, maxScryptP)
+	case 128*r<<logN > maxScryptMemory:
+		return fmt.Errorf("the parameters N and r need %d MiB, above the limit of %d MiB", 128*r<<logN>>20, maxScryptMemory>>20)
+	case r*p<<logN > maxScryptWork:
+		return fmt.Errorf("the work N·r·p = %d is above the limit of %d", r*p<<logN, maxScryptWork)
+	}
+	return nil
+}
+
+// checkScrypt checks $scrypt$ln=…,r=…,p=…$salt$hash; absent parameters
+// take the library's defaults (ln=16, r=8, p=1).
+func checkScrypt(parts []string) error {
+	if len(parts) != 5 {
+		return errors.New("expected $scrypt$ln=…,r=…,p=…$salt$hash")
+	}
+	p, err := phcParams(parts[2], "ln", "r", "p")
+	if err != nil {
+		return err
+	}
+	logN, r, par := uint64(16), uint64(8), uint64(1)
+	if v, ok := p["ln"]; ok {
+		logN = v
+	}
+	if v, ok := p["r"]; ok {
+		r = v
+	}
+	if v, ok := p["p"]; ok {
+		par = v
+	}
+	if err := checkScryptCost(logN, r, par); err != nil {
+		return err
+	}
+	return checkKeyLen(parts[4], maxDerivedKeyBytes)
+}
+
+// checkYescrypt checks $y$jXX$salt$hash (yescrypt's default flags, p=1).
+func checkYescrypt(parts []string) error {
+	if len(parts) != 5 {
+		return errors.New("expected $y$setting$salt$hash")
+	}
+	_, logN, r, err := yescrypt.DecodeSetting([]byte(parts[2]))
+	if err != nil || logN < 1 || r < 1 {
+		return errors.New("unsupported setting")
+	}
+	if err := checkScryptCost(uint64(logN), uint64(r), 1); err != nil {
+		return err
+	}
+	if len(yescrypt.Decode64([]byte(parts[3]))) == 0 || len(yescrypt.Decode64([]byte(parts[4]))) != 32 {
+		return errors.New("salt and hash are not in crypt's base64, or the hash is not 32 bytes")
+	}
+	return nil
+}
+
+// checkPBKDF2 checks passlib's $pbkdf2-sha256$ROUNDS$salt$hash.
+func checkPBKDF2(parts []string) error {
+	if len(parts) != 5 {
+		return errors.New("expected $pbkdf2-…$iterations$salt$hash")
+	}
+	n, err := strconv.ParseUint(parts[2], 10, 32)
+	if err != nil || n < 1 {
+		return errors.New("the iteration count is not a positive number")
+	}
+	if n > maxPBKDF2Rounds {
+		return fmt.Errorf("%d iterations are above the limit of %d", n, maxPBKDF2Rounds)
+	}
+	return checkKeyLen(parts[4], maxPBKDF2KeyLen)
+}
+
+// checkSHACrypt checks $6$[rounds=N$]salt$hash.
+func checkSHACrypt(parts []string) error {
+	salt, hash := parts[len(parts)-2], parts[len(parts)-1]
+	if len(salt) > 16 || !crypt64(salt) || !crypt64(hash) || len(hash) != map[string]int{"5": 43, "6": 86}[parts[1]] {
+		return errors.New("the salt is not 1 to 16 characters, or the hash is not of the digest's length, in crypt's base64")
+	}
+	switch len(parts) {
+	case 4:
+		return nil // 5,000 rounds
+	case 5:
+		p, err := phcParams(parts[2], "rounds")
+		if err != nil {
+			return err
+		}
+		n, ok := p["rounds"]
+		if !ok || n < minSHACryptRounds || n > maxSHACryptRounds {
+			return fmt.Errorf("rounds are outside %d to %d", minSHACryptRounds, maxSHACryptRounds)
+		}
+		return nil
+	default:
+		return errors.New("expected $6$rounds=…$salt$hash")
+	}
+}
+
+// VerifyAny reports whether password matches stored, a hash of Castellan's
+// own (argon2id) or of another format Supported accepts. upgrade is true
+// when stored is not argon2id under the Hasher's parameters: the caller
+// then stores Hash(password) after a successful sign-in. Verification
+// takes one of the Hasher's slots and compares in constant time.
+func (h *Hasher) VerifyAny(ctx context.Context, password, stored string) (ok, upgrade bool, err error) {
+	if p, _, _, err := Parse(stored); err == nil {
+		ok, err := h.Verify(ctx, password, stored)
+		return ok, p != h.params, err
+	}
+	digest, err := inspect(stored)
+	if err != nil {
+		return false, true, err
+	}
+	if len(password) > maxVerifyLen {
+		return false, true, nil
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, true, err
+	}
+	defer h.release()
+	match, err := digest.MatchAdvanced(password)
+	if err != nil {
+		// The library fails only for parameters Supported let through
+		// but the algorithm rejects; the hash can never match.
+		return false, true, unsupported("the hash cannot be verified")
+	}
+	return match, true, nil
+}
+
+// Concurrency is how many hashes the Hasher computes at once; bulk work
+// (an import) uses at most as many goroutines.
+func (h *Hasher) Concurrency() int { return cap(h.slots) }

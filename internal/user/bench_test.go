@@ -1,0 +1,450 @@
+package user_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/password"
+	"github.com/castellan-iam/castellan/internal/pii"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
+)
+
+// Benchmarks of user creation, import and search on each backend, with the
+// binary's full schema, projections and personal-data sealing
+// (docs/benchmarks.md, section Users). Search runs on directories of the
+// sizes listed in CASTELLAN_BENCH_USERS (default 10000), generated once
+// per test binary through Commands.Import and removed at its end;
+// CASTELLAN_BENCH_SQLITE_ANALYZE=1 runs ANALYZE on the SQLite ones.
+
+const benchInstance = "bench"
+
+var benchEditor = eventstore.Editor{UserID: "bench-admin"}
+
+// benchStore is a store over db with the binary's registry and
+// projections, sealing personal data, and the default user types.
+func benchStore(tb testing.TB, db *database.DB) *user.Commands {
+	tb.Helper()
+	key, err := keyring.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ring, err := keyring.New(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := eventstore.New(db, app.Registry(), app.Projections(), eventstore.Options{Sealer: pii.New(ring)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := usertype.ByName(context.Background(), db, benchInstance, "human"); err != nil {
+		defaults, err := usertype.DefaultCreations(benchInstance)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := store.Push(context.Background(), eventstore.SystemEditor, defaults...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return user.NewCommands(store, password.NewHasher(password.OWASP, runtime.NumCPU()))
+}
+
+// forEachBackend runs fn per backend on a fresh, migrated database;
+// PostgreSQL skips as in dbtest when it is not configured.
+func forEachBackend(b *testing.B, fn func(b *testing.B, db *database.DB)) {
+	for _, backend := range dbtest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) { fn(b, backend.New(b).Open(b, app.Migrations())) })
+	}
+}
+
+// Synthetic people: 50 given names, 1,024 family names, 100 organizations.
+var (
+	syllables   = strings.Fields("ka lo mi ne su ta ri po an el is or um ba de fi go hu ja ke li mo nu pa qui ra se ti vo wu xa ze")
+	givenNames  = strings.Fields("anna ben clara david emma felix greta hugo ida jonas karla leon mia noah olga paul quinn rosa sven tina ugo vera walt xenia yann zoe adam beth carl dora emil fay gus hanna igor jana kurt lena max nina otto pia rolf sara tom uma vito wanda yuri")
+	familyNames = func() []string {
+		var out []string
+		for _, a := range syllables {
+			for _, c := range syllables {
+				out = append(out, strings.ToUpper(a[:1])+a[1:]+c+"mann")
+			}
+		}
+		return out[:1024]
+	}()
+)
+
+func mix(i int) int { return int((uint64(i)*0x9E3779B97F4A7C15)>>33) & math.MaxInt32 }
+
+func person(i int) user.New {
+	given, family := givenNames[mix(i)%len(givenNames)], familyNames[mix(i+7919)%len(familyNames)]
+	login := fmt.Sprintf("%s.%s.%d", given, strings.ToLower(family), i)
+	traits, _ := json.Marshal(map[string]any{"profile": map[string]string{"given_name": strings.ToUpper(given[:1]) + given[1:], "family_name": family}})
+	return user.New{OrgID: fmt.Sprintf("org-%03d", i%100), Type: "human", LoginName: login, Email: login + "@example.com", Traits: traits}
+}
+
+// reportLatency reports the rate of operations and the median and 99th
+// percentile of their durations in µs.
+func reportLatency(b *testing.B, unit string, durations []time.Duration) {
+	b.ReportMetric(float64(len(durations))/b.Elapsed().Seconds(), unit)
+	slices.Sort(durations)
+	b.ReportMetric(percentile(durations, 0.50), "p50-µs")
+	b.ReportMetric(percentile(durations, 0.99), "p99-µs")
+}
+
+func percentile(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(len(sorted), max(1, int(math.Ceil(q*float64(len(sorted)))))) - 1
+	return float64(sorted[i]) / float64(time.Microsecond)
+}
+
+// BenchmarkCreate creates human users without a password one at a time
+// through Commands.Create.
+func BenchmarkCreate(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, db *database.DB) {
+		ctx := context.Background()
+		users := benchStore(b, db)
+		durations := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := range b.N {
+			start := time.Now()
+			if _, err := users.Create(ctx, benchEditor, benchInstance, person(i)); err != nil {
+				b.Fatal(err)
+			}
+			durations = append(durations, time.Since(start))
+		}
+		b.StopTimer()
+		reportLatency(b, "users/s", durations)
+	})
+}
+
+var (
+	bcryptOnce   sync.Once
+	bcryptHashes []string
+)
+
+// bcryptPool returns 64 bcrypt hashes of cost 10, computed once; imports
+// use them in turn, as hashes exported from another system.
+func bcryptPool(b *testing.B) []string {
+	bcryptOnce.Do(func() {
+		bcryptHashes = make([]string, 64)
+		var wg sync.WaitGroup
+		for i := range bcryptHashes {
+			wg.Go(func() {
+				h, err := bcrypt.GenerateFromPassword([]byte(fmt.Sprintf("password %d", i)), 10)
+				if err != nil {
+					panic(err)
+				}
+				bcryptHashes[i] = string(h)
+			})
+		}
+		wg.Wait()
+	})
+	return bcryptHashes
+}
+
+// BenchmarkImport imports b.N users with one Commands.Import in batches of
+// 500: without passwords, with bcrypt hashes of another system, and with
+// plaintext passwords hashed with argon2id at the OWASP parameters.
+func BenchmarkImport(b *testing.B) {
+	for _, variant := range []string{"no-password", "bcrypt-hash", "argon2id-password"} {
+		b.Run(variant, func(b *testing.B) {
+			forEachBackend(b, func(b *testing.B, db *database.DB) {
+				users := benchStore(b, db)
+				rows := make([]user.ImportUser, b.N)
+				for i := range rows {
+					rows[i].New = person(i)
+					switch variant {
+					case "bcrypt-hash":
+						rows[i].PasswordHash = bcryptPool(b)[i%64]
+					case "argon2id-password":
+						rows[i].Password = fmt.Sprintf("Password %d!", i)
+					}
+				}
+				b.ResetTimer()
+				res, err := users.Import(context.Background(), benchEditor, benchInstance, rows, user.ImportOptions{})
+				b.StopTimer()
+				if err != nil || res.Imported != b.N {
+					b.Fatalf("imported %d of %d: %v %v", res.Imported, b.N, err, res.Failed)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "users/s")
+			})
+		})
+	}
+}
+
+// BenchmarkReferenceUserInsert commits bare INSERTs of a users row, one per
+// transaction and 500 per transaction: the database's own cost of what a
+// creation and an import batch store, without events, traits, unique
+// values, sealing or validation.
+func BenchmarkReferenceUserInsert(b *testing.B) {
+	for _, perTx := range []int{1, 500} {
+		b.Run(fmt.Sprintf("per-tx=%d", perTx), func(b *testing.B) {
+			forEachBackend(b, func(b *testing.B, db *database.DB) {
+				ctx := context.Background()
+				b.ResetTimer()
+				for start := 0; start < b.N; start += perTx {
+					err := db.InTx(ctx, func(tx *database.Tx) error {
+						for i := start; i < min(start+perTx, b.N); i++ {
+							p := person(i)
+							if _, err := tx.ExecContext(ctx, `INSERT INTO users (instance_id, id, org_id, schema_type, login_name, login_name_lower,
+	email, state, password_hash, password_change_required, created_at, sequence) VALUES ($1, $2, $3, 'human', $4, $5, $6, 'active', '', $7, 0, 1)`,
+								benchInstance, strconv.Itoa(i), p.OrgID, p.LoginName, p.LoginName, p.Email, false); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		})
+	}
+}
+
+// dataset is a directory of users generated through Commands.Import.
+type dataset struct {
+	db      *database.DB
+	size    int
+	ids     []string // a sample of user ids
+	cursors []string // cursors in the middle of the login name order
+	drop    func()
+}
+
+var (
+	datasetsMu sync.Mutex
+	datasets   = map[string]*dataset{}
+)
+
+// TestMain removes the generated datasets when the benchmarks are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range datasets {
+		d.drop()
+	}
+	os.Exit(code)
+}
+
+func benchSizes(b *testing.B) []int {
+	spec := os.Getenv("CASTELLAN_BENCH_USERS")
+	if spec == "" {
+		spec = "10000"
+	}
+	var sizes []int
+	for f := range strings.SplitSeq(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1000 {
+			b.Fatalf("CASTELLAN_BENCH_USERS=%q: a comma-separated list of sizes of at least 1000", spec)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// openDataset opens a database that outlives the benchmark that made it:
+// a SQLite file in a temporary directory, or a PostgreSQL schema.
+func openDataset(b *testing.B, backend string) (*database.DB, func()) {
+	ctx := context.Background()
+	if backend == "sqlite" {
+		dir, err := os.MkdirTemp("", "castellan-bench-users-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		db, err := database.OpenSQLite(filepath.Join(dir, "castellan.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return db, func() { db.Close(); os.RemoveAll(dir) }
+	}
+	base := dbtest.PostgresURL(b)
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	schema := "bench_users_" + hex.EncodeToString(r[:])
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		b.Fatal(err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := database.OpenPostgres(ctx, u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, func() {
+		db.Close()
+		_, _ = admin.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
+		admin.Close()
+	}
+}
+
+// getDataset returns the directory of size users on backend, generating it
+// on first use with progress on standard error.
+func getDataset(b *testing.B, backend string, size int) *dataset {
+	datasetsMu.Lock()
+	defer datasetsMu.Unlock()
+	key := fmt.Sprintf("%s/%d", backend, size)
+	if d, ok := datasets[key]; ok {
+		return d
+	}
+	ctx := context.Background()
+	db, drop := openDataset(b, backend)
+	d := &dataset{db: db, size: size, drop: drop}
+	datasets[key] = d
+	if err := db.Migrate(ctx, app.Migrations()); err != nil {
+		b.Fatal(err)
+	}
+	users := benchStore(b, db)
+	start, chunk := time.Now(), 100_000
+	for from := 0; from < size; from += chunk {
+		rows := make([]user.ImportUser, min(chunk, size-from))
+		for i := range rows {
+			rows[i].New = person(from + i)
+		}
+		res, err := users.Import(ctx, benchEditor, benchInstance, rows, user.ImportOptions{BatchSize: 1000})
+		if err != nil || res.Imported != len(rows) {
+			b.Fatalf("generating %s: imported %d of %d: %v", key, res.Imported, len(rows), err)
+		}
+		for i, id := range res.IDs {
+			if (from+i)%max(1, size/1024) == 0 {
+				d.ids = append(d.ids, id)
+			}
+		}
+		done := from + len(rows)
+		fmt.Fprintf(os.Stderr, "dataset %s: %d/%d users, %.0f users/s\n", key, done, size, float64(done)/time.Since(start).Seconds())
+	}
+	switch {
+	case backend == "postgres":
+		// What autovacuum does after a bulk load, done now so that plans
+		// do not depend on when it runs.
+		if _, err := db.Reader().ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
+			b.Fatal(err)
+		}
+	case os.Getenv("CASTELLAN_BENCH_SQLITE_ANALYZE") == "1":
+		// SQLite gathers no statistics by itself; without them it walks
+		// an index in the requested order rather than sort a few matches.
+		if err := db.InTx(ctx, func(tx *database.Tx) error { _, err := tx.ExecContext(ctx, `ANALYZE`); return err }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Cursors deep in the login name order: after the first user of a
+	// given name in the middle of the alphabet.
+	for _, g := range []string{"max", "mia", "nina", "noah", "olga", "otto", "paul", "pia"} {
+		p, err := user.Find(ctx, db, benchInstance, user.Search{LoginNamePrefix: g + ".", Limit: 1}, userschema.Admin)
+		if err != nil || p.NextCursor == "" {
+			b.Fatalf("cursor after %s.: %v", g, err)
+		}
+		d.cursors = append(d.cursors, p.NextCursor)
+	}
+	fmt.Fprintf(os.Stderr, "dataset %s: ready in %s\n", key, time.Since(start).Round(time.Second))
+	return d
+}
+
+// BenchmarkSearch measures user.Find on directories of each size, and as
+// the reference a bare primary-key lookup of a users row.
+func BenchmarkSearch(b *testing.B) {
+	sizes := benchSizes(b)
+	for _, backend := range dbtest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) {
+			if backend.Name == "postgres" {
+				dbtest.PostgresURL(b)
+			}
+			for _, size := range sizes {
+				b.Run(fmt.Sprintf("users=%d", size), func(b *testing.B) { benchSearch(b, getDataset(b, backend.Name, size)) })
+			}
+		})
+	}
+}
+
+func benchSearch(b *testing.B, d *dataset) {
+	ctx := context.Background()
+	find := func(s func(i int) user.Search) func(i int) error {
+		return func(i int) error {
+			p, err := user.Find(ctx, d.db, benchInstance, s(i), userschema.Admin)
+			if err == nil && len(p.Users) == 0 {
+				err = fmt.Errorf("search %d found nobody", i)
+			}
+			return err
+		}
+	}
+	queries := []struct {
+		name string
+		run  func(i int) error
+	}{
+		{"reference-pk-lookup", func(i int) error {
+			var id, org, login, traits, email string
+			return d.db.Reader().QueryRowContext(ctx, `SELECT id, org_id, login_name, traits, email FROM users WHERE instance_id = $1 AND id = $2`,
+				benchInstance, d.ids[i%len(d.ids)]).Scan(&id, &org, &login, &traits, &email)
+		}},
+		{"login-exact", find(func(i int) user.Search {
+			return user.Search{LoginName: person(mix(i) % d.size).LoginName}
+		})},
+		{"login-prefix", find(func(i int) user.Search {
+			return user.Search{LoginNamePrefix: givenNames[i%len(givenNames)] + "."}
+		})},
+		{"trait-equal", find(func(i int) user.Search {
+			var p struct {
+				Profile struct {
+					Family string `json:"family_name"`
+				} `json:"profile"`
+			}
+			_ = json.Unmarshal(person(mix(i)%d.size).Traits, &p)
+			return user.Search{Traits: []user.TraitFilter{{Pointer: "/profile/family_name", Value: p.Profile.Family}}}
+		})},
+		{"org-page", find(func(i int) user.Search {
+			return user.Search{OrgID: fmt.Sprintf("org-%03d", i%100), SortBy: "loginName"}
+		})},
+		{"deep-page", find(func(i int) user.Search {
+			return user.Search{Cursor: d.cursors[i%len(d.cursors)]}
+		})},
+	}
+	for _, q := range queries {
+		b.Run(q.name, func(b *testing.B) {
+			durations := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				if err := q.run(i); err != nil {
+					b.Fatal(err)
+				}
+				durations = append(durations, time.Since(start))
+			}
+			b.StopTimer()
+			reportLatency(b, "queries/s", durations)
+		})
+	}
+}
