@@ -69,9 +69,12 @@ func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller
 		}
 		return authz.Caller{}, err
 	}
-	var state string
-	err = a.db.Reader().QueryRowContext(ctx, `SELECT state FROM users WHERE instance_id = $1 AND id = $2`, inst.ID, userID).Scan(&state)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && state != "active") {
+	// The user must be active, and so must its organization: deactivating
+	// an organization suspends every user in it.
+	var state, orgState string
+	err = a.db.Reader().QueryRowContext(ctx, `SELECT u.state, o.state FROM users u JOIN orgs o ON o.instance_id = u.instance_id AND o.id = u.org_id
+WHERE u.instance_id = $1 AND u.id = $2`, inst.ID, userID).Scan(&state, &orgState)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (state != "active" || orgState != "active")) {
 		return authz.Caller{}, unauthenticated()
 	}
 	if err != nil {

@@ -219,7 +219,7 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 	if err != nil {
 		return "", failure.Internal(err, "verify password of %s", userID)
 	}
-	if m.State != StateActive {
+	if m.State != StateActive || !c.orgActive(ctx, instanceID, m.OrgID) {
 		return "", errSignIn()
 	}
 	editor := eventstore.Editor{UserID: userID, ClientID: "sign-in"}
@@ -243,6 +243,14 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 		return "", err
 	}
 	return userID, nil
+}
+
+// orgActive reports whether the user's organization is active: a
+// deactivated organization suspends its users.
+func (c *Commands) orgActive(ctx context.Context, instanceID, orgID string) bool {
+	var state string
+	err := c.db().Reader().QueryRowContext(ctx, `SELECT state FROM orgs WHERE instance_id = $1 AND id = $2`, instanceID, orgID).Scan(&state)
+	return err == nil && state == "active"
 }
 
 // ChangePassword replaces the user's password after checking the current

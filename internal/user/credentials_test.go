@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/userschema"
 )
@@ -144,4 +146,24 @@ func TestContactVerification(t *testing.T) {
 		}
 	}
 	wantKind(t, f.users.SendContactCode(ctx, admin, inst, id, "pigeon", keys, box.send), failure.KindInvalidArgument)
+}
+
+func TestUsersOfADeactivatedOrganizationCannotSignIn(t *testing.T) {
+	f := setup(t)
+	f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "correct horse battery"})
+	toggle := func(p eventstore.Payload) {
+		t.Helper()
+		if _, err := f.Push(ctx, admin, eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: inst, Type: org.AggregateType, ID: "o1", Owner: "o1"},
+			ExpectedSequence: eventstore.AnySequence, Events: []eventstore.Payload{p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	toggle(&org.Deactivated{})
+	if _, err := f.users.CheckPassword(ctx, inst, "ada", "correct horse battery"); !failure.Is(err, failure.KindUnauthenticated) {
+		t.Fatalf("sign-in in a deactivated organization: %v", err)
+	}
+	toggle(&org.Reactivated{})
+	if _, err := f.users.CheckPassword(ctx, inst, "ada", "correct horse battery"); err != nil {
+		t.Fatalf("after reactivation: %v", err)
+	}
 }

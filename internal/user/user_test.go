@@ -60,6 +60,13 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, o := range []string{"o1", "o2"} {
+		a, err := org.Creation(inst, o, "Org "+o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defaults = append(defaults, a)
+	}
 	s.Given(t, defaults...)
 	f := &fixture{Store: s, users: NewCommands(s.Store, password.NewHasher(password.Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, 2)), types: usertype.NewCommands(s.Store)}
 	if _, err := f.types.Create(ctx, admin, inst, "employee", []byte(employee)); err != nil {

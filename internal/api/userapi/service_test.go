@@ -268,6 +268,17 @@ func TestPermissions(t *testing.T) {
 	_, err = c.UpdateMyUser(ctx, as(bot, &userv1.UpdateMyUserRequest{Traits: traits(t, map[string]any{"name": "Root"})}))
 	wantCode(t, err, connect.CodePermissionDenied)
 
+	// Deactivating its organization suspends the machine.
+	orgs := org.NewCommands(env.App.Store, org.NewVerifier())
+	if err := orgs.Deactivate(ctx, eventstore.SystemEditor, env.InstanceID, orgB); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetMyUser(ctx, as(bot, &userv1.GetMyUserRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+	if err := orgs.Reactivate(ctx, eventstore.SystemEditor, env.InstanceID, orgB); err != nil {
+		t.Fatal(err)
+	}
+
 	// Revoking the token ends its use; locking the user too.
 	if _, err := c.RemovePersonalAccessToken(ctx, as(env.AdminToken, &userv1.RemovePersonalAccessTokenRequest{UserId: mgr.Msg.GetUserId(), TokenId: tok.Msg.GetTokenId()})); err != nil {
 		t.Fatal(err)
