@@ -86,8 +86,8 @@ func TestAdministrationThroughTheCLI(t *testing.T) {
 			t.Fatalf("validate:\n%s", got)
 		}
 		out, stderr, err := castellan(t, client, "user-types", "validate", "employee", `{"employee_id": "X"}`)
-		if err == nil || !strings.Contains(out, "/employee_id") {
-			t.Fatalf("invalid traits: %v\n%s", err, out)
+		if err == nil || !strings.Contains(out, "/employee_id") || !strings.Contains(stderr, "not valid") {
+			t.Fatalf("invalid traits: %v\n%s\n%s", err, out, stderr)
 		}
 		run("users", "create", "--org", orgID, "--type", "employee", "--login-name", "e1", "--traits", `{"employee_id": "E0001"}`)
 
