@@ -184,4 +184,3 @@ func testConcurrentSubscriber(t *testing.T, h *harness) {
 		last[key] = e.Sequence
 	}
 }
-
