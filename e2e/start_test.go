@@ -252,7 +252,7 @@ func TestMetrics(t *testing.T) {
 	p := start(t, []string{"CASTELLAN_DATA_DIR=" + t.TempDir()})
 	get(t, http.DefaultClient, p.url+"/", "")
 	status, body := get(t, http.DefaultClient, p.url+"/metrics", "")
-	for _, want := range []string{`castellan_http_requests_total{code="200",method="GET",route="GET /{$}"}`, "go_goroutines", "process_resident_memory_bytes"} {
+	for _, want := range []string{`castellan_http_requests_total{code="200",method="GET",route="GET /{$}"}`, "go_goroutines", "process_resident_memory_bytes", `castellan_eventstore_pushes_total{outcome="ok"}`} {
 		if status != http.StatusOK || !strings.Contains(body, want) {
 			t.Fatalf("/metrics lacks %s (status %d)", want, status)
 		}

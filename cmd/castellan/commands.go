@@ -98,6 +98,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(a.Store.Collectors()...)
 	srv := server.New(server.Options{
 		Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: cfg.ExternalURL,
 	})

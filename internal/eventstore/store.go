@@ -86,6 +86,7 @@ type Store struct {
 	byType      map[string][]Projection
 	now         func() time.Time
 	sealer      Sealer
+	metrics     *metrics
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -101,6 +102,7 @@ func New(db *database.DB, registry *Registry, projections []Projection, opts Opt
 		byType:      map[string][]Projection{},
 		now:         opts.Now,
 		sealer:      opts.Sealer,
+		metrics:     newMetrics(),
 		changed:     make(chan struct{}),
 	}
 	if s.now == nil {
@@ -154,10 +156,11 @@ type encoded struct {
 // commits first, fails with a failure.Conflict wrapping
 // ErrConcurrentModification. A unique value already claimed fails with
 // failure.AlreadyExists naming the Unique's Field.
-func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) ([]Event, error) {
+func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) (stored []Event, err error) {
 	if len(appends) == 0 {
 		return nil, nil
 	}
+	defer func(start time.Time) { s.metrics.observe(start, len(stored), err) }(time.Now())
 	enc := make([][]encoded, len(appends))
 	for i, a := range appends {
 		if a.InstanceID == "" || a.Type == "" || a.ID == "" {
@@ -186,8 +189,7 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) ([]E
 		}
 	}
 
-	var stored []Event
-	err := s.db.InTx(ctx, func(tx *database.Tx) error {
+	err = s.db.InTx(ctx, func(tx *database.Tx) error {
 		stored = stored[:0]
 		// Every read comes before the first write: on PostgreSQL a
 		// transaction's id is assigned at its first write, so an append that
