@@ -114,6 +114,20 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if first.Created {
 		printFirstStart(stdout, cfg, first)
 	}
+	go func() { // keep the planner's statistics current as the directory grows
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("could not refresh the query planner's statistics", "err", err)
+				}
+			}
+		}
+	}()
 	return server.Serve(ctx, ln, srv, tlsConfig, cfg.ShutdownTimeout, log)
 }
 

@@ -87,6 +87,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 		db.Close()
 		return nil, err
 	}
+	if err := db.Optimize(ctx); err != nil {
+		log.Warn("could not refresh the query planner's statistics", "err", err)
+	}
 	if a.Store, err = eventstore.New(db, Registry(), Projections(), eventstore.Options{Sealer: pii.New(keys)}); err != nil {
 		db.Close()
 		return nil, err

@@ -158,3 +158,16 @@ func Placeholders(from, n int) string {
 	}
 	return b.String()
 }
+
+// Optimize refreshes the query planner's statistics where the database does
+// not do it by itself: SQLite analyzes the tables whose contents changed
+// much (PRAGMA optimize); PostgreSQL's autovacuum needs no help. Without
+// statistics SQLite may walk an ordered index where a selective one would
+// answer at once.
+func (db *DB) Optimize(ctx context.Context) error {
+	if db.Dialect != SQLite {
+		return nil
+	}
+	_, err := db.write.ExecContext(ctx, `PRAGMA optimize=0x10002`)
+	return err
+}

@@ -38,7 +38,6 @@ import (
 // (docs/benchmarks.md, section Users). Search runs on directories of the
 // sizes listed in CASTELLAN_BENCH_USERS (default 10000), generated once
 // per test binary through Commands.Import and removed at its end;
-// CASTELLAN_BENCH_SQLITE_ANALYZE=1 runs ANALYZE on the SQLite ones.
 
 const benchInstance = "bench"
 
@@ -354,10 +353,10 @@ func getDataset(b *testing.B, backend string, size int) *dataset {
 		if _, err := db.Reader().ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
 			b.Fatal(err)
 		}
-	case os.Getenv("CASTELLAN_BENCH_SQLITE_ANALYZE") == "1":
-		// SQLite gathers no statistics by itself; without them it walks
-		// an index in the requested order rather than sort a few matches.
-		if err := db.InTx(ctx, func(tx *database.Tx) error { _, err := tx.ExecContext(ctx, `ANALYZE`); return err }); err != nil {
+	default:
+		// What the server does at start and every hour: SQLite gathers
+		// no statistics by itself.
+		if err := db.Optimize(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}

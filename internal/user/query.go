@@ -66,13 +66,32 @@ func Get(ctx context.Context, db *database.DB, instanceID, userID string, role u
 }
 
 func filterTraits(ctx context.Context, db *database.DB, u User, role userschema.Role) (User, error) {
+	return filterTraitsWith(ctx, db, u, role, nil)
+}
+
+type schemaRevision struct {
+	id       string
+	revision int
+}
+
+// filterTraitsWith is filterTraits remembering compiled schemas in cache
+// (when not nil) across the users of one page.
+func filterTraitsWith(ctx context.Context, db *database.DB, u User, role userschema.Role, cache map[schemaRevision]*userschema.Schema) (User, error) {
 	if u.SchemaID == "" {
 		return u, nil
 	}
-	schema, err := usertype.Compiled(ctx, db, u.InstanceID, u.SchemaID, u.SchemaRevision)
-	if err != nil {
-		return User{}, err
+	key := schemaRevision{u.SchemaID, u.SchemaRevision}
+	schema := cache[key]
+	if schema == nil {
+		var err error
+		if schema, err = usertype.Compiled(ctx, db, u.InstanceID, u.SchemaID, u.SchemaRevision); err != nil {
+			return User{}, err
+		}
+		if cache != nil {
+			cache[key] = schema
+		}
 	}
+	var err error
 	if u.Traits, err = schema.FilterReadable(u.Traits, role); err != nil {
 		return User{}, err
 	}
@@ -117,13 +136,17 @@ type Search struct {
 type Page struct {
 	Users      []User
 	NextCursor string
-	// Total counts every user matching the filters, across pages.
+	// Total counts every user matching the filters, across pages, as of
+	// the first page.
 	Total int
 }
 
 type cursor struct {
 	Key string `json:"k"`
 	ID  string `json:"i"`
+	// Total is the first page's count, carried along so that later pages
+	// cost only their own rows.
+	Total int `json:"t"`
 }
 
 // upperBound is the smallest string greater than every string starting
@@ -177,9 +200,21 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 		where = append(where, "id IN (SELECT user_id FROM user_traits WHERE instance_id = $1 AND pointer = "+arg(t.Pointer)+" AND "+cond+")")
 	}
 	filter := strings.Join(where, " AND ")
-	var total int
-	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+filter, args...).Scan(&total); err != nil {
-		return Page{}, fmt.Errorf("user: count: %w", err)
+	var c cursor
+	if s.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(s.Cursor)
+		if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
+			return Page{}, failure.InvalidArgument("cursor", "not a cursor this search returned")
+		}
+	}
+	// The total is counted for the first page only; later pages report
+	// the count their cursor carries, so a deep page costs what a first
+	// page does.
+	total := c.Total
+	if s.Cursor == "" {
+		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+filter, args...).Scan(&total); err != nil {
+			return Page{}, fmt.Errorf("user: count: %w", err)
+		}
 	}
 
 	key := "login_name_lower"
@@ -195,11 +230,6 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 		order, cmp = "DESC", "<"
 	}
 	if s.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(s.Cursor)
-		var c cursor
-		if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
-			return Page{}, failure.InvalidArgument("cursor", "not a cursor this search returned")
-		}
 		var k any = c.Key
 		if key == "created_at" {
 			var n int64
@@ -208,11 +238,21 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 			}
 			k = n
 		}
-		ka, ia := arg(k), arg(c.ID)
-		filter += fmt.Sprintf(" AND (%s %s %s OR (%s = %s AND id %s %s))", key, cmp, ka, key, ka, cmp, ia)
+		// A row-value comparison is what lets both databases seek the
+		// (…, key, id) index to the cursor instead of filtering every row
+		// before it. Login names are unique, so the key alone is enough.
+		if key == "login_name_lower" {
+			filter += fmt.Sprintf(" AND %s %s %s", key, cmp, arg(k))
+		} else {
+			filter += fmt.Sprintf(" AND (%s, id) %s (%s, %s)", key, cmp, arg(k), arg(c.ID))
+		}
+	}
+	orderBy := fmt.Sprintf(`%s %s, id %s`, key, order, order)
+	if key == "login_name_lower" {
+		orderBy = key + " " + order
 	}
 	rows, err := db.Reader().QueryContext(ctx, `SELECT `+userColumns+`, `+key+` FROM users WHERE `+filter+
-		fmt.Sprintf(` ORDER BY %s %s, id %s LIMIT %d`, key, order, order, limit+1), args...)
+		fmt.Sprintf(` ORDER BY %s LIMIT %d`, orderBy, limit+1), args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("user: search: %w", err)
 	}
@@ -226,7 +266,7 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 			return Page{}, err
 		}
 		if len(page.Users) == limit {
-			page.NextCursor = encodeCursor(lastKey, page.Users[len(page.Users)-1].ID)
+			page.NextCursor = encodeCursor(lastKey, page.Users[len(page.Users)-1].ID, total)
 			break
 		}
 		lastKey = fmt.Sprint(sortKey)
@@ -238,8 +278,9 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 	if err := rows.Err(); err != nil {
 		return Page{}, err
 	}
+	schemas := map[schemaRevision]*userschema.Schema{} // a page holds few types: compile each once
 	for i := range page.Users {
-		if page.Users[i], err = filterTraits(ctx, db, page.Users[i], role); err != nil {
+		if page.Users[i], err = filterTraitsWith(ctx, db, page.Users[i], role, schemas); err != nil {
 			return Page{}, err
 		}
 	}
@@ -250,7 +291,7 @@ type scanner func(dest ...any) error
 
 func (s scanner) Scan(dest ...any) error { return s(dest...) }
 
-func encodeCursor(key, id string) string {
-	b, _ := json.Marshal(cursor{Key: key, ID: id})
+func encodeCursor(key, id string, total int) string {
+	b, _ := json.Marshal(cursor{Key: key, ID: id, Total: total})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
