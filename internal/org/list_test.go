@@ -1,6 +1,7 @@
 package org
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/failure"
 )
 
@@ -137,4 +139,18 @@ func TestListUsesTheNameIndex(t *testing.T) {
 	if p := fmt.Sprint(plan); !strings.Contains(p, "USING INDEX orgs_name (instance_id=? AND name>?)") {
 		t.Fatalf("plan: %s", p)
 	}
+}
+
+// Page tokens come from the network: a list answers with a page or an
+// invalid-argument error, never an internal error or a panic.
+func FuzzListPageToken(f *testing.F) {
+	s := eventstoretest.New(f, "inst-1", RegisterEvents, Migrations, Projection{})
+	f.Add("", "Ac")
+	f.Add("eyJuIjoiQSIsImkiOiJ4In0", "")
+	f.Add("!!!", "\xff")
+	f.Fuzz(func(t *testing.T, token, prefix string) {
+		if _, err := List(context.Background(), s.DB(), "inst-1", ListQuery{PageToken: token, NamePrefix: prefix}); err != nil && !failure.Is(err, failure.KindInvalidArgument) {
+			t.Fatalf("List(token %q, prefix %q): %v", token, prefix, err)
+		}
+	})
 }

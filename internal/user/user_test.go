@@ -49,7 +49,7 @@ type fixture struct {
 	types *usertype.Commands
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	s := eventstoretest.New(t, inst, func(r *eventstore.Registry) {
 		RegisterEvents(r)
