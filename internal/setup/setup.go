@@ -49,6 +49,20 @@ func Run(ctx context.Context, store *eventstore.Store, hasher *password.Hasher, 
 	if n, err := instance.Count(ctx, store.DB()); err != nil || n > 0 {
 		return Result{}, err
 	}
+	res, err := CreateInstance(ctx, store, hasher, fi)
+	if failure.Is(err, failure.KindAlreadyExists) || failure.Is(err, failure.KindConflict) {
+		// Another replica created the first instance at the same moment.
+		if n, cerr := instance.Count(ctx, store.DB()); cerr == nil && n > 0 {
+			return Result{}, nil
+		}
+	}
+	return res, err
+}
+
+// CreateInstance creates an instance with its domain, default user types,
+// first organization and administrator, in one append. Its domain must be
+// free across the deployment.
+func CreateInstance(ctx context.Context, store *eventstore.Store, hasher *password.Hasher, fi FirstInstance) (Result, error) {
 	res := Result{Created: true, InstanceID: id.New(), OrgID: id.New(), AdminID: id.New(), AdminLogin: fi.AdminLoginName}
 	secret := fi.AdminPassword
 	if secret == "" {
@@ -87,15 +101,8 @@ func Run(ctx context.Context, store *eventstore.Store, hasher *password.Hasher, 
 	}
 	appends := append([]eventstore.Append{inst, o}, types...)
 	appends = append(appends, admin, instance.AddMember(res.InstanceID, res.AdminID, instance.OwnerRole))
-	_, err = store.Push(ctx, eventstore.SystemEditor, appends...)
-	if failure.Is(err, failure.KindAlreadyExists) || failure.Is(err, failure.KindConflict) {
-		// Another replica created the first instance at the same moment.
-		if n, cerr := instance.Count(ctx, store.DB()); cerr == nil && n > 0 {
-			return Result{}, nil
-		}
-	}
-	if err != nil {
-		return Result{}, fmt.Errorf("setup: create first instance: %w", err)
+	if _, err = store.Push(ctx, eventstore.SystemEditor, appends...); err != nil {
+		return Result{}, fmt.Errorf("setup: create instance %s: %w", fi.Domain, err)
 	}
 	return res, nil
 }
