@@ -171,8 +171,8 @@ func (a *App) Ready(ctx context.Context) error {
 // Close releases the database.
 func (a *App) Close() error { return a.DB.Close() }
 
-// MasterKeyFile is where the embedded default keeps a generated master key.
-func MasterKeyFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "master.key") }
+// masterKeyFile is where the embedded default keeps a generated master key.
+func masterKeyFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "master.key") }
 
 func loadKeys(cfg *config.Config, log *slog.Logger) (*keyring.Ring, error) {
 	var retired []keyring.Key
@@ -193,7 +193,7 @@ func loadKeys(cfg *config.Config, log *slog.Logger) (*keyring.Ring, error) {
 	if cfg.DatabaseKind() == config.DatabasePostgres {
 		return nil, errors.New("config: keys.master is required with PostgreSQL, since every replica must share it; create one with `castellan keys generate` and set CASTELLAN_KEYS_MASTER")
 	}
-	path := MasterKeyFile(cfg)
+	path := masterKeyFile(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}

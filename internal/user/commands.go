@@ -189,7 +189,7 @@ func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanc
 	if t.State != usertype.StateActive {
 		return "", failure.FailedPrecondition("user type %s is deactivated", t.Name)
 	}
-	schema, err := usertype.Compiled(ctx, c.db(), instanceID, t.ID, t.Revision)
+	schema, err := t.Schema()
 	if err != nil {
 		return "", err
 	}
@@ -265,7 +265,7 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 		if err != nil {
 			return err
 		}
-		latest, err := usertype.Compiled(ctx, c.db(), instanceID, t.ID, t.Revision)
+		latest, err := t.Schema()
 		if err != nil {
 			return err
 		}
@@ -279,9 +279,11 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 		if err := latest.Validate(merged); err != nil {
 			return err
 		}
-		old, err := usertype.Compiled(ctx, c.db(), instanceID, m.SchemaID, m.SchemaRevision)
-		if err != nil {
-			return err
+		old := latest
+		if m.SchemaRevision != t.Revision {
+			if old, err = usertype.Compiled(ctx, c.db(), instanceID, m.SchemaID, m.SchemaRevision); err != nil {
+				return err
+			}
 		}
 		release, err := traitUniques(old, m.OrgID, m.Traits, true)
 		if err != nil {

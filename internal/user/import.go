@@ -142,7 +142,7 @@ func (im *importer) userType(ctx context.Context, name string) (importType, erro
 		it.err = failure.FailedPrecondition("user type %s is deactivated", t.Name)
 	default:
 		it.name = t.Name
-		if it.schema, err = usertype.Compiled(ctx, db, im.instanceID, t.ID, t.Revision); err != nil {
+		if it.schema, err = t.Schema(); err != nil {
 			return importType{}, err
 		}
 	}

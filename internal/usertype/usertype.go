@@ -262,6 +262,17 @@ func List(ctx context.Context, db *database.DB, instanceID string) ([]Type, erro
 	return out, rows.Err()
 }
 
+// Schema is the compiled latest revision of t (compiled once per id and
+// revision by package userschema). The document compiled when it was
+// written, so a failure now is the server's fault.
+func (t Type) Schema() (*userschema.Schema, error) {
+	s, err := userschema.Compile(t.ID, t.Revision, t.Document)
+	if err != nil {
+		return nil, failure.Internal(err, "compiling revision %d of user type %s", t.Revision, t.ID)
+	}
+	return s, nil
+}
+
 // Compiled returns a revision of a user type, compiled (and cached by
 // package userschema).
 func Compiled(ctx context.Context, db *database.DB, instanceID, schemaID string, revision int) (*userschema.Schema, error) {

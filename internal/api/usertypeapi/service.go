@@ -216,7 +216,7 @@ func (s *Service) ValidateTraits(ctx context.Context, req *connect.Request[usert
 	if err != nil {
 		return nil, err
 	}
-	schema, err := compiled(t)
+	schema, err := t.Schema()
 	if err != nil {
 		return nil, err
 	}

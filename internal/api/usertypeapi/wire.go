@@ -51,21 +51,9 @@ func renameField(err error, from, to string) error {
 	return &renamed
 }
 
-// compiled is the compiled latest revision of t. The stored document
-// compiled when it was written, so failing now is the server's fault.
-func compiled(t usertype.Type) (*userschema.Schema, error) {
-	// Same id, revision and bytes as usertype.Compiled, so the same cache
-	// entry.
-	s, err := userschema.Compile(t.ID, t.Revision, t.Document)
-	if err != nil {
-		return nil, failure.Internal(err, "compiling revision %d of user type %s", t.Revision, t.ID)
-	}
-	return s, nil
-}
-
 // userTypeMessage is the wire form of t and its latest revision.
 func userTypeMessage(t usertype.Type) (*usertypev1.UserType, error) {
-	schema, err := compiled(t)
+	schema, err := t.Schema()
 	if err != nil {
 		return nil, err
 	}
