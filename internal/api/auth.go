@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/pat"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // Authenticator turns a request's bearer token into the Caller it acts
@@ -69,16 +68,12 @@ func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller
 		}
 		return authz.Caller{}, err
 	}
-	// The user must be active, and so must its organization: deactivating
-	// an organization suspends every user in it.
-	var state, orgState string
-	err = a.db.Reader().QueryRowContext(ctx, `SELECT u.state, o.state FROM users u JOIN orgs o ON o.instance_id = u.instance_id AND o.id = u.org_id
-WHERE u.instance_id = $1 AND u.id = $2`, inst.ID, userID).Scan(&state, &orgState)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && (state != "active" || orgState != "active")) {
-		return authz.Caller{}, unauthenticated()
-	}
+	active, err := user.Active(ctx, a.db, inst.ID, userID)
 	if err != nil {
 		return authz.Caller{}, err
+	}
+	if !active {
+		return authz.Caller{}, unauthenticated()
 	}
 	return authz.LoadCaller(ctx, a.db, inst.ID, userID)
 }

@@ -102,6 +102,23 @@ func AddOrgMember(instanceID, orgID, userID string, roles []string) (eventstore.
 	}, nil
 }
 
+// RemoveOrgMember returns the append that takes userID's roles on orgID;
+// a user without roles there is failure.NotFound.
+func RemoveOrgMember(ctx context.Context, db *database.DB, instanceID, orgID, userID string) (eventstore.Append, error) {
+	members, err := Members(ctx, db, instanceID, "org", orgID)
+	if err != nil {
+		return eventstore.Append{}, err
+	}
+	if !slices.ContainsFunc(members, func(m Member) bool { return m.UserID == userID }) {
+		return eventstore.Append{}, failure.NotFound("user %s is not a member of organization %s", userID, orgID)
+	}
+	return eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: "org", ID: orgID, Owner: orgID},
+		ExpectedSequence: eventstore.AnySequence,
+		Events:           []eventstore.Payload{&OrgMemberRemoved{UserID: userID}},
+	}, nil
+}
+
 // Caller is an authenticated user with the roles it holds in its instance.
 type Caller struct {
 	InstanceID    string

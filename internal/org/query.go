@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -72,4 +73,18 @@ WHERE instance_id = $1 AND org_id = $2 ORDER BY domain`, instanceID, orgID)
 		o.Metadata[k] = v
 	}
 	return o, meta.Err()
+}
+
+// StateOf returns an organization's state; a missing or removed
+// organization is failure.NotFound.
+func StateOf(ctx context.Context, db *database.DB, instanceID, orgID string) (State, error) {
+	var state string
+	err := db.Reader().QueryRowContext(ctx, `SELECT state FROM orgs WHERE instance_id = $1 AND id = $2`, instanceID, orgID).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) || State(state) == StateRemoved {
+		return "", failure.NotFound("organization %s not found", orgID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("org: state of %s: %w", orgID, err)
+	}
+	return State(state), nil
 }

@@ -76,6 +76,20 @@ func Revoke(user eventstore.Aggregate, tokenID string) eventstore.Append {
 	return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: []eventstore.Payload{&Removed{TokenID: tokenID}}}
 }
 
+// RevokeOwned is Revoke for a token the user holds; another user's token,
+// or none, is failure.NotFound.
+func RevokeOwned(ctx context.Context, db *database.DB, user eventstore.Aggregate, tokenID string) (eventstore.Append, error) {
+	var n int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM personal_access_tokens WHERE instance_id = $1 AND user_id = $2 AND id = $3`,
+		user.InstanceID, user.ID, tokenID).Scan(&n); err != nil {
+		return eventstore.Append{}, fmt.Errorf("pat: find %s: %w", tokenID, err)
+	}
+	if n == 0 {
+		return eventstore.Append{}, failure.NotFound("user %s has no token %s", user.ID, tokenID)
+	}
+	return Revoke(user, tokenID), nil
+}
+
 // Migrations create the token read model.
 var Migrations = []database.Migration{{
 	Name: "pat/0001_tokens",

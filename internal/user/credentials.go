@@ -15,6 +15,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/org"
 )
 
 // Sign-in and contact verification: the security-relevant facts about a
@@ -248,9 +249,8 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 // orgActive reports whether the user's organization is active: a
 // deactivated organization suspends its users.
 func (c *Commands) orgActive(ctx context.Context, instanceID, orgID string) bool {
-	var state string
-	err := c.db().Reader().QueryRowContext(ctx, `SELECT state FROM orgs WHERE instance_id = $1 AND id = $2`, instanceID, orgID).Scan(&state)
-	return err == nil && state == "active"
+	state, err := org.StateOf(ctx, c.db(), instanceID, orgID)
+	return err == nil && state == org.StateActive
 }
 
 // ChangePassword replaces the user's password after checking the current

@@ -295,3 +295,25 @@ func encodeCursor(key, id string, total int) string {
 	b, _ := json.Marshal(cursor{Key: key, ID: id, Total: total})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// Exists reports whether the instance has the user.
+func Exists(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
+	var one int
+	err := db.Reader().QueryRowContext(ctx, `SELECT 1 FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Active reports whether the user may authenticate: it is active and so is
+// its organization (deactivating an organization suspends its users).
+func Active(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
+	var state, orgState string
+	err := db.Reader().QueryRowContext(ctx, `SELECT u.state, o.state FROM users u JOIN orgs o ON o.instance_id = u.instance_id AND o.id = u.org_id
+WHERE u.instance_id = $1 AND u.id = $2`, instanceID, userID).Scan(&state, &orgState)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && State(state) == StateActive && orgState == "active", err
+}

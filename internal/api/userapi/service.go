@@ -19,6 +19,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
@@ -144,12 +145,14 @@ func (s *Service) CreateUser(ctx context.Context, req *connect.Request[userv1.Cr
 }
 
 func (s *Service) orgExists(ctx context.Context, instanceID, orgID string) error {
-	var state string
-	err := s.db().Reader().QueryRowContext(ctx, `SELECT state FROM orgs WHERE instance_id = $1 AND id = $2`, instanceID, orgID).Scan(&state)
-	if err != nil || state == "removed" {
+	state, err := org.StateOf(ctx, s.db(), instanceID, orgID)
+	if failure.Is(err, failure.KindNotFound) {
 		return failure.InvalidArgument("organizationId", "no organization %s", orgID)
 	}
-	if state != "active" {
+	if err != nil {
+		return err
+	}
+	if state != org.StateActive {
 		return failure.FailedPrecondition("organization %s is %s", orgID, state)
 	}
 	return nil
@@ -348,15 +351,11 @@ func (s *Service) RemovePersonalAccessToken(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	var n int
-	if err := s.db().Reader().QueryRowContext(ctx, `SELECT count(*) FROM personal_access_tokens WHERE instance_id = $1 AND user_id = $2 AND id = $3`,
-		caller.InstanceID, u.ID, req.Msg.GetTokenId()).Scan(&n); err != nil {
+	revoke, err := pat.RevokeOwned(ctx, s.db(), eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, req.Msg.GetTokenId())
+	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		return nil, failure.NotFound("user %s has no token %s", u.ID, req.Msg.GetTokenId())
-	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), pat.Revoke(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, req.Msg.GetTokenId())); err != nil {
+	if _, err := s.store.Push(ctx, api.Editor(caller), revoke); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.RemovePersonalAccessTokenResponse{}), nil
