@@ -65,6 +65,9 @@ type proc struct {
 	stderr *syncBuffer
 	url    string
 	done   chan error
+	// client reaches the server; it trusts the test certificate when the
+	// server speaks TLS.
+	client *http.Client
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -108,6 +111,15 @@ func start(t testing.TB, env []string, args ...string) *proc {
 	return p
 }
 
+// startTLS is start for a server with a certificate client trusts.
+func startTLS(t testing.TB, client *http.Client, env []string, args ...string) *proc {
+	t.Helper()
+	p := launch(t, env, args...)
+	p.client = client
+	p.waitReady(t)
+	return p
+}
+
 func launch(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	port := freePort(t)
@@ -115,7 +127,8 @@ func launch(t testing.TB, env []string, args ...string) *proc {
 	if slices.Contains(args, "--tls-cert-file") {
 		scheme = "https"
 	}
-	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, url: fmt.Sprintf("%s://localhost:%d", scheme, port), done: make(chan error, 1)}
+	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, url: fmt.Sprintf("%s://localhost:%d", scheme, port), done: make(chan error, 1),
+		client: http.DefaultClient}
 	p.cmd = exec.Command(binary, append([]string{"start", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -155,7 +168,7 @@ func (p *proc) waitReady(t testing.TB) {
 			t.Fatalf("castellan exited before it was ready: %v\nstderr:\n%s", err, p.stderr)
 		default:
 		}
-		resp, err := http.Get(p.url + "/readyz")
+		resp, err := p.client.Get(p.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -200,8 +200,8 @@ func TestServesHTTP2CleartextAndTLS(t *testing.T) {
 	p.stop(t)
 
 	certFile, keyFile, pool := selfSignedCert(t, dir)
-	tp := start(t, []string{"CASTELLAN_DATA_DIR=" + dir}, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	tp := startTLS(t, client, []string{"CASTELLAN_DATA_DIR=" + dir}, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	resp, err = client.Get(tp.url + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -212,8 +212,8 @@ func TestServesHTTP2CleartextAndTLS(t *testing.T) {
 	}
 }
 
-// selfSignedCert writes a certificate for localhost and makes
-// http.DefaultTransport (used by the readiness check) trust it.
+// selfSignedCert writes a certificate for localhost and returns a pool
+// that trusts it.
 func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -244,7 +244,6 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x
 	cert, _ := x509.ParseCertificate(der)
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
-	http.DefaultTransport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
 	return certFile, keyFile, pool
 }
 
