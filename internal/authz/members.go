@@ -275,6 +275,11 @@ func instanceMemberChange(ctx context.Context, db *database.DB, instanceID, user
 	if losesOwner && isOwner && otherOwners(members, userID) == 0 {
 		return eventstore.Append{}, failure.FailedPrecondition("user %s is the last instance owner", userID)
 	}
+	if losesOwner && isOwner {
+		if err := RequireOwnerRemains(ctx, db, instanceID, Leaving{UserID: userID}); err != nil {
+			return eventstore.Append{}, err
+		}
+	}
 	// The instance's sequence makes two concurrent changes conflict, so two
 	// owners cannot remove each other at once.
 	return eventstore.Append{

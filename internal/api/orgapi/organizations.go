@@ -12,6 +12,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 var states = map[org.State]orgv1.OrganizationState{
@@ -137,6 +138,9 @@ func (s *Service) DeactivateOrganization(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireOrgMayLeave(ctx, caller, req.Msg.GetOrganizationId()); err != nil {
+		return nil, err
+	}
 	if err := s.orgs.Deactivate(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
 		return nil, err
 	}
@@ -161,8 +165,28 @@ func (s *Service) DeleteOrganization(ctx context.Context, req *connect.Request[o
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireOrgMayLeave(ctx, caller, req.Msg.GetOrganizationId()); err != nil {
+		return nil, err
+	}
+	users, err := user.CountInOrg(ctx, s.store.DB(), caller.InstanceID, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if users > 0 {
+		return nil, failure.FailedPrecondition("organization %s still has %d user(s); delete them first, so that no active user is left holding a login name", req.Msg.GetOrganizationId(), users)
+	}
 	if err := s.orgs.Remove(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.DeleteOrganizationResponse{}), nil
+}
+
+// requireOrgMayLeave guards deactivating and deleting an organization,
+// which end the activity of its users: the caller must cover every
+// administrator among them, and the instance must keep an active owner.
+func (s *Service) requireOrgMayLeave(ctx context.Context, caller authz.Caller, orgID string) error {
+	if err := authz.RequireCoversOrgUsers(ctx, s.store.DB(), caller, orgID); err != nil {
+		return err
+	}
+	return authz.RequireOwnerRemains(ctx, s.store.DB(), caller.InstanceID, authz.Leaving{OrgID: orgID})
 }

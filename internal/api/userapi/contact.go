@@ -13,7 +13,7 @@ import (
 // SendVerificationCode sends a user a code for its email address or
 // phone; the caller needs user.write.
 func (s *Service) SendVerificationCode(ctx context.Context, req *connect.Request[userv1.SendVerificationCodeRequest]) (*connect.Response[userv1.SendVerificationCodeResponse], error) {
-	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite)
+	caller, u, err := s.managed(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func keyToProto(k machinekey.Key) *userv1.MachineKey {
 // AddMachineKey registers a public key or generates a key pair; the
 // caller needs user.credential.write.
 func (s *Service) AddMachineKey(ctx context.Context, req *connect.Request[userv1.AddMachineKeyRequest]) (*connect.Response[userv1.AddMachineKeyResponse], error) {
-	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	caller, u, err := s.managed(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func (s *Service) ListMachineKeys(ctx context.Context, req *connect.Request[user
 
 // RemoveMachineKey removes a key.
 func (s *Service) RemoveMachineKey(ctx context.Context, req *connect.Request[userv1.RemoveMachineKeyRequest]) (*connect.Response[userv1.RemoveMachineKeyResponse], error) {
-	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	caller, u, err := s.managed(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
 	if err != nil {
 		return nil, err
 	}

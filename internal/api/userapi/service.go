@@ -80,6 +80,26 @@ func (s *Service) target(ctx context.Context, h http.Header, userID string, p au
 	return caller, u, nil
 }
 
+// managed loads a user whose credentials, identifiers, contact data or
+// state the caller is about to change. Beyond permission p on the user's
+// organization, the caller must hold every permission the user holds, in
+// every scope (authz.Caller.RequireCovers): no administrator gains, through
+// another account, more than it holds.
+func (s *Service) managed(ctx context.Context, h http.Header, userID string, p authz.Permission) (authz.Caller, user.User, error) {
+	caller, u, err := s.target(ctx, h, userID, p)
+	if err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	holder, err := authz.LoadCaller(ctx, s.db(), caller.InstanceID, u.ID)
+	if err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	if err := caller.RequireCovers(holder); err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	return caller, u, nil
+}
+
 func traitsJSON(field string, s *structpb.Struct) (json.RawMessage, error) {
 	if s == nil {
 		return nil, nil
@@ -221,11 +241,15 @@ func (s *Service) SearchUsers(ctx context.Context, req *connect.Request[userv1.S
 
 // UpdateUser applies a partial update as an administrator.
 func (s *Service) UpdateUser(ctx context.Context, req *connect.Request[userv1.UpdateUserRequest]) (*connect.Response[userv1.UpdateUserResponse], error) {
-	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite)
+	m := req.Msg
+	load := s.target
+	if m.LoginName != nil || m.Email != nil || m.Phone != nil {
+		load = s.managed
+	}
+	caller, u, err := load(ctx, req.Header(), m.GetUserId(), authz.UserWrite)
 	if err != nil {
 		return nil, err
 	}
-	m := req.Msg
 	traits, err := traitsJSON("traits", m.GetTraits())
 	if err != nil {
 		return nil, err
@@ -241,17 +265,25 @@ func (s *Service) UpdateUser(ctx context.Context, req *connect.Request[userv1.Up
 
 type lifecycle func(context.Context, eventstore.Editor, string, string) error
 
-func (s *Service) change(ctx context.Context, h http.Header, userID string, p authz.Permission, do lifecycle) error {
-	caller, u, err := s.target(ctx, h, userID, p)
+// change applies a change of state. The caller must cover the user
+// (managed); a change that ends the user's activity (ends is set) must
+// leave the instance another active owner.
+func (s *Service) change(ctx context.Context, h http.Header, userID string, p authz.Permission, ends bool, do lifecycle) error {
+	caller, u, err := s.managed(ctx, h, userID, p)
 	if err != nil {
 		return err
+	}
+	if ends {
+		if err := authz.RequireOwnerRemains(ctx, s.db(), caller.InstanceID, authz.Leaving{UserID: u.ID}); err != nil {
+			return err
+		}
 	}
 	return do(ctx, api.Editor(caller), caller.InstanceID, u.ID)
 }
 
 // DeleteUser removes a user; the caller needs user.delete.
 func (s *Service) DeleteUser(ctx context.Context, req *connect.Request[userv1.DeleteUserRequest]) (*connect.Response[userv1.DeleteUserResponse], error) {
-	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserDelete, s.users.Delete); err != nil {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserDelete, true, s.users.Delete); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.DeleteUserResponse{}), nil
@@ -259,7 +291,7 @@ func (s *Service) DeleteUser(ctx context.Context, req *connect.Request[userv1.De
 
 // LockUser blocks sign-in.
 func (s *Service) LockUser(ctx context.Context, req *connect.Request[userv1.LockUserRequest]) (*connect.Response[userv1.LockUserResponse], error) {
-	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Lock); err != nil {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, true, s.users.Lock); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.LockUserResponse{}), nil
@@ -267,7 +299,7 @@ func (s *Service) LockUser(ctx context.Context, req *connect.Request[userv1.Lock
 
 // UnlockUser lifts a lock.
 func (s *Service) UnlockUser(ctx context.Context, req *connect.Request[userv1.UnlockUserRequest]) (*connect.Response[userv1.UnlockUserResponse], error) {
-	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Unlock); err != nil {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, false, s.users.Unlock); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.UnlockUserResponse{}), nil
@@ -275,7 +307,7 @@ func (s *Service) UnlockUser(ctx context.Context, req *connect.Request[userv1.Un
 
 // DeactivateUser suspends a user.
 func (s *Service) DeactivateUser(ctx context.Context, req *connect.Request[userv1.DeactivateUserRequest]) (*connect.Response[userv1.DeactivateUserResponse], error) {
-	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Deactivate); err != nil {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, true, s.users.Deactivate); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.DeactivateUserResponse{}), nil
@@ -283,7 +315,7 @@ func (s *Service) DeactivateUser(ctx context.Context, req *connect.Request[userv
 
 // ReactivateUser ends a suspension.
 func (s *Service) ReactivateUser(ctx context.Context, req *connect.Request[userv1.ReactivateUserRequest]) (*connect.Response[userv1.ReactivateUserResponse], error) {
-	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, s.users.Reactivate); err != nil {
+	if err := s.change(ctx, req.Header(), req.Msg.GetUserId(), authz.UserWrite, false, s.users.Reactivate); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.ReactivateUserResponse{}), nil
@@ -291,7 +323,7 @@ func (s *Service) ReactivateUser(ctx context.Context, req *connect.Request[userv
 
 // SetPassword sets a password; the caller needs user.credential.write.
 func (s *Service) SetPassword(ctx context.Context, req *connect.Request[userv1.SetPasswordRequest]) (*connect.Response[userv1.SetPasswordResponse], error) {
-	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	caller, u, err := s.managed(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -327,12 +359,21 @@ func (s *Service) RemoveUserMetadata(ctx context.Context, req *connect.Request[u
 
 // AddPersonalAccessToken issues a token for a user.
 func (s *Service) AddPersonalAccessToken(ctx context.Context, req *connect.Request[userv1.AddPersonalAccessTokenRequest]) (*connect.Response[userv1.AddPersonalAccessTokenResponse], error) {
-	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	caller, u, err := s.managed(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
 	if err != nil {
 		return nil, err
 	}
 	if req.Msg.GetExpireTime() == nil {
 		return nil, failure.InvalidArgument("expireTime", "required")
+	}
+	if u.ID != caller.UserID {
+		machine, err := user.IsMachine(ctx, s.db(), u)
+		if err != nil {
+			return nil, err
+		}
+		if !machine {
+			return nil, failure.PermissionDenied("personal access tokens are created by the person they belong to; administrators create them for machine users only")
+		}
 	}
 	add, tokenID, token, err := pat.New(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID},
 		req.Msg.GetExpireTime().AsTime(), s.now())
@@ -347,7 +388,7 @@ func (s *Service) AddPersonalAccessToken(ctx context.Context, req *connect.Reque
 
 // RemovePersonalAccessToken revokes a token.
 func (s *Service) RemovePersonalAccessToken(ctx context.Context, req *connect.Request[userv1.RemovePersonalAccessTokenRequest]) (*connect.Response[userv1.RemovePersonalAccessTokenResponse], error) {
-	caller, u, err := s.target(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
+	caller, u, err := s.managed(ctx, req.Header(), req.Msg.GetUserId(), authz.UserCredWrite)
 	if err != nil {
 		return nil, err
 	}

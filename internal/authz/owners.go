@@ -1,0 +1,119 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+)
+
+// Leaving is what a change takes away from the instance's owners: a user
+// that will no longer be active (locked, deactivated, deleted), or an
+// organization whose users will no longer be active (deactivated,
+// removed).
+type Leaving struct {
+	UserID string
+	OrgID  string
+}
+
+// RequireOwnerRemains refuses a change that would leave the instance
+// without an active owner: an instance owner that is active and belongs to
+// an active organization, other than what leaves. Nobody could then
+// administer the instance through the API; `castellan admin recover` is the
+// operators' way back.
+//
+// The check reads the read models before the change is pushed; two changes
+// that each remove one of the last two owners at the same moment can both
+// pass it. Owners are few and changed rarely, and the break-glass command
+// repairs the outcome.
+func RequireOwnerRemains(ctx context.Context, db *database.DB, instanceID string, leaving Leaving) error {
+	members, err := Members(ctx, db, instanceID, "instance", instanceID)
+	if err != nil {
+		return err
+	}
+	affected := false
+	remaining := 0
+	for _, m := range members {
+		if !slices.Contains(m.Roles, instance.OwnerRole) {
+			continue
+		}
+		active, err := user.Active(ctx, db, instanceID, m.UserID)
+		if err != nil {
+			return err
+		}
+		if !active {
+			continue
+		}
+		if m.UserID == leaving.UserID {
+			affected = true
+			continue
+		}
+		if leaving.OrgID != "" {
+			u, err := user.Get(ctx, db, instanceID, m.UserID, userschema.Admin)
+			if err != nil {
+				return err
+			}
+			if u.OrgID == leaving.OrgID {
+				affected = true
+				continue
+			}
+		}
+		remaining++
+	}
+	if affected && remaining == 0 {
+		if leaving.OrgID != "" {
+			return failure.FailedPrecondition("organization %s holds the last active owner of the instance; make another user instance.owner first", leaving.OrgID)
+		}
+		return failure.FailedPrecondition("user %s is the last active owner of the instance; make another user instance.owner first", leaving.UserID)
+	}
+	return nil
+}
+
+// RequireCoversOrgUsers applies the rule against escalation to a change of
+// a whole organization's state: deactivating or removing it ends the
+// activity of every user in it, so the caller must cover (Caller.Covers)
+// every administrator among them.
+func RequireCoversOrgUsers(ctx context.Context, db *database.DB, c Caller, orgID string) error {
+	rows, err := db.Reader().QueryContext(ctx, `SELECT DISTINCT user_id FROM members WHERE instance_id = $1`, c.InstanceID)
+	if err != nil {
+		return fmt.Errorf("authz: members: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		u, err := user.Get(ctx, db, c.InstanceID, id, userschema.Admin)
+		if failure.Is(err, failure.KindNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if u.OrgID != orgID {
+			continue
+		}
+		holder, err := LoadCaller(ctx, db, c.InstanceID, id)
+		if err != nil {
+			return err
+		}
+		if !c.Covers(holder) {
+			return failure.PermissionDenied("organization %s has users holding permissions you do not hold; only an administrator holding all of them may deactivate or delete it", orgID)
+		}
+	}
+	return nil
+}
