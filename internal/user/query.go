@@ -162,6 +162,9 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 	if limit < 1 || limit > 1000 {
 		return Page{}, failure.InvalidArgument("limit", "between 1 and 1000")
 	}
+	if err := checkSearchable(ctx, db, instanceID, s, role); err != nil {
+		return Page{}, err
+	}
 	var (
 		where = []string{"instance_id = $1"}
 		args  = []any{instanceID}

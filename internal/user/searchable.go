@@ -1,0 +1,62 @@
+package user
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
+)
+
+// checkSearchable refuses trait filters on fields role may not read, so
+// that a hidden field (an answer to a security question readable only by
+// the user itself, say) cannot be recovered value by value or prefix by
+// prefix through which users a search returns, or through its total.
+//
+// Users keep the schema revision they were written with, so a filter is
+// allowed only when role may read its field in every revision of every
+// user type the search reaches (only the named type's when the search
+// names one). A pointer no revision declares follows the permission of its
+// nearest declared parent, as FilterReadable does.
+func checkSearchable(ctx context.Context, db *database.DB, instanceID string, s Search, role userschema.Role) error {
+	if len(s.Traits) == 0 {
+		return nil
+	}
+	var types []usertype.Type
+	if s.Type != "" {
+		t, err := usertype.ByName(ctx, db, instanceID, s.Type)
+		if failure.Is(err, failure.KindNotFound) {
+			return nil // no user matches; nothing to reveal
+		}
+		if err != nil {
+			return err
+		}
+		types = []usertype.Type{t}
+	} else {
+		var err error
+		if types, err = usertype.List(ctx, db, instanceID); err != nil {
+			return err
+		}
+	}
+	for i, f := range s.Traits {
+		for _, t := range types {
+			for rev := 1; rev <= t.Revision; rev++ {
+				schema, err := usertype.Compiled(ctx, db, instanceID, t.ID, rev)
+				if failure.Is(err, failure.KindNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if !schema.Readable(f.Pointer, role) {
+					e := failure.PermissionDenied("%s is not readable by %s in user type %s, so it cannot be searched", f.Pointer, role, t.Name)
+					e.Field = fmt.Sprintf("traits[%d].pointer", i)
+					return e
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package user
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/userschema"
+)
+
+// TestSearchCannotProbeHiddenFields: a prefix search on a field the
+// searching role may not read would recover its value a character at a
+// time from which users match. Filters on such fields are refused, naming
+// the filter.
+func TestSearchCannotProbeHiddenFields(t *testing.T) {
+	f := setup(t)
+	const member = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "permission": {"self": "rw", "admin": "rw"},
+  "properties": {
+    "nickname": {"type": "string"},
+    "secret_answer": {"type": "string", "permission": {"self": "rw", "admin": ""}}
+  }
+}`
+	mt, err := f.types.Create(ctx, admin, inst, "member", []byte(member))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.create(t, New{OrgID: "o1", Type: "member", LoginName: "mallory-target", Traits: json.RawMessage(`{"nickname": "m", "secret_answer": "rosebud"}`)})
+
+	for _, tc := range []struct {
+		name   string
+		search Search
+		role   userschema.Role
+		field  string // "" when allowed
+	}{
+		{"fail/admin prefix-probes a self-only field", Search{Traits: []TraitFilter{{Pointer: "/secret_answer", Value: "r", Prefix: true}}}, userschema.Admin, "traits[0].pointer"},
+		{"fail/admin matches a self-only field exactly", Search{Type: "member", Traits: []TraitFilter{{Pointer: "/secret_answer", Value: "rosebud"}}}, userschema.Admin, "traits[0].pointer"},
+		{"fail/the second filter is named", Search{Traits: []TraitFilter{{Pointer: "/nickname", Value: "m"}, {Pointer: "/secret_answer", Value: "r", Prefix: true}}}, userschema.Admin, "traits[1].pointer"},
+		{"fail/self may not search an admin-only note of another type", Search{Traits: []TraitFilter{{Pointer: "/note", Value: "x"}}}, userschema.Self, "traits[0].pointer"},
+		{"ok/admin searches a readable field", Search{Type: "member", Traits: []TraitFilter{{Pointer: "/nickname", Value: "m"}}}, userschema.Admin, ""},
+		{"ok/admin searches the employee note in that type", Search{Type: "employee", Traits: []TraitFilter{{Pointer: "/note", Value: "x"}}}, userschema.Admin, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := Find(ctx, f.DB(), inst, tc.search, tc.role)
+			if tc.field == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			fe := wantKind(t, err, failure.KindPermissionDenied)
+			if fe.Field != tc.field || page.Total != 0 {
+				t.Fatalf("field %q, total %d; want field %q", fe.Field, page.Total, tc.field)
+			}
+		})
+	}
+
+	// A later revision that hides a field keeps it unsearchable while older
+	// users still hold it, and one that reveals it does not reveal older ones.
+	v2 := `{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "permission": {"self": "rw", "admin": "rw"},
+  "properties": {"nickname": {"type": "string"}, "secret_answer": {"type": "string"}}}`
+	if _, err := f.types.Update(ctx, admin, inst, mt, []byte(v2)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Find(ctx, f.DB(), inst, Search{Type: "member", Traits: []TraitFilter{{Pointer: "/secret_answer", Value: "r", Prefix: true}}}, userschema.Admin)
+	wantKind(t, err, failure.KindPermissionDenied)
+}
