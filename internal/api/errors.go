@@ -26,6 +26,8 @@ var codes = map[failure.Kind]connect.Code{
 	failure.KindPermissionDenied: connect.CodePermissionDenied,
 	failure.KindUnauthenticated:  connect.CodeUnauthenticated,
 	failure.KindUnavailable:      connect.CodeUnavailable,
+	// Rate limits; Connect answers REST and Connect callers 429.
+	failure.KindResourceExhausted: connect.CodeResourceExhausted,
 }
 
 // connectError maps an error returned by a service to the error its caller

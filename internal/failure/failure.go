@@ -20,6 +20,7 @@ const (
 	KindPermissionDenied
 	KindUnauthenticated
 	KindUnavailable
+	KindResourceExhausted
 )
 
 var kindNames = map[Kind]string{
@@ -32,6 +33,7 @@ var kindNames = map[Kind]string{
 	KindPermissionDenied:   "permission_denied",
 	KindUnauthenticated:    "unauthenticated",
 	KindUnavailable:        "unavailable",
+	KindResourceExhausted:  "resource_exhausted",
 }
 
 func (k Kind) String() string {
@@ -58,6 +60,8 @@ func (k Kind) HTTPStatus() int {
 		return http.StatusUnauthorized
 	case KindUnavailable:
 		return http.StatusServiceUnavailable
+	case KindResourceExhausted:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -156,6 +160,12 @@ func Unauthenticated(format string, args ...any) *Error {
 // Unavailable reports a dependency that cannot be reached right now.
 func Unavailable(format string, args ...any) *Error {
 	return newf(KindUnavailable, format, args...)
+}
+
+// ResourceExhausted reports a caller over a rate limit or quota; it may
+// try again later.
+func ResourceExhausted(format string, args ...any) *Error {
+	return newf(KindResourceExhausted, format, args...)
 }
 
 // Internal wraps an unexpected error; the caller sees only a generic message.
