@@ -26,6 +26,8 @@ Usage:
   castellan projections rebuild NAME [flags]  recompute a read model from the events
   castellan keys generate                     print a new master key for keys.master
   castellan tokens create LOGIN_NAME [TTL]     issue a personal access token on the server (bootstrap)
+  castellan admin recover LOGIN_NAME [ORG_ID]  break glass: make LOGIN_NAME an active instance owner
+                                              (created if missing) and print one-time credentials
 
 API client (calls a running server: CASTELLAN_URL, default http://localhost:8080,
 with the token in CASTELLAN_TOKEN):
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return keys(rest, stdout)
 	case "tokens":
 		return tokens(ctx, rest, stdout, stderr)
+	case "admin":
+		return admin(ctx, rest, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, stdin, stdout, stderr)
 	case "orgs":

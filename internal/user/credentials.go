@@ -82,8 +82,14 @@ type Policy struct {
 	RequireDigit        bool
 	RequireSymbol       bool
 	MaxPasswordAttempts int
-	// CodeAttempts wrong verification codes invalidate a code.
+	// CodeAttempts wrong verification codes invalidate a code. The budget
+	// is also counted across codes: CodeAttempts wrong codes for one
+	// channel within CodeWindow refuse every code until the window has
+	// passed, so sending a new code does not buy new guesses.
 	CodeAttempts int
+	// CodeSends codes may be sent per channel within CodeWindow.
+	CodeSends  int
+	CodeWindow time.Duration
 	// EmailCodeLifetime and PhoneCodeLifetime bound a code's validity.
 	EmailCodeLifetime time.Duration
 	PhoneCodeLifetime time.Duration
@@ -91,7 +97,7 @@ type Policy struct {
 
 // DefaultPolicy is the policy of every instance until settings exist.
 var DefaultPolicy = Policy{
-	MinPasswordLength: 8, MaxPasswordAttempts: 10, CodeAttempts: 5,
+	MinPasswordLength: 8, MaxPasswordAttempts: 10, CodeAttempts: 5, CodeSends: 5, CodeWindow: time.Hour,
 	EmailCodeLifetime: time.Hour, PhoneCodeLifetime: 10 * time.Minute,
 }
 
@@ -139,7 +145,48 @@ type credentials struct {
 	passwordHash   string
 	failedInARow   int
 	codes          map[string]*pendingCode
+	history        map[string]*codeHistory
 	changeRequired bool
+}
+
+// codeHistory is when codes were sent to a channel and when wrong ones
+// were entered, for the limits of Policy.CodeSends and CodeAttempts. Only
+// the latest entries are kept: no limit counts more.
+type codeHistory struct {
+	sent, failed []time.Time
+}
+
+const codeHistoryLength = 32
+
+func appendRecent(ts []time.Time, t time.Time) []time.Time {
+	ts = append(ts, t)
+	if len(ts) > codeHistoryLength {
+		ts = ts[len(ts)-codeHistoryLength:]
+	}
+	return ts
+}
+
+// countSince counts the times at or after since.
+func countSince(ts []time.Time, since time.Time) int {
+	n := 0
+	for _, t := range ts {
+		if !t.Before(since) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *credentials) historyOf(channel string) *codeHistory {
+	if c.history == nil {
+		c.history = map[string]*codeHistory{}
+	}
+	h := c.history[channel]
+	if h == nil {
+		h = &codeHistory{}
+		c.history[channel] = h
+	}
+	return h
 }
 
 type pendingCode struct {
@@ -162,16 +209,23 @@ func (m *writeModel) applyCredentials(e *eventstore.Event) {
 		m.creds.failedInARow++
 	case *ContactCodeAdded:
 		m.creds.codes[p.Channel] = &pendingCode{to: p.To, sealed: p.Code, expiresAt: p.ExpiresAt}
+		h := m.creds.historyOf(p.Channel)
+		h.sent = appendRecent(h.sent, e.CreatedAt)
 	case *ContactCodeFailed:
 		if c := m.creds.codes[p.Channel]; c != nil {
 			c.failures++
 		}
+		h := m.creds.historyOf(p.Channel)
+		h.failed = appendRecent(h.failed, e.CreatedAt)
 	case *ContactVerified:
 		delete(m.creds.codes, p.Channel)
+		m.creds.historyOf(p.Channel).failed = nil
 	case *EmailChanged:
 		delete(m.creds.codes, ChannelEmail)
+		m.creds.historyOf(ChannelEmail).failed = nil
 	case *PhoneChanged:
 		delete(m.creds.codes, ChannelPhone)
+		m.creds.historyOf(ChannelPhone).failed = nil
 	}
 }
 
@@ -225,11 +279,7 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 	}
 	editor := eventstore.Editor{UserID: userID, ClientID: "sign-in"}
 	if !ok {
-		events := []eventstore.Payload{&PasswordCheckFailed{}}
-		if p := c.policy.MaxPasswordAttempts; p > 0 && m.creds.failedInARow+1 >= p {
-			events = append(events, &Locked{})
-		}
-		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: eventstore.AnySequence, Events: events}); err != nil {
+		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: eventstore.AnySequence, Events: c.failedPasswordCheck(m)}); err != nil {
 			return "", err
 		}
 		return "", errSignIn()
@@ -244,6 +294,16 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 		return "", err
 	}
 	return userID, nil
+}
+
+// failedPasswordCheck returns the events of a wrong password: the failure,
+// and a lock when it is one too many in a row.
+func (c *Commands) failedPasswordCheck(m *writeModel) []eventstore.Payload {
+	events := []eventstore.Payload{&PasswordCheckFailed{}}
+	if p := c.policy.MaxPasswordAttempts; p > 0 && m.creds.failedInARow+1 >= p && m.State == StateActive {
+		events = append(events, &Locked{})
+	}
+	return events
 }
 
 // orgActive reports whether the user's organization is active: a
@@ -269,15 +329,23 @@ func (c *Commands) ChangePassword(ctx context.Context, instanceID, userID, curre
 			return failure.Internal(err, "verify password of %s", userID)
 		}
 	}
+	editor := eventstore.Editor{UserID: userID}
 	if !ok {
+		// A wrong current password is a failed password check like one at
+		// sign-in: it counts towards the lock, so a stolen token cannot be
+		// used to guess the password without limit.
+		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: eventstore.AnySequence,
+			Events: c.failedPasswordCheck(m)}); err != nil {
+			return err
+		}
 		return failure.InvalidArgument("currentPassword", "the current password is wrong")
 	}
 	hash, err := c.hasher.Hash(ctx, next)
 	if err != nil {
 		return err
 	}
-	_, err = c.store.Push(ctx, eventstore.Editor{UserID: userID}, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence,
-		Events: []eventstore.Payload{&PasswordSet{Hash: hash}}})
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence,
+		Events: []eventstore.Payload{&PasswordCheckSucceeded{}, &PasswordSet{Hash: hash}}})
 	return err
 }
 
@@ -316,6 +384,9 @@ func (c *Commands) SendContactCode(ctx context.Context, editor eventstore.Editor
 	if to == "" {
 		return failure.FailedPrecondition("user %s has no %s", userID, channel)
 	}
+	if h := m.creds.historyOf(channel); c.policy.CodeSends > 0 && countSince(h.sent, c.now().Add(-c.policy.CodeWindow)) >= c.policy.CodeSends {
+		return failure.ResourceExhausted("%d %s codes were sent within %s; wait before asking for another", c.policy.CodeSends, channel, c.policy.CodeWindow)
+	}
 	code, err := newCode()
 	if err != nil {
 		return err
@@ -342,6 +413,9 @@ func (c *Commands) VerifyContact(ctx context.Context, editor eventstore.Editor, 
 	pending := m.creds.codes[channel]
 	if pending == nil || pending.failures >= c.policy.CodeAttempts || !c.now().Before(pending.expiresAt) {
 		return failure.FailedPrecondition("no valid %s code: send a new one", channel)
+	}
+	if countSince(m.creds.historyOf(channel).failed, c.now().Add(-c.policy.CodeWindow)) >= c.policy.CodeAttempts {
+		return failure.ResourceExhausted("%d wrong %s codes were entered within %s; wait before trying again", c.policy.CodeAttempts, channel, c.policy.CodeWindow)
 	}
 	want, err := keys.Decrypt(pending.sealed, codeAD(instanceID, userID, channel))
 	if err != nil {

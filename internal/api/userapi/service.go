@@ -21,6 +21,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/pat"
+	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
 )
@@ -33,14 +34,27 @@ type Service struct {
 	keys  *keyring.Ring
 	send  user.CodeSender
 	now   func() time.Time
+	// codesPerAddress limits verification codes sent per client address
+	// (see codeSendsPerAddress).
+	codesPerAddress *ratelimit.Limiter
 }
+
+// codeSendsPerAddress verification codes may be asked for from one client
+// address within codeSendWindow, on one replica, whoever they are for. It
+// complements the per-user limit (user.Policy.CodeSends) against one
+// client mailing or texting many users.
+const (
+	codeSendsPerAddress = 30
+	codeSendWindow      = 10 * time.Minute
+)
 
 var _ userv1connect.UserServiceHandler = (*Service)(nil)
 
 // NewService returns the user service. Verification codes are sealed with
 // keys and delivered by send.
 func NewService(store *eventstore.Store, users *user.Commands, auth *api.Authenticator, keys *keyring.Ring, send user.CodeSender) *Service {
-	return &Service{store: store, users: users, auth: auth, keys: keys, send: send, now: time.Now}
+	return &Service{store: store, users: users, auth: auth, keys: keys, send: send, now: time.Now,
+		codesPerAddress: ratelimit.New(codeSendsPerAddress, codeSendWindow, nil)}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.

@@ -1,0 +1,79 @@
+package user
+
+import (
+	"testing"
+
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/keyring"
+)
+
+// TestChangingOwnPasswordCountsTowardsTheLock: the current password asked
+// by a password change is a password check like sign-in's, so a holder of
+// the user's token cannot guess it without limit.
+func TestChangingOwnPasswordCountsTowardsTheLock(t *testing.T) {
+	f := setup(t)
+	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "correct horse battery"})
+	for i := range DefaultPolicy.MaxPasswordAttempts {
+		err := f.users.ChangePassword(ctx, inst, id, "guess number "+string(rune('a'+i)), "a brand new password")
+		wantKind(t, err, failure.KindInvalidArgument)
+	}
+	m, err := load(ctx, f.Store.Store, inst, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != StateLocked {
+		t.Fatalf("state after %d wrong current passwords: %s", DefaultPolicy.MaxPasswordAttempts, m.State)
+	}
+	if _, err := f.users.CheckPassword(ctx, inst, "ada", "correct horse battery"); !failure.Is(err, failure.KindUnauthenticated) {
+		t.Fatalf("a locked user signs in: %v", err)
+	}
+
+	// A right one resets the count, as at sign-in.
+	other := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "grace", Password: "correct horse battery"})
+	for range DefaultPolicy.MaxPasswordAttempts - 1 {
+		_ = f.users.ChangePassword(ctx, inst, other, "wrong", "a brand new password")
+	}
+	if err := f.users.ChangePassword(ctx, inst, other, "correct horse battery", "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.users.ChangePassword(ctx, inst, other, "wrong", "another new password")
+	if m, _ := load(ctx, f.Store.Store, inst, other); m.State != StateActive {
+		t.Fatalf("state %s after a success reset the count", m.State)
+	}
+}
+
+// TestVerificationCodesAreRateLimited: a user receives at most CodeSends
+// codes per channel within CodeWindow, and a new code does not reset the
+// budget of wrong guesses.
+func TestVerificationCodesAreRateLimited(t *testing.T) {
+	f := setup(t)
+	key, _ := keyring.GenerateKey()
+	keys, _ := keyring.New(key)
+	box := &outbox{sent: map[string]string{}}
+	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Email: "ada@example.com", Phone: "+41791234567"})
+
+	for range DefaultPolicy.CodeSends {
+		if err := f.users.SendContactCode(ctx, admin, inst, id, ChannelEmail, keys, box.send); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantKind(t, f.users.SendContactCode(ctx, admin, inst, id, ChannelEmail, keys, box.send), failure.KindResourceExhausted)
+	// The other channel has its own budget.
+	if err := f.users.SendContactCode(ctx, admin, inst, id, ChannelPhone, keys, box.send); err != nil {
+		t.Fatal(err)
+	}
+
+	// Guesses spread over two codes add up.
+	first := DefaultPolicy.CodeAttempts - 2
+	for range first {
+		wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelPhone, "not-a-code", keys), failure.KindInvalidArgument)
+	}
+	if err := f.users.SendContactCode(ctx, admin, inst, id, ChannelPhone, keys, box.send); err != nil {
+		t.Fatal(err)
+	}
+	for range DefaultPolicy.CodeAttempts - first {
+		wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelPhone, "not-a-code", keys), failure.KindInvalidArgument)
+	}
+	right := box.sent["phone:+41791234567"]
+	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelPhone, right, keys), failure.KindResourceExhausted)
+}
