@@ -274,6 +274,9 @@ func (c *Commands) SetMetadata(ctx context.Context, editor eventstore.Editor, in
 	if err != nil {
 		return err
 	}
+	if err := metadata.CheckSet(m.Metadata, key, value); err != nil {
+		return err
+	}
 	return c.push(ctx, editor, instanceID, m, nil, &MetadataSet{Key: key, Value: value})
 }
 

@@ -422,6 +422,9 @@ func (c *Commands) SetMetadata(ctx context.Context, editor eventstore.Editor, in
 	if err != nil {
 		return err
 	}
+	if err := metadata.CheckSet(m.Metadata, key, value); err != nil {
+		return err
+	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence,
 		Events: []eventstore.Payload{&MetadataSet{Key: key, Value: value}}})
 	return err
