@@ -3,6 +3,7 @@ package user
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -41,6 +42,9 @@ func checkSearchable(ctx context.Context, db *database.DB, instanceID string, s 
 		}
 	}
 	for i, f := range s.Traits {
+		if !strings.HasPrefix(f.Pointer, "/") {
+			continue // Find refuses it, naming the filter
+		}
 		for _, t := range types {
 			for rev := 1; rev <= t.Revision; rev++ {
 				schema, err := usertype.Compiled(ctx, db, instanceID, t.ID, rev)
