@@ -4,16 +4,46 @@
 //
 // Hashing is deliberately memory-hard and therefore expensive; a Hasher
 // bounds how many hashes run at once, so a storm of logins queues instead of
-// exhausting memory. Parameters stored in each hash are honoured on verify,
-// so raising the cost applies to new hashes without breaking old ones, and
-// NeedsRehash tells when a stored hash should be upgraded.
+// exhausting memory. Parameters stored in each hash (within MaxParams) are
+// honoured on verify, so raising the cost applies to new hashes without
+// breaking old ones, and NeedsRehash tells when a stored hash should be
+// upgraded.
 //
 // Imported hashes. Users imported from another system keep the hash that
 // system stored: argon2 (i, d, id), bcrypt, bcrypt-sha256, scrypt,
 // yescrypt, PBKDF2 and SHA-crypt, read with github.com/go-crypt/crypt.
-// Supported admits such a hash only when its cost parameters are within
-// bounds, so that an imported hash cannot make a sign-in allocate gigabytes
-// or compute for minutes. Hasher.VerifyAny verifies any of them under the
-// same concurrency bound and says when the hash should be replaced by an
-// argon2id hash of the password just verified.
+// Hasher.VerifyAny verifies any of them under the same concurrency bound and
+// says when the hash should be replaced by an argon2id hash of the password
+// just verified.
+//
+// Bounded work. A stored hash names its own cost, and whoever supplies it
+// (an import file, a compromised source system) chooses how much memory and
+// time every later sign-in spends on it. Supported admits a hash on import
+// only when its parameters are within the bounds below, naming the
+// parameter otherwise; VerifyAny and Verify check the same bounds again
+// before computing anything, so a hash that reached the event log another
+// way is refused too. The bounds sit above what the formats' own software
+// uses by default and what current guidance (OWASP Password Storage Cheat
+// Sheet, RFC 9106) recommends, and below the point where one verification
+// costs seconds of a core or more memory than a hash of Castellan's own may
+// ask for. Measured on one core of the development machine (2026):
+//
+//	argon2 (MaxParams)  m ≤ 256 MiB, t ≤ 10, p ≤ 16     2.7 s at m=256 MiB, t=10
+//	                    (RFC 9106's second recommendation is 64 MiB, t=3;
+//	                    OWASP's minimum 19 MiB, t=2)
+//	bcrypt              cost ≤ 14                        1.0 s (common: 10–12)
+//	scrypt, yescrypt    128·N·r ≤ 256 MiB, N·r·p ≤ 2^23, 2.9 s at N=2^18, r=8, p=4
+//	                    N ≤ 2^20, r ≤ 32, p ≤ 16         (common: N=2^14–2^17, r=8, p=1)
+//	PBKDF2              iterations ≤ 2,000,000, and      1.6 s (SHA-512, 2M); OWASP asks
+//	                    iterations × output blocks       600,000 (SHA-256) to
+//	                    ≤ 4,000,000                      1,300,000 (SHA-1)
+//	SHA-crypt           1,000 ≤ rounds ≤ 1,000,000;      0.9 s at 1M rounds and 256 bytes
+//	                    passwords over 256 bytes never   (passlib's default: 535,000
+//	                    match                            to 656,000 rounds)
+//
+// Memory is the same bound for argon2 and scrypt (256 MiB): together with
+// the Hasher's concurrency (passwords.max_concurrent) it bounds the memory
+// of sign-ins. The configured argon2id parameters (passwords.argon2id) are
+// bounded by MaxParams as well, so Castellan never writes a hash it would
+// refuse to verify.
 package password

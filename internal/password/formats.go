@@ -23,27 +23,28 @@ var ErrUnsupported = errors.New("password: unsupported hash")
 
 // Bounds on the cost of a stored hash of another system, so that an
 // imported hash cannot make a sign-in allocate gigabytes or compute for
-// minutes. Each is well above what the format's software uses by default;
-// at the bounds one verification takes 3 to 9 s of one core on a 2026
-// server (bcrypt cost 16: 3 s; scrypt N=2^20, r=8, p=4: 9 s; PBKDF2-SHA1
-// 10M iterations, 64-byte key: 6 s; SHA-crypt 1M rounds, 1 KiB password: 2 s).
+// seconds on end. The package documentation says why each is where it is;
+// argon2's are MaxParams.
 const (
 	maxStoredLen = 1024
-	// Passwords longer than this never match a hash of another format:
-	// SHA-crypt's cost grows with the password's length, and the password
-	// policy (package user) allows at most 1024 bytes.
-	maxVerifyLen       = 1024
-	maxBcryptCost      = 16
-	maxScryptLogN      = 20
-	maxScryptR         = 32
-	maxScryptP         = 16
-	maxScryptMemory    = 1 << 30 // 128·N·r bytes
-	maxScryptWork      = 1 << 25 // N·r·p
-	maxPBKDF2Rounds    = 10_000_000
-	maxPBKDF2KeyLen    = 64 // each further block of output costs the iterations again
-	maxSHACryptRounds  = 1_000_000
-	minSHACryptRounds  = 1000
-	maxDerivedKeyBytes = 128
+	// Passwords longer than this never match a hash of another format.
+	// The password policy (package user) allows at most 1024 bytes.
+	maxVerifyLen = 1024
+	// SHA-crypt hashes the password again in every round, so its cost
+	// grows with the password's length: longer passwords never match.
+	maxSHACryptVerifyLen = 256
+	maxBcryptCost        = 14
+	maxScryptLogN        = 20
+	maxScryptR           = 32
+	maxScryptP           = 16
+	maxScryptMemory      = 256 << 20 // 128·N·r bytes
+	maxScryptWork        = 1 << 23   // N·r·p
+	maxPBKDF2Rounds      = 2_000_000
+	maxPBKDF2Work        = 4_000_000 // iterations × blocks of output
+	maxPBKDF2KeyLen      = 64
+	maxSHACryptRounds    = 1_000_000
+	minSHACryptRounds    = 1000
+	maxDerivedKeyBytes   = 128
 )
 
 // decoder knows exactly the formats Castellan imports; md5crypt, sha1crypt
@@ -68,19 +69,24 @@ func unsupported(format string, args ...any) error {
 // one of the formats of other systems it imports, with cost parameters
 // within bounds:
 //
-//   - argon2id, argon2i, argon2d (PHC string, v=19): memory ≤ 4 GiB,
-//     iterations ≤ 64, parallelism ≤ 255;
+//   - argon2id, argon2i, argon2d (PHC string, v=19): memory m ≤ 256 MiB,
+//     iterations t ≤ 10, parallelism p ≤ 16 (MaxParams);
 //   - bcrypt ($2$, $2a$, $2b$, $2y$) and passlib's bcrypt-sha256 (v=2):
-//     cost ≤ 16;
+//     cost ≤ 14;
 //   - scrypt ($scrypt$ln=…,r=…,p=…$, passlib's PHC form) and yescrypt ($y$):
-//     N ≤ 2^20, r ≤ 32, p ≤ 16, 128·N·r ≤ 1 GiB and N·r·p ≤ 2^25;
+//     N ≤ 2^20, r ≤ 32, p ≤ 16, memory 128·N·r ≤ 256 MiB and work
+//     N·r·p ≤ 2^23;
 //   - PBKDF2 ($pbkdf2$, $pbkdf2-sha1$ … $pbkdf2-sha512$ with the iteration
-//     count and passlib's adapted base64): iterations ≤ 10,000,000 and a
-//     derived key of at most 64 bytes;
+//     count and passlib's adapted base64): iterations ≤ 2,000,000, a
+//     derived key of at most 64 bytes, and iterations × blocks of the
+//     derived key ≤ 4,000,000;
 //   - SHA-crypt ($5$, $6$): 1,000 ≤ rounds ≤ 1,000,000.
 //
-// The LDAP prefixes {CRYPT} and {ARGON2} are accepted. The error wraps
-// ErrUnsupported; its message never contains the hash.
+// The bounds are checked on the text and again on the library's encoding of
+// what it decoded, so that the two readings cannot disagree about the cost.
+// The LDAP prefixes {CRYPT} and {ARGON2} are accepted. The error names the
+// parameter out of bounds and wraps ErrUnsupported; its message never
+// contains the salt or the hash value.
 func Supported(stored string) error {
 	_, err := inspect(stored)
 	return err
@@ -95,9 +101,38 @@ func inspect(stored string) (algorithm.Digest, error) {
 		return nil, unsupported("a hash has at most %d characters", maxStoredLen)
 	}
 	normalized := crypt.Normalize(stored)
+	format, err := check(normalized)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := decoder.Decode(normalized)
+	if err != nil {
+		return nil, unsupported("%s: %s", format, decodeProblem(err))
+	}
+	// The library parses the text itself; its reading must be within the
+	// bounds too, whatever it made of the text.
+	if _, err := check(libraryReading(digest)); err != nil {
+		return nil, err
+	}
+	return digest, nil
+}
+
+// libraryReading is the library's encoding of digest in the syntax check
+// reads: the library writes a bcrypt cost below 10 with one digit.
+func libraryReading(digest algorithm.Digest) string {
+	s := digest.Encode()
+	if parts := strings.SplitN(s, "$", 4); len(parts) == 4 && strings.HasPrefix(parts[1], "2") && len(parts[2]) == 1 {
+		return "$" + parts[1] + "$0" + parts[2] + "$" + parts[3]
+	}
+	return s
+}
+
+// check checks the syntax and cost bounds of a normalized hash and returns
+// the name of its format.
+func check(normalized string) (string, error) {
 	parts := strings.Split(normalized, "$")
 	if len(parts) < 3 || parts[0] != "" {
-		return nil, unsupported("not a crypt or PHC string ($format$…)")
+		return "", unsupported("not a crypt or PHC string ($format$…)")
 	}
 	format := parts[1]
 	var err error
@@ -120,20 +155,16 @@ func inspect(stored string) (algorithm.Digest, error) {
 		format = "sha" + map[string]string{"5": "256", "6": "512"}[format] + "-crypt"
 		err = checkSHACrypt(parts)
 	case "2x":
-		return nil, unsupported("bcrypt $2x$ hashes come from a known-broken implementation")
+		return "", unsupported("bcrypt $2x$ hashes come from a known-broken implementation")
 	case "1", "md5", "sha1", "plaintext", "base64":
-		return nil, unsupported("this legacy format is not imported")
+		return "", unsupported("this legacy format is not imported")
 	default:
-		return nil, unsupported("unknown format; supported are argon2, bcrypt, scrypt, yescrypt, pbkdf2 and sha-crypt")
+		return "", unsupported("unknown format; supported are argon2, bcrypt, scrypt, yescrypt, pbkdf2 and sha-crypt")
 	}
 	if err != nil {
-		return nil, unsupported("%s: %v", format, err)
+		return "", unsupported("%s: %v", format, err)
 	}
-	digest, err := decoder.Decode(normalized)
-	if err != nil {
-		return nil, unsupported("%s: %s", format, decodeProblem(err))
-	}
-	return digest, nil
+	return format, nil
 }
 
 // decodeProblem describes a decoding error of the library without its
@@ -216,14 +247,14 @@ func checkArgon2(parts []string) error {
 	if len(p) != 3 || t < 1 || par < 1 {
 		return errors.New("m, t and p are required and positive")
 	}
-	if t > maxIterations {
-		return fmt.Errorf("%d iterations are above the limit of %d", t, maxIterations)
+	if t > uint64(MaxParams.Iterations) {
+		return fmt.Errorf("iterations t=%d are above the limit of %d", t, MaxParams.Iterations)
 	}
-	if par > 255 {
-		return fmt.Errorf("parallelism %d is above the limit of 255", par)
+	if par > uint64(MaxParams.Parallelism) {
+		return fmt.Errorf("parallelism p=%d is above the limit of %d", par, MaxParams.Parallelism)
 	}
-	if m > maxMemoryKiB {
-		return fmt.Errorf("memory of %d KiB is above the limit of %d KiB", m, maxMemoryKiB)
+	if m > uint64(MaxParams.MemoryKiB) {
+		return fmt.Errorf("memory m=%d KiB is above the limit of %d KiB (%d MiB)", m, MaxParams.MemoryKiB, MaxParams.MemoryKiB>>10)
 	}
 	if m < 8*par {
 		return errors.New("memory is below 8 KiB per lane")
@@ -290,13 +321,13 @@ func checkBcryptSHA256(parts []string) error {
 func checkScryptCost(logN, r, p uint64) error {
 	switch {
 	case logN < 1 || logN > maxScryptLogN:
-		return fmt.Errorf("the cost parameter N = 2^%d is outside 2^1 to 2^%d", logN, maxScryptLogN)
+		return fmt.Errorf("the cost parameter N = 2^%d (ln=%d) is outside 2^1 to 2^%d", logN, logN, maxScryptLogN)
 	case r < 1 || r > maxScryptR:
-		return fmt.Errorf("r = %d is outside 1 to %d", r, maxScryptR)
+		return fmt.Errorf("the block size r = %d is outside 1 to %d", r, maxScryptR)
 	case p < 1 || p > maxScryptP:
-		return fmt.Errorf("p = %d is outside 1 to %d", p, maxScryptP)
+		return fmt.Errorf("the parallelism p = %d is outside 1 to %d", p, maxScryptP)
 	case 128*r<<logN > maxScryptMemory:
-		return fmt.Errorf("the parameters N and r need %d MiB, above the limit of %d MiB", 128*r<<logN>>20, maxScryptMemory>>20)
+		return fmt.Errorf("the parameters N and r need memory of %d MiB (128·N·r), above the limit of %d MiB", 128*r<<logN>>20, maxScryptMemory>>20)
 	case r*p<<logN > maxScryptWork:
 		return fmt.Errorf("the work N·r·p = %d is above the limit of %d", r*p<<logN, maxScryptWork)
 	}
@@ -357,9 +388,19 @@ func checkPBKDF2(parts []string) error {
 		return errors.New("the iteration count is not a positive number")
 	}
 	if n > maxPBKDF2Rounds {
-		return fmt.Errorf("%d iterations are above the limit of %d", n, maxPBKDF2Rounds)
+		return fmt.Errorf("iterations %d are above the limit of %d", n, maxPBKDF2Rounds)
 	}
-	return checkKeyLen(parts[4], maxPBKDF2KeyLen)
+	if err := checkKeyLen(parts[4], maxPBKDF2KeyLen); err != nil {
+		return err
+	}
+	// Each block of the digest's size in the derived key costs the
+	// iterations again.
+	digestLen := map[string]int{"pbkdf2": 20, "pbkdf2-sha1": 20, "pbkdf2-sha224": 28, "pbkdf2-sha256": 32, "pbkdf2-sha384": 48, "pbkdf2-sha512": 64}[parts[1]]
+	keyLen := len(parts[4]) * 3 / 4
+	if blocks := uint64(max(1, (keyLen+digestLen-1)/digestLen)); n*blocks > maxPBKDF2Work {
+		return fmt.Errorf("iterations %d for a derived key of %d blocks are above the limit of %d iterations × blocks", n, blocks, maxPBKDF2Work)
+	}
+	return nil
 }
 
 // checkSHACrypt checks $6$[rounds=N$]salt$hash.
@@ -378,7 +419,7 @@ func checkSHACrypt(parts []string) error {
 		}
 		n, ok := p["rounds"]
 		if !ok || n < minSHACryptRounds || n > maxSHACryptRounds {
-			return fmt.Errorf("rounds are outside %d to %d", minSHACryptRounds, maxSHACryptRounds)
+			return fmt.Errorf("rounds %d are outside %d to %d", n, minSHACryptRounds, maxSHACryptRounds)
 		}
 		return nil
 	default:
@@ -400,7 +441,7 @@ func (h *Hasher) VerifyAny(ctx context.Context, password, stored string) (ok, up
 	if err != nil {
 		return false, true, err
 	}
-	if len(password) > maxVerifyLen {
+	if len(password) > maxVerifyLen || len(password) > maxSHACryptVerifyLen && isSHACrypt(stored) {
 		return false, true, nil
 	}
 	if err := h.acquire(ctx); err != nil {
@@ -414,6 +455,11 @@ func (h *Hasher) VerifyAny(ctx context.Context, password, stored string) (ok, up
 		return false, true, unsupported("the hash cannot be verified")
 	}
 	return match, true, nil
+}
+
+func isSHACrypt(stored string) bool {
+	n := crypt.Normalize(stored)
+	return strings.HasPrefix(n, "$5$") || strings.HasPrefix(n, "$6$")
 }
 
 // Concurrency is how many hashes the Hasher computes at once; bulk work

@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	cryptbcrypt "github.com/go-crypt/crypt/algorithm/bcrypt"
 	cryptscrypt "github.com/go-crypt/crypt/algorithm/scrypt"
 	"github.com/go-crypt/crypt/algorithm/shacrypt"
+	"github.com/go-crypt/x/yescrypt"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/scrypt"
@@ -172,23 +175,37 @@ func TestSupportedRejects(t *testing.T) {
 		{"fail/md5-crypt", "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/", "legacy"},
 		{"fail/plaintext", "$plaintext$" + pw, "legacy"},
 		{"fail/bcrypt $2x$", strings.Replace(bcryptOK, "$2a$", "$2x$", 1), "known-broken"},
-		{"fail/bcrypt cost 17", strings.Replace(bcryptOK, "$04$", "$17$", 1), "cost 17 is outside 4 to 16"},
+		{"fail/bcrypt cost 15", strings.Replace(bcryptOK, "$04$", "$15$", 1), "cost 15 is outside 4 to 14"},
+		{"fail/bcrypt cost 16", strings.Replace(bcryptOK, "$04$", "$16$", 1), "cost 16 is outside 4 to 14"},
 		{"fail/bcrypt cost 31", strings.Replace(bcryptOK, "$04$", "$31$", 1), "cost 31"},
 		{"fail/bcrypt truncated", bcryptOK[:40], "bcrypt"},
+		{"fail/bcrypt-sha256 cost 15", "$bcrypt-sha256$v=2,t=2b,r=15$" + strings.Repeat("a", 22) + "$" + strings.Repeat("a", 31), "cost 15"},
 		{"fail/bcrypt-sha256 cost 20", "$bcrypt-sha256$v=2,t=2b,r=20$" + strings.Repeat("a", 22) + "$" + strings.Repeat("a", 31), "cost 20"},
 		{"fail/scrypt N 2^21", "$scrypt$ln=21,r=8,p=1$" + b64(salt16) + "$" + key, "N = 2^21"},
 		{"fail/scrypt memory", "$scrypt$ln=20,r=16,p=1$" + b64(salt16) + "$" + key, "MiB"},
-		{"fail/scrypt work", "$scrypt$ln=20,r=8,p=16$" + b64(salt16) + "$" + key, "N·r·p"},
+		{"fail/scrypt 1 GiB", "$scrypt$ln=20,r=8,p=1$" + b64(salt16) + "$" + key, "memory of 1024 MiB (128·N·r), above the limit of 256 MiB"},
+		{"fail/scrypt 512 MiB", "$scrypt$ln=19,r=8,p=1$" + b64(salt16) + "$" + key, "memory of 512 MiB"},
+		{"fail/scrypt work", "$scrypt$ln=20,r=8,p=16$" + b64(salt16) + "$" + key, "MiB"},
+		{"fail/scrypt work at 256 MiB", "$scrypt$ln=18,r=8,p=5$" + b64(salt16) + "$" + key, "N·r·p = 10485760 is above the limit of 8388608"},
+		{"fail/scrypt p 17", "$scrypt$ln=4,r=1,p=17$" + b64(salt16) + "$" + key, "parallelism p = 17"},
+		{"fail/yescrypt r 64", "$y$j9z$abcdefgh$" + strings.Repeat("a", 43), "r = 64"},
 		{"fail/scrypt p 0", "$scrypt$ln=10,r=8,p=0$" + b64(salt16) + "$" + key, "p = 0"},
 		{"fail/scrypt unknown parameter", "$scrypt$ln=10,x=8$" + b64(salt16) + "$" + key, "unknown parameter"},
 		{"fail/yescrypt N 2^30", "$y$jS5$" + "abcdefgh" + "$" + strings.Repeat("a", 43), "N = 2^"},
-		{"fail/pbkdf2 11M iterations", "$pbkdf2-sha256$11000000$" + b64(salt16) + "$" + key, "above the limit of 10000000"},
+		{"fail/pbkdf2 11M iterations", "$pbkdf2-sha256$11000000$" + b64(salt16) + "$" + key, "iterations 11000000 are above the limit of 2000000"},
+		{"fail/pbkdf2 2000001 iterations", "$pbkdf2-sha512$2000001$" + b64(salt16) + "$" + b64(make([]byte, 64)), "iterations 2000001"},
+		{"fail/pbkdf2-sha1 2M iterations of 64 bytes", "$pbkdf2$2000000$" + b64(salt16) + "$" + b64(make([]byte, 64)), "4 blocks are above the limit of 4000000"},
 		{"fail/pbkdf2 long key", "$pbkdf2-sha256$1000$" + b64(salt16) + "$" + b64(make([]byte, 96)), "longer than 64 bytes"},
 		{"fail/pbkdf2 PHC i= form", "$pbkdf2-sha256$i=1000,l=32$" + b64(salt16) + "$" + key, "iteration count"},
 		{"fail/pbkdf2 bad salt", "$pbkdf2-sha256$1000$!!!!$" + key, "salt"},
-		{"fail/sha512-crypt rounds", "$6$rounds=2000000$salt$" + strings.Repeat("a", 86), "rounds"},
+		{"fail/sha512-crypt rounds", "$6$rounds=2000000$salt$" + strings.Repeat("a", 86), "rounds 2000000 are outside 1000 to 1000000"},
 		{"fail/argon2 8 GiB", "$argon2id$v=19$m=8388608,t=1,p=1$" + b64(salt16) + "$" + key, "memory"},
+		{"fail/argon2 4 GiB", "$argon2id$v=19$m=4194304,t=1,p=1$" + b64(salt16) + "$" + key, "memory m=4194304 KiB is above the limit of 262144 KiB (256 MiB)"},
+		{"fail/argon2 256 MiB + 1 KiB", "$argon2d$v=19$m=262145,t=1,p=1$" + b64(salt16) + "$" + key, "memory m=262145 KiB"},
 		{"fail/argon2 100 iterations", "$argon2i$v=19$m=8192,t=100,p=1$" + b64(salt16) + "$" + key, "iterations"},
+		{"fail/argon2 64 iterations", "$argon2id$v=19$m=8192,t=64,p=1$" + b64(salt16) + "$" + key, "iterations t=64 are above the limit of 10"},
+		{"fail/argon2 11 iterations", "$argon2i$v=19$m=8192,t=11,p=1$" + b64(salt16) + "$" + key, "iterations t=11"},
+		{"fail/argon2 17 lanes", "$argon2id$v=19$m=8192,t=1,p=17$" + b64(salt16) + "$" + key, "parallelism p=17 is above the limit of 16"},
 		{"fail/argon2 version 16", "$argon2id$v=16$m=8192,t=1,p=1$" + b64(salt16) + "$" + key, "version 19"},
 		{"fail/argon2 missing parameter", "$argon2id$v=19$m=8192,t=1$" + b64(salt16) + "$" + key, "required"},
 		{"fail/argon2 zero lanes", "$argon2d$v=19$m=8192,t=1,p=0$" + b64(salt16) + "$" + key, "required and positive"},
@@ -212,6 +229,27 @@ func TestSupportedRejects(t *testing.T) {
 	}
 }
 
+// SHA-crypt hashes the password again in every round: a password longer
+// than 256 bytes is not verified against it, so that a sign-in with a
+// long password cannot make a high-round hash cost seconds.
+func TestVerifyAnyBoundsSHACryptPasswordLength(t *testing.T) {
+	h := NewHasher(cheap, 1)
+	for _, tc := range []struct {
+		name  string
+		n     int
+		match bool
+	}{{"ok/256 bytes", 256, true}, {"fail/257 bytes", 257, false}, {"fail/1024 bytes", 1024, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			long := strings.Repeat("p", tc.n)
+			stored := libraryHash(t, func() (algorithm.Hash, error) { return shacrypt.New(shacrypt.WithSHA512(), shacrypt.WithRounds(1000)) }, long)
+			ok, upgrade, err := h.VerifyAny(context.Background(), long, stored)
+			if ok != tc.match || !upgrade || err != nil {
+				t.Fatalf("VerifyAny = %v, %v, %v; want %v, true, nil", ok, upgrade, err, tc.match)
+			}
+		})
+	}
+}
+
 func TestVerifyAnyWaitsForASlot(t *testing.T) {
 	h := NewHasher(cheap, 1)
 	h.slots <- struct{}{}
@@ -225,6 +263,58 @@ func TestVerifyAnyWaitsForASlot(t *testing.T) {
 	}
 }
 
+// withinBounds reads the cost of a hash as the library encodes it, apart
+// from the checks of formats.go, and reports one beyond the documented
+// bounds.
+func withinBounds(encoded string) error {
+	num := func(s string) uint64 {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return math.MaxUint64
+		}
+		return n
+	}
+	if m := regexp.MustCompile(`^\$argon2(?:id|i|d)\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$`).FindStringSubmatch(encoded); m != nil {
+		if num(m[1]) > 256<<10 || num(m[2]) > 10 || num(m[3]) > 16 {
+			return fmt.Errorf("argon2 m=%s t=%s p=%s", m[1], m[2], m[3])
+		}
+		return nil
+	}
+	if m := regexp.MustCompile(`^\$2[aby]?\$(\d+)\$|^\$bcrypt-sha256\$.*r=(\d+)`).FindStringSubmatch(encoded); m != nil {
+		if num(m[1]+m[2]) > 14 {
+			return fmt.Errorf("bcrypt cost %s%s", m[1], m[2])
+		}
+		return nil
+	}
+	if m := regexp.MustCompile(`^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$`).FindStringSubmatch(encoded); m != nil {
+		ln, r, p := num(m[1]), num(m[2]), num(m[3])
+		if ln > 20 || r > 32 || p > 16 || 128*r<<ln > 256<<20 || r*p<<ln > 1<<23 {
+			return fmt.Errorf("scrypt ln=%d r=%d p=%d", ln, r, p)
+		}
+		return nil
+	}
+	if m := regexp.MustCompile(`^\$y\$([^$]+)\$`).FindStringSubmatch(encoded); m != nil {
+		_, ln, r, err := yescrypt.DecodeSetting([]byte(m[1]))
+		if err != nil || ln > 20 || r > 32 || 128*uint64(r)<<ln > 256<<20 || uint64(r)<<ln > 1<<23 {
+			return fmt.Errorf("yescrypt ln=%d r=%d (%v)", ln, r, err)
+		}
+		return nil
+	}
+	if m := regexp.MustCompile(`^\$pbkdf2(?:-sha\d+)?\$(\d+)\$`).FindStringSubmatch(encoded); m != nil {
+		if num(m[1]) > 2_000_000 {
+			return fmt.Errorf("pbkdf2 %s iterations", m[1])
+		}
+		return nil
+	}
+	if m := regexp.MustCompile(`^\$[56]\$(?:rounds=(\d+)\$)?`).FindStringSubmatch(encoded); m != nil {
+		if m[1] != "" && num(m[1]) > 1_000_000 {
+			return fmt.Errorf("sha-crypt %s rounds", m[1])
+		}
+		return nil
+	}
+	return errors.New("a format Supported does not admit")
+}
+
 func FuzzSupported(f *testing.F) {
 	b64 := base64.RawStdEncoding.EncodeToString
 	for _, s := range []string{
@@ -235,6 +325,22 @@ func FuzzSupported(f *testing.F) {
 		"$pbkdf2-sha512$1000$" + b64(salt16) + "$" + b64(salt16),
 		"$6$rounds=5000$salt$" + strings.Repeat("a", 86),
 		"$bcrypt-sha256$v=2,t=2b,r=12$" + strings.Repeat("a", 22) + "$" + strings.Repeat("a", 31),
+		// At and just beyond the bounds.
+		"$2b$04$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+		"$2y$14$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+		"$2a$15$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+		"$argon2id$v=19$m=262144,t=10,p=16$" + b64(salt16) + "$" + b64(salt16),
+		"$argon2i$v=19$m=4194304,t=64,p=255$" + b64(salt16) + "$" + b64(salt16),
+		"$argon2d$v=19$m=8192,t=1,p=1,m=4194304$" + b64(salt16) + "$" + b64(salt16),
+		"$scrypt$ln=18,r=8,p=4$" + b64(salt16) + "$" + b64(salt16),
+		"$scrypt$ln=20,r=8,p=1$" + b64(salt16) + "$" + b64(salt16),
+		"$scrypt$r=32,p=16$" + b64(salt16) + "$" + b64(salt16),
+		"$y$jBT$abcdefgh$" + strings.Repeat("a", 43),
+		"$pbkdf2$2000000$" + b64(salt16) + "$" + b64(make([]byte, 64)),
+		"$pbkdf2-sha256$2000001$" + b64(salt16) + "$" + b64(salt16),
+		"$6$rounds=1000000$salt$" + strings.Repeat("a", 86),
+		"$5$rounds=1000001$salt$" + strings.Repeat("a", 43),
+		"{ARGON2}$argon2id$v=19$m=524288,t=1,p=1$" + b64(salt16) + "$" + b64(salt16),
 		"{CRYPT}$5$salt$" + strings.Repeat("a", 43),
 		"{PBKDF2-SHA256}1000$abc$def",
 		"$$$", "$", "",
@@ -250,8 +356,11 @@ func FuzzSupported(f *testing.F) {
 			if err != nil {
 				t.Fatalf("inspect disagrees with Supported on %q: %v", s, err)
 			}
-			if err := Supported(d.Encode()); err != nil {
+			if err := Supported(libraryReading(d)); err != nil {
 				t.Fatalf("Supported(%q) accepted, its re-encoding %q not: %v", s, d.Encode(), err)
+			}
+			if err := withinBounds(d.Encode()); err != nil {
+				t.Fatalf("Supported(%q) accepted a hash the library reads as %q: %v", s, d.Encode(), err)
 			}
 			return
 		}

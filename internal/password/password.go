@@ -23,13 +23,16 @@ type Params struct {
 // OWASP is the OWASP Password Storage Cheat Sheet's argon2id minimum.
 var OWASP = Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
 
+// MaxParams bounds the argon2 parameters of any stored hash, Castellan's
+// own or imported (argon2id, argon2i, argon2d): a hash asking for more is
+// refused on import and never verified. One verification at the bound
+// takes about 2.7 s of one core and 256 MiB; see the package documentation.
+// The configuration (passwords.argon2id) cannot ask for more either.
+var MaxParams = Params{MemoryKiB: 256 << 10, Iterations: 10, Parallelism: 16}
+
 const (
 	saltLen = 16
 	keyLen  = 32
-	// Upper bounds accepted from stored hashes, so a crafted hash string
-	// cannot make verification allocate unbounded memory.
-	maxMemoryKiB  = 4 << 20 // 4 GiB
-	maxIterations = 64
 )
 
 // ErrMalformed is returned for a stored hash that is not a valid argon2id PHC string.
@@ -100,6 +103,7 @@ func encode(p Params, salt, key []byte) string {
 }
 
 // Parse splits an argon2id PHC string into its parameters, salt and hash.
+// Parameters above MaxParams make the hash malformed.
 func Parse(stored string) (Params, []byte, []byte, error) {
 	parts := strings.Split(stored, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
@@ -118,7 +122,7 @@ func Parse(stored string) (Params, []byte, []byte, error) {
 		case "t":
 			p.Iterations = uint32(n)
 		case "p":
-			if n > 255 {
+			if n > uint64(MaxParams.Parallelism) {
 				return Params{}, nil, nil, ErrMalformed
 			}
 			p.Parallelism = uint8(n)
@@ -126,8 +130,8 @@ func Parse(stored string) (Params, []byte, []byte, error) {
 			return Params{}, nil, nil, ErrMalformed
 		}
 	}
-	if p.Iterations < 1 || p.Iterations > maxIterations || p.Parallelism < 1 ||
-		p.MemoryKiB < 8*uint32(p.Parallelism) || p.MemoryKiB > maxMemoryKiB {
+	if p.Iterations < 1 || p.Iterations > MaxParams.Iterations || p.Parallelism < 1 ||
+		p.MemoryKiB < 8*uint32(p.Parallelism) || p.MemoryKiB > MaxParams.MemoryKiB {
 		return Params{}, nil, nil, ErrMalformed
 	}
 	b64 := base64.RawStdEncoding

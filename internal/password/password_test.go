@@ -2,6 +2,7 @@ package password
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,11 @@ func TestParseRejects(t *testing.T) {
 	for _, s := range []string{
 		"", "$argon2i$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 		"$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		// Beyond MaxParams: 4 GiB, 64 passes, 32 lanes, 256 MiB + 1 KiB.
+		"$argon2id$v=19$m=4194304,t=64,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=8192,t=11,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=8192,t=1,p=17$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=262145,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 		"$argon2id$v=19$m=8192,t=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 		"$argon2id$v=19$m=8192,t=1,p=1$!!$aGFzaGhhc2hoYXNoaGFzaA",
 		"$argon2id$v=19$m=8192,t=1,x=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
@@ -56,6 +62,27 @@ func TestParseRejects(t *testing.T) {
 		if _, _, _, err := Parse(s); err == nil {
 			t.Errorf("Parse(%q) accepted a malformed hash", s)
 		}
+	}
+	if _, _, _, err := Parse("$argon2id$v=19$m=262144,t=10,p=16$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"); err != nil {
+		t.Errorf("Parse refused a hash at MaxParams: %v", err)
+	}
+}
+
+// A stored hash of Castellan's own format beyond MaxParams is refused by
+// Verify and VerifyAny before any memory is allocated for it.
+func TestVerifyRefusesCostlyOwnHash(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(cheap, 1)
+	stored := "$argon2id$v=19$m=4194304,t=64,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+	if _, _, _, err := Parse(stored); err == nil {
+		t.Fatal("Parse accepted 4 GiB and 64 iterations")
+	}
+	if ok, err := h.Verify(ctx, "correct horse", stored); ok || err == nil {
+		t.Fatalf("Verify = %v, %v; want an error", ok, err)
+	}
+	ok, upgrade, err := h.VerifyAny(ctx, "correct horse", stored)
+	if ok || !upgrade || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "iterations t=64") {
+		t.Fatalf("VerifyAny = %v, %v, %v; want an error naming the iterations", ok, upgrade, err)
 	}
 }
 
@@ -106,7 +133,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("$argon2id$v=19$m=,t=,p=$$")
 	f.Fuzz(func(t *testing.T, s string) {
 		p, salt, key, err := Parse(s)
-		if err == nil && (p.MemoryKiB > maxMemoryKiB || p.Iterations > maxIterations || len(salt) == 0 || len(key) == 0) {
+		if err == nil && (p.MemoryKiB > MaxParams.MemoryKiB || p.Iterations > MaxParams.Iterations || p.Parallelism > MaxParams.Parallelism ||
+			len(salt) == 0 || len(key) == 0) {
 			t.Fatalf("accepted out-of-bounds hash %q", s)
 		}
 	})
