@@ -14,9 +14,14 @@
 //	HTTP: GET http://DOMAIN/.well-known/castellan-challenge/TOKEN whose body is the token
 //
 // through a Verifier whose DNS resolver and HTTP client are injected, so
-// tests run against local servers.
+// tests run against local servers. The HTTP fetch connects only to public
+// addresses (checked at connect time, redirects included) unless the
+// operator allows more networks, is bounded in time and size, and fails
+// with one message whatever went wrong; see verify.go.
 //
-// Metadata: free key/value pairs (keys up to 200 bytes, values up to 64 KiB).
+// Metadata: free key/value pairs within the limits of package metadata
+// (keys up to 200 bytes, values up to 64 KiB, 100 keys and 256 KiB per
+// organization).
 //
 // Events are listed in events.go; commands (commands.go) load an
 // organization's events into its write model (state.go), check the rules
