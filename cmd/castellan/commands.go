@@ -138,9 +138,17 @@ func services(a *app.App) []api.Service {
 		system.New(version),
 		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, a.SendCode),
 		usertypeapi.NewService(a.Store, auth),
-		orgapi.NewService(a.Store, org.NewVerifier(), auth),
+		orgapi.NewService(a.Store, verifier(a), auth),
 		instanceapi.NewService(a.Store, auth),
 	}
+}
+
+// verifier checks domain challenges, fetching only from public addresses
+// and the networks domains.verification_allowed_networks allows.
+func verifier(a *app.App) *org.Verifier {
+	v := org.NewVerifier(a.Config.Domains.VerificationNetworks()...)
+	v.Log = a.Log
+	return v
 }
 
 // printFirstStart tells the operator, once, where the new instance is and

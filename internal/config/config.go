@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -25,6 +26,7 @@ type Config struct {
 	Keys            Keys          `yaml:"keys"`
 	FirstInstance   FirstInstance `yaml:"first_instance"`
 	Passwords       Passwords     `yaml:"passwords"`
+	Domains         Domains       `yaml:"domains"`
 	Subscriptions   Subscriptions `yaml:"subscriptions"`
 	Notify          Notify        `yaml:"notify"`
 }
@@ -88,9 +90,26 @@ type Passwords struct {
 // (RFC 9106). Existing hashes keep the parameters they were made with. The
 // defaults are the OWASP Password Storage Cheat Sheet minimums.
 type Argon2id struct {
-	MemoryKiB   uint32 `yaml:"memory_kib" default:"19456" min:"8192" desc:"Memory per hash, in KiB."`
-	Iterations  uint32 `yaml:"iterations" default:"2" min:"1" desc:"Passes over the memory per hash."`
-	Parallelism uint8  `yaml:"parallelism" default:"1" min:"1" desc:"Lanes (threads) per hash."`
+	MemoryKiB   uint32 `yaml:"memory_kib" default:"19456" min:"8192" max:"262144" desc:"Memory per hash, in KiB. The maximum is the most Castellan verifies in any stored hash."`
+	Iterations  uint32 `yaml:"iterations" default:"2" min:"1" max:"10" desc:"Passes over the memory per hash. The maximum is the most Castellan verifies in any stored hash."`
+	Parallelism uint8  `yaml:"parallelism" default:"1" min:"1" max:"16" desc:"Lanes (threads) per hash. The maximum is the most Castellan verifies in any stored hash."`
+}
+
+// Domains configures how organizations prove their domains.
+type Domains struct {
+	VerificationAllowedNetworks []string `yaml:"verification_allowed_networks" desc:"Networks in CIDR notation (such as 10.20.0.0/16 or fd00::/8) that HTTP domain verification may connect to although they are not public. Otherwise it connects only to public addresses: loopback, private, link-local, unique-local, multicast, unspecified and other special-purpose addresses are refused, so that an organization cannot point a domain inside Castellan's network and make Castellan fetch from there. Empty (the default) allows public addresses only; meant for tests and closed networks. Comma-separated in the environment and flags."`
+}
+
+// VerificationNetworks returns verification_allowed_networks parsed;
+// [Load] has validated them.
+func (d Domains) VerificationNetworks() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range d.VerificationAllowedNetworks {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // Notify configures how Castellan reaches users: email through an SMTP

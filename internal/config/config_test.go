@@ -103,8 +103,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 30 {
-		t.Errorf("%d settings, want 30: update this test and the docs when adding one", len(settings))
+	if len(settings) != 31 {
+		t.Errorf("%d settings, want 31: update this test and the docs when adding one", len(settings))
 	}
 }
 

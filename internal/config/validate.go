@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -26,6 +27,7 @@ func (l *loader) validate(c *Config) {
 	l.deriveDomain(c)
 	l.checkEmail(c)
 	l.checkNotify(c)
+	l.checkDomains(c)
 	if c.Passwords.MaxConcurrent == 0 {
 		c.Passwords.MaxConcurrent = runtime.NumCPU()
 	}
@@ -216,5 +218,15 @@ func (l *loader) checkNotify(c *Config) {
 	}
 	if sms.WebhookURL != "" && len(sms.WebhookSecret) < 24 {
 		l.fail(c, &sms.WebhookSecret, "must be at least 24 characters when %s is set", l.describe(c, &sms.WebhookURL))
+	}
+}
+
+// checkDomains checks that the networks domain verification may reach are
+// CIDR prefixes.
+func (l *loader) checkDomains(c *Config) {
+	for _, s := range c.Domains.VerificationAllowedNetworks {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			l.fail(c, &c.Domains.VerificationAllowedNetworks, "must be networks in CIDR notation such as 10.20.0.0/16 or 127.0.0.1/32, got %q", s)
+		}
 	}
 }
