@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -29,12 +30,13 @@ const (
 type Ring struct {
 	currentID string
 	aeads     map[string]cipher.AEAD
+	secrets   map[string][]byte // for DeriveKey
 }
 
 // New returns a ring that encrypts under current and decrypts with current
 // and every retired key. Keys must be well formed and their IDs distinct.
 func New(current Key, retired ...Key) (*Ring, error) {
-	r := &Ring{currentID: current.ID, aeads: make(map[string]cipher.AEAD, 1+len(retired))}
+	r := &Ring{currentID: current.ID, aeads: make(map[string]cipher.AEAD, 1+len(retired)), secrets: make(map[string][]byte, 1+len(retired))}
 	for _, k := range append([]Key{current}, retired...) {
 		if err := k.validate(); err != nil {
 			return nil, err
@@ -51,6 +53,7 @@ func New(current Key, retired ...Key) (*Ring, error) {
 			return nil, fmt.Errorf("keyring: key %s: %w", k.ID, err)
 		}
 		r.aeads[k.ID] = aead
+		r.secrets[k.ID] = bytes.Clone(k.Secret)
 	}
 	return r, nil
 }
