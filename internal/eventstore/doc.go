@@ -31,6 +31,8 @@
 //
 // Rebuilding. Store.Rebuild recomputes a projection from the log inside one
 // transaction that blocks appends; its rows equal those of the inline path.
+// A RebuildFinisher then derives what lives outside its rows, such as the
+// unique claims of values whose normal form changed (ReplaceUnique).
 //
 // Tables: events (append-only, guarded by triggers), unique_constraints,
 // subscription_checkpoints. Every row starts with its instance.

@@ -26,6 +26,14 @@ type Projection interface {
 	Reset(ctx context.Context, tx *database.Tx) error
 }
 
+// RebuildFinisher is a Projection with work left once Rebuild has reduced
+// every event: it runs in the rebuild's transaction, while appends wait,
+// and derives from the rebuilt rows what lives outside them — such as the
+// unique claims of a value whose normal form changed (see ReplaceUnique).
+type RebuildFinisher interface {
+	FinishRebuild(ctx context.Context, tx *database.Tx) error
+}
+
 // Projections returns the names of the registered projections.
 func (s *Store) Projections() []string {
 	names := make([]string, len(s.projections))
@@ -40,7 +48,8 @@ const rebuildBatch = 1000
 
 // Rebuild recomputes the named projection from the event log in one
 // transaction: its rows are reset and every event it handles, across all
-// instances, is reduced again in commit order. Appends wait while it runs.
+// instances, is reduced again in commit order, then a RebuildFinisher
+// finishes. Appends wait while it runs.
 // It returns the number of events applied.
 func (s *Store) Rebuild(ctx context.Context, name string) (int, error) {
 	var p Projection
@@ -76,10 +85,16 @@ func (s *Store) Rebuild(ctx context.Context, name string) (int, error) {
 			}
 			n += len(events)
 			if len(events) < rebuildBatch {
-				return nil
+				break
 			}
 			after = events[len(events)-1].Position
 		}
+		if f, ok := p.(RebuildFinisher); ok {
+			if err := f.FinishRebuild(ctx, tx); err != nil {
+				return fmt.Errorf("eventstore: finish rebuild of %s: %w", name, err)
+			}
+		}
+		return nil
 	})
 	return n, err
 }

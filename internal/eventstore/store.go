@@ -49,7 +49,9 @@ type Unique struct {
 	Value  string
 	Field  string
 	Remove bool
-	// FoldCase compares the value case-insensitively.
+	// FoldCase compares the value case-insensitively (strings.ToLower).
+	// A value with a normal form of its own, such as a login name's
+	// RFC 8265 key, is claimed in that form without FoldCase.
 	FoldCase bool
 	// Global makes the value unique across all instances (instance domains).
 	Global bool
