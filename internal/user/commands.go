@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -23,7 +22,7 @@ import (
 
 // Unique value kinds users claim in the event store.
 const (
-	uniqueLoginName = "login_name" // per instance, case-insensitive
+	uniqueLoginName = "login_name" // per instance, by LoginNameKey
 	uniqueTrait     = "user_trait" // + "/" + schema id + pointer; per org or instance
 )
 
@@ -43,20 +42,6 @@ type New struct {
 	Password       string
 	PasswordHash   string
 	ChangeRequired bool
-}
-
-// ValidateLoginName checks a login name: 1 to 200 printable characters
-// without spaces.
-func ValidateLoginName(name string) error {
-	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
-		return failure.InvalidArgument("loginName", "a login name has 1 to 200 characters")
-	}
-	for _, r := range name {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return failure.InvalidArgument("loginName", "a login name cannot contain spaces or control characters")
-		}
-	}
-	return nil
 }
 
 var phoneNumber = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -108,9 +93,11 @@ func Creation(instanceID, userID, typeName string, schema *userschema.Schema, n 
 	if n.OrgID == "" {
 		return eventstore.Append{}, failure.InvalidArgument("orgId", "a user belongs to an organization")
 	}
-	if err := ValidateLoginName(n.LoginName); err != nil {
+	login, err := ParseLoginName(n.LoginName)
+	if err != nil {
 		return eventstore.Append{}, err
 	}
+	n.LoginName = login.Display
 	if err := validateContact(n.Email, n.Phone); err != nil {
 		return eventstore.Append{}, err
 	}
@@ -125,7 +112,7 @@ func Creation(instanceID, userID, typeName string, schema *userschema.Schema, n 
 	if err != nil {
 		return eventstore.Append{}, err
 	}
-	unique = append(unique, eventstore.Unique{Kind: uniqueLoginName, Value: n.LoginName, Field: "loginName", FoldCase: true})
+	unique = append(unique, eventstore.Unique{Kind: uniqueLoginName, Value: login.Key, Field: "loginName"})
 	initial := slices.Contains(schema.Authenticators(), "password") && n.PasswordHash == "" && !n.EmailVerified
 	events := []eventstore.Payload{&Added{
 		SchemaID: schema.ID(), SchemaType: typeName, SchemaRevision: schema.Revision(), LoginName: n.LoginName, Traits: compactJSON(traits),
@@ -158,6 +145,8 @@ type Commands struct {
 	policy Policy
 	now    func() time.Time
 	timing *equalizer
+	// loginNames are the rules for new login names (WithLoginNameRules).
+	loginNames LoginNameRules
 }
 
 // NewCommands returns the user commands under DefaultPolicy.
@@ -204,7 +193,7 @@ func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanc
 			return "", err
 		}
 	}
-	if n.LoginName, err = c.orgLoginName(ctx, instanceID, n.OrgID, n.LoginName); err != nil {
+	if n.LoginName, err = c.loginName(ctx, instanceID, n.OrgID, n.LoginName); err != nil {
 		return "", err
 	}
 	userID := id.New()
@@ -300,18 +289,20 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 		if role != userschema.Admin {
 			return failure.PermissionDenied("only an administrator changes login names")
 		}
-		if err := ValidateLoginName(*p.LoginName); err != nil {
-			return err
-		}
-		name, err := c.orgLoginName(ctx, instanceID, m.OrgID, *p.LoginName)
+		name, err := c.loginName(ctx, instanceID, m.OrgID, *p.LoginName)
 		if err != nil {
 			return err
 		}
-		p.LoginName = &name
-		unique = append(unique,
-			eventstore.Unique{Kind: uniqueLoginName, Value: m.LoginName, Remove: true, FoldCase: true},
-			eventstore.Unique{Kind: uniqueLoginName, Value: *p.LoginName, Field: "loginName", FoldCase: true})
-		events = append(events, &LoginNameChanged{LoginName: *p.LoginName})
+		claimed, err := c.claimedLoginName(ctx, instanceID, userID, m.LoginName)
+		if err != nil {
+			return err
+		}
+		if name != m.LoginName { // "Ａda" is "Ada" typed wide
+			unique = append(unique,
+				eventstore.Unique{Kind: uniqueLoginName, Value: claimed, Remove: true},
+				eventstore.Unique{Kind: uniqueLoginName, Value: LoginNameKey(name), Field: "loginName"})
+			events = append(events, &LoginNameChanged{LoginName: name})
+		}
 	}
 	if p.Email != nil && *p.Email != m.Email {
 		if err := validateContact(*p.Email, ""); err != nil {
@@ -400,7 +391,11 @@ func (c *Commands) Reactivate(ctx context.Context, editor eventstore.Editor, ins
 func (c *Commands) Delete(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
 	return c.transition(ctx, editor, instanceID, userID, []State{StateInitial, StateActive, StateInactive, StateLocked}, &Deleted{},
 		func(m *writeModel) ([]eventstore.Unique, error) {
-			u := []eventstore.Unique{{Kind: uniqueLoginName, Value: m.LoginName, Remove: true, FoldCase: true}}
+			claimed, err := c.claimedLoginName(ctx, instanceID, userID, m.LoginName)
+			if err != nil {
+				return nil, err
+			}
+			u := []eventstore.Unique{{Kind: uniqueLoginName, Value: claimed, Remove: true}}
 			if m.SchemaID == "" {
 				return u, nil
 			}

@@ -254,7 +254,7 @@ func (c *Commands) equalizeTiming(ctx context.Context, pw string) {
 func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw string) (string, error) {
 	var userID string
 	err := c.db().Reader().QueryRowContext(ctx, `SELECT id FROM users WHERE instance_id = $1 AND login_name_lower = $2`,
-		instanceID, strings.ToLower(loginName)).Scan(&userID)
+		instanceID, LoginNameKey(loginName)).Scan(&userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		c.equalizeTiming(ctx, pw)
 		return "", errSignIn()

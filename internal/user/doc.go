@@ -3,9 +3,41 @@
 // (package userschema) defines the account's traits; they differ only in
 // their authenticators.
 //
-// A user has a login name (unique per instance, case-insensitive), traits
-// validated against the latest revision of its type when written, contact
-// data (email, phone), a state, metadata and a password.
+// A user has a login name (unique per instance), traits validated against
+// the latest revision of its type when written, contact data (email,
+// phone), a state, metadata and a password.
+//
+// Login names (loginname.go) follow RFC 8265. What is stored — in events,
+// the read model's login_name and the API — is the name as typed with wide
+// and narrow forms mapped and NFC applied (UsernameCasePreserved): "Ａda"
+// is stored as "Ada". What is unique and looked up by — the claim in the
+// event store's unique_constraints, the read model's login_name_lower,
+// sign-in, exact and prefix search — is its key, the UsernameCaseMapped
+// form: "ADA", "ａda" and "ada" are one name, and so are the NFC and NFD
+// forms of "Émile". Strings RFC 8265 refuses (spaces, controls, invisible
+// formatting, symbols beyond ASCII, broken bidirectional text) fail with an
+// invalid-argument error for loginName that names the problem; '@' and '.'
+// are fine. New names must also not mix scripts confusably ("аdmin" with a
+// Cyrillic а): UTS #39's highly restrictive level, checked before and after
+// the last '@' separately; whole-script confusables are not detected.
+// Commands.WithLoginNameRules (setting users.allow_mixed_script_login_names)
+// lifts that rule. user.Creation applies RFC 8265 only: the first
+// administrator's name comes from the operator's configuration.
+//
+// Names stored by earlier versions. Events are never rewritten: an old
+// event keeps the name as typed and its key is computed when it is read.
+// Earlier versions claimed and indexed names in lower case; `castellan
+// projections rebuild users` recomputes every key into login_name_lower and
+// then claims all login names anew under them (Projection.FinishRebuild,
+// eventstore.ReplaceUnique), so run it once after upgrading. Until then an
+// old name whose lower case differs from its key (a wide or NFD name) is
+// found only by its old lower case. Two old names that now share a key
+// ("admin" and "ａdmin") both survive the rebuild: the first created keeps
+// the key, the other gets the key plus a space and its id, which no typed
+// name reaches (sign-in by that name finds the first); rename one of them.
+// A name RFC 8265 now refuses keeps its lower case as key and still signs
+// in. Renaming and deleting release the value the read model holds for the
+// user, i.e. exactly what was claimed, old form or new.
 //
 // States: initial (created without a password and without a proven email
 // address, for a type that signs in with passwords: it becomes active when
@@ -24,6 +56,14 @@
 // by, and user_traits one row per scalar trait (its JSON pointer and value),
 // indexed so that equality and prefix searches on any trait stay index
 // lookups as the directory grows.
+//
+// Search cursors (cursor.go) come back from the network. A Searcher
+// (NewSearcher, with the key ring) counts the total on the first page only
+// and carries it in the cursor under an HMAC keyed from the key ring,
+// binding the cursor to its instance, filters, order and role: a cursor
+// cannot change the total, nor be replayed on another search. Find,
+// without a key ring, hands out cursors holding only the position and
+// counts on every page.
 //
 // Events are in events.go; commands (commands.go) fold a user's events into
 // its write model and append with optimistic concurrency.

@@ -209,7 +209,7 @@ func (im *importer) validate(ctx context.Context, index int, u ImportUser) (*imp
 			return nil, failure.InvalidArgument("passwordHash", "%s", strings.TrimPrefix(err.Error(), "password: "))
 		}
 	}
-	if n.LoginName, err = im.c.orgLoginName(ctx, im.instanceID, n.OrgID, n.LoginName); err != nil {
+	if n.LoginName, err = im.c.loginName(ctx, im.instanceID, n.OrgID, n.LoginName); err != nil {
 		return nil, err
 	}
 	userID := u.ID

@@ -2,7 +2,9 @@ package user
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -67,6 +69,10 @@ CREATE TABLE user_metadata (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, ke
 
 // Projection keeps users, user_traits and user_metadata. Deleted users
 // leave the read model; their events stay.
+//
+// The column login_name_lower holds each login name's key (LoginNameKey);
+// a rebuild recomputes the keys and claims the login names anew under them
+// (FinishRebuild).
 type Projection struct{}
 
 func (Projection) Name() string         { return "users" }
@@ -79,6 +85,20 @@ func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
 		}
 	}
 	return nil
+}
+
+// ambiguousLoginNameKey is the key of a user whose login name normalizes
+// to the key of an earlier user's: two names stored before login names
+// were normalized, such as "admin" and "ａdmin". No typed name maps to it
+// (a key has no spaces), so sign-in by that name finds the earlier user,
+// and the later one must be renamed; prefix search still lists both.
+func ambiguousLoginNameKey(key, userID string) string { return key + " " + userID }
+
+// FinishRebuild claims every login name anew under the key the rebuild
+// computed, replacing the claims made under an older form (lower case
+// before login names were normalized).
+func (Projection) FinishRebuild(ctx context.Context, tx *database.Tx) error {
+	return eventstore.ReplaceUnique(ctx, tx, uniqueLoginName, `SELECT instance_id, '' AS scope, login_name_lower AS value FROM users`)
 }
 
 // flatten lists the scalar leaves of decoded JSON by JSON pointer, with
@@ -159,12 +179,25 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 		if p.Initial {
 			state = StateInitial
 		}
-		if err := exec(`INSERT INTO users (instance_id, id, org_id, schema_id, schema_type, schema_revision, login_name, login_name_lower, traits,
+		insert := func(key string) (sql.Result, error) {
+			return tx.ExecContext(ctx, `INSERT INTO users (instance_id, id, org_id, schema_id, schema_type, schema_revision, login_name, login_name_lower, traits,
 	email, email_lower, email_verified, phone, phone_verified, state, password_hash, password_change_required, created_at, changed_at, sequence)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $16, $17, $17, $18)`,
-			a.InstanceID, a.ID, a.Owner, p.SchemaID, p.SchemaType, p.SchemaRevision, p.LoginName, strings.ToLower(p.LoginName), string(traits),
-			p.Email, strings.ToLower(p.Email), p.EmailVerified, p.Phone, p.PhoneVerified, string(state), false, at, e.Sequence); err != nil {
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $16, $17, $17, $18)
+ON CONFLICT (instance_id, login_name_lower) DO NOTHING`,
+				a.InstanceID, a.ID, a.Owner, p.SchemaID, p.SchemaType, p.SchemaRevision, p.LoginName, key, string(traits),
+				p.Email, strings.ToLower(p.Email), p.EmailVerified, p.Phone, p.PhoneVerified, string(state), false, at, e.Sequence)
+		}
+		key := LoginNameKey(p.LoginName)
+		res, err := insert(key)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			if _, err := insert(ambiguousLoginNameKey(key, a.ID)); err != nil {
+				return err
+			}
 		}
 		return writeTraits(ctx, tx, a.InstanceID, a.ID, traits)
 	case *TraitsUpdated:
@@ -177,7 +210,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $1
 	case *PhoneChanged:
 		return set(`phone = $1, phone_verified = $2`, p.Phone, p.Verified)
 	case *LoginNameChanged:
-		return set(`login_name = $1, login_name_lower = $2`, p.LoginName, strings.ToLower(p.LoginName))
+		key := LoginNameKey(p.LoginName)
+		var other int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE instance_id = $1 AND login_name_lower = $2 AND id <> $3`, a.InstanceID, key, a.ID).Scan(&other)
+		if err == nil {
+			key = ambiguousLoginNameKey(key, a.ID)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return set(`login_name = $1, login_name_lower = $2`, p.LoginName, key)
 	case *PasswordSet:
 		if err := activateInitial(); err != nil {
 			return err

@@ -3,7 +3,6 @@ package user
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,25 +135,20 @@ type Search struct {
 type Page struct {
 	Users      []User
 	NextCursor string
-	// Total counts every user matching the filters, across pages, as of
-	// the first page.
+	// Total counts every user matching the filters, across pages: as of
+	// the first page on a Searcher's later pages, as of this page on
+	// Find's.
 	Total int
-}
-
-type cursor struct {
-	Key string `json:"k"`
-	ID  string `json:"i"`
-	// Total is the first page's count, carried along so that later pages
-	// cost only their own rows.
-	Total int `json:"t"`
 }
 
 // upperBound is the smallest string greater than every string starting
 // with prefix, in byte order (the collation of the indexed columns).
 func upperBound(prefix string) string { return prefix + "\U0010FFFF" }
 
-// Find runs a search, filtered for role.
-func Find(ctx context.Context, db *database.DB, instanceID string, s Search, role userschema.Role) (Page, error) {
+// Find runs a search, filtered for role. Its cursors carry the first
+// page's total, authenticated (see cursor.go).
+func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role userschema.Role) (Page, error) {
+	db := sr.db
 	limit := s.Limit
 	if limit == 0 {
 		limit = 50
@@ -183,10 +177,10 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 		where = append(where, "state = "+arg(string(s.State)))
 	}
 	if s.LoginName != "" {
-		where = append(where, "login_name_lower = "+arg(strings.ToLower(s.LoginName)))
+		where = append(where, "login_name_lower = "+arg(LoginNameKey(s.LoginName)))
 	}
 	if s.LoginNamePrefix != "" {
-		p := strings.ToLower(s.LoginNamePrefix)
+		p := loginNamePrefixKey(s.LoginNamePrefix)
 		where = append(where, "login_name_lower >= "+arg(p)+" AND login_name_lower < "+arg(upperBound(p)))
 	}
 	if s.Email != "" {
@@ -203,23 +197,6 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 		where = append(where, "id IN (SELECT user_id FROM user_traits WHERE instance_id = $1 AND pointer = "+arg(t.Pointer)+" AND "+cond+")")
 	}
 	filter := strings.Join(where, " AND ")
-	var c cursor
-	if s.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(s.Cursor)
-		if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
-			return Page{}, failure.InvalidArgument("cursor", "not a cursor this search returned")
-		}
-	}
-	// The total is counted for the first page only; later pages report
-	// the count their cursor carries, so a deep page costs what a first
-	// page does.
-	total := c.Total
-	if s.Cursor == "" {
-		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+filter, args...).Scan(&total); err != nil {
-			return Page{}, fmt.Errorf("user: count: %w", err)
-		}
-	}
-
 	key := "login_name_lower"
 	switch s.SortBy {
 	case "", "loginName":
@@ -227,6 +204,27 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 		key = "created_at"
 	default:
 		return Page{}, failure.InvalidArgument("sortBy", "loginName or createdAt")
+	}
+	scope := newSearchScope(instanceID, s, key, role)
+	var (
+		c       cursor
+		total   int
+		counted bool // the cursor carries an authenticated total
+	)
+	if s.Cursor != "" {
+		var err error
+		if c, counted, err = sr.decodeCursor(scope, s.Cursor); err != nil {
+			return Page{}, err
+		}
+		total = c.Total
+	}
+	// With a key ring the total is counted for the first page only; later
+	// pages report the count their authenticated cursor carries, so a deep
+	// page costs what a first page does.
+	if !counted {
+		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+filter, args...).Scan(&total); err != nil {
+			return Page{}, fmt.Errorf("user: count: %w", err)
+		}
 	}
 	order, cmp := "ASC", ">"
 	if s.Descending {
@@ -269,7 +267,9 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 			return Page{}, err
 		}
 		if len(page.Users) == limit {
-			page.NextCursor = encodeCursor(lastKey, page.Users[len(page.Users)-1].ID, total)
+			if page.NextCursor, err = sr.encodeCursor(scope, lastKey, page.Users[len(page.Users)-1].ID, total); err != nil {
+				return Page{}, err
+			}
 			break
 		}
 		lastKey = fmt.Sprint(sortKey)
@@ -293,11 +293,6 @@ func Find(ctx context.Context, db *database.DB, instanceID string, s Search, rol
 type scanner func(dest ...any) error
 
 func (s scanner) Scan(dest ...any) error { return s(dest...) }
-
-func encodeCursor(key, id string, total int) string {
-	b, _ := json.Marshal(cursor{Key: key, ID: id, Total: total})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
 
 // Exists reports whether the instance has the user.
 func Exists(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
