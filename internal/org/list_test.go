@@ -142,15 +142,57 @@ func TestListUsesTheNameIndex(t *testing.T) {
 }
 
 // Page tokens come from the network: a list answers with a page or an
-// invalid-argument error, never an internal error or a panic.
+// invalid-argument error, never an internal error or a panic. A token
+// holds only a position, so whatever it says, a page lists only
+// organizations of its instance that the query selects, and its total is
+// the query's count.
 func FuzzListPageToken(f *testing.F) {
 	s := eventstoretest.New(f, "inst-1", RegisterEvents, Migrations, Projection{})
-	f.Add("", "Ac")
-	f.Add("eyJuIjoiQSIsImkiOiJ4In0", "")
-	f.Add("!!!", "\xff")
-	f.Fuzz(func(t *testing.T, token, prefix string) {
-		if _, err := List(context.Background(), s.DB(), "inst-1", ListQuery{PageToken: token, NamePrefix: prefix}); err != nil && !failure.Is(err, failure.KindInvalidArgument) {
-			t.Fatalf("List(token %q, prefix %q): %v", token, prefix, err)
+	var appends []eventstore.Append
+	for i, name := range []string{"Acme", "acme-2", "Beta", "b", "Zed"} {
+		a, err := Creation("inst-1", fmt.Sprintf("o%d", i), name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		appends = append(appends, a)
+	}
+	other, err := Creation("inst-2", "x1", "Acme")
+	if err != nil {
+		f.Fatal(err)
+	}
+	s.Given(f, append(appends, other)...)
+	readable := []string{"o0", "o3", "x1"}
+	f.Add("", "Ac", false)
+	f.Add("eyJuIjoiQSIsImkiOiJ4In0", "", true)
+	f.Add("!!!", "\xff", false)
+	for _, q := range []ListQuery{{PageSize: 1}, {PageSize: 2, OrgIDs: readable}, {PageSize: 1, NamePrefix: "A"}} {
+		page, err := List(context.Background(), s.DB(), "inst-1", q)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(page.NextPageToken, q.NamePrefix, q.OrgIDs != nil)
+	}
+	f.Fuzz(func(t *testing.T, token, prefix string, onlyReadable bool) {
+		q := ListQuery{PageToken: token, NamePrefix: prefix, PageSize: 2}
+		if onlyReadable {
+			q.OrgIDs = readable
+		}
+		page, err := List(context.Background(), s.DB(), "inst-1", q)
+		if err != nil {
+			if !failure.Is(err, failure.KindInvalidArgument) {
+				t.Fatalf("List(token %q, prefix %q): %v", token, prefix, err)
+			}
+			return
+		}
+		first := q
+		first.PageToken = ""
+		if want, err := List(context.Background(), s.DB(), "inst-1", first); err != nil || page.TotalSize != want.TotalSize {
+			t.Fatalf("List(token %q, prefix %q): total %d, the query counts %d (%v)", token, prefix, page.TotalSize, want.TotalSize, err)
+		}
+		for _, o := range page.Orgs {
+			if o.ID == "x1" || !strings.HasPrefix(o.Name, prefix) || (onlyReadable && !slices.Contains(readable, o.ID)) {
+				t.Fatalf("List(token %q, prefix %q, readable %v) lists %s %q", token, prefix, onlyReadable, o.ID, o.Name)
+			}
 		}
 	})
 }
