@@ -29,6 +29,7 @@ type Config struct {
 	Domains         Domains       `yaml:"domains"`
 	Subscriptions   Subscriptions `yaml:"subscriptions"`
 	Notify          Notify        `yaml:"notify"`
+	Users           Users         `yaml:"users"`
 }
 
 // Log configures the process log.
@@ -136,6 +137,11 @@ type SMSNotify struct {
 	WebhookSecret string `yaml:"webhook_secret" secret:"true" desc:"Secret that signs the SMS webhook requests: at least 24 characters."`
 }
 
+// Users configures the rules for user accounts.
+type Users struct {
+	AllowMixedScriptLoginNames bool `yaml:"allow_mixed_script_login_names" default:"false" desc:"Accept new login names that mix scripts in a way that can impersonate another name, such as admin written with a Cyrillic a. By default a login name's characters must come from one script (or Latin with Han, Hiragana, Katakana, Bopomofo or Hangul), separately before and after the last @ (Unicode UTS #39, highly restrictive); names already stored are not affected."`
+}
+
 // Subscriptions configures asynchronous event subscribers.
 type Subscriptions struct {
 	PollInterval time.Duration `yaml:"poll_interval" default:"1s" positive:"true" desc:"How often asynchronous subscribers poll for new events."`
@@ -201,7 +207,11 @@ func LoadWithArgs(args []string, lookupEnv func(string) (string, bool)) (*Config
 	for _, s := range settings {
 		// Values are parsed after the file and environment, by the loader,
 		// so that errors have our wording and never quote secrets.
-		fs.Func(s.flag, s.summary(), func(v string) error {
+		register := fs.Func
+		if s.kind == kindBool {
+			register = fs.BoolFunc // --flag alone is --flag=true
+		}
+		register(s.flag, s.summary(), func(v string) error {
 			flagValues = append(flagValues, flagValue{s, v})
 			return nil
 		})

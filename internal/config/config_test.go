@@ -103,8 +103,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 31 {
-		t.Errorf("%d settings, want 31: update this test and the docs when adding one", len(settings))
+	if len(settings) != 32 {
+		t.Errorf("%d settings, want 32: update this test and the docs when adding one", len(settings))
 	}
 }
 

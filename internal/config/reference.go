@@ -91,6 +91,8 @@ func (s *setting) typeDescription() string {
 		return "duration (Go syntax: `500ms`, `30s`, `1m30s`, `2h`)"
 	case kindList:
 		return "list of strings (a YAML sequence; comma-separated in the environment and flags, or a repeated flag)"
+	case kindBool:
+		return "boolean (`true` or `false`; the flag alone means `true`)"
 	}
 	return "string"
 }

@@ -19,6 +19,7 @@ const (
 	kindUint
 	kindDuration
 	kindList
+	kindBool
 )
 
 // setting is one leaf field of Config with everything derived from its tags.
@@ -98,6 +99,8 @@ func newSetting(f reflect.StructField, index []int, key string) *setting {
 		s.kind = kindUint
 	case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
 		s.kind = kindList
+	case f.Type.Kind() == reflect.Bool:
+		s.kind = kindBool
 	default:
 		panic(fmt.Sprintf("config: %s has unsupported type %s", key, f.Type))
 	}
@@ -202,6 +205,14 @@ func (s *setting) parse(raw string) (reflect.Value, error) {
 		v := reflect.New(s.typ).Elem()
 		v.SetUint(n)
 		return v, nil
+	case kindBool:
+		switch strings.TrimSpace(raw) {
+		case "true":
+			return reflect.ValueOf(true).Convert(s.typ), nil
+		case "false":
+			return reflect.ValueOf(false).Convert(s.typ), nil
+		}
+		return reflect.Value{}, fmt.Errorf("must be true or false, got %s", s.quote(raw))
 	}
 	panic("unreachable")
 }
@@ -243,6 +254,8 @@ func (s *setting) typeName() string {
 		return "duration"
 	case kindList:
 		return "list"
+	case kindBool:
+		return "boolean"
 	}
 	return "string"
 }
