@@ -40,7 +40,7 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(rest) == 2 {
 		r.OrgID = rest[1]
 	}
-	got, err := setup.Recover(ctx, a.Store, a.Hasher, r, time.Now())
+	got, err := setup.Recover(ctx, a.Store, a.UserCommands(), r, time.Now())
 	if err != nil {
 		return fmt.Errorf("admin recover: %w", err)
 	}

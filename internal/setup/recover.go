@@ -51,9 +51,8 @@ type Recovered struct {
 // reactivating or unlocking it, reactivating its organization — and gives
 // it a new generated password (to be changed at sign-in) and a short-lived
 // personal access token. Every change is an event by RecoveryEditor.
-func Recover(ctx context.Context, store *eventstore.Store, hasher *password.Hasher, r Recovery, now time.Time) (Recovered, error) {
+func Recover(ctx context.Context, store *eventstore.Store, users *user.Commands, r Recovery, now time.Time) (Recovered, error) {
 	db := store.DB()
-	users := user.NewCommands(store, hasher)
 	secret, err := password.Generate(20)
 	if err != nil {
 		return Recovered{}, err

@@ -30,7 +30,7 @@ func TestRecoverRestoresAnOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	got, err := setup.Recover(ctx, env.App.Store, env.App.Hasher, setup.Recovery{InstanceID: env.InstanceID, LoginName: "ADMIN"}, now)
+	got, err := setup.Recover(ctx, env.App.Store, users, setup.Recovery{InstanceID: env.InstanceID, LoginName: "ADMIN"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestRecoverRestoresAnOwner(t *testing.T) {
 	}
 
 	// A missing user is created as an owner.
-	got, err = setup.Recover(ctx, env.App.Store, env.App.Hasher, setup.Recovery{InstanceID: env.InstanceID, LoginName: "rescue"}, now)
+	got, err = setup.Recover(ctx, env.App.Store, users, setup.Recovery{InstanceID: env.InstanceID, LoginName: "rescue"}, now)
 	if err != nil || !got.Created || got.OrgID != env.OrgID {
 		t.Fatalf("recovered %+v %v", got, err)
 	}

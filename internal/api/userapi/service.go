@@ -238,7 +238,7 @@ func (s *Service) SearchUsers(ctx context.Context, req *connect.Request[userv1.S
 	for _, t := range m.GetTraits() {
 		search.Traits = append(search.Traits, user.TraitFilter{Pointer: t.GetPointer(), Value: t.GetValue(), Prefix: t.GetPrefix()})
 	}
-	page, err := user.Find(ctx, s.db(), caller.InstanceID, search, userschema.Admin)
+	page, err := user.NewSearcher(s.db(), s.keys).Find(ctx, caller.InstanceID, search, userschema.Admin)
 	if err != nil {
 		return nil, err
 	}
