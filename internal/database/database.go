@@ -30,6 +30,7 @@ type DB struct {
 	Dialect Dialect
 	write   *sql.DB
 	read    *sql.DB
+	scrubs  scrubber
 }
 
 // Tx is a write transaction. It embeds *sql.Tx; Dialect tells code that needs
@@ -44,7 +45,9 @@ func OpenSQLite(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("database: create directory for %s: %w", path, err)
 	}
-	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	// secure_delete overwrites deleted rows with zeros, so that erased
+	// personal data does not linger in free space (see ScrubDeleted).
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=secure_delete(ON)"
 	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("database: open %s: %w", path, err)

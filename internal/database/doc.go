@@ -16,6 +16,13 @@
 // reported as committed survives the process being killed and the machine
 // losing power; PostgreSQL gives the same guarantee with its default settings.
 //
+// Erasure: deleted rows must not stay readable in the files. SQLite
+// connections run with secure_delete (deleted rows are overwritten with
+// zeros); after personal data was erased, ScrubDeleted checkpoints and
+// truncates SQLite's write-ahead log, or runs VACUUM on the PostgreSQL
+// tables — which frees, but does not overwrite, the dead rows (see
+// docs/architecture.md, "Personal data").
+//
 // Migrations are plain SQL, one text per backend, owned by the package whose
 // tables they create and listed in order by the binary. Applied migrations are
 // recorded in schema_migrations; on PostgreSQL concurrent replicas serialize on

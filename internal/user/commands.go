@@ -388,7 +388,8 @@ func (c *Commands) Reactivate(ctx context.Context, editor eventstore.Editor, ins
 // Delete removes the user for good: it releases the login name and unique
 // trait values, and erases the user's personal data from the event log
 // (GDPR Art. 17) by destroying its key; who did what and when stays.
-func (c *Commands) Delete(ctx context.Context, editor eventstore.Editor, instanceID, userID string) error {
+func (c *Commands) Delete(ctx context.Context, editor eventstore.Editor, instanceID, userID string) (err error) {
+	defer c.scrubAfterErasure(ctx, userID, &err) // erase_files.go
 	return c.transition(ctx, editor, instanceID, userID, []State{StateInitial, StateActive, StateInactive, StateLocked}, &Deleted{},
 		func(m *writeModel) ([]eventstore.Unique, error) {
 			claimed, err := c.claimedLoginName(ctx, instanceID, userID, m.LoginName)

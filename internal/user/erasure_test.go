@@ -1,11 +1,14 @@
 package user
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/keyring"
@@ -99,4 +102,132 @@ func TestDeleteErasesPersonalDataButKeepsTheAuditTrail(t *testing.T) {
 	if _, err := users.Create(ctx, admin, inst, New{OrgID: "o1", Type: "human", LoginName: "ada.lovelace"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Erasure leaves nothing readable in the database files: not the user's
+// personal data from the read model, nor the destroyed key that opens it
+// in the event log. On SQLite the files themselves are searched, while the
+// database is open and after it is closed. On PostgreSQL the relation
+// files cannot be read as the test's database user, and VACUUM does not
+// overwrite dead rows anyway (docs/architecture.md): the test checks that
+// every erased table was vacuumed after the erasure.
+func TestErasureLeavesNothingReadableInTheDatabaseFiles(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		key, _ := keyring.GenerateKey()
+		ring, _ := keyring.New(key)
+		db := src.Open(t, slices.Concat(eventstore.Migrations, usertype.Migrations, org.Migrations, Migrations, pii.Migrations))
+		r := eventstore.NewRegistry()
+		RegisterEvents(r)
+		usertype.RegisterEvents(r)
+		org.RegisterEvents(r)
+		store, err := eventstore.New(db, r, []eventstore.Projection{usertype.Projection{}, org.Projection{}, Projection{}}, eventstore.Options{Sealer: pii.New(ring)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		given, _ := usertype.DefaultCreations(inst)
+		o, err := org.Creation(inst, "o1", "Acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Push(ctx, eventstore.SystemEditor, append(given, o)...); err != nil {
+			t.Fatal(err)
+		}
+		users := NewCommands(store, password.NewHasher(password.Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, 1))
+		canaries := []string{"canary-login-5e1f", "canary-mail-5e1f@example.com", "Canary-Family-5e1f", "canary-note-5e1f"}
+		id, err := users.Create(ctx, admin, inst, New{OrgID: "o1", Type: "human", LoginName: canaries[0], Email: canaries[1],
+			Traits: json.RawMessage(`{"profile": {"family_name": "` + canaries[2] + `"}}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := users.SetMetadata(ctx, admin, inst, id, "note", []byte(canaries[3])); err != nil {
+			t.Fatal(err)
+		}
+		var wrapped []byte
+		if err := db.Reader().QueryRow(`SELECT wrapped FROM pii_keys WHERE subject_id = $1`, id).Scan(&wrapped); err != nil {
+			t.Fatal(err)
+		}
+		secrets := append([][]byte{wrapped}, func() (b [][]byte) {
+			for _, c := range canaries {
+				b = append(b, []byte(c))
+			}
+			return b
+		}()...)
+
+		path, onSQLite := strings.CutPrefix(src.URL(), "sqlite:")
+		find := func() string {
+			t.Helper()
+			var files []byte
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				b, err := os.ReadFile(p)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				files = append(files, b...)
+			}
+			for i, s := range secrets {
+				if bytes.Contains(files, s) {
+					if i == 0 {
+						return "the destroyed key"
+					}
+					return string(s)
+				}
+			}
+			return ""
+		}
+		vacuums := func() map[string]int64 {
+			t.Helper()
+			n := map[string]int64{}
+			rows, err := db.Reader().Query(`SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE schemaname = current_schema()`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var table string
+				var count int64
+				if err := rows.Scan(&table, &count); err != nil {
+					t.Fatal(err)
+				}
+				n[table] = count
+			}
+			return n
+		}
+		var before map[string]int64
+		if onSQLite {
+			if find() == "" {
+				t.Fatal("the files hold no personal data before the erasure: the test proves nothing")
+			}
+		} else {
+			before = vacuums()
+		}
+
+		if err := users.Delete(ctx, admin, inst, id); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{`SELECT count(*) FROM pii_keys WHERE subject_id = $1`, `SELECT count(*) FROM users WHERE id = $1`,
+			`SELECT count(*) FROM user_traits WHERE user_id = $1`, `SELECT count(*) FROM user_metadata WHERE user_id = $1`} {
+			var n int
+			if err := db.Reader().QueryRow(q, id).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%s: %d, %v", q, n, err)
+			}
+		}
+		if !onSQLite {
+			after := vacuums()
+			for _, table := range erasedTables {
+				if after[table] <= before[table] {
+					t.Errorf("%s was not vacuumed after the erasure (%d, then %d)", table, before[table], after[table])
+				}
+			}
+			return
+		}
+		if found := find(); found != "" {
+			t.Fatalf("%s is readable in the files of the open database after the erasure", found)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if found := find(); found != "" {
+			t.Fatalf("%s is readable in the database files after the erasure", found)
+		}
+	})
 }
