@@ -151,3 +151,35 @@ func TestImportStopsWithTheContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A hash whose parameters would make every sign-in allocate gigabytes or
+// compute for seconds is refused at import, naming the parameter; nothing
+// of such a user is imported.
+func TestImportRefusesCostlyHashes(t *testing.T) {
+	f := setup(t)
+	f.Given(t)
+	const salt, key = "MDEyMzQ1Njc4OWFiY2RlZg", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"
+	for _, tc := range []struct{ name, hash, says string }{
+		{"fail/argon2id of 4 GiB and 64 iterations", "$argon2id$v=19$m=4194304,t=64,p=1$" + salt + "$" + key, "iterations t=64"},
+		{"fail/argon2id of 4 GiB", "$argon2id$v=19$m=4194304,t=1,p=1$" + salt + "$" + key, "memory m=4194304 KiB"},
+		{"fail/argon2i of 255 lanes", "$argon2i$v=19$m=65536,t=1,p=255$" + salt + "$" + key, "parallelism p=255"},
+		{"fail/scrypt of 1 GiB", "$scrypt$ln=20,r=8,p=1$" + salt + "$" + key, "memory of 1024 MiB"},
+		{"fail/bcrypt cost 16", "$2b$16$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "cost 16"},
+		{"fail/pbkdf2 of 10M iterations", "$pbkdf2-sha256$10000000$" + salt + "$" + key, "iterations 10000000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := f.users.Import(ctx, admin, inst, []ImportUser{{New: New{OrgID: "o1", Type: "human", LoginName: "costly", PasswordHash: tc.hash}}}, ImportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Imported != 0 || len(res.Failed) != 1 {
+				t.Fatalf("imported %d, failed %v; want the user refused", res.Imported, res.Failed)
+			}
+			fe := wantKind(t, res.Failed[0].Err, failure.KindInvalidArgument)
+			if fe.Field != "passwordHash" || !strings.Contains(fe.Message, tc.says) {
+				t.Fatalf("failure %q names %q; want passwordHash and %q", fe.Message, fe.Field, tc.says)
+			}
+		})
+	}
+	f.Then(t)
+}
