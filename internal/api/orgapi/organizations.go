@@ -23,7 +23,7 @@ var states = map[org.State]orgv1.OrganizationState{
 func toProto(o org.Org) *orgv1.Organization {
 	p := &orgv1.Organization{
 		Id: o.ID, Name: o.Name, State: states[o.State], PrimaryDomain: o.PrimaryDomain, LoginNameMustBeDomain: o.LoginNameMustBeDomain,
-		CreatedAt: timestamppb.New(o.CreatedAt), ChangedAt: timestamppb.New(o.ChangedAt), Sequence: o.Sequence,
+		CreateTime: timestamppb.New(o.CreatedAt), UpdateTime: timestamppb.New(o.ChangedAt), Sequence: o.Sequence,
 	}
 	for _, d := range o.Domains {
 		p.Domains = append(p.Domains, &orgv1.Domain{Domain: d.Name, Verified: d.Verified, Primary: d.Primary, VerificationMethod: methods[d.Method]})

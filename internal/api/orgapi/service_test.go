@@ -149,7 +149,7 @@ func TestAdministratorRunsAnOrganizationThroughItsLifecycle(t *testing.T) {
 
 	o := f.get(t, tok, id)
 	if o.GetId() != id || o.GetName() != "Acme" || o.GetState() != orgv1.OrganizationState_ORGANIZATION_STATE_ACTIVE ||
-		o.GetCreatedAt().AsTime().IsZero() || o.GetSequence() == 0 || len(o.GetDomains()) != 0 || len(o.GetMetadata()) != 0 {
+		o.GetCreateTime().AsTime().IsZero() || o.GetSequence() == 0 || len(o.GetDomains()) != 0 || len(o.GetMetadata()) != 0 {
 		t.Fatalf("created: %v", o)
 	}
 	created := o.GetSequence()
@@ -162,7 +162,7 @@ func TestAdministratorRunsAnOrganizationThroughItsLifecycle(t *testing.T) {
 	}
 	o = f.get(t, tok, id)
 	if o.GetName() != "Acme Corp" || o.GetState() != orgv1.OrganizationState_ORGANIZATION_STATE_INACTIVE || o.GetSequence() <= created ||
-		o.GetChangedAt().AsTime().Before(o.GetCreatedAt().AsTime()) {
+		o.GetUpdateTime().AsTime().Before(o.GetCreateTime().AsTime()) {
 		t.Fatalf("renamed and deactivated: %v", o)
 	}
 	_, err := f.c.DeactivateOrganization(ctx, as(tok, &orgv1.DeactivateOrganizationRequest{OrganizationId: id}))

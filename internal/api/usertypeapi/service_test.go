@@ -182,8 +182,8 @@ func TestUserTypeLifecycle(t *testing.T) {
 		if max := ut.GetSchema().GetFields()["properties"].GetStructValue().GetFields()["band"].GetStructValue().GetFields()["maximum"].GetNumberValue(); max != 9 {
 			t.Fatalf("schema read back with band maximum %v", max)
 		}
-		if ut.GetCreatedAt().AsTime().IsZero() || ut.GetChangedAt().AsTime().Before(ut.GetCreatedAt().AsTime()) {
-			t.Fatalf("times %v %v", ut.GetCreatedAt(), ut.GetChangedAt())
+		if ut.GetCreateTime().AsTime().IsZero() || ut.GetUpdateTime().AsTime().Before(ut.GetCreateTime().AsTime()) {
+			t.Fatalf("times %v %v", ut.GetCreateTime(), ut.GetUpdateTime())
 		}
 	}
 

@@ -70,8 +70,8 @@ func userTypeMessage(t usertype.Type) (*usertypev1.UserType, error) {
 		Claims:         schema.Claims(),
 		SamlAttributes: schema.SAMLAttributes(),
 		Authenticators: schema.Authenticators(),
-		CreatedAt:      timestamppb.New(t.CreatedAt),
-		ChangedAt:      timestamppb.New(t.ChangedAt),
+		CreateTime:     timestamppb.New(t.CreatedAt),
+		UpdateTime:     timestamppb.New(t.ChangedAt),
 	}
 	for _, f := range schema.UniqueFields() {
 		out.UniqueFields = append(out.UniqueFields, &usertypev1.UniqueField{Pointer: f.Pointer, Scope: scopeMessage(f.Scope)})

@@ -153,10 +153,10 @@ type Organization struct {
 	Domains []*Domain `protobuf:"bytes,5,rep,name=domains,proto3" json:"domains,omitempty"`
 	// Metadata are free key/value pairs. Empty in ListOrganizations.
 	Metadata map[string][]byte `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// CreatedAt is when the organization was created.
-	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// ChangedAt is when the organization last changed.
-	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// CreateTime is when the organization was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// UpdateTime is when the organization last changed.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Sequence is the number of the organization's last change; it grows
 	// with every change.
 	Sequence int64 `protobuf:"varint,9,opt,name=sequence,proto3" json:"sequence,omitempty"`
@@ -239,16 +239,16 @@ func (x *Organization) GetMetadata() map[string][]byte {
 	return nil
 }
 
-func (x *Organization) GetCreatedAt() *timestamppb.Timestamp {
+func (x *Organization) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.CreatedAt
+		return x.CreateTime
 	}
 	return nil
 }
 
-func (x *Organization) GetChangedAt() *timestamppb.Timestamp {
+func (x *Organization) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.ChangedAt
+		return x.UpdateTime
 	}
 	return nil
 }
@@ -2060,18 +2060,18 @@ var File_castellan_org_v1_org_proto protoreflect.FileDescriptor
 
 const file_castellan_org_v1_org_proto_rawDesc = "" +
 	"\n" +
-	"\x1acastellan/org/v1/org.proto\x12\x10castellan.org.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x04\n" +
+	"\x1acastellan/org/v1/org.proto\x12\x10castellan.org.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x04\n" +
 	"\fOrganization\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
 	"\x05state\x18\x03 \x01(\x0e2#.castellan.org.v1.OrganizationStateR\x05state\x12%\n" +
 	"\x0eprimary_domain\x18\x04 \x01(\tR\rprimaryDomain\x122\n" +
 	"\adomains\x18\x05 \x03(\v2\x18.castellan.org.v1.DomainR\adomains\x12H\n" +
-	"\bmetadata\x18\x06 \x03(\v2,.castellan.org.v1.Organization.MetadataEntryR\bmetadata\x129\n" +
-	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
-	"\n" +
-	"changed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x1a\n" +
+	"\bmetadata\x18\x06 \x03(\v2,.castellan.org.v1.Organization.MetadataEntryR\bmetadata\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x1a\n" +
 	"\bsequence\x18\t \x01(\x03R\bsequence\x128\n" +
 	"\x19login_name_must_be_domain\x18\n" +
 	" \x01(\bR\x15loginNameMustBeDomain\x1a;\n" +
@@ -2255,8 +2255,8 @@ var file_castellan_org_v1_org_proto_depIdxs = []int32{
 	0,  // 0: castellan.org.v1.Organization.state:type_name -> castellan.org.v1.OrganizationState
 	3,  // 1: castellan.org.v1.Organization.domains:type_name -> castellan.org.v1.Domain
 	39, // 2: castellan.org.v1.Organization.metadata:type_name -> castellan.org.v1.Organization.MetadataEntry
-	40, // 3: castellan.org.v1.Organization.created_at:type_name -> google.protobuf.Timestamp
-	40, // 4: castellan.org.v1.Organization.changed_at:type_name -> google.protobuf.Timestamp
+	40, // 3: castellan.org.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	40, // 4: castellan.org.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: castellan.org.v1.Domain.verification_method:type_name -> castellan.org.v1.DomainVerificationMethod
 	2,  // 6: castellan.org.v1.GetOrganizationResponse.organization:type_name -> castellan.org.v1.Organization
 	0,  // 7: castellan.org.v1.ListOrganizationsRequest.state:type_name -> castellan.org.v1.OrganizationState

@@ -162,10 +162,10 @@ type UserType struct {
 	// ("password", "passkey", "totp", "otp_email", "otp_sms", "machine_key",
 	// "pat", "client_certificate", "idp"), in the schema's order.
 	Authenticators []string `protobuf:"bytes,9,rep,name=authenticators,proto3" json:"authenticators,omitempty"`
-	// CreatedAt is when the type was created.
-	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// ChangedAt is when the type last changed: a revision or a state change.
-	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// CreateTime is when the type was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// UpdateTime is when the type last changed: a revision or a state change.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,16 +263,16 @@ func (x *UserType) GetAuthenticators() []string {
 	return nil
 }
 
-func (x *UserType) GetCreatedAt() *timestamppb.Timestamp {
+func (x *UserType) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.CreatedAt
+		return x.CreateTime
 	}
 	return nil
 }
 
-func (x *UserType) GetChangedAt() *timestamppb.Timestamp {
+func (x *UserType) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.ChangedAt
+		return x.UpdateTime
 	}
 	return nil
 }
@@ -1158,7 +1158,7 @@ var File_castellan_usertype_v1_usertype_proto protoreflect.FileDescriptor
 
 const file_castellan_usertype_v1_usertype_proto_rawDesc = "" +
 	"\n" +
-	"$castellan/usertype/v1/usertype.proto\x12\x15castellan.usertype.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x05\n" +
+	"$castellan/usertype/v1/usertype.proto\x12\x15castellan.usertype.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x05\n" +
 	"\bUserType\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12:\n" +
@@ -1168,12 +1168,12 @@ const file_castellan_usertype_v1_usertype_proto_rawDesc = "" +
 	"\x06claims\x18\x06 \x03(\v2+.castellan.usertype.v1.UserType.ClaimsEntryR\x06claims\x12\\\n" +
 	"\x0fsaml_attributes\x18\a \x03(\v23.castellan.usertype.v1.UserType.SamlAttributesEntryR\x0esamlAttributes\x12G\n" +
 	"\runique_fields\x18\b \x03(\v2\".castellan.usertype.v1.UniqueFieldR\funiqueFields\x12&\n" +
-	"\x0eauthenticators\x18\t \x03(\tR\x0eauthenticators\x129\n" +
-	"\n" +
-	"created_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
-	"\n" +
-	"changed_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x1a9\n" +
+	"\x0eauthenticators\x18\t \x03(\tR\x0eauthenticators\x12;\n" +
+	"\vcreate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x1a9\n" +
 	"\vClaimsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aA\n" +
@@ -1296,8 +1296,8 @@ var file_castellan_usertype_v1_usertype_proto_depIdxs = []int32{
 	21, // 2: castellan.usertype.v1.UserType.claims:type_name -> castellan.usertype.v1.UserType.ClaimsEntry
 	22, // 3: castellan.usertype.v1.UserType.saml_attributes:type_name -> castellan.usertype.v1.UserType.SamlAttributesEntry
 	3,  // 4: castellan.usertype.v1.UserType.unique_fields:type_name -> castellan.usertype.v1.UniqueField
-	24, // 5: castellan.usertype.v1.UserType.created_at:type_name -> google.protobuf.Timestamp
-	24, // 6: castellan.usertype.v1.UserType.changed_at:type_name -> google.protobuf.Timestamp
+	24, // 5: castellan.usertype.v1.UserType.create_time:type_name -> google.protobuf.Timestamp
+	24, // 6: castellan.usertype.v1.UserType.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 7: castellan.usertype.v1.UniqueField.scope:type_name -> castellan.usertype.v1.UniqueScope
 	23, // 8: castellan.usertype.v1.CreateUserTypeRequest.schema:type_name -> google.protobuf.Struct
 	2,  // 9: castellan.usertype.v1.GetUserTypeResponse.user_type:type_name -> castellan.usertype.v1.UserType
