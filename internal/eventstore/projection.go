@@ -2,6 +2,8 @@ package eventstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -34,6 +36,23 @@ type RebuildFinisher interface {
 	FinishRebuild(ctx context.Context, tx *database.Tx) error
 }
 
+// Versioned is a Projection whose way of deriving rows changed in a way
+// that rows written before cannot follow (a new column, a new normal form of
+// a value). Version starts at 1 and grows with each such change, noted in
+// its doc comment; RebuildOutdated rebuilds the projection once wherever its
+// rows are of an older version. A projection that is not Versioned is
+// version 0 and never outdated.
+type Versioned interface {
+	Version() int
+}
+
+func versionOf(p Projection) int {
+	if v, ok := p.(Versioned); ok {
+		return v.Version()
+	}
+	return 0
+}
+
 // Projections returns the names of the registered projections.
 func (s *Store) Projections() []string {
 	names := make([]string, len(s.projections))
@@ -63,38 +82,117 @@ func (s *Store) Rebuild(ctx context.Context, name string) (int, error) {
 	}
 	n := 0
 	err := s.db.InTx(ctx, func(tx *database.Tx) error {
-		n = 0
-		if lock := lockEventsForRebuildSQL(tx.Dialect); lock != "" {
-			if _, err := tx.ExecContext(ctx, lock); err != nil {
-				return fmt.Errorf("eventstore: lock events: %w", err)
-			}
+		if err := lockForRebuild(ctx, tx); err != nil {
+			return err
 		}
-		if err := p.Reset(ctx, tx); err != nil {
-			return fmt.Errorf("eventstore: reset %s: %w", name, err)
-		}
-		after := Position{}
-		for {
-			events, err := s.QueryTx(ctx, tx, Filter{AllInstances: true, EventTypes: p.EventTypes(), After: after, Limit: rebuildBatch})
-			if err != nil {
-				return err
-			}
-			for i := range events {
-				if err := p.Reduce(ctx, tx, &events[i]); err != nil {
-					return fmt.Errorf("eventstore: projection %s on %s: %w", name, events[i].Type, err)
-				}
-			}
-			n += len(events)
-			if len(events) < rebuildBatch {
-				break
-			}
-			after = events[len(events)-1].Position
-		}
-		if f, ok := p.(RebuildFinisher); ok {
-			if err := f.FinishRebuild(ctx, tx); err != nil {
-				return fmt.Errorf("eventstore: finish rebuild of %s: %w", name, err)
-			}
-		}
-		return nil
+		var err error
+		n, err = s.rebuildTx(ctx, tx, p)
+		return err
 	})
 	return n, err
+}
+
+// RebuildOutdated rebuilds, each in its own transaction, every Versioned
+// projection whose rows are of an older version than its code (an upgrade of
+// the binary), and returns their names. Replicas starting together rebuild
+// each projection once: the version is read again under the rebuild's lock.
+func (s *Store) RebuildOutdated(ctx context.Context) ([]string, error) {
+	var rebuilt []string
+	for _, p := range s.projections {
+		want := versionOf(p)
+		if want == 0 {
+			continue
+		}
+		if have, err := projectionVersion(ctx, s.db.Reader(), p.Name()); err != nil || have >= want {
+			if err != nil {
+				return rebuilt, err
+			}
+			continue
+		}
+		done := false
+		err := s.db.InTx(ctx, func(tx *database.Tx) error {
+			done = false
+			if err := lockForRebuild(ctx, tx); err != nil {
+				return err
+			}
+			have, err := projectionVersion(ctx, tx, p.Name())
+			if err != nil || have >= want {
+				return err
+			}
+			if _, err := s.rebuildTx(ctx, tx, p); err != nil {
+				return err
+			}
+			done = true
+			return nil
+		})
+		if err != nil {
+			return rebuilt, err
+		}
+		if done {
+			rebuilt = append(rebuilt, p.Name())
+		}
+	}
+	return rebuilt, nil
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func projectionVersion(ctx context.Context, q queryRower, name string) (int, error) {
+	var v int
+	err := q.QueryRowContext(ctx, `SELECT version FROM projection_versions WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: version of projection %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func lockForRebuild(ctx context.Context, tx *database.Tx) error {
+	if lock := lockEventsForRebuildSQL(tx.Dialect); lock != "" {
+		if _, err := tx.ExecContext(ctx, lock); err != nil {
+			return fmt.Errorf("eventstore: lock events: %w", err)
+		}
+	}
+	return nil
+}
+
+// rebuildTx resets p and reduces every event it handles again, then
+// finishes a RebuildFinisher and records p's version, in tx.
+func (s *Store) rebuildTx(ctx context.Context, tx *database.Tx, p Projection) (int, error) {
+	name := p.Name()
+	if err := p.Reset(ctx, tx); err != nil {
+		return 0, fmt.Errorf("eventstore: reset %s: %w", name, err)
+	}
+	n := 0
+	after := Position{}
+	for {
+		events, err := s.QueryTx(ctx, tx, Filter{AllInstances: true, EventTypes: p.EventTypes(), After: after, Limit: rebuildBatch})
+		if err != nil {
+			return 0, err
+		}
+		for i := range events {
+			if err := p.Reduce(ctx, tx, &events[i]); err != nil {
+				return 0, fmt.Errorf("eventstore: projection %s on %s: %w", name, events[i].Type, err)
+			}
+		}
+		n += len(events)
+		if len(events) < rebuildBatch {
+			break
+		}
+		after = events[len(events)-1].Position
+	}
+	if f, ok := p.(RebuildFinisher); ok {
+		if err := f.FinishRebuild(ctx, tx); err != nil {
+			return 0, fmt.Errorf("eventstore: finish rebuild of %s: %w", name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO projection_versions (name, version) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET version = excluded.version`, name, versionOf(p)); err != nil {
+		return 0, fmt.Errorf("eventstore: record version of %s: %w", name, err)
+	}
+	return n, nil
 }

@@ -103,6 +103,11 @@ CREATE TABLE subscription_checkpoints (
 	Name:     "eventstore/0003_personal",
 	SQLite:   `ALTER TABLE events ADD COLUMN personal BLOB`,
 	Postgres: `ALTER TABLE events ADD COLUMN personal BYTEA`,
+}, {
+	// The version each projection's rows were derived with (see Versioned).
+	Name:     "eventstore/0004_projection_versions",
+	SQLite:   `CREATE TABLE projection_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
+	Postgres: `CREATE TABLE projection_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
 }}
 
 // The statements that differ between the backends.

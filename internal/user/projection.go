@@ -78,6 +78,13 @@ type Projection struct{}
 func (Projection) Name() string         { return "users" }
 func (Projection) EventTypes() []string { return EventTypes() }
 
+// Version is the version of the rows this code derives
+// (eventstore.Versioned); a server starting on older rows rebuilds them.
+//
+//	1: login_name_lower holds the RFC 8265 key of the login name, and login
+//	   names are claimed under it (it was strings.ToLower).
+func (Projection) Version() int { return 1 }
+
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
 	for _, table := range []string{"user_metadata", "user_traits", "users"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
