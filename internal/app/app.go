@@ -94,6 +94,15 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 		db.Close()
 		return nil, err
 	}
+	// Read models derived by an older binary are rebuilt before serving.
+	rebuilt, err := a.Store.RebuildOutdated(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(rebuilt) > 0 {
+		log.Info("rebuilt read models written by an older version", "projections", rebuilt)
+	}
 	p := cfg.Passwords.Argon2id
 	a.Hasher = password.NewHasher(password.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism}, cfg.Passwords.MaxConcurrent)
 	return a, nil
