@@ -26,12 +26,12 @@
 //
 // Names stored by earlier versions. Events are never rewritten: an old
 // event keeps the name as typed and its key is computed when it is read.
-// Earlier versions claimed and indexed names in lower case; `castellan
-// projections rebuild users` recomputes every key into login_name_lower and
-// then claims all login names anew under them (Projection.FinishRebuild,
-// eventstore.ReplaceUnique), so run it once after upgrading. Until then an
-// old name whose lower case differs from its key (a wide or NFD name) is
-// found only by its old lower case. Two old names that now share a key
+// Earlier versions claimed and indexed names in lower case; a rebuild of
+// the users read model recomputes every key into login_name_lower and then
+// claims all login names anew under them (Projection.FinishRebuild,
+// eventstore.ReplaceUnique). The first start of a newer binary does it by
+// itself (Projection.Version, eventstore.Store.RebuildOutdated); `castellan
+// projections rebuild users` does it by hand. Two old names that now share a key
 // ("admin" and "ａdmin") both survive the rebuild: the first created keeps
 // the key, the other gets the key plus a space and its id, which no typed
 // name reaches (sign-in by that name finds the first); rename one of them.
