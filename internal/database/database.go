@@ -31,6 +31,7 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	scrubs  scrubber
+	writes  writeFailure
 }
 
 // Tx is a write transaction. It embeds *sql.Tx; Dialect tells code that needs
@@ -109,8 +110,15 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Reader() *sql.DB { return db.read }
 
 // InTx runs fn in a write transaction and commits when fn returns nil. When
-// fn fails, or the commit does, nothing fn wrote remains.
-func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+// fn fails, or the commit does, nothing fn wrote remains. A failure because
+// the database is unavailable is remembered for LastWriteFailure.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	err := db.inTx(ctx, fn)
+	db.writes.record(err)
+	return err
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("database: begin: %w", err)

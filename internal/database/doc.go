@@ -16,6 +16,13 @@
 // reported as committed survives the process being killed and the machine
 // losing power; PostgreSQL gives the same guarantee with its default settings.
 //
+// Faults: IsUnavailable tells an error of the database being unreachable,
+// restarting or out of disk (pgx connection errors, SQLSTATE classes 08 and
+// 53, 57P01-57P03; SQLITE_FULL, SQLITE_IOERR, …) from one of the request or
+// the code, so that the edge answers 503 and the caller retries. DB remembers
+// whether its latest write transaction failed that way (LastWriteFailure),
+// for readiness: a database that still answers reads may refuse writes.
+//
 // Erasure: deleted rows must not stay readable in the files. SQLite
 // connections run with secure_delete (deleted rows are overwritten with
 // zeros); after personal data was erased, ScrubDeleted checkpoints and
