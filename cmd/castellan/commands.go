@@ -22,6 +22,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
@@ -133,7 +134,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // services lists every API service the server offers.
 func services(a *app.App) []api.Service {
-	auth := api.NewAuthenticator(a.DB, nil)
+	auth := authn.New(a.DB, nil)
 	return []api.Service{
 		system.New(version),
 		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, a.SendCode),

@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -32,7 +32,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, authz.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -45,7 +45,7 @@ func Registry() *eventstore.Registry {
 	org.RegisterEvents(r)
 	usertype.RegisterEvents(r)
 	user.RegisterEvents(r)
-	authz.RegisterEvents(r)
+	member.RegisterEvents(r)
 	pat.RegisterEvents(r)
 	machinekey.RegisterEvents(r)
 	return r
@@ -53,7 +53,7 @@ func Registry() *eventstore.Registry {
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
-	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, authz.Projection{}, pat.Projection{}, machinekey.Projection{}}
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}}
 }
 
 // App is an assembled Castellan.

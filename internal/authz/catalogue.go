@@ -38,14 +38,14 @@ var Roles = map[string][]Permission{
 	"org.viewer":       {OrgRead, UserRead, SchemaRead, MemberRead},
 }
 
-// ValidRoles reports the first role that is unknown or of the wrong scope
-// ("instance" or "org"), or "" when all are valid.
-func ValidRoles(scope string, roles []string) (invalid string) {
+// ValidRoles reports the first role that is unknown or not held on scopes
+// of kind, or "" when all are valid.
+func ValidRoles(kind ScopeKind, roles []string) (invalid string) {
 	if len(roles) == 0 {
 		return "(none)"
 	}
 	for _, r := range roles {
-		if _, ok := Roles[r]; !ok || !strings.HasPrefix(r, scope+".") {
+		if _, ok := Roles[r]; !ok || !strings.HasPrefix(r, string(kind)+".") {
 			return r
 		}
 	}

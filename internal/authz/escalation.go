@@ -51,7 +51,7 @@ func (c Caller) firstMissing(target Caller) (p Permission, orgID string, ok bool
 	slices.Sort(orgs)
 	for _, o := range orgs {
 		for _, p := range permissionsOf(target.OrgRoles[o]) {
-			if !c.Can(p, o) {
+			if !c.Can(p, Org(o)) {
 				return p, o, false
 			}
 		}

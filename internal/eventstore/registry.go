@@ -108,3 +108,14 @@ func (r *Registry) decode(eventType string, version int, data []byte) (Payload, 
 	}
 	return p, nil
 }
+
+// TypesOf returns the event types of payloads, for a projection's
+// EventTypes: the list derives from the payload types, so a type is named
+// once, where its payload declares it.
+func TypesOf(payloads ...Payload) []string {
+	types := make([]string, len(payloads))
+	for i, p := range payloads {
+		types[i] = p.EventType()
+	}
+	return types
+}

@@ -117,3 +117,14 @@ func FromContext(ctx context.Context) (Instance, bool) {
 	inst, ok := ctx.Value(ctxKey{}).(Instance)
 	return inst, ok
 }
+
+// Sequence is the instance aggregate's current sequence, for appending to
+// it with optimistic concurrency.
+func Sequence(ctx context.Context, db *database.DB, instanceID string) (int64, error) {
+	var seq int64
+	err := db.Reader().QueryRowContext(ctx, `SELECT sequence FROM instances WHERE id = $1`, instanceID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, failure.NotFound("instance %s not found", instanceID)
+	}
+	return seq, err
+}

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/app"
-	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -20,7 +21,7 @@ import (
 
 func TestRecoverRestoresAnOwner(t *testing.T) {
 	ctx := context.Background()
-	env := apitest.Start(t, func(*app.App, *api.Authenticator) []api.Service { return nil })
+	env := apitest.Start(t, func(*app.App, *authn.Authenticator) []api.Service { return nil })
 	users := user.NewCommands(env.App.Store, env.App.Hasher)
 	// Everything that could lock the owners out, done behind the API's back.
 	if err := users.Lock(ctx, eventstore.SystemEditor, env.InstanceID, env.AdminID); err != nil {
@@ -55,7 +56,7 @@ func TestRecoverRestoresAnOwner(t *testing.T) {
 	if err != nil || !got.Created || got.OrgID != env.OrgID {
 		t.Fatalf("recovered %+v %v", got, err)
 	}
-	c, err := authz.LoadCaller(ctx, env.App.DB, env.InstanceID, got.UserID)
+	c, err := member.LoadCaller(ctx, env.App.DB, env.InstanceID, got.UserID)
 	if err != nil || !slices.Contains(c.InstanceRoles, instance.OwnerRole) {
 		t.Fatalf("roles of the created owner: %v %v", c.InstanceRoles, err)
 	}

@@ -16,8 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
@@ -29,7 +31,7 @@ import (
 // Env is a running API.
 type Env struct {
 	App  *app.App
-	Auth *api.Authenticator
+	Auth *authn.Authenticator
 	// URL reaches the first instance (host localhost).
 	URL        string
 	InstanceID string
@@ -43,7 +45,7 @@ type Env struct {
 }
 
 // Start runs the API with the services services returns.
-func Start(t testing.TB, services func(a *app.App, auth *api.Authenticator) []api.Service) *Env {
+func Start(t testing.TB, services func(a *app.App, auth *authn.Authenticator) []api.Service) *Env {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
@@ -62,7 +64,7 @@ func Start(t testing.TB, services func(a *app.App, auth *api.Authenticator) []ap
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := api.NewAuthenticator(a.DB, nil)
+	auth := authn.New(a.DB, nil)
 	h, err := api.NewHandler(log, services(a, auth)...)
 	if err != nil {
 		t.Fatal(err)
@@ -107,3 +109,11 @@ func (e *Env) Token(t testing.TB, userID, orgID string) string {
 
 // Bearer returns an Authorization header value for token.
 func Bearer(token string) string { return "Bearer " + token }
+
+// GrantOrg gives a user roles on an organization of the first instance.
+func (e *Env) GrantOrg(t testing.TB, orgID, userID string, roles ...string) {
+	t.Helper()
+	if err := member.NewCommands(e.App.Store).AddOrgMember(context.Background(), eventstore.SystemEditor, e.InstanceID, orgID, userID, roles); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -10,12 +10,14 @@ import (
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 )
 
 func TestEnvServesTheFirstInstanceAndAuthenticatesItsAdministrator(t *testing.T) {
-	env := Start(t, func(*app.App, *api.Authenticator) []api.Service { return []api.Service{system.New("test")} })
+	env := Start(t, func(*app.App, *authn.Authenticator) []api.Service { return []api.Service{system.New("test")} })
 	resp, err := env.Client.Get(env.URL + "/v1/instance")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +37,7 @@ func TestEnvServesTheFirstInstanceAndAuthenticatesItsAdministrator(t *testing.T)
 	}
 	h.Set("Authorization", Bearer(env.AdminToken))
 	caller, err := env.Auth.Caller(inst, h)
-	if err != nil || caller.UserID != env.AdminID || caller.Require("user.write", env.OrgID) != nil {
+	if err != nil || caller.UserID != env.AdminID || caller.Require("user.write", authz.Org(env.OrgID)) != nil {
 		t.Fatalf("administrator: %+v %v", caller, err)
 	}
 }

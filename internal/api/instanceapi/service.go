@@ -10,25 +10,24 @@ import (
 
 	instancev1 "github.com/castellan-iam/castellan/gen/castellan/instance/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/instance/v1/instancev1connect"
-	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
-	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/user"
-	"github.com/castellan-iam/castellan/internal/userschema"
 )
 
 // Service implements instancev1connect.InstanceServiceHandler.
 type Service struct {
-	store *eventstore.Store
-	auth  *api.Authenticator
+	store   *eventstore.Store
+	members *member.Commands
+	auth    *authn.Authenticator
 }
 
 var _ instancev1connect.InstanceServiceHandler = (*Service)(nil)
 
 // NewService returns the instance service.
-func NewService(store *eventstore.Store, auth *api.Authenticator) *Service {
-	return &Service{store: store, auth: auth}
+func NewService(store *eventstore.Store, auth *authn.Authenticator) *Service {
+	return &Service{store: store, members: member.NewCommands(store), auth: auth}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -41,7 +40,7 @@ func (s *Service) authorize(ctx context.Context, h http.Header, p authz.Permissi
 	if err != nil {
 		return authz.Caller{}, err
 	}
-	return caller, caller.Require(p, "")
+	return caller, caller.Require(p, authz.Instance())
 }
 
 // AddInstanceMember gives a user instance roles; the caller needs
@@ -51,17 +50,7 @@ func (s *Service) AddInstanceMember(ctx context.Context, req *connect.Request[in
 	if err != nil {
 		return nil, err
 	}
-	if req.Msg.GetUserId() == "" {
-		return nil, failure.InvalidArgument("userId", "required")
-	}
-	if _, err := user.Get(ctx, s.store.DB(), caller.InstanceID, req.Msg.GetUserId(), userschema.Admin); err != nil {
-		return nil, err
-	}
-	add, err := authz.SetInstanceMember(ctx, s.store.DB(), caller.InstanceID, req.Msg.GetUserId(), req.Msg.GetRoles())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), add); err != nil {
+	if err := s.members.SetInstanceMember(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetUserId(), req.Msg.GetRoles()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&instancev1.AddInstanceMemberResponse{}), nil
@@ -73,11 +62,7 @@ func (s *Service) RemoveInstanceMember(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	remove, err := authz.RemoveInstanceMember(ctx, s.store.DB(), caller.InstanceID, req.Msg.GetUserId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), remove); err != nil {
+	if err := s.members.RemoveInstanceMember(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetUserId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&instancev1.RemoveInstanceMemberResponse{}), nil
@@ -89,7 +74,7 @@ func (s *Service) ListInstanceMembers(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	members, err := authz.Members(ctx, s.store.DB(), caller.InstanceID, "instance", caller.InstanceID)
+	members, err := member.List(ctx, s.store.DB(), caller.InstanceID, authz.InstanceScope(caller.InstanceID))
 	if err != nil {
 		return nil, err
 	}

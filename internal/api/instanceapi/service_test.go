@@ -13,6 +13,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -33,7 +34,7 @@ func code(err error) connect.Code {
 
 func TestInstanceMembers(t *testing.T) {
 	ctx := context.Background()
-	env := apitest.Start(t, func(a *app.App, auth *api.Authenticator) []api.Service {
+	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
 		return []api.Service{instanceapi.NewService(a.Store, auth)}
 	})
 	c := instancev1connect.NewInstanceServiceClient(env.Client, env.URL)

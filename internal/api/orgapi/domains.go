@@ -6,7 +6,6 @@ import (
 	"connectrpc.com/connect"
 
 	orgv1 "github.com/castellan-iam/castellan/gen/castellan/org/v1"
-	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -33,7 +32,7 @@ func (s *Service) AddOrganizationDomain(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	if err := s.orgs.AddDomain(ctx, api.Editor(caller), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
+	if err := s.orgs.AddDomain(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.AddOrganizationDomainResponse{}), nil
@@ -57,7 +56,7 @@ func (s *Service) RequestDomainVerification(ctx context.Context, req *connect.Re
 	default:
 		return nil, failure.InvalidArgument("method", "DNS or HTTP")
 	}
-	token, err := s.orgs.RequestDomainVerification(ctx, api.Editor(caller), caller.InstanceID, m.GetOrganizationId(), m.GetDomain(), method)
+	token, err := s.orgs.RequestDomainVerification(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetDomain(), method)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +80,7 @@ func (s *Service) VerifyDomain(ctx context.Context, req *connect.Request[orgv1.V
 	if err != nil {
 		return nil, err
 	}
-	if err := s.orgs.VerifyDomain(ctx, api.Editor(caller), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
+	if err := s.orgs.VerifyDomain(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.VerifyDomainResponse{}), nil
@@ -94,7 +93,7 @@ func (s *Service) SetPrimaryDomain(ctx context.Context, req *connect.Request[org
 	if err != nil {
 		return nil, err
 	}
-	if err := s.orgs.SetPrimaryDomain(ctx, api.Editor(caller), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
+	if err := s.orgs.SetPrimaryDomain(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.SetPrimaryDomainResponse{}), nil
@@ -107,7 +106,7 @@ func (s *Service) RemoveDomain(ctx context.Context, req *connect.Request[orgv1.R
 	if err != nil {
 		return nil, err
 	}
-	if err := s.orgs.RemoveDomain(ctx, api.Editor(caller), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
+	if err := s.orgs.RemoveDomain(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetDomain()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.RemoveDomainResponse{}), nil

@@ -6,11 +6,9 @@ import (
 	"connectrpc.com/connect"
 
 	orgv1 "github.com/castellan-iam/castellan/gen/castellan/org/v1"
-	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/authz"
-	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/org"
-	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // AddOrganizationMember gives a user of the instance roles on an
@@ -21,24 +19,7 @@ func (s *Service) AddOrganizationMember(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	if err := required("userId", m.GetUserId()); err != nil {
-		return nil, err
-	}
-	add, err := authz.AddOrgMember(caller.InstanceID, m.GetOrganizationId(), m.GetUserId(), m.GetRoles())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := org.Get(ctx, s.db(), caller.InstanceID, m.GetOrganizationId()); err != nil {
-		return nil, err
-	}
-	ok, err := user.Exists(ctx, s.db(), caller.InstanceID, m.GetUserId())
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, failure.NotFound("user %s not found", m.GetUserId())
-	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), add); err != nil {
+	if err := s.members.AddOrgMember(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetUserId(), m.GetRoles()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.AddOrganizationMemberResponse{}), nil
@@ -51,14 +32,7 @@ func (s *Service) RemoveOrganizationMember(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	if err := required("userId", m.GetUserId()); err != nil {
-		return nil, err
-	}
-	remove, err := authz.RemoveOrgMember(ctx, s.db(), caller.InstanceID, m.GetOrganizationId(), m.GetUserId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), remove); err != nil {
+	if err := s.members.RemoveOrgMember(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetUserId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.RemoveOrganizationMemberResponse{}), nil
@@ -74,7 +48,7 @@ func (s *Service) ListOrganizationMembers(ctx context.Context, req *connect.Requ
 	if _, err := org.Get(ctx, s.db(), caller.InstanceID, orgID); err != nil {
 		return nil, err
 	}
-	members, err := authz.Members(ctx, s.db(), caller.InstanceID, "org", orgID)
+	members, err := member.List(ctx, s.db(), caller.InstanceID, authz.Org(orgID))
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"connectrpc.com/connect"
 
 	orgv1 "github.com/castellan-iam/castellan/gen/castellan/org/v1"
-	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/authz"
 )
 
@@ -20,7 +19,7 @@ func (s *Service) SetOrganizationMetadata(ctx context.Context, req *connect.Requ
 	if err := required("key", m.GetKey()); err != nil {
 		return nil, err
 	}
-	if err := s.orgs.SetMetadata(ctx, api.Editor(caller), caller.InstanceID, m.GetOrganizationId(), m.GetKey(), m.GetValue()); err != nil {
+	if err := s.orgs.SetMetadata(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetKey(), m.GetValue()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.SetOrganizationMetadataResponse{}), nil
@@ -36,7 +35,7 @@ func (s *Service) RemoveOrganizationMetadata(ctx context.Context, req *connect.R
 	if err := required("key", m.GetKey()); err != nil {
 		return nil, err
 	}
-	if err := s.orgs.RemoveMetadata(ctx, api.Editor(caller), caller.InstanceID, m.GetOrganizationId(), m.GetKey()); err != nil {
+	if err := s.orgs.RemoveMetadata(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetKey()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.RemoveOrganizationMetadataResponse{}), nil

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	orgv1 "github.com/castellan-iam/castellan/gen/castellan/org/v1"
-	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -41,10 +41,10 @@ func (s *Service) CreateOrganization(ctx context.Context, req *connect.Request[o
 	if err != nil {
 		return nil, err
 	}
-	if err := caller.Require(authz.OrgCreate, ""); err != nil {
+	if err := caller.Require(authz.OrgCreate, authz.Instance()); err != nil {
 		return nil, err
 	}
-	id, err := s.orgs.Create(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetName())
+	id, err := s.orgs.Create(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (s *Service) ListOrganizations(ctx context.Context, req *connect.Request[or
 	default:
 		return nil, failure.InvalidArgument("state", "unknown state %d", m.GetState())
 	}
-	if !caller.Can(authz.OrgRead, "") {
+	if !caller.Can(authz.OrgRead, authz.Instance()) {
 		q.OrgIDs = readableOrgs(caller)
 	}
 	page, err := org.List(ctx, s.db(), caller.InstanceID, q)
@@ -102,7 +102,7 @@ func (s *Service) ListOrganizations(ctx context.Context, req *connect.Request[or
 func readableOrgs(c authz.Caller) []string {
 	ids := []string{}
 	for id := range c.OrgRoles {
-		if c.Can(authz.OrgRead, id) {
+		if c.Can(authz.OrgRead, authz.Org(id)) {
 			ids = append(ids, id)
 		}
 	}
@@ -120,12 +120,12 @@ func (s *Service) UpdateOrganization(ctx context.Context, req *connect.Request[o
 		return nil, failure.InvalidArgument("name", "give a new name or a domain policy")
 	}
 	if req.Msg.GetName() != "" {
-		if err := s.orgs.Rename(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId(), req.Msg.GetName()); err != nil {
+		if err := s.orgs.Rename(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetOrganizationId(), req.Msg.GetName()); err != nil {
 			return nil, err
 		}
 	}
 	if req.Msg.LoginNameMustBeDomain != nil {
-		if err := s.orgs.SetDomainPolicy(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId(), req.Msg.GetLoginNameMustBeDomain()); err != nil {
+		if err := s.orgs.SetDomainPolicy(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetOrganizationId(), req.Msg.GetLoginNameMustBeDomain()); err != nil {
 			return nil, err
 		}
 	}
@@ -141,7 +141,7 @@ func (s *Service) DeactivateOrganization(ctx context.Context, req *connect.Reque
 	if err := s.requireOrgMayLeave(ctx, caller, req.Msg.GetOrganizationId()); err != nil {
 		return nil, err
 	}
-	if err := s.orgs.Deactivate(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
+	if err := s.orgs.Deactivate(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.DeactivateOrganizationResponse{}), nil
@@ -153,7 +153,7 @@ func (s *Service) ReactivateOrganization(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	if err := s.orgs.Reactivate(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
+	if err := s.orgs.Reactivate(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.ReactivateOrganizationResponse{}), nil
@@ -175,7 +175,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, req *connect.Request[o
 	if users > 0 {
 		return nil, failure.FailedPrecondition("organization %s still has %d user(s); delete them first, so that no active user is left holding a login name", req.Msg.GetOrganizationId(), users)
 	}
-	if err := s.orgs.Remove(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
+	if err := s.orgs.Remove(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetOrganizationId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.DeleteOrganizationResponse{}), nil
@@ -185,8 +185,8 @@ func (s *Service) DeleteOrganization(ctx context.Context, req *connect.Request[o
 // which end the activity of its users: the caller must cover every
 // administrator among them, and the instance must keep an active owner.
 func (s *Service) requireOrgMayLeave(ctx context.Context, caller authz.Caller, orgID string) error {
-	if err := authz.RequireCoversOrgUsers(ctx, s.store.DB(), caller, orgID); err != nil {
+	if err := member.RequireCoversOrgUsers(ctx, s.store.DB(), caller, orgID); err != nil {
 		return err
 	}
-	return authz.RequireOwnerRemains(ctx, s.store.DB(), caller.InstanceID, authz.Leaving{OrgID: orgID})
+	return member.RequireOwnerRemains(ctx, s.store.DB(), caller.InstanceID, member.Leaving{OrgID: orgID})
 }

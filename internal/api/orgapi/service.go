@@ -7,7 +7,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/castellan-iam/castellan/gen/castellan/org/v1/orgv1connect"
-	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -17,17 +18,18 @@ import (
 
 // Service implements orgv1connect.OrganizationServiceHandler.
 type Service struct {
-	store *eventstore.Store
-	orgs  *org.Commands
-	auth  *api.Authenticator
+	store   *eventstore.Store
+	orgs    *org.Commands
+	members *member.Commands
+	auth    *authn.Authenticator
 }
 
 var _ orgv1connect.OrganizationServiceHandler = (*Service)(nil)
 
 // NewService returns the organization service. verifier checks domain
 // ownership challenges (org.NewVerifier in production).
-func NewService(store *eventstore.Store, verifier *org.Verifier, auth *api.Authenticator) *Service {
-	return &Service{store: store, orgs: org.NewCommands(store, verifier), auth: auth}
+func NewService(store *eventstore.Store, verifier *org.Verifier, auth *authn.Authenticator) *Service {
+	return &Service{store: store, orgs: org.NewCommands(store, verifier), members: member.NewCommands(store), auth: auth}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -56,7 +58,7 @@ func (s *Service) authorize(ctx context.Context, h http.Header, p authz.Permissi
 	if err := required("organizationId", orgID); err != nil {
 		return authz.Caller{}, err
 	}
-	if err := caller.Require(p, orgID); err != nil {
+	if err := caller.Require(p, authz.Org(orgID)); err != nil {
 		return authz.Caller{}, err
 	}
 	return caller, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/org"
 )
 
@@ -83,7 +84,7 @@ type fixture struct {
 
 func start(t *testing.T) *fixture {
 	v, n := newVerifier(t)
-	env := apitest.Start(t, func(a *app.App, auth *api.Authenticator) []api.Service {
+	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
 		return []api.Service{orgapi.NewService(a.Store, v, auth)}
 	})
 	return &fixture{Env: env, c: orgv1connect.NewOrganizationServiceClient(env.Client, env.URL), net: n}

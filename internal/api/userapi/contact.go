@@ -7,7 +7,6 @@ import (
 	"connectrpc.com/connect"
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
-	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
 )
@@ -36,7 +35,7 @@ func (s *Service) SendVerificationCode(ctx context.Context, req *connect.Request
 	if err := s.allowCodeFrom(req.Peer()); err != nil {
 		return nil, err
 	}
-	if err := s.users.SendContactCode(ctx, api.Editor(caller), caller.InstanceID, u.ID, req.Msg.GetChannel(), s.keys, s.send); err != nil {
+	if err := s.users.SendContactCode(ctx, caller.Editor(), caller.InstanceID, u.ID, req.Msg.GetChannel(), s.keys, s.send); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.SendVerificationCodeResponse{}), nil
@@ -51,7 +50,7 @@ func (s *Service) SendMyVerificationCode(ctx context.Context, req *connect.Reque
 	if err := s.allowCodeFrom(req.Peer()); err != nil {
 		return nil, err
 	}
-	if err := s.users.SendContactCode(ctx, api.Editor(caller), caller.InstanceID, caller.UserID, req.Msg.GetChannel(), s.keys, s.send); err != nil {
+	if err := s.users.SendContactCode(ctx, caller.Editor(), caller.InstanceID, caller.UserID, req.Msg.GetChannel(), s.keys, s.send); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.SendMyVerificationCodeResponse{}), nil
@@ -63,7 +62,7 @@ func (s *Service) VerifyMyContact(ctx context.Context, req *connect.Request[user
 	if err != nil {
 		return nil, err
 	}
-	if err := s.users.VerifyContact(ctx, api.Editor(caller), caller.InstanceID, caller.UserID, req.Msg.GetChannel(), req.Msg.GetCode(), s.keys); err != nil {
+	if err := s.users.VerifyContact(ctx, caller.Editor(), caller.InstanceID, caller.UserID, req.Msg.GetChannel(), req.Msg.GetCode(), s.keys); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.VerifyMyContactResponse{}), nil

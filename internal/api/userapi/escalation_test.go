@@ -15,7 +15,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/app"
-	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -24,7 +24,7 @@ import (
 
 // startWithOrgs runs the user and organization services.
 func startWithOrgs(t *testing.T) (*apitest.Env, orgv1connect.OrganizationServiceClient) {
-	env := apitest.Start(t, func(a *app.App, auth *api.Authenticator) []api.Service {
+	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
 		return []api.Service{
 			userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, sent.send),
 			orgapi.NewService(a.Store, org.NewVerifier(), auth),
@@ -71,11 +71,9 @@ func TestNoEscalationThroughAnotherAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	mgr := createUser(t, env, env.OrgID, "human", "mgr")
-	a, err := authz.AddOrgMember(env.InstanceID, env.OrgID, mgr, []string{"org.user_manager"})
-	push(t, env, a, err)
+	env.GrantOrg(t, env.OrgID, mgr, "org.user_manager")
 	cross := createUser(t, env, env.OrgID, "human", "cross")
-	a, err = authz.AddOrgMember(env.InstanceID, orgB, cross, []string{"org.viewer"})
-	push(t, env, a, err)
+	env.GrantOrg(t, orgB, cross, "org.viewer")
 	plain := createUser(t, env, env.OrgID, "human", "plain")
 	bot := createUser(t, env, env.OrgID, "machine", "bot")
 	mgrToken := env.Token(t, mgr, env.OrgID)
@@ -246,18 +244,16 @@ func TestOwnersCannotBeLockedOut(t *testing.T) {
 func TestOrgAdministratorCannotSuspendItsBetters(t *testing.T) {
 	env, orgs := startWithOrgs(t)
 	orgOwner := createUser(t, env, env.OrgID, "human", "org-owner")
-	a, err := authz.AddOrgMember(env.InstanceID, env.OrgID, orgOwner, []string{"org.owner"})
-	push(t, env, a, err)
+	env.GrantOrg(t, env.OrgID, orgOwner, "org.owner")
 	tok := env.Token(t, orgOwner, env.OrgID)
-	_, err = orgs.DeactivateOrganization(ctx, as(tok, &orgv1.DeactivateOrganizationRequest{OrganizationId: env.OrgID}))
+	_, err := orgs.DeactivateOrganization(ctx, as(tok, &orgv1.DeactivateOrganizationRequest{OrganizationId: env.OrgID}))
 	wantCode(t, err, connect.CodePermissionDenied)
 	// Its own organization without such users is its to suspend.
 	orgB, err := org.NewCommands(env.App.Store, org.NewVerifier()).Create(ctx, eventstore.SystemEditor, env.InstanceID, "Globex")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err = authz.AddOrgMember(env.InstanceID, orgB, orgOwner, []string{"org.owner"})
-	push(t, env, a, err)
+	env.GrantOrg(t, orgB, orgOwner, "org.owner")
 	createUser(t, env, orgB, "human", "worker")
 	if _, err := orgs.DeactivateOrganization(ctx, as(tok, &orgv1.DeactivateOrganizationRequest{OrganizationId: orgB})); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"connectrpc.com/connect"
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
-	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -35,7 +34,7 @@ func (s *Service) ImportUsers(ctx context.Context, req *connect.Request[userv1.I
 			if org == "" {
 				return nil, failure.InvalidArgument("users", "user %d has no organizationId", i)
 			}
-			if err := caller.Require(authz.UserWrite, org); err != nil {
+			if err := caller.Require(authz.UserWrite, authz.Org(org)); err != nil {
 				return nil, err
 			}
 			if err := s.orgExists(ctx, caller.InstanceID, org); err != nil {
@@ -53,7 +52,7 @@ func (s *Service) ImportUsers(ctx context.Context, req *connect.Request[userv1.I
 			Password: u.GetPassword(), PasswordHash: u.GetPasswordHash(), ChangeRequired: u.GetPasswordChangeRequired(),
 		}}
 	}
-	res, err := s.users.Import(ctx, api.Editor(caller), caller.InstanceID, users, user.ImportOptions{})
+	res, err := s.users.Import(ctx, caller.Editor(), caller.InstanceID, users, user.ImportOptions{})
 	if err != nil {
 		return nil, err
 	}

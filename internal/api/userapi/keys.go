@@ -7,7 +7,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
-	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -48,7 +47,7 @@ func (s *Service) AddMachineKey(ctx context.Context, req *connect.Request[userv1
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), add); err != nil {
+	if _, err := s.store.Push(ctx, caller.Editor(), add); err != nil {
 		return nil, err
 	}
 	resp.Key = keyToProto(key)
@@ -85,7 +84,7 @@ func (s *Service) RemoveMachineKey(ctx context.Context, req *connect.Request[use
 	if k.UserID != u.ID {
 		return nil, failure.NotFound("user %s has no key %s", u.ID, req.Msg.GetKeyId())
 	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), machinekey.Remove(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, k.ID)); err != nil {
+	if _, err := s.store.Push(ctx, caller.Editor(), machinekey.Remove(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, k.ID)); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.RemoveMachineKeyResponse{}), nil

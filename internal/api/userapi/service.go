@@ -13,7 +13,8 @@ import (
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
-	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -30,7 +31,7 @@ import (
 type Service struct {
 	store *eventstore.Store
 	users *user.Commands
-	auth  *api.Authenticator
+	auth  *authn.Authenticator
 	keys  *keyring.Ring
 	send  user.CodeSender
 	now   func() time.Time
@@ -52,7 +53,7 @@ var _ userv1connect.UserServiceHandler = (*Service)(nil)
 
 // NewService returns the user service. Verification codes are sealed with
 // keys and delivered by send.
-func NewService(store *eventstore.Store, users *user.Commands, auth *api.Authenticator, keys *keyring.Ring, send user.CodeSender) *Service {
+func NewService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, send user.CodeSender) *Service {
 	return &Service{store: store, users: users, auth: auth, keys: keys, send: send, now: time.Now,
 		codesPerAddress: ratelimit.New(codeSendsPerAddress, codeSendWindow, nil)}
 }
@@ -85,10 +86,10 @@ func (s *Service) target(ctx context.Context, h http.Header, userID string, p au
 	if err != nil {
 		return authz.Caller{}, user.User{}, err
 	}
-	if !caller.Can(authz.UserRead, u.OrgID) {
+	if !caller.Can(authz.UserRead, authz.Org(u.OrgID)) {
 		return authz.Caller{}, user.User{}, failure.NotFound("user %s not found", userID)
 	}
-	if err := caller.Require(p, u.OrgID); err != nil {
+	if err := caller.Require(p, authz.Org(u.OrgID)); err != nil {
 		return authz.Caller{}, user.User{}, err
 	}
 	return caller, u, nil
@@ -104,7 +105,7 @@ func (s *Service) managed(ctx context.Context, h http.Header, userID string, p a
 	if err != nil {
 		return authz.Caller{}, user.User{}, err
 	}
-	holder, err := authz.LoadCaller(ctx, s.db(), caller.InstanceID, u.ID)
+	holder, err := member.LoadCaller(ctx, s.db(), caller.InstanceID, u.ID)
 	if err != nil {
 		return authz.Caller{}, user.User{}, err
 	}
@@ -157,7 +158,7 @@ func (s *Service) CreateUser(ctx context.Context, req *connect.Request[userv1.Cr
 	if err := required("organizationId", m.GetOrganizationId()); err != nil {
 		return nil, err
 	}
-	if err := caller.Require(authz.UserWrite, m.GetOrganizationId()); err != nil {
+	if err := caller.Require(authz.UserWrite, authz.Org(m.GetOrganizationId())); err != nil {
 		return nil, err
 	}
 	if err := s.orgExists(ctx, caller.InstanceID, m.GetOrganizationId()); err != nil {
@@ -167,7 +168,7 @@ func (s *Service) CreateUser(ctx context.Context, req *connect.Request[userv1.Cr
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.users.Create(ctx, api.Editor(caller), caller.InstanceID, user.New{
+	id, err := s.users.Create(ctx, caller.Editor(), caller.InstanceID, user.New{
 		OrgID: m.GetOrganizationId(), Type: m.GetType(), LoginName: m.GetLoginName(), Traits: traits,
 		Email: m.GetEmail(), EmailVerified: m.GetEmailVerified(), Phone: m.GetPhone(), PhoneVerified: m.GetPhoneVerified(),
 		Password: m.GetPassword(), ChangeRequired: m.GetPasswordChangeRequired(),
@@ -220,7 +221,7 @@ func (s *Service) SearchUsers(ctx context.Context, req *connect.Request[userv1.S
 		return nil, err
 	}
 	m := req.Msg
-	if err := caller.Require(authz.UserRead, m.GetOrganizationId()); err != nil {
+	if err := caller.Require(authz.UserRead, authz.OrgOrInstance(m.GetOrganizationId())); err != nil {
 		return nil, err
 	}
 	search := user.Search{
@@ -268,7 +269,7 @@ func (s *Service) UpdateUser(ctx context.Context, req *connect.Request[userv1.Up
 	if err != nil {
 		return nil, err
 	}
-	err = s.users.Update(ctx, api.Editor(caller), caller.InstanceID, u.ID, userschema.Admin, user.Patch{
+	err = s.users.Update(ctx, caller.Editor(), caller.InstanceID, u.ID, userschema.Admin, user.Patch{
 		Traits: traits, LoginName: m.LoginName, Email: m.Email, Phone: m.Phone,
 	})
 	if err != nil {
@@ -288,11 +289,11 @@ func (s *Service) change(ctx context.Context, h http.Header, userID string, p au
 		return err
 	}
 	if ends {
-		if err := authz.RequireOwnerRemains(ctx, s.db(), caller.InstanceID, authz.Leaving{UserID: u.ID}); err != nil {
+		if err := member.RequireOwnerRemains(ctx, s.db(), caller.InstanceID, member.Leaving{UserID: u.ID}); err != nil {
 			return err
 		}
 	}
-	return do(ctx, api.Editor(caller), caller.InstanceID, u.ID)
+	return do(ctx, caller.Editor(), caller.InstanceID, u.ID)
 }
 
 // DeleteUser removes a user; the caller needs user.delete.
@@ -341,7 +342,7 @@ func (s *Service) SetPassword(ctx context.Context, req *connect.Request[userv1.S
 	if err != nil {
 		return nil, err
 	}
-	if err := s.users.SetPassword(ctx, api.Editor(caller), caller.InstanceID, u.ID, req.Msg.GetPassword(), req.Msg.GetChangeRequired()); err != nil {
+	if err := s.users.SetPassword(ctx, caller.Editor(), caller.InstanceID, u.ID, req.Msg.GetPassword(), req.Msg.GetChangeRequired()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.SetPasswordResponse{}), nil
@@ -353,7 +354,7 @@ func (s *Service) SetUserMetadata(ctx context.Context, req *connect.Request[user
 	if err != nil {
 		return nil, err
 	}
-	if err := s.users.SetMetadata(ctx, api.Editor(caller), caller.InstanceID, u.ID, req.Msg.GetKey(), req.Msg.GetValue()); err != nil {
+	if err := s.users.SetMetadata(ctx, caller.Editor(), caller.InstanceID, u.ID, req.Msg.GetKey(), req.Msg.GetValue()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.SetUserMetadataResponse{}), nil
@@ -365,7 +366,7 @@ func (s *Service) RemoveUserMetadata(ctx context.Context, req *connect.Request[u
 	if err != nil {
 		return nil, err
 	}
-	if err := s.users.RemoveMetadata(ctx, api.Editor(caller), caller.InstanceID, u.ID, req.Msg.GetKey()); err != nil {
+	if err := s.users.RemoveMetadata(ctx, caller.Editor(), caller.InstanceID, u.ID, req.Msg.GetKey()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.RemoveUserMetadataResponse{}), nil
@@ -394,7 +395,7 @@ func (s *Service) AddPersonalAccessToken(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), add); err != nil {
+	if _, err := s.store.Push(ctx, caller.Editor(), add); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.AddPersonalAccessTokenResponse{TokenId: tokenID, Token: token}), nil
@@ -410,7 +411,7 @@ func (s *Service) RemovePersonalAccessToken(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Push(ctx, api.Editor(caller), revoke); err != nil {
+	if _, err := s.store.Push(ctx, caller.Editor(), revoke); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.RemovePersonalAccessTokenResponse{}), nil
@@ -444,7 +445,7 @@ func (s *Service) UpdateMyUser(ctx context.Context, req *connect.Request[userv1.
 	if err != nil {
 		return nil, err
 	}
-	if err := s.users.Update(ctx, api.Editor(caller), caller.InstanceID, caller.UserID, userschema.Self, user.Patch{Traits: traits}); err != nil {
+	if err := s.users.Update(ctx, caller.Editor(), caller.InstanceID, caller.UserID, userschema.Self, user.Patch{Traits: traits}); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.UpdateMyUserResponse{}), nil

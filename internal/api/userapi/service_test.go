@@ -25,7 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/app"
-	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -55,7 +55,7 @@ func (o *outbox) code(key string) string {
 var sent = &outbox{sent: map[string]string{}}
 
 func start(t *testing.T) *apitest.Env {
-	return apitest.Start(t, func(a *app.App, auth *api.Authenticator) []api.Service {
+	return apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
 		return []api.Service{userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, sent.send)}
 	})
 }
@@ -228,13 +228,7 @@ func TestPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	member, err := authz.AddOrgMember(env.InstanceID, orgB, mgr.Msg.GetUserId(), []string{"org.user_manager"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.App.Store.Push(ctx, eventstore.SystemEditor, member); err != nil {
-		t.Fatal(err)
-	}
+	env.GrantOrg(t, orgB, mgr.Msg.GetUserId(), "org.user_manager")
 	// The administrator issues the machine a token through the API.
 	tok, err := c.AddPersonalAccessToken(ctx, as(env.AdminToken, &userv1.AddPersonalAccessTokenRequest{UserId: mgr.Msg.GetUserId(),
 		ExpireTime: timestamppb.New(time.Now().Add(time.Hour))}))

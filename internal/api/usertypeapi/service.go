@@ -10,7 +10,7 @@ import (
 
 	usertypev1 "github.com/castellan-iam/castellan/gen/castellan/usertype/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/usertype/v1/usertypev1connect"
-	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -24,14 +24,14 @@ import (
 type Service struct {
 	store *eventstore.Store
 	types *usertype.Commands
-	auth  *api.Authenticator
+	auth  *authn.Authenticator
 }
 
 var _ usertypev1connect.UserTypeServiceHandler = (*Service)(nil)
 
 // NewService returns the user type service, changing types in store and
 // authenticating callers with auth.
-func NewService(store *eventstore.Store, auth *api.Authenticator) *Service {
+func NewService(store *eventstore.Store, auth *authn.Authenticator) *Service {
 	return &Service{store: store, types: usertype.NewCommands(store), auth: auth}
 }
 
@@ -54,7 +54,7 @@ func (s *Service) authorize(ctx context.Context, h http.Header, p authz.Permissi
 	if p == authz.SchemaRead && caller.CanAnywhere(p) {
 		return caller, nil
 	}
-	if err := caller.Require(p, ""); err != nil {
+	if err := caller.Require(p, authz.Instance()); err != nil {
 		return authz.Caller{}, err
 	}
 	return caller, nil
@@ -82,7 +82,7 @@ func (s *Service) CreateUserType(ctx context.Context, req *connect.Request[usert
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.types.Create(ctx, api.Editor(caller), caller.InstanceID, req.Msg.GetName(), doc)
+	id, err := s.types.Create(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetName(), doc)
 	if err != nil {
 		return nil, renameField(err, "type", "name")
 	}
@@ -150,7 +150,7 @@ func (s *Service) UpdateUserType(ctx context.Context, req *connect.Request[usert
 	if err != nil {
 		return nil, err
 	}
-	revision, err := s.types.Update(ctx, api.Editor(caller), caller.InstanceID, t.ID, doc)
+	revision, err := s.types.Update(ctx, caller.Editor(), caller.InstanceID, t.ID, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (s *Service) DeactivateUserType(ctx context.Context, req *connect.Request[u
 	if err != nil {
 		return nil, err
 	}
-	if err := s.types.Deactivate(ctx, api.Editor(caller), caller.InstanceID, t.ID); err != nil {
+	if err := s.types.Deactivate(ctx, caller.Editor(), caller.InstanceID, t.ID); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&usertypev1.DeactivateUserTypeResponse{}), nil
@@ -183,7 +183,7 @@ func (s *Service) ReactivateUserType(ctx context.Context, req *connect.Request[u
 	if err != nil {
 		return nil, err
 	}
-	if err := s.types.Reactivate(ctx, api.Editor(caller), caller.InstanceID, t.ID); err != nil {
+	if err := s.types.Reactivate(ctx, caller.Editor(), caller.InstanceID, t.ID); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&usertypev1.ReactivateUserTypeResponse{}), nil
@@ -199,7 +199,7 @@ func (s *Service) DeleteUserType(ctx context.Context, req *connect.Request[usert
 	if err != nil {
 		return nil, err
 	}
-	if err := s.types.Delete(ctx, api.Editor(caller), caller.InstanceID, t.ID, user.CountByType(s.db())); err != nil {
+	if err := s.types.Delete(ctx, caller.Editor(), caller.InstanceID, t.ID, user.CountByType(s.db())); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&usertypev1.DeleteUserTypeResponse{}), nil

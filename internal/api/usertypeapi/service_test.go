@@ -20,7 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/app"
-	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -70,7 +70,7 @@ const unreadable = `{
 
 func start(t *testing.T) (*apitest.Env, usertypev1connect.UserTypeServiceClient) {
 	t.Helper()
-	env := apitest.Start(t, func(a *app.App, auth *api.Authenticator) []api.Service {
+	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
 		return []api.Service{usertypeapi.NewService(a.Store, auth)}
 	})
 	return env, usertypev1connect.NewUserTypeServiceClient(env.Client, env.URL)
@@ -287,13 +287,7 @@ func TestRequestsThatFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	member, err := authz.AddOrgMember(env.InstanceID, env.OrgID, viewerID, []string{"org.viewer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.App.Store.Push(ctx, eventstore.SystemEditor, member); err != nil {
-		t.Fatal(err)
-	}
+	env.GrantOrg(t, env.OrgID, viewerID, "org.viewer")
 	viewer := env.Token(t, viewerID, env.OrgID)
 
 	for _, tc := range []struct {

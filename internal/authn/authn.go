@@ -1,4 +1,4 @@
-package api
+package authn
 
 import (
 	"context"
@@ -6,28 +6,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
-	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
-// Authenticator turns a request's bearer token into the Caller it acts
-// for. Each authenticated RPC starts with
+// Authenticator turns a request's credential into the Caller it acts for.
+// Each authenticated RPC starts with
 //
 //	caller, err := s.auth.Caller(ctx, req.Header())
 //
-// and then caller.Require(permission, orgID).
+// and then caller.Require(permission, scope).
 type Authenticator struct {
 	db  *database.DB
 	now func() time.Time
 }
 
-// NewAuthenticator returns an Authenticator reading tokens and members from db.
-func NewAuthenticator(db *database.DB, now func() time.Time) *Authenticator {
+// New returns an Authenticator reading tokens and members from db; now may
+// be nil (time.Now).
+func New(db *database.DB, now func() time.Time) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
@@ -75,10 +76,7 @@ func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller
 	if !active {
 		return authz.Caller{}, unauthenticated()
 	}
-	return authz.LoadCaller(ctx, a.db, inst.ID, userID)
-}
-
-// Editor is the event editor of a caller's changes.
-func Editor(c authz.Caller) eventstore.Editor {
-	return eventstore.Editor{UserID: c.UserID, ClientID: "api"}
+	c, err := member.LoadCaller(ctx, a.db, inst.ID, userID)
+	c.ClientID = "api"
+	return c, err
 }

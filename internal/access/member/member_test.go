@@ -1,9 +1,10 @@
-package authz
+package member
 
 import (
 	"context"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
@@ -21,12 +22,8 @@ func TestCallerPermissions(t *testing.T) {
 		org.RegisterEvents(r)
 		user.RegisterEvents(r)
 	}, append([]database.Migration(nil), Migrations...), Projection{})
-	manager, err := AddOrgMember("inst-1", "org-a", "alice", []string{"org.user_manager"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Given(t, instance.AddMember("inst-1", "root", instance.OwnerRole), manager)
-	if _, err := AddOrgMember("inst-1", "org-a", "bob", []string{"instance.owner"}); !failure.Is(err, failure.KindInvalidArgument) {
+	s.Given(t, instance.AddMember("inst-1", "root", instance.OwnerRole), orgAppend("inst-1", "org-a", &OrgMemberAdded{UserID: "alice", Roles: []string{"org.user_manager"}}))
+	if err := NewCommands(s.Store).AddOrgMember(ctx, eventstore.SystemEditor, "inst-1", "org-a", "bob", []string{"instance.owner"}); !failure.Is(err, failure.KindInvalidArgument) {
 		t.Fatalf("an instance role granted on an organization: %v", err)
 	}
 
@@ -44,21 +41,21 @@ func TestCallerPermissions(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		caller Caller
-		perm   Permission
-		org    string
+		caller authz.Caller
+		perm   authz.Permission
+		scope  authz.Scope
 		ok     bool
 	}{
-		{"ok/instance owner on any org", root, UserDelete, "org-z", true},
-		{"ok/instance owner on the instance", root, SchemaWrite, "", true},
-		{"ok/user manager writes users of its org", alice, UserWrite, "org-a", true},
-		{"fail/user manager in another org", alice, UserWrite, "org-b", false},
-		{"fail/user manager renames the org", alice, OrgWrite, "org-a", false},
-		{"fail/user manager on the instance", alice, SchemaWrite, "", false},
-		{"fail/same user id in another instance", aliceElsewhere, UserRead, "org-a", false},
+		{"ok/instance owner on any org", root, authz.UserDelete, authz.Org("org-z"), true},
+		{"ok/instance owner on the instance", root, authz.SchemaWrite, authz.Instance(), true},
+		{"ok/user manager writes users of its org", alice, authz.UserWrite, authz.Org("org-a"), true},
+		{"fail/user manager in another org", alice, authz.UserWrite, authz.Org("org-b"), false},
+		{"fail/user manager renames the org", alice, authz.OrgWrite, authz.Org("org-a"), false},
+		{"fail/user manager on the instance", alice, authz.SchemaWrite, authz.Instance(), false},
+		{"fail/same user id in another instance", aliceElsewhere, authz.UserRead, authz.Org("org-a"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.caller.Require(tc.perm, tc.org)
+			err := tc.caller.Require(tc.perm, tc.scope)
 			if tc.ok && err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +65,7 @@ func TestCallerPermissions(t *testing.T) {
 		})
 	}
 
-	if !alice.CanAnywhere(SchemaRead) || alice.CanAnywhere(SchemaWrite) || aliceElsewhere.CanAnywhere(SchemaRead) {
+	if !alice.CanAnywhere(authz.SchemaRead) || alice.CanAnywhere(authz.SchemaWrite) || aliceElsewhere.CanAnywhere(authz.SchemaRead) {
 		t.Fatal("CanAnywhere: an organization role reads user types, does not write them, and stays in its instance")
 	}
 
@@ -78,7 +75,7 @@ func TestCallerPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, _ = LoadCaller(ctx, s.DB(), "inst-1", "alice")
-	if alice.Can(UserRead, "org-a") {
+	if alice.Can(authz.UserRead, authz.Org("org-a")) {
 		t.Fatal("removed member keeps its permissions")
 	}
 
@@ -101,9 +98,5 @@ func TestCallerPermissions(t *testing.T) {
 
 func mustMember(t *testing.T, orgID, userID string) eventstore.Append {
 	t.Helper()
-	a, err := AddOrgMember("inst-1", orgID, userID, []string{"org.viewer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return orgAppend("inst-1", orgID, &OrgMemberAdded{UserID: userID, Roles: []string{"org.viewer"}})
 }

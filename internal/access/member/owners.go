@@ -1,10 +1,10 @@
-package authz
+package member
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
@@ -32,7 +32,7 @@ type Leaving struct {
 // pass it. Owners are few and changed rarely, and the break-glass command
 // repairs the outcome.
 func RequireOwnerRemains(ctx context.Context, db *database.DB, instanceID string, leaving Leaving) error {
-	members, err := Members(ctx, db, instanceID, "instance", instanceID)
+	members, err := List(ctx, db, instanceID, authz.InstanceScope(instanceID))
 	if err != nil {
 		return err
 	}
@@ -78,22 +78,9 @@ func RequireOwnerRemains(ctx context.Context, db *database.DB, instanceID string
 // a whole organization's state: deactivating or removing it ends the
 // activity of every user in it, so the caller must cover (Caller.Covers)
 // every administrator among them.
-func RequireCoversOrgUsers(ctx context.Context, db *database.DB, c Caller, orgID string) error {
-	rows, err := db.Reader().QueryContext(ctx, `SELECT DISTINCT user_id FROM members WHERE instance_id = $1`, c.InstanceID)
+func RequireCoversOrgUsers(ctx context.Context, db *database.DB, c authz.Caller, orgID string) error {
+	ids, err := administrators(ctx, db, c.InstanceID)
 	if err != nil {
-		return fmt.Errorf("authz: members: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, id := range ids {

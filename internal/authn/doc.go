@@ -1,0 +1,13 @@
+// Package authn turns a credential presented with a request into the
+// authz.Caller it acts for: today a personal access token
+// ("Authorization: Bearer cst_…") of an active user of the request's
+// instance, in an active organization; next, session tokens of the hosted
+// login, the provider's access tokens, and certificate-bound tokens.
+//
+// It is shared by every transport: the management API, the hosted login
+// and the OpenID provider all authenticate through it, so a credential
+// means the same everywhere. Every failure is the same
+// failure.Unauthenticated, so that a caller cannot probe which part of its
+// credential was wrong. The caller's roles come from package member; what
+// it may do is decided by package authz.
+package authn
