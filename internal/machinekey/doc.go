@@ -28,7 +28,7 @@
 // each verification. A JWK whose "alg" names another algorithm, or whose
 // "use" is not "sig", is refused rather than silently reinterpreted.
 //
-// Expiry. Every key expires: expirationDate is required, in the future and
+// Expiry. Every key expires: expireTime is required, in the future and
 // at most ten years ahead; it is kept to the second. Get and List return
 // expired keys too (an administrator must see them, and Get has no clock);
 // whoever accepts a signature calls Key.Usable(now), which fails with

@@ -70,7 +70,7 @@ func (k Key) Usable(now time.Time) error {
 }
 
 const (
-	fieldExpiration = "expirationDate"
+	fieldExpiration = "expireTime"
 	fieldAlgorithm  = "algorithm"
 	// uniqueThumbprint claims a public key per instance; see the package
 	// comment for why removal keeps the claim.

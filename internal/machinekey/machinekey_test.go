@@ -118,8 +118,8 @@ func TestExpiry(t *testing.T) {
 			}
 			for _, err := range []error{err, genErr} {
 				var fe *failure.Error
-				if !errors.As(err, &fe) || fe.Kind != failure.KindInvalidArgument || fe.Field != "expirationDate" {
-					t.Fatalf("got %v; want invalid argument on expirationDate", err)
+				if !errors.As(err, &fe) || fe.Kind != failure.KindInvalidArgument || fe.Field != "expireTime" {
+					t.Fatalf("got %v; want invalid argument on expireTime", err)
 				}
 			}
 			if private != nil || file != nil {

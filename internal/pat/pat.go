@@ -53,10 +53,10 @@ func Hash(token string) string {
 // records it, the token id and the token (to be shown once).
 func New(user eventstore.Aggregate, expiresAt, now time.Time) (eventstore.Append, string, string, error) {
 	if !expiresAt.After(now) {
-		return eventstore.Append{}, "", "", failure.InvalidArgument("expirationDate", "must be in the future")
+		return eventstore.Append{}, "", "", failure.InvalidArgument("expireTime", "must be in the future")
 	}
 	if expiresAt.After(now.AddDate(10, 0, 0)) {
-		return eventstore.Append{}, "", "", failure.InvalidArgument("expirationDate", "must be within ten years")
+		return eventstore.Append{}, "", "", failure.InvalidArgument("expireTime", "must be within ten years")
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

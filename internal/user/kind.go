@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
@@ -35,4 +36,11 @@ func CountInOrg(ctx context.Context, db *database.DB, instanceID, orgID string) 
 	var n int
 	err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE instance_id = $1 AND org_id = $2`, instanceID, orgID).Scan(&n)
 	return n, err
+}
+
+// Aggregate is the event store aggregate of u, for packages that record
+// facts about a user's credentials on it (personal access tokens, machine
+// keys).
+func (u User) Aggregate() eventstore.Aggregate {
+	return eventstore.Aggregate{InstanceID: u.InstanceID, Type: AggregateType, ID: u.ID, Owner: u.OrgID}
 }

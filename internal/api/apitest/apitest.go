@@ -26,6 +26,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/setup"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // Env is a running API.
@@ -96,12 +97,9 @@ func Start(t testing.TB, services func(a *app.App, auth *authn.Authenticator) []
 // Token issues a personal access token for a user of the first instance.
 func (e *Env) Token(t testing.TB, userID, orgID string) string {
 	t.Helper()
-	now := time.Now()
-	add, _, token, err := pat.New(eventstore.Aggregate{InstanceID: e.InstanceID, Type: "user", ID: userID, Owner: orgID}, now.Add(time.Hour), now)
+	_, token, err := pat.NewCommands(e.App.Store, nil).Add(context.Background(), eventstore.SystemEditor,
+		eventstore.Aggregate{InstanceID: e.InstanceID, Type: user.AggregateType, ID: userID, Owner: orgID}, time.Now().Add(time.Hour))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.App.Store.Push(context.Background(), eventstore.SystemEditor, add); err != nil {
 		t.Fatal(err)
 	}
 	return token

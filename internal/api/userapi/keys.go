@@ -8,10 +8,8 @@ import (
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
 	"github.com/castellan-iam/castellan/internal/authz"
-	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/machinekey"
-	"github.com/castellan-iam/castellan/internal/user"
 )
 
 func keyToProto(k machinekey.Key) *userv1.MachineKey {
@@ -30,24 +28,19 @@ func (s *Service) AddMachineKey(ctx context.Context, req *connect.Request[userv1
 	if m.GetExpireTime() == nil {
 		return nil, failure.InvalidArgument("expireTime", "required")
 	}
-	agg := eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}
 	resp := &userv1.AddMachineKeyResponse{}
-	var add eventstore.Append
 	var key machinekey.Key
 	switch {
 	case m.GetPublicKey() != "" && m.GetAlgorithm() != "":
 		return nil, failure.InvalidArgument("algorithm", "give a public key to register or an algorithm to generate, not both")
 	case m.GetPublicKey() != "":
-		add, key, err = machinekey.Register(agg, []byte(m.GetPublicKey()), m.GetExpireTime().AsTime(), s.now())
+		key, err = s.machineKeys.Register(ctx, caller.Editor(), u.Aggregate(), []byte(m.GetPublicKey()), m.GetExpireTime().AsTime())
 	default:
 		var private, file []byte
-		add, key, private, file, err = machinekey.Generate(agg, m.GetAlgorithm(), m.GetExpireTime().AsTime(), s.now())
+		key, private, file, err = s.machineKeys.Generate(ctx, caller.Editor(), u.Aggregate(), m.GetAlgorithm(), m.GetExpireTime().AsTime())
 		resp.PrivateKey, resp.KeyFile = string(private), string(file)
 	}
 	if err != nil {
-		return nil, err
-	}
-	if _, err := s.store.Push(ctx, caller.Editor(), add); err != nil {
 		return nil, err
 	}
 	resp.Key = keyToProto(key)
@@ -77,14 +70,7 @@ func (s *Service) RemoveMachineKey(ctx context.Context, req *connect.Request[use
 	if err != nil {
 		return nil, err
 	}
-	k, err := machinekey.Get(ctx, s.db(), caller.InstanceID, req.Msg.GetKeyId())
-	if err != nil {
-		return nil, err
-	}
-	if k.UserID != u.ID {
-		return nil, failure.NotFound("user %s has no key %s", u.ID, req.Msg.GetKeyId())
-	}
-	if _, err := s.store.Push(ctx, caller.Editor(), machinekey.Remove(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, k.ID)); err != nil {
+	if err := s.machineKeys.Remove(ctx, caller.Editor(), u.Aggregate(), req.Msg.GetKeyId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.RemoveMachineKeyResponse{}), nil

@@ -20,6 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
@@ -34,7 +35,9 @@ type Service struct {
 	auth  *authn.Authenticator
 	keys  *keyring.Ring
 	send  user.CodeSender
-	now   func() time.Time
+	// tokens and machineKeys record credentials on users.
+	tokens      *pat.Commands
+	machineKeys *machinekey.Commands
 	// codesPerAddress limits verification codes sent per client address
 	// (see codeSendsPerAddress).
 	codesPerAddress *ratelimit.Limiter
@@ -54,7 +57,8 @@ var _ userv1connect.UserServiceHandler = (*Service)(nil)
 // NewService returns the user service. Verification codes are sealed with
 // keys and delivered by send.
 func NewService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, send user.CodeSender) *Service {
-	return &Service{store: store, users: users, auth: auth, keys: keys, send: send, now: time.Now,
+	return &Service{store: store, users: users, auth: auth, keys: keys, send: send,
+		tokens: pat.NewCommands(store, nil), machineKeys: machinekey.NewCommands(store, nil),
 		codesPerAddress: ratelimit.New(codeSendsPerAddress, codeSendWindow, nil)}
 }
 
@@ -390,12 +394,8 @@ func (s *Service) AddPersonalAccessToken(ctx context.Context, req *connect.Reque
 			return nil, failure.PermissionDenied("personal access tokens are created by the person they belong to; administrators create them for machine users only")
 		}
 	}
-	add, tokenID, token, err := pat.New(eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID},
-		req.Msg.GetExpireTime().AsTime(), s.now())
+	tokenID, token, err := s.tokens.Add(ctx, caller.Editor(), u.Aggregate(), req.Msg.GetExpireTime().AsTime())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := s.store.Push(ctx, caller.Editor(), add); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.AddPersonalAccessTokenResponse{TokenId: tokenID, Token: token}), nil
@@ -407,11 +407,7 @@ func (s *Service) RemovePersonalAccessToken(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	revoke, err := pat.RevokeOwned(ctx, s.db(), eventstore.Aggregate{InstanceID: caller.InstanceID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, req.Msg.GetTokenId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.store.Push(ctx, caller.Editor(), revoke); err != nil {
+	if err := s.tokens.Revoke(ctx, caller.Editor(), u.Aggregate(), req.Msg.GetTokenId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.RemovePersonalAccessTokenResponse{}), nil
