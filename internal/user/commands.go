@@ -165,39 +165,17 @@ func (c *Commands) db() *database.DB { return c.store.DB() }
 
 // Create adds a user and returns its id.
 func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanceID string, n New) (string, error) {
-	if n.Type == "" {
-		return "", failure.InvalidArgument("type", "a user needs a type, e.g. human or machine")
-	}
-	t, err := usertype.ByName(ctx, c.db(), instanceID, n.Type)
-	if failure.Is(err, failure.KindNotFound) {
-		return "", failure.InvalidArgument("type", "no user type named %q", n.Type)
-	}
+	t, err := c.newUsers(instanceID).check(ctx, &n)
 	if err != nil {
 		return "", err
-	}
-	if t.State != usertype.StateActive {
-		return "", failure.FailedPrecondition("user type %s is deactivated", t.Name)
-	}
-	schema, err := t.Schema()
-	if err != nil {
-		return "", err
-	}
-	if n.Password != "" && n.PasswordHash != "" {
-		return "", failure.InvalidArgument("password", "give a password or a password hash, not both")
 	}
 	if n.Password != "" {
-		if err := c.policy.CheckComplexity(n.Password); err != nil {
-			return "", err
-		}
 		if n.PasswordHash, err = c.hasher.Hash(ctx, n.Password); err != nil {
 			return "", err
 		}
 	}
-	if n.LoginName, err = c.loginName(ctx, instanceID, n.OrgID, n.LoginName); err != nil {
-		return "", err
-	}
 	userID := id.New()
-	a, err := Creation(instanceID, userID, t.Name, schema, n)
+	a, err := Creation(instanceID, userID, t.name, t.schema, n)
 	if err != nil {
 		return "", err
 	}
@@ -210,13 +188,9 @@ func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanc
 // orgLoginName applies the organization's domain policy to a new login
 // name: completed with the primary domain when it has no "@", and refused
 // when its domain is not one of the organization's verified domains.
-func (c *Commands) orgLoginName(ctx context.Context, instanceID, orgID, name string) (string, error) {
-	o, err := org.Get(ctx, c.db(), instanceID, orgID)
-	if failure.Is(err, failure.KindNotFound) {
-		return name, nil // whether the organization exists is the caller's check
-	}
-	if err != nil || !o.LoginNameMustBeDomain {
-		return name, err
+func orgLoginName(o org.Org, name string) (string, error) {
+	if !o.LoginNameMustBeDomain {
+		return name, nil
 	}
 	at := strings.LastIndex(name, "@")
 	if at < 0 {
@@ -289,7 +263,11 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 		if role != userschema.Admin {
 			return failure.PermissionDenied("only an administrator changes login names")
 		}
-		name, err := c.loginName(ctx, instanceID, m.OrgID, *p.LoginName)
+		o, err := org.Get(ctx, c.db(), instanceID, m.OrgID)
+		if err != nil {
+			return err
+		}
+		name, err := c.loginName(o, *p.LoginName)
 		if err != nil {
 			return err
 		}

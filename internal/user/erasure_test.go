@@ -28,7 +28,11 @@ func TestDeleteErasesPersonalDataButKeepsTheAuditTrail(t *testing.T) {
 	}, slices.Concat(usertype.Migrations, org.Migrations, Migrations, pii.Migrations), eventstore.Options{Sealer: pii.New(ring)},
 		usertype.Projection{}, org.Projection{}, Projection{})
 	defaults, _ := usertype.DefaultCreations(inst)
-	s.Given(t, defaults...)
+	o1, err := org.Creation(inst, "o1", "Org o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Given(t, append(defaults, o1)...)
 	users := NewCommands(s.Store, password.NewHasher(password.Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, 1))
 	id, err := users.Create(ctx, admin, inst, New{OrgID: "o1", Type: "human", LoginName: "ada.lovelace", Email: "ada@example.com",
 		Traits: json.RawMessage(`{"profile": {"family_name": "Lovelace"}}`)})

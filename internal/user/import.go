@@ -11,9 +11,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
-	"github.com/castellan-iam/castellan/internal/password"
-	"github.com/castellan-iam/castellan/internal/userschema"
-	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // ImportUser is one user of a bulk import.
@@ -76,7 +73,7 @@ func (c *Commands) Import(ctx context.Context, editor eventstore.Editor, instanc
 	if batch <= 0 {
 		batch = defaultImportBatch
 	}
-	im := &importer{c: c, instanceID: instanceID, types: map[string]importType{}, claims: map[string]int{}, ids: map[string]int{},
+	im := &importer{newUsers: c.newUsers(instanceID), c: c, instanceID: instanceID, claims: map[string]int{}, ids: map[string]int{},
 		result: ImportResult{IDs: make([]string, len(users))}}
 	for start := 0; start < len(users); start += batch {
 		if err := ctx.Err(); err != nil {
@@ -97,12 +94,6 @@ func (c *Commands) Import(ctx context.Context, editor eventstore.Editor, instanc
 	return im.result, nil
 }
 
-type importType struct {
-	name   string
-	schema *userschema.Schema
-	err    error // a *failure.Error every user of the type fails with
-}
-
 type importRow struct {
 	index     int
 	loginName string
@@ -111,9 +102,9 @@ type importRow struct {
 }
 
 type importer struct {
+	*newUsers
 	c          *Commands
 	instanceID string
-	types      map[string]importType
 	// claims maps each unique value claimed in this import, and ids each
 	// kept id, to the index of the user claiming it.
 	claims map[string]int
@@ -123,31 +114,6 @@ type importer struct {
 
 func (im *importer) fail(index int, loginName string, err error) {
 	im.result.Failed = append(im.result.Failed, ImportFailure{Index: index, LoginName: loginName, Err: err})
-}
-
-// userType returns the type named name, compiled once per import.
-func (im *importer) userType(ctx context.Context, name string) (importType, error) {
-	if t, ok := im.types[name]; ok {
-		return t, nil
-	}
-	db := im.c.db()
-	t, err := usertype.ByName(ctx, db, im.instanceID, name)
-	var it importType
-	switch {
-	case failure.Is(err, failure.KindNotFound):
-		it.err = failure.InvalidArgument("type", "no user type named %q", name)
-	case err != nil:
-		return importType{}, err
-	case t.State != usertype.StateActive:
-		it.err = failure.FailedPrecondition("user type %s is deactivated", t.Name)
-	default:
-		it.name = t.Name
-		if it.schema, err = t.Schema(); err != nil {
-			return importType{}, err
-		}
-	}
-	im.types[name] = it
-	return it, nil
 }
 
 // validID reports whether a source system's id can be kept.
@@ -183,34 +149,15 @@ func (im *importer) prepare(ctx context.Context, users []ImportUser, offset int)
 // within the import. Errors that are not rowProblems stop the import.
 func (im *importer) validate(ctx context.Context, index int, u ImportUser) (*importRow, error) {
 	n := u.New
-	if n.Type == "" {
-		return nil, failure.InvalidArgument("type", "a user needs a type, e.g. human or machine")
-	}
-	t, err := im.userType(ctx, n.Type)
+	row := &importRow{index: index, loginName: n.LoginName}
+	t, err := im.check(ctx, &n)
 	if err != nil {
 		return nil, err
 	}
-	if t.err != nil {
-		return nil, t.err
-	}
-	row := &importRow{index: index, loginName: n.LoginName}
-	switch {
-	case n.Password != "" && n.PasswordHash != "":
-		return nil, failure.InvalidArgument("password", "give a password or a password hash, not both")
-	case n.Password != "":
-		if err := im.c.policy.CheckComplexity(n.Password); err != nil {
-			return nil, err
-		}
+	if n.Password != "" {
 		// Creation decides as for a user with a password; the hash
 		// replaces the placeholder once the row is known to be valid.
 		row.password, n.Password, n.PasswordHash = n.Password, "", hashPending
-	case n.PasswordHash != "":
-		if err := password.Supported(n.PasswordHash); err != nil {
-			return nil, failure.InvalidArgument("passwordHash", "%s", strings.TrimPrefix(err.Error(), "password: "))
-		}
-	}
-	if n.LoginName, err = im.c.loginName(ctx, im.instanceID, n.OrgID, n.LoginName); err != nil {
-		return nil, err
 	}
 	userID := u.ID
 	if !validID(userID) {

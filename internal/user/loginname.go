@@ -19,6 +19,7 @@ import (
 	"golang.org/x/text/width"
 
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/org"
 )
 
 // Login names follow RFC 8265 (PRECIS usernames). A name is kept in two
@@ -273,12 +274,12 @@ func scriptOf(r rune) string {
 // normalized (ParseLoginName), completed and checked by the
 // organization's domain policy, and checked against the commands'
 // LoginNameRules. It returns the Display form.
-func (c *Commands) loginName(ctx context.Context, instanceID, orgID, name string) (string, error) {
+func (c *Commands) loginName(o org.Org, name string) (string, error) {
 	n, err := ParseLoginName(name)
 	if err != nil {
 		return "", err
 	}
-	completed, err := c.orgLoginName(ctx, instanceID, orgID, n.Display)
+	completed, err := orgLoginName(o, n.Display)
 	if err != nil {
 		return "", err
 	}

@@ -37,9 +37,6 @@ func (s *Service) ImportUsers(ctx context.Context, req *connect.Request[userv1.I
 			if err := caller.Require(authz.UserWrite, authz.Org(org)); err != nil {
 				return nil, err
 			}
-			if err := s.orgExists(ctx, caller.InstanceID, org); err != nil {
-				return nil, err
-			}
 			checked[org] = true
 		}
 		traits, err := traitsJSON("traits", u.GetTraits())

@@ -21,7 +21,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/machinekey"
-	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -165,9 +164,6 @@ func (s *Service) CreateUser(ctx context.Context, req *connect.Request[userv1.Cr
 	if err := caller.Require(authz.UserWrite, authz.Org(m.GetOrganizationId())); err != nil {
 		return nil, err
 	}
-	if err := s.orgExists(ctx, caller.InstanceID, m.GetOrganizationId()); err != nil {
-		return nil, err
-	}
 	traits, err := traitsJSON("traits", m.GetTraits())
 	if err != nil {
 		return nil, err
@@ -181,20 +177,6 @@ func (s *Service) CreateUser(ctx context.Context, req *connect.Request[userv1.Cr
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.CreateUserResponse{UserId: id}), nil
-}
-
-func (s *Service) orgExists(ctx context.Context, instanceID, orgID string) error {
-	state, err := org.StateOf(ctx, s.db(), instanceID, orgID)
-	if failure.Is(err, failure.KindNotFound) {
-		return failure.InvalidArgument("organizationId", "no organization %s", orgID)
-	}
-	if err != nil {
-		return err
-	}
-	if state != org.StateActive {
-		return failure.FailedPrecondition("organization %s is %s", orgID, state)
-	}
-	return nil
 }
 
 // GetUser returns a user as an administrator sees it.
