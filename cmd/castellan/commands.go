@@ -83,6 +83,13 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	defer ln.Close()
+	var mgmt net.Listener
+	if cfg.Server.ManagementListen != "" {
+		if mgmt, err = net.Listen("tcp", cfg.Server.ManagementListen); err != nil {
+			return fmt.Errorf("listen on %s (server.management_listen): %w", cfg.Server.ManagementListen, err)
+		}
+		defer mgmt.Close()
+	}
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -102,6 +109,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metrics.MustRegister(a.Store.Collectors()...)
 	srv := server.New(server.Options{
 		Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: cfg.ExternalURL,
+		SeparateManagement: mgmt != nil,
 	})
 	apiHandler, err := api.NewHandler(log, services(a)...)
 	if err != nil {
@@ -110,8 +118,12 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, p := range apiHandler.Patterns() {
 		srv.Handle(p, apiHandler)
 	}
-	log.Info("castellan started", "version", version, "listen", ln.Addr().String(), "external_url", cfg.ExternalURL,
-		"database", cfg.RedactedDatabase(), "startup", time.Since(began).Round(time.Millisecond))
+	started := []any{"version", version, "listen", ln.Addr().String(), "external_url", cfg.ExternalURL,
+		"database", cfg.RedactedDatabase(), "startup", time.Since(began).Round(time.Millisecond)}
+	if mgmt != nil {
+		started = append(started, "management_listen", mgmt.Addr().String())
+	}
+	log.Info("castellan started", started...)
 	if first.Created {
 		printFirstStart(stdout, cfg, first)
 	}
@@ -129,7 +141,24 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}()
-	return server.Serve(ctx, ln, srv, tlsConfig, cfg.ShutdownTimeout, log)
+	serve := server.ServeOptions{TLS: tlsConfig, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Limits: server.Limits{
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
+		IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
+	}}
+	if mgmt == nil {
+		return server.Serve(ctx, ln, srv, serve)
+	}
+	// Both listeners stop together: on shutdown, or when either fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- server.Serve(ctx, ln, srv, serve) }()
+	management := serve
+	management.TLS = nil // plain HTTP, for a private network
+	go func() { errc <- server.Serve(ctx, mgmt, srv.Management(), management) }()
+	err = <-errc
+	cancel()
+	return errors.Join(err, <-errc)
 }
 
 // services lists every API service the server offers.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/server"
 )
 
 // codes maps each failure.Kind to its Connect code. Connect renders the code
@@ -40,6 +41,10 @@ var codes = map[failure.Kind]connect.Code{
 //     each of its Violations when there are several — so clients can point
 //     at every offending input.
 //   - Cancellation and deadlines keep their own codes.
+//   - An error that says the database cannot serve right now (a refused or
+//     broken connection, a restart, a full disk: database.IsUnavailable)
+//     becomes CodeUnavailable (HTTP 503) with a Retry-After header: the same
+//     request may succeed in a moment.
 //   - Anything else, and every internal failure, becomes CodeInternal with the
 //     message "internal error": the detail is for the log, not the caller.
 func connectError(err error) *connect.Error {
@@ -58,7 +63,13 @@ func connectError(err error) *connect.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
 	default:
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		u, ok := server.DatabaseUnavailable(err)
+		if !ok {
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
+		ce = connect.NewError(connect.CodeUnavailable, errors.New(u.Message))
+		ce.Meta().Set("Retry-After", server.RetryAfter)
+		return ce
 	}
 	code, ok := codes[fe.Kind]
 	if !ok {
@@ -118,6 +129,8 @@ func (i errorInterceptor) mapError(ctx context.Context, procedure string, err er
 	ce := connectError(err)
 	if ce.Code() == connect.CodeInternal {
 		i.log.ErrorContext(ctx, "rpc failed", "procedure", procedure, "err", err)
+	} else if _, unavailable := server.DatabaseUnavailable(err); unavailable {
+		i.log.WarnContext(ctx, "database unavailable", "procedure", procedure, "err", err)
 	}
 	return ce
 }

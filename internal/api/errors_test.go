@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -36,6 +38,10 @@ func TestConnectError(t *testing.T) {
 		{"ok/canceled", fmt.Errorf("query: %w", context.Canceled), connect.CodeCanceled, "request canceled", ""},
 		{"ok/deadline", context.DeadlineExceeded, connect.CodeDeadlineExceeded, "deadline exceeded", ""},
 		{"hidden/internal failure shows no cause", failure.Internal(errors.New("password=hunter2"), "db down"), connect.CodeInternal, "internal error", ""},
+		{"ok/database unavailable may be retried", failure.Internal(fmt.Errorf("password=hunter2: %w", driver.ErrBadConn), "push"),
+			connect.CodeUnavailable, "the database is unavailable; retry in a few seconds", ""},
+		{"ok/database unavailable, not wrapped", &pgconn.PgError{Code: "57P03"}, connect.CodeUnavailable, "the database is unavailable; retry in a few seconds", ""},
+		{"ok/a domain error keeps its kind over the database's", failure.NotFound("no user: %v", driver.ErrBadConn), connect.CodeNotFound, "no user: driver: bad connection", ""},
 		{"hidden/plain error is internal", errors.New("pq: relation users does not exist"), connect.CodeInternal, "internal error", ""},
 		{"hidden/unknown kind is internal", &failure.Error{Kind: failure.Kind(99), Message: "odd"}, connect.CodeInternal, "internal error", ""},
 	} {
@@ -46,6 +52,9 @@ func TestConnectError(t *testing.T) {
 			}
 			if got := fieldViolations(t, ce); (tc.field == "" && len(got) != 0) || (tc.field != "" && (len(got) != 1 || got[0] != tc.field)) {
 				t.Fatalf("field violations %v, want %q", got, tc.field)
+			}
+			if retry := ce.Meta().Get("Retry-After"); (retry != "") != (tc.code == connect.CodeUnavailable && tc.name != "ok/unavailable") {
+				t.Fatalf("Retry-After %q", retry)
 			}
 		})
 	}

@@ -20,7 +20,9 @@ import (
 )
 
 // maxMessageBytes bounds a request message, in every protocol, so a client
-// cannot make the server buffer an arbitrarily large body.
+// cannot make the server buffer an arbitrarily large body. A REST or Connect
+// body over it is answered 413; gRPC and gRPC-Web report resource_exhausted
+// in their own status.
 const maxMessageBytes = 4 << 20
 
 // openAPIPath is where the OpenAPI document is served.
@@ -54,16 +56,29 @@ type Handler struct {
 // the same handler. (Vanguard alone would also route the RPC protocols, but it
 // takes a Connect POST without a Connect-Protocol-Version header for REST and
 // answers 404, while connect-go accepts it.)
+//
+// Before a service runs, every request passes the edge of request.go: the
+// body limit, the REST path and query checks, the strict codecs of codec.go
+// (an unknown JSON field is an error) and the refusal of U+0000 in strings.
+// Each failure is a failure.InvalidArgument naming the field by its JSON
+// name, mapped to the caller's protocol by connectError like the services'
+// own errors.
 func NewHandler(log *slog.Logger, services ...Service) (*Handler, error) {
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(errorInterceptor{log: log}),
+		// The error interceptor is outermost, so that it maps the text
+		// check's error too.
+		connect.WithInterceptors(errorInterceptor{log: log}, textInterceptor{}),
 		connect.WithReadMaxBytes(maxMessageBytes),
+		connect.WithCodec(jsonCodec{name: "json"}),
+		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
+		connect.WithCodec(protoCodec{}),
 	}
 	h := &Handler{mux: http.NewServeMux()}
 	h.handle("GET "+openAPIPath, http.HandlerFunc(serveOpenAPI))
 	var (
 		vservices    []*vanguard.Service
 		restPrefixes []string
+		routes       []restRoute
 	)
 	for _, svc := range services {
 		path, handler := svc.Handler(opts...)
@@ -78,23 +93,29 @@ func NewHandler(log *slog.Logger, services ...Service) (*Handler, error) {
 		if slices.Contains(h.patterns, path) {
 			return nil, fmt.Errorf("api: service %s given twice", desc.FullName())
 		}
-		h.handle(path, handler)
+		h.handle(path, connectEdge(handler))
 		if len(prefixes) > 0 {
-			vservices = append(vservices, vanguard.NewServiceWithSchema(desc, handler))
+			vservices = append(vservices, vanguard.NewServiceWithSchema(desc, markReached(handler)))
 			restPrefixes = append(restPrefixes, prefixes...)
+			routes = append(routes, restRoutes(desc)...)
 		}
 	}
 	if len(vservices) > 0 {
 		transcoder, err := vanguard.NewTranscoder(vservices,
-			vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes)),
+			// Proto towards the services, so that the transcoder decodes
+			// every REST body itself, with restCodec, rather than pass some
+			// through to connect-go.
+			vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes), vanguard.WithTargetCodecs(vanguard.CodecProto)),
+			vanguard.WithCodec(newRESTCodec),
 			vanguard.WithUnknownHandler(http.HandlerFunc(notFound)),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("api: %w", err)
 		}
+		rest := &restEdge{routes: routes, transcoder: transcoder}
 		slices.Sort(restPrefixes)
 		for _, p := range slices.Compact(restPrefixes) {
-			h.handle(p, transcoder)
+			h.handle(p, rest)
 		}
 	}
 	slices.Sort(h.patterns)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/config"
@@ -162,10 +163,21 @@ func notifiers(cfg *config.Config) (email, sms notify.Notifier, err error) {
 	return email, sms, nil
 }
 
-// Ready reports whether the database answers and every migration is applied.
+// writeFailureGrace is how long a write that failed because the database was
+// unavailable (a full disk, say) keeps Ready reporting "not ready", unless a
+// write commits before. Then traffic is let through again to find out: an
+// idle server does no writes of its own that could tell.
+const writeFailureGrace = 10 * time.Second
+
+// Ready reports whether the database answers, took the latest write (or
+// refused it more than writeFailureGrace ago) and has every migration
+// applied.
 func (a *App) Ready(ctx context.Context) error {
 	if err := a.DB.Ping(ctx); err != nil {
 		return errors.New("database unreachable")
+	}
+	if at, err := a.DB.LastWriteFailure(); err != nil && time.Since(at) < writeFailureGrace {
+		return errors.New("database refuses writes")
 	}
 	pending, err := a.DB.Pending(ctx, Migrations())
 	if err != nil {

@@ -23,6 +23,7 @@ type Config struct {
 	Log             Log           `yaml:"log"`
 	TLS             TLS           `yaml:"tls"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" default:"30s" positive:"true" desc:"How long a graceful shutdown waits for requests in flight before closing connections."`
+	Server          Server        `yaml:"server"`
 	Keys            Keys          `yaml:"keys"`
 	FirstInstance   FirstInstance `yaml:"first_instance"`
 	Passwords       Passwords     `yaml:"passwords"`
@@ -57,6 +58,16 @@ func (l Log) SlogLevel() slog.Level {
 type TLS struct {
 	CertFile string `yaml:"cert_file" desc:"PEM file with the TLS certificate chain. Set together with tls.key_file to serve HTTPS; both files must exist and form a key pair."`
 	KeyFile  string `yaml:"key_file" desc:"PEM file with the TLS private key matching tls.cert_file."`
+}
+
+// Server bounds what one client can hold of the HTTP listeners, and places
+// the operational endpoints (see package server).
+type Server struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" default:"10s" positive:"true" desc:"How long a client may take to send a request's headers, from the start of the request (or of the TLS handshake). A client that sends them slowly (slowloris) is disconnected after this time. At most server.read_timeout."`
+	ReadTimeout       time.Duration `yaml:"read_timeout" default:"30s" positive:"true" desc:"How long a client may take to send a whole request, headers and body. Bounds a client that trickles a request body; request messages are at most 4 MiB, so the default admits about 140 KB/s."`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" default:"2m" positive:"true" desc:"How long a keep-alive connection may stay open without a request before the server closes it."`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" default:"65536" min:"4096" max:"1048576" desc:"Largest request header block, in bytes (request line and headers). Larger headers are answered 431 Request Header Fields Too Large."`
+	ManagementListen  string        `yaml:"management_listen" desc:"Address (HOST:PORT or :PORT) of a separate plain-HTTP management listener serving /metrics, /healthz and /readyz, for Prometheus and orchestrators inside a private network. When set, the main listener no longer serves /metrics. Empty (the default) means no management listener; /metrics is then served on the main listener only to requests from a loopback address that were not forwarded by a proxy (no Forwarded, X-Forwarded-For or X-Real-IP header), so that metrics are not published to the internet by default."`
 }
 
 // Keys are the keys that encrypt secrets at rest (see package keyring).

@@ -60,6 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		DataDir:         "castellan-data",
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 30 * time.Second,
+		Server:          Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10},
 		FirstInstance: FirstInstance{
 			Domain:  "localhost",
 			Name:    "Castellan",
@@ -91,6 +92,7 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 		{"first_instance.admin.password", "CASTELLAN_FIRST_INSTANCE_ADMIN_PASSWORD", "first-instance-admin-password"},
 		{"passwords.argon2id.memory_kib", "CASTELLAN_PASSWORDS_ARGON2ID_MEMORY_KIB", "passwords-argon2id-memory-kib"},
 		{"subscriptions.poll_interval", "CASTELLAN_SUBSCRIPTIONS_POLL_INTERVAL", "subscriptions-poll-interval"},
+		{"server.management_listen", "CASTELLAN_SERVER_MANAGEMENT_LISTEN", "server-management-listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -103,8 +105,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 32 {
-		t.Errorf("%d settings, want 32: update this test and the docs when adding one", len(settings))
+	if len(settings) != 37 {
+		t.Errorf("%d settings, want 37: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -157,6 +159,7 @@ data_dir: /var/lib/castellan
 database: postgres://castellan:pw@db:5432/castellan?sslmode=disable
 log: {level: debug, format: json}
 shutdown_timeout: 5s
+server: {read_header_timeout: 2s, read_timeout: 1m, idle_timeout: 30s, max_header_bytes: 8192, management_listen: 127.0.0.1:9090}
 keys:
   master: ` + k1 + `
   retired:
@@ -181,6 +184,8 @@ subscriptions:
 					Listen: "127.0.0.1:9000", ExternalURL: "https://id.example.com", DataDir: "/var/lib/castellan",
 					Database: "postgres://castellan:pw@db:5432/castellan?sslmode=disable",
 					Log:      Log{Level: "debug", Format: "json"}, ShutdownTimeout: 5 * time.Second,
+					Server: Server{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 30 * time.Second,
+						MaxHeaderBytes: 8192, ManagementListen: "127.0.0.1:9090"},
 					Keys: Keys{Master: k1, Retired: []string{k2, k3}},
 					FirstInstance: FirstInstance{Domain: "login.example.com", Name: "Example", OrgName: "Example Org",
 						Admin: FirstAdmin{LoginName: "root", Email: "root@example.com", Password: "correct horse"}},
@@ -326,6 +331,14 @@ func TestLoadRejects(t *testing.T) {
 			want: []string{`subscriptions.poll_interval (from {file}:2): time: missing unit in duration "5"`}},
 		{name: "fail/poll_interval negative", env: map[string]string{"CASTELLAN_SUBSCRIPTIONS_POLL_INTERVAL": "-1s"},
 			want: []string{`subscriptions.poll_interval (from CASTELLAN_SUBSCRIPTIONS_POLL_INTERVAL): must be greater than zero`}},
+		{name: "fail/read header timeout longer than the read timeout", args: []string{"--server-read-header-timeout", "1m"},
+			want: []string{`server.read_header_timeout (from --server-read-header-timeout): must not exceed server.read_timeout (from default), got 1m0s`}},
+		{name: "fail/max header bytes below the minimum", env: map[string]string{"CASTELLAN_SERVER_MAX_HEADER_BYTES": "100"},
+			want: []string{`server.max_header_bytes (from CASTELLAN_SERVER_MAX_HEADER_BYTES): must be at least 4096, got 100`}},
+		{name: "fail/management listener without port", args: []string{"--server-management-listen", "9090"},
+			want: []string{`server.management_listen (from --server-management-listen): must be HOST:PORT or :PORT, got "9090"`}},
+		{name: "fail/management listener on the main address", args: []string{"--listen", ":9090", "--server-management-listen", ":9090"},
+			want: []string{`server.management_listen (from --server-management-listen): must differ from listen (from --listen)`}},
 		{name: "fail/listen without port", args: []string{"--listen", "8080"},
 			want: []string{`listen (from --listen): must be HOST:PORT or :PORT, got "8080"`}},
 		{name: "fail/listen with a named port", args: []string{"--listen", ":http"},

@@ -20,6 +20,7 @@ func (l *loader) validate(c *Config) {
 		l.checkTags(c, s)
 	}
 	port, portOK := l.checkListen(c)
+	l.checkServer(c)
 	l.checkTLS(c)
 	l.deriveExternalURL(c, port, portOK)
 	l.checkDatabase(c)
@@ -48,6 +49,29 @@ func (l *loader) checkListen(c *Config) (port string, ok bool) {
 		return "", false
 	}
 	return port, true
+}
+
+// checkServer checks the listener limits and the management listener.
+func (l *loader) checkServer(c *Config) {
+	srv := &c.Server
+	if srv.ReadHeaderTimeout > srv.ReadTimeout && srv.ReadTimeout > 0 {
+		l.fail(c, &srv.ReadHeaderTimeout, "must not exceed %s, got %s", l.describe(c, &srv.ReadTimeout), srv.ReadHeaderTimeout)
+	}
+	if srv.ManagementListen == "" {
+		return
+	}
+	_, port, err := net.SplitHostPort(srv.ManagementListen)
+	if err != nil {
+		l.fail(c, &srv.ManagementListen, "must be HOST:PORT or :PORT, got %q", srv.ManagementListen)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		l.fail(c, &srv.ManagementListen, "port must be a number from 0 to 65535, got %q", port)
+		return
+	}
+	if srv.ManagementListen == c.Listen && port != "0" {
+		l.fail(c, &srv.ManagementListen, "must differ from %s", l.describe(c, &c.Listen))
+	}
 }
 
 func (l *loader) checkTLS(c *Config) {

@@ -1,15 +1,36 @@
-// Package server is Castellan's one HTTP endpoint: a single listener that
-// speaks HTTP/1.1, HTTP/2 over TLS and cleartext HTTP/2 (h2c), and the
-// middleware every request passes: panic recovery, security headers,
-// metrics, a structured access log and — for everything but the operational
-// endpoints — instance resolution from the Host header.
+// Package server is Castellan's HTTP endpoint: a listener that speaks
+// HTTP/1.1, HTTP/2 over TLS and cleartext HTTP/2 (h2c), and the middleware
+// every request passes: panic recovery, security headers, metrics, a
+// structured access log and — for everything but the operational endpoints —
+// instance resolution from the Host header.
 //
 // Operational endpoints answer on any host: /healthz (the process is alive),
-// /readyz (the database answers and every migration is applied) and
-// /metrics (Prometheus). Every other route belongs to the instance named by
-// the request's host; a host no instance serves gets 404.
+// /readyz (the database answers, accepts writes and every migration is
+// applied) and /metrics (Prometheus). Every other route belongs to the
+// instance named by the request's host; a host no instance serves gets 404.
+//
+// Where /metrics is served is a decision about exposure. The main listener
+// usually faces the internet, and metrics tell an attacker about traffic,
+// error rates and internals, so by default the main listener serves /metrics
+// only to a caller on the same host that no proxy forwarded (a loopback peer
+// without Forwarded, X-Forwarded-For or X-Real-IP; anyone else gets 403).
+// A deployment whose Prometheus scrapes over the network sets
+// server.management_listen: Management then serves /healthz, /readyz and
+// /metrics on a listener of its own (plain HTTP, for a private network, as
+// Keycloak's management port), and the main listener no longer serves
+// /metrics at all. /healthz and /readyz stay on the main listener either way,
+// for load balancers.
+//
+// Serve bounds what one client can hold of a listener (Limits): the time to
+// send the headers (a slowloris client that trickles them is disconnected),
+// the time to send the whole request, how long a keep-alive connection may
+// idle, and the size of the headers (431 beyond it). Request bodies are
+// bounded by the API (internal/api), which knows its message limit.
 //
 // The access log records method, path, status, duration and instance — never
 // query strings or headers, which can carry codes and tokens. Errors are
-// rendered once, here, as RFC 9457 problem+json from their failure.Kind.
+// rendered once, here, as RFC 9457 problem+json from their failure.Kind; an
+// error that says the database cannot serve right now
+// (database.IsUnavailable) is 503 with Retry-After, logged once with its
+// cause, rather than an internal error.
 package server

@@ -105,7 +105,9 @@ func (s *Server) resolveInstance(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inst, err := s.opts.Resolver.ByHost(r.Context(), r.Host)
 		if err != nil {
-			if !failure.Is(err, failure.KindNotFound) {
+			if _, unavailable := DatabaseUnavailable(err); unavailable {
+				s.opts.Logger.Warn("database unavailable", "path", r.URL.Path, "err", err)
+			} else if !failure.Is(err, failure.KindNotFound) {
 				s.opts.Logger.Error("resolve instance", "host", r.Host, "err", err)
 			}
 			WriteError(w, r, err)

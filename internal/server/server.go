@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 )
@@ -35,16 +37,22 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// ExternalURL is the public base URL, reported on the instance root.
 	ExternalURL string
+	// SeparateManagement says that Management is served on a listener of
+	// its own; the main handler then does not serve /metrics at all.
+	// Without it, the main handler serves /metrics to loopback callers only
+	// (see metricsGuard).
+	SeparateManagement bool
 }
 
 // Server routes requests. Register instance routes with Handle before
 // serving.
 type Server struct {
-	opts     Options
-	root     *http.ServeMux
-	tenant   *http.ServeMux
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	opts       Options
+	root       *http.ServeMux
+	tenant     *http.ServeMux
+	management *http.ServeMux
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
 }
 
 // New returns a Server with the operational endpoints and the instance root.
@@ -62,11 +70,20 @@ func New(opts Options) *Server {
 		}, []string{"route", "method"}),
 	}
 	opts.Metrics.MustRegister(s.requests, s.duration)
-	s.root.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	healthz := s.instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
-	})))
-	s.root.Handle("GET /readyz", s.instrument("/readyz", http.HandlerFunc(s.readyz)))
-	s.root.Handle("GET /metrics", s.instrument("/metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{})))
+	}))
+	readyz := s.instrument("/readyz", http.HandlerFunc(s.readyz))
+	metrics := s.instrument("/metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
+	s.root.Handle("GET /healthz", healthz)
+	s.root.Handle("GET /readyz", readyz)
+	s.management = http.NewServeMux()
+	s.management.Handle("GET /healthz", healthz)
+	s.management.Handle("GET /readyz", readyz)
+	s.management.Handle("GET /metrics", metrics)
+	if !opts.SeparateManagement {
+		s.root.Handle("GET /metrics", metricsGuard(metrics))
+	}
 	s.root.Handle("/", s.resolveInstance(s.tenant))
 	s.Handle("GET /{$}", http.HandlerFunc(s.instanceRoot))
 	s.tenant.Handle("/", s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,6 +100,39 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 // ServeHTTP serves a request through the whole middleware chain.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.recoverPanics(securityHeaders(s.accessLog(s.root))).ServeHTTP(w, r)
+}
+
+// Management is the handler of the management listener: /healthz, /readyz
+// and /metrics on any host, nothing else.
+func (s *Server) Management() http.Handler {
+	return s.recoverPanics(securityHeaders(s.accessLog(s.management)))
+}
+
+// metricsGuard serves /metrics on the main listener only to a caller on the
+// same host that no proxy forwarded: the main listener usually faces the
+// internet, and metrics tell an attacker about traffic and internals. A
+// reverse proxy on the same host connects from loopback too, but marks what
+// it forwards with Forwarded or X-Forwarded-For (or X-Real-IP).
+func metricsGuard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forwarded := r.Header.Get("Forwarded") != "" || r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("X-Real-IP") != ""
+		if !isLoopback(r.RemoteAddr) || forwarded {
+			WriteError(w, r, failure.PermissionDenied("metrics are served on this listener only to loopback callers; set server.management_listen to serve them on a management listener"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// isLoopback reports whether remoteAddr (IP:PORT, as in
+// http.Request.RemoteAddr) is a loopback address.
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -104,27 +154,56 @@ func (s *Server) instanceRoot(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// Serve serves on ln until ctx is cancelled, then stops accepting
-// connections and waits up to shutdownTimeout for in-flight requests.
-// With a non-nil tlsConfig it serves HTTPS (HTTP/2 and HTTP/1.1); without, it
-// serves HTTP/1.1 and h2c.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, shutdownTimeout time.Duration, log *slog.Logger) error {
+// Limits bound what one client can hold of a listener (the settings
+// server.read_header_timeout, server.read_timeout, server.idle_timeout and
+// server.max_header_bytes). A zero field leaves net/http's default: no
+// timeout, 1 MB of headers.
+type Limits struct {
+	// ReadHeaderTimeout bounds the time to read a request's headers, and
+	// the TLS handshake: a client that sends them slowly is disconnected.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the time to read a whole request, body included
+	// (on HTTP/2, per stream).
+	ReadTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for its
+	// next request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; larger ones get
+	// 431.
+	MaxHeaderBytes int
+}
+
+// ServeOptions say how Serve serves a listener.
+type ServeOptions struct {
+	// TLS, when not nil, serves HTTPS (HTTP/2 and HTTP/1.1); without it,
+	// HTTP/1.1 and h2c.
+	TLS    *tls.Config
+	Limits Limits
+	// ShutdownTimeout is how long a shutdown waits for requests in flight.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Serve serves h on ln until ctx is cancelled, then stops accepting
+// connections and waits up to opts.ShutdownTimeout for in-flight requests.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, opts ServeOptions) error {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
-	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
+	protocols.SetUnencryptedHTTP2(opts.TLS == nil)
 	srv := &http.Server{
 		Handler:           h,
 		Protocols:         protocols,
-		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         opts.TLS,
+		ReadHeaderTimeout: opts.Limits.ReadHeaderTimeout,
+		ReadTimeout:       opts.Limits.ReadTimeout,
+		IdleTimeout:       opts.Limits.IdleTimeout,
+		MaxHeaderBytes:    opts.Limits.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() {
-		if tlsConfig != nil {
+		if opts.TLS != nil {
 			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
@@ -135,8 +214,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	opts.Logger.Info("shutting down: finishing in-flight requests", "listener", ln.Addr().String(), "timeout", opts.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
@@ -156,9 +235,30 @@ type problem struct {
 	Field  string `json:"field,omitempty"`
 }
 
+// RetryAfter is the Retry-After (RFC 9110 section 10.2.3), in seconds, of
+// an answer that the database is unavailable: enough for a connection pool
+// to reconnect after a restart, short enough to notice recovery at once.
+const RetryAfter = "2"
+
+// DatabaseUnavailable returns the error a caller sees when err says that the
+// database cannot serve requests right now (database.IsUnavailable) and no
+// domain error of another kind was made of it; ok is false otherwise. The
+// edge then answers 503 with Retry-After instead of "internal error".
+func DatabaseUnavailable(err error) (unavailable *failure.Error, ok bool) {
+	if k := failure.KindOf(err); k != failure.KindInternal || !database.IsUnavailable(err) {
+		return nil, false
+	}
+	return failure.Unavailable("the database is unavailable; retry in a few seconds"), true
+}
+
 // WriteError renders err as problem+json. Internal errors show a generic
-// message to the caller; their detail is for the log only.
+// message to the caller; their detail is for the log only. An unavailable
+// database is 503 with Retry-After.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if u, ok := DatabaseUnavailable(err); ok {
+		w.Header().Set("Retry-After", RetryAfter)
+		err = u
+	}
 	kind := failure.KindOf(err)
 	p := problem{Type: "about:blank", Title: kind.String(), Status: kind.HTTPStatus()}
 	var fe *failure.Error

@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -92,6 +94,8 @@ func TestErrorsRenderAsProblems(t *testing.T) {
 		{failure.InvalidArgument("email", "not an email address"), 400, `"field":"email"`, ""},
 		{failure.Conflict("changed"), 409, "changed", ""},
 		{failure.Internal(errors.New("password=hunter2"), "db down"), 500, "internal error", "hunter2"},
+		{failure.Internal(fmt.Errorf("password=hunter2: %w", driver.ErrBadConn), "read"), 503, "database is unavailable", "hunter2"},
+		{failure.Unavailable("no SMS provider is configured"), 503, "no SMS provider", ""},
 	} {
 		rec := httptest.NewRecorder()
 		WriteError(rec, httptest.NewRequest(http.MethodGet, "/", nil), tc.err)
@@ -99,6 +103,10 @@ func TestErrorsRenderAsProblems(t *testing.T) {
 		if rec.Code != tc.status || !strings.Contains(body, tc.want) || rec.Header().Get("Content-Type") != "application/problem+json" ||
 			(tc.hidden != "" && strings.Contains(body, tc.hidden)) {
 			t.Errorf("%v: %d %s", tc.err, rec.Code, body)
+		}
+		// Only a database outage is worth retrying by itself.
+		if retry := rec.Header().Get("Retry-After"); (retry == RetryAfter) != strings.Contains(tc.want, "database") {
+			t.Errorf("%v: Retry-After %q", tc.err, retry)
 		}
 	}
 }
@@ -117,7 +125,9 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, ln, s, nil, 10*time.Second, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		served <- Serve(ctx, ln, s, ServeOptions{ShutdownTimeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	}()
 
 	type result struct {
 		body string

@@ -30,7 +30,7 @@ type Projection struct{}
 func (Projection) Name() string { return "user_schemas" }
 
 func (Projection) EventTypes() []string {
-	return eventstore.TypesOf(&Created{}, &Updated{}, &Deactivated{}, &Reactivated{}, &Deleted{})
+	return []string{"user_schema.created", "user_schema.updated", "user_schema.deactivated", "user_schema.reactivated", "user_schema.deleted"}
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
