@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
 )
@@ -141,4 +148,102 @@ func TestReplicasStartTogetherOnPostgres(t *testing.T) {
 			t.Fatalf("replicas: instance ids %v, %d printed a first start, %d instances, %d users", ids, created, count(t, db, "instances"), count(t, db, "users"))
 		}
 	})
+}
+
+// castellanIn runs a one-shot CLI command in dir and returns its output and
+// exit status.
+func castellanIn(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		status = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), status
+}
+
+// Help needs no server, token or data and exits 0; a mistake exits 2 and
+// points to the help.
+func TestCLIHelpAndMistakes(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--help"}, {"users", "--help"}, {"users", "create", "--help"}, {"orgs", "add-member", "-h"}, {"user-types", "validate", "--help"},
+		{"me", "--help"}, {"tokens", "--help"}, {"tokens", "create", "--help"}, {"tokens", "create", "admin", "-h"},
+		{"keys", "generate", "--help"}, {"projections", "list", "--help"}, {"admin", "--help"}, {"admin", "recover", "--help"},
+		{"migrate", "--help"}, {"start", "--help"}, {"version", "--help"},
+	} {
+		stdout, stderr, status := castellanIn(t, dir, nil, args...)
+		if status != 0 || !strings.Contains(stdout+stderr, "Usage") {
+			t.Errorf("castellan %s: exit %d\n%s%s", strings.Join(args, " "), status, stdout, stderr)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"users", "create", "--x"}, "castellan: unknown flag --x; see castellan users create --help\n"},
+		{[]string{"start", "--x"}, "castellan: unknown flag --x; see castellan start --help\n"},
+		{[]string{"users", "token", "USER_ID", "--expires-in", "30"}, `castellan: --expires-in: "30" is not a duration such as 30s`},
+	} {
+		_, stderr, status := castellanIn(t, dir, nil, tc.args...)
+		if status != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("castellan %s: exit %d, want 2 and %q\n%s", strings.Join(tc.args, " "), status, tc.want, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("help and mistakes left %v behind", entries)
+	}
+}
+
+// A server whose instance is not named by the URL's host: tokens create,
+// run elsewhere, finds the server's data by its settings and the instance
+// by --host; the API client commands reach it with --host or
+// CASTELLAN_HOST, and say so when they do not.
+func TestCLIReachesTheServersDataAndInstanceFromAnotherDirectory(t *testing.T) {
+	data := t.TempDir()
+	p := start(t, []string{"CASTELLAN_DATA_DIR=" + data}, "--external-url", "https://auth.example.test")
+	elsewhere := t.TempDir()
+
+	_, stderr, status := castellanIn(t, elsewhere, nil, "tokens", "create", "admin")
+	if want := "there is no database sqlite:" + filepath.Join(elsewhere, "castellan-data", "castellan.db"); status != 2 || !strings.Contains(stderr, want) {
+		t.Fatalf("tokens create without the server's settings: exit %d, want %q\n%s", status, want, stderr)
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Fatalf("tokens create left %v behind", entries)
+	}
+	_, stderr, status = castellanIn(t, elsewhere, nil, "tokens", "create", "admin", "--data-dir", data)
+	if want := `no instance serves the host "localhost" (from first_instance.domain) in the database sqlite:` + filepath.Join(data, "castellan.db") +
+		"; name the instance's domain with --host or CASTELLAN_HOST"; status != 2 || !strings.Contains(stderr, want) {
+		t.Fatalf("tokens create without the instance's domain: exit %d, want %q\n%s", status, want, stderr)
+	}
+	token, stderr, status := castellanIn(t, elsewhere, []string{"CASTELLAN_DATA_DIR=" + data, "CASTELLAN_HOST=auth.example.test"}, "tokens", "create", "admin", "1h")
+	if token = strings.TrimSpace(token); status != 0 || !strings.HasPrefix(token, "cst_") {
+		t.Fatalf("tokens create with CASTELLAN_HOST: exit %d %q\n%s", status, token, stderr)
+	}
+	if other, stderr, status := castellanIn(t, elsewhere, nil, "tokens", "create", "admin", "--host", "auth.example.test", "--data-dir", data, "1h"); status != 0 || !strings.HasPrefix(other, "cst_") {
+		t.Fatalf("tokens create with flags after the login name: exit %d %q\n%s", status, other, stderr)
+	}
+
+	client := []string{"CASTELLAN_URL=" + p.url, "CASTELLAN_TOKEN=" + token}
+	host := strings.TrimPrefix(p.url, "http://")
+	_, stderr, status = castellanIn(t, elsewhere, client, "orgs", "list")
+	if want := "castellan: no instance serves " + host + "; name the instance's domain with --host or CASTELLAN_HOST"; status != 2 || !strings.HasPrefix(stderr, want) {
+		t.Fatalf("orgs list at the URL's host: exit %d, want %q\n%s", status, want, stderr)
+	}
+	if out, stderr, status := castellanIn(t, elsewhere, client, "orgs", "list", "--host", "auth.example.test"); status != 0 || !strings.Contains(out, "Castellan") {
+		t.Fatalf("orgs list --host: exit %d\n%s%s", status, out, stderr)
+	}
+	if out, stderr, status := castellanIn(t, elsewhere, append(client, "CASTELLAN_HOST=auth.example.test"), "me"); status != 0 || !regexp.MustCompile(`"loginName":\s*"admin"`).MatchString(out) {
+		t.Fatalf("me with CASTELLAN_HOST: exit %d\n%s%s", status, out, stderr)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
@@ -55,18 +56,21 @@ func (p *progress) update(done, failed int) {
 
 // importUsers reads users as JSON lines (the fields of ImportedUser in the
 // API's JSON form) and imports them in batches.
-func importUsers(ctx context.Context, c *client, args []string, stderr io.Writer) error {
-	fs := flagSet("users import", stderr)
-	org := fs.String("org", "", "organization of users that name none")
-	typ := fs.String("type", "human", "user type of users that name none")
-	if err := fs.Parse(args); err != nil {
+func importUsers(ctx context.Context, args []string, s streams) error {
+	cmd := s.command("users import", "FILE", "Imports users from FILE (- for standard input): one ImportedUser per line, in the API's JSON form,\n"+
+		"such as {\"loginName\": \"ada\", \"email\": \"ada@example.com\", \"passwordHash\": \"$2a$10$…\"}. Prints a line per failed user.")
+	org := cmd.fs.String("org", "", "organization `ID` of users that name none")
+	typ := cmd.fs.String("type", "human", "user `TYPE` of users that name none")
+	files, err := cmd.parse(args, 1, 1)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("users import: want one FILE of JSON lines (- for standard input)")
+	api, err := cmd.client()
+	if err != nil {
+		return err
 	}
-	in := c.stdin
-	if name := fs.Arg(0); name != "-" {
+	in := s.stdin
+	if name := files[0]; name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return err
@@ -102,12 +106,12 @@ func importUsers(ctx context.Context, c *client, args []string, stderr io.Writer
 	if len(users) == 0 {
 		return errors.New("users import: no users in the input")
 	}
-	bar := newProgress(stderr, len(users))
+	bar := newProgress(s.stderr, len(users))
 	var imported, failed int
 	var report []string
 	for start := 0; start < len(users); start += importBatch {
 		end := min(start+importBatch, len(users))
-		resp, err := c.users().ImportUsers(ctx, withToken(c, &userv1.ImportUsersRequest{Users: users[start:end]}))
+		resp, err := api.Users.ImportUsers(ctx, connect.NewRequest(&userv1.ImportUsersRequest{Users: users[start:end]}))
 		if err != nil {
 			return fmt.Errorf("users import: after %d users: %w", start, err)
 		}
@@ -119,9 +123,9 @@ func importUsers(ctx context.Context, c *client, args []string, stderr io.Writer
 		bar.update(end, failed)
 	}
 	for _, r := range report {
-		fmt.Fprintln(stderr, r)
+		fmt.Fprintln(s.stderr, r)
 	}
-	fmt.Fprintf(c.stdout, "imported %d users, %d failed\n", imported, failed)
+	fmt.Fprintf(s.stdout, "imported %d users, %d failed\n", imported, failed)
 	if failed > 0 {
 		return fmt.Errorf("%d users were not imported", failed)
 	}

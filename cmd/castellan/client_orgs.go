@@ -3,22 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	orgv1 "github.com/castellan-iam/castellan/gen/castellan/org/v1"
-	"github.com/castellan-iam/castellan/gen/castellan/org/v1/orgv1connect"
 	usertypev1 "github.com/castellan-iam/castellan/gen/castellan/usertype/v1"
-	"github.com/castellan-iam/castellan/gen/castellan/usertype/v1/usertypev1connect"
 )
 
-const orgsUsage = `Usage: castellan orgs COMMAND (through the API: CASTELLAN_URL, CASTELLAN_TOKEN)
+const orgsUsage = `Usage: castellan orgs COMMAND [flags]
 
   list [--name-prefix P]
   get ORG_ID
@@ -30,38 +27,34 @@ const orgsUsage = `Usage: castellan orgs COMMAND (through the API: CASTELLAN_URL
   verify-domain ORG_ID DOMAIN
   set-primary-domain ORG_ID DOMAIN
   add-member ORG_ID USER_ID ROLE [ROLE…]      (roles: org.owner, org.user_manager, org.viewer)
-`
 
-func wantArgs(cmd string, args []string, n int, what string) error {
-	if len(args) != n {
-		return fmt.Errorf("%s: want %s", cmd, what)
-	}
-	return nil
+"castellan orgs COMMAND --help" describes a command.
+` + apiCallsHelp
+
+func orgsCommand(ctx context.Context, args []string, s streams) error {
+	return s.group("orgs", orgsUsage, args, func(name string, rest []string) error {
+		return orgsSubcommand(ctx, name, rest, s)
+	})
 }
 
-func orgsCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, orgsUsage)
-		return errors.New("orgs: no command given")
-	}
-	c, err := newClient(stdin, stdout)
-	if err != nil {
-		return err
-	}
-	orgs := orgv1connect.NewOrganizationServiceClient(c.http, c.url)
-	cmd, rest := "orgs "+args[0], args[1:]
-	switch args[0] {
+func orgsSubcommand(ctx context.Context, name string, args []string, s streams) error {
+	path := "orgs " + name
+	switch name {
 	case "list":
-		fs := flagSet(cmd, stderr)
-		prefix := fs.String("name-prefix", "", "name prefix")
-		if err := fs.Parse(rest); err != nil {
+		cmd := s.command(path, "", "Lists the organizations.")
+		prefix := cmd.fs.String("name-prefix", "", "only organizations whose name starts with `PREFIX`")
+		if _, err := cmd.parse(args, 0, 0); err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSTATE\tPRIMARY DOMAIN")
 		req := &orgv1.ListOrganizationsRequest{NamePrefix: *prefix, PageSize: 100}
 		for {
-			resp, err := orgs.ListOrganizations(ctx, withToken(c, req))
+			resp, err := api.Organizations.ListOrganizations(ctx, connect.NewRequest(req))
 			if err != nil {
 				return err
 			}
@@ -75,95 +68,146 @@ func orgsCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			req.PageToken = resp.Msg.GetNextPageToken()
 		}
 	case "get":
-		if err := wantArgs(cmd, rest, 1, "ORG_ID"); err != nil {
-			return err
-		}
-		resp, err := orgs.GetOrganization(ctx, withToken(c, &orgv1.GetOrganizationRequest{OrganizationId: rest[0]}))
+		cmd := s.command(path, "ORG_ID", "Prints an organization as JSON.")
+		a, err := cmd.parse(args, 1, 1)
 		if err != nil {
 			return err
 		}
-		return c.printJSON(resp.Msg.GetOrganization())
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		resp, err := api.Organizations.GetOrganization(ctx, connect.NewRequest(&orgv1.GetOrganizationRequest{OrganizationId: a[0]}))
+		if err != nil {
+			return err
+		}
+		return s.printJSON(resp.Msg.GetOrganization())
 	case "create":
-		if err := wantArgs(cmd, rest, 1, "NAME"); err != nil {
-			return err
-		}
-		resp, err := orgs.CreateOrganization(ctx, withToken(c, &orgv1.CreateOrganizationRequest{Name: rest[0]}))
+		cmd := s.command(path, "NAME", "Creates an organization and prints its id.")
+		a, err := cmd.parse(args, 1, 1)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(stdout, resp.Msg.GetOrganizationId())
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		resp, err := api.Organizations.CreateOrganization(ctx, connect.NewRequest(&orgv1.CreateOrganizationRequest{Name: a[0]}))
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(s.stdout, resp.Msg.GetOrganizationId())
 		return err
 	case "rename":
-		if err := wantArgs(cmd, rest, 2, "ORG_ID NAME"); err != nil {
+		cmd := s.command(path, "ORG_ID NAME", "Renames an organization.")
+		a, err := cmd.parse(args, 2, 2)
+		if err != nil {
 			return err
 		}
-		_, err := orgs.UpdateOrganization(ctx, withToken(c, &orgv1.UpdateOrganizationRequest{OrganizationId: rest[0], Name: rest[1]}))
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		_, err = api.Organizations.UpdateOrganization(ctx, connect.NewRequest(&orgv1.UpdateOrganizationRequest{OrganizationId: a[0], Name: a[1]}))
 		return err
 	case "deactivate", "reactivate", "delete":
-		if err := wantArgs(cmd, rest, 1, "ORG_ID"); err != nil {
+		cmd := s.command(path, "ORG_ID", map[string]string{
+			"deactivate": "Deactivates an organization: its users cannot sign in; its data stays.",
+			"reactivate": "Reactivates a deactivated organization.",
+			"delete":     "Deletes an organization for good and releases its name and domains.",
+		}[name])
+		a, err := cmd.parse(args, 1, 1)
+		if err != nil {
 			return err
 		}
-		switch args[0] {
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		switch name {
 		case "deactivate":
-			_, err = orgs.DeactivateOrganization(ctx, withToken(c, &orgv1.DeactivateOrganizationRequest{OrganizationId: rest[0]}))
+			_, err = api.Organizations.DeactivateOrganization(ctx, connect.NewRequest(&orgv1.DeactivateOrganizationRequest{OrganizationId: a[0]}))
 		case "reactivate":
-			_, err = orgs.ReactivateOrganization(ctx, withToken(c, &orgv1.ReactivateOrganizationRequest{OrganizationId: rest[0]}))
+			_, err = api.Organizations.ReactivateOrganization(ctx, connect.NewRequest(&orgv1.ReactivateOrganizationRequest{OrganizationId: a[0]}))
 		default:
-			_, err = orgs.DeleteOrganization(ctx, withToken(c, &orgv1.DeleteOrganizationRequest{OrganizationId: rest[0]}))
+			_, err = api.Organizations.DeleteOrganization(ctx, connect.NewRequest(&orgv1.DeleteOrganizationRequest{OrganizationId: a[0]}))
 		}
 		return err
 	case "add-domain", "verify-domain", "set-primary-domain":
-		if err := wantArgs(cmd, rest, 2, "ORG_ID DOMAIN"); err != nil {
+		cmd := s.command(path, "ORG_ID DOMAIN", map[string]string{
+			"add-domain":         "Adds an unverified domain to an organization.",
+			"verify-domain":      "Checks the challenge of request-verification and marks the domain verified.",
+			"set-primary-domain": "Makes a verified domain the organization's primary domain.",
+		}[name])
+		a, err := cmd.parse(args, 2, 2)
+		if err != nil {
 			return err
 		}
-		switch args[0] {
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		switch name {
 		case "add-domain":
-			_, err = orgs.AddOrganizationDomain(ctx, withToken(c, &orgv1.AddOrganizationDomainRequest{OrganizationId: rest[0], Domain: rest[1]}))
+			_, err = api.Organizations.AddOrganizationDomain(ctx, connect.NewRequest(&orgv1.AddOrganizationDomainRequest{OrganizationId: a[0], Domain: a[1]}))
 		case "verify-domain":
-			_, err = orgs.VerifyDomain(ctx, withToken(c, &orgv1.VerifyDomainRequest{OrganizationId: rest[0], Domain: rest[1]}))
+			_, err = api.Organizations.VerifyDomain(ctx, connect.NewRequest(&orgv1.VerifyDomainRequest{OrganizationId: a[0], Domain: a[1]}))
 		default:
-			_, err = orgs.SetPrimaryDomain(ctx, withToken(c, &orgv1.SetPrimaryDomainRequest{OrganizationId: rest[0], Domain: rest[1]}))
+			_, err = api.Organizations.SetPrimaryDomain(ctx, connect.NewRequest(&orgv1.SetPrimaryDomainRequest{OrganizationId: a[0], Domain: a[1]}))
 		}
 		return err
 	case "request-verification":
-		if err := wantArgs(cmd, rest, 3, "ORG_ID DOMAIN dns|http"); err != nil {
+		cmd := s.command(path, "ORG_ID DOMAIN dns|http", "Starts proving a domain by a DNS TXT record or an HTTP file, and prints what to publish.")
+		a, err := cmd.parse(args, 3, 3)
+		if err != nil {
 			return err
 		}
 		method := map[string]orgv1.DomainVerificationMethod{"dns": orgv1.DomainVerificationMethod_DOMAIN_VERIFICATION_METHOD_DNS,
-			"http": orgv1.DomainVerificationMethod_DOMAIN_VERIFICATION_METHOD_HTTP}[rest[2]]
+			"http": orgv1.DomainVerificationMethod_DOMAIN_VERIFICATION_METHOD_HTTP}[a[2]]
 		if method == orgv1.DomainVerificationMethod_DOMAIN_VERIFICATION_METHOD_UNSPECIFIED {
-			return fmt.Errorf("%s: method must be dns or http, got %q", cmd, rest[2])
+			return fmt.Errorf("%s: method must be dns or http, got %q", path, a[2])
 		}
-		resp, err := orgs.RequestDomainVerification(ctx, withToken(c, &orgv1.RequestDomainVerificationRequest{OrganizationId: rest[0], Domain: rest[1], Method: method}))
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		resp, err := api.Organizations.RequestDomainVerification(ctx, connect.NewRequest(&orgv1.RequestDomainVerificationRequest{OrganizationId: a[0], Domain: a[1], Method: method}))
 		if err != nil {
 			return err
 		}
 		if name := resp.Msg.GetTxtRecordName(); name != "" {
-			_, err = fmt.Fprintf(stdout, "Publish a TXT record at %s with the value %s, then run: castellan orgs verify-domain %s %s\n", name, resp.Msg.GetToken(), rest[0], rest[1])
+			_, err = fmt.Fprintf(s.stdout, "Publish a TXT record at %s with the value %s, then run: castellan orgs verify-domain %s %s\n", name, resp.Msg.GetToken(), a[0], a[1])
 		} else {
-			_, err = fmt.Fprintf(stdout, "Serve %s with the body %s, then run: castellan orgs verify-domain %s %s\n", resp.Msg.GetHttpUrl(), resp.Msg.GetToken(), rest[0], rest[1])
+			_, err = fmt.Fprintf(s.stdout, "Serve %s with the body %s, then run: castellan orgs verify-domain %s %s\n", resp.Msg.GetHttpUrl(), resp.Msg.GetToken(), a[0], a[1])
 		}
 		return err
 	case "add-member":
-		if len(rest) < 3 {
-			return fmt.Errorf("%s: want ORG_ID USER_ID ROLE [ROLE…]", cmd)
+		cmd := s.command(path, "ORG_ID USER_ID ROLE [ROLE…]", "Makes a user an administrator of an organization with the roles org.owner, org.user_manager or org.viewer.")
+		a, err := cmd.parse(args, 3, -1)
+		if err != nil {
+			return err
 		}
-		_, err := orgs.AddOrganizationMember(ctx, withToken(c, &orgv1.AddOrganizationMemberRequest{OrganizationId: rest[0], UserId: rest[1], Roles: rest[2:]}))
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		_, err = api.Organizations.AddOrganizationMember(ctx, connect.NewRequest(&orgv1.AddOrganizationMemberRequest{OrganizationId: a[0], UserId: a[1], Roles: a[2:]}))
 		return err
 	default:
-		fmt.Fprint(stderr, orgsUsage)
-		return fmt.Errorf("orgs: unknown command %q", args[0])
+		return errUnknownCommand
 	}
 }
 
-const userTypesUsage = `Usage: castellan user-types COMMAND (through the API: CASTELLAN_URL, CASTELLAN_TOKEN)
+const userTypesUsage = `Usage: castellan user-types COMMAND [flags]
 
   list
   get ID_OR_NAME
   create NAME SCHEMA_FILE          (a JSON Schema with Castellan's annotations)
   update ID_OR_NAME SCHEMA_FILE    (adds a revision)
   validate ID_OR_NAME TRAITS_JSON
-`
+
+"castellan user-types COMMAND --help" describes a command.
+` + apiCallsHelp
 
 func readJSONObject(path string) (*structpb.Struct, error) {
 	b, err := os.ReadFile(path)
@@ -177,82 +221,108 @@ func readJSONObject(path string) (*structpb.Struct, error) {
 	return structpb.NewStruct(m)
 }
 
-func userTypesCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, userTypesUsage)
-		return errors.New("user-types: no command given")
-	}
-	c, err := newClient(stdin, stdout)
-	if err != nil {
-		return err
-	}
-	types := usertypev1connect.NewUserTypeServiceClient(c.http, c.url)
-	cmd, rest := "user-types "+args[0], args[1:]
-	switch args[0] {
+func userTypesCommand(ctx context.Context, args []string, s streams) error {
+	return s.group("user-types", userTypesUsage, args, func(name string, rest []string) error {
+		return userTypesSubcommand(ctx, name, rest, s)
+	})
+}
+
+func userTypesSubcommand(ctx context.Context, name string, args []string, s streams) error {
+	path := "user-types " + name
+	switch name {
 	case "list":
-		resp, err := types.ListUserTypes(ctx, withToken(c, &usertypev1.ListUserTypesRequest{}))
+		cmd := s.command(path, "", "Lists the user types.")
+		if _, err := cmd.parse(args, 0, 0); err != nil {
+			return err
+		}
+		api, err := cmd.client()
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		resp, err := api.UserTypes.ListUserTypes(ctx, connect.NewRequest(&usertypev1.ListUserTypesRequest{}))
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSTATE\tREVISION")
 		for _, t := range resp.Msg.GetUserTypes() {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.GetId(), t.GetName(), strings.ToLower(strings.TrimPrefix(t.GetState().String(), "USER_TYPE_STATE_")), t.GetRevision())
 		}
 		return tw.Flush()
 	case "get":
-		if err := wantArgs(cmd, rest, 1, "ID_OR_NAME"); err != nil {
-			return err
-		}
-		resp, err := types.GetUserType(ctx, withToken(c, &usertypev1.GetUserTypeRequest{UserTypeId: rest[0]}))
+		cmd := s.command(path, "ID_OR_NAME", "Prints a user type with its current schema as JSON.")
+		a, err := cmd.parse(args, 1, 1)
 		if err != nil {
 			return err
 		}
-		return c.printJSON(resp.Msg.GetUserType())
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		resp, err := api.UserTypes.GetUserType(ctx, connect.NewRequest(&usertypev1.GetUserTypeRequest{UserTypeId: a[0]}))
+		if err != nil {
+			return err
+		}
+		return s.printJSON(resp.Msg.GetUserType())
 	case "create", "update":
-		if err := wantArgs(cmd, rest, 2, "NAME SCHEMA_FILE"); err != nil {
-			return err
+		synopsis, summary := "NAME SCHEMA_FILE", "Creates a user type from a JSON Schema file with Castellan's annotations and prints its id."
+		if name == "update" {
+			synopsis, summary = "ID_OR_NAME SCHEMA_FILE", "Adds a revision with the JSON Schema of a file to a user type."
 		}
-		schema, err := readJSONObject(rest[1])
+		cmd := s.command(path, synopsis, summary)
+		a, err := cmd.parse(args, 2, 2)
 		if err != nil {
 			return err
 		}
-		if args[0] == "create" {
-			resp, err := types.CreateUserType(ctx, withToken(c, &usertypev1.CreateUserTypeRequest{Name: rest[0], Schema: schema}))
+		schema, err := readJSONObject(a[1])
+		if err != nil {
+			return err
+		}
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		if name == "create" {
+			resp, err := api.UserTypes.CreateUserType(ctx, connect.NewRequest(&usertypev1.CreateUserTypeRequest{Name: a[0], Schema: schema}))
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(stdout, resp.Msg.GetUserTypeId())
+			_, err = fmt.Fprintln(s.stdout, resp.Msg.GetUserTypeId())
 			return err
 		}
-		resp, err := types.UpdateUserType(ctx, withToken(c, &usertypev1.UpdateUserTypeRequest{UserTypeId: rest[0], Schema: schema}))
+		resp, err := api.UserTypes.UpdateUserType(ctx, connect.NewRequest(&usertypev1.UpdateUserTypeRequest{UserTypeId: a[0], Schema: schema}))
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "revision %d\n", resp.Msg.GetRevision())
+		_, err = fmt.Fprintf(s.stdout, "revision %d\n", resp.Msg.GetRevision())
 		return err
 	case "validate":
-		if err := wantArgs(cmd, rest, 2, "ID_OR_NAME TRAITS_JSON"); err != nil {
-			return err
-		}
-		traits, err := parseTraits(rest[1])
+		cmd := s.command(path, "ID_OR_NAME TRAITS_JSON", "Checks traits (a JSON object) against a user type's current schema and prints what is wrong.")
+		a, err := cmd.parse(args, 2, 2)
 		if err != nil {
 			return err
 		}
-		resp, err := types.ValidateTraits(ctx, withToken(c, &usertypev1.ValidateTraitsRequest{UserTypeId: rest[0], Traits: traits}))
+		traits, err := parseTraits(a[1])
+		if err != nil {
+			return err
+		}
+		api, err := cmd.client()
+		if err != nil {
+			return err
+		}
+		resp, err := api.UserTypes.ValidateTraits(ctx, connect.NewRequest(&usertypev1.ValidateTraitsRequest{UserTypeId: a[0], Traits: traits}))
 		if err != nil {
 			return err
 		}
 		if resp.Msg.GetValid() {
-			_, err = fmt.Fprintf(stdout, "valid under revision %d\n", resp.Msg.GetRevision())
+			_, err = fmt.Fprintf(s.stdout, "valid under revision %d\n", resp.Msg.GetRevision())
 			return err
 		}
 		for _, v := range resp.Msg.GetViolations() {
-			fmt.Fprintf(stdout, "%s: %s\n", v.GetPointer(), v.GetMessage())
+			fmt.Fprintf(s.stdout, "%s: %s\n", v.GetPointer(), v.GetMessage())
 		}
 		return fmt.Errorf("traits are not valid under revision %d", resp.Msg.GetRevision())
 	default:
-		fmt.Fprint(stderr, userTypesUsage)
-		return fmt.Errorf("user-types: unknown command %q", args[0])
+		return errUnknownCommand
 	}
 }

@@ -25,15 +25,12 @@ import (
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/config"
-	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
-	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/setup"
 	"github.com/castellan-iam/castellan/internal/user"
-	"github.com/castellan-iam/castellan/internal/userschema"
 )
 
 func loadConfig(args []string, stderr io.Writer, command string) (*config.Config, []string, error) {
@@ -266,53 +263,4 @@ func keys(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, k.String())
 	return nil
-}
-
-// tokens issues a personal access token directly in the database, for the
-// first administrator to reach the API before any other credential exists.
-// It runs where the server's configuration is, like `migrate`.
-func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("tokens: want create LOGIN_NAME [TTL]")
-	}
-	cfg, rest, err := loadConfig(args[1:], stderr, "tokens create LOGIN_NAME [TTL]")
-	if err != nil {
-		return err
-	}
-	if len(rest) < 1 || len(rest) > 2 {
-		return errors.New("tokens create: want LOGIN_NAME and optionally a lifetime such as 720h")
-	}
-	ttl := 30 * 24 * time.Hour
-	if len(rest) == 2 {
-		if ttl, err = time.ParseDuration(rest[1]); err != nil {
-			return fmt.Errorf("tokens create: lifetime: %w", err)
-		}
-	}
-	a, err := app.Open(ctx, cfg, newLogger(cfg, stderr))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	inst, err := instance.NewResolver(a.DB).ByHost(ctx, cfg.FirstInstance.Domain)
-	if err != nil {
-		return fmt.Errorf("tokens create: the instance of %s: %w", cfg.FirstInstance.Domain, err)
-	}
-	found, err := user.Find(ctx, a.DB, inst.ID, user.Search{LoginName: rest[0], Limit: 1}, userschema.Admin)
-	if err != nil {
-		return err
-	}
-	if len(found.Users) == 0 {
-		return fmt.Errorf("tokens create: no user with login name %q in instance %s", rest[0], inst.Name)
-	}
-	u := found.Users[0]
-	now := time.Now()
-	add, _, token, err := pat.New(eventstore.Aggregate{InstanceID: inst.ID, Type: user.AggregateType, ID: u.ID, Owner: u.OrgID}, now.Add(ttl), now)
-	if err != nil {
-		return err
-	}
-	if _, err := a.Store.Push(ctx, eventstore.Editor{UserID: "system", ClientID: "cli"}, add); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, token)
-	return err
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -25,14 +26,15 @@ Usage:
   castellan projections list                  list the read models
   castellan projections rebuild NAME [flags]  recompute a read model from the events
   castellan keys generate                     print a new master key for keys.master
-  castellan tokens create LOGIN_NAME [TTL]     issue a personal access token on the server (bootstrap)
+  castellan tokens create LOGIN_NAME [TTL]    issue a personal access token in the server's database (bootstrap)
   castellan admin recover LOGIN_NAME [ORG_ID]  break glass: make LOGIN_NAME an active instance owner
                                               (created if missing) and print one-time credentials
 
-API client (calls a running server: CASTELLAN_URL, default http://localhost:8080,
-with the token in CASTELLAN_TOKEN):
+API client (calls a running server: --url or CASTELLAN_URL, default http://localhost:8080;
+--host or CASTELLAN_HOST for an instance whose domain is not the URL's host; the token in
+CASTELLAN_TOKEN):
   castellan users COMMAND                     list, get, create, update, lock, unlock, deactivate,
-                                              reactivate, delete, set-password, token
+                                              reactivate, delete, set-password, token, import
   castellan orgs COMMAND                      list, get, create, rename, deactivate, reactivate, delete,
                                               add-domain, request-verification, verify-domain,
                                               set-primary-domain, add-member
@@ -41,19 +43,42 @@ with the token in CASTELLAN_TOKEN):
   castellan version                           print the version
   castellan help                              this text
 
-Every command takes the settings of docs/configuration.md as flags, environment
-variables or a YAML file (--config FILE); "castellan start --help" lists them.
+"castellan COMMAND --help" describes a command. The server's commands (start, migrate,
+projections rebuild, tokens create, admin recover) take the settings of docs/configuration.md
+as flags, environment variables or a YAML file (--config FILE); "castellan start --help"
+lists them.
 `
+
+// helpOf is the usage of the commands that parse no flags of their own,
+// printed for "castellan COMMAND --help".
+var helpOf = map[string]string{
+	"keys": "Usage: castellan keys generate\n\nPrints a new random master key for keys.master (CASTELLAN_KEYS_MASTER), as ID:BASE64.\n",
+	"projections": "Usage: castellan projections list\n       castellan projections rebuild NAME [flags]\n\n" +
+		"list prints the names of the read models; rebuild recomputes the read model NAME from the events,\n" +
+		"in the database of the server's settings (\"castellan projections rebuild --help\" lists them).\n",
+	"admin": "Usage: castellan admin recover LOGIN_NAME [ORG_ID] [flags]\n\n" +
+		"Break glass: makes LOGIN_NAME an active owner of the first instance (created, if missing, in ORG_ID or\n" +
+		"else the instance's first organization by name) and prints a one-time password and a personal access\n" +
+		"token. It works in the server's database, with the server's settings (\"castellan admin recover --help\"\n" +
+		"lists them).\n",
+	"version": "Usage: castellan version\n\nPrints the version of this castellan binary.\n",
+	"help":    usage,
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "castellan:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err == nil || errors.Is(err, flag.ErrHelp) { // help was asked for and printed
+		return
 	}
+	msg := err.Error()
+	if m, ok := describeAPIError(err); ok {
+		msg = m
+	}
+	fmt.Fprintln(os.Stderr, "castellan:", msg)
+	stop()
+	os.Exit(2)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -61,37 +86,71 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
 	}
+	if help, ok := helpOf[args[0]]; ok && asksHelp(args[1:]) {
+		fmt.Fprint(stdout, help)
+		return nil
+	}
+	err := dispatch(ctx, args, streams{stdin: stdin, stdout: stdout, stderr: stderr})
+	// The server's commands read their flags with the settings (package
+	// config), which words a mistake as the flag package does.
+	if msg, isConfig := strings.CutPrefix(fmt.Sprint(err), "config: "); isConfig &&
+		(strings.HasPrefix(msg, "flag provided but not defined: ") || strings.HasPrefix(msg, "flag needs an argument: ")) {
+		path := args[0]
+		if len(args) > 1 && (args[0] == "projections" || args[0] == "admin" || args[0] == "tokens") {
+			path += " " + args[1]
+		}
+		return flagMistake(path, errors.New(msg))
+	}
+	return err
+}
+
+// asksHelp reports whether args, those of a command without flags of its
+// own (keys generate, projections list, …), ask for help: the first, or any
+// after the subcommand.
+func asksHelp(args []string) bool {
+	for i, a := range args {
+		if isHelp(a) {
+			return true
+		}
+		if i == 0 && (a == "rebuild" || a == "recover") {
+			return false // these parse the settings' flags, --help included
+		}
+	}
+	return false
+}
+
+func dispatch(ctx context.Context, args []string, s streams) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "start":
-		return start(ctx, rest, stdout, stderr)
+		return start(ctx, rest, s.stdout, s.stderr)
 	case "migrate":
-		return migrate(ctx, rest, stdout, stderr)
+		return migrate(ctx, rest, s.stdout, s.stderr)
 	case "projections":
-		return projections(ctx, rest, stdout, stderr)
+		return projections(ctx, rest, s.stdout, s.stderr)
 	case "keys":
-		return keys(rest, stdout)
+		return keys(rest, s.stdout)
 	case "tokens":
-		return tokens(ctx, rest, stdout, stderr)
+		return tokens(ctx, rest, s.stdout, s.stderr)
 	case "admin":
-		return admin(ctx, rest, stdout, stderr)
+		return admin(ctx, rest, s.stdout, s.stderr)
 	case "users":
-		return usersCommand(ctx, rest, stdin, stdout, stderr)
+		return usersCommand(ctx, rest, s)
 	case "orgs":
-		return orgsCommand(ctx, rest, stdin, stdout, stderr)
+		return orgsCommand(ctx, rest, s)
 	case "user-types":
-		return userTypesCommand(ctx, rest, stdin, stdout, stderr)
+		return userTypesCommand(ctx, rest, s)
 	case "me":
-		return meCommand(ctx, stdin, stdout)
+		return meCommand(ctx, rest, s)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "castellan", buildVersion())
+		fmt.Fprintln(s.stdout, "castellan", buildVersion())
 		return nil
 	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(s.stdout, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		fmt.Fprint(s.stderr, usage)
+		return fmt.Errorf("unknown command %q; see castellan --help", cmd)
 	}
 }
 
