@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -127,4 +128,21 @@ func Sequence(ctx context.Context, db *database.DB, instanceID string) (int64, e
 		return 0, failure.NotFound("instance %s not found", instanceID)
 	}
 	return seq, err
+}
+
+// Issuer is the instance's own base URL, its OpenID issuer: the scheme and
+// port of the server's external URL with the instance's primary domain as
+// host, so that each virtual instance is an issuer of its own
+// (https://login.example.com for one, https://id.customer.example for
+// another, on the same server). A default port is left out.
+func (i Instance) Issuer(externalURL string) string {
+	u, err := url.Parse(externalURL)
+	if err != nil || u.Scheme == "" {
+		u = &url.URL{Scheme: "https"}
+	}
+	host := i.PrimaryDomain
+	if port := u.Port(); port != "" && !(u.Scheme == "https" && port == "443") && !(u.Scheme == "http" && port == "80") {
+		host = net.JoinHostPort(host, port)
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: host}).String()
 }

@@ -36,3 +36,18 @@ func FuzzNormalizeDomain(f *testing.F) {
 		}
 	})
 }
+
+func TestIssuer(t *testing.T) {
+	for _, tc := range []struct{ domain, external, want string }{
+		{"login.example.com", "https://login.example.com", "https://login.example.com"},
+		{"id.customer.example", "https://login.example.com", "https://id.customer.example"},
+		{"localhost", "http://localhost:8080", "http://localhost:8080"},
+		{"b.localhost", "http://localhost:8080/", "http://b.localhost:8080"},
+		{"id.customer.example", "https://login.example.com:443", "https://id.customer.example"},
+		{"::1", "http://[::1]:8080", "http://[::1]:8080"},
+	} {
+		if got := (Instance{PrimaryDomain: tc.domain}).Issuer(tc.external); got != tc.want {
+			t.Errorf("Issuer(%s, %s) = %s, want %s", tc.domain, tc.external, got, tc.want)
+		}
+	}
+}

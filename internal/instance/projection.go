@@ -34,7 +34,7 @@ type Projection struct{}
 func (Projection) Name() string { return "instances" }
 
 func (Projection) EventTypes() []string {
-	return []string{"instance.added", "instance.domain.added", "instance.member.added", "instance.member.removed"} // members: only the sequence
+	return eventstore.TypesOf(&Added{}, &DomainAdded{}, &MemberAdded{}, &MemberRemoved{}) // members: only the sequence
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {

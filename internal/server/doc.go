@@ -4,6 +4,18 @@
 // structured access log and — for everything but the operational endpoints —
 // instance resolution from the Host header.
 //
+// Routes belong to groups (groups.go), decided in one place by path
+// (GroupOf), each with middleware of its own: the API group's responses may
+// load nothing (CSP default-src 'none'); the pages group (hosted login,
+// console) gets a fresh CSP nonce per response (Nonce) and no-store; the
+// OAuth group captures the TLS client certificate (ClientCertificate) for
+// certificate-bound clients. Cross-site request forgery protection of pages
+// comes with the hosted login, which owns its forms.
+//
+// Each instance is its own issuer: the instance root reports
+// instance.Instance.Issuer, the primary domain with the external URL's
+// scheme and port.
+//
 // Operational endpoints answer on any host: /healthz (the process is alive),
 // /readyz (the database answers, accepts writes and every migration is
 // applied) and /metrics (Prometheus). Every other route belongs to the

@@ -91,7 +91,10 @@ func securityHeaders(h http.Handler) http.Handler {
 		hdr.Set("X-Content-Type-Options", "nosniff")
 		hdr.Set("X-Frame-Options", "DENY")
 		hdr.Set("Referrer-Policy", "no-referrer")
-		hdr.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		// Each route group sets its Content-Security-Policy (groups.go);
+		// this one holds for a response no group wrote, such as an error
+		// of instance resolution.
+		hdr.Set("Content-Security-Policy", apiCSP)
 		hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
 		hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 		if r.TLS != nil {

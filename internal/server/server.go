@@ -35,7 +35,8 @@ type Options struct {
 	// Metrics is the registry served on /metrics; the server registers its
 	// HTTP metrics in it.
 	Metrics *prometheus.Registry
-	// ExternalURL is the public base URL, reported on the instance root.
+	// ExternalURL is the public base URL; each instance's issuer takes its
+	// scheme and port (instance.Instance.Issuer).
 	ExternalURL string
 	// SeparateManagement says that Management is served on a listener of
 	// its own; the main handler then does not serve /metrics at all.
@@ -75,6 +76,7 @@ func New(opts Options) *Server {
 	}))
 	readyz := s.instrument("/readyz", http.HandlerFunc(s.readyz))
 	metrics := s.instrument("/metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
+	healthz, readyz, metrics = inGroup(GroupAPI, healthz), inGroup(GroupAPI, readyz), inGroup(GroupAPI, metrics)
 	s.root.Handle("GET /healthz", healthz)
 	s.root.Handle("GET /readyz", readyz)
 	s.management = http.NewServeMux()
@@ -86,15 +88,16 @@ func New(opts Options) *Server {
 	}
 	s.root.Handle("/", s.resolveInstance(s.tenant))
 	s.Handle("GET /{$}", http.HandlerFunc(s.instanceRoot))
-	s.tenant.Handle("/", s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.tenant.Handle("/", s.instrument("unmatched", inGroup(GroupAPI, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, failure.NotFound("no route for %s %s", r.Method, r.URL.Path))
-	})))
+	}))))
 	return s
 }
 
-// Handle registers an instance route; its pattern is also its metrics label.
+// Handle registers an instance route in the group its path belongs to
+// (GroupOf); its pattern is also its metrics label.
 func (s *Server) Handle(pattern string, h http.Handler) {
-	s.tenant.Handle(pattern, s.instrument(pattern, h))
+	s.tenant.Handle(pattern, s.instrument(pattern, inGroup(GroupOf(pattern), h)))
 }
 
 // ServeHTTP serves a request through the whole middleware chain.
@@ -150,7 +153,7 @@ func (s *Server) instanceRoot(w http.ResponseWriter, r *http.Request) {
 	inst, _ := instance.FromContext(r.Context())
 	writeJSON(w, http.StatusOK, map[string]any{
 		"instance": map[string]string{"id": inst.ID, "name": inst.Name, "domain": inst.PrimaryDomain},
-		"issuer":   s.opts.ExternalURL,
+		"issuer":   inst.Issuer(s.opts.ExternalURL),
 	})
 }
 
