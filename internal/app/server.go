@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/instanceapi"
+	"github.com/castellan-iam/castellan/internal/api/orgapi"
+	"github.com/castellan-iam/castellan/internal/api/system"
+	"github.com/castellan-iam/castellan/internal/api/userapi"
+	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
+	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/server"
+	"github.com/castellan-iam/castellan/internal/setup"
+)
+
+// FirstStart creates the configured first instance, organization and
+// administrator when the database has no instance yet; otherwise it
+// changes nothing.
+func (a *App) FirstStart(ctx context.Context) (setup.Result, error) {
+	fi := a.Config.FirstInstance
+	return setup.Run(ctx, a.Store, a.Hasher, setup.FirstInstance{
+		Name: fi.Name, Domain: fi.Domain, OrgName: fi.OrgName,
+		AdminLoginName: fi.Admin.LoginName, AdminEmail: fi.Admin.Email, AdminPassword: fi.Admin.Password,
+	})
+}
+
+// Server builds the whole HTTP server: operational endpoints, instance
+// resolution, and every service in its route group — today the management
+// API; the hosted login and the provider register here too. version is
+// reported by the system service. With separateManagement, /metrics is
+// left to Server.Management, served on a listener of its own.
+func (a *App) Server(version string, separateManagement bool) (*server.Server, error) {
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(a.Store.Collectors()...)
+	srv := server.New(server.Options{
+		Logger: a.Log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: a.Config.ExternalURL,
+		SeparateManagement: separateManagement,
+	})
+	apiHandler, err := api.NewHandler(a.Log, a.Services(version)...)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range apiHandler.Patterns() {
+		srv.Handle(p, apiHandler)
+	}
+	return srv, nil
+}
+
+// Services lists every API service the server offers.
+func (a *App) Services(version string) []api.Service {
+	auth := authn.New(a.DB, nil)
+	return []api.Service{
+		system.New(version),
+		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
+		usertypeapi.NewService(a.Store, auth),
+		orgapi.NewService(a.Store, a.domainVerifier(), auth),
+		instanceapi.NewService(a.Store, auth),
+	}
+}
+
+// domainVerifier checks domain challenges, fetching only from public
+// addresses and the networks domains.verification_allowed_networks allows.
+func (a *App) domainVerifier() *org.Verifier {
+	v := org.NewVerifier(a.Config.Domains.VerificationNetworks()...)
+	v.Log = a.Log
+	return v
+}
+
+// KeepStatistics refreshes the query planner's statistics every hour, so
+// that searches stay on their indexes as the directory grows, until ctx
+// ends.
+func (a *App) KeepStatistics(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("could not refresh the query planner's statistics", "err", err)
+			}
+		}
+	}
+}
