@@ -31,7 +31,7 @@ type Projection struct{}
 
 func (Projection) Name() string { return "machine_keys" }
 func (Projection) EventTypes() []string {
-	return []string{"user.machine_key.added", "user.machine_key.removed"}
+	return eventstore.TypesOf(&Added{}, &Removed{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {

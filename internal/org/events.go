@@ -103,7 +103,7 @@ func RegisterEvents(r *eventstore.Registry) {
 
 // EventTypes lists every organization event type.
 func EventTypes() []string {
-	return []string{"org.added", "org.renamed", "org.deactivated", "org.reactivated", "org.removed",
-		"org.domain.added", "org.domain.verification.requested", "org.domain.verified", "org.domain.primary.set",
-		"org.domain.removed", "org.metadata.set", "org.metadata.removed", "org.domain_policy.set"}
+	return eventstore.TypesOf(&Added{}, &Renamed{}, &Deactivated{}, &Reactivated{}, &Removed{},
+		&DomainAdded{}, &DomainVerificationRequested{}, &DomainVerified{}, &PrimaryDomainSet{},
+		&DomainRemoved{}, &MetadataSet{}, &MetadataRemoved{}, &DomainPolicySet{})
 }

@@ -107,7 +107,7 @@ CREATE INDEX personal_access_tokens_user ON personal_access_tokens (instance_id,
 type Projection struct{}
 
 func (Projection) Name() string         { return "personal_access_tokens" }
-func (Projection) EventTypes() []string { return []string{"user.pat.added", "user.pat.removed"} }
+func (Projection) EventTypes() []string { return eventstore.TypesOf(&Added{}, &Removed{}) }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM personal_access_tokens`)

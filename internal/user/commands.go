@@ -142,16 +142,24 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 type Commands struct {
 	store  *eventstore.Store
 	hasher *password.Hasher
-	policy Policy
+	policy PolicySource
 	now    func() time.Time
 	timing *equalizer
 	// loginNames are the rules for new login names (WithLoginNameRules).
 	loginNames LoginNameRules
 }
 
-// NewCommands returns the user commands under DefaultPolicy.
+// NewCommands returns the user commands under DefaultPolicy (see
+// WithPolicy).
 func NewCommands(store *eventstore.Store, hasher *password.Hasher) *Commands {
-	return &Commands{store: store, hasher: hasher, policy: DefaultPolicy, now: time.Now, timing: &equalizer{}}
+	return &Commands{store: store, hasher: hasher, policy: FixedPolicy(DefaultPolicy), now: time.Now, timing: &equalizer{}}
+}
+
+// WithPolicy returns the commands under the credential policies of src.
+func (c *Commands) WithPolicy(src PolicySource) *Commands {
+	cp := *c
+	cp.policy = src
+	return &cp
 }
 
 // WithClock returns the commands with another clock (tests).
@@ -304,11 +312,15 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 // SetPassword sets a new password; changeRequired makes the user choose
 // another at its next sign-in (an administrator setting it).
 func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, instanceID, userID, pw string, changeRequired bool) error {
-	if err := c.policy.CheckComplexity(pw); err != nil {
-		return err
-	}
 	m, err := load(ctx, c.store, instanceID, userID)
 	if err != nil {
+		return err
+	}
+	pol, err := c.policy(ctx, instanceID, m.OrgID)
+	if err != nil {
+		return err
+	}
+	if err := pol.CheckComplexity(pw); err != nil {
 		return err
 	}
 	hash, err := c.hasher.Hash(ctx, pw)

@@ -95,6 +95,16 @@ type Policy struct {
 	PhoneCodeLifetime time.Duration
 }
 
+// PolicySource returns the credential policy in force for the users of an
+// organization. The settings package will answer from the instance's
+// settings overridden by the organization's; until then FixedPolicy.
+type PolicySource func(ctx context.Context, instanceID, orgID string) (Policy, error)
+
+// FixedPolicy is a PolicySource answering p everywhere.
+func FixedPolicy(p Policy) PolicySource {
+	return func(context.Context, string, string) (Policy, error) { return p, nil }
+}
+
 // DefaultPolicy is the policy of every instance until settings exist.
 var DefaultPolicy = Policy{
 	MinPasswordLength: 8, MaxPasswordAttempts: 10, CodeAttempts: 5, CodeSends: 5, CodeWindow: time.Hour,
@@ -277,9 +287,13 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 	if m.State != StateActive || !c.orgActive(ctx, instanceID, m.OrgID) {
 		return "", errSignIn()
 	}
+	pol, err := c.policy(ctx, instanceID, m.OrgID)
+	if err != nil {
+		return "", err
+	}
 	editor := eventstore.Editor{UserID: userID, ClientID: "sign-in"}
 	if !ok {
-		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: eventstore.AnySequence, Events: c.failedPasswordCheck(m)}); err != nil {
+		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: eventstore.AnySequence, Events: failedPasswordCheck(pol, m)}); err != nil {
 			return "", err
 		}
 		return "", errSignIn()
@@ -298,9 +312,9 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 
 // failedPasswordCheck returns the events of a wrong password: the failure,
 // and a lock when it is one too many in a row.
-func (c *Commands) failedPasswordCheck(m *writeModel) []eventstore.Payload {
+func failedPasswordCheck(pol Policy, m *writeModel) []eventstore.Payload {
 	events := []eventstore.Payload{&PasswordCheckFailed{}}
-	if p := c.policy.MaxPasswordAttempts; p > 0 && m.creds.failedInARow+1 >= p && m.State == StateActive {
+	if p := pol.MaxPasswordAttempts; p > 0 && m.creds.failedInARow+1 >= p && m.State == StateActive {
 		events = append(events, &Locked{})
 	}
 	return events
@@ -316,11 +330,15 @@ func (c *Commands) orgActive(ctx context.Context, instanceID, orgID string) bool
 // ChangePassword replaces the user's password after checking the current
 // one; it clears "change required".
 func (c *Commands) ChangePassword(ctx context.Context, instanceID, userID, current, next string) error {
-	if err := c.policy.CheckComplexity(next); err != nil {
-		return err
-	}
 	m, err := load(ctx, c.store, instanceID, userID)
 	if err != nil {
+		return err
+	}
+	pol, err := c.policy(ctx, instanceID, m.OrgID)
+	if err != nil {
+		return err
+	}
+	if err := pol.CheckComplexity(next); err != nil {
 		return err
 	}
 	ok := false
@@ -335,7 +353,7 @@ func (c *Commands) ChangePassword(ctx context.Context, instanceID, userID, curre
 		// sign-in: it counts towards the lock, so a stolen token cannot be
 		// used to guess the password without limit.
 		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: eventstore.AnySequence,
-			Events: c.failedPasswordCheck(m)}); err != nil {
+			Events: failedPasswordCheck(pol, m)}); err != nil {
 			return err
 		}
 		return failure.InvalidArgument("currentPassword", "the current password is wrong")
@@ -373,19 +391,23 @@ func (c *Commands) SendContactCode(ctx context.Context, editor eventstore.Editor
 	if err != nil {
 		return err
 	}
-	to, lifetime := m.Email, c.policy.EmailCodeLifetime
+	pol, err := c.policy(ctx, instanceID, m.OrgID)
+	if err != nil {
+		return err
+	}
+	to, lifetime := m.Email, pol.EmailCodeLifetime
 	switch channel {
 	case ChannelEmail:
 	case ChannelPhone:
-		to, lifetime = m.Phone, c.policy.PhoneCodeLifetime
+		to, lifetime = m.Phone, pol.PhoneCodeLifetime
 	default:
 		return failure.InvalidArgument("channel", "email or phone")
 	}
 	if to == "" {
 		return failure.FailedPrecondition("user %s has no %s", userID, channel)
 	}
-	if h := m.creds.historyOf(channel); c.policy.CodeSends > 0 && countSince(h.sent, c.now().Add(-c.policy.CodeWindow)) >= c.policy.CodeSends {
-		return failure.ResourceExhausted("%d %s codes were sent within %s; wait before asking for another", c.policy.CodeSends, channel, c.policy.CodeWindow)
+	if h := m.creds.historyOf(channel); pol.CodeSends > 0 && countSince(h.sent, c.now().Add(-pol.CodeWindow)) >= pol.CodeSends {
+		return failure.ResourceExhausted("%d %s codes were sent within %s; wait before asking for another", pol.CodeSends, channel, pol.CodeWindow)
 	}
 	code, err := newCode()
 	if err != nil {
@@ -411,11 +433,15 @@ func (c *Commands) VerifyContact(ctx context.Context, editor eventstore.Editor, 
 		return err
 	}
 	pending := m.creds.codes[channel]
-	if pending == nil || pending.failures >= c.policy.CodeAttempts || !c.now().Before(pending.expiresAt) {
+	pol, err := c.policy(ctx, instanceID, m.OrgID)
+	if err != nil {
+		return err
+	}
+	if pending == nil || pending.failures >= pol.CodeAttempts || !c.now().Before(pending.expiresAt) {
 		return failure.FailedPrecondition("no valid %s code: send a new one", channel)
 	}
-	if countSince(m.creds.historyOf(channel).failed, c.now().Add(-c.policy.CodeWindow)) >= c.policy.CodeAttempts {
-		return failure.ResourceExhausted("%d wrong %s codes were entered within %s; wait before trying again", c.policy.CodeAttempts, channel, c.policy.CodeWindow)
+	if countSince(m.creds.historyOf(channel).failed, c.now().Add(-pol.CodeWindow)) >= pol.CodeAttempts {
+		return failure.ResourceExhausted("%d wrong %s codes were entered within %s; wait before trying again", pol.CodeAttempts, channel, pol.CodeWindow)
 	}
 	want, err := keys.Decrypt(pending.sealed, codeAD(instanceID, userID, channel))
 	if err != nil {

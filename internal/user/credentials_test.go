@@ -16,7 +16,9 @@ import (
 
 func TestSignInAndLockout(t *testing.T) {
 	f := setup(t)
-	f.users.policy.MaxPasswordAttempts = 3
+	pol := DefaultPolicy
+	pol.MaxPasswordAttempts = 3
+	f.users = f.users.WithPolicy(FixedPolicy(pol))
 	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "Ada", Password: "correct horse battery"})
 	if got, err := f.users.CheckPassword(ctx, inst, "ada", "correct horse battery"); err != nil || got != id {
 		t.Fatalf("right password: %q %v", got, err)
@@ -58,7 +60,9 @@ func TestSignInUpgradesTheHash(t *testing.T) {
 
 func TestChangePassword(t *testing.T) {
 	f := setup(t)
-	f.users.policy.RequireDigit = true
+	pol := DefaultPolicy
+	pol.RequireDigit = true
+	f.users = f.users.WithPolicy(FixedPolicy(pol))
 	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "correct horse 1", ChangeRequired: true})
 	wantKind(t, f.users.ChangePassword(ctx, inst, id, "wrong", "new password 2"), failure.KindInvalidArgument)
 	fe := wantKind(t, f.users.ChangePassword(ctx, inst, id, "correct horse 1", "no digits here"), failure.KindInvalidArgument)

@@ -132,7 +132,7 @@ func RegisterEvents(r *eventstore.Registry) {
 
 // EventTypes lists the user event types the read model follows.
 func EventTypes() []string {
-	return []string{"user.added", "user.traits.updated", "user.email.changed", "user.phone.changed", "user.login_name.changed",
-		"user.password.set", "user.locked", "user.unlocked", "user.deactivated", "user.reactivated", "user.deleted",
-		"user.metadata.set", "user.metadata.removed", "user.contact.verified"}
+	return eventstore.TypesOf(&Added{}, &TraitsUpdated{}, &EmailChanged{}, &PhoneChanged{}, &LoginNameChanged{},
+		&PasswordSet{}, &Locked{}, &Unlocked{}, &Deactivated{}, &Reactivated{}, &Deleted{},
+		&MetadataSet{}, &MetadataRemoved{}, &ContactVerified{})
 }

@@ -1,6 +1,7 @@
 package user
 
 import (
+	"context"
 	"testing"
 
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -76,4 +77,24 @@ func TestVerificationCodesAreRateLimited(t *testing.T) {
 	}
 	right := box.sent["phone:+41791234567"]
 	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelPhone, right, keys), failure.KindResourceExhausted)
+}
+
+// TestPolicyIsAskedPerOrganization: the policy comes from a source per
+// instance and organization, ready for settings with organization
+// overrides.
+func TestPolicyIsAskedPerOrganization(t *testing.T) {
+	f := setup(t)
+	strict := DefaultPolicy
+	strict.MinPasswordLength = 20
+	f.users = f.users.WithPolicy(func(_ context.Context, instanceID, orgID string) (Policy, error) {
+		if instanceID == inst && orgID == "o2" {
+			return strict, nil
+		}
+		return DefaultPolicy, nil
+	})
+	f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "twelve chars"})
+	_, err := f.users.Create(ctx, admin, inst, New{OrgID: "o2", Type: "human", LoginName: "grace", Password: "twelve chars"})
+	wantKind(t, err, failure.KindInvalidArgument)
+	id := f.create(t, New{OrgID: "o2", Type: "human", LoginName: "grace", Password: "twenty characters long!"})
+	wantKind(t, f.users.SetPassword(ctx, admin, inst, id, "twelve chars", false), failure.KindInvalidArgument)
 }

@@ -64,7 +64,11 @@ func (nu *newUsers) check(ctx context.Context, n *New) (newUserType, error) {
 	case n.Password != "" && n.PasswordHash != "":
 		return newUserType{}, failure.InvalidArgument("password", "give a password or a password hash, not both")
 	case n.Password != "":
-		if err := nu.c.policy.CheckComplexity(n.Password); err != nil {
+		pol, err := nu.c.policy(ctx, nu.instanceID, n.OrgID)
+		if err != nil {
+			return newUserType{}, err
+		}
+		if err := pol.CheckComplexity(n.Password); err != nil {
 			return newUserType{}, err
 		}
 	case n.PasswordHash != "":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
 )
@@ -307,11 +308,17 @@ func Exists(ctx context.Context, db *database.DB, instanceID, userID string) (bo
 // Active reports whether the user may authenticate: it is active and so is
 // its organization (deactivating an organization suspends its users).
 func Active(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
-	var state, orgState string
-	err := db.Reader().QueryRowContext(ctx, `SELECT u.state, o.state FROM users u JOIN orgs o ON o.instance_id = u.instance_id AND o.id = u.org_id
-WHERE u.instance_id = $1 AND u.id = $2`, instanceID, userID).Scan(&state, &orgState)
+	var state, orgID string
+	err := db.Reader().QueryRowContext(ctx, `SELECT state, org_id FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).Scan(&state, &orgID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	return err == nil && State(state) == StateActive && orgState == "active", err
+	if err != nil || State(state) != StateActive {
+		return false, err
+	}
+	orgState, err := org.StateOf(ctx, db, instanceID, orgID)
+	if failure.Is(err, failure.KindNotFound) {
+		return false, nil
+	}
+	return err == nil && orgState == org.StateActive, err
 }

@@ -30,7 +30,7 @@ type Projection struct{}
 func (Projection) Name() string { return "user_schemas" }
 
 func (Projection) EventTypes() []string {
-	return []string{"user_schema.created", "user_schema.updated", "user_schema.deactivated", "user_schema.reactivated", "user_schema.deleted"}
+	return eventstore.TypesOf(&Created{}, &Updated{}, &Deactivated{}, &Reactivated{}, &Deleted{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
