@@ -81,7 +81,7 @@ func TestFirstStartCreatesInstanceOnceAndRestartChangesNothing(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		p := start(t, b.env)
 		notice := firstStartLines(p.waitStdout(t, "shown only now"))
-		if notice["Administrator"] != "admin" || len(notice["Password"]) != 20 || notice["Sign in at"] != p.url+"/" {
+		if notice["Administrator"] != "admin" || len(notice["Password"]) != 20 || notice["API"] != p.url+"/" {
 			t.Fatalf("first start notice incomplete: %q", p.stdout)
 		}
 		root := rootOf(t, p)

@@ -199,7 +199,7 @@ func TestTokensCreateNamesTheInstanceHostItUsed(t *testing.T) {
 // The API client commands call a real API (apitest) through the SDK.
 func TestAPICommandsReachTheInstanceOfTheirHost(t *testing.T) {
 	withoutSettings(t)
-	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service { return services(a) })
+	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service { return a.Services(version) })
 	t.Setenv("CASTELLAN_TOKEN", env.AdminToken)
 	byAddress := strings.Replace(env.URL, "localhost", "127.0.0.1", 1)
 

@@ -10,27 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/castellan-iam/castellan/internal/api"
-	"github.com/castellan-iam/castellan/internal/api/instanceapi"
-	"github.com/castellan-iam/castellan/internal/api/orgapi"
-	"github.com/castellan-iam/castellan/internal/api/system"
-	"github.com/castellan-iam/castellan/internal/api/userapi"
-	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/app"
-	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/config"
-	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
-	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/setup"
-	"github.com/castellan-iam/castellan/internal/user"
 )
 
 func loadConfig(args []string, stderr io.Writer, command string) (*config.Config, []string, error) {
@@ -93,37 +79,13 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	first, err := setup.Run(ctx, a.Store, a.Hasher, setup.FirstInstance{
-		Name: cfg.FirstInstance.Name, Domain: cfg.FirstInstance.Domain, OrgName: cfg.FirstInstance.OrgName,
-		AdminLoginName: cfg.FirstInstance.Admin.LoginName, AdminEmail: cfg.FirstInstance.Admin.Email,
-		AdminPassword: cfg.FirstInstance.Admin.Password,
-	})
+	first, err := a.FirstStart(ctx)
 	if err != nil {
 		return err
 	}
-	if first.Created {
-		// Hashing the administrator's password took argon2id's working set
-		// (passwords.argon2id.memory_kib), garbage now, which the runtime
-		// would return to the system only minutes later, after its periodic
-		// collection: an idle server would hold it all that time. Give it
-		// back once, here, at about 5 ms of the first start. Not done after
-		// logins: a server that hashes them needs that memory again.
-		debug.FreeOSMemory()
-	}
-
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics.MustRegister(a.Store.Collectors()...)
-	srv := server.New(server.Options{
-		Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: cfg.ExternalURL,
-		SeparateManagement: mgmt != nil,
-	})
-	apiHandler, err := api.NewHandler(log, services(a)...)
+	srv, err := a.Server(version, mgmt != nil)
 	if err != nil {
 		return err
-	}
-	for _, p := range apiHandler.Patterns() {
-		srv.Handle(p, apiHandler)
 	}
 	started := []any{"version", version, "listen", ln.Addr().String(), "external_url", cfg.ExternalURL,
 		"database", cfg.RedactedDatabase(), "startup", time.Since(began).Round(time.Millisecond)}
@@ -134,20 +96,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if first.Created {
 		printFirstStart(stdout, cfg, first)
 	}
-	go func() { // keep the planner's statistics current as the directory grows
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
-					log.Warn("could not refresh the query planner's statistics", "err", err)
-				}
-			}
-		}
-	}()
+	go a.KeepStatistics(ctx)
 	serve := server.ServeOptions{TLS: tlsConfig, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Limits: server.Limits{
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
@@ -168,38 +117,20 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.Join(err, <-errc)
 }
 
-// services lists every API service the server offers.
-func services(a *app.App) []api.Service {
-	auth := authn.New(a.DB, nil)
-	return []api.Service{
-		system.New(version),
-		userapi.NewService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, a.SendCode),
-		usertypeapi.NewService(a.Store, auth),
-		orgapi.NewService(a.Store, verifier(a), auth),
-		instanceapi.NewService(a.Store, auth),
-	}
-}
-
-// verifier checks domain challenges, fetching only from public addresses
-// and the networks domains.verification_allowed_networks allows.
-func verifier(a *app.App) *org.Verifier {
-	v := org.NewVerifier(a.Config.Domains.VerificationNetworks()...)
-	v.Log = a.Log
-	return v
-}
-
 // printFirstStart tells the operator, once, where the new instance is and
 // how its administrator signs in.
 func printFirstStart(w io.Writer, cfg *config.Config, r setup.Result) {
 	fmt.Fprintf(w, "\nCastellan created its first instance %q (domain %s).\n", cfg.FirstInstance.Name, cfg.FirstInstance.Domain)
-	fmt.Fprintf(w, "  Sign in at:     %s/\n", cfg.ExternalURL)
+	fmt.Fprintf(w, "  API:            %s/\n", cfg.ExternalURL)
 	fmt.Fprintf(w, "  Administrator:  %s\n", r.AdminLogin)
 	if r.GeneratedPassword != "" {
 		fmt.Fprintf(w, "  Password:       %s\n", r.GeneratedPassword)
-		fmt.Fprintf(w, "  This password is shown only now and must be changed at first sign-in.\n\n")
+		fmt.Fprintf(w, "  This password is shown only now and must be changed at first sign-in.\n")
 	} else {
-		fmt.Fprintf(w, "  Password:       as configured in first_instance.admin.password\n\n")
+		fmt.Fprintf(w, "  Password:       as configured in first_instance.admin.password\n")
 	}
+	fmt.Fprintf(w, "  The hosted sign-in page is not built yet; reach the API with a token:\n")
+	fmt.Fprintf(w, "    export CASTELLAN_TOKEN=$(castellan tokens create %s)\n\n", r.AdminLogin)
 }
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -167,6 +167,7 @@ const (
 	// are not server settings.
 	clientURLEnv    = envPrefix + "URL"
 	clientTokenEnv  = envPrefix + "TOKEN"
+	clientHostEnv   = envPrefix + "HOST"
 	envPrefix       = "CASTELLAN_"
 	defaultSource   = "default"
 	configFlagUsage = "YAML file with settings."
@@ -196,8 +197,9 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (*Config, error)
 // variables are read only through lookupEnv; but since a lookup function
 // cannot list names, the CASTELLAN_ variables to check for typos are found in
 // the process environment (os.Environ) and rejected only if lookupEnv also
-// reports them set. CASTELLAN_CONFIG, the API client's CASTELLAN_URL and
-// CASTELLAN_TOKEN, and names starting with CASTELLAN_TEST_ are allowed.
+// reports them set. CASTELLAN_CONFIG, the API client's CASTELLAN_URL,
+// CASTELLAN_TOKEN and CASTELLAN_HOST, and names starting with
+// CASTELLAN_TEST_ are allowed.
 func LoadWithArgs(args []string, lookupEnv func(string) (string, bool)) (*Config, []string, error) {
 	l := &loader{sources: make(map[*setting]string)}
 
@@ -327,7 +329,7 @@ func (l *loader) err() error {
 func (l *loader) checkUnknownEnv(lookupEnv func(string) (string, bool)) {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || name == configEnv || name == clientURLEnv || name == clientTokenEnv || strings.HasPrefix(name, testEnvPrefix) {
+		if !strings.HasPrefix(name, envPrefix) || name == configEnv || name == clientURLEnv || name == clientTokenEnv || name == clientHostEnv || strings.HasPrefix(name, testEnvPrefix) {
 			continue
 		}
 		if _, known := settingsByEnv[name]; known {

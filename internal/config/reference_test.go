@@ -41,7 +41,7 @@ in the file, ` + "`CASTELLAN_FIRST_INSTANCE_ADMIN_PASSWORD`" + ` in the environm
 
 Unknown keys in the file and unknown ` + "`CASTELLAN_`" + ` environment variables are
 errors, so that a typo does not silently leave a default in place.
-` + "`CASTELLAN_CONFIG`" + `, the API client's ` + "`CASTELLAN_URL`" + ` and ` + "`CASTELLAN_TOKEN`" + `, and
+` + "`CASTELLAN_CONFIG`" + `, the API client's ` + "`CASTELLAN_URL`" + `, ` + "`CASTELLAN_TOKEN`" + ` and ` + "`CASTELLAN_HOST`" + `, and
 variables starting with ` + "`CASTELLAN_TEST_`" + ` are allowed.
 Errors name the setting and where its value came from (default, file and line,
 variable or flag). Secret settings are never printed, logged or repeated in

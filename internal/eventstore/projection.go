@@ -98,6 +98,21 @@ func (s *Store) Rebuild(ctx context.Context, name string) (int, error) {
 // each projection once: the version is read again under the rebuild's lock.
 func (s *Store) RebuildOutdated(ctx context.Context) ([]string, error) {
 	var rebuilt []string
+	var any int
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1) e`).Scan(&any)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: %w", err)
+	}
+	if any == 0 { // a new database: nothing to rebuild, the rows start at the code's version
+		return nil, s.db.InTx(ctx, func(tx *database.Tx) error {
+			for _, p := range s.projections {
+				if err := recordVersion(ctx, tx, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	for _, p := range s.projections {
 		want := versionOf(p)
 		if want == 0 {
@@ -190,9 +205,16 @@ func (s *Store) rebuildTx(ctx context.Context, tx *database.Tx, p Projection) (i
 			return 0, fmt.Errorf("eventstore: finish rebuild of %s: %w", name, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO projection_versions (name, version) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET version = excluded.version`, name, versionOf(p)); err != nil {
-		return 0, fmt.Errorf("eventstore: record version of %s: %w", name, err)
+	if err := recordVersion(ctx, tx, p); err != nil {
+		return 0, err
 	}
 	return n, nil
+}
+
+func recordVersion(ctx context.Context, tx *database.Tx, p Projection) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO projection_versions (name, version) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET version = excluded.version`, p.Name(), versionOf(p)); err != nil {
+		return fmt.Errorf("eventstore: record version of %s: %w", p.Name(), err)
+	}
+	return nil
 }

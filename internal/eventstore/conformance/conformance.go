@@ -34,6 +34,7 @@ func Run(t *testing.T, backend dbtest.Backend) {
 		{"ok/projection is read-your-writes and rebuilds to the same rows", testRebuild},
 		{"ok/a rebuild may claim unique values anew from its rows", testReclaimOnRebuild},
 		{"ok/a projection whose code is newer than its rows is rebuilt once", testRebuildOutdated},
+		{"ok/a new database starts at the projections' versions", testNewDatabaseStartsAtTheCodeVersion},
 		{"ok/subscription resumes from its checkpoint", testCheckpoint},
 		{"ok/subscription waits for a late commit instead of skipping it", testLateCommit},
 		{"ok/subscriber sees every event exactly once under concurrent writers", testConcurrentSubscriber},

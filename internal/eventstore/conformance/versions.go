@@ -76,3 +76,17 @@ func testRebuildOutdated(t *testing.T, h *harness) {
 		t.Fatalf("rebuilt row: %q %v", name, err)
 	}
 }
+
+func testNewDatabaseStartsAtTheCodeVersion(t *testing.T, h *harness) {
+	store, err := eventstore.New(h.db, newRegistry(), []eventstore.Projection{versionedThings{&thingsProjection{}, 3}}, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.RebuildOutdated(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("a new database rebuilt %v: %v", got, err)
+	}
+	push(t, store, alice, eventstore.Append{Aggregate: thing("inst-1", "t1"), Events: []eventstore.Payload{&thingAdded{Name: "one"}}})
+	if got, err := store.RebuildOutdated(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("rebuilt at the version a new database started with: %v %v", got, err)
+	}
+}
