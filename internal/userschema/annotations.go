@@ -122,6 +122,7 @@ type walker struct {
 	unique         []UniqueField
 	authenticators []string
 	refs           map[string]string // reference -> first schema pointer using it
+	dynamicAnchors []string          // schema pointers of subschemas with "$dynamicAnchor"
 }
 
 func newWalker() *walker {
@@ -162,6 +163,9 @@ func (w *walker) walk(v any, sp string, f *field, inherited access, depth int) e
 	}
 	if err := w.checkKeywords(obj, sp); err != nil {
 		return err
+	}
+	if _, ok := obj["$dynamicAnchor"].(string); ok {
+		w.dynamicAnchors = append(w.dynamicAnchors, sp)
 	}
 	if f == nil {
 		for _, kw := range annotationKeywords {

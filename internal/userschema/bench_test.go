@@ -2,6 +2,7 @@ package userschema
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -79,6 +80,41 @@ func benchmarkValidate(b *testing.B, s *Schema, traits []byte) {
 	}
 	b.StopTimer()
 	reportPercentiles(b, durations)
+}
+
+// BenchmarkBudgetWorstCase validates traits that use up MaxValidationCost
+// with schemas whose branches all fail: an array of strings against a
+// chain of n links of two references each, ending in a failing minLength.
+// It is the longest a single validation may take.
+func BenchmarkBudgetWorstCase(b *testing.B) {
+	for _, n := range []int{1, 7} {
+		for _, applicator := range []string{"anyOf", "allOf"} {
+			b.Run(fmt.Sprintf("%s-%d-links", applicator, n), func(b *testing.B) {
+				defs := make([]string, 0, n+1)
+				for i := range n {
+					defs = append(defs, fmt.Sprintf(`"d%d": {%q: [{"$ref": "#/$defs/d%d"}, {"$ref": "#/$defs/d%d"}]}`, i, applicator, i+1, i+1))
+				}
+				defs = append(defs, fmt.Sprintf(`"d%d": {"type": "string", "minLength": 3}`, n))
+				s, err := Compile(fmt.Sprintf("worst-%s-%d", applicator, n), 1, []byte(`{"permission": {"admin": "rw"},
+					"$defs": {`+strings.Join(defs, ", ")+`}, "properties": {"l": {"items": {"$ref": "#/$defs/d0"}}}}`))
+				if err != nil {
+					b.Fatal(err)
+				}
+				items := int(MaxValidationCost/s.cost) - 4 // the object, the array, rounding
+				traits := []byte(`{"l": [` + strings.TrimSuffix(strings.Repeat(`"x",`, items), ",") + `]}`)
+				var verr *ValidationError
+				if err := s.Validate(traits); !errors.As(err, &verr) {
+					b.Fatalf("err = %v, want violations", err)
+				}
+				b.ResetTimer()
+				for range b.N {
+					_ = s.Validate(traits)
+				}
+				b.ReportMetric(float64(s.cost), "cost")
+				b.ReportMetric(float64(items), "items")
+			})
+		}
+	}
 }
 
 // BenchmarkReferenceJSONUnmarshal only decodes the same traits into

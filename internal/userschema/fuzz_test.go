@@ -3,13 +3,15 @@ package userschema
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/castellan-iam/castellan/internal/failure"
 )
 
 // FuzzCompile feeds arbitrary schema documents to the compiler: it must never
-// panic, reject only with InvalidArgument, and return schemas that work.
+// panic, reject only with InvalidArgument, and return schemas that work,
+// whose cost is within MaxSchemaCost and bounds the validator's visits.
 func FuzzCompile(f *testing.F) {
 	for _, seed := range []string{
 		string(Human), string(Machine), employeeSchema, contactSchema,
@@ -22,6 +24,12 @@ func FuzzCompile(f *testing.F) {
 		`{"properties": {"a": {"$ref": "https://example.com"}}}`,
 		`{"permission": {"admin": "r"}, "patternProperties": {"[": {}}}`,
 		`[]`, `null`, `{`, ``,
+		string(referenceChain(7, "anyOf")), string(referenceChain(12, "oneOf")), doubleRecursion,
+		`{"permission": {"admin": "rw"}, "$dynamicAnchor": "n", "properties": {"c": {"items": {"$dynamicRef": "#n"}}}}`,
+		`{"permission": {"admin": "rw"}, "patternProperties": {"^a": {"allOf": [{"$ref": "#/$defs/s"}, {"$ref": "#/$defs/s"}]}}, "propertyNames": {"$ref": "#/$defs/s"}, "$defs": {"s": {"anyOf": [{"type": "string"}, {}]}}}`,
+		`{"permission": {"admin": "rw"}, "properties": {"l": {"prefixItems": [{"$ref": "#/$defs/s"}], "items": {"$ref": "#/$defs/s"}, "contains": {"$ref": "#/$defs/s"}}}, "$defs": {"s": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}`,
+		`{"permission": {"admin": "rw"}, "enum": [` + strings.Repeat(`{"a": 1},`, 100) + `1]}`,
+		`{"permission": {"admin": "rw"}, "default": ` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -48,13 +56,28 @@ func FuzzCompile(f *testing.F) {
 			}
 		}
 		_, _, _, _ = s.Claims(), s.SAMLAttributes(), s.UniqueFields(), s.Authenticators()
+		if s.cost == 0 || s.cost > MaxSchemaCost {
+			t.Fatalf("accepted with cost %d, outside 1 to %d", s.cost, MaxSchemaCost)
+		}
+		for _, traits := range []string{
+			`{}`, `{"a": {"b": 1}}`, `{"x": "s", "l": [1, "x", {"b": null}], "ab": true}`,
+			`{"c": [{"c": [{"c": []}]}], "a": {"a": {"a": {"a": "s"}}}}`,
+		} {
+			checkCostBound(t, s, []byte(traits))
+		}
 	})
 }
 
-// FuzzValidate feeds arbitrary traits to the human schema: it must never
-// panic, and valid traits must filter and compare cleanly.
+// FuzzValidate feeds arbitrary traits to the human schema and to a schema
+// that takes any object: they must never panic, must refuse exactly the
+// traits deeper than MaxTraitsDepth or with a number out of bounds, and
+// valid traits must filter and compare cleanly.
 func FuzzValidate(f *testing.F) {
 	human, err := Compile(HumanID, 1, Human)
+	if err != nil {
+		f.Fatal(err)
+	}
+	open, err := Compile("open", 1, []byte(`{"permission": {"admin": "rw"}}`))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -63,10 +86,26 @@ func FuzzValidate(f *testing.F) {
 		`{"profile": {"given_name": "Ada", "family_name": "Lovelace", "preferred_language": "en-GB", "gender": "female", "avatar_url": "https://example.com/a.png"}}`,
 		`{"profile": {"given_name": "", "gender": 1, "avatar_url": "javascript:x"}, "x": null}`,
 		`{"profile": []}`, `[]`, `"x"`, `{"profile": {"nick_name": "\ud800"}}`, `{"a":1e999999}`,
+		string(nested(MaxTraitsDepth, false)), string(nested(MaxTraitsDepth+1, true)), string(nested(200, false)),
+		`{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"]]"}`,
+		`{"a": 1e307, "b": -1e-399, "c": 0e99999999, "d": 1e308, "e": 1e9999999}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, traits []byte) {
+		if v, err := decodeJSON(traits); err == nil && len(traits) <= MaxTraitsSize {
+			_, isObject := v.(map[string]any)
+			badNumbers := numbersOutOfBounds(v, "", nil)
+			err := open.Validate(traits)
+			switch depth := depthOf(v); {
+			case depth > MaxTraitsDepth && err == nil:
+				t.Fatalf("traits %d levels deep were accepted", depth)
+			case len(badNumbers) > 0 && err == nil:
+				t.Fatalf("traits with the number at %s were accepted", badNumbers[0])
+			case depth <= MaxTraitsDepth && isObject && len(badNumbers) == 0 && err != nil:
+				t.Fatalf("traits %d levels deep were refused: %v", depth, err)
+			}
+		}
 		err := human.Validate(traits)
 		if err != nil {
 			var verr *ValidationError
@@ -140,4 +179,22 @@ func FuzzMergePatch(f *testing.F) {
 			t.Fatalf("not idempotent: %s then %s", once, twice)
 		}
 	})
+}
+
+// depthOf is how deeply v nests objects and arrays.
+func depthOf(v any) int {
+	deepest := 0
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			deepest = max(deepest, depthOf(e))
+		}
+	case []any:
+		for _, e := range v {
+			deepest = max(deepest, depthOf(e))
+		}
+	default:
+		return 0
+	}
+	return deepest + 1
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -26,6 +27,115 @@ func decodeJSON(data []byte) (any, error) {
 		return nil, errors.New("data after the JSON value")
 	}
 	return v, nil
+}
+
+// nestingExceeds reports whether the JSON text data nests objects and
+// arrays more than limit levels deep. It reads the bytes once, without
+// decoding, and assumes nothing about their validity.
+func nestingExceeds(data []byte, limit int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, b := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// valueStats describes a decoded JSON value.
+type valueStats struct {
+	values          uint64 // the value itself and everything it holds
+	depth           int    // how deeply it nests objects and arrays; 0 for a scalar
+	numbersInBounds bool   // whether every number is within the bounds on numbers
+}
+
+// scanValues describes v in one walk.
+func scanValues(v any) valueStats {
+	st := valueStats{values: 1, numbersInBounds: true}
+	switch v := v.(type) {
+	case json.Number:
+		st.numbersInBounds = numberInBounds(v)
+	case map[string]any:
+		for _, e := range v {
+			st.add(scanValues(e))
+		}
+		st.depth++
+	case []any:
+		for _, e := range v {
+			st.add(scanValues(e))
+		}
+		st.depth++
+	}
+	return st
+}
+
+func (st *valueStats) add(child valueStats) {
+	st.values += child.values
+	st.depth = max(st.depth, child.depth)
+	st.numbersInBounds = st.numbersInBounds && child.numbersInBounds
+}
+
+// Bounds on the numbers of traits and of new schema documents. The
+// validator turns a number it compares into an exact fraction (math/big),
+// whose cost grows with the number's digits and exponent (a 100,000-digit
+// number takes 0.2 s, 1e999999 0.06 s) and which it cannot build at all for
+// an exponent beyond ±10^7 (it then dereferences nil). Clients read traits
+// as protobuf doubles, finite below about 1.8e308.
+const (
+	maxNumberDigits = 100  // significant digits
+	maxNumberExp    = 308  // a number is below 1e308 in absolute value
+	minNumberExp    = -399 // and, unless 0, at least 1e-400
+)
+
+// numberMessage describes the bounds on numbers.
+var numberMessage = fmt.Sprintf("a number has at most %d significant digits and lies between 1e%d and 1e%d in absolute value, or is 0", maxNumberDigits, minNumberExp-1, maxNumberExp)
+
+// numberInBounds reports whether n is within the bounds on numbers.
+func numberInBounds(n json.Number) bool {
+	if len(n) <= 16 && !strings.ContainsAny(string(n), "eE") {
+		return true // at most 16 digits and no exponent: below 1e16
+	}
+	d, ok := parseDecimal(string(n))
+	if !ok {
+		return false
+	}
+	return d.digits == "" || len(d.digits) <= maxNumberDigits && minNumberExp <= d.exp && d.exp <= maxNumberExp
+}
+
+// numbersOutOfBounds appends to out the JSON pointers of the numbers in v
+// that are outside the bounds on numbers, in document order of sorted keys.
+func numbersOutOfBounds(v any, pointer string, out []string) []string {
+	switch v := v.(type) {
+	case json.Number:
+		if !numberInBounds(v) {
+			out = append(out, pointer)
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			out = numbersOutOfBounds(v[k], pointer+"/"+escapeToken(k), out)
+		}
+	case []any:
+		for i, e := range v {
+			out = numbersOutOfBounds(e, pointer+"/"+strconv.Itoa(i), out)
+		}
+	}
+	return out
 }
 
 // encodeJSON writes v compactly, with sorted keys and without HTML escaping.

@@ -16,6 +16,12 @@ import (
 // MaxDocumentSize bounds a schema document.
 const MaxDocumentSize = 512 << 10
 
+// maxDocumentNesting bounds how deeply a schema document nests JSON objects
+// and arrays. Subschemas nest at most maxSchemaDepth deep, two JSON levels
+// each through "properties"; the rest is room for "enum", "const",
+// "default" and "examples" values.
+const maxDocumentNesting = 2*maxSchemaDepth + 32
+
 // baseURL names every document inside the validator. It is never fetched: the
 // loader refuses all URLs.
 const baseURL = "urn:castellan:user-schema"
@@ -32,6 +38,13 @@ type Schema struct {
 	samlAttributes map[string]string
 	unique         []UniqueField
 	authenticators []string
+
+	// cost is the most schema checks one value of traits may take (see
+	// schemaCost), or unboundedCost.
+	cost uint64
+	// limitErr is why Compile refuses the document although it compiles:
+	// its cost is above MaxSchemaCost, a limit CompileStored does not apply.
+	limitErr error
 }
 
 // UniqueScope is where a unique field's value must be unique.
@@ -72,8 +85,48 @@ func (s *Schema) Authenticators() []string { return slices.Clone(s.authenticator
 // Compile compiles a schema document, or returns the cached compilation of
 // the same id, revision and document. Errors are *failure.Error of kind
 // InvalidArgument whose Field is the JSON pointer of the mistake in the
-// document.
+// document. Compile applies every limit of the package documentation; it is
+// what a new document must pass before it is stored.
 func Compile(id string, revision int, document []byte) (*Schema, error) {
+	if err := checkNewDocument(document); err != nil {
+		return nil, err
+	}
+	s, err := compileCached(defaultCache, id, revision, document)
+	if err != nil {
+		return nil, err
+	}
+	if s.limitErr != nil {
+		return nil, s.limitErr
+	}
+	return s, nil
+}
+
+// checkNewDocument applies the limits on the JSON of a new document that
+// CompileStored does not apply, before anything costly is done with it.
+func checkNewDocument(document []byte) error {
+	if len(document) > MaxDocumentSize {
+		return failure.InvalidArgument("", "a user schema is at most %d bytes", MaxDocumentSize)
+	}
+	if nestingExceeds(document, maxDocumentNesting) {
+		return failure.InvalidArgument("", "a user schema nests JSON objects and arrays at most %d levels deep", maxDocumentNesting)
+	}
+	doc, err := decodeJSON(document)
+	if err != nil {
+		return failure.InvalidArgument("", "the schema is not valid JSON: %v", err)
+	}
+	if bad := numbersOutOfBounds(doc, "", nil); len(bad) > 0 {
+		return failure.InvalidArgument(bad[0], "%s", numberMessage)
+	}
+	return nil
+}
+
+// CompileStored compiles a document that Compile accepted when it was
+// stored, like Compile but without the limits that were added since (the
+// schema cost, the JSON nesting and the numbers of the document): a stored
+// revision keeps compiling, so its users stay readable. Validation keeps its
+// run-time budget, so a stored schema above the cost limit refuses traits
+// instead of validating them without bound.
+func CompileStored(id string, revision int, document []byte) (*Schema, error) {
 	return compileCached(defaultCache, id, revision, document)
 }
 
@@ -81,14 +134,31 @@ func compileCached(c *schemaCache, id string, revision int, document []byte) (*S
 	if s := c.get(id, revision, document); s != nil {
 		return s, nil
 	}
-	s, err := compile(id, revision, document)
+	s, err := build(id, revision, document)
 	if err != nil {
 		return nil, err
 	}
 	return c.put(s), nil
 }
 
+// compile is Compile without the cache.
 func compile(id string, revision int, document []byte) (*Schema, error) {
+	if err := checkNewDocument(document); err != nil {
+		return nil, err
+	}
+	s, err := build(id, revision, document)
+	if err != nil {
+		return nil, err
+	}
+	if s.limitErr != nil {
+		return nil, s.limitErr
+	}
+	return s, nil
+}
+
+// build compiles a document. A limit that only Compile applies is recorded
+// in limitErr rather than returned.
+func build(id string, revision int, document []byte) (*Schema, error) {
 	if id == "" {
 		return nil, failure.InvalidArgument("id", "a user schema needs an id")
 	}
@@ -108,10 +178,11 @@ func compile(id string, revision int, document []byte) (*Schema, error) {
 		return nil, err
 	}
 
-	validator, err := compileValidator(doc, w.refs)
+	validator, anchors, err := compileValidator(doc, w.refs, w.dynamicAnchors)
 	if err != nil {
 		return nil, err
 	}
+	cost, limitErr := boundCost(validator, anchors)
 	return &Schema{
 		id:             id,
 		revision:       revision,
@@ -122,16 +193,43 @@ func compile(id string, revision int, document []byte) (*Schema, error) {
 		samlAttributes: w.saml,
 		unique:         w.unique,
 		authenticators: w.authenticators,
+		cost:           cost,
+		limitErr:       limitErr,
 	}, nil
+}
+
+// boundCost computes the schema's cost up to the run-time budget, which is
+// what a stored schema needs, and refuses above MaxSchemaCost, which is what
+// a new one must meet. The validator's graph comes from API callers: a panic
+// while walking it makes the cost unbounded.
+func boundCost(validator *jsonschema.Schema, anchors []*jsonschema.Schema) (cost uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cost, err = unboundedCost, failure.Internal(fmt.Errorf("panic: %v", p), "bounding the cost of the schema failed")
+		}
+	}()
+	cost, cerr := schemaCost(validator, anchors, MaxValidationCost)
+	if cerr == nil && cost > MaxSchemaCost {
+		// Once more with the lower limit, to name where it is exceeded.
+		if _, cerr = schemaCost(validator, anchors, MaxSchemaCost); cerr == nil {
+			cerr = &costError{"", fmt.Sprintf("checking one value of the traits could take %d schema checks, and a schema may take at most %d", cost, MaxSchemaCost)}
+		}
+	}
+	if cerr != nil {
+		return cost, cerr.failure()
+	}
+	return cost, nil
 }
 
 // compileValidator compiles the decoded document with the validator. The
 // document comes from API callers and the validator is third-party code, so a
 // panic in it becomes an error instead of taking the server down.
-func compileValidator(doc any, refs map[string]string) (validator *jsonschema.Schema, err error) {
+// It also returns the compiled subschemas at dynamicAnchors (schema
+// pointers), which a "$dynamicRef" may reach.
+func compileValidator(doc any, refs map[string]string, dynamicAnchors []string) (validator *jsonschema.Schema, anchors []*jsonschema.Schema, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			validator, err = nil, failure.Internal(fmt.Errorf("panic: %v", p), "the schema validator failed on this document")
+			validator, anchors, err = nil, nil, failure.Internal(fmt.Errorf("panic: %v", p), "the schema validator failed on this document")
 		}
 	}()
 	c := jsonschema.NewCompiler()
@@ -139,13 +237,35 @@ func compileValidator(doc any, refs map[string]string) (validator *jsonschema.Sc
 	c.AssertFormat()
 	c.UseLoader(refuseLoader{})
 	if err := c.AddResource(baseURL, doc); err != nil {
-		return nil, failure.Internal(err, "adding the user schema")
+		return nil, nil, failure.Internal(err, "adding the user schema")
 	}
 	validator, err = c.Compile(baseURL)
 	if err != nil {
-		return nil, compileError(err, refs)
+		return nil, nil, compileError(err, refs)
 	}
-	return validator, nil
+	for _, sp := range dynamicAnchors {
+		s, err := c.Compile(baseURL + "#" + escapeFragment(sp))
+		if err != nil {
+			return nil, nil, compileError(err, refs)
+		}
+		anchors = append(anchors, s)
+	}
+	return validator, anchors, nil
+}
+
+// escapeFragment percent-encodes a JSON pointer for a URL fragment
+// (RFC 6901 section 6).
+func escapeFragment(pointer string) string {
+	var sb strings.Builder
+	for i := 0; i < len(pointer); i++ {
+		b := pointer[i]
+		if 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-._~/", b) >= 0 {
+			sb.WriteByte(b)
+		} else {
+			fmt.Fprintf(&sb, "%%%02X", b)
+		}
+	}
+	return sb.String()
 }
 
 // refuseLoader keeps the validator from reading files or the network.

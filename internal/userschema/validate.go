@@ -17,6 +17,12 @@ import (
 // MaxTraitsSize bounds the traits of one user.
 const MaxTraitsSize = 256 << 10
 
+// MaxTraitsDepth bounds how deeply traits nest objects and arrays when they
+// are written; the traits object itself is level 1. Clients decode traits as
+// a google.protobuf.Struct, three messages deep per object level, and many
+// protobuf runtimes stop at 100 nested messages.
+const MaxTraitsDepth = 16
+
 // Violation is one way in which traits break their schema.
 type Violation struct {
 	Pointer string // JSON pointer into the traits; "" is the whole document
@@ -71,13 +77,39 @@ func displayPointer(p string) string {
 }
 
 // Validate checks traits, a JSON object, against the schema and returns nil
-// or a *ValidationError with every violation.
+// or a *ValidationError with every violation. Traits above MaxTraitsSize,
+// deeper than MaxTraitsDepth, with a number out of bounds, or with so many
+// values that validating them could take more than MaxValidationCost schema
+// checks are refused before the validator sees them. Every write of traits
+// passes here.
 func (s *Schema) Validate(traits []byte) error {
 	v, err := decodeTraits(traits)
 	if err != nil {
-		return &ValidationError{Violations: []Violation{{Pointer: "", Message: err.Error()}}}
+		if len(traits) <= MaxTraitsSize && nestingExceeds(traits, MaxTraitsDepth) {
+			// Too deep for the JSON decoder, which stops at 10,000 levels.
+			return traitsViolation("traits nest objects and arrays at most %d levels deep", MaxTraitsDepth)
+		}
+		return traitsViolation("%v", err)
 	}
-	err = s.validator.Validate(v)
+	st := scanValues(v)
+	if st.depth > MaxTraitsDepth {
+		return traitsViolation("traits nest objects and arrays at most %d levels deep", MaxTraitsDepth)
+	}
+	if !st.numbersInBounds {
+		e := &ValidationError{}
+		for _, p := range numbersOutOfBounds(v, "", nil) {
+			e.Violations = append(e.Violations, Violation{Pointer: p, Message: numberMessage})
+		}
+		slices.SortFunc(e.Violations, func(a, b Violation) int { return strings.Compare(a.Pointer, b.Pointer) })
+		return e
+	}
+	if s.cost > MaxValidationCost {
+		return traitsViolation("the user schema cannot validate traits within the budget of %d schema checks; the user type needs a simpler revision", MaxValidationCost)
+	}
+	if satMul(st.values, s.cost) > MaxValidationCost {
+		return traitsViolation("traits of %d values could take more than %d schema checks to validate (up to %d per value with this schema); send fewer values", st.values, MaxValidationCost, s.cost)
+	}
+	err = s.validate(v)
 	if err == nil {
 		return nil
 	}
@@ -86,6 +118,23 @@ func (s *Schema) Validate(traits []byte) error {
 		return failure.Internal(err, "validating traits")
 	}
 	return &ValidationError{Violations: violationsOf(verr)}
+}
+
+// validate runs the validator. Traits come from API callers and the
+// validator is third-party code, so a panic in it becomes an error instead
+// of taking the server down.
+func (s *Schema) validate(v map[string]any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = failure.Internal(fmt.Errorf("panic: %v", p), "the schema validator failed on these traits")
+		}
+	}()
+	return s.validator.Validate(v)
+}
+
+// traitsViolation is a violation of the traits document as a whole.
+func traitsViolation(format string, args ...any) *ValidationError {
+	return &ValidationError{Violations: []Violation{{Pointer: "", Message: fmt.Sprintf(format, args...)}}}
 }
 
 // decodeTraits decodes a traits document, which must be a JSON object.

@@ -2,6 +2,7 @@ package userschema
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -154,14 +155,79 @@ func TestValidationMessagesDoNotRepeatValues(t *testing.T) {
 	}
 }
 
-func TestValidateReportsReferenceLoops(t *testing.T) {
-	s, err := compile("loop", 1, []byte(`{"permission": {"admin": "r"}, "properties": {"a": {"$ref": "#/properties/a"}}}`))
+func TestReferenceLoopsAreRefusedWhenCompiled(t *testing.T) {
+	loop := []byte(`{"permission": {"admin": "r"}, "properties": {"a": {"$ref": "#/properties/a"}}}`)
+	var fe *failure.Error
+	if _, err := compile("loop", 1, loop); !errors.As(err, &fe) || fe.Field != "/properties/a" || !strings.Contains(fe.Message, "loop") {
+		t.Errorf("err = %v, want the loop at /properties/a", err)
+	}
+}
+
+// nested returns traits whose value at /a nests levels objects or arrays
+// deep, the traits object included.
+func nested(levels int, array bool) []byte {
+	open, end := `{"a": `, `}`
+	if array {
+		open, end = `[`, `]`
+	}
+	return []byte(`{"a": ` + strings.Repeat(open, levels-2) + `{}` + strings.Repeat(end, levels-2) + `}`)
+}
+
+func TestValidateRefusesDeepTraits(t *testing.T) {
+	s, err := Compile("open", 1, []byte(`{"permission": {"admin": "rw"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Violation{{Pointer: "/a", Message: "cannot be validated: references in the schema loop without end"}}
+	tests := []struct {
+		name   string
+		traits []byte
+		ok     bool
+	}{
+		{"ok/objects at the limit", nested(MaxTraitsDepth, false), true},
+		{"ok/arrays at the limit", nested(MaxTraitsDepth, true), true},
+		{"ok/brackets inside strings do not nest", []byte(`{"a": "` + strings.Repeat("[{", 100) + `\"[{"}`), true},
+		{"fail/objects one level deeper", nested(MaxTraitsDepth+1, false), false},
+		{"fail/arrays one level deeper", nested(MaxTraitsDepth+1, true), false},
+		{"fail/4,900 levels", nested(4900, false), false},
+		{"fail/20,000 levels, beyond what the JSON decoder takes", nested(20000, true), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Validate(tt.traits)
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var verr *ValidationError
+			if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Pointer != "" {
+				t.Fatalf("err = %v, want one violation of the whole document", err)
+			}
+			var fe *failure.Error
+			if !errors.As(err, &fe) || fe.Kind != failure.KindInvalidArgument || !strings.Contains(fe.Message, fmt.Sprintf("traits nest objects and arrays at most %d levels deep", MaxTraitsDepth)) {
+				t.Errorf("failure = %v, want invalid_argument naming the traits and the limit", fe)
+			}
+		})
+	}
+}
+
+func TestValidateRefusesNumbersOutOfBounds(t *testing.T) {
+	s, err := Compile("numbers", 1, []byte(`{"permission": {"admin": "rw"}, "properties": {
+		"n": {"type": "number", "minimum": 0}, "m": {"type": "number", "multipleOf": 0.5}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range []string{`{"n": 1e307}`, `{"n": 9.99e307, "m": 0.5}`, `{"n": 1e-400}`, `{"n": 0e999999999}`, `{"n": 0.` + strings.Repeat("9", 100) + `}`} {
+		if err := s.Validate([]byte(ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	digits := strings.Repeat("3", 100000)
+	traits := []byte(`{"n": 1e9999999, "m": 1e-9999999, "x": [1e308, 1` + strings.Repeat("0", 100) + `.1, 1e-401], "y": 1` + digits + `}`)
+	want := []Violation{{"/m", numberMessage}, {"/n", numberMessage}, {"/x/0", numberMessage}, {"/x/1", numberMessage}, {"/x/2", numberMessage}, {"/y", numberMessage}}
 	var verr *ValidationError
-	if err := s.Validate([]byte(`{"a": 1}`)); !errors.As(err, &verr) || !slices.Equal(verr.Violations, want) {
+	if err := s.Validate(traits); !errors.As(err, &verr) || !slices.Equal(verr.Violations, want) {
 		t.Errorf("err = %v, want %v", err, want)
 	}
 }

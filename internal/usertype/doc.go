@@ -10,6 +10,12 @@
 // deactivated type takes no new users; a type can be deleted only while no
 // user has it. Type names are unique per instance, case-insensitively.
 //
+// Creation and Update compile a new document with userschema.Compile, which
+// applies every limit of the schema language (size, nesting, the cost of
+// validating one value); a document it refuses is never stored. Stored
+// revisions are compiled with userschema.CompileStored, which does not apply
+// limits added after they were written, so their users stay readable.
+//
 // Every instance gets the default types "human" and "machine" when it is
 // created (DefaultCreations).
 //

@@ -264,9 +264,10 @@ func List(ctx context.Context, db *database.DB, instanceID string) ([]Type, erro
 
 // Schema is the compiled latest revision of t (compiled once per id and
 // revision by package userschema). The document compiled when it was
-// written, so a failure now is the server's fault.
+// written, so a failure now is the server's fault. Limits added to
+// userschema.Compile since are not applied again (userschema.CompileStored).
 func (t Type) Schema() (*userschema.Schema, error) {
-	s, err := userschema.Compile(t.ID, t.Revision, t.Document)
+	s, err := userschema.CompileStored(t.ID, t.Revision, t.Document)
 	if err != nil {
 		return nil, failure.Internal(err, "compiling revision %d of user type %s", t.Revision, t.ID)
 	}
@@ -285,5 +286,5 @@ func Compiled(ctx context.Context, db *database.DB, instanceID, schemaID string,
 	if err != nil {
 		return nil, err
 	}
-	return userschema.Compile(schemaID, revision, []byte(doc))
+	return userschema.CompileStored(schemaID, revision, []byte(doc))
 }
