@@ -95,6 +95,15 @@ func TestMigrateVersionAndHelp(t *testing.T) {
 	if out, _, err = castellan(t, env, "migrate"); err != nil || !strings.HasPrefix(out, "applied 0 migrations") {
 		t.Fatalf("second migrate: %q %v", out, err)
 	}
+	// A database path in a directory that does not exist is a mistake, not
+	// a place to create a new database.
+	missing := filepath.Join(t.TempDir(), "nonexistent")
+	if _, stderr, err := castellan(t, nil, "migrate", "--database", "sqlite:"+filepath.Join(missing, "x.db")); err == nil || !strings.Contains(stderr, "does not exist") {
+		t.Fatalf("migrate into a missing directory: %v %s", err, stderr)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("migrate created %s: %v", missing, err)
+	}
 	if out, _, err = castellan(t, nil, "version"); err != nil || !strings.HasPrefix(out, "castellan dev") {
 		t.Fatalf("version: %q %v", out, err)
 	}

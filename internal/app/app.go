@@ -114,6 +114,11 @@ func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error)
 	if cfg.DatabaseKind() == config.DatabasePostgres {
 		return database.OpenPostgres(ctx, cfg.DatabaseURL())
 	}
+	if cfg.Database == "" { // the default file in the data directory, which may be created
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+		}
+	}
 	return database.OpenSQLite(cfg.SQLitePath())
 }
 

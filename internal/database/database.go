@@ -41,10 +41,12 @@ type Tx struct {
 	Dialect Dialect
 }
 
-// OpenSQLite opens (creating when missing) the SQLite database file at path.
+// OpenSQLite opens the SQLite database file at path, creating the file
+// when missing — but not its directory: a mistyped path should fail, not
+// leave a new empty database somewhere.
 func OpenSQLite(path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("database: create directory for %s: %w", path, err)
+	if dir, err := os.Stat(filepath.Dir(path)); err != nil || !dir.IsDir() {
+		return nil, fmt.Errorf("database: the directory of %s does not exist; create it, or fix the database setting", path)
 	}
 	// secure_delete overwrites deleted rows with zeros, so that erased
 	// personal data does not linger in free space (see ScrubDeleted).

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -154,5 +156,16 @@ func TestPostgresOutageIsUnavailableAndRecovers(t *testing.T) {
 	}
 	if _, err := db.LastWriteFailure(); err != nil {
 		t.Errorf("a committed write did not clear the failure: %v", err)
+	}
+}
+
+func TestOpenSQLiteRefusesAMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nonexistent")
+	_, err := database.OpenSQLite(filepath.Join(dir, "x.db"))
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("OpenSQLite in a missing directory: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the directory was created: %v", err)
 	}
 }
