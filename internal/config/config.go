@@ -272,10 +272,8 @@ func LoadWithArgs(args []string, lookupEnv func(string) (string, bool)) (*Config
 		l.set(c, fv.s, fv.raw, source)
 		appended[fv.s] = true
 	}
-	if err := l.err(); err != nil {
-		return nil, nil, err
-	}
-
+	// Validation runs even when some values did not parse (those keep their
+	// defaults), so that one run reports every mistake at once.
 	l.validate(c)
 	if err := l.err(); err != nil {
 		return nil, nil, err

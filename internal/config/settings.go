@@ -186,7 +186,7 @@ func (s *setting) parse(raw string) (reflect.Value, error) {
 			if s.secret {
 				return reflect.Value{}, errors.New("must be a duration such as 30s or 1m30s")
 			}
-			return reflect.Value{}, err
+			return reflect.Value{}, fmt.Errorf("%q is not a duration such as 30s, 15m or 720h", raw)
 		}
 		return reflect.ValueOf(d), nil
 	case kindInt:
