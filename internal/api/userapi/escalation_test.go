@@ -1,6 +1,7 @@
 package userapi_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -257,5 +258,40 @@ func TestOrgAdministratorCannotSuspendItsBetters(t *testing.T) {
 	createUser(t, env, orgB, "human", "worker")
 	if _, err := orgs.DeactivateOrganization(ctx, as(tok, &orgv1.DeactivateOrganizationRequest{OrganizationId: orgB})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestImportSaysNoMoreThanCreate: a value unique across the instance and
+// taken in an organization the caller cannot read answers the same through
+// import as through create — the field and the value given, nothing of who
+// holds it.
+func TestImportSaysNoMoreThanCreate(t *testing.T) {
+	env, _ := startWithOrgs(t)
+	c := client(env)
+	orgB, err := org.NewCommands(env.App.Store, org.NewVerifier()).Create(ctx, eventstore.SystemEditor, env.InstanceID, "Globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	createUser(t, env, env.OrgID, "human", "hidden-name")
+	mgr := createUser(t, env, orgB, "human", "globex-mgr")
+	env.GrantOrg(t, orgB, mgr, "org.user_manager")
+	tok := env.Token(t, mgr, orgB)
+
+	_, err = c.CreateUser(ctx, as(tok, &userv1.CreateUserRequest{OrganizationId: orgB, Type: "human", LoginName: "Hidden-Name"}))
+	created := wantCode(t, err, connect.CodeAlreadyExists)
+	resp, err := c.ImportUsers(ctx, as(tok, &userv1.ImportUsersRequest{Users: []*userv1.ImportedUser{
+		{OrganizationId: orgB, Type: "human", LoginName: "Hidden-Name"},
+	}}))
+	if err != nil || len(resp.Msg.GetFailures()) != 1 {
+		t.Fatalf("import: %v %v", resp, err)
+	}
+	f := resp.Msg.GetFailures()[0]
+	if got := f.GetField() + ": " + f.GetMessage(); got != created.Message() {
+		t.Fatalf("import answers %q, create %q", got, created.Message())
+	}
+	for _, leak := range []string{env.OrgID, env.AdminID, "First"} {
+		if strings.Contains(created.Message(), leak) {
+			t.Fatalf("the answer names %q: %s", leak, created.Message())
+		}
 	}
 }
