@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -154,22 +155,34 @@ func serviceDescriptor(path string) (protoreflect.ServiceDescriptor, error) {
 // The transcoder then routes the full path.
 func restPatterns(svc protoreflect.ServiceDescriptor) ([]string, error) {
 	var patterns []string
-	methods := svc.Methods()
-	for i := range methods.Len() {
-		m := methods.Get(i)
-		rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
-		if rule == nil {
-			continue
+	for m, r := range httpRules(svc) {
+		p, err := firstSegmentPattern(httpRulePath(r))
+		if err != nil {
+			return nil, fmt.Errorf("api: %s: %w", m.FullName(), err)
 		}
-		for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-			p, err := firstSegmentPattern(httpRulePath(r))
-			if err != nil {
-				return nil, fmt.Errorf("api: %s: %w", m.FullName(), err)
-			}
-			patterns = append(patterns, p)
-		}
+		patterns = append(patterns, p)
 	}
 	return patterns, nil
+}
+
+// httpRules yields each google.api.http binding of svc's methods, the
+// additional bindings included.
+func httpRules(svc protoreflect.ServiceDescriptor) iter.Seq2[protoreflect.MethodDescriptor, *annotations.HttpRule] {
+	return func(yield func(protoreflect.MethodDescriptor, *annotations.HttpRule) bool) {
+		methods := svc.Methods()
+		for i := range methods.Len() {
+			m := methods.Get(i)
+			rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+			if rule == nil {
+				continue
+			}
+			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+				if !yield(m, r) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func httpRulePath(r *annotations.HttpRule) string {

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -152,17 +151,9 @@ type restRoute struct {
 // restRoutes returns the routes of svc's methods.
 func restRoutes(svc protoreflect.ServiceDescriptor) []restRoute {
 	var routes []restRoute
-	methods := svc.Methods()
-	for i := range methods.Len() {
-		m := methods.Get(i)
-		rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
-		if rule == nil {
-			continue
-		}
-		for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-			if rt, ok := parseRoute(r, m.Input()); ok {
-				routes = append(routes, rt)
-			}
+	for m, r := range httpRules(svc) {
+		if rt, ok := parseRoute(r, m.Input()); ok {
+			routes = append(routes, rt)
 		}
 	}
 	return routes
