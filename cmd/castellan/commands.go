@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/app"
@@ -83,15 +82,6 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	first, err := a.FirstStart(ctx)
 	if err != nil {
 		return err
-	}
-	if first.Created {
-		// Hashing the administrator's password took argon2id's working set
-		// (passwords.argon2id.memory_kib), garbage now, which the runtime
-		// would return to the system only minutes later, after its periodic
-		// collection: an idle server would hold it all that time. Give it
-		// back once, here, at about 5 ms of the first start. Not done after
-		// logins: a server that hashes them needs that memory again.
-		debug.FreeOSMemory()
 	}
 	srv, err := a.Server(version, mgmt != nil)
 	if err != nil {
