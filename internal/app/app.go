@@ -15,6 +15,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -142,9 +143,9 @@ func (a *App) SendCode(ctx context.Context, channel, to, code string) error {
 	var n notify.Notifier
 	m := notify.Message{To: to, Text: "Your verification code is " + code + ". If you did not ask for it, ignore this message."}
 	switch channel {
-	case user.ChannelEmail:
+	case credential.ChannelEmail:
 		n, m.Subject = a.email, "Your verification code"
-	case user.ChannelPhone:
+	case credential.ChannelPhone:
 		n, m.Text = a.sms, "Your verification code is "+code
 	}
 	if n == nil {

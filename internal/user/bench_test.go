@@ -26,6 +26,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pii"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -35,16 +36,25 @@ import (
 
 // Benchmarks of user creation, import and search on each backend, with the
 // binary's full schema, projections and personal-data sealing
-// (docs/benchmarks.md, section Users). Search runs on directories of the
-// sizes listed in CASTELLAN_BENCH_USERS (default 10000), generated once
-// per test binary through Commands.Import and removed at its end;
+// (docs/benchmarks.md, section Users). Creation and import batches
+// alternate with bare INSERTs of users rows in one loop, so that they are
+// read as a ratio against a reference measured in the same moment. Search
+// runs on directories of the sizes listed in CASTELLAN_BENCH_USERS
+// (default 10000), generated once per test binary through Commands.Import
+// and removed at its end.
 
 const benchInstance = "bench"
 
 var benchEditor = eventstore.Editor{UserID: "bench-admin"}
 
+// benchOrgs is the number of organizations the synthetic people belong to.
+const benchOrgs = 100
+
+func benchOrg(i int) string { return fmt.Sprintf("org-%03d", i%benchOrgs) }
+
 // benchStore is a store over db with the binary's registry and
-// projections, sealing personal data, and the default user types.
+// projections, sealing personal data, the default user types and
+// benchOrgs organizations.
 func benchStore(tb testing.TB, db *database.DB) *user.Commands {
 	tb.Helper()
 	key, err := keyring.GenerateKey()
@@ -60,11 +70,18 @@ func benchStore(tb testing.TB, db *database.DB) *user.Commands {
 		tb.Fatal(err)
 	}
 	if _, err := usertype.ByName(context.Background(), db, benchInstance, "human"); err != nil {
-		defaults, err := usertype.DefaultCreations(benchInstance)
+		appends, err := usertype.DefaultCreations(benchInstance)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := store.Push(context.Background(), eventstore.SystemEditor, defaults...); err != nil {
+		for i := range benchOrgs {
+			o, err := org.Creation(benchInstance, benchOrg(i), fmt.Sprintf("Organization %d", i))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			appends = append(appends, o)
+		}
+		if _, err := store.Push(context.Background(), eventstore.SystemEditor, appends...); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -100,7 +117,7 @@ func person(i int) user.New {
 	given, family := givenNames[mix(i)%len(givenNames)], familyNames[mix(i+7919)%len(familyNames)]
 	login := fmt.Sprintf("%s.%s.%d", given, strings.ToLower(family), i)
 	traits, _ := json.Marshal(map[string]any{"profile": map[string]string{"given_name": strings.ToUpper(given[:1]) + given[1:], "family_name": family}})
-	return user.New{OrgID: fmt.Sprintf("org-%03d", i%100), Type: "human", LoginName: login, Email: login + "@example.com", Traits: traits}
+	return user.New{OrgID: benchOrg(i), Type: "human", LoginName: login, Email: login + "@example.com", Traits: traits}
 }
 
 // reportLatency reports the rate of operations and the median and 99th
@@ -120,23 +137,120 @@ func percentile(sorted []time.Duration, q float64) float64 {
 	return float64(sorted[i]) / float64(time.Microsecond)
 }
 
-// BenchmarkCreate creates human users without a password one at a time
-// through Commands.Create.
+// alternate runs op and its reference ref once each per iteration of one
+// loop, op first on even iterations and ref first on odd ones, and times
+// every call separately. Both sides are thus measured under the same load
+// of the machine, which two benchmarks run minutes apart are not. It
+// reports each side's mean (name-ns/op), median and 99th percentile
+// (name-p50-µs, name-p99-µs), and the ratios op/ref of the means (ratio)
+// and of the medians (p50-ratio). The benchmark's own ns/op is the time of
+// one pair.
+func alternate(b *testing.B, opName string, op func(i int) error, refName string, ref func(i int) error) {
+	opTimes, refTimes := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+	timed := func(f func(int) error, i int, times *[]time.Duration) {
+		start := time.Now()
+		if err := f(i); err != nil {
+			b.Fatal(err)
+		}
+		*times = append(*times, time.Since(start))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			timed(op, i, &opTimes)
+			timed(ref, i, &refTimes)
+		} else {
+			timed(ref, i, &refTimes)
+			timed(op, i, &opTimes)
+		}
+	}
+	b.StopTimer()
+	opMean, opP50 := reportSide(b, opName, opTimes)
+	refMean, refP50 := reportSide(b, refName, refTimes)
+	b.ReportMetric(opMean/refMean, "ratio")
+	b.ReportMetric(opP50/refP50, "p50-ratio")
+}
+
+// reportSide reports one side of alternate and returns its mean in ns and
+// median in µs.
+func reportSide(b *testing.B, name string, times []time.Duration) (mean, p50 float64) {
+	var total time.Duration
+	for _, d := range times {
+		total += d
+	}
+	mean = float64(total) / float64(len(times))
+	slices.Sort(times)
+	p50 = percentile(times, 0.50)
+	b.ReportMetric(mean, name+"-ns/op")
+	b.ReportMetric(p50, name+"-p50-µs")
+	b.ReportMetric(percentile(times, 0.99), name+"-p99-µs")
+	return mean, p50
+}
+
+// referenceInstance holds the reference rows of BenchmarkCreate and
+// BenchmarkImportBatch: the same users table and indexes as the users
+// created, apart from their login names.
+const referenceInstance = "bench-reference"
+
+// insertUserRows commits bare INSERTs of the users rows of people from to
+// from+n-1 in one transaction, in referenceInstance: the database's own cost
+// of what a creation or an import batch stores, without events, traits,
+// unique values, sealing or validation.
+func insertUserRows(ctx context.Context, db *database.DB, from, n int) error {
+	return db.InTx(ctx, func(tx *database.Tx) error {
+		for i := from; i < from+n; i++ {
+			p := person(i)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO users (instance_id, id, org_id, schema_type, login_name, login_name_lower,
+	email, state, password_hash, password_change_required, created_at, sequence) VALUES ($1, $2, $3, 'human', $4, $5, $6, 'active', '', $7, 0, 1)`,
+				referenceInstance, strconv.Itoa(i), p.OrgID, p.LoginName, p.LoginName, p.Email, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// BenchmarkCreate creates a human user without a password through
+// Commands.Create per iteration, one at a time, alternating with a bare
+// INSERT of a users row in its own transaction in the same database.
 func BenchmarkCreate(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, db *database.DB) {
 		ctx := context.Background()
 		users := benchStore(b, db)
-		durations := make([]time.Duration, 0, b.N)
-		b.ResetTimer()
-		for i := range b.N {
-			start := time.Now()
-			if _, err := users.Create(ctx, benchEditor, benchInstance, person(i)); err != nil {
-				b.Fatal(err)
+		alternate(b, "create", func(i int) error {
+			_, err := users.Create(ctx, benchEditor, benchInstance, person(i))
+			return err
+		}, "insert", func(i int) error {
+			return insertUserRows(ctx, db, i, 1)
+		})
+	})
+}
+
+// importBatch is the number of users of one BenchmarkImportBatch
+// iteration, Commands.Import's default batch size.
+const importBatch = 500
+
+// BenchmarkImportBatch imports importBatch users without a password through
+// one Commands.Import (one Push) per iteration, alternating with one
+// transaction of as many bare INSERTs of users rows in the same database.
+// Its ns/op figures are per batch; per user, divide by importBatch.
+func BenchmarkImportBatch(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, db *database.DB) {
+		ctx := context.Background()
+		users := benchStore(b, db)
+		alternate(b, "import", func(i int) error {
+			rows := make([]user.ImportUser, importBatch)
+			for j := range rows {
+				rows[j].New = person(i*importBatch + j)
 			}
-			durations = append(durations, time.Since(start))
-		}
-		b.StopTimer()
-		reportLatency(b, "users/s", durations)
+			res, err := users.Import(ctx, benchEditor, benchInstance, rows, user.ImportOptions{BatchSize: importBatch})
+			if err == nil && res.Imported != importBatch {
+				err = fmt.Errorf("imported %d of %d: %v", res.Imported, importBatch, res.Failed)
+			}
+			return err
+		}, "insert", func(i int) error {
+			return insertUserRows(ctx, db, i*importBatch, importBatch)
+		})
 	})
 }
 
@@ -167,7 +281,9 @@ func bcryptPool(b *testing.B) []string {
 
 // BenchmarkImport imports b.N users with one Commands.Import in batches of
 // 500: without passwords, with bcrypt hashes of another system, and with
-// plaintext passwords hashed with argon2id at the OWASP parameters.
+// plaintext passwords hashed with argon2id at the OWASP parameters. It has
+// no reference: BenchmarkImportBatch compares an import batch with bare
+// INSERTs.
 func BenchmarkImport(b *testing.B) {
 	for _, variant := range []string{"no-password", "bcrypt-hash", "argon2id-password"} {
 		b.Run(variant, func(b *testing.B) {
@@ -190,39 +306,6 @@ func BenchmarkImport(b *testing.B) {
 					b.Fatalf("imported %d of %d: %v %v", res.Imported, b.N, err, res.Failed)
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "users/s")
-			})
-		})
-	}
-}
-
-// BenchmarkReferenceUserInsert commits bare INSERTs of a users row, one per
-// transaction and 500 per transaction: the database's own cost of what a
-// creation and an import batch store, without events, traits, unique
-// values, sealing or validation.
-func BenchmarkReferenceUserInsert(b *testing.B) {
-	for _, perTx := range []int{1, 500} {
-		b.Run(fmt.Sprintf("per-tx=%d", perTx), func(b *testing.B) {
-			forEachBackend(b, func(b *testing.B, db *database.DB) {
-				ctx := context.Background()
-				b.ResetTimer()
-				for start := 0; start < b.N; start += perTx {
-					err := db.InTx(ctx, func(tx *database.Tx) error {
-						for i := start; i < min(start+perTx, b.N); i++ {
-							p := person(i)
-							if _, err := tx.ExecContext(ctx, `INSERT INTO users (instance_id, id, org_id, schema_type, login_name, login_name_lower,
-	email, state, password_hash, password_change_required, created_at, sequence) VALUES ($1, $2, $3, 'human', $4, $5, $6, 'active', '', $7, 0, 1)`,
-								benchInstance, strconv.Itoa(i), p.OrgID, p.LoginName, p.LoginName, p.Email, false); err != nil {
-								return err
-							}
-						}
-						return nil
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 			})
 		})
 	}
@@ -448,7 +531,7 @@ func benchSearch(b *testing.B, d *dataset) {
 			return user.Search{Traits: []user.TraitFilter{{Pointer: "/profile/family_name", Value: p.Profile.Family}}}
 		})},
 		{"org-page", find(func(i int) user.Search {
-			return user.Search{OrgID: fmt.Sprintf("org-%03d", i%100), SortBy: "loginName"}
+			return user.Search{OrgID: benchOrg(i), SortBy: "loginName"}
 		})},
 		{"deep-page", find(func(i int) user.Search {
 			return d.deep[i%len(d.deep)]

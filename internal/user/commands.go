@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -55,14 +55,6 @@ func validateContact(email, phone string) error {
 	}
 	if phone != "" && !phoneNumber.MatchString(phone) {
 		return failure.InvalidArgument("phone", "a phone number is in E.164 form, like +41791234567")
-	}
-	return nil
-}
-
-// ValidatePassword applies the password policy: 8 to 1024 characters.
-func ValidatePassword(pw string) error {
-	if n := utf8.RuneCountInString(pw); n < 8 || len(pw) > 1024 {
-		return failure.InvalidArgument("password", "a password has 8 to 1024 characters")
 	}
 	return nil
 }
@@ -119,7 +111,7 @@ func Creation(instanceID, userID, typeName string, schema *userschema.Schema, n 
 		Email: n.Email, EmailVerified: n.EmailVerified, Phone: n.Phone, PhoneVerified: n.PhoneVerified, Initial: initial,
 	}}
 	if n.PasswordHash != "" {
-		events = append(events, &PasswordSet{Hash: n.PasswordHash, ChangeRequired: n.ChangeRequired})
+		events = append(events, &credential.PasswordSet{Hash: n.PasswordHash, ChangeRequired: n.ChangeRequired})
 	}
 	return eventstore.Append{
 		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: userID, Owner: n.OrgID},
@@ -142,30 +134,35 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 type Commands struct {
 	store  *eventstore.Store
 	hasher *password.Hasher
-	policy PolicySource
-	now    func() time.Time
-	timing *equalizer
+	// creds checks and hashes the passwords of new users.
+	creds *credential.Commands
+	now   func() time.Time
 	// loginNames are the rules for new login names (WithLoginNameRules).
 	loginNames LoginNameRules
 }
 
-// NewCommands returns the user commands under DefaultPolicy (see
-// WithPolicy).
+// NewCommands returns the user commands under credential.DefaultPolicy
+// (see WithPolicy).
 func NewCommands(store *eventstore.Store, hasher *password.Hasher) *Commands {
-	return &Commands{store: store, hasher: hasher, policy: FixedPolicy(DefaultPolicy), now: time.Now, timing: &equalizer{}}
+	return &Commands{store: store, hasher: hasher, creds: credential.NewCommands(store, hasher), now: time.Now}
 }
 
 // WithPolicy returns the commands under the credential policies of src.
-func (c *Commands) WithPolicy(src PolicySource) *Commands {
+func (c *Commands) WithPolicy(src credential.PolicySource) *Commands {
 	cp := *c
-	cp.policy = src
+	cp.creds = c.creds.WithPolicy(src)
 	return &cp
 }
+
+// Credentials are the credential commands under the same policies, for
+// the passwords and contact codes of existing users.
+func (c *Commands) Credentials() *credential.Commands { return c.creds }
 
 // WithClock returns the commands with another clock (tests).
 func (c *Commands) WithClock(now func() time.Time) *Commands {
 	cp := *c
 	cp.now = now
+	cp.creds = c.creds.WithClock(now)
 	return &cp
 }
 
@@ -306,29 +303,6 @@ func (c *Commands) Update(ctx context.Context, editor eventstore.Editor, instanc
 		return nil
 	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence, Events: events, Unique: unique})
-	return err
-}
-
-// SetPassword sets a new password; changeRequired makes the user choose
-// another at its next sign-in (an administrator setting it).
-func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, instanceID, userID, pw string, changeRequired bool) error {
-	m, err := load(ctx, c.store, instanceID, userID)
-	if err != nil {
-		return err
-	}
-	pol, err := c.policy(ctx, instanceID, m.OrgID)
-	if err != nil {
-		return err
-	}
-	if err := pol.CheckComplexity(pw); err != nil {
-		return err
-	}
-	hash, err := c.hasher.Hash(ctx, pw)
-	if err != nil {
-		return err
-	}
-	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: m.aggregate(instanceID), ExpectedSequence: m.Sequence,
-		Events: []eventstore.Payload{&PasswordSet{Hash: hash, ChangeRequired: changeRequired}}})
 	return err
 }
 

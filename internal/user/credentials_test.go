@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
@@ -16,9 +17,9 @@ import (
 
 func TestSignInAndLockout(t *testing.T) {
 	f := setup(t)
-	pol := DefaultPolicy
+	pol := credential.DefaultPolicy
 	pol.MaxPasswordAttempts = 3
-	f.users = f.users.WithPolicy(FixedPolicy(pol))
+	f.users = f.users.WithPolicy(credential.FixedPolicy(pol))
 	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "Ada", Password: "correct horse battery"})
 	if got, err := f.users.CheckPassword(ctx, inst, "ada", "correct horse battery"); err != nil || got != id {
 		t.Fatalf("right password: %q %v", got, err)
@@ -32,7 +33,7 @@ func TestSignInAndLockout(t *testing.T) {
 	// Two failures so far; the third in a row locks.
 	f.Given(t)
 	_, _ = f.users.CheckPassword(ctx, inst, "ada", "still wrong")
-	f.Then(t, &PasswordCheckFailed{}, &Locked{})
+	f.Then(t, &credential.PasswordCheckFailed{}, &credential.PasswordLocked{})
 	if _, err := f.users.CheckPassword(ctx, inst, "ada", "correct horse battery"); !failure.Is(err, failure.KindUnauthenticated) {
 		t.Fatalf("a locked user signed in: %v", err)
 	}
@@ -48,21 +49,21 @@ func TestSignInUpgradesTheHash(t *testing.T) {
 	f := setup(t)
 	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "correct horse battery"})
 	old := passwordHash(t, f.DB(), id)
-	stronger := f.users
-	stronger.hasher = password.NewHasher(password.Params{MemoryKiB: 9216, Iterations: 1, Parallelism: 1}, 1)
+	strongerHasher := password.NewHasher(password.Params{MemoryKiB: 9216, Iterations: 1, Parallelism: 1}, 1)
+	stronger := NewCommands(f.Store.Store, strongerHasher)
 	if _, err := stronger.CheckPassword(ctx, inst, "ada", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
-	if now := passwordHash(t, f.DB(), id); now == old || stronger.hasher.NeedsRehash(now) {
+	if now := passwordHash(t, f.DB(), id); now == old || strongerHasher.NeedsRehash(now) {
 		t.Fatalf("hash not upgraded: %s", now)
 	}
 }
 
 func TestChangePassword(t *testing.T) {
 	f := setup(t)
-	pol := DefaultPolicy
+	pol := credential.DefaultPolicy
 	pol.RequireDigit = true
-	f.users = f.users.WithPolicy(FixedPolicy(pol))
+	f.users = f.users.WithPolicy(credential.FixedPolicy(pol))
 	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "correct horse 1", ChangeRequired: true})
 	wantKind(t, f.users.ChangePassword(ctx, inst, id, "wrong", "new password 2"), failure.KindInvalidArgument)
 	fe := wantKind(t, f.users.ChangePassword(ctx, inst, id, "correct horse 1", "no digits here"), failure.KindInvalidArgument)
@@ -102,8 +103,8 @@ func TestContactVerification(t *testing.T) {
 	box := &outbox{sent: map[string]string{}}
 	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Email: "ada@example.com", Phone: "+41791234567"})
 
-	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelEmail, "123456", keys), failure.KindFailedPrecondition)
-	if err := f.users.SendContactCode(ctx, admin, inst, id, ChannelEmail, keys, box.send); err != nil {
+	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, credential.ChannelEmail, "123456", keys), failure.KindFailedPrecondition)
+	if err := f.users.SendContactCode(ctx, admin, inst, id, credential.ChannelEmail, keys, box.send); err != nil {
 		t.Fatal(err)
 	}
 	code := box.sent["email:ada@example.com"]
@@ -114,30 +115,30 @@ func TestContactVerification(t *testing.T) {
 	if code == wrong {
 		wrong = "111111"
 	}
-	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelEmail, wrong, keys), failure.KindInvalidArgument)
-	if err := f.users.VerifyContact(ctx, admin, inst, id, ChannelEmail, code, keys); err != nil {
+	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, credential.ChannelEmail, wrong, keys), failure.KindInvalidArgument)
+	if err := f.users.VerifyContact(ctx, admin, inst, id, credential.ChannelEmail, code, keys); err != nil {
 		t.Fatal(err)
 	}
 	if u, _ := Get(ctx, f.DB(), inst, id, userschema.Admin); !u.EmailVerified || u.PhoneVerified {
 		t.Fatalf("verified flags: email %v phone %v", u.EmailVerified, u.PhoneVerified)
 	}
 	// A used code cannot be used again.
-	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelEmail, code, keys), failure.KindFailedPrecondition)
+	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, credential.ChannelEmail, code, keys), failure.KindFailedPrecondition)
 
 	// Phone: attempts run out, then a fresh code expires.
-	if err := f.users.SendContactCode(ctx, admin, inst, id, ChannelPhone, keys, box.send); err != nil {
+	if err := f.users.SendContactCode(ctx, admin, inst, id, credential.ChannelPhone, keys, box.send); err != nil {
 		t.Fatal(err)
 	}
 	phoneCode := box.sent["phone:+41791234567"]
-	for range DefaultPolicy.CodeAttempts {
-		_ = f.users.VerifyContact(ctx, admin, inst, id, ChannelPhone, "x", keys)
+	for range credential.DefaultPolicy.CodeAttempts {
+		_ = f.users.VerifyContact(ctx, admin, inst, id, credential.ChannelPhone, "x", keys)
 	}
-	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelPhone, phoneCode, keys), failure.KindFailedPrecondition)
-	if err := f.users.SendContactCode(ctx, admin, inst, id, ChannelPhone, keys, box.send); err != nil {
+	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, credential.ChannelPhone, phoneCode, keys), failure.KindFailedPrecondition)
+	if err := f.users.SendContactCode(ctx, admin, inst, id, credential.ChannelPhone, keys, box.send); err != nil {
 		t.Fatal(err)
 	}
-	clock = clock.Add(DefaultPolicy.PhoneCodeLifetime)
-	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, ChannelPhone, box.sent["phone:+41791234567"], keys), failure.KindFailedPrecondition)
+	clock = clock.Add(credential.DefaultPolicy.PhoneCodeLifetime)
+	wantKind(t, f.users.VerifyContact(ctx, admin, inst, id, credential.ChannelPhone, box.sent["phone:+41791234567"], keys), failure.KindFailedPrecondition)
 
 	// Codes are sealed in the event log, never stored in clear.
 	events, err := f.Query(ctx, eventstoreFilter(id))
@@ -145,7 +146,7 @@ func TestContactVerification(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range events {
-		if p, ok := e.Payload.(*ContactCodeAdded); ok && string(p.Code) == code {
+		if p, ok := e.Payload.(*credential.ContactCodeAdded); ok && string(p.Code) == code {
 			t.Fatal("a verification code is stored in clear")
 		}
 	}

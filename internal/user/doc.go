@@ -65,6 +65,15 @@
 // without a key ring, hands out cursors holding only the position and
 // counts on every page.
 //
+// Credentials: passwords, their checks and lock, and contact codes are
+// package credential's, events on the user's aggregate that this package
+// registers and follows (PasswordSet activates an initial user and gives
+// the read model its hash; PasswordLocked locks; ContactVerified proves the
+// current address). credentials.go finds what credential needs — the
+// user's aggregate, organization and current address — for sign-in,
+// password changes and codes; new users' passwords are checked and hashed
+// under the organization's credential.PolicySource (WithPolicy).
+//
 // Events are in events.go; commands (commands.go) fold a user's events into
 // its write model and append with optimistic concurrency.
 package user

@@ -3,6 +3,7 @@ package user
 import (
 	"encoding/json"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 )
 
@@ -65,12 +66,6 @@ type LoginNameChanged struct {
 	LoginName string `json:"loginName"`
 }
 
-// PasswordSet stores a new password hash (PHC string, never the password).
-type PasswordSet struct {
-	Hash           string `json:"hash"`
-	ChangeRequired bool   `json:"changeRequired"`
-}
-
 // Locked blocks sign-in.
 type Locked struct{}
 
@@ -102,7 +97,6 @@ func (TraitsUpdated) EventType() string    { return "user.traits.updated" }
 func (EmailChanged) EventType() string     { return "user.email.changed" }
 func (PhoneChanged) EventType() string     { return "user.phone.changed" }
 func (LoginNameChanged) EventType() string { return "user.login_name.changed" }
-func (PasswordSet) EventType() string      { return "user.password.set" }
 func (Locked) EventType() string           { return "user.locked" }
 func (Unlocked) EventType() string         { return "user.unlocked" }
 func (Deactivated) EventType() string      { return "user.deactivated" }
@@ -119,7 +113,6 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[EmailChanged](r, 1)
 	eventstore.Register[PhoneChanged](r, 1)
 	eventstore.Register[LoginNameChanged](r, 1)
-	eventstore.Register[PasswordSet](r, 1)
 	eventstore.Register[Locked](r, 1)
 	eventstore.Register[Unlocked](r, 1)
 	eventstore.Register[Deactivated](r, 1)
@@ -127,12 +120,14 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[Deleted](r, 1)
 	eventstore.Register[MetadataSet](r, 1)
 	eventstore.Register[MetadataRemoved](r, 1)
-	registerCredentialEvents(r)
+	// The credentials of a user are events on its aggregate too.
+	credential.RegisterEvents(r)
 }
 
 // EventTypes lists the user event types the read model follows.
 func EventTypes() []string {
 	return eventstore.TypesOf(&Added{}, &TraitsUpdated{}, &EmailChanged{}, &PhoneChanged{}, &LoginNameChanged{},
-		&PasswordSet{}, &Locked{}, &Unlocked{}, &Deactivated{}, &Reactivated{}, &Deleted{},
-		&MetadataSet{}, &MetadataRemoved{}, &ContactVerified{})
+		&Locked{}, &Unlocked{}, &Deactivated{}, &Reactivated{}, &Deleted{}, &MetadataSet{}, &MetadataRemoved{},
+		// The credential events that change the account.
+		&credential.PasswordSet{}, &credential.PasswordLocked{}, &credential.ContactVerified{})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
@@ -227,7 +228,7 @@ func (im *importer) hashPasswords(ctx context.Context, rows []*importRow) error 
 				}
 				r.password = ""
 				for _, e := range r.append.Events {
-					if p, ok := e.(*PasswordSet); ok && p.Hash == hashPending {
+					if p, ok := e.(*credential.PasswordSet); ok && p.Hash == hashPending {
 						p.Hash = hash
 					}
 				}

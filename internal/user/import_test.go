@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -129,9 +130,9 @@ func TestImport(t *testing.T) {
 	human, emp := schemaID(t, f, "human"), schemaID(t, f, "employee")
 	f.Then(t,
 		&Added{SchemaID: human, SchemaType: "human", SchemaRevision: 1, LoginName: "ada", Traits: json.RawMessage(`{}`)},
-		&PasswordSet{Hash: string(adaHash), ChangeRequired: true},
+		&credential.PasswordSet{Hash: string(adaHash), ChangeRequired: true},
 		&Added{SchemaID: human, SchemaType: "human", SchemaRevision: 1, LoginName: "grace", Email: "grace@example.com", Traits: json.RawMessage(`{}`)},
-		&PasswordSet{Hash: graceHash},
+		&credential.PasswordSet{Hash: graceHash},
 		&Added{SchemaID: emp, SchemaType: "employee", SchemaRevision: 1, LoginName: "e1", Traits: json.RawMessage(`{"employee_id":"E0001"}`)},
 		&Added{SchemaID: human, SchemaType: "human", SchemaRevision: 1, LoginName: "linus", Traits: json.RawMessage(`{}`), Initial: true},
 	)

@@ -2,11 +2,10 @@ package user
 
 import (
 	"context"
-	"strings"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/org"
-	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
 )
@@ -64,16 +63,12 @@ func (nu *newUsers) check(ctx context.Context, n *New) (newUserType, error) {
 	case n.Password != "" && n.PasswordHash != "":
 		return newUserType{}, failure.InvalidArgument("password", "give a password or a password hash, not both")
 	case n.Password != "":
-		pol, err := nu.c.policy(ctx, nu.instanceID, n.OrgID)
-		if err != nil {
-			return newUserType{}, err
-		}
-		if err := pol.CheckComplexity(n.Password); err != nil {
+		if err := nu.c.creds.CheckNewPassword(ctx, nu.instanceID, n.OrgID, n.Password); err != nil {
 			return newUserType{}, err
 		}
 	case n.PasswordHash != "":
-		if err := password.Supported(n.PasswordHash); err != nil {
-			return newUserType{}, failure.InvalidArgument("passwordHash", "%s", strings.TrimPrefix(err.Error(), "password: "))
+		if _, err := credential.ImportedPassword(n.PasswordHash, n.ChangeRequired); err != nil {
+			return newUserType{}, err
 		}
 	}
 	if n.LoginName, err = nu.c.loginName(o, n.LoginName); err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // Personal data of users — login name, traits, email, phone, metadata
-// values, where codes were sent — is sealed per user by the event store
+// values — is sealed per user by the event store
 // (eventstore.Personal); Delete destroys the user's key. The payloads below
 // move exactly those fields in and out.
 
@@ -80,24 +80,6 @@ func (p *LoginNameChanged) SplitPersonal() (eventstore.Payload, []byte, error) {
 
 func (p *LoginNameChanged) JoinPersonal(b []byte) error  { return json.Unmarshal(b, &p.LoginName) }
 func (p *LoginNameChanged) ErasePersonal(subject string) { p.LoginName = "erased-" + subject }
-
-func (p *ContactCodeAdded) SplitPersonal() (eventstore.Payload, []byte, error) {
-	c := *p
-	c.To = ""
-	return split(&c, p.To)
-}
-
-func (p *ContactCodeAdded) JoinPersonal(b []byte) error { return json.Unmarshal(b, &p.To) }
-func (p *ContactCodeAdded) ErasePersonal(string)        { p.To = "" }
-
-func (p *ContactVerified) SplitPersonal() (eventstore.Payload, []byte, error) {
-	c := *p
-	c.Value = ""
-	return split(&c, p.Value)
-}
-
-func (p *ContactVerified) JoinPersonal(b []byte) error { return json.Unmarshal(b, &p.Value) }
-func (p *ContactVerified) ErasePersonal(string)        { p.Value = "" }
 
 func (p *MetadataSet) SplitPersonal() (eventstore.Payload, []byte, error) {
 	c := *p

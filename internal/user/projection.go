@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 )
@@ -226,13 +227,16 @@ ON CONFLICT (instance_id, login_name_lower) DO NOTHING`,
 			return err
 		}
 		return set(`login_name = $1, login_name_lower = $2`, p.LoginName, key)
-	case *PasswordSet:
+	case *credential.PasswordSet:
 		if err := activateInitial(); err != nil {
 			return err
 		}
 		return set(`password_hash = $1, password_change_required = $2`, p.Hash, p.ChangeRequired)
 	case *Locked:
 		return set(`state = $1`, string(StateLocked))
+	case *credential.PasswordLocked:
+		return exec(`UPDATE users SET state = $1 WHERE instance_id = $2 AND id = $3 AND state = $4`,
+			string(StateLocked), a.InstanceID, a.ID, string(StateActive))
 	case *Unlocked, *Reactivated:
 		return set(`state = $1`, string(StateActive))
 	case *Deactivated:
@@ -244,9 +248,18 @@ ON CONFLICT (instance_id, login_name_lower) DO NOTHING`,
 			}
 		}
 		return exec(`DELETE FROM users WHERE instance_id = $1 AND id = $2`, a.InstanceID, a.ID)
-	case *ContactVerified:
-		if p.Channel == ChannelPhone {
-			return set(`phone_verified = $1`, true)
+	case *credential.ContactVerified:
+		// A proof of an address the user no longer has proves nothing.
+		if p.Channel == credential.ChannelPhone {
+			return exec(`UPDATE users SET phone_verified = $1 WHERE instance_id = $2 AND id = $3 AND phone = $4`,
+				true, a.InstanceID, a.ID, p.Value)
+		}
+		var current string
+		if err := tx.QueryRowContext(ctx, `SELECT email FROM users WHERE instance_id = $1 AND id = $2`, a.InstanceID, a.ID).Scan(&current); err != nil {
+			return err
+		}
+		if current != p.Value {
+			return nil
 		}
 		if err := activateInitial(); err != nil {
 			return err

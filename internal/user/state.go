@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 )
@@ -33,12 +34,10 @@ type writeModel struct {
 	State          State
 	Metadata       map[string][]byte
 	Sequence       int64
-	creds          credentials
 }
 
 func (m *writeModel) apply(e *eventstore.Event) {
 	m.Sequence = e.Sequence
-	m.applyCredentials(e)
 	switch p := e.Payload.(type) {
 	case *Added:
 		m.OrgID = e.Aggregate.Owner
@@ -47,13 +46,17 @@ func (m *writeModel) apply(e *eventstore.Event) {
 		if p.Initial {
 			m.State = StateInitial
 		}
-	case *PasswordSet:
+	case *credential.PasswordSet:
 		if m.State == StateInitial {
 			m.State = StateActive
 		}
-	case *ContactVerified:
-		if m.State == StateInitial && p.Channel == ChannelEmail {
+	case *credential.ContactVerified:
+		if m.State == StateInitial && p.Channel == credential.ChannelEmail {
 			m.State = StateActive
+		}
+	case *credential.PasswordLocked:
+		if m.State == StateActive {
+			m.State = StateLocked
 		}
 	case *TraitsUpdated:
 		m.SchemaRevision, m.Traits = p.SchemaRevision, p.Traits

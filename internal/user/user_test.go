@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
@@ -132,7 +133,7 @@ func TestCreateValidatesAgainstTheType(t *testing.T) {
 	}
 	f.Then(t, &Added{SchemaID: u.SchemaID, SchemaType: "human", SchemaRevision: 1, LoginName: "Ada", Email: "ada@example.com",
 		Traits: json.RawMessage(`{"profile":{"family_name":"Lovelace","gender":"female","given_name":"Ada"}}`)},
-		&PasswordSet{Hash: passwordHash(t, f.DB(), id)})
+		&credential.PasswordSet{Hash: passwordHash(t, f.DB(), id)})
 }
 
 func passwordHash(t *testing.T, db *database.DB, userID string) string {

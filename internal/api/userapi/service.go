@@ -16,6 +16,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -33,7 +34,7 @@ type Service struct {
 	users *user.Commands
 	auth  *authn.Authenticator
 	keys  *keyring.Ring
-	send  user.CodeSender
+	send  credential.CodeSender
 	// tokens and machineKeys record credentials on users.
 	tokens      *pat.Commands
 	machineKeys *machinekey.Commands
@@ -44,7 +45,7 @@ type Service struct {
 
 // codeSendsPerAddress verification codes may be asked for from one client
 // address within codeSendWindow, on one replica, whoever they are for. It
-// complements the per-user limit (user.Policy.CodeSends) against one
+// complements the per-user limit (credential.Policy.CodeSends) against one
 // client mailing or texting many users.
 const (
 	codeSendsPerAddress = 30
@@ -55,7 +56,7 @@ var _ userv1connect.UserServiceHandler = (*Service)(nil)
 
 // NewService returns the user service. Verification codes are sealed with
 // keys and delivered by send.
-func NewService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, send user.CodeSender) *Service {
+func NewService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, send credential.CodeSender) *Service {
 	return &Service{store: store, users: users, auth: auth, keys: keys, send: send,
 		tokens: pat.NewCommands(store, nil), machineKeys: machinekey.NewCommands(store, nil),
 		codesPerAddress: ratelimit.New(codeSendsPerAddress, codeSendWindow, nil)}

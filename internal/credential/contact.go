@@ -1,0 +1,119 @@
+package credential
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/keyring"
+)
+
+// CodeSender delivers a verification code to an email address or phone
+// number (package notify's email and SMS notifiers, composed by the
+// caller).
+type CodeSender func(ctx context.Context, channel, to, code string) error
+
+func newCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+func codeAD(user eventstore.Aggregate, channel string) []byte {
+	return []byte("castellan/contact-code/" + user.InstanceID + "/" + user.ID + "/" + channel)
+}
+
+func validChannel(channel string) error {
+	if channel != ChannelEmail && channel != ChannelPhone {
+		return failure.InvalidArgument("channel", "email or phone")
+	}
+	return nil
+}
+
+// SendContactCode sends a fresh six-digit code to to, the user's current
+// email address or phone number (channel), replacing any earlier code.
+// At most Policy.CodeSends codes go to one channel within CodeWindow.
+func (c *Commands) SendContactCode(ctx context.Context, editor eventstore.Editor, user eventstore.Aggregate, channel, to string, keys *keyring.Ring, send CodeSender) error {
+	if err := validChannel(channel); err != nil {
+		return err
+	}
+	if to == "" {
+		return failure.FailedPrecondition("user %s has no %s", user.ID, channel)
+	}
+	m, err := load(ctx, c.store, user)
+	if err != nil {
+		return err
+	}
+	pol, err := c.policyOf(ctx, user)
+	if err != nil {
+		return err
+	}
+	lifetime := pol.EmailCodeLifetime
+	if channel == ChannelPhone {
+		lifetime = pol.PhoneCodeLifetime
+	}
+	if h := m.historyOf(channel); pol.CodeSends > 0 && countSince(h.sent, c.now().Add(-pol.CodeWindow)) >= pol.CodeSends {
+		return failure.ResourceExhausted("%d %s codes were sent within %s; wait before asking for another", pol.CodeSends, channel, pol.CodeWindow)
+	}
+	code, err := newCode()
+	if err != nil {
+		return err
+	}
+	sealed, err := keys.Encrypt([]byte(code), codeAD(user, channel))
+	if err != nil {
+		return err
+	}
+	if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence,
+		Events: []eventstore.Payload{&ContactCodeAdded{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(lifetime).UTC()}}}); err != nil {
+		return err
+	}
+	return send(ctx, channel, to, code)
+}
+
+// VerifyContact checks a code the user entered for current, its email
+// address or phone number now: a code sent to an address the user no longer
+// has proves nothing. A wrong code counts against the code's attempts and
+// against the channel's within CodeWindow; after too many, or after
+// expiry, a new code must be sent.
+func (c *Commands) VerifyContact(ctx context.Context, editor eventstore.Editor, user eventstore.Aggregate, channel, current, code string, keys *keyring.Ring) error {
+	if err := validChannel(channel); err != nil {
+		return err
+	}
+	m, err := load(ctx, c.store, user)
+	if err != nil {
+		return err
+	}
+	pol, err := c.policyOf(ctx, user)
+	if err != nil {
+		return err
+	}
+	pending := m.codes[channel]
+	if pending == nil || pending.to != current || pending.failures >= pol.CodeAttempts || !c.now().Before(pending.expiresAt) {
+		return failure.FailedPrecondition("no valid %s code: send a new one", channel)
+	}
+	if countSince(m.historyOf(channel).failed, c.now().Add(-pol.CodeWindow)) >= pol.CodeAttempts {
+		return failure.ResourceExhausted("%d wrong %s codes were entered within %s; wait before trying again", pol.CodeAttempts, channel, pol.CodeWindow)
+	}
+	want, err := keys.Decrypt(pending.sealed, codeAD(user, channel))
+	if err != nil {
+		return failure.Internal(err, "open the %s code of %s", channel, user.ID)
+	}
+	a := eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence}
+	if subtle.ConstantTimeCompare(want, []byte(strings.TrimSpace(code))) != 1 {
+		a.Events = []eventstore.Payload{&ContactCodeFailed{Channel: channel}}
+		if _, err := c.store.Push(ctx, editor, a); err != nil {
+			return err
+		}
+		return failure.InvalidArgument("code", "the code is wrong")
+	}
+	a.Events = []eventstore.Payload{&ContactVerified{Channel: channel, Value: pending.to}}
+	_, err = c.store.Push(ctx, editor, a)
+	return err
+}

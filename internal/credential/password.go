@@ -1,0 +1,218 @@
+package credential
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/password"
+)
+
+// Commands check and change credentials.
+type Commands struct {
+	store  *eventstore.Store
+	hasher *password.Hasher
+	policy PolicySource
+	now    func() time.Time
+	timing *equalizer
+}
+
+// NewCommands returns the credential commands under DefaultPolicy (see
+// WithPolicy).
+func NewCommands(store *eventstore.Store, hasher *password.Hasher) *Commands {
+	return &Commands{store: store, hasher: hasher, policy: FixedPolicy(DefaultPolicy), now: time.Now, timing: &equalizer{}}
+}
+
+// WithPolicy returns the commands under the policies of src.
+func (c *Commands) WithPolicy(src PolicySource) *Commands {
+	cp := *c
+	cp.policy = src
+	return &cp
+}
+
+// WithClock returns the commands with another clock (tests).
+func (c *Commands) WithClock(now func() time.Time) *Commands {
+	cp := *c
+	cp.now = now
+	return &cp
+}
+
+// Policy returns the policy in force for the users of an organization.
+func (c *Commands) Policy(ctx context.Context, instanceID, orgID string) (Policy, error) {
+	return c.policy(ctx, instanceID, orgID)
+}
+
+// policyOf is the policy of the user aggregate's organization (its owner).
+func (c *Commands) policyOf(ctx context.Context, user eventstore.Aggregate) (Policy, error) {
+	return c.policy(ctx, user.InstanceID, user.Owner)
+}
+
+// NewPassword checks a new user's password against the policy of its
+// organization and returns the event that stores its hash, for the append
+// that creates the user.
+func (c *Commands) NewPassword(ctx context.Context, instanceID, orgID, pw string, changeRequired bool) (*PasswordSet, error) {
+	pol, err := c.policy(ctx, instanceID, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if err := pol.CheckComplexity(pw); err != nil {
+		return nil, err
+	}
+	hash, err := c.hasher.Hash(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
+	return &PasswordSet{Hash: hash, ChangeRequired: changeRequired}, nil
+}
+
+// CheckNewPassword checks a password against the policy of an
+// organization, without hashing it (an import hashes many later).
+func (c *Commands) CheckNewPassword(ctx context.Context, instanceID, orgID, pw string) error {
+	pol, err := c.policy(ctx, instanceID, orgID)
+	if err != nil {
+		return err
+	}
+	return pol.CheckComplexity(pw)
+}
+
+// ImportedPassword returns the event that stores a hash from another
+// system, which must be of a supported kind within the cost bounds
+// (password.Supported); sign-in upgrades it to argon2id.
+func ImportedPassword(hash string, changeRequired bool) (*PasswordSet, error) {
+	if err := password.Supported(hash); err != nil {
+		return nil, failure.InvalidArgument("passwordHash", "%s", strings.TrimPrefix(err.Error(), "password: "))
+	}
+	return &PasswordSet{Hash: hash, ChangeRequired: changeRequired}, nil
+}
+
+// SetPassword sets a new password of the user; changeRequired makes the
+// user choose another at its next sign-in (an administrator setting it).
+func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, user eventstore.Aggregate, pw string, changeRequired bool) error {
+	set, err := c.newPasswordOf(ctx, user, pw, changeRequired)
+	if err != nil {
+		return err
+	}
+	m, err := load(ctx, c.store, user)
+	if err != nil {
+		return err
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence, Events: []eventstore.Payload{set}})
+	return err
+}
+
+func (c *Commands) newPasswordOf(ctx context.Context, user eventstore.Aggregate, pw string, changeRequired bool) (*PasswordSet, error) {
+	return c.NewPassword(ctx, user.InstanceID, user.Owner, pw, changeRequired)
+}
+
+// errWrongPassword is the one answer to a failed check, so that it does
+// not reveal whether the user has a password or was just locked.
+func errWrongPassword() error { return failure.Unauthenticated("the login name or password is wrong") }
+
+// equalizer holds a hash verified when no user (or no password) matches,
+// so that a check for an unknown login name costs the time of one for a
+// known name.
+type equalizer struct {
+	once sync.Once
+	hash string
+}
+
+// EqualizeTiming spends the time of one password verification, for a
+// sign-in whose login name matched no user: the answer must not come
+// sooner than for a known name.
+func (c *Commands) EqualizeTiming(ctx context.Context, pw string) {
+	c.timing.once.Do(func() { c.timing.hash, _ = c.hasher.Hash(ctx, "castellan-timing-equalizer") })
+	_, _ = c.hasher.Verify(ctx, pw, c.timing.hash)
+}
+
+// CheckPassword is the password step of a sign-in of the user, which the
+// caller has found and knows to be active. The outcome is an event; one
+// wrong password too many in a row locks the user (PasswordLocked). A
+// correct password whose hash has other parameters, or another algorithm
+// (an imported bcrypt, scrypt or PBKDF2 hash), is re-hashed with argon2id.
+// Every failure is the same failure.Unauthenticated.
+func (c *Commands) CheckPassword(ctx context.Context, user eventstore.Aggregate, pw string) error {
+	m, err := load(ctx, c.store, user)
+	if err != nil {
+		c.EqualizeTiming(ctx, pw)
+		return errWrongPassword()
+	}
+	if m.passwordHash == "" {
+		c.EqualizeTiming(ctx, pw)
+		return errWrongPassword()
+	}
+	ok, upgrade, err := c.hasher.VerifyAny(ctx, pw, m.passwordHash)
+	if err != nil {
+		return failure.Internal(err, "verify password of %s", user.ID)
+	}
+	pol, err := c.policyOf(ctx, user)
+	if err != nil {
+		return err
+	}
+	editor := eventstore.Editor{UserID: user.ID, ClientID: "sign-in"}
+	if !ok {
+		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: failedPasswordCheck(pol, m)}); err != nil {
+			return err
+		}
+		return errWrongPassword()
+	}
+	events := []eventstore.Payload{&PasswordCheckSucceeded{}}
+	if upgrade {
+		if hash, err := c.hasher.Hash(ctx, pw); err == nil {
+			events = append(events, &PasswordSet{Hash: hash, ChangeRequired: m.changeRequired})
+		}
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: events})
+	return err
+}
+
+// failedPasswordCheck returns the events of a wrong password: the failure,
+// and a lock when it is one too many in a row.
+func failedPasswordCheck(pol Policy, m *model) []eventstore.Payload {
+	events := []eventstore.Payload{&PasswordCheckFailed{}}
+	if p := pol.MaxPasswordAttempts; p > 0 && m.failedInARow+1 >= p {
+		events = append(events, &PasswordLocked{})
+	}
+	return events
+}
+
+// ChangePassword replaces the user's password after checking the current
+// one; it clears "change required". A wrong current password is a failed
+// password check like one at sign-in: it counts towards the lock, so a
+// stolen token cannot be used to guess the password without limit.
+func (c *Commands) ChangePassword(ctx context.Context, user eventstore.Aggregate, current, next string) error {
+	pol, err := c.policyOf(ctx, user)
+	if err != nil {
+		return err
+	}
+	if err := pol.CheckComplexity(next); err != nil {
+		return err
+	}
+	m, err := load(ctx, c.store, user)
+	if err != nil {
+		return err
+	}
+	ok := false
+	if m.passwordHash != "" {
+		if ok, _, err = c.hasher.VerifyAny(ctx, current, m.passwordHash); err != nil {
+			return failure.Internal(err, "verify password of %s", user.ID)
+		}
+	}
+	editor := eventstore.Editor{UserID: user.ID}
+	if !ok {
+		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence,
+			Events: failedPasswordCheck(pol, m)}); err != nil {
+			return err
+		}
+		return failure.InvalidArgument("currentPassword", "the current password is wrong")
+	}
+	hash, err := c.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence,
+		Events: []eventstore.Payload{&PasswordCheckSucceeded{}, &PasswordSet{Hash: hash}}})
+	return err
+}
