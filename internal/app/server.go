@@ -19,6 +19,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/setup"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // FirstStart creates the configured first instance, organization and
@@ -75,6 +76,11 @@ func (a *App) Services(version string) []api.Service {
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),
 	}
+}
+
+// UserCommands returns the user commands under this server's settings.
+func (a *App) UserCommands() *user.Commands {
+	return user.NewCommands(a.Store, a.Hasher).WithLoginNameRules(user.LoginNameRules{AllowMixedScripts: a.Config.Users.AllowMixedScriptLoginNames})
 }
 
 // domainVerifier checks domain challenges, fetching only from public
