@@ -154,19 +154,18 @@ func toProto(u user.User) (*userv1.User, error) {
 
 // CreateUser adds a user; the caller needs user.write on the organization.
 func (s *Service) CreateUser(ctx context.Context, req *connect.Request[userv1.CreateUserRequest]) (*connect.Response[userv1.CreateUserResponse], error) {
+	m := req.Msg
+	traits, err := traitsJSON("traits", m.GetTraits())
+	if err != nil {
+		return nil, err
+	}
 	caller, err := s.auth.Caller(ctx, req.Header())
 	if err != nil {
 		return nil, err
 	}
-	m := req.Msg
-	if err := required("organizationId", m.GetOrganizationId()); err != nil {
-		return nil, err
-	}
-	if err := caller.Require(authz.UserWrite, authz.Org(m.GetOrganizationId())); err != nil {
-		return nil, err
-	}
-	traits, err := traitsJSON("traits", m.GetTraits())
-	if err != nil {
+	// Without an organization only an instance administrator gets as far
+	// as the domain's answer that one is required.
+	if err := caller.Require(authz.UserWrite, authz.OrgOrInstance(m.GetOrganizationId())); err != nil {
 		return nil, err
 	}
 	id, err := s.users.Create(ctx, caller.Editor(), caller.InstanceID, user.New{
