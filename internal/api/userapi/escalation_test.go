@@ -11,6 +11,7 @@ import (
 	orgv1 "github.com/castellan-iam/castellan/gen/castellan/org/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/org/v1/orgv1connect"
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
@@ -32,16 +33,6 @@ func startWithOrgs(t *testing.T) (*apitest.Env, orgv1connect.OrganizationService
 		}
 	})
 	return env, orgv1connect.NewOrganizationServiceClient(env.Client, env.URL)
-}
-
-func push(t *testing.T, env *apitest.Env, a eventstore.Append, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.App.Store.Push(ctx, eventstore.SystemEditor, a); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func createUser(t *testing.T, env *apitest.Env, orgID, typ, login string) string {
@@ -213,7 +204,9 @@ func TestOwnersCannotBeLockedOut(t *testing.T) {
 	wantCode(t, err, connect.CodeFailedPrecondition)
 
 	// A second owner that is locked does not count.
-	push(t, env, instance.AddMember(env.InstanceID, second, instance.OwnerRole), nil)
+	if err := member.NewCommands(env.App.Store).SetInstanceMember(ctx, eventstore.SystemEditor, env.InstanceID, second, []string{instance.OwnerRole}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.LockUser(ctx, as(owner, &userv1.LockUserRequest{UserId: second})); err != nil {
 		t.Fatal(err)
 	}

@@ -14,16 +14,14 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/setup"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 func tokenFor(t *testing.T, env *apitest.Env, r setup.Result) string {
 	t.Helper()
-	now := time.Now()
-	add, _, token, err := pat.New(eventstore.Aggregate{InstanceID: r.InstanceID, Type: "user", ID: r.AdminID, Owner: r.OrgID}, now.Add(time.Hour), now)
+	_, token, err := pat.NewCommands(env.App.Store, nil).Add(ctx, eventstore.SystemEditor,
+		eventstore.Aggregate{InstanceID: r.InstanceID, Type: user.AggregateType, ID: r.AdminID, Owner: r.OrgID}, time.Now().Add(time.Hour))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.App.Store.Push(ctx, eventstore.SystemEditor, add); err != nil {
 		t.Fatal(err)
 	}
 	return token
