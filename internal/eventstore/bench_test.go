@@ -14,9 +14,11 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 )
 
-// Benchmarks of the event store on each backend. BenchmarkReferenceInsert
-// measures the database's own cost for one committed row of the same shape,
-// so that results are read as a ratio against it (docs/benchmarks.md).
+// Benchmarks of the event store on each backend (docs/benchmarks.md).
+// BenchmarkAppend alternates an append with a bare INSERT of a row of the
+// same shape, the database's own cost of what an append stores, so that
+// the append is read as a ratio against a reference measured in the same
+// moment.
 
 // benchHappened is the benchmarks' event.
 type benchHappened struct {
@@ -39,11 +41,14 @@ func forEachBackend(b *testing.B, fn func(b *testing.B, src dbtest.Source)) {
 	}
 }
 
-func openBenchStore(b *testing.B, src dbtest.Source) *eventstore.Store {
+// openBenchStore opens a store without projections or sealing over a
+// fresh database, migrated with the event store's migrations and extra.
+func openBenchStore(b *testing.B, src dbtest.Source, extra ...database.Migration) *eventstore.Store {
 	b.Helper()
 	reg := eventstore.NewRegistry()
 	eventstore.Register[benchHappened](reg, 1)
-	store, err := eventstore.New(src.Open(b, eventstore.Migrations), reg, nil, eventstore.Options{})
+	db := src.Open(b, append(slices.Clone(eventstore.Migrations), extra...))
+	store, err := eventstore.New(db, reg, nil, eventstore.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,13 +65,54 @@ func appendOne(ctx context.Context, store *eventstore.Store, id int64) error {
 	return err
 }
 
-// reportLatency reports the rate of operations and the median and 99th
-// percentile of their durations.
-func reportLatency(b *testing.B, unit string, durations []time.Duration) {
-	b.ReportMetric(float64(len(durations))/b.Elapsed().Seconds(), unit)
-	slices.Sort(durations)
-	b.ReportMetric(percentile(durations, 0.50), "p50-µs")
-	b.ReportMetric(percentile(durations, 0.99), "p99-µs")
+// alternate runs op and its reference ref once each per iteration of one
+// loop, op first on even iterations and ref first on odd ones, and times
+// every call separately. Both sides are thus measured under the same load
+// of the machine, which two benchmarks run minutes apart are not. It
+// reports each side's mean (name-ns/op), median and 99th percentile
+// (name-p50-µs, name-p99-µs), and the ratios op/ref of the means (ratio)
+// and of the medians (p50-ratio). The benchmark's own ns/op is the time of
+// one pair.
+func alternate(b *testing.B, opName string, op func(i int) error, refName string, ref func(i int) error) {
+	opTimes, refTimes := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+	timed := func(f func(int) error, i int, times *[]time.Duration) {
+		start := time.Now()
+		if err := f(i); err != nil {
+			b.Fatal(err)
+		}
+		*times = append(*times, time.Since(start))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			timed(op, i, &opTimes)
+			timed(ref, i, &refTimes)
+		} else {
+			timed(ref, i, &refTimes)
+			timed(op, i, &opTimes)
+		}
+	}
+	b.StopTimer()
+	opMean, opP50 := reportSide(b, opName, opTimes)
+	refMean, refP50 := reportSide(b, refName, refTimes)
+	b.ReportMetric(opMean/refMean, "ratio")
+	b.ReportMetric(opP50/refP50, "p50-ratio")
+}
+
+// reportSide reports one side of alternate and returns its mean in ns and
+// median in µs.
+func reportSide(b *testing.B, name string, times []time.Duration) (mean, p50 float64) {
+	var total time.Duration
+	for _, d := range times {
+		total += d
+	}
+	mean = float64(total) / float64(len(times))
+	slices.Sort(times)
+	p50 = percentile(times, 0.50)
+	b.ReportMetric(mean, name+"-ns/op")
+	b.ReportMetric(p50, name+"-p50-µs")
+	b.ReportMetric(percentile(times, 0.99), name+"-p99-µs")
+	return mean, p50
 }
 
 // percentile returns the q-quantile of sorted durations in microseconds
@@ -80,23 +126,29 @@ func percentile(sorted []time.Duration, q float64) float64 {
 	return float64(sorted[i]) / float64(time.Microsecond)
 }
 
-// BenchmarkAppend appends one event to a new aggregate per operation, one
-// append at a time.
+// BenchmarkAppend appends one event to a new aggregate per iteration, one
+// append at a time, alternating with a reference: a bare INSERT of a row of
+// the same columns and primary key in its own transaction, in the same
+// database (no secondary indexes, no sequence check, no event store code).
+// Neither side has projections or sealing.
 func BenchmarkAppend(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, src dbtest.Source) {
 		ctx := context.Background()
-		store := openBenchStore(b, src)
-		durations := make([]time.Duration, 0, b.N)
-		b.ResetTimer()
-		for i := range b.N {
-			start := time.Now()
-			if err := appendOne(ctx, store, int64(i)); err != nil {
-				b.Fatal(err)
-			}
-			durations = append(durations, time.Since(start))
-		}
-		b.StopTimer()
-		reportLatency(b, "appends/s", durations)
+		store := openBenchStore(b, src, referenceMigration)
+		db := store.DB()
+		alternate(b, "append", func(i int) error {
+			return appendOne(ctx, store, int64(i))
+		}, "insert", func(i int) error {
+			return db.InTx(ctx, func(tx *database.Tx) error {
+				a := benchAggregate(int64(i))
+				_, err := tx.ExecContext(ctx, `INSERT INTO reference_rows (instance_id, aggregate_type, aggregate_id, sequence,
+	owner, event_type, payload_version, payload, editor_user, editor_client, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+					a.InstanceID, a.Type, a.ID, 1, a.Owner, "bench.happened", 1, `{"name":"happened"}`,
+					benchEditor.UserID, benchEditor.ClientID, time.Now().UnixMicro())
+				return err
+			})
+		})
 	})
 }
 
@@ -160,8 +212,9 @@ func BenchmarkSubscriberCatchUp(b *testing.B) {
 	})
 }
 
-// referenceMigration is a plain table with the columns and primary key of
-// events, without the event store's secondary indexes and triggers.
+// referenceMigration is BenchmarkAppend's reference: a plain table with the
+// columns and primary key of events, without the event store's secondary
+// indexes and triggers.
 var referenceMigration = database.Migration{
 	Name: "eventstore_bench/0001_reference_rows",
 	SQLite: `CREATE TABLE reference_rows (
@@ -192,34 +245,4 @@ var referenceMigration = database.Migration{
 	created_at BIGINT NOT NULL,
 	PRIMARY KEY (instance_id, aggregate_type, aggregate_id, sequence)
 )`,
-}
-
-// BenchmarkReferenceInsert commits one row shaped like BenchmarkAppend's
-// event per transaction, with a bare INSERT: the database's own cost of what
-// an append stores.
-func BenchmarkReferenceInsert(b *testing.B) {
-	forEachBackend(b, func(b *testing.B, src dbtest.Source) {
-		ctx := context.Background()
-		db := src.Open(b, []database.Migration{referenceMigration})
-		durations := make([]time.Duration, 0, b.N)
-		b.ResetTimer()
-		for i := range b.N {
-			start := time.Now()
-			err := db.InTx(ctx, func(tx *database.Tx) error {
-				a := benchAggregate(int64(i))
-				_, err := tx.ExecContext(ctx, `INSERT INTO reference_rows (instance_id, aggregate_type, aggregate_id, sequence,
-	owner, event_type, payload_version, payload, editor_user, editor_client, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-					a.InstanceID, a.Type, a.ID, 1, a.Owner, "bench.happened", 1, `{"name":"happened"}`,
-					benchEditor.UserID, benchEditor.ClientID, time.Now().UnixMicro())
-				return err
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			durations = append(durations, time.Since(start))
-		}
-		b.StopTimer()
-		reportLatency(b, "inserts/s", durations)
-	})
 }
