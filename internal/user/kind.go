@@ -44,3 +44,16 @@ func CountInOrg(ctx context.Context, db *database.DB, instanceID, orgID string) 
 func (u User) Aggregate() eventstore.Aggregate {
 	return eventstore.Aggregate{InstanceID: u.InstanceID, Type: AggregateType, ID: u.ID, Owner: u.OrgID}
 }
+
+// MayUse reports whether u's type (in the revision u was written with)
+// lists the authenticator, such as "pat" or "password".
+func MayUse(ctx context.Context, db *database.DB, u User, authenticator string) (bool, error) {
+	if u.SchemaID == "" {
+		return false, nil
+	}
+	schema, err := usertype.Compiled(ctx, db, u.InstanceID, u.SchemaID, u.SchemaRevision)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(schema.Authenticators(), authenticator), nil
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // startWithOrgs runs the user and organization services.
@@ -287,4 +288,52 @@ func TestImportSaysNoMoreThanCreate(t *testing.T) {
 			t.Fatalf("the answer names %q: %s", leak, created.Message())
 		}
 	}
+}
+
+// TestAPersonManagesItsOwnTokens: nobody else may create a person's token,
+// so the person does, through /v1/me/tokens — when its type uses tokens.
+func TestAPersonManagesItsOwnTokens(t *testing.T) {
+	env, _ := startWithOrgs(t)
+	c := client(env)
+	ada := createUser(t, env, env.OrgID, "human", "ada")
+	session := env.Token(t, ada, env.OrgID) // stands for the person's sign-in
+	hour := timestamppb.New(time.Now().Add(time.Hour))
+
+	made, err := c.AddMyPersonalAccessToken(ctx, as(session, &userv1.AddMyPersonalAccessTokenRequest{ExpireTime: hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, err := c.GetMyUser(ctx, as(made.Msg.GetToken(), &userv1.GetMyUserRequest{}))
+	if err != nil || me.Msg.GetUser().GetId() != ada {
+		t.Fatalf("the new token acts for %v: %v", me, err)
+	}
+	_, err = c.AddMyPersonalAccessToken(ctx, as(session, &userv1.AddMyPersonalAccessTokenRequest{}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	if _, err := c.RemoveMyPersonalAccessToken(ctx, as(session, &userv1.RemoveMyPersonalAccessTokenRequest{TokenId: made.Msg.GetTokenId()})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetMyUser(ctx, as(made.Msg.GetToken(), &userv1.GetMyUserRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+
+	// Another user's token id is unknown to the caller.
+	adminTok, err := c.AddMyPersonalAccessToken(ctx, as(env.AdminToken, &userv1.AddMyPersonalAccessTokenRequest{ExpireTime: hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.RemoveMyPersonalAccessToken(ctx, as(session, &userv1.RemoveMyPersonalAccessTokenRequest{TokenId: adminTok.Msg.GetTokenId()}))
+	wantCode(t, err, connect.CodeNotFound)
+
+	// A type that does not list "pat" gets none.
+	noTokens := `{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "authenticators": ["password"],
+  "permission": {"self": "r", "admin": "rw"}, "properties": {"name": {"type": "string"}}}`
+	if _, err := usertype.NewCommands(env.App.Store).Create(ctx, eventstore.SystemEditor, env.InstanceID, "kiosk", []byte(noTokens)); err != nil {
+		t.Fatal(err)
+	}
+	kiosk, err := user.NewCommands(env.App.Store, env.App.Hasher).Create(ctx, eventstore.SystemEditor, env.InstanceID,
+		user.New{OrgID: env.OrgID, Type: "kiosk", LoginName: "kiosk-1", Password: "a good password 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.AddMyPersonalAccessToken(ctx, as(env.Token(t, kiosk, env.OrgID), &userv1.AddMyPersonalAccessTokenRequest{ExpireTime: hour}))
+	wantCode(t, err, connect.CodeFailedPrecondition)
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/machinekey"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
 )
 
 func keyToProto(k machinekey.Key) *userv1.MachineKey {
@@ -74,4 +76,48 @@ func (s *Service) RemoveMachineKey(ctx context.Context, req *connect.Request[use
 		return nil, err
 	}
 	return connect.NewResponse(&userv1.RemoveMachineKeyResponse{}), nil
+}
+
+// AddMyPersonalAccessToken issues the caller a token of its own, when its
+// user type lists the "pat" authenticator.
+func (s *Service) AddMyPersonalAccessToken(ctx context.Context, req *connect.Request[userv1.AddMyPersonalAccessTokenRequest]) (*connect.Response[userv1.AddMyPersonalAccessTokenResponse], error) {
+	if req.Msg.GetExpireTime() == nil {
+		return nil, failure.InvalidArgument("expireTime", "required")
+	}
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	u, err := user.Get(ctx, s.db(), caller.InstanceID, caller.UserID, userschema.Self)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := user.MayUse(ctx, s.db(), u, "pat")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, failure.FailedPrecondition("users of type %s do not use personal access tokens", u.Type)
+	}
+	tokenID, token, err := s.tokens.Add(ctx, caller.Editor(), u.Aggregate(), req.Msg.GetExpireTime().AsTime())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.AddMyPersonalAccessTokenResponse{TokenId: tokenID, Token: token}), nil
+}
+
+// RemoveMyPersonalAccessToken revokes one of the caller's tokens.
+func (s *Service) RemoveMyPersonalAccessToken(ctx context.Context, req *connect.Request[userv1.RemoveMyPersonalAccessTokenRequest]) (*connect.Response[userv1.RemoveMyPersonalAccessTokenResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	u, err := user.Get(ctx, s.db(), caller.InstanceID, caller.UserID, userschema.Self)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.tokens.Revoke(ctx, caller.Editor(), u.Aggregate(), req.Msg.GetTokenId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&userv1.RemoveMyPersonalAccessTokenResponse{}), nil
 }

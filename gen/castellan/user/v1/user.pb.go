@@ -2933,6 +2933,190 @@ func (*ChangeMyPasswordResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{48}
 }
 
+// AddMyPersonalAccessTokenRequest asks for a token of the caller.
+type AddMyPersonalAccessTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ExpireTime is when the token stops working: in the future, within ten years.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMyPersonalAccessTokenRequest) Reset() {
+	*x = AddMyPersonalAccessTokenRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMyPersonalAccessTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMyPersonalAccessTokenRequest) ProtoMessage() {}
+
+func (x *AddMyPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMyPersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
+func (*AddMyPersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *AddMyPersonalAccessTokenRequest) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// AddMyPersonalAccessTokenResponse carries the token, shown only once.
+type AddMyPersonalAccessTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// TokenID identifies the token, e.g. to revoke it.
+	TokenId string `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// Token is the bearer secret.
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMyPersonalAccessTokenResponse) Reset() {
+	*x = AddMyPersonalAccessTokenResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMyPersonalAccessTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMyPersonalAccessTokenResponse) ProtoMessage() {}
+
+func (x *AddMyPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMyPersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
+func (*AddMyPersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *AddMyPersonalAccessTokenResponse) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *AddMyPersonalAccessTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// RemoveMyPersonalAccessTokenRequest revokes a token of the caller.
+type RemoveMyPersonalAccessTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// TokenID is the token to revoke.
+	TokenId       string `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMyPersonalAccessTokenRequest) Reset() {
+	*x = RemoveMyPersonalAccessTokenRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMyPersonalAccessTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMyPersonalAccessTokenRequest) ProtoMessage() {}
+
+func (x *RemoveMyPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMyPersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMyPersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *RemoveMyPersonalAccessTokenRequest) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+// RemoveMyPersonalAccessTokenResponse is empty.
+type RemoveMyPersonalAccessTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMyPersonalAccessTokenResponse) Reset() {
+	*x = RemoveMyPersonalAccessTokenResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMyPersonalAccessTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMyPersonalAccessTokenResponse) ProtoMessage() {}
+
+func (x *RemoveMyPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMyPersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMyPersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{52}
+}
+
 // GetMyUserRequest has no fields: the user is the caller.
 type GetMyUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2942,7 +3126,7 @@ type GetMyUserRequest struct {
 
 func (x *GetMyUserRequest) Reset() {
 	*x = GetMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[49]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3138,7 @@ func (x *GetMyUserRequest) String() string {
 func (*GetMyUserRequest) ProtoMessage() {}
 
 func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[49]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3151,7 @@ func (x *GetMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserRequest.ProtoReflect.Descriptor instead.
 func (*GetMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{49}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{53}
 }
 
 // GetMyUserResponse carries the caller's user.
@@ -2981,7 +3165,7 @@ type GetMyUserResponse struct {
 
 func (x *GetMyUserResponse) Reset() {
 	*x = GetMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[50]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2993,7 +3177,7 @@ func (x *GetMyUserResponse) String() string {
 func (*GetMyUserResponse) ProtoMessage() {}
 
 func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[50]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3006,7 +3190,7 @@ func (x *GetMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyUserResponse.ProtoReflect.Descriptor instead.
 func (*GetMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{50}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetMyUserResponse) GetUser() *User {
@@ -3027,7 +3211,7 @@ type UpdateMyUserRequest struct {
 
 func (x *UpdateMyUserRequest) Reset() {
 	*x = UpdateMyUserRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[51]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3039,7 +3223,7 @@ func (x *UpdateMyUserRequest) String() string {
 func (*UpdateMyUserRequest) ProtoMessage() {}
 
 func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[51]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3052,7 +3236,7 @@ func (x *UpdateMyUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{51}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateMyUserRequest) GetTraits() *structpb.Struct {
@@ -3071,7 +3255,7 @@ type UpdateMyUserResponse struct {
 
 func (x *UpdateMyUserResponse) Reset() {
 	*x = UpdateMyUserResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[52]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3083,7 +3267,7 @@ func (x *UpdateMyUserResponse) String() string {
 func (*UpdateMyUserResponse) ProtoMessage() {}
 
 func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[52]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3096,7 +3280,7 @@ func (x *UpdateMyUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMyUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMyUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{52}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{56}
 }
 
 var File_castellan_user_v1_user_proto protoreflect.FileDescriptor
@@ -3295,7 +3479,16 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x17ChangeMyPasswordRequest\x12)\n" +
 	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x1a\n" +
-	"\x18ChangeMyPasswordResponse\"\x12\n" +
+	"\x18ChangeMyPasswordResponse\"^\n" +
+	"\x1fAddMyPersonalAccessTokenRequest\x12;\n" +
+	"\vexpire_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"S\n" +
+	" AddMyPersonalAccessTokenResponse\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"?\n" +
+	"\"RemoveMyPersonalAccessTokenRequest\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\"%\n" +
+	"#RemoveMyPersonalAccessTokenResponse\"\x12\n" +
 	"\x10GetMyUserRequest\"@\n" +
 	"\x11GetMyUserResponse\x12+\n" +
 	"\x04user\x18\x01 \x01(\v2\x17.castellan.user.v1.UserR\x04user\"F\n" +
@@ -3307,7 +3500,7 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13USER_STATE_INACTIVE\x10\x02\x12\x15\n" +
 	"\x11USER_STATE_LOCKED\x10\x03\x12\x16\n" +
-	"\x12USER_STATE_INITIAL\x10\x042\xb6\x1a\n" +
+	"\x12USER_STATE_INITIAL\x10\x042\x87\x1d\n" +
 	"\vUserService\x12o\n" +
 	"\n" +
 	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12y\n" +
@@ -3334,7 +3527,9 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x14SendVerificationCode\x12..castellan.user.v1.SendVerificationCodeRequest\x1a/.castellan.user.v1.SendVerificationCodeResponse\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/users/{user_id}/contact/{channel}:sendCode\x12\xab\x01\n" +
 	"\x16SendMyVerificationCode\x120.castellan.user.v1.SendMyVerificationCodeRequest\x1a1.castellan.user.v1.SendMyVerificationCodeResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/me/contact/{channel}:sendCode\x12\x94\x01\n" +
 	"\x0fVerifyMyContact\x12).castellan.user.v1.VerifyMyContactRequest\x1a*.castellan.user.v1.VerifyMyContactResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/me/contact/{channel}:verify\x12\x87\x01\n" +
-	"\x10ChangeMyPassword\x12*.castellan.user.v1.ChangeMyPasswordRequest\x1a+.castellan.user.v1.ChangeMyPasswordResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/me/password\x12i\n" +
+	"\x10ChangeMyPassword\x12*.castellan.user.v1.ChangeMyPasswordRequest\x1a+.castellan.user.v1.ChangeMyPasswordResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/me/password\x12\x9d\x01\n" +
+	"\x18AddMyPersonalAccessToken\x122.castellan.user.v1.AddMyPersonalAccessTokenRequest\x1a3.castellan.user.v1.AddMyPersonalAccessTokenResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/me/tokens\x12\xae\x01\n" +
+	"\x1bRemoveMyPersonalAccessToken\x125.castellan.user.v1.RemoveMyPersonalAccessTokenRequest\x1a6.castellan.user.v1.RemoveMyPersonalAccessTokenResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/me/tokens/{token_id}\x12i\n" +
 	"\tGetMyUser\x12#.castellan.user.v1.GetMyUserRequest\x1a$.castellan.user.v1.GetMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\b\x12\x06/v1/me\x90\x02\x01\x12r\n" +
 	"\fUpdateMyUser\x12&.castellan.user.v1.UpdateMyUserRequest\x1a'.castellan.user.v1.UpdateMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*2\x06/v1/meBAZ?github.com/castellan-iam/castellan/gen/castellan/user/v1;userv1b\x06proto3"
 
@@ -3351,140 +3546,149 @@ func file_castellan_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_castellan_user_v1_user_proto_goTypes = []any{
-	(UserState)(0),                            // 0: castellan.user.v1.UserState
-	(*User)(nil),                              // 1: castellan.user.v1.User
-	(*CreateUserRequest)(nil),                 // 2: castellan.user.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),                // 3: castellan.user.v1.CreateUserResponse
-	(*ImportUsersRequest)(nil),                // 4: castellan.user.v1.ImportUsersRequest
-	(*ImportedUser)(nil),                      // 5: castellan.user.v1.ImportedUser
-	(*ImportFailure)(nil),                     // 6: castellan.user.v1.ImportFailure
-	(*ImportUsersResponse)(nil),               // 7: castellan.user.v1.ImportUsersResponse
-	(*GetUserRequest)(nil),                    // 8: castellan.user.v1.GetUserRequest
-	(*GetUserResponse)(nil),                   // 9: castellan.user.v1.GetUserResponse
-	(*TraitFilter)(nil),                       // 10: castellan.user.v1.TraitFilter
-	(*SearchUsersRequest)(nil),                // 11: castellan.user.v1.SearchUsersRequest
-	(*SearchUsersResponse)(nil),               // 12: castellan.user.v1.SearchUsersResponse
-	(*UpdateUserRequest)(nil),                 // 13: castellan.user.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),                // 14: castellan.user.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),                 // 15: castellan.user.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),                // 16: castellan.user.v1.DeleteUserResponse
-	(*LockUserRequest)(nil),                   // 17: castellan.user.v1.LockUserRequest
-	(*LockUserResponse)(nil),                  // 18: castellan.user.v1.LockUserResponse
-	(*UnlockUserRequest)(nil),                 // 19: castellan.user.v1.UnlockUserRequest
-	(*UnlockUserResponse)(nil),                // 20: castellan.user.v1.UnlockUserResponse
-	(*DeactivateUserRequest)(nil),             // 21: castellan.user.v1.DeactivateUserRequest
-	(*DeactivateUserResponse)(nil),            // 22: castellan.user.v1.DeactivateUserResponse
-	(*ReactivateUserRequest)(nil),             // 23: castellan.user.v1.ReactivateUserRequest
-	(*ReactivateUserResponse)(nil),            // 24: castellan.user.v1.ReactivateUserResponse
-	(*SetPasswordRequest)(nil),                // 25: castellan.user.v1.SetPasswordRequest
-	(*SetPasswordResponse)(nil),               // 26: castellan.user.v1.SetPasswordResponse
-	(*SetUserMetadataRequest)(nil),            // 27: castellan.user.v1.SetUserMetadataRequest
-	(*SetUserMetadataResponse)(nil),           // 28: castellan.user.v1.SetUserMetadataResponse
-	(*RemoveUserMetadataRequest)(nil),         // 29: castellan.user.v1.RemoveUserMetadataRequest
-	(*RemoveUserMetadataResponse)(nil),        // 30: castellan.user.v1.RemoveUserMetadataResponse
-	(*AddPersonalAccessTokenRequest)(nil),     // 31: castellan.user.v1.AddPersonalAccessTokenRequest
-	(*AddPersonalAccessTokenResponse)(nil),    // 32: castellan.user.v1.AddPersonalAccessTokenResponse
-	(*RemovePersonalAccessTokenRequest)(nil),  // 33: castellan.user.v1.RemovePersonalAccessTokenRequest
-	(*RemovePersonalAccessTokenResponse)(nil), // 34: castellan.user.v1.RemovePersonalAccessTokenResponse
-	(*AddMachineKeyRequest)(nil),              // 35: castellan.user.v1.AddMachineKeyRequest
-	(*AddMachineKeyResponse)(nil),             // 36: castellan.user.v1.AddMachineKeyResponse
-	(*MachineKey)(nil),                        // 37: castellan.user.v1.MachineKey
-	(*ListMachineKeysRequest)(nil),            // 38: castellan.user.v1.ListMachineKeysRequest
-	(*ListMachineKeysResponse)(nil),           // 39: castellan.user.v1.ListMachineKeysResponse
-	(*RemoveMachineKeyRequest)(nil),           // 40: castellan.user.v1.RemoveMachineKeyRequest
-	(*RemoveMachineKeyResponse)(nil),          // 41: castellan.user.v1.RemoveMachineKeyResponse
-	(*SendVerificationCodeRequest)(nil),       // 42: castellan.user.v1.SendVerificationCodeRequest
-	(*SendVerificationCodeResponse)(nil),      // 43: castellan.user.v1.SendVerificationCodeResponse
-	(*SendMyVerificationCodeRequest)(nil),     // 44: castellan.user.v1.SendMyVerificationCodeRequest
-	(*SendMyVerificationCodeResponse)(nil),    // 45: castellan.user.v1.SendMyVerificationCodeResponse
-	(*VerifyMyContactRequest)(nil),            // 46: castellan.user.v1.VerifyMyContactRequest
-	(*VerifyMyContactResponse)(nil),           // 47: castellan.user.v1.VerifyMyContactResponse
-	(*ChangeMyPasswordRequest)(nil),           // 48: castellan.user.v1.ChangeMyPasswordRequest
-	(*ChangeMyPasswordResponse)(nil),          // 49: castellan.user.v1.ChangeMyPasswordResponse
-	(*GetMyUserRequest)(nil),                  // 50: castellan.user.v1.GetMyUserRequest
-	(*GetMyUserResponse)(nil),                 // 51: castellan.user.v1.GetMyUserResponse
-	(*UpdateMyUserRequest)(nil),               // 52: castellan.user.v1.UpdateMyUserRequest
-	(*UpdateMyUserResponse)(nil),              // 53: castellan.user.v1.UpdateMyUserResponse
-	(*structpb.Struct)(nil),                   // 54: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),             // 55: google.protobuf.Timestamp
+	(UserState)(0),                              // 0: castellan.user.v1.UserState
+	(*User)(nil),                                // 1: castellan.user.v1.User
+	(*CreateUserRequest)(nil),                   // 2: castellan.user.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),                  // 3: castellan.user.v1.CreateUserResponse
+	(*ImportUsersRequest)(nil),                  // 4: castellan.user.v1.ImportUsersRequest
+	(*ImportedUser)(nil),                        // 5: castellan.user.v1.ImportedUser
+	(*ImportFailure)(nil),                       // 6: castellan.user.v1.ImportFailure
+	(*ImportUsersResponse)(nil),                 // 7: castellan.user.v1.ImportUsersResponse
+	(*GetUserRequest)(nil),                      // 8: castellan.user.v1.GetUserRequest
+	(*GetUserResponse)(nil),                     // 9: castellan.user.v1.GetUserResponse
+	(*TraitFilter)(nil),                         // 10: castellan.user.v1.TraitFilter
+	(*SearchUsersRequest)(nil),                  // 11: castellan.user.v1.SearchUsersRequest
+	(*SearchUsersResponse)(nil),                 // 12: castellan.user.v1.SearchUsersResponse
+	(*UpdateUserRequest)(nil),                   // 13: castellan.user.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),                  // 14: castellan.user.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),                   // 15: castellan.user.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                  // 16: castellan.user.v1.DeleteUserResponse
+	(*LockUserRequest)(nil),                     // 17: castellan.user.v1.LockUserRequest
+	(*LockUserResponse)(nil),                    // 18: castellan.user.v1.LockUserResponse
+	(*UnlockUserRequest)(nil),                   // 19: castellan.user.v1.UnlockUserRequest
+	(*UnlockUserResponse)(nil),                  // 20: castellan.user.v1.UnlockUserResponse
+	(*DeactivateUserRequest)(nil),               // 21: castellan.user.v1.DeactivateUserRequest
+	(*DeactivateUserResponse)(nil),              // 22: castellan.user.v1.DeactivateUserResponse
+	(*ReactivateUserRequest)(nil),               // 23: castellan.user.v1.ReactivateUserRequest
+	(*ReactivateUserResponse)(nil),              // 24: castellan.user.v1.ReactivateUserResponse
+	(*SetPasswordRequest)(nil),                  // 25: castellan.user.v1.SetPasswordRequest
+	(*SetPasswordResponse)(nil),                 // 26: castellan.user.v1.SetPasswordResponse
+	(*SetUserMetadataRequest)(nil),              // 27: castellan.user.v1.SetUserMetadataRequest
+	(*SetUserMetadataResponse)(nil),             // 28: castellan.user.v1.SetUserMetadataResponse
+	(*RemoveUserMetadataRequest)(nil),           // 29: castellan.user.v1.RemoveUserMetadataRequest
+	(*RemoveUserMetadataResponse)(nil),          // 30: castellan.user.v1.RemoveUserMetadataResponse
+	(*AddPersonalAccessTokenRequest)(nil),       // 31: castellan.user.v1.AddPersonalAccessTokenRequest
+	(*AddPersonalAccessTokenResponse)(nil),      // 32: castellan.user.v1.AddPersonalAccessTokenResponse
+	(*RemovePersonalAccessTokenRequest)(nil),    // 33: castellan.user.v1.RemovePersonalAccessTokenRequest
+	(*RemovePersonalAccessTokenResponse)(nil),   // 34: castellan.user.v1.RemovePersonalAccessTokenResponse
+	(*AddMachineKeyRequest)(nil),                // 35: castellan.user.v1.AddMachineKeyRequest
+	(*AddMachineKeyResponse)(nil),               // 36: castellan.user.v1.AddMachineKeyResponse
+	(*MachineKey)(nil),                          // 37: castellan.user.v1.MachineKey
+	(*ListMachineKeysRequest)(nil),              // 38: castellan.user.v1.ListMachineKeysRequest
+	(*ListMachineKeysResponse)(nil),             // 39: castellan.user.v1.ListMachineKeysResponse
+	(*RemoveMachineKeyRequest)(nil),             // 40: castellan.user.v1.RemoveMachineKeyRequest
+	(*RemoveMachineKeyResponse)(nil),            // 41: castellan.user.v1.RemoveMachineKeyResponse
+	(*SendVerificationCodeRequest)(nil),         // 42: castellan.user.v1.SendVerificationCodeRequest
+	(*SendVerificationCodeResponse)(nil),        // 43: castellan.user.v1.SendVerificationCodeResponse
+	(*SendMyVerificationCodeRequest)(nil),       // 44: castellan.user.v1.SendMyVerificationCodeRequest
+	(*SendMyVerificationCodeResponse)(nil),      // 45: castellan.user.v1.SendMyVerificationCodeResponse
+	(*VerifyMyContactRequest)(nil),              // 46: castellan.user.v1.VerifyMyContactRequest
+	(*VerifyMyContactResponse)(nil),             // 47: castellan.user.v1.VerifyMyContactResponse
+	(*ChangeMyPasswordRequest)(nil),             // 48: castellan.user.v1.ChangeMyPasswordRequest
+	(*ChangeMyPasswordResponse)(nil),            // 49: castellan.user.v1.ChangeMyPasswordResponse
+	(*AddMyPersonalAccessTokenRequest)(nil),     // 50: castellan.user.v1.AddMyPersonalAccessTokenRequest
+	(*AddMyPersonalAccessTokenResponse)(nil),    // 51: castellan.user.v1.AddMyPersonalAccessTokenResponse
+	(*RemoveMyPersonalAccessTokenRequest)(nil),  // 52: castellan.user.v1.RemoveMyPersonalAccessTokenRequest
+	(*RemoveMyPersonalAccessTokenResponse)(nil), // 53: castellan.user.v1.RemoveMyPersonalAccessTokenResponse
+	(*GetMyUserRequest)(nil),                    // 54: castellan.user.v1.GetMyUserRequest
+	(*GetMyUserResponse)(nil),                   // 55: castellan.user.v1.GetMyUserResponse
+	(*UpdateMyUserRequest)(nil),                 // 56: castellan.user.v1.UpdateMyUserRequest
+	(*UpdateMyUserResponse)(nil),                // 57: castellan.user.v1.UpdateMyUserResponse
+	(*structpb.Struct)(nil),                     // 58: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),               // 59: google.protobuf.Timestamp
 }
 var file_castellan_user_v1_user_proto_depIdxs = []int32{
-	54, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
+	58, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
 	0,  // 1: castellan.user.v1.User.state:type_name -> castellan.user.v1.UserState
-	55, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	55, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	54, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
+	59, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	59, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	58, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
 	5,  // 5: castellan.user.v1.ImportUsersRequest.users:type_name -> castellan.user.v1.ImportedUser
-	54, // 6: castellan.user.v1.ImportedUser.traits:type_name -> google.protobuf.Struct
+	58, // 6: castellan.user.v1.ImportedUser.traits:type_name -> google.protobuf.Struct
 	6,  // 7: castellan.user.v1.ImportUsersResponse.failures:type_name -> castellan.user.v1.ImportFailure
 	1,  // 8: castellan.user.v1.GetUserResponse.user:type_name -> castellan.user.v1.User
 	0,  // 9: castellan.user.v1.SearchUsersRequest.state:type_name -> castellan.user.v1.UserState
 	10, // 10: castellan.user.v1.SearchUsersRequest.traits:type_name -> castellan.user.v1.TraitFilter
 	1,  // 11: castellan.user.v1.SearchUsersResponse.users:type_name -> castellan.user.v1.User
-	54, // 12: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
-	55, // 13: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	55, // 14: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	58, // 12: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
+	59, // 13: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 14: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	37, // 15: castellan.user.v1.AddMachineKeyResponse.key:type_name -> castellan.user.v1.MachineKey
-	55, // 16: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
-	55, // 17: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
+	59, // 16: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 17: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
 	37, // 18: castellan.user.v1.ListMachineKeysResponse.keys:type_name -> castellan.user.v1.MachineKey
-	1,  // 19: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
-	54, // 20: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
-	2,  // 21: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
-	4,  // 22: castellan.user.v1.UserService.ImportUsers:input_type -> castellan.user.v1.ImportUsersRequest
-	8,  // 23: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
-	11, // 24: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
-	13, // 25: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
-	15, // 26: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
-	17, // 27: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
-	19, // 28: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
-	21, // 29: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
-	23, // 30: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
-	25, // 31: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
-	27, // 32: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
-	29, // 33: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
-	31, // 34: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
-	33, // 35: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
-	35, // 36: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
-	38, // 37: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
-	40, // 38: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
-	42, // 39: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
-	44, // 40: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
-	46, // 41: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
-	48, // 42: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
-	50, // 43: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
-	52, // 44: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
-	3,  // 45: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
-	7,  // 46: castellan.user.v1.UserService.ImportUsers:output_type -> castellan.user.v1.ImportUsersResponse
-	9,  // 47: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
-	12, // 48: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
-	14, // 49: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
-	16, // 50: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
-	18, // 51: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
-	20, // 52: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
-	22, // 53: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
-	24, // 54: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
-	26, // 55: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
-	28, // 56: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
-	30, // 57: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
-	32, // 58: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
-	34, // 59: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
-	36, // 60: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
-	39, // 61: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
-	41, // 62: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
-	43, // 63: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
-	45, // 64: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
-	47, // 65: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
-	49, // 66: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
-	51, // 67: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
-	53, // 68: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
-	45, // [45:69] is the sub-list for method output_type
-	21, // [21:45] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	59, // 19: castellan.user.v1.AddMyPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 20: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
+	58, // 21: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
+	2,  // 22: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
+	4,  // 23: castellan.user.v1.UserService.ImportUsers:input_type -> castellan.user.v1.ImportUsersRequest
+	8,  // 24: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
+	11, // 25: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
+	13, // 26: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
+	15, // 27: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
+	17, // 28: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
+	19, // 29: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
+	21, // 30: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
+	23, // 31: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
+	25, // 32: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
+	27, // 33: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
+	29, // 34: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
+	31, // 35: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
+	33, // 36: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
+	35, // 37: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
+	38, // 38: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
+	40, // 39: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
+	42, // 40: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
+	44, // 41: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
+	46, // 42: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
+	48, // 43: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
+	50, // 44: castellan.user.v1.UserService.AddMyPersonalAccessToken:input_type -> castellan.user.v1.AddMyPersonalAccessTokenRequest
+	52, // 45: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:input_type -> castellan.user.v1.RemoveMyPersonalAccessTokenRequest
+	54, // 46: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
+	56, // 47: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
+	3,  // 48: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
+	7,  // 49: castellan.user.v1.UserService.ImportUsers:output_type -> castellan.user.v1.ImportUsersResponse
+	9,  // 50: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
+	12, // 51: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
+	14, // 52: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
+	16, // 53: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
+	18, // 54: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
+	20, // 55: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
+	22, // 56: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
+	24, // 57: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
+	26, // 58: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
+	28, // 59: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
+	30, // 60: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
+	32, // 61: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
+	34, // 62: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
+	36, // 63: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
+	39, // 64: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
+	41, // 65: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
+	43, // 66: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
+	45, // 67: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
+	47, // 68: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
+	49, // 69: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
+	51, // 70: castellan.user.v1.UserService.AddMyPersonalAccessToken:output_type -> castellan.user.v1.AddMyPersonalAccessTokenResponse
+	53, // 71: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:output_type -> castellan.user.v1.RemoveMyPersonalAccessTokenResponse
+	55, // 72: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
+	57, // 73: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
+	48, // [48:74] is the sub-list for method output_type
+	22, // [22:48] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_castellan_user_v1_user_proto_init() }
@@ -3499,7 +3703,7 @@ func file_castellan_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_user_v1_user_proto_rawDesc), len(file_castellan_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   53,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

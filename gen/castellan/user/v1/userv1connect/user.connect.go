@@ -92,6 +92,12 @@ const (
 	// UserServiceChangeMyPasswordProcedure is the fully-qualified name of the UserService's
 	// ChangeMyPassword RPC.
 	UserServiceChangeMyPasswordProcedure = "/castellan.user.v1.UserService/ChangeMyPassword"
+	// UserServiceAddMyPersonalAccessTokenProcedure is the fully-qualified name of the UserService's
+	// AddMyPersonalAccessToken RPC.
+	UserServiceAddMyPersonalAccessTokenProcedure = "/castellan.user.v1.UserService/AddMyPersonalAccessToken"
+	// UserServiceRemoveMyPersonalAccessTokenProcedure is the fully-qualified name of the UserService's
+	// RemoveMyPersonalAccessToken RPC.
+	UserServiceRemoveMyPersonalAccessTokenProcedure = "/castellan.user.v1.UserService/RemoveMyPersonalAccessToken"
 	// UserServiceGetMyUserProcedure is the fully-qualified name of the UserService's GetMyUser RPC.
 	UserServiceGetMyUserProcedure = "/castellan.user.v1.UserService/GetMyUser"
 	// UserServiceUpdateMyUserProcedure is the fully-qualified name of the UserService's UpdateMyUser
@@ -157,6 +163,12 @@ type UserServiceClient interface {
 	// ChangeMyPassword replaces the caller's password after checking the
 	// current one.
 	ChangeMyPassword(context.Context, *connect.Request[v1.ChangeMyPasswordRequest]) (*connect.Response[v1.ChangeMyPasswordResponse], error)
+	// AddMyPersonalAccessToken issues the caller a personal access token of
+	// its own, if its user type lists the "pat" authenticator. The token is
+	// shown once.
+	AddMyPersonalAccessToken(context.Context, *connect.Request[v1.AddMyPersonalAccessTokenRequest]) (*connect.Response[v1.AddMyPersonalAccessTokenResponse], error)
+	// RemoveMyPersonalAccessToken revokes one of the caller's own tokens.
+	RemoveMyPersonalAccessToken(context.Context, *connect.Request[v1.RemoveMyPersonalAccessTokenRequest]) (*connect.Response[v1.RemoveMyPersonalAccessTokenResponse], error)
 	// GetMyUser returns the calling user as it may see itself.
 	GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error)
 	// UpdateMyUser changes the calling user's own traits, within what its
@@ -310,6 +322,18 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("ChangeMyPassword")),
 			connect.WithClientOptions(opts...),
 		),
+		addMyPersonalAccessToken: connect.NewClient[v1.AddMyPersonalAccessTokenRequest, v1.AddMyPersonalAccessTokenResponse](
+			httpClient,
+			baseURL+UserServiceAddMyPersonalAccessTokenProcedure,
+			connect.WithSchema(userServiceMethods.ByName("AddMyPersonalAccessToken")),
+			connect.WithClientOptions(opts...),
+		),
+		removeMyPersonalAccessToken: connect.NewClient[v1.RemoveMyPersonalAccessTokenRequest, v1.RemoveMyPersonalAccessTokenResponse](
+			httpClient,
+			baseURL+UserServiceRemoveMyPersonalAccessTokenProcedure,
+			connect.WithSchema(userServiceMethods.ByName("RemoveMyPersonalAccessToken")),
+			connect.WithClientOptions(opts...),
+		),
 		getMyUser: connect.NewClient[v1.GetMyUserRequest, v1.GetMyUserResponse](
 			httpClient,
 			baseURL+UserServiceGetMyUserProcedure,
@@ -328,30 +352,32 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 
 // userServiceClient implements UserServiceClient.
 type userServiceClient struct {
-	createUser                *connect.Client[v1.CreateUserRequest, v1.CreateUserResponse]
-	importUsers               *connect.Client[v1.ImportUsersRequest, v1.ImportUsersResponse]
-	getUser                   *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
-	searchUsers               *connect.Client[v1.SearchUsersRequest, v1.SearchUsersResponse]
-	updateUser                *connect.Client[v1.UpdateUserRequest, v1.UpdateUserResponse]
-	deleteUser                *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
-	lockUser                  *connect.Client[v1.LockUserRequest, v1.LockUserResponse]
-	unlockUser                *connect.Client[v1.UnlockUserRequest, v1.UnlockUserResponse]
-	deactivateUser            *connect.Client[v1.DeactivateUserRequest, v1.DeactivateUserResponse]
-	reactivateUser            *connect.Client[v1.ReactivateUserRequest, v1.ReactivateUserResponse]
-	setPassword               *connect.Client[v1.SetPasswordRequest, v1.SetPasswordResponse]
-	setUserMetadata           *connect.Client[v1.SetUserMetadataRequest, v1.SetUserMetadataResponse]
-	removeUserMetadata        *connect.Client[v1.RemoveUserMetadataRequest, v1.RemoveUserMetadataResponse]
-	addPersonalAccessToken    *connect.Client[v1.AddPersonalAccessTokenRequest, v1.AddPersonalAccessTokenResponse]
-	removePersonalAccessToken *connect.Client[v1.RemovePersonalAccessTokenRequest, v1.RemovePersonalAccessTokenResponse]
-	addMachineKey             *connect.Client[v1.AddMachineKeyRequest, v1.AddMachineKeyResponse]
-	listMachineKeys           *connect.Client[v1.ListMachineKeysRequest, v1.ListMachineKeysResponse]
-	removeMachineKey          *connect.Client[v1.RemoveMachineKeyRequest, v1.RemoveMachineKeyResponse]
-	sendVerificationCode      *connect.Client[v1.SendVerificationCodeRequest, v1.SendVerificationCodeResponse]
-	sendMyVerificationCode    *connect.Client[v1.SendMyVerificationCodeRequest, v1.SendMyVerificationCodeResponse]
-	verifyMyContact           *connect.Client[v1.VerifyMyContactRequest, v1.VerifyMyContactResponse]
-	changeMyPassword          *connect.Client[v1.ChangeMyPasswordRequest, v1.ChangeMyPasswordResponse]
-	getMyUser                 *connect.Client[v1.GetMyUserRequest, v1.GetMyUserResponse]
-	updateMyUser              *connect.Client[v1.UpdateMyUserRequest, v1.UpdateMyUserResponse]
+	createUser                  *connect.Client[v1.CreateUserRequest, v1.CreateUserResponse]
+	importUsers                 *connect.Client[v1.ImportUsersRequest, v1.ImportUsersResponse]
+	getUser                     *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
+	searchUsers                 *connect.Client[v1.SearchUsersRequest, v1.SearchUsersResponse]
+	updateUser                  *connect.Client[v1.UpdateUserRequest, v1.UpdateUserResponse]
+	deleteUser                  *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
+	lockUser                    *connect.Client[v1.LockUserRequest, v1.LockUserResponse]
+	unlockUser                  *connect.Client[v1.UnlockUserRequest, v1.UnlockUserResponse]
+	deactivateUser              *connect.Client[v1.DeactivateUserRequest, v1.DeactivateUserResponse]
+	reactivateUser              *connect.Client[v1.ReactivateUserRequest, v1.ReactivateUserResponse]
+	setPassword                 *connect.Client[v1.SetPasswordRequest, v1.SetPasswordResponse]
+	setUserMetadata             *connect.Client[v1.SetUserMetadataRequest, v1.SetUserMetadataResponse]
+	removeUserMetadata          *connect.Client[v1.RemoveUserMetadataRequest, v1.RemoveUserMetadataResponse]
+	addPersonalAccessToken      *connect.Client[v1.AddPersonalAccessTokenRequest, v1.AddPersonalAccessTokenResponse]
+	removePersonalAccessToken   *connect.Client[v1.RemovePersonalAccessTokenRequest, v1.RemovePersonalAccessTokenResponse]
+	addMachineKey               *connect.Client[v1.AddMachineKeyRequest, v1.AddMachineKeyResponse]
+	listMachineKeys             *connect.Client[v1.ListMachineKeysRequest, v1.ListMachineKeysResponse]
+	removeMachineKey            *connect.Client[v1.RemoveMachineKeyRequest, v1.RemoveMachineKeyResponse]
+	sendVerificationCode        *connect.Client[v1.SendVerificationCodeRequest, v1.SendVerificationCodeResponse]
+	sendMyVerificationCode      *connect.Client[v1.SendMyVerificationCodeRequest, v1.SendMyVerificationCodeResponse]
+	verifyMyContact             *connect.Client[v1.VerifyMyContactRequest, v1.VerifyMyContactResponse]
+	changeMyPassword            *connect.Client[v1.ChangeMyPasswordRequest, v1.ChangeMyPasswordResponse]
+	addMyPersonalAccessToken    *connect.Client[v1.AddMyPersonalAccessTokenRequest, v1.AddMyPersonalAccessTokenResponse]
+	removeMyPersonalAccessToken *connect.Client[v1.RemoveMyPersonalAccessTokenRequest, v1.RemoveMyPersonalAccessTokenResponse]
+	getMyUser                   *connect.Client[v1.GetMyUserRequest, v1.GetMyUserResponse]
+	updateMyUser                *connect.Client[v1.UpdateMyUserRequest, v1.UpdateMyUserResponse]
 }
 
 // CreateUser calls castellan.user.v1.UserService.CreateUser.
@@ -464,6 +490,16 @@ func (c *userServiceClient) ChangeMyPassword(ctx context.Context, req *connect.R
 	return c.changeMyPassword.CallUnary(ctx, req)
 }
 
+// AddMyPersonalAccessToken calls castellan.user.v1.UserService.AddMyPersonalAccessToken.
+func (c *userServiceClient) AddMyPersonalAccessToken(ctx context.Context, req *connect.Request[v1.AddMyPersonalAccessTokenRequest]) (*connect.Response[v1.AddMyPersonalAccessTokenResponse], error) {
+	return c.addMyPersonalAccessToken.CallUnary(ctx, req)
+}
+
+// RemoveMyPersonalAccessToken calls castellan.user.v1.UserService.RemoveMyPersonalAccessToken.
+func (c *userServiceClient) RemoveMyPersonalAccessToken(ctx context.Context, req *connect.Request[v1.RemoveMyPersonalAccessTokenRequest]) (*connect.Response[v1.RemoveMyPersonalAccessTokenResponse], error) {
+	return c.removeMyPersonalAccessToken.CallUnary(ctx, req)
+}
+
 // GetMyUser calls castellan.user.v1.UserService.GetMyUser.
 func (c *userServiceClient) GetMyUser(ctx context.Context, req *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error) {
 	return c.getMyUser.CallUnary(ctx, req)
@@ -532,6 +568,12 @@ type UserServiceHandler interface {
 	// ChangeMyPassword replaces the caller's password after checking the
 	// current one.
 	ChangeMyPassword(context.Context, *connect.Request[v1.ChangeMyPasswordRequest]) (*connect.Response[v1.ChangeMyPasswordResponse], error)
+	// AddMyPersonalAccessToken issues the caller a personal access token of
+	// its own, if its user type lists the "pat" authenticator. The token is
+	// shown once.
+	AddMyPersonalAccessToken(context.Context, *connect.Request[v1.AddMyPersonalAccessTokenRequest]) (*connect.Response[v1.AddMyPersonalAccessTokenResponse], error)
+	// RemoveMyPersonalAccessToken revokes one of the caller's own tokens.
+	RemoveMyPersonalAccessToken(context.Context, *connect.Request[v1.RemoveMyPersonalAccessTokenRequest]) (*connect.Response[v1.RemoveMyPersonalAccessTokenResponse], error)
 	// GetMyUser returns the calling user as it may see itself.
 	GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error)
 	// UpdateMyUser changes the calling user's own traits, within what its
@@ -681,6 +723,18 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("ChangeMyPassword")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userServiceAddMyPersonalAccessTokenHandler := connect.NewUnaryHandler(
+		UserServiceAddMyPersonalAccessTokenProcedure,
+		svc.AddMyPersonalAccessToken,
+		connect.WithSchema(userServiceMethods.ByName("AddMyPersonalAccessToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceRemoveMyPersonalAccessTokenHandler := connect.NewUnaryHandler(
+		UserServiceRemoveMyPersonalAccessTokenProcedure,
+		svc.RemoveMyPersonalAccessToken,
+		connect.WithSchema(userServiceMethods.ByName("RemoveMyPersonalAccessToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	userServiceGetMyUserHandler := connect.NewUnaryHandler(
 		UserServiceGetMyUserProcedure,
 		svc.GetMyUser,
@@ -740,6 +794,10 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 			userServiceVerifyMyContactHandler.ServeHTTP(w, r)
 		case UserServiceChangeMyPasswordProcedure:
 			userServiceChangeMyPasswordHandler.ServeHTTP(w, r)
+		case UserServiceAddMyPersonalAccessTokenProcedure:
+			userServiceAddMyPersonalAccessTokenHandler.ServeHTTP(w, r)
+		case UserServiceRemoveMyPersonalAccessTokenProcedure:
+			userServiceRemoveMyPersonalAccessTokenHandler.ServeHTTP(w, r)
 		case UserServiceGetMyUserProcedure:
 			userServiceGetMyUserHandler.ServeHTTP(w, r)
 		case UserServiceUpdateMyUserProcedure:
@@ -839,6 +897,14 @@ func (UnimplementedUserServiceHandler) VerifyMyContact(context.Context, *connect
 
 func (UnimplementedUserServiceHandler) ChangeMyPassword(context.Context, *connect.Request[v1.ChangeMyPasswordRequest]) (*connect.Response[v1.ChangeMyPasswordResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.ChangeMyPassword is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) AddMyPersonalAccessToken(context.Context, *connect.Request[v1.AddMyPersonalAccessTokenRequest]) (*connect.Response[v1.AddMyPersonalAccessTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.AddMyPersonalAccessToken is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) RemoveMyPersonalAccessToken(context.Context, *connect.Request[v1.RemoveMyPersonalAccessTokenRequest]) (*connect.Response[v1.RemoveMyPersonalAccessTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveMyPersonalAccessToken is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) GetMyUser(context.Context, *connect.Request[v1.GetMyUserRequest]) (*connect.Response[v1.GetMyUserResponse], error) {
