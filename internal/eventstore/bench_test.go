@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/pairbench"
 )
 
 // Benchmarks of the event store on each backend (docs/benchmarks.md).
@@ -65,67 +65,6 @@ func appendOne(ctx context.Context, store *eventstore.Store, id int64) error {
 	return err
 }
 
-// alternate runs op and its reference ref once each per iteration of one
-// loop, op first on even iterations and ref first on odd ones, and times
-// every call separately. Both sides are thus measured under the same load
-// of the machine, which two benchmarks run minutes apart are not. It
-// reports each side's mean (name-ns/op), median and 99th percentile
-// (name-p50-µs, name-p99-µs), and the ratios op/ref of the means (ratio)
-// and of the medians (p50-ratio). The benchmark's own ns/op is the time of
-// one pair.
-func alternate(b *testing.B, opName string, op func(i int) error, refName string, ref func(i int) error) {
-	opTimes, refTimes := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
-	timed := func(f func(int) error, i int, times *[]time.Duration) {
-		start := time.Now()
-		if err := f(i); err != nil {
-			b.Fatal(err)
-		}
-		*times = append(*times, time.Since(start))
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 0 {
-			timed(op, i, &opTimes)
-			timed(ref, i, &refTimes)
-		} else {
-			timed(ref, i, &refTimes)
-			timed(op, i, &opTimes)
-		}
-	}
-	b.StopTimer()
-	opMean, opP50 := reportSide(b, opName, opTimes)
-	refMean, refP50 := reportSide(b, refName, refTimes)
-	b.ReportMetric(opMean/refMean, "ratio")
-	b.ReportMetric(opP50/refP50, "p50-ratio")
-}
-
-// reportSide reports one side of alternate and returns its mean in ns and
-// median in µs.
-func reportSide(b *testing.B, name string, times []time.Duration) (mean, p50 float64) {
-	var total time.Duration
-	for _, d := range times {
-		total += d
-	}
-	mean = float64(total) / float64(len(times))
-	slices.Sort(times)
-	p50 = percentile(times, 0.50)
-	b.ReportMetric(mean, name+"-ns/op")
-	b.ReportMetric(p50, name+"-p50-µs")
-	b.ReportMetric(percentile(times, 0.99), name+"-p99-µs")
-	return mean, p50
-}
-
-// percentile returns the q-quantile of sorted durations in microseconds
-// (nearest-rank method).
-func percentile(sorted []time.Duration, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(q * float64(len(sorted))))
-	i := min(len(sorted), max(1, rank)) - 1
-	return float64(sorted[i]) / float64(time.Microsecond)
-}
-
 // BenchmarkAppend appends one event to a new aggregate per iteration, one
 // append at a time, alternating with a reference: a bare INSERT of a row of
 // the same columns and primary key in its own transaction, in the same
@@ -136,7 +75,7 @@ func BenchmarkAppend(b *testing.B) {
 		ctx := context.Background()
 		store := openBenchStore(b, src, referenceMigration)
 		db := store.DB()
-		alternate(b, "append", func(i int) error {
+		pairbench.Alternate(b, "append", func(i int) error {
 			return appendOne(ctx, store, int64(i))
 		}, "insert", func(i int) error {
 			return db.InTx(ctx, func(tx *database.Tx) error {

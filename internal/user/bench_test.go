@@ -27,6 +27,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/pairbench"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pii"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -125,66 +126,8 @@ func person(i int) user.New {
 func reportLatency(b *testing.B, unit string, durations []time.Duration) {
 	b.ReportMetric(float64(len(durations))/b.Elapsed().Seconds(), unit)
 	slices.Sort(durations)
-	b.ReportMetric(percentile(durations, 0.50), "p50-µs")
-	b.ReportMetric(percentile(durations, 0.99), "p99-µs")
-}
-
-func percentile(sorted []time.Duration, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := min(len(sorted), max(1, int(math.Ceil(q*float64(len(sorted)))))) - 1
-	return float64(sorted[i]) / float64(time.Microsecond)
-}
-
-// alternate runs op and its reference ref once each per iteration of one
-// loop, op first on even iterations and ref first on odd ones, and times
-// every call separately. Both sides are thus measured under the same load
-// of the machine, which two benchmarks run minutes apart are not. It
-// reports each side's mean (name-ns/op), median and 99th percentile
-// (name-p50-µs, name-p99-µs), and the ratios op/ref of the means (ratio)
-// and of the medians (p50-ratio). The benchmark's own ns/op is the time of
-// one pair.
-func alternate(b *testing.B, opName string, op func(i int) error, refName string, ref func(i int) error) {
-	opTimes, refTimes := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
-	timed := func(f func(int) error, i int, times *[]time.Duration) {
-		start := time.Now()
-		if err := f(i); err != nil {
-			b.Fatal(err)
-		}
-		*times = append(*times, time.Since(start))
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 0 {
-			timed(op, i, &opTimes)
-			timed(ref, i, &refTimes)
-		} else {
-			timed(ref, i, &refTimes)
-			timed(op, i, &opTimes)
-		}
-	}
-	b.StopTimer()
-	opMean, opP50 := reportSide(b, opName, opTimes)
-	refMean, refP50 := reportSide(b, refName, refTimes)
-	b.ReportMetric(opMean/refMean, "ratio")
-	b.ReportMetric(opP50/refP50, "p50-ratio")
-}
-
-// reportSide reports one side of alternate and returns its mean in ns and
-// median in µs.
-func reportSide(b *testing.B, name string, times []time.Duration) (mean, p50 float64) {
-	var total time.Duration
-	for _, d := range times {
-		total += d
-	}
-	mean = float64(total) / float64(len(times))
-	slices.Sort(times)
-	p50 = percentile(times, 0.50)
-	b.ReportMetric(mean, name+"-ns/op")
-	b.ReportMetric(p50, name+"-p50-µs")
-	b.ReportMetric(percentile(times, 0.99), name+"-p99-µs")
-	return mean, p50
+	b.ReportMetric(pairbench.Percentile(durations, 0.50), "p50-µs")
+	b.ReportMetric(pairbench.Percentile(durations, 0.99), "p99-µs")
 }
 
 // referenceInstance holds the reference rows of BenchmarkCreate and
@@ -217,7 +160,7 @@ func BenchmarkCreate(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, db *database.DB) {
 		ctx := context.Background()
 		users := benchStore(b, db)
-		alternate(b, "create", func(i int) error {
+		pairbench.Alternate(b, "create", func(i int) error {
 			_, err := users.Create(ctx, benchEditor, benchInstance, person(i))
 			return err
 		}, "insert", func(i int) error {
@@ -238,7 +181,7 @@ func BenchmarkImportBatch(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, db *database.DB) {
 		ctx := context.Background()
 		users := benchStore(b, db)
-		alternate(b, "import", func(i int) error {
+		pairbench.Alternate(b, "import", func(i int) error {
 			rows := make([]user.ImportUser, importBatch)
 			for j := range rows {
 				rows[j].New = person(i*importBatch + j)
