@@ -40,11 +40,6 @@ func (c *Commands) WithClock(now func() time.Time) *Commands {
 	return &cp
 }
 
-// Policy returns the policy in force for the users of an organization.
-func (c *Commands) Policy(ctx context.Context, instanceID, orgID string) (Policy, error) {
-	return c.policy(ctx, instanceID, orgID)
-}
-
 // policyOf is the policy of the user aggregate's organization (its owner).
 func (c *Commands) policyOf(ctx context.Context, user eventstore.Aggregate) (Policy, error) {
 	return c.policy(ctx, user.InstanceID, user.Owner)
@@ -91,7 +86,7 @@ func ImportedPassword(hash string, changeRequired bool) (*PasswordSet, error) {
 // SetPassword sets a new password of the user; changeRequired makes the
 // user choose another at its next sign-in (an administrator setting it).
 func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, user eventstore.Aggregate, pw string, changeRequired bool) error {
-	set, err := c.newPasswordOf(ctx, user, pw, changeRequired)
+	set, err := c.NewPassword(ctx, user.InstanceID, user.Owner, pw, changeRequired)
 	if err != nil {
 		return err
 	}
@@ -101,10 +96,6 @@ func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, us
 	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence, Events: []eventstore.Payload{set}})
 	return err
-}
-
-func (c *Commands) newPasswordOf(ctx context.Context, user eventstore.Aggregate, pw string, changeRequired bool) (*PasswordSet, error) {
-	return c.NewPassword(ctx, user.InstanceID, user.Owner, pw, changeRequired)
 }
 
 // errWrongPassword is the one answer to a failed check, so that it does
