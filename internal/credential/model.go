@@ -63,9 +63,18 @@ func (m *model) historyOf(channel string) *codeHistory {
 	return h
 }
 
+// AttemptsResetter is an event of another package on the user's aggregate
+// that ends a run of wrong passwords, such as an administrator's unlock
+// (package user's Unlocked implements it).
+type AttemptsResetter interface {
+	ResetsPasswordAttempts()
+}
+
 func (m *model) apply(e *eventstore.Event) {
 	m.sequence = e.Sequence
 	switch p := e.Payload.(type) {
+	case AttemptsResetter:
+		m.failedInARow = 0
 	case *PasswordSet:
 		m.passwordHash, m.changeRequired, m.failedInARow = p.Hash, p.ChangeRequired, 0
 	case *PasswordCheckSucceeded, *PasswordLocked:

@@ -43,6 +43,20 @@ func TestSignInAndLockout(t *testing.T) {
 	if _, err := f.users.CheckPassword(ctx, inst, "ada", "correct horse battery"); err != nil {
 		t.Fatalf("after unlock: %v", err)
 	}
+
+	// An administrator's unlock ends a run of wrong passwords too.
+	for range 2 {
+		_, _ = f.users.CheckPassword(ctx, inst, "ada", "wrong again")
+	}
+	if err := f.users.Lock(ctx, admin, inst, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.users.Unlock(ctx, admin, inst, id); err != nil {
+		t.Fatal(err)
+	}
+	f.Given(t)
+	_, _ = f.users.CheckPassword(ctx, inst, "ada", "one more wrong")
+	f.Then(t, &credential.PasswordCheckFailed{})
 }
 
 func TestSignInUpgradesTheHash(t *testing.T) {

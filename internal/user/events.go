@@ -100,10 +100,14 @@ func (LoginNameChanged) EventType() string { return "user.login_name.changed" }
 func (Locked) EventType() string           { return "user.locked" }
 func (Unlocked) EventType() string         { return "user.unlocked" }
 func (Deactivated) EventType() string      { return "user.deactivated" }
-func (Reactivated) EventType() string      { return "user.reactivated" }
-func (Deleted) EventType() string          { return "user.deleted" }
-func (MetadataSet) EventType() string      { return "user.metadata.set" }
-func (MetadataRemoved) EventType() string  { return "user.metadata.removed" }
+
+// ResetsPasswordAttempts makes an unlock end the run of wrong passwords
+// (credential.AttemptsResetter).
+func (Unlocked) ResetsPasswordAttempts()  {}
+func (Reactivated) EventType() string     { return "user.reactivated" }
+func (Deleted) EventType() string         { return "user.deleted" }
+func (MetadataSet) EventType() string     { return "user.metadata.set" }
+func (MetadataRemoved) EventType() string { return "user.metadata.removed" }
 
 // RegisterEvents adds the user events to r.
 func RegisterEvents(r *eventstore.Registry) {
