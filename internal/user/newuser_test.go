@@ -39,3 +39,39 @@ func TestNewUsersNeedAnActiveOrganization(t *testing.T) {
 		})
 	}
 }
+
+// TestUsersFollowTheirOrganizationsState: the users read model keeps
+// whether each user's organization is active, inline and after a rebuild.
+func TestUsersFollowTheirOrganizationsState(t *testing.T) {
+	f := setup(t)
+	id := f.create(t, New{OrgID: "o1", Type: "human", LoginName: "ada", Password: "correct horse battery"})
+	toggle := func(p eventstore.Payload) {
+		t.Helper()
+		if _, err := f.Push(ctx, admin, eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: inst, Type: org.AggregateType, ID: "o1", Owner: "o1"},
+			ExpectedSequence: eventstore.AnySequence, Events: []eventstore.Payload{p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := func() bool {
+		t.Helper()
+		ok, err := Active(ctx, f.DB(), inst, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	toggle(&org.Deactivated{})
+	if active() {
+		t.Fatal("a user of a deactivated organization is active")
+	}
+	if _, err := f.Rebuild(ctx, Projection{}.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if active() {
+		t.Fatal("after a rebuild, a user of a deactivated organization is active")
+	}
+	toggle(&org.Reactivated{})
+	if !active() {
+		t.Fatal("a user of a reactivated organization is not active")
+	}
+}

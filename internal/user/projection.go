@@ -12,6 +12,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/org"
 )
 
 // Migrations create the user read model.
@@ -66,6 +67,12 @@ CREATE TABLE user_traits (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, poin
 CREATE INDEX user_traits_value ON user_traits (instance_id, pointer, value, user_id);
 CREATE TABLE user_metadata (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL,
 	PRIMARY KEY (instance_id, user_id, key));`,
+}, {
+	// Whether the user's organization is active, so that authenticating a
+	// caller is one look-up of its user row (users.Active).
+	Name:     "user/0003_org_active",
+	SQLite:   `ALTER TABLE users ADD COLUMN org_active INTEGER NOT NULL DEFAULT 1`,
+	Postgres: `ALTER TABLE users ADD COLUMN org_active BOOLEAN NOT NULL DEFAULT true`,
 }}
 
 // Projection keeps users, user_traits and user_metadata. Deleted users
@@ -76,15 +83,19 @@ CREATE TABLE user_metadata (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, ke
 // (FinishRebuild).
 type Projection struct{}
 
-func (Projection) Name() string         { return "users" }
-func (Projection) EventTypes() []string { return EventTypes() }
+func (Projection) Name() string { return "users" }
+func (Projection) EventTypes() []string {
+	// The organization's state is kept beside its users (org_active).
+	return append(EventTypes(), eventstore.TypesOf(&org.Deactivated{}, &org.Reactivated{})...)
+}
 
 // Version is the version of the rows this code derives
 // (eventstore.Versioned); a server starting on older rows rebuilds them.
 //
 //	1: login_name_lower holds the RFC 8265 key of the login name, and login
 //	   names are claimed under it (it was strings.ToLower).
-func (Projection) Version() int { return 1 }
+//	2: org_active follows the organization's deactivation and reactivation.
+func (Projection) Version() int { return 2 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
 	for _, table := range []string{"user_metadata", "user_traits", "users"} {
@@ -163,6 +174,11 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 	exec := func(q string, args ...any) error {
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
+	}
+	switch e.Payload.(type) {
+	case *org.Deactivated, *org.Reactivated: // an organization's event: a.ID is the organization
+		_, active := e.Payload.(*org.Reactivated)
+		return exec(`UPDATE users SET org_active = $1 WHERE instance_id = $2 AND org_id = $3`, active, a.InstanceID, a.ID)
 	}
 	if _, ok := e.Payload.(*Added); !ok {
 		if err := exec(`UPDATE users SET sequence = $1, changed_at = $2 WHERE instance_id = $3 AND id = $4`, e.Sequence, at, a.InstanceID, a.ID); err != nil {

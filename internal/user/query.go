@@ -11,7 +11,6 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
 )
@@ -306,19 +305,14 @@ func Exists(ctx context.Context, db *database.DB, instanceID, userID string) (bo
 }
 
 // Active reports whether the user may authenticate: it is active and so is
-// its organization (deactivating an organization suspends its users).
+// its organization (deactivating an organization suspends its users) — one
+// look-up of the user's row, which follows the organization's state.
 func Active(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
-	var state, orgID string
-	err := db.Reader().QueryRowContext(ctx, `SELECT state, org_id FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).Scan(&state, &orgID)
+	var state string
+	var orgActive bool
+	err := db.Reader().QueryRowContext(ctx, `SELECT state, org_active FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).Scan(&state, &orgActive)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	if err != nil || State(state) != StateActive {
-		return false, err
-	}
-	orgState, err := org.StateOf(ctx, db, instanceID, orgID)
-	if failure.Is(err, failure.KindNotFound) {
-		return false, nil
-	}
-	return err == nil && orgState == org.StateActive, err
+	return err == nil && State(state) == StateActive && orgActive, err
 }
