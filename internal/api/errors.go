@@ -80,6 +80,9 @@ func connectError(err error) *connect.Error {
 		msg = fe.Field + ": " + msg
 	}
 	ce = connect.NewError(code, errors.New(msg))
+	if fe.Kind == failure.KindUnavailable { // e.g. a password hasher at its limit: retry shortly
+		ce.Meta().Set("Retry-After", server.RetryAfter)
+	}
 	violations := []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Message}}
 	if len(fe.Violations) > 0 {
 		violations = violations[:0]

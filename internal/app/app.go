@@ -106,7 +106,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 		log.Info("rebuilt read models written by an older version", "projections", rebuilt)
 	}
 	p := cfg.Passwords.Argon2id
-	a.Hasher = password.NewHasher(password.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism}, cfg.Passwords.MaxConcurrent)
+	a.Hasher = password.NewHasherWithQueue(password.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism},
+		cfg.Passwords.MaxConcurrent, cfg.Passwords.Queue, cfg.Passwords.QueueTimeout)
 	return a, nil
 }
 

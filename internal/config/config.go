@@ -94,8 +94,10 @@ type FirstAdmin struct {
 
 // Passwords configures password hashing.
 type Passwords struct {
-	Argon2id      Argon2id `yaml:"argon2id"`
-	MaxConcurrent int      `yaml:"max_concurrent" default:"0" min:"0" desc:"Most password hashes computed at once; further logins wait. Bounds memory use to about this many times passwords.argon2id.memory_kib. 0 means the number of CPUs."`
+	Argon2id      Argon2id      `yaml:"argon2id"`
+	MaxConcurrent int           `yaml:"max_concurrent" default:"0" min:"0" desc:"Most password hashes computed at once; further logins wait. Bounds memory use to about this many times passwords.argon2id.memory_kib. 0 means the number of CPUs."`
+	Queue         int           `yaml:"queue" default:"64" min:"0" desc:"Most password checks waiting for one of the passwords.max_concurrent slots; beyond it a check is refused at once with 503 and Retry-After, so that a storm of sign-ins cannot pile up."`
+	QueueTimeout  time.Duration `yaml:"queue_timeout" default:"5s" positive:"true" desc:"Longest a password check waits for a slot before it is refused with 503 and Retry-After."`
 }
 
 // Argon2id holds the Argon2id cost parameters for new password hashes

@@ -69,7 +69,7 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		Passwords: Passwords{
 			Argon2id:      Argon2id{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
-			MaxConcurrent: runtime.NumCPU(),
+			MaxConcurrent: runtime.NumCPU(), Queue: 64, QueueTimeout: 5 * time.Second,
 		},
 		Subscriptions: Subscriptions{PollInterval: time.Second},
 		Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
@@ -105,8 +105,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 37 {
-		t.Errorf("%d settings, want 37: update this test and the docs when adding one", len(settings))
+	if len(settings) != 39 {
+		t.Errorf("%d settings, want 39: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -189,7 +189,7 @@ subscriptions:
 					Keys: Keys{Master: k1, Retired: []string{k2, k3}},
 					FirstInstance: FirstInstance{Domain: "login.example.com", Name: "Example", OrgName: "Example Org",
 						Admin: FirstAdmin{LoginName: "root", Email: "root@example.com", Password: "correct horse"}},
-					Passwords:     Passwords{Argon2id: Argon2id{MemoryKiB: 65536, Iterations: 3, Parallelism: 4}, MaxConcurrent: 8},
+					Passwords:     Passwords{Argon2id: Argon2id{MemoryKiB: 65536, Iterations: 3, Parallelism: 4}, MaxConcurrent: 8, Queue: 64, QueueTimeout: 5 * time.Second},
 					Subscriptions: Subscriptions{PollInterval: 250 * time.Millisecond},
 					Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 				}

@@ -2,8 +2,8 @@ package credential
 
 import (
 	"context"
+	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -17,13 +17,12 @@ type Commands struct {
 	hasher *password.Hasher
 	policy PolicySource
 	now    func() time.Time
-	timing *equalizer
 }
 
 // NewCommands returns the credential commands under DefaultPolicy (see
 // WithPolicy).
 func NewCommands(store *eventstore.Store, hasher *password.Hasher) *Commands {
-	return &Commands{store: store, hasher: hasher, policy: FixedPolicy(DefaultPolicy), now: time.Now, timing: &equalizer{}}
+	return &Commands{store: store, hasher: hasher, policy: FixedPolicy(DefaultPolicy), now: time.Now}
 }
 
 // WithPolicy returns the commands under the policies of src.
@@ -102,20 +101,13 @@ func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, us
 // not reveal whether the user has a password or was just locked.
 func errWrongPassword() error { return failure.Unauthenticated("the login name or password is wrong") }
 
-// equalizer holds a hash verified when no user (or no password) matches,
-// so that a check for an unknown login name costs the time of one for a
-// known name.
-type equalizer struct {
-	once sync.Once
-	hash string
-}
-
 // EqualizeTiming spends the time of one password verification, for a
-// sign-in whose login name matched no user: the answer must not come
-// sooner than for a known name.
-func (c *Commands) EqualizeTiming(ctx context.Context, pw string) {
-	c.timing.once.Do(func() { c.timing.hash, _ = c.hasher.Hash(ctx, "castellan-timing-equalizer") })
-	_, _ = c.hasher.Verify(ctx, pw, c.timing.hash)
+// sign-in whose login name matched no user, and returns the error a
+// verification would: the answer must not come sooner, nor differ, than for
+// a known name — also when the hasher is busy (password.ErrBusy).
+func (c *Commands) EqualizeTiming(ctx context.Context, pw string) error {
+	_, err := c.hasher.Verify(ctx, pw, c.hasher.TimingHash())
+	return err
 }
 
 // CheckPassword is the password step of a sign-in of the user, which the
@@ -126,17 +118,18 @@ func (c *Commands) EqualizeTiming(ctx context.Context, pw string) {
 // Every failure is the same failure.Unauthenticated.
 func (c *Commands) CheckPassword(ctx context.Context, user eventstore.Aggregate, pw string) error {
 	m, err := load(ctx, c.store, user)
-	if err != nil {
-		c.EqualizeTiming(ctx, pw)
-		return errWrongPassword()
+	if err == nil && m.passwordHash == "" {
+		err = errWrongPassword()
 	}
-	if m.passwordHash == "" {
-		c.EqualizeTiming(ctx, pw)
+	if err != nil {
+		if err := c.EqualizeTiming(ctx, pw); err != nil {
+			return err
+		}
 		return errWrongPassword()
 	}
 	ok, upgrade, err := c.hasher.VerifyAny(ctx, pw, m.passwordHash)
 	if err != nil {
-		return failure.Internal(err, "verify password of %s", user.ID)
+		return verifyError(err, user)
 	}
 	pol, err := c.policyOf(ctx, user)
 	if err != nil {
@@ -157,6 +150,15 @@ func (c *Commands) CheckPassword(ctx context.Context, user eventstore.Aggregate,
 	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: events})
 	return err
+}
+
+// verifyError passes on a refusal the caller may retry (a busy hasher, a
+// cancelled request); anything else about a stored hash is the server's.
+func verifyError(err error, user eventstore.Aggregate) error {
+	if errors.Is(err, password.ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return failure.Internal(err, "verify password of %s", user.ID)
 }
 
 // failedPasswordCheck returns the events of a wrong password: the failure,
@@ -188,7 +190,7 @@ func (c *Commands) ChangePassword(ctx context.Context, user eventstore.Aggregate
 	ok := false
 	if m.passwordHash != "" {
 		if ok, _, err = c.hasher.VerifyAny(ctx, current, m.passwordHash); err != nil {
-			return failure.Internal(err, "verify password of %s", user.ID)
+			return verifyError(err, user)
 		}
 	}
 	editor := eventstore.Editor{UserID: user.ID}

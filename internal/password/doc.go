@@ -46,4 +46,12 @@
 // of sign-ins. The configured argon2id parameters (passwords.argon2id) are
 // bounded by MaxParams as well, so Castellan never writes a hash it would
 // refuse to verify.
+//
+// Admission: at most passwords.max_concurrent hashes run at once, at most
+// passwords.queue more callers wait for a slot, each at most
+// passwords.queue_timeout. A caller beyond the queue, or waiting too long,
+// gets ErrBusy (503 with Retry-After at the API) at once, so a storm of
+// sign-ins neither piles up requests nor grows memory. A verification for
+// an unknown login name (TimingHash) passes the same admission, so a busy
+// server answers unknown and known names alike.
 package password

@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/castellan-iam/castellan/internal/failure"
 )
 
 // Params are argon2id's cost parameters.
@@ -38,27 +42,69 @@ const (
 // ErrMalformed is returned for a stored hash that is not a valid argon2id PHC string.
 var ErrMalformed = errors.New("password: malformed argon2id hash")
 
-// Hasher hashes and verifies passwords, at most a fixed number at a time.
+// Hasher hashes and verifies passwords, at most a fixed number at a time
+// (slots), with a bounded number of callers waiting for a slot (the queue)
+// for a bounded time. A storm of sign-ins therefore holds at most slots ×
+// the argon2id memory, and the callers beyond the queue, or waiting past the
+// wait limit, get ErrBusy at once instead of piling up.
 type Hasher struct {
 	params Params
 	slots  chan struct{}
+	// admitted holds a place for every caller hashing or waiting to.
+	admitted chan struct{}
+	maxWait  time.Duration
+
+	timing     sync.Once
+	timingHash string
 }
 
-// NewHasher returns a Hasher that runs at most concurrent hashes at once.
+// Default admission limits (WithQueue).
+const (
+	DefaultQueue   = 64
+	DefaultMaxWait = 5 * time.Second
+)
+
+// ErrBusy answers a hash or verification refused because too many are
+// running and waiting; the caller may retry shortly.
+var ErrBusy = failure.Unavailable("too many password checks at once; retry in a moment")
+
+// NewHasher returns a Hasher that runs at most concurrent hashes at once,
+// with DefaultQueue callers waiting at most DefaultMaxWait.
 func NewHasher(p Params, concurrent int) *Hasher {
-	return &Hasher{params: p, slots: make(chan struct{}, max(1, concurrent))}
+	return NewHasherWithQueue(p, concurrent, DefaultQueue, DefaultMaxWait)
+}
+
+// NewHasherWithQueue returns a Hasher that runs at most concurrent hashes
+// at once and lets at most queue more callers wait, each at most maxWait.
+func NewHasherWithQueue(p Params, concurrent, queue int, maxWait time.Duration) *Hasher {
+	concurrent = max(1, concurrent)
+	return &Hasher{params: p, slots: make(chan struct{}, concurrent), admitted: make(chan struct{}, concurrent+max(0, queue)), maxWait: maxWait}
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
+	case h.admitted <- struct{}{}:
+	default:
+		return ErrBusy // the queue is full: refuse at once
+	}
+	timer := time.NewTimer(h.maxWait)
+	defer timer.Stop()
+	select {
 	case h.slots <- struct{}{}:
 		return nil
+	case <-timer.C:
+		<-h.admitted
+		return ErrBusy
 	case <-ctx.Done():
+		<-h.admitted
 		return ctx.Err()
 	}
 }
 
-func (h *Hasher) release() { <-h.slots }
+func (h *Hasher) release() {
+	<-h.slots
+	<-h.admitted
+}
 
 // Hash returns the PHC string of password under the Hasher's parameters.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
@@ -87,6 +133,20 @@ func (h *Hasher) Verify(ctx context.Context, password, stored string) (bool, err
 	defer h.release()
 	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// TimingHash returns a hash under h's parameters of a password nobody
+// knows, computed once (outside the slots), for a verification that must
+// cost what a real one does: a sign-in for an unknown login name.
+func (h *Hasher) TimingHash() string {
+	h.timing.Do(func() {
+		salt, secret := make([]byte, saltLen), make([]byte, 32)
+		_, _ = rand.Read(salt)
+		_, _ = rand.Read(secret)
+		p := h.params
+		h.timingHash = encode(p, salt, argon2.IDKey(secret, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen))
+	})
+	return h.timingHash
 }
 
 // NeedsRehash reports whether stored was made with other parameters than

@@ -51,7 +51,9 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 	err := c.db().Reader().QueryRowContext(ctx, `SELECT id FROM users WHERE instance_id = $1 AND login_name_lower = $2`,
 		instanceID, LoginNameKey(loginName)).Scan(&userID)
 	if errors.Is(err, sql.ErrNoRows) {
-		c.creds.EqualizeTiming(ctx, pw)
+		if err := c.creds.EqualizeTiming(ctx, pw); err != nil {
+			return "", err
+		}
 		return "", errSignIn()
 	}
 	if err != nil {
@@ -63,7 +65,9 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 	}
 	h, err := c.holder(ctx, instanceID, userID)
 	if err != nil || !active {
-		c.creds.EqualizeTiming(ctx, pw)
+		if err := c.creds.EqualizeTiming(ctx, pw); err != nil {
+			return "", err
+		}
 		return "", errSignIn()
 	}
 	if err := c.creds.CheckPassword(ctx, h.aggregate, pw); err != nil {

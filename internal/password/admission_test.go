@@ -1,0 +1,78 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestAStormIsRefusedNotQueuedWithoutBound: with every slot taken, at most
+// queue callers wait, each at most maxWait; the others are refused at once
+// with ErrBusy, which a caller may retry.
+func TestAStormIsRefusedNotQueuedWithoutBound(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasherWithQueue(Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1, 1, 100*time.Millisecond)
+	if err := h.acquire(ctx); err != nil { // the one slot is busy
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := h.acquire(ctx) // the one place in the queue
+		if err == nil {
+			err = errors.New("got a slot that was taken")
+		}
+		if time.Since(start) < 100*time.Millisecond {
+			err = errors.New("gave up before the wait limit")
+		}
+		waited <- err
+	}()
+	// Wait until the waiter holds its place, then one more is refused at once.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.admitted) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	if _, err := h.Hash(ctx, "a password"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a caller beyond the queue: %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Fatalf("the refusal took %s; it must not wait", d)
+	}
+	if err := <-waited; !errors.Is(err, ErrBusy) {
+		t.Fatalf("the waiter: %v, want ErrBusy after the wait limit", err)
+	}
+	h.release()
+	if len(h.admitted) != 0 || len(h.slots) != 0 {
+		t.Fatalf("places left taken: admitted %d, slots %d", len(h.admitted), len(h.slots))
+	}
+	if _, err := h.Hash(ctx, "a password"); err != nil {
+		t.Fatalf("after the storm: %v", err)
+	}
+
+	// A cancelled waiter gives its place back.
+	if err := h.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := h.acquire(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter: %v", err)
+	}
+	h.release()
+	if len(h.admitted) != 0 {
+		t.Fatal("a cancelled waiter kept its place")
+	}
+}
+
+func TestTimingHashCostsWhatARealOneDoes(t *testing.T) {
+	h := NewHasher(Params{MemoryKiB: 64, Iterations: 2, Parallelism: 1}, 1)
+	p, _, _, err := Parse(h.TimingHash())
+	if err != nil || p != h.params || h.TimingHash() != h.TimingHash() {
+		t.Fatalf("timing hash %q: %v %v", h.TimingHash(), p, err)
+	}
+	if ok, err := h.Verify(context.Background(), "anything", h.TimingHash()); ok || err != nil {
+		t.Fatalf("the timing hash matched: %v %v", ok, err)
+	}
+}
