@@ -25,18 +25,23 @@ func errSignIn() error { return failure.Unauthenticated("the login name or passw
 type holder struct {
 	aggregate    eventstore.Aggregate
 	email, phone string
+	// active: the user and its organization are active (Standing.Active).
+	active bool
 }
 
 func (c *Commands) holder(ctx context.Context, instanceID, userID string) (holder, error) {
 	h := holder{aggregate: eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: userID}}
-	err := c.db().Reader().QueryRowContext(ctx, `SELECT org_id, email, phone FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).
-		Scan(&h.aggregate.Owner, &h.email, &h.phone)
+	var state string
+	var orgActive bool
+	err := c.db().Reader().QueryRowContext(ctx, `SELECT org_id, email, phone, state, org_active FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).
+		Scan(&h.aggregate.Owner, &h.email, &h.phone, &state, &orgActive)
 	if errors.Is(err, sql.ErrNoRows) {
 		return holder{}, failure.NotFound("user %s not found", userID)
 	}
 	if err != nil {
 		return holder{}, fmt.Errorf("user: %s: %w", userID, err)
 	}
+	h.active = State(state) == StateActive && orgActive
 	return h, nil
 }
 
@@ -59,12 +64,11 @@ func (c *Commands) CheckPassword(ctx context.Context, instanceID, loginName, pw 
 	if err != nil {
 		return "", err
 	}
-	active, err := Active(ctx, c.db(), instanceID, userID)
-	if err != nil {
+	h, err := c.holder(ctx, instanceID, userID)
+	if err != nil && !failure.Is(err, failure.KindNotFound) {
 		return "", err
 	}
-	h, err := c.holder(ctx, instanceID, userID)
-	if err != nil || !active {
+	if err != nil || !h.active {
 		if err := c.creds.EqualizeTiming(ctx, pw); err != nil {
 			return "", err
 		}

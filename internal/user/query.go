@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -304,15 +305,53 @@ func Exists(ctx context.Context, db *database.DB, instanceID, userID string) (bo
 	return err == nil, err
 }
 
-// Active reports whether the user may authenticate: it is active and so is
-// its organization (deactivating an organization suspends its users) — one
-// look-up of the user's row, which follows the organization's state.
-func Active(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
+// Standing is what other packages need to know of a user without reading
+// its traits: its organization, and whether it may authenticate (it is
+// active and so is its organization — deactivating an organization
+// suspends its users).
+type Standing struct {
+	OrgID  string
+	Active bool
+}
+
+// StandingOf reads a user's standing in one look-up of its row; a user the
+// instance does not have is failure.NotFound.
+func StandingOf(ctx context.Context, db *database.DB, instanceID, userID string) (Standing, error) {
+	var s Standing
 	var state string
 	var orgActive bool
-	err := db.Reader().QueryRowContext(ctx, `SELECT state, org_active FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).Scan(&state, &orgActive)
+	err := db.Reader().QueryRowContext(ctx, `SELECT org_id, state, org_active FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).
+		Scan(&s.OrgID, &state, &orgActive)
 	if errors.Is(err, sql.ErrNoRows) {
+		return Standing{}, failure.NotFound("user %s not found", userID)
+	}
+	if err != nil {
+		return Standing{}, fmt.Errorf("user: standing of %s: %w", userID, err)
+	}
+	s.Active = State(state) == StateActive && orgActive
+	return s, nil
+}
+
+// Active reports whether the user may authenticate (Standing.Active); a
+// missing user may not.
+func Active(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
+	s, err := StandingOf(ctx, db, instanceID, userID)
+	if failure.Is(err, failure.KindNotFound) {
 		return false, nil
 	}
-	return err == nil && State(state) == StateActive && orgActive, err
+	return s.Active, err
+}
+
+// CountInOrg counts the users (of any state but deleted) of an organization.
+func CountInOrg(ctx context.Context, db *database.DB, instanceID, orgID string) (int, error) {
+	var n int
+	err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE instance_id = $1 AND org_id = $2`, instanceID, orgID).Scan(&n)
+	return n, err
+}
+
+// Aggregate is the event store aggregate of u, for packages that record
+// facts about a user's credentials on it (personal access tokens, machine
+// keys).
+func (u User) Aggregate() eventstore.Aggregate {
+	return eventstore.Aggregate{InstanceID: u.InstanceID, Type: AggregateType, ID: u.ID, Owner: u.OrgID}
 }

@@ -86,7 +86,7 @@ func (c *Commands) instanceMemberChange(ctx context.Context, editor eventstore.E
 		if others == 0 {
 			return failure.FailedPrecondition("user %s is the last instance owner", userID)
 		}
-		if err := RequireOwnerRemains(ctx, c.db(), instanceID, Leaving{UserID: userID}); err != nil {
+		if err := ownerRemains(ctx, c.db(), instanceID, members, Leaving{UserID: userID}); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/user"
-	"github.com/castellan-iam/castellan/internal/userschema"
 )
 
 // Leaving is what a change takes away from the instance's owners: a user
@@ -36,32 +35,30 @@ func RequireOwnerRemains(ctx context.Context, db *database.DB, instanceID string
 	if err != nil {
 		return err
 	}
+	return ownerRemains(ctx, db, instanceID, members, leaving)
+}
+
+// ownerRemains is RequireOwnerRemains over the instance's members, read.
+func ownerRemains(ctx context.Context, db *database.DB, instanceID string, members []Member, leaving Leaving) error {
 	affected := false
 	remaining := 0
 	for _, m := range members {
 		if !slices.Contains(m.Roles, instance.OwnerRole) {
 			continue
 		}
-		active, err := user.Active(ctx, db, instanceID, m.UserID)
+		s, err := user.StandingOf(ctx, db, instanceID, m.UserID)
+		if failure.Is(err, failure.KindNotFound) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		if !active {
+		if !s.Active {
 			continue
 		}
-		if m.UserID == leaving.UserID {
+		if m.UserID == leaving.UserID || (leaving.OrgID != "" && s.OrgID == leaving.OrgID) {
 			affected = true
 			continue
-		}
-		if leaving.OrgID != "" {
-			u, err := user.Get(ctx, db, instanceID, m.UserID, userschema.Admin)
-			if err != nil {
-				return err
-			}
-			if u.OrgID == leaving.OrgID {
-				affected = true
-				continue
-			}
 		}
 		remaining++
 	}
@@ -84,14 +81,14 @@ func RequireCoversOrgUsers(ctx context.Context, db *database.DB, c authz.Caller,
 		return err
 	}
 	for _, id := range ids {
-		u, err := user.Get(ctx, db, c.InstanceID, id, userschema.Admin)
+		s, err := user.StandingOf(ctx, db, c.InstanceID, id)
 		if failure.Is(err, failure.KindNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if u.OrgID != orgID {
+		if s.OrgID != orgID {
 			continue
 		}
 		holder, err := LoadCaller(ctx, db, c.InstanceID, id)
