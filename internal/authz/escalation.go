@@ -23,40 +23,28 @@ import (
 
 // Covers reports whether c holds every permission target holds, in the same
 // scope or through a wider one (an instance role covers every
-// organization). A caller always covers itself.
+// organization). A caller always covers itself; nobody covers a user of
+// another instance.
 func (c Caller) Covers(target Caller) bool {
-	_, _, ok := c.firstMissing(target)
-	return ok
-}
-
-// firstMissing returns a permission target holds that c lacks, and the
-// organization it is held on ("" for the instance); ok is true when there is
-// none.
-func (c Caller) firstMissing(target Caller) (p Permission, orgID string, ok bool) {
 	if c.InstanceID != target.InstanceID {
-		return "", "", false
+		return false
 	}
 	if c.UserID != "" && c.UserID == target.UserID {
-		return "", "", true
+		return true
 	}
 	for _, p := range permissionsOf(target.InstanceRoles) {
 		if !grants(c.InstanceRoles, p) {
-			return p, "", false
+			return false
 		}
 	}
-	orgs := make([]string, 0, len(target.OrgRoles))
-	for o := range target.OrgRoles {
-		orgs = append(orgs, o)
-	}
-	slices.Sort(orgs)
-	for _, o := range orgs {
-		for _, p := range permissionsOf(target.OrgRoles[o]) {
+	for o, roles := range target.OrgRoles {
+		for _, p := range permissionsOf(roles) {
 			if !c.Can(p, Org(o)) {
-				return p, o, false
+				return false
 			}
 		}
 	}
-	return "", "", true
+	return true
 }
 
 // RequireCovers is Covers as an error: failure.PermissionDenied when the
