@@ -11,7 +11,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/user"
-	"github.com/castellan-iam/castellan/internal/userschema"
 )
 
 func keyToProto(k machinekey.Key) *userv1.MachineKey {
@@ -84,11 +83,7 @@ func (s *Service) AddMyPersonalAccessToken(ctx context.Context, req *connect.Req
 	if req.Msg.GetExpireTime() == nil {
 		return nil, failure.InvalidArgument("expireTime", "required")
 	}
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	u, err := user.Get(ctx, s.db(), caller.InstanceID, caller.UserID, userschema.Self)
+	caller, u, err := s.me(ctx, req.Header())
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +103,7 @@ func (s *Service) AddMyPersonalAccessToken(ctx context.Context, req *connect.Req
 
 // RemoveMyPersonalAccessToken revokes one of the caller's tokens.
 func (s *Service) RemoveMyPersonalAccessToken(ctx context.Context, req *connect.Request[userv1.RemoveMyPersonalAccessTokenRequest]) (*connect.Response[userv1.RemoveMyPersonalAccessTokenResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	u, err := user.Get(ctx, s.db(), caller.InstanceID, caller.UserID, userschema.Self)
+	caller, u, err := s.me(ctx, req.Header())
 	if err != nil {
 		return nil, err
 	}

@@ -99,6 +99,19 @@ func (s *Service) target(ctx context.Context, h http.Header, userID string, p au
 	return caller, u, nil
 }
 
+// me authenticates the caller and reads it as it may see itself.
+func (s *Service) me(ctx context.Context, h http.Header) (authz.Caller, user.User, error) {
+	caller, err := s.auth.Caller(ctx, h)
+	if err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	u, err := user.Get(ctx, s.db(), caller.InstanceID, caller.UserID, userschema.Self)
+	if err != nil {
+		return authz.Caller{}, user.User{}, err
+	}
+	return caller, u, nil
+}
+
 // managed loads a user whose credentials, identifiers, contact data or
 // state the caller is about to change. Beyond permission p on the user's
 // organization, the caller must hold every permission the user holds, in
@@ -397,11 +410,7 @@ func (s *Service) RemovePersonalAccessToken(ctx context.Context, req *connect.Re
 
 // GetMyUser returns the caller as it may see itself.
 func (s *Service) GetMyUser(ctx context.Context, req *connect.Request[userv1.GetMyUserRequest]) (*connect.Response[userv1.GetMyUserResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	u, err := user.Get(ctx, s.db(), caller.InstanceID, caller.UserID, userschema.Self)
+	_, u, err := s.me(ctx, req.Header())
 	if err != nil {
 		return nil, err
 	}
