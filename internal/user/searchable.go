@@ -25,40 +25,19 @@ func checkSearchable(ctx context.Context, db *database.DB, instanceID string, s 
 	if len(s.Traits) == 0 {
 		return nil
 	}
-	var types []usertype.Type
-	if s.Type != "" {
-		t, err := usertype.ByName(ctx, db, instanceID, s.Type)
-		if failure.Is(err, failure.KindNotFound) {
-			return nil // no user matches; nothing to reveal
-		}
-		if err != nil {
-			return err
-		}
-		types = []usertype.Type{t}
-	} else {
-		var err error
-		if types, err = usertype.List(ctx, db, instanceID); err != nil {
-			return err
-		}
+	revisions, err := usertype.Revisions(ctx, db, instanceID, s.Type)
+	if err != nil {
+		return err
 	}
 	for i, f := range s.Traits {
 		if !strings.HasPrefix(f.Pointer, "/") {
 			continue // Find refuses it, naming the filter
 		}
-		for _, t := range types {
-			for rev := 1; rev <= t.Revision; rev++ {
-				schema, err := usertype.Compiled(ctx, db, instanceID, t.ID, rev)
-				if failure.Is(err, failure.KindNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if !schema.Readable(f.Pointer, role) {
-					e := failure.PermissionDenied("%s is not readable by %s in user type %s, so it cannot be searched", f.Pointer, role, t.Name)
-					e.Field = fmt.Sprintf("traits[%d].pointer", i)
-					return e
-				}
+		for _, r := range revisions {
+			if !r.Schema.Readable(f.Pointer, role) {
+				e := failure.PermissionDenied("%s is not readable by %s in user type %s, so it cannot be searched", f.Pointer, role, r.TypeName)
+				e.Field = fmt.Sprintf("traits[%d].pointer", i)
+				return e
 			}
 		}
 	}

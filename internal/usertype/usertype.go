@@ -288,3 +288,41 @@ func Compiled(ctx context.Context, db *database.DB, instanceID, schemaID string,
 	}
 	return userschema.CompileStored(schemaID, revision, []byte(doc))
 }
+
+// Revision is one compiled revision of a user type.
+type Revision struct {
+	TypeName string
+	Schema   *userschema.Schema
+}
+
+// Revisions returns every revision of every user type of an instance, or
+// of the type named typeName when it is not empty, in one read: the
+// schemas users may have been written with.
+func Revisions(ctx context.Context, db *database.DB, instanceID, typeName string) ([]Revision, error) {
+	q := `SELECT s.type, r.schema_id, r.revision, r.document FROM user_schema_revisions r
+JOIN user_schemas s ON s.instance_id = r.instance_id AND s.id = r.schema_id WHERE r.instance_id = $1`
+	args := []any{instanceID}
+	if typeName != "" {
+		q += ` AND s.type = $2`
+		args = append(args, typeName)
+	}
+	rows, err := db.Reader().QueryContext(ctx, q+` ORDER BY s.type, r.revision`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("usertype: revisions: %w", err)
+	}
+	defer rows.Close()
+	var out []Revision
+	for rows.Next() {
+		var name, id, doc string
+		var rev int
+		if err := rows.Scan(&name, &id, &rev, &doc); err != nil {
+			return nil, err
+		}
+		schema, err := userschema.CompileStored(id, rev, []byte(doc))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Revision{TypeName: name, Schema: schema})
+	}
+	return out, rows.Err()
+}
