@@ -47,11 +47,7 @@ func (c *Commands) SendContactCode(ctx context.Context, editor eventstore.Editor
 	if to == "" {
 		return failure.FailedPrecondition("user %s has no %s", user.ID, channel)
 	}
-	m, err := load(ctx, c.store, user)
-	if err != nil {
-		return err
-	}
-	pol, err := c.policyOf(ctx, user)
+	m, pol, err := c.loadUnderPolicy(ctx, user)
 	if err != nil {
 		return err
 	}
@@ -86,11 +82,7 @@ func (c *Commands) VerifyContact(ctx context.Context, editor eventstore.Editor, 
 	if err := validChannel(channel); err != nil {
 		return err
 	}
-	m, err := load(ctx, c.store, user)
-	if err != nil {
-		return err
-	}
-	pol, err := c.policyOf(ctx, user)
+	m, pol, err := c.loadUnderPolicy(ctx, user)
 	if err != nil {
 		return err
 	}

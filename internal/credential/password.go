@@ -44,6 +44,17 @@ func (c *Commands) policyOf(ctx context.Context, user eventstore.Aggregate) (Pol
 	return c.policy(ctx, user.InstanceID, user.Owner)
 }
 
+// loadUnderPolicy folds the user's credentials and reads the policy they
+// are under.
+func (c *Commands) loadUnderPolicy(ctx context.Context, user eventstore.Aggregate) (*model, Policy, error) {
+	m, err := load(ctx, c.store, user)
+	if err != nil {
+		return nil, Policy{}, err
+	}
+	pol, err := c.policyOf(ctx, user)
+	return m, pol, err
+}
+
 // NewPassword checks a new user's password against the policy of its
 // organization and returns the event that stores its hash, for the append
 // that creates the user.
