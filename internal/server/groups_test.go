@@ -43,11 +43,13 @@ func TestRouteGroupsHaveTheirOwnMiddleware(t *testing.T) {
 	s.Handle("GET /ui/page", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `<script nonce="`+Nonce(r.Context())+`"></script>`)
 	}))
-	s.Handle("GET /oauth/whoami", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	whoami := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c := ClientCertificate(r.Context()); c != nil {
 			io.WriteString(w, c.Subject.CommonName)
 		}
-	}))
+	})
+	s.Handle("GET /oauth/whoami", whoami)
+	s.Handle("GET /v1/whoami", whoami)
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, path, nil)
@@ -77,13 +79,19 @@ func TestRouteGroupsHaveTheirOwnMiddleware(t *testing.T) {
 
 	// The OAuth group sees a TLS client certificate; the API group is not
 	// given it.
-	req := httptest.NewRequest(http.MethodGet, "/oauth/whoami", nil)
-	req.Host = "a.test"
-	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{Subject: pkixName("client-1")}}}
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	if rec.Body.String() != "client-1" {
-		t.Fatalf("OAuth route saw %q", rec.Body.String())
+	withCert := func(path string) string {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Host = "a.test"
+		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{Subject: pkixName("client-1")}}}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec.Body.String()
+	}
+	if got := withCert("/oauth/whoami"); got != "client-1" {
+		t.Fatalf("OAuth route saw %q", got)
+	}
+	if got := withCert("/v1/whoami"); got != "" {
+		t.Fatalf("API route saw the client certificate %q", got)
 	}
 }
 
