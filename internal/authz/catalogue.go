@@ -27,10 +27,14 @@ const (
 	EventRead     Permission = "event.read"
 )
 
+// InstanceOwner is the instance role that holds every permission: an
+// instance always keeps an active one (package member).
+const InstanceOwner = "instance.owner"
+
 // Roles bundles permissions. Instance roles start with "instance.", and
 // organization roles with "org.".
 var Roles = map[string][]Permission{
-	"instance.owner": {InstanceRead, InstanceWrite, OrgRead, OrgCreate, OrgWrite, OrgDelete, UserRead, UserWrite, UserDelete,
+	InstanceOwner: {InstanceRead, InstanceWrite, OrgRead, OrgCreate, OrgWrite, OrgDelete, UserRead, UserWrite, UserDelete,
 		UserCredWrite, SchemaRead, SchemaWrite, MemberRead, MemberWrite, EventRead},
 	"instance.viewer":  {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead},
 	"org.owner":        {OrgRead, OrgWrite, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, MemberRead, MemberWrite, EventRead},

@@ -44,5 +44,3 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[MemberRemoved](r, 1)
 }
 
-// OwnerRole is the instance member role with every permission.
-const OwnerRole = "instance.owner"

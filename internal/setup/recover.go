@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
@@ -105,7 +106,7 @@ func Recover(ctx context.Context, store *eventstore.Store, users *user.Commands,
 	if err != nil {
 		return Recovered{}, err
 	}
-	if _, err := store.Push(ctx, RecoveryEditor, instance.AddMember(r.InstanceID, out.UserID, instance.OwnerRole), add); err != nil {
+	if _, err := store.Push(ctx, RecoveryEditor, instance.AddMember(r.InstanceID, out.UserID, authz.InstanceOwner), add); err != nil {
 		return Recovered{}, fmt.Errorf("setup: recover %s: %w", r.LoginName, err)
 	}
 	out.Token = token

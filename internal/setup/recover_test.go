@@ -11,6 +11,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -57,7 +58,7 @@ func TestRecoverRestoresAnOwner(t *testing.T) {
 		t.Fatalf("recovered %+v %v", got, err)
 	}
 	c, err := member.LoadCaller(ctx, env.App.DB, env.InstanceID, got.UserID)
-	if err != nil || !slices.Contains(c.InstanceRoles, instance.OwnerRole) {
+	if err != nil || !slices.Contains(c.InstanceRoles, authz.InstanceOwner) {
 		t.Fatalf("roles of the created owner: %v %v", c.InstanceRoles, err)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
@@ -100,7 +101,7 @@ func CreateInstance(ctx context.Context, store *eventstore.Store, hasher *passwo
 		return Result{}, err
 	}
 	appends := append([]eventstore.Append{inst, o}, types...)
-	appends = append(appends, admin, instance.AddMember(res.InstanceID, res.AdminID, instance.OwnerRole))
+	appends = append(appends, admin, instance.AddMember(res.InstanceID, res.AdminID, authz.InstanceOwner))
 	if _, err = store.Push(ctx, eventstore.SystemEditor, appends...); err != nil {
 		return Result{}, fmt.Errorf("setup: create instance %s: %w", fi.Domain, err)
 	}

@@ -47,7 +47,7 @@ func (c *Commands) SetInstanceMember(ctx context.Context, editor eventstore.Edit
 	if err := c.requireUser(ctx, instanceID, userID); err != nil {
 		return err
 	}
-	return c.instanceMemberChange(ctx, editor, instanceID, userID, !slices.Contains(roles, instance.OwnerRole),
+	return c.instanceMemberChange(ctx, editor, instanceID, userID, !slices.Contains(roles, authz.InstanceOwner),
 		&instance.MemberAdded{UserID: userID, Roles: roles})
 }
 
@@ -72,7 +72,7 @@ func (c *Commands) instanceMemberChange(ctx context.Context, editor eventstore.E
 	isMember, isOwner := false, false
 	others := 0
 	for _, m := range members {
-		owner := slices.Contains(m.Roles, instance.OwnerRole)
+		owner := slices.Contains(m.Roles, authz.InstanceOwner)
 		if m.UserID == userID {
 			isMember, isOwner = true, owner
 		} else if owner {

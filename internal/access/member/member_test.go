@@ -22,7 +22,7 @@ func TestCallerPermissions(t *testing.T) {
 		org.RegisterEvents(r)
 		user.RegisterEvents(r)
 	}, append([]database.Migration(nil), Migrations...), Projection{})
-	s.Given(t, instance.AddMember("inst-1", "root", instance.OwnerRole), orgAppend("inst-1", "org-a", &OrgMemberAdded{UserID: "alice", Roles: []string{"org.user_manager"}}))
+	s.Given(t, instance.AddMember("inst-1", "root", authz.InstanceOwner), orgAppend("inst-1", "org-a", &OrgMemberAdded{UserID: "alice", Roles: []string{"org.user_manager"}}))
 	if err := NewCommands(s.Store).AddOrgMember(ctx, eventstore.SystemEditor, "inst-1", "org-a", "bob", []string{"instance.owner"}); !failure.Is(err, failure.KindInvalidArgument) {
 		t.Fatalf("an instance role granted on an organization: %v", err)
 	}

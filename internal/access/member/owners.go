@@ -7,7 +7,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
@@ -43,7 +42,7 @@ func ownerRemains(ctx context.Context, db *database.DB, instanceID string, membe
 	affected := false
 	remaining := 0
 	for _, m := range members {
-		if !slices.Contains(m.Roles, instance.OwnerRole) {
+		if !slices.Contains(m.Roles, authz.InstanceOwner) {
 			continue
 		}
 		s, err := user.StandingOf(ctx, db, instanceID, m.UserID)

@@ -18,8 +18,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
-	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -205,7 +205,7 @@ func TestOwnersCannotBeLockedOut(t *testing.T) {
 	wantCode(t, err, connect.CodeFailedPrecondition)
 
 	// A second owner that is locked does not count.
-	if err := member.NewCommands(env.App.Store).SetInstanceMember(ctx, eventstore.SystemEditor, env.InstanceID, second, []string{instance.OwnerRole}); err != nil {
+	if err := member.NewCommands(env.App.Store).SetInstanceMember(ctx, eventstore.SystemEditor, env.InstanceID, second, []string{authz.InstanceOwner}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.LockUser(ctx, as(owner, &userv1.LockUserRequest{UserId: second})); err != nil {
