@@ -43,4 +43,3 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[MemberAdded](r, 1)
 	eventstore.Register[MemberRemoved](r, 1)
 }
-
