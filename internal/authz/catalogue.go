@@ -25,6 +25,16 @@ const (
 	MemberRead    Permission = "member.read"
 	MemberWrite   Permission = "member.write"
 	EventRead     Permission = "event.read"
+	// SettingsRead and SettingsWrite cover the policies of the instance
+	// (on the instance) or of one organization (on it).
+	SettingsRead  Permission = "settings.read"
+	SettingsWrite Permission = "settings.write"
+	// SessionWrite lets a login (the hosted one, or a customer's own on the
+	// Session API) create sessions and check factors in them; SessionRead
+	// lists and reads sessions. A user lists and ends its own sessions
+	// without either.
+	SessionRead  Permission = "session.read"
+	SessionWrite Permission = "session.write"
 )
 
 // InstanceOwner is the instance role that holds every permission: an
@@ -35,11 +45,16 @@ const InstanceOwner = "instance.owner"
 // organization roles with "org.".
 var Roles = map[string][]Permission{
 	InstanceOwner: {InstanceRead, InstanceWrite, OrgRead, OrgCreate, OrgWrite, OrgDelete, UserRead, UserWrite, UserDelete,
-		UserCredWrite, SchemaRead, SchemaWrite, MemberRead, MemberWrite, EventRead},
-	"instance.viewer":  {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead},
-	"org.owner":        {OrgRead, OrgWrite, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, MemberRead, MemberWrite, EventRead},
-	"org.user_manager": {OrgRead, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead},
-	"org.viewer":       {OrgRead, UserRead, SchemaRead, MemberRead},
+		UserCredWrite, SchemaRead, SchemaWrite, MemberRead, MemberWrite, EventRead, SettingsRead, SettingsWrite,
+		SessionRead, SessionWrite},
+	"instance.viewer": {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead, SettingsRead, SessionRead},
+	// A login client is the account a login runs as: it signs users in
+	// and reads the settings that say how, and nothing else.
+	"instance.login_client": {SessionWrite, SessionRead, SettingsRead},
+	"org.owner": {OrgRead, OrgWrite, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, MemberRead, MemberWrite, EventRead,
+		SettingsRead, SettingsWrite, SessionRead},
+	"org.user_manager": {OrgRead, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, SessionRead},
+	"org.viewer":       {OrgRead, UserRead, SchemaRead, MemberRead, SettingsRead, SessionRead},
 }
 
 // ValidRoles reports the first role that is unknown or not held on scopes
