@@ -31,13 +31,13 @@ const (
 // Groups lists every group, in the order the API shows them.
 var Groups = []Group{GroupLogin, GroupPassword, GroupLockout, GroupSession, GroupTokens, GroupPrivacy}
 
-// Authenticator kinds a login may allow.
+// Authenticator kinds a login may allow: the names user types list.
 const (
 	AuthPassword = "password"
 	AuthPasskey  = "passkey"
 	AuthTOTP     = "totp"
-	AuthEmailOTP = "email_otp"
-	AuthSMSOTP   = "sms_otp"
+	AuthEmailOTP = "otp_email"
+	AuthSMSOTP   = "otp_sms"
 	AuthIdP      = "idp"
 )
 
