@@ -312,6 +312,9 @@ func Exists(ctx context.Context, db *database.DB, instanceID, userID string) (bo
 type Standing struct {
 	OrgID  string
 	Active bool
+	// Locked: the user is locked (after too many wrong answers, or by an
+	// administrator).
+	Locked bool
 }
 
 // StandingOf reads a user's standing in one look-up of its row; a user the
@@ -329,6 +332,7 @@ func StandingOf(ctx context.Context, db *database.DB, instanceID, userID string)
 		return Standing{}, fmt.Errorf("user: standing of %s: %w", userID, err)
 	}
 	s.Active = State(state) == StateActive && orgActive
+	s.Locked = State(state) == StateLocked
 	return s, nil
 }
 
