@@ -1,0 +1,33 @@
+// Package settings owns the policies and settings of an instance and of its
+// organizations: login (allowed authenticators, MFA, registration), password
+// complexity, lockout, session and token lifetimes, privacy links and
+// languages (settings.go lists the groups and their built-in values).
+//
+// Levels: a group is in force from the most specific level that sets it —
+// an organization's override, else the instance's default, else the value
+// built into Castellan. A group is set and reset as a whole: an override
+// never merges field by field with the level above. Effective reads the
+// settings in force with the level each group comes from (Sources).
+//
+// Writes: Set and Reset (commands.go) change one group at one level. The
+// settings of a level are one aggregate (type "settings"; id: the
+// organization's id, or the instance's id for the instance level; owner:
+// the organization, or none) with two events per group (events.go):
+// "settings.<group>.set" carrying the whole group and
+// "settings.<group>.reset" falling back to the level above. A value is
+// checked before any event is written (validate.go): every failure is
+// failure.InvalidArgument naming the field as the API spells it
+// ("login.allowedAuthenticators[2]", "session.idleTimeout"), and languages
+// are stored in their canonical BCP 47 form. Setting the value a level
+// already has and resetting a group the level does not set change nothing
+// and append nothing: both are idempotent. An organization's override
+// needs the organization to exist (failure.NotFound otherwise).
+//
+// Read model (projection.go): the table settings(instance_id, org_id, grp,
+// value, updated_at), org_id '' for the instance level, value the group's
+// JSON, updated inline with the events; an organization's removal deletes
+// its rows. Effective reads both levels in one query.
+//
+// Payloads: every event is at version 1. A group gaining a field must
+// bring an upcaster giving old events the value that keeps their meaning.
+package settings
