@@ -31,7 +31,9 @@ func registerEvents(r *eventstore.Registry) {
 
 func migrations() []database.Migration { return append(slices.Clone(org.Migrations), Migrations...) }
 
-func projections() []eventstore.Projection { return []eventstore.Projection{org.Projection{}, Projection{}} }
+func projections() []eventstore.Projection {
+	return []eventstore.Projection{org.Projection{}, Projection{}}
+}
 
 func orgCreated(t testing.TB, id, name string) eventstore.Append {
 	t.Helper()
