@@ -24,7 +24,7 @@
 // needs the organization to exist (failure.NotFound otherwise).
 //
 // Read model (projection.go): the table settings(instance_id, org_id, grp,
-// value, updated_at), org_id ” for the instance level, value the group's
+// value, updated_at), org_id empty for the instance level, value the group's
 // JSON, updated inline with the events; an organization's removal deletes
 // its rows. Effective reads both levels in one query.
 //

@@ -11,7 +11,7 @@ import (
 )
 
 // Migrations create the settings read model: one row per group set at a
-// level, org_id ” for the instance level, value the group's JSON.
+// level, org_id empty for the instance level, value the group's JSON.
 var Migrations = []database.Migration{{
 	Name: "settings/0001_settings",
 	SQLite: `CREATE TABLE settings (instance_id TEXT NOT NULL, org_id TEXT NOT NULL, grp TEXT NOT NULL, value TEXT NOT NULL,
