@@ -27,6 +27,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/pii"
+	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -35,7 +36,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -52,12 +53,13 @@ func Registry() *eventstore.Registry {
 	pat.RegisterEvents(r)
 	machinekey.RegisterEvents(r)
 	settings.RegisterEvents(r)
+	session.RegisterEvents(r)
 	return r
 }
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
-	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}}
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{}}
 }
 
 // App is an assembled Castellan.

@@ -11,6 +11,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
+	"github.com/castellan-iam/castellan/internal/api/sessionapi"
 	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
@@ -18,6 +19,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/server"
+	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/setup"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -75,7 +77,17 @@ func (a *App) Services(version string) []api.Service {
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),
+		sessionapi.NewService(a.Store, a.Sessions(), auth),
 	}
+}
+
+// Sessions returns the session commands: credentials checked under the
+// settings in force, codes sealed with the key ring and sent through the
+// configured providers.
+func (a *App) Sessions() *session.Commands {
+	return session.NewCommands(session.Deps{
+		Store: a.Store, Credentials: a.UserCommands().Credentials(), Keys: a.Keys, Send: a.SendCode,
+	})
 }
 
 // UserCommands returns the user commands under this server's settings.

@@ -321,3 +321,6 @@ func (m *model) proven(login settings.Login, now time.Time) bool {
 	_, idp := m.valid(FactorIdP, login.ExternalLoginLifetime, now)
 	return pwd || ok && wa.Passwordless && wa.UserVerified || idp
 }
+
+// Now is the commands' clock, for reads that filter by time.
+func (c *Commands) Now() time.Time { return c.now() }
