@@ -176,8 +176,7 @@ func (c *Commands) Create(ctx context.Context, instanceID string, client Client,
 	m := &model{id: id.New(), instanceID: instanceID, checks: map[Factor]Check{}}
 	created := &Created{TokenHash: hashToken(token), Lifetime: inst.Session.Lifetime, IdleTimeout: inst.Session.IdleTimeout, Client: client}
 	r := c.request(m, client)
-	r.events = append(r.events, created)
-	m.tokenHash, m.lifetime, m.idle = created.TokenHash, created.Lifetime, created.IdleTimeout
+	r.add(created)
 	s, a, err := c.run(ctx, r, checks, ch, eventstore.NewAggregate)
 	if err != nil {
 		return Session{}, "", Answer{}, err
