@@ -9,8 +9,8 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/credential"
-	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
+	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/session"
@@ -134,7 +134,9 @@ func testLifetimeAndIdleTimeout(t *testing.T, src dbtest.Source) {
 	}
 }
 
-func TestStatusFollowsTheLoginSettings(t *testing.T) { dbtest.Each(t, testStatusFollowsTheLoginSettings) }
+func TestStatusFollowsTheLoginSettings(t *testing.T) {
+	dbtest.Each(t, testStatusFollowsTheLoginSettings)
+}
 
 func testStatusFollowsTheLoginSettings(t *testing.T, src dbtest.Source) {
 	f := newFixture(t, src)
@@ -188,7 +190,9 @@ func testStatusFollowsTheLoginSettings(t *testing.T, src dbtest.Source) {
 
 // A failed check is recorded with the client, and a session whose user
 // is proven cannot be switched to another user.
-func TestFailuresAreRecordedAndUsersStay(t *testing.T) { dbtest.Each(t, testFailuresAreRecordedAndUsersStay) }
+func TestFailuresAreRecordedAndUsersStay(t *testing.T) {
+	dbtest.Each(t, testFailuresAreRecordedAndUsersStay)
+}
 
 func testFailuresAreRecordedAndUsersStay(t *testing.T, src dbtest.Source) {
 	f := newFixture(t, src)
