@@ -12,6 +12,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/sessionapi"
+	"github.com/castellan-iam/castellan/internal/api/settingsapi"
 	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
@@ -77,6 +78,7 @@ func (a *App) Services(version string) []api.Service {
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),
+		settingsapi.NewService(a.Store, auth),
 		sessionapi.NewService(a.Store, a.Sessions(), auth),
 	}
 }
