@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/castellan-iam/castellan/internal/credential"
+	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 )
 
@@ -126,6 +127,7 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[MetadataRemoved](r, 1)
 	// The credentials of a user are events on its aggregate too.
 	credential.RegisterEvents(r)
+	passkey.RegisterEvents(r)
 }
 
 // EventTypes lists the user event types the read model follows.
