@@ -34,6 +34,8 @@ type softKey struct {
 	userHandle []byte
 	resident   bool
 	counter    uint32
+	// noCounter: the authenticator sends 0 always, as synced passkeys do.
+	noCounter bool
 }
 
 // softAuthenticator plays browser and authenticator: it answers the
@@ -167,7 +169,9 @@ func (a *softAuthenticator) get(optionsJSON []byte, k *softKey) ([]byte, error) 
 	if k == nil {
 		return nil, errors.New("NotAllowedError: no credential")
 	}
-	k.counter++
+	if !k.noCounter {
+		k.counter++
+	}
 	rpHash := sha256.Sum256([]byte(o.RelyingPartyID))
 	authData := append([]byte{}, rpHash[:]...)
 	authData = append(authData, a.flags())

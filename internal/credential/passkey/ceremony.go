@@ -77,11 +77,25 @@ func (c *Commands) saveCeremony(ctx context.Context, instanceID, userID, purpose
 	return id, nil
 }
 
+// validCeremonyID reports whether id has the form of rand.Text: 26
+// characters of the base32 alphabet. Anything else is not looked up.
+func validCeremonyID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
 // takeCeremony deletes and returns the ceremony id of one of the two
 // purposes (and of userID, unless it is ""): whatever happens next, it
 // cannot be finished twice. An expired ceremony is deleted too, and refused.
 func (c *Commands) takeCeremony(ctx context.Context, instanceID, id, userID string, purposes [2]string) (*ceremony, error) {
-	if id == "" || len(id) > 64 {
+	if !validCeremonyID(id) {
 		return nil, errCeremony()
 	}
 	var cer ceremony

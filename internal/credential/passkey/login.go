@@ -1,11 +1,14 @@
 package passkey
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -145,6 +148,9 @@ func (c *Commands) FinishLogin(ctx context.Context, instanceID, ceremonyID strin
 	)
 	if cer.purpose == purposeLoginDiscoverable {
 		handler := func(_, userHandle []byte) (webauthn.User, error) {
+			if !validUserHandle(userHandle) {
+				return nil, errNoUser
+			}
 			found, err := load(ctx, c.store, eventstore.Aggregate{InstanceID: instanceID, Type: aggregateType, ID: string(userHandle)})
 			if failure.Is(err, failure.KindNotFound) {
 				return nil, errNoUser
@@ -190,6 +196,13 @@ func (c *Commands) FinishLogin(ctx context.Context, instanceID, ceremonyID strin
 		return Result{}, err
 	}
 	return Result{UserID: m.user.ID, CredentialID: credentialID, UserVerified: used.UserVerified, Passwordless: cer.purpose == purposeLoginDiscoverable}, nil
+}
+
+// validUserHandle reports whether a user handle can be a user id: at most
+// 64 bytes (§5.4.3) of printable UTF-8. Others name nobody and are not
+// looked up (PostgreSQL refuses text with invalid UTF-8 or NUL).
+func validUserHandle(h []byte) bool {
+	return len(h) > 0 && len(h) <= 64 && utf8.Valid(h) && !bytes.ContainsFunc(h, unicode.IsControl)
 }
 
 func loginEditor(m *model) eventstore.Editor {

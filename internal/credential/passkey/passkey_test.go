@@ -318,10 +318,12 @@ func TestPasswordless(t *testing.T) {
 		} else {
 			wantRefusedAssertion(t, err)
 		}
-		// …and one whose handle names nobody.
-		k.userHandle = []byte("nobody")
-		_, err = f.login(t, &softAuthenticator{origin: origin, uv: true, synced: true, keys: []*softKey{k}}, inst, nil, nil)
-		wantRefusedAssertion(t, err)
+		// …and one whose handle names nobody, or cannot be a user id.
+		for _, handle := range [][]byte{[]byte("nobody"), {0, 0xff, 'u'}, bytes.Repeat([]byte("u"), 65)} {
+			k.userHandle = handle
+			_, err = f.login(t, &softAuthenticator{origin: origin, uv: true, synced: true, keys: []*softKey{k}}, inst, nil, nil)
+			wantRefusedAssertion(t, err)
+		}
 	})
 }
 
@@ -422,8 +424,10 @@ func TestCeremoniesAreOneTime(t *testing.T) {
 		}
 		_, err = f.cmds.FinishRegistration(ctx, editor, other, rcid, "", resp2)
 		wantKind(t, err, failure.KindInvalidArgument, "ceremonyId")
-		_, err = f.cmds.FinishRegistration(ctx, editor, u, "", "", resp2)
-		wantKind(t, err, failure.KindInvalidArgument, "ceremonyId")
+		for _, id := range []string{"", "\x00\xff", strings.Repeat("A", 1000)} {
+			_, err = f.cmds.FinishRegistration(ctx, editor, u, id, "", resp2)
+			wantKind(t, err, failure.KindInvalidArgument, "ceremonyId")
+		}
 	})
 }
 
@@ -457,6 +461,26 @@ func TestClonedAuthenticatorIsRefusedAndRecorded(t *testing.T) {
 		// The genuine authenticator goes on.
 		if _, err := f.login(t, a, inst, &u, nil); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+func TestAuthenticatorsWithoutCounter(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		u := f.user(t, inst, "u1")
+		a := &softAuthenticator{origin: origin, uv: true, synced: true}
+		_, key := f.register(t, a, u, true, "synced")
+		key.noCounter = true
+		// Both counters zero: nothing to compare (§6.1.1), no clone.
+		for range 3 {
+			if _, err := f.login(t, a, inst, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, e := range f.events(t, u) {
+			if _, ok := e.(*passkey.CloneWarning); ok {
+				t.Fatal("a clone warning for an authenticator without counter")
+			}
 		}
 	})
 }
