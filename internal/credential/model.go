@@ -2,6 +2,7 @@ package credential
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -17,7 +18,33 @@ type model struct {
 	failedInARow   int
 	codes          map[string]*pendingCode
 	history        map[string]*codeHistory
+
+	// totpPending is the sealed seed of a registration not yet verified,
+	// totpSeed that of the active one; totpLastStep the time step of the
+	// last accepted code.
+	totpPending, totpSeed []byte
+	totpLastStep          int64
+	// otpFailedInARow counts wrong one-time codes of every kind since the
+	// last success, lock or unlock; otpLocked is set by OTPLocked until an
+	// unlock.
+	otpFailedInARow int
+	otpLocked       bool
+	recoveryHashes  []string
+	// signInFactors are the channels the user opted in to; signInCodes
+	// the codes sent to them. Their send history is in history under
+	// signInHistoryKey.
+	signInFactors map[string]bool
+	signInCodes   map[string]*pendingCode
 }
+
+func newModel() *model {
+	return &model{codes: map[string]*pendingCode{}, history: map[string]*codeHistory{},
+		signInFactors: map[string]bool{}, signInCodes: map[string]*pendingCode{}}
+}
+
+// signInHistoryKey keeps the sends and failures of sign-in codes apart
+// from those of contact codes of the same channel.
+func signInHistoryKey(channel string) string { return "sign-in/" + channel }
 
 type pendingCode struct {
 	to        string
@@ -64,8 +91,9 @@ func (m *model) historyOf(channel string) *codeHistory {
 }
 
 // AttemptsResetter is an event of another package on the user's aggregate
-// that ends a run of wrong passwords, such as an administrator's unlock
-// (package user's Unlocked implements it).
+// that ends a run of wrong passwords and of wrong one-time codes, and lifts
+// an OTP lock, such as an administrator's unlock (package user's Unlocked
+// implements it).
 type AttemptsResetter interface {
 	ResetsPasswordAttempts()
 }
@@ -74,7 +102,7 @@ func (m *model) apply(e *eventstore.Event) {
 	m.sequence = e.Sequence
 	switch p := e.Payload.(type) {
 	case AttemptsResetter:
-		m.failedInARow = 0
+		m.failedInARow, m.otpFailedInARow, m.otpLocked = 0, 0, false
 	case *PasswordSet:
 		m.passwordHash, m.changeRequired, m.failedInARow = p.Hash, p.ChangeRequired, 0
 	case *PasswordCheckSucceeded, *PasswordLocked:
@@ -96,6 +124,44 @@ func (m *model) apply(e *eventstore.Event) {
 	case *ContactVerified:
 		delete(m.codes, p.Channel)
 		m.historyOf(p.Channel).failed = nil
+	case *TOTPAdded:
+		m.totpPending = p.Seed
+	case *TOTPVerified:
+		m.totpSeed, m.totpPending, m.totpLastStep, m.otpFailedInARow = m.totpPending, nil, p.Step, 0
+	case *TOTPRemoved:
+		m.totpSeed, m.totpPending, m.totpLastStep = nil, nil, 0
+	case *TOTPCheckSucceeded:
+		m.totpLastStep, m.otpFailedInARow = p.Step, 0
+	case *TOTPCheckFailed, *RecoveryCodeCheckFailed:
+		m.otpFailedInARow++
+	case *OTPLocked:
+		// As with passwords, the lock ends the run: once unlocked, the
+		// user has its attempts again.
+		m.otpFailedInARow, m.otpLocked = 0, true
+	case *RecoveryCodesGenerated:
+		m.recoveryHashes = slices.Clone(p.Hashes)
+	case *RecoveryCodeUsed:
+		m.recoveryHashes = slices.DeleteFunc(m.recoveryHashes, func(h string) bool { return h == p.Hash })
+		m.otpFailedInARow = 0
+	case *RecoveryCodesRemoved:
+		m.recoveryHashes = nil
+	case *SignInCodeFactorAdded:
+		m.signInFactors[p.Channel] = true
+	case *SignInCodeFactorRemoved:
+		delete(m.signInFactors, p.Channel)
+		delete(m.signInCodes, p.Channel)
+	case *SignInCodeSent:
+		m.signInCodes[p.Channel] = &pendingCode{to: p.To, sealed: p.Code, expiresAt: p.ExpiresAt}
+		h := m.historyOf(signInHistoryKey(p.Channel))
+		h.sent = appendRecent(h.sent, e.CreatedAt)
+	case *SignInCodeCheckSucceeded:
+		delete(m.signInCodes, p.Channel)
+		m.otpFailedInARow = 0
+	case *SignInCodeCheckFailed:
+		if c := m.signInCodes[p.Channel]; c != nil {
+			c.failures++
+		}
+		m.otpFailedInARow++
 	}
 }
 
@@ -105,7 +171,7 @@ func load(ctx context.Context, store *eventstore.Store, user eventstore.Aggregat
 	if err != nil {
 		return nil, err
 	}
-	m := &model{codes: map[string]*pendingCode{}, history: map[string]*codeHistory{}}
+	m := newModel()
 	for i := range events {
 		m.apply(&events[i])
 	}

@@ -3,6 +3,7 @@ package credential
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -31,6 +32,55 @@ type Policy struct {
 	// EmailCodeLifetime and PhoneCodeLifetime bound a code's validity.
 	EmailCodeLifetime time.Duration
 	PhoneCodeLifetime time.Duration
+	// MaxOTPAttempts wrong one-time codes in a row — TOTP, sign-in codes
+	// and recovery codes counted together — lock the user (0 disables
+	// the lock). A successful second factor or an administrator's unlock
+	// ends the run.
+	MaxOTPAttempts int
+	// SignInCodeLifetime bounds the validity of a code sent by email or
+	// SMS as a sign-in factor.
+	SignInCodeLifetime time.Duration
+	// AllowedAuthenticators are the authenticators the users may register
+	// and sign in with (AuthTOTP, AuthOTPEmail, …; the names user types
+	// list); nil or empty allows all. See Policy.Allows.
+	AllowedAuthenticators []string
+}
+
+// The authenticator names of a policy's AllowedAuthenticators: those user
+// types list (package userschema) and the login settings allow (package
+// settings). Recovery codes are not listed there: see Policy.Allows.
+const (
+	AuthPassword      = "password"
+	AuthPasskey       = "passkey"
+	AuthTOTP          = "totp"
+	AuthOTPEmail      = "otp_email"
+	AuthOTPSMS        = "otp_sms"
+	AuthRecoveryCodes = "recovery_codes"
+)
+
+// SecondFactors are the authenticators recovery codes stand in for.
+var SecondFactors = []string{AuthPasskey, AuthTOTP, AuthOTPEmail, AuthOTPSMS}
+
+// Allows reports whether the policy lets users have (and sign in with)
+// the authenticator. Recovery codes (AuthRecoveryCodes) are no name of
+// their own in user types or login settings: they stand in for a lost
+// second factor, so they are allowed whenever a second factor is.
+func (p Policy) Allows(authenticator string) bool {
+	if len(p.AllowedAuthenticators) == 0 {
+		return true
+	}
+	if authenticator == AuthRecoveryCodes {
+		return slices.ContainsFunc(SecondFactors, func(a string) bool { return slices.Contains(p.AllowedAuthenticators, a) })
+	}
+	return slices.Contains(p.AllowedAuthenticators, authenticator)
+}
+
+// requireAllowed refuses an authenticator the policy does not allow.
+func (p Policy) requireAllowed(authenticator string) error {
+	if !p.Allows(authenticator) {
+		return failure.FailedPrecondition("the login policy does not allow the authenticator %s", authenticator)
+	}
+	return nil
 }
 
 // PolicySource returns the credential policy in force for the users of an
@@ -47,6 +97,7 @@ func FixedPolicy(p Policy) PolicySource {
 var DefaultPolicy = Policy{
 	MinPasswordLength: 8, MaxPasswordAttempts: 10, CodeAttempts: 5, CodeSends: 5, CodeWindow: time.Hour,
 	EmailCodeLifetime: time.Hour, PhoneCodeLifetime: 10 * time.Minute,
+	MaxOTPAttempts: 10, SignInCodeLifetime: 5 * time.Minute,
 }
 
 // ValidatePassword applies the limits every password has, whatever the

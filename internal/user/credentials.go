@@ -23,8 +23,9 @@ func errSignIn() error { return failure.Unauthenticated("the login name or passw
 
 // holder is what the credential commands need to know of a user.
 type holder struct {
-	aggregate    eventstore.Aggregate
-	email, phone string
+	aggregate                    eventstore.Aggregate
+	email, phone                 string
+	emailVerified, phoneVerified bool
 	// active: the user and its organization are active (Standing.Active).
 	active bool
 }
@@ -33,8 +34,8 @@ func (c *Commands) holder(ctx context.Context, instanceID, userID string) (holde
 	h := holder{aggregate: eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: userID}}
 	var state string
 	var orgActive bool
-	err := c.db().Reader().QueryRowContext(ctx, `SELECT org_id, email, phone, state, org_active FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).
-		Scan(&h.aggregate.Owner, &h.email, &h.phone, &state, &orgActive)
+	err := c.db().Reader().QueryRowContext(ctx, `SELECT org_id, email, phone, state, org_active, email_verified, phone_verified FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).
+		Scan(&h.aggregate.Owner, &h.email, &h.phone, &state, &orgActive, &h.emailVerified, &h.phoneVerified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return holder{}, failure.NotFound("user %s not found", userID)
 	}

@@ -85,8 +85,10 @@ type Projection struct{}
 
 func (Projection) Name() string { return "users" }
 func (Projection) EventTypes() []string {
-	// The organization's state is kept beside its users (org_active).
-	return append(EventTypes(), eventstore.TypesOf(&org.Deactivated{}, &org.Reactivated{})...)
+	// The organization's state is kept beside its users (org_active); a
+	// lock after too many wrong one-time codes locks like one after
+	// passwords.
+	return append(EventTypes(), eventstore.TypesOf(&org.Deactivated{}, &org.Reactivated{}, &credential.OTPLocked{})...)
 }
 
 // Version is the version of the rows this code derives
@@ -250,7 +252,7 @@ ON CONFLICT (instance_id, login_name_lower) DO NOTHING`,
 		return set(`password_hash = $1, password_change_required = $2`, p.Hash, p.ChangeRequired)
 	case *Locked:
 		return set(`state = $1`, string(StateLocked))
-	case *credential.PasswordLocked:
+	case *credential.PasswordLocked, *credential.OTPLocked:
 		return exec(`UPDATE users SET state = $1 WHERE instance_id = $2 AND id = $3 AND state = $4`,
 			string(StateLocked), a.InstanceID, a.ID, string(StateActive))
 	case *Unlocked, *Reactivated:

@@ -54,7 +54,7 @@ func (m *writeModel) apply(e *eventstore.Event) {
 		if m.State == StateInitial && p.Channel == credential.ChannelEmail {
 			m.State = StateActive
 		}
-	case *credential.PasswordLocked:
+	case *credential.PasswordLocked, *credential.OTPLocked:
 		if m.State == StateActive {
 			m.State = StateLocked
 		}

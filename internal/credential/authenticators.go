@@ -1,0 +1,45 @@
+package credential
+
+import (
+	"context"
+
+	"github.com/castellan-iam/castellan/internal/eventstore"
+)
+
+// Authenticators summarizes what a user can prove itself with, of what
+// this package keeps: for a sign-in to know which steps it may offer, and
+// for the API's listing. Passkeys are package passkey's.
+type Authenticators struct {
+	HasPassword            bool
+	PasswordChangeRequired bool
+	// TOTP is an active TOTP authenticator; TOTPPending a registration
+	// not yet verified.
+	TOTP        bool
+	TOTPPending bool
+	// RecoveryCodesLeft counts the recovery codes not yet used.
+	RecoveryCodesLeft int
+	// SignInCodeEmail and SignInCodeSMS tell the channels the user opted
+	// in to for sign-in codes.
+	SignInCodeEmail bool
+	SignInCodeSMS   bool
+}
+
+// SecondFactor reports whether the user has a second factor of this
+// package's: an active TOTP or a channel for sign-in codes (recovery codes
+// only stand in for one).
+func (a Authenticators) SecondFactor() bool {
+	return a.TOTP || a.SignInCodeEmail || a.SignInCodeSMS
+}
+
+// Authenticators returns the user's authenticators.
+func (c *Commands) Authenticators(ctx context.Context, user eventstore.Aggregate) (Authenticators, error) {
+	m, err := load(ctx, c.store, user)
+	if err != nil {
+		return Authenticators{}, err
+	}
+	return Authenticators{
+		HasPassword: m.passwordHash != "", PasswordChangeRequired: m.changeRequired,
+		TOTP: m.totpSeed != nil, TOTPPending: m.totpPending != nil, RecoveryCodesLeft: len(m.recoveryHashes),
+		SignInCodeEmail: m.signInFactors[ChannelEmail], SignInCodeSMS: m.signInFactors[ChannelPhone],
+	}, nil
+}
