@@ -15,6 +15,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/pii"
 )
 
 var ctx = context.Background()
@@ -70,12 +72,20 @@ func relyingParties(_ context.Context, instanceID string) (string, string, []str
 // each runs fn on SQLite and, when configured, PostgreSQL.
 func each(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
-		db := src.Open(t, append(slices.Clone(eventstore.Migrations), passkey.Migrations...))
+		db := src.Open(t, slices.Concat(eventstore.Migrations, pii.Migrations, passkey.Migrations))
 		r := eventstore.NewRegistry()
 		eventstore.Register[userAdded](r, 1)
 		passkey.RegisterEvents(r)
 		clk := &clock{t: time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)}
-		store, err := eventstore.New(db, r, nil, eventstore.Options{Now: clk.now})
+		key, err := keyring.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ring, err := keyring.New(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := eventstore.New(db, r, nil, eventstore.Options{Now: clk.now, Sealer: pii.New(ring)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -703,5 +713,28 @@ func TestAttestationPreference(t *testing.T) {
 		}
 		_, _, err = passkey.NewCommands(f.store, relyingParties, passkey.Config{Attestation: "sometimes"}).BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, false)
 		wantKind(t, err, failure.KindInternal, "")
+	})
+}
+
+func TestTheNameIsPersonalData(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		u := f.user(t, inst, "u1")
+		a := &softAuthenticator{origin: origin}
+		cred, _ := f.register(t, a, u, false, "Ada's YubiKey")
+		var n int
+		if err := f.store.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM events WHERE CAST(payload AS TEXT) LIKE '%YubiKey%'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("the name is in %d stored payloads in plain text (%v)", n, err)
+		}
+		if list, err := f.cmds.List(ctx, u); err != nil || list[0].Name != "Ada's YubiKey" {
+			t.Fatalf("list %+v %v", list, err)
+		}
+		if _, err := f.store.Push(ctx, eventstore.SystemEditor, eventstore.Append{Aggregate: u, ExpectedSequence: eventstore.AnySequence,
+			Events: []eventstore.Payload{&userAdded{}}, ErasePersonal: true}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := f.cmds.List(ctx, u)
+		if err != nil || len(list) != 1 || list[0].Name != "" || list[0].ID != cred.ID {
+			t.Fatalf("list after erasure %+v %v", list, err)
+		}
 	})
 }
