@@ -8,12 +8,14 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
 )
 
 // Commands change the settings of an instance and of its organizations.
 type Commands struct {
 	store *eventstore.Store
+	keys  *keyring.Ring
 }
 
 // NewCommands returns the settings commands.
@@ -25,6 +27,9 @@ type writeModel struct {
 	aggregate eventstore.Aggregate
 	groups    map[Group][]byte
 	sequence  int64
+	// The notification providers the instance level sets.
+	smtp *SMTPProviderSet
+	sms  *SMSProviderSet
 }
 
 // aggregateOf is the aggregate of the instance's settings (orgID "") or of
@@ -60,6 +65,14 @@ func (c *Commands) load(ctx context.Context, instanceID, orgID string) (*writeMo
 			}
 		case resetEvent:
 			delete(m.groups, p.group())
+		case *SMTPProviderSet:
+			m.smtp = p
+		case *SMTPProviderReset:
+			m.smtp = nil
+		case *SMSProviderSet:
+			m.sms = p
+		case *SMSProviderReset:
+			m.sms = nil
 		}
 	}
 	return m, nil

@@ -28,6 +28,15 @@
 // JSON, updated inline with the events; an organization's removal deletes
 // its rows. Effective reads both levels in one query.
 //
+// Notification providers (notification.go): the instance level also sets
+// the SMTP server and the SMS webhook of its email and text messages
+// (events "settings.notify.{smtp,sms}.{set,reset}"), defaulting to the
+// server's configuration (LevelServer). Their secrets are sealed with the
+// key ring (Commands.WithKeys) under associated data naming the instance
+// and the secret, in the event and in the read model
+// (notification_providers); NotificationProviders opens them for sending.
+// A change that sends no secret keeps the one set before.
+//
 // Payloads: every event is at version 1. A group gaining a field must
 // bring an upcaster giving old events the value that keeps their meaning.
 package settings

@@ -129,6 +129,7 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[TokensReset](r, 1)
 	eventstore.Register[PrivacySet](r, 1)
 	eventstore.Register[PrivacyReset](r, 1)
+	registerNotificationEvents(r)
 }
 
 // EventTypes lists every settings event type.
@@ -136,3 +137,7 @@ func EventTypes() []string {
 	return eventstore.TypesOf(&LoginSet{}, &LoginReset{}, &PasswordSet{}, &PasswordReset{}, &LockoutSet{}, &LockoutReset{},
 		&SessionSet{}, &SessionReset{}, &TokensSet{}, &TokensReset{}, &PrivacySet{}, &PrivacyReset{})
 }
+
+// AllEventTypes lists the group events and the notification provider
+// events.
+func AllEventTypes() []string { return append(EventTypes(), notificationEventTypes()...) }
