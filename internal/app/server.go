@@ -79,7 +79,7 @@ func (a *App) Services(version string) []api.Service {
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),
-		settingsapi.NewService(a.Store, auth),
+		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth),
 	}
 }

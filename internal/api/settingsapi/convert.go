@@ -14,6 +14,7 @@ var levels = map[settings.Level]settingsv1.SettingsLevel{
 	settings.LevelBuiltIn:      settingsv1.SettingsLevel_SETTINGS_LEVEL_BUILT_IN,
 	settings.LevelInstance:     settingsv1.SettingsLevel_SETTINGS_LEVEL_INSTANCE,
 	settings.LevelOrganization: settingsv1.SettingsLevel_SETTINGS_LEVEL_ORGANIZATION,
+	settings.LevelServer:       settingsv1.SettingsLevel_SETTINGS_LEVEL_SERVER,
 }
 
 var mfa = map[settings.MFARequirement]settingsv1.MfaRequirement{

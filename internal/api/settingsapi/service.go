@@ -12,6 +12,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/settings"
 )
@@ -21,6 +22,9 @@ type Service struct {
 	store    *eventstore.Store
 	settings *settings.Commands
 	auth     *authn.Authenticator
+	// keys and server serve the notification providers (WithNotification).
+	keys   *keyring.Ring
+	server settings.Providers
 }
 
 var _ settingsv1connect.SettingsServiceHandler = (*Service)(nil)

@@ -379,3 +379,12 @@ func TestRESTPaths(t *testing.T) {
 		t.Fatalf("after the reset: %v", out)
 	}
 }
+
+func toJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -40,6 +40,9 @@ const (
 	SettingsLevel_SETTINGS_LEVEL_INSTANCE SettingsLevel = 2
 	// SETTINGS_LEVEL_ORGANIZATION is the organization's override.
 	SettingsLevel_SETTINGS_LEVEL_ORGANIZATION SettingsLevel = 3
+	// SETTINGS_LEVEL_SERVER is the server's configuration (notification
+	// providers).
+	SettingsLevel_SETTINGS_LEVEL_SERVER SettingsLevel = 4
 )
 
 // Enum value maps for SettingsLevel.
@@ -49,12 +52,14 @@ var (
 		1: "SETTINGS_LEVEL_BUILT_IN",
 		2: "SETTINGS_LEVEL_INSTANCE",
 		3: "SETTINGS_LEVEL_ORGANIZATION",
+		4: "SETTINGS_LEVEL_SERVER",
 	}
 	SettingsLevel_value = map[string]int32{
 		"SETTINGS_LEVEL_UNSPECIFIED":  0,
 		"SETTINGS_LEVEL_BUILT_IN":     1,
 		"SETTINGS_LEVEL_INSTANCE":     2,
 		"SETTINGS_LEVEL_ORGANIZATION": 3,
+		"SETTINGS_LEVEL_SERVER":       4,
 	}
 )
 
@@ -1543,6 +1548,581 @@ func (*ResetSettingsResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{23}
 }
 
+// SmtpProvider is an SMTP submission server.
+type SmtpProvider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// port 0 is the port of the TLS mode: 587, 465 or 25.
+	Port int32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	// username authenticates with AUTH PLAIN; empty: no authentication.
+	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
+	// password_set says whether a password is set; the password is never
+	// returned.
+	PasswordSet bool `protobuf:"varint,4,opt,name=password_set,json=passwordSet,proto3" json:"password_set,omitempty"`
+	// from is the sender, "Name <address>" or an address.
+	From string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	// tls is starttls (empty: the same), tls, or none (loopback only).
+	Tls           string `protobuf:"bytes,6,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SmtpProvider) Reset() {
+	*x = SmtpProvider{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SmtpProvider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SmtpProvider) ProtoMessage() {}
+
+func (x *SmtpProvider) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SmtpProvider.ProtoReflect.Descriptor instead.
+func (*SmtpProvider) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SmtpProvider) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SmtpProvider) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *SmtpProvider) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SmtpProvider) GetPasswordSet() bool {
+	if x != nil {
+		return x.PasswordSet
+	}
+	return false
+}
+
+func (x *SmtpProvider) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SmtpProvider) GetTls() string {
+	if x != nil {
+		return x.Tls
+	}
+	return ""
+}
+
+// SmsProvider is a gateway text messages are POSTed to, signed per
+// Standard Webhooks.
+type SmsProvider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// secret_set says whether a signing secret is set; it is never returned.
+	SecretSet     bool `protobuf:"varint,2,opt,name=secret_set,json=secretSet,proto3" json:"secret_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SmsProvider) Reset() {
+	*x = SmsProvider{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SmsProvider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SmsProvider) ProtoMessage() {}
+
+func (x *SmsProvider) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SmsProvider.ProtoReflect.Descriptor instead.
+func (*SmsProvider) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SmsProvider) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SmsProvider) GetSecretSet() bool {
+	if x != nil {
+		return x.SecretSet
+	}
+	return false
+}
+
+// GetNotificationProvidersRequest is empty: the providers are the
+// instance's.
+type GetNotificationProvidersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNotificationProvidersRequest) Reset() {
+	*x = GetNotificationProvidersRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNotificationProvidersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNotificationProvidersRequest) ProtoMessage() {}
+
+func (x *GetNotificationProvidersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNotificationProvidersRequest.ProtoReflect.Descriptor instead.
+func (*GetNotificationProvidersRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{26}
+}
+
+// GetNotificationProvidersResponse describes the providers in force.
+type GetNotificationProvidersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// smtp is the instance's SMTP server; absent when the server's
+	// configuration is in force.
+	Smtp *SmtpProvider `protobuf:"bytes,1,opt,name=smtp,proto3" json:"smtp,omitempty"`
+	// smtp_source is SETTINGS_LEVEL_INSTANCE or SETTINGS_LEVEL_SERVER.
+	SmtpSource SettingsLevel `protobuf:"varint,2,opt,name=smtp_source,json=smtpSource,proto3,enum=castellan.settings.v1.SettingsLevel" json:"smtp_source,omitempty"`
+	// smtp_configured says whether email can be sent at all.
+	SmtpConfigured bool `protobuf:"varint,3,opt,name=smtp_configured,json=smtpConfigured,proto3" json:"smtp_configured,omitempty"`
+	// sms is the instance's SMS webhook; absent when the server's
+	// configuration is in force.
+	Sms       *SmsProvider  `protobuf:"bytes,4,opt,name=sms,proto3" json:"sms,omitempty"`
+	SmsSource SettingsLevel `protobuf:"varint,5,opt,name=sms_source,json=smsSource,proto3,enum=castellan.settings.v1.SettingsLevel" json:"sms_source,omitempty"`
+	// sms_configured says whether text messages can be sent at all.
+	SmsConfigured bool `protobuf:"varint,6,opt,name=sms_configured,json=smsConfigured,proto3" json:"sms_configured,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNotificationProvidersResponse) Reset() {
+	*x = GetNotificationProvidersResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNotificationProvidersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNotificationProvidersResponse) ProtoMessage() {}
+
+func (x *GetNotificationProvidersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNotificationProvidersResponse.ProtoReflect.Descriptor instead.
+func (*GetNotificationProvidersResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetNotificationProvidersResponse) GetSmtp() *SmtpProvider {
+	if x != nil {
+		return x.Smtp
+	}
+	return nil
+}
+
+func (x *GetNotificationProvidersResponse) GetSmtpSource() SettingsLevel {
+	if x != nil {
+		return x.SmtpSource
+	}
+	return SettingsLevel_SETTINGS_LEVEL_UNSPECIFIED
+}
+
+func (x *GetNotificationProvidersResponse) GetSmtpConfigured() bool {
+	if x != nil {
+		return x.SmtpConfigured
+	}
+	return false
+}
+
+func (x *GetNotificationProvidersResponse) GetSms() *SmsProvider {
+	if x != nil {
+		return x.Sms
+	}
+	return nil
+}
+
+func (x *GetNotificationProvidersResponse) GetSmsSource() SettingsLevel {
+	if x != nil {
+		return x.SmsSource
+	}
+	return SettingsLevel_SETTINGS_LEVEL_UNSPECIFIED
+}
+
+func (x *GetNotificationProvidersResponse) GetSmsConfigured() bool {
+	if x != nil {
+		return x.SmsConfigured
+	}
+	return false
+}
+
+// SetSmtpProviderRequest is an SMTP server for the instance.
+type SetSmtpProviderRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Host     string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Port     int32                  `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	Username string                 `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
+	// password replaces the password (empty: none); absent keeps the one set
+	// before.
+	Password      *string `protobuf:"bytes,4,opt,name=password,proto3,oneof" json:"password,omitempty"`
+	From          string  `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	Tls           string  `protobuf:"bytes,6,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSmtpProviderRequest) Reset() {
+	*x = SetSmtpProviderRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSmtpProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSmtpProviderRequest) ProtoMessage() {}
+
+func (x *SetSmtpProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSmtpProviderRequest.ProtoReflect.Descriptor instead.
+func (*SetSmtpProviderRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SetSmtpProviderRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SetSmtpProviderRequest) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *SetSmtpProviderRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SetSmtpProviderRequest) GetPassword() string {
+	if x != nil && x.Password != nil {
+		return *x.Password
+	}
+	return ""
+}
+
+func (x *SetSmtpProviderRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SetSmtpProviderRequest) GetTls() string {
+	if x != nil {
+		return x.Tls
+	}
+	return ""
+}
+
+// SetSmtpProviderResponse is empty.
+type SetSmtpProviderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSmtpProviderResponse) Reset() {
+	*x = SetSmtpProviderResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSmtpProviderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSmtpProviderResponse) ProtoMessage() {}
+
+func (x *SetSmtpProviderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSmtpProviderResponse.ProtoReflect.Descriptor instead.
+func (*SetSmtpProviderResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{29}
+}
+
+// SetSmsProviderRequest is an SMS webhook for the instance.
+type SetSmsProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// url: https, or http to a loopback host; at most 2048 bytes.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// secret signs the requests, at least 24 bytes; empty keeps the one set
+	// before.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSmsProviderRequest) Reset() {
+	*x = SetSmsProviderRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSmsProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSmsProviderRequest) ProtoMessage() {}
+
+func (x *SetSmsProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSmsProviderRequest.ProtoReflect.Descriptor instead.
+func (*SetSmsProviderRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetSmsProviderRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SetSmsProviderRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// SetSmsProviderResponse is empty.
+type SetSmsProviderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSmsProviderResponse) Reset() {
+	*x = SetSmsProviderResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSmsProviderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSmsProviderResponse) ProtoMessage() {}
+
+func (x *SetSmsProviderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSmsProviderResponse.ProtoReflect.Descriptor instead.
+func (*SetSmsProviderResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{31}
+}
+
+// ResetNotificationProviderRequest names the provider: smtp or sms.
+type ResetNotificationProviderRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Provider      string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetNotificationProviderRequest) Reset() {
+	*x = ResetNotificationProviderRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetNotificationProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetNotificationProviderRequest) ProtoMessage() {}
+
+func (x *ResetNotificationProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetNotificationProviderRequest.ProtoReflect.Descriptor instead.
+func (*ResetNotificationProviderRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ResetNotificationProviderRequest) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// ResetNotificationProviderResponse is empty.
+type ResetNotificationProviderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetNotificationProviderResponse) Reset() {
+	*x = ResetNotificationProviderResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetNotificationProviderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetNotificationProviderResponse) ProtoMessage() {}
+
+func (x *ResetNotificationProviderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetNotificationProviderResponse.ProtoReflect.Descriptor instead.
+func (*ResetNotificationProviderResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{33}
+}
+
 var File_castellan_settings_v1_settings_proto protoreflect.FileDescriptor
 
 const file_castellan_settings_v1_settings_proto_rawDesc = "" +
@@ -1633,17 +2213,55 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x14ResetSettingsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\"\x17\n" +
-	"\x15ResetSettingsResponse*\x8a\x01\n" +
+	"\x15ResetSettingsResponse\"\x9b\x01\n" +
+	"\fSmtpProvider\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x1a\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12!\n" +
+	"\fpassword_set\x18\x04 \x01(\bR\vpasswordSet\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x10\n" +
+	"\x03tls\x18\x06 \x01(\tR\x03tls\">\n" +
+	"\vSmsProvider\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1d\n" +
+	"\n" +
+	"secret_set\x18\x02 \x01(\bR\tsecretSet\"!\n" +
+	"\x1fGetNotificationProvidersRequest\"\xed\x02\n" +
+	" GetNotificationProvidersResponse\x127\n" +
+	"\x04smtp\x18\x01 \x01(\v2#.castellan.settings.v1.SmtpProviderR\x04smtp\x12E\n" +
+	"\vsmtp_source\x18\x02 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\n" +
+	"smtpSource\x12'\n" +
+	"\x0fsmtp_configured\x18\x03 \x01(\bR\x0esmtpConfigured\x124\n" +
+	"\x03sms\x18\x04 \x01(\v2\".castellan.settings.v1.SmsProviderR\x03sms\x12C\n" +
+	"\n" +
+	"sms_source\x18\x05 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\tsmsSource\x12%\n" +
+	"\x0esms_configured\x18\x06 \x01(\bR\rsmsConfigured\"\xb0\x01\n" +
+	"\x16SetSmtpProviderRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x1a\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12\x1f\n" +
+	"\bpassword\x18\x04 \x01(\tH\x00R\bpassword\x88\x01\x01\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x10\n" +
+	"\x03tls\x18\x06 \x01(\tR\x03tlsB\v\n" +
+	"\t_password\"\x19\n" +
+	"\x17SetSmtpProviderResponse\"A\n" +
+	"\x15SetSmsProviderRequest\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x18\n" +
+	"\x16SetSmsProviderResponse\">\n" +
+	" ResetNotificationProviderRequest\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\"#\n" +
+	"!ResetNotificationProviderResponse*\xa5\x01\n" +
 	"\rSettingsLevel\x12\x1e\n" +
 	"\x1aSETTINGS_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17SETTINGS_LEVEL_BUILT_IN\x10\x01\x12\x1b\n" +
 	"\x17SETTINGS_LEVEL_INSTANCE\x10\x02\x12\x1f\n" +
-	"\x1bSETTINGS_LEVEL_ORGANIZATION\x10\x03*\x8e\x01\n" +
+	"\x1bSETTINGS_LEVEL_ORGANIZATION\x10\x03\x12\x19\n" +
+	"\x15SETTINGS_LEVEL_SERVER\x10\x04*\x8e\x01\n" +
 	"\x0eMfaRequirement\x12\x1f\n" +
 	"\x1bMFA_REQUIREMENT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15MFA_REQUIREMENT_NEVER\x10\x01\x12\"\n" +
 	"\x1eMFA_REQUIREMENT_ADMINISTRATORS\x10\x02\x12\x1c\n" +
-	"\x18MFA_REQUIREMENT_EVERYONE\x10\x032\xc7\t\n" +
+	"\x18MFA_REQUIREMENT_EVERYONE\x10\x032\xfb\x0e\n" +
 	"\x0fSettingsService\x12}\n" +
 	"\vGetSettings\x12).castellan.settings.v1.GetSettingsRequest\x1a*.castellan.settings.v1.GetSettingsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/settings\x90\x02\x01\x12\x92\x01\n" +
 	"\x10SetLoginSettings\x12..castellan.settings.v1.SetLoginSettingsRequest\x1a/.castellan.settings.v1.SetLoginSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\x1a\x12/v1/settings/login\x12\x9e\x01\n" +
@@ -1652,7 +2270,11 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x12SetSessionSettings\x120.castellan.settings.v1.SetSessionSettingsRequest\x1a1.castellan.settings.v1.SetSessionSettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/session\x12\x93\x01\n" +
 	"\x10SetTokenSettings\x12..castellan.settings.v1.SetTokenSettingsRequest\x1a/.castellan.settings.v1.SetTokenSettingsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\x1a\x13/v1/settings/tokens\x12\x9a\x01\n" +
 	"\x12SetPrivacySettings\x120.castellan.settings.v1.SetPrivacySettingsRequest\x1a1.castellan.settings.v1.SetPrivacySettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/privacy\x12\x91\x01\n" +
-	"\rResetSettings\x12+.castellan.settings.v1.ResetSettingsRequest\x1a,.castellan.settings.v1.ResetSettingsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/settings/{group}:resetBIZGgithub.com/castellan-iam/castellan/gen/castellan/settings/v1;settingsv1b\x06proto3"
+	"\rResetSettings\x12+.castellan.settings.v1.ResetSettingsRequest\x1a,.castellan.settings.v1.ResetSettingsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/settings/{group}:reset\x12\xb1\x01\n" +
+	"\x18GetNotificationProviders\x126.castellan.settings.v1.GetNotificationProvidersRequest\x1a7.castellan.settings.v1.GetNotificationProvidersResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/settings/notification\x90\x02\x01\x12\x9b\x01\n" +
+	"\x0fSetSmtpProvider\x12-.castellan.settings.v1.SetSmtpProviderRequest\x1a..castellan.settings.v1.SetSmtpProviderResponse\")\x82\xd3\xe4\x93\x02#:\x01*\x1a\x1e/v1/settings/notification/smtp\x12\x97\x01\n" +
+	"\x0eSetSmsProvider\x12,.castellan.settings.v1.SetSmsProviderRequest\x1a-.castellan.settings.v1.SetSmsProviderResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\x1a\x1d/v1/settings/notification/sms\x12\xc5\x01\n" +
+	"\x19ResetNotificationProvider\x127.castellan.settings.v1.ResetNotificationProviderRequest\x1a8.castellan.settings.v1.ResetNotificationProviderResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/settings/notification/{provider}:resetBIZGgithub.com/castellan-iam/castellan/gen/castellan/settings/v1;settingsv1b\x06proto3"
 
 var (
 	file_castellan_settings_v1_settings_proto_rawDescOnce sync.Once
@@ -1667,35 +2289,45 @@ func file_castellan_settings_v1_settings_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_settings_v1_settings_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_castellan_settings_v1_settings_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_castellan_settings_v1_settings_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_castellan_settings_v1_settings_proto_goTypes = []any{
-	(SettingsLevel)(0),                  // 0: castellan.settings.v1.SettingsLevel
-	(MfaRequirement)(0),                 // 1: castellan.settings.v1.MfaRequirement
-	(*Settings)(nil),                    // 2: castellan.settings.v1.Settings
-	(*SettingsSources)(nil),             // 3: castellan.settings.v1.SettingsSources
-	(*LoginSettings)(nil),               // 4: castellan.settings.v1.LoginSettings
-	(*PasswordSettings)(nil),            // 5: castellan.settings.v1.PasswordSettings
-	(*LockoutSettings)(nil),             // 6: castellan.settings.v1.LockoutSettings
-	(*SessionSettings)(nil),             // 7: castellan.settings.v1.SessionSettings
-	(*TokenSettings)(nil),               // 8: castellan.settings.v1.TokenSettings
-	(*PrivacySettings)(nil),             // 9: castellan.settings.v1.PrivacySettings
-	(*GetSettingsRequest)(nil),          // 10: castellan.settings.v1.GetSettingsRequest
-	(*GetSettingsResponse)(nil),         // 11: castellan.settings.v1.GetSettingsResponse
-	(*SetLoginSettingsRequest)(nil),     // 12: castellan.settings.v1.SetLoginSettingsRequest
-	(*SetLoginSettingsResponse)(nil),    // 13: castellan.settings.v1.SetLoginSettingsResponse
-	(*SetPasswordSettingsRequest)(nil),  // 14: castellan.settings.v1.SetPasswordSettingsRequest
-	(*SetPasswordSettingsResponse)(nil), // 15: castellan.settings.v1.SetPasswordSettingsResponse
-	(*SetLockoutSettingsRequest)(nil),   // 16: castellan.settings.v1.SetLockoutSettingsRequest
-	(*SetLockoutSettingsResponse)(nil),  // 17: castellan.settings.v1.SetLockoutSettingsResponse
-	(*SetSessionSettingsRequest)(nil),   // 18: castellan.settings.v1.SetSessionSettingsRequest
-	(*SetSessionSettingsResponse)(nil),  // 19: castellan.settings.v1.SetSessionSettingsResponse
-	(*SetTokenSettingsRequest)(nil),     // 20: castellan.settings.v1.SetTokenSettingsRequest
-	(*SetTokenSettingsResponse)(nil),    // 21: castellan.settings.v1.SetTokenSettingsResponse
-	(*SetPrivacySettingsRequest)(nil),   // 22: castellan.settings.v1.SetPrivacySettingsRequest
-	(*SetPrivacySettingsResponse)(nil),  // 23: castellan.settings.v1.SetPrivacySettingsResponse
-	(*ResetSettingsRequest)(nil),        // 24: castellan.settings.v1.ResetSettingsRequest
-	(*ResetSettingsResponse)(nil),       // 25: castellan.settings.v1.ResetSettingsResponse
-	(*durationpb.Duration)(nil),         // 26: google.protobuf.Duration
+	(SettingsLevel)(0),                        // 0: castellan.settings.v1.SettingsLevel
+	(MfaRequirement)(0),                       // 1: castellan.settings.v1.MfaRequirement
+	(*Settings)(nil),                          // 2: castellan.settings.v1.Settings
+	(*SettingsSources)(nil),                   // 3: castellan.settings.v1.SettingsSources
+	(*LoginSettings)(nil),                     // 4: castellan.settings.v1.LoginSettings
+	(*PasswordSettings)(nil),                  // 5: castellan.settings.v1.PasswordSettings
+	(*LockoutSettings)(nil),                   // 6: castellan.settings.v1.LockoutSettings
+	(*SessionSettings)(nil),                   // 7: castellan.settings.v1.SessionSettings
+	(*TokenSettings)(nil),                     // 8: castellan.settings.v1.TokenSettings
+	(*PrivacySettings)(nil),                   // 9: castellan.settings.v1.PrivacySettings
+	(*GetSettingsRequest)(nil),                // 10: castellan.settings.v1.GetSettingsRequest
+	(*GetSettingsResponse)(nil),               // 11: castellan.settings.v1.GetSettingsResponse
+	(*SetLoginSettingsRequest)(nil),           // 12: castellan.settings.v1.SetLoginSettingsRequest
+	(*SetLoginSettingsResponse)(nil),          // 13: castellan.settings.v1.SetLoginSettingsResponse
+	(*SetPasswordSettingsRequest)(nil),        // 14: castellan.settings.v1.SetPasswordSettingsRequest
+	(*SetPasswordSettingsResponse)(nil),       // 15: castellan.settings.v1.SetPasswordSettingsResponse
+	(*SetLockoutSettingsRequest)(nil),         // 16: castellan.settings.v1.SetLockoutSettingsRequest
+	(*SetLockoutSettingsResponse)(nil),        // 17: castellan.settings.v1.SetLockoutSettingsResponse
+	(*SetSessionSettingsRequest)(nil),         // 18: castellan.settings.v1.SetSessionSettingsRequest
+	(*SetSessionSettingsResponse)(nil),        // 19: castellan.settings.v1.SetSessionSettingsResponse
+	(*SetTokenSettingsRequest)(nil),           // 20: castellan.settings.v1.SetTokenSettingsRequest
+	(*SetTokenSettingsResponse)(nil),          // 21: castellan.settings.v1.SetTokenSettingsResponse
+	(*SetPrivacySettingsRequest)(nil),         // 22: castellan.settings.v1.SetPrivacySettingsRequest
+	(*SetPrivacySettingsResponse)(nil),        // 23: castellan.settings.v1.SetPrivacySettingsResponse
+	(*ResetSettingsRequest)(nil),              // 24: castellan.settings.v1.ResetSettingsRequest
+	(*ResetSettingsResponse)(nil),             // 25: castellan.settings.v1.ResetSettingsResponse
+	(*SmtpProvider)(nil),                      // 26: castellan.settings.v1.SmtpProvider
+	(*SmsProvider)(nil),                       // 27: castellan.settings.v1.SmsProvider
+	(*GetNotificationProvidersRequest)(nil),   // 28: castellan.settings.v1.GetNotificationProvidersRequest
+	(*GetNotificationProvidersResponse)(nil),  // 29: castellan.settings.v1.GetNotificationProvidersResponse
+	(*SetSmtpProviderRequest)(nil),            // 30: castellan.settings.v1.SetSmtpProviderRequest
+	(*SetSmtpProviderResponse)(nil),           // 31: castellan.settings.v1.SetSmtpProviderResponse
+	(*SetSmsProviderRequest)(nil),             // 32: castellan.settings.v1.SetSmsProviderRequest
+	(*SetSmsProviderResponse)(nil),            // 33: castellan.settings.v1.SetSmsProviderResponse
+	(*ResetNotificationProviderRequest)(nil),  // 34: castellan.settings.v1.ResetNotificationProviderRequest
+	(*ResetNotificationProviderResponse)(nil), // 35: castellan.settings.v1.ResetNotificationProviderResponse
+	(*durationpb.Duration)(nil),               // 36: google.protobuf.Duration
 }
 var file_castellan_settings_v1_settings_proto_depIdxs = []int32{
 	4,  // 0: castellan.settings.v1.Settings.login:type_name -> castellan.settings.v1.LoginSettings
@@ -1712,16 +2344,16 @@ var file_castellan_settings_v1_settings_proto_depIdxs = []int32{
 	0,  // 11: castellan.settings.v1.SettingsSources.tokens:type_name -> castellan.settings.v1.SettingsLevel
 	0,  // 12: castellan.settings.v1.SettingsSources.privacy:type_name -> castellan.settings.v1.SettingsLevel
 	1,  // 13: castellan.settings.v1.LoginSettings.mfa_required:type_name -> castellan.settings.v1.MfaRequirement
-	26, // 14: castellan.settings.v1.LoginSettings.password_check_lifetime:type_name -> google.protobuf.Duration
-	26, // 15: castellan.settings.v1.LoginSettings.second_factor_check_lifetime:type_name -> google.protobuf.Duration
-	26, // 16: castellan.settings.v1.LoginSettings.external_login_lifetime:type_name -> google.protobuf.Duration
-	26, // 17: castellan.settings.v1.PasswordSettings.max_age:type_name -> google.protobuf.Duration
-	26, // 18: castellan.settings.v1.SessionSettings.lifetime:type_name -> google.protobuf.Duration
-	26, // 19: castellan.settings.v1.SessionSettings.idle_timeout:type_name -> google.protobuf.Duration
-	26, // 20: castellan.settings.v1.TokenSettings.access_token:type_name -> google.protobuf.Duration
-	26, // 21: castellan.settings.v1.TokenSettings.id_token:type_name -> google.protobuf.Duration
-	26, // 22: castellan.settings.v1.TokenSettings.refresh_token:type_name -> google.protobuf.Duration
-	26, // 23: castellan.settings.v1.TokenSettings.refresh_token_idle:type_name -> google.protobuf.Duration
+	36, // 14: castellan.settings.v1.LoginSettings.password_check_lifetime:type_name -> google.protobuf.Duration
+	36, // 15: castellan.settings.v1.LoginSettings.second_factor_check_lifetime:type_name -> google.protobuf.Duration
+	36, // 16: castellan.settings.v1.LoginSettings.external_login_lifetime:type_name -> google.protobuf.Duration
+	36, // 17: castellan.settings.v1.PasswordSettings.max_age:type_name -> google.protobuf.Duration
+	36, // 18: castellan.settings.v1.SessionSettings.lifetime:type_name -> google.protobuf.Duration
+	36, // 19: castellan.settings.v1.SessionSettings.idle_timeout:type_name -> google.protobuf.Duration
+	36, // 20: castellan.settings.v1.TokenSettings.access_token:type_name -> google.protobuf.Duration
+	36, // 21: castellan.settings.v1.TokenSettings.id_token:type_name -> google.protobuf.Duration
+	36, // 22: castellan.settings.v1.TokenSettings.refresh_token:type_name -> google.protobuf.Duration
+	36, // 23: castellan.settings.v1.TokenSettings.refresh_token_idle:type_name -> google.protobuf.Duration
 	2,  // 24: castellan.settings.v1.GetSettingsResponse.settings:type_name -> castellan.settings.v1.Settings
 	4,  // 25: castellan.settings.v1.SetLoginSettingsRequest.login:type_name -> castellan.settings.v1.LoginSettings
 	5,  // 26: castellan.settings.v1.SetPasswordSettingsRequest.password:type_name -> castellan.settings.v1.PasswordSettings
@@ -1729,27 +2361,39 @@ var file_castellan_settings_v1_settings_proto_depIdxs = []int32{
 	7,  // 28: castellan.settings.v1.SetSessionSettingsRequest.session:type_name -> castellan.settings.v1.SessionSettings
 	8,  // 29: castellan.settings.v1.SetTokenSettingsRequest.tokens:type_name -> castellan.settings.v1.TokenSettings
 	9,  // 30: castellan.settings.v1.SetPrivacySettingsRequest.privacy:type_name -> castellan.settings.v1.PrivacySettings
-	10, // 31: castellan.settings.v1.SettingsService.GetSettings:input_type -> castellan.settings.v1.GetSettingsRequest
-	12, // 32: castellan.settings.v1.SettingsService.SetLoginSettings:input_type -> castellan.settings.v1.SetLoginSettingsRequest
-	14, // 33: castellan.settings.v1.SettingsService.SetPasswordSettings:input_type -> castellan.settings.v1.SetPasswordSettingsRequest
-	16, // 34: castellan.settings.v1.SettingsService.SetLockoutSettings:input_type -> castellan.settings.v1.SetLockoutSettingsRequest
-	18, // 35: castellan.settings.v1.SettingsService.SetSessionSettings:input_type -> castellan.settings.v1.SetSessionSettingsRequest
-	20, // 36: castellan.settings.v1.SettingsService.SetTokenSettings:input_type -> castellan.settings.v1.SetTokenSettingsRequest
-	22, // 37: castellan.settings.v1.SettingsService.SetPrivacySettings:input_type -> castellan.settings.v1.SetPrivacySettingsRequest
-	24, // 38: castellan.settings.v1.SettingsService.ResetSettings:input_type -> castellan.settings.v1.ResetSettingsRequest
-	11, // 39: castellan.settings.v1.SettingsService.GetSettings:output_type -> castellan.settings.v1.GetSettingsResponse
-	13, // 40: castellan.settings.v1.SettingsService.SetLoginSettings:output_type -> castellan.settings.v1.SetLoginSettingsResponse
-	15, // 41: castellan.settings.v1.SettingsService.SetPasswordSettings:output_type -> castellan.settings.v1.SetPasswordSettingsResponse
-	17, // 42: castellan.settings.v1.SettingsService.SetLockoutSettings:output_type -> castellan.settings.v1.SetLockoutSettingsResponse
-	19, // 43: castellan.settings.v1.SettingsService.SetSessionSettings:output_type -> castellan.settings.v1.SetSessionSettingsResponse
-	21, // 44: castellan.settings.v1.SettingsService.SetTokenSettings:output_type -> castellan.settings.v1.SetTokenSettingsResponse
-	23, // 45: castellan.settings.v1.SettingsService.SetPrivacySettings:output_type -> castellan.settings.v1.SetPrivacySettingsResponse
-	25, // 46: castellan.settings.v1.SettingsService.ResetSettings:output_type -> castellan.settings.v1.ResetSettingsResponse
-	39, // [39:47] is the sub-list for method output_type
-	31, // [31:39] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	26, // 31: castellan.settings.v1.GetNotificationProvidersResponse.smtp:type_name -> castellan.settings.v1.SmtpProvider
+	0,  // 32: castellan.settings.v1.GetNotificationProvidersResponse.smtp_source:type_name -> castellan.settings.v1.SettingsLevel
+	27, // 33: castellan.settings.v1.GetNotificationProvidersResponse.sms:type_name -> castellan.settings.v1.SmsProvider
+	0,  // 34: castellan.settings.v1.GetNotificationProvidersResponse.sms_source:type_name -> castellan.settings.v1.SettingsLevel
+	10, // 35: castellan.settings.v1.SettingsService.GetSettings:input_type -> castellan.settings.v1.GetSettingsRequest
+	12, // 36: castellan.settings.v1.SettingsService.SetLoginSettings:input_type -> castellan.settings.v1.SetLoginSettingsRequest
+	14, // 37: castellan.settings.v1.SettingsService.SetPasswordSettings:input_type -> castellan.settings.v1.SetPasswordSettingsRequest
+	16, // 38: castellan.settings.v1.SettingsService.SetLockoutSettings:input_type -> castellan.settings.v1.SetLockoutSettingsRequest
+	18, // 39: castellan.settings.v1.SettingsService.SetSessionSettings:input_type -> castellan.settings.v1.SetSessionSettingsRequest
+	20, // 40: castellan.settings.v1.SettingsService.SetTokenSettings:input_type -> castellan.settings.v1.SetTokenSettingsRequest
+	22, // 41: castellan.settings.v1.SettingsService.SetPrivacySettings:input_type -> castellan.settings.v1.SetPrivacySettingsRequest
+	24, // 42: castellan.settings.v1.SettingsService.ResetSettings:input_type -> castellan.settings.v1.ResetSettingsRequest
+	28, // 43: castellan.settings.v1.SettingsService.GetNotificationProviders:input_type -> castellan.settings.v1.GetNotificationProvidersRequest
+	30, // 44: castellan.settings.v1.SettingsService.SetSmtpProvider:input_type -> castellan.settings.v1.SetSmtpProviderRequest
+	32, // 45: castellan.settings.v1.SettingsService.SetSmsProvider:input_type -> castellan.settings.v1.SetSmsProviderRequest
+	34, // 46: castellan.settings.v1.SettingsService.ResetNotificationProvider:input_type -> castellan.settings.v1.ResetNotificationProviderRequest
+	11, // 47: castellan.settings.v1.SettingsService.GetSettings:output_type -> castellan.settings.v1.GetSettingsResponse
+	13, // 48: castellan.settings.v1.SettingsService.SetLoginSettings:output_type -> castellan.settings.v1.SetLoginSettingsResponse
+	15, // 49: castellan.settings.v1.SettingsService.SetPasswordSettings:output_type -> castellan.settings.v1.SetPasswordSettingsResponse
+	17, // 50: castellan.settings.v1.SettingsService.SetLockoutSettings:output_type -> castellan.settings.v1.SetLockoutSettingsResponse
+	19, // 51: castellan.settings.v1.SettingsService.SetSessionSettings:output_type -> castellan.settings.v1.SetSessionSettingsResponse
+	21, // 52: castellan.settings.v1.SettingsService.SetTokenSettings:output_type -> castellan.settings.v1.SetTokenSettingsResponse
+	23, // 53: castellan.settings.v1.SettingsService.SetPrivacySettings:output_type -> castellan.settings.v1.SetPrivacySettingsResponse
+	25, // 54: castellan.settings.v1.SettingsService.ResetSettings:output_type -> castellan.settings.v1.ResetSettingsResponse
+	29, // 55: castellan.settings.v1.SettingsService.GetNotificationProviders:output_type -> castellan.settings.v1.GetNotificationProvidersResponse
+	31, // 56: castellan.settings.v1.SettingsService.SetSmtpProvider:output_type -> castellan.settings.v1.SetSmtpProviderResponse
+	33, // 57: castellan.settings.v1.SettingsService.SetSmsProvider:output_type -> castellan.settings.v1.SetSmsProviderResponse
+	35, // 58: castellan.settings.v1.SettingsService.ResetNotificationProvider:output_type -> castellan.settings.v1.ResetNotificationProviderResponse
+	47, // [47:59] is the sub-list for method output_type
+	35, // [35:47] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_castellan_settings_v1_settings_proto_init() }
@@ -1757,13 +2401,14 @@ func file_castellan_settings_v1_settings_proto_init() {
 	if File_castellan_settings_v1_settings_proto != nil {
 		return
 	}
+	file_castellan_settings_v1_settings_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_settings_v1_settings_proto_rawDesc), len(file_castellan_settings_v1_settings_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -61,6 +61,18 @@ const (
 	// SettingsServiceResetSettingsProcedure is the fully-qualified name of the SettingsService's
 	// ResetSettings RPC.
 	SettingsServiceResetSettingsProcedure = "/castellan.settings.v1.SettingsService/ResetSettings"
+	// SettingsServiceGetNotificationProvidersProcedure is the fully-qualified name of the
+	// SettingsService's GetNotificationProviders RPC.
+	SettingsServiceGetNotificationProvidersProcedure = "/castellan.settings.v1.SettingsService/GetNotificationProviders"
+	// SettingsServiceSetSmtpProviderProcedure is the fully-qualified name of the SettingsService's
+	// SetSmtpProvider RPC.
+	SettingsServiceSetSmtpProviderProcedure = "/castellan.settings.v1.SettingsService/SetSmtpProvider"
+	// SettingsServiceSetSmsProviderProcedure is the fully-qualified name of the SettingsService's
+	// SetSmsProvider RPC.
+	SettingsServiceSetSmsProviderProcedure = "/castellan.settings.v1.SettingsService/SetSmsProvider"
+	// SettingsServiceResetNotificationProviderProcedure is the fully-qualified name of the
+	// SettingsService's ResetNotificationProvider RPC.
+	SettingsServiceResetNotificationProviderProcedure = "/castellan.settings.v1.SettingsService/ResetNotificationProvider"
 )
 
 // SettingsServiceClient is a client for the castellan.settings.v1.SettingsService service.
@@ -90,6 +102,22 @@ type SettingsServiceClient interface {
 	// above is in force again. Resetting a group the level does not set
 	// changes nothing and succeeds. Needs settings.write.
 	ResetSettings(context.Context, *connect.Request[v1.ResetSettingsRequest]) (*connect.Response[v1.ResetSettingsResponse], error)
+	// GetNotificationProviders returns the instance's SMTP server and SMS
+	// webhook, or that the server's configuration is in force. Secrets are
+	// never returned: only whether one is set. Needs settings.read and
+	// instance.read on the instance.
+	GetNotificationProviders(context.Context, *connect.Request[v1.GetNotificationProvidersRequest]) (*connect.Response[v1.GetNotificationProvidersResponse], error)
+	// SetSmtpProvider sets the SMTP server of the instance's email. Without
+	// a password the one set before is kept. Needs settings.write on the
+	// instance.
+	SetSmtpProvider(context.Context, *connect.Request[v1.SetSmtpProviderRequest]) (*connect.Response[v1.SetSmtpProviderResponse], error)
+	// SetSmsProvider sets the webhook of the instance's text messages.
+	// Without a secret the one set before is kept. Needs settings.write on
+	// the instance.
+	SetSmsProvider(context.Context, *connect.Request[v1.SetSmsProviderRequest]) (*connect.Response[v1.SetSmsProviderResponse], error)
+	// ResetNotificationProvider falls back to the server's configuration for
+	// one provider: smtp or sms. Needs settings.write on the instance.
+	ResetNotificationProvider(context.Context, *connect.Request[v1.ResetNotificationProviderRequest]) (*connect.Response[v1.ResetNotificationProviderResponse], error)
 }
 
 // NewSettingsServiceClient constructs a client for the castellan.settings.v1.SettingsService
@@ -152,19 +180,48 @@ func NewSettingsServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(settingsServiceMethods.ByName("ResetSettings")),
 			connect.WithClientOptions(opts...),
 		),
+		getNotificationProviders: connect.NewClient[v1.GetNotificationProvidersRequest, v1.GetNotificationProvidersResponse](
+			httpClient,
+			baseURL+SettingsServiceGetNotificationProvidersProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("GetNotificationProviders")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setSmtpProvider: connect.NewClient[v1.SetSmtpProviderRequest, v1.SetSmtpProviderResponse](
+			httpClient,
+			baseURL+SettingsServiceSetSmtpProviderProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("SetSmtpProvider")),
+			connect.WithClientOptions(opts...),
+		),
+		setSmsProvider: connect.NewClient[v1.SetSmsProviderRequest, v1.SetSmsProviderResponse](
+			httpClient,
+			baseURL+SettingsServiceSetSmsProviderProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("SetSmsProvider")),
+			connect.WithClientOptions(opts...),
+		),
+		resetNotificationProvider: connect.NewClient[v1.ResetNotificationProviderRequest, v1.ResetNotificationProviderResponse](
+			httpClient,
+			baseURL+SettingsServiceResetNotificationProviderProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("ResetNotificationProvider")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // settingsServiceClient implements SettingsServiceClient.
 type settingsServiceClient struct {
-	getSettings         *connect.Client[v1.GetSettingsRequest, v1.GetSettingsResponse]
-	setLoginSettings    *connect.Client[v1.SetLoginSettingsRequest, v1.SetLoginSettingsResponse]
-	setPasswordSettings *connect.Client[v1.SetPasswordSettingsRequest, v1.SetPasswordSettingsResponse]
-	setLockoutSettings  *connect.Client[v1.SetLockoutSettingsRequest, v1.SetLockoutSettingsResponse]
-	setSessionSettings  *connect.Client[v1.SetSessionSettingsRequest, v1.SetSessionSettingsResponse]
-	setTokenSettings    *connect.Client[v1.SetTokenSettingsRequest, v1.SetTokenSettingsResponse]
-	setPrivacySettings  *connect.Client[v1.SetPrivacySettingsRequest, v1.SetPrivacySettingsResponse]
-	resetSettings       *connect.Client[v1.ResetSettingsRequest, v1.ResetSettingsResponse]
+	getSettings               *connect.Client[v1.GetSettingsRequest, v1.GetSettingsResponse]
+	setLoginSettings          *connect.Client[v1.SetLoginSettingsRequest, v1.SetLoginSettingsResponse]
+	setPasswordSettings       *connect.Client[v1.SetPasswordSettingsRequest, v1.SetPasswordSettingsResponse]
+	setLockoutSettings        *connect.Client[v1.SetLockoutSettingsRequest, v1.SetLockoutSettingsResponse]
+	setSessionSettings        *connect.Client[v1.SetSessionSettingsRequest, v1.SetSessionSettingsResponse]
+	setTokenSettings          *connect.Client[v1.SetTokenSettingsRequest, v1.SetTokenSettingsResponse]
+	setPrivacySettings        *connect.Client[v1.SetPrivacySettingsRequest, v1.SetPrivacySettingsResponse]
+	resetSettings             *connect.Client[v1.ResetSettingsRequest, v1.ResetSettingsResponse]
+	getNotificationProviders  *connect.Client[v1.GetNotificationProvidersRequest, v1.GetNotificationProvidersResponse]
+	setSmtpProvider           *connect.Client[v1.SetSmtpProviderRequest, v1.SetSmtpProviderResponse]
+	setSmsProvider            *connect.Client[v1.SetSmsProviderRequest, v1.SetSmsProviderResponse]
+	resetNotificationProvider *connect.Client[v1.ResetNotificationProviderRequest, v1.ResetNotificationProviderResponse]
 }
 
 // GetSettings calls castellan.settings.v1.SettingsService.GetSettings.
@@ -207,6 +264,26 @@ func (c *settingsServiceClient) ResetSettings(ctx context.Context, req *connect.
 	return c.resetSettings.CallUnary(ctx, req)
 }
 
+// GetNotificationProviders calls castellan.settings.v1.SettingsService.GetNotificationProviders.
+func (c *settingsServiceClient) GetNotificationProviders(ctx context.Context, req *connect.Request[v1.GetNotificationProvidersRequest]) (*connect.Response[v1.GetNotificationProvidersResponse], error) {
+	return c.getNotificationProviders.CallUnary(ctx, req)
+}
+
+// SetSmtpProvider calls castellan.settings.v1.SettingsService.SetSmtpProvider.
+func (c *settingsServiceClient) SetSmtpProvider(ctx context.Context, req *connect.Request[v1.SetSmtpProviderRequest]) (*connect.Response[v1.SetSmtpProviderResponse], error) {
+	return c.setSmtpProvider.CallUnary(ctx, req)
+}
+
+// SetSmsProvider calls castellan.settings.v1.SettingsService.SetSmsProvider.
+func (c *settingsServiceClient) SetSmsProvider(ctx context.Context, req *connect.Request[v1.SetSmsProviderRequest]) (*connect.Response[v1.SetSmsProviderResponse], error) {
+	return c.setSmsProvider.CallUnary(ctx, req)
+}
+
+// ResetNotificationProvider calls castellan.settings.v1.SettingsService.ResetNotificationProvider.
+func (c *settingsServiceClient) ResetNotificationProvider(ctx context.Context, req *connect.Request[v1.ResetNotificationProviderRequest]) (*connect.Response[v1.ResetNotificationProviderResponse], error) {
+	return c.resetNotificationProvider.CallUnary(ctx, req)
+}
+
 // SettingsServiceHandler is an implementation of the castellan.settings.v1.SettingsService service.
 type SettingsServiceHandler interface {
 	// GetSettings returns the settings in force for an organization, or for
@@ -234,6 +311,22 @@ type SettingsServiceHandler interface {
 	// above is in force again. Resetting a group the level does not set
 	// changes nothing and succeeds. Needs settings.write.
 	ResetSettings(context.Context, *connect.Request[v1.ResetSettingsRequest]) (*connect.Response[v1.ResetSettingsResponse], error)
+	// GetNotificationProviders returns the instance's SMTP server and SMS
+	// webhook, or that the server's configuration is in force. Secrets are
+	// never returned: only whether one is set. Needs settings.read and
+	// instance.read on the instance.
+	GetNotificationProviders(context.Context, *connect.Request[v1.GetNotificationProvidersRequest]) (*connect.Response[v1.GetNotificationProvidersResponse], error)
+	// SetSmtpProvider sets the SMTP server of the instance's email. Without
+	// a password the one set before is kept. Needs settings.write on the
+	// instance.
+	SetSmtpProvider(context.Context, *connect.Request[v1.SetSmtpProviderRequest]) (*connect.Response[v1.SetSmtpProviderResponse], error)
+	// SetSmsProvider sets the webhook of the instance's text messages.
+	// Without a secret the one set before is kept. Needs settings.write on
+	// the instance.
+	SetSmsProvider(context.Context, *connect.Request[v1.SetSmsProviderRequest]) (*connect.Response[v1.SetSmsProviderResponse], error)
+	// ResetNotificationProvider falls back to the server's configuration for
+	// one provider: smtp or sms. Needs settings.write on the instance.
+	ResetNotificationProvider(context.Context, *connect.Request[v1.ResetNotificationProviderRequest]) (*connect.Response[v1.ResetNotificationProviderResponse], error)
 }
 
 // NewSettingsServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -292,6 +385,31 @@ func NewSettingsServiceHandler(svc SettingsServiceHandler, opts ...connect.Handl
 		connect.WithSchema(settingsServiceMethods.ByName("ResetSettings")),
 		connect.WithHandlerOptions(opts...),
 	)
+	settingsServiceGetNotificationProvidersHandler := connect.NewUnaryHandler(
+		SettingsServiceGetNotificationProvidersProcedure,
+		svc.GetNotificationProviders,
+		connect.WithSchema(settingsServiceMethods.ByName("GetNotificationProviders")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	settingsServiceSetSmtpProviderHandler := connect.NewUnaryHandler(
+		SettingsServiceSetSmtpProviderProcedure,
+		svc.SetSmtpProvider,
+		connect.WithSchema(settingsServiceMethods.ByName("SetSmtpProvider")),
+		connect.WithHandlerOptions(opts...),
+	)
+	settingsServiceSetSmsProviderHandler := connect.NewUnaryHandler(
+		SettingsServiceSetSmsProviderProcedure,
+		svc.SetSmsProvider,
+		connect.WithSchema(settingsServiceMethods.ByName("SetSmsProvider")),
+		connect.WithHandlerOptions(opts...),
+	)
+	settingsServiceResetNotificationProviderHandler := connect.NewUnaryHandler(
+		SettingsServiceResetNotificationProviderProcedure,
+		svc.ResetNotificationProvider,
+		connect.WithSchema(settingsServiceMethods.ByName("ResetNotificationProvider")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.settings.v1.SettingsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SettingsServiceGetSettingsProcedure:
@@ -310,6 +428,14 @@ func NewSettingsServiceHandler(svc SettingsServiceHandler, opts ...connect.Handl
 			settingsServiceSetPrivacySettingsHandler.ServeHTTP(w, r)
 		case SettingsServiceResetSettingsProcedure:
 			settingsServiceResetSettingsHandler.ServeHTTP(w, r)
+		case SettingsServiceGetNotificationProvidersProcedure:
+			settingsServiceGetNotificationProvidersHandler.ServeHTTP(w, r)
+		case SettingsServiceSetSmtpProviderProcedure:
+			settingsServiceSetSmtpProviderHandler.ServeHTTP(w, r)
+		case SettingsServiceSetSmsProviderProcedure:
+			settingsServiceSetSmsProviderHandler.ServeHTTP(w, r)
+		case SettingsServiceResetNotificationProviderProcedure:
+			settingsServiceResetNotificationProviderHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -349,4 +475,20 @@ func (UnimplementedSettingsServiceHandler) SetPrivacySettings(context.Context, *
 
 func (UnimplementedSettingsServiceHandler) ResetSettings(context.Context, *connect.Request[v1.ResetSettingsRequest]) (*connect.Response[v1.ResetSettingsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.ResetSettings is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) GetNotificationProviders(context.Context, *connect.Request[v1.GetNotificationProvidersRequest]) (*connect.Response[v1.GetNotificationProvidersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.GetNotificationProviders is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) SetSmtpProvider(context.Context, *connect.Request[v1.SetSmtpProviderRequest]) (*connect.Response[v1.SetSmtpProviderResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.SetSmtpProvider is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) SetSmsProvider(context.Context, *connect.Request[v1.SetSmsProviderRequest]) (*connect.Response[v1.SetSmsProviderResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.SetSmsProvider is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) ResetNotificationProvider(context.Context, *connect.Request[v1.ResetNotificationProviderRequest]) (*connect.Response[v1.ResetNotificationProviderResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.ResetNotificationProvider is not implemented"))
 }
