@@ -89,13 +89,16 @@ func (a *App) Services(version string) []api.Service {
 // configured providers.
 func (a *App) Sessions() *session.Commands {
 	return session.NewCommands(session.Deps{
-		Store: a.Store, Credentials: a.UserCommands().Credentials(), Keys: a.Keys, Send: a.SendCode,
+		Store: a.Store, Credentials: a.UserCommands().Credentials(), Keys: a.Keys, Send: a.SendCode, Settings: a.settingsOf,
+		Passkeys: passkeyLogins{a.Passkeys()}, SecondFactors: a.secondFactors,
 	})
 }
 
-// UserCommands returns the user commands under this server's settings.
+// UserCommands returns the user commands under this server's
+// configuration and each organization's settings.
 func (a *App) UserCommands() *user.Commands {
-	return user.NewCommands(a.Store, a.Hasher).WithLoginNameRules(user.LoginNameRules{AllowMixedScripts: a.Config.Users.AllowMixedScriptLoginNames})
+	return user.NewCommands(a.Store, a.Hasher).WithPolicy(a.credentialPolicy).
+		WithLoginNameRules(user.LoginNameRules{AllowMixedScripts: a.Config.Users.AllowMixedScriptLoginNames})
 }
 
 // domainVerifier checks domain challenges, fetching only from public

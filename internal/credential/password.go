@@ -128,30 +128,47 @@ func (c *Commands) EqualizeTiming(ctx context.Context, pw string) error {
 // (an imported bcrypt, scrypt or PBKDF2 hash), is re-hashed with argon2id.
 // Every failure is the same failure.Unauthenticated.
 func (c *Commands) CheckPassword(ctx context.Context, user eventstore.Aggregate, pw string) error {
+	record, verdict := c.PasswordCheck(ctx, user, pw)
+	if len(record.Events) > 0 {
+		editor := eventstore.Editor{UserID: user.ID, ClientID: "sign-in"}
+		if _, err := c.store.Push(ctx, editor, record); err != nil {
+			return err
+		}
+	}
+	return verdict
+}
+
+// PasswordCheck is CheckPassword without the push: it returns the append
+// that records the outcome (empty when there is none to record), for the
+// caller to store with its own events in one transaction, and the
+// verdict: nil, the one failure.Unauthenticated, or an error of the
+// server. A user with no events (a name that matched nobody, given as an
+// aggregate of a fresh id) takes the same steps and time as one with a
+// wrong password: the policy and the events are read, a hash is verified.
+func (c *Commands) PasswordCheck(ctx context.Context, user eventstore.Aggregate, pw string) (eventstore.Append, error) {
+	pol, err := c.policyOf(ctx, user)
+	if err != nil {
+		return eventstore.Append{}, err
+	}
 	m, err := load(ctx, c.store, user)
 	if err == nil && m.passwordHash == "" {
 		err = errWrongPassword()
 	}
 	if err != nil {
-		if err := c.EqualizeTiming(ctx, pw); err != nil {
-			return err
+		if !failure.Is(err, failure.KindNotFound) && !failure.Is(err, failure.KindUnauthenticated) {
+			return eventstore.Append{}, err
 		}
-		return errWrongPassword()
+		if err := c.EqualizeTiming(ctx, pw); err != nil {
+			return eventstore.Append{}, err
+		}
+		return eventstore.Append{}, errWrongPassword()
 	}
 	ok, upgrade, err := c.hasher.VerifyAny(ctx, pw, m.passwordHash)
 	if err != nil {
-		return verifyError(err, user)
+		return eventstore.Append{}, verifyError(err, user)
 	}
-	pol, err := c.policyOf(ctx, user)
-	if err != nil {
-		return err
-	}
-	editor := eventstore.Editor{UserID: user.ID, ClientID: "sign-in"}
 	if !ok {
-		if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: failedPasswordCheck(pol, m)}); err != nil {
-			return err
-		}
-		return errWrongPassword()
+		return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: failedPasswordCheck(pol, m)}, errWrongPassword()
 	}
 	events := []eventstore.Payload{&PasswordCheckSucceeded{}}
 	if upgrade {
@@ -159,8 +176,7 @@ func (c *Commands) CheckPassword(ctx context.Context, user eventstore.Aggregate,
 			events = append(events, &PasswordSet{Hash: hash, ChangeRequired: m.changeRequired})
 		}
 	}
-	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: events})
-	return err
+	return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: events}, nil
 }
 
 // verifyError passes on a refusal the caller may retry (a busy hasher, a

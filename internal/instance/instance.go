@@ -146,3 +146,19 @@ func (i Instance) Issuer(externalURL string) string {
 	}
 	return (&url.URL{Scheme: u.Scheme, Host: host}).String()
 }
+
+// ByID returns an instance by its id, with its primary domain; an unknown
+// id is failure.NotFound.
+func ByID(ctx context.Context, db *database.DB, instanceID string) (Instance, error) {
+	var inst Instance
+	err := db.Reader().QueryRowContext(ctx, `SELECT i.id, i.name, COALESCE(p.domain, '')
+FROM instances i LEFT JOIN instance_domains p ON p.instance_id = i.id AND p.is_primary = $2
+WHERE i.id = $1`, instanceID, true).Scan(&inst.ID, &inst.Name, &inst.PrimaryDomain)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Instance{}, failure.NotFound("instance %s not found", instanceID)
+	}
+	if err != nil {
+		return Instance{}, fmt.Errorf("instance: %s: %w", instanceID, err)
+	}
+	return inst, nil
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
 )
@@ -19,10 +21,28 @@ type request struct {
 	m      *model
 	client Client
 	events []eventstore.Payload
+	// users are the appends that record outcomes on users (a password
+	// check), stored in the transaction of the session's events.
+	users []eventstore.Append
+	// settings are read once per organization and request.
+	settings map[string]settings.Settings
 }
 
 func (c *Commands) request(m *model, client Client) *request {
-	return &request{c: c, m: m, client: client}
+	return &request{c: c, m: m, client: client, settings: map[string]settings.Settings{}}
+}
+
+// settingsOf reads the settings in force for an organization, once per
+// request.
+func (r *request) settingsOf(ctx context.Context, orgID string) (settings.Settings, error) {
+	if s, ok := r.settings[orgID]; ok {
+		return s, nil
+	}
+	s, err := r.c.d.Settings(ctx, r.m.instanceID, orgID)
+	if err == nil {
+		r.settings[orgID] = s
+	}
+	return s, err
 }
 
 // add records an event and applies it to the model, for the checks after
@@ -107,8 +127,8 @@ func (c *Commands) run(ctx context.Context, r *request, checks Checks, ch Challe
 			}
 			failed = append(head, failed...)
 		}
-		if _, perr := c.d.Store.Push(ctx, eventstore.Editor{UserID: r.m.userID, ClientID: "session"},
-			eventstore.Append{Aggregate: r.aggregate(), ExpectedSequence: expected, Events: failed}); perr != nil {
+		appends := append([]eventstore.Append{{Aggregate: r.aggregate(), ExpectedSequence: expected, Events: failed}}, r.users...)
+		if _, perr := c.d.Store.Push(ctx, eventstore.Editor{UserID: r.m.userID, ClientID: "session"}, appends...); perr != nil {
 			return Session{}, Answer{}, perr
 		}
 		return Session{}, Answer{}, err
@@ -118,14 +138,18 @@ func (c *Commands) run(ctx context.Context, r *request, checks Checks, ch Challe
 		return Session{}, Answer{}, err
 	}
 	if len(r.events) > 0 {
-		stored, err := c.d.Store.Push(ctx, eventstore.Editor{UserID: r.m.userID, ClientID: "session"},
-			eventstore.Append{Aggregate: r.aggregate(), ExpectedSequence: expected, Events: r.events})
+		appends := append([]eventstore.Append{{Aggregate: r.aggregate(), ExpectedSequence: expected, Events: r.events}}, r.users...)
+		stored, err := c.d.Store.Push(ctx, eventstore.Editor{UserID: r.m.userID, ClientID: "session"}, appends...)
 		if err != nil {
 			return Session{}, Answer{}, err
 		}
-		r.m.sequence = stored[len(stored)-1].Sequence
+		for _, e := range stored {
+			if e.Aggregate.Type == AggregateType {
+				r.m.sequence = e.Sequence
+			}
+		}
 	}
-	s, err := c.view(ctx, r.m)
+	s, err := c.view(ctx, r.m, r.settingsOf)
 	return s, answer, err
 }
 
@@ -211,7 +235,7 @@ func (c *Commands) checkUser(ctx context.Context, r *request, uc UserCheck) erro
 		name = u.LoginName
 	}
 	if r.m.userID != "" && u.ID != r.m.userID {
-		sett, err := c.d.Settings(ctx, r.m.instanceID, r.m.orgID)
+		sett, err := r.settingsOf(ctx, r.m.orgID)
 		if err != nil {
 			return err
 		}
@@ -242,7 +266,7 @@ func (c *Commands) target(ctx context.Context, r *request) (eventstore.Aggregate
 		return eventstore.Aggregate{}, false, err
 	}
 	if st.Locked {
-		sett, err := c.d.Settings(ctx, r.m.instanceID, st.OrgID)
+		sett, err := r.settingsOf(ctx, st.OrgID)
 		if err != nil {
 			return eventstore.Aggregate{}, false, err
 		}
@@ -266,13 +290,16 @@ func (c *Commands) checkPassword(ctx context.Context, r *request, pw string) err
 		return err
 	}
 	if !ok {
-		if err := c.d.Credentials.EqualizeTiming(ctx, pw); err != nil {
-			return err
-		}
-		return failure.Unauthenticated("the login name or password is wrong")
+		// Nobody, or somebody who may not sign in: the same steps on an
+		// aggregate that has no events, which end in the same answer.
+		u = eventstore.Aggregate{InstanceID: r.m.instanceID, Type: user.AggregateType, ID: id.New(), Owner: r.m.orgID}
 	}
-	if err := c.d.Credentials.CheckPassword(ctx, u, pw); err != nil {
-		return err
+	record, verdict := c.d.Credentials.PasswordCheck(ctx, u, pw)
+	if len(record.Events) > 0 {
+		r.users = append(r.users, record)
+	}
+	if verdict != nil {
+		return verdict
 	}
 	r.add(&FactorChecked{Factor: FactorPassword, Client: r.client})
 	return nil
@@ -361,7 +388,7 @@ func (c *Commands) challenge(ctx context.Context, r *request, ch Challenges) (An
 	if ch.WebAuthn == nil && !ch.OTPEmail && !ch.OTPSMS {
 		return a, nil
 	}
-	sett, err := c.d.Settings(ctx, r.m.instanceID, r.m.orgID)
+	sett, err := r.settingsOf(ctx, r.m.orgID)
 	if err != nil {
 		return a, err
 	}

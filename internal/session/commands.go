@@ -221,7 +221,7 @@ func (c *Commands) Get(ctx context.Context, instanceID, sessionID, token string)
 	if err != nil {
 		return Session{}, err
 	}
-	return c.view(ctx, m)
+	return c.view(ctx, m, nil)
 }
 
 // GetByID returns a session for an administrator, live or not; an unknown
@@ -231,7 +231,7 @@ func (c *Commands) GetByID(ctx context.Context, instanceID, sessionID string) (S
 	if err != nil {
 		return Session{}, err
 	}
-	return c.view(ctx, m)
+	return c.view(ctx, m, nil)
 }
 
 // End ends a session. With a token, the token must be the session's (the
@@ -267,9 +267,13 @@ func (c *Commands) OwnerOf(ctx context.Context, instanceID, sessionID string) (u
 }
 
 // view is the session as the API shows it: the user only once proven.
-func (c *Commands) view(ctx context.Context, m *model) (Session, error) {
+// settingsOf, when not nil, answers the settings (a request's).
+func (c *Commands) view(ctx context.Context, m *model, settingsOf func(context.Context, string) (settings.Settings, error)) (Session, error) {
 	now := c.now()
-	sett, facts, err := c.context(ctx, m)
+	if settingsOf == nil {
+		settingsOf = func(ctx context.Context, orgID string) (settings.Settings, error) { return c.d.Settings(ctx, m.instanceID, orgID) }
+	}
+	sett, facts, err := c.context(ctx, m, settingsOf)
 	if err != nil {
 		return Session{}, err
 	}
@@ -288,8 +292,8 @@ func (c *Commands) view(ctx context.Context, m *model) (Session, error) {
 
 // context reads the settings of the session's organization and, once a
 // first factor proved a known user, the facts of that user.
-func (c *Commands) context(ctx context.Context, m *model) (settings.Settings, *Facts, error) {
-	sett, err := c.d.Settings(ctx, m.instanceID, m.orgID)
+func (c *Commands) context(ctx context.Context, m *model, settingsOf func(context.Context, string) (settings.Settings, error)) (settings.Settings, *Facts, error) {
+	sett, err := settingsOf(ctx, m.orgID)
 	if err != nil {
 		return settings.Settings{}, nil, err
 	}
