@@ -3,6 +3,7 @@ package passkey_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
+	"github.com/castellan-iam/castellan/internal/credential/passkey/passkeytest"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -20,6 +22,8 @@ import (
 )
 
 var ctx = context.Background()
+
+var b64 = base64.RawURLEncoding
 
 const (
 	inst   = "i1"
@@ -106,13 +110,13 @@ func (f *fixture) user(t *testing.T, instanceID, id string) eventstore.Aggregate
 var editor = eventstore.Editor{UserID: "u1"}
 
 // register runs a whole registration of a with the user.
-func (f *fixture) register(t *testing.T, a *softAuthenticator, u eventstore.Aggregate, passwordless bool, name string) (passkey.Credential, *softKey) {
+func (f *fixture) register(t *testing.T, a *passkeytest.Authenticator, u eventstore.Aggregate, passwordless bool, name string) (passkey.Credential, *passkeytest.Key) {
 	t.Helper()
 	cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{ID: u.ID, LoginName: "ada@example.com", DisplayName: "Ada"}, passwordless)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, key, err := a.create(opts)
+	resp, key, err := a.Create(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,13 +128,13 @@ func (f *fixture) register(t *testing.T, a *softAuthenticator, u eventstore.Aggr
 }
 
 // login runs a whole login of a (with key k, or its choice when nil).
-func (f *fixture) login(t *testing.T, a *softAuthenticator, instanceID string, u *eventstore.Aggregate, k *softKey) (passkey.Result, error) {
+func (f *fixture) login(t *testing.T, a *passkeytest.Authenticator, instanceID string, u *eventstore.Aggregate, k *passkeytest.Key) (passkey.Result, error) {
 	t.Helper()
 	cid, opts, err := f.cmds.BeginLogin(ctx, instanceID, u, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := a.get(opts, k)
+	resp, err := a.Get(opts, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +181,7 @@ func wantRefusedAssertion(t *testing.T, err error) {
 func TestSecondFactor(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin}
+		a := &passkeytest.Authenticator{Origin: origin}
 
 		cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{ID: u.ID, LoginName: "ada@example.com", DisplayName: "Ada"}, false)
 		if err != nil {
@@ -205,7 +209,7 @@ func TestSecondFactor(t *testing.T) {
 			p.Attestation != "none" || p.AuthenticatorSelection.ResidentKey != "discouraged" || p.AuthenticatorSelection.UserVerification != "preferred" {
 			t.Fatalf("creation options: %s", opts)
 		}
-		resp, key, err := a.create(opts)
+		resp, key, err := a.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +217,7 @@ func TestSecondFactor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cred.ID != b64.EncodeToString(key.id) || cred.Name != "YubiKey" || cred.Passwordless || cred.Discoverable ||
+		if cred.ID != b64.EncodeToString(key.ID) || cred.Name != "YubiKey" || cred.Passwordless || cred.Discoverable ||
 			cred.AAGUID != "00000000-0000-0000-0000-000000000000" || !cred.CreatedAt.Equal(f.clock.now()) || !cred.LastUsedAt.IsZero() {
 			t.Fatalf("credential %+v", cred)
 		}
@@ -253,7 +257,7 @@ func TestPasswordless(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
 		other := f.user(t, inst, "u2")
-		a := &softAuthenticator{origin: origin, uv: true, synced: true}
+		a := &passkeytest.Authenticator{Origin: origin, UV: true, Synced: true}
 
 		cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, true)
 		if err != nil {
@@ -262,7 +266,7 @@ func TestPasswordless(t *testing.T) {
 		if !bytes.Contains(opts, []byte(`"residentKey":"required"`)) || !bytes.Contains(opts, []byte(`"userVerification":"required"`)) {
 			t.Fatalf("passwordless creation options: %s", opts)
 		}
-		resp, _, err := a.create(opts)
+		resp, _, err := a.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +292,7 @@ func TestPasswordless(t *testing.T) {
 		if bytes.Contains(opts, []byte("allowCredentials")) || !bytes.Contains(opts, []byte(`"userVerification":"required"`)) {
 			t.Fatalf("discoverable request options: %s", opts)
 		}
-		resp, err = a.get(opts, nil)
+		resp, err = a.Get(opts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,12 +311,12 @@ func TestPasswordless(t *testing.T) {
 
 		// An authenticator that cannot verify the user cannot register a
 		// passkey for passwordless sign-in.
-		weak := &softAuthenticator{origin: origin}
+		weak := &passkeytest.Authenticator{Origin: origin}
 		cid, opts, err = f.cmds.BeginRegistration(ctx, other, passkey.UserInfo{LoginName: "bob"}, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, _, err = weak.create(opts)
+		resp, _, err = weak.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,17 +325,17 @@ func TestPasswordless(t *testing.T) {
 
 		// A discoverable assertion whose user handle names another user
 		// than the credential's is refused.
-		k := a.keys[0].clone()
-		k.userHandle = []byte("u2")
-		if _, err := f.login(t, &softAuthenticator{origin: origin, uv: true, synced: true, keys: []*softKey{k}}, inst, nil, nil); err == nil {
+		k := a.Keys[0].Clone()
+		k.UserHandle = []byte("u2")
+		if _, err := f.login(t, &passkeytest.Authenticator{Origin: origin, UV: true, Synced: true, Keys: []*passkeytest.Key{k}}, inst, nil, nil); err == nil {
 			t.Fatal("an assertion under another user's handle was accepted")
 		} else {
 			wantRefusedAssertion(t, err)
 		}
 		// …and one whose handle names nobody, or cannot be a user id.
 		for _, handle := range [][]byte{[]byte("nobody"), {0, 0xff, 'u'}, bytes.Repeat([]byte("u"), 65)} {
-			k.userHandle = handle
-			_, err = f.login(t, &softAuthenticator{origin: origin, uv: true, synced: true, keys: []*softKey{k}}, inst, nil, nil)
+			k.UserHandle = handle
+			_, err = f.login(t, &passkeytest.Authenticator{Origin: origin, UV: true, Synced: true, Keys: []*passkeytest.Key{k}}, inst, nil, nil)
 			wantRefusedAssertion(t, err)
 		}
 	})
@@ -340,21 +344,21 @@ func TestPasswordless(t *testing.T) {
 func TestWrongOriginIsRefused(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		evil := &softAuthenticator{origin: "https://login.example.com.evil.example"}
+		evil := &passkeytest.Authenticator{Origin: "https://login.example.com.evil.example"}
 		cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, _, err := evil.create(opts)
+		resp, _, err := evil.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = f.cmds.FinishRegistration(ctx, editor, u, cid, "", resp)
 		wantKind(t, err, failure.KindInvalidArgument, "credential")
 
-		good := &softAuthenticator{origin: origin}
+		good := &passkeytest.Authenticator{Origin: origin}
 		_, key := f.register(t, good, u, false, "key")
-		evil.keys = []*softKey{key}
+		evil.Keys = []*passkeytest.Key{key}
 		_, err = f.login(t, evil, inst, &u, nil)
 		wantRefusedAssertion(t, err)
 		if evs := f.events(t, u); len(evs) != 1 {
@@ -366,12 +370,12 @@ func TestWrongOriginIsRefused(t *testing.T) {
 func TestCeremoniesAreOneTime(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin}
+		a := &passkeytest.Authenticator{Origin: origin}
 		cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, _, err := a.create(opts)
+		resp, _, err := a.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +389,7 @@ func TestCeremoniesAreOneTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertion, err := a.get(opts, nil)
+		assertion, err := a.Get(opts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,7 +416,7 @@ func TestCeremoniesAreOneTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertion, err = a.get(opts, nil)
+		assertion, err = a.Get(opts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +432,7 @@ func TestCeremoniesAreOneTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp2, _, err := (&softAuthenticator{origin: origin}).create(ropts)
+		resp2, _, err := (&passkeytest.Authenticator{Origin: origin}).Create(ropts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -444,9 +448,9 @@ func TestCeremoniesAreOneTime(t *testing.T) {
 func TestClonedAuthenticatorIsRefusedAndRecorded(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin}
+		a := &passkeytest.Authenticator{Origin: origin}
 		cred, key := f.register(t, a, u, false, "key")
-		copyOf := &softAuthenticator{origin: origin, keys: []*softKey{key.clone()}}
+		copyOf := &passkeytest.Authenticator{Origin: origin, Keys: []*passkeytest.Key{key.Clone()}}
 		if _, err := f.login(t, a, inst, &u, nil); err != nil { // counter 1
 			t.Fatal(err)
 		}
@@ -465,7 +469,7 @@ func TestClonedAuthenticatorIsRefusedAndRecorded(t *testing.T) {
 			t.Fatalf("list %+v %v", list, err)
 		}
 		// An equal counter is refused as well.
-		copyOf.keys[0].counter = 1
+		copyOf.Keys[0].Counter = 1
 		_, err = f.login(t, copyOf, inst, &u, nil)
 		wantRefusedAssertion(t, err)
 		// The genuine authenticator goes on.
@@ -478,9 +482,9 @@ func TestClonedAuthenticatorIsRefusedAndRecorded(t *testing.T) {
 func TestAuthenticatorsWithoutCounter(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin, uv: true, synced: true}
+		a := &passkeytest.Authenticator{Origin: origin, UV: true, Synced: true}
 		_, key := f.register(t, a, u, true, "synced")
-		key.noCounter = true
+		key.NoCounter = true
 		// Both counters zero: nothing to compare (§6.1.1), no clone.
 		for range 3 {
 			if _, err := f.login(t, a, inst, nil, nil); err != nil {
@@ -498,12 +502,12 @@ func TestAuthenticatorsWithoutCounter(t *testing.T) {
 func TestExpiredCeremonyIsRefused(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin}
+		a := &passkeytest.Authenticator{Origin: origin}
 		cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, _, err := a.create(opts)
+		resp, _, err := a.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -517,7 +521,7 @@ func TestExpiredCeremonyIsRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertion, err := a.get(opts, key)
+		assertion, err := a.Get(opts, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -529,7 +533,7 @@ func TestExpiredCeremonyIsRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if assertion, err = a.get(opts, key); err != nil {
+		if assertion, err = a.Get(opts, key); err != nil {
 			t.Fatal(err)
 		}
 		f.clock.advance(passkey.CeremonyLifetime + time.Second)
@@ -550,7 +554,7 @@ func TestExpiredCeremonyIsRefused(t *testing.T) {
 func TestReRegistrationExcludesCredentials(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin}
+		a := &passkeytest.Authenticator{Origin: origin}
 		cred, _ := f.register(t, a, u, false, "first")
 		_, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, true)
 		if err != nil {
@@ -559,17 +563,17 @@ func TestReRegistrationExcludesCredentials(t *testing.T) {
 		if !bytes.Contains(opts, []byte(`"excludeCredentials":[{"type":"public-key","id":"`+cred.ID+`"`)) {
 			t.Fatalf("creation options do not exclude %s: %s", cred.ID, opts)
 		}
-		if _, _, err := a.create(opts); err != errExcluded {
+		if _, _, err := a.Create(opts); err != passkeytest.ErrExcluded {
 			t.Fatalf("the authenticator was not excluded: %v", err)
 		}
 		// A client that ignores the exclusion cannot register the same
 		// credential twice.
-		a.ignoreExclusions = true
+		a.IgnoreExclusions = true
 		cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, _, err := a.create(opts)
+		resp, _, err := a.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -581,13 +585,13 @@ func TestReRegistrationExcludesCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp, _, err = a.create(opts); err != nil {
+		if resp, _, err = a.Create(opts); err != nil {
 			t.Fatal(err)
 		}
 		_, err = f.cmds.FinishRegistration(ctx, editor, other, cid, "", resp)
 		wantKind(t, err, failure.KindAlreadyExists, "credential")
 		// A second authenticator is welcome.
-		f.register(t, &softAuthenticator{origin: origin}, u, false, "second")
+		f.register(t, &passkeytest.Authenticator{Origin: origin}, u, false, "second")
 		if list, err := f.cmds.List(ctx, u); err != nil || len(list) != 2 || list[0].Name != "first" || list[1].Name != "second" {
 			t.Fatalf("list %+v %v", list, err)
 		}
@@ -597,7 +601,7 @@ func TestReRegistrationExcludesCredentials(t *testing.T) {
 func TestRemove(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin, uv: true}
+		a := &passkeytest.Authenticator{Origin: origin, UV: true}
 		cred, key := f.register(t, a, u, true, "phone")
 		if err := f.cmds.Remove(ctx, editor, u, "unknown"); !failure.Is(err, failure.KindNotFound) {
 			t.Fatalf("remove an unknown credential: %v", err)
@@ -610,7 +614,7 @@ func TestRemove(t *testing.T) {
 		if err := f.cmds.Remove(ctx, editor, u, cred.ID); err != nil {
 			t.Fatal(err)
 		}
-		assertion, err := a.get(opts, key)
+		assertion, err := a.Get(opts, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -626,7 +630,7 @@ func TestRemove(t *testing.T) {
 		wantKind(t, err, failure.KindFailedPrecondition, "")
 		// The credential's id is free again: the same authenticator may
 		// register it anew.
-		a.ignoreExclusions = true
+		a.IgnoreExclusions = true
 		f.register(t, a, u, true, "phone again")
 	})
 }
@@ -635,9 +639,9 @@ func TestCredentialsAreTheUsersAndTheInstances(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		ada := f.user(t, inst, "u1")
 		bob := f.user(t, inst, "u2")
-		adas := &softAuthenticator{origin: origin}
+		adas := &passkeytest.Authenticator{Origin: origin}
 		_, adaKey := f.register(t, adas, ada, false, "")
-		f.register(t, &softAuthenticator{origin: origin}, bob, false, "")
+		f.register(t, &passkeytest.Authenticator{Origin: origin}, bob, false, "")
 		// Ada's key in a login of Bob.
 		_, err := f.login(t, adas, inst, &bob, adaKey)
 		wantRefusedAssertion(t, err)
@@ -645,9 +649,9 @@ func TestCredentialsAreTheUsersAndTheInstances(t *testing.T) {
 		// Instance i2 is another relying party: a key of i1 does not
 		// sign in there, not even for a user of the same id.
 		ada2 := f.user(t, "i2", "u1")
-		other := &softAuthenticator{origin: "https://other.example"}
+		other := &passkeytest.Authenticator{Origin: "https://other.example"}
 		f.register(t, other, ada2, false, "")
-		_, err = f.login(t, &softAuthenticator{origin: "https://other.example", keys: []*softKey{adaKey}}, "i2", &ada2, adaKey)
+		_, err = f.login(t, &passkeytest.Authenticator{Origin: "https://other.example", Keys: []*passkeytest.Key{adaKey}}, "i2", &ada2, adaKey)
 		wantRefusedAssertion(t, err)
 		if _, err := f.login(t, other, "i2", &ada2, nil); err != nil {
 			t.Fatal(err)
@@ -660,12 +664,12 @@ func TestCredentialsAreTheUsersAndTheInstances(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin}
+		a := &passkeytest.Authenticator{Origin: origin}
 		cid, opts, err := f.cmds.BeginRegistration(ctx, u, passkey.UserInfo{LoginName: "ada"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, _, err := a.create(opts)
+		resp, _, err := a.Create(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -719,7 +723,7 @@ func TestAttestationPreference(t *testing.T) {
 func TestTheNameIsPersonalData(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		u := f.user(t, inst, "u1")
-		a := &softAuthenticator{origin: origin}
+		a := &passkeytest.Authenticator{Origin: origin}
 		cred, _ := f.register(t, a, u, false, "Ada's YubiKey")
 		var n int
 		if err := f.store.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM events WHERE CAST(payload AS TEXT) LIKE '%YubiKey%'`).Scan(&n); err != nil || n != 0 {
