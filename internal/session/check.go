@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"time"
 	"unicode/utf8"
 
 	"github.com/castellan-iam/castellan/internal/credential"
@@ -26,6 +27,8 @@ type request struct {
 	users []eventstore.Append
 	// settings are read once per organization and request.
 	settings map[string]settings.Settings
+	// known: a check ran against a user who may sign in (for pace).
+	known bool
 }
 
 func (c *Commands) request(m *model, client Client) *request {
@@ -109,11 +112,18 @@ func signInFailed(err error) bool {
 // run applies the checks and challenges of r and stores their events at
 // expected (eventstore.NewAggregate for a new session).
 func (c *Commands) run(ctx context.Context, r *request, checks Checks, ch Challenges, expected int64) (Session, Answer, error) {
+	started := time.Now()
 	factor, err := c.check(ctx, r, checks)
 	if err != nil {
 		if !signInFailed(err) {
 			return Session{}, Answer{}, err
 		}
+		defer func() {
+			if r.known {
+				c.pace.record(time.Since(started))
+			}
+			c.pace.wait(ctx, started)
+		}()
 		failed := []eventstore.Payload{&CheckFailed{Factor: factor, Client: r.client}}
 		if expected == eventstore.NewAggregate {
 			// The session is made, for nobody to use, as the record of
@@ -294,6 +304,7 @@ func (c *Commands) checkPassword(ctx context.Context, r *request, pw string) err
 		// aggregate that has no events, which end in the same answer.
 		u = eventstore.Aggregate{InstanceID: r.m.instanceID, Type: user.AggregateType, ID: id.New(), Owner: r.m.orgID}
 	}
+	r.known = ok
 	record, verdict := c.d.Credentials.PasswordCheck(ctx, u, pw)
 	if len(record.Events) > 0 {
 		r.users = append(r.users, record)

@@ -74,8 +74,9 @@ type Deps struct {
 
 // Commands create, check and end sessions.
 type Commands struct {
-	d   Deps
-	now func() time.Time
+	d    Deps
+	now  func() time.Time
+	pace *pace
 }
 
 // NewCommands returns the session commands.
@@ -83,7 +84,7 @@ func NewCommands(d Deps) *Commands {
 	if d.Settings == nil {
 		d.Settings = func(context.Context, string, string) (settings.Settings, error) { return settings.BuiltIn(), nil }
 	}
-	return &Commands{d: d, now: time.Now}
+	return &Commands{d: d, now: time.Now, pace: &pace{}}
 }
 
 // WithClock returns the commands with another clock (tests).
@@ -271,7 +272,9 @@ func (c *Commands) OwnerOf(ctx context.Context, instanceID, sessionID string) (u
 func (c *Commands) view(ctx context.Context, m *model, settingsOf func(context.Context, string) (settings.Settings, error)) (Session, error) {
 	now := c.now()
 	if settingsOf == nil {
-		settingsOf = func(ctx context.Context, orgID string) (settings.Settings, error) { return c.d.Settings(ctx, m.instanceID, orgID) }
+		settingsOf = func(ctx context.Context, orgID string) (settings.Settings, error) {
+			return c.d.Settings(ctx, m.instanceID, orgID)
+		}
 	}
 	sett, facts, err := c.context(ctx, m, settingsOf)
 	if err != nil {

@@ -21,8 +21,10 @@ import (
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/setup"
@@ -45,13 +47,33 @@ type Env struct {
 	Client *http.Client
 }
 
-// Start runs the API with the services services returns.
+// Start runs the API with the services services returns, on SQLite.
 func Start(t testing.TB, services func(a *app.App, auth *authn.Authenticator) []api.Service) *Env {
 	t.Helper()
+	return start(t, "", services)
+}
+
+// StartOn is Start on the database src (see dbtest.Each, which runs a
+// test on SQLite and PostgreSQL).
+func StartOn(t testing.TB, src dbtest.Source, services func(a *app.App, auth *authn.Authenticator) []api.Service) *Env {
+	t.Helper()
+	return start(t, src.URL(), services)
+}
+
+func start(t testing.TB, database string, services func(a *app.App, auth *authn.Authenticator) []api.Service) *Env {
+	t.Helper()
 	ctx := context.Background()
-	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
-		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1"},
-		func(string) (string, bool) { return "", false })
+	args := []string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
+		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1"}
+	if database != "" {
+		// Replicas on one PostgreSQL database share a configured key.
+		key, err := keyring.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--database", database, "--keys-master", key.String())
+	}
+	cfg, err := config.Load(args, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/sessionapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -32,10 +33,19 @@ type env struct {
 	login string
 }
 
-func start(t *testing.T) *env {
-	e := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
+func start(t *testing.T) *env { return startOn(t, nil) }
+
+// startOn runs the service on src, or on SQLite when src is nil.
+func startOn(t *testing.T, src dbtest.Source) *env {
+	services := func(a *app.App, auth *authn.Authenticator) []api.Service {
 		return []api.Service{sessionapi.NewService(a.Store, a.Sessions(), auth)}
-	})
+	}
+	var e *apitest.Env
+	if src == nil {
+		e = apitest.Start(t, services)
+	} else {
+		e = apitest.StartOn(t, src, services)
+	}
 	loginID := createUser(t, e, e.OrgID, "machine", "login-client")
 	if err := member.NewCommands(e.App.Store).SetInstanceMember(ctx, eventstore.SystemEditor, e.InstanceID, loginID, []string{"instance.login_client"}); err != nil {
 		t.Fatal(err)
@@ -88,8 +98,10 @@ func passwordChecks(login, pw string) *sessionv1.Checks {
 	}
 }
 
-func TestPasswordSession(t *testing.T) {
-	e := start(t)
+func TestPasswordSession(t *testing.T) { dbtest.Each(t, testPasswordSession) }
+
+func testPasswordSession(t *testing.T, src dbtest.Source) {
+	e := startOn(t, src)
 	alice := createUser(t, e.Env, e.OrgID, "human", "alice")
 
 	res, err := e.c.CreateSession(ctx, as(e.login, &sessionv1.CreateSessionRequest{Checks: passwordChecks("Alice", goodPassword)}))
@@ -159,8 +171,10 @@ func TestPasswordSession(t *testing.T) {
 
 // Every reason a password sign-in can fail gets the same answer, so that
 // a login name cannot be probed.
-func TestSignInFailuresLookAlike(t *testing.T) {
-	e := start(t)
+func TestSignInFailuresLookAlike(t *testing.T) { dbtest.Each(t, testSignInFailuresLookAlike) }
+
+func testSignInFailuresLookAlike(t *testing.T, src dbtest.Source) {
+	e := startOn(t, src)
 	createUser(t, e.Env, e.OrgID, "human", "alice")
 	locked := createUser(t, e.Env, e.OrgID, "human", "locked")
 	users := user.NewCommands(e.App.Store, e.App.Hasher)
@@ -214,8 +228,10 @@ func TestSignInFailuresLookAlike(t *testing.T) {
 
 // Wrong passwords through sessions count towards the lock, and a locked
 // user cannot sign in even with the right password.
-func TestWrongPasswordsLockTheUser(t *testing.T) {
-	e := start(t)
+func TestWrongPasswordsLockTheUser(t *testing.T) { dbtest.Each(t, testWrongPasswordsLockTheUser) }
+
+func testWrongPasswordsLockTheUser(t *testing.T, src dbtest.Source) {
+	e := startOn(t, src)
 	alice := createUser(t, e.Env, e.OrgID, "human", "alice")
 	for range 10 {
 		if _, err := e.c.CreateSession(ctx, as(e.login, &sessionv1.CreateSessionRequest{Checks: passwordChecks("alice", "wrong password!")})); code(err) != connect.CodeUnauthenticated {
@@ -231,8 +247,10 @@ func TestWrongPasswordsLockTheUser(t *testing.T) {
 	}
 }
 
-func TestSessionPermissions(t *testing.T) {
-	e := start(t)
+func TestSessionPermissions(t *testing.T) { dbtest.Each(t, testSessionPermissions) }
+
+func testSessionPermissions(t *testing.T, src dbtest.Source) {
+	e := startOn(t, src)
 	alice := createUser(t, e.Env, e.OrgID, "human", "alice")
 	manager := createUser(t, e.Env, e.OrgID, "human", "manager")
 	e.GrantOrg(t, e.OrgID, manager, "org.user_manager")
