@@ -76,6 +76,7 @@ func (a *App) Services(version string) []api.Service {
 		system.New(version),
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
 		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.email, a.Log),
+		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.email, a.Log),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),
