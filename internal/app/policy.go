@@ -33,7 +33,8 @@ func policyOf(s settings.Settings) credential.Policy {
 	p := credential.DefaultPolicy
 	p.MinPasswordLength = s.Password.MinLength
 	p.RequireUpper, p.RequireLower, p.RequireDigit, p.RequireSymbol = s.Password.RequireUpper, s.Password.RequireLower, s.Password.RequireDigit, s.Password.RequireSymbol
-	p.MaxPasswordAttempts = s.Lockout.MaxPasswordAttempts
+	p.MaxPasswordAttempts, p.MaxOTPAttempts = s.Lockout.MaxPasswordAttempts, s.Lockout.MaxOTPAttempts
+	p.AllowedAuthenticators = s.Login.AllowedAuthenticators
 	return p
 }
 
@@ -72,12 +73,27 @@ func (l passkeyLogins) FinishLogin(ctx context.Context, instanceID, ceremonyID s
 // status of its sessions.
 func (a *App) secondFactors(ctx context.Context, user eventstore.Aggregate) ([]session.Factor, error) {
 	var out []session.Factor
+	auth, err := a.UserCommands().Credentials().Authenticators(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		has    bool
+		factor session.Factor
+	}{{auth.TOTP, session.FactorTOTP}, {auth.SignInCodeEmail, session.FactorOTPEmail}, {auth.SignInCodeSMS, session.FactorOTPSMS}} {
+		if f.has {
+			out = append(out, f.factor)
+		}
+	}
 	secondFactor, _, err := a.Passkeys().Has(ctx, user)
 	if err != nil {
 		return nil, err
 	}
 	if secondFactor {
 		out = append(out, session.FactorWebAuthn)
+	}
+	if auth.RecoveryCodesLeft > 0 && len(out) > 0 {
+		out = append(out, session.FactorRecoveryCode)
 	}
 	return out, nil
 }

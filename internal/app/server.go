@@ -89,8 +89,9 @@ func (a *App) Services(version string) []api.Service {
 // settings in force, codes sealed with the key ring and sent through the
 // configured providers.
 func (a *App) Sessions() *session.Commands {
+	creds := a.UserCommands().Credentials()
 	return session.NewCommands(session.Deps{
-		Store: a.Store, Credentials: a.UserCommands().Credentials(), Keys: a.Keys, Send: a.SendCode, Settings: a.settingsOf,
+		Store: a.Store, Credentials: creds, OTP: creds, Keys: a.Keys, Send: a.SendCode, Settings: a.settingsOf,
 		Passkeys: passkeyLogins{a.Passkeys()}, SecondFactors: a.secondFactors,
 	})
 }
