@@ -23,17 +23,24 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
-// startAuthenticators runs the authenticator service, telling users
-// through mail.
-func startAuthenticators(t *testing.T, mail notify.Notifier) (*apitest.Env, userv1connect.AuthenticatorServiceClient) {
-	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
+// startAuthenticators runs the authenticator service on src (SQLite when
+// nil), telling users through mail.
+func startAuthenticators(t *testing.T, src dbtest.Source, mail notify.Notifier) (*apitest.Env, userv1connect.AuthenticatorServiceClient) {
+	services := func(a *app.App, auth *authn.Authenticator) []api.Service {
 		return []api.Service{userapi.NewAuthenticatorService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, mail, a.Log)}
-	})
+	}
+	var env *apitest.Env
+	if src == nil {
+		env = apitest.Start(t, services)
+	} else {
+		env = apitest.StartOn(t, src, services)
+	}
 	return env, userv1connect.NewAuthenticatorServiceClient(env.Client, env.URL)
 }
 
@@ -82,8 +89,12 @@ func lastMail(t *testing.T, mail *notify.Recorder, before int, to string) notify
 }
 
 func TestMyAuthenticators(t *testing.T) {
+	dbtest.Each(t, testMyAuthenticators)
+}
+
+func testMyAuthenticators(t *testing.T, src dbtest.Source) {
 	mail := &notify.Recorder{}
-	env, c := startAuthenticators(t, mail)
+	env, c := startAuthenticators(t, src, mail)
 	ada := createPerson(t, env, "ada")
 	token := env.Token(t, ada, env.OrgID)
 
@@ -259,8 +270,12 @@ func giveTOTP(t *testing.T, env *apitest.Env, userID string) {
 // an account holding permissions it lacks (the instance owner); a viewer
 // only lists.
 func TestAdministratorsRemoveAuthenticators(t *testing.T) {
+	dbtest.Each(t, testAdministratorsRemoveAuthenticators)
+}
+
+func testAdministratorsRemoveAuthenticators(t *testing.T, src dbtest.Source) {
 	mail := &notify.Recorder{}
-	env, c := startAuthenticators(t, mail)
+	env, c := startAuthenticators(t, src, mail)
 	mgr := createPerson(t, env, "mgr")
 	env.GrantOrg(t, env.OrgID, mgr, "org.user_manager")
 	viewer := createPerson(t, env, "viewer")
@@ -346,7 +361,7 @@ func (f *failingMail) Send(context.Context, notify.Message) error {
 // written to.
 func TestNotificationIsBestEffort(t *testing.T) {
 	mail := &failingMail{}
-	env, c := startAuthenticators(t, mail)
+	env, c := startAuthenticators(t, nil, mail)
 	ada := createPerson(t, env, "ada")
 	if _, err := c.GenerateMyRecoveryCodes(ctx, as(env.Token(t, ada, env.OrgID), &userv1.GenerateMyRecoveryCodesRequest{})); err != nil {
 		t.Fatalf("a failed notification failed the request: %v", err)
