@@ -199,7 +199,9 @@ func (m *model) status(login settings.Login, facts *Facts, now time.Time) Status
 		}
 		return s
 	}
-	if (pwd || idp) && second || passwordless && (pwd || idp) {
+	if second {
+		// Two factors, or a passkey that verified its user (possession
+		// and a PIN or biometric: two factors in one).
 		s.AMR = appendOnce(s.AMR, "mfa")
 	}
 	mfa := login.MFARequired == settings.MFAEveryone || login.MFARequired == settings.MFAAdministrators && facts.Administrator ||

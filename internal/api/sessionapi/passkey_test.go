@@ -104,11 +104,9 @@ func TestPasswordlessSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := res.Msg.GetSession()
-	// The AMR (RFC 8176) name a hardware key that verified the user, and no
-	// password. The session does not report "mfa" for a user-verifying
-	// passkey alone, though it counts as both factors towards
-	// authenticated (internal/session status).
-	if !s.GetAuthenticated() || s.GetUserId() != alice || s.GetOrganizationId() != e.OrgID || !hasAll(s.GetAmr(), "hwk", "user") || slices.Contains(s.GetAmr(), "pwd") {
+	// The AMR (RFC 8176) name a hardware key that verified the user — two
+	// factors in one — and no password.
+	if !s.GetAuthenticated() || s.GetUserId() != alice || s.GetOrganizationId() != e.OrgID || !hasAll(s.GetAmr(), "hwk", "user", "mfa") || slices.Contains(s.GetAmr(), "pwd") {
 		t.Fatalf("after the passkey: %v", s)
 	}
 	if f := webAuthnFactor(s); f == nil || !f.GetPasswordless() || !f.GetUserVerified() || f.GetVerifyTime() == nil {
