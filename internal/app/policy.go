@@ -69,31 +69,31 @@ func (l passkeyLogins) FinishLogin(ctx context.Context, instanceID, ceremonyID s
 	return session.PasskeyResult{UserID: r.UserID, UserVerified: r.UserVerified, Passwordless: r.Passwordless}, err
 }
 
-// secondFactors lists the second factors a user has registered, for the
-// status of its sessions.
-func (a *App) secondFactors(ctx context.Context, user eventstore.Aggregate) ([]session.Factor, error) {
-	var out []session.Factor
+// userFacts tells the sessions what a user has registered (its second
+// factors) and the state of its password.
+func (a *App) userFacts(ctx context.Context, user eventstore.Aggregate) (session.Facts, error) {
 	auth, err := a.UserCommands().Credentials().Authenticators(ctx, user)
 	if err != nil {
-		return nil, err
+		return session.Facts{}, err
 	}
-	for _, f := range []struct {
+	f := session.Facts{PasswordChangeRequired: auth.PasswordChangeRequired, PasswordSetAt: auth.PasswordSetAt}
+	for _, k := range []struct {
 		has    bool
 		factor session.Factor
 	}{{auth.TOTP, session.FactorTOTP}, {auth.SignInCodeEmail, session.FactorOTPEmail}, {auth.SignInCodeSMS, session.FactorOTPSMS}} {
-		if f.has {
-			out = append(out, f.factor)
+		if k.has {
+			f.SecondFactors = append(f.SecondFactors, k.factor)
 		}
 	}
 	secondFactor, _, err := a.Passkeys().Has(ctx, user)
 	if err != nil {
-		return nil, err
+		return session.Facts{}, err
 	}
 	if secondFactor {
-		out = append(out, session.FactorWebAuthn)
+		f.SecondFactors = append(f.SecondFactors, session.FactorWebAuthn)
 	}
-	if auth.RecoveryCodesLeft > 0 && len(out) > 0 {
-		out = append(out, session.FactorRecoveryCode)
+	if auth.RecoveryCodesLeft > 0 && len(f.SecondFactors) > 0 {
+		f.SecondFactors = append(f.SecondFactors, session.FactorRecoveryCode)
 	}
-	return out, nil
+	return f, nil
 }

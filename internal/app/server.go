@@ -92,7 +92,7 @@ func (a *App) Sessions() *session.Commands {
 	creds := a.UserCommands().Credentials()
 	return session.NewCommands(session.Deps{
 		Store: a.Store, Credentials: creds, OTP: creds, Keys: a.Keys, Send: a.SendCode, Settings: a.settingsOf,
-		Passkeys: passkeyLogins{a.Passkeys()}, SecondFactors: a.secondFactors,
+		Passkeys: passkeyLogins{a.Passkeys()}, UserFacts: a.userFacts,
 	})
 }
 

@@ -2,6 +2,7 @@ package credential
 
 import (
 	"context"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
 )
@@ -12,6 +13,8 @@ import (
 type Authenticators struct {
 	HasPassword            bool
 	PasswordChangeRequired bool
+	// PasswordSetAt is when the password was chosen.
+	PasswordSetAt time.Time
 	// TOTP is an active TOTP authenticator; TOTPPending a registration
 	// not yet verified.
 	TOTP        bool
@@ -38,7 +41,7 @@ func (c *Commands) Authenticators(ctx context.Context, user eventstore.Aggregate
 		return Authenticators{}, err
 	}
 	return Authenticators{
-		HasPassword: m.passwordHash != "", PasswordChangeRequired: m.changeRequired,
+		HasPassword: m.passwordHash != "", PasswordChangeRequired: m.changeRequired, PasswordSetAt: m.passwordSetAt,
 		TOTP: m.totpSeed != nil, TOTPPending: m.totpPending != nil, RecoveryCodesLeft: len(m.recoveryHashes),
 		SignInCodeEmail: m.signInFactors[ChannelEmail], SignInCodeSMS: m.signInFactors[ChannelPhone],
 	}, nil

@@ -14,6 +14,9 @@ import (
 type PasswordSet struct {
 	Hash           string `json:"hash"`
 	ChangeRequired bool   `json:"changeRequired"`
+	// Upgraded: the same password, re-hashed with the current parameters
+	// at a sign-in; its age does not start again.
+	Upgraded bool `json:"upgraded,omitempty"`
 }
 
 // PasswordCheckSucceeded records a successful password check; it resets

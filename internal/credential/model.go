@@ -15,9 +15,11 @@ type model struct {
 	sequence       int64
 	passwordHash   string
 	changeRequired bool
-	failedInARow   int
-	codes          map[string]*pendingCode
-	history        map[string]*codeHistory
+	// passwordSetAt is when the password was chosen (Policy max age).
+	passwordSetAt time.Time
+	failedInARow  int
+	codes         map[string]*pendingCode
+	history       map[string]*codeHistory
 
 	// totpPending is the sealed seed of a registration not yet verified,
 	// totpSeed that of the active one; totpLastStep the time step of the
@@ -105,6 +107,9 @@ func (m *model) apply(e *eventstore.Event) {
 		m.failedInARow, m.otpFailedInARow, m.otpLocked = 0, 0, false
 	case *PasswordSet:
 		m.passwordHash, m.changeRequired, m.failedInARow = p.Hash, p.ChangeRequired, 0
+		if !p.Upgraded {
+			m.passwordSetAt = e.CreatedAt
+		}
 	case *PasswordCheckSucceeded, *PasswordLocked:
 		// A lock ends the run of failures: once unlocked, the user has
 		// its attempts again.

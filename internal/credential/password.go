@@ -173,7 +173,7 @@ func (c *Commands) PasswordCheck(ctx context.Context, user eventstore.Aggregate,
 	events := []eventstore.Payload{&PasswordCheckSucceeded{}}
 	if upgrade {
 		if hash, err := c.hasher.Hash(ctx, pw); err == nil {
-			events = append(events, &PasswordSet{Hash: hash, ChangeRequired: m.changeRequired})
+			events = append(events, &PasswordSet{Hash: hash, ChangeRequired: m.changeRequired, Upgraded: true})
 		}
 	}
 	return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: events}, nil

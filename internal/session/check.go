@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -257,7 +258,7 @@ func (c *Commands) checkUser(ctx context.Context, r *request, uc UserCheck) erro
 	if orgID == "" {
 		orgID = uc.OrgID
 	}
-	r.add(&UserChecked{UserID: u.ID, OrgID: orgID, LoginName: name, Client: r.client})
+	r.add(&UserChecked{UserID: u.ID, OrgID: orgID, LoginName: name, LoginOrgID: uc.OrgID, Client: r.client})
 	return nil
 }
 
@@ -298,6 +299,16 @@ func (c *Commands) checkPassword(ctx context.Context, r *request, pw string) err
 	u, ok, err := c.target(ctx, r)
 	if err != nil {
 		return err
+	}
+	if ok {
+		// A password where the settings allow none gets the answer of a
+		// wrong one: a distinct answer would tell this user's
+		// organization from the settings of others.
+		sett, err := r.settingsOf(ctx, u.Owner)
+		if err != nil {
+			return err
+		}
+		ok = slices.Contains(sett.Login.AllowedAuthenticators, settings.AuthPassword)
 	}
 	if !ok {
 		// Nobody, or somebody who may not sign in: the same steps on an
@@ -366,7 +377,16 @@ func (c *Commands) checkWebAuthn(ctx context.Context, r *request, response []byt
 	if err != nil || !st.Active {
 		return failure.Unauthenticated("the security key cannot sign in")
 	}
-	fc := &FactorChecked{Factor: FactorWebAuthn, UserVerified: res.UserVerified, Passwordless: res.Passwordless && res.UserVerified, Client: r.client}
+	sett, err := r.settingsOf(ctx, st.OrgID)
+	if err != nil {
+		return err
+	}
+	passwordless := res.Passwordless && res.UserVerified && sett.Login.PasswordlessAllowed
+	if r.m.userID == "" && !passwordless {
+		// A key that may only be a second factor cannot start a sign-in.
+		return failure.Unauthenticated("the passkey could not be verified")
+	}
+	fc := &FactorChecked{Factor: FactorWebAuthn, UserVerified: res.UserVerified, Passwordless: passwordless, Client: r.client}
 	if r.m.userID == "" {
 		fc.UserID, fc.OrgID = res.UserID, st.OrgID
 	}

@@ -65,11 +65,12 @@ type Deps struct {
 	OTP         OTP
 	Passkeys    Passkeys
 	Intents     Intents
-	// SecondFactors lists the second factors a user has registered.
-	SecondFactors func(ctx context.Context, user eventstore.Aggregate) ([]Factor, error)
-	Settings      SettingsSource
-	Keys          *keyring.Ring
-	Send          credential.CodeSender
+	// UserFacts tells what a user has registered (its second factors) and
+	// the state of its password; Administrator is the session's to find.
+	UserFacts func(ctx context.Context, user eventstore.Aggregate) (Facts, error)
+	Settings  SettingsSource
+	Keys      *keyring.Ring
+	Send      credential.CodeSender
 }
 
 // Commands create, check and end sessions.
@@ -282,7 +283,7 @@ func (c *Commands) view(ctx context.Context, m *model, settingsOf func(context.C
 	}
 	s := Session{
 		ID: m.id, InstanceID: m.instanceID, LoginName: m.loginName, CreatedAt: m.created, LastActive: m.lastActive,
-		ExpiresAt: m.expiresAt(), Checks: map[Factor]Check{}, Status: m.status(sett.Login, facts, now),
+		ExpiresAt: m.expiresAt(), Checks: map[Factor]Check{}, Status: m.status(sett, facts, now),
 	}
 	if facts != nil {
 		s.UserID, s.OrgID = m.userID, m.orgID
@@ -301,19 +302,24 @@ func (c *Commands) context(ctx context.Context, m *model, settingsOf func(contex
 		return settings.Settings{}, nil, err
 	}
 	if !m.proven(sett.Login, c.now()) {
-		return sett, nil, nil
+		// Nothing of the user shows yet, not even its organization's
+		// settings: those of the organization the login named apply.
+		if m.loginOrg != m.orgID {
+			sett, err = settingsOf(ctx, m.loginOrg)
+		}
+		return sett, nil, err
 	}
 	f := &Facts{}
+	if c.d.UserFacts != nil {
+		if *f, err = c.d.UserFacts(ctx, eventstore.Aggregate{InstanceID: m.instanceID, Type: user.AggregateType, ID: m.userID, Owner: m.orgID}); err != nil {
+			return sett, nil, err
+		}
+	}
 	caller, err := member.LoadCaller(ctx, c.db(), m.instanceID, m.userID)
 	if err != nil {
 		return sett, nil, err
 	}
 	f.Administrator = len(caller.InstanceRoles) > 0 || len(caller.OrgRoles) > 0
-	if c.d.SecondFactors != nil {
-		if f.SecondFactors, err = c.d.SecondFactors(ctx, eventstore.Aggregate{InstanceID: m.instanceID, Type: user.AggregateType, ID: m.userID, Owner: m.orgID}); err != nil {
-			return sett, nil, err
-		}
-	}
 	return sett, f, nil
 }
 
@@ -330,3 +336,29 @@ func (m *model) proven(login settings.Login, now time.Time) bool {
 
 // Now is the commands' clock, for reads that filter by time.
 func (c *Commands) Now() time.Time { return c.now() }
+
+// ChangePassword sets a new password for the session's user, which a
+// password check in the session proved within its lifetime: how a login
+// lets a user whose password must be changed (NextChangePassword) choose
+// another. The password follows the policy of the user's organization.
+func (c *Commands) ChangePassword(ctx context.Context, instanceID, sessionID, token, pw string) (Session, error) {
+	if pw == "" || len(pw) > maxSecret {
+		return Session{}, failure.InvalidArgument("newPassword", "a password has 1 to %d bytes", maxSecret)
+	}
+	m, err := c.authorized(ctx, instanceID, sessionID, token)
+	if err != nil {
+		return Session{}, err
+	}
+	sett, err := c.d.Settings(ctx, instanceID, m.orgID)
+	if err != nil {
+		return Session{}, err
+	}
+	if _, ok := m.valid(FactorPassword, sett.Login.PasswordCheckLifetime, c.now()); !ok || m.userID == "" {
+		return Session{}, failure.FailedPrecondition("check the user's current password in the session first (checks.password)")
+	}
+	u := eventstore.Aggregate{InstanceID: instanceID, Type: user.AggregateType, ID: m.userID, Owner: m.orgID}
+	if err := c.d.Credentials.SetPassword(ctx, eventstore.Editor{UserID: m.userID, ClientID: "session"}, u, pw, false); err != nil {
+		return Session{}, err
+	}
+	return c.view(ctx, m, nil)
+}

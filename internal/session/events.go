@@ -26,11 +26,16 @@ type Created struct {
 // UserChecked names the user the session is for. UserID is empty when
 // the login name matched no user who may sign in interactively; the
 // session goes on as if it had (see the package documentation).
+//
+// LoginOrgID is the organization the login named (UserCheck.OrgID): until
+// a first factor proves the user, the session follows its settings, not
+// those of the user's organization, which would tell the two apart.
 type UserChecked struct {
-	UserID    string `json:"userId,omitempty"`
-	OrgID     string `json:"orgId,omitempty"`
-	LoginName string `json:"loginName"`
-	Client    Client `json:"client"`
+	UserID     string `json:"userId,omitempty"`
+	OrgID      string `json:"orgId,omitempty"`
+	LoginName  string `json:"loginName"`
+	LoginOrgID string `json:"loginOrgId,omitempty"`
+	Client     Client `json:"client"`
 }
 
 // FactorChecked records a factor proven. For a passwordless passkey it

@@ -62,8 +62,13 @@ type Status struct {
 	AMR []string
 }
 
-// NextRegisterSecondFactor asks the user to register a second factor.
-const NextRegisterSecondFactor = "register_second_factor"
+// NextRegisterSecondFactor asks the user to register a second factor;
+// NextChangePassword to choose a new password (ChangePassword), because
+// its password must be changed or is older than the settings allow.
+const (
+	NextRegisterSecondFactor = "register_second_factor"
+	NextChangePassword       = "change_password"
+)
 
 // model is a session folded from its events.
 type model struct {
@@ -76,6 +81,7 @@ type model struct {
 	// userID is the user the checks are for ("" when the name matched
 	// none); proven once a first factor held.
 	userID, orgID, loginName string
+	loginOrg                 string
 	userChecked              bool
 	checks                   map[Factor]Check
 	ceremonyID               string
@@ -92,7 +98,7 @@ func (m *model) apply(e *eventstore.Event) {
 		if p.UserID != m.userID || !m.userChecked {
 			m.checks = map[Factor]Check{}
 		}
-		m.userID, m.orgID, m.loginName, m.userChecked = p.UserID, p.OrgID, p.LoginName, true
+		m.userID, m.orgID, m.loginName, m.loginOrg, m.userChecked = p.UserID, p.OrgID, p.LoginName, p.LoginOrgID, true
 		m.checks[FactorUser] = Check{At: e.CreatedAt}
 		m.lastActive = e.CreatedAt
 	case *FactorChecked:
@@ -145,6 +151,11 @@ type Facts struct {
 	Administrator bool
 	// SecondFactors the user has registered.
 	SecondFactors []Factor
+	// PasswordChangeRequired: an administrator set the password, or it
+	// must be changed for another reason; PasswordSetAt is when it was
+	// chosen (settings.Password.MaxAge).
+	PasswordChangeRequired bool
+	PasswordSetAt          time.Time
 }
 
 // valid reports whether the check of f is within its lifetime.
@@ -155,7 +166,8 @@ func (m *model) valid(f Factor, lifetime time.Duration, now time.Time) (Check, b
 
 // status evaluates the checks against the login settings. facts is nil
 // until a first factor proved a known user.
-func (m *model) status(login settings.Login, facts *Facts, now time.Time) Status {
+func (m *model) status(sett settings.Settings, facts *Facts, now time.Time) Status {
+	login := sett.Login
 	var s Status
 	allowed := func(a string) bool { return slices.Contains(login.AllowedAuthenticators, a) }
 	_, pwd := m.valid(FactorPassword, login.PasswordCheckLifetime, now)
@@ -204,20 +216,25 @@ func (m *model) status(login settings.Login, facts *Facts, now time.Time) Status
 		// and a PIN or biometric: two factors in one).
 		s.AMR = appendOnce(s.AMR, "mfa")
 	}
+	// A password that must be changed holds the session back when it is
+	// what proved the user.
+	if pwd && (facts.PasswordChangeRequired || sett.Password.MaxAge > 0 && !facts.PasswordSetAt.IsZero() && !now.Before(facts.PasswordSetAt.Add(sett.Password.MaxAge))) {
+		s.Next = append(s.Next, NextChangePassword)
+	}
 	mfa := login.MFARequired == settings.MFAEveryone || login.MFARequired == settings.MFAAdministrators && facts.Administrator ||
 		len(facts.SecondFactors) > 0
-	if !mfa || second {
-		s.Authenticated = true
-		return s
-	}
-	for _, f := range facts.SecondFactors {
-		if f == FactorRecoveryCode || allowed(authenticatorOf(f)) {
-			s.Next = append(s.Next, string(f))
+	if mfa && !second {
+		n := len(s.Next)
+		for _, f := range facts.SecondFactors {
+			if f == FactorRecoveryCode || allowed(authenticatorOf(f)) {
+				s.Next = append(s.Next, string(f))
+			}
+		}
+		if len(s.Next) == n {
+			s.Next = append(s.Next, NextRegisterSecondFactor)
 		}
 	}
-	if len(s.Next) == 0 {
-		s.Next = []string{NextRegisterSecondFactor}
-	}
+	s.Authenticated = len(s.Next) == 0
 	return s
 }
 

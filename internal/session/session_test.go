@@ -75,8 +75,8 @@ func (f *fixture) commands(sett settings.Settings, secondFactors ...session.Fact
 	return session.NewCommands(session.Deps{
 		Store: f.store, Credentials: f.creds,
 		Settings: func(context.Context, string, string) (settings.Settings, error) { return sett, nil },
-		SecondFactors: func(context.Context, eventstore.Aggregate) ([]session.Factor, error) {
-			return secondFactors, nil
+		UserFacts: func(context.Context, eventstore.Aggregate) (session.Facts, error) {
+			return session.Facts{SecondFactors: secondFactors}, nil
 		},
 	}).WithClock(f.clock.now)
 }
@@ -155,15 +155,26 @@ func testStatusFollowsTheLoginSettings(t *testing.T, src dbtest.Source) {
 		{"a registered second factor is asked for", settings.MFANever, "alice", []session.Factor{session.FactorTOTP, session.FactorWebAuthn}, false, []string{"totp", "webauthn"}},
 		{"MFA for administrators: a user", settings.MFAAdministrators, "alice", nil, true, nil},
 		{"MFA for administrators: an administrator", settings.MFAAdministrators, "admin", nil, false, []string{session.NextRegisterSecondFactor}},
+		{"a password older than the maximum age", settings.MFANever, "expired", nil, false, []string{session.NextChangePassword}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sett := settings.BuiltIn()
 			sett.Login.MFARequired = tc.mfa
-			p := pw
+			p, login := pw, tc.login
 			if tc.login == "admin" {
 				p = "admin-password-1"
 			}
-			s, _, _, err := f.commands(sett, tc.secondFactors...).Create(ctx, f.instance, session.Client{}, checks(tc.login, p), session.Challenges{})
+			c := f.commands(sett, tc.secondFactors...)
+			if tc.login == "expired" {
+				login, sett.Password.MaxAge = "alice", 30*24*time.Hour
+				c = session.NewCommands(session.Deps{Store: f.store, Credentials: f.creds,
+					Settings: func(context.Context, string, string) (settings.Settings, error) { return sett, nil },
+					UserFacts: func(context.Context, eventstore.Aggregate) (session.Facts, error) {
+						return session.Facts{PasswordSetAt: f.clock.now().Add(-31 * 24 * time.Hour)}, nil
+					},
+				}).WithClock(f.clock.now)
+			}
+			s, _, _, err := c.Create(ctx, f.instance, session.Client{}, checks(login, p), session.Challenges{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -326,3 +326,22 @@ func (s *Service) DeleteMySession(ctx context.Context, req *connect.Request[sess
 	}
 	return connect.NewResponse(&sessionv1.DeleteMySessionResponse{}), nil
 }
+
+func (s *Service) ChangeSessionPassword(ctx context.Context, req *connect.Request[sessionv1.ChangeSessionPasswordRequest]) (*connect.Response[sessionv1.ChangeSessionPasswordResponse], error) {
+	caller, err := s.login(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := required("sessionId", m.GetSessionId()); err != nil {
+		return nil, err
+	}
+	if err := required("sessionToken", m.GetSessionToken()); err != nil {
+		return nil, err
+	}
+	sess, err := s.sessions.ChangePassword(ctx, caller.InstanceID, m.GetSessionId(), m.GetSessionToken(), m.GetNewPassword())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&sessionv1.ChangeSessionPasswordResponse{Session: toProto(sess)}), nil
+}

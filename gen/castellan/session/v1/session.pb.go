@@ -1136,6 +1136,112 @@ func (x *SetSessionResponse) GetChallenges() *ChallengeAnswers {
 	return nil
 }
 
+// ChangeSessionPasswordRequest carries the new password.
+type ChangeSessionPasswordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionToken  string                 `protobuf:"bytes,2,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	NewPassword   string                 `protobuf:"bytes,3,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeSessionPasswordRequest) Reset() {
+	*x = ChangeSessionPasswordRequest{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeSessionPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeSessionPasswordRequest) ProtoMessage() {}
+
+func (x *ChangeSessionPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeSessionPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangeSessionPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ChangeSessionPasswordRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ChangeSessionPasswordRequest) GetSessionToken() string {
+	if x != nil {
+		return x.SessionToken
+	}
+	return ""
+}
+
+func (x *ChangeSessionPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ChangeSessionPasswordResponse carries the session.
+type ChangeSessionPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeSessionPasswordResponse) Reset() {
+	*x = ChangeSessionPasswordResponse{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeSessionPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeSessionPasswordResponse) ProtoMessage() {}
+
+func (x *ChangeSessionPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeSessionPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangeSessionPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ChangeSessionPasswordResponse) GetSession() *Session {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
 // GetSessionRequest names a session.
 type GetSessionRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1149,7 +1255,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1267,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1280,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{16}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -1201,7 +1307,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1319,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1332,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{17}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -1247,7 +1353,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1365,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1378,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{18}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -1298,7 +1404,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1416,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1429,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{19}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{21}
 }
 
 // ListSessionsRequest names a user.
@@ -1336,7 +1442,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1454,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1467,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{20}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListSessionsRequest) GetUserId() string {
@@ -1381,7 +1487,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1499,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1512,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{21}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*SessionSummary {
@@ -1425,7 +1531,7 @@ type ListMySessionsRequest struct {
 
 func (x *ListMySessionsRequest) Reset() {
 	*x = ListMySessionsRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1543,7 @@ func (x *ListMySessionsRequest) String() string {
 func (*ListMySessionsRequest) ProtoMessage() {}
 
 func (x *ListMySessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1556,7 @@ func (x *ListMySessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMySessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListMySessionsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{22}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{24}
 }
 
 // ListMySessionsResponse carries the caller's live sessions.
@@ -1463,7 +1569,7 @@ type ListMySessionsResponse struct {
 
 func (x *ListMySessionsResponse) Reset() {
 	*x = ListMySessionsResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1581,7 @@ func (x *ListMySessionsResponse) String() string {
 func (*ListMySessionsResponse) ProtoMessage() {}
 
 func (x *ListMySessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1594,7 @@ func (x *ListMySessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMySessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListMySessionsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{23}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListMySessionsResponse) GetSessions() []*SessionSummary {
@@ -1508,7 +1614,7 @@ type DeleteMySessionRequest struct {
 
 func (x *DeleteMySessionRequest) Reset() {
 	*x = DeleteMySessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1626,7 @@ func (x *DeleteMySessionRequest) String() string {
 func (*DeleteMySessionRequest) ProtoMessage() {}
 
 func (x *DeleteMySessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1639,7 @@ func (x *DeleteMySessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMySessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMySessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{24}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteMySessionRequest) GetSessionId() string {
@@ -1552,7 +1658,7 @@ type DeleteMySessionResponse struct {
 
 func (x *DeleteMySessionResponse) Reset() {
 	*x = DeleteMySessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1670,7 @@ func (x *DeleteMySessionResponse) String() string {
 func (*DeleteMySessionResponse) ProtoMessage() {}
 
 func (x *DeleteMySessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1683,7 @@ func (x *DeleteMySessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMySessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMySessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{25}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{27}
 }
 
 var File_castellan_session_v1_session_proto protoreflect.FileDescriptor
@@ -1681,7 +1787,14 @@ const file_castellan_session_v1_session_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\v2\x1d.castellan.session.v1.SessionR\asession\x12F\n" +
 	"\n" +
 	"challenges\x18\x02 \x01(\v2&.castellan.session.v1.ChallengeAnswersR\n" +
-	"challenges\"W\n" +
+	"challenges\"\x85\x01\n" +
+	"\x1cChangeSessionPasswordRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12#\n" +
+	"\rsession_token\x18\x02 \x01(\tR\fsessionToken\x12!\n" +
+	"\fnew_password\x18\x03 \x01(\tR\vnewPassword\"X\n" +
+	"\x1dChangeSessionPasswordResponse\x127\n" +
+	"\asession\x18\x01 \x01(\v2\x1d.castellan.session.v1.SessionR\asession\"W\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12#\n" +
@@ -1703,11 +1816,12 @@ const file_castellan_session_v1_session_proto_rawDesc = "" +
 	"\x16DeleteMySessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x19\n" +
-	"\x17DeleteMySessionResponse2\xe4\a\n" +
+	"\x17DeleteMySessionResponse2\x96\t\n" +
 	"\x0eSessionService\x12\x81\x01\n" +
 	"\rCreateSession\x12*.castellan.session.v1.CreateSessionRequest\x1a+.castellan.session.v1.CreateSessionResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/sessions\x12\x85\x01\n" +
 	"\n" +
-	"SetSession\x12'.castellan.session.v1.SetSessionRequest\x1a(.castellan.session.v1.SetSessionResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*2\x19/v1/sessions/{session_id}\x12\x85\x01\n" +
+	"SetSession\x12'.castellan.session.v1.SetSessionRequest\x1a(.castellan.session.v1.SetSessionResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*2\x19/v1/sessions/{session_id}\x12\xaf\x01\n" +
+	"\x15ChangeSessionPassword\x122.castellan.session.v1.ChangeSessionPasswordRequest\x1a3.castellan.session.v1.ChangeSessionPasswordResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/sessions/{session_id}/password\x12\x85\x01\n" +
 	"\n" +
 	"GetSession\x12'.castellan.session.v1.GetSessionRequest\x1a(.castellan.session.v1.GetSessionResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/sessions/{session_id}\x90\x02\x01\x12\x8b\x01\n" +
 	"\rDeleteSession\x12*.castellan.session.v1.DeleteSessionRequest\x1a+.castellan.session.v1.DeleteSessionResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/sessions/{session_id}\x12\x8e\x01\n" +
@@ -1727,35 +1841,37 @@ func file_castellan_session_v1_session_proto_rawDescGZIP() []byte {
 	return file_castellan_session_v1_session_proto_rawDescData
 }
 
-var file_castellan_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_castellan_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_castellan_session_v1_session_proto_goTypes = []any{
-	(*Checks)(nil),                  // 0: castellan.session.v1.Checks
-	(*UserCheck)(nil),               // 1: castellan.session.v1.UserCheck
-	(*PasswordCheck)(nil),           // 2: castellan.session.v1.PasswordCheck
-	(*CodeCheck)(nil),               // 3: castellan.session.v1.CodeCheck
-	(*WebAuthnCheck)(nil),           // 4: castellan.session.v1.WebAuthnCheck
-	(*IdPIntentCheck)(nil),          // 5: castellan.session.v1.IdPIntentCheck
-	(*Challenges)(nil),              // 6: castellan.session.v1.Challenges
-	(*WebAuthnChallenge)(nil),       // 7: castellan.session.v1.WebAuthnChallenge
-	(*ChallengeAnswers)(nil),        // 8: castellan.session.v1.ChallengeAnswers
-	(*Session)(nil),                 // 9: castellan.session.v1.Session
-	(*Factor)(nil),                  // 10: castellan.session.v1.Factor
-	(*SessionSummary)(nil),          // 11: castellan.session.v1.SessionSummary
-	(*CreateSessionRequest)(nil),    // 12: castellan.session.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),   // 13: castellan.session.v1.CreateSessionResponse
-	(*SetSessionRequest)(nil),       // 14: castellan.session.v1.SetSessionRequest
-	(*SetSessionResponse)(nil),      // 15: castellan.session.v1.SetSessionResponse
-	(*GetSessionRequest)(nil),       // 16: castellan.session.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),      // 17: castellan.session.v1.GetSessionResponse
-	(*DeleteSessionRequest)(nil),    // 18: castellan.session.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),   // 19: castellan.session.v1.DeleteSessionResponse
-	(*ListSessionsRequest)(nil),     // 20: castellan.session.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),    // 21: castellan.session.v1.ListSessionsResponse
-	(*ListMySessionsRequest)(nil),   // 22: castellan.session.v1.ListMySessionsRequest
-	(*ListMySessionsResponse)(nil),  // 23: castellan.session.v1.ListMySessionsResponse
-	(*DeleteMySessionRequest)(nil),  // 24: castellan.session.v1.DeleteMySessionRequest
-	(*DeleteMySessionResponse)(nil), // 25: castellan.session.v1.DeleteMySessionResponse
-	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
+	(*Checks)(nil),                        // 0: castellan.session.v1.Checks
+	(*UserCheck)(nil),                     // 1: castellan.session.v1.UserCheck
+	(*PasswordCheck)(nil),                 // 2: castellan.session.v1.PasswordCheck
+	(*CodeCheck)(nil),                     // 3: castellan.session.v1.CodeCheck
+	(*WebAuthnCheck)(nil),                 // 4: castellan.session.v1.WebAuthnCheck
+	(*IdPIntentCheck)(nil),                // 5: castellan.session.v1.IdPIntentCheck
+	(*Challenges)(nil),                    // 6: castellan.session.v1.Challenges
+	(*WebAuthnChallenge)(nil),             // 7: castellan.session.v1.WebAuthnChallenge
+	(*ChallengeAnswers)(nil),              // 8: castellan.session.v1.ChallengeAnswers
+	(*Session)(nil),                       // 9: castellan.session.v1.Session
+	(*Factor)(nil),                        // 10: castellan.session.v1.Factor
+	(*SessionSummary)(nil),                // 11: castellan.session.v1.SessionSummary
+	(*CreateSessionRequest)(nil),          // 12: castellan.session.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),         // 13: castellan.session.v1.CreateSessionResponse
+	(*SetSessionRequest)(nil),             // 14: castellan.session.v1.SetSessionRequest
+	(*SetSessionResponse)(nil),            // 15: castellan.session.v1.SetSessionResponse
+	(*ChangeSessionPasswordRequest)(nil),  // 16: castellan.session.v1.ChangeSessionPasswordRequest
+	(*ChangeSessionPasswordResponse)(nil), // 17: castellan.session.v1.ChangeSessionPasswordResponse
+	(*GetSessionRequest)(nil),             // 18: castellan.session.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),            // 19: castellan.session.v1.GetSessionResponse
+	(*DeleteSessionRequest)(nil),          // 20: castellan.session.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),         // 21: castellan.session.v1.DeleteSessionResponse
+	(*ListSessionsRequest)(nil),           // 22: castellan.session.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),          // 23: castellan.session.v1.ListSessionsResponse
+	(*ListMySessionsRequest)(nil),         // 24: castellan.session.v1.ListMySessionsRequest
+	(*ListMySessionsResponse)(nil),        // 25: castellan.session.v1.ListMySessionsResponse
+	(*DeleteMySessionRequest)(nil),        // 26: castellan.session.v1.DeleteMySessionRequest
+	(*DeleteMySessionResponse)(nil),       // 27: castellan.session.v1.DeleteMySessionResponse
+	(*timestamppb.Timestamp)(nil),         // 28: google.protobuf.Timestamp
 }
 var file_castellan_session_v1_session_proto_depIdxs = []int32{
 	1,  // 0: castellan.session.v1.Checks.user:type_name -> castellan.session.v1.UserCheck
@@ -1767,14 +1883,14 @@ var file_castellan_session_v1_session_proto_depIdxs = []int32{
 	3,  // 6: castellan.session.v1.Checks.recovery_code:type_name -> castellan.session.v1.CodeCheck
 	5,  // 7: castellan.session.v1.Checks.idp_intent:type_name -> castellan.session.v1.IdPIntentCheck
 	7,  // 8: castellan.session.v1.Challenges.web_authn:type_name -> castellan.session.v1.WebAuthnChallenge
-	26, // 9: castellan.session.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	26, // 10: castellan.session.v1.Session.last_active_time:type_name -> google.protobuf.Timestamp
-	26, // 11: castellan.session.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	28, // 9: castellan.session.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	28, // 10: castellan.session.v1.Session.last_active_time:type_name -> google.protobuf.Timestamp
+	28, // 11: castellan.session.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	10, // 12: castellan.session.v1.Session.factors:type_name -> castellan.session.v1.Factor
-	26, // 13: castellan.session.v1.Factor.verify_time:type_name -> google.protobuf.Timestamp
-	26, // 14: castellan.session.v1.SessionSummary.create_time:type_name -> google.protobuf.Timestamp
-	26, // 15: castellan.session.v1.SessionSummary.last_active_time:type_name -> google.protobuf.Timestamp
-	26, // 16: castellan.session.v1.SessionSummary.expire_time:type_name -> google.protobuf.Timestamp
+	28, // 13: castellan.session.v1.Factor.verify_time:type_name -> google.protobuf.Timestamp
+	28, // 14: castellan.session.v1.SessionSummary.create_time:type_name -> google.protobuf.Timestamp
+	28, // 15: castellan.session.v1.SessionSummary.last_active_time:type_name -> google.protobuf.Timestamp
+	28, // 16: castellan.session.v1.SessionSummary.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 17: castellan.session.v1.CreateSessionRequest.checks:type_name -> castellan.session.v1.Checks
 	6,  // 18: castellan.session.v1.CreateSessionRequest.challenges:type_name -> castellan.session.v1.Challenges
 	9,  // 19: castellan.session.v1.CreateSessionResponse.session:type_name -> castellan.session.v1.Session
@@ -1783,28 +1899,31 @@ var file_castellan_session_v1_session_proto_depIdxs = []int32{
 	6,  // 22: castellan.session.v1.SetSessionRequest.challenges:type_name -> castellan.session.v1.Challenges
 	9,  // 23: castellan.session.v1.SetSessionResponse.session:type_name -> castellan.session.v1.Session
 	8,  // 24: castellan.session.v1.SetSessionResponse.challenges:type_name -> castellan.session.v1.ChallengeAnswers
-	9,  // 25: castellan.session.v1.GetSessionResponse.session:type_name -> castellan.session.v1.Session
-	11, // 26: castellan.session.v1.ListSessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
-	11, // 27: castellan.session.v1.ListMySessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
-	12, // 28: castellan.session.v1.SessionService.CreateSession:input_type -> castellan.session.v1.CreateSessionRequest
-	14, // 29: castellan.session.v1.SessionService.SetSession:input_type -> castellan.session.v1.SetSessionRequest
-	16, // 30: castellan.session.v1.SessionService.GetSession:input_type -> castellan.session.v1.GetSessionRequest
-	18, // 31: castellan.session.v1.SessionService.DeleteSession:input_type -> castellan.session.v1.DeleteSessionRequest
-	20, // 32: castellan.session.v1.SessionService.ListSessions:input_type -> castellan.session.v1.ListSessionsRequest
-	22, // 33: castellan.session.v1.SessionService.ListMySessions:input_type -> castellan.session.v1.ListMySessionsRequest
-	24, // 34: castellan.session.v1.SessionService.DeleteMySession:input_type -> castellan.session.v1.DeleteMySessionRequest
-	13, // 35: castellan.session.v1.SessionService.CreateSession:output_type -> castellan.session.v1.CreateSessionResponse
-	15, // 36: castellan.session.v1.SessionService.SetSession:output_type -> castellan.session.v1.SetSessionResponse
-	17, // 37: castellan.session.v1.SessionService.GetSession:output_type -> castellan.session.v1.GetSessionResponse
-	19, // 38: castellan.session.v1.SessionService.DeleteSession:output_type -> castellan.session.v1.DeleteSessionResponse
-	21, // 39: castellan.session.v1.SessionService.ListSessions:output_type -> castellan.session.v1.ListSessionsResponse
-	23, // 40: castellan.session.v1.SessionService.ListMySessions:output_type -> castellan.session.v1.ListMySessionsResponse
-	25, // 41: castellan.session.v1.SessionService.DeleteMySession:output_type -> castellan.session.v1.DeleteMySessionResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	9,  // 25: castellan.session.v1.ChangeSessionPasswordResponse.session:type_name -> castellan.session.v1.Session
+	9,  // 26: castellan.session.v1.GetSessionResponse.session:type_name -> castellan.session.v1.Session
+	11, // 27: castellan.session.v1.ListSessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
+	11, // 28: castellan.session.v1.ListMySessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
+	12, // 29: castellan.session.v1.SessionService.CreateSession:input_type -> castellan.session.v1.CreateSessionRequest
+	14, // 30: castellan.session.v1.SessionService.SetSession:input_type -> castellan.session.v1.SetSessionRequest
+	16, // 31: castellan.session.v1.SessionService.ChangeSessionPassword:input_type -> castellan.session.v1.ChangeSessionPasswordRequest
+	18, // 32: castellan.session.v1.SessionService.GetSession:input_type -> castellan.session.v1.GetSessionRequest
+	20, // 33: castellan.session.v1.SessionService.DeleteSession:input_type -> castellan.session.v1.DeleteSessionRequest
+	22, // 34: castellan.session.v1.SessionService.ListSessions:input_type -> castellan.session.v1.ListSessionsRequest
+	24, // 35: castellan.session.v1.SessionService.ListMySessions:input_type -> castellan.session.v1.ListMySessionsRequest
+	26, // 36: castellan.session.v1.SessionService.DeleteMySession:input_type -> castellan.session.v1.DeleteMySessionRequest
+	13, // 37: castellan.session.v1.SessionService.CreateSession:output_type -> castellan.session.v1.CreateSessionResponse
+	15, // 38: castellan.session.v1.SessionService.SetSession:output_type -> castellan.session.v1.SetSessionResponse
+	17, // 39: castellan.session.v1.SessionService.ChangeSessionPassword:output_type -> castellan.session.v1.ChangeSessionPasswordResponse
+	19, // 40: castellan.session.v1.SessionService.GetSession:output_type -> castellan.session.v1.GetSessionResponse
+	21, // 41: castellan.session.v1.SessionService.DeleteSession:output_type -> castellan.session.v1.DeleteSessionResponse
+	23, // 42: castellan.session.v1.SessionService.ListSessions:output_type -> castellan.session.v1.ListSessionsResponse
+	25, // 43: castellan.session.v1.SessionService.ListMySessions:output_type -> castellan.session.v1.ListMySessionsResponse
+	27, // 44: castellan.session.v1.SessionService.DeleteMySession:output_type -> castellan.session.v1.DeleteMySessionResponse
+	37, // [37:45] is the sub-list for method output_type
+	29, // [29:37] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_castellan_session_v1_session_proto_init() }
@@ -1822,7 +1941,7 @@ func file_castellan_session_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_session_v1_session_proto_rawDesc), len(file_castellan_session_v1_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,9 @@ const (
 	// SessionServiceSetSessionProcedure is the fully-qualified name of the SessionService's SetSession
 	// RPC.
 	SessionServiceSetSessionProcedure = "/castellan.session.v1.SessionService/SetSession"
+	// SessionServiceChangeSessionPasswordProcedure is the fully-qualified name of the SessionService's
+	// ChangeSessionPassword RPC.
+	SessionServiceChangeSessionPasswordProcedure = "/castellan.session.v1.SessionService/ChangeSessionPassword"
 	// SessionServiceGetSessionProcedure is the fully-qualified name of the SessionService's GetSession
 	// RPC.
 	SessionServiceGetSessionProcedure = "/castellan.session.v1.SessionService/GetSession"
@@ -67,6 +70,11 @@ type SessionServiceClient interface {
 	CreateSession(context.Context, *connect.Request[v1.CreateSessionRequest]) (*connect.Response[v1.CreateSessionResponse], error)
 	// SetSession adds checks and challenges to a live session.
 	SetSession(context.Context, *connect.Request[v1.SetSessionRequest]) (*connect.Response[v1.SetSessionResponse], error)
+	// ChangeSessionPassword sets a new password for the session's user, whose
+	// current password the session checked (within the password check
+	// lifetime): how a login lets a user whose `next` is "change_password"
+	// choose another. The password must follow its organization's settings.
+	ChangeSessionPassword(context.Context, *connect.Request[v1.ChangeSessionPasswordRequest]) (*connect.Response[v1.ChangeSessionPasswordResponse], error)
 	// GetSession returns a session: a live one with its token, or, for an
 	// administrator with session.read on its user's organization, any.
 	GetSession(context.Context, *connect.Request[v1.GetSessionRequest]) (*connect.Response[v1.GetSessionResponse], error)
@@ -103,6 +111,12 @@ func NewSessionServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			httpClient,
 			baseURL+SessionServiceSetSessionProcedure,
 			connect.WithSchema(sessionServiceMethods.ByName("SetSession")),
+			connect.WithClientOptions(opts...),
+		),
+		changeSessionPassword: connect.NewClient[v1.ChangeSessionPasswordRequest, v1.ChangeSessionPasswordResponse](
+			httpClient,
+			baseURL+SessionServiceChangeSessionPasswordProcedure,
+			connect.WithSchema(sessionServiceMethods.ByName("ChangeSessionPassword")),
 			connect.WithClientOptions(opts...),
 		),
 		getSession: connect.NewClient[v1.GetSessionRequest, v1.GetSessionResponse](
@@ -143,13 +157,14 @@ func NewSessionServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 
 // sessionServiceClient implements SessionServiceClient.
 type sessionServiceClient struct {
-	createSession   *connect.Client[v1.CreateSessionRequest, v1.CreateSessionResponse]
-	setSession      *connect.Client[v1.SetSessionRequest, v1.SetSessionResponse]
-	getSession      *connect.Client[v1.GetSessionRequest, v1.GetSessionResponse]
-	deleteSession   *connect.Client[v1.DeleteSessionRequest, v1.DeleteSessionResponse]
-	listSessions    *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
-	listMySessions  *connect.Client[v1.ListMySessionsRequest, v1.ListMySessionsResponse]
-	deleteMySession *connect.Client[v1.DeleteMySessionRequest, v1.DeleteMySessionResponse]
+	createSession         *connect.Client[v1.CreateSessionRequest, v1.CreateSessionResponse]
+	setSession            *connect.Client[v1.SetSessionRequest, v1.SetSessionResponse]
+	changeSessionPassword *connect.Client[v1.ChangeSessionPasswordRequest, v1.ChangeSessionPasswordResponse]
+	getSession            *connect.Client[v1.GetSessionRequest, v1.GetSessionResponse]
+	deleteSession         *connect.Client[v1.DeleteSessionRequest, v1.DeleteSessionResponse]
+	listSessions          *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	listMySessions        *connect.Client[v1.ListMySessionsRequest, v1.ListMySessionsResponse]
+	deleteMySession       *connect.Client[v1.DeleteMySessionRequest, v1.DeleteMySessionResponse]
 }
 
 // CreateSession calls castellan.session.v1.SessionService.CreateSession.
@@ -160,6 +175,11 @@ func (c *sessionServiceClient) CreateSession(ctx context.Context, req *connect.R
 // SetSession calls castellan.session.v1.SessionService.SetSession.
 func (c *sessionServiceClient) SetSession(ctx context.Context, req *connect.Request[v1.SetSessionRequest]) (*connect.Response[v1.SetSessionResponse], error) {
 	return c.setSession.CallUnary(ctx, req)
+}
+
+// ChangeSessionPassword calls castellan.session.v1.SessionService.ChangeSessionPassword.
+func (c *sessionServiceClient) ChangeSessionPassword(ctx context.Context, req *connect.Request[v1.ChangeSessionPasswordRequest]) (*connect.Response[v1.ChangeSessionPasswordResponse], error) {
+	return c.changeSessionPassword.CallUnary(ctx, req)
 }
 
 // GetSession calls castellan.session.v1.SessionService.GetSession.
@@ -195,6 +215,11 @@ type SessionServiceHandler interface {
 	CreateSession(context.Context, *connect.Request[v1.CreateSessionRequest]) (*connect.Response[v1.CreateSessionResponse], error)
 	// SetSession adds checks and challenges to a live session.
 	SetSession(context.Context, *connect.Request[v1.SetSessionRequest]) (*connect.Response[v1.SetSessionResponse], error)
+	// ChangeSessionPassword sets a new password for the session's user, whose
+	// current password the session checked (within the password check
+	// lifetime): how a login lets a user whose `next` is "change_password"
+	// choose another. The password must follow its organization's settings.
+	ChangeSessionPassword(context.Context, *connect.Request[v1.ChangeSessionPasswordRequest]) (*connect.Response[v1.ChangeSessionPasswordResponse], error)
 	// GetSession returns a session: a live one with its token, or, for an
 	// administrator with session.read on its user's organization, any.
 	GetSession(context.Context, *connect.Request[v1.GetSessionRequest]) (*connect.Response[v1.GetSessionResponse], error)
@@ -227,6 +252,12 @@ func NewSessionServiceHandler(svc SessionServiceHandler, opts ...connect.Handler
 		SessionServiceSetSessionProcedure,
 		svc.SetSession,
 		connect.WithSchema(sessionServiceMethods.ByName("SetSession")),
+		connect.WithHandlerOptions(opts...),
+	)
+	sessionServiceChangeSessionPasswordHandler := connect.NewUnaryHandler(
+		SessionServiceChangeSessionPasswordProcedure,
+		svc.ChangeSessionPassword,
+		connect.WithSchema(sessionServiceMethods.ByName("ChangeSessionPassword")),
 		connect.WithHandlerOptions(opts...),
 	)
 	sessionServiceGetSessionHandler := connect.NewUnaryHandler(
@@ -268,6 +299,8 @@ func NewSessionServiceHandler(svc SessionServiceHandler, opts ...connect.Handler
 			sessionServiceCreateSessionHandler.ServeHTTP(w, r)
 		case SessionServiceSetSessionProcedure:
 			sessionServiceSetSessionHandler.ServeHTTP(w, r)
+		case SessionServiceChangeSessionPasswordProcedure:
+			sessionServiceChangeSessionPasswordHandler.ServeHTTP(w, r)
 		case SessionServiceGetSessionProcedure:
 			sessionServiceGetSessionHandler.ServeHTTP(w, r)
 		case SessionServiceDeleteSessionProcedure:
@@ -293,6 +326,10 @@ func (UnimplementedSessionServiceHandler) CreateSession(context.Context, *connec
 
 func (UnimplementedSessionServiceHandler) SetSession(context.Context, *connect.Request[v1.SetSessionRequest]) (*connect.Response[v1.SetSessionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.session.v1.SessionService.SetSession is not implemented"))
+}
+
+func (UnimplementedSessionServiceHandler) ChangeSessionPassword(context.Context, *connect.Request[v1.ChangeSessionPasswordRequest]) (*connect.Response[v1.ChangeSessionPasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.session.v1.SessionService.ChangeSessionPassword is not implemented"))
 }
 
 func (UnimplementedSessionServiceHandler) GetSession(context.Context, *connect.Request[v1.GetSessionRequest]) (*connect.Response[v1.GetSessionResponse], error) {
