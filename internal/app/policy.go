@@ -41,7 +41,7 @@ func policyOf(s settings.Settings) credential.Policy {
 // Passkeys returns the WebAuthn commands, with each instance as its own
 // relying party.
 func (a *App) Passkeys() *passkey.Commands {
-	return passkey.NewCommands(a.Store, a.relyingParty, passkey.Config{})
+	return passkey.NewCommands(a.Store, a.relyingParty, passkey.Config{Attestation: a.Config.WebAuthn.Attestation})
 }
 
 // relyingParty answers the WebAuthn relying party of an instance: its

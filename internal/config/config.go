@@ -31,6 +31,7 @@ type Config struct {
 	Subscriptions   Subscriptions `yaml:"subscriptions"`
 	Notify          Notify        `yaml:"notify"`
 	Users           Users         `yaml:"users"`
+	WebAuthn        WebAuthn      `yaml:"webauthn"`
 }
 
 // Log configures the process log.
@@ -153,6 +154,11 @@ type SMSNotify struct {
 // Users configures the rules for user accounts.
 type Users struct {
 	AllowMixedScriptLoginNames bool `yaml:"allow_mixed_script_login_names" default:"false" desc:"Accept new login names that mix scripts in a way that can impersonate another name, such as admin written with a Cyrillic a. By default a login name's characters must come from one script (or Latin with Han, Hiragana, Katakana, Bopomofo or Hangul), separately before and after the last @ (Unicode UTS #39, highly restrictive); names already stored are not affected."`
+}
+
+// WebAuthn configures security keys and passkeys.
+type WebAuthn struct {
+	Attestation string `yaml:"attestation" default:"none" oneof:"none,indirect,direct,enterprise" desc:"Attestation conveyance asked for when a user registers a security key or passkey. none (the default) asks for no statement about the authenticator's make, which most passkey providers do not give anyway; the others ask for one, which is checked but not trusted against any metadata (no FIDO metadata service is configured), so it identifies the model only as far as the authenticator is honest."`
 }
 
 // Subscriptions configures asynchronous event subscribers.

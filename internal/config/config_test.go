@@ -73,6 +73,7 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		Subscriptions: Subscriptions{PollInterval: time.Second},
 		Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
+		WebAuthn:      WebAuthn{Attestation: "none"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -105,8 +106,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 39 {
-		t.Errorf("%d settings, want 39: update this test and the docs when adding one", len(settings))
+	if len(settings) != 40 {
+		t.Errorf("%d settings, want 40: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -192,6 +193,7 @@ subscriptions:
 					Passwords:     Passwords{Argon2id: Argon2id{MemoryKiB: 65536, Iterations: 3, Parallelism: 4}, MaxConcurrent: 8, Queue: 64, QueueTimeout: 5 * time.Second},
 					Subscriptions: Subscriptions{PollInterval: 250 * time.Millisecond},
 					Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
+					WebAuthn:      WebAuthn{Attestation: "none"},
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("\n got %+v\nwant %+v", c, want)
