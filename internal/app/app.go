@@ -15,15 +15,12 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/config"
-	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
-	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/machinekey"
-	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pat"
@@ -71,8 +68,6 @@ type App struct {
 	Store  *eventstore.Store
 	Keys   *keyring.Ring
 	Hasher *password.Hasher
-
-	email, sms notify.Notifier
 }
 
 // Open connects to the configured database and applies pending migrations.
@@ -81,15 +76,15 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 	if err != nil {
 		return nil, err
 	}
-	email, sms, err := notifiers(cfg)
-	if err != nil {
-		return nil, err
+	a := &App{Config: cfg, Log: log, Keys: keys}
+	if _, _, err := newNotifiers(a.serverProviders()); err != nil {
+		return nil, fmt.Errorf("config: notify.%w", err)
 	}
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, DB: db, Keys: keys, email: email, sms: sms}
+	a.DB = db
 	if err := db.Migrate(ctx, Migrations()); err != nil {
 		db.Close()
 		return nil, err
@@ -141,38 +136,6 @@ func Migrate(ctx context.Context, cfg *config.Config) (int, error) {
 		return 0, err
 	}
 	return len(pending), db.Migrate(ctx, Migrations())
-}
-
-// SendCode delivers a verification code by email or SMS through the
-// configured providers (notify.smtp, notify.sms).
-func (a *App) SendCode(ctx context.Context, channel, to, code string) error {
-	var n notify.Notifier
-	m := notify.Message{To: to, Text: "Your verification code is " + code + ". If you did not ask for it, ignore this message."}
-	switch channel {
-	case credential.ChannelEmail:
-		n, m.Subject = a.email, "Your verification code"
-	case credential.ChannelPhone:
-		n, m.Text = a.sms, "Your verification code is "+code
-	}
-	if n == nil {
-		return failure.Unavailable("no %s provider is configured", channel)
-	}
-	return n.Send(ctx, m)
-}
-
-// notifiers builds the configured email and SMS providers.
-func notifiers(cfg *config.Config) (email, sms notify.Notifier, err error) {
-	if c := cfg.Notify.SMTP; c.Host != "" {
-		if email, err = notify.NewSMTP(notify.SMTPConfig{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password, From: c.From, TLS: c.TLS}); err != nil {
-			return nil, nil, fmt.Errorf("config: notify.smtp: %w", err)
-		}
-	}
-	if c := cfg.Notify.SMS; c.WebhookURL != "" {
-		if sms, err = notify.NewSMSWebhook(notify.WebhookConfig{URL: c.WebhookURL, Secret: []byte(c.WebhookSecret)}); err != nil {
-			return nil, nil, fmt.Errorf("config: notify.sms: %w", err)
-		}
-	}
-	return email, sms, nil
 }
 
 // writeFailureGrace is how long a write that failed because the database was

@@ -75,8 +75,8 @@ func (a *App) Services(version string) []api.Service {
 	return []api.Service{
 		system.New(version),
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
-		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.email, a.Log),
-		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.email, a.Log),
+		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.emailOf, a.Log),
+		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.emailOf, a.Log),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),

@@ -14,9 +14,11 @@ import (
 )
 
 // CodeSender delivers a verification code to an email address or phone
-// number (package notify's email and SMS notifiers, composed by the
-// caller).
-type CodeSender func(ctx context.Context, channel, to, code string) error
+// number through the notification providers of instance instanceID, the
+// user's (package notify's email and SMS notifiers, composed by the
+// caller). Delivery problems, a missing provider included, are
+// failure.Unavailable.
+type CodeSender func(ctx context.Context, instanceID, channel, to, code string) error
 
 func newCode() (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
@@ -70,7 +72,7 @@ func (c *Commands) SendContactCode(ctx context.Context, editor eventstore.Editor
 		Events: []eventstore.Payload{&ContactCodeAdded{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(lifetime).UTC()}}}); err != nil {
 		return err
 	}
-	return send(ctx, channel, to, code)
+	return send(ctx, user.InstanceID, channel, to, code)
 }
 
 // VerifyContact checks a code the user entered for current, its email

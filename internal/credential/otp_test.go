@@ -19,7 +19,7 @@ type outbox struct {
 	sent []string // channel:to:code
 }
 
-func (o *outbox) send(_ context.Context, channel, to, code string) error {
+func (o *outbox) send(_ context.Context, _, channel, to, code string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.sent = append(o.sent, channel+":"+to+":"+code)
@@ -280,7 +280,7 @@ func TestSignInCodes(t *testing.T) {
 			t.Fatal("the stored event holds the code in clear")
 		}
 		// A contact code is no sign-in code.
-		if err := f.cmds.SendContactCode(ctx, eventstore.SystemEditor, f.user, ChannelEmail, to, f.keys, func(context.Context, string, string, string) error { return nil }); err != nil {
+		if err := f.cmds.SendContactCode(ctx, eventstore.SystemEditor, f.user, ChannelEmail, to, f.keys, func(context.Context, string, string, string, string) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		f.given(t)

@@ -92,13 +92,16 @@ func TestAuthenticatorsFollowTheUserType(t *testing.T) {
 	if err := f.users.AddSignInCodeFactor(ctx, admin, inst, ada, credential.ChannelPhone); err != nil {
 		t.Fatal(err)
 	}
-	var sentTo, sentCode string
-	send := func(_ context.Context, channel, to, code string) error { sentTo, sentCode = to, code; return nil }
+	var sentInstance, sentTo, sentCode string
+	send := func(_ context.Context, instanceID, channel, to, code string) error {
+		sentInstance, sentTo, sentCode = instanceID, to, code
+		return nil
+	}
 	if err := f.users.SendSignInCode(ctx, inst, ada, credential.ChannelPhone, keys, send); err != nil {
 		t.Fatal(err)
 	}
-	if sentTo != "+41791234567" {
-		t.Fatalf("sent to %q", sentTo)
+	if sentInstance != inst || sentTo != "+41791234567" {
+		t.Fatalf("sent to %q of instance %q", sentTo, sentInstance)
 	}
 	if err := f.users.CheckSignInCode(ctx, inst, ada, credential.ChannelPhone, sentCode, keys); err != nil {
 		t.Fatal(err)

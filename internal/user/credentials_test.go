@@ -2,6 +2,7 @@ package user
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -101,7 +102,10 @@ type outbox struct {
 	sent map[string]string
 }
 
-func (o *outbox) send(_ context.Context, channel, to, code string) error {
+func (o *outbox) send(_ context.Context, instanceID, channel, to, code string) error {
+	if instanceID != inst {
+		return fmt.Errorf("a code of instance %s sent for instance %s", inst, instanceID)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.sent[channel+":"+to] = code

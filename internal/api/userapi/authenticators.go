@@ -28,23 +28,30 @@ import (
 type AuthenticatorService struct {
 	users *Service
 	keys  *keyring.Ring
-	// mail tells users of changes to their authenticators; nil when no
-	// email provider is configured.
-	mail notify.Notifier
+	// mail finds the notifier that tells users of changes to their
+	// authenticators; nil when there is none.
+	mail MailerOf
 	log  *slog.Logger
 }
 
 var _ userv1connect.AuthenticatorServiceHandler = (*AuthenticatorService)(nil)
+
+// MailerOf finds the email notifier of instance instanceID: the SMTP
+// server the instance sets, else the server's; nil (and no error) when
+// there is none. It is asked for each message, so that a change of the
+// instance's providers applies to the next one. An error is a reason the
+// providers cannot be read or used.
+type MailerOf func(ctx context.Context, instanceID string) (notify.Notifier, error)
 
 // notifyTimeout bounds the notification email a change sends, so that a
 // slow provider delays the answer only so much.
 const notifyTimeout = 10 * time.Second
 
 // NewAuthenticatorService returns the authenticator service. TOTP seeds
-// are sealed with keys; mail (nil for none) tells users by email when an
-// authenticator of theirs is added or removed; log records notifications
-// that could not be sent.
-func NewAuthenticatorService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, mail notify.Notifier, log *slog.Logger) *AuthenticatorService {
+// are sealed with keys; mail (nil for none) finds, per instance, the
+// notifier that tells users by email when an authenticator of theirs is
+// added or removed; log records notifications that could not be sent.
+func NewAuthenticatorService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, mail MailerOf, log *slog.Logger) *AuthenticatorService {
 	return &AuthenticatorService{users: &Service{store: store, users: users, auth: auth, keys: keys}, keys: keys, mail: mail, log: log}
 }
 
@@ -82,11 +89,22 @@ func (s *AuthenticatorService) notifyChange(ctx context.Context, u user.User, au
 	}
 	text := authenticator + " " + pluralWas(authenticator) + " " + change + " your account " + u.LoginName + ".\n\n" +
 		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n"
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
-	defer cancel()
-	if err := s.mail.Send(ctx, notify.Message{To: u.Email, Subject: subject, Text: text}); err != nil && s.log != nil {
+	if err := sendNotice(ctx, s.mail, u, subject, text); err != nil && s.log != nil {
 		s.log.Warn("could not tell a user of a change to its authenticators", "instance", u.InstanceID, "user", u.ID, "err", err)
 	}
+}
+
+// sendNotice mails u a notice through the email provider of u's instance,
+// if it has one, within notifyTimeout and even when the request that
+// caused it has ended.
+func sendNotice(ctx context.Context, mail MailerOf, u user.User, subject, text string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	n, err := mail(ctx, u.InstanceID)
+	if err != nil || n == nil {
+		return err
+	}
+	return n.Send(ctx, notify.Message{To: u.Email, Subject: subject, Text: text})
 }
 
 func pluralWas(authenticator string) string {

@@ -33,7 +33,7 @@ import (
 // nil), telling users through mail.
 func startAuthenticators(t *testing.T, src dbtest.Source, mail notify.Notifier) (*apitest.Env, userv1connect.AuthenticatorServiceClient) {
 	services := func(a *app.App, auth *authn.Authenticator) []api.Service {
-		return []api.Service{userapi.NewAuthenticatorService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, mail, a.Log)}
+		return []api.Service{userapi.NewAuthenticatorService(a.Store, user.NewCommands(a.Store, a.Hasher), auth, a.Keys, everywhere(mail), a.Log)}
 	}
 	var env *apitest.Env
 	if src == nil {
@@ -42,6 +42,14 @@ func startAuthenticators(t *testing.T, src dbtest.Source, mail notify.Notifier) 
 		env = apitest.StartOn(t, src, services)
 	}
 	return env, userv1connect.NewAuthenticatorServiceClient(env.Client, env.URL)
+}
+
+// everywhere sends the mail of every instance through mail; none for nil.
+func everywhere(mail notify.Notifier) userapi.MailerOf {
+	if mail == nil {
+		return nil
+	}
+	return func(context.Context, string) (notify.Notifier, error) { return mail, nil }
 }
 
 // createPerson creates a human with a verified email address.

@@ -17,7 +17,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -32,9 +31,9 @@ import (
 type PasskeyService struct {
 	users    *Service
 	passkeys *passkey.Commands
-	// mail tells users of changes to their credentials; nil when no email
-	// provider is configured.
-	mail notify.Notifier
+	// mail finds the notifier that tells users of changes to their
+	// credentials; nil when there is none.
+	mail MailerOf
 	log  *slog.Logger
 }
 
@@ -46,10 +45,10 @@ const maxPasskeyIDLength = 1364
 
 // NewPasskeyService returns the passkey service. passkeys runs the
 // ceremonies (the composition root's, with each instance as its relying
-// party); mail (nil for none) tells users by email when a credential of
-// theirs is added or removed; log records notifications that could not be
-// sent.
-func NewPasskeyService(store *eventstore.Store, auth *authn.Authenticator, passkeys *passkey.Commands, mail notify.Notifier, log *slog.Logger) *PasskeyService {
+// party); mail (nil for none) finds, per instance, the notifier that tells
+// users by email when a credential of theirs is added or removed; log
+// records notifications that could not be sent.
+func NewPasskeyService(store *eventstore.Store, auth *authn.Authenticator, passkeys *passkey.Commands, mail MailerOf, log *slog.Logger) *PasskeyService {
 	return &PasskeyService{users: &Service{store: store, auth: auth}, passkeys: passkeys, mail: mail, log: log}
 }
 
@@ -256,9 +255,7 @@ func (s *PasskeyService) notifyChange(ctx context.Context, u user.User, name str
 	}
 	text := "The passkey \"" + name + "\" was " + change + " your account " + u.LoginName + ".\n\n" +
 		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n"
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
-	defer cancel()
-	if err := s.mail.Send(ctx, notify.Message{To: u.Email, Subject: subject, Text: text}); err != nil && s.log != nil {
+	if err := sendNotice(ctx, s.mail, u, subject, text); err != nil && s.log != nil {
 		s.log.Warn("could not tell a user of a change to its passkeys", "instance", u.InstanceID, "user", u.ID, "err", err)
 	}
 }

@@ -32,7 +32,7 @@ const origin = "http://localhost"
 // telling users through mail.
 func startPasskeys(t *testing.T, mail notify.Notifier) (*apitest.Env, userv1connect.PasskeyServiceClient) {
 	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
-		return []api.Service{userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), mail, a.Log)}
+		return []api.Service{userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), everywhere(mail), a.Log)}
 	})
 	return env, userv1connect.NewPasskeyServiceClient(env.Client, env.URL)
 }

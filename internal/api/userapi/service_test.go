@@ -39,7 +39,7 @@ type outbox struct {
 	sent map[string]string
 }
 
-func (o *outbox) send(_ context.Context, channel, to, code string) error {
+func (o *outbox) send(_ context.Context, _, channel, to, code string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.sent[channel+":"+to] = code

@@ -1,0 +1,247 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/credential"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/settings"
+	"github.com/castellan-iam/castellan/internal/setup"
+)
+
+// mailSink is a real SMTP server (github.com/emersion/go-smtp) on loopback
+// that keeps the raw messages it accepts.
+type mailSink struct {
+	port int
+	mu   sync.Mutex
+	mail []string
+}
+
+type sinkSession struct{ sink *mailSink }
+
+func (s sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s sinkSession) Reset()                               {}
+func (s sinkSession) Logout() error                        { return nil }
+func (s sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.sink.mu.Lock()
+	s.sink.mail = append(s.sink.mail, string(b))
+	s.sink.mu.Unlock()
+	return nil
+}
+
+func startMailSink(t *testing.T) *mailSink {
+	t.Helper()
+	sink := &mailSink{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return sinkSession{sink}, nil }))
+	srv.Domain = "sink.test"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.port = ln.Addr().(*net.TCPAddr).Port
+	go srv.Serve(ln) //nolint:errcheck // ends when the listener closes
+	t.Cleanup(func() { srv.Close() })
+	return sink
+}
+
+// received returns the messages the sink accepted, oldest first; SMTP
+// delivery is synchronous, so a Send that returned is in it.
+func (s *mailSink) received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.mail...)
+}
+
+// smsSink is an SMS gateway: it checks the Standard Webhooks signature with
+// secret and keeps the texts it receives.
+type smsSink struct {
+	url   string
+	mu    sync.Mutex
+	texts []string // to: text
+}
+
+func startSMSSink(t *testing.T, secret string) *smsSink {
+	t.Helper()
+	sink := &smsSink{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(r.Header.Get("webhook-id") + "." + r.Header.Get("webhook-timestamp") + "."))
+		mac.Write(body)
+		if r.Header.Get("webhook-signature") != "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m struct{ To, Text string }
+		if err := json.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sink.mu.Lock()
+		sink.texts = append(sink.texts, m.To+": "+m.Text)
+		sink.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	sink.url = srv.URL
+	return sink
+}
+
+func (s *smsSink) received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.texts...)
+}
+
+// openWithSMTP opens a Castellan on SQLite whose configuration sends email
+// through the SMTP server on port, and creates its first instance.
+func openWithSMTP(t *testing.T, port int) (*App, string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--external-url", "http://localhost",
+		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1",
+		"--notify-smtp-host", "127.0.0.1", "--notify-smtp-port", strconv.Itoa(port), "--notify-smtp-tls", "none",
+		"--notify-smtp-from", "Operator <noreply@operator.test>"}, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	first, err := setup.Run(ctx, a.Store, a.Hasher, setup.FirstInstance{Name: "Test", Domain: "localhost", OrgName: "First",
+		AdminLoginName: "admin", AdminPassword: "admin-password-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, first.InstanceID
+}
+
+// wantMail checks that the latest of mails went to to, from from, with
+// body in it.
+func wantMail(t *testing.T, mails []string, n int, to, from, body string) {
+	t.Helper()
+	if len(mails) != n {
+		t.Fatalf("%d mails, want %d:\n%s", len(mails), n, strings.Join(mails, "\n---\n"))
+	}
+	last := mails[n-1]
+	if !strings.Contains(last, "To: <"+to+">") && !strings.Contains(last, "To: "+to) || !strings.Contains(last, from) || !strings.Contains(last, body) {
+		t.Fatalf("want a mail to %s from %s with %q, got:\n%s", to, from, body, last)
+	}
+}
+
+// Every message of an instance goes through the providers the instance
+// sets, from its next message on, and through the server's configuration
+// where it sets none; another instance is not affected.
+func TestMessagesGoThroughTheInstancesProviders(t *testing.T) {
+	ctx := context.Background()
+	server, own := startMailSink(t), startMailSink(t)
+	a, inst := openWithSMTP(t, server.port)
+	const other = "instance-without-settings"
+	editor := eventstore.Editor{UserID: "admin"}
+	commands := settings.NewCommands(a.Store).WithKeys(a.Keys)
+
+	// Without settings: the server's SMTP server, no SMS.
+	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "111111"); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, server.received(), 1, "ada@example.com", "noreply@operator.test", "111111")
+	if err := a.SendCode(ctx, inst, credential.ChannelPhone, "+41791234567", "222222"); !failure.Is(err, failure.KindUnavailable) {
+		t.Fatalf("SMS without a provider: %v, want unavailable", err)
+	}
+
+	// The instance's own SMTP server and SMS webhook.
+	if err := commands.SetSMTPProvider(ctx, editor, inst, settings.SMTPProvider{Host: "127.0.0.1", Port: own.port, TLS: notify.TLSNone,
+		From: "Acme <login@acme.test>"}, false); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "the-acme-webhook-secret-of-32-bytes"
+	sms := startSMSSink(t, secret)
+	if err := commands.SetSMSProvider(ctx, editor, inst, settings.SMSProvider{URL: sms.url + "/send", Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "333333"); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, own.received(), 1, "ada@example.com", "login@acme.test", "333333")
+	if err := a.SendCode(ctx, inst, credential.ChannelPhone, "+41791234567", "444444"); err != nil {
+		t.Fatal(err)
+	}
+	if got := sms.received(); len(got) != 1 || got[0] != "+41791234567: Your verification code is 444444" {
+		t.Fatalf("texts: %q", got)
+	}
+	// The notices of changes (userapi.MailerOf) take the same way.
+	mail, err := a.emailOf(ctx, inst)
+	if err != nil || mail == nil {
+		t.Fatalf("emailOf: %v %v", mail, err)
+	}
+	if err := mail.Send(ctx, notify.Message{To: "ada@example.com", Subject: "A passkey was added", Text: "notice 555555"}); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, own.received(), 2, "ada@example.com", "login@acme.test", "notice 555555")
+
+	// Another instance still uses the server's configuration.
+	if err := a.SendCode(ctx, other, credential.ChannelEmail, "bob@example.com", "666666"); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, server.received(), 2, "bob@example.com", "noreply@operator.test", "666666")
+	if err := a.SendCode(ctx, other, credential.ChannelPhone, "+41791234567", "777777"); !failure.Is(err, failure.KindUnavailable) {
+		t.Fatalf("SMS of another instance: %v, want unavailable", err)
+	}
+
+	// An instance provider that cannot be reached is unavailable, like the
+	// server's; nothing falls back to the server's silently.
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	if err := commands.SetSMTPProvider(ctx, editor, inst, settings.SMTPProvider{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
+		From: "Acme <login@acme.test>"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "888888"); !failure.Is(err, failure.KindUnavailable) {
+		t.Fatalf("unreachable SMTP server: %v, want unavailable", err)
+	}
+	if n := len(server.received()); n != 2 {
+		t.Fatalf("the server's SMTP server got %d mails, want 2", n)
+	}
+
+	// Reset: the server's configuration again, from the next message on.
+	if err := commands.ResetProvider(ctx, editor, inst, settings.ProviderSMTP); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "999999"); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, server.received(), 3, "ada@example.com", "noreply@operator.test", "999999")
+	if n := len(own.received()); n != 2 {
+		t.Fatalf("the instance's former SMTP server got %d mails, want 2", n)
+	}
+}
