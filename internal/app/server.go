@@ -66,6 +66,9 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	for _, p := range apiHandler.Patterns() {
 		srv.Handle(p, apiHandler)
 	}
+	if err := a.mountLogin(srv); err != nil {
+		return nil, err
+	}
 	return srv, nil
 }
 

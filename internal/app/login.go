@@ -1,0 +1,18 @@
+package app
+
+import (
+	"github.com/castellan-iam/castellan/internal/login"
+	"github.com/castellan-iam/castellan/internal/server"
+)
+
+// mountLogin serves the hosted login on srv, in the pages route group.
+func (a *App) mountLogin(srv *server.Server) error {
+	h, err := login.New(login.Deps{DB: a.DB, Sessions: a.Sessions(), Users: a.UserCommands(), Keys: a.Keys, Log: a.Log})
+	if err != nil {
+		return err
+	}
+	for pattern, handler := range h.Routes() {
+		srv.Handle(pattern, handler)
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+// Package login is Castellan's hosted login: server-rendered pages under
+// /ui/login/ that sign a person in with the same session commands the
+// Session API serves (package session), so that the hosted login and a
+// customer's own login stand on the same ground. It decides nothing about
+// credentials: it asks package session, shows what the session says comes
+// next (its Status.Next), and keeps the browser's sessions in a cookie.
+//
+// Pages are html/template, rendered with the response's CSP nonce (package
+// server's pages group: no script or style runs without it); static
+// assets are embedded and served under a content hash with a year's cache
+// lifetime. Every form carries a CSRF token: an HMAC, under a key derived
+// from the key ring, of a random value in its own SameSite=Strict cookie.
+// Cookies are HttpOnly, Secure and __Host- prefixed on TLS.
+//
+// The browser's sessions are kept in one cookie as session id and token
+// pairs, newest first, at most maxSessions: the first is the one a
+// sign-in in progress works on; the others are offered for account
+// selection. A token is a bearer secret, so the cookie is HttpOnly and
+// never readable by a script.
+//
+// Languages: English and German, from the ui_locales parameter, then the
+// Accept-Language header (golang.org/x/text/language matching); every
+// string is in the message catalogue (i18n.go).
+//
+// Answers never tell whether an account exists: the login name step always
+// goes on to the password step (the session does not name its user until a
+// factor proves it), and every failure shows one message per step.
+package login
