@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -78,9 +80,17 @@ func New(d Deps) (*Handler, error) {
 	if h.d.Log == nil {
 		h.d.Log = slog.New(slog.DiscardHandler)
 	}
-	for _, name := range []string{"name", "password", "code", "change", "setup", "done", "message", "select"} {
+	files, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(path.Base(file), ".html")
+		if name == "layout" {
+			continue
+		}
 		t, err := template.New("layout.html").Funcs(template.FuncMap{"t": func(string, ...any) string { return "" }}).
-			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+			ParseFS(templateFiles, "templates/layout.html", file)
 		if err != nil {
 			return nil, err
 		}
@@ -90,7 +100,19 @@ func New(d Deps) (*Handler, error) {
 }
 
 // Routes lists the patterns of the login and their handlers.
+// Each part of the login (sign-in here, passkeys, registration, the
+// account pages) lists its own.
 func (h *Handler) Routes() map[string]http.Handler {
+	all := map[string]http.Handler{}
+	for _, part := range []map[string]http.Handler{h.signInRoutes(), h.passkeyRoutes(), h.registerRoutes(), h.accountRoutes()} {
+		for p, handler := range part {
+			all[p] = handler
+		}
+	}
+	return all
+}
+
+func (h *Handler) signInRoutes() map[string]http.Handler {
 	f := func(fn func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(fn) }
 	return map[string]http.Handler{
 		"GET /ui/login/{$}":                     f(h.index),
@@ -125,6 +147,9 @@ type view struct {
 	Secret string
 	// select
 	Accounts []account
+	// Page is the data of a page of another part of the login (its own
+	// type, in its own file).
+	Page any
 }
 
 type link struct{ Href, Label string }
