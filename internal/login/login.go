@@ -17,11 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/credential"
+	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/session"
@@ -44,6 +47,14 @@ type Deps struct {
 	Users *user.Commands
 	Keys  *keyring.Ring
 	Log   *slog.Logger
+	// SendCode delivers the codes that verify a user's email address or
+	// phone number (the account pages).
+	SendCode credential.CodeSender
+	// Passkeys lists and removes a user's passkeys (the account pages).
+	Passkeys *passkey.Commands
+	// Mail finds the email notifier of an instance, which tells users of
+	// changes to their authenticators; nil, or a nil notifier, for none.
+	Mail func(ctx context.Context, instanceID string) (notify.Notifier, error)
 }
 
 // Handler serves the hosted login.
