@@ -7,7 +7,8 @@ import (
 
 // mountLogin serves the hosted login on srv, in the pages route group.
 func (a *App) mountLogin(srv *server.Server) error {
-	h, err := login.New(login.Deps{DB: a.DB, Sessions: a.Sessions(), Users: a.UserCommands(), Keys: a.Keys, Log: a.Log})
+	h, err := login.New(login.Deps{DB: a.DB, Sessions: a.Sessions(), Users: a.UserCommands(), Keys: a.Keys, Log: a.Log,
+		SendCode: a.SendCode, Passkeys: a.Passkeys(), Mail: a.emailOf})
 	if err != nil {
 		return err
 	}
