@@ -25,6 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/session"
@@ -361,7 +362,15 @@ func (h *Handler) postName(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, "name", v)
 		return
 	}
-	s, token, _, err := h.d.Sessions.Create(r.Context(), instanceID(r), client(r), session.Checks{User: &session.UserCheck{LoginName: name}}, session.Challenges{})
+	// A name ending in a domain an organization verified names that
+	// organization: its settings apply to the sign-in from here on.
+	var orgID string
+	if at := strings.LastIndexByte(name, '@'); at >= 0 {
+		if id, err := org.ByVerifiedDomain(r.Context(), h.d.DB, instanceID(r), name[at+1:]); err == nil {
+			orgID = id
+		}
+	}
+	s, token, _, err := h.d.Sessions.Create(r.Context(), instanceID(r), client(r), session.Checks{User: &session.UserCheck{LoginName: name, OrgID: orgID}}, session.Challenges{})
 	if err != nil {
 		h.failed(w, r, "name", v, err, "The login name or password is wrong.")
 		return

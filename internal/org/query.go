@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -87,4 +88,20 @@ func StateOf(ctx context.Context, db *database.DB, instanceID, orgID string) (St
 		return "", fmt.Errorf("org: state of %s: %w", orgID, err)
 	}
 	return State(state), nil
+}
+
+// ByVerifiedDomain returns the organization that verified domain (unique
+// in the instance), for discovering an organization from a login name
+// such as alice@example.com; none is failure.NotFound.
+func ByVerifiedDomain(ctx context.Context, db *database.DB, instanceID, domain string) (string, error) {
+	var id string
+	err := db.Reader().QueryRowContext(ctx, `SELECT org_id FROM org_domains WHERE instance_id = $1 AND domain = $2 AND verified = $3`,
+		instanceID, strings.TrimSuffix(strings.ToLower(domain), "."), true).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", failure.NotFound("no organization verified %s", domain)
+	}
+	if err != nil {
+		return "", fmt.Errorf("org: by domain %s: %w", domain, err)
+	}
+	return id, nil
 }
