@@ -13,13 +13,13 @@ import (
 func TestAStormIsRefusedNotQueuedWithoutBound(t *testing.T) {
 	ctx := context.Background()
 	h := NewHasherWithQueue(Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1, 1, 100*time.Millisecond)
-	if err := h.acquire(ctx); err != nil { // the one slot is busy
+	if _, err := h.acquire(ctx); err != nil { // the one slot is busy
 		t.Fatal(err)
 	}
 	waited := make(chan error, 1)
 	go func() {
 		start := time.Now()
-		err := h.acquire(ctx) // the one place in the queue
+		_, err := h.acquire(ctx) // the one place in the queue
 		if err == nil {
 			err = errors.New("got a slot that was taken")
 		}
@@ -43,7 +43,7 @@ func TestAStormIsRefusedNotQueuedWithoutBound(t *testing.T) {
 	if err := <-waited; !errors.Is(err, ErrBusy) {
 		t.Fatalf("the waiter: %v, want ErrBusy after the wait limit", err)
 	}
-	h.release()
+	h.release(heapAllocs())
 	if len(h.admitted) != 0 || len(h.slots) != 0 {
 		t.Fatalf("places left taken: admitted %d, slots %d", len(h.admitted), len(h.slots))
 	}
@@ -52,15 +52,15 @@ func TestAStormIsRefusedNotQueuedWithoutBound(t *testing.T) {
 	}
 
 	// A cancelled waiter gives its place back.
-	if err := h.acquire(ctx); err != nil {
+	if _, err := h.acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := h.acquire(cctx); !errors.Is(err, context.Canceled) {
+	if _, err := h.acquire(cctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled waiter: %v", err)
 	}
-	h.release()
+	h.release(heapAllocs())
 	if len(h.admitted) != 0 {
 		t.Fatal("a cancelled waiter kept its place")
 	}

@@ -54,4 +54,9 @@
 // sign-ins neither piles up requests nor grows memory. A verification for
 // an unknown login name (TimingHash) passes the same admission, so a busy
 // server answers unknown and known names alike.
+//
+// Memory: a slot is given back only after a garbage collection has
+// reclaimed the memory of the hash that held it (Hasher.release), so that
+// the heap holds about one argon2id memory per slot under a storm instead
+// of the 2.5 to 3.3 that the collector's own pacing left.
 package password

@@ -444,10 +444,11 @@ func (h *Hasher) VerifyAny(ctx context.Context, password, stored string) (ok, up
 	if len(password) > maxVerifyLen || len(password) > maxSHACryptVerifyLen && isSHACrypt(stored) {
 		return false, true, nil
 	}
-	if err := h.acquire(ctx); err != nil {
+	allocs, err := h.acquire(ctx)
+	if err != nil {
 		return false, true, err
 	}
-	defer h.release()
+	defer h.release(allocs)
 	match, err := digest.MatchAdvanced(password)
 	if err != nil {
 		// The library fails only for parameters Supported let through

@@ -92,7 +92,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if err := h.acquire(context.Background()); err != nil {
+			if _, err := h.acquire(context.Background()); err != nil {
 				t.Error(err)
 				return
 			}
@@ -105,7 +105,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 			running.Add(-1)
-			h.release()
+			h.release(heapAllocs())
 		})
 	}
 	wg.Wait()
