@@ -1,0 +1,529 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/pairbench"
+	"github.com/castellan-iam/castellan/internal/password"
+)
+
+// The password sign-in benchmarks run the real binary with the default
+// configuration (argon2id at its default cost) and sign its first
+// administrator in through the Session API over REST, with an owner token
+// (the way a login UI calls it). Their reference is raw argon2id at the
+// same parameters in a child process: this test binary started again with
+// argon2ChildEnv set, which init turns into a loop of verifications
+// (argon2Reference) before TestMain builds anything.
+//
+// Why a child process and not the benchmark's own goroutines: the server
+// runs with GOMAXPROCS=1 in a process of its own, with its own heap and
+// garbage collector; the reference gets the same (GOMAXPROCS=1, default
+// GOGC, a process that does nothing else), the same argon2 code
+// (golang.org/x/crypto/argon2 compiled by the same Go into this binary),
+// the same parameters and the same 32-byte key. The benchmark's process,
+// by contrast, runs the load generator and its HTTP client, whose
+// goroutines and garbage would share the reference's core and heap. What
+// the reference leaves out is exactly Castellan's part of a sign-in: HTTP,
+// JSON, the token, the permission, the user's look-up, its events, the
+// admission queue, the session's events and token.
+
+const argon2ChildEnv = "CASTELLAN_E2E_ARGON2_REFERENCE"
+
+func init() {
+	if spec := os.Getenv(argon2ChildEnv); spec != "" {
+		if err := argon2Reference(spec, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+// argon2Reference verifies a password against an argon2id key with the
+// parameters in spec ("m,t,p"), on command: a line "N" runs N
+// verifications, a line "for D" runs them for the duration D; each answers
+// "count wall-ns cpu-ns minor-page-faults".
+func argon2Reference(spec string, in io.Reader, out io.Writer) error {
+	var m, t, p uint32
+	if _, err := fmt.Sscanf(spec, "%d,%d,%d", &m, &t, &p); err != nil {
+		return fmt.Errorf("%s=%q: %v", argon2ChildEnv, spec, err)
+	}
+	pw, salt := []byte("a password of twenty"), make([]byte, 16)
+	_, _ = rand.Read(salt)
+	want := argon2.IDKey(pw, salt, t, m, uint8(p), 32)
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		var n int
+		var d time.Duration
+		var err error
+		if s, ok := strings.CutPrefix(sc.Text(), "for "); ok {
+			d, err = time.ParseDuration(s)
+		} else {
+			n, err = strconv.Atoi(sc.Text())
+		}
+		if err != nil {
+			return err
+		}
+		began, cpu, faults := time.Now(), processCPU(), processFaults()
+		count := 0
+		for (n > 0 && count < n) || (d > 0 && time.Since(began) < d) {
+			if subtle.ConstantTimeCompare(argon2.IDKey(pw, salt, t, m, uint8(p), 32), want) != 1 {
+				return fmt.Errorf("the reference key did not match")
+			}
+			count++
+		}
+		fmt.Fprintf(out, "%d %d %d %d\n", count, time.Since(began), processCPU()-cpu, processFaults()-faults)
+	}
+	return sc.Err()
+}
+
+// processCPU is the calling process's user and system time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processFaults is the calling process's minor page faults: pages of
+// memory it touched for the first time since the kernel gave them.
+func processFaults() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Minflt
+}
+
+// pidCPU is another process's user and system time, from /proc (in clock
+// ticks of 10 ms), and its minor page faults.
+func pidCPU(b *testing.B, pid int) (time.Duration, int64) {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	// The command name may hold spaces; the fields after it do not.
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	minflt, _ := strconv.ParseInt(fields[7], 10, 64)
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, minflt
+}
+
+// defaultArgon2 is the configuration's default argon2id cost, the one the
+// benchmarks' servers run.
+func defaultArgon2(b *testing.B) password.Params {
+	cfg, err := config.Load(nil, func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := cfg.Passwords.Argon2id
+	return password.Params{MemoryKiB: a.MemoryKiB, Iterations: a.Iterations, Parallelism: a.Parallelism}
+}
+
+// argon2Child is a running reference process.
+type argon2Child struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startArgon2Child(b *testing.B, p password.Params) *argon2Child {
+	b.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d", argon2ChildEnv, p.MemoryKiB, p.Iterations, p.Parallelism), "GOMAXPROCS=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c := &argon2Child{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	b.Cleanup(func() { in.Close(); _ = cmd.Wait() })
+	return c
+}
+
+// run sends one command and returns the verifications done, their wall
+// time, the child's CPU time and its minor page faults.
+func (c *argon2Child) run(b *testing.B, command string) (int, time.Duration, time.Duration, int64) {
+	if _, err := fmt.Fprintln(c.in, command); err != nil {
+		b.Fatal(err)
+	}
+	if !c.out.Scan() {
+		b.Fatalf("the argon2id reference stopped: %v", c.out.Err())
+	}
+	var n int
+	var wall, cpu time.Duration
+	var faults int64
+	if _, err := fmt.Sscanf(c.out.Text(), "%d %d %d %d", &n, &wall, &cpu, &faults); err != nil {
+		b.Fatal(err)
+	}
+	return n, wall, cpu, faults
+}
+
+// signInServer is a started Castellan with its first administrator's
+// credentials and an owner token.
+type signInServer struct {
+	*proc
+	login, password, token string
+	client                 *http.Client
+}
+
+// startSignInServer starts Castellan on an empty data directory with the
+// default configuration (benchEnv) and env added.
+func startSignInServer(b *testing.B, env ...string) *signInServer {
+	b.Helper()
+	dir := b.TempDir()
+	env = append([]string{"CASTELLAN_DATA_DIR=" + dir}, env...)
+	port := freePort(b)
+	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, url: fmt.Sprintf("http://localhost:%d", port), done: make(chan error, 1),
+		client: http.DefaultClient}
+	p.cmd = exec.Command(binary, "start", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
+	p.cmd.Env = append(benchEnv(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	b.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	p.waitReady(b)
+	notice := firstStartLines(p.waitStdout(b, "Password:"))
+	token, stderr, err := castellan(b, []string{"CASTELLAN_DATA_DIR=" + dir}, "tokens", "create", notice["Administrator"], "1h")
+	if err != nil {
+		b.Fatalf("tokens create: %v\n%s", err, stderr)
+	}
+	s := &signInServer{proc: p, login: notice["Administrator"], password: notice["Password"], token: strings.TrimSpace(token),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
+	b.Cleanup(s.client.CloseIdleConnections)
+	return s
+}
+
+// timedCall is one timed call.
+type timedCall struct {
+	status     int
+	retryAfter string
+	took       time.Duration
+	body       []byte
+}
+
+func (s *signInServer) call(b *testing.B, method, path string, body any) timedCall {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(payload))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	began := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return timedCall{}
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		b.Error(err)
+	}
+	return timedCall{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), took: time.Since(began), body: out}
+}
+
+// signIn creates a session with the administrator's login name and
+// password.
+func (s *signInServer) signIn(b *testing.B) timedCall {
+	return s.call(b, http.MethodPost, "/v1/sessions", map[string]any{"checks": map[string]any{
+		"user": map[string]any{"loginName": s.login}, "password": map[string]any{"password": s.password}}})
+}
+
+func (s *signInServer) mustSignIn(b *testing.B) timedCall {
+	r := s.signIn(b)
+	if r.status != http.StatusOK {
+		b.Fatalf("create session: %d %s", r.status, r.body)
+	}
+	return r
+}
+
+// sessionWindow is the length of each side's turn in
+// BenchmarkPasswordSessions.
+const sessionWindow = 3 * time.Second
+
+// BenchmarkPasswordSessions measures password sign-ins per second of a
+// server on one core (GOMAXPROCS=1) against raw argon2id verifications per
+// second on one core at the same parameters, alternately: per iteration,
+// sessionWindow of sign-ins from 4 concurrent clients (enough to keep the
+// server's hashing slots busy: it runs passwords.max_concurrent = the
+// number of CPUs), then sessionWindow of the reference (argon2Child), the
+// reference first on odd iterations. It reports both rates, their ratio
+// (sessions/s over verifications/s, 1 when Castellan adds nothing),
+// Castellan's overhead in percent, and the same from CPU time: the
+// server's CPU time per session over the reference's per verification
+// (/proc and getrusage), which the other work on a shared machine
+// disturbs less than wall time.
+func BenchmarkPasswordSessions(b *testing.B) {
+	params := defaultArgon2(b)
+	s := startSignInServer(b, "GOMAXPROCS=1")
+	ref := startArgon2Child(b, params)
+	for range 5 { // warm up: the timing hash, the caches
+		s.mustSignIn(b)
+	}
+	ref.run(b, "5")
+	const clients = 4
+	var sessions, verifications int
+	var sessionWall, sessionCPU, refWall, refCPU time.Duration
+	var sessionFaults, refFaults int64
+	runSessions := func() {
+		var done atomic.Int64
+		var wg sync.WaitGroup
+		cpu, faults := pidCPU(b, s.cmd.Process.Pid)
+		began := time.Now()
+		for range clients {
+			wg.Go(func() {
+				for time.Since(began) < sessionWindow {
+					if r := s.signIn(b); r.status != http.StatusOK {
+						b.Errorf("create session: %d %s", r.status, r.body)
+						return
+					}
+					done.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		sessionWall += time.Since(began)
+		cpuAfter, faultsAfter := pidCPU(b, s.cmd.Process.Pid)
+		sessionCPU += cpuAfter - cpu
+		sessionFaults += faultsAfter - faults
+		sessions += int(done.Load())
+	}
+	runReference := func() {
+		n, wall, cpu, faults := ref.run(b, "for "+sessionWindow.String())
+		verifications += n
+		refWall += wall
+		refCPU += cpu
+		refFaults += faults
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 1 {
+			runReference()
+		}
+		runSessions()
+		if i%2 == 0 {
+			runReference()
+		}
+		if b.Failed() {
+			b.FailNow()
+		}
+	}
+	b.StopTimer()
+	sessionRate := float64(sessions) / sessionWall.Seconds()
+	refRate := float64(verifications) / refWall.Seconds()
+	perSession := float64(sessionCPU) / float64(sessions) / 1e6
+	perVerification := float64(refCPU) / float64(verifications) / 1e6
+	b.ReportMetric(sessionRate, "sessions/s")
+	b.ReportMetric(refRate, "argon2id/s")
+	b.ReportMetric(sessionRate/refRate, "ratio")
+	b.ReportMetric((refRate/sessionRate-1)*100, "overhead-%")
+	b.ReportMetric(perSession, "cpu-ms/session")
+	b.ReportMetric(perVerification, "cpu-ms/argon2id")
+	b.ReportMetric((perSession/perVerification-1)*100, "cpu-overhead-%")
+	b.ReportMetric(float64(sessionFaults)/float64(sessions), "faults/session")
+	b.ReportMetric(float64(refFaults)/float64(verifications), "faults/argon2id")
+}
+
+// BenchmarkPasswordSessionLatency measures one client creating sessions
+// with a password, one after the other, against one raw argon2id
+// verification at the same parameters in the reference process,
+// alternately (pairbench.Alternate): sides create and argon2id. The
+// server runs the default configuration on all cores.
+func BenchmarkPasswordSessionLatency(b *testing.B) {
+	s := startSignInServer(b)
+	ref := startArgon2Child(b, defaultArgon2(b))
+	for range 5 {
+		s.mustSignIn(b)
+	}
+	pairbench.Alternate(b, "create", func(int) error {
+		if r := s.signIn(b); r.status != http.StatusOK {
+			return fmt.Errorf("create session: %d %s", r.status, r.body)
+		}
+		return nil
+	}, "argon2id", func(int) error {
+		ref.run(b, "1")
+		return nil
+	})
+}
+
+// BenchmarkPasswordStorm sends storm concurrent sign-ins with the right
+// password at once to an idle server (default configuration: as many
+// hashing slots as CPUs, a queue of 64, 5 s at most in it) and samples the
+// server's resident memory (VmRSS) every 10 ms, from before the storm
+// until recoverWithin after its last answer. Idle is the server's memory
+// after its first start, before any sign-in. It reports idle, the peak, the
+// peak over idle against the budget 1.5 × slots × memory_kib, the memory
+// recoverWithin after the storm and how long it took to come back within
+// memory_kib/2 of idle (-1: not within recoverWithin); the sign-ins
+// admitted and refused, each side's median and 99th percentile latency,
+// and the admitted p99's bound 2 × one hash's time × queue / slots, the
+// hash's time measured by the reference just before the storm.
+//
+// CASTELLAN_BENCH_STORM sets the storm sizes, comma-separated (default
+// 500).
+func BenchmarkPasswordStorm(b *testing.B) {
+	sizes := []int{500}
+	if v := os.Getenv("CASTELLAN_BENCH_STORM"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, size := range sizes {
+		b.Run(fmt.Sprintf("storm=%d", size), func(b *testing.B) { passwordStorm(b, size) })
+	}
+}
+
+const recoverWithin = 30 * time.Second
+
+func passwordStorm(b *testing.B, storm int) {
+	params := defaultArgon2(b)
+	cfg, err := config.Load(nil, func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	slots, queue := cfg.Passwords.MaxConcurrent, cfg.Passwords.Queue
+	ref := startArgon2Child(b, params)
+	memory := float64(params.MemoryKiB)
+	var idle, peak, after, recovered, budget, bound float64
+	var admitted, refused []time.Duration
+	var other int
+	for range b.N {
+		s := startSignInServer(b)
+		pid := s.cmd.Process.Pid
+		_, hash, _, _ := ref.run(b, "3")
+		hash /= 3
+		time.Sleep(2 * time.Second)
+		base := rssKiB(b, pid)
+
+		// Sample every 10 ms until told to stop.
+		var samples []float64
+		var times []time.Duration
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		began := time.Now()
+		go func() {
+			defer close(sampled)
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					samples = append(samples, rssKiB(b, pid))
+					times = append(times, time.Since(began))
+				}
+			}
+		}()
+
+		// All clients connect first, then sign in together.
+		results := make([]timedCall, storm)
+		var ready, wg sync.WaitGroup
+		gate := make(chan struct{})
+		ready.Add(storm)
+		for i := range storm {
+			wg.Go(func() {
+				ready.Done()
+				<-gate
+				results[i] = s.signIn(b)
+			})
+		}
+		ready.Wait()
+		close(gate)
+		wg.Wait()
+		stormEnd := time.Since(began)
+		time.Sleep(recoverWithin)
+		close(stop)
+		<-sampled
+
+		iterPeak := slices.Max(samples)
+		iterRecovered := -1.0
+		for i := len(samples) - 1; i >= 0 && times[i] > stormEnd && samples[i] <= base+memory/2; i-- {
+			iterRecovered = (times[i] - stormEnd).Seconds()
+		}
+		idle += base
+		peak += iterPeak
+		after += samples[len(samples)-1]
+		if iterRecovered < 0 || recovered < 0 {
+			recovered = -1
+		} else {
+			recovered = max(recovered, iterRecovered)
+		}
+		budget = 1.5 * float64(slots) * memory
+		bound += float64(2*hash) * float64(queue) / float64(slots)
+		for _, r := range results {
+			switch {
+			case r.status == http.StatusOK:
+				admitted = append(admitted, r.took)
+			case r.status == http.StatusServiceUnavailable && r.retryAfter != "":
+				refused = append(refused, r.took)
+			default:
+				other++
+				b.Logf("unexpected answer: %d %s", r.status, r.body)
+			}
+		}
+		b.Logf("idle %.1f MiB, peak %.1f MiB (+%.1f, budget +%.1f), %.1f MiB %s after; %d admitted, %d refused",
+			base/1024, iterPeak/1024, (iterPeak-base)/1024, budget/1024, samples[len(samples)-1]/1024, recoverWithin, len(admitted), len(refused))
+		s.client.CloseIdleConnections()
+		stopProcess(s.cmd)
+	}
+	n := float64(b.N)
+	mib := func(kib float64) float64 { return kib / 1024 / n }
+	b.ReportMetric(mib(idle), "idle-MiB")
+	b.ReportMetric(mib(peak), "peak-MiB")
+	b.ReportMetric(mib(peak-idle), "peak-over-idle-MiB")
+	b.ReportMetric(budget/1024, "budget-MiB")
+	b.ReportMetric(mib(after), "after-30s-MiB")
+	b.ReportMetric(recovered, "recovered-s")
+	b.ReportMetric(float64(len(admitted))/n, "admitted")
+	b.ReportMetric(float64(len(refused))/n, "refused")
+	b.ReportMetric(float64(other)/n, "other")
+	slices.Sort(admitted)
+	slices.Sort(refused)
+	ms := func(d float64) float64 { return d / 1000 }
+	b.ReportMetric(ms(pairbench.Percentile(admitted, 0.5)), "admitted-p50-ms")
+	b.ReportMetric(ms(pairbench.Percentile(admitted, 0.99)), "admitted-p99-ms")
+	b.ReportMetric(bound/n/1e6, "p99-bound-ms")
+	b.ReportMetric(ms(pairbench.Percentile(refused, 0.5)), "refused-p50-ms")
+	b.ReportMetric(ms(pairbench.Percentile(refused, 0.99)), "refused-p99-ms")
+}
