@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// browserDir holds the browser tests: *.test.mjs files run by node --test,
+// driving Debian's Chromium with playwright-core (package.json pins it,
+// package-lock.json locks it; scripts/test runs npm ci and installs
+// Chromium).
+const browserDir = "browser"
+
+// browserTimeout bounds the whole node --test run.
+const browserTimeout = 10 * time.Minute
+
+// TestBrowser runs the browser tests (e2e/browser/*.test.mjs) in headless
+// Chromium against a real Castellan on SQLite: the administrator printed
+// at first start, a personal access token and a user with a password are
+// passed to them in the environment (BASE_URL, ADMIN_LOGIN_NAME,
+// ADMIN_PASSWORD, USER_LOGIN_NAME, USER_PASSWORD, API_TOKEN, CHROMIUM).
+// BROWSER_TEST_NAME_PATTERN, when set, runs only the tests whose names
+// match it (node --test-name-pattern).
+//
+// Without Chromium, Node.js or the node packages the test skips, saying
+// what is missing; under CI=true it fails.
+func TestBrowser(t *testing.T) {
+	chromium, node := browserPrerequisites(t)
+	files, err := filepath.Glob(filepath.Join(browserDir, "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no browser tests in e2e/%s (%v)", browserDir, err)
+	}
+	sort.Strings(files)
+
+	data := []string{"CASTELLAN_DATA_DIR=" + t.TempDir()}
+	p := start(t, data)
+	notice := firstStartLines(p.waitStdout(t, "shown only now"))
+	admin, adminPassword := notice["Administrator"], notice["Password"]
+	if admin == "" || adminPassword == "" {
+		t.Fatalf("first start printed no administrator and password:\n%s", p.stdout)
+	}
+	token, stderr, err := castellan(t, data, "tokens", "create", admin, "1h")
+	token = strings.TrimSpace(token)
+	if err != nil || !strings.HasPrefix(token, "cst_") {
+		t.Fatalf("tokens create: %q %v\n%s", token, err, stderr)
+	}
+	client := []string{"CASTELLAN_URL=" + p.url, "CASTELLAN_TOKEN=" + token}
+
+	// A user of the administrator's organization whose password needs no
+	// change, for the tests that must leave the administrator alone.
+	out, stderr, err := castellan(t, client, "me")
+	if err != nil {
+		t.Fatalf("me: %v\n%s", err, stderr)
+	}
+	var me struct {
+		OrganizationID string `json:"organizationId"`
+	}
+	if err := json.Unmarshal([]byte(out), &me); err != nil || me.OrganizationID == "" {
+		t.Fatalf("me: %q %v", out, err)
+	}
+	userPassword := "Browser-" + randomHex(t, 12)
+	if out, stderr, err := castellanStdin(t, client, userPassword+"\n", "users", "create", "--org", me.OrganizationID,
+		"--login-name", "grace", "--email", "grace@example.com", "--password-stdin",
+		"--traits", `{"profile": {"given_name": "Grace", "family_name": "Hopper"}}`); err != nil {
+		t.Fatalf("users create: %v\n%s%s", err, out, stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	args := []string{"--test", "--test-concurrency=1", "--test-reporter=spec", "--test-timeout=120000"}
+	if pattern := os.Getenv("BROWSER_TEST_NAME_PATTERN"); pattern != "" {
+		args = append(args, "--test-name-pattern="+pattern)
+	}
+	for _, f := range files {
+		args = append(args, filepath.Base(f))
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = browserDir
+	cmd.Env = append(cleanEnv(),
+		"BASE_URL="+p.url,
+		"ADMIN_LOGIN_NAME="+admin,
+		"ADMIN_PASSWORD="+adminPassword,
+		"USER_LOGIN_NAME=grace",
+		"USER_PASSWORD="+userPassword,
+		"API_TOKEN="+token,
+		"CHROMIUM="+chromium,
+		"NO_COLOR=1",
+	)
+	cmd.WaitDelay = 10 * time.Second // Chromium may hold the pipes after node is killed
+	log := &lineLogger{t: t}
+	cmd.Stdout, cmd.Stderr = log, log
+	t.Logf("%s %s (in e2e/%s)", node, strings.Join(args, " "), browserDir)
+	err = cmd.Run()
+	log.flush()
+	if ctx.Err() != nil {
+		t.Fatalf("browser tests did not finish within %v", browserTimeout)
+	}
+	if err != nil {
+		t.Fatalf("browser tests failed: %v (node's output is above)", err)
+	}
+}
+
+// browserPrerequisites returns Chromium's and node's paths, or skips the
+// test (fails it under CI=true) when they or the locked node packages are
+// missing.
+func browserPrerequisites(t *testing.T) (chromium, node string) {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...) + "; scripts/test installs what the browser tests need (apt-get install chromium as root, npm ci in e2e/browser)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("browser tests skip: " + msg)
+	}
+	chromium = os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if info, err := os.Stat(chromium); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		missing("Chromium is not installed at %s (set CHROMIUM to use another)", chromium)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("Node.js (node) is not on PATH")
+	}
+	if err := lockedPackagesInstalled(browserDir); err != nil {
+		missing("%v", err)
+	}
+	return chromium, node
+}
+
+// lockedPackagesInstalled checks that node_modules holds every package of
+// package-lock.json at its locked version.
+func lockedPackagesInstalled(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return err
+	}
+	var lock struct {
+		Packages map[string]struct {
+			Version string `json:"version"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(b, &lock); err != nil {
+		return fmt.Errorf("e2e/%s/package-lock.json: %w", dir, err)
+	}
+	for path, pkg := range lock.Packages {
+		if path == "" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, path, "package.json"))
+		if err != nil {
+			return fmt.Errorf("e2e/%s/%s is not installed", dir, path)
+		}
+		var installed struct {
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(b, &installed); err != nil || installed.Version != pkg.Version {
+			return fmt.Errorf("e2e/%s/%s is %q, package-lock.json locks %s", dir, path, installed.Version, pkg.Version)
+		}
+	}
+	return nil
+}
+
+// lineLogger writes a process's output to the test log line by line, as
+// it comes.
+type lineLogger struct {
+	t   *testing.T
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			break
+		}
+		l.t.Log(strings.TrimRight(string(l.buf[:i]), "\r"))
+		l.buf = l.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (l *lineLogger) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.t.Log(string(l.buf))
+		l.buf = nil
+	}
+}
+
+// castellanStdin is castellan with input on standard input.
+func castellanStdin(t testing.TB, env []string, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+func randomHex(t testing.TB, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
