@@ -104,4 +104,3 @@ func asValidation(err error, target **ValidationError) bool {
 func hasViolation(e *ValidationError, pointer string) bool {
 	return slices.ContainsFunc(e.Violations, func(v Violation) bool { return v.Pointer == pointer })
 }
-
