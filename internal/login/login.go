@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/database"
@@ -56,6 +57,10 @@ type Deps struct {
 	// Mail finds the email notifier of an instance, which tells users of
 	// changes to their authenticators; nil, or a nil notifier, for none.
 	Mail func(ctx context.Context, instanceID string) (notify.Notifier, error)
+	// Orgs and Members create an organization and make the user who
+	// signed it up its owner (organization sign-up, register.go).
+	Orgs    *org.Commands
+	Members *member.Commands
 }
 
 // Handler serves the hosted login.
@@ -98,11 +103,13 @@ func New(d Deps) (*Handler, error) {
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(path.Base(file), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "form" {
 			continue
 		}
+		// form.html holds the template "fields" of generated forms
+		// (form.go), which any page may use.
 		t, err := template.New("layout.html").Funcs(template.FuncMap{"t": func(string, ...any) string { return "" }}).
-			ParseFS(templateFiles, "templates/layout.html", file)
+			ParseFS(templateFiles, "templates/layout.html", "templates/form.html", file)
 		if err != nil {
 			return nil, err
 		}
