@@ -1,14 +1,17 @@
 package app
 
 import (
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/login"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/server"
 )
 
 // mountLogin serves the hosted login on srv, in the pages route group.
 func (a *App) mountLogin(srv *server.Server) error {
 	h, err := login.New(login.Deps{DB: a.DB, Sessions: a.Sessions(), Users: a.UserCommands(), Keys: a.Keys, Log: a.Log,
-		SendCode: a.SendCode, Passkeys: a.Passkeys(), Mail: a.emailOf})
+		SendCode: a.SendCode, Passkeys: a.Passkeys(), Mail: a.emailOf,
+		Orgs: org.NewCommands(a.Store, a.domainVerifier()), Members: member.NewCommands(a.Store)})
 	if err != nil {
 		return err
 	}
