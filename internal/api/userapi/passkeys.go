@@ -17,7 +17,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
@@ -76,28 +75,9 @@ func passkeysToProto(list []passkey.Credential) []*userv1.Passkey {
 }
 
 // mayRegister refuses a registration the user's type or the login
-// settings of its organization do not allow: the type must list
-// "passkey", the settings must allow passkeys and, for a passwordless
-// one, signing in without a password.
+// settings of its organization do not allow (user.MayRegisterPasskey).
 func (s *PasskeyService) mayRegister(ctx context.Context, u user.User, passwordless bool) error {
-	ok, err := user.MayUse(ctx, s.users.db(), u, settings.AuthPasskey)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return failure.FailedPrecondition("users of type %s do not use the authenticator passkey", u.Type)
-	}
-	eff, err := settings.Effective(ctx, s.users.db(), u.InstanceID, u.OrgID)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(eff.Login.AllowedAuthenticators, settings.AuthPasskey) {
-		return failure.FailedPrecondition("the login settings of the user's organization do not allow passkeys")
-	}
-	if passwordless && !eff.Login.PasswordlessAllowed {
-		return failure.FailedPrecondition("the login settings of the user's organization do not allow signing in without a password")
-	}
-	return nil
+	return user.MayRegisterPasskey(ctx, s.users.db(), u, passwordless)
 }
 
 // fieldAs renames the field a domain error names to the request's.
