@@ -112,6 +112,13 @@ func (c *Commands) SetPassword(ctx context.Context, editor eventstore.Editor, us
 // not reveal whether the user has a password or was just locked.
 func errWrongPassword() error { return failure.Unauthenticated("the login name or password is wrong") }
 
+// ReservePasswordCheck takes a place among the password checks before a
+// sign-in reads anything (password.Hasher.Reserve): a storm beyond the
+// queue is refused at once. done must be called when the request ends.
+func (c *Commands) ReservePasswordCheck(ctx context.Context) (context.Context, func(), error) {
+	return c.hasher.Reserve(ctx)
+}
+
 // EqualizeTiming spends the time of one password verification, for a
 // sign-in whose login name matched no user, and returns the error a
 // verification would: the answer must not come sooner, nor differ, than for
@@ -170,7 +177,13 @@ func (c *Commands) PasswordCheck(ctx context.Context, user eventstore.Aggregate,
 	if !ok {
 		return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: failedPasswordCheck(pol, m)}, errWrongPassword()
 	}
-	events := []eventstore.Payload{&PasswordCheckSucceeded{}}
+	// A success is recorded only when it ends a run of failures: every
+	// sign-in is recorded by its session, and an event per sign-in on the
+	// user would make each later one fold more.
+	var events []eventstore.Payload
+	if m.failedInARow > 0 {
+		events = append(events, &PasswordCheckSucceeded{})
+	}
 	if upgrade {
 		if hash, err := c.hasher.Hash(ctx, pw); err == nil {
 			events = append(events, &PasswordSet{Hash: hash, ChangeRequired: m.changeRequired, Upgraded: true})

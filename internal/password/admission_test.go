@@ -77,3 +77,50 @@ func TestTimingHashCostsWhatARealOneDoes(t *testing.T) {
 		t.Fatalf("the timing hash matched: %v %v", ok, err)
 	}
 }
+
+// TestReserveRefusesBeforeTheWork: a reserved place counts like a caller in
+// the queue, is used by the request's first hash, and is given back by
+// done when no hash used it.
+func TestReserveRefusesBeforeTheWork(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasherWithQueue(Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1, 1, 100*time.Millisecond)
+	rctx, done1, err := h.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done2, err := h.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Reserve(ctx); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a third reservation with one slot and one queue place: %v", err)
+	}
+	// The first request hashes on its reserved place: no new place taken.
+	if _, err := h.Hash(rctx, "password"); err != nil {
+		t.Fatal(err)
+	}
+	done1() // used: gives back nothing more
+	if n := len(h.admitted); n != 1 {
+		t.Fatalf("%d places taken, want 1 (the second reservation)", n)
+	}
+	done2() // unused: gives its place back
+	done2() // once only
+	if n := len(h.admitted); n != 0 {
+		t.Fatalf("%d places taken after both requests ended", n)
+	}
+	// A second hash of the same request takes a place of its own.
+	rctx, done, err := h.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Hash(rctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Hash(rctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	done()
+	if n := len(h.admitted); n != 0 {
+		t.Fatalf("%d places taken at the end", n)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -58,6 +59,9 @@ type Hasher struct {
 	maxWait  time.Duration
 	// collecting is set while release collects in the background.
 	collecting atomic.Bool
+	// contended is set when a caller had to wait for a slot, until the
+	// queue is empty again.
+	contended atomic.Bool
 
 	timing     sync.Once
 	timingHash string
@@ -101,12 +105,47 @@ func heapAllocs() uint64 {
 // collect its memory.
 const reclaimAbove = 1 << 20
 
-// acquire waits for a slot and returns heapAllocs, for release.
-func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
+type reservationKey struct{}
+
+// reservation is a place in the queue taken before a request does the
+// work that leads to a hash (Reserve).
+type reservation struct {
+	h    *Hasher
+	held atomic.Bool
+}
+
+// Reserve takes a place among the callers hashing or waiting to, before
+// the request that needs it reads anything: a storm of sign-ins beyond the
+// queue is refused at once (ErrBusy), before any database read, instead of
+// after it. The returned context carries the place to the request's first
+// Hash or Verify of h; done gives it back if none used it, and must be
+// called when the request ends.
+func (h *Hasher) Reserve(ctx context.Context) (_ context.Context, done func(), _ error) {
 	select {
 	case h.admitted <- struct{}{}:
 	default:
-		return 0, ErrBusy // the queue is full: refuse at once
+		return ctx, func() {}, ErrBusy
+	}
+	r := &reservation{h: h}
+	r.held.Store(true)
+	return context.WithValue(ctx, reservationKey{}, r), func() {
+		if r.held.CompareAndSwap(true, false) {
+			<-h.admitted
+		}
+	}, nil
+}
+
+// acquire waits for a slot and returns heapAllocs, for release.
+func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
+	if r, ok := ctx.Value(reservationKey{}).(*reservation); !ok || r.h != h || !r.held.CompareAndSwap(true, false) {
+		select {
+		case h.admitted <- struct{}{}:
+		default:
+			return 0, ErrBusy // the queue is full: refuse at once
+		}
+	}
+	if len(h.slots) == cap(h.slots) {
+		h.contended.Store(true)
 	}
 	timer := time.NewTimer(h.maxWait)
 	defer timer.Stop()
@@ -155,6 +194,12 @@ func (h *Hasher) release(allocs uint64) {
 	}
 	<-h.slots
 	<-h.admitted
+	if len(h.admitted) == 0 && h.contended.CompareAndSwap(true, false) {
+		// The last of a burst: what the burst made the heap grow by is
+		// free now; give it back to the system at once rather than
+		// after the runtime's background scavenger's minutes.
+		go debug.FreeOSMemory()
+	}
 }
 
 // Hash returns the PHC string of password under the Hasher's parameters.

@@ -167,6 +167,11 @@ func (c *Commands) Create(ctx context.Context, instanceID string, client Client,
 	if err := validate(checks, ch); err != nil {
 		return Session{}, "", Answer{}, err
 	}
+	ctx, done, err := c.reserve(ctx, checks)
+	if err != nil {
+		return Session{}, "", Answer{}, err
+	}
+	defer done()
 	inst, err := c.d.Settings(ctx, instanceID, "")
 	if err != nil {
 		return Session{}, "", Answer{}, err
@@ -192,11 +197,26 @@ func (c *Commands) Update(ctx context.Context, instanceID, sessionID, token stri
 	if err := validate(checks, ch); err != nil {
 		return Session{}, Answer{}, err
 	}
+	ctx, done, err := c.reserve(ctx, checks)
+	if err != nil {
+		return Session{}, Answer{}, err
+	}
+	defer done()
 	m, err := c.authorized(ctx, instanceID, sessionID, token)
 	if err != nil {
 		return Session{}, Answer{}, err
 	}
 	return c.run(ctx, c.request(m, client), checks, ch, m.sequence)
+}
+
+// reserve takes a place among the password checks for a request that
+// checks a password, before it reads anything: a storm beyond the hasher's
+// queue is refused at once (503), with nothing written.
+func (c *Commands) reserve(ctx context.Context, checks Checks) (context.Context, func(), error) {
+	if checks.Password == nil {
+		return ctx, func() {}, nil
+	}
+	return c.d.Credentials.ReservePasswordCheck(ctx)
 }
 
 // authorized loads a live session whose token is token.
