@@ -16,6 +16,8 @@ import (
 type Commands struct {
 	store *eventstore.Store
 	keys  *keyring.Ring
+	// assets finds the files a branding refers to (WithAssets).
+	assets Assets
 }
 
 // NewCommands returns the settings commands.
@@ -91,6 +93,11 @@ func (c *Commands) Set(ctx context.Context, editor eventstore.Editor, instanceID
 	if err != nil {
 		return err
 	}
+	if b, ok := value.(Branding); ok {
+		if err := c.checkAssets(ctx, instanceID, b); err != nil {
+			return err
+		}
+	}
 	data, err := json.Marshal(value)
 	if err != nil {
 		return err
@@ -134,5 +141,5 @@ func ParseGroup(s string) (Group, error) {
 	if g := Group(s); slices.Contains(Groups, g) {
 		return g, nil
 	}
-	return "", failure.InvalidArgument("group", "%q is not a settings group; the groups are login, password, lockout, session, tokens and privacy", s)
+	return "", failure.InvalidArgument("group", "%q is not a settings group; the groups are login, password, lockout, session, tokens, privacy and branding", s)
 }

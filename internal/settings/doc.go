@@ -1,7 +1,8 @@
 // Package settings owns the policies and settings of an instance and of its
 // organizations: login (allowed authenticators, MFA, registration), password
 // complexity, lockout, session and token lifetimes, privacy links and
-// languages (settings.go lists the groups and their built-in values).
+// languages, and the branding of the hosted login (settings.go lists the
+// groups and their built-in values; branding.go the branding's).
 //
 // Levels: a group is in force from the most specific level that sets it —
 // an organization's override, else the instance's default, else the value
@@ -22,6 +23,15 @@
 // already has and resetting a group the level does not set change nothing
 // and append nothing: both are idempotent. An organization's override
 // needs the organization to exist (failure.NotFound otherwise).
+//
+// Branding (branding.go): colours are "#rrggbb" (empty: the built-in one,
+// so the stored group names them all), logos, icons and the font are ids
+// of package asset's files. Set checks, through the asset store given
+// with WithAssets, that each id is an asset of the instance of the kind
+// its field needs (an image, a font); the files themselves are uploaded
+// beside the settings, not in events. An asset is shared by the instance:
+// an organization may refer to a file another organization uploaded,
+// which is public on the login anyway.
 //
 // Read model (projection.go): the table settings(instance_id, org_id, grp,
 // value, updated_at), org_id empty for the instance level, value the group's

@@ -93,6 +93,8 @@ func setOf(v Value) eventstore.Payload {
 		return &TokensSet{v}
 	case Privacy:
 		return &PrivacySet{v}
+	case Branding:
+		return &BrandingSet{v}
 	}
 	return nil
 }
@@ -111,6 +113,8 @@ func resetOf(g Group) eventstore.Payload {
 		return &TokensReset{}
 	case GroupPrivacy:
 		return &PrivacyReset{}
+	case GroupBranding:
+		return &BrandingReset{}
 	}
 	return nil
 }
@@ -129,13 +133,15 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[TokensReset](r, 1)
 	eventstore.Register[PrivacySet](r, 1)
 	eventstore.Register[PrivacyReset](r, 1)
+	eventstore.Register[BrandingSet](r, 1)
+	eventstore.Register[BrandingReset](r, 1)
 	registerNotificationEvents(r)
 }
 
 // EventTypes lists every settings event type.
 func EventTypes() []string {
 	return eventstore.TypesOf(&LoginSet{}, &LoginReset{}, &PasswordSet{}, &PasswordReset{}, &LockoutSet{}, &LockoutReset{},
-		&SessionSet{}, &SessionReset{}, &TokensSet{}, &TokensReset{}, &PrivacySet{}, &PrivacyReset{})
+		&SessionSet{}, &SessionReset{}, &TokensSet{}, &TokensReset{}, &PrivacySet{}, &PrivacyReset{}, &BrandingSet{}, &BrandingReset{})
 }
 
 // AllEventTypes lists the group events and the notification provider

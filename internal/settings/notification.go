@@ -104,7 +104,9 @@ func secretAD(instanceID string, p Provider) []byte {
 // WithKeys returns the commands with the key ring that seals provider
 // secrets; the provider commands need it.
 func (c *Commands) WithKeys(keys *keyring.Ring) *Commands {
-	return &Commands{store: c.store, keys: keys}
+	cp := *c
+	cp.keys = keys
+	return &cp
 }
 
 // prefixed renames the field of a notify check's error to the API's name.

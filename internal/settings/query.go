@@ -63,6 +63,9 @@ func (s *Settings) apply(g Group, data []byte) error {
 	case GroupPrivacy:
 		s.Privacy = Privacy{}
 		target = &s.Privacy
+	case GroupBranding:
+		s.Branding = Branding{}
+		target = &s.Branding
 	default:
 		return fmt.Errorf("unknown group %q", g)
 	}
@@ -84,6 +87,8 @@ func (s Settings) Get(g Group) Value {
 		return s.Tokens
 	case GroupPrivacy:
 		return s.Privacy
+	case GroupBranding:
+		return s.Branding
 	}
 	return nil
 }

@@ -26,10 +26,11 @@ const (
 	GroupSession  Group = "session"
 	GroupTokens   Group = "tokens"
 	GroupPrivacy  Group = "privacy"
+	GroupBranding Group = "branding"
 )
 
 // Groups lists every group, in the order the API shows them.
-var Groups = []Group{GroupLogin, GroupPassword, GroupLockout, GroupSession, GroupTokens, GroupPrivacy}
+var Groups = []Group{GroupLogin, GroupPassword, GroupLockout, GroupSession, GroupTokens, GroupPrivacy, GroupBranding}
 
 // Authenticator kinds a login may allow: the names user types list.
 const (
@@ -126,6 +127,7 @@ type Settings struct {
 	Session  Session
 	Tokens   Tokens
 	Privacy  Privacy
+	Branding Branding
 	Sources  map[Group]Level
 }
 
@@ -142,7 +144,8 @@ func BuiltIn() Settings {
 		Session:  Session{Lifetime: 24 * time.Hour, IdleTimeout: 12 * time.Hour},
 		Tokens:   Tokens{AccessToken: 12 * time.Hour, IDToken: 12 * time.Hour, RefreshToken: 90 * 24 * time.Hour, RefreshTokenIdle: 30 * 24 * time.Hour},
 		Privacy:  Privacy{DefaultLanguage: "en", AllowedLanguages: []string{"en"}},
+		Branding: builtInBranding,
 		Sources: map[Group]Level{GroupLogin: LevelBuiltIn, GroupPassword: LevelBuiltIn, GroupLockout: LevelBuiltIn,
-			GroupSession: LevelBuiltIn, GroupTokens: LevelBuiltIn, GroupPrivacy: LevelBuiltIn},
+			GroupSession: LevelBuiltIn, GroupTokens: LevelBuiltIn, GroupPrivacy: LevelBuiltIn, GroupBranding: LevelBuiltIn},
 	}
 }

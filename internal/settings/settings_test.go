@@ -172,7 +172,7 @@ func TestOrganizationMustExist(t *testing.T) {
 	wantKind(t, c.Reset(ctx, editor, inst, "missing", GroupSession), failure.KindNotFound)
 	wantKind(t, c.Set(ctx, editor, "other-instance", "o1", BuiltIn().Session), failure.KindNotFound)
 	wantKind(t, c.Set(ctx, editor, inst, "o2", BuiltIn().Session), failure.KindNotFound)
-	wantKind(t, c.Reset(ctx, editor, inst, "o1", "branding"), failure.KindInvalidArgument)
+	wantKind(t, c.Reset(ctx, editor, inst, "o1", "appearance"), failure.KindInvalidArgument)
 	wantKind(t, c.Set(ctx, editor, inst, "o1", nil), failure.KindInvalidArgument)
 	wantKind(t, c.Set(ctx, editor, inst, "o1", &Session{Lifetime: time.Hour, IdleTimeout: time.Hour}), failure.KindInvalidArgument)
 	s.Then(t)

@@ -16,7 +16,7 @@ import (
 )
 
 // Value is the whole value of one group: a Login, Password, Lockout,
-// Session, Tokens or Privacy.
+// Session, Tokens, Privacy or Branding (branding.go).
 type Value interface {
 	// Group is the group the value belongs to.
 	Group() Group
