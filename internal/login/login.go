@@ -294,23 +294,7 @@ func (h *Handler) failed(w http.ResponseWriter, r *http.Request, page string, v 
 
 // proceed sends the browser to what the session needs next.
 func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, s session.Session) {
-	next := s.Status.Next
-	to := ""
-	switch {
-	case s.Status.Authenticated:
-		to = "/ui/login/done"
-	case slices.Contains(next, session.NextChangePassword):
-		to = "/ui/login/password/change"
-	case slices.Contains(next, session.NextRegisterSecondFactor):
-		to = "/ui/login/setup"
-	default:
-		for _, f := range next {
-			if p := factorPage(f); p != "" {
-				to = p
-				break
-			}
-		}
-	}
+	to := stepPage(s)
 	if to == "" {
 		h.render(w, r, http.StatusOK, "message", view{Title: "Sign in", Notice: "This sign-in cannot be completed here. Ask your administrator."})
 		return
@@ -318,11 +302,33 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, s session.Sess
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
+// stepPage is the page of what the session needs next, "" when the login
+// has none for it.
+func stepPage(s session.Session) string {
+	next := s.Status.Next
+	switch {
+	case s.Status.Authenticated:
+		return "/ui/login/done"
+	case slices.Contains(next, session.NextChangePassword):
+		return "/ui/login/password/change"
+	case slices.Contains(next, session.NextRegisterSecondFactor):
+		return "/ui/login/setup"
+	}
+	for _, f := range next {
+		if p := factorPage(f); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
 // factorPage is the page that checks a factor the session lists in Next.
 func factorPage(f string) string {
 	switch f {
 	case string(session.FactorPassword):
 		return "/ui/login/password"
+	case string(session.FactorWebAuthn):
+		return passkeyPath
 	case string(session.FactorTOTP), string(session.FactorOTPEmail), string(session.FactorOTPSMS), string(session.FactorRecoveryCode):
 		return "/ui/login/code/" + f
 	}
@@ -343,7 +349,7 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.render(w, r, http.StatusOK, "name", view{Title: "Sign in"})
+	h.render(w, r, http.StatusOK, "name", view{Title: "Sign in", Passkeys: h.passkeySignIn(r)})
 }
 
 // nameOf is how a session's user is shown.
@@ -479,6 +485,8 @@ func (h *Handler) codeView(s session.Session, factor string) view {
 		if o != factor {
 			if of, ok := codeFactors[o]; ok {
 				v.Others = append(v.Others, link{Href: "/ui/login/code/" + o, Label: of.label})
+			} else if o == string(session.FactorWebAuthn) {
+				v.Others = append(v.Others, link{Href: passkeyPath, Label: "Security key or passkey"})
 			}
 		}
 	}
@@ -560,7 +568,7 @@ func (h *Handler) setupPage(w http.ResponseWriter, r *http.Request) {
 		h.failed(w, r, "message", view{Title: "Set up a second factor"}, err, "Something went wrong. Please try again.")
 		return
 	}
-	h.render(w, r, http.StatusOK, "setup", view{Title: "Set up a second factor", LoginName: s.LoginName,
+	h.render(w, r, http.StatusOK, "setup", view{Title: "Set up a second factor", LoginName: s.LoginName, Passkeys: h.passkeySetupOffered(r.Context(), s),
 		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(reg.QRCode)), Secret: reg.Secret})
 }
 
