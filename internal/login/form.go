@@ -205,6 +205,27 @@ func (f *traitForm) placeKey(pointer, key string) {
 			return
 		}
 	}
+	// A required object left out, its inputs all empty: the inputs it
+	// requires are what is missing (its first input, if it requires none
+	// of them).
+	var under []int
+	for i, in := range f.inputs {
+		if strings.HasPrefix(in.Pointer, pointer+"/") {
+			under = append(under, i)
+		}
+	}
+	placed := false
+	for _, i := range under {
+		if f.inputs[i].Required {
+			f.Fields[i].ErrorKey, placed = key, true
+		}
+	}
+	if !placed && len(under) > 0 {
+		f.Fields[under[0]].ErrorKey, placed = key, true
+	}
+	if placed {
+		return
+	}
 	f.Errors = append(f.Errors, displayPointer(pointer)+": "+key)
 }
 
