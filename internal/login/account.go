@@ -61,6 +61,8 @@ func (h *Handler) accountRoutes() map[string]http.Handler {
 		"POST /ui/account/contact/{channel}/verify": f(h.postVerifyContact),
 		"GET /ui/account/password":                  f(h.accountPasswordPage),
 		"POST /ui/account/password":                 f(h.postAccountPassword),
+		"GET /ui/account/profile":                   f(h.profilePage),
+		"POST /ui/account/profile":                  f(h.postProfile),
 		"GET /ui/account/authenticators":            f(h.authenticatorsPage),
 		"POST /ui/account/totp":                     f(h.postAddTOTP),
 		"POST /ui/account/totp/verify":              f(h.postVerifyTOTP),
@@ -188,6 +190,7 @@ type accountPage struct {
 	LoginName                    string
 	Email, Phone                 string
 	EmailVerified, PhoneVerified bool
+	Profile                      *traitForm
 	Auth                         *authenticatorsPage
 	TOTP                         *totpSetup
 	// RecoveryCodes are new codes, shown once.

@@ -31,6 +31,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/setup"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // account is a test of the account pages: the login's handler on a
@@ -471,5 +472,76 @@ func TestAccountVerifiesTheEmailAddress(t *testing.T) {
 	status, _, page = a.post("/ui/account/authenticators", "/ui/account/sign-in-codes/email", "action", "remove")
 	if status != 200 || !strings.Contains(page, "Codes sent by email no longer sign you in.") {
 		t.Fatalf("stopping sign-in codes by email: %d\n%s", status, page)
+	}
+}
+
+func TestAccountProfile(t *testing.T) {
+	a := startAccount(t)
+	_, _, page := a.get("/ui/account/profile")
+	if !strings.Contains(page, `name="trait/profile/given_name"`) || !strings.Contains(page, `value="Alice"`) {
+		t.Fatalf("the profile form:\n%s", page)
+	}
+	const script = `<script>alert(1)</script>`
+	status, path, page := a.post("/ui/account/profile", "/ui/account/profile",
+		"trait/profile/given_name", script, "trait/profile/family_name", "Smith", "trait/profile/gender", "diverse")
+	if status != 200 || path != "/ui/account/profile" || !strings.Contains(page, "Your profile is saved.") {
+		t.Fatalf("saving: %d %s\n%s", status, path, page)
+	}
+	if strings.Contains(page, script) || !strings.Contains(page, `value="&lt;script&gt;alert(1)&lt;/script&gt;"`) || !strings.Contains(page, `value="Smith"`) {
+		t.Fatalf("the saved profile, not escaped:\n%s", page)
+	}
+	u, err := user.Get(ctx, a.app.DB, a.first.InstanceID, a.userID, userschema.Self)
+	if err != nil || !strings.Contains(string(u.Traits), `"family_name":"Smith"`) || !strings.Contains(string(u.Traits), `"gender":"diverse"`) ||
+		!strings.Contains(string(u.Traits), `alert(1)`) {
+		t.Fatalf("not stored: %s %v", u.Traits, err)
+	}
+	// A value the schema refuses is named next to its field, and nothing
+	// is saved.
+	status, _, page = a.post("/ui/account/profile", "/ui/account/profile",
+		"trait/profile/given_name", "Alice", "trait/profile/avatar_url", "javascript:alert(1)")
+	if status != http.StatusBadRequest || !strings.Contains(page, "Check the marked fields.") ||
+		!regexp.MustCompile(`name="trait/profile/avatar_url" type="url" value="javascript:alert\(1\)"[^>]*aria-invalid="true"`).MatchString(page) ||
+		!regexp.MustCompile(`<p class="field-error" id="trait-\d+-error">`).MatchString(page) {
+		t.Fatalf("a refused value: %d\n%s", status, page)
+	}
+	if again, _ := user.Get(ctx, a.app.DB, a.first.InstanceID, a.userID, userschema.Self); string(again.Traits) != string(u.Traits) {
+		t.Fatalf("a refused form changed the traits: %s → %s", u.Traits, again.Traits)
+	}
+	// Emptied, an optional field is removed.
+	a.post("/ui/account/profile", "/ui/account/profile", "trait/profile/given_name", "Alice", "trait/profile/family_name", "")
+	if again, _ := user.Get(ctx, a.app.DB, a.first.InstanceID, a.userID, userschema.Self); strings.Contains(string(again.Traits), "family_name") {
+		t.Fatalf("an emptied field stayed: %s", again.Traits)
+	}
+}
+
+// The profile writes what the user's schema lets the user write, and no
+// field only an administrator writes.
+func TestAccountProfileWritesOnlyTheUsersFields(t *testing.T) {
+	a := startAccount(t)
+	const staff = `{"type": "object", "permission": {"self": "r", "admin": "rw"}, "authenticators": ["password"],
+		"properties": {
+			"nickname": {"type": "string", "title": "Nickname", "permission": {"self": "rw", "admin": "rw"}},
+			"cost_center": {"type": "string", "title": "Cost center"}
+		}}`
+	if _, err := usertype.NewCommands(a.app.Store).Create(ctx, eventstore.SystemEditor, a.first.InstanceID, "staff", []byte(staff)); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.app.UserCommands().Create(ctx, eventstore.SystemEditor, a.first.InstanceID, user.New{OrgID: a.first.OrgID, Type: "staff",
+		LoginName: "bob", Password: alicePassword, Traits: []byte(`{"cost_center":"CC-1","nickname":"bob"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := a.another()
+	a.signIn(b, "bob", alicePassword)
+	_, _, page := b.get("/ui/account/profile")
+	if !strings.Contains(page, `name="trait/nickname"`) || strings.Contains(page, "trait/cost_center") {
+		t.Fatalf("bob's form:\n%s", page)
+	}
+	if status, _, page := b.post("/ui/account/profile", "/ui/account/profile", "trait/nickname", "bobby", "trait/cost_center", "CC-9"); status != 200 {
+		t.Fatalf("saving: %d\n%s", status, page)
+	}
+	u, err := user.Get(ctx, a.app.DB, a.first.InstanceID, id, userschema.Admin)
+	if err != nil || !strings.Contains(string(u.Traits), `"nickname":"bobby"`) || !strings.Contains(string(u.Traits), `"cost_center":"CC-1"`) {
+		t.Fatalf("bob's traits: %s %v", u.Traits, err)
 	}
 }
