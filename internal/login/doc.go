@@ -25,4 +25,14 @@
 // Answers never tell whether an account exists: the login name step always
 // goes on to the password step (the session does not name its user until a
 // factor proves it), and every failure shows one message per step.
+//
+// The account pages (/ui/account/, account*.go) let a signed-in user do
+// what the self-service API lets it do and no more: edit the traits its
+// schema lets it write, verify its email address and phone, change its
+// password, manage its second factors and passkeys, and see and end its
+// sessions. They need the browser's current session authenticated. A
+// change of authenticators also needs a check of the session within the
+// last 10 minutes (any factor but the user name); without one the user
+// confirms its password (or authenticator app code) first. A password
+// change always asks for the current password.
 package login
