@@ -13,8 +13,8 @@ import (
 // its first second factor on the authenticators page, typically — with a
 // code, and returns to the account. It adds a check to the session and
 // nothing else, so it is open to a session that is not (yet)
-// authenticated. A passkey needs the login's own pages: the page sends
-// the user there to sign in again.
+// authenticated. A passkey needs the login's own passkey page, where the
+// page sends the browser when nothing else would do.
 
 // stepUp is the code form of the page.
 type stepUp struct {
@@ -75,7 +75,12 @@ func (h *Handler) stepping(w http.ResponseWriter, r *http.Request, next string) 
 func (h *Handler) renderStepUp(w http.ResponseWriter, r *http.Request, me signedIn, status int, factor, next, notice, errMsg string) {
 	v, ok := h.stepUpView(me, factor, next)
 	if !ok {
-		// Only a passkey would do: the login's pages ask for one.
+		// Only a passkey would do: the login's passkey page asks for one
+		// (and ends on the login's own page).
+		if slices.Contains(me.session.Status.Next, string(session.FactorWebAuthn)) {
+			http.Redirect(w, r, passkeyPath, http.StatusSeeOther)
+			return
+		}
 		h.render(w, r, http.StatusOK, "message", view{Title: "Sign in", Notice: "Sign in again to continue."})
 		return
 	}
