@@ -29,7 +29,8 @@ const browserTimeout = 10 * time.Minute
 // Chromium against a real Castellan on SQLite: the administrator printed
 // at first start, a personal access token and a user with a password are
 // passed to them in the environment (BASE_URL, ADMIN_LOGIN_NAME,
-// ADMIN_PASSWORD, USER_LOGIN_NAME, USER_PASSWORD, API_TOKEN, CHROMIUM).
+// ADMIN_PASSWORD, USER_LOGIN_NAME, USER_PASSWORD, API_TOKEN of the
+// administrator, USER_TOKEN of the user, CHROMIUM).
 // BROWSER_TEST_NAME_PATTERN, when set, runs only the tests whose names
 // match it (node --test-name-pattern).
 //
@@ -70,10 +71,18 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("me: %q %v", out, err)
 	}
 	userPassword := "Browser-" + randomHex(t, 12)
-	if out, stderr, err := castellanStdin(t, client, userPassword+"\n", "users", "create", "--org", me.OrganizationID,
+	out, stderr, err = castellanStdin(t, client, userPassword+"\n", "users", "create", "--org", me.OrganizationID,
 		"--login-name", "grace", "--email", "grace@example.com", "--password-stdin",
-		"--traits", `{"profile": {"given_name": "Grace", "family_name": "Hopper"}}`); err != nil {
+		"--traits", `{"profile": {"given_name": "Grace", "family_name": "Hopper"}}`)
+	if err != nil {
 		t.Fatalf("users create: %v\n%s%s", err, out, stderr)
+	}
+	// Administrators make tokens for machine users only; the server's own
+	// command makes one for a person.
+	userToken, stderr, err := castellan(t, data, "tokens", "create", "grace", "1h")
+	userToken = strings.TrimSpace(userToken)
+	if err != nil || !strings.HasPrefix(userToken, "cst_") {
+		t.Fatalf("tokens create grace: %q %v\n%s", userToken, err, stderr)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
@@ -94,6 +103,7 @@ func TestBrowser(t *testing.T) {
 		"USER_LOGIN_NAME=grace",
 		"USER_PASSWORD="+userPassword,
 		"API_TOKEN="+token,
+		"USER_TOKEN="+userToken,
 		"CHROMIUM="+chromium,
 		"NO_COLOR=1",
 	)

@@ -26,6 +26,8 @@ export const env = {
   userPassword: required('USER_PASSWORD'),
   // A personal access token of the administrator, for the management API.
   apiToken: required('API_TOKEN'),
+  // A personal access token of the user, for its own calls (/v1/me/...).
+  userToken: required('USER_TOKEN'),
   chromium: process.env.CHROMIUM || '/usr/bin/chromium',
 };
 
@@ -164,11 +166,12 @@ export async function addVirtualAuthenticator(page, options = {}) {
   };
 }
 
-// api calls the management API (REST/JSON) as the administrator.
-export async function api(method, path, body) {
+// api calls the management API (REST/JSON), as the administrator unless
+// another token is given.
+export async function api(method, path, body, token = env.apiToken) {
   const resp = await fetch(url(path), {
     method,
-    headers: { Authorization: `Bearer ${env.apiToken}`, 'Content-Type': 'application/json' },
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await resp.text();
