@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"golang.org/x/text/language"
@@ -42,6 +43,10 @@ import (
 //   - Registration: when the user must register a second factor, it may
 //     register a security key or passkey (a second-factor credential),
 //     then uses it once as the second factor.
+//   - A signed-in user adds a passkey from its account's authenticators
+//     (/ui/account/passkeys/add), after a recent check as every change of
+//     authenticators (account.go): a passwordless one where the settings
+//     allow signing in without a password, a second factor otherwise.
 //
 // The session stays in the browser's HttpOnly cookie, as in the password
 // steps: the script never sees a session token.
@@ -95,6 +100,9 @@ func (h *Handler) passkeyRoutes() map[string]http.Handler {
 		"GET " + passkeyPath + "/setup":         f(h.passkeySetupPage),
 		"POST " + passkeyPath + "/setup/begin":  f(h.passkeySetupBegin),
 		"POST " + passkeyPath + "/setup/finish": f(h.passkeySetupFinish),
+		"GET /ui/account/passkeys/add":          f(h.accountPasskeyPage),
+		"POST /ui/account/passkeys/add/begin":   f(h.accountPasskeyBegin),
+		"POST /ui/account/passkeys/add/finish":  f(h.accountPasskeyFinish),
 		passkeyScript.pattern():                 passkeyScript,
 	}
 }
@@ -111,6 +119,9 @@ var passkeyMessages = map[string]string{
 	"Your security key or passkey is set up. Use it once more to finish signing in.": "Ihr Sicherheitsschlüssel oder Passkey ist eingerichtet. Verwenden Sie ihn noch einmal, um die Anmeldung abzuschließen.",
 	"Use an authenticator app instead":                                               "Stattdessen eine Authenticator-App verwenden",
 	"Sign in another way":                                                            "Anders anmelden",
+	"Add a passkey":                                                                  "Passkey hinzufügen",
+	"Add a passkey to sign in with this device, your phone or a security key.":       "Fügen Sie einen Passkey hinzu, um sich mit diesem Gerät, Ihrem Telefon oder einem Sicherheitsschlüssel anzumelden.",
+	"Passkeys cannot be added to this account.":                                      "Diesem Konto können keine Passkeys hinzugefügt werden.",
 	"Passkeys need JavaScript. Turn it on, or choose another way.":                   "Passkeys benötigen JavaScript. Schalten Sie es ein oder wählen Sie einen anderen Weg.",
 	"This browser cannot use passkeys. Choose another way.":                          "Dieser Browser kann keine Passkeys verwenden. Bitte wählen Sie einen anderen Weg.",
 	"The passkey could not be used. Try again or choose another way.":                "Der Passkey konnte nicht verwendet werden. Versuchen Sie es erneut oder wählen Sie einen anderen Weg.",
@@ -407,4 +418,105 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// accountPasskeyPath is the page that adds a passkey to the account.
+const accountPasskeyPath = "/ui/account/passkeys/add"
+
+// accountPasskeyPage lets a signed-in user add a passkey, after a recent
+// check.
+func (h *Handler) accountPasskeyPage(w http.ResponseWriter, r *http.Request) {
+	me, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	if !h.recent(me.session) {
+		http.Redirect(w, r, "/ui/account/confirm?next="+url.QueryEscape(accountPasskeyPath), http.StatusSeeOther)
+		return
+	}
+	v := view{Title: "Add a passkey", LoginName: me.user.LoginName}
+	if _, err := h.accountPasskeyKind(r.Context(), me.user); err != nil {
+		v.Notice = "Passkeys cannot be added to this account."
+		h.render(w, r, http.StatusForbidden, "message", v)
+		return
+	}
+	v.Page = passkeyView{Script: passkeyScript.path, Begin: accountPasskeyPath + "/begin", Finish: accountPasskeyPath + "/finish", Register: true,
+		Failed: passkeyFailed, Intro: "Add a passkey to sign in with this device, your phone or a security key.", Button: "Add a passkey",
+		Back: link{Href: backToAuthenticators, Label: "Back"}}
+	h.render(w, r, http.StatusOK, "passkey", v)
+}
+
+// accountPasskeyKind answers whether the user may add a passwordless
+// passkey, else whether a second-factor one; an error when neither.
+func (h *Handler) accountPasskeyKind(ctx context.Context, u user.User) (passwordless bool, err error) {
+	if h.d.Passkeys == nil {
+		return false, failure.FailedPrecondition("passkeys are not available")
+	}
+	if err := user.MayRegisterPasskey(ctx, h.d.DB, u, true); err == nil {
+		return true, nil
+	}
+	return false, user.MayRegisterPasskey(ctx, h.d.DB, u, false)
+}
+
+// accountRegistrant is the signed-in user of the browser when it may add
+// a passkey now (authenticated, with a recent check); otherwise it answers
+// the refusal.
+func (h *Handler) accountRegistrant(w http.ResponseWriter, r *http.Request) (u user.User, passwordless, ok bool) {
+	_, s, err := h.current(r)
+	if err != nil || !s.Status.Authenticated || !h.recent(s) {
+		h.scriptRefused(w, r, http.StatusUnauthorized, "Your sign-in has ended. Please start again.")
+		return user.User{}, false, false
+	}
+	u, err = user.Get(r.Context(), h.d.DB, s.InstanceID, s.UserID, userschema.Self)
+	if err != nil || u.State != user.StateActive {
+		h.scriptRefused(w, r, http.StatusUnauthorized, "Your sign-in has ended. Please start again.")
+		return user.User{}, false, false
+	}
+	if passwordless, err = h.accountPasskeyKind(r.Context(), u); err != nil {
+		h.scriptRefused(w, r, http.StatusForbidden, "Passkeys cannot be added to this account.")
+		return user.User{}, false, false
+	}
+	return u, passwordless, true
+}
+
+func (h *Handler) accountPasskeyBegin(w http.ResponseWriter, r *http.Request) {
+	if !h.scriptForm(w, r) {
+		return
+	}
+	u, passwordless, ok := h.accountRegistrant(w, r)
+	if !ok {
+		return
+	}
+	ceremony, opts, err := h.d.Passkeys.BeginRegistration(r.Context(), u.Aggregate(), passkey.UserInfo{ID: u.ID, LoginName: u.LoginName}, passwordless)
+	if err != nil {
+		h.scriptFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"options": json.RawMessage(opts), "ceremony": ceremony})
+}
+
+// accountPasskeyFinish records the passkey, tells the user by email, and
+// sends the browser back to the authenticators.
+func (h *Handler) accountPasskeyFinish(w http.ResponseWriter, r *http.Request) {
+	if !h.scriptForm(w, r) {
+		return
+	}
+	u, _, ok := h.accountRegistrant(w, r)
+	if !ok {
+		return
+	}
+	response := r.PostFormValue("credential")
+	if response == "" {
+		h.scriptRefused(w, r, http.StatusBadRequest, passkeyFailed)
+		return
+	}
+	cred, err := h.d.Passkeys.FinishRegistration(r.Context(), eventstore.Editor{UserID: u.ID, ClientID: "login"}, u.Aggregate(),
+		r.PostFormValue("ceremony"), "", []byte(response))
+	if err != nil {
+		h.scriptFailed(w, r, err)
+		return
+	}
+	h.notice(r.Context(), u, "A passkey was added to your account", "The passkey \""+cred.Name+"\" was added to your account "+u.LoginName+".\n\n"+
+		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n")
+	writeJSON(w, http.StatusOK, map[string]string{"next": backToAuthenticators + "?done=passkey-added"})
 }

@@ -3,6 +3,7 @@ package login_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -179,7 +180,7 @@ func TestPasskeySignIn(t *testing.T) {
 	res.Body.Close()
 	page := string(body)
 	m := scriptTag.FindStringSubmatch(page)
-	if res.StatusCode != 200 || m == nil || !strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'nonce-"+m[2]+"'") {
+	if res.StatusCode != 200 || m == nil || !strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'nonce-"+html.UnescapeString(m[2])+"'") {
 		t.Fatalf("passkey page %d, CSP %q:\n%s", res.StatusCode, res.Header.Get("Content-Security-Policy"), page)
 	}
 	if strings.Contains(page, " onclick=") || strings.Count(page, "<script") != 1 {
@@ -454,5 +455,51 @@ func TestPasskeySetupDuringSignIn(t *testing.T) {
 	// A signed-in user has nothing to register here.
 	if got := b.script("/ui/login/passkey/setup/begin", url.Values{"csrf": {b.token("/ui/login/done")}}); got.status != http.StatusForbidden {
 		t.Fatalf("registration after the sign-in: %+v", got)
+	}
+}
+
+// A signed-in user adds a passkey from its account, then signs in with it
+// alone.
+func TestAccountAddsPasskey(t *testing.T) {
+	b := start(t)
+	alice := b.addUser("alice")
+	if got := b.script("/ui/account/passkeys/add/begin", url.Values{"csrf": {b.token("/ui/login/")}}); got.status != http.StatusUnauthorized || got.Options != nil {
+		t.Fatalf("begin without a sign-in: %+v", got)
+	}
+	b.post("/ui/login/", "/ui/login/", "loginName", "alice")
+	if _, path, _ := b.post("/ui/login/password", "/ui/login/password", "password", "a good password 1"); path != "/ui/login/done" {
+		t.Fatalf("after the password: %s", path)
+	}
+	if _, _, page := b.get("/ui/account/authenticators"); !strings.Contains(page, `href="/ui/account/passkeys/add"`) {
+		t.Fatalf("the authenticators page offers no passkey:\n%s", page)
+	}
+	if _, path, page := b.get("/ui/account/passkeys/add"); path != "/ui/account/passkeys/add" || !strings.Contains(page, "data-register") || !scriptTag.MatchString(page) {
+		t.Fatalf("add page: %s\n%s", path, page)
+	}
+	begun := b.begin("/ui/account/passkeys/add", "/ui/account/passkeys/add/begin")
+	a := &passkeytest.Authenticator{Origin: origin, UV: true}
+	created, key, err := a.Create(begun.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.Resident {
+		t.Fatalf("a passkey of the account is not discoverable: %s", begun.Options)
+	}
+	done := b.finish("/ui/account/passkeys/add", "/ui/account/passkeys/add/finish", created, "ceremony", begun.Ceremony)
+	if done.status != http.StatusOK || done.Next != "/ui/account/authenticators?done=passkey-added" {
+		t.Fatalf("finish: %+v", done)
+	}
+	if list, err := b.app.Passkeys().List(ctx, alice.Aggregate()); err != nil || len(list) != 1 || !list[0].Passwordless {
+		t.Fatalf("the user's passkeys: %+v %v", list, err)
+	}
+
+	phone := b.another()
+	begun = phone.begin("/ui/login/passkey", "/ui/login/passkey/begin")
+	assertion, err := a.Get(begun.Options, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := phone.finish("/ui/login/passkey", "/ui/login/passkey/finish", assertion); done.Next != "/ui/login/done" || !phone.signedInAs("alice") {
+		t.Fatalf("sign-in with the new passkey: %+v", done)
 	}
 }
