@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/session"
@@ -138,7 +139,14 @@ func (s *selfService) later(what string, fn func(ctx context.Context) error) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := fn(ctx); err != nil {
+		err := fn(ctx)
+		// Two requests for one account (its login name, then its email
+		// address) send at once: the later append finds the user changed
+		// and is tried again on what the earlier one wrote.
+		for try := 0; try < 3 && failure.Is(err, failure.KindConflict); try++ {
+			err = fn(ctx)
+		}
+		if err != nil {
 			s.h.d.Log.Warn("login: "+what, "err", err)
 		}
 	}()
