@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/database"
@@ -34,7 +35,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations} {
 		all = append(all, ms...)
 	}
 	return all

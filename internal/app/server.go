@@ -16,6 +16,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/system"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
+	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -83,10 +84,14 @@ func (a *App) Services(version string) []api.Service {
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),
-		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()),
+		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth),
 	}
 }
+
+// Assets returns the store of the instances' files (branding, later
+// avatars): the embedded one, in the database.
+func (a *App) Assets() asset.Store { return asset.NewDBStore(a.DB) }
 
 // Sessions returns the session commands: credentials checked under the
 // settings in force, codes sealed with the key ring and sent through the

@@ -49,10 +49,12 @@ func toProto(s settings.Settings) *settingsv1.Settings {
 			TermsUrl: s.Privacy.TermsURL, PrivacyUrl: s.Privacy.PrivacyURL, HelpUrl: s.Privacy.HelpURL, SupportEmail: s.Privacy.SupportEmail,
 			DefaultLanguage: s.Privacy.DefaultLanguage, AllowedLanguages: s.Privacy.AllowedLanguages,
 		},
+		Branding: brandingToProto(s.Branding),
 		Sources: &settingsv1.SettingsSources{
 			Login: levels[s.Sources[settings.GroupLogin]], Password: levels[s.Sources[settings.GroupPassword]],
 			Lockout: levels[s.Sources[settings.GroupLockout]], Session: levels[s.Sources[settings.GroupSession]],
 			Tokens: levels[s.Sources[settings.GroupTokens]], Privacy: levels[s.Sources[settings.GroupPrivacy]],
+			Branding: levels[s.Sources[settings.GroupBranding]],
 		},
 	}
 }
@@ -148,5 +150,26 @@ func privacyFromProto(p *settingsv1.PrivacySettings) (settings.Value, error) {
 	return settings.Privacy{
 		TermsURL: p.GetTermsUrl(), PrivacyURL: p.GetPrivacyUrl(), HelpURL: p.GetHelpUrl(), SupportEmail: p.GetSupportEmail(),
 		DefaultLanguage: p.GetDefaultLanguage(), AllowedLanguages: p.GetAllowedLanguages(),
+	}, nil
+}
+
+func brandingToProto(b settings.Branding) *settingsv1.BrandingSettings {
+	return &settingsv1.BrandingSettings{
+		PrimaryColor: b.PrimaryColor, BackgroundColor: b.BackgroundColor, WarningColor: b.WarningColor, FontColor: b.FontColor,
+		PrimaryColorDark: b.PrimaryColorDark, BackgroundColorDark: b.BackgroundColorDark, WarningColorDark: b.WarningColorDark,
+		FontColorDark: b.FontColorDark, LogoLight: b.LogoLight, LogoDark: b.LogoDark, IconLight: b.IconLight, IconDark: b.IconDark,
+		Font: b.Font, HidePoweredBy: b.HidePoweredBy,
+	}
+}
+
+func brandingFromProto(p *settingsv1.BrandingSettings) (settings.Value, error) {
+	if p == nil {
+		return nil, required("branding")
+	}
+	return settings.Branding{
+		PrimaryColor: p.GetPrimaryColor(), BackgroundColor: p.GetBackgroundColor(), WarningColor: p.GetWarningColor(), FontColor: p.GetFontColor(),
+		PrimaryColorDark: p.GetPrimaryColorDark(), BackgroundColorDark: p.GetBackgroundColorDark(), WarningColorDark: p.GetWarningColorDark(),
+		FontColorDark: p.GetFontColorDark(), LogoLight: p.GetLogoLight(), LogoDark: p.GetLogoDark(), IconLight: p.GetIconLight(),
+		IconDark: p.GetIconDark(), Font: p.GetFont(), HidePoweredBy: p.GetHidePoweredBy(),
 	}, nil
 }

@@ -1,7 +1,8 @@
 // Package settingsapi serves castellan.settings.v1.SettingsService: the
 // settings in force for the instance or an organization, with the level
-// each group comes from, and the commands that set and reset a group at a
-// level. It translates messages (convert.go) and checks permissions;
+// each group comes from, the commands that set and reset a group at a
+// level, and the upload of the branding's files (assets.go: admitted and
+// stored by package asset, which WithAssets provides). It translates messages (convert.go) and checks permissions;
 // package settings decides everything else.
 //
 // Permissions: without an organization id an RPC works on the instance

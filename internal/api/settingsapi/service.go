@@ -8,6 +8,7 @@ import (
 
 	settingsv1 "github.com/castellan-iam/castellan/gen/castellan/settings/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/settings/v1/settingsv1connect"
+	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -25,6 +26,8 @@ type Service struct {
 	// keys and server serve the notification providers (WithNotification).
 	keys   *keyring.Ring
 	server settings.Providers
+	// assets keeps the branding's files (WithAssets).
+	assets asset.Store
 }
 
 var _ settingsv1connect.SettingsServiceHandler = (*Service)(nil)
@@ -135,6 +138,15 @@ func (s *Service) SetPrivacySettings(ctx context.Context, req *connect.Request[s
 		return nil, err
 	}
 	return connect.NewResponse(&settingsv1.SetPrivacySettingsResponse{}), nil
+}
+
+// SetBrandingSettings sets how the hosted login looks.
+func (s *Service) SetBrandingSettings(ctx context.Context, req *connect.Request[settingsv1.SetBrandingSettingsRequest]) (*connect.Response[settingsv1.SetBrandingSettingsResponse], error) {
+	err := s.set(ctx, req.Header(), req.Msg.GetOrganizationId(), func() (settings.Value, error) { return brandingFromProto(req.Msg.GetBranding()) })
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&settingsv1.SetBrandingSettingsResponse{}), nil
 }
 
 // ResetSettings falls back to the level above for one group.

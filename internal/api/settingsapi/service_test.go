@@ -300,7 +300,7 @@ func TestInvalidSettingsNameTheirField(t *testing.T) {
 				TermsUrl: "http://example.com/terms", DefaultLanguage: "en", AllowedLanguages: []string{"en"}}}))
 			return err
 		}, "privacy.termsUrl"},
-		{"fail/unknown group", func() error { return f.reset(admin, "", "branding") }, "group"},
+		{"fail/unknown group", func() error { return f.reset(admin, "", "appearance") }, "group"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { wantField(t, tc.call(), tc.field) })
 	}

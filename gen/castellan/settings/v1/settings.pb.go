@@ -5,7 +5,7 @@
 // source: castellan/settings/v1/settings.proto
 
 // Settings and policies: login, password complexity, lockout, session and
-// token lifetimes, privacy links and languages. The instance sets defaults
+// token lifetimes, privacy links and languages, branding. The instance sets defaults
 // and each organization may override them, one group at a time.
 
 package settingsv1
@@ -157,7 +157,8 @@ type Settings struct {
 	Tokens   *TokenSettings         `protobuf:"bytes,5,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	Privacy  *PrivacySettings       `protobuf:"bytes,6,opt,name=privacy,proto3" json:"privacy,omitempty"`
 	// sources says which level each group comes from.
-	Sources       *SettingsSources `protobuf:"bytes,7,opt,name=sources,proto3" json:"sources,omitempty"`
+	Sources       *SettingsSources  `protobuf:"bytes,7,opt,name=sources,proto3" json:"sources,omitempty"`
+	Branding      *BrandingSettings `protobuf:"bytes,8,opt,name=branding,proto3" json:"branding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,6 +242,13 @@ func (x *Settings) GetSources() *SettingsSources {
 	return nil
 }
 
+func (x *Settings) GetBranding() *BrandingSettings {
+	if x != nil {
+		return x.Branding
+	}
+	return nil
+}
+
 // SettingsSources names the level each group of settings comes from.
 type SettingsSources struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -250,6 +258,7 @@ type SettingsSources struct {
 	Session       SettingsLevel          `protobuf:"varint,4,opt,name=session,proto3,enum=castellan.settings.v1.SettingsLevel" json:"session,omitempty"`
 	Tokens        SettingsLevel          `protobuf:"varint,5,opt,name=tokens,proto3,enum=castellan.settings.v1.SettingsLevel" json:"tokens,omitempty"`
 	Privacy       SettingsLevel          `protobuf:"varint,6,opt,name=privacy,proto3,enum=castellan.settings.v1.SettingsLevel" json:"privacy,omitempty"`
+	Branding      SettingsLevel          `protobuf:"varint,7,opt,name=branding,proto3,enum=castellan.settings.v1.SettingsLevel" json:"branding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +331,13 @@ func (x *SettingsSources) GetTokens() SettingsLevel {
 func (x *SettingsSources) GetPrivacy() SettingsLevel {
 	if x != nil {
 		return x.Privacy
+	}
+	return SettingsLevel_SETTINGS_LEVEL_UNSPECIFIED
+}
+
+func (x *SettingsSources) GetBranding() SettingsLevel {
+	if x != nil {
+		return x.Branding
 	}
 	return SettingsLevel_SETTINGS_LEVEL_UNSPECIFIED
 }
@@ -820,6 +836,162 @@ func (x *PrivacySettings) GetAllowedLanguages() []string {
 	return nil
 }
 
+// BrandingSettings are how the hosted login looks.
+type BrandingSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Colours are "#rrggbb", answered in lower case; an empty colour in a
+	// request is the built-in one.
+	PrimaryColor    string `protobuf:"bytes,1,opt,name=primary_color,json=primaryColor,proto3" json:"primary_color,omitempty"`
+	BackgroundColor string `protobuf:"bytes,2,opt,name=background_color,json=backgroundColor,proto3" json:"background_color,omitempty"`
+	WarningColor    string `protobuf:"bytes,3,opt,name=warning_color,json=warningColor,proto3" json:"warning_color,omitempty"`
+	FontColor       string `protobuf:"bytes,4,opt,name=font_color,json=fontColor,proto3" json:"font_color,omitempty"`
+	// The colours of dark mode (prefers-color-scheme: dark).
+	PrimaryColorDark    string `protobuf:"bytes,5,opt,name=primary_color_dark,json=primaryColorDark,proto3" json:"primary_color_dark,omitempty"`
+	BackgroundColorDark string `protobuf:"bytes,6,opt,name=background_color_dark,json=backgroundColorDark,proto3" json:"background_color_dark,omitempty"`
+	WarningColorDark    string `protobuf:"bytes,7,opt,name=warning_color_dark,json=warningColorDark,proto3" json:"warning_color_dark,omitempty"`
+	FontColorDark       string `protobuf:"bytes,8,opt,name=font_color_dark,json=fontColorDark,proto3" json:"font_color_dark,omitempty"`
+	// Images by asset id (UploadAsset, kind image); empty for none. A dark
+	// variant left empty is the light one.
+	LogoLight string `protobuf:"bytes,9,opt,name=logo_light,json=logoLight,proto3" json:"logo_light,omitempty"`
+	LogoDark  string `protobuf:"bytes,10,opt,name=logo_dark,json=logoDark,proto3" json:"logo_dark,omitempty"`
+	IconLight string `protobuf:"bytes,11,opt,name=icon_light,json=iconLight,proto3" json:"icon_light,omitempty"`
+	IconDark  string `protobuf:"bytes,12,opt,name=icon_dark,json=iconDark,proto3" json:"icon_dark,omitempty"`
+	// font is an asset id of kind font; empty for the system font.
+	Font string `protobuf:"bytes,13,opt,name=font,proto3" json:"font,omitempty"`
+	// hide_powered_by hides "Powered by Castellan" on the login.
+	HidePoweredBy bool `protobuf:"varint,14,opt,name=hide_powered_by,json=hidePoweredBy,proto3" json:"hide_powered_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrandingSettings) Reset() {
+	*x = BrandingSettings{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrandingSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrandingSettings) ProtoMessage() {}
+
+func (x *BrandingSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrandingSettings.ProtoReflect.Descriptor instead.
+func (*BrandingSettings) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BrandingSettings) GetPrimaryColor() string {
+	if x != nil {
+		return x.PrimaryColor
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetBackgroundColor() string {
+	if x != nil {
+		return x.BackgroundColor
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetWarningColor() string {
+	if x != nil {
+		return x.WarningColor
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetFontColor() string {
+	if x != nil {
+		return x.FontColor
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetPrimaryColorDark() string {
+	if x != nil {
+		return x.PrimaryColorDark
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetBackgroundColorDark() string {
+	if x != nil {
+		return x.BackgroundColorDark
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetWarningColorDark() string {
+	if x != nil {
+		return x.WarningColorDark
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetFontColorDark() string {
+	if x != nil {
+		return x.FontColorDark
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetLogoLight() string {
+	if x != nil {
+		return x.LogoLight
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetLogoDark() string {
+	if x != nil {
+		return x.LogoDark
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetIconLight() string {
+	if x != nil {
+		return x.IconLight
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetIconDark() string {
+	if x != nil {
+		return x.IconDark
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetFont() string {
+	if x != nil {
+		return x.Font
+	}
+	return ""
+}
+
+func (x *BrandingSettings) GetHidePoweredBy() bool {
+	if x != nil {
+		return x.HidePoweredBy
+	}
+	return false
+}
+
 // GetSettingsRequest names the organization, or none for the instance.
 type GetSettingsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -830,7 +1002,7 @@ type GetSettingsRequest struct {
 
 func (x *GetSettingsRequest) Reset() {
 	*x = GetSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[8]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +1014,7 @@ func (x *GetSettingsRequest) String() string {
 func (*GetSettingsRequest) ProtoMessage() {}
 
 func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[8]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +1027,7 @@ func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{8}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetSettingsRequest) GetOrganizationId() string {
@@ -875,7 +1047,7 @@ type GetSettingsResponse struct {
 
 func (x *GetSettingsResponse) Reset() {
 	*x = GetSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[9]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1059,7 @@ func (x *GetSettingsResponse) String() string {
 func (*GetSettingsResponse) ProtoMessage() {}
 
 func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[9]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1072,7 @@ func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{9}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSettingsResponse) GetSettings() *Settings {
@@ -922,7 +1094,7 @@ type SetLoginSettingsRequest struct {
 
 func (x *SetLoginSettingsRequest) Reset() {
 	*x = SetLoginSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[10]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1106,7 @@ func (x *SetLoginSettingsRequest) String() string {
 func (*SetLoginSettingsRequest) ProtoMessage() {}
 
 func (x *SetLoginSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[10]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1119,7 @@ func (x *SetLoginSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLoginSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetLoginSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{10}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetLoginSettingsRequest) GetOrganizationId() string {
@@ -973,7 +1145,7 @@ type SetLoginSettingsResponse struct {
 
 func (x *SetLoginSettingsResponse) Reset() {
 	*x = SetLoginSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[11]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1157,7 @@ func (x *SetLoginSettingsResponse) String() string {
 func (*SetLoginSettingsResponse) ProtoMessage() {}
 
 func (x *SetLoginSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[11]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1170,7 @@ func (x *SetLoginSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLoginSettingsResponse.ProtoReflect.Descriptor instead.
 func (*SetLoginSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{11}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{12}
 }
 
 // SetPasswordSettingsRequest sets the password settings of the instance
@@ -1013,7 +1185,7 @@ type SetPasswordSettingsRequest struct {
 
 func (x *SetPasswordSettingsRequest) Reset() {
 	*x = SetPasswordSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[12]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1197,7 @@ func (x *SetPasswordSettingsRequest) String() string {
 func (*SetPasswordSettingsRequest) ProtoMessage() {}
 
 func (x *SetPasswordSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[12]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1210,7 @@ func (x *SetPasswordSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPasswordSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetPasswordSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{12}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetPasswordSettingsRequest) GetOrganizationId() string {
@@ -1064,7 +1236,7 @@ type SetPasswordSettingsResponse struct {
 
 func (x *SetPasswordSettingsResponse) Reset() {
 	*x = SetPasswordSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[13]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1248,7 @@ func (x *SetPasswordSettingsResponse) String() string {
 func (*SetPasswordSettingsResponse) ProtoMessage() {}
 
 func (x *SetPasswordSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[13]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1261,7 @@ func (x *SetPasswordSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPasswordSettingsResponse.ProtoReflect.Descriptor instead.
 func (*SetPasswordSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{13}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{14}
 }
 
 // SetLockoutSettingsRequest sets the lockout settings of the instance (no
@@ -1104,7 +1276,7 @@ type SetLockoutSettingsRequest struct {
 
 func (x *SetLockoutSettingsRequest) Reset() {
 	*x = SetLockoutSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[14]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1288,7 @@ func (x *SetLockoutSettingsRequest) String() string {
 func (*SetLockoutSettingsRequest) ProtoMessage() {}
 
 func (x *SetLockoutSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[14]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1301,7 @@ func (x *SetLockoutSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLockoutSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetLockoutSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{14}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetLockoutSettingsRequest) GetOrganizationId() string {
@@ -1155,7 +1327,7 @@ type SetLockoutSettingsResponse struct {
 
 func (x *SetLockoutSettingsResponse) Reset() {
 	*x = SetLockoutSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[15]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1339,7 @@ func (x *SetLockoutSettingsResponse) String() string {
 func (*SetLockoutSettingsResponse) ProtoMessage() {}
 
 func (x *SetLockoutSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[15]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1352,7 @@ func (x *SetLockoutSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLockoutSettingsResponse.ProtoReflect.Descriptor instead.
 func (*SetLockoutSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{15}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{16}
 }
 
 // SetSessionSettingsRequest sets the session settings of the instance (no
@@ -1195,7 +1367,7 @@ type SetSessionSettingsRequest struct {
 
 func (x *SetSessionSettingsRequest) Reset() {
 	*x = SetSessionSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[16]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1379,7 @@ func (x *SetSessionSettingsRequest) String() string {
 func (*SetSessionSettingsRequest) ProtoMessage() {}
 
 func (x *SetSessionSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[16]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1392,7 @@ func (x *SetSessionSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSessionSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetSessionSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{16}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetSessionSettingsRequest) GetOrganizationId() string {
@@ -1246,7 +1418,7 @@ type SetSessionSettingsResponse struct {
 
 func (x *SetSessionSettingsResponse) Reset() {
 	*x = SetSessionSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[17]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1430,7 @@ func (x *SetSessionSettingsResponse) String() string {
 func (*SetSessionSettingsResponse) ProtoMessage() {}
 
 func (x *SetSessionSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[17]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1443,7 @@ func (x *SetSessionSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSessionSettingsResponse.ProtoReflect.Descriptor instead.
 func (*SetSessionSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{17}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{18}
 }
 
 // SetTokenSettingsRequest sets the token lifetimes of the instance (no
@@ -1286,7 +1458,7 @@ type SetTokenSettingsRequest struct {
 
 func (x *SetTokenSettingsRequest) Reset() {
 	*x = SetTokenSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[18]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1470,7 @@ func (x *SetTokenSettingsRequest) String() string {
 func (*SetTokenSettingsRequest) ProtoMessage() {}
 
 func (x *SetTokenSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[18]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1483,7 @@ func (x *SetTokenSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTokenSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetTokenSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{18}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetTokenSettingsRequest) GetOrganizationId() string {
@@ -1337,7 +1509,7 @@ type SetTokenSettingsResponse struct {
 
 func (x *SetTokenSettingsResponse) Reset() {
 	*x = SetTokenSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[19]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1521,7 @@ func (x *SetTokenSettingsResponse) String() string {
 func (*SetTokenSettingsResponse) ProtoMessage() {}
 
 func (x *SetTokenSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[19]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1534,7 @@ func (x *SetTokenSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTokenSettingsResponse.ProtoReflect.Descriptor instead.
 func (*SetTokenSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{19}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{20}
 }
 
 // SetPrivacySettingsRequest sets the privacy settings of the instance (no
@@ -1377,7 +1549,7 @@ type SetPrivacySettingsRequest struct {
 
 func (x *SetPrivacySettingsRequest) Reset() {
 	*x = SetPrivacySettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[20]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1561,7 @@ func (x *SetPrivacySettingsRequest) String() string {
 func (*SetPrivacySettingsRequest) ProtoMessage() {}
 
 func (x *SetPrivacySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[20]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1574,7 @@ func (x *SetPrivacySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPrivacySettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetPrivacySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{20}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetPrivacySettingsRequest) GetOrganizationId() string {
@@ -1428,7 +1600,7 @@ type SetPrivacySettingsResponse struct {
 
 func (x *SetPrivacySettingsResponse) Reset() {
 	*x = SetPrivacySettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[21]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1612,7 @@ func (x *SetPrivacySettingsResponse) String() string {
 func (*SetPrivacySettingsResponse) ProtoMessage() {}
 
 func (x *SetPrivacySettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[21]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1625,229 @@ func (x *SetPrivacySettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPrivacySettingsResponse.ProtoReflect.Descriptor instead.
 func (*SetPrivacySettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{21}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{22}
+}
+
+// SetBrandingSettingsRequest sets the branding of the instance (no
+// organization_id) or of an organization.
+type SetBrandingSettingsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	Branding       *BrandingSettings      `protobuf:"bytes,2,opt,name=branding,proto3" json:"branding,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetBrandingSettingsRequest) Reset() {
+	*x = SetBrandingSettingsRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBrandingSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBrandingSettingsRequest) ProtoMessage() {}
+
+func (x *SetBrandingSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBrandingSettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetBrandingSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SetBrandingSettingsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *SetBrandingSettingsRequest) GetBranding() *BrandingSettings {
+	if x != nil {
+		return x.Branding
+	}
+	return nil
+}
+
+// SetBrandingSettingsResponse is empty.
+type SetBrandingSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBrandingSettingsResponse) Reset() {
+	*x = SetBrandingSettingsResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBrandingSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBrandingSettingsResponse) ProtoMessage() {}
+
+func (x *SetBrandingSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBrandingSettingsResponse.ProtoReflect.Descriptor instead.
+func (*SetBrandingSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{24}
+}
+
+// UploadAssetRequest is a file for the branding.
+type UploadAssetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organization_id names the organization uploading (for the permission
+	// check); empty: the instance. The asset belongs to the instance.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// kind is image (logos, icons) or font.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// data is the file's bytes (base64 in JSON).
+	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// content_type is the type the client declares, if any (a browser's
+	// File.type, which follows the file's name). It is never trusted: the
+	// type is sniffed from data and answered in UploadAssetResponse.
+	ContentType   string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadAssetRequest) Reset() {
+	*x = UploadAssetRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadAssetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadAssetRequest) ProtoMessage() {}
+
+func (x *UploadAssetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadAssetRequest.ProtoReflect.Descriptor instead.
+func (*UploadAssetRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UploadAssetRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *UploadAssetRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *UploadAssetRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *UploadAssetRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+// UploadAssetResponse names the stored asset.
+type UploadAssetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_id is the hex SHA-256 of the bytes.
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// content_type is the type the bytes were recognised as.
+	ContentType   string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadAssetResponse) Reset() {
+	*x = UploadAssetResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadAssetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadAssetResponse) ProtoMessage() {}
+
+func (x *UploadAssetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadAssetResponse.ProtoReflect.Descriptor instead.
+func (*UploadAssetResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UploadAssetResponse) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *UploadAssetResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
 }
 
 // ResetSettingsRequest names the group to reset and the level: the
@@ -1461,7 +1855,8 @@ func (*SetPrivacySettingsResponse) Descriptor() ([]byte, []int) {
 type ResetSettingsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	// group is one of login, password, lockout, session, tokens, privacy.
+	// group is one of login, password, lockout, session, tokens, privacy,
+	// branding.
 	Group         string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1469,7 +1864,7 @@ type ResetSettingsRequest struct {
 
 func (x *ResetSettingsRequest) Reset() {
 	*x = ResetSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[22]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1876,7 @@ func (x *ResetSettingsRequest) String() string {
 func (*ResetSettingsRequest) ProtoMessage() {}
 
 func (x *ResetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[22]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1889,7 @@ func (x *ResetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*ResetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{22}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResetSettingsRequest) GetOrganizationId() string {
@@ -1520,7 +1915,7 @@ type ResetSettingsResponse struct {
 
 func (x *ResetSettingsResponse) Reset() {
 	*x = ResetSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[23]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1927,7 @@ func (x *ResetSettingsResponse) String() string {
 func (*ResetSettingsResponse) ProtoMessage() {}
 
 func (x *ResetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[23]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1940,7 @@ func (x *ResetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*ResetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{23}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{28}
 }
 
 // SmtpProvider is an SMTP submission server.
@@ -1569,7 +1964,7 @@ type SmtpProvider struct {
 
 func (x *SmtpProvider) Reset() {
 	*x = SmtpProvider{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[24]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1976,7 @@ func (x *SmtpProvider) String() string {
 func (*SmtpProvider) ProtoMessage() {}
 
 func (x *SmtpProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[24]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1989,7 @@ func (x *SmtpProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SmtpProvider.ProtoReflect.Descriptor instead.
 func (*SmtpProvider) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{24}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SmtpProvider) GetHost() string {
@@ -1652,7 +2047,7 @@ type SmsProvider struct {
 
 func (x *SmsProvider) Reset() {
 	*x = SmsProvider{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +2059,7 @@ func (x *SmsProvider) String() string {
 func (*SmsProvider) ProtoMessage() {}
 
 func (x *SmsProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +2072,7 @@ func (x *SmsProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SmsProvider.ProtoReflect.Descriptor instead.
 func (*SmsProvider) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{25}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SmsProvider) GetUrl() string {
@@ -1704,7 +2099,7 @@ type GetNotificationProvidersRequest struct {
 
 func (x *GetNotificationProvidersRequest) Reset() {
 	*x = GetNotificationProvidersRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +2111,7 @@ func (x *GetNotificationProvidersRequest) String() string {
 func (*GetNotificationProvidersRequest) ProtoMessage() {}
 
 func (x *GetNotificationProvidersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +2124,7 @@ func (x *GetNotificationProvidersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNotificationProvidersRequest.ProtoReflect.Descriptor instead.
 func (*GetNotificationProvidersRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{26}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{31}
 }
 
 // GetNotificationProvidersResponse describes the providers in force.
@@ -1754,7 +2149,7 @@ type GetNotificationProvidersResponse struct {
 
 func (x *GetNotificationProvidersResponse) Reset() {
 	*x = GetNotificationProvidersResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +2161,7 @@ func (x *GetNotificationProvidersResponse) String() string {
 func (*GetNotificationProvidersResponse) ProtoMessage() {}
 
 func (x *GetNotificationProvidersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +2174,7 @@ func (x *GetNotificationProvidersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNotificationProvidersResponse.ProtoReflect.Descriptor instead.
 func (*GetNotificationProvidersResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{27}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetNotificationProvidersResponse) GetSmtp() *SmtpProvider {
@@ -1841,7 +2236,7 @@ type SetSmtpProviderRequest struct {
 
 func (x *SetSmtpProviderRequest) Reset() {
 	*x = SetSmtpProviderRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2248,7 @@ func (x *SetSmtpProviderRequest) String() string {
 func (*SetSmtpProviderRequest) ProtoMessage() {}
 
 func (x *SetSmtpProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2261,7 @@ func (x *SetSmtpProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmtpProviderRequest.ProtoReflect.Descriptor instead.
 func (*SetSmtpProviderRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{28}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetSmtpProviderRequest) GetHost() string {
@@ -1920,7 +2315,7 @@ type SetSmtpProviderResponse struct {
 
 func (x *SetSmtpProviderResponse) Reset() {
 	*x = SetSmtpProviderResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2327,7 @@ func (x *SetSmtpProviderResponse) String() string {
 func (*SetSmtpProviderResponse) ProtoMessage() {}
 
 func (x *SetSmtpProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2340,7 @@ func (x *SetSmtpProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmtpProviderResponse.ProtoReflect.Descriptor instead.
 func (*SetSmtpProviderResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{29}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{34}
 }
 
 // SetSmsProviderRequest is an SMS webhook for the instance.
@@ -1962,7 +2357,7 @@ type SetSmsProviderRequest struct {
 
 func (x *SetSmsProviderRequest) Reset() {
 	*x = SetSmsProviderRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2369,7 @@ func (x *SetSmsProviderRequest) String() string {
 func (*SetSmsProviderRequest) ProtoMessage() {}
 
 func (x *SetSmsProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2382,7 @@ func (x *SetSmsProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmsProviderRequest.ProtoReflect.Descriptor instead.
 func (*SetSmsProviderRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{30}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetSmsProviderRequest) GetUrl() string {
@@ -2013,7 +2408,7 @@ type SetSmsProviderResponse struct {
 
 func (x *SetSmsProviderResponse) Reset() {
 	*x = SetSmsProviderResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2420,7 @@ func (x *SetSmsProviderResponse) String() string {
 func (*SetSmsProviderResponse) ProtoMessage() {}
 
 func (x *SetSmsProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2433,7 @@ func (x *SetSmsProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmsProviderResponse.ProtoReflect.Descriptor instead.
 func (*SetSmsProviderResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{31}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{36}
 }
 
 // ResetNotificationProviderRequest names the provider: smtp or sms.
@@ -2051,7 +2446,7 @@ type ResetNotificationProviderRequest struct {
 
 func (x *ResetNotificationProviderRequest) Reset() {
 	*x = ResetNotificationProviderRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2458,7 @@ func (x *ResetNotificationProviderRequest) String() string {
 func (*ResetNotificationProviderRequest) ProtoMessage() {}
 
 func (x *ResetNotificationProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2471,7 @@ func (x *ResetNotificationProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetNotificationProviderRequest.ProtoReflect.Descriptor instead.
 func (*ResetNotificationProviderRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{32}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ResetNotificationProviderRequest) GetProvider() string {
@@ -2095,7 +2490,7 @@ type ResetNotificationProviderResponse struct {
 
 func (x *ResetNotificationProviderResponse) Reset() {
 	*x = ResetNotificationProviderResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2502,7 @@ func (x *ResetNotificationProviderResponse) String() string {
 func (*ResetNotificationProviderResponse) ProtoMessage() {}
 
 func (x *ResetNotificationProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,14 +2515,14 @@ func (x *ResetNotificationProviderResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ResetNotificationProviderResponse.ProtoReflect.Descriptor instead.
 func (*ResetNotificationProviderResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{33}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{38}
 }
 
 var File_castellan_settings_v1_settings_proto protoreflect.FileDescriptor
 
 const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\n" +
-	"$castellan/settings/v1/settings.proto\x12\x15castellan.settings.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"\xd1\x03\n" +
+	"$castellan/settings/v1/settings.proto\x12\x15castellan.settings.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"\x96\x04\n" +
 	"\bSettings\x12:\n" +
 	"\x05login\x18\x01 \x01(\v2$.castellan.settings.v1.LoginSettingsR\x05login\x12C\n" +
 	"\bpassword\x18\x02 \x01(\v2'.castellan.settings.v1.PasswordSettingsR\bpassword\x12@\n" +
@@ -2135,14 +2530,16 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\asession\x18\x04 \x01(\v2&.castellan.settings.v1.SessionSettingsR\asession\x12<\n" +
 	"\x06tokens\x18\x05 \x01(\v2$.castellan.settings.v1.TokenSettingsR\x06tokens\x12@\n" +
 	"\aprivacy\x18\x06 \x01(\v2&.castellan.settings.v1.PrivacySettingsR\aprivacy\x12@\n" +
-	"\asources\x18\a \x01(\v2&.castellan.settings.v1.SettingsSourcesR\asources\"\x8d\x03\n" +
+	"\asources\x18\a \x01(\v2&.castellan.settings.v1.SettingsSourcesR\asources\x12C\n" +
+	"\bbranding\x18\b \x01(\v2'.castellan.settings.v1.BrandingSettingsR\bbranding\"\xcf\x03\n" +
 	"\x0fSettingsSources\x12:\n" +
 	"\x05login\x18\x01 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\x05login\x12@\n" +
 	"\bpassword\x18\x02 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\bpassword\x12>\n" +
 	"\alockout\x18\x03 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\alockout\x12>\n" +
 	"\asession\x18\x04 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\asession\x12<\n" +
 	"\x06tokens\x18\x05 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\x06tokens\x12>\n" +
-	"\aprivacy\x18\x06 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\aprivacy\"\xca\x04\n" +
+	"\aprivacy\x18\x06 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\aprivacy\x12@\n" +
+	"\bbranding\x18\a \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\bbranding\"\xca\x04\n" +
 	"\rLoginSettings\x125\n" +
 	"\x16allowed_authenticators\x18\x01 \x03(\tR\x15allowedAuthenticators\x12H\n" +
 	"\fmfa_required\x18\x02 \x01(\x0e2%.castellan.settings.v1.MfaRequirementR\vmfaRequired\x121\n" +
@@ -2181,7 +2578,26 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\bhelp_url\x18\x03 \x01(\tR\ahelpUrl\x12#\n" +
 	"\rsupport_email\x18\x04 \x01(\tR\fsupportEmail\x12)\n" +
 	"\x10default_language\x18\x05 \x01(\tR\x0fdefaultLanguage\x12+\n" +
-	"\x11allowed_languages\x18\x06 \x03(\tR\x10allowedLanguages\"=\n" +
+	"\x11allowed_languages\x18\x06 \x03(\tR\x10allowedLanguages\"\x92\x04\n" +
+	"\x10BrandingSettings\x12#\n" +
+	"\rprimary_color\x18\x01 \x01(\tR\fprimaryColor\x12)\n" +
+	"\x10background_color\x18\x02 \x01(\tR\x0fbackgroundColor\x12#\n" +
+	"\rwarning_color\x18\x03 \x01(\tR\fwarningColor\x12\x1d\n" +
+	"\n" +
+	"font_color\x18\x04 \x01(\tR\tfontColor\x12,\n" +
+	"\x12primary_color_dark\x18\x05 \x01(\tR\x10primaryColorDark\x122\n" +
+	"\x15background_color_dark\x18\x06 \x01(\tR\x13backgroundColorDark\x12,\n" +
+	"\x12warning_color_dark\x18\a \x01(\tR\x10warningColorDark\x12&\n" +
+	"\x0ffont_color_dark\x18\b \x01(\tR\rfontColorDark\x12\x1d\n" +
+	"\n" +
+	"logo_light\x18\t \x01(\tR\tlogoLight\x12\x1b\n" +
+	"\tlogo_dark\x18\n" +
+	" \x01(\tR\blogoDark\x12\x1d\n" +
+	"\n" +
+	"icon_light\x18\v \x01(\tR\ticonLight\x12\x1b\n" +
+	"\ticon_dark\x18\f \x01(\tR\biconDark\x12\x12\n" +
+	"\x04font\x18\r \x01(\tR\x04font\x12&\n" +
+	"\x0fhide_powered_by\x18\x0e \x01(\bR\rhidePoweredBy\"=\n" +
 	"\x12GetSettingsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"R\n" +
 	"\x13GetSettingsResponse\x12;\n" +
@@ -2209,7 +2625,19 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x19SetPrivacySettingsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12@\n" +
 	"\aprivacy\x18\x02 \x01(\v2&.castellan.settings.v1.PrivacySettingsR\aprivacy\"\x1c\n" +
-	"\x1aSetPrivacySettingsResponse\"U\n" +
+	"\x1aSetPrivacySettingsResponse\"\x8a\x01\n" +
+	"\x1aSetBrandingSettingsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12C\n" +
+	"\bbranding\x18\x02 \x01(\v2'.castellan.settings.v1.BrandingSettingsR\bbranding\"\x1d\n" +
+	"\x1bSetBrandingSettingsResponse\"\x88\x01\n" +
+	"\x12UploadAssetRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\"S\n" +
+	"\x13UploadAssetResponse\x12\x19\n" +
+	"\basset_id\x18\x01 \x01(\tR\aassetId\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"U\n" +
 	"\x14ResetSettingsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\"\x17\n" +
@@ -2261,7 +2689,7 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x1bMFA_REQUIREMENT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15MFA_REQUIREMENT_NEVER\x10\x01\x12\"\n" +
 	"\x1eMFA_REQUIREMENT_ADMINISTRATORS\x10\x02\x12\x1c\n" +
-	"\x18MFA_REQUIREMENT_EVERYONE\x10\x032\xfb\x0e\n" +
+	"\x18MFA_REQUIREMENT_EVERYONE\x10\x032\x99\x11\n" +
 	"\x0fSettingsService\x12}\n" +
 	"\vGetSettings\x12).castellan.settings.v1.GetSettingsRequest\x1a*.castellan.settings.v1.GetSettingsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/settings\x90\x02\x01\x12\x92\x01\n" +
 	"\x10SetLoginSettings\x12..castellan.settings.v1.SetLoginSettingsRequest\x1a/.castellan.settings.v1.SetLoginSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\x1a\x12/v1/settings/login\x12\x9e\x01\n" +
@@ -2269,7 +2697,10 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x12SetLockoutSettings\x120.castellan.settings.v1.SetLockoutSettingsRequest\x1a1.castellan.settings.v1.SetLockoutSettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/lockout\x12\x9a\x01\n" +
 	"\x12SetSessionSettings\x120.castellan.settings.v1.SetSessionSettingsRequest\x1a1.castellan.settings.v1.SetSessionSettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/session\x12\x93\x01\n" +
 	"\x10SetTokenSettings\x12..castellan.settings.v1.SetTokenSettingsRequest\x1a/.castellan.settings.v1.SetTokenSettingsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\x1a\x13/v1/settings/tokens\x12\x9a\x01\n" +
-	"\x12SetPrivacySettings\x120.castellan.settings.v1.SetPrivacySettingsRequest\x1a1.castellan.settings.v1.SetPrivacySettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/privacy\x12\x91\x01\n" +
+	"\x12SetPrivacySettings\x120.castellan.settings.v1.SetPrivacySettingsRequest\x1a1.castellan.settings.v1.SetPrivacySettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/privacy\x12\x9e\x01\n" +
+	"\x13SetBrandingSettings\x121.castellan.settings.v1.SetBrandingSettingsRequest\x1a2.castellan.settings.v1.SetBrandingSettingsResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\x1a\x15/v1/settings/branding\x12{\n" +
+	"\vUploadAsset\x12).castellan.settings.v1.UploadAssetRequest\x1a*.castellan.settings.v1.UploadAssetResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/assets\x12\x91\x01\n" +
 	"\rResetSettings\x12+.castellan.settings.v1.ResetSettingsRequest\x1a,.castellan.settings.v1.ResetSettingsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/settings/{group}:reset\x12\xb1\x01\n" +
 	"\x18GetNotificationProviders\x126.castellan.settings.v1.GetNotificationProvidersRequest\x1a7.castellan.settings.v1.GetNotificationProvidersResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/settings/notification\x90\x02\x01\x12\x9b\x01\n" +
 	"\x0fSetSmtpProvider\x12-.castellan.settings.v1.SetSmtpProviderRequest\x1a..castellan.settings.v1.SetSmtpProviderResponse\")\x82\xd3\xe4\x93\x02#:\x01*\x1a\x1e/v1/settings/notification/smtp\x12\x97\x01\n" +
@@ -2289,7 +2720,7 @@ func file_castellan_settings_v1_settings_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_settings_v1_settings_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_castellan_settings_v1_settings_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_castellan_settings_v1_settings_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_castellan_settings_v1_settings_proto_goTypes = []any{
 	(SettingsLevel)(0),                        // 0: castellan.settings.v1.SettingsLevel
 	(MfaRequirement)(0),                       // 1: castellan.settings.v1.MfaRequirement
@@ -2301,33 +2732,38 @@ var file_castellan_settings_v1_settings_proto_goTypes = []any{
 	(*SessionSettings)(nil),                   // 7: castellan.settings.v1.SessionSettings
 	(*TokenSettings)(nil),                     // 8: castellan.settings.v1.TokenSettings
 	(*PrivacySettings)(nil),                   // 9: castellan.settings.v1.PrivacySettings
-	(*GetSettingsRequest)(nil),                // 10: castellan.settings.v1.GetSettingsRequest
-	(*GetSettingsResponse)(nil),               // 11: castellan.settings.v1.GetSettingsResponse
-	(*SetLoginSettingsRequest)(nil),           // 12: castellan.settings.v1.SetLoginSettingsRequest
-	(*SetLoginSettingsResponse)(nil),          // 13: castellan.settings.v1.SetLoginSettingsResponse
-	(*SetPasswordSettingsRequest)(nil),        // 14: castellan.settings.v1.SetPasswordSettingsRequest
-	(*SetPasswordSettingsResponse)(nil),       // 15: castellan.settings.v1.SetPasswordSettingsResponse
-	(*SetLockoutSettingsRequest)(nil),         // 16: castellan.settings.v1.SetLockoutSettingsRequest
-	(*SetLockoutSettingsResponse)(nil),        // 17: castellan.settings.v1.SetLockoutSettingsResponse
-	(*SetSessionSettingsRequest)(nil),         // 18: castellan.settings.v1.SetSessionSettingsRequest
-	(*SetSessionSettingsResponse)(nil),        // 19: castellan.settings.v1.SetSessionSettingsResponse
-	(*SetTokenSettingsRequest)(nil),           // 20: castellan.settings.v1.SetTokenSettingsRequest
-	(*SetTokenSettingsResponse)(nil),          // 21: castellan.settings.v1.SetTokenSettingsResponse
-	(*SetPrivacySettingsRequest)(nil),         // 22: castellan.settings.v1.SetPrivacySettingsRequest
-	(*SetPrivacySettingsResponse)(nil),        // 23: castellan.settings.v1.SetPrivacySettingsResponse
-	(*ResetSettingsRequest)(nil),              // 24: castellan.settings.v1.ResetSettingsRequest
-	(*ResetSettingsResponse)(nil),             // 25: castellan.settings.v1.ResetSettingsResponse
-	(*SmtpProvider)(nil),                      // 26: castellan.settings.v1.SmtpProvider
-	(*SmsProvider)(nil),                       // 27: castellan.settings.v1.SmsProvider
-	(*GetNotificationProvidersRequest)(nil),   // 28: castellan.settings.v1.GetNotificationProvidersRequest
-	(*GetNotificationProvidersResponse)(nil),  // 29: castellan.settings.v1.GetNotificationProvidersResponse
-	(*SetSmtpProviderRequest)(nil),            // 30: castellan.settings.v1.SetSmtpProviderRequest
-	(*SetSmtpProviderResponse)(nil),           // 31: castellan.settings.v1.SetSmtpProviderResponse
-	(*SetSmsProviderRequest)(nil),             // 32: castellan.settings.v1.SetSmsProviderRequest
-	(*SetSmsProviderResponse)(nil),            // 33: castellan.settings.v1.SetSmsProviderResponse
-	(*ResetNotificationProviderRequest)(nil),  // 34: castellan.settings.v1.ResetNotificationProviderRequest
-	(*ResetNotificationProviderResponse)(nil), // 35: castellan.settings.v1.ResetNotificationProviderResponse
-	(*durationpb.Duration)(nil),               // 36: google.protobuf.Duration
+	(*BrandingSettings)(nil),                  // 10: castellan.settings.v1.BrandingSettings
+	(*GetSettingsRequest)(nil),                // 11: castellan.settings.v1.GetSettingsRequest
+	(*GetSettingsResponse)(nil),               // 12: castellan.settings.v1.GetSettingsResponse
+	(*SetLoginSettingsRequest)(nil),           // 13: castellan.settings.v1.SetLoginSettingsRequest
+	(*SetLoginSettingsResponse)(nil),          // 14: castellan.settings.v1.SetLoginSettingsResponse
+	(*SetPasswordSettingsRequest)(nil),        // 15: castellan.settings.v1.SetPasswordSettingsRequest
+	(*SetPasswordSettingsResponse)(nil),       // 16: castellan.settings.v1.SetPasswordSettingsResponse
+	(*SetLockoutSettingsRequest)(nil),         // 17: castellan.settings.v1.SetLockoutSettingsRequest
+	(*SetLockoutSettingsResponse)(nil),        // 18: castellan.settings.v1.SetLockoutSettingsResponse
+	(*SetSessionSettingsRequest)(nil),         // 19: castellan.settings.v1.SetSessionSettingsRequest
+	(*SetSessionSettingsResponse)(nil),        // 20: castellan.settings.v1.SetSessionSettingsResponse
+	(*SetTokenSettingsRequest)(nil),           // 21: castellan.settings.v1.SetTokenSettingsRequest
+	(*SetTokenSettingsResponse)(nil),          // 22: castellan.settings.v1.SetTokenSettingsResponse
+	(*SetPrivacySettingsRequest)(nil),         // 23: castellan.settings.v1.SetPrivacySettingsRequest
+	(*SetPrivacySettingsResponse)(nil),        // 24: castellan.settings.v1.SetPrivacySettingsResponse
+	(*SetBrandingSettingsRequest)(nil),        // 25: castellan.settings.v1.SetBrandingSettingsRequest
+	(*SetBrandingSettingsResponse)(nil),       // 26: castellan.settings.v1.SetBrandingSettingsResponse
+	(*UploadAssetRequest)(nil),                // 27: castellan.settings.v1.UploadAssetRequest
+	(*UploadAssetResponse)(nil),               // 28: castellan.settings.v1.UploadAssetResponse
+	(*ResetSettingsRequest)(nil),              // 29: castellan.settings.v1.ResetSettingsRequest
+	(*ResetSettingsResponse)(nil),             // 30: castellan.settings.v1.ResetSettingsResponse
+	(*SmtpProvider)(nil),                      // 31: castellan.settings.v1.SmtpProvider
+	(*SmsProvider)(nil),                       // 32: castellan.settings.v1.SmsProvider
+	(*GetNotificationProvidersRequest)(nil),   // 33: castellan.settings.v1.GetNotificationProvidersRequest
+	(*GetNotificationProvidersResponse)(nil),  // 34: castellan.settings.v1.GetNotificationProvidersResponse
+	(*SetSmtpProviderRequest)(nil),            // 35: castellan.settings.v1.SetSmtpProviderRequest
+	(*SetSmtpProviderResponse)(nil),           // 36: castellan.settings.v1.SetSmtpProviderResponse
+	(*SetSmsProviderRequest)(nil),             // 37: castellan.settings.v1.SetSmsProviderRequest
+	(*SetSmsProviderResponse)(nil),            // 38: castellan.settings.v1.SetSmsProviderResponse
+	(*ResetNotificationProviderRequest)(nil),  // 39: castellan.settings.v1.ResetNotificationProviderRequest
+	(*ResetNotificationProviderResponse)(nil), // 40: castellan.settings.v1.ResetNotificationProviderResponse
+	(*durationpb.Duration)(nil),               // 41: google.protobuf.Duration
 }
 var file_castellan_settings_v1_settings_proto_depIdxs = []int32{
 	4,  // 0: castellan.settings.v1.Settings.login:type_name -> castellan.settings.v1.LoginSettings
@@ -2337,63 +2773,70 @@ var file_castellan_settings_v1_settings_proto_depIdxs = []int32{
 	8,  // 4: castellan.settings.v1.Settings.tokens:type_name -> castellan.settings.v1.TokenSettings
 	9,  // 5: castellan.settings.v1.Settings.privacy:type_name -> castellan.settings.v1.PrivacySettings
 	3,  // 6: castellan.settings.v1.Settings.sources:type_name -> castellan.settings.v1.SettingsSources
-	0,  // 7: castellan.settings.v1.SettingsSources.login:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 8: castellan.settings.v1.SettingsSources.password:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 9: castellan.settings.v1.SettingsSources.lockout:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 10: castellan.settings.v1.SettingsSources.session:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 11: castellan.settings.v1.SettingsSources.tokens:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 12: castellan.settings.v1.SettingsSources.privacy:type_name -> castellan.settings.v1.SettingsLevel
-	1,  // 13: castellan.settings.v1.LoginSettings.mfa_required:type_name -> castellan.settings.v1.MfaRequirement
-	36, // 14: castellan.settings.v1.LoginSettings.password_check_lifetime:type_name -> google.protobuf.Duration
-	36, // 15: castellan.settings.v1.LoginSettings.second_factor_check_lifetime:type_name -> google.protobuf.Duration
-	36, // 16: castellan.settings.v1.LoginSettings.external_login_lifetime:type_name -> google.protobuf.Duration
-	36, // 17: castellan.settings.v1.PasswordSettings.max_age:type_name -> google.protobuf.Duration
-	36, // 18: castellan.settings.v1.SessionSettings.lifetime:type_name -> google.protobuf.Duration
-	36, // 19: castellan.settings.v1.SessionSettings.idle_timeout:type_name -> google.protobuf.Duration
-	36, // 20: castellan.settings.v1.TokenSettings.access_token:type_name -> google.protobuf.Duration
-	36, // 21: castellan.settings.v1.TokenSettings.id_token:type_name -> google.protobuf.Duration
-	36, // 22: castellan.settings.v1.TokenSettings.refresh_token:type_name -> google.protobuf.Duration
-	36, // 23: castellan.settings.v1.TokenSettings.refresh_token_idle:type_name -> google.protobuf.Duration
-	2,  // 24: castellan.settings.v1.GetSettingsResponse.settings:type_name -> castellan.settings.v1.Settings
-	4,  // 25: castellan.settings.v1.SetLoginSettingsRequest.login:type_name -> castellan.settings.v1.LoginSettings
-	5,  // 26: castellan.settings.v1.SetPasswordSettingsRequest.password:type_name -> castellan.settings.v1.PasswordSettings
-	6,  // 27: castellan.settings.v1.SetLockoutSettingsRequest.lockout:type_name -> castellan.settings.v1.LockoutSettings
-	7,  // 28: castellan.settings.v1.SetSessionSettingsRequest.session:type_name -> castellan.settings.v1.SessionSettings
-	8,  // 29: castellan.settings.v1.SetTokenSettingsRequest.tokens:type_name -> castellan.settings.v1.TokenSettings
-	9,  // 30: castellan.settings.v1.SetPrivacySettingsRequest.privacy:type_name -> castellan.settings.v1.PrivacySettings
-	26, // 31: castellan.settings.v1.GetNotificationProvidersResponse.smtp:type_name -> castellan.settings.v1.SmtpProvider
-	0,  // 32: castellan.settings.v1.GetNotificationProvidersResponse.smtp_source:type_name -> castellan.settings.v1.SettingsLevel
-	27, // 33: castellan.settings.v1.GetNotificationProvidersResponse.sms:type_name -> castellan.settings.v1.SmsProvider
-	0,  // 34: castellan.settings.v1.GetNotificationProvidersResponse.sms_source:type_name -> castellan.settings.v1.SettingsLevel
-	10, // 35: castellan.settings.v1.SettingsService.GetSettings:input_type -> castellan.settings.v1.GetSettingsRequest
-	12, // 36: castellan.settings.v1.SettingsService.SetLoginSettings:input_type -> castellan.settings.v1.SetLoginSettingsRequest
-	14, // 37: castellan.settings.v1.SettingsService.SetPasswordSettings:input_type -> castellan.settings.v1.SetPasswordSettingsRequest
-	16, // 38: castellan.settings.v1.SettingsService.SetLockoutSettings:input_type -> castellan.settings.v1.SetLockoutSettingsRequest
-	18, // 39: castellan.settings.v1.SettingsService.SetSessionSettings:input_type -> castellan.settings.v1.SetSessionSettingsRequest
-	20, // 40: castellan.settings.v1.SettingsService.SetTokenSettings:input_type -> castellan.settings.v1.SetTokenSettingsRequest
-	22, // 41: castellan.settings.v1.SettingsService.SetPrivacySettings:input_type -> castellan.settings.v1.SetPrivacySettingsRequest
-	24, // 42: castellan.settings.v1.SettingsService.ResetSettings:input_type -> castellan.settings.v1.ResetSettingsRequest
-	28, // 43: castellan.settings.v1.SettingsService.GetNotificationProviders:input_type -> castellan.settings.v1.GetNotificationProvidersRequest
-	30, // 44: castellan.settings.v1.SettingsService.SetSmtpProvider:input_type -> castellan.settings.v1.SetSmtpProviderRequest
-	32, // 45: castellan.settings.v1.SettingsService.SetSmsProvider:input_type -> castellan.settings.v1.SetSmsProviderRequest
-	34, // 46: castellan.settings.v1.SettingsService.ResetNotificationProvider:input_type -> castellan.settings.v1.ResetNotificationProviderRequest
-	11, // 47: castellan.settings.v1.SettingsService.GetSettings:output_type -> castellan.settings.v1.GetSettingsResponse
-	13, // 48: castellan.settings.v1.SettingsService.SetLoginSettings:output_type -> castellan.settings.v1.SetLoginSettingsResponse
-	15, // 49: castellan.settings.v1.SettingsService.SetPasswordSettings:output_type -> castellan.settings.v1.SetPasswordSettingsResponse
-	17, // 50: castellan.settings.v1.SettingsService.SetLockoutSettings:output_type -> castellan.settings.v1.SetLockoutSettingsResponse
-	19, // 51: castellan.settings.v1.SettingsService.SetSessionSettings:output_type -> castellan.settings.v1.SetSessionSettingsResponse
-	21, // 52: castellan.settings.v1.SettingsService.SetTokenSettings:output_type -> castellan.settings.v1.SetTokenSettingsResponse
-	23, // 53: castellan.settings.v1.SettingsService.SetPrivacySettings:output_type -> castellan.settings.v1.SetPrivacySettingsResponse
-	25, // 54: castellan.settings.v1.SettingsService.ResetSettings:output_type -> castellan.settings.v1.ResetSettingsResponse
-	29, // 55: castellan.settings.v1.SettingsService.GetNotificationProviders:output_type -> castellan.settings.v1.GetNotificationProvidersResponse
-	31, // 56: castellan.settings.v1.SettingsService.SetSmtpProvider:output_type -> castellan.settings.v1.SetSmtpProviderResponse
-	33, // 57: castellan.settings.v1.SettingsService.SetSmsProvider:output_type -> castellan.settings.v1.SetSmsProviderResponse
-	35, // 58: castellan.settings.v1.SettingsService.ResetNotificationProvider:output_type -> castellan.settings.v1.ResetNotificationProviderResponse
-	47, // [47:59] is the sub-list for method output_type
-	35, // [35:47] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	10, // 7: castellan.settings.v1.Settings.branding:type_name -> castellan.settings.v1.BrandingSettings
+	0,  // 8: castellan.settings.v1.SettingsSources.login:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 9: castellan.settings.v1.SettingsSources.password:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 10: castellan.settings.v1.SettingsSources.lockout:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 11: castellan.settings.v1.SettingsSources.session:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 12: castellan.settings.v1.SettingsSources.tokens:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 13: castellan.settings.v1.SettingsSources.privacy:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 14: castellan.settings.v1.SettingsSources.branding:type_name -> castellan.settings.v1.SettingsLevel
+	1,  // 15: castellan.settings.v1.LoginSettings.mfa_required:type_name -> castellan.settings.v1.MfaRequirement
+	41, // 16: castellan.settings.v1.LoginSettings.password_check_lifetime:type_name -> google.protobuf.Duration
+	41, // 17: castellan.settings.v1.LoginSettings.second_factor_check_lifetime:type_name -> google.protobuf.Duration
+	41, // 18: castellan.settings.v1.LoginSettings.external_login_lifetime:type_name -> google.protobuf.Duration
+	41, // 19: castellan.settings.v1.PasswordSettings.max_age:type_name -> google.protobuf.Duration
+	41, // 20: castellan.settings.v1.SessionSettings.lifetime:type_name -> google.protobuf.Duration
+	41, // 21: castellan.settings.v1.SessionSettings.idle_timeout:type_name -> google.protobuf.Duration
+	41, // 22: castellan.settings.v1.TokenSettings.access_token:type_name -> google.protobuf.Duration
+	41, // 23: castellan.settings.v1.TokenSettings.id_token:type_name -> google.protobuf.Duration
+	41, // 24: castellan.settings.v1.TokenSettings.refresh_token:type_name -> google.protobuf.Duration
+	41, // 25: castellan.settings.v1.TokenSettings.refresh_token_idle:type_name -> google.protobuf.Duration
+	2,  // 26: castellan.settings.v1.GetSettingsResponse.settings:type_name -> castellan.settings.v1.Settings
+	4,  // 27: castellan.settings.v1.SetLoginSettingsRequest.login:type_name -> castellan.settings.v1.LoginSettings
+	5,  // 28: castellan.settings.v1.SetPasswordSettingsRequest.password:type_name -> castellan.settings.v1.PasswordSettings
+	6,  // 29: castellan.settings.v1.SetLockoutSettingsRequest.lockout:type_name -> castellan.settings.v1.LockoutSettings
+	7,  // 30: castellan.settings.v1.SetSessionSettingsRequest.session:type_name -> castellan.settings.v1.SessionSettings
+	8,  // 31: castellan.settings.v1.SetTokenSettingsRequest.tokens:type_name -> castellan.settings.v1.TokenSettings
+	9,  // 32: castellan.settings.v1.SetPrivacySettingsRequest.privacy:type_name -> castellan.settings.v1.PrivacySettings
+	10, // 33: castellan.settings.v1.SetBrandingSettingsRequest.branding:type_name -> castellan.settings.v1.BrandingSettings
+	31, // 34: castellan.settings.v1.GetNotificationProvidersResponse.smtp:type_name -> castellan.settings.v1.SmtpProvider
+	0,  // 35: castellan.settings.v1.GetNotificationProvidersResponse.smtp_source:type_name -> castellan.settings.v1.SettingsLevel
+	32, // 36: castellan.settings.v1.GetNotificationProvidersResponse.sms:type_name -> castellan.settings.v1.SmsProvider
+	0,  // 37: castellan.settings.v1.GetNotificationProvidersResponse.sms_source:type_name -> castellan.settings.v1.SettingsLevel
+	11, // 38: castellan.settings.v1.SettingsService.GetSettings:input_type -> castellan.settings.v1.GetSettingsRequest
+	13, // 39: castellan.settings.v1.SettingsService.SetLoginSettings:input_type -> castellan.settings.v1.SetLoginSettingsRequest
+	15, // 40: castellan.settings.v1.SettingsService.SetPasswordSettings:input_type -> castellan.settings.v1.SetPasswordSettingsRequest
+	17, // 41: castellan.settings.v1.SettingsService.SetLockoutSettings:input_type -> castellan.settings.v1.SetLockoutSettingsRequest
+	19, // 42: castellan.settings.v1.SettingsService.SetSessionSettings:input_type -> castellan.settings.v1.SetSessionSettingsRequest
+	21, // 43: castellan.settings.v1.SettingsService.SetTokenSettings:input_type -> castellan.settings.v1.SetTokenSettingsRequest
+	23, // 44: castellan.settings.v1.SettingsService.SetPrivacySettings:input_type -> castellan.settings.v1.SetPrivacySettingsRequest
+	25, // 45: castellan.settings.v1.SettingsService.SetBrandingSettings:input_type -> castellan.settings.v1.SetBrandingSettingsRequest
+	27, // 46: castellan.settings.v1.SettingsService.UploadAsset:input_type -> castellan.settings.v1.UploadAssetRequest
+	29, // 47: castellan.settings.v1.SettingsService.ResetSettings:input_type -> castellan.settings.v1.ResetSettingsRequest
+	33, // 48: castellan.settings.v1.SettingsService.GetNotificationProviders:input_type -> castellan.settings.v1.GetNotificationProvidersRequest
+	35, // 49: castellan.settings.v1.SettingsService.SetSmtpProvider:input_type -> castellan.settings.v1.SetSmtpProviderRequest
+	37, // 50: castellan.settings.v1.SettingsService.SetSmsProvider:input_type -> castellan.settings.v1.SetSmsProviderRequest
+	39, // 51: castellan.settings.v1.SettingsService.ResetNotificationProvider:input_type -> castellan.settings.v1.ResetNotificationProviderRequest
+	12, // 52: castellan.settings.v1.SettingsService.GetSettings:output_type -> castellan.settings.v1.GetSettingsResponse
+	14, // 53: castellan.settings.v1.SettingsService.SetLoginSettings:output_type -> castellan.settings.v1.SetLoginSettingsResponse
+	16, // 54: castellan.settings.v1.SettingsService.SetPasswordSettings:output_type -> castellan.settings.v1.SetPasswordSettingsResponse
+	18, // 55: castellan.settings.v1.SettingsService.SetLockoutSettings:output_type -> castellan.settings.v1.SetLockoutSettingsResponse
+	20, // 56: castellan.settings.v1.SettingsService.SetSessionSettings:output_type -> castellan.settings.v1.SetSessionSettingsResponse
+	22, // 57: castellan.settings.v1.SettingsService.SetTokenSettings:output_type -> castellan.settings.v1.SetTokenSettingsResponse
+	24, // 58: castellan.settings.v1.SettingsService.SetPrivacySettings:output_type -> castellan.settings.v1.SetPrivacySettingsResponse
+	26, // 59: castellan.settings.v1.SettingsService.SetBrandingSettings:output_type -> castellan.settings.v1.SetBrandingSettingsResponse
+	28, // 60: castellan.settings.v1.SettingsService.UploadAsset:output_type -> castellan.settings.v1.UploadAssetResponse
+	30, // 61: castellan.settings.v1.SettingsService.ResetSettings:output_type -> castellan.settings.v1.ResetSettingsResponse
+	34, // 62: castellan.settings.v1.SettingsService.GetNotificationProviders:output_type -> castellan.settings.v1.GetNotificationProvidersResponse
+	36, // 63: castellan.settings.v1.SettingsService.SetSmtpProvider:output_type -> castellan.settings.v1.SetSmtpProviderResponse
+	38, // 64: castellan.settings.v1.SettingsService.SetSmsProvider:output_type -> castellan.settings.v1.SetSmsProviderResponse
+	40, // 65: castellan.settings.v1.SettingsService.ResetNotificationProvider:output_type -> castellan.settings.v1.ResetNotificationProviderResponse
+	52, // [52:66] is the sub-list for method output_type
+	38, // [38:52] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_castellan_settings_v1_settings_proto_init() }
@@ -2401,14 +2844,14 @@ func file_castellan_settings_v1_settings_proto_init() {
 	if File_castellan_settings_v1_settings_proto != nil {
 		return
 	}
-	file_castellan_settings_v1_settings_proto_msgTypes[28].OneofWrappers = []any{}
+	file_castellan_settings_v1_settings_proto_msgTypes[33].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_settings_v1_settings_proto_rawDesc), len(file_castellan_settings_v1_settings_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -3,7 +3,7 @@
 // Source: castellan/settings/v1/settings.proto
 
 // Settings and policies: login, password complexity, lockout, session and
-// token lifetimes, privacy links and languages. The instance sets defaults
+// token lifetimes, privacy links and languages, branding. The instance sets defaults
 // and each organization may override them, one group at a time.
 
 package settingsv1connect
@@ -58,6 +58,12 @@ const (
 	// SettingsServiceSetPrivacySettingsProcedure is the fully-qualified name of the SettingsService's
 	// SetPrivacySettings RPC.
 	SettingsServiceSetPrivacySettingsProcedure = "/castellan.settings.v1.SettingsService/SetPrivacySettings"
+	// SettingsServiceSetBrandingSettingsProcedure is the fully-qualified name of the SettingsService's
+	// SetBrandingSettings RPC.
+	SettingsServiceSetBrandingSettingsProcedure = "/castellan.settings.v1.SettingsService/SetBrandingSettings"
+	// SettingsServiceUploadAssetProcedure is the fully-qualified name of the SettingsService's
+	// UploadAsset RPC.
+	SettingsServiceUploadAssetProcedure = "/castellan.settings.v1.SettingsService/UploadAsset"
 	// SettingsServiceResetSettingsProcedure is the fully-qualified name of the SettingsService's
 	// ResetSettings RPC.
 	SettingsServiceResetSettingsProcedure = "/castellan.settings.v1.SettingsService/ResetSettings"
@@ -98,6 +104,20 @@ type SettingsServiceClient interface {
 	// SetPrivacySettings sets the links and languages of the login. Needs
 	// settings.write.
 	SetPrivacySettings(context.Context, *connect.Request[v1.SetPrivacySettingsRequest]) (*connect.Response[v1.SetPrivacySettingsResponse], error)
+	// SetBrandingSettings sets how the hosted login looks. Every asset it
+	// names must have been uploaded to the instance (UploadAsset) and be of
+	// its field's kind; otherwise INVALID_ARGUMENT names the field. Needs
+	// settings.write.
+	SetBrandingSettings(context.Context, *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error)
+	// UploadAsset stores an image (logo, icon) or a font for the branding
+	// and returns its id, the hex SHA-256 of the bytes: uploading the same
+	// bytes again returns the same id. The content is sniffed, the declared
+	// type never trusted: PNG, WebP, JPEG, GIF or ICO images of at most
+	// 512 KiB and 4096×4096 pixels, WOFF2 or WOFF fonts of at most 1 MiB.
+	// SVG is refused (it can carry scripts). Assets are public: the login
+	// serves them at /ui/assets/{asset_id} to anyone. Needs settings.write
+	// on the organization, or on the instance without organization_id.
+	UploadAsset(context.Context, *connect.Request[v1.UploadAssetRequest]) (*connect.Response[v1.UploadAssetResponse], error)
 	// ResetSettings removes a group's value at a level, so that the level
 	// above is in force again. Resetting a group the level does not set
 	// changes nothing and succeeds. Needs settings.write.
@@ -174,6 +194,18 @@ func NewSettingsServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(settingsServiceMethods.ByName("SetPrivacySettings")),
 			connect.WithClientOptions(opts...),
 		),
+		setBrandingSettings: connect.NewClient[v1.SetBrandingSettingsRequest, v1.SetBrandingSettingsResponse](
+			httpClient,
+			baseURL+SettingsServiceSetBrandingSettingsProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("SetBrandingSettings")),
+			connect.WithClientOptions(opts...),
+		),
+		uploadAsset: connect.NewClient[v1.UploadAssetRequest, v1.UploadAssetResponse](
+			httpClient,
+			baseURL+SettingsServiceUploadAssetProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("UploadAsset")),
+			connect.WithClientOptions(opts...),
+		),
 		resetSettings: connect.NewClient[v1.ResetSettingsRequest, v1.ResetSettingsResponse](
 			httpClient,
 			baseURL+SettingsServiceResetSettingsProcedure,
@@ -217,6 +249,8 @@ type settingsServiceClient struct {
 	setSessionSettings        *connect.Client[v1.SetSessionSettingsRequest, v1.SetSessionSettingsResponse]
 	setTokenSettings          *connect.Client[v1.SetTokenSettingsRequest, v1.SetTokenSettingsResponse]
 	setPrivacySettings        *connect.Client[v1.SetPrivacySettingsRequest, v1.SetPrivacySettingsResponse]
+	setBrandingSettings       *connect.Client[v1.SetBrandingSettingsRequest, v1.SetBrandingSettingsResponse]
+	uploadAsset               *connect.Client[v1.UploadAssetRequest, v1.UploadAssetResponse]
 	resetSettings             *connect.Client[v1.ResetSettingsRequest, v1.ResetSettingsResponse]
 	getNotificationProviders  *connect.Client[v1.GetNotificationProvidersRequest, v1.GetNotificationProvidersResponse]
 	setSmtpProvider           *connect.Client[v1.SetSmtpProviderRequest, v1.SetSmtpProviderResponse]
@@ -257,6 +291,16 @@ func (c *settingsServiceClient) SetTokenSettings(ctx context.Context, req *conne
 // SetPrivacySettings calls castellan.settings.v1.SettingsService.SetPrivacySettings.
 func (c *settingsServiceClient) SetPrivacySettings(ctx context.Context, req *connect.Request[v1.SetPrivacySettingsRequest]) (*connect.Response[v1.SetPrivacySettingsResponse], error) {
 	return c.setPrivacySettings.CallUnary(ctx, req)
+}
+
+// SetBrandingSettings calls castellan.settings.v1.SettingsService.SetBrandingSettings.
+func (c *settingsServiceClient) SetBrandingSettings(ctx context.Context, req *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error) {
+	return c.setBrandingSettings.CallUnary(ctx, req)
+}
+
+// UploadAsset calls castellan.settings.v1.SettingsService.UploadAsset.
+func (c *settingsServiceClient) UploadAsset(ctx context.Context, req *connect.Request[v1.UploadAssetRequest]) (*connect.Response[v1.UploadAssetResponse], error) {
+	return c.uploadAsset.CallUnary(ctx, req)
 }
 
 // ResetSettings calls castellan.settings.v1.SettingsService.ResetSettings.
@@ -307,6 +351,20 @@ type SettingsServiceHandler interface {
 	// SetPrivacySettings sets the links and languages of the login. Needs
 	// settings.write.
 	SetPrivacySettings(context.Context, *connect.Request[v1.SetPrivacySettingsRequest]) (*connect.Response[v1.SetPrivacySettingsResponse], error)
+	// SetBrandingSettings sets how the hosted login looks. Every asset it
+	// names must have been uploaded to the instance (UploadAsset) and be of
+	// its field's kind; otherwise INVALID_ARGUMENT names the field. Needs
+	// settings.write.
+	SetBrandingSettings(context.Context, *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error)
+	// UploadAsset stores an image (logo, icon) or a font for the branding
+	// and returns its id, the hex SHA-256 of the bytes: uploading the same
+	// bytes again returns the same id. The content is sniffed, the declared
+	// type never trusted: PNG, WebP, JPEG, GIF or ICO images of at most
+	// 512 KiB and 4096×4096 pixels, WOFF2 or WOFF fonts of at most 1 MiB.
+	// SVG is refused (it can carry scripts). Assets are public: the login
+	// serves them at /ui/assets/{asset_id} to anyone. Needs settings.write
+	// on the organization, or on the instance without organization_id.
+	UploadAsset(context.Context, *connect.Request[v1.UploadAssetRequest]) (*connect.Response[v1.UploadAssetResponse], error)
 	// ResetSettings removes a group's value at a level, so that the level
 	// above is in force again. Resetting a group the level does not set
 	// changes nothing and succeeds. Needs settings.write.
@@ -379,6 +437,18 @@ func NewSettingsServiceHandler(svc SettingsServiceHandler, opts ...connect.Handl
 		connect.WithSchema(settingsServiceMethods.ByName("SetPrivacySettings")),
 		connect.WithHandlerOptions(opts...),
 	)
+	settingsServiceSetBrandingSettingsHandler := connect.NewUnaryHandler(
+		SettingsServiceSetBrandingSettingsProcedure,
+		svc.SetBrandingSettings,
+		connect.WithSchema(settingsServiceMethods.ByName("SetBrandingSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	settingsServiceUploadAssetHandler := connect.NewUnaryHandler(
+		SettingsServiceUploadAssetProcedure,
+		svc.UploadAsset,
+		connect.WithSchema(settingsServiceMethods.ByName("UploadAsset")),
+		connect.WithHandlerOptions(opts...),
+	)
 	settingsServiceResetSettingsHandler := connect.NewUnaryHandler(
 		SettingsServiceResetSettingsProcedure,
 		svc.ResetSettings,
@@ -426,6 +496,10 @@ func NewSettingsServiceHandler(svc SettingsServiceHandler, opts ...connect.Handl
 			settingsServiceSetTokenSettingsHandler.ServeHTTP(w, r)
 		case SettingsServiceSetPrivacySettingsProcedure:
 			settingsServiceSetPrivacySettingsHandler.ServeHTTP(w, r)
+		case SettingsServiceSetBrandingSettingsProcedure:
+			settingsServiceSetBrandingSettingsHandler.ServeHTTP(w, r)
+		case SettingsServiceUploadAssetProcedure:
+			settingsServiceUploadAssetHandler.ServeHTTP(w, r)
 		case SettingsServiceResetSettingsProcedure:
 			settingsServiceResetSettingsHandler.ServeHTTP(w, r)
 		case SettingsServiceGetNotificationProvidersProcedure:
@@ -471,6 +545,14 @@ func (UnimplementedSettingsServiceHandler) SetTokenSettings(context.Context, *co
 
 func (UnimplementedSettingsServiceHandler) SetPrivacySettings(context.Context, *connect.Request[v1.SetPrivacySettingsRequest]) (*connect.Response[v1.SetPrivacySettingsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.SetPrivacySettings is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) SetBrandingSettings(context.Context, *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.SetBrandingSettings is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) UploadAsset(context.Context, *connect.Request[v1.UploadAssetRequest]) (*connect.Response[v1.UploadAssetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.UploadAsset is not implemented"))
 }
 
 func (UnimplementedSettingsServiceHandler) ResetSettings(context.Context, *connect.Request[v1.ResetSettingsRequest]) (*connect.Response[v1.ResetSettingsResponse], error) {
