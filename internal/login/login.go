@@ -52,6 +52,9 @@ type Deps struct {
 	// SendCode delivers the codes that verify a user's email address or
 	// phone number (the account pages).
 	SendCode credential.CodeSender
+	// Assets serves the files of the branding (/ui/assets/{id}); nil for
+	// none.
+	Assets AssetStore
 	// Passkeys lists and removes a user's passkeys (the account pages).
 	Passkeys *passkey.Commands
 	// Mail finds the email notifier of an instance, which tells users of
@@ -123,7 +126,7 @@ func New(d Deps) (*Handler, error) {
 // account pages) lists its own.
 func (h *Handler) Routes() map[string]http.Handler {
 	all := map[string]http.Handler{}
-	for _, part := range []map[string]http.Handler{h.signInRoutes(), h.passkeyRoutes(), h.registerRoutes(), h.accountRoutes()} {
+	for _, part := range []map[string]http.Handler{h.signInRoutes(), h.passkeyRoutes(), h.registerRoutes(), h.accountRoutes(), h.brandingRoutes()} {
 		for p, handler := range part {
 			all[p] = handler
 		}
@@ -169,6 +172,9 @@ type view struct {
 	// Page is the data of a page of another part of the login (its own
 	// type, in its own file).
 	Page any
+	// Branding is the look of the organization of the sign-in, or of the
+	// instance (branding.go).
+	Branding brandingView
 }
 
 type link struct{ Href, Label string }
@@ -186,6 +192,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	inst, _ := instance.FromContext(r.Context())
 	v.Lang, v.Nonce, v.CSRF, v.CSS, v.Instance = tag.String(), server.Nonce(r.Context()), token, h.cssPath, inst.Name
+	v.Branding = h.brandingOf(r)
 	t, err := h.pages[page].Clone()
 	if err == nil {
 		t = t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return p.Sprintf(key, args...) }})
