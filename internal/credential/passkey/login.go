@@ -28,7 +28,8 @@ type Result struct {
 	// UserVerified: the authenticator verified the user (PIN, biometric)
 	// in this assertion, the UV flag of §6.1.
 	UserVerified bool
-	// Passwordless: the ceremony was begun without a user, so the
+	// Passwordless: the ceremony was begun without a user, the key was
+	// registered as a passkey (to sign in alone), so the
 	// credential alone identified the user (a discoverable login).
 	Passwordless bool
 }
@@ -195,7 +196,11 @@ func (c *Commands) FinishLogin(ctx context.Context, instanceID, ceremonyID strin
 	if _, err := c.store.Push(ctx, loginEditor(m), eventstore.Append{Aggregate: m.user, ExpectedSequence: m.sequence, Events: []eventstore.Payload{used}}); err != nil {
 		return Result{}, err
 	}
-	return Result{UserID: m.user.ID, CredentialID: credentialID, UserVerified: used.UserVerified, Passwordless: cer.purpose == purposeLoginDiscoverable}, nil
+	// A key registered as a second factor stays one, even if it is
+	// discoverable and verifies its user: what its user and the settings
+	// chose when registering it holds (see Added.Passwordless).
+	return Result{UserID: m.user.ID, CredentialID: credentialID, UserVerified: used.UserVerified,
+		Passwordless: cer.purpose == purposeLoginDiscoverable && r.added.Passwordless}, nil
 }
 
 // validUserHandle reports whether a user handle can be a user id: at most

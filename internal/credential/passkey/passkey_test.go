@@ -742,3 +742,23 @@ func TestTheNameIsPersonalData(t *testing.T) {
 		}
 	})
 }
+
+// A key registered as a second factor stays one: even discoverable and
+// verifying its user, it does not sign its user in alone.
+func TestASecondFactorKeyIsNoPasskey(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		u := f.user(t, inst, "u1")
+		a := &passkeytest.Authenticator{Origin: origin, UV: true}
+		_, key := f.register(t, a, u, false, "")
+		// The authenticator kept it as a discoverable credential, though
+		// it was not asked to.
+		key.Resident = true
+		res, err := f.login(t, a, inst, nil, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Passwordless || res.UserID != "u1" {
+			t.Fatalf("a second-factor key in a discoverable login: %+v", res)
+		}
+	})
+}
