@@ -30,6 +30,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/session"
+	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
 )
@@ -160,6 +161,8 @@ type view struct {
 	Title, Error, Notice             string
 	LoginName                        string
 	Passkeys                         bool
+	// Register: the name page offers self-registration.
+	Register bool
 	// code pages
 	Action, Label string
 	Numeric       bool
@@ -356,7 +359,15 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.render(w, r, http.StatusOK, "name", view{Title: "Sign in", Passkeys: h.passkeySignIn(r)})
+	h.render(w, r, http.StatusOK, "name", view{Title: "Sign in", Passkeys: h.passkeySignIn(r), Register: h.registrationOpen(r)})
+}
+
+// registrationOpen reports whether the instance's settings let people
+// register themselves (the registration page decides for its
+// organization).
+func (h *Handler) registrationOpen(r *http.Request) bool {
+	s, err := settings.Effective(r.Context(), h.d.DB, instanceID(r), "")
+	return err == nil && s.Login.SelfRegistration && slices.Contains(s.Login.AllowedAuthenticators, settings.AuthPassword)
 }
 
 // nameOf is how a session's user is shown.

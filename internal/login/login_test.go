@@ -224,3 +224,26 @@ func TestSecondFactorSetupAndSignIn(t *testing.T) {
 		t.Fatalf("with the code: %d %s\n%s", status, path, page)
 	}
 }
+
+// The sign-in pages lead to registration (when open), recovery and the
+// account.
+func TestSignInPagesLinkOn(t *testing.T) {
+	b := start(t)
+	if _, _, page := b.get("/ui/login/"); strings.Contains(page, "/ui/login/register") {
+		t.Fatalf("registration offered while closed:\n%s", page)
+	}
+	login := settings.BuiltIn().Login
+	login.SelfRegistration = true
+	if err := settings.NewCommands(b.app.Store).Set(ctx, eventstore.SystemEditor, b.first.InstanceID, "", login); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, page := b.get("/ui/login/"); !strings.Contains(page, `href="/ui/login/register"`) {
+		t.Fatalf("registration not offered while open:\n%s", page)
+	}
+	if _, _, page := b.post("/ui/login/", "/ui/login/", "loginName", "admin"); !strings.Contains(page, `href="/ui/login/recover"`) {
+		t.Fatalf("no recovery link:\n%s", page)
+	}
+	if _, _, page := b.post("/ui/login/password", "/ui/login/password", "password", "admin-password-1"); !strings.Contains(page, `href="/ui/account/"`) {
+		t.Fatalf("no account link:\n%s", page)
+	}
+}
