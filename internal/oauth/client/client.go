@@ -1,0 +1,110 @@
+package client
+
+import (
+	"slices"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
+)
+
+// Application kinds.
+const (
+	// KindOIDC is a client that obtains tokens: a web, native or
+	// machine application.
+	KindOIDC = "oidc"
+	// KindAPI is a resource server: it only introspects tokens.
+	KindAPI = "api"
+)
+
+// Access token types.
+const (
+	TokenJWT    = "jwt"
+	TokenOpaque = "opaque"
+)
+
+// GrantTypes are the grant types an application may register. Only
+// client_credentials is served yet; the others are accepted so that an
+// application can be registered before its flow ships.
+var GrantTypes = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantJWTBearer}
+
+// Project is a bundle of applications of one organization.
+type Project struct {
+	ID        string
+	OrgID     string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Application is an OAuth client or resource server of a project.
+type Application struct {
+	ID        string
+	ProjectID string
+	OrgID     string
+	Name      string
+	ClientID  string
+	Kind      string
+	// Public clients have no secret (RFC 6749 section 2.1).
+	Public     bool
+	GrantTypes []string
+	// AccessTokenType is TokenJWT or TokenOpaque.
+	AccessTokenType string
+	// AccessTokenLifetime is zero for the lifetime of the settings in
+	// force.
+	AccessTokenLifetime time.Duration
+	// Scopes are the scopes the client may be granted.
+	Scopes    []string
+	Secrets   []Secret
+	CreatedAt time.Time
+}
+
+// Allows reports whether the application registered grantType.
+func (a Application) Allows(grantType string) bool { return slices.Contains(a.GrantTypes, grantType) }
+
+// Secret is what is known of a client secret once it was shown: never the
+// secret itself.
+type Secret struct {
+	ID        string
+	CreatedAt time.Time
+	// ExpiresAt is zero for a secret without end; a rotation sets it.
+	ExpiresAt time.Time
+	keyID     string
+	hash      []byte
+}
+
+// ValidAt reports whether the secret may be used at t.
+func (s Secret) ValidAt(t time.Time) bool { return s.ExpiresAt.IsZero() || t.Before(s.ExpiresAt) }
+
+// ApplicationSpec is what a new application is made of.
+type ApplicationSpec struct {
+	Name                string
+	Kind                string
+	Public              bool
+	GrantTypes          []string
+	AccessTokenType     string
+	AccessTokenLifetime time.Duration
+	Scopes              []string
+}
+
+// Credentials are what a client presented at an endpoint.
+type Credentials struct {
+	ClientID string
+	// Secret is empty for a client that presented none.
+	Secret string
+	// Method is how the client authenticated: oauth.AuthClientSecretBasic,
+	// oauth.AuthClientSecretPost or oauth.AuthNone.
+	Method string
+}
+
+// Authenticated is an application whose client authentication succeeded;
+// only Clients.Authenticate makes one, so an endpoint that takes one
+// cannot forget to authenticate the client.
+type Authenticated struct {
+	app    Application
+	method string
+}
+
+// Application is the authenticated client.
+func (a Authenticated) Application() Application { return a.app }
+
+// Method is how it authenticated.
+func (a Authenticated) Method() string { return a.method }

@@ -1,0 +1,279 @@
+package client
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/org"
+)
+
+// Limits of what an application registers.
+const (
+	maxName = 200
+	// MinTokenLifetime and MaxTokenLifetime bound an application's own
+	// access token lifetime.
+	MinTokenLifetime = time.Minute
+	MaxTokenLifetime = 24 * time.Hour
+	// MaxSecretOverlap bounds how long the previous secrets stay valid
+	// after a rotation.
+	MaxSecretOverlap = 30 * 24 * time.Hour
+	maxScopes        = 50
+	// maxValidSecrets is how many secrets may be valid at once: the
+	// current one and the one it replaces, during the overlap.
+	maxValidSecrets = 2
+	uniqueClientID  = "oauth_client_id"
+	uniqueProject   = "project_name"
+)
+
+// Commands create and change projects and applications. Whether the caller
+// may is decided before.
+type Commands struct {
+	store  *eventstore.Store
+	hasher *hasher
+	now    func() time.Time
+}
+
+// NewCommands returns the commands; ring derives the key secrets are
+// hashed under; now may be nil (time.Now).
+func NewCommands(store *eventstore.Store, ring KeyDeriver, now func() time.Time) *Commands {
+	if now == nil {
+		now = time.Now
+	}
+	return &Commands{store: store, hasher: newHasher(ring), now: now}
+}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > maxName || !utf8.ValidString(name) {
+		return "", failure.InvalidArgument("name", "must be 1 to %d characters", maxName)
+	}
+	return name, nil
+}
+
+// CreateProject adds a project to an active organization. A name is
+// unique within the organization (case-insensitively).
+func (c *Commands) CreateProject(ctx context.Context, editor eventstore.Editor, instanceID, orgID, name string) (Project, error) {
+	name, err := checkName(name)
+	if err != nil {
+		return Project{}, err
+	}
+	state, err := org.StateOf(ctx, c.store.DB(), instanceID, orgID)
+	if err != nil {
+		return Project{}, err
+	}
+	if state != org.StateActive {
+		return Project{}, failure.FailedPrecondition("organization %s is %s", orgID, state)
+	}
+	p := Project{ID: id.New(), OrgID: orgID, Name: name}
+	stored, err := c.store.Push(ctx, editor, eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: p.ID, Owner: orgID},
+		ExpectedSequence: eventstore.NewAggregate,
+		Events:           []eventstore.Payload{&ProjectAdded{Name: name}},
+		Unique:           []eventstore.Unique{{Kind: uniqueProject, Scope: orgID, Value: name, Field: "name", FoldCase: true}},
+	})
+	if err != nil {
+		return Project{}, err
+	}
+	p.CreatedAt = stored[0].CreatedAt.UTC().Truncate(time.Second)
+	return p, nil
+}
+
+func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
+	var err error
+	if spec.Name, err = checkName(spec.Name); err != nil {
+		return spec, err
+	}
+	switch spec.Kind {
+	case "":
+		spec.Kind = KindOIDC
+	case KindOIDC, KindAPI:
+	default:
+		return spec, failure.InvalidArgument("kind", "must be %s or %s", KindOIDC, KindAPI)
+	}
+	if spec.Kind == KindAPI {
+		if spec.Public {
+			return spec, failure.InvalidArgument("public", "an API application authenticates to introspect, so it cannot be public")
+		}
+		if len(spec.GrantTypes) > 0 {
+			return spec, failure.InvalidArgument("grantTypes", "an API application obtains no tokens")
+		}
+	}
+	seen := map[string]bool{}
+	for _, g := range spec.GrantTypes {
+		if !slices.Contains(GrantTypes, g) {
+			return spec, failure.InvalidArgument("grantTypes", "%.80q is not a grant type; want some of %v", g, GrantTypes)
+		}
+		if seen[g] {
+			return spec, failure.InvalidArgument("grantTypes", "%s is listed twice", g)
+		}
+		seen[g] = true
+	}
+	if spec.Public && seen[oauth.GrantClientCredentials] {
+		return spec, failure.InvalidArgument("grantTypes", "a public client cannot use client_credentials (RFC 6749 section 4.4)")
+	}
+	switch spec.AccessTokenType {
+	case "":
+		spec.AccessTokenType = TokenJWT
+	case TokenJWT:
+	case TokenOpaque:
+		return spec, failure.InvalidArgument("accessTokenType", "opaque access tokens are not available yet; use jwt")
+	default:
+		return spec, failure.InvalidArgument("accessTokenType", "must be %s or %s", TokenJWT, TokenOpaque)
+	}
+	if l := spec.AccessTokenLifetime; l != 0 && (l < MinTokenLifetime || l > MaxTokenLifetime || l%time.Second != 0) {
+		return spec, failure.InvalidArgument("accessTokenLifetime", "must be whole seconds from %s to %s, or unset for the settings' lifetime", MinTokenLifetime, MaxTokenLifetime)
+	}
+	if len(spec.Scopes) > maxScopes {
+		return spec, failure.InvalidArgument("scopes", "at most %d", maxScopes)
+	}
+	for _, s := range spec.Scopes {
+		if !oauth.ValidScopeToken(s) || len(s) > 200 {
+			return spec, failure.InvalidArgument("scopes", "%.80q is not a scope token (RFC 6749 section 3.3)", s)
+		}
+	}
+	spec.Scopes = slices.Compact(slices.Sorted(slices.Values(spec.Scopes)))
+	return spec, nil
+}
+
+// CreateApplication adds an application to a project. A confidential
+// application gets its first client secret, returned once (the second
+// result); a public one gets none.
+func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Editor, instanceID, projectID string, spec ApplicationSpec) (Application, string, error) {
+	spec, err := checkSpec(spec)
+	if err != nil {
+		return Application{}, "", err
+	}
+	p, seq, err := getProject(ctx, c.store.DB(), instanceID, projectID)
+	if err != nil {
+		return Application{}, "", err
+	}
+	app := Application{
+		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
+		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
+	}
+	events := []eventstore.Payload{&ApplicationAdded{
+		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
+		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
+	}}
+	var secret string
+	if !app.Public {
+		var added *SecretAdded
+		if added, secret, err = c.newSecret(instanceID, app); err != nil {
+			return Application{}, "", err
+		}
+		events = append(events, added)
+		app.Secrets = []Secret{{ID: added.SecretID}}
+	}
+	stored, err := c.store.Push(ctx, editor, eventstore.Append{
+		Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq, Events: events,
+		Unique: []eventstore.Unique{{Kind: uniqueClientID, Value: app.ClientID, Field: "clientId"}},
+	})
+	if err != nil {
+		return Application{}, "", err
+	}
+	app.CreatedAt = stored[0].CreatedAt.UTC().Truncate(time.Second)
+	for i := range app.Secrets {
+		app.Secrets[i].CreatedAt = app.CreatedAt
+	}
+	return app, secret, nil
+}
+
+func projectAggregate(instanceID string, p Project) eventstore.Aggregate {
+	return eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: p.ID, Owner: p.OrgID}
+}
+
+func (c *Commands) newSecret(instanceID string, app Application) (*SecretAdded, string, error) {
+	secret, err := newSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	keyID := c.hasher.ring.CurrentID()
+	hash, err := c.hasher.hash(keyID, instanceID, app.ClientID, secret)
+	if err != nil {
+		return nil, "", err
+	}
+	return &SecretAdded{AppID: app.ID, SecretID: id.New(), KeyID: keyID, Hash: hash}, secret, nil
+}
+
+// AddSecret rotates a confidential application's secret: a new secret is
+// added and returned once, and the secrets valid until now stay valid for
+// overlap more (zero: they are removed at once), so that the client's
+// replicas can switch without downtime. At most two secrets are valid at a
+// time: while an overlap runs, another rotation is failure.
+// FailedPrecondition. Secrets whose validity ended are removed.
+func (c *Commands) AddSecret(ctx context.Context, editor eventstore.Editor, instanceID, appID string, overlap time.Duration) (Secret, string, error) {
+	if overlap < 0 || overlap > MaxSecretOverlap {
+		return Secret{}, "", failure.InvalidArgument("overlap", "must be from 0 to %s", MaxSecretOverlap)
+	}
+	app, p, seq, err := c.load(ctx, instanceID, appID)
+	if err != nil {
+		return Secret{}, "", err
+	}
+	if app.Public {
+		return Secret{}, "", failure.FailedPrecondition("application %s is a public client, which has no secrets", appID)
+	}
+	now := c.now()
+	var events []eventstore.Payload
+	var live []Secret
+	for _, s := range app.Secrets {
+		if s.ValidAt(now) {
+			live = append(live, s)
+		} else {
+			events = append(events, &SecretRemoved{AppID: app.ID, SecretID: s.ID})
+		}
+	}
+	if len(live) >= maxValidSecrets {
+		return Secret{}, "", failure.FailedPrecondition("application %s has %d valid secrets already; remove one, or wait until the overlap ends", appID, len(live))
+	}
+	for _, s := range live {
+		switch {
+		case !s.ExpiresAt.IsZero(): // already ending
+		case overlap == 0:
+			events = append(events, &SecretRemoved{AppID: app.ID, SecretID: s.ID})
+		default:
+			events = append(events, &SecretExpirySet{AppID: app.ID, SecretID: s.ID, ExpiresAt: now.Add(overlap).UTC().Truncate(time.Second)})
+		}
+	}
+	added, secret, err := c.newSecret(instanceID, app)
+	if err != nil {
+		return Secret{}, "", err
+	}
+	stored, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
+		Events: append(events, added)})
+	if err != nil {
+		return Secret{}, "", err
+	}
+	return Secret{ID: added.SecretID, CreatedAt: stored[len(stored)-1].CreatedAt.UTC().Truncate(time.Second)}, secret, nil
+}
+
+// RemoveSecret removes a secret of an application at once; a secret it
+// does not have is failure.NotFound.
+func (c *Commands) RemoveSecret(ctx context.Context, editor eventstore.Editor, instanceID, appID, secretID string) error {
+	app, p, seq, err := c.load(ctx, instanceID, appID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(app.Secrets, func(s Secret) bool { return s.ID == secretID }) {
+		return failure.NotFound("application %s has no secret %.64q", appID, secretID)
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
+		Events: []eventstore.Payload{&SecretRemoved{AppID: app.ID, SecretID: secretID}}})
+	return err
+}
+
+// load reads an application, its project and the project's sequence.
+func (c *Commands) load(ctx context.Context, instanceID, appID string) (Application, Project, int64, error) {
+	app, err := GetApplication(ctx, c.store.DB(), instanceID, appID)
+	if err != nil {
+		return Application{}, Project{}, 0, err
+	}
+	p, seq, err := getProject(ctx, c.store.DB(), instanceID, app.ProjectID)
+	return app, p, seq, err
+}

@@ -1,0 +1,47 @@
+// Package client owns projects and their applications — the OAuth
+// clients and resource servers of the provider — and client
+// authentication.
+//
+// Projects are minimal here: a name and the organization that owns it.
+// The access-management issue gives them roles and grants (and may move
+// the project aggregate to internal/access/project; the events keep their
+// names).
+//
+// Applications. An "oidc" application obtains tokens: it has a client id
+// (generated, unique in the instance), is confidential or public
+// (RFC 6749 section 2.1), registers its grant types (a public client may
+// not register client_credentials, section 4.4), its access token type
+// (JWT per RFC 9068; opaque comes later and is refused until then), its
+// access token lifetime (unset: the tokens settings of the instance and
+// organization) and the scopes it may be granted. An "api" application is
+// a resource server: confidential, no grants, it authenticates to
+// introspect tokens.
+//
+// Client secrets. 256 random bits, "ccs_" + base64url, shown once. Stored
+// as HMAC-SHA-256 under a key derived from the key ring (keyring.DeriveKey,
+// purpose castellan/oauth/client-secret/v1) over instance, client id and
+// secret, with the id of the ring key it was derived from, so a master key
+// rotation keeps old secrets valid while the retired key is configured.
+// A keyed fast hash and not argon2id: see hasher. A check costs one HMAC
+// per stored secret, about a microsecond. AddSecret rotates: the new secret
+// is valid at once and the previous ones for an overlap (at most two valid
+// at a time), after which they fail; RemoveSecret ends one at once.
+//
+// Authentication. Clients.Authenticate turns presented credentials into an
+// Authenticated, the only way to get one; every failure is the same
+// invalid_client. A client of an organization that is not active fails.
+//
+// No escalation: an application has no permissions of its own yet (no
+// service user, no roles), so adding its secret gives nothing the caller
+// lacks. When applications act as a user with roles, AddSecret must check
+// authz.Caller.Covers of that user, like a machine key.
+//
+// Events (aggregate "project", id the project's, owner its organization):
+// project.added {name}, project.application.added {appId, name, clientId,
+// kind, public, grantTypes, accessTokenType, accessTokenLifetime (ns),
+// scopes}, project.application.secret.added {appId, secretId, keyId,
+// hash}, project.application.secret.expiry_set {appId, secretId,
+// expiresAt}, project.application.secret.removed {appId, secretId}; all at
+// payload version 1. Read models: projects, applications, client_secrets,
+// kept inline by Projection.
+package client

@@ -1,0 +1,68 @@
+package client
+
+import (
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/eventstore"
+)
+
+// AggregateType is the aggregate of a project and its applications; its
+// owner is the project's organization.
+const AggregateType = "project"
+
+// ProjectAdded is the first event of a project.
+type ProjectAdded struct {
+	Name string `json:"name"`
+}
+
+// ApplicationAdded adds an application to the project. AccessTokenLifetime
+// zero means the token lifetime of the settings in force.
+type ApplicationAdded struct {
+	AppID               string        `json:"appId"`
+	Name                string        `json:"name"`
+	ClientID            string        `json:"clientId"`
+	Kind                string        `json:"kind"`
+	Public              bool          `json:"public"`
+	GrantTypes          []string      `json:"grantTypes"`
+	AccessTokenType     string        `json:"accessTokenType"`
+	AccessTokenLifetime time.Duration `json:"accessTokenLifetime"`
+	Scopes              []string      `json:"scopes"`
+}
+
+// SecretAdded adds a client secret, stored as an HMAC-SHA-256 under a key
+// derived from the key ring's key KeyID (see Hash).
+type SecretAdded struct {
+	AppID    string `json:"appId"`
+	SecretID string `json:"secretId"`
+	KeyID    string `json:"keyId"`
+	Hash     []byte `json:"hash"`
+}
+
+// SecretExpirySet ends a secret's validity at ExpiresAt: the overlap of a
+// rotation.
+type SecretExpirySet struct {
+	AppID     string    `json:"appId"`
+	SecretID  string    `json:"secretId"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// SecretRemoved deletes a client secret.
+type SecretRemoved struct {
+	AppID    string `json:"appId"`
+	SecretID string `json:"secretId"`
+}
+
+func (ProjectAdded) EventType() string     { return "project.added" }
+func (ApplicationAdded) EventType() string { return "project.application.added" }
+func (SecretAdded) EventType() string      { return "project.application.secret.added" }
+func (SecretExpirySet) EventType() string  { return "project.application.secret.expiry_set" }
+func (SecretRemoved) EventType() string    { return "project.application.secret.removed" }
+
+// RegisterEvents adds the project and application events to r.
+func RegisterEvents(r *eventstore.Registry) {
+	eventstore.Register[ProjectAdded](r, 1)
+	eventstore.Register[ApplicationAdded](r, 1)
+	eventstore.Register[SecretAdded](r, 1)
+	eventstore.Register[SecretExpirySet](r, 1)
+	eventstore.Register[SecretRemoved](r, 1)
+}

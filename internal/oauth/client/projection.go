@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+)
+
+// Migrations create the project, application and secret read models.
+var Migrations = []database.Migration{{
+	Name: "client/0001_projects",
+	SQLite: `CREATE TABLE projects (instance_id TEXT NOT NULL, project_id TEXT NOT NULL, org_id TEXT NOT NULL, name TEXT NOT NULL,
+	sequence INTEGER NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (instance_id, project_id));
+CREATE INDEX projects_org ON projects (instance_id, org_id, name);
+CREATE TABLE applications (instance_id TEXT NOT NULL, app_id TEXT NOT NULL, project_id TEXT NOT NULL, org_id TEXT NOT NULL, name TEXT NOT NULL,
+	client_id TEXT NOT NULL, kind TEXT NOT NULL, client_type TEXT NOT NULL, grant_types TEXT NOT NULL, access_token_type TEXT NOT NULL,
+	access_token_lifetime_ms INTEGER NOT NULL, scopes TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (instance_id, app_id));
+CREATE UNIQUE INDEX applications_client ON applications (instance_id, client_id);
+CREATE INDEX applications_project ON applications (instance_id, project_id);
+CREATE TABLE client_secrets (instance_id TEXT NOT NULL, app_id TEXT NOT NULL, secret_id TEXT NOT NULL, key_id TEXT NOT NULL, hash BLOB NOT NULL,
+	expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (instance_id, app_id, secret_id));`,
+	Postgres: `CREATE TABLE projects (instance_id TEXT NOT NULL, project_id TEXT NOT NULL, org_id TEXT NOT NULL, name TEXT NOT NULL,
+	sequence BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, project_id));
+CREATE INDEX projects_org ON projects (instance_id, org_id, name);
+CREATE TABLE applications (instance_id TEXT NOT NULL, app_id TEXT NOT NULL, project_id TEXT NOT NULL, org_id TEXT NOT NULL, name TEXT NOT NULL,
+	client_id TEXT NOT NULL, kind TEXT NOT NULL, client_type TEXT NOT NULL, grant_types TEXT NOT NULL, access_token_type TEXT NOT NULL,
+	access_token_lifetime_ms BIGINT NOT NULL, scopes TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, app_id));
+CREATE UNIQUE INDEX applications_client ON applications (instance_id, client_id);
+CREATE INDEX applications_project ON applications (instance_id, project_id);
+CREATE TABLE client_secrets (instance_id TEXT NOT NULL, app_id TEXT NOT NULL, secret_id TEXT NOT NULL, key_id TEXT NOT NULL, hash BYTEA NOT NULL,
+	expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, app_id, secret_id));`,
+}}
+
+// Projection keeps projects, applications and client_secrets.
+type Projection struct{}
+
+func (Projection) Name() string { return "projects" }
+func (Projection) EventTypes() []string {
+	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
+}
+
+func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
+	for _, table := range []string{"projects", "applications", "client_secrets"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func clientType(public bool) string {
+	if public {
+		return "public"
+	}
+	return "confidential"
+}
+
+func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
+	a, at := e.Aggregate, e.CreatedAt.Unix()
+	var err error
+	switch p := e.Payload.(type) {
+	case *ProjectAdded:
+		_, err = tx.ExecContext(ctx, `INSERT INTO projects (instance_id, project_id, org_id, name, sequence, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			a.InstanceID, a.ID, a.Owner, p.Name, e.Sequence, at)
+	case *ApplicationAdded:
+		_, err = tx.ExecContext(ctx, `INSERT INTO applications (instance_id, app_id, project_id, org_id, name, client_id, kind, client_type,
+	grant_types, access_token_type, access_token_lifetime_ms, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
+			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "), at)
+	case *SecretAdded:
+		_, err = tx.ExecContext(ctx, `INSERT INTO client_secrets (instance_id, app_id, secret_id, key_id, hash, expires_at, created_at)
+VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID, p.Hash, at)
+	case *SecretExpirySet:
+		_, err = tx.ExecContext(ctx, `UPDATE client_secrets SET expires_at = $1 WHERE instance_id = $2 AND app_id = $3 AND secret_id = $4`,
+			p.ExpiresAt.Unix(), a.InstanceID, p.AppID, p.SecretID)
+	case *SecretRemoved:
+		_, err = tx.ExecContext(ctx, `DELETE FROM client_secrets WHERE instance_id = $1 AND app_id = $2 AND secret_id = $3`, a.InstanceID, p.AppID, p.SecretID)
+	default:
+		err = fmt.Errorf("unexpected payload %T", e.Payload)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE projects SET sequence = $1 WHERE instance_id = $2 AND project_id = $3`, e.Sequence, a.InstanceID, a.ID)
+	return err
+}

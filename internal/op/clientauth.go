@@ -1,0 +1,104 @@
+package op
+
+import (
+	"encoding/base64"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
+)
+
+// maxFormBytes bounds the body of a request to the endpoints.
+const maxFormBytes = 64 << 10
+
+// readForm reads the urlencoded body of a POST (RFC 6749 section 3.2;
+// parameters in the query are not read) and refuses a parameter given more
+// than once.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, oauth.Errorf(oauth.InvalidRequest, "the body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, oauth.Errorf(oauth.InvalidRequest, "the body could not be read or exceeds %d bytes", maxFormBytes)
+	}
+	return parseForm(string(body))
+}
+
+// parseForm parses an urlencoded body: malformed encoding and repeated
+// parameters (RFC 6749 section 3.2) are invalid_request.
+func parseForm(body string) (url.Values, error) {
+	form, err := url.ParseQuery(body)
+	if err != nil {
+		return nil, oauth.Errorf(oauth.InvalidRequest, "the body is not valid form encoding")
+	}
+	for name, values := range form {
+		if len(values) > 1 {
+			return nil, oauth.Errorf(oauth.InvalidRequest, "parameter %.40q is given more than once", name)
+		}
+	}
+	return form, nil
+}
+
+// credentialsOf reads the client's credentials from the Authorization
+// header (client_secret_basic, RFC 6749 section 2.3.1: id and secret
+// form-urlencoded, then base64) or the body (client_secret_post, or a
+// client_id alone for a public client). Using two methods at once is
+// invalid_request (section 2.3); a malformed Basic header is
+// invalid_client, and no client id at all too.
+func credentialsOf(authorization string, form url.Values) (client.Credentials, error) {
+	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
+	if authorization != "" {
+		scheme, value, _ := strings.Cut(authorization, " ")
+		if !strings.EqualFold(scheme, "Basic") {
+			return client.Credentials{}, &oauth.Error{Code: oauth.InvalidClient, Description: "the Authorization header must use the Basic scheme"}
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
+		if err != nil {
+			return client.Credentials{}, &oauth.Error{Code: oauth.InvalidClient, Description: "malformed Basic credentials"}
+		}
+		rawID, rawSecret, ok := strings.Cut(string(raw), ":")
+		id, err1 := url.QueryUnescape(rawID)
+		secret, err2 := url.QueryUnescape(rawSecret)
+		if !ok || err1 != nil || err2 != nil || id == "" {
+			return client.Credentials{}, &oauth.Error{Code: oauth.InvalidClient, Description: "malformed Basic credentials"}
+		}
+		if formSecret != "" {
+			return client.Credentials{}, oauth.Errorf(oauth.InvalidRequest, "the client authenticated with more than one method")
+		}
+		if formID != "" && formID != id {
+			return client.Credentials{}, oauth.Errorf(oauth.InvalidRequest, "client_id differs from the authenticated client")
+		}
+		return client.Credentials{ClientID: id, Secret: secret, Method: oauth.AuthClientSecretBasic}, nil
+	}
+	if formID == "" {
+		return client.Credentials{}, &oauth.Error{Code: oauth.InvalidClient, Description: "client authentication is required"}
+	}
+	if formSecret != "" {
+		return client.Credentials{ClientID: formID, Secret: formSecret, Method: oauth.AuthClientSecretPost}, nil
+	}
+	return client.Credentials{ClientID: formID, Method: oauth.AuthNone}, nil
+}
+
+// authenticate reads the form and authenticates the client of a request:
+// the seam where private_key_jwt (client_assertion) and the RFC 8705
+// methods (server.ClientCertificate) join.
+func (p *Provider) authenticate(w http.ResponseWriter, r *http.Request) (url.Values, client.Authenticated, error) {
+	form, err := readForm(w, r)
+	if err != nil {
+		return nil, client.Authenticated{}, err
+	}
+	cred, err := credentialsOf(r.Header.Get("Authorization"), form)
+	if err != nil {
+		return nil, client.Authenticated{}, err
+	}
+	inst, _ := p.issuer(r)
+	c, err := p.d.Clients.Authenticate(r.Context(), inst.ID, cred)
+	return form, c, err
+}

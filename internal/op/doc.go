@@ -1,0 +1,34 @@
+// Package op is the OpenID Connect provider's HTTP face: one file per
+// endpoint, each translating a request into calls of the OAuth domain
+// (packages oauth/client and oauth/token) and the result into the wire
+// format of package oauth. It decides nothing of the domain.
+//
+// Endpoints, per instance (the issuer is instance.Issuer of the server's
+// external URL, so each instance is an issuer of its own):
+//
+//	GET  /.well-known/openid-configuration     discovery.go (OIDC Discovery 1.0)
+//	GET  /.well-known/oauth-authorization-server  the same document (RFC 8414)
+//	GET  /oauth/v2/keys                         keys.go: the JWKS (RFC 7517)
+//	POST /oauth/v2/token                        token.go: the grants of op/grant
+//	POST /oauth/v2/introspect                   introspect.go (RFC 7662)
+//	POST /oauth/v2/revoke                       revoke.go (RFC 7009)
+//
+// Client authentication (clientauth.go) happens once, before any grant,
+// introspection or revocation runs: they receive a client.Authenticated,
+// which only client authentication can make, so none can forget it.
+// client_secret_basic and client_secret_post are accepted; the seams for
+// private_key_jwt and the RFC 8705 methods are the same function, which
+// will also read the assertion and server.ClientCertificate.
+//
+// The seams for what comes next: the authorization endpoint
+// (/oauth/v2/authorize) hands a stored auth request to the hosted login
+// and is finished by it; it adds "code" to response_types_supported and
+// its grants (authorization_code, refresh_token) to the list given to New.
+// Userinfo and end-session live under /oidc/v1/.
+//
+// Errors are *oauth.Error values, rendered once (writeError) as RFC 6749
+// section 5.2 JSON; invalid_client is 401 with a WWW-Authenticate
+// challenge. Domain errors that escape are server_error (500, detail only
+// in the log) or temporarily_unavailable (503 with Retry-After) when the
+// database is unavailable.
+package op

@@ -1,0 +1,60 @@
+package grant
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
+)
+
+// Request is a token request of an authenticated client whose
+// application registered the grant type.
+type Request struct {
+	InstanceID string
+	Issuer     string
+	Client     client.Authenticated
+	// Form is the request's body, each parameter at most once.
+	Form url.Values
+}
+
+// Grant is one grant type of the token endpoint.
+type Grant interface {
+	// Type is the grant_type value it answers.
+	Type() string
+	// Token answers a request with a token response, or an *oauth.Error
+	// for the client; any other error is the server's.
+	Token(ctx context.Context, r Request) (*oauth.TokenResponse, error)
+}
+
+// grantedScopes returns the scopes to grant: the requested ones, each
+// registered by the application, or all it registered when none are
+// requested (RFC 6749 section 3.3 lets the server define the default).
+func grantedScopes(requested string, registered []string) ([]string, error) {
+	fields := strings.Fields(requested)
+	if len(fields) == 0 {
+		return registered, nil
+	}
+	var out []string
+	for _, s := range fields {
+		if !oauth.ValidScopeToken(s) {
+			return nil, oauth.Errorf(oauth.InvalidScope, "%.80q is not a scope token", s)
+		}
+		found := false
+		for _, r := range registered {
+			found = found || r == s
+		}
+		if !found {
+			return nil, oauth.Errorf(oauth.InvalidScope, "the client may not request scope %.80q", s)
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || o == s
+		}
+		if !dup {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,51 @@
+package op
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/token"
+)
+
+// introspect serves token introspection (RFC 7662). The caller is an
+// authenticated confidential client: an API application introspecting the
+// tokens meant for its project, or a client introspecting its own. A token
+// it may not see is reported inactive, like an unknown, expired or revoked
+// one, so that nothing can be probed.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	form, c, err := p.authenticate(w, r)
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	if c.Application().Public {
+		p.writeError(w, r, oauth.Errorf(oauth.UnauthorizedClient, "a public client may not introspect tokens"))
+		return
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		p.writeError(w, r, oauth.Errorf(oauth.InvalidRequest, "token is required"))
+		return
+	}
+	inst, iss := p.issuer(r)
+	claims, err := p.d.Tokens.VerifyJWT(r.Context(), inst.ID, iss, raw)
+	if errors.Is(err, token.ErrInactive) {
+		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
+		return
+	}
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	app := c.Application()
+	if claims.ClientID != app.ClientID && !slices.Contains(claims.Audience, app.ProjectID) {
+		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
+		return
+	}
+	writeJSON(w, http.StatusOK, oauth.Introspection{
+		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer", Exp: claims.Expiry, Iat: claims.IssuedAt,
+		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID,
+	})
+}

@@ -1,0 +1,117 @@
+package op
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/token"
+	"github.com/castellan-iam/castellan/internal/op/grant"
+	"github.com/castellan-iam/castellan/internal/server"
+)
+
+// Paths of the endpoints, below the issuer.
+const (
+	PathDiscovery     = "/.well-known/openid-configuration"
+	PathASMetadata    = "/.well-known/oauth-authorization-server"
+	PathKeys          = "/oauth/v2/keys"
+	PathToken         = "/oauth/v2/token"
+	PathIntrospection = "/oauth/v2/introspect"
+	PathRevocation    = "/oauth/v2/revoke"
+)
+
+// Clients authenticates clients at the endpoints (client.Clients).
+type Clients interface {
+	Authenticate(ctx context.Context, instanceID string, c client.Credentials) (client.Authenticated, error)
+}
+
+// Deps are what the provider needs.
+type Deps struct {
+	Tokens  *token.Tokens
+	Clients Clients
+	// Grants are the grant types of the token endpoint.
+	Grants []grant.Grant
+	// ExternalURL is the server's external URL (instance.Issuer).
+	ExternalURL string
+	Log         *slog.Logger
+}
+
+// Provider serves the endpoints.
+type Provider struct {
+	d      Deps
+	grants map[string]grant.Grant
+}
+
+// New returns the provider. Two grants of one type panic: the list is
+// assembled by the program.
+func New(d Deps) *Provider {
+	p := &Provider{d: d, grants: map[string]grant.Grant{}}
+	for _, g := range d.Grants {
+		if _, dup := p.grants[g.Type()]; dup {
+			panic("op: grant " + g.Type() + " registered twice")
+		}
+		p.grants[g.Type()] = g
+	}
+	return p
+}
+
+// Routes returns the provider's routes by ServeMux pattern; they all fall
+// in the server's OAuth route group.
+func (p *Provider) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"GET " + PathDiscovery:      http.HandlerFunc(p.discovery),
+		"GET " + PathASMetadata:     http.HandlerFunc(p.discovery),
+		"GET " + PathKeys:           http.HandlerFunc(p.keys),
+		"POST " + PathToken:         http.HandlerFunc(p.token),
+		"POST " + PathIntrospection: http.HandlerFunc(p.introspect),
+		"POST " + PathRevocation:    http.HandlerFunc(p.revoke),
+	}
+}
+
+// issuer returns the request's instance and its issuer.
+func (p *Provider) issuer(r *http.Request) (instance.Instance, string) {
+	inst, _ := instance.FromContext(r.Context())
+	return inst, inst.Issuer(p.d.ExternalURL)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError renders err as an OAuth error response (RFC 6749 section
+// 5.2). What is not an *oauth.Error is the server's fault: logged, and
+// answered server_error, or temporarily_unavailable when the database is.
+func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := oauth.AsError(err)
+	if e == nil {
+		if _, ok := server.DatabaseUnavailable(err); ok || failure.Is(err, failure.KindUnavailable) {
+			w.Header().Set("Retry-After", server.RetryAfter)
+			e = oauth.Errorf(oauth.TemporarilyUnavail, "the service is unavailable; retry in a few seconds")
+		} else {
+			p.d.Log.Error("oauth endpoint failed", "path", r.URL.Path, "err", err)
+			e = oauth.Errorf(oauth.ServerError, "internal error")
+		}
+	} else if e.Cause != nil {
+		p.d.Log.Debug("oauth request refused", "path", r.URL.Path, "error", e.Code, "err", e.Cause)
+	}
+	status := e.HTTPStatus()
+	if status == http.StatusUnauthorized {
+		// RFC 6749 section 5.2 and RFC 9110 section 11.6.1: a 401 names
+		// the scheme the client may authenticate with.
+		_, iss := p.issuer(r)
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+iss+`"`)
+	}
+	writeJSON(w, status, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.Code, e.Description})
+}
