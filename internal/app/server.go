@@ -70,6 +70,7 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	if err := a.mountLogin(srv); err != nil {
 		return nil, err
 	}
+	a.mountProvider(srv)
 	return srv, nil
 }
 
