@@ -84,6 +84,12 @@ func TestFirstStartCreatesInstanceOnceAndRestartChangesNothing(t *testing.T) {
 		if notice["Administrator"] != "admin" || len(notice["Password"]) != 20 || notice["API"] != p.url+"/" {
 			t.Fatalf("first start notice incomplete: %q", p.stdout)
 		}
+		if notice["Sign in"] != p.url+"/ui/login/" {
+			t.Fatalf("first start notice has no sign-in page: %q", p.stdout)
+		}
+		if status, body := get(t, http.DefaultClient, notice["Sign in"], "localhost"); status != http.StatusOK || !strings.Contains(body, `name="loginName"`) {
+			t.Fatalf("the sign-in page printed at first start: %d %s", status, body)
+		}
 		root := rootOf(t, p)
 		if root.Instance.Name != "Castellan" || root.Instance.Domain != "localhost" || root.Issuer != p.url {
 			t.Fatalf("instance root: %+v", root)

@@ -121,6 +121,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // how its administrator signs in.
 func printFirstStart(w io.Writer, cfg *config.Config, r setup.Result) {
 	fmt.Fprintf(w, "\nCastellan created its first instance %q (domain %s).\n", cfg.FirstInstance.Name, cfg.FirstInstance.Domain)
+	fmt.Fprintf(w, "  Sign in:        %s/ui/login/\n", cfg.ExternalURL)
 	fmt.Fprintf(w, "  API:            %s/\n", cfg.ExternalURL)
 	fmt.Fprintf(w, "  Administrator:  %s\n", r.AdminLogin)
 	if r.GeneratedPassword != "" {
@@ -129,7 +130,7 @@ func printFirstStart(w io.Writer, cfg *config.Config, r setup.Result) {
 	} else {
 		fmt.Fprintf(w, "  Password:       as configured in first_instance.admin.password\n")
 	}
-	fmt.Fprintf(w, "  The hosted sign-in page is not built yet; reach the API with a token:\n")
+	fmt.Fprintf(w, "  Reach the API with a token:\n")
 	fmt.Fprintf(w, "    export CASTELLAN_TOKEN=$(castellan tokens create %s)\n\n", r.AdminLogin)
 }
 
