@@ -5,6 +5,8 @@
 #   make proto       format and lint proto/, then regenerate gen/ from it
 #   make tools       install the pinned generators into bin/tools
 #   make googleapis  refresh the vendored proto/google/api files from npm
+#   make screenshots regenerate docs/screenshots (the hosted login in
+#                    Chromium; needs what the browser tests need, see README)
 
 # Generator versions. protoc-gen-go and protoc-gen-connect-go must equal the
 # google.golang.org/protobuf and connectrpc.com/connect versions in go.mod;
@@ -29,7 +31,7 @@ empty :=
 space := $(empty) $(empty)
 PLUGIN_PATH := $(subst $(space),:,$(foreach p,$(PLUGINS),$(abspath $(dir $(p)))))
 
-.PHONY: proto tools googleapis check-generator-versions
+.PHONY: proto tools googleapis check-generator-versions screenshots
 
 proto: check-generator-versions $(BUF) $(PLUGINS)
 	$(BUF) format --write --path proto/castellan proto
@@ -84,3 +86,10 @@ googleapis:
 	cp $(TOOLS)/google-proto-files/package/google/api/annotations.proto \
 		$(TOOLS)/google-proto-files/package/google/api/http.proto proto/google/api/
 	rm -rf $(TOOLS)/google-proto-files
+
+# The hosted login's screens, light and dark, English and German, taken by
+# e2e/browser/screenshots.mjs in Debian's Chromium against a fresh server
+# (TestScreenshots in e2e/screenshots_test.go). CI=true: fail rather than
+# skip when Chromium, Node.js or the node packages are missing.
+screenshots:
+	CI=true go test ./e2e -run '^TestScreenshots$$' -count=1 -screenshots=$(CURDIR)/docs/screenshots
