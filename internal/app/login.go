@@ -10,7 +10,7 @@ import (
 // mountLogin serves the hosted login on srv, in the pages route group.
 func (a *App) mountLogin(srv *server.Server) error {
 	h, err := login.New(login.Deps{DB: a.DB, Sessions: a.Sessions(), Users: a.UserCommands(), Keys: a.Keys, Log: a.Log,
-		SendCode: a.SendCode, Passkeys: a.Passkeys(), Mail: a.emailOf, Assets: a.Assets(),
+		SendCode: a.SendCode, Passkeys: a.Passkeys(), Mail: a.SendMail, Assets: a.Assets(),
 		Orgs: org.NewCommands(a.Store, a.domainVerifier()), Members: member.NewCommands(a.Store)})
 	if err != nil {
 		return err

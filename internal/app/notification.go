@@ -2,12 +2,18 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/settings"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"golang.org/x/text/language"
 )
 
 // Every message of an instance goes through the notification providers in
@@ -64,32 +70,118 @@ func (a *App) notifiersOf(ctx context.Context, instanceID string) (email, sms no
 	return email, sms, nil
 }
 
-// emailOf returns the email notifier of instance instanceID, nil when it
-// has none (userapi.MailerOf).
-func (a *App) emailOf(ctx context.Context, instanceID string) (notify.Notifier, error) {
-	email, _, err := a.notifiersOf(ctx, instanceID)
-	return email, err
+// The words of every message come from package mail, in the recipient's
+// language and the branding in force for it: the user's preferred language
+// (the human schema's profile.preferred_language) if the catalogue speaks
+// it, else the privacy.defaultLanguage of the settings in force for the
+// user's organization (else the instance's), else English; the colours of
+// the branding of the same level, and the instance's name.
+
+// styleOf returns the language and branding of a message to r, and the
+// login name of r's user ("" without one). A user that no longer exists,
+// or an instance without a name, is no error: the message goes out in the
+// organization's (else the instance's) language and look.
+func (a *App) styleOf(ctx context.Context, r mail.Recipient) (language.Tag, mail.Brand, string, error) {
+	orgID, preferred, loginName := r.OrgID, "", ""
+	if r.UserID != "" {
+		u, err := user.Get(ctx, a.DB, r.InstanceID, r.UserID, userschema.Admin)
+		switch {
+		case err == nil:
+			orgID, loginName, preferred = u.OrgID, u.LoginName, preferredLanguage(u.Traits)
+		case !failure.Is(err, failure.KindNotFound):
+			return language.Und, mail.Brand{}, "", err
+		}
+	}
+	sett, err := settings.Effective(ctx, a.DB, r.InstanceID, orgID)
+	if err != nil {
+		return language.Und, mail.Brand{}, "", err
+	}
+	b := sett.Branding
+	brand := mail.Brand{PrimaryColor: b.PrimaryColor, BackgroundColor: b.BackgroundColor, FontColor: b.FontColor}
+	inst, err := instance.ByID(ctx, a.DB, r.InstanceID)
+	switch {
+	case err == nil:
+		brand.Name = inst.Name
+	case !failure.Is(err, failure.KindNotFound):
+		return language.Und, mail.Brand{}, "", err
+	}
+	return mail.Choose(preferred, sett.Privacy.DefaultLanguage), brand, loginName, nil
 }
 
-// SendCode delivers a verification code by email or SMS through the
-// providers of instance instanceID (credential.CodeSender). Without a
-// provider for the channel, or when the provider cannot be reached, it is
-// failure.Unavailable.
-func (a *App) SendCode(ctx context.Context, instanceID, channel, to, code string) error {
-	email, sms, err := a.notifiersOf(ctx, instanceID)
+// preferredLanguage returns the language the traits of a user of the
+// default human schema prefer, "" for none.
+func preferredLanguage(traits json.RawMessage) string {
+	var t struct {
+		Profile struct {
+			PreferredLanguage string `json:"preferred_language"`
+		} `json:"profile"`
+	}
+	if len(traits) == 0 || json.Unmarshal(traits, &t) != nil {
+		return ""
+	}
+	return t.Profile.PreferredLanguage
+}
+
+// SendMail renders m for r and sends it through the email provider of r's
+// instance (mail.Sender: the notices of the login and the user API). A
+// message without a login name gets that of r's user.
+func (a *App) SendMail(ctx context.Context, r mail.Recipient, m mail.Message) error {
+	email, _, err := a.notifiersOf(ctx, r.InstanceID)
 	if err != nil {
 		return err
 	}
-	var n notify.Notifier
-	m := notify.Message{To: to, Text: "Your verification code is " + code + ". If you did not ask for it, ignore this message."}
-	switch channel {
-	case credential.ChannelEmail:
-		n, m.Subject = email, "Your verification code"
-	case credential.ChannelPhone:
-		n, m.Text = sms, "Your verification code is "+code
+	if email == nil {
+		return failure.Unavailable("no %s provider is configured", credential.ChannelEmail)
 	}
-	if n == nil {
-		return failure.Unavailable("no %s provider is configured", channel)
+	lang, brand, loginName, err := a.styleOf(ctx, r)
+	if err != nil {
+		return err
 	}
-	return n.Send(ctx, m)
+	if m.LoginName == "" {
+		m.LoginName = loginName
+	}
+	e, err := mail.Render(lang, brand, m)
+	if err != nil {
+		return err
+	}
+	return email.Send(ctx, notify.Message{To: r.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
+}
+
+// codeKinds are the messages of the purposes of codes.
+var codeKinds = map[credential.Purpose]mail.Kind{
+	credential.PurposeVerify:        mail.Verification,
+	credential.PurposeSignIn:        mail.SignInCode,
+	credential.PurposePasswordReset: mail.PasswordReset,
+}
+
+// SendCode delivers a code by email or SMS through the providers of its
+// instance, in the words of its purpose and its user's language
+// (credential.CodeSender). Without a provider for the channel, or when the
+// provider cannot be reached, it is failure.Unavailable.
+func (a *App) SendCode(ctx context.Context, c credential.OutgoingCode) error {
+	kind, ok := codeKinds[c.Purpose]
+	if !ok {
+		return failure.Internal(nil, "a code of unknown purpose %q", c.Purpose)
+	}
+	m := mail.Message{Kind: kind, Data: mail.Data{Code: c.Code}}
+	r := mail.Recipient{InstanceID: c.InstanceID, UserID: c.UserID, To: c.To}
+	if c.Channel == credential.ChannelEmail {
+		return a.SendMail(ctx, r, m)
+	}
+	_, sms, err := a.notifiersOf(ctx, c.InstanceID)
+	if err != nil {
+		return err
+	}
+	if sms == nil || c.Channel != credential.ChannelPhone {
+		return failure.Unavailable("no %s provider is configured", c.Channel)
+	}
+	lang, brand, _, err := a.styleOf(ctx, r)
+	if err != nil {
+		return err
+	}
+	text, err := mail.RenderSMS(lang, brand, m)
+	if err != nil {
+		return err
+	}
+	return sms.Send(ctx, notify.Message{To: c.To, Text: text})
 }

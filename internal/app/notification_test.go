@@ -8,9 +8,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	netmail "net/mail"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +28,11 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/setup"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // mailSink is a real SMTP server (github.com/emersion/go-smtp) on loopback
@@ -121,6 +128,14 @@ func (s *smsSink) received() []string {
 // through the SMTP server on port, and creates its first instance.
 func openWithSMTP(t *testing.T, port int) (*App, string) {
 	t.Helper()
+	a, first := openFirstWithSMTP(t, port)
+	return a, first.InstanceID
+}
+
+// openFirstWithSMTP is openWithSMTP with the first instance's organization
+// and administrator.
+func openFirstWithSMTP(t *testing.T, port int) (*App, setup.Result) {
+	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--external-url", "http://localhost",
 		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1",
@@ -139,7 +154,12 @@ func openWithSMTP(t *testing.T, port int) (*App, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a, first.InstanceID
+	return a, first
+}
+
+// verification is a contact code of no user in particular.
+func verification(instanceID, channel, to, code string) credential.OutgoingCode {
+	return credential.OutgoingCode{InstanceID: instanceID, Purpose: credential.PurposeVerify, Channel: channel, To: to, Code: code}
 }
 
 // wantMail checks that the latest of mails went to to, from from, with
@@ -167,11 +187,11 @@ func TestMessagesGoThroughTheInstancesProviders(t *testing.T) {
 	commands := settings.NewCommands(a.Store).WithKeys(a.Keys)
 
 	// Without settings: the server's SMTP server, no SMS.
-	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "111111"); err != nil {
+	if err := a.SendCode(ctx, verification(inst, credential.ChannelEmail, "ada@example.com", "111111")); err != nil {
 		t.Fatal(err)
 	}
 	wantMail(t, server.received(), 1, "ada@example.com", "noreply@operator.test", "111111")
-	if err := a.SendCode(ctx, inst, credential.ChannelPhone, "+41791234567", "222222"); !failure.Is(err, failure.KindUnavailable) {
+	if err := a.SendCode(ctx, verification(inst, credential.ChannelPhone, "+41791234567", "222222")); !failure.Is(err, failure.KindUnavailable) {
 		t.Fatalf("SMS without a provider: %v, want unavailable", err)
 	}
 
@@ -185,32 +205,29 @@ func TestMessagesGoThroughTheInstancesProviders(t *testing.T) {
 	if err := commands.SetSMSProvider(ctx, editor, inst, settings.SMSProvider{URL: sms.url + "/send", Secret: secret}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "333333"); err != nil {
+	if err := a.SendCode(ctx, verification(inst, credential.ChannelEmail, "ada@example.com", "333333")); err != nil {
 		t.Fatal(err)
 	}
 	wantMail(t, own.received(), 1, "ada@example.com", "login@acme.test", "333333")
-	if err := a.SendCode(ctx, inst, credential.ChannelPhone, "+41791234567", "444444"); err != nil {
+	if err := a.SendCode(ctx, verification(inst, credential.ChannelPhone, "+41791234567", "444444")); err != nil {
 		t.Fatal(err)
 	}
-	if got := sms.received(); len(got) != 1 || got[0] != "+41791234567: Your verification code is 444444" {
+	if got := sms.received(); len(got) != 1 || got[0] != "+41791234567: Your verification code is 444444 (Test)." {
 		t.Fatalf("texts: %q", got)
 	}
-	// The notices of changes (userapi.MailerOf) take the same way.
-	mail, err := a.emailOf(ctx, inst)
-	if err != nil || mail == nil {
-		t.Fatalf("emailOf: %v %v", mail, err)
-	}
-	if err := mail.Send(ctx, notify.Message{To: "ada@example.com", Subject: "A passkey was added", Text: "notice 555555"}); err != nil {
+	// The notices of changes (mail.Sender) take the same way.
+	if err := a.SendMail(ctx, mail.Recipient{InstanceID: inst, To: "ada@example.com"}, mail.Message{Kind: mail.AuthenticatorAdded,
+		Data: mail.Data{LoginName: "ada", Authenticator: mail.Passkey, PasskeyName: "notice 555555"}}); err != nil {
 		t.Fatal(err)
 	}
 	wantMail(t, own.received(), 2, "ada@example.com", "login@acme.test", "notice 555555")
 
 	// Another instance still uses the server's configuration.
-	if err := a.SendCode(ctx, other, credential.ChannelEmail, "bob@example.com", "666666"); err != nil {
+	if err := a.SendCode(ctx, verification(other, credential.ChannelEmail, "bob@example.com", "666666")); err != nil {
 		t.Fatal(err)
 	}
 	wantMail(t, server.received(), 2, "bob@example.com", "noreply@operator.test", "666666")
-	if err := a.SendCode(ctx, other, credential.ChannelPhone, "+41791234567", "777777"); !failure.Is(err, failure.KindUnavailable) {
+	if err := a.SendCode(ctx, verification(other, credential.ChannelPhone, "+41791234567", "777777")); !failure.Is(err, failure.KindUnavailable) {
 		t.Fatalf("SMS of another instance: %v, want unavailable", err)
 	}
 
@@ -226,7 +243,7 @@ func TestMessagesGoThroughTheInstancesProviders(t *testing.T) {
 		From: "Acme <login@acme.test>"}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "888888"); !failure.Is(err, failure.KindUnavailable) {
+	if err := a.SendCode(ctx, verification(inst, credential.ChannelEmail, "ada@example.com", "888888")); !failure.Is(err, failure.KindUnavailable) {
 		t.Fatalf("unreachable SMTP server: %v, want unavailable", err)
 	}
 	if n := len(server.received()); n != 2 {
@@ -237,11 +254,131 @@ func TestMessagesGoThroughTheInstancesProviders(t *testing.T) {
 	if err := commands.ResetProvider(ctx, editor, inst, settings.ProviderSMTP); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SendCode(ctx, inst, credential.ChannelEmail, "ada@example.com", "999999"); err != nil {
+	if err := a.SendCode(ctx, verification(inst, credential.ChannelEmail, "ada@example.com", "999999")); err != nil {
 		t.Fatal(err)
 	}
 	wantMail(t, server.received(), 3, "ada@example.com", "noreply@operator.test", "999999")
 	if n := len(own.received()); n != 2 {
 		t.Fatalf("the instance's former SMTP server got %d mails, want 2", n)
+	}
+}
+
+// readMail parses a raw message of the sink: its decoded subject and its
+// plain-text and HTML parts.
+func readMail(t *testing.T, raw string) (subject, text, html string) {
+	t.Helper()
+	m, err := netmail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject, err = new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject")); err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := parts.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not multipart/alternative: %v\n%s", err, raw)
+		}
+		var body io.Reader = p
+		if p.Header.Get("Content-Transfer-Encoding") == "quoted-printable" {
+			body = quotedprintable.NewReader(p)
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
+		case "text/plain":
+			text = string(b)
+		case "text/html":
+			html = string(b)
+		}
+	}
+	return subject, text, html
+}
+
+// A user of an organization whose settings speak German gets its
+// verification code in German, as text and as HTML in the organization's
+// colours; a user of the same organization who prefers English gets it in
+// English; a password reset's code says it resets the password; and the
+// SMS is German too.
+func TestCodesInTheUsersLanguage(t *testing.T) {
+	ctx := context.Background()
+	sink := startMailSink(t)
+	a, first := openFirstWithSMTP(t, sink.port)
+	inst, editor := first.InstanceID, eventstore.Editor{UserID: "admin"}
+	commands := settings.NewCommands(a.Store).WithKeys(a.Keys)
+	if err := commands.Set(ctx, editor, inst, first.OrgID, settings.Privacy{DefaultLanguage: "de", AllowedLanguages: []string{"de", "en"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := commands.Set(ctx, editor, inst, first.OrgID, settings.Branding{PrimaryColor: "#aa3300"}); err != nil {
+		t.Fatal(err)
+	}
+	users := a.UserCommands()
+	greta, err := users.Create(ctx, eventstore.SystemEditor, inst, user.New{OrgID: first.OrgID, Type: "human", LoginName: "greta",
+		Password: "a good password 1", Email: "greta@example.com", Phone: "+41791234567"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada, err := users.Create(ctx, eventstore.SystemEditor, inst, user.New{OrgID: first.OrgID, Type: "human", LoginName: "ada",
+		Password: "a good password 1", Email: "ada@example.com", Traits: []byte(`{"profile":{"preferred_language":"en-GB"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := regexp.MustCompile(`[0-9]{6}`)
+
+	if err := users.SendContactCode(ctx, editor, inst, greta, credential.ChannelEmail, a.Keys, a.SendCode); err != nil {
+		t.Fatal(err)
+	}
+	mails := sink.received()
+	wantMail(t, mails, 1, "greta@example.com", "noreply@operator.test", "")
+	subject, text, html := readMail(t, mails[0])
+	sent := code.FindString(text)
+	if subject != "Ihr Bestätigungscode für Test" || sent == "" || !strings.Contains(text, "Ihr Bestätigungscode lautet "+sent+".") {
+		t.Fatalf("German mail: %q\n%s", subject, text)
+	}
+	if !strings.Contains(html, `lang="de"`) || !strings.Contains(html, "#aa3300") || !strings.Contains(html, sent) || !strings.Contains(html, "Bestätigen Sie Ihre Adresse") {
+		t.Fatalf("German HTML:\n%s", html)
+	}
+	if err := users.VerifyContact(ctx, editor, inst, greta, credential.ChannelEmail, sent, a.Keys); err != nil {
+		t.Fatalf("the code in the mail: %v", err)
+	}
+
+	if err := users.SendContactCode(ctx, editor, inst, ada, credential.ChannelEmail, a.Keys, a.SendCode); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, sink.received(), 2, "ada@example.com", "noreply@operator.test", "")
+	if subject, text, _ := readMail(t, sink.received()[1]); subject != "Your verification code for Test" || !strings.Contains(text, "Your verification code is ") {
+		t.Fatalf("English mail: %q\n%s", subject, text)
+	}
+
+	if err := a.SendCode(ctx, credential.OutgoingCode{InstanceID: inst, UserID: greta, Purpose: credential.PurposePasswordReset,
+		Channel: credential.ChannelEmail, To: "greta@example.com", Code: "123456"}); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, sink.received(), 3, "greta@example.com", "noreply@operator.test", "")
+	if subject, text, _ := readMail(t, sink.received()[2]); subject != "Setzen Sie Ihr Passwort bei Test zurück" ||
+		!strings.Contains(text, "Passwort Ihres Kontos greta bei Test") || !strings.Contains(text, "123456") {
+		t.Fatalf("German reset: %q\n%s", subject, text)
+	}
+
+	const secret = "the-first-webhook-secret-of-32-bytes"
+	sms := startSMSSink(t, secret)
+	if err := commands.SetSMSProvider(ctx, editor, inst, settings.SMSProvider{URL: sms.url + "/send", Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := users.SendContactCode(ctx, editor, inst, greta, credential.ChannelPhone, a.Keys, a.SendCode); err != nil {
+		t.Fatal(err)
+	}
+	if got := sms.received(); len(got) != 1 || !regexp.MustCompile(`^\+41791234567: Ihr Bestätigungscode lautet [0-9]{6} \(Test\)\.$`).MatchString(got[0]) {
+		t.Fatalf("texts: %q", got)
 	}
 }

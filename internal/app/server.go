@@ -11,6 +11,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
+	"github.com/castellan-iam/castellan/internal/api/projectapi"
 	"github.com/castellan-iam/castellan/internal/api/sessionapi"
 	"github.com/castellan-iam/castellan/internal/api/settingsapi"
 	"github.com/castellan-iam/castellan/internal/api/system"
@@ -80,13 +81,14 @@ func (a *App) Services(version string) []api.Service {
 	return []api.Service{
 		system.New(version),
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
-		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.emailOf, a.Log),
-		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.emailOf, a.Log),
+		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.SendMail, a.Log),
+		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.SendMail, a.Log),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth),
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth),
+		projectapi.NewService(a.Store, auth, a.Keys),
 	}
 }
 

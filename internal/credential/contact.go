@@ -13,12 +13,37 @@ import (
 	"github.com/castellan-iam/castellan/internal/keyring"
 )
 
-// CodeSender delivers a verification code to an email address or phone
-// number through the notification providers of instance instanceID, the
-// user's (package notify's email and SMS notifiers, composed by the
-// caller). Delivery problems, a missing provider included, are
-// failure.Unavailable.
-type CodeSender func(ctx context.Context, instanceID, channel, to, code string) error
+// Purpose is what a code is for; it decides the words of its message, not
+// how it is checked.
+type Purpose string
+
+// The purposes of codes.
+const (
+	// PurposeVerify: a contact code, proving an address (SendContactCode).
+	PurposeVerify Purpose = "verify"
+	// PurposeSignIn: a sign-in code (SendSignInCode).
+	PurposeSignIn Purpose = "sign_in"
+	// PurposePasswordReset: a contact code sent for the recovery of a
+	// forgotten password; the caller that recovers sets it.
+	PurposePasswordReset Purpose = "password_reset"
+)
+
+// OutgoingCode is a code to deliver: to To, the email address or phone
+// number (Channel) of user UserID of instance InstanceID.
+type OutgoingCode struct {
+	InstanceID string
+	UserID     string
+	Purpose    Purpose
+	Channel    string
+	To         string
+	Code       string
+}
+
+// CodeSender delivers a code through the notification providers of the
+// code's instance, in the user's language (package mail composes the
+// message, package notify delivers it; the caller wires them). Delivery
+// problems, a missing provider included, are failure.Unavailable.
+type CodeSender func(ctx context.Context, c OutgoingCode) error
 
 func newCode() (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
@@ -72,7 +97,7 @@ func (c *Commands) SendContactCode(ctx context.Context, editor eventstore.Editor
 		Events: []eventstore.Payload{&ContactCodeAdded{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(lifetime).UTC()}}}); err != nil {
 		return err
 	}
-	return send(ctx, user.InstanceID, channel, to, code)
+	return send(ctx, OutgoingCode{InstanceID: user.InstanceID, UserID: user.ID, Purpose: PurposeVerify, Channel: channel, To: to, Code: code})
 }
 
 // VerifyContact checks a code the user entered for current, its email

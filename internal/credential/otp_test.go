@@ -2,6 +2,7 @@ package credential
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,10 +20,13 @@ type outbox struct {
 	sent []string // channel:to:code
 }
 
-func (o *outbox) send(_ context.Context, _, channel, to, code string) error {
+func (o *outbox) send(_ context.Context, c OutgoingCode) error {
+	if c.Purpose != PurposeSignIn {
+		return fmt.Errorf("a sign-in code sent for %q", c.Purpose)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.sent = append(o.sent, channel+":"+to+":"+code)
+	o.sent = append(o.sent, c.Channel+":"+c.To+":"+c.Code)
 	return nil
 }
 
@@ -280,7 +284,7 @@ func TestSignInCodes(t *testing.T) {
 			t.Fatal("the stored event holds the code in clear")
 		}
 		// A contact code is no sign-in code.
-		if err := f.cmds.SendContactCode(ctx, eventstore.SystemEditor, f.user, ChannelEmail, to, f.keys, func(context.Context, string, string, string, string) error { return nil }); err != nil {
+		if err := f.cmds.SendContactCode(ctx, eventstore.SystemEditor, f.user, ChannelEmail, to, f.keys, func(context.Context, OutgoingCode) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		f.given(t)

@@ -101,7 +101,7 @@ func (c *Commands) SendSignInCode(ctx context.Context, user eventstore.Aggregate
 		Events: []eventstore.Payload{&SignInCodeSent{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(pol.SignInCodeLifetime).UTC()}}}); err != nil {
 		return err
 	}
-	return send(ctx, user.InstanceID, channel, to, code)
+	return send(ctx, OutgoingCode{InstanceID: user.InstanceID, UserID: user.ID, Purpose: PurposeSignIn, Channel: channel, To: to, Code: code})
 }
 
 // CheckSignInCode is the sign-in-code step of a sign-in of the user, which

@@ -13,7 +13,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
-	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -47,12 +47,12 @@ type totpSetup struct {
 	Secret string
 }
 
-// The authenticators as a notification names them, as the API names them.
+// The authenticators as a notice names them, as the API's do.
 const (
-	nameTOTP          = "An authenticator app (TOTP)"
-	nameRecoveryCodes = "Recovery codes"
-	nameOTPEmail      = "Sign-in codes by email"
-	nameOTPSMS        = "Sign-in codes by SMS"
+	nameTOTP          = mail.TOTP
+	nameRecoveryCodes = mail.RecoveryCodes
+	nameOTPEmail      = mail.OTPEmail
+	nameOTPSMS        = mail.OTPSMS
 )
 
 // offers tells which authenticators u may add: its type lists them and
@@ -313,7 +313,7 @@ func (h *Handler) postRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	err = h.d.Passkeys.Remove(r.Context(), me.editor(), me.user.Aggregate(), id)
 	if err == nil {
-		h.notifyPasskey(r.Context(), me.user, list[i].Name)
+		h.notifyPasskey(r.Context(), me.user, list[i].Name, false)
 	}
 	h.changed(w, r, me, err, "passkey-removed", "There is no such passkey.")
 }
@@ -321,38 +321,35 @@ func (h *Handler) postRemovePasskey(w http.ResponseWriter, r *http.Request) {
 // notifyChange tells u, at its verified email address, that an
 // authenticator was added or removed, in the words of the API's notice.
 // It never fails the change: a failure is logged.
-func (h *Handler) notifyChange(ctx context.Context, u user.User, authenticator string, added bool) {
-	subject, change := "An authenticator was removed from your account", "removed from"
+func (h *Handler) notifyChange(ctx context.Context, u user.User, authenticator mail.Authenticator, added bool) {
+	kind := mail.AuthenticatorRemoved
 	if added {
-		subject, change = "An authenticator was added to your account", "added to"
+		kind = mail.AuthenticatorAdded
 	}
-	was := "were"
-	if authenticator == nameTOTP {
-		was = "was"
-	}
-	h.notice(ctx, u, subject, authenticator+" "+was+" "+change+" your account "+u.LoginName+".\n\n"+
-		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n")
+	h.notice(ctx, u, mail.Message{Kind: kind, Data: mail.Data{LoginName: u.LoginName, Authenticator: authenticator}})
 }
 
-func (h *Handler) notifyPasskey(ctx context.Context, u user.User, name string) {
-	h.notice(ctx, u, "A passkey was removed from your account", "The passkey \""+name+"\" was removed from your account "+u.LoginName+".\n\n"+
-		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n")
+// notifyPasskey tells u that its passkey named name was added or removed.
+func (h *Handler) notifyPasskey(ctx context.Context, u user.User, name string, added bool) {
+	kind := mail.AuthenticatorRemoved
+	if added {
+		kind = mail.AuthenticatorAdded
+	}
+	h.notice(ctx, u, mail.Message{Kind: kind, Data: mail.Data{LoginName: u.LoginName, Authenticator: mail.Passkey, PasskeyName: name}})
 }
 
 // noticeTimeout bounds the notice a change sends.
 const noticeTimeout = 10 * time.Second
 
-func (h *Handler) notice(ctx context.Context, u user.User, subject, text string) {
+// notice mails m to u, in its language, if it has a verified email
+// address.
+func (h *Handler) notice(ctx context.Context, u user.User, m mail.Message) {
 	if h.d.Mail == nil || u.Email == "" || !u.EmailVerified {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noticeTimeout)
 	defer cancel()
-	n, err := h.d.Mail(ctx, u.InstanceID)
-	if err == nil && n != nil {
-		err = n.Send(ctx, notify.Message{To: u.Email, Subject: subject, Text: text})
-	}
-	if err != nil {
+	if err := h.d.Mail(ctx, mail.Recipient{InstanceID: u.InstanceID, UserID: u.ID, OrgID: u.OrgID, To: u.Email}, m); err != nil {
 		h.d.Log.Warn("could not tell a user of a change to its authenticators", "instance", u.InstanceID, "user", u.ID, "err", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/config"
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/login"
@@ -70,10 +71,10 @@ func startAccount(t *testing.T) *account {
 	acc := &account{codes: map[string]string{}}
 	clock := func() time.Time { return time.Now().Add(time.Duration(acc.skew.Load())) }
 	h, err := login.New(login.Deps{DB: a.DB, Sessions: a.Sessions().WithClock(clock), Users: a.UserCommands(), Keys: a.Keys,
-		Passkeys: a.Passkeys(), SendCode: func(_ context.Context, _, _, to, code string) error {
+		Passkeys: a.Passkeys(), SendCode: func(_ context.Context, c credential.OutgoingCode) error {
 			acc.mu.Lock()
 			defer acc.mu.Unlock()
-			acc.codes[to] = code
+			acc.codes[c.To] = c.Code
 			return nil
 		}})
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
-	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/server"
@@ -58,9 +58,9 @@ type Deps struct {
 	Assets AssetStore
 	// Passkeys lists and removes a user's passkeys (the account pages).
 	Passkeys *passkey.Commands
-	// Mail finds the email notifier of an instance, which tells users of
-	// changes to their authenticators; nil, or a nil notifier, for none.
-	Mail func(ctx context.Context, instanceID string) (notify.Notifier, error)
+	// Mail renders and sends the emails that tell users of changes to
+	// their authenticators and of an existing account; nil for none.
+	Mail mail.Sender
 	// Orgs and Members create an organization and make the user who
 	// signed it up its owner (organization sign-up, register.go).
 	Orgs    *org.Commands

@@ -516,7 +516,6 @@ func (h *Handler) accountPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		h.scriptFailed(w, r, err)
 		return
 	}
-	h.notice(r.Context(), u, "A passkey was added to your account", "The passkey \""+cred.Name+"\" was added to your account "+u.LoginName+".\n\n"+
-		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n")
+	h.notifyPasskey(r.Context(), u, cred.Name, true)
 	writeJSON(w, http.StatusOK, map[string]string{"next": backToAuthenticators + "?done=passkey-added"})
 }

@@ -35,6 +35,15 @@ type recoverData struct {
 	PasswordProblem string // the password policy's own words
 }
 
+// passwordResetCode sends the contact code of a recovery through send as
+// the code of a password reset, whose message says so.
+func passwordResetCode(send credential.CodeSender) credential.CodeSender {
+	return func(ctx context.Context, c credential.OutgoingCode) error {
+		c.Purpose = credential.PurposePasswordReset
+		return send(ctx, c)
+	}
+}
+
 func (s *selfService) recoverPage(w http.ResponseWriter, r *http.Request) {
 	s.h.render(w, r, http.StatusOK, "recover", view{Title: "Forgot your password?", Page: &recoverData{}})
 }

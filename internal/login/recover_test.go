@@ -57,6 +57,9 @@ func TestRecovery(t *testing.T) {
 	}
 	b.post("/ui/login/recover", "/ui/login/recover", "loginName", "erin")
 	code := box.code(t, "erin@example.com", 1)
+	if mail := box.wait(t, "erin@example.com", 1); !strings.Contains(mail, "Reset your password") || strings.Contains(mail, "verification code") {
+		t.Fatalf("the recovery's mail does not say it resets the password:\n%s", mail)
+	}
 	// A password the policy refuses: its words next to the password.
 	status, _, page := b.post("/ui/login/recover/code", "/ui/login/recover/code", "code", code, "newPassword", "short", "repeat", "short")
 	if status != 400 || !strings.Contains(page, `id="password-error"`) {

@@ -13,7 +13,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
-	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/settings"
@@ -331,10 +331,14 @@ func (s *selfService) postRegister(w http.ResponseWriter, r *http.Request) {
 }
 
 // sendCode sends a code for a pending registration or recovery of an
-// account, after the answer.
+// account, after the answer; a recovery's says it resets the password.
 func (s *selfService) sendCode(p pending) {
+	send := s.h.d.SendCode
+	if p.Kind == "recover" {
+		send = passwordResetCode(send)
+	}
 	s.later("send a code", func(ctx context.Context) error {
-		return s.h.d.Users.SendContactCode(ctx, eventstore.Editor{UserID: p.UserID, ClientID: "login"}, p.Instance, p.UserID, p.Channel, s.h.d.Keys, s.h.d.SendCode)
+		return s.h.d.Users.SendContactCode(ctx, eventstore.Editor{UserID: p.UserID, ClientID: "login"}, p.Instance, p.UserID, p.Channel, s.h.d.Keys, send)
 	})
 }
 
@@ -346,14 +350,7 @@ func (s *selfService) sendAccountExists(r *http.Request, email string) {
 		if s.h.d.Mail == nil {
 			return nil
 		}
-		n, err := s.h.d.Mail(ctx, inst.ID)
-		if err != nil || n == nil {
-			return err
-		}
-		return n.Send(ctx, notify.Message{To: email, Subject: "Your account at " + inst.Name,
-			Text: "Somebody asked to create an account at " + inst.Name + " with this email address, which already has one.\n\n" +
-				"If it was you: sign in with your account, or choose \"Forgot your password?\" on the sign-in page to set a new password.\n\n" +
-				"If it was not you, you can ignore this message."})
+		return s.h.d.Mail(ctx, mail.Recipient{InstanceID: inst.ID, To: email}, mail.Message{Kind: mail.AccountExists})
 	})
 }
 

@@ -76,7 +76,7 @@ func TestLanguageOfTheWords(t *testing.T) {
 	}{
 		{language.English, Verification, "Your verification code for Acme", "Your verification code is 493817."},
 		{language.German, Verification, "Ihr Bestätigungscode für Acme", "Ihr Bestätigungscode lautet 493817."},
-		{language.English, PasswordReset, "Reset your password at Acme", "Your code to reset your password is 493817."},
+		{language.English, PasswordReset, "Reset your password at Acme", "Your password reset code is 493817."},
 		{language.German, PasswordReset, "Setzen Sie Ihr Passwort bei Acme zurück", "Ihr Code zum Zurücksetzen des Passworts lautet 493817."},
 		{language.German, AuthenticatorAdded, "Ihrem Konto bei Acme wurde ein Authentifizierungsmittel hinzugefügt", "Ihrem Konto ada wurde eine Authenticator-App (TOTP) hinzugefügt."},
 		{language.German, NewDevice, "Neue Anmeldung bei Ihrem Konto bei Acme", "Gerät: Mozilla/5.0"},

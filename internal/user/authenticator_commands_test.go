@@ -2,6 +2,7 @@ package user
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,8 +94,11 @@ func TestAuthenticatorsFollowTheUserType(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sentInstance, sentTo, sentCode string
-	send := func(_ context.Context, instanceID, channel, to, code string) error {
-		sentInstance, sentTo, sentCode = instanceID, to, code
+	send := func(_ context.Context, c credential.OutgoingCode) error {
+		if c.UserID != ada || c.Purpose != credential.PurposeSignIn {
+			return fmt.Errorf("a sign-in code sent for user %q, %q", c.UserID, c.Purpose)
+		}
+		sentInstance, sentTo, sentCode = c.InstanceID, c.To, c.Code
 		return nil
 	}
 	if err := f.users.SendSignInCode(ctx, inst, ada, credential.ChannelPhone, keys, send); err != nil {

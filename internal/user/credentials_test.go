@@ -102,13 +102,16 @@ type outbox struct {
 	sent map[string]string
 }
 
-func (o *outbox) send(_ context.Context, instanceID, channel, to, code string) error {
-	if instanceID != inst {
-		return fmt.Errorf("a code of instance %s sent for instance %s", inst, instanceID)
+func (o *outbox) send(_ context.Context, c credential.OutgoingCode) error {
+	if c.InstanceID != inst {
+		return fmt.Errorf("a code of instance %s sent for instance %s", inst, c.InstanceID)
+	}
+	if c.UserID == "" || c.Purpose != credential.PurposeVerify {
+		return fmt.Errorf("a contact code sent for user %q, %q", c.UserID, c.Purpose)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.sent[channel+":"+to] = code
+	o.sent[c.Channel+":"+c.To] = c.Code
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
-	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
@@ -28,31 +28,23 @@ import (
 type AuthenticatorService struct {
 	users *Service
 	keys  *keyring.Ring
-	// mail finds the notifier that tells users of changes to their
-	// authenticators; nil when there is none.
-	mail MailerOf
+	// mail renders and sends the notices of changes to users'
+	// authenticators; nil for none.
+	mail mail.Sender
 	log  *slog.Logger
 }
 
 var _ userv1connect.AuthenticatorServiceHandler = (*AuthenticatorService)(nil)
-
-// MailerOf finds the email notifier of instance instanceID: the SMTP
-// server the instance sets, else the server's; nil (and no error) when
-// there is none. It is asked for each message, so that a change of the
-// instance's providers applies to the next one. An error is a reason the
-// providers cannot be read or used.
-type MailerOf func(ctx context.Context, instanceID string) (notify.Notifier, error)
 
 // notifyTimeout bounds the notification email a change sends, so that a
 // slow provider delays the answer only so much.
 const notifyTimeout = 10 * time.Second
 
 // NewAuthenticatorService returns the authenticator service. TOTP seeds
-// are sealed with keys; mail (nil for none) finds, per instance, the
-// notifier that tells users by email when an authenticator of theirs is
-// added or removed; log records notifications that could not be sent.
-func NewAuthenticatorService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, mail MailerOf, log *slog.Logger) *AuthenticatorService {
-	return &AuthenticatorService{users: &Service{store: store, users: users, auth: auth, keys: keys}, keys: keys, mail: mail, log: log}
+// are sealed with keys; send (nil for none) tells users by email, in
+// their language, when an authenticator of theirs is added or removed; log records notifications that could not be sent.
+func NewAuthenticatorService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, send mail.Sender, log *slog.Logger) *AuthenticatorService {
+	return &AuthenticatorService{users: &Service{store: store, users: users, auth: auth, keys: keys}, keys: keys, mail: send, log: log}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -68,50 +60,39 @@ func authenticatorsToProto(a credential.Authenticators) *userv1.Authenticators {
 		OtpEmail: a.SignInCodeEmail, OtpSms: a.SignInCodeSMS}
 }
 
-// The authenticators as a notification names them.
+// The authenticators as a notice names them.
 const (
-	nameTOTP          = "An authenticator app (TOTP)"
-	nameRecoveryCodes = "Recovery codes"
-	nameOTPEmail      = "Sign-in codes by email"
-	nameOTPSMS        = "Sign-in codes by SMS"
+	nameTOTP          = mail.TOTP
+	nameRecoveryCodes = mail.RecoveryCodes
+	nameOTPEmail      = mail.OTPEmail
+	nameOTPSMS        = mail.OTPSMS
 )
 
 // notifyChange tells u, at its verified email address, that an
 // authenticator was added or removed. It runs after the change is stored
 // and never fails the request: a failure is logged, without the message.
-func (s *AuthenticatorService) notifyChange(ctx context.Context, u user.User, authenticator string, added bool) {
-	if s.mail == nil || u.Email == "" || !u.EmailVerified {
-		return
-	}
-	subject, change := "An authenticator was removed from your account", "removed from"
+func (s *AuthenticatorService) notifyChange(ctx context.Context, u user.User, authenticator mail.Authenticator, added bool) {
+	kind := mail.AuthenticatorRemoved
 	if added {
-		subject, change = "An authenticator was added to your account", "added to"
+		kind = mail.AuthenticatorAdded
 	}
-	text := authenticator + " " + pluralWas(authenticator) + " " + change + " your account " + u.LoginName + ".\n\n" +
-		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n"
-	if err := sendNotice(ctx, s.mail, u, subject, text); err != nil && s.log != nil {
+	m := mail.Message{Kind: kind, Data: mail.Data{LoginName: u.LoginName, Authenticator: authenticator}}
+	if err := sendNotice(ctx, s.mail, u, m); err != nil && s.log != nil {
 		s.log.Warn("could not tell a user of a change to its authenticators", "instance", u.InstanceID, "user", u.ID, "err", err)
 	}
 }
 
-// sendNotice mails u a notice through the email provider of u's instance,
-// if it has one, within notifyTimeout and even when the request that
-// caused it has ended.
-func sendNotice(ctx context.Context, mail MailerOf, u user.User, subject, text string) error {
+// sendNotice mails u a notice, in its language, through the email
+// provider of u's instance, within notifyTimeout and even when the request
+// that caused it has ended; nothing without a sender or a verified email
+// address.
+func sendNotice(ctx context.Context, send mail.Sender, u user.User, m mail.Message) error {
+	if send == nil || u.Email == "" || !u.EmailVerified {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 	defer cancel()
-	n, err := mail(ctx, u.InstanceID)
-	if err != nil || n == nil {
-		return err
-	}
-	return n.Send(ctx, notify.Message{To: u.Email, Subject: subject, Text: text})
-}
-
-func pluralWas(authenticator string) string {
-	if authenticator == nameTOTP {
-		return "was"
-	}
-	return "were"
+	return send(ctx, mail.Recipient{InstanceID: u.InstanceID, UserID: u.ID, OrgID: u.OrgID, To: u.Email}, m)
 }
 
 // issuer labels a TOTP entry in the user's app: the instance's name.
@@ -287,7 +268,7 @@ func (s *AuthenticatorService) signInCodes(channel string, add bool) change {
 
 // changeMine applies a change to the caller's own authenticators and tells
 // the caller.
-func (s *AuthenticatorService) changeMine(ctx context.Context, h http.Header, authenticator string, added bool, do change) error {
+func (s *AuthenticatorService) changeMine(ctx context.Context, h http.Header, authenticator mail.Authenticator, added bool, do change) error {
 	caller, u, err := s.users.me(ctx, h)
 	if err != nil {
 		return err
@@ -302,7 +283,7 @@ func (s *AuthenticatorService) changeMine(ctx context.Context, h http.Header, au
 // removeManaged removes an authenticator of a user the caller manages: it
 // needs user.credential.write on the user's organization and must hold
 // every permission the user holds (managed), and tells the user.
-func (s *AuthenticatorService) removeManaged(ctx context.Context, h http.Header, userID, authenticator string, do change) error {
+func (s *AuthenticatorService) removeManaged(ctx context.Context, h http.Header, userID string, authenticator mail.Authenticator, do change) error {
 	caller, u, err := s.users.managed(ctx, h, userID, authz.UserCredWrite)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/text/language"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
@@ -25,6 +26,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/notify"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -44,12 +46,19 @@ func startAuthenticators(t *testing.T, src dbtest.Source, mail notify.Notifier) 
 	return env, userv1connect.NewAuthenticatorServiceClient(env.Client, env.URL)
 }
 
-// everywhere sends the mail of every instance through mail; none for nil.
-func everywhere(mail notify.Notifier) userapi.MailerOf {
-	if mail == nil {
+// everywhere sends the mail of every instance through n, in English with
+// the built-in look; none for nil.
+func everywhere(n notify.Notifier) mail.Sender {
+	if n == nil {
 		return nil
 	}
-	return func(context.Context, string) (notify.Notifier, error) { return mail, nil }
+	return func(ctx context.Context, r mail.Recipient, m mail.Message) error {
+		e, err := mail.Render(language.English, mail.Brand{}, m)
+		if err != nil {
+			return err
+		}
+		return n.Send(ctx, notify.Message{To: r.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
+	}
 }
 
 // createPerson creates a human with a verified email address.

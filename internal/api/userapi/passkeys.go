@@ -17,6 +17,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
@@ -30,9 +31,9 @@ import (
 type PasskeyService struct {
 	users    *Service
 	passkeys *passkey.Commands
-	// mail finds the notifier that tells users of changes to their
-	// credentials; nil when there is none.
-	mail MailerOf
+	// mail renders and sends the notices of changes to users'
+	// credentials; nil for none.
+	mail mail.Sender
 	log  *slog.Logger
 }
 
@@ -44,11 +45,11 @@ const maxPasskeyIDLength = 1364
 
 // NewPasskeyService returns the passkey service. passkeys runs the
 // ceremonies (the composition root's, with each instance as its relying
-// party); mail (nil for none) finds, per instance, the notifier that tells
-// users by email when a credential of theirs is added or removed; log
+// party); send (nil for none) tells users by email, in their language,
+// when a credential of theirs is added or removed; log
 // records notifications that could not be sent.
-func NewPasskeyService(store *eventstore.Store, auth *authn.Authenticator, passkeys *passkey.Commands, mail MailerOf, log *slog.Logger) *PasskeyService {
-	return &PasskeyService{users: &Service{store: store, auth: auth}, passkeys: passkeys, mail: mail, log: log}
+func NewPasskeyService(store *eventstore.Store, auth *authn.Authenticator, passkeys *passkey.Commands, send mail.Sender, log *slog.Logger) *PasskeyService {
+	return &PasskeyService{users: &Service{store: store, auth: auth}, passkeys: passkeys, mail: send, log: log}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -226,16 +227,12 @@ func (s *PasskeyService) remove(ctx context.Context, editor eventstore.Editor, u
 // named name was added or removed. It runs after the change is stored and
 // never fails the request: a failure is logged, without the message.
 func (s *PasskeyService) notifyChange(ctx context.Context, u user.User, name string, added bool) {
-	if s.mail == nil || u.Email == "" || !u.EmailVerified {
-		return
-	}
-	subject, change := "A passkey was removed from your account", "removed from"
+	kind := mail.AuthenticatorRemoved
 	if added {
-		subject, change = "A passkey was added to your account", "added to"
+		kind = mail.AuthenticatorAdded
 	}
-	text := "The passkey \"" + name + "\" was " + change + " your account " + u.LoginName + ".\n\n" +
-		"If you did not make this change, contact your administrator at once: someone else may have access to your account.\n"
-	if err := sendNotice(ctx, s.mail, u, subject, text); err != nil && s.log != nil {
+	m := mail.Message{Kind: kind, Data: mail.Data{LoginName: u.LoginName, Authenticator: mail.Passkey, PasskeyName: name}}
+	if err := sendNotice(ctx, s.mail, u, m); err != nil && s.log != nil {
 		s.log.Warn("could not tell a user of a change to its passkeys", "instance", u.InstanceID, "user", u.ID, "err", err)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -39,10 +40,10 @@ type outbox struct {
 	sent map[string]string
 }
 
-func (o *outbox) send(_ context.Context, _, channel, to, code string) error {
+func (o *outbox) send(_ context.Context, c credential.OutgoingCode) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.sent[channel+":"+to] = code
+	o.sent[c.Channel+":"+c.To] = c.Code
 	return nil
 }
 
