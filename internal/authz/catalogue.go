@@ -35,6 +35,10 @@ const (
 	// without either.
 	SessionRead  Permission = "session.read"
 	SessionWrite Permission = "session.write"
+	// ProjectRead and ProjectWrite cover an organization's projects and
+	// their applications, client secrets included.
+	ProjectRead  Permission = "project.read"
+	ProjectWrite Permission = "project.write"
 )
 
 // InstanceOwner is the instance role that holds every permission: an
@@ -46,15 +50,15 @@ const InstanceOwner = "instance.owner"
 var Roles = map[string][]Permission{
 	InstanceOwner: {InstanceRead, InstanceWrite, OrgRead, OrgCreate, OrgWrite, OrgDelete, UserRead, UserWrite, UserDelete,
 		UserCredWrite, SchemaRead, SchemaWrite, MemberRead, MemberWrite, EventRead, SettingsRead, SettingsWrite,
-		SessionRead, SessionWrite},
-	"instance.viewer": {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead, SettingsRead, SessionRead},
+		SessionRead, SessionWrite, ProjectRead, ProjectWrite},
+	"instance.viewer": {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead, SettingsRead, SessionRead, ProjectRead},
 	// A login client is the account a login runs as: it signs users in
 	// and reads the settings that say how, and nothing else.
 	"instance.login_client": {SessionWrite, SessionRead, SettingsRead},
 	"org.owner": {OrgRead, OrgWrite, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, MemberRead, MemberWrite, EventRead,
-		SettingsRead, SettingsWrite, SessionRead},
+		SettingsRead, SettingsWrite, SessionRead, ProjectRead, ProjectWrite},
 	"org.user_manager": {OrgRead, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, SessionRead},
-	"org.viewer":       {OrgRead, UserRead, SchemaRead, MemberRead, SettingsRead, SessionRead},
+	"org.viewer":       {OrgRead, UserRead, SchemaRead, MemberRead, SettingsRead, SessionRead, ProjectRead},
 }
 
 // ValidRoles reports the first role that is unknown or not held on scopes

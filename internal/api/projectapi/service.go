@@ -1,0 +1,275 @@
+package projectapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	projectv1 "github.com/castellan-iam/castellan/gen/castellan/project/v1"
+	"github.com/castellan-iam/castellan/gen/castellan/project/v1/projectv1connect"
+	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
+)
+
+// Service implements projectv1connect.ProjectServiceHandler.
+type Service struct {
+	store    *eventstore.Store
+	commands *client.Commands
+	auth     *authn.Authenticator
+}
+
+var _ projectv1connect.ProjectServiceHandler = (*Service)(nil)
+
+// NewService returns the project service; ring derives the key client
+// secrets are hashed under.
+func NewService(store *eventstore.Store, auth *authn.Authenticator, ring client.KeyDeriver) *Service {
+	return &Service{store: store, commands: client.NewCommands(store, ring, nil), auth: auth}
+}
+
+// Handler returns the Connect handler and its path, for api.NewHandler.
+func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) {
+	return projectv1connect.NewProjectServiceHandler(s, opts...)
+}
+
+// project loads a project the caller holds p on; one it may not read is
+// NotFound, one it may read but not change is PermissionDenied.
+func (s *Service) project(ctx context.Context, caller authz.Caller, projectID string, p authz.Permission) (client.Project, error) {
+	proj, err := client.GetProject(ctx, s.store.DB(), caller.InstanceID, projectID)
+	if err != nil {
+		return client.Project{}, err
+	}
+	if !caller.Can(authz.ProjectRead, authz.Org(proj.OrgID)) {
+		return client.Project{}, failure.NotFound("project %.64q not found", projectID)
+	}
+	return proj, caller.Require(p, authz.Org(proj.OrgID))
+}
+
+// application loads an application whose project the caller holds p on.
+func (s *Service) application(ctx context.Context, caller authz.Caller, appID string, p authz.Permission) (client.Application, error) {
+	app, err := client.GetApplication(ctx, s.store.DB(), caller.InstanceID, appID)
+	if err != nil {
+		return client.Application{}, err
+	}
+	if !caller.Can(authz.ProjectRead, authz.Org(app.OrgID)) {
+		return client.Application{}, failure.NotFound("application %.64q not found", appID)
+	}
+	return app, caller.Require(p, authz.Org(app.OrgID))
+}
+
+// CreateProject adds a project; project.write on the organization.
+func (s *Service) CreateProject(ctx context.Context, req *connect.Request[projectv1.CreateProjectRequest]) (*connect.Response[projectv1.CreateProjectResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	orgID := req.Msg.GetOrganizationId()
+	if orgID == "" {
+		return nil, failure.InvalidArgument("organizationId", "is required")
+	}
+	if err := caller.Require(authz.ProjectWrite, authz.Org(orgID)); err != nil {
+		return nil, err
+	}
+	p, err := s.commands.CreateProject(ctx, caller.Editor(), caller.InstanceID, orgID, req.Msg.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.CreateProjectResponse{Project: projectOf(p)}), nil
+}
+
+// GetProject returns a project; project.read on its organization.
+func (s *Service) GetProject(ctx context.Context, req *connect.Request[projectv1.GetProjectRequest]) (*connect.Response[projectv1.GetProjectResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.project(ctx, caller, req.Msg.GetProjectId(), authz.ProjectRead)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.GetProjectResponse{Project: projectOf(p)}), nil
+}
+
+// ListProjects lists the projects of the organizations the caller holds
+// project.read on (of one, when named).
+func (s *Service) ListProjects(ctx context.Context, req *connect.Request[projectv1.ListProjectsRequest]) (*connect.Response[projectv1.ListProjectsResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	orgID := req.Msg.GetOrganizationId()
+	if orgID != "" {
+		if err := caller.Require(authz.ProjectRead, authz.Org(orgID)); err != nil {
+			return nil, err
+		}
+	} else if !caller.CanAnywhere(authz.ProjectRead) {
+		return nil, caller.Require(authz.ProjectRead, authz.Instance())
+	}
+	projects, err := client.ListProjects(ctx, s.store.DB(), caller.InstanceID, orgID)
+	if err != nil {
+		return nil, err
+	}
+	resp := &projectv1.ListProjectsResponse{}
+	for _, p := range projects {
+		if caller.Can(authz.ProjectRead, authz.Org(p.OrgID)) {
+			resp.Projects = append(resp.Projects, projectOf(p))
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// CreateApplication adds an application; project.write.
+func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[projectv1.CreateApplicationRequest]) (*connect.Response[projectv1.CreateApplicationResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.project(ctx, caller, req.Msg.GetProjectId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes()}
+	switch m.GetKind() {
+	case projectv1.ApplicationKind_APPLICATION_KIND_API:
+		spec.Kind = client.KindAPI
+	case projectv1.ApplicationKind_APPLICATION_KIND_OIDC, projectv1.ApplicationKind_APPLICATION_KIND_UNSPECIFIED:
+		spec.Kind = client.KindOIDC
+	default:
+		return nil, failure.InvalidArgument("kind", "unknown kind %d", m.GetKind())
+	}
+	switch m.GetAccessTokenType() {
+	case projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT, projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_UNSPECIFIED:
+		spec.AccessTokenType = client.TokenJWT
+	case projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_OPAQUE:
+		spec.AccessTokenType = client.TokenOpaque
+	default:
+		return nil, failure.InvalidArgument("accessTokenType", "unknown type %d", m.GetAccessTokenType())
+	}
+	if d := m.GetAccessTokenLifetime(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return nil, failure.InvalidArgument("accessTokenLifetime", "%v", err)
+		}
+		spec.AccessTokenLifetime = d.AsDuration()
+	}
+	app, secret, err := s.commands.CreateApplication(ctx, caller.Editor(), caller.InstanceID, p.ID, spec)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.CreateApplicationResponse{Application: applicationOf(app), ClientSecret: secret}), nil
+}
+
+// GetApplication returns an application; project.read.
+func (s *Service) GetApplication(ctx context.Context, req *connect.Request[projectv1.GetApplicationRequest]) (*connect.Response[projectv1.GetApplicationResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectRead)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.GetApplicationResponse{Application: applicationOf(app)}), nil
+}
+
+// ListApplications lists a project's applications; project.read.
+func (s *Service) ListApplications(ctx context.Context, req *connect.Request[projectv1.ListApplicationsRequest]) (*connect.Response[projectv1.ListApplicationsResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.project(ctx, caller, req.Msg.GetProjectId(), authz.ProjectRead)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := client.ListApplications(ctx, s.store.DB(), caller.InstanceID, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	resp := &projectv1.ListApplicationsResponse{}
+	for _, a := range apps {
+		resp.Applications = append(resp.Applications, applicationOf(a))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// AddClientSecret rotates an application's secret; project.write. An
+// application has no permissions of its own yet, so its secret gives
+// nothing the caller lacks (see package client on escalation).
+func (s *Service) AddClientSecret(ctx context.Context, req *connect.Request[projectv1.AddClientSecretRequest]) (*connect.Response[projectv1.AddClientSecretResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	var overlap time.Duration
+	if d := req.Msg.GetOverlap(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return nil, failure.InvalidArgument("overlap", "%v", err)
+		}
+		overlap = d.AsDuration()
+	}
+	secret, value, err := s.commands.AddSecret(ctx, caller.Editor(), caller.InstanceID, app.ID, overlap)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.AddClientSecretResponse{Secret: secretOf(secret), ClientSecret: value}), nil
+}
+
+// RemoveClientSecret ends a secret; project.write.
+func (s *Service) RemoveClientSecret(ctx context.Context, req *connect.Request[projectv1.RemoveClientSecretRequest]) (*connect.Response[projectv1.RemoveClientSecretResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.commands.RemoveSecret(ctx, caller.Editor(), caller.InstanceID, app.ID, req.Msg.GetSecretId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.RemoveClientSecretResponse{}), nil
+}
+
+func projectOf(p client.Project) *projectv1.Project {
+	return &projectv1.Project{Id: p.ID, OrganizationId: p.OrgID, Name: p.Name, CreateTime: timestamppb.New(p.CreatedAt)}
+}
+
+func secretOf(s client.Secret) *projectv1.ClientSecret {
+	out := &projectv1.ClientSecret{Id: s.ID, CreateTime: timestamppb.New(s.CreatedAt)}
+	if !s.ExpiresAt.IsZero() {
+		out.ExpireTime = timestamppb.New(s.ExpiresAt)
+	}
+	return out
+}
+
+func applicationOf(a client.Application) *projectv1.Application {
+	out := &projectv1.Application{
+		Id: a.ID, ProjectId: a.ProjectID, OrganizationId: a.OrgID, Name: a.Name, ClientId: a.ClientID, Public: a.Public,
+		GrantTypes: a.GrantTypes, Scopes: a.Scopes, CreateTime: timestamppb.New(a.CreatedAt),
+		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
+	}
+	if a.Kind == client.KindAPI {
+		out.Kind = projectv1.ApplicationKind_APPLICATION_KIND_API
+	}
+	if a.AccessTokenType == client.TokenOpaque {
+		out.AccessTokenType = projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_OPAQUE
+	}
+	if a.AccessTokenLifetime != 0 {
+		out.AccessTokenLifetime = durationpb.New(a.AccessTokenLifetime)
+	}
+	for _, s := range a.Secrets {
+		out.Secrets = append(out.Secrets, secretOf(s))
+	}
+	return out
+}
