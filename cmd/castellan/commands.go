@@ -97,6 +97,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printFirstStart(stdout, cfg, first)
 	}
 	go a.KeepStatistics(ctx)
+	go a.WatchSignIns(ctx)
 	serve := server.ServeOptions{TLS: tlsConfig, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Limits: server.Limits{
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,

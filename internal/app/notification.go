@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
@@ -184,4 +186,40 @@ func (a *App) SendCode(ctx context.Context, c credential.OutgoingCode) error {
 		return err
 	}
 	return sms.Send(ctx, notify.Message{To: c.To, Text: text})
+}
+
+// WatchSignIns tells users by email of sign-ins from devices new to them
+// (session.DeviceWatch) until ctx ends.
+func (a *App) WatchSignIns(ctx context.Context) {
+	a.deviceWatch().Run(ctx, a.Config.Subscriptions.PollInterval)
+}
+
+func (a *App) deviceWatch() *session.DeviceWatch {
+	return &session.DeviceWatch{Store: a.Store, Tell: a.tellNewDevice, Log: a.Log}
+}
+
+// newDeviceTimeout bounds the notice of one sign-in from a new device.
+const newDeviceTimeout = 30 * time.Second
+
+// tellNewDevice mails the user of a sign-in from a new device at its
+// verified email address; a user without one, or an instance without an
+// email provider, is told nothing.
+func (a *App) tellNewDevice(ctx context.Context, d session.NewDevice) error {
+	ctx, cancel := context.WithTimeout(ctx, newDeviceTimeout)
+	defer cancel()
+	u, err := user.Get(ctx, a.DB, d.InstanceID, d.UserID, userschema.Admin)
+	if failure.Is(err, failure.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if u.Email == "" || !u.EmailVerified {
+		return nil
+	}
+	if email, _, err := a.notifiersOf(ctx, d.InstanceID); err != nil || email == nil {
+		return err
+	}
+	return a.SendMail(ctx, mail.Recipient{InstanceID: u.InstanceID, UserID: u.ID, OrgID: u.OrgID, To: u.Email}, mail.Message{Kind: mail.NewDevice,
+		Data: mail.Data{LoginName: u.LoginName, UserAgent: d.Client.UserAgent, Address: d.Client.Address, At: d.At}})
 }

@@ -26,10 +26,12 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/credential"
+	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/setup"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -381,4 +383,81 @@ func TestCodesInTheUsersLanguage(t *testing.T) {
 	if got := sms.received(); len(got) != 1 || !regexp.MustCompile(`^\+41791234567: Ihr Bestätigungscode lautet [0-9]{6} \(Test\)\.$`).MatchString(got[0]) {
 		t.Fatalf("texts: %q", got)
 	}
+}
+
+// A user is mailed once of a sign-in from a device (user agent and
+// address) its recent sessions did not come from, and not of one from a
+// known device, nor of its first sign-in ever, nor of a sign-in that was
+// already old when the watch reached it.
+func TestNewDeviceMail(t *testing.T) {
+	ctx := context.Background()
+	sink := startMailSink(t)
+	a, first := openFirstWithSMTP(t, sink.port)
+	inst := first.InstanceID
+	const pw = "a good password 1"
+	ada, err := a.UserCommands().Create(ctx, eventstore.SystemEditor, inst, user.New{OrgID: first.OrgID, Type: "human", LoginName: "ada",
+		Password: pw, Email: "ada@example.com", EmailVerified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop := session.Client{UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", Address: "192.0.2.1"}
+	phone := session.Client{UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Safari/604.1", Address: "198.51.100.9"}
+	kiosk := session.Client{UserAgent: "Kiosk/1.0", Address: "203.0.113.5"}
+	sessions := a.Sessions()
+	signIn := func(c session.Client, password string) {
+		t.Helper()
+		p := password
+		if _, _, _, err := sessions.Create(ctx, inst, c, session.Checks{User: &session.UserCheck{UserID: ada}, Password: &p}, session.Challenges{}); err != nil && password == pw {
+			t.Fatal(err)
+		}
+	}
+	watch := a.deviceWatch()
+	catchUp := func(want int) {
+		t.Helper()
+		if err := watch.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(sink.received()); got != want {
+			t.Fatalf("%d mails, want %d:\n%s", got, want, strings.Join(sink.received(), "\n---\n"))
+		}
+	}
+
+	signIn(laptop, pw) // the first sign-in ever is no news
+	catchUp(0)
+	signIn(laptop, pw)
+	catchUp(0)
+	signIn(phone, "a wrong password") // no first factor proven, no device
+	catchUp(0)
+	signIn(phone, pw)
+	catchUp(1)
+	subject, text, html := readMail(t, sink.received()[0])
+	if subject != "New sign-in to your account at Test" || !strings.Contains(text, "Safari/604.1") || !strings.Contains(text, "198.51.100.9") ||
+		!strings.Contains(text, "Your account ada at Test") || !strings.Contains(html, "198.51.100.9") {
+		t.Fatalf("the notice: %q\n%s", subject, text)
+	}
+	catchUp(1) // once
+	signIn(phone, pw)
+	signIn(laptop, pw)
+	catchUp(1)
+
+	// A sign-in the watch reaches late is recorded, not told; the device
+	// is known afterwards.
+	signIn(kiosk, pw)
+	watch.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	catchUp(1)
+	watch.Now = nil
+	signIn(kiosk, pw)
+	catchUp(1)
+
+	// A device not seen within Recent (90 days) is new again.
+	if err := a.DB.InTx(ctx, func(tx *database.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE session_devices SET last_seen = last_seen - $1`, int64(91*24*time.Hour/time.Second))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	signIn(laptop, pw)
+	catchUp(2)
+	signIn(phone, pw) // as old, and then forgotten: new again
+	catchUp(3)
 }

@@ -37,6 +37,10 @@
 // access tokens and machine keys. A machine's login name is treated as an
 // unknown one.
 //
+// Sign-ins from a device new to the user are told to the user by email,
+// asynchronously, from a subscription with its own read model of known
+// devices (device.go, DeviceWatch; package app runs it).
+//
 // The client's address and user agent in the events are personal data of
 // the session, not of its user: erasing a user does not erase them (the
 // audit trail of sign-ins keeps them until its retention ends).

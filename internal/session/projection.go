@@ -10,8 +10,9 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 )
 
-// Migrations create the session read model: the live sessions, by user,
-// for listing. Sessions are read for checks from their events.
+// Migrations create the session read models: the live sessions, by user,
+// for listing (sessions are read for checks from their events), and the
+// devices users signed in from (device.go).
 var Migrations = []database.Migration{{
 	Name: "session/0001_sessions",
 	SQLite: `CREATE TABLE sessions (instance_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, org_id TEXT NOT NULL,
@@ -24,7 +25,7 @@ CREATE INDEX sessions_user ON sessions (instance_id, user_id, expires_at);`,
 	lifetime_end BIGINT NOT NULL, idle_seconds BIGINT NOT NULL, expires_at BIGINT NOT NULL, factors TEXT NOT NULL,
 	PRIMARY KEY (instance_id, id));
 CREATE INDEX sessions_user ON sessions (instance_id, user_id, expires_at);`,
-}}
+}, devicesMigration}
 
 // Projection keeps sessions: a row per session that has a user, until it
 // ends. Rows of expired sessions stay until the session's user lists
