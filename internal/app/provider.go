@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -18,6 +19,46 @@ func (a *App) Tokens() *token.Tokens {
 	return a.tokens
 }
 
+// lifetimeCacheTTL is how long the provider uses an organization's access
+// token lifetime it read: a change of the tokens settings applies to new
+// tokens at most this much later, and a grant does not read the settings
+// every time.
+const lifetimeCacheTTL = time.Second
+
+// lifetimes caches the access token lifetime of the settings in force per
+// organization.
+type lifetimes struct {
+	read func(ctx context.Context, instanceID, orgID string) (time.Duration, error)
+	mu   sync.Mutex
+	m    map[string]cachedLifetime
+}
+
+type cachedLifetime struct {
+	d     time.Duration
+	until time.Time
+}
+
+func (l *lifetimes) get(ctx context.Context, instanceID, orgID string) (time.Duration, error) {
+	key, now := instanceID+"\x00"+orgID, time.Now()
+	l.mu.Lock()
+	c, ok := l.m[key]
+	l.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.d, nil
+	}
+	d, err := l.read(ctx, instanceID, orgID)
+	if err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	if len(l.m) > 10000 {
+		l.m = map[string]cachedLifetime{}
+	}
+	l.m[key] = cachedLifetime{d: d, until: now.Add(lifetimeCacheTTL)}
+	l.mu.Unlock()
+	return d, nil
+}
+
 // accessTokenLifetime is the access token lifetime of the settings in
 // force for an organization.
 func (a *App) accessTokenLifetime(ctx context.Context, instanceID, orgID string) (time.Duration, error) {
@@ -31,7 +72,7 @@ func (a *App) mountProvider(srv *server.Server) {
 	p := op.New(op.Deps{
 		Tokens: a.Tokens(), Clients: client.NewClients(a.DB, a.Keys, nil), ExternalURL: a.Config.ExternalURL, Log: a.Log,
 		Grants: []grant.Grant{
-			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: a.accessTokenLifetime},
+			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: (&lifetimes{read: a.accessTokenLifetime, m: map[string]cachedLifetime{}}).get},
 		},
 	})
 	for pattern, h := range p.Routes() {

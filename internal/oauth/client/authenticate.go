@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/hmac"
+	"sync"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -11,11 +12,33 @@ import (
 	"github.com/castellan-iam/castellan/internal/org"
 )
 
-// Clients authenticates clients for the provider's endpoints.
+// CacheTTL is how long a replica uses an application (its settings, its
+// secrets' hashes, its organization's state) it read for client
+// authentication before reading it again: a secret removed, or an
+// organization deactivated, on another replica (or by a command of this
+// one) stops authenticating here at most this much later. A token grant
+// thus reads the database about once per client per second, not once per
+// request.
+const CacheTTL = time.Second
+
+// maxCached bounds the cache; past it, it starts empty again.
+const maxCached = 10000
+
+// Clients authenticates clients for the provider's endpoints. It is safe
+// for concurrent use.
 type Clients struct {
 	db     *database.DB
 	hasher *hasher
 	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedClient // instance NUL client id
+}
+
+type cachedClient struct {
+	app       Application
+	orgActive bool
+	until     time.Time
 }
 
 // NewClients returns the client authenticator; now may be nil (time.Now).
@@ -23,7 +46,7 @@ func NewClients(db *database.DB, ring KeyDeriver, now func() time.Time) *Clients
 	if now == nil {
 		now = time.Now
 	}
-	return &Clients{db: db, hasher: newHasher(ring), now: now}
+	return &Clients{db: db, hasher: newHasher(ring), now: now, cache: map[string]cachedClient{}}
 }
 
 // invalidClient is the one answer to every failed client authentication
@@ -40,33 +63,72 @@ func (c *Clients) Authenticate(ctx context.Context, instanceID string, cred Cred
 	if cred.ClientID == "" || len(cred.ClientID) > 200 {
 		return Authenticated{}, invalidClient("no client id")
 	}
-	app, err := ApplicationByClientID(ctx, c.db, instanceID, cred.ClientID)
+	cached, fresh, err := c.load(ctx, instanceID, cred.ClientID, false)
+	if err == nil && !fresh && c.check(instanceID, cached, cred) != nil {
+		// A secret added since the cache was filled is valid at once.
+		cached, _, err = c.load(ctx, instanceID, cred.ClientID, true)
+	}
 	if failure.Is(err, failure.KindNotFound) {
 		return Authenticated{}, invalidClient("unknown client")
 	}
 	if err != nil {
 		return Authenticated{}, err
 	}
+	if err := c.check(instanceID, cached, cred); err != nil {
+		return Authenticated{}, err
+	}
+	return Authenticated{app: cached.app, method: cred.Method}, nil
+}
+
+// check checks credentials against a client as read.
+func (c *Clients) check(instanceID string, cached cachedClient, cred Credentials) error {
+	app := cached.app
 	if app.Public {
 		if cred.Secret != "" || cred.Method != oauth.AuthNone {
-			return Authenticated{}, invalidClient("a public client presented a secret")
+			return invalidClient("a public client presented a secret")
 		}
 	} else {
 		if cred.Secret == "" || cred.Method == oauth.AuthNone {
-			return Authenticated{}, invalidClient("a confidential client presented no secret")
+			return invalidClient("a confidential client presented no secret")
 		}
 		if !c.checkSecret(instanceID, app, cred.Secret) {
-			return Authenticated{}, invalidClient("wrong or expired secret")
+			return invalidClient("wrong or expired secret")
 		}
+	}
+	if !cached.orgActive {
+		return invalidClient("the client's organization is not active")
+	}
+	return nil
+}
+
+// load returns the application of a client and whether its organization
+// is active, from the cache while it is fresh unless reload; fresh
+// reports that it was read now.
+func (c *Clients) load(ctx context.Context, instanceID, clientID string, reload bool) (e cachedClient, fresh bool, err error) {
+	key := instanceID + "\x00" + clientID
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.cache[key]
+	c.mu.Unlock()
+	if ok && !reload && now.Before(e.until) {
+		return e, false, nil
+	}
+	app, err := ApplicationByClientID(ctx, c.db, instanceID, clientID)
+	if err != nil {
+		return cachedClient{}, true, err
 	}
 	state, err := org.StateOf(ctx, c.db, instanceID, app.OrgID)
 	if err != nil && !failure.Is(err, failure.KindNotFound) {
-		return Authenticated{}, err
+		return cachedClient{}, true, err
 	}
-	if state != org.StateActive {
-		return Authenticated{}, invalidClient("the client's organization is not active")
+	e = cachedClient{app: app, orgActive: state == org.StateActive, until: now.Add(CacheTTL)}
+	c.mu.Lock()
+	if len(c.cache) >= maxCached {
+		c.cache = map[string]cachedClient{}
 	}
-	return Authenticated{app: app, method: cred.Method}, nil
+	c.cache[key] = e
+	c.mu.Unlock()
+	return e, true, nil
 }
 
 // checkSecret compares secret with every valid secret of app in constant

@@ -120,6 +120,10 @@ func TestSecretRotation(t *testing.T) {
 		got, _ := GetApplication(ctx, f.store.DB(), "inst-a", app.ID)
 		f.store.Then(t, &SecretRemoved{AppID: app.ID, SecretID: app.Secrets[0].ID}, &SecretRemoved{AppID: app.ID, SecretID: second.ID},
 			&SecretAdded{AppID: app.ID, SecretID: third.ID, KeyID: got.Secrets[0].keyID, Hash: got.Secrets[0].hash})
+		if err := f.authenticate(app.ClientID, thirdValue); err != nil {
+			t.Fatalf("a new secret is valid at once: %v", err)
+		}
+		f.clock.t = f.clock.t.Add(CacheTTL) // a removed secret fails once the cached client is read again
 		if err := f.authenticate(app.ClientID, secondValue); !isInvalidClient(err) {
 			t.Fatalf("removed secret: %v", err)
 		}
