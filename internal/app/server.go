@@ -58,7 +58,7 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.MustRegister(a.Store.Collectors()...)
 	srv := server.New(server.Options{
-		Logger: a.Log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: metrics, ExternalURL: a.Config.ExternalURL,
+		Logger: a.Log, Resolver: newCachingResolver(instance.NewResolver(a.DB)), Ready: a.Ready, Metrics: metrics, ExternalURL: a.Config.ExternalURL,
 		SeparateManagement: separateManagement,
 	})
 	apiHandler, err := api.NewHandler(a.Log, a.Services(version)...)
