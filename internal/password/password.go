@@ -62,6 +62,10 @@ type Hasher struct {
 	// contended is set when a caller had to wait for a slot, until the
 	// queue is empty again.
 	contended atomic.Bool
+	// generation counts acquires and releases, so that a release of
+	// memory scheduled when the hasher fell idle is dropped when it was
+	// busy again since.
+	generation atomic.Uint64
 
 	timing     sync.Once
 	timingHash string
@@ -144,6 +148,7 @@ func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
 			return 0, ErrBusy // the queue is full: refuse at once
 		}
 	}
+	h.generation.Add(1) // work again: a pending release of memory waits for the next idle
 	if len(h.slots) == cap(h.slots) {
 		h.contended.Store(true)
 	}
@@ -194,13 +199,25 @@ func (h *Hasher) release(allocs uint64) {
 	}
 	<-h.slots
 	<-h.admitted
-	if len(h.admitted) == 0 && h.contended.CompareAndSwap(true, false) {
-		// The last of a burst: what the burst made the heap grow by is
-		// free now; give it back to the system at once rather than
-		// after the runtime's background scavenger's minutes.
-		go debug.FreeOSMemory()
+	if len(h.admitted) == 0 && h.contended.Load() {
+		// Possibly the last of a burst: if nothing is hashed for
+		// idleBeforeRelease, what the burst made the heap grow by is
+		// given back to the system then, rather than after the runtime's
+		// background scavenger's minutes. Not at once: under a steady
+		// load the queue empties between requests, and pages given back
+		// would only be faulted in again by the next hash.
+		gen := h.generation.Add(1)
+		time.AfterFunc(idleBeforeRelease, func() {
+			if h.generation.Load() == gen && len(h.admitted) == 0 && h.contended.CompareAndSwap(true, false) {
+				debug.FreeOSMemory()
+			}
+		})
 	}
 }
+
+// idleBeforeRelease is how long the hasher must be idle after a contended
+// burst before its memory goes back to the system.
+const idleBeforeRelease = 2 * time.Second
 
 // Hash returns the PHC string of password under the Hasher's parameters.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
