@@ -109,7 +109,7 @@ func (s *selfService) postRecover(w http.ResponseWriter, r *http.Request) {
 		p = pending{Kind: "recover", Instance: inst, Known: true, UserID: u.ID, Channel: channel}
 		s.sendCode(p)
 	}
-	s.recoverPace.answer(ctx, start, known)
+	s.recoverPace.Answer(ctx, start, known)
 	if err := s.keepPending(w, r, p); err != nil {
 		s.h.failed(w, r, "recover", v, err, "Something went wrong. Please try again.")
 		return
@@ -182,11 +182,11 @@ func (s *selfService) postRecoverCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.checkCode(r, p, code); err != nil {
-		s.recoverPace.answer(ctx, start, p.Known)
+		s.recoverPace.Answer(ctx, start, p.Known)
 		s.codeFailed(w, r, "recover_code", v, err)
 		return
 	}
-	s.recoverPace.answer(ctx, start, true)
+	s.recoverPace.Answer(ctx, start, true)
 	editor := eventstore.Editor{UserID: p.UserID, ClientID: "login"}
 	if err := s.h.d.Users.SetPassword(ctx, editor, p.Instance, p.UserID, pw, false); err != nil {
 		s.h.failed(w, r, "recover_code", v, err, "Something went wrong. Please try again.")

@@ -287,7 +287,7 @@ func (s *selfService) postRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		p := nobody("register", inst, credential.ChannelEmail, d.Email)
 		s.sendAccountExists(r, d.Email)
-		s.registerPace.answer(ctx, start, false)
+		s.registerPace.Answer(ctx, start, false)
 		s.showVerify(w, r, p)
 		return
 	case d.Form.show(err):
@@ -326,7 +326,7 @@ func (s *selfService) postRegister(w http.ResponseWriter, r *http.Request) {
 	p := pending{Kind: "register", Instance: inst, Known: true, UserID: userID, Channel: credential.ChannelEmail, Email: d.Email,
 		Session: held{ID: sess.ID, Token: token}}
 	s.sendCode(p)
-	s.registerPace.answer(ctx, start, true)
+	s.registerPace.Answer(ctx, start, true)
 	s.showVerify(w, r, p)
 }
 
@@ -399,11 +399,11 @@ func (s *selfService) postVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.checkCode(r, p, code); err != nil {
-		s.registerPace.answer(r.Context(), start, p.Known)
+		s.registerPace.Answer(r.Context(), start, p.Known)
 		s.codeFailed(w, r, "register_verify", v, err)
 		return
 	}
-	s.registerPace.answer(r.Context(), start, true)
+	s.registerPace.Answer(r.Context(), start, true)
 	dropPending(w, r, "register")
 	sess, err := s.h.d.Sessions.Get(r.Context(), p.Instance, p.Session.ID, p.Session.Token)
 	if err != nil {

@@ -6,12 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/pace"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/session"
 )
@@ -26,7 +25,7 @@ type selfService struct {
 	// address or account (the messages they send), and wrongCodes the
 	// codes entered for one pending registration or recovery.
 	perAddress, perAccount, wrongCodes *ratelimit.Limiter
-	registerPace, recoverPace          *pace
+	registerPace, recoverPace          *pace.Pacer
 }
 
 // The limits of self-service: per client address, per account (email
@@ -47,7 +46,7 @@ func newSelfService(h *Handler) *selfService {
 		perAddress:   ratelimit.New(selfServicePerAddress, selfServiceWindow, nil),
 		perAccount:   ratelimit.New(selfServicePerAccount, selfServiceWindow, nil),
 		wrongCodes:   ratelimit.New(codeAttempts, codeAttemptWindow, nil),
-		registerPace: &pace{}, recoverPace: &pace{},
+		registerPace: &pace.Pacer{}, recoverPace: &pace.Pacer{},
 	}
 }
 
@@ -150,55 +149,4 @@ func (s *selfService) later(what string, fn func(ctx context.Context) error) {
 			s.h.d.Log.Warn("login: "+what, "err", err)
 		}
 	}()
-}
-
-// pace makes the answers about an account and about nobody take alike,
-// as package session does for sign-in: an answer comes no sooner than the
-// 90th percentile of the recent answers about accounts (whose work —
-// hashing, events, a session — takes longer than a lookup of nobody).
-type pace struct {
-	mu     sync.Mutex
-	recent []time.Duration
-}
-
-const paceWindow = 64
-
-// record adds the time of an answer about an account.
-func (p *pace) record(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.recent = append(p.recent, d)
-	if len(p.recent) > paceWindow {
-		p.recent = p.recent[len(p.recent)-paceWindow:]
-	}
-}
-
-// wait sleeps until the floor has passed since start, or ctx ends.
-func (p *pace) wait(ctx context.Context, start time.Time) {
-	p.mu.Lock()
-	sorted := slices.Clone(p.recent)
-	p.mu.Unlock()
-	if len(sorted) == 0 {
-		return
-	}
-	slices.Sort(sorted)
-	d := sorted[len(sorted)*9/10] - time.Since(start)
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-// answer ends the timed part of an answer: about an account it records
-// its time, and every answer waits for the pace.
-func (p *pace) answer(ctx context.Context, start time.Time, known bool) {
-	if known {
-		p.record(time.Since(start))
-	}
-	p.wait(ctx, start)
 }

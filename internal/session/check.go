@@ -121,9 +121,9 @@ func (c *Commands) run(ctx context.Context, r *request, checks Checks, ch Challe
 		}
 		defer func() {
 			if r.known {
-				c.pace.record(time.Since(started))
+				c.pace.Record(time.Since(started))
 			}
-			c.pace.wait(ctx, started)
+			c.pace.Wait(ctx, started)
 		}()
 		failed := []eventstore.Payload{&CheckFailed{Factor: factor, Client: r.client}}
 		if expected == eventstore.NewAggregate {

@@ -17,6 +17,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/pace"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -75,9 +76,11 @@ type Deps struct {
 
 // Commands create, check and end sessions.
 type Commands struct {
-	d    Deps
-	now  func() time.Time
-	pace *pace
+	d   Deps
+	now func() time.Time
+	// pace holds failed checks to the pace of known users' failures, so
+	// that nobody's failure cannot be told from somebody's by its time.
+	pace *pace.Pacer
 }
 
 // NewCommands returns the session commands.
@@ -85,7 +88,7 @@ func NewCommands(d Deps) *Commands {
 	if d.Settings == nil {
 		d.Settings = func(context.Context, string, string) (settings.Settings, error) { return settings.BuiltIn(), nil }
 	}
-	return &Commands{d: d, now: time.Now, pace: &pace{}}
+	return &Commands{d: d, now: time.Now, pace: &pace.Pacer{}}
 }
 
 // WithClock returns the commands with another clock (tests).
