@@ -96,7 +96,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if first.Created {
 		printFirstStart(stdout, cfg, first)
 	}
-	go a.KeepStatistics(ctx)
+	go a.Maintain(ctx)
 	go a.WatchSignIns(ctx)
 	serve := server.ServeOptions{TLS: tlsConfig, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Limits: server.Limits{
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,

@@ -122,10 +122,11 @@ func (a *App) domainVerifier() *org.Verifier {
 	return v
 }
 
-// KeepStatistics refreshes the query planner's statistics every hour, so
-// that searches stay on their indexes as the directory grows, until ctx
-// ends.
-func (a *App) KeepStatistics(ctx context.Context) {
+// Maintain does the server's hourly upkeep until ctx ends: it refreshes
+// the query planner's statistics, so that searches stay on their indexes
+// as the directory grows, and deletes what has expired from the read
+// models of sessions and WebAuthn ceremonies.
+func (a *App) Maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -133,9 +134,19 @@ func (a *App) KeepStatistics(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
-				a.Log.Warn("could not refresh the query planner's statistics", "err", err)
-			}
+			a.maintain(ctx)
 		}
+	}
+}
+
+func (a *App) maintain(ctx context.Context) {
+	if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not refresh the query planner's statistics", "err", err)
+	}
+	if _, err := session.Sweep(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired sessions", "err", err)
+	}
+	if _, err := a.Passkeys().DeleteExpiredCeremonies(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired WebAuthn ceremonies", "err", err)
 	}
 }

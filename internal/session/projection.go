@@ -136,3 +136,27 @@ func List(ctx context.Context, db *database.DB, instanceID, userID string, now t
 	}
 	return out, rows.Err()
 }
+
+// sweepAfter is how long the row of an expired session is kept: long
+// enough for a user to see that it ended.
+const sweepAfter = 24 * time.Hour
+
+// Sweep deletes the rows of sessions that expired more than a day before
+// now, in every instance, and returns how many. Their events stay: the
+// audit trail of sign-ins is the event log, and a rebuild of the read
+// model brings the rows back until the next sweep.
+func Sweep(ctx context.Context, db *database.DB, now time.Time) (int64, error) {
+	var n int64
+	err := db.InTx(ctx, func(tx *database.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < $1`, now.Add(-sweepAfter).Unix())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("session: sweep: %w", err)
+	}
+	return n, nil
+}

@@ -235,3 +235,35 @@ func testFailuresAreRecordedAndUsersStay(t *testing.T, src dbtest.Source) {
 		t.Fatalf("switching a proven session to another user: %v", err)
 	}
 }
+
+// Sweep deletes the rows of sessions a day after they expired, and leaves
+// live ones and their events.
+func TestSweepDeletesLongExpiredSessions(t *testing.T) { dbtest.Each(t, testSweepDeletesLongExpiredSessions) }
+
+func testSweepDeletesLongExpiredSessions(t *testing.T, src dbtest.Source) {
+	f := newFixture(t, src)
+	sett := settings.BuiltIn()
+	sett.Session = settings.Session{Lifetime: time.Hour, IdleTimeout: time.Hour}
+	c := f.commands(sett)
+	old, _, _, err := c.Create(ctx, f.instance, session.Client{}, checks("alice", alicePassword), session.Challenges{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.advance(26 * time.Hour)
+	live, _, _, err := c.Create(ctx, f.instance, session.Client{}, checks("alice", alicePassword), session.Challenges{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := session.Sweep(ctx, f.store.DB(), f.clock.now())
+	if err != nil || n != 1 {
+		t.Fatalf("swept %d: %v", n, err)
+	}
+	list, err := session.List(ctx, f.store.DB(), f.instance, f.alice, f.clock.now())
+	if err != nil || len(list) != 1 || list[0].ID != live.ID {
+		t.Fatalf("after the sweep: %+v %v", list, err)
+	}
+	events, err := f.store.Query(ctx, eventstore.Filter{InstanceID: f.instance, AggregateTypes: []string{session.AggregateType}, AggregateIDs: []string{old.ID}})
+	if err != nil || len(events) == 0 {
+		t.Fatalf("the swept session's events: %d %v", len(events), err)
+	}
+}
