@@ -238,7 +238,9 @@ func testFailuresAreRecordedAndUsersStay(t *testing.T, src dbtest.Source) {
 
 // Sweep deletes the rows of sessions a day after they expired, and leaves
 // live ones and their events.
-func TestSweepDeletesLongExpiredSessions(t *testing.T) { dbtest.Each(t, testSweepDeletesLongExpiredSessions) }
+func TestSweepDeletesLongExpiredSessions(t *testing.T) {
+	dbtest.Each(t, testSweepDeletesLongExpiredSessions)
+}
 
 func testSweepDeletesLongExpiredSessions(t *testing.T, src dbtest.Source) {
 	f := newFixture(t, src)
