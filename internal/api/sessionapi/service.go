@@ -49,6 +49,19 @@ func (s *Service) login(ctx context.Context, h http.Header) (authz.Caller, error
 	return caller, caller.Require(authz.SessionWrite, authz.Instance())
 }
 
+// loginTo authenticates a login working on one session, which it names
+// with the session's token.
+func (s *Service) loginTo(ctx context.Context, h http.Header, sessionID, token string) (authz.Caller, error) {
+	caller, err := s.login(ctx, h)
+	if err != nil {
+		return authz.Caller{}, err
+	}
+	if err := required("sessionId", sessionID); err != nil {
+		return authz.Caller{}, err
+	}
+	return caller, required("sessionToken", token)
+}
+
 func client(peer connect.Peer, h http.Header, userAgent string) session.Client {
 	host, _, err := net.SplitHostPort(peer.Addr)
 	if err != nil {
@@ -163,15 +176,9 @@ func (s *Service) CreateSession(ctx context.Context, req *connect.Request[sessio
 }
 
 func (s *Service) SetSession(ctx context.Context, req *connect.Request[sessionv1.SetSessionRequest]) (*connect.Response[sessionv1.SetSessionResponse], error) {
-	caller, err := s.login(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
 	m := req.Msg
-	if err := required("sessionId", m.GetSessionId()); err != nil {
-		return nil, err
-	}
-	if err := required("sessionToken", m.GetSessionToken()); err != nil {
+	caller, err := s.loginTo(ctx, req.Header(), m.GetSessionId(), m.GetSessionToken())
+	if err != nil {
 		return nil, err
 	}
 	sess, a, err := s.sessions.Update(ctx, caller.InstanceID, m.GetSessionId(), m.GetSessionToken(), client(req.Peer(), req.Header(), m.GetUserAgent()),
@@ -328,15 +335,9 @@ func (s *Service) DeleteMySession(ctx context.Context, req *connect.Request[sess
 }
 
 func (s *Service) ChangeSessionPassword(ctx context.Context, req *connect.Request[sessionv1.ChangeSessionPasswordRequest]) (*connect.Response[sessionv1.ChangeSessionPasswordResponse], error) {
-	caller, err := s.login(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
 	m := req.Msg
-	if err := required("sessionId", m.GetSessionId()); err != nil {
-		return nil, err
-	}
-	if err := required("sessionToken", m.GetSessionToken()); err != nil {
+	caller, err := s.loginTo(ctx, req.Header(), m.GetSessionId(), m.GetSessionToken())
+	if err != nil {
 		return nil, err
 	}
 	sess, err := s.sessions.ChangePassword(ctx, caller.InstanceID, m.GetSessionId(), m.GetSessionToken(), m.GetNewPassword())
