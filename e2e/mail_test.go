@@ -3,75 +3,36 @@ package e2e
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/emersion/go-smtp"
 
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
+	"github.com/castellan-iam/castellan/internal/notify/notifytest"
 )
 
-// mailbox is a real SMTP server (github.com/emersion/go-smtp) on loopback
-// that keeps what it receives.
-type mailbox struct {
-	port int
-	mu   sync.Mutex
-	mail []string
-}
+// mailbox is a real SMTP server on loopback (notifytest.Mailbox) with the
+// look-ups these tests need.
+type mailbox struct{ *notifytest.Mailbox }
 
-type mailboxSession struct{ box *mailbox }
-
-func (s mailboxSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s mailboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s mailboxSession) Reset()                               {}
-func (s mailboxSession) Logout() error                        { return nil }
-func (s mailboxSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.box.mu.Lock()
-	s.box.mail = append(s.box.mail, string(b))
-	s.box.mu.Unlock()
-	return nil
-}
-
-func startMailbox(t *testing.T) *mailbox {
-	box := &mailbox{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return mailboxSession{box}, nil }))
-	srv.Domain = "mailbox.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	box.port = ln.Addr().(*net.TCPAddr).Port
-	go srv.Serve(ln) //nolint:errcheck // ends when the listener closes
-	t.Cleanup(func() { srv.Close() })
-	return box
-}
+func startMailbox(t *testing.T) *mailbox { return &mailbox{notifytest.Start(t)} }
 
 func (b *mailbox) waitFor(t *testing.T, to string) *mail.Message {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b.mu.Lock()
-		for _, raw := range b.mail {
+		for _, raw := range b.Messages() {
 			m, err := mail.ReadMessage(strings.NewReader(raw))
 			if err == nil && strings.Contains(m.Header.Get("To"), to) {
-				b.mu.Unlock()
 				return m
 			}
 		}
-		b.mu.Unlock()
 	}
 	t.Fatalf("no mail to %s arrived", to)
 	return nil
@@ -82,7 +43,7 @@ func (b *mailbox) waitFor(t *testing.T, to string) *mail.Message {
 func TestEmailVerificationThroughSMTP(t *testing.T) {
 	box := startMailbox(t)
 	env := []string{"CASTELLAN_DATA_DIR=" + t.TempDir(), "CASTELLAN_NOTIFY_SMTP_HOST=127.0.0.1",
-		"CASTELLAN_NOTIFY_SMTP_PORT=" + strconv.Itoa(box.port), "CASTELLAN_NOTIFY_SMTP_TLS=none",
+		"CASTELLAN_NOTIFY_SMTP_PORT=" + strconv.Itoa(box.Port), "CASTELLAN_NOTIFY_SMTP_TLS=none",
 		"CASTELLAN_NOTIFY_SMTP_FROM=Castellan <noreply@castellan.test>"}
 	p := start(t, env)
 	token, _, err := castellan(t, env, "tokens", "create", "admin")

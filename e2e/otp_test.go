@@ -36,10 +36,8 @@ var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
 
 // bodiesTo returns the bodies of the mails to to, oldest first.
 func (b *mailbox) bodiesTo(to string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var bodies []string
-	for _, raw := range b.mail {
+	for _, raw := range b.Messages() {
 		m, err := mail.ReadMessage(strings.NewReader(raw))
 		if err == nil && strings.Contains(m.Header.Get("To"), to) {
 			body, _ := io.ReadAll(m.Body)
@@ -150,7 +148,7 @@ func errMessage(err error) string {
 func TestSignInWithEmailAndSMSCodes(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		box := startMailbox(t)
-		env := append(slices.Clone(b.env), "CASTELLAN_NOTIFY_SMTP_HOST=127.0.0.1", "CASTELLAN_NOTIFY_SMTP_PORT="+strconv.Itoa(box.port),
+		env := append(slices.Clone(b.env), "CASTELLAN_NOTIFY_SMTP_HOST=127.0.0.1", "CASTELLAN_NOTIFY_SMTP_PORT="+strconv.Itoa(box.Port),
 			"CASTELLAN_NOTIFY_SMTP_TLS=none", "CASTELLAN_NOTIFY_SMTP_FROM=Castellan <noreply@castellan.test>")
 		p := start(t, env)
 		ctx := context.Background()

@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
@@ -31,60 +29,21 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/mail"
 	"github.com/castellan-iam/castellan/internal/notify"
+	"github.com/castellan-iam/castellan/internal/notify/notifytest"
 	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/setup"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
-// mailSink is a real SMTP server (github.com/emersion/go-smtp) on loopback
-// that keeps the raw messages it accepts.
-type mailSink struct {
-	port int
-	mu   sync.Mutex
-	mail []string
-}
+// mailSink is a real SMTP server on loopback (notifytest.Mailbox).
+type mailSink struct{ *notifytest.Mailbox }
 
-type sinkSession struct{ sink *mailSink }
-
-func (s sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s sinkSession) Reset()                               {}
-func (s sinkSession) Logout() error                        { return nil }
-func (s sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.sink.mu.Lock()
-	s.sink.mail = append(s.sink.mail, string(b))
-	s.sink.mu.Unlock()
-	return nil
-}
-
-func startMailSink(t *testing.T) *mailSink {
-	t.Helper()
-	sink := &mailSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return sinkSession{sink}, nil }))
-	srv.Domain = "sink.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink.port = ln.Addr().(*net.TCPAddr).Port
-	go srv.Serve(ln) //nolint:errcheck // ends when the listener closes
-	t.Cleanup(func() { srv.Close() })
-	return sink
-}
+func startMailSink(t *testing.T) *mailSink { return &mailSink{notifytest.Start(t)} }
 
 // received returns the messages the sink accepted, oldest first; SMTP
 // delivery is synchronous, so a Send that returned is in it.
-func (s *mailSink) received() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.mail...)
-}
+func (s *mailSink) received() []string { return s.Messages() }
 
 // smsSink is an SMS gateway: it checks the Standard Webhooks signature with
 // secret and keeps the texts it receives.
@@ -183,7 +142,7 @@ func wantMail(t *testing.T, mails []string, n int, to, from, body string) {
 func TestMessagesGoThroughTheInstancesProviders(t *testing.T) {
 	ctx := context.Background()
 	server, own := startMailSink(t), startMailSink(t)
-	a, inst := openWithSMTP(t, server.port)
+	a, inst := openWithSMTP(t, server.Port)
 	const other = "instance-without-settings"
 	editor := eventstore.Editor{UserID: "admin"}
 	commands := settings.NewCommands(a.Store).WithKeys(a.Keys)
@@ -198,7 +157,7 @@ func TestMessagesGoThroughTheInstancesProviders(t *testing.T) {
 	}
 
 	// The instance's own SMTP server and SMS webhook.
-	if err := commands.SetSMTPProvider(ctx, editor, inst, settings.SMTPProvider{Host: "127.0.0.1", Port: own.port, TLS: notify.TLSNone,
+	if err := commands.SetSMTPProvider(ctx, editor, inst, settings.SMTPProvider{Host: "127.0.0.1", Port: own.Port, TLS: notify.TLSNone,
 		From: "Acme <login@acme.test>"}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +274,7 @@ func readMail(t *testing.T, raw string) (subject, text, html string) {
 func TestCodesInTheUsersLanguage(t *testing.T) {
 	ctx := context.Background()
 	sink := startMailSink(t)
-	a, first := openFirstWithSMTP(t, sink.port)
+	a, first := openFirstWithSMTP(t, sink.Port)
 	inst, editor := first.InstanceID, eventstore.Editor{UserID: "admin"}
 	commands := settings.NewCommands(a.Store).WithKeys(a.Keys)
 	if err := commands.Set(ctx, editor, inst, first.OrgID, settings.Privacy{DefaultLanguage: "de", AllowedLanguages: []string{"de", "en"}}); err != nil {
@@ -392,7 +351,7 @@ func TestCodesInTheUsersLanguage(t *testing.T) {
 func TestNewDeviceMail(t *testing.T) {
 	ctx := context.Background()
 	sink := startMailSink(t)
-	a, first := openFirstWithSMTP(t, sink.port)
+	a, first := openFirstWithSMTP(t, sink.Port)
 	inst := first.InstanceID
 	const pw = "a good password 1"
 	ada, err := a.UserCommands().Create(ctx, eventstore.SystemEditor, inst, user.New{OrgID: first.OrgID, Type: "human", LoginName: "ada",

@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -12,17 +11,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/notify/notifytest"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/setup"
@@ -31,57 +28,22 @@ import (
 	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
-// mailbox is a real SMTP server on loopback that keeps what it is sent,
-// decoded (bodies are quoted-printable).
-type mailbox struct {
-	port int
-	mu   sync.Mutex
-	mail []string
-}
+// mailbox is a real SMTP server on loopback (notifytest.Mailbox) with the
+// look-ups these tests need.
+type mailbox struct{ *notifytest.Mailbox }
 
-type mailboxSession struct{ box *mailbox }
+func startMailbox(t *testing.T) *mailbox { return &mailbox{notifytest.Start(t)} }
 
-func (s mailboxSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s mailboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s mailboxSession) Reset()                               {}
-func (s mailboxSession) Logout() error                        { return nil }
-func (s mailboxSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	decoded, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(string(raw))))
-	if err != nil {
-		decoded = raw
-	}
-	s.box.mu.Lock()
-	s.box.mail = append(s.box.mail, string(decoded))
-	s.box.mu.Unlock()
-	return nil
-}
-
-func startMailbox(t *testing.T) *mailbox {
-	t.Helper()
-	box := &mailbox{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return mailboxSession{box}, nil }))
-	srv.Domain = "mailbox.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	box.port = ln.Addr().(*net.TCPAddr).Port
-	go srv.Serve(ln) //nolint:errcheck // ends when the listener closes
-	t.Cleanup(func() { srv.Close() })
-	return box
-}
-
-// to returns the messages sent to address.
+// to returns the messages sent to address, decoded (bodies are
+// quoted-printable).
 func (m *mailbox) to(address string) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var out []string
-	for _, s := range m.mail {
+	for _, raw := range m.Messages() {
+		decoded, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			decoded = []byte(raw)
+		}
+		s := string(decoded)
 		if strings.Contains(s, "To: <"+address+">") || strings.Contains(s, "To: "+address+"\r") {
 			out = append(out, s)
 		}
@@ -121,7 +83,7 @@ func startWithMail(t *testing.T) (*browser, *mailbox) {
 	box := startMailbox(t)
 	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
 		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1",
-		"--notify-smtp-host", "127.0.0.1", "--notify-smtp-port", strconv.Itoa(box.port), "--notify-smtp-tls", "none",
+		"--notify-smtp-host", "127.0.0.1", "--notify-smtp-port", strconv.Itoa(box.Port), "--notify-smtp-tls", "none",
 		"--notify-smtp-from", "Castellan <noreply@castellan.test>"}, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
