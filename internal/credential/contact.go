@@ -82,22 +82,45 @@ func (c *Commands) SendContactCode(ctx context.Context, editor eventstore.Editor
 	if channel == ChannelPhone {
 		lifetime = pol.PhoneCodeLifetime
 	}
-	if h := m.historyOf(channel); pol.CodeSends > 0 && countSince(h.sent, c.now().Add(-pol.CodeWindow)) >= pol.CodeSends {
-		return failure.ResourceExhausted("%d %s codes were sent within %s; wait before asking for another", pol.CodeSends, channel, pol.CodeWindow)
+	return c.issueCode(ctx, editor, user, m, pol, issue{history: channel, what: channel + " codes", ad: codeAD(user, channel),
+		code: OutgoingCode{Purpose: PurposeVerify, Channel: channel, To: to},
+		record: func(sealed []byte) eventstore.Payload {
+			return &ContactCodeAdded{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(lifetime).UTC()}
+		}}, keys, send)
+}
+
+// issue describes a code to send: the history its sends count in, what
+// the limit's message calls such codes, the associated data it is sealed
+// with, the message (without the code), and the event that records it.
+type issue struct {
+	history, what string
+	ad            []byte
+	code          OutgoingCode
+	record        func(sealed []byte) eventstore.Payload
+}
+
+// issueCode sends a fresh six-digit code of the user, under the policy's
+// limit of Policy.CodeSends per CodeWindow in its history: the code,
+// sealed with keys, is recorded first (on the user's events as m read
+// them), then sent.
+func (c *Commands) issueCode(ctx context.Context, editor eventstore.Editor, user eventstore.Aggregate, m *model, pol Policy, is issue, keys *keyring.Ring, send CodeSender) error {
+	if h := m.historyOf(is.history); pol.CodeSends > 0 && countSince(h.sent, c.now().Add(-pol.CodeWindow)) >= pol.CodeSends {
+		return failure.ResourceExhausted("%d %s were sent within %s; wait before asking for another", pol.CodeSends, is.what, pol.CodeWindow)
 	}
 	code, err := newCode()
 	if err != nil {
 		return err
 	}
-	sealed, err := keys.Encrypt([]byte(code), codeAD(user, channel))
+	sealed, err := keys.Encrypt([]byte(code), is.ad)
 	if err != nil {
 		return err
 	}
-	if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence,
-		Events: []eventstore.Payload{&ContactCodeAdded{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(lifetime).UTC()}}}); err != nil {
+	if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence, Events: []eventstore.Payload{is.record(sealed)}}); err != nil {
 		return err
 	}
-	return send(ctx, OutgoingCode{InstanceID: user.InstanceID, UserID: user.ID, Purpose: PurposeVerify, Channel: channel, To: to, Code: code})
+	out := is.code
+	out.InstanceID, out.UserID, out.Code = user.InstanceID, user.ID, code
+	return send(ctx, out)
 }
 
 // VerifyContact checks a code the user entered for current, its email

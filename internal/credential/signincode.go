@@ -86,22 +86,11 @@ func (c *Commands) SendSignInCode(ctx context.Context, user eventstore.Aggregate
 	if m.otpLocked {
 		return failure.FailedPrecondition("the user is locked after too many wrong codes")
 	}
-	if h := m.historyOf(signInHistoryKey(channel)); pol.CodeSends > 0 && countSince(h.sent, c.now().Add(-pol.CodeWindow)) >= pol.CodeSends {
-		return failure.ResourceExhausted("%d %s sign-in codes were sent within %s; wait before asking for another", pol.CodeSends, channel, pol.CodeWindow)
-	}
-	code, err := newCode()
-	if err != nil {
-		return err
-	}
-	sealed, err := keys.Encrypt([]byte(code), signInCodeAD(user, channel))
-	if err != nil {
-		return err
-	}
-	if _, err := c.store.Push(ctx, signInEditor(user), eventstore.Append{Aggregate: user, ExpectedSequence: m.sequence,
-		Events: []eventstore.Payload{&SignInCodeSent{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(pol.SignInCodeLifetime).UTC()}}}); err != nil {
-		return err
-	}
-	return send(ctx, OutgoingCode{InstanceID: user.InstanceID, UserID: user.ID, Purpose: PurposeSignIn, Channel: channel, To: to, Code: code})
+	return c.issueCode(ctx, signInEditor(user), user, m, pol, issue{history: signInHistoryKey(channel), what: channel + " sign-in codes",
+		ad: signInCodeAD(user, channel), code: OutgoingCode{Purpose: PurposeSignIn, Channel: channel, To: to},
+		record: func(sealed []byte) eventstore.Payload {
+			return &SignInCodeSent{Channel: channel, To: to, Code: sealed, ExpiresAt: c.now().Add(pol.SignInCodeLifetime).UTC()}
+		}}, keys, send)
 }
 
 // CheckSignInCode is the sign-in-code step of a sign-in of the user, which
