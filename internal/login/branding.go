@@ -10,7 +10,6 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/settings"
 )
 
@@ -62,35 +61,17 @@ func (h *Handler) brandingOf(r *http.Request) brandingView {
 	return newBrandingView(s.Branding)
 }
 
-// brandingOrg is the organization of the sign-in, or "" when the login
-// knows none.
+// brandingOrg is the organization of the sign-in: the user's once a
+// factor proved it, before that the one the login name named, or "".
 func (h *Handler) brandingOrg(r *http.Request) string {
-	list := sessionsOf(r)
-	if len(list) == 0 {
-		return ""
-	}
-	s, err := h.d.Sessions.Get(r.Context(), instanceID(r), list[0].ID, list[0].Token)
+	_, s, err := h.current(r)
 	if err != nil {
 		return ""
 	}
 	if s.OrgID != "" {
 		return s.OrgID
 	}
-	return h.orgOfLoginName(r.Context(), instanceID(r), s.LoginName)
-}
-
-// orgOfLoginName is the organization that verified the domain a login
-// name ends in, or "".
-func (h *Handler) orgOfLoginName(ctx context.Context, instanceID, name string) string {
-	at := strings.LastIndexByte(name, '@')
-	if at < 0 {
-		return ""
-	}
-	id, err := org.ByVerifiedDomain(ctx, h.d.DB, instanceID, name[at+1:])
-	if err != nil {
-		return ""
-	}
-	return id
+	return s.LoginOrgID
 }
 
 func newBrandingView(b settings.Branding) brandingView {

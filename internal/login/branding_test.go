@@ -171,6 +171,22 @@ func TestBrandingOfTheSignIn(t *testing.T) {
 	if strings.Contains(page, "Powered by Castellan") || strings.Contains(page, logo) {
 		t.Fatalf("the organization hides the powered-by line and sets no logo:\n%s", page)
 	}
+	// A login name in a domain the organization verified names it: its
+	// branding shows from the password page on, for known and unknown
+	// names alike.
+	domain, err := org.Creation(b.first.InstanceID, acme, "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.app.Store.Push(ctx, eventstore.SystemEditor, eventstore.Append{Aggregate: domain.Aggregate, ExpectedSequence: eventstore.AnySequence,
+		Events: []eventstore.Payload{&org.DomainAdded{Domain: "acme.example"}, &org.DomainVerified{Domain: "acme.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.post("/ui/login/done", "/ui/login/logout")
+	_, path, page = b.post("/ui/login/", "/ui/login/", "loginName", "nobody@acme.example")
+	if m := accent.FindStringSubmatch(page); path != "/ui/login/password" || m == nil || m[1] != "#aa0000" {
+		t.Fatalf("the password page of a name in the organization's domain: %s\n%s", path, page)
+	}
 }
 
 func TestPagesLoadFontsOnlyFromTheirOrigin(t *testing.T) {

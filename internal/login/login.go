@@ -124,10 +124,28 @@ func (h *Handler) Routes() map[string]http.Handler {
 	all := map[string]http.Handler{}
 	for _, part := range []map[string]http.Handler{h.signInRoutes(), h.passkeyRoutes(), h.registerRoutes(), h.accountRoutes(), h.brandingRoutes()} {
 		for p, handler := range part {
-			all[p] = handler
+			all[p] = withRequestState(handler)
 		}
 	}
 	return all
+}
+
+type requestStateKey struct{}
+
+// requestState is what one request learned once and uses again: the
+// browser's current session, read by the handler and again by the page's
+// branding.
+type requestState struct {
+	loaded bool
+	cur    held
+	s      session.Session
+	err    error
+}
+
+func withRequestState(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestStateKey{}, &requestState{})))
+	})
 }
 
 // view is what a page template is given.
@@ -235,12 +253,20 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request, page string, v vi
 }
 
 // current is the session a sign-in in progress works on.
+// It is read once per request.
 func (h *Handler) current(r *http.Request) (held, session.Session, error) {
+	st, _ := r.Context().Value(requestStateKey{}).(*requestState)
+	if st != nil && st.loaded {
+		return st.cur, st.s, st.err
+	}
 	list := sessionsOf(r)
 	if len(list) == 0 {
 		return held{}, session.Session{}, failure.Unauthenticated("no session")
 	}
 	s, err := h.d.Sessions.Get(r.Context(), instanceID(r), list[0].ID, list[0].Token)
+	if st != nil {
+		st.loaded, st.cur, st.s, st.err = true, list[0], s, err
+	}
 	return list[0], s, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
@@ -104,6 +105,20 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "name", view{Title: "Sign in", Passkeys: h.passkeySignIn(r), Register: h.registrationOpen(r)})
 }
 
+// orgOfLoginName is the organization that verified the domain a login
+// name ends in, or "".
+func orgOfLoginName(ctx context.Context, db *database.DB, instanceID, name string) string {
+	at := strings.LastIndexByte(name, '@')
+	if at < 0 {
+		return ""
+	}
+	id, err := org.ByVerifiedDomain(ctx, db, instanceID, name[at+1:])
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
 // registrationOpen reports whether the instance's settings let people
 // register themselves (the registration page decides for its
 // organization).
@@ -137,12 +152,7 @@ func (h *Handler) postName(w http.ResponseWriter, r *http.Request) {
 	}
 	// A name ending in a domain an organization verified names that
 	// organization: its settings apply to the sign-in from here on.
-	var orgID string
-	if at := strings.LastIndexByte(name, '@'); at >= 0 {
-		if id, err := org.ByVerifiedDomain(r.Context(), h.d.DB, instanceID(r), name[at+1:]); err == nil {
-			orgID = id
-		}
-	}
+	orgID := orgOfLoginName(r.Context(), h.d.DB, instanceID(r), name)
 	s, token, _, err := h.d.Sessions.Create(r.Context(), instanceID(r), client(r), session.Checks{User: &session.UserCheck{LoginName: name, OrgID: orgID}}, session.Challenges{})
 	if err != nil {
 		h.failed(w, r, "name", v, err, "The login name or password is wrong.")

@@ -305,7 +305,7 @@ func (c *Commands) view(ctx context.Context, m *model, settingsOf func(context.C
 		return Session{}, err
 	}
 	s := Session{
-		ID: m.id, InstanceID: m.instanceID, LoginName: m.loginName, CreatedAt: m.created, LastActive: m.lastActive,
+		ID: m.id, InstanceID: m.instanceID, LoginName: m.loginName, LoginOrgID: m.loginOrg, CreatedAt: m.created, LastActive: m.lastActive,
 		ExpiresAt: m.expiresAt(), Checks: map[Factor]Check{}, Status: m.status(sett, facts, now),
 	}
 	if facts != nil {

@@ -40,8 +40,10 @@ type Session struct {
 	ID         string
 	InstanceID string
 	// UserID and OrgID are set once a first factor proved the user;
-	// LoginName is the name the user check gave.
+	// LoginName is the name the user check gave, LoginOrgID the
+	// organization the login named with it (UserCheck.OrgID).
 	UserID, OrgID, LoginName string
+	LoginOrgID               string
 	CreatedAt, LastActive    time.Time
 	ExpiresAt                time.Time
 	Checks                   map[Factor]Check
