@@ -131,7 +131,7 @@ func TestClientCredentials(t *testing.T) {
 			t.Fatalf("client secret %q", secret)
 		}
 		api, apiSecret := s.createApplication(t, projectID, map[string]any{"name": "invoice-api", "kind": "APPLICATION_KIND_API"})
-		public, _ := s.createApplication(t, projectID, map[string]any{"name": "spa", "public": true, "grantTypes": []string{"authorization_code"}})
+		public, _ := s.createApplication(t, projectID, map[string]any{"name": "spa", "public": true, "grantTypes": []string{"authorization_code"}, "redirectUris": []string{"http://127.0.0.1/callback"}})
 
 		// go-oidc accepts the discovery document; RFC 8414's is the same.
 		provider, err := oidc.NewProvider(ctx, s.url)

@@ -135,7 +135,8 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 		return nil, err
 	}
 	m := req.Msg
-	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes()}
+	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
+		Redirects: client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode()}}
 	switch m.GetKind() {
 	case projectv1.ApplicationKind_APPLICATION_KIND_API:
 		spec.Kind = client.KindAPI
@@ -176,6 +177,26 @@ func (s *Service) GetApplication(ctx context.Context, req *connect.Request[proje
 		return nil, err
 	}
 	return connect.NewResponse(&projectv1.GetApplicationResponse{Application: applicationOf(app)}), nil
+}
+
+// SetApplicationRedirects replaces an application's redirects;
+// project.write.
+func (s *Service) SetApplicationRedirects(ctx context.Context, req *connect.Request[projectv1.SetApplicationRedirectsRequest]) (*connect.Response[projectv1.SetApplicationRedirectsResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	app, err = s.commands.SetRedirects(ctx, caller.Editor(), caller.InstanceID, app.ID,
+		client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode()})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.SetApplicationRedirectsResponse{Application: applicationOf(app)}), nil
 }
 
 // ListApplications lists a project's applications; project.read.
@@ -257,6 +278,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 	out := &projectv1.Application{
 		Id: a.ID, ProjectId: a.ProjectID, OrganizationId: a.OrgID, Name: a.Name, ClientId: a.ClientID, Public: a.Public,
 		GrantTypes: a.GrantTypes, Scopes: a.Scopes, CreateTime: timestamppb.New(a.CreatedAt),
+		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode,
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {

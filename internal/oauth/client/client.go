@@ -52,7 +52,13 @@ type Application struct {
 	// force.
 	AccessTokenLifetime time.Duration
 	// Scopes are the scopes the client may be granted.
-	Scopes    []string
+	Scopes []string
+	// RedirectURIs are where an authorization may return (redirect.go);
+	// PostLogoutRedirectURIs where a logout may.
+	RedirectURIs, PostLogoutRedirectURIs []string
+	// DevMode lets http redirect URIs name any host, and loopback ones
+	// match with any port.
+	DevMode   bool
 	Secrets   []Secret
 	CreatedAt time.Time
 }
@@ -83,6 +89,15 @@ type ApplicationSpec struct {
 	AccessTokenType     string
 	AccessTokenLifetime time.Duration
 	Scopes              []string
+	Redirects
+}
+
+// Redirects are where an application's authorizations and logouts may
+// return, and whether it is in development mode.
+type Redirects struct {
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	DevMode                bool
 }
 
 // Credentials are what a client presented at an endpoint.

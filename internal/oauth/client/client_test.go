@@ -141,7 +141,8 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	public, none, err := f.commands.CreateApplication(ctx, eventstore.SystemEditor, "inst-a", f.project.ID,
-		ApplicationSpec{Name: "spa", Public: true, GrantTypes: []string{oauth.GrantAuthorizationCode}})
+		ApplicationSpec{Name: "spa", Public: true, GrantTypes: []string{oauth.GrantAuthorizationCode},
+			Redirects: Redirects{RedirectURIs: []string{"http://127.0.0.1/callback"}}})
 	if err != nil || none != "" {
 		t.Fatalf("public client: %q %v", none, err)
 	}

@@ -139,7 +139,50 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 		}
 	}
 	spec.Scopes = slices.Compact(slices.Sorted(slices.Values(spec.Scopes)))
+	if spec.Redirects, err = checkRedirects(spec.Redirects, spec.Kind, spec.Public, slices.Contains(spec.GrantTypes, oauth.GrantAuthorizationCode)); err != nil {
+		return spec, err
+	}
 	return spec, nil
+}
+
+// checkRedirects validates what an application registers to return to:
+// a client of the authorization code grant needs a redirect URI, and an
+// API application has none.
+func checkRedirects(r Redirects, kind string, public, code bool) (Redirects, error) {
+	var err error
+	if kind == KindAPI && (len(r.RedirectURIs) > 0 || len(r.PostLogoutRedirectURIs) > 0 || r.DevMode) {
+		return r, failure.InvalidArgument("redirectUris", "an API application has no redirect URIs")
+	}
+	if r.RedirectURIs, err = checkRedirectURIs("redirectUris", r.RedirectURIs, public, r.DevMode); err != nil {
+		return r, err
+	}
+	if r.PostLogoutRedirectURIs, err = checkRedirectURIs("postLogoutRedirectUris", r.PostLogoutRedirectURIs, public, r.DevMode); err != nil {
+		return r, err
+	}
+	if code && len(r.RedirectURIs) == 0 {
+		return r, failure.InvalidArgument("redirectUris", "a client of the authorization_code grant needs at least one redirect URI")
+	}
+	return r, nil
+}
+
+// SetRedirects replaces an application's redirect URIs, post-logout
+// redirect URIs and development mode; authorizations already started keep
+// the redirect URI they were checked with.
+func (c *Commands) SetRedirects(ctx context.Context, editor eventstore.Editor, instanceID, appID string, r Redirects) (Application, error) {
+	app, p, seq, err := c.load(ctx, instanceID, appID)
+	if err != nil {
+		return Application{}, err
+	}
+	if r, err = checkRedirects(r, app.Kind, app.Public, app.Allows(oauth.GrantAuthorizationCode)); err != nil {
+		return Application{}, err
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
+		Events: []eventstore.Payload{&RedirectsSet{AppID: app.ID, RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs, DevMode: r.DevMode}}})
+	if err != nil {
+		return Application{}, err
+	}
+	app.RedirectURIs, app.PostLogoutRedirectURIs, app.DevMode = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode
+	return app, nil
 }
 
 // CreateApplication adds an application to a project. A confidential
@@ -157,10 +200,12 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	app := Application{
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
+		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, DevMode: spec.DevMode,
 	}
 	events := []eventstore.Payload{&ApplicationAdded{
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
+		RedirectURIs: app.RedirectURIs, PostLogoutRedirectURIs: app.PostLogoutRedirectURIs, DevMode: app.DevMode,
 	}}
 	var secret string
 	if !app.Public {

@@ -18,15 +18,27 @@ type ProjectAdded struct {
 // ApplicationAdded adds an application to the project. AccessTokenLifetime
 // zero means the token lifetime of the settings in force.
 type ApplicationAdded struct {
-	AppID               string        `json:"appId"`
-	Name                string        `json:"name"`
-	ClientID            string        `json:"clientId"`
-	Kind                string        `json:"kind"`
-	Public              bool          `json:"public"`
-	GrantTypes          []string      `json:"grantTypes"`
-	AccessTokenType     string        `json:"accessTokenType"`
-	AccessTokenLifetime time.Duration `json:"accessTokenLifetime"`
-	Scopes              []string      `json:"scopes"`
+	AppID                  string        `json:"appId"`
+	Name                   string        `json:"name"`
+	ClientID               string        `json:"clientId"`
+	Kind                   string        `json:"kind"`
+	Public                 bool          `json:"public"`
+	GrantTypes             []string      `json:"grantTypes"`
+	AccessTokenType        string        `json:"accessTokenType"`
+	AccessTokenLifetime    time.Duration `json:"accessTokenLifetime"`
+	Scopes                 []string      `json:"scopes"`
+	RedirectURIs           []string      `json:"redirectUris,omitempty"`
+	PostLogoutRedirectURIs []string      `json:"postLogoutRedirectUris,omitempty"`
+	DevMode                bool          `json:"devMode,omitempty"`
+}
+
+// RedirectsSet replaces the redirect URIs, post-logout redirect URIs and
+// development mode of an application.
+type RedirectsSet struct {
+	AppID                  string   `json:"appId"`
+	RedirectURIs           []string `json:"redirectUris"`
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris"`
+	DevMode                bool     `json:"devMode"`
 }
 
 // SecretAdded adds a client secret, stored as an HMAC-SHA-256 under a key
@@ -54,6 +66,7 @@ type SecretRemoved struct {
 
 func (ProjectAdded) EventType() string     { return "project.added" }
 func (ApplicationAdded) EventType() string { return "project.application.added" }
+func (RedirectsSet) EventType() string     { return "project.application.redirects.set" }
 func (SecretAdded) EventType() string      { return "project.application.secret.added" }
 func (SecretExpirySet) EventType() string  { return "project.application.secret.expiry_set" }
 func (SecretRemoved) EventType() string    { return "project.application.secret.removed" }
@@ -62,6 +75,7 @@ func (SecretRemoved) EventType() string    { return "project.application.secret.
 func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[ProjectAdded](r, 1)
 	eventstore.Register[ApplicationAdded](r, 1)
+	eventstore.Register[RedirectsSet](r, 1)
 	eventstore.Register[SecretAdded](r, 1)
 	eventstore.Register[SecretExpirySet](r, 1)
 	eventstore.Register[SecretRemoved](r, 1)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -32,6 +33,10 @@ CREATE UNIQUE INDEX applications_client ON applications (instance_id, client_id)
 CREATE INDEX applications_project ON applications (instance_id, project_id);
 CREATE TABLE client_secrets (instance_id TEXT NOT NULL, app_id TEXT NOT NULL, secret_id TEXT NOT NULL, key_id TEXT NOT NULL, hash BYTEA NOT NULL,
 	expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, app_id, secret_id));`,
+}, {
+	Name:     "client/0002_redirects",
+	SQLite:   `ALTER TABLE applications ADD COLUMN redirects TEXT NOT NULL DEFAULT '{}';`,
+	Postgres: `ALTER TABLE applications ADD COLUMN redirects TEXT NOT NULL DEFAULT '{}';`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -39,7 +44,7 @@ type Projection struct{}
 
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
-	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
+	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -49,6 +54,27 @@ func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
 		}
 	}
 	return nil
+}
+
+// redirectsJSON is the redirects column: one JSON document, since they
+// are only ever read with their application.
+func redirectsJSON(r Redirects) string {
+	b, _ := json.Marshal(struct {
+		R []string `json:"r,omitempty"`
+		L []string `json:"l,omitempty"`
+		D bool     `json:"d,omitempty"`
+	}{r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode})
+	return string(b)
+}
+
+func parseRedirects(s string) (Redirects, error) {
+	var v struct {
+		R []string `json:"r"`
+		L []string `json:"l"`
+		D bool     `json:"d"`
+	}
+	err := json.Unmarshal([]byte(s), &v)
+	return Redirects{RedirectURIs: v.R, PostLogoutRedirectURIs: v.L, DevMode: v.D}, err
 }
 
 func clientType(public bool) string {
@@ -67,9 +93,13 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 			a.InstanceID, a.ID, a.Owner, p.Name, e.Sequence, at)
 	case *ApplicationAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO applications (instance_id, app_id, project_id, org_id, name, client_id, kind, client_type,
-	grant_types, access_token_type, access_token_lifetime_ms, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
-			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "), at)
+			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
+			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode}), at)
+	case *RedirectsSet:
+		_, err = tx.ExecContext(ctx, `UPDATE applications SET redirects = $1 WHERE instance_id = $2 AND app_id = $3`,
+			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode}), a.InstanceID, p.AppID)
 	case *SecretAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO client_secrets (instance_id, app_id, secret_id, key_id, hash, expires_at, created_at)
 VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID, p.Hash, at)

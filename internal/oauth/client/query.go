@@ -63,15 +63,20 @@ func ListProjects(ctx context.Context, db *database.DB, instanceID, orgID string
 }
 
 const selectApplication = `SELECT app_id, project_id, org_id, name, client_id, kind, client_type, grant_types, access_token_type,
-	access_token_lifetime_ms, scopes, created_at FROM applications`
+	access_token_lifetime_ms, scopes, redirects, created_at FROM applications`
 
 func scanApplication(row scanner) (Application, error) {
 	var a Application
-	var typ, grants, scopes string
+	var typ, grants, scopes, redirects string
 	var lifetime, created int64
-	if err := row.Scan(&a.ID, &a.ProjectID, &a.OrgID, &a.Name, &a.ClientID, &a.Kind, &typ, &grants, &a.AccessTokenType, &lifetime, &scopes, &created); err != nil {
+	if err := row.Scan(&a.ID, &a.ProjectID, &a.OrgID, &a.Name, &a.ClientID, &a.Kind, &typ, &grants, &a.AccessTokenType, &lifetime, &scopes, &redirects, &created); err != nil {
 		return Application{}, err
 	}
+	r, err := parseRedirects(redirects)
+	if err != nil {
+		return Application{}, fmt.Errorf("client: redirects of %s: %w", a.ID, err)
+	}
+	a.RedirectURIs, a.PostLogoutRedirectURIs, a.DevMode = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode
 	a.Public = typ == "public"
 	a.GrantTypes = strings.Fields(grants)
 	a.Scopes = strings.Fields(scopes)

@@ -301,7 +301,15 @@ type Application struct {
 	// Secrets of a confidential application.
 	Secrets []*ClientSecret `protobuf:"bytes,12,rep,name=secrets,proto3" json:"secrets,omitempty"`
 	// CreateTime is when it was created.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// RedirectURIs are where an authorization may return, compared
+	// exactly (a loopback http URI matches with any port for public
+	// clients and in development mode, RFC 8252 section 7.3).
+	RedirectUris []string `protobuf:"bytes,14,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// PostLogoutRedirectURIs are where an RP-initiated logout may return.
+	PostLogoutRedirectUris []string `protobuf:"bytes,15,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
+	// DevMode allows http redirect URIs on any host.
+	DevMode       bool `protobuf:"varint,16,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +433,27 @@ func (x *Application) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Application) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
+func (x *Application) GetPostLogoutRedirectUris() []string {
+	if x != nil {
+		return x.PostLogoutRedirectUris
+	}
+	return nil
+}
+
+func (x *Application) GetDevMode() bool {
+	if x != nil {
+		return x.DevMode
+	}
+	return false
 }
 
 // CreateProjectRequest names the organization and the project.
@@ -731,7 +760,15 @@ type CreateApplicationRequest struct {
 	// whole seconds; unset means the tokens settings in force.
 	AccessTokenLifetime *durationpb.Duration `protobuf:"bytes,7,opt,name=access_token_lifetime,json=accessTokenLifetime,proto3" json:"access_token_lifetime,omitempty"`
 	// Scopes it may be granted (RFC 6749 section 3.3 scope tokens).
-	Scopes        []string `protobuf:"bytes,8,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	Scopes []string `protobuf:"bytes,8,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// RedirectURIs: https, http on loopback, or for a public client a
+	// private-use scheme (com.example.app:/cb); no fragment. Required with
+	// the authorization_code grant; at most 20.
+	RedirectUris []string `protobuf:"bytes,9,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// PostLogoutRedirectURIs, by the same rules.
+	PostLogoutRedirectUris []string `protobuf:"bytes,10,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
+	// DevMode allows http redirect URIs on any host.
+	DevMode       bool `protobuf:"varint,11,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -822,6 +859,146 @@ func (x *CreateApplicationRequest) GetScopes() []string {
 	return nil
 }
 
+func (x *CreateApplicationRequest) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
+func (x *CreateApplicationRequest) GetPostLogoutRedirectUris() []string {
+	if x != nil {
+		return x.PostLogoutRedirectUris
+	}
+	return nil
+}
+
+func (x *CreateApplicationRequest) GetDevMode() bool {
+	if x != nil {
+		return x.DevMode
+	}
+	return false
+}
+
+// SetApplicationRedirectsRequest replaces an application's redirects.
+type SetApplicationRedirectsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application.
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// RedirectURIs, as in CreateApplicationRequest.
+	RedirectUris []string `protobuf:"bytes,2,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// PostLogoutRedirectURIs, as in CreateApplicationRequest.
+	PostLogoutRedirectUris []string `protobuf:"bytes,3,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
+	// DevMode, as in CreateApplicationRequest.
+	DevMode       bool `protobuf:"varint,4,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationRedirectsRequest) Reset() {
+	*x = SetApplicationRedirectsRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationRedirectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationRedirectsRequest) ProtoMessage() {}
+
+func (x *SetApplicationRedirectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationRedirectsRequest.ProtoReflect.Descriptor instead.
+func (*SetApplicationRedirectsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SetApplicationRedirectsRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SetApplicationRedirectsRequest) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
+func (x *SetApplicationRedirectsRequest) GetPostLogoutRedirectUris() []string {
+	if x != nil {
+		return x.PostLogoutRedirectUris
+	}
+	return nil
+}
+
+func (x *SetApplicationRedirectsRequest) GetDevMode() bool {
+	if x != nil {
+		return x.DevMode
+	}
+	return false
+}
+
+// SetApplicationRedirectsResponse returns the application.
+type SetApplicationRedirectsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application changed.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationRedirectsResponse) Reset() {
+	*x = SetApplicationRedirectsResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationRedirectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationRedirectsResponse) ProtoMessage() {}
+
+func (x *SetApplicationRedirectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationRedirectsResponse.ProtoReflect.Descriptor instead.
+func (*SetApplicationRedirectsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetApplicationRedirectsResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
 // CreateApplicationResponse returns the application and, for a
 // confidential one, its first secret — shown this once.
 type CreateApplicationResponse struct {
@@ -836,7 +1013,7 @@ type CreateApplicationResponse struct {
 
 func (x *CreateApplicationResponse) Reset() {
 	*x = CreateApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1025,7 @@ func (x *CreateApplicationResponse) String() string {
 func (*CreateApplicationResponse) ProtoMessage() {}
 
 func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1038,7 @@ func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApplicationResponse.ProtoReflect.Descriptor instead.
 func (*CreateApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateApplicationResponse) GetApplication() *Application {
@@ -889,7 +1066,7 @@ type GetApplicationRequest struct {
 
 func (x *GetApplicationRequest) Reset() {
 	*x = GetApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +1078,7 @@ func (x *GetApplicationRequest) String() string {
 func (*GetApplicationRequest) ProtoMessage() {}
 
 func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1091,7 @@ func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationRequest.ProtoReflect.Descriptor instead.
 func (*GetApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetApplicationRequest) GetApplicationId() string {
@@ -935,7 +1112,7 @@ type GetApplicationResponse struct {
 
 func (x *GetApplicationResponse) Reset() {
 	*x = GetApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1124,7 @@ func (x *GetApplicationResponse) String() string {
 func (*GetApplicationResponse) ProtoMessage() {}
 
 func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1137,7 @@ func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationResponse.ProtoReflect.Descriptor instead.
 func (*GetApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetApplicationResponse) GetApplication() *Application {
@@ -981,7 +1158,7 @@ type ListApplicationsRequest struct {
 
 func (x *ListApplicationsRequest) Reset() {
 	*x = ListApplicationsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1170,7 @@ func (x *ListApplicationsRequest) String() string {
 func (*ListApplicationsRequest) ProtoMessage() {}
 
 func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1183,7 @@ func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListApplicationsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListApplicationsRequest) GetProjectId() string {
@@ -1027,7 +1204,7 @@ type ListApplicationsResponse struct {
 
 func (x *ListApplicationsResponse) Reset() {
 	*x = ListApplicationsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1216,7 @@ func (x *ListApplicationsResponse) String() string {
 func (*ListApplicationsResponse) ProtoMessage() {}
 
 func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1229,7 @@ func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListApplicationsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListApplicationsResponse) GetApplications() []*Application {
@@ -1076,7 +1253,7 @@ type AddClientSecretRequest struct {
 
 func (x *AddClientSecretRequest) Reset() {
 	*x = AddClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1265,7 @@ func (x *AddClientSecretRequest) String() string {
 func (*AddClientSecretRequest) ProtoMessage() {}
 
 func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1278,7 @@ func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*AddClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddClientSecretRequest) GetApplicationId() string {
@@ -1131,7 +1308,7 @@ type AddClientSecretResponse struct {
 
 func (x *AddClientSecretResponse) Reset() {
 	*x = AddClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1320,7 @@ func (x *AddClientSecretResponse) String() string {
 func (*AddClientSecretResponse) ProtoMessage() {}
 
 func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1333,7 @@ func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*AddClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AddClientSecretResponse) GetSecret() *ClientSecret {
@@ -1186,7 +1363,7 @@ type RemoveClientSecretRequest struct {
 
 func (x *RemoveClientSecretRequest) Reset() {
 	*x = RemoveClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1375,7 @@ func (x *RemoveClientSecretRequest) String() string {
 func (*RemoveClientSecretRequest) ProtoMessage() {}
 
 func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1388,7 @@ func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveClientSecretRequest) GetApplicationId() string {
@@ -1237,7 +1414,7 @@ type RemoveClientSecretResponse struct {
 
 func (x *RemoveClientSecretResponse) Reset() {
 	*x = RemoveClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1426,7 @@ func (x *RemoveClientSecretResponse) String() string {
 func (*RemoveClientSecretResponse) ProtoMessage() {}
 
 func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1439,7 @@ func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 var File_castellan_project_v1_project_proto protoreflect.FileDescriptor
@@ -1281,7 +1458,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xbf\x04\n" +
+	"expireTime\"\xba\x05\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1299,7 +1476,10 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x06scopes\x18\v \x03(\tR\x06scopes\x12<\n" +
 	"\asecrets\x18\f \x03(\v2\".castellan.project.v1.ClientSecretR\asecrets\x12;\n" +
 	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"S\n" +
+	"createTime\x12#\n" +
+	"\rredirect_uris\x18\x0e \x03(\tR\fredirectUris\x129\n" +
+	"\x19post_logout_redirect_uris\x18\x0f \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
+	"\bdev_mode\x18\x10 \x01(\bR\adevMode\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1313,7 +1493,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xfb\x02\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xf6\x03\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1324,7 +1504,18 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"grantTypes\x12Q\n" +
 	"\x11access_token_type\x18\x06 \x01(\x0e2%.castellan.project.v1.AccessTokenTypeR\x0faccessTokenType\x12M\n" +
 	"\x15access_token_lifetime\x18\a \x01(\v2\x19.google.protobuf.DurationR\x13accessTokenLifetime\x12\x16\n" +
-	"\x06scopes\x18\b \x03(\tR\x06scopes\"\x85\x01\n" +
+	"\x06scopes\x18\b \x03(\tR\x06scopes\x12#\n" +
+	"\rredirect_uris\x18\t \x03(\tR\fredirectUris\x129\n" +
+	"\x19post_logout_redirect_uris\x18\n" +
+	" \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
+	"\bdev_mode\x18\v \x01(\bR\adevMode\"\xc2\x01\n" +
+	"\x1eSetApplicationRedirectsRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
+	"\rredirect_uris\x18\x02 \x03(\tR\fredirectUris\x129\n" +
+	"\x19post_logout_redirect_uris\x18\x03 \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
+	"\bdev_mode\x18\x04 \x01(\bR\adevMode\"f\n" +
+	"\x1fSetApplicationRedirectsResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\x85\x01\n" +
 	"\x19CreateApplicationResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\x12#\n" +
 	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\">\n" +
@@ -1354,14 +1545,15 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fAccessTokenType\x12!\n" +
 	"\x1dACCESS_TOKEN_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACCESS_TOKEN_TYPE_JWT\x10\x01\x12\x1c\n" +
-	"\x18ACCESS_TOKEN_TYPE_OPAQUE\x10\x022\xe9\t\n" +
+	"\x18ACCESS_TOKEN_TYPE_OPAQUE\x10\x022\xaa\v\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
 	"GetProject\x12'.castellan.project.v1.GetProjectRequest\x1a(.castellan.project.v1.GetProjectResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/projects/{project_id}\x90\x02\x01\x12~\n" +
 	"\fListProjects\x12).castellan.project.v1.ListProjectsRequest\x1a*.castellan.project.v1.ListProjectsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/projects\x90\x02\x01\x12\xa7\x01\n" +
 	"\x11CreateApplication\x12..castellan.project.v1.CreateApplicationRequest\x1a/.castellan.project.v1.CreateApplicationResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/projects/{project_id}/applications\x12\x99\x01\n" +
-	"\x0eGetApplication\x12+.castellan.project.v1.GetApplicationRequest\x1a,.castellan.project.v1.GetApplicationResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x90\x02\x01\x12\xa4\x01\n" +
+	"\x0eGetApplication\x12+.castellan.project.v1.GetApplicationRequest\x1a,.castellan.project.v1.GetApplicationResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x90\x02\x01\x12\xbe\x01\n" +
+	"\x17SetApplicationRedirects\x124.castellan.project.v1.SetApplicationRedirectsRequest\x1a5.castellan.project.v1.SetApplicationRedirectsResponse\"6\x82\xd3\xe4\x93\x020:\x01*\x1a+/v1/applications/{application_id}/redirects\x12\xa4\x01\n" +
 	"\x10ListApplications\x12-.castellan.project.v1.ListApplicationsRequest\x1a..castellan.project.v1.ListApplicationsResponse\"1\x82\xd3\xe4\x93\x02(\x12&/v1/projects/{project_id}/applications\x90\x02\x01\x12\xa4\x01\n" +
 	"\x0fAddClientSecret\x12,.castellan.project.v1.AddClientSecretRequest\x1a-.castellan.project.v1.AddClientSecretResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/applications/{application_id}/secrets\x12\xb6\x01\n" +
 	"\x12RemoveClientSecret\x12/.castellan.project.v1.RemoveClientSecretRequest\x1a0.castellan.project.v1.RemoveClientSecretResponse\"=\x82\xd3\xe4\x93\x027*5/v1/applications/{application_id}/secrets/{secret_id}BGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
@@ -1379,73 +1571,78 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_castellan_project_v1_project_proto_goTypes = []any{
-	(ApplicationKind)(0),               // 0: castellan.project.v1.ApplicationKind
-	(AccessTokenType)(0),               // 1: castellan.project.v1.AccessTokenType
-	(*Project)(nil),                    // 2: castellan.project.v1.Project
-	(*ClientSecret)(nil),               // 3: castellan.project.v1.ClientSecret
-	(*Application)(nil),                // 4: castellan.project.v1.Application
-	(*CreateProjectRequest)(nil),       // 5: castellan.project.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),      // 6: castellan.project.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),          // 7: castellan.project.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),         // 8: castellan.project.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),        // 9: castellan.project.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),       // 10: castellan.project.v1.ListProjectsResponse
-	(*CreateApplicationRequest)(nil),   // 11: castellan.project.v1.CreateApplicationRequest
-	(*CreateApplicationResponse)(nil),  // 12: castellan.project.v1.CreateApplicationResponse
-	(*GetApplicationRequest)(nil),      // 13: castellan.project.v1.GetApplicationRequest
-	(*GetApplicationResponse)(nil),     // 14: castellan.project.v1.GetApplicationResponse
-	(*ListApplicationsRequest)(nil),    // 15: castellan.project.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),   // 16: castellan.project.v1.ListApplicationsResponse
-	(*AddClientSecretRequest)(nil),     // 17: castellan.project.v1.AddClientSecretRequest
-	(*AddClientSecretResponse)(nil),    // 18: castellan.project.v1.AddClientSecretResponse
-	(*RemoveClientSecretRequest)(nil),  // 19: castellan.project.v1.RemoveClientSecretRequest
-	(*RemoveClientSecretResponse)(nil), // 20: castellan.project.v1.RemoveClientSecretResponse
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
+	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
+	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
+	(*Project)(nil),                         // 2: castellan.project.v1.Project
+	(*ClientSecret)(nil),                    // 3: castellan.project.v1.ClientSecret
+	(*Application)(nil),                     // 4: castellan.project.v1.Application
+	(*CreateProjectRequest)(nil),            // 5: castellan.project.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),           // 6: castellan.project.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),               // 7: castellan.project.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),              // 8: castellan.project.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),             // 9: castellan.project.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),            // 10: castellan.project.v1.ListProjectsResponse
+	(*CreateApplicationRequest)(nil),        // 11: castellan.project.v1.CreateApplicationRequest
+	(*SetApplicationRedirectsRequest)(nil),  // 12: castellan.project.v1.SetApplicationRedirectsRequest
+	(*SetApplicationRedirectsResponse)(nil), // 13: castellan.project.v1.SetApplicationRedirectsResponse
+	(*CreateApplicationResponse)(nil),       // 14: castellan.project.v1.CreateApplicationResponse
+	(*GetApplicationRequest)(nil),           // 15: castellan.project.v1.GetApplicationRequest
+	(*GetApplicationResponse)(nil),          // 16: castellan.project.v1.GetApplicationResponse
+	(*ListApplicationsRequest)(nil),         // 17: castellan.project.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),        // 18: castellan.project.v1.ListApplicationsResponse
+	(*AddClientSecretRequest)(nil),          // 19: castellan.project.v1.AddClientSecretRequest
+	(*AddClientSecretResponse)(nil),         // 20: castellan.project.v1.AddClientSecretResponse
+	(*RemoveClientSecretRequest)(nil),       // 21: castellan.project.v1.RemoveClientSecretRequest
+	(*RemoveClientSecretResponse)(nil),      // 22: castellan.project.v1.RemoveClientSecretResponse
+	(*timestamppb.Timestamp)(nil),           // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 24: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	21, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	21, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	21, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	23, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	23, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	23, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	22, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	24, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	3,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	21, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	23, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
 	2,  // 9: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
 	2,  // 10: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
 	0,  // 11: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 12: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	22, // 13: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	4,  // 14: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 15: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 16: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	22, // 17: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	3,  // 18: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	5,  // 19: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	7,  // 20: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	9,  // 21: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	11, // 22: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	13, // 23: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	15, // 24: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	17, // 25: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	19, // 26: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	6,  // 27: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	8,  // 28: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	10, // 29: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	12, // 30: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	14, // 31: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	16, // 32: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	18, // 33: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	20, // 34: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	24, // 13: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	4,  // 14: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	4,  // 15: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	4,  // 16: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	4,  // 17: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	24, // 18: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	3,  // 19: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	5,  // 20: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	7,  // 21: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	9,  // 22: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	11, // 23: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	15, // 24: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	12, // 25: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	17, // 26: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	19, // 27: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	21, // 28: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	6,  // 29: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	8,  // 30: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	10, // 31: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	14, // 32: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	16, // 33: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	13, // 34: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	18, // 35: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	20, // 36: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	22, // 37: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -1459,7 +1656,7 @@ func file_castellan_project_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,6 +51,9 @@ const (
 	// ProjectServiceGetApplicationProcedure is the fully-qualified name of the ProjectService's
 	// GetApplication RPC.
 	ProjectServiceGetApplicationProcedure = "/castellan.project.v1.ProjectService/GetApplication"
+	// ProjectServiceSetApplicationRedirectsProcedure is the fully-qualified name of the
+	// ProjectService's SetApplicationRedirects RPC.
+	ProjectServiceSetApplicationRedirectsProcedure = "/castellan.project.v1.ProjectService/SetApplicationRedirects"
 	// ProjectServiceListApplicationsProcedure is the fully-qualified name of the ProjectService's
 	// ListApplications RPC.
 	ProjectServiceListApplicationsProcedure = "/castellan.project.v1.ProjectService/ListApplications"
@@ -77,6 +80,9 @@ type ProjectServiceClient interface {
 	// GetApplication returns an application with its secrets' ids and
 	// validity, never the secrets.
 	GetApplication(context.Context, *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error)
+	// SetApplicationRedirects replaces where an application's
+	// authorizations and logouts may return, and its development mode.
+	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
 	// ListApplications lists the applications of a project.
 	ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error)
 	// AddClientSecret rotates a confidential application's secret: the new
@@ -131,6 +137,12 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		setApplicationRedirects: connect.NewClient[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationRedirectsProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationRedirects")),
+			connect.WithClientOptions(opts...),
+		),
 		listApplications: connect.NewClient[v1.ListApplicationsRequest, v1.ListApplicationsResponse](
 			httpClient,
 			baseURL+ProjectServiceListApplicationsProcedure,
@@ -155,14 +167,15 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 
 // projectServiceClient implements ProjectServiceClient.
 type projectServiceClient struct {
-	createProject      *connect.Client[v1.CreateProjectRequest, v1.CreateProjectResponse]
-	getProject         *connect.Client[v1.GetProjectRequest, v1.GetProjectResponse]
-	listProjects       *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
-	createApplication  *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
-	getApplication     *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
-	listApplications   *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
-	addClientSecret    *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
-	removeClientSecret *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
+	createProject           *connect.Client[v1.CreateProjectRequest, v1.CreateProjectResponse]
+	getProject              *connect.Client[v1.GetProjectRequest, v1.GetProjectResponse]
+	listProjects            *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
+	createApplication       *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
+	getApplication          *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
+	setApplicationRedirects *connect.Client[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse]
+	listApplications        *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
+	addClientSecret         *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
+	removeClientSecret      *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
 }
 
 // CreateProject calls castellan.project.v1.ProjectService.CreateProject.
@@ -188,6 +201,11 @@ func (c *projectServiceClient) CreateApplication(ctx context.Context, req *conne
 // GetApplication calls castellan.project.v1.ProjectService.GetApplication.
 func (c *projectServiceClient) GetApplication(ctx context.Context, req *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error) {
 	return c.getApplication.CallUnary(ctx, req)
+}
+
+// SetApplicationRedirects calls castellan.project.v1.ProjectService.SetApplicationRedirects.
+func (c *projectServiceClient) SetApplicationRedirects(ctx context.Context, req *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error) {
+	return c.setApplicationRedirects.CallUnary(ctx, req)
 }
 
 // ListApplications calls castellan.project.v1.ProjectService.ListApplications.
@@ -220,6 +238,9 @@ type ProjectServiceHandler interface {
 	// GetApplication returns an application with its secrets' ids and
 	// validity, never the secrets.
 	GetApplication(context.Context, *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error)
+	// SetApplicationRedirects replaces where an application's
+	// authorizations and logouts may return, and its development mode.
+	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
 	// ListApplications lists the applications of a project.
 	ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error)
 	// AddClientSecret rotates a confidential application's secret: the new
@@ -270,6 +291,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetApplicationRedirectsHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationRedirectsProcedure,
+		svc.SetApplicationRedirects,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationRedirects")),
+		connect.WithHandlerOptions(opts...),
+	)
 	projectServiceListApplicationsHandler := connect.NewUnaryHandler(
 		ProjectServiceListApplicationsProcedure,
 		svc.ListApplications,
@@ -301,6 +328,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceCreateApplicationHandler.ServeHTTP(w, r)
 		case ProjectServiceGetApplicationProcedure:
 			projectServiceGetApplicationHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationRedirectsProcedure:
+			projectServiceSetApplicationRedirectsHandler.ServeHTTP(w, r)
 		case ProjectServiceListApplicationsProcedure:
 			projectServiceListApplicationsHandler.ServeHTTP(w, r)
 		case ProjectServiceAddClientSecretProcedure:
@@ -334,6 +363,10 @@ func (UnimplementedProjectServiceHandler) CreateApplication(context.Context, *co
 
 func (UnimplementedProjectServiceHandler) GetApplication(context.Context, *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.GetApplication is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationRedirects is not implemented"))
 }
 
 func (UnimplementedProjectServiceHandler) ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error) {
