@@ -23,7 +23,9 @@ import (
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/machinekey"
+	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
@@ -38,7 +40,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, client.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, client.Migrations, authreq.Migrations, grants.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -58,13 +60,14 @@ func Registry() *eventstore.Registry {
 	session.RegisterEvents(r)
 	token.RegisterEvents(r)
 	client.RegisterEvents(r)
+	grants.RegisterEvents(r)
 	return r
 }
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
 	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{},
-		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}}
+		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, grants.Projection{}}
 }
 
 // App is an assembled Castellan.

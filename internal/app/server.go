@@ -149,4 +149,10 @@ func (a *App) maintain(ctx context.Context) {
 	if _, err := a.Passkeys().DeleteExpiredCeremonies(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired WebAuthn ceremonies", "err", err)
 	}
+	if _, err := a.AuthRequests().Sweep(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired authorization requests", "err", err)
+	}
+	if err := a.Grants().Sweep(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired grants and refresh tokens", "err", err)
+	}
 }

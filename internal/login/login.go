@@ -60,6 +60,9 @@ type Deps struct {
 	// signed it up its owner (organization sign-up, register.go).
 	Orgs    *org.Commands
 	Members *member.Commands
+	// AuthRequests are the provider's authorization requests the login
+	// finishes (authrequest.go); nil for none.
+	AuthRequests AuthRequests
 }
 
 // Handler serves the hosted login.
@@ -171,6 +174,8 @@ type view struct {
 	// Branding is the look of the organization of the sign-in, or of the
 	// instance (branding.go).
 	Branding brandingView
+	// Refresh sends the browser on to an application (authrequest.go).
+	Refresh template.URL
 }
 
 type link struct{ Href, Label string }

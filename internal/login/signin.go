@@ -89,6 +89,10 @@ func factorPage(f string) string {
 }
 
 func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
+	if id := r.URL.Query().Get("authRequest"); id != "" {
+		h.startAuthRequest(w, r, id)
+		return
+	}
 	if r.URL.Query().Get("prompt") != "login" {
 		var accounts []account
 		for _, s := range sessionsOf(r) {
@@ -368,6 +372,9 @@ func (h *Handler) done(w http.ResponseWriter, r *http.Request) {
 	_, s, err := h.current(r)
 	if err != nil || !s.Status.Authenticated {
 		h.ended(w, r)
+		return
+	}
+	if h.continueAuthRequest(w, r, s) {
 		return
 	}
 	h.render(w, r, http.StatusOK, "done", view{Title: "Signed in", LoginName: h.nameOf(r.Context(), s)})

@@ -17,6 +17,15 @@ const (
 	InvalidScope         = "invalid_scope"
 	UnsupportedTokenType = "unsupported_token_type"
 	ServerError          = "server_error"
+	// Authorization endpoint (RFC 6749 section 4.1.2.1, OIDC Core
+	// section 3.1.2.6).
+	UnsupportedResponseType = "unsupported_response_type"
+	AccessDenied            = "access_denied"
+	LoginRequired           = "login_required"
+	RequestNotSupported     = "request_not_supported"
+	RequestURINotSupported  = "request_uri_not_supported"
+	// Protected resources (RFC 6750 section 3.1).
+	InvalidToken = "invalid_token"
 	TemporarilyUnavail   = "temporarily_unavailable"
 )
 

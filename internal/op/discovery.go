@@ -6,12 +6,17 @@ import (
 	"strconv"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
 // clientAuthMethods are the client authentication methods of the token,
 // introspection and revocation endpoints.
 var clientAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost}
+
+// tokenAuthMethods adds none: a public client redeems its code with
+// PKCE and no secret.
+var tokenAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthNone}
 
 // discovery serves the provider's metadata: OpenID Connect Discovery 1.0
 // section 4 and RFC 8414 section 3, one document for both. Only what is
@@ -24,7 +29,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Sort(grants)
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(token.KeySetMaxAge.Seconds())))
-	writeJSON(w, http.StatusOK, oauth.Metadata{
+	m := oauth.Metadata{
 		Issuer:                            iss,
 		TokenEndpoint:                     iss + PathToken,
 		JWKSURI:                           iss + PathKeys,
@@ -33,8 +38,17 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		ResponseTypesSupported:            []string{},
 		GrantTypesSupported:               grants,
 		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  []string{token.RS256, token.ES256, token.EdDSA},
+		IDTokenSigningAlgValuesSupported:  []string{token.DefaultIDTokenAlgorithm},
 		TokenEndpointAuthMethodsSupported: clientAuthMethods, IntrospectionEndpointAuthMethodsSupported: clientAuthMethods,
 		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
-	})
+	}
+	if _, ok := p.grants[oauth.GrantAuthorizationCode]; ok && p.d.AuthRequests != nil {
+		m.AuthorizationEndpoint, m.UserinfoEndpoint = iss+PathAuthorize, iss+PathUserinfo
+		m.ResponseTypesSupported, m.ResponseModesSupported = []string{"code"}, []string{"query"}
+		m.CodeChallengeMethodsSupported = []string{oauth.PKCES256}
+		m.ScopesSupported, m.ClaimsSupported, m.PromptValuesSupported = claims.Standard, claims.Supported, prompts
+		m.AuthorizationResponseIssParameterSupported = true
+		m.TokenEndpointAuthMethodsSupported = tokenAuthMethods
+	}
+	writeJSON(w, http.StatusOK, m)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/op/grant"
@@ -23,11 +24,21 @@ const (
 	PathToken         = "/oauth/v2/token"
 	PathIntrospection = "/oauth/v2/introspect"
 	PathRevocation    = "/oauth/v2/revoke"
+	PathAuthorize     = "/oauth/v2/authorize"
+	PathUserinfo      = "/oidc/v1/userinfo"
 )
 
 // Clients authenticates clients at the endpoints (client.Clients).
 type Clients interface {
 	Authenticate(ctx context.Context, instanceID string, c client.Credentials) (client.Authenticated, error)
+	// Lookup finds a client that does not authenticate (the
+	// authorization endpoint).
+	Lookup(ctx context.Context, instanceID, clientID string) (client.Application, error)
+}
+
+// AuthRequests stores authorization requests (authreq.Requests).
+type AuthRequests interface {
+	Create(ctx context.Context, r authreq.Request) (authreq.Request, error)
 }
 
 // Deps are what the provider needs.
@@ -39,6 +50,12 @@ type Deps struct {
 	// ExternalURL is the server's external URL (instance.Issuer).
 	ExternalURL string
 	Log         *slog.Logger
+	// AuthRequests, LoginPath and Claims serve the authorization and
+	// userinfo endpoints: a request is stored and the browser sent to
+	// LoginPath?authRequest=<id>.
+	AuthRequests AuthRequests
+	LoginPath    string
+	Claims       func(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error)
 }
 
 // Provider serves the endpoints.
@@ -70,6 +87,10 @@ func (p *Provider) Routes() map[string]http.Handler {
 		"POST " + PathToken:         http.HandlerFunc(p.token),
 		"POST " + PathIntrospection: http.HandlerFunc(p.introspect),
 		"POST " + PathRevocation:    http.HandlerFunc(p.revoke),
+		"GET " + PathAuthorize:      http.HandlerFunc(p.authorize),
+		"POST " + PathAuthorize:     http.HandlerFunc(p.authorize),
+		"GET " + PathUserinfo:       http.HandlerFunc(p.userinfo),
+		"POST " + PathUserinfo:      http.HandlerFunc(p.userinfo),
 	}
 }
 

@@ -254,3 +254,15 @@ func appendOnce(s []string, v string) []string {
 	}
 	return append(s, v)
 }
+
+// AuthTime is when the user last authenticated in the session: its
+// latest check of a factor (OIDC Core's auth_time).
+func (s Session) AuthTime() time.Time {
+	var t time.Time
+	for f, c := range s.Checks {
+		if f != FactorUser && c.At.After(t) {
+			t = c.At
+		}
+	}
+	return t
+}

@@ -2,6 +2,7 @@ package userschema
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -323,4 +324,24 @@ func fragmentOf(url string) string {
 		return frag
 	}
 	return ""
+}
+
+// ClaimValues returns the OIDC claims the traits feed: for each field
+// annotated with "oidcClaim" that the traits hold, the claim and the
+// field's value.
+func (s *Schema) ClaimValues(traits []byte) (map[string]any, error) {
+	if len(s.claims) == 0 || len(traits) == 0 {
+		return nil, nil
+	}
+	var doc any
+	if err := json.Unmarshal(traits, &doc); err != nil {
+		return nil, fmt.Errorf("userschema: traits: %w", err)
+	}
+	out := map[string]any{}
+	for pointer, claim := range s.claims {
+		if v, ok := lookupPointer(doc, pointer); ok {
+			out[claim] = v
+		}
+	}
+	return out, nil
 }

@@ -147,3 +147,20 @@ func (c *Clients) checkSecret(instanceID string, app Application, secret string)
 	}
 	return ok
 }
+
+// Lookup returns the application of a client id for the authorization
+// endpoint, where the client does not authenticate: an unknown client, or
+// one of an organization that is not active, is failure.NotFound.
+func (c *Clients) Lookup(ctx context.Context, instanceID, clientID string) (Application, error) {
+	if clientID == "" || len(clientID) > 200 {
+		return Application{}, failure.NotFound("unknown client")
+	}
+	e, _, err := c.load(ctx, instanceID, clientID, false)
+	if err != nil {
+		return Application{}, err
+	}
+	if !e.orgActive || e.app.Kind != KindOIDC {
+		return Application{}, failure.NotFound("unknown client")
+	}
+	return e.app, nil
+}

@@ -29,6 +29,10 @@ type AccessClaims struct {
 	ID       string   `json:"jti"`
 	ClientID string   `json:"client_id"`
 	Scope    string   `json:"scope,omitempty"`
+	// AuthTime and SessionID are set for a user's token (RFC 9068
+	// section 2.2.1, OIDC Front-Channel Logout section 3).
+	AuthTime  int64  `json:"auth_time,omitempty"`
+	SessionID string `json:"sid,omitempty"`
 }
 
 // Access describes an access token to issue.
@@ -40,6 +44,11 @@ type Access struct {
 	// Scopes are granted scopes, already checked by the grant.
 	Scopes   []string
 	Lifetime time.Duration
+	// ID is the jti; "" for a new one.
+	ID string
+	// AuthTime and SessionID: a user's sign-in.
+	AuthTime  time.Time
+	SessionID string
 }
 
 // Tokens mints, verifies and revokes access tokens of every instance.
@@ -71,7 +80,13 @@ func (t *Tokens) IssueJWT(ctx context.Context, instanceID string, a Access) (str
 	now := t.now()
 	c := AccessClaims{
 		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
-		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: id.New(),
+		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID,
+	}
+	if c.ID == "" {
+		c.ID = id.New()
+	}
+	if !a.AuthTime.IsZero() {
+		c.AuthTime = a.AuthTime.Unix()
 	}
 	raw, err := signer.Sign(TypeAccessToken, c)
 	return raw, c, err

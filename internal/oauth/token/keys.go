@@ -38,6 +38,10 @@ var Algorithms = []string{ES256, RS256, EdDSA}
 // DefaultAlgorithm signs access tokens.
 const DefaultAlgorithm = ES256
 
+// DefaultIDTokenAlgorithm signs ID tokens: RS256, which every OpenID
+// Connect client must support (OIDC Core section 3.1.3.7).
+const DefaultIDTokenAlgorithm = RS256
+
 // rsaBits is the modulus of generated RS256 keys.
 const rsaBits = 2048
 
@@ -161,9 +165,16 @@ func (k *Keys) loadSigner(ctx context.Context, instanceID, alg string) (*Signer,
 	return newSigner(keyID, alg, signer)
 }
 
+// PublishedAtFirstUse are the algorithms whose keys PublicKeys creates
+// when the instance has none: the access tokens' and the ID tokens'
+// default, so that a client that fetched the key set once knows the key
+// of any token it will be given.
+var PublishedAtFirstUse = []string{DefaultAlgorithm, DefaultIDTokenAlgorithm}
+
 // PublicKeys returns the instance's published keys — next, current and
-// retired, of every algorithm — creating the default algorithm's keys at
-// first use, so that the next key is published before anything is signed.
+// retired, of every algorithm — creating the keys of PublishedAtFirstUse
+// at first use, so that the next key is published before anything is
+// signed.
 func (k *Keys) PublicKeys(ctx context.Context, instanceID string) ([]WebKey, error) {
 	now := k.now()
 	k.mu.Lock()
@@ -176,8 +187,11 @@ func (k *Keys) PublicKeys(ctx context.Context, instanceID string) ([]WebKey, err
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(keys, func(w WebKey) bool { return w.Algorithm == DefaultAlgorithm }) {
-		if err := k.initialize(ctx, instanceID, DefaultAlgorithm); err != nil {
+	for _, alg := range PublishedAtFirstUse {
+		if slices.ContainsFunc(keys, func(w WebKey) bool { return w.Algorithm == alg }) {
+			continue
+		}
+		if err := k.initialize(ctx, instanceID, alg); err != nil {
 			return nil, err
 		}
 		if keys, err = k.List(ctx, instanceID); err != nil {

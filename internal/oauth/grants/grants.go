@@ -1,0 +1,293 @@
+package grants
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/id"
+)
+
+// TokenPrefix starts every refresh token.
+const TokenPrefix = "crt_"
+
+// Grant is what a user authorized a client to hold.
+type Grant struct {
+	ID, InstanceID, ClientID string
+	UserID, OrgID, SessionID string
+	Scopes                   []string
+	AuthTime                 time.Time
+	AMR                      []string
+	ExpiresAt                time.Time
+}
+
+// Spec is a grant to issue.
+type Spec struct {
+	Grant
+	AuthRequestID string
+	AccessTokenID string
+	// Refresh asks for a first refresh token; Lifetime bounds the grant,
+	// Idle each refresh token.
+	Refresh        bool
+	Lifetime, Idle time.Duration
+}
+
+// Errors of Refresh.
+var (
+	// ErrInvalid: unknown, expired, revoked, or another client's.
+	ErrInvalid = errors.New("grants: the refresh token is invalid, expired or revoked")
+	// ErrReused: the token was used before; the grant is now revoked.
+	ErrReused = errors.New("grants: the refresh token was used before; its grant is revoked")
+)
+
+// Grants issues grants and rotates their refresh tokens.
+type Grants struct {
+	store *eventstore.Store
+	now   func() time.Time
+}
+
+// New returns the service; now may be nil (time.Now).
+func New(store *eventstore.Store, now func() time.Time) *Grants {
+	if now == nil {
+		now = time.Now
+	}
+	return &Grants{store: store, now: now}
+}
+
+func newToken() (string, string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	t := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return t, hashToken(t), nil
+}
+
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewID returns the id of a grant to issue.
+func NewID() string { return id.New() }
+
+// Issue records a grant (s.ID set by the caller, NewID) and returns its
+// first refresh token when s.Refresh, else "".
+func (g *Grants) Issue(ctx context.Context, editor eventstore.Editor, s Spec) (string, error) {
+	now := g.now()
+	ev := &Issued{ClientID: s.ClientID, UserID: s.UserID, SessionID: s.SessionID, AuthRequestID: s.AuthRequestID, Scopes: s.Scopes,
+		AuthTime: s.AuthTime.UTC(), AMR: s.AMR, AccessTokenID: s.AccessTokenID, ExpiresAt: now.Add(s.Lifetime).UTC().Truncate(time.Second)}
+	var token string
+	if s.Refresh {
+		var err error
+		if token, ev.RefreshTokenHash, err = newToken(); err != nil {
+			return "", err
+		}
+		ev.RefreshExpiresAt = minTime(now.Add(s.Idle), ev.ExpiresAt).UTC().Truncate(time.Second)
+	}
+	_, err := g.store.Push(ctx, editor, eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: s.InstanceID, Type: AggregateType, ID: s.ID, Owner: s.OrgID},
+		ExpectedSequence: eventstore.NewAggregate,
+		Events:           []eventstore.Payload{ev},
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked`
+
+func scanGrant(instanceID string, sc interface{ Scan(...any) error }, extra ...any) (Grant, bool, error) {
+	gr := Grant{InstanceID: instanceID}
+	var scope, amr string
+	var authTime, expires int64
+	var revoked bool
+	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked}, extra...)...)
+	if err != nil {
+		return Grant{}, false, err
+	}
+	gr.Scopes, gr.AMR = strings.Fields(scope), strings.Fields(amr)
+	gr.AuthTime, gr.ExpiresAt = time.Unix(authTime, 0).UTC(), time.Unix(expires, 0).UTC()
+	return gr, revoked, nil
+}
+
+// Refresh rotates a refresh token of the client clientID: the token is
+// marked used and a new one of the same grant returned, valid for idle
+// (never beyond the grant). A token used before is ErrReused, and its
+// grant is revoked; anything else wrong is ErrInvalid.
+func (g *Grants) Refresh(ctx context.Context, instanceID, clientID, token string, idle time.Duration) (Grant, string, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {
+		return Grant{}, "", ErrInvalid
+	}
+	next, nextHash, err := newToken()
+	if err != nil {
+		return Grant{}, "", err
+	}
+	now := g.now()
+	var gr Grant
+	var outErr error
+	err = g.store.DB().InTx(ctx, func(tx *database.Tx) error {
+		var expires, used int64
+		got, revoked, err := scanGrant(instanceID, tx.QueryRowContext(ctx, `SELECT `+grantColumns+`, t.expires_at, t.used_at
+FROM refresh_tokens t JOIN oauth_grants g ON g.instance_id = t.instance_id AND g.grant_id = t.grant_id
+WHERE t.instance_id = $1 AND t.token_hash = $2`, instanceID, hashToken(token)), &expires, &used)
+		if errors.Is(err, sql.ErrNoRows) {
+			outErr = ErrInvalid
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		gr = got
+		switch {
+		case revoked || got.ClientID != clientID || !now.Before(got.ExpiresAt):
+			outErr = ErrInvalid
+			return nil
+		case used != 0:
+			outErr = ErrReused
+			return nil
+		case !now.Before(time.Unix(expires, 0)):
+			outErr = ErrInvalid
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE instance_id = $2 AND token_hash = $3 AND used_at = 0`,
+			now.Unix(), instanceID, hashToken(token))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			outErr = ErrReused
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (instance_id, token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			instanceID, nextHash, gr.ID, now.Unix(), minTime(now.Add(idle), gr.ExpiresAt).Unix())
+		return err
+	})
+	if err != nil {
+		return Grant{}, "", fmt.Errorf("grants: refresh: %w", err)
+	}
+	if outErr == ErrReused {
+		if err := g.revoke(ctx, eventstore.Editor{ClientID: clientID}, gr, "reuse", &ReuseDetected{ClientID: clientID}); err != nil {
+			return Grant{}, "", err
+		}
+	}
+	if outErr != nil {
+		return Grant{}, "", outErr
+	}
+	return gr, next, nil
+}
+
+// ByRefreshToken returns the live grant of an unused, unexpired refresh
+// token, or ErrInvalid.
+func (g *Grants) ByRefreshToken(ctx context.Context, instanceID, token string) (Grant, time.Time, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {
+		return Grant{}, time.Time{}, ErrInvalid
+	}
+	var expires, used int64
+	gr, revoked, err := scanGrant(instanceID, g.store.DB().Reader().QueryRowContext(ctx, `SELECT `+grantColumns+`, t.expires_at, t.used_at
+FROM refresh_tokens t JOIN oauth_grants g ON g.instance_id = t.instance_id AND g.grant_id = t.grant_id
+WHERE t.instance_id = $1 AND t.token_hash = $2`, instanceID, hashToken(token)), &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Grant{}, time.Time{}, ErrInvalid
+	}
+	if err != nil {
+		return Grant{}, time.Time{}, fmt.Errorf("grants: %w", err)
+	}
+	now := g.now()
+	exp := time.Unix(expires, 0).UTC()
+	if revoked || used != 0 || !now.Before(exp) || !now.Before(gr.ExpiresAt) {
+		return Grant{}, time.Time{}, ErrInvalid
+	}
+	return gr, exp, nil
+}
+
+// Get returns a grant, revoked or not, with whether it is revoked.
+func (g *Grants) Get(ctx context.Context, instanceID, grantID string) (Grant, bool, error) {
+	gr, revoked, err := scanGrant(instanceID, g.store.DB().Reader().QueryRowContext(ctx, `SELECT `+grantColumns+` FROM oauth_grants g
+WHERE g.instance_id = $1 AND g.grant_id = $2`, instanceID, grantID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Grant{}, false, failure.NotFound("grant %.64q not found", grantID)
+	}
+	if err != nil {
+		return Grant{}, false, fmt.Errorf("grants: %w", err)
+	}
+	return gr, revoked, nil
+}
+
+// Revoke ends a grant for reason; revoking a revoked or unknown grant
+// changes nothing.
+func (g *Grants) Revoke(ctx context.Context, editor eventstore.Editor, instanceID, grantID, reason string) error {
+	gr, revoked, err := g.Get(ctx, instanceID, grantID)
+	if failure.Is(err, failure.KindNotFound) || err == nil && revoked {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return g.revoke(ctx, editor, gr, reason)
+}
+
+func (g *Grants) revoke(ctx context.Context, editor eventstore.Editor, gr Grant, reason string, before ...eventstore.Payload) error {
+	_, err := g.store.Push(ctx, editor, eventstore.Append{
+		Aggregate:        eventstore.Aggregate{InstanceID: gr.InstanceID, Type: AggregateType, ID: gr.ID, Owner: gr.OrgID},
+		ExpectedSequence: eventstore.AnySequence,
+		Events:           append(before, &Revoked{Reason: reason}),
+	})
+	return err
+}
+
+// RevokeSession ends every live grant made with a session (its user
+// signed out) and returns them.
+func (g *Grants) RevokeSession(ctx context.Context, editor eventstore.Editor, instanceID, sessionID string) ([]Grant, error) {
+	rows, err := g.store.DB().Reader().QueryContext(ctx, `SELECT `+grantColumns+` FROM oauth_grants g
+WHERE g.instance_id = $1 AND g.session_id = $2 AND NOT g.revoked`, instanceID, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	var list []Grant
+	for rows.Next() {
+		gr, _, err := scanGrant(instanceID, rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		list = append(list, gr)
+	}
+	rows.Close()
+	for _, gr := range list {
+		if err := g.revoke(ctx, editor, gr, "logout"); err != nil {
+			return nil, err
+		}
+	}
+	return list, rows.Err()
+}
+
+// Sweep deletes expired refresh tokens and grants.
+func (g *Grants) Sweep(ctx context.Context) error {
+	now := g.now().Unix()
+	return g.store.DB().InTx(ctx, func(tx *database.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM oauth_grants WHERE expires_at < $1`, now)
+		return err
+	})
+}

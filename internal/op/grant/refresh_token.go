@@ -1,0 +1,62 @@
+package grant
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
+)
+
+// RefreshToken is the refresh token grant (RFC 6749 section 6) with
+// rotation: each refresh returns a new refresh token and spends the one
+// presented; presenting a spent one revokes the whole grant (package
+// grants). A narrower scope may be asked for; the grant keeps its own.
+type RefreshToken struct {
+	Tokens   UserTokens
+	Claims   Claims
+	Settings TokenSettings
+	Grants   Grants
+}
+
+// Type implements Grant.
+func (RefreshToken) Type() string { return oauth.GrantRefreshToken }
+
+// Token implements Grant.
+func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenResponse, error) {
+	app := r.Client.Application()
+	raw := r.Form.Get("refresh_token")
+	if raw == "" {
+		return nil, oauth.Errorf(oauth.InvalidRequest, "refresh_token is required")
+	}
+	lifetimes, err := g.Settings(ctx, r.InstanceID, app.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	gr, next, err := g.Grants.Refresh(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle)
+	switch {
+	case errors.Is(err, grants.ErrReused):
+		return nil, invalidGrant("the refresh token was used before; the grant is revoked, sign in again")
+	case errors.Is(err, grants.ErrInvalid):
+		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+	case err != nil:
+		return nil, err
+	}
+	if requested := strings.Fields(r.Form.Get("scope")); len(requested) > 0 {
+		for _, s := range requested {
+			if !slices.Contains(gr.Scopes, s) {
+				return nil, oauth.Errorf(oauth.InvalidScope, "scope %.80q was not granted", s)
+			}
+		}
+		gr.Scopes = slices.Compact(requested)
+	}
+	resp, _, err := userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.issue(ctx, r, gr, id.New(), "", lifetimes)
+	if err != nil {
+		return nil, err
+	}
+	resp.RefreshToken = next
+	return resp, nil
+}

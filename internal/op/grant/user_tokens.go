@@ -1,0 +1,72 @@
+package grant
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/claims"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
+	"github.com/castellan-iam/castellan/internal/oauth/token"
+	"github.com/castellan-iam/castellan/internal/settings"
+)
+
+// UserTokens issues what the grants of a signed-in user return.
+type UserTokens interface {
+	IssueJWT(ctx context.Context, instanceID string, a token.Access) (string, token.AccessClaims, error)
+	IssueIDToken(ctx context.Context, instanceID string, in token.IDToken) (string, error)
+	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, c token.AccessClaims) error
+}
+
+// Claims returns the claims of a user the scopes release, failing for a
+// user who may no longer sign in (claims.Of).
+type Claims func(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error)
+
+// TokenSettings answers the token lifetimes in force for an organization.
+type TokenSettings func(ctx context.Context, instanceID, orgID string) (settings.Tokens, error)
+
+// userTokens is what the authorization code and refresh grants share:
+// issuing an access token, and an ID token when openid was granted.
+type userTokens struct {
+	Tokens   UserTokens
+	Claims   Claims
+	Settings TokenSettings
+}
+
+// issue answers a request of the client app for the user of grant g,
+// with accessID as the access token's jti and nonce for the ID token.
+func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, accessID, nonce string, lifetimes settings.Tokens) (*oauth.TokenResponse, token.AccessClaims, error) {
+	app := r.Client.Application()
+	userClaims, err := u.Claims(ctx, r.InstanceID, g.UserID, g.Scopes)
+	if err != nil {
+		return nil, token.AccessClaims{}, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
+	}
+	raw, ac, err := u.Tokens.IssueJWT(ctx, r.InstanceID, token.Access{
+		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: []string{app.ProjectID}, Scopes: g.Scopes,
+		Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID,
+	})
+	if err != nil {
+		return nil, token.AccessClaims{}, err
+	}
+	resp := &oauth.TokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: ac.Expiry - ac.IssuedAt, Scope: ac.Scope}
+	if slices.Contains(g.Scopes, claims.ScopeOpenID) {
+		resp.IDToken, err = u.Tokens.IssueIDToken(ctx, r.InstanceID, token.IDToken{
+			Issuer: r.Issuer, Subject: g.UserID, Audience: app.ClientID, Nonce: nonce, AuthTime: g.AuthTime, AMR: g.AMR,
+			SessionID: g.SessionID, AccessToken: raw, Lifetime: lifetimes.IDToken, Claims: userClaims,
+		})
+		if err != nil {
+			return nil, token.AccessClaims{}, err
+		}
+	}
+	return resp, ac, nil
+}
+
+func accessLifetime(app client.Application, s settings.Tokens) time.Duration {
+	if app.AccessTokenLifetime != 0 {
+		return app.AccessTokenLifetime
+	}
+	return s.AccessToken
+}
