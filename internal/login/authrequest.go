@@ -144,4 +144,3 @@ func (h *Handler) continueAuthRequest(w http.ResponseWriter, r *http.Request, s 
 	h.finishAuthRequest(w, r, id, s)
 	return true
 }
-

@@ -25,8 +25,8 @@ const (
 	RequestNotSupported     = "request_not_supported"
 	RequestURINotSupported  = "request_uri_not_supported"
 	// Protected resources (RFC 6750 section 3.1).
-	InvalidToken = "invalid_token"
-	TemporarilyUnavail   = "temporarily_unavailable"
+	InvalidToken       = "invalid_token"
+	TemporarilyUnavail = "temporarily_unavailable"
 )
 
 // Error is an OAuth error response: Code and Description go to the client
