@@ -225,8 +225,61 @@ func TestAuthorizationCode(t *testing.T) {
 			t.Fatalf("public client: %v", err)
 		}
 
-		// Refusals at the authorization endpoint.
+		// A custom login finishes a request through the Session API.
 		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		customLogin := func(state string) string {
+			verifier := oauth2.GenerateVerifier()
+			resp, err := noFollow.Get(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("login_hint", "alice")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			id := loc.Query().Get("authRequest")
+			if resp.StatusCode != http.StatusFound || loc.Path != "/ui/login/" || id == "" {
+				t.Fatalf("authorization: %s → %s", resp.Status, loc)
+			}
+			var got struct {
+				AuthRequest struct {
+					ClientID  string   `json:"clientId"`
+					Scopes    []string `json:"scopes"`
+					LoginHint string   `json:"loginHint"`
+				} `json:"authRequest"`
+			}
+			s.api(t, http.MethodGet, "/v1/auth_requests/"+id, nil, &got)
+			if got.AuthRequest.ClientID != web.ClientID || got.AuthRequest.LoginHint != "alice" || len(got.AuthRequest.Scopes) != 4 {
+				t.Fatalf("auth request %+v", got)
+			}
+			return id + " " + verifier
+		}
+		idAndVerifier := strings.Fields(customLogin("st-4"))
+		var created struct {
+			Session struct {
+				ID string `json:"id"`
+			} `json:"session"`
+			SessionToken string `json:"sessionToken"`
+		}
+		s.api(t, http.MethodPost, "/v1/sessions", map[string]any{"checks": map[string]any{
+			"user": map[string]any{"loginName": "alice"}, "password": map[string]any{"password": password}}}, &created)
+		var finished struct {
+			CallbackURL string `json:"callbackUrl"`
+		}
+		s.api(t, http.MethodPost, "/v1/auth_requests/"+idAndVerifier[0]+"/finish",
+			map[string]any{"sessionId": created.Session.ID, "sessionToken": created.SessionToken}, &finished)
+		back, _ = url.Parse(finished.CallbackURL)
+		if back.Query().Get("state") != "st-4" {
+			t.Fatalf("callback %s", back)
+		}
+		if _, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(idAndVerifier[1])); err != nil {
+			t.Fatalf("the code of a custom login: %v", err)
+		}
+		denied := strings.Fields(customLogin("st-5"))[0]
+		s.api(t, http.MethodPost, "/v1/auth_requests/"+denied+"/deny", map[string]any{"error": "access_denied"}, &finished)
+		if back, _ = url.Parse(finished.CallbackURL); back.Query().Get("error") != "access_denied" || back.Query().Get("state") != "st-5" {
+			t.Fatalf("deny: %s", back)
+		}
+
+		// Refusals at the authorization endpoint.
 		authGet := func(c *http.Client, params url.Values) (int, string, string) {
 			resp, err := c.Get(s.url + "/oauth/v2/authorize?" + params.Encode())
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"html/template"
 	"net/http"
-	"time"
 
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth"
@@ -38,16 +37,6 @@ type AuthRequests interface {
 
 const authRequestCookie = "authreq"
 
-// GrantOf is what a signed-in session grants an authorization request:
-// its user, and the time and methods of its checks.
-func GrantOf(s session.Session) authreq.Grant {
-	return authreq.Grant{SessionID: s.ID, UserID: s.UserID, OrgID: s.OrgID, AuthTime: s.AuthTime(), AMR: s.Status.AMR}
-}
-
-// fresh reports whether a session satisfies the request's max_age.
-func fresh(req authreq.Request, s session.Session, now time.Time) bool {
-	return req.MaxAge < 0 || now.Sub(s.AuthTime()) <= time.Duration(req.MaxAge)*time.Second
-}
 
 // startAuthRequest is the login's entry for an authorization request.
 func (h *Handler) startAuthRequest(w http.ResponseWriter, r *http.Request, id string) {
@@ -66,7 +55,7 @@ func (h *Handler) startAuthRequest(w http.ResponseWriter, r *http.Request, id st
 	if !req.HasPrompt("login") {
 		for _, held := range sessionsOf(r) {
 			s, err := h.d.Sessions.Get(r.Context(), instanceID(r), held.ID, held.Token)
-			if err != nil || !s.Status.Authenticated || !fresh(req, s, h.d.Sessions.Now()) {
+			if err != nil || !s.Status.Authenticated || !authreq.Fresh(req, s, h.d.Sessions.Now()) {
 				continue
 			}
 			if first == nil {
@@ -101,7 +90,7 @@ func pendingAuthRequest(r *http.Request) string {
 // finishAuthRequest finishes the request with a signed-in session and
 // sends the browser back to the application.
 func (h *Handler) finishAuthRequest(w http.ResponseWriter, r *http.Request, id string, s session.Session) {
-	to, err := h.d.AuthRequests.Finish(r.Context(), instanceID(r), id, GrantOf(s))
+	to, err := h.d.AuthRequests.Finish(r.Context(), instanceID(r), id, authreq.GrantOf(s))
 	setCookie(w, r, authRequestCookie, "", -1, http.SameSiteLaxMode)
 	if err != nil {
 		h.authRequestGone(w, r, err)

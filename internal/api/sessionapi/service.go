@@ -22,16 +22,18 @@ import (
 
 // Service implements sessionv1connect.SessionServiceHandler.
 type Service struct {
-	store    *eventstore.Store
-	sessions *session.Commands
-	auth     *authn.Authenticator
+	store        *eventstore.Store
+	sessions     *session.Commands
+	auth         *authn.Authenticator
+	authRequests AuthRequests
 }
 
 var _ sessionv1connect.SessionServiceHandler = (*Service)(nil)
 
-// NewService returns the session service.
-func NewService(store *eventstore.Store, sessions *session.Commands, auth *authn.Authenticator) *Service {
-	return &Service{store: store, sessions: sessions, auth: auth}
+// NewService returns the session service; it finishes the provider's
+// authorization requests.
+func NewService(store *eventstore.Store, sessions *session.Commands, auth *authn.Authenticator, authRequests AuthRequests) *Service {
+	return &Service{store: store, sessions: sessions, auth: auth, authRequests: authRequests}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.

@@ -26,6 +26,431 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AuthRequest is an authorization request of the provider waiting for a
+// login: what a custom login shows and decides on.
+type AuthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// ClientId of the application that asked.
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// Scopes requested.
+	Scopes []string `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Prompt values (none, login, consent, select_account).
+	Prompt []string `protobuf:"bytes,4,rep,name=prompt,proto3" json:"prompt,omitempty"`
+	// MaxAge in seconds, -1 when not given: an older sign-in must be
+	// repeated.
+	MaxAge int64 `protobuf:"varint,5,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	// LoginHint and UiLocales as the application sent them.
+	LoginHint     string                 `protobuf:"bytes,6,opt,name=login_hint,json=loginHint,proto3" json:"login_hint,omitempty"`
+	UiLocales     string                 `protobuf:"bytes,7,opt,name=ui_locales,json=uiLocales,proto3" json:"ui_locales,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthRequest) Reset() {
+	*x = AuthRequest{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthRequest) ProtoMessage() {}
+
+func (x *AuthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
+func (*AuthRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AuthRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuthRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *AuthRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *AuthRequest) GetPrompt() []string {
+	if x != nil {
+		return x.Prompt
+	}
+	return nil
+}
+
+func (x *AuthRequest) GetMaxAge() int64 {
+	if x != nil {
+		return x.MaxAge
+	}
+	return 0
+}
+
+func (x *AuthRequest) GetLoginHint() string {
+	if x != nil {
+		return x.LoginHint
+	}
+	return ""
+}
+
+func (x *AuthRequest) GetUiLocales() string {
+	if x != nil {
+		return x.UiLocales
+	}
+	return ""
+}
+
+func (x *AuthRequest) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *AuthRequest) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// GetAuthRequestRequest names an authorization request.
+type GetAuthRequestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AuthRequestId string                 `protobuf:"bytes,1,opt,name=auth_request_id,json=authRequestId,proto3" json:"auth_request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuthRequestRequest) Reset() {
+	*x = GetAuthRequestRequest{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuthRequestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuthRequestRequest) ProtoMessage() {}
+
+func (x *GetAuthRequestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuthRequestRequest.ProtoReflect.Descriptor instead.
+func (*GetAuthRequestRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetAuthRequestRequest) GetAuthRequestId() string {
+	if x != nil {
+		return x.AuthRequestId
+	}
+	return ""
+}
+
+// GetAuthRequestResponse carries it.
+type GetAuthRequestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AuthRequest   *AuthRequest           `protobuf:"bytes,1,opt,name=auth_request,json=authRequest,proto3" json:"auth_request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuthRequestResponse) Reset() {
+	*x = GetAuthRequestResponse{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuthRequestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuthRequestResponse) ProtoMessage() {}
+
+func (x *GetAuthRequestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuthRequestResponse.ProtoReflect.Descriptor instead.
+func (*GetAuthRequestResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetAuthRequestResponse) GetAuthRequest() *AuthRequest {
+	if x != nil {
+		return x.AuthRequest
+	}
+	return nil
+}
+
+// FinishAuthRequestRequest finishes a request with a session.
+type FinishAuthRequestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AuthRequestId string                 `protobuf:"bytes,1,opt,name=auth_request_id,json=authRequestId,proto3" json:"auth_request_id,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionToken  string                 `protobuf:"bytes,3,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishAuthRequestRequest) Reset() {
+	*x = FinishAuthRequestRequest{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishAuthRequestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishAuthRequestRequest) ProtoMessage() {}
+
+func (x *FinishAuthRequestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishAuthRequestRequest.ProtoReflect.Descriptor instead.
+func (*FinishAuthRequestRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FinishAuthRequestRequest) GetAuthRequestId() string {
+	if x != nil {
+		return x.AuthRequestId
+	}
+	return ""
+}
+
+func (x *FinishAuthRequestRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *FinishAuthRequestRequest) GetSessionToken() string {
+	if x != nil {
+		return x.SessionToken
+	}
+	return ""
+}
+
+// FinishAuthRequestResponse says where to send the browser.
+type FinishAuthRequestResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CallbackUrl is the application's redirect URI with the code (or
+	// error), its state and the issuer.
+	CallbackUrl   string `protobuf:"bytes,1,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishAuthRequestResponse) Reset() {
+	*x = FinishAuthRequestResponse{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishAuthRequestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishAuthRequestResponse) ProtoMessage() {}
+
+func (x *FinishAuthRequestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishAuthRequestResponse.ProtoReflect.Descriptor instead.
+func (*FinishAuthRequestResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FinishAuthRequestResponse) GetCallbackUrl() string {
+	if x != nil {
+		return x.CallbackUrl
+	}
+	return ""
+}
+
+// DenyAuthRequestRequest ends a request with an error for the
+// application.
+type DenyAuthRequestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AuthRequestId string                 `protobuf:"bytes,1,opt,name=auth_request_id,json=authRequestId,proto3" json:"auth_request_id,omitempty"`
+	// Error is access_denied, login_required, consent_required,
+	// interaction_required or account_selection_required (OIDC Core
+	// section 3.1.2.6).
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// Description for the application's developers (no personal data).
+	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DenyAuthRequestRequest) Reset() {
+	*x = DenyAuthRequestRequest{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DenyAuthRequestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DenyAuthRequestRequest) ProtoMessage() {}
+
+func (x *DenyAuthRequestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DenyAuthRequestRequest.ProtoReflect.Descriptor instead.
+func (*DenyAuthRequestRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DenyAuthRequestRequest) GetAuthRequestId() string {
+	if x != nil {
+		return x.AuthRequestId
+	}
+	return ""
+}
+
+func (x *DenyAuthRequestRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DenyAuthRequestRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// DenyAuthRequestResponse says where to send the browser.
+type DenyAuthRequestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallbackUrl   string                 `protobuf:"bytes,1,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DenyAuthRequestResponse) Reset() {
+	*x = DenyAuthRequestResponse{}
+	mi := &file_castellan_session_v1_session_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DenyAuthRequestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DenyAuthRequestResponse) ProtoMessage() {}
+
+func (x *DenyAuthRequestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_session_v1_session_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DenyAuthRequestResponse.ProtoReflect.Descriptor instead.
+func (*DenyAuthRequestResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DenyAuthRequestResponse) GetCallbackUrl() string {
+	if x != nil {
+		return x.CallbackUrl
+	}
+	return ""
+}
+
 // Checks prove who the user is. They apply in this order: user, WebAuthn,
 // IdP intent, password, then the codes. The first failing check fails the
 // request, and is recorded; the others of the request are not.
@@ -45,7 +470,7 @@ type Checks struct {
 
 func (x *Checks) Reset() {
 	*x = Checks{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[0]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -57,7 +482,7 @@ func (x *Checks) String() string {
 func (*Checks) ProtoMessage() {}
 
 func (x *Checks) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[0]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -70,7 +495,7 @@ func (x *Checks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checks.ProtoReflect.Descriptor instead.
 func (*Checks) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{0}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Checks) GetUser() *UserCheck {
@@ -146,7 +571,7 @@ type UserCheck struct {
 
 func (x *UserCheck) Reset() {
 	*x = UserCheck{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[1]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +583,7 @@ func (x *UserCheck) String() string {
 func (*UserCheck) ProtoMessage() {}
 
 func (x *UserCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[1]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +596,7 @@ func (x *UserCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCheck.ProtoReflect.Descriptor instead.
 func (*UserCheck) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{1}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UserCheck) GetSearch() isUserCheck_Search {
@@ -232,7 +657,7 @@ type PasswordCheck struct {
 
 func (x *PasswordCheck) Reset() {
 	*x = PasswordCheck{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[2]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +669,7 @@ func (x *PasswordCheck) String() string {
 func (*PasswordCheck) ProtoMessage() {}
 
 func (x *PasswordCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[2]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +682,7 @@ func (x *PasswordCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordCheck.ProtoReflect.Descriptor instead.
 func (*PasswordCheck) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{2}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PasswordCheck) GetPassword() string {
@@ -278,7 +703,7 @@ type CodeCheck struct {
 
 func (x *CodeCheck) Reset() {
 	*x = CodeCheck{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[3]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +715,7 @@ func (x *CodeCheck) String() string {
 func (*CodeCheck) ProtoMessage() {}
 
 func (x *CodeCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[3]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +728,7 @@ func (x *CodeCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CodeCheck.ProtoReflect.Descriptor instead.
 func (*CodeCheck) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CodeCheck) GetCode() string {
@@ -325,7 +750,7 @@ type WebAuthnCheck struct {
 
 func (x *WebAuthnCheck) Reset() {
 	*x = WebAuthnCheck{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[4]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +762,7 @@ func (x *WebAuthnCheck) String() string {
 func (*WebAuthnCheck) ProtoMessage() {}
 
 func (x *WebAuthnCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[4]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +775,7 @@ func (x *WebAuthnCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebAuthnCheck.ProtoReflect.Descriptor instead.
 func (*WebAuthnCheck) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WebAuthnCheck) GetCredentialAssertionData() []byte {
@@ -371,7 +796,7 @@ type IdPIntentCheck struct {
 
 func (x *IdPIntentCheck) Reset() {
 	*x = IdPIntentCheck{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[5]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +808,7 @@ func (x *IdPIntentCheck) String() string {
 func (*IdPIntentCheck) ProtoMessage() {}
 
 func (x *IdPIntentCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[5]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +821,7 @@ func (x *IdPIntentCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdPIntentCheck.ProtoReflect.Descriptor instead.
 func (*IdPIntentCheck) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *IdPIntentCheck) GetIdpIntentId() string {
@@ -427,7 +852,7 @@ type Challenges struct {
 
 func (x *Challenges) Reset() {
 	*x = Challenges{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[6]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +864,7 @@ func (x *Challenges) String() string {
 func (*Challenges) ProtoMessage() {}
 
 func (x *Challenges) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[6]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +877,7 @@ func (x *Challenges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Challenges.ProtoReflect.Descriptor instead.
 func (*Challenges) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Challenges) GetWebAuthn() *WebAuthnChallenge {
@@ -488,7 +913,7 @@ type WebAuthnChallenge struct {
 
 func (x *WebAuthnChallenge) Reset() {
 	*x = WebAuthnChallenge{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[7]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +925,7 @@ func (x *WebAuthnChallenge) String() string {
 func (*WebAuthnChallenge) ProtoMessage() {}
 
 func (x *WebAuthnChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[7]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +938,7 @@ func (x *WebAuthnChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebAuthnChallenge.ProtoReflect.Descriptor instead.
 func (*WebAuthnChallenge) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{7}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WebAuthnChallenge) GetUserVerification() string {
@@ -534,7 +959,7 @@ type ChallengeAnswers struct {
 
 func (x *ChallengeAnswers) Reset() {
 	*x = ChallengeAnswers{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[8]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +971,7 @@ func (x *ChallengeAnswers) String() string {
 func (*ChallengeAnswers) ProtoMessage() {}
 
 func (x *ChallengeAnswers) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[8]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +984,7 @@ func (x *ChallengeAnswers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeAnswers.ProtoReflect.Descriptor instead.
 func (*ChallengeAnswers) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{8}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChallengeAnswers) GetWebAuthnOptions() []byte {
@@ -597,7 +1022,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[9]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +1034,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[9]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +1047,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{9}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Session) GetId() string {
@@ -717,7 +1142,7 @@ type Factor struct {
 
 func (x *Factor) Reset() {
 	*x = Factor{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[10]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +1154,7 @@ func (x *Factor) String() string {
 func (*Factor) ProtoMessage() {}
 
 func (x *Factor) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[10]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1167,7 @@ func (x *Factor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Factor.ProtoReflect.Descriptor instead.
 func (*Factor) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{10}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Factor) GetKind() string {
@@ -791,7 +1216,7 @@ type SessionSummary struct {
 
 func (x *SessionSummary) Reset() {
 	*x = SessionSummary{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[11]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1228,7 @@ func (x *SessionSummary) String() string {
 func (*SessionSummary) ProtoMessage() {}
 
 func (x *SessionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[11]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1241,7 @@ func (x *SessionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionSummary.ProtoReflect.Descriptor instead.
 func (*SessionSummary) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{11}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SessionSummary) GetId() string {
@@ -896,7 +1321,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[12]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1333,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[12]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1346,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{12}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateSessionRequest) GetChecks() *Checks {
@@ -957,7 +1382,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[13]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1394,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[13]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1407,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{13}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -1020,7 +1445,7 @@ type SetSessionRequest struct {
 
 func (x *SetSessionRequest) Reset() {
 	*x = SetSessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[14]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1457,7 @@ func (x *SetSessionRequest) String() string {
 func (*SetSessionRequest) ProtoMessage() {}
 
 func (x *SetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[14]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1470,7 @@ func (x *SetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSessionRequest.ProtoReflect.Descriptor instead.
 func (*SetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{14}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetSessionRequest) GetSessionId() string {
@@ -1094,7 +1519,7 @@ type SetSessionResponse struct {
 
 func (x *SetSessionResponse) Reset() {
 	*x = SetSessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[15]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1531,7 @@ func (x *SetSessionResponse) String() string {
 func (*SetSessionResponse) ProtoMessage() {}
 
 func (x *SetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[15]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1544,7 @@ func (x *SetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSessionResponse.ProtoReflect.Descriptor instead.
 func (*SetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{15}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetSessionResponse) GetSession() *Session {
@@ -1148,7 +1573,7 @@ type ChangeSessionPasswordRequest struct {
 
 func (x *ChangeSessionPasswordRequest) Reset() {
 	*x = ChangeSessionPasswordRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1585,7 @@ func (x *ChangeSessionPasswordRequest) String() string {
 func (*ChangeSessionPasswordRequest) ProtoMessage() {}
 
 func (x *ChangeSessionPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[16]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1598,7 @@ func (x *ChangeSessionPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeSessionPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangeSessionPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{16}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChangeSessionPasswordRequest) GetSessionId() string {
@@ -1207,7 +1632,7 @@ type ChangeSessionPasswordResponse struct {
 
 func (x *ChangeSessionPasswordResponse) Reset() {
 	*x = ChangeSessionPasswordResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1644,7 @@ func (x *ChangeSessionPasswordResponse) String() string {
 func (*ChangeSessionPasswordResponse) ProtoMessage() {}
 
 func (x *ChangeSessionPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[17]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1657,7 @@ func (x *ChangeSessionPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeSessionPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangeSessionPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{17}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ChangeSessionPasswordResponse) GetSession() *Session {
@@ -1255,7 +1680,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1692,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[18]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1705,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{18}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -1307,7 +1732,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1744,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[19]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1757,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{19}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -1353,7 +1778,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1790,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[20]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1803,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{20}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -1404,7 +1829,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1841,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[21]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1854,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{21}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{28}
 }
 
 // ListSessionsRequest names a user.
@@ -1442,7 +1867,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1879,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[22]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1892,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{22}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListSessionsRequest) GetUserId() string {
@@ -1487,7 +1912,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1924,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[23]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1937,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{23}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*SessionSummary {
@@ -1531,7 +1956,7 @@ type ListMySessionsRequest struct {
 
 func (x *ListMySessionsRequest) Reset() {
 	*x = ListMySessionsRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1968,7 @@ func (x *ListMySessionsRequest) String() string {
 func (*ListMySessionsRequest) ProtoMessage() {}
 
 func (x *ListMySessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[24]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1981,7 @@ func (x *ListMySessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMySessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListMySessionsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{24}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{31}
 }
 
 // ListMySessionsResponse carries the caller's live sessions.
@@ -1569,7 +1994,7 @@ type ListMySessionsResponse struct {
 
 func (x *ListMySessionsResponse) Reset() {
 	*x = ListMySessionsResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +2006,7 @@ func (x *ListMySessionsResponse) String() string {
 func (*ListMySessionsResponse) ProtoMessage() {}
 
 func (x *ListMySessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[25]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +2019,7 @@ func (x *ListMySessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMySessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListMySessionsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{25}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListMySessionsResponse) GetSessions() []*SessionSummary {
@@ -1614,7 +2039,7 @@ type DeleteMySessionRequest struct {
 
 func (x *DeleteMySessionRequest) Reset() {
 	*x = DeleteMySessionRequest{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[26]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +2051,7 @@ func (x *DeleteMySessionRequest) String() string {
 func (*DeleteMySessionRequest) ProtoMessage() {}
 
 func (x *DeleteMySessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[26]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +2064,7 @@ func (x *DeleteMySessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMySessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMySessionRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{26}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteMySessionRequest) GetSessionId() string {
@@ -1658,7 +2083,7 @@ type DeleteMySessionResponse struct {
 
 func (x *DeleteMySessionResponse) Reset() {
 	*x = DeleteMySessionResponse{}
-	mi := &file_castellan_session_v1_session_proto_msgTypes[27]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +2095,7 @@ func (x *DeleteMySessionResponse) String() string {
 func (*DeleteMySessionResponse) ProtoMessage() {}
 
 func (x *DeleteMySessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_session_v1_session_proto_msgTypes[27]
+	mi := &file_castellan_session_v1_session_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,14 +2108,45 @@ func (x *DeleteMySessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMySessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMySessionResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{27}
+	return file_castellan_session_v1_session_proto_rawDescGZIP(), []int{34}
 }
 
 var File_castellan_session_v1_session_proto protoreflect.FileDescriptor
 
 const file_castellan_session_v1_session_proto_rawDesc = "" +
 	"\n" +
-	"\"castellan/session/v1/session.proto\x12\x14castellan.session.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x03\n" +
+	"\"castellan/session/v1/session.proto\x12\x14castellan.session.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x02\n" +
+	"\vAuthRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x16\n" +
+	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x16\n" +
+	"\x06prompt\x18\x04 \x03(\tR\x06prompt\x12\x17\n" +
+	"\amax_age\x18\x05 \x01(\x03R\x06maxAge\x12\x1d\n" +
+	"\n" +
+	"login_hint\x18\x06 \x01(\tR\tloginHint\x12\x1d\n" +
+	"\n" +
+	"ui_locales\x18\a \x01(\tR\tuiLocales\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"?\n" +
+	"\x15GetAuthRequestRequest\x12&\n" +
+	"\x0fauth_request_id\x18\x01 \x01(\tR\rauthRequestId\"^\n" +
+	"\x16GetAuthRequestResponse\x12D\n" +
+	"\fauth_request\x18\x01 \x01(\v2!.castellan.session.v1.AuthRequestR\vauthRequest\"\x86\x01\n" +
+	"\x18FinishAuthRequestRequest\x12&\n" +
+	"\x0fauth_request_id\x18\x01 \x01(\tR\rauthRequestId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12#\n" +
+	"\rsession_token\x18\x03 \x01(\tR\fsessionToken\">\n" +
+	"\x19FinishAuthRequestResponse\x12!\n" +
+	"\fcallback_url\x18\x01 \x01(\tR\vcallbackUrl\"x\n" +
+	"\x16DenyAuthRequestRequest\x12&\n" +
+	"\x0fauth_request_id\x18\x01 \x01(\tR\rauthRequestId\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"<\n" +
+	"\x17DenyAuthRequestResponse\x12!\n" +
+	"\fcallback_url\x18\x01 \x01(\tR\vcallbackUrl\"\xf8\x03\n" +
 	"\x06Checks\x123\n" +
 	"\x04user\x18\x01 \x01(\v2\x1f.castellan.session.v1.UserCheckR\x04user\x12?\n" +
 	"\bpassword\x18\x02 \x01(\v2#.castellan.session.v1.PasswordCheckR\bpassword\x123\n" +
@@ -1816,14 +2272,17 @@ const file_castellan_session_v1_session_proto_rawDesc = "" +
 	"\x16DeleteMySessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x19\n" +
-	"\x17DeleteMySessionResponse2\x96\t\n" +
+	"\x17DeleteMySessionResponse2\x88\r\n" +
 	"\x0eSessionService\x12\x81\x01\n" +
 	"\rCreateSession\x12*.castellan.session.v1.CreateSessionRequest\x1a+.castellan.session.v1.CreateSessionResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/sessions\x12\x85\x01\n" +
 	"\n" +
 	"SetSession\x12'.castellan.session.v1.SetSessionRequest\x1a(.castellan.session.v1.SetSessionResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*2\x19/v1/sessions/{session_id}\x12\xaf\x01\n" +
 	"\x15ChangeSessionPassword\x122.castellan.session.v1.ChangeSessionPasswordRequest\x1a3.castellan.session.v1.ChangeSessionPasswordResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/sessions/{session_id}/password\x12\x85\x01\n" +
 	"\n" +
-	"GetSession\x12'.castellan.session.v1.GetSessionRequest\x1a(.castellan.session.v1.GetSessionResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/sessions/{session_id}\x90\x02\x01\x12\x8b\x01\n" +
+	"GetSession\x12'.castellan.session.v1.GetSessionRequest\x1a(.castellan.session.v1.GetSessionResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/sessions/{session_id}\x90\x02\x01\x12\x9b\x01\n" +
+	"\x0eGetAuthRequest\x12+.castellan.session.v1.GetAuthRequestRequest\x1a,.castellan.session.v1.GetAuthRequestResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/auth_requests/{auth_request_id}\x90\x02\x01\x12\xab\x01\n" +
+	"\x11FinishAuthRequest\x12..castellan.session.v1.FinishAuthRequestRequest\x1a/.castellan.session.v1.FinishAuthRequestResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/auth_requests/{auth_request_id}/finish\x12\xa3\x01\n" +
+	"\x0fDenyAuthRequest\x12,.castellan.session.v1.DenyAuthRequestRequest\x1a-.castellan.session.v1.DenyAuthRequestResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/auth_requests/{auth_request_id}/deny\x12\x8b\x01\n" +
 	"\rDeleteSession\x12*.castellan.session.v1.DeleteSessionRequest\x1a+.castellan.session.v1.DeleteSessionResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/sessions/{session_id}\x12\x8e\x01\n" +
 	"\fListSessions\x12).castellan.session.v1.ListSessionsRequest\x1a*.castellan.session.v1.ListSessionsResponse\"'\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/users/{user_id}/sessions\x90\x02\x01\x12\x87\x01\n" +
 	"\x0eListMySessions\x12+.castellan.session.v1.ListMySessionsRequest\x1a,.castellan.session.v1.ListMySessionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/me/sessions\x90\x02\x01\x12\x94\x01\n" +
@@ -1841,89 +2300,105 @@ func file_castellan_session_v1_session_proto_rawDescGZIP() []byte {
 	return file_castellan_session_v1_session_proto_rawDescData
 }
 
-var file_castellan_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_castellan_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_castellan_session_v1_session_proto_goTypes = []any{
-	(*Checks)(nil),                        // 0: castellan.session.v1.Checks
-	(*UserCheck)(nil),                     // 1: castellan.session.v1.UserCheck
-	(*PasswordCheck)(nil),                 // 2: castellan.session.v1.PasswordCheck
-	(*CodeCheck)(nil),                     // 3: castellan.session.v1.CodeCheck
-	(*WebAuthnCheck)(nil),                 // 4: castellan.session.v1.WebAuthnCheck
-	(*IdPIntentCheck)(nil),                // 5: castellan.session.v1.IdPIntentCheck
-	(*Challenges)(nil),                    // 6: castellan.session.v1.Challenges
-	(*WebAuthnChallenge)(nil),             // 7: castellan.session.v1.WebAuthnChallenge
-	(*ChallengeAnswers)(nil),              // 8: castellan.session.v1.ChallengeAnswers
-	(*Session)(nil),                       // 9: castellan.session.v1.Session
-	(*Factor)(nil),                        // 10: castellan.session.v1.Factor
-	(*SessionSummary)(nil),                // 11: castellan.session.v1.SessionSummary
-	(*CreateSessionRequest)(nil),          // 12: castellan.session.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),         // 13: castellan.session.v1.CreateSessionResponse
-	(*SetSessionRequest)(nil),             // 14: castellan.session.v1.SetSessionRequest
-	(*SetSessionResponse)(nil),            // 15: castellan.session.v1.SetSessionResponse
-	(*ChangeSessionPasswordRequest)(nil),  // 16: castellan.session.v1.ChangeSessionPasswordRequest
-	(*ChangeSessionPasswordResponse)(nil), // 17: castellan.session.v1.ChangeSessionPasswordResponse
-	(*GetSessionRequest)(nil),             // 18: castellan.session.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),            // 19: castellan.session.v1.GetSessionResponse
-	(*DeleteSessionRequest)(nil),          // 20: castellan.session.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),         // 21: castellan.session.v1.DeleteSessionResponse
-	(*ListSessionsRequest)(nil),           // 22: castellan.session.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),          // 23: castellan.session.v1.ListSessionsResponse
-	(*ListMySessionsRequest)(nil),         // 24: castellan.session.v1.ListMySessionsRequest
-	(*ListMySessionsResponse)(nil),        // 25: castellan.session.v1.ListMySessionsResponse
-	(*DeleteMySessionRequest)(nil),        // 26: castellan.session.v1.DeleteMySessionRequest
-	(*DeleteMySessionResponse)(nil),       // 27: castellan.session.v1.DeleteMySessionResponse
-	(*timestamppb.Timestamp)(nil),         // 28: google.protobuf.Timestamp
+	(*AuthRequest)(nil),                   // 0: castellan.session.v1.AuthRequest
+	(*GetAuthRequestRequest)(nil),         // 1: castellan.session.v1.GetAuthRequestRequest
+	(*GetAuthRequestResponse)(nil),        // 2: castellan.session.v1.GetAuthRequestResponse
+	(*FinishAuthRequestRequest)(nil),      // 3: castellan.session.v1.FinishAuthRequestRequest
+	(*FinishAuthRequestResponse)(nil),     // 4: castellan.session.v1.FinishAuthRequestResponse
+	(*DenyAuthRequestRequest)(nil),        // 5: castellan.session.v1.DenyAuthRequestRequest
+	(*DenyAuthRequestResponse)(nil),       // 6: castellan.session.v1.DenyAuthRequestResponse
+	(*Checks)(nil),                        // 7: castellan.session.v1.Checks
+	(*UserCheck)(nil),                     // 8: castellan.session.v1.UserCheck
+	(*PasswordCheck)(nil),                 // 9: castellan.session.v1.PasswordCheck
+	(*CodeCheck)(nil),                     // 10: castellan.session.v1.CodeCheck
+	(*WebAuthnCheck)(nil),                 // 11: castellan.session.v1.WebAuthnCheck
+	(*IdPIntentCheck)(nil),                // 12: castellan.session.v1.IdPIntentCheck
+	(*Challenges)(nil),                    // 13: castellan.session.v1.Challenges
+	(*WebAuthnChallenge)(nil),             // 14: castellan.session.v1.WebAuthnChallenge
+	(*ChallengeAnswers)(nil),              // 15: castellan.session.v1.ChallengeAnswers
+	(*Session)(nil),                       // 16: castellan.session.v1.Session
+	(*Factor)(nil),                        // 17: castellan.session.v1.Factor
+	(*SessionSummary)(nil),                // 18: castellan.session.v1.SessionSummary
+	(*CreateSessionRequest)(nil),          // 19: castellan.session.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),         // 20: castellan.session.v1.CreateSessionResponse
+	(*SetSessionRequest)(nil),             // 21: castellan.session.v1.SetSessionRequest
+	(*SetSessionResponse)(nil),            // 22: castellan.session.v1.SetSessionResponse
+	(*ChangeSessionPasswordRequest)(nil),  // 23: castellan.session.v1.ChangeSessionPasswordRequest
+	(*ChangeSessionPasswordResponse)(nil), // 24: castellan.session.v1.ChangeSessionPasswordResponse
+	(*GetSessionRequest)(nil),             // 25: castellan.session.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),            // 26: castellan.session.v1.GetSessionResponse
+	(*DeleteSessionRequest)(nil),          // 27: castellan.session.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),         // 28: castellan.session.v1.DeleteSessionResponse
+	(*ListSessionsRequest)(nil),           // 29: castellan.session.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),          // 30: castellan.session.v1.ListSessionsResponse
+	(*ListMySessionsRequest)(nil),         // 31: castellan.session.v1.ListMySessionsRequest
+	(*ListMySessionsResponse)(nil),        // 32: castellan.session.v1.ListMySessionsResponse
+	(*DeleteMySessionRequest)(nil),        // 33: castellan.session.v1.DeleteMySessionRequest
+	(*DeleteMySessionResponse)(nil),       // 34: castellan.session.v1.DeleteMySessionResponse
+	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
 }
 var file_castellan_session_v1_session_proto_depIdxs = []int32{
-	1,  // 0: castellan.session.v1.Checks.user:type_name -> castellan.session.v1.UserCheck
-	2,  // 1: castellan.session.v1.Checks.password:type_name -> castellan.session.v1.PasswordCheck
-	3,  // 2: castellan.session.v1.Checks.totp:type_name -> castellan.session.v1.CodeCheck
-	3,  // 3: castellan.session.v1.Checks.otp_email:type_name -> castellan.session.v1.CodeCheck
-	3,  // 4: castellan.session.v1.Checks.otp_sms:type_name -> castellan.session.v1.CodeCheck
-	4,  // 5: castellan.session.v1.Checks.web_authn:type_name -> castellan.session.v1.WebAuthnCheck
-	3,  // 6: castellan.session.v1.Checks.recovery_code:type_name -> castellan.session.v1.CodeCheck
-	5,  // 7: castellan.session.v1.Checks.idp_intent:type_name -> castellan.session.v1.IdPIntentCheck
-	7,  // 8: castellan.session.v1.Challenges.web_authn:type_name -> castellan.session.v1.WebAuthnChallenge
-	28, // 9: castellan.session.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	28, // 10: castellan.session.v1.Session.last_active_time:type_name -> google.protobuf.Timestamp
-	28, // 11: castellan.session.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	10, // 12: castellan.session.v1.Session.factors:type_name -> castellan.session.v1.Factor
-	28, // 13: castellan.session.v1.Factor.verify_time:type_name -> google.protobuf.Timestamp
-	28, // 14: castellan.session.v1.SessionSummary.create_time:type_name -> google.protobuf.Timestamp
-	28, // 15: castellan.session.v1.SessionSummary.last_active_time:type_name -> google.protobuf.Timestamp
-	28, // 16: castellan.session.v1.SessionSummary.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 17: castellan.session.v1.CreateSessionRequest.checks:type_name -> castellan.session.v1.Checks
-	6,  // 18: castellan.session.v1.CreateSessionRequest.challenges:type_name -> castellan.session.v1.Challenges
-	9,  // 19: castellan.session.v1.CreateSessionResponse.session:type_name -> castellan.session.v1.Session
-	8,  // 20: castellan.session.v1.CreateSessionResponse.challenges:type_name -> castellan.session.v1.ChallengeAnswers
-	0,  // 21: castellan.session.v1.SetSessionRequest.checks:type_name -> castellan.session.v1.Checks
-	6,  // 22: castellan.session.v1.SetSessionRequest.challenges:type_name -> castellan.session.v1.Challenges
-	9,  // 23: castellan.session.v1.SetSessionResponse.session:type_name -> castellan.session.v1.Session
-	8,  // 24: castellan.session.v1.SetSessionResponse.challenges:type_name -> castellan.session.v1.ChallengeAnswers
-	9,  // 25: castellan.session.v1.ChangeSessionPasswordResponse.session:type_name -> castellan.session.v1.Session
-	9,  // 26: castellan.session.v1.GetSessionResponse.session:type_name -> castellan.session.v1.Session
-	11, // 27: castellan.session.v1.ListSessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
-	11, // 28: castellan.session.v1.ListMySessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
-	12, // 29: castellan.session.v1.SessionService.CreateSession:input_type -> castellan.session.v1.CreateSessionRequest
-	14, // 30: castellan.session.v1.SessionService.SetSession:input_type -> castellan.session.v1.SetSessionRequest
-	16, // 31: castellan.session.v1.SessionService.ChangeSessionPassword:input_type -> castellan.session.v1.ChangeSessionPasswordRequest
-	18, // 32: castellan.session.v1.SessionService.GetSession:input_type -> castellan.session.v1.GetSessionRequest
-	20, // 33: castellan.session.v1.SessionService.DeleteSession:input_type -> castellan.session.v1.DeleteSessionRequest
-	22, // 34: castellan.session.v1.SessionService.ListSessions:input_type -> castellan.session.v1.ListSessionsRequest
-	24, // 35: castellan.session.v1.SessionService.ListMySessions:input_type -> castellan.session.v1.ListMySessionsRequest
-	26, // 36: castellan.session.v1.SessionService.DeleteMySession:input_type -> castellan.session.v1.DeleteMySessionRequest
-	13, // 37: castellan.session.v1.SessionService.CreateSession:output_type -> castellan.session.v1.CreateSessionResponse
-	15, // 38: castellan.session.v1.SessionService.SetSession:output_type -> castellan.session.v1.SetSessionResponse
-	17, // 39: castellan.session.v1.SessionService.ChangeSessionPassword:output_type -> castellan.session.v1.ChangeSessionPasswordResponse
-	19, // 40: castellan.session.v1.SessionService.GetSession:output_type -> castellan.session.v1.GetSessionResponse
-	21, // 41: castellan.session.v1.SessionService.DeleteSession:output_type -> castellan.session.v1.DeleteSessionResponse
-	23, // 42: castellan.session.v1.SessionService.ListSessions:output_type -> castellan.session.v1.ListSessionsResponse
-	25, // 43: castellan.session.v1.SessionService.ListMySessions:output_type -> castellan.session.v1.ListMySessionsResponse
-	27, // 44: castellan.session.v1.SessionService.DeleteMySession:output_type -> castellan.session.v1.DeleteMySessionResponse
-	37, // [37:45] is the sub-list for method output_type
-	29, // [29:37] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	35, // 0: castellan.session.v1.AuthRequest.create_time:type_name -> google.protobuf.Timestamp
+	35, // 1: castellan.session.v1.AuthRequest.expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: castellan.session.v1.GetAuthRequestResponse.auth_request:type_name -> castellan.session.v1.AuthRequest
+	8,  // 3: castellan.session.v1.Checks.user:type_name -> castellan.session.v1.UserCheck
+	9,  // 4: castellan.session.v1.Checks.password:type_name -> castellan.session.v1.PasswordCheck
+	10, // 5: castellan.session.v1.Checks.totp:type_name -> castellan.session.v1.CodeCheck
+	10, // 6: castellan.session.v1.Checks.otp_email:type_name -> castellan.session.v1.CodeCheck
+	10, // 7: castellan.session.v1.Checks.otp_sms:type_name -> castellan.session.v1.CodeCheck
+	11, // 8: castellan.session.v1.Checks.web_authn:type_name -> castellan.session.v1.WebAuthnCheck
+	10, // 9: castellan.session.v1.Checks.recovery_code:type_name -> castellan.session.v1.CodeCheck
+	12, // 10: castellan.session.v1.Checks.idp_intent:type_name -> castellan.session.v1.IdPIntentCheck
+	14, // 11: castellan.session.v1.Challenges.web_authn:type_name -> castellan.session.v1.WebAuthnChallenge
+	35, // 12: castellan.session.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	35, // 13: castellan.session.v1.Session.last_active_time:type_name -> google.protobuf.Timestamp
+	35, // 14: castellan.session.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 15: castellan.session.v1.Session.factors:type_name -> castellan.session.v1.Factor
+	35, // 16: castellan.session.v1.Factor.verify_time:type_name -> google.protobuf.Timestamp
+	35, // 17: castellan.session.v1.SessionSummary.create_time:type_name -> google.protobuf.Timestamp
+	35, // 18: castellan.session.v1.SessionSummary.last_active_time:type_name -> google.protobuf.Timestamp
+	35, // 19: castellan.session.v1.SessionSummary.expire_time:type_name -> google.protobuf.Timestamp
+	7,  // 20: castellan.session.v1.CreateSessionRequest.checks:type_name -> castellan.session.v1.Checks
+	13, // 21: castellan.session.v1.CreateSessionRequest.challenges:type_name -> castellan.session.v1.Challenges
+	16, // 22: castellan.session.v1.CreateSessionResponse.session:type_name -> castellan.session.v1.Session
+	15, // 23: castellan.session.v1.CreateSessionResponse.challenges:type_name -> castellan.session.v1.ChallengeAnswers
+	7,  // 24: castellan.session.v1.SetSessionRequest.checks:type_name -> castellan.session.v1.Checks
+	13, // 25: castellan.session.v1.SetSessionRequest.challenges:type_name -> castellan.session.v1.Challenges
+	16, // 26: castellan.session.v1.SetSessionResponse.session:type_name -> castellan.session.v1.Session
+	15, // 27: castellan.session.v1.SetSessionResponse.challenges:type_name -> castellan.session.v1.ChallengeAnswers
+	16, // 28: castellan.session.v1.ChangeSessionPasswordResponse.session:type_name -> castellan.session.v1.Session
+	16, // 29: castellan.session.v1.GetSessionResponse.session:type_name -> castellan.session.v1.Session
+	18, // 30: castellan.session.v1.ListSessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
+	18, // 31: castellan.session.v1.ListMySessionsResponse.sessions:type_name -> castellan.session.v1.SessionSummary
+	19, // 32: castellan.session.v1.SessionService.CreateSession:input_type -> castellan.session.v1.CreateSessionRequest
+	21, // 33: castellan.session.v1.SessionService.SetSession:input_type -> castellan.session.v1.SetSessionRequest
+	23, // 34: castellan.session.v1.SessionService.ChangeSessionPassword:input_type -> castellan.session.v1.ChangeSessionPasswordRequest
+	25, // 35: castellan.session.v1.SessionService.GetSession:input_type -> castellan.session.v1.GetSessionRequest
+	1,  // 36: castellan.session.v1.SessionService.GetAuthRequest:input_type -> castellan.session.v1.GetAuthRequestRequest
+	3,  // 37: castellan.session.v1.SessionService.FinishAuthRequest:input_type -> castellan.session.v1.FinishAuthRequestRequest
+	5,  // 38: castellan.session.v1.SessionService.DenyAuthRequest:input_type -> castellan.session.v1.DenyAuthRequestRequest
+	27, // 39: castellan.session.v1.SessionService.DeleteSession:input_type -> castellan.session.v1.DeleteSessionRequest
+	29, // 40: castellan.session.v1.SessionService.ListSessions:input_type -> castellan.session.v1.ListSessionsRequest
+	31, // 41: castellan.session.v1.SessionService.ListMySessions:input_type -> castellan.session.v1.ListMySessionsRequest
+	33, // 42: castellan.session.v1.SessionService.DeleteMySession:input_type -> castellan.session.v1.DeleteMySessionRequest
+	20, // 43: castellan.session.v1.SessionService.CreateSession:output_type -> castellan.session.v1.CreateSessionResponse
+	22, // 44: castellan.session.v1.SessionService.SetSession:output_type -> castellan.session.v1.SetSessionResponse
+	24, // 45: castellan.session.v1.SessionService.ChangeSessionPassword:output_type -> castellan.session.v1.ChangeSessionPasswordResponse
+	26, // 46: castellan.session.v1.SessionService.GetSession:output_type -> castellan.session.v1.GetSessionResponse
+	2,  // 47: castellan.session.v1.SessionService.GetAuthRequest:output_type -> castellan.session.v1.GetAuthRequestResponse
+	4,  // 48: castellan.session.v1.SessionService.FinishAuthRequest:output_type -> castellan.session.v1.FinishAuthRequestResponse
+	6,  // 49: castellan.session.v1.SessionService.DenyAuthRequest:output_type -> castellan.session.v1.DenyAuthRequestResponse
+	28, // 50: castellan.session.v1.SessionService.DeleteSession:output_type -> castellan.session.v1.DeleteSessionResponse
+	30, // 51: castellan.session.v1.SessionService.ListSessions:output_type -> castellan.session.v1.ListSessionsResponse
+	32, // 52: castellan.session.v1.SessionService.ListMySessions:output_type -> castellan.session.v1.ListMySessionsResponse
+	34, // 53: castellan.session.v1.SessionService.DeleteMySession:output_type -> castellan.session.v1.DeleteMySessionResponse
+	43, // [43:54] is the sub-list for method output_type
+	32, // [32:43] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_castellan_session_v1_session_proto_init() }
@@ -1931,7 +2406,7 @@ func file_castellan_session_v1_session_proto_init() {
 	if File_castellan_session_v1_session_proto != nil {
 		return
 	}
-	file_castellan_session_v1_session_proto_msgTypes[1].OneofWrappers = []any{
+	file_castellan_session_v1_session_proto_msgTypes[8].OneofWrappers = []any{
 		(*UserCheck_LoginName)(nil),
 		(*UserCheck_UserId)(nil),
 	}
@@ -1941,7 +2416,7 @@ func file_castellan_session_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_session_v1_session_proto_rawDesc), len(file_castellan_session_v1_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,6 +48,15 @@ const (
 	// SessionServiceGetSessionProcedure is the fully-qualified name of the SessionService's GetSession
 	// RPC.
 	SessionServiceGetSessionProcedure = "/castellan.session.v1.SessionService/GetSession"
+	// SessionServiceGetAuthRequestProcedure is the fully-qualified name of the SessionService's
+	// GetAuthRequest RPC.
+	SessionServiceGetAuthRequestProcedure = "/castellan.session.v1.SessionService/GetAuthRequest"
+	// SessionServiceFinishAuthRequestProcedure is the fully-qualified name of the SessionService's
+	// FinishAuthRequest RPC.
+	SessionServiceFinishAuthRequestProcedure = "/castellan.session.v1.SessionService/FinishAuthRequest"
+	// SessionServiceDenyAuthRequestProcedure is the fully-qualified name of the SessionService's
+	// DenyAuthRequest RPC.
+	SessionServiceDenyAuthRequestProcedure = "/castellan.session.v1.SessionService/DenyAuthRequest"
 	// SessionServiceDeleteSessionProcedure is the fully-qualified name of the SessionService's
 	// DeleteSession RPC.
 	SessionServiceDeleteSessionProcedure = "/castellan.session.v1.SessionService/DeleteSession"
@@ -78,6 +87,18 @@ type SessionServiceClient interface {
 	// GetSession returns a session: a live one with its token, or, for an
 	// administrator with session.read on its user's organization, any.
 	GetSession(context.Context, *connect.Request[v1.GetSessionRequest]) (*connect.Response[v1.GetSessionResponse], error)
+	// GetAuthRequest returns an authorization request waiting for a login
+	// (the id is the authRequest parameter of the login URL); a login
+	// client with session.write only.
+	GetAuthRequest(context.Context, *connect.Request[v1.GetAuthRequestRequest]) (*connect.Response[v1.GetAuthRequestResponse], error)
+	// FinishAuthRequest finishes an authorization request with a session
+	// that is authenticated (and, with max_age, recent enough), and returns
+	// the URL to send the browser to: how a custom login completes OpenID
+	// Connect flows. A request is finished once.
+	FinishAuthRequest(context.Context, *connect.Request[v1.FinishAuthRequestRequest]) (*connect.Response[v1.FinishAuthRequestResponse], error)
+	// DenyAuthRequest ends an authorization request with an error for the
+	// application (the user cancelled, or prompt=none found no session).
+	DenyAuthRequest(context.Context, *connect.Request[v1.DenyAuthRequestRequest]) (*connect.Response[v1.DenyAuthRequestResponse], error)
 	// DeleteSession ends a session: with its token (the login signing out),
 	// or as an administrator with user.credential.write on its user.
 	DeleteSession(context.Context, *connect.Request[v1.DeleteSessionRequest]) (*connect.Response[v1.DeleteSessionResponse], error)
@@ -126,6 +147,25 @@ func NewSessionServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getAuthRequest: connect.NewClient[v1.GetAuthRequestRequest, v1.GetAuthRequestResponse](
+			httpClient,
+			baseURL+SessionServiceGetAuthRequestProcedure,
+			connect.WithSchema(sessionServiceMethods.ByName("GetAuthRequest")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		finishAuthRequest: connect.NewClient[v1.FinishAuthRequestRequest, v1.FinishAuthRequestResponse](
+			httpClient,
+			baseURL+SessionServiceFinishAuthRequestProcedure,
+			connect.WithSchema(sessionServiceMethods.ByName("FinishAuthRequest")),
+			connect.WithClientOptions(opts...),
+		),
+		denyAuthRequest: connect.NewClient[v1.DenyAuthRequestRequest, v1.DenyAuthRequestResponse](
+			httpClient,
+			baseURL+SessionServiceDenyAuthRequestProcedure,
+			connect.WithSchema(sessionServiceMethods.ByName("DenyAuthRequest")),
+			connect.WithClientOptions(opts...),
+		),
 		deleteSession: connect.NewClient[v1.DeleteSessionRequest, v1.DeleteSessionResponse](
 			httpClient,
 			baseURL+SessionServiceDeleteSessionProcedure,
@@ -161,6 +201,9 @@ type sessionServiceClient struct {
 	setSession            *connect.Client[v1.SetSessionRequest, v1.SetSessionResponse]
 	changeSessionPassword *connect.Client[v1.ChangeSessionPasswordRequest, v1.ChangeSessionPasswordResponse]
 	getSession            *connect.Client[v1.GetSessionRequest, v1.GetSessionResponse]
+	getAuthRequest        *connect.Client[v1.GetAuthRequestRequest, v1.GetAuthRequestResponse]
+	finishAuthRequest     *connect.Client[v1.FinishAuthRequestRequest, v1.FinishAuthRequestResponse]
+	denyAuthRequest       *connect.Client[v1.DenyAuthRequestRequest, v1.DenyAuthRequestResponse]
 	deleteSession         *connect.Client[v1.DeleteSessionRequest, v1.DeleteSessionResponse]
 	listSessions          *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
 	listMySessions        *connect.Client[v1.ListMySessionsRequest, v1.ListMySessionsResponse]
@@ -185,6 +228,21 @@ func (c *sessionServiceClient) ChangeSessionPassword(ctx context.Context, req *c
 // GetSession calls castellan.session.v1.SessionService.GetSession.
 func (c *sessionServiceClient) GetSession(ctx context.Context, req *connect.Request[v1.GetSessionRequest]) (*connect.Response[v1.GetSessionResponse], error) {
 	return c.getSession.CallUnary(ctx, req)
+}
+
+// GetAuthRequest calls castellan.session.v1.SessionService.GetAuthRequest.
+func (c *sessionServiceClient) GetAuthRequest(ctx context.Context, req *connect.Request[v1.GetAuthRequestRequest]) (*connect.Response[v1.GetAuthRequestResponse], error) {
+	return c.getAuthRequest.CallUnary(ctx, req)
+}
+
+// FinishAuthRequest calls castellan.session.v1.SessionService.FinishAuthRequest.
+func (c *sessionServiceClient) FinishAuthRequest(ctx context.Context, req *connect.Request[v1.FinishAuthRequestRequest]) (*connect.Response[v1.FinishAuthRequestResponse], error) {
+	return c.finishAuthRequest.CallUnary(ctx, req)
+}
+
+// DenyAuthRequest calls castellan.session.v1.SessionService.DenyAuthRequest.
+func (c *sessionServiceClient) DenyAuthRequest(ctx context.Context, req *connect.Request[v1.DenyAuthRequestRequest]) (*connect.Response[v1.DenyAuthRequestResponse], error) {
+	return c.denyAuthRequest.CallUnary(ctx, req)
 }
 
 // DeleteSession calls castellan.session.v1.SessionService.DeleteSession.
@@ -223,6 +281,18 @@ type SessionServiceHandler interface {
 	// GetSession returns a session: a live one with its token, or, for an
 	// administrator with session.read on its user's organization, any.
 	GetSession(context.Context, *connect.Request[v1.GetSessionRequest]) (*connect.Response[v1.GetSessionResponse], error)
+	// GetAuthRequest returns an authorization request waiting for a login
+	// (the id is the authRequest parameter of the login URL); a login
+	// client with session.write only.
+	GetAuthRequest(context.Context, *connect.Request[v1.GetAuthRequestRequest]) (*connect.Response[v1.GetAuthRequestResponse], error)
+	// FinishAuthRequest finishes an authorization request with a session
+	// that is authenticated (and, with max_age, recent enough), and returns
+	// the URL to send the browser to: how a custom login completes OpenID
+	// Connect flows. A request is finished once.
+	FinishAuthRequest(context.Context, *connect.Request[v1.FinishAuthRequestRequest]) (*connect.Response[v1.FinishAuthRequestResponse], error)
+	// DenyAuthRequest ends an authorization request with an error for the
+	// application (the user cancelled, or prompt=none found no session).
+	DenyAuthRequest(context.Context, *connect.Request[v1.DenyAuthRequestRequest]) (*connect.Response[v1.DenyAuthRequestResponse], error)
 	// DeleteSession ends a session: with its token (the login signing out),
 	// or as an administrator with user.credential.write on its user.
 	DeleteSession(context.Context, *connect.Request[v1.DeleteSessionRequest]) (*connect.Response[v1.DeleteSessionResponse], error)
@@ -267,6 +337,25 @@ func NewSessionServiceHandler(svc SessionServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	sessionServiceGetAuthRequestHandler := connect.NewUnaryHandler(
+		SessionServiceGetAuthRequestProcedure,
+		svc.GetAuthRequest,
+		connect.WithSchema(sessionServiceMethods.ByName("GetAuthRequest")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	sessionServiceFinishAuthRequestHandler := connect.NewUnaryHandler(
+		SessionServiceFinishAuthRequestProcedure,
+		svc.FinishAuthRequest,
+		connect.WithSchema(sessionServiceMethods.ByName("FinishAuthRequest")),
+		connect.WithHandlerOptions(opts...),
+	)
+	sessionServiceDenyAuthRequestHandler := connect.NewUnaryHandler(
+		SessionServiceDenyAuthRequestProcedure,
+		svc.DenyAuthRequest,
+		connect.WithSchema(sessionServiceMethods.ByName("DenyAuthRequest")),
+		connect.WithHandlerOptions(opts...),
+	)
 	sessionServiceDeleteSessionHandler := connect.NewUnaryHandler(
 		SessionServiceDeleteSessionProcedure,
 		svc.DeleteSession,
@@ -303,6 +392,12 @@ func NewSessionServiceHandler(svc SessionServiceHandler, opts ...connect.Handler
 			sessionServiceChangeSessionPasswordHandler.ServeHTTP(w, r)
 		case SessionServiceGetSessionProcedure:
 			sessionServiceGetSessionHandler.ServeHTTP(w, r)
+		case SessionServiceGetAuthRequestProcedure:
+			sessionServiceGetAuthRequestHandler.ServeHTTP(w, r)
+		case SessionServiceFinishAuthRequestProcedure:
+			sessionServiceFinishAuthRequestHandler.ServeHTTP(w, r)
+		case SessionServiceDenyAuthRequestProcedure:
+			sessionServiceDenyAuthRequestHandler.ServeHTTP(w, r)
 		case SessionServiceDeleteSessionProcedure:
 			sessionServiceDeleteSessionHandler.ServeHTTP(w, r)
 		case SessionServiceListSessionsProcedure:
@@ -334,6 +429,18 @@ func (UnimplementedSessionServiceHandler) ChangeSessionPassword(context.Context,
 
 func (UnimplementedSessionServiceHandler) GetSession(context.Context, *connect.Request[v1.GetSessionRequest]) (*connect.Response[v1.GetSessionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.session.v1.SessionService.GetSession is not implemented"))
+}
+
+func (UnimplementedSessionServiceHandler) GetAuthRequest(context.Context, *connect.Request[v1.GetAuthRequestRequest]) (*connect.Response[v1.GetAuthRequestResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.session.v1.SessionService.GetAuthRequest is not implemented"))
+}
+
+func (UnimplementedSessionServiceHandler) FinishAuthRequest(context.Context, *connect.Request[v1.FinishAuthRequestRequest]) (*connect.Response[v1.FinishAuthRequestResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.session.v1.SessionService.FinishAuthRequest is not implemented"))
+}
+
+func (UnimplementedSessionServiceHandler) DenyAuthRequest(context.Context, *connect.Request[v1.DenyAuthRequestRequest]) (*connect.Response[v1.DenyAuthRequestResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.session.v1.SessionService.DenyAuthRequest is not implemented"))
 }
 
 func (UnimplementedSessionServiceHandler) DeleteSession(context.Context, *connect.Request[v1.DeleteSessionRequest]) (*connect.Response[v1.DeleteSessionResponse], error) {
