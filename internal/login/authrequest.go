@@ -37,7 +37,6 @@ type AuthRequests interface {
 
 const authRequestCookie = "authreq"
 
-
 // startAuthRequest is the login's entry for an authorization request.
 func (h *Handler) startAuthRequest(w http.ResponseWriter, r *http.Request, id string) {
 	if h.d.AuthRequests == nil {
