@@ -270,8 +270,22 @@ func TestAuthorizationCode(t *testing.T) {
 		if back.Query().Get("state") != "st-4" {
 			t.Fatalf("callback %s", back)
 		}
-		if _, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(idAndVerifier[1])); err != nil {
+		tok4, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(idAndVerifier[1]))
+		if err != nil {
 			t.Fatalf("the code of a custom login: %v", err)
+		}
+
+		// A refresh token introspects active for its client, and its
+		// revocation ends the grant.
+		if code, _, body := s.form(t, "/oauth/v2/introspect", web.ClientID, secret, url.Values{"token": {tok4.RefreshToken}}); code != 200 ||
+			body["active"] != true || body["token_type"] != "refresh_token" || body["sub"] != idToken.Subject {
+			t.Fatalf("introspect a refresh token: %d %v", code, body)
+		}
+		if code, _, body := s.form(t, "/oauth/v2/revoke", web.ClientID, secret, url.Values{"token": {tok4.RefreshToken}}); code != 200 {
+			t.Fatalf("revoke a refresh token: %d %v", code, body)
+		}
+		if code, body := refresh(tok4.RefreshToken); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Fatalf("a revoked refresh token: %d %v", code, body)
 		}
 		denied := strings.Fields(customLogin("st-5"))[0]
 		s.api(t, http.MethodPost, "/v1/auth_requests/"+denied+"/deny", map[string]any{"error": "access_denied"}, &finished)

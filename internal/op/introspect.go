@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
@@ -30,6 +32,10 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inst, iss := p.issuer(r)
+	if strings.HasPrefix(raw, grants.TokenPrefix) && p.d.UserGrants != nil {
+		p.introspectRefresh(w, r, c.Application().ClientID, iss, raw)
+		return
+	}
 	claims, err := p.d.Tokens.VerifyJWT(r.Context(), inst.ID, iss, raw)
 	if errors.Is(err, token.ErrInactive) {
 		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
@@ -47,5 +53,23 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, oauth.Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer", Exp: claims.Expiry, Iat: claims.IssuedAt,
 		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID,
+	})
+}
+
+// introspectRefresh introspects a refresh token: only its own client sees
+// it active.
+func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request, clientID, iss, raw string) {
+	inst, _ := p.issuer(r)
+	g, exp, err := p.d.UserGrants.ByRefreshToken(r.Context(), inst.ID, raw)
+	if errors.Is(err, grants.ErrInvalid) || err == nil && g.ClientID != clientID {
+		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
+		return
+	}
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, oauth.Introspection{
+		Active: true, Scope: strings.Join(g.Scopes, " "), ClientID: g.ClientID, TokenType: "refresh_token", Exp: exp.Unix(), Sub: g.UserID, Iss: iss,
 	})
 }

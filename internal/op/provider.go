@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/op/grant"
 	"github.com/castellan-iam/castellan/internal/server"
@@ -36,6 +39,13 @@ type Clients interface {
 	Lookup(ctx context.Context, instanceID, clientID string) (client.Application, error)
 }
 
+// Grants are the grants of users to clients, with their refresh tokens
+// (grants.Grants).
+type Grants interface {
+	ByRefreshToken(ctx context.Context, instanceID, token string) (grants.Grant, time.Time, error)
+	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, grantID, reason string) error
+}
+
 // AuthRequests stores authorization requests (authreq.Requests).
 type AuthRequests interface {
 	Create(ctx context.Context, r authreq.Request) (authreq.Request, error)
@@ -56,6 +66,8 @@ type Deps struct {
 	AuthRequests AuthRequests
 	LoginPath    string
 	Claims       func(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error)
+	// UserGrants introspect and revoke refresh tokens.
+	UserGrants Grants
 }
 
 // Provider serves the endpoints.

@@ -3,9 +3,11 @@ package op
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
@@ -27,6 +29,26 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inst, iss := p.issuer(r)
+	app := c.Application()
+	if strings.HasPrefix(raw, grants.TokenPrefix) && p.d.UserGrants != nil {
+		// A refresh token ends its whole grant (section 2.1).
+		g, _, err := p.d.UserGrants.ByRefreshToken(r.Context(), inst.ID, raw)
+		switch {
+		case errors.Is(err, grants.ErrInvalid):
+			w.WriteHeader(http.StatusOK)
+		case err != nil:
+			p.writeError(w, r, err)
+		case g.ClientID != app.ClientID:
+			p.writeError(w, r, oauth.Errorf(oauth.UnauthorizedClient, "a client may revoke only its own tokens"))
+		default:
+			if err := p.d.UserGrants.Revoke(r.Context(), eventstore.Editor{ClientID: app.ClientID}, inst.ID, g.ID, "revocation"); err != nil {
+				p.writeError(w, r, err)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		}
+		return
+	}
 	claims, err := p.d.Tokens.VerifyJWT(r.Context(), inst.ID, iss, raw)
 	if errors.Is(err, token.ErrInactive) {
 		w.WriteHeader(http.StatusOK)
@@ -36,7 +58,6 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
-	app := c.Application()
 	if claims.ClientID != app.ClientID {
 		p.writeError(w, r, oauth.Errorf(oauth.UnauthorizedClient, "a client may revoke only its own tokens"))
 		return
