@@ -108,7 +108,8 @@ func TestAuthorizationCode(t *testing.T) {
 		}
 		s.api(t, http.MethodPost, "/v1/projects", map[string]any{"organizationId": s.orgID, "name": "Portal"}, &project)
 		web, secret := s.createApplication(t, project.Project.ID, map[string]any{"name": "web",
-			"grantTypes": []string{"authorization_code", "refresh_token"}, "redirectUris": []string{callbackURI}})
+			"grantTypes": []string{"authorization_code", "refresh_token"}, "redirectUris": []string{callbackURI},
+			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}})
 		native, _ := s.createApplication(t, project.Project.ID, map[string]any{"name": "native", "public": true,
 			"grantTypes": []string{"authorization_code"}, "redirectUris": []string{"http://127.0.0.1/callback"}})
 
@@ -291,6 +292,48 @@ func TestAuthorizationCode(t *testing.T) {
 		s.api(t, http.MethodPost, "/v1/auth_requests/"+denied+"/deny", map[string]any{"error": "access_denied"}, &finished)
 		if back, _ = url.Parse(finished.CallbackURL); back.Query().Get("error") != "access_denied" || back.Query().Get("state") != "st-5" {
 			t.Fatalf("deny: %s", back)
+		}
+
+		// RP-initiated logout with the ID token as hint: the browser holds
+		// its session, so it signs out without asking, ends the grants of
+		// the session, and returns to the registered URI with the state.
+		verifier5 := oauth2.GenerateVerifier()
+		back = authorize(t, browser, conf.AuthCodeURL("st-6", oauth2.S256ChallengeOption(verifier5)), "", "")
+		tok5, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		endSession := func(c *http.Client, params url.Values) (int, string, string) {
+			resp, err := c.Get(s.url + "/oidc/v1/end_session?" + params.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, resp.Header.Get("Location"), string(raw)
+		}
+		if code, _, page := endSession(browser, url.Values{"id_token_hint": {rawID}, "post_logout_redirect_uri": {"https://evil.example/"}}); code != http.StatusBadRequest {
+			t.Fatalf("an unregistered post-logout URI: %d %s", code, page)
+		}
+		if code, _, page := endSession(browser, url.Values{"id_token_hint": {tok5.AccessToken}}); code != http.StatusBadRequest {
+			t.Fatalf("an access token as id_token_hint: %d %s", code, page)
+		}
+		code, _, page := endSession(browser, url.Values{"id_token_hint": {rawID}, "post_logout_redirect_uri": {"http://127.0.0.1:9/signed-out"}, "state": {"lo"}})
+		m := metaRefresh.FindStringSubmatch(page)
+		if code != http.StatusOK || m == nil || html.UnescapeString(m[1]) != "http://127.0.0.1:9/signed-out?state=lo" {
+			t.Fatalf("end session: %d %s", code, page)
+		}
+		if code, body := refresh(tok5.RefreshToken); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Fatalf("a refresh token of a signed-out session: %d %v", code, body)
+		}
+		resp, err := browser.Get(conf.AuthCodeURL("st-7", oauth2.S256ChallengeOption(verifier5)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(raw), `name="loginName"`) {
+			t.Fatalf("after the logout the login asks for a name again; got %s", raw)
 		}
 
 		// Refusals at the authorization endpoint.

@@ -98,7 +98,7 @@ func (a *App) mountProvider(srv *server.Server) {
 			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: a.tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants()},
 			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: a.tokenSettings, Grants: a.Grants()},
 		},
-		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(),
+		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,
 	})
 	for pattern, h := range p.Routes() {
 		srv.Handle(pattern, h)

@@ -40,6 +40,7 @@ func (h *Handler) signInRoutes() map[string]http.Handler {
 		"POST /ui/login/setup":                  f(h.postSetup),
 		"GET /ui/login/done":                    f(h.done),
 		"POST /ui/login/select":                 f(h.postSelect),
+		"GET /ui/login/logout":                  f(h.logoutPage),
 		"POST /ui/login/logout":                 f(h.postLogout),
 		"GET /ui/login/static/{hash}/login.css": f(h.static),
 	}
@@ -394,19 +395,4 @@ func (h *Handler) postSelect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Redirect(w, r, "/ui/login/", http.StatusSeeOther)
-}
-
-// postLogout ends every session of the browser.
-func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
-	if !h.form(w, r, "message", view{Title: "Signed out"}) {
-		return
-	}
-	for _, s := range sessionsOf(r) {
-		if err := h.d.Sessions.End(r.Context(), eventstore.Editor{ClientID: "login"}, instanceID(r), s.ID, s.Token, "signed out"); err != nil &&
-			!failure.Is(err, failure.KindUnauthenticated) {
-			h.d.Log.Warn("sign out", "err", err)
-		}
-	}
-	keepSessions(w, r, nil)
-	h.render(w, r, http.StatusOK, "message", view{Title: "Signed out", Notice: "You are signed out."})
 }

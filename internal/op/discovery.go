@@ -43,7 +43,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
 	}
 	if _, ok := p.grants[oauth.GrantAuthorizationCode]; ok && p.d.AuthRequests != nil {
-		m.AuthorizationEndpoint, m.UserinfoEndpoint = iss+PathAuthorize, iss+PathUserinfo
+		m.AuthorizationEndpoint, m.UserinfoEndpoint, m.EndSessionEndpoint = iss+PathAuthorize, iss+PathUserinfo, iss+PathEndSession
 		m.ResponseTypesSupported, m.ResponseModesSupported = []string{"code"}, []string{"query"}
 		m.CodeChallengeMethodsSupported = []string{oauth.PKCES256}
 		m.ScopesSupported, m.ClaimsSupported, m.PromptValuesSupported = claims.Standard, claims.Supported, prompts

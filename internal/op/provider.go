@@ -14,6 +14,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
+	"github.com/castellan-iam/castellan/internal/oauth/logout"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/op/grant"
 	"github.com/castellan-iam/castellan/internal/server"
@@ -29,6 +30,7 @@ const (
 	PathRevocation    = "/oauth/v2/revoke"
 	PathAuthorize     = "/oauth/v2/authorize"
 	PathUserinfo      = "/oidc/v1/userinfo"
+	PathEndSession    = "/oidc/v1/end_session"
 )
 
 // Clients authenticates clients at the endpoints (client.Clients).
@@ -68,6 +70,8 @@ type Deps struct {
 	Claims       func(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error)
 	// UserGrants introspect and revoke refresh tokens.
 	UserGrants Grants
+	// Sealer seals logouts handed to the login (the key ring).
+	Sealer logout.Sealer
 }
 
 // Provider serves the endpoints.
@@ -103,6 +107,8 @@ func (p *Provider) Routes() map[string]http.Handler {
 		"POST " + PathAuthorize:     http.HandlerFunc(p.authorize),
 		"GET " + PathUserinfo:       http.HandlerFunc(p.userinfo),
 		"POST " + PathUserinfo:      http.HandlerFunc(p.userinfo),
+		"GET " + PathEndSession:     http.HandlerFunc(p.endSession),
+		"POST " + PathEndSession:    http.HandlerFunc(p.endSession),
 	}
 }
 

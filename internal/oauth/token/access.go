@@ -66,6 +66,9 @@ func NewTokens(store *eventstore.Store, keys *Keys, now func() time.Time) *Token
 	return &Tokens{keys: keys, store: store, now: now}
 }
 
+// Now is the service's clock.
+func (t *Tokens) Now() time.Time { return t.now() }
+
 // Keys returns the signing keys the tokens are signed with.
 func (t *Tokens) Keys() *Keys { return t.keys }
 
