@@ -185,7 +185,8 @@ WHERE t.instance_id = $1 AND t.token_hash = $2`, instanceID, hashToken(token)), 
 		return Grant{}, "", fmt.Errorf("grants: refresh: %w", err)
 	}
 	if outErr == ErrReused {
-		if err := g.revoke(ctx, eventstore.Editor{ClientID: clientID}, gr, "reuse", &ReuseDetected{ClientID: clientID}); err != nil {
+		// A conflict is a concurrent reuse that revoked the grant first.
+		if err := g.revoke(ctx, eventstore.Editor{ClientID: clientID}, gr, "reuse", &ReuseDetected{ClientID: clientID}); err != nil && !errors.Is(err, eventstore.ErrConcurrentModification) {
 			return Grant{}, "", err
 		}
 	}
