@@ -26,7 +26,7 @@ var metaRefresh = regexp.MustCompile(`<meta http-equiv="refresh" content="0;url=
 // browserClient is a browser's cookie jar that stops at a callback (the
 // test applications' redirect URIs are on 127.0.0.1; the server is
 // localhost) instead of following a redirect there.
-func browserClient(t *testing.T) *http.Client {
+func browserClient(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func browserClient(t *testing.T) *http.Client {
 // authorize runs a browser through an authorization: it opens authURL,
 // signs in with loginName and password when the login asks, and returns
 // the callback URL the login sends the browser back to.
-func authorize(t *testing.T, browser *http.Client, authURL, loginName, password string) *url.URL {
+func authorize(t testing.TB, browser *http.Client, authURL, loginName, password string) *url.URL {
 	t.Helper()
 	resp, err := browser.Get(authURL)
 	if err != nil {

@@ -31,72 +31,61 @@ func (a *App) Grants() *grants.Grants { return grants.New(a.Store, nil) }
 
 // userClaims are the claims of a user that scopes release.
 func (a *App) userClaims(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error) {
-	c, _, err := claims.Of(ctx, a.DB, instanceID, userID, scopes)
-	return c, err
+	return claims.Of(ctx, a.DB, instanceID, userID, scopes)
 }
 
-// tokenSettings are the token lifetimes in force for an organization.
-func (a *App) tokenSettings(ctx context.Context, instanceID, orgID string) (settings.Tokens, error) {
-	s, err := a.settingsOf(ctx, instanceID, orgID)
-	return s.Tokens, err
-}
+// tokenSettingsCacheTTL is how long the provider uses the tokens settings
+// of an organization it read: a change applies to new tokens at most this
+// much later, and a grant does not read the settings every time.
+const tokenSettingsCacheTTL = time.Second
 
-// lifetimeCacheTTL is how long the provider uses an organization's access
-// token lifetime it read: a change of the tokens settings applies to new
-// tokens at most this much later, and a grant does not read the settings
-// every time.
-const lifetimeCacheTTL = time.Second
-
-// lifetimes caches the access token lifetime of the settings in force per
-// organization.
-type lifetimes struct {
-	read func(ctx context.Context, instanceID, orgID string) (time.Duration, error)
+// tokenSettingsCache caches the tokens settings in force per organization.
+type tokenSettingsCache struct {
+	read func(ctx context.Context, instanceID, orgID string) (settings.Settings, error)
 	mu   sync.Mutex
-	m    map[string]cachedLifetime
+	m    map[string]cachedTokenSettings
 }
 
-type cachedLifetime struct {
-	d     time.Duration
+type cachedTokenSettings struct {
+	t     settings.Tokens
 	until time.Time
 }
 
-func (l *lifetimes) get(ctx context.Context, instanceID, orgID string) (time.Duration, error) {
+func (c *tokenSettingsCache) get(ctx context.Context, instanceID, orgID string) (settings.Tokens, error) {
 	key, now := instanceID+"\x00"+orgID, time.Now()
-	l.mu.Lock()
-	c, ok := l.m[key]
-	l.mu.Unlock()
-	if ok && now.Before(c.until) {
-		return c.d, nil
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.t, nil
 	}
-	d, err := l.read(ctx, instanceID, orgID)
+	s, err := c.read(ctx, instanceID, orgID)
 	if err != nil {
-		return 0, err
+		return settings.Tokens{}, err
 	}
-	l.mu.Lock()
-	if len(l.m) > 10000 {
-		l.m = map[string]cachedLifetime{}
+	c.mu.Lock()
+	if len(c.m) > 10000 {
+		c.m = map[string]cachedTokenSettings{}
 	}
-	l.m[key] = cachedLifetime{d: d, until: now.Add(lifetimeCacheTTL)}
-	l.mu.Unlock()
-	return d, nil
-}
-
-// accessTokenLifetime is the access token lifetime of the settings in
-// force for an organization.
-func (a *App) accessTokenLifetime(ctx context.Context, instanceID, orgID string) (time.Duration, error) {
-	s, err := a.settingsOf(ctx, instanceID, orgID)
-	return s.Tokens.AccessToken, err
+	c.m[key] = cachedTokenSettings{t: s.Tokens, until: now.Add(tokenSettingsCacheTTL)}
+	c.mu.Unlock()
+	return s.Tokens, nil
 }
 
 // mountProvider serves the OpenID provider's endpoints on srv, in the
 // OAuth route group.
 func (a *App) mountProvider(srv *server.Server) {
+	tokenSettings := (&tokenSettingsCache{read: a.settingsOf, m: map[string]cachedTokenSettings{}}).get
+	accessLifetime := func(ctx context.Context, instanceID, orgID string) (time.Duration, error) {
+		t, err := tokenSettings(ctx, instanceID, orgID)
+		return t.AccessToken, err
+	}
 	p := op.New(op.Deps{
 		Tokens: a.Tokens(), Clients: client.NewClients(a.DB, a.Keys, nil), ExternalURL: a.Config.ExternalURL, Log: a.Log,
 		Grants: []grant.Grant{
-			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: (&lifetimes{read: a.accessTokenLifetime, m: map[string]cachedLifetime{}}).get},
-			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: a.tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants()},
-			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: a.tokenSettings, Grants: a.Grants()},
+			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime},
+			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants()},
+			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Grants: a.Grants()},
 		},
 		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,
 	})

@@ -14,6 +14,9 @@
 //
 // Claims fed by traits never replace the ones Castellan issues itself
 // (userschema refuses such annotations when the schema is written).
+//
+// A user who is not active, or whose organization is not, has no claims:
+// Of fails, and the grant asking for them with it.
 package claims
 
 import (
@@ -44,40 +47,44 @@ var Standard = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopePhone, Scope
 var Supported = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "sid", "at_hash",
 	"preferred_username", "updated_at", "name", "given_name", "family_name", "email", "email_verified", "phone_number", "phone_number_verified"}
 
-// Of returns the claims of a user the scopes release; a user who is not
-// active is failure.NotFound or the user's state's error to the caller
-// (user.Get's), so that a deactivated user's tokens reveal nothing.
-func Of(ctx context.Context, db *database.DB, instanceID, userID string, scopes []string) (map[string]any, user.User, error) {
-	u, err := user.Get(ctx, db, instanceID, userID, userschema.Admin)
+// Of returns the claims of an active user the scopes release (none when
+// they release none); a user who is not active, or of an organization
+// that is not, is failure.NotFound. Without profile it reads one row.
+func Of(ctx context.Context, db *database.DB, instanceID, userID string, scopes []string) (map[string]any, error) {
+	c, err := user.GetContact(ctx, db, instanceID, userID)
 	if err != nil {
-		return nil, user.User{}, err
+		return nil, err
 	}
-	if u.State != user.StateActive && u.State != user.StateInitial {
-		return nil, user.User{}, failure.NotFound("user %s not found", userID)
+	if !c.Active {
+		return nil, failure.NotFound("user %s not found", userID)
 	}
 	out := map[string]any{}
 	if slices.Contains(scopes, ScopeProfile) {
-		if u.SchemaID != "" {
+		if c.SchemaID != "" {
+			u, err := user.Get(ctx, db, instanceID, userID, userschema.Admin)
+			if err != nil {
+				return nil, err
+			}
 			s, err := usertype.Compiled(ctx, db, instanceID, u.SchemaID, u.SchemaRevision)
 			if err != nil {
-				return nil, user.User{}, err
+				return nil, err
 			}
 			values, err := s.ClaimValues(u.Traits)
 			if err != nil {
-				return nil, user.User{}, err
+				return nil, err
 			}
 			for k, v := range values {
 				out[k] = v
 			}
 		}
-		out["preferred_username"] = u.LoginName
-		out["updated_at"] = u.ChangedAt.Unix()
+		out["preferred_username"] = c.LoginName
+		out["updated_at"] = c.ChangedAt.Unix()
 	}
-	if slices.Contains(scopes, ScopeEmail) && u.Email != "" {
-		out["email"], out["email_verified"] = u.Email, u.EmailVerified
+	if slices.Contains(scopes, ScopeEmail) && c.Email != "" {
+		out["email"], out["email_verified"] = c.Email, c.EmailVerified
 	}
-	if slices.Contains(scopes, ScopePhone) && u.Phone != "" {
-		out["phone_number"], out["phone_number_verified"] = u.Phone, u.PhoneVerified
+	if slices.Contains(scopes, ScopePhone) && c.Phone != "" {
+		out["phone_number"], out["phone_number_verified"] = c.Phone, c.PhoneVerified
 	}
-	return out, u, nil
+	return out, nil
 }
