@@ -368,6 +368,53 @@ func TestConcurrentRedemptionsIssueOnce(t *testing.T) {
 	})
 }
 
+// Concurrent finishes of one request bind it once: one session gets a
+// code, the others are told the request is gone.
+func TestConcurrentFinishesBindOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		s, _ := newRequests(t, src)
+		for round := range 10 {
+			r := pending(t, s)
+			const n = 6
+			var mu sync.Mutex
+			var codes []string
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					g := grant
+					g.SessionID = "sess-" + string(rune('a'+i))
+					<-start
+					cb, err := s.Finish(ctx, inst, r.ID, g)
+					if err != nil {
+						if !failure.Is(err, failure.KindNotFound) {
+							t.Errorf("Finish = %v", err)
+						}
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					codes = append(codes, codeOf(t, cb))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if len(codes) != 1 {
+				live := 0
+				for _, code := range codes {
+					if _, err := s.Redeem(ctx, inst, "client-1", code, pass, issued); err == nil {
+						live++
+					}
+				}
+				t.Fatalf("round %d: %d of %d concurrent finishes of one request returned a code (%d of them redeemable); want exactly 1",
+					round, len(codes), n, live)
+			}
+		}
+	})
+}
+
 func TestSweep(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
 		s, c := newRequests(t, src)
