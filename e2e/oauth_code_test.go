@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -293,6 +294,42 @@ func TestAuthorizationCode(t *testing.T) {
 		if back, _ = url.Parse(finished.CallbackURL); back.Query().Get("error") != "access_denied" || back.Query().Get("state") != "st-5" {
 			t.Fatalf("deny: %s", back)
 		}
+
+		// A pushed authorization request (RFC 9126): checked when pushed,
+		// then used once by the browser with only client_id and
+		// request_uri; a client that requires pushing refuses the rest.
+		verifierPAR := oauth2.GenerateVerifier()
+		code, _, pushed := s.form(t, "/oauth/v2/par", web.ClientID, secret, url.Values{"response_type": {"code"}, "redirect_uri": {callbackURI},
+			"scope": {"openid"}, "state": {"st-par"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifierPAR)}, "code_challenge_method": {"S256"}})
+		requestURI, _ := pushed["request_uri"].(string)
+		if code != http.StatusCreated || !strings.HasPrefix(requestURI, "urn:ietf:params:oauth:request_uri:") || pushed["expires_in"] != float64(90) {
+			t.Fatalf("PAR: %d %v", code, pushed)
+		}
+		if code, _, body := s.form(t, "/oauth/v2/par", web.ClientID, secret, url.Values{"response_type": {"code"}, "redirect_uri": {"https://evil.example/"}}); code != http.StatusBadRequest || body["error"] != "invalid_request" {
+			t.Fatalf("PAR with an unregistered redirect URI: %d %v", code, body)
+		}
+		parURL := s.url + "/oauth/v2/authorize?" + url.Values{"client_id": {web.ClientID}, "request_uri": {requestURI}}.Encode()
+		back = authorize(t, browser, parURL, "", "")
+		if back.Query().Get("state") != "st-par" {
+			t.Fatalf("PAR callback %s", back)
+		}
+		if _, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifierPAR)); err != nil {
+			t.Fatalf("the code of a pushed request: %v", err)
+		}
+		if resp, err := browser.Get(parURL); err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("a request_uri used twice: %v %v", resp.StatusCode, err)
+		} else {
+			resp.Body.Close()
+		}
+		s.api(t, http.MethodPut, "/v1/applications/"+web.ID+"/redirects", map[string]any{"redirectUris": []string{callbackURI},
+			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}, "requirePushedRequests": true}, nil)
+		time.Sleep(1100 * time.Millisecond) // the provider's client cache (1 s, docs/oauth.md)
+		if back := authorize(t, browser, conf.AuthCodeURL("st-np"), "", ""); back.Query().Get("error") != "invalid_request" {
+			t.Fatalf("an authorization not pushed, of a client that requires pushing: %s", back)
+		}
+		s.api(t, http.MethodPut, "/v1/applications/"+web.ID+"/redirects", map[string]any{"redirectUris": []string{callbackURI},
+			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}}, nil)
+		time.Sleep(1100 * time.Millisecond)
 
 		// RP-initiated logout with the ID token as hint: the browser holds
 		// its session, so it signs out without asking, ends the grants of

@@ -56,6 +56,21 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, err)
 		return
 	}
+	if uri := params.Get("request_uri"); uri != "" {
+		// A pushed request: its parameters were checked when pushed, and
+		// any others sent here are ignored (RFC 9126 section 4).
+		stored, err := p.d.AuthRequests.Claim(r.Context(), inst.ID, app.ClientID, uri)
+		if failure.Is(err, failure.KindNotFound) {
+			p.authorizeError(w, r, oauth.Errorf(oauth.InvalidRequest, "request_uri is unknown, expired, used, or another client's"))
+			return
+		}
+		if err != nil {
+			p.authorizeError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, p.d.LoginPath+"?authRequest="+url.QueryEscape(stored.ID), http.StatusFound)
+		return
+	}
 	redirectURI := params.Get("redirect_uri")
 	if redirectURI == "" {
 		p.authorizeError(w, r, oauth.Errorf(oauth.InvalidRequest, "redirect_uri is required"))
@@ -72,6 +87,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := checkAuthorize(params, app)
+	if err == nil && app.RequirePushed {
+		err = oauth.Errorf(oauth.InvalidRequest, "this client must push its authorization requests (PAR, RFC 9126)")
+	}
 	if err != nil {
 		e := oauth.AsError(err)
 		if e == nil {
@@ -120,7 +138,7 @@ func checkAuthorize(params url.Values, app client.Application) (authreq.Request,
 	case params.Has("request"):
 		return req, oauth.Errorf(oauth.RequestNotSupported, "request objects are not supported")
 	case params.Has("request_uri"):
-		return req, oauth.Errorf(oauth.RequestURINotSupported, "request_uri is not supported")
+		return req, oauth.Errorf(oauth.RequestURINotSupported, "request_uri is only accepted as the result of a pushed request")
 	}
 	if rt := params.Get("response_type"); rt != "code" {
 		if rt == "" {

@@ -49,6 +49,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		m.ScopesSupported, m.ClaimsSupported, m.PromptValuesSupported = claims.Standard, claims.Supported, prompts
 		m.AuthorizationResponseIssParameterSupported = true
 		m.TokenEndpointAuthMethodsSupported = tokenAuthMethods
+		m.PushedAuthorizationRequestEndpoint = iss + PathPAR
 	}
 	writeJSON(w, http.StatusOK, m)
 }

@@ -31,6 +31,7 @@ const (
 	PathAuthorize     = "/oauth/v2/authorize"
 	PathUserinfo      = "/oidc/v1/userinfo"
 	PathEndSession    = "/oidc/v1/end_session"
+	PathPAR           = "/oauth/v2/par"
 )
 
 // Clients authenticates clients at the endpoints (client.Clients).
@@ -51,6 +52,8 @@ type Grants interface {
 // AuthRequests stores authorization requests (authreq.Requests).
 type AuthRequests interface {
 	Create(ctx context.Context, r authreq.Request) (authreq.Request, error)
+	Push(ctx context.Context, r authreq.Request) (authreq.Request, error)
+	Claim(ctx context.Context, instanceID, clientID, requestURI string) (authreq.Request, error)
 }
 
 // Deps are what the provider needs.
@@ -107,6 +110,7 @@ func (p *Provider) Routes() map[string]http.Handler {
 		"POST " + PathAuthorize:     http.HandlerFunc(p.authorize),
 		"GET " + PathUserinfo:       http.HandlerFunc(p.userinfo),
 		"POST " + PathUserinfo:      http.HandlerFunc(p.userinfo),
+		"POST " + PathPAR:           http.HandlerFunc(p.par),
 		"GET " + PathEndSession:     http.HandlerFunc(p.endSession),
 		"POST " + PathEndSession:    http.HandlerFunc(p.endSession),
 	}

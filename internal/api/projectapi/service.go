@@ -136,7 +136,8 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	}
 	m := req.Msg
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
-		Redirects: client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode()}}
+		Redirects: client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
+			RequirePushed: m.GetRequirePushedRequests()}}
 	switch m.GetKind() {
 	case projectv1.ApplicationKind_APPLICATION_KIND_API:
 		spec.Kind = client.KindAPI
@@ -192,7 +193,8 @@ func (s *Service) SetApplicationRedirects(ctx context.Context, req *connect.Requ
 	}
 	m := req.Msg
 	app, err = s.commands.SetRedirects(ctx, caller.Editor(), caller.InstanceID, app.ID,
-		client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode()})
+		client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
+			RequirePushed: m.GetRequirePushedRequests()})
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +280,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 	out := &projectv1.Application{
 		Id: a.ID, ProjectId: a.ProjectID, OrganizationId: a.OrgID, Name: a.Name, ClientId: a.ClientID, Public: a.Public,
 		GrantTypes: a.GrantTypes, Scopes: a.Scopes, CreateTime: timestamppb.New(a.CreatedAt),
-		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode,
+		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode, RequirePushedRequests: a.RequirePushed,
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {

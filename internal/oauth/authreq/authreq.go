@@ -29,6 +29,13 @@ const (
 	keepRedeemed = 10 * time.Minute
 )
 
+// PushedLifetime is how long a pushed request waits for its
+// authorization request (RFC 9126 section 2.2: short).
+const PushedLifetime = 90 * time.Second
+
+// RequestURIPrefix starts the request_uri of a pushed request.
+const RequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
+
 // CodePrefix starts every authorization code.
 const CodePrefix = "cac_"
 
@@ -122,17 +129,31 @@ func hashCode(code string) string {
 
 // Create stores a checked request and returns it with its id.
 func (s *Requests) Create(ctx context.Context, r Request) (Request, error) {
+	return s.create(ctx, r, false)
+}
+
+// Push stores a checked request pushed by its client (RFC 9126), which
+// then sends the browser with RequestURIPrefix + the id as request_uri,
+// within PushedLifetime; Claim takes it.
+func (s *Requests) Push(ctx context.Context, r Request) (Request, error) {
+	return s.create(ctx, r, true)
+}
+
+func (s *Requests) create(ctx context.Context, r Request, pushed bool) (Request, error) {
 	var err error
 	if r.ID, err = random("", 16); err != nil {
 		return Request{}, err
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	r.CreatedAt, r.ExpiresAt = now, now.Add(Lifetime)
+	if pushed {
+		r.ExpiresAt = now.Add(PushedLifetime)
+	}
 	err = s.db.InTx(ctx, func(tx *database.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO auth_requests (instance_id, id, client_id, redirect_uri, issuer, scope, state, nonce, code_challenge,
-	prompt, max_age, login_hint, ui_locales, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	prompt, max_age, login_hint, ui_locales, created_at, expires_at, pushed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			r.InstanceID, r.ID, r.ClientID, r.RedirectURI, r.Issuer, strings.Join(r.Scopes, " "), r.State, r.Nonce, r.CodeChallenge,
-			strings.Join(r.Prompt, " "), r.MaxAge, r.LoginHint, r.UILocales, r.CreatedAt.Unix(), r.ExpiresAt.Unix())
+			strings.Join(r.Prompt, " "), r.MaxAge, r.LoginHint, r.UILocales, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), pushed)
 		return err
 	})
 	if err != nil {
@@ -141,14 +162,51 @@ func (s *Requests) Create(ctx context.Context, r Request) (Request, error) {
 	return r, nil
 }
 
+// Claim takes the pushed request of requestURI for the client clientID,
+// once: it becomes a pending request with the lifetime of one. Anything
+// else — unknown, expired, claimed before, another client's — is
+// failure.NotFound.
+func (s *Requests) Claim(ctx context.Context, instanceID, clientID, requestURI string) (Request, error) {
+	id, ok := strings.CutPrefix(requestURI, RequestURIPrefix)
+	if !ok || id == "" || len(id) > 64 {
+		return Request{}, errNotFound()
+	}
+	now := s.now()
+	var out Request
+	err := s.db.InTx(ctx, func(tx *database.Tx) error {
+		var pushed bool
+		var clientOf string
+		var expires int64
+		err := tx.QueryRowContext(ctx, `SELECT pushed, client_id, expires_at FROM auth_requests WHERE instance_id = $1 AND id = $2`, instanceID, id).
+			Scan(&pushed, &clientOf, &expires)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (!pushed || clientOf != clientID || now.Unix() >= expires) {
+			return errNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE auth_requests SET pushed = $1, expires_at = $2 WHERE instance_id = $3 AND id = $4`,
+			false, now.Add(Lifetime).Unix(), instanceID, id)
+		return err
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	if out, err = s.Get(ctx, instanceID, id); err != nil {
+		return Request{}, err
+	}
+	return out, nil
+}
+
 const columns = `id, client_id, redirect_uri, issuer, scope, state, nonce, code_challenge, prompt, max_age, login_hint, ui_locales, created_at, expires_at,
-	session_id, user_id, org_id, auth_time, amr, code_hash, code_expires_at, code_used, access_jti, access_exp, family_id`
+	session_id, user_id, org_id, auth_time, amr, code_hash, code_expires_at, code_used, access_jti, access_exp, family_id, pushed`
 
 type row struct {
 	Request
 	codeHash    string
 	codeExpires time.Time
 	used        bool
+	pushed      bool
 	Issued
 }
 
@@ -158,7 +216,7 @@ func scan(instanceID string, sc interface{ Scan(...any) error }) (row, error) {
 	var created, expires, authTime, codeExpires, accessExp int64
 	err := sc.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.Issuer, &scope, &r.State, &r.Nonce, &r.CodeChallenge, &prompt, &r.MaxAge, &r.LoginHint,
 		&r.UILocales, &created, &expires, &r.SessionID, &r.UserID, &r.OrgID, &authTime, &amr, &r.codeHash, &codeExpires, &r.used,
-		&r.AccessTokenID, &accessExp, &r.FamilyID)
+		&r.AccessTokenID, &accessExp, &r.FamilyID, &r.pushed)
 	if err != nil {
 		return row{}, err
 	}
@@ -191,7 +249,7 @@ func (s *Requests) Get(ctx context.Context, instanceID, id string) (Request, err
 	if err != nil {
 		return Request{}, fmt.Errorf("authreq: get: %w", err)
 	}
-	if r.codeHash != "" || !s.now().Before(r.ExpiresAt) {
+	if r.codeHash != "" || r.pushed || !s.now().Before(r.ExpiresAt) {
 		return Request{}, errNotFound()
 	}
 	return r.Request, nil
@@ -212,7 +270,7 @@ func (s *Requests) Finish(ctx context.Context, instanceID, id string, g Grant) (
 	now := s.now()
 	err = s.db.InTx(ctx, func(tx *database.Tx) error {
 		got, err := scan(instanceID, tx.QueryRowContext(ctx, `SELECT `+columns+` FROM auth_requests WHERE instance_id = $1 AND id = $2`, instanceID, id))
-		if errors.Is(err, sql.ErrNoRows) || err == nil && (got.codeHash != "" || !now.Before(got.ExpiresAt)) {
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (got.codeHash != "" || got.pushed || !now.Before(got.ExpiresAt)) {
 			return errNotFound()
 		}
 		if err != nil {

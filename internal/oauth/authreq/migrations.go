@@ -23,4 +23,8 @@ CREATE INDEX auth_requests_expiry ON auth_requests (expires_at);`,
 	family_id TEXT NOT NULL DEFAULT '', PRIMARY KEY (instance_id, id));
 CREATE INDEX auth_requests_code ON auth_requests (instance_id, code_hash);
 CREATE INDEX auth_requests_expiry ON auth_requests (expires_at);`,
+}, {
+	Name:     "authreq/0002_pushed",
+	SQLite:   `ALTER TABLE auth_requests ADD COLUMN pushed BOOLEAN NOT NULL DEFAULT FALSE;`,
+	Postgres: `ALTER TABLE auth_requests ADD COLUMN pushed BOOLEAN NOT NULL DEFAULT FALSE;`,
 }}

@@ -58,9 +58,12 @@ type Application struct {
 	RedirectURIs, PostLogoutRedirectURIs []string
 	// DevMode lets http redirect URIs name any host, and loopback ones
 	// match with any port.
-	DevMode   bool
-	Secrets   []Secret
-	CreatedAt time.Time
+	DevMode bool
+	// RequirePushed refuses authorization requests that were not pushed
+	// (RFC 9126 section 5).
+	RequirePushed bool
+	Secrets       []Secret
+	CreatedAt     time.Time
 }
 
 // Allows reports whether the application registered grantType.
@@ -92,12 +95,14 @@ type ApplicationSpec struct {
 	Redirects
 }
 
-// Redirects are where an application's authorizations and logouts may
-// return, and whether it is in development mode.
+// Redirects are how an application's authorizations begin and where they
+// and its logouts may return: its redirect URIs, development mode, and
+// whether its authorization requests must be pushed first (PAR, RFC 9126).
 type Redirects struct {
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	DevMode                bool
+	RequirePushed          bool
 }
 
 // Credentials are what a client presented at an endpoint.

@@ -150,7 +150,7 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 // API application has none.
 func checkRedirects(r Redirects, kind string, public, code bool) (Redirects, error) {
 	var err error
-	if kind == KindAPI && (len(r.RedirectURIs) > 0 || len(r.PostLogoutRedirectURIs) > 0 || r.DevMode) {
+	if kind == KindAPI && (len(r.RedirectURIs) > 0 || len(r.PostLogoutRedirectURIs) > 0 || r.DevMode || r.RequirePushed) {
 		return r, failure.InvalidArgument("redirectUris", "an API application has no redirect URIs")
 	}
 	if r.RedirectURIs, err = checkRedirectURIs("redirectUris", r.RedirectURIs, public, r.DevMode); err != nil {
@@ -177,11 +177,12 @@ func (c *Commands) SetRedirects(ctx context.Context, editor eventstore.Editor, i
 		return Application{}, err
 	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
-		Events: []eventstore.Payload{&RedirectsSet{AppID: app.ID, RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs, DevMode: r.DevMode}}})
+		Events: []eventstore.Payload{&RedirectsSet{AppID: app.ID, RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs, DevMode: r.DevMode,
+			RequirePushed: r.RequirePushed}}})
 	if err != nil {
 		return Application{}, err
 	}
-	app.RedirectURIs, app.PostLogoutRedirectURIs, app.DevMode = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode
+	app.RedirectURIs, app.PostLogoutRedirectURIs, app.DevMode, app.RequirePushed = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed
 	return app, nil
 }
 
@@ -200,12 +201,12 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	app := Application{
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
-		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, DevMode: spec.DevMode,
+		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, DevMode: spec.DevMode, RequirePushed: spec.RequirePushed,
 	}
 	events := []eventstore.Payload{&ApplicationAdded{
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
-		RedirectURIs: app.RedirectURIs, PostLogoutRedirectURIs: app.PostLogoutRedirectURIs, DevMode: app.DevMode,
+		RedirectURIs: app.RedirectURIs, PostLogoutRedirectURIs: app.PostLogoutRedirectURIs, DevMode: app.DevMode, RequirePushed: app.RequirePushed,
 	}}
 	var secret string
 	if !app.Public {

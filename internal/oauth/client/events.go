@@ -30,6 +30,7 @@ type ApplicationAdded struct {
 	RedirectURIs           []string      `json:"redirectUris,omitempty"`
 	PostLogoutRedirectURIs []string      `json:"postLogoutRedirectUris,omitempty"`
 	DevMode                bool          `json:"devMode,omitempty"`
+	RequirePushed          bool          `json:"requirePushed,omitempty"`
 }
 
 // RedirectsSet replaces the redirect URIs, post-logout redirect URIs and
@@ -39,6 +40,7 @@ type RedirectsSet struct {
 	RedirectURIs           []string `json:"redirectUris"`
 	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris"`
 	DevMode                bool     `json:"devMode"`
+	RequirePushed          bool     `json:"requirePushed,omitempty"`
 }
 
 // SecretAdded adds a client secret, stored as an HMAC-SHA-256 under a key

@@ -76,7 +76,7 @@ func scanApplication(row scanner) (Application, error) {
 	if err != nil {
 		return Application{}, fmt.Errorf("client: redirects of %s: %w", a.ID, err)
 	}
-	a.RedirectURIs, a.PostLogoutRedirectURIs, a.DevMode = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode
+	a.RedirectURIs, a.PostLogoutRedirectURIs, a.DevMode, a.RequirePushed = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed
 	a.Public = typ == "public"
 	a.GrantTypes = strings.Fields(grants)
 	a.Scopes = strings.Fields(scopes)

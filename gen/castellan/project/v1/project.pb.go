@@ -309,9 +309,12 @@ type Application struct {
 	// PostLogoutRedirectURIs are where an RP-initiated logout may return.
 	PostLogoutRedirectUris []string `protobuf:"bytes,15,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
 	// DevMode allows http redirect URIs on any host.
-	DevMode       bool `protobuf:"varint,16,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DevMode bool `protobuf:"varint,16,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
+	// RequirePushedRequests refuses authorization requests that were not
+	// pushed first (PAR, RFC 9126).
+	RequirePushedRequests bool `protobuf:"varint,17,opt,name=require_pushed_requests,json=requirePushedRequests,proto3" json:"require_pushed_requests,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -452,6 +455,13 @@ func (x *Application) GetPostLogoutRedirectUris() []string {
 func (x *Application) GetDevMode() bool {
 	if x != nil {
 		return x.DevMode
+	}
+	return false
+}
+
+func (x *Application) GetRequirePushedRequests() bool {
+	if x != nil {
+		return x.RequirePushedRequests
 	}
 	return false
 }
@@ -768,9 +778,12 @@ type CreateApplicationRequest struct {
 	// PostLogoutRedirectURIs, by the same rules.
 	PostLogoutRedirectUris []string `protobuf:"bytes,10,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
 	// DevMode allows http redirect URIs on any host.
-	DevMode       bool `protobuf:"varint,11,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DevMode bool `protobuf:"varint,11,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
+	// RequirePushedRequests refuses authorization requests that were not
+	// pushed first (PAR, RFC 9126).
+	RequirePushedRequests bool `protobuf:"varint,12,opt,name=require_pushed_requests,json=requirePushedRequests,proto3" json:"require_pushed_requests,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *CreateApplicationRequest) Reset() {
@@ -880,6 +893,13 @@ func (x *CreateApplicationRequest) GetDevMode() bool {
 	return false
 }
 
+func (x *CreateApplicationRequest) GetRequirePushedRequests() bool {
+	if x != nil {
+		return x.RequirePushedRequests
+	}
+	return false
+}
+
 // SetApplicationRedirectsRequest replaces an application's redirects.
 type SetApplicationRedirectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -890,9 +910,11 @@ type SetApplicationRedirectsRequest struct {
 	// PostLogoutRedirectURIs, as in CreateApplicationRequest.
 	PostLogoutRedirectUris []string `protobuf:"bytes,3,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
 	// DevMode, as in CreateApplicationRequest.
-	DevMode       bool `protobuf:"varint,4,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DevMode bool `protobuf:"varint,4,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
+	// RequirePushedRequests, as in CreateApplicationRequest.
+	RequirePushedRequests bool `protobuf:"varint,5,opt,name=require_pushed_requests,json=requirePushedRequests,proto3" json:"require_pushed_requests,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *SetApplicationRedirectsRequest) Reset() {
@@ -949,6 +971,13 @@ func (x *SetApplicationRedirectsRequest) GetPostLogoutRedirectUris() []string {
 func (x *SetApplicationRedirectsRequest) GetDevMode() bool {
 	if x != nil {
 		return x.DevMode
+	}
+	return false
+}
+
+func (x *SetApplicationRedirectsRequest) GetRequirePushedRequests() bool {
+	if x != nil {
+		return x.RequirePushedRequests
 	}
 	return false
 }
@@ -1458,7 +1487,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xba\x05\n" +
+	"expireTime\"\xf2\x05\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1479,7 +1508,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"createTime\x12#\n" +
 	"\rredirect_uris\x18\x0e \x03(\tR\fredirectUris\x129\n" +
 	"\x19post_logout_redirect_uris\x18\x0f \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
-	"\bdev_mode\x18\x10 \x01(\bR\adevMode\"S\n" +
+	"\bdev_mode\x18\x10 \x01(\bR\adevMode\x126\n" +
+	"\x17require_pushed_requests\x18\x11 \x01(\bR\x15requirePushedRequests\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1493,7 +1523,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xf6\x03\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xae\x04\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1508,12 +1538,14 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\rredirect_uris\x18\t \x03(\tR\fredirectUris\x129\n" +
 	"\x19post_logout_redirect_uris\x18\n" +
 	" \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
-	"\bdev_mode\x18\v \x01(\bR\adevMode\"\xc2\x01\n" +
+	"\bdev_mode\x18\v \x01(\bR\adevMode\x126\n" +
+	"\x17require_pushed_requests\x18\f \x01(\bR\x15requirePushedRequests\"\xfa\x01\n" +
 	"\x1eSetApplicationRedirectsRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
 	"\rredirect_uris\x18\x02 \x03(\tR\fredirectUris\x129\n" +
 	"\x19post_logout_redirect_uris\x18\x03 \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
-	"\bdev_mode\x18\x04 \x01(\bR\adevMode\"f\n" +
+	"\bdev_mode\x18\x04 \x01(\bR\adevMode\x126\n" +
+	"\x17require_pushed_requests\x18\x05 \x01(\bR\x15requirePushedRequests\"f\n" +
 	"\x1fSetApplicationRedirectsResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\x85\x01\n" +
 	"\x19CreateApplicationResponse\x12C\n" +
