@@ -116,7 +116,7 @@ func TestSealOpen(t *testing.T) {
 	}
 	t.Run("fail/sealed JSON that is not a request", func(t *testing.T) {
 		for _, plain := range []string{`not json`, `{"e": "soon"}`, `[]`} {
-			b, err := ring.Encrypt([]byte(plain), context("inst-a"))
+			b, err := ring.Encrypt([]byte(plain), []byte("castellan/logout/v1/inst-a"))
 			if err != nil {
 				t.Fatal(err)
 			}
