@@ -415,6 +415,119 @@ func TestConcurrentFinishesBindOnce(t *testing.T) {
 	})
 }
 
+func TestPushedRequests(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		s, c := newRequests(t, src)
+		push := func(t *testing.T) Request {
+			t.Helper()
+			r, err := s.Push(ctx, Request{InstanceID: inst, ClientID: "client-1", RedirectURI: "https://app.example/cb", Issuer: "https://id.example",
+				Scopes: []string{"openid"}, State: "st-1", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", MaxAge: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.ExpiresAt.Equal(r.CreatedAt.Add(PushedLifetime)) {
+				t.Fatalf("pushed %+v", r)
+			}
+			return r
+		}
+
+		t.Run("ok/claimed once, then a pending request", func(t *testing.T) {
+			r := push(t)
+			got, err := s.Claim(ctx, inst, "client-1", RequestURIPrefix+r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != r.ID || got.State != "st-1" || got.RedirectURI != r.RedirectURI || !got.ExpiresAt.Equal(c.now().Add(Lifetime)) {
+				t.Fatalf("Claim = %+v", got)
+			}
+			if _, err := s.Claim(ctx, inst, "client-1", RequestURIPrefix+r.ID); !failure.Is(err, failure.KindNotFound) {
+				t.Fatalf("second Claim = %v", err)
+			}
+			if _, err := s.Finish(ctx, inst, r.ID, grant); err != nil {
+				t.Fatalf("Finish of the claimed request: %v", err)
+			}
+		})
+		t.Run("fail/an unclaimed pushed request cannot be read, finished or denied", func(t *testing.T) {
+			r := push(t)
+			if _, err := s.Get(ctx, inst, r.ID); !failure.Is(err, failure.KindNotFound) {
+				t.Fatalf("Get = %v", err)
+			}
+			if _, err := s.Finish(ctx, inst, r.ID, grant); !failure.Is(err, failure.KindNotFound) {
+				t.Fatalf("Finish = %v", err)
+			}
+			if _, err := s.Deny(ctx, inst, r.ID, "access_denied", ""); !failure.Is(err, failure.KindNotFound) {
+				t.Fatalf("Deny = %v", err)
+			}
+		})
+		t.Run("fail/another client's, another instance's or a malformed request_uri", func(t *testing.T) {
+			r := push(t)
+			for _, tc := range []struct{ instance, client, uri string }{
+				{inst, "client-2", RequestURIPrefix + r.ID},
+				{"inst-b", "client-1", RequestURIPrefix + r.ID},
+				{inst, "client-1", r.ID},
+				{inst, "client-1", RequestURIPrefix},
+				{inst, "client-1", "urn:ietf:params:oauth:request_uri:" + r.ID + "x"},
+				{inst, "client-1", RequestURIPrefix + strings.Repeat("a", 65)},
+			} {
+				if _, err := s.Claim(ctx, tc.instance, tc.client, tc.uri); !failure.Is(err, failure.KindNotFound) {
+					t.Fatalf("Claim(%s, %s, %s) = %v", tc.instance, tc.client, tc.uri, err)
+				}
+			}
+			if _, err := s.Claim(ctx, inst, "client-1", RequestURIPrefix+r.ID); err != nil {
+				t.Fatalf("the owner's claim after the others: %v", err)
+			}
+		})
+		t.Run("fail/a request created at the authorization endpoint is not a pushed one", func(t *testing.T) {
+			r := pending(t, s)
+			if _, err := s.Claim(ctx, inst, "client-1", RequestURIPrefix+r.ID); !failure.Is(err, failure.KindNotFound) {
+				t.Fatalf("Claim = %v", err)
+			}
+		})
+		t.Run("fail/expired after PushedLifetime", func(t *testing.T) {
+			early, late := push(t), push(t)
+			c.add(PushedLifetime - time.Second)
+			if _, err := s.Claim(ctx, inst, "client-1", RequestURIPrefix+early.ID); err != nil {
+				t.Fatalf("a second before expiry: %v", err)
+			}
+			c.add(time.Second)
+			if _, err := s.Claim(ctx, inst, "client-1", RequestURIPrefix+late.ID); !failure.Is(err, failure.KindNotFound) {
+				t.Fatalf("Claim = %v", err)
+			}
+		})
+		t.Run("ok/concurrent claims of one request_uri succeed once", func(t *testing.T) {
+			for round := range 10 {
+				r := push(t)
+				const n = 6
+				var mu sync.Mutex
+				claimed := 0
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						_, err := s.Claim(ctx, inst, "client-1", RequestURIPrefix+r.ID)
+						if err != nil && !failure.Is(err, failure.KindNotFound) {
+							t.Errorf("Claim = %v", err)
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						if err == nil {
+							claimed++
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				if claimed != 1 {
+					t.Fatalf("round %d: %d of %d concurrent claims of one request_uri succeeded; want exactly 1", round, claimed, n)
+				}
+			}
+		})
+	})
+}
+
 func TestSweep(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
 		s, c := newRequests(t, src)
