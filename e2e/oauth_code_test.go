@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -108,9 +109,18 @@ func TestAuthorizationCode(t *testing.T) {
 			} `json:"project"`
 		}
 		s.api(t, http.MethodPost, "/v1/projects", map[string]any{"organizationId": s.orgID, "name": "Portal"}, &project)
+		logoutTokens := make(chan string, 10)
+		backchannel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+				http.Error(w, "bad request", http.StatusBadRequest)
+				return
+			}
+			logoutTokens <- r.PostForm.Get("logout_token")
+		}))
+		defer backchannel.Close()
 		web, secret := s.createApplication(t, project.Project.ID, map[string]any{"name": "web",
 			"grantTypes": []string{"authorization_code", "refresh_token"}, "redirectUris": []string{callbackURI},
-			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}})
+			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}, "backchannelLogoutUri": backchannel.URL + "/backchannel"})
 		native, _ := s.createApplication(t, project.Project.ID, map[string]any{"name": "native", "public": true,
 			"grantTypes": []string{"authorization_code"}, "redirectUris": []string{"http://127.0.0.1/callback"}})
 
@@ -322,13 +332,13 @@ func TestAuthorizationCode(t *testing.T) {
 			resp.Body.Close()
 		}
 		s.api(t, http.MethodPut, "/v1/applications/"+web.ID+"/redirects", map[string]any{"redirectUris": []string{callbackURI},
-			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}, "requirePushedRequests": true}, nil)
+			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}, "requirePushedRequests": true, "backchannelLogoutUri": backchannel.URL + "/backchannel"}, nil)
 		time.Sleep(1100 * time.Millisecond) // the provider's client cache (1 s, docs/oauth.md)
 		if back := authorize(t, browser, conf.AuthCodeURL("st-np"), "", ""); back.Query().Get("error") != "invalid_request" {
 			t.Fatalf("an authorization not pushed, of a client that requires pushing: %s", back)
 		}
 		s.api(t, http.MethodPut, "/v1/applications/"+web.ID+"/redirects", map[string]any{"redirectUris": []string{callbackURI},
-			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}}, nil)
+			"postLogoutRedirectUris": []string{"http://127.0.0.1:9/signed-out"}, "backchannelLogoutUri": backchannel.URL + "/backchannel"}, nil)
 		time.Sleep(1100 * time.Millisecond)
 
 		// RP-initiated logout with the ID token as hint: the browser holds
@@ -362,6 +372,25 @@ func TestAuthorizationCode(t *testing.T) {
 		}
 		if code, body := refresh(tok5.RefreshToken); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Fatalf("a refresh token of a signed-out session: %d %v", code, body)
+		}
+		// Back-channel logout: the client receives a logout token for the
+		// session, which go-oidc verifies as a token of the provider.
+		select {
+		case raw := <-logoutTokens:
+			lt, err := provider.Verifier(&oidc.Config{ClientID: web.ClientID}).Verify(ctx, raw)
+			if err != nil {
+				t.Fatalf("logout token: %v", err)
+			}
+			var c struct {
+				SID    string                    `json:"sid"`
+				Events map[string]map[string]any `json:"events"`
+			}
+			if err := lt.Claims(&c); err != nil || c.SID != idClaims.SID || lt.Subject != idToken.Subject ||
+				c.Events["http://schemas.openid.net/event/backchannel-logout"] == nil {
+				t.Fatalf("logout token claims %+v %v", c, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no back-channel logout token")
 		}
 		resp, err := browser.Get(conf.AuthCodeURL("st-7", oauth2.S256ChallengeOption(verifier5)))
 		if err != nil {

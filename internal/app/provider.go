@@ -5,10 +5,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
+	"github.com/castellan-iam/castellan/internal/oauth/logout"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/op"
 	"github.com/castellan-iam/castellan/internal/op/grant"
@@ -32,6 +35,41 @@ func (a *App) Grants() *grants.Grants { return grants.New(a.Store, nil) }
 // userClaims are the claims of a user that scopes release.
 func (a *App) userClaims(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error) {
 	return claims.Of(ctx, a.DB, instanceID, userID, scopes)
+}
+
+// sessionEnded ends the grants made through a session that ended, and
+// sends a logout token to each of their clients that registered a
+// back-channel logout URI — in the background, after the sign-out
+// answered (package logout).
+func (a *App) sessionEnded(ctx context.Context, instanceID, sessionID string) {
+	list, err := a.Grants().RevokeSession(ctx, eventstore.Editor{ClientID: "login"}, instanceID, sessionID)
+	if err != nil {
+		a.Log.Warn("end the grants of a session", "session", sessionID, "err", err)
+		return
+	}
+	inst, _ := instance.FromContext(ctx)
+	iss := inst.Issuer(a.Config.ExternalURL)
+	var deliveries []logout.Delivery
+	seen := map[string]bool{}
+	for _, g := range list {
+		if seen[g.ClientID] {
+			continue
+		}
+		seen[g.ClientID] = true
+		app, err := client.ApplicationByClientID(ctx, a.DB, instanceID, g.ClientID)
+		if err != nil || app.BackchannelLogoutURI == "" {
+			continue
+		}
+		tok, err := a.Tokens().IssueLogoutToken(ctx, instanceID, iss, g.ClientID, g.UserID, sessionID)
+		if err != nil {
+			a.Log.Warn("logout token", "client_id", g.ClientID, "err", err)
+			continue
+		}
+		deliveries = append(deliveries, logout.Delivery{ClientID: g.ClientID, URI: app.BackchannelLogoutURI, Token: tok})
+	}
+	if len(deliveries) > 0 {
+		go logout.NewDeliverer(a.Log).Deliver(context.WithoutCancel(ctx), deliveries)
+	}
 }
 
 // tokenSettingsCacheTTL is how long the provider uses the tokens settings

@@ -63,9 +63,9 @@ type Deps struct {
 	// AuthRequests are the provider's authorization requests the login
 	// finishes (authrequest.go); nil for none.
 	AuthRequests AuthRequests
-	// Grants are ended with the sessions of a sign-out (logout.go); nil
-	// for none.
-	Grants SessionGrants
+	// SessionEnded is told of each session a sign-out ended (logout.go);
+	// nil for none.
+	SessionEnded func(ctx context.Context, instanceID, sessionID string)
 }
 
 // Handler serves the hosted login.

@@ -1,30 +1,24 @@
 package login
 
 import (
-	"context"
 	"html/template"
 	"net/http"
 	"net/url"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/logout"
 )
 
 // Sign-out: the button of the login's pages, and the logouts an
 // application starts at the provider's end-session endpoint, which hands
 // them here sealed (package logout). Signing out ends every session the
-// browser holds and the grants applications hold through them (their
-// refresh tokens stop working). An application's logout asks the user to
+// browser holds, and Deps.SessionEnded ends the grants applications hold
+// through them (their refresh tokens stop working) and tells those that
+// asked (back-channel logout). An application's logout asks the user to
 // confirm, unless its id_token_hint named a session this browser holds:
 // otherwise any site could sign the user out by a link. It returns to the
 // application's registered post-logout redirect URI when it gave one.
-
-// SessionGrants ends the grants made with a session (grants.Grants).
-type SessionGrants interface {
-	RevokeSession(ctx context.Context, editor eventstore.Editor, instanceID, sessionID string) ([]grants.Grant, error)
-}
 
 // logoutView is the data of the confirmation page.
 type logoutView struct{ Request string }
@@ -84,10 +78,8 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request, req logout.Req
 			}
 			continue
 		}
-		if h.d.Grants != nil {
-			if _, err := h.d.Grants.RevokeSession(r.Context(), editor, instanceID(r), s.ID); err != nil {
-				h.d.Log.Warn("sign out: end the session's grants", "err", err)
-			}
+		if h.d.SessionEnded != nil {
+			h.d.SessionEnded(r.Context(), instanceID(r), s.ID)
 		}
 	}
 	keepSessions(w, r, nil)

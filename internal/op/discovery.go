@@ -50,6 +50,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		m.AuthorizationResponseIssParameterSupported = true
 		m.TokenEndpointAuthMethodsSupported = tokenAuthMethods
 		m.PushedAuthorizationRequestEndpoint = iss + PathPAR
+		m.BackchannelLogoutSupported, m.BackchannelLogoutSessionSupported = true, true
 	}
 	writeJSON(w, http.StatusOK, m)
 }

@@ -137,7 +137,7 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	m := req.Msg
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
 		Redirects: client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
-			RequirePushed: m.GetRequirePushedRequests()}}
+			RequirePushed: m.GetRequirePushedRequests(), BackchannelLogoutURI: m.GetBackchannelLogoutUri()}}
 	switch m.GetKind() {
 	case projectv1.ApplicationKind_APPLICATION_KIND_API:
 		spec.Kind = client.KindAPI
@@ -194,7 +194,7 @@ func (s *Service) SetApplicationRedirects(ctx context.Context, req *connect.Requ
 	m := req.Msg
 	app, err = s.commands.SetRedirects(ctx, caller.Editor(), caller.InstanceID, app.ID,
 		client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
-			RequirePushed: m.GetRequirePushedRequests()})
+			RequirePushed: m.GetRequirePushedRequests(), BackchannelLogoutURI: m.GetBackchannelLogoutUri()})
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,8 @@ func applicationOf(a client.Application) *projectv1.Application {
 		Id: a.ID, ProjectId: a.ProjectID, OrganizationId: a.OrgID, Name: a.Name, ClientId: a.ClientID, Public: a.Public,
 		GrantTypes: a.GrantTypes, Scopes: a.Scopes, CreateTime: timestamppb.New(a.CreatedAt),
 		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode, RequirePushedRequests: a.RequirePushed,
-		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
+		BackchannelLogoutUri: a.BackchannelLogoutURI,
+		Kind:                 projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {
 		out.Kind = projectv1.ApplicationKind_APPLICATION_KIND_API

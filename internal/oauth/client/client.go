@@ -62,8 +62,10 @@ type Application struct {
 	// RequirePushed refuses authorization requests that were not pushed
 	// (RFC 9126 section 5).
 	RequirePushed bool
-	Secrets       []Secret
-	CreatedAt     time.Time
+	// BackchannelLogoutURI: see Redirects.
+	BackchannelLogoutURI string
+	Secrets              []Secret
+	CreatedAt            time.Time
 }
 
 // Allows reports whether the application registered grantType.
@@ -103,6 +105,10 @@ type Redirects struct {
 	PostLogoutRedirectURIs []string
 	DevMode                bool
 	RequirePushed          bool
+	// BackchannelLogoutURI receives logout tokens when a session of the
+	// application's users ends (OIDC Back-Channel Logout 1.0); "" for
+	// none.
+	BackchannelLogoutURI string
 }
 
 // Credentials are what a client presented at an endpoint.

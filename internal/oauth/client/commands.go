@@ -150,7 +150,7 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 // API application has none.
 func checkRedirects(r Redirects, kind string, public, code bool) (Redirects, error) {
 	var err error
-	if kind == KindAPI && (len(r.RedirectURIs) > 0 || len(r.PostLogoutRedirectURIs) > 0 || r.DevMode || r.RequirePushed) {
+	if kind == KindAPI && (len(r.RedirectURIs) > 0 || len(r.PostLogoutRedirectURIs) > 0 || r.DevMode || r.RequirePushed || r.BackchannelLogoutURI != "") {
 		return r, failure.InvalidArgument("redirectUris", "an API application has no redirect URIs")
 	}
 	if r.RedirectURIs, err = checkRedirectURIs("redirectUris", r.RedirectURIs, public, r.DevMode); err != nil {
@@ -158,6 +158,13 @@ func checkRedirects(r Redirects, kind string, public, code bool) (Redirects, err
 	}
 	if r.PostLogoutRedirectURIs, err = checkRedirectURIs("postLogoutRedirectUris", r.PostLogoutRedirectURIs, public, r.DevMode); err != nil {
 		return r, err
+	}
+	if r.BackchannelLogoutURI != "" {
+		// A server-to-server URI: https, or http on loopback (or any
+		// host in development mode); never a private-use scheme.
+		if err := checkRedirectURI(r.BackchannelLogoutURI, false, r.DevMode); err != nil {
+			return r, failure.InvalidArgument("backchannelLogoutUri", "%.200q %v", r.BackchannelLogoutURI, err)
+		}
 	}
 	if code && len(r.RedirectURIs) == 0 {
 		return r, failure.InvalidArgument("redirectUris", "a client of the authorization_code grant needs at least one redirect URI")
@@ -178,11 +185,12 @@ func (c *Commands) SetRedirects(ctx context.Context, editor eventstore.Editor, i
 	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
 		Events: []eventstore.Payload{&RedirectsSet{AppID: app.ID, RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs, DevMode: r.DevMode,
-			RequirePushed: r.RequirePushed}}})
+			RequirePushed: r.RequirePushed, BackchannelLogoutURI: r.BackchannelLogoutURI}}})
 	if err != nil {
 		return Application{}, err
 	}
 	app.RedirectURIs, app.PostLogoutRedirectURIs, app.DevMode, app.RequirePushed = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed
+	app.BackchannelLogoutURI = r.BackchannelLogoutURI
 	return app, nil
 }
 
@@ -202,11 +210,13 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, DevMode: spec.DevMode, RequirePushed: spec.RequirePushed,
+		BackchannelLogoutURI: spec.BackchannelLogoutURI,
 	}
 	events := []eventstore.Payload{&ApplicationAdded{
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
 		RedirectURIs: app.RedirectURIs, PostLogoutRedirectURIs: app.PostLogoutRedirectURIs, DevMode: app.DevMode, RequirePushed: app.RequirePushed,
+		BackchannelLogoutURI: app.BackchannelLogoutURI,
 	}}
 	var secret string
 	if !app.Public {

@@ -31,6 +31,7 @@ type ApplicationAdded struct {
 	PostLogoutRedirectURIs []string      `json:"postLogoutRedirectUris,omitempty"`
 	DevMode                bool          `json:"devMode,omitempty"`
 	RequirePushed          bool          `json:"requirePushed,omitempty"`
+	BackchannelLogoutURI   string        `json:"backchannelLogoutUri,omitempty"`
 }
 
 // RedirectsSet replaces the redirect URIs, post-logout redirect URIs and
@@ -41,6 +42,7 @@ type RedirectsSet struct {
 	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris"`
 	DevMode                bool     `json:"devMode"`
 	RequirePushed          bool     `json:"requirePushed,omitempty"`
+	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty"`
 }
 
 // SecretAdded adds a client secret, stored as an HMAC-SHA-256 under a key

@@ -64,7 +64,8 @@ func redirectsJSON(r Redirects) string {
 		L []string `json:"l,omitempty"`
 		D bool     `json:"d,omitempty"`
 		P bool     `json:"p,omitempty"`
-	}{r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed})
+		B string   `json:"b,omitempty"`
+	}{r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed, r.BackchannelLogoutURI})
 	return string(b)
 }
 
@@ -74,9 +75,10 @@ func parseRedirects(s string) (Redirects, error) {
 		L []string `json:"l"`
 		D bool     `json:"d"`
 		P bool     `json:"p"`
+		B string   `json:"b"`
 	}
 	err := json.Unmarshal([]byte(s), &v)
-	return Redirects{RedirectURIs: v.R, PostLogoutRedirectURIs: v.L, DevMode: v.D, RequirePushed: v.P}, err
+	return Redirects{RedirectURIs: v.R, PostLogoutRedirectURIs: v.L, DevMode: v.D, RequirePushed: v.P, BackchannelLogoutURI: v.B}, err
 }
 
 func clientType(public bool) string {
@@ -98,10 +100,12 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
-			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed}), at)
+			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed,
+				BackchannelLogoutURI: p.BackchannelLogoutURI}), at)
 	case *RedirectsSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET redirects = $1 WHERE instance_id = $2 AND app_id = $3`,
-			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed}), a.InstanceID, p.AppID)
+			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed,
+				BackchannelLogoutURI: p.BackchannelLogoutURI}), a.InstanceID, p.AppID)
 	case *SecretAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO client_secrets (instance_id, app_id, secret_id, key_id, hash, expires_at, created_at)
 VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID, p.Hash, at)

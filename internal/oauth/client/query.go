@@ -77,6 +77,7 @@ func scanApplication(row scanner) (Application, error) {
 		return Application{}, fmt.Errorf("client: redirects of %s: %w", a.ID, err)
 	}
 	a.RedirectURIs, a.PostLogoutRedirectURIs, a.DevMode, a.RequirePushed = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed
+	a.BackchannelLogoutURI = r.BackchannelLogoutURI
 	a.Public = typ == "public"
 	a.GrantTypes = strings.Fields(grants)
 	a.Scopes = strings.Fields(scopes)

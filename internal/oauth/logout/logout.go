@@ -37,7 +37,7 @@ type Sealer interface {
 	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
 }
 
-func context(instanceID string) []byte { return []byte("castellan/logout/v1/" + instanceID) }
+func sealingContext(instanceID string) []byte { return []byte("castellan/logout/v1/" + instanceID) }
 
 // Seal returns r, for the instance, as a URL-safe string.
 func Seal(s Sealer, instanceID string, r Request, now time.Time) (string, error) {
@@ -46,7 +46,7 @@ func Seal(s Sealer, instanceID string, r Request, now time.Time) (string, error)
 	if err != nil {
 		return "", err
 	}
-	sealed, err := s.Encrypt(b, context(instanceID))
+	sealed, err := s.Encrypt(b, sealingContext(instanceID))
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +66,7 @@ func Open(s Sealer, instanceID, v string, now time.Time) (Request, error) {
 	if err != nil {
 		return Request{}, ErrInvalid
 	}
-	b, err := s.Decrypt(sealed, context(instanceID))
+	b, err := s.Decrypt(sealed, sealingContext(instanceID))
 	if err != nil {
 		return Request{}, ErrInvalid
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/id"
 )
 
 // IDToken describes an ID token to issue (OIDC Core section 2).
@@ -29,6 +30,11 @@ type IDToken struct {
 	Claims map[string]any
 }
 
+// protocolClaims are the claims of an ID token that only the protocol
+// sets: a user's claims never carry them, even where the protocol leaves
+// them out (no nonce, no session).
+var protocolClaims = []string{"iss", "sub", "aud", "azp", "iat", "exp", "nbf", "jti", "auth_time", "nonce", "amr", "acr", "sid", "at_hash", "c_hash", "events", "cnf"}
+
 // IssueIDToken signs an ID token with the instance's current RS256 key
 // (DefaultIDTokenAlgorithm) and returns it.
 func (t *Tokens) IssueIDToken(ctx context.Context, instanceID string, in IDToken) (string, error) {
@@ -40,6 +46,9 @@ func (t *Tokens) IssueIDToken(ctx context.Context, instanceID string, in IDToken
 	c := maps.Clone(in.Claims)
 	if c == nil {
 		c = map[string]any{}
+	}
+	for _, k := range protocolClaims {
+		delete(c, k)
 	}
 	c["iss"], c["sub"], c["aud"], c["azp"] = in.Issuer, in.Subject, in.Audience, in.Audience
 	c["iat"], c["exp"] = now.Unix(), now.Add(in.Lifetime).Unix()
@@ -114,4 +123,30 @@ func (t *Tokens) VerifyIDTokenHint(ctx context.Context, instanceID, issuer, raw 
 		return HintClaims{}, inactive("issuer %q, subject %q, audience %v", c.Issuer, c.Subject, c.Audience)
 	}
 	return c, nil
+}
+
+// TypeLogoutToken marks a logout token (OIDC Back-Channel Logout 1.0
+// section 2.4).
+const TypeLogoutToken = "logout+jwt"
+
+// backchannelLogoutEvent is the event member of a logout token.
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// IssueLogoutToken signs a logout token for a client: a session of the
+// user subject ended. It is signed like the client's ID tokens and lives
+// two minutes.
+func (t *Tokens) IssueLogoutToken(ctx context.Context, instanceID, issuer, clientID, subject, sessionID string) (string, error) {
+	signer, err := t.keys.Signer(ctx, instanceID, DefaultIDTokenAlgorithm)
+	if err != nil {
+		return "", err
+	}
+	now := t.now()
+	c := map[string]any{
+		"iss": issuer, "aud": clientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": id.New(),
+		"sub": subject, "events": map[string]any{backchannelLogoutEvent: map[string]any{}},
+	}
+	if sessionID != "" {
+		c["sid"] = sessionID
+	}
+	return signer.Sign(TypeLogoutToken, c)
 }

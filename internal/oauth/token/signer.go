@@ -43,7 +43,7 @@ func newSigner(keyID, alg string, key crypto.Signer) (*Signer, error) {
 		return nil, fmt.Errorf("token: key %s is a %T, which does not sign %s", keyID, key, alg)
 	}
 	s := &Signer{KeyID: keyID, Algorithm: alg, key: key, headers: map[string]string{}}
-	for _, typ := range []string{TypeAccessToken, TypeJWT} {
+	for _, typ := range []string{TypeAccessToken, TypeJWT, TypeLogoutToken} {
 		h, err := json.Marshal(struct {
 			Alg string `json:"alg"`
 			Kid string `json:"kid"`

@@ -313,8 +313,11 @@ type Application struct {
 	// RequirePushedRequests refuses authorization requests that were not
 	// pushed first (PAR, RFC 9126).
 	RequirePushedRequests bool `protobuf:"varint,17,opt,name=require_pushed_requests,json=requirePushedRequests,proto3" json:"require_pushed_requests,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel Logout
+	// 1.0) when a session its users signed in with ends.
+	BackchannelLogoutUri string `protobuf:"bytes,18,opt,name=backchannel_logout_uri,json=backchannelLogoutUri,proto3" json:"backchannel_logout_uri,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -464,6 +467,13 @@ func (x *Application) GetRequirePushedRequests() bool {
 		return x.RequirePushedRequests
 	}
 	return false
+}
+
+func (x *Application) GetBackchannelLogoutUri() string {
+	if x != nil {
+		return x.BackchannelLogoutUri
+	}
+	return ""
 }
 
 // CreateProjectRequest names the organization and the project.
@@ -782,8 +792,11 @@ type CreateApplicationRequest struct {
 	// RequirePushedRequests refuses authorization requests that were not
 	// pushed first (PAR, RFC 9126).
 	RequirePushedRequests bool `protobuf:"varint,12,opt,name=require_pushed_requests,json=requirePushedRequests,proto3" json:"require_pushed_requests,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel Logout
+	// 1.0): https, or http on loopback (any host in development mode).
+	BackchannelLogoutUri string `protobuf:"bytes,13,opt,name=backchannel_logout_uri,json=backchannelLogoutUri,proto3" json:"backchannel_logout_uri,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *CreateApplicationRequest) Reset() {
@@ -900,6 +913,13 @@ func (x *CreateApplicationRequest) GetRequirePushedRequests() bool {
 	return false
 }
 
+func (x *CreateApplicationRequest) GetBackchannelLogoutUri() string {
+	if x != nil {
+		return x.BackchannelLogoutUri
+	}
+	return ""
+}
+
 // SetApplicationRedirectsRequest replaces an application's redirects.
 type SetApplicationRedirectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -913,8 +933,10 @@ type SetApplicationRedirectsRequest struct {
 	DevMode bool `protobuf:"varint,4,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
 	// RequirePushedRequests, as in CreateApplicationRequest.
 	RequirePushedRequests bool `protobuf:"varint,5,opt,name=require_pushed_requests,json=requirePushedRequests,proto3" json:"require_pushed_requests,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// BackchannelLogoutURI, as in CreateApplicationRequest.
+	BackchannelLogoutUri string `protobuf:"bytes,6,opt,name=backchannel_logout_uri,json=backchannelLogoutUri,proto3" json:"backchannel_logout_uri,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *SetApplicationRedirectsRequest) Reset() {
@@ -980,6 +1002,13 @@ func (x *SetApplicationRedirectsRequest) GetRequirePushedRequests() bool {
 		return x.RequirePushedRequests
 	}
 	return false
+}
+
+func (x *SetApplicationRedirectsRequest) GetBackchannelLogoutUri() string {
+	if x != nil {
+		return x.BackchannelLogoutUri
+	}
+	return ""
 }
 
 // SetApplicationRedirectsResponse returns the application.
@@ -1487,7 +1516,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xf2\x05\n" +
+	"expireTime\"\xa8\x06\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1509,7 +1538,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\rredirect_uris\x18\x0e \x03(\tR\fredirectUris\x129\n" +
 	"\x19post_logout_redirect_uris\x18\x0f \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
 	"\bdev_mode\x18\x10 \x01(\bR\adevMode\x126\n" +
-	"\x17require_pushed_requests\x18\x11 \x01(\bR\x15requirePushedRequests\"S\n" +
+	"\x17require_pushed_requests\x18\x11 \x01(\bR\x15requirePushedRequests\x124\n" +
+	"\x16backchannel_logout_uri\x18\x12 \x01(\tR\x14backchannelLogoutUri\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1523,7 +1553,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xae\x04\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xe4\x04\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1539,13 +1569,15 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x19post_logout_redirect_uris\x18\n" +
 	" \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
 	"\bdev_mode\x18\v \x01(\bR\adevMode\x126\n" +
-	"\x17require_pushed_requests\x18\f \x01(\bR\x15requirePushedRequests\"\xfa\x01\n" +
+	"\x17require_pushed_requests\x18\f \x01(\bR\x15requirePushedRequests\x124\n" +
+	"\x16backchannel_logout_uri\x18\r \x01(\tR\x14backchannelLogoutUri\"\xb0\x02\n" +
 	"\x1eSetApplicationRedirectsRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
 	"\rredirect_uris\x18\x02 \x03(\tR\fredirectUris\x129\n" +
 	"\x19post_logout_redirect_uris\x18\x03 \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
 	"\bdev_mode\x18\x04 \x01(\bR\adevMode\x126\n" +
-	"\x17require_pushed_requests\x18\x05 \x01(\bR\x15requirePushedRequests\"f\n" +
+	"\x17require_pushed_requests\x18\x05 \x01(\bR\x15requirePushedRequests\x124\n" +
+	"\x16backchannel_logout_uri\x18\x06 \x01(\tR\x14backchannelLogoutUri\"f\n" +
 	"\x1fSetApplicationRedirectsResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\x85\x01\n" +
 	"\x19CreateApplicationResponse\x12C\n" +
