@@ -185,9 +185,9 @@ func (s *Requests) Claim(ctx context.Context, instanceID, clientID, requestURI s
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE auth_requests SET pushed = $1, expires_at = $2 WHERE instance_id = $3 AND id = $4`,
+		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET pushed = $1, expires_at = $2 WHERE instance_id = $3 AND id = $4 AND pushed`,
 			false, now.Add(Lifetime).Unix(), instanceID, id)
-		return err
+		return onlyRow(res, err)
 	})
 	if err != nil {
 		return Request{}, err
@@ -278,11 +278,11 @@ func (s *Requests) Finish(ctx context.Context, instanceID, id string, g Grant) (
 		}
 		r = got.Request
 		codeExpires := now.Add(CodeLifetime)
-		_, err = tx.ExecContext(ctx, `UPDATE auth_requests SET session_id = $1, user_id = $2, org_id = $3, auth_time = $4, amr = $5, code_hash = $6,
-	code_expires_at = $7, expires_at = $8 WHERE instance_id = $9 AND id = $10`,
+		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET session_id = $1, user_id = $2, org_id = $3, auth_time = $4, amr = $5, code_hash = $6,
+	code_expires_at = $7, expires_at = $8 WHERE instance_id = $9 AND id = $10 AND code_hash = '' AND NOT pushed`,
 			g.SessionID, g.UserID, g.OrgID, g.AuthTime.Unix(), strings.Join(g.AMR, " "), hashCode(code), codeExpires.Unix(),
 			codeExpires.Add(keepRedeemed).Unix(), instanceID, id)
-		return err
+		return onlyRow(res, err)
 	})
 	if err != nil {
 		return "", err
@@ -352,6 +352,14 @@ var ErrInvalidCode = errors.New("authreq: the code is invalid or expired")
 // redemption so that the caller revokes it; an unknown or expired one
 // ErrInvalidCode.
 func (s *Requests) Redeem(ctx context.Context, instanceID, clientID, code string, check func(Request) error, issued Issued) (Redeemed, error) {
+	out, err := s.redeem(ctx, instanceID, clientID, code, check, issued)
+	if errors.Is(err, errConcurrentRedemption) {
+		return s.redeem(ctx, instanceID, clientID, code, check, issued)
+	}
+	return out, err
+}
+
+func (s *Requests) redeem(ctx context.Context, instanceID, clientID, code string, check func(Request) error, issued Issued) (Redeemed, error) {
 	if !strings.HasPrefix(code, CodePrefix) || len(code) > 100 {
 		return Redeemed{}, ErrInvalidCode
 	}
@@ -385,10 +393,21 @@ func (s *Requests) Redeem(ctx context.Context, instanceID, clientID, code string
 		if outErr = check(r.Request); outErr != nil {
 			return nil
 		}
+		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used = $1, access_jti = $2, access_exp = $3, family_id = $4
+WHERE instance_id = $5 AND id = $6 AND NOT code_used`, true, issued.AccessTokenID, issued.AccessTokenExpiry.Unix(), issued.FamilyID, instanceID, r.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			// A concurrent redemption spent the code first: this one is
+			// its replay, which revokes what that one issued.
+			if err != nil {
+				return err
+			}
+			return errConcurrentRedemption
+		}
 		out.Issued = issued
-		_, err = tx.ExecContext(ctx, `UPDATE auth_requests SET code_used = $1, access_jti = $2, access_exp = $3, family_id = $4
-WHERE instance_id = $5 AND id = $6`, true, issued.AccessTokenID, issued.AccessTokenExpiry.Unix(), issued.FamilyID, instanceID, r.ID)
-		return err
+		return nil
 	})
 	if err != nil {
 		return Redeemed{}, fmt.Errorf("authreq: redeem: %w", err)
@@ -412,4 +431,23 @@ func (s *Requests) Sweep(ctx context.Context) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// errConcurrentRedemption rolls back a redemption that lost the race for
+// its code; Redeem then reads the winner's record as a replay.
+var errConcurrentRedemption = errors.New("authreq: the code was redeemed concurrently")
+
+// onlyRow turns an update that changed no row (another transaction got
+// there first) into failure.NotFound.
+func onlyRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if err != nil {
+			return err
+		}
+		return errNotFound()
+	}
+	return nil
 }
