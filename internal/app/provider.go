@@ -42,12 +42,16 @@ func (a *App) userClaims(ctx context.Context, instanceID, userID string, scopes 
 // back-channel logout URI — in the background, after the sign-out
 // answered (package logout).
 func (a *App) sessionEnded(ctx context.Context, instanceID, sessionID string) {
-	list, err := a.Grants().RevokeSession(ctx, eventstore.Editor{ClientID: "login"}, instanceID, sessionID)
+	list, err := a.Grants().RevokeSession(ctx, eventstore.Editor{ClientID: "session"}, instanceID, sessionID)
 	if err != nil {
 		a.Log.Warn("end the grants of a session", "session", sessionID, "err", err)
 		return
 	}
-	inst, _ := instance.FromContext(ctx)
+	inst, err := instance.ByID(ctx, a.DB, instanceID)
+	if err != nil {
+		a.Log.Warn("end the grants of a session", "session", sessionID, "err", err)
+		return
+	}
 	iss := inst.Issuer(a.Config.ExternalURL)
 	var deliveries []logout.Delivery
 	seen := map[string]bool{}

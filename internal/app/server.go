@@ -103,7 +103,7 @@ func (a *App) Sessions() *session.Commands {
 	creds := a.UserCommands().Credentials()
 	return session.NewCommands(session.Deps{
 		Store: a.Store, Credentials: creds, OTP: creds, Keys: a.Keys, Send: a.SendCode, Settings: a.settingsOf,
-		Passkeys: passkeyLogins{a.Passkeys()}, UserFacts: a.userFacts,
+		Passkeys: passkeyLogins{a.Passkeys()}, UserFacts: a.userFacts, Ended: a.sessionEnded,
 	})
 }
 

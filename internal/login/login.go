@@ -63,9 +63,6 @@ type Deps struct {
 	// AuthRequests are the provider's authorization requests the login
 	// finishes (authrequest.go); nil for none.
 	AuthRequests AuthRequests
-	// SessionEnded is told of each session a sign-out ended (logout.go);
-	// nil for none.
-	SessionEnded func(ctx context.Context, instanceID, sessionID string)
 }
 
 // Handler serves the hosted login.

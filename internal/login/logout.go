@@ -13,9 +13,9 @@ import (
 // Sign-out: the button of the login's pages, and the logouts an
 // application starts at the provider's end-session endpoint, which hands
 // them here sealed (package logout). Signing out ends every session the
-// browser holds, and Deps.SessionEnded ends the grants applications hold
-// through them (their refresh tokens stop working) and tells those that
-// asked (back-channel logout). An application's logout asks the user to
+// browser holds, and with them (session.Deps.Ended) the grants
+// applications hold through them: their refresh tokens stop working, and
+// those that asked are told (back-channel logout). An application's logout asks the user to
 // confirm, unless its id_token_hint named a session this browser holds:
 // otherwise any site could sign the user out by a link. It returns to the
 // application's registered post-logout redirect URI when it gave one.
@@ -77,9 +77,6 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request, req logout.Req
 				h.d.Log.Warn("sign out", "err", err)
 			}
 			continue
-		}
-		if h.d.SessionEnded != nil {
-			h.d.SessionEnded(r.Context(), instanceID(r), s.ID)
 		}
 	}
 	keepSessions(w, r, nil)

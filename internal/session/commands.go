@@ -72,6 +72,10 @@ type Deps struct {
 	Settings  SettingsSource
 	Keys      *keyring.Ring
 	Send      credential.CodeSender
+	// Ended, when not nil, is told of each session End ended (whoever
+	// asked: the user signing out, the login, an administrator), once:
+	// the provider ends the grants made through it.
+	Ended func(ctx context.Context, instanceID, sessionID string)
 }
 
 // Commands create, check and end sessions.
@@ -279,6 +283,9 @@ func (c *Commands) End(ctx context.Context, editor eventstore.Editor, instanceID
 		Aggregate: eventstore.Aggregate{InstanceID: instanceID, Type: AggregateType, ID: sessionID}, ExpectedSequence: m.sequence,
 		Events: []eventstore.Payload{&Ended{Reason: reason}},
 	})
+	if err == nil && c.d.Ended != nil {
+		c.d.Ended(ctx, instanceID, sessionID)
+	}
 	return err
 }
 
