@@ -20,6 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/session"
@@ -151,6 +152,9 @@ func (a *App) maintain(ctx context.Context) {
 	}
 	if _, err := a.AuthRequests().Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired authorization requests", "err", err)
+	}
+	if err := client.SweepAssertions(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired client assertions", "err", err)
 	}
 	if err := a.Grants().Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired grants and refresh tokens", "err", err)

@@ -54,6 +54,26 @@ func parseForm(body string) (url.Values, error) {
 // invalid_client, and no client id at all too.
 func credentialsOf(authorization string, form url.Values) (client.Credentials, error) {
 	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
+	if assertion, typ := form.Get("client_assertion"), form.Get("client_assertion_type"); assertion != "" || typ != "" {
+		// private_key_jwt (RFC 7523 section 2.2): the client is the
+		// assertion's issuer, which must be client_id when that is given.
+		switch {
+		case authorization != "" || formSecret != "":
+			return client.Credentials{}, oauth.Errorf(oauth.InvalidRequest, "the client authenticated with more than one method")
+		case typ != client.AssertionType:
+			return client.Credentials{}, &oauth.Error{Code: oauth.InvalidClient, Description: "client_assertion_type must be " + client.AssertionType}
+		case assertion == "":
+			return client.Credentials{}, &oauth.Error{Code: oauth.InvalidClient, Description: "client_assertion is required"}
+		}
+		id := formID
+		if id == "" {
+			id = client.PeekAssertionIssuer(assertion)
+		}
+		if id == "" {
+			return client.Credentials{}, &oauth.Error{Code: oauth.InvalidClient, Description: "client authentication failed"}
+		}
+		return client.Credentials{ClientID: id, Assertion: assertion, Method: oauth.AuthPrivateKeyJWT}, nil
+	}
 	if authorization != "" {
 		scheme, value, _ := strings.Cut(authorization, " ")
 		if !strings.EqualFold(scheme, "Basic") {
@@ -98,7 +118,10 @@ func (p *Provider) authenticate(w http.ResponseWriter, r *http.Request) (url.Val
 	if err != nil {
 		return nil, client.Authenticated{}, err
 	}
-	inst, _ := p.issuer(r)
+	inst, iss := p.issuer(r)
+	// An assertion's aud is the issuer or this endpoint (RFC 7523
+	// section 3, OIDC Core section 9).
+	cred.Audiences = []string{iss, iss + r.URL.Path}
 	c, err := p.d.Clients.Authenticate(r.Context(), inst.ID, cred)
 	return form, c, err
 }

@@ -7,16 +7,17 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
 // clientAuthMethods are the client authentication methods of the token,
 // introspection and revocation endpoints.
-var clientAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost}
+var clientAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT}
 
 // tokenAuthMethods adds none: a public client redeems its code with
 // PKCE and no secret.
-var tokenAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthNone}
+var tokenAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT, oauth.AuthNone}
 
 // discovery serves the provider's metadata: OpenID Connect Discovery 1.0
 // section 4 and RFC 8414 section 3, one document for both. Only what is
@@ -52,5 +53,6 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		m.PushedAuthorizationRequestEndpoint = iss + PathPAR
 		m.BackchannelLogoutSupported, m.BackchannelLogoutSessionSupported = true, true
 	}
+	m.TokenEndpointAuthSigningAlgValuesSupported = client.AssertionAlgorithms()
 	writeJSON(w, http.StatusOK, m)
 }

@@ -2,6 +2,7 @@ package projectapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -137,7 +138,11 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	m := req.Msg
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
 		Redirects: client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
-			RequirePushed: m.GetRequirePushedRequests(), BackchannelLogoutURI: m.GetBackchannelLogoutUri()}}
+			RequirePushed: m.GetRequirePushedRequests(), BackchannelLogoutURI: m.GetBackchannelLogoutUri()},
+		AuthMethod: m.GetAuthMethod()}
+	if m.GetJwks() != "" {
+		spec.JWKS = []byte(m.GetJwks())
+	}
 	switch m.GetKind() {
 	case projectv1.ApplicationKind_APPLICATION_KIND_API:
 		spec.Kind = client.KindAPI
@@ -199,6 +204,24 @@ func (s *Service) SetApplicationRedirects(ctx context.Context, req *connect.Requ
 		return nil, err
 	}
 	return connect.NewResponse(&projectv1.SetApplicationRedirectsResponse{Application: applicationOf(app)}), nil
+}
+
+// SetApplicationKeys replaces a private_key_jwt client's keys;
+// project.write.
+func (s *Service) SetApplicationKeys(ctx context.Context, req *connect.Request[projectv1.SetApplicationKeysRequest]) (*connect.Response[projectv1.SetApplicationKeysResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	app, err = s.commands.SetKeys(ctx, caller.Editor(), caller.InstanceID, app.ID, []byte(req.Msg.GetJwks()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.SetApplicationKeysResponse{Application: applicationOf(app)}), nil
 }
 
 // ListApplications lists a project's applications; project.read.
@@ -281,8 +304,8 @@ func applicationOf(a client.Application) *projectv1.Application {
 		Id: a.ID, ProjectId: a.ProjectID, OrganizationId: a.OrgID, Name: a.Name, ClientId: a.ClientID, Public: a.Public,
 		GrantTypes: a.GrantTypes, Scopes: a.Scopes, CreateTime: timestamppb.New(a.CreatedAt),
 		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode, RequirePushedRequests: a.RequirePushed,
-		BackchannelLogoutUri: a.BackchannelLogoutURI,
-		Kind:                 projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
+		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod,
+		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {
 		out.Kind = projectv1.ApplicationKind_APPLICATION_KIND_API
@@ -295,6 +318,11 @@ func applicationOf(a client.Application) *projectv1.Application {
 	}
 	for _, s := range a.Secrets {
 		out.Secrets = append(out.Secrets, secretOf(s))
+	}
+	if len(a.JWKS.Keys) > 0 {
+		if b, err := json.Marshal(a.JWKS); err == nil {
+			out.Jwks = string(b)
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/hmac"
+	"errors"
 	"sync"
 	"time"
 
@@ -33,6 +34,8 @@ type Clients struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedClient // instance NUL client id
+
+	assertions Assertions
 }
 
 type cachedClient struct {
@@ -46,7 +49,7 @@ func NewClients(db *database.DB, ring KeyDeriver, now func() time.Time) *Clients
 	if now == nil {
 		now = time.Now
 	}
-	return &Clients{db: db, hasher: newHasher(ring), now: now, cache: map[string]cachedClient{}}
+	return &Clients{db: db, hasher: newHasher(ring), now: now, cache: map[string]cachedClient{}, assertions: Assertions{db: db}}
 }
 
 // invalidClient is the one answer to every failed client authentication
@@ -64,6 +67,28 @@ func (c *Clients) Authenticate(ctx context.Context, instanceID string, cred Cred
 		return Authenticated{}, invalidClient("no client id")
 	}
 	cached, fresh, err := c.load(ctx, instanceID, cred.ClientID, false)
+	if cred.Method == oauth.AuthPrivateKeyJWT {
+		if failure.Is(err, failure.KindNotFound) {
+			return Authenticated{}, invalidClient("unknown client")
+		}
+		if err != nil {
+			return Authenticated{}, err
+		}
+		err = c.checkAssertion(ctx, instanceID, cached.app, cred.Assertion, cred.Audiences)
+		if err != nil && !fresh && !errors.Is(err, errReplay) {
+			// Keys registered since the cache was filled count at once.
+			if cached, _, err = c.load(ctx, instanceID, cred.ClientID, true); err == nil {
+				err = c.checkAssertion(ctx, instanceID, cached.app, cred.Assertion, cred.Audiences)
+			}
+		}
+		if err != nil {
+			return Authenticated{}, err
+		}
+		if !cached.orgActive {
+			return Authenticated{}, invalidClient("the client's organization is not active")
+		}
+		return Authenticated{app: cached.app, method: cred.Method}, nil
+	}
 	if err == nil && !fresh && c.check(instanceID, cached, cred) != nil {
 		// A secret added since the cache was filled is valid at once.
 		cached, _, err = c.load(ctx, instanceID, cred.ClientID, true)
@@ -88,6 +113,9 @@ func (c *Clients) check(instanceID string, cached cachedClient, cred Credentials
 			return invalidClient("a public client presented a secret")
 		}
 	} else {
+		if app.AuthMethod == oauth.AuthPrivateKeyJWT {
+			return invalidClient("the client authenticates with private_key_jwt, not a secret")
+		}
 		if cred.Secret == "" || cred.Method == oauth.AuthNone {
 			return invalidClient("a confidential client presented no secret")
 		}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/castellan-iam/castellan/internal/oauth"
 )
 
@@ -64,8 +66,15 @@ type Application struct {
 	RequirePushed bool
 	// BackchannelLogoutURI: see Redirects.
 	BackchannelLogoutURI string
-	Secrets              []Secret
-	CreatedAt            time.Time
+	// AuthMethod is how the client authenticates: oauth.AuthNone (a
+	// public client), oauth.AuthPrivateKeyJWT (with a key of JWKS), or
+	// oauth.AuthClientSecretBasic, which stands for a secret sent either
+	// way (basic or post).
+	AuthMethod string
+	// JWKS are the public keys of a private_key_jwt client.
+	JWKS      jose.JSONWebKeySet
+	Secrets   []Secret
+	CreatedAt time.Time
 }
 
 // Allows reports whether the application registered grantType.
@@ -95,6 +104,10 @@ type ApplicationSpec struct {
 	AccessTokenLifetime time.Duration
 	Scopes              []string
 	Redirects
+	// AuthMethod: "" chooses none for a public client and a secret for
+	// a confidential one; oauth.AuthPrivateKeyJWT needs JWKS.
+	AuthMethod string
+	JWKS       []byte
 }
 
 // Redirects are how an application's authorizations begin and where they
@@ -117,8 +130,13 @@ type Credentials struct {
 	// Secret is empty for a client that presented none.
 	Secret string
 	// Method is how the client authenticated: oauth.AuthClientSecretBasic,
-	// oauth.AuthClientSecretPost or oauth.AuthNone.
+	// oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT or
+	// oauth.AuthNone.
 	Method string
+	// Assertion is the client_assertion of private_key_jwt; Audiences are
+	// what its aud may name (the issuer, the endpoint's URL).
+	Assertion string
+	Audiences []string
 }
 
 // Authenticated is an application whose client authentication succeeded;

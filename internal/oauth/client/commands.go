@@ -139,6 +139,31 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 		}
 	}
 	spec.Scopes = slices.Compact(slices.Sorted(slices.Values(spec.Scopes)))
+	switch spec.AuthMethod {
+	case "":
+		spec.AuthMethod = authMethod(spec.Public, "")
+	case oauth.AuthNone:
+		if !spec.Public {
+			return spec, failure.InvalidArgument("authMethod", "none is the method of public clients")
+		}
+	case oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost:
+		spec.AuthMethod = oauth.AuthClientSecretBasic // a secret, sent either way
+	case oauth.AuthPrivateKeyJWT:
+		if spec.Public {
+			return spec, failure.InvalidArgument("authMethod", "a public client does not authenticate")
+		}
+		if _, err := checkJWKS(spec.JWKS); err != nil {
+			return spec, err
+		}
+	default:
+		return spec, failure.InvalidArgument("authMethod", "must be none, client_secret_basic, client_secret_post or private_key_jwt")
+	}
+	if spec.Public && spec.AuthMethod != oauth.AuthNone {
+		return spec, failure.InvalidArgument("authMethod", "a public client authenticates with none")
+	}
+	if spec.AuthMethod != oauth.AuthPrivateKeyJWT && len(spec.JWKS) > 0 {
+		return spec, failure.InvalidArgument("jwks", "keys are for private_key_jwt clients")
+	}
 	if spec.Redirects, err = checkRedirects(spec.Redirects, spec.Kind, spec.Public, slices.Contains(spec.GrantTypes, oauth.GrantAuthorizationCode)); err != nil {
 		return spec, err
 	}
@@ -170,6 +195,30 @@ func checkRedirects(r Redirects, kind string, public, code bool) (Redirects, err
 		return r, failure.InvalidArgument("redirectUris", "a client of the authorization_code grant needs at least one redirect URI")
 	}
 	return r, nil
+}
+
+// SetKeys replaces the public keys of a private_key_jwt client (a JWK
+// Set): how it rotates them, registering the next key before signing
+// with it.
+func (c *Commands) SetKeys(ctx context.Context, editor eventstore.Editor, instanceID, appID string, jwks []byte) (Application, error) {
+	app, p, seq, err := c.load(ctx, instanceID, appID)
+	if err != nil {
+		return Application{}, err
+	}
+	if app.AuthMethod != oauth.AuthPrivateKeyJWT {
+		return Application{}, failure.FailedPrecondition("application %s does not authenticate with private_key_jwt", appID)
+	}
+	set, err := checkJWKS(jwks)
+	if err != nil {
+		return Application{}, err
+	}
+	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
+		Events: []eventstore.Payload{&KeysSet{AppID: app.ID, JWKS: jwks}}})
+	if err != nil {
+		return Application{}, err
+	}
+	app.JWKS = set
+	return app, nil
 }
 
 // SetRedirects replaces an application's redirect URIs, post-logout
@@ -210,16 +259,19 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, DevMode: spec.DevMode, RequirePushed: spec.RequirePushed,
-		BackchannelLogoutURI: spec.BackchannelLogoutURI,
+		BackchannelLogoutURI: spec.BackchannelLogoutURI, AuthMethod: spec.AuthMethod,
+	}
+	if len(spec.JWKS) > 0 {
+		app.JWKS, _ = checkJWKS(spec.JWKS)
 	}
 	events := []eventstore.Payload{&ApplicationAdded{
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
 		RedirectURIs: app.RedirectURIs, PostLogoutRedirectURIs: app.PostLogoutRedirectURIs, DevMode: app.DevMode, RequirePushed: app.RequirePushed,
-		BackchannelLogoutURI: app.BackchannelLogoutURI,
+		BackchannelLogoutURI: app.BackchannelLogoutURI, AuthMethod: app.AuthMethod, JWKS: spec.JWKS,
 	}}
 	var secret string
-	if !app.Public {
+	if !app.Public && app.AuthMethod != oauth.AuthPrivateKeyJWT {
 		var added *SecretAdded
 		if added, secret, err = c.newSecret(instanceID, app); err != nil {
 			return Application{}, "", err

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -18,20 +19,28 @@ type ProjectAdded struct {
 // ApplicationAdded adds an application to the project. AccessTokenLifetime
 // zero means the token lifetime of the settings in force.
 type ApplicationAdded struct {
-	AppID                  string        `json:"appId"`
-	Name                   string        `json:"name"`
-	ClientID               string        `json:"clientId"`
-	Kind                   string        `json:"kind"`
-	Public                 bool          `json:"public"`
-	GrantTypes             []string      `json:"grantTypes"`
-	AccessTokenType        string        `json:"accessTokenType"`
-	AccessTokenLifetime    time.Duration `json:"accessTokenLifetime"`
-	Scopes                 []string      `json:"scopes"`
-	RedirectURIs           []string      `json:"redirectUris,omitempty"`
-	PostLogoutRedirectURIs []string      `json:"postLogoutRedirectUris,omitempty"`
-	DevMode                bool          `json:"devMode,omitempty"`
-	RequirePushed          bool          `json:"requirePushed,omitempty"`
-	BackchannelLogoutURI   string        `json:"backchannelLogoutUri,omitempty"`
+	AppID                  string          `json:"appId"`
+	Name                   string          `json:"name"`
+	ClientID               string          `json:"clientId"`
+	Kind                   string          `json:"kind"`
+	Public                 bool            `json:"public"`
+	GrantTypes             []string        `json:"grantTypes"`
+	AccessTokenType        string          `json:"accessTokenType"`
+	AccessTokenLifetime    time.Duration   `json:"accessTokenLifetime"`
+	Scopes                 []string        `json:"scopes"`
+	RedirectURIs           []string        `json:"redirectUris,omitempty"`
+	PostLogoutRedirectURIs []string        `json:"postLogoutRedirectUris,omitempty"`
+	DevMode                bool            `json:"devMode,omitempty"`
+	RequirePushed          bool            `json:"requirePushed,omitempty"`
+	BackchannelLogoutURI   string          `json:"backchannelLogoutUri,omitempty"`
+	AuthMethod             string          `json:"authMethod,omitempty"`
+	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+}
+
+// KeysSet replaces the public keys of a private_key_jwt client.
+type KeysSet struct {
+	AppID string          `json:"appId"`
+	JWKS  json.RawMessage `json:"jwks"`
 }
 
 // RedirectsSet replaces the redirect URIs, post-logout redirect URIs and
@@ -71,6 +80,7 @@ type SecretRemoved struct {
 func (ProjectAdded) EventType() string     { return "project.added" }
 func (ApplicationAdded) EventType() string { return "project.application.added" }
 func (RedirectsSet) EventType() string     { return "project.application.redirects.set" }
+func (KeysSet) EventType() string          { return "project.application.keys.set" }
 func (SecretAdded) EventType() string      { return "project.application.secret.added" }
 func (SecretExpirySet) EventType() string  { return "project.application.secret.expiry_set" }
 func (SecretRemoved) EventType() string    { return "project.application.secret.removed" }
@@ -80,6 +90,7 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[ProjectAdded](r, 1)
 	eventstore.Register[ApplicationAdded](r, 1)
 	eventstore.Register[RedirectsSet](r, 1)
+	eventstore.Register[KeysSet](r, 1)
 	eventstore.Register[SecretAdded](r, 1)
 	eventstore.Register[SecretExpirySet](r, 1)
 	eventstore.Register[SecretRemoved](r, 1)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/oauth"
 )
 
 // Migrations create the project, application and secret read models.
@@ -37,6 +38,18 @@ CREATE TABLE client_secrets (instance_id TEXT NOT NULL, app_id TEXT NOT NULL, se
 	Name:     "client/0002_redirects",
 	SQLite:   `ALTER TABLE applications ADD COLUMN redirects TEXT NOT NULL DEFAULT '{}';`,
 	Postgres: `ALTER TABLE applications ADD COLUMN redirects TEXT NOT NULL DEFAULT '{}';`,
+}, {
+	Name: "client/0003_client_keys",
+	SQLite: `ALTER TABLE applications ADD COLUMN auth_method TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN jwks TEXT NOT NULL DEFAULT '';
+CREATE TABLE client_assertions (instance_id TEXT NOT NULL, client_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL,
+	PRIMARY KEY (instance_id, client_id, jti));
+CREATE INDEX client_assertions_expiry ON client_assertions (expires_at);`,
+	Postgres: `ALTER TABLE applications ADD COLUMN auth_method TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN jwks TEXT NOT NULL DEFAULT '';
+CREATE TABLE client_assertions (instance_id TEXT NOT NULL, client_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at BIGINT NOT NULL,
+	PRIMARY KEY (instance_id, client_id, jti));
+CREATE INDEX client_assertions_expiry ON client_assertions (expires_at);`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -44,7 +57,7 @@ type Projection struct{}
 
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
-	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
+	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -81,6 +94,19 @@ func parseRedirects(s string) (Redirects, error) {
 	return Redirects{RedirectURIs: v.R, PostLogoutRedirectURIs: v.L, DevMode: v.D, RequirePushed: v.P, BackchannelLogoutURI: v.B}, err
 }
 
+// authMethod is the stored authentication method of a client: its
+// event's, or for an application added before methods were recorded, none
+// for a public client and a secret for a confidential one.
+func authMethod(public bool, method string) string {
+	switch {
+	case method != "":
+		return method
+	case public:
+		return oauth.AuthNone
+	}
+	return oauth.AuthClientSecretBasic
+}
+
 func clientType(public bool) string {
 	if public {
 		return "public"
@@ -97,11 +123,14 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 			a.InstanceID, a.ID, a.Owner, p.Name, e.Sequence, at)
 	case *ApplicationAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO applications (instance_id, app_id, project_id, org_id, name, client_id, kind, client_type,
-	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
 			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed,
-				BackchannelLogoutURI: p.BackchannelLogoutURI}), at)
+				BackchannelLogoutURI: p.BackchannelLogoutURI}), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS))
+	case *KeysSet:
+		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1 WHERE instance_id = $2 AND app_id = $3`, string(p.JWKS), a.InstanceID, p.AppID)
 	case *RedirectsSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET redirects = $1 WHERE instance_id = $2 AND app_id = $3`,
 			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed,

@@ -316,8 +316,15 @@ type Application struct {
 	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel Logout
 	// 1.0) when a session its users signed in with ends.
 	BackchannelLogoutUri string `protobuf:"bytes,18,opt,name=backchannel_logout_uri,json=backchannelLogoutUri,proto3" json:"backchannel_logout_uri,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// AuthMethod is how the client authenticates: none (public),
+	// client_secret_basic (a secret, sent by Basic or in the form) or
+	// private_key_jwt.
+	AuthMethod string `protobuf:"bytes,19,opt,name=auth_method,json=authMethod,proto3" json:"auth_method,omitempty"`
+	// Jwks are the public keys of a private_key_jwt client, a JWK Set as
+	// JSON.
+	Jwks          string `protobuf:"bytes,20,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -472,6 +479,20 @@ func (x *Application) GetRequirePushedRequests() bool {
 func (x *Application) GetBackchannelLogoutUri() string {
 	if x != nil {
 		return x.BackchannelLogoutUri
+	}
+	return ""
+}
+
+func (x *Application) GetAuthMethod() string {
+	if x != nil {
+		return x.AuthMethod
+	}
+	return ""
+}
+
+func (x *Application) GetJwks() string {
+	if x != nil {
+		return x.Jwks
 	}
 	return ""
 }
@@ -795,8 +816,16 @@ type CreateApplicationRequest struct {
 	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel Logout
 	// 1.0): https, or http on loopback (any host in development mode).
 	BackchannelLogoutUri string `protobuf:"bytes,13,opt,name=backchannel_logout_uri,json=backchannelLogoutUri,proto3" json:"backchannel_logout_uri,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// AuthMethod: none for a public client (the default), for a
+	// confidential one client_secret_basic (the default; the secret may be
+	// sent by Basic or in the form) or private_key_jwt (RFC 7523: no
+	// secret, assertions signed with a key of jwks).
+	AuthMethod string `protobuf:"bytes,14,opt,name=auth_method,json=authMethod,proto3" json:"auth_method,omitempty"`
+	// Jwks: the public keys of a private_key_jwt client, a JWK Set (RFC
+	// 7517) as JSON; at most 10 keys, no private or symmetric keys.
+	Jwks          string `protobuf:"bytes,15,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateApplicationRequest) Reset() {
@@ -920,6 +949,122 @@ func (x *CreateApplicationRequest) GetBackchannelLogoutUri() string {
 	return ""
 }
 
+func (x *CreateApplicationRequest) GetAuthMethod() string {
+	if x != nil {
+		return x.AuthMethod
+	}
+	return ""
+}
+
+func (x *CreateApplicationRequest) GetJwks() string {
+	if x != nil {
+		return x.Jwks
+	}
+	return ""
+}
+
+// SetApplicationKeysRequest replaces the keys of a private_key_jwt
+// client.
+type SetApplicationKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application.
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Jwks as in CreateApplicationRequest.
+	Jwks          string `protobuf:"bytes,2,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationKeysRequest) Reset() {
+	*x = SetApplicationKeysRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationKeysRequest) ProtoMessage() {}
+
+func (x *SetApplicationKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationKeysRequest.ProtoReflect.Descriptor instead.
+func (*SetApplicationKeysRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SetApplicationKeysRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SetApplicationKeysRequest) GetJwks() string {
+	if x != nil {
+		return x.Jwks
+	}
+	return ""
+}
+
+// SetApplicationKeysResponse returns the application.
+type SetApplicationKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application changed.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationKeysResponse) Reset() {
+	*x = SetApplicationKeysResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationKeysResponse) ProtoMessage() {}
+
+func (x *SetApplicationKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationKeysResponse.ProtoReflect.Descriptor instead.
+func (*SetApplicationKeysResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetApplicationKeysResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
 // SetApplicationRedirectsRequest replaces an application's redirects.
 type SetApplicationRedirectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -941,7 +1086,7 @@ type SetApplicationRedirectsRequest struct {
 
 func (x *SetApplicationRedirectsRequest) Reset() {
 	*x = SetApplicationRedirectsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1098,7 @@ func (x *SetApplicationRedirectsRequest) String() string {
 func (*SetApplicationRedirectsRequest) ProtoMessage() {}
 
 func (x *SetApplicationRedirectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1111,7 @@ func (x *SetApplicationRedirectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationRedirectsRequest.ProtoReflect.Descriptor instead.
 func (*SetApplicationRedirectsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetApplicationRedirectsRequest) GetApplicationId() string {
@@ -1022,7 +1167,7 @@ type SetApplicationRedirectsResponse struct {
 
 func (x *SetApplicationRedirectsResponse) Reset() {
 	*x = SetApplicationRedirectsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1179,7 @@ func (x *SetApplicationRedirectsResponse) String() string {
 func (*SetApplicationRedirectsResponse) ProtoMessage() {}
 
 func (x *SetApplicationRedirectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1192,7 @@ func (x *SetApplicationRedirectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationRedirectsResponse.ProtoReflect.Descriptor instead.
 func (*SetApplicationRedirectsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetApplicationRedirectsResponse) GetApplication() *Application {
@@ -1071,7 +1216,7 @@ type CreateApplicationResponse struct {
 
 func (x *CreateApplicationResponse) Reset() {
 	*x = CreateApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1228,7 @@ func (x *CreateApplicationResponse) String() string {
 func (*CreateApplicationResponse) ProtoMessage() {}
 
 func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1241,7 @@ func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApplicationResponse.ProtoReflect.Descriptor instead.
 func (*CreateApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateApplicationResponse) GetApplication() *Application {
@@ -1124,7 +1269,7 @@ type GetApplicationRequest struct {
 
 func (x *GetApplicationRequest) Reset() {
 	*x = GetApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1281,7 @@ func (x *GetApplicationRequest) String() string {
 func (*GetApplicationRequest) ProtoMessage() {}
 
 func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1294,7 @@ func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationRequest.ProtoReflect.Descriptor instead.
 func (*GetApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetApplicationRequest) GetApplicationId() string {
@@ -1170,7 +1315,7 @@ type GetApplicationResponse struct {
 
 func (x *GetApplicationResponse) Reset() {
 	*x = GetApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1327,7 @@ func (x *GetApplicationResponse) String() string {
 func (*GetApplicationResponse) ProtoMessage() {}
 
 func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1340,7 @@ func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationResponse.ProtoReflect.Descriptor instead.
 func (*GetApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetApplicationResponse) GetApplication() *Application {
@@ -1216,7 +1361,7 @@ type ListApplicationsRequest struct {
 
 func (x *ListApplicationsRequest) Reset() {
 	*x = ListApplicationsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1373,7 @@ func (x *ListApplicationsRequest) String() string {
 func (*ListApplicationsRequest) ProtoMessage() {}
 
 func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1386,7 @@ func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListApplicationsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListApplicationsRequest) GetProjectId() string {
@@ -1262,7 +1407,7 @@ type ListApplicationsResponse struct {
 
 func (x *ListApplicationsResponse) Reset() {
 	*x = ListApplicationsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1419,7 @@ func (x *ListApplicationsResponse) String() string {
 func (*ListApplicationsResponse) ProtoMessage() {}
 
 func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1432,7 @@ func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListApplicationsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListApplicationsResponse) GetApplications() []*Application {
@@ -1311,7 +1456,7 @@ type AddClientSecretRequest struct {
 
 func (x *AddClientSecretRequest) Reset() {
 	*x = AddClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1468,7 @@ func (x *AddClientSecretRequest) String() string {
 func (*AddClientSecretRequest) ProtoMessage() {}
 
 func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1481,7 @@ func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*AddClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AddClientSecretRequest) GetApplicationId() string {
@@ -1366,7 +1511,7 @@ type AddClientSecretResponse struct {
 
 func (x *AddClientSecretResponse) Reset() {
 	*x = AddClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1523,7 @@ func (x *AddClientSecretResponse) String() string {
 func (*AddClientSecretResponse) ProtoMessage() {}
 
 func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1536,7 @@ func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*AddClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddClientSecretResponse) GetSecret() *ClientSecret {
@@ -1421,7 +1566,7 @@ type RemoveClientSecretRequest struct {
 
 func (x *RemoveClientSecretRequest) Reset() {
 	*x = RemoveClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1578,7 @@ func (x *RemoveClientSecretRequest) String() string {
 func (*RemoveClientSecretRequest) ProtoMessage() {}
 
 func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1591,7 @@ func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveClientSecretRequest) GetApplicationId() string {
@@ -1472,7 +1617,7 @@ type RemoveClientSecretResponse struct {
 
 func (x *RemoveClientSecretResponse) Reset() {
 	*x = RemoveClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1629,7 @@ func (x *RemoveClientSecretResponse) String() string {
 func (*RemoveClientSecretResponse) ProtoMessage() {}
 
 func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1642,7 @@ func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 var File_castellan_project_v1_project_proto protoreflect.FileDescriptor
@@ -1516,7 +1661,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xa8\x06\n" +
+	"expireTime\"\xdd\x06\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1539,7 +1684,10 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x19post_logout_redirect_uris\x18\x0f \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
 	"\bdev_mode\x18\x10 \x01(\bR\adevMode\x126\n" +
 	"\x17require_pushed_requests\x18\x11 \x01(\bR\x15requirePushedRequests\x124\n" +
-	"\x16backchannel_logout_uri\x18\x12 \x01(\tR\x14backchannelLogoutUri\"S\n" +
+	"\x16backchannel_logout_uri\x18\x12 \x01(\tR\x14backchannelLogoutUri\x12\x1f\n" +
+	"\vauth_method\x18\x13 \x01(\tR\n" +
+	"authMethod\x12\x12\n" +
+	"\x04jwks\x18\x14 \x01(\tR\x04jwks\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1553,7 +1701,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xe4\x04\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\x99\x05\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1570,7 +1718,15 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	" \x03(\tR\x16postLogoutRedirectUris\x12\x19\n" +
 	"\bdev_mode\x18\v \x01(\bR\adevMode\x126\n" +
 	"\x17require_pushed_requests\x18\f \x01(\bR\x15requirePushedRequests\x124\n" +
-	"\x16backchannel_logout_uri\x18\r \x01(\tR\x14backchannelLogoutUri\"\xb0\x02\n" +
+	"\x16backchannel_logout_uri\x18\r \x01(\tR\x14backchannelLogoutUri\x12\x1f\n" +
+	"\vauth_method\x18\x0e \x01(\tR\n" +
+	"authMethod\x12\x12\n" +
+	"\x04jwks\x18\x0f \x01(\tR\x04jwks\"V\n" +
+	"\x19SetApplicationKeysRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x12\n" +
+	"\x04jwks\x18\x02 \x01(\tR\x04jwks\"a\n" +
+	"\x1aSetApplicationKeysResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\xb0\x02\n" +
 	"\x1eSetApplicationRedirectsRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
 	"\rredirect_uris\x18\x02 \x03(\tR\fredirectUris\x129\n" +
@@ -1609,7 +1765,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fAccessTokenType\x12!\n" +
 	"\x1dACCESS_TOKEN_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACCESS_TOKEN_TYPE_JWT\x10\x01\x12\x1c\n" +
-	"\x18ACCESS_TOKEN_TYPE_OPAQUE\x10\x022\xaa\v\n" +
+	"\x18ACCESS_TOKEN_TYPE_OPAQUE\x10\x022\xd7\f\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
@@ -1617,7 +1773,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\fListProjects\x12).castellan.project.v1.ListProjectsRequest\x1a*.castellan.project.v1.ListProjectsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/projects\x90\x02\x01\x12\xa7\x01\n" +
 	"\x11CreateApplication\x12..castellan.project.v1.CreateApplicationRequest\x1a/.castellan.project.v1.CreateApplicationResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/projects/{project_id}/applications\x12\x99\x01\n" +
 	"\x0eGetApplication\x12+.castellan.project.v1.GetApplicationRequest\x1a,.castellan.project.v1.GetApplicationResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x90\x02\x01\x12\xbe\x01\n" +
-	"\x17SetApplicationRedirects\x124.castellan.project.v1.SetApplicationRedirectsRequest\x1a5.castellan.project.v1.SetApplicationRedirectsResponse\"6\x82\xd3\xe4\x93\x020:\x01*\x1a+/v1/applications/{application_id}/redirects\x12\xa4\x01\n" +
+	"\x17SetApplicationRedirects\x124.castellan.project.v1.SetApplicationRedirectsRequest\x1a5.castellan.project.v1.SetApplicationRedirectsResponse\"6\x82\xd3\xe4\x93\x020:\x01*\x1a+/v1/applications/{application_id}/redirects\x12\xaa\x01\n" +
+	"\x12SetApplicationKeys\x12/.castellan.project.v1.SetApplicationKeysRequest\x1a0.castellan.project.v1.SetApplicationKeysResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/keys\x12\xa4\x01\n" +
 	"\x10ListApplications\x12-.castellan.project.v1.ListApplicationsRequest\x1a..castellan.project.v1.ListApplicationsResponse\"1\x82\xd3\xe4\x93\x02(\x12&/v1/projects/{project_id}/applications\x90\x02\x01\x12\xa4\x01\n" +
 	"\x0fAddClientSecret\x12,.castellan.project.v1.AddClientSecretRequest\x1a-.castellan.project.v1.AddClientSecretResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/applications/{application_id}/secrets\x12\xb6\x01\n" +
 	"\x12RemoveClientSecret\x12/.castellan.project.v1.RemoveClientSecretRequest\x1a0.castellan.project.v1.RemoveClientSecretResponse\"=\x82\xd3\xe4\x93\x027*5/v1/applications/{application_id}/secrets/{secret_id}BGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
@@ -1635,7 +1792,7 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
@@ -1649,64 +1806,69 @@ var file_castellan_project_v1_project_proto_goTypes = []any{
 	(*ListProjectsRequest)(nil),             // 9: castellan.project.v1.ListProjectsRequest
 	(*ListProjectsResponse)(nil),            // 10: castellan.project.v1.ListProjectsResponse
 	(*CreateApplicationRequest)(nil),        // 11: castellan.project.v1.CreateApplicationRequest
-	(*SetApplicationRedirectsRequest)(nil),  // 12: castellan.project.v1.SetApplicationRedirectsRequest
-	(*SetApplicationRedirectsResponse)(nil), // 13: castellan.project.v1.SetApplicationRedirectsResponse
-	(*CreateApplicationResponse)(nil),       // 14: castellan.project.v1.CreateApplicationResponse
-	(*GetApplicationRequest)(nil),           // 15: castellan.project.v1.GetApplicationRequest
-	(*GetApplicationResponse)(nil),          // 16: castellan.project.v1.GetApplicationResponse
-	(*ListApplicationsRequest)(nil),         // 17: castellan.project.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),        // 18: castellan.project.v1.ListApplicationsResponse
-	(*AddClientSecretRequest)(nil),          // 19: castellan.project.v1.AddClientSecretRequest
-	(*AddClientSecretResponse)(nil),         // 20: castellan.project.v1.AddClientSecretResponse
-	(*RemoveClientSecretRequest)(nil),       // 21: castellan.project.v1.RemoveClientSecretRequest
-	(*RemoveClientSecretResponse)(nil),      // 22: castellan.project.v1.RemoveClientSecretResponse
-	(*timestamppb.Timestamp)(nil),           // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 24: google.protobuf.Duration
+	(*SetApplicationKeysRequest)(nil),       // 12: castellan.project.v1.SetApplicationKeysRequest
+	(*SetApplicationKeysResponse)(nil),      // 13: castellan.project.v1.SetApplicationKeysResponse
+	(*SetApplicationRedirectsRequest)(nil),  // 14: castellan.project.v1.SetApplicationRedirectsRequest
+	(*SetApplicationRedirectsResponse)(nil), // 15: castellan.project.v1.SetApplicationRedirectsResponse
+	(*CreateApplicationResponse)(nil),       // 16: castellan.project.v1.CreateApplicationResponse
+	(*GetApplicationRequest)(nil),           // 17: castellan.project.v1.GetApplicationRequest
+	(*GetApplicationResponse)(nil),          // 18: castellan.project.v1.GetApplicationResponse
+	(*ListApplicationsRequest)(nil),         // 19: castellan.project.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),        // 20: castellan.project.v1.ListApplicationsResponse
+	(*AddClientSecretRequest)(nil),          // 21: castellan.project.v1.AddClientSecretRequest
+	(*AddClientSecretResponse)(nil),         // 22: castellan.project.v1.AddClientSecretResponse
+	(*RemoveClientSecretRequest)(nil),       // 23: castellan.project.v1.RemoveClientSecretRequest
+	(*RemoveClientSecretResponse)(nil),      // 24: castellan.project.v1.RemoveClientSecretResponse
+	(*timestamppb.Timestamp)(nil),           // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 26: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	23, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	23, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	23, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	25, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	25, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	24, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	26, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	3,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	23, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	25, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
 	2,  // 9: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
 	2,  // 10: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
 	0,  // 11: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 12: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	24, // 13: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	4,  // 14: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 15: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 16: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 17: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	24, // 18: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	3,  // 19: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	5,  // 20: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	7,  // 21: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	9,  // 22: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	11, // 23: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	15, // 24: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	12, // 25: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	17, // 26: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	19, // 27: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	21, // 28: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	6,  // 29: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	8,  // 30: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	10, // 31: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	14, // 32: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	16, // 33: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	13, // 34: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	18, // 35: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	20, // 36: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	22, // 37: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	26, // 13: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	4,  // 14: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
+	4,  // 15: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	4,  // 16: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	4,  // 17: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	4,  // 18: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	26, // 19: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	3,  // 20: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	5,  // 21: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	7,  // 22: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	9,  // 23: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	11, // 24: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	17, // 25: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	14, // 26: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	12, // 27: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	19, // 28: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	21, // 29: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	23, // 30: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	6,  // 31: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	8,  // 32: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	10, // 33: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	16, // 34: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	18, // 35: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	15, // 36: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	13, // 37: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	20, // 38: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	22, // 39: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	24, // 40: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -1720,7 +1882,7 @@ func file_castellan_project_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

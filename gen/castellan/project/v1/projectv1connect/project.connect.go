@@ -54,6 +54,9 @@ const (
 	// ProjectServiceSetApplicationRedirectsProcedure is the fully-qualified name of the
 	// ProjectService's SetApplicationRedirects RPC.
 	ProjectServiceSetApplicationRedirectsProcedure = "/castellan.project.v1.ProjectService/SetApplicationRedirects"
+	// ProjectServiceSetApplicationKeysProcedure is the fully-qualified name of the ProjectService's
+	// SetApplicationKeys RPC.
+	ProjectServiceSetApplicationKeysProcedure = "/castellan.project.v1.ProjectService/SetApplicationKeys"
 	// ProjectServiceListApplicationsProcedure is the fully-qualified name of the ProjectService's
 	// ListApplications RPC.
 	ProjectServiceListApplicationsProcedure = "/castellan.project.v1.ProjectService/ListApplications"
@@ -83,6 +86,10 @@ type ProjectServiceClient interface {
 	// SetApplicationRedirects replaces where an application's
 	// authorizations and logouts may return, and its development mode.
 	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
+	// SetApplicationKeys replaces the public keys a private_key_jwt client
+	// signs its assertions with: to rotate, register the next key beside
+	// the current one first.
+	SetApplicationKeys(context.Context, *connect.Request[v1.SetApplicationKeysRequest]) (*connect.Response[v1.SetApplicationKeysResponse], error)
 	// ListApplications lists the applications of a project.
 	ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error)
 	// AddClientSecret rotates a confidential application's secret: the new
@@ -143,6 +150,12 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("SetApplicationRedirects")),
 			connect.WithClientOptions(opts...),
 		),
+		setApplicationKeys: connect.NewClient[v1.SetApplicationKeysRequest, v1.SetApplicationKeysResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationKeysProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationKeys")),
+			connect.WithClientOptions(opts...),
+		),
 		listApplications: connect.NewClient[v1.ListApplicationsRequest, v1.ListApplicationsResponse](
 			httpClient,
 			baseURL+ProjectServiceListApplicationsProcedure,
@@ -173,6 +186,7 @@ type projectServiceClient struct {
 	createApplication       *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
 	getApplication          *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
 	setApplicationRedirects *connect.Client[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse]
+	setApplicationKeys      *connect.Client[v1.SetApplicationKeysRequest, v1.SetApplicationKeysResponse]
 	listApplications        *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
 	addClientSecret         *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
 	removeClientSecret      *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
@@ -208,6 +222,11 @@ func (c *projectServiceClient) SetApplicationRedirects(ctx context.Context, req 
 	return c.setApplicationRedirects.CallUnary(ctx, req)
 }
 
+// SetApplicationKeys calls castellan.project.v1.ProjectService.SetApplicationKeys.
+func (c *projectServiceClient) SetApplicationKeys(ctx context.Context, req *connect.Request[v1.SetApplicationKeysRequest]) (*connect.Response[v1.SetApplicationKeysResponse], error) {
+	return c.setApplicationKeys.CallUnary(ctx, req)
+}
+
 // ListApplications calls castellan.project.v1.ProjectService.ListApplications.
 func (c *projectServiceClient) ListApplications(ctx context.Context, req *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error) {
 	return c.listApplications.CallUnary(ctx, req)
@@ -241,6 +260,10 @@ type ProjectServiceHandler interface {
 	// SetApplicationRedirects replaces where an application's
 	// authorizations and logouts may return, and its development mode.
 	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
+	// SetApplicationKeys replaces the public keys a private_key_jwt client
+	// signs its assertions with: to rotate, register the next key beside
+	// the current one first.
+	SetApplicationKeys(context.Context, *connect.Request[v1.SetApplicationKeysRequest]) (*connect.Response[v1.SetApplicationKeysResponse], error)
 	// ListApplications lists the applications of a project.
 	ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error)
 	// AddClientSecret rotates a confidential application's secret: the new
@@ -297,6 +320,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("SetApplicationRedirects")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetApplicationKeysHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationKeysProcedure,
+		svc.SetApplicationKeys,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationKeys")),
+		connect.WithHandlerOptions(opts...),
+	)
 	projectServiceListApplicationsHandler := connect.NewUnaryHandler(
 		ProjectServiceListApplicationsProcedure,
 		svc.ListApplications,
@@ -330,6 +359,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceGetApplicationHandler.ServeHTTP(w, r)
 		case ProjectServiceSetApplicationRedirectsProcedure:
 			projectServiceSetApplicationRedirectsHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationKeysProcedure:
+			projectServiceSetApplicationKeysHandler.ServeHTTP(w, r)
 		case ProjectServiceListApplicationsProcedure:
 			projectServiceListApplicationsHandler.ServeHTTP(w, r)
 		case ProjectServiceAddClientSecretProcedure:
@@ -367,6 +398,10 @@ func (UnimplementedProjectServiceHandler) GetApplication(context.Context, *conne
 
 func (UnimplementedProjectServiceHandler) SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationRedirects is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationKeys(context.Context, *connect.Request[v1.SetApplicationKeysRequest]) (*connect.Response[v1.SetApplicationKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationKeys is not implemented"))
 }
 
 func (UnimplementedProjectServiceHandler) ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error) {
