@@ -63,6 +63,9 @@ func checkJWKS(raw []byte) (jose.JSONWebKeySet, error) {
 	}
 	seen := map[string]bool{}
 	for i, k := range set.Keys {
+		if _, ok := k.Key.([]byte); ok {
+			return set, failure.InvalidArgument("jwks", "key %d is symmetric; register public keys only", i)
+		}
 		switch {
 		case !k.Valid():
 			return set, failure.InvalidArgument("jwks", "key %d is not valid", i)
@@ -72,9 +75,6 @@ func checkJWKS(raw []byte) (jose.JSONWebKeySet, error) {
 			return set, failure.InvalidArgument("jwks", "key %d is for %q, not signatures", i, k.Use)
 		case seen[k.KeyID]:
 			return set, failure.InvalidArgument("jwks", "key id %.40q is given twice", k.KeyID)
-		}
-		if _, ok := k.Key.([]byte); ok {
-			return set, failure.InvalidArgument("jwks", "key %d is symmetric; register public keys only", i)
 		}
 		seen[k.KeyID] = true
 	}
