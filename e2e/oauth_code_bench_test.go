@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,12 @@ func eachBenchBackend(b *testing.B, fn func(b *testing.B, env []string)) {
 }
 
 func startProviderBench(b *testing.B, env []string) *providerBench {
-	s := startSignInServer(b, append([]string{"GOMAXPROCS=1"}, env...)...)
+	// CASTELLAN_BENCH_GOMAXPROCS runs the server on more cores (default 1).
+	procs := "1"
+	if v := os.Getenv("CASTELLAN_BENCH_GOMAXPROCS"); v != "" {
+		procs = v
+	}
+	s := startSignInServer(b, append([]string{"GOMAXPROCS=" + procs}, env...)...)
 	users := loginUsers(b, s, 1)
 	decode := func(r timedCall, v any) {
 		if r.status != http.StatusOK {

@@ -81,6 +81,8 @@ type App struct {
 
 	tokensOnce sync.Once
 	tokens     *token.Tokens
+	grantsOnce sync.Once
+	grants     *grants.Grants
 }
 
 // Open connects to the configured database and applies pending migrations.

@@ -29,8 +29,12 @@ func (a *App) Tokens() *token.Tokens {
 // AuthRequests returns the store of authorization requests.
 func (a *App) AuthRequests() *authreq.Requests { return authreq.New(a.DB, nil) }
 
-// Grants returns the grants and refresh tokens of the provider.
-func (a *App) Grants() *grants.Grants { return grants.New(a.Store, nil) }
+// Grants returns the grants and refresh tokens of the provider: one per
+// App, so that concurrent refreshes commit together.
+func (a *App) Grants() *grants.Grants {
+	a.grantsOnce.Do(func() { a.grants = grants.New(a.Store, nil) })
+	return a.grants
+}
 
 // userClaims are the claims of a user that scopes release.
 func (a *App) userClaims(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error) {

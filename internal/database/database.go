@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +33,8 @@ type DB struct {
 	read    *sql.DB
 	scrubs  scrubber
 	writes  writeFailure
+	// stmts are the statements Stmt prepared, by query.
+	stmts sync.Map
 }
 
 // Tx is a write transaction. It embeds *sql.Tx; Dialect tells code that needs

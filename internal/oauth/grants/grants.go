@@ -50,10 +50,12 @@ var (
 	ErrReused = errors.New("grants: the refresh token was used before; its grant is revoked")
 )
 
-// Grants issues grants and rotates their refresh tokens.
+// Grants issues grants and rotates their refresh tokens. One Grants
+// serves a whole server (its rotations commit together).
 type Grants struct {
-	store *eventstore.Store
-	now   func() time.Time
+	store     *eventstore.Store
+	now       func() time.Time
+	rotations rotations
 }
 
 // New returns the service; now may be nil (time.Now).
@@ -133,6 +135,9 @@ func scanGrant(instanceID string, sc interface{ Scan(...any) error }, extra ...a
 // marked used and a new one of the same grant returned, valid for idle
 // (never beyond the grant). A token used before is ErrReused, and its
 // grant is revoked; anything else wrong is ErrInvalid.
+//
+// Concurrent refreshes commit together (rotate.go): a rotation is a few
+// rows, and its cost is the commit's flush to disk.
 func (g *Grants) Refresh(ctx context.Context, instanceID, clientID, token string, idle time.Duration) (Grant, string, error) {
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {
 		return Grant{}, "", ErrInvalid
@@ -141,59 +146,83 @@ func (g *Grants) Refresh(ctx context.Context, instanceID, clientID, token string
 	if err != nil {
 		return Grant{}, "", err
 	}
-	now := g.now()
-	var gr Grant
-	var outErr error
-	err = g.store.DB().InTx(ctx, func(tx *database.Tx) error {
-		var expires, used int64
-		got, revoked, err := scanGrant(instanceID, tx.QueryRowContext(ctx, `SELECT `+grantColumns+`, t.expires_at, t.used_at
-FROM refresh_tokens t JOIN oauth_grants g ON g.instance_id = t.instance_id AND g.grant_id = t.grant_id
-WHERE t.instance_id = $1 AND t.token_hash = $2`, instanceID, hashToken(token)), &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) {
-			outErr = ErrInvalid
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		gr = got
-		switch {
-		case revoked || got.ClientID != clientID || !now.Before(got.ExpiresAt):
-			outErr = ErrInvalid
-			return nil
-		case used != 0:
-			outErr = ErrReused
-			return nil
-		case !now.Before(time.Unix(expires, 0)):
-			outErr = ErrInvalid
-			return nil
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE instance_id = $2 AND token_hash = $3 AND used_at = 0`,
-			now.Unix(), instanceID, hashToken(token))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			outErr = ErrReused
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (instance_id, token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-			instanceID, nextHash, gr.ID, now.Unix(), minTime(now.Add(idle), gr.ExpiresAt).Unix())
-		return err
-	})
-	if err != nil {
-		return Grant{}, "", fmt.Errorf("grants: refresh: %w", err)
+	r := &rotation{instanceID: instanceID, clientID: clientID, tokenHash: hashToken(token), nextHash: nextHash, idle: idle, now: g.now(),
+		done: make(chan struct{}), lead: make(chan struct{})}
+	g.rotations.rotate(ctx, g.store.DB(), r)
+	if r.err != nil {
+		return Grant{}, "", fmt.Errorf("grants: refresh: %w", r.err)
 	}
-	if outErr == ErrReused {
+	if r.outErr == ErrReused {
 		// A conflict is a concurrent reuse that revoked the grant first.
-		if err := g.revoke(ctx, eventstore.Editor{ClientID: clientID}, gr, "reuse", &ReuseDetected{ClientID: clientID}); err != nil && !errors.Is(err, eventstore.ErrConcurrentModification) {
+		if err := g.revoke(ctx, eventstore.Editor{ClientID: clientID}, r.gr, "reuse", &ReuseDetected{ClientID: clientID}); err != nil && !errors.Is(err, eventstore.ErrConcurrentModification) {
 			return Grant{}, "", err
 		}
 	}
-	if outErr != nil {
-		return Grant{}, "", outErr
+	if r.outErr != nil {
+		return Grant{}, "", r.outErr
 	}
-	return gr, next, nil
+	return r.gr, next, nil
+}
+
+// The statements of a rotation, prepared once (database.DB.Prepared).
+const (
+	selectRotation = `SELECT ` + grantColumns + `, t.expires_at, t.used_at
+FROM refresh_tokens t JOIN oauth_grants g ON g.instance_id = t.instance_id AND g.grant_id = t.grant_id
+WHERE t.instance_id = $1 AND t.token_hash = $2`
+	spendToken  = `UPDATE refresh_tokens SET used_at = $1 WHERE instance_id = $2 AND token_hash = $3 AND used_at = 0`
+	insertToken = `INSERT INTO refresh_tokens (instance_id, token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`
+)
+
+// rotationStmts are the prepared statements of rotations.
+type rotationStmts struct{ sel, spend, insert *sql.Stmt }
+
+func prepareRotation(ctx context.Context, db *database.DB) (rotationStmts, error) {
+	var s rotationStmts
+	var err error
+	if s.sel, err = db.Prepared(ctx, selectRotation); err != nil {
+		return s, err
+	}
+	if s.spend, err = db.Prepared(ctx, spendToken); err != nil {
+		return s, err
+	}
+	s.insert, err = db.Prepared(ctx, insertToken)
+	return s, err
+}
+
+// apply runs one rotation in tx: the outcome for the client in r.outErr,
+// a failure of the database as the error.
+func (r *rotation) apply(ctx context.Context, tx *database.Tx, st rotationStmts) error {
+	var expires, used int64
+	got, revoked, err := scanGrant(r.instanceID, tx.StmtContext(ctx, st.sel).QueryRowContext(ctx, r.instanceID, r.tokenHash), &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		r.outErr = ErrInvalid
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.gr = got
+	switch {
+	case revoked || got.ClientID != r.clientID || !r.now.Before(got.ExpiresAt):
+		r.outErr = ErrInvalid
+		return nil
+	case used != 0:
+		r.outErr = ErrReused
+		return nil
+	case !r.now.Before(time.Unix(expires, 0)):
+		r.outErr = ErrInvalid
+		return nil
+	}
+	res, err := tx.StmtContext(ctx, st.spend).ExecContext(ctx, r.now.Unix(), r.instanceID, r.tokenHash)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		r.outErr = ErrReused
+		return err
+	}
+	_, err = tx.StmtContext(ctx, st.insert).ExecContext(ctx, r.instanceID, r.nextHash, r.gr.ID, r.now.Unix(), minTime(r.now.Add(r.idle), r.gr.ExpiresAt).Unix())
+	return err
 }
 
 // ByRefreshToken returns the live grant of an unused, unexpired refresh

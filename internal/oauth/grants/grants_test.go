@@ -43,7 +43,7 @@ type fixture struct {
 	mark   eventstore.Position
 }
 
-func newFixture(t *testing.T, src dbtest.Source) *fixture {
+func newFixture(t testing.TB, src dbtest.Source) *fixture {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
 	db := src.Open(t, slices.Concat(eventstore.Migrations, Migrations))

@@ -1,0 +1,30 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Prepared returns query as a statement of the write path, prepared once
+// per database and kept; a transaction uses it with tx.StmtContext. Call
+// it outside a transaction (on SQLite the transaction holds the one write
+// connection). On SQLite (modernc.org/sqlite, C translated to Go)
+// compiling a statement costs more than running a small one, and the hot
+// writes of the provider (refresh rotations) run a few statements each;
+// database/sql prepares it again on a connection that has not seen it.
+// For the few statements of hot paths only: each stays prepared for the
+// life of the database.
+func (db *DB) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := db.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.write.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
