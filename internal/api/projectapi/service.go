@@ -137,9 +137,7 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	}
 	m := req.Msg
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
-		Redirects: client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
-			RequirePushed: m.GetRequirePushedRequests(), BackchannelLogoutURI: m.GetBackchannelLogoutUri()},
-		AuthMethod: m.GetAuthMethod()}
+		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod()}
 	if m.GetJwks() != "" {
 		spec.JWKS = []byte(m.GetJwks())
 	}
@@ -197,9 +195,7 @@ func (s *Service) SetApplicationRedirects(ctx context.Context, req *connect.Requ
 		return nil, err
 	}
 	m := req.Msg
-	app, err = s.commands.SetRedirects(ctx, caller.Editor(), caller.InstanceID, app.ID,
-		client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
-			RequirePushed: m.GetRequirePushedRequests(), BackchannelLogoutURI: m.GetBackchannelLogoutUri()})
+	app, err = s.commands.SetRedirects(ctx, caller.Editor(), caller.InstanceID, app.ID, redirectsOf(m))
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +281,21 @@ func (s *Service) RemoveClientSecret(ctx context.Context, req *connect.Request[p
 		return nil, err
 	}
 	return connect.NewResponse(&projectv1.RemoveClientSecretResponse{}), nil
+}
+
+// redirectsMessage is a request that carries an application's redirects
+// (CreateApplicationRequest, SetApplicationRedirectsRequest).
+type redirectsMessage interface {
+	GetRedirectUris() []string
+	GetPostLogoutRedirectUris() []string
+	GetDevMode() bool
+	GetRequirePushedRequests() bool
+	GetBackchannelLogoutUri() string
+}
+
+func redirectsOf(m redirectsMessage) client.Redirects {
+	return client.Redirects{RedirectURIs: m.GetRedirectUris(), PostLogoutRedirectURIs: m.GetPostLogoutRedirectUris(), DevMode: m.GetDevMode(),
+		RequirePushed: m.GetRequirePushedRequests(), BackchannelLogoutURI: m.GetBackchannelLogoutUri()}
 }
 
 func projectOf(p client.Project) *projectv1.Project {

@@ -55,17 +55,7 @@ type Application struct {
 	AccessTokenLifetime time.Duration
 	// Scopes are the scopes the client may be granted.
 	Scopes []string
-	// RedirectURIs are where an authorization may return (redirect.go);
-	// PostLogoutRedirectURIs where a logout may.
-	RedirectURIs, PostLogoutRedirectURIs []string
-	// DevMode lets http redirect URIs name any host, and loopback ones
-	// match with any port.
-	DevMode bool
-	// RequirePushed refuses authorization requests that were not pushed
-	// (RFC 9126 section 5).
-	RequirePushed bool
-	// BackchannelLogoutURI: see Redirects.
-	BackchannelLogoutURI string
+	Redirects
 	// AuthMethod is how the client authenticates: oauth.AuthNone (a
 	// public client), oauth.AuthPrivateKeyJWT (with a key of JWKS), or
 	// oauth.AuthClientSecretBasic, which stands for a secret sent either
@@ -113,15 +103,23 @@ type ApplicationSpec struct {
 // Redirects are how an application's authorizations begin and where they
 // and its logouts may return: its redirect URIs, development mode, and
 // whether its authorization requests must be pushed first (PAR, RFC 9126).
+//
+// It is stored as it is, in the events and in the applications table.
 type Redirects struct {
-	RedirectURIs           []string
-	PostLogoutRedirectURIs []string
-	DevMode                bool
-	RequirePushed          bool
+	// RedirectURIs are where an authorization may return (redirect.go);
+	// PostLogoutRedirectURIs where a logout may.
+	RedirectURIs           []string `json:"redirectUris,omitempty"`
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
+	// DevMode lets http redirect URIs name any host, and loopback ones
+	// match with any port.
+	DevMode bool `json:"devMode,omitempty"`
+	// RequirePushed refuses authorization requests that were not pushed
+	// (RFC 9126 section 5).
+	RequirePushed bool `json:"requirePushed,omitempty"`
 	// BackchannelLogoutURI receives logout tokens when a session of the
 	// application's users ends (OIDC Back-Channel Logout 1.0); "" for
 	// none.
-	BackchannelLogoutURI string
+	BackchannelLogoutURI string `json:"backchannelLogoutUri,omitempty"`
 }
 
 // Credentials are what a client presented at an endpoint.

@@ -233,13 +233,11 @@ func (c *Commands) SetRedirects(ctx context.Context, editor eventstore.Editor, i
 		return Application{}, err
 	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
-		Events: []eventstore.Payload{&RedirectsSet{AppID: app.ID, RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs, DevMode: r.DevMode,
-			RequirePushed: r.RequirePushed, BackchannelLogoutURI: r.BackchannelLogoutURI}}})
+		Events: []eventstore.Payload{&RedirectsSet{AppID: app.ID, Redirects: r}}})
 	if err != nil {
 		return Application{}, err
 	}
-	app.RedirectURIs, app.PostLogoutRedirectURIs, app.DevMode, app.RequirePushed = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed
-	app.BackchannelLogoutURI = r.BackchannelLogoutURI
+	app.Redirects = r
 	return app, nil
 }
 
@@ -258,8 +256,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	app := Application{
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
-		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, DevMode: spec.DevMode, RequirePushed: spec.RequirePushed,
-		BackchannelLogoutURI: spec.BackchannelLogoutURI, AuthMethod: spec.AuthMethod,
+		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod,
 	}
 	if len(spec.JWKS) > 0 {
 		app.JWKS, _ = checkJWKS(spec.JWKS)
@@ -267,8 +264,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	events := []eventstore.Payload{&ApplicationAdded{
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
-		RedirectURIs: app.RedirectURIs, PostLogoutRedirectURIs: app.PostLogoutRedirectURIs, DevMode: app.DevMode, RequirePushed: app.RequirePushed,
-		BackchannelLogoutURI: app.BackchannelLogoutURI, AuthMethod: app.AuthMethod, JWKS: spec.JWKS,
+		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS,
 	}}
 	var secret string
 	if !app.Public && app.AuthMethod != oauth.AuthPrivateKeyJWT {

@@ -19,22 +19,18 @@ type ProjectAdded struct {
 // ApplicationAdded adds an application to the project. AccessTokenLifetime
 // zero means the token lifetime of the settings in force.
 type ApplicationAdded struct {
-	AppID                  string          `json:"appId"`
-	Name                   string          `json:"name"`
-	ClientID               string          `json:"clientId"`
-	Kind                   string          `json:"kind"`
-	Public                 bool            `json:"public"`
-	GrantTypes             []string        `json:"grantTypes"`
-	AccessTokenType        string          `json:"accessTokenType"`
-	AccessTokenLifetime    time.Duration   `json:"accessTokenLifetime"`
-	Scopes                 []string        `json:"scopes"`
-	RedirectURIs           []string        `json:"redirectUris,omitempty"`
-	PostLogoutRedirectURIs []string        `json:"postLogoutRedirectUris,omitempty"`
-	DevMode                bool            `json:"devMode,omitempty"`
-	RequirePushed          bool            `json:"requirePushed,omitempty"`
-	BackchannelLogoutURI   string          `json:"backchannelLogoutUri,omitempty"`
-	AuthMethod             string          `json:"authMethod,omitempty"`
-	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	AppID               string        `json:"appId"`
+	Name                string        `json:"name"`
+	ClientID            string        `json:"clientId"`
+	Kind                string        `json:"kind"`
+	Public              bool          `json:"public"`
+	GrantTypes          []string      `json:"grantTypes"`
+	AccessTokenType     string        `json:"accessTokenType"`
+	AccessTokenLifetime time.Duration `json:"accessTokenLifetime"`
+	Scopes              []string      `json:"scopes"`
+	Redirects
+	AuthMethod string          `json:"authMethod,omitempty"`
+	JWKS       json.RawMessage `json:"jwks,omitempty"`
 }
 
 // KeysSet replaces the public keys of a private_key_jwt client.
@@ -43,15 +39,10 @@ type KeysSet struct {
 	JWKS  json.RawMessage `json:"jwks"`
 }
 
-// RedirectsSet replaces the redirect URIs, post-logout redirect URIs and
-// development mode of an application.
+// RedirectsSet replaces the redirects of an application.
 type RedirectsSet struct {
-	AppID                  string   `json:"appId"`
-	RedirectURIs           []string `json:"redirectUris"`
-	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris"`
-	DevMode                bool     `json:"devMode"`
-	RequirePushed          bool     `json:"requirePushed,omitempty"`
-	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty"`
+	AppID string `json:"appId"`
+	Redirects
 }
 
 // SecretAdded adds a client secret, stored as an HMAC-SHA-256 under a key

@@ -72,26 +72,14 @@ func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
 // redirectsJSON is the redirects column: one JSON document, since they
 // are only ever read with their application.
 func redirectsJSON(r Redirects) string {
-	b, _ := json.Marshal(struct {
-		R []string `json:"r,omitempty"`
-		L []string `json:"l,omitempty"`
-		D bool     `json:"d,omitempty"`
-		P bool     `json:"p,omitempty"`
-		B string   `json:"b,omitempty"`
-	}{r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed, r.BackchannelLogoutURI})
+	b, _ := json.Marshal(r)
 	return string(b)
 }
 
 func parseRedirects(s string) (Redirects, error) {
-	var v struct {
-		R []string `json:"r"`
-		L []string `json:"l"`
-		D bool     `json:"d"`
-		P bool     `json:"p"`
-		B string   `json:"b"`
-	}
-	err := json.Unmarshal([]byte(s), &v)
-	return Redirects{RedirectURIs: v.R, PostLogoutRedirectURIs: v.L, DevMode: v.D, RequirePushed: v.P, BackchannelLogoutURI: v.B}, err
+	var r Redirects
+	err := json.Unmarshal([]byte(s), &r)
+	return r, err
 }
 
 // authMethod is the stored authentication method of a client: its
@@ -127,14 +115,12 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
-			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed,
-				BackchannelLogoutURI: p.BackchannelLogoutURI}), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS))
+			redirectsJSON(p.Redirects), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS))
 	case *KeysSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1 WHERE instance_id = $2 AND app_id = $3`, string(p.JWKS), a.InstanceID, p.AppID)
 	case *RedirectsSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET redirects = $1 WHERE instance_id = $2 AND app_id = $3`,
-			redirectsJSON(Redirects{RedirectURIs: p.RedirectURIs, PostLogoutRedirectURIs: p.PostLogoutRedirectURIs, DevMode: p.DevMode, RequirePushed: p.RequirePushed,
-				BackchannelLogoutURI: p.BackchannelLogoutURI}), a.InstanceID, p.AppID)
+			redirectsJSON(p.Redirects), a.InstanceID, p.AppID)
 	case *SecretAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO client_secrets (instance_id, app_id, secret_id, key_id, hash, expires_at, created_at)
 VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID, p.Hash, at)

@@ -79,12 +79,10 @@ func scanApplication(row scanner) (Application, error) {
 			return Application{}, fmt.Errorf("client: keys of %s: %w", a.ID, err)
 		}
 	}
-	r, err := parseRedirects(redirects)
-	if err != nil {
+	var err error
+	if a.Redirects, err = parseRedirects(redirects); err != nil {
 		return Application{}, fmt.Errorf("client: redirects of %s: %w", a.ID, err)
 	}
-	a.RedirectURIs, a.PostLogoutRedirectURIs, a.DevMode, a.RequirePushed = r.RedirectURIs, r.PostLogoutRedirectURIs, r.DevMode, r.RequirePushed
-	a.BackchannelLogoutURI = r.BackchannelLogoutURI
 	a.Public = typ == "public"
 	a.GrantTypes = strings.Fields(grants)
 	a.Scopes = strings.Fields(scopes)

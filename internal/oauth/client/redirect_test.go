@@ -37,7 +37,7 @@ func TestCheckRedirectURI(t *testing.T) {
 }
 
 func TestMatchRedirectURI(t *testing.T) {
-	conf := Application{RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1/cb"}}
+	conf := Application{Redirects: Redirects{RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1/cb"}}}
 	public := conf
 	public.Public = true
 	for _, c := range []struct {
@@ -69,7 +69,7 @@ func FuzzMatchRedirectURI(f *testing.F) {
 	f.Add("http://127.0.0.1:5000/cb")
 	f.Add("https://app.example.com/cb")
 	f.Add("http://[::1]:1/cb?")
-	app := Application{Public: true, RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1/cb"}}
+	app := Application{Public: true, Redirects: Redirects{RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1/cb"}}}
 	f.Fuzz(func(t *testing.T, uri string) {
 		if app.MatchRedirectURI(uri) && uri != "https://app.example.com/cb" && !strings.HasPrefix(uri, "http://127.0.0.1") {
 			t.Fatalf("%q matched", uri)
