@@ -10,6 +10,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/device"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/logout"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
@@ -28,6 +29,9 @@ func (a *App) Tokens() *token.Tokens {
 
 // AuthRequests returns the store of authorization requests.
 func (a *App) AuthRequests() *authreq.Requests { return authreq.New(a.DB, nil) }
+
+// Devices returns the store of device authorization requests.
+func (a *App) Devices() *device.Requests { return device.New(a.DB, nil) }
 
 // Grants returns the grants and refresh tokens of the provider: one per
 // App, so that concurrent refreshes commit together.
@@ -132,7 +136,9 @@ func (a *App) mountProvider(srv *server.Server) {
 			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime},
 			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants()},
 			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Grants: a.Grants()},
+			grant.DeviceCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Devices: a.Devices(), Grants: a.Grants()},
 		},
+		Devices:      a.Devices(),
 		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,
 	})
 	for pattern, h := range p.Routes() {

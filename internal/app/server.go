@@ -156,6 +156,9 @@ func (a *App) maintain(ctx context.Context) {
 	if err := client.SweepAssertions(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired client assertions", "err", err)
 	}
+	if err := a.Devices().Sweep(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired device requests", "err", err)
+	}
 	if err := a.Grants().Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired grants and refresh tokens", "err", err)
 	}

@@ -63,6 +63,9 @@ type Deps struct {
 	// AuthRequests are the provider's authorization requests the login
 	// finishes (authrequest.go); nil for none.
 	AuthRequests AuthRequests
+	// Devices are the device authorization requests the user-code
+	// screen approves (device.go); nil for none.
+	Devices Devices
 }
 
 // Handler serves the hosted login.
@@ -125,7 +128,7 @@ func New(d Deps) (*Handler, error) {
 // account pages) lists its own.
 func (h *Handler) Routes() map[string]http.Handler {
 	all := map[string]http.Handler{}
-	for _, part := range []map[string]http.Handler{h.signInRoutes(), h.passkeyRoutes(), h.registerRoutes(), h.accountRoutes(), h.brandingRoutes()} {
+	for _, part := range []map[string]http.Handler{h.signInRoutes(), h.passkeyRoutes(), h.registerRoutes(), h.accountRoutes(), h.brandingRoutes(), h.deviceRoutes()} {
 		for p, handler := range part {
 			all[p] = withRequestState(handler)
 		}

@@ -375,7 +375,7 @@ func (h *Handler) done(w http.ResponseWriter, r *http.Request) {
 		h.ended(w, r)
 		return
 	}
-	if h.continueAuthRequest(w, r, s) {
+	if h.continueAuthRequest(w, r, s) || h.continueDevice(w, r) {
 		return
 	}
 	h.render(w, r, http.StatusOK, "done", view{Title: "Signed in", LoginName: h.nameOf(r.Context(), s)})

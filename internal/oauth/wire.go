@@ -59,6 +59,7 @@ type Metadata struct {
 	TokenEndpoint                              string   `json:"token_endpoint"`
 	UserinfoEndpoint                           string   `json:"userinfo_endpoint,omitempty"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint,omitempty"`
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint,omitempty"`
 	JWKSURI                                    string   `json:"jwks_uri"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`

@@ -53,6 +53,9 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		m.PushedAuthorizationRequestEndpoint = iss + PathPAR
 		m.BackchannelLogoutSupported, m.BackchannelLogoutSessionSupported = true, true
 	}
+	if _, ok := p.grants[oauth.GrantDeviceCode]; ok && p.d.Devices != nil {
+		m.DeviceAuthorizationEndpoint = iss + PathDevice
+	}
 	m.TokenEndpointAuthSigningAlgValuesSupported = client.AssertionAlgorithms()
 	writeJSON(w, http.StatusOK, m)
 }

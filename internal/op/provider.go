@@ -13,6 +13,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/device"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/logout"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
@@ -32,6 +33,7 @@ const (
 	PathUserinfo      = "/oidc/v1/userinfo"
 	PathEndSession    = "/oidc/v1/end_session"
 	PathPAR           = "/oauth/v2/par"
+	PathDevice        = "/oauth/v2/device_authorization"
 )
 
 // Clients authenticates clients at the endpoints (client.Clients).
@@ -75,6 +77,13 @@ type Deps struct {
 	UserGrants Grants
 	// Sealer seals logouts handed to the login (the key ring).
 	Sealer logout.Sealer
+	// Devices start device authorization requests (RFC 8628).
+	Devices Devices
+}
+
+// Devices start device authorization requests (device.Requests).
+type Devices interface {
+	Start(ctx context.Context, instanceID, clientID string, scopes []string) (device.Request, string, error)
 }
 
 // Provider serves the endpoints.
@@ -111,6 +120,7 @@ func (p *Provider) Routes() map[string]http.Handler {
 		"GET " + PathUserinfo:       http.HandlerFunc(p.userinfo),
 		"POST " + PathUserinfo:      http.HandlerFunc(p.userinfo),
 		"POST " + PathPAR:           http.HandlerFunc(p.par),
+		"POST " + PathDevice:        http.HandlerFunc(p.deviceAuthorization),
 		"GET " + PathEndSession:     http.HandlerFunc(p.endSession),
 		"POST " + PathEndSession:    http.HandlerFunc(p.endSession),
 	}

@@ -27,7 +27,7 @@ const (
 // GrantTypes are the grant types an application may register. Only
 // client_credentials is served yet; the others are accepted so that an
 // application can be registered before its flow ships.
-var GrantTypes = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantJWTBearer}
+var GrantTypes = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantJWTBearer, oauth.GrantDeviceCode}
 
 // Project is a bundle of applications of one organization.
 type Project struct {
