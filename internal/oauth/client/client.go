@@ -24,9 +24,9 @@ const (
 	TokenOpaque = "opaque"
 )
 
-// GrantTypes are the grant types an application may register. Only
-// client_credentials is served yet; the others are accepted so that an
-// application can be registered before its flow ships.
+// GrantTypes are the grant types an application may register. The JWT
+// bearer grant is accepted so that an application can be registered
+// before it is served.
 var GrantTypes = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantJWTBearer, oauth.GrantDeviceCode}
 
 // Project is a bundle of applications of one organization.
