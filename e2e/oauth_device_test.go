@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 )
 
@@ -29,7 +31,7 @@ func TestDeviceFlow(t *testing.T) {
 		}
 		s.api(t, http.MethodPost, "/v1/projects", map[string]any{"organizationId": s.orgID, "name": "CLI"}, &project)
 		cli, _ := s.createApplication(t, project.Project.ID, map[string]any{"name": "cli", "public": true,
-			"grantTypes": []string{"urn:ietf:params:oauth:grant-type:device_code"}})
+			"grantTypes": []string{"urn:ietf:params:oauth:grant-type:device_code"}, "idTokenAlg": "ES256"})
 		provider, err := oidc.NewProvider(ctx, s.url)
 		if err != nil {
 			t.Fatal(err)
@@ -90,7 +92,12 @@ func TestDeviceFlow(t *testing.T) {
 		if got.err != nil {
 			t.Fatalf("the device's polling: %v", got.err)
 		}
-		idToken, err := provider.Verifier(&oidc.Config{ClientID: cli.ClientID}).Verify(ctx, got.tok.Extra("id_token").(string))
+		// The client chose ES256 for its ID tokens.
+		rawID := got.tok.Extra("id_token").(string)
+		if parsed, err := jwt.ParseSigned(rawID, []jose.SignatureAlgorithm{jose.ES256}); err != nil || parsed.Headers[0].Algorithm != "ES256" {
+			t.Fatalf("the ID token of a client that chose ES256: %v", err)
+		}
+		idToken, err := provider.Verifier(&oidc.Config{ClientID: cli.ClientID, SupportedSigningAlgs: []string{"ES256"}}).Verify(ctx, rawID)
 		if err != nil {
 			t.Fatalf("ID token: %v", err)
 		}

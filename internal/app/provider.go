@@ -72,7 +72,7 @@ func (a *App) sessionEnded(ctx context.Context, instanceID, sessionID string) {
 		if err != nil || app.BackchannelLogoutURI == "" {
 			continue
 		}
-		tok, err := a.Tokens().IssueLogoutToken(ctx, instanceID, iss, g.ClientID, g.UserID, sessionID)
+		tok, err := a.Tokens().IssueLogoutToken(ctx, instanceID, iss, app.IDTokenAlg, g.ClientID, g.UserID, sessionID)
 		if err != nil {
 			a.Log.Warn("logout token", "client_id", g.ClientID, "err", err)
 			continue

@@ -39,7 +39,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		ResponseTypesSupported:            []string{},
 		GrantTypesSupported:               grants,
 		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  []string{token.DefaultIDTokenAlgorithm},
+		IDTokenSigningAlgValuesSupported:  []string{token.RS256, token.ES256, token.EdDSA},
 		TokenEndpointAuthMethodsSupported: clientAuthMethods, IntrospectionEndpointAuthMethodsSupported: clientAuthMethods,
 		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
 	}

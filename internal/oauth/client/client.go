@@ -62,9 +62,12 @@ type Application struct {
 	// way (basic or post).
 	AuthMethod string
 	// JWKS are the public keys of a private_key_jwt client.
-	JWKS      jose.JSONWebKeySet
-	Secrets   []Secret
-	CreatedAt time.Time
+	JWKS jose.JSONWebKeySet
+	// IDTokenAlg signs its ID tokens and logout tokens: RS256 (the
+	// default, which every client supports), ES256 or EdDSA.
+	IDTokenAlg string
+	Secrets    []Secret
+	CreatedAt  time.Time
 }
 
 // Allows reports whether the application registered grantType.
@@ -98,6 +101,8 @@ type ApplicationSpec struct {
 	// a confidential one; oauth.AuthPrivateKeyJWT needs JWKS.
 	AuthMethod string
 	JWKS       []byte
+	// IDTokenAlg: "" for RS256.
+	IDTokenAlg string
 }
 
 // Redirects are how an application's authorizations begin and where they

@@ -161,6 +161,16 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 	if spec.Public && spec.AuthMethod != oauth.AuthNone {
 		return spec, failure.InvalidArgument("authMethod", "a public client authenticates with none")
 	}
+	switch spec.IDTokenAlg {
+	case "":
+		spec.IDTokenAlg = "RS256"
+	case "RS256", "ES256", "EdDSA":
+		if spec.Kind == KindAPI {
+			return spec, failure.InvalidArgument("idTokenAlg", "an API application obtains no ID tokens")
+		}
+	default:
+		return spec, failure.InvalidArgument("idTokenAlg", "must be RS256, ES256 or EdDSA")
+	}
 	if spec.AuthMethod != oauth.AuthPrivateKeyJWT && len(spec.JWKS) > 0 {
 		return spec, failure.InvalidArgument("jwks", "keys are for private_key_jwt clients")
 	}
@@ -256,7 +266,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	app := Application{
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
-		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod,
+		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod, IDTokenAlg: spec.IDTokenAlg,
 	}
 	if len(spec.JWKS) > 0 {
 		app.JWKS, _ = checkJWKS(spec.JWKS)
@@ -264,7 +274,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	events := []eventstore.Payload{&ApplicationAdded{
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
-		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS,
+		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS, IDTokenAlg: app.IDTokenAlg,
 	}}
 	var secret string
 	if !app.Public && app.AuthMethod != oauth.AuthPrivateKeyJWT {

@@ -31,6 +31,7 @@ type ApplicationAdded struct {
 	Redirects
 	AuthMethod string          `json:"authMethod,omitempty"`
 	JWKS       json.RawMessage `json:"jwks,omitempty"`
+	IDTokenAlg string          `json:"idTokenAlg,omitempty"`
 }
 
 // KeysSet replaces the public keys of a private_key_jwt client.

@@ -50,6 +50,10 @@ ALTER TABLE applications ADD COLUMN jwks TEXT NOT NULL DEFAULT '';
 CREATE TABLE client_assertions (instance_id TEXT NOT NULL, client_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at BIGINT NOT NULL,
 	PRIMARY KEY (instance_id, client_id, jti));
 CREATE INDEX client_assertions_expiry ON client_assertions (expires_at);`,
+}, {
+	Name:     "client/0004_id_token_alg",
+	SQLite:   `ALTER TABLE applications ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT '';`,
+	Postgres: `ALTER TABLE applications ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT '';`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -95,6 +99,14 @@ func authMethod(public bool, method string) string {
 	return oauth.AuthClientSecretBasic
 }
 
+// idTokenAlg is the stored ID token algorithm: RS256 unless chosen.
+func idTokenAlg(alg string) string {
+	if alg == "" {
+		return "RS256"
+	}
+	return alg
+}
+
 func clientType(public bool) string {
 	if public {
 		return "public"
@@ -111,11 +123,11 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 			a.InstanceID, a.ID, a.Owner, p.Name, e.Sequence, at)
 	case *ApplicationAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO applications (instance_id, app_id, project_id, org_id, name, client_id, kind, client_type,
-	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
-			redirectsJSON(p.Redirects), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS))
+			redirectsJSON(p.Redirects), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS), idTokenAlg(p.IDTokenAlg))
 	case *KeysSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1 WHERE instance_id = $2 AND app_id = $3`, string(p.JWKS), a.InstanceID, p.AppID)
 	case *RedirectsSet:

@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"maps"
 	"strings"
@@ -25,6 +26,8 @@ type IDToken struct {
 	// AccessToken, when one is issued with it, gives at_hash.
 	AccessToken string
 	Lifetime    time.Duration
+	// Algorithm signs it: DefaultIDTokenAlgorithm when "".
+	Algorithm string
 	// Claims are the user's claims the scopes ask for; they never
 	// replace the protocol claims above.
 	Claims map[string]any
@@ -35,10 +38,14 @@ type IDToken struct {
 // them out (no nonce, no session).
 var protocolClaims = []string{"iss", "sub", "aud", "azp", "iat", "exp", "nbf", "jti", "auth_time", "nonce", "amr", "acr", "sid", "at_hash", "c_hash", "events", "cnf"}
 
-// IssueIDToken signs an ID token with the instance's current RS256 key
-// (DefaultIDTokenAlgorithm) and returns it.
+// IssueIDToken signs an ID token with the instance's current key of
+// in.Algorithm (RS256 unless the client chose another) and returns it.
 func (t *Tokens) IssueIDToken(ctx context.Context, instanceID string, in IDToken) (string, error) {
-	signer, err := t.keys.Signer(ctx, instanceID, DefaultIDTokenAlgorithm)
+	alg := in.Algorithm
+	if alg == "" {
+		alg = DefaultIDTokenAlgorithm
+	}
+	signer, err := t.keys.Signer(ctx, instanceID, alg)
 	if err != nil {
 		return "", err
 	}
@@ -65,9 +72,19 @@ func (t *Tokens) IssueIDToken(ctx context.Context, instanceID string, in IDToken
 		c["sid"] = in.SessionID
 	}
 	if in.AccessToken != "" {
-		c["at_hash"] = HalfHash(in.AccessToken)
+		c["at_hash"] = halfHashFor(alg, in.AccessToken)
 	}
 	return signer.Sign(TypeJWT, c)
+}
+
+// halfHashFor is the at_hash of s for a token signed with alg: SHA-512
+// for EdDSA (Ed25519's hash), SHA-256 otherwise.
+func halfHashFor(alg, s string) string {
+	if alg == EdDSA {
+		sum := sha512.Sum512([]byte(s))
+		return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+	}
+	return HalfHash(s)
 }
 
 // HalfHash is the base64url of the left half of the SHA-256 of s: the
@@ -133,10 +150,13 @@ const TypeLogoutToken = "logout+jwt"
 const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
 
 // IssueLogoutToken signs a logout token for a client: a session of the
-// user subject ended. It is signed like the client's ID tokens and lives
-// two minutes.
-func (t *Tokens) IssueLogoutToken(ctx context.Context, instanceID, issuer, clientID, subject, sessionID string) (string, error) {
-	signer, err := t.keys.Signer(ctx, instanceID, DefaultIDTokenAlgorithm)
+// user subject ended. It is signed like the client's ID tokens (alg, ""
+// for the default) and lives two minutes.
+func (t *Tokens) IssueLogoutToken(ctx context.Context, instanceID, issuer, alg, clientID, subject, sessionID string) (string, error) {
+	if alg == "" {
+		alg = DefaultIDTokenAlgorithm
+	}
+	signer, err := t.keys.Signer(ctx, instanceID, alg)
 	if err != nil {
 		return "", err
 	}

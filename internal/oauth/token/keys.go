@@ -166,10 +166,10 @@ func (k *Keys) loadSigner(ctx context.Context, instanceID, alg string) (*Signer,
 }
 
 // PublishedAtFirstUse are the algorithms whose keys PublicKeys creates
-// when the instance has none: the access tokens' and the ID tokens'
-// default, so that a client that fetched the key set once knows the key
-// of any token it will be given.
-var PublishedAtFirstUse = []string{DefaultAlgorithm, DefaultIDTokenAlgorithm}
+// when the instance has none: every algorithm a token may be signed with,
+// so that a client that fetched the key set once knows the key of any
+// token it will be given.
+var PublishedAtFirstUse = []string{DefaultAlgorithm, DefaultIDTokenAlgorithm, EdDSA}
 
 // PublicKeys returns the instance's published keys — next, current and
 // retired, of every algorithm — creating the keys of PublishedAtFirstUse

@@ -55,7 +55,7 @@ func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, access
 	if slices.Contains(g.Scopes, claims.ScopeOpenID) {
 		resp.IDToken, err = u.Tokens.IssueIDToken(ctx, r.InstanceID, token.IDToken{
 			Issuer: r.Issuer, Subject: g.UserID, Audience: app.ClientID, Nonce: nonce, AuthTime: g.AuthTime, AMR: g.AMR,
-			SessionID: g.SessionID, AccessToken: raw, Lifetime: lifetimes.IDToken, Claims: userClaims,
+			SessionID: g.SessionID, AccessToken: raw, Lifetime: lifetimes.IDToken, Claims: userClaims, Algorithm: app.IDTokenAlg,
 		})
 		if err != nil {
 			return nil, token.AccessClaims{}, err

@@ -322,7 +322,10 @@ type Application struct {
 	AuthMethod string `protobuf:"bytes,19,opt,name=auth_method,json=authMethod,proto3" json:"auth_method,omitempty"`
 	// Jwks are the public keys of a private_key_jwt client, a JWK Set as
 	// JSON.
-	Jwks          string `protobuf:"bytes,20,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	Jwks string `protobuf:"bytes,20,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	// IdTokenAlg signs its ID tokens and logout tokens: RS256, ES256 or
+	// EdDSA.
+	IdTokenAlg    string `protobuf:"bytes,21,opt,name=id_token_alg,json=idTokenAlg,proto3" json:"id_token_alg,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -493,6 +496,13 @@ func (x *Application) GetAuthMethod() string {
 func (x *Application) GetJwks() string {
 	if x != nil {
 		return x.Jwks
+	}
+	return ""
+}
+
+func (x *Application) GetIdTokenAlg() string {
+	if x != nil {
+		return x.IdTokenAlg
 	}
 	return ""
 }
@@ -823,7 +833,11 @@ type CreateApplicationRequest struct {
 	AuthMethod string `protobuf:"bytes,14,opt,name=auth_method,json=authMethod,proto3" json:"auth_method,omitempty"`
 	// Jwks: the public keys of a private_key_jwt client, a JWK Set (RFC
 	// 7517) as JSON; at most 10 keys, no private or symmetric keys.
-	Jwks          string `protobuf:"bytes,15,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	Jwks string `protobuf:"bytes,15,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	// IdTokenAlg signs its ID tokens and logout tokens: RS256 (the
+	// default, which every OpenID Connect client supports), ES256 or EdDSA
+	// (id_token_signed_response_alg).
+	IdTokenAlg    string `protobuf:"bytes,16,opt,name=id_token_alg,json=idTokenAlg,proto3" json:"id_token_alg,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -959,6 +973,13 @@ func (x *CreateApplicationRequest) GetAuthMethod() string {
 func (x *CreateApplicationRequest) GetJwks() string {
 	if x != nil {
 		return x.Jwks
+	}
+	return ""
+}
+
+func (x *CreateApplicationRequest) GetIdTokenAlg() string {
+	if x != nil {
+		return x.IdTokenAlg
 	}
 	return ""
 }
@@ -1661,7 +1682,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xdd\x06\n" +
+	"expireTime\"\xff\x06\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1687,7 +1708,9 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x16backchannel_logout_uri\x18\x12 \x01(\tR\x14backchannelLogoutUri\x12\x1f\n" +
 	"\vauth_method\x18\x13 \x01(\tR\n" +
 	"authMethod\x12\x12\n" +
-	"\x04jwks\x18\x14 \x01(\tR\x04jwks\"S\n" +
+	"\x04jwks\x18\x14 \x01(\tR\x04jwks\x12 \n" +
+	"\fid_token_alg\x18\x15 \x01(\tR\n" +
+	"idTokenAlg\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1701,7 +1724,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\x99\x05\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xbb\x05\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1721,7 +1744,9 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x16backchannel_logout_uri\x18\r \x01(\tR\x14backchannelLogoutUri\x12\x1f\n" +
 	"\vauth_method\x18\x0e \x01(\tR\n" +
 	"authMethod\x12\x12\n" +
-	"\x04jwks\x18\x0f \x01(\tR\x04jwks\"V\n" +
+	"\x04jwks\x18\x0f \x01(\tR\x04jwks\x12 \n" +
+	"\fid_token_alg\x18\x10 \x01(\tR\n" +
+	"idTokenAlg\"V\n" +
 	"\x19SetApplicationKeysRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x12\n" +
 	"\x04jwks\x18\x02 \x01(\tR\x04jwks\"a\n" +
