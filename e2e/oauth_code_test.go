@@ -189,6 +189,36 @@ func TestAuthorizationCode(t *testing.T) {
 			t.Fatalf("userinfo with a bad token: %d", code)
 		}
 
+		// Browser applications: userinfo's preflight and answers allow any
+		// origin (a bearer token, no cookies); the token endpoint answers
+		// the origin of a registered redirect URI only.
+		preq, _ := http.NewRequest(http.MethodOptions, s.url+"/oidc/v1/userinfo", nil)
+		preq.Header.Set("Origin", "https://spa.example")
+		preq.Header.Set("Access-Control-Request-Method", "GET")
+		preq.Header.Set("Access-Control-Request-Headers", "authorization")
+		if resp, err := http.DefaultClient.Do(preq); err != nil || resp.StatusCode != http.StatusNoContent ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Fatalf("userinfo preflight: %v %v", resp, err)
+		}
+		corsToken := func(origin string) string {
+			req, _ := http.NewRequest(http.MethodPost, s.url+"/oauth/v2/token", strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"crt_x"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", origin)
+			req.SetBasicAuth(web.ClientID, secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.Header.Get("Access-Control-Allow-Origin")
+		}
+		if got := corsToken("http://127.0.0.1:9"); got != "http://127.0.0.1:9" {
+			t.Fatalf("the token endpoint to the client's origin: %q", got)
+		}
+		if got := corsToken("https://evil.example"); got != "" {
+			t.Fatalf("the token endpoint to another origin: %q", got)
+		}
+
 		// Refresh rotates; the old token again revokes the grant.
 		refresh := func(rt string) (int, map[string]any) {
 			code, _, body := s.form(t, "/oauth/v2/token", web.ClientID, secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})

@@ -23,6 +23,7 @@ var tokenAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSec
 // section 4 and RFC 8414 section 3, one document for both. Only what is
 // served is listed: without the authorization endpoint, no response type.
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
 	_, iss := p.issuer(r)
 	grants := make([]string, 0, len(p.grants))
 	for t := range p.grants {

@@ -118,6 +118,7 @@ func (p *Provider) Routes() map[string]http.Handler {
 		"GET " + PathAuthorize:      http.HandlerFunc(p.authorize),
 		"POST " + PathAuthorize:     http.HandlerFunc(p.authorize),
 		"GET " + PathUserinfo:       http.HandlerFunc(p.userinfo),
+		"OPTIONS " + PathUserinfo:   http.HandlerFunc(p.preflight),
 		"POST " + PathUserinfo:      http.HandlerFunc(p.userinfo),
 		"POST " + PathPAR:           http.HandlerFunc(p.par),
 		"POST " + PathDevice:        http.HandlerFunc(p.deviceAuthorization),

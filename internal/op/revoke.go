@@ -23,6 +23,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
+	allowClientOrigin(w, r, c.Application())
 	raw := form.Get("token")
 	if raw == "" {
 		p.writeError(w, r, oauth.Errorf(oauth.InvalidRequest, "token is required"))

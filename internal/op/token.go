@@ -16,6 +16,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
+	allowClientOrigin(w, r, c.Application())
 	gt := form.Get("grant_type")
 	g, ok := p.grants[gt]
 	switch {

@@ -17,6 +17,7 @@ import (
 // must be an active access token of a user, with the openid scope; the
 // answer is the claims its scopes release, with sub.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
 	raw, err := bearerOf(w, r)
 	if err != nil {
 		p.bearerError(w, r, err)
