@@ -41,7 +41,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, client.Migrations, authreq.Migrations, grants.Migrations, device.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, authreq.Migrations, grants.Migrations, device.Migrations} {
 		all = append(all, ms...)
 	}
 	return all

@@ -21,6 +21,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/session"
@@ -155,6 +156,9 @@ func (a *App) maintain(ctx context.Context) {
 	}
 	if err := client.SweepAssertions(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired client assertions", "err", err)
+	}
+	if err := token.SweepOpaque(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired opaque tokens", "err", err)
 	}
 	if err := a.Devices().Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired device requests", "err", err)

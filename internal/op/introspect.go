@@ -36,7 +36,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		p.introspectRefresh(w, r, c.Application().ClientID, iss, raw)
 		return
 	}
-	claims, err := p.d.Tokens.VerifyJWT(r.Context(), inst.ID, iss, raw)
+	claims, err := p.d.Tokens.VerifyAccess(r.Context(), inst.ID, iss, raw)
 	if errors.Is(err, token.ErrInactive) {
 		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
 		return

@@ -50,7 +50,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	claims, err := p.d.Tokens.VerifyJWT(r.Context(), inst.ID, iss, raw)
+	claims, err := p.d.Tokens.VerifyAccess(r.Context(), inst.ID, iss, raw)
 	if errors.Is(err, token.ErrInactive) {
 		w.WriteHeader(http.StatusOK)
 		return

@@ -24,7 +24,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inst, iss := p.issuer(r)
-	c, err := p.d.Tokens.VerifyJWT(r.Context(), inst.ID, iss, raw)
+	c, err := p.d.Tokens.VerifyAccess(r.Context(), inst.ID, iss, raw)
 	if errors.Is(err, token.ErrInactive) {
 		p.bearerError(w, r, &oauth.Error{Code: oauth.InvalidToken, Description: "the access token is not active", Status: http.StatusUnauthorized, Cause: err})
 		return

@@ -193,7 +193,7 @@ func TestApplicationSpec(t *testing.T) {
 	}{
 		{"fail/a public client with client_credentials", ApplicationSpec{Name: "x", Public: true, GrantTypes: []string{oauth.GrantClientCredentials}}, "grantTypes"},
 		{"fail/an unknown grant type", ApplicationSpec{Name: "x", GrantTypes: []string{"password"}}, "grantTypes"},
-		{"fail/opaque tokens are not available yet", ApplicationSpec{Name: "x", AccessTokenType: TokenOpaque}, "accessTokenType"},
+		{"fail/an unknown access token type", ApplicationSpec{Name: "x", AccessTokenType: "paseto"}, "accessTokenType"},
 		{"fail/a lifetime under a minute", ApplicationSpec{Name: "x", AccessTokenLifetime: time.Second}, "accessTokenLifetime"},
 		{"fail/a scope with a space", ApplicationSpec{Name: "x", Scopes: []string{"a b"}}, "scopes"},
 		{"fail/a public API", ApplicationSpec{Name: "x", Kind: KindAPI, Public: true}, "public"},

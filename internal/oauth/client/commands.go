@@ -123,7 +123,6 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 		spec.AccessTokenType = TokenJWT
 	case TokenJWT:
 	case TokenOpaque:
-		return spec, failure.InvalidArgument("accessTokenType", "opaque access tokens are not available yet; use jwt")
 	default:
 		return spec, failure.InvalidArgument("accessTokenType", "must be %s or %s", TokenJWT, TokenOpaque)
 	}

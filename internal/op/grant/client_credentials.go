@@ -10,7 +10,7 @@ import (
 
 // ClientCredentialsTokens issues the access tokens (token.Tokens).
 type ClientCredentialsTokens interface {
-	IssueJWT(ctx context.Context, instanceID string, a token.Access) (string, token.AccessClaims, error)
+	IssueAccess(ctx context.Context, instanceID, format string, a token.Access) (string, token.AccessClaims, error)
 }
 
 // AccessTokenLifetime answers the access token lifetime of the settings in
@@ -45,7 +45,7 @@ func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenRe
 			return nil, err
 		}
 	}
-	raw, claims, err := g.Tokens.IssueJWT(ctx, r.InstanceID, token.Access{
+	raw, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
 		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: []string{app.ProjectID}, Scopes: scopes, Lifetime: lifetime,
 	})
 	if err != nil {

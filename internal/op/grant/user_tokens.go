@@ -16,7 +16,7 @@ import (
 
 // UserTokens issues what the grants of a signed-in user return.
 type UserTokens interface {
-	IssueJWT(ctx context.Context, instanceID string, a token.Access) (string, token.AccessClaims, error)
+	IssueAccess(ctx context.Context, instanceID, format string, a token.Access) (string, token.AccessClaims, error)
 	IssueIDToken(ctx context.Context, instanceID string, in token.IDToken) (string, error)
 	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, c token.AccessClaims) error
 }
@@ -44,7 +44,7 @@ func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, access
 	if err != nil {
 		return nil, token.AccessClaims{}, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
-	raw, ac, err := u.Tokens.IssueJWT(ctx, r.InstanceID, token.Access{
+	raw, ac, err := u.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
 		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: []string{app.ProjectID}, Scopes: g.Scopes,
 		Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID,
 	})
