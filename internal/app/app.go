@@ -25,6 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/consent"
 	"github.com/castellan-iam/castellan/internal/oauth/device"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
@@ -41,7 +42,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, authreq.Migrations, grants.Migrations, device.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -62,13 +63,14 @@ func Registry() *eventstore.Registry {
 	token.RegisterEvents(r)
 	client.RegisterEvents(r)
 	grants.RegisterEvents(r)
+	consent.RegisterEvents(r)
 	return r
 }
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
 	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{},
-		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, grants.Projection{}}
+		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, grants.Projection{}, consent.Projection{}}
 }
 
 // App is an assembled Castellan.

@@ -10,6 +10,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/consent"
 	"github.com/castellan-iam/castellan/internal/oauth/device"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/logout"
@@ -29,6 +30,25 @@ func (a *App) Tokens() *token.Tokens {
 
 // AuthRequests returns the store of authorization requests.
 func (a *App) AuthRequests() *authreq.Requests { return authreq.New(a.DB, nil) }
+
+// consents are the users' consents to third-party applications; revoking
+// one also ends the grants the application holds for the user.
+type consents struct {
+	*consent.Consents
+	grants *grants.Grants
+}
+
+func (c consents) Revoke(ctx context.Context, editor eventstore.Editor, instanceID, orgID, userID, clientID string) error {
+	if err := c.Consents.Revoke(ctx, editor, instanceID, orgID, userID, clientID); err != nil {
+		return err
+	}
+	return c.grants.RevokeUserClient(ctx, editor, instanceID, userID, clientID)
+}
+
+// Consents returns the users' consents to third-party applications.
+func (a *App) Consents() consents {
+	return consents{Consents: consent.New(a.Store), grants: a.Grants()}
+}
 
 // Devices returns the store of device authorization requests.
 func (a *App) Devices() *device.Requests { return device.New(a.DB, nil) }

@@ -72,6 +72,7 @@ func (h *Handler) accountRoutes() map[string]http.Handler {
 		"POST /ui/account/sign-in-codes/{channel}":  f(h.postSignInCodes),
 		"POST /ui/account/passkeys/remove":          f(h.postRemovePasskey),
 		"GET /ui/account/sessions":                  f(h.sessionsPage),
+		"POST /ui/account/applications/revoke":      f(h.postRevokeConsent),
 		"POST /ui/account/sessions/end":             f(h.postEndSession),
 		"POST /ui/account/sessions/end-others":      f(h.postEndOtherSessions),
 	}
@@ -200,6 +201,8 @@ type accountPage struct {
 	Step          *stepUp
 	// Channel is the contact channel a verification code was sent to.
 	Channel string
+	// Applications are the third-party applications the user allowed.
+	Applications []consentedApplication
 }
 
 func (h *Handler) accountView(me signedIn, section, title string) (view, *accountPage) {
@@ -213,7 +216,8 @@ func (h *Handler) accountOverview(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, _ := h.accountView(me, "overview", "Your account")
+	v, p := h.accountView(me, "overview", "Your account")
+	p.Applications = h.consentedApplications(r.Context(), me.user.InstanceID, me.user.ID)
 	h.render(w, r, http.StatusOK, "account", v)
 }
 

@@ -87,8 +87,17 @@ func pendingAuthRequest(r *http.Request) string {
 }
 
 // finishAuthRequest finishes the request with a signed-in session and
-// sends the browser back to the application.
+// sends the browser back to the application — after asking the user's
+// consent when the application is a third party's (consent.go).
 func (h *Handler) finishAuthRequest(w http.ResponseWriter, r *http.Request, id string, s session.Session) {
+	if h.needsConsent(w, r, id, s) {
+		return
+	}
+	h.finishConsented(w, r, id, s)
+}
+
+// finishConsented finishes the request without asking.
+func (h *Handler) finishConsented(w http.ResponseWriter, r *http.Request, id string, s session.Session) {
 	to, err := h.d.AuthRequests.Finish(r.Context(), instanceID(r), id, authreq.GrantOf(s))
 	setCookie(w, r, authRequestCookie, "", -1, http.SameSiteLaxMode)
 	if err != nil {

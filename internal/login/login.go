@@ -66,6 +66,9 @@ type Deps struct {
 	// Devices are the device authorization requests the user-code
 	// screen approves (device.go); nil for none.
 	Devices Devices
+	// Consents remember what users allowed third-party applications
+	// (consent.go); nil for none.
+	Consents Consents
 }
 
 // Handler serves the hosted login.

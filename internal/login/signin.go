@@ -41,6 +41,7 @@ func (h *Handler) signInRoutes() map[string]http.Handler {
 		"GET /ui/login/done":                    f(h.done),
 		"POST /ui/login/select":                 f(h.postSelect),
 		"GET /ui/login/logout":                  f(h.logoutPage),
+		"POST /ui/login/consent":                f(h.postConsent),
 		"POST /ui/login/logout":                 f(h.postLogout),
 		"GET /ui/login/static/{hash}/login.css": f(h.static),
 	}

@@ -137,7 +137,8 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	}
 	m := req.Msg
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
-		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod(), IDTokenAlg: m.GetIdTokenAlg()}
+		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod(), IDTokenAlg: m.GetIdTokenAlg(),
+		ThirdParty: m.GetThirdParty()}
 	if m.GetJwks() != "" {
 		spec.JWKS = []byte(m.GetJwks())
 	}
@@ -315,7 +316,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 		Id: a.ID, ProjectId: a.ProjectID, OrganizationId: a.OrgID, Name: a.Name, ClientId: a.ClientID, Public: a.Public,
 		GrantTypes: a.GrantTypes, Scopes: a.Scopes, CreateTime: timestamppb.New(a.CreatedAt),
 		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode, RequirePushedRequests: a.RequirePushed,
-		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod, IdTokenAlg: a.IDTokenAlg,
+		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod, IdTokenAlg: a.IDTokenAlg, ThirdParty: a.ThirdParty,
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {

@@ -8,8 +8,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sessionv1 "github.com/castellan-iam/castellan/gen/castellan/session/v1"
+	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
+	oauthclient "github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/session"
 )
 
 // AuthRequests are the provider's authorization requests a login
@@ -18,6 +21,35 @@ type AuthRequests interface {
 	Get(ctx context.Context, instanceID, id string) (authreq.Request, error)
 	Finish(ctx context.Context, instanceID, id string, g authreq.Grant) (string, error)
 	Deny(ctx context.Context, instanceID, id, code, description string) (string, error)
+}
+
+// Consents remember what users allowed third-party applications.
+type Consents interface {
+	Covers(ctx context.Context, instanceID, userID, clientID string, scopes []string) (bool, error)
+	Grant(ctx context.Context, editor eventstore.Editor, instanceID, orgID, userID, clientID string, scopes []string) error
+}
+
+// consented checks (or, with given, records) the user's consent to a
+// third-party application's request.
+func (s *Service) consented(ctx context.Context, instanceID string, ar authreq.Request, sess session.Session, given bool) error {
+	if s.consents == nil {
+		return nil
+	}
+	app, err := oauthclient.ApplicationByClientID(ctx, s.store.DB(), instanceID, ar.ClientID)
+	if err != nil || !app.ThirdParty {
+		return err
+	}
+	if given {
+		return s.consents.Grant(ctx, eventstore.Editor{UserID: sess.UserID, ClientID: "login"}, instanceID, sess.OrgID, sess.UserID, app.ClientID, ar.Scopes)
+	}
+	covered, err := s.consents.Covers(ctx, instanceID, sess.UserID, app.ClientID, ar.Scopes)
+	if err != nil {
+		return err
+	}
+	if !covered || ar.HasPrompt("consent") {
+		return failure.FailedPrecondition("consent required: the user must allow %s the scopes %v (set consent once it did)", app.Name, ar.Scopes)
+	}
+	return nil
 }
 
 // denyErrors are the errors a login may end a request with (RFC 6749
@@ -61,6 +93,9 @@ func (s *Service) FinishAuthRequest(ctx context.Context, req *connect.Request[se
 	}
 	if !authreq.Fresh(ar, sess, s.sessions.Now()) {
 		return nil, failure.FailedPrecondition("the session's sign-in is older than the request's max_age of %d seconds; check a factor again", ar.MaxAge)
+	}
+	if err := s.consented(ctx, caller.InstanceID, ar, sess, m.GetConsent()); err != nil {
+		return nil, err
 	}
 	to, err := s.authRequests.Finish(ctx, caller.InstanceID, ar.ID, authreq.GrantOf(sess))
 	if err != nil {

@@ -26,14 +26,16 @@ type Service struct {
 	sessions     *session.Commands
 	auth         *authn.Authenticator
 	authRequests AuthRequests
+	consents     Consents
 }
 
 var _ sessionv1connect.SessionServiceHandler = (*Service)(nil)
 
 // NewService returns the session service; it finishes the provider's
-// authorization requests.
-func NewService(store *eventstore.Store, sessions *session.Commands, auth *authn.Authenticator, authRequests AuthRequests) *Service {
-	return &Service{store: store, sessions: sessions, auth: auth, authRequests: authRequests}
+// authorization requests, with the users' consents to third-party
+// applications (nil: none asked).
+func NewService(store *eventstore.Store, sessions *session.Commands, auth *authn.Authenticator, authRequests AuthRequests, consents Consents) *Service {
+	return &Service{store: store, sessions: sessions, auth: auth, authRequests: authRequests, consents: consents}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.

@@ -38,7 +38,7 @@ func start(t *testing.T) *env { return startOn(t, nil) }
 // startOn runs the service on src, or on SQLite when src is nil.
 func startOn(t *testing.T, src dbtest.Source) *env {
 	services := func(a *app.App, auth *authn.Authenticator) []api.Service {
-		return []api.Service{sessionapi.NewService(a.Store, a.Sessions(), auth, a.AuthRequests())}
+		return []api.Service{sessionapi.NewService(a.Store, a.Sessions(), auth, a.AuthRequests(), a.Consents())}
 	}
 	var e *apitest.Env
 	if src == nil {

@@ -66,6 +66,10 @@ type Application struct {
 	// IDTokenAlg signs its ID tokens and logout tokens: RS256 (the
 	// default, which every client supports), ES256 or EdDSA.
 	IDTokenAlg string
+	// ThirdParty: the hosted login asks the user's consent before it
+	// gets what it asks for (package consent); a first-party application
+	// (false) does not ask.
+	ThirdParty bool
 	Secrets    []Secret
 	CreatedAt  time.Time
 }
@@ -103,6 +107,7 @@ type ApplicationSpec struct {
 	JWKS       []byte
 	// IDTokenAlg: "" for RS256.
 	IDTokenAlg string
+	ThirdParty bool
 }
 
 // Redirects are how an application's authorizations begin and where they

@@ -265,7 +265,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	app := Application{
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
-		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod, IDTokenAlg: spec.IDTokenAlg,
+		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod, IDTokenAlg: spec.IDTokenAlg, ThirdParty: spec.ThirdParty,
 	}
 	if len(spec.JWKS) > 0 {
 		app.JWKS, _ = checkJWKS(spec.JWKS)
@@ -273,7 +273,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	events := []eventstore.Payload{&ApplicationAdded{
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
-		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS, IDTokenAlg: app.IDTokenAlg,
+		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS, IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty,
 	}}
 	var secret string
 	if !app.Public && app.AuthMethod != oauth.AuthPrivateKeyJWT {

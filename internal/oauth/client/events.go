@@ -32,6 +32,7 @@ type ApplicationAdded struct {
 	AuthMethod string          `json:"authMethod,omitempty"`
 	JWKS       json.RawMessage `json:"jwks,omitempty"`
 	IDTokenAlg string          `json:"idTokenAlg,omitempty"`
+	ThirdParty bool            `json:"thirdParty,omitempty"`
 }
 
 // KeysSet replaces the public keys of a private_key_jwt client.

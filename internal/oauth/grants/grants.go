@@ -310,6 +310,35 @@ WHERE g.instance_id = $1 AND g.session_id = $2 AND NOT g.revoked`, instanceID, s
 	return list, rows.Err()
 }
 
+// RevokeUserClient ends every live grant of a user to a client (the user
+// revoked its consent).
+func (g *Grants) RevokeUserClient(ctx context.Context, editor eventstore.Editor, instanceID, userID, clientID string) error {
+	rows, err := g.store.DB().Reader().QueryContext(ctx, `SELECT `+grantColumns+` FROM oauth_grants g
+WHERE g.instance_id = $1 AND g.user_id = $2 AND g.client_id = $3 AND NOT g.revoked`, instanceID, userID, clientID)
+	if err != nil {
+		return fmt.Errorf("grants: %w", err)
+	}
+	var list []Grant
+	for rows.Next() {
+		gr, _, err := scanGrant(instanceID, rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, gr)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, gr := range list {
+		if err := g.revoke(ctx, editor, gr, "consent_revoked"); err != nil && !errors.Is(err, eventstore.ErrConcurrentModification) {
+			return err
+		}
+	}
+	return nil
+}
+
 // Sweep deletes expired refresh tokens and grants.
 func (g *Grants) Sweep(ctx context.Context) error {
 	now := g.now().Unix()

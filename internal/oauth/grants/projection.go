@@ -28,6 +28,10 @@ CREATE INDEX oauth_grants_expiry ON oauth_grants (expires_at);
 CREATE TABLE refresh_tokens (instance_id TEXT NOT NULL, token_hash TEXT NOT NULL, grant_id TEXT NOT NULL, created_at BIGINT NOT NULL,
 	expires_at BIGINT NOT NULL, used_at BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (instance_id, token_hash));
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (instance_id, grant_id);`,
+}, {
+	Name:     "grants/0002_user_index",
+	SQLite:   `CREATE INDEX oauth_grants_user ON oauth_grants (instance_id, user_id, client_id);`,
+	Postgres: `CREATE INDEX oauth_grants_user ON oauth_grants (instance_id, user_id, client_id);`,
 }}
 
 // Projection keeps oauth_grants and the first refresh token of each.

@@ -325,7 +325,9 @@ type Application struct {
 	Jwks string `protobuf:"bytes,20,opt,name=jwks,proto3" json:"jwks,omitempty"`
 	// IdTokenAlg signs its ID tokens and logout tokens: RS256, ES256 or
 	// EdDSA.
-	IdTokenAlg    string `protobuf:"bytes,21,opt,name=id_token_alg,json=idTokenAlg,proto3" json:"id_token_alg,omitempty"`
+	IdTokenAlg string `protobuf:"bytes,21,opt,name=id_token_alg,json=idTokenAlg,proto3" json:"id_token_alg,omitempty"`
+	// ThirdParty: the hosted login asks users' consent for it.
+	ThirdParty    bool `protobuf:"varint,22,opt,name=third_party,json=thirdParty,proto3" json:"third_party,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,6 +507,13 @@ func (x *Application) GetIdTokenAlg() string {
 		return x.IdTokenAlg
 	}
 	return ""
+}
+
+func (x *Application) GetThirdParty() bool {
+	if x != nil {
+		return x.ThirdParty
+	}
+	return false
 }
 
 // CreateProjectRequest names the organization and the project.
@@ -837,7 +846,11 @@ type CreateApplicationRequest struct {
 	// IdTokenAlg signs its ID tokens and logout tokens: RS256 (the
 	// default, which every OpenID Connect client supports), ES256 or EdDSA
 	// (id_token_signed_response_alg).
-	IdTokenAlg    string `protobuf:"bytes,16,opt,name=id_token_alg,json=idTokenAlg,proto3" json:"id_token_alg,omitempty"`
+	IdTokenAlg string `protobuf:"bytes,16,opt,name=id_token_alg,json=idTokenAlg,proto3" json:"id_token_alg,omitempty"`
+	// ThirdParty makes the hosted login ask each user's consent to the
+	// scopes the application requests (remembered per user; revocable on
+	// the account page). First-party applications (the default) do not ask.
+	ThirdParty    bool `protobuf:"varint,17,opt,name=third_party,json=thirdParty,proto3" json:"third_party,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -982,6 +995,13 @@ func (x *CreateApplicationRequest) GetIdTokenAlg() string {
 		return x.IdTokenAlg
 	}
 	return ""
+}
+
+func (x *CreateApplicationRequest) GetThirdParty() bool {
+	if x != nil {
+		return x.ThirdParty
+	}
+	return false
 }
 
 // SetApplicationKeysRequest replaces the keys of a private_key_jwt
@@ -1682,7 +1702,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xff\x06\n" +
+	"expireTime\"\xa0\a\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1710,7 +1730,9 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"authMethod\x12\x12\n" +
 	"\x04jwks\x18\x14 \x01(\tR\x04jwks\x12 \n" +
 	"\fid_token_alg\x18\x15 \x01(\tR\n" +
-	"idTokenAlg\"S\n" +
+	"idTokenAlg\x12\x1f\n" +
+	"\vthird_party\x18\x16 \x01(\bR\n" +
+	"thirdParty\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1724,7 +1746,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xbb\x05\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xdc\x05\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1746,7 +1768,9 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"authMethod\x12\x12\n" +
 	"\x04jwks\x18\x0f \x01(\tR\x04jwks\x12 \n" +
 	"\fid_token_alg\x18\x10 \x01(\tR\n" +
-	"idTokenAlg\"V\n" +
+	"idTokenAlg\x12\x1f\n" +
+	"\vthird_party\x18\x11 \x01(\bR\n" +
+	"thirdParty\"V\n" +
 	"\x19SetApplicationKeysRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x12\n" +
 	"\x04jwks\x18\x02 \x01(\tR\x04jwks\"a\n" +

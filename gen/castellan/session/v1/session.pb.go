@@ -238,6 +238,11 @@ type FinishAuthRequestRequest struct {
 	AuthRequestId string                 `protobuf:"bytes,1,opt,name=auth_request_id,json=authRequestId,proto3" json:"auth_request_id,omitempty"`
 	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	SessionToken  string                 `protobuf:"bytes,3,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	// Consent records that the user allowed the application the request's
+	// scopes. A third-party application's request is refused
+	// (FAILED_PRECONDITION, "consent required") until the user consented
+	// to its scopes, now or before — and, with prompt=consent, now.
+	Consent       bool `protobuf:"varint,4,opt,name=consent,proto3" json:"consent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -291,6 +296,13 @@ func (x *FinishAuthRequestRequest) GetSessionToken() string {
 		return x.SessionToken
 	}
 	return ""
+}
+
+func (x *FinishAuthRequestRequest) GetConsent() bool {
+	if x != nil {
+		return x.Consent
+	}
+	return false
 }
 
 // FinishAuthRequestResponse says where to send the browser.
@@ -2133,12 +2145,13 @@ const file_castellan_session_v1_session_proto_rawDesc = "" +
 	"\x15GetAuthRequestRequest\x12&\n" +
 	"\x0fauth_request_id\x18\x01 \x01(\tR\rauthRequestId\"^\n" +
 	"\x16GetAuthRequestResponse\x12D\n" +
-	"\fauth_request\x18\x01 \x01(\v2!.castellan.session.v1.AuthRequestR\vauthRequest\"\x86\x01\n" +
+	"\fauth_request\x18\x01 \x01(\v2!.castellan.session.v1.AuthRequestR\vauthRequest\"\xa0\x01\n" +
 	"\x18FinishAuthRequestRequest\x12&\n" +
 	"\x0fauth_request_id\x18\x01 \x01(\tR\rauthRequestId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12#\n" +
-	"\rsession_token\x18\x03 \x01(\tR\fsessionToken\">\n" +
+	"\rsession_token\x18\x03 \x01(\tR\fsessionToken\x12\x18\n" +
+	"\aconsent\x18\x04 \x01(\bR\aconsent\">\n" +
 	"\x19FinishAuthRequestResponse\x12!\n" +
 	"\fcallback_url\x18\x01 \x01(\tR\vcallbackUrl\"x\n" +
 	"\x16DenyAuthRequestRequest\x12&\n" +
