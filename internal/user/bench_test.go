@@ -261,8 +261,9 @@ type dataset struct {
 	ids  []string // a sample of user ids
 	// deep are searches continuing from the middle of the login name
 	// order: a prefix and a cursor after its first user.
-	deep []user.Search
-	drop func()
+	deep  []user.Search
+	users *user.Commands
+	drop  func()
 }
 
 var (
@@ -296,29 +297,42 @@ func benchSizes(b *testing.B) []int {
 }
 
 // openDataset opens a database that outlives the benchmark that made it:
-// a SQLite file in a temporary directory, or a PostgreSQL schema.
-func openDataset(b *testing.B, backend string) (*database.DB, func()) {
+// a SQLite file in a temporary directory, or a PostgreSQL schema. With
+// CASTELLAN_BENCH_KEEP set to a directory, the directory of size users is
+// kept there (SQLite) or in the schema bench_users_<size> (PostgreSQL) and
+// reused by later runs; kept reports whether it was complete already.
+func openDataset(b *testing.B, backend string, size int) (db *database.DB, drop func(), kept bool) {
 	ctx := context.Background()
+	keep := os.Getenv("CASTELLAN_BENCH_KEEP")
 	if backend == "sqlite" {
-		dir, err := os.MkdirTemp("", "castellan-bench-users-")
+		dir := keep
+		if dir == "" {
+			var err error
+			if dir, err = os.MkdirTemp("", "castellan-bench-users-"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		db, err := database.OpenSQLite(filepath.Join(dir, fmt.Sprintf("users-%d.db", size)))
 		if err != nil {
 			b.Fatal(err)
 		}
-		db, err := database.OpenSQLite(filepath.Join(dir, "castellan.db"))
-		if err != nil {
-			b.Fatal(err)
+		if keep != "" {
+			return db, func() { db.Close() }, datasetComplete(db, size)
 		}
-		return db, func() { db.Close(); os.RemoveAll(dir) }
+		return db, func() { db.Close(); os.RemoveAll(dir) }, false
 	}
 	base := dbtest.PostgresURL(b)
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	schema := "bench_users_" + hex.EncodeToString(r[:])
+	schema := fmt.Sprintf("bench_users_%d", size)
+	if keep == "" {
+		var r [6]byte
+		_, _ = rand.Read(r[:])
+		schema = "bench_users_" + hex.EncodeToString(r[:])
+	}
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema); err != nil {
 		b.Fatal(err)
 	}
 	u, err := url.Parse(base)
@@ -328,19 +342,33 @@ func openDataset(b *testing.B, backend string) (*database.DB, func()) {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := database.OpenPostgres(ctx, u.String())
+	db, err = database.OpenPostgres(ctx, u.String())
 	if err != nil {
 		b.Fatal(err)
+	}
+	if keep != "" {
+		return db, func() { db.Close(); admin.Close() }, datasetComplete(db, size)
 	}
 	return db, func() {
 		db.Close()
 		_, _ = admin.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
 		admin.Close()
-	}
+	}, false
+}
+
+// datasetComplete reports whether db holds a generated directory of size
+// users: bench_dataset records the size once generation is done.
+func datasetComplete(db *database.DB, size int) bool {
+	var n int
+	err := db.Reader().QueryRowContext(context.Background(), `SELECT size FROM bench_dataset`).Scan(&n)
+	return err == nil && n == size
 }
 
 // getDataset returns the directory of size users on backend, generating it
-// on first use with progress on standard error.
+// on first use with progress on standard error. Nothing refreshes the
+// planner's statistics but what a server does by itself: the import
+// (Commands.Import analyzes after a bulk load), and on PostgreSQL
+// autovacuum.
 func getDataset(b *testing.B, backend string, size int) *dataset {
 	datasetsMu.Lock()
 	defer datasetsMu.Unlock()
@@ -349,42 +377,58 @@ func getDataset(b *testing.B, backend string, size int) *dataset {
 		return d
 	}
 	ctx := context.Background()
-	db, drop := openDataset(b, backend)
+	db, drop, kept := openDataset(b, backend, size)
 	d := &dataset{db: db, size: size, drop: drop}
 	datasets[key] = d
 	if err := db.Migrate(ctx, app.Migrations()); err != nil {
 		b.Fatal(err)
 	}
 	users := benchStore(b, db)
+	d.users = users
 	start, chunk := time.Now(), 100_000
-	for from := 0; from < size; from += chunk {
-		rows := make([]user.ImportUser, min(chunk, size-from))
-		for i := range rows {
-			rows[i].New = person(from + i)
-		}
-		res, err := users.Import(ctx, benchEditor, benchInstance, rows, user.ImportOptions{BatchSize: 1000})
-		if err != nil || res.Imported != len(rows) {
-			b.Fatalf("generating %s: imported %d of %d: %v", key, res.Imported, len(rows), err)
-		}
-		for i, id := range res.IDs {
-			if (from+i)%max(1, size/1024) == 0 {
-				d.ids = append(d.ids, id)
-			}
-		}
-		done := from + len(rows)
-		fmt.Fprintf(os.Stderr, "dataset %s: %d/%d users, %.0f users/s\n", key, done, size, float64(done)/time.Since(start).Seconds())
-	}
-	switch {
-	case backend == "postgres":
-		// What autovacuum does after a bulk load, done now so that plans
-		// do not depend on when it runs.
-		if _, err := db.Reader().ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
+	if kept {
+		rows, err := db.Reader().QueryContext(ctx, `SELECT id FROM users WHERE instance_id = $1 AND login_name_lower NOT LIKE 'bench-admin%' ORDER BY id LIMIT 1024`, benchInstance)
+		if err != nil {
 			b.Fatal(err)
 		}
-	default:
-		// What the server does at start and every hour: SQLite gathers
-		// no statistics by itself.
-		if err := db.Optimize(ctx); err != nil {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+			d.ids = append(d.ids, id)
+		}
+		rows.Close()
+		fmt.Fprintf(os.Stderr, "dataset %s: reused\n", key)
+	} else {
+		var existing int
+		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE instance_id = $1`, benchInstance).Scan(&existing); err != nil || existing > 0 {
+			b.Fatalf("dataset %s: %d users of an unfinished generation (%v); remove it", key, existing, err)
+		}
+		for from := 0; from < size; from += chunk {
+			rows := make([]user.ImportUser, min(chunk, size-from))
+			for i := range rows {
+				rows[i].New = person(from + i)
+			}
+			res, err := users.Import(ctx, benchEditor, benchInstance, rows, user.ImportOptions{BatchSize: 1000})
+			if err != nil || res.Imported != len(rows) {
+				b.Fatalf("generating %s: imported %d of %d: %v", key, res.Imported, len(rows), err)
+			}
+			for i, id := range res.IDs {
+				if (from+i)%max(1, size/1024) == 0 {
+					d.ids = append(d.ids, id)
+				}
+			}
+			done := from + len(rows)
+			fmt.Fprintf(os.Stderr, "dataset %s: %d/%d users, %.0f users/s\n", key, done, size, float64(done)/time.Since(start).Seconds())
+		}
+		if err := db.InTx(ctx, func(tx *database.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE bench_dataset (size INTEGER NOT NULL)`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO bench_dataset (size) VALUES ($1)`, size)
+			return err
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -19,8 +19,8 @@ func TestSearchCannotProbeHiddenFields(t *testing.T) {
   "type": "object",
   "permission": {"self": "rw", "admin": "rw"},
   "properties": {
-    "nickname": {"type": "string"},
-    "secret_answer": {"type": "string", "permission": {"self": "rw", "admin": ""}}
+    "nickname": {"type": "string", "search": true},
+    "secret_answer": {"type": "string", "permission": {"self": "rw", "admin": ""}, "search": true}
   }
 }`
 	mt, err := f.types.Create(ctx, admin, inst, "member", []byte(member))
@@ -60,7 +60,7 @@ func TestSearchCannotProbeHiddenFields(t *testing.T) {
 	// A later revision that hides a field keeps it unsearchable while older
 	// users still hold it, and one that reveals it does not reveal older ones.
 	v2 := `{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "permission": {"self": "rw", "admin": "rw"},
-  "properties": {"nickname": {"type": "string"}, "secret_answer": {"type": "string"}}}`
+  "properties": {"nickname": {"type": "string", "search": true}, "secret_answer": {"type": "string", "search": true}}}`
 	if _, err := f.types.Update(ctx, admin, inst, mt, []byte(v2)); err != nil {
 		t.Fatal(err)
 	}

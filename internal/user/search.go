@@ -1,0 +1,658 @@
+package user
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/userschema"
+)
+
+// Search costs what its page costs, not what the directory holds (see
+// doc.go, "Search"). Its limits:
+const (
+	// CountCap is how far a search counts its matches: above it, Total
+	// is CountCap and TotalIsLowerBound is set.
+	CountCap = 10_000
+	// ScanBudget is how many candidates a page examines row by row for
+	// the filters its index does not answer; a page that reaches it may
+	// hold fewer users than asked for, and continues after the last
+	// candidate examined.
+	ScanBudget = 1_000
+	// MaxTraitFilters is the most trait filters of one search.
+	MaxTraitFilters = 8
+	// MaxFilterValue is the longest value of a filter, in bytes.
+	MaxFilterValue = 1024
+)
+
+// TraitFilter matches users whose trait at Pointer equals Value, or starts
+// with it when Prefix is set. Pointer must be marked "search": true by the
+// schema of every user type the search reaches.
+type TraitFilter struct {
+	Pointer string
+	Value   string
+	Prefix  bool
+}
+
+// Search selects users. Every set field narrows the result.
+type Search struct {
+	OrgID           string
+	Type            string
+	State           State
+	LoginName       string // exact, case-insensitive
+	LoginNamePrefix string // case-insensitive
+	Email           string // exact, case-insensitive
+	Traits          []TraitFilter
+	// SortBy is "loginName" (default) or "createdAt".
+	SortBy     string
+	Descending bool
+	// Cursor continues a previous page; Limit is 1 to 1000 (default 50).
+	Cursor string
+	Limit  int
+}
+
+// Page is one page of a search. It may hold fewer users than the limit
+// and still have a NextCursor: when its candidates ran out of ScanBudget.
+type Page struct {
+	Users      []User
+	NextCursor string
+	// Total counts the users matching the filters, across pages: as of
+	// the first page on a Searcher's later pages, as of this page on
+	// Find's. When TotalIsLowerBound is set, at least Total users match:
+	// the count stopped at CountCap, or at ScanBudget candidates for
+	// filters no index answers together.
+	Total             int
+	TotalIsLowerBound bool
+}
+
+// upperBound is the smallest string greater than every string starting
+// with prefix, in byte order (the collation of the indexed columns).
+func upperBound(prefix string) string { return prefix + "\U0010FFFF" }
+
+// The plan of a search. Every search reads its candidates from one index,
+// named here and forced on SQLite (INDEXED BY), so that no statistics,
+// stale or missing, can choose another; the queries are shaped so that the
+// same index is PostgreSQL's only cheap plan, and plan_test.go checks both.
+//
+//   - An ordered access reads an index in the page's order: equality
+//     filters, then the sort key. The page stops after its last user.
+//   - An unordered access reads at most ScanBudget matches of a range or
+//     equality filter whose matches are few (counted first, index only),
+//     and sorts them.
+//
+// Filters the access does not answer are residual, checked on each
+// candidate: at most ScanBudget candidates per page.
+
+// access is an index a search reads its candidates from.
+type access struct {
+	table   string // users or user_traits
+	index   string // read on SQLite with INDEXED BY
+	ordered bool   // yields rows in the page's order
+	conds   func(alias string, arg func(any) string) []string
+	// absorbs lists the filters this access answers.
+	absorbs []*filter
+}
+
+// filter is one condition of a search, as a residual check on a users row
+// aliased u, and the accesses that can answer it.
+type filter struct {
+	residual func(arg func(any) string) string
+	// ordered answers the filter in the sort order (nil: none does), and
+	// unordered answers it with few enough matches to sort.
+	ordered, unordered *access
+	// selective: an ordered access by this filter is preferred to a walk
+	// of the sort order (all but the login name prefix, which a walk of the
+	// login names answers itself).
+	selective bool
+}
+
+type searchPlan struct {
+	dialect    database.Dialect
+	instanceID string
+	login      bool // sorted by login name; else by creation time
+	desc       bool
+	limit      int
+	drive      *access
+	residual   []*filter
+	loginRange *filter // the login name prefix, when the drive's index answers it as a range
+}
+
+func (p *searchPlan) indexedBy(index string) string {
+	if p.dialect == database.SQLite {
+		return " INDEXED BY " + index
+	}
+	return ""
+}
+
+// sortColumns are the page order's columns of alias (its id column named
+// id, or user_id in user_traits).
+func (p *searchPlan) sortColumns(alias, id string) []string {
+	if p.login {
+		return []string{alias + ".login_name_lower"}
+	}
+	return []string{alias + ".created_at", alias + "." + id}
+}
+
+func (p *searchPlan) orderBy(alias, id string) string {
+	dir := " ASC"
+	if p.desc {
+		dir = " DESC"
+	}
+	cols := p.sortColumns(alias, id)
+	for i := range cols {
+		cols[i] += dir
+	}
+	return strings.Join(cols, ", ")
+}
+
+// after is the condition of the rows after the cursor c.
+func (p *searchPlan) after(alias, id string, c *cursor, createdKey int64, arg func(any) string) string {
+	cmp := ">"
+	if p.desc {
+		cmp = "<"
+	}
+	if p.login {
+		// Login names are unique, so the key alone is a position.
+		return fmt.Sprintf("%s.login_name_lower %s %s", alias, cmp, arg(c.Key))
+	}
+	// A row-value comparison is what lets both databases seek the index
+	// to the cursor instead of filtering every row before it.
+	return fmt.Sprintf("(%s.created_at, %s.%s) %s (%s, %s)", alias, alias, id, cmp, arg(createdKey), arg(c.ID))
+}
+
+func idColumn(table string) string {
+	if table == "user_traits" {
+		return "user_id"
+	}
+	return "id"
+}
+
+func userColumnsOf(alias string) string {
+	return strings.NewReplacer("{u}", alias).Replace(`{u}.id, {u}.org_id, {u}.schema_id, {u}.schema_type, {u}.schema_revision, {u}.login_name, {u}.traits,
+	{u}.email, {u}.email_verified, {u}.phone, {u}.phone_verified, {u}.state, {u}.password_hash <> '', {u}.password_change_required,
+	{u}.created_at, {u}.changed_at, {u}.sequence`)
+}
+
+// driveConds are the conditions of the drive's index on alias, with the
+// login name range when the drive answers it.
+func (p *searchPlan) driveConds(alias string, arg func(any) string) []string {
+	conds := append([]string{alias + ".instance_id = $1"}, p.drive.conds(alias, arg)...)
+	if p.loginRange != nil {
+		conds = append(conds, p.loginRange.ordered.conds(alias, arg)...)
+	}
+	return conds
+}
+
+func (p *searchPlan) residualCond(arg func(any) string) string {
+	if len(p.residual) == 0 {
+		return "1 = 1"
+	}
+	conds := make([]string, len(p.residual))
+	for i, f := range p.residual {
+		conds[i] = f.residual(arg)
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// query is SQL with its arguments ($1 is the instance).
+type query struct {
+	sql  string
+	args []any
+}
+
+func (p *searchPlan) newArgs() (*[]any, func(any) string) {
+	args := []any{p.instanceID}
+	return &args, func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+}
+
+// pageQuery selects the page after c (nil: the first), its users' columns
+// then their sort key, limit+1 rows at most.
+func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
+	args, arg := p.newArgs()
+	d, id := p.drive, idColumn(p.drive.table)
+	key := "u.login_name_lower"
+	if !p.login {
+		key = "u.created_at"
+	}
+	sel := "SELECT " + userColumnsOf("u") + ", " + key + " FROM "
+	var q string
+	switch {
+	case d.ordered && d.table == "users" && len(p.residual) == 0:
+		conds := p.driveConds("u", arg)
+		if c != nil {
+			conds = append(conds, p.after("u", "id", c, createdKey, arg))
+		}
+		q = sel + "users AS u" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
+			" ORDER BY " + p.orderBy("u", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1)
+	case d.ordered && d.table == "users":
+		conds := p.driveConds("d", arg)
+		if c != nil {
+			conds = append(conds, p.after("d", "id", c, createdKey, arg))
+		}
+		q = sel + "(SELECT * FROM users AS d" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
+			" ORDER BY " + p.orderBy("d", "id") + fmt.Sprintf(" LIMIT %d) AS u", ScanBudget) +
+			" WHERE " + p.residualCond(arg) + " ORDER BY " + p.orderBy("u", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1)
+	case d.ordered: // user_traits
+		conds := p.driveConds("t", arg)
+		if c != nil {
+			conds = append(conds, p.after("t", id, c, createdKey, arg))
+		}
+		scan := p.limit + 1
+		if len(p.residual) > 0 {
+			scan = ScanBudget
+		}
+		q = sel + "(SELECT t.user_id, t.login_name_lower, t.created_at FROM user_traits AS t" + p.indexedBy(d.index) +
+			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d) AS t", scan) +
+			" CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id AND " + p.residualCond(arg) +
+			" ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d", p.limit+1)
+	default: // unordered: few matches, sorted here
+		conds := []string{p.residualCond(arg)}
+		if c != nil {
+			conds = append(conds, p.after("u", "id", c, createdKey, arg))
+		}
+		q = sel + p.unorderedCandidates(arg) + " WHERE " + strings.Join(conds, " AND ") +
+			" ORDER BY " + p.orderBy("u", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1)
+	}
+	return query{q, *args}
+}
+
+// unorderedCandidates is the FROM clause of the users, aliased u, that an
+// unordered drive reads: at most ScanBudget+1.
+func (p *searchPlan) unorderedCandidates(arg func(any) string) string {
+	d := p.drive
+	if d.table == "users" {
+		return "(SELECT * FROM users AS d" + p.indexedBy(d.index) + " WHERE " + strings.Join(p.driveConds("d", arg), " AND ") +
+			fmt.Sprintf(" LIMIT %d) AS u", ScanBudget+1)
+	}
+	return "(SELECT t.user_id FROM user_traits AS t" + p.indexedBy(d.index) + " WHERE " + strings.Join(p.driveConds("t", arg), " AND ") +
+		fmt.Sprintf(" LIMIT %d) AS t", ScanBudget+1) + " CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id"
+}
+
+// countQuery counts the matches: it selects how many candidates it
+// examined and how many of them match. Without residual filters both are
+// the index entries of the drive, up to CountCap+1; with them, up to
+// ScanBudget+1 candidates.
+func (p *searchPlan) countQuery() query {
+	args, arg := p.newArgs()
+	d := p.drive
+	if len(p.residual) == 0 && d.ordered {
+		q := fmt.Sprintf("SELECT count(*), count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s LIMIT %d) AS c",
+			d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), CountCap+1)
+		return query{q, *args}
+	}
+	q := "SELECT count(*), coalesce(sum(CASE WHEN " + p.residualCond(arg) + " THEN 1 ELSE 0 END), 0) FROM " + p.unorderedCandidates(arg)
+	return query{q, *args}
+}
+
+// continuation selects the sort key of the ScanBudget-th candidate after
+// c: where a page whose candidates ran out of budget ends.
+func (p *searchPlan) continuation(c *cursor, createdKey int64) query {
+	args, arg := p.newArgs()
+	d, id := p.drive, idColumn(p.drive.table)
+	conds := p.driveConds("d", arg)
+	if c != nil {
+		conds = append(conds, p.after("d", id, c, createdKey, arg))
+	}
+	cols := "d.login_name_lower, d." + id
+	if !p.login {
+		cols = "d.created_at, d." + id
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s AS d%s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
+		cols, d.table, p.indexedBy(d.index), strings.Join(conds, " AND "), p.orderBy("d", id), ScanBudget-1)
+	return query{q, *args}
+}
+
+// fewMatches reports whether the drive a reads at most ScanBudget entries,
+// counting them in its index alone.
+func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (bool, error) {
+	args, arg := p.newArgs()
+	conds := append([]string{"d.instance_id = $1"}, a.conds("d", arg)...)
+	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s LIMIT %d) AS c",
+		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), ScanBudget+1)
+	var n int
+	if err := db.Reader().QueryRowContext(ctx, q, *args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("user: search: %w", err)
+	}
+	return n <= ScanBudget, nil
+}
+
+func eq(column string, value any) func(string, func(any) string) []string {
+	return func(alias string, arg func(any) string) []string {
+		return []string{alias + "." + column + " = " + arg(value)}
+	}
+}
+
+func prefixRange(column, prefix string) func(string, func(any) string) []string {
+	return func(alias string, arg func(any) string) []string {
+		return []string{alias + "." + column + " >= " + arg(prefix), alias + "." + column + " < " + arg(upperBound(prefix))}
+	}
+}
+
+func residualEq(column string, value any) func(func(any) string) string {
+	return func(arg func(any) string) string { return "u." + column + " = " + arg(value) }
+}
+
+// planSearch chooses how s is read: the first filter with an ordered
+// access by this priority — exact login name, email, trait equality,
+// organization, state, type — or a walk of the sort order; and, when
+// that leaves residual filters on more than ScanBudget candidates, the
+// first other filter with at most ScanBudget matches instead.
+func planSearch(ctx context.Context, db *database.DB, instanceID string, s Search, login bool) (*searchPlan, error) {
+	p := &searchPlan{dialect: db.Dialect, instanceID: instanceID, login: login, desc: s.Descending}
+	byOrder := func(loginIndex, createdIndex string) string {
+		if login {
+			return loginIndex
+		}
+		return createdIndex
+	}
+	users := func(loginIndex, createdIndex string, conds func(string, func(any) string) []string) *access {
+		return &access{table: "users", index: byOrder(loginIndex, createdIndex), ordered: true, conds: conds}
+	}
+	var filters []*filter
+	add := func(f *filter) *filter {
+		filters = append(filters, f)
+		if f.ordered != nil {
+			f.ordered.absorbs = []*filter{f}
+		}
+		if f.unordered != nil {
+			f.unordered.absorbs = []*filter{f}
+		}
+		return f
+	}
+	if s.LoginName != "" {
+		k := LoginNameKey(s.LoginName)
+		a := &access{table: "users", index: "users_login_name", ordered: login, conds: eq("login_name_lower", k)}
+		f := &filter{residual: residualEq("login_name_lower", k), selective: true, unordered: a}
+		if login {
+			f.ordered = a
+		}
+		add(f)
+	}
+	if s.Email != "" {
+		e := strings.ToLower(s.Email)
+		add(&filter{residual: residualEq("email_lower", e), selective: true,
+			ordered:   users("users_email", "users_email_created", eq("email_lower", e)),
+			unordered: &access{table: "users", index: "users_email", conds: eq("email_lower", e)}})
+	}
+	for _, t := range s.Traits {
+		if t.Prefix {
+			continue
+		}
+		ptr, v := t.Pointer, t.Value
+		conds := func(alias string, arg func(any) string) []string {
+			return []string{alias + ".pointer = " + arg(ptr), alias + ".value = " + arg(v)}
+		}
+		add(&filter{selective: true, residual: traitResidual(ptr, v, false),
+			ordered:   &access{table: "user_traits", index: byOrder("user_traits_login", "user_traits_created"), ordered: true, conds: conds},
+			unordered: &access{table: "user_traits", index: "user_traits_login", conds: conds}})
+	}
+	if s.OrgID != "" {
+		add(&filter{residual: residualEq("org_id", s.OrgID), selective: true,
+			ordered:   users("users_org", "users_org_created", eq("org_id", s.OrgID)),
+			unordered: &access{table: "users", index: "users_org", conds: eq("org_id", s.OrgID)}})
+	}
+	if s.State != "" {
+		add(&filter{residual: residualEq("state", string(s.State)), selective: true,
+			ordered:   users("users_state", "users_state_created", eq("state", string(s.State))),
+			unordered: &access{table: "users", index: "users_state", conds: eq("state", string(s.State))}})
+	}
+	if s.Type != "" {
+		add(&filter{residual: residualEq("schema_type", s.Type), selective: true,
+			ordered:   users("users_type", "users_type_created", eq("schema_type", s.Type)),
+			unordered: &access{table: "users", index: "users_type", conds: eq("schema_type", s.Type)}})
+	}
+	var loginPrefix *filter
+	if s.LoginNamePrefix != "" {
+		k := loginNamePrefixKey(s.LoginNamePrefix)
+		r := prefixRange("login_name_lower", k)
+		loginPrefix = add(&filter{
+			residual: func(arg func(any) string) string { return strings.Join(r("u", arg), " AND ") },
+			// the range of users_login_name and of every index whose
+			// equality columns the sort key follows
+			ordered:   &access{table: "users", index: "users_login_name", ordered: login, conds: r},
+			unordered: &access{table: "users", index: "users_login_name", conds: r},
+		})
+		if !login {
+			loginPrefix.ordered = nil
+		}
+	}
+	for _, t := range s.Traits {
+		if !t.Prefix {
+			continue
+		}
+		ptr, v := t.Pointer, t.Value
+		add(&filter{residual: traitResidual(ptr, v, true),
+			unordered: &access{table: "user_traits", index: "user_traits_login", conds: func(alias string, arg func(any) string) []string {
+				return []string{alias + ".pointer = " + arg(ptr), alias + ".value >= " + arg(v), alias + ".value < " + arg(upperBound(v))}
+			}}})
+	}
+
+	// The ordered drive: the first selective filter with an ordered
+	// access, else the login name range, else the sort order itself.
+	for _, f := range filters {
+		if f.selective && f.ordered != nil {
+			p.drive = f.ordered
+			break
+		}
+	}
+	if p.drive == nil && loginPrefix != nil && loginPrefix.ordered != nil {
+		p.drive = loginPrefix.ordered
+	}
+	if p.drive == nil {
+		p.drive = users("users_login_name", "users_created", func(string, func(any) string) []string { return nil })
+	}
+	// A login name prefix narrows the range of an index sorted by login
+	// name after its equality columns.
+	if loginPrefix != nil && login && p.drive != loginPrefix.ordered {
+		p.loginRange = loginPrefix
+	}
+	setResidual := func() {
+		p.residual = nil
+		for _, f := range filters {
+			if !contains(p.drive.absorbs, f) && f != p.loginRange {
+				p.residual = append(p.residual, f)
+			}
+		}
+	}
+	setResidual()
+	if len(p.residual) == 0 {
+		return p, nil
+	}
+	// Residual filters on many candidates may leave a page short; a filter
+	// with few matches reads them all instead.
+	if few, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
+		return p, err
+	}
+	for _, f := range filters {
+		if f.unordered == nil || contains(p.drive.absorbs, f) {
+			continue
+		}
+		few, err := p.fewMatches(ctx, db, f.unordered)
+		if err != nil {
+			return nil, err
+		}
+		if few {
+			p.drive, p.loginRange = f.unordered, nil
+			setResidual()
+			return p, nil
+		}
+	}
+	return p, nil
+}
+
+func contains(fs []*filter, f *filter) bool {
+	for _, x := range fs {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// traitResidual checks a trait filter on the user aliased u through the
+// primary key of user_traits.
+func traitResidual(pointer, value string, prefix bool) func(func(any) string) string {
+	return func(arg func(any) string) string {
+		cond := "x.value = " + arg(value)
+		if prefix {
+			cond = "x.value >= " + arg(value) + " AND x.value < " + arg(upperBound(value))
+		}
+		return "EXISTS (SELECT 1 FROM user_traits AS x WHERE x.instance_id = $1 AND x.user_id = u.id AND x.pointer = " + arg(pointer) + " AND " + cond + ")"
+	}
+}
+
+// checkSearch refuses searches whose cost is not bounded by their page.
+func checkSearch(s Search) error {
+	if len(s.Traits) > MaxTraitFilters {
+		return failure.InvalidArgument("traits", "at most %d trait filters", MaxTraitFilters)
+	}
+	for field, v := range map[string]string{"organizationId": s.OrgID, "type": s.Type, "loginName": s.LoginName,
+		"loginNamePrefix": s.LoginNamePrefix, "email": s.Email} {
+		if len(v) > MaxFilterValue {
+			return failure.InvalidArgument(field, "at most %d bytes", MaxFilterValue)
+		}
+	}
+	for i, t := range s.Traits {
+		if !strings.HasPrefix(t.Pointer, "/") {
+			return failure.InvalidArgument(fmt.Sprintf("traits[%d].pointer", i), "a JSON pointer starting with /")
+		}
+		if len(t.Pointer) > MaxFilterValue || len(t.Value) > MaxFilterValue {
+			return failure.InvalidArgument(fmt.Sprintf("traits[%d]", i), "pointer and value of at most %d bytes", MaxFilterValue)
+		}
+	}
+	return nil
+}
+
+// Find runs a search, filtered for role. Its cursors carry the first
+// page's total, authenticated (see cursor.go).
+func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role userschema.Role) (Page, error) {
+	db := sr.db
+	limit := s.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	if limit < 1 || limit > 1000 {
+		return Page{}, failure.InvalidArgument("limit", "between 1 and 1000")
+	}
+	if err := checkSearch(s); err != nil {
+		return Page{}, err
+	}
+	if err := checkSearchable(ctx, db, instanceID, s, role); err != nil {
+		return Page{}, err
+	}
+	key := "login_name_lower"
+	switch s.SortBy {
+	case "", "loginName":
+	case "createdAt":
+		key = "created_at"
+	default:
+		return Page{}, failure.InvalidArgument("sortBy", "loginName or createdAt")
+	}
+	scope := newSearchScope(instanceID, s, key, role)
+	var (
+		c         *cursor
+		createdAt int64
+		page      Page
+		counted   bool // the cursor carries an authenticated total
+	)
+	if s.Cursor != "" {
+		dc, ok, err := sr.decodeCursor(scope, s.Cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		c, counted = &dc, ok
+		page.Total, page.TotalIsLowerBound = dc.Total, dc.LowerBound
+		if key == "created_at" {
+			if _, err := fmt.Sscan(c.Key, &createdAt); err != nil {
+				return Page{}, failure.InvalidArgument("cursor", "not a cursor of a search sorted by createdAt")
+			}
+		}
+	}
+	p, err := planSearch(ctx, db, instanceID, s, key == "login_name_lower")
+	if err != nil {
+		return Page{}, err
+	}
+	p.limit = limit
+	// With a key ring the total is counted for the first page only; later
+	// pages report the count their authenticated cursor carries, so a deep
+	// page costs what a first page does.
+	if !counted {
+		q := p.countQuery()
+		var examined, matched int
+		if err := db.Reader().QueryRowContext(ctx, q.sql, q.args...).Scan(&examined, &matched); err != nil {
+			return Page{}, fmt.Errorf("user: count: %w", err)
+		}
+		page.Total, page.TotalIsLowerBound = matched, false
+		switch {
+		case len(p.residual) == 0 && p.drive.ordered && examined > CountCap:
+			page.Total, page.TotalIsLowerBound = CountCap, true
+		case (len(p.residual) > 0 || !p.drive.ordered) && examined > ScanBudget:
+			page.TotalIsLowerBound = true
+		}
+	}
+	q := p.pageQuery(c, createdAt)
+	rows, err := db.Reader().QueryContext(ctx, q.sql, q.args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("user: search: %w", err)
+	}
+	defer rows.Close()
+	var lastKey string
+	for rows.Next() {
+		var sortKey any
+		u, err := scanUser(instanceID, scanner(func(dest ...any) error { return rows.Scan(append(dest, &sortKey)...) }))
+		if err != nil {
+			return Page{}, err
+		}
+		if len(page.Users) == limit {
+			if page.NextCursor, err = sr.encodeCursor(scope, lastKey, page.Users[len(page.Users)-1].ID, page); err != nil {
+				return Page{}, err
+			}
+			break
+		}
+		lastKey = sortKeyString(sortKey)
+		page.Users = append(page.Users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, err
+	}
+	rows.Close()
+	if page.NextCursor == "" && len(p.residual) > 0 && p.drive.ordered {
+		// The page examined ScanBudget candidates at most: when there were
+		// more, the next page starts after the last one examined.
+		q := p.continuation(c, createdAt)
+		var k any
+		var id string
+		err := db.Reader().QueryRowContext(ctx, q.sql, q.args...).Scan(&k, &id)
+		switch {
+		case err == nil:
+			if page.NextCursor, err = sr.encodeCursor(scope, sortKeyString(k), id, page); err != nil {
+				return Page{}, err
+			}
+		case !isNoRows(err):
+			return Page{}, fmt.Errorf("user: search: %w", err)
+		}
+	}
+	schemas := map[schemaRevision]*userschema.Schema{} // a page holds few types: compile each once
+	for i := range page.Users {
+		if page.Users[i], err = filterTraitsWith(ctx, db, page.Users[i], role, schemas); err != nil {
+			return Page{}, err
+		}
+	}
+	return page, nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+func sortKeyString(k any) string {
+	if b, ok := k.([]byte); ok {
+		return string(b)
+	}
+	return fmt.Sprint(k)
+}
