@@ -75,8 +75,10 @@ func upperBound(prefix string) string { return prefix + "\U0010FFFF" }
 
 // The plan of a search. Every search reads its candidates from one index,
 // named here and forced on SQLite (INDEXED BY), so that no statistics,
-// stale or missing, can choose another; the queries are shaped so that the
-// same index is PostgreSQL's only cheap plan, and plan_test.go checks both.
+// stale or missing, can choose another. On PostgreSQL the queries run on
+// database.DB.IndexReader (no table scans, hashes or merges) and order by
+// all the index's columns, so that the same index is the only plan without
+// a sort. plan_test.go checks both.
 //
 //   - An ordered access reads an index in the page's order: equality
 //     filters, then the sort key. The page stops after its last user.
@@ -119,6 +121,46 @@ type searchPlan struct {
 	drive      *access
 	residual   []*filter
 	loginRange *filter // the login name prefix, when the drive's index answers it as a range
+}
+
+// indexColumns are the columns of each index a search reads, after
+// instance_id. Every read orders by them, which on PostgreSQL leaves the
+// index as the only plan that needs no sort: an index with the same
+// filter columns in another order would have to sort all its matches.
+var indexColumns = map[string][]string{
+	"users_login_name":    {"login_name_lower"},
+	"users_created":       {"created_at", "id"},
+	"users_org":           {"org_id", "login_name_lower"},
+	"users_org_created":   {"org_id", "created_at", "id"},
+	"users_state":         {"state", "login_name_lower"},
+	"users_state_created": {"state", "created_at", "id"},
+	"users_type":          {"schema_type", "login_name_lower"},
+	"users_type_created":  {"schema_type", "created_at", "id"},
+	"users_email":         {"email_lower", "login_name_lower"},
+	"users_email_created": {"email_lower", "created_at", "id"},
+	"user_traits_login":   {"pointer", "value", "login_name_lower", "user_id"},
+	"user_traits_created": {"pointer", "value", "created_at", "user_id"},
+}
+
+// indexOrder is the ORDER BY of a read of a's index under alias: in the
+// page's direction when a is ordered.
+func (p *searchPlan) indexOrder(alias string, a *access) string {
+	if p.dialect == database.SQLite && a.ordered {
+		// INDEXED BY chose the index; SQLite sees that its filter columns
+		// are constant only when the order leaves them out, and then needs
+		// no sort where a query reads this one's rows in turn.
+		return p.orderBy(alias, idColumn(a.table))
+	}
+	dir := " ASC"
+	if a.ordered && p.desc {
+		dir = " DESC"
+	}
+	cols := indexColumns[a.index]
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = alias + "." + c + dir
+	}
+	return strings.Join(out, ", ")
 }
 
 func (p *searchPlan) indexedBy(index string) string {
@@ -230,15 +272,15 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 			conds = append(conds, p.after("u", "id", c, createdKey, arg))
 		}
 		q = sel + "users AS u" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
-			" ORDER BY " + p.orderBy("u", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1)
+			" ORDER BY " + p.indexOrder("u", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
 	case d.ordered && d.table == "users":
 		conds := p.driveConds("d", arg)
 		if c != nil {
 			conds = append(conds, p.after("d", "id", c, createdKey, arg))
 		}
 		q = sel + "(SELECT * FROM users AS d" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
-			" ORDER BY " + p.orderBy("d", "id") + fmt.Sprintf(" LIMIT %d) AS u", ScanBudget) +
-			" WHERE " + p.residualCond(arg) + " ORDER BY " + p.orderBy("u", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1)
+			" ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS u", ScanBudget) +
+			" WHERE " + p.residualCond(arg) + " ORDER BY " + p.indexOrder("u", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
 	case d.ordered: // user_traits
 		conds := p.driveConds("t", arg)
 		if c != nil {
@@ -248,31 +290,34 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 		if len(p.residual) > 0 {
 			scan = ScanBudget
 		}
-		q = sel + "(SELECT t.user_id, t.login_name_lower, t.created_at FROM user_traits AS t" + p.indexedBy(d.index) +
-			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d) AS t", scan) +
+		q = sel + "(SELECT t.pointer, t.value, t.user_id, t.login_name_lower, t.created_at FROM user_traits AS t" + p.indexedBy(d.index) +
+			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", scan) +
 			" CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id AND " + p.residualCond(arg) +
-			" ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d", p.limit+1)
+			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
 	default: // unordered: few matches, sorted here
-		conds := []string{p.residualCond(arg)}
+		from, conds := p.unorderedCandidates(arg)
+		conds = append(conds, p.residualCond(arg))
 		if c != nil {
 			conds = append(conds, p.after("u", "id", c, createdKey, arg))
 		}
-		q = sel + p.unorderedCandidates(arg) + " WHERE " + strings.Join(conds, " AND ") +
+		q = sel + from + " WHERE " + strings.Join(conds, " AND ") +
 			" ORDER BY " + p.orderBy("u", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1)
 	}
 	return query{q, *args}
 }
 
 // unorderedCandidates is the FROM clause of the users, aliased u, that an
-// unordered drive reads: at most ScanBudget+1.
-func (p *searchPlan) unorderedCandidates(arg func(any) string) string {
+// unordered drive reads (at most ScanBudget+1), and the conditions that
+// join them.
+func (p *searchPlan) unorderedCandidates(arg func(any) string) (from string, join []string) {
 	d := p.drive
 	if d.table == "users" {
 		return "(SELECT * FROM users AS d" + p.indexedBy(d.index) + " WHERE " + strings.Join(p.driveConds("d", arg), " AND ") +
-			fmt.Sprintf(" LIMIT %d) AS u", ScanBudget+1)
+			" ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS u", ScanBudget+1), nil
 	}
 	return "(SELECT t.user_id FROM user_traits AS t" + p.indexedBy(d.index) + " WHERE " + strings.Join(p.driveConds("t", arg), " AND ") +
-		fmt.Sprintf(" LIMIT %d) AS t", ScanBudget+1) + " CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id"
+			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", ScanBudget+1) + " CROSS JOIN users AS u",
+		[]string{"u.instance_id = $1", "u.id = t.user_id"}
 }
 
 // countQuery counts the matches: it selects how many candidates it
@@ -283,11 +328,15 @@ func (p *searchPlan) countQuery() query {
 	args, arg := p.newArgs()
 	d := p.drive
 	if len(p.residual) == 0 && d.ordered {
-		q := fmt.Sprintf("SELECT count(*), count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s LIMIT %d) AS c",
-			d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), CountCap+1)
+		q := fmt.Sprintf("SELECT count(*), count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
+			d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), p.indexOrder("d", d), CountCap+1)
 		return query{q, *args}
 	}
-	q := "SELECT count(*), coalesce(sum(CASE WHEN " + p.residualCond(arg) + " THEN 1 ELSE 0 END), 0) FROM " + p.unorderedCandidates(arg)
+	from, join := p.unorderedCandidates(arg)
+	q := "SELECT count(*), coalesce(sum(CASE WHEN " + p.residualCond(arg) + " THEN 1 ELSE 0 END), 0) FROM " + from
+	if len(join) > 0 {
+		q += " WHERE " + strings.Join(join, " AND ")
+	}
 	return query{q, *args}
 }
 
@@ -305,7 +354,7 @@ func (p *searchPlan) continuation(c *cursor, createdKey int64) query {
 		cols = "d.created_at, d." + id
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s AS d%s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
-		cols, d.table, p.indexedBy(d.index), strings.Join(conds, " AND "), p.orderBy("d", id), ScanBudget-1)
+		cols, d.table, p.indexedBy(d.index), strings.Join(conds, " AND "), p.indexOrder("d", d), ScanBudget-1)
 	return query{q, *args}
 }
 
@@ -314,18 +363,40 @@ func (p *searchPlan) continuation(c *cursor, createdKey int64) query {
 func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (bool, error) {
 	args, arg := p.newArgs()
 	conds := append([]string{"d.instance_id = $1"}, a.conds("d", arg)...)
-	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s LIMIT %d) AS c",
-		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), ScanBudget+1)
+	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
+		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
 	var n int
-	if err := db.Reader().QueryRowContext(ctx, q, *args...).Scan(&n); err != nil {
+	if err := db.IndexReader().QueryRowContext(ctx, q, *args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("user: search: %w", err)
 	}
 	return n <= ScanBudget, nil
 }
 
-func eq(column string, value any) func(string, func(any) string) []string {
+// equal is the condition column = value of a drive's index. On
+// PostgreSQL it is written as a range of one value: PostgreSQL drops a
+// column equal to a constant from the order a plan must produce, so that
+// an index walked in the sort order with a filter would do as well as the
+// drive's index, by statistics alone; with a range the drive's index is
+// the only one in the order asked for.
+func equal(dialect database.Dialect, column string, value any) []func(string, func(any) string) string {
+	return []func(string, func(any) string) string{func(alias string, arg func(any) string) string {
+		if dialect == database.Postgres {
+			v := arg(value)
+			return alias + "." + column + " >= " + v + " AND " + alias + "." + column + " <= " + v
+		}
+		return alias + "." + column + " = " + arg(value)
+	}}
+}
+
+func conds(cs ...[]func(string, func(any) string) string) func(string, func(any) string) []string {
 	return func(alias string, arg func(any) string) []string {
-		return []string{alias + "." + column + " = " + arg(value)}
+		var out []string
+		for _, c := range cs {
+			for _, f := range c {
+				out = append(out, f(alias, arg))
+			}
+		}
+		return out
 	}
 }
 
@@ -346,6 +417,9 @@ func residualEq(column string, value any) func(func(any) string) string {
 // first other filter with at most ScanBudget matches instead.
 func planSearch(ctx context.Context, db *database.DB, instanceID string, s Search, login bool) (*searchPlan, error) {
 	p := &searchPlan{dialect: db.Dialect, instanceID: instanceID, login: login, desc: s.Descending}
+	eq := func(column string, value any) func(string, func(any) string) []string {
+		return conds(equal(db.Dialect, column, value))
+	}
 	byOrder := func(loginIndex, createdIndex string) string {
 		if login {
 			return loginIndex
@@ -386,12 +460,10 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 			continue
 		}
 		ptr, v := t.Pointer, t.Value
-		conds := func(alias string, arg func(any) string) []string {
-			return []string{alias + ".pointer = " + arg(ptr), alias + ".value = " + arg(v)}
-		}
+		c := conds(equal(db.Dialect, "pointer", ptr), equal(db.Dialect, "value", v))
 		add(&filter{selective: true, residual: traitResidual(ptr, v, false),
-			ordered:   &access{table: "user_traits", index: byOrder("user_traits_login", "user_traits_created"), ordered: true, conds: conds},
-			unordered: &access{table: "user_traits", index: "user_traits_login", conds: conds}})
+			ordered:   &access{table: "user_traits", index: byOrder("user_traits_login", "user_traits_created"), ordered: true, conds: c},
+			unordered: &access{table: "user_traits", index: "user_traits_login", conds: c}})
 	}
 	if s.OrgID != "" {
 		add(&filter{residual: residualEq("org_id", s.OrgID), selective: true,
@@ -429,9 +501,10 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 		}
 		ptr, v := t.Pointer, t.Value
 		add(&filter{residual: traitResidual(ptr, v, true),
-			unordered: &access{table: "user_traits", index: "user_traits_login", conds: func(alias string, arg func(any) string) []string {
-				return []string{alias + ".pointer = " + arg(ptr), alias + ".value >= " + arg(v), alias + ".value < " + arg(upperBound(v))}
-			}}})
+			unordered: &access{table: "user_traits", index: "user_traits_login", conds: conds(equal(db.Dialect, "pointer", ptr),
+				[]func(string, func(any) string) string{func(alias string, arg func(any) string) string {
+					return alias + ".value >= " + arg(v) + " AND " + alias + ".value < " + arg(upperBound(v))
+				}})}})
 	}
 
 	// The ordered drive: the first selective filter with an ordered
@@ -500,9 +573,11 @@ func contains(fs []*filter, f *filter) bool {
 // primary key of user_traits.
 func traitResidual(pointer, value string, prefix bool) func(func(any) string) string {
 	return func(arg func(any) string) string {
-		cond := "x.value = " + arg(value)
+		var cond string
 		if prefix {
 			cond = "x.value >= " + arg(value) + " AND x.value < " + arg(upperBound(value))
+		} else {
+			cond = "x.value = " + arg(value)
 		}
 		return "EXISTS (SELECT 1 FROM user_traits AS x WHERE x.instance_id = $1 AND x.user_id = u.id AND x.pointer = " + arg(pointer) + " AND " + cond + ")"
 	}
@@ -586,7 +661,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	if !counted {
 		q := p.countQuery()
 		var examined, matched int
-		if err := db.Reader().QueryRowContext(ctx, q.sql, q.args...).Scan(&examined, &matched); err != nil {
+		if err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&examined, &matched); err != nil {
 			return Page{}, fmt.Errorf("user: count: %w", err)
 		}
 		page.Total, page.TotalIsLowerBound = matched, false
@@ -598,7 +673,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		}
 	}
 	q := p.pageQuery(c, createdAt)
-	rows, err := db.Reader().QueryContext(ctx, q.sql, q.args...)
+	rows, err := db.IndexReader().QueryContext(ctx, q.sql, q.args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("user: search: %w", err)
 	}
@@ -629,7 +704,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		q := p.continuation(c, createdAt)
 		var k any
 		var id string
-		err := db.Reader().QueryRowContext(ctx, q.sql, q.args...).Scan(&k, &id)
+		err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&k, &id)
 		switch {
 		case err == nil:
 			if page.NextCursor, err = sr.encodeCursor(scope, sortKeyString(k), id, page); err != nil {
