@@ -58,6 +58,13 @@ func benchOrg(i int) string { return fmt.Sprintf("org-%03d", i%benchOrgs) }
 // benchOrgs organizations.
 func benchStore(tb testing.TB, db *database.DB) *user.Commands {
 	tb.Helper()
+	users, _, _ := benchStoreAndRing(tb, db)
+	return users
+}
+
+// benchStoreAndRing is benchStore with its event store and key ring.
+func benchStoreAndRing(tb testing.TB, db *database.DB) (*user.Commands, *eventstore.Store, *keyring.Ring) {
+	tb.Helper()
 	key, err := keyring.GenerateKey()
 	if err != nil {
 		tb.Fatal(err)
@@ -86,7 +93,7 @@ func benchStore(tb testing.TB, db *database.DB) *user.Commands {
 			tb.Fatal(err)
 		}
 	}
-	return user.NewCommands(store, password.NewHasher(password.OWASP, runtime.NumCPU()))
+	return user.NewCommands(store, password.NewHasher(password.OWASP, runtime.NumCPU())), store, ring
 }
 
 // forEachBackend runs fn per backend on a fresh, migrated database;
@@ -264,6 +271,9 @@ type dataset struct {
 	deep  []user.Search
 	users *user.Commands
 	drop  func()
+	// server is the API over the dataset (api), started on first use.
+	server      *benchAPI
+	closeServer func()
 }
 
 var (
@@ -275,6 +285,9 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, d := range datasets {
+		if d.closeServer != nil {
+			d.closeServer()
+		}
 		d.drop()
 	}
 	os.Exit(code)
@@ -466,8 +479,12 @@ var benchRing = sync.OnceValue(func() *keyring.Ring {
 // total, authenticated, so that later pages do not count.
 func benchSearcher(db *database.DB) *user.Searcher { return user.NewSearcher(db, benchRing()) }
 
-// BenchmarkSearch measures user.Searcher.Find on directories of each size,
-// and as the reference a bare primary-key lookup of a users row.
+// BenchmarkSearch measures, on directories of each size, every kind of
+// search the API offers: through user.Searcher.Find (find/…) and through
+// the whole server, authentication included (api/…); and as the reference
+// a bare primary-key lookup of a users row. Each query reports its mean
+// matches (the total of its first page; "capped" is the share of
+// iterations whose total was a lower bound).
 func BenchmarkSearch(b *testing.B) {
 	sizes := benchSizes(b)
 	for _, backend := range dbtest.Backends() {
@@ -482,61 +499,110 @@ func BenchmarkSearch(b *testing.B) {
 	}
 }
 
+func familyOf(i int) string { return familyNames[mix(i+7919)%len(familyNames)] }
+
+// benchQueries are the searches measured, each varying per iteration.
+func benchQueries(d *dataset) []struct {
+	name   string
+	search func(i int) user.Search
+} {
+	family := func(v string, prefix bool) []user.TraitFilter {
+		return []user.TraitFilter{{Pointer: "/profile/family_name", Value: v, Prefix: prefix}}
+	}
+	return []struct {
+		name   string
+		search func(i int) user.Search
+	}{
+		{"login-exact", func(i int) user.Search { return user.Search{LoginName: person(mix(i) % d.size).LoginName} }},
+		{"login-prefix", func(i int) user.Search { return user.Search{LoginNamePrefix: givenNames[i%len(givenNames)] + "."} }},
+		{"login-prefix-letter", func(i int) user.Search { return user.Search{LoginNamePrefix: givenNames[i%len(givenNames)][:1]} }},
+		{"email-exact", func(i int) user.Search { return user.Search{Email: person(mix(i) % d.size).Email} }},
+		{"trait-equal", func(i int) user.Search { return user.Search{Traits: family(familyOf(mix(i)%d.size), false)} }},
+		{"trait-prefix", func(i int) user.Search { return user.Search{Traits: family(familyOf(mix(i) % d.size)[:4], true)} }},
+		{"all-by-login", func(i int) user.Search { return user.Search{} }},
+		{"all-newest", func(i int) user.Search { return user.Search{SortBy: "createdAt", Descending: true} }},
+		{"org-page", func(i int) user.Search { return user.Search{OrgID: benchOrg(i), SortBy: "loginName"} }},
+		{"org-newest", func(i int) user.Search { return user.Search{OrgID: benchOrg(i), SortBy: "createdAt", Descending: true} }},
+		{"org+login-prefix", func(i int) user.Search {
+			return user.Search{OrgID: benchOrg(i), LoginNamePrefix: givenNames[(i/benchOrgs)%len(givenNames)] + "."}
+		}},
+		{"org+trait-equal", func(i int) user.Search {
+			return user.Search{OrgID: benchOrg(mix(i) % d.size), Traits: family(familyOf(mix(i)%d.size), false)}
+		}},
+		{"state+type", func(i int) user.Search { return user.Search{State: user.StateInitial, Type: "human"} }},
+		{"deep-page", func(i int) user.Search { return d.deep[i%len(d.deep)] }},
+	}
+}
+
 func benchSearch(b *testing.B, d *dataset) {
 	ctx := context.Background()
-	find := func(s func(i int) user.Search) func(i int) error {
-		return func(i int) error {
-			p, err := benchSearcher(d.db).Find(ctx, benchInstance, s(i), userschema.Admin)
-			if err == nil && len(p.Users) == 0 {
-				err = fmt.Errorf("search %d found nobody", i)
-			}
-			return err
-		}
-	}
-	queries := []struct {
-		name string
-		run  func(i int) error
-	}{
-		{"reference-pk-lookup", func(i int) error {
+	b.Run("reference-pk-lookup", func(b *testing.B) {
+		durations := make([]time.Duration, 0, b.N)
+		for i := range b.N {
+			start := time.Now()
 			var id, org, login, traits, email string
-			return d.db.Reader().QueryRowContext(ctx, `SELECT id, org_id, login_name, traits, email FROM users WHERE instance_id = $1 AND id = $2`,
-				benchInstance, d.ids[i%len(d.ids)]).Scan(&id, &org, &login, &traits, &email)
-		}},
-		{"login-exact", find(func(i int) user.Search {
-			return user.Search{LoginName: person(mix(i) % d.size).LoginName}
-		})},
-		{"login-prefix", find(func(i int) user.Search {
-			return user.Search{LoginNamePrefix: givenNames[i%len(givenNames)] + "."}
-		})},
-		{"trait-equal", find(func(i int) user.Search {
-			var p struct {
-				Profile struct {
-					Family string `json:"family_name"`
-				} `json:"profile"`
+			if err := d.db.Reader().QueryRowContext(ctx, `SELECT id, org_id, login_name, traits, email FROM users WHERE instance_id = $1 AND id = $2`,
+				benchInstance, d.ids[i%len(d.ids)]).Scan(&id, &org, &login, &traits, &email); err != nil {
+				b.Fatal(err)
 			}
-			_ = json.Unmarshal(person(mix(i)%d.size).Traits, &p)
-			return user.Search{Traits: []user.TraitFilter{{Pointer: "/profile/family_name", Value: p.Profile.Family}}}
-		})},
-		{"org-page", find(func(i int) user.Search {
-			return user.Search{OrgID: benchOrg(i), SortBy: "loginName"}
-		})},
-		{"deep-page", find(func(i int) user.Search {
-			return d.deep[i%len(d.deep)]
-		})},
+			durations = append(durations, time.Since(start))
+		}
+		reportLatency(b, "queries/s", durations)
+	})
+	api := d.api(b)
+	// The API's page tokens are its own: deep pages through it start from
+	// tokens it handed out.
+	var apiDeep []user.Search
+	for _, s := range d.deep {
+		first := s
+		first.Cursor, first.Limit = "", 1
+		resp, err := api.search(ctx, first)
+		if err != nil || resp.GetNextPageToken() == "" {
+			b.Fatalf("deep page token: %v", err)
+		}
+		s.Cursor = resp.GetNextPageToken()
+		apiDeep = append(apiDeep, s)
 	}
-	for _, q := range queries {
-		b.Run(q.name, func(b *testing.B) {
+	for _, q := range benchQueries(d) {
+		run := func(b *testing.B, search func(s user.Search) (total int, lowerBound bool, users int, err error)) {
 			durations := make([]time.Duration, 0, b.N)
+			var matches, capped float64
 			b.ResetTimer()
 			for i := range b.N {
+				s := q.search(i)
+				if q.name == "deep-page" && b.Name() != "" && strings.Contains(b.Name(), "/api") {
+					s = apiDeep[i%len(apiDeep)]
+				}
 				start := time.Now()
-				if err := q.run(i); err != nil {
+				total, lower, n, err := search(s)
+				durations = append(durations, time.Since(start))
+				if err != nil {
 					b.Fatal(err)
 				}
-				durations = append(durations, time.Since(start))
+				if n == 0 && !strings.Contains(q.name, "+") {
+					b.Fatalf("search %d found nobody", i)
+				}
+				matches += float64(total)
+				if lower {
+					capped++
+				}
 			}
 			b.StopTimer()
 			reportLatency(b, "queries/s", durations)
+			b.ReportMetric(matches/float64(b.N), "matches")
+			b.ReportMetric(capped/float64(b.N), "capped")
+		}
+		b.Run(q.name+"/find", func(b *testing.B) {
+			run(b, func(s user.Search) (int, bool, int, error) {
+				p, err := benchSearcher(d.db).Find(ctx, benchInstance, s, userschema.Admin)
+				return p.Total, p.TotalIsLowerBound, len(p.Users), err
+			})
+		})
+		b.Run(q.name+"/api", func(b *testing.B) {
+			run(b, func(s user.Search) (int, bool, int, error) {
+				resp, err := api.search(ctx, s)
+				return int(resp.GetTotalSize()), resp.GetTotalSizeIsLowerBound(), len(resp.GetUsers()), err
+			})
 		})
 	}
 }
