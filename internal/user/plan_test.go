@@ -306,7 +306,10 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 			last := first.Users[len(first.Users)-1]
 			c := &cursor{Key: last.LoginName, ID: last.ID}
 			created := last.CreatedAt.UnixMicro()
-			queries := map[string]query{"count": p.countQuery(), "first page": p.pageQuery(nil, 0), "next page": p.pageQuery(c, created)}
+			queries := map[string]query{"first page": p.pageQuery(nil, 0), "next page": p.pageQuery(c, created)}
+			if len(p.residual) == 0 && p.drive.ordered {
+				queries["count"] = p.countQuery()
+			}
 			if len(p.residual) > 0 && p.drive.ordered {
 				queries["continuation"] = p.continuation(c, created)
 			}
@@ -347,7 +350,7 @@ func badPlan(dialect database.Dialect, plan []string, index string, sortAllowed 
 			if strings.Contains(line, "USING INTEGER PRIMARY KEY") || strings.Contains(line, "USING PRIMARY KEY") {
 				continue
 			}
-			if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "SUBQUERY") && !strings.HasPrefix(line, "SCAN c") && !strings.HasPrefix(line, "SCAN u") && !strings.HasPrefix(line, "SCAN t") {
+			if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "SUBQUERY") && !strings.Contains(line, "(subquery-") && !strings.HasPrefix(line, "SCAN c") && !strings.HasPrefix(line, "SCAN u") && !strings.HasPrefix(line, "SCAN t") {
 				return "scans a table: " + line
 			}
 			if strings.Contains(line, "TEMP B-TREE") && !sortAllowed {

@@ -294,7 +294,8 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", scan) +
 			" CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id AND " + p.residualCond(arg) +
 			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
-	default: // unordered: few matches, sorted here
+	default: // unordered: few matches, sorted here and counted
+		sel = strings.TrimSuffix(sel, " FROM ") + ", count(*) OVER () FROM "
 		from, conds := p.unorderedCandidates(arg)
 		conds = append(conds, p.residualCond(arg))
 		if c != nil {
@@ -320,23 +321,13 @@ func (p *searchPlan) unorderedCandidates(arg func(any) string) (from string, joi
 		[]string{"u.instance_id = $1", "u.id = t.user_id"}
 }
 
-// countQuery counts the matches: it selects how many candidates it
-// examined and how many of them match. Without residual filters both are
-// the index entries of the drive, up to CountCap+1; with them, up to
-// ScanBudget+1 candidates.
+// countQuery counts the index entries of an ordered drive without
+// residual filters, up to CountCap+1.
 func (p *searchPlan) countQuery() query {
 	args, arg := p.newArgs()
 	d := p.drive
-	if len(p.residual) == 0 && d.ordered {
-		q := fmt.Sprintf("SELECT count(*), count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
-			d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), p.indexOrder("d", d), CountCap+1)
-		return query{q, *args}
-	}
-	from, join := p.unorderedCandidates(arg)
-	q := "SELECT count(*), coalesce(sum(CASE WHEN " + p.residualCond(arg) + " THEN 1 ELSE 0 END), 0) FROM " + from
-	if len(join) > 0 {
-		q += " WHERE " + strings.Join(join, " AND ")
-	}
+	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
+		d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), p.indexOrder("d", d), CountCap+1)
 	return query{q, *args}
 }
 
@@ -657,20 +648,18 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	p.limit = limit
 	// With a key ring the total is counted for the first page only; later
 	// pages report the count their authenticated cursor carries, so a deep
-	// page costs what a first page does.
-	if !counted {
+	// page costs what a first page does. Only an ordered read without
+	// residual filters counts apart, in its index; an unordered one counts
+	// its candidates in the page query, and one with residual filters
+	// reports what its page found.
+	countApart := len(p.residual) == 0 && p.drive.ordered
+	if !counted && countApart {
 		q := p.countQuery()
-		var examined, matched int
-		if err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&examined, &matched); err != nil {
+		var n int
+		if err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&n); err != nil {
 			return Page{}, fmt.Errorf("user: count: %w", err)
 		}
-		page.Total, page.TotalIsLowerBound = matched, false
-		switch {
-		case len(p.residual) == 0 && p.drive.ordered && examined > CountCap:
-			page.Total, page.TotalIsLowerBound = CountCap, true
-		case (len(p.residual) > 0 || !p.drive.ordered) && examined > ScanBudget:
-			page.TotalIsLowerBound = true
-		}
+		page.Total, page.TotalIsLowerBound = min(n, CountCap), n > CountCap
 	}
 	q := p.pageQuery(c, createdAt)
 	rows, err := db.IndexReader().QueryContext(ctx, q.sql, q.args...)
@@ -678,17 +667,24 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		return Page{}, fmt.Errorf("user: search: %w", err)
 	}
 	defer rows.Close()
-	var lastKey string
+	var (
+		lastKey, nextKey, nextID string
+		candidates           int // of an unordered read, counted by the query
+	)
 	for rows.Next() {
 		var sortKey any
-		u, err := scanUser(instanceID, scanner(func(dest ...any) error { return rows.Scan(append(dest, &sortKey)...) }))
+		u, err := scanUser(instanceID, scanner(func(dest ...any) error {
+			dest = append(dest, &sortKey)
+			if !p.drive.ordered {
+				dest = append(dest, &candidates)
+			}
+			return rows.Scan(dest...)
+		}))
 		if err != nil {
 			return Page{}, err
 		}
 		if len(page.Users) == limit {
-			if page.NextCursor, err = sr.encodeCursor(scope, lastKey, page.Users[len(page.Users)-1].ID, page); err != nil {
-				return Page{}, err
-			}
+			nextKey, nextID = lastKey, page.Users[len(page.Users)-1].ID
 			break
 		}
 		lastKey = sortKeyString(sortKey)
@@ -698,20 +694,34 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		return Page{}, err
 	}
 	rows.Close()
-	if page.NextCursor == "" && len(p.residual) > 0 && p.drive.ordered {
+	if nextID == "" && len(p.residual) > 0 && p.drive.ordered {
 		// The page examined ScanBudget candidates at most: when there were
 		// more, the next page starts after the last one examined.
 		q := p.continuation(c, createdAt)
 		var k any
-		var id string
-		err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&k, &id)
+		err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&k, &nextID)
 		switch {
 		case err == nil:
-			if page.NextCursor, err = sr.encodeCursor(scope, sortKeyString(k), id, page); err != nil {
-				return Page{}, err
-			}
+			nextKey = sortKeyString(k)
 		case !isNoRows(err):
 			return Page{}, fmt.Errorf("user: search: %w", err)
+		}
+	}
+	if !counted && !countApart {
+		switch {
+		case !p.drive.ordered && c == nil:
+			// candidates counts the matches after the page's cursor; the
+			// first page's are all of them.
+			page.Total = candidates
+		case !p.drive.ordered:
+			page.Total, page.TotalIsLowerBound = candidates, true
+		default:
+			page.Total, page.TotalIsLowerBound = len(page.Users), nextID != ""
+		}
+	}
+	if nextID != "" {
+		if page.NextCursor, err = sr.encodeCursor(scope, nextKey, nextID, page); err != nil {
+			return Page{}, err
 		}
 	}
 	schemas := map[schemaRevision]*userschema.Schema{} // a page holds few types: compile each once
