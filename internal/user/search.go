@@ -669,7 +669,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	defer rows.Close()
 	var (
 		lastKey, nextKey, nextID string
-		candidates           int // of an unordered read, counted by the query
+		candidates               int // of an unordered read, counted by the query
 	)
 	for rows.Next() {
 		var sortKey any
