@@ -508,4 +508,3 @@ func traitResidual(pointer, value string, prefix bool) func(func(any) string) st
 		return "EXISTS (SELECT 1 FROM user_traits AS x WHERE x.instance_id = $1 AND x.user_id = u.id AND x.pointer = " + arg(pointer) + " AND " + cond + ")"
 	}
 }
-
