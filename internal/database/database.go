@@ -228,18 +228,24 @@ func (db *DB) Optimize(ctx context.Context) error {
 // reads: an estimate, in milliseconds instead of a scan of the table.
 const sqliteAnalysisLimit = "1000"
 
-// Analyze refreshes the planner's statistics of tables now, after a change
-// too large to wait for the next refresh (a bulk import): ANALYZE on
-// either backend, sampled (SQLite reads at most sqliteAnalysisLimit rows
-// per index; PostgreSQL samples by itself).
-func (db *DB) Analyze(ctx context.Context, tables ...string) error {
+// AfterBulkLoad brings what the planner knows of tables up to date after a
+// change too large to wait for the next refresh (a bulk import): their
+// statistics, sampled (SQLite's ANALYZE reads at most sqliteAnalysisLimit
+// rows per index), and on PostgreSQL their visibility map too (VACUUM), so
+// that counting in an index does not visit the table's new rows one by one
+// until autovacuum comes by.
+func (db *DB) AfterBulkLoad(ctx context.Context, tables ...string) error {
 	if db.Dialect == SQLite {
 		if _, err := db.write.ExecContext(ctx, `PRAGMA analysis_limit=`+sqliteAnalysisLimit); err != nil {
 			return err
 		}
 	}
 	for _, t := range tables {
-		if _, err := db.write.ExecContext(ctx, `ANALYZE `+t); err != nil {
+		stmt := `ANALYZE ` + t
+		if db.Dialect == Postgres {
+			stmt = `VACUUM (ANALYZE) ` + t
+		}
+		if _, err := db.write.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("database: analyze %s: %w", t, err)
 		}
 	}

@@ -97,7 +97,7 @@ func (c *Commands) Import(ctx context.Context, editor eventstore.Editor, instanc
 		// planning for a small one until the next hourly refresh. A
 		// failure here is not the import's: the users are stored, and the
 		// hourly refresh (database.DB.Optimize) tries again.
-		_ = c.store.DB().Analyze(ctx, "users", "user_traits")
+		_ = c.store.DB().AfterBulkLoad(ctx, "users", "user_traits")
 	}
 	return im.result, nil
 }

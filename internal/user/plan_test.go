@@ -129,7 +129,7 @@ func TestSearchPlans(t *testing.T) {
 			}
 			checkPlans(t, db, "before ANALYZE")
 		}
-		if err := db.Analyze(ctx, "users", "user_traits"); err != nil {
+		if err := db.AfterBulkLoad(ctx, "users", "user_traits"); err != nil {
 			t.Fatal(err)
 		}
 		checkPlans(t, db, "after ANALYZE")
@@ -157,7 +157,7 @@ func TestSearchPlans(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.Analyze(ctx); err != nil { // reloads the read connections
+			if err := db.AfterBulkLoad(ctx); err != nil { // reloads the read connections
 				t.Fatal(err)
 			}
 			checkPlans(t, db, "misleading statistics")

@@ -16,7 +16,7 @@ import (
 const (
 	// CountCap is how far a search counts its matches: above it, Total
 	// is CountCap and TotalIsLowerBound is set.
-	CountCap = 10_000
+	CountCap = 1_000
 	// ScanBudget is how many candidates a page examines row by row for
 	// the filters its index does not answer; a page that reaches it may
 	// hold fewer users than asked for, and continues after the last

@@ -1078,10 +1078,10 @@ type SearchUsersResponse struct {
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// TotalSize counts the matching users, across pages, as counted for the
 	// first page (later pages carry that count in their token): exactly up to
-	// 10,000, or see total_size_is_lower_bound.
+	// 1,000, or see total_size_is_lower_bound.
 	TotalSize int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	// TotalSizeIsLowerBound: at least total_size users match, maybe more —
-	// the count stopped at 10,000, or, for filters no single index answers
+	// the count stopped at 1,000, or, for filters no single index answers
 	// together, at the 1,000 candidates examined.
 	TotalSizeIsLowerBound bool `protobuf:"varint,4,opt,name=total_size_is_lower_bound,json=totalSizeIsLowerBound,proto3" json:"total_size_is_lower_bound,omitempty"`
 	unknownFields         protoimpl.UnknownFields

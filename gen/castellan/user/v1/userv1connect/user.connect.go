@@ -118,7 +118,7 @@ type UserServiceClient interface {
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// SearchUsers finds users by organization, type, state, login name,
 	// email and trait values, a page at a time. A page costs what its users
-	// cost, not what the directory holds: the total is counted up to 10,000,
+	// cost, not what the directory holds: the total is counted up to 1,000,
 	// and filters no single index answers together are checked on at most
 	// 1,000 candidates per page, so a page may hold fewer users than asked
 	// for and still have a next_page_token.
@@ -527,7 +527,7 @@ type UserServiceHandler interface {
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// SearchUsers finds users by organization, type, state, login name,
 	// email and trait values, a page at a time. A page costs what its users
-	// cost, not what the directory holds: the total is counted up to 10,000,
+	// cost, not what the directory holds: the total is counted up to 1,000,
 	// and filters no single index answers together are checked on at most
 	// 1,000 candidates per page, so a page may hold fewer users than asked
 	// for and still have a next_page_token.
