@@ -229,6 +229,19 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", scan) +
 			" CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id AND " + p.residualCond(arg) +
 			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
+	case d.table == "user_traits" && len(p.residual) == 0:
+		// Unordered trait matches carry their sort keys: sorted and cut to
+		// the page before the users are read.
+		conds := p.driveConds("t", arg)
+		var after string
+		if c != nil {
+			after = " WHERE " + p.after("t", id, c, createdKey, arg)
+		}
+		q = strings.TrimSuffix(sel, " FROM ") + ", t.n FROM (SELECT t.user_id, t.login_name_lower, t.created_at, count(*) OVER () AS n FROM " +
+			"(SELECT t.user_id, t.login_name_lower, t.created_at FROM user_traits AS t" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
+			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", ScanBudget+1) + after +
+			" ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d) AS t", p.limit+1) +
+			" CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d", p.limit+1)
 	default: // unordered: few matches, sorted here and counted
 		sel = strings.TrimSuffix(sel, " FROM ") + ", count(*) OVER () FROM "
 		from, conds := p.unorderedCandidates(arg)
