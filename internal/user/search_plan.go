@@ -22,7 +22,12 @@ import (
 //     and sorts them.
 //
 // Filters the access does not answer are residual, checked on each
-// candidate: at most ScanBudget candidates per page.
+// candidate — at most ScanBudget candidates per page — by probing the
+// filter's own index at the candidate's position in the page's order (its
+// login name, or its creation time and id): index entries only. Only the
+// page's users are read from the table, by login name or id. Prefix
+// filters, which no index can probe at a position, read the candidate's
+// row.
 
 // access is an index a search reads its candidates from.
 type access struct {
@@ -34,10 +39,11 @@ type access struct {
 	absorbs []*filter
 }
 
-// filter is one condition of a search, as a residual check on a users row
-// aliased u, and the accesses that can answer it.
+// filter is one condition of a search, as a residual check of a
+// candidate's keys (candidateKeys) aliased c, and the accesses that can
+// answer it.
 type filter struct {
-	residual func(arg func(any) string) string
+	residual func(c string, arg func(any) string) string
 	// ordered answers the filter in the sort order (nil: none does), and
 	// unordered answers it with few enough matches to sort.
 	ordered, unordered *access
@@ -164,15 +170,32 @@ func (p *searchPlan) driveConds(alias string, arg func(any) string) []string {
 	return conds
 }
 
-func (p *searchPlan) residualCond(arg func(any) string) string {
-	if len(p.residual) == 0 {
-		return "1 = 1"
-	}
+func (p *searchPlan) residualConds(c string, arg func(any) string) []string {
 	conds := make([]string, len(p.residual))
 	for i, f := range p.residual {
-		conds[i] = f.residual(arg)
+		conds[i] = f.residual(c, arg)
 	}
-	return strings.Join(conds, " AND ")
+	return conds
+}
+
+// candidateKeys are the columns a read selects of each candidate: its
+// position in the page's order, which every index of the order holds, so
+// that residual filters are checked by probing their own indexes with it
+// (index entries only, never a users row) and only the page's users are
+// read. By login name: the login name (unique); by creation: time and id.
+func (p *searchPlan) candidateKeys(alias, table string) string {
+	if p.login {
+		return alias + ".login_name_lower"
+	}
+	return alias + ".created_at, " + alias + "." + idColumn(table) + " AS id"
+}
+
+// joinUsers joins the users of candidates aliased c, by their keys.
+func (p *searchPlan) joinUsers() string {
+	if p.login {
+		return " CROSS JOIN users AS u" + p.indexedBy("users_login_name") + " WHERE u.instance_id = $1 AND u.login_name_lower = c.login_name_lower"
+	}
+	return " CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = c.id"
 }
 
 // query is SQL with its arguments ($1 is the instance).
@@ -198,75 +221,93 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 	if !p.login {
 		key = "u.created_at"
 	}
-	sel := "SELECT " + userColumnsOf("u") + ", " + key + " FROM "
-	var q string
+	sel := "SELECT " + userColumnsOf("u") + ", " + key
 	switch {
 	case d.ordered && d.table == "users" && len(p.residual) == 0:
 		conds := p.driveConds("u", arg)
 		if c != nil {
 			conds = append(conds, p.after("u", "id", c, createdKey, arg))
 		}
-		q = sel + "users AS u" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
-			" ORDER BY " + p.indexOrder("u", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
-	case d.ordered && d.table == "users":
+		return query{sel + " FROM users AS u" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
+			" ORDER BY " + p.indexOrder("u", d) + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
+	case d.ordered:
+		// Candidates in the page's order, at most ScanBudget of them when
+		// residual filters may reject some; users read for the page only.
 		conds := p.driveConds("d", arg)
 		if c != nil {
-			conds = append(conds, p.after("d", "id", c, createdKey, arg))
-		}
-		q = sel + "(SELECT * FROM users AS d" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
-			" ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS u", ScanBudget) +
-			" WHERE " + p.residualCond(arg) + " ORDER BY " + p.indexOrder("u", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
-	case d.ordered: // user_traits
-		conds := p.driveConds("t", arg)
-		if c != nil {
-			conds = append(conds, p.after("t", id, c, createdKey, arg))
+			conds = append(conds, p.after("d", id, c, createdKey, arg))
 		}
 		scan := p.limit + 1
 		if len(p.residual) > 0 {
 			scan = ScanBudget
 		}
-		q = sel + "(SELECT t.pointer, t.value, t.user_id, t.login_name_lower, t.created_at FROM user_traits AS t" + p.indexedBy(d.index) +
-			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", scan) +
-			" CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id AND " + p.residualCond(arg) +
-			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d", p.limit+1)
-	case d.table == "user_traits" && len(p.residual) == 0:
-		// Unordered trait matches carry their sort keys: sorted and cut to
-		// the page before the users are read.
-		conds := p.driveConds("t", arg)
+		order := p.candidateOrder(d)
+		where := ""
+		if len(p.residual) > 0 {
+			where = " WHERE " + strings.Join(p.residualConds("c", arg), " AND ")
+		}
+		candidates := "(SELECT " + p.candidateKeys("d", d.table) + p.indexCarry("d", d) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
+			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", scan)
+		return query{sel + " FROM (SELECT * FROM " + candidates + where + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
+			p.joinUsers() + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
+	default:
+		// Few candidates: all read (index entries), checked, counted,
+		// sorted and cut to the page before users are read.
 		var after string
+		conds := p.residualConds("c", arg)
 		if c != nil {
-			after = " WHERE " + p.after("t", id, c, createdKey, arg)
+			conds = append(conds, p.after("c", "id", c, createdKey, arg))
 		}
-		q = strings.TrimSuffix(sel, " FROM ") + ", t.n FROM (SELECT t.user_id, t.login_name_lower, t.created_at, count(*) OVER () AS n FROM " +
-			"(SELECT t.user_id, t.login_name_lower, t.created_at FROM user_traits AS t" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
-			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", ScanBudget+1) + after +
-			" ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d) AS t", p.limit+1) +
-			" CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = t.user_id ORDER BY " + p.orderBy("t", id) + fmt.Sprintf(" LIMIT %d", p.limit+1)
-	default: // unordered: few matches, sorted here and counted
-		sel = strings.TrimSuffix(sel, " FROM ") + ", count(*) OVER () FROM "
-		from, conds := p.unorderedCandidates(arg)
-		conds = append(conds, p.residualCond(arg))
-		if c != nil {
-			conds = append(conds, p.after("u", "id", c, createdKey, arg))
+		if len(conds) > 0 {
+			after = " WHERE " + strings.Join(conds, " AND ")
 		}
-		q = sel + from + " WHERE " + strings.Join(conds, " AND ") +
-			" ORDER BY " + p.orderBy("u", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1)
+		candidates := "(SELECT " + p.candidateKeys("d", d.table) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
+			" WHERE " + strings.Join(p.driveConds("d", arg), " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", ScanBudget+1)
+		return query{sel + ", c.n FROM (SELECT c.*, count(*) OVER () AS n FROM " + candidates + after +
+			" ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
+			p.joinUsers() + " ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
 	}
-	return query{q, *args}
 }
 
-// unorderedCandidates is the FROM clause of the users, aliased u, that an
-// unordered drive reads (at most ScanBudget+1), and the conditions that
-// join them.
-func (p *searchPlan) unorderedCandidates(arg func(any) string) (from string, join []string) {
-	d := p.drive
-	if d.table == "users" {
-		return "(SELECT * FROM users AS d" + p.indexedBy(d.index) + " WHERE " + strings.Join(p.driveConds("d", arg), " AND ") +
-			" ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS u", ScanBudget+1), nil
+// candidateOrder is the order of an ordered drive's candidates, aliased
+// c: its index's order (indexOrder) on the columns they carry.
+func (p *searchPlan) candidateOrder(a *access) string {
+	if p.dialect == database.SQLite {
+		return p.orderBy("c", "id")
 	}
-	return "(SELECT t.user_id FROM user_traits AS t" + p.indexedBy(d.index) + " WHERE " + strings.Join(p.driveConds("t", arg), " AND ") +
-			" ORDER BY " + p.indexOrder("t", d) + fmt.Sprintf(" LIMIT %d) AS t", ScanBudget+1) + " CROSS JOIN users AS u",
-		[]string{"u.instance_id = $1", "u.id = t.user_id"}
+	dir := " ASC"
+	if p.desc {
+		dir = " DESC"
+	}
+	var out []string
+	for _, col := range indexColumns[a.index] {
+		if col == "user_id" {
+			col = "id"
+		}
+		if p.login && col == "id" {
+			continue
+		}
+		out = append(out, "c."+col+dir)
+	}
+	return strings.Join(out, ", ")
+}
+
+// indexCarry selects, on PostgreSQL, the drive's filter columns beside the
+// candidate keys, so that the order by all the index's columns
+// (indexOrder) holds outside the read too.
+func (p *searchPlan) indexCarry(alias string, a *access) string {
+	if p.dialect == database.SQLite {
+		return ""
+	}
+	var out string
+	for _, col := range indexColumns[a.index] {
+		switch col {
+		case "login_name_lower", "created_at", "id", "user_id":
+		default:
+			out += ", " + alias + "." + col
+		}
+	}
+	return out
 }
 
 // countQuery counts the index entries of an ordered drive without
@@ -345,10 +386,6 @@ func prefixRange(column, prefix string) func(string, func(any) string) []string 
 	}
 }
 
-func residualEq(column string, value any) func(func(any) string) string {
-	return func(arg func(any) string) string { return "u." + column + " = " + arg(value) }
-}
-
 // planSearch chooses how s is read: the first filter with an ordered
 // access by this priority — exact login name, email, trait equality,
 // organization, state, type — or a walk of the sort order; and, when
@@ -368,6 +405,50 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 	users := func(loginIndex, createdIndex string, conds func(string, func(any) string) []string) *access {
 		return &access{table: "users", index: byOrder(loginIndex, createdIndex), ordered: true, conds: conds}
 	}
+	// probe checks a residual filter on a candidate c (its keys) in the
+	// filter's own index: the entry at c's position with the filter's
+	// value, index entries only.
+	probe := func(table, loginIndex, createdIndex string, cond func(string, func(any) string) []string) func(string, func(any) string) string {
+		return func(c string, arg func(any) string) string {
+			conds := append([]string{"r.instance_id = $1"}, cond("r", arg)...)
+			if login {
+				conds = append(conds, "r.login_name_lower = "+c+".login_name_lower")
+			} else {
+				conds = append(conds, "r.created_at = "+c+".created_at", "r."+idColumn(table)+" = "+c+".id")
+			}
+			return "EXISTS (SELECT 1 FROM " + table + " AS r" + p.indexedBy(byOrder(loginIndex, createdIndex)) + " WHERE " + strings.Join(conds, " AND ") + ")"
+		}
+	}
+	// byUser checks a condition on c's users row or user_traits rows,
+	// found by id through the row of c's login name when sorted by it: for
+	// the filters no index can probe at a position (prefixes).
+	byUser := func(cond func(string, func(any) string) string) func(string, func(any) string) string {
+		return func(c string, arg func(any) string) string {
+			if login {
+				return "EXISTS (SELECT 1 FROM users AS r" + p.indexedBy("users_login_name") + " WHERE r.instance_id = $1 AND r.login_name_lower = " +
+					c + ".login_name_lower AND " + cond("r.id", arg) + ")"
+			}
+			return cond(c+".id", arg)
+		}
+	}
+	// A probe's equalities are plain ones: an index seek at a position,
+	// not a read in the index's order (equal).
+	plainEq := func(columns ...string) func(values ...any) func(string, func(any) string) []string {
+		return func(values ...any) func(string, func(any) string) []string {
+			return func(alias string, arg func(any) string) []string {
+				out := make([]string, len(columns))
+				for i, c := range columns {
+					out[i] = alias + "." + c + " = " + arg(values[i])
+				}
+				return out
+			}
+		}
+	}
+	usersColumn := func(loginIndex, createdIndex, column string, value any) (*access, *access, func(string, func(any) string) string) {
+		cond := eq(column, value)
+		return users(loginIndex, createdIndex, cond), &access{table: "users", index: byOrder(loginIndex, createdIndex), conds: cond},
+			probe("users", loginIndex, createdIndex, plainEq(column)(value))
+	}
 	var filters []*filter
 	add := func(f *filter) *filter {
 		filters = append(filters, f)
@@ -382,49 +463,55 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 	if s.LoginName != "" {
 		k := LoginNameKey(s.LoginName)
 		a := &access{table: "users", index: "users_login_name", ordered: login, conds: eq("login_name_lower", k)}
-		f := &filter{residual: residualEq("login_name_lower", k), selective: true, unordered: a}
+		f := &filter{selective: true, unordered: a, residual: byUser(func(id string, arg func(any) string) string {
+			return "EXISTS (SELECT 1 FROM users AS x WHERE x.instance_id = $1 AND x.id = " + id + " AND x.login_name_lower = " + arg(k) + ")"
+		})}
 		if login {
 			f.ordered = a
 		}
 		add(f)
 	}
 	if s.Email != "" {
-		e := strings.ToLower(s.Email)
-		add(&filter{residual: residualEq("email_lower", e), selective: true,
-			ordered:   users("users_email", "users_email_created", eq("email_lower", e)),
-			unordered: &access{table: "users", index: "users_email", conds: eq("email_lower", e)}})
+		f := &filter{selective: true}
+		f.ordered, f.unordered, f.residual = usersColumn("users_email", "users_email_created", "email_lower", strings.ToLower(s.Email))
+		add(f)
 	}
 	for _, t := range s.Traits {
 		if t.Prefix {
 			continue
 		}
-		ptr, v := t.Pointer, t.Value
-		c := conds(equal(db.Dialect, "pointer", ptr), equal(db.Dialect, "value", v))
-		add(&filter{selective: true, residual: traitResidual(ptr, v, false),
-			ordered:   &access{table: "user_traits", index: byOrder("user_traits_login", "user_traits_created"), ordered: true, conds: c},
-			unordered: &access{table: "user_traits", index: "user_traits_login", conds: c}})
+		c := conds(equal(db.Dialect, "pointer", t.Pointer), equal(db.Dialect, "value", t.Value))
+		index := byOrder("user_traits_login", "user_traits_created")
+		add(&filter{selective: true, residual: probe("user_traits", "user_traits_login", "user_traits_created", plainEq("pointer", "value")(t.Pointer, t.Value)),
+			ordered:   &access{table: "user_traits", index: index, ordered: true, conds: c},
+			unordered: &access{table: "user_traits", index: index, conds: c}})
 	}
-	if s.OrgID != "" {
-		add(&filter{residual: residualEq("org_id", s.OrgID), selective: true,
-			ordered:   users("users_org", "users_org_created", eq("org_id", s.OrgID)),
-			unordered: &access{table: "users", index: "users_org", conds: eq("org_id", s.OrgID)}})
-	}
-	if s.State != "" {
-		add(&filter{residual: residualEq("state", string(s.State)), selective: true,
-			ordered:   users("users_state", "users_state_created", eq("state", string(s.State))),
-			unordered: &access{table: "users", index: "users_state", conds: eq("state", string(s.State))}})
-	}
-	if s.Type != "" {
-		add(&filter{residual: residualEq("schema_type", s.Type), selective: true,
-			ordered:   users("users_type", "users_type_created", eq("schema_type", s.Type)),
-			unordered: &access{table: "users", index: "users_type", conds: eq("schema_type", s.Type)}})
+	for _, col := range []struct {
+		value, column, loginIndex, createdIndex string
+	}{
+		{s.OrgID, "org_id", "users_org", "users_org_created"},
+		{string(s.State), "state", "users_state", "users_state_created"},
+		{s.Type, "schema_type", "users_type", "users_type_created"},
+	} {
+		if col.value == "" {
+			continue
+		}
+		f := &filter{selective: true}
+		f.ordered, f.unordered, f.residual = usersColumn(col.loginIndex, col.createdIndex, col.column, col.value)
+		add(f)
 	}
 	var loginPrefix *filter
 	if s.LoginNamePrefix != "" {
 		k := loginNamePrefixKey(s.LoginNamePrefix)
 		r := prefixRange("login_name_lower", k)
+		residual := func(c string, arg func(any) string) string { return strings.Join(r(c, arg), " AND ") }
+		if !login {
+			residual = byUser(func(id string, arg func(any) string) string {
+				return "EXISTS (SELECT 1 FROM users AS x WHERE x.instance_id = $1 AND x.id = " + id + " AND " + strings.Join(r("x", arg), " AND ") + ")"
+			})
+		}
 		loginPrefix = add(&filter{
-			residual: func(arg func(any) string) string { return strings.Join(r("u", arg), " AND ") },
+			residual: residual,
 			// the range of users_login_name and of every index whose
 			// equality columns the sort key follows
 			ordered:   &access{table: "users", index: "users_login_name", ordered: login, conds: r},
@@ -439,11 +526,15 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 			continue
 		}
 		ptr, v := t.Pointer, t.Value
-		add(&filter{residual: traitResidual(ptr, v, true),
-			unordered: &access{table: "user_traits", index: "user_traits_login", conds: conds(equal(db.Dialect, "pointer", ptr),
-				[]func(string, func(any) string) string{func(alias string, arg func(any) string) string {
-					return alias + ".value >= " + arg(v) + " AND " + alias + ".value < " + arg(upperBound(v))
-				}})}})
+		valueRange := func(alias string, arg func(any) string) string {
+			return alias + ".value >= " + arg(v) + " AND " + alias + ".value < " + arg(upperBound(v))
+		}
+		add(&filter{
+			residual: byUser(func(id string, arg func(any) string) string {
+				return "EXISTS (SELECT 1 FROM user_traits AS x WHERE x.instance_id = $1 AND x.user_id = " + id + " AND x.pointer = " + arg(ptr) + " AND " + valueRange("x", arg) + ")"
+			}),
+			unordered: &access{table: "user_traits", index: byOrder("user_traits_login", "user_traits_created"), conds: conds(equal(db.Dialect, "pointer", ptr),
+				[]func(string, func(any) string) string{valueRange})}})
 	}
 
 	// The ordered drive: the first selective filter with an ordered
@@ -508,16 +599,3 @@ func contains(fs []*filter, f *filter) bool {
 	return false
 }
 
-// traitResidual checks a trait filter on the user aliased u through the
-// primary key of user_traits.
-func traitResidual(pointer, value string, prefix bool) func(func(any) string) string {
-	return func(arg func(any) string) string {
-		var cond string
-		if prefix {
-			cond = "x.value >= " + arg(value) + " AND x.value < " + arg(upperBound(value))
-		} else {
-			cond = "x.value = " + arg(value)
-		}
-		return "EXISTS (SELECT 1 FROM user_traits AS x WHERE x.instance_id = $1 AND x.user_id = u.id AND x.pointer = " + arg(pointer) + " AND " + cond + ")"
-	}
-}
