@@ -598,4 +598,3 @@ func contains(fs []*filter, f *filter) bool {
 	}
 	return false
 }
-
