@@ -231,32 +231,35 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 		s      Search
 		index  string // the index every query reads
 		sorted bool   // the candidates are few and sorted
+		// common: the filter matches most users, so that PostgreSQL may
+		// as well walk the sort order's own index, checking it on each.
+		common bool
 	}{
-		{"all by login name", Search{}, "users_login_name", false},
-		{"all by creation", Search{SortBy: "createdAt", Descending: true}, "users_created", false},
-		{"exact login name", Search{LoginName: "USER00042"}, "users_login_name", false},
-		{"exact login name by creation", Search{LoginName: "user00042", SortBy: "createdAt"}, "users_login_name", true},
-		{"login name prefix", Search{LoginNamePrefix: "user01"}, "users_login_name", false},
-		{"login name prefix by creation", Search{LoginNamePrefix: "user0199", SortBy: "createdAt"}, "users_login_name", true},
-		{"login name prefix of many by creation", Search{LoginNamePrefix: "user1", SortBy: "createdAt", Descending: true}, "users_created", false},
-		{"email", Search{Email: "User00042@example.com"}, "users_email", false},
-		{"email by creation", Search{Email: "user00042@example.com", SortBy: "createdAt"}, "users_email_created", false},
-		{"trait", Search{Traits: family("F7", false)}, "user_traits_login", false},
-		{"trait by creation", Search{Traits: family("F7", false), SortBy: "createdAt"}, "user_traits_created", false},
-		{"trait prefix of few", Search{Traits: family("F199", true)}, "user_traits_login", true},
-		{"trait prefix of many", Search{Traits: family("F1", true)}, "users_login_name", false},
-		{"organization", Search{OrgID: "org-7"}, "users_org", false},
-		{"organization by creation", Search{OrgID: "org-7", SortBy: "createdAt"}, "users_org_created", false},
-		{"organization and login name prefix", Search{OrgID: "org-7", LoginNamePrefix: "user1"}, "users_org", false},
-		{"organization and state", Search{OrgID: "org-0", State: StateLocked}, "users_org", false},
-		{"state", Search{State: StateLocked}, "users_state", false},
-		{"state by creation", Search{State: StateLocked, SortBy: "createdAt"}, "users_state_created", false},
-		{"type", Search{Type: "human"}, "users_type", false},
-		{"type by creation", Search{Type: "human", SortBy: "createdAt"}, "users_type_created", false},
-		{"type and a rare state", Search{Type: "human", State: StateLocked}, "users_state", false},
-		{"trait and organization", Search{Traits: family("F7", false), OrgID: "org-7"}, "user_traits_login", false},
-		{"type and a common state", Search{Type: "human", State: StateActive, SortBy: "createdAt"}, "users_state_created", false},
-		{"a common state and a rare trait prefix", Search{State: StateActive, Traits: family("F199", true)}, "user_traits_login", true},
+		{"all by login name", Search{}, "users_login_name", false, false},
+		{"all by creation", Search{SortBy: "createdAt", Descending: true}, "users_created", false, false},
+		{"exact login name", Search{LoginName: "USER00042"}, "users_login_name", false, false},
+		{"exact login name by creation", Search{LoginName: "user00042", SortBy: "createdAt"}, "users_login_name", true, false},
+		{"login name prefix", Search{LoginNamePrefix: "user01"}, "users_login_name", false, false},
+		{"login name prefix by creation", Search{LoginNamePrefix: "user0199", SortBy: "createdAt"}, "users_login_name", true, false},
+		{"login name prefix of many by creation", Search{LoginNamePrefix: "user1", SortBy: "createdAt", Descending: true}, "users_created", false, false},
+		{"email", Search{Email: "User00042@example.com"}, "users_email", false, false},
+		{"email by creation", Search{Email: "user00042@example.com", SortBy: "createdAt"}, "users_email_created", false, false},
+		{"trait", Search{Traits: family("F7", false)}, "user_traits_login", false, false},
+		{"trait by creation", Search{Traits: family("F7", false), SortBy: "createdAt"}, "user_traits_created", false, false},
+		{"trait prefix of few", Search{Traits: family("F199", true)}, "user_traits_login", true, false},
+		{"trait prefix of many", Search{Traits: family("F1", true)}, "users_login_name", false, false},
+		{"organization", Search{OrgID: "org-7"}, "users_org", false, false},
+		{"organization by creation", Search{OrgID: "org-7", SortBy: "createdAt"}, "users_org_created", false, false},
+		{"organization and login name prefix", Search{OrgID: "org-7", LoginNamePrefix: "user1"}, "users_org", false, false},
+		{"organization and state", Search{OrgID: "org-0", State: StateLocked}, "users_org", false, false},
+		{"state", Search{State: StateLocked}, "users_state", false, false},
+		{"state by creation", Search{State: StateLocked, SortBy: "createdAt"}, "users_state_created", false, false},
+		{"type", Search{Type: "human"}, "users_type", false, true},
+		{"type by creation", Search{Type: "human", SortBy: "createdAt"}, "users_type_created", false, true},
+		{"type and a rare state", Search{Type: "human", State: StateLocked}, "users_state", false, false},
+		{"trait and organization", Search{Traits: family("F7", false), OrgID: "org-7"}, "user_traits_login", false, false},
+		{"type and a common state", Search{Type: "human", State: StateActive, SortBy: "createdAt"}, "users_state_created", false, true},
+		{"a common state and a rare trait prefix", Search{State: StateActive, Traits: family("F199", true)}, "user_traits_login", true, false},
 	} {
 		t.Run(when+"/"+tc.name, func(t *testing.T) {
 			sr := &Searcher{db: db}
@@ -322,7 +325,11 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 				// the primary key, and checks residual filters in their
 				// own indexes.
 				others := strings.Contains(name, "page")
-				if msg := badPlan(db.Dialect, plan, tc.index, tc.sorted || name == "count", others); msg != "" {
+				index := tc.index
+				if tc.common && db.Dialect == database.Postgres {
+					index = p.walkIndex()
+				}
+				if msg := badPlan(db.Dialect, plan, index, tc.sorted || name == "count", others); msg != "" && (index == tc.index || badPlan(db.Dialect, plan, tc.index, tc.sorted || name == "count", others) != "") {
 					t.Errorf("%s: %s\n%s\nplan:\n  %s", name, msg, q.sql, strings.Join(plan, "\n  "))
 				}
 			}

@@ -241,12 +241,12 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 		if len(p.residual) > 0 {
 			scan = ScanBudget
 		}
-		order := p.candidateOrder(d)
+		order := p.orderBy("c", "id")
 		where := ""
 		if len(p.residual) > 0 {
 			where = " WHERE " + strings.Join(p.residualConds("c", arg), " AND ")
 		}
-		candidates := "(SELECT " + p.candidateKeys("d", d.table) + p.indexCarry("d", d) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
+		candidates := "(SELECT " + p.candidateKeys("d", d.table) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
 			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", scan)
 		return query{sel + " FROM (SELECT * FROM " + candidates + where + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
 			p.joinUsers() + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
@@ -267,47 +267,6 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 			" ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
 			p.joinUsers() + " ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
 	}
-}
-
-// candidateOrder is the order of an ordered drive's candidates, aliased
-// c: its index's order (indexOrder) on the columns they carry.
-func (p *searchPlan) candidateOrder(a *access) string {
-	if p.dialect == database.SQLite {
-		return p.orderBy("c", "id")
-	}
-	dir := " ASC"
-	if p.desc {
-		dir = " DESC"
-	}
-	var out []string
-	for _, col := range indexColumns[a.index] {
-		if col == "user_id" {
-			col = "id"
-		}
-		if p.login && col == "id" {
-			continue
-		}
-		out = append(out, "c."+col+dir)
-	}
-	return strings.Join(out, ", ")
-}
-
-// indexCarry selects, on PostgreSQL, the drive's filter columns beside the
-// candidate keys, so that the order by all the index's columns
-// (indexOrder) holds outside the read too.
-func (p *searchPlan) indexCarry(alias string, a *access) string {
-	if p.dialect == database.SQLite {
-		return ""
-	}
-	var out string
-	for _, col := range indexColumns[a.index] {
-		switch col {
-		case "login_name_lower", "created_at", "id", "user_id":
-		default:
-			out += ", " + alias + "." + col
-		}
-	}
-	return out
 }
 
 // countQuery counts the index entries of an ordered drive without
@@ -352,18 +311,19 @@ func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access)
 	return n <= ScanBudget, nil
 }
 
-// equal is the condition column = value of a drive's index. On
-// PostgreSQL it is written as a range of one value: PostgreSQL drops a
-// column equal to a constant from the order a plan must produce, so that
-// an index walked in the sort order with a filter would do as well as the
-// drive's index, by statistics alone; with a range the drive's index is
-// the only one in the order asked for.
+// equal is the condition column = value of a drive's index.
+//
+// On PostgreSQL, an equality also drops the column from the order a plan
+// must produce, so an index walked in the page's order with the filter
+// checked on each row is a plan too; the planner takes it when its
+// statistics say the value is common — when most rows match, it costs
+// what the drive's index does. (Writing the equality as a range of one
+// value would forbid that plan, but PostgreSQL then positions an index
+// scan on that column alone and reads every later column's entries from
+// its start: a cursor or a login name range after it would no longer
+// seek.)
 func equal(dialect database.Dialect, column string, value any) []func(string, func(any) string) string {
 	return []func(string, func(any) string) string{func(alias string, arg func(any) string) string {
-		if dialect == database.Postgres {
-			v := arg(value)
-			return alias + "." + column + " >= " + v + " AND " + alias + "." + column + " <= " + v
-		}
 		return alias + "." + column + " = " + arg(value)
 	}}
 }
@@ -597,4 +557,13 @@ func contains(fs []*filter, f *filter) bool {
 		}
 	}
 	return false
+}
+
+// walkIndex is the index of the page's order itself, which PostgreSQL may
+// walk instead of the drive's when the drive's filter matches most users.
+func (p *searchPlan) walkIndex() string {
+	if p.login {
+		return "users_login_name"
+	}
+	return "users_created"
 }
