@@ -388,7 +388,11 @@ func usersSubcommand(ctx context.Context, name string, args []string, s streams)
 			}
 			if !*all || resp.Msg.GetNextPageToken() == "" {
 				if !*asJSON {
-					fmt.Fprintf(tw, "(%d of %d)\n", len(resp.Msg.GetUsers()), resp.Msg.GetTotalSize())
+					total := fmt.Sprint(resp.Msg.GetTotalSize())
+					if resp.Msg.GetTotalSizeIsLowerBound() {
+						total = "at least " + total
+					}
+					fmt.Fprintf(tw, "(%d of %s)\n", len(resp.Msg.GetUsers()), total)
 				}
 				return tw.Flush()
 			}

@@ -11,8 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -31,6 +32,9 @@ type DB struct {
 	Dialect Dialect
 	write   *sql.DB
 	read    *sql.DB
+	// indexed is read's equivalent whose planner reads through indexes
+	// only (IndexReader).
+	indexed *sql.DB
 	scrubs  scrubber
 	writes  writeFailure
 	// stmts are the statements Stmt prepared, by query.
@@ -61,15 +65,18 @@ func OpenSQLite(path string) (*DB, error) {
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(ON)")
+	// Reads map the file (up to SQLite's 2 GiB) rather than copy its
+	// pages into each connection's small cache: a search at a million
+	// users reads index and table pages all over the file.
+	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(ON)&_pragma=mmap_size(2147418112)")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("database: open %s: %w", path, err)
 	}
-	n := max(4, runtime.GOMAXPROCS(0))
+	n := max(4, runtime.GOMAXPROCS(0)) // as in reloadStatistics
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{Dialect: SQLite, write: write, read: read}
+	db := &DB{Dialect: SQLite, write: write, read: read, indexed: read}
 	// Open lazily connects; touch the file now so a bad path fails at start.
 	if err := write.Ping(); err != nil {
 		db.Close()
@@ -93,14 +100,45 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("database: connect to postgres: %w", err)
 	}
-	return &DB{Dialect: Postgres, write: pool, read: pool}, nil
+	indexed, err := openIndexedPostgres(url)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{Dialect: Postgres, write: pool, read: pool, indexed: indexed}, nil
 }
 
-// Close closes both pools.
+// openIndexedPostgres opens the pool of IndexReader: sessions whose planner
+// may not scan a table (sequential or bitmap scans), hash or merge rows,
+// so that a query that an index answers is read through it, whatever the
+// statistics say.
+func openIndexedPostgres(url string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: open postgres: %w", err)
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	for _, p := range []string{"enable_seqscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin"} {
+		cfg.RuntimeParams[p] = "off"
+	}
+	pool := stdlib.OpenDB(*cfg)
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	pool.SetMaxOpenConns(n)
+	pool.SetMaxIdleConns(n)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	return pool, nil
+}
+
+// Close closes the pools.
 func (db *DB) Close() error {
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
+	}
+	if db.indexed != db.read {
+		err = errors.Join(err, db.indexed.Close())
 	}
 	return err
 }
@@ -113,6 +151,14 @@ func (db *DB) Ping(ctx context.Context) error {
 // Reader is the pool for queries outside a write transaction. On SQLite its
 // connections are read-only.
 func (db *DB) Reader() *sql.DB { return db.read }
+
+// IndexReader is Reader for queries written to be read through one index
+// (the user directory's search): on PostgreSQL its sessions may not scan
+// tables, nor hash or merge rows, so that no statistics — missing, stale or
+// shaped by a small directory — choose a plan that reads more than the
+// index. SQLite queries name their index themselves (INDEXED BY); there it
+// is Reader.
+func (db *DB) IndexReader() *sql.DB { return db.indexed }
 
 // InTx runs fn in a write transaction and commits when fn returns nil. When
 // fn fails, or the commit does, nothing fn wrote remains. A failure because
@@ -171,6 +217,53 @@ func (db *DB) Optimize(ctx context.Context) error {
 	if db.Dialect != SQLite {
 		return nil
 	}
-	_, err := db.write.ExecContext(ctx, `PRAGMA optimize=0x10002`)
-	return err
+	if _, err := db.write.ExecContext(ctx, `PRAGMA analysis_limit=`+sqliteAnalysisLimit); err != nil {
+		return err
+	}
+	if _, err := db.write.ExecContext(ctx, `PRAGMA optimize=0x10002`); err != nil {
+		return err
+	}
+	db.reloadStatistics()
+	return nil
+}
+
+// sqliteAnalysisLimit is how many rows of each index SQLite's ANALYZE
+// reads: an estimate, in milliseconds instead of a scan of the table.
+const sqliteAnalysisLimit = "1000"
+
+// AfterBulkLoad brings what the planner knows of tables up to date after a
+// change too large to wait for the next refresh (a bulk import): their
+// statistics, sampled (SQLite's ANALYZE reads at most sqliteAnalysisLimit
+// rows per index), and on PostgreSQL their visibility map too (VACUUM), so
+// that counting in an index does not visit the table's new rows one by one
+// until autovacuum comes by.
+func (db *DB) AfterBulkLoad(ctx context.Context, tables ...string) error {
+	if db.Dialect == SQLite {
+		if _, err := db.write.ExecContext(ctx, `PRAGMA analysis_limit=`+sqliteAnalysisLimit); err != nil {
+			return err
+		}
+	}
+	for _, t := range tables {
+		stmt := `ANALYZE ` + t
+		if db.Dialect == Postgres {
+			stmt = `VACUUM (ANALYZE) ` + t
+		}
+		if _, err := db.write.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("database: analyze %s: %w", t, err)
+		}
+	}
+	db.reloadStatistics()
+	return nil
+}
+
+// reloadStatistics makes SQLite's read connections plan with the
+// statistics just written: a connection loads them when it opens and keeps
+// them, so the idle ones are closed and reopened on demand.
+func (db *DB) reloadStatistics() {
+	if db.Dialect != SQLite {
+		return
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	db.read.SetMaxIdleConns(0)
+	db.read.SetMaxIdleConns(n)
 }

@@ -58,6 +58,13 @@ func benchOrg(i int) string { return fmt.Sprintf("org-%03d", i%benchOrgs) }
 // benchOrgs organizations.
 func benchStore(tb testing.TB, db *database.DB) *user.Commands {
 	tb.Helper()
+	users, _, _ := benchStoreAndRing(tb, db)
+	return users
+}
+
+// benchStoreAndRing is benchStore with its event store and key ring.
+func benchStoreAndRing(tb testing.TB, db *database.DB) (*user.Commands, *eventstore.Store, *keyring.Ring) {
+	tb.Helper()
 	key, err := keyring.GenerateKey()
 	if err != nil {
 		tb.Fatal(err)
@@ -86,7 +93,7 @@ func benchStore(tb testing.TB, db *database.DB) *user.Commands {
 			tb.Fatal(err)
 		}
 	}
-	return user.NewCommands(store, password.NewHasher(password.OWASP, runtime.NumCPU()))
+	return user.NewCommands(store, password.NewHasher(password.OWASP, runtime.NumCPU())), store, ring
 }
 
 // forEachBackend runs fn per backend on a fresh, migrated database;
@@ -261,8 +268,12 @@ type dataset struct {
 	ids  []string // a sample of user ids
 	// deep are searches continuing from the middle of the login name
 	// order: a prefix and a cursor after its first user.
-	deep []user.Search
-	drop func()
+	deep  []user.Search
+	users *user.Commands
+	drop  func()
+	// server is the API over the dataset (api), started on first use.
+	server      *benchAPI
+	closeServer func()
 }
 
 var (
@@ -274,6 +285,9 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, d := range datasets {
+		if d.closeServer != nil {
+			d.closeServer()
+		}
 		d.drop()
 	}
 	os.Exit(code)
@@ -296,29 +310,42 @@ func benchSizes(b *testing.B) []int {
 }
 
 // openDataset opens a database that outlives the benchmark that made it:
-// a SQLite file in a temporary directory, or a PostgreSQL schema.
-func openDataset(b *testing.B, backend string) (*database.DB, func()) {
+// a SQLite file in a temporary directory, or a PostgreSQL schema. With
+// CASTELLAN_BENCH_KEEP set to a directory, the directory of size users is
+// kept there (SQLite) or in the schema bench_users_<size> (PostgreSQL) and
+// reused by later runs; kept reports whether it was complete already.
+func openDataset(b *testing.B, backend string, size int) (db *database.DB, drop func(), kept bool) {
 	ctx := context.Background()
+	keep := os.Getenv("CASTELLAN_BENCH_KEEP")
 	if backend == "sqlite" {
-		dir, err := os.MkdirTemp("", "castellan-bench-users-")
+		dir := keep
+		if dir == "" {
+			var err error
+			if dir, err = os.MkdirTemp("", "castellan-bench-users-"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		db, err := database.OpenSQLite(filepath.Join(dir, fmt.Sprintf("users-%d.db", size)))
 		if err != nil {
 			b.Fatal(err)
 		}
-		db, err := database.OpenSQLite(filepath.Join(dir, "castellan.db"))
-		if err != nil {
-			b.Fatal(err)
+		if keep != "" {
+			return db, func() { db.Close() }, datasetComplete(db, size)
 		}
-		return db, func() { db.Close(); os.RemoveAll(dir) }
+		return db, func() { db.Close(); os.RemoveAll(dir) }, false
 	}
 	base := dbtest.PostgresURL(b)
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	schema := "bench_users_" + hex.EncodeToString(r[:])
+	schema := fmt.Sprintf("bench_users_%d", size)
+	if keep == "" {
+		var r [6]byte
+		_, _ = rand.Read(r[:])
+		schema = "bench_users_" + hex.EncodeToString(r[:])
+	}
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema); err != nil {
 		b.Fatal(err)
 	}
 	u, err := url.Parse(base)
@@ -328,19 +355,33 @@ func openDataset(b *testing.B, backend string) (*database.DB, func()) {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := database.OpenPostgres(ctx, u.String())
+	db, err = database.OpenPostgres(ctx, u.String())
 	if err != nil {
 		b.Fatal(err)
+	}
+	if keep != "" {
+		return db, func() { db.Close(); admin.Close() }, datasetComplete(db, size)
 	}
 	return db, func() {
 		db.Close()
 		_, _ = admin.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
 		admin.Close()
-	}
+	}, false
+}
+
+// datasetComplete reports whether db holds a generated directory of size
+// users: bench_dataset records the size once generation is done.
+func datasetComplete(db *database.DB, size int) bool {
+	var n int
+	err := db.Reader().QueryRowContext(context.Background(), `SELECT size FROM bench_dataset`).Scan(&n)
+	return err == nil && n == size
 }
 
 // getDataset returns the directory of size users on backend, generating it
-// on first use with progress on standard error.
+// on first use with progress on standard error. Nothing refreshes the
+// planner's statistics but what a server does by itself: the import
+// (Commands.Import analyzes after a bulk load), and on PostgreSQL
+// autovacuum.
 func getDataset(b *testing.B, backend string, size int) *dataset {
 	datasetsMu.Lock()
 	defer datasetsMu.Unlock()
@@ -349,42 +390,58 @@ func getDataset(b *testing.B, backend string, size int) *dataset {
 		return d
 	}
 	ctx := context.Background()
-	db, drop := openDataset(b, backend)
+	db, drop, kept := openDataset(b, backend, size)
 	d := &dataset{db: db, size: size, drop: drop}
 	datasets[key] = d
 	if err := db.Migrate(ctx, app.Migrations()); err != nil {
 		b.Fatal(err)
 	}
 	users := benchStore(b, db)
+	d.users = users
 	start, chunk := time.Now(), 100_000
-	for from := 0; from < size; from += chunk {
-		rows := make([]user.ImportUser, min(chunk, size-from))
-		for i := range rows {
-			rows[i].New = person(from + i)
-		}
-		res, err := users.Import(ctx, benchEditor, benchInstance, rows, user.ImportOptions{BatchSize: 1000})
-		if err != nil || res.Imported != len(rows) {
-			b.Fatalf("generating %s: imported %d of %d: %v", key, res.Imported, len(rows), err)
-		}
-		for i, id := range res.IDs {
-			if (from+i)%max(1, size/1024) == 0 {
-				d.ids = append(d.ids, id)
-			}
-		}
-		done := from + len(rows)
-		fmt.Fprintf(os.Stderr, "dataset %s: %d/%d users, %.0f users/s\n", key, done, size, float64(done)/time.Since(start).Seconds())
-	}
-	switch {
-	case backend == "postgres":
-		// What autovacuum does after a bulk load, done now so that plans
-		// do not depend on when it runs.
-		if _, err := db.Reader().ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
+	if kept {
+		rows, err := db.Reader().QueryContext(ctx, `SELECT id FROM users WHERE instance_id = $1 AND login_name_lower NOT LIKE 'bench-admin%' ORDER BY id LIMIT 1024`, benchInstance)
+		if err != nil {
 			b.Fatal(err)
 		}
-	default:
-		// What the server does at start and every hour: SQLite gathers
-		// no statistics by itself.
-		if err := db.Optimize(ctx); err != nil {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+			d.ids = append(d.ids, id)
+		}
+		rows.Close()
+		fmt.Fprintf(os.Stderr, "dataset %s: reused\n", key)
+	} else {
+		var existing int
+		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE instance_id = $1`, benchInstance).Scan(&existing); err != nil || existing > 0 {
+			b.Fatalf("dataset %s: %d users of an unfinished generation (%v); remove it", key, existing, err)
+		}
+		for from := 0; from < size; from += chunk {
+			rows := make([]user.ImportUser, min(chunk, size-from))
+			for i := range rows {
+				rows[i].New = person(from + i)
+			}
+			res, err := users.Import(ctx, benchEditor, benchInstance, rows, user.ImportOptions{BatchSize: 1000})
+			if err != nil || res.Imported != len(rows) {
+				b.Fatalf("generating %s: imported %d of %d: %v", key, res.Imported, len(rows), err)
+			}
+			for i, id := range res.IDs {
+				if (from+i)%max(1, size/1024) == 0 {
+					d.ids = append(d.ids, id)
+				}
+			}
+			done := from + len(rows)
+			fmt.Fprintf(os.Stderr, "dataset %s: %d/%d users, %.0f users/s\n", key, done, size, float64(done)/time.Since(start).Seconds())
+		}
+		if err := db.InTx(ctx, func(tx *database.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE bench_dataset (size INTEGER NOT NULL)`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO bench_dataset (size) VALUES ($1)`, size)
+			return err
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -422,8 +479,12 @@ var benchRing = sync.OnceValue(func() *keyring.Ring {
 // total, authenticated, so that later pages do not count.
 func benchSearcher(db *database.DB) *user.Searcher { return user.NewSearcher(db, benchRing()) }
 
-// BenchmarkSearch measures user.Searcher.Find on directories of each size,
-// and as the reference a bare primary-key lookup of a users row.
+// BenchmarkSearch measures, on directories of each size, every kind of
+// search the API offers: through user.Searcher.Find (find/…) and through
+// the whole server, authentication included (api/…); and as the reference
+// a bare primary-key lookup of a users row. Each query reports its mean
+// matches (the total of its first page; "capped" is the share of
+// iterations whose total was a lower bound).
 func BenchmarkSearch(b *testing.B) {
 	sizes := benchSizes(b)
 	for _, backend := range dbtest.Backends() {
@@ -438,61 +499,113 @@ func BenchmarkSearch(b *testing.B) {
 	}
 }
 
+func familyOf(i int) string { return familyNames[mix(i+7919)%len(familyNames)] }
+
+// benchQueries are the searches measured, each varying per iteration.
+func benchQueries(d *dataset) []struct {
+	name   string
+	search func(i int) user.Search
+} {
+	family := func(v string, prefix bool) []user.TraitFilter {
+		return []user.TraitFilter{{Pointer: "/profile/family_name", Value: v, Prefix: prefix}}
+	}
+	return []struct {
+		name   string
+		search func(i int) user.Search
+	}{
+		{"login-exact", func(i int) user.Search { return user.Search{LoginName: person(mix(i) % d.size).LoginName} }},
+		{"login-prefix", func(i int) user.Search { return user.Search{LoginNamePrefix: givenNames[i%len(givenNames)] + "."} }},
+		{"login-prefix-letter", func(i int) user.Search { return user.Search{LoginNamePrefix: givenNames[i%len(givenNames)][:1]} }},
+		{"email-exact", func(i int) user.Search { return user.Search{Email: person(mix(i) % d.size).Email} }},
+		{"trait-equal", func(i int) user.Search { return user.Search{Traits: family(familyOf(mix(i)%d.size), false)} }},
+		{"trait-prefix", func(i int) user.Search {
+			f := familyOf(mix(i) % d.size) // "Kalomann": "Kalom", one family name
+			return user.Search{Traits: family(f[:len(f)-3], true)}
+		}},
+		{"all-by-login", func(i int) user.Search { return user.Search{} }},
+		{"all-newest", func(i int) user.Search { return user.Search{SortBy: "createdAt", Descending: true} }},
+		{"org-page", func(i int) user.Search { return user.Search{OrgID: benchOrg(i), SortBy: "loginName"} }},
+		{"org-newest", func(i int) user.Search { return user.Search{OrgID: benchOrg(i), SortBy: "createdAt", Descending: true} }},
+		{"org+login-prefix", func(i int) user.Search {
+			return user.Search{OrgID: benchOrg(i), LoginNamePrefix: givenNames[(i/benchOrgs)%len(givenNames)] + "."}
+		}},
+		{"org+trait-equal", func(i int) user.Search {
+			return user.Search{OrgID: benchOrg(mix(i) % d.size), Traits: family(familyOf(mix(i)%d.size), false)}
+		}},
+		{"state+type", func(i int) user.Search { return user.Search{State: user.StateInitial, Type: "human"} }},
+		{"deep-page", func(i int) user.Search { return d.deep[i%len(d.deep)] }},
+	}
+}
+
 func benchSearch(b *testing.B, d *dataset) {
 	ctx := context.Background()
-	find := func(s func(i int) user.Search) func(i int) error {
-		return func(i int) error {
-			p, err := benchSearcher(d.db).Find(ctx, benchInstance, s(i), userschema.Admin)
-			if err == nil && len(p.Users) == 0 {
-				err = fmt.Errorf("search %d found nobody", i)
-			}
-			return err
-		}
-	}
-	queries := []struct {
-		name string
-		run  func(i int) error
-	}{
-		{"reference-pk-lookup", func(i int) error {
+	b.Run("reference-pk-lookup", func(b *testing.B) {
+		durations := make([]time.Duration, 0, b.N)
+		for i := range b.N {
+			start := time.Now()
 			var id, org, login, traits, email string
-			return d.db.Reader().QueryRowContext(ctx, `SELECT id, org_id, login_name, traits, email FROM users WHERE instance_id = $1 AND id = $2`,
-				benchInstance, d.ids[i%len(d.ids)]).Scan(&id, &org, &login, &traits, &email)
-		}},
-		{"login-exact", find(func(i int) user.Search {
-			return user.Search{LoginName: person(mix(i) % d.size).LoginName}
-		})},
-		{"login-prefix", find(func(i int) user.Search {
-			return user.Search{LoginNamePrefix: givenNames[i%len(givenNames)] + "."}
-		})},
-		{"trait-equal", find(func(i int) user.Search {
-			var p struct {
-				Profile struct {
-					Family string `json:"family_name"`
-				} `json:"profile"`
+			if err := d.db.Reader().QueryRowContext(ctx, `SELECT id, org_id, login_name, traits, email FROM users WHERE instance_id = $1 AND id = $2`,
+				benchInstance, d.ids[i%len(d.ids)]).Scan(&id, &org, &login, &traits, &email); err != nil {
+				b.Fatal(err)
 			}
-			_ = json.Unmarshal(person(mix(i)%d.size).Traits, &p)
-			return user.Search{Traits: []user.TraitFilter{{Pointer: "/profile/family_name", Value: p.Profile.Family}}}
-		})},
-		{"org-page", find(func(i int) user.Search {
-			return user.Search{OrgID: benchOrg(i), SortBy: "loginName"}
-		})},
-		{"deep-page", find(func(i int) user.Search {
-			return d.deep[i%len(d.deep)]
-		})},
+			durations = append(durations, time.Since(start))
+		}
+		reportLatency(b, "queries/s", durations)
+	})
+	api := d.api(b)
+	// The API's page tokens are its own: deep pages through it start from
+	// tokens it handed out.
+	var apiDeep []user.Search
+	for _, s := range d.deep {
+		first := s
+		first.Cursor, first.Limit = "", 1
+		resp, err := api.search(ctx, first)
+		if err != nil || resp.GetNextPageToken() == "" {
+			b.Fatalf("deep page token: %v", err)
+		}
+		s.Cursor = resp.GetNextPageToken()
+		apiDeep = append(apiDeep, s)
 	}
-	for _, q := range queries {
-		b.Run(q.name, func(b *testing.B) {
+	for _, q := range benchQueries(d) {
+		run := func(b *testing.B, search func(s user.Search) (total int, lowerBound bool, users int, err error)) {
 			durations := make([]time.Duration, 0, b.N)
+			var matches, capped float64
 			b.ResetTimer()
 			for i := range b.N {
+				s := q.search(i)
+				if q.name == "deep-page" && b.Name() != "" && strings.Contains(b.Name(), "/api") {
+					s = apiDeep[i%len(apiDeep)]
+				}
 				start := time.Now()
-				if err := q.run(i); err != nil {
+				total, lower, n, err := search(s)
+				durations = append(durations, time.Since(start))
+				if err != nil {
 					b.Fatal(err)
 				}
-				durations = append(durations, time.Since(start))
+				if n == 0 && !strings.Contains(q.name, "+") {
+					b.Fatalf("search %d found nobody", i)
+				}
+				matches += float64(total)
+				if lower {
+					capped++
+				}
 			}
 			b.StopTimer()
 			reportLatency(b, "queries/s", durations)
+			b.ReportMetric(matches/float64(b.N), "matches")
+			b.ReportMetric(capped/float64(b.N), "capped")
+		}
+		b.Run(q.name+"/find", func(b *testing.B) {
+			run(b, func(s user.Search) (int, bool, int, error) {
+				p, err := benchSearcher(d.db).Find(ctx, benchInstance, s, userschema.Admin)
+				return p.Total, p.TotalIsLowerBound, len(p.Users), err
+			})
+		})
+		b.Run(q.name+"/api", func(b *testing.B) {
+			run(b, func(s user.Search) (int, bool, int, error) {
+				resp, err := api.search(ctx, s)
+				return int(resp.GetTotalSize()), resp.GetTotalSizeIsLowerBound(), len(resp.GetUsers()), err
+			})
 		})
 	}
 }

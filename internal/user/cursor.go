@@ -38,6 +38,8 @@ type cursor struct {
 	// Total is the first page's count, carried along so that later pages
 	// cost only their own rows. Only an authenticated cursor's is used.
 	Total int `json:"t,omitempty"`
+	// LowerBound: at least Total users match (Page.TotalIsLowerBound).
+	LowerBound bool `json:"l,omitempty"`
 	// KeyID names the ring key the MAC's key was derived from.
 	KeyID string `json:"r,omitempty"`
 }
@@ -111,11 +113,11 @@ func (sr *Searcher) mac(keyID string, scope searchScope, payload string) ([]byte
 }
 
 // encodeCursor returns the cursor after (key, id) of a search of scope
-// whose first page counted total.
-func (sr *Searcher) encodeCursor(scope searchScope, key, id string, total int) (string, error) {
+// whose first page counted the total of page.
+func (sr *Searcher) encodeCursor(scope searchScope, key, id string, page Page) (string, error) {
 	c := cursor{Key: key, ID: id}
 	if sr.keys != nil {
-		c.Total, c.KeyID = total, sr.keys.CurrentID()
+		c.Total, c.LowerBound, c.KeyID = page.Total, page.TotalIsLowerBound, sr.keys.CurrentID()
 	}
 	b, err := json.Marshal(c)
 	if err != nil {

@@ -52,10 +52,25 @@
 // Unique traits: a field annotated unique claims its value per organization
 // or per instance in the event store, atomically with the change.
 //
-// Search: the users table holds the columns users are filtered and sorted
-// by, and user_traits one row per scalar trait (its JSON pointer and value),
-// indexed so that equality and prefix searches on any trait stay index
-// lookups as the directory grows.
+// Search (search.go, search_plan.go): a page costs what its users cost,
+// not what the directory holds. The users table has, for every equality
+// filter (organization, state, type, email), an index per sort order
+// (login name, creation time) that yields its matches in page order;
+// user_traits has one row per trait a user type marks "search": true
+// (user_search_fields lists them per type; a revision marking a field
+// indexes it for the type's users), with the user's sort keys, indexed the
+// same way. A search reads one index, chosen from its filters by a fixed
+// priority and named on SQLite (INDEXED BY) — statistics, missing or stale
+// as on a server that was running when its users arrived, choose nothing;
+// on PostgreSQL through database.DB.IndexReader, whose sessions may not
+// scan tables, hash or merge. Filters that index does not answer are
+// checked on at most ScanBudget candidates a page — unless another filter
+// has at most ScanBudget matches, which are then read and sorted — so a
+// page may be short and still continue. Totals are counted in the index up
+// to CountCap, and are otherwise lower bounds. Trait filters on fields no
+// schema marks "search" are refused (checkSearchable), as are filters on
+// fields the role may not read. plan_test.go checks every plan on both
+// backends.
 //
 // Search cursors (cursor.go) come back from the network. A Searcher
 // (NewSearcher, with the key ring) counts the total on the first page only

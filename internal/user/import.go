@@ -92,8 +92,19 @@ func (c *Commands) Import(ctx context.Context, editor eventstore.Editor, instanc
 			opts.Progress(end, len(users))
 		}
 	}
+	if im.result.Imported >= analyzeAfterImport {
+		// Statistics of a directory before its bulk load would keep
+		// planning for a small one until the next hourly refresh. A
+		// failure here is not the import's: the users are stored, and the
+		// hourly refresh (database.DB.Optimize) tries again.
+		_ = c.store.DB().AfterBulkLoad(ctx, "users", "user_traits")
+	}
 	return im.result, nil
 }
+
+// analyzeAfterImport is the size of an import after which the planner's
+// statistics of the user tables are refreshed at once.
+const analyzeAfterImport = 1000
 
 type importRow struct {
 	index     int

@@ -6,13 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // Migrations create the user read model.
@@ -73,10 +75,53 @@ CREATE TABLE user_metadata (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, ke
 	Name:     "user/0003_org_active",
 	SQLite:   `ALTER TABLE users ADD COLUMN org_active INTEGER NOT NULL DEFAULT 1`,
 	Postgres: `ALTER TABLE users ADD COLUMN org_active BOOLEAN NOT NULL DEFAULT true`,
+}, {
+	// Search (query.go): user_search_fields lists the traits each user
+	// type indexes; user_traits carries each user's sort keys, so that a
+	// trait filter reads its matches in page order; every equality filter
+	// has an index per sort order. Version 3 of the projection fills them.
+	Name: "user/0004_search_indexes",
+	SQLite: `CREATE TABLE user_search_fields (instance_id TEXT NOT NULL, schema_id TEXT NOT NULL, pointer TEXT NOT NULL,
+	PRIMARY KEY (instance_id, schema_id, pointer));
+ALTER TABLE user_traits ADD COLUMN login_name_lower TEXT NOT NULL DEFAULT '';
+ALTER TABLE user_traits ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+DROP INDEX user_traits_value;
+CREATE INDEX user_traits_login ON user_traits (instance_id, pointer, value, login_name_lower, user_id);
+CREATE INDEX user_traits_created ON user_traits (instance_id, pointer, value, created_at, user_id);
+DROP INDEX users_email;
+CREATE INDEX users_email ON users (instance_id, email_lower, login_name_lower);
+CREATE INDEX users_email_created ON users (instance_id, email_lower, created_at, id);
+CREATE INDEX users_org_created ON users (instance_id, org_id, created_at, id);
+CREATE INDEX users_state ON users (instance_id, state, login_name_lower);
+CREATE INDEX users_state_created ON users (instance_id, state, created_at, id);
+CREATE INDEX users_type ON users (instance_id, schema_type, login_name_lower);
+CREATE INDEX users_type_created ON users (instance_id, schema_type, created_at, id);`,
+	Postgres: `CREATE TABLE user_search_fields (instance_id TEXT NOT NULL, schema_id TEXT NOT NULL, pointer TEXT NOT NULL,
+	PRIMARY KEY (instance_id, schema_id, pointer));
+ALTER TABLE user_traits ADD COLUMN login_name_lower TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE user_traits ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
+DROP INDEX user_traits_value;
+CREATE INDEX user_traits_login ON user_traits (instance_id, pointer, value, login_name_lower, user_id);
+CREATE INDEX user_traits_created ON user_traits (instance_id, pointer, value, created_at, user_id);
+DROP INDEX users_email;
+CREATE INDEX users_email ON users (instance_id, email_lower, login_name_lower);
+CREATE INDEX users_email_created ON users (instance_id, email_lower, created_at, id);
+CREATE INDEX users_org_created ON users (instance_id, org_id, created_at, id);
+CREATE INDEX users_state ON users (instance_id, state, login_name_lower);
+CREATE INDEX users_state_created ON users (instance_id, state, created_at, id);
+CREATE INDEX users_type ON users (instance_id, schema_type, login_name_lower);
+CREATE INDEX users_type_created ON users (instance_id, schema_type, created_at, id);`,
 }}
 
-// Projection keeps users, user_traits and user_metadata. Deleted users
-// leave the read model; their events stay.
+// Projection keeps users, user_traits, user_search_fields and
+// user_metadata. Deleted users leave the read model; their events stay.
+//
+// user_traits holds one row per searchable trait of a user — the fields
+// the latest revision of its type marks "search": true, which
+// user_search_fields lists per type — with the user's sort keys. A type
+// revision that marks a field searchable indexes it for every user of the
+// type, in the transaction of the revision (proportional to the type's
+// users); one that unmarks a field drops its rows.
 //
 // The column login_name_lower holds each login name's key (LoginNameKey);
 // a rebuild recomputes the keys and claims the login names anew under them
@@ -88,7 +133,9 @@ func (Projection) EventTypes() []string {
 	// The organization's state is kept beside its users (org_active); a
 	// lock after too many wrong one-time codes locks like one after
 	// passwords.
-	return append(EventTypes(), eventstore.TypesOf(&org.Deactivated{}, &org.Reactivated{}, &credential.OTPLocked{})...)
+	// The search fields follow the user types' revisions.
+	return append(EventTypes(), eventstore.TypesOf(&org.Deactivated{}, &org.Reactivated{}, &credential.OTPLocked{},
+		&usertype.Created{}, &usertype.Updated{})...)
 }
 
 // Version is the version of the rows this code derives
@@ -97,10 +144,12 @@ func (Projection) EventTypes() []string {
 //	1: login_name_lower holds the RFC 8265 key of the login name, and login
 //	   names are claimed under it (it was strings.ToLower).
 //	2: org_active follows the organization's deactivation and reactivation.
-func (Projection) Version() int { return 2 }
+//	3: user_traits holds only the fields user types mark "search", with
+//	   the users' sort keys; user_search_fields lists them per type.
+func (Projection) Version() int { return 3 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
-	for _, table := range []string{"user_metadata", "user_traits", "users"} {
+	for _, table := range []string{"user_metadata", "user_traits", "user_search_fields", "users"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
 			return err
 		}
@@ -144,9 +193,41 @@ func flatten(prefix string, v any, out map[string]string) {
 	}
 }
 
-func writeTraits(ctx context.Context, tx *database.Tx, instanceID, userID string, traits json.RawMessage) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM user_traits WHERE instance_id = $1 AND user_id = $2`, instanceID, userID); err != nil {
-		return err
+// sortKeys are the columns of a user that user_traits repeats so that a
+// trait filter reads its matches in page order.
+type sortKeys struct {
+	login   string // login_name_lower
+	created int64
+}
+
+// searchFields returns the pointers user_traits holds for users of the
+// type schemaID.
+func searchFields(ctx context.Context, tx *database.Tx, instanceID, schemaID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT pointer FROM user_search_fields WHERE instance_id = $1 AND schema_id = $2 ORDER BY pointer`, instanceID, schemaID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// maxIndexedValue is the longest trait value search indexes, in bytes;
+// longer values are not found.
+const maxIndexedValue = 512
+
+// indexTraits inserts the user_traits rows of the fields pointers (sorted)
+// that traits holds.
+func indexTraits(ctx context.Context, tx *database.Tx, instanceID, userID string, traits []byte, pointers []string, keys sortKeys) error {
+	if len(pointers) == 0 {
+		return nil
 	}
 	var doc any
 	if err := json.Unmarshal(traits, &doc); err != nil {
@@ -154,17 +235,93 @@ func writeTraits(ctx context.Context, tx *database.Tx, instanceID, userID string
 	}
 	leaves := map[string]string{}
 	flatten("", doc, leaves)
-	pointers := make([]string, 0, len(leaves))
-	for p := range leaves {
-		pointers = append(pointers, p)
-	}
-	sort.Strings(pointers)
 	for _, p := range pointers {
-		if len(leaves[p]) > 512 {
-			continue // long values are not searchable
+		v, ok := leaves[p]
+		if !ok || len(v) > maxIndexedValue {
+			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO user_traits (instance_id, user_id, pointer, value) VALUES ($1, $2, $3, $4)`,
-			instanceID, userID, p, leaves[p]); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_traits (instance_id, user_id, pointer, value, login_name_lower, created_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, user_id, pointer) DO UPDATE SET value = excluded.value`,
+			instanceID, userID, p, v, keys.login, keys.created); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTraits replaces a user's user_traits rows.
+func writeTraits(ctx context.Context, tx *database.Tx, instanceID, userID, schemaID string, traits json.RawMessage, keys sortKeys) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM user_traits WHERE instance_id = $1 AND user_id = $2`, instanceID, userID); err != nil {
+		return err
+	}
+	pointers, err := searchFields(ctx, tx, instanceID, schemaID)
+	if err != nil {
+		return err
+	}
+	return indexTraits(ctx, tx, instanceID, userID, traits, pointers, keys)
+}
+
+// reduceTypeRevision follows a user type's new revision: the fields it
+// marks "search" are indexed for every user of the type that was written
+// before they were, and the fields it no longer marks are dropped.
+func reduceTypeRevision(ctx context.Context, tx *database.Tx, instanceID, schemaID string, document []byte) error {
+	schema, err := userschema.CompileStored(schemaID, 0, document)
+	if err != nil {
+		return fmt.Errorf("user type %s: %w", schemaID, err)
+	}
+	next := schema.SearchFields()
+	prev, err := searchFields(ctx, tx, instanceID, schemaID)
+	if err != nil {
+		return err
+	}
+	for _, p := range prev {
+		if slices.Contains(next, p) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_search_fields WHERE instance_id = $1 AND schema_id = $2 AND pointer = $3`, instanceID, schemaID, p); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_traits WHERE instance_id = $1 AND pointer = $2
+AND user_id IN (SELECT id FROM users WHERE instance_id = $1 AND schema_id = $3)`, instanceID, p, schemaID); err != nil {
+			return err
+		}
+	}
+	var added []string
+	for _, p := range next {
+		if slices.Contains(prev, p) {
+			continue
+		}
+		added = append(added, p)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_search_fields (instance_id, schema_id, pointer) VALUES ($1, $2, $3)`, instanceID, schemaID, p); err != nil {
+			return err
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, traits, login_name_lower, created_at FROM users WHERE instance_id = $1 AND schema_id = $2`, instanceID, schemaID)
+	if err != nil {
+		return err
+	}
+	type pending struct {
+		id, traits string
+		keys       sortKeys
+	}
+	var users []pending
+	for rows.Next() {
+		var u pending
+		if err := rows.Scan(&u.id, &u.traits, &u.keys.login, &u.keys.created); err != nil {
+			rows.Close()
+			return err
+		}
+		users = append(users, u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, u := range users {
+		if err := indexTraits(ctx, tx, instanceID, u.id, []byte(u.traits), added, u.keys); err != nil {
 			return err
 		}
 	}
@@ -177,10 +334,14 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
 	}
-	switch e.Payload.(type) {
+	switch p := e.Payload.(type) {
 	case *org.Deactivated, *org.Reactivated: // an organization's event: a.ID is the organization
 		_, active := e.Payload.(*org.Reactivated)
 		return exec(`UPDATE users SET org_active = $1 WHERE instance_id = $2 AND org_id = $3`, active, a.InstanceID, a.ID)
+	case *usertype.Created: // a user type's events: a.ID is the type
+		return reduceTypeRevision(ctx, tx, a.InstanceID, a.ID, p.Document)
+	case *usertype.Updated:
+		return reduceTypeRevision(ctx, tx, a.InstanceID, a.ID, p.Document)
 	}
 	if _, ok := e.Payload.(*Added); !ok {
 		if err := exec(`UPDATE users SET sequence = $1, changed_at = $2 WHERE instance_id = $3 AND id = $4`, e.Sequence, at, a.InstanceID, a.ID); err != nil {
@@ -221,16 +382,23 @@ ON CONFLICT (instance_id, login_name_lower) DO NOTHING`,
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			if _, err := insert(ambiguousLoginNameKey(key, a.ID)); err != nil {
+			key = ambiguousLoginNameKey(key, a.ID)
+			if _, err := insert(key); err != nil {
 				return err
 			}
 		}
-		return writeTraits(ctx, tx, a.InstanceID, a.ID, traits)
+		return writeTraits(ctx, tx, a.InstanceID, a.ID, p.SchemaID, traits, sortKeys{login: key, created: at})
 	case *TraitsUpdated:
 		if err := set(`traits = $1, schema_revision = $2`, string(p.Traits), p.SchemaRevision); err != nil {
 			return err
 		}
-		return writeTraits(ctx, tx, a.InstanceID, a.ID, p.Traits)
+		var schemaID string
+		var keys sortKeys
+		if err := tx.QueryRowContext(ctx, `SELECT schema_id, login_name_lower, created_at FROM users WHERE instance_id = $1 AND id = $2`, a.InstanceID, a.ID).
+			Scan(&schemaID, &keys.login, &keys.created); err != nil {
+			return err
+		}
+		return writeTraits(ctx, tx, a.InstanceID, a.ID, schemaID, p.Traits, keys)
 	case *EmailChanged:
 		return set(`email = $1, email_lower = $2, email_verified = $3`, p.Email, strings.ToLower(p.Email), p.Verified)
 	case *PhoneChanged:
@@ -242,6 +410,9 @@ ON CONFLICT (instance_id, login_name_lower) DO NOTHING`,
 		if err == nil {
 			key = ambiguousLoginNameKey(key, a.ID)
 		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err := exec(`UPDATE user_traits SET login_name_lower = $1 WHERE instance_id = $2 AND user_id = $3`, key, a.InstanceID, a.ID); err != nil {
 			return err
 		}
 		return set(`login_name = $1, login_name_lower = $2`, p.LoginName, key)

@@ -2,10 +2,12 @@ package user
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // TestSearchCannotProbeHiddenFields: a prefix search on a field the
@@ -19,8 +21,8 @@ func TestSearchCannotProbeHiddenFields(t *testing.T) {
   "type": "object",
   "permission": {"self": "rw", "admin": "rw"},
   "properties": {
-    "nickname": {"type": "string"},
-    "secret_answer": {"type": "string", "permission": {"self": "rw", "admin": ""}}
+    "nickname": {"type": "string", "search": true},
+    "secret_answer": {"type": "string", "permission": {"self": "rw", "admin": ""}, "search": true}
   }
 }`
 	mt, err := f.types.Create(ctx, admin, inst, "member", []byte(member))
@@ -60,10 +62,44 @@ func TestSearchCannotProbeHiddenFields(t *testing.T) {
 	// A later revision that hides a field keeps it unsearchable while older
 	// users still hold it, and one that reveals it does not reveal older ones.
 	v2 := `{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "permission": {"self": "rw", "admin": "rw"},
-  "properties": {"nickname": {"type": "string"}, "secret_answer": {"type": "string"}}}`
+  "properties": {"nickname": {"type": "string", "search": true}, "secret_answer": {"type": "string", "search": true}}}`
 	if _, err := f.types.Update(ctx, admin, inst, mt, []byte(v2)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Find(ctx, f.DB(), inst, Search{Type: "member", Traits: []TraitFilter{{Pointer: "/secret_answer", Value: "r", Prefix: true}}}, userschema.Admin)
 	wantKind(t, err, failure.KindPermissionDenied)
+}
+
+// TestTypeRevisionIndexesSearchFields: a revision that marks a field
+// "search" indexes it for the users written before, at once; one that
+// unmarks it drops it, and filters on it are refused again.
+func TestTypeRevisionIndexesSearchFields(t *testing.T) {
+	f := setup(t)
+	f.create(t, New{OrgID: "o1", Type: "employee", LoginName: "ed", Traits: json.RawMessage(`{"employee_id": "E0001", "nickname": "Ed"}`)})
+	search := Search{Type: "employee", Traits: []TraitFilter{{Pointer: "/nickname", Value: "Ed"}}}
+	if _, err := Find(ctx, f.DB(), inst, search, userschema.Admin); !failure.Is(err, failure.KindInvalidArgument) {
+		t.Fatalf("search by an unmarked field: %v", err)
+	}
+	emp, err := usertype.ByName(ctx, f.DB(), inst, "employee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := strings.Replace(employee, `"nickname": {"type": "string",`, `"nickname": {"type": "string", "search": true,`, 1)
+	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(marked)); err != nil {
+		t.Fatal(err)
+	}
+	page, err := Find(ctx, f.DB(), inst, search, userschema.Admin)
+	if err != nil || len(page.Users) != 1 || page.Users[0].LoginName != "ed" {
+		t.Fatalf("after marking: %v %v", page.Users, err)
+	}
+	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(employee)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Find(ctx, f.DB(), inst, search, userschema.Admin); !failure.Is(err, failure.KindInvalidArgument) {
+		t.Fatalf("search after unmarking: %v", err)
+	}
+	var rows int
+	if err := f.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM user_traits WHERE pointer = '/nickname'`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("%d rows of an unmarked field (%v)", rows, err)
+	}
 }

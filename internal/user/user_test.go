@@ -37,10 +37,10 @@ const employee = `{
   "additionalProperties": false,
   "required": ["employee_id"],
   "properties": {
-    "employee_id": {"type": "string", "pattern": "^E[0-9]{4}$", "unique": "org"},
-    "band": {"type": "integer", "minimum": 1, "maximum": 9},
+    "employee_id": {"type": "string", "pattern": "^E[0-9]{4}$", "unique": "org", "search": true},
+    "band": {"type": "integer", "minimum": 1, "maximum": 9, "search": true},
     "nickname": {"type": "string", "maxLength": 50, "permission": {"self": "rw", "admin": "rw"}},
-    "note": {"type": "string", "permission": {"self": "", "admin": "rw"}}
+    "note": {"type": "string", "permission": {"self": "", "admin": "rw"}, "search": true}
   }
 }`
 

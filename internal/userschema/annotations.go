@@ -16,9 +16,15 @@ const (
 	kwSAMLAttribute  = "samlAttribute"
 	kwUnique         = "unique"
 	kwAuthenticators = "authenticators"
+	kwSearch         = "search"
 )
 
-var annotationKeywords = []string{kwPermission, kwOIDCClaim, kwSAMLAttribute, kwUnique, kwAuthenticators}
+var annotationKeywords = []string{kwPermission, kwOIDCClaim, kwSAMLAttribute, kwUnique, kwAuthenticators, kwSearch}
+
+// MaxSearchFields is the most fields a user schema may mark "search": every
+// searchable field a user holds is a row of the search index, written with
+// the user.
+const MaxSearchFields = 16
 
 // knownAuthenticators are the authenticator names a schema may list.
 var knownAuthenticators = []string{
@@ -120,6 +126,7 @@ type walker struct {
 	saml           map[string]string
 	samlFields     map[string]string
 	unique         []UniqueField
+	search         []string // pointers of the fields marked "search": true
 	authenticators []string
 	refs           map[string]string // reference -> first schema pointer using it
 	dynamicAnchors []string          // schema pointers of subschemas with "$dynamicAnchor"
@@ -145,6 +152,7 @@ func (w *walker) walkRoot(doc map[string]any) error {
 		return err
 	}
 	slices.SortFunc(w.unique, func(a, b UniqueField) int { return strings.Compare(a.Pointer, b.Pointer) })
+	slices.Sort(w.search)
 	return nil
 }
 
@@ -278,7 +286,7 @@ func (w *walker) annotations(obj map[string]any, sp string, f *field) error {
 	}
 	isRoot := f == w.root
 	if isRoot {
-		for _, kw := range []string{kwOIDCClaim, kwSAMLAttribute, kwUnique} {
+		for _, kw := range []string{kwOIDCClaim, kwSAMLAttribute, kwUnique, kwSearch} {
 			if _, ok := obj[kw]; ok {
 				return failure.InvalidArgument("/"+kw, "%q belongs on a field, not on the schema root", kw)
 			}
@@ -331,6 +339,25 @@ func (w *walker) annotations(obj map[string]any, sp string, f *field) error {
 			return failure.InvalidArgument(sp+"/"+kwUnique, "only fields of \"type\" \"string\", \"number\" or \"integer\" can be unique")
 		}
 		w.unique = append(w.unique, UniqueField{Pointer: f.pointer, Scope: UniqueScope(scope)})
+	}
+	if v, ok := obj[kwSearch]; ok {
+		on, isBool := v.(bool)
+		if !isBool {
+			return failure.InvalidArgument(sp+"/"+kwSearch, "\"search\" is true or false")
+		}
+		switch t, _ := obj["type"].(string); t {
+		case "string", "number", "integer", "boolean":
+		default:
+			if on {
+				return failure.InvalidArgument(sp+"/"+kwSearch, "only fields of \"type\" \"string\", \"number\", \"integer\" or \"boolean\" can be searched")
+			}
+		}
+		if on {
+			if len(w.search) == MaxSearchFields {
+				return failure.InvalidArgument(sp+"/"+kwSearch, "a user schema marks at most %d fields \"search\"", MaxSearchFields)
+			}
+			w.search = append(w.search, f.pointer)
+		}
 	}
 	return nil
 }

@@ -64,6 +64,14 @@
 // (numbers normalized exactly, so 1 and 1.0 collide and large integers never
 // do by rounding).
 //
+//	"search": true
+//
+// Users can be searched by the field: the user directory indexes its value
+// ([Schema.SearchFields]) and search refuses filters on fields no schema
+// marks. Only fields of "type" "string", "number", "integer" or "boolean",
+// at most [MaxSearchFields] per schema: each is a row of the search index
+// per user.
+//
 //	"authenticators": ["password", "passkey", "totp", "otp_email", "otp_sms",
 //	                   "machine_key", "pat", "client_certificate", "idp"]
 //

@@ -25,3 +25,25 @@ func (s *Schema) Readable(pointer string, role Role) bool {
 	}
 	return f.access.of(role)&modeRead != 0
 }
+
+// MayHold reports whether traits valid under this schema may hold a value
+// at pointer: false only when the pointer leads into an object that
+// declares its properties, does not declare this one and accepts no
+// other.
+func (s *Schema) MayHold(pointer string) bool {
+	if !strings.HasPrefix(pointer, "/") {
+		return false
+	}
+	f := s.root
+	for _, tok := range strings.Split(pointer, "/")[1:] {
+		if len(f.children) == 0 {
+			return true
+		}
+		child, declared := f.children[strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")]
+		if !declared {
+			return f.open
+		}
+		f = child
+	}
+	return true
+}

@@ -38,6 +38,7 @@ type Schema struct {
 	claims         map[string]string
 	samlAttributes map[string]string
 	unique         []UniqueField
+	search         []string
 	authenticators []string
 
 	// cost is the most schema checks one value of traits may take (see
@@ -78,6 +79,14 @@ func (s *Schema) SAMLAttributes() map[string]string { return maps.Clone(s.samlAt
 
 // UniqueFields lists the unique fields, sorted by pointer.
 func (s *Schema) UniqueFields() []UniqueField { return slices.Clone(s.unique) }
+
+// SearchFields returns the pointers of the fields marked "search": true,
+// sorted: the traits users can be searched by, which the user directory
+// indexes.
+func (s *Schema) SearchFields() []string { return slices.Clone(s.search) }
+
+// Searchable reports whether the field at pointer is marked "search": true.
+func (s *Schema) Searchable(pointer string) bool { return slices.Contains(s.search, pointer) }
 
 // Authenticators lists the authenticators users of this type may have, in
 // document order.
@@ -193,6 +202,7 @@ func build(id string, revision int, document []byte) (*Schema, error) {
 		claims:         w.claims,
 		samlAttributes: w.saml,
 		unique:         w.unique,
+		search:         w.search,
 		authenticators: w.authenticators,
 		cost:           cost,
 		limitErr:       limitErr,

@@ -242,7 +242,7 @@ func (s *Service) SearchUsers(ctx context.Context, req *connect.Request[userv1.S
 	if err != nil {
 		return nil, err
 	}
-	resp := &userv1.SearchUsersResponse{NextPageToken: page.NextCursor, TotalSize: int32(page.Total)}
+	resp := &userv1.SearchUsersResponse{NextPageToken: page.NextCursor, TotalSize: int32(page.Total), TotalSizeIsLowerBound: page.TotalIsLowerBound}
 	for _, u := range page.Users {
 		pu, err := toProto(u)
 		if err != nil {

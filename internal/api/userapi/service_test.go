@@ -121,8 +121,15 @@ func TestAdministratorManagesAUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if found.Msg.GetTotalSize() != 1 || found.Msg.GetUsers()[0].GetLoginName() != newName {
+	if found.Msg.GetTotalSize() != 1 || found.Msg.GetTotalSizeIsLowerBound() || found.Msg.GetUsers()[0].GetLoginName() != newName {
 		t.Fatalf("search: %v", found.Msg)
+	}
+	// A field the schema does not mark "search" is refused, naming the
+	// filter: finding it would read every user.
+	_, err = c.SearchUsers(ctx, as(env.AdminToken, &userv1.SearchUsersRequest{
+		Traits: []*userv1.TraitFilter{{Pointer: "/profile/gender", Value: "female"}}}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "traits[0].pointer") || !strings.Contains(err.Error(), "search") {
+		t.Fatalf("search by an unmarked field: %v", err)
 	}
 	for _, step := range []func() error{
 		func() error {

@@ -867,7 +867,9 @@ func (x *GetUserResponse) GetUser() *User {
 // TraitFilter matches a trait by its JSON pointer.
 type TraitFilter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Pointer is a JSON pointer into the traits, e.g. "/profile/family_name".
+	// Pointer is a JSON pointer into the traits, e.g. "/profile/family_name",
+	// of a field the schema of every user type the search reaches marks
+	// "search": true (INVALID_ARGUMENT naming the filter otherwise).
 	Pointer string `protobuf:"bytes,1,opt,name=pointer,proto3" json:"pointer,omitempty"`
 	// Value is compared with the trait: strings as they are, numbers and booleans as JSON.
 	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
@@ -944,7 +946,7 @@ type SearchUsersRequest struct {
 	LoginNamePrefix string `protobuf:"bytes,5,opt,name=login_name_prefix,json=loginNamePrefix,proto3" json:"login_name_prefix,omitempty"`
 	// Email matches the email address exactly, case-insensitively.
 	Email string `protobuf:"bytes,6,opt,name=email,proto3" json:"email,omitempty"`
-	// Traits must all match.
+	// Traits must all match; at most 8.
 	Traits []*TraitFilter `protobuf:"bytes,7,rep,name=traits,proto3" json:"traits,omitempty"`
 	// OrderBy is "login_name" (the default) or "create_time".
 	OrderBy string `protobuf:"bytes,8,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
@@ -1070,13 +1072,20 @@ type SearchUsersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Users on this page.
 	Users []*User `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
-	// NextPageToken fetches the next page; empty on the last page.
+	// NextPageToken fetches the next page; empty on the last page. A page
+	// shorter than page_size with a token is not the last: its candidates
+	// reached the scan budget of 1,000 before the page was full.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// TotalSize counts every matching user, across pages, as counted for
-	// the first page (later pages carry that count in their token).
-	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// TotalSize counts the matching users, across pages, as counted for the
+	// first page (later pages carry that count in their token): exactly up to
+	// 1,000, or see total_size_is_lower_bound.
+	TotalSize int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// TotalSizeIsLowerBound: at least total_size users match, maybe more —
+	// the count stopped at 1,000, or, for filters no single index answers
+	// together, at the 1,000 candidates examined.
+	TotalSizeIsLowerBound bool `protobuf:"varint,4,opt,name=total_size_is_lower_bound,json=totalSizeIsLowerBound,proto3" json:"total_size_is_lower_bound,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *SearchUsersResponse) Reset() {
@@ -1128,6 +1137,13 @@ func (x *SearchUsersResponse) GetTotalSize() int32 {
 		return x.TotalSize
 	}
 	return 0
+}
+
+func (x *SearchUsersResponse) GetTotalSizeIsLowerBound() bool {
+	if x != nil {
+		return x.TotalSizeIsLowerBound
+	}
+	return false
 }
 
 // UpdateUserRequest changes the set fields.
@@ -3375,12 +3391,13 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\tpage_size\x18\n" +
 	" \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\v \x01(\tR\tpageToken\"\x8b\x01\n" +
+	"page_token\x18\v \x01(\tR\tpageToken\"\xc5\x01\n" +
 	"\x13SearchUsersResponse\x12-\n" +
 	"\x05users\x18\x01 \x03(\v2\x17.castellan.user.v1.UserR\x05users\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xda\x01\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\x128\n" +
+	"\x19total_size_is_lower_bound\x18\x04 \x01(\bR\x15totalSizeIsLowerBound\"\xda\x01\n" +
 	"\x11UpdateUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12/\n" +
 	"\x06traits\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06traits\x12\"\n" +

@@ -117,7 +117,11 @@ type UserServiceClient interface {
 	// GetUser returns a user as an administrator sees it.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// SearchUsers finds users by organization, type, state, login name,
-	// email and trait values, a page at a time.
+	// email and trait values, a page at a time. A page costs what its users
+	// cost, not what the directory holds: the total is counted up to 1,000,
+	// and filters no single index answers together are checked on at most
+	// 1,000 candidates per page, so a page may hold fewer users than asked
+	// for and still have a next_page_token.
 	SearchUsers(context.Context, *connect.Request[v1.SearchUsersRequest]) (*connect.Response[v1.SearchUsersResponse], error)
 	// UpdateUser changes some fields of a user; traits are a JSON merge
 	// patch (RFC 7396).
@@ -522,7 +526,11 @@ type UserServiceHandler interface {
 	// GetUser returns a user as an administrator sees it.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// SearchUsers finds users by organization, type, state, login name,
-	// email and trait values, a page at a time.
+	// email and trait values, a page at a time. A page costs what its users
+	// cost, not what the directory holds: the total is counted up to 1,000,
+	// and filters no single index answers together are checked on at most
+	// 1,000 candidates per page, so a page may hold fewer users than asked
+	// for and still have a next_page_token.
 	SearchUsers(context.Context, *connect.Request[v1.SearchUsersRequest]) (*connect.Response[v1.SearchUsersResponse], error)
 	// UpdateUser changes some fields of a user; traits are a JSON merge
 	// patch (RFC 7396).

@@ -1,0 +1,396 @@
+package user
+
+import (
+	"cmp"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/userschema"
+	"github.com/castellan-iam/castellan/internal/usertype"
+)
+
+// planUsers is the size of the directory the plans are checked on: small
+// enough to generate in a moment, large enough that PostgreSQL, which
+// would rather scan a small table, plans as for a large one.
+const planUsers = 20_000
+
+// fillPlanDirectory writes planUsers users straight into the read model:
+// 50 organizations of 400, one in 10 a machine, one in 100 locked, 200
+// family names of 100 users each.
+func fillPlanDirectory(t *testing.T, db *database.DB, schemaID string) {
+	t.Helper()
+	users := `INSERT INTO users (instance_id, id, org_id, schema_id, schema_type, schema_revision, login_name, login_name_lower, traits,
+	email, email_lower, email_verified, phone, phone_verified, state, password_hash, password_change_required, created_at, changed_at, sequence, org_active)
+SELECT $1, 'u' || n, 'org-' || (i % 50), $2, CASE WHEN i % 10 = 5 THEN 'machine' ELSE 'human' END, 1, 'user' || n, 'user' || n,
+	'{"profile":{"family_name":"F' || (i % 200) || '"}}', 'user' || n || '@example.com', 'user' || n || '@example.com', false, '', false,
+	CASE WHEN i % 100 = 0 THEN 'locked' ELSE 'active' END, '', false, i * 1000, i * 1000, 1, true FROM s`
+	traits := `INSERT INTO user_traits (instance_id, user_id, pointer, value, login_name_lower, created_at)
+SELECT $1, 'u' || n, '/profile/family_name', 'F' || (i % 200), 'user' || n, i * 1000 FROM s`
+	series := fmt.Sprintf(`WITH RECURSIVE s0(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s0 WHERE i < %d),
+	s(i, n) AS (SELECT i, substr('0000' || i, -5, 5) FROM s0) `, planUsers)
+	if db.Dialect == database.Postgres {
+		series = fmt.Sprintf(`WITH s(i, n) AS (SELECT i, lpad(i::text, 5, '0') FROM generate_series(1, %d) AS i) `, planUsers)
+	}
+	if err := db.InTx(ctx, func(tx *database.Tx) error {
+		for _, q := range []string{users, traits} {
+			stmt := series + q
+			if db.Dialect == database.SQLite {
+				// SQLite takes the WITH clause after INSERT … ( … ).
+				head, rest, _ := strings.Cut(q, "\nSELECT ")
+				stmt = head + "\n" + series + "SELECT " + rest
+			}
+			args := []any{inst, schemaID}
+			if q == traits {
+				args = args[:1]
+			}
+			if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// explain returns the plan of q as lines of text.
+func explain(t *testing.T, db *database.DB, q query) []string {
+	t.Helper()
+	prefix := "EXPLAIN "
+	if db.Dialect == database.SQLite {
+		prefix = "EXPLAIN QUERY PLAN "
+	}
+	rows, err := db.IndexReader().QueryContext(ctx, prefix+q.sql, q.args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q.sql, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprint(vals[len(vals)-1]))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestSearchPlans checks, on each backend, that every filter and sort
+// order reads the index its plan names, and nothing else of size: no
+// scan of a table, no index walked that the search did not choose, no
+// sort of more than its candidates. It checks before any statistics
+// (SQLite's, after PRAGMA optimize at start: none) and after ANALYZE.
+func TestSearchPlans(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		db := src.Open(t, slices.Concat(eventstore.Migrations, usertype.Migrations, org.Migrations, Migrations))
+		r := eventstore.NewRegistry()
+		RegisterEvents(r)
+		usertype.RegisterEvents(r)
+		org.RegisterEvents(r)
+		store, err := eventstore.New(db, r, []eventstore.Projection{usertype.Projection{}, org.Projection{}, Projection{}}, eventstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defaults, err := usertype.DefaultCreations(inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Push(ctx, eventstore.SystemEditor, defaults...); err != nil {
+			t.Fatal(err)
+		}
+		human, err := usertype.ByName(ctx, db, inst, "human")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillPlanDirectory(t, db, human.ID)
+		if db.Dialect == database.SQLite {
+			// What a server that was running when its users arrived
+			// has: PRAGMA optimize at start, on an empty directory. A
+			// PostgreSQL server has autovacuum's statistics, or the
+			// import's.
+			if err := db.Optimize(ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkPlans(t, db, "before ANALYZE")
+		}
+		if err := db.AfterBulkLoad(ctx, "users", "user_traits"); err != nil {
+			t.Fatal(err)
+		}
+		checkPlans(t, db, "after ANALYZE")
+		if db.Dialect == database.SQLite {
+			// Statistics that lie the other way: every index but the
+			// login names' narrows nothing.
+			if err := db.InTx(ctx, func(tx *database.Tx) error {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM sqlite_stat1`); err != nil {
+					return err
+				}
+				for idx, cols := range indexColumns {
+					table := "users"
+					if strings.HasPrefix(idx, "user_traits") {
+						table = "user_traits"
+					}
+					stat := "1000000 1000000" + strings.Repeat(" 1000000", len(cols))
+					if idx == "users_login_name" {
+						stat = "1000000 1000000 1"
+					}
+					if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ($1, $2, $3)`, table, idx, stat); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.AfterBulkLoad(ctx); err != nil { // reloads the read connections
+				t.Fatal(err)
+			}
+			checkPlans(t, db, "misleading statistics")
+		}
+	})
+}
+
+// planRow is what matching needs of a generated user.
+type planRow struct {
+	id, org, typ, state, login, email, family string
+	created                                   int64
+}
+
+func loadPlanRows(t *testing.T, db *database.DB) []planRow {
+	t.Helper()
+	rows, err := db.Reader().QueryContext(ctx, `SELECT u.id, u.org_id, u.schema_type, u.state, u.login_name_lower, u.email_lower, u.created_at, t.value
+FROM users u JOIN user_traits t ON t.instance_id = u.instance_id AND t.user_id = u.id WHERE u.instance_id = $1`, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []planRow
+	for rows.Next() {
+		var r planRow
+		if err := rows.Scan(&r.id, &r.org, &r.typ, &r.state, &r.login, &r.email, &r.created, &r.family); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// want returns the ids s matches among rows, in its order.
+func (s Search) want(rows []planRow) []string {
+	var match []planRow
+	for _, r := range rows {
+		ok := (s.OrgID == "" || r.org == s.OrgID) && (s.Type == "" || r.typ == s.Type) && (s.State == "" || r.state == string(s.State)) &&
+			(s.LoginName == "" || r.login == LoginNameKey(s.LoginName)) && (s.LoginNamePrefix == "" || strings.HasPrefix(r.login, loginNamePrefixKey(s.LoginNamePrefix))) &&
+			(s.Email == "" || r.email == strings.ToLower(s.Email))
+		for _, f := range s.Traits {
+			ok = ok && (r.family == f.Value || f.Prefix && strings.HasPrefix(r.family, f.Value))
+		}
+		if ok {
+			match = append(match, r)
+		}
+	}
+	slices.SortFunc(match, func(a, b planRow) int {
+		c := strings.Compare(a.login, b.login)
+		if s.SortBy == "createdAt" {
+			c = cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
+		}
+		if s.Descending {
+			c = -c
+		}
+		return c
+	})
+	ids := make([]string, len(match))
+	for i, r := range match {
+		ids[i] = r.id
+	}
+	return ids
+}
+
+func checkPlans(t *testing.T, db *database.DB, when string) {
+	all := loadPlanRows(t, db)
+	family := func(v string, prefix bool) []TraitFilter {
+		return []TraitFilter{{Pointer: "/profile/family_name", Value: v, Prefix: prefix}}
+	}
+	for _, tc := range []struct {
+		name   string
+		s      Search
+		index  string // the index every query reads
+		sorted bool   // the candidates are few and sorted
+		// common: the filter matches most users, so that PostgreSQL may
+		// as well walk the sort order's own index, checking it on each.
+		common bool
+	}{
+		{"all by login name", Search{}, "users_login_name", false, false},
+		{"all by creation", Search{SortBy: "createdAt", Descending: true}, "users_created", false, false},
+		{"exact login name", Search{LoginName: "USER00042"}, "users_login_name", false, false},
+		{"exact login name by creation", Search{LoginName: "user00042", SortBy: "createdAt"}, "users_login_name", true, false},
+		{"login name prefix", Search{LoginNamePrefix: "user01"}, "users_login_name", false, false},
+		{"login name prefix by creation", Search{LoginNamePrefix: "user0199", SortBy: "createdAt"}, "users_login_name", true, false},
+		{"login name prefix of many by creation", Search{LoginNamePrefix: "user1", SortBy: "createdAt", Descending: true}, "users_created", false, false},
+		{"email", Search{Email: "User00042@example.com"}, "users_email", false, false},
+		{"email by creation", Search{Email: "user00042@example.com", SortBy: "createdAt"}, "users_email_created", false, false},
+		{"trait", Search{Traits: family("F7", false)}, "user_traits_login", false, false},
+		{"trait by creation", Search{Traits: family("F7", false), SortBy: "createdAt"}, "user_traits_created", false, false},
+		{"trait prefix of few", Search{Traits: family("F199", true)}, "user_traits_login", true, false},
+		{"trait prefix of many", Search{Traits: family("F1", true)}, "users_login_name", false, false},
+		{"organization", Search{OrgID: "org-7"}, "users_org", false, false},
+		{"organization by creation", Search{OrgID: "org-7", SortBy: "createdAt"}, "users_org_created", false, false},
+		{"organization and login name prefix", Search{OrgID: "org-7", LoginNamePrefix: "user1"}, "users_org", false, false},
+		{"organization and state", Search{OrgID: "org-0", State: StateLocked}, "users_org", false, false},
+		{"state", Search{State: StateLocked}, "users_state", false, false},
+		{"state by creation", Search{State: StateLocked, SortBy: "createdAt"}, "users_state_created", false, false},
+		{"type", Search{Type: "human"}, "users_type", false, true},
+		{"type by creation", Search{Type: "human", SortBy: "createdAt"}, "users_type_created", false, true},
+		{"type and a rare state", Search{Type: "human", State: StateLocked}, "users_state", false, false},
+		{"trait and organization", Search{Traits: family("F7", false), OrgID: "org-7"}, "user_traits_login", false, false},
+		{"type and a common state", Search{Type: "human", State: StateActive, SortBy: "createdAt"}, "users_state_created", false, true},
+		{"a common state and a rare trait prefix", Search{State: StateActive, Traits: family("F199", true)}, "user_traits_login", true, false},
+	} {
+		t.Run(when+"/"+tc.name, func(t *testing.T) {
+			sr := &Searcher{db: db}
+			p, err := planSearch(ctx, db, inst, tc.s, tc.s.SortBy != "createdAt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.limit = 50
+			if p.drive.index != tc.index || p.drive.ordered == tc.sorted {
+				t.Fatalf("plan reads %s (ordered %t), want %s (ordered %t)", p.drive.index, p.drive.ordered, tc.index, !tc.sorted)
+			}
+			first, err := sr.Find(ctx, inst, tc.s, userschema.Admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(first.Users) == 0 {
+				t.Fatalf("found nobody")
+			}
+			// Every page in turn, short ones included, finds what the
+			// filters match, in order, once; the total is exact or a
+			// lower bound.
+			if when == "after ANALYZE" { // the same plans: walked once
+				want := tc.s.want(all)
+				var got []string
+				walk := tc.s
+				walk.Limit = 1000
+				for pages := 0; ; pages++ {
+					page, err := (&Searcher{db: db, keys: testRing(t, 1)}).Find(ctx, inst, walk, userschema.Admin)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if pages == 0 && (page.Total > len(want) || !page.TotalIsLowerBound && page.Total != min(len(want), CountCap)) {
+						t.Errorf("total %d (lower bound %t), %d match", page.Total, page.TotalIsLowerBound, len(want))
+					}
+					for _, u := range page.Users {
+						got = append(got, u.ID)
+					}
+					if page.NextCursor == "" || pages > planUsers {
+						break
+					}
+					walk.Cursor = page.NextCursor
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("pages found %d users, %d match", len(got), len(want))
+				}
+			}
+			last := first.Users[len(first.Users)-1]
+			c := &cursor{Key: last.LoginName, ID: last.ID}
+			created := last.CreatedAt.UnixMicro()
+			queries := map[string]query{"first page": p.pageQuery(nil, 0), "next page": p.pageQuery(c, created)}
+			if len(p.residual) == 0 && p.drive.ordered {
+				queries["count"] = p.countQuery()
+			}
+			if len(p.residual) > 0 && p.drive.ordered {
+				queries["continuation"] = p.continuation(c, created)
+			}
+			for name, q := range queries {
+				plan := explain(t, db, q)
+				if testing.Verbose() {
+					t.Logf("%s: %s\n  %s", name, q.sql, strings.Join(plan, "\n  "))
+				}
+				// A page reads its users through the unique login name or
+				// the primary key, and checks residual filters in their
+				// own indexes.
+				others := strings.Contains(name, "page")
+				index := tc.index
+				if tc.common && db.Dialect == database.Postgres {
+					index = p.walkIndex()
+				}
+				if msg := badPlan(db.Dialect, plan, index, tc.sorted || name == "count", others); msg != "" && (index == tc.index || badPlan(db.Dialect, plan, tc.index, tc.sorted || name == "count", others) != "") {
+					t.Errorf("%s: %s\n%s\nplan:\n  %s", name, msg, q.sql, strings.Join(plan, "\n  "))
+				}
+			}
+		})
+	}
+}
+
+var (
+	sqliteIndexUse = regexp.MustCompile(`(?:SEARCH|SCAN) (\w+) USING (?:COVERING )?INDEX (\w+)`)
+	postgresIndex  = regexp.MustCompile(`Index (?:Only )?Scan(?: Backward)? using (\w+) on (\w+)`)
+)
+
+// badPlan says what is wrong with a plan that should read the users
+// through index (and the primary keys of users and user_traits, and with
+// others the indexes of other filters), or "".
+// A sort is allowed when the plan's candidates are few (or it counts).
+func badPlan(dialect database.Dialect, plan []string, index string, sortAllowed, others bool) string {
+	read := false
+	for _, line := range plan {
+		switch dialect {
+		case database.SQLite:
+			if m := sqliteIndexUse.FindStringSubmatch(line); m != nil {
+				if m[2] == index {
+					read = true
+				} else if !strings.HasPrefix(m[2], "sqlite_autoindex_") && (!others || indexColumns[m[2]] == nil) {
+					return "reads another index: " + line
+				}
+				continue
+			}
+			if strings.Contains(line, "USING INTEGER PRIMARY KEY") || strings.Contains(line, "USING PRIMARY KEY") {
+				continue
+			}
+			if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "SUBQUERY") && !strings.Contains(line, "(subquery-") && !strings.HasPrefix(line, "SCAN c") && !strings.HasPrefix(line, "SCAN u") && !strings.HasPrefix(line, "SCAN t") {
+				return "scans a table: " + line
+			}
+			if strings.Contains(line, "TEMP B-TREE") && !sortAllowed {
+				return "sorts: " + line
+			}
+		case database.Postgres:
+			if m := postgresIndex.FindStringSubmatch(line); m != nil {
+				if m[1] == index {
+					read = true
+				} else if m[1] != "users_pkey" && m[1] != "user_traits_pkey" && (!others || indexColumns[m[1]] == nil) {
+					return "reads another index: " + line
+				}
+				continue
+			}
+			trimmed := strings.TrimLeft(line, " ->")
+			if strings.HasPrefix(trimmed, "Seq Scan") || strings.HasPrefix(trimmed, "Bitmap") {
+				return "scans a table: " + line
+			}
+			if strings.HasPrefix(trimmed, "Materialize") || strings.HasPrefix(trimmed, "Join Filter") {
+				return "joins by scanning: " + line
+			}
+			if (strings.HasPrefix(trimmed, "Sort") || strings.HasPrefix(trimmed, "Incremental Sort")) && !sortAllowed {
+				return "sorts: " + line
+			}
+		}
+	}
+	if !read {
+		return "does not read " + index
+	}
+	return ""
+}

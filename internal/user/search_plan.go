@@ -1,0 +1,569 @@
+package user
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/castellan-iam/castellan/internal/database"
+)
+
+// The plan of a search. Every search reads its candidates from one index,
+// named here and forced on SQLite (INDEXED BY), so that no statistics,
+// stale or missing, can choose another. On PostgreSQL the queries run on
+// database.DB.IndexReader (no table scans, hashes or merges) and order by
+// all the index's columns, so that the same index is the only plan without
+// a sort. plan_test.go checks both.
+//
+//   - An ordered access reads an index in the page's order: equality
+//     filters, then the sort key. The page stops after its last user.
+//   - An unordered access reads at most ScanBudget matches of a range or
+//     equality filter whose matches are few (counted first, index only),
+//     and sorts them.
+//
+// Filters the access does not answer are residual, checked on each
+// candidate — at most ScanBudget candidates per page — by probing the
+// filter's own index at the candidate's position in the page's order (its
+// login name, or its creation time and id): index entries only. Only the
+// page's users are read from the table, by login name or id. Prefix
+// filters, which no index can probe at a position, read the candidate's
+// row.
+
+// access is an index a search reads its candidates from.
+type access struct {
+	table   string // users or user_traits
+	index   string // read on SQLite with INDEXED BY
+	ordered bool   // yields rows in the page's order
+	conds   func(alias string, arg func(any) string) []string
+	// absorbs lists the filters this access answers.
+	absorbs []*filter
+}
+
+// filter is one condition of a search, as a residual check of a
+// candidate's keys (candidateKeys) aliased c, and the accesses that can
+// answer it.
+type filter struct {
+	residual func(c string, arg func(any) string) string
+	// ordered answers the filter in the sort order (nil: none does), and
+	// unordered answers it with few enough matches to sort.
+	ordered, unordered *access
+	// selective: an ordered access by this filter is preferred to a walk
+	// of the sort order (all but the login name prefix, which a walk of the
+	// login names answers itself).
+	selective bool
+}
+
+type searchPlan struct {
+	dialect    database.Dialect
+	instanceID string
+	login      bool // sorted by login name; else by creation time
+	desc       bool
+	limit      int
+	drive      *access
+	residual   []*filter
+	loginRange *filter // the login name prefix, when the drive's index answers it as a range
+}
+
+// indexColumns are the columns of each index a search reads, after
+// instance_id. Every read orders by them, which on PostgreSQL leaves the
+// index as the only plan that needs no sort: an index with the same
+// filter columns in another order would have to sort all its matches.
+var indexColumns = map[string][]string{
+	"users_login_name":    {"login_name_lower"},
+	"users_created":       {"created_at", "id"},
+	"users_org":           {"org_id", "login_name_lower"},
+	"users_org_created":   {"org_id", "created_at", "id"},
+	"users_state":         {"state", "login_name_lower"},
+	"users_state_created": {"state", "created_at", "id"},
+	"users_type":          {"schema_type", "login_name_lower"},
+	"users_type_created":  {"schema_type", "created_at", "id"},
+	"users_email":         {"email_lower", "login_name_lower"},
+	"users_email_created": {"email_lower", "created_at", "id"},
+	"user_traits_login":   {"pointer", "value", "login_name_lower", "user_id"},
+	"user_traits_created": {"pointer", "value", "created_at", "user_id"},
+}
+
+// indexOrder is the ORDER BY of a read of a's index under alias: in the
+// page's direction when a is ordered.
+func (p *searchPlan) indexOrder(alias string, a *access) string {
+	if p.dialect == database.SQLite && a.ordered {
+		// INDEXED BY chose the index; SQLite sees that its filter columns
+		// are constant only when the order leaves them out, and then needs
+		// no sort where a query reads this one's rows in turn.
+		return p.orderBy(alias, idColumn(a.table))
+	}
+	dir := " ASC"
+	if a.ordered && p.desc {
+		dir = " DESC"
+	}
+	cols := indexColumns[a.index]
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = alias + "." + c + dir
+	}
+	return strings.Join(out, ", ")
+}
+
+func (p *searchPlan) indexedBy(index string) string {
+	if p.dialect == database.SQLite {
+		return " INDEXED BY " + index
+	}
+	return ""
+}
+
+// sortColumns are the page order's columns of alias (its id column named
+// id, or user_id in user_traits).
+func (p *searchPlan) sortColumns(alias, id string) []string {
+	if p.login {
+		return []string{alias + ".login_name_lower"}
+	}
+	return []string{alias + ".created_at", alias + "." + id}
+}
+
+func (p *searchPlan) orderBy(alias, id string) string {
+	dir := " ASC"
+	if p.desc {
+		dir = " DESC"
+	}
+	cols := p.sortColumns(alias, id)
+	for i := range cols {
+		cols[i] += dir
+	}
+	return strings.Join(cols, ", ")
+}
+
+// after is the condition of the rows after the cursor c.
+func (p *searchPlan) after(alias, id string, c *cursor, createdKey int64, arg func(any) string) string {
+	cmp := ">"
+	if p.desc {
+		cmp = "<"
+	}
+	if p.login {
+		// Login names are unique, so the key alone is a position.
+		return fmt.Sprintf("%s.login_name_lower %s %s", alias, cmp, arg(c.Key))
+	}
+	// A row-value comparison is what lets both databases seek the index
+	// to the cursor instead of filtering every row before it.
+	return fmt.Sprintf("(%s.created_at, %s.%s) %s (%s, %s)", alias, alias, id, cmp, arg(createdKey), arg(c.ID))
+}
+
+func idColumn(table string) string {
+	if table == "user_traits" {
+		return "user_id"
+	}
+	return "id"
+}
+
+func userColumnsOf(alias string) string {
+	return strings.NewReplacer("{u}", alias).Replace(`{u}.id, {u}.org_id, {u}.schema_id, {u}.schema_type, {u}.schema_revision, {u}.login_name, {u}.traits,
+	{u}.email, {u}.email_verified, {u}.phone, {u}.phone_verified, {u}.state, {u}.password_hash <> '', {u}.password_change_required,
+	{u}.created_at, {u}.changed_at, {u}.sequence`)
+}
+
+// driveConds are the conditions of the drive's index on alias, with the
+// login name range when the drive answers it.
+func (p *searchPlan) driveConds(alias string, arg func(any) string) []string {
+	conds := append([]string{alias + ".instance_id = $1"}, p.drive.conds(alias, arg)...)
+	if p.loginRange != nil {
+		conds = append(conds, p.loginRange.ordered.conds(alias, arg)...)
+	}
+	return conds
+}
+
+func (p *searchPlan) residualConds(c string, arg func(any) string) []string {
+	conds := make([]string, len(p.residual))
+	for i, f := range p.residual {
+		conds[i] = f.residual(c, arg)
+	}
+	return conds
+}
+
+// candidateKeys are the columns a read selects of each candidate: its
+// position in the page's order, which every index of the order holds, so
+// that residual filters are checked by probing their own indexes with it
+// (index entries only, never a users row) and only the page's users are
+// read. By login name: the login name (unique); by creation: time and id.
+func (p *searchPlan) candidateKeys(alias, table string) string {
+	if p.login {
+		return alias + ".login_name_lower"
+	}
+	return alias + ".created_at, " + alias + "." + idColumn(table) + " AS id"
+}
+
+// joinUsers joins the users of candidates aliased c, by their keys.
+func (p *searchPlan) joinUsers() string {
+	if p.login {
+		return " CROSS JOIN users AS u" + p.indexedBy("users_login_name") + " WHERE u.instance_id = $1 AND u.login_name_lower = c.login_name_lower"
+	}
+	return " CROSS JOIN users AS u WHERE u.instance_id = $1 AND u.id = c.id"
+}
+
+// query is SQL with its arguments ($1 is the instance).
+type query struct {
+	sql  string
+	args []any
+}
+
+func (p *searchPlan) newArgs() (*[]any, func(any) string) {
+	args := []any{p.instanceID}
+	return &args, func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+}
+
+// pageQuery selects the page after c (nil: the first), its users' columns
+// then their sort key, limit+1 rows at most.
+func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
+	args, arg := p.newArgs()
+	d, id := p.drive, idColumn(p.drive.table)
+	key := "u.login_name_lower"
+	if !p.login {
+		key = "u.created_at"
+	}
+	sel := "SELECT " + userColumnsOf("u") + ", " + key
+	switch {
+	case d.ordered && d.table == "users" && len(p.residual) == 0:
+		conds := p.driveConds("u", arg)
+		if c != nil {
+			conds = append(conds, p.after("u", "id", c, createdKey, arg))
+		}
+		return query{sel + " FROM users AS u" + p.indexedBy(d.index) + " WHERE " + strings.Join(conds, " AND ") +
+			" ORDER BY " + p.indexOrder("u", d) + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
+	case d.ordered:
+		// Candidates in the page's order, at most ScanBudget of them when
+		// residual filters may reject some; users read for the page only.
+		conds := p.driveConds("d", arg)
+		if c != nil {
+			conds = append(conds, p.after("d", id, c, createdKey, arg))
+		}
+		scan := p.limit + 1
+		if len(p.residual) > 0 {
+			scan = ScanBudget
+		}
+		order := p.orderBy("c", "id")
+		where := ""
+		if len(p.residual) > 0 {
+			where = " WHERE " + strings.Join(p.residualConds("c", arg), " AND ")
+		}
+		candidates := "(SELECT " + p.candidateKeys("d", d.table) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
+			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", scan)
+		return query{sel + " FROM (SELECT * FROM " + candidates + where + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
+			p.joinUsers() + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
+	default:
+		// Few candidates: all read (index entries), checked, counted,
+		// sorted and cut to the page before users are read.
+		var after string
+		conds := p.residualConds("c", arg)
+		if c != nil {
+			conds = append(conds, p.after("c", "id", c, createdKey, arg))
+		}
+		if len(conds) > 0 {
+			after = " WHERE " + strings.Join(conds, " AND ")
+		}
+		candidates := "(SELECT " + p.candidateKeys("d", d.table) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
+			" WHERE " + strings.Join(p.driveConds("d", arg), " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", ScanBudget+1)
+		return query{sel + ", c.n FROM (SELECT c.*, count(*) OVER () AS n FROM " + candidates + after +
+			" ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
+			p.joinUsers() + " ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
+	}
+}
+
+// countQuery counts the index entries of an ordered drive without
+// residual filters, up to CountCap+1.
+func (p *searchPlan) countQuery() query {
+	args, arg := p.newArgs()
+	d := p.drive
+	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
+		d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), p.indexOrder("d", d), CountCap+1)
+	return query{q, *args}
+}
+
+// continuation selects the sort key of the ScanBudget-th candidate after
+// c: where a page whose candidates ran out of budget ends.
+func (p *searchPlan) continuation(c *cursor, createdKey int64) query {
+	args, arg := p.newArgs()
+	d, id := p.drive, idColumn(p.drive.table)
+	conds := p.driveConds("d", arg)
+	if c != nil {
+		conds = append(conds, p.after("d", id, c, createdKey, arg))
+	}
+	cols := "d.login_name_lower, d." + id
+	if !p.login {
+		cols = "d.created_at, d." + id
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s AS d%s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
+		cols, d.table, p.indexedBy(d.index), strings.Join(conds, " AND "), p.indexOrder("d", d), ScanBudget-1)
+	return query{q, *args}
+}
+
+// fewMatches reports whether the drive a reads at most ScanBudget entries,
+// counting them in its index alone.
+func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (bool, error) {
+	args, arg := p.newArgs()
+	conds := append([]string{"d.instance_id = $1"}, a.conds("d", arg)...)
+	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
+		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
+	var n int
+	if err := db.IndexReader().QueryRowContext(ctx, q, *args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("user: search: %w", err)
+	}
+	return n <= ScanBudget, nil
+}
+
+// equal is the condition column = value of a drive's index.
+//
+// On PostgreSQL, an equality also drops the column from the order a plan
+// must produce, so an index walked in the page's order with the filter
+// checked on each row is a plan too; the planner takes it when its
+// statistics say the value is common — when most rows match, it costs
+// what the drive's index does. (Writing the equality as a range of one
+// value would forbid that plan, but PostgreSQL then positions an index
+// scan on that column alone and reads every later column's entries from
+// its start: a cursor or a login name range after it would no longer
+// seek.)
+func equal(dialect database.Dialect, column string, value any) []func(string, func(any) string) string {
+	return []func(string, func(any) string) string{func(alias string, arg func(any) string) string {
+		return alias + "." + column + " = " + arg(value)
+	}}
+}
+
+func conds(cs ...[]func(string, func(any) string) string) func(string, func(any) string) []string {
+	return func(alias string, arg func(any) string) []string {
+		var out []string
+		for _, c := range cs {
+			for _, f := range c {
+				out = append(out, f(alias, arg))
+			}
+		}
+		return out
+	}
+}
+
+func prefixRange(column, prefix string) func(string, func(any) string) []string {
+	return func(alias string, arg func(any) string) []string {
+		return []string{alias + "." + column + " >= " + arg(prefix), alias + "." + column + " < " + arg(upperBound(prefix))}
+	}
+}
+
+// planSearch chooses how s is read: the first filter with an ordered
+// access by this priority — exact login name, email, trait equality,
+// organization, state, type — or a walk of the sort order; and, when
+// that leaves residual filters on more than ScanBudget candidates, the
+// first other filter with at most ScanBudget matches instead.
+func planSearch(ctx context.Context, db *database.DB, instanceID string, s Search, login bool) (*searchPlan, error) {
+	p := &searchPlan{dialect: db.Dialect, instanceID: instanceID, login: login, desc: s.Descending}
+	eq := func(column string, value any) func(string, func(any) string) []string {
+		return conds(equal(db.Dialect, column, value))
+	}
+	byOrder := func(loginIndex, createdIndex string) string {
+		if login {
+			return loginIndex
+		}
+		return createdIndex
+	}
+	users := func(loginIndex, createdIndex string, conds func(string, func(any) string) []string) *access {
+		return &access{table: "users", index: byOrder(loginIndex, createdIndex), ordered: true, conds: conds}
+	}
+	// probe checks a residual filter on a candidate c (its keys) in the
+	// filter's own index: the entry at c's position with the filter's
+	// value, index entries only.
+	probe := func(table, loginIndex, createdIndex string, cond func(string, func(any) string) []string) func(string, func(any) string) string {
+		return func(c string, arg func(any) string) string {
+			conds := append([]string{"r.instance_id = $1"}, cond("r", arg)...)
+			if login {
+				conds = append(conds, "r.login_name_lower = "+c+".login_name_lower")
+			} else {
+				conds = append(conds, "r.created_at = "+c+".created_at", "r."+idColumn(table)+" = "+c+".id")
+			}
+			return "EXISTS (SELECT 1 FROM " + table + " AS r" + p.indexedBy(byOrder(loginIndex, createdIndex)) + " WHERE " + strings.Join(conds, " AND ") + ")"
+		}
+	}
+	// byUser checks a condition on c's users row or user_traits rows,
+	// found by id through the row of c's login name when sorted by it: for
+	// the filters no index can probe at a position (prefixes).
+	byUser := func(cond func(string, func(any) string) string) func(string, func(any) string) string {
+		return func(c string, arg func(any) string) string {
+			if login {
+				return "EXISTS (SELECT 1 FROM users AS r" + p.indexedBy("users_login_name") + " WHERE r.instance_id = $1 AND r.login_name_lower = " +
+					c + ".login_name_lower AND " + cond("r.id", arg) + ")"
+			}
+			return cond(c+".id", arg)
+		}
+	}
+	// A probe's equalities are plain ones: an index seek at a position,
+	// not a read in the index's order (equal).
+	plainEq := func(columns ...string) func(values ...any) func(string, func(any) string) []string {
+		return func(values ...any) func(string, func(any) string) []string {
+			return func(alias string, arg func(any) string) []string {
+				out := make([]string, len(columns))
+				for i, c := range columns {
+					out[i] = alias + "." + c + " = " + arg(values[i])
+				}
+				return out
+			}
+		}
+	}
+	usersColumn := func(loginIndex, createdIndex, column string, value any) (*access, *access, func(string, func(any) string) string) {
+		cond := eq(column, value)
+		return users(loginIndex, createdIndex, cond), &access{table: "users", index: byOrder(loginIndex, createdIndex), conds: cond},
+			probe("users", loginIndex, createdIndex, plainEq(column)(value))
+	}
+	var filters []*filter
+	add := func(f *filter) *filter {
+		filters = append(filters, f)
+		if f.ordered != nil {
+			f.ordered.absorbs = []*filter{f}
+		}
+		if f.unordered != nil {
+			f.unordered.absorbs = []*filter{f}
+		}
+		return f
+	}
+	if s.LoginName != "" {
+		k := LoginNameKey(s.LoginName)
+		a := &access{table: "users", index: "users_login_name", ordered: login, conds: eq("login_name_lower", k)}
+		f := &filter{selective: true, unordered: a, residual: byUser(func(id string, arg func(any) string) string {
+			return "EXISTS (SELECT 1 FROM users AS x WHERE x.instance_id = $1 AND x.id = " + id + " AND x.login_name_lower = " + arg(k) + ")"
+		})}
+		if login {
+			f.ordered = a
+		}
+		add(f)
+	}
+	if s.Email != "" {
+		f := &filter{selective: true}
+		f.ordered, f.unordered, f.residual = usersColumn("users_email", "users_email_created", "email_lower", strings.ToLower(s.Email))
+		add(f)
+	}
+	for _, t := range s.Traits {
+		if t.Prefix {
+			continue
+		}
+		c := conds(equal(db.Dialect, "pointer", t.Pointer), equal(db.Dialect, "value", t.Value))
+		index := byOrder("user_traits_login", "user_traits_created")
+		add(&filter{selective: true, residual: probe("user_traits", "user_traits_login", "user_traits_created", plainEq("pointer", "value")(t.Pointer, t.Value)),
+			ordered:   &access{table: "user_traits", index: index, ordered: true, conds: c},
+			unordered: &access{table: "user_traits", index: index, conds: c}})
+	}
+	for _, col := range []struct {
+		value, column, loginIndex, createdIndex string
+	}{
+		{s.OrgID, "org_id", "users_org", "users_org_created"},
+		{string(s.State), "state", "users_state", "users_state_created"},
+		{s.Type, "schema_type", "users_type", "users_type_created"},
+	} {
+		if col.value == "" {
+			continue
+		}
+		f := &filter{selective: true}
+		f.ordered, f.unordered, f.residual = usersColumn(col.loginIndex, col.createdIndex, col.column, col.value)
+		add(f)
+	}
+	var loginPrefix *filter
+	if s.LoginNamePrefix != "" {
+		k := loginNamePrefixKey(s.LoginNamePrefix)
+		r := prefixRange("login_name_lower", k)
+		residual := func(c string, arg func(any) string) string { return strings.Join(r(c, arg), " AND ") }
+		if !login {
+			residual = byUser(func(id string, arg func(any) string) string {
+				return "EXISTS (SELECT 1 FROM users AS x WHERE x.instance_id = $1 AND x.id = " + id + " AND " + strings.Join(r("x", arg), " AND ") + ")"
+			})
+		}
+		loginPrefix = add(&filter{
+			residual: residual,
+			// the range of users_login_name and of every index whose
+			// equality columns the sort key follows
+			ordered:   &access{table: "users", index: "users_login_name", ordered: login, conds: r},
+			unordered: &access{table: "users", index: "users_login_name", conds: r},
+		})
+		if !login {
+			loginPrefix.ordered = nil
+		}
+	}
+	for _, t := range s.Traits {
+		if !t.Prefix {
+			continue
+		}
+		ptr, v := t.Pointer, t.Value
+		valueRange := func(alias string, arg func(any) string) string {
+			return alias + ".value >= " + arg(v) + " AND " + alias + ".value < " + arg(upperBound(v))
+		}
+		add(&filter{
+			residual: byUser(func(id string, arg func(any) string) string {
+				return "EXISTS (SELECT 1 FROM user_traits AS x WHERE x.instance_id = $1 AND x.user_id = " + id + " AND x.pointer = " + arg(ptr) + " AND " + valueRange("x", arg) + ")"
+			}),
+			unordered: &access{table: "user_traits", index: byOrder("user_traits_login", "user_traits_created"), conds: conds(equal(db.Dialect, "pointer", ptr),
+				[]func(string, func(any) string) string{valueRange})}})
+	}
+
+	// The ordered drive: the first selective filter with an ordered
+	// access, else the login name range, else the sort order itself.
+	for _, f := range filters {
+		if f.selective && f.ordered != nil {
+			p.drive = f.ordered
+			break
+		}
+	}
+	if p.drive == nil && loginPrefix != nil && loginPrefix.ordered != nil {
+		p.drive = loginPrefix.ordered
+	}
+	if p.drive == nil {
+		p.drive = users("users_login_name", "users_created", func(string, func(any) string) []string { return nil })
+	}
+	// A login name prefix narrows the range of an index sorted by login
+	// name after its equality columns.
+	if loginPrefix != nil && login && p.drive != loginPrefix.ordered {
+		p.loginRange = loginPrefix
+	}
+	setResidual := func() {
+		p.residual = nil
+		for _, f := range filters {
+			if !contains(p.drive.absorbs, f) && f != p.loginRange {
+				p.residual = append(p.residual, f)
+			}
+		}
+	}
+	setResidual()
+	if len(p.residual) == 0 {
+		return p, nil
+	}
+	// Residual filters on many candidates may leave a page short; a filter
+	// with few matches reads them all instead.
+	if few, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
+		return p, err
+	}
+	for _, f := range filters {
+		if f.unordered == nil || contains(p.drive.absorbs, f) {
+			continue
+		}
+		few, err := p.fewMatches(ctx, db, f.unordered)
+		if err != nil {
+			return nil, err
+		}
+		if few {
+			p.drive, p.loginRange = f.unordered, nil
+			setResidual()
+			return p, nil
+		}
+	}
+	return p, nil
+}
+
+func contains(fs []*filter, f *filter) bool {
+	for _, x := range fs {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// walkIndex is the index of the page's order itself, which PostgreSQL may
+// walk instead of the drive's when the drive's filter matches most users.
+func (p *searchPlan) walkIndex() string {
+	if p.login {
+		return "users_login_name"
+	}
+	return "users_created"
+}
