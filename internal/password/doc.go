@@ -55,8 +55,18 @@
 // an unknown login name (TimingHash) passes the same admission, so a busy
 // server answers unknown and known names alike.
 //
-// Memory: a slot is given back only after a garbage collection has
-// reclaimed the memory of the hash that held it (Hasher.release), so that
-// the heap holds about one argon2id memory per slot under a storm instead
-// of the 2.5 to 3.3 that the collector's own pacing left.
+// Memory: before a hash allocates its memory, a garbage collection
+// reclaims the memory of the hashes that finished since the last one
+// (Hasher.collect), so that the heap holds about one argon2id memory per
+// slot under a storm instead of the 2.5 to 3.3 that the collector's own
+// pacing left, and the new hash reuses the pages of the last one. The
+// collection runs then, and not when a hash ends: collected with no hash
+// running, the heap's goal is small, and the runtime's scavenger handed
+// the finished hash's pages back to the system in the background, for the
+// next hash to fault them in again (a page fault per 4 KiB, hundreds per
+// sign-in, a tenth of the server's CPU). Once the hasher has been idle for
+// idleBeforeRelease (10 s), what hashing made the heap grow by goes back to
+// the system at once (debug.FreeOSMemory); under a steady load the hasher
+// is rarely idle that long, and a burst's memory is back well within the
+// 30 s the figures allow.
 package password

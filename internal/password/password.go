@@ -57,15 +57,15 @@ type Hasher struct {
 	// admitted holds a place for every caller hashing or waiting to.
 	admitted chan struct{}
 	maxWait  time.Duration
-	// collecting is set while release collects in the background.
-	collecting atomic.Bool
-	// contended is set when a caller had to wait for a slot, until the
-	// queue is empty again.
-	contended atomic.Bool
-	// generation counts acquires and releases, so that a release of
-	// memory scheduled when the hasher fell idle is dropped when it was
-	// busy again since.
+	// garbage counts finished hashes whose memory no collection has
+	// reclaimed yet; collecting serializes the collections of acquire.
+	garbage    atomic.Int64
+	collecting sync.Mutex
+	// generation counts acquires, so that a return of memory scheduled
+	// when the hasher fell idle is dropped when it was busy again since.
 	generation atomic.Uint64
+	// idle is idleBeforeRelease (shorter in tests).
+	idle time.Duration
 
 	timing     sync.Once
 	timingHash string
@@ -91,7 +91,7 @@ func NewHasher(p Params, concurrent int) *Hasher {
 // at once and lets at most queue more callers wait, each at most maxWait.
 func NewHasherWithQueue(p Params, concurrent, queue int, maxWait time.Duration) *Hasher {
 	concurrent = max(1, concurrent)
-	return &Hasher{params: p, slots: make(chan struct{}, concurrent), admitted: make(chan struct{}, concurrent+max(0, queue)), maxWait: maxWait}
+	return &Hasher{params: p, slots: make(chan struct{}, concurrent), admitted: make(chan struct{}, concurrent+max(0, queue)), maxWait: maxWait, idle: idleBeforeRelease}
 }
 
 // allocsMetric is the runtime's count of bytes allocated on the heap since
@@ -139,7 +139,9 @@ func (h *Hasher) Reserve(ctx context.Context) (_ context.Context, done func(), _
 	}, nil
 }
 
-// acquire waits for a slot and returns heapAllocs, for release.
+// acquire waits for a slot and, once it has one, reclaims the memory of
+// the hashes that finished since the last collection (collect); it
+// returns heapAllocs, for release.
 func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
 	if r, ok := ctx.Value(reservationKey{}).(*reservation); !ok || r.h != h || !r.held.CompareAndSwap(true, false) {
 		select {
@@ -148,14 +150,12 @@ func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
 			return 0, ErrBusy // the queue is full: refuse at once
 		}
 	}
-	h.generation.Add(1) // work again: a pending release of memory waits for the next idle
-	if len(h.slots) == cap(h.slots) {
-		h.contended.Store(true)
-	}
+	h.generation.Add(1) // work again: a pending return of memory waits for the next idle
 	timer := time.NewTimer(h.maxWait)
 	defer timer.Stop()
 	select {
 	case h.slots <- struct{}{}:
+		h.collect()
 		return heapAllocs(), nil
 	case <-timer.C:
 		<-h.admitted
@@ -166,8 +166,8 @@ func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
 	}
 }
 
-// release gives back the slot taken by acquire once the hash's memory is
-// reclaimed. allocs is heapAllocs read when the slot was taken.
+// collect runs a garbage collection when a finished hash's memory is
+// still on the heap, before the caller's hash allocates its own.
 //
 // An argon2id hash allocates its whole memory (passwords.argon2id.
 // memory_kib) at once, and it is garbage the moment the hash is done. Left
@@ -175,49 +175,65 @@ func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
 // until the heap doubles past what was live at the last collection, and a
 // collection that ran while other hashes were running counts their memory
 // as live: under a storm of sign-ins each slot held 2.5 to 3.3 times
-// memory_kib of resident memory, and the process kept it for minutes
-// afterwards. Collecting before the slot is given back means the next hash
-// in this slot reuses the pages of the last one: resident memory stays
-// near slots × memory_kib over idle, whatever the number of requests, and
-// once the storm is over the runtime returns it to the system within
-// seconds, since the heap's goal is small again. Concurrent callers share
-// one collection. Hashes that allocate little (bcrypt, PBKDF2) collect
-// nothing. The collection makes the caller wait (its concurrent marking
-// and the sweep, several ms) only while other callers hash or wait: a
-// lone sign-in gives its slot back at once and is collected in the
-// background, where no new hash can pile up on its garbage.
+// memory_kib of resident memory. Collecting before a slot's next hash
+// allocates means that hash reuses the pages of the last one: the heap
+// holds about one argon2id memory per slot, whatever the number of
+// requests.
+//
+// Why before the next hash rather than at the end of the last one: a
+// collection when no hash is running leaves the runtime a small heap goal,
+// and its scavenger then hands the finished hash's pages back to the
+// system in the background; the next hash faults all of them in again and
+// clears them (measured: hundreds of page faults and a tenth of the
+// server's CPU per sign-in). Collected just before the next allocation,
+// the pages are reused before the scavenger reaches them. Concurrent
+// callers wait for one collection. Hashes that allocate little (bcrypt,
+// PBKDF2) collect nothing.
+func (h *Hasher) collect() {
+	if h.garbage.Load() == 0 {
+		return
+	}
+	h.collecting.Lock()
+	defer h.collecting.Unlock()
+	if n := h.garbage.Load(); n > 0 {
+		runtime.GC()
+		h.garbage.Add(-n)
+	}
+}
+
+// release gives back the slot taken by acquire. allocs is heapAllocs read
+// when the slot was taken: a hash that allocated at least reclaimAbove
+// leaves garbage for the next acquire to collect. When the hasher falls
+// idle, what it made the heap grow by goes back to the system after
+// idleBeforeRelease (debug.FreeOSMemory), rather than after the runtime's
+// background scavenger's minutes; not at once: under a steady load the
+// queue empties between requests, and pages given back would only be
+// faulted in again by the next hash (at 4 KiB a fault, 4,864 faults for
+// the default 19 MiB).
 func (h *Hasher) release(allocs uint64) {
 	if heapAllocs()-allocs >= reclaimAbove {
-		if len(h.admitted) > 1 {
-			runtime.GC()
-		} else if h.collecting.CompareAndSwap(false, true) {
-			go func() {
-				defer h.collecting.Store(false)
-				runtime.GC()
-			}()
-		}
+		h.garbage.Add(1)
 	}
 	<-h.slots
 	<-h.admitted
-	if len(h.admitted) == 0 && h.contended.Load() {
-		// Possibly the last of a burst: if nothing is hashed for
-		// idleBeforeRelease, what the burst made the heap grow by is
-		// given back to the system then, rather than after the runtime's
-		// background scavenger's minutes. Not at once: under a steady
-		// load the queue empties between requests, and pages given back
-		// would only be faulted in again by the next hash.
-		gen := h.generation.Add(1)
-		time.AfterFunc(idleBeforeRelease, func() {
-			if h.generation.Load() == gen && len(h.admitted) == 0 && h.contended.CompareAndSwap(true, false) {
-				debug.FreeOSMemory()
+	if len(h.admitted) == 0 && h.garbage.Load() > 0 {
+		gen := h.generation.Load()
+		time.AfterFunc(h.idle, func() {
+			if h.generation.Load() == gen && len(h.admitted) == 0 {
+				h.collecting.Lock()
+				defer h.collecting.Unlock()
+				if n := h.garbage.Load(); n > 0 && h.generation.Load() == gen {
+					debug.FreeOSMemory()
+					h.garbage.Add(-n)
+				}
 			}
 		})
 	}
 }
 
-// idleBeforeRelease is how long the hasher must be idle after a contended
-// burst before its memory goes back to the system.
-const idleBeforeRelease = 2 * time.Second
+// idleBeforeRelease is how long the hasher must be idle before the memory
+// of its last hashes goes back to the system.
+const idleBeforeRelease = 10 * time.Second
 
 // Hash returns the PHC string of password under the Hasher's parameters.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
