@@ -95,6 +95,15 @@ func TestReserveRefusesBeforeTheWork(t *testing.T) {
 	if _, _, err := h.Reserve(ctx); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a third reservation with one slot and one queue place: %v", err)
 	}
+	// Reserving again in the same request keeps the one place.
+	if again, doneAgain, err := h.Reserve(rctx); err != nil || again != rctx {
+		t.Fatalf("a second reservation of the same request: %v", err)
+	} else {
+		doneAgain()
+	}
+	if n := len(h.admitted); n != 2 {
+		t.Fatalf("%d places taken, want 2", n)
+	}
 	// The first request hashes on its reserved place: no new place taken.
 	if _, err := h.Hash(rctx, "password"); err != nil {
 		t.Fatal(err)

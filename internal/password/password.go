@@ -123,8 +123,13 @@ type reservation struct {
 // queue is refused at once (ErrBusy), before any database read, instead of
 // after it. The returned context carries the place to the request's first
 // Hash or Verify of h; done gives it back if none used it, and must be
-// called when the request ends.
+// called when the request ends. A context that carries an unused place of
+// h already keeps it: the request's edge and its command may both
+// reserve, and it takes one place.
 func (h *Hasher) Reserve(ctx context.Context) (_ context.Context, done func(), _ error) {
+	if r, ok := ctx.Value(reservationKey{}).(*reservation); ok && r.h == h && r.held.Load() {
+		return ctx, func() {}, nil
+	}
 	select {
 	case h.admitted <- struct{}{}:
 	default:

@@ -174,7 +174,7 @@ func (c *Commands) Create(ctx context.Context, instanceID string, client Client,
 	if err := validate(checks, ch); err != nil {
 		return Session{}, "", Answer{}, err
 	}
-	ctx, done, err := c.reserve(ctx, checks)
+	ctx, done, err := c.Reserve(ctx, checks)
 	if err != nil {
 		return Session{}, "", Answer{}, err
 	}
@@ -204,7 +204,7 @@ func (c *Commands) Update(ctx context.Context, instanceID, sessionID, token stri
 	if err := validate(checks, ch); err != nil {
 		return Session{}, Answer{}, err
 	}
-	ctx, done, err := c.reserve(ctx, checks)
+	ctx, done, err := c.Reserve(ctx, checks)
 	if err != nil {
 		return Session{}, Answer{}, err
 	}
@@ -216,10 +216,14 @@ func (c *Commands) Update(ctx context.Context, instanceID, sessionID, token stri
 	return c.run(ctx, c.request(m, client), checks, ch, m.sequence)
 }
 
-// reserve takes a place among the password checks for a request that
+// Reserve takes a place among the password checks for a request that
 // checks a password, before it reads anything: a storm beyond the hasher's
-// queue is refused at once (503), with nothing written.
-func (c *Commands) reserve(ctx context.Context, checks Checks) (context.Context, func(), error) {
+// queue is refused at once (503), with nothing written. Create and Update
+// reserve by themselves; an edge calls Reserve first to refuse before it
+// authenticates its caller too (a refusal then costs neither a database
+// read nor the stack that reads grow), and done must be called when the
+// request ends. The place is held for the request either way.
+func (c *Commands) Reserve(ctx context.Context, checks Checks) (context.Context, func(), error) {
 	if checks.Password == nil {
 		return ctx, func() {}, nil
 	}

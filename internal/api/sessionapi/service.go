@@ -167,11 +167,18 @@ func required(field, value string) error {
 }
 
 func (s *Service) CreateSession(ctx context.Context, req *connect.Request[sessionv1.CreateSessionRequest]) (*connect.Response[sessionv1.CreateSessionResponse], error) {
+	m := req.Msg
+	// A password check beyond the hasher's queue is refused before the
+	// caller's token is checked: refusals in a storm stay cheap.
+	ctx, done, err := s.sessions.Reserve(ctx, checks(m.GetChecks()))
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	caller, err := s.login(ctx, req.Header())
 	if err != nil {
 		return nil, err
 	}
-	m := req.Msg
 	sess, token, a, err := s.sessions.Create(ctx, caller.InstanceID, client(req.Peer(), req.Header(), m.GetUserAgent()), checks(m.GetChecks()), challenges(m.GetChallenges()))
 	if err != nil {
 		return nil, err
@@ -181,6 +188,11 @@ func (s *Service) CreateSession(ctx context.Context, req *connect.Request[sessio
 
 func (s *Service) SetSession(ctx context.Context, req *connect.Request[sessionv1.SetSessionRequest]) (*connect.Response[sessionv1.SetSessionResponse], error) {
 	m := req.Msg
+	ctx, done, err := s.sessions.Reserve(ctx, checks(m.GetChecks()))
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	caller, err := s.loginTo(ctx, req.Header(), m.GetSessionId(), m.GetSessionToken())
 	if err != nil {
 		return nil, err

@@ -310,3 +310,24 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("a password without a user: %v", err)
 	}
 }
+
+// TestABusyHasherRefusesBeforeTheToken: with the password queue full, a
+// password check is refused as unavailable before its caller's token is
+// read (a storm's refusals cost no database read); a request without a
+// password is not held up by it.
+func TestABusyHasherRefusesBeforeTheToken(t *testing.T) {
+	e := start(t)
+	for {
+		_, done, err := e.App.Hasher.Reserve(ctx)
+		if err != nil {
+			break
+		}
+		t.Cleanup(done)
+	}
+	if _, err := e.c.CreateSession(ctx, as("not-a-token", &sessionv1.CreateSessionRequest{Checks: passwordChecks("alice", goodPassword)})); code(err) != connect.CodeUnavailable {
+		t.Fatalf("a password check with the queue full: %v", err)
+	}
+	if _, err := e.c.CreateSession(ctx, as("not-a-token", &sessionv1.CreateSessionRequest{Checks: &sessionv1.Checks{User: &sessionv1.UserCheck{Search: &sessionv1.UserCheck_LoginName{LoginName: "alice"}}}})); code(err) != connect.CodeUnauthenticated {
+		t.Fatalf("a user check with a bad token and the queue full: %v", err)
+	}
+}
