@@ -106,7 +106,11 @@ func NewHandler(log *slog.Logger, services ...Service) (*Handler, error) {
 			// Proto towards the services, so that the transcoder decodes
 			// every REST body itself, with restCodec, rather than pass some
 			// through to connect-go.
-			vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes), vanguard.WithTargetCodecs(vanguard.CodecProto)),
+			// Nor compressed on the way: the hop to the service is in
+			// process, and gzip there cost a compressor per response in
+			// flight (a storm of sign-ins held hundreds) and CPU twice.
+			vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes), vanguard.WithTargetCodecs(vanguard.CodecProto),
+				vanguard.WithNoTargetCompression()),
 			vanguard.WithCodec(newRESTCodec),
 			vanguard.WithUnknownHandler(http.HandlerFunc(notFound)),
 		)

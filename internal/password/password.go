@@ -228,6 +228,7 @@ func (h *Hasher) release(allocs uint64) {
 				h.collecting.Lock()
 				defer h.collecting.Unlock()
 				if n := h.garbage.Load(); n > 0 && h.generation.Load() == gen {
+					runtime.GC() // sync.Pool keeps what it held through one collection
 					debug.FreeOSMemory()
 					h.garbage.Add(-n)
 				}
