@@ -70,9 +70,14 @@ func (l passkeyLogins) FinishLogin(ctx context.Context, instanceID, ceremonyID s
 }
 
 // userFacts tells the sessions what a user has registered (its second
-// factors) and the state of its password.
+// factors) and the state of its password, from one read of the user's
+// events for the credentials and the passkeys.
 func (a *App) userFacts(ctx context.Context, user eventstore.Aggregate) (session.Facts, error) {
-	auth, err := a.UserCommands().Credentials().Authenticators(ctx, user)
+	events, err := credential.ReadUser(ctx, a.Store, user)
+	if err != nil {
+		return session.Facts{}, err
+	}
+	auth, err := credential.AuthenticatorsIn(user, events)
 	if err != nil {
 		return session.Facts{}, err
 	}
@@ -85,7 +90,7 @@ func (a *App) userFacts(ctx context.Context, user eventstore.Aggregate) (session
 			f.SecondFactors = append(f.SecondFactors, k.factor)
 		}
 	}
-	secondFactor, _, err := a.Passkeys().Has(ctx, user)
+	secondFactor, _, err := passkey.HasIn(user, events)
 	if err != nil {
 		return session.Facts{}, err
 	}

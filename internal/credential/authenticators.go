@@ -40,9 +40,24 @@ func (c *Commands) Authenticators(ctx context.Context, user eventstore.Aggregate
 	if err != nil {
 		return Authenticators{}, err
 	}
+	return m.authenticators(), nil
+}
+
+// AuthenticatorsIn returns the authenticators recorded in the events of
+// user's aggregate as ReadUser returned them: a sign-in reads them once
+// for this package and package passkey.
+func AuthenticatorsIn(user eventstore.Aggregate, events []eventstore.Event) (Authenticators, error) {
+	m, err := fold(user, events)
+	if err != nil {
+		return Authenticators{}, err
+	}
+	return m.authenticators(), nil
+}
+
+func (m *model) authenticators() Authenticators {
 	return Authenticators{
 		HasPassword: m.passwordHash != "", PasswordChangeRequired: m.changeRequired, PasswordSetAt: m.passwordSetAt,
 		TOTP: m.totpSeed != nil, TOTPPending: m.totpPending != nil, RecoveryCodesLeft: len(m.recoveryHashes),
 		SignInCodeEmail: m.signInFactors[ChannelEmail], SignInCodeSMS: m.signInFactors[ChannelPhone],
-	}, nil
+	}
 }

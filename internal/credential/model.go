@@ -172,10 +172,22 @@ func (m *model) apply(e *eventstore.Event) {
 
 // load folds the credentials of the user aggregate.
 func load(ctx context.Context, store *eventstore.Store, user eventstore.Aggregate) (*model, error) {
-	events, err := store.Query(ctx, eventstore.Filter{InstanceID: user.InstanceID, AggregateTypes: []string{user.Type}, AggregateIDs: []string{user.ID}})
+	events, err := ReadUser(ctx, store, user)
 	if err != nil {
 		return nil, err
 	}
+	return fold(user, events)
+}
+
+// ReadUser reads the events of a user's aggregate, for AuthenticatorsIn
+// (and the other packages whose credentials the aggregate holds): a
+// caller that needs several of them reads the events once.
+func ReadUser(ctx context.Context, store *eventstore.Store, user eventstore.Aggregate) ([]eventstore.Event, error) {
+	return store.Query(ctx, eventstore.Filter{InstanceID: user.InstanceID, AggregateTypes: []string{user.Type}, AggregateIDs: []string{user.ID}})
+}
+
+// fold folds the events of user's aggregate; none is failure.NotFound.
+func fold(user eventstore.Aggregate, events []eventstore.Event) (*model, error) {
 	m := newModel()
 	for i := range events {
 		m.apply(&events[i])

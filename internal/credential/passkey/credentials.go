@@ -46,6 +46,20 @@ func (c *Commands) Has(ctx context.Context, user eventstore.Aggregate) (secondFa
 	if err != nil {
 		return false, false, err
 	}
+	return m.has()
+}
+
+// HasIn is Has of the events of user's aggregate that the caller read
+// (credential.ReadUser), for a sign-in that reads them once.
+func HasIn(user eventstore.Aggregate, events []eventstore.Event) (secondFactor, passwordless bool, err error) {
+	m, err := fold(user, events)
+	if err != nil {
+		return false, false, err
+	}
+	return m.has()
+}
+
+func (m *model) has() (secondFactor, passwordless bool, err error) {
 	for _, r := range m.creds {
 		passwordless = passwordless || r.added.Passwordless
 	}

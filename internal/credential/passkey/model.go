@@ -76,6 +76,11 @@ func load(ctx context.Context, store *eventstore.Store, user eventstore.Aggregat
 	if err != nil {
 		return nil, err
 	}
+	return fold(user, events)
+}
+
+// fold folds the events of user's aggregate; none is failure.NotFound.
+func fold(user eventstore.Aggregate, events []eventstore.Event) (*model, error) {
 	m := &model{user: user}
 	m.user.Owner = ""
 	for i := range events {
