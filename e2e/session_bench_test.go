@@ -505,7 +505,10 @@ func passwordStorm(b *testing.B, storm int) {
 		b.Logf("idle %.1f MiB, peak %.1f MiB (+%.1f, budget +%.1f), %.1f MiB %s after; %d admitted, %d refused",
 			base/1024, iterPeak/1024, (iterPeak-base)/1024, budget/1024, samples[len(samples)-1]/1024, recoverWithin, len(admitted), len(refused))
 		s.client.CloseIdleConnections()
-		stopProcess(s.cmd)
+		// Not stopProcess: startSignInServer waits for the process
+		// already, and a second cmd.Wait could block for ever.
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		s.done <- <-s.done // the cleanup receives the exit again
 	}
 	n := float64(b.N)
 	mib := func(kib float64) float64 { return kib / 1024 / n }
