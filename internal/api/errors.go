@@ -9,6 +9,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/server"
 )
 
@@ -44,7 +45,8 @@ var codes = map[failure.Kind]connect.Code{
 //   - An error that says the database cannot serve right now (a refused or
 //     broken connection, a restart, a full disk: database.IsUnavailable)
 //     becomes CodeUnavailable (HTTP 503) with a Retry-After header: the same
-//     request may succeed in a moment.
+//     request may succeed in a moment. A password check refused because
+//     too many run and wait (password.ErrBusy) closes the connection too.
 //   - Anything else, and every internal failure, becomes CodeInternal with the
 //     message "internal error": the detail is for the log, not the caller.
 func connectError(err error) *connect.Error {
@@ -82,6 +84,13 @@ func connectError(err error) *connect.Error {
 	ce = connect.NewError(code, errors.New(msg))
 	if fe.Kind == failure.KindUnavailable { // e.g. a password hasher at its limit: retry shortly
 		ce.Meta().Set("Retry-After", server.RetryAfter)
+	}
+	if errors.Is(err, password.ErrBusy) {
+		// A storm of sign-ins: the refused client's connection is closed
+		// after the answer (HTTP/2: GOAWAY), so that it does not hold the
+		// server's memory (a goroutine and buffers per connection) until
+		// server.idle_timeout while it waits to retry.
+		ce.Meta().Set("Connection", "close")
 	}
 	violations := []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Message}}
 	if len(fe.Violations) > 0 {

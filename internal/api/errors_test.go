@@ -12,6 +12,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/password"
 )
 
 func TestConnectError(t *testing.T) {
@@ -57,6 +58,12 @@ func TestConnectError(t *testing.T) {
 				t.Fatalf("Retry-After %q", retry)
 			}
 		})
+	}
+	if ce := connectError(fmt.Errorf("verify: %w", password.ErrBusy)); ce.Code() != connect.CodeUnavailable || ce.Meta().Get("Connection") != "close" {
+		t.Fatalf("a busy hasher: %v, Connection %q", ce.Code(), ce.Meta().Get("Connection"))
+	}
+	if ce := connectError(failure.Unavailable("no email provider")); ce.Meta().Get("Connection") != "" {
+		t.Fatal("an unavailable provider closes the connection")
 	}
 	if connectError(nil) != nil {
 		t.Fatal("nil error mapped to an error")
