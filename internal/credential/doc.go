@@ -17,6 +17,12 @@
 // user and checks it is active through package user, then asks this
 // package whether the credential holds.
 //
+// Every command folds the user's events afresh (load), since each may
+// append. A reader that needs several packages' view of the same user —
+// a session's facts: this package's authenticators and package passkey's
+// keys — reads the events once (ReadUser) and folds them for each
+// (AuthenticatorsIn, passkey.HasIn).
+//
 // The security-relevant facts are events — a failed password check, a lock
 // after too many, a code sent, a wrong code entered — so every replica
 // counts attempts the same way and the audit trail shows them.
