@@ -190,8 +190,14 @@ func (h *Hasher) acquire(ctx context.Context) (uint64, error) {
 // and its scavenger then hands the finished hash's pages back to the
 // system in the background; the next hash faults all of them in again and
 // clears them (measured: hundreds of page faults and a tenth of the
-// server's CPU per sign-in). Collected just before the next allocation,
-// the pages are reused before the scavenger reaches them. Concurrent
+// server's CPU per sign-in). Until a collection reclaims it, a finished
+// hash's memory is garbage, not free pages, which the scavenger cannot
+// touch; collected just before the next allocation, its pages go to the
+// next hash before the scavenger reaches them (mostly: on another core,
+// the scavenger may still take some between the collection and the
+// allocation). The price: a sign-in that
+// follows another within idleBeforeRelease waits for that collection
+// (its marking and sweep, a few ms) before hashing. Concurrent
 // callers wait for one collection. Hashes that allocate little (bcrypt,
 // PBKDF2) collect nothing.
 func (h *Hasher) collect() {
