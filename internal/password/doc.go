@@ -50,8 +50,11 @@
 // Admission: at most passwords.max_concurrent hashes run at once, at most
 // passwords.queue more callers wait for a slot, each at most
 // passwords.queue_timeout. A caller beyond the queue, or waiting too long,
-// gets ErrBusy (503 with Retry-After at the API) at once, so a storm of
-// sign-ins neither piles up requests nor grows memory. A verification for
+// gets ErrBusy (503 with Retry-After at the API, which also closes the
+// connection) at once, so a storm of sign-ins neither piles up requests
+// nor grows memory. Reserve takes the place before the request reads
+// anything; the Session API reserves before it even checks the caller's
+// token. A verification for
 // an unknown login name (TimingHash) passes the same admission, so a busy
 // server answers unknown and known names alike.
 //
@@ -66,7 +69,8 @@
 // next hash to fault them in again (a page fault per 4 KiB, hundreds per
 // sign-in, a tenth of the server's CPU). Once the hasher has been idle for
 // idleBeforeRelease (10 s), what hashing made the heap grow by goes back to
-// the system at once (debug.FreeOSMemory); under a steady load the hasher
+// the system at once (a collection, for what sync.Pools held through the
+// first, then debug.FreeOSMemory); under a steady load the hasher
 // is rarely idle that long, and a burst's memory is back well within the
 // 30 s the figures allow.
 package password
