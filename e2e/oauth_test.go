@@ -229,7 +229,11 @@ func TestClientCredentials(t *testing.T) {
 
 		grant := url.Values{"grant_type": {"client_credentials"}}
 		t.Run("fail/wrong secret is 401 invalid_client with a challenge", func(t *testing.T) {
-			code, h, body := s.form(t, "/oauth/v2/token", machine.ClientID, secret[:len(secret)-1]+"A", grant)
+			wrong := secret[:len(secret)-1] + "A"
+			if wrong == secret {
+				wrong = secret[:len(secret)-1] + "B"
+			}
+			code, h, body := s.form(t, "/oauth/v2/token", machine.ClientID, wrong, grant)
 			if code != 401 || body["error"] != "invalid_client" || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Basic ") {
 				t.Fatalf("%d %v %v", code, h, body)
 			}
