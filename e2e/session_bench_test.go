@@ -215,7 +215,7 @@ func startSignInServer(b *testing.B, env ...string) *signInServer {
 	})
 	p.waitReady(b)
 	notice := firstStartLines(p.waitStdout(b, "Password:"))
-	token, stderr, err := castellan(b, []string{"CASTELLAN_DATA_DIR=" + dir}, "tokens", "create", notice["Administrator"], "1h")
+	token, stderr, err := castellan(b, env, "tokens", "create", notice["Administrator"], "1h")
 	if err != nil {
 		b.Fatalf("tokens create: %v\n%s", err, stderr)
 	}

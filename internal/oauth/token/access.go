@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -56,6 +57,29 @@ type Tokens struct {
 	keys  *Keys
 	store *eventstore.Store
 	now   func() time.Time
+
+	// verified remembers JWTs whose signature, typ, key and issuer held
+	// (verifiedCache).
+	mu       sync.Mutex
+	verified map[string]verifiedJWT
+}
+
+// verifiedCache: a JWT's signature is checked once per replica and
+// minute, not at each introspection or userinfo call of the same token —
+// a resource server asks about one token many times, and an ES256
+// verification costs more than the rest of the request. Its expiry and
+// revocation are checked every time; a key removed from the key set stops
+// verifying within verifiedTTL. At most verifiedMax tokens are kept; past
+// that the cache starts empty again.
+const (
+	verifiedTTL = time.Minute
+	verifiedMax = 10000
+)
+
+type verifiedJWT struct {
+	c      AccessClaims
+	issuer string
+	until  time.Time
 }
 
 // NewTokens returns the token service; now may be nil (time.Now).
@@ -112,6 +136,46 @@ func inactive(format string, args ...any) error {
 // algorithm, its issuer, its expiry, and that it was not revoked. Any
 // failure wraps ErrInactive, except a failure to read the database.
 func (t *Tokens) VerifyJWT(ctx context.Context, instanceID, issuer, raw string) (AccessClaims, error) {
+	key := instanceID + "\x00" + raw
+	now := t.now()
+	t.mu.Lock()
+	v, ok := t.verified[key]
+	t.mu.Unlock()
+	if ok && v.issuer == issuer && now.Before(v.until) {
+		return t.checkLive(ctx, instanceID, v.c)
+	}
+	c, err := t.verifyJWT(ctx, instanceID, issuer, raw)
+	if err != nil {
+		return AccessClaims{}, err
+	}
+	t.mu.Lock()
+	if t.verified == nil || len(t.verified) >= verifiedMax {
+		t.verified = map[string]verifiedJWT{}
+	}
+	t.verified[key] = verifiedJWT{c: c, issuer: issuer, until: now.Add(verifiedTTL)}
+	t.mu.Unlock()
+	return t.checkLive(ctx, instanceID, c)
+}
+
+// checkLive checks what may change after a JWT was verified: its expiry
+// and its revocation.
+func (t *Tokens) checkLive(ctx context.Context, instanceID string, c AccessClaims) (AccessClaims, error) {
+	if !t.now().Before(time.Unix(c.Expiry, 0)) {
+		return AccessClaims{}, inactive("expired")
+	}
+	revoked, err := t.Revoked(ctx, instanceID, c.ID)
+	if err != nil {
+		return AccessClaims{}, err
+	}
+	if revoked {
+		return AccessClaims{}, inactive("revoked")
+	}
+	return c, nil
+}
+
+// verifyJWT checks what never changes: the typ, the signature by a
+// published key with its algorithm, the issuer, and the claims present.
+func (t *Tokens) verifyJWT(ctx context.Context, instanceID, issuer, raw string) (AccessClaims, error) {
 	tok, err := jwt.ParseSigned(raw, verifyAlgorithms)
 	if err != nil {
 		return AccessClaims{}, inactive("%v", err)
@@ -137,18 +201,8 @@ func (t *Tokens) VerifyJWT(ctx context.Context, instanceID, issuer, raw string) 
 	if c.Issuer != issuer {
 		return AccessClaims{}, inactive("issuer %q", c.Issuer)
 	}
-	if !t.now().Before(time.Unix(c.Expiry, 0)) {
-		return AccessClaims{}, inactive("expired")
-	}
 	if c.ID == "" || c.ClientID == "" {
 		return AccessClaims{}, inactive("no jti or client_id")
-	}
-	revoked, err := t.Revoked(ctx, instanceID, c.ID)
-	if err != nil {
-		return AccessClaims{}, err
-	}
-	if revoked {
-		return AccessClaims{}, inactive("revoked")
 	}
 	return c, nil
 }
