@@ -15,8 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,7 +127,8 @@ func (c *es256Child) run(b *testing.B, d time.Duration) (int, time.Duration, tim
 	return n, wall, cpu
 }
 
-// grantWindow is each side's turn in BenchmarkClientCredentials.
+// grantWindow is each side's turn in the provider benchmarks
+// (loadAgainstES256).
 const grantWindow = 3 * time.Second
 
 // BenchmarkClientCredentials measures client_credentials grants (JWT
@@ -196,63 +195,5 @@ func BenchmarkClientCredentials(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	ref := startES256Child(b)
-	ref.run(b, 200*time.Millisecond)
-
-	const clients = 8
-	var grants, signatures int
-	var grantWall, grantCPU, refWall, refCPU time.Duration
-	runGrants := func() {
-		var done atomic.Int64
-		var wg sync.WaitGroup
-		cpu, _ := pidCPU(b, s.cmd.Process.Pid)
-		began := time.Now()
-		for range clients {
-			wg.Go(func() {
-				for time.Since(began) < grantWindow {
-					if err := grant(s.client); err != nil {
-						b.Error(err)
-						return
-					}
-					done.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		grantWall += time.Since(began)
-		after, _ := pidCPU(b, s.cmd.Process.Pid)
-		grantCPU += after - cpu
-		grants += int(done.Load())
-	}
-	runReference := func() {
-		n, wall, cpu := ref.run(b, grantWindow)
-		signatures += n
-		refWall += wall
-		refCPU += cpu
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 1 {
-			runReference()
-		}
-		runGrants()
-		if i%2 == 0 {
-			runReference()
-		}
-		if b.Failed() {
-			b.FailNow()
-		}
-	}
-	b.StopTimer()
-	grantRate := float64(grants) / grantWall.Seconds()
-	signRate := float64(signatures) / refWall.Seconds()
-	perGrant := float64(grantCPU) / float64(grants) / 1e3
-	perSign := float64(refCPU) / float64(signatures) / 1e3
-	b.ReportMetric(grantRate, "grants/s")
-	b.ReportMetric(signRate, "es256/s")
-	b.ReportMetric(grantRate/signRate, "ratio")
-	b.ReportMetric(perGrant, "cpu-µs/grant")
-	b.ReportMetric(perSign, "cpu-µs/es256")
-	b.ReportMetric(perSign/perGrant, "cpu-ratio")
-	b.ReportMetric(float64(grantCPU)/float64(grantWall), "server-cores")
+	loadAgainstES256(b, s, "grants", 8, func(int) error { return grant(s.client) })
 }
