@@ -21,7 +21,6 @@ type noAuthRequests struct{ AuthRequests }
 
 type noDevices struct{ Devices }
 
-
 // TestDiscoveryGolden pins the discovery document of a provider with
 // every grant: a change of what is announced must be deliberate
 // (go test ./internal/op -run Discovery -update rewrites it).
