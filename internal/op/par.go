@@ -41,7 +41,7 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	}
 	inst, iss := p.issuer(r)
 	req.InstanceID, req.ClientID, req.RedirectURI, req.Issuer, req.State = inst.ID, app.ClientID, form.Get("redirect_uri"), iss, form.Get("state")
-	stored, err := p.d.AuthRequests.Push(r.Context(), req)
+	stored, err := p.d.AuthRequests.CreatePushed(r.Context(), req)
 	if err != nil {
 		p.writeError(w, r, err)
 		return

@@ -54,7 +54,7 @@ type Grants interface {
 // AuthRequests stores authorization requests (authreq.Requests).
 type AuthRequests interface {
 	Create(ctx context.Context, r authreq.Request) (authreq.Request, error)
-	Push(ctx context.Context, r authreq.Request) (authreq.Request, error)
+	CreatePushed(ctx context.Context, r authreq.Request) (authreq.Request, error)
 	Claim(ctx context.Context, instanceID, clientID, requestURI string) (authreq.Request, error)
 }
 

@@ -132,10 +132,10 @@ func (s *Requests) Create(ctx context.Context, r Request) (Request, error) {
 	return s.create(ctx, r, false)
 }
 
-// Push stores a checked request pushed by its client (RFC 9126), which
+// CreatePushed stores a checked request pushed by its client (RFC 9126), which
 // then sends the browser with RequestURIPrefix + the id as request_uri,
 // within PushedLifetime; Claim takes it.
-func (s *Requests) Push(ctx context.Context, r Request) (Request, error) {
+func (s *Requests) CreatePushed(ctx context.Context, r Request) (Request, error) {
 	return s.create(ctx, r, true)
 }
 

@@ -420,7 +420,7 @@ func TestPushedRequests(t *testing.T) {
 		s, c := newRequests(t, src)
 		push := func(t *testing.T) Request {
 			t.Helper()
-			r, err := s.Push(ctx, Request{InstanceID: inst, ClientID: "client-1", RedirectURI: "https://app.example/cb", Issuer: "https://id.example",
+			r, err := s.CreatePushed(ctx, Request{InstanceID: inst, ClientID: "client-1", RedirectURI: "https://app.example/cb", Issuer: "https://id.example",
 				Scopes: []string{"openid"}, State: "st-1", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", MaxAge: -1})
 			if err != nil {
 				t.Fatal(err)
