@@ -28,3 +28,22 @@ func (db *DB) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	return s, nil
 }
+
+// PreparedRead is Prepared for the read path: a statement of the reader
+// pool, prepared once per database (and again by database/sql on each
+// connection that has not seen it), used directly — no transaction.
+func (db *DB) PreparedRead(ctx context.Context, query string) (*sql.Stmt, error) {
+	key := "read\x00" + query
+	if s, ok := db.stmts.Load(key); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(key, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
