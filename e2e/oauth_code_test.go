@@ -173,6 +173,11 @@ func TestAuthorizationCode(t *testing.T) {
 			len(idClaims.AMR) == 0 || idClaims.AMR[0] != "pwd" || idClaims.AuthTime == 0 || idClaims.SID == "" {
 			t.Fatalf("ID token claims %+v", idClaims)
 		}
+		var allID map[string]any
+		if err := idToken.Claims(&allID); err != nil {
+			t.Fatal(err)
+		}
+		goldenJSON(t, "id_token_claims", allID, "iss", "sub", "aud", "azp", "iat", "exp", "auth_time", "sid", "at_hash", "updated_at")
 		if tok.RefreshToken == "" || !strings.HasPrefix(tok.RefreshToken, "crt_") {
 			t.Fatalf("no refresh token: %+v", tok)
 		}
@@ -184,6 +189,16 @@ func TestAuthorizationCode(t *testing.T) {
 		}
 		if info.Subject != idToken.Subject || info.Email != "alice@example.com" {
 			t.Fatalf("userinfo %+v", info)
+		}
+		var allInfo map[string]any
+		if err := info.Claims(&allInfo); err != nil {
+			t.Fatal(err)
+		}
+		goldenJSON(t, "userinfo", allInfo, "sub", "updated_at")
+		if code, _, body := s.form(t, "/oauth/v2/introspect", web.ClientID, secret, url.Values{"token": {tok.AccessToken}}); code != http.StatusOK {
+			t.Fatalf("introspect: %d %v", code, body)
+		} else {
+			goldenJSON(t, "introspection", body, "sub", "client_id", "aud", "iss", "iat", "exp", "jti")
 		}
 		if code, _, _ := s.form(t, "/oidc/v1/userinfo", "", "", url.Values{"access_token": {"not-a-token"}}); code != http.StatusUnauthorized {
 			t.Fatalf("userinfo with a bad token: %d", code)
