@@ -19,6 +19,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
@@ -126,8 +127,10 @@ func (a *App) domainVerifier() *org.Verifier {
 
 // Maintain does the server's hourly upkeep until ctx ends: it refreshes
 // the query planner's statistics, so that searches stay on their indexes
-// as the directory grows, and deletes what has expired from the read
-// models of sessions and WebAuthn ceremonies.
+// as the directory grows; rotates signing keys that signed for
+// token.KeyLifetime; and deletes what has expired: sessions, WebAuthn
+// ceremonies, authorization and device requests, client assertions'
+// jtis, opaque tokens, grants and refresh tokens.
 func (a *App) Maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -137,6 +140,27 @@ func (a *App) Maintain(ctx context.Context) {
 			return
 		case <-t.C:
 			a.maintain(ctx)
+		}
+	}
+}
+
+// rotateSigningKeys rotates the signing keys of each instance whose
+// current key has signed for token.KeyLifetime.
+func (a *App) rotateSigningKeys(ctx context.Context) {
+	ids, err := instance.IDs(ctx, a.DB)
+	if err != nil {
+		a.Log.Warn("could not list instances to rotate their signing keys", "err", err)
+		return
+	}
+	for _, id := range ids {
+		rotated, err := a.Tokens().Keys().RotateDue(ctx, eventstore.SystemEditor, id, token.KeyLifetime, token.RetiredKept)
+		if err != nil && ctx.Err() == nil {
+			// Another replica rotating at the same time is a conflict; the
+			// next hour tries again.
+			a.Log.Warn("could not rotate signing keys", "instance", id, "err", err)
+		}
+		if len(rotated) > 0 {
+			a.Log.Info("rotated signing keys", "instance", id, "algorithms", rotated)
 		}
 	}
 }
@@ -157,6 +181,7 @@ func (a *App) maintain(ctx context.Context) {
 	if err := client.SweepAssertions(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired client assertions", "err", err)
 	}
+	a.rotateSigningKeys(ctx)
 	if err := token.SweepOpaque(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired opaque tokens", "err", err)
 	}

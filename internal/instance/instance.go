@@ -107,6 +107,24 @@ func Count(ctx context.Context, db *database.DB) (int, error) {
 
 type ctxKey struct{}
 
+// IDs returns the ids of every instance.
+func IDs(ctx context.Context, db *database.DB) ([]string, error) {
+	rows, err := db.Reader().QueryContext(ctx, `SELECT id FROM instances ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("instance: list: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // WithContext returns ctx carrying the request's instance.
 func WithContext(ctx context.Context, inst Instance) context.Context {
 	return context.WithValue(ctx, ctxKey{}, inst)

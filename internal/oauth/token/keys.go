@@ -70,8 +70,9 @@ type WebKey struct {
 	State     string
 	Public    jose.JSONWebKey
 	CreatedAt time.Time
-	// RetiredAt is zero unless the key is retired.
-	RetiredAt time.Time
+	// ActivatedAt is zero for a next key; RetiredAt unless retired.
+	ActivatedAt time.Time
+	RetiredAt   time.Time
 }
 
 // Keys manages the signing keys of every instance: it creates an
@@ -221,7 +222,7 @@ func (k *Keys) Key(ctx context.Context, instanceID, keyID string) (WebKey, error
 
 // List reads the instance's keys from the read model, oldest first.
 func (k *Keys) List(ctx context.Context, instanceID string) ([]WebKey, error) {
-	rows, err := k.store.DB().Reader().QueryContext(ctx, `SELECT key_id, algorithm, state, public_jwk, created_at, COALESCE(retired_at, 0)
+	rows, err := k.store.DB().Reader().QueryContext(ctx, `SELECT key_id, algorithm, state, public_jwk, created_at, COALESCE(activated_at, 0), COALESCE(retired_at, 0)
 FROM web_keys WHERE instance_id = $1 ORDER BY created_at, key_id`, instanceID)
 	if err != nil {
 		return nil, fmt.Errorf("token: list keys: %w", err)
@@ -231,20 +232,63 @@ FROM web_keys WHERE instance_id = $1 ORDER BY created_at, key_id`, instanceID)
 	for rows.Next() {
 		var w WebKey
 		var jwk string
-		var created, retired int64
-		if err := rows.Scan(&w.ID, &w.Algorithm, &w.State, &jwk, &created, &retired); err != nil {
+		var created, activated, retired int64
+		if err := rows.Scan(&w.ID, &w.Algorithm, &w.State, &jwk, &created, &activated, &retired); err != nil {
 			return nil, fmt.Errorf("token: list keys: %w", err)
 		}
 		if err := w.Public.UnmarshalJSON([]byte(jwk)); err != nil {
 			return nil, fmt.Errorf("token: key %s: %w", w.ID, err)
 		}
 		w.CreatedAt = time.Unix(created, 0).UTC()
+		if activated != 0 {
+			w.ActivatedAt = time.Unix(activated, 0).UTC()
+		}
 		if retired != 0 {
 			w.RetiredAt = time.Unix(retired, 0).UTC()
 		}
 		keys = append(keys, w)
 	}
 	return keys, rows.Err()
+}
+
+// Scheduled rotation: a current key signs for KeyLifetime, then the next
+// key (published since the last rotation, long before its max-age) takes
+// over; a retired key stays published for RetiredKept, longer than any
+// token it signed lives (the longest configurable token lifetime is the
+// refresh token's, which is not a JWT; access and ID tokens live at most
+// days).
+const (
+	KeyLifetime = 90 * 24 * time.Hour
+	RetiredKept = 30 * 24 * time.Hour
+)
+
+// RotateDue rotates the keys of every algorithm of the instance whose
+// current key has signed for lifetime (activation, or creation for a
+// first key), and returns the algorithms rotated.
+func (k *Keys) RotateDue(ctx context.Context, editor eventstore.Editor, instanceID string, lifetime, keepRetired time.Duration) ([]string, error) {
+	keys, err := k.List(ctx, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	now := k.now()
+	var rotated []string
+	for _, w := range keys {
+		if w.State != StateCurrent {
+			continue
+		}
+		since := w.ActivatedAt
+		if since.IsZero() {
+			since = w.CreatedAt
+		}
+		if now.Sub(since) < lifetime {
+			continue
+		}
+		if err := k.Rotate(ctx, editor, instanceID, w.Algorithm, keepRetired); err != nil {
+			return rotated, err
+		}
+		rotated = append(rotated, w.Algorithm)
+	}
+	return rotated, nil
 }
 
 // sequence is the key set aggregate's last sequence.

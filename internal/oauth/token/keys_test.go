@@ -274,3 +274,29 @@ func TestAccessTokens(t *testing.T) {
 		}
 	})
 }
+
+func TestRotateDue(t *testing.T) {
+	tokens, c, _ := newTokens(t)
+	k := tokens.Keys()
+	if _, err := k.PublicKeys(ctx, "inst-a"); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(KeyLifetime - time.Hour)
+	if rotated, err := k.RotateDue(ctx, eventstore.SystemEditor, "inst-a", KeyLifetime, RetiredKept); err != nil || len(rotated) != 0 {
+		t.Fatalf("before the lifetime: %v %v", rotated, err)
+	}
+	current, next, _ := states(t, k, ES256)
+	c.t = c.t.Add(time.Hour)
+	rotated, err := k.RotateDue(ctx, eventstore.SystemEditor, "inst-a", KeyLifetime, RetiredKept)
+	if err != nil || len(rotated) != len(PublishedAtFirstUse) {
+		t.Fatalf("at the lifetime: %v %v, want every algorithm", rotated, err)
+	}
+	cur2, _, retired := states(t, k, ES256)
+	if cur2 != next || len(retired) != 1 || retired[0] != current {
+		t.Fatalf("after: current %s (want %s), retired %v", cur2, next, retired)
+	}
+	// The keys just activated are not due again.
+	if rotated, err := k.RotateDue(ctx, eventstore.SystemEditor, "inst-a", KeyLifetime, RetiredKept); err != nil || len(rotated) != 0 {
+		t.Fatalf("right after: %v %v", rotated, err)
+	}
+}
