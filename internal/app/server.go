@@ -88,7 +88,7 @@ func (a *App) Services(version string) []api.Service {
 		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.SendMail, a.Log),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
-		instanceapi.NewService(a.Store, auth),
+		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()),
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.AuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),

@@ -14,6 +14,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
 // Service implements instancev1connect.InstanceServiceHandler.
@@ -21,13 +22,15 @@ type Service struct {
 	store   *eventstore.Store
 	members *member.Commands
 	auth    *authn.Authenticator
+	keys    *token.Keys
 }
 
 var _ instancev1connect.InstanceServiceHandler = (*Service)(nil)
 
-// NewService returns the instance service.
-func NewService(store *eventstore.Store, auth *authn.Authenticator) *Service {
-	return &Service{store: store, members: member.NewCommands(store), auth: auth}
+// NewService returns the instance service; keys are the token signing
+// keys of the instances.
+func NewService(store *eventstore.Store, auth *authn.Authenticator, keys *token.Keys) *Service {
+	return &Service{store: store, members: member.NewCommands(store), auth: auth, keys: keys}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.

@@ -35,7 +35,7 @@ func code(err error) connect.Code {
 func TestInstanceMembers(t *testing.T) {
 	ctx := context.Background()
 	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
-		return []api.Service{instanceapi.NewService(a.Store, auth)}
+		return []api.Service{instanceapi.NewService(a.Store, auth, a.Tokens().Keys())}
 	})
 	c := instancev1connect.NewInstanceServiceClient(env.Client, env.URL)
 	bob, err := user.NewCommands(env.App.Store, env.App.Hasher).Create(ctx, eventstore.SystemEditor, env.InstanceID,

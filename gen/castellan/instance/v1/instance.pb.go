@@ -4,7 +4,7 @@
 // 	protoc        (unknown)
 // source: castellan/instance/v1/instance.proto
 
-// The administrators of an instance.
+// The administrators of an instance, and its signing keys.
 
 package instancev1
 
@@ -12,6 +12,8 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,6 +25,278 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// SigningKey is the public side of a token signing key.
+type SigningKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID is the key id (the JWS kid).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Algorithm: ES256, RS256 or EdDSA.
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// State: next, current or retired.
+	State      string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// ActivateTime is unset for a next key; RetireTime unless retired.
+	ActivateTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=activate_time,json=activateTime,proto3" json:"activate_time,omitempty"`
+	RetireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=retire_time,json=retireTime,proto3" json:"retire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SigningKey) Reset() {
+	*x = SigningKey{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SigningKey) ProtoMessage() {}
+
+func (x *SigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
+func (*SigningKey) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SigningKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SigningKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *SigningKey) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SigningKey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *SigningKey) GetActivateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActivateTime
+	}
+	return nil
+}
+
+func (x *SigningKey) GetRetireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RetireTime
+	}
+	return nil
+}
+
+// ListSigningKeysRequest is empty.
+type ListSigningKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSigningKeysRequest) Reset() {
+	*x = ListSigningKeysRequest{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSigningKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSigningKeysRequest) ProtoMessage() {}
+
+func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSigningKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListSigningKeysRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{1}
+}
+
+// ListSigningKeysResponse lists the keys, oldest first.
+type ListSigningKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*SigningKey          `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSigningKeysResponse) Reset() {
+	*x = ListSigningKeysResponse{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSigningKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSigningKeysResponse) ProtoMessage() {}
+
+func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSigningKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListSigningKeysResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// RotateSigningKeysRequest names the algorithm.
+type RotateSigningKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Algorithm: ES256, RS256 or EdDSA.
+	Algorithm string `protobuf:"bytes,1,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// KeepRetired is how long keys retired before stay published; retired
+	// keys older than that are removed now. Unset: 30 days. At least 1 day.
+	KeepRetired   *durationpb.Duration `protobuf:"bytes,2,opt,name=keep_retired,json=keepRetired,proto3" json:"keep_retired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSigningKeysRequest) Reset() {
+	*x = RotateSigningKeysRequest{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSigningKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSigningKeysRequest) ProtoMessage() {}
+
+func (x *RotateSigningKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSigningKeysRequest.ProtoReflect.Descriptor instead.
+func (*RotateSigningKeysRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RotateSigningKeysRequest) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *RotateSigningKeysRequest) GetKeepRetired() *durationpb.Duration {
+	if x != nil {
+		return x.KeepRetired
+	}
+	return nil
+}
+
+// RotateSigningKeysResponse lists the keys after the rotation.
+type RotateSigningKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*SigningKey          `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSigningKeysResponse) Reset() {
+	*x = RotateSigningKeysResponse{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSigningKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSigningKeysResponse) ProtoMessage() {}
+
+func (x *RotateSigningKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSigningKeysResponse.ProtoReflect.Descriptor instead.
+func (*RotateSigningKeysResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RotateSigningKeysResponse) GetKeys() []*SigningKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
 
 // Member is a user with instance roles.
 type Member struct {
@@ -37,7 +311,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[0]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +323,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[0]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +336,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{0}
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Member) GetUserId() string {
@@ -92,7 +366,7 @@ type AddInstanceMemberRequest struct {
 
 func (x *AddInstanceMemberRequest) Reset() {
 	*x = AddInstanceMemberRequest{}
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[1]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +378,7 @@ func (x *AddInstanceMemberRequest) String() string {
 func (*AddInstanceMemberRequest) ProtoMessage() {}
 
 func (x *AddInstanceMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[1]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +391,7 @@ func (x *AddInstanceMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddInstanceMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddInstanceMemberRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{1}
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddInstanceMemberRequest) GetUserId() string {
@@ -143,7 +417,7 @@ type AddInstanceMemberResponse struct {
 
 func (x *AddInstanceMemberResponse) Reset() {
 	*x = AddInstanceMemberResponse{}
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[2]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -155,7 +429,7 @@ func (x *AddInstanceMemberResponse) String() string {
 func (*AddInstanceMemberResponse) ProtoMessage() {}
 
 func (x *AddInstanceMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[2]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -168,7 +442,7 @@ func (x *AddInstanceMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddInstanceMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddInstanceMemberResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{2}
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{7}
 }
 
 // RemoveInstanceMemberRequest names the member.
@@ -182,7 +456,7 @@ type RemoveInstanceMemberRequest struct {
 
 func (x *RemoveInstanceMemberRequest) Reset() {
 	*x = RemoveInstanceMemberRequest{}
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[3]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +468,7 @@ func (x *RemoveInstanceMemberRequest) String() string {
 func (*RemoveInstanceMemberRequest) ProtoMessage() {}
 
 func (x *RemoveInstanceMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[3]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +481,7 @@ func (x *RemoveInstanceMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveInstanceMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveInstanceMemberRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{3}
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RemoveInstanceMemberRequest) GetUserId() string {
@@ -226,7 +500,7 @@ type RemoveInstanceMemberResponse struct {
 
 func (x *RemoveInstanceMemberResponse) Reset() {
 	*x = RemoveInstanceMemberResponse{}
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[4]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +512,7 @@ func (x *RemoveInstanceMemberResponse) String() string {
 func (*RemoveInstanceMemberResponse) ProtoMessage() {}
 
 func (x *RemoveInstanceMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[4]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +525,7 @@ func (x *RemoveInstanceMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveInstanceMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveInstanceMemberResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{4}
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{9}
 }
 
 // ListInstanceMembersRequest has no fields.
@@ -263,7 +537,7 @@ type ListInstanceMembersRequest struct {
 
 func (x *ListInstanceMembersRequest) Reset() {
 	*x = ListInstanceMembersRequest{}
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[5]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +549,7 @@ func (x *ListInstanceMembersRequest) String() string {
 func (*ListInstanceMembersRequest) ProtoMessage() {}
 
 func (x *ListInstanceMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[5]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +562,7 @@ func (x *ListInstanceMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstanceMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListInstanceMembersRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{5}
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{10}
 }
 
 // ListInstanceMembersResponse lists the members by user id.
@@ -302,7 +576,7 @@ type ListInstanceMembersResponse struct {
 
 func (x *ListInstanceMembersResponse) Reset() {
 	*x = ListInstanceMembersResponse{}
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[6]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +588,7 @@ func (x *ListInstanceMembersResponse) String() string {
 func (*ListInstanceMembersResponse) ProtoMessage() {}
 
 func (x *ListInstanceMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_instance_v1_instance_proto_msgTypes[6]
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +601,7 @@ func (x *ListInstanceMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstanceMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListInstanceMembersResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{6}
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListInstanceMembersResponse) GetMembers() []*Member {
@@ -341,7 +615,25 @@ var File_castellan_instance_v1_instance_proto protoreflect.FileDescriptor
 
 const file_castellan_instance_v1_instance_proto_rawDesc = "" +
 	"\n" +
-	"$castellan/instance/v1/instance.proto\x12\x15castellan.instance.v1\x1a\x1cgoogle/api/annotations.proto\"7\n" +
+	"$castellan/instance/v1/instance.proto\x12\x15castellan.instance.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
+	"\n" +
+	"SigningKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12?\n" +
+	"\ractivate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\factivateTime\x12;\n" +
+	"\vretire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"retireTime\"\x18\n" +
+	"\x16ListSigningKeysRequest\"P\n" +
+	"\x17ListSigningKeysResponse\x125\n" +
+	"\x04keys\x18\x01 \x03(\v2!.castellan.instance.v1.SigningKeyR\x04keys\"v\n" +
+	"\x18RotateSigningKeysRequest\x12\x1c\n" +
+	"\talgorithm\x18\x01 \x01(\tR\talgorithm\x12<\n" +
+	"\fkeep_retired\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vkeepRetired\"R\n" +
+	"\x19RotateSigningKeysResponse\x125\n" +
+	"\x04keys\x18\x01 \x03(\v2!.castellan.instance.v1.SigningKeyR\x04keys\"7\n" +
 	"\x06Member\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"I\n" +
@@ -354,11 +646,13 @@ const file_castellan_instance_v1_instance_proto_rawDesc = "" +
 	"\x1cRemoveInstanceMemberResponse\"\x1c\n" +
 	"\x1aListInstanceMembersRequest\"V\n" +
 	"\x1bListInstanceMembersResponse\x127\n" +
-	"\amembers\x18\x01 \x03(\v2\x1d.castellan.instance.v1.MemberR\amembers2\xf5\x03\n" +
+	"\amembers\x18\x01 \x03(\v2\x1d.castellan.instance.v1.MemberR\amembers2\xc0\x06\n" +
 	"\x0fInstanceService\x12\x97\x01\n" +
 	"\x11AddInstanceMember\x12/.castellan.instance.v1.AddInstanceMemberRequest\x1a0.castellan.instance.v1.AddInstanceMemberResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/instance/members\x12\xa7\x01\n" +
 	"\x14RemoveInstanceMember\x122.castellan.instance.v1.RemoveInstanceMemberRequest\x1a3.castellan.instance.v1.RemoveInstanceMemberResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/instance/members/{user_id}\x12\x9d\x01\n" +
-	"\x13ListInstanceMembers\x121.castellan.instance.v1.ListInstanceMembersRequest\x1a2.castellan.instance.v1.ListInstanceMembersResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/instance/members\x90\x02\x01BIZGgithub.com/castellan-iam/castellan/gen/castellan/instance/v1;instancev1b\x06proto3"
+	"\x13ListInstanceMembers\x121.castellan.instance.v1.ListInstanceMembersRequest\x1a2.castellan.instance.v1.ListInstanceMembersResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/instance/members\x90\x02\x01\x12\x96\x01\n" +
+	"\x0fListSigningKeys\x12-.castellan.instance.v1.ListSigningKeysRequest\x1a..castellan.instance.v1.ListSigningKeysResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/instance/signing_keys\x90\x02\x01\x12\xaf\x01\n" +
+	"\x11RotateSigningKeys\x12/.castellan.instance.v1.RotateSigningKeysRequest\x1a0.castellan.instance.v1.RotateSigningKeysResponse\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/instance/signing_keys/{algorithm}/rotateBIZGgithub.com/castellan-iam/castellan/gen/castellan/instance/v1;instancev1b\x06proto3"
 
 var (
 	file_castellan_instance_v1_instance_proto_rawDescOnce sync.Once
@@ -372,29 +666,46 @@ func file_castellan_instance_v1_instance_proto_rawDescGZIP() []byte {
 	return file_castellan_instance_v1_instance_proto_rawDescData
 }
 
-var file_castellan_instance_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_castellan_instance_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_castellan_instance_v1_instance_proto_goTypes = []any{
-	(*Member)(nil),                       // 0: castellan.instance.v1.Member
-	(*AddInstanceMemberRequest)(nil),     // 1: castellan.instance.v1.AddInstanceMemberRequest
-	(*AddInstanceMemberResponse)(nil),    // 2: castellan.instance.v1.AddInstanceMemberResponse
-	(*RemoveInstanceMemberRequest)(nil),  // 3: castellan.instance.v1.RemoveInstanceMemberRequest
-	(*RemoveInstanceMemberResponse)(nil), // 4: castellan.instance.v1.RemoveInstanceMemberResponse
-	(*ListInstanceMembersRequest)(nil),   // 5: castellan.instance.v1.ListInstanceMembersRequest
-	(*ListInstanceMembersResponse)(nil),  // 6: castellan.instance.v1.ListInstanceMembersResponse
+	(*SigningKey)(nil),                   // 0: castellan.instance.v1.SigningKey
+	(*ListSigningKeysRequest)(nil),       // 1: castellan.instance.v1.ListSigningKeysRequest
+	(*ListSigningKeysResponse)(nil),      // 2: castellan.instance.v1.ListSigningKeysResponse
+	(*RotateSigningKeysRequest)(nil),     // 3: castellan.instance.v1.RotateSigningKeysRequest
+	(*RotateSigningKeysResponse)(nil),    // 4: castellan.instance.v1.RotateSigningKeysResponse
+	(*Member)(nil),                       // 5: castellan.instance.v1.Member
+	(*AddInstanceMemberRequest)(nil),     // 6: castellan.instance.v1.AddInstanceMemberRequest
+	(*AddInstanceMemberResponse)(nil),    // 7: castellan.instance.v1.AddInstanceMemberResponse
+	(*RemoveInstanceMemberRequest)(nil),  // 8: castellan.instance.v1.RemoveInstanceMemberRequest
+	(*RemoveInstanceMemberResponse)(nil), // 9: castellan.instance.v1.RemoveInstanceMemberResponse
+	(*ListInstanceMembersRequest)(nil),   // 10: castellan.instance.v1.ListInstanceMembersRequest
+	(*ListInstanceMembersResponse)(nil),  // 11: castellan.instance.v1.ListInstanceMembersResponse
+	(*timestamppb.Timestamp)(nil),        // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 13: google.protobuf.Duration
 }
 var file_castellan_instance_v1_instance_proto_depIdxs = []int32{
-	0, // 0: castellan.instance.v1.ListInstanceMembersResponse.members:type_name -> castellan.instance.v1.Member
-	1, // 1: castellan.instance.v1.InstanceService.AddInstanceMember:input_type -> castellan.instance.v1.AddInstanceMemberRequest
-	3, // 2: castellan.instance.v1.InstanceService.RemoveInstanceMember:input_type -> castellan.instance.v1.RemoveInstanceMemberRequest
-	5, // 3: castellan.instance.v1.InstanceService.ListInstanceMembers:input_type -> castellan.instance.v1.ListInstanceMembersRequest
-	2, // 4: castellan.instance.v1.InstanceService.AddInstanceMember:output_type -> castellan.instance.v1.AddInstanceMemberResponse
-	4, // 5: castellan.instance.v1.InstanceService.RemoveInstanceMember:output_type -> castellan.instance.v1.RemoveInstanceMemberResponse
-	6, // 6: castellan.instance.v1.InstanceService.ListInstanceMembers:output_type -> castellan.instance.v1.ListInstanceMembersResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	12, // 0: castellan.instance.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	12, // 1: castellan.instance.v1.SigningKey.activate_time:type_name -> google.protobuf.Timestamp
+	12, // 2: castellan.instance.v1.SigningKey.retire_time:type_name -> google.protobuf.Timestamp
+	0,  // 3: castellan.instance.v1.ListSigningKeysResponse.keys:type_name -> castellan.instance.v1.SigningKey
+	13, // 4: castellan.instance.v1.RotateSigningKeysRequest.keep_retired:type_name -> google.protobuf.Duration
+	0,  // 5: castellan.instance.v1.RotateSigningKeysResponse.keys:type_name -> castellan.instance.v1.SigningKey
+	5,  // 6: castellan.instance.v1.ListInstanceMembersResponse.members:type_name -> castellan.instance.v1.Member
+	6,  // 7: castellan.instance.v1.InstanceService.AddInstanceMember:input_type -> castellan.instance.v1.AddInstanceMemberRequest
+	8,  // 8: castellan.instance.v1.InstanceService.RemoveInstanceMember:input_type -> castellan.instance.v1.RemoveInstanceMemberRequest
+	10, // 9: castellan.instance.v1.InstanceService.ListInstanceMembers:input_type -> castellan.instance.v1.ListInstanceMembersRequest
+	1,  // 10: castellan.instance.v1.InstanceService.ListSigningKeys:input_type -> castellan.instance.v1.ListSigningKeysRequest
+	3,  // 11: castellan.instance.v1.InstanceService.RotateSigningKeys:input_type -> castellan.instance.v1.RotateSigningKeysRequest
+	7,  // 12: castellan.instance.v1.InstanceService.AddInstanceMember:output_type -> castellan.instance.v1.AddInstanceMemberResponse
+	9,  // 13: castellan.instance.v1.InstanceService.RemoveInstanceMember:output_type -> castellan.instance.v1.RemoveInstanceMemberResponse
+	11, // 14: castellan.instance.v1.InstanceService.ListInstanceMembers:output_type -> castellan.instance.v1.ListInstanceMembersResponse
+	2,  // 15: castellan.instance.v1.InstanceService.ListSigningKeys:output_type -> castellan.instance.v1.ListSigningKeysResponse
+	4,  // 16: castellan.instance.v1.InstanceService.RotateSigningKeys:output_type -> castellan.instance.v1.RotateSigningKeysResponse
+	12, // [12:17] is the sub-list for method output_type
+	7,  // [7:12] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_castellan_instance_v1_instance_proto_init() }
@@ -408,7 +719,7 @@ func file_castellan_instance_v1_instance_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_instance_v1_instance_proto_rawDesc), len(file_castellan_instance_v1_instance_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2,7 +2,7 @@
 //
 // Source: castellan/instance/v1/instance.proto
 
-// The administrators of an instance.
+// The administrators of an instance, and its signing keys.
 
 package instancev1connect
 
@@ -44,6 +44,12 @@ const (
 	// InstanceServiceListInstanceMembersProcedure is the fully-qualified name of the InstanceService's
 	// ListInstanceMembers RPC.
 	InstanceServiceListInstanceMembersProcedure = "/castellan.instance.v1.InstanceService/ListInstanceMembers"
+	// InstanceServiceListSigningKeysProcedure is the fully-qualified name of the InstanceService's
+	// ListSigningKeys RPC.
+	InstanceServiceListSigningKeysProcedure = "/castellan.instance.v1.InstanceService/ListSigningKeys"
+	// InstanceServiceRotateSigningKeysProcedure is the fully-qualified name of the InstanceService's
+	// RotateSigningKeys RPC.
+	InstanceServiceRotateSigningKeysProcedure = "/castellan.instance.v1.InstanceService/RotateSigningKeys"
 )
 
 // InstanceServiceClient is a client for the castellan.instance.v1.InstanceService service.
@@ -54,6 +60,16 @@ type InstanceServiceClient interface {
 	RemoveInstanceMember(context.Context, *connect.Request[v1.RemoveInstanceMemberRequest]) (*connect.Response[v1.RemoveInstanceMemberResponse], error)
 	// ListInstanceMembers lists the instance's administrators.
 	ListInstanceMembers(context.Context, *connect.Request[v1.ListInstanceMembersRequest]) (*connect.Response[v1.ListInstanceMembersResponse], error)
+	// ListSigningKeys lists the instance's token signing keys (public
+	// parts): next, current and retired, of every algorithm. instance.read.
+	ListSigningKeys(context.Context, *connect.Request[v1.ListSigningKeysRequest]) (*connect.Response[v1.ListSigningKeysResponse], error)
+	// RotateSigningKeys rotates the keys of one algorithm now: the next key
+	// signs, the current one retires, a new next key is published. It is
+	// refused (FAILED_PRECONDITION) while the next key was published less
+	// than the key set's cache lifetime (5 minutes) ago, since clients may
+	// not know it yet. The server also rotates by itself every 90 days.
+	// instance.write.
+	RotateSigningKeys(context.Context, *connect.Request[v1.RotateSigningKeysRequest]) (*connect.Response[v1.RotateSigningKeysResponse], error)
 }
 
 // NewInstanceServiceClient constructs a client for the castellan.instance.v1.InstanceService
@@ -86,6 +102,19 @@ func NewInstanceServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listSigningKeys: connect.NewClient[v1.ListSigningKeysRequest, v1.ListSigningKeysResponse](
+			httpClient,
+			baseURL+InstanceServiceListSigningKeysProcedure,
+			connect.WithSchema(instanceServiceMethods.ByName("ListSigningKeys")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		rotateSigningKeys: connect.NewClient[v1.RotateSigningKeysRequest, v1.RotateSigningKeysResponse](
+			httpClient,
+			baseURL+InstanceServiceRotateSigningKeysProcedure,
+			connect.WithSchema(instanceServiceMethods.ByName("RotateSigningKeys")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -94,6 +123,8 @@ type instanceServiceClient struct {
 	addInstanceMember    *connect.Client[v1.AddInstanceMemberRequest, v1.AddInstanceMemberResponse]
 	removeInstanceMember *connect.Client[v1.RemoveInstanceMemberRequest, v1.RemoveInstanceMemberResponse]
 	listInstanceMembers  *connect.Client[v1.ListInstanceMembersRequest, v1.ListInstanceMembersResponse]
+	listSigningKeys      *connect.Client[v1.ListSigningKeysRequest, v1.ListSigningKeysResponse]
+	rotateSigningKeys    *connect.Client[v1.RotateSigningKeysRequest, v1.RotateSigningKeysResponse]
 }
 
 // AddInstanceMember calls castellan.instance.v1.InstanceService.AddInstanceMember.
@@ -111,6 +142,16 @@ func (c *instanceServiceClient) ListInstanceMembers(ctx context.Context, req *co
 	return c.listInstanceMembers.CallUnary(ctx, req)
 }
 
+// ListSigningKeys calls castellan.instance.v1.InstanceService.ListSigningKeys.
+func (c *instanceServiceClient) ListSigningKeys(ctx context.Context, req *connect.Request[v1.ListSigningKeysRequest]) (*connect.Response[v1.ListSigningKeysResponse], error) {
+	return c.listSigningKeys.CallUnary(ctx, req)
+}
+
+// RotateSigningKeys calls castellan.instance.v1.InstanceService.RotateSigningKeys.
+func (c *instanceServiceClient) RotateSigningKeys(ctx context.Context, req *connect.Request[v1.RotateSigningKeysRequest]) (*connect.Response[v1.RotateSigningKeysResponse], error) {
+	return c.rotateSigningKeys.CallUnary(ctx, req)
+}
+
 // InstanceServiceHandler is an implementation of the castellan.instance.v1.InstanceService service.
 type InstanceServiceHandler interface {
 	// AddInstanceMember gives a user instance roles, or replaces them.
@@ -119,6 +160,16 @@ type InstanceServiceHandler interface {
 	RemoveInstanceMember(context.Context, *connect.Request[v1.RemoveInstanceMemberRequest]) (*connect.Response[v1.RemoveInstanceMemberResponse], error)
 	// ListInstanceMembers lists the instance's administrators.
 	ListInstanceMembers(context.Context, *connect.Request[v1.ListInstanceMembersRequest]) (*connect.Response[v1.ListInstanceMembersResponse], error)
+	// ListSigningKeys lists the instance's token signing keys (public
+	// parts): next, current and retired, of every algorithm. instance.read.
+	ListSigningKeys(context.Context, *connect.Request[v1.ListSigningKeysRequest]) (*connect.Response[v1.ListSigningKeysResponse], error)
+	// RotateSigningKeys rotates the keys of one algorithm now: the next key
+	// signs, the current one retires, a new next key is published. It is
+	// refused (FAILED_PRECONDITION) while the next key was published less
+	// than the key set's cache lifetime (5 minutes) ago, since clients may
+	// not know it yet. The server also rotates by itself every 90 days.
+	// instance.write.
+	RotateSigningKeys(context.Context, *connect.Request[v1.RotateSigningKeysRequest]) (*connect.Response[v1.RotateSigningKeysResponse], error)
 }
 
 // NewInstanceServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -147,6 +198,19 @@ func NewInstanceServiceHandler(svc InstanceServiceHandler, opts ...connect.Handl
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	instanceServiceListSigningKeysHandler := connect.NewUnaryHandler(
+		InstanceServiceListSigningKeysProcedure,
+		svc.ListSigningKeys,
+		connect.WithSchema(instanceServiceMethods.ByName("ListSigningKeys")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	instanceServiceRotateSigningKeysHandler := connect.NewUnaryHandler(
+		InstanceServiceRotateSigningKeysProcedure,
+		svc.RotateSigningKeys,
+		connect.WithSchema(instanceServiceMethods.ByName("RotateSigningKeys")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.instance.v1.InstanceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case InstanceServiceAddInstanceMemberProcedure:
@@ -155,6 +219,10 @@ func NewInstanceServiceHandler(svc InstanceServiceHandler, opts ...connect.Handl
 			instanceServiceRemoveInstanceMemberHandler.ServeHTTP(w, r)
 		case InstanceServiceListInstanceMembersProcedure:
 			instanceServiceListInstanceMembersHandler.ServeHTTP(w, r)
+		case InstanceServiceListSigningKeysProcedure:
+			instanceServiceListSigningKeysHandler.ServeHTTP(w, r)
+		case InstanceServiceRotateSigningKeysProcedure:
+			instanceServiceRotateSigningKeysHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -174,4 +242,12 @@ func (UnimplementedInstanceServiceHandler) RemoveInstanceMember(context.Context,
 
 func (UnimplementedInstanceServiceHandler) ListInstanceMembers(context.Context, *connect.Request[v1.ListInstanceMembersRequest]) (*connect.Response[v1.ListInstanceMembersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.ListInstanceMembers is not implemented"))
+}
+
+func (UnimplementedInstanceServiceHandler) ListSigningKeys(context.Context, *connect.Request[v1.ListSigningKeysRequest]) (*connect.Response[v1.ListSigningKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.ListSigningKeys is not implemented"))
+}
+
+func (UnimplementedInstanceServiceHandler) RotateSigningKeys(context.Context, *connect.Request[v1.RotateSigningKeysRequest]) (*connect.Response[v1.RotateSigningKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.RotateSigningKeys is not implemented"))
 }
