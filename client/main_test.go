@@ -38,7 +38,7 @@ func services(a *app.App, auth *authn.Authenticator) []api.Service {
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, org.NewVerifier(), auth),
-		instanceapi.NewService(a.Store, auth),
+		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()),
 	}
 }
 
