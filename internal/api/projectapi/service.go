@@ -52,16 +52,22 @@ func (s *Service) project(ctx context.Context, caller authz.Caller, projectID st
 	return proj, caller.Require(p, authz.Org(proj.OrgID))
 }
 
-// application loads an application whose project the caller holds p on.
-func (s *Service) application(ctx context.Context, caller authz.Caller, appID string, p authz.Permission) (client.Application, error) {
+// application authenticates the caller of a request and loads an
+// application whose project the caller holds p on; one it may not read is
+// NotFound, one it may read but not change is PermissionDenied.
+func (s *Service) application(ctx context.Context, h http.Header, appID string, p authz.Permission) (authz.Caller, client.Application, error) {
+	caller, err := s.auth.Caller(ctx, h)
+	if err != nil {
+		return authz.Caller{}, client.Application{}, err
+	}
 	app, err := client.GetApplication(ctx, s.store.DB(), caller.InstanceID, appID)
 	if err != nil {
-		return client.Application{}, err
+		return authz.Caller{}, client.Application{}, err
 	}
 	if !caller.Can(authz.ProjectRead, authz.Org(app.OrgID)) {
-		return client.Application{}, failure.NotFound("application %.64q not found", appID)
+		return authz.Caller{}, client.Application{}, failure.NotFound("application %.64q not found", appID)
 	}
-	return app, caller.Require(p, authz.Org(app.OrgID))
+	return caller, app, caller.Require(p, authz.Org(app.OrgID))
 }
 
 // CreateProject adds a project; project.write on the organization.
@@ -173,11 +179,7 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 
 // GetApplication returns an application; project.read.
 func (s *Service) GetApplication(ctx context.Context, req *connect.Request[projectv1.GetApplicationRequest]) (*connect.Response[projectv1.GetApplicationResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectRead)
+	_, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectRead)
 	if err != nil {
 		return nil, err
 	}
@@ -187,11 +189,7 @@ func (s *Service) GetApplication(ctx context.Context, req *connect.Request[proje
 // SetApplicationRedirects replaces an application's redirects;
 // project.write.
 func (s *Service) SetApplicationRedirects(ctx context.Context, req *connect.Request[projectv1.SetApplicationRedirectsRequest]) (*connect.Response[projectv1.SetApplicationRedirectsResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -206,11 +204,7 @@ func (s *Service) SetApplicationRedirects(ctx context.Context, req *connect.Requ
 // SetApplicationKeys replaces a private_key_jwt client's keys;
 // project.write.
 func (s *Service) SetApplicationKeys(ctx context.Context, req *connect.Request[projectv1.SetApplicationKeysRequest]) (*connect.Response[projectv1.SetApplicationKeysResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -246,11 +240,7 @@ func (s *Service) ListApplications(ctx context.Context, req *connect.Request[pro
 // application has no permissions of its own yet, so its secret gives
 // nothing the caller lacks (see package client on escalation).
 func (s *Service) AddClientSecret(ctx context.Context, req *connect.Request[projectv1.AddClientSecretRequest]) (*connect.Response[projectv1.AddClientSecretResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -270,11 +260,7 @@ func (s *Service) AddClientSecret(ctx context.Context, req *connect.Request[proj
 
 // RemoveClientSecret ends a secret; project.write.
 func (s *Service) RemoveClientSecret(ctx context.Context, req *connect.Request[projectv1.RemoveClientSecretRequest]) (*connect.Response[projectv1.RemoveClientSecretResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	app, err := s.application(ctx, caller, req.Msg.GetApplicationId(), authz.ProjectWrite)
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
 	if err != nil {
 		return nil, err
 	}
