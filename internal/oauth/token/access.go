@@ -157,8 +157,8 @@ func (t *Tokens) VerifyJWT(ctx context.Context, instanceID, issuer, raw string) 
 	return t.checkLive(ctx, instanceID, c)
 }
 
-// checkLive checks what may change after a JWT was verified: its expiry
-// and its revocation.
+// checkLive checks what may change after a token was issued and
+// verified: its expiry and its revocation (JWT and opaque alike).
 func (t *Tokens) checkLive(ctx context.Context, instanceID string, c AccessClaims) (AccessClaims, error) {
 	if !t.now().Before(time.Unix(c.Expiry, 0)) {
 		return AccessClaims{}, inactive("expired")

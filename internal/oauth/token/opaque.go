@@ -99,17 +99,7 @@ func (t *Tokens) verifyOpaque(ctx context.Context, instanceID, issuer, raw strin
 	if c.Issuer != issuer {
 		return AccessClaims{}, inactive("issuer %q", c.Issuer)
 	}
-	if !t.now().Before(time.Unix(c.Expiry, 0)) {
-		return AccessClaims{}, inactive("expired")
-	}
-	revoked, err := t.Revoked(ctx, instanceID, c.ID)
-	if err != nil {
-		return AccessClaims{}, err
-	}
-	if revoked {
-		return AccessClaims{}, inactive("revoked")
-	}
-	return c, nil
+	return t.checkLive(ctx, instanceID, c)
 }
 
 // Access token formats.
