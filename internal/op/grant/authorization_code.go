@@ -7,14 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/id"
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
-	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
@@ -106,18 +104,7 @@ func (g AuthorizationCode) Token(ctx context.Context, r Request) (*oauth.TokenRe
 	req := redeemed.Request
 	gr := grants.Grant{ID: grantID, InstanceID: r.InstanceID, ClientID: app.ClientID, UserID: req.UserID, OrgID: req.OrgID, SessionID: req.SessionID,
 		Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR}
-	resp, _, err := userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.issue(ctx, r, gr, accessID, req.Nonce, lifetimes)
-	if err != nil {
-		return nil, err
-	}
-	refresh := slices.Contains(req.Scopes, claims.ScopeOfflineAccess) && app.Allows(oauth.GrantRefreshToken)
-	resp.RefreshToken, err = g.Grants.Issue(ctx, eventstore.Editor{UserID: req.UserID, ClientID: app.ClientID}, grants.Spec{
-		Grant: gr, AuthRequestID: req.ID, AccessTokenID: accessID, Refresh: refresh, Lifetime: lifetimes.RefreshToken, Idle: lifetimes.RefreshTokenIdle,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.newGrant(ctx, r, g.Grants, gr, accessID, req.Nonce, req.ID, lifetimes)
 }
 
 // revokeReused revokes what a code's first redemption issued: its access

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 
-	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/id"
 	"github.com/castellan-iam/castellan/internal/oauth"
-	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/device"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 )
@@ -64,16 +61,5 @@ func (g DeviceCode) Token(ctx context.Context, r Request) (*oauth.TokenResponse,
 	accessID := id.New()
 	gr := grants.Grant{ID: grants.NewID(), InstanceID: r.InstanceID, ClientID: app.ClientID, UserID: req.UserID, OrgID: req.OrgID,
 		SessionID: req.SessionID, Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR}
-	resp, _, err := userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.issue(ctx, r, gr, accessID, "", lifetimes)
-	if err != nil {
-		return nil, err
-	}
-	refresh := slices.Contains(req.Scopes, claims.ScopeOfflineAccess) && app.Allows(oauth.GrantRefreshToken)
-	resp.RefreshToken, err = g.Grants.Issue(ctx, eventstore.Editor{UserID: req.UserID, ClientID: app.ClientID}, grants.Spec{
-		Grant: gr, AuthRequestID: req.ID, AccessTokenID: accessID, Refresh: refresh, Lifetime: lifetimes.RefreshToken, Idle: lifetimes.RefreshTokenIdle,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.newGrant(ctx, r, g.Grants, gr, accessID, "", req.ID, lifetimes)
 }

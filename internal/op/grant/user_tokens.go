@@ -70,3 +70,23 @@ func accessLifetime(app client.Application, s settings.Tokens) time.Duration {
 	}
 	return s.AccessToken
 }
+
+// newGrant answers the first request of a grant the user just made (a
+// redeemed code, an approved device): its tokens, and the grant recorded
+// with a refresh token when offline_access was granted and the client may
+// refresh. requestID names the authorization or device request.
+func (u userTokens) newGrant(ctx context.Context, r Request, store Grants, gr grants.Grant, accessID, nonce, requestID string, lifetimes settings.Tokens) (*oauth.TokenResponse, error) {
+	app := r.Client.Application()
+	resp, _, err := u.issue(ctx, r, gr, accessID, nonce, lifetimes)
+	if err != nil {
+		return nil, err
+	}
+	refresh := slices.Contains(gr.Scopes, claims.ScopeOfflineAccess) && app.Allows(oauth.GrantRefreshToken)
+	resp.RefreshToken, err = store.Issue(ctx, eventstore.Editor{UserID: gr.UserID, ClientID: app.ClientID}, grants.Spec{
+		Grant: gr, AuthRequestID: requestID, AccessTokenID: accessID, Refresh: refresh, Lifetime: lifetimes.RefreshToken, Idle: lifetimes.RefreshTokenIdle,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
