@@ -51,40 +51,10 @@ func startProviderBench(b *testing.B, env []string) *providerBench {
 	}
 	s := startSignInServer(b, append([]string{"GOMAXPROCS=" + procs}, env...)...)
 	users := loginUsers(b, s, 1)
-	decode := func(r timedCall, v any) {
-		if r.status != http.StatusOK {
-			b.Fatalf("API: %d %s", r.status, r.body)
-		}
-		if err := json.Unmarshal(r.body, v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var me struct {
-		User struct {
-			OrganizationID string `json:"organizationId"`
-		} `json:"user"`
-	}
-	req, _ := http.NewRequest(http.MethodGet, s.url+"/v1/me", nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	decode(timedCall{status: resp.StatusCode, body: raw}, &me)
-	var project struct {
-		Project struct{ ID string } `json:"project"`
-	}
-	decode(s.call(b, http.MethodPost, "/v1/projects", map[string]any{"organizationId": me.User.OrganizationID, "name": "bench"}), &project)
-	var app struct {
-		Application  struct{ ClientID string } `json:"application"`
-		ClientSecret string                    `json:"clientSecret"`
-	}
-	decode(s.call(b, http.MethodPost, "/v1/projects/"+project.Project.ID+"/applications", map[string]any{"name": "web",
-		"grantTypes": []string{"authorization_code", "refresh_token"}, "redirectUris": []string{callbackURI}}), &app)
-	p := &providerBench{signInServer: s, browser: browserClient(b), secret: app.ClientSecret, conf: oauth2.Config{
-		ClientID: app.Application.ClientID, ClientSecret: app.ClientSecret, RedirectURL: callbackURI,
+	clientID, secret := s.benchApplication(b, map[string]any{"name": "web",
+		"grantTypes": []string{"authorization_code", "refresh_token"}, "redirectUris": []string{callbackURI}})
+	p := &providerBench{signInServer: s, browser: browserClient(b), secret: secret, conf: oauth2.Config{
+		ClientID: clientID, ClientSecret: secret, RedirectURL: callbackURI,
 		Endpoint: oauth2.Endpoint{AuthURL: s.url + "/oauth/v2/authorize", TokenURL: s.url + "/oauth/v2/token", AuthStyle: oauth2.AuthStyleInHeader},
 	}}
 	// Sign the browser in once; the authorizations after it are single
