@@ -39,17 +39,22 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	return projectv1connect.NewProjectServiceHandler(s, opts...)
 }
 
-// project loads a project the caller holds p on; one it may not read is
-// NotFound, one it may read but not change is PermissionDenied.
-func (s *Service) project(ctx context.Context, caller authz.Caller, projectID string, p authz.Permission) (client.Project, error) {
+// project authenticates the caller of a request and loads a project the
+// caller holds p on; one it may not read is NotFound, one it may read but
+// not change is PermissionDenied.
+func (s *Service) project(ctx context.Context, h http.Header, projectID string, p authz.Permission) (authz.Caller, client.Project, error) {
+	caller, err := s.auth.Caller(ctx, h)
+	if err != nil {
+		return authz.Caller{}, client.Project{}, err
+	}
 	proj, err := client.GetProject(ctx, s.store.DB(), caller.InstanceID, projectID)
 	if err != nil {
-		return client.Project{}, err
+		return authz.Caller{}, client.Project{}, err
 	}
 	if !caller.Can(authz.ProjectRead, authz.Org(proj.OrgID)) {
-		return client.Project{}, failure.NotFound("project %.64q not found", projectID)
+		return authz.Caller{}, client.Project{}, failure.NotFound("project %.64q not found", projectID)
 	}
-	return proj, caller.Require(p, authz.Org(proj.OrgID))
+	return caller, proj, caller.Require(p, authz.Org(proj.OrgID))
 }
 
 // application authenticates the caller of a request and loads an
@@ -92,11 +97,7 @@ func (s *Service) CreateProject(ctx context.Context, req *connect.Request[projec
 
 // GetProject returns a project; project.read on its organization.
 func (s *Service) GetProject(ctx context.Context, req *connect.Request[projectv1.GetProjectRequest]) (*connect.Response[projectv1.GetProjectResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.project(ctx, caller, req.Msg.GetProjectId(), authz.ProjectRead)
+	_, p, err := s.project(ctx, req.Header(), req.Msg.GetProjectId(), authz.ProjectRead)
 	if err != nil {
 		return nil, err
 	}
@@ -133,11 +134,7 @@ func (s *Service) ListProjects(ctx context.Context, req *connect.Request[project
 
 // CreateApplication adds an application; project.write.
 func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[projectv1.CreateApplicationRequest]) (*connect.Response[projectv1.CreateApplicationResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.project(ctx, caller, req.Msg.GetProjectId(), authz.ProjectWrite)
+	caller, p, err := s.project(ctx, req.Header(), req.Msg.GetProjectId(), authz.ProjectWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +214,7 @@ func (s *Service) SetApplicationKeys(ctx context.Context, req *connect.Request[p
 
 // ListApplications lists a project's applications; project.read.
 func (s *Service) ListApplications(ctx context.Context, req *connect.Request[projectv1.ListApplicationsRequest]) (*connect.Response[projectv1.ListApplicationsResponse], error) {
-	caller, err := s.auth.Caller(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.project(ctx, caller, req.Msg.GetProjectId(), authz.ProjectRead)
+	caller, p, err := s.project(ctx, req.Header(), req.Msg.GetProjectId(), authz.ProjectRead)
 	if err != nil {
 		return nil, err
 	}
