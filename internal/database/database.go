@@ -267,3 +267,14 @@ func (db *DB) reloadStatistics() {
 	db.read.SetMaxIdleConns(0)
 	db.read.SetMaxIdleConns(n)
 }
+
+// OneRow reports whether a statement changed exactly one row: how a
+// guarded update (… WHERE state = 'pending') tells that it won against a
+// concurrent one. Pass it ExecContext's results as they are.
+func OneRow(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

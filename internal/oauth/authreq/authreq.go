@@ -393,17 +393,14 @@ func (s *Requests) redeem(ctx context.Context, instanceID, clientID, code string
 		if outErr = check(r.Request); outErr != nil {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used = $1, access_jti = $2, access_exp = $3, family_id = $4
-WHERE instance_id = $5 AND id = $6 AND NOT code_used`, true, issued.AccessTokenID, issued.AccessTokenExpiry.Unix(), issued.FamilyID, instanceID, r.ID)
+		won, err := database.OneRow(tx.ExecContext(ctx, `UPDATE auth_requests SET code_used = $1, access_jti = $2, access_exp = $3, family_id = $4
+WHERE instance_id = $5 AND id = $6 AND NOT code_used`, true, issued.AccessTokenID, issued.AccessTokenExpiry.Unix(), issued.FamilyID, instanceID, r.ID))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if !won {
 			// A concurrent redemption spent the code first: this one is
 			// its replay, which revokes what that one issued.
-			if err != nil {
-				return err
-			}
 			return errConcurrentRedemption
 		}
 		out.Issued = issued
@@ -440,14 +437,9 @@ var errConcurrentRedemption = errors.New("authreq: the code was redeemed concurr
 // onlyRow turns an update that changed no row (another transaction got
 // there first) into failure.NotFound.
 func onlyRow(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		if err != nil {
-			return err
-		}
+	won, err := database.OneRow(res, err)
+	if err == nil && !won {
 		return errNotFound()
 	}
-	return nil
+	return err
 }

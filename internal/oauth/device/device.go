@@ -147,18 +147,15 @@ func (s *Requests) Start(ctx context.Context, instanceID, clientID string, scope
 			return Request{}, "", err
 		}
 		err = s.db.InTx(ctx, func(tx *database.Tx) error {
-			res, err := tx.ExecContext(ctx, `INSERT INTO device_requests (instance_id, id, code_hash, user_code, client_id, scope, state, created_at, expires_at,
+			won, err := database.OneRow(tx.ExecContext(ctx, `INSERT INTO device_requests (instance_id, id, code_hash, user_code, client_id, scope, state, created_at, expires_at,
 	interval_s, last_poll) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0
 WHERE NOT EXISTS (SELECT 1 FROM device_requests WHERE instance_id = $1 AND user_code = $4 AND state = $7 AND expires_at > $8)`,
 				instanceID, r.ID, hashCode(code), userCode, clientID, strings.Join(scopes, " "), StatePending, now.Unix(), r.ExpiresAt.Unix(),
-				int64(Interval.Seconds()))
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				int64(Interval.Seconds())))
+			if err == nil && !won {
 				return errTaken
 			}
-			return nil
+			return err
 		})
 		if errors.Is(err, errTaken) {
 			continue
@@ -237,19 +234,13 @@ func (s *Requests) decide(ctx context.Context, instanceID, id, state string, g G
 		authTime = g.AuthTime.Unix()
 	}
 	return s.db.InTx(ctx, func(tx *database.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE device_requests SET state = $1, session_id = $2, user_id = $3, org_id = $4, auth_time = $5, amr = $6
+		won, err := database.OneRow(tx.ExecContext(ctx, `UPDATE device_requests SET state = $1, session_id = $2, user_id = $3, org_id = $4, auth_time = $5, amr = $6
 WHERE instance_id = $7 AND id = $8 AND state = $9 AND expires_at > $10`,
-			state, g.SessionID, g.UserID, g.OrgID, authTime, strings.Join(g.AMR, " "), instanceID, id, StatePending, s.now().Unix())
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			if err != nil {
-				return err
-			}
+			state, g.SessionID, g.UserID, g.OrgID, authTime, strings.Join(g.AMR, " "), instanceID, id, StatePending, s.now().Unix()))
+		if err == nil && !won {
 			return errUnknownCode()
 		}
-		return nil
+		return err
 	})
 }
 
@@ -305,14 +296,14 @@ WHERE instance_id = $1 AND code_hash = $2`, instanceID, hashCode(code)), &interv
 				now.Unix(), interval, instanceID, r.ID)
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE device_requests SET state = $1 WHERE instance_id = $2 AND id = $3 AND state = $4`,
-			StateRedeemed, instanceID, r.ID, StateApproved)
+		won, err := database.OneRow(tx.ExecContext(ctx, `UPDATE device_requests SET state = $1 WHERE instance_id = $2 AND id = $3 AND state = $4`,
+			StateRedeemed, instanceID, r.ID, StateApproved))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if !won {
 			outErr = ErrInvalid
-			return err
+			return nil
 		}
 		out = r
 		return nil

@@ -213,13 +213,13 @@ func (r *rotation) apply(ctx context.Context, tx *database.Tx, st rotationStmts)
 		r.outErr = ErrInvalid
 		return nil
 	}
-	res, err := tx.StmtContext(ctx, st.spend).ExecContext(ctx, r.now.Unix(), r.instanceID, r.tokenHash)
+	won, err := database.OneRow(tx.StmtContext(ctx, st.spend).ExecContext(ctx, r.now.Unix(), r.instanceID, r.tokenHash))
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
+	if !won {
 		r.outErr = ErrReused
-		return err
+		return nil
 	}
 	_, err = tx.StmtContext(ctx, st.insert).ExecContext(ctx, r.instanceID, r.nextHash, r.gr.ID, r.now.Unix(), minTime(r.now.Add(r.idle), r.gr.ExpiresAt).Unix())
 	return err
