@@ -13,9 +13,18 @@ type Caller struct {
 	UserID        string
 	InstanceRoles []string
 	OrgRoles      map[string][]string
+	// Scoped are the roles held on projects and project grants, each
+	// with the scope's organization filled in.
+	Scoped []Membership
 	// ClientID names what the caller acts through ("api", "cli", …), for
 	// the editor of its changes.
 	ClientID string
+}
+
+// Membership is roles held on one scope.
+type Membership struct {
+	Scope Scope
+	Roles []string
 }
 
 // Editor is the event editor of the caller's changes.
@@ -28,12 +37,26 @@ func (c Caller) Editor() eventstore.Editor {
 }
 
 // Can reports whether the caller holds p on s. A role on the instance
-// holds on every organization in it.
+// holds on every organization, project and project grant in it; a role on
+// an organization holds on its projects and on the grants it received.
 func (c Caller) Can(p Permission, s Scope) bool {
 	if grants(c.InstanceRoles, p) {
 		return true
 	}
-	return s.Kind == ScopeOrg && s.ID != "" && grants(c.OrgRoles[s.ID], p)
+	switch s.Kind {
+	case ScopeOrg:
+		return s.ID != "" && grants(c.OrgRoles[s.ID], p)
+	case ScopeProject, ScopeProjectGrant:
+		if s.Org != "" && grants(c.OrgRoles[s.Org], p) {
+			return true
+		}
+		for _, m := range c.Scoped {
+			if s.ID != "" && m.Scope.Kind == s.Kind && m.Scope.ID == s.ID && grants(m.Roles, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Require is Can as an error: failure.PermissionDenied naming the
@@ -54,6 +77,11 @@ func (c Caller) CanAnywhere(p Permission) bool {
 	}
 	for _, roles := range c.OrgRoles {
 		if grants(roles, p) {
+			return true
+		}
+	}
+	for _, m := range c.Scoped {
+		if grants(m.Roles, p) {
 			return true
 		}
 	}

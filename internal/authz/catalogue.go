@@ -39,6 +39,14 @@ const (
 	// their applications, client secrets included.
 	ProjectRead  Permission = "project.read"
 	ProjectWrite Permission = "project.write"
+	// ProjectGrantWrite lets a project's owner delegate it: grant a subset
+	// of its roles to another organization, change the subset, revoke.
+	ProjectGrantWrite Permission = "project.grant.write"
+	// AuthorizationRead and AuthorizationWrite cover authorizations (which
+	// user holds which roles of a project): on a project for its owner's
+	// users, on a project grant for the granted organization's users.
+	AuthorizationRead  Permission = "authorization.read"
+	AuthorizationWrite Permission = "authorization.write"
 )
 
 // InstanceOwner is the instance role that holds every permission: an
@@ -50,15 +58,23 @@ const InstanceOwner = "instance.owner"
 var Roles = map[string][]Permission{
 	InstanceOwner: {InstanceRead, InstanceWrite, OrgRead, OrgCreate, OrgWrite, OrgDelete, UserRead, UserWrite, UserDelete,
 		UserCredWrite, SchemaRead, SchemaWrite, MemberRead, MemberWrite, EventRead, SettingsRead, SettingsWrite,
-		SessionRead, SessionWrite, ProjectRead, ProjectWrite},
-	"instance.viewer": {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead, SettingsRead, SessionRead, ProjectRead},
+		SessionRead, SessionWrite, ProjectRead, ProjectWrite, ProjectGrantWrite, AuthorizationRead, AuthorizationWrite},
+	"instance.viewer": {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead, SettingsRead, SessionRead, ProjectRead,
+		AuthorizationRead},
 	// A login client is the account a login runs as: it signs users in
 	// and reads the settings that say how, and nothing else.
 	"instance.login_client": {SessionWrite, SessionRead, SettingsRead},
 	"org.owner": {OrgRead, OrgWrite, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, MemberRead, MemberWrite, EventRead,
-		SettingsRead, SettingsWrite, SessionRead, ProjectRead, ProjectWrite},
-	"org.user_manager": {OrgRead, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, SessionRead},
-	"org.viewer":       {OrgRead, UserRead, SchemaRead, MemberRead, SettingsRead, SessionRead, ProjectRead},
+		SettingsRead, SettingsWrite, SessionRead, ProjectRead, ProjectWrite, ProjectGrantWrite, AuthorizationRead, AuthorizationWrite},
+	"org.user_manager": {OrgRead, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, SessionRead, AuthorizationRead,
+		AuthorizationWrite},
+	"org.viewer": {OrgRead, UserRead, SchemaRead, MemberRead, SettingsRead, SessionRead, ProjectRead, AuthorizationRead},
+	// Project roles hold on one project (and its applications and roles);
+	// project grant roles on one grant an organization received.
+	"project.owner":        {ProjectRead, ProjectWrite, ProjectGrantWrite, AuthorizationRead, AuthorizationWrite},
+	"project.viewer":       {ProjectRead, AuthorizationRead},
+	"project_grant.owner":  {ProjectRead, AuthorizationRead, AuthorizationWrite},
+	"project_grant.viewer": {ProjectRead, AuthorizationRead},
 }
 
 // ValidRoles reports the first role that is unknown or not held on scopes

@@ -44,6 +44,13 @@ func (c Caller) Covers(target Caller) bool {
 			}
 		}
 	}
+	for _, m := range target.Scoped {
+		for _, p := range permissionsOf(m.Roles) {
+			if !c.Can(p, m.Scope) {
+				return false
+			}
+		}
+	}
 	return true
 }
 
