@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/accessapi"
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/projectapi"
@@ -92,6 +93,7 @@ func (a *App) Services(version string) []api.Service {
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.AuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
+		accessapi.NewService(a.Store, auth),
 	}
 }
 

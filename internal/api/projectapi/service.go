@@ -51,10 +51,11 @@ func (s *Service) project(ctx context.Context, h http.Header, projectID string, 
 	if err != nil {
 		return authz.Caller{}, client.Project{}, err
 	}
-	if !caller.Can(authz.ProjectRead, authz.Org(proj.OrgID)) {
+	scope := authz.Project(proj.ID, proj.OrgID)
+	if !caller.Can(authz.ProjectRead, scope) {
 		return authz.Caller{}, client.Project{}, failure.NotFound("project %.64q not found", projectID)
 	}
-	return caller, proj, caller.Require(p, authz.Org(proj.OrgID))
+	return caller, proj, caller.Require(p, scope)
 }
 
 // application authenticates the caller of a request and loads an
@@ -69,10 +70,11 @@ func (s *Service) application(ctx context.Context, h http.Header, appID string, 
 	if err != nil {
 		return authz.Caller{}, client.Application{}, err
 	}
-	if !caller.Can(authz.ProjectRead, authz.Org(app.OrgID)) {
+	scope := authz.Project(app.ProjectID, app.OrgID)
+	if !caller.Can(authz.ProjectRead, scope) {
 		return authz.Caller{}, client.Application{}, failure.NotFound("application %.64q not found", appID)
 	}
-	return caller, app, caller.Require(p, authz.Org(app.OrgID))
+	return caller, app, caller.Require(p, scope)
 }
 
 // CreateProject adds a project; project.write on the organization.
@@ -125,7 +127,7 @@ func (s *Service) ListProjects(ctx context.Context, req *connect.Request[project
 	}
 	resp := &projectv1.ListProjectsResponse{}
 	for _, p := range projects {
-		if caller.Can(authz.ProjectRead, authz.Org(p.OrgID)) {
+		if caller.Can(authz.ProjectRead, authz.Project(p.ID, p.OrgID)) {
 			resp.Projects = append(resp.Projects, projectOf(p))
 		}
 	}
