@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
@@ -60,9 +61,22 @@ func (a *App) Grants() *grants.Grants {
 	return a.grants
 }
 
-// userClaims are the claims of a user that scopes release.
-func (a *App) userClaims(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error) {
-	return claims.Of(ctx, a.DB, instanceID, userID, scopes)
+// userClaims are the claims of a user that scopes release to an
+// application: its profile, and its roles of projects — failing when the
+// application's project does not let the user in.
+func (a *App) userClaims(ctx context.Context, instanceID, userID string, app client.Application, scopes []string) (map[string]any, error) {
+	out, err := claims.Of(ctx, a.DB, instanceID, userID, scopes)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := project.TokenClaims(ctx, a.DB, instanceID, userID, app.ProjectID, app.RoleClaims, scopes)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range roles {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // sessionEnded ends the grants made through a session that ended, and

@@ -144,6 +144,15 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
 		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod(), IDTokenAlg: m.GetIdTokenAlg(),
 		ThirdParty: m.GetThirdParty()}
+	switch m.GetRoleClaims() {
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED:
+		spec.RoleClaims = client.RoleClaimsNested
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_FLAT:
+		spec.RoleClaims = client.RoleClaimsFlat
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED:
+	default:
+		return nil, failure.InvalidArgument("roleClaims", "%d is not a role claim format", m.GetRoleClaims())
+	}
 	if m.GetJwks() != "" {
 		spec.JWKS = []byte(m.GetJwks())
 	}
@@ -302,6 +311,10 @@ func applicationOf(a client.Application) *projectv1.Application {
 	}
 	if a.Kind == client.KindAPI {
 		out.Kind = projectv1.ApplicationKind_APPLICATION_KIND_API
+	}
+	out.RoleClaims = projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED
+	if a.RoleClaims == client.RoleClaimsFlat {
+		out.RoleClaims = projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_FLAT
 	}
 	if a.AccessTokenType == client.TokenOpaque {
 		out.AccessTokenType = projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_OPAQUE

@@ -18,6 +18,18 @@ const (
 	KindAPI = "api"
 )
 
+// Role claim formats: how tokens carry the user's roles of projects
+// (package project).
+const (
+	// RoleClaimsNested is urn:castellan:project:roles, an object from
+	// each role key to the organizations whose authorization gives it,
+	// each with its primary domain.
+	RoleClaimsNested = "nested"
+	// RoleClaimsFlat is roles, a list of role keys (RFC 9068 section
+	// 2.2.3.1).
+	RoleClaimsFlat = "flat"
+)
+
 // Access token types.
 const (
 	TokenJWT    = "jwt"
@@ -70,6 +82,9 @@ type Application struct {
 	// gets what it asks for (package consent); a first-party application
 	// (false) does not ask.
 	ThirdParty bool
+	// RoleClaims is how tokens carry the user's roles of projects:
+	// RoleClaimsNested (the default) or RoleClaimsFlat.
+	RoleClaims string
 	Secrets    []Secret
 	CreatedAt  time.Time
 }
@@ -108,6 +123,8 @@ type ApplicationSpec struct {
 	// IDTokenAlg: "" for RS256.
 	IDTokenAlg string
 	ThirdParty bool
+	// RoleClaims: "" for RoleClaimsNested.
+	RoleClaims string
 }
 
 // Redirects are how an application's authorizations begin and where they

@@ -33,6 +33,7 @@ type ApplicationAdded struct {
 	JWKS       json.RawMessage `json:"jwks,omitempty"`
 	IDTokenAlg string          `json:"idTokenAlg,omitempty"`
 	ThirdParty bool            `json:"thirdParty,omitempty"`
+	RoleClaims string          `json:"roleClaims,omitempty"`
 }
 
 // KeysSet replaces the public keys of a private_key_jwt client.
