@@ -20,6 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/authzen"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -76,6 +77,9 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 		return nil, err
 	}
 	a.mountProvider(srv)
+	for pattern, h := range authzen.New(a.DB, authn.New(a.DB, nil).Caller, a.Config.ExternalURL, a.Log).Routes() {
+		srv.Handle(pattern, h)
+	}
 	return srv, nil
 }
 

@@ -62,6 +62,14 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
 	}
+	if a.Type == AggregateType {
+		// The project's sequence in package client's read model follows
+		// every event of the aggregate, these included: its commands
+		// expect it.
+		if err := exec(`UPDATE projects SET sequence = $1 WHERE instance_id = $2 AND project_id = $3`, e.Sequence, a.InstanceID, a.ID); err != nil {
+			return err
+		}
+	}
 	switch p := e.Payload.(type) {
 	case *RoleAdded:
 		return exec(`INSERT INTO project_roles (instance_id, project_id, role_key, display_name, role_group) VALUES ($1, $2, $3, $4, $5)`,

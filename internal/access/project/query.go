@@ -278,9 +278,7 @@ func inForce(ctx context.Context, db *database.DB, instanceID string, list []Aut
 func HasRole(ctx context.Context, db *database.DB, instanceID, userID, projectID, role string) (bool, error) {
 	var one int
 	err := db.Reader().QueryRowContext(ctx, `SELECT 1 FROM authorization_roles ar
-JOIN project_roles pr ON pr.instance_id = ar.instance_id AND pr.project_id = ar.project_id AND pr.role_key = ar.role_key
-WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id = $4
-	AND (ar.grant_id = '' OR EXISTS (SELECT 1 FROM project_grant_roles gr WHERE gr.instance_id = ar.instance_id AND gr.grant_id = ar.grant_id AND gr.role_key = ar.role_key))`,
+WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id = $4 AND `+inForceRole,
 		instanceID, projectID, role, userID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -314,4 +312,41 @@ func RolesOf(ctx context.Context, db *database.DB, instanceID, userID string, pr
 		}
 	}
 	return out, nil
+}
+
+// inForceRole is the condition that a row of authorization_roles (ar)
+// holds a role in force: the project still has it and, under a grant, the
+// grant still does.
+const inForceRole = `EXISTS (SELECT 1 FROM project_roles pr WHERE pr.instance_id = ar.instance_id AND pr.project_id = ar.project_id AND pr.role_key = ar.role_key)
+	AND (ar.grant_id = '' OR EXISTS (SELECT 1 FROM project_grant_roles gr WHERE gr.instance_id = ar.instance_id AND gr.grant_id = ar.grant_id AND gr.role_key = ar.role_key))`
+
+// UsersWithRole returns the users holding a role of a project, in force,
+// by id after after, at most limit.
+func UsersWithRole(ctx context.Context, db *database.DB, instanceID, projectID, role, after string, limit int) ([]string, error) {
+	return column(ctx, db, `SELECT ar.user_id FROM authorization_roles ar WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id > $4
+	AND `+inForceRole+` ORDER BY ar.user_id LIMIT `+fmt.Sprint(limit), instanceID, projectID, role, after)
+}
+
+// ProjectsWithRole returns the projects where a user holds a role (by
+// key), in force, by id after after, at most limit.
+func ProjectsWithRole(ctx context.Context, db *database.DB, instanceID, userID, role, after string, limit int) ([]string, error) {
+	return column(ctx, db, `SELECT ar.project_id FROM authorization_roles ar WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.role_key = $3 AND ar.project_id > $4
+	AND `+inForceRole+` ORDER BY ar.project_id LIMIT `+fmt.Sprint(limit), instanceID, userID, role, after)
+}
+
+func column(ctx context.Context, db *database.DB, q string, args ...any) ([]string, error) {
+	rows, err := db.Reader().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("project: search: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
