@@ -297,21 +297,37 @@ type Held struct {
 }
 
 // RolesOf returns the roles a user holds in each of projects, in force,
-// by key.
+// by key: one query over the user's rows of authorization_roles.
 func RolesOf(ctx context.Context, db *database.DB, instanceID, userID string, projects []string) (map[string][]Held, error) {
 	out := map[string][]Held{}
-	for _, p := range projects {
-		list, err := ListAuthorizations(ctx, db, instanceID, AuthorizationFilter{UserID: userID, ProjectID: p}, 1)
-		if err != nil {
+	if len(projects) == 0 {
+		return out, nil
+	}
+	args := []any{instanceID, userID}
+	in := ""
+	for i, p := range projects {
+		if i > 0 {
+			in += ", "
+		}
+		args = append(args, p)
+		in += fmt.Sprintf("$%d", len(args))
+	}
+	rows, err := db.Reader().QueryContext(ctx, `SELECT ar.project_id, ar.role_key, a.org_id FROM authorization_roles ar
+JOIN authorizations a ON a.instance_id = ar.instance_id AND a.authorization_id = ar.authorization_id
+WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`) AND `+inForceRole+` ORDER BY ar.project_id, ar.role_key`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("project: roles of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		var h Held
+		if err := rows.Scan(&p, &h.Role, &h.OrgID); err != nil {
 			return nil, err
 		}
-		for _, a := range list {
-			for _, r := range a.Roles {
-				out[p] = append(out[p], Held{Role: r, OrgID: a.OrgID})
-			}
-		}
+		out[p] = append(out[p], h)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // inForceRole is the condition that a row of authorization_roles (ar)
