@@ -63,8 +63,8 @@ func loadAuthorizations(b *testing.B, db *database.DB, n int) {
 				if i%3 == 0 {
 					grant = fmt.Sprintf("g%03d", i%100)
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_roles (instance_id, project_id, role_key, user_id, grant_id, authorization_id)
-VALUES ('i', $1, $2, $3, $4, $5)`, fmt.Sprintf("p%03d", i%100), fmt.Sprintf("r%d", i%10), fmt.Sprintf("u%07d", i), grant, fmt.Sprintf("a%07d", i)); err != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_roles (instance_id, project_id, role_key, user_id, grant_id, authorization_id, org_id)
+VALUES ('i', $1, $2, $3, $4, $5, 'o')`, fmt.Sprintf("p%03d", i%100), fmt.Sprintf("r%d", i%10), fmt.Sprintf("u%07d", i), grant, fmt.Sprintf("a%07d", i)); err != nil {
 					return err
 				}
 			}
@@ -182,7 +182,7 @@ func BenchmarkTokenRoles(b *testing.B) {
 VALUES ('i', $1, 'u', $2, '', $3, $4, 1, 0, 0)`, fmt.Sprintf("a%d", o), p, fmt.Sprintf("o%d", o), rolesJSON(mine)); err != nil {
 				return err
 			}
-			if err := authorizationRoles(ctx, tx, "i", fmt.Sprintf("a%d", o), "u", p, "", mine); err != nil {
+			if err := authorizationRoles(ctx, tx, "i", fmt.Sprintf("a%d", o), "u", p, "", fmt.Sprintf("o%d", o), mine); err != nil {
 				return err
 			}
 		}

@@ -123,12 +123,12 @@ func TokenClaims(ctx context.Context, db *database.DB, instanceID, userID, own, 
 		if d, ok := domains[orgID]; ok {
 			return d, nil
 		}
-		o, err := org.Get(ctx, db, instanceID, orgID)
-		if err != nil && !failure.Is(err, failure.KindNotFound) {
+		d, err := org.PrimaryDomain(ctx, db, instanceID, orgID)
+		if err != nil {
 			return "", err
 		}
-		domains[orgID] = o.PrimaryDomain
-		return o.PrimaryDomain, nil
+		domains[orgID] = d
+		return d, nil
 	}
 	out := map[string]any{}
 	for _, p := range projects {

@@ -27,14 +27,17 @@ CREATE UNIQUE INDEX authorizations_user ON authorizations (instance_id, user_id,
 CREATE INDEX authorizations_project ON authorizations (instance_id, project_id, grant_id);
 CREATE INDEX authorizations_org ON authorizations (instance_id, org_id);
 CREATE TABLE authorization_roles (instance_id TEXT NOT NULL, project_id TEXT NOT NULL, role_key TEXT NOT NULL, user_id TEXT NOT NULL,
-	grant_id TEXT NOT NULL, authorization_id TEXT NOT NULL, PRIMARY KEY (instance_id, project_id, role_key, user_id));
+	grant_id TEXT NOT NULL, authorization_id TEXT NOT NULL, org_id TEXT NOT NULL, PRIMARY KEY (instance_id, project_id, role_key, user_id));
 CREATE INDEX authorization_roles_user ON authorization_roles (instance_id, user_id, role_key);
+CREATE UNIQUE INDEX authorization_roles_user_project ON authorization_roles (instance_id, user_id, project_id, role_key);
 CREATE INDEX authorization_roles_authorization ON authorization_roles (instance_id, authorization_id);`
 
 // Migrations create the read models: roles, settings and grants of
-// projects, and authorizations — each authorization's roles also one row
-// per role (authorization_roles), so that a decision is one primary-key
-// read.
+// projects, and authorizations — each authorization's roles in force also
+// one row per role (authorization_roles), so that a decision is one
+// primary-key read. The projection keeps those rows in force: removing a
+// role from a project or a grant deletes them, and an authorization's
+// event writes only the roles in force when it applies.
 var Migrations = []database.Migration{{Name: "project/0001_access", SQLite: tables, Postgres: tables}}
 
 // Projection keeps the read models.
@@ -96,9 +99,17 @@ ON CONFLICT (instance_id, project_id) DO UPDATE SET assert_roles = excluded.asse
 		if err := exec(`UPDATE project_grants SET roles = $1 WHERE instance_id = $2 AND grant_id = $3`, rolesJSON(p.Roles), a.InstanceID, p.GrantID); err != nil {
 			return err
 		}
-		return grantRoles(ctx, tx, a.InstanceID, p.GrantID, p.Roles)
+		if err := grantRoles(ctx, tx, a.InstanceID, p.GrantID, p.Roles); err != nil {
+			return err
+		}
+		// The roles the grant lost are no longer held under it.
+		return exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND grant_id = $2 AND NOT EXISTS
+	(SELECT 1 FROM project_grant_roles gr WHERE gr.instance_id = $1 AND gr.grant_id = $2 AND gr.role_key = authorization_roles.role_key)`, a.InstanceID, p.GrantID)
 	case *GrantRemoved:
 		if err := exec(`DELETE FROM project_grants WHERE instance_id = $1 AND grant_id = $2`, a.InstanceID, p.GrantID); err != nil {
+			return err
+		}
+		if err := exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND grant_id = $2`, a.InstanceID, p.GrantID); err != nil {
 			return err
 		}
 		return grantRoles(ctx, tx, a.InstanceID, p.GrantID, nil)
@@ -107,7 +118,7 @@ ON CONFLICT (instance_id, project_id) DO UPDATE SET assert_roles = excluded.asse
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, a.InstanceID, a.ID, p.UserID, p.ProjectID, p.GrantID, a.Owner, rolesJSON(p.Roles), e.Sequence, at); err != nil {
 			return err
 		}
-		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, p.UserID, p.ProjectID, p.GrantID, p.Roles)
+		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, p.UserID, p.ProjectID, p.GrantID, a.Owner, p.Roles)
 	case *AuthorizationChanged:
 		var userID, projectID, grantID string
 		if err := tx.QueryRowContext(ctx, `SELECT user_id, project_id, grant_id FROM authorizations WHERE instance_id = $1 AND authorization_id = $2`,
@@ -118,7 +129,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, a.InstanceID, a.ID, p.UserID, 
 			rolesJSON(p.Roles), e.Sequence, at, a.InstanceID, a.ID); err != nil {
 			return err
 		}
-		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, userID, projectID, grantID, p.Roles)
+		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, userID, projectID, grantID, a.Owner, p.Roles)
 	case *AuthorizationRemoved:
 		if err := exec(`DELETE FROM authorizations WHERE instance_id = $1 AND authorization_id = $2`, a.InstanceID, a.ID); err != nil {
 			return err
@@ -167,13 +178,19 @@ func grantRoles(ctx context.Context, tx *database.Tx, instanceID, grantID string
 	return nil
 }
 
-func authorizationRoles(ctx context.Context, tx *database.Tx, instanceID, authorizationID, userID, projectID, grantID string, roles []string) error {
+// authorizationRoles writes the rows of an authorization's roles that are
+// in force when its event is applied: a role the project no longer has,
+// or that its grant no longer holds, gets no row. Events apply in log
+// order, so a replay writes the same rows.
+func authorizationRoles(ctx context.Context, tx *database.Tx, instanceID, authorizationID, userID, projectID, grantID, orgID string, roles []string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM authorization_roles WHERE instance_id = $1 AND authorization_id = $2`, instanceID, authorizationID); err != nil {
 		return err
 	}
 	for _, r := range roles {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_roles (instance_id, project_id, role_key, user_id, grant_id, authorization_id)
-VALUES ($1, $2, $3, $4, $5, $6)`, instanceID, projectID, r, userID, grantID, authorizationID); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_roles (instance_id, project_id, role_key, user_id, grant_id, authorization_id, org_id)
+SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM project_roles WHERE instance_id = $1 AND project_id = $2 AND role_key = $3)
+	AND ($5 = '' OR EXISTS (SELECT 1 FROM project_grant_roles WHERE instance_id = $1 AND grant_id = $5 AND role_key = $3))`,
+			instanceID, projectID, r, userID, grantID, authorizationID, orgID); err != nil {
 			return err
 		}
 	}

@@ -14,10 +14,12 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 )
 
-// Reads intersect an authorization's roles with the roles in force (the
-// project's, and the grant's under a grant): a role removed while an
-// authorization holding it was being written never takes effect, even
-// though the authorization's own events still name it.
+// Reads give an authorization's roles in force (the project's, and the
+// grant's under a grant): a role removed while an authorization holding it
+// was being written never takes effect, even though the authorization's
+// own events still name it. Listings intersect an authorization's roles
+// with those; decisions read authorization_roles, which the projection
+// keeps in force.
 
 // ListRoles returns a project's roles by key.
 func ListRoles(ctx context.Context, db *database.DB, instanceID, projectID string) ([]Role, error) {
@@ -41,8 +43,11 @@ func ListRoles(ctx context.Context, db *database.DB, instanceID, projectID strin
 // GetSettings returns a project's access settings (all off until set).
 func GetSettings(ctx context.Context, db *database.DB, instanceID, projectID string) (Settings, error) {
 	var s Settings
-	err := db.Reader().QueryRowContext(ctx, `SELECT assert_roles, require_authorization, require_org_access FROM project_settings WHERE instance_id = $1 AND project_id = $2`,
-		instanceID, projectID).Scan(&s.AssertRoles, &s.RequireAuthorization, &s.RequireOrgAccess)
+	stmt, err := db.PreparedRead(ctx, `SELECT assert_roles, require_authorization, require_org_access FROM project_settings WHERE instance_id = $1 AND project_id = $2`)
+	if err != nil {
+		return Settings{}, err
+	}
+	err = stmt.QueryRowContext(ctx, instanceID, projectID).Scan(&s.AssertRoles, &s.RequireAuthorization, &s.RequireOrgAccess)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Settings{}, nil
 	}
@@ -273,13 +278,16 @@ func inForce(ctx context.Context, db *database.DB, instanceID string, list []Aut
 
 // HasRole reports whether a user holds a role of a project, through an
 // authorization of the project's own organization or of a grant: one
-// primary-key read with the roles in force. It does not ask whether the
+// primary-key read of a role in force. It does not ask whether the
 // user may still sign in.
 func HasRole(ctx context.Context, db *database.DB, instanceID, userID, projectID, role string) (bool, error) {
 	var one int
-	err := db.Reader().QueryRowContext(ctx, `SELECT 1 FROM authorization_roles ar
-WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id = $4 AND `+inForceRole,
-		instanceID, projectID, role, userID).Scan(&one)
+	stmt, err := db.PreparedRead(ctx, `SELECT 1 FROM authorization_roles ar
+WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id = $4`)
+	if err != nil {
+		return false, err
+	}
+	err = stmt.QueryRowContext(ctx, instanceID, projectID, role, userID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -297,7 +305,8 @@ type Held struct {
 }
 
 // RolesOf returns the roles a user holds in each of projects, in force,
-// by key: one query over the user's rows of authorization_roles.
+// by key: one read over the user's rows of authorization_roles, prepared
+// once per number of projects (callers ask for at most a few).
 func RolesOf(ctx context.Context, db *database.DB, instanceID, userID string, projects []string) (map[string][]Held, error) {
 	out := map[string][]Held{}
 	if len(projects) == 0 {
@@ -312,9 +321,12 @@ func RolesOf(ctx context.Context, db *database.DB, instanceID, userID string, pr
 		args = append(args, p)
 		in += fmt.Sprintf("$%d", len(args))
 	}
-	rows, err := db.Reader().QueryContext(ctx, `SELECT ar.project_id, ar.role_key, a.org_id FROM authorization_roles ar
-JOIN authorizations a ON a.instance_id = ar.instance_id AND a.authorization_id = ar.authorization_id
-WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`) AND `+inForceRole+` ORDER BY ar.project_id, ar.role_key`, args...)
+	stmt, err := db.PreparedRead(ctx, `SELECT ar.project_id, ar.role_key, ar.org_id FROM authorization_roles ar
+WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`) ORDER BY ar.project_id, ar.role_key`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("project: roles of %s: %w", userID, err)
 	}
@@ -330,24 +342,18 @@ WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`) AND 
 	return out, rows.Err()
 }
 
-// inForceRole is the condition that a row of authorization_roles (ar)
-// holds a role in force: the project still has it and, under a grant, the
-// grant still does.
-const inForceRole = `EXISTS (SELECT 1 FROM project_roles pr WHERE pr.instance_id = ar.instance_id AND pr.project_id = ar.project_id AND pr.role_key = ar.role_key)
-	AND (ar.grant_id = '' OR EXISTS (SELECT 1 FROM project_grant_roles gr WHERE gr.instance_id = ar.instance_id AND gr.grant_id = ar.grant_id AND gr.role_key = ar.role_key))`
-
 // UsersWithRole returns the users holding a role of a project, in force,
 // by id after after, at most limit.
 func UsersWithRole(ctx context.Context, db *database.DB, instanceID, projectID, role, after string, limit int) ([]string, error) {
 	return column(ctx, db, `SELECT ar.user_id FROM authorization_roles ar WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id > $4
-	AND `+inForceRole+` ORDER BY ar.user_id LIMIT `+fmt.Sprint(limit), instanceID, projectID, role, after)
+	ORDER BY ar.user_id LIMIT `+fmt.Sprint(limit), instanceID, projectID, role, after)
 }
 
 // ProjectsWithRole returns the projects where a user holds a role (by
 // key), in force, by id after after, at most limit.
 func ProjectsWithRole(ctx context.Context, db *database.DB, instanceID, userID, role, after string, limit int) ([]string, error) {
 	return column(ctx, db, `SELECT ar.project_id FROM authorization_roles ar WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.role_key = $3 AND ar.project_id > $4
-	AND `+inForceRole+` ORDER BY ar.project_id LIMIT `+fmt.Sprint(limit), instanceID, userID, role, after)
+	ORDER BY ar.project_id LIMIT `+fmt.Sprint(limit), instanceID, userID, role, after)
 }
 
 func column(ctx context.Context, db *database.DB, q string, args ...any) ([]string, error) {
