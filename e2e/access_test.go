@@ -83,6 +83,7 @@ func TestDelegatedAccess(t *testing.T) {
 		}
 		caosAdmin := newUser(caos, "caos-admin")
 		buyer := newUser(caos, "buyer")
+		buyer2 := newUser(caos, "buyer2")
 		seller := newUser(digitec, "seller")
 		mustJSON(t, s.url, owner, http.MethodPost, "/v1/organizations/"+caos+"/members", map[string]any{"userId": caosAdmin, "roles": []string{"org.owner"}})
 		out, stderr, err := castellan(t, b.env, "tokens", "create", "caos-admin", "1h")
@@ -133,11 +134,25 @@ func TestDelegatedAccess(t *testing.T) {
 		if authorization["organizationId"] != caos {
 			t.Fatalf("authorization %v", authorization)
 		}
+		// CAOS authorizes a group too: its members hold the role.
+		purchasing := mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/groups", map[string]any{"organizationId": caos, "name": "Purchasing"})["group"].(map[string]any)["id"].(string)
+		mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/groups/"+purchasing+"/members", map[string]any{"userId": buyer2})
+		if code, body := jsonCall(t, s.url, caosToken, http.MethodPost, "/v1/groups/"+purchasing+"/members", map[string]any{"userId": seller}); code != http.StatusNotFound {
+			t.Fatalf("CAOS adds a Digitec user to its group: %d %v", code, body)
+		}
+		mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/authorizations",
+			map[string]any{"groupId": purchasing, "projectId": portal, "grantId": grant, "roles": []string{"purchase_admin"}})
+
 		// CAOS lists the project's authorizations it administers: its own
-		// user's, not Digitec's.
-		if list := mustJSON(t, s.url, caosToken, http.MethodGet, "/v1/authorizations?projectId="+portal, nil)["authorizations"].([]any); len(list) != 1 ||
-			list[0].(map[string]any)["userId"] != buyer {
+		// users', not Digitec's.
+		if list := mustJSON(t, s.url, caosToken, http.MethodGet, "/v1/authorizations?projectId="+portal, nil)["authorizations"].([]any); len(list) != 2 {
 			t.Fatalf("CAOS lists %v", list)
+		} else {
+			for _, a := range list {
+				if a := a.(map[string]any); a["organizationId"] != caos || (a["userId"] != buyer && a["groupId"] != purchasing) {
+					t.Fatalf("CAOS lists %v", a)
+				}
+			}
 		}
 
 		// The buyer signs in to the portal; its tokens carry the role, with
@@ -183,14 +198,15 @@ func TestDelegatedAccess(t *testing.T) {
 		}
 		wantRole("userinfo", infoClaims, true)
 
-		evaluate := func(token string) bool {
+		evaluateFor := func(token, user string) bool {
 			t.Helper()
 			out := mustJSON(t, s.url, token, http.MethodPost, "/access/v1/evaluation", map[string]any{
-				"subject": map[string]any{"type": "user", "id": buyer}, "action": map[string]any{"name": "purchase_admin"},
+				"subject": map[string]any{"type": "user", "id": user}, "action": map[string]any{"name": "purchase_admin"},
 				"resource": map[string]any{"type": "project", "id": portal}})
 			return out["decision"] == true
 		}
-		if !evaluate(owner) {
+		evaluate := func(token string) bool { t.Helper(); return evaluateFor(token, buyer) }
+		if !evaluate(owner) || !evaluateFor(owner, buyer2) {
 			t.Fatal("AuthZEN denies the delegated role")
 		}
 		if evaluate(caosToken) {
@@ -204,7 +220,7 @@ func TestDelegatedAccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantRole("refreshed access token", jwtPayload(t, refreshed.AccessToken), false)
-		if evaluate(owner) {
+		if evaluate(owner) || evaluateFor(owner, buyer2) {
 			t.Fatal("AuthZEN permits a role taken back from the grant")
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -31,7 +32,7 @@ func handler(t testing.TB) http.Handler {
 		user.RegisterEvents(r)
 		client.RegisterEvents(r)
 		project.RegisterEvents(r)
-	}, slices.Concat(usertype.Migrations, org.Migrations, user.Migrations, client.Migrations, project.Migrations))
+	}, slices.Concat(usertype.Migrations, org.Migrations, user.Migrations, client.Migrations, group.Migrations, project.Migrations))
 	h := New(s.DB(), func(ctx context.Context, _ http.Header) (authz.Caller, error) {
 		return authz.Caller{InstanceID: "i", UserID: "u", OrgRoles: map[string][]string{}}, nil
 	}, "http://localhost", slog.New(slog.DiscardHandler))

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
@@ -87,7 +88,7 @@ VALUES ('i', $1, $2, $3, $4, $5, 'o')`, fmt.Sprintf("p%03d", i%100), fmt.Sprintf
 // the same loop. It reports both, the ratio, and the decision's p99.
 func BenchmarkDecision(b *testing.B) {
 	ctx := context.Background()
-	s := eventstoretest.New(b, "i", RegisterEvents, slices.Clone(Migrations))
+	s := eventstoretest.New(b, "i", RegisterEvents, slices.Concat(group.Migrations, Migrations))
 	n := benchSize()
 	loadAuthorizations(b, s.DB(), n)
 	var decision, reference time.Duration
@@ -135,7 +136,7 @@ func BenchmarkTokenRoles(b *testing.B) {
 		org.RegisterEvents(r)
 		client.RegisterEvents(r)
 		RegisterEvents(r)
-	}, slices.Concat(usertype.Migrations, org.Migrations, user.Migrations, client.Migrations, Migrations),
+	}, slices.Concat(usertype.Migrations, org.Migrations, user.Migrations, client.Migrations, group.Migrations, Migrations),
 		usertype.Projection{}, org.Projection{}, user.Projection{}, client.Projection{}, Projection{})
 	var roles []string
 	db := s.DB()
@@ -178,11 +179,11 @@ func BenchmarkTokenRoles(b *testing.B) {
 				}
 			}
 			mine := roles[o*10 : o*10+10]
-			if err := exec(`INSERT INTO authorizations (instance_id, authorization_id, user_id, project_id, grant_id, org_id, roles, sequence, created_at, changed_at)
-VALUES ('i', $1, 'u', $2, '', $3, $4, 1, 0, 0)`, fmt.Sprintf("a%d", o), p, fmt.Sprintf("o%d", o), rolesJSON(mine)); err != nil {
+			if err := exec(`INSERT INTO authorizations (instance_id, authorization_id, user_id, group_id, project_id, grant_id, org_id, roles, sequence, created_at, changed_at)
+VALUES ('i', $1, 'u', '', $2, '', $3, $4, 1, 0, 0)`, fmt.Sprintf("a%d", o), p, fmt.Sprintf("o%d", o), rolesJSON(mine)); err != nil {
 				return err
 			}
-			if err := authorizationRoles(ctx, tx, "i", fmt.Sprintf("a%d", o), "u", p, "", fmt.Sprintf("o%d", o), mine); err != nil {
+			if err := authorizationRoles(ctx, tx, "i", fmt.Sprintf("a%d", o), Subject{UserID: "u"}, p, "", fmt.Sprintf("o%d", o), mine); err != nil {
 				return err
 			}
 		}

@@ -2,6 +2,8 @@ package project
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"slices"
 	"strings"
 
@@ -172,11 +174,11 @@ func TokenClaims(ctx context.Context, db *database.DB, instanceID, userID, own, 
 // mayUse applies a project's sign-in settings to a user.
 func mayUse(ctx context.Context, db *database.DB, instanceID, userID, projectID string, st Settings) error {
 	if st.RequireAuthorization {
-		list, err := listAuthorizations(ctx, db, instanceID, AuthorizationFilter{UserID: userID, ProjectID: projectID}, 1)
+		ok, err := authorized(ctx, db, instanceID, userID, projectID)
 		if err != nil {
 			return err
 		}
-		if len(list) == 0 {
+		if !ok {
 			return failure.PermissionDenied("the project requires an authorization, and the user has none")
 		}
 	}
@@ -198,4 +200,17 @@ func mayUse(ctx context.Context, db *database.DB, instanceID, userID, projectID 
 		}
 	}
 	return nil
+}
+
+// authorized reports whether a user has an authorization for a project,
+// its own or through one of its groups.
+func authorized(ctx context.Context, db *database.DB, instanceID, userID, projectID string) (bool, error) {
+	var one int
+	err := db.Reader().QueryRowContext(ctx, `SELECT 1 FROM authorizations WHERE instance_id = $1 AND user_id = $2 AND project_id = $3
+UNION ALL SELECT 1 FROM group_users gu JOIN authorizations a ON a.instance_id = gu.instance_id AND a.group_id = gu.group_id AND a.project_id = $3
+WHERE gu.instance_id = $1 AND gu.user_id = $2 LIMIT 1`, instanceID, userID, projectID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
@@ -243,14 +244,15 @@ func authorizationAggregate(instanceID, authorizationID, orgID string) eventstor
 func removal(instanceID string, a Authorization) eventstore.Append {
 	return eventstore.Append{Aggregate: authorizationAggregate(instanceID, a.ID, a.OrgID), ExpectedSequence: a.sequence,
 		Events: []eventstore.Payload{&AuthorizationRemoved{}},
-		Unique: []eventstore.Unique{{Kind: uniqueAuthorization, Scope: a.ProjectID, Value: a.UserID, Remove: true}}}
+		Unique: []eventstore.Unique{{Kind: uniqueAuthorization, Scope: a.ProjectID, Value: a.Subject().unique(), Remove: true}}}
 }
 
-// AddAuthorization authorizes a user for a project. Without grantID the
-// user belongs to the project's organization and holds roles of the
-// project; with one, the user belongs to the grant's organization and
-// holds roles of the grant. A user has one authorization per project.
-func (c *Commands) AddAuthorization(ctx context.Context, editor eventstore.Editor, instanceID, userID, projectID, grantID string, roles []string) (Authorization, error) {
+// AddAuthorization authorizes a user or a group for a project. Without
+// grantID the subject belongs to the project's organization and holds
+// roles of the project; with one, it belongs to the grant's organization
+// and holds roles of the grant. A subject has one authorization per
+// project.
+func (c *Commands) AddAuthorization(ctx context.Context, editor eventstore.Editor, instanceID string, subject Subject, projectID, grantID string, roles []string) (Authorization, error) {
 	m, err := load(ctx, c.store, instanceID, projectID)
 	if err != nil {
 		return Authorization{}, err
@@ -259,26 +261,40 @@ func (c *Commands) AddAuthorization(ctx context.Context, editor eventstore.Edito
 	if err != nil {
 		return Authorization{}, err
 	}
-	if userID == "" {
-		return Authorization{}, failure.InvalidArgument("userId", "required")
-	}
-	s, err := user.StandingOf(ctx, c.store.DB(), instanceID, userID)
-	if err != nil {
-		return Authorization{}, err
-	}
-	if s.OrgID != managing {
-		// The same answer as a user that does not exist: the caller
-		// administers the managing organization, not the user's.
-		return Authorization{}, failure.NotFound("user %s not found in organization %s", userID, managing)
+	switch {
+	case (subject.UserID == "") == (subject.GroupID == ""):
+		return Authorization{}, failure.InvalidArgument("userId", "give a user or a group")
+	case subject.UserID != "":
+		s, err := user.StandingOf(ctx, c.store.DB(), instanceID, subject.UserID)
+		if err != nil && !failure.Is(err, failure.KindNotFound) {
+			return Authorization{}, err
+		}
+		if err != nil || s.OrgID != managing {
+			// The same answer as a user that does not exist: the caller
+			// administers the managing organization, not the user's.
+			return Authorization{}, failure.NotFound("user %s not found in organization %s", subject.UserID, managing)
+		}
+	default:
+		g, err := group.Get(ctx, c.store.DB(), instanceID, subject.GroupID)
+		if err != nil && !failure.Is(err, failure.KindNotFound) {
+			return Authorization{}, err
+		}
+		if err != nil || g.OrgID != managing {
+			return Authorization{}, failure.NotFound("group %s not found in organization %s", subject.GroupID, managing)
+		}
 	}
 	if roles, err = checkRoleKeys("roles", roles, allowed, what); err != nil {
 		return Authorization{}, err
 	}
-	a := Authorization{ID: id.New(), UserID: userID, ProjectID: projectID, GrantID: grantID, OrgID: managing, Roles: roles}
+	a := Authorization{ID: id.New(), UserID: subject.UserID, GroupID: subject.GroupID, ProjectID: projectID, GrantID: grantID, OrgID: managing, Roles: roles}
+	field := "userId"
+	if subject.GroupID != "" {
+		field = "groupId"
+	}
 	stored, err := c.store.Push(ctx, editor, eventstore.Append{
 		Aggregate: authorizationAggregate(instanceID, a.ID, managing), ExpectedSequence: eventstore.NewAggregate,
-		Events: []eventstore.Payload{&AuthorizationAdded{UserID: userID, ProjectID: projectID, GrantID: grantID, Roles: roles}},
-		Unique: []eventstore.Unique{{Kind: uniqueAuthorization, Scope: projectID, Value: userID, Field: "userId"}},
+		Events: []eventstore.Payload{&AuthorizationAdded{UserID: subject.UserID, GroupID: subject.GroupID, ProjectID: projectID, GrantID: grantID, Roles: roles}},
+		Unique: []eventstore.Unique{{Kind: uniqueAuthorization, Scope: projectID, Value: subject.unique(), Field: field}},
 	})
 	if err != nil {
 		return Authorization{}, err

@@ -59,10 +59,12 @@ type GrantRemoved struct {
 	GrantID string `json:"grantId"`
 }
 
-// AuthorizationAdded authorizes a user for a project, with roles of the
-// project (GrantID empty) or of one grant of it.
+// AuthorizationAdded authorizes a user — or a group, whose members hold
+// the roles (GroupID instead of UserID) — for a project, with roles of
+// the project (GrantID empty) or of one grant of it.
 type AuthorizationAdded struct {
-	UserID    string   `json:"userId"`
+	UserID    string   `json:"userId,omitempty"`
+	GroupID   string   `json:"groupId,omitempty"`
 	ProjectID string   `json:"projectId"`
 	GrantID   string   `json:"grantId,omitempty"`
 	Roles     []string `json:"roles"`

@@ -60,12 +60,14 @@ type Grant struct {
 	CreatedAt    time.Time
 }
 
-// Authorization is a user's authorization for a project: roles of the
-// project, or of one grant of it (GrantID). OrgID is the organization
-// that manages it.
+// Authorization is a user's (or a group's) authorization for a project:
+// roles of the project, or of one grant of it (GrantID). OrgID is the
+// organization that manages it.
 type Authorization struct {
-	ID        string
-	UserID    string
+	ID     string
+	UserID string
+	// GroupID is set, and UserID empty, for a group's authorization.
+	GroupID   string
 	ProjectID string
 	GrantID   string
 	OrgID     string
@@ -75,6 +77,25 @@ type Authorization struct {
 	// sequence is the authorization's last event, for commands.
 	sequence int64
 }
+
+// Subject is who an authorization is for: a user or a group of the
+// managing organization.
+type Subject struct {
+	UserID  string
+	GroupID string
+}
+
+// unique is the subject's value in the unique claim of one authorization
+// per subject and project.
+func (s Subject) unique() string {
+	if s.GroupID != "" {
+		return "group:" + s.GroupID
+	}
+	return s.UserID
+}
+
+// Subject is who the authorization is for.
+func (a Authorization) Subject() Subject { return Subject{UserID: a.UserID, GroupID: a.GroupID} }
 
 // writeModel is a project's access folded from its events, for commands.
 type writeModel struct {

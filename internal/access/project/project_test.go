@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -35,9 +36,10 @@ func setup(t *testing.T) *fixture {
 		usertype.RegisterEvents(r)
 		org.RegisterEvents(r)
 		client.RegisterEvents(r)
+		group.RegisterEvents(r)
 		RegisterEvents(r)
-	}, slices.Concat(usertype.Migrations, org.Migrations, user.Migrations, client.Migrations, Migrations),
-		usertype.Projection{}, org.Projection{}, user.Projection{}, client.Projection{}, Projection{})
+	}, slices.Concat(usertype.Migrations, org.Migrations, user.Migrations, client.Migrations, group.Migrations, Migrations),
+		usertype.Projection{}, org.Projection{}, user.Projection{}, client.Projection{}, group.Projection{}, Projection{})
 	given, err := usertype.DefaultCreations(inst)
 	if err != nil {
 		t.Fatal(err)
@@ -106,19 +108,19 @@ func TestDelegation(t *testing.T) {
 	seller := f.user(t, "digitec", "seller")
 	// Under the grant: only the granted organization's users, only the
 	// grant's roles.
-	_, err = f.c.AddAuthorization(ctx, admin, inst, buyer, "portal", g.ID, []string{"viewer"})
+	_, err = f.c.AddAuthorization(ctx, admin, inst, Subject{UserID: buyer}, "portal", g.ID, []string{"viewer"})
 	wantKind(t, err, failure.KindInvalidArgument)
-	_, err = f.c.AddAuthorization(ctx, admin, inst, seller, "portal", g.ID, []string{"purchase_admin"})
+	_, err = f.c.AddAuthorization(ctx, admin, inst, Subject{UserID: seller}, "portal", g.ID, []string{"purchase_admin"})
 	wantKind(t, err, failure.KindNotFound)
-	_, err = f.c.AddAuthorization(ctx, admin, inst, buyer, "portal", "", []string{"viewer"})
+	_, err = f.c.AddAuthorization(ctx, admin, inst, Subject{UserID: buyer}, "portal", "", []string{"viewer"})
 	wantKind(t, err, failure.KindNotFound) // a CAOS user is not the owner's
-	a, err := f.c.AddAuthorization(ctx, admin, inst, buyer, "portal", g.ID, []string{"purchase_admin"})
+	a, err := f.c.AddAuthorization(ctx, admin, inst, Subject{UserID: buyer}, "portal", g.ID, []string{"purchase_admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.c.AddAuthorization(ctx, admin, inst, buyer, "portal", g.ID, []string{"purchase_admin"})
+	_, err = f.c.AddAuthorization(ctx, admin, inst, Subject{UserID: buyer}, "portal", g.ID, []string{"purchase_admin"})
 	wantKind(t, err, failure.KindAlreadyExists)
-	own, err := f.c.AddAuthorization(ctx, admin, inst, seller, "portal", "", []string{"viewer", "purchase_admin"})
+	own, err := f.c.AddAuthorization(ctx, admin, inst, Subject{UserID: seller}, "portal", "", []string{"viewer", "purchase_admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,4 +174,86 @@ func TestDelegation(t *testing.T) {
 	if _, err := f.c.AddGrant(ctx, admin, inst, "portal", "caos", nil); err != nil {
 		t.Fatalf("grant again after revoking: %v", err)
 	}
+}
+
+func TestGroups(t *testing.T) {
+	f := setup(t)
+	groups := group.NewCommands(f.Store.Store)
+	for _, r := range []string{"purchase_admin", "viewer"} {
+		if err := f.c.AddRole(ctx, admin, inst, "portal", Role{Key: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := f.c.AddGrant(ctx, admin, inst, "portal", "caos", []string{"purchase_admin", "viewer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buyer, lead := f.user(t, "caos", "buyer"), f.user(t, "caos", "lead")
+	other := f.user(t, "other", "stranger")
+	buyers, err := groups.Create(ctx, admin, inst, "caos", "Buyers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leads, err := groups.Create(ctx, admin, inst, "caos", "Leads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := groups.Create(ctx, admin, inst, "caos", "buyers"); !failure.Is(err, failure.KindAlreadyExists) {
+		t.Fatalf("a second group of the same name: %v", err)
+	}
+	if err := groups.AddMember(ctx, admin, inst, buyers.ID, buyer, ""); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, groups.AddMember(ctx, admin, inst, buyers.ID, other, ""), failure.KindNotFound) // another organization's user
+	if err := groups.AddMember(ctx, admin, inst, leads.ID, lead, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Leads are buyers too: the group nests.
+	if err := groups.AddMember(ctx, admin, inst, buyers.ID, "", leads.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, groups.AddMember(ctx, admin, inst, leads.ID, "", buyers.ID), failure.KindFailedPrecondition) // a cycle
+	wantKind(t, groups.AddMember(ctx, admin, inst, leads.ID, "", leads.ID), failure.KindFailedPrecondition)
+
+	_, err = f.c.AddAuthorization(ctx, admin, inst, Subject{GroupID: buyers.ID}, "portal", "", []string{"viewer"})
+	wantKind(t, err, failure.KindNotFound) // CAOS's group is not the owner's
+	a, err := f.c.AddAuthorization(ctx, admin, inst, Subject{GroupID: buyers.ID}, "portal", g.ID, []string{"purchase_admin", "viewer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(t, f, buyer, "purchase_admin") || !has(t, f, lead, "purchase_admin") || has(t, f, other, "purchase_admin") {
+		t.Fatal("group members hold the group's roles, through nesting")
+	}
+	users, err := UsersWithRole(ctx, f.DB(), inst, "portal", "viewer", "", 10)
+	if err != nil || len(users) != 2 {
+		t.Fatalf("users with the role: %v %v", users, err)
+	}
+	held, err := RolesOf(ctx, f.DB(), inst, lead, []string{"portal"})
+	if err != nil || len(held["portal"]) != 2 || held["portal"][0].OrgID != "caos" {
+		t.Fatalf("roles of the lead: %v %v", held, err)
+	}
+
+	// Shrinking the grant reaches group authorizations.
+	if err := f.c.ChangeGrant(ctx, admin, inst, "portal", g.ID, []string{"viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	if has(t, f, lead, "purchase_admin") || !has(t, f, lead, "viewer") {
+		t.Fatal("the grant's change did not reach the group")
+	}
+	// Leaving the nested group, the lead loses the roles.
+	if err := groups.RemoveMember(ctx, admin, inst, buyers.ID, "", leads.ID); err != nil {
+		t.Fatal(err)
+	}
+	if has(t, f, lead, "viewer") || !has(t, f, buyer, "viewer") {
+		t.Fatal("leaving the nested group")
+	}
+	// Removing the group ends its authorization.
+	if err := groups.Remove(ctx, admin, inst, buyers.ID); err != nil {
+		t.Fatal(err)
+	}
+	if has(t, f, buyer, "viewer") {
+		t.Fatal("a removed group's authorization still holds")
+	}
+	_, err = GetAuthorization(ctx, f.DB(), inst, a.ID)
+	wantKind(t, err, failure.KindNotFound)
 }

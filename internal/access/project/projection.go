@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -20,17 +21,22 @@ CREATE TABLE project_grants (instance_id TEXT NOT NULL, grant_id TEXT NOT NULL, 
 CREATE UNIQUE INDEX project_grants_project ON project_grants (instance_id, project_id, granted_org_id);
 CREATE INDEX project_grants_granted ON project_grants (instance_id, granted_org_id);
 CREATE TABLE project_grant_roles (instance_id TEXT NOT NULL, grant_id TEXT NOT NULL, role_key TEXT NOT NULL, PRIMARY KEY (instance_id, grant_id, role_key));
-CREATE TABLE authorizations (instance_id TEXT NOT NULL, authorization_id TEXT NOT NULL, user_id TEXT NOT NULL, project_id TEXT NOT NULL,
-	grant_id TEXT NOT NULL, org_id TEXT NOT NULL, roles TEXT NOT NULL, sequence BIGINT NOT NULL, created_at BIGINT NOT NULL, changed_at BIGINT NOT NULL,
-	PRIMARY KEY (instance_id, authorization_id));
-CREATE UNIQUE INDEX authorizations_user ON authorizations (instance_id, user_id, project_id);
+CREATE TABLE authorizations (instance_id TEXT NOT NULL, authorization_id TEXT NOT NULL, user_id TEXT NOT NULL, group_id TEXT NOT NULL,
+	project_id TEXT NOT NULL, grant_id TEXT NOT NULL, org_id TEXT NOT NULL, roles TEXT NOT NULL, sequence BIGINT NOT NULL, created_at BIGINT NOT NULL,
+	changed_at BIGINT NOT NULL, PRIMARY KEY (instance_id, authorization_id));
+CREATE INDEX authorizations_user ON authorizations (instance_id, user_id, project_id);
+CREATE INDEX authorizations_group ON authorizations (instance_id, group_id, project_id);
 CREATE INDEX authorizations_project ON authorizations (instance_id, project_id, grant_id);
 CREATE INDEX authorizations_org ON authorizations (instance_id, org_id);
 CREATE TABLE authorization_roles (instance_id TEXT NOT NULL, project_id TEXT NOT NULL, role_key TEXT NOT NULL, user_id TEXT NOT NULL,
 	grant_id TEXT NOT NULL, authorization_id TEXT NOT NULL, org_id TEXT NOT NULL, PRIMARY KEY (instance_id, project_id, role_key, user_id));
 CREATE INDEX authorization_roles_user ON authorization_roles (instance_id, user_id, role_key);
 CREATE UNIQUE INDEX authorization_roles_user_project ON authorization_roles (instance_id, user_id, project_id, role_key);
-CREATE INDEX authorization_roles_authorization ON authorization_roles (instance_id, authorization_id);`
+CREATE INDEX authorization_roles_authorization ON authorization_roles (instance_id, authorization_id);
+CREATE TABLE group_authorization_roles (instance_id TEXT NOT NULL, project_id TEXT NOT NULL, role_key TEXT NOT NULL, group_id TEXT NOT NULL,
+	grant_id TEXT NOT NULL, authorization_id TEXT NOT NULL, org_id TEXT NOT NULL, PRIMARY KEY (instance_id, project_id, role_key, group_id));
+CREATE INDEX group_authorization_roles_group ON group_authorization_roles (instance_id, group_id, project_id);
+CREATE INDEX group_authorization_roles_authorization ON group_authorization_roles (instance_id, authorization_id);`
 
 // Migrations create the read models: roles, settings and grants of
 // projects, and authorizations — each authorization's roles in force also
@@ -47,11 +53,12 @@ func (Projection) Name() string { return "project_access" }
 
 func (Projection) EventTypes() []string {
 	return eventstore.TypesOf(&RoleAdded{}, &RoleChanged{}, &RoleRemoved{}, &SettingsSet{}, &GrantAdded{}, &GrantChanged{}, &GrantRemoved{},
-		&AuthorizationAdded{}, &AuthorizationChanged{}, &AuthorizationRemoved{}, &org.Removed{}, &user.Deleted{})
+		&AuthorizationAdded{}, &AuthorizationChanged{}, &AuthorizationRemoved{}, &org.Removed{}, &user.Deleted{}, &group.Removed{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
-	for _, t := range []string{"project_roles", "project_settings", "project_grants", "project_grant_roles", "authorizations", "authorization_roles"} {
+	for _, t := range []string{"project_roles", "project_settings", "project_grants", "project_grant_roles", "authorizations", "authorization_roles",
+		"group_authorization_roles"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 			return err
 		}
@@ -84,7 +91,10 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 		if err := exec(`DELETE FROM project_roles WHERE instance_id = $1 AND project_id = $2 AND role_key = $3`, a.InstanceID, a.ID, p.Key); err != nil {
 			return err
 		}
-		return exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND project_id = $2 AND role_key = $3`, a.InstanceID, a.ID, p.Key)
+		if err := exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND project_id = $2 AND role_key = $3`, a.InstanceID, a.ID, p.Key); err != nil {
+			return err
+		}
+		return exec(`DELETE FROM group_authorization_roles WHERE instance_id = $1 AND project_id = $2 AND role_key = $3`, a.InstanceID, a.ID, p.Key)
 	case *SettingsSet:
 		return exec(`INSERT INTO project_settings (instance_id, project_id, assert_roles, require_authorization, require_org_access) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (instance_id, project_id) DO UPDATE SET assert_roles = excluded.assert_roles, require_authorization = excluded.require_authorization,
@@ -103,8 +113,13 @@ ON CONFLICT (instance_id, project_id) DO UPDATE SET assert_roles = excluded.asse
 			return err
 		}
 		// The roles the grant lost are no longer held under it.
-		return exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND grant_id = $2 AND NOT EXISTS
-	(SELECT 1 FROM project_grant_roles gr WHERE gr.instance_id = $1 AND gr.grant_id = $2 AND gr.role_key = authorization_roles.role_key)`, a.InstanceID, p.GrantID)
+		for _, t := range []string{"authorization_roles", "group_authorization_roles"} {
+			if err := exec(`DELETE FROM `+t+` WHERE instance_id = $1 AND grant_id = $2 AND NOT EXISTS
+	(SELECT 1 FROM project_grant_roles gr WHERE gr.instance_id = $1 AND gr.grant_id = $2 AND gr.role_key = `+t+`.role_key)`, a.InstanceID, p.GrantID); err != nil {
+				return err
+			}
+		}
+		return nil
 	case *GrantRemoved:
 		if err := exec(`DELETE FROM project_grants WHERE instance_id = $1 AND grant_id = $2`, a.InstanceID, p.GrantID); err != nil {
 			return err
@@ -112,29 +127,42 @@ ON CONFLICT (instance_id, project_id) DO UPDATE SET assert_roles = excluded.asse
 		if err := exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND grant_id = $2`, a.InstanceID, p.GrantID); err != nil {
 			return err
 		}
-		return grantRoles(ctx, tx, a.InstanceID, p.GrantID, nil)
-	case *AuthorizationAdded:
-		if err := exec(`INSERT INTO authorizations (instance_id, authorization_id, user_id, project_id, grant_id, org_id, roles, sequence, created_at, changed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, a.InstanceID, a.ID, p.UserID, p.ProjectID, p.GrantID, a.Owner, rolesJSON(p.Roles), e.Sequence, at); err != nil {
+		if err := exec(`DELETE FROM group_authorization_roles WHERE instance_id = $1 AND grant_id = $2`, a.InstanceID, p.GrantID); err != nil {
 			return err
 		}
-		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, p.UserID, p.ProjectID, p.GrantID, a.Owner, p.Roles)
+		return grantRoles(ctx, tx, a.InstanceID, p.GrantID, nil)
+	case *AuthorizationAdded:
+		if err := exec(`INSERT INTO authorizations (instance_id, authorization_id, user_id, group_id, project_id, grant_id, org_id, roles, sequence, created_at, changed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`, a.InstanceID, a.ID, p.UserID, p.GroupID, p.ProjectID, p.GrantID, a.Owner, rolesJSON(p.Roles), e.Sequence, at); err != nil {
+			return err
+		}
+		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, Subject{UserID: p.UserID, GroupID: p.GroupID}, p.ProjectID, p.GrantID, a.Owner, p.Roles)
 	case *AuthorizationChanged:
-		var userID, projectID, grantID string
-		if err := tx.QueryRowContext(ctx, `SELECT user_id, project_id, grant_id FROM authorizations WHERE instance_id = $1 AND authorization_id = $2`,
-			a.InstanceID, a.ID).Scan(&userID, &projectID, &grantID); err != nil {
+		var s Subject
+		var projectID, grantID string
+		if err := tx.QueryRowContext(ctx, `SELECT user_id, group_id, project_id, grant_id FROM authorizations WHERE instance_id = $1 AND authorization_id = $2`,
+			a.InstanceID, a.ID).Scan(&s.UserID, &s.GroupID, &projectID, &grantID); err != nil {
 			return fmt.Errorf("authorization %s: %w", a.ID, err)
 		}
 		if err := exec(`UPDATE authorizations SET roles = $1, sequence = $2, changed_at = $3 WHERE instance_id = $4 AND authorization_id = $5`,
 			rolesJSON(p.Roles), e.Sequence, at, a.InstanceID, a.ID); err != nil {
 			return err
 		}
-		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, userID, projectID, grantID, a.Owner, p.Roles)
+		return authorizationRoles(ctx, tx, a.InstanceID, a.ID, s, projectID, grantID, a.Owner, p.Roles)
 	case *AuthorizationRemoved:
 		if err := exec(`DELETE FROM authorizations WHERE instance_id = $1 AND authorization_id = $2`, a.InstanceID, a.ID); err != nil {
 			return err
 		}
-		return exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND authorization_id = $2`, a.InstanceID, a.ID)
+		if err := exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND authorization_id = $2`, a.InstanceID, a.ID); err != nil {
+			return err
+		}
+		return exec(`DELETE FROM group_authorization_roles WHERE instance_id = $1 AND authorization_id = $2`, a.InstanceID, a.ID)
+	case *group.Removed:
+		// A removed group's authorizations end with it.
+		if err := exec(`DELETE FROM group_authorization_roles WHERE instance_id = $1 AND group_id = $2`, a.InstanceID, a.ID); err != nil {
+			return err
+		}
+		return exec(`DELETE FROM authorizations WHERE instance_id = $1 AND group_id = $2`, a.InstanceID, a.ID)
 	case *org.Removed:
 		// A removed organization's grants and the authorizations it
 		// managed end with it.
@@ -142,6 +170,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, a.InstanceID, a.ID, p.UserID, 
 			`DELETE FROM project_grant_roles WHERE instance_id = $1 AND grant_id IN (SELECT grant_id FROM project_grants WHERE instance_id = $1 AND granted_org_id = $2)`,
 			`DELETE FROM project_grants WHERE instance_id = $1 AND granted_org_id = $2`,
 			`DELETE FROM authorization_roles WHERE instance_id = $1 AND authorization_id IN (SELECT authorization_id FROM authorizations WHERE instance_id = $1 AND org_id = $2)`,
+			`DELETE FROM group_authorization_roles WHERE instance_id = $1 AND org_id = $2`,
 			`DELETE FROM authorizations WHERE instance_id = $1 AND org_id = $2`,
 		} {
 			if err := exec(q, a.InstanceID, a.ID); err != nil {
@@ -153,7 +182,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, a.InstanceID, a.ID, p.UserID, 
 		if err := exec(`DELETE FROM authorization_roles WHERE instance_id = $1 AND user_id = $2`, a.InstanceID, a.ID); err != nil {
 			return err
 		}
-		return exec(`DELETE FROM authorizations WHERE instance_id = $1 AND user_id = $2`, a.InstanceID, a.ID)
+		return exec(`DELETE FROM authorizations WHERE instance_id = $1 AND user_id = $2 AND group_id = ''`, a.InstanceID, a.ID)
 	}
 	return fmt.Errorf("unexpected payload %T", e.Payload)
 }
@@ -181,16 +210,21 @@ func grantRoles(ctx context.Context, tx *database.Tx, instanceID, grantID string
 // authorizationRoles writes the rows of an authorization's roles that are
 // in force when its event is applied: a role the project no longer has,
 // or that its grant no longer holds, gets no row. Events apply in log
-// order, so a replay writes the same rows.
-func authorizationRoles(ctx context.Context, tx *database.Tx, instanceID, authorizationID, userID, projectID, grantID, orgID string, roles []string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM authorization_roles WHERE instance_id = $1 AND authorization_id = $2`, instanceID, authorizationID); err != nil {
+// order, so a replay writes the same rows. A group's roles go to
+// group_authorization_roles.
+func authorizationRoles(ctx context.Context, tx *database.Tx, instanceID, authorizationID string, s Subject, projectID, grantID, orgID string, roles []string) error {
+	table, col, subject := "authorization_roles", "user_id", s.UserID
+	if s.GroupID != "" {
+		table, col, subject = "group_authorization_roles", "group_id", s.GroupID
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE instance_id = $1 AND authorization_id = $2`, instanceID, authorizationID); err != nil {
 		return err
 	}
 	for _, r := range roles {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_roles (instance_id, project_id, role_key, user_id, grant_id, authorization_id, org_id)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (instance_id, project_id, role_key, `+col+`, grant_id, authorization_id, org_id)
 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM project_roles WHERE instance_id = $1 AND project_id = $2 AND role_key = $3)
 	AND ($5 = '' OR EXISTS (SELECT 1 FROM project_grant_roles WHERE instance_id = $1 AND grant_id = $5 AND role_key = $3))`,
-			instanceID, projectID, r, userID, grantID, authorizationID, orgID); err != nil {
+			instanceID, projectID, r, subject, grantID, authorizationID, orgID); err != nil {
 			return err
 		}
 	}

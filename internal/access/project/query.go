@@ -122,13 +122,13 @@ func GrantOf(ctx context.Context, db *database.DB, instanceID, projectID, orgID 
 	return g, nil
 }
 
-const selectAuthorization = `SELECT authorization_id, user_id, project_id, grant_id, org_id, roles, sequence, created_at, changed_at FROM authorizations`
+const selectAuthorization = `SELECT authorization_id, user_id, group_id, project_id, grant_id, org_id, roles, sequence, created_at, changed_at FROM authorizations`
 
 func scanAuthorization(row interface{ Scan(...any) error }) (Authorization, error) {
 	var a Authorization
 	var roles string
 	var created, changed int64
-	if err := row.Scan(&a.ID, &a.UserID, &a.ProjectID, &a.GrantID, &a.OrgID, &roles, &a.sequence, &created, &changed); err != nil {
+	if err := row.Scan(&a.ID, &a.UserID, &a.GroupID, &a.ProjectID, &a.GrantID, &a.OrgID, &roles, &a.sequence, &created, &changed); err != nil {
 		return Authorization{}, err
 	}
 	if err := json.Unmarshal([]byte(roles), &a.Roles); err != nil {
@@ -175,6 +175,7 @@ func (a Authorization) Scope(projectOrg string) authz.Scope {
 // AuthorizationFilter selects authorizations; every set field must match.
 type AuthorizationFilter struct {
 	UserID    string
+	GroupID   string
 	ProjectID string
 	// GrantID, when not nil, selects the authorizations under one grant
 	// ("" for those of the project's own organization).
@@ -204,6 +205,9 @@ func listAuthorizations(ctx context.Context, db *database.DB, instanceID string,
 	}
 	if f.UserID != "" {
 		add("user_id", f.UserID)
+	}
+	if f.GroupID != "" {
+		add("group_id", f.GroupID)
 	}
 	if f.ProjectID != "" {
 		add("project_id", f.ProjectID)
@@ -283,7 +287,10 @@ func inForce(ctx context.Context, db *database.DB, instanceID string, list []Aut
 func HasRole(ctx context.Context, db *database.DB, instanceID, userID, projectID, role string) (bool, error) {
 	var one int
 	stmt, err := db.PreparedRead(ctx, `SELECT 1 FROM authorization_roles ar
-WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id = $4`)
+WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id = $4
+UNION ALL SELECT 1 FROM group_users gu JOIN group_authorization_roles gar
+	ON gar.instance_id = gu.instance_id AND gar.project_id = $2 AND gar.role_key = $3 AND gar.group_id = gu.group_id
+WHERE gu.instance_id = $1 AND gu.user_id = $4 LIMIT 1`)
 	if err != nil {
 		return false, err
 	}
@@ -322,7 +329,10 @@ func RolesOf(ctx context.Context, db *database.DB, instanceID, userID string, pr
 		in += fmt.Sprintf("$%d", len(args))
 	}
 	stmt, err := db.PreparedRead(ctx, `SELECT ar.project_id, ar.role_key, ar.org_id FROM authorization_roles ar
-WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`) ORDER BY ar.project_id, ar.role_key`)
+WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`)
+UNION SELECT gar.project_id, gar.role_key, gar.org_id FROM group_users gu JOIN group_authorization_roles gar
+	ON gar.instance_id = gu.instance_id AND gar.group_id = gu.group_id AND gar.project_id IN (`+in+`)
+WHERE gu.instance_id = $1 AND gu.user_id = $2 ORDER BY 1, 2`)
 	if err != nil {
 		return nil, err
 	}
@@ -346,14 +356,18 @@ WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`) ORDE
 // by id after after, at most limit.
 func UsersWithRole(ctx context.Context, db *database.DB, instanceID, projectID, role, after string, limit int) ([]string, error) {
 	return column(ctx, db, `SELECT ar.user_id FROM authorization_roles ar WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id > $4
-	ORDER BY ar.user_id LIMIT `+fmt.Sprint(limit), instanceID, projectID, role, after)
+UNION SELECT gu.user_id FROM group_authorization_roles gar JOIN group_users gu ON gu.instance_id = gar.instance_id AND gu.group_id = gar.group_id
+WHERE gar.instance_id = $1 AND gar.project_id = $2 AND gar.role_key = $3 AND gu.user_id > $4
+	ORDER BY 1 LIMIT `+fmt.Sprint(limit), instanceID, projectID, role, after)
 }
 
 // ProjectsWithRole returns the projects where a user holds a role (by
 // key), in force, by id after after, at most limit.
 func ProjectsWithRole(ctx context.Context, db *database.DB, instanceID, userID, role, after string, limit int) ([]string, error) {
 	return column(ctx, db, `SELECT ar.project_id FROM authorization_roles ar WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.role_key = $3 AND ar.project_id > $4
-	ORDER BY ar.project_id LIMIT `+fmt.Sprint(limit), instanceID, userID, role, after)
+UNION SELECT gar.project_id FROM group_users gu JOIN group_authorization_roles gar ON gar.instance_id = gu.instance_id AND gar.group_id = gu.group_id
+WHERE gu.instance_id = $1 AND gu.user_id = $2 AND gar.role_key = $3 AND gar.project_id > $4
+	ORDER BY 1 LIMIT `+fmt.Sprint(limit), instanceID, userID, role, after)
 }
 
 func column(ctx context.Context, db *database.DB, q string, args ...any) ([]string, error) {

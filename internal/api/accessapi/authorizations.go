@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accessv1 "github.com/castellan-iam/castellan/gen/castellan/access/v1"
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -46,7 +47,8 @@ func (s *Service) CreateAuthorization(ctx context.Context, req *connect.Request[
 	if err := caller.Require(authz.AuthorizationWrite, scope); err != nil {
 		return nil, err
 	}
-	a, err := s.commands.AddAuthorization(ctx, caller.Editor(), caller.InstanceID, m.GetUserId(), p.ID, m.GetGrantId(), m.GetRoles())
+	subject := project.Subject{UserID: m.GetUserId(), GroupID: m.GetGroupId()}
+	a, err := s.commands.AddAuthorization(ctx, caller.Editor(), caller.InstanceID, subject, p.ID, m.GetGrantId(), m.GetRoles())
 	if err != nil {
 		return nil, err
 	}
@@ -122,13 +124,13 @@ func (s *Service) ListAuthorizations(ctx context.Context, req *connect.Request[a
 	if err != nil {
 		return nil, err
 	}
-	if m.GetProjectId() == "" && m.GetUserId() == "" {
-		return nil, failure.InvalidArgument("projectId", "give a project or a user")
+	if m.GetProjectId() == "" && m.GetUserId() == "" && m.GetGroupId() == "" {
+		return nil, failure.InvalidArgument("projectId", "give a project, a user or a group")
 	}
 	if m.GetGrantId() != "" && m.GetProjectId() == "" {
 		return nil, failure.InvalidArgument("grantId", "needs projectId")
 	}
-	f := project.AuthorizationFilter{ProjectID: m.GetProjectId(), UserID: m.GetUserId()}
+	f := project.AuthorizationFilter{ProjectID: m.GetProjectId(), UserID: m.GetUserId(), GroupID: m.GetGroupId()}
 	if m.GetGrantId() != "" {
 		g := m.GetGrantId()
 		f.GrantID = &g
@@ -150,7 +152,8 @@ func (s *Service) ListAuthorizations(ctx context.Context, req *connect.Request[a
 	return connect.NewResponse(resp), nil
 }
 
-// ListMyAuthorizations lists the caller's own authorizations.
+// ListMyAuthorizations lists the caller's own authorizations and those of
+// the groups it is in.
 func (s *Service) ListMyAuthorizations(ctx context.Context, req *connect.Request[accessv1.ListMyAuthorizationsRequest]) (*connect.Response[accessv1.ListMyAuthorizationsResponse], error) {
 	caller, err := s.auth.Caller(ctx, req.Header())
 	if err != nil {
@@ -160,6 +163,17 @@ func (s *Service) ListMyAuthorizations(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
+	groups, err := group.GroupsOf(ctx, s.db(), caller.InstanceID, caller.UserID)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		more, err := project.ListAuthorizations(ctx, s.db(), caller.InstanceID, project.AuthorizationFilter{GroupID: g}, 0)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, more...)
+	}
 	resp := &accessv1.ListMyAuthorizationsResponse{}
 	for _, a := range list {
 		resp.Authorizations = append(resp.Authorizations, authorizationOf(a))
@@ -168,6 +182,6 @@ func (s *Service) ListMyAuthorizations(ctx context.Context, req *connect.Request
 }
 
 func authorizationOf(a project.Authorization) *accessv1.Authorization {
-	return &accessv1.Authorization{Id: a.ID, UserId: a.UserID, ProjectId: a.ProjectID, GrantId: a.GrantID, OrganizationId: a.OrgID,
+	return &accessv1.Authorization{Id: a.ID, UserId: a.UserID, GroupId: a.GroupID, ProjectId: a.ProjectID, GrantId: a.GrantID, OrganizationId: a.OrgID,
 		Roles: a.Roles, CreateTime: timestamppb.New(a.CreatedAt), ChangeTime: timestamppb.New(a.ChangedAt)}
 }

@@ -8,6 +8,7 @@ import (
 
 	accessv1 "github.com/castellan-iam/castellan/gen/castellan/access/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/access/v1/accessv1connect"
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
@@ -21,6 +22,7 @@ import (
 type Service struct {
 	store    *eventstore.Store
 	commands *project.Commands
+	groups   *group.Commands
 	auth     *authn.Authenticator
 }
 
@@ -28,7 +30,7 @@ var _ accessv1connect.AccessServiceHandler = (*Service)(nil)
 
 // NewService returns the access service.
 func NewService(store *eventstore.Store, auth *authn.Authenticator) *Service {
-	return &Service{store: store, commands: project.NewCommands(store), auth: auth}
+	return &Service{store: store, commands: project.NewCommands(store), groups: group.NewCommands(store), auth: auth}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.

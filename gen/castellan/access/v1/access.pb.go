@@ -1239,8 +1239,11 @@ type Authorization struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ID of the authorization.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// UserID of the user.
+	// UserID of the user; empty for a group's authorization.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// GroupID of the group whose members hold the roles; empty for a
+	// user's.
+	GroupId string `protobuf:"bytes,9,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	// ProjectID of the project.
 	ProjectId string `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	// GrantID of the grant it is under; empty for the project's own
@@ -1303,6 +1306,13 @@ func (x *Authorization) GetUserId() string {
 	return ""
 }
 
+func (x *Authorization) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
 func (x *Authorization) GetProjectId() string {
 	if x != nil {
 		return x.ProjectId
@@ -1349,8 +1359,10 @@ func (x *Authorization) GetChangeTime() *timestamppb.Timestamp {
 // the roles.
 type CreateAuthorizationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// UserID of the user.
+	// UserID of the user, or:
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// GroupID of a group, whose members hold the roles.
+	GroupId string `protobuf:"bytes,5,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	// ProjectID of the project.
 	ProjectId string `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	// GrantID for a user of an organization the project was granted to.
@@ -1394,6 +1406,13 @@ func (*CreateAuthorizationRequest) Descriptor() ([]byte, []int) {
 func (x *CreateAuthorizationRequest) GetUserId() string {
 	if x != nil {
 		return x.UserId
+	}
+	return ""
+}
+
+func (x *CreateAuthorizationRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
 	}
 	return ""
 }
@@ -1647,8 +1666,10 @@ type ListAuthorizationsRequest struct {
 	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	// GrantID, with a project, lists those under one grant.
 	GrantId string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
-	// UserID lists one user's authorizations the caller may read.
-	UserId        string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// UserID lists one user's own authorizations the caller may read.
+	UserId string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// GroupID lists one group's authorizations the caller may read.
+	GroupId       string `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1700,6 +1721,13 @@ func (x *ListAuthorizationsRequest) GetGrantId() string {
 func (x *ListAuthorizationsRequest) GetUserId() string {
 	if x != nil {
 		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListAuthorizationsRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
 	}
 	return ""
 }
@@ -1833,6 +1861,797 @@ func (x *ListMyAuthorizationsResponse) GetAuthorizations() []*Authorization {
 	return nil
 }
 
+// Group is a group of an organization's users.
+type Group struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID of the group.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// OrganizationID owns it.
+	OrganizationId string `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Name is unique in the organization.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// CreateTime is when it was made.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Group) Reset() {
+	*x = Group{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Group) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Group) ProtoMessage() {}
+
+func (x *Group) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Group.ProtoReflect.Descriptor instead.
+func (*Group) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Group) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Group) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *Group) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Group) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// CreateGroupRequest names the organization and the group.
+type CreateGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// OrganizationID of the organization.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Name of the group.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupRequest) Reset() {
+	*x = CreateGroupRequest{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupRequest) ProtoMessage() {}
+
+func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupRequest.ProtoReflect.Descriptor instead.
+func (*CreateGroupRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CreateGroupRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *CreateGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CreateGroupResponse returns the group.
+type CreateGroupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Group made.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupResponse) Reset() {
+	*x = CreateGroupResponse{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupResponse) ProtoMessage() {}
+
+func (x *CreateGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupResponse.ProtoReflect.Descriptor instead.
+func (*CreateGroupResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CreateGroupResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// RenameGroupRequest names the group and its new name.
+type RenameGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GroupID of the group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// Name of the group.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameGroupRequest) Reset() {
+	*x = RenameGroupRequest{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameGroupRequest) ProtoMessage() {}
+
+func (x *RenameGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameGroupRequest.ProtoReflect.Descriptor instead.
+func (*RenameGroupRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RenameGroupRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *RenameGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RenameGroupResponse is empty.
+type RenameGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameGroupResponse) Reset() {
+	*x = RenameGroupResponse{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameGroupResponse) ProtoMessage() {}
+
+func (x *RenameGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameGroupResponse.ProtoReflect.Descriptor instead.
+func (*RenameGroupResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{38}
+}
+
+// DeleteGroupRequest names the group.
+type DeleteGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GroupID of the group.
+	GroupId       string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupRequest) Reset() {
+	*x = DeleteGroupRequest{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupRequest) ProtoMessage() {}
+
+func (x *DeleteGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupRequest.ProtoReflect.Descriptor instead.
+func (*DeleteGroupRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeleteGroupRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// DeleteGroupResponse is empty.
+type DeleteGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupResponse) Reset() {
+	*x = DeleteGroupResponse{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupResponse) ProtoMessage() {}
+
+func (x *DeleteGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupResponse.ProtoReflect.Descriptor instead.
+func (*DeleteGroupResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{40}
+}
+
+// ListGroupsRequest names the organization.
+type ListGroupsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// OrganizationID of the organization.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListGroupsRequest) Reset() {
+	*x = ListGroupsRequest{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsRequest) ProtoMessage() {}
+
+func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListGroupsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+// ListGroupsResponse lists groups by name.
+type ListGroupsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Groups of the organization.
+	Groups        []*Group `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupsResponse) Reset() {
+	*x = ListGroupsResponse{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsResponse) ProtoMessage() {}
+
+func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListGroupsResponse) GetGroups() []*Group {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// AddGroupMemberRequest names the group and the member: a user or a
+// group.
+type AddGroupMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GroupID of the group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// UserID of a user to add, or:
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// MemberGroupID of a group to nest.
+	MemberGroupId string `protobuf:"bytes,3,opt,name=member_group_id,json=memberGroupId,proto3" json:"member_group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddGroupMemberRequest) Reset() {
+	*x = AddGroupMemberRequest{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddGroupMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddGroupMemberRequest) ProtoMessage() {}
+
+func (x *AddGroupMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddGroupMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddGroupMemberRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *AddGroupMemberRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetMemberGroupId() string {
+	if x != nil {
+		return x.MemberGroupId
+	}
+	return ""
+}
+
+// AddGroupMemberResponse is empty.
+type AddGroupMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddGroupMemberResponse) Reset() {
+	*x = AddGroupMemberResponse{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddGroupMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddGroupMemberResponse) ProtoMessage() {}
+
+func (x *AddGroupMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddGroupMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddGroupMemberResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{44}
+}
+
+// RemoveGroupMemberRequest names the group and the member.
+type RemoveGroupMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GroupID of the group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// UserID of a user to take out, or:
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// MemberGroupID of a nested group to take out.
+	MemberGroupId string `protobuf:"bytes,3,opt,name=member_group_id,json=memberGroupId,proto3" json:"member_group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGroupMemberRequest) Reset() {
+	*x = RemoveGroupMemberRequest{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGroupMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGroupMemberRequest) ProtoMessage() {}
+
+func (x *RemoveGroupMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGroupMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveGroupMemberRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *RemoveGroupMemberRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetMemberGroupId() string {
+	if x != nil {
+		return x.MemberGroupId
+	}
+	return ""
+}
+
+// RemoveGroupMemberResponse is empty.
+type RemoveGroupMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGroupMemberResponse) Reset() {
+	*x = RemoveGroupMemberResponse{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGroupMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGroupMemberResponse) ProtoMessage() {}
+
+func (x *RemoveGroupMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGroupMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveGroupMemberResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{46}
+}
+
+// ListGroupMembersRequest names the group.
+type ListGroupMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GroupID of the group.
+	GroupId       string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupMembersRequest) Reset() {
+	*x = ListGroupMembersRequest{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupMembersRequest) ProtoMessage() {}
+
+func (x *ListGroupMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListGroupMembersRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListGroupMembersRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// GroupMember is a user or a nested group.
+type GroupMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID of a user member.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// GroupID of a nested group.
+	GroupId       string `protobuf:"bytes,2,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMember) Reset() {
+	*x = GroupMember{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMember) ProtoMessage() {}
+
+func (x *GroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
+func (*GroupMember) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GroupMember) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GroupMember) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// ListGroupMembersResponse lists direct members.
+type ListGroupMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Members of the group.
+	Members       []*GroupMember `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupMembersResponse) Reset() {
+	*x = ListGroupMembersResponse{}
+	mi := &file_castellan_access_v1_access_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupMembersResponse) ProtoMessage() {}
+
+func (x *ListGroupMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_access_v1_access_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListGroupMembersResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_access_v1_access_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListGroupMembersResponse) GetMembers() []*GroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_castellan_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_castellan_access_v1_access_proto_rawDesc = "" +
@@ -1909,10 +2728,11 @@ const file_castellan_access_v1_access_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x126\n" +
 	"\x17granted_organization_id\x18\x02 \x01(\tR\x15grantedOrganizationId\"V\n" +
 	"\x19ListProjectGrantsResponse\x129\n" +
-	"\x06grants\x18\x01 \x03(\v2!.castellan.access.v1.ProjectGrantR\x06grants\"\xab\x02\n" +
+	"\x06grants\x18\x01 \x03(\v2!.castellan.access.v1.ProjectGrantR\x06grants\"\xc6\x02\n" +
 	"\rAuthorization\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1d\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x19\n" +
+	"\bgroup_id\x18\t \x01(\tR\agroupId\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x03 \x01(\tR\tprojectId\x12\x19\n" +
 	"\bgrant_id\x18\x04 \x01(\tR\agrantId\x12'\n" +
@@ -1921,9 +2741,10 @@ const file_castellan_access_v1_access_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vchange_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\"\x85\x01\n" +
+	"changeTime\"\xa0\x01\n" +
 	"\x1aCreateAuthorizationRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x19\n" +
+	"\bgroup_id\x18\x05 \x01(\tR\agroupId\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x19\n" +
 	"\bgrant_id\x18\x03 \x01(\tR\agrantId\x12\x14\n" +
@@ -1936,17 +2757,57 @@ const file_castellan_access_v1_access_proto_rawDesc = "" +
 	"\x1bUpdateAuthorizationResponse\"G\n" +
 	"\x1aDeleteAuthorizationRequest\x12)\n" +
 	"\x10authorization_id\x18\x01 \x01(\tR\x0fauthorizationId\"\x1d\n" +
-	"\x1bDeleteAuthorizationResponse\"n\n" +
+	"\x1bDeleteAuthorizationResponse\"\x89\x01\n" +
 	"\x19ListAuthorizationsRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x17\n" +
-	"\auser_id\x18\x03 \x01(\tR\x06userId\"h\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x19\n" +
+	"\bgroup_id\x18\x04 \x01(\tR\agroupId\"h\n" +
 	"\x1aListAuthorizationsResponse\x12J\n" +
 	"\x0eauthorizations\x18\x01 \x03(\v2\".castellan.access.v1.AuthorizationR\x0eauthorizations\"\x1d\n" +
 	"\x1bListMyAuthorizationsRequest\"j\n" +
 	"\x1cListMyAuthorizationsResponse\x12J\n" +
-	"\x0eauthorizations\x18\x01 \x03(\v2\".castellan.access.v1.AuthorizationR\x0eauthorizations2\x80\x13\n" +
+	"\x0eauthorizations\x18\x01 \x03(\v2\".castellan.access.v1.AuthorizationR\x0eauthorizations\"\x91\x01\n" +
+	"\x05Group\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
+	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"Q\n" +
+	"\x12CreateGroupRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"G\n" +
+	"\x13CreateGroupResponse\x120\n" +
+	"\x05group\x18\x01 \x01(\v2\x1a.castellan.access.v1.GroupR\x05group\"C\n" +
+	"\x12RenameGroupRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x15\n" +
+	"\x13RenameGroupResponse\"/\n" +
+	"\x12DeleteGroupRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\x15\n" +
+	"\x13DeleteGroupResponse\"<\n" +
+	"\x11ListGroupsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"H\n" +
+	"\x12ListGroupsResponse\x122\n" +
+	"\x06groups\x18\x01 \x03(\v2\x1a.castellan.access.v1.GroupR\x06groups\"s\n" +
+	"\x15AddGroupMemberRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12&\n" +
+	"\x0fmember_group_id\x18\x03 \x01(\tR\rmemberGroupId\"\x18\n" +
+	"\x16AddGroupMemberResponse\"v\n" +
+	"\x18RemoveGroupMemberRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12&\n" +
+	"\x0fmember_group_id\x18\x03 \x01(\tR\rmemberGroupId\"\x1b\n" +
+	"\x19RemoveGroupMemberResponse\"4\n" +
+	"\x17ListGroupMembersRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"A\n" +
+	"\vGroupMember\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x19\n" +
+	"\bgroup_id\x18\x02 \x01(\tR\agroupId\"V\n" +
+	"\x18ListGroupMembersResponse\x12:\n" +
+	"\amembers\x18\x01 \x03(\v2 .castellan.access.v1.GroupMemberR\amembers2\xcd\x1a\n" +
 	"\rAccessService\x12\x95\x01\n" +
 	"\x0eAddProjectRole\x12*.castellan.access.v1.AddProjectRoleRequest\x1a+.castellan.access.v1.AddProjectRoleResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/projects/{project_id}/roles\x12\xa4\x01\n" +
 	"\x11UpdateProjectRole\x12-.castellan.access.v1.UpdateProjectRoleRequest\x1a..castellan.access.v1.UpdateProjectRoleResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\x1a%/v1/projects/{project_id}/roles/{key}\x12\xa1\x01\n" +
@@ -1961,7 +2822,17 @@ const file_castellan_access_v1_access_proto_rawDesc = "" +
 	"\x13CreateAuthorization\x12/.castellan.access.v1.CreateAuthorizationRequest\x1a0.castellan.access.v1.CreateAuthorizationResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/authorizations\x12\xaa\x01\n" +
 	"\x13UpdateAuthorization\x12/.castellan.access.v1.UpdateAuthorizationRequest\x1a0.castellan.access.v1.UpdateAuthorizationResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\x1a%/v1/authorizations/{authorization_id}\x12\xa7\x01\n" +
 	"\x13DeleteAuthorization\x12/.castellan.access.v1.DeleteAuthorizationRequest\x1a0.castellan.access.v1.DeleteAuthorizationResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/authorizations/{authorization_id}\x12\x94\x01\n" +
-	"\x12ListAuthorizations\x12..castellan.access.v1.ListAuthorizationsRequest\x1a/.castellan.access.v1.ListAuthorizationsResponse\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/authorizations\x90\x02\x01\x12\x9d\x01\n" +
+	"\x12ListAuthorizations\x12..castellan.access.v1.ListAuthorizationsRequest\x1a/.castellan.access.v1.ListAuthorizationsResponse\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/authorizations\x90\x02\x01\x12w\n" +
+	"\vCreateGroup\x12'.castellan.access.v1.CreateGroupRequest\x1a(.castellan.access.v1.CreateGroupResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/groups\x12\x82\x01\n" +
+	"\vRenameGroup\x12'.castellan.access.v1.RenameGroupRequest\x1a(.castellan.access.v1.RenameGroupResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\x1a\x15/v1/groups/{group_id}\x12\x7f\n" +
+	"\vDeleteGroup\x12'.castellan.access.v1.DeleteGroupRequest\x1a(.castellan.access.v1.DeleteGroupResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/groups/{group_id}\x12t\n" +
+	"\n" +
+	"ListGroups\x12&.castellan.access.v1.ListGroupsRequest\x1a'.castellan.access.v1.ListGroupsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/groups\x90\x02\x01\x12\x93\x01\n" +
+	"\x0eAddGroupMember\x12*.castellan.access.v1.AddGroupMemberRequest\x1a+.castellan.access.v1.AddGroupMemberResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/groups/{group_id}/members\x12\xa3\x01\n" +
+	"\x11RemoveGroupMember\x12-.castellan.access.v1.RemoveGroupMemberRequest\x1a..castellan.access.v1.RemoveGroupMemberResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/groups/{group_id}/members:remove\x12\x99\x01\n" +
+	"\x10ListGroupMembers\x12,.castellan.access.v1.ListGroupMembersRequest\x1a-.castellan.access.v1.ListGroupMembersResponse\"(\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/groups/{group_id}/members\x90\x02\x01\x12\x9d\x01\n" +
 	"\x14ListMyAuthorizations\x120.castellan.access.v1.ListMyAuthorizationsRequest\x1a1.castellan.access.v1.ListMyAuthorizationsResponse\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/me/authorizations\x90\x02\x01BEZCgithub.com/castellan-iam/castellan/gen/castellan/access/v1;accessv1b\x06proto3"
 
 var (
@@ -1976,7 +2847,7 @@ func file_castellan_access_v1_access_proto_rawDescGZIP() []byte {
 	return file_castellan_access_v1_access_proto_rawDescData
 }
 
-var file_castellan_access_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_castellan_access_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_castellan_access_v1_access_proto_goTypes = []any{
 	(*Role)(nil),                         // 0: castellan.access.v1.Role
 	(*AddProjectRoleRequest)(nil),        // 1: castellan.access.v1.AddProjectRoleRequest
@@ -2012,56 +2883,90 @@ var file_castellan_access_v1_access_proto_goTypes = []any{
 	(*ListAuthorizationsResponse)(nil),   // 31: castellan.access.v1.ListAuthorizationsResponse
 	(*ListMyAuthorizationsRequest)(nil),  // 32: castellan.access.v1.ListMyAuthorizationsRequest
 	(*ListMyAuthorizationsResponse)(nil), // 33: castellan.access.v1.ListMyAuthorizationsResponse
-	(*timestamppb.Timestamp)(nil),        // 34: google.protobuf.Timestamp
+	(*Group)(nil),                        // 34: castellan.access.v1.Group
+	(*CreateGroupRequest)(nil),           // 35: castellan.access.v1.CreateGroupRequest
+	(*CreateGroupResponse)(nil),          // 36: castellan.access.v1.CreateGroupResponse
+	(*RenameGroupRequest)(nil),           // 37: castellan.access.v1.RenameGroupRequest
+	(*RenameGroupResponse)(nil),          // 38: castellan.access.v1.RenameGroupResponse
+	(*DeleteGroupRequest)(nil),           // 39: castellan.access.v1.DeleteGroupRequest
+	(*DeleteGroupResponse)(nil),          // 40: castellan.access.v1.DeleteGroupResponse
+	(*ListGroupsRequest)(nil),            // 41: castellan.access.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),           // 42: castellan.access.v1.ListGroupsResponse
+	(*AddGroupMemberRequest)(nil),        // 43: castellan.access.v1.AddGroupMemberRequest
+	(*AddGroupMemberResponse)(nil),       // 44: castellan.access.v1.AddGroupMemberResponse
+	(*RemoveGroupMemberRequest)(nil),     // 45: castellan.access.v1.RemoveGroupMemberRequest
+	(*RemoveGroupMemberResponse)(nil),    // 46: castellan.access.v1.RemoveGroupMemberResponse
+	(*ListGroupMembersRequest)(nil),      // 47: castellan.access.v1.ListGroupMembersRequest
+	(*GroupMember)(nil),                  // 48: castellan.access.v1.GroupMember
+	(*ListGroupMembersResponse)(nil),     // 49: castellan.access.v1.ListGroupMembersResponse
+	(*timestamppb.Timestamp)(nil),        // 50: google.protobuf.Timestamp
 }
 var file_castellan_access_v1_access_proto_depIdxs = []int32{
 	0,  // 0: castellan.access.v1.ListProjectRolesResponse.roles:type_name -> castellan.access.v1.Role
 	9,  // 1: castellan.access.v1.GetProjectSettingsResponse.settings:type_name -> castellan.access.v1.ProjectSettings
 	9,  // 2: castellan.access.v1.SetProjectSettingsRequest.settings:type_name -> castellan.access.v1.ProjectSettings
 	0,  // 3: castellan.access.v1.ProjectGrant.roles:type_name -> castellan.access.v1.Role
-	34, // 4: castellan.access.v1.ProjectGrant.create_time:type_name -> google.protobuf.Timestamp
+	50, // 4: castellan.access.v1.ProjectGrant.create_time:type_name -> google.protobuf.Timestamp
 	14, // 5: castellan.access.v1.CreateProjectGrantResponse.grant:type_name -> castellan.access.v1.ProjectGrant
 	14, // 6: castellan.access.v1.ListProjectGrantsResponse.grants:type_name -> castellan.access.v1.ProjectGrant
-	34, // 7: castellan.access.v1.Authorization.create_time:type_name -> google.protobuf.Timestamp
-	34, // 8: castellan.access.v1.Authorization.change_time:type_name -> google.protobuf.Timestamp
+	50, // 7: castellan.access.v1.Authorization.create_time:type_name -> google.protobuf.Timestamp
+	50, // 8: castellan.access.v1.Authorization.change_time:type_name -> google.protobuf.Timestamp
 	23, // 9: castellan.access.v1.CreateAuthorizationResponse.authorization:type_name -> castellan.access.v1.Authorization
 	23, // 10: castellan.access.v1.ListAuthorizationsResponse.authorizations:type_name -> castellan.access.v1.Authorization
 	23, // 11: castellan.access.v1.ListMyAuthorizationsResponse.authorizations:type_name -> castellan.access.v1.Authorization
-	1,  // 12: castellan.access.v1.AccessService.AddProjectRole:input_type -> castellan.access.v1.AddProjectRoleRequest
-	3,  // 13: castellan.access.v1.AccessService.UpdateProjectRole:input_type -> castellan.access.v1.UpdateProjectRoleRequest
-	5,  // 14: castellan.access.v1.AccessService.RemoveProjectRole:input_type -> castellan.access.v1.RemoveProjectRoleRequest
-	7,  // 15: castellan.access.v1.AccessService.ListProjectRoles:input_type -> castellan.access.v1.ListProjectRolesRequest
-	10, // 16: castellan.access.v1.AccessService.GetProjectSettings:input_type -> castellan.access.v1.GetProjectSettingsRequest
-	12, // 17: castellan.access.v1.AccessService.SetProjectSettings:input_type -> castellan.access.v1.SetProjectSettingsRequest
-	15, // 18: castellan.access.v1.AccessService.CreateProjectGrant:input_type -> castellan.access.v1.CreateProjectGrantRequest
-	17, // 19: castellan.access.v1.AccessService.UpdateProjectGrant:input_type -> castellan.access.v1.UpdateProjectGrantRequest
-	19, // 20: castellan.access.v1.AccessService.DeleteProjectGrant:input_type -> castellan.access.v1.DeleteProjectGrantRequest
-	21, // 21: castellan.access.v1.AccessService.ListProjectGrants:input_type -> castellan.access.v1.ListProjectGrantsRequest
-	24, // 22: castellan.access.v1.AccessService.CreateAuthorization:input_type -> castellan.access.v1.CreateAuthorizationRequest
-	26, // 23: castellan.access.v1.AccessService.UpdateAuthorization:input_type -> castellan.access.v1.UpdateAuthorizationRequest
-	28, // 24: castellan.access.v1.AccessService.DeleteAuthorization:input_type -> castellan.access.v1.DeleteAuthorizationRequest
-	30, // 25: castellan.access.v1.AccessService.ListAuthorizations:input_type -> castellan.access.v1.ListAuthorizationsRequest
-	32, // 26: castellan.access.v1.AccessService.ListMyAuthorizations:input_type -> castellan.access.v1.ListMyAuthorizationsRequest
-	2,  // 27: castellan.access.v1.AccessService.AddProjectRole:output_type -> castellan.access.v1.AddProjectRoleResponse
-	4,  // 28: castellan.access.v1.AccessService.UpdateProjectRole:output_type -> castellan.access.v1.UpdateProjectRoleResponse
-	6,  // 29: castellan.access.v1.AccessService.RemoveProjectRole:output_type -> castellan.access.v1.RemoveProjectRoleResponse
-	8,  // 30: castellan.access.v1.AccessService.ListProjectRoles:output_type -> castellan.access.v1.ListProjectRolesResponse
-	11, // 31: castellan.access.v1.AccessService.GetProjectSettings:output_type -> castellan.access.v1.GetProjectSettingsResponse
-	13, // 32: castellan.access.v1.AccessService.SetProjectSettings:output_type -> castellan.access.v1.SetProjectSettingsResponse
-	16, // 33: castellan.access.v1.AccessService.CreateProjectGrant:output_type -> castellan.access.v1.CreateProjectGrantResponse
-	18, // 34: castellan.access.v1.AccessService.UpdateProjectGrant:output_type -> castellan.access.v1.UpdateProjectGrantResponse
-	20, // 35: castellan.access.v1.AccessService.DeleteProjectGrant:output_type -> castellan.access.v1.DeleteProjectGrantResponse
-	22, // 36: castellan.access.v1.AccessService.ListProjectGrants:output_type -> castellan.access.v1.ListProjectGrantsResponse
-	25, // 37: castellan.access.v1.AccessService.CreateAuthorization:output_type -> castellan.access.v1.CreateAuthorizationResponse
-	27, // 38: castellan.access.v1.AccessService.UpdateAuthorization:output_type -> castellan.access.v1.UpdateAuthorizationResponse
-	29, // 39: castellan.access.v1.AccessService.DeleteAuthorization:output_type -> castellan.access.v1.DeleteAuthorizationResponse
-	31, // 40: castellan.access.v1.AccessService.ListAuthorizations:output_type -> castellan.access.v1.ListAuthorizationsResponse
-	33, // 41: castellan.access.v1.AccessService.ListMyAuthorizations:output_type -> castellan.access.v1.ListMyAuthorizationsResponse
-	27, // [27:42] is the sub-list for method output_type
-	12, // [12:27] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	50, // 12: castellan.access.v1.Group.create_time:type_name -> google.protobuf.Timestamp
+	34, // 13: castellan.access.v1.CreateGroupResponse.group:type_name -> castellan.access.v1.Group
+	34, // 14: castellan.access.v1.ListGroupsResponse.groups:type_name -> castellan.access.v1.Group
+	48, // 15: castellan.access.v1.ListGroupMembersResponse.members:type_name -> castellan.access.v1.GroupMember
+	1,  // 16: castellan.access.v1.AccessService.AddProjectRole:input_type -> castellan.access.v1.AddProjectRoleRequest
+	3,  // 17: castellan.access.v1.AccessService.UpdateProjectRole:input_type -> castellan.access.v1.UpdateProjectRoleRequest
+	5,  // 18: castellan.access.v1.AccessService.RemoveProjectRole:input_type -> castellan.access.v1.RemoveProjectRoleRequest
+	7,  // 19: castellan.access.v1.AccessService.ListProjectRoles:input_type -> castellan.access.v1.ListProjectRolesRequest
+	10, // 20: castellan.access.v1.AccessService.GetProjectSettings:input_type -> castellan.access.v1.GetProjectSettingsRequest
+	12, // 21: castellan.access.v1.AccessService.SetProjectSettings:input_type -> castellan.access.v1.SetProjectSettingsRequest
+	15, // 22: castellan.access.v1.AccessService.CreateProjectGrant:input_type -> castellan.access.v1.CreateProjectGrantRequest
+	17, // 23: castellan.access.v1.AccessService.UpdateProjectGrant:input_type -> castellan.access.v1.UpdateProjectGrantRequest
+	19, // 24: castellan.access.v1.AccessService.DeleteProjectGrant:input_type -> castellan.access.v1.DeleteProjectGrantRequest
+	21, // 25: castellan.access.v1.AccessService.ListProjectGrants:input_type -> castellan.access.v1.ListProjectGrantsRequest
+	24, // 26: castellan.access.v1.AccessService.CreateAuthorization:input_type -> castellan.access.v1.CreateAuthorizationRequest
+	26, // 27: castellan.access.v1.AccessService.UpdateAuthorization:input_type -> castellan.access.v1.UpdateAuthorizationRequest
+	28, // 28: castellan.access.v1.AccessService.DeleteAuthorization:input_type -> castellan.access.v1.DeleteAuthorizationRequest
+	30, // 29: castellan.access.v1.AccessService.ListAuthorizations:input_type -> castellan.access.v1.ListAuthorizationsRequest
+	35, // 30: castellan.access.v1.AccessService.CreateGroup:input_type -> castellan.access.v1.CreateGroupRequest
+	37, // 31: castellan.access.v1.AccessService.RenameGroup:input_type -> castellan.access.v1.RenameGroupRequest
+	39, // 32: castellan.access.v1.AccessService.DeleteGroup:input_type -> castellan.access.v1.DeleteGroupRequest
+	41, // 33: castellan.access.v1.AccessService.ListGroups:input_type -> castellan.access.v1.ListGroupsRequest
+	43, // 34: castellan.access.v1.AccessService.AddGroupMember:input_type -> castellan.access.v1.AddGroupMemberRequest
+	45, // 35: castellan.access.v1.AccessService.RemoveGroupMember:input_type -> castellan.access.v1.RemoveGroupMemberRequest
+	47, // 36: castellan.access.v1.AccessService.ListGroupMembers:input_type -> castellan.access.v1.ListGroupMembersRequest
+	32, // 37: castellan.access.v1.AccessService.ListMyAuthorizations:input_type -> castellan.access.v1.ListMyAuthorizationsRequest
+	2,  // 38: castellan.access.v1.AccessService.AddProjectRole:output_type -> castellan.access.v1.AddProjectRoleResponse
+	4,  // 39: castellan.access.v1.AccessService.UpdateProjectRole:output_type -> castellan.access.v1.UpdateProjectRoleResponse
+	6,  // 40: castellan.access.v1.AccessService.RemoveProjectRole:output_type -> castellan.access.v1.RemoveProjectRoleResponse
+	8,  // 41: castellan.access.v1.AccessService.ListProjectRoles:output_type -> castellan.access.v1.ListProjectRolesResponse
+	11, // 42: castellan.access.v1.AccessService.GetProjectSettings:output_type -> castellan.access.v1.GetProjectSettingsResponse
+	13, // 43: castellan.access.v1.AccessService.SetProjectSettings:output_type -> castellan.access.v1.SetProjectSettingsResponse
+	16, // 44: castellan.access.v1.AccessService.CreateProjectGrant:output_type -> castellan.access.v1.CreateProjectGrantResponse
+	18, // 45: castellan.access.v1.AccessService.UpdateProjectGrant:output_type -> castellan.access.v1.UpdateProjectGrantResponse
+	20, // 46: castellan.access.v1.AccessService.DeleteProjectGrant:output_type -> castellan.access.v1.DeleteProjectGrantResponse
+	22, // 47: castellan.access.v1.AccessService.ListProjectGrants:output_type -> castellan.access.v1.ListProjectGrantsResponse
+	25, // 48: castellan.access.v1.AccessService.CreateAuthorization:output_type -> castellan.access.v1.CreateAuthorizationResponse
+	27, // 49: castellan.access.v1.AccessService.UpdateAuthorization:output_type -> castellan.access.v1.UpdateAuthorizationResponse
+	29, // 50: castellan.access.v1.AccessService.DeleteAuthorization:output_type -> castellan.access.v1.DeleteAuthorizationResponse
+	31, // 51: castellan.access.v1.AccessService.ListAuthorizations:output_type -> castellan.access.v1.ListAuthorizationsResponse
+	36, // 52: castellan.access.v1.AccessService.CreateGroup:output_type -> castellan.access.v1.CreateGroupResponse
+	38, // 53: castellan.access.v1.AccessService.RenameGroup:output_type -> castellan.access.v1.RenameGroupResponse
+	40, // 54: castellan.access.v1.AccessService.DeleteGroup:output_type -> castellan.access.v1.DeleteGroupResponse
+	42, // 55: castellan.access.v1.AccessService.ListGroups:output_type -> castellan.access.v1.ListGroupsResponse
+	44, // 56: castellan.access.v1.AccessService.AddGroupMember:output_type -> castellan.access.v1.AddGroupMemberResponse
+	46, // 57: castellan.access.v1.AccessService.RemoveGroupMember:output_type -> castellan.access.v1.RemoveGroupMemberResponse
+	49, // 58: castellan.access.v1.AccessService.ListGroupMembers:output_type -> castellan.access.v1.ListGroupMembersResponse
+	33, // 59: castellan.access.v1.AccessService.ListMyAuthorizations:output_type -> castellan.access.v1.ListMyAuthorizationsResponse
+	38, // [38:60] is the sub-list for method output_type
+	16, // [16:38] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_castellan_access_v1_access_proto_init() }
@@ -2075,7 +2980,7 @@ func file_castellan_access_v1_access_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_access_v1_access_proto_rawDesc), len(file_castellan_access_v1_access_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

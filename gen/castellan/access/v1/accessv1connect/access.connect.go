@@ -80,6 +80,27 @@ const (
 	// AccessServiceListAuthorizationsProcedure is the fully-qualified name of the AccessService's
 	// ListAuthorizations RPC.
 	AccessServiceListAuthorizationsProcedure = "/castellan.access.v1.AccessService/ListAuthorizations"
+	// AccessServiceCreateGroupProcedure is the fully-qualified name of the AccessService's CreateGroup
+	// RPC.
+	AccessServiceCreateGroupProcedure = "/castellan.access.v1.AccessService/CreateGroup"
+	// AccessServiceRenameGroupProcedure is the fully-qualified name of the AccessService's RenameGroup
+	// RPC.
+	AccessServiceRenameGroupProcedure = "/castellan.access.v1.AccessService/RenameGroup"
+	// AccessServiceDeleteGroupProcedure is the fully-qualified name of the AccessService's DeleteGroup
+	// RPC.
+	AccessServiceDeleteGroupProcedure = "/castellan.access.v1.AccessService/DeleteGroup"
+	// AccessServiceListGroupsProcedure is the fully-qualified name of the AccessService's ListGroups
+	// RPC.
+	AccessServiceListGroupsProcedure = "/castellan.access.v1.AccessService/ListGroups"
+	// AccessServiceAddGroupMemberProcedure is the fully-qualified name of the AccessService's
+	// AddGroupMember RPC.
+	AccessServiceAddGroupMemberProcedure = "/castellan.access.v1.AccessService/AddGroupMember"
+	// AccessServiceRemoveGroupMemberProcedure is the fully-qualified name of the AccessService's
+	// RemoveGroupMember RPC.
+	AccessServiceRemoveGroupMemberProcedure = "/castellan.access.v1.AccessService/RemoveGroupMember"
+	// AccessServiceListGroupMembersProcedure is the fully-qualified name of the AccessService's
+	// ListGroupMembers RPC.
+	AccessServiceListGroupMembersProcedure = "/castellan.access.v1.AccessService/ListGroupMembers"
 	// AccessServiceListMyAuthorizationsProcedure is the fully-qualified name of the AccessService's
 	// ListMyAuthorizations RPC.
 	AccessServiceListMyAuthorizationsProcedure = "/castellan.access.v1.AccessService/ListMyAuthorizations"
@@ -123,6 +144,24 @@ type AccessServiceClient interface {
 	// ListAuthorizations lists the authorizations of a project (and
 	// optionally one grant of it) the caller may read, or of one user.
 	ListAuthorizations(context.Context, *connect.Request[v1.ListAuthorizationsRequest]) (*connect.Response[v1.ListAuthorizationsResponse], error)
+	// CreateGroup adds a group of users to an organization. Changing groups
+	// and their members needs user.write and authorization.write on the
+	// organization (a member holds the group's roles); reading them
+	// user.read.
+	CreateGroup(context.Context, *connect.Request[v1.CreateGroupRequest]) (*connect.Response[v1.CreateGroupResponse], error)
+	// RenameGroup renames a group.
+	RenameGroup(context.Context, *connect.Request[v1.RenameGroupRequest]) (*connect.Response[v1.RenameGroupResponse], error)
+	// DeleteGroup removes a group, its memberships and its authorizations.
+	DeleteGroup(context.Context, *connect.Request[v1.DeleteGroupRequest]) (*connect.Response[v1.DeleteGroupResponse], error)
+	// ListGroups lists an organization's groups by name.
+	ListGroups(context.Context, *connect.Request[v1.ListGroupsRequest]) (*connect.Response[v1.ListGroupsResponse], error)
+	// AddGroupMember adds a user or a group of the organization to a group;
+	// a group that would contain itself is refused.
+	AddGroupMember(context.Context, *connect.Request[v1.AddGroupMemberRequest]) (*connect.Response[v1.AddGroupMemberResponse], error)
+	// RemoveGroupMember takes a user or a group out of a group.
+	RemoveGroupMember(context.Context, *connect.Request[v1.RemoveGroupMemberRequest]) (*connect.Response[v1.RemoveGroupMemberResponse], error)
+	// ListGroupMembers lists a group's direct members.
+	ListGroupMembers(context.Context, *connect.Request[v1.ListGroupMembersRequest]) (*connect.Response[v1.ListGroupMembersResponse], error)
 	// ListMyAuthorizations lists the caller's own authorizations; it needs
 	// no permission.
 	ListMyAuthorizations(context.Context, *connect.Request[v1.ListMyAuthorizationsRequest]) (*connect.Response[v1.ListMyAuthorizationsResponse], error)
@@ -227,6 +266,50 @@ func NewAccessServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		createGroup: connect.NewClient[v1.CreateGroupRequest, v1.CreateGroupResponse](
+			httpClient,
+			baseURL+AccessServiceCreateGroupProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("CreateGroup")),
+			connect.WithClientOptions(opts...),
+		),
+		renameGroup: connect.NewClient[v1.RenameGroupRequest, v1.RenameGroupResponse](
+			httpClient,
+			baseURL+AccessServiceRenameGroupProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("RenameGroup")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteGroup: connect.NewClient[v1.DeleteGroupRequest, v1.DeleteGroupResponse](
+			httpClient,
+			baseURL+AccessServiceDeleteGroupProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("DeleteGroup")),
+			connect.WithClientOptions(opts...),
+		),
+		listGroups: connect.NewClient[v1.ListGroupsRequest, v1.ListGroupsResponse](
+			httpClient,
+			baseURL+AccessServiceListGroupsProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("ListGroups")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		addGroupMember: connect.NewClient[v1.AddGroupMemberRequest, v1.AddGroupMemberResponse](
+			httpClient,
+			baseURL+AccessServiceAddGroupMemberProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("AddGroupMember")),
+			connect.WithClientOptions(opts...),
+		),
+		removeGroupMember: connect.NewClient[v1.RemoveGroupMemberRequest, v1.RemoveGroupMemberResponse](
+			httpClient,
+			baseURL+AccessServiceRemoveGroupMemberProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("RemoveGroupMember")),
+			connect.WithClientOptions(opts...),
+		),
+		listGroupMembers: connect.NewClient[v1.ListGroupMembersRequest, v1.ListGroupMembersResponse](
+			httpClient,
+			baseURL+AccessServiceListGroupMembersProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("ListGroupMembers")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		listMyAuthorizations: connect.NewClient[v1.ListMyAuthorizationsRequest, v1.ListMyAuthorizationsResponse](
 			httpClient,
 			baseURL+AccessServiceListMyAuthorizationsProcedure,
@@ -253,6 +336,13 @@ type accessServiceClient struct {
 	updateAuthorization  *connect.Client[v1.UpdateAuthorizationRequest, v1.UpdateAuthorizationResponse]
 	deleteAuthorization  *connect.Client[v1.DeleteAuthorizationRequest, v1.DeleteAuthorizationResponse]
 	listAuthorizations   *connect.Client[v1.ListAuthorizationsRequest, v1.ListAuthorizationsResponse]
+	createGroup          *connect.Client[v1.CreateGroupRequest, v1.CreateGroupResponse]
+	renameGroup          *connect.Client[v1.RenameGroupRequest, v1.RenameGroupResponse]
+	deleteGroup          *connect.Client[v1.DeleteGroupRequest, v1.DeleteGroupResponse]
+	listGroups           *connect.Client[v1.ListGroupsRequest, v1.ListGroupsResponse]
+	addGroupMember       *connect.Client[v1.AddGroupMemberRequest, v1.AddGroupMemberResponse]
+	removeGroupMember    *connect.Client[v1.RemoveGroupMemberRequest, v1.RemoveGroupMemberResponse]
+	listGroupMembers     *connect.Client[v1.ListGroupMembersRequest, v1.ListGroupMembersResponse]
 	listMyAuthorizations *connect.Client[v1.ListMyAuthorizationsRequest, v1.ListMyAuthorizationsResponse]
 }
 
@@ -326,6 +416,41 @@ func (c *accessServiceClient) ListAuthorizations(ctx context.Context, req *conne
 	return c.listAuthorizations.CallUnary(ctx, req)
 }
 
+// CreateGroup calls castellan.access.v1.AccessService.CreateGroup.
+func (c *accessServiceClient) CreateGroup(ctx context.Context, req *connect.Request[v1.CreateGroupRequest]) (*connect.Response[v1.CreateGroupResponse], error) {
+	return c.createGroup.CallUnary(ctx, req)
+}
+
+// RenameGroup calls castellan.access.v1.AccessService.RenameGroup.
+func (c *accessServiceClient) RenameGroup(ctx context.Context, req *connect.Request[v1.RenameGroupRequest]) (*connect.Response[v1.RenameGroupResponse], error) {
+	return c.renameGroup.CallUnary(ctx, req)
+}
+
+// DeleteGroup calls castellan.access.v1.AccessService.DeleteGroup.
+func (c *accessServiceClient) DeleteGroup(ctx context.Context, req *connect.Request[v1.DeleteGroupRequest]) (*connect.Response[v1.DeleteGroupResponse], error) {
+	return c.deleteGroup.CallUnary(ctx, req)
+}
+
+// ListGroups calls castellan.access.v1.AccessService.ListGroups.
+func (c *accessServiceClient) ListGroups(ctx context.Context, req *connect.Request[v1.ListGroupsRequest]) (*connect.Response[v1.ListGroupsResponse], error) {
+	return c.listGroups.CallUnary(ctx, req)
+}
+
+// AddGroupMember calls castellan.access.v1.AccessService.AddGroupMember.
+func (c *accessServiceClient) AddGroupMember(ctx context.Context, req *connect.Request[v1.AddGroupMemberRequest]) (*connect.Response[v1.AddGroupMemberResponse], error) {
+	return c.addGroupMember.CallUnary(ctx, req)
+}
+
+// RemoveGroupMember calls castellan.access.v1.AccessService.RemoveGroupMember.
+func (c *accessServiceClient) RemoveGroupMember(ctx context.Context, req *connect.Request[v1.RemoveGroupMemberRequest]) (*connect.Response[v1.RemoveGroupMemberResponse], error) {
+	return c.removeGroupMember.CallUnary(ctx, req)
+}
+
+// ListGroupMembers calls castellan.access.v1.AccessService.ListGroupMembers.
+func (c *accessServiceClient) ListGroupMembers(ctx context.Context, req *connect.Request[v1.ListGroupMembersRequest]) (*connect.Response[v1.ListGroupMembersResponse], error) {
+	return c.listGroupMembers.CallUnary(ctx, req)
+}
+
 // ListMyAuthorizations calls castellan.access.v1.AccessService.ListMyAuthorizations.
 func (c *accessServiceClient) ListMyAuthorizations(ctx context.Context, req *connect.Request[v1.ListMyAuthorizationsRequest]) (*connect.Response[v1.ListMyAuthorizationsResponse], error) {
 	return c.listMyAuthorizations.CallUnary(ctx, req)
@@ -369,6 +494,24 @@ type AccessServiceHandler interface {
 	// ListAuthorizations lists the authorizations of a project (and
 	// optionally one grant of it) the caller may read, or of one user.
 	ListAuthorizations(context.Context, *connect.Request[v1.ListAuthorizationsRequest]) (*connect.Response[v1.ListAuthorizationsResponse], error)
+	// CreateGroup adds a group of users to an organization. Changing groups
+	// and their members needs user.write and authorization.write on the
+	// organization (a member holds the group's roles); reading them
+	// user.read.
+	CreateGroup(context.Context, *connect.Request[v1.CreateGroupRequest]) (*connect.Response[v1.CreateGroupResponse], error)
+	// RenameGroup renames a group.
+	RenameGroup(context.Context, *connect.Request[v1.RenameGroupRequest]) (*connect.Response[v1.RenameGroupResponse], error)
+	// DeleteGroup removes a group, its memberships and its authorizations.
+	DeleteGroup(context.Context, *connect.Request[v1.DeleteGroupRequest]) (*connect.Response[v1.DeleteGroupResponse], error)
+	// ListGroups lists an organization's groups by name.
+	ListGroups(context.Context, *connect.Request[v1.ListGroupsRequest]) (*connect.Response[v1.ListGroupsResponse], error)
+	// AddGroupMember adds a user or a group of the organization to a group;
+	// a group that would contain itself is refused.
+	AddGroupMember(context.Context, *connect.Request[v1.AddGroupMemberRequest]) (*connect.Response[v1.AddGroupMemberResponse], error)
+	// RemoveGroupMember takes a user or a group out of a group.
+	RemoveGroupMember(context.Context, *connect.Request[v1.RemoveGroupMemberRequest]) (*connect.Response[v1.RemoveGroupMemberResponse], error)
+	// ListGroupMembers lists a group's direct members.
+	ListGroupMembers(context.Context, *connect.Request[v1.ListGroupMembersRequest]) (*connect.Response[v1.ListGroupMembersResponse], error)
 	// ListMyAuthorizations lists the caller's own authorizations; it needs
 	// no permission.
 	ListMyAuthorizations(context.Context, *connect.Request[v1.ListMyAuthorizationsRequest]) (*connect.Response[v1.ListMyAuthorizationsResponse], error)
@@ -469,6 +612,50 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	accessServiceCreateGroupHandler := connect.NewUnaryHandler(
+		AccessServiceCreateGroupProcedure,
+		svc.CreateGroup,
+		connect.WithSchema(accessServiceMethods.ByName("CreateGroup")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceRenameGroupHandler := connect.NewUnaryHandler(
+		AccessServiceRenameGroupProcedure,
+		svc.RenameGroup,
+		connect.WithSchema(accessServiceMethods.ByName("RenameGroup")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceDeleteGroupHandler := connect.NewUnaryHandler(
+		AccessServiceDeleteGroupProcedure,
+		svc.DeleteGroup,
+		connect.WithSchema(accessServiceMethods.ByName("DeleteGroup")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceListGroupsHandler := connect.NewUnaryHandler(
+		AccessServiceListGroupsProcedure,
+		svc.ListGroups,
+		connect.WithSchema(accessServiceMethods.ByName("ListGroups")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceAddGroupMemberHandler := connect.NewUnaryHandler(
+		AccessServiceAddGroupMemberProcedure,
+		svc.AddGroupMember,
+		connect.WithSchema(accessServiceMethods.ByName("AddGroupMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceRemoveGroupMemberHandler := connect.NewUnaryHandler(
+		AccessServiceRemoveGroupMemberProcedure,
+		svc.RemoveGroupMember,
+		connect.WithSchema(accessServiceMethods.ByName("RemoveGroupMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceListGroupMembersHandler := connect.NewUnaryHandler(
+		AccessServiceListGroupMembersProcedure,
+		svc.ListGroupMembers,
+		connect.WithSchema(accessServiceMethods.ByName("ListGroupMembers")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	accessServiceListMyAuthorizationsHandler := connect.NewUnaryHandler(
 		AccessServiceListMyAuthorizationsProcedure,
 		svc.ListMyAuthorizations,
@@ -506,6 +693,20 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 			accessServiceDeleteAuthorizationHandler.ServeHTTP(w, r)
 		case AccessServiceListAuthorizationsProcedure:
 			accessServiceListAuthorizationsHandler.ServeHTTP(w, r)
+		case AccessServiceCreateGroupProcedure:
+			accessServiceCreateGroupHandler.ServeHTTP(w, r)
+		case AccessServiceRenameGroupProcedure:
+			accessServiceRenameGroupHandler.ServeHTTP(w, r)
+		case AccessServiceDeleteGroupProcedure:
+			accessServiceDeleteGroupHandler.ServeHTTP(w, r)
+		case AccessServiceListGroupsProcedure:
+			accessServiceListGroupsHandler.ServeHTTP(w, r)
+		case AccessServiceAddGroupMemberProcedure:
+			accessServiceAddGroupMemberHandler.ServeHTTP(w, r)
+		case AccessServiceRemoveGroupMemberProcedure:
+			accessServiceRemoveGroupMemberHandler.ServeHTTP(w, r)
+		case AccessServiceListGroupMembersProcedure:
+			accessServiceListGroupMembersHandler.ServeHTTP(w, r)
 		case AccessServiceListMyAuthorizationsProcedure:
 			accessServiceListMyAuthorizationsHandler.ServeHTTP(w, r)
 		default:
@@ -571,6 +772,34 @@ func (UnimplementedAccessServiceHandler) DeleteAuthorization(context.Context, *c
 
 func (UnimplementedAccessServiceHandler) ListAuthorizations(context.Context, *connect.Request[v1.ListAuthorizationsRequest]) (*connect.Response[v1.ListAuthorizationsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.ListAuthorizations is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) CreateGroup(context.Context, *connect.Request[v1.CreateGroupRequest]) (*connect.Response[v1.CreateGroupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.CreateGroup is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) RenameGroup(context.Context, *connect.Request[v1.RenameGroupRequest]) (*connect.Response[v1.RenameGroupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.RenameGroup is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) DeleteGroup(context.Context, *connect.Request[v1.DeleteGroupRequest]) (*connect.Response[v1.DeleteGroupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.DeleteGroup is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) ListGroups(context.Context, *connect.Request[v1.ListGroupsRequest]) (*connect.Response[v1.ListGroupsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.ListGroups is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) AddGroupMember(context.Context, *connect.Request[v1.AddGroupMemberRequest]) (*connect.Response[v1.AddGroupMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.AddGroupMember is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) RemoveGroupMember(context.Context, *connect.Request[v1.RemoveGroupMemberRequest]) (*connect.Response[v1.RemoveGroupMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.RemoveGroupMember is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) ListGroupMembers(context.Context, *connect.Request[v1.ListGroupMembersRequest]) (*connect.Response[v1.ListGroupMembersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.access.v1.AccessService.ListGroupMembers is not implemented"))
 }
 
 func (UnimplementedAccessServiceHandler) ListMyAuthorizations(context.Context, *connect.Request[v1.ListMyAuthorizationsRequest]) (*connect.Response[v1.ListMyAuthorizationsResponse], error) {
