@@ -85,6 +85,7 @@ func TestDelegatedAccess(t *testing.T) {
 		buyer := newUser(caos, "buyer")
 		buyer2 := newUser(caos, "buyer2")
 		seller := newUser(digitec, "seller")
+		newUser(digitec, "outsider")
 		mustJSON(t, s.url, owner, http.MethodPost, "/v1/organizations/"+caos+"/members", map[string]any{"userId": caosAdmin, "roles": []string{"org.owner"}})
 		out, stderr, err := castellan(t, b.env, "tokens", "create", "caos-admin", "1h")
 		if err != nil {
@@ -222,6 +223,18 @@ func TestDelegatedAccess(t *testing.T) {
 		wantRole("refreshed access token", jwtPayload(t, refreshed.AccessToken), false)
 		if evaluate(owner) || evaluateFor(owner, buyer2) {
 			t.Fatal("AuthZEN permits a role taken back from the grant")
+		}
+
+		// Digitec lets only authorized users in: an outsider's sign-in
+		// returns access_denied to the application; the buyer (still
+		// authorized, without roles) gets a code.
+		mustJSON(t, s.url, owner, http.MethodPut, "/v1/projects/"+portal+"/settings", map[string]any{"settings": map[string]any{"requireAuthorization": true}})
+		denied := authorize(t, browserClient(t), conf.AuthCodeURL("st-2", oauth2.S256ChallengeOption(verifier)), "outsider", password)
+		if q := denied.Query(); q.Get("error") != "access_denied" || q.Get("code") != "" || q.Get("state") != "st-2" {
+			t.Fatalf("an outsider's sign-in returned %s", denied)
+		}
+		if again := authorize(t, browserClient(t), conf.AuthCodeURL("st-3", oauth2.S256ChallengeOption(verifier)), "buyer", password); again.Query().Get("code") == "" {
+			t.Fatalf("the authorized buyer's sign-in returned %s", again)
 		}
 	})
 }

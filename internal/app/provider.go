@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/access/project"
+	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
@@ -31,6 +34,41 @@ func (a *App) Tokens() *token.Tokens {
 
 // AuthRequests returns the store of authorization requests.
 func (a *App) AuthRequests() *authreq.Requests { return authreq.New(a.DB, nil) }
+
+// gatedAuthRequests are the authorization requests as the logins finish
+// them (the hosted one, and custom ones through the Session API): only for
+// a user the application's project lets in (its "require authorization"
+// and "require organization access" settings); otherwise the request ends
+// with access_denied, sent back to the client, instead of a code the
+// token endpoint would refuse.
+type gatedAuthRequests struct {
+	*authreq.Requests
+	db *database.DB
+}
+
+func (g gatedAuthRequests) Finish(ctx context.Context, instanceID, id string, gr authreq.Grant) (string, error) {
+	r, err := g.Get(ctx, instanceID, id)
+	if err != nil {
+		return "", err
+	}
+	app, err := client.ApplicationByClientID(ctx, g.db, instanceID, r.ClientID)
+	if err != nil {
+		return "", err
+	}
+	if err := project.MayUse(ctx, g.db, instanceID, gr.UserID, app.ProjectID); err != nil {
+		var fe *failure.Error
+		if errors.As(err, &fe) && fe.Kind == failure.KindPermissionDenied {
+			return g.Deny(ctx, instanceID, id, "access_denied", fe.Message)
+		}
+		return "", err
+	}
+	return g.Requests.Finish(ctx, instanceID, id, gr)
+}
+
+// loginAuthRequests are the authorization requests for the logins.
+func (a *App) loginAuthRequests() gatedAuthRequests {
+	return gatedAuthRequests{Requests: a.AuthRequests(), db: a.DB}
+}
 
 // consents are the users' consents to third-party applications; revoking
 // one also ends the grants the application holds for the user.

@@ -95,7 +95,7 @@ func (a *App) Services(version string) []api.Service {
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()),
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
-		sessionapi.NewService(a.Store, a.Sessions(), auth, a.AuthRequests(), a.Consents()),
+		sessionapi.NewService(a.Store, a.Sessions(), auth, a.loginAuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
 		accessapi.NewService(a.Store, auth),
 	}

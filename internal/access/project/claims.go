@@ -171,6 +171,17 @@ func TokenClaims(ctx context.Context, db *database.DB, instanceID, userID, own, 
 	return out, nil
 }
 
+// MayUse applies a project's sign-in settings to a user:
+// failure.PermissionDenied naming the setting when the user may not get
+// tokens of the project's applications.
+func MayUse(ctx context.Context, db *database.DB, instanceID, userID, projectID string) error {
+	st, err := GetSettings(ctx, db, instanceID, projectID)
+	if err != nil {
+		return err
+	}
+	return mayUse(ctx, db, instanceID, userID, projectID, st)
+}
+
 // mayUse applies a project's sign-in settings to a user.
 func mayUse(ctx context.Context, db *database.DB, instanceID, userID, projectID string, st Settings) error {
 	if st.RequireAuthorization {
