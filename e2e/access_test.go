@@ -225,6 +225,30 @@ func TestDelegatedAccess(t *testing.T) {
 			t.Fatal("AuthZEN permits a role taken back from the grant")
 		}
 
+		// Every step is in the audit trail: the project's own events for
+		// Digitec, and CAOS's authorizations — with the cascade of the
+		// grant's change as their own events — for CAOS, which does not see
+		// Digitec's.
+		types := func(token, query string) []string {
+			t.Helper()
+			var out []string
+			for _, e := range mustJSON(t, s.url, token, http.MethodGet, "/v1/events?"+query, nil)["events"].([]any) {
+				out = append(out, e.(map[string]any)["type"].(string))
+			}
+			return out
+		}
+		if got := strings.Join(types(owner, "aggregateType=project&aggregateId="+portal), " "); got !=
+			"project.added project.role.added project.role.added project.application.added project.application.secret.added project.grant.added project.grant.changed" {
+			t.Fatalf("the project's events: %s", got)
+		}
+		caosEvents := strings.Join(types(caosToken, "organizationId="+caos+"&aggregateType=authorization"), " ")
+		if caosEvents != "authorization.added authorization.added authorization.changed authorization.changed" {
+			t.Fatalf("CAOS's authorization events: %s", caosEvents)
+		}
+		if code, _ := jsonCall(t, s.url, caosToken, http.MethodGet, "/v1/events?organizationId="+digitec, nil); code != http.StatusForbidden {
+			t.Fatalf("CAOS reads Digitec's events: %d", code)
+		}
+
 		// Digitec lets only authorized users in: an outsider's sign-in
 		// returns access_denied to the application; the buyer (still
 		// authorized, without roles) gets a code.

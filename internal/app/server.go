@@ -10,6 +10,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/accessapi"
+	"github.com/castellan-iam/castellan/internal/api/eventapi"
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/projectapi"
@@ -98,6 +99,7 @@ func (a *App) Services(version string) []api.Service {
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.loginAuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
 		accessapi.NewService(a.Store, auth),
+		eventapi.NewService(a.Store, auth),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 )
 
 // Errors returned when a stored event cannot be decoded. Reading never drops
@@ -118,4 +119,19 @@ func TypesOf(payloads ...Payload) []string {
 		types[i] = p.EventType()
 	}
 	return types
+}
+
+// Payloads returns a zero payload of every registered event type, by type
+// name: for checks over all of them (what an audit reader may see).
+func (r *Registry) Payloads() []Payload {
+	names := make([]string, 0, len(r.types))
+	for n := range r.types {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := make([]Payload, 0, len(names))
+	for _, n := range names {
+		out = append(out, r.types[n].newValue())
+	}
+	return out
 }
