@@ -257,3 +257,88 @@ func TestGroups(t *testing.T) {
 	_, err = GetAuthorization(ctx, f.DB(), inst, a.ID)
 	wantKind(t, err, failure.KindNotFound)
 }
+
+func TestTokenClaims(t *testing.T) {
+	f := setup(t)
+	f.Given(t, eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: inst, Type: AggregateType, ID: "shop", Owner: "digitec"},
+		ExpectedSequence: eventstore.NewAggregate, Events: []eventstore.Payload{&client.ProjectAdded{Name: "Shop"}}})
+	for _, p := range []string{"portal", "shop"} {
+		for _, r := range []string{"admin", "viewer"} {
+			if err := f.c.AddRole(ctx, admin, inst, p, Role{Key: r}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seller := f.user(t, "digitec", "seller")
+	for _, p := range []string{"portal", "shop"} {
+		if _, err := f.c.AddAuthorization(ctx, admin, inst, Subject{UserID: seller}, p, "", []string{"viewer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claims := func(format string, scopes ...string) map[string]any {
+		t.Helper()
+		c, err := TokenClaims(ctx, f.DB(), inst, seller, "portal", format, scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := claims(client.RoleClaimsNested, "openid"); len(c) != 0 {
+		t.Fatalf("roles nobody asked for: %v", c)
+	}
+	if c := claims(client.RoleClaimsNested, ScopeRoles); len(c) != 1 || c[ClaimRoles].(map[string]any)["viewer"].(map[string]any)["digitec"] != "" {
+		t.Fatalf("nested: %v", c)
+	}
+	if c := claims(client.RoleClaimsFlat, ScopeRoles, RolesScope("shop")); len(c) != 2 || len(c[ClaimFlatRoles].([]string)) != 1 ||
+		c[RolesScope("shop")].([]string)[0] != "viewer" {
+		t.Fatalf("flat with another project: %v", c)
+	}
+	if got := Audience("portal", []string{ScopeRoles, RolesScope("shop"), RolesScope("portal"), "openid"}); len(got) != 1 || got[0] != "shop" {
+		t.Fatalf("audience %v", got)
+	}
+	// The project asserts its roles: no scope needed.
+	if err := f.c.SetSettings(ctx, admin, inst, "portal", Settings{AssertRoles: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c := claims(client.RoleClaimsFlat, "openid"); len(c[ClaimFlatRoles].([]string)) != 1 {
+		t.Fatalf("asserted: %v", c)
+	}
+	// Requiring organization access refuses a user of an organization
+	// without a grant.
+	if err := f.c.SetSettings(ctx, admin, inst, "portal", Settings{RequireOrgAccess: true}); err != nil {
+		t.Fatal(err)
+	}
+	stranger := f.user(t, "other", "stranger")
+	if _, err := TokenClaims(ctx, f.DB(), inst, stranger, "portal", client.RoleClaimsNested, nil); !failure.Is(err, failure.KindPermissionDenied) {
+		t.Fatalf("organization access: %v", err)
+	}
+	if _, err := f.c.AddGrant(ctx, admin, inst, "portal", "other", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TokenClaims(ctx, f.DB(), inst, stranger, "portal", client.RoleClaimsNested, nil); err != nil {
+		t.Fatalf("organization access through a grant: %v", err)
+	}
+	for _, s := range []string{"urn:castellan:project::roles", "urn:castellan:project:a:b:roles", "urn:castellan:project:x", "roles"} {
+		if IsRoleScope(s) {
+			t.Errorf("%q is not a role scope", s)
+		}
+	}
+}
+
+func FuzzRoleScope(f *testing.F) {
+	f.Add("urn:castellan:project:roles")
+	f.Add("urn:castellan:project:p1:roles")
+	f.Add("urn:castellan:project::roles")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, ok := projectOfScope(s)
+		if !ok {
+			return
+		}
+		if id == "" && s != ScopeRoles {
+			t.Fatalf("%q asks for the own project", s)
+		}
+		if id != "" && RolesScope(id) != s {
+			t.Fatalf("%q: project %q does not round-trip", s, id)
+		}
+	})
+}
