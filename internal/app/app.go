@@ -53,6 +53,12 @@ func Migrations() []database.Migration {
 // Registry returns the registry of every event type of the binary.
 func Registry() *eventstore.Registry {
 	r := eventstore.NewRegistry()
+	RegisterEvents(r)
+	return r
+}
+
+// RegisterEvents adds every event type of the binary to r.
+func RegisterEvents(r *eventstore.Registry) {
 	instance.RegisterEvents(r)
 	org.RegisterEvents(r)
 	usertype.RegisterEvents(r)
@@ -68,7 +74,6 @@ func Registry() *eventstore.Registry {
 	project.RegisterEvents(r)
 	grants.RegisterEvents(r)
 	consent.RegisterEvents(r)
-	return r
 }
 
 // Projections returns every inline projection of the binary.

@@ -10,6 +10,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/history"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
@@ -216,4 +217,10 @@ func (a *App) mountProvider(srv *server.Server) {
 	for pattern, h := range p.Routes() {
 		srv.Handle(pattern, h)
 	}
+}
+
+// History answers what objects looked like at a past moment, replaying
+// their events through the read models' own projections.
+func (a *App) History() *history.Replayer {
+	return history.New(a.Store, Migrations(), Projections())
 }

@@ -1,0 +1,117 @@
+package history
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+)
+
+// MaxEvents bounds the events one question replays.
+const MaxEvents = 1_000_000
+
+// Ref names an aggregate.
+type Ref struct {
+	Type string
+	ID   string
+}
+
+// Replayer replays events into scratch databases.
+type Replayer struct {
+	store       *eventstore.Store
+	migrations  []database.Migration
+	projections []eventstore.Projection
+}
+
+// New returns a replayer over the live store, with the migrations and
+// projections of the live read models (the application's).
+func New(store *eventstore.Store, migrations []database.Migration, projections []eventstore.Projection) *Replayer {
+	return &Replayer{store: store, migrations: migrations, projections: projections}
+}
+
+// Scratch is a replayed database: read it with the read models' queries,
+// then Close it.
+type Scratch struct {
+	DB  *database.DB
+	dir string
+	// Events are the events replayed, in commit order.
+	Events []eventstore.Event
+}
+
+// Close removes the scratch database.
+func (s *Scratch) Close() {
+	s.DB.Close()
+	os.RemoveAll(s.dir)
+}
+
+// Replay folds the events of refs created before until (all of them when
+// until is zero) into a scratch database. An aggregate type no projection
+// follows replays nothing.
+func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, until time.Time) (*Scratch, error) {
+	var events []eventstore.Event
+	seen := map[Ref]bool{}
+	for _, ref := range refs {
+		if ref.ID == "" || seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		evs, err := r.store.Query(ctx, eventstore.Filter{InstanceID: instanceID, AggregateTypes: []string{ref.Type}, AggregateIDs: []string{ref.ID},
+			CreatedBefore: until, Limit: MaxEvents + 1})
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, evs...)
+		if len(events) > MaxEvents {
+			return nil, failure.FailedPrecondition("the history asked for holds more than %d events", MaxEvents)
+		}
+	}
+	slices.SortFunc(events, func(a, b eventstore.Event) int {
+		switch {
+		case a.Position.Less(b.Position):
+			return -1
+		case b.Position.Less(a.Position):
+			return 1
+		}
+		return 0
+	})
+	dir, err := os.MkdirTemp("", "castellan-history-")
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.OpenSQLite(filepath.Join(dir, "history.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s := &Scratch{DB: db, dir: dir, Events: events}
+	if err := db.Migrate(ctx, r.migrations); err != nil {
+		s.Close()
+		return nil, err
+	}
+	byType := map[string][]eventstore.Projection{}
+	for _, p := range r.projections {
+		for _, t := range p.EventTypes() {
+			byType[t] = append(byType[t], p)
+		}
+	}
+	err = db.InTx(ctx, func(tx *database.Tx) error {
+		for i := range events {
+			for _, p := range byType[events[i].Type] {
+				if err := p.Reduce(ctx, tx, &events[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,188 @@
+package history_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/access/project"
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/apitest"
+	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/history"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+)
+
+var editor = eventstore.Editor{UserID: "admin"}
+
+func noServices(*app.App, *authn.Authenticator) []api.Service { return nil }
+
+// pause separates two changes in time, so a moment between them exists.
+func pause() time.Time {
+	time.Sleep(2 * time.Millisecond)
+	t := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	return t
+}
+
+// TestUserAt changes a user many times, keeps what the live read model
+// said after each change, and asks history for each moment: the replayed
+// user must equal the snapshot. Then the diff between two moments names
+// the fields that changed, and a deleted user is gone after its deletion.
+func TestUserAt(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		env := apitest.StartOn(t, src, noServices)
+		ctx := context.Background()
+		a, users := env.App, env.App.UserCommands()
+		id, err := users.Create(ctx, editor, env.InstanceID, user.New{Type: "human", OrgID: env.OrgID, LoginName: "ada", Email: "ada@example.com",
+			Password: "correct horse battery staple", Traits: json.RawMessage(`{"profile": {"given_name": "Ada"}}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := pause()
+		type snapshot struct {
+			at time.Time
+			u  user.User
+		}
+		var snaps []snapshot
+		take := func() {
+			u, err := user.Get(ctx, a.DB, env.InstanceID, id, userschema.Admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snaps = append(snaps, snapshot{pause(), u})
+		}
+		take()
+		for i := range 12 {
+			email := fmt.Sprintf("ada+%d@example.com", i)
+			p := user.Patch{Email: &email}
+			if i%3 == 1 {
+				p.Traits = json.RawMessage(fmt.Sprintf(`{"profile": {"given_name": "Ada %d"}}`, i))
+			}
+			if err := users.Update(ctx, editor, env.InstanceID, id, userschema.Admin, p); err != nil {
+				t.Fatal(err)
+			}
+			if i == 5 {
+				if err := users.Lock(ctx, editor, env.InstanceID, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i == 8 {
+				if err := users.Unlock(ctx, editor, env.InstanceID, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			take()
+		}
+		h := a.History()
+		if _, _, err := h.UserAt(ctx, env.InstanceID, id, before.Add(-time.Hour)); !failure.Is(err, failure.KindNotFound) {
+			t.Fatalf("before the user existed: %v", err)
+		}
+		for i, s := range snaps {
+			got, events, err := h.UserAt(ctx, env.InstanceID, id, s.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changes, _ := history.Diff(s.u, got); len(changes) != 0 {
+				t.Fatalf("moment %d: the replayed user differs from the snapshot: %+v", i, changes)
+			}
+			if len(events) == 0 {
+				t.Fatalf("moment %d: no events replayed", i)
+			}
+		}
+		first, _, _ := h.UserAt(ctx, env.InstanceID, id, snaps[0].at)
+		locked, _, _ := h.UserAt(ctx, env.InstanceID, id, snaps[7].at)
+		changes, err := history.Diff(first, locked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paths []string
+		for _, c := range changes {
+			paths = append(paths, c.Path)
+		}
+		for _, want := range []string{"/Email", "/State", "/Traits/profile/given_name", "/Sequence"} {
+			if !slices.Contains(paths, want) {
+				t.Fatalf("diff %v lacks %s", paths, want)
+			}
+		}
+		if err := users.Delete(ctx, editor, env.InstanceID, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.UserAt(ctx, env.InstanceID, id, time.Now().Add(time.Second)); !failure.Is(err, failure.KindNotFound) {
+			t.Fatalf("after deletion: %v", err)
+		}
+		if _, _, err := h.UserAt(ctx, env.InstanceID, id, snaps[3].at); err != nil {
+			t.Fatalf("before the deletion: %v", err)
+		}
+	})
+}
+
+// TestWhoHeld: a role granted, shrunk away and granted again; history
+// names its holders at each moment, and a user's authorizations then.
+func TestWhoHeld(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		env := apitest.StartOn(t, src, noServices)
+		ctx := context.Background()
+		a := env.App
+		p, err := client.NewCommands(a.Store, a.Keys, nil).CreateProject(ctx, editor, env.InstanceID, env.OrgID, "Portal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		access := project.NewCommands(a.Store)
+		for _, r := range []string{"admin", "viewer"} {
+			if err := access.AddRole(ctx, editor, env.InstanceID, p.ID, project.Role{Key: r}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		auth, err := access.AddAuthorization(ctx, editor, env.InstanceID, project.Subject{UserID: env.AdminID}, p.ID, "", []string{"admin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := pause()
+		if err := access.ChangeAuthorization(ctx, editor, env.InstanceID, auth.ID, []string{"viewer"}); err != nil {
+			t.Fatal(err)
+		}
+		dropped := pause()
+		if err := access.RemoveRole(ctx, editor, env.InstanceID, p.ID, "viewer"); err != nil {
+			t.Fatal(err)
+		}
+		gone := pause()
+		h := a.History()
+		for _, tc := range []struct {
+			at         time.Time
+			role       string
+			wantHolder bool
+		}{
+			{held, "admin", true}, {held, "viewer", false}, {dropped, "admin", false}, {dropped, "viewer", true}, {gone, "viewer", false},
+		} {
+			users, events, err := h.HoldersAt(ctx, env.InstanceID, p.ID, tc.role, tc.at, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(users, env.AdminID); got != tc.wantHolder || len(events) == 0 {
+				t.Fatalf("holders of %s at %s: %v (events %d)", tc.role, tc.at, users, len(events))
+			}
+		}
+		list, _, err := h.AuthorizationsAt(ctx, env.InstanceID, env.AdminID, dropped)
+		if err != nil || len(list) != 1 || !slices.Equal(list[0].Roles, []string{"viewer"}) {
+			t.Fatalf("authorizations then: %+v %v", list, err)
+		}
+		proj, err := h.ProjectAt(ctx, env.InstanceID, p.ID, dropped)
+		if err != nil || len(proj.Roles) != 2 {
+			t.Fatalf("project then: %+v %v", proj, err)
+		}
+		proj, err = h.ProjectAt(ctx, env.InstanceID, p.ID, gone)
+		if err != nil || len(proj.Roles) != 1 {
+			t.Fatalf("project now: %+v %v", proj, err)
+		}
+	})
+}
