@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -215,6 +216,9 @@ func TestDelegatedAccess(t *testing.T) {
 		}
 
 		// Digitec takes purchase_admin back from the grant.
+		time.Sleep(5 * time.Millisecond)
+		whileHeld := time.Now().UTC()
+		time.Sleep(5 * time.Millisecond)
 		mustJSON(t, s.url, owner, http.MethodPut, "/v1/project-grants/"+grant, map[string]any{"roles": []string{}})
 		refreshed, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		if err != nil {
@@ -247,6 +251,20 @@ func TestDelegatedAccess(t *testing.T) {
 		}
 		if code, _ := jsonCall(t, s.url, caosToken, http.MethodGet, "/v1/events?organizationId="+digitec, nil); code != http.StatusForbidden {
 			t.Fatalf("CAOS reads Digitec's events: %d", code)
+		}
+		// And the past answers: who held purchase_admin while it was
+		// delegated, and nobody since.
+		holders := func(at time.Time) []any {
+			t.Helper()
+			out := mustJSON(t, s.url, owner, http.MethodGet, "/v1/history/projects/"+portal+"/roles/purchase_admin/holders?time="+at.Format(time.RFC3339Nano), nil)
+			ids, _ := out["userIds"].([]any)
+			return ids
+		}
+		if then, now := holders(whileHeld), holders(time.Now().UTC()); len(then) != 2 || len(now) != 0 {
+			t.Fatalf("holders of purchase_admin then %v, now %v", then, now)
+		}
+		if code, _ := jsonCall(t, s.url, caosToken, http.MethodGet, "/v1/history/projects/"+portal+"/roles/purchase_admin/holders?time="+whileHeld.Format(time.RFC3339Nano), nil); code != http.StatusNotFound {
+			t.Fatalf("CAOS asks Digitec's project's past: %d", code)
 		}
 
 		// Digitec lets only authorized users in: an outsider's sign-in

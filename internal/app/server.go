@@ -99,7 +99,7 @@ func (a *App) Services(version string) []api.Service {
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.loginAuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
 		accessapi.NewService(a.Store, auth),
-		eventapi.NewService(a.Store, auth),
+		eventapi.NewService(a.Store, auth).WithHistory(a.History()),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -26,6 +27,13 @@ type Replayer struct {
 	store       *eventstore.Store
 	migrations  []database.Migration
 	projections []eventstore.Projection
+
+	// template is an empty database with every migration applied, made
+	// once and copied for each question: migrating costs far more than
+	// replaying a user's events.
+	once        sync.Once
+	template    []byte
+	templateErr error
 }
 
 // New returns a replayer over the live store, with the migrations and
@@ -79,20 +87,25 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 		}
 		return 0
 	})
+	r.once.Do(func() { r.template, r.templateErr = r.makeTemplate(ctx) })
+	if r.templateErr != nil {
+		return nil, r.templateErr
+	}
 	dir, err := os.MkdirTemp("", "castellan-history-")
 	if err != nil {
 		return nil, err
 	}
-	db, err := database.OpenSQLite(filepath.Join(dir, "history.db"))
+	path := filepath.Join(dir, "history.db")
+	if err := os.WriteFile(path, r.template, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	db, err := database.OpenSQLite(path)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	s := &Scratch{DB: db, dir: dir, Events: events}
-	if err := db.Migrate(ctx, r.migrations); err != nil {
-		s.Close()
-		return nil, err
-	}
 	byType := map[string][]eventstore.Projection{}
 	for _, p := range r.projections {
 		for _, t := range p.EventTypes() {
@@ -114,4 +127,27 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 		return nil, err
 	}
 	return s, nil
+}
+
+// makeTemplate migrates an empty database and returns its file.
+func (r *Replayer) makeTemplate(ctx context.Context) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "castellan-history-template-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "template.db")
+	db, err := database.OpenSQLite(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, r.migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Closing checkpoints the write-ahead log into the file.
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
 }

@@ -186,3 +186,40 @@ func TestWhoHeld(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkUserAt times the state of a user with 1,000 events at its
+// latest moment, alternating with the live read of the same user (its
+// reference: what the API pays for the present).
+func BenchmarkUserAt(b *testing.B) {
+	env := apitest.Start(b, noServices)
+	ctx := context.Background()
+	users := env.App.UserCommands()
+	id, err := users.Create(ctx, editor, env.InstanceID, user.New{Type: "human", OrgID: env.OrgID, LoginName: "ada", Email: "ada@example.com"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 999 {
+		email := fmt.Sprintf("ada+%d@example.com", i)
+		if err := users.Update(ctx, editor, env.InstanceID, id, userschema.Admin, user.Patch{Email: &email}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := env.App.History()
+	now := time.Now().Add(time.Second)
+	var replay, live time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if _, events, err := h.UserAt(ctx, env.InstanceID, id, now); err != nil || len(events) < 1000 {
+			b.Fatalf("%d events: %v", len(events), err)
+		}
+		t1 := time.Now()
+		if _, err := user.Get(ctx, env.App.DB, env.InstanceID, id, userschema.Admin); err != nil {
+			b.Fatal(err)
+		}
+		replay += t1.Sub(t0)
+		live += time.Since(t1)
+	}
+	b.ReportMetric(float64(replay.Microseconds())/float64(b.N)/1000, "replay-ms/op")
+	b.ReportMetric(float64(live.Microseconds())/float64(b.N), "live-µs/op")
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/history"
 )
 
 // Bounds of a request.
@@ -41,8 +42,9 @@ const (
 
 // Service implements eventv1connect.EventServiceHandler.
 type Service struct {
-	store *eventstore.Store
-	auth  *authn.Authenticator
+	store   *eventstore.Store
+	auth    *authn.Authenticator
+	history *history.Replayer
 }
 
 var _ eventv1connect.EventServiceHandler = (*Service)(nil)

@@ -26,6 +26,611 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetUserAtRequest names the user and the moment.
+type GetUserAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID of the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Time is the moment; the events created before it count.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserAtRequest) Reset() {
+	*x = GetUserAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserAtRequest) ProtoMessage() {}
+
+func (x *GetUserAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserAtRequest.ProtoReflect.Descriptor instead.
+func (*GetUserAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetUserAtRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GetUserAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// GetUserAtResponse is the user as it was.
+type GetUserAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// User as the read model held it then.
+	User *structpb.Struct `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// EventsReplayed counts the events folded to get it.
+	EventsReplayed int64 `protobuf:"varint,2,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetUserAtResponse) Reset() {
+	*x = GetUserAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserAtResponse) ProtoMessage() {}
+
+func (x *GetUserAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserAtResponse.ProtoReflect.Descriptor instead.
+func (*GetUserAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetUserAtResponse) GetUser() *structpb.Struct {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *GetUserAtResponse) GetEventsReplayed() int64 {
+	if x != nil {
+		return x.EventsReplayed
+	}
+	return 0
+}
+
+// DiffUserRequest names the user and two moments.
+type DiffUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID of the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// From is the earlier moment.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// To is the later moment.
+	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffUserRequest) Reset() {
+	*x = DiffUserRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffUserRequest) ProtoMessage() {}
+
+func (x *DiffUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffUserRequest.ProtoReflect.Descriptor instead.
+func (*DiffUserRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DiffUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DiffUserRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *DiffUserRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// Change is a field that differs.
+type Change struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path is the field's JSON pointer.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Before is its value at from (null where absent).
+	Before *structpb.Value `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	// After is its value at to (null where absent).
+	After         *structpb.Value `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Change) Reset() {
+	*x = Change{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Change) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Change) ProtoMessage() {}
+
+func (x *Change) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Change.ProtoReflect.Descriptor instead.
+func (*Change) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Change) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Change) GetBefore() *structpb.Value {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *Change) GetAfter() *structpb.Value {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// DiffUserResponse lists the changes by path.
+type DiffUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Changes by path.
+	Changes       []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffUserResponse) Reset() {
+	*x = DiffUserResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffUserResponse) ProtoMessage() {}
+
+func (x *DiffUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffUserResponse.ProtoReflect.Descriptor instead.
+func (*DiffUserResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DiffUserResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// GetProjectAtRequest names the project and the moment.
+type GetProjectAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ProjectID of the project.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Time is the moment.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectAtRequest) Reset() {
+	*x = GetProjectAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectAtRequest) ProtoMessage() {}
+
+func (x *GetProjectAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectAtRequest.ProtoReflect.Descriptor instead.
+func (*GetProjectAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetProjectAtRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *GetProjectAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// GetProjectAtResponse is the project as it was.
+type GetProjectAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Project with settings, roles, grants and applications.
+	Project       *structpb.Struct `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectAtResponse) Reset() {
+	*x = GetProjectAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectAtResponse) ProtoMessage() {}
+
+func (x *GetProjectAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectAtResponse.ProtoReflect.Descriptor instead.
+func (*GetProjectAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetProjectAtResponse) GetProject() *structpb.Struct {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+// ListRoleHoldersAtRequest names the role and the moment.
+type ListRoleHoldersAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ProjectID of the project.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Role key.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// Time is the moment.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoleHoldersAtRequest) Reset() {
+	*x = ListRoleHoldersAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoleHoldersAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoleHoldersAtRequest) ProtoMessage() {}
+
+func (x *ListRoleHoldersAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoleHoldersAtRequest.ProtoReflect.Descriptor instead.
+func (*ListRoleHoldersAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListRoleHoldersAtRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *ListRoleHoldersAtRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ListRoleHoldersAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// ListRoleHoldersAtResponse lists the holders and the trail.
+type ListRoleHoldersAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserIDs of the holders (at most 1,000).
+	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// Events of the project's authorizations and roles up to the moment.
+	Events        []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoleHoldersAtResponse) Reset() {
+	*x = ListRoleHoldersAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoleHoldersAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoleHoldersAtResponse) ProtoMessage() {}
+
+func (x *ListRoleHoldersAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoleHoldersAtResponse.ProtoReflect.Descriptor instead.
+func (*ListRoleHoldersAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListRoleHoldersAtResponse) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *ListRoleHoldersAtResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// ListAuthorizationsAtRequest names the user and the moment.
+type ListAuthorizationsAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID of the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Time is the moment.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuthorizationsAtRequest) Reset() {
+	*x = ListAuthorizationsAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthorizationsAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthorizationsAtRequest) ProtoMessage() {}
+
+func (x *ListAuthorizationsAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthorizationsAtRequest.ProtoReflect.Descriptor instead.
+func (*ListAuthorizationsAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListAuthorizationsAtRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListAuthorizationsAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// ListAuthorizationsAtResponse lists the authorizations as they were.
+type ListAuthorizationsAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Authorizations, each with its roles then.
+	Authorizations []*structpb.Struct `protobuf:"bytes,1,rep,name=authorizations,proto3" json:"authorizations,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListAuthorizationsAtResponse) Reset() {
+	*x = ListAuthorizationsAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthorizationsAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthorizationsAtResponse) ProtoMessage() {}
+
+func (x *ListAuthorizationsAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthorizationsAtResponse.ProtoReflect.Descriptor instead.
+func (*ListAuthorizationsAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListAuthorizationsAtResponse) GetAuthorizations() []*structpb.Struct {
+	if x != nil {
+		return x.Authorizations
+	}
+	return nil
+}
+
 // ListEventsRequest filters the events; every set field must match.
 type ListEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -53,7 +658,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[0]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -65,7 +670,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[0]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -78,7 +683,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{0}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListEventsRequest) GetOrganizationId() string {
@@ -174,7 +779,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[1]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +791,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[1]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +804,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Event) GetPosition() string {
@@ -286,7 +891,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +903,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +916,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -332,7 +937,42 @@ var File_castellan_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecastellan/event/v1/event.proto\x12\x12castellan.event.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x02\n" +
+	"\x1ecastellan/event/v1/event.proto\x12\x12castellan.event.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"[\n" +
+	"\x10GetUserAtRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"i\n" +
+	"\x11GetUserAtResponse\x12+\n" +
+	"\x04user\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04user\x12'\n" +
+	"\x0fevents_replayed\x18\x02 \x01(\x03R\x0eeventsReplayed\"\x86\x01\n" +
+	"\x0fDiffUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"z\n" +
+	"\x06Change\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
+	"\x06before\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06before\x12,\n" +
+	"\x05after\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x05after\"H\n" +
+	"\x10DiffUserResponse\x124\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.castellan.event.v1.ChangeR\achanges\"d\n" +
+	"\x13GetProjectAtRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"I\n" +
+	"\x14GetProjectAtResponse\x121\n" +
+	"\aproject\x18\x01 \x01(\v2\x17.google.protobuf.StructR\aproject\"}\n" +
+	"\x18ListRoleHoldersAtRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"i\n" +
+	"\x19ListRoleHoldersAtResponse\x12\x19\n" +
+	"\buser_ids\x18\x01 \x03(\tR\auserIds\x121\n" +
+	"\x06events\x18\x02 \x03(\v2\x19.castellan.event.v1.EventR\x06events\"f\n" +
+	"\x1bListAuthorizationsAtRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"_\n" +
+	"\x1cListAuthorizationsAtResponse\x12?\n" +
+	"\x0eauthorizations\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x0eauthorizations\"\xdb\x02\n" +
 	"\x11ListEventsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -359,11 +999,16 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"createTime\"[\n" +
 	"\x12ListEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.castellan.event.v1.EventR\x06events\x12\x12\n" +
-	"\x04next\x18\x02 \x01(\tR\x04next2\x82\x01\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next2\x85\a\n" +
 	"\fEventService\x12r\n" +
 	"\n" +
 	"ListEvents\x12%.castellan.event.v1.ListEventsRequest\x1a&.castellan.event.v1.ListEventsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/events\x90\x02\x01BCZAgithub.com/castellan-iam/castellan/gen/castellan/event/v1;eventv1b\x06proto3"
+	"/v1/events\x90\x02\x01\x12\x80\x01\n" +
+	"\tGetUserAt\x12$.castellan.event.v1.GetUserAtRequest\x1a%.castellan.event.v1.GetUserAtResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/history/users/{user_id}\x90\x02\x01\x12\x82\x01\n" +
+	"\bDiffUser\x12#.castellan.event.v1.DiffUserRequest\x1a$.castellan.event.v1.DiffUserResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/history/users/{user_id}:diff\x90\x02\x01\x12\x8f\x01\n" +
+	"\fGetProjectAt\x12'.castellan.event.v1.GetProjectAtRequest\x1a(.castellan.event.v1.GetProjectAtResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/history/projects/{project_id}\x90\x02\x01\x12\xb3\x01\n" +
+	"\x11ListRoleHoldersAt\x12,.castellan.event.v1.ListRoleHoldersAtRequest\x1a-.castellan.event.v1.ListRoleHoldersAtResponse\"A\x82\xd3\xe4\x93\x028\x126/v1/history/projects/{project_id}/roles/{role}/holders\x90\x02\x01\x12\xb0\x01\n" +
+	"\x14ListAuthorizationsAt\x12/.castellan.event.v1.ListAuthorizationsAtRequest\x1a0.castellan.event.v1.ListAuthorizationsAtResponse\"5\x82\xd3\xe4\x93\x02,\x12*/v1/history/users/{user_id}/authorizations\x90\x02\x01BCZAgithub.com/castellan-iam/castellan/gen/castellan/event/v1;eventv1b\x06proto3"
 
 var (
 	file_castellan_event_v1_event_proto_rawDescOnce sync.Once
@@ -377,27 +1022,62 @@ func file_castellan_event_v1_event_proto_rawDescGZIP() []byte {
 	return file_castellan_event_v1_event_proto_rawDescData
 }
 
-var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_castellan_event_v1_event_proto_goTypes = []any{
-	(*ListEventsRequest)(nil),     // 0: castellan.event.v1.ListEventsRequest
-	(*Event)(nil),                 // 1: castellan.event.v1.Event
-	(*ListEventsResponse)(nil),    // 2: castellan.event.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 4: google.protobuf.Struct
+	(*GetUserAtRequest)(nil),             // 0: castellan.event.v1.GetUserAtRequest
+	(*GetUserAtResponse)(nil),            // 1: castellan.event.v1.GetUserAtResponse
+	(*DiffUserRequest)(nil),              // 2: castellan.event.v1.DiffUserRequest
+	(*Change)(nil),                       // 3: castellan.event.v1.Change
+	(*DiffUserResponse)(nil),             // 4: castellan.event.v1.DiffUserResponse
+	(*GetProjectAtRequest)(nil),          // 5: castellan.event.v1.GetProjectAtRequest
+	(*GetProjectAtResponse)(nil),         // 6: castellan.event.v1.GetProjectAtResponse
+	(*ListRoleHoldersAtRequest)(nil),     // 7: castellan.event.v1.ListRoleHoldersAtRequest
+	(*ListRoleHoldersAtResponse)(nil),    // 8: castellan.event.v1.ListRoleHoldersAtResponse
+	(*ListAuthorizationsAtRequest)(nil),  // 9: castellan.event.v1.ListAuthorizationsAtRequest
+	(*ListAuthorizationsAtResponse)(nil), // 10: castellan.event.v1.ListAuthorizationsAtResponse
+	(*ListEventsRequest)(nil),            // 11: castellan.event.v1.ListEventsRequest
+	(*Event)(nil),                        // 12: castellan.event.v1.Event
+	(*ListEventsResponse)(nil),           // 13: castellan.event.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),        // 14: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),              // 15: google.protobuf.Struct
+	(*structpb.Value)(nil),               // 16: google.protobuf.Value
 }
 var file_castellan_event_v1_event_proto_depIdxs = []int32{
-	3, // 0: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
-	3, // 1: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
-	4, // 2: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
-	3, // 3: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	1, // 4: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
-	0, // 5: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
-	2, // 6: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	14, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
+	15, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
+	14, // 2: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
+	14, // 3: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
+	16, // 4: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
+	16, // 5: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
+	3,  // 6: castellan.event.v1.DiffUserResponse.changes:type_name -> castellan.event.v1.Change
+	14, // 7: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
+	15, // 8: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
+	14, // 9: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
+	12, // 10: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
+	14, // 11: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
+	15, // 12: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
+	14, // 13: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
+	14, // 14: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
+	15, // 15: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
+	14, // 16: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	12, // 17: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
+	11, // 18: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
+	0,  // 19: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
+	2,  // 20: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
+	5,  // 21: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
+	7,  // 22: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
+	9,  // 23: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
+	13, // 24: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
+	1,  // 25: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
+	4,  // 26: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
+	6,  // 27: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
+	8,  // 28: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
+	10, // 29: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
+	24, // [24:30] is the sub-list for method output_type
+	18, // [18:24] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_castellan_event_v1_event_proto_init() }
@@ -411,7 +1091,7 @@ func file_castellan_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_event_v1_event_proto_rawDesc), len(file_castellan_event_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,12 +37,43 @@ const (
 const (
 	// EventServiceListEventsProcedure is the fully-qualified name of the EventService's ListEvents RPC.
 	EventServiceListEventsProcedure = "/castellan.event.v1.EventService/ListEvents"
+	// EventServiceGetUserAtProcedure is the fully-qualified name of the EventService's GetUserAt RPC.
+	EventServiceGetUserAtProcedure = "/castellan.event.v1.EventService/GetUserAt"
+	// EventServiceDiffUserProcedure is the fully-qualified name of the EventService's DiffUser RPC.
+	EventServiceDiffUserProcedure = "/castellan.event.v1.EventService/DiffUser"
+	// EventServiceGetProjectAtProcedure is the fully-qualified name of the EventService's GetProjectAt
+	// RPC.
+	EventServiceGetProjectAtProcedure = "/castellan.event.v1.EventService/GetProjectAt"
+	// EventServiceListRoleHoldersAtProcedure is the fully-qualified name of the EventService's
+	// ListRoleHoldersAt RPC.
+	EventServiceListRoleHoldersAtProcedure = "/castellan.event.v1.EventService/ListRoleHoldersAt"
+	// EventServiceListAuthorizationsAtProcedure is the fully-qualified name of the EventService's
+	// ListAuthorizationsAt RPC.
+	EventServiceListAuthorizationsAtProcedure = "/castellan.event.v1.EventService/ListAuthorizationsAt"
 )
 
 // EventServiceClient is a client for the castellan.event.v1.EventService service.
 type EventServiceClient interface {
 	// ListEvents lists events in commit order.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
+	// GetUserAt returns a user as it was at a moment: its events up to then
+	// replayed through the read models' own projections. event.read on the
+	// user's organization.
+	GetUserAt(context.Context, *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error)
+	// DiffUser lists the fields of a user that differ between two moments.
+	DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error)
+	// GetProjectAt returns a project with its settings, roles, grants and
+	// applications as they were at a moment. event.read on the project's
+	// organization.
+	GetProjectAt(context.Context, *connect.Request[v1.GetProjectAtRequest]) (*connect.Response[v1.GetProjectAtResponse], error)
+	// ListRoleHoldersAt lists the users who held a role of a project at a
+	// moment, with the events that granted and took roles of the project up
+	// to then. event.read on the project's organization.
+	ListRoleHoldersAt(context.Context, *connect.Request[v1.ListRoleHoldersAtRequest]) (*connect.Response[v1.ListRoleHoldersAtResponse], error)
+	// ListAuthorizationsAt lists a user's authorizations (its own and its
+	// groups') with their roles at a moment. event.read on the user's
+	// organization.
+	ListAuthorizationsAt(context.Context, *connect.Request[v1.ListAuthorizationsAtRequest]) (*connect.Response[v1.ListAuthorizationsAtResponse], error)
 }
 
 // NewEventServiceClient constructs a client for the castellan.event.v1.EventService service. By
@@ -63,12 +94,52 @@ func NewEventServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getUserAt: connect.NewClient[v1.GetUserAtRequest, v1.GetUserAtResponse](
+			httpClient,
+			baseURL+EventServiceGetUserAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("GetUserAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		diffUser: connect.NewClient[v1.DiffUserRequest, v1.DiffUserResponse](
+			httpClient,
+			baseURL+EventServiceDiffUserProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("DiffUser")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getProjectAt: connect.NewClient[v1.GetProjectAtRequest, v1.GetProjectAtResponse](
+			httpClient,
+			baseURL+EventServiceGetProjectAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("GetProjectAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listRoleHoldersAt: connect.NewClient[v1.ListRoleHoldersAtRequest, v1.ListRoleHoldersAtResponse](
+			httpClient,
+			baseURL+EventServiceListRoleHoldersAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("ListRoleHoldersAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listAuthorizationsAt: connect.NewClient[v1.ListAuthorizationsAtRequest, v1.ListAuthorizationsAtResponse](
+			httpClient,
+			baseURL+EventServiceListAuthorizationsAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("ListAuthorizationsAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // eventServiceClient implements EventServiceClient.
 type eventServiceClient struct {
-	listEvents *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
+	listEvents           *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
+	getUserAt            *connect.Client[v1.GetUserAtRequest, v1.GetUserAtResponse]
+	diffUser             *connect.Client[v1.DiffUserRequest, v1.DiffUserResponse]
+	getProjectAt         *connect.Client[v1.GetProjectAtRequest, v1.GetProjectAtResponse]
+	listRoleHoldersAt    *connect.Client[v1.ListRoleHoldersAtRequest, v1.ListRoleHoldersAtResponse]
+	listAuthorizationsAt *connect.Client[v1.ListAuthorizationsAtRequest, v1.ListAuthorizationsAtResponse]
 }
 
 // ListEvents calls castellan.event.v1.EventService.ListEvents.
@@ -76,10 +147,53 @@ func (c *eventServiceClient) ListEvents(ctx context.Context, req *connect.Reques
 	return c.listEvents.CallUnary(ctx, req)
 }
 
+// GetUserAt calls castellan.event.v1.EventService.GetUserAt.
+func (c *eventServiceClient) GetUserAt(ctx context.Context, req *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error) {
+	return c.getUserAt.CallUnary(ctx, req)
+}
+
+// DiffUser calls castellan.event.v1.EventService.DiffUser.
+func (c *eventServiceClient) DiffUser(ctx context.Context, req *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error) {
+	return c.diffUser.CallUnary(ctx, req)
+}
+
+// GetProjectAt calls castellan.event.v1.EventService.GetProjectAt.
+func (c *eventServiceClient) GetProjectAt(ctx context.Context, req *connect.Request[v1.GetProjectAtRequest]) (*connect.Response[v1.GetProjectAtResponse], error) {
+	return c.getProjectAt.CallUnary(ctx, req)
+}
+
+// ListRoleHoldersAt calls castellan.event.v1.EventService.ListRoleHoldersAt.
+func (c *eventServiceClient) ListRoleHoldersAt(ctx context.Context, req *connect.Request[v1.ListRoleHoldersAtRequest]) (*connect.Response[v1.ListRoleHoldersAtResponse], error) {
+	return c.listRoleHoldersAt.CallUnary(ctx, req)
+}
+
+// ListAuthorizationsAt calls castellan.event.v1.EventService.ListAuthorizationsAt.
+func (c *eventServiceClient) ListAuthorizationsAt(ctx context.Context, req *connect.Request[v1.ListAuthorizationsAtRequest]) (*connect.Response[v1.ListAuthorizationsAtResponse], error) {
+	return c.listAuthorizationsAt.CallUnary(ctx, req)
+}
+
 // EventServiceHandler is an implementation of the castellan.event.v1.EventService service.
 type EventServiceHandler interface {
 	// ListEvents lists events in commit order.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
+	// GetUserAt returns a user as it was at a moment: its events up to then
+	// replayed through the read models' own projections. event.read on the
+	// user's organization.
+	GetUserAt(context.Context, *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error)
+	// DiffUser lists the fields of a user that differ between two moments.
+	DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error)
+	// GetProjectAt returns a project with its settings, roles, grants and
+	// applications as they were at a moment. event.read on the project's
+	// organization.
+	GetProjectAt(context.Context, *connect.Request[v1.GetProjectAtRequest]) (*connect.Response[v1.GetProjectAtResponse], error)
+	// ListRoleHoldersAt lists the users who held a role of a project at a
+	// moment, with the events that granted and took roles of the project up
+	// to then. event.read on the project's organization.
+	ListRoleHoldersAt(context.Context, *connect.Request[v1.ListRoleHoldersAtRequest]) (*connect.Response[v1.ListRoleHoldersAtResponse], error)
+	// ListAuthorizationsAt lists a user's authorizations (its own and its
+	// groups') with their roles at a moment. event.read on the user's
+	// organization.
+	ListAuthorizationsAt(context.Context, *connect.Request[v1.ListAuthorizationsAtRequest]) (*connect.Response[v1.ListAuthorizationsAtResponse], error)
 }
 
 // NewEventServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -96,10 +210,55 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	eventServiceGetUserAtHandler := connect.NewUnaryHandler(
+		EventServiceGetUserAtProcedure,
+		svc.GetUserAt,
+		connect.WithSchema(eventServiceMethods.ByName("GetUserAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceDiffUserHandler := connect.NewUnaryHandler(
+		EventServiceDiffUserProcedure,
+		svc.DiffUser,
+		connect.WithSchema(eventServiceMethods.ByName("DiffUser")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceGetProjectAtHandler := connect.NewUnaryHandler(
+		EventServiceGetProjectAtProcedure,
+		svc.GetProjectAt,
+		connect.WithSchema(eventServiceMethods.ByName("GetProjectAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceListRoleHoldersAtHandler := connect.NewUnaryHandler(
+		EventServiceListRoleHoldersAtProcedure,
+		svc.ListRoleHoldersAt,
+		connect.WithSchema(eventServiceMethods.ByName("ListRoleHoldersAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceListAuthorizationsAtHandler := connect.NewUnaryHandler(
+		EventServiceListAuthorizationsAtProcedure,
+		svc.ListAuthorizationsAt,
+		connect.WithSchema(eventServiceMethods.ByName("ListAuthorizationsAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.event.v1.EventService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EventServiceListEventsProcedure:
 			eventServiceListEventsHandler.ServeHTTP(w, r)
+		case EventServiceGetUserAtProcedure:
+			eventServiceGetUserAtHandler.ServeHTTP(w, r)
+		case EventServiceDiffUserProcedure:
+			eventServiceDiffUserHandler.ServeHTTP(w, r)
+		case EventServiceGetProjectAtProcedure:
+			eventServiceGetProjectAtHandler.ServeHTTP(w, r)
+		case EventServiceListRoleHoldersAtProcedure:
+			eventServiceListRoleHoldersAtHandler.ServeHTTP(w, r)
+		case EventServiceListAuthorizationsAtProcedure:
+			eventServiceListAuthorizationsAtHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -111,4 +270,24 @@ type UnimplementedEventServiceHandler struct{}
 
 func (UnimplementedEventServiceHandler) ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.ListEvents is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) GetUserAt(context.Context, *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.GetUserAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.DiffUser is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) GetProjectAt(context.Context, *connect.Request[v1.GetProjectAtRequest]) (*connect.Response[v1.GetProjectAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.GetProjectAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) ListRoleHoldersAt(context.Context, *connect.Request[v1.ListRoleHoldersAtRequest]) (*connect.Response[v1.ListRoleHoldersAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.ListRoleHoldersAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) ListAuthorizationsAt(context.Context, *connect.Request[v1.ListAuthorizationsAtRequest]) (*connect.Response[v1.ListAuthorizationsAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.ListAuthorizationsAt is not implemented"))
 }

@@ -1,0 +1,234 @@
+package eventapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/castellan-iam/castellan/gen/castellan/event/v1"
+	"github.com/castellan-iam/castellan/internal/access/project"
+	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/history"
+	"github.com/castellan-iam/castellan/internal/user"
+)
+
+// WithHistory serves the questions about the past (GetUserAt, …) with h.
+func (s *Service) WithHistory(h *history.Replayer) *Service {
+	s.history = h
+	return s
+}
+
+// readableAggregate authenticates the caller and returns it when it holds
+// event.read on the organization that owns an aggregate; an aggregate
+// without events, or of an organization the caller may not read the
+// events of, is NotFound with the same message.
+func (s *Service) readableAggregate(ctx context.Context, h http.Header, typ, id, what string) (authz.Caller, error) {
+	caller, err := s.auth.Caller(ctx, h)
+	if err != nil {
+		return authz.Caller{}, err
+	}
+	if s.history == nil {
+		return authz.Caller{}, failure.FailedPrecondition("this server does not answer questions about the past")
+	}
+	if id == "" || len(id) > maxID {
+		return authz.Caller{}, failure.InvalidArgument(what+"Id", "must be 1 to %d bytes", maxID)
+	}
+	first, err := s.store.Query(ctx, eventstore.Filter{InstanceID: caller.InstanceID, AggregateTypes: []string{typ}, AggregateIDs: []string{id}, Limit: 1})
+	if err != nil {
+		return authz.Caller{}, err
+	}
+	if len(first) == 0 || !caller.Can(authz.EventRead, authz.Org(first[0].Aggregate.Owner)) {
+		return authz.Caller{}, failure.NotFound("%s %.64q not found", what, id)
+	}
+	return caller, nil
+}
+
+func moment(field string, ts *timestamppb.Timestamp) (time.Time, error) {
+	if ts == nil {
+		return time.Time{}, failure.InvalidArgument(field, "required")
+	}
+	if err := ts.CheckValid(); err != nil {
+		return time.Time{}, failure.InvalidArgument(field, "is not a valid time")
+	}
+	return ts.AsTime(), nil
+}
+
+// asStruct is v's JSON form as a Struct.
+func asStruct(v any) (*structpb.Struct, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("eventapi: %T is not an object", v)
+	}
+	return structpb.NewStruct(redact(m).(map[string]any))
+}
+
+// GetUserAt returns a user as it was at a moment.
+func (s *Service) GetUserAt(ctx context.Context, req *connect.Request[eventv1.GetUserAtRequest]) (*connect.Response[eventv1.GetUserAtResponse], error) {
+	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user")
+	if err != nil {
+		return nil, err
+	}
+	at, err := moment("time", req.Msg.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	u, events, err := s.history.UserAt(ctx, caller.InstanceID, req.Msg.GetUserId(), at)
+	if err != nil {
+		return nil, err
+	}
+	st, err := asStruct(u)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.GetUserAtResponse{User: st, EventsReplayed: int64(len(events))}), nil
+}
+
+// DiffUser lists what changed in a user between two moments.
+func (s *Service) DiffUser(ctx context.Context, req *connect.Request[eventv1.DiffUserRequest]) (*connect.Response[eventv1.DiffUserResponse], error) {
+	m := req.Msg
+	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, m.GetUserId(), "user")
+	if err != nil {
+		return nil, err
+	}
+	from, err := moment("from", m.GetFrom())
+	if err != nil {
+		return nil, err
+	}
+	to, err := moment("to", m.GetTo())
+	if err != nil {
+		return nil, err
+	}
+	// A user that did not exist at one of the moments is the empty state
+	// there: the diff shows it appear or vanish.
+	states := make([]any, 2)
+	for i, at := range []time.Time{from, to} {
+		u, _, err := s.history.UserAt(ctx, caller.InstanceID, m.GetUserId(), at)
+		switch {
+		case failure.Is(err, failure.KindNotFound):
+			states[i] = map[string]any{}
+		case err != nil:
+			return nil, err
+		default:
+			states[i] = u
+		}
+	}
+	changes, err := history.Diff(states[0], states[1])
+	if err != nil {
+		return nil, err
+	}
+	resp := &eventv1.DiffUserResponse{}
+	for _, c := range changes {
+		if Sensitive(lastSegment(c.Path)) {
+			c.Before, c.After = "[redacted]", "[redacted]"
+		}
+		before, err := structpb.NewValue(c.Before)
+		if err != nil {
+			return nil, err
+		}
+		after, err := structpb.NewValue(c.After)
+		if err != nil {
+			return nil, err
+		}
+		resp.Changes = append(resp.Changes, &eventv1.Change{Path: c.Path, Before: before, After: after})
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func lastSegment(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			return path[i+1:]
+		}
+	}
+	return path
+}
+
+// GetProjectAt returns a project as it was at a moment.
+func (s *Service) GetProjectAt(ctx context.Context, req *connect.Request[eventv1.GetProjectAtRequest]) (*connect.Response[eventv1.GetProjectAtResponse], error) {
+	caller, err := s.readableAggregate(ctx, req.Header(), project.AggregateType, req.Msg.GetProjectId(), "project")
+	if err != nil {
+		return nil, err
+	}
+	at, err := moment("time", req.Msg.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.history.ProjectAt(ctx, caller.InstanceID, req.Msg.GetProjectId(), at)
+	if err != nil {
+		return nil, err
+	}
+	st, err := asStruct(p)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.GetProjectAtResponse{Project: st}), nil
+}
+
+// ListRoleHoldersAt lists who held a role at a moment, with the trail.
+func (s *Service) ListRoleHoldersAt(ctx context.Context, req *connect.Request[eventv1.ListRoleHoldersAtRequest]) (*connect.Response[eventv1.ListRoleHoldersAtResponse], error) {
+	m := req.Msg
+	caller, err := s.readableAggregate(ctx, req.Header(), project.AggregateType, m.GetProjectId(), "project")
+	if err != nil {
+		return nil, err
+	}
+	if m.GetRole() == "" || len(m.GetRole()) > maxID {
+		return nil, failure.InvalidArgument("role", "must be 1 to %d bytes", maxID)
+	}
+	at, err := moment("time", m.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	users, events, err := s.history.HoldersAt(ctx, caller.InstanceID, m.GetProjectId(), m.GetRole(), at, maxLimit)
+	if err != nil {
+		return nil, err
+	}
+	resp := &eventv1.ListRoleHoldersAtResponse{UserIds: users}
+	for _, e := range events {
+		if e.Aggregate.Type != project.AuthorizationAggregate && e.Aggregate.Type != project.AggregateType {
+			continue
+		}
+		out, err := eventOf(e)
+		if err != nil {
+			return nil, err
+		}
+		resp.Events = append(resp.Events, out)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// ListAuthorizationsAt lists a user's authorizations at a moment.
+func (s *Service) ListAuthorizationsAt(ctx context.Context, req *connect.Request[eventv1.ListAuthorizationsAtRequest]) (*connect.Response[eventv1.ListAuthorizationsAtResponse], error) {
+	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user")
+	if err != nil {
+		return nil, err
+	}
+	at, err := moment("time", req.Msg.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	list, _, err := s.history.AuthorizationsAt(ctx, caller.InstanceID, req.Msg.GetUserId(), at)
+	if err != nil {
+		return nil, err
+	}
+	resp := &eventv1.ListAuthorizationsAtResponse{}
+	for _, a := range list {
+		st, err := asStruct(a)
+		if err != nil {
+			return nil, err
+		}
+		resp.Authorizations = append(resp.Authorizations, st)
+	}
+	return connect.NewResponse(resp), nil
+}
