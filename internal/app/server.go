@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
@@ -87,11 +88,23 @@ func (a *App) Services(version string) []api.Service {
 		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.SendMail, a.Log),
 		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.SendMail, a.Log),
 		usertypeapi.NewService(a.Store, auth),
-		orgapi.NewService(a.Store, a.domainVerifier(), auth),
+		orgapi.NewService(a.Store, a.domainVerifier(), auth).WithProjects(a.memberProjects()),
 		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()),
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.AuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
+	}
+}
+
+// memberProjects answers package member's questions about projects.
+// Project grants are not served yet: package project (in progress) will
+// answer GrantOrg, and OwnerOf from its own read model.
+func (a *App) memberProjects() member.Projects {
+	return member.Projects{
+		OwnerOf: func(ctx context.Context, instanceID, projectID string) (string, error) {
+			p, err := client.GetProject(ctx, a.DB, instanceID, projectID)
+			return p.OrgID, err
+		},
 	}
 }
 
