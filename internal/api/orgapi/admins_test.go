@@ -373,3 +373,42 @@ func code(err error) connect.Code {
 	}
 	return 0
 }
+
+// The REST paths of docs/api.md's "Administrators".
+func TestAdministratorsOverREST(t *testing.T) {
+	a := startAdmins(t)
+	orgA := a.create(t, "A")
+	proj := a.project(t, orgA, "Shop")
+	u := a.newUser(t, orgA, "rest-user")
+	status, body := a.rest(t, "POST", "/v1/instance/roles", map[string]any{"key": "custom.helpdesk", "displayName": "Helpdesk", "scope": "org", "permissions": []string{"user.read", "user.credential.write"}})
+	if status != 200 || body["role"].(map[string]any)["key"] != "custom.helpdesk" {
+		t.Fatalf("define: %d %v", status, body)
+	}
+	if status, body = a.rest(t, "PUT", "/v1/instance/roles/custom.helpdesk", map[string]any{"displayName": "Help", "permissions": []string{"user.read"}}); status != 200 {
+		t.Fatalf("change: %d %v", status, body)
+	}
+	if status, body = a.rest(t, "POST", "/v1/organizations/"+orgA+"/members", map[string]any{"userId": u, "roles": []string{"custom.helpdesk"}}); status != 200 {
+		t.Fatalf("add: %d %v", status, body)
+	}
+	if status, body = a.rest(t, "POST", "/v1/projects/"+proj+"/members", map[string]any{"userId": u, "roles": []string{"project.viewer"}}); status != 200 {
+		t.Fatalf("add project member: %d %v", status, body)
+	}
+	if status, body = a.rest(t, "GET", "/v1/projects/"+proj+"/members", nil); status != 200 || len(body["members"].([]any)) != 1 {
+		t.Fatalf("list project members: %d %v", status, body)
+	}
+	if status, body = a.rest(t, "DELETE", "/v1/projects/"+proj+"/members/"+u, nil); status != 200 {
+		t.Fatalf("remove project member: %d %v", status, body)
+	}
+	if status, body = a.rest(t, "GET", "/v1/instance/permissions", nil); status != 200 || len(body["permissions"].([]any)) < 25 {
+		t.Fatalf("permissions: %d %v", status, body)
+	}
+	if status, body = a.rest(t, "DELETE", "/v1/instance/roles/custom.helpdesk", nil); status != 200 {
+		t.Fatalf("remove: %d %v", status, body)
+	}
+	if got := a.orgRoles(t, orgA, u); got != nil {
+		t.Fatalf("the removed role's only holder keeps %v", got)
+	}
+	if status, _ = a.rest(t, "GET", "/v1/project_grants/g-9/members", nil); status != 404 {
+		t.Fatalf("a missing grant: %d", status)
+	}
+}
