@@ -94,7 +94,10 @@ func (f *fixture) may(t *testing.T, a *authn.Authenticator) bool {
 }
 
 func TestCachedCallersFollowLocalChangesAtOnce(t *testing.T) {
-	f := start(t)
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) { testFollowLocalChanges(t, startOn(t, src)) })
+}
+
+func testFollowLocalChanges(t *testing.T, f *fixture) {
 	// An hour of staleness allowed: only the local Changed channel can
 	// make these decisions change.
 	a := authn.New(f.App.DB, f.clock.Now).WithCache(f.App.Store.Changed, time.Hour)
@@ -148,7 +151,10 @@ func TestCachedCallersFollowLocalChangesAtOnce(t *testing.T) {
 }
 
 func TestCachedCallersFollowAnotherReplicaWithinMaxStale(t *testing.T) {
-	f := start(t)
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) { testFollowAnotherReplica(t, startOn(t, src)) })
+}
+
+func testFollowAnotherReplica(t *testing.T, f *fixture) {
 	const maxStale = 5 * time.Second
 	a := authn.New(f.App.DB, f.clock.Now).WithCache(f.App.Store.Changed, maxStale)
 	strict := authn.New(f.App.DB, f.clock.Now).WithCache(f.App.Store.Changed, 0)

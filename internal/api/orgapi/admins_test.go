@@ -19,6 +19,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -35,9 +36,12 @@ type admins struct {
 	grants map[string]string // grant id -> granted organization
 }
 
-func startAdmins(t *testing.T) *admins {
+func startAdmins(t *testing.T) *admins { return startAdminsOn(t, nil) }
+
+// startAdminsOn is startAdmins on src (nil: SQLite).
+func startAdminsOn(t *testing.T, src dbtest.Source) *admins {
 	a := &admins{grants: map[string]string{}}
-	env := apitest.Start(t, func(ap *app.App, auth *authn.Authenticator) []api.Service {
+	services := func(ap *app.App, auth *authn.Authenticator) []api.Service {
 		projects := member.Projects{
 			OwnerOf: func(ctx context.Context, instanceID, projectID string) (string, error) {
 				p, err := client.GetProject(ctx, ap.DB, instanceID, projectID)
@@ -51,7 +55,13 @@ func startAdmins(t *testing.T) *admins {
 			},
 		}
 		return []api.Service{orgapi.NewService(ap.Store, org.NewVerifier(), auth).WithProjects(projects), instanceapi.NewService(ap.Store, auth, ap.Tokens().Keys())}
-	})
+	}
+	var env *apitest.Env
+	if src == nil {
+		env = apitest.Start(t, services)
+	} else {
+		env = apitest.StartOn(t, src, services)
+	}
 	a.fixture = &fixture{Env: env, c: orgv1connect.NewOrganizationServiceClient(env.Client, env.URL)}
 	a.inst = instancev1connect.NewInstanceServiceClient(env.Client, env.URL)
 	return a
@@ -157,7 +167,10 @@ func TestNobodyGivesOrTakesMoreThanTheyHold(t *testing.T) {
 }
 
 func TestCustomRoles(t *testing.T) {
-	a := startAdmins(t)
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) { testCustomRoles(t, startAdminsOn(t, src)) })
+}
+
+func testCustomRoles(t *testing.T, a *admins) {
 	admin := a.AdminToken
 	orgA := a.create(t, "A")
 	eve := a.newUser(t, a.OrgID, "eve")
@@ -274,7 +287,10 @@ func TestCustomRoles(t *testing.T) {
 }
 
 func TestProjectAndGrantMembers(t *testing.T) {
-	a := startAdmins(t)
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) { testProjectAndGrantMembers(t, startAdminsOn(t, src)) })
+}
+
+func testProjectAndGrantMembers(t *testing.T, a *admins) {
 	admin := a.AdminToken
 	owning, granted := a.create(t, "Owning"), a.create(t, "Granted")
 	proj, other := a.project(t, owning, "Shop"), a.project(t, owning, "Other")
