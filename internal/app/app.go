@@ -69,7 +69,7 @@ func Registry() *eventstore.Registry {
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
-	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, member.Changes{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{},
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{},
 		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, grants.Projection{}, consent.Projection{}}
 }
 

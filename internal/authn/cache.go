@@ -17,7 +17,7 @@ import (
 // are kept in memory, per process, by the hash of their token, and
 // dropped when something they were built from may have changed:
 //
-//   - Package member's Changes projection counts, per instance and in the
+//   - Package member's projection counts, per instance and in the
 //     transaction of the change, every event that can alter an
 //     authenticated caller: memberships, custom roles, a user's or an
 //     organization's state, a revoked token (member.CallerChangeTypes).

@@ -14,8 +14,9 @@
 // administrators). Custom roles are events of their own aggregate
 // (custom_role.*). Projection keeps the members and custom_roles tables;
 // removing an organization or deleting a user drops their memberships.
-// Changes counts, per instance, every event that can alter an
-// authenticated caller, for the caller cache of package authn.
+// It also counts, per instance, every event that can alter an
+// authenticated caller (CallerVersion), for the caller cache of package
+// authn.
 //
 // Commands' own methods act for the system (first start, registration).
 // Administrator (Commands.By) acts for an authenticated caller and applies
