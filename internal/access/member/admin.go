@@ -8,6 +8,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -36,7 +37,12 @@ type Administrator struct {
 func (c *Commands) By(caller authz.Caller) Administrator { return Administrator{c: c, caller: caller} }
 
 // guard applies the rules to a change of userID's roles on s to roles
-// (nil: removed); it returns the roles held before (nil: none).
+// (nil: removed); it returns the roles held before (nil: none). Its
+// callers read the sequence of the aggregate they append to before it, and
+// push with it: if the memberships changed while the rules were checked
+// (the user was given a role the caller lacks), the push is a Conflict,
+// not a change the rules never saw. (On the instance, the instance's
+// sequence does the same.)
 func (a Administrator) guard(ctx context.Context, book authz.RoleBook, s authz.Scope, userID string, roles []string) ([]string, error) {
 	inst := a.caller.InstanceID
 	if err := a.caller.Require(authz.MemberWrite, s); err != nil {
@@ -64,6 +70,18 @@ func (a Administrator) guard(ctx context.Context, book authz.RoleBook, s authz.S
 	return old, nil
 }
 
+// expecting returns change expecting its aggregate at the sequence it has
+// now (the instance's from its read model, as Commands does).
+func (a Administrator) expecting(ctx context.Context, change eventstore.Append) (eventstore.Append, error) {
+	var err error
+	if change.Type == instance.AggregateType {
+		change.ExpectedSequence, err = instance.Sequence(ctx, a.c.db(), change.InstanceID)
+	} else {
+		change.ExpectedSequence, err = a.c.store.Sequence(ctx, change.Aggregate)
+	}
+	return change, err
+}
+
 // set gives userID exactly roles on s, after validating them and guarding
 // the change; for the instance it keeps the rules of the last owner.
 func (a Administrator) set(ctx context.Context, s authz.Scope, userID string, roles []string) error {
@@ -80,12 +98,16 @@ func (a Administrator) set(ctx context.Context, s authz.Scope, userID string, ro
 	if err := a.c.requireUser(ctx, inst, userID); err != nil {
 		return err
 	}
+	change, err := a.expecting(ctx, scopedAppend(inst, s, userID, roles))
+	if err != nil {
+		return err
+	}
 	if _, err := a.guard(ctx, book, s, userID, roles); err != nil {
 		return err
 	}
 	switch s.Kind {
 	case authz.ScopeInstance:
-		return a.c.SetInstanceMember(ctx, a.caller.Editor(), inst, userID, roles)
+		return a.c.instanceMemberChangeAt(ctx, a.caller.Editor(), inst, userID, !slices.Contains(roles, authz.InstanceOwner), change.Events[0], change.ExpectedSequence)
 	case authz.ScopeProjectGrant:
 		// A grant's administrators are users of the organization that
 		// received it: the granting organization learns nothing of them.
@@ -97,7 +119,7 @@ func (a Administrator) set(ctx context.Context, s authz.Scope, userID string, ro
 			return failure.FailedPrecondition("user %s is not a user of organization %s, which received project grant %s", userID, s.Org, s.ID)
 		}
 	}
-	_, err = a.c.store.Push(ctx, a.caller.Editor(), scopedAppend(inst, s, userID, roles))
+	_, err = a.c.store.Push(ctx, a.caller.Editor(), change)
 	return err
 }
 
@@ -112,17 +134,21 @@ func (a Administrator) remove(ctx context.Context, s authz.Scope, userID string)
 	if err != nil {
 		return err
 	}
+	change, err := a.expecting(ctx, scopedAppend(inst, s, userID, nil))
+	if err != nil {
+		return err
+	}
 	old, err := a.guard(ctx, book, s, userID, nil)
 	if err != nil {
 		return err
 	}
 	if s.Kind == authz.ScopeInstance {
-		return a.c.RemoveInstanceMember(ctx, a.caller.Editor(), inst, userID)
+		return a.c.instanceMemberChangeAt(ctx, a.caller.Editor(), inst, userID, true, change.Events[0], change.ExpectedSequence)
 	}
 	if old == nil {
 		return failure.NotFound("user %s is not a member of %s", userID, s)
 	}
-	_, err = a.c.store.Push(ctx, a.caller.Editor(), scopedAppend(inst, s, userID, nil))
+	_, err = a.c.store.Push(ctx, a.caller.Editor(), change)
 	return err
 }
 
@@ -225,7 +251,9 @@ func (a Administrator) ChangeRole(ctx context.Context, key, displayName string, 
 
 // RemoveRole removes a custom role and, in the same push, takes it from
 // every membership holding it (a membership left without roles is
-// removed).
+// removed). Its key stays claimed: a membership given the role while it
+// was being removed keeps naming a role that grants nothing, and must not
+// come to mean a later role of the same key.
 func (a Administrator) RemoveRole(ctx context.Context, key string) error {
 	inst := a.caller.InstanceID
 	if err := a.caller.Require(authz.RoleWrite, authz.Instance()); err != nil {
@@ -246,7 +274,6 @@ func (a Administrator) RemoveRole(ctx context.Context, key string) error {
 		Aggregate:        roleAggregate(inst, key),
 		ExpectedSequence: eventstore.AnySequence,
 		Events:           []eventstore.Payload{&RoleRemoved{}},
-		Unique:           []eventstore.Unique{{Kind: "custom_role", Value: key, Field: "key", Remove: true}},
 	}}
 	for _, h := range holders {
 		rest := slices.DeleteFunc(slices.Clone(h.Roles), func(r string) bool { return r == key })

@@ -97,6 +97,12 @@ func (c *Commands) instanceMemberChange(ctx context.Context, editor eventstore.E
 	if err != nil {
 		return err
 	}
+	return c.instanceMemberChangeAt(ctx, editor, instanceID, userID, losesOwner, e, seq)
+}
+
+// instanceMemberChangeAt is instanceMemberChange expecting the instance at
+// sequence seq, read before the decision to change.
+func (c *Commands) instanceMemberChangeAt(ctx context.Context, editor eventstore.Editor, instanceID, userID string, losesOwner bool, e eventstore.Payload, seq int64) error {
 	members, err := List(ctx, c.db(), instanceID, authz.InstanceScope(instanceID))
 	if err != nil {
 		return err

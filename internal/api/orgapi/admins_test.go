@@ -280,10 +280,9 @@ func testCustomRoles(t *testing.T, a *admins) {
 	if last := events[len(events)-1]; last.Editor.UserID != a.AdminID {
 		t.Fatalf("the removal's membership events are not the remover's: %+v", last)
 	}
-	// The key is free again.
-	if err := a.defineRole(t, admin, "custom.helpdesk", "project", "project.read"); err != nil {
-		t.Fatal(err)
-	}
+	// A removed key is never reused: a membership that still names it
+	// (given while it was removed) must not come to mean another role.
+	wantCode(t, a.defineRole(t, admin, "custom.helpdesk", "project", "project.read"), connect.CodeAlreadyExists)
 }
 
 func TestProjectAndGrantMembers(t *testing.T) {
