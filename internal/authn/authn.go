@@ -93,6 +93,9 @@ func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller
 	if err != nil {
 		return authz.Caller{}, err
 	}
+	if a.cache.afterLoad != nil {
+		a.cache.afterLoad()
+	}
 	a.cache.store(inst.ID, hash, version, c, expires)
 	return c, nil
 }

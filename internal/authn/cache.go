@@ -44,6 +44,10 @@ type cache struct {
 
 	mu        sync.Mutex
 	instances map[string]*instanceCache
+
+	// afterLoad, if set, runs between a load and its store (tests: a change
+	// racing with a load).
+	afterLoad func()
 }
 
 type instanceCache struct {

@@ -187,3 +187,22 @@ func TestCachedCallerExpiresWithItsToken(t *testing.T) {
 		t.Fatal("a cached caller outlives its token")
 	}
 }
+
+// A caller loaded before a change and stored after another request saw the
+// change must not replace what that request stored.
+func TestALoadRacingAChangeIsNotKept(t *testing.T) {
+	f := start(t)
+	a := authn.New(f.App.DB, f.clock.Now).WithCache(f.App.Store.Changed, time.Hour)
+	authn.AfterLoad(a, func() {
+		if err := member.NewCommands(f.App.Store).RemoveOrgMember(f.ctx, eventstore.SystemEditor, f.InstanceID, f.OrgID, f.userID); err != nil {
+			t.Fatal(err)
+		}
+		if f.may(t, a) {
+			t.Fatal("a request after the change is allowed")
+		}
+	})
+	f.may(t, a) // loaded before the change, stored after the request above
+	if f.may(t, a) {
+		t.Fatal("the load that raced with the change was kept")
+	}
+}
