@@ -206,3 +206,47 @@ func TestALoadRacingAChangeIsNotKept(t *testing.T) {
 		t.Fatal("the load that raced with the change was kept")
 	}
 }
+
+// Concurrent requests while memberships change (run with -race): after the
+// last change has returned, every request decides by it.
+func TestCachedCallersUnderConcurrentChanges(t *testing.T) {
+	f := start(t)
+	a := authn.New(f.App.DB, nil).WithCache(f.App.Store.Changed, time.Hour)
+	members := member.NewCommands(f.App.Store)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := a.Caller(f.ctx, f.header); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		roles := []string{"org.viewer"}
+		if i%2 == 1 {
+			roles = []string{"org.user_manager"}
+		}
+		if err := members.AddOrgMember(f.ctx, eventstore.SystemEditor, f.InstanceID, f.OrgID, f.userID, roles); err != nil {
+			t.Fatal(err)
+		}
+		want := i%2 == 1
+		for range 3 {
+			if got := f.may(t, a); got != want {
+				t.Fatalf("change %d: may = %v, want %v", i, got, want)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
