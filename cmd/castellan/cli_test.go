@@ -62,8 +62,8 @@ func subcommands(usage string) []string {
 func everyCommand() [][]string {
 	commands := [][]string{{"start"}, {"migrate"}, {"projections"}, {"projections", "list"}, {"projections", "rebuild"},
 		{"keys"}, {"keys", "generate"}, {"tokens"}, {"tokens", "create"}, {"admin"}, {"admin", "recover"},
-		{"users"}, {"orgs"}, {"user-types"}, {"me"}, {"version"}, {"help"}}
-	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage} {
+		{"users"}, {"orgs"}, {"user-types"}, {"roles"}, {"me"}, {"version"}, {"help"}}
+	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage, "roles": rolesUsage} {
 		for _, name := range subcommands(usage) {
 			commands = append(commands, []string{group, name})
 		}
@@ -225,6 +225,24 @@ func TestAPICommandsReachTheInstanceOfTheirHost(t *testing.T) {
 	}
 	if out, _, err := castellan(t, "orgs", "list", "--url", env.URL, "--host", "127.0.0.1"); err == nil {
 		t.Fatalf("--host wins over CASTELLAN_HOST: %s", out)
+	}
+
+	if out, _, err := castellan(t, "roles", "define", "custom.helpdesk", "org", "Help desk", "user.read", "user.credential.write"); err != nil ||
+		!strings.Contains(out, "custom.helpdesk  org    Help desk  user.read user.credential.write") {
+		t.Fatalf("roles define: %v\n%s", err, out)
+	}
+	if out, _, err := castellan(t, "roles", "list"); err != nil || !strings.Contains(out, "org.owner") || !strings.Contains(out, "custom.helpdesk") {
+		t.Fatalf("roles list: %v\n%s", err, out)
+	}
+	if out, _, err := castellan(t, "roles", "permissions"); err != nil || !strings.Contains(out, "role.write") {
+		t.Fatalf("roles permissions: %v\n%s", err, out)
+	}
+	_, _, err = castellan(t, "roles", "define", "custom.x", "org", "X", "instance.write")
+	if msg, ok := describeAPIError(err); !ok || !strings.HasPrefix(msg, "invalid_argument: permissions") {
+		t.Fatalf("an inapplicable permission: %v (%q)", err, msg)
+	}
+	if _, _, err := castellan(t, "roles", "remove", "custom.helpdesk"); err != nil {
+		t.Fatalf("roles remove: %v", err)
 	}
 
 	_, _, err = castellan(t, "users", "create", "--org", env.OrgID, "--login-name", "")

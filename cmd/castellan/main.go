@@ -39,6 +39,7 @@ CASTELLAN_TOKEN):
                                               add-domain, request-verification, verify-domain,
                                               set-primary-domain, add-member
   castellan user-types COMMAND                list, get, create, update, validate
+  castellan roles COMMAND                     list, permissions, define, change, remove
   castellan me                                the calling user
   castellan version                           print the version
   castellan help                              this text
@@ -140,6 +141,8 @@ func dispatch(ctx context.Context, args []string, s streams) error {
 		return orgsCommand(ctx, rest, s)
 	case "user-types":
 		return userTypesCommand(ctx, rest, s)
+	case "roles":
+		return rolesCommand(ctx, rest, s)
 	case "me":
 		return meCommand(ctx, rest, s)
 	case "version", "--version":

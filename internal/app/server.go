@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/accessapi"
 	"github.com/castellan-iam/castellan/internal/api/eventapi"
@@ -86,20 +87,32 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 
 // Services lists every API service the server offers.
 func (a *App) Services(version string) []api.Service {
-	auth := authn.New(a.DB, nil)
+	auth := authn.New(a.DB, nil).WithCache(a.Store.Changed, authn.MaxStale)
 	return []api.Service{
 		system.New(version),
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
 		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.SendMail, a.Log),
 		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.SendMail, a.Log),
 		usertypeapi.NewService(a.Store, auth),
-		orgapi.NewService(a.Store, a.domainVerifier(), auth),
+		orgapi.NewService(a.Store, a.domainVerifier(), auth).WithProjects(a.memberProjects()),
 		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()),
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.loginAuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
 		accessapi.NewService(a.Store, auth),
 		eventapi.NewService(a.Store, auth).WithHistory(a.History()),
+	}
+}
+
+// memberProjects answers package member's questions about projects.
+// Project grants are not served yet: package project (in progress) will
+// answer GrantOrg, and OwnerOf from its own read model.
+func (a *App) memberProjects() member.Projects {
+	return member.Projects{
+		OwnerOf: func(ctx context.Context, instanceID, projectID string) (string, error) {
+			p, err := client.GetProject(ctx, a.DB, instanceID, projectID)
+			return p.OrgID, err
+		},
 	}
 }
 

@@ -22,17 +22,34 @@ import (
 //
 // and then caller.Require(permission, scope).
 type Authenticator struct {
-	db  *database.DB
-	now func() time.Time
+	db    *database.DB
+	now   func() time.Time
+	cache *cache
 }
 
+// MaxStale is how long a cached caller is used without reading whether
+// anything it was built from changed, when the change was made by another
+// process (a change made by this one is seen at once). See cache.go.
+const MaxStale = time.Second
+
 // New returns an Authenticator reading tokens and members from db; now may
-// be nil (time.Now).
+// be nil (time.Now). It does not cache callers; WithCache does.
 func New(db *database.DB, now func() time.Time) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
 	return &Authenticator{db: db, now: now}
+}
+
+// WithCache returns a copy of a that keeps authenticated callers in memory
+// (cache.go):
+// changed is the store's Changed (eventstore.Store.Changed), closed after
+// every local append; maxStale bounds how long a change made by another
+// replica goes unseen (MaxStale in production; 0: checked on every call).
+func (a *Authenticator) WithCache(changed func() <-chan struct{}, maxStale time.Duration) *Authenticator {
+	cp := *a
+	cp.cache = &cache{db: a.db, changed: changed, maxStale: maxStale, maxSize: 10000, instances: map[string]*instanceCache{}}
+	return &cp
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer TOKEN"
@@ -62,21 +79,45 @@ func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller
 	if !ok {
 		return authz.Caller{}, unauthenticated()
 	}
-	userID, err := pat.Authenticate(ctx, a.db, inst.ID, token, a.now())
+	if a.cache == nil {
+		c, _, err := a.load(ctx, inst.ID, token)
+		return c, err
+	}
+	hash := pat.Hash(token)
+	now := a.now()
+	c, ok, version, err := a.cache.lookup(ctx, inst.ID, hash, now)
+	if err != nil || ok {
+		return c, err
+	}
+	c, expires, err := a.load(ctx, inst.ID, token)
+	if err != nil {
+		return authz.Caller{}, err
+	}
+	if a.cache.afterLoad != nil {
+		a.cache.afterLoad()
+	}
+	a.cache.store(inst.ID, hash, version, c, expires)
+	return c, nil
+}
+
+// load authenticates token from the database and returns its caller and
+// the token's expiry.
+func (a *Authenticator) load(ctx context.Context, instanceID, token string) (authz.Caller, int64, error) {
+	userID, expires, err := pat.AuthenticateUntil(ctx, a.db, instanceID, token, a.now())
 	if err != nil {
 		if failure.Is(err, failure.KindUnauthenticated) {
-			return authz.Caller{}, unauthenticated()
+			return authz.Caller{}, 0, unauthenticated()
 		}
-		return authz.Caller{}, err
+		return authz.Caller{}, 0, err
 	}
-	active, err := user.Active(ctx, a.db, inst.ID, userID)
+	active, err := user.Active(ctx, a.db, instanceID, userID)
 	if err != nil {
-		return authz.Caller{}, err
+		return authz.Caller{}, 0, err
 	}
 	if !active {
-		return authz.Caller{}, unauthenticated()
+		return authz.Caller{}, 0, unauthenticated()
 	}
-	c, err := member.LoadCaller(ctx, a.db, inst.ID, userID)
+	c, err := member.LoadCaller(ctx, a.db, instanceID, userID)
 	c.ClientID = "api"
-	return c, err
+	return c, expires, err
 }

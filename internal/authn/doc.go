@@ -10,4 +10,9 @@
 // failure.Unauthenticated, so that a caller cannot probe which part of its
 // credential was wrong. The caller's roles come from package member; what
 // it may do is decided by package authz.
+//
+// WithCache keeps authenticated callers in memory, per process, and drops
+// them when package member's count of caller changes moves: at once for a
+// change made through this process, within MaxStale for one made through
+// another replica (cache.go says how, and why a racing load is not kept).
 package authn

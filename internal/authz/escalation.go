@@ -1,10 +1,6 @@
 package authz
 
-import (
-	"slices"
-
-	"github.com/castellan-iam/castellan/internal/failure"
-)
+import "github.com/castellan-iam/castellan/internal/failure"
 
 // The rule against escalation through another account. An administrator
 // that may change another user's credentials (password, personal access
@@ -32,23 +28,18 @@ func (c Caller) Covers(target Caller) bool {
 	if c.UserID != "" && c.UserID == target.UserID {
 		return true
 	}
-	for _, p := range permissionsOf(target.InstanceRoles) {
-		if !grants(c.InstanceRoles, p) {
+	t := target.sets()
+	if !c.On(Instance()).Contains(t.instance) {
+		return false
+	}
+	for o, set := range t.orgs {
+		if !c.On(Org(o)).Contains(set) {
 			return false
 		}
 	}
-	for o, roles := range target.OrgRoles {
-		for _, p := range permissionsOf(roles) {
-			if !c.Can(p, Org(o)) {
-				return false
-			}
-		}
-	}
 	for _, m := range target.Scoped {
-		for _, p := range permissionsOf(m.Roles) {
-			if !c.Can(p, m.Scope) {
-				return false
-			}
+		if !c.On(m.Scope).Contains(t.scoped[scopeKey{m.Scope.Kind, m.Scope.ID}]) {
+			return false
 		}
 	}
 	return true
@@ -63,14 +54,4 @@ func (c Caller) RequireCovers(target Caller) error {
 		return nil
 	}
 	return failure.PermissionDenied("user %s holds permissions you do not hold; only an administrator holding all of them may change its credentials, login name, contact data or state", target.UserID)
-}
-
-// permissionsOf lists the permissions roles grant, sorted, each once.
-func permissionsOf(roles []string) []Permission {
-	var out []Permission
-	for _, r := range roles {
-		out = append(out, Roles[r]...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -186,3 +186,17 @@ func (s *Store) joinPersonal(e *Event, open func(string, string, []byte) ([]byte
 	}
 	return nil
 }
+
+// Sequence returns an aggregate's current sequence (0 for one without
+// events), for a command that decides from read models rather than from
+// the aggregate's events and still wants Push to refuse its append if the
+// aggregate changed after it read them. One read of the events_aggregate
+// index.
+func (s *Store) Sequence(ctx context.Context, a Aggregate) (int64, error) {
+	var seq int64
+	if err := s.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(MAX(sequence), 0) FROM events
+WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.InstanceID, a.Type, a.ID).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("eventstore: sequence of %s: %w", a, err)
+	}
+	return seq, nil
+}

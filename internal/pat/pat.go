@@ -136,21 +136,28 @@ func errInvalid() error { return failure.Unauthenticated("the access token is in
 // Authenticate returns the id of the user a token belongs to, in an
 // instance. Unknown, revoked and expired tokens are failure.Unauthenticated.
 func Authenticate(ctx context.Context, db *database.DB, instanceID, token string, now time.Time) (string, error) {
+	userID, _, err := AuthenticateUntil(ctx, db, instanceID, token, now)
+	return userID, err
+}
+
+// AuthenticateUntil is Authenticate that also returns when the token
+// expires (Unix seconds), for callers that keep the result.
+func AuthenticateUntil(ctx context.Context, db *database.DB, instanceID, token string, now time.Time) (string, int64, error) {
 	if !strings.HasPrefix(token, Prefix) || len(token) != len(Prefix)+43 {
-		return "", errInvalid()
+		return "", 0, errInvalid()
 	}
 	var userID string
 	var expires int64
 	err := db.Reader().QueryRowContext(ctx, `SELECT user_id, expires_at FROM personal_access_tokens WHERE instance_id = $1 AND hash = $2`,
 		instanceID, Hash(token)).Scan(&userID, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", errInvalid()
+		return "", 0, errInvalid()
 	}
 	if err != nil {
-		return "", fmt.Errorf("pat: authenticate: %w", err)
+		return "", 0, fmt.Errorf("pat: authenticate: %w", err)
 	}
 	if now.Unix() >= expires {
-		return "", errInvalid()
+		return "", 0, errInvalid()
 	}
-	return userID, nil
+	return userID, expires, nil
 }

@@ -87,7 +87,7 @@ func start(t testing.TB, database string, services func(a *app.App, auth *authn.
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := authn.New(a.DB, nil)
+	auth := authn.New(a.DB, nil).WithCache(a.Store.Changed, authn.MaxStale)
 	h, err := api.NewHandler(log, services(a, auth)...)
 	if err != nil {
 		t.Fatal(err)

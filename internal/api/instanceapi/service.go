@@ -47,13 +47,14 @@ func (s *Service) authorize(ctx context.Context, h http.Header, p authz.Permissi
 }
 
 // AddInstanceMember gives a user instance roles; the caller needs
-// member.write on the instance.
+// member.write on the instance, every permission of the roles given and
+// taken, and to cover the user (member.Administrator).
 func (s *Service) AddInstanceMember(ctx context.Context, req *connect.Request[instancev1.AddInstanceMemberRequest]) (*connect.Response[instancev1.AddInstanceMemberResponse], error) {
 	caller, err := s.authorize(ctx, req.Header(), authz.MemberWrite)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.members.SetInstanceMember(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetUserId(), req.Msg.GetRoles()); err != nil {
+	if err := s.members.By(caller).SetInstanceMember(ctx, req.Msg.GetUserId(), req.Msg.GetRoles()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&instancev1.AddInstanceMemberResponse{}), nil
@@ -65,7 +66,7 @@ func (s *Service) RemoveInstanceMember(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	if err := s.members.RemoveInstanceMember(ctx, caller.Editor(), caller.InstanceID, req.Msg.GetUserId()); err != nil {
+	if err := s.members.By(caller).RemoveInstanceMember(ctx, req.Msg.GetUserId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&instancev1.RemoveInstanceMemberResponse{}), nil

@@ -19,7 +19,7 @@ func (s *Service) AddOrganizationMember(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	if err := s.members.AddOrgMember(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetUserId(), m.GetRoles()); err != nil {
+	if err := s.members.By(caller).AddOrgMember(ctx, m.GetOrganizationId(), m.GetUserId(), m.GetRoles()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.AddOrganizationMemberResponse{}), nil
@@ -32,7 +32,7 @@ func (s *Service) RemoveOrganizationMember(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	if err := s.members.RemoveOrgMember(ctx, caller.Editor(), caller.InstanceID, m.GetOrganizationId(), m.GetUserId()); err != nil {
+	if err := s.members.By(caller).RemoveOrgMember(ctx, m.GetOrganizationId(), m.GetUserId()); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orgv1.RemoveOrganizationMemberResponse{}), nil

@@ -32,6 +32,14 @@ func NewService(store *eventstore.Store, verifier *org.Verifier, auth *authn.Aut
 	return &Service{store: store, orgs: org.NewCommands(store, verifier), members: member.NewCommands(store), auth: auth}
 }
 
+// WithProjects returns s finding projects and project grants through p,
+// for their memberships.
+func (s *Service) WithProjects(p member.Projects) *Service {
+	cp := *s
+	cp.members = s.members.WithProjects(p)
+	return &cp
+}
+
 // Handler returns the Connect handler and its path, for api.NewHandler.
 func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) {
 	return orgv1connect.NewOrganizationServiceHandler(s, opts...)

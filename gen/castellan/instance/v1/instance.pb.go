@@ -611,6 +611,619 @@ func (x *ListInstanceMembersResponse) GetMembers() []*Member {
 	return nil
 }
 
+// Permission is one entry of the permission catalogue.
+type Permission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, such as "user.write".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Description says what the permission allows.
+	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Permission) Reset() {
+	*x = Permission{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Permission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Permission) ProtoMessage() {}
+
+func (x *Permission) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Permission.ProtoReflect.Descriptor instead.
+func (*Permission) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Permission) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Permission) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// ListPermissionsRequest has no fields.
+type ListPermissionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPermissionsRequest) Reset() {
+	*x = ListPermissionsRequest{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPermissionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPermissionsRequest) ProtoMessage() {}
+
+func (x *ListPermissionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPermissionsRequest.ProtoReflect.Descriptor instead.
+func (*ListPermissionsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{13}
+}
+
+// ListPermissionsResponse is the catalogue, in its fixed order.
+type ListPermissionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Permissions   []*Permission          `protobuf:"bytes,1,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPermissionsResponse) Reset() {
+	*x = ListPermissionsResponse{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPermissionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPermissionsResponse) ProtoMessage() {}
+
+func (x *ListPermissionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPermissionsResponse.ProtoReflect.Descriptor instead.
+func (*ListPermissionsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListPermissionsResponse) GetPermissions() []*Permission {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// Role is an administrator role.
+type Role struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key names the role in memberships: "org.owner", "custom.helpdesk".
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// DisplayName of a custom role; empty for built-in ones.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Scope is the kind of scope the role is held on: instance, org,
+	// project or project_grant.
+	Scope string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Permissions the role carries, in catalogue order.
+	Permissions []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// Custom is set for roles the instance defined.
+	Custom        bool `protobuf:"varint,5,opt,name=custom,proto3" json:"custom,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Role) Reset() {
+	*x = Role{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Role) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Role) ProtoMessage() {}
+
+func (x *Role) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Role.ProtoReflect.Descriptor instead.
+func (*Role) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Role) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Role) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Role) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *Role) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *Role) GetCustom() bool {
+	if x != nil {
+		return x.Custom
+	}
+	return false
+}
+
+// ListRolesRequest has no fields.
+type ListRolesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolesRequest) Reset() {
+	*x = ListRolesRequest{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolesRequest) ProtoMessage() {}
+
+func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolesRequest.ProtoReflect.Descriptor instead.
+func (*ListRolesRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{16}
+}
+
+// ListRolesResponse lists built-in roles, then custom ones, each by key.
+type ListRolesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Roles         []*Role                `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolesResponse) Reset() {
+	*x = ListRolesResponse{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolesResponse) ProtoMessage() {}
+
+func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolesResponse.ProtoReflect.Descriptor instead.
+func (*ListRolesResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListRolesResponse) GetRoles() []*Role {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// DefineRoleRequest defines a custom role.
+type DefineRoleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key starts with "custom." followed by a-z, 0-9, '_', '.', '-'.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// DisplayName is shown to administrators.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Scope is the kind of scope the role is held on: instance, org,
+	// project or project_grant.
+	Scope string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Permissions of the catalogue, each applicable to the scope kind.
+	Permissions   []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DefineRoleRequest) Reset() {
+	*x = DefineRoleRequest{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefineRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefineRoleRequest) ProtoMessage() {}
+
+func (x *DefineRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefineRoleRequest.ProtoReflect.Descriptor instead.
+func (*DefineRoleRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DefineRoleRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *DefineRoleRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *DefineRoleRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *DefineRoleRequest) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// DefineRoleResponse is the role defined.
+type DefineRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          *Role                  `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DefineRoleResponse) Reset() {
+	*x = DefineRoleResponse{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefineRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefineRoleResponse) ProtoMessage() {}
+
+func (x *DefineRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefineRoleResponse.ProtoReflect.Descriptor instead.
+func (*DefineRoleResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DefineRoleResponse) GetRole() *Role {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+// ChangeRoleRequest replaces a custom role's name and permissions.
+type ChangeRoleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key of the custom role.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// DisplayName is shown to administrators.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Permissions replace the role's permissions.
+	Permissions   []string `protobuf:"bytes,3,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeRoleRequest) Reset() {
+	*x = ChangeRoleRequest{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeRoleRequest) ProtoMessage() {}
+
+func (x *ChangeRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeRoleRequest.ProtoReflect.Descriptor instead.
+func (*ChangeRoleRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ChangeRoleRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ChangeRoleRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ChangeRoleRequest) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// ChangeRoleResponse is the role after the change.
+type ChangeRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          *Role                  `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeRoleResponse) Reset() {
+	*x = ChangeRoleResponse{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeRoleResponse) ProtoMessage() {}
+
+func (x *ChangeRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeRoleResponse.ProtoReflect.Descriptor instead.
+func (*ChangeRoleResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ChangeRoleResponse) GetRole() *Role {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+// RemoveRoleRequest names the custom role.
+type RemoveRoleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key of the custom role.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRoleRequest) Reset() {
+	*x = RemoveRoleRequest{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRoleRequest) ProtoMessage() {}
+
+func (x *RemoveRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRoleRequest.ProtoReflect.Descriptor instead.
+func (*RemoveRoleRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RemoveRoleRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// RemoveRoleResponse has no fields.
+type RemoveRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRoleResponse) Reset() {
+	*x = RemoveRoleResponse{}
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRoleResponse) ProtoMessage() {}
+
+func (x *RemoveRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_instance_v1_instance_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRoleResponse.ProtoReflect.Descriptor instead.
+func (*RemoveRoleResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_instance_v1_instance_proto_rawDescGZIP(), []int{23}
+}
+
 var File_castellan_instance_v1_instance_proto protoreflect.FileDescriptor
 
 const file_castellan_instance_v1_instance_proto_rawDesc = "" +
@@ -646,13 +1259,53 @@ const file_castellan_instance_v1_instance_proto_rawDesc = "" +
 	"\x1cRemoveInstanceMemberResponse\"\x1c\n" +
 	"\x1aListInstanceMembersRequest\"V\n" +
 	"\x1bListInstanceMembersResponse\x127\n" +
-	"\amembers\x18\x01 \x03(\v2\x1d.castellan.instance.v1.MemberR\amembers2\xc0\x06\n" +
+	"\amembers\x18\x01 \x03(\v2\x1d.castellan.instance.v1.MemberR\amembers\"B\n" +
+	"\n" +
+	"Permission\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"\x18\n" +
+	"\x16ListPermissionsRequest\"^\n" +
+	"\x17ListPermissionsResponse\x12C\n" +
+	"\vpermissions\x18\x01 \x03(\v2!.castellan.instance.v1.PermissionR\vpermissions\"\x8b\x01\n" +
+	"\x04Role\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\x12 \n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissions\x12\x16\n" +
+	"\x06custom\x18\x05 \x01(\bR\x06custom\"\x12\n" +
+	"\x10ListRolesRequest\"F\n" +
+	"\x11ListRolesResponse\x121\n" +
+	"\x05roles\x18\x01 \x03(\v2\x1b.castellan.instance.v1.RoleR\x05roles\"\x80\x01\n" +
+	"\x11DefineRoleRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\x12 \n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissions\"E\n" +
+	"\x12DefineRoleResponse\x12/\n" +
+	"\x04role\x18\x01 \x01(\v2\x1b.castellan.instance.v1.RoleR\x04role\"j\n" +
+	"\x11ChangeRoleRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
+	"\vpermissions\x18\x03 \x03(\tR\vpermissions\"E\n" +
+	"\x12ChangeRoleResponse\x12/\n" +
+	"\x04role\x18\x01 \x01(\v2\x1b.castellan.instance.v1.RoleR\x04role\"%\n" +
+	"\x11RemoveRoleRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x14\n" +
+	"\x12RemoveRoleResponse2\xe9\v\n" +
 	"\x0fInstanceService\x12\x97\x01\n" +
 	"\x11AddInstanceMember\x12/.castellan.instance.v1.AddInstanceMemberRequest\x1a0.castellan.instance.v1.AddInstanceMemberResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/instance/members\x12\xa7\x01\n" +
 	"\x14RemoveInstanceMember\x122.castellan.instance.v1.RemoveInstanceMemberRequest\x1a3.castellan.instance.v1.RemoveInstanceMemberResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/instance/members/{user_id}\x12\x9d\x01\n" +
 	"\x13ListInstanceMembers\x121.castellan.instance.v1.ListInstanceMembersRequest\x1a2.castellan.instance.v1.ListInstanceMembersResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/instance/members\x90\x02\x01\x12\x96\x01\n" +
 	"\x0fListSigningKeys\x12-.castellan.instance.v1.ListSigningKeysRequest\x1a..castellan.instance.v1.ListSigningKeysResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/instance/signing_keys\x90\x02\x01\x12\xaf\x01\n" +
-	"\x11RotateSigningKeys\x12/.castellan.instance.v1.RotateSigningKeysRequest\x1a0.castellan.instance.v1.RotateSigningKeysResponse\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/instance/signing_keys/{algorithm}/rotateBIZGgithub.com/castellan-iam/castellan/gen/castellan/instance/v1;instancev1b\x06proto3"
+	"\x11RotateSigningKeys\x12/.castellan.instance.v1.RotateSigningKeysRequest\x1a0.castellan.instance.v1.RotateSigningKeysResponse\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/instance/signing_keys/{algorithm}/rotate\x12\x95\x01\n" +
+	"\x0fListPermissions\x12-.castellan.instance.v1.ListPermissionsRequest\x1a..castellan.instance.v1.ListPermissionsResponse\"#\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/instance/permissions\x90\x02\x01\x12}\n" +
+	"\tListRoles\x12'.castellan.instance.v1.ListRolesRequest\x1a(.castellan.instance.v1.ListRolesResponse\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/instance/roles\x90\x02\x01\x12\x80\x01\n" +
+	"\n" +
+	"DefineRole\x12(.castellan.instance.v1.DefineRoleRequest\x1a).castellan.instance.v1.DefineRoleResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/instance/roles\x12\x86\x01\n" +
+	"\n" +
+	"ChangeRole\x12(.castellan.instance.v1.ChangeRoleRequest\x1a).castellan.instance.v1.ChangeRoleResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\x1a\x18/v1/instance/roles/{key}\x12\x83\x01\n" +
+	"\n" +
+	"RemoveRole\x12(.castellan.instance.v1.RemoveRoleRequest\x1a).castellan.instance.v1.RemoveRoleResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/instance/roles/{key}BIZGgithub.com/castellan-iam/castellan/gen/castellan/instance/v1;instancev1b\x06proto3"
 
 var (
 	file_castellan_instance_v1_instance_proto_rawDescOnce sync.Once
@@ -666,7 +1319,7 @@ func file_castellan_instance_v1_instance_proto_rawDescGZIP() []byte {
 	return file_castellan_instance_v1_instance_proto_rawDescData
 }
 
-var file_castellan_instance_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_castellan_instance_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_castellan_instance_v1_instance_proto_goTypes = []any{
 	(*SigningKey)(nil),                   // 0: castellan.instance.v1.SigningKey
 	(*ListSigningKeysRequest)(nil),       // 1: castellan.instance.v1.ListSigningKeysRequest
@@ -680,32 +1333,58 @@ var file_castellan_instance_v1_instance_proto_goTypes = []any{
 	(*RemoveInstanceMemberResponse)(nil), // 9: castellan.instance.v1.RemoveInstanceMemberResponse
 	(*ListInstanceMembersRequest)(nil),   // 10: castellan.instance.v1.ListInstanceMembersRequest
 	(*ListInstanceMembersResponse)(nil),  // 11: castellan.instance.v1.ListInstanceMembersResponse
-	(*timestamppb.Timestamp)(nil),        // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 13: google.protobuf.Duration
+	(*Permission)(nil),                   // 12: castellan.instance.v1.Permission
+	(*ListPermissionsRequest)(nil),       // 13: castellan.instance.v1.ListPermissionsRequest
+	(*ListPermissionsResponse)(nil),      // 14: castellan.instance.v1.ListPermissionsResponse
+	(*Role)(nil),                         // 15: castellan.instance.v1.Role
+	(*ListRolesRequest)(nil),             // 16: castellan.instance.v1.ListRolesRequest
+	(*ListRolesResponse)(nil),            // 17: castellan.instance.v1.ListRolesResponse
+	(*DefineRoleRequest)(nil),            // 18: castellan.instance.v1.DefineRoleRequest
+	(*DefineRoleResponse)(nil),           // 19: castellan.instance.v1.DefineRoleResponse
+	(*ChangeRoleRequest)(nil),            // 20: castellan.instance.v1.ChangeRoleRequest
+	(*ChangeRoleResponse)(nil),           // 21: castellan.instance.v1.ChangeRoleResponse
+	(*RemoveRoleRequest)(nil),            // 22: castellan.instance.v1.RemoveRoleRequest
+	(*RemoveRoleResponse)(nil),           // 23: castellan.instance.v1.RemoveRoleResponse
+	(*timestamppb.Timestamp)(nil),        // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
 }
 var file_castellan_instance_v1_instance_proto_depIdxs = []int32{
-	12, // 0: castellan.instance.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	12, // 1: castellan.instance.v1.SigningKey.activate_time:type_name -> google.protobuf.Timestamp
-	12, // 2: castellan.instance.v1.SigningKey.retire_time:type_name -> google.protobuf.Timestamp
+	24, // 0: castellan.instance.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	24, // 1: castellan.instance.v1.SigningKey.activate_time:type_name -> google.protobuf.Timestamp
+	24, // 2: castellan.instance.v1.SigningKey.retire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.instance.v1.ListSigningKeysResponse.keys:type_name -> castellan.instance.v1.SigningKey
-	13, // 4: castellan.instance.v1.RotateSigningKeysRequest.keep_retired:type_name -> google.protobuf.Duration
+	25, // 4: castellan.instance.v1.RotateSigningKeysRequest.keep_retired:type_name -> google.protobuf.Duration
 	0,  // 5: castellan.instance.v1.RotateSigningKeysResponse.keys:type_name -> castellan.instance.v1.SigningKey
 	5,  // 6: castellan.instance.v1.ListInstanceMembersResponse.members:type_name -> castellan.instance.v1.Member
-	6,  // 7: castellan.instance.v1.InstanceService.AddInstanceMember:input_type -> castellan.instance.v1.AddInstanceMemberRequest
-	8,  // 8: castellan.instance.v1.InstanceService.RemoveInstanceMember:input_type -> castellan.instance.v1.RemoveInstanceMemberRequest
-	10, // 9: castellan.instance.v1.InstanceService.ListInstanceMembers:input_type -> castellan.instance.v1.ListInstanceMembersRequest
-	1,  // 10: castellan.instance.v1.InstanceService.ListSigningKeys:input_type -> castellan.instance.v1.ListSigningKeysRequest
-	3,  // 11: castellan.instance.v1.InstanceService.RotateSigningKeys:input_type -> castellan.instance.v1.RotateSigningKeysRequest
-	7,  // 12: castellan.instance.v1.InstanceService.AddInstanceMember:output_type -> castellan.instance.v1.AddInstanceMemberResponse
-	9,  // 13: castellan.instance.v1.InstanceService.RemoveInstanceMember:output_type -> castellan.instance.v1.RemoveInstanceMemberResponse
-	11, // 14: castellan.instance.v1.InstanceService.ListInstanceMembers:output_type -> castellan.instance.v1.ListInstanceMembersResponse
-	2,  // 15: castellan.instance.v1.InstanceService.ListSigningKeys:output_type -> castellan.instance.v1.ListSigningKeysResponse
-	4,  // 16: castellan.instance.v1.InstanceService.RotateSigningKeys:output_type -> castellan.instance.v1.RotateSigningKeysResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	12, // 7: castellan.instance.v1.ListPermissionsResponse.permissions:type_name -> castellan.instance.v1.Permission
+	15, // 8: castellan.instance.v1.ListRolesResponse.roles:type_name -> castellan.instance.v1.Role
+	15, // 9: castellan.instance.v1.DefineRoleResponse.role:type_name -> castellan.instance.v1.Role
+	15, // 10: castellan.instance.v1.ChangeRoleResponse.role:type_name -> castellan.instance.v1.Role
+	6,  // 11: castellan.instance.v1.InstanceService.AddInstanceMember:input_type -> castellan.instance.v1.AddInstanceMemberRequest
+	8,  // 12: castellan.instance.v1.InstanceService.RemoveInstanceMember:input_type -> castellan.instance.v1.RemoveInstanceMemberRequest
+	10, // 13: castellan.instance.v1.InstanceService.ListInstanceMembers:input_type -> castellan.instance.v1.ListInstanceMembersRequest
+	1,  // 14: castellan.instance.v1.InstanceService.ListSigningKeys:input_type -> castellan.instance.v1.ListSigningKeysRequest
+	3,  // 15: castellan.instance.v1.InstanceService.RotateSigningKeys:input_type -> castellan.instance.v1.RotateSigningKeysRequest
+	13, // 16: castellan.instance.v1.InstanceService.ListPermissions:input_type -> castellan.instance.v1.ListPermissionsRequest
+	16, // 17: castellan.instance.v1.InstanceService.ListRoles:input_type -> castellan.instance.v1.ListRolesRequest
+	18, // 18: castellan.instance.v1.InstanceService.DefineRole:input_type -> castellan.instance.v1.DefineRoleRequest
+	20, // 19: castellan.instance.v1.InstanceService.ChangeRole:input_type -> castellan.instance.v1.ChangeRoleRequest
+	22, // 20: castellan.instance.v1.InstanceService.RemoveRole:input_type -> castellan.instance.v1.RemoveRoleRequest
+	7,  // 21: castellan.instance.v1.InstanceService.AddInstanceMember:output_type -> castellan.instance.v1.AddInstanceMemberResponse
+	9,  // 22: castellan.instance.v1.InstanceService.RemoveInstanceMember:output_type -> castellan.instance.v1.RemoveInstanceMemberResponse
+	11, // 23: castellan.instance.v1.InstanceService.ListInstanceMembers:output_type -> castellan.instance.v1.ListInstanceMembersResponse
+	2,  // 24: castellan.instance.v1.InstanceService.ListSigningKeys:output_type -> castellan.instance.v1.ListSigningKeysResponse
+	4,  // 25: castellan.instance.v1.InstanceService.RotateSigningKeys:output_type -> castellan.instance.v1.RotateSigningKeysResponse
+	14, // 26: castellan.instance.v1.InstanceService.ListPermissions:output_type -> castellan.instance.v1.ListPermissionsResponse
+	17, // 27: castellan.instance.v1.InstanceService.ListRoles:output_type -> castellan.instance.v1.ListRolesResponse
+	19, // 28: castellan.instance.v1.InstanceService.DefineRole:output_type -> castellan.instance.v1.DefineRoleResponse
+	21, // 29: castellan.instance.v1.InstanceService.ChangeRole:output_type -> castellan.instance.v1.ChangeRoleResponse
+	23, // 30: castellan.instance.v1.InstanceService.RemoveRole:output_type -> castellan.instance.v1.RemoveRoleResponse
+	21, // [21:31] is the sub-list for method output_type
+	11, // [11:21] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_castellan_instance_v1_instance_proto_init() }
@@ -719,7 +1398,7 @@ func file_castellan_instance_v1_instance_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_instance_v1_instance_proto_rawDesc), len(file_castellan_instance_v1_instance_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2056,6 +2056,634 @@ func (x *ListOrganizationMembersResponse) GetMembers() []*OrganizationMember {
 	return nil
 }
 
+// ScopedMember is a user holding administrator roles on a project or a
+// project grant.
+type ScopedMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the member.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Roles are the member's roles on the project or grant.
+	Roles         []string `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedMember) Reset() {
+	*x = ScopedMember{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedMember) ProtoMessage() {}
+
+func (x *ScopedMember) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedMember.ProtoReflect.Descriptor instead.
+func (*ScopedMember) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ScopedMember) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ScopedMember) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// AddProjectMemberRequest gives a user roles on a project.
+type AddProjectMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ProjectID is the project.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// UserID is a user of the instance.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Roles are project roles: project.owner, project.viewer, or custom
+	// roles of kind project.
+	Roles         []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddProjectMemberRequest) Reset() {
+	*x = AddProjectMemberRequest{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddProjectMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddProjectMemberRequest) ProtoMessage() {}
+
+func (x *AddProjectMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddProjectMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddProjectMemberRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *AddProjectMemberRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *AddProjectMemberRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AddProjectMemberRequest) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// AddProjectMemberResponse has no fields.
+type AddProjectMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddProjectMemberResponse) Reset() {
+	*x = AddProjectMemberResponse{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddProjectMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddProjectMemberResponse) ProtoMessage() {}
+
+func (x *AddProjectMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddProjectMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddProjectMemberResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{39}
+}
+
+// RemoveProjectMemberRequest takes a user's roles on a project.
+type RemoveProjectMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ProjectID is the project.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// UserID is the member to remove.
+	UserId        string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveProjectMemberRequest) Reset() {
+	*x = RemoveProjectMemberRequest{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveProjectMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveProjectMemberRequest) ProtoMessage() {}
+
+func (x *RemoveProjectMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveProjectMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveProjectMemberRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RemoveProjectMemberRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *RemoveProjectMemberRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// RemoveProjectMemberResponse has no fields.
+type RemoveProjectMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveProjectMemberResponse) Reset() {
+	*x = RemoveProjectMemberResponse{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveProjectMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveProjectMemberResponse) ProtoMessage() {}
+
+func (x *RemoveProjectMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveProjectMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveProjectMemberResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{41}
+}
+
+// ListProjectMembersRequest names the project.
+type ListProjectMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ProjectID is the project.
+	ProjectId     string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProjectMembersRequest) Reset() {
+	*x = ListProjectMembersRequest{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProjectMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProjectMembersRequest) ProtoMessage() {}
+
+func (x *ListProjectMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProjectMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListProjectMembersRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListProjectMembersRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+// ListProjectMembersResponse carries the members.
+type ListProjectMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Members of the project, by user id.
+	Members       []*ScopedMember `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProjectMembersResponse) Reset() {
+	*x = ListProjectMembersResponse{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProjectMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProjectMembersResponse) ProtoMessage() {}
+
+func (x *ListProjectMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProjectMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListProjectMembersResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListProjectMembersResponse) GetMembers() []*ScopedMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// AddProjectGrantMemberRequest gives a user roles on a project grant.
+type AddProjectGrantMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GrantID is the project grant.
+	GrantId string `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// UserID is a user of the organization the grant was given to.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Roles are project grant roles: project_grant.owner,
+	// project_grant.viewer, or custom roles of kind project_grant.
+	Roles         []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddProjectGrantMemberRequest) Reset() {
+	*x = AddProjectGrantMemberRequest{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddProjectGrantMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddProjectGrantMemberRequest) ProtoMessage() {}
+
+func (x *AddProjectGrantMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddProjectGrantMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddProjectGrantMemberRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AddProjectGrantMemberRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *AddProjectGrantMemberRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AddProjectGrantMemberRequest) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// AddProjectGrantMemberResponse has no fields.
+type AddProjectGrantMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddProjectGrantMemberResponse) Reset() {
+	*x = AddProjectGrantMemberResponse{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddProjectGrantMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddProjectGrantMemberResponse) ProtoMessage() {}
+
+func (x *AddProjectGrantMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddProjectGrantMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddProjectGrantMemberResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{45}
+}
+
+// RemoveProjectGrantMemberRequest takes a user's roles on a project grant.
+type RemoveProjectGrantMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GrantID is the project grant.
+	GrantId string `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// UserID is the member to remove.
+	UserId        string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveProjectGrantMemberRequest) Reset() {
+	*x = RemoveProjectGrantMemberRequest{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveProjectGrantMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveProjectGrantMemberRequest) ProtoMessage() {}
+
+func (x *RemoveProjectGrantMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveProjectGrantMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveProjectGrantMemberRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *RemoveProjectGrantMemberRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *RemoveProjectGrantMemberRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// RemoveProjectGrantMemberResponse has no fields.
+type RemoveProjectGrantMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveProjectGrantMemberResponse) Reset() {
+	*x = RemoveProjectGrantMemberResponse{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveProjectGrantMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveProjectGrantMemberResponse) ProtoMessage() {}
+
+func (x *RemoveProjectGrantMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveProjectGrantMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveProjectGrantMemberResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{47}
+}
+
+// ListProjectGrantMembersRequest names the project grant.
+type ListProjectGrantMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// GrantID is the project grant.
+	GrantId       string `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProjectGrantMembersRequest) Reset() {
+	*x = ListProjectGrantMembersRequest{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProjectGrantMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProjectGrantMembersRequest) ProtoMessage() {}
+
+func (x *ListProjectGrantMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProjectGrantMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListProjectGrantMembersRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListProjectGrantMembersRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+// ListProjectGrantMembersResponse carries the members.
+type ListProjectGrantMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Members of the project grant, by user id.
+	Members       []*ScopedMember `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProjectGrantMembersResponse) Reset() {
+	*x = ListProjectGrantMembersResponse{}
+	mi := &file_castellan_org_v1_org_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProjectGrantMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProjectGrantMembersResponse) ProtoMessage() {}
+
+func (x *ListProjectGrantMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_org_v1_org_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProjectGrantMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListProjectGrantMembersResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_org_v1_org_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListProjectGrantMembersResponse) GetMembers() []*ScopedMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_castellan_org_v1_org_proto protoreflect.FileDescriptor
 
 const file_castellan_org_v1_org_proto_rawDesc = "" +
@@ -2166,7 +2794,39 @@ const file_castellan_org_v1_org_proto_rawDesc = "" +
 	"\x1eListOrganizationMembersRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"a\n" +
 	"\x1fListOrganizationMembersResponse\x12>\n" +
-	"\amembers\x18\x01 \x03(\v2$.castellan.org.v1.OrganizationMemberR\amembers*w\n" +
+	"\amembers\x18\x01 \x03(\v2$.castellan.org.v1.OrganizationMemberR\amembers\"=\n" +
+	"\fScopedMember\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"g\n" +
+	"\x17AddProjectMemberRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\"\x1a\n" +
+	"\x18AddProjectMemberResponse\"T\n" +
+	"\x1aRemoveProjectMemberRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\x1d\n" +
+	"\x1bRemoveProjectMemberResponse\":\n" +
+	"\x19ListProjectMembersRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\"V\n" +
+	"\x1aListProjectMembersResponse\x128\n" +
+	"\amembers\x18\x01 \x03(\v2\x1e.castellan.org.v1.ScopedMemberR\amembers\"h\n" +
+	"\x1cAddProjectGrantMemberRequest\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\"\x1f\n" +
+	"\x1dAddProjectGrantMemberResponse\"U\n" +
+	"\x1fRemoveProjectGrantMemberRequest\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\"\n" +
+	" RemoveProjectGrantMemberResponse\";\n" +
+	"\x1eListProjectGrantMembersRequest\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\"[\n" +
+	"\x1fListProjectGrantMembersResponse\x128\n" +
+	"\amembers\x18\x01 \x03(\v2\x1e.castellan.org.v1.ScopedMemberR\amembers*w\n" +
 	"\x11OrganizationState\x12\"\n" +
 	"\x1eORGANIZATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ORGANIZATION_STATE_ACTIVE\x10\x01\x12\x1f\n" +
@@ -2174,7 +2834,7 @@ const file_castellan_org_v1_org_proto_rawDesc = "" +
 	"\x18DomainVerificationMethod\x12*\n" +
 	"&DOMAIN_VERIFICATION_METHOD_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eDOMAIN_VERIFICATION_METHOD_DNS\x10\x01\x12#\n" +
-	"\x1fDOMAIN_VERIFICATION_METHOD_HTTP\x10\x022\xc0\x17\n" +
+	"\x1fDOMAIN_VERIFICATION_METHOD_HTTP\x10\x022\xc1\x1f\n" +
 	"\x13OrganizationService\x12\x8d\x01\n" +
 	"\x12CreateOrganization\x12+.castellan.org.v1.CreateOrganizationRequest\x1a,.castellan.org.v1.CreateOrganizationResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/organizations\x12\x96\x01\n" +
 	"\x0fGetOrganization\x12(.castellan.org.v1.GetOrganizationRequest\x1a).castellan.org.v1.GetOrganizationResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/organizations/{organization_id}\x90\x02\x01\x12\x8a\x01\n" +
@@ -2192,7 +2852,13 @@ const file_castellan_org_v1_org_proto_rawDesc = "" +
 	"\x1aRemoveOrganizationMetadata\x123.castellan.org.v1.RemoveOrganizationMetadataRequest\x1a4.castellan.org.v1.RemoveOrganizationMetadataResponse\":\x82\xd3\xe4\x93\x024*2/v1/organizations/{organization_id}/metadata/{key}\x12\xb0\x01\n" +
 	"\x15AddOrganizationMember\x12..castellan.org.v1.AddOrganizationMemberRequest\x1a/.castellan.org.v1.AddOrganizationMemberResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/organizations/{organization_id}/members\x12\xc0\x01\n" +
 	"\x18RemoveOrganizationMember\x121.castellan.org.v1.RemoveOrganizationMemberRequest\x1a2.castellan.org.v1.RemoveOrganizationMemberResponse\"=\x82\xd3\xe4\x93\x027*5/v1/organizations/{organization_id}/members/{user_id}\x12\xb6\x01\n" +
-	"\x17ListOrganizationMembers\x120.castellan.org.v1.ListOrganizationMembersRequest\x1a1.castellan.org.v1.ListOrganizationMembersResponse\"6\x82\xd3\xe4\x93\x02-\x12+/v1/organizations/{organization_id}/members\x90\x02\x01B?Z=github.com/castellan-iam/castellan/gen/castellan/org/v1;orgv1b\x06proto3"
+	"\x17ListOrganizationMembers\x120.castellan.org.v1.ListOrganizationMembersRequest\x1a1.castellan.org.v1.ListOrganizationMembersResponse\"6\x82\xd3\xe4\x93\x02-\x12+/v1/organizations/{organization_id}/members\x90\x02\x01\x12\x97\x01\n" +
+	"\x10AddProjectMember\x12).castellan.org.v1.AddProjectMemberRequest\x1a*.castellan.org.v1.AddProjectMemberResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/projects/{project_id}/members\x12\xa7\x01\n" +
+	"\x13RemoveProjectMember\x12,.castellan.org.v1.RemoveProjectMemberRequest\x1a-.castellan.org.v1.RemoveProjectMemberResponse\"3\x82\xd3\xe4\x93\x02-*+/v1/projects/{project_id}/members/{user_id}\x12\x9d\x01\n" +
+	"\x12ListProjectMembers\x12+.castellan.org.v1.ListProjectMembersRequest\x1a,.castellan.org.v1.ListProjectMembersResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/projects/{project_id}/members\x90\x02\x01\x12\xaa\x01\n" +
+	"\x15AddProjectGrantMember\x12..castellan.org.v1.AddProjectGrantMemberRequest\x1a/.castellan.org.v1.AddProjectGrantMemberResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/project_grants/{grant_id}/members\x12\xba\x01\n" +
+	"\x18RemoveProjectGrantMember\x121.castellan.org.v1.RemoveProjectGrantMemberRequest\x1a2.castellan.org.v1.RemoveProjectGrantMemberResponse\"7\x82\xd3\xe4\x93\x021*//v1/project_grants/{grant_id}/members/{user_id}\x12\xb0\x01\n" +
+	"\x17ListProjectGrantMembers\x120.castellan.org.v1.ListProjectGrantMembersRequest\x1a1.castellan.org.v1.ListProjectGrantMembersResponse\"0\x82\xd3\xe4\x93\x02'\x12%/v1/project_grants/{grant_id}/members\x90\x02\x01B?Z=github.com/castellan-iam/castellan/gen/castellan/org/v1;orgv1b\x06proto3"
 
 var (
 	file_castellan_org_v1_org_proto_rawDescOnce sync.Once
@@ -2207,7 +2873,7 @@ func file_castellan_org_v1_org_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_org_v1_org_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_castellan_org_v1_org_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_castellan_org_v1_org_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_castellan_org_v1_org_proto_goTypes = []any{
 	(OrganizationState)(0),                     // 0: castellan.org.v1.OrganizationState
 	(DomainVerificationMethod)(0),              // 1: castellan.org.v1.DomainVerificationMethod
@@ -2248,60 +2914,87 @@ var file_castellan_org_v1_org_proto_goTypes = []any{
 	(*RemoveOrganizationMemberResponse)(nil),   // 36: castellan.org.v1.RemoveOrganizationMemberResponse
 	(*ListOrganizationMembersRequest)(nil),     // 37: castellan.org.v1.ListOrganizationMembersRequest
 	(*ListOrganizationMembersResponse)(nil),    // 38: castellan.org.v1.ListOrganizationMembersResponse
-	nil,                                        // 39: castellan.org.v1.Organization.MetadataEntry
-	(*timestamppb.Timestamp)(nil),              // 40: google.protobuf.Timestamp
+	(*ScopedMember)(nil),                       // 39: castellan.org.v1.ScopedMember
+	(*AddProjectMemberRequest)(nil),            // 40: castellan.org.v1.AddProjectMemberRequest
+	(*AddProjectMemberResponse)(nil),           // 41: castellan.org.v1.AddProjectMemberResponse
+	(*RemoveProjectMemberRequest)(nil),         // 42: castellan.org.v1.RemoveProjectMemberRequest
+	(*RemoveProjectMemberResponse)(nil),        // 43: castellan.org.v1.RemoveProjectMemberResponse
+	(*ListProjectMembersRequest)(nil),          // 44: castellan.org.v1.ListProjectMembersRequest
+	(*ListProjectMembersResponse)(nil),         // 45: castellan.org.v1.ListProjectMembersResponse
+	(*AddProjectGrantMemberRequest)(nil),       // 46: castellan.org.v1.AddProjectGrantMemberRequest
+	(*AddProjectGrantMemberResponse)(nil),      // 47: castellan.org.v1.AddProjectGrantMemberResponse
+	(*RemoveProjectGrantMemberRequest)(nil),    // 48: castellan.org.v1.RemoveProjectGrantMemberRequest
+	(*RemoveProjectGrantMemberResponse)(nil),   // 49: castellan.org.v1.RemoveProjectGrantMemberResponse
+	(*ListProjectGrantMembersRequest)(nil),     // 50: castellan.org.v1.ListProjectGrantMembersRequest
+	(*ListProjectGrantMembersResponse)(nil),    // 51: castellan.org.v1.ListProjectGrantMembersResponse
+	nil,                                        // 52: castellan.org.v1.Organization.MetadataEntry
+	(*timestamppb.Timestamp)(nil),              // 53: google.protobuf.Timestamp
 }
 var file_castellan_org_v1_org_proto_depIdxs = []int32{
 	0,  // 0: castellan.org.v1.Organization.state:type_name -> castellan.org.v1.OrganizationState
 	3,  // 1: castellan.org.v1.Organization.domains:type_name -> castellan.org.v1.Domain
-	39, // 2: castellan.org.v1.Organization.metadata:type_name -> castellan.org.v1.Organization.MetadataEntry
-	40, // 3: castellan.org.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	40, // 4: castellan.org.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	52, // 2: castellan.org.v1.Organization.metadata:type_name -> castellan.org.v1.Organization.MetadataEntry
+	53, // 3: castellan.org.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	53, // 4: castellan.org.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: castellan.org.v1.Domain.verification_method:type_name -> castellan.org.v1.DomainVerificationMethod
 	2,  // 6: castellan.org.v1.GetOrganizationResponse.organization:type_name -> castellan.org.v1.Organization
 	0,  // 7: castellan.org.v1.ListOrganizationsRequest.state:type_name -> castellan.org.v1.OrganizationState
 	2,  // 8: castellan.org.v1.ListOrganizationsResponse.organizations:type_name -> castellan.org.v1.Organization
 	1,  // 9: castellan.org.v1.RequestDomainVerificationRequest.method:type_name -> castellan.org.v1.DomainVerificationMethod
 	32, // 10: castellan.org.v1.ListOrganizationMembersResponse.members:type_name -> castellan.org.v1.OrganizationMember
-	4,  // 11: castellan.org.v1.OrganizationService.CreateOrganization:input_type -> castellan.org.v1.CreateOrganizationRequest
-	6,  // 12: castellan.org.v1.OrganizationService.GetOrganization:input_type -> castellan.org.v1.GetOrganizationRequest
-	8,  // 13: castellan.org.v1.OrganizationService.ListOrganizations:input_type -> castellan.org.v1.ListOrganizationsRequest
-	10, // 14: castellan.org.v1.OrganizationService.UpdateOrganization:input_type -> castellan.org.v1.UpdateOrganizationRequest
-	12, // 15: castellan.org.v1.OrganizationService.DeactivateOrganization:input_type -> castellan.org.v1.DeactivateOrganizationRequest
-	14, // 16: castellan.org.v1.OrganizationService.ReactivateOrganization:input_type -> castellan.org.v1.ReactivateOrganizationRequest
-	16, // 17: castellan.org.v1.OrganizationService.DeleteOrganization:input_type -> castellan.org.v1.DeleteOrganizationRequest
-	18, // 18: castellan.org.v1.OrganizationService.AddOrganizationDomain:input_type -> castellan.org.v1.AddOrganizationDomainRequest
-	20, // 19: castellan.org.v1.OrganizationService.RequestDomainVerification:input_type -> castellan.org.v1.RequestDomainVerificationRequest
-	22, // 20: castellan.org.v1.OrganizationService.VerifyDomain:input_type -> castellan.org.v1.VerifyDomainRequest
-	24, // 21: castellan.org.v1.OrganizationService.SetPrimaryDomain:input_type -> castellan.org.v1.SetPrimaryDomainRequest
-	26, // 22: castellan.org.v1.OrganizationService.RemoveDomain:input_type -> castellan.org.v1.RemoveDomainRequest
-	28, // 23: castellan.org.v1.OrganizationService.SetOrganizationMetadata:input_type -> castellan.org.v1.SetOrganizationMetadataRequest
-	30, // 24: castellan.org.v1.OrganizationService.RemoveOrganizationMetadata:input_type -> castellan.org.v1.RemoveOrganizationMetadataRequest
-	33, // 25: castellan.org.v1.OrganizationService.AddOrganizationMember:input_type -> castellan.org.v1.AddOrganizationMemberRequest
-	35, // 26: castellan.org.v1.OrganizationService.RemoveOrganizationMember:input_type -> castellan.org.v1.RemoveOrganizationMemberRequest
-	37, // 27: castellan.org.v1.OrganizationService.ListOrganizationMembers:input_type -> castellan.org.v1.ListOrganizationMembersRequest
-	5,  // 28: castellan.org.v1.OrganizationService.CreateOrganization:output_type -> castellan.org.v1.CreateOrganizationResponse
-	7,  // 29: castellan.org.v1.OrganizationService.GetOrganization:output_type -> castellan.org.v1.GetOrganizationResponse
-	9,  // 30: castellan.org.v1.OrganizationService.ListOrganizations:output_type -> castellan.org.v1.ListOrganizationsResponse
-	11, // 31: castellan.org.v1.OrganizationService.UpdateOrganization:output_type -> castellan.org.v1.UpdateOrganizationResponse
-	13, // 32: castellan.org.v1.OrganizationService.DeactivateOrganization:output_type -> castellan.org.v1.DeactivateOrganizationResponse
-	15, // 33: castellan.org.v1.OrganizationService.ReactivateOrganization:output_type -> castellan.org.v1.ReactivateOrganizationResponse
-	17, // 34: castellan.org.v1.OrganizationService.DeleteOrganization:output_type -> castellan.org.v1.DeleteOrganizationResponse
-	19, // 35: castellan.org.v1.OrganizationService.AddOrganizationDomain:output_type -> castellan.org.v1.AddOrganizationDomainResponse
-	21, // 36: castellan.org.v1.OrganizationService.RequestDomainVerification:output_type -> castellan.org.v1.RequestDomainVerificationResponse
-	23, // 37: castellan.org.v1.OrganizationService.VerifyDomain:output_type -> castellan.org.v1.VerifyDomainResponse
-	25, // 38: castellan.org.v1.OrganizationService.SetPrimaryDomain:output_type -> castellan.org.v1.SetPrimaryDomainResponse
-	27, // 39: castellan.org.v1.OrganizationService.RemoveDomain:output_type -> castellan.org.v1.RemoveDomainResponse
-	29, // 40: castellan.org.v1.OrganizationService.SetOrganizationMetadata:output_type -> castellan.org.v1.SetOrganizationMetadataResponse
-	31, // 41: castellan.org.v1.OrganizationService.RemoveOrganizationMetadata:output_type -> castellan.org.v1.RemoveOrganizationMetadataResponse
-	34, // 42: castellan.org.v1.OrganizationService.AddOrganizationMember:output_type -> castellan.org.v1.AddOrganizationMemberResponse
-	36, // 43: castellan.org.v1.OrganizationService.RemoveOrganizationMember:output_type -> castellan.org.v1.RemoveOrganizationMemberResponse
-	38, // 44: castellan.org.v1.OrganizationService.ListOrganizationMembers:output_type -> castellan.org.v1.ListOrganizationMembersResponse
-	28, // [28:45] is the sub-list for method output_type
-	11, // [11:28] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	39, // 11: castellan.org.v1.ListProjectMembersResponse.members:type_name -> castellan.org.v1.ScopedMember
+	39, // 12: castellan.org.v1.ListProjectGrantMembersResponse.members:type_name -> castellan.org.v1.ScopedMember
+	4,  // 13: castellan.org.v1.OrganizationService.CreateOrganization:input_type -> castellan.org.v1.CreateOrganizationRequest
+	6,  // 14: castellan.org.v1.OrganizationService.GetOrganization:input_type -> castellan.org.v1.GetOrganizationRequest
+	8,  // 15: castellan.org.v1.OrganizationService.ListOrganizations:input_type -> castellan.org.v1.ListOrganizationsRequest
+	10, // 16: castellan.org.v1.OrganizationService.UpdateOrganization:input_type -> castellan.org.v1.UpdateOrganizationRequest
+	12, // 17: castellan.org.v1.OrganizationService.DeactivateOrganization:input_type -> castellan.org.v1.DeactivateOrganizationRequest
+	14, // 18: castellan.org.v1.OrganizationService.ReactivateOrganization:input_type -> castellan.org.v1.ReactivateOrganizationRequest
+	16, // 19: castellan.org.v1.OrganizationService.DeleteOrganization:input_type -> castellan.org.v1.DeleteOrganizationRequest
+	18, // 20: castellan.org.v1.OrganizationService.AddOrganizationDomain:input_type -> castellan.org.v1.AddOrganizationDomainRequest
+	20, // 21: castellan.org.v1.OrganizationService.RequestDomainVerification:input_type -> castellan.org.v1.RequestDomainVerificationRequest
+	22, // 22: castellan.org.v1.OrganizationService.VerifyDomain:input_type -> castellan.org.v1.VerifyDomainRequest
+	24, // 23: castellan.org.v1.OrganizationService.SetPrimaryDomain:input_type -> castellan.org.v1.SetPrimaryDomainRequest
+	26, // 24: castellan.org.v1.OrganizationService.RemoveDomain:input_type -> castellan.org.v1.RemoveDomainRequest
+	28, // 25: castellan.org.v1.OrganizationService.SetOrganizationMetadata:input_type -> castellan.org.v1.SetOrganizationMetadataRequest
+	30, // 26: castellan.org.v1.OrganizationService.RemoveOrganizationMetadata:input_type -> castellan.org.v1.RemoveOrganizationMetadataRequest
+	33, // 27: castellan.org.v1.OrganizationService.AddOrganizationMember:input_type -> castellan.org.v1.AddOrganizationMemberRequest
+	35, // 28: castellan.org.v1.OrganizationService.RemoveOrganizationMember:input_type -> castellan.org.v1.RemoveOrganizationMemberRequest
+	37, // 29: castellan.org.v1.OrganizationService.ListOrganizationMembers:input_type -> castellan.org.v1.ListOrganizationMembersRequest
+	40, // 30: castellan.org.v1.OrganizationService.AddProjectMember:input_type -> castellan.org.v1.AddProjectMemberRequest
+	42, // 31: castellan.org.v1.OrganizationService.RemoveProjectMember:input_type -> castellan.org.v1.RemoveProjectMemberRequest
+	44, // 32: castellan.org.v1.OrganizationService.ListProjectMembers:input_type -> castellan.org.v1.ListProjectMembersRequest
+	46, // 33: castellan.org.v1.OrganizationService.AddProjectGrantMember:input_type -> castellan.org.v1.AddProjectGrantMemberRequest
+	48, // 34: castellan.org.v1.OrganizationService.RemoveProjectGrantMember:input_type -> castellan.org.v1.RemoveProjectGrantMemberRequest
+	50, // 35: castellan.org.v1.OrganizationService.ListProjectGrantMembers:input_type -> castellan.org.v1.ListProjectGrantMembersRequest
+	5,  // 36: castellan.org.v1.OrganizationService.CreateOrganization:output_type -> castellan.org.v1.CreateOrganizationResponse
+	7,  // 37: castellan.org.v1.OrganizationService.GetOrganization:output_type -> castellan.org.v1.GetOrganizationResponse
+	9,  // 38: castellan.org.v1.OrganizationService.ListOrganizations:output_type -> castellan.org.v1.ListOrganizationsResponse
+	11, // 39: castellan.org.v1.OrganizationService.UpdateOrganization:output_type -> castellan.org.v1.UpdateOrganizationResponse
+	13, // 40: castellan.org.v1.OrganizationService.DeactivateOrganization:output_type -> castellan.org.v1.DeactivateOrganizationResponse
+	15, // 41: castellan.org.v1.OrganizationService.ReactivateOrganization:output_type -> castellan.org.v1.ReactivateOrganizationResponse
+	17, // 42: castellan.org.v1.OrganizationService.DeleteOrganization:output_type -> castellan.org.v1.DeleteOrganizationResponse
+	19, // 43: castellan.org.v1.OrganizationService.AddOrganizationDomain:output_type -> castellan.org.v1.AddOrganizationDomainResponse
+	21, // 44: castellan.org.v1.OrganizationService.RequestDomainVerification:output_type -> castellan.org.v1.RequestDomainVerificationResponse
+	23, // 45: castellan.org.v1.OrganizationService.VerifyDomain:output_type -> castellan.org.v1.VerifyDomainResponse
+	25, // 46: castellan.org.v1.OrganizationService.SetPrimaryDomain:output_type -> castellan.org.v1.SetPrimaryDomainResponse
+	27, // 47: castellan.org.v1.OrganizationService.RemoveDomain:output_type -> castellan.org.v1.RemoveDomainResponse
+	29, // 48: castellan.org.v1.OrganizationService.SetOrganizationMetadata:output_type -> castellan.org.v1.SetOrganizationMetadataResponse
+	31, // 49: castellan.org.v1.OrganizationService.RemoveOrganizationMetadata:output_type -> castellan.org.v1.RemoveOrganizationMetadataResponse
+	34, // 50: castellan.org.v1.OrganizationService.AddOrganizationMember:output_type -> castellan.org.v1.AddOrganizationMemberResponse
+	36, // 51: castellan.org.v1.OrganizationService.RemoveOrganizationMember:output_type -> castellan.org.v1.RemoveOrganizationMemberResponse
+	38, // 52: castellan.org.v1.OrganizationService.ListOrganizationMembers:output_type -> castellan.org.v1.ListOrganizationMembersResponse
+	41, // 53: castellan.org.v1.OrganizationService.AddProjectMember:output_type -> castellan.org.v1.AddProjectMemberResponse
+	43, // 54: castellan.org.v1.OrganizationService.RemoveProjectMember:output_type -> castellan.org.v1.RemoveProjectMemberResponse
+	45, // 55: castellan.org.v1.OrganizationService.ListProjectMembers:output_type -> castellan.org.v1.ListProjectMembersResponse
+	47, // 56: castellan.org.v1.OrganizationService.AddProjectGrantMember:output_type -> castellan.org.v1.AddProjectGrantMemberResponse
+	49, // 57: castellan.org.v1.OrganizationService.RemoveProjectGrantMember:output_type -> castellan.org.v1.RemoveProjectGrantMemberResponse
+	51, // 58: castellan.org.v1.OrganizationService.ListProjectGrantMembers:output_type -> castellan.org.v1.ListProjectGrantMembersResponse
+	36, // [36:59] is the sub-list for method output_type
+	13, // [13:36] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_castellan_org_v1_org_proto_init() }
@@ -2316,7 +3009,7 @@ func file_castellan_org_v1_org_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_org_v1_org_proto_rawDesc), len(file_castellan_org_v1_org_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   38,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,21 @@ const (
 	// InstanceServiceRotateSigningKeysProcedure is the fully-qualified name of the InstanceService's
 	// RotateSigningKeys RPC.
 	InstanceServiceRotateSigningKeysProcedure = "/castellan.instance.v1.InstanceService/RotateSigningKeys"
+	// InstanceServiceListPermissionsProcedure is the fully-qualified name of the InstanceService's
+	// ListPermissions RPC.
+	InstanceServiceListPermissionsProcedure = "/castellan.instance.v1.InstanceService/ListPermissions"
+	// InstanceServiceListRolesProcedure is the fully-qualified name of the InstanceService's ListRoles
+	// RPC.
+	InstanceServiceListRolesProcedure = "/castellan.instance.v1.InstanceService/ListRoles"
+	// InstanceServiceDefineRoleProcedure is the fully-qualified name of the InstanceService's
+	// DefineRole RPC.
+	InstanceServiceDefineRoleProcedure = "/castellan.instance.v1.InstanceService/DefineRole"
+	// InstanceServiceChangeRoleProcedure is the fully-qualified name of the InstanceService's
+	// ChangeRole RPC.
+	InstanceServiceChangeRoleProcedure = "/castellan.instance.v1.InstanceService/ChangeRole"
+	// InstanceServiceRemoveRoleProcedure is the fully-qualified name of the InstanceService's
+	// RemoveRole RPC.
+	InstanceServiceRemoveRoleProcedure = "/castellan.instance.v1.InstanceService/RemoveRole"
 )
 
 // InstanceServiceClient is a client for the castellan.instance.v1.InstanceService service.
@@ -70,6 +85,25 @@ type InstanceServiceClient interface {
 	// not know it yet. The server also rotates by itself every 90 days.
 	// instance.write.
 	RotateSigningKeys(context.Context, *connect.Request[v1.RotateSigningKeysRequest]) (*connect.Response[v1.RotateSigningKeysResponse], error)
+	// ListPermissions publishes the permission catalogue: every permission
+	// with what it allows. Any authenticated caller of the instance.
+	ListPermissions(context.Context, *connect.Request[v1.ListPermissionsRequest]) (*connect.Response[v1.ListPermissionsResponse], error)
+	// ListRoles lists the administrator roles of the instance, built-in and
+	// custom, with the kind of scope each is held on and its permissions.
+	// Any authenticated caller of the instance.
+	ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error)
+	// DefineRole adds a custom administrator role, built from permissions of
+	// the catalogue that apply to its kind of scope. Its key starts with
+	// "custom.". Needs role.write on the instance and every permission the
+	// role carries.
+	DefineRole(context.Context, *connect.Request[v1.DefineRoleRequest]) (*connect.Response[v1.DefineRoleResponse], error)
+	// ChangeRole replaces a custom role's display name and permissions; its
+	// holders hold the new permissions at once. Needs role.write and every
+	// permission of the role before and after the change.
+	ChangeRole(context.Context, *connect.Request[v1.ChangeRoleRequest]) (*connect.Response[v1.ChangeRoleResponse], error)
+	// RemoveRole removes a custom role and takes it from every membership
+	// holding it. Needs role.write and every permission of the role.
+	RemoveRole(context.Context, *connect.Request[v1.RemoveRoleRequest]) (*connect.Response[v1.RemoveRoleResponse], error)
 }
 
 // NewInstanceServiceClient constructs a client for the castellan.instance.v1.InstanceService
@@ -115,6 +149,38 @@ func NewInstanceServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(instanceServiceMethods.ByName("RotateSigningKeys")),
 			connect.WithClientOptions(opts...),
 		),
+		listPermissions: connect.NewClient[v1.ListPermissionsRequest, v1.ListPermissionsResponse](
+			httpClient,
+			baseURL+InstanceServiceListPermissionsProcedure,
+			connect.WithSchema(instanceServiceMethods.ByName("ListPermissions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listRoles: connect.NewClient[v1.ListRolesRequest, v1.ListRolesResponse](
+			httpClient,
+			baseURL+InstanceServiceListRolesProcedure,
+			connect.WithSchema(instanceServiceMethods.ByName("ListRoles")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		defineRole: connect.NewClient[v1.DefineRoleRequest, v1.DefineRoleResponse](
+			httpClient,
+			baseURL+InstanceServiceDefineRoleProcedure,
+			connect.WithSchema(instanceServiceMethods.ByName("DefineRole")),
+			connect.WithClientOptions(opts...),
+		),
+		changeRole: connect.NewClient[v1.ChangeRoleRequest, v1.ChangeRoleResponse](
+			httpClient,
+			baseURL+InstanceServiceChangeRoleProcedure,
+			connect.WithSchema(instanceServiceMethods.ByName("ChangeRole")),
+			connect.WithClientOptions(opts...),
+		),
+		removeRole: connect.NewClient[v1.RemoveRoleRequest, v1.RemoveRoleResponse](
+			httpClient,
+			baseURL+InstanceServiceRemoveRoleProcedure,
+			connect.WithSchema(instanceServiceMethods.ByName("RemoveRole")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -125,6 +191,11 @@ type instanceServiceClient struct {
 	listInstanceMembers  *connect.Client[v1.ListInstanceMembersRequest, v1.ListInstanceMembersResponse]
 	listSigningKeys      *connect.Client[v1.ListSigningKeysRequest, v1.ListSigningKeysResponse]
 	rotateSigningKeys    *connect.Client[v1.RotateSigningKeysRequest, v1.RotateSigningKeysResponse]
+	listPermissions      *connect.Client[v1.ListPermissionsRequest, v1.ListPermissionsResponse]
+	listRoles            *connect.Client[v1.ListRolesRequest, v1.ListRolesResponse]
+	defineRole           *connect.Client[v1.DefineRoleRequest, v1.DefineRoleResponse]
+	changeRole           *connect.Client[v1.ChangeRoleRequest, v1.ChangeRoleResponse]
+	removeRole           *connect.Client[v1.RemoveRoleRequest, v1.RemoveRoleResponse]
 }
 
 // AddInstanceMember calls castellan.instance.v1.InstanceService.AddInstanceMember.
@@ -152,6 +223,31 @@ func (c *instanceServiceClient) RotateSigningKeys(ctx context.Context, req *conn
 	return c.rotateSigningKeys.CallUnary(ctx, req)
 }
 
+// ListPermissions calls castellan.instance.v1.InstanceService.ListPermissions.
+func (c *instanceServiceClient) ListPermissions(ctx context.Context, req *connect.Request[v1.ListPermissionsRequest]) (*connect.Response[v1.ListPermissionsResponse], error) {
+	return c.listPermissions.CallUnary(ctx, req)
+}
+
+// ListRoles calls castellan.instance.v1.InstanceService.ListRoles.
+func (c *instanceServiceClient) ListRoles(ctx context.Context, req *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error) {
+	return c.listRoles.CallUnary(ctx, req)
+}
+
+// DefineRole calls castellan.instance.v1.InstanceService.DefineRole.
+func (c *instanceServiceClient) DefineRole(ctx context.Context, req *connect.Request[v1.DefineRoleRequest]) (*connect.Response[v1.DefineRoleResponse], error) {
+	return c.defineRole.CallUnary(ctx, req)
+}
+
+// ChangeRole calls castellan.instance.v1.InstanceService.ChangeRole.
+func (c *instanceServiceClient) ChangeRole(ctx context.Context, req *connect.Request[v1.ChangeRoleRequest]) (*connect.Response[v1.ChangeRoleResponse], error) {
+	return c.changeRole.CallUnary(ctx, req)
+}
+
+// RemoveRole calls castellan.instance.v1.InstanceService.RemoveRole.
+func (c *instanceServiceClient) RemoveRole(ctx context.Context, req *connect.Request[v1.RemoveRoleRequest]) (*connect.Response[v1.RemoveRoleResponse], error) {
+	return c.removeRole.CallUnary(ctx, req)
+}
+
 // InstanceServiceHandler is an implementation of the castellan.instance.v1.InstanceService service.
 type InstanceServiceHandler interface {
 	// AddInstanceMember gives a user instance roles, or replaces them.
@@ -170,6 +266,25 @@ type InstanceServiceHandler interface {
 	// not know it yet. The server also rotates by itself every 90 days.
 	// instance.write.
 	RotateSigningKeys(context.Context, *connect.Request[v1.RotateSigningKeysRequest]) (*connect.Response[v1.RotateSigningKeysResponse], error)
+	// ListPermissions publishes the permission catalogue: every permission
+	// with what it allows. Any authenticated caller of the instance.
+	ListPermissions(context.Context, *connect.Request[v1.ListPermissionsRequest]) (*connect.Response[v1.ListPermissionsResponse], error)
+	// ListRoles lists the administrator roles of the instance, built-in and
+	// custom, with the kind of scope each is held on and its permissions.
+	// Any authenticated caller of the instance.
+	ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error)
+	// DefineRole adds a custom administrator role, built from permissions of
+	// the catalogue that apply to its kind of scope. Its key starts with
+	// "custom.". Needs role.write on the instance and every permission the
+	// role carries.
+	DefineRole(context.Context, *connect.Request[v1.DefineRoleRequest]) (*connect.Response[v1.DefineRoleResponse], error)
+	// ChangeRole replaces a custom role's display name and permissions; its
+	// holders hold the new permissions at once. Needs role.write and every
+	// permission of the role before and after the change.
+	ChangeRole(context.Context, *connect.Request[v1.ChangeRoleRequest]) (*connect.Response[v1.ChangeRoleResponse], error)
+	// RemoveRole removes a custom role and takes it from every membership
+	// holding it. Needs role.write and every permission of the role.
+	RemoveRole(context.Context, *connect.Request[v1.RemoveRoleRequest]) (*connect.Response[v1.RemoveRoleResponse], error)
 }
 
 // NewInstanceServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -211,6 +326,38 @@ func NewInstanceServiceHandler(svc InstanceServiceHandler, opts ...connect.Handl
 		connect.WithSchema(instanceServiceMethods.ByName("RotateSigningKeys")),
 		connect.WithHandlerOptions(opts...),
 	)
+	instanceServiceListPermissionsHandler := connect.NewUnaryHandler(
+		InstanceServiceListPermissionsProcedure,
+		svc.ListPermissions,
+		connect.WithSchema(instanceServiceMethods.ByName("ListPermissions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	instanceServiceListRolesHandler := connect.NewUnaryHandler(
+		InstanceServiceListRolesProcedure,
+		svc.ListRoles,
+		connect.WithSchema(instanceServiceMethods.ByName("ListRoles")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	instanceServiceDefineRoleHandler := connect.NewUnaryHandler(
+		InstanceServiceDefineRoleProcedure,
+		svc.DefineRole,
+		connect.WithSchema(instanceServiceMethods.ByName("DefineRole")),
+		connect.WithHandlerOptions(opts...),
+	)
+	instanceServiceChangeRoleHandler := connect.NewUnaryHandler(
+		InstanceServiceChangeRoleProcedure,
+		svc.ChangeRole,
+		connect.WithSchema(instanceServiceMethods.ByName("ChangeRole")),
+		connect.WithHandlerOptions(opts...),
+	)
+	instanceServiceRemoveRoleHandler := connect.NewUnaryHandler(
+		InstanceServiceRemoveRoleProcedure,
+		svc.RemoveRole,
+		connect.WithSchema(instanceServiceMethods.ByName("RemoveRole")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.instance.v1.InstanceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case InstanceServiceAddInstanceMemberProcedure:
@@ -223,6 +370,16 @@ func NewInstanceServiceHandler(svc InstanceServiceHandler, opts ...connect.Handl
 			instanceServiceListSigningKeysHandler.ServeHTTP(w, r)
 		case InstanceServiceRotateSigningKeysProcedure:
 			instanceServiceRotateSigningKeysHandler.ServeHTTP(w, r)
+		case InstanceServiceListPermissionsProcedure:
+			instanceServiceListPermissionsHandler.ServeHTTP(w, r)
+		case InstanceServiceListRolesProcedure:
+			instanceServiceListRolesHandler.ServeHTTP(w, r)
+		case InstanceServiceDefineRoleProcedure:
+			instanceServiceDefineRoleHandler.ServeHTTP(w, r)
+		case InstanceServiceChangeRoleProcedure:
+			instanceServiceChangeRoleHandler.ServeHTTP(w, r)
+		case InstanceServiceRemoveRoleProcedure:
+			instanceServiceRemoveRoleHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -250,4 +407,24 @@ func (UnimplementedInstanceServiceHandler) ListSigningKeys(context.Context, *con
 
 func (UnimplementedInstanceServiceHandler) RotateSigningKeys(context.Context, *connect.Request[v1.RotateSigningKeysRequest]) (*connect.Response[v1.RotateSigningKeysResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.RotateSigningKeys is not implemented"))
+}
+
+func (UnimplementedInstanceServiceHandler) ListPermissions(context.Context, *connect.Request[v1.ListPermissionsRequest]) (*connect.Response[v1.ListPermissionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.ListPermissions is not implemented"))
+}
+
+func (UnimplementedInstanceServiceHandler) ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.ListRoles is not implemented"))
+}
+
+func (UnimplementedInstanceServiceHandler) DefineRole(context.Context, *connect.Request[v1.DefineRoleRequest]) (*connect.Response[v1.DefineRoleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.DefineRole is not implemented"))
+}
+
+func (UnimplementedInstanceServiceHandler) ChangeRole(context.Context, *connect.Request[v1.ChangeRoleRequest]) (*connect.Response[v1.ChangeRoleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.ChangeRole is not implemented"))
+}
+
+func (UnimplementedInstanceServiceHandler) RemoveRole(context.Context, *connect.Request[v1.RemoveRoleRequest]) (*connect.Response[v1.RemoveRoleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.instance.v1.InstanceService.RemoveRole is not implemented"))
 }

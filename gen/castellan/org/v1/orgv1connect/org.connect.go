@@ -87,6 +87,24 @@ const (
 	// OrganizationServiceListOrganizationMembersProcedure is the fully-qualified name of the
 	// OrganizationService's ListOrganizationMembers RPC.
 	OrganizationServiceListOrganizationMembersProcedure = "/castellan.org.v1.OrganizationService/ListOrganizationMembers"
+	// OrganizationServiceAddProjectMemberProcedure is the fully-qualified name of the
+	// OrganizationService's AddProjectMember RPC.
+	OrganizationServiceAddProjectMemberProcedure = "/castellan.org.v1.OrganizationService/AddProjectMember"
+	// OrganizationServiceRemoveProjectMemberProcedure is the fully-qualified name of the
+	// OrganizationService's RemoveProjectMember RPC.
+	OrganizationServiceRemoveProjectMemberProcedure = "/castellan.org.v1.OrganizationService/RemoveProjectMember"
+	// OrganizationServiceListProjectMembersProcedure is the fully-qualified name of the
+	// OrganizationService's ListProjectMembers RPC.
+	OrganizationServiceListProjectMembersProcedure = "/castellan.org.v1.OrganizationService/ListProjectMembers"
+	// OrganizationServiceAddProjectGrantMemberProcedure is the fully-qualified name of the
+	// OrganizationService's AddProjectGrantMember RPC.
+	OrganizationServiceAddProjectGrantMemberProcedure = "/castellan.org.v1.OrganizationService/AddProjectGrantMember"
+	// OrganizationServiceRemoveProjectGrantMemberProcedure is the fully-qualified name of the
+	// OrganizationService's RemoveProjectGrantMember RPC.
+	OrganizationServiceRemoveProjectGrantMemberProcedure = "/castellan.org.v1.OrganizationService/RemoveProjectGrantMember"
+	// OrganizationServiceListProjectGrantMembersProcedure is the fully-qualified name of the
+	// OrganizationService's ListProjectGrantMembers RPC.
+	OrganizationServiceListProjectGrantMembersProcedure = "/castellan.org.v1.OrganizationService/ListProjectGrantMembers"
 )
 
 // OrganizationServiceClient is a client for the castellan.org.v1.OrganizationService service.
@@ -149,6 +167,33 @@ type OrganizationServiceClient interface {
 	// by user id. Members with roles on the instance are not listed. Needs
 	// member.read on the organization.
 	ListOrganizationMembers(context.Context, *connect.Request[v1.ListOrganizationMembersRequest]) (*connect.Response[v1.ListOrganizationMembersResponse], error)
+	// AddProjectMember gives a user of the instance administrator roles on a
+	// project (project.owner, project.viewer, or a custom role of kind
+	// project), replacing the roles it held there. Needs member.write on the
+	// project (held through the instance, the project's organization or the
+	// project itself) and every permission of the roles given and taken;
+	// the user must hold no permission the caller lacks.
+	AddProjectMember(context.Context, *connect.Request[v1.AddProjectMemberRequest]) (*connect.Response[v1.AddProjectMemberResponse], error)
+	// RemoveProjectMember takes all of a user's roles on a project; the same
+	// rules as AddProjectMember.
+	RemoveProjectMember(context.Context, *connect.Request[v1.RemoveProjectMemberRequest]) (*connect.Response[v1.RemoveProjectMemberResponse], error)
+	// ListProjectMembers lists a project's members by user id. Needs
+	// member.read on the project.
+	ListProjectMembers(context.Context, *connect.Request[v1.ListProjectMembersRequest]) (*connect.Response[v1.ListProjectMembersResponse], error)
+	// AddProjectGrantMember gives a user of the organization that received a
+	// project grant administrator roles on the grant (project_grant.owner,
+	// project_grant.viewer, or a custom role of kind project_grant). Needs
+	// member.write on the grant (held through the instance, the granted
+	// organization or the grant itself), every permission of the roles given
+	// and taken, and covering the user. The project's owner holds nothing on
+	// the grant through its own organization.
+	AddProjectGrantMember(context.Context, *connect.Request[v1.AddProjectGrantMemberRequest]) (*connect.Response[v1.AddProjectGrantMemberResponse], error)
+	// RemoveProjectGrantMember takes all of a user's roles on a project
+	// grant; the same rules as AddProjectGrantMember.
+	RemoveProjectGrantMember(context.Context, *connect.Request[v1.RemoveProjectGrantMemberRequest]) (*connect.Response[v1.RemoveProjectGrantMemberResponse], error)
+	// ListProjectGrantMembers lists a project grant's members by user id.
+	// Needs member.read on the grant.
+	ListProjectGrantMembers(context.Context, *connect.Request[v1.ListProjectGrantMembersRequest]) (*connect.Response[v1.ListProjectGrantMembersResponse], error)
 }
 
 // NewOrganizationServiceClient constructs a client for the castellan.org.v1.OrganizationService
@@ -267,6 +312,44 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		addProjectMember: connect.NewClient[v1.AddProjectMemberRequest, v1.AddProjectMemberResponse](
+			httpClient,
+			baseURL+OrganizationServiceAddProjectMemberProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("AddProjectMember")),
+			connect.WithClientOptions(opts...),
+		),
+		removeProjectMember: connect.NewClient[v1.RemoveProjectMemberRequest, v1.RemoveProjectMemberResponse](
+			httpClient,
+			baseURL+OrganizationServiceRemoveProjectMemberProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("RemoveProjectMember")),
+			connect.WithClientOptions(opts...),
+		),
+		listProjectMembers: connect.NewClient[v1.ListProjectMembersRequest, v1.ListProjectMembersResponse](
+			httpClient,
+			baseURL+OrganizationServiceListProjectMembersProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("ListProjectMembers")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		addProjectGrantMember: connect.NewClient[v1.AddProjectGrantMemberRequest, v1.AddProjectGrantMemberResponse](
+			httpClient,
+			baseURL+OrganizationServiceAddProjectGrantMemberProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("AddProjectGrantMember")),
+			connect.WithClientOptions(opts...),
+		),
+		removeProjectGrantMember: connect.NewClient[v1.RemoveProjectGrantMemberRequest, v1.RemoveProjectGrantMemberResponse](
+			httpClient,
+			baseURL+OrganizationServiceRemoveProjectGrantMemberProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("RemoveProjectGrantMember")),
+			connect.WithClientOptions(opts...),
+		),
+		listProjectGrantMembers: connect.NewClient[v1.ListProjectGrantMembersRequest, v1.ListProjectGrantMembersResponse](
+			httpClient,
+			baseURL+OrganizationServiceListProjectGrantMembersProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("ListProjectGrantMembers")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -289,6 +372,12 @@ type organizationServiceClient struct {
 	addOrganizationMember      *connect.Client[v1.AddOrganizationMemberRequest, v1.AddOrganizationMemberResponse]
 	removeOrganizationMember   *connect.Client[v1.RemoveOrganizationMemberRequest, v1.RemoveOrganizationMemberResponse]
 	listOrganizationMembers    *connect.Client[v1.ListOrganizationMembersRequest, v1.ListOrganizationMembersResponse]
+	addProjectMember           *connect.Client[v1.AddProjectMemberRequest, v1.AddProjectMemberResponse]
+	removeProjectMember        *connect.Client[v1.RemoveProjectMemberRequest, v1.RemoveProjectMemberResponse]
+	listProjectMembers         *connect.Client[v1.ListProjectMembersRequest, v1.ListProjectMembersResponse]
+	addProjectGrantMember      *connect.Client[v1.AddProjectGrantMemberRequest, v1.AddProjectGrantMemberResponse]
+	removeProjectGrantMember   *connect.Client[v1.RemoveProjectGrantMemberRequest, v1.RemoveProjectGrantMemberResponse]
+	listProjectGrantMembers    *connect.Client[v1.ListProjectGrantMembersRequest, v1.ListProjectGrantMembersResponse]
 }
 
 // CreateOrganization calls castellan.org.v1.OrganizationService.CreateOrganization.
@@ -376,6 +465,36 @@ func (c *organizationServiceClient) ListOrganizationMembers(ctx context.Context,
 	return c.listOrganizationMembers.CallUnary(ctx, req)
 }
 
+// AddProjectMember calls castellan.org.v1.OrganizationService.AddProjectMember.
+func (c *organizationServiceClient) AddProjectMember(ctx context.Context, req *connect.Request[v1.AddProjectMemberRequest]) (*connect.Response[v1.AddProjectMemberResponse], error) {
+	return c.addProjectMember.CallUnary(ctx, req)
+}
+
+// RemoveProjectMember calls castellan.org.v1.OrganizationService.RemoveProjectMember.
+func (c *organizationServiceClient) RemoveProjectMember(ctx context.Context, req *connect.Request[v1.RemoveProjectMemberRequest]) (*connect.Response[v1.RemoveProjectMemberResponse], error) {
+	return c.removeProjectMember.CallUnary(ctx, req)
+}
+
+// ListProjectMembers calls castellan.org.v1.OrganizationService.ListProjectMembers.
+func (c *organizationServiceClient) ListProjectMembers(ctx context.Context, req *connect.Request[v1.ListProjectMembersRequest]) (*connect.Response[v1.ListProjectMembersResponse], error) {
+	return c.listProjectMembers.CallUnary(ctx, req)
+}
+
+// AddProjectGrantMember calls castellan.org.v1.OrganizationService.AddProjectGrantMember.
+func (c *organizationServiceClient) AddProjectGrantMember(ctx context.Context, req *connect.Request[v1.AddProjectGrantMemberRequest]) (*connect.Response[v1.AddProjectGrantMemberResponse], error) {
+	return c.addProjectGrantMember.CallUnary(ctx, req)
+}
+
+// RemoveProjectGrantMember calls castellan.org.v1.OrganizationService.RemoveProjectGrantMember.
+func (c *organizationServiceClient) RemoveProjectGrantMember(ctx context.Context, req *connect.Request[v1.RemoveProjectGrantMemberRequest]) (*connect.Response[v1.RemoveProjectGrantMemberResponse], error) {
+	return c.removeProjectGrantMember.CallUnary(ctx, req)
+}
+
+// ListProjectGrantMembers calls castellan.org.v1.OrganizationService.ListProjectGrantMembers.
+func (c *organizationServiceClient) ListProjectGrantMembers(ctx context.Context, req *connect.Request[v1.ListProjectGrantMembersRequest]) (*connect.Response[v1.ListProjectGrantMembersResponse], error) {
+	return c.listProjectGrantMembers.CallUnary(ctx, req)
+}
+
 // OrganizationServiceHandler is an implementation of the castellan.org.v1.OrganizationService
 // service.
 type OrganizationServiceHandler interface {
@@ -437,6 +556,33 @@ type OrganizationServiceHandler interface {
 	// by user id. Members with roles on the instance are not listed. Needs
 	// member.read on the organization.
 	ListOrganizationMembers(context.Context, *connect.Request[v1.ListOrganizationMembersRequest]) (*connect.Response[v1.ListOrganizationMembersResponse], error)
+	// AddProjectMember gives a user of the instance administrator roles on a
+	// project (project.owner, project.viewer, or a custom role of kind
+	// project), replacing the roles it held there. Needs member.write on the
+	// project (held through the instance, the project's organization or the
+	// project itself) and every permission of the roles given and taken;
+	// the user must hold no permission the caller lacks.
+	AddProjectMember(context.Context, *connect.Request[v1.AddProjectMemberRequest]) (*connect.Response[v1.AddProjectMemberResponse], error)
+	// RemoveProjectMember takes all of a user's roles on a project; the same
+	// rules as AddProjectMember.
+	RemoveProjectMember(context.Context, *connect.Request[v1.RemoveProjectMemberRequest]) (*connect.Response[v1.RemoveProjectMemberResponse], error)
+	// ListProjectMembers lists a project's members by user id. Needs
+	// member.read on the project.
+	ListProjectMembers(context.Context, *connect.Request[v1.ListProjectMembersRequest]) (*connect.Response[v1.ListProjectMembersResponse], error)
+	// AddProjectGrantMember gives a user of the organization that received a
+	// project grant administrator roles on the grant (project_grant.owner,
+	// project_grant.viewer, or a custom role of kind project_grant). Needs
+	// member.write on the grant (held through the instance, the granted
+	// organization or the grant itself), every permission of the roles given
+	// and taken, and covering the user. The project's owner holds nothing on
+	// the grant through its own organization.
+	AddProjectGrantMember(context.Context, *connect.Request[v1.AddProjectGrantMemberRequest]) (*connect.Response[v1.AddProjectGrantMemberResponse], error)
+	// RemoveProjectGrantMember takes all of a user's roles on a project
+	// grant; the same rules as AddProjectGrantMember.
+	RemoveProjectGrantMember(context.Context, *connect.Request[v1.RemoveProjectGrantMemberRequest]) (*connect.Response[v1.RemoveProjectGrantMemberResponse], error)
+	// ListProjectGrantMembers lists a project grant's members by user id.
+	// Needs member.read on the grant.
+	ListProjectGrantMembers(context.Context, *connect.Request[v1.ListProjectGrantMembersRequest]) (*connect.Response[v1.ListProjectGrantMembersResponse], error)
 }
 
 // NewOrganizationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -551,6 +697,44 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	organizationServiceAddProjectMemberHandler := connect.NewUnaryHandler(
+		OrganizationServiceAddProjectMemberProcedure,
+		svc.AddProjectMember,
+		connect.WithSchema(organizationServiceMethods.ByName("AddProjectMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceRemoveProjectMemberHandler := connect.NewUnaryHandler(
+		OrganizationServiceRemoveProjectMemberProcedure,
+		svc.RemoveProjectMember,
+		connect.WithSchema(organizationServiceMethods.ByName("RemoveProjectMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceListProjectMembersHandler := connect.NewUnaryHandler(
+		OrganizationServiceListProjectMembersProcedure,
+		svc.ListProjectMembers,
+		connect.WithSchema(organizationServiceMethods.ByName("ListProjectMembers")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceAddProjectGrantMemberHandler := connect.NewUnaryHandler(
+		OrganizationServiceAddProjectGrantMemberProcedure,
+		svc.AddProjectGrantMember,
+		connect.WithSchema(organizationServiceMethods.ByName("AddProjectGrantMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceRemoveProjectGrantMemberHandler := connect.NewUnaryHandler(
+		OrganizationServiceRemoveProjectGrantMemberProcedure,
+		svc.RemoveProjectGrantMember,
+		connect.WithSchema(organizationServiceMethods.ByName("RemoveProjectGrantMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceListProjectGrantMembersHandler := connect.NewUnaryHandler(
+		OrganizationServiceListProjectGrantMembersProcedure,
+		svc.ListProjectGrantMembers,
+		connect.WithSchema(organizationServiceMethods.ByName("ListProjectGrantMembers")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.org.v1.OrganizationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OrganizationServiceCreateOrganizationProcedure:
@@ -587,6 +771,18 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 			organizationServiceRemoveOrganizationMemberHandler.ServeHTTP(w, r)
 		case OrganizationServiceListOrganizationMembersProcedure:
 			organizationServiceListOrganizationMembersHandler.ServeHTTP(w, r)
+		case OrganizationServiceAddProjectMemberProcedure:
+			organizationServiceAddProjectMemberHandler.ServeHTTP(w, r)
+		case OrganizationServiceRemoveProjectMemberProcedure:
+			organizationServiceRemoveProjectMemberHandler.ServeHTTP(w, r)
+		case OrganizationServiceListProjectMembersProcedure:
+			organizationServiceListProjectMembersHandler.ServeHTTP(w, r)
+		case OrganizationServiceAddProjectGrantMemberProcedure:
+			organizationServiceAddProjectGrantMemberHandler.ServeHTTP(w, r)
+		case OrganizationServiceRemoveProjectGrantMemberProcedure:
+			organizationServiceRemoveProjectGrantMemberHandler.ServeHTTP(w, r)
+		case OrganizationServiceListProjectGrantMembersProcedure:
+			organizationServiceListProjectGrantMembersHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -662,4 +858,28 @@ func (UnimplementedOrganizationServiceHandler) RemoveOrganizationMember(context.
 
 func (UnimplementedOrganizationServiceHandler) ListOrganizationMembers(context.Context, *connect.Request[v1.ListOrganizationMembersRequest]) (*connect.Response[v1.ListOrganizationMembersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.org.v1.OrganizationService.ListOrganizationMembers is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) AddProjectMember(context.Context, *connect.Request[v1.AddProjectMemberRequest]) (*connect.Response[v1.AddProjectMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.org.v1.OrganizationService.AddProjectMember is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) RemoveProjectMember(context.Context, *connect.Request[v1.RemoveProjectMemberRequest]) (*connect.Response[v1.RemoveProjectMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.org.v1.OrganizationService.RemoveProjectMember is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) ListProjectMembers(context.Context, *connect.Request[v1.ListProjectMembersRequest]) (*connect.Response[v1.ListProjectMembersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.org.v1.OrganizationService.ListProjectMembers is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) AddProjectGrantMember(context.Context, *connect.Request[v1.AddProjectGrantMemberRequest]) (*connect.Response[v1.AddProjectGrantMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.org.v1.OrganizationService.AddProjectGrantMember is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) RemoveProjectGrantMember(context.Context, *connect.Request[v1.RemoveProjectGrantMemberRequest]) (*connect.Response[v1.RemoveProjectGrantMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.org.v1.OrganizationService.RemoveProjectGrantMember is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) ListProjectGrantMembers(context.Context, *connect.Request[v1.ListProjectGrantMembersRequest]) (*connect.Response[v1.ListProjectGrantMembersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.org.v1.OrganizationService.ListProjectGrantMembers is not implemented"))
 }
