@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/accessapi"
 	"github.com/castellan-iam/castellan/internal/api/eventapi"
@@ -104,14 +105,17 @@ func (a *App) Services(version string) []api.Service {
 	}
 }
 
-// memberProjects answers package member's questions about projects.
-// Project grants are not served yet: package project (in progress) will
-// answer GrantOrg, and OwnerOf from its own read model.
+// memberProjects answers package member's questions about projects and
+// project grants.
 func (a *App) memberProjects() member.Projects {
 	return member.Projects{
 		OwnerOf: func(ctx context.Context, instanceID, projectID string) (string, error) {
 			p, err := client.GetProject(ctx, a.DB, instanceID, projectID)
 			return p.OrgID, err
+		},
+		GrantOrg: func(ctx context.Context, instanceID, grantID string) (string, string, error) {
+			g, err := project.GetGrant(ctx, a.DB, instanceID, grantID)
+			return g.ProjectID, g.GrantedOrgID, err
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -42,7 +43,7 @@ func CallerChangeTypes() []string {
 		&user.Locked{}, &user.Unlocked{}, &user.Deactivated{}, &user.Reactivated{}, &user.Deleted{},
 		&credential.PasswordLocked{}, &credential.OTPLocked{},
 		&org.Deactivated{}, &org.Reactivated{}, &org.Removed{},
-		&pat.Removed{})
+		&pat.Removed{}, &project.GrantRemoved{})
 }
 
 // countChange increments the instance's count of caller changes.

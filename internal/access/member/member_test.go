@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -22,6 +23,7 @@ func TestCallerPermissions(t *testing.T) {
 		instance.RegisterEvents(r)
 		org.RegisterEvents(r)
 		user.RegisterEvents(r)
+		project.RegisterEvents(r)
 		pat.RegisterEvents(r)
 	}, append([]database.Migration(nil), Migrations...), Projection{})
 	s.Given(t, instance.AddMember("inst-1", "root", authz.InstanceOwner), orgAppend("inst-1", "org-a", &OrgMemberAdded{UserID: "alice", Roles: []string{"org.user_manager"}}))
@@ -110,6 +112,7 @@ func TestScopedMemberships(t *testing.T) {
 		instance.RegisterEvents(r)
 		org.RegisterEvents(r)
 		user.RegisterEvents(r)
+		project.RegisterEvents(r)
 		pat.RegisterEvents(r)
 	}, append([]database.Migration(nil), Migrations...), Projection{})
 	s.Given(t,
@@ -156,6 +159,7 @@ func TestCallerVersionCountsEveryChangeOfACaller(t *testing.T) {
 		instance.RegisterEvents(r)
 		org.RegisterEvents(r)
 		user.RegisterEvents(r)
+		project.RegisterEvents(r)
 		pat.RegisterEvents(r)
 	}, append([]database.Migration(nil), Migrations...), Projection{})
 	version := func() int64 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -111,6 +112,9 @@ ON CONFLICT (instance_id, user_id, scope, scope_id) DO UPDATE SET roles = exclud
 			inst, string(authz.ScopeOrg), e.Aggregate.ID)
 	case *user.Deleted:
 		return exec(`DELETE FROM members WHERE instance_id = $1 AND user_id = $2`, inst, e.Aggregate.ID)
+	case *project.GrantRemoved:
+		// A revoked grant's administrators go with it.
+		return exec(`DELETE FROM members WHERE instance_id = $1 AND scope = $2 AND scope_id = $3`, inst, string(authz.ScopeProjectGrant), p.GrantID)
 	}
 	return nil // a change of a user's, an organization's or a token's state: only counted
 }
