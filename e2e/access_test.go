@@ -106,7 +106,7 @@ func TestDelegatedAccess(t *testing.T) {
 		mustJSON(t, s.url, owner, http.MethodPost, "/v1/authorizations", map[string]any{"userId": seller, "projectId": portal, "roles": []string{"viewer"}})
 
 		// What CAOS sees of the project: the grant and its role, nothing else.
-		granted := mustJSON(t, s.url, caosToken, http.MethodGet, "/v1/project-grants?grantedOrganizationId="+caos, nil)["grants"].([]any)
+		granted := mustJSON(t, s.url, caosToken, http.MethodGet, "/v1/project_grants?grantedOrganizationId="+caos, nil)["grants"].([]any)
 		if len(granted) != 1 || granted[0].(map[string]any)["projectName"] != "B2B portal" || len(granted[0].(map[string]any)["roles"].([]any)) != 1 {
 			t.Fatalf("the granted organization's view: %v", granted)
 		}
@@ -124,7 +124,7 @@ func TestDelegatedAccess(t *testing.T) {
 			{"viewer, which was not delegated", http.MethodPost, "/v1/authorizations", map[string]any{"userId": buyer, "projectId": portal, "grantId": grant, "roles": []string{"viewer"}}, http.StatusBadRequest},
 			{"a Digitec user under the grant", http.MethodPost, "/v1/authorizations", map[string]any{"userId": seller, "projectId": portal, "grantId": grant, "roles": []string{"purchase_admin"}}, http.StatusNotFound},
 			{"the project without the grant", http.MethodPost, "/v1/authorizations", map[string]any{"userId": buyer, "projectId": portal, "roles": []string{"purchase_admin"}}, http.StatusNotFound},
-			{"the grant's roles", http.MethodPut, "/v1/project-grants/" + grant, map[string]any{"roles": []string{"purchase_admin", "viewer"}}, http.StatusNotFound},
+			{"the grant's roles", http.MethodPut, "/v1/project_grants/" + grant, map[string]any{"roles": []string{"purchase_admin", "viewer"}}, http.StatusNotFound},
 			{"a new role", http.MethodPost, "/v1/projects/" + portal + "/roles", map[string]any{"key": "root"}, http.StatusNotFound},
 		} {
 			if code, body := jsonCall(t, s.url, caosToken, refused.method, refused.path, refused.body); code != refused.want {
@@ -144,6 +144,22 @@ func TestDelegatedAccess(t *testing.T) {
 		}
 		mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/authorizations",
 			map[string]any{"groupId": purchasing, "projectId": portal, "grantId": grant, "roles": []string{"purchase_admin"}})
+
+		// CAOS makes a user administrator of the grant alone: it reads the
+		// authorizations under the grant, not CAOS's users.
+		grantAdmin := newUser(caos, "grant-admin")
+		mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/project_grants/"+grant+"/members", map[string]any{"userId": grantAdmin, "roles": []string{"project_grant.owner"}})
+		out, stderr, err = castellan(t, b.env, "tokens", "create", "grant-admin", "1h")
+		if err != nil {
+			t.Fatalf("tokens create: %v\n%s", err, stderr)
+		}
+		grantToken := strings.TrimSpace(out)
+		if list := mustJSON(t, s.url, grantToken, http.MethodGet, "/v1/authorizations?projectId="+portal+"&grantId="+grant, nil)["authorizations"].([]any); len(list) != 2 {
+			t.Fatalf("the grant's administrator lists %v", list)
+		}
+		if code, _ := jsonCall(t, s.url, grantToken, http.MethodGet, "/v1/users/"+buyer, nil); code != http.StatusNotFound {
+			t.Fatalf("the grant's administrator reads a CAOS user: %d", code)
+		}
 
 		// CAOS lists the project's authorizations it administers: its own
 		// users', not Digitec's.
@@ -219,7 +235,7 @@ func TestDelegatedAccess(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		whileHeld := time.Now().UTC()
 		time.Sleep(5 * time.Millisecond)
-		mustJSON(t, s.url, owner, http.MethodPut, "/v1/project-grants/"+grant, map[string]any{"roles": []string{}})
+		mustJSON(t, s.url, owner, http.MethodPut, "/v1/project_grants/"+grant, map[string]any{"roles": []string{}})
 		refreshed, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		if err != nil {
 			t.Fatal(err)
