@@ -13,7 +13,8 @@ import (
 
 // introspect serves token introspection (RFC 7662). The caller is an
 // authenticated confidential client: an API application introspecting the
-// tokens meant for its project, or a client introspecting its own. A token
+// tokens meant for its project or for its resource URI (RFC 8707), or a
+// client introspecting its own. A token
 // it may not see is reported inactive, like an unknown, expired or revoked
 // one, so that nothing can be probed.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +47,8 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	app := c.Application()
-	if claims.ClientID != app.ClientID && !slices.Contains(claims.Audience, app.ProjectID) {
+	if claims.ClientID != app.ClientID && !slices.Contains(claims.Audience, app.ProjectID) &&
+		(app.ResourceURI == "" || !slices.Contains(claims.Audience, app.ResourceURI)) {
 		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
 		return
 	}
