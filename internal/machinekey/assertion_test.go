@@ -77,7 +77,10 @@ func TestVerifyAssertion(t *testing.T) {
 		return f.sign(t, jose.ES256, f.private, f.key.ID, c)
 	}
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"`+f.key.ID+`"}`)) + "." +
-		func() string { b, _ := json.Marshal(validClaims("none")); return base64.RawURLEncoding.EncodeToString(b) }() + "."
+		func() string {
+			b, _ := json.Marshal(validClaims("none"))
+			return base64.RawURLEncoding.EncodeToString(b)
+		}() + "."
 	replayed := good(nil)
 	if k, err := f.a.Verify(ctx, "inst-a", replayed, []string{issuer, endpoint}); err != nil || k.UserID != "machine-1" {
 		t.Fatalf("Verify = %+v, %v", k, err)
