@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
-	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
@@ -156,9 +155,6 @@ func (a *App) mountProvider(srv *server.Server) {
 	clients := client.NewClients(a.DB, a.Keys, nil)
 	standing := func(ctx context.Context, instanceID, userID string) (string, bool, error) {
 		s, err := user.StandingOf(ctx, a.DB, instanceID, userID)
-		if failure.Is(err, failure.KindNotFound) {
-			return "", false, nil
-		}
 		return s.OrgID, s.Active, err
 	}
 	p := op.New(op.Deps{
@@ -166,6 +162,7 @@ func (a *App) mountProvider(srv *server.Server) {
 		Grants: []grant.Grant{
 			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime, Resources: clients},
 			grant.JWTBearer{Tokens: a.Tokens(), Assertions: machinekey.NewAssertions(a.DB, nil), Users: standing, Lifetime: accessLifetime, Resources: clients},
+			grant.TokenExchange{Tokens: a.Tokens(), Users: standing, Lifetime: accessLifetime, Resources: clients},
 			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants()},
 			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Grants: a.Grants()},
 			grant.DeviceCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Devices: a.Devices(), Grants: a.Grants()},

@@ -52,10 +52,14 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
 		return
 	}
-	writeJSON(w, http.StatusOK, oauth.Introspection{
+	resp := oauth.Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer", Exp: claims.Expiry, Iat: claims.IssuedAt,
 		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID,
-	})
+	}
+	if claims.Act != nil {
+		resp.Act = claims.Act
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // introspectRefresh introspects a refresh token: only its own client sees

@@ -34,6 +34,18 @@ type AccessClaims struct {
 	// section 2.2.1, OIDC Front-Channel Logout section 3).
 	AuthTime  int64  `json:"auth_time,omitempty"`
 	SessionID string `json:"sid,omitempty"`
+	// Act is the actor of a delegated token (RFC 8693 section 4.1).
+	Act *Actor `json:"act,omitempty"`
+}
+
+// Actor is the act claim of a token issued by delegation (RFC 8693
+// section 4.1): the party acting for the subject — its sub, and the
+// client its token was issued to — and, nested in Act, the actor of the
+// token it acted with, if that was itself delegated.
+type Actor struct {
+	Subject  string `json:"sub"`
+	ClientID string `json:"client_id,omitempty"`
+	Act      *Actor `json:"act,omitempty"`
 }
 
 // Access describes an access token to issue.
@@ -50,6 +62,29 @@ type Access struct {
 	// AuthTime and SessionID: a user's sign-in.
 	AuthTime  time.Time
 	SessionID string
+	// Act: the actor of a delegated token (RFC 8693); nil for none.
+	Act *Actor
+	// NotAfter, when set, caps the expiry: an exchanged token does not
+	// outlive the token it was exchanged for.
+	NotAfter time.Time
+}
+
+// claimsOf returns the claims of a token described by a, issued at now.
+func claimsOf(a Access, now time.Time) AccessClaims {
+	c := AccessClaims{
+		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
+		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Act: a.Act,
+	}
+	if !a.NotAfter.IsZero() && a.NotAfter.Unix() < c.Expiry {
+		c.Expiry = a.NotAfter.Unix()
+	}
+	if c.ID == "" {
+		c.ID = id.New()
+	}
+	if !a.AuthTime.IsZero() {
+		c.AuthTime = a.AuthTime.Unix()
+	}
+	return c
 }
 
 // Tokens mints, verifies and revokes access tokens of every instance.
@@ -104,17 +139,7 @@ func (t *Tokens) IssueJWT(ctx context.Context, instanceID string, a Access) (str
 	if err != nil {
 		return "", AccessClaims{}, err
 	}
-	now := t.now()
-	c := AccessClaims{
-		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
-		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID,
-	}
-	if c.ID == "" {
-		c.ID = id.New()
-	}
-	if !a.AuthTime.IsZero() {
-		c.AuthTime = a.AuthTime.Unix()
-	}
+	c := claimsOf(a, t.now())
 	raw, err := signer.Sign(TypeAccessToken, c)
 	return raw, c, err
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
-	"github.com/castellan-iam/castellan/internal/id"
 )
 
 // Opaque access tokens: for an application that registered them, an
@@ -51,17 +50,7 @@ func (t *Tokens) IssueOpaque(ctx context.Context, instanceID string, a Access) (
 		return "", AccessClaims{}, err
 	}
 	raw := OpaquePrefix + base64.RawURLEncoding.EncodeToString(b)
-	now := t.now()
-	c := AccessClaims{
-		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
-		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID,
-	}
-	if c.ID == "" {
-		c.ID = id.New()
-	}
-	if !a.AuthTime.IsZero() {
-		c.AuthTime = a.AuthTime.Unix()
-	}
+	c := claimsOf(a, t.now())
 	doc, err := jsonMarshal(c)
 	if err != nil {
 		return "", AccessClaims{}, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -20,7 +21,7 @@ type MachineAssertions interface {
 
 // UserStanding answers whether a user may authenticate, and its
 // organization (user.StandingOf): a user the instance does not have is
-// not active.
+// failure.NotFound.
 type UserStanding func(ctx context.Context, instanceID, userID string) (orgID string, active bool, err error)
 
 // JWTBearer is the JWT bearer grant (RFC 7523 section 2.1): a machine
@@ -65,10 +66,10 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 		return nil, err
 	}
 	orgID, active, err := g.Users(ctx, r.InstanceID, key.UserID)
-	if err != nil {
+	if err != nil && !failure.Is(err, failure.KindNotFound) {
 		return nil, err
 	}
-	if !active {
+	if err != nil || !active {
 		return nil, invalidGrant("the key's user can no longer sign in")
 	}
 	a := token.Access{Issuer: r.Issuer, Subject: key.UserID, ClientID: key.UserID, Audience: []string{r.Issuer}}

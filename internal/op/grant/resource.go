@@ -16,11 +16,15 @@ type Resources interface {
 }
 
 // audienceOf returns the audience of a token a request asks for with the
-// resource parameters (RFC 8707 section 2): the resource URIs, each
-// registered by an active API application of the instance, or def when
-// the request names none. An unknown resource is invalid_target.
-func audienceOf(ctx context.Context, res Resources, r Request, def []string) ([]string, error) {
+// resource parameters (RFC 8707 section 2) — and the parameters named by
+// also (token exchange's audience, RFC 8693 section 2.1) — the resource
+// URIs, each registered by an active API application of the instance, or
+// def when the request names none. An unknown resource is invalid_target.
+func audienceOf(ctx context.Context, res Resources, r Request, def []string, also ...string) ([]string, error) {
 	uris := r.Form["resource"]
+	for _, name := range also {
+		uris = append(uris, r.Form[name]...)
+	}
 	if len(uris) == 0 {
 		return def, nil
 	}
