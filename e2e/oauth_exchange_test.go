@@ -112,6 +112,13 @@ func TestTokenExchange(t *testing.T) {
 		if aud, _ := c["aud"].([]any); len(aud) != 1 || aud[0] != shop {
 			t.Fatalf("delegated aud %v", c["aud"])
 		}
+		goldenJSON(t, "exchange_response", body, "access_token", "expires_in")
+		goldenJSON(t, "exchange_access_token_claims", withActShape(c), "iss", "sub", "aud", "client_id", "iat", "exp", "jti")
+		code, _, intro := s.form(t, "/oauth/v2/introspect", orders.ClientID, ordersSecret, url.Values{"token": {delegated}})
+		if code != 200 || intro["active"] != true {
+			t.Fatalf("introspection of the delegated token: %d %v", code, intro)
+		}
+		goldenJSON(t, "exchange_introspection", withActShape(intro), "iss", "sub", "aud", "client_id", "iat", "exp", "jti")
 		if c["exp"].(float64) > subjectClaims["exp"].(float64) {
 			t.Fatalf("the exchanged token outlives the subject token: %v > %v", c["exp"], subjectClaims["exp"])
 		}
@@ -229,4 +236,21 @@ func TestTokenExchange(t *testing.T) {
 			}
 		})
 	})
+}
+
+// withActShape replaces the values of a document's act claim, which name
+// clients of the run, by their JSON types, for goldenJSON.
+func withActShape(doc map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range doc {
+		out[k] = v
+	}
+	if act, ok := doc["act"].(map[string]any); ok {
+		shape := map[string]any{}
+		for k, v := range act {
+			shape[k] = "<" + jsonType(v) + ">"
+		}
+		out["act"] = shape
+	}
+	return out
 }

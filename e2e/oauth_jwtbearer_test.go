@@ -174,6 +174,7 @@ func TestJWTBearer(t *testing.T) {
 		if aud, _ := c["aud"].([]any); len(aud) != 1 || aud[0] != projectID {
 			t.Fatalf("aud with a client: %v (want the project)", c["aud"])
 		}
+		goldenJSON(t, "jwt_bearer_access_token_claims", c, "iss", "sub", "aud", "client_id", "iat", "exp", "jti")
 		// The issuer as the assertion's audience works as well.
 		if code, body := grant("", "", bot.assertion(t, bot.claims(s.url, time.Minute)), nil); code != 200 {
 			t.Fatalf("aud the issuer: %d %v", code, body)
