@@ -75,7 +75,11 @@ func invalidRequest(format string, args ...any) error {
 
 // Token implements Grant.
 func (g TokenExchange) Token(ctx context.Context, r Request) (*oauth.TokenResponse, error) {
-	app := r.Client.Application()
+	return g.exchange(ctx, r, r.Client.Application())
+}
+
+// exchange answers r for the authenticated client's application app.
+func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Application) (*oauth.TokenResponse, error) {
 	if app.Public {
 		return nil, oauth.Errorf(oauth.UnauthorizedClient, "a public client cannot exchange tokens")
 	}
