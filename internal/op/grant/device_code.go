@@ -39,6 +39,11 @@ func (g DeviceCode) Token(ctx context.Context, r Request) (*oauth.TokenResponse,
 	if code == "" {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "device_code is required")
 	}
+	// Device requests name no resources (RFC 8707 is not served at the
+	// device authorization endpoint): the tokens are for the project.
+	if err := checkNarrowing(r, nil); err != nil {
+		return nil, err
+	}
 	req, err := g.Devices.Poll(ctx, r.InstanceID, app.ClientID, code)
 	switch {
 	case errors.Is(err, device.ErrPending):

@@ -36,6 +36,16 @@ func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenRespons
 	if err != nil {
 		return nil, err
 	}
+	if r.Form.Has("resource") {
+		// Checked before the rotation, which would spend the token.
+		if peek, _, err := g.Grants.ByRefreshToken(ctx, r.InstanceID, raw); err == nil && peek.ClientID == app.ClientID {
+			if err := checkNarrowing(r, peek.Resources); err != nil {
+				return nil, err
+			}
+		} else if err != nil && !errors.Is(err, grants.ErrInvalid) {
+			return nil, err
+		}
+	}
 	gr, next, err := g.Grants.Refresh(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle)
 	switch {
 	case errors.Is(err, grants.ErrReused):

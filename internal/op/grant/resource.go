@@ -7,6 +7,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
 )
 
 // Resources finds the API application that registered a resource URI
@@ -46,4 +47,29 @@ func audienceOf(ctx context.Context, res Resources, r Request, def []string, als
 		aud = append(aud, uri)
 	}
 	return aud, nil
+}
+
+// checkNarrowing checks the resource parameters of a token request for a
+// user's grant (RFC 8707 section 2.2): each must be one the grant was
+// authorized for, else invalid_target.
+func checkNarrowing(r Request, authorized []string) error {
+	for _, uri := range r.Form["resource"] {
+		if !slices.Contains(authorized, uri) {
+			return oauth.Errorf(oauth.InvalidTarget, "resource %.200q was not authorized for this grant", uri)
+		}
+	}
+	return nil
+}
+
+// userAudience is the aud of an access token of a user's grant: the
+// resources the token request names (checked by checkNarrowing), else
+// those of the grant, else the client's project.
+func userAudience(r Request, app client.Application, g grants.Grant) []string {
+	if uris := r.Form["resource"]; len(uris) > 0 {
+		return slices.Compact(slices.Clone(uris))
+	}
+	if len(g.Resources) > 0 {
+		return g.Resources
+	}
+	return []string{app.ProjectID}
 }

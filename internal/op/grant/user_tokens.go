@@ -45,7 +45,7 @@ func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, access
 		return nil, token.AccessClaims{}, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
 	raw, ac, err := u.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
-		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: []string{app.ProjectID}, Scopes: g.Scopes,
+		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: userAudience(r, app, g), Scopes: g.Scopes,
 		Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID,
 	})
 	if err != nil {
