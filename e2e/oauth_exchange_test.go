@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -161,6 +164,43 @@ func TestTokenExchange(t *testing.T) {
 		}
 		if act, _ := s.accessClaims(t, body["access_token"].(string))["act"].(map[string]any); act["sub"] != orders.ClientID {
 			t.Fatalf("impersonation dropped the actor: %v", act)
+		}
+
+		// A signed-in person's token: the web application of the project
+		// signs alice in; the support tool impersonates her, and the token
+		// keeps her session and reads her claims at userinfo.
+		const password = "correct horse battery staple 1"
+		s.createLoginUser(t, b, "alice", password)
+		web, webSecret := s.createApplication(t, shop, map[string]any{"name": "web",
+			"grantTypes": []string{"authorization_code"}, "redirectUris": []string{callbackURI}})
+		conf := oauth2.Config{ClientID: web.ClientID, ClientSecret: webSecret, RedirectURL: callbackURI, Scopes: []string{"openid", "email"},
+			Endpoint: oauth2.Endpoint{AuthURL: s.url + "/oauth/v2/authorize", TokenURL: tokenURL}}
+		verifier := oauth2.GenerateVerifier()
+		back := authorize(t, browserClient(t), conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "alice", password)
+		aliceTok, err := conf.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		aliceClaims := s.accessClaims(t, aliceTok.AccessToken)
+		code, body = exchange(support.ClientID, supportSecret, aliceTok.AccessToken, "", nil)
+		if code != 200 || body["scope"] != "openid email" {
+			t.Fatalf("impersonating alice: %d %v", code, body)
+		}
+		c = s.accessClaims(t, body["access_token"].(string))
+		if c["sub"] != aliceClaims["sub"] || c["sid"] != aliceClaims["sid"] || c["auth_time"] != aliceClaims["auth_time"] || c["client_id"] != support.ClientID {
+			t.Fatalf("alice's exchanged token %v; hers %v", c, aliceClaims)
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/oidc/v1/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+body["access_token"].(string))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&info)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || info["sub"] != aliceClaims["sub"] || info["email"] != "alice@example.com" {
+			t.Fatalf("userinfo with the exchanged token: %d %v", resp.StatusCode, info)
 		}
 
 		// Resource indicators: a token for billing's resource server, which
