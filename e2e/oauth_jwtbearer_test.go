@@ -251,9 +251,13 @@ func TestJWTBearer(t *testing.T) {
 				t.Fatalf("%d %v", code, body)
 			}
 		})
-		t.Run("fail/a scope without a client", func(t *testing.T) {
-			if code, body := grant("", "", bot.assertion(t, bot.claims(tokenURL, time.Minute)), url.Values{"scope": {"deploy"}}); code != 400 || body["error"] != "invalid_scope" {
+		t.Run("fail/a scope without a client, which does not spend the assertion", func(t *testing.T) {
+			a := bot.assertion(t, bot.claims(tokenURL, time.Minute))
+			if code, body := grant("", "", a, url.Values{"scope": {"deploy"}}); code != 400 || body["error"] != "invalid_scope" {
 				t.Fatalf("%d %v", code, body)
+			}
+			if code, body := grant("", "", a, nil); code != 200 {
+				t.Fatalf("the assertion after the refused scope: %d %v", code, body)
 			}
 		})
 		t.Run("fail/a scope the client did not register", func(t *testing.T) {

@@ -58,22 +58,11 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 	if raw == "" {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "assertion is required")
 	}
-	key, err := g.Assertions.Verify(ctx, r.InstanceID, raw, []string{r.Issuer, r.Endpoint})
-	if errors.Is(err, machinekey.ErrInvalidAssertion) {
-		return nil, &oauth.Error{Code: oauth.InvalidGrant, Description: "the assertion is invalid, expired, used before, or signed with an unknown key", Cause: err}
-	}
-	if err != nil {
-		return nil, err
-	}
-	orgID, active, err := g.Users(ctx, r.InstanceID, key.UserID)
-	if err != nil && !failure.Is(err, failure.KindNotFound) {
-		return nil, err
-	}
-	if err != nil || !active {
-		return nil, invalidGrant("the key's user can no longer sign in")
-	}
-	a := token.Access{Issuer: r.Issuer, Subject: key.UserID, ClientID: key.UserID, Audience: []string{r.Issuer}}
-	format := client.TokenJWT
+	// The request's own parameters first: a refused one does not spend
+	// the assertion.
+	a := token.Access{Issuer: r.Issuer, Audience: []string{r.Issuer}}
+	format, orgID := client.TokenJWT, ""
+	var err error
 	if !r.NoClient {
 		app := r.Client.Application()
 		a.ClientID, a.Audience, format = app.ClientID, []string{app.ProjectID}, app.AccessTokenType
@@ -86,6 +75,24 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 	}
 	if a.Audience, err = audienceOf(ctx, g.Resources, r, a.Audience); err != nil {
 		return nil, err
+	}
+	key, err := g.Assertions.Verify(ctx, r.InstanceID, raw, []string{r.Issuer, r.Endpoint})
+	if errors.Is(err, machinekey.ErrInvalidAssertion) {
+		return nil, &oauth.Error{Code: oauth.InvalidGrant, Description: "the assertion is invalid, expired, used before, or signed with an unknown key", Cause: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	userOrg, active, err := g.Users(ctx, r.InstanceID, key.UserID)
+	if err != nil && !failure.Is(err, failure.KindNotFound) {
+		return nil, err
+	}
+	if err != nil || !active {
+		return nil, invalidGrant("the key's user can no longer sign in")
+	}
+	a.Subject = key.UserID
+	if r.NoClient {
+		a.ClientID, orgID = key.UserID, userOrg
 	}
 	if a.Lifetime == 0 {
 		if a.Lifetime, err = g.Lifetime(ctx, r.InstanceID, orgID); err != nil {
