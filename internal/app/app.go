@@ -14,7 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/config"
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
@@ -42,7 +44,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -62,6 +64,8 @@ func Registry() *eventstore.Registry {
 	session.RegisterEvents(r)
 	token.RegisterEvents(r)
 	client.RegisterEvents(r)
+	group.RegisterEvents(r)
+	project.RegisterEvents(r)
 	grants.RegisterEvents(r)
 	consent.RegisterEvents(r)
 	return r
@@ -70,7 +74,7 @@ func Registry() *eventstore.Registry {
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
 	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{},
-		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, grants.Projection{}, consent.Projection{}}
+		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, group.Projection{}, project.Projection{}, grants.Projection{}, consent.Projection{}}
 }
 
 // App is an assembled Castellan.

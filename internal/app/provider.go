@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
+	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
@@ -32,6 +36,41 @@ func (a *App) Tokens() *token.Tokens {
 
 // AuthRequests returns the store of authorization requests.
 func (a *App) AuthRequests() *authreq.Requests { return authreq.New(a.DB, nil) }
+
+// gatedAuthRequests are the authorization requests as the logins finish
+// them (the hosted one, and custom ones through the Session API): only for
+// a user the application's project lets in (its "require authorization"
+// and "require organization access" settings); otherwise the request ends
+// with access_denied, sent back to the client, instead of a code the
+// token endpoint would refuse.
+type gatedAuthRequests struct {
+	*authreq.Requests
+	db *database.DB
+}
+
+func (g gatedAuthRequests) Finish(ctx context.Context, instanceID, id string, gr authreq.Grant) (string, error) {
+	r, err := g.Get(ctx, instanceID, id)
+	if err != nil {
+		return "", err
+	}
+	app, err := client.ApplicationByClientID(ctx, g.db, instanceID, r.ClientID)
+	if err != nil {
+		return "", err
+	}
+	if err := project.MayUse(ctx, g.db, instanceID, gr.UserID, app.ProjectID); err != nil {
+		var fe *failure.Error
+		if errors.As(err, &fe) && fe.Kind == failure.KindPermissionDenied {
+			return g.Deny(ctx, instanceID, id, "access_denied", fe.Message)
+		}
+		return "", err
+	}
+	return g.Requests.Finish(ctx, instanceID, id, gr)
+}
+
+// loginAuthRequests are the authorization requests for the logins.
+func (a *App) loginAuthRequests() gatedAuthRequests {
+	return gatedAuthRequests{Requests: a.AuthRequests(), db: a.DB}
+}
 
 // consents are the users' consents to third-party applications; revoking
 // one also ends the grants the application holds for the user.
@@ -62,9 +101,22 @@ func (a *App) Grants() *grants.Grants {
 	return a.grants
 }
 
-// userClaims are the claims of a user that scopes release.
-func (a *App) userClaims(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error) {
-	return claims.Of(ctx, a.DB, instanceID, userID, scopes)
+// userClaims are the claims of a user that scopes release to an
+// application: its profile, and its roles of projects — failing when the
+// application's project does not let the user in.
+func (a *App) userClaims(ctx context.Context, instanceID, userID string, app client.Application, scopes []string) (map[string]any, error) {
+	out, err := claims.Of(ctx, a.DB, instanceID, userID, scopes)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := project.TokenClaims(ctx, a.DB, instanceID, userID, app.ProjectID, app.RoleClaims, scopes)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range roles {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // sessionEnded ends the grants made through a session that ended, and

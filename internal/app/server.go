@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/accessapi"
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/projectapi"
@@ -19,6 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
+	"github.com/castellan-iam/castellan/internal/authzen"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/machinekey"
@@ -76,6 +78,9 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 		return nil, err
 	}
 	a.mountProvider(srv)
+	for pattern, h := range authzen.New(a.DB, authn.New(a.DB, nil).Caller, a.Config.ExternalURL, a.Log).Routes() {
+		srv.Handle(pattern, h)
+	}
 	return srv, nil
 }
 
@@ -91,8 +96,9 @@ func (a *App) Services(version string) []api.Service {
 		orgapi.NewService(a.Store, a.domainVerifier(), auth),
 		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()),
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
-		sessionapi.NewService(a.Store, a.Sessions(), auth, a.AuthRequests(), a.Consents()),
+		sessionapi.NewService(a.Store, a.Sessions(), auth, a.loginAuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
+		accessapi.NewService(a.Store, auth),
 	}
 }
 

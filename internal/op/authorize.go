@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
@@ -215,7 +216,7 @@ func authorizeScopes(requested string, app client.Application) ([]string, error)
 			return nil, oauth.Errorf(oauth.InvalidScope, "%.80q is not a scope token", s)
 		case s == claims.ScopeOfflineAccess && !app.Allows(oauth.GrantRefreshToken):
 			return nil, oauth.Errorf(oauth.InvalidScope, "offline_access needs a client registered for the refresh_token grant")
-		case !slices.Contains(claims.Standard, s) && !slices.Contains(app.Scopes, s):
+		case !slices.Contains(claims.Standard, s) && !project.IsRoleScope(s) && !slices.Contains(app.Scopes, s):
 			return nil, oauth.Errorf(oauth.InvalidScope, "the client may not request scope %.80q", s)
 		}
 		if !slices.Contains(out, s) {

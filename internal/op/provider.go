@@ -75,7 +75,7 @@ type Deps struct {
 	// LoginPath?authRequest=<id>.
 	AuthRequests AuthRequests
 	LoginPath    string
-	Claims       func(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error)
+	Claims       func(ctx context.Context, instanceID, userID string, app client.Application, scopes []string) (map[string]any, error)
 	// UserGrants introspect and revoke refresh tokens.
 	UserGrants Grants
 	// Sealer seals logouts handed to the login (the key ring).

@@ -38,7 +38,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, r, &oauth.Error{Code: "insufficient_scope", Description: "the access token was not granted openid for a user", Status: http.StatusForbidden})
 		return
 	}
-	out, err := p.d.Claims(r.Context(), inst.ID, c.Subject, scopes)
+	app, err := p.d.Clients.Lookup(r.Context(), inst.ID, c.ClientID)
+	if err != nil {
+		p.bearerError(w, r, &oauth.Error{Code: oauth.InvalidToken, Description: "the access token is not active", Status: http.StatusUnauthorized, Cause: err})
+		return
+	}
+	out, err := p.d.Claims(r.Context(), inst.ID, c.Subject, app, scopes)
 	if err != nil {
 		p.bearerError(w, r, &oauth.Error{Code: oauth.InvalidToken, Description: "the access token is not active", Status: http.StatusUnauthorized, Cause: err})
 		return

@@ -105,3 +105,19 @@ func ByVerifiedDomain(ctx context.Context, db *database.DB, instanceID, domain s
 	}
 	return id, nil
 }
+
+// PrimaryDomain returns an organization's primary domain ("" without
+// one, or for an organization that was removed): one prepared read, for
+// the claims of every token.
+func PrimaryDomain(ctx context.Context, db *database.DB, instanceID, orgID string) (string, error) {
+	stmt, err := db.PreparedRead(ctx, `SELECT primary_domain FROM orgs WHERE instance_id = $1 AND id = $2 AND state <> $3`)
+	if err != nil {
+		return "", err
+	}
+	var d string
+	err = stmt.QueryRowContext(ctx, instanceID, orgID, string(StateRemoved)).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return d, err
+}

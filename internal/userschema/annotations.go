@@ -41,7 +41,14 @@ var reservedClaims = map[string]bool{
 	"cnf": true, "act": true, "may_act": true, "scope": true, "client_id": true,
 	"email": true, "email_verified": true, "phone_number": true,
 	"phone_number_verified": true, "preferred_username": true, "updated_at": true,
+	// The roles of projects (package project's claims): the flat list of
+	// RFC 9068 section 2.2.3.1, and every urn:castellan: claim.
+	"roles": true,
 }
+
+// reservedClaimPrefix starts the claims Castellan issues about projects
+// and organizations; no trait may feed one.
+const reservedClaimPrefix = "urn:castellan:"
 
 // knownFormats are the formats the validator asserts (its v6.0.2 table plus
 // "regex"). Any other name would be silently ignored, so Compile rejects it.
@@ -308,7 +315,7 @@ func (w *walker) annotations(obj map[string]any, sp string, f *field) error {
 		if err != nil {
 			return err
 		}
-		if reservedClaims[claim] {
+		if reservedClaims[claim] || strings.HasPrefix(claim, reservedClaimPrefix) {
 			return failure.InvalidArgument(sp+"/"+kwOIDCClaim, "the claim %q is issued by Castellan and cannot come from a trait", claim)
 		}
 		if other, dup := w.claimFields[claim]; dup {

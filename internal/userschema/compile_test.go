@@ -67,6 +67,8 @@ func TestCompile(t *testing.T) {
 		{name: "fail/duplicate claim", document: `{` + adminRoot + `, "properties": {"a": {"type": "string", "oidcClaim": "nickname"}, "b": {"type": "string", "oidcClaim": "nickname"}}}`, field: "/properties/b/oidcClaim", message: `"nickname" is already fed by "/a"`},
 		{name: "fail/duplicate claim across levels", document: `{` + adminRoot + `, "properties": {"a": {"type": "string", "oidcClaim": "c"}, "p": {"properties": {"b": {"type": "string", "oidcClaim": "c"}}}}}`, field: "/properties/p/properties/b/oidcClaim", message: "already fed"},
 		{name: "fail/reserved claim sub", document: `{` + adminRoot + `, "properties": {"a": {"type": "string", "oidcClaim": "sub"}}}`, field: "/properties/a/oidcClaim", message: "issued by Castellan"},
+		{name: "fail/reserved claim roles", document: `{` + adminRoot + `, "properties": {"a": {"type": "string", "oidcClaim": "roles"}}}`, field: "/properties/a/oidcClaim", message: "issued by Castellan"},
+		{name: "fail/reserved project roles claim", document: `{` + adminRoot + `, "properties": {"a": {"type": "string", "oidcClaim": "urn:castellan:project:roles"}}}`, field: "/properties/a/oidcClaim", message: "issued by Castellan"},
 		{name: "fail/reserved claim email_verified", document: `{` + adminRoot + `, "properties": {"a": {"type": "boolean", "oidcClaim": "email_verified"}}}`, field: "/properties/a/oidcClaim", message: "issued by Castellan"},
 		{name: "fail/empty claim", document: `{` + adminRoot + `, "properties": {"a": {"oidcClaim": ""}}}`, field: "/properties/a/oidcClaim", message: "non-empty"},
 		{name: "fail/claim is not a string", document: `{` + adminRoot + `, "properties": {"a": {"oidcClaim": 1}}}`, field: "/properties/a/oidcClaim", message: "non-empty"},

@@ -51,10 +51,11 @@ func (s *Service) project(ctx context.Context, h http.Header, projectID string, 
 	if err != nil {
 		return authz.Caller{}, client.Project{}, err
 	}
-	if !caller.Can(authz.ProjectRead, authz.Org(proj.OrgID)) {
+	scope := authz.Project(proj.ID, proj.OrgID)
+	if !caller.Can(authz.ProjectRead, scope) {
 		return authz.Caller{}, client.Project{}, failure.NotFound("project %.64q not found", projectID)
 	}
-	return caller, proj, caller.Require(p, authz.Org(proj.OrgID))
+	return caller, proj, caller.Require(p, scope)
 }
 
 // application authenticates the caller of a request and loads an
@@ -69,10 +70,11 @@ func (s *Service) application(ctx context.Context, h http.Header, appID string, 
 	if err != nil {
 		return authz.Caller{}, client.Application{}, err
 	}
-	if !caller.Can(authz.ProjectRead, authz.Org(app.OrgID)) {
+	scope := authz.Project(app.ProjectID, app.OrgID)
+	if !caller.Can(authz.ProjectRead, scope) {
 		return authz.Caller{}, client.Application{}, failure.NotFound("application %.64q not found", appID)
 	}
-	return caller, app, caller.Require(p, authz.Org(app.OrgID))
+	return caller, app, caller.Require(p, scope)
 }
 
 // CreateProject adds a project; project.write on the organization.
@@ -125,7 +127,7 @@ func (s *Service) ListProjects(ctx context.Context, req *connect.Request[project
 	}
 	resp := &projectv1.ListProjectsResponse{}
 	for _, p := range projects {
-		if caller.Can(authz.ProjectRead, authz.Org(p.OrgID)) {
+		if caller.Can(authz.ProjectRead, authz.Project(p.ID, p.OrgID)) {
 			resp.Projects = append(resp.Projects, projectOf(p))
 		}
 	}
@@ -142,6 +144,15 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
 		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod(), IDTokenAlg: m.GetIdTokenAlg(),
 		ThirdParty: m.GetThirdParty(), ResourceURI: m.GetResourceUri(), ImpersonationAllowed: m.GetImpersonationAllowed()}
+	switch m.GetRoleClaims() {
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED:
+		spec.RoleClaims = client.RoleClaimsNested
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_FLAT:
+		spec.RoleClaims = client.RoleClaimsFlat
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED:
+	default:
+		return nil, failure.InvalidArgument("roleClaims", "%d is not a role claim format", m.GetRoleClaims())
+	}
 	if m.GetJwks() != "" {
 		spec.JWKS = []byte(m.GetJwks())
 	}
@@ -301,6 +312,10 @@ func applicationOf(a client.Application) *projectv1.Application {
 	}
 	if a.Kind == client.KindAPI {
 		out.Kind = projectv1.ApplicationKind_APPLICATION_KIND_API
+	}
+	out.RoleClaims = projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED
+	if a.RoleClaims == client.RoleClaimsFlat {
+		out.RoleClaims = projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_FLAT
 	}
 	if a.AccessTokenType == client.TokenOpaque {
 		out.AccessTokenType = projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_OPAQUE

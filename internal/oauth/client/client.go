@@ -18,6 +18,18 @@ const (
 	KindAPI = "api"
 )
 
+// Role claim formats: how tokens carry the user's roles of projects
+// (package project).
+const (
+	// RoleClaimsNested is urn:castellan:project:roles, an object from
+	// each role key to the organizations whose authorization gives it,
+	// each with its primary domain.
+	RoleClaimsNested = "nested"
+	// RoleClaimsFlat is roles, a list of role keys (RFC 9068 section
+	// 2.2.3.1).
+	RoleClaimsFlat = "flat"
+)
+
 // Access token types.
 const (
 	TokenJWT    = "jwt"
@@ -69,6 +81,9 @@ type Application struct {
 	// gets what it asks for (package consent); a first-party application
 	// (false) does not ask.
 	ThirdParty bool
+	// RoleClaims is how tokens carry the user's roles of projects:
+	// RoleClaimsNested (the default) or RoleClaimsFlat.
+	RoleClaims string
 	// ResourceURI names an API application as a resource server (RFC
 	// 8707); "" when it cannot be named.
 	ResourceURI string
@@ -113,6 +128,8 @@ type ApplicationSpec struct {
 	// IDTokenAlg: "" for RS256.
 	IDTokenAlg string
 	ThirdParty bool
+	// RoleClaims: "" for RoleClaimsNested.
+	RoleClaims string
 	// ResourceURI: an API application's resource identifier (RFC 8707).
 	ResourceURI string
 	// ImpersonationAllowed: a token exchange client may impersonate.

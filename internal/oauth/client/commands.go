@@ -121,6 +121,13 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 	if spec.Public && seen[oauth.GrantClientCredentials] {
 		return spec, failure.InvalidArgument("grantTypes", "a public client cannot use client_credentials (RFC 6749 section 4.4)")
 	}
+	switch spec.RoleClaims {
+	case "":
+		spec.RoleClaims = RoleClaimsNested
+	case RoleClaimsNested, RoleClaimsFlat:
+	default:
+		return spec, failure.InvalidArgument("roleClaims", "must be %s or %s", RoleClaimsNested, RoleClaimsFlat)
+	}
 	switch spec.AccessTokenType {
 	case "":
 		spec.AccessTokenType = TokenJWT
@@ -279,7 +286,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	app := Application{
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
-		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod, IDTokenAlg: spec.IDTokenAlg, ThirdParty: spec.ThirdParty,
+		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod, IDTokenAlg: spec.IDTokenAlg, ThirdParty: spec.ThirdParty, RoleClaims: spec.RoleClaims,
 		ResourceURI: spec.ResourceURI, ImpersonationAllowed: spec.ImpersonationAllowed,
 	}
 	if len(spec.JWKS) > 0 {
@@ -289,6 +296,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
 		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS, IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty,
+		RoleClaims:  app.RoleClaims,
 		ResourceURI: app.ResourceURI, ImpersonationAllowed: app.ImpersonationAllowed,
 	}}
 	unique := []eventstore.Unique{{Kind: uniqueClientID, Value: app.ClientID, Field: "clientId"}}

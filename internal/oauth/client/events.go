@@ -33,6 +33,7 @@ type ApplicationAdded struct {
 	JWKS       json.RawMessage `json:"jwks,omitempty"`
 	IDTokenAlg string          `json:"idTokenAlg,omitempty"`
 	ThirdParty bool            `json:"thirdParty,omitempty"`
+	RoleClaims string          `json:"roleClaims,omitempty"`
 	// ResourceURI and ImpersonationAllowed are absent from events written
 	// before they existed: no resource URI, no impersonation.
 	ResourceURI          string `json:"resourceUri,omitempty"`

@@ -59,7 +59,11 @@ CREATE INDEX client_assertions_expiry ON client_assertions (expires_at);`,
 	SQLite:   `ALTER TABLE applications ADD COLUMN third_party BOOLEAN NOT NULL DEFAULT FALSE;`,
 	Postgres: `ALTER TABLE applications ADD COLUMN third_party BOOLEAN NOT NULL DEFAULT FALSE;`,
 }, {
-	Name: "client/0006_resources",
+	Name:     "client/0006_role_claims",
+	SQLite:   `ALTER TABLE applications ADD COLUMN role_claims TEXT NOT NULL DEFAULT 'nested';`,
+	Postgres: `ALTER TABLE applications ADD COLUMN role_claims TEXT NOT NULL DEFAULT 'nested';`,
+}, {
+	Name: "client/0007_resources",
 	SQLite: `ALTER TABLE applications ADD COLUMN resource_uri TEXT NOT NULL DEFAULT '';
 ALTER TABLE applications ADD COLUMN impersonation BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`,
@@ -135,13 +139,13 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 			a.InstanceID, a.ID, a.Owner, p.Name, e.Sequence, at)
 	case *ApplicationAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO applications (instance_id, app_id, project_id, org_id, name, client_id, kind, client_type,
-	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party,
+	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims,
 	resource_uri, impersonation)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
 			redirectsJSON(p.Redirects), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS), idTokenAlg(p.IDTokenAlg), p.ThirdParty,
-			p.ResourceURI, p.ImpersonationAllowed)
+			roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed)
 	case *KeysSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1 WHERE instance_id = $2 AND app_id = $3`, string(p.JWKS), a.InstanceID, p.AppID)
 	case *RedirectsSet:
@@ -163,4 +167,13 @@ VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID,
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE projects SET sequence = $1 WHERE instance_id = $2 AND project_id = $3`, e.Sequence, a.InstanceID, a.ID)
 	return err
+}
+
+// roleClaims is the role claim format of an application; events before
+// the format was chosen mean the default.
+func roleClaims(f string) string {
+	if f == "" {
+		return RoleClaimsNested
+	}
+	return f
 }

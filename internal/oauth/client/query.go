@@ -64,14 +64,14 @@ func ListProjects(ctx context.Context, db *database.DB, instanceID, orgID string
 }
 
 const selectApplication = `SELECT app_id, project_id, org_id, name, client_id, kind, client_type, grant_types, access_token_type,
-	access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, resource_uri, impersonation FROM applications`
+	access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims, resource_uri, impersonation FROM applications`
 
 func scanApplication(row scanner) (Application, error) {
 	var a Application
 	var typ, grants, scopes, redirects, jwks string
 	var lifetime, created int64
 	if err := row.Scan(&a.ID, &a.ProjectID, &a.OrgID, &a.Name, &a.ClientID, &a.Kind, &typ, &grants, &a.AccessTokenType, &lifetime, &scopes, &redirects, &created,
-		&a.AuthMethod, &jwks, &a.IDTokenAlg, &a.ThirdParty, &a.ResourceURI, &a.ImpersonationAllowed); err != nil {
+		&a.AuthMethod, &jwks, &a.IDTokenAlg, &a.ThirdParty, &a.RoleClaims, &a.ResourceURI, &a.ImpersonationAllowed); err != nil {
 		return Application{}, err
 	}
 	if jwks != "" {

@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,6 +37,9 @@ type AccessClaims struct {
 	SessionID string `json:"sid,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act *Actor `json:"act,omitempty"`
+	// Extra are further claims — the roles of projects (package project)
+	// — that never replace the ones above.
+	Extra map[string]any `json:"-"`
 }
 
 // Actor is the act claim of a token issued by delegation (RFC 8693
@@ -46,6 +50,61 @@ type Actor struct {
 	Subject  string `json:"sub"`
 	ClientID string `json:"client_id,omitempty"`
 	Act      *Actor `json:"act,omitempty"`
+}
+
+// plainClaims is AccessClaims without its JSON methods.
+type plainClaims AccessClaims
+
+// accessClaimNames are the JSON names of AccessClaims' own fields.
+var accessClaimNames = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "jti": true, "client_id": true,
+	"scope": true, "auth_time": true, "sid": true, "act": true}
+
+// MarshalJSON writes the claims and the Extra ones; an Extra claim named
+// like one of the token's own is left out.
+func (c AccessClaims) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(plainClaims(c))
+	if err != nil || len(c.Extra) == 0 {
+		return b, err
+	}
+	all := map[string]any{}
+	for k, v := range c.Extra {
+		if !accessClaimNames[k] {
+			all[k] = v
+		}
+	}
+	var own map[string]json.RawMessage
+	if err := json.Unmarshal(b, &own); err != nil {
+		return nil, err
+	}
+	for k, v := range own {
+		all[k] = v
+	}
+	return json.Marshal(all)
+}
+
+// UnmarshalJSON reads the claims, the ones it does not know into Extra.
+func (c *AccessClaims) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, (*plainClaims)(c)); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	for k, v := range all {
+		if accessClaimNames[k] {
+			continue
+		}
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			return err
+		}
+		if c.Extra == nil {
+			c.Extra = map[string]any{}
+		}
+		c.Extra[k] = x
+	}
+	return nil
 }
 
 // Access describes an access token to issue.
@@ -62,6 +121,8 @@ type Access struct {
 	// AuthTime and SessionID: a user's sign-in.
 	AuthTime  time.Time
 	SessionID string
+	// Extra are further claims (AccessClaims.Extra).
+	Extra map[string]any
 	// Act: the actor of a delegated token (RFC 8693); nil for none.
 	Act *Actor
 	// NotAfter, when set, caps the expiry: an exchanged token does not
@@ -69,11 +130,11 @@ type Access struct {
 	NotAfter time.Time
 }
 
-// claimsOf returns the claims of a token described by a, issued at now.
-func claimsOf(a Access, now time.Time) AccessClaims {
+// claims are the claims of an access token a issued at now.
+func (a Access) claims(now time.Time) AccessClaims {
 	c := AccessClaims{
 		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
-		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Act: a.Act,
+		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Extra: a.Extra, Act: a.Act,
 	}
 	if !a.NotAfter.IsZero() && a.NotAfter.Unix() < c.Expiry {
 		c.Expiry = a.NotAfter.Unix()
@@ -139,7 +200,7 @@ func (t *Tokens) IssueJWT(ctx context.Context, instanceID string, a Access) (str
 	if err != nil {
 		return "", AccessClaims{}, err
 	}
-	c := claimsOf(a, t.now())
+	c := a.claims(t.now())
 	raw, err := signer.Sign(TypeAccessToken, c)
 	return raw, c, err
 }

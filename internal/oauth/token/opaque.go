@@ -50,7 +50,7 @@ func (t *Tokens) IssueOpaque(ctx context.Context, instanceID string, a Access) (
 		return "", AccessClaims{}, err
 	}
 	raw := OpaquePrefix + base64.RawURLEncoding.EncodeToString(b)
-	c := claimsOf(a, t.now())
+	c := a.claims(t.now())
 	doc, err := jsonMarshal(c)
 	if err != nil {
 		return "", AccessClaims{}, err

@@ -63,13 +63,15 @@ func checkNarrowing(r Request, authorized []string) error {
 
 // userAudience is the aud of an access token of a user's grant: the
 // resources the token request names (checked by checkNarrowing), else
-// those of the grant, else the client's project.
-func userAudience(r Request, app client.Application, g grants.Grant) []string {
+// those of the grant, else the client's project and the projects whose
+// roles the scopes ask for (roleProjects). Resources replace them all:
+// the token is for the resource servers named (RFC 8707 section 2).
+func userAudience(r Request, app client.Application, g grants.Grant, roleProjects []string) []string {
 	if uris := r.Form["resource"]; len(uris) > 0 {
 		return slices.Compact(slices.Clone(uris))
 	}
 	if len(g.Resources) > 0 {
 		return g.Resources
 	}
-	return []string{app.ProjectID}
+	return append([]string{app.ProjectID}, roleProjects...)
 }

@@ -2,10 +2,13 @@ package grant
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -21,9 +24,11 @@ type UserTokens interface {
 	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, c token.AccessClaims) error
 }
 
-// Claims returns the claims of a user the scopes release, failing for a
-// user who may no longer sign in (claims.Of).
-type Claims func(ctx context.Context, instanceID, userID string, scopes []string) (map[string]any, error)
+// Claims returns the claims of a user the scopes release to an
+// application — its profile (claims.Of) and its roles (package project) —
+// failing for a user who may no longer sign in, or not to the
+// application's project.
+type Claims func(ctx context.Context, instanceID, userID string, app client.Application, scopes []string) (map[string]any, error)
 
 // TokenSettings answers the token lifetimes in force for an organization.
 type TokenSettings func(ctx context.Context, instanceID, orgID string) (settings.Tokens, error)
@@ -40,13 +45,27 @@ type userTokens struct {
 // with accessID as the access token's jti and nonce for the ID token.
 func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, accessID, nonce string, lifetimes settings.Tokens) (*oauth.TokenResponse, token.AccessClaims, error) {
 	app := r.Client.Application()
-	userClaims, err := u.Claims(ctx, r.InstanceID, g.UserID, g.Scopes)
+	userClaims, err := u.Claims(ctx, r.InstanceID, g.UserID, app, g.Scopes)
+	if fe := (*failure.Error)(nil); errors.As(err, &fe) && fe.Kind == failure.KindPermissionDenied {
+		return nil, token.AccessClaims{}, oauth.Errorf(oauth.InvalidGrant, "the user may not use this application: %s", fe.Message)
+	}
 	if err != nil {
 		return nil, token.AccessClaims{}, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
+	// The roles go in the access token too, for the resource servers; the
+	// projects whose roles were asked for join its audience.
+	var roles map[string]any
+	for k, v := range userClaims {
+		if project.IsRoleClaim(k) {
+			if roles == nil {
+				roles = map[string]any{}
+			}
+			roles[k] = v
+		}
+	}
 	raw, ac, err := u.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
-		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: userAudience(r, app, g), Scopes: g.Scopes,
-		Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID,
+		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: userAudience(r, app, g, project.Audience(app.ProjectID, g.Scopes)),
+		Scopes: g.Scopes, Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID, Extra: roles,
 	})
 	if err != nil {
 		return nil, token.AccessClaims{}, err

@@ -133,6 +133,63 @@ func (AccessTokenType) EnumDescriptor() ([]byte, []int) {
 	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{1}
 }
 
+// RoleClaimFormat is how tokens carry the user's roles of projects.
+type RoleClaimFormat int32
+
+const (
+	// ROLE_CLAIM_FORMAT_UNSPECIFIED means ROLE_CLAIM_FORMAT_NESTED when
+	// creating.
+	RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED RoleClaimFormat = 0
+	// ROLE_CLAIM_FORMAT_NESTED is urn:castellan:project:roles: each role key
+	// maps to the organizations whose authorization gives it (id to primary
+	// domain).
+	RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED RoleClaimFormat = 1
+	// ROLE_CLAIM_FORMAT_FLAT is roles: a list of role keys (RFC 9068
+	// section 2.2.3.1).
+	RoleClaimFormat_ROLE_CLAIM_FORMAT_FLAT RoleClaimFormat = 2
+)
+
+// Enum value maps for RoleClaimFormat.
+var (
+	RoleClaimFormat_name = map[int32]string{
+		0: "ROLE_CLAIM_FORMAT_UNSPECIFIED",
+		1: "ROLE_CLAIM_FORMAT_NESTED",
+		2: "ROLE_CLAIM_FORMAT_FLAT",
+	}
+	RoleClaimFormat_value = map[string]int32{
+		"ROLE_CLAIM_FORMAT_UNSPECIFIED": 0,
+		"ROLE_CLAIM_FORMAT_NESTED":      1,
+		"ROLE_CLAIM_FORMAT_FLAT":        2,
+	}
+)
+
+func (x RoleClaimFormat) Enum() *RoleClaimFormat {
+	p := new(RoleClaimFormat)
+	*p = x
+	return p
+}
+
+func (x RoleClaimFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RoleClaimFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_castellan_project_v1_project_proto_enumTypes[2].Descriptor()
+}
+
+func (RoleClaimFormat) Type() protoreflect.EnumType {
+	return &file_castellan_project_v1_project_proto_enumTypes[2]
+}
+
+func (x RoleClaimFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RoleClaimFormat.Descriptor instead.
+func (RoleClaimFormat) EnumDescriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{2}
+}
+
 // Project is a bundle of applications of one organization.
 type Project struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -330,14 +387,16 @@ type Application struct {
 	IdTokenAlg string `protobuf:"bytes,21,opt,name=id_token_alg,json=idTokenAlg,proto3" json:"id_token_alg,omitempty"`
 	// ThirdParty: the hosted login asks users' consent for it.
 	ThirdParty bool `protobuf:"varint,22,opt,name=third_party,json=thirdParty,proto3" json:"third_party,omitempty"`
+	// RoleClaims is how its tokens carry the user's roles.
+	RoleClaims RoleClaimFormat `protobuf:"varint,23,opt,name=role_claims,json=roleClaims,proto3,enum=castellan.project.v1.RoleClaimFormat" json:"role_claims,omitempty"`
 	// ResourceURI names an API application as a resource server (RFC 8707):
 	// a client that asks for a token with resource set to it gets a token
 	// whose audience is this URI.
-	ResourceUri string `protobuf:"bytes,23,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
+	ResourceUri string `protobuf:"bytes,24,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
 	// ImpersonationAllowed lets the client exchange a token of a user for a
 	// token that acts as that user with no actor (RFC 8693 token exchange
 	// without actor_token); delegation needs only the token exchange grant.
-	ImpersonationAllowed bool `protobuf:"varint,24,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
+	ImpersonationAllowed bool `protobuf:"varint,25,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -524,6 +583,13 @@ func (x *Application) GetThirdParty() bool {
 		return x.ThirdParty
 	}
 	return false
+}
+
+func (x *Application) GetRoleClaims() RoleClaimFormat {
+	if x != nil {
+		return x.RoleClaims
+	}
+	return RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED
 }
 
 func (x *Application) GetResourceUri() string {
@@ -875,16 +941,18 @@ type CreateApplicationRequest struct {
 	// scopes the application requests (remembered per user; revocable on
 	// the account page). First-party applications (the default) do not ask.
 	ThirdParty bool `protobuf:"varint,17,opt,name=third_party,json=thirdParty,proto3" json:"third_party,omitempty"`
+	// RoleClaims is how its tokens carry the user's roles of projects.
+	RoleClaims RoleClaimFormat `protobuf:"varint,18,opt,name=role_claims,json=roleClaims,proto3,enum=castellan.project.v1.RoleClaimFormat" json:"role_claims,omitempty"`
 	// ResourceURI: for an API application only, the absolute URI (RFC 3986
 	// section 4.3, no fragment, at most 500 bytes, e.g.
 	// https://api.example.com/) that clients name with the resource
 	// parameter (RFC 8707) to get tokens for it; unique in the instance.
 	// Unset: it cannot be named.
-	ResourceUri string `protobuf:"bytes,18,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
+	ResourceUri string `protobuf:"bytes,19,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
 	// ImpersonationAllowed: for a client of the token exchange grant
 	// (urn:ietf:params:oauth:grant-type:token-exchange), allow exchanges
 	// without an actor token (impersonation, RFC 8693 section 1.1).
-	ImpersonationAllowed bool `protobuf:"varint,19,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
+	ImpersonationAllowed bool `protobuf:"varint,20,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -1036,6 +1104,13 @@ func (x *CreateApplicationRequest) GetThirdParty() bool {
 		return x.ThirdParty
 	}
 	return false
+}
+
+func (x *CreateApplicationRequest) GetRoleClaims() RoleClaimFormat {
+	if x != nil {
+		return x.RoleClaims
+	}
+	return RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED
 }
 
 func (x *CreateApplicationRequest) GetResourceUri() string {
@@ -1750,7 +1825,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xf8\a\n" +
+	"expireTime\"\xc0\b\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1780,9 +1855,11 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\fid_token_alg\x18\x15 \x01(\tR\n" +
 	"idTokenAlg\x12\x1f\n" +
 	"\vthird_party\x18\x16 \x01(\bR\n" +
-	"thirdParty\x12!\n" +
-	"\fresource_uri\x18\x17 \x01(\tR\vresourceUri\x123\n" +
-	"\x15impersonation_allowed\x18\x18 \x01(\bR\x14impersonationAllowed\"S\n" +
+	"thirdParty\x12F\n" +
+	"\vrole_claims\x18\x17 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
+	"roleClaims\x12!\n" +
+	"\fresource_uri\x18\x18 \x01(\tR\vresourceUri\x123\n" +
+	"\x15impersonation_allowed\x18\x19 \x01(\bR\x14impersonationAllowed\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1796,7 +1873,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xb4\x06\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xfc\x06\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1820,9 +1897,11 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\fid_token_alg\x18\x10 \x01(\tR\n" +
 	"idTokenAlg\x12\x1f\n" +
 	"\vthird_party\x18\x11 \x01(\bR\n" +
-	"thirdParty\x12!\n" +
-	"\fresource_uri\x18\x12 \x01(\tR\vresourceUri\x123\n" +
-	"\x15impersonation_allowed\x18\x13 \x01(\bR\x14impersonationAllowed\"V\n" +
+	"thirdParty\x12F\n" +
+	"\vrole_claims\x18\x12 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
+	"roleClaims\x12!\n" +
+	"\fresource_uri\x18\x13 \x01(\tR\vresourceUri\x123\n" +
+	"\x15impersonation_allowed\x18\x14 \x01(\bR\x14impersonationAllowed\"V\n" +
 	"\x19SetApplicationKeysRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x12\n" +
 	"\x04jwks\x18\x02 \x01(\tR\x04jwks\"a\n" +
@@ -1866,7 +1945,11 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fAccessTokenType\x12!\n" +
 	"\x1dACCESS_TOKEN_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACCESS_TOKEN_TYPE_JWT\x10\x01\x12\x1c\n" +
-	"\x18ACCESS_TOKEN_TYPE_OPAQUE\x10\x022\xd7\f\n" +
+	"\x18ACCESS_TOKEN_TYPE_OPAQUE\x10\x02*n\n" +
+	"\x0fRoleClaimFormat\x12!\n" +
+	"\x1dROLE_CLAIM_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18ROLE_CLAIM_FORMAT_NESTED\x10\x01\x12\x1a\n" +
+	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xd7\f\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
@@ -1892,84 +1975,87 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 	return file_castellan_project_v1_project_proto_rawDescData
 }
 
-var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
-	(*Project)(nil),                         // 2: castellan.project.v1.Project
-	(*ClientSecret)(nil),                    // 3: castellan.project.v1.ClientSecret
-	(*Application)(nil),                     // 4: castellan.project.v1.Application
-	(*CreateProjectRequest)(nil),            // 5: castellan.project.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),           // 6: castellan.project.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),               // 7: castellan.project.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),              // 8: castellan.project.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),             // 9: castellan.project.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),            // 10: castellan.project.v1.ListProjectsResponse
-	(*CreateApplicationRequest)(nil),        // 11: castellan.project.v1.CreateApplicationRequest
-	(*SetApplicationKeysRequest)(nil),       // 12: castellan.project.v1.SetApplicationKeysRequest
-	(*SetApplicationKeysResponse)(nil),      // 13: castellan.project.v1.SetApplicationKeysResponse
-	(*SetApplicationRedirectsRequest)(nil),  // 14: castellan.project.v1.SetApplicationRedirectsRequest
-	(*SetApplicationRedirectsResponse)(nil), // 15: castellan.project.v1.SetApplicationRedirectsResponse
-	(*CreateApplicationResponse)(nil),       // 16: castellan.project.v1.CreateApplicationResponse
-	(*GetApplicationRequest)(nil),           // 17: castellan.project.v1.GetApplicationRequest
-	(*GetApplicationResponse)(nil),          // 18: castellan.project.v1.GetApplicationResponse
-	(*ListApplicationsRequest)(nil),         // 19: castellan.project.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),        // 20: castellan.project.v1.ListApplicationsResponse
-	(*AddClientSecretRequest)(nil),          // 21: castellan.project.v1.AddClientSecretRequest
-	(*AddClientSecretResponse)(nil),         // 22: castellan.project.v1.AddClientSecretResponse
-	(*RemoveClientSecretRequest)(nil),       // 23: castellan.project.v1.RemoveClientSecretRequest
-	(*RemoveClientSecretResponse)(nil),      // 24: castellan.project.v1.RemoveClientSecretResponse
-	(*timestamppb.Timestamp)(nil),           // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 26: google.protobuf.Duration
+	(RoleClaimFormat)(0),                    // 2: castellan.project.v1.RoleClaimFormat
+	(*Project)(nil),                         // 3: castellan.project.v1.Project
+	(*ClientSecret)(nil),                    // 4: castellan.project.v1.ClientSecret
+	(*Application)(nil),                     // 5: castellan.project.v1.Application
+	(*CreateProjectRequest)(nil),            // 6: castellan.project.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),           // 7: castellan.project.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),               // 8: castellan.project.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),              // 9: castellan.project.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),             // 10: castellan.project.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),            // 11: castellan.project.v1.ListProjectsResponse
+	(*CreateApplicationRequest)(nil),        // 12: castellan.project.v1.CreateApplicationRequest
+	(*SetApplicationKeysRequest)(nil),       // 13: castellan.project.v1.SetApplicationKeysRequest
+	(*SetApplicationKeysResponse)(nil),      // 14: castellan.project.v1.SetApplicationKeysResponse
+	(*SetApplicationRedirectsRequest)(nil),  // 15: castellan.project.v1.SetApplicationRedirectsRequest
+	(*SetApplicationRedirectsResponse)(nil), // 16: castellan.project.v1.SetApplicationRedirectsResponse
+	(*CreateApplicationResponse)(nil),       // 17: castellan.project.v1.CreateApplicationResponse
+	(*GetApplicationRequest)(nil),           // 18: castellan.project.v1.GetApplicationRequest
+	(*GetApplicationResponse)(nil),          // 19: castellan.project.v1.GetApplicationResponse
+	(*ListApplicationsRequest)(nil),         // 20: castellan.project.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),        // 21: castellan.project.v1.ListApplicationsResponse
+	(*AddClientSecretRequest)(nil),          // 22: castellan.project.v1.AddClientSecretRequest
+	(*AddClientSecretResponse)(nil),         // 23: castellan.project.v1.AddClientSecretResponse
+	(*RemoveClientSecretRequest)(nil),       // 24: castellan.project.v1.RemoveClientSecretRequest
+	(*RemoveClientSecretResponse)(nil),      // 25: castellan.project.v1.RemoveClientSecretResponse
+	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 27: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	25, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	25, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	25, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	26, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	26, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	26, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	26, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
-	3,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	25, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 8: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
-	2,  // 9: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
-	2,  // 10: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
-	0,  // 11: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
-	1,  // 12: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	26, // 13: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	4,  // 14: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 15: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 16: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 17: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	4,  // 18: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	26, // 19: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	3,  // 20: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	5,  // 21: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	7,  // 22: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	9,  // 23: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	11, // 24: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	17, // 25: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	14, // 26: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	12, // 27: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	19, // 28: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	21, // 29: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	23, // 30: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	6,  // 31: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	8,  // 32: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	10, // 33: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	16, // 34: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	18, // 35: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	15, // 36: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	13, // 37: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	20, // 38: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	22, // 39: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	24, // 40: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	27, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
+	26, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	3,  // 9: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 10: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 11: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
+	0,  // 12: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
+	1,  // 13: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	27, // 14: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 15: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	5,  // 16: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 17: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 18: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 19: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 20: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	27, // 21: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 22: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	6,  // 23: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	8,  // 24: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	10, // 25: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	12, // 26: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	18, // 27: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	15, // 28: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	13, // 29: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	20, // 30: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	22, // 31: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	24, // 32: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	7,  // 33: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	9,  // 34: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	11, // 35: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	17, // 36: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	19, // 37: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	16, // 38: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	14, // 39: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	21, // 40: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	23, // 41: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	25, // 42: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -1982,7 +2068,7 @@ func file_castellan_project_v1_project_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,

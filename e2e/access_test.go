@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// jsonCall calls the management API (or the AuthZEN API) with token and
+// a JSON body, and returns the status and the decoded JSON answer.
+func jsonCall(t *testing.T, base, token, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	r := mustCall(t, base, token, method, path, "application/json", b)
+	var out map[string]any
+	if r.body != "" {
+		if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+			t.Fatalf("%s %s: %s is not JSON", method, path, r.body)
+		}
+	}
+	return r.status, out
+}
+
+// mustJSON is jsonCall that fails the test unless the answer is 200.
+func mustJSON(t *testing.T, base, token, method, path string, body any) map[string]any {
+	t.Helper()
+	code, out := jsonCall(t, base, token, method, path, body)
+	if code != http.StatusOK {
+		t.Fatalf("%s %s: %d %v", method, path, code, out)
+	}
+	return out
+}
+
+// jwtPayload decodes the claims of a JWT without verifying it (go-oidc
+// verified the ID token; the access token's signature is checked by the
+// provider tests).
+func jwtPayload(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %.40s", raw)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The delegation scenario: Digitec (the first organization) owns the
+// project "B2B portal" with the roles purchase_admin and viewer, and
+// grants purchase_admin to the organization CAOS. A CAOS administrator
+// authorizes a CAOS user, who signs in through the hosted login with
+// golang.org/x/oauth2 and go-oidc: the tokens carry the role with CAOS as
+// the granting organization. The CAOS administrator cannot grant what was
+// not delegated nor touch Digitec's users. Digitec takes the role back
+// from the grant: the next tokens lose it and AuthZEN says deny.
+func TestDelegatedAccess(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := startOAuthServer(t, b)
+		ctx := context.Background()
+		owner := s.token
+		digitec := s.orgID
+		const password = "correct horse battery staple 1"
+
+		caos := mustJSON(t, s.url, owner, http.MethodPost, "/v1/organizations", map[string]any{"name": "CAOS"})["organizationId"].(string)
+		newUser := func(orgID, login string) string {
+			return mustJSON(t, s.url, owner, http.MethodPost, "/v1/users", map[string]any{"organizationId": orgID, "type": "human",
+				"loginName": login, "email": login + "@example.com", "password": password})["userId"].(string)
+		}
+		caosAdmin := newUser(caos, "caos-admin")
+		buyer := newUser(caos, "buyer")
+		buyer2 := newUser(caos, "buyer2")
+		seller := newUser(digitec, "seller")
+		newUser(digitec, "outsider")
+		mustJSON(t, s.url, owner, http.MethodPost, "/v1/organizations/"+caos+"/members", map[string]any{"userId": caosAdmin, "roles": []string{"org.owner"}})
+		out, stderr, err := castellan(t, b.env, "tokens", "create", "caos-admin", "1h")
+		if err != nil {
+			t.Fatalf("tokens create: %v\n%s", err, stderr)
+		}
+		caosToken := strings.TrimSpace(out)
+
+		// Digitec's project, roles, application and grant.
+		portal := mustJSON(t, s.url, owner, http.MethodPost, "/v1/projects", map[string]any{"organizationId": digitec, "name": "B2B portal"})["project"].(map[string]any)["id"].(string)
+		for _, r := range []string{"purchase_admin", "viewer"} {
+			mustJSON(t, s.url, owner, http.MethodPost, "/v1/projects/"+portal+"/roles", map[string]any{"key": r})
+		}
+		web, secret := s.createApplication(t, portal, map[string]any{"name": "portal web", "grantTypes": []string{"authorization_code", "refresh_token"},
+			"redirectUris": []string{callbackURI}})
+		grant := mustJSON(t, s.url, owner, http.MethodPost, "/v1/projects/"+portal+"/grants",
+			map[string]any{"grantedOrganizationId": caos, "roles": []string{"purchase_admin"}})["grant"].(map[string]any)["id"].(string)
+		mustJSON(t, s.url, owner, http.MethodPost, "/v1/authorizations", map[string]any{"userId": seller, "projectId": portal, "roles": []string{"viewer"}})
+
+		// What CAOS sees of the project: the grant and its role, nothing else.
+		granted := mustJSON(t, s.url, caosToken, http.MethodGet, "/v1/project-grants?grantedOrganizationId="+caos, nil)["grants"].([]any)
+		if len(granted) != 1 || granted[0].(map[string]any)["projectName"] != "B2B portal" || len(granted[0].(map[string]any)["roles"].([]any)) != 1 {
+			t.Fatalf("the granted organization's view: %v", granted)
+		}
+		if roles := mustJSON(t, s.url, caosToken, http.MethodGet, "/v1/projects/"+portal+"/roles", nil)["roles"].([]any); len(roles) != 1 {
+			t.Fatalf("CAOS sees the roles %v", roles)
+		}
+		for _, refused := range []struct {
+			name, method, path string
+			body               any
+			want               int
+		}{
+			{"the project itself", http.MethodGet, "/v1/projects/" + portal, nil, http.StatusNotFound},
+			{"the project's applications", http.MethodGet, "/v1/projects/" + portal + "/applications", nil, http.StatusNotFound},
+			{"a Digitec user", http.MethodGet, "/v1/users/" + seller, nil, http.StatusNotFound},
+			{"viewer, which was not delegated", http.MethodPost, "/v1/authorizations", map[string]any{"userId": buyer, "projectId": portal, "grantId": grant, "roles": []string{"viewer"}}, http.StatusBadRequest},
+			{"a Digitec user under the grant", http.MethodPost, "/v1/authorizations", map[string]any{"userId": seller, "projectId": portal, "grantId": grant, "roles": []string{"purchase_admin"}}, http.StatusNotFound},
+			{"the project without the grant", http.MethodPost, "/v1/authorizations", map[string]any{"userId": buyer, "projectId": portal, "roles": []string{"purchase_admin"}}, http.StatusNotFound},
+			{"the grant's roles", http.MethodPut, "/v1/project-grants/" + grant, map[string]any{"roles": []string{"purchase_admin", "viewer"}}, http.StatusNotFound},
+			{"a new role", http.MethodPost, "/v1/projects/" + portal + "/roles", map[string]any{"key": "root"}, http.StatusNotFound},
+		} {
+			if code, body := jsonCall(t, s.url, caosToken, refused.method, refused.path, refused.body); code != refused.want {
+				t.Fatalf("CAOS administrator, %s: %d %v (want %d)", refused.name, code, body, refused.want)
+			}
+		}
+		authorization := mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/authorizations",
+			map[string]any{"userId": buyer, "projectId": portal, "grantId": grant, "roles": []string{"purchase_admin"}})["authorization"].(map[string]any)
+		if authorization["organizationId"] != caos {
+			t.Fatalf("authorization %v", authorization)
+		}
+		// CAOS authorizes a group too: its members hold the role.
+		purchasing := mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/groups", map[string]any{"organizationId": caos, "name": "Purchasing"})["group"].(map[string]any)["id"].(string)
+		mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/groups/"+purchasing+"/members", map[string]any{"userId": buyer2})
+		if code, body := jsonCall(t, s.url, caosToken, http.MethodPost, "/v1/groups/"+purchasing+"/members", map[string]any{"userId": seller}); code != http.StatusNotFound {
+			t.Fatalf("CAOS adds a Digitec user to its group: %d %v", code, body)
+		}
+		mustJSON(t, s.url, caosToken, http.MethodPost, "/v1/authorizations",
+			map[string]any{"groupId": purchasing, "projectId": portal, "grantId": grant, "roles": []string{"purchase_admin"}})
+
+		// CAOS lists the project's authorizations it administers: its own
+		// users', not Digitec's.
+		if list := mustJSON(t, s.url, caosToken, http.MethodGet, "/v1/authorizations?projectId="+portal, nil)["authorizations"].([]any); len(list) != 2 {
+			t.Fatalf("CAOS lists %v", list)
+		} else {
+			for _, a := range list {
+				if a := a.(map[string]any); a["organizationId"] != caos || (a["userId"] != buyer && a["groupId"] != purchasing) {
+					t.Fatalf("CAOS lists %v", a)
+				}
+			}
+		}
+
+		// The buyer signs in to the portal; its tokens carry the role, with
+		// CAOS as the granting organization.
+		provider, err := oidc.NewProvider(ctx, s.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := oauth2.Config{ClientID: web.ClientID, ClientSecret: secret, Endpoint: provider.Endpoint(), RedirectURL: callbackURI,
+			Scopes: []string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess, "urn:castellan:project:roles"}}
+		verifier := oauth2.GenerateVerifier()
+		back := authorize(t, browserClient(t), conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "buyer", password)
+		tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idToken, err := provider.Verifier(&oidc.Config{ClientID: web.ClientID}).Verify(ctx, tok.Extra("id_token").(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims map[string]any
+		if err := idToken.Claims(&claims); err != nil {
+			t.Fatal(err)
+		}
+		wantRole := func(where string, c map[string]any, want bool) {
+			t.Helper()
+			roles, _ := c["urn:castellan:project:roles"].(map[string]any)
+			orgs, _ := roles["purchase_admin"].(map[string]any)
+			_, fromCAOS := orgs[caos]
+			if fromCAOS != want || (want && len(roles) != 1) {
+				t.Fatalf("%s: roles claim %v, want purchase_admin from CAOS: %v", where, c["urn:castellan:project:roles"], want)
+			}
+		}
+		wantRole("ID token", claims, true)
+		wantRole("access token", jwtPayload(t, tok.AccessToken), true)
+		info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var infoClaims map[string]any
+		if err := info.Claims(&infoClaims); err != nil {
+			t.Fatal(err)
+		}
+		wantRole("userinfo", infoClaims, true)
+
+		evaluateFor := func(token, user string) bool {
+			t.Helper()
+			out := mustJSON(t, s.url, token, http.MethodPost, "/access/v1/evaluation", map[string]any{
+				"subject": map[string]any{"type": "user", "id": user}, "action": map[string]any{"name": "purchase_admin"},
+				"resource": map[string]any{"type": "project", "id": portal}})
+			return out["decision"] == true
+		}
+		evaluate := func(token string) bool { t.Helper(); return evaluateFor(token, buyer) }
+		if !evaluate(owner) || !evaluateFor(owner, buyer2) {
+			t.Fatal("AuthZEN denies the delegated role")
+		}
+		if evaluate(caosToken) {
+			t.Fatal("AuthZEN answers the CAOS administrator about Digitec's project")
+		}
+
+		// Digitec takes purchase_admin back from the grant.
+		mustJSON(t, s.url, owner, http.MethodPut, "/v1/project-grants/"+grant, map[string]any{"roles": []string{}})
+		refreshed, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRole("refreshed access token", jwtPayload(t, refreshed.AccessToken), false)
+		if evaluate(owner) || evaluateFor(owner, buyer2) {
+			t.Fatal("AuthZEN permits a role taken back from the grant")
+		}
+
+		// Digitec lets only authorized users in: an outsider's sign-in
+		// returns access_denied to the application; the buyer (still
+		// authorized, without roles) gets a code.
+		mustJSON(t, s.url, owner, http.MethodPut, "/v1/projects/"+portal+"/settings", map[string]any{"settings": map[string]any{"requireAuthorization": true}})
+		denied := authorize(t, browserClient(t), conf.AuthCodeURL("st-2", oauth2.S256ChallengeOption(verifier)), "outsider", password)
+		if q := denied.Query(); q.Get("error") != "access_denied" || q.Get("code") != "" || q.Get("state") != "st-2" {
+			t.Fatalf("an outsider's sign-in returned %s", denied)
+		}
+		if again := authorize(t, browserClient(t), conf.AuthCodeURL("st-3", oauth2.S256ChallengeOption(verifier)), "buyer", password); again.Query().Get("code") == "" {
+			t.Fatalf("the authorized buyer's sign-in returned %s", again)
+		}
+	})
+}
