@@ -269,6 +269,31 @@ func TestTokenExchange(t *testing.T) {
 				}
 			})
 		}
+		t.Run("fail/a project that does not let the user in", func(t *testing.T) {
+			// Locked requires an authorization, which the machine user
+			// lacks: its client gets no token for the user, and no other
+			// client a token for its resource server.
+			locked := newProject("Locked")
+			s.api(t, http.MethodPut, "/v1/projects/"+locked+"/settings", map[string]any{"settings": map[string]any{"requireAuthorization": true}}, nil)
+			s.createApplication(t, locked, map[string]any{"name": "locked-api", "kind": "APPLICATION_KIND_API", "resourceUri": "https://locked.example/"})
+			lockedSvc, lockedSecret := s.createApplication(t, locked, map[string]any{"name": "locked-svc",
+				"grantTypes": []string{grantTokenExchange, grantJWTBearer}, "impersonationAllowed": true})
+			if code, body := exchange(orders.ClientID, ordersSecret, subject, ordersOwn, url.Values{"resource": {"https://locked.example/"}}); code != 400 || body["error"] != "invalid_target" {
+				t.Fatalf("exchange for the locked resource: %d %v", code, body)
+			}
+			if code, body := token(gateway.ClientID, gatewaySecret, url.Values{"grant_type": {grantJWTBearer}, "resource": {"https://locked.example/"},
+				"assertion": {bot.assertion(t, bot.claims(tokenURL, time.Minute))}}); code != 400 || body["error"] != "invalid_target" {
+				t.Fatalf("JWT bearer for the locked resource: %d %v", code, body)
+			}
+			if code, body := token(lockedSvc.ClientID, lockedSecret, url.Values{"grant_type": {grantJWTBearer},
+				"assertion": {bot.assertion(t, bot.claims(tokenURL, time.Minute))}}); code != 400 || body["error"] != "invalid_grant" {
+				t.Fatalf("JWT bearer through the locked project's client: %d %v", code, body)
+			}
+			// Without the user, the resource is fine: the client's own token.
+			if code, body := token(orders.ClientID, ordersSecret, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://locked.example/"}}); code != 200 {
+				t.Fatalf("client_credentials for the locked resource: %d %v", code, body)
+			}
+		})
 		t.Run("fail/a deactivated subject", func(t *testing.T) {
 			s.api(t, http.MethodPost, "/v1/users/"+bot.userID+":deactivate", map[string]any{}, nil)
 			if code, body := exchange(support.ClientID, supportSecret, subject, "", nil); code != 400 || body["error"] != "invalid_request" {

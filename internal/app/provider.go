@@ -205,6 +205,9 @@ func (a *App) mountProvider(srv *server.Server) {
 		return t.AccessToken, err
 	}
 	clients := client.NewClients(a.DB, a.Keys, nil)
+	mayUse := func(ctx context.Context, instanceID, userID, projectID string) error {
+		return project.MayUse(ctx, a.DB, instanceID, userID, projectID)
+	}
 	standing := func(ctx context.Context, instanceID, userID string) (string, bool, error) {
 		s, err := user.StandingOf(ctx, a.DB, instanceID, userID)
 		return s.OrgID, s.Active, err
@@ -213,10 +216,12 @@ func (a *App) mountProvider(srv *server.Server) {
 		Tokens: a.Tokens(), Clients: clients, ExternalURL: a.Config.ExternalURL, Log: a.Log,
 		Grants: []grant.Grant{
 			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime, Resources: clients},
-			grant.JWTBearer{Tokens: a.Tokens(), Assertions: machinekey.NewAssertions(a.DB, nil), Users: standing, Lifetime: accessLifetime, Resources: clients},
-			grant.TokenExchange{Tokens: a.Tokens(), Users: standing, Lifetime: accessLifetime, Resources: clients},
-			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants()},
-			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Grants: a.Grants()},
+			grant.JWTBearer{Tokens: a.Tokens(), Assertions: machinekey.NewAssertions(a.DB, nil), Users: standing, Lifetime: accessLifetime, Resources: clients,
+				Claims: a.userClaims, Access: mayUse},
+			grant.TokenExchange{Tokens: a.Tokens(), Users: standing, Lifetime: accessLifetime, Resources: clients, Claims: a.userClaims, Access: mayUse},
+			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants(),
+				Resources: clients, Access: mayUse},
+			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Grants: a.Grants(), Resources: clients, Access: mayUse},
 			grant.DeviceCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Devices: a.Devices(), Grants: a.Grants()},
 		},
 		Devices:      a.Devices(),

@@ -46,6 +46,10 @@ type AuthorizationCode struct {
 	Settings TokenSettings
 	Codes    Codes
 	Grants   Grants
+	// Resources and Access check that the projects of the resource
+	// servers the grant is for let the user in (RFC 8707).
+	Resources Resources
+	Access    ProjectAccess
 }
 
 // Type implements Grant.
@@ -119,6 +123,9 @@ func (g AuthorizationCode) Token(ctx context.Context, r Request) (*oauth.TokenRe
 	req := redeemed.Request
 	gr := grants.Grant{ID: grantID, InstanceID: r.InstanceID, ClientID: app.ClientID, UserID: req.UserID, OrgID: req.OrgID, SessionID: req.SessionID,
 		Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources}
+	if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, req.UserID, grantResources(r, gr)); err != nil {
+		return nil, err
+	}
 	return userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.newGrant(ctx, r, g.Grants, gr, accessID, req.Nonce, req.ID, lifetimes)
 }
 

@@ -42,7 +42,11 @@ const maxActors = 5
 //     resource URI of one of its project's API applications) — so only a
 //     party the token was meant for can exchange it. ID tokens and
 //     refresh tokens are not accepted: they are not grants of access.
-//   - A subject that is a user must still be active.
+//   - A subject that is a user must still be active, and the projects'
+//     sign-in settings apply as in the code flow: the client's project
+//     must let the user in (and the new token carries the role claims of
+//     the client's project the scopes ask for, not the subject token's),
+//     and so must the projects of the resources named.
 //   - Delegation (with actor_token): the actor token is an active access
 //     token of the instance issued to the exchanging client; the new token
 //     carries act {sub, client_id} of the actor, with the subject token's
@@ -64,6 +68,11 @@ type TokenExchange struct {
 	Users     UserStanding
 	Lifetime  AccessTokenLifetime
 	Resources Resources
+	// Claims decide whether the client's project lets a user subject in,
+	// and the role claims the new token carries for it; Access whether
+	// the projects of the resources named do.
+	Claims Claims
+	Access ProjectAccess
 }
 
 // Type implements Grant.
@@ -143,6 +152,16 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	a := token.Access{
 		Issuer: r.Issuer, Subject: subject.Subject, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, ID: id.New(),
 		SessionID: subject.SessionID, Act: act, NotAfter: notAfter,
+	}
+	if subject.Subject != subject.ClientID {
+		if a.Extra, err = userRoles(ctx, g.Claims, r.InstanceID, subject.Subject, app, scopes, oauth.InvalidRequest); err != nil {
+			return nil, err
+		}
+		if len(r.Form["resource"])+len(r.Form["audience"]) > 0 {
+			if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, subject.Subject, aud); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if subject.AuthTime != 0 {
 		a.AuthTime = time.Unix(subject.AuthTime, 0)

@@ -36,7 +36,9 @@ type UserStanding func(ctx context.Context, instanceID, userID string) (orgID st
 // the token is for Castellan itself — no scope may be asked for, and the
 // token is a JWT with the lifetime of the user's organization's settings.
 // Either way, resource (RFC 8707) replaces aud with the named resource
-// servers. No refresh token and no ID token are issued: the machine signs
+// servers. The projects' sign-in settings apply as in the code flow: the
+// client's project (with the role claims it asks for) and the projects of
+// the resources named must let the user in. No refresh token and no ID token are issued: the machine signs
 // a new assertion instead. Issuing is not recorded (as client_credentials).
 type JWTBearer struct {
 	Tokens     ClientCredentialsTokens
@@ -44,6 +46,11 @@ type JWTBearer struct {
 	Users      UserStanding
 	Lifetime   AccessTokenLifetime
 	Resources  Resources
+	// Claims decide, with a client, whether its project lets the user in
+	// and which role claims the token carries (as in the code flow);
+	// Access whether the projects of the resources named do.
+	Claims Claims
+	Access ProjectAccess
 }
 
 // Type implements Grant.
@@ -93,6 +100,13 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 	a.Subject = key.UserID
 	if r.NoClient {
 		a.ClientID, orgID = key.UserID, userOrg
+	} else if a.Extra, err = userRoles(ctx, g.Claims, r.InstanceID, key.UserID, r.Client.Application(), a.Scopes, oauth.InvalidGrant); err != nil {
+		return nil, err
+	}
+	if len(r.Form["resource"]) > 0 {
+		if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, key.UserID, a.Audience); err != nil {
+			return nil, err
+		}
 	}
 	if a.Lifetime == 0 {
 		if a.Lifetime, err = g.Lifetime(ctx, r.InstanceID, orgID); err != nil {

@@ -20,6 +20,10 @@ type RefreshToken struct {
 	Claims   Claims
 	Settings TokenSettings
 	Grants   Grants
+	// Resources and Access check that the projects of the resource
+	// servers the grant is for still let the user in (RFC 8707).
+	Resources Resources
+	Access    ProjectAccess
 }
 
 // Type implements Grant.
@@ -62,6 +66,9 @@ func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenRespons
 			}
 		}
 		gr.Scopes = slices.Compact(requested)
+	}
+	if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, gr.UserID, grantResources(r, gr)); err != nil {
+		return nil, err
 	}
 	resp, _, err := userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.issue(ctx, r, gr, id.New(), "", lifetimes)
 	if err != nil {
