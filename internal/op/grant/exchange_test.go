@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/access/project"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth"
@@ -21,6 +22,7 @@ import (
 type fakeTokens struct {
 	active   map[string]token.AccessClaims
 	recorded []token.Exchanged
+	issued   []token.AccessClaims
 	editors  []eventstore.Editor
 }
 
@@ -35,7 +37,8 @@ func (f *fakeTokens) VerifyAccess(_ context.Context, instanceID, issuer, raw str
 func (f *fakeTokens) IssueAccess(_ context.Context, _, _ string, a token.Access) (string, token.AccessClaims, error) {
 	now := time.Now()
 	c := token.AccessClaims{Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
-		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, Act: a.Act}
+		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, Act: a.Act, Extra: a.Extra}
+	f.issued = append(f.issued, c)
 	if !a.NotAfter.IsZero() && a.NotAfter.Unix() < c.Expiry {
 		c.Expiry = a.NotAfter.Unix()
 	}
@@ -73,20 +76,37 @@ func exchangeFixture(impersonation bool) (*fakeTokens, TokenExchange, client.App
 		"gone-user":   {ID: "j6", Subject: "u3", ClientID: "web", Audience: []string{"p1"}, Scope: "read", Expiry: exp},
 		"delegated":   {ID: "j7", Subject: "u1", ClientID: "svc", Audience: []string{"p1"}, Scope: "read", Expiry: exp, Act: &token.Actor{Subject: "a1"}},
 		"deep-actors": {ID: "j8", Subject: "u1", ClientID: "svc", Audience: []string{"p1"}, Expiry: exp, Act: chain(5)},
+		"not-let-in":  {ID: "j9", Subject: "u5", ClientID: "web", Audience: []string{"p1"}, Scope: "read", Expiry: exp},
 	}}
 	g := TokenExchange{
 		Tokens: tokens,
 		Users: func(_ context.Context, _, userID string) (string, bool, error) {
 			switch userID {
-			case "u1", "u2":
+			case "u1", "u2", "u5":
 				return "org", true, nil
 			case "u3":
 				return "org", false, nil
 			}
 			return "", false, failure.NotFound("no user %s", userID)
 		},
-		Lifetime:  func(context.Context, string, string) (time.Duration, error) { return 10 * time.Minute, nil },
-		Resources: fakeResources{"https://api.p1.example/": {ProjectID: "p1", Kind: client.KindAPI}, "https://api.p2.example/": {ProjectID: "p2", Kind: client.KindAPI}},
+		Lifetime: func(context.Context, string, string) (time.Duration, error) { return 10 * time.Minute, nil },
+		Resources: fakeResources{"https://api.p1.example/": {ProjectID: "p1", Kind: client.KindAPI}, "https://api.p2.example/": {ProjectID: "p2", Kind: client.KindAPI},
+			"https://locked.example/": {ProjectID: "locked", Kind: client.KindAPI}},
+		// The client's project lets everyone in but u5; it releases a
+		// role claim and a profile claim, of which only the role goes in
+		// the token. Project "locked" lets nobody in.
+		Claims: func(_ context.Context, _, userID string, app client.Application, _ []string) (map[string]any, error) {
+			if userID == "u5" {
+				return nil, failure.PermissionDenied("the project requires an authorization, and the user has none")
+			}
+			return map[string]any{project.ClaimFlatRoles: []any{"agent@" + app.ProjectID}, "email": "x@example.com"}, nil
+		},
+		Access: func(_ context.Context, _, _, projectID string) error {
+			if projectID == "locked" {
+				return failure.PermissionDenied("the project requires an authorization, and the user has none")
+			}
+			return nil
+		},
 	}
 	app := client.Application{ClientID: "svc", ProjectID: "p1", OrgID: "org", GrantTypes: []string{oauth.GrantTokenExchange}, ImpersonationAllowed: impersonation}
 	return tokens, g, app
@@ -142,6 +162,9 @@ func TestTokenExchangePolicy(t *testing.T) {
 		}},
 		{"ok/delegating a delegated token nests its actor", false, exchangeForm("delegated", "svc-own"), "", nil},
 		{"fail/impersonation not allowed", false, exchangeForm("user-p1", ""), oauth.InvalidRequest, nil},
+		{"fail/a user the client's project does not let in", true, exchangeForm("not-let-in", ""), oauth.InvalidRequest, nil},
+		{"fail/a resource whose project does not let the user in", true, exchangeForm("user-p1", "", "resource", "https://locked.example/"), oauth.InvalidTarget, nil},
+		{"ok/a client's own token for a locked resource", true, exchangeForm("svc-own", "", "resource", "https://locked.example/"), "", nil},
 		{"fail/a token of another project", true, exchangeForm("user-p2", ""), oauth.InvalidRequest, nil},
 		{"fail/an actor token of another client", false, exchangeForm("user-p1", "other-own"), oauth.InvalidRequest, nil},
 		{"fail/an unknown subject token", true, exchangeForm("nope", ""), oauth.InvalidRequest, nil},
@@ -179,6 +202,24 @@ func TestTokenExchangePolicy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ok/the role claims of the client's project, nothing else", func(t *testing.T) {
+		tokens, g, c := exchangeFixture(true)
+		if _, err := g.exchange(context.Background(), Request{InstanceID: "inst", Issuer: testIssuer, Form: exchangeForm("user-p1", "")}, c); err != nil {
+			t.Fatal(err)
+		}
+		extra := tokens.issued[0].Extra
+		if roles, _ := extra[project.ClaimFlatRoles].([]any); len(extra) != 1 || len(roles) != 1 || roles[0] != "agent@p1" {
+			t.Fatalf("extra claims %v", extra)
+		}
+		// A client's own token has no user: no roles are asked for.
+		tokens, g, c = exchangeFixture(true)
+		if _, err := g.exchange(context.Background(), Request{InstanceID: "inst", Issuer: testIssuer, Form: exchangeForm("svc-own", "")}, c); err != nil {
+			t.Fatal(err)
+		}
+		if tokens.issued[0].Extra != nil {
+			t.Fatalf("extra claims %v for a client's token", tokens.issued[0].Extra)
+		}
+	})
 	t.Run("fail/a public client", func(t *testing.T) {
 		_, g, _ := exchangeFixture(true)
 		c := client.Application{ClientID: "svc", ProjectID: "p1", Public: true, ImpersonationAllowed: true}
@@ -199,6 +240,8 @@ func FuzzTokenExchange(f *testing.F) {
 	f.Add("user-p1", oauth.TokenTypeAccessToken, "", "", "", "https://api.p2.example/", true)
 	f.Add("user-p2", oauth.TokenTypeIDToken, "other-own", oauth.TokenTypeAccessToken, "admin", "x", true)
 	f.Add("delegated", oauth.TokenTypeAccessToken, "svc-own", "", "read read", "", false)
+	f.Add("user-p1", oauth.TokenTypeAccessToken, "", "", "", "https://locked.example/", true)
+	f.Add("not-let-in", oauth.TokenTypeAccessToken, "", "", "", "", true)
 	f.Fuzz(func(t *testing.T, subject, subjectType, actor, actorType, scope, resource string, impersonation bool) {
 		tokens, g, c := exchangeFixture(impersonation)
 		form := url.Values{"subject_token": {subject}, "subject_token_type": {subjectType}, "scope": {scope}}
@@ -219,8 +262,11 @@ func FuzzTokenExchange(f *testing.F) {
 			return
 		}
 		sub, ok := tokens.active[subject]
-		if !ok || subjectType != oauth.TokenTypeAccessToken || sub.Subject == "u3" {
+		if !ok || subjectType != oauth.TokenTypeAccessToken || sub.Subject == "u3" || sub.Subject == "u5" {
 			t.Fatalf("exchanged subject %q of type %q", subject, subjectType)
+		}
+		if resource == "https://locked.example/" && sub.Subject != sub.ClientID {
+			t.Fatalf("a token of %s for a resource whose project does not let the user in", sub.Subject)
 		}
 		if sub.ClientID != "svc" && !slices.Contains(sub.Audience, "p1") && !slices.Contains(sub.Audience, "https://api.p1.example/") {
 			t.Fatalf("exchanged %q, not meant for the client", subject)
