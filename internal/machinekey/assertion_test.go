@@ -159,3 +159,30 @@ func FuzzVerifyAssertion(f *testing.F) {
 		}
 	})
 }
+
+// An assertion presented many times at once is accepted once.
+func TestVerifyAssertionConcurrentReplay(t *testing.T) {
+	f := newAssertionFixture(t)
+	raw := f.sign(t, jose.ES256, f.private, f.key.ID, validClaims("race"))
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := f.a.Verify(ctx, "inst-a", raw, []string{endpoint})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrInvalidAssertion):
+			t.Fatalf("Verify = %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent presentations were accepted; want 1", ok, n)
+	}
+}
