@@ -112,6 +112,40 @@ func TestResourceIndicators(t *testing.T) {
 			t.Fatal("introspection: the billing token must be active for billing-api only")
 		}
 
+		t.Run("ok/the device flow names a resource at the device authorization endpoint", func(t *testing.T) {
+			cli, _ := s.createApplication(t, project.Project.ID, map[string]any{"name": "store-cli", "public": true,
+				"grantTypes": []string{"urn:ietf:params:oauth:grant-type:device_code"}})
+			dconf := oauth2.Config{ClientID: cli.ClientID, Scopes: []string{"openid"}, Endpoint: oauth2.Endpoint{AuthStyle: oauth2.AuthStyleInParams,
+				DeviceAuthURL: s.url + "/oauth/v2/device_authorization", TokenURL: s.url + "/oauth/v2/token"}}
+			if code, _, body := s.form(t, "/oauth/v2/device_authorization", "", "", url.Values{"client_id": {cli.ClientID},
+				"resource": {"https://unknown.example/"}}); code != 400 || body["error"] != "invalid_target" {
+				t.Fatalf("an unknown resource: %d %v", code, body)
+			}
+			da, err := dconf.DeviceAuth(ctx, oauth2.SetAuthURLParam("resource", billingURI))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// alice is signed in in this browser already: the code, then
+			// the confirmation.
+			page, err := getPage(browser, da.VerificationURIComplete)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, path, err := postForm(browser, s.url+"/ui/login/device", page, url.Values{"user_code": {da.UserCode}})
+			if err != nil || path != "/ui/login/device/confirm" {
+				t.Fatalf("the user code: %s %v\n%s", path, err, page)
+			}
+			if _, _, err = postForm(browser, s.url+"/ui/login/device/confirm", page, url.Values{"decision": {"allow"}}); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := dconf.DeviceAccessToken(ctx, da)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := aud(tok.AccessToken); !slices.Equal(got, []string{billingURI}) {
+				t.Fatalf("aud of the device's token %v", got)
+			}
+		})
 		t.Run("fail/an unknown resource at the authorization endpoint returns invalid_target", func(t *testing.T) {
 			u := conf.AuthCodeURL("st-x", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("resource", "https://unknown.example/"))
 			back := authorize(t, browser, u, "alice", password)

@@ -86,7 +86,7 @@ type Deps struct {
 
 // Devices start device authorization requests (device.Requests).
 type Devices interface {
-	Start(ctx context.Context, instanceID, clientID string, scopes []string) (device.Request, string, error)
+	Start(ctx context.Context, instanceID, clientID string, scopes, resources []string) (device.Request, string, error)
 }
 
 // Provider serves the endpoints.
