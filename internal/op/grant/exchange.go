@@ -105,14 +105,16 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 		}
 		return nil, err
 	}
-	if subject.Subject != subject.ClientID {
-		_, active, err := g.Users(ctx, r.InstanceID, subject.Subject)
-		if err != nil && !failure.Is(err, failure.KindNotFound) {
-			return nil, err
-		}
-		if err != nil || !active {
-			return nil, invalidRequest("the subject_token's user can no longer sign in")
-		}
+	// The subject is a user when the instance has one of its id (a
+	// machine's own JWT bearer token has the user's id as client_id
+	// too); else it is a client (client_credentials).
+	_, active, err := g.Users(ctx, r.InstanceID, subject.Subject)
+	if err != nil && !failure.Is(err, failure.KindNotFound) {
+		return nil, err
+	}
+	isUser := err == nil
+	if isUser && !active {
+		return nil, invalidRequest("the subject_token's user can no longer sign in")
 	}
 	notAfter := time.Unix(subject.Expiry, 0)
 	act := subject.Act
@@ -153,7 +155,7 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 		Issuer: r.Issuer, Subject: subject.Subject, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, ID: id.New(),
 		SessionID: subject.SessionID, Act: act, NotAfter: notAfter,
 	}
-	if subject.Subject != subject.ClientID {
+	if isUser {
 		if a.Extra, err = userRoles(ctx, g.Claims, r.InstanceID, subject.Subject, app, scopes, oauth.InvalidRequest); err != nil {
 			return nil, err
 		}

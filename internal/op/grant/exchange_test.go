@@ -77,12 +77,15 @@ func exchangeFixture(impersonation bool) (*fakeTokens, TokenExchange, client.App
 		"delegated":   {ID: "j7", Subject: "u1", ClientID: "svc", Audience: []string{"p1"}, Scope: "read", Expiry: exp, Act: &token.Actor{Subject: "a1"}},
 		"deep-actors": {ID: "j8", Subject: "u1", ClientID: "svc", Audience: []string{"p1"}, Expiry: exp, Act: chain(5)},
 		"not-let-in":  {ID: "j9", Subject: "u5", ClientID: "web", Audience: []string{"p1"}, Scope: "read", Expiry: exp},
+		// A machine user's JWT bearer token without a client: its
+		// client_id is the user's id.
+		"machine-own": {ID: "j10", Subject: "m1", ClientID: "m1", Audience: []string{"https://api.p1.example/"}, Expiry: exp},
 	}}
 	g := TokenExchange{
 		Tokens: tokens,
 		Users: func(_ context.Context, _, userID string) (string, bool, error) {
 			switch userID {
-			case "u1", "u2", "u5":
+			case "u1", "u2", "u5", "m1":
 				return "org", true, nil
 			case "u3":
 				return "org", false, nil
@@ -164,6 +167,9 @@ func TestTokenExchangePolicy(t *testing.T) {
 		{"fail/impersonation not allowed", false, exchangeForm("user-p1", ""), oauth.InvalidRequest, nil},
 		{"fail/a user the client's project does not let in", true, exchangeForm("not-let-in", ""), oauth.InvalidRequest, nil},
 		{"fail/a resource whose project does not let the user in", true, exchangeForm("user-p1", "", "resource", "https://locked.example/"), oauth.InvalidTarget, nil},
+		{"fail/a machine's own token for a resource whose project does not let it in", true,
+			exchangeForm("machine-own", "", "resource", "https://locked.example/"), oauth.InvalidTarget, nil},
+		{"ok/a machine's own token for its project's resource server", true, exchangeForm("machine-own", ""), "", nil},
 		{"ok/a client's own token for a locked resource", true, exchangeForm("svc-own", "", "resource", "https://locked.example/"), "", nil},
 		{"fail/a token of another project", true, exchangeForm("user-p2", ""), oauth.InvalidRequest, nil},
 		{"fail/an actor token of another client", false, exchangeForm("user-p1", "other-own"), oauth.InvalidRequest, nil},
@@ -242,6 +248,7 @@ func FuzzTokenExchange(f *testing.F) {
 	f.Add("delegated", oauth.TokenTypeAccessToken, "svc-own", "", "read read", "", false)
 	f.Add("user-p1", oauth.TokenTypeAccessToken, "", "", "", "https://locked.example/", true)
 	f.Add("not-let-in", oauth.TokenTypeAccessToken, "", "", "", "", true)
+	f.Add("machine-own", oauth.TokenTypeAccessToken, "", "", "", "https://locked.example/", true)
 	f.Fuzz(func(t *testing.T, subject, subjectType, actor, actorType, scope, resource string, impersonation bool) {
 		tokens, g, c := exchangeFixture(impersonation)
 		form := url.Values{"subject_token": {subject}, "subject_token_type": {subjectType}, "scope": {scope}}
@@ -265,7 +272,7 @@ func FuzzTokenExchange(f *testing.F) {
 		if !ok || subjectType != oauth.TokenTypeAccessToken || sub.Subject == "u3" || sub.Subject == "u5" {
 			t.Fatalf("exchanged subject %q of type %q", subject, subjectType)
 		}
-		if resource == "https://locked.example/" && sub.Subject != sub.ClientID {
+		if resource == "https://locked.example/" && (strings.HasPrefix(sub.Subject, "u") || strings.HasPrefix(sub.Subject, "m")) {
 			t.Fatalf("a token of %s for a resource whose project does not let the user in", sub.Subject)
 		}
 		if sub.ClientID != "svc" && !slices.Contains(sub.Audience, "p1") && !slices.Contains(sub.Audience, "https://api.p1.example/") {
