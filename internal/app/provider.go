@@ -12,6 +12,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/history"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -24,6 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/op/grant"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/settings"
+	"github.com/castellan-iam/castellan/internal/user"
 )
 
 // Tokens returns the provider's token service over the instances' signing
@@ -203,13 +205,26 @@ func (a *App) mountProvider(srv *server.Server) {
 		t, err := tokenSettings(ctx, instanceID, orgID)
 		return t.AccessToken, err
 	}
+	clients := client.NewClients(a.DB, a.Keys, nil)
+	mayUse := func(ctx context.Context, instanceID, userID, projectID string) error {
+		return project.MayUse(ctx, a.DB, instanceID, userID, projectID)
+	}
+	standing := func(ctx context.Context, instanceID, userID string) (string, bool, error) {
+		s, err := user.StandingOf(ctx, a.DB, instanceID, userID)
+		return s.OrgID, s.Active, err
+	}
 	p := op.New(op.Deps{
-		Tokens: a.Tokens(), Clients: client.NewClients(a.DB, a.Keys, nil), ExternalURL: a.Config.ExternalURL, Log: a.Log,
+		Tokens: a.Tokens(), Clients: clients, ExternalURL: a.Config.ExternalURL, Log: a.Log,
 		Grants: []grant.Grant{
-			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime},
-			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants()},
-			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Grants: a.Grants()},
-			grant.DeviceCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Devices: a.Devices(), Grants: a.Grants()},
+			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime, Resources: clients},
+			grant.JWTBearer{Tokens: a.Tokens(), Assertions: machinekey.NewAssertions(a.DB, nil), Users: standing, Lifetime: accessLifetime, Resources: clients,
+				Claims: a.userClaims, Access: mayUse},
+			grant.TokenExchange{Tokens: a.Tokens(), Users: standing, Lifetime: accessLifetime, Resources: clients, Claims: a.userClaims, Access: mayUse},
+			grant.AuthorizationCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Codes: a.AuthRequests(), Grants: a.Grants(),
+				Resources: clients, Access: mayUse},
+			grant.RefreshToken{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Grants: a.Grants(), Resources: clients, Access: mayUse},
+			grant.DeviceCode{Tokens: a.Tokens(), Claims: a.userClaims, Settings: tokenSettings, Devices: a.Devices(), Grants: a.Grants(),
+				Resources: clients, Access: mayUse},
 		},
 		Devices:      a.Devices(),
 		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,

@@ -26,6 +26,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authzen"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -205,6 +206,9 @@ func (a *App) maintain(ctx context.Context) {
 	}
 	if err := client.SweepAssertions(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired client assertions", "err", err)
+	}
+	if err := machinekey.SweepAssertions(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired machine key assertions", "err", err)
 	}
 	a.rotateSigningKeys(ctx)
 	if err := token.SweepOpaque(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {

@@ -50,4 +50,15 @@
 // public_jwk, thumbprint, expires_at, created_at), kept inline by
 // Projection, keyed by (instance_id, key_id) and indexed by user. Get reads
 // one key by id for the JWT grant; List reads a user's keys.
+//
+// Assertions (assertion.go). Assertions.Verify checks the JWT a machine
+// presents to the JWT bearer grant (RFC 7523 sections 2.1 and 3): kid the
+// key id, alg the key's own (never none or HMAC), iss = sub = the key's
+// user id, aud the issuer or the token endpoint, exp required and at
+// most MaxAssertionLifetime (1 h) ahead, nbf and iat not ahead, 30 s of
+// leeway, a usable key, and a jti used once: it is kept in the plain
+// table machine_key_assertions (instance_id, user_id, jti, expires_at)
+// until the assertion expires, and SweepAssertions deletes the expired
+// rows. Every refusal wraps ErrInvalidAssertion; whether the user may
+// still sign in is the caller's to check.
 package machinekey

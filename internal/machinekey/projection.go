@@ -15,7 +15,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 )
 
-// Migrations create the machine key read model.
+// Migrations create the machine key read model and the table of the jti
+// of used assertions (assertion.go).
 var Migrations = []database.Migration{{
 	Name: "machinekey/0001_keys",
 	SQLite: `CREATE TABLE machine_keys (instance_id TEXT NOT NULL, key_id TEXT NOT NULL, user_id TEXT NOT NULL, algorithm TEXT NOT NULL,
@@ -24,6 +25,14 @@ CREATE INDEX machine_keys_user ON machine_keys (instance_id, user_id);`,
 	Postgres: `CREATE TABLE machine_keys (instance_id TEXT NOT NULL, key_id TEXT NOT NULL, user_id TEXT NOT NULL, algorithm TEXT NOT NULL,
 	public_jwk TEXT NOT NULL, thumbprint TEXT NOT NULL, expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, key_id));
 CREATE INDEX machine_keys_user ON machine_keys (instance_id, user_id);`,
+}, {
+	Name: "machinekey/0002_assertions",
+	SQLite: `CREATE TABLE machine_key_assertions (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL,
+	PRIMARY KEY (instance_id, user_id, jti));
+CREATE INDEX machine_key_assertions_expiry ON machine_key_assertions (expires_at);`,
+	Postgres: `CREATE TABLE machine_key_assertions (instance_id TEXT NOT NULL, user_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at BIGINT NOT NULL,
+	PRIMARY KEY (instance_id, user_id, jti));
+CREATE INDEX machine_key_assertions_expiry ON machine_key_assertions (expires_at);`,
 }}
 
 // Projection keeps machine_keys.

@@ -27,6 +27,9 @@ const (
 	// Protected resources (RFC 6750 section 3.1).
 	InvalidToken       = "invalid_token"
 	TemporarilyUnavail = "temporarily_unavailable"
+	// InvalidTarget: a resource (RFC 8707 section 2) or audience (RFC
+	// 8693 section 2.2.2) the server will not issue a token for.
+	InvalidTarget = "invalid_target"
 )
 
 // Error is an OAuth error response: Code and Description go to the client

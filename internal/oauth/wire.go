@@ -19,6 +19,14 @@ const (
 	AuthPrivateKeyJWT     = "private_key_jwt"
 )
 
+// Token type identifiers (RFC 8693 section 3).
+const (
+	TokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeRefreshToken = "urn:ietf:params:oauth:token-type:refresh_token"
+	TokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeJWT          = "urn:ietf:params:oauth:token-type:jwt"
+)
+
 // PKCE (RFC 7636).
 const PKCES256 = "S256"
 
@@ -32,6 +40,8 @@ type TokenResponse struct {
 	// refresh grants.
 	IDToken      string `json:"id_token,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// IssuedTokenType is set by token exchange (RFC 8693 section 2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // Introspection is an introspection response (RFC 7662 section 2.2). An
@@ -48,6 +58,8 @@ type Introspection struct {
 	Aud       []string `json:"aud,omitempty"`
 	Iss       string   `json:"iss,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
+	// Act is the actor of a delegated token (RFC 8693 section 4.1).
+	Act any `json:"act,omitempty"`
 }
 
 // Metadata is the authorization server metadata (RFC 8414) that is also

@@ -91,6 +91,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if err == nil && app.RequirePushed {
 		err = oauth.Errorf(oauth.InvalidRequest, "this client must push its authorization requests (PAR, RFC 9126)")
 	}
+	if err == nil {
+		req.Resources, err = p.checkResources(r.Context(), inst.ID, params)
+	}
 	if err != nil {
 		e := oauth.AsError(err)
 		if e == nil {

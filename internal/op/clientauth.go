@@ -31,14 +31,25 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	return parseForm(string(body))
 }
 
+// multiValued are the parameters that may be given more than once:
+// resource (RFC 8707 section 2) and audience (RFC 8693 section 2.1).
+var multiValued = map[string]bool{"resource": true, "audience": true}
+
+// maxMultiValues bounds how often one of them may be given.
+const maxMultiValues = 10
+
 // parseForm parses an urlencoded body: malformed encoding and repeated
-// parameters (RFC 6749 section 3.2) are invalid_request.
+// parameters (RFC 6749 section 3.2) other than multiValued ones are
+// invalid_request.
 func parseForm(body string) (url.Values, error) {
 	form, err := url.ParseQuery(body)
 	if err != nil {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "the body is not valid form encoding")
 	}
 	for name, values := range form {
+		if multiValued[name] && len(values) <= maxMultiValues {
+			continue
+		}
 		if len(values) > 1 {
 			return nil, oauth.Errorf(oauth.InvalidRequest, "parameter %.40q is given more than once", name)
 		}
@@ -114,14 +125,20 @@ func (p *Provider) authenticate(w http.ResponseWriter, r *http.Request) (url.Val
 	if err != nil {
 		return nil, client.Authenticated{}, err
 	}
+	c, err := p.authenticateForm(r, form)
+	return form, c, err
+}
+
+// authenticateForm authenticates the client of a request whose form was
+// read.
+func (p *Provider) authenticateForm(r *http.Request, form url.Values) (client.Authenticated, error) {
 	cred, err := credentialsOf(r.Header.Get("Authorization"), form)
 	if err != nil {
-		return nil, client.Authenticated{}, err
+		return client.Authenticated{}, err
 	}
 	inst, iss := p.issuer(r)
 	// An assertion's aud is the issuer or this endpoint (RFC 7523
 	// section 3, OIDC Core section 9).
 	cred.Audiences = []string{iss, iss + r.URL.Path}
-	c, err := p.d.Clients.Authenticate(r.Context(), inst.ID, cred)
-	return form, c, err
+	return p.d.Clients.Authenticate(r.Context(), inst.ID, cred)
 }

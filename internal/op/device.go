@@ -11,7 +11,8 @@ import (
 // deviceAuthorization serves the device authorization endpoint (RFC 8628
 // section 3.1): a client of the device code grant (public ones too: a CLI
 // has no secret) asks for a device code and a user code, and shows the
-// user where to enter it: the hosted login's /ui/login/device.
+// user where to enter it: the hosted login's /ui/login/device. resource
+// names resource servers (RFC 8707) as at the authorization endpoint.
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	form, c, err := p.authenticate(w, r)
 	if err != nil {
@@ -29,7 +30,12 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inst, iss := p.issuer(r)
-	req, code, err := p.d.Devices.Start(r.Context(), inst.ID, app.ClientID, scopes)
+	resources, err := p.checkResources(r.Context(), inst.ID, form)
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	req, code, err := p.d.Devices.Start(r.Context(), inst.ID, app.ClientID, scopes, resources)
 	if err != nil {
 		p.writeError(w, r, err)
 		return

@@ -28,7 +28,8 @@ func TestDiscoveryGolden(t *testing.T) {
 	p := New(Deps{
 		ExternalURL: "https://login.example.com", Log: slog.New(slog.DiscardHandler), LoginPath: "/ui/login/",
 		AuthRequests: noAuthRequests{}, Devices: noDevices{},
-		Grants: []grant.Grant{grant.ClientCredentials{}, grant.AuthorizationCode{}, grant.RefreshToken{}, grant.DeviceCode{}},
+		Grants: []grant.Grant{grant.ClientCredentials{}, grant.AuthorizationCode{}, grant.RefreshToken{}, grant.DeviceCode{},
+			grant.JWTBearer{}, grant.TokenExchange{}},
 	})
 	req := httptest.NewRequest(http.MethodGet, PathDiscovery, nil)
 	req = req.WithContext(instance.WithContext(context.Background(), instance.Instance{ID: "inst", PrimaryDomain: "login.example.com"}))

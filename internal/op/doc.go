@@ -16,9 +16,16 @@
 // Client authentication (clientauth.go) happens once, before any grant,
 // introspection or revocation runs: they receive a client.Authenticated,
 // which only client authentication can make, so none can forget it.
-// client_secret_basic and client_secret_post are accepted; the seams for
-// private_key_jwt and the RFC 8705 methods are the same function, which
-// will also read the assertion and server.ClientCertificate.
+// client_secret_basic, client_secret_post and private_key_jwt are
+// accepted; the seam for the RFC 8705 methods is the same function, which
+// will also read server.ClientCertificate. The one exception is a
+// grant.ClientOptional grant (the JWT bearer grant, RFC 7523 section
+// 3.1): a token request that presents no client credentials at all runs
+// it without a client; one that presents wrong ones is invalid_client.
+//
+// resource.go checks the resource parameters (RFC 8707) of authorization
+// and pushed requests against the API applications' resource URIs;
+// resource and audience are the only parameters that may be repeated.
 //
 // The seams for what comes next: the authorization endpoint
 // (/oauth/v2/authorize) hands a stored auth request to the hosted login

@@ -13,7 +13,8 @@ import (
 
 // introspect serves token introspection (RFC 7662). The caller is an
 // authenticated confidential client: an API application introspecting the
-// tokens meant for its project, or a client introspecting its own. A token
+// tokens meant for its project or for its resource URI (RFC 8707), or a
+// client introspecting its own. A token
 // it may not see is reported inactive, like an unknown, expired or revoked
 // one, so that nothing can be probed.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
@@ -46,14 +47,19 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	app := c.Application()
-	if claims.ClientID != app.ClientID && !slices.Contains(claims.Audience, app.ProjectID) {
+	if claims.ClientID != app.ClientID && !slices.Contains(claims.Audience, app.ProjectID) &&
+		(app.ResourceURI == "" || !slices.Contains(claims.Audience, app.ResourceURI)) {
 		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
 		return
 	}
-	writeJSON(w, http.StatusOK, oauth.Introspection{
+	resp := oauth.Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer", Exp: claims.Expiry, Iat: claims.IssuedAt,
 		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID,
-	})
+	}
+	if claims.Act != nil {
+		resp.Act = claims.Act
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // introspectRefresh introspects a refresh token: only its own client sees

@@ -34,12 +34,15 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
+	inst, iss := p.issuer(r)
 	req, err := checkAuthorize(form, app)
+	if err == nil {
+		req.Resources, err = p.checkResources(r.Context(), inst.ID, form)
+	}
 	if err != nil {
 		p.writeError(w, r, err)
 		return
 	}
-	inst, iss := p.issuer(r)
 	req.InstanceID, req.ClientID, req.RedirectURI, req.Issuer, req.State = inst.ID, app.ClientID, form.Get("redirect_uri"), iss, form.Get("state")
 	stored, err := p.d.AuthRequests.CreatePushed(r.Context(), req)
 	if err != nil {

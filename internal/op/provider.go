@@ -42,6 +42,9 @@ type Clients interface {
 	// Lookup finds a client that does not authenticate (the
 	// authorization endpoint).
 	Lookup(ctx context.Context, instanceID, clientID string) (client.Application, error)
+	// Resource finds the API application of a resource URI (RFC 8707);
+	// failure.NotFound for none.
+	Resource(ctx context.Context, instanceID, uri string) (client.Application, error)
 }
 
 // Grants are the grants of users to clients, with their refresh tokens
@@ -83,7 +86,7 @@ type Deps struct {
 
 // Devices start device authorization requests (device.Requests).
 type Devices interface {
-	Start(ctx context.Context, instanceID, clientID string, scopes []string) (device.Request, string, error)
+	Start(ctx context.Context, instanceID, clientID string, scopes, resources []string) (device.Request, string, error)
 }
 
 // Provider serves the endpoints.

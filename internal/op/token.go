@@ -2,6 +2,7 @@ package op
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/op/grant"
@@ -9,34 +10,61 @@ import (
 
 // token serves the token endpoint (RFC 6749 section 3.2): it
 // authenticates the client, checks that the grant type is served and that
-// the client's application registered it, and hands over to the grant.
+// the client's application registered it, and hands over to the grant. A
+// grant.ClientOptional grant (JWT bearer) also runs for a request that
+// presents no client credentials at all.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
-	form, c, err := p.authenticate(w, r)
+	form, err := readForm(w, r)
 	if err != nil {
 		p.writeError(w, r, err)
 		return
 	}
-	allowClientOrigin(w, r, c.Application())
 	gt := form.Get("grant_type")
 	g, ok := p.grants[gt]
+	inst, iss := p.issuer(r)
+	req := grant.Request{InstanceID: inst.ID, Issuer: iss, Endpoint: iss + r.URL.Path, Form: form}
+	if _, optional := g.(grant.ClientOptional); ok && optional && !presentsClient(r, form) {
+		req.NoClient = true
+	} else {
+		c, err := p.authenticateForm(r, form)
+		if err != nil {
+			p.writeError(w, r, err)
+			return
+		}
+		allowClientOrigin(w, r, c.Application())
+		req.Client = c
+	}
 	switch {
 	case gt == "":
 		err = oauth.Errorf(oauth.InvalidRequest, "grant_type is required")
 	case !ok:
 		err = oauth.Errorf(oauth.UnsupportedGrantType, "grant type %.80q is not supported", gt)
-	case !c.Application().Allows(gt):
+	case !req.NoClient && !req.Client.Application().Allows(gt):
 		err = oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for grant type %s", gt)
 	}
 	if err != nil {
 		p.writeError(w, r, err)
 		return
 	}
-	inst, iss := p.issuer(r)
-	resp, err := g.Token(r.Context(), grant.Request{InstanceID: inst.ID, Issuer: iss, Client: c, Form: form})
+	resp, err := g.Token(r.Context(), req)
 	if err != nil {
 		p.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// presentsClient reports whether a request carries client credentials of
+// any method, or names a client.
+func presentsClient(r *http.Request, form url.Values) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	for _, name := range []string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+		if form.Has(name) {
+			return true
+		}
+	}
+	return false
 }

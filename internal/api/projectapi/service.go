@@ -143,7 +143,7 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	m := req.Msg
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
 		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod(), IDTokenAlg: m.GetIdTokenAlg(),
-		ThirdParty: m.GetThirdParty()}
+		ThirdParty: m.GetThirdParty(), ResourceURI: m.GetResourceUri(), ImpersonationAllowed: m.GetImpersonationAllowed()}
 	switch m.GetRoleClaims() {
 	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED:
 		spec.RoleClaims = client.RoleClaimsNested
@@ -307,6 +307,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 		GrantTypes: a.GrantTypes, Scopes: a.Scopes, CreateTime: timestamppb.New(a.CreatedAt),
 		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode, RequirePushedRequests: a.RequirePushed,
 		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod, IdTokenAlg: a.IDTokenAlg, ThirdParty: a.ThirdParty,
+		ResourceUri: a.ResourceURI, ImpersonationAllowed: a.ImpersonationAllowed,
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {

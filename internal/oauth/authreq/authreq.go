@@ -60,6 +60,10 @@ type Request struct {
 	MaxAge    int64
 	LoginHint string
 	UILocales string
+	// Resources are the resource servers the tokens are for (RFC 8707),
+	// each an API application's resource URI (checked by the
+	// authorization endpoint); none for the client's project.
+	Resources []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// Set by Finish.
@@ -151,9 +155,10 @@ func (s *Requests) create(ctx context.Context, r Request, pushed bool) (Request,
 	}
 	err = s.db.InTx(ctx, func(tx *database.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO auth_requests (instance_id, id, client_id, redirect_uri, issuer, scope, state, nonce, code_challenge,
-	prompt, max_age, login_hint, ui_locales, created_at, expires_at, pushed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	prompt, max_age, login_hint, ui_locales, created_at, expires_at, pushed, resources)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			r.InstanceID, r.ID, r.ClientID, r.RedirectURI, r.Issuer, strings.Join(r.Scopes, " "), r.State, r.Nonce, r.CodeChallenge,
-			strings.Join(r.Prompt, " "), r.MaxAge, r.LoginHint, r.UILocales, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), pushed)
+			strings.Join(r.Prompt, " "), r.MaxAge, r.LoginHint, r.UILocales, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), pushed, strings.Join(r.Resources, " "))
 		return err
 	})
 	if err != nil {
@@ -199,7 +204,7 @@ func (s *Requests) Claim(ctx context.Context, instanceID, clientID, requestURI s
 }
 
 const columns = `id, client_id, redirect_uri, issuer, scope, state, nonce, code_challenge, prompt, max_age, login_hint, ui_locales, created_at, expires_at,
-	session_id, user_id, org_id, auth_time, amr, code_hash, code_expires_at, code_used, access_jti, access_exp, family_id, pushed`
+	session_id, user_id, org_id, auth_time, amr, code_hash, code_expires_at, code_used, access_jti, access_exp, family_id, pushed, resources`
 
 type row struct {
 	Request
@@ -212,15 +217,15 @@ type row struct {
 
 func scan(instanceID string, sc interface{ Scan(...any) error }) (row, error) {
 	r := row{Request: Request{InstanceID: instanceID}}
-	var scope, prompt, amr string
+	var scope, prompt, amr, resources string
 	var created, expires, authTime, codeExpires, accessExp int64
 	err := sc.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.Issuer, &scope, &r.State, &r.Nonce, &r.CodeChallenge, &prompt, &r.MaxAge, &r.LoginHint,
 		&r.UILocales, &created, &expires, &r.SessionID, &r.UserID, &r.OrgID, &authTime, &amr, &r.codeHash, &codeExpires, &r.used,
-		&r.AccessTokenID, &accessExp, &r.FamilyID, &r.pushed)
+		&r.AccessTokenID, &accessExp, &r.FamilyID, &r.pushed, &resources)
 	if err != nil {
 		return row{}, err
 	}
-	r.Scopes, r.Prompt, r.AMR = strings.Fields(scope), strings.Fields(prompt), strings.Fields(amr)
+	r.Scopes, r.Prompt, r.AMR, r.Resources = strings.Fields(scope), strings.Fields(prompt), strings.Fields(amr), strings.Fields(resources)
 	r.CreatedAt, r.ExpiresAt = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()
 	if authTime != 0 {
 		r.AuthTime = time.Unix(authTime, 0).UTC()

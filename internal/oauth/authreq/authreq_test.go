@@ -46,7 +46,8 @@ func pending(t *testing.T, s *Requests) Request {
 	t.Helper()
 	r, err := s.Create(ctx, Request{InstanceID: inst, ClientID: "client-1", RedirectURI: "https://app.example/cb", Issuer: "https://id.example",
 		Scopes: []string{"openid", "offline_access"}, State: "st-1", Nonce: "n-1", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-		Prompt: []string{"login", "consent"}, MaxAge: 300, LoginHint: "ada", UILocales: "fr de"})
+		Prompt: []string{"login", "consent"}, MaxAge: 300, LoginHint: "ada", UILocales: "fr de",
+		Resources: []string{"https://api.example/", "urn:example:billing"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,4 +27,8 @@ CREATE INDEX auth_requests_expiry ON auth_requests (expires_at);`,
 	Name:     "authreq/0002_pushed",
 	SQLite:   `ALTER TABLE auth_requests ADD COLUMN pushed BOOLEAN NOT NULL DEFAULT FALSE;`,
 	Postgres: `ALTER TABLE auth_requests ADD COLUMN pushed BOOLEAN NOT NULL DEFAULT FALSE;`,
+}, {
+	Name:     "authreq/0003_resources",
+	SQLite:   `ALTER TABLE auth_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
+	Postgres: `ALTER TABLE auth_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
 }}

@@ -36,10 +36,9 @@ const (
 	TokenOpaque = "opaque"
 )
 
-// GrantTypes are the grant types an application may register. The JWT
-// bearer grant is accepted so that an application can be registered
-// before it is served.
-var GrantTypes = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantJWTBearer, oauth.GrantDeviceCode}
+// GrantTypes are the grant types an application may register.
+var GrantTypes = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantJWTBearer, oauth.GrantDeviceCode,
+	oauth.GrantTokenExchange}
 
 // Project is a bundle of applications of one organization.
 type Project struct {
@@ -85,8 +84,14 @@ type Application struct {
 	// RoleClaims is how tokens carry the user's roles of projects:
 	// RoleClaimsNested (the default) or RoleClaimsFlat.
 	RoleClaims string
-	Secrets    []Secret
-	CreatedAt  time.Time
+	// ResourceURI names an API application as a resource server (RFC
+	// 8707); "" when it cannot be named.
+	ResourceURI string
+	// ImpersonationAllowed lets a client of the token exchange grant
+	// exchange a token without an actor token (RFC 8693 impersonation).
+	ImpersonationAllowed bool
+	Secrets              []Secret
+	CreatedAt            time.Time
 }
 
 // Allows reports whether the application registered grantType.
@@ -125,6 +130,10 @@ type ApplicationSpec struct {
 	ThirdParty bool
 	// RoleClaims: "" for RoleClaimsNested.
 	RoleClaims string
+	// ResourceURI: an API application's resource identifier (RFC 8707).
+	ResourceURI string
+	// ImpersonationAllowed: a token exchange client may impersonate.
+	ImpersonationAllowed bool
 }
 
 // Redirects are how an application's authorizations begin and where they

@@ -30,6 +30,9 @@ const (
 	maxValidSecrets = 2
 	uniqueClientID  = "oauth_client_id"
 	uniqueProject   = "project_name"
+	// uniqueResource claims an API application's resource URI in the
+	// instance, so that a resource names one resource server.
+	uniqueResource = "oauth_resource_uri"
 )
 
 // Commands create and change projects and applications. Whether the caller
@@ -180,6 +183,17 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 	if spec.AuthMethod != oauth.AuthPrivateKeyJWT && len(spec.JWKS) > 0 {
 		return spec, failure.InvalidArgument("jwks", "keys are for private_key_jwt clients")
 	}
+	if spec.ResourceURI != "" {
+		if spec.Kind != KindAPI {
+			return spec, failure.InvalidArgument("resourceUri", "only an API application is a resource server")
+		}
+		if err := CheckResourceURI(spec.ResourceURI); err != nil {
+			return spec, failure.InvalidArgument("resourceUri", "%.200q %v", spec.ResourceURI, err)
+		}
+	}
+	if spec.ImpersonationAllowed && !slices.Contains(spec.GrantTypes, oauth.GrantTokenExchange) {
+		return spec, failure.InvalidArgument("impersonationAllowed", "needs the grant type %s", oauth.GrantTokenExchange)
+	}
 	if spec.Redirects, err = checkRedirects(spec.Redirects, spec.Kind, spec.Public, slices.Contains(spec.GrantTypes, oauth.GrantAuthorizationCode)); err != nil {
 		return spec, err
 	}
@@ -273,6 +287,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		ID: id.New(), ProjectID: p.ID, OrgID: p.OrgID, Name: spec.Name, ClientID: id.New(), Kind: spec.Kind, Public: spec.Public,
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
 		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod, IDTokenAlg: spec.IDTokenAlg, ThirdParty: spec.ThirdParty, RoleClaims: spec.RoleClaims,
+		ResourceURI: spec.ResourceURI, ImpersonationAllowed: spec.ImpersonationAllowed,
 	}
 	if len(spec.JWKS) > 0 {
 		app.JWKS, _ = checkJWKS(spec.JWKS)
@@ -281,8 +296,13 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		AppID: app.ID, Name: app.Name, ClientID: app.ClientID, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes,
 		AccessTokenType: app.AccessTokenType, AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes,
 		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS, IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty,
-		RoleClaims: app.RoleClaims,
+		RoleClaims:  app.RoleClaims,
+		ResourceURI: app.ResourceURI, ImpersonationAllowed: app.ImpersonationAllowed,
 	}}
+	unique := []eventstore.Unique{{Kind: uniqueClientID, Value: app.ClientID, Field: "clientId"}}
+	if app.ResourceURI != "" {
+		unique = append(unique, eventstore.Unique{Kind: uniqueResource, Value: app.ResourceURI, Field: "resourceUri"})
+	}
 	var secret string
 	if !app.Public && app.AuthMethod != oauth.AuthPrivateKeyJWT {
 		var added *SecretAdded
@@ -294,7 +314,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 	}
 	stored, err := c.store.Push(ctx, editor, eventstore.Append{
 		Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq, Events: events,
-		Unique: []eventstore.Unique{{Kind: uniqueClientID, Value: app.ClientID, Field: "clientId"}},
+		Unique: unique,
 	})
 	if err != nil {
 		return Application{}, "", err

@@ -36,10 +36,21 @@
 // lacks. When applications act as a user with roles, AddSecret must check
 // authz.Caller.Covers of that user, like a machine key.
 //
+// Resources (resource.go). An API application may register a resource
+// URI (RFC 8707): an absolute URI without fragment, unique in the
+// instance (unique constraint oauth_resource_uri). Clients.Resource finds
+// the active API application of a URI; the provider makes tokens for it
+// when a client names it with resource, and lets it introspect them.
+//
+// Impersonation. A client of the token exchange grant may be created with
+// ImpersonationAllowed: only then may it exchange a token without an
+// actor token (RFC 8693), acting as the subject with no trace in the
+// token (the exchange is still recorded).
+//
 // Events (aggregate "project", id the project's, owner its organization):
 // project.added {name}, project.application.added {appId, name, clientId,
 // kind, public, grantTypes, accessTokenType, accessTokenLifetime (ns),
-// scopes}, project.application.secret.added {appId, secretId, keyId,
+// scopes, …, resourceUri, impersonationAllowed}, project.application.secret.added {appId, secretId, keyId,
 // hash}, project.application.secret.expiry_set {appId, secretId,
 // expiresAt}, project.application.secret.removed {appId, secretId}; all at
 // payload version 1. Read models: projects, applications, client_secrets,

@@ -34,6 +34,10 @@ type ApplicationAdded struct {
 	IDTokenAlg string          `json:"idTokenAlg,omitempty"`
 	ThirdParty bool            `json:"thirdParty,omitempty"`
 	RoleClaims string          `json:"roleClaims,omitempty"`
+	// ResourceURI and ImpersonationAllowed are absent from events written
+	// before they existed: no resource URI, no impersonation.
+	ResourceURI          string `json:"resourceUri,omitempty"`
+	ImpersonationAllowed bool   `json:"impersonationAllowed,omitempty"`
 }
 
 // KeysSet replaces the public keys of a private_key_jwt client.

@@ -62,6 +62,14 @@ CREATE INDEX client_assertions_expiry ON client_assertions (expires_at);`,
 	Name:     "client/0006_role_claims",
 	SQLite:   `ALTER TABLE applications ADD COLUMN role_claims TEXT NOT NULL DEFAULT 'nested';`,
 	Postgres: `ALTER TABLE applications ADD COLUMN role_claims TEXT NOT NULL DEFAULT 'nested';`,
+}, {
+	Name: "client/0007_resources",
+	SQLite: `ALTER TABLE applications ADD COLUMN resource_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN impersonation BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`,
+	Postgres: `ALTER TABLE applications ADD COLUMN resource_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN impersonation BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -131,12 +139,13 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 			a.InstanceID, a.ID, a.Owner, p.Name, e.Sequence, at)
 	case *ApplicationAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO applications (instance_id, app_id, project_id, org_id, name, client_id, kind, client_type,
-	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims,
+	resource_uri, impersonation)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
 			redirectsJSON(p.Redirects), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS), idTokenAlg(p.IDTokenAlg), p.ThirdParty,
-			roleClaims(p.RoleClaims))
+			roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed)
 	case *KeysSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1 WHERE instance_id = $2 AND app_id = $3`, string(p.JWKS), a.InstanceID, p.AppID)
 	case *RedirectsSet:

@@ -64,14 +64,14 @@ func ListProjects(ctx context.Context, db *database.DB, instanceID, orgID string
 }
 
 const selectApplication = `SELECT app_id, project_id, org_id, name, client_id, kind, client_type, grant_types, access_token_type,
-	access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims FROM applications`
+	access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims, resource_uri, impersonation FROM applications`
 
 func scanApplication(row scanner) (Application, error) {
 	var a Application
 	var typ, grants, scopes, redirects, jwks string
 	var lifetime, created int64
 	if err := row.Scan(&a.ID, &a.ProjectID, &a.OrgID, &a.Name, &a.ClientID, &a.Kind, &typ, &grants, &a.AccessTokenType, &lifetime, &scopes, &redirects, &created,
-		&a.AuthMethod, &jwks, &a.IDTokenAlg, &a.ThirdParty, &a.RoleClaims); err != nil {
+		&a.AuthMethod, &jwks, &a.IDTokenAlg, &a.ThirdParty, &a.RoleClaims, &a.ResourceURI, &a.ImpersonationAllowed); err != nil {
 		return Application{}, err
 	}
 	if jwks != "" {
@@ -164,4 +164,18 @@ func ListApplications(ctx context.Context, db *database.DB, instanceID, projectI
 		}
 	}
 	return out, nil
+}
+
+// ApplicationByResource returns the API application that registered a
+// resource URI (RFC 8707), or failure.NotFound.
+func ApplicationByResource(ctx context.Context, db *database.DB, instanceID, uri string) (Application, error) {
+	a, err := scanApplication(db.Reader().QueryRowContext(ctx, selectApplication+` WHERE instance_id = $1 AND resource_uri = $2 AND kind = $3`,
+		instanceID, uri, KindAPI))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Application{}, failure.NotFound("no resource %.80q", uri)
+	}
+	if err != nil {
+		return Application{}, fmt.Errorf("client: resource: %w", err)
+	}
+	return a, nil
 }

@@ -61,9 +61,13 @@ const (
 type Request struct {
 	ID, InstanceID, ClientID string
 	Scopes                   []string
-	UserCode                 string
-	State                    string
-	CreatedAt, ExpiresAt     time.Time
+	// Resources are the resource servers (RFC 8707) the tokens are for,
+	// checked by the device authorization endpoint; none for the
+	// client's project.
+	Resources            []string
+	UserCode             string
+	State                string
+	CreatedAt, ExpiresAt time.Time
 	// Set by Approve.
 	SessionID, UserID, OrgID string
 	AuthTime                 time.Time
@@ -129,16 +133,16 @@ func FormatUserCode(s string) string {
 	return s[:4] + "-" + s[4:]
 }
 
-// Start stores a request of the client for scopes and returns it with its
-// device code.
-func (s *Requests) Start(ctx context.Context, instanceID, clientID string, scopes []string) (Request, string, error) {
+// Start stores a request of the client for scopes and resources and
+// returns it with its device code.
+func (s *Requests) Start(ctx context.Context, instanceID, clientID string, scopes, resources []string) (Request, string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return Request{}, "", err
 	}
 	code := CodePrefix + base64.RawURLEncoding.EncodeToString(b)
 	now := s.now().UTC().Truncate(time.Second)
-	r := Request{InstanceID: instanceID, ClientID: clientID, Scopes: scopes, State: StatePending, CreatedAt: now, ExpiresAt: now.Add(Lifetime)}
+	r := Request{InstanceID: instanceID, ClientID: clientID, Scopes: scopes, Resources: resources, State: StatePending, CreatedAt: now, ExpiresAt: now.Add(Lifetime)}
 	r.ID = hashCode(code)[:32]
 	// A user code already pending in the instance is drawn again.
 	for range 5 {
@@ -148,10 +152,10 @@ func (s *Requests) Start(ctx context.Context, instanceID, clientID string, scope
 		}
 		err = s.db.InTx(ctx, func(tx *database.Tx) error {
 			won, err := database.OneRow(tx.ExecContext(ctx, `INSERT INTO device_requests (instance_id, id, code_hash, user_code, client_id, scope, state, created_at, expires_at,
-	interval_s, last_poll) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0
+	interval_s, last_poll, resources) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11
 WHERE NOT EXISTS (SELECT 1 FROM device_requests WHERE instance_id = $1 AND user_code = $4 AND state = $7 AND expires_at > $8)`,
 				instanceID, r.ID, hashCode(code), userCode, clientID, strings.Join(scopes, " "), StatePending, now.Unix(), r.ExpiresAt.Unix(),
-				int64(Interval.Seconds())))
+				int64(Interval.Seconds()), strings.Join(resources, " ")))
 			if err == nil && !won {
 				return errTaken
 			}
@@ -171,17 +175,18 @@ WHERE NOT EXISTS (SELECT 1 FROM device_requests WHERE instance_id = $1 AND user_
 
 var errTaken = errors.New("device: user code taken")
 
-const columns = `id, client_id, scope, user_code, state, created_at, expires_at, session_id, user_id, org_id, auth_time, amr`
+const columns = `id, client_id, scope, user_code, state, created_at, expires_at, session_id, user_id, org_id, auth_time, amr, resources`
 
 func scan(instanceID string, sc interface{ Scan(...any) error }, extra ...any) (Request, error) {
 	r := Request{InstanceID: instanceID}
-	var scope, amr string
+	var scope, amr, resources string
 	var created, expires, authTime int64
-	err := sc.Scan(append([]any{&r.ID, &r.ClientID, &scope, &r.UserCode, &r.State, &created, &expires, &r.SessionID, &r.UserID, &r.OrgID, &authTime, &amr}, extra...)...)
+	err := sc.Scan(append([]any{&r.ID, &r.ClientID, &scope, &r.UserCode, &r.State, &created, &expires, &r.SessionID, &r.UserID, &r.OrgID, &authTime, &amr,
+		&resources}, extra...)...)
 	if err != nil {
 		return Request{}, err
 	}
-	r.Scopes, r.AMR = strings.Fields(scope), strings.Fields(amr)
+	r.Scopes, r.AMR, r.Resources = strings.Fields(scope), strings.Fields(amr), strings.Fields(resources)
 	r.CreatedAt, r.ExpiresAt = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()
 	if authTime != 0 {
 		r.AuthTime = time.Unix(authTime, 0).UTC()

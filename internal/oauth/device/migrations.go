@@ -19,4 +19,8 @@ CREATE INDEX device_requests_expiry ON device_requests (expires_at);`,
 CREATE UNIQUE INDEX device_requests_code ON device_requests (instance_id, code_hash);
 CREATE INDEX device_requests_user_code ON device_requests (instance_id, user_code);
 CREATE INDEX device_requests_expiry ON device_requests (expires_at);`,
+}, {
+	Name:     "device/0002_resources",
+	SQLite:   `ALTER TABLE device_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
+	Postgres: `ALTER TABLE device_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
 }}

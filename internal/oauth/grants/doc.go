@@ -21,4 +21,8 @@
 // their own beyond the grant's issue and end; the metrics count them. A
 // token expires after the idle lifetime of the tokens settings, and never
 // later than the grant's absolute lifetime.
+//
+// A grant also keeps the resource servers (RFC 8707 resource URIs) its
+// authorization request named — Issued.Resources, absent from events
+// written before — so that its refreshed tokens stay for them.
 package grants

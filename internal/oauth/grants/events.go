@@ -27,6 +27,9 @@ type Issued struct {
 	RefreshTokenHash string    `json:"refreshTokenHash,omitempty"`
 	RefreshExpiresAt time.Time `json:"refreshExpiresAt,omitzero"`
 	ExpiresAt        time.Time `json:"expiresAt"`
+	// Resources are the resource servers its tokens are for (RFC 8707);
+	// absent for the client's project (and in events written before).
+	Resources []string `json:"resources,omitempty"`
 }
 
 // ReuseDetected records that a refresh token used before was presented

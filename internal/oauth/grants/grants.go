@@ -29,6 +29,9 @@ type Grant struct {
 	AuthTime                 time.Time
 	AMR                      []string
 	ExpiresAt                time.Time
+	// Resources are the resource servers (RFC 8707) the grant's access
+	// tokens are for; none for the client's project.
+	Resources []string
 }
 
 // Spec is a grant to issue.
@@ -88,7 +91,8 @@ func NewID() string { return id.New() }
 func (g *Grants) Issue(ctx context.Context, editor eventstore.Editor, s Spec) (string, error) {
 	now := g.now()
 	ev := &Issued{ClientID: s.ClientID, UserID: s.UserID, SessionID: s.SessionID, AuthRequestID: s.AuthRequestID, Scopes: s.Scopes,
-		AuthTime: s.AuthTime.UTC(), AMR: s.AMR, AccessTokenID: s.AccessTokenID, ExpiresAt: now.Add(s.Lifetime).UTC().Truncate(time.Second)}
+		AuthTime: s.AuthTime.UTC(), AMR: s.AMR, AccessTokenID: s.AccessTokenID, ExpiresAt: now.Add(s.Lifetime).UTC().Truncate(time.Second),
+		Resources: s.Resources}
 	var token string
 	if s.Refresh {
 		var err error
@@ -115,18 +119,18 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked`
+const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked, g.resources`
 
 func scanGrant(instanceID string, sc interface{ Scan(...any) error }, extra ...any) (Grant, bool, error) {
 	gr := Grant{InstanceID: instanceID}
-	var scope, amr string
+	var scope, amr, resources string
 	var authTime, expires int64
 	var revoked bool
-	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked}, extra...)...)
+	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked, &resources}, extra...)...)
 	if err != nil {
 		return Grant{}, false, err
 	}
-	gr.Scopes, gr.AMR = strings.Fields(scope), strings.Fields(amr)
+	gr.Scopes, gr.AMR, gr.Resources = strings.Fields(scope), strings.Fields(amr), strings.Fields(resources)
 	gr.AuthTime, gr.ExpiresAt = time.Unix(authTime, 0).UTC(), time.Unix(expires, 0).UTC()
 	return gr, revoked, nil
 }

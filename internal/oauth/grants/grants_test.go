@@ -66,7 +66,8 @@ var editor = eventstore.Editor{UserID: "user-1", ClientID: "client-1"}
 func spec(session string, refresh bool) Spec {
 	return Spec{
 		Grant: Grant{ID: NewID(), InstanceID: inst, ClientID: "client-1", UserID: "user-1", OrgID: "org-1", SessionID: session,
-			Scopes: []string{"openid", "offline_access"}, AuthTime: time.Date(2026, 12, 1, 11, 59, 0, 0, time.UTC), AMR: []string{"pwd"}},
+			Scopes: []string{"openid", "offline_access"}, AuthTime: time.Date(2026, 12, 1, 11, 59, 0, 0, time.UTC), AMR: []string{"pwd"},
+			Resources: []string{"https://api.example/"}},
 		AuthRequestID: "req-1", AccessTokenID: "at-1", Refresh: refresh, Lifetime: lifetime, Idle: idle,
 	}
 }
@@ -129,7 +130,8 @@ func TestIssue(t *testing.T) {
 				t.Fatalf("Get = %v, %v", revoked, err)
 			}
 			if g.ClientID != "client-1" || g.UserID != "user-1" || g.OrgID != "org-1" || g.SessionID != "sess-1" || !slices.Equal(g.Scopes, s.Scopes) ||
-				!g.AuthTime.Equal(s.AuthTime) || !slices.Equal(g.AMR, s.AMR) || !g.ExpiresAt.Equal(f.clock.now().Add(lifetime)) {
+				!g.AuthTime.Equal(s.AuthTime) || !slices.Equal(g.AMR, s.AMR) || !g.ExpiresAt.Equal(f.clock.now().Add(lifetime)) ||
+				!slices.Equal(g.Resources, s.Resources) {
 				t.Fatalf("grant %+v", g)
 			}
 		})

@@ -35,9 +35,21 @@ type AccessClaims struct {
 	// section 2.2.1, OIDC Front-Channel Logout section 3).
 	AuthTime  int64  `json:"auth_time,omitempty"`
 	SessionID string `json:"sid,omitempty"`
+	// Act is the actor of a delegated token (RFC 8693 section 4.1).
+	Act *Actor `json:"act,omitempty"`
 	// Extra are further claims — the roles of projects (package project)
 	// — that never replace the ones above.
 	Extra map[string]any `json:"-"`
+}
+
+// Actor is the act claim of a token issued by delegation (RFC 8693
+// section 4.1): the party acting for the subject — its sub, and the
+// client its token was issued to — and, nested in Act, the actor of the
+// token it acted with, if that was itself delegated.
+type Actor struct {
+	Subject  string `json:"sub"`
+	ClientID string `json:"client_id,omitempty"`
+	Act      *Actor `json:"act,omitempty"`
 }
 
 // plainClaims is AccessClaims without its JSON methods.
@@ -45,7 +57,7 @@ type plainClaims AccessClaims
 
 // accessClaimNames are the JSON names of AccessClaims' own fields.
 var accessClaimNames = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "jti": true, "client_id": true,
-	"scope": true, "auth_time": true, "sid": true}
+	"scope": true, "auth_time": true, "sid": true, "act": true}
 
 // MarshalJSON writes the claims and the Extra ones; an Extra claim named
 // like one of the token's own is left out.
@@ -111,13 +123,21 @@ type Access struct {
 	SessionID string
 	// Extra are further claims (AccessClaims.Extra).
 	Extra map[string]any
+	// Act: the actor of a delegated token (RFC 8693); nil for none.
+	Act *Actor
+	// NotAfter, when set, caps the expiry: an exchanged token does not
+	// outlive the token it was exchanged for.
+	NotAfter time.Time
 }
 
 // claims are the claims of an access token a issued at now.
 func (a Access) claims(now time.Time) AccessClaims {
 	c := AccessClaims{
 		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
-		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Extra: a.Extra,
+		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Extra: a.Extra, Act: a.Act,
+	}
+	if !a.NotAfter.IsZero() && a.NotAfter.Unix() < c.Expiry {
+		c.Expiry = a.NotAfter.Unix()
 	}
 	if c.ID == "" {
 		c.ID = id.New()

@@ -30,10 +30,20 @@
 // jti in revoked_tokens until the token would have expired; each
 // revocation deletes its instance's rows that expired before it.
 //
+// Delegation. An access token issued by token exchange (RFC 8693) may
+// carry act (Actor: the actor's sub and client_id, earlier actors nested),
+// and Access.NotAfter caps its expiry at the tokens it was exchanged for.
+// Tokens.RecordExchange appends oauth.token.exchanged (Exchanged) on an
+// aggregate of its own (type token_exchange, id the new token's jti): the
+// audit trail of who acted as whom, through which client.
+//
 // Events: web_key.added {keyId, algorithm, publicKey (JWK), privateKey
 // (sealed)}, web_key.activated {keyId}, web_key.removed {keyId} on the
-// aggregate web_keys/<instance id>; oauth.token.revoked. All at payload
-// version 1. Read models: web_keys, revoked_tokens.
+// aggregate web_keys/<instance id>; oauth.token.revoked;
+// oauth.token.exchanged {tokenId, clientId, subject, subjectTokenId,
+// subjectClientId, actor, actorTokenId, actorClientId, impersonation,
+// scope, audience, expiresAt}. All at payload version 1. Read models:
+// web_keys, revoked_tokens.
 //
 // Caching. A replica keeps an instance's current signing key and key set
 // for cacheTTL (10 s) before reading them again; a rotation made on

@@ -54,4 +54,5 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[KeyActivated](r, 1)
 	eventstore.Register[KeyRemoved](r, 1)
 	eventstore.Register[Revoked](r, 1)
+	eventstore.Register[Exchanged](r, 1)
 }

@@ -27,6 +27,9 @@ type Grants interface {
 	Issue(ctx context.Context, editor eventstore.Editor, s grants.Spec) (string, error)
 	Refresh(ctx context.Context, instanceID, clientID, token string, idle time.Duration) (grants.Grant, string, error)
 	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, grantID, reason string) error
+	// ByRefreshToken reads the grant of a refresh token without
+	// rotating it; grants.ErrInvalid for none.
+	ByRefreshToken(ctx context.Context, instanceID, token string) (grants.Grant, time.Time, error)
 }
 
 // AuthorizationCode is the authorization code grant (RFC 6749 section
@@ -43,6 +46,10 @@ type AuthorizationCode struct {
 	Settings TokenSettings
 	Codes    Codes
 	Grants   Grants
+	// Resources and Access check that the projects of the resource
+	// servers the grant is for let the user in (RFC 8707).
+	Resources Resources
+	Access    ProjectAccess
 }
 
 // Type implements Grant.
@@ -58,7 +65,19 @@ func invalidGrant(format string, args ...any) error {
 // checkCode checks the redirect URI and PKCE of a code's request before
 // the code is spent: a wrong verifier does not burn it.
 func checkCode(redirectURI, verifier string) func(authreq.Request) error {
+	return checkRedemption(redirectURI, verifier, nil)
+}
+
+// checkRedemption is checkCode, and also checks that the token request's
+// resources were authorized (RFC 8707 section 2.2) when r is not nil;
+// like a wrong verifier, a wrong resource does not burn the code.
+func checkRedemption(redirectURI, verifier string, r *Request) func(authreq.Request) error {
 	return func(req authreq.Request) error {
+		if r != nil {
+			if err := checkNarrowing(*r, req.Resources); err != nil {
+				return err
+			}
+		}
 		if redirectURI != req.RedirectURI {
 			return invalidGrant("redirect_uri differs from the authorization request's")
 		}
@@ -91,7 +110,7 @@ func (g AuthorizationCode) Token(ctx context.Context, r Request) (*oauth.TokenRe
 		return nil, err
 	}
 	accessID, grantID := id.New(), grants.NewID()
-	redeemed, err := g.Codes.Redeem(ctx, r.InstanceID, app.ClientID, code, checkCode(r.Form.Get("redirect_uri"), r.Form.Get("code_verifier")),
+	redeemed, err := g.Codes.Redeem(ctx, r.InstanceID, app.ClientID, code, checkRedemption(r.Form.Get("redirect_uri"), r.Form.Get("code_verifier"), &r),
 		authreq.Issued{AccessTokenID: accessID, AccessTokenExpiry: time.Now().Add(accessLifetime(app, lifetimes)), FamilyID: grantID})
 	switch {
 	case errors.Is(err, authreq.ErrCodeReused):
@@ -103,7 +122,10 @@ func (g AuthorizationCode) Token(ctx context.Context, r Request) (*oauth.TokenRe
 	}
 	req := redeemed.Request
 	gr := grants.Grant{ID: grantID, InstanceID: r.InstanceID, ClientID: app.ClientID, UserID: req.UserID, OrgID: req.OrgID, SessionID: req.SessionID,
-		Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR}
+		Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources}
+	if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, req.UserID, grantResources(r, gr)); err != nil {
+		return nil, err
+	}
 	return userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.newGrant(ctx, r, g.Grants, gr, accessID, req.Nonce, req.ID, lifetimes)
 }
 

@@ -20,10 +20,12 @@ type AccessTokenLifetime func(ctx context.Context, instanceID, orgID string) (ti
 // ClientCredentials is the client credentials grant (RFC 6749 section
 // 4.4): a confidential client obtains an access token for itself. The
 // token is a JWT (RFC 9068) whose sub and client_id are the client's id,
-// whose aud is the client's project, signed and not stored.
+// whose aud is the client's project — or the resource servers named with
+// resource (RFC 8707) — signed and not stored.
 type ClientCredentials struct {
-	Tokens   ClientCredentialsTokens
-	Lifetime AccessTokenLifetime
+	Tokens    ClientCredentialsTokens
+	Lifetime  AccessTokenLifetime
+	Resources Resources
 }
 
 // Type implements Grant.
@@ -39,6 +41,10 @@ func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenRe
 	if err != nil {
 		return nil, err
 	}
+	aud, err := audienceOf(ctx, g.Resources, r, []string{app.ProjectID})
+	if err != nil {
+		return nil, err
+	}
 	lifetime := app.AccessTokenLifetime
 	if lifetime == 0 {
 		if lifetime, err = g.Lifetime(ctx, r.InstanceID, app.OrgID); err != nil {
@@ -46,7 +52,7 @@ func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenRe
 		}
 	}
 	raw, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
-		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: []string{app.ProjectID}, Scopes: scopes, Lifetime: lifetime,
+		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime,
 	})
 	if err != nil {
 		return nil, err

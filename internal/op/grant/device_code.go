@@ -27,6 +27,10 @@ type DeviceCode struct {
 	Settings TokenSettings
 	Devices  Devices
 	Grants   Grants
+	// Resources and Access check that the projects of the resource
+	// servers the request named let the user in (RFC 8707).
+	Resources Resources
+	Access    ProjectAccess
 }
 
 // Type implements Grant.
@@ -38,6 +42,11 @@ func (g DeviceCode) Token(ctx context.Context, r Request) (*oauth.TokenResponse,
 	code := r.Form.Get("device_code")
 	if code == "" {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "device_code is required")
+	}
+	// Resources are named at the device authorization endpoint; the token
+	// request, which spends the approval, takes none.
+	if err := checkNarrowing(r, nil); err != nil {
+		return nil, err
 	}
 	req, err := g.Devices.Poll(ctx, r.InstanceID, app.ClientID, code)
 	switch {
@@ -60,6 +69,9 @@ func (g DeviceCode) Token(ctx context.Context, r Request) (*oauth.TokenResponse,
 	}
 	accessID := id.New()
 	gr := grants.Grant{ID: grants.NewID(), InstanceID: r.InstanceID, ClientID: app.ClientID, UserID: req.UserID, OrgID: req.OrgID,
-		SessionID: req.SessionID, Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR}
+		SessionID: req.SessionID, Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources}
+	if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, req.UserID, gr.Resources); err != nil {
+		return nil, err
+	}
 	return userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.newGrant(ctx, r, g.Grants, gr, accessID, "", req.ID, lifetimes)
 }

@@ -4,9 +4,28 @@
 // grant type before a grant runs; a grant receives the request as a
 // Request, which holds the client.Authenticated.
 //
-// Served: client_credentials (RFC 6749 section 4.4). Next, each a file
-// here with its own storage interface: authorization_code,
-// refresh_token (rotation and reuse detection), the JWT bearer grant of
-// RFC 7523 (machine keys), token exchange (RFC 8693) and device code
-// (RFC 8628).
+// Served, each a file with its own narrow interfaces:
+// client_credentials (RFC 6749 section 4.4), authorization_code,
+// refresh_token (rotation and reuse detection), device code (RFC 8628),
+// the JWT bearer grant of RFC 7523 for machine keys (jwt_bearer.go), and
+// token exchange of RFC 8693 (exchange.go).
+//
+// The JWT bearer grant is a ClientOptional grant: op runs it for a
+// request without client credentials too (Request.NoClient); every other
+// grant only ever sees an authenticated client that registered it.
+//
+// Resource indicators (RFC 8707, resource.go): client_credentials, JWT
+// bearer and token exchange take any resource URI an API application of
+// the instance registered (audienceOf, else invalid_target); the grants
+// of a signed-in user take a subset of what the authorization request
+// named (checkNarrowing), and their tokens are for the named resources,
+// else the grant's, else the client's project (userAudience).
+//
+// Token exchange policy, in short (exchange.go has it whole): the subject
+// token is an active access token of the instance meant for the client
+// (issued to it, or for its project); an actor token makes a delegation
+// (act claim, earlier actors nested) and must be the client's own;
+// without one, the exchange is an impersonation, which the client's
+// application must allow; every exchange is recorded
+// (token.Exchanged). Errors per RFC 8693 section 2.2.2.
 package grant

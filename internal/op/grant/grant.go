@@ -10,13 +10,30 @@ import (
 )
 
 // Request is a token request of an authenticated client whose
-// application registered the grant type.
+// application registered the grant type — or, for a grant that is a
+// ClientOptional, of no client at all (NoClient).
 type Request struct {
 	InstanceID string
 	Issuer     string
-	Client     client.Authenticated
-	// Form is the request's body, each parameter at most once.
+	// Endpoint is the token endpoint's URL, which an assertion's aud may
+	// name besides the issuer.
+	Endpoint string
+	Client   client.Authenticated
+	// NoClient: the request presented no client credentials, and Client
+	// is the zero value. Only a ClientOptional grant receives such a
+	// request.
+	NoClient bool
+	// Form is the request's body, each parameter at most once but the
+	// multi-valued resource and audience.
 	Form url.Values
+}
+
+// ClientOptional is a Grant that also answers requests without client
+// authentication (RFC 7523 section 3.1: "client authentication is
+// optional" for the JWT bearer grant).
+type ClientOptional interface {
+	Grant
+	ClientOptional()
 }
 
 // Grant is one grant type of the token endpoint.

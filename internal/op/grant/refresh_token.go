@@ -20,6 +20,10 @@ type RefreshToken struct {
 	Claims   Claims
 	Settings TokenSettings
 	Grants   Grants
+	// Resources and Access check that the projects of the resource
+	// servers the grant is for still let the user in (RFC 8707).
+	Resources Resources
+	Access    ProjectAccess
 }
 
 // Type implements Grant.
@@ -35,6 +39,16 @@ func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenRespons
 	lifetimes, err := g.Settings(ctx, r.InstanceID, app.OrgID)
 	if err != nil {
 		return nil, err
+	}
+	if r.Form.Has("resource") {
+		// Checked before the rotation, which would spend the token.
+		if peek, _, err := g.Grants.ByRefreshToken(ctx, r.InstanceID, raw); err == nil && peek.ClientID == app.ClientID {
+			if err := checkNarrowing(r, peek.Resources); err != nil {
+				return nil, err
+			}
+		} else if err != nil && !errors.Is(err, grants.ErrInvalid) {
+			return nil, err
+		}
 	}
 	gr, next, err := g.Grants.Refresh(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle)
 	switch {
@@ -52,6 +66,9 @@ func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenRespons
 			}
 		}
 		gr.Scopes = slices.Compact(requested)
+	}
+	if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, gr.UserID, grantResources(r, gr)); err != nil {
+		return nil, err
 	}
 	resp, _, err := userTokens{Tokens: g.Tokens, Claims: g.Claims, Settings: g.Settings}.issue(ctx, r, gr, id.New(), "", lifetimes)
 	if err != nil {

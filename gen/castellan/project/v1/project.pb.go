@@ -346,7 +346,9 @@ type Application struct {
 	Public bool `protobuf:"varint,7,opt,name=public,proto3" json:"public,omitempty"`
 	// GrantTypes the application may use: client_credentials,
 	// authorization_code, refresh_token,
-	// urn:ietf:params:oauth:grant-type:jwt-bearer.
+	// urn:ietf:params:oauth:grant-type:jwt-bearer,
+	// urn:ietf:params:oauth:grant-type:device_code,
+	// urn:ietf:params:oauth:grant-type:token-exchange.
 	GrantTypes []string `protobuf:"bytes,8,rep,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
 	// AccessTokenType is the format of its access tokens.
 	AccessTokenType AccessTokenType `protobuf:"varint,9,opt,name=access_token_type,json=accessTokenType,proto3,enum=castellan.project.v1.AccessTokenType" json:"access_token_type,omitempty"`
@@ -386,9 +388,17 @@ type Application struct {
 	// ThirdParty: the hosted login asks users' consent for it.
 	ThirdParty bool `protobuf:"varint,22,opt,name=third_party,json=thirdParty,proto3" json:"third_party,omitempty"`
 	// RoleClaims is how its tokens carry the user's roles.
-	RoleClaims    RoleClaimFormat `protobuf:"varint,23,opt,name=role_claims,json=roleClaims,proto3,enum=castellan.project.v1.RoleClaimFormat" json:"role_claims,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RoleClaims RoleClaimFormat `protobuf:"varint,23,opt,name=role_claims,json=roleClaims,proto3,enum=castellan.project.v1.RoleClaimFormat" json:"role_claims,omitempty"`
+	// ResourceURI names an API application as a resource server (RFC 8707):
+	// a client that asks for a token with resource set to it gets a token
+	// whose audience is this URI.
+	ResourceUri string `protobuf:"bytes,24,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
+	// ImpersonationAllowed lets the client exchange a token of a user for a
+	// token that acts as that user with no actor (RFC 8693 token exchange
+	// without actor_token); delegation needs only the token exchange grant.
+	ImpersonationAllowed bool `protobuf:"varint,25,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -580,6 +590,20 @@ func (x *Application) GetRoleClaims() RoleClaimFormat {
 		return x.RoleClaims
 	}
 	return RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED
+}
+
+func (x *Application) GetResourceUri() string {
+	if x != nil {
+		return x.ResourceUri
+	}
+	return ""
+}
+
+func (x *Application) GetImpersonationAllowed() bool {
+	if x != nil {
+		return x.ImpersonationAllowed
+	}
+	return false
 }
 
 // CreateProjectRequest names the organization and the project.
@@ -918,9 +942,19 @@ type CreateApplicationRequest struct {
 	// the account page). First-party applications (the default) do not ask.
 	ThirdParty bool `protobuf:"varint,17,opt,name=third_party,json=thirdParty,proto3" json:"third_party,omitempty"`
 	// RoleClaims is how its tokens carry the user's roles of projects.
-	RoleClaims    RoleClaimFormat `protobuf:"varint,18,opt,name=role_claims,json=roleClaims,proto3,enum=castellan.project.v1.RoleClaimFormat" json:"role_claims,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RoleClaims RoleClaimFormat `protobuf:"varint,18,opt,name=role_claims,json=roleClaims,proto3,enum=castellan.project.v1.RoleClaimFormat" json:"role_claims,omitempty"`
+	// ResourceURI: for an API application only, the absolute URI (RFC 3986
+	// section 4.3, no fragment, at most 500 bytes, e.g.
+	// https://api.example.com/) that clients name with the resource
+	// parameter (RFC 8707) to get tokens for it; unique in the instance.
+	// Unset: it cannot be named.
+	ResourceUri string `protobuf:"bytes,19,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
+	// ImpersonationAllowed: for a client of the token exchange grant
+	// (urn:ietf:params:oauth:grant-type:token-exchange), allow exchanges
+	// without an actor token (impersonation, RFC 8693 section 1.1).
+	ImpersonationAllowed bool `protobuf:"varint,20,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *CreateApplicationRequest) Reset() {
@@ -1077,6 +1111,20 @@ func (x *CreateApplicationRequest) GetRoleClaims() RoleClaimFormat {
 		return x.RoleClaims
 	}
 	return RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED
+}
+
+func (x *CreateApplicationRequest) GetResourceUri() string {
+	if x != nil {
+		return x.ResourceUri
+	}
+	return ""
+}
+
+func (x *CreateApplicationRequest) GetImpersonationAllowed() bool {
+	if x != nil {
+		return x.ImpersonationAllowed
+	}
+	return false
 }
 
 // SetApplicationKeysRequest replaces the keys of a private_key_jwt
@@ -1777,7 +1825,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xe8\a\n" +
+	"expireTime\"\xc0\b\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1809,7 +1857,9 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vthird_party\x18\x16 \x01(\bR\n" +
 	"thirdParty\x12F\n" +
 	"\vrole_claims\x18\x17 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
-	"roleClaims\"S\n" +
+	"roleClaims\x12!\n" +
+	"\fresource_uri\x18\x18 \x01(\tR\vresourceUri\x123\n" +
+	"\x15impersonation_allowed\x18\x19 \x01(\bR\x14impersonationAllowed\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -1823,7 +1873,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xa4\x06\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xfc\x06\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1849,7 +1899,9 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vthird_party\x18\x11 \x01(\bR\n" +
 	"thirdParty\x12F\n" +
 	"\vrole_claims\x18\x12 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
-	"roleClaims\"V\n" +
+	"roleClaims\x12!\n" +
+	"\fresource_uri\x18\x13 \x01(\tR\vresourceUri\x123\n" +
+	"\x15impersonation_allowed\x18\x14 \x01(\bR\x14impersonationAllowed\"V\n" +
 	"\x19SetApplicationKeysRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x12\n" +
 	"\x04jwks\x18\x02 \x01(\tR\x04jwks\"a\n" +
