@@ -397,6 +397,10 @@ type loadOp struct {
 	name  string
 	units string
 	do    func(w, n int) (int, error)
+	// workers is the number of concurrent clients (accessWorkers when 0);
+	// ref is the op its rate is compared with (the last op when nil).
+	workers int
+	ref     *loadOp
 
 	requests, done int
 	wall           time.Duration
@@ -404,18 +408,21 @@ type loadOp struct {
 	latencies      []time.Duration
 }
 
-// alternate runs each op for accessWindow from accessWorkers workers, in
-// turn, b.N times (the order reversed on odd iterations), and reports per
-// op its units/s, requests' p50 and p99, the server's CPU per request,
-// and the ratio of each op's request rate to the last op's (the
-// reference).
+// alternate runs each op for accessWindow from its workers, in turn, b.N
+// times (the order reversed on odd iterations), and reports per op its
+// units/s, requests' p50 and p99, the server's CPU per request, and the
+// ratio of its request rate to its reference's.
 func alternate(b *testing.B, s *signInServer, ops ...*loadOp) {
 	run := func(op *loadOp) {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		cpu, _ := pidCPU(b, s.cmd.Process.Pid)
 		began := time.Now()
-		for w := range accessWorkers {
+		workers := op.workers
+		if workers == 0 {
+			workers = accessWorkers
+		}
+		for w := range workers {
 			wg.Go(func() {
 				var lat []time.Duration
 				units := 0
@@ -455,17 +462,19 @@ func alternate(b *testing.B, s *signInServer, ops ...*loadOp) {
 		}
 	}
 	b.StopTimer()
-	ref := ops[len(ops)-1]
-	refRate := float64(ref.requests) / ref.wall.Seconds()
+	rate := func(op *loadOp) float64 { return float64(op.requests) / op.wall.Seconds() }
 	for _, op := range ops {
+		ref := op.ref
+		if ref == nil {
+			ref = ops[len(ops)-1]
+		}
 		slices.Sort(op.latencies)
-		rate := float64(op.requests) / op.wall.Seconds()
 		b.ReportMetric(float64(op.done)/op.wall.Seconds(), op.name+"-"+op.units+"/s")
 		b.ReportMetric(float64(op.latencies[len(op.latencies)/2].Microseconds()), op.name+"-p50-µs")
 		b.ReportMetric(float64(op.latencies[len(op.latencies)*99/100].Microseconds()), op.name+"-p99-µs")
 		b.ReportMetric(float64(op.cpu.Microseconds())/float64(op.requests), op.name+"-cpu-µs/req")
 		if op != ref {
-			b.ReportMetric(rate/refRate, op.name+"/"+ref.name)
+			b.ReportMetric(rate(op)/rate(ref), op.name+"/"+ref.name)
 		}
 	}
 }
@@ -501,6 +510,8 @@ func (s *signInServer) send(method, path string, body []byte, out any) error {
 // what the decision itself costs: an evaluation refused after the caller
 // is authenticated (a subject of type "group": 400 before any read), and
 // GET /.well-known/authzen-configuration, the bare HTTP round trip.
+// Single evaluations and /v1/me also run from one client at a time
+// (evaluation-1, me-1): their latency without queueing.
 func BenchmarkAuthZEN(b *testing.B) {
 	size := benchAuthorizations(b)
 	owner := b
@@ -601,7 +612,11 @@ func BenchmarkAuthZEN(b *testing.B) {
 					}
 				}
 			}
-			alternate(b, s, single, batch, refused, metadata, me)
+			// One client at a time: the latency of a decision without
+			// queueing behind the others.
+			meSerial := &loadOp{name: "me-1", units: "requests", do: me.do, workers: 1}
+			singleSerial := &loadOp{name: "evaluation-1", units: "evaluations", do: single.do, workers: 1, ref: meSerial}
+			alternate(b, s, single, batch, refused, metadata, singleSerial, meSerial, me)
 			b.ReportMetric(float64(size), "authorizations")
 		})
 	}
