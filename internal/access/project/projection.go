@@ -21,7 +21,7 @@ CREATE TABLE project_grants (instance_id TEXT NOT NULL, grant_id TEXT NOT NULL, 
 CREATE UNIQUE INDEX project_grants_project ON project_grants (instance_id, project_id, granted_org_id);
 CREATE INDEX project_grants_granted ON project_grants (instance_id, granted_org_id);
 CREATE TABLE project_grant_roles (instance_id TEXT NOT NULL, grant_id TEXT NOT NULL, role_key TEXT NOT NULL, PRIMARY KEY (instance_id, grant_id, role_key));
-CREATE TABLE authorizations (instance_id TEXT NOT NULL, authorization_id TEXT NOT NULL, user_id TEXT NOT NULL, group_id TEXT NOT NULL,
+CREATE TABLE authorizations (instance_id TEXT NOT NULL, authorization_id TEXT NOT NULL, user_id TEXT NOT NULL, group_id TEXT NOT NULL DEFAULT '',
 	project_id TEXT NOT NULL, grant_id TEXT NOT NULL, org_id TEXT NOT NULL, roles TEXT NOT NULL, sequence BIGINT NOT NULL, created_at BIGINT NOT NULL,
 	changed_at BIGINT NOT NULL, PRIMARY KEY (instance_id, authorization_id));
 CREATE INDEX authorizations_user ON authorizations (instance_id, user_id, project_id);
