@@ -231,6 +231,28 @@ func TestDelegatedAccess(t *testing.T) {
 			t.Fatal("AuthZEN answers the CAOS administrator about Digitec's project")
 		}
 
+		// The application switches to flat role claims: the next token
+		// lists role keys (the clients' cache holds an application for up
+		// to a second); then back.
+		setFormat := func(format string) {
+			t.Helper()
+			app := mustJSON(t, s.url, owner, http.MethodPatch, "/v1/applications/"+web.ID, map[string]any{"roleClaims": format})["application"].(map[string]any)
+			if app["roleClaims"] != format {
+				t.Fatalf("application after the update: %v", app)
+			}
+			time.Sleep(1100 * time.Millisecond)
+		}
+		setFormat("ROLE_CLAIM_FORMAT_FLAT")
+		flat, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if roles, _ := jwtPayload(t, flat.AccessToken)["roles"].([]any); len(roles) != 1 || roles[0] != "purchase_admin" {
+			t.Fatalf("flat roles claim: %v", jwtPayload(t, flat.AccessToken))
+		}
+		tok = flat
+		setFormat("ROLE_CLAIM_FORMAT_NESTED")
+
 		// Digitec takes purchase_admin back from the grant.
 		time.Sleep(5 * time.Millisecond)
 		whileHeld := time.Now().UTC()
@@ -258,7 +280,8 @@ func TestDelegatedAccess(t *testing.T) {
 			return out
 		}
 		if got := strings.Join(types(owner, "aggregateType=project&aggregateId="+portal), " "); got !=
-			"project.added project.role.added project.role.added project.application.added project.application.secret.added project.grant.added project.grant.changed" {
+			"project.added project.role.added project.role.added project.application.added project.application.secret.added project.grant.added "+
+				"project.application.changed project.application.changed project.grant.changed" {
 			t.Fatalf("the project's events: %s", got)
 		}
 		caosEvents := strings.Join(types(caosToken, "organizationId="+caos+"&aggregateType=authorization"), " ")

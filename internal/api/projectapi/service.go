@@ -144,14 +144,8 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
 		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod(), IDTokenAlg: m.GetIdTokenAlg(),
 		ThirdParty: m.GetThirdParty(), ResourceURI: m.GetResourceUri(), ImpersonationAllowed: m.GetImpersonationAllowed()}
-	switch m.GetRoleClaims() {
-	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED:
-		spec.RoleClaims = client.RoleClaimsNested
-	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_FLAT:
-		spec.RoleClaims = client.RoleClaimsFlat
-	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED:
-	default:
-		return nil, failure.InvalidArgument("roleClaims", "%d is not a role claim format", m.GetRoleClaims())
+	if spec.RoleClaims, err = roleClaimsOf(m.GetRoleClaims()); err != nil {
+		return nil, err
 	}
 	if m.GetJwks() != "" {
 		spec.JWKS = []byte(m.GetJwks())
@@ -164,13 +158,8 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	default:
 		return nil, failure.InvalidArgument("kind", "unknown kind %d", m.GetKind())
 	}
-	switch m.GetAccessTokenType() {
-	case projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT, projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_UNSPECIFIED:
-		spec.AccessTokenType = client.TokenJWT
-	case projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_OPAQUE:
-		spec.AccessTokenType = client.TokenOpaque
-	default:
-		return nil, failure.InvalidArgument("accessTokenType", "unknown type %d", m.GetAccessTokenType())
+	if spec.AccessTokenType, err = tokenTypeOf(m.GetAccessTokenType()); err != nil {
+		return nil, err
 	}
 	if d := m.GetAccessTokenLifetime(); d != nil {
 		if err := d.CheckValid(); err != nil {
@@ -332,4 +321,72 @@ func applicationOf(a client.Application) *projectv1.Application {
 		}
 	}
 	return out
+}
+
+// roleClaimsOf is the role claim format an API value names ("" for the
+// default).
+func roleClaimsOf(f projectv1.RoleClaimFormat) (string, error) {
+	switch f {
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_NESTED:
+		return client.RoleClaimsNested, nil
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_FLAT:
+		return client.RoleClaimsFlat, nil
+	case projectv1.RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED:
+		return "", nil
+	}
+	return "", failure.InvalidArgument("roleClaims", "%d is not a role claim format", f)
+}
+
+// tokenTypeOf is the access token type an API value names.
+func tokenTypeOf(t projectv1.AccessTokenType) (string, error) {
+	switch t {
+	case projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT, projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_UNSPECIFIED:
+		return client.TokenJWT, nil
+	case projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_OPAQUE:
+		return client.TokenOpaque, nil
+	}
+	return "", failure.InvalidArgument("accessTokenType", "unknown type %d", t)
+}
+
+// UpdateApplication changes what an application may do; project.write.
+func (s *Service) UpdateApplication(ctx context.Context, req *connect.Request[projectv1.UpdateApplicationRequest]) (*connect.Response[projectv1.UpdateApplicationResponse], error) {
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	u := client.ApplicationUpdate{Name: m.Name, IDTokenAlg: m.IdTokenAlg, ThirdParty: m.ThirdParty, ResourceURI: m.ResourceUri,
+		ImpersonationAllowed: m.ImpersonationAllowed}
+	if m.GrantTypes != nil {
+		u.GrantTypes, u.SetGrantTypes = m.GetGrantTypes().GetValues(), true
+	}
+	if m.Scopes != nil {
+		u.Scopes, u.SetScopes = m.GetScopes().GetValues(), true
+	}
+	if m.AccessTokenType != nil {
+		t, err := tokenTypeOf(m.GetAccessTokenType())
+		if err != nil {
+			return nil, err
+		}
+		u.AccessTokenType = &t
+	}
+	if m.RoleClaims != nil {
+		f, err := roleClaimsOf(m.GetRoleClaims())
+		if err != nil {
+			return nil, err
+		}
+		u.RoleClaims = &f
+	}
+	if d := m.GetAccessTokenLifetime(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return nil, failure.InvalidArgument("accessTokenLifetime", "%v", err)
+		}
+		l := d.AsDuration()
+		u.AccessTokenLifetime = &l
+	}
+	app, err = s.commands.UpdateApplication(ctx, caller.Editor(), caller.InstanceID, app.ID, u)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.UpdateApplicationResponse{Application: applicationOf(app)}), nil
 }

@@ -213,3 +213,58 @@ func TestApplicationSpec(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateApplication(t *testing.T) {
+	f := newFixture(t)
+	app, _, err := f.commands.CreateApplication(ctx, eventstore.SystemEditor, "inst-a", f.project.ID, ApplicationSpec{Name: "worker",
+		GrantTypes: []string{oauth.GrantClientCredentials}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _, err := f.commands.CreateApplication(ctx, eventstore.SystemEditor, "inst-a", f.project.ID, ApplicationSpec{Name: "api", Kind: KindAPI,
+		ResourceURI: "https://api.example.com/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opaque, name, flat := TokenOpaque, "batch worker", RoleClaimsFlat
+	lifetime := 5 * time.Minute
+	got, err := f.commands.UpdateApplication(ctx, eventstore.SystemEditor, "inst-a", app.ID, ApplicationUpdate{Name: &name, AccessTokenType: &opaque,
+		AccessTokenLifetime: &lifetime, RoleClaims: &flat, Scopes: []string{"reports:read"}, SetScopes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := GetApplication(ctx, f.store.DB(), "inst-a", app.ID)
+	if err != nil || read.Name != name || read.AccessTokenType != TokenOpaque || read.AccessTokenLifetime != lifetime || read.RoleClaims != RoleClaimsFlat ||
+		len(read.Scopes) != 1 || got.AccessTokenType != TokenOpaque || !read.Allows(oauth.GrantClientCredentials) {
+		t.Fatalf("after the update: %+v %v", read, err)
+	}
+	bad := "EdDSA256"
+	for _, tc := range []struct {
+		name  string
+		appID string
+		u     ApplicationUpdate
+		field string
+	}{
+		{"an unknown grant type", app.ID, ApplicationUpdate{GrantTypes: []string{"password"}, SetGrantTypes: true}, "grantTypes"},
+		{"the code grant without redirect URIs", app.ID, ApplicationUpdate{GrantTypes: []string{oauth.GrantAuthorizationCode}, SetGrantTypes: true}, "redirectUris"},
+		{"an unknown ID token algorithm", app.ID, ApplicationUpdate{IDTokenAlg: &bad}, "idTokenAlg"},
+		{"a resource URI on a client", app.ID, ApplicationUpdate{ResourceURI: &bad}, "resourceUri"},
+	} {
+		if _, err := f.commands.UpdateApplication(ctx, eventstore.SystemEditor, "inst-a", tc.appID, tc.u); !failure.Is(err, failure.KindInvalidArgument) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// A resource URI moves: the old one is free for another application.
+	moved := "https://api2.example.com/"
+	if _, err := f.commands.UpdateApplication(ctx, eventstore.SystemEditor, "inst-a", api.ID, ApplicationUpdate{ResourceURI: &moved}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.commands.CreateApplication(ctx, eventstore.SystemEditor, "inst-a", f.project.ID, ApplicationSpec{Name: "api 2", Kind: KindAPI,
+		ResourceURI: "https://api.example.com/"}); err != nil {
+		t.Fatalf("the released resource URI: %v", err)
+	}
+	if _, _, err := f.commands.CreateApplication(ctx, eventstore.SystemEditor, "inst-a", f.project.ID, ApplicationSpec{Name: "api 3", Kind: KindAPI,
+		ResourceURI: moved}); !failure.Is(err, failure.KindAlreadyExists) {
+		t.Fatalf("the claimed resource URI: %v", err)
+	}
+}

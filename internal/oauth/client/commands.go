@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -248,6 +249,100 @@ func (c *Commands) SetKeys(ctx context.Context, editor eventstore.Editor, instan
 		return Application{}, err
 	}
 	app.JWKS = set
+	return app, nil
+}
+
+// ApplicationUpdate is a change of what an application may do; a nil
+// field keeps its value.
+type ApplicationUpdate struct {
+	Name                 *string
+	GrantTypes           []string
+	SetGrantTypes        bool
+	AccessTokenType      *string
+	AccessTokenLifetime  *time.Duration
+	Scopes               []string
+	SetScopes            bool
+	IDTokenAlg           *string
+	ThirdParty           *bool
+	RoleClaims           *string
+	ResourceURI          *string
+	ImpersonationAllowed *bool
+}
+
+// UpdateApplication changes what an application may do — its name, grant
+// types, access token format and lifetime, scopes, ID token algorithm,
+// consent, role claims, resource URI and impersonation — under the rules
+// of a new application. Tokens already issued keep what they were issued
+// with; the next grant follows the change (within CacheTTL on every
+// replica). A client of the authorization code grant must already have its
+// redirect URIs.
+func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Editor, instanceID, appID string, u ApplicationUpdate) (Application, error) {
+	app, p, seq, err := c.load(ctx, instanceID, appID)
+	if err != nil {
+		return Application{}, err
+	}
+	spec := ApplicationSpec{Name: app.Name, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes, AccessTokenType: app.AccessTokenType,
+		AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes, Redirects: app.Redirects, AuthMethod: app.AuthMethod,
+		IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty, RoleClaims: app.RoleClaims, ResourceURI: app.ResourceURI,
+		ImpersonationAllowed: app.ImpersonationAllowed}
+	if app.AuthMethod == oauth.AuthPrivateKeyJWT {
+		if spec.JWKS, err = json.Marshal(app.JWKS); err != nil {
+			return Application{}, err
+		}
+	}
+	if u.Name != nil {
+		spec.Name = *u.Name
+	}
+	if u.SetGrantTypes {
+		spec.GrantTypes = u.GrantTypes
+	}
+	if u.AccessTokenType != nil {
+		spec.AccessTokenType = *u.AccessTokenType
+	}
+	if u.AccessTokenLifetime != nil {
+		spec.AccessTokenLifetime = *u.AccessTokenLifetime
+	}
+	if u.SetScopes {
+		spec.Scopes = u.Scopes
+	}
+	if u.IDTokenAlg != nil {
+		spec.IDTokenAlg = *u.IDTokenAlg
+	} else if app.Kind == KindAPI {
+		spec.IDTokenAlg = "" // an API application has none; its default is stored
+	}
+	if u.ThirdParty != nil {
+		spec.ThirdParty = *u.ThirdParty
+	}
+	if u.RoleClaims != nil {
+		spec.RoleClaims = *u.RoleClaims
+	}
+	if u.ResourceURI != nil {
+		spec.ResourceURI = *u.ResourceURI
+	}
+	if u.ImpersonationAllowed != nil {
+		spec.ImpersonationAllowed = *u.ImpersonationAllowed
+	}
+	if spec, err = checkSpec(spec); err != nil {
+		return Application{}, err
+	}
+	var unique []eventstore.Unique
+	if spec.ResourceURI != app.ResourceURI {
+		if app.ResourceURI != "" {
+			unique = append(unique, eventstore.Unique{Kind: uniqueResource, Value: app.ResourceURI, Remove: true})
+		}
+		if spec.ResourceURI != "" {
+			unique = append(unique, eventstore.Unique{Kind: uniqueResource, Value: spec.ResourceURI, Field: "resourceUri"})
+		}
+	}
+	changed := &ApplicationChanged{AppID: app.ID, Name: spec.Name, GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType,
+		AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes, IDTokenAlg: spec.IDTokenAlg, ThirdParty: spec.ThirdParty,
+		RoleClaims: spec.RoleClaims, ResourceURI: spec.ResourceURI, ImpersonationAllowed: spec.ImpersonationAllowed}
+	if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
+		Events: []eventstore.Payload{changed}, Unique: unique}); err != nil {
+		return Application{}, err
+	}
+	app.Name, app.GrantTypes, app.AccessTokenType, app.AccessTokenLifetime, app.Scopes = spec.Name, spec.GrantTypes, spec.AccessTokenType, spec.AccessTokenLifetime, spec.Scopes
+	app.IDTokenAlg, app.ThirdParty, app.RoleClaims, app.ResourceURI, app.ImpersonationAllowed = spec.IDTokenAlg, spec.ThirdParty, spec.RoleClaims, spec.ResourceURI, spec.ImpersonationAllowed
 	return app, nil
 }
 

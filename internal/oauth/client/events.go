@@ -40,6 +40,24 @@ type ApplicationAdded struct {
 	ImpersonationAllowed bool   `json:"impersonationAllowed,omitempty"`
 }
 
+// ApplicationChanged replaces what an application may do after it was
+// created: every field, as it is from now on. Its kind, public or
+// confidential type, authentication method, keys, secrets and redirects
+// change through their own events.
+type ApplicationChanged struct {
+	AppID                string        `json:"appId"`
+	Name                 string        `json:"name"`
+	GrantTypes           []string      `json:"grantTypes"`
+	AccessTokenType      string        `json:"accessTokenType"`
+	AccessTokenLifetime  time.Duration `json:"accessTokenLifetime"`
+	Scopes               []string      `json:"scopes"`
+	IDTokenAlg           string        `json:"idTokenAlg"`
+	ThirdParty           bool          `json:"thirdParty"`
+	RoleClaims           string        `json:"roleClaims"`
+	ResourceURI          string        `json:"resourceUri"`
+	ImpersonationAllowed bool          `json:"impersonationAllowed"`
+}
+
 // KeysSet replaces the public keys of a private_key_jwt client.
 type KeysSet struct {
 	AppID string          `json:"appId"`
@@ -75,13 +93,14 @@ type SecretRemoved struct {
 	SecretID string `json:"secretId"`
 }
 
-func (ProjectAdded) EventType() string     { return "project.added" }
-func (ApplicationAdded) EventType() string { return "project.application.added" }
-func (RedirectsSet) EventType() string     { return "project.application.redirects.set" }
-func (KeysSet) EventType() string          { return "project.application.keys.set" }
-func (SecretAdded) EventType() string      { return "project.application.secret.added" }
-func (SecretExpirySet) EventType() string  { return "project.application.secret.expiry_set" }
-func (SecretRemoved) EventType() string    { return "project.application.secret.removed" }
+func (ProjectAdded) EventType() string       { return "project.added" }
+func (ApplicationAdded) EventType() string   { return "project.application.added" }
+func (RedirectsSet) EventType() string       { return "project.application.redirects.set" }
+func (ApplicationChanged) EventType() string { return "project.application.changed" }
+func (KeysSet) EventType() string            { return "project.application.keys.set" }
+func (SecretAdded) EventType() string        { return "project.application.secret.added" }
+func (SecretExpirySet) EventType() string    { return "project.application.secret.expiry_set" }
+func (SecretRemoved) EventType() string      { return "project.application.secret.removed" }
 
 // RegisterEvents adds the project and application events to r.
 func RegisterEvents(r *eventstore.Registry) {
@@ -89,6 +108,7 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[ApplicationAdded](r, 1)
 	eventstore.Register[RedirectsSet](r, 1)
 	eventstore.Register[KeysSet](r, 1)
+	eventstore.Register[ApplicationChanged](r, 1)
 	eventstore.Register[SecretAdded](r, 1)
 	eventstore.Register[SecretExpirySet](r, 1)
 	eventstore.Register[SecretRemoved](r, 1)

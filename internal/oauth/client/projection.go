@@ -77,7 +77,7 @@ type Projection struct{}
 
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
-	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
+	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &ApplicationChanged{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -146,6 +146,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
 			redirectsJSON(p.Redirects), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS), idTokenAlg(p.IDTokenAlg), p.ThirdParty,
 			roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed)
+	case *ApplicationChanged:
+		_, err = tx.ExecContext(ctx, `UPDATE applications SET name = $1, grant_types = $2, access_token_type = $3, access_token_lifetime_ms = $4,
+	scopes = $5, id_token_alg = $6, third_party = $7, role_claims = $8, resource_uri = $9, impersonation = $10 WHERE instance_id = $11 AND app_id = $12`,
+			p.Name, strings.Join(p.GrantTypes, " "), p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
+			idTokenAlg(p.IDTokenAlg), p.ThirdParty, roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed, a.InstanceID, p.AppID)
 	case *KeysSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1 WHERE instance_id = $2 AND app_id = $3`, string(p.JWKS), a.InstanceID, p.AppID)
 	case *RedirectsSet:

@@ -1809,6 +1809,236 @@ func (*RemoveClientSecretResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
+// StringList is a list that may be set to empty.
+type StringList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Values of the list.
+	Values        []string `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StringList) Reset() {
+	*x = StringList{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StringList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StringList) ProtoMessage() {}
+
+func (x *StringList) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StringList.ProtoReflect.Descriptor instead.
+func (*StringList) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StringList) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// UpdateApplicationRequest names the application and what changes.
+type UpdateApplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application.
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Name of the application.
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// GrantTypes replace the registered grant types.
+	GrantTypes *StringList `protobuf:"bytes,3,opt,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
+	// AccessTokenType is the format of its access tokens.
+	AccessTokenType *AccessTokenType `protobuf:"varint,4,opt,name=access_token_type,json=accessTokenType,proto3,enum=castellan.project.v1.AccessTokenType,oneof" json:"access_token_type,omitempty"`
+	// AccessTokenLifetime is its own access token lifetime; zero for the
+	// settings in force.
+	AccessTokenLifetime *durationpb.Duration `protobuf:"bytes,5,opt,name=access_token_lifetime,json=accessTokenLifetime,proto3" json:"access_token_lifetime,omitempty"`
+	// Scopes replace the scopes it may be granted.
+	Scopes *StringList `protobuf:"bytes,6,opt,name=scopes,proto3" json:"scopes,omitempty"`
+	// IdTokenAlg signs its ID tokens: RS256, ES256 or EdDSA.
+	IdTokenAlg *string `protobuf:"bytes,7,opt,name=id_token_alg,json=idTokenAlg,proto3,oneof" json:"id_token_alg,omitempty"`
+	// ThirdParty: the hosted login asks users' consent for it.
+	ThirdParty *bool `protobuf:"varint,8,opt,name=third_party,json=thirdParty,proto3,oneof" json:"third_party,omitempty"`
+	// RoleClaims is how its tokens carry the user's roles.
+	RoleClaims *RoleClaimFormat `protobuf:"varint,9,opt,name=role_claims,json=roleClaims,proto3,enum=castellan.project.v1.RoleClaimFormat,oneof" json:"role_claims,omitempty"`
+	// ResourceUri is an API application's resource identifier (RFC 8707);
+	// empty removes it.
+	ResourceUri *string `protobuf:"bytes,10,opt,name=resource_uri,json=resourceUri,proto3,oneof" json:"resource_uri,omitempty"`
+	// ImpersonationAllowed lets a token exchange client impersonate.
+	ImpersonationAllowed *bool `protobuf:"varint,11,opt,name=impersonation_allowed,json=impersonationAllowed,proto3,oneof" json:"impersonation_allowed,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *UpdateApplicationRequest) Reset() {
+	*x = UpdateApplicationRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateApplicationRequest) ProtoMessage() {}
+
+func (x *UpdateApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateApplicationRequest.ProtoReflect.Descriptor instead.
+func (*UpdateApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *UpdateApplicationRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *UpdateApplicationRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateApplicationRequest) GetGrantTypes() *StringList {
+	if x != nil {
+		return x.GrantTypes
+	}
+	return nil
+}
+
+func (x *UpdateApplicationRequest) GetAccessTokenType() AccessTokenType {
+	if x != nil && x.AccessTokenType != nil {
+		return *x.AccessTokenType
+	}
+	return AccessTokenType_ACCESS_TOKEN_TYPE_UNSPECIFIED
+}
+
+func (x *UpdateApplicationRequest) GetAccessTokenLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.AccessTokenLifetime
+	}
+	return nil
+}
+
+func (x *UpdateApplicationRequest) GetScopes() *StringList {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *UpdateApplicationRequest) GetIdTokenAlg() string {
+	if x != nil && x.IdTokenAlg != nil {
+		return *x.IdTokenAlg
+	}
+	return ""
+}
+
+func (x *UpdateApplicationRequest) GetThirdParty() bool {
+	if x != nil && x.ThirdParty != nil {
+		return *x.ThirdParty
+	}
+	return false
+}
+
+func (x *UpdateApplicationRequest) GetRoleClaims() RoleClaimFormat {
+	if x != nil && x.RoleClaims != nil {
+		return *x.RoleClaims
+	}
+	return RoleClaimFormat_ROLE_CLAIM_FORMAT_UNSPECIFIED
+}
+
+func (x *UpdateApplicationRequest) GetResourceUri() string {
+	if x != nil && x.ResourceUri != nil {
+		return *x.ResourceUri
+	}
+	return ""
+}
+
+func (x *UpdateApplicationRequest) GetImpersonationAllowed() bool {
+	if x != nil && x.ImpersonationAllowed != nil {
+		return *x.ImpersonationAllowed
+	}
+	return false
+}
+
+// UpdateApplicationResponse returns the application as it is now.
+type UpdateApplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application as changed.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateApplicationResponse) Reset() {
+	*x = UpdateApplicationResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateApplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateApplicationResponse) ProtoMessage() {}
+
+func (x *UpdateApplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateApplicationResponse.ProtoReflect.Descriptor instead.
+func (*UpdateApplicationResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UpdateApplicationResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
 var File_castellan_project_v1_project_proto protoreflect.FileDescriptor
 
 const file_castellan_project_v1_project_proto_rawDesc = "" +
@@ -1937,7 +2167,36 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x19RemoveClientSecretRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\"\x1c\n" +
-	"\x1aRemoveClientSecretResponse*h\n" +
+	"\x1aRemoveClientSecretResponse\"$\n" +
+	"\n" +
+	"StringList\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xf5\x05\n" +
+	"\x18UpdateApplicationRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12A\n" +
+	"\vgrant_types\x18\x03 \x01(\v2 .castellan.project.v1.StringListR\n" +
+	"grantTypes\x12V\n" +
+	"\x11access_token_type\x18\x04 \x01(\x0e2%.castellan.project.v1.AccessTokenTypeH\x01R\x0faccessTokenType\x88\x01\x01\x12M\n" +
+	"\x15access_token_lifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x13accessTokenLifetime\x128\n" +
+	"\x06scopes\x18\x06 \x01(\v2 .castellan.project.v1.StringListR\x06scopes\x12%\n" +
+	"\fid_token_alg\x18\a \x01(\tH\x02R\n" +
+	"idTokenAlg\x88\x01\x01\x12$\n" +
+	"\vthird_party\x18\b \x01(\bH\x03R\n" +
+	"thirdParty\x88\x01\x01\x12K\n" +
+	"\vrole_claims\x18\t \x01(\x0e2%.castellan.project.v1.RoleClaimFormatH\x04R\n" +
+	"roleClaims\x88\x01\x01\x12&\n" +
+	"\fresource_uri\x18\n" +
+	" \x01(\tH\x05R\vresourceUri\x88\x01\x01\x128\n" +
+	"\x15impersonation_allowed\x18\v \x01(\bH\x06R\x14impersonationAllowed\x88\x01\x01B\a\n" +
+	"\x05_nameB\x14\n" +
+	"\x12_access_token_typeB\x0f\n" +
+	"\r_id_token_algB\x0e\n" +
+	"\f_third_partyB\x0e\n" +
+	"\f_role_claimsB\x0f\n" +
+	"\r_resource_uriB\x18\n" +
+	"\x16_impersonation_allowed\"`\n" +
+	"\x19UpdateApplicationResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication*h\n" +
 	"\x0fApplicationKind\x12 \n" +
 	"\x1cAPPLICATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15APPLICATION_KIND_OIDC\x10\x01\x12\x18\n" +
@@ -1949,14 +2208,15 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fRoleClaimFormat\x12!\n" +
 	"\x1dROLE_CLAIM_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ROLE_CLAIM_FORMAT_NESTED\x10\x01\x12\x1a\n" +
-	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xd7\f\n" +
+	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xfc\r\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
 	"GetProject\x12'.castellan.project.v1.GetProjectRequest\x1a(.castellan.project.v1.GetProjectResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/projects/{project_id}\x90\x02\x01\x12~\n" +
 	"\fListProjects\x12).castellan.project.v1.ListProjectsRequest\x1a*.castellan.project.v1.ListProjectsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/projects\x90\x02\x01\x12\xa7\x01\n" +
 	"\x11CreateApplication\x12..castellan.project.v1.CreateApplicationRequest\x1a/.castellan.project.v1.CreateApplicationResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/projects/{project_id}/applications\x12\x99\x01\n" +
-	"\x0eGetApplication\x12+.castellan.project.v1.GetApplicationRequest\x1a,.castellan.project.v1.GetApplicationResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x90\x02\x01\x12\xbe\x01\n" +
+	"\x0eGetApplication\x12+.castellan.project.v1.GetApplicationRequest\x1a,.castellan.project.v1.GetApplicationResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x90\x02\x01\x12\xa2\x01\n" +
+	"\x11UpdateApplication\x12..castellan.project.v1.UpdateApplicationRequest\x1a/.castellan.project.v1.UpdateApplicationResponse\",\x82\xd3\xe4\x93\x02&:\x01*2!/v1/applications/{application_id}\x12\xbe\x01\n" +
 	"\x17SetApplicationRedirects\x124.castellan.project.v1.SetApplicationRedirectsRequest\x1a5.castellan.project.v1.SetApplicationRedirectsResponse\"6\x82\xd3\xe4\x93\x020:\x01*\x1a+/v1/applications/{application_id}/redirects\x12\xaa\x01\n" +
 	"\x12SetApplicationKeys\x12/.castellan.project.v1.SetApplicationKeysRequest\x1a0.castellan.project.v1.SetApplicationKeysResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/keys\x12\xa4\x01\n" +
 	"\x10ListApplications\x12-.castellan.project.v1.ListApplicationsRequest\x1a..castellan.project.v1.ListApplicationsResponse\"1\x82\xd3\xe4\x93\x02(\x12&/v1/projects/{project_id}/applications\x90\x02\x01\x12\xa4\x01\n" +
@@ -1976,7 +2236,7 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
@@ -2004,58 +2264,69 @@ var file_castellan_project_v1_project_proto_goTypes = []any{
 	(*AddClientSecretResponse)(nil),         // 23: castellan.project.v1.AddClientSecretResponse
 	(*RemoveClientSecretRequest)(nil),       // 24: castellan.project.v1.RemoveClientSecretRequest
 	(*RemoveClientSecretResponse)(nil),      // 25: castellan.project.v1.RemoveClientSecretResponse
-	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 27: google.protobuf.Duration
+	(*StringList)(nil),                      // 26: castellan.project.v1.StringList
+	(*UpdateApplicationRequest)(nil),        // 27: castellan.project.v1.UpdateApplicationRequest
+	(*UpdateApplicationResponse)(nil),       // 28: castellan.project.v1.UpdateApplicationResponse
+	(*timestamppb.Timestamp)(nil),           // 29: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 30: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	26, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	26, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	26, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	29, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	29, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	29, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	27, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	30, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	26, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	29, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
 	3,  // 9: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
 	3,  // 10: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
 	3,  // 11: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
 	0,  // 12: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 13: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	27, // 14: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	30, // 14: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
 	2,  // 15: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
 	5,  // 16: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
 	5,  // 17: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
 	5,  // 18: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
 	5,  // 19: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
 	5,  // 20: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	27, // 21: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	30, // 21: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
 	4,  // 22: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	6,  // 23: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	8,  // 24: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	10, // 25: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	12, // 26: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	18, // 27: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	15, // 28: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	13, // 29: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	20, // 30: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	22, // 31: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	24, // 32: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	7,  // 33: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	9,  // 34: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	11, // 35: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	17, // 36: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	19, // 37: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	16, // 38: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	14, // 39: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	21, // 40: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	23, // 41: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	25, // 42: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	33, // [33:43] is the sub-list for method output_type
-	23, // [23:33] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	26, // 23: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
+	1,  // 24: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	30, // 25: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	26, // 26: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
+	2,  // 27: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	5,  // 28: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	6,  // 29: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	8,  // 30: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	10, // 31: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	12, // 32: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	18, // 33: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	27, // 34: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
+	15, // 35: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	13, // 36: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	20, // 37: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	22, // 38: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	24, // 39: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	7,  // 40: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	9,  // 41: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	11, // 42: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	17, // 43: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	19, // 44: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	28, // 45: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
+	16, // 46: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	14, // 47: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	21, // 48: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	23, // 49: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	25, // 50: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	40, // [40:51] is the sub-list for method output_type
+	29, // [29:40] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -2063,13 +2334,14 @@ func file_castellan_project_v1_project_proto_init() {
 	if File_castellan_project_v1_project_proto != nil {
 		return
 	}
+	file_castellan_project_v1_project_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

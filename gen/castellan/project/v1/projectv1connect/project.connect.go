@@ -51,6 +51,9 @@ const (
 	// ProjectServiceGetApplicationProcedure is the fully-qualified name of the ProjectService's
 	// GetApplication RPC.
 	ProjectServiceGetApplicationProcedure = "/castellan.project.v1.ProjectService/GetApplication"
+	// ProjectServiceUpdateApplicationProcedure is the fully-qualified name of the ProjectService's
+	// UpdateApplication RPC.
+	ProjectServiceUpdateApplicationProcedure = "/castellan.project.v1.ProjectService/UpdateApplication"
 	// ProjectServiceSetApplicationRedirectsProcedure is the fully-qualified name of the
 	// ProjectService's SetApplicationRedirects RPC.
 	ProjectServiceSetApplicationRedirectsProcedure = "/castellan.project.v1.ProjectService/SetApplicationRedirects"
@@ -83,6 +86,12 @@ type ProjectServiceClient interface {
 	// GetApplication returns an application with its secrets' ids and
 	// validity, never the secrets.
 	GetApplication(context.Context, *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error)
+	// UpdateApplication changes what an application may do: its name,
+	// grant types, access token format and lifetime, scopes, ID token
+	// algorithm, consent, role claims, resource URI and impersonation. A
+	// field left out keeps its value; the rules are those of a new
+	// application.
+	UpdateApplication(context.Context, *connect.Request[v1.UpdateApplicationRequest]) (*connect.Response[v1.UpdateApplicationResponse], error)
 	// SetApplicationRedirects replaces where an application's
 	// authorizations and logouts may return, and its development mode.
 	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
@@ -144,6 +153,12 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		updateApplication: connect.NewClient[v1.UpdateApplicationRequest, v1.UpdateApplicationResponse](
+			httpClient,
+			baseURL+ProjectServiceUpdateApplicationProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("UpdateApplication")),
+			connect.WithClientOptions(opts...),
+		),
 		setApplicationRedirects: connect.NewClient[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse](
 			httpClient,
 			baseURL+ProjectServiceSetApplicationRedirectsProcedure,
@@ -185,6 +200,7 @@ type projectServiceClient struct {
 	listProjects            *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
 	createApplication       *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
 	getApplication          *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
+	updateApplication       *connect.Client[v1.UpdateApplicationRequest, v1.UpdateApplicationResponse]
 	setApplicationRedirects *connect.Client[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse]
 	setApplicationKeys      *connect.Client[v1.SetApplicationKeysRequest, v1.SetApplicationKeysResponse]
 	listApplications        *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
@@ -215,6 +231,11 @@ func (c *projectServiceClient) CreateApplication(ctx context.Context, req *conne
 // GetApplication calls castellan.project.v1.ProjectService.GetApplication.
 func (c *projectServiceClient) GetApplication(ctx context.Context, req *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error) {
 	return c.getApplication.CallUnary(ctx, req)
+}
+
+// UpdateApplication calls castellan.project.v1.ProjectService.UpdateApplication.
+func (c *projectServiceClient) UpdateApplication(ctx context.Context, req *connect.Request[v1.UpdateApplicationRequest]) (*connect.Response[v1.UpdateApplicationResponse], error) {
+	return c.updateApplication.CallUnary(ctx, req)
 }
 
 // SetApplicationRedirects calls castellan.project.v1.ProjectService.SetApplicationRedirects.
@@ -257,6 +278,12 @@ type ProjectServiceHandler interface {
 	// GetApplication returns an application with its secrets' ids and
 	// validity, never the secrets.
 	GetApplication(context.Context, *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error)
+	// UpdateApplication changes what an application may do: its name,
+	// grant types, access token format and lifetime, scopes, ID token
+	// algorithm, consent, role claims, resource URI and impersonation. A
+	// field left out keeps its value; the rules are those of a new
+	// application.
+	UpdateApplication(context.Context, *connect.Request[v1.UpdateApplicationRequest]) (*connect.Response[v1.UpdateApplicationResponse], error)
 	// SetApplicationRedirects replaces where an application's
 	// authorizations and logouts may return, and its development mode.
 	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
@@ -314,6 +341,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceUpdateApplicationHandler := connect.NewUnaryHandler(
+		ProjectServiceUpdateApplicationProcedure,
+		svc.UpdateApplication,
+		connect.WithSchema(projectServiceMethods.ByName("UpdateApplication")),
+		connect.WithHandlerOptions(opts...),
+	)
 	projectServiceSetApplicationRedirectsHandler := connect.NewUnaryHandler(
 		ProjectServiceSetApplicationRedirectsProcedure,
 		svc.SetApplicationRedirects,
@@ -357,6 +390,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceCreateApplicationHandler.ServeHTTP(w, r)
 		case ProjectServiceGetApplicationProcedure:
 			projectServiceGetApplicationHandler.ServeHTTP(w, r)
+		case ProjectServiceUpdateApplicationProcedure:
+			projectServiceUpdateApplicationHandler.ServeHTTP(w, r)
 		case ProjectServiceSetApplicationRedirectsProcedure:
 			projectServiceSetApplicationRedirectsHandler.ServeHTTP(w, r)
 		case ProjectServiceSetApplicationKeysProcedure:
@@ -394,6 +429,10 @@ func (UnimplementedProjectServiceHandler) CreateApplication(context.Context, *co
 
 func (UnimplementedProjectServiceHandler) GetApplication(context.Context, *connect.Request[v1.GetApplicationRequest]) (*connect.Response[v1.GetApplicationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.GetApplication is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) UpdateApplication(context.Context, *connect.Request[v1.UpdateApplicationRequest]) (*connect.Response[v1.UpdateApplicationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.UpdateApplication is not implemented"))
 }
 
 func (UnimplementedProjectServiceHandler) SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error) {
