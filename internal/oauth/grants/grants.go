@@ -58,7 +58,7 @@ var (
 type Grants struct {
 	store     *eventstore.Store
 	now       func() time.Time
-	rotations rotations
+	rotations database.GroupCommit
 }
 
 // New returns the service; now may be nil (time.Now).
@@ -150,11 +150,14 @@ func (g *Grants) Refresh(ctx context.Context, instanceID, clientID, token string
 	if err != nil {
 		return Grant{}, "", err
 	}
-	r := &rotation{instanceID: instanceID, clientID: clientID, tokenHash: hashToken(token), nextHash: nextHash, idle: idle, now: g.now(),
-		done: make(chan struct{}), lead: make(chan struct{})}
-	g.rotations.rotate(ctx, g.store.DB(), r)
-	if r.err != nil {
-		return Grant{}, "", fmt.Errorf("grants: refresh: %w", r.err)
+	r := &rotation{instanceID: instanceID, clientID: clientID, tokenHash: hashToken(token), nextHash: nextHash, idle: idle, now: g.now()}
+	db := g.store.DB()
+	st, err := prepareRotation(ctx, db)
+	if err == nil {
+		err = g.rotations.Run(ctx, db, func(ctx context.Context, tx *database.Tx) error { return r.apply(ctx, tx, st) })
+	}
+	if err != nil {
+		return Grant{}, "", fmt.Errorf("grants: refresh: %w", err)
 	}
 	if r.outErr == ErrReused {
 		// A conflict is a concurrent reuse that revoked the grant first.

@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
@@ -158,6 +159,9 @@ type Tokens struct {
 	// (verifiedCache).
 	mu       sync.Mutex
 	verified map[string]verifiedJWT
+
+	// commits are the opaque tokens' shared transactions.
+	commits database.GroupCommit
 }
 
 // verifiedCache: a JWT's signature is checked once per replica and
