@@ -90,6 +90,20 @@ func StateOf(ctx context.Context, db *database.DB, instanceID, orgID string) (St
 	return State(state), nil
 }
 
+// RequireActive refuses an organization that is not active (missing or
+// removed: failure.NotFound; inactive: failure.FailedPrecondition), for
+// commands that add something to it.
+func RequireActive(ctx context.Context, db *database.DB, instanceID, orgID string) error {
+	state, err := StateOf(ctx, db, instanceID, orgID)
+	if err != nil {
+		return err
+	}
+	if state != StateActive {
+		return failure.FailedPrecondition("organization %s is %s", orgID, state)
+	}
+	return nil
+}
+
 // ByVerifiedDomain returns the organization that verified domain (unique
 // in the instance), for discovering an organization from a login name
 // such as alice@example.com; none is failure.NotFound.

@@ -48,12 +48,8 @@ func (c *Commands) Create(ctx context.Context, editor eventstore.Editor, instanc
 	if err != nil {
 		return Group{}, err
 	}
-	state, err := org.StateOf(ctx, c.store.DB(), instanceID, orgID)
-	if err != nil {
+	if err := org.RequireActive(ctx, c.store.DB(), instanceID, orgID); err != nil {
 		return Group{}, err
-	}
-	if state != org.StateActive {
-		return Group{}, failure.FailedPrecondition("organization %s is %s", orgID, state)
 	}
 	g := Group{ID: id.New(), OrgID: orgID, Name: name}
 	stored, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: aggregate(instanceID, orgID, g.ID), ExpectedSequence: eventstore.NewAggregate,

@@ -141,12 +141,8 @@ func (c *Commands) AddGrant(ctx context.Context, editor eventstore.Editor, insta
 	if grantedOrgID == m.OrgID {
 		return Grant{}, failure.InvalidArgument("grantedOrganizationId", "the project belongs to organization %s; grant it to another organization", m.OrgID)
 	}
-	state, err := org.StateOf(ctx, c.store.DB(), instanceID, grantedOrgID)
-	if err != nil {
+	if err := org.RequireActive(ctx, c.store.DB(), instanceID, grantedOrgID); err != nil {
 		return Grant{}, err
-	}
-	if state != org.StateActive {
-		return Grant{}, failure.FailedPrecondition("organization %s is %s", grantedOrgID, state)
 	}
 	roles, err = checkRoleKeys("roles", roles, func(k string) bool { _, ok := m.Roles[k]; return ok }, "the project")
 	if err != nil {

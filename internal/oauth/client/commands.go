@@ -68,12 +68,8 @@ func (c *Commands) CreateProject(ctx context.Context, editor eventstore.Editor, 
 	if err != nil {
 		return Project{}, err
 	}
-	state, err := org.StateOf(ctx, c.store.DB(), instanceID, orgID)
-	if err != nil {
+	if err := org.RequireActive(ctx, c.store.DB(), instanceID, orgID); err != nil {
 		return Project{}, err
-	}
-	if state != org.StateActive {
-		return Project{}, failure.FailedPrecondition("organization %s is %s", orgID, state)
 	}
 	p := Project{ID: id.New(), OrgID: orgID, Name: name}
 	stored, err := c.store.Push(ctx, editor, eventstore.Append{
