@@ -6,14 +6,15 @@
 // objects asked about (and of the objects their read models depend on:
 // a user's organization and user type, a project's organization) up to
 // the moment, in commit order, through the same projections that keep
-// the live read models, into a scratch SQLite database; the state is then
+// the live read models, into a scratch SQLite database in memory; the state is then
 // read with the same queries the API uses on the live database. Whatever
 // a projection derives, history derives the same way, for every
 // aggregate that has a projection — new ones plug in by being listed in
 // the application's projections.
 //
-// The scratch database lives in a temporary directory for the length of
-// one question and is removed after. Its cost grows with the events
+// The scratch database lives in memory for the length of one question —
+// users' personal data replayed into it never reaches the disk — and is
+// freed after. Its cost grows with the events
 // replayed, not with the instance: a user with 1,000 events replays 1,000
 // events plus its organization's and user type's (docs/access.md has the
 // figures). An object whose history holds more than MaxEvents events is

@@ -2,8 +2,6 @@ package history
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -29,7 +27,7 @@ type Replayer struct {
 	projections []eventstore.Projection
 
 	// template is an empty database with every migration applied, made
-	// once and copied for each question: migrating costs far more than
+	// once and loaded for each question: migrating costs far more than
 	// replaying a user's events.
 	once        sync.Once
 	template    []byte
@@ -42,20 +40,16 @@ func New(store *eventstore.Store, migrations []database.Migration, projections [
 	return &Replayer{store: store, migrations: migrations, projections: projections}
 }
 
-// Scratch is a replayed database: read it with the read models' queries,
-// then Close it.
+// Scratch is a replayed database, in memory: read it with the read
+// models' queries, then Close it.
 type Scratch struct {
-	DB  *database.DB
-	dir string
+	DB *database.DB
 	// Events are the events replayed, in commit order.
 	Events []eventstore.Event
 }
 
-// Close removes the scratch database.
-func (s *Scratch) Close() {
-	s.DB.Close()
-	os.RemoveAll(s.dir)
-}
+// Close frees the scratch database.
+func (s *Scratch) Close() { s.DB.Close() }
 
 // Replay folds the events of refs created before until (all of them when
 // until is zero) into a scratch database. An aggregate type no projection
@@ -91,21 +85,11 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 	if r.templateErr != nil {
 		return nil, r.templateErr
 	}
-	dir, err := os.MkdirTemp("", "castellan-history-")
+	db, err := database.OpenSQLiteMemory(ctx, r.template)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "history.db")
-	if err := os.WriteFile(path, r.template, 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	db, err := database.OpenSQLite(path)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	s := &Scratch{DB: db, dir: dir, Events: events}
+	s := &Scratch{DB: db, Events: events}
 	byType := map[string][]eventstore.Projection{}
 	for _, p := range r.projections {
 		for _, t := range p.EventTypes() {
@@ -129,25 +113,15 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 	return s, nil
 }
 
-// makeTemplate migrates an empty database and returns its file.
+// makeTemplate migrates an empty database and returns its image.
 func (r *Replayer) makeTemplate(ctx context.Context) ([]byte, error) {
-	dir, err := os.MkdirTemp("", "castellan-history-template-")
+	db, err := database.OpenSQLiteMemory(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "template.db")
-	db, err := database.OpenSQLite(path)
-	if err != nil {
-		return nil, err
-	}
+	defer db.Close()
 	if err := db.Migrate(ctx, r.migrations); err != nil {
-		db.Close()
 		return nil, err
 	}
-	// Closing checkpoints the write-ahead log into the file.
-	if err := db.Close(); err != nil {
-		return nil, err
-	}
-	return os.ReadFile(path)
+	return db.Serialize(ctx)
 }
