@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,11 @@ func TestDelegatedAccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantRole("userinfo", infoClaims, true)
+		if code, _, body := s.form(t, "/oauth/v2/introspect", web.ClientID, secret, url.Values{"token": {tok.AccessToken}}); code != http.StatusOK {
+			t.Fatalf("introspect: %d %v", code, body)
+		} else {
+			wantRole("introspection", body, true)
+		}
 
 		evaluateFor := func(token, user string) bool {
 			t.Helper()

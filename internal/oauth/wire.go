@@ -1,5 +1,7 @@
 package oauth
 
+import "encoding/json"
+
 // Grant types (RFC 6749 section 4, RFC 7523, RFC 8693, RFC 8628).
 const (
 	GrantClientCredentials = "client_credentials"
@@ -60,6 +62,47 @@ type Introspection struct {
 	Jti       string   `json:"jti,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act any `json:"act,omitempty"`
+	// Extra are the token's further claims (the roles of projects), so a
+	// resource server reads them of an opaque token too; never one of the
+	// names above.
+	Extra map[string]any `json:"-"`
+}
+
+// introspectionNames are the JSON names of Introspection's own fields.
+var introspectionNames = map[string]bool{"active": true, "scope": true, "client_id": true, "token_type": true, "exp": true, "iat": true,
+	"nbf": true, "sub": true, "aud": true, "iss": true, "jti": true, "act": true}
+
+type plainIntrospection Introspection
+
+// MarshalJSON writes the response with its Extra claims.
+func (i Introspection) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(plainIntrospection(i))
+	if err != nil {
+		return nil, err
+	}
+	return AddClaims(b, i.Extra, func(k string) bool { return introspectionNames[k] })
+}
+
+// AddClaims adds extra members to the JSON object own, leaving out every
+// name reserved reports and every name own has.
+func AddClaims(own []byte, extra map[string]any, reserved func(string) bool) ([]byte, error) {
+	if len(extra) == 0 {
+		return own, nil
+	}
+	all := map[string]any{}
+	for k, v := range extra {
+		if !reserved(k) {
+			all[k] = v
+		}
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(own, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range m {
+		all[k] = v
+	}
+	return json.Marshal(all)
 }
 
 // Metadata is the authorization server metadata (RFC 8414) that is also

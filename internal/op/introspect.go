@@ -54,7 +54,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := oauth.Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer", Exp: claims.Expiry, Iat: claims.IssuedAt,
-		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID,
+		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID, Extra: claims.Extra,
 	}
 	if claims.Act != nil {
 		resp.Act = claims.Act

@@ -17,6 +17,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
+	"github.com/castellan-iam/castellan/internal/oauth"
 )
 
 // AccessClaims are the claims of a JWT access token (RFC 9068 section 2.2).
@@ -64,23 +65,10 @@ var accessClaimNames = map[string]bool{"iss": true, "sub": true, "aud": true, "e
 // like one of the token's own is left out.
 func (c AccessClaims) MarshalJSON() ([]byte, error) {
 	b, err := json.Marshal(plainClaims(c))
-	if err != nil || len(c.Extra) == 0 {
-		return b, err
-	}
-	all := map[string]any{}
-	for k, v := range c.Extra {
-		if !accessClaimNames[k] {
-			all[k] = v
-		}
-	}
-	var own map[string]json.RawMessage
-	if err := json.Unmarshal(b, &own); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	for k, v := range own {
-		all[k] = v
-	}
-	return json.Marshal(all)
+	return oauth.AddClaims(b, c.Extra, func(k string) bool { return accessClaimNames[k] })
 }
 
 // UnmarshalJSON reads the claims, the ones it does not know into Extra.
