@@ -236,6 +236,22 @@ func TestDelegatedAccess(t *testing.T) {
 		if evaluate(caosToken) {
 			t.Fatal("AuthZEN answers the CAOS administrator about Digitec's project")
 		}
+		// Permissions on organizations are actions too; CAOS's
+		// administrator may ask about CAOS, not Digitec.
+		permits := func(token, org, permission string) bool {
+			t.Helper()
+			return mustJSON(t, s.url, token, http.MethodPost, "/access/v1/evaluation", map[string]any{
+				"subject": map[string]any{"type": "user", "id": caosAdmin}, "action": map[string]any{"name": permission},
+				"resource": map[string]any{"type": "organization", "id": org}})["decision"] == true
+		}
+		if !permits(caosToken, caos, "user.write") || permits(owner, digitec, "user.write") || permits(caosToken, digitec, "user.read") {
+			t.Fatal("AuthZEN on organizations")
+		}
+		actions := mustJSON(t, s.url, owner, http.MethodPost, "/access/v1/search/action", map[string]any{
+			"subject": map[string]any{"type": "user", "id": buyer}, "resource": map[string]any{"type": "project", "id": portal}})["results"].([]any)
+		if len(actions) != 1 || actions[0].(map[string]any)["name"] != "purchase_admin" {
+			t.Fatalf("AuthZEN actions of the buyer: %v", actions)
+		}
 
 		// The application switches to flat role claims: the next token
 		// lists role keys (the clients' cache holds an application for up
