@@ -97,7 +97,7 @@ func (a *App) Services(version string) []api.Service {
 		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.SendMail, a.Log),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth).WithProjects(a.memberProjects()),
-		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()),
+		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()).WithRetiredKept(a.Config.SigningKeys.RetiredKept),
 		settingsapi.NewService(a.Store, auth).WithNotification(a.Keys, a.serverProviders()).WithAssets(a.Assets()),
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.loginAuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
@@ -154,7 +154,7 @@ func (a *App) domainVerifier() *org.Verifier {
 // Maintain does the server's hourly upkeep until ctx ends: it refreshes
 // the query planner's statistics, so that searches stay on their indexes
 // as the directory grows; rotates signing keys that signed for
-// token.KeyLifetime; and deletes what has expired: sessions, WebAuthn
+// signing_keys.lifetime; and deletes what has expired: sessions, WebAuthn
 // ceremonies, authorization and device requests, client assertions'
 // jtis, opaque tokens, grants and refresh tokens.
 func (a *App) Maintain(ctx context.Context) {
@@ -171,7 +171,7 @@ func (a *App) Maintain(ctx context.Context) {
 }
 
 // rotateSigningKeys rotates the signing keys of each instance whose
-// current key has signed for token.KeyLifetime.
+// current key has signed for signing_keys.lifetime.
 func (a *App) rotateSigningKeys(ctx context.Context) {
 	ids, err := instance.IDs(ctx, a.DB)
 	if err != nil {
@@ -179,7 +179,7 @@ func (a *App) rotateSigningKeys(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		rotated, err := a.Tokens().Keys().RotateDue(ctx, eventstore.SystemEditor, id, token.KeyLifetime, token.RetiredKept)
+		rotated, err := a.Tokens().Keys().RotateDue(ctx, eventstore.SystemEditor, id, a.Config.SigningKeys.Lifetime, a.Config.SigningKeys.RetiredKept)
 		if err != nil && ctx.Err() == nil {
 			// Another replica rotating at the same time is a conflict; the
 			// next hour tries again.

@@ -25,6 +25,7 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" default:"30s" positive:"true" desc:"How long a graceful shutdown waits for requests in flight before closing connections."`
 	Server          Server        `yaml:"server"`
 	Keys            Keys          `yaml:"keys"`
+	SigningKeys     SigningKeys   `yaml:"signing_keys"`
 	FirstInstance   FirstInstance `yaml:"first_instance"`
 	Passwords       Passwords     `yaml:"passwords"`
 	Domains         Domains       `yaml:"domains"`
@@ -75,6 +76,13 @@ type Server struct {
 type Keys struct {
 	Master  string   `yaml:"master" secret:"true" desc:"Current key for encryption at rest, as ID:BASE64 (an ID of 1 to 32 characters from A-Z a-z 0-9 _ -, a colon, and 32 random bytes in standard base64). Empty means a key generated at first start and kept in data_dir. To rotate, set a new key here and move the previous one to keys.retired."`
 	Retired []string `yaml:"retired" secret:"true" desc:"Previous master keys, in the same ID:BASE64 form, kept to decrypt data sealed before a rotation. Comma-separated in the environment and flags."`
+}
+
+// SigningKeys schedules the rotation of the OpenID provider's token
+// signing keys ("web keys", package token).
+type SigningKeys struct {
+	Lifetime    time.Duration `yaml:"lifetime" default:"2160h" positive:"true" desc:"How long a current signing key signs before the next key (published since the last rotation) takes over, checked every few minutes. At least 24h. Rotating by hand (InstanceService.RotateSigningKeys) is always possible."`
+	RetiredKept time.Duration `yaml:"retired_kept" default:"720h" positive:"true" desc:"How long a retired signing key stays published in the JWKS after a rotation, so that tokens it signed still verify: longer than the longest access or ID token lifetime of any application or settings. At least 24h."`
 }
 
 // FirstInstance describes the instance created when the database is empty.

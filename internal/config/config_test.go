@@ -61,6 +61,7 @@ func TestLoadDefaults(t *testing.T) {
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 30 * time.Second,
 		Server:          Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10},
+		SigningKeys:     SigningKeys{Lifetime: 90 * 24 * time.Hour, RetiredKept: 30 * 24 * time.Hour},
 		FirstInstance: FirstInstance{
 			Domain:  "localhost",
 			Name:    "Castellan",
@@ -106,8 +107,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 40 {
-		t.Errorf("%d settings, want 40: update this test and the docs when adding one", len(settings))
+	if len(settings) != 42 {
+		t.Errorf("%d settings, want 42: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -187,7 +188,7 @@ subscriptions:
 					Log:      Log{Level: "debug", Format: "json"}, ShutdownTimeout: 5 * time.Second,
 					Server: Server{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 30 * time.Second,
 						MaxHeaderBytes: 8192, ManagementListen: "127.0.0.1:9090"},
-					Keys: Keys{Master: k1, Retired: []string{k2, k3}},
+					Keys: Keys{Master: k1, Retired: []string{k2, k3}}, SigningKeys: SigningKeys{Lifetime: 90 * 24 * time.Hour, RetiredKept: 30 * 24 * time.Hour},
 					FirstInstance: FirstInstance{Domain: "login.example.com", Name: "Example", OrgName: "Example Org",
 						Admin: FirstAdmin{LoginName: "root", Email: "root@example.com", Password: "correct horse"}},
 					Passwords:     Passwords{Argon2id: Argon2id{MemoryKiB: 65536, Iterations: 3, Parallelism: 4}, MaxConcurrent: 8, Queue: 64, QueueTimeout: 5 * time.Second},
@@ -413,6 +414,10 @@ func TestLoadRejects(t *testing.T) {
 			want: []string{`passwords.argon2id.parallelism (from --passwords-argon2id-parallelism): must be a whole number from 0 to 255, got "300"`}},
 		{name: "fail/argon2id memory not a number", file: "passwords:\n  argon2id:\n    memory_kib: 64MiB\n",
 			want: []string{`passwords.argon2id.memory_kib (from {file}:3): must be a whole number from 0 to 4294967295, got "64MiB"`}},
+		{name: "fail/signing keys rotated within a day", args: []string{"--signing-keys-lifetime", "1h"},
+			want: []string{`signing_keys.lifetime (from --signing-keys-lifetime): must be at least 24h, got 1h0m0s`}},
+		{name: "fail/retired signing keys dropped within a day", env: map[string]string{"CASTELLAN_SIGNING_KEYS_RETIRED_KEPT": "2h"},
+			want: []string{`signing_keys.retired_kept (from CASTELLAN_SIGNING_KEYS_RETIRED_KEPT): must be at least 24h, got 2h0m0s`}},
 		{name: "fail/max_concurrent negative", env: map[string]string{"CASTELLAN_PASSWORDS_MAX_CONCURRENT": "-1"},
 			want: []string{`passwords.max_concurrent (from CASTELLAN_PASSWORDS_MAX_CONCURRENT): must be at least 0, got -1`}},
 		{name: "fail/unknown top-level key in the file", file: "listen: :80\nlisten_addr: :80\n",

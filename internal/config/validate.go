@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/keyring"
 )
@@ -21,6 +22,7 @@ func (l *loader) validate(c *Config) {
 	}
 	port, portOK := l.checkListen(c)
 	l.checkServer(c)
+	l.checkSigningKeys(c)
 	l.checkTLS(c)
 	l.deriveExternalURL(c, port, portOK)
 	l.checkDatabase(c)
@@ -49,6 +51,18 @@ func (l *loader) checkListen(c *Config) (port string, ok bool) {
 		return "", false
 	}
 	return port, true
+}
+
+// checkSigningKeys checks the signing keys' schedule: a key retired too
+// soon would leave tokens it signed unverifiable.
+func (l *loader) checkSigningKeys(c *Config) {
+	k := &c.SigningKeys
+	if k.Lifetime > 0 && k.Lifetime < 24*time.Hour {
+		l.fail(c, &k.Lifetime, "must be at least 24h, got %s", k.Lifetime)
+	}
+	if k.RetiredKept > 0 && k.RetiredKept < 24*time.Hour {
+		l.fail(c, &k.RetiredKept, "must be at least 24h, got %s", k.RetiredKept)
+	}
 }
 
 // checkServer checks the listener limits and the management listener.

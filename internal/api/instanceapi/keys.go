@@ -32,7 +32,10 @@ func (s *Service) RotateSigningKeys(ctx context.Context, req *connect.Request[in
 	if err != nil {
 		return nil, err
 	}
-	keep := token.RetiredKept
+	keep := s.retiredKept
+	if keep == 0 {
+		keep = token.RetiredKept
+	}
 	if d := req.Msg.GetKeepRetired(); d != nil {
 		if err := d.CheckValid(); err != nil || d.AsDuration() < 24*time.Hour {
 			return nil, failure.InvalidArgument("keepRetired", "must be at least a day: tokens signed by a retired key must still verify")

@@ -5,6 +5,7 @@ package instanceapi
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -23,6 +24,16 @@ type Service struct {
 	members *member.Commands
 	auth    *authn.Authenticator
 	keys    *token.Keys
+	// retiredKept is how long a rotation keeps the retired key published
+	// (the signing_keys.retired_kept setting; token.RetiredKept when 0).
+	retiredKept time.Duration
+}
+
+// WithRetiredKept sets how long a rotation keeps the retired key
+// published.
+func (s *Service) WithRetiredKept(d time.Duration) *Service {
+	s.retiredKept = d
+	return s
 }
 
 var _ instancev1connect.InstanceServiceHandler = (*Service)(nil)
