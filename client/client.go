@@ -9,8 +9,11 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/castellan-iam/castellan/gen/castellan/access/v1/accessv1connect"
+	"github.com/castellan-iam/castellan/gen/castellan/event/v1/eventv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/instance/v1/instancev1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/org/v1/orgv1connect"
+	"github.com/castellan-iam/castellan/gen/castellan/project/v1/projectv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/system/v1/systemv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/usertype/v1/usertypev1connect"
@@ -32,6 +35,13 @@ type Client struct {
 	Users userv1connect.UserServiceClient
 	// UserTypes manages the JSON Schemas of user types.
 	UserTypes usertypev1connect.UserTypeServiceClient
+	// Projects manages projects and their applications (OAuth clients).
+	Projects projectv1connect.ProjectServiceClient
+	// Access manages project roles, project grants, authorizations and
+	// groups.
+	Access accessv1connect.AccessServiceClient
+	// Events reads the audit trail and objects as they were.
+	Events eventv1connect.EventServiceClient
 
 	baseURL string
 	host    string
@@ -162,6 +172,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		Organizations: orgv1connect.NewOrganizationServiceClient(&wrapped, base, connectOpts...),
 		Users:         userv1connect.NewUserServiceClient(&wrapped, base, connectOpts...),
 		UserTypes:     usertypev1connect.NewUserTypeServiceClient(&wrapped, base, connectOpts...),
+		Projects:      projectv1connect.NewProjectServiceClient(&wrapped, base, connectOpts...),
+		Access:        accessv1connect.NewAccessServiceClient(&wrapped, base, connectOpts...),
+		Events:        eventv1connect.NewEventServiceClient(&wrapped, base, connectOpts...),
 		baseURL:       base,
 		host:          o.host,
 	}

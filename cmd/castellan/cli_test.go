@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -62,8 +63,8 @@ func subcommands(usage string) []string {
 func everyCommand() [][]string {
 	commands := [][]string{{"start"}, {"migrate"}, {"projections"}, {"projections", "list"}, {"projections", "rebuild"},
 		{"keys"}, {"keys", "generate"}, {"tokens"}, {"tokens", "create"}, {"admin"}, {"admin", "recover"},
-		{"users"}, {"orgs"}, {"user-types"}, {"roles"}, {"me"}, {"version"}, {"help"}}
-	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage, "roles": rolesUsage} {
+		{"users"}, {"orgs"}, {"user-types"}, {"roles"}, {"events"}, {"me"}, {"version"}, {"help"}}
+	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage, "roles": rolesUsage, "events": eventsUsage} {
 		for _, name := range subcommands(usage) {
 			commands = append(commands, []string{group, name})
 		}
@@ -243,6 +244,35 @@ func TestAPICommandsReachTheInstanceOfTheirHost(t *testing.T) {
 	}
 	if _, _, err := castellan(t, "roles", "remove", "custom.helpdesk"); err != nil {
 		t.Fatalf("roles remove: %v", err)
+	}
+
+	// The audit trail as JSON Lines: every event, in commit order, the
+	// role just defined and removed among them, credentials redacted; an
+	// export resumed after a position gives the rest.
+	out, stderr, err := castellan(t, "events", "export")
+	if err != nil || !strings.Contains(stderr, "exported") {
+		t.Fatalf("events export: %v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var types []string
+	var first string
+	for i, l := range lines {
+		var e struct{ Position, Type string }
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e.Position == "" {
+			t.Fatalf("line %d: %v %q", i, err, l)
+		}
+		if i == 0 {
+			first = e.Position
+		}
+		types = append(types, e.Type)
+	}
+	if !slices.Contains(types, "custom_role.defined") || !slices.Contains(types, "custom_role.removed") || strings.Contains(out, "$argon2id") ||
+		!strings.Contains(out, "[redacted]") {
+		t.Fatalf("the export holds %v", types)
+	}
+	rest, _, err := castellan(t, "events", "export", "--after", first)
+	if err != nil || strings.Count(rest, "\n") != len(lines)-1 {
+		t.Fatalf("a resumed export: %v, %d lines of %d", err, strings.Count(rest, "\n"), len(lines))
 	}
 
 	_, _, err = castellan(t, "users", "create", "--org", env.OrgID, "--login-name", "")

@@ -40,6 +40,7 @@ CASTELLAN_TOKEN):
                                               set-primary-domain, add-member
   castellan user-types COMMAND                list, get, create, update, validate
   castellan roles COMMAND                     list, permissions, define, change, remove
+  castellan events export                     the audit trail as JSON Lines, resumable
   castellan me                                the calling user
   castellan version                           print the version
   castellan help                              this text
@@ -143,6 +144,8 @@ func dispatch(ctx context.Context, args []string, s streams) error {
 		return userTypesCommand(ctx, rest, s)
 	case "roles":
 		return rolesCommand(ctx, rest, s)
+	case "events":
+		return eventsCommand(ctx, rest, s)
 	case "me":
 		return meCommand(ctx, rest, s)
 	case "version", "--version":
