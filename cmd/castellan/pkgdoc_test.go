@@ -18,7 +18,9 @@ func TestEveryPackageIsDocumented(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules" || d.Name() == "gen") {
+		// The root itself is "../..": only directories below it are skipped
+		// by name.
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules" || d.Name() == "gen") {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() {
