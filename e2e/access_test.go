@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -338,6 +339,72 @@ func TestDelegatedAccess(t *testing.T) {
 		}
 		if again := authorize(t, browserClient(t), conf.AuthCodeURL("st-3", oauth2.S256ChallengeOption(verifier)), "buyer", password); again.Query().Get("code") == "" {
 			t.Fatalf("the authorized buyer's sign-in returned %s", again)
+		}
+	})
+}
+
+// The audit trail streams to a SIEM as server-sent events: the history
+// first, then a change as it happens; a reconnect after the last id seen
+// resumes there.
+func TestEventStream(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := startOAuthServer(t, b)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		open := func(lastID string) (*bufio.Reader, func()) {
+			t.Helper()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/v1/events:stream?eventTypes=org.added", nil)
+			req.Header.Set("Authorization", "Bearer "+s.token)
+			if lastID != "" {
+				req.Header.Set("Last-Event-ID", lastID)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+				t.Fatalf("stream: %s %v", resp.Status, resp.Header)
+			}
+			return bufio.NewReader(resp.Body), func() { resp.Body.Close() }
+		}
+		// next returns the id and data of the next message.
+		next := func(r *bufio.Reader) (string, string) {
+			t.Helper()
+			var id, data string
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatalf("stream ended: %v", err)
+				}
+				line = strings.TrimRight(line, "\n")
+				switch {
+				case strings.HasPrefix(line, "id: "):
+					id = strings.TrimPrefix(line, "id: ")
+				case strings.HasPrefix(line, "data: "):
+					data = strings.TrimPrefix(line, "data: ")
+				case line == "" && id != "":
+					return id, data
+				}
+			}
+		}
+		r, closeStream := open("")
+		firstID, first := next(r) // the first organization, from the history
+		if !strings.Contains(first, `"type":"org.added"`) {
+			t.Fatalf("first message %s", first)
+		}
+		mustJSON(t, s.url, s.token, http.MethodPost, "/v1/organizations", map[string]any{"name": "Streamed"})
+		liveID, live := next(r)
+		if !strings.Contains(live, `"name":"Streamed"`) {
+			t.Fatalf("live message %s", live)
+		}
+		closeStream()
+		r, closeStream = open(firstID)
+		defer closeStream()
+		if id, _ := next(r); id != liveID {
+			t.Fatalf("resumed at %s, want %s", id, liveID)
+		}
+		if code, _ := jsonCall(t, s.url, "not-a-token", http.MethodGet, "/v1/events:stream", nil); code != http.StatusUnauthorized {
+			t.Fatalf("a stream without a credential: %d", code)
 		}
 	})
 }

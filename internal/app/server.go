@@ -84,6 +84,7 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	for pattern, h := range authzen.New(a.DB, authn.New(a.DB, nil).Caller, a.Config.ExternalURL, a.Log).Routes() {
 		srv.Handle(pattern, h)
 	}
+	srv.Handle("GET /v1/events:stream", eventapi.NewService(a.Store, authn.New(a.DB, nil)).StreamHandler())
 	return srv, nil
 }
 

@@ -38,9 +38,10 @@ type Filter struct {
 	// Limit caps the number of events; 0 means no limit.
 	Limit int
 
-	// settled keeps only events no in-flight transaction can precede (for
-	// subscriptions).
-	settled bool
+	// Settled keeps only events no in-flight transaction can precede: a
+	// reader that pages After the last position it saw (subscriptions, an
+	// audit export or stream) misses nothing committed later.
+	Settled bool
 }
 
 type querier interface {
@@ -106,7 +107,7 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 		tx, pos := arg(f.Until.TxID), arg(f.Until.Global)
 		where = append(where, fmt.Sprintf("(tx_id < %s OR (tx_id = %s AND position <= %s))", tx, tx, pos))
 	}
-	if f.settled {
+	if f.Settled {
 		where = append(where, settledSQL(d))
 	}
 	query := `SELECT instance_id, aggregate_type, aggregate_id, owner, sequence, tx_id, position,

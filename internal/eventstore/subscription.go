@@ -112,7 +112,7 @@ VALUES ($1, 0, 0, $2) ON CONFLICT (name) DO NOTHING`, sub.Name, s.now().Unix());
 		if err != nil {
 			return fmt.Errorf("eventstore: read checkpoint %s: %w", sub.Name, err)
 		}
-		events, err := s.QueryTx(ctx, tx, Filter{AllInstances: true, EventTypes: sub.EventTypes, After: from, Limit: batchSize(sub), settled: true})
+		events, err := s.QueryTx(ctx, tx, Filter{AllInstances: true, EventTypes: sub.EventTypes, After: from, Limit: batchSize(sub), Settled: true})
 		if err != nil || len(events) == 0 {
 			return err
 		}

@@ -75,7 +75,11 @@ func formatPosition(p eventstore.Position) string { return fmt.Sprintf("%d.%d", 
 // filterOf checks a request and turns it into a filter of the caller's
 // instance.
 func filterOf(caller authz.Caller, m *eventv1.ListEventsRequest) (eventstore.Filter, error) {
-	f := eventstore.Filter{InstanceID: caller.InstanceID, Owner: m.GetOrganizationId(), EditorUserID: m.GetEditorUserId(), Limit: defaultLimit}
+	// Settled: a page ends before any event a transaction still in flight
+	// could commit ahead of, so paging after its last position misses
+	// nothing.
+	f := eventstore.Filter{InstanceID: caller.InstanceID, Owner: m.GetOrganizationId(), EditorUserID: m.GetEditorUserId(), Limit: defaultLimit,
+		Settled: true}
 	if m.GetOrganizationId() != "" {
 		if err := caller.Require(authz.EventRead, authz.Org(m.GetOrganizationId())); err != nil {
 			return f, err
