@@ -248,6 +248,27 @@ func TestDelegatedAccess(t *testing.T) {
 		if !permits(caosToken, caos, "user.write") || permits(owner, digitec, "user.write") || permits(caosToken, digitec, "user.read") {
 			t.Fatal("AuthZEN on organizations")
 		}
+		// The search for holders lists only what the caller may read of
+		// the authorizations: Digitec's own administrator (not the
+		// instance owner) does not learn CAOS's holders.
+		digitecAdmin := newUser(digitec, "digitec-admin")
+		mustJSON(t, s.url, owner, http.MethodPost, "/v1/organizations/"+digitec+"/members", map[string]any{"userId": digitecAdmin, "roles": []string{"org.owner"}})
+		out, stderr, err = castellan(t, b.env, "tokens", "create", "digitec-admin", "1h")
+		if err != nil {
+			t.Fatalf("tokens create: %v\n%s", err, stderr)
+		}
+		digitecToken := strings.TrimSpace(out)
+		holdersNow := func(token string) int {
+			t.Helper()
+			return len(mustJSON(t, s.url, token, http.MethodPost, "/access/v1/search/subject", map[string]any{"subject": map[string]any{"type": "user"},
+				"action": map[string]any{"name": "purchase_admin"}, "resource": map[string]any{"type": "project", "id": portal}})["results"].([]any))
+		}
+		if all, digitecs := holdersNow(owner), holdersNow(digitecToken); all != 2 || digitecs != 0 {
+			t.Fatalf("holders listed: %d to the instance owner, %d to Digitec's administrator", all, digitecs)
+		}
+		if !evaluate(digitecToken) {
+			t.Fatal("Digitec's application cannot check a CAOS user's delegated role")
+		}
 		actions := mustJSON(t, s.url, owner, http.MethodPost, "/access/v1/search/action", map[string]any{
 			"subject": map[string]any{"type": "user", "id": buyer}, "resource": map[string]any{"type": "project", "id": portal}})["results"].([]any)
 		if len(actions) != 1 || actions[0].(map[string]any)["name"] != "purchase_admin" {

@@ -403,11 +403,24 @@ func (h *Handler) searchSubject(ctx context.Context, c authz.Caller, body []byte
 	if err != nil || !ok {
 		return out, err
 	}
-	ids, err := project.UsersWithRole(ctx, h.db, c.InstanceID, p.ID, s.Action.Name, after, pageSize)
+	holders, err := project.HoldersOfRole(ctx, h.db, c.InstanceID, p.ID, s.Action.Name, after, pageSize)
 	if err != nil {
 		return nil, err
 	}
+	// The project's readers are answered about any one user they name
+	// (their applications enforce the roles), but list only the holders
+	// they may read the authorizations of: a granted organization's
+	// users are its own business.
+	var ids []string
+	for _, x := range holders {
+		if (x.GrantID == "" || c.Can(authz.AuthorizationRead, authz.ProjectGrant(x.GrantID, x.OrgID))) && !slices.Contains(ids, x.UserID) {
+			ids = append(ids, x.UserID)
+		}
+	}
 	page(out, ids, TypeUser)
+	if len(holders) == pageSize {
+		out.Page.NextToken = base64.RawURLEncoding.EncodeToString([]byte(holders[len(holders)-1].UserID))
+	}
 	return out, nil
 }
 

@@ -25,8 +25,10 @@
 // management API and must hold authorization.read on the project
 // (member.read on the organization) it asks about; asking about one it
 // may not read is the same answer as asking about one that does not
-// exist — a denial with the reason "resource not found" — so nothing can
-// be probed. A malformed request is 400 with a message naming the field.
+// exist — a denial — so nothing can be probed. The subject search lists
+// only the holders whose authorizations the caller may read (a granted
+// organization's users are its own), though a decision about one named
+// user is answered to every reader of the project. A malformed request is 400 with a message naming the field.
 //
 // Bounds. A body is at most 256 KiB, a batch at most 100 evaluations, a
 // search page at most 100 results (the page token is opaque; one that

@@ -361,6 +361,37 @@ WHERE gar.instance_id = $1 AND gar.project_id = $2 AND gar.role_key = $3 AND gu.
 	ORDER BY 1 LIMIT `+fmt.Sprint(limit), instanceID, projectID, role, after)
 }
 
+// Holder is a user holding a role, and the grant (and granted
+// organization) its authorization is under; GrantID is empty for the
+// project's own organization.
+type Holder struct {
+	UserID, GrantID, OrgID string
+}
+
+// HoldersOfRole is UsersWithRole with each holding's grant, for callers
+// that may see only some of them. A user holding the role twice (its own
+// authorization and a group's) appears once per grant.
+func HoldersOfRole(ctx context.Context, db *database.DB, instanceID, projectID, role, after string, limit int) ([]Holder, error) {
+	rows, err := db.Reader().QueryContext(ctx, `SELECT ar.user_id, ar.grant_id, ar.org_id FROM authorization_roles ar
+WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id > $4
+UNION SELECT gu.user_id, gar.grant_id, gar.org_id FROM group_authorization_roles gar JOIN group_users gu ON gu.instance_id = gar.instance_id AND gu.group_id = gar.group_id
+WHERE gar.instance_id = $1 AND gar.project_id = $2 AND gar.role_key = $3 AND gu.user_id > $4
+	ORDER BY 1, 2 LIMIT `+fmt.Sprint(limit), instanceID, projectID, role, after)
+	if err != nil {
+		return nil, fmt.Errorf("project: holders: %w", err)
+	}
+	defer rows.Close()
+	var out []Holder
+	for rows.Next() {
+		var h Holder
+		if err := rows.Scan(&h.UserID, &h.GrantID, &h.OrgID); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
 // ProjectsWithRole returns the projects where a user holds a role (by
 // key), in force, by id after after, at most limit.
 func ProjectsWithRole(ctx context.Context, db *database.DB, instanceID, userID, role, after string, limit int) ([]string, error) {
