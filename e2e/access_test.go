@@ -328,7 +328,7 @@ func TestDelegatedAccess(t *testing.T) {
 				"project.application.changed project.application.changed project.grant.changed" {
 			t.Fatalf("the project's events: %s", got)
 		}
-		caosEvents := strings.Join(types(caosToken, "organizationId="+caos+"&aggregateType=authorization"), " ")
+		caosEvents := strings.Join(types(caosToken, "organizationId="+caos+"&eventTypePrefixes=authorization.&editorClientId=api"), " ")
 		if caosEvents != "authorization.added authorization.added authorization.changed authorization.changed" {
 			t.Fatalf("CAOS's authorization events: %s", caosEvents)
 		}

@@ -23,8 +23,13 @@ type Filter struct {
 	AggregateTypes []string
 	AggregateIDs   []string
 	EventTypes     []string
-	Owner          string
-	EditorUserID   string
+	// EventTypePrefixes match event types that start with one of them
+	// ("authorization." for every authorization event); with EventTypes,
+	// an event matching either counts.
+	EventTypePrefixes []string
+	Owner             string
+	EditorUserID      string
+	EditorClientID    string
 
 	// CreatedFrom and CreatedBefore bound the creation time: [from, before).
 	CreatedFrom   time.Time
@@ -86,12 +91,28 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 	}
 	in("aggregate_type", f.AggregateTypes)
 	in("aggregate_id", f.AggregateIDs)
-	in("event_type", f.EventTypes)
+	var types []string
+	if len(f.EventTypes) > 0 {
+		ph := make([]string, len(f.EventTypes))
+		for i, v := range f.EventTypes {
+			ph[i] = arg(v)
+		}
+		types = append(types, "event_type IN ("+strings.Join(ph, ", ")+")")
+	}
+	for _, p := range f.EventTypePrefixes {
+		types = append(types, "event_type LIKE "+arg(likePrefix(p))+` ESCAPE '\'`)
+	}
+	if len(types) > 0 {
+		where = append(where, "("+strings.Join(types, " OR ")+")")
+	}
 	if f.Owner != "" {
 		where = append(where, "owner = "+arg(f.Owner))
 	}
 	if f.EditorUserID != "" {
 		where = append(where, "editor_user = "+arg(f.EditorUserID))
+	}
+	if f.EditorClientID != "" {
+		where = append(where, "editor_client = "+arg(f.EditorClientID))
 	}
 	if !f.CreatedFrom.IsZero() {
 		where = append(where, "created_at >= "+arg(f.CreatedFrom.UnixMicro()))
@@ -200,4 +221,11 @@ WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.Instanc
 		return 0, fmt.Errorf("eventstore: sequence of %s: %w", a, err)
 	}
 	return seq, nil
+}
+
+// likePrefix is a LIKE pattern (escape character \) matching what starts
+// with prefix, whose own % and _ match only themselves.
+func likePrefix(prefix string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(prefix) + "%"
 }

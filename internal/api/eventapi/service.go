@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -59,18 +58,14 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	return eventv1connect.NewEventServiceHandler(s, opts...)
 }
 
-// ParsePosition reads a position as ListEvents gives it ("txid.global").
-func ParsePosition(s string) (eventstore.Position, error) {
-	tx, global, ok := strings.Cut(s, ".")
-	t, err1 := strconv.ParseInt(tx, 10, 64)
-	g, err2 := strconv.ParseInt(global, 10, 64)
-	if !ok || err1 != nil || err2 != nil || t < 0 || g < 0 {
+// parseAfter reads the position a client gives as after.
+func parseAfter(s string) (eventstore.Position, error) {
+	p, err := eventstore.ParsePosition(s)
+	if err != nil {
 		return eventstore.Position{}, failure.InvalidArgument("after", "is not a position ListEvents gave")
 	}
-	return eventstore.Position{TxID: t, Global: g}, nil
+	return p, nil
 }
-
-func formatPosition(p eventstore.Position) string { return fmt.Sprintf("%d.%d", p.TxID, p.Global) }
 
 // filterOf checks a request and turns it into a filter of the caller's
 // instance.
@@ -78,8 +73,8 @@ func filterOf(caller authz.Caller, m *eventv1.ListEventsRequest) (eventstore.Fil
 	// Settled: a page ends before any event a transaction still in flight
 	// could commit ahead of, so paging after its last position misses
 	// nothing.
-	f := eventstore.Filter{InstanceID: caller.InstanceID, Owner: m.GetOrganizationId(), EditorUserID: m.GetEditorUserId(), Limit: defaultLimit,
-		Settled: true}
+	f := eventstore.Filter{InstanceID: caller.InstanceID, Owner: m.GetOrganizationId(), EditorUserID: m.GetEditorUserId(),
+		EditorClientID: m.GetEditorClientId(), Limit: defaultLimit, Settled: true}
 	if m.GetOrganizationId() != "" {
 		if err := caller.Require(authz.EventRead, authz.Org(m.GetOrganizationId())); err != nil {
 			return f, err
@@ -88,7 +83,7 @@ func filterOf(caller authz.Caller, m *eventv1.ListEventsRequest) (eventstore.Fil
 		return f, err
 	}
 	for field, v := range map[string]string{"organizationId": m.GetOrganizationId(), "aggregateType": m.GetAggregateType(),
-		"aggregateId": m.GetAggregateId(), "editorUserId": m.GetEditorUserId()} {
+		"aggregateId": m.GetAggregateId(), "editorUserId": m.GetEditorUserId(), "editorClientId": m.GetEditorClientId()} {
 		if len(v) > maxID {
 			return f, failure.InvalidArgument(field, "at most %d bytes", maxID)
 		}
@@ -108,6 +103,15 @@ func filterOf(caller authz.Caller, m *eventv1.ListEventsRequest) (eventstore.Fil
 		}
 	}
 	f.EventTypes = m.GetEventTypes()
+	if len(m.GetEventTypePrefixes()) > maxEventTypes {
+		return f, failure.InvalidArgument("eventTypePrefixes", "at most %d", maxEventTypes)
+	}
+	for _, p := range m.GetEventTypePrefixes() {
+		if p == "" || len(p) > maxID {
+			return f, failure.InvalidArgument("eventTypePrefixes", "each must be 1 to %d bytes", maxID)
+		}
+	}
+	f.EventTypePrefixes = m.GetEventTypePrefixes()
 	if m.From != nil {
 		if err := m.GetFrom().CheckValid(); err != nil {
 			return f, failure.InvalidArgument("from", "is not a valid time")
@@ -121,7 +125,7 @@ func filterOf(caller authz.Caller, m *eventv1.ListEventsRequest) (eventstore.Fil
 		f.CreatedBefore = m.GetUntil().AsTime()
 	}
 	if a := m.GetAfter(); a != "" {
-		p, err := ParsePosition(a)
+		p, err := parseAfter(a)
 		if err != nil {
 			return f, err
 		}
@@ -159,7 +163,7 @@ func (s *Service) ListEvents(ctx context.Context, req *connect.Request[eventv1.L
 		resp.Events = append(resp.Events, out)
 	}
 	if len(events) == f.Limit {
-		resp.Next = formatPosition(events[len(events)-1].Position)
+		resp.Next = events[len(events)-1].Position.String()
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -177,7 +181,7 @@ func eventOf(e eventstore.Event) (*eventv1.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventapi: payload of %s: %w", e.Type, err)
 	}
-	return &eventv1.Event{Position: formatPosition(e.Position), AggregateType: e.Aggregate.Type, AggregateId: e.Aggregate.ID,
+	return &eventv1.Event{Position: e.Position.String(), AggregateType: e.Aggregate.Type, AggregateId: e.Aggregate.ID,
 		OrganizationId: e.Aggregate.Owner, Sequence: e.Sequence, Type: e.Type, Payload: payload, EditorUserId: e.Editor.UserID,
 		EditorClientId: e.Editor.ClientID, CreateTime: timestamppb.New(e.CreatedAt)}, nil
 }

@@ -651,9 +651,15 @@ type ListEventsRequest struct {
 	// After is the position of the last event of the previous page.
 	After string `protobuf:"bytes,8,opt,name=after,proto3" json:"after,omitempty"`
 	// Limit is the page size: 1 to 1,000, default 100.
-	Limit         int32 `protobuf:"varint,9,opt,name=limit,proto3" json:"limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Limit int32 `protobuf:"varint,9,opt,name=limit,proto3" json:"limit,omitempty"`
+	// EventTypePrefixes list events whose type starts with one of them
+	// ("authorization."); with event_types, an event matching either.
+	EventTypePrefixes []string `protobuf:"bytes,10,rep,name=event_type_prefixes,json=eventTypePrefixes,proto3" json:"event_type_prefixes,omitempty"`
+	// EditorClientId lists the changes made through one client ("api",
+	// "login", an OAuth client id).
+	EditorClientId string `protobuf:"bytes,11,opt,name=editor_client_id,json=editorClientId,proto3" json:"editor_client_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListEventsRequest) Reset() {
@@ -747,6 +753,20 @@ func (x *ListEventsRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListEventsRequest) GetEventTypePrefixes() []string {
+	if x != nil {
+		return x.EventTypePrefixes
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetEditorClientId() string {
+	if x != nil {
+		return x.EditorClientId
+	}
+	return ""
 }
 
 // Event is one change.
@@ -972,7 +992,7 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"_\n" +
 	"\x1cListAuthorizationsAtResponse\x12?\n" +
-	"\x0eauthorizations\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x0eauthorizations\"\xdb\x02\n" +
+	"\x0eauthorizations\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x0eauthorizations\"\xb5\x03\n" +
 	"\x11ListEventsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -983,7 +1003,10 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x04from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x120\n" +
 	"\x05until\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x14\n" +
 	"\x05after\x18\b \x01(\tR\x05after\x12\x14\n" +
-	"\x05limit\x18\t \x01(\x05R\x05limit\"\x86\x03\n" +
+	"\x05limit\x18\t \x01(\x05R\x05limit\x12.\n" +
+	"\x13event_type_prefixes\x18\n" +
+	" \x03(\tR\x11eventTypePrefixes\x12(\n" +
+	"\x10editor_client_id\x18\v \x01(\tR\x0eeditorClientId\"\x86\x03\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\tR\bposition\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
