@@ -47,3 +47,22 @@ func (db *DB) PreparedRead(ctx context.Context, query string) (*sql.Stmt, error)
 	}
 	return s, nil
 }
+
+// Strings reads a query's one text column, whole, and closes the rows:
+// the ids and keys listings read. Call it with the query's results as they
+// come, Strings(q.QueryContext(…)).
+func Strings(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -110,20 +110,11 @@ func directMembers(ctx context.Context, db any, instanceID, groupID string) ([]M
 }
 
 func ids(ctx context.Context, db any, q string, args ...any) ([]string, error) {
-	rows, err := reader(db).QueryContext(ctx, q, args...)
+	out, err := database.Strings(reader(db).QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("group: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func subgroups(ctx context.Context, db any, instanceID, groupID string) ([]string, error) {

@@ -402,18 +402,9 @@ WHERE gu.instance_id = $1 AND gu.user_id = $2 AND gar.role_key = $3 AND gar.proj
 }
 
 func column(ctx context.Context, db *database.DB, q string, args ...any) ([]string, error) {
-	rows, err := db.Reader().QueryContext(ctx, q, args...)
+	out, err := database.Strings(db.Reader().QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("project: search: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return out, nil
 }
