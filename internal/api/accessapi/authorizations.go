@@ -140,11 +140,17 @@ func (s *Service) ListAuthorizations(ctx context.Context, req *connect.Request[a
 		return nil, err
 	}
 	resp := &accessv1.ListAuthorizationsResponse{}
+	owners := map[string]string{} // project -> owning organization, read once per listing
 	for _, a := range list {
-		scope, err := s.scopeOf(ctx, caller.InstanceID, a)
-		if err != nil {
-			return nil, err
+		owner, ok := owners[a.ProjectID]
+		if !ok && a.GrantID == "" {
+			p, err := client.GetProject(ctx, s.db(), caller.InstanceID, a.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			owner, owners[a.ProjectID] = p.OrgID, p.OrgID
 		}
+		scope := a.Scope(owner)
 		if caller.Can(authz.AuthorizationRead, scope) {
 			resp.Authorizations = append(resp.Authorizations, authorizationOf(a))
 		}
