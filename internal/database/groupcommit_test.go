@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
@@ -21,7 +22,8 @@ func TestGroupCommit(t *testing.T) {
 			Postgres: `CREATE TABLE rows (id TEXT PRIMARY KEY, tx BIGINT NOT NULL)`}})
 		var g database.GroupCommit
 		var mu sync.Mutex
-		txs := 0
+		txs := map[*database.Tx]bool{}
+		release := make(chan struct{})
 		var wg sync.WaitGroup
 		const n = 200
 		for i := range n {
@@ -30,28 +32,45 @@ func TestGroupCommit(t *testing.T) {
 				defer wg.Done()
 				err := g.Run(ctx, db, func(ctx context.Context, tx *database.Tx) error {
 					mu.Lock()
-					id := txs
+					txs[tx] = true
 					mu.Unlock()
-					_, err := tx.ExecContext(ctx, `INSERT INTO rows (id, tx) VALUES ($1, $2)`, fmt.Sprint(i), id)
+					if i == 0 {
+						<-release // the first batch holds its transaction while the others queue
+					}
+					_, err := tx.ExecContext(ctx, `INSERT INTO rows (id, tx) VALUES ($1, 0)`, fmt.Sprint(i))
 					return err
 				})
 				if err != nil {
 					t.Error(err)
 				}
-				mu.Lock()
-				txs++
-				mu.Unlock()
 			}()
+			if i == 0 {
+				for { // until the first write leads
+					mu.Lock()
+					started := len(txs) > 0
+					mu.Unlock()
+					if started {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
 		}
+		time.Sleep(100 * time.Millisecond) // the other 199 queue behind the first
+		close(release)
 		wg.Wait()
-		var rows, batches int
-		if err := db.Reader().QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT tx) FROM rows`).Scan(&rows, &batches); err != nil {
+		var rows int
+		if err := db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM rows`).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
 		if rows != n {
 			t.Fatalf("%d rows of %d", rows, n)
 		}
-		t.Logf("%d writes in %d or fewer batches", n, batches)
+		// The first write's transaction, then the 199 queued behind it
+		// in one (at most maxGroup, 256, a transaction).
+		if len(txs) != 2 {
+			t.Fatalf("%d writes in %d transactions, want 2", n, len(txs))
+		}
 
 		boom := errors.New("boom")
 		err := g.Run(ctx, db, func(ctx context.Context, tx *database.Tx) error {
