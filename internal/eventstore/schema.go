@@ -108,6 +108,63 @@ CREATE TABLE subscription_checkpoints (
 	Name:     "eventstore/0004_projection_versions",
 	SQLite:   `CREATE TABLE projection_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
 	Postgres: `CREATE TABLE projection_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
+}, {
+	// The hash chain (see Chain): a link per event, the chainer's head of
+	// each instance, and signed checkpoints. Links and checkpoints are
+	// append-only like the events.
+	Name: "eventstore/0005_chain",
+	SQLite: `
+CREATE TABLE event_chain (position INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE event_chain_heads (
+	instance_id TEXT PRIMARY KEY,
+	count INTEGER NOT NULL,
+	hash BLOB NOT NULL,
+	tx_id INTEGER NOT NULL,
+	position INTEGER NOT NULL,
+	signed_count INTEGER NOT NULL,
+	unsigned_since INTEGER NOT NULL
+);
+CREATE TABLE event_chain_checkpoints (
+	instance_id TEXT NOT NULL,
+	count INTEGER NOT NULL,
+	tx_id INTEGER NOT NULL,
+	position INTEGER NOT NULL,
+	hash BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	key_id TEXT NOT NULL,
+	signature BLOB NOT NULL,
+	PRIMARY KEY (instance_id, count)
+);
+CREATE TRIGGER event_chain_no_update BEFORE UPDATE ON event_chain BEGIN SELECT RAISE(ABORT, 'chain links are immutable'); END;
+CREATE TRIGGER event_chain_checkpoints_no_update BEFORE UPDATE ON event_chain_checkpoints BEGIN SELECT RAISE(ABORT, 'chain checkpoints are immutable'); END;`,
+	Postgres: `
+CREATE TABLE event_chain (position BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
+CREATE TABLE event_chain_heads (
+	instance_id TEXT PRIMARY KEY,
+	count BIGINT NOT NULL,
+	hash BYTEA NOT NULL,
+	tx_id BIGINT NOT NULL,
+	position BIGINT NOT NULL,
+	signed_count BIGINT NOT NULL,
+	unsigned_since BIGINT NOT NULL
+);
+CREATE TABLE event_chain_checkpoints (
+	instance_id TEXT NOT NULL,
+	count BIGINT NOT NULL,
+	tx_id BIGINT NOT NULL,
+	position BIGINT NOT NULL,
+	hash BYTEA NOT NULL,
+	created_at BIGINT NOT NULL,
+	key_id TEXT NOT NULL,
+	signature BYTEA NOT NULL,
+	PRIMARY KEY (instance_id, count)
+);
+CREATE FUNCTION event_chain_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'chain links and checkpoints are immutable'; END $$;
+CREATE TRIGGER event_chain_no_update BEFORE UPDATE ON event_chain
+	FOR EACH ROW EXECUTE FUNCTION event_chain_immutable();
+CREATE TRIGGER event_chain_checkpoints_no_update BEFORE UPDATE ON event_chain_checkpoints
+	FOR EACH ROW EXECUTE FUNCTION event_chain_immutable();`,
 }}
 
 // The statements that differ between the backends.

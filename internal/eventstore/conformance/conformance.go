@@ -39,6 +39,8 @@ func Run(t *testing.T, backend dbtest.Backend) {
 		{"ok/subscription waits for a late commit instead of skipping it", testLateCommit},
 		{"ok/subscriber sees every event exactly once under concurrent writers", testConcurrentSubscriber},
 		{"fail/events are immutable", testImmutable},
+		{"ok/the hash chain links every event and verifies", testChainVerifies},
+		{"ok/the chain stays whole under concurrent writers and chainers", testChainConcurrentWriters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +48,7 @@ func Run(t *testing.T, backend dbtest.Backend) {
 			tc.fn(t, newHarness(t, src, &thingsProjection{}))
 		})
 	}
+	t.Run("fail/verification finds tampering at the first broken link", func(t *testing.T) { testChainTampering(t, backend) })
 }
 
 type harness struct {
