@@ -29,6 +29,8 @@ Usage:
   castellan tokens create LOGIN_NAME [TTL]    issue a personal access token in the server's database (bootstrap)
   castellan admin recover LOGIN_NAME [ORG_ID]  break glass: make LOGIN_NAME an active instance owner
                                               (created if missing) and print one-time credentials
+  castellan audit verify [INSTANCE_ID]        check the event log against its hash chain and signed
+                                              checkpoints; report the first broken link
 
 API client (calls a running server: --url or CASTELLAN_URL, default http://localhost:8080;
 --host or CASTELLAN_HOST for an instance whose domain is not the URL's host; the token in
@@ -46,7 +48,7 @@ CASTELLAN_TOKEN):
   castellan help                              this text
 
 "castellan COMMAND --help" describes a command. The server's commands (start, migrate,
-projections rebuild, tokens create, admin recover) take the settings of docs/configuration.md
+projections rebuild, tokens create, admin recover, audit verify) take the settings of docs/configuration.md
 as flags, environment variables or a YAML file (--config FILE); "castellan start --help"
 lists them.
 `
@@ -62,6 +64,11 @@ var helpOf = map[string]string{
 		"Break glass: makes LOGIN_NAME an active owner of the first instance (created, if missing, in ORG_ID or\n" +
 		"else the instance's first organization by name) and prints a one-time password and a personal access\n" +
 		"token. It works in the server's database, with the server's settings (\"castellan admin recover --help\"\n" +
+		"lists them).\n",
+	"audit": "Usage: castellan audit verify [INSTANCE_ID] [flags]\n\n" +
+		"Recomputes the hash chain of each instance's events (or only INSTANCE_ID's) in the server's database,\n" +
+		"checks the signed checkpoints with the server's key ring, and reports the first broken link. It exits\n" +
+		"with status 2 when a chain is broken. It takes the server's settings (\"castellan audit verify --help\"\n" +
 		"lists them).\n",
 	"version": "Usage: castellan version\n\nPrints the version of this castellan binary.\n",
 	"help":    usage,
@@ -98,7 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if msg, isConfig := strings.CutPrefix(fmt.Sprint(err), "config: "); isConfig &&
 		(strings.HasPrefix(msg, "flag provided but not defined: ") || strings.HasPrefix(msg, "flag needs an argument: ")) {
 		path := args[0]
-		if len(args) > 1 && (args[0] == "projections" || args[0] == "admin" || args[0] == "tokens") {
+		if len(args) > 1 && (args[0] == "projections" || args[0] == "admin" || args[0] == "tokens" || args[0] == "audit") {
 			path += " " + args[1]
 		}
 		return flagMistake(path, errors.New(msg))
@@ -114,7 +121,7 @@ func asksHelp(args []string) bool {
 		if isHelp(a) {
 			return true
 		}
-		if i == 0 && (a == "rebuild" || a == "recover") {
+		if i == 0 && (a == "rebuild" || a == "recover" || a == "verify") {
 			return false // these parse the settings' flags, --help included
 		}
 	}
@@ -136,6 +143,8 @@ func dispatch(ctx context.Context, args []string, s streams) error {
 		return tokens(ctx, rest, s.stdout, s.stderr)
 	case "admin":
 		return admin(ctx, rest, s.stdout, s.stderr)
+	case "audit":
+		return audit(ctx, rest, s.stdout, s.stderr)
 	case "users":
 		return usersCommand(ctx, rest, s)
 	case "orgs":

@@ -171,6 +171,13 @@ func (a *App) Maintain(ctx context.Context) {
 	}
 }
 
+// ChainEvents links new events into each instance's hash chain and signs
+// its checkpoints until ctx ends (eventstore.Chain; docs/audit.md).
+func (a *App) ChainEvents(ctx context.Context) {
+	c := &eventstore.Chain{Store: a.Store, Signer: eventstore.KeyRingSigner(a.Keys)}
+	c.Run(ctx, a.Config.Subscriptions.PollInterval, a.Log)
+}
+
 // rotateSigningKeys rotates the signing keys of each instance whose
 // current key has signed for signing_keys.lifetime.
 func (a *App) rotateSigningKeys(ctx context.Context) {
