@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -202,6 +203,7 @@ ORDER BY tx_id, position LIMIT $3`, from.TxID, from.Global, chainBatch)
 		}
 		heads := map[string]*chainHead{}
 		var sign func(ChainCheckpoint) error
+		links := make([]any, 0, 2*len(batch))
 		for _, r := range batch {
 			h, ok := heads[r.instanceID]
 			if !ok {
@@ -216,9 +218,7 @@ ORDER BY tx_id, position LIMIT $3`, from.TxID, from.Global, chainBatch)
 			h.hash = linkHash(h.hash, r.leaf())
 			h.count++
 			h.position = r.position
-			if _, err := tx.ExecContext(ctx, `INSERT INTO event_chain (position, hash) VALUES ($1, $2)`, r.position.Global, h.hash); err != nil {
-				return fmt.Errorf("eventstore: link event %d: %w", r.position.Global, err)
-			}
+			links = append(links, r.position.Global, h.hash)
 			if c.Signer == nil || h.count-h.signedCount < c.every() {
 				continue
 			}
@@ -233,6 +233,9 @@ ORDER BY tx_id, position LIMIT $3`, from.TxID, from.Global, chainBatch)
 				return err
 			}
 			h.signedCount, h.unsignedSince = h.count, 0
+		}
+		if err := insertLinks(ctx, tx, links); err != nil {
+			return err
 		}
 		for inst, h := range heads {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO event_chain_heads (instance_id, count, hash, tx_id, position, signed_count, unsigned_since)
@@ -252,6 +255,28 @@ ON CONFLICT (instance_id) DO UPDATE SET count = excluded.count, hash = excluded.
 		return nil
 	})
 	return n, err
+}
+
+// insertLinks stores links, given as position and hash pairs, a few
+// hundred rows per statement.
+func insertLinks(ctx context.Context, tx *database.Tx, links []any) error {
+	const perStatement = 250
+	for len(links) > 0 {
+		n := min(len(links)/2, perStatement)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO event_chain (position, hash) VALUES `)
+		for i := range n {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "($%d, $%d)", 2*i+1, 2*i+2)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), links[:2*n]...); err != nil {
+			return fmt.Errorf("eventstore: link events: %w", err)
+		}
+		links = links[2*n:]
+	}
+	return nil
 }
 
 // readHead returns an instance's chain head, or the genesis of a chain
