@@ -34,6 +34,18 @@
 // A RebuildFinisher then derives what lives outside its rows, such as the
 // unique claims of values whose normal form changed (ReplaceUnique).
 //
+// Tamper evidence. A Chain links every settled event into a SHA-256 hash
+// chain of its instance, in commit order, after the fact — appends never
+// wait for it, so concurrent writers on PostgreSQL need no lock on the
+// previous link — and signs a checkpoint every CheckpointEvery links and
+// once the newest unsigned link is CheckpointAfter old, with an Ed25519
+// key only the server holds (KeyRingSigner). A link covers every stored
+// column, the sealed form of personal data included, so erasing a
+// subject's key leaves the chain verifiable. Store.VerifyChain recomputes
+// an instance's chain and reports the first broken link (docs/audit.md).
+//
 // Tables: events (append-only, guarded by triggers), unique_constraints,
-// subscription_checkpoints. Every row starts with its instance.
+// subscription_checkpoints, event_chain, event_chain_heads,
+// event_chain_checkpoints. Every row starts with its instance, except a
+// link, which is keyed by its event's position.
 package eventstore
