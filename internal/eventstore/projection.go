@@ -178,6 +178,9 @@ func lockForRebuild(ctx context.Context, tx *database.Tx) error {
 // rebuildTx resets p and reduces every event it handles again, then
 // finishes a RebuildFinisher and records p's version, in tx.
 func (s *Store) rebuildTx(ctx context.Context, tx *database.Tx, p Projection) (int, error) {
+	if err := checkNothingArchived(ctx, tx); err != nil {
+		return 0, err
+	}
 	name := p.Name()
 	if err := p.Reset(ctx, tx); err != nil {
 		return 0, fmt.Errorf("eventstore: reset %s: %w", name, err)

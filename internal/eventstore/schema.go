@@ -165,6 +165,42 @@ CREATE TRIGGER event_chain_no_update BEFORE UPDATE ON event_chain
 	FOR EACH ROW EXECUTE FUNCTION event_chain_immutable();
 CREATE TRIGGER event_chain_checkpoints_no_update BEFORE UPDATE ON event_chain_checkpoints
 	FOR EACH ROW EXECUTE FUNCTION event_chain_immutable();`,
+}, {
+	// Archives (see Store.Archive): each instance's last archived link,
+	// the last archived sequence of aggregates whose events left, and the
+	// mark that lets one archiving transaction delete events.
+	Name: "eventstore/0006_archive",
+	SQLite: `
+CREATE TABLE event_chain_anchors (instance_id TEXT PRIMARY KEY, count INTEGER NOT NULL, tx_id INTEGER NOT NULL, position INTEGER NOT NULL, hash BLOB NOT NULL);
+CREATE TABLE event_archived_sequences (
+	instance_id TEXT NOT NULL,
+	aggregate_type TEXT NOT NULL,
+	aggregate_id TEXT NOT NULL,
+	sequence INTEGER NOT NULL,
+	PRIMARY KEY (instance_id, aggregate_type, aggregate_id)
+);
+CREATE TABLE events_archiving (instance_id TEXT PRIMARY KEY);
+DROP TRIGGER events_no_delete;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+	WHEN NOT EXISTS (SELECT 1 FROM events_archiving WHERE instance_id = OLD.instance_id)
+	BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;`,
+	Postgres: `
+CREATE TABLE event_chain_anchors (instance_id TEXT PRIMARY KEY, count BIGINT NOT NULL, tx_id BIGINT NOT NULL, position BIGINT NOT NULL, hash BYTEA NOT NULL);
+CREATE TABLE event_archived_sequences (
+	instance_id TEXT NOT NULL,
+	aggregate_type TEXT NOT NULL,
+	aggregate_id TEXT NOT NULL,
+	sequence BIGINT NOT NULL,
+	PRIMARY KEY (instance_id, aggregate_type, aggregate_id)
+);
+CREATE TABLE events_archiving (instance_id TEXT PRIMARY KEY);
+CREATE OR REPLACE FUNCTION events_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF EXISTS (SELECT 1 FROM events_archiving WHERE instance_id = OLD.instance_id) THEN RETURN OLD; END IF;
+	END IF;
+	RAISE EXCEPTION 'events are immutable';
+END $$;`,
 }}
 
 // The statements that differ between the backends.

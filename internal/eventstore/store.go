@@ -199,8 +199,13 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) (sto
 		// commit order agrees with each aggregate's sequence.
 		current := make([]int64, len(appends))
 		for i, a := range appends {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(sequence), 0) FROM events
-WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.InstanceID, a.Type, a.ID).Scan(&current[i]); err != nil {
+			// An aggregate whose events were all archived continues from
+			// its last archived sequence; the second lookup runs only when
+			// the aggregate has no events in the table (a new one).
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(
+	(SELECT MAX(sequence) FROM events WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3),
+	(SELECT sequence FROM event_archived_sequences WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3),
+	0)`, a.InstanceID, a.Type, a.ID).Scan(&current[i]); err != nil {
 				return fmt.Errorf("eventstore: read sequence of %s: %w", a.Aggregate, err)
 			}
 			for j := range i {

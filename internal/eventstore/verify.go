@@ -19,6 +19,9 @@ type ChainReport struct {
 	// signed checkpoints matched.
 	Events      int64
 	Checkpoints int
+	// Archived is how many of the instance's first events are archived
+	// (verified in their archive files, not here).
+	Archived int64
 	// Unchained counts the newest events the chainer has not reached yet;
 	// they are not covered.
 	Unchained int64
@@ -61,9 +64,34 @@ func (s *Store) VerifyChain(ctx context.Context, instanceID string, signer Chain
 	if err != nil {
 		return rep, err
 	}
+	// Archived events are verified in their archive files; the chain in
+	// the database continues from the last archived link, which must be a
+	// signed checkpoint.
+	from, err := anchor(ctx, r, instanceID)
+	if err != nil {
+		return rep, err
+	}
 	next := 0 // the next checkpoint to meet
-	prev := genesis(instanceID)
-	var after Position
+	for next < len(checkpoints) && checkpoints[next].Count < from.Count {
+		next++
+	}
+	if from.Count > 0 {
+		if next == len(checkpoints) || checkpoints[next].Count != from.Count || !bytes.Equal(checkpoints[next].Hash, from.Hash) ||
+			checkpoints[next].Position != (Position{TxID: from.TxID, Global: from.Position}) {
+			rep.Break = &ChainBreak{Position: Position{TxID: from.TxID, Global: from.Position}, Link: from.Count,
+				Reason: "the chain continues from archived events at a link no signed checkpoint names: the archive anchor was altered"}
+			return rep, nil
+		}
+		if reason := verifySignature(checkpoints[next], signer); reason != "" {
+			rep.Break = &ChainBreak{Position: checkpoints[next].Position, Link: from.Count, Reason: reason}
+			return rep, nil
+		}
+		next++
+	}
+	rep.Archived = from.Count
+	prev := from.Hash
+	after := Position{TxID: from.TxID, Global: from.Position}
+	link := from.Count
 	for {
 		rows, err := r.QueryContext(ctx, `SELECT `+prefixed("e.", rawColumns)+`, c.hash FROM events e
 LEFT JOIN event_chain c ON c.position = e.position
@@ -77,30 +105,31 @@ ORDER BY e.tx_id, e.position LIMIT $6`, instanceID, after.TxID, after.Global, ma
 		for rows.Next() {
 			n++
 			var (
-				e    rawEvent
-				link []byte
+				e      rawEvent
+				stored []byte
 			)
-			if err := e.scan(rows, &link); err != nil {
+			if err := e.scan(rows, &stored); err != nil {
 				rows.Close()
 				return rep, err
 			}
 			after = e.position
 			rep.Events++
+			link++
 			brk := func(reason string, args ...any) (ChainReport, error) {
 				rows.Close()
-				rep.Break = &ChainBreak{Position: e.position, Link: rep.Events, Reason: fmt.Sprintf(reason, args...)}
+				rep.Break = &ChainBreak{Position: e.position, Link: link, Reason: fmt.Sprintf(reason, args...)}
 				return rep, nil
 			}
-			if link == nil {
+			if stored == nil {
 				return brk("%s event %d of %s/%s has no link: it was inserted behind the chain, or its link was removed", e.eventType, e.sequence, e.aggregateType, e.aggregateID)
 			}
-			if !bytes.Equal(linkHash(prev, e.leaf()), link) {
+			if !bytes.Equal(linkHash(prev, e.leaf()), stored) {
 				return brk("%s event %d of %s/%s does not match its link: it was altered, or an event before it was removed", e.eventType, e.sequence, e.aggregateType, e.aggregateID)
 			}
-			prev = link
-			for next < len(checkpoints) && checkpoints[next].Count == rep.Events {
+			prev = stored
+			for next < len(checkpoints) && checkpoints[next].Count == link {
 				cp := checkpoints[next]
-				if cp.Position != e.position || !bytes.Equal(cp.Hash, link) {
+				if cp.Position != e.position || !bytes.Equal(cp.Hash, stored) {
 					return brk("the checkpoint signed at %s for link %d names another event or hash: the chain before it was rewritten", cp.CreatedAt.Format(time.RFC3339), cp.Count)
 				}
 				if reason := verifySignature(cp, signer); reason != "" {
@@ -123,7 +152,7 @@ ORDER BY e.tx_id, e.position LIMIT $6`, instanceID, after.TxID, after.Global, ma
 	if next < len(checkpoints) {
 		cp := checkpoints[next]
 		rep.Break = &ChainBreak{Position: cp.Position, Link: cp.Count,
-			Reason: fmt.Sprintf("the checkpoint signed at %s covers %d events, but the log holds %d of them: events were removed", cp.CreatedAt.Format(time.RFC3339), cp.Count, rep.Events)}
+			Reason: fmt.Sprintf("the checkpoint signed at %s covers %d events, but the log holds %d of them: events were removed", cp.CreatedAt.Format(time.RFC3339), cp.Count, link)}
 		return rep, nil
 	}
 	// The chainer's head is a cache an attacker can change too, but it
@@ -134,9 +163,9 @@ ORDER BY e.tx_id, e.position LIMIT $6`, instanceID, after.TxID, after.Global, ma
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return rep, fmt.Errorf("eventstore: read chain head: %w", err)
 	}
-	if head.Count > rep.Events && !mark.Less(head.Position) {
-		rep.Break = &ChainBreak{Position: head.Position, Link: rep.Events + 1,
-			Reason: fmt.Sprintf("the chain links %d events, but the log holds %d of them: events were removed", head.Count, rep.Events)}
+	if head.Count > link && !mark.Less(head.Position) {
+		rep.Break = &ChainBreak{Position: head.Position, Link: link + 1,
+			Reason: fmt.Sprintf("the chain links %d events, but the log holds %d of them: events were removed", head.Count, link)}
 		return rep, nil
 	}
 	err = r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE instance_id = $1 AND (tx_id > $2 OR (tx_id = $2 AND position > $3))`,

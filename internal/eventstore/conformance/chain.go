@@ -1,13 +1,20 @@
 package conformance
 
 import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
 )
 
@@ -257,4 +264,123 @@ func testChainConcurrentWriters(t *testing.T, h *harness) {
 	if rep.Break != nil || rep.Events != writers*perWriter || rep.Unchained != 0 || rep.Checkpoints < writers*perWriter/10 {
 		t.Fatalf("after concurrent writers: %+v (break %v)", rep, rep.Break)
 	}
+}
+
+// testArchive moves the oldest events into an archive file and back: the
+// read models are unaffected, the chain still verifies from the archive's
+// anchor, appends to an archived aggregate go on numbering, a tampered
+// file is refused, rebuilds wait for a restore, and a restore gives the
+// log back as it was.
+func testArchive(t *testing.T, h *harness) {
+	signer := newSigner(t)
+	chain := &eventstore.Chain{Store: h.store, Signer: signer, CheckpointEvery: 4}
+	start := h.clock.Now()
+	pushThings(t, h.store, "inst-1", []string{"a", "b"}, 5) // links 1-5 of a, 6-10 of b
+	pushThings(t, h.store, "inst-2", []string{"z"}, 3)
+	catchUpChain(t, chain)
+	h.clock.Set(start.Add(400 * 24 * time.Hour))
+	pushThings(t, h.store, "inst-1", []string{"c"}, 2)
+	catchUpChain(t, chain)
+	rows := dumpThings(t, h.db)
+
+	var file bytes.Buffer
+	res, err := h.store.Archive(ctx, "inst-1", start.Add(24*time.Hour), signer, &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The newest checkpoint of an event created before the cut is link 8.
+	if res.Events != 8 || res.Header.Until.Count != 8 {
+		t.Fatalf("archived %d events up to link %d, want 8", res.Events, res.Header.Until.Count)
+	}
+	if got := dumpThings(t, h.db); !slices.Equal(got, rows) {
+		t.Fatalf("read models changed by archiving:\n%v\n%v", rows, got)
+	}
+	left, err := h.store.Query(ctx, eventstore.Filter{InstanceID: "inst-1"})
+	if err != nil || len(left) != 4 {
+		t.Fatalf("%d events left in inst-1, want 4: %v", len(left), err)
+	}
+	if rep := verify(t, h.store, "inst-1", signer); rep.Break != nil || rep.Archived != 8 || rep.Events != 4 {
+		t.Fatalf("verify after archiving: %+v (break %v)", rep, rep.Break)
+	}
+	if rep := verify(t, h.store, "inst-2", signer); rep.Break != nil || rep.Events != 3 {
+		t.Fatalf("another instance: %+v (break %v)", rep, rep.Break)
+	}
+	// Nothing more is old enough: a second archive moves nothing.
+	var empty bytes.Buffer
+	if res, err := h.store.Archive(ctx, "inst-1", start.Add(24*time.Hour), signer, &empty); err != nil || res.Events != 0 {
+		t.Fatalf("second archive: %+v %v", res, err)
+	}
+	// Thing a's events all left; it goes on at sequence 6.
+	push(t, h.store, alice, eventstore.Append{Aggregate: thing("inst-1", "a"), ExpectedSequence: 5, Events: []eventstore.Payload{&thingTicked{N: 6}}})
+	if _, err := h.store.Push(ctx, alice, eventstore.Append{Aggregate: thing("inst-1", "a"), ExpectedSequence: eventstore.NewAggregate,
+		Events: []eventstore.Payload{&thingAdded{Name: "again"}}}); !errors.Is(err, eventstore.ErrConcurrentModification) {
+		t.Fatalf("re-creating an archived aggregate: %v", err)
+	}
+	catchUpChain(t, chain)
+	if _, err := h.store.Rebuild(ctx, "things"); !failure.Is(err, failure.KindFailedPrecondition) {
+		t.Fatalf("rebuild with archived events: %v", err)
+	}
+
+	f, err := eventstore.ReadArchive(bytes.NewReader(file.Bytes()), signer)
+	if err != nil || f.Events() != 8 || f.Checkpoints != 2 {
+		t.Fatalf("read archive: %v (%d events, %d checkpoints)", err, f.Events(), f.Checkpoints)
+	}
+	if _, err := eventstore.ReadArchive(bytes.NewReader(file.Bytes()), newSigner(t)); err == nil {
+		t.Fatal("an archive verified with a foreign key ring")
+	}
+	if _, err := eventstore.ReadArchive(bytes.NewReader(file.Bytes()), nil); err != nil {
+		t.Fatalf("an archive verified with its own public keys: %v", err)
+	}
+	// A tampered archive is refused at the altered event.
+	tampered := regzip(t, file.Bytes(), func(s string) string { return strings.Replace(s, `"payload":"{\"n\":3}"`, `"payload":"{\"n\":30}"`, 1) })
+	var brk *eventstore.ChainBreak
+	if _, err := eventstore.ReadArchive(bytes.NewReader(tampered), signer); !errors.As(err, &brk) || brk.Link != 4 {
+		t.Fatalf("tampered archive: %v", err)
+	}
+	dropped := regzip(t, file.Bytes(), func(s string) string {
+		lines := strings.SplitAfter(s, "\n")
+		return strings.Join(append(lines[:8:8], lines[9:]...), "") // the 8th event
+	})
+	if _, err := eventstore.ReadArchive(bytes.NewReader(dropped), signer); !errors.As(err, &brk) {
+		t.Fatalf("archive without its last event: %v", err)
+	}
+
+	if err := h.store.Restore(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.Restore(ctx, f); !failure.Is(err, failure.KindFailedPrecondition) {
+		t.Fatalf("restoring twice: %v", err)
+	}
+	if rep := verify(t, h.store, "inst-1", signer); rep.Break != nil || rep.Archived != 0 || rep.Events != 13 {
+		t.Fatalf("verify after restoring: %+v (break %v)", rep, rep.Break)
+	}
+	before := dumpThings(t, h.db)
+	if _, err := h.store.Rebuild(ctx, "things"); err != nil {
+		t.Fatalf("rebuild after restoring: %v", err)
+	}
+	if got := dumpThings(t, h.db); !slices.Equal(got, before) {
+		t.Fatalf("rebuilt rows differ:\n%v\n%v", before, got)
+	}
+}
+
+// regzip decompresses an archive, edits it and compresses it again.
+func regzip(t *testing.T, gz []byte, edit func(string) string) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := edit(string(plain))
+	if changed == string(plain) {
+		t.Fatal("the edit changed nothing")
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write([]byte(changed))
+	zw.Close()
+	return out.Bytes()
 }

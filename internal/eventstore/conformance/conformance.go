@@ -41,6 +41,7 @@ func Run(t *testing.T, backend dbtest.Backend) {
 		{"fail/events are immutable", testImmutable},
 		{"ok/the hash chain links every event and verifies", testChainVerifies},
 		{"ok/the chain stays whole under concurrent writers and chainers", testChainConcurrentWriters},
+		{"ok/archives move the oldest events out and back, verifiably", testArchive},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
