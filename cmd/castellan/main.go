@@ -31,6 +31,9 @@ Usage:
                                               (created if missing) and print one-time credentials
   castellan audit verify [INSTANCE_ID]        check the event log against its hash chain and signed
                                               checkpoints; report the first broken link
+  castellan audit archive [INSTANCE_ID]       move events older than audit.retention into archive files
+  castellan audit verify-archive FILE         check an archive file against its chain and signatures
+  castellan audit restore FILE                load an archive file back into the database
 
 API client (calls a running server: --url or CASTELLAN_URL, default http://localhost:8080;
 --host or CASTELLAN_HOST for an instance whose domain is not the URL's host; the token in
@@ -48,7 +51,7 @@ CASTELLAN_TOKEN):
   castellan help                              this text
 
 "castellan COMMAND --help" describes a command. The server's commands (start, migrate,
-projections rebuild, tokens create, admin recover, audit verify) take the settings of docs/configuration.md
+projections rebuild, tokens create, admin recover, audit) take the settings of docs/configuration.md
 as flags, environment variables or a YAML file (--config FILE); "castellan start --help"
 lists them.
 `
@@ -65,11 +68,16 @@ var helpOf = map[string]string{
 		"else the instance's first organization by name) and prints a one-time password and a personal access\n" +
 		"token. It works in the server's database, with the server's settings (\"castellan admin recover --help\"\n" +
 		"lists them).\n",
-	"audit": "Usage: castellan audit verify [INSTANCE_ID] [flags]\n\n" +
-		"Recomputes the hash chain of each instance's events (or only INSTANCE_ID's) in the server's database,\n" +
-		"checks the signed checkpoints with the server's key ring, and reports the first broken link. It exits\n" +
-		"with status 2 when a chain is broken. It takes the server's settings (\"castellan audit verify --help\"\n" +
-		"lists them).\n",
+	"audit": "Usage: castellan audit verify [INSTANCE_ID] [flags]\n" +
+		"       castellan audit archive [INSTANCE_ID] [flags]\n" +
+		"       castellan audit verify-archive FILE [flags]\n" +
+		"       castellan audit restore FILE [flags]\n\n" +
+		"verify recomputes the hash chain of each instance's events (or only INSTANCE_ID's) in the server's\n" +
+		"database, checks the signed checkpoints with the server's key ring, and reports the first broken link;\n" +
+		"it exits with status 2 when a chain is broken. archive moves each instance's events older than\n" +
+		"audit.retention, up to a signed checkpoint, into a gzip JSON Lines file under audit.archive_dir.\n" +
+		"verify-archive checks such a file; restore checks it and loads its events back (newest archive first).\n" +
+		"They take the server's settings (\"castellan audit verify --help\" lists them). See docs/audit.md.\n",
 	"version": "Usage: castellan version\n\nPrints the version of this castellan binary.\n",
 	"help":    usage,
 }
@@ -121,7 +129,7 @@ func asksHelp(args []string) bool {
 		if isHelp(a) {
 			return true
 		}
-		if i == 0 && (a == "rebuild" || a == "recover" || a == "verify") {
+		if i == 0 && (a == "rebuild" || a == "recover" || a == "verify" || a == "archive" || a == "verify-archive" || a == "restore") {
 			return false // these parse the settings' flags, --help included
 		}
 	}

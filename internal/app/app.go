@@ -95,6 +95,8 @@ type App struct {
 	tokens     *token.Tokens
 	grantsOnce sync.Once
 	grants     *grants.Grants
+	// lastArchive is when Maintain last archived (archiveDaily).
+	lastArchive time.Time
 }
 
 // Open connects to the configured database and applies pending migrations.

@@ -157,7 +157,8 @@ func (a *App) domainVerifier() *org.Verifier {
 // as the directory grows; rotates signing keys that signed for
 // signing_keys.lifetime; and deletes what has expired: sessions, WebAuthn
 // ceremonies, authorization and device requests, client assertions'
-// jtis, opaque tokens, grants and refresh tokens.
+// jtis, opaque tokens, grants and refresh tokens. With audit.archive_daily
+// on, it archives events older than audit.retention once a day.
 func (a *App) Maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -200,6 +201,7 @@ func (a *App) rotateSigningKeys(ctx context.Context) {
 }
 
 func (a *App) maintain(ctx context.Context) {
+	a.archiveDaily(ctx)
 	if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not refresh the query planner's statistics", "err", err)
 	}

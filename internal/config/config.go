@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -33,6 +34,23 @@ type Config struct {
 	Notify          Notify        `yaml:"notify"`
 	Users           Users         `yaml:"users"`
 	WebAuthn        WebAuthn      `yaml:"webauthn"`
+	Audit           Audit         `yaml:"audit"`
+}
+
+// Audit sets how long events stay in the database and where archives of
+// older ones go (docs/audit.md).
+type Audit struct {
+	Retention    time.Duration `yaml:"retention" default:"9504h" positive:"true" desc:"How long events stay in the database: castellan audit archive, and the daily archive when audit.archive_daily is on, move only events older than this into archive files. At least 24h; the default, 9504h (396 days), keeps 13 months."`
+	ArchiveDir   string        `yaml:"archive_dir" desc:"Directory of the archive files (one gzip JSON Lines file per instance and archive, under a directory per instance). Empty means archive in data_dir."`
+	ArchiveDaily bool          `yaml:"archive_daily" default:"false" desc:"Archive, once a day, every instance's events older than audit.retention. Off by default: events stay until castellan audit archive is run."`
+}
+
+// ArchiveDirectory returns where archives are written.
+func (a Audit) ArchiveDirectory(dataDir string) string {
+	if a.ArchiveDir != "" {
+		return a.ArchiveDir
+	}
+	return filepath.Join(dataDir, "archive")
 }
 
 // Log configures the process log.

@@ -75,6 +75,7 @@ func TestLoadDefaults(t *testing.T) {
 		Subscriptions: Subscriptions{PollInterval: time.Second},
 		Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 		WebAuthn:      WebAuthn{Attestation: "none"},
+		Audit:         Audit{Retention: 9504 * time.Hour},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -107,8 +108,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 42 {
-		t.Errorf("%d settings, want 42: update this test and the docs when adding one", len(settings))
+	if len(settings) != 45 {
+		t.Errorf("%d settings, want 45: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -195,6 +196,7 @@ subscriptions:
 					Subscriptions: Subscriptions{PollInterval: 250 * time.Millisecond},
 					Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 					WebAuthn:      WebAuthn{Attestation: "none"},
+					Audit:         Audit{Retention: 9504 * time.Hour},
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("\n got %+v\nwant %+v", c, want)

@@ -23,6 +23,9 @@ func (l *loader) validate(c *Config) {
 	port, portOK := l.checkListen(c)
 	l.checkServer(c)
 	l.checkSigningKeys(c)
+	if c.Audit.Retention > 0 && c.Audit.Retention < 24*time.Hour {
+		l.fail(c, &c.Audit.Retention, "must be at least 24h, got %s", c.Audit.Retention)
+	}
 	l.checkTLS(c)
 	l.deriveExternalURL(c, port, portOK)
 	l.checkDatabase(c)

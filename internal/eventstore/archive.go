@@ -418,3 +418,21 @@ func checkNothingArchived(ctx context.Context, tx *database.Tx) error {
 	}
 	return failure.FailedPrecondition("the first %d events of instance %s are archived, and a read model rebuilt without them would be wrong: restore the archives (castellan audit restore FILE, newest first), rebuild, then archive again", count, inst)
 }
+
+// ArchivedSequence returns the last archived sequence of an aggregate whose
+// events have all been archived, 0 when none were or some are still here.
+// Readers that fold an aggregate's whole history (time travel) use it, with
+// the first sequence they read, to refuse an answer that archived events
+// would change.
+func (s *Store) ArchivedSequence(ctx context.Context, a Aggregate) (int64, error) {
+	var seq int64
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT sequence FROM event_archived_sequences
+WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.InstanceID, a.Type, a.ID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: read archived sequence: %w", err)
+	}
+	return seq, nil
+}

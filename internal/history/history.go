@@ -67,6 +67,9 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 		if err != nil {
 			return nil, err
 		}
+		if err := r.complete(ctx, instanceID, ref.Type, ref.ID, evs); err != nil {
+			return nil, err
+		}
 		events = append(events, evs...)
 		if len(events) > MaxEvents {
 			return nil, failure.FailedPrecondition("the history asked for holds more than %d events", MaxEvents)

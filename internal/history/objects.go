@@ -42,7 +42,28 @@ func (r *Replayer) events(ctx context.Context, instanceID, typ, id string, until
 	if len(evs) > MaxEvents {
 		return nil, failure.FailedPrecondition("the history asked for holds more than %d events", MaxEvents)
 	}
-	return evs, nil
+	return evs, r.complete(ctx, instanceID, typ, id, evs)
+}
+
+// complete fails when archived events of an aggregate are missing from
+// evs, its events from the start: the state they fold to would be wrong.
+func (r *Replayer) complete(ctx context.Context, instanceID, typ, id string, evs []eventstore.Event) error {
+	if len(evs) > 0 && evs[0].Sequence == 1 {
+		return nil
+	}
+	archived := int64(0)
+	if len(evs) > 0 {
+		archived = evs[0].Sequence - 1
+	} else {
+		var err error
+		if archived, err = r.store.ArchivedSequence(ctx, eventstore.Aggregate{InstanceID: instanceID, Type: typ, ID: id}); err != nil {
+			return err
+		}
+	}
+	if archived == 0 {
+		return nil
+	}
+	return failure.FailedPrecondition("the first %d events of %s %.64q are archived: restore the archive (castellan audit restore) to see it as it was", archived, typ, id)
 }
 
 // userRefs are a user's aggregate and those its read model depends on:
