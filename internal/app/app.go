@@ -22,6 +22,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/credential/passkey"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/history"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
 	"github.com/castellan-iam/castellan/internal/machinekey"
@@ -44,7 +45,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, history.Migrations} {
 		all = append(all, ms...)
 	}
 	return all

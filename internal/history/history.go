@@ -53,8 +53,19 @@ func (s *Scratch) Close() { s.DB.Close() }
 
 // Replay folds the events of refs created before until (all of them when
 // until is zero) into a scratch database. An aggregate type no projection
-// follows replays nothing.
+// follows replays nothing. Aggregates without personal data start from
+// their newest snapshot (see SnapshotEvery); Scratch.Events then holds the
+// events folded after it.
 func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, until time.Time) (*Scratch, error) {
+	key := snapshotKey(refs)
+	var from snapshot
+	var fromSnapshot bool
+	if key != "" {
+		var err error
+		if from, fromSnapshot, err = r.latestSnapshot(ctx, instanceID, key, until); err != nil {
+			return nil, err
+		}
+	}
 	var events []eventstore.Event
 	seen := map[Ref]bool{}
 	for _, ref := range refs {
@@ -63,12 +74,14 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 		}
 		seen[ref] = true
 		evs, err := r.store.Query(ctx, eventstore.Filter{InstanceID: instanceID, AggregateTypes: []string{ref.Type}, AggregateIDs: []string{ref.ID},
-			CreatedBefore: until, Limit: MaxEvents + 1})
+			CreatedBefore: until, After: from.after, Limit: MaxEvents + 1})
 		if err != nil {
 			return nil, err
 		}
-		if err := r.complete(ctx, instanceID, ref.Type, ref.ID, evs); err != nil {
-			return nil, err
+		if !fromSnapshot {
+			if err := r.complete(ctx, instanceID, ref.Type, ref.ID, evs); err != nil {
+				return nil, err
+			}
 		}
 		events = append(events, evs...)
 		if len(events) > MaxEvents {
@@ -88,7 +101,11 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 	if r.templateErr != nil {
 		return nil, r.templateErr
 	}
-	db, err := database.OpenSQLiteMemory(ctx, r.template)
+	image := r.template
+	if fromSnapshot {
+		image = from.image
+	}
+	db, err := database.OpenSQLiteMemory(ctx, image)
 	if err != nil {
 		return nil, err
 	}
@@ -99,19 +116,29 @@ func (r *Replayer) Replay(ctx context.Context, instanceID string, refs []Ref, un
 			byType[t] = append(byType[t], p)
 		}
 	}
-	err = db.InTx(ctx, func(tx *database.Tx) error {
-		for i := range events {
-			for _, p := range byType[events[i].Type] {
-				if err := p.Reduce(ctx, tx, &events[i]); err != nil {
-					return err
+	lastCreated := from.lastCreated
+	for start := 0; start < len(events); start += SnapshotEvery {
+		chunk := events[start:min(start+SnapshotEvery, len(events))]
+		err = db.InTx(ctx, func(tx *database.Tx) error {
+			for i := range chunk {
+				if chunk[i].CreatedAt.After(lastCreated) {
+					lastCreated = chunk[i].CreatedAt
+				}
+				for _, p := range byType[chunk[i].Type] {
+					if err := p.Reduce(ctx, tx, &chunk[i]); err != nil {
+						return err
+					}
 				}
 			}
+			return nil
+		})
+		if err == nil && key != "" && len(chunk) == SnapshotEvery {
+			err = r.saveSnapshot(ctx, db, instanceID, key, chunk[len(chunk)-1], lastCreated)
 		}
-		return nil
-	})
-	if err != nil {
-		s.Close()
-		return nil, err
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }

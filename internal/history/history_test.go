@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/history"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/userschema"
 )
@@ -215,6 +217,105 @@ func BenchmarkUserAt(b *testing.B) {
 		}
 		t1 := time.Now()
 		if _, err := user.Get(ctx, env.App.DB, env.InstanceID, id, userschema.Admin); err != nil {
+			b.Fatal(err)
+		}
+		replay += t1.Sub(t0)
+		live += time.Since(t1)
+	}
+	b.ReportMetric(float64(replay.Microseconds())/float64(b.N)/1000, "replay-ms/op")
+	b.ReportMetric(float64(live.Microseconds())/float64(b.N), "live-µs/op")
+}
+
+// pushOrgMetadata sets n metadata values on an organization, 1,000 per
+// append, keys cycling over 100.
+func pushOrgMetadata(tb testing.TB, env *apitest.Env, from, n int) {
+	tb.Helper()
+	for pushed := from; pushed < from+n; pushed += 1000 {
+		events := make([]eventstore.Payload, min(1000, from+n-pushed))
+		for i := range events {
+			events[i] = &org.MetadataSet{Key: fmt.Sprintf("key-%d", (pushed+i)%100), Value: []byte(fmt.Sprint(pushed + i))}
+		}
+		if _, err := env.App.Store.Push(context.Background(), editor, eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: env.InstanceID,
+			Type: org.AggregateType, ID: env.OrgID, Owner: env.OrgID}, ExpectedSequence: eventstore.AnySequence, Events: events}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// TestOrgAtFromSnapshots changes an organization 2,500 times, keeping
+// the live read model after each 500, and asks history for each moment,
+// with a snapshot every 1,000 events: first at the newest (which stores
+// snapshots after 1,000 and 2,000 events), then at the others, which start
+// from a snapshot when one is old enough. Every answer must equal the live
+// model of its moment.
+func TestOrgAtFromSnapshots(t *testing.T) {
+	every := history.SnapshotEvery
+	history.SnapshotEvery = 1000
+	t.Cleanup(func() { history.SnapshotEvery = every })
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		env := apitest.StartOn(t, src, noServices)
+		ctx := context.Background()
+		type moment struct {
+			at  time.Time
+			org org.Org
+		}
+		var moments []moment
+		for i := range 5 {
+			pushOrgMetadata(t, env, i*500, 500)
+			o, err := org.Get(ctx, env.App.DB, env.InstanceID, env.OrgID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			moments = append(moments, moment{pause(), o})
+		}
+		h := env.App.History()
+		snapshots := func() int {
+			var n int
+			if err := env.App.DB.Reader().QueryRow(`SELECT COUNT(*) FROM history_snapshots`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, i := range []int{4, 0, 1, 2, 3, 4} {
+			got, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, moments[i].at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := moments[i].org
+			if got.Sequence != want.Sequence || !reflect.DeepEqual(got.Metadata, want.Metadata) || got.Name != want.Name {
+				t.Fatalf("moment %d: sequence %d with %d metadata, want %d with %d", i, got.Sequence, len(got.Metadata), want.Sequence, len(want.Metadata))
+			}
+			if n := snapshots(); n != 2 {
+				t.Fatalf("after asking for moment %d: %d snapshots, want 2 (after 1,000 and 2,000 events)", i, n)
+			}
+		}
+	})
+}
+
+// BenchmarkOrgAt asks for an organization with 100,000 events (metadata
+// changes, 1,000 per append) as it is now, next to reading it live.
+func BenchmarkOrgAt(b *testing.B) {
+	env := apitest.Start(b, noServices)
+	ctx := context.Background()
+	pushOrgMetadata(b, env, 0, 100_000)
+	h := env.App.History()
+	now := time.Now().Add(time.Second)
+	// The first question replays everything and stores a snapshot every
+	// 10,000 events; the benchmark measures the questions after it.
+	t0 := time.Now()
+	if _, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, now); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(t0).Milliseconds()), "first-ms")
+	var replay, live time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if _, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, now); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := org.Get(ctx, env.App.DB, env.InstanceID, env.OrgID); err != nil {
 			b.Fatal(err)
 		}
 		replay += t1.Sub(t0)

@@ -105,6 +105,10 @@ func (r *Replayer) UserAt(ctx context.Context, instanceID, userID string, t time
 	return u, s.Events, err
 }
 
+// snapshotTypes are the aggregate types whose replayed state may be
+// snapshotted: none of their events carries personal data.
+var snapshotTypes = map[string]bool{org.AggregateType: true, project.AggregateType: true}
+
 // OrgAt returns an organization as it was at t.
 func (r *Replayer) OrgAt(ctx context.Context, instanceID, orgID string, t time.Time) (org.Org, error) {
 	s, err := r.Replay(ctx, instanceID, []Ref{{org.AggregateType, orgID}}, t)
