@@ -224,7 +224,6 @@ func BenchmarkUserAt(b *testing.B) {
 	}
 	b.ReportMetric(float64(replay.Microseconds())/float64(b.N)/1000, "replay-ms/op")
 	b.ReportMetric(float64(live.Microseconds())/float64(b.N), "live-µs/op")
-	b.ReportMetric(float64(first.Milliseconds()), "first-ms")
 }
 
 // pushOrgMetadata sets n metadata values on an organization, 1,000 per
