@@ -17,6 +17,8 @@
 // export is an access to personal data, and the trail of who accessed
 // whose data is what an audit of it needs.
 //
-// Bounds: an export holds at most MaxEvents events, oldest first; the rest
-// are listed through the event API after the position the export gives.
+// Bounds: an export holds at most MaxEvents events (and 3 MiB of them, so
+// that the document stays under the API's message limit), oldest first;
+// the rest are listed through the event API after the position the export
+// gives.
 package portability

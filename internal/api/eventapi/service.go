@@ -9,6 +9,11 @@
 // field holding credential material — a hash, a seed, a code, a sealed
 // secret, a private key (Sensitive) — read as "[redacted]", at any depth:
 // the audit trail says that a password changed, never what it hashes to.
+// Each event carries a description in the request's language (package
+// eventtext), filled from the redacted payload.
+//
+// The events stream two ways over one loop (stream.go): server-sent events
+// at GET /v1/events:stream and the StreamEvents server stream.
 package eventapi
 
 import (

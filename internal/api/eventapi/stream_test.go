@@ -65,6 +65,7 @@ func TestListEventsDescribesEvents(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
 		env, c := start(t, src)
 		createUser(t, env, env.OrgID, "alice")
+		env.WaitSettled(t)
 		list := func(lang string, header ...string) string {
 			t.Helper()
 			r, err := c.ListEvents(context.Background(), as(env.AdminToken, &eventv1.ListEventsRequest{EventTypes: []string{"user.added"}, Language: lang}, header...))

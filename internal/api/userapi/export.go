@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 	"golang.org/x/text/language"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -33,20 +34,26 @@ import (
 // (see package portability). It finds users as the user service does: an
 // administrator that may not read the user's organization gets NotFound.
 type ExportService struct {
-	users    *Service
-	passkeys *passkey.Commands
-	now      func() time.Time
+	users *Service
+	now   func() time.Time
 }
 
 var _ userv1connect.DataExportServiceHandler = (*ExportService)(nil)
 
-// maxExportGroups bounds the groups whose authorizations an export lists.
-const maxExportGroups = 200
+// Bounds of an export, so that one document stays under the API's 4 MiB
+// message limit (the REST transcoder buffers a whole response): the
+// groups whose authorizations it lists, the authorizations, and the bytes
+// of its events in binary protobuf (about 200 to 500 bytes an event:
+// portability.MaxEvents of them fit).
+const (
+	maxExportGroups         = 200
+	maxExportAuthorizations = 2000
+	maxExportEventBytes     = 3 << 20
+)
 
-// NewExportService returns the data export service; passkeys lists the
-// users' WebAuthn credentials.
-func NewExportService(store *eventstore.Store, auth *authn.Authenticator, passkeys *passkey.Commands) *ExportService {
-	return &ExportService{users: &Service{store: store, auth: auth}, passkeys: passkeys, now: time.Now}
+// NewExportService returns the data export service.
+func NewExportService(store *eventstore.Store, auth *authn.Authenticator) *ExportService {
+	return &ExportService{users: &Service{store: store, auth: auth}, now: time.Now}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -107,12 +114,30 @@ func (s *ExportService) export(ctx context.Context, caller authz.Caller, u user.
 		Traits: traits, CreateTime: timestamppb.New(u.CreatedAt), UpdateTime: timestamppb.New(u.ChangedAt)}
 	doc.Contact = &userv1.ExportedContact{Email: u.Email, EmailVerified: u.EmailVerified, Phone: u.Phone, PhoneVerified: u.PhoneVerified}
 
-	// The authenticators, from the folds of the user's events: whether a
-	// secret is set, never the secret.
-	accountEvents, err := credential.ReadUser(ctx, s.users.store, agg)
+	// The account's events: the document holds the first MaxEvents of
+	// them, settled, so that paging on after the last one through
+	// ListEvents misses none; the folds of its authenticators need all of
+	// them, as a sign-in reads them. Every event before the last settled
+	// one is settled, so the rest are the events after it.
+	events, err := s.users.store.Query(ctx, eventstore.Filter{InstanceID: u.InstanceID, AggregateTypes: []string{user.AggregateType},
+		AggregateIDs: []string{u.ID}, Settled: true, Limit: portability.MaxEvents + 1})
 	if err != nil {
 		return nil, err
 	}
+	var accountEvents []eventstore.Event
+	if len(events) > portability.MaxEvents || len(events) == 0 {
+		accountEvents, err = credential.ReadUser(ctx, s.users.store, agg)
+	} else {
+		var tail []eventstore.Event
+		tail, err = s.users.store.Query(ctx, eventstore.Filter{InstanceID: u.InstanceID, AggregateTypes: []string{user.AggregateType},
+			AggregateIDs: []string{u.ID}, After: events[len(events)-1].Position})
+		accountEvents = append(events[:len(events):len(events)], tail...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The authenticators, from the folds of those events: whether a
+	// secret is set, never the secret.
 	auths, err := credential.AuthenticatorsIn(agg, accountEvents)
 	if err != nil {
 		return nil, err
@@ -121,13 +146,11 @@ func (s *ExportService) export(ctx context.Context, caller authz.Caller, u user.
 	if !auths.PasswordSetAt.IsZero() && auths.HasPassword {
 		doc.Authenticators.PasswordSetTime = timestamppb.New(auths.PasswordSetAt)
 	}
-	if s.passkeys != nil {
-		keys, err := s.passkeys.List(ctx, agg)
-		if err != nil {
-			return nil, err
-		}
-		doc.Authenticators.Passkeys = passkeysToProto(keys)
+	keys, err := passkey.ListIn(agg, accountEvents)
+	if err != nil {
+		return nil, err
 	}
+	doc.Authenticators.Passkeys = passkeysToProto(keys)
 
 	memberships, err := member.OfUser(ctx, db, u.InstanceID, u.ID)
 	if err != nil {
@@ -167,6 +190,10 @@ func (s *ExportService) export(ctx context.Context, caller authz.Caller, u user.
 		for _, a := range through {
 			doc.Authorizations = append(doc.Authorizations, authorizationToExport(a))
 		}
+		if len(doc.Authorizations) >= maxExportAuthorizations {
+			doc.Authorizations = doc.Authorizations[:maxExportAuthorizations]
+			break
+		}
 	}
 
 	sessions, err := session.List(ctx, db, u.InstanceID, u.ID, s.now())
@@ -179,22 +206,22 @@ func (s *ExportService) export(ctx context.Context, caller authz.Caller, u user.
 			Factors: ss.Factors})
 	}
 
-	// The events of the account, settled so that paging on after the last
-	// one through ListEvents misses none.
-	events, err := s.users.store.Query(ctx, eventstore.Filter{InstanceID: u.InstanceID, AggregateTypes: []string{user.AggregateType},
-		AggregateIDs: []string{u.ID}, Settled: true, Limit: portability.MaxEvents + 1})
-	if err != nil {
-		return nil, err
-	}
-	if len(events) > portability.MaxEvents {
-		events = events[:portability.MaxEvents]
-		doc.EventsTruncated = true
-		doc.EventsNext = events[len(events)-1].Position.String()
-	}
-	for _, e := range events {
+	// The document's events, up to portability.MaxEvents and
+	// maxExportEventBytes; where they stop, the position to list the rest
+	// after.
+	size := 0
+	for i, e := range events {
 		out, err := eventapi.EventOf(e, lang)
 		if err != nil {
 			return nil, err
+		}
+		size += proto.Size(out)
+		if i == portability.MaxEvents || size > maxExportEventBytes {
+			doc.EventsTruncated = true
+			if i > 0 {
+				doc.EventsNext = events[i-1].Position.String()
+			}
+			break
 		}
 		doc.Events = append(doc.Events, out)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	eventv1 "github.com/castellan-iam/castellan/gen/castellan/event/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/event/v1/eventv1connect"
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
@@ -37,22 +39,29 @@ func BenchmarkExport1000Events(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			env.WaitSettled(b)
 			exports := userv1connect.NewDataExportServiceClient(env.Client, env.URL)
 			events := eventv1connect.NewEventServiceClient(env.Client, env.URL)
 			first, err := events.ListEvents(ctx, as(env.AdminToken, &eventv1.ListEventsRequest{AggregateType: "user", AggregateId: alice, Limit: 1000}))
 			if err != nil || len(first.Msg.GetEvents()) != 1000 {
 				b.Fatalf("%d events: %v", len(first.Msg.GetEvents()), err)
 			}
+			var size, held int
 			pairbench.Alternate(b, "export", func(int) error {
 				r, err := exports.ExportUserData(ctx, as(env.AdminToken, &userv1.ExportUserDataRequest{UserId: alice}))
 				if err == nil && len(r.Msg.GetExport().GetEvents()) < 1000 {
 					err = fmt.Errorf("the export held %d events", len(r.Msg.GetExport().GetEvents()))
+				}
+				if err == nil {
+					size, held = proto.Size(r.Msg), len(r.Msg.GetExport().GetEvents())
 				}
 				return err
 			}, "list", func(int) error {
 				_, err := events.ListEvents(ctx, as(env.AdminToken, &eventv1.ListEventsRequest{AggregateType: "user", AggregateId: alice, Limit: 1000}))
 				return err
 			})
+			// The size of an export in binary protobuf, per event it held.
+			b.ReportMetric(float64(size)/float64(held), "export-bytes/event")
 		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	eventv1 "github.com/castellan-iam/castellan/gen/castellan/event/v1"
+	"github.com/castellan-iam/castellan/gen/castellan/event/v1/eventv1connect"
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
 	"github.com/castellan-iam/castellan/internal/access/group"
@@ -24,6 +26,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	oauthclient "github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/portability"
 	"github.com/castellan-iam/castellan/internal/session"
 )
 
@@ -32,7 +35,7 @@ func startExport(t testing.TB, src dbtest.Source) *apitest.Env {
 		return []api.Service{
 			userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, sent.send),
 			userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, nil, nil),
-			userapi.NewExportService(a.Store, auth, a.Passkeys()),
+			userapi.NewExportService(a.Store, auth),
 			eventapi.NewService(a.Store, auth),
 		}
 	})
@@ -120,6 +123,7 @@ func testExportHoldsAUsersDataAndNoSecret(t *testing.T, src dbtest.Source) {
 		t.Fatal(err)
 	}
 
+	env.WaitSettled(t)
 	status, body := getJSON(t, env, aliceToken, "/v1/me:export", "Accept-Language", "de-CH, en;q=0.5")
 	if status != http.StatusOK {
 		t.Fatalf("export: %d %s", status, body)
@@ -299,14 +303,13 @@ func TestExportIsForTheUserAndItsAdministrators(t *testing.T) {
 		env.GrantOrg(t, orgB, adminB, "org.owner")
 		c := userv1connect.NewDataExportServiceClient(env.Client, env.URL)
 
+		env.WaitSettled(t)
 		r, err := c.ExportUserData(ctx, as(env.Token(t, adminA, env.OrgID), &userv1.ExportUserDataRequest{UserId: alice, Language: "en"}))
 		if err != nil || r.Msg.GetExport().GetProfile().GetId() != alice {
 			t.Fatalf("organization owner: %v %v", r, err)
 		}
-		for _, e := range r.Msg.GetExport().GetEvents() {
-			if e.GetType() == "user.added" && e.GetDescription() != "User alice was created." {
-				t.Errorf("description %q", e.GetDescription())
-			}
+		if evs := r.Msg.GetExport().GetEvents(); len(evs) == 0 || evs[0].GetType() != "user.added" || evs[0].GetDescription() != "User alice was created." {
+			t.Errorf("the first event: %v", evs)
 		}
 		recorded, err := a.Store.Query(ctx, eventstore.Filter{InstanceID: env.InstanceID, AggregateIDs: []string{alice}, EventTypes: []string{"user.data.exported"}})
 		if err != nil || len(recorded) != 1 || recorded[0].Editor.UserID != adminA {
@@ -352,5 +355,56 @@ func TestExportIsForTheUserAndItsAdministrators(t *testing.T) {
 		// Without a token: unauthenticated.
 		_, err = c.ExportMyData(ctx, connect.NewRequest(&userv1.ExportMyDataRequest{}))
 		wantCode(t, err, connect.CodeUnauthenticated)
+	})
+}
+
+// TestExportIsBounded: an account with more events than an export holds
+// is exported with the first portability.MaxEvents, marked truncated, and
+// the rest are listed through ListEvents after the position it gives,
+// without a gap or a repeat.
+func TestExportIsBounded(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		env := startExport(t, src)
+		alice := createUser(t, env, env.OrgID, "human", "alice")
+		agg := eventstore.Aggregate{InstanceID: env.InstanceID, Type: "user", ID: alice, Owner: env.OrgID}
+		const extra = 5
+		for n := 1; n < portability.MaxEvents+extra; n += 1000 {
+			var batch []eventstore.Payload
+			for j := n; j < min(n+1000, portability.MaxEvents+extra); j++ {
+				batch = append(batch, &portability.Exported{Events: j})
+			}
+			if _, err := env.App.Store.Push(ctx, eventstore.SystemEditor, eventstore.Append{Aggregate: agg, ExpectedSequence: eventstore.AnySequence, Events: batch}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env.WaitSettled(t)
+		r, err := userv1connect.NewDataExportServiceClient(env.Client, env.URL).ExportUserData(ctx, as(env.AdminToken, &userv1.ExportUserDataRequest{UserId: alice}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := r.Msg.GetExport()
+		if len(x.GetEvents()) != portability.MaxEvents || !x.GetEventsTruncated() || x.GetEventsNext() != x.GetEvents()[portability.MaxEvents-1].GetPosition() {
+			t.Fatalf("%d events, truncated %v, next %q", len(x.GetEvents()), x.GetEventsTruncated(), x.GetEventsNext())
+		}
+		env.WaitSettled(t)
+		rest, err := eventv1connect.NewEventServiceClient(env.Client, env.URL).ListEvents(ctx, as(env.AdminToken,
+			&eventv1.ListEventsRequest{AggregateType: "user", AggregateId: alice, After: x.GetEventsNext()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The rest: the account's remaining events in sequence, the
+		// export's own last.
+		got := rest.Msg.GetEvents()
+		if len(got) < extra+1 {
+			t.Fatalf("the rest: %d events", len(got))
+		}
+		for i, e := range got {
+			if e.GetSequence() != int64(portability.MaxEvents+1+i) {
+				t.Fatalf("event %d of the rest has sequence %d", i, e.GetSequence())
+			}
+		}
+		if last := got[len(got)-1]; last.GetType() != "user.data.exported" || !last.GetPayload().GetFields()["truncated"].GetBoolValue() {
+			t.Fatalf("the last event: %v", last)
+		}
 	})
 }
