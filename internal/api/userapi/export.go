@@ -25,6 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/portability"
+	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/user"
 )
@@ -36,6 +37,8 @@ import (
 type ExportService struct {
 	users *Service
 	now   func() time.Time
+	// perCaller limits the exports one caller makes (exportsPerCaller).
+	perCaller *ratelimit.Limiter
 }
 
 var _ userv1connect.DataExportServiceHandler = (*ExportService)(nil)
@@ -51,9 +54,17 @@ const (
 	maxExportEventBytes     = 3 << 20
 )
 
+// exportsPerCaller exports one caller (a user or an administrator) may
+// make within exportWindow, on one replica: an export reads and sends up
+// to a few MiB and appends an event, so a script cannot loop on it.
+const (
+	exportsPerCaller = 60
+	exportWindow     = 10 * time.Minute
+)
+
 // NewExportService returns the data export service.
 func NewExportService(store *eventstore.Store, auth *authn.Authenticator) *ExportService {
-	return &ExportService{users: &Service{store: store, auth: auth}, now: time.Now}
+	return &ExportService{users: &Service{store: store, auth: auth}, now: time.Now, perCaller: ratelimit.New(exportsPerCaller, exportWindow, nil)}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -100,6 +111,9 @@ func (s *ExportService) ExportUserData(ctx context.Context, req *connect.Request
 
 // export assembles u's document and records that caller exported it.
 func (s *ExportService) export(ctx context.Context, caller authz.Caller, u user.User, lang language.Tag) (*userv1.UserDataExport, error) {
+	if !s.perCaller.Allow(caller.InstanceID + "/" + caller.UserID) {
+		return nil, failure.ResourceExhausted("too many exports; wait before asking for another")
+	}
 	db := s.users.db()
 	agg := u.Aggregate()
 	doc := &userv1.UserDataExport{ExportTime: timestamppb.New(s.now())}

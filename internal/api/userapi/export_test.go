@@ -408,3 +408,24 @@ func TestExportIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestExportsAreLimitedPerCaller: a caller gets 60 exports within ten
+// minutes, then ResourceExhausted, while another caller still gets its
+// own.
+func TestExportsAreLimitedPerCaller(t *testing.T) {
+	env := apitest.Start(t, func(a *app.App, auth *authn.Authenticator) []api.Service {
+		return []api.Service{userapi.NewExportService(a.Store, auth)}
+	})
+	c := userv1connect.NewDataExportServiceClient(env.Client, env.URL)
+	bob := createUser(t, env, env.OrgID, "human", "bob")
+	for i := range 60 {
+		if _, err := c.ExportMyData(ctx, as(env.AdminToken, &userv1.ExportMyDataRequest{})); err != nil {
+			t.Fatalf("export %d: %v", i+1, err)
+		}
+	}
+	_, err := c.ExportMyData(ctx, as(env.AdminToken, &userv1.ExportMyDataRequest{}))
+	wantCode(t, err, connect.CodeResourceExhausted)
+	if _, err := c.ExportMyData(ctx, as(env.Token(t, bob, env.OrgID), &userv1.ExportMyDataRequest{})); err != nil {
+		t.Fatalf("another caller: %v", err)
+	}
+}
