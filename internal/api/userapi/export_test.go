@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	eventv1 "github.com/castellan-iam/castellan/gen/castellan/event/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/event/v1/eventv1connect"
@@ -383,6 +384,12 @@ func TestExportIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		x := r.Msg.GetExport()
+		// The same through REST, whose transcoder buffers the message.
+		status, body := getJSON(t, env, env.AdminToken, "/v1/users/"+alice+":export")
+		if status != http.StatusOK || !strings.Contains(string(body), `"eventsTruncated":true`) {
+			t.Fatalf("REST: %d %.300s", status, body)
+		}
+		t.Logf("REST export: %d bytes of JSON, %d of protobuf", len(body), proto.Size(r.Msg))
 		if len(x.GetEvents()) != portability.MaxEvents || !x.GetEventsTruncated() || x.GetEventsNext() != x.GetEvents()[portability.MaxEvents-1].GetPosition() {
 			t.Fatalf("%d events, truncated %v, next %q", len(x.GetEvents()), x.GetEventsTruncated(), x.GetEventsNext())
 		}
