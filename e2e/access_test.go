@@ -374,7 +374,7 @@ func TestEventStream(t *testing.T) {
 		defer cancel()
 		open := func(lastID string) (*bufio.Reader, func()) {
 			t.Helper()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/v1/events:stream?eventTypes=org.added", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/v1/events:stream?eventTypes=org.added&language=de", nil)
 			req.Header.Set("Authorization", "Bearer "+s.token)
 			if lastID != "" {
 				req.Header.Set("Last-Event-ID", lastID)
@@ -415,7 +415,7 @@ func TestEventStream(t *testing.T) {
 		}
 		mustJSON(t, s.url, s.token, http.MethodPost, "/v1/organizations", map[string]any{"name": "Streamed"})
 		liveID, live := next(r)
-		if !strings.Contains(live, `"name":"Streamed"`) {
+		if !strings.Contains(live, `"name":"Streamed"`) || !strings.Contains(live, `"description":"Die Organisation Streamed wurde angelegt."`) {
 			t.Fatalf("live message %s", live)
 		}
 		closeStream()
@@ -426,6 +426,10 @@ func TestEventStream(t *testing.T) {
 		}
 		if code, _ := jsonCall(t, s.url, "not-a-token", http.MethodGet, "/v1/events:stream", nil); code != http.StatusUnauthorized {
 			t.Fatalf("a stream without a credential: %d", code)
+		}
+		code, body := jsonCall(t, s.url, s.token, http.MethodGet, "/v1/events:stream?language=%C2%BF", nil)
+		if msg, _ := body["error"].(string); code != http.StatusBadRequest || !strings.Contains(msg, "language") {
+			t.Fatalf("a stream in a malformed language: %d %v", code, body)
 		}
 	})
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/pii"
+	"github.com/castellan-iam/castellan/internal/portability"
 	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -75,6 +76,7 @@ func RegisterEvents(r *eventstore.Registry) {
 	project.RegisterEvents(r)
 	grants.RegisterEvents(r)
 	consent.RegisterEvents(r)
+	portability.RegisterEvents(r)
 }
 
 // Projections returns every inline projection of the binary.

@@ -96,6 +96,7 @@ func (a *App) Services(version string) []api.Service {
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
 		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.SendMail, a.Log),
 		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.SendMail, a.Log),
+		userapi.NewExportService(a.Store, auth),
 		usertypeapi.NewService(a.Store, auth),
 		orgapi.NewService(a.Store, a.domainVerifier(), auth).WithProjects(a.memberProjects()),
 		instanceapi.NewService(a.Store, auth, a.Tokens().Keys()).WithRetiredKept(a.Config.SigningKeys.RetiredKept),

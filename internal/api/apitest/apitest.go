@@ -137,3 +137,36 @@ func (e *Env) GrantOrg(t testing.TB, orgID, userID string, roles ...string) {
 		t.Fatal(err)
 	}
 }
+
+// WaitSettled waits until every event of the first instance written so far
+// is settled (eventstore.Filter.Settled): on a PostgreSQL shared with other
+// work, a transaction in flight elsewhere holds back the settled view that
+// ListEvents, the streams and exports read.
+func (e *Env) WaitSettled(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	all, err := e.App.Store.Query(ctx, eventstore.Filter{InstanceID: e.InstanceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 {
+		return
+	}
+	f := eventstore.Filter{InstanceID: e.InstanceID, Settled: true, Until: all[len(all)-1].Position}
+	if len(all) > 1 {
+		f.After = all[len(all)-2].Position
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		settled, err := e.App.Store.Query(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(settled) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the events written did not settle within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -186,6 +186,7 @@ func (s *Service) ListRoleHoldersAt(ctx context.Context, req *connect.Request[ev
 	if m.GetRole() == "" || len(m.GetRole()) > maxID {
 		return nil, failure.InvalidArgument("role", "must be 1 to %d bytes", maxID)
 	}
+	lang, _ := LanguageOf("", req.Header()) // no field: the header alone never fails
 	at, err := moment("time", m.GetTime())
 	if err != nil {
 		return nil, err
@@ -199,7 +200,7 @@ func (s *Service) ListRoleHoldersAt(ctx context.Context, req *connect.Request[ev
 		if e.Aggregate.Type != project.AuthorizationAggregate && e.Aggregate.Type != project.AggregateType {
 			continue
 		}
-		out, err := eventOf(e)
+		out, err := eventOf(e, lang)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,11 @@
 // field holding credential material — a hash, a seed, a code, a sealed
 // secret, a private key (Sensitive) — read as "[redacted]", at any depth:
 // the audit trail says that a password changed, never what it hashes to.
+// Each event carries a description in the request's language (package
+// eventtext), filled from the redacted payload.
+//
+// The events stream two ways over one loop (stream.go): server-sent events
+// at GET /v1/events:stream and the StreamEvents server stream.
 package eventapi
 
 import (
@@ -19,6 +24,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"golang.org/x/text/language"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -27,6 +33,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/eventtext"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/history"
 )
@@ -150,13 +157,17 @@ func (s *Service) ListEvents(ctx context.Context, req *connect.Request[eventv1.L
 	if err != nil {
 		return nil, err
 	}
+	lang, err := LanguageOf(req.Msg.GetLanguage(), req.Header())
+	if err != nil {
+		return nil, err
+	}
 	events, err := s.store.Query(ctx, f)
 	if err != nil {
 		return nil, err
 	}
 	resp := &eventv1.ListEventsResponse{}
 	for _, e := range events {
-		out, err := eventOf(e)
+		out, err := eventOf(e, lang)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +179,24 @@ func (s *Service) ListEvents(ctx context.Context, req *connect.Request[eventv1.L
 	return connect.NewResponse(resp), nil
 }
 
-func eventOf(e eventstore.Event) (*eventv1.Event, error) {
+// EventOf is an event as the API shows it: its payload redacted (see the
+// package comment), described in lang. Other services that show events (a
+// user's data export) show them through it.
+func EventOf(e eventstore.Event, lang language.Tag) (*eventv1.Event, error) {
+	return eventOf(e, lang)
+}
+
+// LanguageOf picks the language of the descriptions: the request's
+// language field, then its Accept-Language header (eventtext.Match).
+func LanguageOf(field string, h http.Header) (language.Tag, error) {
+	t, err := eventtext.Match(field, h.Get("Accept-Language"))
+	if err != nil {
+		return t, failure.InvalidArgument("language", "%s", err.Error())
+	}
+	return t, nil
+}
+
+func eventOf(e eventstore.Event, lang language.Tag) (*eventv1.Event, error) {
 	b, err := json.Marshal(e.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("eventapi: payload of %s: %w", e.Type, err)
@@ -177,11 +205,12 @@ func eventOf(e eventstore.Event) (*eventv1.Event, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("eventapi: payload of %s: %w", e.Type, err)
 	}
-	payload, err := structpb.NewStruct(redact(m).(map[string]any))
+	redacted := redact(m).(map[string]any)
+	payload, err := structpb.NewStruct(redacted)
 	if err != nil {
 		return nil, fmt.Errorf("eventapi: payload of %s: %w", e.Type, err)
 	}
-	return &eventv1.Event{Position: e.Position.String(), AggregateType: e.Aggregate.Type, AggregateId: e.Aggregate.ID,
+	return &eventv1.Event{Description: eventtext.Describe(lang, e.Type, redacted), Position: e.Position.String(), AggregateType: e.Aggregate.Type, AggregateId: e.Aggregate.ID,
 		OrganizationId: e.Aggregate.Owner, Sequence: e.Sequence, Type: e.Type, Payload: payload, EditorUserId: e.Editor.UserID,
 		EditorClientId: e.Editor.ClientID, CreateTime: timestamppb.New(e.CreatedAt)}, nil
 }

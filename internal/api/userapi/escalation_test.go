@@ -36,7 +36,7 @@ func startWithOrgs(t *testing.T) (*apitest.Env, orgv1connect.OrganizationService
 	return env, orgv1connect.NewOrganizationServiceClient(env.Client, env.URL)
 }
 
-func createUser(t *testing.T, env *apitest.Env, orgID, typ, login string) string {
+func createUser(t testing.TB, env *apitest.Env, orgID, typ, login string) string {
 	t.Helper()
 	n := user.New{OrgID: orgID, Type: typ, LoginName: login}
 	if typ == "machine" {

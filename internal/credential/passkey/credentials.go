@@ -21,6 +21,20 @@ func (c *Commands) List(ctx context.Context, user eventstore.Aggregate) ([]Crede
 	return list, nil
 }
 
+// ListIn is List of the events of user's aggregate that the caller read
+// (credential.ReadUser), for a reader that needs them for more than this.
+func ListIn(user eventstore.Aggregate, events []eventstore.Event) ([]Credential, error) {
+	m, err := fold(user, events)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]Credential, len(m.creds))
+	for i, r := range m.creds {
+		list[i] = r.public()
+	}
+	return list, nil
+}
+
 // Remove removes one of the user's credentials (by its base64url id); it
 // no longer proves the user, and its id may be registered again.
 func (c *Commands) Remove(ctx context.Context, editor eventstore.Editor, user eventstore.Aggregate, credentialID string) error {

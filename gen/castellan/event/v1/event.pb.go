@@ -658,8 +658,11 @@ type ListEventsRequest struct {
 	// EditorClientId lists the changes made through one client ("api",
 	// "login", an OAuth client id).
 	EditorClientId string `protobuf:"bytes,11,opt,name=editor_client_id,json=editorClientId,proto3" json:"editor_client_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Language of the descriptions ("en", "de"); the Accept-Language
+	// header otherwise, English by default.
+	Language      string `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListEventsRequest) Reset() {
@@ -769,6 +772,180 @@ func (x *ListEventsRequest) GetEditorClientId() string {
 	return ""
 }
 
+func (x *ListEventsRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+// StreamEventsRequest filters the stream as ListEventsRequest filters a
+// page.
+type StreamEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// OrganizationID streams the events of the objects one organization
+	// owns.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// AggregateType of the objects.
+	AggregateType string `protobuf:"bytes,2,opt,name=aggregate_type,json=aggregateType,proto3" json:"aggregate_type,omitempty"`
+	// AggregateID of one object.
+	AggregateId string `protobuf:"bytes,3,opt,name=aggregate_id,json=aggregateId,proto3" json:"aggregate_id,omitempty"`
+	// EventTypes to stream.
+	EventTypes []string `protobuf:"bytes,4,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	// EventTypePrefixes stream events whose type starts with one of them.
+	EventTypePrefixes []string `protobuf:"bytes,5,rep,name=event_type_prefixes,json=eventTypePrefixes,proto3" json:"event_type_prefixes,omitempty"`
+	// EditorUserID streams the changes one user made.
+	EditorUserId string `protobuf:"bytes,6,opt,name=editor_user_id,json=editorUserId,proto3" json:"editor_user_id,omitempty"`
+	// EditorClientID streams the changes made through one client.
+	EditorClientId string `protobuf:"bytes,7,opt,name=editor_client_id,json=editorClientId,proto3" json:"editor_client_id,omitempty"`
+	// After is the position of the last event received; empty for the
+	// start of the log.
+	After string `protobuf:"bytes,8,opt,name=after,proto3" json:"after,omitempty"`
+	// Language of the descriptions.
+	Language      string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEventsRequest) Reset() {
+	*x = StreamEventsRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEventsRequest) ProtoMessage() {}
+
+func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
+func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StreamEventsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetAggregateType() string {
+	if x != nil {
+		return x.AggregateType
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetAggregateId() string {
+	if x != nil {
+		return x.AggregateId
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetEventTypePrefixes() []string {
+	if x != nil {
+		return x.EventTypePrefixes
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetEditorUserId() string {
+	if x != nil {
+		return x.EditorUserId
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetEditorClientId() string {
+	if x != nil {
+		return x.EditorClientId
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+// StreamEventsResponse is one event.
+type StreamEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event as ListEvents lists it.
+	Event         *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEventsResponse) Reset() {
+	*x = StreamEventsResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEventsResponse) ProtoMessage() {}
+
+func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
+func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StreamEventsResponse) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 // Event is one change.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -792,14 +969,17 @@ type Event struct {
 	// EditorClientID is what the change came through ("api", "login", …).
 	EditorClientId string `protobuf:"bytes,9,opt,name=editor_client_id,json=editorClientId,proto3" json:"editor_client_id,omitempty"`
 	// CreateTime is when it was committed.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Description says what happened in a sentence, in the language asked
+	// for; it names only the event's public, non-secret fields.
+	Description   string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +991,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1004,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{12}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetPosition() string {
@@ -897,6 +1077,13 @@ func (x *Event) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Event) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 // ListEventsResponse is a page of events.
 type ListEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -911,7 +1098,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1110,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1123,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{13}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -992,7 +1179,7 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"_\n" +
 	"\x1cListAuthorizationsAtResponse\x12?\n" +
-	"\x0eauthorizations\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x0eauthorizations\"\xb5\x03\n" +
+	"\x0eauthorizations\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x0eauthorizations\"\xd1\x03\n" +
 	"\x11ListEventsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -1006,7 +1193,21 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x05limit\x18\t \x01(\x05R\x05limit\x12.\n" +
 	"\x13event_type_prefixes\x18\n" +
 	" \x03(\tR\x11eventTypePrefixes\x12(\n" +
-	"\x10editor_client_id\x18\v \x01(\tR\x0eeditorClientId\"\x86\x03\n" +
+	"\x10editor_client_id\x18\v \x01(\tR\x0eeditorClientId\x12\x1a\n" +
+	"\blanguage\x18\f \x01(\tR\blanguage\"\xdb\x02\n" +
+	"\x13StreamEventsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12%\n" +
+	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
+	"\faggregate_id\x18\x03 \x01(\tR\vaggregateId\x12\x1f\n" +
+	"\vevent_types\x18\x04 \x03(\tR\n" +
+	"eventTypes\x12.\n" +
+	"\x13event_type_prefixes\x18\x05 \x03(\tR\x11eventTypePrefixes\x12$\n" +
+	"\x0eeditor_user_id\x18\x06 \x01(\tR\feditorUserId\x12(\n" +
+	"\x10editor_client_id\x18\a \x01(\tR\x0eeditorClientId\x12\x14\n" +
+	"\x05after\x18\b \x01(\tR\x05after\x12\x1a\n" +
+	"\blanguage\x18\t \x01(\tR\blanguage\"G\n" +
+	"\x14StreamEventsResponse\x12/\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.castellan.event.v1.EventR\x05event\"\xa8\x03\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\tR\bposition\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -1019,14 +1220,16 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x10editor_client_id\x18\t \x01(\tR\x0eeditorClientId\x12;\n" +
 	"\vcreate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"[\n" +
+	"createTime\x12 \n" +
+	"\vdescription\x18\v \x01(\tR\vdescription\"[\n" +
 	"\x12ListEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.castellan.event.v1.EventR\x06events\x12\x12\n" +
-	"\x04next\x18\x02 \x01(\tR\x04next2\x85\a\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next2\xef\a\n" +
 	"\fEventService\x12r\n" +
 	"\n" +
 	"ListEvents\x12%.castellan.event.v1.ListEventsRequest\x1a&.castellan.event.v1.ListEventsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/events\x90\x02\x01\x12\x80\x01\n" +
+	"/v1/events\x90\x02\x01\x12h\n" +
+	"\fStreamEvents\x12'.castellan.event.v1.StreamEventsRequest\x1a(.castellan.event.v1.StreamEventsResponse\"\x03\x90\x02\x010\x01\x12\x80\x01\n" +
 	"\tGetUserAt\x12$.castellan.event.v1.GetUserAtRequest\x1a%.castellan.event.v1.GetUserAtResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/history/users/{user_id}\x90\x02\x01\x12\x82\x01\n" +
 	"\bDiffUser\x12#.castellan.event.v1.DiffUserRequest\x1a$.castellan.event.v1.DiffUserResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/history/users/{user_id}:diff\x90\x02\x01\x12\x8f\x01\n" +
 	"\fGetProjectAt\x12'.castellan.event.v1.GetProjectAtRequest\x1a(.castellan.event.v1.GetProjectAtResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/history/projects/{project_id}\x90\x02\x01\x12\xb3\x01\n" +
@@ -1045,7 +1248,7 @@ func file_castellan_event_v1_event_proto_rawDescGZIP() []byte {
 	return file_castellan_event_v1_event_proto_rawDescData
 }
 
-var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_castellan_event_v1_event_proto_goTypes = []any{
 	(*GetUserAtRequest)(nil),             // 0: castellan.event.v1.GetUserAtRequest
 	(*GetUserAtResponse)(nil),            // 1: castellan.event.v1.GetUserAtResponse
@@ -1059,48 +1262,53 @@ var file_castellan_event_v1_event_proto_goTypes = []any{
 	(*ListAuthorizationsAtRequest)(nil),  // 9: castellan.event.v1.ListAuthorizationsAtRequest
 	(*ListAuthorizationsAtResponse)(nil), // 10: castellan.event.v1.ListAuthorizationsAtResponse
 	(*ListEventsRequest)(nil),            // 11: castellan.event.v1.ListEventsRequest
-	(*Event)(nil),                        // 12: castellan.event.v1.Event
-	(*ListEventsResponse)(nil),           // 13: castellan.event.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil),        // 14: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),              // 15: google.protobuf.Struct
-	(*structpb.Value)(nil),               // 16: google.protobuf.Value
+	(*StreamEventsRequest)(nil),          // 12: castellan.event.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),         // 13: castellan.event.v1.StreamEventsResponse
+	(*Event)(nil),                        // 14: castellan.event.v1.Event
+	(*ListEventsResponse)(nil),           // 15: castellan.event.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),        // 16: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),              // 17: google.protobuf.Struct
+	(*structpb.Value)(nil),               // 18: google.protobuf.Value
 }
 var file_castellan_event_v1_event_proto_depIdxs = []int32{
-	14, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
-	15, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
-	14, // 2: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
-	14, // 3: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
-	16, // 4: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
-	16, // 5: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
+	16, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
+	17, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
+	16, // 2: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
+	16, // 3: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
+	18, // 4: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
+	18, // 5: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
 	3,  // 6: castellan.event.v1.DiffUserResponse.changes:type_name -> castellan.event.v1.Change
-	14, // 7: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
-	15, // 8: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
-	14, // 9: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
-	12, // 10: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
-	14, // 11: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
-	15, // 12: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
-	14, // 13: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
-	14, // 14: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
-	15, // 15: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
-	14, // 16: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	12, // 17: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
-	11, // 18: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
-	0,  // 19: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
-	2,  // 20: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
-	5,  // 21: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
-	7,  // 22: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
-	9,  // 23: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
-	13, // 24: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
-	1,  // 25: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
-	4,  // 26: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
-	6,  // 27: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
-	8,  // 28: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
-	10, // 29: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
-	24, // [24:30] is the sub-list for method output_type
-	18, // [18:24] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	16, // 7: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
+	17, // 8: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
+	16, // 9: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
+	14, // 10: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
+	16, // 11: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
+	17, // 12: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
+	16, // 13: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
+	16, // 14: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
+	14, // 15: castellan.event.v1.StreamEventsResponse.event:type_name -> castellan.event.v1.Event
+	17, // 16: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
+	16, // 17: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	14, // 18: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
+	11, // 19: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
+	12, // 20: castellan.event.v1.EventService.StreamEvents:input_type -> castellan.event.v1.StreamEventsRequest
+	0,  // 21: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
+	2,  // 22: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
+	5,  // 23: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
+	7,  // 24: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
+	9,  // 25: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
+	15, // 26: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
+	13, // 27: castellan.event.v1.EventService.StreamEvents:output_type -> castellan.event.v1.StreamEventsResponse
+	1,  // 28: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
+	4,  // 29: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
+	6,  // 30: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
+	8,  // 31: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
+	10, // 32: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
+	26, // [26:33] is the sub-list for method output_type
+	19, // [19:26] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_castellan_event_v1_event_proto_init() }
@@ -1114,7 +1322,7 @@ func file_castellan_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_event_v1_event_proto_rawDesc), len(file_castellan_event_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

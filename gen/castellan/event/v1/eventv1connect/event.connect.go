@@ -37,6 +37,9 @@ const (
 const (
 	// EventServiceListEventsProcedure is the fully-qualified name of the EventService's ListEvents RPC.
 	EventServiceListEventsProcedure = "/castellan.event.v1.EventService/ListEvents"
+	// EventServiceStreamEventsProcedure is the fully-qualified name of the EventService's StreamEvents
+	// RPC.
+	EventServiceStreamEventsProcedure = "/castellan.event.v1.EventService/StreamEvents"
 	// EventServiceGetUserAtProcedure is the fully-qualified name of the EventService's GetUserAt RPC.
 	EventServiceGetUserAtProcedure = "/castellan.event.v1.EventService/GetUserAt"
 	// EventServiceDiffUserProcedure is the fully-qualified name of the EventService's DiffUser RPC.
@@ -56,6 +59,12 @@ const (
 type EventServiceClient interface {
 	// ListEvents lists events in commit order.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
+	// StreamEvents sends the events ListEvents would list from a position,
+	// then every new one as it commits, for as long as the caller reads.
+	// Same filters, permission and redaction as ListEvents; only settled
+	// events are sent, so resuming after the last position received misses
+	// none and repeats none.
+	StreamEvents(context.Context, *connect.Request[v1.StreamEventsRequest]) (*connect.ServerStreamForClient[v1.StreamEventsResponse], error)
 	// GetUserAt returns a user as it was at a moment: its events up to then
 	// replayed through the read models' own projections. event.read on the
 	// user's organization.
@@ -91,6 +100,13 @@ func NewEventServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			httpClient,
 			baseURL+EventServiceListEventsProcedure,
 			connect.WithSchema(eventServiceMethods.ByName("ListEvents")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		streamEvents: connect.NewClient[v1.StreamEventsRequest, v1.StreamEventsResponse](
+			httpClient,
+			baseURL+EventServiceStreamEventsProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("StreamEvents")),
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
@@ -135,6 +151,7 @@ func NewEventServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 // eventServiceClient implements EventServiceClient.
 type eventServiceClient struct {
 	listEvents           *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
+	streamEvents         *connect.Client[v1.StreamEventsRequest, v1.StreamEventsResponse]
 	getUserAt            *connect.Client[v1.GetUserAtRequest, v1.GetUserAtResponse]
 	diffUser             *connect.Client[v1.DiffUserRequest, v1.DiffUserResponse]
 	getProjectAt         *connect.Client[v1.GetProjectAtRequest, v1.GetProjectAtResponse]
@@ -145,6 +162,11 @@ type eventServiceClient struct {
 // ListEvents calls castellan.event.v1.EventService.ListEvents.
 func (c *eventServiceClient) ListEvents(ctx context.Context, req *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error) {
 	return c.listEvents.CallUnary(ctx, req)
+}
+
+// StreamEvents calls castellan.event.v1.EventService.StreamEvents.
+func (c *eventServiceClient) StreamEvents(ctx context.Context, req *connect.Request[v1.StreamEventsRequest]) (*connect.ServerStreamForClient[v1.StreamEventsResponse], error) {
+	return c.streamEvents.CallServerStream(ctx, req)
 }
 
 // GetUserAt calls castellan.event.v1.EventService.GetUserAt.
@@ -176,6 +198,12 @@ func (c *eventServiceClient) ListAuthorizationsAt(ctx context.Context, req *conn
 type EventServiceHandler interface {
 	// ListEvents lists events in commit order.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
+	// StreamEvents sends the events ListEvents would list from a position,
+	// then every new one as it commits, for as long as the caller reads.
+	// Same filters, permission and redaction as ListEvents; only settled
+	// events are sent, so resuming after the last position received misses
+	// none and repeats none.
+	StreamEvents(context.Context, *connect.Request[v1.StreamEventsRequest], *connect.ServerStream[v1.StreamEventsResponse]) error
 	// GetUserAt returns a user as it was at a moment: its events up to then
 	// replayed through the read models' own projections. event.read on the
 	// user's organization.
@@ -207,6 +235,13 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 		EventServiceListEventsProcedure,
 		svc.ListEvents,
 		connect.WithSchema(eventServiceMethods.ByName("ListEvents")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceStreamEventsHandler := connect.NewServerStreamHandler(
+		EventServiceStreamEventsProcedure,
+		svc.StreamEvents,
+		connect.WithSchema(eventServiceMethods.ByName("StreamEvents")),
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
@@ -249,6 +284,8 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 		switch r.URL.Path {
 		case EventServiceListEventsProcedure:
 			eventServiceListEventsHandler.ServeHTTP(w, r)
+		case EventServiceStreamEventsProcedure:
+			eventServiceStreamEventsHandler.ServeHTTP(w, r)
 		case EventServiceGetUserAtProcedure:
 			eventServiceGetUserAtHandler.ServeHTTP(w, r)
 		case EventServiceDiffUserProcedure:
@@ -270,6 +307,10 @@ type UnimplementedEventServiceHandler struct{}
 
 func (UnimplementedEventServiceHandler) ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.ListEvents is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) StreamEvents(context.Context, *connect.Request[v1.StreamEventsRequest], *connect.ServerStream[v1.StreamEventsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.StreamEvents is not implemented"))
 }
 
 func (UnimplementedEventServiceHandler) GetUserAt(context.Context, *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error) {
