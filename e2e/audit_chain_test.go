@@ -2,6 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -83,6 +88,90 @@ func TestAuditVerify(t *testing.T) {
 		out, _, err = castellan(t, b.env, "audit", "verify", m[1])
 		if err == nil || !strings.Contains(out, "BROKEN at link") || !strings.Contains(out, "user.traits.updated event 2 of user/"+id+" does not match its link") {
 			t.Fatalf("audit verify after tampering: %v\n%s", err, out)
+		}
+	})
+}
+
+// TestHistoryOfOrganizationsAndUserTypes asks the history API for an
+// organization and a user type at moments between their changes, on each
+// backend, and checks that an organization's owner cannot see another
+// organization's past.
+func TestHistoryOfOrganizationsAndUserTypes(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		p := start(t, b.env)
+		token, stderr, err := castellan(t, b.env, "tokens", "create", "admin", "1h")
+		if err != nil {
+			t.Fatalf("tokens create: %v\n%s", err, stderr)
+		}
+		admin := strings.TrimSpace(token)
+		client := []string{"CASTELLAN_URL=" + p.url, "CASTELLAN_TOKEN=" + admin}
+		run := func(args ...string) string {
+			t.Helper()
+			out, stderr, err := castellan(t, client, args...)
+			if err != nil {
+				t.Fatalf("castellan %v: %v\n%s", args, err, stderr)
+			}
+			return strings.TrimSpace(out)
+		}
+		pause := func() string {
+			time.Sleep(5 * time.Millisecond)
+			at := time.Now().UTC().Format(time.RFC3339Nano)
+			time.Sleep(5 * time.Millisecond)
+			return url.QueryEscape(at)
+		}
+		orgID := run("orgs", "create", "Initech")
+		named := pause()
+		run("orgs", "rename", orgID, "Initrode")
+		run("orgs", "add-domain", orgID, "initrode.example")
+		renamed := pause()
+
+		schema := func(field string) string {
+			f := filepath.Join(t.TempDir(), "schema.json")
+			doc := `{"type": "object", "permission": {"self": "r", "admin": "rw"}, "properties": {"` + field + `": {"type": "string"}}}`
+			if err := os.WriteFile(f, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		typeID := run("user-types", "create", "contractor", schema("agency"))
+		first := pause()
+		run("user-types", "update", typeID, schema("agency_name"))
+		second := pause()
+
+		org := func(at string) map[string]any {
+			return mustJSON(t, p.url, admin, http.MethodGet, "/v1/history/organizations/"+orgID+"?time="+at, nil)["organization"].(map[string]any)
+		}
+		if o := org(named); o["Name"] != "Initech" || o["Domains"] != nil {
+			t.Fatalf("the organization before its rename: %v", o)
+		}
+		if o := org(renamed); o["Name"] != "Initrode" || !strings.Contains(fmt.Sprint(o["Domains"]), "initrode.example") {
+			t.Fatalf("the organization after its rename: %v", o)
+		}
+		userType := func(at string) map[string]any {
+			return mustJSON(t, p.url, admin, http.MethodGet, "/v1/history/user_types/"+typeID+"?time="+at, nil)["userType"].(map[string]any)
+		}
+		if ut := userType(first); ut["Revision"] != float64(1) || !strings.Contains(fmt.Sprint(ut["Document"]), "agency") {
+			t.Fatalf("the user type at its first revision: %v", ut)
+		}
+		if ut := userType(second); ut["Revision"] != float64(2) || !strings.Contains(fmt.Sprint(ut["Document"]), "agency_name") {
+			t.Fatalf("the user type at its second revision: %v", ut)
+		}
+		if code, _ := jsonCall(t, p.url, admin, http.MethodGet, "/v1/history/organizations/"+orgID+"?time="+url.QueryEscape(time.Unix(0, 0).UTC().Format(time.RFC3339)), nil); code != http.StatusNotFound {
+			t.Fatalf("the organization before it existed: %d, want 404", code)
+		}
+
+		// The owner of another organization sees neither.
+		other := run("orgs", "create", "Globex")
+		owner := run("users", "create", "--org", other, "--type", "machine", "--login-name", "hank", "--traits", `{"name": "Hank"}`)
+		run("orgs", "add-member", other, owner, "org.owner")
+		hankToken := run("users", "token", owner)
+		for _, path := range []string{"/v1/history/organizations/" + orgID, "/v1/history/user_types/" + typeID} {
+			if code, _ := jsonCall(t, p.url, hankToken, http.MethodGet, path+"?time="+renamed, nil); code != http.StatusNotFound {
+				t.Fatalf("%s for another organization's owner: %d, want 404", path, code)
+			}
+		}
+		if o := mustJSON(t, p.url, hankToken, http.MethodGet, "/v1/history/organizations/"+other+"?time="+pause(), nil); o["organization"].(map[string]any)["Name"] != "Globex" {
+			t.Fatalf("an owner's own organization: %v", o)
 		}
 	})
 }

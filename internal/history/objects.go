@@ -107,7 +107,7 @@ func (r *Replayer) UserAt(ctx context.Context, instanceID, userID string, t time
 
 // snapshotTypes are the aggregate types whose replayed state may be
 // snapshotted: none of their events carries personal data.
-var snapshotTypes = map[string]bool{org.AggregateType: true, project.AggregateType: true}
+var snapshotTypes = map[string]bool{org.AggregateType: true, project.AggregateType: true, usertype.AggregateType: true}
 
 // OrgAt returns an organization as it was at t.
 func (r *Replayer) OrgAt(ctx context.Context, instanceID, orgID string, t time.Time) (org.Org, error) {
@@ -121,6 +121,21 @@ func (r *Replayer) OrgAt(ctx context.Context, instanceID, orgID string, t time.T
 		return org.Org{}, failure.NotFound("organization %.64q did not exist then", orgID)
 	}
 	return o, err
+}
+
+// UserTypeAt returns a user type as it was at t: the schema revision it
+// had then.
+func (r *Replayer) UserTypeAt(ctx context.Context, instanceID, typeID string, t time.Time) (usertype.Type, error) {
+	s, err := r.Replay(ctx, instanceID, []Ref{{usertype.AggregateType, typeID}}, t)
+	if err != nil {
+		return usertype.Type{}, err
+	}
+	defer s.Close()
+	ut, err := usertype.Get(ctx, s.DB, instanceID, typeID)
+	if failure.Is(err, failure.KindNotFound) {
+		return usertype.Type{}, failure.NotFound("user type %.64q did not exist then", typeID)
+	}
+	return ut, err
 }
 
 // Project is a project as it was: its roles, settings, grants and

@@ -17,7 +17,9 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/history"
+	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 // WithHistory serves the questions about the past (GetUserAt, …) with h.
@@ -45,7 +47,7 @@ func (s *Service) readableAggregate(ctx context.Context, h http.Header, typ, id,
 	if err != nil {
 		return authz.Caller{}, err
 	}
-	if len(first) == 0 || !caller.Can(authz.EventRead, authz.Org(first[0].Aggregate.Owner)) {
+	if len(first) == 0 || !caller.Can(authz.EventRead, authz.OrgOrInstance(first[0].Aggregate.Owner)) {
 		return authz.Caller{}, failure.NotFound("%s %.64q not found", what, id)
 	}
 	return caller, nil
@@ -93,6 +95,48 @@ func (s *Service) GetUserAt(ctx context.Context, req *connect.Request[eventv1.Ge
 		return nil, err
 	}
 	return connect.NewResponse(&eventv1.GetUserAtResponse{User: st, EventsReplayed: int64(len(events))}), nil
+}
+
+// GetOrganizationAt returns an organization as it was at a moment.
+func (s *Service) GetOrganizationAt(ctx context.Context, req *connect.Request[eventv1.GetOrganizationAtRequest]) (*connect.Response[eventv1.GetOrganizationAtResponse], error) {
+	caller, err := s.readableAggregate(ctx, req.Header(), org.AggregateType, req.Msg.GetOrganizationId(), "organization")
+	if err != nil {
+		return nil, err
+	}
+	at, err := moment("time", req.Msg.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.history.OrgAt(ctx, caller.InstanceID, req.Msg.GetOrganizationId(), at)
+	if err != nil {
+		return nil, err
+	}
+	st, err := asStruct(o)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.GetOrganizationAtResponse{Organization: st}), nil
+}
+
+// GetUserTypeAt returns a user type as it was at a moment.
+func (s *Service) GetUserTypeAt(ctx context.Context, req *connect.Request[eventv1.GetUserTypeAtRequest]) (*connect.Response[eventv1.GetUserTypeAtResponse], error) {
+	caller, err := s.readableAggregate(ctx, req.Header(), usertype.AggregateType, req.Msg.GetUserTypeId(), "userType")
+	if err != nil {
+		return nil, err
+	}
+	at, err := moment("time", req.Msg.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	ut, err := s.history.UserTypeAt(ctx, caller.InstanceID, req.Msg.GetUserTypeId(), at)
+	if err != nil {
+		return nil, err
+	}
+	st, err := asStruct(ut)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.GetUserTypeAtResponse{UserType: st}), nil
 }
 
 // DiffUser lists what changed in a user between two moments.

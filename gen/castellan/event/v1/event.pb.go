@@ -136,6 +136,208 @@ func (x *GetUserAtResponse) GetEventsReplayed() int64 {
 	return 0
 }
 
+// GetOrganizationAtRequest names the organization and the moment.
+type GetOrganizationAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// OrganizationID of the organization.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Time is the moment; the events created before it count.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOrganizationAtRequest) Reset() {
+	*x = GetOrganizationAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOrganizationAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOrganizationAtRequest) ProtoMessage() {}
+
+func (x *GetOrganizationAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOrganizationAtRequest.ProtoReflect.Descriptor instead.
+func (*GetOrganizationAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetOrganizationAtRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *GetOrganizationAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// GetOrganizationAtResponse is the organization as it was.
+type GetOrganizationAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Organization as the read model held it then.
+	Organization  *structpb.Struct `protobuf:"bytes,1,opt,name=organization,proto3" json:"organization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOrganizationAtResponse) Reset() {
+	*x = GetOrganizationAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOrganizationAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOrganizationAtResponse) ProtoMessage() {}
+
+func (x *GetOrganizationAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOrganizationAtResponse.ProtoReflect.Descriptor instead.
+func (*GetOrganizationAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetOrganizationAtResponse) GetOrganization() *structpb.Struct {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+// GetUserTypeAtRequest names the user type and the moment.
+type GetUserTypeAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserTypeID of the user type.
+	UserTypeId string `protobuf:"bytes,1,opt,name=user_type_id,json=userTypeId,proto3" json:"user_type_id,omitempty"`
+	// Time is the moment; the events created before it count.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserTypeAtRequest) Reset() {
+	*x = GetUserTypeAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserTypeAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserTypeAtRequest) ProtoMessage() {}
+
+func (x *GetUserTypeAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserTypeAtRequest.ProtoReflect.Descriptor instead.
+func (*GetUserTypeAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetUserTypeAtRequest) GetUserTypeId() string {
+	if x != nil {
+		return x.UserTypeId
+	}
+	return ""
+}
+
+func (x *GetUserTypeAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// GetUserTypeAtResponse is the user type as it was.
+type GetUserTypeAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserType as the read model held it then, with its schema document.
+	UserType      *structpb.Struct `protobuf:"bytes,1,opt,name=user_type,json=userType,proto3" json:"user_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserTypeAtResponse) Reset() {
+	*x = GetUserTypeAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserTypeAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserTypeAtResponse) ProtoMessage() {}
+
+func (x *GetUserTypeAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserTypeAtResponse.ProtoReflect.Descriptor instead.
+func (*GetUserTypeAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetUserTypeAtResponse) GetUserType() *structpb.Struct {
+	if x != nil {
+		return x.UserType
+	}
+	return nil
+}
+
 // DiffUserRequest names the user and two moments.
 type DiffUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -151,7 +353,7 @@ type DiffUserRequest struct {
 
 func (x *DiffUserRequest) Reset() {
 	*x = DiffUserRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -163,7 +365,7 @@ func (x *DiffUserRequest) String() string {
 func (*DiffUserRequest) ProtoMessage() {}
 
 func (x *DiffUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[2]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -176,7 +378,7 @@ func (x *DiffUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffUserRequest.ProtoReflect.Descriptor instead.
 func (*DiffUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DiffUserRequest) GetUserId() string {
@@ -215,7 +417,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[3]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +429,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[3]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +442,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Change) GetPath() string {
@@ -275,7 +477,7 @@ type DiffUserResponse struct {
 
 func (x *DiffUserResponse) Reset() {
 	*x = DiffUserResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[4]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +489,7 @@ func (x *DiffUserResponse) String() string {
 func (*DiffUserResponse) ProtoMessage() {}
 
 func (x *DiffUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[4]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +502,7 @@ func (x *DiffUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffUserResponse.ProtoReflect.Descriptor instead.
 func (*DiffUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DiffUserResponse) GetChanges() []*Change {
@@ -323,7 +525,7 @@ type GetProjectAtRequest struct {
 
 func (x *GetProjectAtRequest) Reset() {
 	*x = GetProjectAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[5]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +537,7 @@ func (x *GetProjectAtRequest) String() string {
 func (*GetProjectAtRequest) ProtoMessage() {}
 
 func (x *GetProjectAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[5]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +550,7 @@ func (x *GetProjectAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectAtRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetProjectAtRequest) GetProjectId() string {
@@ -376,7 +578,7 @@ type GetProjectAtResponse struct {
 
 func (x *GetProjectAtResponse) Reset() {
 	*x = GetProjectAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +590,7 @@ func (x *GetProjectAtResponse) String() string {
 func (*GetProjectAtResponse) ProtoMessage() {}
 
 func (x *GetProjectAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +603,7 @@ func (x *GetProjectAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectAtResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetProjectAtResponse) GetProject() *structpb.Struct {
@@ -426,7 +628,7 @@ type ListRoleHoldersAtRequest struct {
 
 func (x *ListRoleHoldersAtRequest) Reset() {
 	*x = ListRoleHoldersAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +640,7 @@ func (x *ListRoleHoldersAtRequest) String() string {
 func (*ListRoleHoldersAtRequest) ProtoMessage() {}
 
 func (x *ListRoleHoldersAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +653,7 @@ func (x *ListRoleHoldersAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoleHoldersAtRequest.ProtoReflect.Descriptor instead.
 func (*ListRoleHoldersAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRoleHoldersAtRequest) GetProjectId() string {
@@ -488,7 +690,7 @@ type ListRoleHoldersAtResponse struct {
 
 func (x *ListRoleHoldersAtResponse) Reset() {
 	*x = ListRoleHoldersAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +702,7 @@ func (x *ListRoleHoldersAtResponse) String() string {
 func (*ListRoleHoldersAtResponse) ProtoMessage() {}
 
 func (x *ListRoleHoldersAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +715,7 @@ func (x *ListRoleHoldersAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoleHoldersAtResponse.ProtoReflect.Descriptor instead.
 func (*ListRoleHoldersAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{8}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRoleHoldersAtResponse) GetUserIds() []string {
@@ -543,7 +745,7 @@ type ListAuthorizationsAtRequest struct {
 
 func (x *ListAuthorizationsAtRequest) Reset() {
 	*x = ListAuthorizationsAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +757,7 @@ func (x *ListAuthorizationsAtRequest) String() string {
 func (*ListAuthorizationsAtRequest) ProtoMessage() {}
 
 func (x *ListAuthorizationsAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +770,7 @@ func (x *ListAuthorizationsAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthorizationsAtRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthorizationsAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{9}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAuthorizationsAtRequest) GetUserId() string {
@@ -596,7 +798,7 @@ type ListAuthorizationsAtResponse struct {
 
 func (x *ListAuthorizationsAtResponse) Reset() {
 	*x = ListAuthorizationsAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +810,7 @@ func (x *ListAuthorizationsAtResponse) String() string {
 func (*ListAuthorizationsAtResponse) ProtoMessage() {}
 
 func (x *ListAuthorizationsAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +823,7 @@ func (x *ListAuthorizationsAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthorizationsAtResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthorizationsAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{10}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListAuthorizationsAtResponse) GetAuthorizations() []*structpb.Struct {
@@ -667,7 +869,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +881,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +894,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{11}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListEventsRequest) GetOrganizationId() string {
@@ -809,7 +1011,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1023,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1036,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{12}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StreamEventsRequest) GetOrganizationId() string {
@@ -911,7 +1113,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1125,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1138,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{13}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamEventsResponse) GetEvent() *Event {
@@ -979,7 +1181,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1193,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1206,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{14}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Event) GetPosition() string {
@@ -1098,7 +1300,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1312,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1325,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{15}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1150,7 +1352,18 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"i\n" +
 	"\x11GetUserAtResponse\x12+\n" +
 	"\x04user\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04user\x12'\n" +
-	"\x0fevents_replayed\x18\x02 \x01(\x03R\x0eeventsReplayed\"\x86\x01\n" +
+	"\x0fevents_replayed\x18\x02 \x01(\x03R\x0eeventsReplayed\"s\n" +
+	"\x18GetOrganizationAtRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"X\n" +
+	"\x19GetOrganizationAtResponse\x12;\n" +
+	"\forganization\x18\x01 \x01(\v2\x17.google.protobuf.StructR\forganization\"h\n" +
+	"\x14GetUserTypeAtRequest\x12 \n" +
+	"\fuser_type_id\x18\x01 \x01(\tR\n" +
+	"userTypeId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"M\n" +
+	"\x15GetUserTypeAtResponse\x124\n" +
+	"\tuser_type\x18\x01 \x01(\v2\x17.google.protobuf.StructR\buserType\"\x86\x01\n" +
 	"\x0fDiffUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
@@ -1224,13 +1437,16 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\vdescription\x18\v \x01(\tR\vdescription\"[\n" +
 	"\x12ListEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.castellan.event.v1.EventR\x06events\x12\x12\n" +
-	"\x04next\x18\x02 \x01(\tR\x04next2\xef\a\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next2\xb3\n" +
+	"\n" +
 	"\fEventService\x12r\n" +
 	"\n" +
 	"ListEvents\x12%.castellan.event.v1.ListEventsRequest\x1a&.castellan.event.v1.ListEventsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/events\x90\x02\x01\x12h\n" +
 	"\fStreamEvents\x12'.castellan.event.v1.StreamEventsRequest\x1a(.castellan.event.v1.StreamEventsResponse\"\x03\x90\x02\x010\x01\x12\x80\x01\n" +
-	"\tGetUserAt\x12$.castellan.event.v1.GetUserAtRequest\x1a%.castellan.event.v1.GetUserAtResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/history/users/{user_id}\x90\x02\x01\x12\x82\x01\n" +
+	"\tGetUserAt\x12$.castellan.event.v1.GetUserAtRequest\x1a%.castellan.event.v1.GetUserAtResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/history/users/{user_id}\x90\x02\x01\x12\xa8\x01\n" +
+	"\x11GetOrganizationAt\x12,.castellan.event.v1.GetOrganizationAtRequest\x1a-.castellan.event.v1.GetOrganizationAtResponse\"6\x82\xd3\xe4\x93\x02-\x12+/v1/history/organizations/{organization_id}\x90\x02\x01\x12\x96\x01\n" +
+	"\rGetUserTypeAt\x12(.castellan.event.v1.GetUserTypeAtRequest\x1a).castellan.event.v1.GetUserTypeAtResponse\"0\x82\xd3\xe4\x93\x02'\x12%/v1/history/user_types/{user_type_id}\x90\x02\x01\x12\x82\x01\n" +
 	"\bDiffUser\x12#.castellan.event.v1.DiffUserRequest\x1a$.castellan.event.v1.DiffUserResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/history/users/{user_id}:diff\x90\x02\x01\x12\x8f\x01\n" +
 	"\fGetProjectAt\x12'.castellan.event.v1.GetProjectAtRequest\x1a(.castellan.event.v1.GetProjectAtResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/history/projects/{project_id}\x90\x02\x01\x12\xb3\x01\n" +
 	"\x11ListRoleHoldersAt\x12,.castellan.event.v1.ListRoleHoldersAtRequest\x1a-.castellan.event.v1.ListRoleHoldersAtResponse\"A\x82\xd3\xe4\x93\x028\x126/v1/history/projects/{project_id}/roles/{role}/holders\x90\x02\x01\x12\xb0\x01\n" +
@@ -1248,67 +1464,79 @@ func file_castellan_event_v1_event_proto_rawDescGZIP() []byte {
 	return file_castellan_event_v1_event_proto_rawDescData
 }
 
-var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_castellan_event_v1_event_proto_goTypes = []any{
 	(*GetUserAtRequest)(nil),             // 0: castellan.event.v1.GetUserAtRequest
 	(*GetUserAtResponse)(nil),            // 1: castellan.event.v1.GetUserAtResponse
-	(*DiffUserRequest)(nil),              // 2: castellan.event.v1.DiffUserRequest
-	(*Change)(nil),                       // 3: castellan.event.v1.Change
-	(*DiffUserResponse)(nil),             // 4: castellan.event.v1.DiffUserResponse
-	(*GetProjectAtRequest)(nil),          // 5: castellan.event.v1.GetProjectAtRequest
-	(*GetProjectAtResponse)(nil),         // 6: castellan.event.v1.GetProjectAtResponse
-	(*ListRoleHoldersAtRequest)(nil),     // 7: castellan.event.v1.ListRoleHoldersAtRequest
-	(*ListRoleHoldersAtResponse)(nil),    // 8: castellan.event.v1.ListRoleHoldersAtResponse
-	(*ListAuthorizationsAtRequest)(nil),  // 9: castellan.event.v1.ListAuthorizationsAtRequest
-	(*ListAuthorizationsAtResponse)(nil), // 10: castellan.event.v1.ListAuthorizationsAtResponse
-	(*ListEventsRequest)(nil),            // 11: castellan.event.v1.ListEventsRequest
-	(*StreamEventsRequest)(nil),          // 12: castellan.event.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),         // 13: castellan.event.v1.StreamEventsResponse
-	(*Event)(nil),                        // 14: castellan.event.v1.Event
-	(*ListEventsResponse)(nil),           // 15: castellan.event.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil),        // 16: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),              // 17: google.protobuf.Struct
-	(*structpb.Value)(nil),               // 18: google.protobuf.Value
+	(*GetOrganizationAtRequest)(nil),     // 2: castellan.event.v1.GetOrganizationAtRequest
+	(*GetOrganizationAtResponse)(nil),    // 3: castellan.event.v1.GetOrganizationAtResponse
+	(*GetUserTypeAtRequest)(nil),         // 4: castellan.event.v1.GetUserTypeAtRequest
+	(*GetUserTypeAtResponse)(nil),        // 5: castellan.event.v1.GetUserTypeAtResponse
+	(*DiffUserRequest)(nil),              // 6: castellan.event.v1.DiffUserRequest
+	(*Change)(nil),                       // 7: castellan.event.v1.Change
+	(*DiffUserResponse)(nil),             // 8: castellan.event.v1.DiffUserResponse
+	(*GetProjectAtRequest)(nil),          // 9: castellan.event.v1.GetProjectAtRequest
+	(*GetProjectAtResponse)(nil),         // 10: castellan.event.v1.GetProjectAtResponse
+	(*ListRoleHoldersAtRequest)(nil),     // 11: castellan.event.v1.ListRoleHoldersAtRequest
+	(*ListRoleHoldersAtResponse)(nil),    // 12: castellan.event.v1.ListRoleHoldersAtResponse
+	(*ListAuthorizationsAtRequest)(nil),  // 13: castellan.event.v1.ListAuthorizationsAtRequest
+	(*ListAuthorizationsAtResponse)(nil), // 14: castellan.event.v1.ListAuthorizationsAtResponse
+	(*ListEventsRequest)(nil),            // 15: castellan.event.v1.ListEventsRequest
+	(*StreamEventsRequest)(nil),          // 16: castellan.event.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),         // 17: castellan.event.v1.StreamEventsResponse
+	(*Event)(nil),                        // 18: castellan.event.v1.Event
+	(*ListEventsResponse)(nil),           // 19: castellan.event.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),        // 20: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),              // 21: google.protobuf.Struct
+	(*structpb.Value)(nil),               // 22: google.protobuf.Value
 }
 var file_castellan_event_v1_event_proto_depIdxs = []int32{
-	16, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
-	17, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
-	16, // 2: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
-	16, // 3: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
-	18, // 4: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
-	18, // 5: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
-	3,  // 6: castellan.event.v1.DiffUserResponse.changes:type_name -> castellan.event.v1.Change
-	16, // 7: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
-	17, // 8: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
-	16, // 9: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
-	14, // 10: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
-	16, // 11: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
-	17, // 12: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
-	16, // 13: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
-	16, // 14: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
-	14, // 15: castellan.event.v1.StreamEventsResponse.event:type_name -> castellan.event.v1.Event
-	17, // 16: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
-	16, // 17: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	14, // 18: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
-	11, // 19: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
-	12, // 20: castellan.event.v1.EventService.StreamEvents:input_type -> castellan.event.v1.StreamEventsRequest
-	0,  // 21: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
-	2,  // 22: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
-	5,  // 23: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
-	7,  // 24: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
-	9,  // 25: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
-	15, // 26: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
-	13, // 27: castellan.event.v1.EventService.StreamEvents:output_type -> castellan.event.v1.StreamEventsResponse
-	1,  // 28: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
-	4,  // 29: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
-	6,  // 30: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
-	8,  // 31: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
-	10, // 32: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	20, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
+	21, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
+	20, // 2: castellan.event.v1.GetOrganizationAtRequest.time:type_name -> google.protobuf.Timestamp
+	21, // 3: castellan.event.v1.GetOrganizationAtResponse.organization:type_name -> google.protobuf.Struct
+	20, // 4: castellan.event.v1.GetUserTypeAtRequest.time:type_name -> google.protobuf.Timestamp
+	21, // 5: castellan.event.v1.GetUserTypeAtResponse.user_type:type_name -> google.protobuf.Struct
+	20, // 6: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
+	20, // 7: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
+	22, // 8: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
+	22, // 9: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
+	7,  // 10: castellan.event.v1.DiffUserResponse.changes:type_name -> castellan.event.v1.Change
+	20, // 11: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
+	21, // 12: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
+	20, // 13: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
+	18, // 14: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
+	20, // 15: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
+	21, // 16: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
+	20, // 17: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
+	20, // 18: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
+	18, // 19: castellan.event.v1.StreamEventsResponse.event:type_name -> castellan.event.v1.Event
+	21, // 20: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
+	20, // 21: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	18, // 22: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
+	15, // 23: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
+	16, // 24: castellan.event.v1.EventService.StreamEvents:input_type -> castellan.event.v1.StreamEventsRequest
+	0,  // 25: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
+	2,  // 26: castellan.event.v1.EventService.GetOrganizationAt:input_type -> castellan.event.v1.GetOrganizationAtRequest
+	4,  // 27: castellan.event.v1.EventService.GetUserTypeAt:input_type -> castellan.event.v1.GetUserTypeAtRequest
+	6,  // 28: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
+	9,  // 29: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
+	11, // 30: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
+	13, // 31: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
+	19, // 32: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
+	17, // 33: castellan.event.v1.EventService.StreamEvents:output_type -> castellan.event.v1.StreamEventsResponse
+	1,  // 34: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
+	3,  // 35: castellan.event.v1.EventService.GetOrganizationAt:output_type -> castellan.event.v1.GetOrganizationAtResponse
+	5,  // 36: castellan.event.v1.EventService.GetUserTypeAt:output_type -> castellan.event.v1.GetUserTypeAtResponse
+	8,  // 37: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
+	10, // 38: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
+	12, // 39: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
+	14, // 40: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_castellan_event_v1_event_proto_init() }
@@ -1322,7 +1550,7 @@ func file_castellan_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_event_v1_event_proto_rawDesc), len(file_castellan_event_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,12 @@ const (
 	EventServiceStreamEventsProcedure = "/castellan.event.v1.EventService/StreamEvents"
 	// EventServiceGetUserAtProcedure is the fully-qualified name of the EventService's GetUserAt RPC.
 	EventServiceGetUserAtProcedure = "/castellan.event.v1.EventService/GetUserAt"
+	// EventServiceGetOrganizationAtProcedure is the fully-qualified name of the EventService's
+	// GetOrganizationAt RPC.
+	EventServiceGetOrganizationAtProcedure = "/castellan.event.v1.EventService/GetOrganizationAt"
+	// EventServiceGetUserTypeAtProcedure is the fully-qualified name of the EventService's
+	// GetUserTypeAt RPC.
+	EventServiceGetUserTypeAtProcedure = "/castellan.event.v1.EventService/GetUserTypeAt"
 	// EventServiceDiffUserProcedure is the fully-qualified name of the EventService's DiffUser RPC.
 	EventServiceDiffUserProcedure = "/castellan.event.v1.EventService/DiffUser"
 	// EventServiceGetProjectAtProcedure is the fully-qualified name of the EventService's GetProjectAt
@@ -69,6 +75,12 @@ type EventServiceClient interface {
 	// replayed through the read models' own projections. event.read on the
 	// user's organization.
 	GetUserAt(context.Context, *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error)
+	// GetOrganizationAt returns an organization (domains, metadata, policy)
+	// as it was at a moment. event.read on the organization.
+	GetOrganizationAt(context.Context, *connect.Request[v1.GetOrganizationAtRequest]) (*connect.Response[v1.GetOrganizationAtResponse], error)
+	// GetUserTypeAt returns a user type (its schema revision) as it was at a
+	// moment. event.read on the instance.
+	GetUserTypeAt(context.Context, *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error)
 	// DiffUser lists the fields of a user that differ between two moments.
 	DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error)
 	// GetProjectAt returns a project with its settings, roles, grants and
@@ -117,6 +129,20 @@ func NewEventServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getOrganizationAt: connect.NewClient[v1.GetOrganizationAtRequest, v1.GetOrganizationAtResponse](
+			httpClient,
+			baseURL+EventServiceGetOrganizationAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("GetOrganizationAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getUserTypeAt: connect.NewClient[v1.GetUserTypeAtRequest, v1.GetUserTypeAtResponse](
+			httpClient,
+			baseURL+EventServiceGetUserTypeAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("GetUserTypeAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		diffUser: connect.NewClient[v1.DiffUserRequest, v1.DiffUserResponse](
 			httpClient,
 			baseURL+EventServiceDiffUserProcedure,
@@ -153,6 +179,8 @@ type eventServiceClient struct {
 	listEvents           *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
 	streamEvents         *connect.Client[v1.StreamEventsRequest, v1.StreamEventsResponse]
 	getUserAt            *connect.Client[v1.GetUserAtRequest, v1.GetUserAtResponse]
+	getOrganizationAt    *connect.Client[v1.GetOrganizationAtRequest, v1.GetOrganizationAtResponse]
+	getUserTypeAt        *connect.Client[v1.GetUserTypeAtRequest, v1.GetUserTypeAtResponse]
 	diffUser             *connect.Client[v1.DiffUserRequest, v1.DiffUserResponse]
 	getProjectAt         *connect.Client[v1.GetProjectAtRequest, v1.GetProjectAtResponse]
 	listRoleHoldersAt    *connect.Client[v1.ListRoleHoldersAtRequest, v1.ListRoleHoldersAtResponse]
@@ -172,6 +200,16 @@ func (c *eventServiceClient) StreamEvents(ctx context.Context, req *connect.Requ
 // GetUserAt calls castellan.event.v1.EventService.GetUserAt.
 func (c *eventServiceClient) GetUserAt(ctx context.Context, req *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error) {
 	return c.getUserAt.CallUnary(ctx, req)
+}
+
+// GetOrganizationAt calls castellan.event.v1.EventService.GetOrganizationAt.
+func (c *eventServiceClient) GetOrganizationAt(ctx context.Context, req *connect.Request[v1.GetOrganizationAtRequest]) (*connect.Response[v1.GetOrganizationAtResponse], error) {
+	return c.getOrganizationAt.CallUnary(ctx, req)
+}
+
+// GetUserTypeAt calls castellan.event.v1.EventService.GetUserTypeAt.
+func (c *eventServiceClient) GetUserTypeAt(ctx context.Context, req *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error) {
+	return c.getUserTypeAt.CallUnary(ctx, req)
 }
 
 // DiffUser calls castellan.event.v1.EventService.DiffUser.
@@ -208,6 +246,12 @@ type EventServiceHandler interface {
 	// replayed through the read models' own projections. event.read on the
 	// user's organization.
 	GetUserAt(context.Context, *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error)
+	// GetOrganizationAt returns an organization (domains, metadata, policy)
+	// as it was at a moment. event.read on the organization.
+	GetOrganizationAt(context.Context, *connect.Request[v1.GetOrganizationAtRequest]) (*connect.Response[v1.GetOrganizationAtResponse], error)
+	// GetUserTypeAt returns a user type (its schema revision) as it was at a
+	// moment. event.read on the instance.
+	GetUserTypeAt(context.Context, *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error)
 	// DiffUser lists the fields of a user that differ between two moments.
 	DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error)
 	// GetProjectAt returns a project with its settings, roles, grants and
@@ -252,6 +296,20 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	eventServiceGetOrganizationAtHandler := connect.NewUnaryHandler(
+		EventServiceGetOrganizationAtProcedure,
+		svc.GetOrganizationAt,
+		connect.WithSchema(eventServiceMethods.ByName("GetOrganizationAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceGetUserTypeAtHandler := connect.NewUnaryHandler(
+		EventServiceGetUserTypeAtProcedure,
+		svc.GetUserTypeAt,
+		connect.WithSchema(eventServiceMethods.ByName("GetUserTypeAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	eventServiceDiffUserHandler := connect.NewUnaryHandler(
 		EventServiceDiffUserProcedure,
 		svc.DiffUser,
@@ -288,6 +346,10 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 			eventServiceStreamEventsHandler.ServeHTTP(w, r)
 		case EventServiceGetUserAtProcedure:
 			eventServiceGetUserAtHandler.ServeHTTP(w, r)
+		case EventServiceGetOrganizationAtProcedure:
+			eventServiceGetOrganizationAtHandler.ServeHTTP(w, r)
+		case EventServiceGetUserTypeAtProcedure:
+			eventServiceGetUserTypeAtHandler.ServeHTTP(w, r)
 		case EventServiceDiffUserProcedure:
 			eventServiceDiffUserHandler.ServeHTTP(w, r)
 		case EventServiceGetProjectAtProcedure:
@@ -315,6 +377,14 @@ func (UnimplementedEventServiceHandler) StreamEvents(context.Context, *connect.R
 
 func (UnimplementedEventServiceHandler) GetUserAt(context.Context, *connect.Request[v1.GetUserAtRequest]) (*connect.Response[v1.GetUserAtResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.GetUserAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) GetOrganizationAt(context.Context, *connect.Request[v1.GetOrganizationAtRequest]) (*connect.Response[v1.GetOrganizationAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.GetOrganizationAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) GetUserTypeAt(context.Context, *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.GetUserTypeAt is not implemented"))
 }
 
 func (UnimplementedEventServiceHandler) DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error) {
