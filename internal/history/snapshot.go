@@ -37,7 +37,6 @@ import (
 // for tests).
 var SnapshotEvery = 10_000
 
-
 // Migrations create the snapshot table.
 var Migrations = []database.Migration{{
 	Name: "history/0001_snapshots",
