@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,7 +130,7 @@ func startAuditServer(b *testing.B, env []string) auditServer {
 func (s auditServer) eventCount(b *testing.B) int {
 	// The count comes from the database; the API only proves the server runs.
 	s.mustAPI(b, http.MethodGet, "/v1/events?limit=1", nil, nil)
-	db := openBenchDB(b, s.env())
+	db := openEnvDB(b, s.env())
 	defer db.Close()
 	var n int
 	if err := db.Reader().QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
@@ -142,36 +141,11 @@ func (s auditServer) eventCount(b *testing.B) int {
 
 func (s auditServer) env() []string { return s.cmd.Env }
 
-func openBenchDB(b *testing.B, env []string) *database.DB {
-	b.Helper()
-	var u, dir string
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "CASTELLAN_DATABASE":
-			u = v
-		case "CASTELLAN_DATA_DIR":
-			dir = v
-		}
-	}
-	var db *database.DB
-	var err error
-	if u != "" {
-		db, err = database.OpenPostgres(context.Background(), u)
-	} else {
-		db, err = database.OpenSQLite(filepath.Join(dir, "castellan.db"))
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	return db
-}
-
 // fillEvents adds copies of the first start's events until the log holds
 // n, in one statement per million.
 func fillEvents(b *testing.B, env []string, n int) {
 	b.Helper()
-	db := openBenchDB(b, env)
+	db := openEnvDB(b, env)
 	defer db.Close()
 	ctx := context.Background()
 	var have, templates int

@@ -26,8 +26,16 @@ import (
 // openDB connects to the database a backend's Castellan uses.
 func openDB(t *testing.T, b backend) *database.DB {
 	t.Helper()
+	db := openEnvDB(t, b.env)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// openEnvDB opens the database a server with the settings env uses.
+func openEnvDB(tb testing.TB, env []string) *database.DB {
+	tb.Helper()
 	var url, dir string
-	for _, kv := range b.env {
+	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
 		case "CASTELLAN_DATABASE":
@@ -44,9 +52,8 @@ func openDB(t *testing.T, b backend) *database.DB {
 		db, err = database.OpenSQLite(filepath.Join(dir, "castellan.db"))
 	}
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
 	return db
 }
 

@@ -111,24 +111,13 @@ func (c *Chain) after() time.Duration {
 // Run advances the chain until ctx is done, waking on every local append
 // and at least every poll interval.
 func (c *Chain) Run(ctx context.Context, poll time.Duration, log *slog.Logger) {
-	if log == nil {
-		log = slog.Default()
-	}
-	for {
-		changed := c.Store.Changed()
-		if _, err := c.CatchUp(ctx); err != nil && ctx.Err() == nil {
-			log.Error("could not extend the event hash chain; retrying", "err", err)
+	c.Store.follow(ctx, poll, func(ctx context.Context) error {
+		_, err := c.CatchUp(ctx)
+		if err != nil && ctx.Err() == nil {
+			logOrDefault(log).Error("could not extend the event hash chain; retrying", "err", err)
 		}
-		timer := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-changed:
-			timer.Stop()
-		case <-timer.C:
-		}
-	}
+		return err
+	})
 }
 
 // CatchUp links every settled event not yet in the chain, signs the

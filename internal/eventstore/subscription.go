@@ -55,14 +55,21 @@ func (s *Store) CatchUp(ctx context.Context, sub Subscription) (int, error) {
 // Run delivers events until ctx is done, waking on every local append and
 // at least every poll interval (for appends made by other replicas).
 func (s *Store) Run(ctx context.Context, sub Subscription, poll time.Duration, log *slog.Logger) {
-	if log == nil {
-		log = slog.Default()
-	}
+	s.follow(ctx, poll, func(ctx context.Context) error {
+		_, err := s.CatchUp(ctx, sub)
+		if err != nil && ctx.Err() == nil {
+			logOrDefault(log).Error("subscription failed; retrying", "subscription", sub.Name, "err", err)
+		}
+		return err
+	})
+}
+
+// follow calls catchUp until ctx is done: at once, then after every local
+// append and at least every poll interval.
+func (s *Store) follow(ctx context.Context, poll time.Duration, catchUp func(context.Context) error) {
 	for {
 		changed := s.Changed()
-		if _, err := s.CatchUp(ctx, sub); err != nil && ctx.Err() == nil {
-			log.Error("subscription failed; retrying", "subscription", sub.Name, "err", err)
-		}
+		_ = catchUp(ctx) // catchUp reports its own failures; the next round retries
 		timer := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
@@ -73,6 +80,13 @@ func (s *Store) Run(ctx context.Context, sub Subscription, poll time.Duration, l
 		case <-timer.C:
 		}
 	}
+}
+
+func logOrDefault(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.Default()
+	}
+	return log
 }
 
 // Checkpoint returns the position the subscription has delivered up to.
