@@ -43,6 +43,20 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
+	// A proof at PAR binds the code to its key, as dpop_jkt would (RFC
+	// 9449 section 10.1); both must then name the same key.
+	proof, err := p.proofOf(w, r, inst.ID, iss+r.URL.Path, app)
+	switch {
+	case err != nil:
+	case proof != nil && req.DPoPJKT != "" && req.DPoPJKT != proof.JKT:
+		err = oauth.Errorf(oauth.InvalidRequest, "dpop_jkt is not the thumbprint of the DPoP proof's key")
+	case proof != nil:
+		req.DPoPJKT = proof.JKT
+	}
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
 	req.InstanceID, req.ClientID, req.RedirectURI, req.Issuer, req.State = inst.ID, app.ClientID, form.Get("redirect_uri"), iss, form.Get("state")
 	stored, err := p.d.AuthRequests.CreatePushed(r.Context(), req)
 	if err != nil {
