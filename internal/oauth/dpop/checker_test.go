@@ -4,17 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
-	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/dpop"
 	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpoptest"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // ring is a key ring of fixed keys.
@@ -83,85 +80,48 @@ func TestNonces(t *testing.T) {
 	}
 }
 
-func TestChecker(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
-		db := src.Open(t, dpop.Migrations)
-		ctx := context.Background()
-		c := newClock(time.Now())
-		checker := &dpop.Checker{Nonces: dpop.NewNonces(ring{"k1"}, c.now), Replays: dpop.NewReplays(db), Now: c.now}
-		// A second replica: its own checker, the same database.
-		replica := &dpop.Checker{Nonces: dpop.NewNonces(ring{"k1"}, c.now), Replays: dpop.NewReplays(db), Now: c.now}
-		k := dpoptest.NewKey(t, jose.ES256)
-		target := dpop.Target{Method: "POST", URL: tokenURL}
-		claims := dpoptest.Claims{HTM: "POST", HTU: tokenURL, IAT: c.now()}
+// memReplays is a Replayer in memory that counts what it was asked.
+type memReplays struct {
+	seen  map[string]bool
+	calls int
+}
 
-		t.Run("fail/replayed jti, on another replica too", func(t *testing.T) {
-			raw := k.Proof(t, claims)
-			if _, err := checker.Check(ctx, "inst-a", raw, target, false); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := checker.Check(ctx, "inst-a", raw, target, false); code(err) != dpop.InvalidProof {
-				t.Fatalf("replay: %v", err)
-			}
-			if _, err := replica.Check(ctx, "inst-a", raw, target, false); code(err) != dpop.InvalidProof {
-				t.Fatalf("replay on another replica: %v", err)
-			}
-			// The same jti in another instance is another proof.
-			if _, err := checker.Check(ctx, "inst-b", raw, target, false); err != nil {
-				t.Fatal(err)
-			}
-		})
-		t.Run("fail/concurrent replays: one wins", func(t *testing.T) {
-			raw := k.Proof(t, claims)
-			var wins atomic.Int32
-			var wg sync.WaitGroup
-			for i := 0; i < 8; i++ {
-				wg.Add(1)
-				go func(c *dpop.Checker) {
-					defer wg.Done()
-					if _, err := c.Check(ctx, "inst-a", raw, target, false); err == nil {
-						wins.Add(1)
-					} else if code(err) != dpop.InvalidProof {
-						t.Error(err)
-					}
-				}([]*dpop.Checker{checker, replica}[i%2])
-			}
-			wg.Wait()
-			if wins.Load() != 1 {
-				t.Fatalf("%d of 8 uses of one proof accepted", wins.Load())
-			}
-		})
-		t.Run("fail/nonce required, none given", func(t *testing.T) {
-			if _, err := checker.Check(ctx, "inst-a", k.Proof(t, claims), target, true); code(err) != dpop.UseNonce {
-				t.Fatalf("err = %v, want use_dpop_nonce", err)
-			}
-		})
-		t.Run("fail/nonce of another instance", func(t *testing.T) {
-			n, _ := checker.NonceFor("inst-b")
-			cl := claims
-			cl.Nonce = n
-			if _, err := checker.Check(ctx, "inst-a", k.Proof(t, cl), target, true); code(err) != dpop.UseNonce {
-				t.Fatalf("err = %v, want use_dpop_nonce", err)
-			}
-		})
-		t.Run("ok/nonce required and given; the proof is spent only then", func(t *testing.T) {
-			n, _ := replica.NonceFor("inst-a")
-			cl := claims
-			cl.Nonce = n
-			raw := k.Proof(t, cl)
-			if _, err := checker.Check(ctx, "inst-a", raw, target, true); err != nil {
-				t.Fatal(err)
-			}
-		})
-		t.Run("ok/expired proofs are swept", func(t *testing.T) {
-			c.add(dpop.Lifetime + dpop.Skew + time.Second)
-			if err := dpop.Sweep(ctx, db, c.now()); err != nil {
-				t.Fatal(err)
-			}
-			var n int
-			if err := db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM dpop_proofs`).Scan(&n); err != nil || n != 0 {
-				t.Fatalf("%d proofs left after the sweep (%v)", n, err)
-			}
-		})
-	})
+func (m *memReplays) Remember(_ context.Context, instanceID, jkt, jti string, _ time.Time) (bool, error) {
+	m.calls++
+	k := instanceID + " " + jkt + " " + jti
+	fresh := !m.seen[k]
+	m.seen[k] = true
+	return fresh, nil
+}
+
+// TestCheckerOrder: a proof refused for its claims or its nonce is not
+// remembered; one accepted is, and only once.
+func TestCheckerOrder(t *testing.T) {
+	c := newClock(time.Now())
+	m := &memReplays{seen: map[string]bool{}}
+	checker := &dpop.Checker{Nonces: dpop.NewNonces(ring{"k1"}, c.now), Replays: m, Now: c.now}
+	k := dpoptest.NewKey(t, jose.ES256)
+	target := dpop.Target{Method: "POST", URL: tokenURL}
+	ctx := context.Background()
+	if _, err := checker.Check(ctx, "i", k.Proof(t, dpoptest.Claims{HTM: "GET", HTU: tokenURL, IAT: c.now()}), target, false); code(err) != dpop.InvalidProof {
+		t.Fatalf("wrong htm: %v", err)
+	}
+	if _, err := checker.Check(ctx, "i", k.Proof(t, dpoptest.Claims{HTM: "POST", HTU: tokenURL, IAT: c.now()}), target, true); code(err) != dpop.UseNonce {
+		t.Fatalf("no nonce: %v", err)
+	}
+	if _, err := checker.Check(ctx, "i", k.Proof(t, dpoptest.Claims{HTM: "POST", HTU: tokenURL, IAT: c.now(), Nonce: "forged"}), target, false); code(err) != dpop.UseNonce {
+		t.Fatalf("a nonce the server never gave: %v", err)
+	}
+	if m.calls != 0 {
+		t.Fatalf("refused proofs were remembered (%d)", m.calls)
+	}
+	n, _ := checker.NonceFor("i")
+	raw := k.Proof(t, dpoptest.Claims{HTM: "POST", HTU: tokenURL, IAT: c.now(), Nonce: n})
+	p, err := checker.Check(ctx, "i", raw, target, true)
+	if err != nil || p.JKT != k.JKT(t) || p.Nonce != n {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if _, err := checker.Check(ctx, "i", raw, target, true); code(err) != dpop.InvalidProof {
+		t.Fatalf("replay: %v", err)
+	}
 }

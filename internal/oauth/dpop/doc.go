@@ -25,7 +25,9 @@
 //     refused by another. A nonce limits how long before its use a proof
 //     can be made (pre-generated proofs); the jti store below refuses a
 //     proof used twice.
-//   - Replays (replay.go) remembers the proofs seen, in the table
+//   - dpopstore.Replays (package dpopstore, apart so that this package
+//     needs no database and the Go SDK's middleware can use Parse)
+//     remembers the proofs seen, in the table
 //     dpop_proofs of the database every replica shares: the SHA-256 of
 //     the key's thumbprint and the jti, per instance, until the proof
 //     could no longer pass the iat check (iat + Lifetime + Skew). The
@@ -33,7 +35,7 @@
 //     of two racing uses wins, whichever replica each reached. Concurrent
 //     proofs share a transaction (database.GroupCommit), and Sweep
 //     deletes expired rows (the server's maintenance loop).
-//   - Checker (checker.go) runs them in that order: parse, nonce, replay —
+//   - Checker (checker.go), given a Replayer, runs them in that order: parse, nonce, replay —
 //     a proof refused for its claims or its nonce is not remembered.
 //
 // What a proof binds is decided by the provider (package op and its

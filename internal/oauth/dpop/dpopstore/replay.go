@@ -1,4 +1,9 @@
-package dpop
+// Package dpopstore is the database side of DPoP (package dpop): the
+// table dpop_proofs of the proofs seen, shared by every replica, so that a
+// proof is accepted once whichever replica it reaches. It is apart from
+// package dpop so that the proof checks (used by the Go SDK's resource
+// server middleware too) do not bring in the database drivers.
+package dpopstore
 
 import (
 	"context"
@@ -23,7 +28,8 @@ CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);`,
 
 // Replays remembers the proofs seen, per instance, in the database: the
 // SHA-256 of the key's thumbprint and the jti, until the proof could no
-// longer be accepted (its iat + Lifetime + Skew). The insert does nothing
+// longer be accepted (its iat + dpop.Lifetime + dpop.Skew). It is the
+// dpop.Replayer of the provider. The insert does nothing
 // on a conflict, so a proof already seen is found by the database's
 // primary key, whichever replica saw it first, and two replicas racing
 // with one proof cannot both win. Concurrent proofs share a transaction
