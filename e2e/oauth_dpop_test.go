@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	sdk "github.com/castellan-iam/castellan/client"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpoptest"
 )
@@ -329,5 +332,90 @@ func TestDPoP(t *testing.T) {
 				t.Fatalf("%d %v", code, body)
 			}
 		})
+	})
+}
+
+// The Go SDK's resource server middleware (client.DPoPResource) in front
+// of an API, with tokens from a real Castellan: a DPoP-bound token with its
+// proof passes; without its proof, as a bearer token, with a proof of
+// another key, for another URL, or replayed, it is refused before the
+// handler runs.
+func TestDPoPResourceMiddleware(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := startOAuthServer(t, b)
+		var project struct {
+			Project struct {
+				ID string `json:"id"`
+			} `json:"project"`
+		}
+		s.api(t, http.MethodPost, "/v1/projects", map[string]any{"organizationId": s.orgID, "name": "API"}, &project)
+		m2m, secret := s.createApplication(t, project.Project.ID, map[string]any{"name": "m2m", "grantTypes": []string{"client_credentials"}})
+
+		rs, err := sdk.NewDPoPResource(sdk.DPoPResourceConfig{Issuer: s.url, Audience: project.Project.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reached atomic.Int32
+		api := httptest.NewServer(rs.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reached.Add(1)
+			tok, _ := sdk.DPoPTokenFrom(r.Context())
+			_ = json.NewEncoder(w).Encode(map[string]string{"sub": tok.Subject, "jkt": tok.JKT})
+		})))
+		defer api.Close()
+		other, _ := sdk.NewDPoPResource(sdk.DPoPResourceConfig{Issuer: s.url, Audience: "another-api"})
+		otherAPI := httptest.NewServer(other.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) })))
+		defer otherAPI.Close()
+
+		key, stranger := dpoptest.NewKey(t, jose.ES256), dpoptest.NewKey(t, jose.PS256)
+		tokenURL := s.url + "/oauth/v2/token"
+		_, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", m2m.ClientID, secret, url.Values{"grant_type": {"client_credentials"}}, "",
+			key.Proof(t, dpoptest.Claims{HTM: http.MethodPost, HTU: tokenURL}))
+		at, _ := body["access_token"].(string)
+		_, _, body = s.dpopCall(t, http.MethodPost, "/oauth/v2/token", m2m.ClientID, secret, url.Values{"grant_type": {"client_credentials"}}, "")
+		bearer, _ := body["access_token"].(string)
+		if at == "" || bearer == "" {
+			t.Fatal("no tokens")
+		}
+		call := func(base, authorization string, proofs ...string) (int, http.Header) {
+			req, _ := http.NewRequest(http.MethodGet, base+"/orders", nil)
+			req.Header.Set("Authorization", authorization)
+			for _, p := range proofs {
+				req.Header.Add("DPoP", p)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode, resp.Header
+		}
+		get := dpoptest.Claims{HTM: http.MethodGet, HTU: api.URL + "/orders", AccessToken: at}
+		ok := key.Proof(t, get)
+		if code, _ := call(api.URL, "DPoP "+at, ok); code != http.StatusOK || reached.Load() != 1 {
+			t.Fatalf("the bound token with its proof: %d", code)
+		}
+		for _, tt := range []struct {
+			name, base, authorization string
+			proofs                    []string
+		}{
+			{"fail/replayed proof", api.URL, "DPoP " + at, []string{ok}},
+			{"fail/no proof", api.URL, "DPoP " + at, nil},
+			{"fail/bound token as a bearer token", api.URL, "Bearer " + at, nil},
+			{"fail/proof by another key", api.URL, "DPoP " + at, []string{stranger.Proof(t, get)}},
+			{"fail/proof for another URL", api.URL, "DPoP " + at, []string{key.Proof(t, dpoptest.Claims{HTM: http.MethodGet, HTU: api.URL + "/admin", AccessToken: at})}},
+			{"fail/proof for another method", api.URL, "DPoP " + at, []string{key.Proof(t, dpoptest.Claims{HTM: http.MethodPost, HTU: api.URL + "/orders", AccessToken: at})}},
+			{"fail/proof for another token", api.URL, "DPoP " + at, []string{key.Proof(t, dpoptest.Claims{HTM: http.MethodGet, HTU: api.URL + "/orders", AccessToken: bearer})}},
+			{"fail/an unbound token", api.URL, "Bearer " + bearer, nil},
+			{"fail/a token for another API", otherAPI.URL, "DPoP " + at, []string{key.Proof(t, dpoptest.Claims{HTM: http.MethodGet, HTU: otherAPI.URL + "/orders", AccessToken: at})}},
+			{"fail/a forged token", api.URL, "DPoP " + at[:len(at)-4] + "AAAA", []string{key.Proof(t, get)}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				before := reached.Load()
+				code, h := call(tt.base, tt.authorization, tt.proofs...)
+				if code != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "DPoP ") || reached.Load() != before {
+					t.Fatalf("%d %q, the handler reached: %v", code, h.Get("WWW-Authenticate"), reached.Load() != before)
+				}
+			})
+		}
 	})
 }
