@@ -125,6 +125,22 @@ func TestDPoP(t *testing.T) {
 			t.Fatalf("dpop_signing_alg_values_supported: %v", meta["dpop_signing_alg_values_supported"])
 		}
 
+		t.Run("ok/browser preflights allow the DPoP header", func(t *testing.T) {
+			for _, path := range []string{"/oauth/v2/token", "/oidc/v1/userinfo"} {
+				req, _ := http.NewRequest(http.MethodOptions, s.url+path, nil)
+				req.Header.Set("Origin", "http://127.0.0.1:3000")
+				req.Header.Set("Access-Control-Request-Method", "POST")
+				req.Header.Set("Access-Control-Request-Headers", "dpop")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "DPoP") {
+					t.Fatalf("OPTIONS %s: %d %v", path, resp.StatusCode, resp.Header)
+				}
+			}
+		})
 		t.Run("ok/client_credentials gets a bound JWT", func(t *testing.T) {
 			code, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", m2m.ClientID, m2mSecret, cc, "", key.Proof(t, post))
 			if code != http.StatusOK || body["token_type"] != "DPoP" {

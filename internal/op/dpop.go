@@ -77,6 +77,25 @@ func (p *Provider) sendNonce(w http.ResponseWriter, instanceID string) {
 	w.Header().Add("Access-Control-Expose-Headers", dpop.HeaderNonce)
 }
 
+// tokenPreflight answers the preflight of a browser client's token
+// request with a DPoP header (a form POST alone needs none). It may
+// answer any origin: the token response itself is readable only by the
+// client's own origins (allowClientOrigin).
+func tokenPreflight(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(origin) > 300 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", "POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, DPoP")
+	h.Set("Access-Control-Max-Age", corsMaxAge)
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // presentedToken is an access token as a protected resource received it:
 // with the scheme it came with.
 type presentedToken struct {

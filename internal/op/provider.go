@@ -120,6 +120,7 @@ func (p *Provider) Routes() map[string]http.Handler {
 		"GET " + PathASMetadata:     http.HandlerFunc(p.discovery),
 		"GET " + PathKeys:           http.HandlerFunc(p.keys),
 		"POST " + PathToken:         http.HandlerFunc(p.token),
+		"OPTIONS " + PathToken:      http.HandlerFunc(tokenPreflight),
 		"POST " + PathIntrospection: http.HandlerFunc(p.introspect),
 		"POST " + PathRevocation:    http.HandlerFunc(p.revoke),
 		"GET " + PathAuthorize:      http.HandlerFunc(p.authorize),

@@ -146,6 +146,7 @@ func (p *Provider) resourceError(w http.ResponseWriter, r *http.Request, err err
 		p.d.Log.Debug("userinfo refused", "error", e.Code, "err", e.Cause)
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
+	w.Header().Add("Access-Control-Expose-Headers", "WWW-Authenticate")
 	if e.Code == "" {
 		w.WriteHeader(e.HTTPStatus())
 		return
