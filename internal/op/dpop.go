@@ -24,8 +24,8 @@ import (
 // (400 at the token endpoint and PAR, 401 with a DPoP challenge at
 // userinfo) when its proof has none or an expired one.
 
-// proofOf checks the DPoP proof of a request to the token endpoint or
-// PAR at endpoint, of the client app: nil when there is none and app does
+// proofOf checks the DPoP proof of a request to the token endpoint at
+// endpoint, of the client app: nil when there is none and app does
 // not require one. Errors are *oauth.Error for the client, or the replay
 // store's.
 func (p *Provider) proofOf(w http.ResponseWriter, r *http.Request, instanceID, endpoint string, app client.Application) (*dpop.Proof, error) {
