@@ -82,7 +82,11 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request, cli
 		p.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, oauth.Introspection{
+	resp := oauth.Introspection{
 		Active: true, Scope: strings.Join(g.Scopes, " "), ClientID: g.ClientID, TokenType: "refresh_token", Exp: exp.Unix(), Sub: g.UserID, Iss: iss,
-	})
+	}
+	if g.DPoPJKT != "" {
+		resp.Cnf = &oauth.Confirmation{JKT: g.DPoPJKT}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
