@@ -110,6 +110,24 @@ func TestDPoP(t *testing.T) {
 		if !set.Application.Dpop.Required || !set.Application.Dpop.NonceRequired {
 			t.Fatalf("DPoP settings not set: %+v", set)
 		}
+		t.Run("fail/a user without project.write cannot change DPoP settings", func(t *testing.T) {
+			out, stderr, err := castellan(t, b.env, "tokens", "create", "alice", "1h")
+			if err != nil {
+				t.Fatalf("tokens create: %v\n%s", err, stderr)
+			}
+			body := strings.NewReader(`{"required": false}`)
+			req, _ := http.NewRequest(http.MethodPut, s.url+"/v1/applications/"+strict.ID+"/dpop", body)
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("PUT dpop as a plain user: %s", resp.Status)
+			}
+		})
 		native, _ := s.createApplication(t, project.Project.ID, map[string]any{"name": "native", "public": true,
 			"grantTypes": []string{"authorization_code", "refresh_token"}, "redirectUris": []string{"http://127.0.0.1/callback"}})
 
