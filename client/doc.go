@@ -33,6 +33,23 @@
 // before an RPC runs (such as 503 while its database is unavailable) keep
 // the server's message instead of Connect's generic "HTTP status" text.
 //
+// # Protecting an API with DPoP-bound tokens
+//
+// [DPoPResource] is the other side: middleware for a resource server
+// that accepts Castellan's JWT access tokens bound to a DPoP key (RFC
+// 9449) only with a proof of that key for the request — its signature,
+// htm, htu, iat, ath and cnf.jkt checked, its jti refused when replayed
+// within the process. The protected handler reads the token with
+// [DPoPTokenFrom]:
+//
+//	rs, err := client.NewDPoPResource(client.DPoPResourceConfig{Issuer: "https://login.example.com", Audience: projectID})
+//	...
+//	http.Handle("/orders", rs.Handler(orders))
+//
+// The SDK does not obtain tokens itself (its credential is a token given to
+// it), so it has no DPoP client side; the proof checks are the server's own
+// (package internal/oauth/dpop).
+//
 // The client sends the host through the request's Host (HTTP/1.1) or
 // :authority (HTTP/2), which is what the server resolves instances by.
 package client

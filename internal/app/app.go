@@ -30,6 +30,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/consent"
 	"github.com/castellan-iam/castellan/internal/oauth/device"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpopstore"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/org"
@@ -46,7 +47,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, history.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, dpopstore.Migrations, history.Migrations} {
 		all = append(all, ms...)
 	}
 	return all

@@ -18,6 +18,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/consent"
 	"github.com/castellan-iam/castellan/internal/oauth/device"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpopstore"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/logout"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
@@ -228,6 +230,7 @@ func (a *App) mountProvider(srv *server.Server) {
 		},
 		Devices:      a.Devices(),
 		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,
+		DPoP: &dpop.Checker{Nonces: dpop.NewNonces(a.Keys, nil), Replays: dpopstore.NewReplays(a.DB)},
 	})
 	for pattern, h := range p.Routes() {
 		srv.Handle(pattern, h)

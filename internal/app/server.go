@@ -28,6 +28,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpopstore"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/server"
@@ -224,6 +225,9 @@ func (a *App) maintain(ctx context.Context) {
 	a.rotateSigningKeys(ctx)
 	if err := token.SweepOpaque(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired opaque tokens", "err", err)
+	}
+	if err := dpopstore.Sweep(ctx, a.DB, time.Now()); err != nil && ctx.Err() == nil {
+		a.Log.Warn("could not delete expired DPoP proofs", "err", err)
 	}
 	if err := a.Devices().Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired device requests", "err", err)

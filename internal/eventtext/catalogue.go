@@ -109,6 +109,8 @@ var catalogue = map[string]text{
 		"Die Anwendung {name} wurde mit der Client-ID {clientId} angelegt."},
 	"project.application.changed": {"Application {name} was changed.",
 		"Die Anwendung {name} wurde geändert."},
+	"project.application.dpop.set": {"The DPoP settings of application {appId} were changed.",
+		"Die DPoP-Einstellungen der Anwendung {appId} wurden geändert."},
 	"project.application.keys.set": {"The keys of application {appId} were replaced.",
 		"Die Schlüssel der Anwendung {appId} wurden ersetzt."},
 	"project.application.redirects.set": {"The redirect addresses of application {appId} were changed.",

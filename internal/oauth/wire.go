@@ -32,6 +32,17 @@ const (
 // PKCE (RFC 7636).
 const PKCES256 = "S256"
 
+// Confirmation is the cnf claim (RFC 7800) of a sender-constrained token:
+// the certificate (RFC 8705) or the DPoP key (RFC 9449) it is bound to.
+type Confirmation struct {
+	X5TS256 string `json:"x5t#S256,omitempty"`
+	JKT     string `json:"jkt,omitempty"`
+}
+
+// TokenTypeDPoP is the token_type of a DPoP-bound access token (RFC 9449
+// section 5), in token and introspection responses.
+const TokenTypeDPoP = "DPoP"
+
 // TokenResponse is a successful token response (RFC 6749 section 5.1).
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
@@ -62,6 +73,9 @@ type Introspection struct {
 	Jti       string   `json:"jti,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act any `json:"act,omitempty"`
+	// Cnf is the key or certificate a sender-constrained token is bound
+	// to (RFC 9449 section 6.2, RFC 8705 section 3.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 	// Extra are the token's further claims (the roles of projects), so a
 	// resource server reads them of an opaque token too; never one of the
 	// names above.
@@ -70,7 +84,7 @@ type Introspection struct {
 
 // introspectionNames are the JSON names of Introspection's own fields.
 var introspectionNames = map[string]bool{"active": true, "scope": true, "client_id": true, "token_type": true, "exp": true, "iat": true,
-	"nbf": true, "sub": true, "aud": true, "iss": true, "jti": true, "act": true}
+	"nbf": true, "sub": true, "aud": true, "iss": true, "jti": true, "act": true, "cnf": true}
 
 type plainIntrospection Introspection
 
@@ -138,6 +152,8 @@ type Metadata struct {
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
+	// DPoPSigningAlgValuesSupported: RFC 9449 section 5.1.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // ValidScopeToken reports whether s is a scope token of RFC 6749 section

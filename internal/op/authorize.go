@@ -173,6 +173,11 @@ func checkAuthorize(params url.Values, app client.Application) (authreq.Request,
 		return req, oauth.Errorf(oauth.InvalidRequest, "code_challenge is not a S256 challenge (43 base64url characters)")
 	}
 	req.CodeChallenge = challenge
+	if req.DPoPJKT = params.Get("dpop_jkt"); req.DPoPJKT != "" && !pkceChallenge.MatchString(req.DPoPJKT) {
+		// A JWK SHA-256 thumbprint is 43 base64url characters, like a
+		// S256 challenge.
+		return req, oauth.Errorf(oauth.InvalidRequest, "dpop_jkt is not a JWK SHA-256 thumbprint (RFC 9449 section 10)")
+	}
 	if req.Nonce = params.Get("nonce"); len(req.Nonce) > maxNonce {
 		return req, oauth.Errorf(oauth.InvalidRequest, "nonce is longer than %d bytes", maxNonce)
 	}

@@ -29,12 +29,12 @@ func allowAnyOrigin(w http.ResponseWriter) {
 }
 
 // preflight answers the preflight of userinfo: GET and POST, with the
-// Authorization and Content-Type headers.
+// Authorization, Content-Type and DPoP headers.
 func (p *Provider) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, POST")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 	h.Set("Access-Control-Max-Age", corsMaxAge)
 	w.WriteHeader(http.StatusNoContent)
 }

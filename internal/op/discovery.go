@@ -8,6 +8,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
@@ -58,5 +59,8 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		m.DeviceAuthorizationEndpoint = iss + PathDevice
 	}
 	m.TokenEndpointAuthSigningAlgValuesSupported = client.AssertionAlgorithms()
+	if p.d.DPoP != nil {
+		m.DPoPSigningAlgValuesSupported = dpop.AlgorithmNames()
+	}
 	writeJSON(w, http.StatusOK, m)
 }

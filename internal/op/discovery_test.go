@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop"
 	"github.com/castellan-iam/castellan/internal/op/grant"
 )
 
@@ -27,7 +28,7 @@ type noDevices struct{ Devices }
 func TestDiscoveryGolden(t *testing.T) {
 	p := New(Deps{
 		ExternalURL: "https://login.example.com", Log: slog.New(slog.DiscardHandler), LoginPath: "/ui/login/",
-		AuthRequests: noAuthRequests{}, Devices: noDevices{},
+		AuthRequests: noAuthRequests{}, Devices: noDevices{}, DPoP: &dpop.Checker{},
 		Grants: []grant.Grant{grant.ClientCredentials{}, grant.AuthorizationCode{}, grant.RefreshToken{}, grant.DeviceCode{},
 			grant.JWTBearer{}, grant.TokenExchange{}},
 	})

@@ -23,6 +23,13 @@
 // 3.1): a token request that presents no client credentials at all runs
 // it without a client; one that presents wrong ones is invalid_client.
 //
+// dpop.go takes DPoP proofs (RFC 9449, package oauth/dpop): at the token
+// endpoint — after client authentication, for a grant the client may use
+// — and at PAR into grant.Request.DPoP and authreq.Request.DPoPJKT, which
+// the grants turn into cnf.jkt (grant/dpop.go says what is bound when);
+// at userinfo against the token's cnf.jkt. Nonces and replays are the
+// dpop.Checker's; docs/oauth.md has the decisions.
+//
 // resource.go checks the resource parameters (RFC 8707) of authorization
 // and pushed requests against the API applications' resource URIs;
 // resource and audience are the only parameters that may be repeated.

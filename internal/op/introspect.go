@@ -59,6 +59,13 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	if claims.Act != nil {
 		resp.Act = claims.Act
 	}
+	if claims.Cnf != nil {
+		// RFC 9449 section 6.2, RFC 8705 section 3.2.
+		resp.Cnf = claims.Cnf
+		if claims.Cnf.JKT != "" {
+			resp.TokenType = oauth.TokenTypeDPoP
+		}
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -75,7 +82,11 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request, cli
 		p.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, oauth.Introspection{
+	resp := oauth.Introspection{
 		Active: true, Scope: strings.Join(g.Scopes, " "), ClientID: g.ClientID, TokenType: "refresh_token", Exp: exp.Unix(), Sub: g.UserID, Iss: iss,
-	})
+	}
+	if g.DPoPJKT != "" {
+		resp.Cnf = &oauth.Confirmation{JKT: g.DPoPJKT}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }

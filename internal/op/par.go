@@ -5,6 +5,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop"
 )
 
 // par serves the pushed authorization request endpoint (RFC 9126): an
@@ -38,6 +39,22 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	req, err := checkAuthorize(form, app)
 	if err == nil {
 		req.Resources, err = p.checkResources(r.Context(), inst.ID, form)
+	}
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	// A proof at PAR binds the code to its key, as dpop_jkt would (RFC
+	// 9449 section 10.1); both must then name the same key. A proof is
+	// optional here even for a client that must use DPoP: the token
+	// request is where a token is bound.
+	proof, err := p.checkProof(w, r, inst.ID, dpop.Target{Method: r.Method, URL: iss + r.URL.Path}, app.DPoP.NonceRequired, false)
+	switch {
+	case err != nil:
+	case proof != nil && req.DPoPJKT != "" && req.DPoPJKT != proof.JKT:
+		err = oauth.Errorf(oauth.InvalidRequest, "dpop_jkt is not the thumbprint of the DPoP proof's key")
+	case proof != nil:
+		req.DPoPJKT = proof.JKT
 	}
 	if err != nil {
 		p.writeError(w, r, err)

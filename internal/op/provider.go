@@ -14,6 +14,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/device"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/logout"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
@@ -82,6 +83,9 @@ type Deps struct {
 	Sealer logout.Sealer
 	// Devices start device authorization requests (RFC 8628).
 	Devices Devices
+	// DPoP checks DPoP proofs (RFC 9449, dpop.go); nil: DPoP is not
+	// offered, and a request with a proof is refused.
+	DPoP *dpop.Checker
 }
 
 // Devices start device authorization requests (device.Requests).
@@ -116,6 +120,7 @@ func (p *Provider) Routes() map[string]http.Handler {
 		"GET " + PathASMetadata:     http.HandlerFunc(p.discovery),
 		"GET " + PathKeys:           http.HandlerFunc(p.keys),
 		"POST " + PathToken:         http.HandlerFunc(p.token),
+		"OPTIONS " + PathToken:      http.HandlerFunc(tokenPreflight),
 		"POST " + PathIntrospection: http.HandlerFunc(p.introspect),
 		"POST " + PathRevocation:    http.HandlerFunc(p.revoke),
 		"GET " + PathAuthorize:      http.HandlerFunc(p.authorize),

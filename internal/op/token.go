@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/op/grant"
 )
 
@@ -34,13 +35,22 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		allowClientOrigin(w, r, c.Application())
 		req.Client = c
 	}
+	var app client.Application
+	if !req.NoClient {
+		app = req.Client.Application()
+	}
 	switch {
 	case gt == "":
 		err = oauth.Errorf(oauth.InvalidRequest, "grant_type is required")
 	case !ok:
 		err = oauth.Errorf(oauth.UnsupportedGrantType, "grant type %.80q is not supported", gt)
-	case !req.NoClient && !req.Client.Application().Allows(gt):
+	case !req.NoClient && !app.Allows(gt):
 		err = oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for grant type %s", gt)
+	default:
+		// The proof is checked (and its jti spent) only for a request
+		// the grant will answer (RFC 9449 section 5); the grant binds
+		// what it issues to the proof's key.
+		req.DPoP, err = p.proofOf(w, r, inst.ID, req.Endpoint, app)
 	}
 	if err != nil {
 		p.writeError(w, r, err)

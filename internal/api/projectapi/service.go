@@ -212,6 +212,20 @@ func (s *Service) SetApplicationKeys(ctx context.Context, req *connect.Request[p
 	return connect.NewResponse(&projectv1.SetApplicationKeysResponse{Application: applicationOf(app)}), nil
 }
 
+// SetApplicationDPoP replaces a client application's DPoP settings;
+// project.write.
+func (s *Service) SetApplicationDPoP(ctx context.Context, req *connect.Request[projectv1.SetApplicationDPoPRequest]) (*connect.Response[projectv1.SetApplicationDPoPResponse], error) {
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	app, err = s.commands.SetDPoP(ctx, caller.Editor(), caller.InstanceID, app.ID, client.DPoP{Required: req.Msg.GetRequired(), NonceRequired: req.Msg.GetNonceRequired()})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.SetApplicationDPoPResponse{Application: applicationOf(app)}), nil
+}
+
 // ListApplications lists a project's applications; project.read.
 func (s *Service) ListApplications(ctx context.Context, req *connect.Request[projectv1.ListApplicationsRequest]) (*connect.Response[projectv1.ListApplicationsResponse], error) {
 	caller, p, err := s.project(ctx, req.Header(), req.Msg.GetProjectId(), authz.ProjectRead)
@@ -297,6 +311,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode, RequirePushedRequests: a.RequirePushed,
 		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod, IdTokenAlg: a.IDTokenAlg, ThirdParty: a.ThirdParty,
 		ResourceUri: a.ResourceURI, ImpersonationAllowed: a.ImpersonationAllowed,
+		Dpop: &projectv1.DPoPSettings{Required: a.DPoP.Required, NonceRequired: a.DPoP.NonceRequired},
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {

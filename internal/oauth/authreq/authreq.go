@@ -64,6 +64,10 @@ type Request struct {
 	// each an API application's resource URI (checked by the
 	// authorization endpoint); none for the client's project.
 	Resources []string
+	// DPoPJKT is the thumbprint of the DPoP key the code is bound to
+	// (dpop_jkt, RFC 9449 section 10): its redemption must prove that
+	// key. "" for none.
+	DPoPJKT   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// Set by Finish.
@@ -155,10 +159,11 @@ func (s *Requests) create(ctx context.Context, r Request, pushed bool) (Request,
 	}
 	err = s.db.InTx(ctx, func(tx *database.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO auth_requests (instance_id, id, client_id, redirect_uri, issuer, scope, state, nonce, code_challenge,
-	prompt, max_age, login_hint, ui_locales, created_at, expires_at, pushed, resources)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+	prompt, max_age, login_hint, ui_locales, created_at, expires_at, pushed, resources, dpop_jkt)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			r.InstanceID, r.ID, r.ClientID, r.RedirectURI, r.Issuer, strings.Join(r.Scopes, " "), r.State, r.Nonce, r.CodeChallenge,
-			strings.Join(r.Prompt, " "), r.MaxAge, r.LoginHint, r.UILocales, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), pushed, strings.Join(r.Resources, " "))
+			strings.Join(r.Prompt, " "), r.MaxAge, r.LoginHint, r.UILocales, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), pushed, strings.Join(r.Resources, " "),
+			r.DPoPJKT)
 		return err
 	})
 	if err != nil {
@@ -204,7 +209,8 @@ func (s *Requests) Claim(ctx context.Context, instanceID, clientID, requestURI s
 }
 
 const columns = `id, client_id, redirect_uri, issuer, scope, state, nonce, code_challenge, prompt, max_age, login_hint, ui_locales, created_at, expires_at,
-	session_id, user_id, org_id, auth_time, amr, code_hash, code_expires_at, code_used, access_jti, access_exp, family_id, pushed, resources`
+	session_id, user_id, org_id, auth_time, amr, code_hash, code_expires_at, code_used, access_jti, access_exp, family_id, pushed, resources,
+	dpop_jkt`
 
 type row struct {
 	Request
@@ -221,7 +227,8 @@ func scan(instanceID string, sc interface{ Scan(...any) error }) (row, error) {
 	var created, expires, authTime, codeExpires, accessExp int64
 	err := sc.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.Issuer, &scope, &r.State, &r.Nonce, &r.CodeChallenge, &prompt, &r.MaxAge, &r.LoginHint,
 		&r.UILocales, &created, &expires, &r.SessionID, &r.UserID, &r.OrgID, &authTime, &amr, &r.codeHash, &codeExpires, &r.used,
-		&r.AccessTokenID, &accessExp, &r.FamilyID, &r.pushed, &resources)
+		&r.AccessTokenID, &accessExp, &r.FamilyID, &r.pushed, &resources,
+		&r.DPoPJKT)
 	if err != nil {
 		return row{}, err
 	}

@@ -31,4 +31,8 @@ CREATE INDEX auth_requests_expiry ON auth_requests (expires_at);`,
 	Name:     "authreq/0003_resources",
 	SQLite:   `ALTER TABLE auth_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
 	Postgres: `ALTER TABLE auth_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
+}, {
+	Name:     "authreq/0100_dpop_jkt",
+	SQLite:   `ALTER TABLE auth_requests ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';`,
+	Postgres: `ALTER TABLE auth_requests ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';`,
 }}

@@ -90,8 +90,11 @@ type Application struct {
 	// ImpersonationAllowed lets a client of the token exchange grant
 	// exchange a token without an actor token (RFC 8693 impersonation).
 	ImpersonationAllowed bool
-	Secrets              []Secret
-	CreatedAt            time.Time
+	// DPoP: whether its tokens must be DPoP-bound, and its proofs carry
+	// a server nonce (dpop.go).
+	DPoP      DPoP
+	Secrets   []Secret
+	CreatedAt time.Time
 }
 
 // Allows reports whether the application registered grantType.

@@ -112,4 +112,5 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[SecretAdded](r, 1)
 	eventstore.Register[SecretExpirySet](r, 1)
 	eventstore.Register[SecretRemoved](r, 1)
+	eventstore.Register[DPoPSet](r, 1)
 }

@@ -70,6 +70,10 @@ CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`
 	Postgres: `ALTER TABLE applications ADD COLUMN resource_uri TEXT NOT NULL DEFAULT '';
 ALTER TABLE applications ADD COLUMN impersonation BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`,
+}, {
+	Name:     "client/0100_dpop",
+	SQLite:   `ALTER TABLE applications ADD COLUMN dpop TEXT NOT NULL DEFAULT '{}';`,
+	Postgres: `ALTER TABLE applications ADD COLUMN dpop TEXT NOT NULL DEFAULT '{}';`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -77,7 +81,8 @@ type Projection struct{}
 
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
-	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &ApplicationChanged{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{})
+	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &ApplicationChanged{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{},
+		&DPoPSet{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -164,6 +169,8 @@ VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID,
 			p.ExpiresAt.Unix(), a.InstanceID, p.AppID, p.SecretID)
 	case *SecretRemoved:
 		_, err = tx.ExecContext(ctx, `DELETE FROM client_secrets WHERE instance_id = $1 AND app_id = $2 AND secret_id = $3`, a.InstanceID, p.AppID, p.SecretID)
+	case *DPoPSet:
+		err = reduceDPoP(ctx, tx, a.InstanceID, p)
 	default:
 		err = fmt.Errorf("unexpected payload %T", e.Payload)
 	}

@@ -30,6 +30,9 @@ type Issued struct {
 	// Resources are the resource servers its tokens are for (RFC 8707);
 	// absent for the client's project (and in events written before).
 	Resources []string `json:"resources,omitempty"`
+	// DPoPJKT binds its refresh tokens to a DPoP key (RFC 9449 section
+	// 5); absent for none.
+	DPoPJKT string `json:"dpopJkt,omitempty"`
 }
 
 // ReuseDetected records that a refresh token used before was presented

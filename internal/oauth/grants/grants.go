@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
@@ -32,6 +33,9 @@ type Grant struct {
 	// Resources are the resource servers (RFC 8707) the grant's access
 	// tokens are for; none for the client's project.
 	Resources []string
+	// DPoPJKT is the thumbprint of the DPoP key its refresh tokens are
+	// bound to (RFC 9449 section 5, public clients); "" for none.
+	DPoPJKT string
 }
 
 // Spec is a grant to issue.
@@ -51,6 +55,9 @@ var (
 	ErrInvalid = errors.New("grants: the refresh token is invalid, expired or revoked")
 	// ErrReused: the token was used before; the grant is now revoked.
 	ErrReused = errors.New("grants: the refresh token was used before; its grant is revoked")
+	// ErrKeyMismatch: the grant's refresh tokens are bound to a DPoP key
+	// the request did not prove; the token is not spent.
+	ErrKeyMismatch = errors.New("grants: the refresh token is bound to another DPoP key")
 )
 
 // Grants issues grants and rotates their refresh tokens. One Grants
@@ -92,7 +99,7 @@ func (g *Grants) Issue(ctx context.Context, editor eventstore.Editor, s Spec) (s
 	now := g.now()
 	ev := &Issued{ClientID: s.ClientID, UserID: s.UserID, SessionID: s.SessionID, AuthRequestID: s.AuthRequestID, Scopes: s.Scopes,
 		AuthTime: s.AuthTime.UTC(), AMR: s.AMR, AccessTokenID: s.AccessTokenID, ExpiresAt: now.Add(s.Lifetime).UTC().Truncate(time.Second),
-		Resources: s.Resources}
+		Resources: s.Resources, DPoPJKT: s.DPoPJKT}
 	var token string
 	if s.Refresh {
 		var err error
@@ -119,14 +126,15 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked, g.resources`
+const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked, g.resources,
+	g.dpop_jkt`
 
 func scanGrant(instanceID string, sc interface{ Scan(...any) error }, extra ...any) (Grant, bool, error) {
 	gr := Grant{InstanceID: instanceID}
 	var scope, amr, resources string
 	var authTime, expires int64
 	var revoked bool
-	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked, &resources}, extra...)...)
+	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked, &resources, &gr.DPoPJKT}, extra...)...)
 	if err != nil {
 		return Grant{}, false, err
 	}
@@ -143,6 +151,13 @@ func scanGrant(instanceID string, sc interface{ Scan(...any) error }, extra ...a
 // Concurrent refreshes commit together (rotate.go): a rotation is a few
 // rows, and its cost is the commit's flush to disk.
 func (g *Grants) Refresh(ctx context.Context, instanceID, clientID, token string, idle time.Duration) (Grant, string, error) {
+	return g.RefreshBound(ctx, instanceID, clientID, token, idle, "")
+}
+
+// RefreshBound is Refresh by a request that proved the DPoP key of
+// thumbprint jkt ("" for none): the token of a grant bound to a key is
+// refused with ErrKeyMismatch, unspent, unless jkt is that key.
+func (g *Grants) RefreshBound(ctx context.Context, instanceID, clientID, token string, idle time.Duration, jkt string) (Grant, string, error) {
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {
 		return Grant{}, "", ErrInvalid
 	}
@@ -150,7 +165,7 @@ func (g *Grants) Refresh(ctx context.Context, instanceID, clientID, token string
 	if err != nil {
 		return Grant{}, "", err
 	}
-	r := &rotation{instanceID: instanceID, clientID: clientID, tokenHash: hashToken(token), nextHash: nextHash, idle: idle, now: g.now()}
+	r := &rotation{instanceID: instanceID, clientID: clientID, tokenHash: hashToken(token), nextHash: nextHash, idle: idle, now: g.now(), jkt: jkt}
 	db := g.store.DB()
 	st, err := prepareRotation(ctx, db)
 	if err == nil {
@@ -218,6 +233,9 @@ func (r *rotation) apply(ctx context.Context, tx *database.Tx, st rotationStmts)
 		return nil
 	case !r.now.Before(time.Unix(expires, 0)):
 		r.outErr = ErrInvalid
+		return nil
+	case got.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(got.DPoPJKT), []byte(r.jkt)) != 1:
+		r.outErr = ErrKeyMismatch
 		return nil
 	}
 	won, err := database.OneRow(tx.StmtContext(ctx, st.spend).ExecContext(ctx, r.now.Unix(), r.instanceID, r.tokenHash))

@@ -17,6 +17,8 @@ type rotation struct {
 	instanceID, clientID, tokenHash, nextHash string
 	idle                                      time.Duration
 	now                                       time.Time
+	// jkt is the DPoP key the request proved, "" for none.
+	jkt string
 	// Set by apply.
 	gr     Grant
 	outErr error

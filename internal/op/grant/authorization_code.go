@@ -25,7 +25,10 @@ type Codes interface {
 // Grants records grants and their refresh tokens (grants.Grants).
 type Grants interface {
 	Issue(ctx context.Context, editor eventstore.Editor, s grants.Spec) (string, error)
-	Refresh(ctx context.Context, instanceID, clientID, token string, idle time.Duration) (grants.Grant, string, error)
+	// RefreshBound rotates a refresh token of a request that proved
+	// the DPoP key jkt ("" for none); grants.ErrKeyMismatch for the
+	// token of a grant bound to another key.
+	RefreshBound(ctx context.Context, instanceID, clientID, token string, idle time.Duration, jkt string) (grants.Grant, string, error)
 	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, grantID, reason string) error
 	// ByRefreshToken reads the grant of a refresh token without
 	// rotating it; grants.ErrInvalid for none.
@@ -77,6 +80,11 @@ func checkRedemption(redirectURI, verifier string, r *Request) func(authreq.Requ
 			if err := checkNarrowing(*r, req.Resources); err != nil {
 				return err
 			}
+		}
+		if req.DPoPJKT != "" && (r == nil || r.presentedKey() != req.DPoPJKT) {
+			// RFC 9449 section 10: a code of a request with dpop_jkt is
+			// redeemed only with a proof of that key.
+			return invalidGrant("the code is bound to a DPoP key (dpop_jkt): the token request's DPoP proof must be signed with it")
 		}
 		if redirectURI != req.RedirectURI {
 			return invalidGrant("redirect_uri differs from the authorization request's")

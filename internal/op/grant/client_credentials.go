@@ -52,10 +52,10 @@ func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenRe
 		}
 	}
 	raw, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
-		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime,
+		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, Cnf: r.confirmation(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &oauth.TokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: claims.Expiry - claims.IssuedAt, Scope: claims.Scope}, nil
+	return &oauth.TokenResponse{AccessToken: raw, TokenType: r.tokenType(), ExpiresIn: claims.Expiry - claims.IssuedAt, Scope: claims.Scope}, nil
 }

@@ -14,6 +14,14 @@
 // request without client credentials too (Request.NoClient); every other
 // grant only ever sees an authenticated client that registered it.
 //
+// DPoP (RFC 9449, dpop.go): a Request with a checked proof (Request.DPoP)
+// gets access tokens with cnf.jkt and token_type DPoP from every grant; a
+// public client's new grant keeps the key for its refresh tokens, which
+// refresh only with a proof of it (grants.ErrKeyMismatch, nothing spent);
+// a code whose request named dpop_jkt is redeemed only with a proof of
+// that key; token exchange takes a bound token only from its key's
+// holder.
+//
 // Resource indicators (RFC 8707, resource.go): client_credentials, JWT
 // bearer and token exchange take any resource URI an API application of
 // the instance registered (audienceOf, else invalid_target); the grants

@@ -153,7 +153,7 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	}
 	a := token.Access{
 		Issuer: r.Issuer, Subject: subject.Subject, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, ID: id.New(),
-		SessionID: subject.SessionID, Act: act, NotAfter: notAfter,
+		SessionID: subject.SessionID, Act: act, NotAfter: notAfter, Cnf: r.confirmation(),
 	}
 	if isUser {
 		if a.Extra, err = userRoles(ctx, g.Claims, r.InstanceID, subject.Subject, app, scopes, oauth.InvalidRequest); err != nil {
@@ -186,7 +186,7 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	if err := g.Tokens.RecordExchange(ctx, editor, r.InstanceID, app.OrgID, e); err != nil {
 		return nil, err
 	}
-	return &oauth.TokenResponse{AccessToken: raw, TokenType: "Bearer", IssuedTokenType: oauth.TokenTypeAccessToken,
+	return &oauth.TokenResponse{AccessToken: raw, TokenType: r.tokenType(), IssuedTokenType: oauth.TokenTypeAccessToken,
 		ExpiresIn: issued.Expiry - issued.IssuedAt, Scope: issued.Scope}, nil
 }
 
@@ -206,6 +206,11 @@ func (g TokenExchange) verify(ctx context.Context, r Request, name string, requi
 	c, err := g.Tokens.VerifyAccess(ctx, r.InstanceID, r.Issuer, raw)
 	if errors.Is(err, token.ErrInactive) {
 		return token.AccessClaims{}, &oauth.Error{Code: oauth.InvalidRequest, Description: "the " + name + " is not an active access token of this issuer", Cause: err}
+	}
+	if err == nil && c.Cnf != nil && c.Cnf.JKT != "" && c.Cnf.JKT != r.presentedKey() {
+		// A DPoP-bound token is exchanged only by the holder of its
+		// key: the request's proof must be of that key.
+		return token.AccessClaims{}, invalidRequest("the %s is DPoP-bound: the token request's DPoP proof must be signed with its key", name)
 	}
 	return c, err
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/dpop"
 )
 
 // Request is a token request of an authenticated client whose
@@ -26,6 +27,8 @@ type Request struct {
 	// Form is the request's body, each parameter at most once but the
 	// multi-valued resource and audience.
 	Form url.Values
+	// DPoP is the request's checked DPoP proof (RFC 9449); nil for none.
+	DPoP *dpop.Proof
 }
 
 // ClientOptional is a Grant that also answers requests without client

@@ -67,7 +67,7 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 	}
 	// The request's own parameters first: a refused one does not spend
 	// the assertion.
-	a := token.Access{Issuer: r.Issuer, Audience: []string{r.Issuer}}
+	a := token.Access{Issuer: r.Issuer, Audience: []string{r.Issuer}, Cnf: r.confirmation()}
 	format, orgID := client.TokenJWT, ""
 	var err error
 	if !r.NoClient {
@@ -117,5 +117,5 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 	if err != nil {
 		return nil, err
 	}
-	return &oauth.TokenResponse{AccessToken: rawToken, TokenType: "Bearer", ExpiresIn: claims.Expiry - claims.IssuedAt, Scope: claims.Scope}, nil
+	return &oauth.TokenResponse{AccessToken: rawToken, TokenType: r.tokenType(), ExpiresIn: claims.Expiry - claims.IssuedAt, Scope: claims.Scope}, nil
 }

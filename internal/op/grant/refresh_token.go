@@ -50,8 +50,10 @@ func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenRespons
 			return nil, err
 		}
 	}
-	gr, next, err := g.Grants.Refresh(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle)
+	gr, next, err := g.Grants.RefreshBound(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle, r.presentedKey())
 	switch {
+	case errors.Is(err, grants.ErrKeyMismatch):
+		return nil, invalidGrant("the refresh token is bound to a DPoP key: the request's DPoP proof must be signed with it")
 	case errors.Is(err, grants.ErrReused):
 		return nil, invalidGrant("the refresh token was used before; the grant is revoked, sign in again")
 	case errors.Is(err, grants.ErrInvalid):

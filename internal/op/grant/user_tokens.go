@@ -66,11 +66,12 @@ func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, access
 	raw, ac, err := u.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
 		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: userAudience(r, app, g, project.Audience(app.ProjectID, g.Scopes)),
 		Scopes: g.Scopes, Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID, Extra: roles,
+		Cnf: r.confirmation(),
 	})
 	if err != nil {
 		return nil, token.AccessClaims{}, err
 	}
-	resp := &oauth.TokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: ac.Expiry - ac.IssuedAt, Scope: ac.Scope}
+	resp := &oauth.TokenResponse{AccessToken: raw, TokenType: r.tokenType(), ExpiresIn: ac.Expiry - ac.IssuedAt, Scope: ac.Scope}
 	if slices.Contains(g.Scopes, claims.ScopeOpenID) {
 		resp.IDToken, err = u.Tokens.IssueIDToken(ctx, r.InstanceID, token.IDToken{
 			Issuer: r.Issuer, Subject: g.UserID, Audience: app.ClientID, Nonce: nonce, AuthTime: g.AuthTime, AMR: g.AMR,
@@ -101,6 +102,7 @@ func (u userTokens) newGrant(ctx context.Context, r Request, store Grants, gr gr
 		return nil, err
 	}
 	refresh := slices.Contains(gr.Scopes, claims.ScopeOfflineAccess) && app.Allows(oauth.GrantRefreshToken)
+	gr.DPoPJKT = r.refreshBinding()
 	resp.RefreshToken, err = store.Issue(ctx, eventstore.Editor{UserID: gr.UserID, ClientID: app.ClientID}, grants.Spec{
 		Grant: gr, AuthRequestID: requestID, AccessTokenID: accessID, Refresh: refresh, Lifetime: lifetimes.RefreshToken, Idle: lifetimes.RefreshTokenIdle,
 	})

@@ -397,8 +397,10 @@ type Application struct {
 	// token that acts as that user with no actor (RFC 8693 token exchange
 	// without actor_token); delegation needs only the token exchange grant.
 	ImpersonationAllowed bool `protobuf:"varint,25,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Dpop are its DPoP settings (SetApplicationDPoP).
+	Dpop          *DPoPSettings `protobuf:"bytes,40,opt,name=dpop,proto3" json:"dpop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -604,6 +606,13 @@ func (x *Application) GetImpersonationAllowed() bool {
 		return x.ImpersonationAllowed
 	}
 	return false
+}
+
+func (x *Application) GetDpop() *DPoPSettings {
+	if x != nil {
+		return x.Dpop
+	}
+	return nil
 }
 
 // CreateProjectRequest names the organization and the project.
@@ -2039,6 +2048,174 @@ func (x *UpdateApplicationResponse) GetApplication() *Application {
 	return nil
 }
 
+// DPoPSettings are a client application's use of DPoP (RFC 9449). Every
+// client may present DPoP proofs and get DPoP-bound tokens.
+type DPoPSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required refuses its token requests without a DPoP proof: no bearer
+	// tokens.
+	Required bool `protobuf:"varint,1,opt,name=required,proto3" json:"required,omitempty"`
+	// NonceRequired makes every DPoP proof it presents (token endpoint, PAR,
+	// userinfo) carry a nonce the server provided in DPoP-Nonce.
+	NonceRequired bool `protobuf:"varint,2,opt,name=nonce_required,json=nonceRequired,proto3" json:"nonce_required,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DPoPSettings) Reset() {
+	*x = DPoPSettings{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DPoPSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DPoPSettings) ProtoMessage() {}
+
+func (x *DPoPSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DPoPSettings.ProtoReflect.Descriptor instead.
+func (*DPoPSettings) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DPoPSettings) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *DPoPSettings) GetNonceRequired() bool {
+	if x != nil {
+		return x.NonceRequired
+	}
+	return false
+}
+
+// SetApplicationDPoPRequest names the application and its DPoP settings.
+type SetApplicationDPoPRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application (kind oidc).
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Required, as in DPoPSettings.
+	Required bool `protobuf:"varint,2,opt,name=required,proto3" json:"required,omitempty"`
+	// NonceRequired, as in DPoPSettings.
+	NonceRequired bool `protobuf:"varint,3,opt,name=nonce_required,json=nonceRequired,proto3" json:"nonce_required,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationDPoPRequest) Reset() {
+	*x = SetApplicationDPoPRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationDPoPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationDPoPRequest) ProtoMessage() {}
+
+func (x *SetApplicationDPoPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationDPoPRequest.ProtoReflect.Descriptor instead.
+func (*SetApplicationDPoPRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetApplicationDPoPRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SetApplicationDPoPRequest) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *SetApplicationDPoPRequest) GetNonceRequired() bool {
+	if x != nil {
+		return x.NonceRequired
+	}
+	return false
+}
+
+// SetApplicationDPoPResponse returns the application.
+type SetApplicationDPoPResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application changed.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationDPoPResponse) Reset() {
+	*x = SetApplicationDPoPResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationDPoPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationDPoPResponse) ProtoMessage() {}
+
+func (x *SetApplicationDPoPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationDPoPResponse.ProtoReflect.Descriptor instead.
+func (*SetApplicationDPoPResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SetApplicationDPoPResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
 var File_castellan_project_v1_project_proto protoreflect.FileDescriptor
 
 const file_castellan_project_v1_project_proto_rawDesc = "" +
@@ -2055,7 +2232,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xc0\b\n" +
+	"expireTime\"\xf8\b\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2089,7 +2266,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vrole_claims\x18\x17 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
 	"roleClaims\x12!\n" +
 	"\fresource_uri\x18\x18 \x01(\tR\vresourceUri\x123\n" +
-	"\x15impersonation_allowed\x18\x19 \x01(\bR\x14impersonationAllowed\"S\n" +
+	"\x15impersonation_allowed\x18\x19 \x01(\bR\x14impersonationAllowed\x126\n" +
+	"\x04dpop\x18( \x01(\v2\".castellan.project.v1.DPoPSettingsR\x04dpop\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -2196,6 +2374,15 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\r_resource_uriB\x18\n" +
 	"\x16_impersonation_allowed\"`\n" +
 	"\x19UpdateApplicationResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"Q\n" +
+	"\fDPoPSettings\x12\x1a\n" +
+	"\brequired\x18\x01 \x01(\bR\brequired\x12%\n" +
+	"\x0enonce_required\x18\x02 \x01(\bR\rnonceRequired\"\x85\x01\n" +
+	"\x19SetApplicationDPoPRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x1a\n" +
+	"\brequired\x18\x02 \x01(\bR\brequired\x12%\n" +
+	"\x0enonce_required\x18\x03 \x01(\bR\rnonceRequired\"a\n" +
+	"\x1aSetApplicationDPoPResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication*h\n" +
 	"\x0fApplicationKind\x12 \n" +
 	"\x1cAPPLICATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -2208,7 +2395,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fRoleClaimFormat\x12!\n" +
 	"\x1dROLE_CLAIM_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ROLE_CLAIM_FORMAT_NESTED\x10\x01\x12\x1a\n" +
-	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xfc\r\n" +
+	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xa9\x0f\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
@@ -2221,7 +2408,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x12SetApplicationKeys\x12/.castellan.project.v1.SetApplicationKeysRequest\x1a0.castellan.project.v1.SetApplicationKeysResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/keys\x12\xa4\x01\n" +
 	"\x10ListApplications\x12-.castellan.project.v1.ListApplicationsRequest\x1a..castellan.project.v1.ListApplicationsResponse\"1\x82\xd3\xe4\x93\x02(\x12&/v1/projects/{project_id}/applications\x90\x02\x01\x12\xa4\x01\n" +
 	"\x0fAddClientSecret\x12,.castellan.project.v1.AddClientSecretRequest\x1a-.castellan.project.v1.AddClientSecretResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/applications/{application_id}/secrets\x12\xb6\x01\n" +
-	"\x12RemoveClientSecret\x12/.castellan.project.v1.RemoveClientSecretRequest\x1a0.castellan.project.v1.RemoveClientSecretResponse\"=\x82\xd3\xe4\x93\x027*5/v1/applications/{application_id}/secrets/{secret_id}BGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
+	"\x12RemoveClientSecret\x12/.castellan.project.v1.RemoveClientSecretRequest\x1a0.castellan.project.v1.RemoveClientSecretResponse\"=\x82\xd3\xe4\x93\x027*5/v1/applications/{application_id}/secrets/{secret_id}\x12\xaa\x01\n" +
+	"\x12SetApplicationDPoP\x12/.castellan.project.v1.SetApplicationDPoPRequest\x1a0.castellan.project.v1.SetApplicationDPoPResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/dpopBGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
 
 var (
 	file_castellan_project_v1_project_proto_rawDescOnce sync.Once
@@ -2236,7 +2424,7 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
@@ -2267,66 +2455,73 @@ var file_castellan_project_v1_project_proto_goTypes = []any{
 	(*StringList)(nil),                      // 26: castellan.project.v1.StringList
 	(*UpdateApplicationRequest)(nil),        // 27: castellan.project.v1.UpdateApplicationRequest
 	(*UpdateApplicationResponse)(nil),       // 28: castellan.project.v1.UpdateApplicationResponse
-	(*timestamppb.Timestamp)(nil),           // 29: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 30: google.protobuf.Duration
+	(*DPoPSettings)(nil),                    // 29: castellan.project.v1.DPoPSettings
+	(*SetApplicationDPoPRequest)(nil),       // 30: castellan.project.v1.SetApplicationDPoPRequest
+	(*SetApplicationDPoPResponse)(nil),      // 31: castellan.project.v1.SetApplicationDPoPResponse
+	(*timestamppb.Timestamp)(nil),           // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 33: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	29, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	29, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	29, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	32, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	32, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	32, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	30, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	33, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	29, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	32, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	3,  // 9: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 10: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 11: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
-	0,  // 12: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
-	1,  // 13: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	30, // 14: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	2,  // 15: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	5,  // 16: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 17: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 18: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 19: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 20: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	30, // 21: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	4,  // 22: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	26, // 23: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
-	1,  // 24: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	30, // 25: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	26, // 26: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
-	2,  // 27: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	5,  // 28: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	6,  // 29: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	8,  // 30: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	10, // 31: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	12, // 32: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	18, // 33: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	27, // 34: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
-	15, // 35: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	13, // 36: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	20, // 37: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	22, // 38: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	24, // 39: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	7,  // 40: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	9,  // 41: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	11, // 42: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	17, // 43: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	19, // 44: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	28, // 45: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
-	16, // 46: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	14, // 47: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	21, // 48: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	23, // 49: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	25, // 50: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	40, // [40:51] is the sub-list for method output_type
-	29, // [29:40] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	29, // 9: castellan.project.v1.Application.dpop:type_name -> castellan.project.v1.DPoPSettings
+	3,  // 10: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 11: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 12: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
+	0,  // 13: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
+	1,  // 14: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	33, // 15: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 16: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	5,  // 17: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 18: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 19: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 20: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 21: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	33, // 22: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 23: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	26, // 24: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
+	1,  // 25: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	33, // 26: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	26, // 27: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
+	2,  // 28: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	5,  // 29: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 30: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
+	6,  // 31: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	8,  // 32: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	10, // 33: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	12, // 34: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	18, // 35: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	27, // 36: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
+	15, // 37: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	13, // 38: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	20, // 39: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	22, // 40: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	24, // 41: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	30, // 42: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
+	7,  // 43: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	9,  // 44: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	11, // 45: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	17, // 46: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	19, // 47: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	28, // 48: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
+	16, // 49: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	14, // 50: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	21, // 51: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	23, // 52: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	25, // 53: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	31, // 54: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
+	43, // [43:55] is the sub-list for method output_type
+	31, // [31:43] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -2341,7 +2536,7 @@ func file_castellan_project_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

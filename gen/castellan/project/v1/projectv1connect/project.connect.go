@@ -69,6 +69,9 @@ const (
 	// ProjectServiceRemoveClientSecretProcedure is the fully-qualified name of the ProjectService's
 	// RemoveClientSecret RPC.
 	ProjectServiceRemoveClientSecretProcedure = "/castellan.project.v1.ProjectService/RemoveClientSecret"
+	// ProjectServiceSetApplicationDPoPProcedure is the fully-qualified name of the ProjectService's
+	// SetApplicationDPoP RPC.
+	ProjectServiceSetApplicationDPoPProcedure = "/castellan.project.v1.ProjectService/SetApplicationDPoP"
 )
 
 // ProjectServiceClient is a client for the castellan.project.v1.ProjectService service.
@@ -107,6 +110,10 @@ type ProjectServiceClient interface {
 	AddClientSecret(context.Context, *connect.Request[v1.AddClientSecretRequest]) (*connect.Response[v1.AddClientSecretResponse], error)
 	// RemoveClientSecret ends a secret at once.
 	RemoveClientSecret(context.Context, *connect.Request[v1.RemoveClientSecretRequest]) (*connect.Response[v1.RemoveClientSecretResponse], error)
+	// SetApplicationDPoP replaces a client application's DPoP settings (RFC
+	// 9449): whether its tokens must be DPoP-bound, and whether its proofs
+	// must carry a server nonce. Tokens already issued keep their binding.
+	SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the castellan.project.v1.ProjectService service.
@@ -190,6 +197,12 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("RemoveClientSecret")),
 			connect.WithClientOptions(opts...),
 		),
+		setApplicationDPoP: connect.NewClient[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationDPoPProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationDPoP")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -206,6 +219,7 @@ type projectServiceClient struct {
 	listApplications        *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
 	addClientSecret         *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
 	removeClientSecret      *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
+	setApplicationDPoP      *connect.Client[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse]
 }
 
 // CreateProject calls castellan.project.v1.ProjectService.CreateProject.
@@ -263,6 +277,11 @@ func (c *projectServiceClient) RemoveClientSecret(ctx context.Context, req *conn
 	return c.removeClientSecret.CallUnary(ctx, req)
 }
 
+// SetApplicationDPoP calls castellan.project.v1.ProjectService.SetApplicationDPoP.
+func (c *projectServiceClient) SetApplicationDPoP(ctx context.Context, req *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error) {
+	return c.setApplicationDPoP.CallUnary(ctx, req)
+}
+
 // ProjectServiceHandler is an implementation of the castellan.project.v1.ProjectService service.
 type ProjectServiceHandler interface {
 	// CreateProject adds a project to an organization.
@@ -299,6 +318,10 @@ type ProjectServiceHandler interface {
 	AddClientSecret(context.Context, *connect.Request[v1.AddClientSecretRequest]) (*connect.Response[v1.AddClientSecretResponse], error)
 	// RemoveClientSecret ends a secret at once.
 	RemoveClientSecret(context.Context, *connect.Request[v1.RemoveClientSecretRequest]) (*connect.Response[v1.RemoveClientSecretResponse], error)
+	// SetApplicationDPoP replaces a client application's DPoP settings (RFC
+	// 9449): whether its tokens must be DPoP-bound, and whether its proofs
+	// must carry a server nonce. Tokens already issued keep their binding.
+	SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -378,6 +401,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("RemoveClientSecret")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetApplicationDPoPHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationDPoPProcedure,
+		svc.SetApplicationDPoP,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationDPoP")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.project.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -402,6 +431,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceAddClientSecretHandler.ServeHTTP(w, r)
 		case ProjectServiceRemoveClientSecretProcedure:
 			projectServiceRemoveClientSecretHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationDPoPProcedure:
+			projectServiceSetApplicationDPoPHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -453,4 +484,8 @@ func (UnimplementedProjectServiceHandler) AddClientSecret(context.Context, *conn
 
 func (UnimplementedProjectServiceHandler) RemoveClientSecret(context.Context, *connect.Request[v1.RemoveClientSecretRequest]) (*connect.Response[v1.RemoveClientSecretResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.RemoveClientSecret is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationDPoP is not implemented"))
 }
