@@ -1,0 +1,482 @@
+package report
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/castellan-iam/castellan/internal/credential"
+	"github.com/castellan-iam/castellan/internal/credential/passkey"
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
+	"github.com/castellan-iam/castellan/internal/session"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
+)
+
+// Version is the version of the way the rows are derived. It grows with
+// each change rows written before cannot follow; the subscription's
+// checkpoint is named after it, so a new version reads the log again from
+// its start, and its first batch deletes the rows of the old one.
+//
+// Version 1: the first.
+const Version = 1
+
+// SubscriptionName is the name of the report's checkpoint.
+var SubscriptionName = "report.v" + strconv.Itoa(Version)
+
+// eventTypes are the events the report reads.
+var eventTypes = eventstore.TypesOf(&session.UserChecked{}, &session.FactorChecked{}, &session.CheckFailed{}, &session.Ended{},
+	&grants.Issued{}, &user.Added{}, &user.Deleted{}, &credential.TOTPVerified{}, &credential.TOTPRemoved{},
+	&passkey.Added{}, &passkey.Removed{}, &credential.SignInCodeFactorAdded{}, &credential.SignInCodeFactorRemoved{})
+
+// EventTypes lists the events the report reads.
+func EventTypes() []string { return slices.Clone(eventTypes) }
+
+// Report keeps the report's rows current from the event log.
+type Report struct {
+	store *eventstore.Store
+	log   *slog.Logger
+
+	mu sync.Mutex
+	// persons caches whether a user type's revision (immutable) is one
+	// of people: "instance/schema/revision" -> person.
+	persons map[string]bool
+}
+
+// New returns the report of store's events; log may be nil.
+func New(store *eventstore.Store, log *slog.Logger) *Report {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Report{store: store, log: log, persons: map[string]bool{}}
+}
+
+// Subscription is the report's subscription of the event log.
+func (r *Report) Subscription() eventstore.Subscription {
+	return eventstore.Subscription{Name: SubscriptionName, EventTypes: eventTypes, Handle: r.handle}
+}
+
+// CatchUp reads every settled event after the checkpoint and returns how
+// many.
+func (r *Report) CatchUp(ctx context.Context) (int, error) {
+	return r.store.CatchUp(ctx, r.Subscription())
+}
+
+// Run keeps the report current until ctx ends, waking on every local
+// append and at least every poll.
+func (r *Report) Run(ctx context.Context, poll time.Duration) {
+	r.store.Run(ctx, r.Subscription(), poll, r.log)
+}
+
+// handle applies a batch, first deleting the rows of an older version.
+func (r *Report) handle(ctx context.Context, tx *database.Tx, events []eventstore.Event) error {
+	var have int
+	err := tx.QueryRowContext(ctx, `SELECT version FROM report_state WHERE name = 'report'`).Scan(&have)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("report: version: %w", err)
+	}
+	if have != Version {
+		if err := reset(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO report_state (name, version) VALUES ('report', $1)
+ON CONFLICT (name) DO UPDATE SET version = excluded.version`, Version); err != nil {
+			return fmt.Errorf("report: version: %w", err)
+		}
+	}
+	for i := range events {
+		if err := r.apply(ctx, tx, &events[i]); err != nil {
+			return fmt.Errorf("report: %s of %s: %w", events[i].Type, events[i].Aggregate, err)
+		}
+	}
+	return nil
+}
+
+// reset deletes every row.
+func reset(ctx context.Context, tx *database.Tx) error {
+	for _, t := range tables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+			return fmt.Errorf("report: reset %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// dayOf is the UTC day of t, in days since 1970-01-01.
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
+}
+
+// monthOf is the UTC month of t as YYYYMM.
+func monthOf(t time.Time) int64 {
+	u := t.UTC()
+	return int64(u.Year()*100 + int(u.Month()))
+}
+
+func (r *Report) apply(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
+	switch p := e.Payload.(type) {
+	case *session.UserChecked, *session.FactorChecked, *session.CheckFailed:
+		return r.applySession(ctx, tx, e)
+	case *session.Ended:
+		for _, t := range []string{"report_sessions", "report_session_failures"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE instance_id = $1 AND session_id = $2`, e.Aggregate.InstanceID, e.Aggregate.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *grants.Issued:
+		return attribute(ctx, tx, e.Aggregate.InstanceID, p.SessionID, p.ClientID)
+	case *user.Added:
+		return r.userAdded(ctx, tx, e, p)
+	default:
+		return changeFactors(ctx, tx, e)
+	}
+}
+
+// sessionRow is what the report knows of a session.
+type sessionRow struct {
+	exists                  bool
+	userID, orgID, clientID string
+	provenUser, provenOrg   string
+	provenDay               int64
+	instanceID, sessionID   string
+}
+
+func loadSession(ctx context.Context, tx *database.Tx, instanceID, sessionID string) (sessionRow, error) {
+	s := sessionRow{instanceID: instanceID, sessionID: sessionID}
+	err := tx.QueryRowContext(ctx, `SELECT user_id, org_id, client_id, proven_user, proven_org, proven_day FROM report_sessions
+WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID).Scan(&s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, nil
+	}
+	s.exists = err == nil
+	return s, err
+}
+
+func (s sessionRow) save(ctx context.Context, tx *database.Tx) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO report_sessions (instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (instance_id, session_id) DO UPDATE SET user_id = excluded.user_id, org_id = excluded.org_id,
+client_id = excluded.client_id, proven_user = excluded.proven_user, proven_org = excluded.proven_org, proven_day = excluded.proven_day`,
+		s.instanceID, s.sessionID, s.userID, s.orgID, s.clientID, s.provenUser, s.provenOrg, s.provenDay)
+	return err
+}
+
+// applySession follows a session's user (as package session's model
+// does) and counts its sign-in and its failed checks.
+func (r *Report) applySession(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
+	s, err := loadSession(ctx, tx, e.Aggregate.InstanceID, e.Aggregate.ID)
+	if err != nil {
+		return err
+	}
+	day := dayOf(e.CreatedAt)
+	switch p := e.Payload.(type) {
+	case *session.UserChecked:
+		if p.UserID != s.userID {
+			s.provenUser, s.provenOrg = "", "" // another user: its checks start over
+		}
+		s.userID, s.orgID = p.UserID, p.OrgID
+		if s.orgID == "" {
+			s.orgID = p.LoginOrgID
+		}
+	case *session.FactorChecked:
+		if p.UserID != "" && s.userID == "" {
+			s.userID, s.orgID = p.UserID, p.OrgID
+		}
+		if session.ProvesUser(p) && s.userID != "" && s.provenUser != s.userID {
+			s.provenUser, s.provenOrg, s.provenDay = s.userID, s.orgID, day
+			if err := addSignIns(ctx, tx, s.instanceID, s.orgID, day, s.clientID, 1, 0); err != nil {
+				return err
+			}
+			if err := markActive(ctx, tx, s.instanceID, s.orgID, s.userID, e.CreatedAt); err != nil {
+				return err
+			}
+		}
+	case *session.CheckFailed:
+		if err := addSignIns(ctx, tx, s.instanceID, s.orgID, day, s.clientID, 0, 1); err != nil {
+			return err
+		}
+		if s.clientID == "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO report_session_failures (instance_id, session_id, org_id, day, failed) VALUES ($1, $2, $3, $4, 1)
+ON CONFLICT (instance_id, session_id, org_id, day) DO UPDATE SET failed = report_session_failures.failed + 1`, s.instanceID, s.sessionID, s.orgID, day); err != nil {
+				return err
+			}
+		}
+	}
+	return s.save(ctx, tx)
+}
+
+// addSignIns adds to the sign-ins of an organization's day through an
+// application.
+func addSignIns(ctx context.Context, tx *database.Tx, instanceID, orgID string, day int64, clientID string, succeeded, failed int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO report_sign_ins (instance_id, org_id, day, client_id, succeeded, failed) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (instance_id, org_id, day, client_id) DO UPDATE SET succeeded = report_sign_ins.succeeded + excluded.succeeded,
+failed = report_sign_ins.failed + excluded.failed`, instanceID, orgID, day, clientID, succeeded, failed)
+	return err
+}
+
+// markActive adds a user to the active users of its day and month.
+func markActive(ctx context.Context, tx *database.Tx, instanceID, orgID, userID string, at time.Time) error {
+	day, month := dayOf(at), monthOf(at)
+	res, err := tx.ExecContext(ctx, `INSERT INTO report_active_days (instance_id, org_id, day, user_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT (instance_id, org_id, day, user_id) DO NOTHING`, instanceID, orgID, day, userID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	if err := addDaily(ctx, tx, instanceID, orgID, day, 1, 0); err != nil {
+		return err
+	}
+	res, err = tx.ExecContext(ctx, `INSERT INTO report_active_months (instance_id, org_id, month, user_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT (instance_id, org_id, month, user_id) DO NOTHING`, instanceID, orgID, month, userID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO report_monthly (instance_id, org_id, month, active_users) VALUES ($1, $2, $3, 1)
+ON CONFLICT (instance_id, org_id, month) DO UPDATE SET active_users = report_monthly.active_users + 1`, instanceID, orgID, month)
+	return err
+}
+
+func addDaily(ctx context.Context, tx *database.Tx, instanceID, orgID string, day, active, added int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO report_daily (instance_id, org_id, day, active_users, new_users) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (instance_id, org_id, day) DO UPDATE SET active_users = report_daily.active_users + excluded.active_users,
+new_users = report_daily.new_users + excluded.new_users`, instanceID, orgID, day, active, added)
+	return err
+}
+
+// attribute gives a session's sign-in, and the failed checks before it,
+// to the application of the first grant made from the session: they move
+// from "no application" to clientID, on the days they happened.
+func attribute(ctx context.Context, tx *database.Tx, instanceID, sessionID, clientID string) error {
+	if sessionID == "" || clientID == "" {
+		return nil
+	}
+	s, err := loadSession(ctx, tx, instanceID, sessionID)
+	if err != nil || !s.exists || s.clientID != "" {
+		return err
+	}
+	s.clientID = clientID
+	if s.provenUser != "" {
+		if err := addSignIns(ctx, tx, instanceID, s.provenOrg, s.provenDay, "", -1, 0); err != nil {
+			return err
+		}
+		if err := addSignIns(ctx, tx, instanceID, s.provenOrg, s.provenDay, clientID, 1, 0); err != nil {
+			return err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT org_id, day, failed FROM report_session_failures WHERE instance_id = $1 AND session_id = $2
+ORDER BY org_id, day`, instanceID, sessionID)
+	if err != nil {
+		return err
+	}
+	type failures struct {
+		org         string
+		day, failed int64
+	}
+	var moved []failures
+	for rows.Next() {
+		var f failures
+		if err := rows.Scan(&f.org, &f.day, &f.failed); err != nil {
+			rows.Close()
+			return err
+		}
+		moved = append(moved, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range moved {
+		if err := addSignIns(ctx, tx, instanceID, f.org, f.day, "", 0, -f.failed); err != nil {
+			return err
+		}
+		if err := addSignIns(ctx, tx, instanceID, f.org, f.day, clientID, 0, f.failed); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM report_session_failures WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID); err != nil {
+		return err
+	}
+	return s.save(ctx, tx)
+}
+
+// person reports whether users of a type's revision sign in as people;
+// a machine's type lists none of the authenticators people use.
+func (r *Report) person(ctx context.Context, instanceID string, p *user.Added) (bool, error) {
+	if p.SchemaID == "" { // written before user types had ids
+		return p.SchemaType != userschema.MachineID, nil
+	}
+	key := instanceID + "/" + p.SchemaID + "/" + strconv.Itoa(p.SchemaRevision)
+	r.mu.Lock()
+	person, ok := r.persons[key]
+	r.mu.Unlock()
+	if ok {
+		return person, nil
+	}
+	machine, err := user.IsMachine(ctx, r.store.DB(), user.User{InstanceID: instanceID, SchemaID: p.SchemaID, SchemaRevision: p.SchemaRevision})
+	switch {
+	case failure.Is(err, failure.KindNotFound):
+		machine = p.SchemaType == userschema.MachineID
+	case err != nil:
+		return false, err
+	}
+	r.mu.Lock()
+	r.persons[key] = !machine
+	r.mu.Unlock()
+	return !machine, nil
+}
+
+func (r *Report) userAdded(ctx context.Context, tx *database.Tx, e *eventstore.Event, p *user.Added) error {
+	person, err := r.person(ctx, e.Aggregate.InstanceID, p)
+	if err != nil {
+		return err
+	}
+	u := userRow{instanceID: e.Aggregate.InstanceID, userID: e.Aggregate.ID, orgID: e.Aggregate.Owner, person: person}
+	if err := u.save(ctx, tx); err != nil {
+		return err
+	}
+	if err := addDaily(ctx, tx, u.instanceID, u.orgID, dayOf(e.CreatedAt), 0, 1); err != nil {
+		return err
+	}
+	if person {
+		return addAdoption(ctx, tx, u.instanceID, u.orgID, dayOf(e.CreatedAt), 1, 0)
+	}
+	return nil
+}
+
+// userRow is what the report knows of a user.
+type userRow struct {
+	instanceID, userID, orgID string
+	person                    bool
+	totp                      bool
+	passkeys                  int64
+	otpChannels               int64
+}
+
+// mfa reports whether the user has a second factor.
+func (u userRow) mfa() bool { return u.totp || u.passkeys > 0 || u.otpChannels != 0 }
+
+func loadUser(ctx context.Context, tx *database.Tx, instanceID, userID string) (userRow, bool, error) {
+	u := userRow{instanceID: instanceID, userID: userID}
+	var person, totp int64
+	err := tx.QueryRowContext(ctx, `SELECT org_id, person, totp, passkeys, otp_channels FROM report_users WHERE instance_id = $1 AND user_id = $2`,
+		instanceID, userID).Scan(&u.orgID, &person, &totp, &u.passkeys, &u.otpChannels)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, false, nil
+	}
+	u.person, u.totp = person == 1, totp == 1
+	return u, err == nil, err
+}
+
+func (u userRow) save(ctx context.Context, tx *database.Tx) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO report_users (instance_id, user_id, org_id, person, totp, passkeys, otp_channels)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id, user_id) DO UPDATE SET org_id = excluded.org_id, person = excluded.person,
+totp = excluded.totp, passkeys = excluded.passkeys, otp_channels = excluded.otp_channels`,
+		u.instanceID, u.userID, u.orgID, boolInt(u.person), boolInt(u.totp), u.passkeys, u.otpChannels)
+	return err
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// channelBit is a sign-in code channel's bit in otp_channels.
+func channelBit(channel string) int64 {
+	switch channel {
+	case credential.ChannelEmail:
+		return 1
+	case credential.ChannelPhone:
+		return 2
+	}
+	return 4
+}
+
+// changeFactors follows a user's second factors and its deletion.
+func changeFactors(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
+	u, ok, err := loadUser(ctx, tx, e.Aggregate.InstanceID, e.Aggregate.ID)
+	if err != nil || !ok {
+		return err
+	}
+	before := u.mfa()
+	day := dayOf(e.CreatedAt)
+	switch p := e.Payload.(type) {
+	case *user.Deleted:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM report_users WHERE instance_id = $1 AND user_id = $2`, u.instanceID, u.userID); err != nil {
+			return err
+		}
+		if u.person {
+			return addAdoption(ctx, tx, u.instanceID, u.orgID, day, -1, -boolInt(before))
+		}
+		return nil
+	case *credential.TOTPVerified:
+		u.totp = true
+	case *credential.TOTPRemoved:
+		u.totp = false
+	case *passkey.Added:
+		u.passkeys++
+	case *passkey.Removed:
+		u.passkeys = max(0, u.passkeys-1)
+	case *credential.SignInCodeFactorAdded:
+		u.otpChannels |= channelBit(p.Channel)
+	case *credential.SignInCodeFactorRemoved:
+		u.otpChannels &^= channelBit(p.Channel)
+	}
+	if err := u.save(ctx, tx); err != nil {
+		return err
+	}
+	if after := u.mfa(); u.person && after != before {
+		return addAdoption(ctx, tx, u.instanceID, u.orgID, day, 0, boolInt(after)-boolInt(before))
+	}
+	return nil
+}
+
+// addAdoption changes the people and the people with a second factor of
+// an organization and of the whole instance (organization "") from day
+// on. A change reaching the report after one of a later day (two appends
+// committing in the other order around midnight) counts from that later
+// day.
+func addAdoption(ctx context.Context, tx *database.Tx, instanceID, orgID string, day, users, mfaUsers int64) error {
+	scopes := []string{""}
+	if orgID != "" {
+		scopes = append(scopes, orgID)
+	}
+	for _, o := range scopes {
+		d := day
+		var last, have, haveMFA int64
+		err := tx.QueryRowContext(ctx, `SELECT day, users, mfa_users FROM report_mfa WHERE instance_id = $1 AND org_id = $2 ORDER BY day DESC LIMIT 1`,
+			instanceID, o).Scan(&last, &have, &haveMFA)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err == nil && last > d {
+			d = last
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO report_mfa (instance_id, org_id, day, users, mfa_users) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (instance_id, org_id, day) DO UPDATE SET users = excluded.users, mfa_users = excluded.mfa_users`,
+			instanceID, o, d, have+users, haveMFA+mfaUsers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
