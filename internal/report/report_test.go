@@ -423,3 +423,23 @@ func TestParseDays(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseDays(f *testing.F) {
+	f.Add("2026-03-01", "2026-03-31")
+	f.Add("", "")
+	f.Add("2026-02-30", "x")
+	f.Add("0000-01-01", "9999-12-31")
+	today := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, from, to string) {
+		d, err := report.ParseDays(from, to, today)
+		if err != nil {
+			return
+		}
+		if d.To < d.From || d.To-d.From+1 > report.MaxDays {
+			t.Fatalf("%q..%q gave %+v", from, to, d)
+		}
+		if from != "" && report.FormatDay(d.From) != from || to != "" && report.FormatDay(d.To) != to {
+			t.Fatalf("%q..%q read as %s..%s", from, to, report.FormatDay(d.From), report.FormatDay(d.To))
+		}
+	})
+}
