@@ -35,3 +35,16 @@ func (r *Report) Replay(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+// SubscriptionNamed is the report's subscription under another
+// checkpoint name, for benchmarks that read the log again and again.
+func (r *Report) SubscriptionNamed(name string) eventstore.Subscription {
+	s := r.Subscription()
+	s.Name = name
+	return s
+}
+
+// Reset deletes the rows.
+func (r *Report) Reset(ctx context.Context) error {
+	return r.store.DB().InTx(ctx, func(tx *database.Tx) error { return reset(ctx, tx) })
+}

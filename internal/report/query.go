@@ -72,11 +72,12 @@ type Count struct {
 	Count  int64
 }
 
-// scope is the WHERE clause of an instance, or of one of its
-// organizations when orgID is not empty, with its arguments ($1, $2).
+// scope is the WHERE clause of the rows of an instance's totals, or of
+// one of its organizations when orgID is not empty, with its arguments
+// ($1, $2).
 func scope(instanceID, orgID string) (string, []any) {
 	if orgID == "" {
-		return `instance_id = $1`, []any{instanceID}
+		orgID = wholeInstance
 	}
 	return `instance_id = $1 AND org_id = $2`, []any{instanceID, orgID}
 }
@@ -106,7 +107,7 @@ func dense(rows *sql.Rows, r Days) ([]Count, error) {
 func dailyFigure(ctx context.Context, db *database.DB, column, instanceID, orgID string, r Days) ([]Count, error) {
 	where, args := scope(instanceID, orgID)
 	n := len(args)
-	rows, err := db.Reader().QueryContext(ctx, fmt.Sprintf(`SELECT day, SUM(%s) FROM report_daily WHERE %s AND day >= $%d AND day <= $%d GROUP BY day`,
+	rows, err := db.Reader().QueryContext(ctx, fmt.Sprintf(`SELECT day, %s FROM report_daily WHERE %s AND day >= $%d AND day <= $%d`,
 		column, where, n+1, n+2), append(args, r.From, r.To)...)
 	if err != nil {
 		return nil, fmt.Errorf("report: %s: %w", column, err)
@@ -131,7 +132,7 @@ func MonthlyActiveUsers(ctx context.Context, db *database.DB, instanceID, orgID 
 	first, last := monthOf(time.Unix(r.From*86400, 0)), monthOf(time.Unix(r.To*86400, 0))
 	where, args := scope(instanceID, orgID)
 	n := len(args)
-	rows, err := db.Reader().QueryContext(ctx, fmt.Sprintf(`SELECT month, SUM(active_users) FROM report_monthly WHERE %s AND month >= $%d AND month <= $%d GROUP BY month`,
+	rows, err := db.Reader().QueryContext(ctx, fmt.Sprintf(`SELECT month, active_users FROM report_monthly WHERE %s AND month >= $%d AND month <= $%d`,
 		where, n+1, n+2), append(args, first, last)...)
 	if err != nil {
 		return nil, fmt.Errorf("report: monthly active users: %w", err)
@@ -174,12 +175,12 @@ type SignIns struct {
 func ListSignIns(ctx context.Context, db *database.DB, instanceID, orgID string, clientID *string, r Days) ([]SignIns, error) {
 	where, args := scope(instanceID, orgID)
 	args = append(args, r.From, r.To)
-	q := fmt.Sprintf(`SELECT day, client_id, SUM(succeeded), SUM(failed) FROM report_sign_ins WHERE %s AND day >= $%d AND day <= $%d`, where, len(args)-1, len(args))
+	q := fmt.Sprintf(`SELECT day, client_id, succeeded, failed FROM report_sign_ins WHERE %s AND day >= $%d AND day <= $%d`, where, len(args)-1, len(args))
 	if clientID != nil {
 		args = append(args, *clientID)
 		q += fmt.Sprintf(` AND client_id = $%d`, len(args))
 	}
-	rows, err := db.Reader().QueryContext(ctx, q+` GROUP BY day, client_id HAVING SUM(succeeded) <> 0 OR SUM(failed) <> 0 ORDER BY day, client_id`, args...)
+	rows, err := db.Reader().QueryContext(ctx, q+` AND (succeeded <> 0 OR failed <> 0) ORDER BY day, client_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report: sign-ins: %w", err)
 	}
@@ -207,6 +208,9 @@ type Adoption struct {
 // MFAAdoption returns the people and those with a second factor now, and
 // at the end of each day of r, of the instance or of one organization.
 func MFAAdoption(ctx context.Context, db *database.DB, instanceID, orgID string, r Days) (Adoption, []Adoption, error) {
+	if orgID == "" {
+		orgID = wholeInstance
+	}
 	var now Adoption
 	err := db.Reader().QueryRowContext(ctx, `SELECT users, mfa_users FROM report_mfa WHERE instance_id = $1 AND org_id = $2 ORDER BY day DESC LIMIT 1`,
 		instanceID, orgID).Scan(&now.Users, &now.MFAUsers)

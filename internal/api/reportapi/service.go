@@ -68,8 +68,8 @@ func (s *Service) authorize(ctx context.Context, h http.Header, orgID, from, to 
 	if err != nil {
 		return query{}, err
 	}
-	if len(orgID) > maxID {
-		return query{}, failure.InvalidArgument("organizationId", "at most %d bytes", maxID)
+	if len(orgID) > maxID || orgID == "*" {
+		return query{}, failure.InvalidArgument("organizationId", "is not an organization id (at most %d bytes)", maxID)
 	}
 	scope := authz.Instance()
 	if orgID != "" {
