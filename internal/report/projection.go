@@ -93,12 +93,13 @@ ON CONFLICT (name) DO UPDATE SET version = excluded.version`, Version); err != n
 			return fmt.Errorf("report: version: %w", err)
 		}
 	}
+	b := newBatch(tx)
 	for i := range events {
-		if err := r.apply(ctx, tx, &events[i]); err != nil {
+		if err := r.apply(ctx, b, &events[i]); err != nil {
 			return fmt.Errorf("report: %s of %s: %w", events[i].Type, events[i].Aggregate, err)
 		}
 	}
-	return nil
+	return b.flush(ctx)
 }
 
 // reset deletes every row.
@@ -127,61 +128,38 @@ func monthOf(t time.Time) int64 {
 	return int64(u.Year()*100 + int(u.Month()))
 }
 
-func (r *Report) apply(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
+func (r *Report) apply(ctx context.Context, b *batch, e *eventstore.Event) error {
 	switch p := e.Payload.(type) {
 	case *session.UserChecked, *session.FactorChecked, *session.CheckFailed:
-		return r.applySession(ctx, tx, e)
+		return applySession(ctx, b, e)
 	case *session.Ended:
-		for _, t := range []string{"report_sessions", "report_session_failures"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE instance_id = $1 AND session_id = $2`, e.Aggregate.InstanceID, e.Aggregate.ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.endSession(ctx, e.Aggregate.InstanceID, e.Aggregate.ID)
 	case *grants.Issued:
-		return attribute(ctx, tx, e.Aggregate.InstanceID, p.SessionID, p.ClientID)
+		return attribute(ctx, b, e.Aggregate.InstanceID, p.SessionID, p.ClientID)
 	case *user.Added:
-		return r.userAdded(ctx, tx, e, p)
+		return r.userAdded(ctx, b, e, p)
 	default:
-		return changeFactors(ctx, tx, e)
+		return changeFactors(ctx, b.tx, e)
 	}
 }
 
 // sessionRow is what the report knows of a session.
 type sessionRow struct {
-	exists                  bool
+	exists, dirty           bool
 	userID, orgID, clientID string
 	provenUser, provenOrg   string
 	provenDay               int64
 	instanceID, sessionID   string
 }
 
-func loadSession(ctx context.Context, tx *database.Tx, instanceID, sessionID string) (sessionRow, error) {
-	s := sessionRow{instanceID: instanceID, sessionID: sessionID}
-	err := tx.QueryRowContext(ctx, `SELECT user_id, org_id, client_id, proven_user, proven_org, proven_day FROM report_sessions
-WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID).Scan(&s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay)
-	if errors.Is(err, sql.ErrNoRows) {
-		return s, nil
-	}
-	s.exists = err == nil
-	return s, err
-}
-
-func (s sessionRow) save(ctx context.Context, tx *database.Tx) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO report_sessions (instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (instance_id, session_id) DO UPDATE SET user_id = excluded.user_id, org_id = excluded.org_id,
-client_id = excluded.client_id, proven_user = excluded.proven_user, proven_org = excluded.proven_org, proven_day = excluded.proven_day`,
-		s.instanceID, s.sessionID, s.userID, s.orgID, s.clientID, s.provenUser, s.provenOrg, s.provenDay)
-	return err
-}
-
 // applySession follows a session's user (as package session's model
 // does) and counts its sign-in and its failed checks.
-func (r *Report) applySession(ctx context.Context, tx *database.Tx, e *eventstore.Event) error {
-	s, err := loadSession(ctx, tx, e.Aggregate.InstanceID, e.Aggregate.ID)
+func applySession(ctx context.Context, b *batch, e *eventstore.Event) error {
+	s, err := b.session(ctx, e.Aggregate.InstanceID, e.Aggregate.ID)
 	if err != nil {
 		return err
 	}
+	s.exists, s.dirty = true, true
 	day := dayOf(e.CreatedAt)
 	switch p := e.Payload.(type) {
 	case *session.UserChecked:
@@ -198,35 +176,18 @@ func (r *Report) applySession(ctx context.Context, tx *database.Tx, e *eventstor
 		}
 		if session.ProvesUser(p) && s.userID != "" && s.provenUser != s.userID {
 			s.provenUser, s.provenOrg, s.provenDay = s.userID, s.orgID, day
-			if err := addSignIns(ctx, tx, s.instanceID, s.orgID, day, s.clientID, 1, 0); err != nil {
-				return err
-			}
-			if err := markActive(ctx, tx, s.instanceID, s.orgID, s.userID, e.CreatedAt); err != nil {
+			b.addSignIns(s.instanceID, s.orgID, day, s.clientID, 1, 0)
+			if err := markActive(ctx, b, s.instanceID, s.orgID, s.userID, e.CreatedAt); err != nil {
 				return err
 			}
 		}
 	case *session.CheckFailed:
-		if err := addSignIns(ctx, tx, s.instanceID, s.orgID, day, s.clientID, 0, 1); err != nil {
-			return err
-		}
+		b.addSignIns(s.instanceID, s.orgID, day, s.clientID, 0, 1)
 		if s.clientID == "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO report_session_failures (instance_id, session_id, org_id, day, failed) VALUES ($1, $2, $3, $4, 1)
+			if _, err := b.tx.ExecContext(ctx, `INSERT INTO report_session_failures (instance_id, session_id, org_id, day, failed) VALUES ($1, $2, $3, $4, 1)
 ON CONFLICT (instance_id, session_id, org_id, day) DO UPDATE SET failed = report_session_failures.failed + 1`, s.instanceID, s.sessionID, s.orgID, day); err != nil {
 				return err
 			}
-		}
-	}
-	return s.save(ctx, tx)
-}
-
-// addSignIns adds to the sign-ins of an organization's day through an
-// application.
-func addSignIns(ctx context.Context, tx *database.Tx, instanceID, orgID string, day int64, clientID string, succeeded, failed int64) error {
-	for _, o := range []string{orgID, wholeInstance} {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO report_sign_ins (instance_id, org_id, day, client_id, succeeded, failed) VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (instance_id, org_id, day, client_id) DO UPDATE SET succeeded = report_sign_ins.succeeded + excluded.succeeded,
-failed = report_sign_ins.failed + excluded.failed`, instanceID, o, day, clientID, succeeded, failed); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -248,9 +209,9 @@ func scopes(orgID string) []string {
 }
 
 // markActive adds a user to the active users of its day and month.
-func markActive(ctx context.Context, tx *database.Tx, instanceID, orgID, userID string, at time.Time) error {
+func markActive(ctx context.Context, b *batch, instanceID, orgID, userID string, at time.Time) error {
 	day, month := dayOf(at), monthOf(at)
-	res, err := tx.ExecContext(ctx, `INSERT INTO report_active_days (instance_id, org_id, day, user_id) VALUES ($1, $2, $3, $4)
+	res, err := b.tx.ExecContext(ctx, `INSERT INTO report_active_days (instance_id, org_id, day, user_id) VALUES ($1, $2, $3, $4)
 ON CONFLICT (instance_id, org_id, day, user_id) DO NOTHING`, instanceID, orgID, day, userID)
 	if err != nil {
 		return err
@@ -258,10 +219,8 @@ ON CONFLICT (instance_id, org_id, day, user_id) DO NOTHING`, instanceID, orgID, 
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return err
 	}
-	if err := addDaily(ctx, tx, instanceID, orgID, day, 1, 0); err != nil {
-		return err
-	}
-	res, err = tx.ExecContext(ctx, `INSERT INTO report_active_months (instance_id, org_id, month, user_id) VALUES ($1, $2, $3, $4)
+	b.addDaily(instanceID, orgID, day, 1, 0)
+	res, err = b.tx.ExecContext(ctx, `INSERT INTO report_active_months (instance_id, org_id, month, user_id) VALUES ($1, $2, $3, $4)
 ON CONFLICT (instance_id, org_id, month, user_id) DO NOTHING`, instanceID, orgID, month, userID)
 	if err != nil {
 		return err
@@ -269,47 +228,27 @@ ON CONFLICT (instance_id, org_id, month, user_id) DO NOTHING`, instanceID, orgID
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return err
 	}
-	for _, o := range scopes(orgID) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO report_monthly (instance_id, org_id, month, active_users) VALUES ($1, $2, $3, 1)
-ON CONFLICT (instance_id, org_id, month) DO UPDATE SET active_users = report_monthly.active_users + 1`, instanceID, o, month); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func addDaily(ctx context.Context, tx *database.Tx, instanceID, orgID string, day, active, added int64) error {
-	for _, o := range scopes(orgID) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO report_daily (instance_id, org_id, day, active_users, new_users) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (instance_id, org_id, day) DO UPDATE SET active_users = report_daily.active_users + excluded.active_users,
-new_users = report_daily.new_users + excluded.new_users`, instanceID, o, day, active, added); err != nil {
-			return err
-		}
-	}
+	b.addMonthly(instanceID, orgID, month, 1)
 	return nil
 }
 
 // attribute gives a session's sign-in, and the failed checks before it,
 // to the application of the first grant made from the session: they move
 // from "no application" to clientID, on the days they happened.
-func attribute(ctx context.Context, tx *database.Tx, instanceID, sessionID, clientID string) error {
+func attribute(ctx context.Context, b *batch, instanceID, sessionID, clientID string) error {
 	if sessionID == "" || clientID == "" {
 		return nil
 	}
-	s, err := loadSession(ctx, tx, instanceID, sessionID)
+	s, err := b.session(ctx, instanceID, sessionID)
 	if err != nil || !s.exists || s.clientID != "" {
 		return err
 	}
-	s.clientID = clientID
+	s.clientID, s.dirty = clientID, true
 	if s.provenUser != "" {
-		if err := addSignIns(ctx, tx, instanceID, s.provenOrg, s.provenDay, "", -1, 0); err != nil {
-			return err
-		}
-		if err := addSignIns(ctx, tx, instanceID, s.provenOrg, s.provenDay, clientID, 1, 0); err != nil {
-			return err
-		}
+		b.addSignIns(instanceID, s.provenOrg, s.provenDay, "", -1, 0)
+		b.addSignIns(instanceID, s.provenOrg, s.provenDay, clientID, 1, 0)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT org_id, day, failed FROM report_session_failures WHERE instance_id = $1 AND session_id = $2
+	rows, err := b.tx.QueryContext(ctx, `SELECT org_id, day, failed FROM report_session_failures WHERE instance_id = $1 AND session_id = $2
 ORDER BY org_id, day`, instanceID, sessionID)
 	if err != nil {
 		return err
@@ -332,17 +271,11 @@ ORDER BY org_id, day`, instanceID, sessionID)
 		return err
 	}
 	for _, f := range moved {
-		if err := addSignIns(ctx, tx, instanceID, f.org, f.day, "", 0, -f.failed); err != nil {
-			return err
-		}
-		if err := addSignIns(ctx, tx, instanceID, f.org, f.day, clientID, 0, f.failed); err != nil {
-			return err
-		}
+		b.addSignIns(instanceID, f.org, f.day, "", 0, -f.failed)
+		b.addSignIns(instanceID, f.org, f.day, clientID, 0, f.failed)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM report_session_failures WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID); err != nil {
-		return err
-	}
-	return s.save(ctx, tx)
+	_, err = b.tx.ExecContext(ctx, `DELETE FROM report_session_failures WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID)
+	return err
 }
 
 // person reports whether users of a type's revision sign in as people;
@@ -371,20 +304,18 @@ func (r *Report) person(ctx context.Context, instanceID string, p *user.Added) (
 	return !machine, nil
 }
 
-func (r *Report) userAdded(ctx context.Context, tx *database.Tx, e *eventstore.Event, p *user.Added) error {
+func (r *Report) userAdded(ctx context.Context, b *batch, e *eventstore.Event, p *user.Added) error {
 	person, err := r.person(ctx, e.Aggregate.InstanceID, p)
 	if err != nil {
 		return err
 	}
 	u := userRow{instanceID: e.Aggregate.InstanceID, userID: e.Aggregate.ID, orgID: e.Aggregate.Owner, person: person}
-	if err := u.save(ctx, tx); err != nil {
+	if err := u.save(ctx, b.tx); err != nil {
 		return err
 	}
-	if err := addDaily(ctx, tx, u.instanceID, u.orgID, dayOf(e.CreatedAt), 0, 1); err != nil {
-		return err
-	}
+	b.addDaily(u.instanceID, u.orgID, dayOf(e.CreatedAt), 0, 1)
 	if person {
-		return addAdoption(ctx, tx, u.instanceID, u.orgID, dayOf(e.CreatedAt), 1, 0)
+		return addAdoption(ctx, b.tx, u.instanceID, u.orgID, dayOf(e.CreatedAt), 1, 0)
 	}
 	return nil
 }
