@@ -185,6 +185,7 @@ func testReports(t *testing.T, src dbtest.Source) {
 		{"fail/to before from", "from=2026-03-02&to=2026-03-01", "to"},
 		{"fail/more than 400 days", "from=2025-01-01&to=2026-03-01", "from"},
 		{"fail/unknown granularity", "granularity=week", "granularity"},
+		{"fail/the instance's totals are asked for without an organization", "organizationId=*", "organizationId"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := get(t, env, adminToken, "/v1/reports/active_users?"+tc.query)
