@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 
@@ -20,7 +21,9 @@ import (
 // The rest (the sets of active users, failures, users, MFA figures) is
 // written as each event is applied.
 type batch struct {
-	tx       *database.Tx
+	tx *database.Tx
+	// pruned is the day sessions were last forgotten on (forgetSessions).
+	pruned   int64
 	sessions map[sessionKey]*sessionRow
 	signIns  map[signInKey]*[2]int64
 	daily    map[dayKey]*[2]int64
@@ -54,8 +57,8 @@ func (b *batch) session(ctx context.Context, instanceID, sessionID string) (*ses
 		return s, nil
 	}
 	s := &sessionRow{instanceID: instanceID, sessionID: sessionID}
-	err := b.tx.QueryRowContext(ctx, `SELECT user_id, org_id, client_id, proven_user, proven_org, proven_day FROM report_sessions
-WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID).Scan(&s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay)
+	err := b.tx.QueryRowContext(ctx, `SELECT user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day FROM report_sessions
+WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID).Scan(&s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay, &s.lastDay)
 	switch {
 	case err == nil:
 		s.exists = true
@@ -64,6 +67,46 @@ WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID).Scan(&s.user
 	}
 	b.sessions[k] = s
 	return s, nil
+}
+
+// SessionMemory is how many days after its last check the report
+// remembers a session that did not end: a code redeemed later is not
+// counted for its application.
+const SessionMemory = 30
+
+// loadPruned reads the day sessions were last forgotten on.
+func (b *batch) loadPruned(ctx context.Context) error {
+	err := b.tx.QueryRowContext(ctx, `SELECT value FROM report_state WHERE name = 'pruned_day'`).Scan(&b.pruned)
+	if errors.Is(err, sql.ErrNoRows) {
+		b.pruned, err = math.MinInt64, nil
+	}
+	return err
+}
+
+// forgetSessions deletes, on the first event of each new day, the
+// sessions SessionMemory days older (those that expired rather than
+// ended), with their failures. What is forgotten depends on the events
+// alone, not on where a batch begins: the batch is written first, and
+// the day is kept with the rows.
+func (b *batch) forgetSessions(ctx context.Context, day int64) error {
+	if day <= b.pruned {
+		return nil
+	}
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	*b = *newBatch(b.tx)
+	b.pruned = day
+	if _, err := b.tx.ExecContext(ctx, `DELETE FROM report_sessions WHERE last_day < $1`, day-SessionMemory); err != nil {
+		return err
+	}
+	if _, err := b.tx.ExecContext(ctx, `DELETE FROM report_session_failures WHERE NOT EXISTS (SELECT 1 FROM report_sessions s
+WHERE s.instance_id = report_session_failures.instance_id AND s.session_id = report_session_failures.session_id)`); err != nil {
+		return err
+	}
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO report_state (name, value) VALUES ('pruned_day', $1)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value`, day)
+	return err
 }
 
 // endSession forgets a session.
@@ -128,10 +171,11 @@ func (b *batch) flush(ctx context.Context) error {
 		return cmp.Or(strings.Compare(x.instanceID, y.instanceID), strings.Compare(x.sessionID, y.sessionID))
 	})
 	for _, s := range sessions {
-		if _, err := b.tx.ExecContext(ctx, `INSERT INTO report_sessions (instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (instance_id, session_id) DO UPDATE SET user_id = excluded.user_id, org_id = excluded.org_id,
-client_id = excluded.client_id, proven_user = excluded.proven_user, proven_org = excluded.proven_org, proven_day = excluded.proven_day`,
-			s.instanceID, s.sessionID, s.userID, s.orgID, s.clientID, s.provenUser, s.provenOrg, s.provenDay); err != nil {
+		if _, err := b.tx.ExecContext(ctx, `INSERT INTO report_sessions (instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (instance_id, session_id) DO UPDATE SET user_id = excluded.user_id, org_id = excluded.org_id,
+client_id = excluded.client_id, proven_user = excluded.proven_user, proven_org = excluded.proven_org, proven_day = excluded.proven_day,
+last_day = excluded.last_day`,
+			s.instanceID, s.sessionID, s.userID, s.orgID, s.clientID, s.provenUser, s.provenOrg, s.provenDay, s.lastDay); err != nil {
 			return err
 		}
 	}

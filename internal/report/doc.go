@@ -72,8 +72,13 @@
 //     midnight) counts from that later day.
 //
 // Sizes. A row per organization, day and application with sign-ins, per
-// active user per day and per month, per user, per session until it ends
-// (a session that only expires keeps its row of about 100 bytes), per
-// organization and day with a change of the MFA figure. Queries read at
-// most MaxDays days; the day sets are read only to insert into them.
+// active user per day and per month, per user, per organization and day
+// with a change of the MFA figure — each also for the instance's totals
+// (organization "*"), so that every query reads one key range. A row per
+// session until it ends, or until SessionMemory days after its last check
+// (a session that expired): a code redeemed from a session forgotten that
+// way moves nothing. Forgetting happens on the first event of each day
+// and depends on the events alone, so a replay forgets the same sessions.
+// Queries read at most MaxDays days; the sets of active users are read
+// only to insert into them.
 package report

@@ -10,7 +10,8 @@ import (
 // PostgreSQL. Days are days since 1970-01-01 (UTC), months YYYYMM.
 //
 //   - report_state: the version of the rows (Version), to start over
-//     when the way they are derived changes.
+//     when the way they are derived changes, and the last day sessions
+//     were forgotten up to.
 //   - report_sessions, report_session_failures: what the report needs
 //     to know of each session — its user and organization, the
 //     application it signed in to, the sign-in it counted and the failed
@@ -29,10 +30,11 @@ import (
 // query reads one key range. On SQLite the tables are WITHOUT ROWID: the
 // rows are stored in their primary key's order, and a query's range is
 // read in one pass, not one lookup per row.
-const schema = `CREATE TABLE report_state (name TEXT NOT NULL PRIMARY KEY, version {int} NOT NULL);
+const schema = `CREATE TABLE report_state (name TEXT NOT NULL PRIMARY KEY, value {int} NOT NULL);
 CREATE TABLE report_sessions (instance_id TEXT NOT NULL, session_id TEXT NOT NULL, user_id TEXT NOT NULL, org_id TEXT NOT NULL,
-	client_id TEXT NOT NULL, proven_user TEXT NOT NULL, proven_org TEXT NOT NULL, proven_day {int} NOT NULL,
+	client_id TEXT NOT NULL, proven_user TEXT NOT NULL, proven_org TEXT NOT NULL, proven_day {int} NOT NULL, last_day {int} NOT NULL,
 	PRIMARY KEY (instance_id, session_id));
+CREATE INDEX report_sessions_last_day ON report_sessions (last_day);
 CREATE TABLE report_session_failures (instance_id TEXT NOT NULL, session_id TEXT NOT NULL, org_id TEXT NOT NULL, day {int} NOT NULL,
 	failed {int} NOT NULL, PRIMARY KEY (instance_id, session_id, org_id, day));
 CREATE TABLE report_sign_ins (instance_id TEXT NOT NULL, org_id TEXT NOT NULL, day {int} NOT NULL, client_id TEXT NOT NULL,
@@ -53,10 +55,11 @@ CREATE TABLE report_mfa (instance_id TEXT NOT NULL, org_id TEXT NOT NULL, day {i
 // Migrations create the report's tables.
 var Migrations = []database.Migration{{
 	Name:     "report/0001_reports",
-	SQLite:   strings.ReplaceAll(strings.ReplaceAll(schema, "{int}", "INTEGER"), ");", ") WITHOUT ROWID;"),
+	SQLite:   strings.ReplaceAll(strings.ReplaceAll(schema, "{int}", "INTEGER"), "));", ")) WITHOUT ROWID;"),
 	Postgres: strings.ReplaceAll(schema, "{int}", "BIGINT"),
 }}
 
-// tables are the report's rows a rebuild deletes (report_state is kept).
+// tables are the report's rows a rebuild deletes (report_state keeps the
+// version).
 var tables = []string{"report_sessions", "report_session_failures", "report_sign_ins", "report_active_days", "report_active_months",
 	"report_daily", "report_monthly", "report_users", "report_mfa"}

@@ -80,7 +80,7 @@ func (r *Report) Run(ctx context.Context, poll time.Duration) {
 // handle applies a batch, first deleting the rows of an older version.
 func (r *Report) handle(ctx context.Context, tx *database.Tx, events []eventstore.Event) error {
 	var have int
-	err := tx.QueryRowContext(ctx, `SELECT version FROM report_state WHERE name = 'report'`).Scan(&have)
+	err := tx.QueryRowContext(ctx, `SELECT value FROM report_state WHERE name = 'version'`).Scan(&have)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("report: version: %w", err)
 	}
@@ -88,13 +88,19 @@ func (r *Report) handle(ctx context.Context, tx *database.Tx, events []eventstor
 		if err := reset(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO report_state (name, version) VALUES ('report', $1)
-ON CONFLICT (name) DO UPDATE SET version = excluded.version`, Version); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO report_state (name, value) VALUES ('version', $1)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value`, Version); err != nil {
 			return fmt.Errorf("report: version: %w", err)
 		}
 	}
 	b := newBatch(tx)
+	if err := b.loadPruned(ctx); err != nil {
+		return err
+	}
 	for i := range events {
+		if err := b.forgetSessions(ctx, dayOf(events[i].CreatedAt)); err != nil {
+			return err
+		}
 		if err := r.apply(ctx, b, &events[i]); err != nil {
 			return fmt.Errorf("report: %s of %s: %w", events[i].Type, events[i].Aggregate, err)
 		}
@@ -108,6 +114,9 @@ func reset(ctx context.Context, tx *database.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 			return fmt.Errorf("report: reset %s: %w", t, err)
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM report_state WHERE name <> 'version'`); err != nil {
+		return fmt.Errorf("report: reset: %w", err)
 	}
 	return nil
 }
@@ -148,7 +157,7 @@ type sessionRow struct {
 	exists, dirty           bool
 	userID, orgID, clientID string
 	provenUser, provenOrg   string
-	provenDay               int64
+	provenDay, lastDay      int64
 	instanceID, sessionID   string
 }
 
@@ -159,8 +168,8 @@ func applySession(ctx context.Context, b *batch, e *eventstore.Event) error {
 	if err != nil {
 		return err
 	}
-	s.exists, s.dirty = true, true
 	day := dayOf(e.CreatedAt)
+	s.exists, s.dirty, s.lastDay = true, true, max(s.lastDay, day)
 	switch p := e.Payload.(type) {
 	case *session.UserChecked:
 		if p.UserID != s.userID {
