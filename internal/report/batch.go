@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -15,11 +16,12 @@ import (
 // batch holds what one batch of events changes in the rows that most
 // events touch — the sessions and the counters — and writes it once, at
 // the end (flush): a counter a batch adds to a hundred times is written
-// once. Every key a batch touched is written, even when its changes add
-// up to nothing, so that the rows do not depend on where batches begin
-// and end (a replay reads bigger batches than the live subscription).
-// The rest (the sets of active users, failures, users, MFA figures) is
-// written as each event is applied.
+// once, and the sets of active users are added to with one statement per
+// hundred members. Every key a batch touched is written, even when its
+// changes add up to nothing, so that the rows do not depend on where
+// batches begin and end (a replay reads bigger batches than the live
+// subscription). The rest (failures, users, MFA figures) is written as
+// each event is applied.
 type batch struct {
 	tx *database.Tx
 	// pruned is the day sessions were last forgotten on (forgetSessions).
@@ -28,6 +30,15 @@ type batch struct {
 	signIns  map[signInKey]*[2]int64
 	daily    map[dayKey]*[2]int64
 	monthly  map[dayKey]int64
+	// activeDays and activeMonths are the members of the sets of active
+	// users the batch adds (a user active on a day or month).
+	activeDays, activeMonths map[activeKey]struct{}
+}
+
+// activeKey is a user active on a day or month of an organization.
+type activeKey struct {
+	dayKey
+	userID string
 }
 
 type sessionKey struct{ instanceID, sessionID string }
@@ -46,7 +57,95 @@ type dayKey struct {
 
 func newBatch(tx *database.Tx) *batch {
 	return &batch{tx: tx, sessions: map[sessionKey]*sessionRow{}, signIns: map[signInKey]*[2]int64{},
-		daily: map[dayKey]*[2]int64{}, monthly: map[dayKey]int64{}}
+		daily: map[dayKey]*[2]int64{}, monthly: map[dayKey]int64{}, activeDays: map[activeKey]struct{}{}, activeMonths: map[activeKey]struct{}{}}
+}
+
+// chunk is the most rows or ids one statement of a batch names.
+const chunk = 100
+
+// prefetch reads the sessions the events name, a hundred per query.
+func (b *batch) prefetch(ctx context.Context, keys []sessionKey) error {
+	var missing []sessionKey
+	for _, k := range keys {
+		if _, ok := b.sessions[k]; !ok {
+			b.sessions[k] = &sessionRow{instanceID: k.instanceID, sessionID: k.sessionID}
+			missing = append(missing, k)
+		}
+	}
+	for part := range slices.Chunk(missing, chunk) {
+		args := make([]any, 0, 2*len(part))
+		var rowsSQL []string
+		for i, k := range part {
+			rowsSQL = append(rowsSQL, fmt.Sprintf("($%d, $%d)", 2*i+1, 2*i+2))
+			args = append(args, k.instanceID, k.sessionID)
+		}
+		rows, err := b.tx.QueryContext(ctx, `SELECT instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day
+FROM report_sessions WHERE (instance_id, session_id) IN (VALUES `+strings.Join(rowsSQL, ", ")+`)`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k sessionKey
+			s := &sessionRow{exists: true}
+			if err := rows.Scan(&k.instanceID, &k.sessionID, &s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay, &s.lastDay); err != nil {
+				rows.Close()
+				return err
+			}
+			s.instanceID, s.sessionID = k.instanceID, k.sessionID
+			b.sessions[k] = s
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markActive adds a user to the active users of its day and month.
+func (b *batch) markActive(instanceID, orgID, userID string, day, month int64) {
+	b.activeDays[activeKey{dayKey{instanceID, orgID, day}, userID}] = struct{}{}
+	b.activeMonths[activeKey{dayKey{instanceID, orgID, month}, userID}] = struct{}{}
+}
+
+// addActive inserts the members of a set of active users (table
+// report_active_days or report_active_months, period column day or
+// month) and counts those who were not members yet with count.
+func (b *batch) addActive(ctx context.Context, members map[activeKey]struct{}, table, period string, count func(dayKey)) error {
+	keys := sortedKeys(members, func(x, y activeKey) int {
+		return cmp.Or(strings.Compare(x.instanceID, y.instanceID), strings.Compare(x.orgID, y.orgID), cmp.Compare(x.day, y.day),
+			strings.Compare(x.userID, y.userID))
+	})
+	for part := range slices.Chunk(keys, chunk) {
+		args := make([]any, 0, 4*len(part))
+		var rowsSQL []string
+		for i, k := range part {
+			rowsSQL = append(rowsSQL, fmt.Sprintf("($%d, $%d, $%d, $%d)", 4*i+1, 4*i+2, 4*i+3, 4*i+4))
+			args = append(args, k.instanceID, k.orgID, k.day, k.userID)
+		}
+		rows, err := b.tx.QueryContext(ctx, `INSERT INTO `+table+` (instance_id, org_id, `+period+`, user_id) VALUES `+strings.Join(rowsSQL, ", ")+`
+ON CONFLICT (instance_id, org_id, `+period+`, user_id) DO NOTHING RETURNING instance_id, org_id, `+period, args...)
+		if err != nil {
+			return err
+		}
+		var added []dayKey
+		for rows.Next() {
+			var k dayKey
+			if err := rows.Scan(&k.instanceID, &k.orgID, &k.day); err != nil {
+				rows.Close()
+				return err
+			}
+			added = append(added, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, k := range added {
+			count(k)
+		}
+	}
+	return nil
 }
 
 // session returns what the report knows of a session; changes to it
@@ -161,6 +260,12 @@ func (b *batch) addMonthly(instanceID, orgID string, month, active int64) {
 // flush writes the batch's sessions and counters, in key order (two
 // replicas' transactions never hold each other's rows crosswise).
 func (b *batch) flush(ctx context.Context) error {
+	if err := b.addActive(ctx, b.activeDays, "report_active_days", "day", func(k dayKey) { b.addDaily(k.instanceID, k.orgID, k.day, 1, 0) }); err != nil {
+		return err
+	}
+	if err := b.addActive(ctx, b.activeMonths, "report_active_months", "month", func(k dayKey) { b.addMonthly(k.instanceID, k.orgID, k.day, 1) }); err != nil {
+		return err
+	}
 	sessions := make([]*sessionRow, 0, len(b.sessions))
 	for _, s := range b.sessions {
 		if s.dirty {

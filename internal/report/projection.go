@@ -97,6 +97,9 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`, Version); err != nil {
 	if err := b.loadPruned(ctx); err != nil {
 		return err
 	}
+	if err := b.prefetch(ctx, sessionsOf(events)); err != nil {
+		return err
+	}
 	for i := range events {
 		if err := b.forgetSessions(ctx, dayOf(events[i].CreatedAt)); err != nil {
 			return err
@@ -106,6 +109,23 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`, Version); err != nil {
 		}
 	}
 	return b.flush(ctx)
+}
+
+// sessionsOf lists the sessions events name.
+func sessionsOf(events []eventstore.Event) []sessionKey {
+	var keys []sessionKey
+	for i := range events {
+		e := &events[i]
+		switch p := e.Payload.(type) {
+		case *session.UserChecked, *session.FactorChecked, *session.CheckFailed:
+			keys = append(keys, sessionKey{e.Aggregate.InstanceID, e.Aggregate.ID})
+		case *grants.Issued:
+			if p.SessionID != "" {
+				keys = append(keys, sessionKey{e.Aggregate.InstanceID, p.SessionID})
+			}
+		}
+	}
+	return keys
 }
 
 // reset deletes every row.
@@ -186,9 +206,7 @@ func applySession(ctx context.Context, b *batch, e *eventstore.Event) error {
 		if session.ProvesUser(p) && s.userID != "" && s.provenUser != s.userID {
 			s.provenUser, s.provenOrg, s.provenDay = s.userID, s.orgID, day
 			b.addSignIns(s.instanceID, s.orgID, day, s.clientID, 1, 0)
-			if err := markActive(ctx, b, s.instanceID, s.orgID, s.userID, e.CreatedAt); err != nil {
-				return err
-			}
+			b.markActive(s.instanceID, s.orgID, s.userID, day, monthOf(e.CreatedAt))
 		}
 	case *session.CheckFailed:
 		b.addSignIns(s.instanceID, s.orgID, day, s.clientID, 0, 1)
@@ -215,30 +233,6 @@ func scopes(orgID string) []string {
 		return []string{wholeInstance}
 	}
 	return []string{orgID, wholeInstance}
-}
-
-// markActive adds a user to the active users of its day and month.
-func markActive(ctx context.Context, b *batch, instanceID, orgID, userID string, at time.Time) error {
-	day, month := dayOf(at), monthOf(at)
-	res, err := b.tx.ExecContext(ctx, `INSERT INTO report_active_days (instance_id, org_id, day, user_id) VALUES ($1, $2, $3, $4)
-ON CONFLICT (instance_id, org_id, day, user_id) DO NOTHING`, instanceID, orgID, day, userID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err
-	}
-	b.addDaily(instanceID, orgID, day, 1, 0)
-	res, err = b.tx.ExecContext(ctx, `INSERT INTO report_active_months (instance_id, org_id, month, user_id) VALUES ($1, $2, $3, $4)
-ON CONFLICT (instance_id, org_id, month, user_id) DO NOTHING`, instanceID, orgID, month, userID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err
-	}
-	b.addMonthly(instanceID, orgID, month, 1)
-	return nil
 }
 
 // attribute gives a session's sign-in, and the failed checks before it,
