@@ -79,15 +79,15 @@ func (b *batch) prefetch(ctx context.Context, keys []sessionKey) error {
 			rowsSQL = append(rowsSQL, fmt.Sprintf("($%d, $%d)", 2*i+1, 2*i+2))
 			args = append(args, k.instanceID, k.sessionID)
 		}
-		rows, err := b.tx.QueryContext(ctx, `SELECT instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day
-FROM report_sessions WHERE (instance_id, session_id) IN (VALUES `+strings.Join(rowsSQL, ", ")+`)`, args...)
+		rows, err := b.tx.QueryContext(ctx, `SELECT instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day,
+pending_failures FROM report_sessions WHERE (instance_id, session_id) IN (VALUES `+strings.Join(rowsSQL, ", ")+`)`, args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var k sessionKey
 			s := &sessionRow{exists: true}
-			if err := rows.Scan(&k.instanceID, &k.sessionID, &s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay, &s.lastDay); err != nil {
+			if err := rows.Scan(&k.instanceID, &k.sessionID, &s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay, &s.lastDay, &s.pendingFailures); err != nil {
 				rows.Close()
 				return err
 			}
@@ -156,8 +156,8 @@ func (b *batch) session(ctx context.Context, instanceID, sessionID string) (*ses
 		return s, nil
 	}
 	s := &sessionRow{instanceID: instanceID, sessionID: sessionID}
-	err := b.tx.QueryRowContext(ctx, `SELECT user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day FROM report_sessions
-WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID).Scan(&s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay, &s.lastDay)
+	err := b.tx.QueryRowContext(ctx, `SELECT user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day, pending_failures FROM report_sessions
+WHERE instance_id = $1 AND session_id = $2`, instanceID, sessionID).Scan(&s.userID, &s.orgID, &s.clientID, &s.provenUser, &s.provenOrg, &s.provenDay, &s.lastDay, &s.pendingFailures)
 	switch {
 	case err == nil:
 		s.exists = true
@@ -275,12 +275,22 @@ func (b *batch) flush(ctx context.Context) error {
 	slices.SortFunc(sessions, func(x, y *sessionRow) int {
 		return cmp.Or(strings.Compare(x.instanceID, y.instanceID), strings.Compare(x.sessionID, y.sessionID))
 	})
-	for _, s := range sessions {
-		if _, err := b.tx.ExecContext(ctx, `INSERT INTO report_sessions (instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org, proven_day, last_day)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (instance_id, session_id) DO UPDATE SET user_id = excluded.user_id, org_id = excluded.org_id,
-client_id = excluded.client_id, proven_user = excluded.proven_user, proven_org = excluded.proven_org, proven_day = excluded.proven_day,
-last_day = excluded.last_day`,
-			s.instanceID, s.sessionID, s.userID, s.orgID, s.clientID, s.provenUser, s.provenOrg, s.provenDay, s.lastDay); err != nil {
+	for part := range slices.Chunk(sessions, chunk) {
+		const columns = 10
+		args := make([]any, 0, columns*len(part))
+		var rowsSQL []string
+		for i, s := range part {
+			ps := make([]string, columns)
+			for j := range ps {
+				ps[j] = fmt.Sprintf("$%d", columns*i+j+1)
+			}
+			rowsSQL = append(rowsSQL, "("+strings.Join(ps, ", ")+")")
+			args = append(args, s.instanceID, s.sessionID, s.userID, s.orgID, s.clientID, s.provenUser, s.provenOrg, s.provenDay, s.lastDay, s.pendingFailures)
+		}
+		if _, err := b.tx.ExecContext(ctx, `INSERT INTO report_sessions (instance_id, session_id, user_id, org_id, client_id, proven_user, proven_org,
+proven_day, last_day, pending_failures) VALUES `+strings.Join(rowsSQL, ", ")+` ON CONFLICT (instance_id, session_id) DO UPDATE SET user_id = excluded.user_id,
+org_id = excluded.org_id, client_id = excluded.client_id, proven_user = excluded.proven_user, proven_org = excluded.proven_org,
+proven_day = excluded.proven_day, last_day = excluded.last_day, pending_failures = excluded.pending_failures`, args...); err != nil {
 			return err
 		}
 	}

@@ -33,7 +33,7 @@ import (
 const schema = `CREATE TABLE report_state (name TEXT NOT NULL PRIMARY KEY, value {int} NOT NULL);
 CREATE TABLE report_sessions (instance_id TEXT NOT NULL, session_id TEXT NOT NULL, user_id TEXT NOT NULL, org_id TEXT NOT NULL,
 	client_id TEXT NOT NULL, proven_user TEXT NOT NULL, proven_org TEXT NOT NULL, proven_day {int} NOT NULL, last_day {int} NOT NULL,
-	PRIMARY KEY (instance_id, session_id));
+	pending_failures {int} NOT NULL, PRIMARY KEY (instance_id, session_id));
 CREATE INDEX report_sessions_last_day ON report_sessions (last_day);
 CREATE TABLE report_session_failures (instance_id TEXT NOT NULL, session_id TEXT NOT NULL, org_id TEXT NOT NULL, day {int} NOT NULL,
 	failed {int} NOT NULL, PRIMARY KEY (instance_id, session_id, org_id, day));

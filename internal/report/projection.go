@@ -178,7 +178,10 @@ type sessionRow struct {
 	userID, orgID, clientID string
 	provenUser, provenOrg   string
 	provenDay, lastDay      int64
-	instanceID, sessionID   string
+	// pendingFailures counts the failed checks awaiting an application
+	// (rows of report_session_failures).
+	pendingFailures       int64
+	instanceID, sessionID string
 }
 
 // applySession follows a session's user (as package session's model
@@ -215,6 +218,7 @@ func applySession(ctx context.Context, b *batch, e *eventstore.Event) error {
 ON CONFLICT (instance_id, session_id, org_id, day) DO UPDATE SET failed = report_session_failures.failed + 1`, s.instanceID, s.sessionID, s.orgID, day); err != nil {
 				return err
 			}
+			s.pendingFailures++
 		}
 	}
 	return nil
@@ -251,6 +255,10 @@ func attribute(ctx context.Context, b *batch, instanceID, sessionID, clientID st
 		b.addSignIns(instanceID, s.provenOrg, s.provenDay, "", -1, 0)
 		b.addSignIns(instanceID, s.provenOrg, s.provenDay, clientID, 1, 0)
 	}
+	if s.pendingFailures == 0 {
+		return nil
+	}
+	s.pendingFailures = 0
 	rows, err := b.tx.QueryContext(ctx, `SELECT org_id, day, failed FROM report_session_failures WHERE instance_id = $1 AND session_id = $2
 ORDER BY org_id, day`, instanceID, sessionID)
 	if err != nil {
