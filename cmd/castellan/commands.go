@@ -99,6 +99,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go a.Maintain(ctx)
 	go a.WatchSignIns(ctx)
 	go a.ChainEvents(ctx)
+	go a.KeepReports(ctx)
 	serve := server.ServeOptions{TLS: tlsConfig, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Limits: server.Limits{
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,

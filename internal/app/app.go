@@ -38,6 +38,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/pii"
 	"github.com/castellan-iam/castellan/internal/portability"
+	"github.com/castellan-iam/castellan/internal/report"
 	"github.com/castellan-iam/castellan/internal/session"
 	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
@@ -47,7 +48,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, dpopstore.Migrations, history.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, dpopstore.Migrations, history.Migrations, report.Migrations} {
 		all = append(all, ms...)
 	}
 	return all

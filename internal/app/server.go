@@ -16,6 +16,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/instanceapi"
 	"github.com/castellan-iam/castellan/internal/api/orgapi"
 	"github.com/castellan-iam/castellan/internal/api/projectapi"
+	"github.com/castellan-iam/castellan/internal/api/reportapi"
 	"github.com/castellan-iam/castellan/internal/api/sessionapi"
 	"github.com/castellan-iam/castellan/internal/api/settingsapi"
 	"github.com/castellan-iam/castellan/internal/api/system"
@@ -106,6 +107,7 @@ func (a *App) Services(version string) []api.Service {
 		projectapi.NewService(a.Store, auth, a.Keys),
 		accessapi.NewService(a.Store, auth),
 		eventapi.NewService(a.Store, auth).WithHistory(a.History()),
+		reportapi.NewService(a.DB, auth),
 	}
 }
 

@@ -50,6 +50,9 @@ const (
 	// RoleWrite defines, changes and removes the instance's custom
 	// administrator roles. It is held on the instance only.
 	RoleWrite Permission = "role.write"
+	// ReportRead reads the sign-in and user reports (package report): of
+	// one organization on it, of the whole instance on the instance.
+	ReportRead Permission = "report.read"
 )
 
 // PermissionInfo is one entry of the published catalogue.
@@ -87,6 +90,7 @@ var Catalogue = []PermissionInfo{
 	{AuthorizationRead, "read which users hold which roles of a project"},
 	{AuthorizationWrite, "give and take roles of a project to users"},
 	{RoleWrite, "define, change and remove custom administrator roles (only from permissions the caller holds itself)"},
+	{ReportRead, "read reports: active users, sign-ins, new users, MFA adoption"},
 }
 
 // bit is each permission's index in a Set.
@@ -165,14 +169,14 @@ const InstanceOwner = "instance.owner"
 var Roles = map[string][]Permission{
 	InstanceOwner: {InstanceRead, InstanceWrite, OrgRead, OrgCreate, OrgWrite, OrgDelete, UserRead, UserWrite, UserDelete,
 		UserCredWrite, SchemaRead, SchemaWrite, MemberRead, MemberWrite, EventRead, SettingsRead, SettingsWrite,
-		SessionRead, SessionWrite, ProjectRead, ProjectWrite, ProjectGrantWrite, AuthorizationRead, AuthorizationWrite, RoleWrite},
+		SessionRead, SessionWrite, ProjectRead, ProjectWrite, ProjectGrantWrite, AuthorizationRead, AuthorizationWrite, RoleWrite, ReportRead},
 	"instance.viewer": {InstanceRead, OrgRead, UserRead, SchemaRead, MemberRead, EventRead, SettingsRead, SessionRead, ProjectRead,
-		AuthorizationRead},
+		AuthorizationRead, ReportRead},
 	// A login client is the account a login runs as: it signs users in
 	// and reads the settings that say how, and nothing else.
 	"instance.login_client": {SessionWrite, SessionRead, SettingsRead},
 	"org.owner": {OrgRead, OrgWrite, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, MemberRead, MemberWrite, EventRead,
-		SettingsRead, SettingsWrite, SessionRead, ProjectRead, ProjectWrite, ProjectGrantWrite, AuthorizationRead, AuthorizationWrite},
+		SettingsRead, SettingsWrite, SessionRead, ProjectRead, ProjectWrite, ProjectGrantWrite, AuthorizationRead, AuthorizationWrite, ReportRead},
 	"org.user_manager": {OrgRead, UserRead, UserWrite, UserDelete, UserCredWrite, SchemaRead, SessionRead, AuthorizationRead,
 		AuthorizationWrite},
 	"org.viewer": {OrgRead, UserRead, SchemaRead, MemberRead, SettingsRead, SessionRead, ProjectRead, AuthorizationRead},

@@ -143,6 +143,12 @@ func (w *DeviceWatch) CatchUp(ctx context.Context) error {
 	return err
 }
 
+// ProvesUser reports whether a check proves the session's user by itself
+// (a first factor: a password, an external login, a passwordless passkey
+// with user verification): the sign-in that the reports (package report)
+// count and new devices are told of.
+func ProvesUser(p *FactorChecked) bool { return firstFactor(p) }
+
 // firstFactor reports whether a check proves the user by itself.
 func firstFactor(p *FactorChecked) bool {
 	switch p.Factor {
