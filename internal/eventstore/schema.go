@@ -207,6 +207,15 @@ END $$;`,
 	Name:     "eventstore/0007_owner_order",
 	SQLite:   `CREATE INDEX events_instance_owner ON events (instance_id, owner, tx_id, position)`,
 	Postgres: `CREATE INDEX events_instance_owner ON events (instance_id, owner, tx_id, position)`,
+}, {
+	// A time range is answered in commit order: with the positions in the
+	// index, the range's entries are sorted without reading their rows,
+	// and only the page's rows are read.
+	Name: "eventstore/0008_created_order",
+	SQLite: `CREATE INDEX events_instance_created_order ON events (instance_id, created_at, tx_id, position);
+DROP INDEX events_instance_created`,
+	Postgres: `CREATE INDEX events_instance_created_order ON events (instance_id, created_at, tx_id, position);
+DROP INDEX events_instance_created`,
 }}
 
 // The statements that differ between the backends.
