@@ -2,6 +2,8 @@ package login
 
 import (
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,5 +52,35 @@ func TestAutocompleteIsValid(t *testing.T) {
 		if !autofillFields[token] {
 			t.Errorf("the claim %s gets autocomplete=%q", claim, token)
 		}
+	}
+}
+
+var doneParameter = regexp.MustCompile(`\?done=([a-z-]+)"`)
+
+// Every page that sends the browser back to the authenticators with
+// ?done=… has the notice the page then shows.
+func TestEveryDoneHasANotice(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range doneParameter.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if authenticatorNotices[m[1]] == "" {
+				t.Errorf("%s: ?done=%s shows no notice", file, m[1])
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("found no ?done= parameter: the test no longer sees them")
 	}
 }
