@@ -61,7 +61,10 @@ func TestBrowser(t *testing.T) {
 	mailboxURL := serveMailbox(t, box)
 	data := []string{"CASTELLAN_DATA_DIR=" + t.TempDir()}
 	p := start(t, append(slices.Clone(data), "CASTELLAN_NOTIFY_SMTP_HOST=127.0.0.1", "CASTELLAN_NOTIFY_SMTP_PORT="+strconv.Itoa(box.Port),
-		"CASTELLAN_NOTIFY_SMTP_TLS=none", "CASTELLAN_NOTIFY_SMTP_FROM=Castellan <noreply@castellan.test>"))
+		"CASTELLAN_NOTIFY_SMTP_TLS=none", "CASTELLAN_NOTIFY_SMTP_FROM=Castellan <noreply@castellan.test>",
+		// Every test posts from 127.0.0.1: the login's limit per client
+		// address (60 forms a minute) would refuse a fast run.
+		"CASTELLAN_SERVER_LOGIN_POSTS_PER_CLIENT=100000"))
 	notice := firstStartLines(p.waitStdout(t, "shown only now"))
 	admin, adminPassword := notice["Administrator"], notice["Password"]
 	if admin == "" || adminPassword == "" {
