@@ -64,3 +64,24 @@ test('the account pages are in German, with no serious accessibility violations'
   await assertAccessible(page);
   await page.close();
 });
+
+test('a browser signed in to two accounts offers both, in German and accessibly', async () => {
+  const other = `erna-other-${stamp}`;
+  await createUser(other, password);
+  const page = await newAccessibilityPage(browser, { locale: 'de-DE' });
+  await signIn(page, loginName, password, { german: true });
+  await heading(page, 'Angemeldet');
+  await signIn(page, other, password, { german: true });
+  await heading(page, 'Angemeldet');
+
+  await page.goto(url('/ui/login/'));
+  await heading(page, 'Konto auswählen');
+  const accounts = page.locator('ul.accounts').getByRole('button');
+  assert.deepEqual((await accounts.allInnerTexts()).map((n) => n.trim()).sort(), [loginName, other].sort());
+  assert.ok(await page.getByRole('link', { name: 'Anderes Konto verwenden' }).isVisible());
+  await assertAccessible(page);
+  await page.getByRole('button', { name: loginName, exact: true }).click();
+  await heading(page, 'Angemeldet');
+  assert.match(await page.locator('main').innerText(), new RegExp(`Sie sind angemeldet als ${loginName}\\.`));
+  await page.close();
+});

@@ -48,7 +48,7 @@
 // refuse (each organization publishes its own link).
 //
 // The pages are tested in a real browser (e2e/browser: sign-in, second
-// factors, account, registration, organization sign-up, recovery, the
+// factors, account selection, account, registration, organization sign-up, recovery, the
 // provider's pages), each page with axe-core (no serious or critical
 // violation) and in German; template_test.go checks what axe found once,
 // autocomplete attributes, for every template.
