@@ -1,19 +1,30 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/castellan-iam/castellan/internal/notify/notifytest"
 )
 
 // browserDir holds the browser tests: *.test.mjs files run by node --test,
@@ -30,7 +41,9 @@ const browserTimeout = 10 * time.Minute
 // at first start, a personal access token and a user with a password are
 // passed to them in the environment (BASE_URL, ADMIN_LOGIN_NAME,
 // ADMIN_PASSWORD, USER_LOGIN_NAME, USER_PASSWORD, API_TOKEN of the
-// administrator, USER_TOKEN of the user, CHROMIUM).
+// administrator, USER_TOKEN of the user, CHROMIUM). Castellan sends its
+// email to a real SMTP server on loopback (notifytest.Mailbox), whose
+// messages the tests read at MAILBOX_URL (serveMailbox).
 // BROWSER_TEST_NAME_PATTERN, when set, runs only the tests whose names
 // match it (node --test-name-pattern).
 //
@@ -44,8 +57,14 @@ func TestBrowser(t *testing.T) {
 	}
 	sort.Strings(files)
 
+	box := notifytest.Start(t)
+	mailboxURL := serveMailbox(t, box)
 	data := []string{"CASTELLAN_DATA_DIR=" + t.TempDir()}
-	p := start(t, data)
+	p := start(t, append(slices.Clone(data), "CASTELLAN_NOTIFY_SMTP_HOST=127.0.0.1", "CASTELLAN_NOTIFY_SMTP_PORT="+strconv.Itoa(box.Port),
+		"CASTELLAN_NOTIFY_SMTP_TLS=none", "CASTELLAN_NOTIFY_SMTP_FROM=Castellan <noreply@castellan.test>",
+		// Every test posts from 127.0.0.1: the login's limit per client
+		// address (60 forms a minute) would refuse a fast run.
+		"CASTELLAN_SERVER_LOGIN_POSTS_PER_CLIENT=100000"))
 	notice := firstStartLines(p.waitStdout(t, "shown only now"))
 	admin, adminPassword := notice["Administrator"], notice["Password"]
 	if admin == "" || adminPassword == "" {
@@ -105,6 +124,7 @@ func TestBrowser(t *testing.T) {
 		"API_TOKEN="+token,
 		"USER_TOKEN="+userToken,
 		"CHROMIUM="+chromium,
+		"MAILBOX_URL="+mailboxURL,
 		"NO_COLOR=1",
 	)
 	cmd.WaitDelay = 10 * time.Second // Chromium may hold the pipes after node is killed
@@ -119,6 +139,47 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser tests failed: %v (node's output is above)", err)
 	}
+}
+
+// serveMailbox serves the messages of box to the browser tests, on
+// loopback: GET answers a JSON array of the messages accepted so far,
+// oldest first, each {"to", "subject", "body"} with its body decoded
+// (quoted-printable, as Castellan sends them; a multipart body whole).
+func serveMailbox(t *testing.T, box *notifytest.Mailbox) string {
+	t.Helper()
+	type message struct {
+		To      string `json:"to"`
+		Subject string `json:"subject"`
+		Body    string `json:"body"`
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := []message{}
+		for _, raw := range box.Messages() {
+			m, err := mail.ReadMessage(strings.NewReader(raw))
+			if err != nil {
+				continue
+			}
+			// The body whole, each part of multipart/alternative
+			// quoted-printable as Castellan writes them.
+			raw, err := io.ReadAll(m.Body)
+			if err != nil {
+				continue
+			}
+			body, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(raw)))
+			if err != nil {
+				body = raw
+			}
+			subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+			if err != nil {
+				subject = m.Header.Get("Subject")
+			}
+			out = append(out, message{To: m.Header.Get("To"), Subject: subject, Body: string(body)})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // browserPrerequisites returns Chromium's and node's paths, or skips the

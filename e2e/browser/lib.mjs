@@ -6,7 +6,9 @@
 // against a real Castellan; it passes the server and the accounts it made in
 // the environment (see env below).
 
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -29,6 +31,8 @@ export const env = {
   // A personal access token of the user, for its own calls (/v1/me/...).
   userToken: required('USER_TOKEN'),
   chromium: process.env.CHROMIUM || '/usr/bin/chromium',
+  // The messages Castellan sent by email (serveMailbox in browser_test.go).
+  mailboxURL: required('MAILBOX_URL'),
 };
 
 function required(name) {
@@ -99,8 +103,8 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 // Content-Security-Policy (Playwright's bypassCSP): axe-core must be added
 // as a script the page's nonce does not cover. Only the accessibility
 // check uses such a context; what the page allows is tested with newPage.
-export async function newAccessibilityPage(browser) {
-  return newPage(browser, { bypassCSP: true });
+export async function newAccessibilityPage(browser, options = {}) {
+  return newPage(browser, { bypassCSP: true, ...options });
 }
 
 // seriousViolations runs axe-core on a page opened with
@@ -179,4 +183,112 @@ export async function api(method, path, body, token = env.apiToken) {
     throw new Error(`${method} ${path}: ${resp.status} ${text}`);
   }
   return text ? JSON.parse(text) : undefined;
+}
+
+// signIn signs a user in with its password on the hosted login, from the
+// login name page, and waits for the page after the password: the
+// signed-in page, or the step the session asks for next.
+export async function signIn(page, loginName, password, { german = false } = {}) {
+  await page.goto(url('/ui/login/?prompt=login'));
+  await page.getByLabel(german ? 'Anmeldename' : 'Login name').fill(loginName);
+  await page.getByRole('button', { name: german ? 'Weiter' : 'Next' }).click();
+  await page.getByLabel(german ? 'Passwort' : 'Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: german ? 'Anmelden' : 'Sign in' }).click();
+  await page.waitForLoadState('load');
+}
+
+// createUser makes a user of the administrator's organization with a
+// password (through the management API) and returns its id.
+export async function createUser(loginName, password, fields = {}) {
+  const me = await api('GET', '/v1/me');
+  const created = await api('POST', '/v1/users', {
+    organizationId: me.organizationId ?? me.user?.organizationId,
+    type: 'human',
+    loginName,
+    password,
+    ...fields,
+  });
+  return created.userId;
+}
+
+// mails returns the messages sent to address so far, oldest first, each
+// { to, subject, body } with its body decoded.
+export async function mails(address) {
+  const resp = await fetch(env.mailboxURL);
+  const all = await resp.json();
+  return all.filter((m) => m.to.includes(address));
+}
+
+// waitForMail waits for the n-th message (from 1) to address: the login
+// sends after it answers.
+export async function waitForMail(address, n) {
+  for (let deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+    const got = await mails(address);
+    if (got.length >= n) {
+      return got[n - 1];
+    }
+  }
+  throw new Error(`no message ${n} to ${address} arrived`);
+}
+
+// codeIn is the six-digit code of a message.
+export function codeIn(message) {
+  const m = /\b([0-9]{6})\b/.exec(message.body);
+  assert.ok(m, `no code in the message:\n${message.body}`);
+  return m[1];
+}
+
+// base32Decode decodes RFC 4648 base32 (the secret an authenticator app
+// is given), without padding.
+function base32Decode(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.replace(/[=\s]/g, '').toUpperCase()) {
+    const i = alphabet.indexOf(c);
+    if (i < 0) {
+      throw new Error(`not base32: ${s}`);
+    }
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+// totpCode is the RFC 6238 code (HMAC-SHA1, six digits, 30-second steps)
+// of a base32 secret at a time step, as an authenticator app computes it.
+export function totpCode(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, '0');
+}
+
+// An authenticatorApp makes the codes of one TOTP secret the way a user
+// types them: each from a later time step than the last (the server
+// refuses a step once used, or an older one), within the one step around
+// now the server accepts, away from a step's last seconds.
+export function authenticatorApp(secret) {
+  let last = 0;
+  return {
+    async code() {
+      for (;;) {
+        const seconds = Date.now() / 1000;
+        const now = Math.floor(seconds / 30);
+        const step = Math.max(last + 1, now - 1);
+        if (step <= now + 1 && seconds % 30 < 27) {
+          last = step;
+          return totpCode(secret, step);
+        }
+        await sleep(500);
+      }
+    },
+  };
 }

@@ -60,7 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		DataDir:         "castellan-data",
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 30 * time.Second,
-		Server:          Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10},
+		Server:          Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, LoginPostsPerClient: 60},
 		SigningKeys:     SigningKeys{Lifetime: 90 * 24 * time.Hour, RetiredKept: 30 * 24 * time.Hour},
 		FirstInstance: FirstInstance{
 			Domain:  "localhost",
@@ -108,8 +108,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 45 {
-		t.Errorf("%d settings, want 45: update this test and the docs when adding one", len(settings))
+	if len(settings) != 46 {
+		t.Errorf("%d settings, want 46: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -188,7 +188,7 @@ subscriptions:
 					Database: "postgres://castellan:pw@db:5432/castellan?sslmode=disable",
 					Log:      Log{Level: "debug", Format: "json"}, ShutdownTimeout: 5 * time.Second,
 					Server: Server{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 30 * time.Second,
-						MaxHeaderBytes: 8192, ManagementListen: "127.0.0.1:9090"},
+						MaxHeaderBytes: 8192, LoginPostsPerClient: 60, ManagementListen: "127.0.0.1:9090"},
 					Keys: Keys{Master: k1, Retired: []string{k2, k3}}, SigningKeys: SigningKeys{Lifetime: 90 * 24 * time.Hour, RetiredKept: 30 * 24 * time.Hour},
 					FirstInstance: FirstInstance{Domain: "login.example.com", Name: "Example", OrgName: "Example Org",
 						Admin: FirstAdmin{LoginName: "root", Email: "root@example.com", Password: "correct horse"}},

@@ -139,6 +139,7 @@ var authenticatorNotices = map[string]string{
 	"codes-email-removed": "Codes sent by email no longer sign you in.",
 	"codes-phone-added":   "You can now sign in with codes sent by SMS.",
 	"codes-phone-removed": "Codes sent by SMS no longer sign you in.",
+	"passkey-added":       "The passkey is added.",
 	"passkey-removed":     "The passkey is removed.",
 }
 

@@ -20,7 +20,11 @@
 //
 // Languages: English and German, from the ui_locales parameter, then the
 // Accept-Language header (golang.org/x/text/language matching); every
-// string is in the message catalogue (i18n.go).
+// string is in the message catalogue (i18n.go). TestEveryStringIsTranslated
+// keeps it so: it reads the templates' {{t "…"}} keys and the strings the
+// code gives the fields templates translate (Title, Error, Notice, Label
+// …) and fails on any without German. The labels of generated forms are
+// the user schema's own words and stay untranslated.
 //
 // Answers never tell whether an account exists: the login name step always
 // goes on to the password step (the session does not name its user until a
@@ -34,5 +38,18 @@
 // change of authenticators also needs a check of the session within the
 // last 10 minutes (any factor but the user name); without one the user
 // confirms its password (or authenticator app code) first. A password
-// change always asks for the current password.
+// change always asks for the current password. The email address and
+// phone number are verified here, not changed: changing them is an
+// administrator's (the self-service API changes neither).
+//
+// The sign-in page links to the registration page only while the
+// instance has one active organization: the page without a link that
+// names an organization registers in that one, and with several it would
+// refuse (each organization publishes its own link).
+//
+// The pages are tested in a real browser (e2e/browser: sign-in, second
+// factors, account selection, account, registration, organization sign-up, recovery, the
+// provider's pages), each page with axe-core (no serious or critical
+// violation) and in German; template_test.go checks what axe found once,
+// autocomplete attributes, for every template.
 package login

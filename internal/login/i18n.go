@@ -146,6 +146,7 @@ var messages = map[string]string{
 	"last used":                                                   "zuletzt verwendet",
 	"signs in without a password":                                 "meldet ohne Passwort an",
 	"Remove":                                                      "Entfernen",
+	"The passkey is added.":                                       "Der Passkey ist hinzugefügt.",
 	"The passkey is removed.":                                     "Der Passkey ist entfernt.",
 	"There is no such passkey.":                                   "Diesen Passkey gibt es nicht.",
 	"This browser":                                                "Dieser Browser",
@@ -195,6 +196,27 @@ var messages = map[string]string{
 	"Login name or email address":                                                                               "Anmeldename oder E-Mail-Adresse",
 	"Send a new code":                                                                                           "Neuen Code senden",
 	"Enter your login name or email address. If the account exists, we send a code to its email address or phone.": "Geben Sie Ihren Anmeldenamen oder Ihre E-Mail-Adresse ein. Falls das Konto existiert, senden wir einen Code an seine E-Mail-Adresse oder sein Telefon.",
+
+	// third-party applications: consent, devices, sign-out
+	"Allow access":                       "Zugriff erlauben",
+	"%s asks to access your account %s:": "%s möchte auf Ihr Konto %s zugreifen:",
+	"Allow":                              "Erlauben",
+	"Deny":                               "Ablehnen",
+	"Know who you are":                   "Wissen, wer Sie sind",
+	"Your name and profile":              "Ihr Name und Profil",
+	"Your email address":                 "Ihre E-Mail-Adresse",
+	"Your phone number":                  "Ihre Telefonnummer",
+	"Stay connected while you are away":  "Verbunden bleiben, während Sie nicht da sind",
+	"Applications you allowed":           "Anwendungen, denen Sie Zugriff erlaubt haben",
+	"Revoke":                             "Widerrufen",
+	"Connect a device":                   "Gerät verbinden",
+	"Enter the code your device shows.":  "Geben Sie den Code ein, den Ihr Gerät anzeigt.",
+	"%s asks to sign in as %s on the device that shows the code %s.":                              "%s möchte Sie als %s auf dem Gerät anmelden, das den Code %s anzeigt.",
+	"The device is connected. You can return to it.":                                              "Das Gerät ist verbunden. Sie können zu ihm zurückkehren.",
+	"The device was not connected.":                                                               "Das Gerät wurde nicht verbunden.",
+	"The code is wrong or has expired. Check it on your device.":                                  "Der Code ist falsch oder abgelaufen. Prüfen Sie ihn auf Ihrem Gerät.",
+	"An application asks to sign you out. Do you want to sign out?":                               "Eine Anwendung möchte Sie abmelden. Möchten Sie sich abmelden?",
+	"This sign-out request has expired or is not valid. Return to the application and try again.": "Diese Abmeldeanfrage ist abgelaufen oder ungültig. Kehren Sie zur Anwendung zurück und versuchen Sie es erneut.",
 }
 
 var cat = func() catalog.Catalog {

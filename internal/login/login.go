@@ -69,6 +69,9 @@ type Deps struct {
 	// Consents remember what users allowed third-party applications
 	// (consent.go); nil for none.
 	Consents Consents
+	// PostsPerClient are the forms one client address may post per
+	// postWindow; 0 is postsPerClient.
+	PostsPerClient int
 }
 
 // Handler serves the hosted login.
@@ -82,8 +85,9 @@ type Handler struct {
 }
 
 // Posts from one client address within postWindow, on one replica, beyond
-// which the login answers "too many attempts": the sessions' lockout
-// counts per account, this per address.
+// which the login answers "too many attempts" (unless Deps.PostsPerClient
+// says otherwise): the sessions' lockout counts per account, this per
+// address.
 const (
 	postsPerClient = 60
 	postWindow     = time.Minute
@@ -100,8 +104,12 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(css)
+	perClient := postsPerClient
+	if d.PostsPerClient > 0 {
+		perClient = d.PostsPerClient
+	}
 	h := &Handler{d: d, pages: map[string]*template.Template{}, csrf: csrf{key: key}, css: css,
-		cssPath: "/ui/login/static/" + hex.EncodeToString(sum[:8]) + "/login.css", perClient: ratelimit.New(postsPerClient, postWindow, nil)}
+		cssPath: "/ui/login/static/" + hex.EncodeToString(sum[:8]) + "/login.css", perClient: ratelimit.New(perClient, postWindow, nil)}
 	if h.d.Log == nil {
 		h.d.Log = slog.New(slog.DiscardHandler)
 	}

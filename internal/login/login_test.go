@@ -33,9 +33,10 @@ type browser struct {
 	first  setup.Result
 }
 
-func start(t *testing.T) *browser {
-	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
-		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1"}, func(string) (string, bool) { return "", false })
+// start runs a Castellan with the login for a test, with flags added.
+func start(t *testing.T, flags ...string) *browser {
+	cfg, err := config.Load(append([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
+		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1"}, flags...), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,5 +246,20 @@ func TestSignInPagesLinkOn(t *testing.T) {
 	}
 	if _, _, page := b.post("/ui/login/password", "/ui/login/password", "password", "admin-password-1"); !strings.Contains(page, `href="/ui/account/"`) {
 		t.Fatalf("no account link:\n%s", page)
+	}
+}
+
+// One client address posts at most server.login_posts_per_client forms a
+// minute; the next is refused before it reaches a session.
+func TestPostsPerClientAreLimited(t *testing.T) {
+	b := start(t, "--server-login-posts-per-client", "3")
+	for i := range 3 {
+		if status, _, page := b.post("/ui/login/", "/ui/login/", "loginName", "admin"); status != http.StatusOK || strings.Contains(page, "Too many attempts") {
+			t.Fatalf("post %d: %d\n%s", i+1, status, page)
+		}
+	}
+	status, _, page := b.post("/ui/login/", "/ui/login/", "loginName", "admin")
+	if status != http.StatusTooManyRequests || !strings.Contains(page, "Too many attempts. Wait a moment and try again.") {
+		t.Fatalf("the fourth post: %d\n%s", status, page)
 	}
 }

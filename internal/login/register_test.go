@@ -364,3 +364,27 @@ func TestOrganizationSignUp(t *testing.T) {
 		t.Fatal("an organization without its user")
 	}
 }
+
+// The sign-in page links to the registration page only where it leads to
+// a form: registration open, and one organization to register in (with
+// several, each organization publishes its own link).
+func TestSignInOffersRegistrationWhereItLeads(t *testing.T) {
+	b, _ := startWithMail(t)
+	const link = `href="/ui/login/register"`
+	if _, _, page := b.get("/ui/login/"); strings.Contains(page, link) {
+		t.Fatal("registration is offered while it is closed")
+	}
+	b.allow("", func(l *settings.Login) { l.SelfRegistration = true })
+	if _, _, page := b.get("/ui/login/"); !strings.Contains(page, link) {
+		t.Fatalf("registration is not offered:\n%s", page)
+	}
+	if _, err := org.NewCommands(b.app.Store, nil).Create(ctx, eventstore.SystemEditor, b.first.InstanceID, "Second"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, page := b.get("/ui/login/"); strings.Contains(page, link) {
+		t.Fatal("with two organizations, the link leads to a refusal")
+	}
+	if status, _, _ := b.get("/ui/login/register"); status != http.StatusForbidden {
+		t.Fatalf("registration without an organization among two: %d", status)
+	}
+}

@@ -125,12 +125,18 @@ func orgOfLoginName(ctx context.Context, db *database.DB, instanceID, name strin
 	return id
 }
 
-// registrationOpen reports whether the instance's settings let people
-// register themselves (the registration page decides for its
-// organization).
+// registrationOpen reports whether the sign-in page offers the
+// registration page: the instance's settings let people register
+// themselves, and the instance has one active organization, the one the
+// page registers in without a link that names one (register.go). With
+// several, each organization publishes its own link.
 func (h *Handler) registrationOpen(r *http.Request) bool {
 	s, err := settings.Effective(r.Context(), h.d.DB, instanceID(r), "")
-	return err == nil && s.Login.SelfRegistration && slices.Contains(s.Login.AllowedAuthenticators, settings.AuthPassword)
+	if err != nil || !s.Login.SelfRegistration || !slices.Contains(s.Login.AllowedAuthenticators, settings.AuthPassword) {
+		return false
+	}
+	page, err := org.List(r.Context(), h.d.DB, instanceID(r), org.ListQuery{State: org.StateActive, PageSize: 2})
+	return err == nil && page.TotalSize == 1
 }
 
 // nameOf is how a session's user is shown.
