@@ -75,6 +75,7 @@ func TestLoadDefaults(t *testing.T) {
 		Subscriptions: Subscriptions{PollInterval: time.Second},
 		Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 		WebAuthn:      WebAuthn{Attestation: "none"},
+		MTLS:          MTLS{ProxyHeaderFormat: "none"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -107,8 +108,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 42 {
-		t.Errorf("%d settings, want 42: update this test and the docs when adding one", len(settings))
+	if len(settings) != 47 {
+		t.Errorf("%d settings, want 47: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -195,6 +196,7 @@ subscriptions:
 					Subscriptions: Subscriptions{PollInterval: 250 * time.Millisecond},
 					Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 					WebAuthn:      WebAuthn{Attestation: "none"},
+					MTLS:          MTLS{ProxyHeaderFormat: "none"},
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("\n got %+v\nwant %+v", c, want)

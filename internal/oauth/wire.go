@@ -19,7 +19,18 @@ const (
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none"
 	AuthPrivateKeyJWT     = "private_key_jwt"
+	// AuthTLSClientAuth and AuthSelfSignedTLSClientAuth authenticate
+	// with the TLS client certificate (RFC 8705 section 2).
+	AuthTLSClientAuth           = "tls_client_auth"
+	AuthSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
 )
+
+// Confirmation is the cnf claim (RFC 7800) of a sender-constrained token:
+// the certificate (RFC 8705) or the DPoP key (RFC 9449) it is bound to.
+type Confirmation struct {
+	X5TS256 string `json:"x5t#S256,omitempty"`
+	JKT     string `json:"jkt,omitempty"`
+}
 
 // Token type identifiers (RFC 8693 section 3).
 const (
@@ -62,6 +73,9 @@ type Introspection struct {
 	Jti       string   `json:"jti,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act any `json:"act,omitempty"`
+	// Cnf binds a sender-constrained token (RFC 8705 section 3.2, RFC
+	// 9449 section 6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 	// Extra are the token's further claims (the roles of projects), so a
 	// resource server reads them of an opaque token too; never one of the
 	// names above.
@@ -70,7 +84,7 @@ type Introspection struct {
 
 // introspectionNames are the JSON names of Introspection's own fields.
 var introspectionNames = map[string]bool{"active": true, "scope": true, "client_id": true, "token_type": true, "exp": true, "iat": true,
-	"nbf": true, "sub": true, "aud": true, "iss": true, "jti": true, "act": true}
+	"nbf": true, "sub": true, "aud": true, "iss": true, "jti": true, "act": true, "cnf": true}
 
 type plainIntrospection Introspection
 
@@ -138,6 +152,9 @@ type Metadata struct {
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
+	// RFC 8705 sections 3.3 and 5.
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
 }
 
 // ValidScopeToken reports whether s is a scope token of RFC 6749 section

@@ -55,6 +55,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	resp := oauth.Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer", Exp: claims.Expiry, Iat: claims.IssuedAt,
 		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID, Extra: claims.Extra,
+		Cnf: certificateConfirmation(claims.Cnf),
 	}
 	if claims.Act != nil {
 		resp.Act = claims.Act
@@ -77,5 +78,6 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request, cli
 	}
 	writeJSON(w, http.StatusOK, oauth.Introspection{
 		Active: true, Scope: strings.Join(g.Scopes, " "), ClientID: g.ClientID, TokenType: "refresh_token", Exp: exp.Unix(), Sub: g.UserID, Iss: iss,
+		Cnf: certificateConfirmation(g.Cnf),
 	})
 }

@@ -82,6 +82,10 @@ type Deps struct {
 	Sealer logout.Sealer
 	// Devices start device authorization requests (RFC 8628).
 	Devices Devices
+	// MTLSExternalURL is the external URL of the dedicated mTLS listener,
+	// announced in mtls_endpoint_aliases (RFC 8705 section 5); "" for
+	// none.
+	MTLSExternalURL string
 }
 
 // Devices start device authorization requests (device.Requests).

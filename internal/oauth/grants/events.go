@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/oauth"
 )
 
 // AggregateType is the aggregate of a grant; its id is the grant's id (the
@@ -30,6 +31,9 @@ type Issued struct {
 	// Resources are the resource servers its tokens are for (RFC 8707);
 	// absent for the client's project (and in events written before).
 	Resources []string `json:"resources,omitempty"`
+	// Cnf binds its refresh tokens (RFC 8705 section 3); absent for
+	// none (and in events written before).
+	Cnf *oauth.Confirmation `json:"cnf,omitempty"`
 }
 
 // ReuseDetected records that a refresh token used before was presented

@@ -7,10 +7,13 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -32,6 +35,10 @@ type Grant struct {
 	// Resources are the resource servers (RFC 8707) the grant's access
 	// tokens are for; none for the client's project.
 	Resources []string
+	// Cnf binds the grant's refresh tokens to a certificate (RFC 8705
+	// section 3) or key: a public client refreshes only with it; nil for
+	// none.
+	Cnf *oauth.Confirmation
 }
 
 // Spec is a grant to issue.
@@ -92,7 +99,7 @@ func (g *Grants) Issue(ctx context.Context, editor eventstore.Editor, s Spec) (s
 	now := g.now()
 	ev := &Issued{ClientID: s.ClientID, UserID: s.UserID, SessionID: s.SessionID, AuthRequestID: s.AuthRequestID, Scopes: s.Scopes,
 		AuthTime: s.AuthTime.UTC(), AMR: s.AMR, AccessTokenID: s.AccessTokenID, ExpiresAt: now.Add(s.Lifetime).UTC().Truncate(time.Second),
-		Resources: s.Resources}
+		Resources: s.Resources, Cnf: s.Cnf}
 	var token string
 	if s.Refresh {
 		var err error
@@ -119,16 +126,22 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked, g.resources`
+const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked, g.resources, g.cnf`
 
 func scanGrant(instanceID string, sc interface{ Scan(...any) error }, extra ...any) (Grant, bool, error) {
 	gr := Grant{InstanceID: instanceID}
-	var scope, amr, resources string
+	var scope, amr, resources, cnf string
 	var authTime, expires int64
 	var revoked bool
-	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked, &resources}, extra...)...)
+	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked, &resources, &cnf}, extra...)...)
 	if err != nil {
 		return Grant{}, false, err
+	}
+	if cnf != "" {
+		gr.Cnf = new(oauth.Confirmation)
+		if err := json.Unmarshal([]byte(cnf), gr.Cnf); err != nil {
+			return Grant{}, false, fmt.Errorf("grants: cnf of %s: %w", gr.ID, err)
+		}
 	}
 	gr.Scopes, gr.AMR, gr.Resources = strings.Fields(scope), strings.Fields(amr), strings.Fields(resources)
 	gr.AuthTime, gr.ExpiresAt = time.Unix(authTime, 0).UTC(), time.Unix(expires, 0).UTC()

@@ -39,6 +39,9 @@ type AccessClaims struct {
 	SessionID string `json:"sid,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act *Actor `json:"act,omitempty"`
+	// Cnf binds a sender-constrained token (RFC 8705 section 3.1: the
+	// x5t#S256 of the client's certificate).
+	Cnf *oauth.Confirmation `json:"cnf,omitempty"`
 	// Extra are further claims — the roles of projects (package project)
 	// — that never replace the ones above.
 	Extra map[string]any `json:"-"`
@@ -59,7 +62,7 @@ type plainClaims AccessClaims
 
 // accessClaimNames are the JSON names of AccessClaims' own fields.
 var accessClaimNames = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "jti": true, "client_id": true,
-	"scope": true, "auth_time": true, "sid": true, "act": true}
+	"scope": true, "auth_time": true, "sid": true, "act": true, "cnf": true}
 
 // MarshalJSON writes the claims and the Extra ones; an Extra claim named
 // like one of the token's own is left out.
@@ -117,6 +120,8 @@ type Access struct {
 	// NotAfter, when set, caps the expiry: an exchanged token does not
 	// outlive the token it was exchanged for.
 	NotAfter time.Time
+	// Cnf: what the token is bound to (RFC 7800); nil for a bearer token.
+	Cnf *oauth.Confirmation
 }
 
 // claims are the claims of an access token a issued at now.
@@ -124,6 +129,7 @@ func (a Access) claims(now time.Time) AccessClaims {
 	c := AccessClaims{
 		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
 		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Extra: a.Extra, Act: a.Act,
+		Cnf: a.Cnf,
 	}
 	if !a.NotAfter.IsZero() && a.NotAfter.Unix() < c.Expiry {
 		c.Expiry = a.NotAfter.Unix()

@@ -397,8 +397,18 @@ type Application struct {
 	// token that acts as that user with no actor (RFC 8693 token exchange
 	// without actor_token); delegation needs only the token exchange grant.
 	ImpersonationAllowed bool `protobuf:"varint,25,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// TlsClientAuth is what a tls_client_auth client's certificate must
+	// chain to and carry (RFC 8705 section 2.1).
+	TlsClientAuth *TlsClientAuth `protobuf:"bytes,26,opt,name=tls_client_auth,json=tlsClientAuth,proto3" json:"tls_client_auth,omitempty"`
+	// Certificates are the PEM certificates a self_signed_tls_client_auth
+	// client registered (RFC 8705 section 2.2) when it registered no jwks.
+	Certificates string `protobuf:"bytes,27,opt,name=certificates,proto3" json:"certificates,omitempty"`
+	// CertificateBoundTokens binds its access tokens, and a public client's
+	// refresh tokens, to the TLS client certificate of the token request
+	// (RFC 8705 section 3, cnf x5t#S256).
+	CertificateBoundTokens bool `protobuf:"varint,28,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -606,6 +616,121 @@ func (x *Application) GetImpersonationAllowed() bool {
 	return false
 }
 
+func (x *Application) GetTlsClientAuth() *TlsClientAuth {
+	if x != nil {
+		return x.TlsClientAuth
+	}
+	return nil
+}
+
+func (x *Application) GetCertificates() string {
+	if x != nil {
+		return x.Certificates
+	}
+	return ""
+}
+
+func (x *Application) GetCertificateBoundTokens() bool {
+	if x != nil {
+		return x.CertificateBoundTokens
+	}
+	return false
+}
+
+// TlsClientAuth is the registration of a tls_client_auth client (RFC 8705
+// section 2.1.2): exactly one of the subject values.
+type TlsClientAuth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// TrustSetId names the trust set the certificate must chain to; empty
+	// for the instance's default trust set.
+	TrustSetId string `protobuf:"bytes,1,opt,name=trust_set_id,json=trustSetId,proto3" json:"trust_set_id,omitempty"`
+	// SubjectDn is the expected subject, an RFC 4514 string compared as
+	// parsed RDNs (tls_client_auth_subject_dn).
+	SubjectDn string `protobuf:"bytes,2,opt,name=subject_dn,json=subjectDn,proto3" json:"subject_dn,omitempty"`
+	// SanDns is an expected dNSName SAN (tls_client_auth_san_dns).
+	SanDns string `protobuf:"bytes,3,opt,name=san_dns,json=sanDns,proto3" json:"san_dns,omitempty"`
+	// SanUri is an expected URI SAN (tls_client_auth_san_uri).
+	SanUri string `protobuf:"bytes,4,opt,name=san_uri,json=sanUri,proto3" json:"san_uri,omitempty"`
+	// SanIp is an expected iPAddress SAN (tls_client_auth_san_ip).
+	SanIp string `protobuf:"bytes,5,opt,name=san_ip,json=sanIp,proto3" json:"san_ip,omitempty"`
+	// SanEmail is an expected rfc822Name SAN (tls_client_auth_san_email).
+	SanEmail      string `protobuf:"bytes,6,opt,name=san_email,json=sanEmail,proto3" json:"san_email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TlsClientAuth) Reset() {
+	*x = TlsClientAuth{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TlsClientAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TlsClientAuth) ProtoMessage() {}
+
+func (x *TlsClientAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TlsClientAuth.ProtoReflect.Descriptor instead.
+func (*TlsClientAuth) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TlsClientAuth) GetTrustSetId() string {
+	if x != nil {
+		return x.TrustSetId
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSubjectDn() string {
+	if x != nil {
+		return x.SubjectDn
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanDns() string {
+	if x != nil {
+		return x.SanDns
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanUri() string {
+	if x != nil {
+		return x.SanUri
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanIp() string {
+	if x != nil {
+		return x.SanIp
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanEmail() string {
+	if x != nil {
+		return x.SanEmail
+	}
+	return ""
+}
+
 // CreateProjectRequest names the organization and the project.
 type CreateProjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -619,7 +744,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +756,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +769,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{3}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateProjectRequest) GetOrganizationId() string {
@@ -672,7 +797,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +809,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +822,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{4}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -718,7 +843,7 @@ type GetProjectRequest struct {
 
 func (x *GetProjectRequest) Reset() {
 	*x = GetProjectRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +855,7 @@ func (x *GetProjectRequest) String() string {
 func (*GetProjectRequest) ProtoMessage() {}
 
 func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +868,7 @@ func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{5}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetProjectRequest) GetProjectId() string {
@@ -764,7 +889,7 @@ type GetProjectResponse struct {
 
 func (x *GetProjectResponse) Reset() {
 	*x = GetProjectResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +901,7 @@ func (x *GetProjectResponse) String() string {
 func (*GetProjectResponse) ProtoMessage() {}
 
 func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +914,7 @@ func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{6}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetProjectResponse) GetProject() *Project {
@@ -810,7 +935,7 @@ type ListProjectsRequest struct {
 
 func (x *ListProjectsRequest) Reset() {
 	*x = ListProjectsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +947,7 @@ func (x *ListProjectsRequest) String() string {
 func (*ListProjectsRequest) ProtoMessage() {}
 
 func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +960,7 @@ func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{7}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListProjectsRequest) GetOrganizationId() string {
@@ -856,7 +981,7 @@ type ListProjectsResponse struct {
 
 func (x *ListProjectsResponse) Reset() {
 	*x = ListProjectsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +993,7 @@ func (x *ListProjectsResponse) String() string {
 func (*ListProjectsResponse) ProtoMessage() {}
 
 func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1006,7 @@ func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{8}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListProjectsResponse) GetProjects() []*Project {
@@ -953,13 +1078,21 @@ type CreateApplicationRequest struct {
 	// (urn:ietf:params:oauth:grant-type:token-exchange), allow exchanges
 	// without an actor token (impersonation, RFC 8693 section 1.1).
 	ImpersonationAllowed bool `protobuf:"varint,20,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// TlsClientAuth: required for auth_method tls_client_auth.
+	TlsClientAuth *TlsClientAuth `protobuf:"bytes,21,opt,name=tls_client_auth,json=tlsClientAuth,proto3" json:"tls_client_auth,omitempty"`
+	// Certificates: for auth_method self_signed_tls_client_auth, the
+	// client's PEM certificates (or give jwks whose keys carry x5c).
+	Certificates string `protobuf:"bytes,22,opt,name=certificates,proto3" json:"certificates,omitempty"`
+	// CertificateBoundTokens binds its tokens to its TLS client certificate
+	// (RFC 8705 section 3).
+	CertificateBoundTokens bool `protobuf:"varint,23,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *CreateApplicationRequest) Reset() {
 	*x = CreateApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1104,7 @@ func (x *CreateApplicationRequest) String() string {
 func (*CreateApplicationRequest) ProtoMessage() {}
 
 func (x *CreateApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1117,7 @@ func (x *CreateApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApplicationRequest.ProtoReflect.Descriptor instead.
 func (*CreateApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{9}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateApplicationRequest) GetProjectId() string {
@@ -1127,6 +1260,27 @@ func (x *CreateApplicationRequest) GetImpersonationAllowed() bool {
 	return false
 }
 
+func (x *CreateApplicationRequest) GetTlsClientAuth() *TlsClientAuth {
+	if x != nil {
+		return x.TlsClientAuth
+	}
+	return nil
+}
+
+func (x *CreateApplicationRequest) GetCertificates() string {
+	if x != nil {
+		return x.Certificates
+	}
+	return ""
+}
+
+func (x *CreateApplicationRequest) GetCertificateBoundTokens() bool {
+	if x != nil {
+		return x.CertificateBoundTokens
+	}
+	return false
+}
+
 // SetApplicationKeysRequest replaces the keys of a private_key_jwt
 // client.
 type SetApplicationKeysRequest struct {
@@ -1134,14 +1288,17 @@ type SetApplicationKeysRequest struct {
 	// ApplicationID of the application.
 	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
 	// Jwks as in CreateApplicationRequest.
-	Jwks          string `protobuf:"bytes,2,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	Jwks string `protobuf:"bytes,2,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	// Certificates: the PEM certificates of a self_signed_tls_client_auth
+	// client, instead of jwks.
+	Certificates  string `protobuf:"bytes,3,opt,name=certificates,proto3" json:"certificates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetApplicationKeysRequest) Reset() {
 	*x = SetApplicationKeysRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1310,7 @@ func (x *SetApplicationKeysRequest) String() string {
 func (*SetApplicationKeysRequest) ProtoMessage() {}
 
 func (x *SetApplicationKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1323,7 @@ func (x *SetApplicationKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationKeysRequest.ProtoReflect.Descriptor instead.
 func (*SetApplicationKeysRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetApplicationKeysRequest) GetApplicationId() string {
@@ -1183,6 +1340,13 @@ func (x *SetApplicationKeysRequest) GetJwks() string {
 	return ""
 }
 
+func (x *SetApplicationKeysRequest) GetCertificates() string {
+	if x != nil {
+		return x.Certificates
+	}
+	return ""
+}
+
 // SetApplicationKeysResponse returns the application.
 type SetApplicationKeysResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1194,7 +1358,7 @@ type SetApplicationKeysResponse struct {
 
 func (x *SetApplicationKeysResponse) Reset() {
 	*x = SetApplicationKeysResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1370,7 @@ func (x *SetApplicationKeysResponse) String() string {
 func (*SetApplicationKeysResponse) ProtoMessage() {}
 
 func (x *SetApplicationKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1383,7 @@ func (x *SetApplicationKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationKeysResponse.ProtoReflect.Descriptor instead.
 func (*SetApplicationKeysResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetApplicationKeysResponse) GetApplication() *Application {
@@ -1250,7 +1414,7 @@ type SetApplicationRedirectsRequest struct {
 
 func (x *SetApplicationRedirectsRequest) Reset() {
 	*x = SetApplicationRedirectsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1426,7 @@ func (x *SetApplicationRedirectsRequest) String() string {
 func (*SetApplicationRedirectsRequest) ProtoMessage() {}
 
 func (x *SetApplicationRedirectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1439,7 @@ func (x *SetApplicationRedirectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationRedirectsRequest.ProtoReflect.Descriptor instead.
 func (*SetApplicationRedirectsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetApplicationRedirectsRequest) GetApplicationId() string {
@@ -1331,7 +1495,7 @@ type SetApplicationRedirectsResponse struct {
 
 func (x *SetApplicationRedirectsResponse) Reset() {
 	*x = SetApplicationRedirectsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1507,7 @@ func (x *SetApplicationRedirectsResponse) String() string {
 func (*SetApplicationRedirectsResponse) ProtoMessage() {}
 
 func (x *SetApplicationRedirectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1520,7 @@ func (x *SetApplicationRedirectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationRedirectsResponse.ProtoReflect.Descriptor instead.
 func (*SetApplicationRedirectsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetApplicationRedirectsResponse) GetApplication() *Application {
@@ -1380,7 +1544,7 @@ type CreateApplicationResponse struct {
 
 func (x *CreateApplicationResponse) Reset() {
 	*x = CreateApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1556,7 @@ func (x *CreateApplicationResponse) String() string {
 func (*CreateApplicationResponse) ProtoMessage() {}
 
 func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1569,7 @@ func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApplicationResponse.ProtoReflect.Descriptor instead.
 func (*CreateApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateApplicationResponse) GetApplication() *Application {
@@ -1433,7 +1597,7 @@ type GetApplicationRequest struct {
 
 func (x *GetApplicationRequest) Reset() {
 	*x = GetApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1609,7 @@ func (x *GetApplicationRequest) String() string {
 func (*GetApplicationRequest) ProtoMessage() {}
 
 func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1622,7 @@ func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationRequest.ProtoReflect.Descriptor instead.
 func (*GetApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetApplicationRequest) GetApplicationId() string {
@@ -1479,7 +1643,7 @@ type GetApplicationResponse struct {
 
 func (x *GetApplicationResponse) Reset() {
 	*x = GetApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1655,7 @@ func (x *GetApplicationResponse) String() string {
 func (*GetApplicationResponse) ProtoMessage() {}
 
 func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1668,7 @@ func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationResponse.ProtoReflect.Descriptor instead.
 func (*GetApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetApplicationResponse) GetApplication() *Application {
@@ -1525,7 +1689,7 @@ type ListApplicationsRequest struct {
 
 func (x *ListApplicationsRequest) Reset() {
 	*x = ListApplicationsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1701,7 @@ func (x *ListApplicationsRequest) String() string {
 func (*ListApplicationsRequest) ProtoMessage() {}
 
 func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1714,7 @@ func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListApplicationsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListApplicationsRequest) GetProjectId() string {
@@ -1571,7 +1735,7 @@ type ListApplicationsResponse struct {
 
 func (x *ListApplicationsResponse) Reset() {
 	*x = ListApplicationsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1747,7 @@ func (x *ListApplicationsResponse) String() string {
 func (*ListApplicationsResponse) ProtoMessage() {}
 
 func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1760,7 @@ func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListApplicationsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListApplicationsResponse) GetApplications() []*Application {
@@ -1620,7 +1784,7 @@ type AddClientSecretRequest struct {
 
 func (x *AddClientSecretRequest) Reset() {
 	*x = AddClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1796,7 @@ func (x *AddClientSecretRequest) String() string {
 func (*AddClientSecretRequest) ProtoMessage() {}
 
 func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1809,7 @@ func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*AddClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddClientSecretRequest) GetApplicationId() string {
@@ -1675,7 +1839,7 @@ type AddClientSecretResponse struct {
 
 func (x *AddClientSecretResponse) Reset() {
 	*x = AddClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1851,7 @@ func (x *AddClientSecretResponse) String() string {
 func (*AddClientSecretResponse) ProtoMessage() {}
 
 func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1864,7 @@ func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*AddClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddClientSecretResponse) GetSecret() *ClientSecret {
@@ -1730,7 +1894,7 @@ type RemoveClientSecretRequest struct {
 
 func (x *RemoveClientSecretRequest) Reset() {
 	*x = RemoveClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1906,7 @@ func (x *RemoveClientSecretRequest) String() string {
 func (*RemoveClientSecretRequest) ProtoMessage() {}
 
 func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1919,7 @@ func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveClientSecretRequest) GetApplicationId() string {
@@ -1781,7 +1945,7 @@ type RemoveClientSecretResponse struct {
 
 func (x *RemoveClientSecretResponse) Reset() {
 	*x = RemoveClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1957,7 @@ func (x *RemoveClientSecretResponse) String() string {
 func (*RemoveClientSecretResponse) ProtoMessage() {}
 
 func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1970,7 @@ func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{22}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 // StringList is a list that may be set to empty.
@@ -1820,7 +1984,7 @@ type StringList struct {
 
 func (x *StringList) Reset() {
 	*x = StringList{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +1996,7 @@ func (x *StringList) String() string {
 func (*StringList) ProtoMessage() {}
 
 func (x *StringList) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2009,7 @@ func (x *StringList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringList.ProtoReflect.Descriptor instead.
 func (*StringList) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{23}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StringList) GetValues() []string {
@@ -1882,13 +2046,19 @@ type UpdateApplicationRequest struct {
 	ResourceUri *string `protobuf:"bytes,10,opt,name=resource_uri,json=resourceUri,proto3,oneof" json:"resource_uri,omitempty"`
 	// ImpersonationAllowed lets a token exchange client impersonate.
 	ImpersonationAllowed *bool `protobuf:"varint,11,opt,name=impersonation_allowed,json=impersonationAllowed,proto3,oneof" json:"impersonation_allowed,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// TlsClientAuth replaces a tls_client_auth client's trust set and
+	// subject.
+	TlsClientAuth *TlsClientAuth `protobuf:"bytes,12,opt,name=tls_client_auth,json=tlsClientAuth,proto3" json:"tls_client_auth,omitempty"`
+	// CertificateBoundTokens binds its tokens to its TLS client
+	// certificate.
+	CertificateBoundTokens *bool `protobuf:"varint,13,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3,oneof" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *UpdateApplicationRequest) Reset() {
 	*x = UpdateApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2070,7 @@ func (x *UpdateApplicationRequest) String() string {
 func (*UpdateApplicationRequest) ProtoMessage() {}
 
 func (x *UpdateApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2083,7 @@ func (x *UpdateApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateApplicationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{24}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateApplicationRequest) GetApplicationId() string {
@@ -1993,6 +2163,20 @@ func (x *UpdateApplicationRequest) GetImpersonationAllowed() bool {
 	return false
 }
 
+func (x *UpdateApplicationRequest) GetTlsClientAuth() *TlsClientAuth {
+	if x != nil {
+		return x.TlsClientAuth
+	}
+	return nil
+}
+
+func (x *UpdateApplicationRequest) GetCertificateBoundTokens() bool {
+	if x != nil && x.CertificateBoundTokens != nil {
+		return *x.CertificateBoundTokens
+	}
+	return false
+}
+
 // UpdateApplicationResponse returns the application as it is now.
 type UpdateApplicationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2004,7 +2188,7 @@ type UpdateApplicationResponse struct {
 
 func (x *UpdateApplicationResponse) Reset() {
 	*x = UpdateApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2200,7 @@ func (x *UpdateApplicationResponse) String() string {
 func (*UpdateApplicationResponse) ProtoMessage() {}
 
 func (x *UpdateApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2213,7 @@ func (x *UpdateApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateApplicationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{25}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateApplicationResponse) GetApplication() *Application {
@@ -2055,7 +2239,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xc0\b\n" +
+	"expireTime\"\xeb\t\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2089,7 +2273,19 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vrole_claims\x18\x17 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
 	"roleClaims\x12!\n" +
 	"\fresource_uri\x18\x18 \x01(\tR\vresourceUri\x123\n" +
-	"\x15impersonation_allowed\x18\x19 \x01(\bR\x14impersonationAllowed\"S\n" +
+	"\x15impersonation_allowed\x18\x19 \x01(\bR\x14impersonationAllowed\x12K\n" +
+	"\x0ftls_client_auth\x18\x1a \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12\"\n" +
+	"\fcertificates\x18\x1b \x01(\tR\fcertificates\x128\n" +
+	"\x18certificate_bound_tokens\x18\x1c \x01(\bR\x16certificateBoundTokens\"\xb6\x01\n" +
+	"\rTlsClientAuth\x12 \n" +
+	"\ftrust_set_id\x18\x01 \x01(\tR\n" +
+	"trustSetId\x12\x1d\n" +
+	"\n" +
+	"subject_dn\x18\x02 \x01(\tR\tsubjectDn\x12\x17\n" +
+	"\asan_dns\x18\x03 \x01(\tR\x06sanDns\x12\x17\n" +
+	"\asan_uri\x18\x04 \x01(\tR\x06sanUri\x12\x15\n" +
+	"\x06san_ip\x18\x05 \x01(\tR\x05sanIp\x12\x1b\n" +
+	"\tsan_email\x18\x06 \x01(\tR\bsanEmail\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -2103,7 +2299,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xfc\x06\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xa7\b\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -2131,10 +2327,14 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vrole_claims\x18\x12 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
 	"roleClaims\x12!\n" +
 	"\fresource_uri\x18\x13 \x01(\tR\vresourceUri\x123\n" +
-	"\x15impersonation_allowed\x18\x14 \x01(\bR\x14impersonationAllowed\"V\n" +
+	"\x15impersonation_allowed\x18\x14 \x01(\bR\x14impersonationAllowed\x12K\n" +
+	"\x0ftls_client_auth\x18\x15 \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12\"\n" +
+	"\fcertificates\x18\x16 \x01(\tR\fcertificates\x128\n" +
+	"\x18certificate_bound_tokens\x18\x17 \x01(\bR\x16certificateBoundTokens\"z\n" +
 	"\x19SetApplicationKeysRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x12\n" +
-	"\x04jwks\x18\x02 \x01(\tR\x04jwks\"a\n" +
+	"\x04jwks\x18\x02 \x01(\tR\x04jwks\x12\"\n" +
+	"\fcertificates\x18\x03 \x01(\tR\fcertificates\"a\n" +
 	"\x1aSetApplicationKeysResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\xb0\x02\n" +
 	"\x1eSetApplicationRedirectsRequest\x12%\n" +
@@ -2170,7 +2370,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x1aRemoveClientSecretResponse\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xf5\x05\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\x9e\a\n" +
 	"\x18UpdateApplicationRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12A\n" +
@@ -2187,14 +2387,17 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"roleClaims\x88\x01\x01\x12&\n" +
 	"\fresource_uri\x18\n" +
 	" \x01(\tH\x05R\vresourceUri\x88\x01\x01\x128\n" +
-	"\x15impersonation_allowed\x18\v \x01(\bH\x06R\x14impersonationAllowed\x88\x01\x01B\a\n" +
+	"\x15impersonation_allowed\x18\v \x01(\bH\x06R\x14impersonationAllowed\x88\x01\x01\x12K\n" +
+	"\x0ftls_client_auth\x18\f \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12=\n" +
+	"\x18certificate_bound_tokens\x18\r \x01(\bH\aR\x16certificateBoundTokens\x88\x01\x01B\a\n" +
 	"\x05_nameB\x14\n" +
 	"\x12_access_token_typeB\x0f\n" +
 	"\r_id_token_algB\x0e\n" +
 	"\f_third_partyB\x0e\n" +
 	"\f_role_claimsB\x0f\n" +
 	"\r_resource_uriB\x18\n" +
-	"\x16_impersonation_allowed\"`\n" +
+	"\x16_impersonation_allowedB\x1b\n" +
+	"\x19_certificate_bound_tokens\"`\n" +
 	"\x19UpdateApplicationResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication*h\n" +
 	"\x0fApplicationKind\x12 \n" +
@@ -2236,7 +2439,7 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
@@ -2244,89 +2447,93 @@ var file_castellan_project_v1_project_proto_goTypes = []any{
 	(*Project)(nil),                         // 3: castellan.project.v1.Project
 	(*ClientSecret)(nil),                    // 4: castellan.project.v1.ClientSecret
 	(*Application)(nil),                     // 5: castellan.project.v1.Application
-	(*CreateProjectRequest)(nil),            // 6: castellan.project.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),           // 7: castellan.project.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),               // 8: castellan.project.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),              // 9: castellan.project.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),             // 10: castellan.project.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),            // 11: castellan.project.v1.ListProjectsResponse
-	(*CreateApplicationRequest)(nil),        // 12: castellan.project.v1.CreateApplicationRequest
-	(*SetApplicationKeysRequest)(nil),       // 13: castellan.project.v1.SetApplicationKeysRequest
-	(*SetApplicationKeysResponse)(nil),      // 14: castellan.project.v1.SetApplicationKeysResponse
-	(*SetApplicationRedirectsRequest)(nil),  // 15: castellan.project.v1.SetApplicationRedirectsRequest
-	(*SetApplicationRedirectsResponse)(nil), // 16: castellan.project.v1.SetApplicationRedirectsResponse
-	(*CreateApplicationResponse)(nil),       // 17: castellan.project.v1.CreateApplicationResponse
-	(*GetApplicationRequest)(nil),           // 18: castellan.project.v1.GetApplicationRequest
-	(*GetApplicationResponse)(nil),          // 19: castellan.project.v1.GetApplicationResponse
-	(*ListApplicationsRequest)(nil),         // 20: castellan.project.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),        // 21: castellan.project.v1.ListApplicationsResponse
-	(*AddClientSecretRequest)(nil),          // 22: castellan.project.v1.AddClientSecretRequest
-	(*AddClientSecretResponse)(nil),         // 23: castellan.project.v1.AddClientSecretResponse
-	(*RemoveClientSecretRequest)(nil),       // 24: castellan.project.v1.RemoveClientSecretRequest
-	(*RemoveClientSecretResponse)(nil),      // 25: castellan.project.v1.RemoveClientSecretResponse
-	(*StringList)(nil),                      // 26: castellan.project.v1.StringList
-	(*UpdateApplicationRequest)(nil),        // 27: castellan.project.v1.UpdateApplicationRequest
-	(*UpdateApplicationResponse)(nil),       // 28: castellan.project.v1.UpdateApplicationResponse
-	(*timestamppb.Timestamp)(nil),           // 29: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 30: google.protobuf.Duration
+	(*TlsClientAuth)(nil),                   // 6: castellan.project.v1.TlsClientAuth
+	(*CreateProjectRequest)(nil),            // 7: castellan.project.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),           // 8: castellan.project.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),               // 9: castellan.project.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),              // 10: castellan.project.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),             // 11: castellan.project.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),            // 12: castellan.project.v1.ListProjectsResponse
+	(*CreateApplicationRequest)(nil),        // 13: castellan.project.v1.CreateApplicationRequest
+	(*SetApplicationKeysRequest)(nil),       // 14: castellan.project.v1.SetApplicationKeysRequest
+	(*SetApplicationKeysResponse)(nil),      // 15: castellan.project.v1.SetApplicationKeysResponse
+	(*SetApplicationRedirectsRequest)(nil),  // 16: castellan.project.v1.SetApplicationRedirectsRequest
+	(*SetApplicationRedirectsResponse)(nil), // 17: castellan.project.v1.SetApplicationRedirectsResponse
+	(*CreateApplicationResponse)(nil),       // 18: castellan.project.v1.CreateApplicationResponse
+	(*GetApplicationRequest)(nil),           // 19: castellan.project.v1.GetApplicationRequest
+	(*GetApplicationResponse)(nil),          // 20: castellan.project.v1.GetApplicationResponse
+	(*ListApplicationsRequest)(nil),         // 21: castellan.project.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),        // 22: castellan.project.v1.ListApplicationsResponse
+	(*AddClientSecretRequest)(nil),          // 23: castellan.project.v1.AddClientSecretRequest
+	(*AddClientSecretResponse)(nil),         // 24: castellan.project.v1.AddClientSecretResponse
+	(*RemoveClientSecretRequest)(nil),       // 25: castellan.project.v1.RemoveClientSecretRequest
+	(*RemoveClientSecretResponse)(nil),      // 26: castellan.project.v1.RemoveClientSecretResponse
+	(*StringList)(nil),                      // 27: castellan.project.v1.StringList
+	(*UpdateApplicationRequest)(nil),        // 28: castellan.project.v1.UpdateApplicationRequest
+	(*UpdateApplicationResponse)(nil),       // 29: castellan.project.v1.UpdateApplicationResponse
+	(*timestamppb.Timestamp)(nil),           // 30: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 31: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	29, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	29, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	29, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	30, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	30, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	30, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	31, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	29, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	30, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	3,  // 9: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 10: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 11: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
-	0,  // 12: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
-	1,  // 13: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	30, // 14: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	2,  // 15: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	5,  // 16: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 17: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 18: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 19: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 20: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	30, // 21: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	4,  // 22: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	26, // 23: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
-	1,  // 24: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	30, // 25: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	26, // 26: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
-	2,  // 27: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	5,  // 28: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	6,  // 29: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	8,  // 30: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	10, // 31: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	12, // 32: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	18, // 33: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	27, // 34: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
-	15, // 35: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	13, // 36: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	20, // 37: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	22, // 38: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	24, // 39: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	7,  // 40: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	9,  // 41: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	11, // 42: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	17, // 43: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	19, // 44: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	28, // 45: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
-	16, // 46: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	14, // 47: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	21, // 48: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	23, // 49: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	25, // 50: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	40, // [40:51] is the sub-list for method output_type
-	29, // [29:40] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	6,  // 9: castellan.project.v1.Application.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	3,  // 10: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 11: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 12: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
+	0,  // 13: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
+	1,  // 14: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	31, // 15: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 16: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 17: castellan.project.v1.CreateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 18: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 19: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 20: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 21: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 22: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	31, // 23: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 24: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	27, // 25: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
+	1,  // 26: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	31, // 27: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	27, // 28: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
+	2,  // 29: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 30: castellan.project.v1.UpdateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 31: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	7,  // 32: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	9,  // 33: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	11, // 34: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	13, // 35: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	19, // 36: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	28, // 37: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
+	16, // 38: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	14, // 39: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	21, // 40: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	23, // 41: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	25, // 42: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	8,  // 43: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	10, // 44: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	12, // 45: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	18, // 46: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	20, // 47: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	29, // 48: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
+	17, // 49: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	15, // 50: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	22, // 51: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	24, // 52: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	26, // 53: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	43, // [43:54] is the sub-list for method output_type
+	32, // [32:43] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -2334,14 +2541,14 @@ func file_castellan_project_v1_project_proto_init() {
 	if File_castellan_project_v1_project_proto != nil {
 		return
 	}
-	file_castellan_project_v1_project_proto_msgTypes[24].OneofWrappers = []any{}
+	file_castellan_project_v1_project_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
