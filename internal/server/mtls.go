@@ -219,11 +219,7 @@ func ParseForwardedCertificate(format, value string) ([]*x509.Certificate, error
 	}
 	switch format {
 	case CertNginx, CertAWSALB:
-		pemText, err := url.PathUnescape(value)
-		if err != nil {
-			return nil, errors.New("not URL-escaped")
-		}
-		return parsePEMChain(pemText)
+		return parseEscapedPEM(value)
 	case CertEnvoy:
 		return parseXFCC(value)
 	case CertTraefik:
@@ -328,19 +324,31 @@ func parseXFCC(value string) ([]*x509.Certificate, error) {
 		}
 	}
 	if chain != "" {
-		if pemText, err := url.PathUnescape(chain); err == nil {
-			return parsePEMChain(pemText)
-		}
-		return nil, errors.New("the Chain is not URL-escaped")
+		return parseEscapedPEM(chain)
 	}
 	if cert == "" {
 		return nil, errors.New("the XFCC element has no Cert")
 	}
-	pemText, err := url.PathUnescape(cert)
+	return parseEscapedPEM(cert)
+}
+
+// parseEscapedPEM reads URL-escaped PEM: percent-escapes only (nginx,
+// Envoy, and AWS ALB, which leaves + = / as they are), or, failing that,
+// form escaping, where + is a space.
+func parseEscapedPEM(value string) ([]*x509.Certificate, error) {
+	pemText, err := url.PathUnescape(value)
 	if err != nil {
-		return nil, errors.New("the Cert is not URL-escaped")
+		return nil, errors.New("not URL-escaped")
 	}
-	return parsePEMChain(pemText)
+	chain, err := parsePEMChain(pemText)
+	if err != nil && strings.Contains(value, "+") {
+		if pemText, qerr := url.QueryUnescape(value); qerr == nil {
+			if c, perr := parsePEMChain(pemText); perr == nil {
+				return c, nil
+			}
+		}
+	}
+	return chain, err
 }
 
 // splitQuoted splits s at sep outside double quotes (a backslash escapes
