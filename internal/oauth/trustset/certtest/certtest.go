@@ -90,6 +90,8 @@ type Options struct {
 	Emails    []string
 	NotBefore time.Time // zero: an hour ago
 	NotAfter  time.Time // zero: in a day
+	// Server makes a TLS server certificate instead of a client one.
+	Server bool
 }
 
 func template(t testing.TB, o Options) *x509.Certificate {
@@ -97,6 +99,9 @@ func template(t testing.TB, o Options) *x509.Certificate {
 		SerialNumber: nextSerial(), Subject: o.Subject, DNSNames: o.DNSNames, EmailAddresses: o.Emails,
 		NotBefore: o.NotBefore, NotAfter: o.NotAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if o.Server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore = time.Now().Add(-time.Hour)
