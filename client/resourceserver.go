@@ -304,4 +304,6 @@ func (v *tokenVerifier) introspect(ctx context.Context, raw string, c *tokenClai
 }
 
 // AccessTokenFromRequest is AccessTokenFrom of the request's context.
-func AccessTokenFromRequest(r *http.Request) (*AccessToken, bool) { return AccessTokenFrom(r.Context()) }
+func AccessTokenFromRequest(r *http.Request) (*AccessToken, bool) {
+	return AccessTokenFrom(r.Context())
+}
