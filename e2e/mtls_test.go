@@ -137,7 +137,10 @@ func newMTLSEnv(t *testing.T) *mtlsEnv {
 func tlsClient(roots *x509.CertPool, cert *certtest.Cert) *http.Client {
 	cfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	if cert != nil {
-		cfg.Certificates = []tls.Certificate{cert.TLS()}
+		// Always sent, even when the server names CAs it does not chain
+		// to (Go's client would otherwise send none).
+		c := cert.TLS()
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
 }
