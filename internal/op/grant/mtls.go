@@ -2,6 +2,7 @@ package grant
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
@@ -15,13 +16,22 @@ import (
 // that binds its tokens but came without a certificate is refused rather
 // than given a bearer token it did not ask for.
 func certificateBinding(r Request) (*oauth.Confirmation, error) {
-	if r.NoClient || !r.Client.Application().CertificateBoundTokens {
+	if r.NoClient {
 		return nil, nil
 	}
-	if r.Certificate == nil {
+	return bindTo(r.Client.Application(), r.Certificate)
+}
+
+// bindTo is certificateBinding for the application app and the request's
+// certificate cert.
+func bindTo(app client.Application, cert *x509.Certificate) (*oauth.Confirmation, error) {
+	if !app.CertificateBoundTokens {
+		return nil, nil
+	}
+	if cert == nil {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "the client's tokens are bound to its TLS client certificate (RFC 8705), and the request came without one")
 	}
-	return &oauth.Confirmation{X5TS256: client.Thumbprint(r.Certificate)}, nil
+	return &oauth.Confirmation{X5TS256: client.Thumbprint(cert)}, nil
 }
 
 // refreshBinding is the cnf of a new grant's refresh tokens: a public
@@ -38,20 +48,28 @@ func refreshBinding(r Request, access *oauth.Confirmation) *oauth.Confirmation {
 // bound to another certificate than the request's, before the rotation
 // would spend it.
 func checkRefreshBinding(ctx context.Context, store Grants, r Request, raw string) error {
-	if r.NoClient || !r.Client.Application().Public {
+	if r.NoClient {
 		return nil
 	}
-	g, _, err := store.ByRefreshToken(ctx, r.InstanceID, raw)
+	return checkBoundRefresh(ctx, store, r.InstanceID, r.Client.Application(), r.Certificate, raw)
+}
+
+// checkBoundRefresh is checkRefreshBinding for app and cert.
+func checkBoundRefresh(ctx context.Context, store Grants, instanceID string, app client.Application, cert *x509.Certificate, raw string) error {
+	if !app.Public {
+		return nil
+	}
+	g, _, err := store.ByRefreshToken(ctx, instanceID, raw)
 	if errors.Is(err, grants.ErrInvalid) {
 		return nil // Refresh says why
 	}
 	if err != nil {
 		return err
 	}
-	if g.Cnf == nil || g.Cnf.X5TS256 == "" || g.ClientID != r.Client.Application().ClientID {
+	if g.Cnf == nil || g.Cnf.X5TS256 == "" || g.ClientID != app.ClientID {
 		return nil
 	}
-	if r.Certificate == nil || client.Thumbprint(r.Certificate) != g.Cnf.X5TS256 {
+	if cert == nil || client.Thumbprint(cert) != g.Cnf.X5TS256 {
 		return invalidGrant("the refresh token is bound to a TLS client certificate the request did not present")
 	}
 	return nil
