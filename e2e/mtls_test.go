@@ -57,7 +57,7 @@ func thumbprint(c *x509.Certificate) string {
 }
 
 // apiCall calls the management API of p with token.
-func apiCall(t *testing.T, p *proc, token, method, path string, body, out any) {
+func apiCall(t testing.TB, p *proc, token, method, path string, body, out any) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -84,7 +84,7 @@ func apiCall(t *testing.T, p *proc, token, method, path string, body, out any) {
 }
 
 // setupMTLS registers the trust set and the clients on a started server.
-func setupMTLS(t *testing.T, p *proc, b backend, e *mtlsEnv) {
+func setupMTLS(t testing.TB, p *proc, b backend, e *mtlsEnv) {
 	t.Helper()
 	token, stderr, err := castellan(t, b.env, "tokens", "create", "admin", "1h")
 	if err != nil {
@@ -120,7 +120,7 @@ func setupMTLS(t *testing.T, p *proc, b backend, e *mtlsEnv) {
 	e.api, e.apiSecret = create(map[string]any{"name": "market-data-api", "kind": "APPLICATION_KIND_API"})
 }
 
-func newMTLSEnv(t *testing.T) *mtlsEnv {
+func newMTLSEnv(t testing.TB) *mtlsEnv {
 	e := &mtlsEnv{bank: certtest.NewCA(t, "Example Bank Root"), other: certtest.NewCA(t, "Other Root"), dir: t.TempDir()}
 	subject := pkix.Name{CommonName: "payments", Organization: []string{"Example Bank"}, Country: []string{"DE"}}
 	e.good = e.bank.Issue(t, certtest.Options{Subject: subject})
@@ -145,7 +145,7 @@ func tlsClient(roots *x509.CertPool, cert *certtest.Cert) *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
 }
 
-func tokenRequest(t *testing.T, c *http.Client, tokenURL, clientID string, header http.Header) (int, map[string]any) {
+func tokenRequest(t testing.TB, c *http.Client, tokenURL, clientID string, header http.Header) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
