@@ -318,6 +318,14 @@ func TestLoadRejects(t *testing.T) {
 		args []string
 		want []string // substrings of the error
 	}{
+		{name: "fail/a proxy header format without trusted proxies", args: []string{"--mtls-proxy-header-format", "nginx"},
+			want: []string{`mtls.trusted_proxies (from default): must name the proxies whose header is believed when mtls.proxy_header_format (from --mtls-proxy-header-format) is set`}},
+		{name: "fail/a trusted proxy that is not a network", env: map[string]string{"CASTELLAN_MTLS_TRUSTED_PROXIES": "10.0.0.1"},
+			want: []string{`mtls.trusted_proxies (from CASTELLAN_MTLS_TRUSTED_PROXIES): must be networks in CIDR notation`}},
+		{name: "fail/an unknown proxy header format", args: []string{"--mtls-proxy-header-format", "iis"},
+			want: []string{`mtls.proxy_header_format (from --mtls-proxy-header-format)`}},
+		{name: "fail/an mTLS listener without TLS", args: []string{"--mtls-listen", "127.0.0.1:8443"},
+			want: []string{`mtls.listen (from --mtls-listen): needs tls.cert_file`}},
 		{name: "fail/smtp host without a sender", args: []string{"--notify-smtp-host", "smtp.example.com"},
 			want: []string{`config: notify.smtp.from (from default): must be set when notify.smtp.host (from --notify-smtp-host) is set`}},
 		{name: "fail/sms webhook with a short secret", env: map[string]string{"CASTELLAN_NOTIFY_SMS_WEBHOOK_URL": "https://sms.example.com/send", "CASTELLAN_NOTIFY_SMS_WEBHOOK_SECRET": "short"},
