@@ -23,7 +23,9 @@
 // all; a name of 1 to 200 characters.
 //
 // Verifier verifies a presented chain against a set, read at most
-// CacheTTL ago, and names the precise reason of a refusal (expired, not
+// CacheTTL ago — and remembers a chain that verified for as long as it
+// uses that read of the set, so that a client on a kept-alive connection
+// costs one hash, not a chain verification, per grant — and names the precise reason of a refusal (expired, not
 // yet valid, unknown authority, revoked, stale CRL) for the log and the
 // audit trail; the client only ever sees invalid_client.
 //

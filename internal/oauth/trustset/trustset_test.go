@@ -147,3 +147,34 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("another instance: %v", err)
 	}
 }
+
+// A chain that verified is remembered only while the set it verified
+// with is: a CRL published later refuses the certificate within CacheTTL.
+func TestVerifiedChainsFollowTheSet(t *testing.T) {
+	s := newStore(t)
+	c := trustset.NewCommands(s.Store)
+	ca := certtest.NewCA(t, "Bank Root")
+	good := ca.Issue(t, certtest.Options{Subject: pkix.Name{CommonName: "good"}})
+	set, err := c.Create(ctx, eventstore.SystemEditor, "inst-a", trustset.Spec{Name: "Banks", Certificates: ca.PEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset := time.Duration(0)
+	v := trustset.NewVerifier(s.DB(), func() time.Time { return time.Now().Add(offset) })
+	chain := []*x509.Certificate{good.Cert}
+	if err := v.Verify(ctx, "inst-a", set.ID, chain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(ctx, eventstore.SystemEditor, "inst-a", set.ID, trustset.Spec{Name: "Banks", Certificates: ca.PEM(),
+		CRLs: ca.CRL(t, time.Now().Add(time.Hour), good)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(ctx, "inst-a", set.ID, chain); err != nil {
+		t.Fatalf("within CacheTTL the remembered verification holds: %v", err)
+	}
+	offset = 2 * trustset.CacheTTL
+	var r *trustset.Refused
+	if err := v.Verify(ctx, "inst-a", set.ID, chain); !errors.As(err, &r) || !strings.Contains(r.Reason, "revoked") {
+		t.Fatalf("after CacheTTL: %v, want revoked", err)
+	}
+}

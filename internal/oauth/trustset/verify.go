@@ -2,6 +2,7 @@ package trustset
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -34,6 +35,15 @@ type Verifier struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedSet // instance NUL set id ("" for the default)
+	// verified remembers chains that verified, by set and the chain's
+	// SHA-256, until the set they verified with is read again: a client
+	// on a kept-alive connection is not verified anew at every grant.
+	verified map[verifiedKey]time.Time
+}
+
+type verifiedKey struct {
+	set   string
+	chain [32]byte
 }
 
 type cachedSet struct {
@@ -47,7 +57,7 @@ func NewVerifier(db *database.DB, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
-	return &Verifier{db: db, now: now, cache: map[string]cachedSet{}}
+	return &Verifier{db: db, now: now, cache: map[string]cachedSet{}, verified: map[verifiedKey]time.Time{}}
 }
 
 func (v *Verifier) load(ctx context.Context, instanceID, setID string) (*parsed, error) {
@@ -96,12 +106,24 @@ func (v *Verifier) Verify(ctx context.Context, instanceID, setID string, chain [
 	if len(chain) == 0 {
 		return refused("no client certificate")
 	}
-	p, err := v.load(ctx, instanceID, setID)
+	p, until, err := v.loadUntil(ctx, instanceID, setID)
 	if err != nil {
 		return err
 	}
 	now := v.now()
 	leaf := chain[0]
+	h := sha256.New()
+	for _, c := range chain {
+		h.Write(c.Raw)
+	}
+	key := verifiedKey{set: instanceID + "\x00" + setID}
+	h.Sum(key.chain[:0])
+	v.mu.Lock()
+	ok := now.Before(v.verified[key])
+	v.mu.Unlock()
+	if ok && !now.After(leaf.NotAfter) {
+		return nil
+	}
 	if now.Before(leaf.NotBefore) {
 		return refused("certificate %s (serial %s) is not valid before %s", leaf.Subject, leaf.SerialNumber, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
@@ -124,10 +146,31 @@ func (v *Verifier) Verify(ctx context.Context, instanceID, setID string, chain [
 	var last error
 	for _, c := range chains {
 		if last = p.checkRevoked(c, now); last == nil {
+			v.mu.Lock()
+			if len(v.verified) >= maxVerified {
+				v.verified = map[verifiedKey]time.Time{}
+			}
+			v.verified[key] = until
+			v.mu.Unlock()
 			return nil
 		}
 	}
 	return last
+}
+
+// maxVerified bounds the remembered chains; past it, it starts empty.
+const maxVerified = 10000
+
+// loadUntil is load, with the time until which the set read is used.
+func (v *Verifier) loadUntil(ctx context.Context, instanceID, setID string) (*parsed, time.Time, error) {
+	p, err := v.load(ctx, instanceID, setID)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	v.mu.Lock()
+	until := v.cache[instanceID+"\x00"+setID].until
+	v.mu.Unlock()
+	return p, until, nil
 }
 
 // checkRevoked checks each certificate of a verified chain against the
