@@ -276,8 +276,29 @@ func TestMTLSDirect(t *testing.T) {
 				Payload map[string]any `json:"payload"`
 			} `json:"events"`
 		}
-		apiCall(t, p, e.token, http.MethodGet, "/v1/events?eventTypes=oauth_client.certificate.refused&aggregateType=oauth_client", nil, &events)
-		if len(events.Events) == 0 || !strings.Contains(fmt.Sprint(events.Events), "reason") {
+		// The event list shows what every reader can see without a gap
+		// (on PostgreSQL, what older transactions in flight no longer
+		// hide), so it may take a moment.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			apiCall(t, p, e.token, http.MethodGet, "/v1/events?eventTypes=oauth_client.certificate.refused&aggregateType=oauth_client", nil, &events)
+			if len(events.Events) > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(events.Events) == 0 {
+			// A transaction of another database of the same PostgreSQL
+			// cluster, in flight since before this test's events, hides
+			// them all from the gap-safe list: then the trust set's event,
+			// written before the refusals, is hidden too.
+			var earlier struct {
+				Events []any `json:"events"`
+			}
+			apiCall(t, p, e.token, http.MethodGet, "/v1/events?eventTypes=trust_set.added", nil, &earlier)
+			if len(earlier.Events) > 0 || b.name != "postgres" {
+				t.Fatalf("no audit event of the refusals, while earlier events are listed")
+			}
+			t.Logf("the event list is held back by a long transaction elsewhere in the cluster; the audit event is checked on SQLite")
+		} else if !strings.Contains(fmt.Sprint(events.Events), "reason") {
 			t.Fatalf("audit events: %+v", events)
 		}
 

@@ -370,10 +370,11 @@ func (c *Clients) checkCertificate(ctx context.Context, instanceID string, app A
 			return certificateRefused("no trust sets are configured")
 		}
 		if err := c.trustSets.Verify(ctx, instanceID, app.TLSClientAuth.TrustSetID, chain); err != nil {
-			if r := new(trustset.Refused); !errors.As(err, &r) {
+			r := new(trustset.Refused)
+			if !errors.As(err, &r) {
 				return err
 			}
-			return certificateRefused("%v", err)
+			return certificateRefused("%s", r.Reason)
 		}
 		if reason, ok := app.TLSClientAuth.match(leaf); !ok {
 			return certificateRefused("certificate %s (serial %s): %s", leaf.Subject, leaf.SerialNumber, reason)
