@@ -375,5 +375,17 @@ func TestMTLSDirect(t *testing.T) {
 		if code, _ := call(&e.good, opaque); code != http.StatusUnauthorized {
 			t.Fatalf("the SDK with an opaque token and another certificate: %d", code)
 		}
+
+		// Another subject registered through the API counts at once; the
+		// previous one no longer does once the client cache turned.
+		apiCall(t, p, e.token, http.MethodPatch, "/v1/applications/"+e.pki.ID, map[string]any{
+			"tlsClientAuth": map[string]any{"subjectDn": "CN=treasury,O=Example Bank,C=DE"}}, nil)
+		if code, body := tokenRequest(t, tlsClient(roots, &e.wrongSub), tokenURL, e.pki.ClientID, nil); code != http.StatusOK {
+			t.Fatalf("the newly registered subject: %d %v", code, body)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		if code, _ := tokenRequest(t, good, tokenURL, e.pki.ClientID, nil); code != http.StatusUnauthorized {
+			t.Fatalf("the previous subject after the update: %d", code)
+		}
 	})
 }
