@@ -21,6 +21,17 @@
 // the *http.Client ([WithHTTPClient]) and any further connect.ClientOption
 // ([WithClientOptions]).
 //
+// # Protecting an API
+//
+// [RequireAccessToken] is http.Handler middleware for a resource server:
+// it accepts a request only with a valid Castellan access token — a JWT
+// verified with the issuer's published keys, or an opaque token
+// introspected with the API application's credentials — and, for a token
+// bound to a certificate (cnf x5t#S256, RFC 8705 section 3), only with
+// that certificate on the request ([AccessTokenOptions].Certificate; the
+// TLS connection's by default). [AccessTokenFrom] gives the handler what
+// was verified.
+//
 // # Errors
 //
 // An RPC's error is a *connect.Error (possibly wrapped). [AsError] turns it

@@ -61,7 +61,7 @@ func (s *oauthServer) dpopCall(t *testing.T, method, path, clientID, secret stri
 
 // cnfOf reads the cnf.jkt of a JWT access token, without verifying it
 // (TestClientCredentials verifies tokens against the JWKS).
-func cnfOf(t *testing.T, raw string) string {
+func jktOf(t *testing.T, raw string) string {
 	t.Helper()
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
 	if err != nil {
@@ -165,7 +165,7 @@ func TestDPoP(t *testing.T) {
 				t.Fatalf("%d %v", code, body)
 			}
 			at := body["access_token"].(string)
-			if got := cnfOf(t, at); got != key.JKT(t) {
+			if got := jktOf(t, at); got != key.JKT(t) {
 				t.Fatalf("cnf.jkt = %q, want %q", got, key.JKT(t))
 			}
 			_, _, intro := s.dpopCall(t, http.MethodPost, "/oauth/v2/introspect", m2m.ClientID, m2mSecret, url.Values{"token": {at}}, "")
@@ -174,7 +174,7 @@ func TestDPoP(t *testing.T) {
 			}
 			// Without a proof, the same client gets a bearer token.
 			code, _, body = s.dpopCall(t, http.MethodPost, "/oauth/v2/token", m2m.ClientID, m2mSecret, cc, "")
-			if code != http.StatusOK || body["token_type"] != "Bearer" || cnfOf(t, body["access_token"].(string)) != "" {
+			if code != http.StatusOK || body["token_type"] != "Bearer" || jktOf(t, body["access_token"].(string)) != "" {
 				t.Fatalf("%d %v", code, body)
 			}
 		})
@@ -312,7 +312,7 @@ func TestDPoP(t *testing.T) {
 		})
 		t.Run("ok/bound refresh token with its key (not spent by the refusals)", func(t *testing.T) {
 			code, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", "", "", refreshForm(refresh), "", key.Proof(t, post))
-			if code != http.StatusOK || body["token_type"] != "DPoP" || cnfOf(t, body["access_token"].(string)) != key.JKT(t) {
+			if code != http.StatusOK || body["token_type"] != "DPoP" || jktOf(t, body["access_token"].(string)) != key.JKT(t) {
 				t.Fatalf("%d %v", code, body)
 			}
 		})

@@ -59,7 +59,19 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("tls: %w", err)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		// Request, never require, a client certificate: certificate-bound
+		// OAuth clients (RFC 8705) present one, browsers and other clients
+		// are not asked to choose one. Nothing is verified here: which
+		// certificate a client may use is decided per instance and client
+		// by the provider.
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}
+	}
+	var mtlsLn net.Listener
+	if cfg.MTLS.Listen != "" {
+		if mtlsLn, err = net.Listen("tcp", cfg.MTLS.Listen); err != nil {
+			return fmt.Errorf("listen on %s (mtls.listen): %w", cfg.MTLS.Listen, err)
+		}
+		defer mtlsLn.Close()
 	}
 	// Listen before the slower work so that a taken port fails at once.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -92,6 +104,9 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if mgmt != nil {
 		started = append(started, "management_listen", mgmt.Addr().String())
 	}
+	if mtlsLn != nil {
+		started = append(started, "mtls_listen", mtlsLn.Addr().String())
+	}
 	log.Info("castellan started", started...)
 	if first.Created {
 		printFirstStart(stdout, cfg, first)
@@ -104,20 +119,36 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 	}}
-	if mgmt == nil {
+	if mgmt == nil && mtlsLn == nil {
 		return server.Serve(ctx, ln, srv, serve)
 	}
-	// Both listeners stop together: on shutdown, or when either fails.
+	// The listeners stop together: on shutdown, or when one fails.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	n := 1
 	go func() { errc <- server.Serve(ctx, ln, srv, serve) }()
-	management := serve
-	management.TLS = nil // plain HTTP, for a private network
-	go func() { errc <- server.Serve(ctx, mgmt, srv.Management(), management) }()
+	if mgmt != nil {
+		n++
+		management := serve
+		management.TLS = nil // plain HTTP, for a private network
+		go func() { errc <- server.Serve(ctx, mgmt, srv.Management(), management) }()
+	}
+	if mtlsLn != nil {
+		n++
+		// The dedicated mTLS listener requires a certificate in the
+		// handshake, and serves the same routes.
+		mtls := serve
+		mtls.TLS = tlsConfig.Clone()
+		mtls.TLS.ClientAuth = tls.RequireAnyClientCert
+		go func() { errc <- server.Serve(ctx, mtlsLn, srv, mtls) }()
+	}
 	err = <-errc
 	cancel()
-	return errors.Join(err, <-errc)
+	for range n - 1 {
+		err = errors.Join(err, <-errc)
+	}
+	return err
 }
 
 // printFirstStart tells the operator, once, where the new instance is and

@@ -33,6 +33,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpopstore"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
+	"github.com/castellan-iam/castellan/internal/oauth/trustset"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/pat"
@@ -48,7 +49,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, dpopstore.Migrations, history.Migrations, report.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, trustset.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, dpopstore.Migrations, history.Migrations, report.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -74,6 +75,7 @@ func RegisterEvents(r *eventstore.Registry) {
 	session.RegisterEvents(r)
 	token.RegisterEvents(r)
 	client.RegisterEvents(r)
+	trustset.RegisterEvents(r)
 	group.RegisterEvents(r)
 	project.RegisterEvents(r)
 	grants.RegisterEvents(r)
@@ -84,7 +86,7 @@ func RegisterEvents(r *eventstore.Registry) {
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
 	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{},
-		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, group.Projection{}, project.Projection{}, grants.Projection{}, consent.Projection{}}
+		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, trustset.Projection{}, group.Projection{}, project.Projection{}, grants.Projection{}, consent.Projection{}}
 }
 
 // App is an assembled Castellan.

@@ -23,6 +23,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 	"github.com/castellan-iam/castellan/internal/oauth/logout"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
+	"github.com/castellan-iam/castellan/internal/oauth/trustset"
 	"github.com/castellan-iam/castellan/internal/op"
 	"github.com/castellan-iam/castellan/internal/op/grant"
 	"github.com/castellan-iam/castellan/internal/server"
@@ -207,7 +208,7 @@ func (a *App) mountProvider(srv *server.Server) {
 		t, err := tokenSettings(ctx, instanceID, orgID)
 		return t.AccessToken, err
 	}
-	clients := client.NewClients(a.DB, a.Keys, nil)
+	clients := client.NewClients(a.DB, a.Keys, nil).WithCertificates(trustset.NewVerifier(a.DB, nil), client.NewRefusalAudit(a.Store, a.Log).Report)
 	mayUse := func(ctx context.Context, instanceID, userID, projectID string) error {
 		return project.MayUse(ctx, a.DB, instanceID, userID, projectID)
 	}
@@ -231,6 +232,7 @@ func (a *App) mountProvider(srv *server.Server) {
 		Devices:      a.Devices(),
 		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,
 		DPoP: &dpop.Checker{Nonces: dpop.NewNonces(a.Keys, nil), Replays: dpopstore.NewReplays(a.DB)},
+		MTLSExternalURL: a.Config.MTLS.ExternalURL,
 	})
 	for pattern, h := range p.Routes() {
 		srv.Handle(pattern, h)

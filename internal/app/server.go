@@ -20,6 +20,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/api/sessionapi"
 	"github.com/castellan-iam/castellan/internal/api/settingsapi"
 	"github.com/castellan-iam/castellan/internal/api/system"
+	"github.com/castellan-iam/castellan/internal/api/trustsetapi"
 	"github.com/castellan-iam/castellan/internal/api/userapi"
 	"github.com/castellan-iam/castellan/internal/api/usertypeapi"
 	"github.com/castellan-iam/castellan/internal/asset"
@@ -70,7 +71,7 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	metrics.MustRegister(a.Store.Collectors()...)
 	srv := server.New(server.Options{
 		Logger: a.Log, Resolver: newCachingResolver(instance.NewResolver(a.DB)), Ready: a.Ready, Metrics: metrics, ExternalURL: a.Config.ExternalURL,
-		SeparateManagement: separateManagement,
+		SeparateManagement: separateManagement, ClientCertificates: a.clientCertificates(),
 	})
 	apiHandler, err := api.NewHandler(a.Log, a.Services(version)...)
 	if err != nil {
@@ -106,6 +107,7 @@ func (a *App) Services(version string) []api.Service {
 		sessionapi.NewService(a.Store, a.Sessions(), auth, a.loginAuthRequests(), a.Consents()),
 		projectapi.NewService(a.Store, auth, a.Keys),
 		accessapi.NewService(a.Store, auth),
+		trustsetapi.NewService(a.Store, auth),
 		eventapi.NewService(a.Store, auth).WithHistory(a.History()),
 		reportapi.NewService(a.DB, auth),
 	}
@@ -237,4 +239,15 @@ func (a *App) maintain(ctx context.Context) {
 	if err := a.Grants().Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("could not delete expired grants and refresh tokens", "err", err)
 	}
+}
+
+// clientCertificates say where OAuth requests' client certificates come
+// from besides the TLS connection: the header of a trusted proxy
+// (mtls.proxy_header_format).
+func (a *App) clientCertificates() server.ClientCertificateOptions {
+	m := a.Config.MTLS
+	if m.ProxyHeaderFormat == "" || m.ProxyHeaderFormat == "none" {
+		return server.ClientCertificateOptions{}
+	}
+	return server.ClientCertificateOptions{Format: m.ProxyHeaderFormat, Header: m.ProxyHeader, TrustedProxies: m.TrustedProxyNetworks()}
 }

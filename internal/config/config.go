@@ -23,6 +23,7 @@ type Config struct {
 	Database        string        `yaml:"database" secret:"true" desc:"Where events and read models are stored. Empty means the embedded SQLite file castellan.db in data_dir; sqlite:PATH names another SQLite file; a postgres:// or postgresql:// URL selects PostgreSQL. The URL may contain a password, so the value is treated as a secret and printed only with the password hidden."`
 	Log             Log           `yaml:"log"`
 	TLS             TLS           `yaml:"tls"`
+	MTLS            MTLS          `yaml:"mtls"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" default:"30s" positive:"true" desc:"How long a graceful shutdown waits for requests in flight before closing connections."`
 	Server          Server        `yaml:"server"`
 	Keys            Keys          `yaml:"keys"`
@@ -78,6 +79,30 @@ func (l Log) SlogLevel() slog.Level {
 type TLS struct {
 	CertFile string `yaml:"cert_file" desc:"PEM file with the TLS certificate chain. Set together with tls.key_file to serve HTTPS; both files must exist and form a key pair."`
 	KeyFile  string `yaml:"key_file" desc:"PEM file with the TLS private key matching tls.cert_file."`
+}
+
+// MTLS configures where the TLS client certificates of certificate-bound
+// OAuth clients (RFC 8705) come from: the main listener (which requests
+// one when it serves TLS), a dedicated mTLS listener, or a header of a
+// trusted reverse proxy that terminated TLS (see package server).
+type MTLS struct {
+	Listen            string   `yaml:"listen" desc:"Address (HOST:PORT or :PORT) of a dedicated mTLS listener for the OAuth endpoints, with the certificate of tls.cert_file: it requires a client certificate in the TLS handshake (verified per client by the provider, not by the listener) and is announced in the discovery document as mtls_endpoint_aliases. Needs tls.cert_file. Empty (the default) means none; the main listener still requests (never requires) a client certificate when it serves TLS."`
+	ExternalURL       string   `yaml:"external_url" desc:"Public base URL of the mTLS listener, whose scheme and port each instance's mtls_endpoint_aliases take (like external_url for the issuer). Empty means https://localhost:PORT where PORT is the port of mtls.listen."`
+	ProxyHeaderFormat string   `yaml:"proxy_header_format" default:"none" oneof:"none,nginx,envoy,traefik,haproxy,aws-alb,rfc9440" desc:"How a reverse proxy in front of Castellan forwards the client certificate it verified: nginx ($ssl_client_escaped_cert, URL-escaped PEM), envoy (x-forwarded-client-cert, its Cert or Chain field), traefik (X-Forwarded-Tls-Client-Cert, base64 DER), haproxy (base64 DER, %[ssl_c_der,base64]), aws-alb (X-Amzn-Mtls-Clientcert, URL-encoded PEM) or rfc9440 (Client-Cert, :base64 DER:). The header is believed only from mtls.trusted_proxies. none (the default) reads no header."`
+	ProxyHeader       string   `yaml:"proxy_header" desc:"Name of the header the proxy sets. Empty means the format's usual one: X-SSL-Client-Cert for nginx and haproxy, X-Forwarded-Client-Cert for envoy, X-Forwarded-Tls-Client-Cert for traefik, X-Amzn-Mtls-Clientcert for aws-alb, Client-Cert for rfc9440."`
+	TrustedProxies    []string `yaml:"trusted_proxies" desc:"Networks in CIDR notation (such as 10.0.0.0/8 or 127.0.0.1/32) of the reverse proxies whose certificate header is believed. The header from any other peer is ignored, logged and counted (castellan_client_certificate_headers_total with result untrusted_peer). Required with mtls.proxy_header_format. Comma-separated in the environment and flags."`
+}
+
+// TrustedProxyNetworks returns trusted_proxies parsed; [Load] has
+// validated them.
+func (m MTLS) TrustedProxyNetworks() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range m.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // Server bounds what one client can hold of the HTTP listeners, and places

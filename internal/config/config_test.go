@@ -76,6 +76,7 @@ func TestLoadDefaults(t *testing.T) {
 		Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 		WebAuthn:      WebAuthn{Attestation: "none"},
 		Audit:         Audit{Retention: 9504 * time.Hour},
+		MTLS:          MTLS{ProxyHeaderFormat: "none"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -108,8 +109,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 46 {
-		t.Errorf("%d settings, want 46: update this test and the docs when adding one", len(settings))
+	if len(settings) != 51 {
+		t.Errorf("%d settings, want 51: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -197,6 +198,7 @@ subscriptions:
 					Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 					WebAuthn:      WebAuthn{Attestation: "none"},
 					Audit:         Audit{Retention: 9504 * time.Hour},
+					MTLS:          MTLS{ProxyHeaderFormat: "none"},
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("\n got %+v\nwant %+v", c, want)
@@ -318,6 +320,14 @@ func TestLoadRejects(t *testing.T) {
 		args []string
 		want []string // substrings of the error
 	}{
+		{name: "fail/a proxy header format without trusted proxies", args: []string{"--mtls-proxy-header-format", "nginx"},
+			want: []string{`mtls.trusted_proxies (from default): must name the proxies whose header is believed when mtls.proxy_header_format (from --mtls-proxy-header-format) is set`}},
+		{name: "fail/a trusted proxy that is not a network", env: map[string]string{"CASTELLAN_MTLS_TRUSTED_PROXIES": "10.0.0.1"},
+			want: []string{`mtls.trusted_proxies (from CASTELLAN_MTLS_TRUSTED_PROXIES): must be networks in CIDR notation`}},
+		{name: "fail/an unknown proxy header format", args: []string{"--mtls-proxy-header-format", "iis"},
+			want: []string{`mtls.proxy_header_format (from --mtls-proxy-header-format)`}},
+		{name: "fail/an mTLS listener without TLS", args: []string{"--mtls-listen", "127.0.0.1:8443"},
+			want: []string{`mtls.listen (from --mtls-listen): needs tls.cert_file`}},
 		{name: "fail/smtp host without a sender", args: []string{"--notify-smtp-host", "smtp.example.com"},
 			want: []string{`config: notify.smtp.from (from default): must be set when notify.smtp.host (from --notify-smtp-host) is set`}},
 		{name: "fail/sms webhook with a short secret", env: map[string]string{"CASTELLAN_NOTIFY_SMS_WEBHOOK_URL": "https://sms.example.com/send", "CASTELLAN_NOTIFY_SMS_WEBHOOK_SECRET": "short"},

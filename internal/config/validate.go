@@ -34,6 +34,7 @@ func (l *loader) validate(c *Config) {
 	l.checkEmail(c)
 	l.checkNotify(c)
 	l.checkDomains(c)
+	l.checkMTLS(c)
 	if c.Passwords.MaxConcurrent == 0 {
 		c.Passwords.MaxConcurrent = runtime.NumCPU()
 	}
@@ -270,4 +271,50 @@ func (l *loader) checkDomains(c *Config) {
 			l.fail(c, &c.Domains.VerificationAllowedNetworks, "must be networks in CIDR notation such as 10.20.0.0/16 or 127.0.0.1/32, got %q", s)
 		}
 	}
+}
+
+func (l *loader) checkMTLS(c *Config) {
+	m := &c.MTLS
+	for _, s := range m.TrustedProxies {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			l.fail(c, &m.TrustedProxies, "must be networks in CIDR notation such as 10.0.0.0/8 or 127.0.0.1/32, got %q", s)
+		}
+	}
+	if m.ProxyHeaderFormat != "none" && len(m.TrustedProxies) == 0 {
+		l.fail(c, &m.TrustedProxies, "must name the proxies whose header is believed when %s is set", l.describe(c, &m.ProxyHeaderFormat))
+	}
+	if m.ProxyHeader != "" && (strings.ContainsAny(m.ProxyHeader, " :\t\r\n") || len(m.ProxyHeader) > 100) {
+		l.fail(c, &m.ProxyHeader, "must be a header name, got %q", m.ProxyHeader)
+	}
+	if m.Listen == "" {
+		if m.ExternalURL != "" {
+			l.fail(c, &m.ExternalURL, "is for %s, which is not set", l.describe(c, &m.Listen))
+		}
+		return
+	}
+	_, port, err := net.SplitHostPort(m.Listen)
+	if err != nil {
+		l.fail(c, &m.Listen, "must be HOST:PORT or :PORT, got %q", m.Listen)
+		return
+	}
+	if !l.tlsEnabled(c) {
+		l.fail(c, &m.Listen, "needs %s and tls.key_file: the mTLS listener serves TLS", l.describe(c, &c.TLS.CertFile))
+	}
+	if m.Listen == c.Listen || m.Listen == c.Server.ManagementListen {
+		l.fail(c, &m.Listen, "must differ from %s and server.management_listen", l.describe(c, &c.Listen))
+	}
+	if m.ExternalURL == "" {
+		if port == "0" {
+			l.fail(c, &m.ExternalURL, "must be set when %s uses port 0 (any free port)", l.describe(c, &m.Listen))
+			return
+		}
+		m.ExternalURL = "https://localhost:" + port
+		return
+	}
+	u, err := url.Parse(m.ExternalURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		l.fail(c, &m.ExternalURL, "must be an https URL without path, query or fragment, got %q", m.ExternalURL)
+		return
+	}
+	m.ExternalURL = strings.TrimSuffix(m.ExternalURL, "/")
 }

@@ -19,7 +19,18 @@ const (
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none"
 	AuthPrivateKeyJWT     = "private_key_jwt"
+	// AuthTLSClientAuth and AuthSelfSignedTLSClientAuth authenticate
+	// with the TLS client certificate (RFC 8705 section 2).
+	AuthTLSClientAuth           = "tls_client_auth"
+	AuthSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
 )
+
+// Confirmation is the cnf claim (RFC 7800) of a sender-constrained token:
+// the certificate (RFC 8705) or the DPoP key (RFC 9449) it is bound to.
+type Confirmation struct {
+	X5TS256 string `json:"x5t#S256,omitempty"`
+	JKT     string `json:"jkt,omitempty"`
+}
 
 // Token type identifiers (RFC 8693 section 3).
 const (
@@ -31,13 +42,6 @@ const (
 
 // PKCE (RFC 7636).
 const PKCES256 = "S256"
-
-// Confirmation is the cnf claim (RFC 7800) of a sender-constrained token:
-// the certificate (RFC 8705) or the DPoP key (RFC 9449) it is bound to.
-type Confirmation struct {
-	X5TS256 string `json:"x5t#S256,omitempty"`
-	JKT     string `json:"jkt,omitempty"`
-}
 
 // TokenTypeDPoP is the token_type of a DPoP-bound access token (RFC 9449
 // section 5), in token and introspection responses.
@@ -154,6 +158,9 @@ type Metadata struct {
 	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
 	// DPoPSigningAlgValuesSupported: RFC 9449 section 5.1.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// RFC 8705 sections 3.3 and 5.
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
 }
 
 // ValidScopeToken reports whether s is a scope token of RFC 6749 section

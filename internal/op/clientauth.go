@@ -118,8 +118,8 @@ func credentialsOf(authorization string, form url.Values) (client.Credentials, e
 }
 
 // authenticate reads the form and authenticates the client of a request:
-// the seam where private_key_jwt (client_assertion) and the RFC 8705
-// methods (server.ClientCertificate) join.
+// private_key_jwt (client_assertion) and the RFC 8705 methods (the
+// request's certificate, mtls.go) join the secrets here.
 func (p *Provider) authenticate(w http.ResponseWriter, r *http.Request) (url.Values, client.Authenticated, error) {
 	form, err := readForm(w, r)
 	if err != nil {
@@ -140,5 +140,6 @@ func (p *Provider) authenticateForm(r *http.Request, form url.Values) (client.Au
 	// An assertion's aud is the issuer or this endpoint (RFC 7523
 	// section 3, OIDC Core section 9).
 	cred.Audiences = []string{iss, iss + r.URL.Path}
+	cred.Chain = requestCertificate(r.Context())
 	return p.d.Clients.Authenticate(r.Context(), inst.ID, cred)
 }

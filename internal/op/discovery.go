@@ -14,11 +14,13 @@ import (
 
 // clientAuthMethods are the client authentication methods of the token,
 // introspection and revocation endpoints.
-var clientAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT}
+var clientAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT, oauth.AuthTLSClientAuth,
+	oauth.AuthSelfSignedTLSClientAuth}
 
 // tokenAuthMethods adds none: a public client redeems its code with
 // PKCE and no secret.
-var tokenAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT, oauth.AuthNone}
+var tokenAuthMethods = []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT, oauth.AuthTLSClientAuth,
+	oauth.AuthSelfSignedTLSClientAuth, oauth.AuthNone}
 
 // discovery serves the provider's metadata: OpenID Connect Discovery 1.0
 // section 4 and RFC 8414 section 3, one document for both. Only what is
@@ -62,5 +64,6 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	if p.d.DPoP != nil {
 		m.DPoPSigningAlgValuesSupported = dpop.AlgorithmNames()
 	}
+	m.TLSClientCertificateBoundAccessTokens, m.MTLSEndpointAliases = true, p.mtlsAliases(r)
 	writeJSON(w, http.StatusOK, m)
 }

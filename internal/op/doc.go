@@ -16,9 +16,14 @@
 // Client authentication (clientauth.go) happens once, before any grant,
 // introspection or revocation runs: they receive a client.Authenticated,
 // which only client authentication can make, so none can forget it.
-// client_secret_basic, client_secret_post and private_key_jwt are
-// accepted; the seam for the RFC 8705 methods is the same function, which
-// will also read server.ClientCertificate. The one exception is a
+// client_secret_basic, client_secret_post, private_key_jwt and the RFC
+// 8705 methods tls_client_auth and self_signed_tls_client_auth (the
+// request's certificate chain, server.ClientCertificates, goes with the
+// credentials; mtls.go) are accepted. Tokens of an application that binds
+// them carry cnf x5t#S256 of the request's certificate (grant.Request.
+// Certificate), introspection reports it, and discovery announces
+// tls_client_certificate_bound_access_tokens and, with a dedicated mTLS
+// listener (mtls.listen), mtls_endpoint_aliases. The one exception is a
 // grant.ClientOptional grant (the JWT bearer grant, RFC 7523 section
 // 3.1): a token request that presents no client credentials at all runs
 // it without a client; one that presents wrong ones is invalid_client.

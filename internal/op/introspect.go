@@ -55,6 +55,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	resp := oauth.Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer", Exp: claims.Expiry, Iat: claims.IssuedAt,
 		Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID, Extra: claims.Extra,
+		Cnf: certificateConfirmation(claims.Cnf),
 	}
 	if claims.Act != nil {
 		resp.Act = claims.Act
@@ -84,9 +85,14 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request, cli
 	}
 	resp := oauth.Introspection{
 		Active: true, Scope: strings.Join(g.Scopes, " "), ClientID: g.ClientID, TokenType: "refresh_token", Exp: exp.Unix(), Sub: g.UserID, Iss: iss,
+		Cnf: certificateConfirmation(g.Cnf),
 	}
 	if g.DPoPJKT != "" {
-		resp.Cnf = &oauth.Confirmation{JKT: g.DPoPJKT}
+		cnf := oauth.Confirmation{JKT: g.DPoPJKT}
+		if resp.Cnf != nil {
+			cnf.X5TS256 = resp.Cnf.X5TS256
+		}
+		resp.Cnf = &cnf
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

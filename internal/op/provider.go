@@ -86,6 +86,10 @@ type Deps struct {
 	// DPoP checks DPoP proofs (RFC 9449, dpop.go); nil: DPoP is not
 	// offered, and a request with a proof is refused.
 	DPoP *dpop.Checker
+	// MTLSExternalURL is the external URL of the dedicated mTLS listener,
+	// announced in mtls_endpoint_aliases (RFC 8705 section 5); "" for
+	// none.
+	MTLSExternalURL string
 }
 
 // Devices start device authorization requests (device.Requests).

@@ -7,6 +7,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/op/grant"
+	"github.com/castellan-iam/castellan/internal/server"
 )
 
 // token serves the token endpoint (RFC 6749 section 3.2): it
@@ -23,7 +24,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	gt := form.Get("grant_type")
 	g, ok := p.grants[gt]
 	inst, iss := p.issuer(r)
-	req := grant.Request{InstanceID: inst.ID, Issuer: iss, Endpoint: iss + r.URL.Path, Form: form}
+	req := grant.Request{InstanceID: inst.ID, Issuer: iss, Endpoint: iss + r.URL.Path, Form: form, Certificate: server.ClientCertificate(r.Context())}
 	if _, optional := g.(grant.ClientOptional); ok && optional && !presentsClient(r, form) {
 		req.NoClient = true
 	} else {

@@ -8,8 +8,8 @@
 // (GroupOf), each with middleware of its own: the API group's responses may
 // load nothing (CSP default-src 'none'); the pages group (hosted login,
 // console) gets a fresh CSP nonce per response (Nonce) and no-store; the
-// OAuth group captures the TLS client certificate (ClientCertificate) for
-// certificate-bound clients. Cross-site request forgery protection of pages
+// OAuth group captures the TLS client certificate (ClientCertificates) for
+// certificate-bound clients (RFC 8705, mtls.go). Cross-site request forgery protection of pages
 // comes with the hosted login, which owns its forms.
 //
 // Each instance is its own issuer: the instance root reports
@@ -38,6 +38,22 @@
 // the time to send the whole request, how long a keep-alive connection may
 // idle, and the size of the headers (431 beyond it). Request bodies are
 // bounded by the API (internal/api), which knows its message limit.
+//
+// Client certificates (mtls.go). The OAuth group takes the chain the
+// client presented on the TLS connection — Castellan's own TLS requests,
+// never requires, a certificate on the main listener (tls.RequestClientCert:
+// no browser is asked to pick one, and which CA to trust is a per-instance,
+// per-client decision the provider makes, which a listener-wide ClientCAs
+// could not express) — or, behind a reverse proxy, the header the proxy
+// sets in one of six formats (nginx, Envoy XFCC, Traefik, HAProxy, AWS ALB,
+// RFC 9440; ParseForwardedCertificate, each bounded to
+// MaxForwardedCertBytes and 10 certificates). The header is believed only
+// from ClientCertificateOptions.TrustedProxies; from any other peer it is
+// ignored, logged (at most once a second, with a count of what was left
+// out) and counted in castellan_client_certificate_headers_total{result=
+// "untrusted_peer"}; a trusted proxy's header that does not parse is
+// "invalid" and the request has no certificate. A trusted proxy's header
+// wins over the TLS connection, whose certificate is then the proxy's own.
 //
 // The access log records method, path, status, duration and instance — never
 // query strings or headers, which can carry codes and tokens. Errors are

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -77,12 +76,12 @@ func GroupOf(pattern string) Group {
 const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // inGroup wraps h with the middleware of group g.
-func inGroup(g Group, h http.Handler) http.Handler {
+func (s *Server) inGroup(g Group, h http.Handler) http.Handler {
 	switch g {
 	case GroupPages:
 		return pages(h)
 	case GroupOAuth:
-		return oauth(h)
+		return s.oauth(h)
 	}
 	return api(h)
 }
@@ -118,23 +117,10 @@ func pages(h http.Handler) http.Handler {
 	})
 }
 
-type clientCertKey struct{}
-
-// ClientCertificate is the certificate the client presented on the TLS
-// connection of an OAuth request, verified or not (certificate-bound
-// clients decide what to trust), or nil.
-func ClientCertificate(ctx context.Context) *x509.Certificate {
-	c, _ := ctx.Value(clientCertKey{}).(*x509.Certificate)
-	return c
-}
-
-func oauth(h http.Handler) http.Handler {
+func (s *Server) oauth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", apiCSP)
 		w.Header().Set("Cache-Control", "no-store")
-		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			r = r.WithContext(context.WithValue(r.Context(), clientCertKey{}, r.TLS.PeerCertificates[0]))
-		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, s.certs.capture(r))
 	})
 }

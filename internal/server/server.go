@@ -43,6 +43,9 @@ type Options struct {
 	// Without it, the main handler serves /metrics to loopback callers only
 	// (see metricsGuard).
 	SeparateManagement bool
+	// ClientCertificates say where OAuth requests' client certificates
+	// come from besides the TLS connection (mtls.go).
+	ClientCertificates ClientCertificateOptions
 }
 
 // Server routes requests. Register instance routes with Handle before
@@ -52,6 +55,7 @@ type Server struct {
 	root       *http.ServeMux
 	tenant     *http.ServeMux
 	management *http.ServeMux
+	certs      *certSource
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 }
@@ -71,12 +75,13 @@ func New(opts Options) *Server {
 		}, []string{"route", "method"}),
 	}
 	opts.Metrics.MustRegister(s.requests, s.duration)
+	s.certs = newCertSource(opts.ClientCertificates, opts.Logger, opts.Metrics)
 	healthz := s.instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	}))
 	readyz := s.instrument("/readyz", http.HandlerFunc(s.readyz))
 	metrics := s.instrument("/metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
-	healthz, readyz, metrics = inGroup(GroupAPI, healthz), inGroup(GroupAPI, readyz), inGroup(GroupAPI, metrics)
+	healthz, readyz, metrics = s.inGroup(GroupAPI, healthz), s.inGroup(GroupAPI, readyz), s.inGroup(GroupAPI, metrics)
 	s.root.Handle("GET /healthz", healthz)
 	s.root.Handle("GET /readyz", readyz)
 	s.management = http.NewServeMux()
@@ -88,7 +93,7 @@ func New(opts Options) *Server {
 	}
 	s.root.Handle("/", s.resolveInstance(s.tenant))
 	s.Handle("GET /{$}", http.HandlerFunc(s.instanceRoot))
-	s.tenant.Handle("/", s.instrument("unmatched", inGroup(GroupAPI, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.tenant.Handle("/", s.instrument("unmatched", s.inGroup(GroupAPI, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, failure.NotFound("no route for %s %s", r.Method, r.URL.Path))
 	}))))
 	return s
@@ -97,7 +102,7 @@ func New(opts Options) *Server {
 // Handle registers an instance route in the group its path belongs to
 // (GroupOf); its pattern is also its metrics label.
 func (s *Server) Handle(pattern string, h http.Handler) {
-	s.tenant.Handle(pattern, s.instrument(pattern, inGroup(GroupOf(pattern), h)))
+	s.tenant.Handle(pattern, s.instrument(pattern, s.inGroup(GroupOf(pattern), h)))
 }
 
 // ServeHTTP serves a request through the whole middleware chain.

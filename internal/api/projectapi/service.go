@@ -17,6 +17,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
+	"github.com/castellan-iam/castellan/internal/oauth/trustset"
 )
 
 // Service implements projectv1connect.ProjectServiceHandler.
@@ -143,7 +144,11 @@ func (s *Service) CreateApplication(ctx context.Context, req *connect.Request[pr
 	m := req.Msg
 	spec := client.ApplicationSpec{Name: m.GetName(), Public: m.GetPublic(), GrantTypes: m.GetGrantTypes(), Scopes: m.GetScopes(),
 		Redirects: redirectsOf(m), AuthMethod: m.GetAuthMethod(), IDTokenAlg: m.GetIdTokenAlg(),
-		ThirdParty: m.GetThirdParty(), ResourceURI: m.GetResourceUri(), ImpersonationAllowed: m.GetImpersonationAllowed()}
+		ThirdParty: m.GetThirdParty(), ResourceURI: m.GetResourceUri(), ImpersonationAllowed: m.GetImpersonationAllowed(),
+		Certificates: m.GetCertificates(), CertificateBoundTokens: m.GetCertificateBoundTokens()}
+	if spec.TLSClientAuth, err = s.tlsClientAuthOf(ctx, caller.InstanceID, m.GetTlsClientAuth()); err != nil {
+		return nil, err
+	}
 	if spec.RoleClaims, err = roleClaimsOf(m.GetRoleClaims()); err != nil {
 		return nil, err
 	}
@@ -205,7 +210,11 @@ func (s *Service) SetApplicationKeys(ctx context.Context, req *connect.Request[p
 	if err != nil {
 		return nil, err
 	}
-	app, err = s.commands.SetKeys(ctx, caller.Editor(), caller.InstanceID, app.ID, []byte(req.Msg.GetJwks()))
+	var jwks []byte
+	if req.Msg.GetJwks() != "" {
+		jwks = []byte(req.Msg.GetJwks())
+	}
+	app, err = s.commands.SetCertificates(ctx, caller.Editor(), caller.InstanceID, app.ID, jwks, req.Msg.GetCertificates())
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +321,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod, IdTokenAlg: a.IDTokenAlg, ThirdParty: a.ThirdParty,
 		ResourceUri: a.ResourceURI, ImpersonationAllowed: a.ImpersonationAllowed,
 		Dpop: &projectv1.DPoPSettings{Required: a.DPoP.Required, NonceRequired: a.DPoP.NonceRequired},
+		Certificates: a.Certificates, CertificateBoundTokens: a.CertificateBoundTokens,
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {
@@ -335,7 +345,28 @@ func applicationOf(a client.Application) *projectv1.Application {
 			out.Jwks = string(b)
 		}
 	}
+	if t := a.TLSClientAuth; t != nil {
+		out.TlsClientAuth = &projectv1.TlsClientAuth{TrustSetId: t.TrustSetID, SubjectDn: t.SubjectDN, SanDns: t.SANDNS, SanUri: t.SANURI,
+			SanIp: t.SANIP, SanEmail: t.SANEmail}
+	}
 	return out
+}
+
+// tlsClientAuthOf is a tls_client_auth registration; the trust set it
+// names must exist in the instance.
+func (s *Service) tlsClientAuthOf(ctx context.Context, instanceID string, m *projectv1.TlsClientAuth) (*client.TLSClientAuth, error) {
+	if m == nil {
+		return nil, nil
+	}
+	if id := m.GetTrustSetId(); id != "" {
+		if _, err := trustset.Get(ctx, s.store.DB(), instanceID, id); failure.Is(err, failure.KindNotFound) {
+			return nil, failure.InvalidArgument("tlsClientAuth.trustSetId", "no trust set %.64q in this instance", id)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return &client.TLSClientAuth{TrustSetID: m.GetTrustSetId(), SubjectDN: m.GetSubjectDn(), SANDNS: m.GetSanDns(), SANURI: m.GetSanUri(),
+		SANIP: m.GetSanIp(), SANEmail: m.GetSanEmail()}, nil
 }
 
 // roleClaimsOf is the role claim format an API value names ("" for the
@@ -371,7 +402,10 @@ func (s *Service) UpdateApplication(ctx context.Context, req *connect.Request[pr
 	}
 	m := req.Msg
 	u := client.ApplicationUpdate{Name: m.Name, IDTokenAlg: m.IdTokenAlg, ThirdParty: m.ThirdParty, ResourceURI: m.ResourceUri,
-		ImpersonationAllowed: m.ImpersonationAllowed}
+		ImpersonationAllowed: m.ImpersonationAllowed, CertificateBoundTokens: m.CertificateBoundTokens}
+	if u.TLSClientAuth, err = s.tlsClientAuthOf(ctx, caller.InstanceID, m.GetTlsClientAuth()); err != nil {
+		return nil, err
+	}
 	if m.GrantTypes != nil {
 		u.GrantTypes, u.SetGrantTypes = m.GetGrantTypes().GetValues(), true
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/x509"
 	"errors"
 	"sync"
 	"time"
@@ -36,6 +37,19 @@ type Clients struct {
 	cache map[string]cachedClient // instance NUL client id
 
 	assertions Assertions
+
+	// trustSets verify tls_client_auth chains; refusals reports
+	// certificate refusals (WithCertificates).
+	trustSets CertificateVerifier
+	refusals  func(ctx context.Context, instanceID string, app Application, cert *x509.Certificate, reason string)
+}
+
+// WithCertificates enables the RFC 8705 methods: trustSets verifies
+// tls_client_auth chains, and refused (which may be nil) hears the precise
+// reason of every certificate refused, for the log and the audit trail.
+func (c *Clients) WithCertificates(trustSets CertificateVerifier, refused func(ctx context.Context, instanceID string, app Application, cert *x509.Certificate, reason string)) *Clients {
+	c.trustSets, c.refusals = trustSets, refused
+	return c
 }
 
 type cachedClient struct {
@@ -67,6 +81,9 @@ func (c *Clients) Authenticate(ctx context.Context, instanceID string, cred Cred
 		return Authenticated{}, invalidClient("no client id")
 	}
 	cached, fresh, err := c.load(ctx, instanceID, cred.ClientID, false)
+	if err == nil && isCertificateMethod(cached.app.AuthMethod) {
+		return c.authenticateCertificate(ctx, instanceID, cached, fresh, cred)
+	}
 	if cred.Method == oauth.AuthPrivateKeyJWT {
 		if failure.Is(err, failure.KindNotFound) {
 			return Authenticated{}, invalidClient("unknown client")
@@ -191,4 +208,50 @@ func (c *Clients) Lookup(ctx context.Context, instanceID, clientID string) (Appl
 		return Application{}, failure.NotFound("unknown client")
 	}
 	return e.app, nil
+}
+
+// isCertificateMethod reports whether method is one of RFC 8705's.
+func isCertificateMethod(method string) bool {
+	return method == oauth.AuthTLSClientAuth || method == oauth.AuthSelfSignedTLSClientAuth
+}
+
+// authenticateCertificate authenticates a client of an RFC 8705 method:
+// it presents its client_id alone (no secret, no assertion) over a
+// connection with its certificate. A refusal is reported with its precise
+// reason; the client sees invalid_client.
+func (c *Clients) authenticateCertificate(ctx context.Context, instanceID string, cached cachedClient, fresh bool, cred Credentials) (Authenticated, error) {
+	app := cached.app
+	if cred.Method != oauth.AuthNone || cred.Secret != "" {
+		return Authenticated{}, invalidClient("the client authenticates with " + app.AuthMethod + ", not " + cred.Method)
+	}
+	err := c.checkCertificate(ctx, instanceID, app, cred.Chain)
+	var r *refusal
+	if errors.As(err, &r) && !fresh && len(cred.Chain) > 0 {
+		// A certificate or subject registered since the cache was filled
+		// counts at once.
+		if cached, _, err = c.load(ctx, instanceID, cred.ClientID, true); err != nil {
+			return Authenticated{}, err
+		}
+		if app = cached.app; !isCertificateMethod(app.AuthMethod) {
+			return Authenticated{}, invalidClient("the client no longer authenticates with a certificate")
+		}
+		err = c.checkCertificate(ctx, instanceID, app, cred.Chain)
+	}
+	if errors.As(err, &r) {
+		var leaf *x509.Certificate
+		if len(cred.Chain) > 0 {
+			leaf = cred.Chain[0]
+		}
+		if c.refusals != nil {
+			c.refusals(ctx, instanceID, app, leaf, r.reason)
+		}
+		return Authenticated{}, invalidClient(app.AuthMethod + ": " + r.reason)
+	}
+	if err != nil {
+		return Authenticated{}, err
+	}
+	if !cached.orgActive {
+		return Authenticated{}, invalidClient("the client's organization is not active")
+	}
+	return Authenticated{app: app, method: app.AuthMethod, cert: cred.Chain[0]}, nil
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/x509"
 	"slices"
 	"time"
 
@@ -72,8 +73,19 @@ type Application struct {
 	// oauth.AuthClientSecretBasic, which stands for a secret sent either
 	// way (basic or post).
 	AuthMethod string
-	// JWKS are the public keys of a private_key_jwt client.
+	// JWKS are the public keys of a private_key_jwt client, or the
+	// certificates (x5c) of a self_signed_tls_client_auth one.
 	JWKS jose.JSONWebKeySet
+	// TLSClientAuth is what a tls_client_auth client's certificate must
+	// carry; nil for other methods (certificate.go).
+	TLSClientAuth *TLSClientAuth
+	// Certificates are the PEM certificates of a
+	// self_signed_tls_client_auth client that registered no JWKS.
+	Certificates string
+	// CertificateBoundTokens binds its access tokens, and a public
+	// client's refresh tokens, to the TLS client certificate of the token
+	// request (RFC 8705 section 3; tls_client_certificate_bound_access_tokens).
+	CertificateBoundTokens bool
 	// IDTokenAlg signs its ID tokens and logout tokens: RS256 (the
 	// default, which every client supports), ES256 or EdDSA.
 	IDTokenAlg string
@@ -128,6 +140,11 @@ type ApplicationSpec struct {
 	// a confidential one; oauth.AuthPrivateKeyJWT needs JWKS.
 	AuthMethod string
 	JWKS       []byte
+	// TLSClientAuth: for tls_client_auth; Certificates (PEM) or JWKS (with
+	// x5c): for self_signed_tls_client_auth.
+	TLSClientAuth          *TLSClientAuth
+	Certificates           string
+	CertificateBoundTokens bool
 	// IDTokenAlg: "" for RS256.
 	IDTokenAlg string
 	ThirdParty bool
@@ -174,6 +191,10 @@ type Credentials struct {
 	// what its aud may name (the issuer, the endpoint's URL).
 	Assertion string
 	Audiences []string
+	// Chain is the TLS client certificate the request came with (the
+	// client's first, then what it sent to chain it), verified by nobody
+	// yet; nil for none.
+	Chain []*x509.Certificate
 }
 
 // Authenticated is an application whose client authentication succeeded;
@@ -182,7 +203,13 @@ type Credentials struct {
 type Authenticated struct {
 	app    Application
 	method string
+	// cert: the certificate it authenticated with (RFC 8705 methods).
+	cert *x509.Certificate
 }
+
+// Certificate is the TLS client certificate the client authenticated
+// with, or nil when it authenticated otherwise.
+func (a Authenticated) Certificate() *x509.Certificate { return a.cert }
 
 // Application is the authenticated client.
 func (a Authenticated) Application() Application { return a.app }

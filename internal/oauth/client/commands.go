@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/id"
@@ -161,8 +163,18 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 		if _, err := checkJWKS(spec.JWKS); err != nil {
 			return spec, err
 		}
+	case oauth.AuthTLSClientAuth, oauth.AuthSelfSignedTLSClientAuth:
+		if spec.Public {
+			return spec, failure.InvalidArgument("authMethod", "a public client does not authenticate")
+		}
 	default:
-		return spec, failure.InvalidArgument("authMethod", "must be none, client_secret_basic, client_secret_post or private_key_jwt")
+		return spec, failure.InvalidArgument("authMethod", "must be none, client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or self_signed_tls_client_auth")
+	}
+	if err := checkCertificateAuth(spec); err != nil {
+		return spec, err
+	}
+	if spec.CertificateBoundTokens && spec.Kind == KindAPI {
+		return spec, failure.InvalidArgument("certificateBoundTokens", "an API application obtains no tokens")
 	}
 	if spec.Public && spec.AuthMethod != oauth.AuthNone {
 		return spec, failure.InvalidArgument("authMethod", "a public client authenticates with none")
@@ -177,8 +189,8 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 	default:
 		return spec, failure.InvalidArgument("idTokenAlg", "must be RS256, ES256 or EdDSA")
 	}
-	if spec.AuthMethod != oauth.AuthPrivateKeyJWT && len(spec.JWKS) > 0 {
-		return spec, failure.InvalidArgument("jwks", "keys are for private_key_jwt clients")
+	if spec.AuthMethod != oauth.AuthPrivateKeyJWT && spec.AuthMethod != oauth.AuthSelfSignedTLSClientAuth && len(spec.JWKS) > 0 {
+		return spec, failure.InvalidArgument("jwks", "keys are for private_key_jwt and self_signed_tls_client_auth clients")
 	}
 	if spec.ResourceURI != "" {
 		if spec.Kind != KindAPI {
@@ -232,19 +244,48 @@ func (c *Commands) SetKeys(ctx context.Context, editor eventstore.Editor, instan
 	if err != nil {
 		return Application{}, err
 	}
-	if app.AuthMethod != oauth.AuthPrivateKeyJWT {
-		return Application{}, failure.FailedPrecondition("application %s does not authenticate with private_key_jwt", appID)
-	}
-	set, err := checkJWKS(jwks)
+	return c.setKeys(ctx, editor, instanceID, app, p, seq, jwks, "")
+}
+
+// SetCertificates replaces the certificates of a
+// self_signed_tls_client_auth client, as PEM (certificates) or as a JWK
+// Set with x5c (jwks); one of the two. The next one is registered beside
+// the current one before the client switches.
+func (c *Commands) SetCertificates(ctx context.Context, editor eventstore.Editor, instanceID, appID string, jwks []byte, certificates string) (Application, error) {
+	app, p, seq, err := c.load(ctx, instanceID, appID)
 	if err != nil {
 		return Application{}, err
+	}
+	return c.setKeys(ctx, editor, instanceID, app, p, seq, jwks, certificates)
+}
+
+func (c *Commands) setKeys(ctx context.Context, editor eventstore.Editor, instanceID string, app Application, p Project, seq int64, jwks []byte, certificates string) (Application, error) {
+	var set jose.JSONWebKeySet
+	var err error
+	switch app.AuthMethod {
+	case oauth.AuthPrivateKeyJWT:
+		if certificates != "" {
+			return Application{}, failure.InvalidArgument("certificates", "are for self_signed_tls_client_auth clients")
+		}
+		if set, err = checkJWKS(jwks); err != nil {
+			return Application{}, err
+		}
+	case oauth.AuthSelfSignedTLSClientAuth:
+		if err := checkCertificateAuth(ApplicationSpec{AuthMethod: app.AuthMethod, JWKS: jwks, Certificates: certificates}); err != nil {
+			return Application{}, err
+		}
+		if len(jwks) > 0 {
+			set, _ = checkJWKS(jwks)
+		}
+	default:
+		return Application{}, failure.FailedPrecondition("application %s does not authenticate with private_key_jwt or self_signed_tls_client_auth", app.ID)
 	}
 	_, err = c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
-		Events: []eventstore.Payload{&KeysSet{AppID: app.ID, JWKS: jwks}}})
+		Events: []eventstore.Payload{&KeysSet{AppID: app.ID, JWKS: jwks, Certificates: certificates}}})
 	if err != nil {
 		return Application{}, err
 	}
-	app.JWKS = set
+	app.JWKS, app.Certificates = set, certificates
 	return app, nil
 }
 
@@ -263,6 +304,10 @@ type ApplicationUpdate struct {
 	RoleClaims           *string
 	ResourceURI          *string
 	ImpersonationAllowed *bool
+	// TLSClientAuth replaces a tls_client_auth client's trust set and
+	// subject.
+	TLSClientAuth          *TLSClientAuth
+	CertificateBoundTokens *bool
 }
 
 // UpdateApplication changes what an application may do — its name, grant
@@ -280,8 +325,9 @@ func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Edit
 	spec := ApplicationSpec{Name: app.Name, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes, AccessTokenType: app.AccessTokenType,
 		AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes, Redirects: app.Redirects, AuthMethod: app.AuthMethod,
 		IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty, RoleClaims: app.RoleClaims, ResourceURI: app.ResourceURI,
-		ImpersonationAllowed: app.ImpersonationAllowed}
-	if app.AuthMethod == oauth.AuthPrivateKeyJWT {
+		ImpersonationAllowed: app.ImpersonationAllowed, TLSClientAuth: app.TLSClientAuth, Certificates: app.Certificates,
+		CertificateBoundTokens: app.CertificateBoundTokens}
+	if app.AuthMethod == oauth.AuthPrivateKeyJWT || app.AuthMethod == oauth.AuthSelfSignedTLSClientAuth && app.Certificates == "" {
 		if spec.JWKS, err = json.Marshal(app.JWKS); err != nil {
 			return Application{}, err
 		}
@@ -318,6 +364,12 @@ func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Edit
 	if u.ImpersonationAllowed != nil {
 		spec.ImpersonationAllowed = *u.ImpersonationAllowed
 	}
+	if u.TLSClientAuth != nil {
+		spec.TLSClientAuth = u.TLSClientAuth
+	}
+	if u.CertificateBoundTokens != nil {
+		spec.CertificateBoundTokens = *u.CertificateBoundTokens
+	}
 	if spec, err = checkSpec(spec); err != nil {
 		return Application{}, err
 	}
@@ -332,13 +384,15 @@ func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Edit
 	}
 	changed := &ApplicationChanged{AppID: app.ID, Name: spec.Name, GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType,
 		AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes, IDTokenAlg: spec.IDTokenAlg, ThirdParty: spec.ThirdParty,
-		RoleClaims: spec.RoleClaims, ResourceURI: spec.ResourceURI, ImpersonationAllowed: spec.ImpersonationAllowed}
+		RoleClaims: spec.RoleClaims, ResourceURI: spec.ResourceURI, ImpersonationAllowed: spec.ImpersonationAllowed,
+		TLSClientAuth: spec.TLSClientAuth, CertificateBoundTokens: spec.CertificateBoundTokens}
 	if _, err := c.store.Push(ctx, editor, eventstore.Append{Aggregate: projectAggregate(instanceID, p), ExpectedSequence: seq,
 		Events: []eventstore.Payload{changed}, Unique: unique}); err != nil {
 		return Application{}, err
 	}
 	app.Name, app.GrantTypes, app.AccessTokenType, app.AccessTokenLifetime, app.Scopes = spec.Name, spec.GrantTypes, spec.AccessTokenType, spec.AccessTokenLifetime, spec.Scopes
 	app.IDTokenAlg, app.ThirdParty, app.RoleClaims, app.ResourceURI, app.ImpersonationAllowed = spec.IDTokenAlg, spec.ThirdParty, spec.RoleClaims, spec.ResourceURI, spec.ImpersonationAllowed
+	app.TLSClientAuth, app.CertificateBoundTokens = spec.TLSClientAuth, spec.CertificateBoundTokens
 	return app, nil
 }
 
@@ -379,6 +433,7 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		GrantTypes: spec.GrantTypes, AccessTokenType: spec.AccessTokenType, AccessTokenLifetime: spec.AccessTokenLifetime, Scopes: spec.Scopes,
 		Redirects: spec.Redirects, AuthMethod: spec.AuthMethod, IDTokenAlg: spec.IDTokenAlg, ThirdParty: spec.ThirdParty, RoleClaims: spec.RoleClaims,
 		ResourceURI: spec.ResourceURI, ImpersonationAllowed: spec.ImpersonationAllowed,
+		TLSClientAuth: spec.TLSClientAuth, Certificates: spec.Certificates, CertificateBoundTokens: spec.CertificateBoundTokens,
 	}
 	if len(spec.JWKS) > 0 {
 		app.JWKS, _ = checkJWKS(spec.JWKS)
@@ -389,13 +444,14 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		Redirects: app.Redirects, AuthMethod: app.AuthMethod, JWKS: spec.JWKS, IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty,
 		RoleClaims:  app.RoleClaims,
 		ResourceURI: app.ResourceURI, ImpersonationAllowed: app.ImpersonationAllowed,
+		TLSClientAuth: app.TLSClientAuth, Certificates: app.Certificates, CertificateBoundTokens: app.CertificateBoundTokens,
 	}}
 	unique := []eventstore.Unique{{Kind: uniqueClientID, Value: app.ClientID, Field: "clientId"}}
 	if app.ResourceURI != "" {
 		unique = append(unique, eventstore.Unique{Kind: uniqueResource, Value: app.ResourceURI, Field: "resourceUri"})
 	}
 	var secret string
-	if !app.Public && app.AuthMethod != oauth.AuthPrivateKeyJWT {
+	if !app.Public && !noSecret(app.AuthMethod) {
 		var added *SecretAdded
 		if added, secret, err = c.newSecret(instanceID, app); err != nil {
 			return Application{}, "", err
@@ -415,6 +471,12 @@ func (c *Commands) CreateApplication(ctx context.Context, editor eventstore.Edit
 		app.Secrets[i].CreatedAt = app.CreatedAt
 	}
 	return app, secret, nil
+}
+
+// noSecret reports whether a confidential client of method has no
+// secret: it authenticates with a key or a certificate.
+func noSecret(method string) bool {
+	return method == oauth.AuthPrivateKeyJWT || method == oauth.AuthTLSClientAuth || method == oauth.AuthSelfSignedTLSClientAuth
 }
 
 func projectAggregate(instanceID string, p Project) eventstore.Aggregate {

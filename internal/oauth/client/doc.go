@@ -36,6 +36,24 @@
 // lacks. When applications act as a user with roles, AddSecret must check
 // authz.Caller.Covers of that user, like a machine key.
 //
+// Certificates (certificate.go, RFC 8705 section 2). A confidential
+// client may authenticate with its TLS client certificate instead of a
+// secret or a key: tls_client_auth registers a trust set (package
+// trustset; "" for the instance's default) and exactly one subject value
+// — a DN compared as parsed RDNs in order (types by OID, values without
+// case or extra spaces), or a SAN DNS name, URI, IP or email compared
+// exactly — and the chain must verify to the set for client
+// authentication, now, unrevoked by its CRLs; self_signed_tls_client_auth
+// registers its certificates (PEM, or a JWK Set whose keys carry x5c) and
+// the presented certificate must be one of them byte for byte, within its
+// validity (no chain). Such a client presents its client_id and no
+// secret. Every refusal is the plain invalid_client; the precise reason
+// goes to the log and to a CertificateRefused event (refusal.go, at most
+// one per client and second). Machine users do not use client_credentials
+// in Castellan (they use the JWT bearer grant), so certificates
+// authenticate applications only. CertificateBoundTokens binds the
+// client's tokens to the certificate of the request (package grant).
+//
 // Resources (resource.go). An API application may register a resource
 // URI (RFC 8707): an absolute URI without fragment, unique in the
 // instance (unique constraint oauth_resource_uri). Clients.Resource finds
@@ -46,6 +64,10 @@
 // ImpersonationAllowed: only then may it exchange a token without an
 // actor token (RFC 8693), acting as the subject with no trace in the
 // token (the exchange is still recorded).
+//
+// Events of refusals (aggregate "oauth_client", id the application's,
+// owner its organization): oauth_client.certificate.refused {appId,
+// clientId, method, reason, subject, issuer, serial, thumbprint}.
 //
 // Events (aggregate "project", id the project's, owner its organization):
 // project.added {name}, project.application.added {appId, name, clientId,

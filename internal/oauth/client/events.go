@@ -38,6 +38,11 @@ type ApplicationAdded struct {
 	// before they existed: no resource URI, no impersonation.
 	ResourceURI          string `json:"resourceUri,omitempty"`
 	ImpersonationAllowed bool   `json:"impersonationAllowed,omitempty"`
+	// TLSClientAuth, Certificates and CertificateBoundTokens (RFC 8705)
+	// are absent from events written before they existed.
+	TLSClientAuth          *TLSClientAuth `json:"tlsClientAuth,omitempty"`
+	Certificates           string         `json:"certificates,omitempty"`
+	CertificateBoundTokens bool           `json:"certificateBoundTokens,omitempty"`
 }
 
 // ApplicationChanged replaces what an application may do after it was
@@ -56,12 +61,20 @@ type ApplicationChanged struct {
 	RoleClaims           string        `json:"roleClaims"`
 	ResourceURI          string        `json:"resourceUri"`
 	ImpersonationAllowed bool          `json:"impersonationAllowed"`
+	// TLSClientAuth is a tls_client_auth client's registration;
+	// CertificateBoundTokens binds its tokens (RFC 8705). Absent from
+	// events written before they existed: none, unbound.
+	TLSClientAuth          *TLSClientAuth `json:"tlsClientAuth,omitempty"`
+	CertificateBoundTokens bool           `json:"certificateBoundTokens,omitempty"`
 }
 
-// KeysSet replaces the public keys of a private_key_jwt client.
+// KeysSet replaces the public keys of a private_key_jwt client, or the
+// certificates of a self_signed_tls_client_auth one (JWKS with x5c, or
+// Certificates as PEM).
 type KeysSet struct {
-	AppID string          `json:"appId"`
-	JWKS  json.RawMessage `json:"jwks"`
+	AppID        string          `json:"appId"`
+	JWKS         json.RawMessage `json:"jwks"`
+	Certificates string          `json:"certificates,omitempty"`
 }
 
 // RedirectsSet replaces the redirects of an application.
@@ -113,4 +126,5 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[SecretExpirySet](r, 1)
 	eventstore.Register[SecretRemoved](r, 1)
 	eventstore.Register[DPoPSet](r, 1)
+	eventstore.Register[CertificateRefused](r, 1)
 }

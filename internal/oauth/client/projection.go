@@ -74,6 +74,12 @@ CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`
 	Name:     "client/0100_dpop",
 	SQLite:   `ALTER TABLE applications ADD COLUMN dpop TEXT NOT NULL DEFAULT '{}';`,
 	Postgres: `ALTER TABLE applications ADD COLUMN dpop TEXT NOT NULL DEFAULT '{}';`,
+}, {
+	Name: "client/0008_certificates",
+	SQLite: `ALTER TABLE applications ADD COLUMN certificate_auth TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN certificate_bound BOOLEAN NOT NULL DEFAULT FALSE;`,
+	Postgres: `ALTER TABLE applications ADD COLUMN certificate_auth TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN certificate_bound BOOLEAN NOT NULL DEFAULT FALSE;`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -145,19 +151,21 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 	case *ApplicationAdded:
 		_, err = tx.ExecContext(ctx, `INSERT INTO applications (instance_id, app_id, project_id, org_id, name, client_id, kind, client_type,
 	grant_types, access_token_type, access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims,
-	resource_uri, impersonation)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+	resource_uri, impersonation, certificate_auth, certificate_bound)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			a.InstanceID, p.AppID, a.ID, a.Owner, p.Name, p.ClientID, p.Kind, clientType(p.Public), strings.Join(p.GrantTypes, " "),
 			p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
 			redirectsJSON(p.Redirects), at, authMethod(p.Public, p.AuthMethod), string(p.JWKS), idTokenAlg(p.IDTokenAlg), p.ThirdParty,
-			roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed)
+			roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed, marshalCertificateAuth(p.TLSClientAuth, p.Certificates), p.CertificateBoundTokens)
 	case *ApplicationChanged:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET name = $1, grant_types = $2, access_token_type = $3, access_token_lifetime_ms = $4,
-	scopes = $5, id_token_alg = $6, third_party = $7, role_claims = $8, resource_uri = $9, impersonation = $10 WHERE instance_id = $11 AND app_id = $12`,
+	scopes = $5, id_token_alg = $6, third_party = $7, role_claims = $8, resource_uri = $9, impersonation = $10, certificate_bound = $11,
+	certificate_auth = CASE WHEN $12 = '' THEN certificate_auth ELSE $12 END WHERE instance_id = $13 AND app_id = $14`,
 			p.Name, strings.Join(p.GrantTypes, " "), p.AccessTokenType, p.AccessTokenLifetime.Milliseconds(), strings.Join(p.Scopes, " "),
-			idTokenAlg(p.IDTokenAlg), p.ThirdParty, roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed, a.InstanceID, p.AppID)
+			idTokenAlg(p.IDTokenAlg), p.ThirdParty, roleClaims(p.RoleClaims), p.ResourceURI, p.ImpersonationAllowed, p.CertificateBoundTokens,
+			marshalCertificateAuth(p.TLSClientAuth, ""), a.InstanceID, p.AppID)
 	case *KeysSet:
-		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1 WHERE instance_id = $2 AND app_id = $3`, string(p.JWKS), a.InstanceID, p.AppID)
+		_, err = tx.ExecContext(ctx, `UPDATE applications SET jwks = $1, certificate_auth = $2 WHERE instance_id = $3 AND app_id = $4`, string(p.JWKS), marshalCertificateAuth(nil, p.Certificates), a.InstanceID, p.AppID)
 	case *RedirectsSet:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET redirects = $1 WHERE instance_id = $2 AND app_id = $3`,
 			redirectsJSON(p.Redirects), a.InstanceID, p.AppID)

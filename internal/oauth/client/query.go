@@ -65,21 +65,28 @@ func ListProjects(ctx context.Context, db *database.DB, instanceID, orgID string
 
 const selectApplication = `SELECT app_id, project_id, org_id, name, client_id, kind, client_type, grant_types, access_token_type,
 	access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims, resource_uri, impersonation,
-	dpop FROM applications`
+	dpop, certificate_auth, certificate_bound FROM applications`
 
 func scanApplication(row scanner) (Application, error) {
 	var a Application
-	var typ, grants, scopes, redirects, jwks, dpop string
+	var typ, grants, scopes, redirects, jwks, dpop, certAuth string
 	var lifetime, created int64
 	if err := row.Scan(&a.ID, &a.ProjectID, &a.OrgID, &a.Name, &a.ClientID, &a.Kind, &typ, &grants, &a.AccessTokenType, &lifetime, &scopes, &redirects, &created,
 		&a.AuthMethod, &jwks, &a.IDTokenAlg, &a.ThirdParty, &a.RoleClaims, &a.ResourceURI, &a.ImpersonationAllowed,
-		&dpop); err != nil {
+		&dpop, &certAuth, &a.CertificateBoundTokens); err != nil {
 		return Application{}, err
 	}
 	if jwks != "" {
 		if err := json.Unmarshal([]byte(jwks), &a.JWKS); err != nil {
 			return Application{}, fmt.Errorf("client: keys of %s: %w", a.ID, err)
 		}
+	}
+	if certAuth != "" {
+		var c certificateJSON
+		if err := json.Unmarshal([]byte(certAuth), &c); err != nil {
+			return Application{}, fmt.Errorf("client: certificate authentication of %s: %w", a.ID, err)
+		}
+		a.TLSClientAuth, a.Certificates = c.TLSClientAuth, c.Certificates
 	}
 	var err error
 	if a.Redirects, err = parseRedirects(redirects); err != nil {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/oauth"
 )
 
 // AggregateType is the aggregate of a grant; its id is the grant's id (the
@@ -33,6 +34,9 @@ type Issued struct {
 	// DPoPJKT binds its refresh tokens to a DPoP key (RFC 9449 section
 	// 5); absent for none.
 	DPoPJKT string `json:"dpopJkt,omitempty"`
+	// Cnf binds its refresh tokens (RFC 8705 section 3); absent for
+	// none (and in events written before).
+	Cnf *oauth.Confirmation `json:"cnf,omitempty"`
 }
 
 // ReuseDetected records that a refresh token used before was presented

@@ -8,10 +8,13 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -36,6 +39,10 @@ type Grant struct {
 	// DPoPJKT is the thumbprint of the DPoP key its refresh tokens are
 	// bound to (RFC 9449 section 5, public clients); "" for none.
 	DPoPJKT string
+	// Cnf binds the grant's refresh tokens to a certificate (RFC 8705
+	// section 3) or key: a public client refreshes only with it; nil for
+	// none.
+	Cnf *oauth.Confirmation
 }
 
 // Spec is a grant to issue.
@@ -99,7 +106,7 @@ func (g *Grants) Issue(ctx context.Context, editor eventstore.Editor, s Spec) (s
 	now := g.now()
 	ev := &Issued{ClientID: s.ClientID, UserID: s.UserID, SessionID: s.SessionID, AuthRequestID: s.AuthRequestID, Scopes: s.Scopes,
 		AuthTime: s.AuthTime.UTC(), AMR: s.AMR, AccessTokenID: s.AccessTokenID, ExpiresAt: now.Add(s.Lifetime).UTC().Truncate(time.Second),
-		Resources: s.Resources, DPoPJKT: s.DPoPJKT}
+		Resources: s.Resources, DPoPJKT: s.DPoPJKT, Cnf: s.Cnf}
 	var token string
 	if s.Refresh {
 		var err error
@@ -127,16 +134,22 @@ func minTime(a, b time.Time) time.Time {
 }
 
 const grantColumns = `g.grant_id, g.client_id, g.user_id, g.org_id, g.session_id, g.scope, g.auth_time, g.amr, g.expires_at, g.revoked, g.resources,
-	g.dpop_jkt`
+	g.dpop_jkt, g.cnf`
 
 func scanGrant(instanceID string, sc interface{ Scan(...any) error }, extra ...any) (Grant, bool, error) {
 	gr := Grant{InstanceID: instanceID}
-	var scope, amr, resources string
+	var scope, amr, resources, cnf string
 	var authTime, expires int64
 	var revoked bool
-	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked, &resources, &gr.DPoPJKT}, extra...)...)
+	err := sc.Scan(append([]any{&gr.ID, &gr.ClientID, &gr.UserID, &gr.OrgID, &gr.SessionID, &scope, &authTime, &amr, &expires, &revoked, &resources, &gr.DPoPJKT, &cnf}, extra...)...)
 	if err != nil {
 		return Grant{}, false, err
+	}
+	if cnf != "" {
+		gr.Cnf = new(oauth.Confirmation)
+		if err := json.Unmarshal([]byte(cnf), gr.Cnf); err != nil {
+			return Grant{}, false, fmt.Errorf("grants: cnf of %s: %w", gr.ID, err)
+		}
 	}
 	gr.Scopes, gr.AMR, gr.Resources = strings.Fields(scope), strings.Fields(amr), strings.Fields(resources)
 	gr.AuthTime, gr.ExpiresAt = time.Unix(authTime, 0).UTC(), time.Unix(expires, 0).UTC()

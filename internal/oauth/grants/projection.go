@@ -2,8 +2,11 @@ package grants
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -40,6 +43,10 @@ CREATE INDEX refresh_tokens_grant ON refresh_tokens (instance_id, grant_id);`,
 	Name:     "grants/0100_dpop_jkt",
 	SQLite:   `ALTER TABLE oauth_grants ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';`,
 	Postgres: `ALTER TABLE oauth_grants ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';`,
+}, {
+	Name:     "grants/0004_confirmation",
+	SQLite:   `ALTER TABLE oauth_grants ADD COLUMN cnf TEXT NOT NULL DEFAULT '';`,
+	Postgres: `ALTER TABLE oauth_grants ADD COLUMN cnf TEXT NOT NULL DEFAULT '';`,
 }}
 
 // Projection keeps oauth_grants and the first refresh token of each.
@@ -64,9 +71,9 @@ func (Projection) Reduce(ctx context.Context, tx *database.Tx, e *eventstore.Eve
 	switch p := e.Payload.(type) {
 	case *Issued:
 		_, err = tx.ExecContext(ctx, `INSERT INTO oauth_grants (instance_id, grant_id, client_id, user_id, org_id, session_id, scope, auth_time, amr,
-	created_at, expires_at, resources, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	created_at, expires_at, resources, dpop_jkt, cnf) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			a.InstanceID, a.ID, p.ClientID, p.UserID, a.Owner, p.SessionID, strings.Join(p.Scopes, " "), p.AuthTime.Unix(), strings.Join(p.AMR, " "),
-			e.CreatedAt.Unix(), p.ExpiresAt.Unix(), strings.Join(p.Resources, " "), p.DPoPJKT)
+			e.CreatedAt.Unix(), p.ExpiresAt.Unix(), strings.Join(p.Resources, " "), p.DPoPJKT, confirmationJSON(p.Cnf))
 		if err == nil && p.RefreshTokenHash != "" {
 			_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (instance_id, token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING`, a.InstanceID, p.RefreshTokenHash, a.ID, e.CreatedAt.Unix(), p.RefreshExpiresAt.Unix())
@@ -81,4 +88,13 @@ ON CONFLICT DO NOTHING`, a.InstanceID, p.RefreshTokenHash, a.ID, e.CreatedAt.Uni
 		err = fmt.Errorf("unexpected payload %T", e.Payload)
 	}
 	return err
+}
+
+// confirmationJSON is the cnf column: "" for none.
+func confirmationJSON(c *oauth.Confirmation) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
 }

@@ -51,8 +51,12 @@ func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenRe
 			return nil, err
 		}
 	}
+	cnf, err := certificateBinding(r)
+	if err != nil {
+		return nil, err
+	}
 	raw, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
-		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, Cnf: r.confirmation(),
+		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, Cnf: withDPoP(cnf, r),
 	})
 	if err != nil {
 		return nil, err

@@ -168,6 +168,9 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	if subject.AuthTime != 0 {
 		a.AuthTime = time.Unix(subject.AuthTime, 0)
 	}
+	if a.Cnf, err = certificateBinding(r); err != nil {
+		return nil, err
+	}
 	raw, issued, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, a)
 	if err != nil {
 		return nil, err

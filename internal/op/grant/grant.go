@@ -2,6 +2,7 @@ package grant
 
 import (
 	"context"
+	"crypto/x509"
 	"net/url"
 	"strings"
 
@@ -24,6 +25,10 @@ type Request struct {
 	// is the zero value. Only a ClientOptional grant receives such a
 	// request.
 	NoClient bool
+	// Certificate is the TLS client certificate the request came with
+	// (directly or through a trusted proxy), verified or not; nil for
+	// none. Tokens of an application that binds them are bound to it.
+	Certificate *x509.Certificate
 	// Form is the request's body, each parameter at most once but the
 	// multi-valued resource and audience.
 	Form url.Values

@@ -113,6 +113,9 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 			return nil, err
 		}
 	}
+	if a.Cnf, err = certificateBinding(r); err != nil {
+		return nil, err
+	}
 	rawToken, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, format, a)
 	if err != nil {
 		return nil, err

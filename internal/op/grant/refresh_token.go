@@ -50,6 +50,9 @@ func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenRespons
 			return nil, err
 		}
 	}
+	if err := checkRefreshBinding(ctx, g.Grants, r, raw); err != nil {
+		return nil, err
+	}
 	gr, next, err := g.Grants.RefreshBound(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle, r.presentedKey())
 	switch {
 	case errors.Is(err, grants.ErrKeyMismatch):

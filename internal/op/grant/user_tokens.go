@@ -63,10 +63,14 @@ func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, access
 			roles[k] = v
 		}
 	}
+	cnf, err := certificateBinding(r)
+	if err != nil {
+		return nil, token.AccessClaims{}, err
+	}
 	raw, ac, err := u.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
 		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: userAudience(r, app, g, project.Audience(app.ProjectID, g.Scopes)),
 		Scopes: g.Scopes, Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID, Extra: roles,
-		Cnf: r.confirmation(),
+		Cnf: withDPoP(cnf, r),
 	})
 	if err != nil {
 		return nil, token.AccessClaims{}, err
@@ -97,10 +101,11 @@ func accessLifetime(app client.Application, s settings.Tokens) time.Duration {
 // refresh. requestID names the authorization or device request.
 func (u userTokens) newGrant(ctx context.Context, r Request, store Grants, gr grants.Grant, accessID, nonce, requestID string, lifetimes settings.Tokens) (*oauth.TokenResponse, error) {
 	app := r.Client.Application()
-	resp, _, err := u.issue(ctx, r, gr, accessID, nonce, lifetimes)
+	resp, ac, err := u.issue(ctx, r, gr, accessID, nonce, lifetimes)
 	if err != nil {
 		return nil, err
 	}
+	gr.Cnf = refreshBinding(r, ac.Cnf)
 	refresh := slices.Contains(gr.Scopes, claims.ScopeOfflineAccess) && app.Allows(oauth.GrantRefreshToken)
 	gr.DPoPJKT = r.refreshBinding()
 	resp.RefreshToken, err = store.Issue(ctx, eventstore.Editor{UserID: gr.UserID, ClientID: app.ClientID}, grants.Spec{

@@ -398,9 +398,19 @@ type Application struct {
 	// without actor_token); delegation needs only the token exchange grant.
 	ImpersonationAllowed bool `protobuf:"varint,25,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
 	// Dpop are its DPoP settings (SetApplicationDPoP).
-	Dpop          *DPoPSettings `protobuf:"bytes,40,opt,name=dpop,proto3" json:"dpop,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Dpop *DPoPSettings `protobuf:"bytes,40,opt,name=dpop,proto3" json:"dpop,omitempty"`
+	// TlsClientAuth is what a tls_client_auth client's certificate must
+	// chain to and carry (RFC 8705 section 2.1).
+	TlsClientAuth *TlsClientAuth `protobuf:"bytes,26,opt,name=tls_client_auth,json=tlsClientAuth,proto3" json:"tls_client_auth,omitempty"`
+	// Certificates are the PEM certificates a self_signed_tls_client_auth
+	// client registered (RFC 8705 section 2.2) when it registered no jwks.
+	Certificates string `protobuf:"bytes,27,opt,name=certificates,proto3" json:"certificates,omitempty"`
+	// CertificateBoundTokens binds its access tokens, and a public client's
+	// refresh tokens, to the TLS client certificate of the token request
+	// (RFC 8705 section 3, cnf x5t#S256).
+	CertificateBoundTokens bool `protobuf:"varint,28,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -615,6 +625,121 @@ func (x *Application) GetDpop() *DPoPSettings {
 	return nil
 }
 
+func (x *Application) GetTlsClientAuth() *TlsClientAuth {
+	if x != nil {
+		return x.TlsClientAuth
+	}
+	return nil
+}
+
+func (x *Application) GetCertificates() string {
+	if x != nil {
+		return x.Certificates
+	}
+	return ""
+}
+
+func (x *Application) GetCertificateBoundTokens() bool {
+	if x != nil {
+		return x.CertificateBoundTokens
+	}
+	return false
+}
+
+// TlsClientAuth is the registration of a tls_client_auth client (RFC 8705
+// section 2.1.2): exactly one of the subject values.
+type TlsClientAuth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// TrustSetId names the trust set the certificate must chain to; empty
+	// for the instance's default trust set.
+	TrustSetId string `protobuf:"bytes,1,opt,name=trust_set_id,json=trustSetId,proto3" json:"trust_set_id,omitempty"`
+	// SubjectDn is the expected subject, an RFC 4514 string compared as
+	// parsed RDNs (tls_client_auth_subject_dn).
+	SubjectDn string `protobuf:"bytes,2,opt,name=subject_dn,json=subjectDn,proto3" json:"subject_dn,omitempty"`
+	// SanDns is an expected dNSName SAN (tls_client_auth_san_dns).
+	SanDns string `protobuf:"bytes,3,opt,name=san_dns,json=sanDns,proto3" json:"san_dns,omitempty"`
+	// SanUri is an expected URI SAN (tls_client_auth_san_uri).
+	SanUri string `protobuf:"bytes,4,opt,name=san_uri,json=sanUri,proto3" json:"san_uri,omitempty"`
+	// SanIp is an expected iPAddress SAN (tls_client_auth_san_ip).
+	SanIp string `protobuf:"bytes,5,opt,name=san_ip,json=sanIp,proto3" json:"san_ip,omitempty"`
+	// SanEmail is an expected rfc822Name SAN (tls_client_auth_san_email).
+	SanEmail      string `protobuf:"bytes,6,opt,name=san_email,json=sanEmail,proto3" json:"san_email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TlsClientAuth) Reset() {
+	*x = TlsClientAuth{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TlsClientAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TlsClientAuth) ProtoMessage() {}
+
+func (x *TlsClientAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TlsClientAuth.ProtoReflect.Descriptor instead.
+func (*TlsClientAuth) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TlsClientAuth) GetTrustSetId() string {
+	if x != nil {
+		return x.TrustSetId
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSubjectDn() string {
+	if x != nil {
+		return x.SubjectDn
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanDns() string {
+	if x != nil {
+		return x.SanDns
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanUri() string {
+	if x != nil {
+		return x.SanUri
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanIp() string {
+	if x != nil {
+		return x.SanIp
+	}
+	return ""
+}
+
+func (x *TlsClientAuth) GetSanEmail() string {
+	if x != nil {
+		return x.SanEmail
+	}
+	return ""
+}
+
 // CreateProjectRequest names the organization and the project.
 type CreateProjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -628,7 +753,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +765,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[3]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +778,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{3}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateProjectRequest) GetOrganizationId() string {
@@ -681,7 +806,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +818,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[4]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +831,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{4}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -727,7 +852,7 @@ type GetProjectRequest struct {
 
 func (x *GetProjectRequest) Reset() {
 	*x = GetProjectRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +864,7 @@ func (x *GetProjectRequest) String() string {
 func (*GetProjectRequest) ProtoMessage() {}
 
 func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[5]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +877,7 @@ func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{5}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetProjectRequest) GetProjectId() string {
@@ -773,7 +898,7 @@ type GetProjectResponse struct {
 
 func (x *GetProjectResponse) Reset() {
 	*x = GetProjectResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +910,7 @@ func (x *GetProjectResponse) String() string {
 func (*GetProjectResponse) ProtoMessage() {}
 
 func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[6]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +923,7 @@ func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{6}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetProjectResponse) GetProject() *Project {
@@ -819,7 +944,7 @@ type ListProjectsRequest struct {
 
 func (x *ListProjectsRequest) Reset() {
 	*x = ListProjectsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +956,7 @@ func (x *ListProjectsRequest) String() string {
 func (*ListProjectsRequest) ProtoMessage() {}
 
 func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[7]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +969,7 @@ func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{7}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListProjectsRequest) GetOrganizationId() string {
@@ -865,7 +990,7 @@ type ListProjectsResponse struct {
 
 func (x *ListProjectsResponse) Reset() {
 	*x = ListProjectsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1002,7 @@ func (x *ListProjectsResponse) String() string {
 func (*ListProjectsResponse) ProtoMessage() {}
 
 func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[8]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1015,7 @@ func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{8}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListProjectsResponse) GetProjects() []*Project {
@@ -962,13 +1087,21 @@ type CreateApplicationRequest struct {
 	// (urn:ietf:params:oauth:grant-type:token-exchange), allow exchanges
 	// without an actor token (impersonation, RFC 8693 section 1.1).
 	ImpersonationAllowed bool `protobuf:"varint,20,opt,name=impersonation_allowed,json=impersonationAllowed,proto3" json:"impersonation_allowed,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// TlsClientAuth: required for auth_method tls_client_auth.
+	TlsClientAuth *TlsClientAuth `protobuf:"bytes,21,opt,name=tls_client_auth,json=tlsClientAuth,proto3" json:"tls_client_auth,omitempty"`
+	// Certificates: for auth_method self_signed_tls_client_auth, the
+	// client's PEM certificates (or give jwks whose keys carry x5c).
+	Certificates string `protobuf:"bytes,22,opt,name=certificates,proto3" json:"certificates,omitempty"`
+	// CertificateBoundTokens binds its tokens to its TLS client certificate
+	// (RFC 8705 section 3).
+	CertificateBoundTokens bool `protobuf:"varint,23,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *CreateApplicationRequest) Reset() {
 	*x = CreateApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1113,7 @@ func (x *CreateApplicationRequest) String() string {
 func (*CreateApplicationRequest) ProtoMessage() {}
 
 func (x *CreateApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[9]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1126,7 @@ func (x *CreateApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApplicationRequest.ProtoReflect.Descriptor instead.
 func (*CreateApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{9}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateApplicationRequest) GetProjectId() string {
@@ -1136,6 +1269,27 @@ func (x *CreateApplicationRequest) GetImpersonationAllowed() bool {
 	return false
 }
 
+func (x *CreateApplicationRequest) GetTlsClientAuth() *TlsClientAuth {
+	if x != nil {
+		return x.TlsClientAuth
+	}
+	return nil
+}
+
+func (x *CreateApplicationRequest) GetCertificates() string {
+	if x != nil {
+		return x.Certificates
+	}
+	return ""
+}
+
+func (x *CreateApplicationRequest) GetCertificateBoundTokens() bool {
+	if x != nil {
+		return x.CertificateBoundTokens
+	}
+	return false
+}
+
 // SetApplicationKeysRequest replaces the keys of a private_key_jwt
 // client.
 type SetApplicationKeysRequest struct {
@@ -1143,14 +1297,17 @@ type SetApplicationKeysRequest struct {
 	// ApplicationID of the application.
 	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
 	// Jwks as in CreateApplicationRequest.
-	Jwks          string `protobuf:"bytes,2,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	Jwks string `protobuf:"bytes,2,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	// Certificates: the PEM certificates of a self_signed_tls_client_auth
+	// client, instead of jwks.
+	Certificates  string `protobuf:"bytes,3,opt,name=certificates,proto3" json:"certificates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetApplicationKeysRequest) Reset() {
 	*x = SetApplicationKeysRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1319,7 @@ func (x *SetApplicationKeysRequest) String() string {
 func (*SetApplicationKeysRequest) ProtoMessage() {}
 
 func (x *SetApplicationKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[10]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1332,7 @@ func (x *SetApplicationKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationKeysRequest.ProtoReflect.Descriptor instead.
 func (*SetApplicationKeysRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetApplicationKeysRequest) GetApplicationId() string {
@@ -1192,6 +1349,13 @@ func (x *SetApplicationKeysRequest) GetJwks() string {
 	return ""
 }
 
+func (x *SetApplicationKeysRequest) GetCertificates() string {
+	if x != nil {
+		return x.Certificates
+	}
+	return ""
+}
+
 // SetApplicationKeysResponse returns the application.
 type SetApplicationKeysResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1203,7 +1367,7 @@ type SetApplicationKeysResponse struct {
 
 func (x *SetApplicationKeysResponse) Reset() {
 	*x = SetApplicationKeysResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1379,7 @@ func (x *SetApplicationKeysResponse) String() string {
 func (*SetApplicationKeysResponse) ProtoMessage() {}
 
 func (x *SetApplicationKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[11]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1392,7 @@ func (x *SetApplicationKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationKeysResponse.ProtoReflect.Descriptor instead.
 func (*SetApplicationKeysResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetApplicationKeysResponse) GetApplication() *Application {
@@ -1259,7 +1423,7 @@ type SetApplicationRedirectsRequest struct {
 
 func (x *SetApplicationRedirectsRequest) Reset() {
 	*x = SetApplicationRedirectsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1435,7 @@ func (x *SetApplicationRedirectsRequest) String() string {
 func (*SetApplicationRedirectsRequest) ProtoMessage() {}
 
 func (x *SetApplicationRedirectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[12]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1448,7 @@ func (x *SetApplicationRedirectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationRedirectsRequest.ProtoReflect.Descriptor instead.
 func (*SetApplicationRedirectsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetApplicationRedirectsRequest) GetApplicationId() string {
@@ -1340,7 +1504,7 @@ type SetApplicationRedirectsResponse struct {
 
 func (x *SetApplicationRedirectsResponse) Reset() {
 	*x = SetApplicationRedirectsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1516,7 @@ func (x *SetApplicationRedirectsResponse) String() string {
 func (*SetApplicationRedirectsResponse) ProtoMessage() {}
 
 func (x *SetApplicationRedirectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[13]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1529,7 @@ func (x *SetApplicationRedirectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationRedirectsResponse.ProtoReflect.Descriptor instead.
 func (*SetApplicationRedirectsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetApplicationRedirectsResponse) GetApplication() *Application {
@@ -1389,7 +1553,7 @@ type CreateApplicationResponse struct {
 
 func (x *CreateApplicationResponse) Reset() {
 	*x = CreateApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1565,7 @@ func (x *CreateApplicationResponse) String() string {
 func (*CreateApplicationResponse) ProtoMessage() {}
 
 func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[14]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1578,7 @@ func (x *CreateApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApplicationResponse.ProtoReflect.Descriptor instead.
 func (*CreateApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateApplicationResponse) GetApplication() *Application {
@@ -1442,7 +1606,7 @@ type GetApplicationRequest struct {
 
 func (x *GetApplicationRequest) Reset() {
 	*x = GetApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1618,7 @@ func (x *GetApplicationRequest) String() string {
 func (*GetApplicationRequest) ProtoMessage() {}
 
 func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[15]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1631,7 @@ func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationRequest.ProtoReflect.Descriptor instead.
 func (*GetApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetApplicationRequest) GetApplicationId() string {
@@ -1488,7 +1652,7 @@ type GetApplicationResponse struct {
 
 func (x *GetApplicationResponse) Reset() {
 	*x = GetApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1664,7 @@ func (x *GetApplicationResponse) String() string {
 func (*GetApplicationResponse) ProtoMessage() {}
 
 func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[16]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1677,7 @@ func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationResponse.ProtoReflect.Descriptor instead.
 func (*GetApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetApplicationResponse) GetApplication() *Application {
@@ -1534,7 +1698,7 @@ type ListApplicationsRequest struct {
 
 func (x *ListApplicationsRequest) Reset() {
 	*x = ListApplicationsRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1710,7 @@ func (x *ListApplicationsRequest) String() string {
 func (*ListApplicationsRequest) ProtoMessage() {}
 
 func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[17]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1723,7 @@ func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListApplicationsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListApplicationsRequest) GetProjectId() string {
@@ -1580,7 +1744,7 @@ type ListApplicationsResponse struct {
 
 func (x *ListApplicationsResponse) Reset() {
 	*x = ListApplicationsResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1756,7 @@ func (x *ListApplicationsResponse) String() string {
 func (*ListApplicationsResponse) ProtoMessage() {}
 
 func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[18]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1769,7 @@ func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListApplicationsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListApplicationsResponse) GetApplications() []*Application {
@@ -1629,7 +1793,7 @@ type AddClientSecretRequest struct {
 
 func (x *AddClientSecretRequest) Reset() {
 	*x = AddClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1805,7 @@ func (x *AddClientSecretRequest) String() string {
 func (*AddClientSecretRequest) ProtoMessage() {}
 
 func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[19]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1818,7 @@ func (x *AddClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*AddClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddClientSecretRequest) GetApplicationId() string {
@@ -1684,7 +1848,7 @@ type AddClientSecretResponse struct {
 
 func (x *AddClientSecretResponse) Reset() {
 	*x = AddClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1860,7 @@ func (x *AddClientSecretResponse) String() string {
 func (*AddClientSecretResponse) ProtoMessage() {}
 
 func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[20]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1873,7 @@ func (x *AddClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*AddClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddClientSecretResponse) GetSecret() *ClientSecret {
@@ -1739,7 +1903,7 @@ type RemoveClientSecretRequest struct {
 
 func (x *RemoveClientSecretRequest) Reset() {
 	*x = RemoveClientSecretRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1915,7 @@ func (x *RemoveClientSecretRequest) String() string {
 func (*RemoveClientSecretRequest) ProtoMessage() {}
 
 func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[21]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1928,7 @@ func (x *RemoveClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveClientSecretRequest) GetApplicationId() string {
@@ -1790,7 +1954,7 @@ type RemoveClientSecretResponse struct {
 
 func (x *RemoveClientSecretResponse) Reset() {
 	*x = RemoveClientSecretResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1966,7 @@ func (x *RemoveClientSecretResponse) String() string {
 func (*RemoveClientSecretResponse) ProtoMessage() {}
 
 func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[22]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1979,7 @@ func (x *RemoveClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{22}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 // StringList is a list that may be set to empty.
@@ -1829,7 +1993,7 @@ type StringList struct {
 
 func (x *StringList) Reset() {
 	*x = StringList{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +2005,7 @@ func (x *StringList) String() string {
 func (*StringList) ProtoMessage() {}
 
 func (x *StringList) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[23]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2018,7 @@ func (x *StringList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringList.ProtoReflect.Descriptor instead.
 func (*StringList) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{23}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StringList) GetValues() []string {
@@ -1891,13 +2055,19 @@ type UpdateApplicationRequest struct {
 	ResourceUri *string `protobuf:"bytes,10,opt,name=resource_uri,json=resourceUri,proto3,oneof" json:"resource_uri,omitempty"`
 	// ImpersonationAllowed lets a token exchange client impersonate.
 	ImpersonationAllowed *bool `protobuf:"varint,11,opt,name=impersonation_allowed,json=impersonationAllowed,proto3,oneof" json:"impersonation_allowed,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// TlsClientAuth replaces a tls_client_auth client's trust set and
+	// subject.
+	TlsClientAuth *TlsClientAuth `protobuf:"bytes,12,opt,name=tls_client_auth,json=tlsClientAuth,proto3" json:"tls_client_auth,omitempty"`
+	// CertificateBoundTokens binds its tokens to its TLS client
+	// certificate.
+	CertificateBoundTokens *bool `protobuf:"varint,13,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3,oneof" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *UpdateApplicationRequest) Reset() {
 	*x = UpdateApplicationRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2079,7 @@ func (x *UpdateApplicationRequest) String() string {
 func (*UpdateApplicationRequest) ProtoMessage() {}
 
 func (x *UpdateApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[24]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2092,7 @@ func (x *UpdateApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateApplicationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{24}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateApplicationRequest) GetApplicationId() string {
@@ -2002,6 +2172,20 @@ func (x *UpdateApplicationRequest) GetImpersonationAllowed() bool {
 	return false
 }
 
+func (x *UpdateApplicationRequest) GetTlsClientAuth() *TlsClientAuth {
+	if x != nil {
+		return x.TlsClientAuth
+	}
+	return nil
+}
+
+func (x *UpdateApplicationRequest) GetCertificateBoundTokens() bool {
+	if x != nil && x.CertificateBoundTokens != nil {
+		return *x.CertificateBoundTokens
+	}
+	return false
+}
+
 // UpdateApplicationResponse returns the application as it is now.
 type UpdateApplicationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2013,7 +2197,7 @@ type UpdateApplicationResponse struct {
 
 func (x *UpdateApplicationResponse) Reset() {
 	*x = UpdateApplicationResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2209,7 @@ func (x *UpdateApplicationResponse) String() string {
 func (*UpdateApplicationResponse) ProtoMessage() {}
 
 func (x *UpdateApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[25]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2222,7 @@ func (x *UpdateApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateApplicationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{25}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateApplicationResponse) GetApplication() *Application {
@@ -2064,7 +2248,7 @@ type DPoPSettings struct {
 
 func (x *DPoPSettings) Reset() {
 	*x = DPoPSettings{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2260,7 @@ func (x *DPoPSettings) String() string {
 func (*DPoPSettings) ProtoMessage() {}
 
 func (x *DPoPSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[26]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2273,7 @@ func (x *DPoPSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DPoPSettings.ProtoReflect.Descriptor instead.
 func (*DPoPSettings) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{26}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DPoPSettings) GetRequired() bool {
@@ -2121,7 +2305,7 @@ type SetApplicationDPoPRequest struct {
 
 func (x *SetApplicationDPoPRequest) Reset() {
 	*x = SetApplicationDPoPRequest{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[27]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2317,7 @@ func (x *SetApplicationDPoPRequest) String() string {
 func (*SetApplicationDPoPRequest) ProtoMessage() {}
 
 func (x *SetApplicationDPoPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[27]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2330,7 @@ func (x *SetApplicationDPoPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationDPoPRequest.ProtoReflect.Descriptor instead.
 func (*SetApplicationDPoPRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{27}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetApplicationDPoPRequest) GetApplicationId() string {
@@ -2181,7 +2365,7 @@ type SetApplicationDPoPResponse struct {
 
 func (x *SetApplicationDPoPResponse) Reset() {
 	*x = SetApplicationDPoPResponse{}
-	mi := &file_castellan_project_v1_project_proto_msgTypes[28]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2377,7 @@ func (x *SetApplicationDPoPResponse) String() string {
 func (*SetApplicationDPoPResponse) ProtoMessage() {}
 
 func (x *SetApplicationDPoPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_project_v1_project_proto_msgTypes[28]
+	mi := &file_castellan_project_v1_project_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2390,7 @@ func (x *SetApplicationDPoPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApplicationDPoPResponse.ProtoReflect.Descriptor instead.
 func (*SetApplicationDPoPResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{28}
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetApplicationDPoPResponse) GetApplication() *Application {
@@ -2232,7 +2416,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xf8\b\n" +
+	"expireTime\"\xa3\n" +
+	"\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2267,7 +2452,19 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"roleClaims\x12!\n" +
 	"\fresource_uri\x18\x18 \x01(\tR\vresourceUri\x123\n" +
 	"\x15impersonation_allowed\x18\x19 \x01(\bR\x14impersonationAllowed\x126\n" +
-	"\x04dpop\x18( \x01(\v2\".castellan.project.v1.DPoPSettingsR\x04dpop\"S\n" +
+	"\x04dpop\x18( \x01(\v2\".castellan.project.v1.DPoPSettingsR\x04dpop\x12K\n" +
+	"\x0ftls_client_auth\x18\x1a \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12\"\n" +
+	"\fcertificates\x18\x1b \x01(\tR\fcertificates\x128\n" +
+	"\x18certificate_bound_tokens\x18\x1c \x01(\bR\x16certificateBoundTokens\"\xb6\x01\n" +
+	"\rTlsClientAuth\x12 \n" +
+	"\ftrust_set_id\x18\x01 \x01(\tR\n" +
+	"trustSetId\x12\x1d\n" +
+	"\n" +
+	"subject_dn\x18\x02 \x01(\tR\tsubjectDn\x12\x17\n" +
+	"\asan_dns\x18\x03 \x01(\tR\x06sanDns\x12\x17\n" +
+	"\asan_uri\x18\x04 \x01(\tR\x06sanUri\x12\x15\n" +
+	"\x06san_ip\x18\x05 \x01(\tR\x05sanIp\x12\x1b\n" +
+	"\tsan_email\x18\x06 \x01(\tR\bsanEmail\"S\n" +
 	"\x14CreateProjectRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"P\n" +
@@ -2281,7 +2478,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"Q\n" +
 	"\x14ListProjectsResponse\x129\n" +
-	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xfc\x06\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1d.castellan.project.v1.ProjectR\bprojects\"\xa7\b\n" +
 	"\x18CreateApplicationRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -2309,10 +2506,14 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vrole_claims\x18\x12 \x01(\x0e2%.castellan.project.v1.RoleClaimFormatR\n" +
 	"roleClaims\x12!\n" +
 	"\fresource_uri\x18\x13 \x01(\tR\vresourceUri\x123\n" +
-	"\x15impersonation_allowed\x18\x14 \x01(\bR\x14impersonationAllowed\"V\n" +
+	"\x15impersonation_allowed\x18\x14 \x01(\bR\x14impersonationAllowed\x12K\n" +
+	"\x0ftls_client_auth\x18\x15 \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12\"\n" +
+	"\fcertificates\x18\x16 \x01(\tR\fcertificates\x128\n" +
+	"\x18certificate_bound_tokens\x18\x17 \x01(\bR\x16certificateBoundTokens\"z\n" +
 	"\x19SetApplicationKeysRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x12\n" +
-	"\x04jwks\x18\x02 \x01(\tR\x04jwks\"a\n" +
+	"\x04jwks\x18\x02 \x01(\tR\x04jwks\x12\"\n" +
+	"\fcertificates\x18\x03 \x01(\tR\fcertificates\"a\n" +
 	"\x1aSetApplicationKeysResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\xb0\x02\n" +
 	"\x1eSetApplicationRedirectsRequest\x12%\n" +
@@ -2348,7 +2549,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x1aRemoveClientSecretResponse\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xf5\x05\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\x9e\a\n" +
 	"\x18UpdateApplicationRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12A\n" +
@@ -2365,14 +2566,17 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"roleClaims\x88\x01\x01\x12&\n" +
 	"\fresource_uri\x18\n" +
 	" \x01(\tH\x05R\vresourceUri\x88\x01\x01\x128\n" +
-	"\x15impersonation_allowed\x18\v \x01(\bH\x06R\x14impersonationAllowed\x88\x01\x01B\a\n" +
+	"\x15impersonation_allowed\x18\v \x01(\bH\x06R\x14impersonationAllowed\x88\x01\x01\x12K\n" +
+	"\x0ftls_client_auth\x18\f \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12=\n" +
+	"\x18certificate_bound_tokens\x18\r \x01(\bH\aR\x16certificateBoundTokens\x88\x01\x01B\a\n" +
 	"\x05_nameB\x14\n" +
 	"\x12_access_token_typeB\x0f\n" +
 	"\r_id_token_algB\x0e\n" +
 	"\f_third_partyB\x0e\n" +
 	"\f_role_claimsB\x0f\n" +
 	"\r_resource_uriB\x18\n" +
-	"\x16_impersonation_allowed\"`\n" +
+	"\x16_impersonation_allowedB\x1b\n" +
+	"\x19_certificate_bound_tokens\"`\n" +
 	"\x19UpdateApplicationResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"Q\n" +
 	"\fDPoPSettings\x12\x1a\n" +
@@ -2424,7 +2628,7 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
@@ -2432,96 +2636,100 @@ var file_castellan_project_v1_project_proto_goTypes = []any{
 	(*Project)(nil),                         // 3: castellan.project.v1.Project
 	(*ClientSecret)(nil),                    // 4: castellan.project.v1.ClientSecret
 	(*Application)(nil),                     // 5: castellan.project.v1.Application
-	(*CreateProjectRequest)(nil),            // 6: castellan.project.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),           // 7: castellan.project.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),               // 8: castellan.project.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),              // 9: castellan.project.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),             // 10: castellan.project.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),            // 11: castellan.project.v1.ListProjectsResponse
-	(*CreateApplicationRequest)(nil),        // 12: castellan.project.v1.CreateApplicationRequest
-	(*SetApplicationKeysRequest)(nil),       // 13: castellan.project.v1.SetApplicationKeysRequest
-	(*SetApplicationKeysResponse)(nil),      // 14: castellan.project.v1.SetApplicationKeysResponse
-	(*SetApplicationRedirectsRequest)(nil),  // 15: castellan.project.v1.SetApplicationRedirectsRequest
-	(*SetApplicationRedirectsResponse)(nil), // 16: castellan.project.v1.SetApplicationRedirectsResponse
-	(*CreateApplicationResponse)(nil),       // 17: castellan.project.v1.CreateApplicationResponse
-	(*GetApplicationRequest)(nil),           // 18: castellan.project.v1.GetApplicationRequest
-	(*GetApplicationResponse)(nil),          // 19: castellan.project.v1.GetApplicationResponse
-	(*ListApplicationsRequest)(nil),         // 20: castellan.project.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),        // 21: castellan.project.v1.ListApplicationsResponse
-	(*AddClientSecretRequest)(nil),          // 22: castellan.project.v1.AddClientSecretRequest
-	(*AddClientSecretResponse)(nil),         // 23: castellan.project.v1.AddClientSecretResponse
-	(*RemoveClientSecretRequest)(nil),       // 24: castellan.project.v1.RemoveClientSecretRequest
-	(*RemoveClientSecretResponse)(nil),      // 25: castellan.project.v1.RemoveClientSecretResponse
-	(*StringList)(nil),                      // 26: castellan.project.v1.StringList
-	(*UpdateApplicationRequest)(nil),        // 27: castellan.project.v1.UpdateApplicationRequest
-	(*UpdateApplicationResponse)(nil),       // 28: castellan.project.v1.UpdateApplicationResponse
-	(*DPoPSettings)(nil),                    // 29: castellan.project.v1.DPoPSettings
-	(*SetApplicationDPoPRequest)(nil),       // 30: castellan.project.v1.SetApplicationDPoPRequest
-	(*SetApplicationDPoPResponse)(nil),      // 31: castellan.project.v1.SetApplicationDPoPResponse
-	(*timestamppb.Timestamp)(nil),           // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 33: google.protobuf.Duration
+	(*TlsClientAuth)(nil),                   // 6: castellan.project.v1.TlsClientAuth
+	(*CreateProjectRequest)(nil),            // 7: castellan.project.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),           // 8: castellan.project.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),               // 9: castellan.project.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),              // 10: castellan.project.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),             // 11: castellan.project.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),            // 12: castellan.project.v1.ListProjectsResponse
+	(*CreateApplicationRequest)(nil),        // 13: castellan.project.v1.CreateApplicationRequest
+	(*SetApplicationKeysRequest)(nil),       // 14: castellan.project.v1.SetApplicationKeysRequest
+	(*SetApplicationKeysResponse)(nil),      // 15: castellan.project.v1.SetApplicationKeysResponse
+	(*SetApplicationRedirectsRequest)(nil),  // 16: castellan.project.v1.SetApplicationRedirectsRequest
+	(*SetApplicationRedirectsResponse)(nil), // 17: castellan.project.v1.SetApplicationRedirectsResponse
+	(*CreateApplicationResponse)(nil),       // 18: castellan.project.v1.CreateApplicationResponse
+	(*GetApplicationRequest)(nil),           // 19: castellan.project.v1.GetApplicationRequest
+	(*GetApplicationResponse)(nil),          // 20: castellan.project.v1.GetApplicationResponse
+	(*ListApplicationsRequest)(nil),         // 21: castellan.project.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),        // 22: castellan.project.v1.ListApplicationsResponse
+	(*AddClientSecretRequest)(nil),          // 23: castellan.project.v1.AddClientSecretRequest
+	(*AddClientSecretResponse)(nil),         // 24: castellan.project.v1.AddClientSecretResponse
+	(*RemoveClientSecretRequest)(nil),       // 25: castellan.project.v1.RemoveClientSecretRequest
+	(*RemoveClientSecretResponse)(nil),      // 26: castellan.project.v1.RemoveClientSecretResponse
+	(*StringList)(nil),                      // 27: castellan.project.v1.StringList
+	(*UpdateApplicationRequest)(nil),        // 28: castellan.project.v1.UpdateApplicationRequest
+	(*UpdateApplicationResponse)(nil),       // 29: castellan.project.v1.UpdateApplicationResponse
+	(*DPoPSettings)(nil),                    // 30: castellan.project.v1.DPoPSettings
+	(*SetApplicationDPoPRequest)(nil),       // 31: castellan.project.v1.SetApplicationDPoPRequest
+	(*SetApplicationDPoPResponse)(nil),      // 32: castellan.project.v1.SetApplicationDPoPResponse
+	(*timestamppb.Timestamp)(nil),           // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 34: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	32, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	32, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	32, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	33, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	33, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	33, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	34, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	32, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	33, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	29, // 9: castellan.project.v1.Application.dpop:type_name -> castellan.project.v1.DPoPSettings
-	3,  // 10: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 11: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 12: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
-	0,  // 13: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
-	1,  // 14: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	33, // 15: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	2,  // 16: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	5,  // 17: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 18: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 19: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 20: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 21: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	33, // 22: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	4,  // 23: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	26, // 24: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
-	1,  // 25: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	33, // 26: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	26, // 27: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
-	2,  // 28: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	5,  // 29: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 30: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
-	6,  // 31: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	8,  // 32: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	10, // 33: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	12, // 34: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	18, // 35: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	27, // 36: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
-	15, // 37: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	13, // 38: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	20, // 39: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	22, // 40: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	24, // 41: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	30, // 42: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
-	7,  // 43: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	9,  // 44: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	11, // 45: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	17, // 46: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	19, // 47: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	28, // 48: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
-	16, // 49: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	14, // 50: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	21, // 51: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	23, // 52: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	25, // 53: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	31, // 54: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
-	43, // [43:55] is the sub-list for method output_type
-	31, // [31:43] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	30, // 9: castellan.project.v1.Application.dpop:type_name -> castellan.project.v1.DPoPSettings
+	6,  // 10: castellan.project.v1.Application.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	3,  // 11: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 12: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 13: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
+	0,  // 14: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
+	1,  // 15: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	34, // 16: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 17: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 18: castellan.project.v1.CreateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 19: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 20: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 21: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 22: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 23: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	34, // 24: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 25: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	27, // 26: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
+	1,  // 27: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	34, // 28: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	27, // 29: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
+	2,  // 30: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 31: castellan.project.v1.UpdateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 32: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 33: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
+	7,  // 34: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	9,  // 35: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	11, // 36: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	13, // 37: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	19, // 38: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	28, // 39: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
+	16, // 40: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	14, // 41: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	21, // 42: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	23, // 43: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	25, // 44: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	31, // 45: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
+	8,  // 46: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	10, // 47: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	12, // 48: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	18, // 49: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	20, // 50: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	29, // 51: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
+	17, // 52: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	15, // 53: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	22, // 54: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	24, // 55: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	26, // 56: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	32, // 57: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
+	46, // [46:58] is the sub-list for method output_type
+	34, // [34:46] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -2529,14 +2737,14 @@ func file_castellan_project_v1_project_proto_init() {
 	if File_castellan_project_v1_project_proto != nil {
 		return
 	}
-	file_castellan_project_v1_project_proto_msgTypes[24].OneofWrappers = []any{}
+	file_castellan_project_v1_project_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

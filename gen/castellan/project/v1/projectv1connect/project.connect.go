@@ -99,8 +99,9 @@ type ProjectServiceClient interface {
 	// authorizations and logouts may return, and its development mode.
 	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
 	// SetApplicationKeys replaces the public keys a private_key_jwt client
-	// signs its assertions with: to rotate, register the next key beside
-	// the current one first.
+	// signs its assertions with, or the certificates of a
+	// self_signed_tls_client_auth client: to rotate, register the next key
+	// beside the current one first.
 	SetApplicationKeys(context.Context, *connect.Request[v1.SetApplicationKeysRequest]) (*connect.Response[v1.SetApplicationKeysResponse], error)
 	// ListApplications lists the applications of a project.
 	ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error)
@@ -307,8 +308,9 @@ type ProjectServiceHandler interface {
 	// authorizations and logouts may return, and its development mode.
 	SetApplicationRedirects(context.Context, *connect.Request[v1.SetApplicationRedirectsRequest]) (*connect.Response[v1.SetApplicationRedirectsResponse], error)
 	// SetApplicationKeys replaces the public keys a private_key_jwt client
-	// signs its assertions with: to rotate, register the next key beside
-	// the current one first.
+	// signs its assertions with, or the certificates of a
+	// self_signed_tls_client_auth client: to rotate, register the next key
+	// beside the current one first.
 	SetApplicationKeys(context.Context, *connect.Request[v1.SetApplicationKeysRequest]) (*connect.Response[v1.SetApplicationKeysResponse], error)
 	// ListApplications lists the applications of a project.
 	ListApplications(context.Context, *connect.Request[v1.ListApplicationsRequest]) (*connect.Response[v1.ListApplicationsResponse], error)
