@@ -231,7 +231,7 @@ func (a *App) mountProvider(srv *server.Server) {
 		},
 		Devices:      a.Devices(),
 		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,
-		DPoP: &dpop.Checker{Nonces: dpop.NewNonces(a.Keys, nil), Replays: dpopstore.NewReplays(a.DB)},
+		DPoP:            &dpop.Checker{Nonces: dpop.NewNonces(a.Keys, nil), Replays: dpopstore.NewReplays(a.DB)},
 		MTLSExternalURL: a.Config.MTLS.ExternalURL,
 	})
 	for pattern, h := range p.Routes() {

@@ -320,7 +320,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 		RedirectUris: a.RedirectURIs, PostLogoutRedirectUris: a.PostLogoutRedirectURIs, DevMode: a.DevMode, RequirePushedRequests: a.RequirePushed,
 		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod, IdTokenAlg: a.IDTokenAlg, ThirdParty: a.ThirdParty,
 		ResourceUri: a.ResourceURI, ImpersonationAllowed: a.ImpersonationAllowed,
-		Dpop: &projectv1.DPoPSettings{Required: a.DPoP.Required, NonceRequired: a.DPoP.NonceRequired},
+		Dpop:         &projectv1.DPoPSettings{Required: a.DPoP.Required, NonceRequired: a.DPoP.NonceRequired},
 		Certificates: a.Certificates, CertificateBoundTokens: a.CertificateBoundTokens,
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
