@@ -59,7 +59,7 @@ JOIN instance_domains d ON d.instance_id = i.id ORDER BY i.id`,
 		}
 		names := strings.Fields(list)
 		if !slices.Equal(names, []string{"instances", "orgs", "user_schemas", "users", "members", "personal_access_tokens", "machine_keys", "settings", "sessions",
-			"web_keys", "revoked_tokens", "projects", "groups", "project_access", "oauth_grants", "oauth_consents"}) {
+			"web_keys", "revoked_tokens", "projects", "trust_sets", "groups", "project_access", "oauth_grants", "oauth_consents"}) {
 			t.Fatalf("projections list = %v", names)
 		}
 		for _, name := range names {
