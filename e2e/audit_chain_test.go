@@ -163,7 +163,9 @@ func TestHistoryOfOrganizationsAndUserTypes(t *testing.T) {
 		// The owner of another organization sees neither.
 		other := run("orgs", "create", "Globex")
 		owner := run("users", "create", "--org", other, "--type", "machine", "--login-name", "hank", "--traits", `{"name": "Hank"}`)
+		beforeOwner := pause()
 		run("orgs", "add-member", other, owner, "org.owner")
+		afterOwner := pause()
 		hankToken := run("users", "token", owner)
 		for _, path := range []string{"/v1/history/organizations/" + orgID, "/v1/history/user_types/" + typeID} {
 			if code, _ := jsonCall(t, p.url, hankToken, http.MethodGet, path+"?time="+renamed, nil); code != http.StatusNotFound {
@@ -172,6 +174,38 @@ func TestHistoryOfOrganizationsAndUserTypes(t *testing.T) {
 		}
 		if o := mustJSON(t, p.url, hankToken, http.MethodGet, "/v1/history/organizations/"+other+"?time="+pause(), nil); o["organization"].(map[string]any)["Name"] != "Globex" {
 			t.Fatalf("an owner's own organization: %v", o)
+		}
+
+		// Administrators as they were: hank's roles, and who could write
+		// Globex's users, before and after hank became its owner.
+		memberships := func(at string) string {
+			return fmt.Sprint(mustJSON(t, p.url, admin, http.MethodGet, "/v1/history/users/"+owner+"/memberships?time="+at, nil)["memberships"])
+		}
+		if m := memberships(beforeOwner); m != "<nil>" && m != "[]" {
+			t.Fatalf("hank's memberships before: %s", m)
+		}
+		if m := memberships(afterOwner); !strings.Contains(m, "scopeId:"+other) || !strings.Contains(m, "org.owner") {
+			t.Fatalf("hank's memberships after: %s", m)
+		}
+		holders := func(token, at string) string {
+			return fmt.Sprint(mustJSON(t, p.url, token, http.MethodGet, "/v1/history/permissions/user.write/holders?organizationId="+other+"&time="+at, nil)["holders"])
+		}
+		if h := holders(admin, beforeOwner); strings.Contains(h, owner) {
+			t.Fatalf("holders of user.write on Globex before hank: %s", h)
+		}
+		if h := holders(admin, afterOwner); !strings.Contains(h, owner) || !strings.Contains(h, "instance.owner") {
+			t.Fatalf("holders of user.write on Globex after hank, asked by the instance's owner: %s", h)
+		}
+		// Globex's owner sees what Globex's memberships gave, not the
+		// instance's administrators.
+		if h := holders(hankToken, afterOwner); !strings.Contains(h, owner) || strings.Contains(h, "instance.owner") {
+			t.Fatalf("holders of user.write on Globex, asked by its owner: %s", h)
+		}
+		if code, _ := jsonCall(t, p.url, hankToken, http.MethodGet, "/v1/history/permissions/user.write/holders?organizationId="+orgID+"&time="+afterOwner, nil); code != http.StatusNotFound {
+			t.Fatalf("holders on another organization, asked by Globex's owner: %d, want 404", code)
+		}
+		if code, _ := jsonCall(t, p.url, admin, http.MethodGet, "/v1/history/permissions/no.such/holders?time="+afterOwner, nil); code != http.StatusBadRequest {
+			t.Fatalf("an unknown permission: %d, want 400", code)
 		}
 	})
 }

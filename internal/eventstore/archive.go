@@ -436,3 +436,10 @@ WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3`, a.Instanc
 	}
 	return seq, nil
 }
+
+// ArchivedCount returns how many of an instance's first events are
+// archived, 0 when none are.
+func (s *Store) ArchivedCount(ctx context.Context, instanceID string) (int64, error) {
+	a, err := anchor(ctx, s.db.Reader(), instanceID)
+	return a.Count, err
+}

@@ -117,34 +117,28 @@ func LoadCaller(ctx context.Context, db *database.DB, instanceID, userID string)
 }
 
 func loadCaller(ctx context.Context, db *database.DB, book authz.RoleBook, instanceID, userID string) (authz.Caller, error) {
-	c := authz.Caller{InstanceID: instanceID, UserID: userID, OrgRoles: map[string][]string{}}
-	rows, err := db.Reader().QueryContext(ctx, `SELECT scope, scope_id, scope_org, roles FROM members WHERE instance_id = $1 AND user_id = $2 ORDER BY scope, scope_id`, instanceID, userID)
+	ms, err := OfUser(ctx, db, instanceID, userID)
 	if err != nil {
-		return authz.Caller{}, fmt.Errorf("member: roles of %s: %w", userID, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var scope, scopeID, scopeOrg, rolesJSON string
-		if err := rows.Scan(&scope, &scopeID, &scopeOrg, &rolesJSON); err != nil {
-			return authz.Caller{}, err
-		}
-		var roles []string
-		if err := json.Unmarshal([]byte(rolesJSON), &roles); err != nil {
-			return authz.Caller{}, fmt.Errorf("member: roles of %s: %w", userID, err)
-		}
-		switch kind := authz.ScopeKind(scope); kind {
-		case authz.ScopeInstance:
-			c.InstanceRoles = append(c.InstanceRoles, roles...)
-		case authz.ScopeOrg:
-			c.OrgRoles[scopeID] = append(c.OrgRoles[scopeID], roles...)
-		default:
-			c.Scoped = append(c.Scoped, authz.Membership{Scope: authz.Scope{Kind: kind, ID: scopeID, Org: scopeOrg}, Roles: roles})
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return authz.Caller{}, err
 	}
-	return c.Resolve(book), nil
+	return CallerFrom(book, instanceID, userID, ms), nil
+}
+
+// CallerFrom returns userID as an authz.Caller holding the memberships ms,
+// resolved to permissions through book.
+func CallerFrom(book authz.RoleBook, instanceID, userID string, ms []authz.Membership) authz.Caller {
+	c := authz.Caller{InstanceID: instanceID, UserID: userID, OrgRoles: map[string][]string{}}
+	for _, m := range ms {
+		switch m.Scope.Kind {
+		case authz.ScopeInstance:
+			c.InstanceRoles = append(c.InstanceRoles, m.Roles...)
+		case authz.ScopeOrg:
+			c.OrgRoles[m.Scope.ID] = append(c.OrgRoles[m.Scope.ID], m.Roles...)
+		default:
+			c.Scoped = append(c.Scoped, m)
+		}
+	}
+	return c.Resolve(book)
 }
 
 // heldRole is a membership holding a role, for taking it from all.

@@ -277,3 +277,81 @@ func (s *Service) ListAuthorizationsAt(ctx context.Context, req *connect.Request
 	}
 	return connect.NewResponse(resp), nil
 }
+
+// mayRead reports whether the caller may read the events of a scope: the
+// instance's for the instance, the organization's for an organization and
+// what it owns.
+func mayRead(caller authz.Caller) func(authz.Scope) bool {
+	return func(s authz.Scope) bool {
+		switch s.Kind {
+		case authz.ScopeInstance:
+			return caller.Can(authz.EventRead, authz.Instance())
+		case authz.ScopeOrg:
+			return caller.Can(authz.EventRead, authz.Org(s.ID))
+		default:
+			return caller.Can(authz.EventRead, authz.Org(s.Org))
+		}
+	}
+}
+
+func membershipsOf(ms []authz.Membership) []*eventv1.Membership {
+	out := make([]*eventv1.Membership, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, &eventv1.Membership{Scope: string(m.Scope.Kind), ScopeId: m.Scope.ID, OrganizationId: m.Scope.Org, Roles: m.Roles})
+	}
+	return out
+}
+
+// ListMembershipsAt lists the administrator roles a user held at a moment.
+func (s *Service) ListMembershipsAt(ctx context.Context, req *connect.Request[eventv1.ListMembershipsAtRequest]) (*connect.Response[eventv1.ListMembershipsAtResponse], error) {
+	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user")
+	if err != nil {
+		return nil, err
+	}
+	at, err := moment("time", req.Msg.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.history.MembershipsAt(ctx, caller.InstanceID, req.Msg.GetUserId(), at, mayRead(caller))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.ListMembershipsAtResponse{Memberships: membershipsOf(ms)}), nil
+}
+
+// ListPermissionHoldersAt lists who held a permission on an organization
+// (or the instance) at a moment.
+func (s *Service) ListPermissionHoldersAt(ctx context.Context, req *connect.Request[eventv1.ListPermissionHoldersAtRequest]) (*connect.Response[eventv1.ListPermissionHoldersAtResponse], error) {
+	caller, err := s.auth.Caller(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	if s.history == nil {
+		return nil, failure.FailedPrecondition("this server does not answer questions about the past")
+	}
+	m := req.Msg
+	p := authz.Permission(m.GetPermission())
+	if !authz.Known(p) {
+		return nil, failure.InvalidArgument("permission", "%.64q is not a permission of the catalogue (castellan roles permissions)", m.GetPermission())
+	}
+	if len(m.GetOrganizationId()) > maxID {
+		return nil, failure.InvalidArgument("organizationId", "must be at most %d bytes", maxID)
+	}
+	scope := authz.OrgOrInstance(m.GetOrganizationId())
+	if !caller.Can(authz.EventRead, scope) {
+		return nil, failure.NotFound("organization %.64q not found", m.GetOrganizationId())
+	}
+	at, err := moment("time", m.GetTime())
+	if err != nil {
+		return nil, err
+	}
+	holders, err := s.history.PermissionHoldersAt(ctx, caller.InstanceID, p, scope, at, mayRead(caller))
+	if err != nil {
+		return nil, err
+	}
+	resp := &eventv1.ListPermissionHoldersAtResponse{}
+	for _, h := range holders {
+		resp.Holders = append(resp.Holders, &eventv1.PermissionHolder{UserId: h.UserID, Memberships: membershipsOf(h.Memberships)})
+	}
+	return connect.NewResponse(resp), nil
+}

@@ -338,6 +338,346 @@ func (x *GetUserTypeAtResponse) GetUserType() *structpb.Struct {
 	return nil
 }
 
+// Membership is administrator roles held on one scope.
+type Membership struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Scope is instance, org, project or project_grant.
+	Scope string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// ScopeId names the organization, project or grant.
+	ScopeId string `protobuf:"bytes,2,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
+	// OrganizationId owns the project or grant.
+	OrganizationId string `protobuf:"bytes,3,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Roles held there.
+	Roles         []string `protobuf:"bytes,4,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Membership) Reset() {
+	*x = Membership{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Membership) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Membership) ProtoMessage() {}
+
+func (x *Membership) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Membership.ProtoReflect.Descriptor instead.
+func (*Membership) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Membership) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *Membership) GetScopeId() string {
+	if x != nil {
+		return x.ScopeId
+	}
+	return ""
+}
+
+func (x *Membership) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *Membership) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// ListMembershipsAtRequest names the user and the moment.
+type ListMembershipsAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID of the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Time is the moment; the events created before it count.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMembershipsAtRequest) Reset() {
+	*x = ListMembershipsAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMembershipsAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMembershipsAtRequest) ProtoMessage() {}
+
+func (x *ListMembershipsAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMembershipsAtRequest.ProtoReflect.Descriptor instead.
+func (*ListMembershipsAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListMembershipsAtRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListMembershipsAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// ListMembershipsAtResponse is what the user held then.
+type ListMembershipsAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Memberships held then.
+	Memberships   []*Membership `protobuf:"bytes,1,rep,name=memberships,proto3" json:"memberships,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMembershipsAtResponse) Reset() {
+	*x = ListMembershipsAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMembershipsAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMembershipsAtResponse) ProtoMessage() {}
+
+func (x *ListMembershipsAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMembershipsAtResponse.ProtoReflect.Descriptor instead.
+func (*ListMembershipsAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListMembershipsAtResponse) GetMemberships() []*Membership {
+	if x != nil {
+		return x.Memberships
+	}
+	return nil
+}
+
+// ListPermissionHoldersAtRequest names the permission, where and when.
+type ListPermissionHoldersAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Permission of the catalogue ("user.write", …; castellan roles permissions).
+	Permission string `protobuf:"bytes,1,opt,name=permission,proto3" json:"permission,omitempty"`
+	// OrganizationId is where the permission was held; empty for the
+	// instance.
+	OrganizationId string `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Time is the moment; the events created before it count.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPermissionHoldersAtRequest) Reset() {
+	*x = ListPermissionHoldersAtRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPermissionHoldersAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPermissionHoldersAtRequest) ProtoMessage() {}
+
+func (x *ListPermissionHoldersAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPermissionHoldersAtRequest.ProtoReflect.Descriptor instead.
+func (*ListPermissionHoldersAtRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListPermissionHoldersAtRequest) GetPermission() string {
+	if x != nil {
+		return x.Permission
+	}
+	return ""
+}
+
+func (x *ListPermissionHoldersAtRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ListPermissionHoldersAtRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// PermissionHolder is a user who held the permission.
+type PermissionHolder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserId of the holder.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Memberships it held then (those the caller may see).
+	Memberships   []*Membership `protobuf:"bytes,2,rep,name=memberships,proto3" json:"memberships,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PermissionHolder) Reset() {
+	*x = PermissionHolder{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PermissionHolder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PermissionHolder) ProtoMessage() {}
+
+func (x *PermissionHolder) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PermissionHolder.ProtoReflect.Descriptor instead.
+func (*PermissionHolder) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PermissionHolder) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PermissionHolder) GetMemberships() []*Membership {
+	if x != nil {
+		return x.Memberships
+	}
+	return nil
+}
+
+// ListPermissionHoldersAtResponse lists the holders.
+type ListPermissionHoldersAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Holders, by user id.
+	Holders       []*PermissionHolder `protobuf:"bytes,1,rep,name=holders,proto3" json:"holders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPermissionHoldersAtResponse) Reset() {
+	*x = ListPermissionHoldersAtResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPermissionHoldersAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPermissionHoldersAtResponse) ProtoMessage() {}
+
+func (x *ListPermissionHoldersAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPermissionHoldersAtResponse.ProtoReflect.Descriptor instead.
+func (*ListPermissionHoldersAtResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListPermissionHoldersAtResponse) GetHolders() []*PermissionHolder {
+	if x != nil {
+		return x.Holders
+	}
+	return nil
+}
+
 // DiffUserRequest names the user and two moments.
 type DiffUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -353,7 +693,7 @@ type DiffUserRequest struct {
 
 func (x *DiffUserRequest) Reset() {
 	*x = DiffUserRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +705,7 @@ func (x *DiffUserRequest) String() string {
 func (*DiffUserRequest) ProtoMessage() {}
 
 func (x *DiffUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[6]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +718,7 @@ func (x *DiffUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffUserRequest.ProtoReflect.Descriptor instead.
 func (*DiffUserRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DiffUserRequest) GetUserId() string {
@@ -417,7 +757,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +769,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[7]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +782,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Change) GetPath() string {
@@ -477,7 +817,7 @@ type DiffUserResponse struct {
 
 func (x *DiffUserResponse) Reset() {
 	*x = DiffUserResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +829,7 @@ func (x *DiffUserResponse) String() string {
 func (*DiffUserResponse) ProtoMessage() {}
 
 func (x *DiffUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[8]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +842,7 @@ func (x *DiffUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffUserResponse.ProtoReflect.Descriptor instead.
 func (*DiffUserResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{8}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DiffUserResponse) GetChanges() []*Change {
@@ -525,7 +865,7 @@ type GetProjectAtRequest struct {
 
 func (x *GetProjectAtRequest) Reset() {
 	*x = GetProjectAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +877,7 @@ func (x *GetProjectAtRequest) String() string {
 func (*GetProjectAtRequest) ProtoMessage() {}
 
 func (x *GetProjectAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[9]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +890,7 @@ func (x *GetProjectAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectAtRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{9}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetProjectAtRequest) GetProjectId() string {
@@ -578,7 +918,7 @@ type GetProjectAtResponse struct {
 
 func (x *GetProjectAtResponse) Reset() {
 	*x = GetProjectAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +930,7 @@ func (x *GetProjectAtResponse) String() string {
 func (*GetProjectAtResponse) ProtoMessage() {}
 
 func (x *GetProjectAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[10]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +943,7 @@ func (x *GetProjectAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectAtResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{10}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetProjectAtResponse) GetProject() *structpb.Struct {
@@ -628,7 +968,7 @@ type ListRoleHoldersAtRequest struct {
 
 func (x *ListRoleHoldersAtRequest) Reset() {
 	*x = ListRoleHoldersAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +980,7 @@ func (x *ListRoleHoldersAtRequest) String() string {
 func (*ListRoleHoldersAtRequest) ProtoMessage() {}
 
 func (x *ListRoleHoldersAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[11]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +993,7 @@ func (x *ListRoleHoldersAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoleHoldersAtRequest.ProtoReflect.Descriptor instead.
 func (*ListRoleHoldersAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{11}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRoleHoldersAtRequest) GetProjectId() string {
@@ -690,7 +1030,7 @@ type ListRoleHoldersAtResponse struct {
 
 func (x *ListRoleHoldersAtResponse) Reset() {
 	*x = ListRoleHoldersAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +1042,7 @@ func (x *ListRoleHoldersAtResponse) String() string {
 func (*ListRoleHoldersAtResponse) ProtoMessage() {}
 
 func (x *ListRoleHoldersAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[12]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +1055,7 @@ func (x *ListRoleHoldersAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoleHoldersAtResponse.ProtoReflect.Descriptor instead.
 func (*ListRoleHoldersAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{12}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRoleHoldersAtResponse) GetUserIds() []string {
@@ -745,7 +1085,7 @@ type ListAuthorizationsAtRequest struct {
 
 func (x *ListAuthorizationsAtRequest) Reset() {
 	*x = ListAuthorizationsAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1097,7 @@ func (x *ListAuthorizationsAtRequest) String() string {
 func (*ListAuthorizationsAtRequest) ProtoMessage() {}
 
 func (x *ListAuthorizationsAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[13]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1110,7 @@ func (x *ListAuthorizationsAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthorizationsAtRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthorizationsAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{13}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListAuthorizationsAtRequest) GetUserId() string {
@@ -798,7 +1138,7 @@ type ListAuthorizationsAtResponse struct {
 
 func (x *ListAuthorizationsAtResponse) Reset() {
 	*x = ListAuthorizationsAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1150,7 @@ func (x *ListAuthorizationsAtResponse) String() string {
 func (*ListAuthorizationsAtResponse) ProtoMessage() {}
 
 func (x *ListAuthorizationsAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[14]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1163,7 @@ func (x *ListAuthorizationsAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthorizationsAtResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthorizationsAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{14}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListAuthorizationsAtResponse) GetAuthorizations() []*structpb.Struct {
@@ -869,7 +1209,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +1221,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1234,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{15}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListEventsRequest) GetOrganizationId() string {
@@ -1011,7 +1351,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1363,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1376,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{16}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StreamEventsRequest) GetOrganizationId() string {
@@ -1113,7 +1453,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1465,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1478,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{17}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamEventsResponse) GetEvent() *Event {
@@ -1181,7 +1521,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1533,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1546,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{18}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Event) GetPosition() string {
@@ -1300,7 +1640,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1652,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1665,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{19}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1363,7 +1703,29 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"userTypeId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"M\n" +
 	"\x15GetUserTypeAtResponse\x124\n" +
-	"\tuser_type\x18\x01 \x01(\v2\x17.google.protobuf.StructR\buserType\"\x86\x01\n" +
+	"\tuser_type\x18\x01 \x01(\v2\x17.google.protobuf.StructR\buserType\"|\n" +
+	"\n" +
+	"Membership\x12\x14\n" +
+	"\x05scope\x18\x01 \x01(\tR\x05scope\x12\x19\n" +
+	"\bscope_id\x18\x02 \x01(\tR\ascopeId\x12'\n" +
+	"\x0forganization_id\x18\x03 \x01(\tR\x0eorganizationId\x12\x14\n" +
+	"\x05roles\x18\x04 \x03(\tR\x05roles\"c\n" +
+	"\x18ListMembershipsAtRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"]\n" +
+	"\x19ListMembershipsAtResponse\x12@\n" +
+	"\vmemberships\x18\x01 \x03(\v2\x1e.castellan.event.v1.MembershipR\vmemberships\"\x99\x01\n" +
+	"\x1eListPermissionHoldersAtRequest\x12\x1e\n" +
+	"\n" +
+	"permission\x18\x01 \x01(\tR\n" +
+	"permission\x12'\n" +
+	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"m\n" +
+	"\x10PermissionHolder\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12@\n" +
+	"\vmemberships\x18\x02 \x03(\v2\x1e.castellan.event.v1.MembershipR\vmemberships\"a\n" +
+	"\x1fListPermissionHoldersAtResponse\x12>\n" +
+	"\aholders\x18\x01 \x03(\v2$.castellan.event.v1.PermissionHolderR\aholders\"\x86\x01\n" +
 	"\x0fDiffUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
@@ -1437,8 +1799,7 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\vdescription\x18\v \x01(\tR\vdescription\"[\n" +
 	"\x12ListEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.castellan.event.v1.EventR\x06events\x12\x12\n" +
-	"\x04next\x18\x02 \x01(\tR\x04next2\xb3\n" +
-	"\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next2\x98\r\n" +
 	"\fEventService\x12r\n" +
 	"\n" +
 	"ListEvents\x12%.castellan.event.v1.ListEventsRequest\x1a&.castellan.event.v1.ListEventsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
@@ -1446,7 +1807,9 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\fStreamEvents\x12'.castellan.event.v1.StreamEventsRequest\x1a(.castellan.event.v1.StreamEventsResponse\"\x03\x90\x02\x010\x01\x12\x80\x01\n" +
 	"\tGetUserAt\x12$.castellan.event.v1.GetUserAtRequest\x1a%.castellan.event.v1.GetUserAtResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/history/users/{user_id}\x90\x02\x01\x12\xa8\x01\n" +
 	"\x11GetOrganizationAt\x12,.castellan.event.v1.GetOrganizationAtRequest\x1a-.castellan.event.v1.GetOrganizationAtResponse\"6\x82\xd3\xe4\x93\x02-\x12+/v1/history/organizations/{organization_id}\x90\x02\x01\x12\x96\x01\n" +
-	"\rGetUserTypeAt\x12(.castellan.event.v1.GetUserTypeAtRequest\x1a).castellan.event.v1.GetUserTypeAtResponse\"0\x82\xd3\xe4\x93\x02'\x12%/v1/history/user_types/{user_type_id}\x90\x02\x01\x12\x82\x01\n" +
+	"\rGetUserTypeAt\x12(.castellan.event.v1.GetUserTypeAtRequest\x1a).castellan.event.v1.GetUserTypeAtResponse\"0\x82\xd3\xe4\x93\x02'\x12%/v1/history/user_types/{user_type_id}\x90\x02\x01\x12\xa4\x01\n" +
+	"\x11ListMembershipsAt\x12,.castellan.event.v1.ListMembershipsAtRequest\x1a-.castellan.event.v1.ListMembershipsAtResponse\"2\x82\xd3\xe4\x93\x02)\x12'/v1/history/users/{user_id}/memberships\x90\x02\x01\x12\xbb\x01\n" +
+	"\x17ListPermissionHoldersAt\x122.castellan.event.v1.ListPermissionHoldersAtRequest\x1a3.castellan.event.v1.ListPermissionHoldersAtResponse\"7\x82\xd3\xe4\x93\x02.\x12,/v1/history/permissions/{permission}/holders\x90\x02\x01\x12\x82\x01\n" +
 	"\bDiffUser\x12#.castellan.event.v1.DiffUserRequest\x1a$.castellan.event.v1.DiffUserResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/history/users/{user_id}:diff\x90\x02\x01\x12\x8f\x01\n" +
 	"\fGetProjectAt\x12'.castellan.event.v1.GetProjectAtRequest\x1a(.castellan.event.v1.GetProjectAtResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/history/projects/{project_id}\x90\x02\x01\x12\xb3\x01\n" +
 	"\x11ListRoleHoldersAt\x12,.castellan.event.v1.ListRoleHoldersAtRequest\x1a-.castellan.event.v1.ListRoleHoldersAtResponse\"A\x82\xd3\xe4\x93\x028\x126/v1/history/projects/{project_id}/roles/{role}/holders\x90\x02\x01\x12\xb0\x01\n" +
@@ -1464,79 +1827,94 @@ func file_castellan_event_v1_event_proto_rawDescGZIP() []byte {
 	return file_castellan_event_v1_event_proto_rawDescData
 }
 
-var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_castellan_event_v1_event_proto_goTypes = []any{
-	(*GetUserAtRequest)(nil),             // 0: castellan.event.v1.GetUserAtRequest
-	(*GetUserAtResponse)(nil),            // 1: castellan.event.v1.GetUserAtResponse
-	(*GetOrganizationAtRequest)(nil),     // 2: castellan.event.v1.GetOrganizationAtRequest
-	(*GetOrganizationAtResponse)(nil),    // 3: castellan.event.v1.GetOrganizationAtResponse
-	(*GetUserTypeAtRequest)(nil),         // 4: castellan.event.v1.GetUserTypeAtRequest
-	(*GetUserTypeAtResponse)(nil),        // 5: castellan.event.v1.GetUserTypeAtResponse
-	(*DiffUserRequest)(nil),              // 6: castellan.event.v1.DiffUserRequest
-	(*Change)(nil),                       // 7: castellan.event.v1.Change
-	(*DiffUserResponse)(nil),             // 8: castellan.event.v1.DiffUserResponse
-	(*GetProjectAtRequest)(nil),          // 9: castellan.event.v1.GetProjectAtRequest
-	(*GetProjectAtResponse)(nil),         // 10: castellan.event.v1.GetProjectAtResponse
-	(*ListRoleHoldersAtRequest)(nil),     // 11: castellan.event.v1.ListRoleHoldersAtRequest
-	(*ListRoleHoldersAtResponse)(nil),    // 12: castellan.event.v1.ListRoleHoldersAtResponse
-	(*ListAuthorizationsAtRequest)(nil),  // 13: castellan.event.v1.ListAuthorizationsAtRequest
-	(*ListAuthorizationsAtResponse)(nil), // 14: castellan.event.v1.ListAuthorizationsAtResponse
-	(*ListEventsRequest)(nil),            // 15: castellan.event.v1.ListEventsRequest
-	(*StreamEventsRequest)(nil),          // 16: castellan.event.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),         // 17: castellan.event.v1.StreamEventsResponse
-	(*Event)(nil),                        // 18: castellan.event.v1.Event
-	(*ListEventsResponse)(nil),           // 19: castellan.event.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil),        // 20: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),              // 21: google.protobuf.Struct
-	(*structpb.Value)(nil),               // 22: google.protobuf.Value
+	(*GetUserAtRequest)(nil),                // 0: castellan.event.v1.GetUserAtRequest
+	(*GetUserAtResponse)(nil),               // 1: castellan.event.v1.GetUserAtResponse
+	(*GetOrganizationAtRequest)(nil),        // 2: castellan.event.v1.GetOrganizationAtRequest
+	(*GetOrganizationAtResponse)(nil),       // 3: castellan.event.v1.GetOrganizationAtResponse
+	(*GetUserTypeAtRequest)(nil),            // 4: castellan.event.v1.GetUserTypeAtRequest
+	(*GetUserTypeAtResponse)(nil),           // 5: castellan.event.v1.GetUserTypeAtResponse
+	(*Membership)(nil),                      // 6: castellan.event.v1.Membership
+	(*ListMembershipsAtRequest)(nil),        // 7: castellan.event.v1.ListMembershipsAtRequest
+	(*ListMembershipsAtResponse)(nil),       // 8: castellan.event.v1.ListMembershipsAtResponse
+	(*ListPermissionHoldersAtRequest)(nil),  // 9: castellan.event.v1.ListPermissionHoldersAtRequest
+	(*PermissionHolder)(nil),                // 10: castellan.event.v1.PermissionHolder
+	(*ListPermissionHoldersAtResponse)(nil), // 11: castellan.event.v1.ListPermissionHoldersAtResponse
+	(*DiffUserRequest)(nil),                 // 12: castellan.event.v1.DiffUserRequest
+	(*Change)(nil),                          // 13: castellan.event.v1.Change
+	(*DiffUserResponse)(nil),                // 14: castellan.event.v1.DiffUserResponse
+	(*GetProjectAtRequest)(nil),             // 15: castellan.event.v1.GetProjectAtRequest
+	(*GetProjectAtResponse)(nil),            // 16: castellan.event.v1.GetProjectAtResponse
+	(*ListRoleHoldersAtRequest)(nil),        // 17: castellan.event.v1.ListRoleHoldersAtRequest
+	(*ListRoleHoldersAtResponse)(nil),       // 18: castellan.event.v1.ListRoleHoldersAtResponse
+	(*ListAuthorizationsAtRequest)(nil),     // 19: castellan.event.v1.ListAuthorizationsAtRequest
+	(*ListAuthorizationsAtResponse)(nil),    // 20: castellan.event.v1.ListAuthorizationsAtResponse
+	(*ListEventsRequest)(nil),               // 21: castellan.event.v1.ListEventsRequest
+	(*StreamEventsRequest)(nil),             // 22: castellan.event.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),            // 23: castellan.event.v1.StreamEventsResponse
+	(*Event)(nil),                           // 24: castellan.event.v1.Event
+	(*ListEventsResponse)(nil),              // 25: castellan.event.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                 // 27: google.protobuf.Struct
+	(*structpb.Value)(nil),                  // 28: google.protobuf.Value
 }
 var file_castellan_event_v1_event_proto_depIdxs = []int32{
-	20, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
-	21, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
-	20, // 2: castellan.event.v1.GetOrganizationAtRequest.time:type_name -> google.protobuf.Timestamp
-	21, // 3: castellan.event.v1.GetOrganizationAtResponse.organization:type_name -> google.protobuf.Struct
-	20, // 4: castellan.event.v1.GetUserTypeAtRequest.time:type_name -> google.protobuf.Timestamp
-	21, // 5: castellan.event.v1.GetUserTypeAtResponse.user_type:type_name -> google.protobuf.Struct
-	20, // 6: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
-	20, // 7: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
-	22, // 8: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
-	22, // 9: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
-	7,  // 10: castellan.event.v1.DiffUserResponse.changes:type_name -> castellan.event.v1.Change
-	20, // 11: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
-	21, // 12: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
-	20, // 13: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
-	18, // 14: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
-	20, // 15: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
-	21, // 16: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
-	20, // 17: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
-	20, // 18: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
-	18, // 19: castellan.event.v1.StreamEventsResponse.event:type_name -> castellan.event.v1.Event
-	21, // 20: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
-	20, // 21: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	18, // 22: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
-	15, // 23: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
-	16, // 24: castellan.event.v1.EventService.StreamEvents:input_type -> castellan.event.v1.StreamEventsRequest
-	0,  // 25: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
-	2,  // 26: castellan.event.v1.EventService.GetOrganizationAt:input_type -> castellan.event.v1.GetOrganizationAtRequest
-	4,  // 27: castellan.event.v1.EventService.GetUserTypeAt:input_type -> castellan.event.v1.GetUserTypeAtRequest
-	6,  // 28: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
-	9,  // 29: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
-	11, // 30: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
-	13, // 31: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
-	19, // 32: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
-	17, // 33: castellan.event.v1.EventService.StreamEvents:output_type -> castellan.event.v1.StreamEventsResponse
-	1,  // 34: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
-	3,  // 35: castellan.event.v1.EventService.GetOrganizationAt:output_type -> castellan.event.v1.GetOrganizationAtResponse
-	5,  // 36: castellan.event.v1.EventService.GetUserTypeAt:output_type -> castellan.event.v1.GetUserTypeAtResponse
-	8,  // 37: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
-	10, // 38: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
-	12, // 39: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
-	14, // 40: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	26, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
+	27, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
+	26, // 2: castellan.event.v1.GetOrganizationAtRequest.time:type_name -> google.protobuf.Timestamp
+	27, // 3: castellan.event.v1.GetOrganizationAtResponse.organization:type_name -> google.protobuf.Struct
+	26, // 4: castellan.event.v1.GetUserTypeAtRequest.time:type_name -> google.protobuf.Timestamp
+	27, // 5: castellan.event.v1.GetUserTypeAtResponse.user_type:type_name -> google.protobuf.Struct
+	26, // 6: castellan.event.v1.ListMembershipsAtRequest.time:type_name -> google.protobuf.Timestamp
+	6,  // 7: castellan.event.v1.ListMembershipsAtResponse.memberships:type_name -> castellan.event.v1.Membership
+	26, // 8: castellan.event.v1.ListPermissionHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
+	6,  // 9: castellan.event.v1.PermissionHolder.memberships:type_name -> castellan.event.v1.Membership
+	10, // 10: castellan.event.v1.ListPermissionHoldersAtResponse.holders:type_name -> castellan.event.v1.PermissionHolder
+	26, // 11: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
+	26, // 12: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
+	28, // 13: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
+	28, // 14: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
+	13, // 15: castellan.event.v1.DiffUserResponse.changes:type_name -> castellan.event.v1.Change
+	26, // 16: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
+	27, // 17: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
+	26, // 18: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
+	24, // 19: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
+	26, // 20: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
+	27, // 21: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
+	26, // 22: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
+	26, // 23: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
+	24, // 24: castellan.event.v1.StreamEventsResponse.event:type_name -> castellan.event.v1.Event
+	27, // 25: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
+	26, // 26: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	24, // 27: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
+	21, // 28: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
+	22, // 29: castellan.event.v1.EventService.StreamEvents:input_type -> castellan.event.v1.StreamEventsRequest
+	0,  // 30: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
+	2,  // 31: castellan.event.v1.EventService.GetOrganizationAt:input_type -> castellan.event.v1.GetOrganizationAtRequest
+	4,  // 32: castellan.event.v1.EventService.GetUserTypeAt:input_type -> castellan.event.v1.GetUserTypeAtRequest
+	7,  // 33: castellan.event.v1.EventService.ListMembershipsAt:input_type -> castellan.event.v1.ListMembershipsAtRequest
+	9,  // 34: castellan.event.v1.EventService.ListPermissionHoldersAt:input_type -> castellan.event.v1.ListPermissionHoldersAtRequest
+	12, // 35: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
+	15, // 36: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
+	17, // 37: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
+	19, // 38: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
+	25, // 39: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
+	23, // 40: castellan.event.v1.EventService.StreamEvents:output_type -> castellan.event.v1.StreamEventsResponse
+	1,  // 41: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
+	3,  // 42: castellan.event.v1.EventService.GetOrganizationAt:output_type -> castellan.event.v1.GetOrganizationAtResponse
+	5,  // 43: castellan.event.v1.EventService.GetUserTypeAt:output_type -> castellan.event.v1.GetUserTypeAtResponse
+	8,  // 44: castellan.event.v1.EventService.ListMembershipsAt:output_type -> castellan.event.v1.ListMembershipsAtResponse
+	11, // 45: castellan.event.v1.EventService.ListPermissionHoldersAt:output_type -> castellan.event.v1.ListPermissionHoldersAtResponse
+	14, // 46: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
+	16, // 47: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
+	18, // 48: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
+	20, // 49: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
+	39, // [39:50] is the sub-list for method output_type
+	28, // [28:39] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_castellan_event_v1_event_proto_init() }
@@ -1550,7 +1928,7 @@ func file_castellan_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_event_v1_event_proto_rawDesc), len(file_castellan_event_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

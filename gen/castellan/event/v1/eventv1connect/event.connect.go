@@ -48,6 +48,12 @@ const (
 	// EventServiceGetUserTypeAtProcedure is the fully-qualified name of the EventService's
 	// GetUserTypeAt RPC.
 	EventServiceGetUserTypeAtProcedure = "/castellan.event.v1.EventService/GetUserTypeAt"
+	// EventServiceListMembershipsAtProcedure is the fully-qualified name of the EventService's
+	// ListMembershipsAt RPC.
+	EventServiceListMembershipsAtProcedure = "/castellan.event.v1.EventService/ListMembershipsAt"
+	// EventServiceListPermissionHoldersAtProcedure is the fully-qualified name of the EventService's
+	// ListPermissionHoldersAt RPC.
+	EventServiceListPermissionHoldersAtProcedure = "/castellan.event.v1.EventService/ListPermissionHoldersAt"
 	// EventServiceDiffUserProcedure is the fully-qualified name of the EventService's DiffUser RPC.
 	EventServiceDiffUserProcedure = "/castellan.event.v1.EventService/DiffUser"
 	// EventServiceGetProjectAtProcedure is the fully-qualified name of the EventService's GetProjectAt
@@ -81,6 +87,16 @@ type EventServiceClient interface {
 	// GetUserTypeAt returns a user type (its schema revision) as it was at a
 	// moment. event.read on the instance.
 	GetUserTypeAt(context.Context, *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error)
+	// ListMembershipsAt lists the administrator roles a user held at a
+	// moment, on the instance, organizations, projects and grants. event.read
+	// on the user's organization; memberships in scopes whose events the
+	// caller may not read are left out.
+	ListMembershipsAt(context.Context, *connect.Request[v1.ListMembershipsAtRequest]) (*connect.Response[v1.ListMembershipsAtResponse], error)
+	// ListPermissionHoldersAt lists who held a permission of the catalogue on
+	// an organization (or the instance) at a moment, with the memberships
+	// that gave it. event.read on that organization (or the instance); an
+	// organization's reader sees what memberships in its organization gave.
+	ListPermissionHoldersAt(context.Context, *connect.Request[v1.ListPermissionHoldersAtRequest]) (*connect.Response[v1.ListPermissionHoldersAtResponse], error)
 	// DiffUser lists the fields of a user that differ between two moments.
 	DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error)
 	// GetProjectAt returns a project with its settings, roles, grants and
@@ -143,6 +159,20 @@ func NewEventServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listMembershipsAt: connect.NewClient[v1.ListMembershipsAtRequest, v1.ListMembershipsAtResponse](
+			httpClient,
+			baseURL+EventServiceListMembershipsAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("ListMembershipsAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listPermissionHoldersAt: connect.NewClient[v1.ListPermissionHoldersAtRequest, v1.ListPermissionHoldersAtResponse](
+			httpClient,
+			baseURL+EventServiceListPermissionHoldersAtProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("ListPermissionHoldersAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		diffUser: connect.NewClient[v1.DiffUserRequest, v1.DiffUserResponse](
 			httpClient,
 			baseURL+EventServiceDiffUserProcedure,
@@ -176,15 +206,17 @@ func NewEventServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 
 // eventServiceClient implements EventServiceClient.
 type eventServiceClient struct {
-	listEvents           *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
-	streamEvents         *connect.Client[v1.StreamEventsRequest, v1.StreamEventsResponse]
-	getUserAt            *connect.Client[v1.GetUserAtRequest, v1.GetUserAtResponse]
-	getOrganizationAt    *connect.Client[v1.GetOrganizationAtRequest, v1.GetOrganizationAtResponse]
-	getUserTypeAt        *connect.Client[v1.GetUserTypeAtRequest, v1.GetUserTypeAtResponse]
-	diffUser             *connect.Client[v1.DiffUserRequest, v1.DiffUserResponse]
-	getProjectAt         *connect.Client[v1.GetProjectAtRequest, v1.GetProjectAtResponse]
-	listRoleHoldersAt    *connect.Client[v1.ListRoleHoldersAtRequest, v1.ListRoleHoldersAtResponse]
-	listAuthorizationsAt *connect.Client[v1.ListAuthorizationsAtRequest, v1.ListAuthorizationsAtResponse]
+	listEvents              *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
+	streamEvents            *connect.Client[v1.StreamEventsRequest, v1.StreamEventsResponse]
+	getUserAt               *connect.Client[v1.GetUserAtRequest, v1.GetUserAtResponse]
+	getOrganizationAt       *connect.Client[v1.GetOrganizationAtRequest, v1.GetOrganizationAtResponse]
+	getUserTypeAt           *connect.Client[v1.GetUserTypeAtRequest, v1.GetUserTypeAtResponse]
+	listMembershipsAt       *connect.Client[v1.ListMembershipsAtRequest, v1.ListMembershipsAtResponse]
+	listPermissionHoldersAt *connect.Client[v1.ListPermissionHoldersAtRequest, v1.ListPermissionHoldersAtResponse]
+	diffUser                *connect.Client[v1.DiffUserRequest, v1.DiffUserResponse]
+	getProjectAt            *connect.Client[v1.GetProjectAtRequest, v1.GetProjectAtResponse]
+	listRoleHoldersAt       *connect.Client[v1.ListRoleHoldersAtRequest, v1.ListRoleHoldersAtResponse]
+	listAuthorizationsAt    *connect.Client[v1.ListAuthorizationsAtRequest, v1.ListAuthorizationsAtResponse]
 }
 
 // ListEvents calls castellan.event.v1.EventService.ListEvents.
@@ -210,6 +242,16 @@ func (c *eventServiceClient) GetOrganizationAt(ctx context.Context, req *connect
 // GetUserTypeAt calls castellan.event.v1.EventService.GetUserTypeAt.
 func (c *eventServiceClient) GetUserTypeAt(ctx context.Context, req *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error) {
 	return c.getUserTypeAt.CallUnary(ctx, req)
+}
+
+// ListMembershipsAt calls castellan.event.v1.EventService.ListMembershipsAt.
+func (c *eventServiceClient) ListMembershipsAt(ctx context.Context, req *connect.Request[v1.ListMembershipsAtRequest]) (*connect.Response[v1.ListMembershipsAtResponse], error) {
+	return c.listMembershipsAt.CallUnary(ctx, req)
+}
+
+// ListPermissionHoldersAt calls castellan.event.v1.EventService.ListPermissionHoldersAt.
+func (c *eventServiceClient) ListPermissionHoldersAt(ctx context.Context, req *connect.Request[v1.ListPermissionHoldersAtRequest]) (*connect.Response[v1.ListPermissionHoldersAtResponse], error) {
+	return c.listPermissionHoldersAt.CallUnary(ctx, req)
 }
 
 // DiffUser calls castellan.event.v1.EventService.DiffUser.
@@ -252,6 +294,16 @@ type EventServiceHandler interface {
 	// GetUserTypeAt returns a user type (its schema revision) as it was at a
 	// moment. event.read on the instance.
 	GetUserTypeAt(context.Context, *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error)
+	// ListMembershipsAt lists the administrator roles a user held at a
+	// moment, on the instance, organizations, projects and grants. event.read
+	// on the user's organization; memberships in scopes whose events the
+	// caller may not read are left out.
+	ListMembershipsAt(context.Context, *connect.Request[v1.ListMembershipsAtRequest]) (*connect.Response[v1.ListMembershipsAtResponse], error)
+	// ListPermissionHoldersAt lists who held a permission of the catalogue on
+	// an organization (or the instance) at a moment, with the memberships
+	// that gave it. event.read on that organization (or the instance); an
+	// organization's reader sees what memberships in its organization gave.
+	ListPermissionHoldersAt(context.Context, *connect.Request[v1.ListPermissionHoldersAtRequest]) (*connect.Response[v1.ListPermissionHoldersAtResponse], error)
 	// DiffUser lists the fields of a user that differ between two moments.
 	DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error)
 	// GetProjectAt returns a project with its settings, roles, grants and
@@ -310,6 +362,20 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	eventServiceListMembershipsAtHandler := connect.NewUnaryHandler(
+		EventServiceListMembershipsAtProcedure,
+		svc.ListMembershipsAt,
+		connect.WithSchema(eventServiceMethods.ByName("ListMembershipsAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceListPermissionHoldersAtHandler := connect.NewUnaryHandler(
+		EventServiceListPermissionHoldersAtProcedure,
+		svc.ListPermissionHoldersAt,
+		connect.WithSchema(eventServiceMethods.ByName("ListPermissionHoldersAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	eventServiceDiffUserHandler := connect.NewUnaryHandler(
 		EventServiceDiffUserProcedure,
 		svc.DiffUser,
@@ -350,6 +416,10 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 			eventServiceGetOrganizationAtHandler.ServeHTTP(w, r)
 		case EventServiceGetUserTypeAtProcedure:
 			eventServiceGetUserTypeAtHandler.ServeHTTP(w, r)
+		case EventServiceListMembershipsAtProcedure:
+			eventServiceListMembershipsAtHandler.ServeHTTP(w, r)
+		case EventServiceListPermissionHoldersAtProcedure:
+			eventServiceListPermissionHoldersAtHandler.ServeHTTP(w, r)
 		case EventServiceDiffUserProcedure:
 			eventServiceDiffUserHandler.ServeHTTP(w, r)
 		case EventServiceGetProjectAtProcedure:
@@ -385,6 +455,14 @@ func (UnimplementedEventServiceHandler) GetOrganizationAt(context.Context, *conn
 
 func (UnimplementedEventServiceHandler) GetUserTypeAt(context.Context, *connect.Request[v1.GetUserTypeAtRequest]) (*connect.Response[v1.GetUserTypeAtResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.GetUserTypeAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) ListMembershipsAt(context.Context, *connect.Request[v1.ListMembershipsAtRequest]) (*connect.Response[v1.ListMembershipsAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.ListMembershipsAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) ListPermissionHoldersAt(context.Context, *connect.Request[v1.ListPermissionHoldersAtRequest]) (*connect.Response[v1.ListPermissionHoldersAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.ListPermissionHoldersAt is not implemented"))
 }
 
 func (UnimplementedEventServiceHandler) DiffUser(context.Context, *connect.Request[v1.DiffUserRequest]) (*connect.Response[v1.DiffUserResponse], error) {
