@@ -53,6 +53,18 @@ func (s *Service) readableAggregate(ctx context.Context, h http.Header, typ, id,
 	return caller, nil
 }
 
+// aggregateAt authenticates a question about an aggregate at a moment:
+// the caller must read the aggregate's events (readableAggregate), and
+// the moment is ts, required.
+func (s *Service) aggregateAt(ctx context.Context, h http.Header, typ, id, what string, ts *timestamppb.Timestamp) (authz.Caller, time.Time, error) {
+	caller, err := s.readableAggregate(ctx, h, typ, id, what)
+	if err != nil {
+		return authz.Caller{}, time.Time{}, err
+	}
+	at, err := moment("time", ts)
+	return caller, at, err
+}
+
 func moment(field string, ts *timestamppb.Timestamp) (time.Time, error) {
 	if ts == nil {
 		return time.Time{}, failure.InvalidArgument(field, "required")
@@ -78,11 +90,7 @@ func asStruct(v any) (*structpb.Struct, error) {
 
 // GetUserAt returns a user as it was at a moment.
 func (s *Service) GetUserAt(ctx context.Context, req *connect.Request[eventv1.GetUserAtRequest]) (*connect.Response[eventv1.GetUserAtResponse], error) {
-	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user")
-	if err != nil {
-		return nil, err
-	}
-	at, err := moment("time", req.Msg.GetTime())
+	caller, at, err := s.aggregateAt(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user", req.Msg.GetTime())
 	if err != nil {
 		return nil, err
 	}
@@ -99,11 +107,7 @@ func (s *Service) GetUserAt(ctx context.Context, req *connect.Request[eventv1.Ge
 
 // GetOrganizationAt returns an organization as it was at a moment.
 func (s *Service) GetOrganizationAt(ctx context.Context, req *connect.Request[eventv1.GetOrganizationAtRequest]) (*connect.Response[eventv1.GetOrganizationAtResponse], error) {
-	caller, err := s.readableAggregate(ctx, req.Header(), org.AggregateType, req.Msg.GetOrganizationId(), "organization")
-	if err != nil {
-		return nil, err
-	}
-	at, err := moment("time", req.Msg.GetTime())
+	caller, at, err := s.aggregateAt(ctx, req.Header(), org.AggregateType, req.Msg.GetOrganizationId(), "organization", req.Msg.GetTime())
 	if err != nil {
 		return nil, err
 	}
@@ -120,11 +124,7 @@ func (s *Service) GetOrganizationAt(ctx context.Context, req *connect.Request[ev
 
 // GetUserTypeAt returns a user type as it was at a moment.
 func (s *Service) GetUserTypeAt(ctx context.Context, req *connect.Request[eventv1.GetUserTypeAtRequest]) (*connect.Response[eventv1.GetUserTypeAtResponse], error) {
-	caller, err := s.readableAggregate(ctx, req.Header(), usertype.AggregateType, req.Msg.GetUserTypeId(), "userType")
-	if err != nil {
-		return nil, err
-	}
-	at, err := moment("time", req.Msg.GetTime())
+	caller, at, err := s.aggregateAt(ctx, req.Header(), usertype.AggregateType, req.Msg.GetUserTypeId(), "userType", req.Msg.GetTime())
 	if err != nil {
 		return nil, err
 	}
@@ -201,11 +201,7 @@ func lastSegment(path string) string {
 
 // GetProjectAt returns a project as it was at a moment.
 func (s *Service) GetProjectAt(ctx context.Context, req *connect.Request[eventv1.GetProjectAtRequest]) (*connect.Response[eventv1.GetProjectAtResponse], error) {
-	caller, err := s.readableAggregate(ctx, req.Header(), project.AggregateType, req.Msg.GetProjectId(), "project")
-	if err != nil {
-		return nil, err
-	}
-	at, err := moment("time", req.Msg.GetTime())
+	caller, at, err := s.aggregateAt(ctx, req.Header(), project.AggregateType, req.Msg.GetProjectId(), "project", req.Msg.GetTime())
 	if err != nil {
 		return nil, err
 	}
@@ -255,11 +251,7 @@ func (s *Service) ListRoleHoldersAt(ctx context.Context, req *connect.Request[ev
 
 // ListAuthorizationsAt lists a user's authorizations at a moment.
 func (s *Service) ListAuthorizationsAt(ctx context.Context, req *connect.Request[eventv1.ListAuthorizationsAtRequest]) (*connect.Response[eventv1.ListAuthorizationsAtResponse], error) {
-	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user")
-	if err != nil {
-		return nil, err
-	}
-	at, err := moment("time", req.Msg.GetTime())
+	caller, at, err := s.aggregateAt(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user", req.Msg.GetTime())
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +296,7 @@ func membershipsOf(ms []authz.Membership) []*eventv1.Membership {
 
 // ListMembershipsAt lists the administrator roles a user held at a moment.
 func (s *Service) ListMembershipsAt(ctx context.Context, req *connect.Request[eventv1.ListMembershipsAtRequest]) (*connect.Response[eventv1.ListMembershipsAtResponse], error) {
-	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user")
-	if err != nil {
-		return nil, err
-	}
-	at, err := moment("time", req.Msg.GetTime())
+	caller, at, err := s.aggregateAt(ctx, req.Header(), user.AggregateType, req.Msg.GetUserId(), "user", req.Msg.GetTime())
 	if err != nil {
 		return nil, err
 	}
