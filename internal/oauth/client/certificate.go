@@ -9,7 +9,6 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -260,30 +259,7 @@ func parseCertificates(field, s string) ([]*x509.Certificate, error) {
 	if len(s) > maxCertificatePEM {
 		return nil, failure.InvalidArgument(field, "at most %d bytes", maxCertificatePEM)
 	}
-	var out []*x509.Certificate
-	rest := []byte(s)
-	for i := 1; ; i++ {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, failure.InvalidArgument(field, "PEM block %d is %.40q, not CERTIFICATE", i, b.Type)
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, failure.InvalidArgument(field, "certificate %d: %v", i, err)
-		}
-		out = append(out, c)
-	}
-	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, failure.InvalidArgument(field, "holds something that is not a PEM block")
-	}
-	if len(out) == 0 || len(out) > maxCertificates {
-		return nil, failure.InvalidArgument(field, "must hold 1 to %d PEM certificates", maxCertificates)
-	}
-	return out, nil
+	return trustset.ParseCertificates(field, s, maxCertificates)
 }
 
 // certificatesOfJWKS returns the first certificate of each key's x5c

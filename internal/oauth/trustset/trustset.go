@@ -62,11 +62,11 @@ func checkSpec(s Spec) (Spec, *parsed, error) {
 	return s, p, nil
 }
 
-// parse reads the certificates and CRLs of a set; errors name the field
-// and the block.
-func parse(t TrustSet) (*parsed, error) {
-	p := &parsed{set: t, roots: x509.NewCertPool()}
-	rest := []byte(t.Certificates)
+// ParseCertificates reads 1 to max PEM CERTIFICATE blocks and nothing
+// else from pem; errors name field and the block.
+func ParseCertificates(field, pemText string, max int) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := []byte(pemText)
 	for i := 1; ; i++ {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -74,29 +74,43 @@ func parse(t TrustSet) (*parsed, error) {
 			break
 		}
 		if b.Type != "CERTIFICATE" {
-			return nil, failure.InvalidArgument("certificates", "PEM block %d is %.40q, not CERTIFICATE", i, b.Type)
+			return nil, failure.InvalidArgument(field, "PEM block %d is %.40q, not CERTIFICATE", i, b.Type)
+		}
+		if len(out) == max {
+			return nil, failure.InvalidArgument(field, "at most %d certificates", max)
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, failure.InvalidArgument("certificates", "certificate %d: %v", i, err)
+			return nil, failure.InvalidArgument(field, "certificate %d: %v", i, err)
 		}
+		out = append(out, c)
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return nil, failure.InvalidArgument(field, "holds something after its last PEM block")
+	}
+	if len(out) == 0 {
+		return nil, failure.InvalidArgument(field, "must hold at least one PEM CERTIFICATE block")
+	}
+	return out, nil
+}
+
+// parse reads the certificates and CRLs of a set; errors name the field
+// and the block.
+func parse(t TrustSet) (*parsed, error) {
+	p := &parsed{set: t, roots: x509.NewCertPool()}
+	cas, err := ParseCertificates("certificates", t.Certificates, maxCertificates)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range cas {
 		selfSignedV1 := c.Version == 1 && bytes.Equal(c.RawIssuer, c.RawSubject)
 		if !(c.BasicConstraintsValid && c.IsCA) && !selfSignedV1 {
-			return nil, failure.InvalidArgument("certificates", "certificate %d (%.200s) is not a CA certificate", i, c.Subject)
-		}
-		if len(p.cas) == maxCertificates {
-			return nil, failure.InvalidArgument("certificates", "at most %d certificates", maxCertificates)
+			return nil, failure.InvalidArgument("certificates", "certificate %d (%.200s) is not a CA certificate", i+1, c.Subject)
 		}
 		p.cas = append(p.cas, c)
 		p.roots.AddCert(c)
 	}
-	if len(p.cas) == 0 {
-		return nil, failure.InvalidArgument("certificates", "must hold at least one PEM CERTIFICATE block")
-	}
-	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, failure.InvalidArgument("certificates", "holds something after its last PEM block")
-	}
-	rest = []byte(t.CRLs)
+	rest := []byte(t.CRLs)
 	for i := 1; ; i++ {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
