@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,7 +41,7 @@ func BenchmarkAuditSearch(b *testing.B) {
 	if dir == "" {
 		dir = b.TempDir()
 	}
-	env := []string{"CASTELLAN_DATA_DIR=" + dir, "CASTELLAN_LOG_LEVEL=warn"}
+	env := []string{"CASTELLAN_DATA_DIR=" + dir}
 	if u := os.Getenv("CASTELLAN_BENCH_AUDIT_DATABASE"); u != "" {
 		env = append(env, "CASTELLAN_DATABASE="+u, "CASTELLAN_KEYS_MASTER=bench:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	}
@@ -105,20 +103,7 @@ type auditServer struct{ *signInServer }
 // administrator.
 func startAuditServer(b *testing.B, env []string) auditServer {
 	b.Helper()
-	port := freePort(b)
-	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, url: fmt.Sprintf("http://localhost:%d", port), done: make(chan error, 1),
-		client: http.DefaultClient}
-	p.cmd = exec.Command(binary, "start", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
-	p.cmd.Env = append(append(benchEnv(), "GOMAXPROCS="+benchProcs()), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	b.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
+	p := launchBench(b, append(append(benchEnv(), "GOMAXPROCS="+benchProcs()), env...))
 	p.waitReady(b)
 	token, stderr, err := castellan(b, env, "tokens", "create", "admin", "1h")
 	if err != nil {

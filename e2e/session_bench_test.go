@@ -193,17 +193,16 @@ type signInServer struct {
 	client                 *http.Client
 }
 
-// startSignInServer starts Castellan on an empty data directory with the
-// default configuration (benchEnv) and env added.
-func startSignInServer(b *testing.B, env ...string) *signInServer {
+// launchBench starts `castellan start` on a free port with the
+// environment env (which replaces the test's own) and the log at warn;
+// the caller waits for it.
+func launchBench(b *testing.B, env []string) *proc {
 	b.Helper()
-	dir := b.TempDir()
-	env = append([]string{"CASTELLAN_DATA_DIR=" + dir}, env...)
 	port := freePort(b)
 	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, url: fmt.Sprintf("http://localhost:%d", port), done: make(chan error, 1),
 		client: http.DefaultClient}
 	p.cmd = exec.Command(binary, "start", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
-	p.cmd.Env = append(benchEnv(), env...)
+	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -213,6 +212,16 @@ func startSignInServer(b *testing.B, env ...string) *signInServer {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
+	return p
+}
+
+// startSignInServer starts Castellan on an empty data directory with the
+// default configuration (benchEnv) and env added.
+func startSignInServer(b *testing.B, env ...string) *signInServer {
+	b.Helper()
+	dir := b.TempDir()
+	env = append([]string{"CASTELLAN_DATA_DIR=" + dir}, env...)
+	p := launchBench(b, append(benchEnv(), env...))
 	p.waitReady(b)
 	notice := firstStartLines(p.waitStdout(b, "Password:"))
 	token, stderr, err := castellan(b, env, "tokens", "create", notice["Administrator"], "1h")
