@@ -22,7 +22,8 @@ import (
 // CASTELLAN_BENCH_AUDIT_DIR (kept between runs; a temporary directory
 // by default) or, with CASTELLAN_BENCH_AUDIT_DATABASE, in that PostgreSQL
 // database. They are copies of the events of a first start, spread over
-// 1,000 organizations, 10 events per object, 10,000 editors and the 396
+// 1,000 organizations, 10 events per object, 10,000 editors, 100,000
+// sessions of 100 changes, 65,536 client addresses (10.0.0.0/16) and the 396
 // days of the default retention, written straight into the table (and
 // left unchained: the chainer is told they are linked).
 //
@@ -87,6 +88,9 @@ func BenchmarkAuditSearch(b *testing.B) {
 		search("type", url.Values{"eventTypes": {"user.password.set"}}),
 		search("prefix", url.Values{"eventTypePrefixes": {"org."}}),
 		search("editor", url.Values{"editorUserId": {editor}}),
+		search("session", url.Values{"editorSessionId": {"session-004242"}}),
+		search("address", url.Values{"editorNetwork": {"10.0.16.146"}}),
+		search("network", url.Values{"editorNetwork": {"10.0.16.0/24"}}),
 		search("day", day(url.Values{})),
 		search("org-type-day", day(url.Values{"organizationId": {org}, "eventTypePrefixes": {"user."}})),
 		floor,
@@ -165,18 +169,20 @@ func fillEvents(b *testing.B, env []string, n int) {
 		var q string
 		if db.Dialect == database.Postgres {
 			q = `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type, payload_version, payload,
-	editor_user, editor_client, created_at, personal, tx_id)
+	editor_user, editor_client, created_at, personal, tx_id, editor_session, editor_address)
 SELECT t.instance_id, t.aggregate_type, 'bench-' || lpad((i / 10)::text, 10, '0'), 1000 + i % 10,
 	'org-' || lpad(((i / 10) % 1000)::text, 6, '0'), t.event_type, t.payload_version, t.payload,
-	'editor-' || lpad((i % 10000)::text, 5, '0'), 'api', $1::bigint + i * $2::bigint, NULL, $3::bigint + i
+	'editor-' || lpad((i % 10000)::text, 5, '0'), 'api', $1::bigint + i * $2::bigint, NULL, $3::bigint + i,
+	'session-' || lpad(((i / 100) % 100000)::text, 6, '0'), '00000000000000000000ffff0a' || lpad(to_hex((i / 7) % 65536), 6, '0')
 FROM generate_series($4::bigint, $5::bigint) AS i JOIN bench_templates t ON t.k = i % $6`
 		} else {
 			q = `WITH RECURSIVE s(i) AS (SELECT $4 UNION ALL SELECT i + 1 FROM s WHERE i < $5)
 INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type, payload_version, payload,
-	editor_user, editor_client, created_at, personal, tx_id)
+	editor_user, editor_client, created_at, personal, tx_id, editor_session, editor_address)
 SELECT t.instance_id, t.aggregate_type, printf('bench-%010d', i / 10), 1000 + i % 10,
 	printf('org-%06d', (i / 10) % 1000), t.event_type, t.payload_version, t.payload,
-	printf('editor-%05d', i % 10000), 'api', $1 + i * $2, NULL, $3 + i
+	printf('editor-%05d', i % 10000), 'api', $1 + i * $2, NULL, $3 + i,
+	printf('session-%06d', (i / 100) % 100000), printf('00000000000000000000ffff0a%06x', (i / 7) % 65536)
 FROM s JOIN bench_templates t ON t.k = i % $6`
 		}
 		err := db.InTx(ctx, func(tx *database.Tx) error {

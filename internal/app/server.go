@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/clientaddr"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -72,6 +74,7 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	srv := server.New(server.Options{
 		Logger: a.Log, Resolver: newCachingResolver(instance.NewResolver(a.DB)), Ready: a.Ready, Metrics: metrics, ExternalURL: a.Config.ExternalURL,
 		SeparateManagement: separateManagement, ClientCertificates: a.clientCertificates(),
+		ClientAddresses: clientaddr.Resolver{TrustedProxies: a.Config.Server.TrustedProxyNetworks()},
 	})
 	apiHandler, err := api.NewHandler(a.Log, a.Services(version)...)
 	if err != nil {

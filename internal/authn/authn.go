@@ -103,7 +103,8 @@ func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller
 // load authenticates token from the database and returns its caller and
 // the token's expiry.
 func (a *Authenticator) load(ctx context.Context, instanceID, token string) (authz.Caller, int64, error) {
-	userID, expires, err := pat.AuthenticateUntil(ctx, a.db, instanceID, token, a.now())
+	tok, err := pat.AuthenticateToken(ctx, a.db, instanceID, token, a.now())
+	userID, expires := tok.UserID, tok.ExpiresAt
 	if err != nil {
 		if failure.Is(err, failure.KindUnauthenticated) {
 			return authz.Caller{}, 0, unauthenticated()
@@ -118,6 +119,6 @@ func (a *Authenticator) load(ctx context.Context, instanceID, token string) (aut
 		return authz.Caller{}, 0, unauthenticated()
 	}
 	c, err := member.LoadCaller(ctx, a.db, instanceID, userID)
-	c.ClientID = "api"
+	c.ClientID, c.SessionID = "api", tok.TokenID
 	return c, expires, err
 }

@@ -22,6 +22,9 @@ type Caller struct {
 	// ClientID names what the caller acts through ("api", "cli", …), for
 	// the editor of its changes.
 	ClientID string
+	// SessionID is the session or personal access token the caller was
+	// authenticated by, for the editor of its changes.
+	SessionID string
 
 	perms *resolved
 }
@@ -104,7 +107,7 @@ func (c Caller) Editor() eventstore.Editor {
 	if client == "" {
 		client = "api"
 	}
-	return eventstore.Editor{UserID: c.UserID, ClientID: client}
+	return eventstore.Editor{UserID: c.UserID, ClientID: client, SessionID: c.SessionID}
 }
 
 // Can reports whether the caller holds p on s. A role on the instance

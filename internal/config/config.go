@@ -94,10 +94,16 @@ type MTLS struct {
 }
 
 // TrustedProxyNetworks returns trusted_proxies parsed; [Load] has
+// checked them.
+func (s Server) TrustedProxyNetworks() []netip.Prefix { return parsePrefixes(s.TrustedProxies) }
+
+// TrustedProxyNetworks returns trusted_proxies parsed; [Load] has
 // validated them.
-func (m MTLS) TrustedProxyNetworks() []netip.Prefix {
+func (m MTLS) TrustedProxyNetworks() []netip.Prefix { return parsePrefixes(m.TrustedProxies) }
+
+func parsePrefixes(list []string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, s := range m.TrustedProxies {
+	for _, s := range list {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			out = append(out, p.Masked())
 		}
@@ -113,6 +119,7 @@ type Server struct {
 	IdleTimeout         time.Duration `yaml:"idle_timeout" default:"2m" positive:"true" desc:"How long a keep-alive connection may stay open without a request before the server closes it."`
 	MaxHeaderBytes      int           `yaml:"max_header_bytes" default:"65536" min:"4096" max:"1048576" desc:"Largest request header block, in bytes (request line and headers). Larger headers are answered 431 Request Header Fields Too Large."`
 	LoginPostsPerClient int           `yaml:"login_posts_per_client" default:"60" min:"1" max:"1000000" desc:"Forms of the hosted login (sign-in, account, registration) one client address may post per minute on one replica; beyond them the login answers Too many attempts. Raise it for many people behind one address (a company's NAT, a test suite on loopback); lockout after wrong passwords counts per account regardless."`
+	TrustedProxies      []string      `yaml:"trusted_proxies" desc:"Networks in CIDR notation (such as 10.0.0.0/8 or 127.0.0.1/32) of the reverse proxies in front of Castellan whose Forwarded or X-Forwarded-For header names the client's address. That address is what rate limits count, sessions show and the audit trail records (editorAddress); it is the nearest forwarded address that is not itself a trusted proxy. From any other peer the headers are ignored. Empty (the default) means the TCP peer is the client. Comma-separated in the environment and flags."`
 	ManagementListen    string        `yaml:"management_listen" desc:"Address (HOST:PORT or :PORT) of a separate plain-HTTP management listener serving /metrics, /healthz and /readyz, for Prometheus and orchestrators inside a private network. When set, the main listener no longer serves /metrics. Empty (the default) means no management listener; /metrics is then served on the main listener only to requests from a loopback address that were not forwarded by a proxy (no Forwarded, X-Forwarded-For or X-Real-IP header), so that metrics are not published to the internet by default."`
 }
 

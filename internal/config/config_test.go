@@ -109,8 +109,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 51 {
-		t.Errorf("%d settings, want 51: update this test and the docs when adding one", len(settings))
+	if len(settings) != 52 {
+		t.Errorf("%d settings, want 52: update this test and the docs when adding one", len(settings))
 	}
 }
 

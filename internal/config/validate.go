@@ -273,13 +273,19 @@ func (l *loader) checkDomains(c *Config) {
 	}
 }
 
-func (l *loader) checkMTLS(c *Config) {
-	m := &c.MTLS
-	for _, s := range m.TrustedProxies {
+// checkNetworks checks a list of networks in CIDR notation.
+func (l *loader) checkNetworks(c *Config, list *[]string) {
+	for _, s := range *list {
 		if _, err := netip.ParsePrefix(s); err != nil {
-			l.fail(c, &m.TrustedProxies, "must be networks in CIDR notation such as 10.0.0.0/8 or 127.0.0.1/32, got %q", s)
+			l.fail(c, list, "must be networks in CIDR notation such as 10.0.0.0/8 or 127.0.0.1/32, got %q", s)
 		}
 	}
+}
+
+func (l *loader) checkMTLS(c *Config) {
+	m := &c.MTLS
+	l.checkNetworks(c, &m.TrustedProxies)
+	l.checkNetworks(c, &c.Server.TrustedProxies)
 	if m.ProxyHeaderFormat != "none" && len(m.TrustedProxies) == 0 {
 		l.fail(c, &m.TrustedProxies, "must name the proxies whose header is believed when %s is set", l.describe(c, &m.ProxyHeaderFormat))
 	}

@@ -67,6 +67,8 @@ type archivedEvent struct {
 	Payload       string `json:"payload"`
 	EditorUser    string `json:"editorUser"`
 	EditorClient  string `json:"editorClient"`
+	EditorSession string `json:"editorSession,omitempty"`
+	EditorAddress string `json:"editorAddress,omitempty"` // stored form (address.go)
 	CreatedAt     int64  `json:"createdAtMicros"`
 	Personal      []byte `json:"personal,omitempty"`
 	TxID          int64  `json:"txId"`
@@ -182,7 +184,7 @@ ORDER BY e.tx_id, e.position`, instanceID, from.TxID, from.Position, until.Posit
 		hdr.Range[1] = time.UnixMicro(e.createdAt).UTC()
 		lines = append(lines, archivedEvent{AggregateType: e.aggregateType, AggregateID: e.aggregateID, Sequence: e.sequence, Owner: e.owner,
 			Type: e.eventType, Version: e.version, Payload: e.payload, EditorUser: e.editorUser, EditorClient: e.editorClient,
-			CreatedAt: e.createdAt, Personal: e.personal, TxID: e.position.TxID, Position: e.position.Global, Link: link})
+			EditorSession: e.editorSession, EditorAddress: e.editorAddress, CreatedAt: e.createdAt, Personal: e.personal, TxID: e.position.TxID, Position: e.position.Global, Link: link})
 	}
 	if err := rows.Err(); err != nil {
 		return ArchiveResult{}, fmt.Errorf("eventstore: read events to archive: %w", err)
@@ -326,7 +328,7 @@ func ReadArchive(r io.Reader, signer ChainSigner) (*ArchiveFile, error) {
 		}
 		e := rawEvent{instanceID: h.InstanceID, aggregateType: a.AggregateType, aggregateID: a.AggregateID, owner: a.Owner, eventType: a.Type,
 			sequence: a.Sequence, version: a.Version, payload: a.Payload, editorUser: a.EditorUser, editorClient: a.EditorClient,
-			createdAt: a.CreatedAt, personal: a.Personal, position: Position{TxID: a.TxID, Global: a.Position}}
+			editorSession: a.EditorSession, editorAddress: a.EditorAddress, createdAt: a.CreatedAt, personal: a.Personal, position: Position{TxID: a.TxID, Global: a.Position}}
 		count++
 		if !bytes.Equal(linkHash(prev, e.leaf()), a.Link) {
 			return nil, brk(e.position, count, "%s event %d of %s/%s does not match its link: it was altered, or an event before it was removed", e.eventType, e.sequence, e.aggregateType, e.aggregateID)
@@ -378,14 +380,14 @@ func (s *Store) Restore(ctx context.Context, f *ArchiveFile) error {
 			return failure.FailedPrecondition("the archive ends at link %d, but instance %s's archived events end at link %d: restore the newest archive first", h.Until.Count, h.InstanceID, at.Count)
 		}
 		insert := `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type, payload_version, payload,
-	editor_user, editor_client, created_at, personal, tx_id, position) `
+	editor_user, editor_client, created_at, personal, tx_id, position, editor_session, editor_address) `
 		if tx.Dialect == database.Postgres {
 			insert += `OVERRIDING SYSTEM VALUE `
 		}
-		insert += `VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+		insert += `VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 		for i, e := range f.events {
 			if _, err := tx.ExecContext(ctx, insert, e.instanceID, e.aggregateType, e.aggregateID, e.sequence, e.owner, e.eventType, e.version, e.payload,
-				e.editorUser, e.editorClient, e.createdAt, e.personal, e.position.TxID, e.position.Global); err != nil {
+				e.editorUser, e.editorClient, e.createdAt, e.personal, e.position.TxID, e.position.Global, e.editorSession, e.editorAddress); err != nil {
 				return fmt.Errorf("eventstore: restore event %d: %w", e.position.Global, err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO event_chain (position, hash) VALUES ($1, $2)`, e.position.Global, f.links[i]); err != nil {

@@ -392,19 +392,21 @@ type rawEvent struct {
 	version                                                  int64
 	payload                                                  string
 	editorUser, editorClient                                 string
+	editorSession, editorAddress                             string
 	createdAt                                                int64
 	personal                                                 []byte
 	position                                                 Position
 }
 
 const rawColumns = `instance_id, aggregate_type, aggregate_id, sequence, owner, event_type, payload_version,
-	payload, editor_user, editor_client, created_at, personal, tx_id, position`
+	payload, editor_user, editor_client, created_at, personal, tx_id, position, editor_session, editor_address`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func (r *rawEvent) scan(s scanner, extra ...any) error {
 	dest := []any{&r.instanceID, &r.aggregateType, &r.aggregateID, &r.sequence, &r.owner, &r.eventType, &r.version,
-		&r.payload, &r.editorUser, &r.editorClient, &r.createdAt, &r.personal, &r.position.TxID, &r.position.Global}
+		&r.payload, &r.editorUser, &r.editorClient, &r.createdAt, &r.personal, &r.position.TxID, &r.position.Global,
+		&r.editorSession, &r.editorAddress}
 	if err := s.Scan(append(dest, extra...)...); err != nil {
 		return fmt.Errorf("eventstore: read event row: %w", err)
 	}
@@ -427,6 +429,14 @@ func (r *rawEvent) leaf() []byte {
 	b = appendField(b, r.personal)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.position.TxID))
 	b = binary.BigEndian.AppendUint64(b, uint64(r.position.Global))
+	// The editor's session and address came later (0009_editor_origin):
+	// a row without them encodes as before, so links made before stay
+	// valid; a row with either appends a marker and both.
+	if r.editorSession != "" || r.editorAddress != "" {
+		b = append(b, 1)
+		b = appendField(b, []byte(r.editorSession))
+		b = appendField(b, []byte(r.editorAddress))
+	}
 	sum := sha256.Sum256(b)
 	return sum[:]
 }

@@ -25,11 +25,21 @@ type Aggregate struct {
 
 func (a Aggregate) String() string { return a.Type + "/" + a.ID }
 
-// Editor is who caused an event: a user and the client or session acting for
-// it. System changes (first start, migrations) use SystemEditor.
+// Editor is who caused an event: a user, the client acting for it, the
+// session or personal access token it was authenticated by, and the
+// network address the change came from. System changes (first start,
+// migrations) use SystemEditor.
+//
+// Address is a canonical IP address (netip.Addr.String). Push fills an
+// empty Address from the request's context (package clientaddr), so every
+// change made while serving a request records where it came from without
+// each command passing it on; SessionID is set by the paths that know
+// the credential (an API caller, the hosted login, the Session API).
 type Editor struct {
-	UserID   string
-	ClientID string
+	UserID    string
+	ClientID  string
+	SessionID string
+	Address   string
 }
 
 // SystemEditor edits on behalf of Castellan itself.

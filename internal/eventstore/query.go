@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,12 @@ type Filter struct {
 	Owner             string
 	EditorUserID      string
 	EditorClientID    string
+	// EditorSessionID matches the session or personal access token a
+	// change was authenticated by.
+	EditorSessionID string
+	// EditorNetwork matches changes made from an address in it (a single
+	// address is a /32 or /128 network).
+	EditorNetwork netip.Prefix
 
 	// CreatedFrom and CreatedBefore bound the creation time: [from, before).
 	CreatedFrom   time.Time
@@ -114,6 +121,17 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 	if f.EditorClientID != "" {
 		where = append(where, "editor_client = "+arg(f.EditorClientID))
 	}
+	if f.EditorSessionID != "" {
+		where = append(where, "editor_session = "+arg(f.EditorSessionID))
+	}
+	if f.EditorNetwork.IsValid() {
+		lo, hi := addressRange(f.EditorNetwork)
+		if lo == hi {
+			where = append(where, "editor_address = "+arg(lo))
+		} else {
+			where = append(where, "editor_address BETWEEN "+arg(lo)+" AND "+arg(hi))
+		}
+	}
 	if !f.CreatedFrom.IsZero() {
 		where = append(where, "created_at >= "+arg(f.CreatedFrom.UnixMicro()))
 	}
@@ -132,7 +150,7 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 		where = append(where, settledSQL(d))
 	}
 	query := `SELECT instance_id, aggregate_type, aggregate_id, owner, sequence, tx_id, position,
-	event_type, payload_version, payload, editor_user, editor_client, created_at, personal FROM events`
+	event_type, payload_version, payload, editor_user, editor_client, created_at, personal, editor_session, editor_address FROM events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -155,11 +173,13 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 			payload  []byte
 			personal []byte
 			created  int64
+			address  string
 		)
 		if err := rows.Scan(&e.Aggregate.InstanceID, &e.Aggregate.Type, &e.Aggregate.ID, &e.Aggregate.Owner, &e.Sequence, &e.Position.TxID, &e.Position.Global,
-			&e.Type, &e.Version, &payload, &e.Editor.UserID, &e.Editor.ClientID, &created, &personal); err != nil {
+			&e.Type, &e.Version, &payload, &e.Editor.UserID, &e.Editor.ClientID, &created, &personal, &e.Editor.SessionID, &address); err != nil {
 			return nil, fmt.Errorf("eventstore: scan event: %w", err)
 		}
+		e.Editor.Address = decodeAddress(address)
 		e.CreatedAt = time.UnixMicro(created).UTC()
 		if e.Payload, err = s.registry.decode(e.Type, e.Version, payload); err != nil {
 			return nil, fmt.Errorf("eventstore: event %s of %s/%s: %w", e.Position, e.Aggregate.Type, e.Aggregate.ID, err)

@@ -216,6 +216,22 @@ END $$;`,
 DROP INDEX events_instance_created`,
 	Postgres: `CREATE INDEX events_instance_created_order ON events (instance_id, created_at, tx_id, position);
 DROP INDEX events_instance_created`,
+}, {
+	// The session (or personal access token) and the network address a
+	// change came from, searchable like the editor. Rows written before
+	// have empty values, and the chain's leaf encoding leaves empty
+	// values out, so their links stay verifiable. Addresses are stored as
+	// 32 hexadecimal digits of their 16-byte form (IPv4 mapped), so that
+	// a network is a range of the index.
+	Name: "eventstore/0009_editor_origin",
+	SQLite: `ALTER TABLE events ADD COLUMN editor_session TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN editor_address TEXT NOT NULL DEFAULT '';
+CREATE INDEX events_instance_session ON events (instance_id, editor_session, tx_id, position);
+CREATE INDEX events_instance_address ON events (instance_id, editor_address, tx_id, position)`,
+	Postgres: `ALTER TABLE events ADD COLUMN editor_session TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN editor_address TEXT NOT NULL DEFAULT '';
+CREATE INDEX events_instance_session ON events (instance_id, editor_session, tx_id, position);
+CREATE INDEX events_instance_address ON events (instance_id, editor_address, tx_id, position)`,
 }}
 
 // The statements that differ between the backends.
@@ -235,12 +251,12 @@ func settledSQL(d database.Dialect) string {
 func insertEventSQL(d database.Dialect) string {
 	if d == database.Postgres {
 		return `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type,
-	payload_version, payload, editor_user, editor_client, created_at, personal)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING position, tx_id`
+	payload_version, payload, editor_user, editor_client, created_at, personal, editor_session, editor_address)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING position, tx_id`
 	}
 	return `INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, owner, event_type,
-	payload_version, payload, editor_user, editor_client, created_at, personal, tx_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING position, tx_id`
+	payload_version, payload, editor_user, editor_client, created_at, personal, editor_session, editor_address, tx_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING position, tx_id`
 }
 
 // lockCheckpointSQL selects a subscription's checkpoint and locks it, so that

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/clientaddr"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
 )
@@ -163,6 +164,18 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) (sto
 		return nil, nil
 	}
 	defer func(start time.Time) { s.metrics.observe(start, len(stored), err) }(time.Now())
+	if editor.Address == "" {
+		if a := clientaddr.From(ctx); a.IsValid() {
+			editor.Address = a.String()
+		}
+	}
+	storedAddress, err := encodeAddress(editor.Address)
+	if err != nil {
+		return nil, err
+	}
+	if len(editor.SessionID) > 200 {
+		return nil, failure.InvalidArgument("editor", "a session id is at most 200 bytes")
+	}
 	enc := make([][]encoded, len(appends))
 	for i, a := range appends {
 		if a.InstanceID == "" || a.Type == "" || a.ID == "" {
@@ -250,7 +263,7 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) (sto
 					}
 				}
 				args := []any{a.InstanceID, a.Type, a.ID, ev.Sequence, a.Owner, ev.Type, ev.Version, string(e.data),
-					editor.UserID, editor.ClientID, now.UnixMicro(), sealed}
+					editor.UserID, editor.ClientID, now.UnixMicro(), sealed, editor.SessionID, storedAddress}
 				if tx.Dialect == database.SQLite {
 					args = append(args, txID)
 				}

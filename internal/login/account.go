@@ -87,7 +87,7 @@ type signedIn struct {
 }
 
 func (s signedIn) editor() eventstore.Editor {
-	return eventstore.Editor{UserID: s.user.ID, ClientID: "login"}
+	return eventstore.Editor{UserID: s.user.ID, ClientID: "login", SessionID: s.session.ID}
 }
 
 // signedIn finds who is signed in, or sends the browser on and reports

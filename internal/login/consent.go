@@ -103,7 +103,7 @@ func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
 		h.authRequestGone(w, r, err)
 		return
 	}
-	editor := eventstore.Editor{UserID: s.UserID, ClientID: "login"}
+	editor := eventstore.Editor{UserID: s.UserID, ClientID: "login", SessionID: s.ID}
 	if err := h.d.Consents.Grant(r.Context(), editor, instanceID(r), s.OrgID, s.UserID, req.ClientID, req.Scopes); err != nil {
 		h.authRequestGone(w, r, err)
 		return
@@ -149,7 +149,7 @@ func (h *Handler) postRevokeConsent(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/login/", http.StatusSeeOther)
 		return
 	}
-	err = h.d.Consents.Revoke(r.Context(), eventstore.Editor{UserID: s.UserID, ClientID: "login"}, instanceID(r), s.OrgID, s.UserID, r.PostFormValue("client"))
+	err = h.d.Consents.Revoke(r.Context(), eventstore.Editor{UserID: s.UserID, ClientID: "login", SessionID: s.ID}, instanceID(r), s.OrgID, s.UserID, r.PostFormValue("client"))
 	if err != nil && !failure.Is(err, failure.KindNotFound) {
 		h.d.Log.Warn("revoke consent", "err", err)
 	}

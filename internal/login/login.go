@@ -9,11 +9,12 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/castellan-iam/castellan/internal/clientaddr"
 
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/credential"
@@ -237,11 +238,11 @@ func (h *Handler) static(w http.ResponseWriter, r *http.Request) {
 }
 
 func client(r *http.Request) session.Client {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	addr := ""
+	if a := clientaddr.Of(r); a.IsValid() {
+		addr = a.String()
 	}
-	return session.Client{Address: host, UserAgent: r.UserAgent()}
+	return session.Client{Address: addr, UserAgent: r.UserAgent()}
 }
 
 func instanceID(r *http.Request) string {

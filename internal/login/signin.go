@@ -345,7 +345,7 @@ func (h *Handler) setupPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inst, _ := instance.FromContext(r.Context())
-	reg, err := h.d.Users.AddTOTP(r.Context(), eventstore.Editor{UserID: s.UserID, ClientID: "login"}, s.InstanceID, s.UserID, inst.Name, h.d.Keys)
+	reg, err := h.d.Users.AddTOTP(r.Context(), eventstore.Editor{UserID: s.UserID, ClientID: "login", SessionID: s.ID}, s.InstanceID, s.UserID, inst.Name, h.d.Keys)
 	if err != nil {
 		h.failed(w, r, "message", view{Title: "Set up a second factor"}, err, "Something went wrong. Please try again.")
 		return
@@ -364,7 +364,7 @@ func (h *Handler) postSetup(w http.ResponseWriter, r *http.Request) {
 	if !h.form(w, r, "message", v) {
 		return
 	}
-	err = h.d.Users.VerifyTOTP(r.Context(), eventstore.Editor{UserID: s.UserID, ClientID: "login"}, s.InstanceID, s.UserID, r.PostFormValue("code"), h.d.Keys)
+	err = h.d.Users.VerifyTOTP(r.Context(), eventstore.Editor{UserID: s.UserID, ClientID: "login", SessionID: s.ID}, s.InstanceID, s.UserID, r.PostFormValue("code"), h.d.Keys)
 	if err != nil {
 		// Show the registration again (a fresh one: the secret is not
 		// kept in the browser).

@@ -136,28 +136,35 @@ func errInvalid() error { return failure.Unauthenticated("the access token is in
 // Authenticate returns the id of the user a token belongs to, in an
 // instance. Unknown, revoked and expired tokens are failure.Unauthenticated.
 func Authenticate(ctx context.Context, db *database.DB, instanceID, token string, now time.Time) (string, error) {
-	userID, _, err := AuthenticateUntil(ctx, db, instanceID, token, now)
-	return userID, err
+	a, err := AuthenticateToken(ctx, db, instanceID, token, now)
+	return a.UserID, err
 }
 
-// AuthenticateUntil is Authenticate that also returns when the token
-// expires (Unix seconds), for callers that keep the result.
-func AuthenticateUntil(ctx context.Context, db *database.DB, instanceID, token string, now time.Time) (string, int64, error) {
+// Authenticated is what a valid token tells: its holder, its id (recorded
+// as the session of the changes made with it) and when it expires (Unix
+// seconds), for callers that keep the result.
+type Authenticated struct {
+	UserID    string
+	TokenID   string
+	ExpiresAt int64
+}
+
+// AuthenticateToken is Authenticate returning all a valid token tells.
+func AuthenticateToken(ctx context.Context, db *database.DB, instanceID, token string, now time.Time) (Authenticated, error) {
 	if !strings.HasPrefix(token, Prefix) || len(token) != len(Prefix)+43 {
-		return "", 0, errInvalid()
+		return Authenticated{}, errInvalid()
 	}
-	var userID string
-	var expires int64
-	err := db.Reader().QueryRowContext(ctx, `SELECT user_id, expires_at FROM personal_access_tokens WHERE instance_id = $1 AND hash = $2`,
-		instanceID, Hash(token)).Scan(&userID, &expires)
+	var a Authenticated
+	err := db.Reader().QueryRowContext(ctx, `SELECT user_id, id, expires_at FROM personal_access_tokens WHERE instance_id = $1 AND hash = $2`,
+		instanceID, Hash(token)).Scan(&a.UserID, &a.TokenID, &a.ExpiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, errInvalid()
+		return Authenticated{}, errInvalid()
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("pat: authenticate: %w", err)
+		return Authenticated{}, fmt.Errorf("pat: authenticate: %w", err)
 	}
-	if now.Unix() >= expires {
-		return "", 0, errInvalid()
+	if now.Unix() >= a.ExpiresAt {
+		return Authenticated{}, errInvalid()
 	}
-	return userID, expires, nil
+	return a, nil
 }

@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/clientaddr"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -46,6 +48,10 @@ type Options struct {
 	// ClientCertificates say where OAuth requests' client certificates
 	// come from besides the TLS connection (mtls.go).
 	ClientCertificates ClientCertificateOptions
+	// ClientAddresses finds each request's client address (behind trusted
+	// proxies, the forwarded one) and puts it in the request's context
+	// (package clientaddr).
+	ClientAddresses clientaddr.Resolver
 }
 
 // Server routes requests. Register instance routes with Handle before
@@ -107,7 +113,7 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 
 // ServeHTTP serves a request through the whole middleware chain.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.recoverPanics(securityHeaders(s.accessLog(s.root))).ServeHTTP(w, r)
+	s.recoverPanics(securityHeaders(s.opts.ClientAddresses.Middleware(s.accessLog(s.root)))).ServeHTTP(w, r)
 }
 
 // Management is the handler of the management listener: /healthz, /readyz

@@ -57,6 +57,12 @@ func (r *request) add(p eventstore.Payload) {
 		Sequence: r.m.sequence, CreatedAt: r.c.now(), Payload: p})
 }
 
+// editor is the editor of what the request changes: the session's user,
+// through the session.
+func (r *request) editor() eventstore.Editor {
+	return eventstore.Editor{UserID: r.m.userID, ClientID: "session", SessionID: r.m.id}
+}
+
 func (r *request) aggregate() eventstore.Aggregate {
 	return eventstore.Aggregate{InstanceID: r.m.instanceID, Type: AggregateType, ID: r.m.id}
 }
@@ -139,7 +145,7 @@ func (c *Commands) run(ctx context.Context, r *request, checks Checks, ch Challe
 			failed = append(head, failed...)
 		}
 		appends := append([]eventstore.Append{{Aggregate: r.aggregate(), ExpectedSequence: expected, Events: failed}}, r.users...)
-		if _, perr := c.d.Store.Push(ctx, eventstore.Editor{UserID: r.m.userID, ClientID: "session"}, appends...); perr != nil {
+		if _, perr := c.d.Store.Push(ctx, r.editor(), appends...); perr != nil {
 			return Session{}, Answer{}, perr
 		}
 		return Session{}, Answer{}, err
@@ -150,7 +156,7 @@ func (c *Commands) run(ctx context.Context, r *request, checks Checks, ch Challe
 	}
 	if len(r.events) > 0 {
 		appends := append([]eventstore.Append{{Aggregate: r.aggregate(), ExpectedSequence: expected, Events: r.events}}, r.users...)
-		stored, err := c.d.Store.Push(ctx, eventstore.Editor{UserID: r.m.userID, ClientID: "session"}, appends...)
+		stored, err := c.d.Store.Push(ctx, r.editor(), appends...)
 		if err != nil {
 			return Session{}, Answer{}, err
 		}

@@ -391,7 +391,7 @@ func (c *Commands) ChangePassword(ctx context.Context, instanceID, sessionID, to
 		return Session{}, failure.FailedPrecondition("check the user's current password in the session first (checks.password)")
 	}
 	u := eventstore.Aggregate{InstanceID: instanceID, Type: user.AggregateType, ID: m.userID, Owner: m.orgID}
-	if err := c.d.Credentials.SetPassword(ctx, eventstore.Editor{UserID: m.userID, ClientID: "session"}, u, pw, false); err != nil {
+	if err := c.d.Credentials.SetPassword(ctx, eventstore.Editor{UserID: m.userID, ClientID: "session", SessionID: m.id}, u, pw, false); err != nil {
 		return Session{}, err
 	}
 	return c.view(ctx, m, nil)

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -81,7 +82,7 @@ func filterOf(caller authz.Caller, m *eventv1.ListEventsRequest) (eventstore.Fil
 	// could commit ahead of, so paging after its last position misses
 	// nothing.
 	f := eventstore.Filter{InstanceID: caller.InstanceID, Owner: m.GetOrganizationId(), EditorUserID: m.GetEditorUserId(),
-		EditorClientID: m.GetEditorClientId(), Limit: defaultLimit, Settled: true}
+		EditorClientID: m.GetEditorClientId(), EditorSessionID: m.GetEditorSessionId(), Limit: defaultLimit, Settled: true}
 	if m.GetOrganizationId() != "" {
 		if err := caller.Require(authz.EventRead, authz.Org(m.GetOrganizationId())); err != nil {
 			return f, err
@@ -90,9 +91,16 @@ func filterOf(caller authz.Caller, m *eventv1.ListEventsRequest) (eventstore.Fil
 		return f, err
 	}
 	for field, v := range map[string]string{"organizationId": m.GetOrganizationId(), "aggregateType": m.GetAggregateType(),
-		"aggregateId": m.GetAggregateId(), "editorUserId": m.GetEditorUserId(), "editorClientId": m.GetEditorClientId()} {
+		"aggregateId": m.GetAggregateId(), "editorUserId": m.GetEditorUserId(), "editorClientId": m.GetEditorClientId(),
+		"editorSessionId": m.GetEditorSessionId(), "editorNetwork": m.GetEditorNetwork()} {
 		if len(v) > maxID {
 			return f, failure.InvalidArgument(field, "at most %d bytes", maxID)
+		}
+	}
+	if n := m.GetEditorNetwork(); n != "" {
+		var err error
+		if f.EditorNetwork, err = parseNetwork(n); err != nil {
+			return f, err
 		}
 	}
 	if t := m.GetAggregateType(); t != "" {
@@ -212,7 +220,26 @@ func eventOf(e eventstore.Event, lang language.Tag) (*eventv1.Event, error) {
 	}
 	return &eventv1.Event{Description: eventtext.Describe(lang, e.Type, redacted), Position: e.Position.String(), AggregateType: e.Aggregate.Type, AggregateId: e.Aggregate.ID,
 		OrganizationId: e.Aggregate.Owner, Sequence: e.Sequence, Type: e.Type, Payload: payload, EditorUserId: e.Editor.UserID,
-		EditorClientId: e.Editor.ClientID, CreateTime: timestamppb.New(e.CreatedAt)}, nil
+		EditorClientId: e.Editor.ClientID, EditorSessionId: e.Editor.SessionID, EditorAddress: e.Editor.Address,
+		CreateTime: timestamppb.New(e.CreatedAt)}, nil
+}
+
+// parseNetwork reads an editor network: an address (a network of one) or
+// a network in CIDR notation. IPv4-mapped IPv6 spellings mean their IPv4
+// address, as stored.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, failure.InvalidArgument("editorNetwork", "must be an IP address or a network in CIDR notation such as 192.0.2.0/24, got %.64q", s)
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 // sensitiveSuffixes end the names of payload fields that hold credential

@@ -115,7 +115,8 @@ func (s *Service) StreamEvents(ctx context.Context, req *connect.Request[eventv1
 	m := req.Msg
 	f, err := filterOf(caller, &eventv1.ListEventsRequest{OrganizationId: m.GetOrganizationId(), AggregateType: m.GetAggregateType(),
 		AggregateId: m.GetAggregateId(), EventTypes: m.GetEventTypes(), EventTypePrefixes: m.GetEventTypePrefixes(),
-		EditorUserId: m.GetEditorUserId(), EditorClientId: m.GetEditorClientId(), After: m.GetAfter()})
+		EditorUserId: m.GetEditorUserId(), EditorClientId: m.GetEditorClientId(), EditorSessionId: m.GetEditorSessionId(),
+		EditorNetwork: m.GetEditorNetwork(), After: m.GetAfter()})
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,10 @@ func (s *Service) StreamHandler() http.Handler {
 		if id := r.Header.Get("Last-Event-ID"); id != "" {
 			after = id
 		}
-		f, err := filterOf(caller, &eventv1.ListEventsRequest{OrganizationId: q.Get("organizationId"), EventTypes: q["eventTypes"], After: after})
+		f, err := filterOf(caller, &eventv1.ListEventsRequest{OrganizationId: q.Get("organizationId"), AggregateType: q.Get("aggregateType"),
+			AggregateId: q.Get("aggregateId"), EventTypes: q["eventTypes"], EventTypePrefixes: q["eventTypePrefixes"],
+			EditorUserId: q.Get("editorUserId"), EditorClientId: q.Get("editorClientId"), EditorSessionId: q.Get("editorSessionId"),
+			EditorNetwork: q.Get("editorNetwork"), After: after})
 		if err != nil {
 			streamError(w, err)
 			return

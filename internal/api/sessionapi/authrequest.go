@@ -40,7 +40,7 @@ func (s *Service) consented(ctx context.Context, instanceID string, ar authreq.R
 		return err
 	}
 	if given {
-		return s.consents.Grant(ctx, eventstore.Editor{UserID: sess.UserID, ClientID: "login"}, instanceID, sess.OrgID, sess.UserID, app.ClientID, ar.Scopes)
+		return s.consents.Grant(ctx, eventstore.Editor{UserID: sess.UserID, ClientID: "login", SessionID: sess.ID}, instanceID, sess.OrgID, sess.UserID, app.ClientID, ar.Scopes)
 	}
 	covered, err := s.consents.Covers(ctx, instanceID, sess.UserID, app.ClientID, ar.Scopes)
 	if err != nil {

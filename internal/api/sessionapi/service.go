@@ -14,6 +14,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
+	"github.com/castellan-iam/castellan/internal/clientaddr"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/session"
@@ -66,10 +67,15 @@ func (s *Service) loginTo(ctx context.Context, h http.Header, sessionID, token s
 	return caller, required("sessionToken", token)
 }
 
-func client(peer connect.Peer, h http.Header, userAgent string) session.Client {
-	host, _, err := net.SplitHostPort(peer.Addr)
-	if err != nil {
-		host = peer.Addr
+// client is the session's client: the request's address (behind trusted
+// proxies, the forwarded one; see package clientaddr), and the user agent
+// the caller names or else its own.
+func client(ctx context.Context, peer connect.Peer, h http.Header, userAgent string) session.Client {
+	host := peer.Addr
+	if a := clientaddr.From(ctx); a.IsValid() {
+		host = a.String()
+	} else if h, _, err := net.SplitHostPort(peer.Addr); err == nil {
+		host = h
 	}
 	if userAgent == "" {
 		userAgent = h.Get("User-Agent")
@@ -179,7 +185,7 @@ func (s *Service) CreateSession(ctx context.Context, req *connect.Request[sessio
 	if err != nil {
 		return nil, err
 	}
-	sess, token, a, err := s.sessions.Create(ctx, caller.InstanceID, client(req.Peer(), req.Header(), m.GetUserAgent()), checks(m.GetChecks()), challenges(m.GetChallenges()))
+	sess, token, a, err := s.sessions.Create(ctx, caller.InstanceID, client(ctx, req.Peer(), req.Header(), m.GetUserAgent()), checks(m.GetChecks()), challenges(m.GetChallenges()))
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +203,7 @@ func (s *Service) SetSession(ctx context.Context, req *connect.Request[sessionv1
 	if err != nil {
 		return nil, err
 	}
-	sess, a, err := s.sessions.Update(ctx, caller.InstanceID, m.GetSessionId(), m.GetSessionToken(), client(req.Peer(), req.Header(), m.GetUserAgent()),
+	sess, a, err := s.sessions.Update(ctx, caller.InstanceID, m.GetSessionId(), m.GetSessionToken(), client(ctx, req.Peer(), req.Header(), m.GetUserAgent()),
 		checks(m.GetChecks()), challenges(m.GetChallenges()))
 	if err != nil {
 		return nil, err
@@ -258,7 +264,7 @@ func (s *Service) DeleteSession(ctx context.Context, req *connect.Request[sessio
 	if err := required("sessionId", m.GetSessionId()); err != nil {
 		return nil, err
 	}
-	editor := eventstore.Editor{UserID: caller.UserID, ClientID: "api"}
+	editor := caller.Editor()
 	if m.GetSessionToken() != "" {
 		if err := caller.Require(authz.SessionWrite, authz.Instance()); err != nil {
 			return nil, err
@@ -344,7 +350,7 @@ func (s *Service) DeleteMySession(ctx context.Context, req *connect.Request[sess
 	if err != nil || userID != caller.UserID {
 		return nil, failure.NotFound("session %s not found", id)
 	}
-	if err := s.sessions.End(ctx, eventstore.Editor{UserID: caller.UserID, ClientID: "api"}, caller.InstanceID, id, "", "signed out by its user"); err != nil {
+	if err := s.sessions.End(ctx, caller.Editor(), caller.InstanceID, id, "", "signed out by its user"); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&sessionv1.DeleteMySessionResponse{}), nil

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/clientaddr"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -99,7 +101,7 @@ func (h *harness) another(t *testing.T, p *thingsProjection) *harness {
 
 var (
 	alice = eventstore.Editor{UserID: "alice", ClientID: "console"}
-	bob   = eventstore.Editor{UserID: "bob"}
+	bob   = eventstore.Editor{UserID: "bob", SessionID: "sess-b", Address: "198.51.100.23"}
 	ctx   = context.Background()
 )
 
@@ -358,12 +360,25 @@ func testQueries(t *testing.T, h *harness) {
 	push(t, h.store, bob, eventstore.Append{Aggregate: thing("inst-1", "t2"), Events: []eventstore.Payload{&thingAdded{Name: "b"}}})
 	h.clock.Set(t0.Add(2 * time.Hour))
 	third := push(t, h.store, alice, eventstore.Append{Aggregate: thing("inst-1", "t1"), ExpectedSequence: 1, Events: []eventstore.Payload{&thingRenamed{Name: "a2"}}})
-	push(t, h.store, alice, eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: "inst-1", Type: "gadget", ID: "g1", Owner: "org-2"}, Events: []eventstore.Payload{&thingAdded{Name: "g"}}})
+	// An editor without an address takes the request's (package clientaddr).
+	fromV6 := clientaddr.With(ctx, netip.MustParseAddr("2001:db8::5"))
+	if _, err := h.store.Push(fromV6, alice, eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: "inst-1", Type: "gadget", ID: "g1", Owner: "org-2"}, Events: []eventstore.Payload{&thingAdded{Name: "g"}}}); err != nil {
+		t.Fatal(err)
+	}
 	push(t, h.store, alice, eventstore.Append{Aggregate: thing("inst-2", "t1"), Events: []eventstore.Payload{&thingAdded{Name: "other instance"}}})
+	if _, err := h.store.Push(ctx, eventstore.Editor{UserID: "x", Address: "not an address"}, eventstore.Append{Aggregate: thing("inst-1", "t9"), Events: []eventstore.Payload{&thingAdded{Name: "x"}}}); !failure.Is(err, failure.KindInvalidArgument) {
+		t.Fatalf("an editor address that is not an IP address: %v", err)
+	}
 
 	all, err := h.store.Query(ctx, eventstore.Filter{InstanceID: "inst-1"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := all[1].Editor; got != bob {
+		t.Fatalf("editor read back as %+v, want %+v", got, bob)
+	}
+	if got := all[3].Editor.Address; got != "2001:db8::5" {
+		t.Fatalf("address from the context read back as %q", got)
 	}
 	names := func(events []eventstore.Event) []string {
 		var out []string
@@ -388,6 +403,12 @@ func testQueries(t *testing.T, h *harness) {
 		{"ok/another editor client", eventstore.Filter{InstanceID: "inst-1", EditorClientID: "console", AggregateIDs: []string{"t2"}}, nil},
 		{"ok/editor", eventstore.Filter{InstanceID: "inst-1", EditorUserID: "bob"}, []string{"t2:thing.added"}},
 		{"ok/owner", eventstore.Filter{InstanceID: "inst-1", Owner: "org-2"}, []string{"g1:thing.added"}},
+		{"ok/editor session", eventstore.Filter{InstanceID: "inst-1", EditorSessionID: "sess-b"}, []string{"t2:thing.added"}},
+		{"ok/editor address", eventstore.Filter{InstanceID: "inst-1", EditorNetwork: netip.MustParsePrefix("198.51.100.23/32")}, []string{"t2:thing.added"}},
+		{"ok/editor network", eventstore.Filter{InstanceID: "inst-1", EditorNetwork: netip.MustParsePrefix("198.51.100.0/24")}, []string{"t2:thing.added"}},
+		{"ok/a neighbouring network", eventstore.Filter{InstanceID: "inst-1", EditorNetwork: netip.MustParsePrefix("198.51.101.0/24")}, nil},
+		{"ok/IPv6 network from the context", eventstore.Filter{InstanceID: "inst-1", EditorNetwork: netip.MustParsePrefix("2001:db8::/32")}, []string{"g1:thing.added"}},
+		{"ok/every IPv4 address", eventstore.Filter{InstanceID: "inst-1", EditorNetwork: netip.MustParsePrefix("0.0.0.0/0")}, []string{"t2:thing.added"}},
 		{"ok/time range", eventstore.Filter{InstanceID: "inst-1", CreatedFrom: t0.Add(time.Hour), CreatedBefore: t0.Add(2 * time.Hour)}, []string{"t2:thing.added"}},
 		{"ok/position range", eventstore.Filter{InstanceID: "inst-1", After: all[0].Position, Until: third[0].Position}, []string{"t2:thing.added", "t1:thing.renamed"}},
 		{"ok/limit", eventstore.Filter{InstanceID: "inst-1", Limit: 2}, []string{"t1:thing.added", "t2:thing.added"}},

@@ -108,7 +108,7 @@ func (u userTokens) newGrant(ctx context.Context, r Request, store Grants, gr gr
 	gr.Cnf = refreshBinding(r, ac.Cnf)
 	refresh := slices.Contains(gr.Scopes, claims.ScopeOfflineAccess) && app.Allows(oauth.GrantRefreshToken)
 	gr.DPoPJKT = r.refreshBinding()
-	resp.RefreshToken, err = store.Issue(ctx, eventstore.Editor{UserID: gr.UserID, ClientID: app.ClientID}, grants.Spec{
+	resp.RefreshToken, err = store.Issue(ctx, eventstore.Editor{UserID: gr.UserID, ClientID: app.ClientID, SessionID: gr.SessionID}, grants.Spec{
 		Grant: gr, AuthRequestID: requestID, AccessTokenID: accessID, Refresh: refresh, Lifetime: lifetimes.RefreshToken, Idle: lifetimes.RefreshTokenIdle,
 	})
 	if err != nil {

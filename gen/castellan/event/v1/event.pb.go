@@ -1202,7 +1202,13 @@ type ListEventsRequest struct {
 	EditorClientId string `protobuf:"bytes,11,opt,name=editor_client_id,json=editorClientId,proto3" json:"editor_client_id,omitempty"`
 	// Language of the descriptions ("en", "de"); the Accept-Language
 	// header otherwise, English by default.
-	Language      string `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
+	// EditorSessionId lists the changes made through one session or
+	// personal access token (its id).
+	EditorSessionId string `protobuf:"bytes,13,opt,name=editor_session_id,json=editorSessionId,proto3" json:"editor_session_id,omitempty"`
+	// EditorNetwork lists the changes made from an address ("192.0.2.7",
+	// "2001:db8::1") or a network in CIDR notation ("192.0.2.0/24").
+	EditorNetwork string `protobuf:"bytes,14,opt,name=editor_network,json=editorNetwork,proto3" json:"editor_network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1321,6 +1327,20 @@ func (x *ListEventsRequest) GetLanguage() string {
 	return ""
 }
 
+func (x *ListEventsRequest) GetEditorSessionId() string {
+	if x != nil {
+		return x.EditorSessionId
+	}
+	return ""
+}
+
+func (x *ListEventsRequest) GetEditorNetwork() string {
+	if x != nil {
+		return x.EditorNetwork
+	}
+	return ""
+}
+
 // StreamEventsRequest filters the stream as ListEventsRequest filters a
 // page.
 type StreamEventsRequest struct {
@@ -1344,7 +1364,12 @@ type StreamEventsRequest struct {
 	// start of the log.
 	After string `protobuf:"bytes,8,opt,name=after,proto3" json:"after,omitempty"`
 	// Language of the descriptions.
-	Language      string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
+	// EditorSessionId streams the changes made through one session or
+	// personal access token.
+	EditorSessionId string `protobuf:"bytes,10,opt,name=editor_session_id,json=editorSessionId,proto3" json:"editor_session_id,omitempty"`
+	// EditorNetwork streams the changes made from an address or network.
+	EditorNetwork string `protobuf:"bytes,11,opt,name=editor_network,json=editorNetwork,proto3" json:"editor_network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1442,6 +1467,20 @@ func (x *StreamEventsRequest) GetLanguage() string {
 	return ""
 }
 
+func (x *StreamEventsRequest) GetEditorSessionId() string {
+	if x != nil {
+		return x.EditorSessionId
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetEditorNetwork() string {
+	if x != nil {
+		return x.EditorNetwork
+	}
+	return ""
+}
+
 // StreamEventsResponse is one event.
 type StreamEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1514,7 +1553,14 @@ type Event struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Description says what happened in a sentence, in the language asked
 	// for; it names only the event's public, non-secret fields.
-	Description   string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
+	// EditorSessionId is the session or personal access token the change
+	// was made through ("" when none: Castellan itself, a token grant).
+	EditorSessionId string `protobuf:"bytes,12,opt,name=editor_session_id,json=editorSessionId,proto3" json:"editor_session_id,omitempty"`
+	// EditorAddress is the client address the change came from ("" when
+	// not made in a request); behind trusted proxies
+	// (server.trusted_proxies), the forwarded client's.
+	EditorAddress string `protobuf:"bytes,13,opt,name=editor_address,json=editorAddress,proto3" json:"editor_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1622,6 +1668,20 @@ func (x *Event) GetCreateTime() *timestamppb.Timestamp {
 func (x *Event) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *Event) GetEditorSessionId() string {
+	if x != nil {
+		return x.EditorSessionId
+	}
+	return ""
+}
+
+func (x *Event) GetEditorAddress() string {
+	if x != nil {
+		return x.EditorAddress
 	}
 	return ""
 }
@@ -1754,7 +1814,7 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"_\n" +
 	"\x1cListAuthorizationsAtResponse\x12?\n" +
-	"\x0eauthorizations\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x0eauthorizations\"\xd1\x03\n" +
+	"\x0eauthorizations\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x0eauthorizations\"\xa4\x04\n" +
 	"\x11ListEventsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -1769,7 +1829,9 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x13event_type_prefixes\x18\n" +
 	" \x03(\tR\x11eventTypePrefixes\x12(\n" +
 	"\x10editor_client_id\x18\v \x01(\tR\x0eeditorClientId\x12\x1a\n" +
-	"\blanguage\x18\f \x01(\tR\blanguage\"\xdb\x02\n" +
+	"\blanguage\x18\f \x01(\tR\blanguage\x12*\n" +
+	"\x11editor_session_id\x18\r \x01(\tR\x0feditorSessionId\x12%\n" +
+	"\x0eeditor_network\x18\x0e \x01(\tR\reditorNetwork\"\xae\x03\n" +
 	"\x13StreamEventsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -1780,9 +1842,12 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x0eeditor_user_id\x18\x06 \x01(\tR\feditorUserId\x12(\n" +
 	"\x10editor_client_id\x18\a \x01(\tR\x0eeditorClientId\x12\x14\n" +
 	"\x05after\x18\b \x01(\tR\x05after\x12\x1a\n" +
-	"\blanguage\x18\t \x01(\tR\blanguage\"G\n" +
+	"\blanguage\x18\t \x01(\tR\blanguage\x12*\n" +
+	"\x11editor_session_id\x18\n" +
+	" \x01(\tR\x0feditorSessionId\x12%\n" +
+	"\x0eeditor_network\x18\v \x01(\tR\reditorNetwork\"G\n" +
 	"\x14StreamEventsResponse\x12/\n" +
-	"\x05event\x18\x01 \x01(\v2\x19.castellan.event.v1.EventR\x05event\"\xa8\x03\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.castellan.event.v1.EventR\x05event\"\xfb\x03\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\tR\bposition\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -1796,7 +1861,9 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\vcreate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12 \n" +
-	"\vdescription\x18\v \x01(\tR\vdescription\"[\n" +
+	"\vdescription\x18\v \x01(\tR\vdescription\x12*\n" +
+	"\x11editor_session_id\x18\f \x01(\tR\x0feditorSessionId\x12%\n" +
+	"\x0eeditor_address\x18\r \x01(\tR\reditorAddress\"[\n" +
 	"\x12ListEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.castellan.event.v1.EventR\x06events\x12\x12\n" +
 	"\x04next\x18\x02 \x01(\tR\x04next2\x98\r\n" +
