@@ -94,7 +94,7 @@ func TestUserAt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if changes, _ := history.Diff(s.u, got); len(changes) != 0 {
+			if changes, _ := history.Diff(s.u, got, nil); len(changes) != 0 {
 				t.Fatalf("moment %d: the replayed user differs from the snapshot: %+v", i, changes)
 			}
 			if len(events) == 0 {
@@ -103,7 +103,7 @@ func TestUserAt(t *testing.T) {
 		}
 		first, _, _ := h.UserAt(ctx, env.InstanceID, id, snaps[0].at)
 		locked, _, _ := h.UserAt(ctx, env.InstanceID, id, snaps[7].at)
-		changes, err := history.Diff(first, locked)
+		changes, err := history.Diff(first, locked, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
