@@ -207,7 +207,10 @@ func TestDiffUserType(t *testing.T) {
 		}
 		s := &series{t: t, read: func() (any, error) { return usertype.Get(ctx, a.DB, env.InstanceID, id) }}
 		s.step(nil)
-		update := func(fields ...string) error { _, err := types.Update(ctx, editor, env.InstanceID, id, doc(fields...)); return err }
+		update := func(fields ...string) error {
+			_, err := types.Update(ctx, editor, env.InstanceID, id, doc(fields...))
+			return err
+		}
 		s.step(update("agency", "badge"))
 		s.step(update("agency_name", "badge"))
 		s.step(types.Deactivate(ctx, editor, env.InstanceID, id))
