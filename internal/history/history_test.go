@@ -325,3 +325,40 @@ func BenchmarkOrgAt(b *testing.B) {
 	b.ReportMetric(float64(live.Microseconds())/float64(b.N), "live-µs/op")
 	b.ReportMetric(float64(first.Milliseconds()), "first-ms")
 }
+
+// BenchmarkOrgDiff asks what changed in an organization with 100,000
+// events (metadata changes, 1,000 per append) between a moment after its
+// first 50,000 and now, alternating with the state of the organization
+// now (BenchmarkOrgAt's question, the reference): a diff folds the
+// organization at both moments, each from its nearest snapshot.
+func BenchmarkOrgDiff(b *testing.B) {
+	env := apitest.Start(b, noServices)
+	ctx := context.Background()
+	pushOrgMetadata(b, env, 0, 50_000)
+	mid := pause()
+	pushOrgMetadata(b, env, 50_000, 50_000)
+	h := env.App.History()
+	now := time.Now().Add(time.Second)
+	// The first question replays everything and stores the snapshots.
+	if _, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, now); err != nil {
+		b.Fatal(err)
+	}
+	var diff, at time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		changes, err := h.DiffOrg(ctx, env.InstanceID, env.OrgID, mid, now, nil)
+		if err != nil || len(changes) == 0 {
+			b.Fatalf("%d changes: %v", len(changes), err)
+		}
+		t1 := time.Now()
+		if _, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, now); err != nil {
+			b.Fatal(err)
+		}
+		diff += t1.Sub(t0)
+		at += time.Since(t1)
+	}
+	b.ReportMetric(float64(diff.Microseconds())/float64(b.N)/1000, "diff-ms/op")
+	b.ReportMetric(float64(at.Microseconds())/float64(b.N)/1000, "at-ms/op")
+	b.ReportMetric(float64(diff)/float64(at), "diff/at")
+}
