@@ -27,6 +27,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/org"
+	"github.com/castellan-iam/castellan/internal/user"
+	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
@@ -55,8 +57,8 @@ func paths(cs []*eventv1.Change) string {
 	return strings.Join(out, "\n")
 }
 
-// TestDiffs asks what changed in an organization, a project, a user type
-// and a user's authorizations and memberships between two moments, through
+// TestDiffs asks what changed in a user, an organization, a project, a
+// user type and a user's authorizations and memberships between two moments, through
 // the Connect API and REST; another organization's owner, and a user
 // without event.read, get NotFound whatever they ask, moments checked
 // after the permission; no secret shows.
@@ -108,6 +110,8 @@ func TestDiffs(t *testing.T) {
 		auth, err := access.AddAuthorization(ctx, ed, env.InstanceID, project.Subject{UserID: plain}, p.ID, "", []string{"admin"})
 		must(err)
 		env.GrantOrg(t, env.OrgID, plain, "org.user_manager")
+		email := "milton@initech.example"
+		must(a.UserCommands().Update(ctx, ed, env.InstanceID, plain, userschema.Admin, user.Patch{Email: &email}))
 		to := moment()
 		ts := func(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
@@ -118,6 +122,13 @@ func TestDiffs(t *testing.T) {
 			want []string
 		}
 		questions := []question{
+			{"user", func(token, id string, f, t *timestamppb.Timestamp) ([]*eventv1.Change, error) {
+				r, err := c.DiffUser(ctx, as(token, &eventv1.DiffUserRequest{UserId: id, From: f, To: t}))
+				if err != nil {
+					return nil, err
+				}
+				return r.Msg.GetChanges(), nil
+			}, plain, []string{"changed /Email", "changed /Sequence"}},
 			{"organization", func(token, id string, f, t *timestamppb.Timestamp) ([]*eventv1.Change, error) {
 				r, err := c.DiffOrganization(ctx, as(token, &eventv1.DiffOrganizationRequest{OrganizationId: id, From: f, To: t}))
 				if err != nil {
