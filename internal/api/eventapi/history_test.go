@@ -231,7 +231,7 @@ func TestDiffs(t *testing.T) {
 			return resp.StatusCode, string(body)
 		}
 		for _, path := range []string{"/v1/history/organizations/" + env.OrgID + ":diff", "/v1/history/projects/" + p.ID + ":diff",
-			"/v1/history/user_types/" + typeID + ":diff", "/v1/history/users/" + plain + "/authorizations:diff", "/v1/history/users/" + plain + "/memberships:diff"} {
+			"/v1/history/user_types/" + typeID + ":diff", "/v1/history/users/" + plain + "/authorizations:diff", "/v1/history/users/" + plain + "/memberships:diff", "/v1/history/users/" + plain + ":diff"} {
 			code, body := rest(path)
 			var out struct {
 				Changes []struct {
