@@ -93,9 +93,9 @@ func TestAuditVerify(t *testing.T) {
 }
 
 // TestHistoryOfOrganizationsAndUserTypes asks the history API for an
-// organization and a user type at moments between their changes, on each
-// backend, and checks that an organization's owner cannot see another
-// organization's past.
+// organization and a user type at moments between their changes and for
+// what changed between them, on each backend, and checks that an
+// organization's owner cannot see another organization's past.
 func TestHistoryOfOrganizationsAndUserTypes(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		p := start(t, b.env)
@@ -160,6 +160,29 @@ func TestHistoryOfOrganizationsAndUserTypes(t *testing.T) {
 			t.Fatalf("the organization before it existed: %d, want 404", code)
 		}
 
+		// What changed between the moments, field by field: the name, and
+		// the domain by its name; the schema's revision and fields.
+		changes := func(token, path string) (int, string) {
+			code, out := jsonCall(t, p.url, token, http.MethodGet, path, nil)
+			var lines []string
+			for _, c := range asList(out["changes"]) {
+				c := c.(map[string]any)
+				lines = append(lines, fmt.Sprint(c["kind"], " ", c["path"], " ", c["before"], " ", c["after"]))
+			}
+			return code, strings.Join(lines, "\n")
+		}
+		if code, d := changes(admin, "/v1/history/organizations/"+orgID+":diff?from="+named+"&to="+renamed); code != http.StatusOK ||
+			!strings.Contains(d, "changed /Name Initech Initrode") || !strings.Contains(d, "added /Domains/initrode.example") {
+			t.Fatalf("the organization's diff: %d\n%s", code, d)
+		}
+		if code, d := changes(admin, "/v1/history/user_types/"+typeID+":diff?from="+first+"&to="+second); code != http.StatusOK ||
+			!strings.Contains(d, "changed /Revision 1 2") || !strings.Contains(d, "added /Document/properties/agency_name") {
+			t.Fatalf("the user type's diff: %d\n%s", code, d)
+		}
+		if code, _ := changes(admin, "/v1/history/organizations/"+orgID+":diff?from="+renamed+"&to="+named); code != http.StatusBadRequest {
+			t.Fatalf("a diff from a later moment to an earlier one: %d, want 400", code)
+		}
+
 		// The owner of another organization sees neither.
 		other := run("orgs", "create", "Globex")
 		owner := run("users", "create", "--org", other, "--type", "machine", "--login-name", "hank", "--traits", `{"name": "Hank"}`)
@@ -170,6 +193,13 @@ func TestHistoryOfOrganizationsAndUserTypes(t *testing.T) {
 		for _, path := range []string{"/v1/history/organizations/" + orgID, "/v1/history/user_types/" + typeID} {
 			if code, _ := jsonCall(t, p.url, hankToken, http.MethodGet, path+"?time="+renamed, nil); code != http.StatusNotFound {
 				t.Fatalf("%s for another organization's owner: %d, want 404", path, code)
+			}
+		}
+		for _, path := range []string{"/v1/history/organizations/" + orgID + ":diff", "/v1/history/user_types/" + typeID + ":diff"} {
+			for _, q := range []string{"?from=" + named + "&to=" + renamed, "?from=" + renamed + "&to=" + named, ""} {
+				if code, _ := jsonCall(t, p.url, hankToken, http.MethodGet, path+q, nil); code != http.StatusNotFound {
+					t.Fatalf("%s%s for another organization's owner: %d, want 404", path, q, code)
+				}
 			}
 		}
 		if o := mustJSON(t, p.url, hankToken, http.MethodGet, "/v1/history/organizations/"+other+"?time="+pause(), nil); o["organization"].(map[string]any)["Name"] != "Globex" {
@@ -208,4 +238,10 @@ func TestHistoryOfOrganizationsAndUserTypes(t *testing.T) {
 			t.Fatalf("an unknown permission: %d, want 400", code)
 		}
 	})
+}
+
+// asList is a JSON array, or nothing.
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }

@@ -19,4 +19,14 @@
 // events plus its organization's and user type's (docs/access.md has the
 // figures). An object whose history holds more than MaxEvents events is
 // refused rather than replayed without bound.
+//
+// What changed between two moments is one mechanism for every object
+// (between.go): Between asks an object's "as it was" question (OrgAt,
+// ProjectAt, …) at both moments and Diff compares the two states through
+// their JSON form, field by field, naming a collection's elements by
+// their identity (an ID, Key or Name field; a string itself in a list of
+// strings) rather than their index, so that a role renamed or a redirect
+// URI added is one change at a stable path. Fields whose names mark
+// credential material never show their values. docs/audit.md describes
+// the paths and the API.
 package history

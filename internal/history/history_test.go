@@ -94,7 +94,7 @@ func TestUserAt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if changes, _ := history.Diff(s.u, got); len(changes) != 0 {
+			if changes, _ := history.Diff(s.u, got, nil); len(changes) != 0 {
 				t.Fatalf("moment %d: the replayed user differs from the snapshot: %+v", i, changes)
 			}
 			if len(events) == 0 {
@@ -103,7 +103,7 @@ func TestUserAt(t *testing.T) {
 		}
 		first, _, _ := h.UserAt(ctx, env.InstanceID, id, snaps[0].at)
 		locked, _, _ := h.UserAt(ctx, env.InstanceID, id, snaps[7].at)
-		changes, err := history.Diff(first, locked)
+		changes, err := history.Diff(first, locked, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,4 +324,61 @@ func BenchmarkOrgAt(b *testing.B) {
 	b.ReportMetric(float64(replay.Microseconds())/float64(b.N)/1000, "replay-ms/op")
 	b.ReportMetric(float64(live.Microseconds())/float64(b.N), "live-µs/op")
 	b.ReportMetric(float64(first.Milliseconds()), "first-ms")
+}
+
+// BenchmarkOrgDiff asks what changed in an organization with 100,000
+// events (metadata changes, 1,000 per append) between a moment after its
+// first 50,000 and now, alternating with the two questions a diff asks —
+// the organization at each moment (GetOrganizationAt), the reference: a
+// diff folds the organization at both moments, each from its nearest
+// snapshot, and compares them.
+func BenchmarkOrgDiff(b *testing.B) {
+	env := apitest.Start(b, noServices)
+	ctx := context.Background()
+	pushOrgMetadata(b, env, 0, 50_000)
+	mid := pause()
+	pushOrgMetadata(b, env, 50_000, 50_000)
+	h := env.App.History()
+	now := time.Now().Add(time.Second)
+	// The first question replays everything and stores the snapshots.
+	if _, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, now); err != nil {
+		b.Fatal(err)
+	}
+	var diff, atFrom, atTo time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		// Half the rounds ask the diff first, half last: neither pays for
+		// the other's cache misses or garbage.
+		if i%2 == 0 {
+			diff += timeDiff(b, h, env, mid, now)
+		}
+		t1 := time.Now()
+		if _, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, mid); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if _, err := h.OrgAt(ctx, env.InstanceID, env.OrgID, now); err != nil {
+			b.Fatal(err)
+		}
+		atFrom += t2.Sub(t1)
+		atTo += time.Since(t2)
+		if i%2 == 1 {
+			diff += timeDiff(b, h, env, mid, now)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) / 1000 }
+	b.ReportMetric(ms(diff), "diff-ms/op")
+	b.ReportMetric(ms(atFrom), "at-from-ms/op")
+	b.ReportMetric(ms(atTo), "at-to-ms/op")
+	b.ReportMetric(float64(diff)/float64(atFrom+atTo), "diff/(from+to)")
+	b.ReportMetric(float64(diff)/float64(atTo), "diff/to")
+}
+
+func timeDiff(b *testing.B, h *history.Replayer, env *apitest.Env, from, to time.Time) time.Duration {
+	t0 := time.Now()
+	changes, err := h.DiffOrg(context.Background(), env.InstanceID, env.OrgID, from, to, nil)
+	if err != nil || len(changes) == 0 {
+		b.Fatalf("%d changes: %v", len(changes), err)
+	}
+	return time.Since(t0)
 }

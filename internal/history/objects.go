@@ -7,6 +7,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/access/group"
 	"github.com/castellan-iam/castellan/internal/access/project"
+	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -162,20 +163,28 @@ func (r *Replayer) ProjectAt(ctx context.Context, instanceID, projectID string, 
 		return Project{}, err
 	}
 	defer s.Close()
+	return ProjectOf(ctx, s.DB, instanceID, projectID)
+}
+
+// ProjectOf reads a project from a database — a replayed one, or the live
+// read models — as ProjectAt answers it, its applications without their
+// secrets.
+func ProjectOf(ctx context.Context, db *database.DB, instanceID, projectID string) (Project, error) {
 	var out Project
-	if out.Project, err = client.GetProject(ctx, s.DB, instanceID, projectID); err != nil {
+	var err error
+	if out.Project, err = client.GetProject(ctx, db, instanceID, projectID); err != nil {
 		return Project{}, err
 	}
-	if out.Settings, err = project.GetSettings(ctx, s.DB, instanceID, projectID); err != nil {
+	if out.Settings, err = project.GetSettings(ctx, db, instanceID, projectID); err != nil {
 		return Project{}, err
 	}
-	if out.Roles, err = project.ListRoles(ctx, s.DB, instanceID, projectID); err != nil {
+	if out.Roles, err = project.ListRoles(ctx, db, instanceID, projectID); err != nil {
 		return Project{}, err
 	}
-	if out.Grants, err = project.ListGrants(ctx, s.DB, instanceID, projectID, ""); err != nil {
+	if out.Grants, err = project.ListGrants(ctx, db, instanceID, projectID, ""); err != nil {
 		return Project{}, err
 	}
-	if out.Applications, err = client.ListApplications(ctx, s.DB, instanceID, projectID); err != nil {
+	if out.Applications, err = client.ListApplications(ctx, db, instanceID, projectID); err != nil {
 		return Project{}, err
 	}
 	for i := range out.Applications {
@@ -266,22 +275,30 @@ func (r *Replayer) AuthorizationsAt(ctx context.Context, instanceID, userID stri
 		return nil, nil, err
 	}
 	defer s.Close()
-	out, err := project.ListAuthorizations(ctx, s.DB, instanceID, project.AuthorizationFilter{UserID: userID}, 0)
+	out, err := AuthorizationsOf(ctx, s.DB, instanceID, userID)
+	return out, s.Events, err
+}
+
+// AuthorizationsOf reads a user's authorizations — its own, then its
+// groups' — from a database, replayed or live, as AuthorizationsAt
+// answers them.
+func AuthorizationsOf(ctx context.Context, db *database.DB, instanceID, userID string) ([]project.Authorization, error) {
+	out, err := project.ListAuthorizations(ctx, db, instanceID, project.AuthorizationFilter{UserID: userID}, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	current, err := group.GroupsOf(ctx, s.DB, instanceID, userID)
+	current, err := group.GroupsOf(ctx, db, instanceID, userID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, g := range current {
-		more, err := project.ListAuthorizations(ctx, s.DB, instanceID, project.AuthorizationFilter{GroupID: g}, 0)
+		more, err := project.ListAuthorizations(ctx, db, instanceID, project.AuthorizationFilter{GroupID: g}, 0)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out = append(out, more...)
 	}
-	return out, s.Events, nil
+	return out, nil
 }
 
 // HoldersAt returns the users who held a role of a project at t (at most

@@ -139,64 +139,121 @@ func (s *Service) GetUserTypeAt(ctx context.Context, req *connect.Request[eventv
 	return connect.NewResponse(&eventv1.GetUserTypeAtResponse{UserType: st}), nil
 }
 
+// diff answers a question about what changed in an aggregate between two
+// moments: the caller must read the aggregate's events
+// (readableAggregate), the moments are from and to (from not after to),
+// and changes is one of the history's diffs. Fields holding credential
+// material (Sensitive) never show their values.
+func (s *Service) diff(ctx context.Context, h http.Header, typ, id, what string, fromTS, toTS *timestamppb.Timestamp,
+	changes func(caller authz.Caller, from, to time.Time) ([]history.Change, error)) ([]*eventv1.Change, error) {
+	caller, err := s.readableAggregate(ctx, h, typ, id, what)
+	if err != nil {
+		return nil, err
+	}
+	from, err := moment("from", fromTS)
+	if err != nil {
+		return nil, err
+	}
+	to, err := moment("to", toTS)
+	if err != nil {
+		return nil, err
+	}
+	if err := history.CheckMoments(from, to); err != nil {
+		return nil, err
+	}
+	list, err := changes(caller, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*eventv1.Change, 0, len(list))
+	for _, c := range list {
+		before, err := structpb.NewValue(redact(c.Before))
+		if err != nil {
+			return nil, err
+		}
+		after, err := structpb.NewValue(redact(c.After))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &eventv1.Change{Path: c.Path, Kind: c.Kind, Before: before, After: after})
+	}
+	return out, nil
+}
+
 // DiffUser lists what changed in a user between two moments.
 func (s *Service) DiffUser(ctx context.Context, req *connect.Request[eventv1.DiffUserRequest]) (*connect.Response[eventv1.DiffUserResponse], error) {
 	m := req.Msg
-	caller, err := s.readableAggregate(ctx, req.Header(), user.AggregateType, m.GetUserId(), "user")
+	changes, err := s.diff(ctx, req.Header(), user.AggregateType, m.GetUserId(), "user", m.GetFrom(), m.GetTo(), func(caller authz.Caller, from, to time.Time) ([]history.Change, error) {
+		return s.history.DiffUser(ctx, caller.InstanceID, m.GetUserId(), from, to, Sensitive)
+	})
 	if err != nil {
 		return nil, err
 	}
-	from, err := moment("from", m.GetFrom())
-	if err != nil {
-		return nil, err
-	}
-	to, err := moment("to", m.GetTo())
-	if err != nil {
-		return nil, err
-	}
-	// A user that did not exist at one of the moments is the empty state
-	// there: the diff shows it appear or vanish.
-	states := make([]any, 2)
-	for i, at := range []time.Time{from, to} {
-		u, _, err := s.history.UserAt(ctx, caller.InstanceID, m.GetUserId(), at)
-		switch {
-		case failure.Is(err, failure.KindNotFound):
-			states[i] = map[string]any{}
-		case err != nil:
-			return nil, err
-		default:
-			states[i] = u
-		}
-	}
-	changes, err := history.Diff(states[0], states[1])
-	if err != nil {
-		return nil, err
-	}
-	resp := &eventv1.DiffUserResponse{}
-	for _, c := range changes {
-		if Sensitive(lastSegment(c.Path)) {
-			c.Before, c.After = "[redacted]", "[redacted]"
-		}
-		before, err := structpb.NewValue(c.Before)
-		if err != nil {
-			return nil, err
-		}
-		after, err := structpb.NewValue(c.After)
-		if err != nil {
-			return nil, err
-		}
-		resp.Changes = append(resp.Changes, &eventv1.Change{Path: c.Path, Before: before, After: after})
-	}
-	return connect.NewResponse(resp), nil
+	return connect.NewResponse(&eventv1.DiffUserResponse{Changes: changes}), nil
 }
 
-func lastSegment(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			return path[i+1:]
-		}
+// DiffOrganization lists what changed in an organization between two
+// moments.
+func (s *Service) DiffOrganization(ctx context.Context, req *connect.Request[eventv1.DiffOrganizationRequest]) (*connect.Response[eventv1.DiffOrganizationResponse], error) {
+	m := req.Msg
+	changes, err := s.diff(ctx, req.Header(), org.AggregateType, m.GetOrganizationId(), "organization", m.GetFrom(), m.GetTo(), func(caller authz.Caller, from, to time.Time) ([]history.Change, error) {
+		return s.history.DiffOrg(ctx, caller.InstanceID, m.GetOrganizationId(), from, to, Sensitive)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return path
+	return connect.NewResponse(&eventv1.DiffOrganizationResponse{Changes: changes}), nil
+}
+
+// DiffProject lists what changed in a project, its roles, grants and
+// applications between two moments.
+func (s *Service) DiffProject(ctx context.Context, req *connect.Request[eventv1.DiffProjectRequest]) (*connect.Response[eventv1.DiffProjectResponse], error) {
+	m := req.Msg
+	changes, err := s.diff(ctx, req.Header(), project.AggregateType, m.GetProjectId(), "project", m.GetFrom(), m.GetTo(), func(caller authz.Caller, from, to time.Time) ([]history.Change, error) {
+		return s.history.DiffProject(ctx, caller.InstanceID, m.GetProjectId(), from, to, Sensitive)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.DiffProjectResponse{Changes: changes}), nil
+}
+
+// DiffUserType lists what changed in a user type between two moments.
+func (s *Service) DiffUserType(ctx context.Context, req *connect.Request[eventv1.DiffUserTypeRequest]) (*connect.Response[eventv1.DiffUserTypeResponse], error) {
+	m := req.Msg
+	changes, err := s.diff(ctx, req.Header(), usertype.AggregateType, m.GetUserTypeId(), "userType", m.GetFrom(), m.GetTo(), func(caller authz.Caller, from, to time.Time) ([]history.Change, error) {
+		return s.history.DiffUserType(ctx, caller.InstanceID, m.GetUserTypeId(), from, to, Sensitive)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.DiffUserTypeResponse{Changes: changes}), nil
+}
+
+// DiffAuthorizations lists the authorizations of a user added, removed or
+// changed between two moments.
+func (s *Service) DiffAuthorizations(ctx context.Context, req *connect.Request[eventv1.DiffAuthorizationsRequest]) (*connect.Response[eventv1.DiffAuthorizationsResponse], error) {
+	m := req.Msg
+	changes, err := s.diff(ctx, req.Header(), user.AggregateType, m.GetUserId(), "user", m.GetFrom(), m.GetTo(), func(caller authz.Caller, from, to time.Time) ([]history.Change, error) {
+		return s.history.DiffAuthorizations(ctx, caller.InstanceID, m.GetUserId(), from, to, Sensitive)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.DiffAuthorizationsResponse{Changes: changes}), nil
+}
+
+// DiffMemberships lists the administrator roles of a user added, removed
+// or changed between two moments, in the scopes the caller may read.
+func (s *Service) DiffMemberships(ctx context.Context, req *connect.Request[eventv1.DiffMembershipsRequest]) (*connect.Response[eventv1.DiffMembershipsResponse], error) {
+	m := req.Msg
+	changes, err := s.diff(ctx, req.Header(), user.AggregateType, m.GetUserId(), "user", m.GetFrom(), m.GetTo(), func(caller authz.Caller, from, to time.Time) ([]history.Change, error) {
+		return s.history.DiffMemberships(ctx, caller.InstanceID, m.GetUserId(), from, to, mayRead(caller), Sensitive)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&eventv1.DiffMembershipsResponse{Changes: changes}), nil
 }
 
 // GetProjectAt returns a project as it was at a moment.

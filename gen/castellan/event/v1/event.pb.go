@@ -750,7 +750,10 @@ type Change struct {
 	// Before is its value at from (null where absent).
 	Before *structpb.Value `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
 	// After is its value at to (null where absent).
-	After         *structpb.Value `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	After *structpb.Value `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	// Kind is "added" (absent at from), "removed" (absent at to) or
+	// "changed".
+	Kind          string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -806,6 +809,13 @@ func (x *Change) GetAfter() *structpb.Value {
 	return nil
 }
 
+func (x *Change) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
 // DiffUserResponse lists the changes by path.
 type DiffUserResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -852,6 +862,556 @@ func (x *DiffUserResponse) GetChanges() []*Change {
 	return nil
 }
 
+// DiffOrganizationRequest names the organization and two moments.
+type DiffOrganizationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// OrganizationID of the organization.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// From is the earlier moment; the events created before it count.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// To is the later moment, not before from.
+	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffOrganizationRequest) Reset() {
+	*x = DiffOrganizationRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffOrganizationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffOrganizationRequest) ProtoMessage() {}
+
+func (x *DiffOrganizationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffOrganizationRequest.ProtoReflect.Descriptor instead.
+func (*DiffOrganizationRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DiffOrganizationRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *DiffOrganizationRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *DiffOrganizationRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// DiffOrganizationResponse lists the changes by path.
+type DiffOrganizationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Changes by path; collections' elements are named by identity.
+	Changes       []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffOrganizationResponse) Reset() {
+	*x = DiffOrganizationResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffOrganizationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffOrganizationResponse) ProtoMessage() {}
+
+func (x *DiffOrganizationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffOrganizationResponse.ProtoReflect.Descriptor instead.
+func (*DiffOrganizationResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DiffOrganizationResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// DiffProjectRequest names the project and two moments.
+type DiffProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ProjectID of the project.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// From is the earlier moment; the events created before it count.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// To is the later moment, not before from.
+	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffProjectRequest) Reset() {
+	*x = DiffProjectRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffProjectRequest) ProtoMessage() {}
+
+func (x *DiffProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffProjectRequest.ProtoReflect.Descriptor instead.
+func (*DiffProjectRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DiffProjectRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *DiffProjectRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *DiffProjectRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// DiffProjectResponse lists the changes by path.
+type DiffProjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Changes by path; collections' elements are named by identity.
+	Changes       []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffProjectResponse) Reset() {
+	*x = DiffProjectResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffProjectResponse) ProtoMessage() {}
+
+func (x *DiffProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffProjectResponse.ProtoReflect.Descriptor instead.
+func (*DiffProjectResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DiffProjectResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// DiffUserTypeRequest names the user type and two moments.
+type DiffUserTypeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserTypeID of the user type.
+	UserTypeId string `protobuf:"bytes,1,opt,name=user_type_id,json=userTypeId,proto3" json:"user_type_id,omitempty"`
+	// From is the earlier moment; the events created before it count.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// To is the later moment, not before from.
+	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffUserTypeRequest) Reset() {
+	*x = DiffUserTypeRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffUserTypeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffUserTypeRequest) ProtoMessage() {}
+
+func (x *DiffUserTypeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffUserTypeRequest.ProtoReflect.Descriptor instead.
+func (*DiffUserTypeRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DiffUserTypeRequest) GetUserTypeId() string {
+	if x != nil {
+		return x.UserTypeId
+	}
+	return ""
+}
+
+func (x *DiffUserTypeRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *DiffUserTypeRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// DiffUserTypeResponse lists the changes by path.
+type DiffUserTypeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Changes by path; collections' elements are named by identity.
+	Changes       []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffUserTypeResponse) Reset() {
+	*x = DiffUserTypeResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffUserTypeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffUserTypeResponse) ProtoMessage() {}
+
+func (x *DiffUserTypeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffUserTypeResponse.ProtoReflect.Descriptor instead.
+func (*DiffUserTypeResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DiffUserTypeResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// DiffAuthorizationsRequest names the user and two moments.
+type DiffAuthorizationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID of the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// From is the earlier moment; the events created before it count.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// To is the later moment, not before from.
+	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffAuthorizationsRequest) Reset() {
+	*x = DiffAuthorizationsRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffAuthorizationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffAuthorizationsRequest) ProtoMessage() {}
+
+func (x *DiffAuthorizationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffAuthorizationsRequest.ProtoReflect.Descriptor instead.
+func (*DiffAuthorizationsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DiffAuthorizationsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DiffAuthorizationsRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *DiffAuthorizationsRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// DiffAuthorizationsResponse lists the changes by path.
+type DiffAuthorizationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Changes by path; collections' elements are named by identity.
+	Changes       []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffAuthorizationsResponse) Reset() {
+	*x = DiffAuthorizationsResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffAuthorizationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffAuthorizationsResponse) ProtoMessage() {}
+
+func (x *DiffAuthorizationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffAuthorizationsResponse.ProtoReflect.Descriptor instead.
+func (*DiffAuthorizationsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DiffAuthorizationsResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// DiffMembershipsRequest names the user and two moments.
+type DiffMembershipsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID of the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// From is the earlier moment; the events created before it count.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// To is the later moment, not before from.
+	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffMembershipsRequest) Reset() {
+	*x = DiffMembershipsRequest{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffMembershipsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffMembershipsRequest) ProtoMessage() {}
+
+func (x *DiffMembershipsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffMembershipsRequest.ProtoReflect.Descriptor instead.
+func (*DiffMembershipsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DiffMembershipsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DiffMembershipsRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *DiffMembershipsRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// DiffMembershipsResponse lists the changes by path.
+type DiffMembershipsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Changes by path; collections' elements are named by identity.
+	Changes       []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffMembershipsResponse) Reset() {
+	*x = DiffMembershipsResponse{}
+	mi := &file_castellan_event_v1_event_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffMembershipsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffMembershipsResponse) ProtoMessage() {}
+
+func (x *DiffMembershipsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_event_v1_event_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffMembershipsResponse.ProtoReflect.Descriptor instead.
+func (*DiffMembershipsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DiffMembershipsResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
 // GetProjectAtRequest names the project and the moment.
 type GetProjectAtRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -865,7 +1425,7 @@ type GetProjectAtRequest struct {
 
 func (x *GetProjectAtRequest) Reset() {
 	*x = GetProjectAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1437,7 @@ func (x *GetProjectAtRequest) String() string {
 func (*GetProjectAtRequest) ProtoMessage() {}
 
 func (x *GetProjectAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[15]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1450,7 @@ func (x *GetProjectAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectAtRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{15}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetProjectAtRequest) GetProjectId() string {
@@ -918,7 +1478,7 @@ type GetProjectAtResponse struct {
 
 func (x *GetProjectAtResponse) Reset() {
 	*x = GetProjectAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1490,7 @@ func (x *GetProjectAtResponse) String() string {
 func (*GetProjectAtResponse) ProtoMessage() {}
 
 func (x *GetProjectAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[16]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1503,7 @@ func (x *GetProjectAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectAtResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{16}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetProjectAtResponse) GetProject() *structpb.Struct {
@@ -968,7 +1528,7 @@ type ListRoleHoldersAtRequest struct {
 
 func (x *ListRoleHoldersAtRequest) Reset() {
 	*x = ListRoleHoldersAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1540,7 @@ func (x *ListRoleHoldersAtRequest) String() string {
 func (*ListRoleHoldersAtRequest) ProtoMessage() {}
 
 func (x *ListRoleHoldersAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[17]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1553,7 @@ func (x *ListRoleHoldersAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoleHoldersAtRequest.ProtoReflect.Descriptor instead.
 func (*ListRoleHoldersAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{17}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListRoleHoldersAtRequest) GetProjectId() string {
@@ -1030,7 +1590,7 @@ type ListRoleHoldersAtResponse struct {
 
 func (x *ListRoleHoldersAtResponse) Reset() {
 	*x = ListRoleHoldersAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1602,7 @@ func (x *ListRoleHoldersAtResponse) String() string {
 func (*ListRoleHoldersAtResponse) ProtoMessage() {}
 
 func (x *ListRoleHoldersAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[18]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1615,7 @@ func (x *ListRoleHoldersAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoleHoldersAtResponse.ProtoReflect.Descriptor instead.
 func (*ListRoleHoldersAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{18}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListRoleHoldersAtResponse) GetUserIds() []string {
@@ -1085,7 +1645,7 @@ type ListAuthorizationsAtRequest struct {
 
 func (x *ListAuthorizationsAtRequest) Reset() {
 	*x = ListAuthorizationsAtRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1657,7 @@ func (x *ListAuthorizationsAtRequest) String() string {
 func (*ListAuthorizationsAtRequest) ProtoMessage() {}
 
 func (x *ListAuthorizationsAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[19]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1670,7 @@ func (x *ListAuthorizationsAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthorizationsAtRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthorizationsAtRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{19}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAuthorizationsAtRequest) GetUserId() string {
@@ -1138,7 +1698,7 @@ type ListAuthorizationsAtResponse struct {
 
 func (x *ListAuthorizationsAtResponse) Reset() {
 	*x = ListAuthorizationsAtResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[20]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1710,7 @@ func (x *ListAuthorizationsAtResponse) String() string {
 func (*ListAuthorizationsAtResponse) ProtoMessage() {}
 
 func (x *ListAuthorizationsAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[20]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1723,7 @@ func (x *ListAuthorizationsAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthorizationsAtResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthorizationsAtResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{20}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListAuthorizationsAtResponse) GetAuthorizations() []*structpb.Struct {
@@ -1215,7 +1775,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[21]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1787,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[21]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1800,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{21}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListEventsRequest) GetOrganizationId() string {
@@ -1376,7 +1936,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[22]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1948,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[22]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1961,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{22}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StreamEventsRequest) GetOrganizationId() string {
@@ -1492,7 +2052,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[23]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +2064,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[23]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +2077,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{23}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StreamEventsResponse) GetEvent() *Event {
@@ -1567,7 +2127,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[24]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +2139,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[24]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +2152,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{24}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Event) GetPosition() string {
@@ -1700,7 +2260,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_castellan_event_v1_event_proto_msgTypes[25]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +2272,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_event_v1_event_proto_msgTypes[25]
+	mi := &file_castellan_event_v1_event_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +2285,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{25}
+	return file_castellan_event_v1_event_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1789,12 +2349,45 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x0fDiffUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"z\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\x8e\x01\n" +
 	"\x06Change\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
 	"\x06before\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06before\x12,\n" +
-	"\x05after\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x05after\"H\n" +
+	"\x05after\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x05after\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\"H\n" +
 	"\x10DiffUserResponse\x124\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.castellan.event.v1.ChangeR\achanges\"\x9e\x01\n" +
+	"\x17DiffOrganizationRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"P\n" +
+	"\x18DiffOrganizationResponse\x124\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.castellan.event.v1.ChangeR\achanges\"\x8f\x01\n" +
+	"\x12DiffProjectRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"K\n" +
+	"\x13DiffProjectResponse\x124\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.castellan.event.v1.ChangeR\achanges\"\x93\x01\n" +
+	"\x13DiffUserTypeRequest\x12 \n" +
+	"\fuser_type_id\x18\x01 \x01(\tR\n" +
+	"userTypeId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"L\n" +
+	"\x14DiffUserTypeResponse\x124\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.castellan.event.v1.ChangeR\achanges\"\x90\x01\n" +
+	"\x19DiffAuthorizationsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"R\n" +
+	"\x1aDiffAuthorizationsResponse\x124\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.castellan.event.v1.ChangeR\achanges\"\x8d\x01\n" +
+	"\x16DiffMembershipsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"O\n" +
+	"\x17DiffMembershipsResponse\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.castellan.event.v1.ChangeR\achanges\"d\n" +
 	"\x13GetProjectAtRequest\x12\x1d\n" +
 	"\n" +
@@ -1866,7 +2459,7 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\x0eeditor_address\x18\r \x01(\tR\reditorAddress\"[\n" +
 	"\x12ListEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.castellan.event.v1.EventR\x06events\x12\x12\n" +
-	"\x04next\x18\x02 \x01(\tR\x04next2\x98\r\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next2\xcc\x13\n" +
 	"\fEventService\x12r\n" +
 	"\n" +
 	"ListEvents\x12%.castellan.event.v1.ListEventsRequest\x1a&.castellan.event.v1.ListEventsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
@@ -1880,7 +2473,12 @@ const file_castellan_event_v1_event_proto_rawDesc = "" +
 	"\bDiffUser\x12#.castellan.event.v1.DiffUserRequest\x1a$.castellan.event.v1.DiffUserResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/history/users/{user_id}:diff\x90\x02\x01\x12\x8f\x01\n" +
 	"\fGetProjectAt\x12'.castellan.event.v1.GetProjectAtRequest\x1a(.castellan.event.v1.GetProjectAtResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/history/projects/{project_id}\x90\x02\x01\x12\xb3\x01\n" +
 	"\x11ListRoleHoldersAt\x12,.castellan.event.v1.ListRoleHoldersAtRequest\x1a-.castellan.event.v1.ListRoleHoldersAtResponse\"A\x82\xd3\xe4\x93\x028\x126/v1/history/projects/{project_id}/roles/{role}/holders\x90\x02\x01\x12\xb0\x01\n" +
-	"\x14ListAuthorizationsAt\x12/.castellan.event.v1.ListAuthorizationsAtRequest\x1a0.castellan.event.v1.ListAuthorizationsAtResponse\"5\x82\xd3\xe4\x93\x02,\x12*/v1/history/users/{user_id}/authorizations\x90\x02\x01BCZAgithub.com/castellan-iam/castellan/gen/castellan/event/v1;eventv1b\x06proto3"
+	"\x14ListAuthorizationsAt\x12/.castellan.event.v1.ListAuthorizationsAtRequest\x1a0.castellan.event.v1.ListAuthorizationsAtResponse\"5\x82\xd3\xe4\x93\x02,\x12*/v1/history/users/{user_id}/authorizations\x90\x02\x01\x12\xaa\x01\n" +
+	"\x10DiffOrganization\x12+.castellan.event.v1.DiffOrganizationRequest\x1a,.castellan.event.v1.DiffOrganizationResponse\";\x82\xd3\xe4\x93\x022\x120/v1/history/organizations/{organization_id}:diff\x90\x02\x01\x12\x91\x01\n" +
+	"\vDiffProject\x12&.castellan.event.v1.DiffProjectRequest\x1a'.castellan.event.v1.DiffProjectResponse\"1\x82\xd3\xe4\x93\x02(\x12&/v1/history/projects/{project_id}:diff\x90\x02\x01\x12\x98\x01\n" +
+	"\fDiffUserType\x12'.castellan.event.v1.DiffUserTypeRequest\x1a(.castellan.event.v1.DiffUserTypeResponse\"5\x82\xd3\xe4\x93\x02,\x12*/v1/history/user_types/{user_type_id}:diff\x90\x02\x01\x12\xaf\x01\n" +
+	"\x12DiffAuthorizations\x12-.castellan.event.v1.DiffAuthorizationsRequest\x1a..castellan.event.v1.DiffAuthorizationsResponse\":\x82\xd3\xe4\x93\x021\x12//v1/history/users/{user_id}/authorizations:diff\x90\x02\x01\x12\xa3\x01\n" +
+	"\x0fDiffMemberships\x12*.castellan.event.v1.DiffMembershipsRequest\x1a+.castellan.event.v1.DiffMembershipsResponse\"7\x82\xd3\xe4\x93\x02.\x12,/v1/history/users/{user_id}/memberships:diff\x90\x02\x01BCZAgithub.com/castellan-iam/castellan/gen/castellan/event/v1;eventv1b\x06proto3"
 
 var (
 	file_castellan_event_v1_event_proto_rawDescOnce sync.Once
@@ -1894,7 +2492,7 @@ func file_castellan_event_v1_event_proto_rawDescGZIP() []byte {
 	return file_castellan_event_v1_event_proto_rawDescData
 }
 
-var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_castellan_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_castellan_event_v1_event_proto_goTypes = []any{
 	(*GetUserAtRequest)(nil),                // 0: castellan.event.v1.GetUserAtRequest
 	(*GetUserAtResponse)(nil),               // 1: castellan.event.v1.GetUserAtResponse
@@ -1911,77 +2509,112 @@ var file_castellan_event_v1_event_proto_goTypes = []any{
 	(*DiffUserRequest)(nil),                 // 12: castellan.event.v1.DiffUserRequest
 	(*Change)(nil),                          // 13: castellan.event.v1.Change
 	(*DiffUserResponse)(nil),                // 14: castellan.event.v1.DiffUserResponse
-	(*GetProjectAtRequest)(nil),             // 15: castellan.event.v1.GetProjectAtRequest
-	(*GetProjectAtResponse)(nil),            // 16: castellan.event.v1.GetProjectAtResponse
-	(*ListRoleHoldersAtRequest)(nil),        // 17: castellan.event.v1.ListRoleHoldersAtRequest
-	(*ListRoleHoldersAtResponse)(nil),       // 18: castellan.event.v1.ListRoleHoldersAtResponse
-	(*ListAuthorizationsAtRequest)(nil),     // 19: castellan.event.v1.ListAuthorizationsAtRequest
-	(*ListAuthorizationsAtResponse)(nil),    // 20: castellan.event.v1.ListAuthorizationsAtResponse
-	(*ListEventsRequest)(nil),               // 21: castellan.event.v1.ListEventsRequest
-	(*StreamEventsRequest)(nil),             // 22: castellan.event.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),            // 23: castellan.event.v1.StreamEventsResponse
-	(*Event)(nil),                           // 24: castellan.event.v1.Event
-	(*ListEventsResponse)(nil),              // 25: castellan.event.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),                 // 27: google.protobuf.Struct
-	(*structpb.Value)(nil),                  // 28: google.protobuf.Value
+	(*DiffOrganizationRequest)(nil),         // 15: castellan.event.v1.DiffOrganizationRequest
+	(*DiffOrganizationResponse)(nil),        // 16: castellan.event.v1.DiffOrganizationResponse
+	(*DiffProjectRequest)(nil),              // 17: castellan.event.v1.DiffProjectRequest
+	(*DiffProjectResponse)(nil),             // 18: castellan.event.v1.DiffProjectResponse
+	(*DiffUserTypeRequest)(nil),             // 19: castellan.event.v1.DiffUserTypeRequest
+	(*DiffUserTypeResponse)(nil),            // 20: castellan.event.v1.DiffUserTypeResponse
+	(*DiffAuthorizationsRequest)(nil),       // 21: castellan.event.v1.DiffAuthorizationsRequest
+	(*DiffAuthorizationsResponse)(nil),      // 22: castellan.event.v1.DiffAuthorizationsResponse
+	(*DiffMembershipsRequest)(nil),          // 23: castellan.event.v1.DiffMembershipsRequest
+	(*DiffMembershipsResponse)(nil),         // 24: castellan.event.v1.DiffMembershipsResponse
+	(*GetProjectAtRequest)(nil),             // 25: castellan.event.v1.GetProjectAtRequest
+	(*GetProjectAtResponse)(nil),            // 26: castellan.event.v1.GetProjectAtResponse
+	(*ListRoleHoldersAtRequest)(nil),        // 27: castellan.event.v1.ListRoleHoldersAtRequest
+	(*ListRoleHoldersAtResponse)(nil),       // 28: castellan.event.v1.ListRoleHoldersAtResponse
+	(*ListAuthorizationsAtRequest)(nil),     // 29: castellan.event.v1.ListAuthorizationsAtRequest
+	(*ListAuthorizationsAtResponse)(nil),    // 30: castellan.event.v1.ListAuthorizationsAtResponse
+	(*ListEventsRequest)(nil),               // 31: castellan.event.v1.ListEventsRequest
+	(*StreamEventsRequest)(nil),             // 32: castellan.event.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),            // 33: castellan.event.v1.StreamEventsResponse
+	(*Event)(nil),                           // 34: castellan.event.v1.Event
+	(*ListEventsResponse)(nil),              // 35: castellan.event.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),           // 36: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                 // 37: google.protobuf.Struct
+	(*structpb.Value)(nil),                  // 38: google.protobuf.Value
 }
 var file_castellan_event_v1_event_proto_depIdxs = []int32{
-	26, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
-	27, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
-	26, // 2: castellan.event.v1.GetOrganizationAtRequest.time:type_name -> google.protobuf.Timestamp
-	27, // 3: castellan.event.v1.GetOrganizationAtResponse.organization:type_name -> google.protobuf.Struct
-	26, // 4: castellan.event.v1.GetUserTypeAtRequest.time:type_name -> google.protobuf.Timestamp
-	27, // 5: castellan.event.v1.GetUserTypeAtResponse.user_type:type_name -> google.protobuf.Struct
-	26, // 6: castellan.event.v1.ListMembershipsAtRequest.time:type_name -> google.protobuf.Timestamp
+	36, // 0: castellan.event.v1.GetUserAtRequest.time:type_name -> google.protobuf.Timestamp
+	37, // 1: castellan.event.v1.GetUserAtResponse.user:type_name -> google.protobuf.Struct
+	36, // 2: castellan.event.v1.GetOrganizationAtRequest.time:type_name -> google.protobuf.Timestamp
+	37, // 3: castellan.event.v1.GetOrganizationAtResponse.organization:type_name -> google.protobuf.Struct
+	36, // 4: castellan.event.v1.GetUserTypeAtRequest.time:type_name -> google.protobuf.Timestamp
+	37, // 5: castellan.event.v1.GetUserTypeAtResponse.user_type:type_name -> google.protobuf.Struct
+	36, // 6: castellan.event.v1.ListMembershipsAtRequest.time:type_name -> google.protobuf.Timestamp
 	6,  // 7: castellan.event.v1.ListMembershipsAtResponse.memberships:type_name -> castellan.event.v1.Membership
-	26, // 8: castellan.event.v1.ListPermissionHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
+	36, // 8: castellan.event.v1.ListPermissionHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
 	6,  // 9: castellan.event.v1.PermissionHolder.memberships:type_name -> castellan.event.v1.Membership
 	10, // 10: castellan.event.v1.ListPermissionHoldersAtResponse.holders:type_name -> castellan.event.v1.PermissionHolder
-	26, // 11: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
-	26, // 12: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
-	28, // 13: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
-	28, // 14: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
+	36, // 11: castellan.event.v1.DiffUserRequest.from:type_name -> google.protobuf.Timestamp
+	36, // 12: castellan.event.v1.DiffUserRequest.to:type_name -> google.protobuf.Timestamp
+	38, // 13: castellan.event.v1.Change.before:type_name -> google.protobuf.Value
+	38, // 14: castellan.event.v1.Change.after:type_name -> google.protobuf.Value
 	13, // 15: castellan.event.v1.DiffUserResponse.changes:type_name -> castellan.event.v1.Change
-	26, // 16: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
-	27, // 17: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
-	26, // 18: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
-	24, // 19: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
-	26, // 20: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
-	27, // 21: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
-	26, // 22: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
-	26, // 23: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
-	24, // 24: castellan.event.v1.StreamEventsResponse.event:type_name -> castellan.event.v1.Event
-	27, // 25: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
-	26, // 26: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	24, // 27: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
-	21, // 28: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
-	22, // 29: castellan.event.v1.EventService.StreamEvents:input_type -> castellan.event.v1.StreamEventsRequest
-	0,  // 30: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
-	2,  // 31: castellan.event.v1.EventService.GetOrganizationAt:input_type -> castellan.event.v1.GetOrganizationAtRequest
-	4,  // 32: castellan.event.v1.EventService.GetUserTypeAt:input_type -> castellan.event.v1.GetUserTypeAtRequest
-	7,  // 33: castellan.event.v1.EventService.ListMembershipsAt:input_type -> castellan.event.v1.ListMembershipsAtRequest
-	9,  // 34: castellan.event.v1.EventService.ListPermissionHoldersAt:input_type -> castellan.event.v1.ListPermissionHoldersAtRequest
-	12, // 35: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
-	15, // 36: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
-	17, // 37: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
-	19, // 38: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
-	25, // 39: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
-	23, // 40: castellan.event.v1.EventService.StreamEvents:output_type -> castellan.event.v1.StreamEventsResponse
-	1,  // 41: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
-	3,  // 42: castellan.event.v1.EventService.GetOrganizationAt:output_type -> castellan.event.v1.GetOrganizationAtResponse
-	5,  // 43: castellan.event.v1.EventService.GetUserTypeAt:output_type -> castellan.event.v1.GetUserTypeAtResponse
-	8,  // 44: castellan.event.v1.EventService.ListMembershipsAt:output_type -> castellan.event.v1.ListMembershipsAtResponse
-	11, // 45: castellan.event.v1.EventService.ListPermissionHoldersAt:output_type -> castellan.event.v1.ListPermissionHoldersAtResponse
-	14, // 46: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
-	16, // 47: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
-	18, // 48: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
-	20, // 49: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
-	39, // [39:50] is the sub-list for method output_type
-	28, // [28:39] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	36, // 16: castellan.event.v1.DiffOrganizationRequest.from:type_name -> google.protobuf.Timestamp
+	36, // 17: castellan.event.v1.DiffOrganizationRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 18: castellan.event.v1.DiffOrganizationResponse.changes:type_name -> castellan.event.v1.Change
+	36, // 19: castellan.event.v1.DiffProjectRequest.from:type_name -> google.protobuf.Timestamp
+	36, // 20: castellan.event.v1.DiffProjectRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 21: castellan.event.v1.DiffProjectResponse.changes:type_name -> castellan.event.v1.Change
+	36, // 22: castellan.event.v1.DiffUserTypeRequest.from:type_name -> google.protobuf.Timestamp
+	36, // 23: castellan.event.v1.DiffUserTypeRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 24: castellan.event.v1.DiffUserTypeResponse.changes:type_name -> castellan.event.v1.Change
+	36, // 25: castellan.event.v1.DiffAuthorizationsRequest.from:type_name -> google.protobuf.Timestamp
+	36, // 26: castellan.event.v1.DiffAuthorizationsRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 27: castellan.event.v1.DiffAuthorizationsResponse.changes:type_name -> castellan.event.v1.Change
+	36, // 28: castellan.event.v1.DiffMembershipsRequest.from:type_name -> google.protobuf.Timestamp
+	36, // 29: castellan.event.v1.DiffMembershipsRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 30: castellan.event.v1.DiffMembershipsResponse.changes:type_name -> castellan.event.v1.Change
+	36, // 31: castellan.event.v1.GetProjectAtRequest.time:type_name -> google.protobuf.Timestamp
+	37, // 32: castellan.event.v1.GetProjectAtResponse.project:type_name -> google.protobuf.Struct
+	36, // 33: castellan.event.v1.ListRoleHoldersAtRequest.time:type_name -> google.protobuf.Timestamp
+	34, // 34: castellan.event.v1.ListRoleHoldersAtResponse.events:type_name -> castellan.event.v1.Event
+	36, // 35: castellan.event.v1.ListAuthorizationsAtRequest.time:type_name -> google.protobuf.Timestamp
+	37, // 36: castellan.event.v1.ListAuthorizationsAtResponse.authorizations:type_name -> google.protobuf.Struct
+	36, // 37: castellan.event.v1.ListEventsRequest.from:type_name -> google.protobuf.Timestamp
+	36, // 38: castellan.event.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
+	34, // 39: castellan.event.v1.StreamEventsResponse.event:type_name -> castellan.event.v1.Event
+	37, // 40: castellan.event.v1.Event.payload:type_name -> google.protobuf.Struct
+	36, // 41: castellan.event.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	34, // 42: castellan.event.v1.ListEventsResponse.events:type_name -> castellan.event.v1.Event
+	31, // 43: castellan.event.v1.EventService.ListEvents:input_type -> castellan.event.v1.ListEventsRequest
+	32, // 44: castellan.event.v1.EventService.StreamEvents:input_type -> castellan.event.v1.StreamEventsRequest
+	0,  // 45: castellan.event.v1.EventService.GetUserAt:input_type -> castellan.event.v1.GetUserAtRequest
+	2,  // 46: castellan.event.v1.EventService.GetOrganizationAt:input_type -> castellan.event.v1.GetOrganizationAtRequest
+	4,  // 47: castellan.event.v1.EventService.GetUserTypeAt:input_type -> castellan.event.v1.GetUserTypeAtRequest
+	7,  // 48: castellan.event.v1.EventService.ListMembershipsAt:input_type -> castellan.event.v1.ListMembershipsAtRequest
+	9,  // 49: castellan.event.v1.EventService.ListPermissionHoldersAt:input_type -> castellan.event.v1.ListPermissionHoldersAtRequest
+	12, // 50: castellan.event.v1.EventService.DiffUser:input_type -> castellan.event.v1.DiffUserRequest
+	25, // 51: castellan.event.v1.EventService.GetProjectAt:input_type -> castellan.event.v1.GetProjectAtRequest
+	27, // 52: castellan.event.v1.EventService.ListRoleHoldersAt:input_type -> castellan.event.v1.ListRoleHoldersAtRequest
+	29, // 53: castellan.event.v1.EventService.ListAuthorizationsAt:input_type -> castellan.event.v1.ListAuthorizationsAtRequest
+	15, // 54: castellan.event.v1.EventService.DiffOrganization:input_type -> castellan.event.v1.DiffOrganizationRequest
+	17, // 55: castellan.event.v1.EventService.DiffProject:input_type -> castellan.event.v1.DiffProjectRequest
+	19, // 56: castellan.event.v1.EventService.DiffUserType:input_type -> castellan.event.v1.DiffUserTypeRequest
+	21, // 57: castellan.event.v1.EventService.DiffAuthorizations:input_type -> castellan.event.v1.DiffAuthorizationsRequest
+	23, // 58: castellan.event.v1.EventService.DiffMemberships:input_type -> castellan.event.v1.DiffMembershipsRequest
+	35, // 59: castellan.event.v1.EventService.ListEvents:output_type -> castellan.event.v1.ListEventsResponse
+	33, // 60: castellan.event.v1.EventService.StreamEvents:output_type -> castellan.event.v1.StreamEventsResponse
+	1,  // 61: castellan.event.v1.EventService.GetUserAt:output_type -> castellan.event.v1.GetUserAtResponse
+	3,  // 62: castellan.event.v1.EventService.GetOrganizationAt:output_type -> castellan.event.v1.GetOrganizationAtResponse
+	5,  // 63: castellan.event.v1.EventService.GetUserTypeAt:output_type -> castellan.event.v1.GetUserTypeAtResponse
+	8,  // 64: castellan.event.v1.EventService.ListMembershipsAt:output_type -> castellan.event.v1.ListMembershipsAtResponse
+	11, // 65: castellan.event.v1.EventService.ListPermissionHoldersAt:output_type -> castellan.event.v1.ListPermissionHoldersAtResponse
+	14, // 66: castellan.event.v1.EventService.DiffUser:output_type -> castellan.event.v1.DiffUserResponse
+	26, // 67: castellan.event.v1.EventService.GetProjectAt:output_type -> castellan.event.v1.GetProjectAtResponse
+	28, // 68: castellan.event.v1.EventService.ListRoleHoldersAt:output_type -> castellan.event.v1.ListRoleHoldersAtResponse
+	30, // 69: castellan.event.v1.EventService.ListAuthorizationsAt:output_type -> castellan.event.v1.ListAuthorizationsAtResponse
+	16, // 70: castellan.event.v1.EventService.DiffOrganization:output_type -> castellan.event.v1.DiffOrganizationResponse
+	18, // 71: castellan.event.v1.EventService.DiffProject:output_type -> castellan.event.v1.DiffProjectResponse
+	20, // 72: castellan.event.v1.EventService.DiffUserType:output_type -> castellan.event.v1.DiffUserTypeResponse
+	22, // 73: castellan.event.v1.EventService.DiffAuthorizations:output_type -> castellan.event.v1.DiffAuthorizationsResponse
+	24, // 74: castellan.event.v1.EventService.DiffMemberships:output_type -> castellan.event.v1.DiffMembershipsResponse
+	59, // [59:75] is the sub-list for method output_type
+	43, // [43:59] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_castellan_event_v1_event_proto_init() }
@@ -1995,7 +2628,7 @@ func file_castellan_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_event_v1_event_proto_rawDesc), len(file_castellan_event_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -65,6 +65,21 @@ const (
 	// EventServiceListAuthorizationsAtProcedure is the fully-qualified name of the EventService's
 	// ListAuthorizationsAt RPC.
 	EventServiceListAuthorizationsAtProcedure = "/castellan.event.v1.EventService/ListAuthorizationsAt"
+	// EventServiceDiffOrganizationProcedure is the fully-qualified name of the EventService's
+	// DiffOrganization RPC.
+	EventServiceDiffOrganizationProcedure = "/castellan.event.v1.EventService/DiffOrganization"
+	// EventServiceDiffProjectProcedure is the fully-qualified name of the EventService's DiffProject
+	// RPC.
+	EventServiceDiffProjectProcedure = "/castellan.event.v1.EventService/DiffProject"
+	// EventServiceDiffUserTypeProcedure is the fully-qualified name of the EventService's DiffUserType
+	// RPC.
+	EventServiceDiffUserTypeProcedure = "/castellan.event.v1.EventService/DiffUserType"
+	// EventServiceDiffAuthorizationsProcedure is the fully-qualified name of the EventService's
+	// DiffAuthorizations RPC.
+	EventServiceDiffAuthorizationsProcedure = "/castellan.event.v1.EventService/DiffAuthorizations"
+	// EventServiceDiffMembershipsProcedure is the fully-qualified name of the EventService's
+	// DiffMemberships RPC.
+	EventServiceDiffMembershipsProcedure = "/castellan.event.v1.EventService/DiffMemberships"
 )
 
 // EventServiceClient is a client for the castellan.event.v1.EventService service.
@@ -111,6 +126,27 @@ type EventServiceClient interface {
 	// groups') with their roles at a moment. event.read on the user's
 	// organization.
 	ListAuthorizationsAt(context.Context, *connect.Request[v1.ListAuthorizationsAtRequest]) (*connect.Response[v1.ListAuthorizationsAtResponse], error)
+	// DiffOrganization lists what changed in an organization between two
+	// moments: name, state, domains (by name), metadata (by key), domain
+	// policy. event.read on the organization.
+	DiffOrganization(context.Context, *connect.Request[v1.DiffOrganizationRequest]) (*connect.Response[v1.DiffOrganizationResponse], error)
+	// DiffProject lists what changed in a project between two moments: its
+	// name and settings, its roles (by key), grants and applications (by id)
+	// with their changed fields; never a secret. event.read on the project's
+	// organization.
+	DiffProject(context.Context, *connect.Request[v1.DiffProjectRequest]) (*connect.Response[v1.DiffProjectResponse], error)
+	// DiffUserType lists what changed in a user type between two moments
+	// (revision, schema document, state). event.read on the instance.
+	DiffUserType(context.Context, *connect.Request[v1.DiffUserTypeRequest]) (*connect.Response[v1.DiffUserTypeResponse], error)
+	// DiffAuthorizations lists the authorizations of a user (its own and its
+	// groups') added, removed or changed between two moments, by id.
+	// event.read on the user's organization.
+	DiffAuthorizations(context.Context, *connect.Request[v1.DiffAuthorizationsRequest]) (*connect.Response[v1.DiffAuthorizationsResponse], error)
+	// DiffMemberships lists the administrator roles of a user added, removed
+	// or changed between two moments, by scope. event.read on the user's
+	// organization; scopes whose events the caller may not read are left
+	// out.
+	DiffMemberships(context.Context, *connect.Request[v1.DiffMembershipsRequest]) (*connect.Response[v1.DiffMembershipsResponse], error)
 }
 
 // NewEventServiceClient constructs a client for the castellan.event.v1.EventService service. By
@@ -201,6 +237,41 @@ func NewEventServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		diffOrganization: connect.NewClient[v1.DiffOrganizationRequest, v1.DiffOrganizationResponse](
+			httpClient,
+			baseURL+EventServiceDiffOrganizationProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("DiffOrganization")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		diffProject: connect.NewClient[v1.DiffProjectRequest, v1.DiffProjectResponse](
+			httpClient,
+			baseURL+EventServiceDiffProjectProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("DiffProject")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		diffUserType: connect.NewClient[v1.DiffUserTypeRequest, v1.DiffUserTypeResponse](
+			httpClient,
+			baseURL+EventServiceDiffUserTypeProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("DiffUserType")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		diffAuthorizations: connect.NewClient[v1.DiffAuthorizationsRequest, v1.DiffAuthorizationsResponse](
+			httpClient,
+			baseURL+EventServiceDiffAuthorizationsProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("DiffAuthorizations")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		diffMemberships: connect.NewClient[v1.DiffMembershipsRequest, v1.DiffMembershipsResponse](
+			httpClient,
+			baseURL+EventServiceDiffMembershipsProcedure,
+			connect.WithSchema(eventServiceMethods.ByName("DiffMemberships")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -217,6 +288,11 @@ type eventServiceClient struct {
 	getProjectAt            *connect.Client[v1.GetProjectAtRequest, v1.GetProjectAtResponse]
 	listRoleHoldersAt       *connect.Client[v1.ListRoleHoldersAtRequest, v1.ListRoleHoldersAtResponse]
 	listAuthorizationsAt    *connect.Client[v1.ListAuthorizationsAtRequest, v1.ListAuthorizationsAtResponse]
+	diffOrganization        *connect.Client[v1.DiffOrganizationRequest, v1.DiffOrganizationResponse]
+	diffProject             *connect.Client[v1.DiffProjectRequest, v1.DiffProjectResponse]
+	diffUserType            *connect.Client[v1.DiffUserTypeRequest, v1.DiffUserTypeResponse]
+	diffAuthorizations      *connect.Client[v1.DiffAuthorizationsRequest, v1.DiffAuthorizationsResponse]
+	diffMemberships         *connect.Client[v1.DiffMembershipsRequest, v1.DiffMembershipsResponse]
 }
 
 // ListEvents calls castellan.event.v1.EventService.ListEvents.
@@ -274,6 +350,31 @@ func (c *eventServiceClient) ListAuthorizationsAt(ctx context.Context, req *conn
 	return c.listAuthorizationsAt.CallUnary(ctx, req)
 }
 
+// DiffOrganization calls castellan.event.v1.EventService.DiffOrganization.
+func (c *eventServiceClient) DiffOrganization(ctx context.Context, req *connect.Request[v1.DiffOrganizationRequest]) (*connect.Response[v1.DiffOrganizationResponse], error) {
+	return c.diffOrganization.CallUnary(ctx, req)
+}
+
+// DiffProject calls castellan.event.v1.EventService.DiffProject.
+func (c *eventServiceClient) DiffProject(ctx context.Context, req *connect.Request[v1.DiffProjectRequest]) (*connect.Response[v1.DiffProjectResponse], error) {
+	return c.diffProject.CallUnary(ctx, req)
+}
+
+// DiffUserType calls castellan.event.v1.EventService.DiffUserType.
+func (c *eventServiceClient) DiffUserType(ctx context.Context, req *connect.Request[v1.DiffUserTypeRequest]) (*connect.Response[v1.DiffUserTypeResponse], error) {
+	return c.diffUserType.CallUnary(ctx, req)
+}
+
+// DiffAuthorizations calls castellan.event.v1.EventService.DiffAuthorizations.
+func (c *eventServiceClient) DiffAuthorizations(ctx context.Context, req *connect.Request[v1.DiffAuthorizationsRequest]) (*connect.Response[v1.DiffAuthorizationsResponse], error) {
+	return c.diffAuthorizations.CallUnary(ctx, req)
+}
+
+// DiffMemberships calls castellan.event.v1.EventService.DiffMemberships.
+func (c *eventServiceClient) DiffMemberships(ctx context.Context, req *connect.Request[v1.DiffMembershipsRequest]) (*connect.Response[v1.DiffMembershipsResponse], error) {
+	return c.diffMemberships.CallUnary(ctx, req)
+}
+
 // EventServiceHandler is an implementation of the castellan.event.v1.EventService service.
 type EventServiceHandler interface {
 	// ListEvents lists events in commit order.
@@ -318,6 +419,27 @@ type EventServiceHandler interface {
 	// groups') with their roles at a moment. event.read on the user's
 	// organization.
 	ListAuthorizationsAt(context.Context, *connect.Request[v1.ListAuthorizationsAtRequest]) (*connect.Response[v1.ListAuthorizationsAtResponse], error)
+	// DiffOrganization lists what changed in an organization between two
+	// moments: name, state, domains (by name), metadata (by key), domain
+	// policy. event.read on the organization.
+	DiffOrganization(context.Context, *connect.Request[v1.DiffOrganizationRequest]) (*connect.Response[v1.DiffOrganizationResponse], error)
+	// DiffProject lists what changed in a project between two moments: its
+	// name and settings, its roles (by key), grants and applications (by id)
+	// with their changed fields; never a secret. event.read on the project's
+	// organization.
+	DiffProject(context.Context, *connect.Request[v1.DiffProjectRequest]) (*connect.Response[v1.DiffProjectResponse], error)
+	// DiffUserType lists what changed in a user type between two moments
+	// (revision, schema document, state). event.read on the instance.
+	DiffUserType(context.Context, *connect.Request[v1.DiffUserTypeRequest]) (*connect.Response[v1.DiffUserTypeResponse], error)
+	// DiffAuthorizations lists the authorizations of a user (its own and its
+	// groups') added, removed or changed between two moments, by id.
+	// event.read on the user's organization.
+	DiffAuthorizations(context.Context, *connect.Request[v1.DiffAuthorizationsRequest]) (*connect.Response[v1.DiffAuthorizationsResponse], error)
+	// DiffMemberships lists the administrator roles of a user added, removed
+	// or changed between two moments, by scope. event.read on the user's
+	// organization; scopes whose events the caller may not read are left
+	// out.
+	DiffMemberships(context.Context, *connect.Request[v1.DiffMembershipsRequest]) (*connect.Response[v1.DiffMembershipsResponse], error)
 }
 
 // NewEventServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -404,6 +526,41 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	eventServiceDiffOrganizationHandler := connect.NewUnaryHandler(
+		EventServiceDiffOrganizationProcedure,
+		svc.DiffOrganization,
+		connect.WithSchema(eventServiceMethods.ByName("DiffOrganization")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceDiffProjectHandler := connect.NewUnaryHandler(
+		EventServiceDiffProjectProcedure,
+		svc.DiffProject,
+		connect.WithSchema(eventServiceMethods.ByName("DiffProject")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceDiffUserTypeHandler := connect.NewUnaryHandler(
+		EventServiceDiffUserTypeProcedure,
+		svc.DiffUserType,
+		connect.WithSchema(eventServiceMethods.ByName("DiffUserType")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceDiffAuthorizationsHandler := connect.NewUnaryHandler(
+		EventServiceDiffAuthorizationsProcedure,
+		svc.DiffAuthorizations,
+		connect.WithSchema(eventServiceMethods.ByName("DiffAuthorizations")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventServiceDiffMembershipsHandler := connect.NewUnaryHandler(
+		EventServiceDiffMembershipsProcedure,
+		svc.DiffMemberships,
+		connect.WithSchema(eventServiceMethods.ByName("DiffMemberships")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.event.v1.EventService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EventServiceListEventsProcedure:
@@ -428,6 +585,16 @@ func NewEventServiceHandler(svc EventServiceHandler, opts ...connect.HandlerOpti
 			eventServiceListRoleHoldersAtHandler.ServeHTTP(w, r)
 		case EventServiceListAuthorizationsAtProcedure:
 			eventServiceListAuthorizationsAtHandler.ServeHTTP(w, r)
+		case EventServiceDiffOrganizationProcedure:
+			eventServiceDiffOrganizationHandler.ServeHTTP(w, r)
+		case EventServiceDiffProjectProcedure:
+			eventServiceDiffProjectHandler.ServeHTTP(w, r)
+		case EventServiceDiffUserTypeProcedure:
+			eventServiceDiffUserTypeHandler.ServeHTTP(w, r)
+		case EventServiceDiffAuthorizationsProcedure:
+			eventServiceDiffAuthorizationsHandler.ServeHTTP(w, r)
+		case EventServiceDiffMembershipsProcedure:
+			eventServiceDiffMembershipsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -479,4 +646,24 @@ func (UnimplementedEventServiceHandler) ListRoleHoldersAt(context.Context, *conn
 
 func (UnimplementedEventServiceHandler) ListAuthorizationsAt(context.Context, *connect.Request[v1.ListAuthorizationsAtRequest]) (*connect.Response[v1.ListAuthorizationsAtResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.ListAuthorizationsAt is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) DiffOrganization(context.Context, *connect.Request[v1.DiffOrganizationRequest]) (*connect.Response[v1.DiffOrganizationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.DiffOrganization is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) DiffProject(context.Context, *connect.Request[v1.DiffProjectRequest]) (*connect.Response[v1.DiffProjectResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.DiffProject is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) DiffUserType(context.Context, *connect.Request[v1.DiffUserTypeRequest]) (*connect.Response[v1.DiffUserTypeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.DiffUserType is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) DiffAuthorizations(context.Context, *connect.Request[v1.DiffAuthorizationsRequest]) (*connect.Response[v1.DiffAuthorizationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.DiffAuthorizations is not implemented"))
+}
+
+func (UnimplementedEventServiceHandler) DiffMemberships(context.Context, *connect.Request[v1.DiffMembershipsRequest]) (*connect.Response[v1.DiffMembershipsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.event.v1.EventService.DiffMemberships is not implemented"))
 }
