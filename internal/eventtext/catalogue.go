@@ -113,6 +113,8 @@ var catalogue = map[string]text{
 		"Die Anwendung {name} wurde geändert."},
 	"project.application.dpop.set": {"The DPoP settings of application {appId} were changed.",
 		"Die DPoP-Einstellungen der Anwendung {appId} wurden geändert."},
+	"project.application.fapi.set": {"The FAPI 2.0 profile of application {appId} was set to enabled = {enabled}.",
+		"Das FAPI-2.0-Profil der Anwendung {appId} wurde auf enabled = {enabled} gesetzt."},
 	"project.application.keys.set": {"The keys of application {appId} were replaced.",
 		"Die Schlüssel der Anwendung {appId} wurden ersetzt."},
 	"project.application.redirects.set": {"The redirect addresses of application {appId} were changed.",

@@ -28,7 +28,17 @@ import (
 // endpoint, of the client app: nil when there is none and app does
 // not require one. Errors are *oauth.Error for the client, or the replay
 // store's.
+//
+// A FAPI 2.0 client gets sender-constrained tokens only: it must present a
+// proof unless it binds its tokens to its TLS client certificate (then a
+// request without a certificate is refused by the grant).
 func (p *Provider) proofOf(w http.ResponseWriter, r *http.Request, instanceID, endpoint string, app client.Application) (*dpop.Proof, error) {
+	if app.FAPI && !app.CertificateBoundTokens && len(r.Header.Values(dpop.HeaderProof)) == 0 {
+		if app.DPoP.NonceRequired && p.d.DPoP != nil {
+			p.sendNonce(w, instanceID)
+		}
+		return nil, oauth.Errorf(dpop.InvalidProof, "this client follows FAPI 2.0, whose tokens are sender-constrained: present a DPoP proof (RFC 9449), or bind its tokens to its TLS client certificate (RFC 8705)")
+	}
 	return p.checkProof(w, r, instanceID, dpop.Target{Method: r.Method, URL: endpoint}, app.DPoP.NonceRequired, app.DPoP.Required)
 }
 

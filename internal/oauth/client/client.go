@@ -104,7 +104,10 @@ type Application struct {
 	ImpersonationAllowed bool
 	// DPoP: whether its tokens must be DPoP-bound, and its proofs carry
 	// a server nonce (dpop.go).
-	DPoP      DPoP
+	DPoP DPoP
+	// FAPI holds the application to the FAPI 2.0 Security Profile
+	// (fapi.go).
+	FAPI      bool
 	Secrets   []Secret
 	CreatedAt time.Time
 }

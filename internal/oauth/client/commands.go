@@ -322,11 +322,7 @@ func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Edit
 	if err != nil {
 		return Application{}, err
 	}
-	spec := ApplicationSpec{Name: app.Name, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes, AccessTokenType: app.AccessTokenType,
-		AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes, Redirects: app.Redirects, AuthMethod: app.AuthMethod,
-		IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty, RoleClaims: app.RoleClaims, ResourceURI: app.ResourceURI,
-		ImpersonationAllowed: app.ImpersonationAllowed, TLSClientAuth: app.TLSClientAuth, Certificates: app.Certificates,
-		CertificateBoundTokens: app.CertificateBoundTokens}
+	spec := specOf(app)
 	if app.AuthMethod == oauth.AuthPrivateKeyJWT || app.AuthMethod == oauth.AuthSelfSignedTLSClientAuth && app.Certificates == "" {
 		if spec.JWKS, err = json.Marshal(app.JWKS); err != nil {
 			return Application{}, err
@@ -372,6 +368,12 @@ func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Edit
 	}
 	if spec, err = checkSpec(spec); err != nil {
 		return Application{}, err
+	}
+	if app.FAPI {
+		// While FAPI is on, no change may leave the profile.
+		if why := checkFAPI(spec); why != "" {
+			return Application{}, failure.FailedPrecondition("the application follows FAPI 2.0 (turn FAPI off first to change this): %s", why)
+		}
 	}
 	var unique []eventstore.Unique
 	if spec.ResourceURI != app.ResourceURI {
