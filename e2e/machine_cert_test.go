@@ -3,8 +3,8 @@ package e2e
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/base64"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"

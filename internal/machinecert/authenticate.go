@@ -25,7 +25,9 @@ type Rejection struct{ Reason string }
 
 func (r *Rejection) Error() string { return "machinecert: " + r.Reason }
 
-func reject(format string, args ...any) error { return &Rejection{Reason: fmt.Sprintf(format, args...)} }
+func reject(format string, args ...any) error {
+	return &Rejection{Reason: fmt.Sprintf(format, args...)}
+}
 
 // Authenticated is a machine user its certificate authenticated.
 type Authenticated struct {
