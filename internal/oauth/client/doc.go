@@ -49,9 +49,10 @@
 // validity (no chain). Such a client presents its client_id and no
 // secret. Every refusal is the plain invalid_client; the precise reason
 // goes to the log and to a CertificateRefused event (refusal.go, at most
-// one per client and second). Machine users do not use client_credentials
-// in Castellan (they use the JWT bearer grant), so certificates
-// authenticate applications only. CertificateBoundTokens binds the
+// one per client and second). Machine users authenticate with their own
+// certificates through package machinecert (client_credentials with the
+// user id as client_id), which reuses TLSClientAuth (Validate, Match).
+// CertificateBoundTokens binds the
 // client's tokens to the certificate of the request (package grant).
 //
 // Resources (resource.go). An API application may register a resource
