@@ -55,3 +55,4 @@ func TestFAPIAssertion(t *testing.T) {
 		})
 	}
 }
+
