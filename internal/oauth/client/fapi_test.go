@@ -55,4 +55,3 @@ func TestFAPIAssertion(t *testing.T) {
 		})
 	}
 }
-
