@@ -47,8 +47,9 @@ func (s *oauthServer) apiStatus(t *testing.T, method, path string, body any) (in
 // change leaving the profile while it is on; an authorization request
 // that was not pushed; a pushed request without PKCE; an RS256 assertion,
 // and one whose audience is not the issuer alone; a token request without
-// a sender constraint (for the code and client_credentials); the bound
-// token used as a bearer token. The authorization response carries iss.
+// a sender constraint (for the code and client_credentials), or with an
+// RS256 DPoP proof; the bound token used as a bearer token. The
+// authorization response carries iss.
 func TestFAPI(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		s := startOAuthServer(t, b)
@@ -250,6 +251,14 @@ func TestFAPI(t *testing.T) {
 		t.Run("fail/client_credentials without a sender constraint", func(t *testing.T) {
 			code, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", "", "", withAssertion(cc, assertion(ecKey, jose.ES256, "ec", iss)), "")
 			if code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+				t.Fatalf("%d %v", code, body)
+			}
+		})
+		t.Run("fail/client_credentials with an RS256 DPoP proof", func(t *testing.T) {
+			rsaProof := dpoptest.NewKey(t, jose.RS256)
+			code, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", "", "", withAssertion(cc, assertion(ecKey, jose.ES256, "ec", iss)), "",
+				rsaProof.Proof(t, post))
+			if code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" || !strings.Contains(body["error_description"].(string), "PS256, ES256 or EdDSA") {
 				t.Fatalf("%d %v", code, body)
 			}
 		})

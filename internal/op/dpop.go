@@ -2,11 +2,13 @@ package op
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/dpop"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // DPoP (RFC 9449) at the provider's endpoints:
@@ -39,7 +41,24 @@ func (p *Provider) proofOf(w http.ResponseWriter, r *http.Request, instanceID, e
 		}
 		return nil, oauth.Errorf(dpop.InvalidProof, "this client follows FAPI 2.0, whose tokens are sender-constrained: present a DPoP proof (RFC 9449), or bind its tokens to its TLS client certificate (RFC 8705)")
 	}
-	return p.checkProof(w, r, instanceID, dpop.Target{Method: r.Method, URL: endpoint}, app.DPoP.NonceRequired, app.DPoP.Required)
+	proof, err := p.checkProof(w, r, instanceID, dpop.Target{Method: r.Method, URL: endpoint}, app.DPoP.NonceRequired, app.DPoP.Required)
+	if err == nil {
+		err = fapiProof(app, proof)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return proof, nil
+}
+
+// fapiProof refuses a DPoP proof of a FAPI 2.0 client signed with another
+// algorithm than PS256, ES256 or EdDSA (FAPI 2.0 Security Profile section
+// 5.4.1: no RSASSA-PKCS1-v1_5, no ES384/ES512 either).
+func fapiProof(app client.Application, proof *dpop.Proof) error {
+	if !app.FAPI || proof == nil || slices.Contains(client.FAPIAlgorithms, jose.SignatureAlgorithm(proof.Algorithm)) {
+		return nil
+	}
+	return oauth.Errorf(dpop.InvalidProof, "this client follows FAPI 2.0: its DPoP proofs must be signed with PS256, ES256 or EdDSA, not %s", proof.Algorithm)
 }
 
 // checkProof checks the DPoP header of r for target t. A missing header

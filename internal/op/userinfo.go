@@ -93,6 +93,9 @@ func (p *Provider) checkBinding(w http.ResponseWriter, r *http.Request, instance
 		return nil
 	}
 	proof, err := p.checkProof(w, r, instanceID, dpop.Target{Method: r.Method, URL: url, AccessToken: tok.raw}, app.DPoP.NonceRequired, true)
+	if err == nil {
+		err = fapiProof(app, proof)
+	}
 	if err != nil {
 		if e := oauth.AsError(err); e != nil {
 			e.Status = http.StatusUnauthorized
