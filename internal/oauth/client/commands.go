@@ -206,6 +206,12 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 	if spec.Redirects, err = checkRedirects(spec.Redirects, spec.Kind, spec.Public, slices.Contains(spec.GrantTypes, oauth.GrantAuthorizationCode)); err != nil {
 		return spec, err
 	}
+	if spec.FAPI {
+		// While FAPI is on, no change may leave the profile.
+		if why := checkFAPI(spec); why != "" {
+			return spec, failure.FailedPrecondition("the application follows FAPI 2.0 (turn FAPI off first to change this): %s", why)
+		}
+	}
 	return spec, nil
 }
 
@@ -368,12 +374,6 @@ func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Edit
 	}
 	if spec, err = checkSpec(spec); err != nil {
 		return Application{}, err
-	}
-	if app.FAPI {
-		// While FAPI is on, no change may leave the profile.
-		if why := checkFAPI(spec); why != "" {
-			return Application{}, failure.FailedPrecondition("the application follows FAPI 2.0 (turn FAPI off first to change this): %s", why)
-		}
 	}
 	var unique []eventstore.Unique
 	if spec.ResourceURI != app.ResourceURI {

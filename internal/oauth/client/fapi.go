@@ -69,13 +69,14 @@ func publicMethodName(method string) string {
 }
 
 // specOf is the specification an application was made with, as
-// UpdateApplication starts from.
+// UpdateApplication starts from; it carries FAPI, so that checkSpec
+// refuses any change that leaves the profile while it is on.
 func specOf(app Application) ApplicationSpec {
 	return ApplicationSpec{Name: app.Name, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes, AccessTokenType: app.AccessTokenType,
 		AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes, Redirects: app.Redirects, AuthMethod: app.AuthMethod,
 		IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty, RoleClaims: app.RoleClaims, ResourceURI: app.ResourceURI,
 		ImpersonationAllowed: app.ImpersonationAllowed, TLSClientAuth: app.TLSClientAuth, Certificates: app.Certificates,
-		CertificateBoundTokens: app.CertificateBoundTokens}
+		CertificateBoundTokens: app.CertificateBoundTokens, FAPI: app.FAPI}
 }
 
 // SetFAPI turns the FAPI 2.0 Security Profile on or off for an
