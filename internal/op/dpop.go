@@ -5,10 +5,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/dpop"
-	"github.com/go-jose/go-jose/v4"
 )
 
 // DPoP (RFC 9449) at the provider's endpoints:
