@@ -15,6 +15,7 @@ import (
 	"github.com/castellan-iam/castellan/gen/castellan/org/v1/orgv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/project/v1/projectv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/system/v1/systemv1connect"
+	"github.com/castellan-iam/castellan/gen/castellan/trustset/v1/trustsetv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
 	"github.com/castellan-iam/castellan/gen/castellan/usertype/v1/usertypev1connect"
 )
@@ -42,6 +43,9 @@ type Client struct {
 	Access accessv1connect.AccessServiceClient
 	// Events reads the audit trail and objects as they were.
 	Events eventv1connect.EventServiceClient
+	// TrustSets manages the instance's trust sets: the CA certificates
+	// and CRLs TLS client certificates are verified against (RFC 8705).
+	TrustSets trustsetv1connect.TrustSetServiceClient
 
 	baseURL string
 	host    string
@@ -175,6 +179,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		Projects:      projectv1connect.NewProjectServiceClient(&wrapped, base, connectOpts...),
 		Access:        accessv1connect.NewAccessServiceClient(&wrapped, base, connectOpts...),
 		Events:        eventv1connect.NewEventServiceClient(&wrapped, base, connectOpts...),
+		TrustSets:     trustsetv1connect.NewTrustSetServiceClient(&wrapped, base, connectOpts...),
 		baseURL:       base,
 		host:          o.host,
 	}

@@ -27,6 +27,11 @@ import (
 //     not sent again, Go keeps it with the session);
 //   - mtls-full: the same on a new connection per request with a full
 //     handshake (client certificate sent and its signature checked).
+//   - machine-keepalive: a machine user (not an application) with the
+//     same certificate registered as a subject of the trust set,
+//     client_credentials with its user id, on a kept-alive connection
+//     (package machinecert: the user, its standing, its type and its
+//     registrations read at every grant).
 //
 // It reports grants/s of each and each against secret. Left out: network
 // latency (loopback), concurrency (one client), HTTP/2, a proxy in front,
@@ -49,6 +54,19 @@ func BenchmarkMTLSClientCredentials(b *testing.B) {
 	apiCall(b, p, e.token, "POST", "/v1/projects/"+e.pki.ProjectID+"/applications", map[string]any{"name": "secret-client",
 		"grantTypes": []string{"client_credentials"}}, &created)
 	tokenURL := p.url + "/oauth/v2/token"
+	var me struct {
+		User struct {
+			OrganizationID string `json:"organizationId"`
+		} `json:"user"`
+	}
+	apiCall(b, p, e.token, "GET", "/v1/me", nil, &me)
+	var machine struct {
+		UserID string `json:"userId"`
+	}
+	apiCall(b, p, e.token, "POST", "/v1/users", map[string]any{"organizationId": me.User.OrganizationID, "type": "machine", "loginName": "feed",
+		"traits": map[string]any{"name": "feed"}}, &machine)
+	apiCall(b, p, e.token, "POST", "/v1/users/"+machine.UserID+"/certificates",
+		map[string]any{"subject": map[string]any{"subjectDn": "CN=payments, O=Example Bank, C=DE"}}, nil)
 
 	cert := e.good.TLS()
 	mtlsConfig := func(cache tls.ClientSessionCache) *tls.Config {
@@ -56,19 +74,21 @@ func BenchmarkMTLSClientCredentials(b *testing.B) {
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }}
 	}
 	cases := []struct {
-		name   string
-		client *http.Client
-		secret bool
+		name     string
+		client   *http.Client
+		secret   bool
+		clientID string
 	}{
-		{"secret", &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, true},
-		{"mtls-keepalive", &http.Client{Transport: &http.Transport{TLSClientConfig: mtlsConfig(nil)}}, false},
-		{"mtls-resumed", &http.Client{Transport: &http.Transport{TLSClientConfig: mtlsConfig(tls.NewLRUClientSessionCache(8)), DisableKeepAlives: true}}, false},
-		{"mtls-full", &http.Client{Transport: &http.Transport{TLSClientConfig: mtlsConfig(nil), DisableKeepAlives: true}}, false},
+		{"secret", &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, true, ""},
+		{"mtls-keepalive", &http.Client{Transport: &http.Transport{TLSClientConfig: mtlsConfig(nil)}}, false, e.pki.ClientID},
+		{"mtls-resumed", &http.Client{Transport: &http.Transport{TLSClientConfig: mtlsConfig(tls.NewLRUClientSessionCache(8)), DisableKeepAlives: true}}, false, e.pki.ClientID},
+		{"mtls-full", &http.Client{Transport: &http.Transport{TLSClientConfig: mtlsConfig(nil), DisableKeepAlives: true}}, false, e.pki.ClientID},
+		{"machine-keepalive", &http.Client{Transport: &http.Transport{TLSClientConfig: mtlsConfig(nil)}}, false, machine.UserID},
 	}
-	grant := func(c *http.Client, secret bool) {
+	grant := func(c *http.Client, secret bool, clientID string) {
 		form := url.Values{"grant_type": {"client_credentials"}}
 		if !secret {
-			form.Set("client_id", e.pki.ClientID)
+			form.Set("client_id", clientID)
 		}
 		req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -86,7 +106,7 @@ func BenchmarkMTLSClientCredentials(b *testing.B) {
 		}
 	}
 	for _, c := range cases { // warm up: keys, caches, a session to resume
-		grant(c.client, c.secret)
+		grant(c.client, c.secret, c.clientID)
 	}
 	spent := make([]time.Duration, len(cases))
 	b.ResetTimer()
@@ -94,7 +114,7 @@ func BenchmarkMTLSClientCredentials(b *testing.B) {
 		for j, c := range cases {
 			began := time.Now()
 			for k := 0; k < 10; k++ {
-				grant(c.client, c.secret)
+				grant(c.client, c.secret, c.clientID)
 			}
 			spent[j] += time.Since(began)
 		}

@@ -63,8 +63,8 @@ func subcommands(usage string) []string {
 func everyCommand() [][]string {
 	commands := [][]string{{"start"}, {"migrate"}, {"projections"}, {"projections", "list"}, {"projections", "rebuild"},
 		{"keys"}, {"keys", "generate"}, {"tokens"}, {"tokens", "create"}, {"admin"}, {"admin", "recover"}, {"audit"}, {"audit", "verify"}, {"audit", "archive"}, {"audit", "verify-archive"}, {"audit", "restore"},
-		{"users"}, {"orgs"}, {"user-types"}, {"roles"}, {"events"}, {"me"}, {"version"}, {"help"}}
-	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage, "roles": rolesUsage, "events": eventsUsage} {
+		{"users"}, {"orgs"}, {"user-types"}, {"roles"}, {"trust-sets"}, {"events"}, {"me"}, {"version"}, {"help"}}
+	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage, "roles": rolesUsage, "trust-sets": trustSetsUsage, "events": eventsUsage} {
 		for _, name := range subcommands(usage) {
 			commands = append(commands, []string{group, name})
 		}

@@ -45,6 +45,7 @@ CASTELLAN_TOKEN):
                                               set-primary-domain, add-member
   castellan user-types COMMAND                list, get, create, update, validate
   castellan roles COMMAND                     list, permissions, define, change, remove
+  castellan trust-sets COMMAND                list, get, create, update, delete
   castellan events export                     the audit trail as JSON Lines, resumable
   castellan me                                the calling user
   castellan version                           print the version
@@ -161,6 +162,8 @@ func dispatch(ctx context.Context, args []string, s streams) error {
 		return userTypesCommand(ctx, rest, s)
 	case "roles":
 		return rolesCommand(ctx, rest, s)
+	case "trust-sets":
+		return trustSetsCommand(ctx, rest, s)
 	case "events":
 		return eventsCommand(ctx, rest, s)
 	case "me":

@@ -25,6 +25,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/history"
 	"github.com/castellan-iam/castellan/internal/instance"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/machinecert"
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -49,7 +50,7 @@ import (
 // Migrations lists every migration of the binary, in order.
 func Migrations() []database.Migration {
 	var all []database.Migration
-	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, trustset.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, dpopstore.Migrations, history.Migrations, report.Migrations} {
+	for _, ms := range [][]database.Migration{eventstore.Migrations, instance.Migrations, org.Migrations, usertype.Migrations, user.Migrations, member.Migrations, pat.Migrations, pii.Migrations, machinekey.Migrations, machinecert.Migrations, settings.Migrations, session.Migrations, passkey.Migrations, asset.Migrations, token.Migrations, token.OpaqueMigrations, client.Migrations, trustset.Migrations, group.Migrations, project.Migrations, authreq.Migrations, grants.Migrations, device.Migrations, consent.Migrations, dpopstore.Migrations, history.Migrations, report.Migrations} {
 		all = append(all, ms...)
 	}
 	return all
@@ -71,6 +72,7 @@ func RegisterEvents(r *eventstore.Registry) {
 	member.RegisterEvents(r)
 	pat.RegisterEvents(r)
 	machinekey.RegisterEvents(r)
+	machinecert.RegisterEvents(r)
 	settings.RegisterEvents(r)
 	session.RegisterEvents(r)
 	token.RegisterEvents(r)
@@ -85,7 +87,7 @@ func RegisterEvents(r *eventstore.Registry) {
 
 // Projections returns every inline projection of the binary.
 func Projections() []eventstore.Projection {
-	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, settings.Projection{}, session.Projection{},
+	return []eventstore.Projection{instance.Projection{}, org.Projection{}, usertype.Projection{}, user.Projection{}, member.Projection{}, pat.Projection{}, machinekey.Projection{}, machinecert.Projection{}, settings.Projection{}, session.Projection{},
 		token.KeyProjection{}, token.RevocationProjection{}, client.Projection{}, trustset.Projection{}, group.Projection{}, project.Projection{}, grants.Projection{}, consent.Projection{}}
 }
 

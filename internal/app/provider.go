@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"sync"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/history"
 	"github.com/castellan-iam/castellan/internal/instance"
+	"github.com/castellan-iam/castellan/internal/machinecert"
 	"github.com/castellan-iam/castellan/internal/machinekey"
+	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/authreq"
 	"github.com/castellan-iam/castellan/internal/oauth/claims"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -208,7 +211,20 @@ func (a *App) mountProvider(srv *server.Server) {
 		t, err := tokenSettings(ctx, instanceID, orgID)
 		return t.AccessToken, err
 	}
-	clients := client.NewClients(a.DB, a.Keys, nil).WithCertificates(trustset.NewVerifier(a.DB, nil), client.NewRefusalAudit(a.Store, a.Log).Report)
+	trustSets := trustset.NewVerifier(a.DB, nil)
+	clients := client.NewClients(a.DB, a.Keys, nil).WithCertificates(trustSets, client.NewRefusalAudit(a.Store, a.Log).Report)
+	machineCerts := machinecert.NewAuthenticator(a.DB, trustSets, a.Store, a.Log, nil)
+	machines := func(ctx context.Context, instanceID, userID string, chain []*x509.Certificate) (*grant.Machine, error) {
+		m, err := machineCerts.Authenticate(ctx, instanceID, userID, chain)
+		var r *machinecert.Rejection
+		if errors.As(err, &r) {
+			return nil, &oauth.Error{Code: oauth.InvalidClient, Description: "client authentication failed", Cause: err}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &grant.Machine{UserID: m.UserID, OrgID: m.OrgID, Certificate: m.Certificate}, nil
+	}
 	mayUse := func(ctx context.Context, instanceID, userID, projectID string) error {
 		return project.MayUse(ctx, a.DB, instanceID, userID, projectID)
 	}
@@ -219,7 +235,7 @@ func (a *App) mountProvider(srv *server.Server) {
 	p := op.New(op.Deps{
 		Tokens: a.Tokens(), Clients: clients, ExternalURL: a.Config.ExternalURL, Log: a.Log,
 		Grants: []grant.Grant{
-			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime, Resources: clients},
+			grant.ClientCredentials{Tokens: a.Tokens(), Lifetime: accessLifetime, Resources: clients, Access: mayUse},
 			grant.JWTBearer{Tokens: a.Tokens(), Assertions: machinekey.NewAssertions(a.DB, nil), Users: standing, Lifetime: accessLifetime, Resources: clients,
 				Claims: a.userClaims, Access: mayUse},
 			grant.TokenExchange{Tokens: a.Tokens(), Users: standing, Lifetime: accessLifetime, Resources: clients, Claims: a.userClaims, Access: mayUse},
@@ -233,6 +249,7 @@ func (a *App) mountProvider(srv *server.Server) {
 		AuthRequests: a.AuthRequests(), LoginPath: "/ui/login/", Claims: a.userClaims, UserGrants: a.Grants(), Sealer: a.Keys,
 		DPoP:            &dpop.Checker{Nonces: dpop.NewNonces(a.Keys, nil), Replays: dpopstore.NewReplays(a.DB)},
 		MTLSExternalURL: a.Config.MTLS.ExternalURL,
+		Machines:        machines,
 	})
 	for pattern, h := range p.Routes() {
 		srv.Handle(pattern, h)

@@ -88,7 +88,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := checkAuthorize(params, app)
-	if err == nil && app.RequirePushed {
+	switch {
+	case err != nil:
+	case app.FAPI:
+		err = oauth.Errorf(oauth.InvalidRequest, "this client follows FAPI 2.0 and must push its authorization requests (PAR, RFC 9126)")
+	case app.RequirePushed:
 		err = oauth.Errorf(oauth.InvalidRequest, "this client must push its authorization requests (PAR, RFC 9126)")
 	}
 	if err == nil {
@@ -167,6 +171,8 @@ func checkAuthorize(params url.Values, app client.Application) (authreq.Request,
 		return req, oauth.Errorf(oauth.InvalidRequest, "code_challenge_method without code_challenge")
 	case challenge == "" && app.Public:
 		return req, oauth.Errorf(oauth.InvalidRequest, "a public client must use PKCE (code_challenge with S256)")
+	case challenge == "" && app.FAPI:
+		return req, oauth.Errorf(oauth.InvalidRequest, "a client of FAPI 2.0 must use PKCE (code_challenge with S256)")
 	case challenge != "" && method != oauth.PKCES256:
 		return req, oauth.Errorf(oauth.InvalidRequest, "code_challenge_method must be S256 (plain is not accepted)")
 	case challenge != "" && !pkceChallenge.MatchString(challenge):

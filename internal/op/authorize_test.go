@@ -22,6 +22,7 @@ var (
 		Scopes: []string{"orders:read"}}
 	confidentialApp = client.Application{ClientID: "web", GrantTypes: []string{oauth.GrantAuthorizationCode}, Scopes: []string{"orders:read"}}
 	machineApp      = client.Application{ClientID: "worker", GrantTypes: []string{"client_credentials"}}
+	fapiApp         = client.Application{ClientID: "bank", GrantTypes: []string{oauth.GrantAuthorizationCode}, FAPI: true}
 )
 
 func TestCheckAuthorize(t *testing.T) {
@@ -57,6 +58,9 @@ func TestCheckAuthorize(t *testing.T) {
 		{"fail/response_mode fragment", base + "&response_mode=fragment", publicApp, oauth.InvalidRequest},
 		{"fail/response_mode form_post", base + "&response_mode=form_post", publicApp, oauth.InvalidRequest},
 		{"fail/public client without PKCE", "response_type=code&scope=openid", publicApp, oauth.InvalidRequest},
+		{"ok/FAPI client with S256", base, fapiApp, ""},
+		{"fail/FAPI client without PKCE", "response_type=code&scope=openid", fapiApp, oauth.InvalidRequest},
+		{"fail/FAPI client with plain PKCE", "response_type=code&code_challenge=" + challenge + "&code_challenge_method=plain", fapiApp, oauth.InvalidRequest},
 		{"fail/public client with an empty challenge", "response_type=code&code_challenge=&code_challenge_method=S256", publicApp, oauth.InvalidRequest},
 		{"fail/method without challenge", "response_type=code&code_challenge_method=S256", confidentialApp, oauth.InvalidRequest},
 		{"fail/PKCE plain", "response_type=code&code_challenge=" + challenge + "&code_challenge_method=plain", publicApp, oauth.InvalidRequest},
@@ -203,7 +207,7 @@ func FuzzAuthorizeParams(f *testing.F) {
 	f.Add("response_type=code&max_age=+7&scope=orders:read+offline_access", false)
 	f.Add("a=1;b=2", false)
 	f.Add("", true)
-	apps := []client.Application{publicApp, confidentialApp, machineApp}
+	apps := []client.Application{publicApp, confidentialApp, machineApp, fapiApp}
 	f.Fuzz(func(t *testing.T, raw string, usePost bool) {
 		var r *http.Request
 		if usePost {
@@ -244,7 +248,7 @@ func checkAccepted(t *testing.T, params url.Values, app client.Application, scop
 	if params.Has("request") || params.Has("request_uri") || params.Get("response_type") != "code" || !app.Allows(oauth.GrantAuthorizationCode) {
 		t.Fatalf("accepted %v for %s", params, app.ClientID)
 	}
-	if app.Public && codeChallenge == "" || codeChallenge != "" && (!pkceChallenge.MatchString(codeChallenge) || params.Get("code_challenge_method") != "S256") {
+	if (app.Public || app.FAPI) && codeChallenge == "" || codeChallenge != "" && (!pkceChallenge.MatchString(codeChallenge) || params.Get("code_challenge_method") != "S256") {
 		t.Fatalf("accepted PKCE %q for %s", codeChallenge, app.ClientID)
 	}
 	for i, s := range scopes {

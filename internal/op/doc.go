@@ -28,6 +28,16 @@
 // 3.1): a token request that presents no client credentials at all runs
 // it without a client; one that presents wrong ones is invalid_client.
 //
+// machine.go: a client_credentials request with a TLS client
+// certificate and a client_id (alone) that is no application's is a
+// machine user's (package machinecert, Deps.Machines): the grant issues
+// the user's own token bound to the certificate (grant.Request.Machine).
+//
+// FAPI 2.0 (client.Application.FAPI): the authorization endpoint refuses
+// requests that were not pushed, PAR and the authorization endpoint
+// require PKCE, and proofOf refuses a token request without a DPoP proof
+// unless the application binds its tokens to its certificate.
+//
 // dpop.go takes DPoP proofs (RFC 9449, package oauth/dpop): at the token
 // endpoint — after client authentication, for a grant the client may use
 // — and at PAR into grant.Request.DPoP and authreq.Request.DPoPJKT, which

@@ -2,7 +2,10 @@ package op
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/client"
@@ -28,8 +31,35 @@ import (
 // endpoint, of the client app: nil when there is none and app does
 // not require one. Errors are *oauth.Error for the client, or the replay
 // store's.
+//
+// A FAPI 2.0 client gets sender-constrained tokens only: it must present a
+// proof unless it binds its tokens to its TLS client certificate (then a
+// request without a certificate is refused by the grant).
 func (p *Provider) proofOf(w http.ResponseWriter, r *http.Request, instanceID, endpoint string, app client.Application) (*dpop.Proof, error) {
-	return p.checkProof(w, r, instanceID, dpop.Target{Method: r.Method, URL: endpoint}, app.DPoP.NonceRequired, app.DPoP.Required)
+	if app.FAPI && !app.CertificateBoundTokens && len(r.Header.Values(dpop.HeaderProof)) == 0 {
+		if app.DPoP.NonceRequired && p.d.DPoP != nil {
+			p.sendNonce(w, instanceID)
+		}
+		return nil, oauth.Errorf(dpop.InvalidProof, "this client follows FAPI 2.0, whose tokens are sender-constrained: present a DPoP proof (RFC 9449), or bind its tokens to its TLS client certificate (RFC 8705)")
+	}
+	proof, err := p.checkProof(w, r, instanceID, dpop.Target{Method: r.Method, URL: endpoint}, app.DPoP.NonceRequired, app.DPoP.Required)
+	if err == nil {
+		err = fapiProof(app, proof)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return proof, nil
+}
+
+// fapiProof refuses a DPoP proof of a FAPI 2.0 client signed with another
+// algorithm than PS256, ES256 or EdDSA (FAPI 2.0 Security Profile section
+// 5.4.1: no RSASSA-PKCS1-v1_5, no ES384/ES512 either).
+func fapiProof(app client.Application, proof *dpop.Proof) error {
+	if !app.FAPI || proof == nil || slices.Contains(client.FAPIAlgorithms, jose.SignatureAlgorithm(proof.Algorithm)) {
+		return nil
+	}
+	return oauth.Errorf(dpop.InvalidProof, "this client follows FAPI 2.0: its DPoP proofs must be signed with PS256, ES256 or EdDSA, not %s", proof.Algorithm)
 }
 
 // checkProof checks the DPoP header of r for target t. A missing header

@@ -49,6 +49,9 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	// optional here even for a client that must use DPoP: the token
 	// request is where a token is bound.
 	proof, err := p.checkProof(w, r, inst.ID, dpop.Target{Method: r.Method, URL: iss + r.URL.Path}, app.DPoP.NonceRequired, false)
+	if err == nil {
+		err = fapiProof(app, proof)
+	}
 	switch {
 	case err != nil:
 	case proof != nil && req.DPoPJKT != "" && req.DPoPJKT != proof.JKT:

@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -90,7 +91,16 @@ type Deps struct {
 	// announced in mtls_endpoint_aliases (RFC 8705 section 5); "" for
 	// none.
 	MTLSExternalURL string
+	// Machines authenticate machine users by their TLS client
+	// certificates for client_credentials (machine.go); nil: only
+	// applications use client_credentials.
+	Machines Machines
 }
+
+// Machines authenticates a machine user by the certificate chain of the
+// request (machinecert.Authenticator, adapted): a refusal is an
+// *oauth.Error (invalid_client), anything else the server's.
+type Machines func(ctx context.Context, instanceID, userID string, chain []*x509.Certificate) (*grant.Machine, error)
 
 // Devices start device authorization requests (device.Requests).
 type Devices interface {

@@ -25,7 +25,14 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	g, ok := p.grants[gt]
 	inst, iss := p.issuer(r)
 	req := grant.Request{InstanceID: inst.ID, Issuer: iss, Endpoint: iss + r.URL.Path, Form: form, Certificate: server.ClientCertificate(r.Context())}
-	if _, optional := g.(grant.ClientOptional); ok && optional && !presentsClient(r, form) {
+	if gt == oauth.GrantClientCredentials && p.isMachine(r, inst.ID, form) {
+		m, err := p.d.Machines(r.Context(), inst.ID, form.Get("client_id"), requestCertificate(r.Context()))
+		if err != nil {
+			p.writeError(w, r, err)
+			return
+		}
+		req.NoClient, req.Machine = true, m
+	} else if _, optional := g.(grant.ClientOptional); ok && optional && !presentsClient(r, form) {
 		req.NoClient = true
 	} else {
 		c, err := p.authenticateForm(r, form)

@@ -12,6 +12,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/dpop"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
+	"github.com/castellan-iam/castellan/internal/server"
 )
 
 // userinfo serves the UserInfo endpoint (OIDC Core section 5.3): GET or
@@ -72,6 +73,15 @@ func (p *Provider) checkBinding(w http.ResponseWriter, r *http.Request, instance
 	jkt := ""
 	if c.Cnf != nil {
 		jkt = c.Cnf.JKT
+		// A token bound to a TLS client certificate (RFC 8705 section 3)
+		// only with that certificate on the request.
+		if x5t := c.Cnf.X5TS256; x5t != "" {
+			cert := server.ClientCertificate(r.Context())
+			if cert == nil || subtle.ConstantTimeCompare([]byte(client.Thumbprint(cert)), []byte(x5t)) != 1 {
+				return &oauth.Error{Code: oauth.InvalidToken, Status: http.StatusUnauthorized,
+					Description: "the access token is bound to a TLS client certificate the request did not present (RFC 8705)"}
+			}
+		}
 	}
 	switch {
 	case jkt != "" && !tok.dpop:
@@ -83,6 +93,9 @@ func (p *Provider) checkBinding(w http.ResponseWriter, r *http.Request, instance
 		return nil
 	}
 	proof, err := p.checkProof(w, r, instanceID, dpop.Target{Method: r.Method, URL: url, AccessToken: tok.raw}, app.DPoP.NonceRequired, true)
+	if err == nil {
+		err = fapiProof(app, proof)
+	}
 	if err != nil {
 		if e := oauth.AsError(err); e != nil {
 			e.Status = http.StatusUnauthorized

@@ -235,6 +235,20 @@ func (s *Service) SetApplicationDPoP(ctx context.Context, req *connect.Request[p
 	return connect.NewResponse(&projectv1.SetApplicationDPoPResponse{Application: applicationOf(app)}), nil
 }
 
+// SetApplicationFAPI turns the FAPI 2.0 Security Profile on or off for a
+// client application; project.write.
+func (s *Service) SetApplicationFAPI(ctx context.Context, req *connect.Request[projectv1.SetApplicationFAPIRequest]) (*connect.Response[projectv1.SetApplicationFAPIResponse], error) {
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	app, err = s.commands.SetFAPI(ctx, caller.Editor(), caller.InstanceID, app.ID, req.Msg.GetEnabled())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.SetApplicationFAPIResponse{Application: applicationOf(app)}), nil
+}
+
 // ListApplications lists a project's applications; project.read.
 func (s *Service) ListApplications(ctx context.Context, req *connect.Request[projectv1.ListApplicationsRequest]) (*connect.Response[projectv1.ListApplicationsResponse], error) {
 	caller, p, err := s.project(ctx, req.Header(), req.Msg.GetProjectId(), authz.ProjectRead)
@@ -321,7 +335,7 @@ func applicationOf(a client.Application) *projectv1.Application {
 		BackchannelLogoutUri: a.BackchannelLogoutURI, AuthMethod: a.AuthMethod, IdTokenAlg: a.IDTokenAlg, ThirdParty: a.ThirdParty,
 		ResourceUri: a.ResourceURI, ImpersonationAllowed: a.ImpersonationAllowed,
 		Dpop:         &projectv1.DPoPSettings{Required: a.DPoP.Required, NonceRequired: a.DPoP.NonceRequired},
-		Certificates: a.Certificates, CertificateBoundTokens: a.CertificateBoundTokens,
+		Certificates: a.Certificates, CertificateBoundTokens: a.CertificateBoundTokens, Fapi: a.FAPI,
 		Kind: projectv1.ApplicationKind_APPLICATION_KIND_OIDC, AccessTokenType: projectv1.AccessTokenType_ACCESS_TOKEN_TYPE_JWT,
 	}
 	if a.Kind == client.KindAPI {

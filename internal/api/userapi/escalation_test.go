@@ -1,6 +1,7 @@
 package userapi_test
 
 import (
+	"crypto/x509/pkix"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/eventstore"
+	"github.com/castellan-iam/castellan/internal/oauth/trustset/certtest"
 	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/user"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -72,7 +74,8 @@ func TestNoEscalationThroughAnotherAccount(t *testing.T) {
 	mgrToken := env.Token(t, mgr, env.OrgID)
 
 	hour := timestamppb.New(time.Now().Add(time.Hour))
-	var tokenID, keyID string
+	var tokenID, keyID, certID string
+	machineCert := certtest.SelfSigned(t, certtest.Options{Subject: pkix.Name{CommonName: "bot"}}).PEM()
 	login, email, phone := "renamed", "renamed@example.com", "+41791234567"
 	calls := []struct {
 		name    string
@@ -103,6 +106,17 @@ func TestNoEscalationThroughAnotherAccount(t *testing.T) {
 		}},
 		{"remove machine key", true, func(id string) error {
 			_, err := c.RemoveMachineKey(ctx, as(mgrToken, &userv1.RemoveMachineKeyRequest{UserId: id, KeyId: keyID}))
+			return err
+		}},
+		{"add machine certificate", true, func(id string) error {
+			r, err := c.AddMachineCertificate(ctx, as(mgrToken, &userv1.AddMachineCertificateRequest{UserId: id, Certificate: machineCert}))
+			if err == nil {
+				certID = r.Msg.GetCertificate().GetId()
+			}
+			return err
+		}},
+		{"remove machine certificate", true, func(id string) error {
+			_, err := c.RemoveMachineCertificate(ctx, as(mgrToken, &userv1.RemoveMachineCertificateRequest{UserId: id, CertificateId: certID}))
 			return err
 		}},
 		{"change login name", false, func(id string) error {

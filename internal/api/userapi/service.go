@@ -21,6 +21,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/keyring"
+	"github.com/castellan-iam/castellan/internal/machinecert"
 	"github.com/castellan-iam/castellan/internal/machinekey"
 	"github.com/castellan-iam/castellan/internal/pat"
 	"github.com/castellan-iam/castellan/internal/ratelimit"
@@ -38,6 +39,8 @@ type Service struct {
 	// tokens and machineKeys record credentials on users.
 	tokens      *pat.Commands
 	machineKeys *machinekey.Commands
+	// machineCerts register machine users' TLS client certificates.
+	machineCerts *machinecert.Commands
 	// codesPerAddress limits verification codes sent per client address
 	// (see codeSendsPerAddress).
 	codesPerAddress *ratelimit.Limiter
@@ -59,6 +62,7 @@ var _ userv1connect.UserServiceHandler = (*Service)(nil)
 func NewService(store *eventstore.Store, users *user.Commands, auth *authn.Authenticator, keys *keyring.Ring, send credential.CodeSender) *Service {
 	return &Service{store: store, users: users, auth: auth, keys: keys, send: send,
 		tokens: pat.NewCommands(store, nil), machineKeys: machinekey.NewCommands(store, nil),
+		machineCerts:    machinecert.NewCommands(store, nil),
 		codesPerAddress: ratelimit.New(codeSendsPerAddress, codeSendWindow, nil)}
 }
 

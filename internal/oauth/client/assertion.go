@@ -152,6 +152,15 @@ func (c *Clients) checkAssertion(ctx context.Context, instanceID string, app App
 	if key == nil {
 		return invalidClient("no registered key for the assertion's kid and alg")
 	}
+	if app.FAPI {
+		var unverified jwt.Claims
+		if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+			return invalidClient(fmt.Sprintf("assertion: %v", err))
+		}
+		if why := fapiAssertion(h.Algorithm, unverified.Audience, audiences); why != "" {
+			return invalidClient(why)
+		}
+	}
 	var claims jwt.Claims
 	if err := tok.Claims(key.Key, &claims); err != nil {
 		return invalidClient(fmt.Sprintf("assertion signature: %v", err))

@@ -389,6 +389,14 @@ func certificateRefused(format string, args ...any) error {
 	return &refusal{reason: fmt.Sprintf(format, args...)}
 }
 
+// Validate checks a registration: exactly one subject value, well formed.
+// Errors are failure.InvalidArgument on tlsClientAuth.
+func (t TLSClientAuth) Validate() error { return t.check() }
+
+// Match reports whether cert carries the registered subject value; when
+// it does not, reason says what it carries instead (for the log).
+func (t TLSClientAuth) Match(cert *x509.Certificate) (reason string, ok bool) { return t.match(cert) }
+
 // certificateJSON is how the applications table keeps an application's
 // certificate registration.
 type certificateJSON struct {

@@ -104,7 +104,10 @@ type Application struct {
 	ImpersonationAllowed bool
 	// DPoP: whether its tokens must be DPoP-bound, and its proofs carry
 	// a server nonce (dpop.go).
-	DPoP      DPoP
+	DPoP DPoP
+	// FAPI holds the application to the FAPI 2.0 Security Profile
+	// (fapi.go).
+	FAPI      bool
 	Secrets   []Secret
 	CreatedAt time.Time
 }
@@ -154,6 +157,10 @@ type ApplicationSpec struct {
 	ResourceURI string
 	// ImpersonationAllowed: a token exchange client may impersonate.
 	ImpersonationAllowed bool
+	// FAPI: the application follows FAPI 2.0 (fapi.go), so the spec must
+	// stay within the profile; set from the application by the commands
+	// that change one (specOf), never by a request.
+	FAPI bool
 }
 
 // Redirects are how an application's authorizations begin and where they

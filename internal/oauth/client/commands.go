@@ -206,6 +206,12 @@ func checkSpec(spec ApplicationSpec) (ApplicationSpec, error) {
 	if spec.Redirects, err = checkRedirects(spec.Redirects, spec.Kind, spec.Public, slices.Contains(spec.GrantTypes, oauth.GrantAuthorizationCode)); err != nil {
 		return spec, err
 	}
+	if spec.FAPI {
+		// While FAPI is on, no change may leave the profile.
+		if why := checkFAPI(spec); why != "" {
+			return spec, failure.FailedPrecondition("the application follows FAPI 2.0 (turn FAPI off first to change this): %s", why)
+		}
+	}
 	return spec, nil
 }
 
@@ -322,11 +328,7 @@ func (c *Commands) UpdateApplication(ctx context.Context, editor eventstore.Edit
 	if err != nil {
 		return Application{}, err
 	}
-	spec := ApplicationSpec{Name: app.Name, Kind: app.Kind, Public: app.Public, GrantTypes: app.GrantTypes, AccessTokenType: app.AccessTokenType,
-		AccessTokenLifetime: app.AccessTokenLifetime, Scopes: app.Scopes, Redirects: app.Redirects, AuthMethod: app.AuthMethod,
-		IDTokenAlg: app.IDTokenAlg, ThirdParty: app.ThirdParty, RoleClaims: app.RoleClaims, ResourceURI: app.ResourceURI,
-		ImpersonationAllowed: app.ImpersonationAllowed, TLSClientAuth: app.TLSClientAuth, Certificates: app.Certificates,
-		CertificateBoundTokens: app.CertificateBoundTokens}
+	spec := specOf(app)
 	if app.AuthMethod == oauth.AuthPrivateKeyJWT || app.AuthMethod == oauth.AuthSelfSignedTLSClientAuth && app.Certificates == "" {
 		if spec.JWKS, err = json.Marshal(app.JWKS); err != nil {
 			return Application{}, err

@@ -49,9 +49,10 @@
 // validity (no chain). Such a client presents its client_id and no
 // secret. Every refusal is the plain invalid_client; the precise reason
 // goes to the log and to a CertificateRefused event (refusal.go, at most
-// one per client and second). Machine users do not use client_credentials
-// in Castellan (they use the JWT bearer grant), so certificates
-// authenticate applications only. CertificateBoundTokens binds the
+// one per client and second). Machine users authenticate with their own
+// certificates through package machinecert (client_credentials with the
+// user id as client_id), which reuses TLSClientAuth (Validate, Match).
+// CertificateBoundTokens binds the
 // client's tokens to the certificate of the request (package grant).
 //
 // Resources (resource.go). An API application may register a resource
@@ -65,6 +66,17 @@
 // actor token (RFC 8693), acting as the subject with no trace in the
 // token (the exchange is still recorded).
 //
+// FAPI 2.0 (fapi.go). SetFAPI holds an application to the FAPI 2.0
+// Security Profile: it must be a confidential client authenticating with
+// private_key_jwt, tls_client_auth or self_signed_tls_client_auth and
+// signing its ID tokens with ES256 or EdDSA — checked when FAPI is turned
+// on and at every UpdateApplication while it is on (a change that leaves
+// the profile is failure.FailedPrecondition, naming the rule). Its
+// private_key_jwt assertions must be signed with PS256, ES256 or EdDSA and
+// name the issuer alone as aud (invalid_client otherwise). What the
+// provider enforces at its endpoints (PAR, PKCE, sender-constrained
+// tokens) is in package op.
+//
 // Events of refusals (aggregate "oauth_client", id the application's,
 // owner its organization): oauth_client.certificate.refused {appId,
 // clientId, method, reason, subject, issuer, serial, thumbprint}.
@@ -74,7 +86,9 @@
 // kind, public, grantTypes, accessTokenType, accessTokenLifetime (ns),
 // scopes, …, resourceUri, impersonationAllowed}, project.application.secret.added {appId, secretId, keyId,
 // hash}, project.application.secret.expiry_set {appId, secretId,
-// expiresAt}, project.application.secret.removed {appId, secretId}; all at
+// expiresAt}, project.application.secret.removed {appId, secretId},
+// project.application.dpop.set {appId, required, nonceRequired},
+// project.application.fapi.set {appId, enabled}; all at
 // payload version 1. Read models: projects, applications, client_secrets,
 // kept inline by Projection.
 package client

@@ -126,5 +126,6 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[SecretExpirySet](r, 1)
 	eventstore.Register[SecretRemoved](r, 1)
 	eventstore.Register[DPoPSet](r, 1)
+	eventstore.Register[FAPISet](r, 1)
 	eventstore.Register[CertificateRefused](r, 1)
 }

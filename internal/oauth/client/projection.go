@@ -80,6 +80,10 @@ CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`
 ALTER TABLE applications ADD COLUMN certificate_bound BOOLEAN NOT NULL DEFAULT FALSE;`,
 	Postgres: `ALTER TABLE applications ADD COLUMN certificate_auth TEXT NOT NULL DEFAULT '';
 ALTER TABLE applications ADD COLUMN certificate_bound BOOLEAN NOT NULL DEFAULT FALSE;`,
+}, {
+	Name:     "client/0200_fapi",
+	SQLite:   `ALTER TABLE applications ADD COLUMN fapi BOOLEAN NOT NULL DEFAULT FALSE;`,
+	Postgres: `ALTER TABLE applications ADD COLUMN fapi BOOLEAN NOT NULL DEFAULT FALSE;`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -88,7 +92,7 @@ type Projection struct{}
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
 	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &ApplicationChanged{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{},
-		&DPoPSet{})
+		&DPoPSet{}, &FAPISet{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -179,6 +183,8 @@ VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID,
 		_, err = tx.ExecContext(ctx, `DELETE FROM client_secrets WHERE instance_id = $1 AND app_id = $2 AND secret_id = $3`, a.InstanceID, p.AppID, p.SecretID)
 	case *DPoPSet:
 		err = reduceDPoP(ctx, tx, a.InstanceID, p)
+	case *FAPISet:
+		err = reduceFAPI(ctx, tx, a.InstanceID, p)
 	default:
 		err = fmt.Errorf("unexpected payload %T", e.Payload)
 	}

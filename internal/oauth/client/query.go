@@ -65,7 +65,7 @@ func ListProjects(ctx context.Context, db *database.DB, instanceID, orgID string
 
 const selectApplication = `SELECT app_id, project_id, org_id, name, client_id, kind, client_type, grant_types, access_token_type,
 	access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims, resource_uri, impersonation,
-	dpop, certificate_auth, certificate_bound FROM applications`
+	dpop, certificate_auth, certificate_bound, fapi FROM applications`
 
 func scanApplication(row scanner) (Application, error) {
 	var a Application
@@ -73,7 +73,7 @@ func scanApplication(row scanner) (Application, error) {
 	var lifetime, created int64
 	if err := row.Scan(&a.ID, &a.ProjectID, &a.OrgID, &a.Name, &a.ClientID, &a.Kind, &typ, &grants, &a.AccessTokenType, &lifetime, &scopes, &redirects, &created,
 		&a.AuthMethod, &jwks, &a.IDTokenAlg, &a.ThirdParty, &a.RoleClaims, &a.ResourceURI, &a.ImpersonationAllowed,
-		&dpop, &certAuth, &a.CertificateBoundTokens); err != nil {
+		&dpop, &certAuth, &a.CertificateBoundTokens, &a.FAPI); err != nil {
 		return Application{}, err
 	}
 	if jwks != "" {

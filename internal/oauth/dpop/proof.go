@@ -93,6 +93,9 @@ type Proof struct {
 	Nonce string
 	// Key is the public key that signed it.
 	Key jose.JSONWebKey
+	// Algorithm is the JWS algorithm it is signed with (one of
+	// Algorithms).
+	Algorithm string
 }
 
 type proofClaims struct {
@@ -184,7 +187,7 @@ func Parse(raw string, t Target, now time.Time) (Proof, error) {
 	if err != nil {
 		return Proof{}, invalid("the DPoP proof's jwk has no thumbprint")
 	}
-	p := Proof{JKT: jkt, JTI: c.JTI, IssuedAt: iat, Key: *key}
+	p := Proof{JKT: jkt, JTI: c.JTI, IssuedAt: iat, Key: *key, Algorithm: h.Algorithm}
 	if c.Nonce != nil {
 		p.Nonce = *c.Nonce
 	}

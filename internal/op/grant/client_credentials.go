@@ -2,9 +2,11 @@ package grant
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
 	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
@@ -26,6 +28,9 @@ type ClientCredentials struct {
 	Tokens    ClientCredentialsTokens
 	Lifetime  AccessTokenLifetime
 	Resources Resources
+	// Access decides whether a machine user may reach the projects of
+	// the resources it names (as for the JWT bearer grant).
+	Access ProjectAccess
 }
 
 // Type implements Grant.
@@ -33,6 +38,9 @@ func (ClientCredentials) Type() string { return oauth.GrantClientCredentials }
 
 // Token implements Grant.
 func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenResponse, error) {
+	if r.Machine != nil {
+		return g.machineToken(ctx, r)
+	}
 	app := r.Client.Application()
 	if app.Public {
 		return nil, oauth.Errorf(oauth.UnauthorizedClient, "a public client cannot use client_credentials")
@@ -62,4 +70,40 @@ func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenRe
 		return nil, err
 	}
 	return &oauth.TokenResponse{AccessToken: raw, TokenType: r.tokenType(), ExpiresIn: claims.Expiry - claims.IssuedAt, Scope: claims.Scope}, nil
+}
+
+// machineToken answers a machine user that authenticated with its
+// certificate (the client_id is its user id): the token's sub and
+// client_id are the user, its aud the issuer — the token is for Castellan
+// itself, as a JWT bearer token without a client — or the resource
+// servers named, no scope may be asked for, it is a JWT with the
+// lifetime of the user's organization's settings, and it is bound to the
+// certificate (cnf x5t#S256, RFC 8705 section 3), and to the DPoP proof's
+// key when there is one.
+func (g ClientCredentials) machineToken(ctx context.Context, r Request) (*oauth.TokenResponse, error) {
+	m := r.Machine
+	if s := strings.TrimSpace(r.Form.Get("scope")); s != "" {
+		return nil, oauth.Errorf(oauth.InvalidScope, "a machine user's own token has no scopes")
+	}
+	aud, err := audienceOf(ctx, g.Resources, r, []string{r.Issuer})
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Form["resource"]) > 0 {
+		if err := mayReach(ctx, g.Resources, g.Access, r.InstanceID, m.UserID, aud); err != nil {
+			return nil, err
+		}
+	}
+	lifetime, err := g.Lifetime(ctx, r.InstanceID, m.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	cnf := &oauth.Confirmation{X5TS256: client.Thumbprint(m.Certificate)}
+	raw, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, client.TokenJWT, token.Access{
+		Issuer: r.Issuer, Subject: m.UserID, ClientID: m.UserID, Audience: aud, Lifetime: lifetime, Cnf: withDPoP(cnf, r),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &oauth.TokenResponse{AccessToken: raw, TokenType: r.tokenType(), ExpiresIn: claims.Expiry - claims.IssuedAt}, nil
 }

@@ -34,6 +34,17 @@ type Request struct {
 	Form url.Values
 	// DPoP is the request's checked DPoP proof (RFC 9449); nil for none.
 	DPoP *dpop.Proof
+	// Machine is the machine user its TLS client certificate
+	// authenticated, for client_credentials without an application
+	// (NoClient is then true); nil otherwise.
+	Machine *Machine
+}
+
+// Machine is a machine user authenticated by its certificate (package
+// machinecert): the client of a client_credentials request.
+type Machine struct {
+	UserID, OrgID string
+	Certificate   *x509.Certificate
 }
 
 // ClientOptional is a Grant that also answers requests without client

@@ -409,8 +409,12 @@ type Application struct {
 	// refresh tokens, to the TLS client certificate of the token request
 	// (RFC 8705 section 3, cnf x5t#S256).
 	CertificateBoundTokens bool `protobuf:"varint,28,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// Fapi holds the application to the FAPI 2.0 Security Profile
+	// (SetApplicationFAPI): pushed requests with PKCE, sender-constrained
+	// tokens, PS256/ES256/EdDSA only.
+	Fapi          bool `protobuf:"varint,45,opt,name=fapi,proto3" json:"fapi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -642,6 +646,13 @@ func (x *Application) GetCertificates() string {
 func (x *Application) GetCertificateBoundTokens() bool {
 	if x != nil {
 		return x.CertificateBoundTokens
+	}
+	return false
+}
+
+func (x *Application) GetFapi() bool {
+	if x != nil {
+		return x.Fapi
 	}
 	return false
 }
@@ -2400,6 +2411,108 @@ func (x *SetApplicationDPoPResponse) GetApplication() *Application {
 	return nil
 }
 
+// SetApplicationFAPIRequest names the application and whether it follows
+// FAPI 2.0.
+type SetApplicationFAPIRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application (kind oidc).
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Enabled turns the profile on (true) or off (false).
+	Enabled       bool `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationFAPIRequest) Reset() {
+	*x = SetApplicationFAPIRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationFAPIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationFAPIRequest) ProtoMessage() {}
+
+func (x *SetApplicationFAPIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationFAPIRequest.ProtoReflect.Descriptor instead.
+func (*SetApplicationFAPIRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetApplicationFAPIRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SetApplicationFAPIRequest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+// SetApplicationFAPIResponse returns the application.
+type SetApplicationFAPIResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application changed.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationFAPIResponse) Reset() {
+	*x = SetApplicationFAPIResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationFAPIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationFAPIResponse) ProtoMessage() {}
+
+func (x *SetApplicationFAPIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationFAPIResponse.ProtoReflect.Descriptor instead.
+func (*SetApplicationFAPIResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SetApplicationFAPIResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
 var File_castellan_project_v1_project_proto protoreflect.FileDescriptor
 
 const file_castellan_project_v1_project_proto_rawDesc = "" +
@@ -2416,7 +2529,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xa3\n" +
+	"expireTime\"\xb7\n" +
 	"\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -2455,7 +2568,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x04dpop\x18( \x01(\v2\".castellan.project.v1.DPoPSettingsR\x04dpop\x12K\n" +
 	"\x0ftls_client_auth\x18\x1a \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12\"\n" +
 	"\fcertificates\x18\x1b \x01(\tR\fcertificates\x128\n" +
-	"\x18certificate_bound_tokens\x18\x1c \x01(\bR\x16certificateBoundTokens\"\xb6\x01\n" +
+	"\x18certificate_bound_tokens\x18\x1c \x01(\bR\x16certificateBoundTokens\x12\x12\n" +
+	"\x04fapi\x18- \x01(\bR\x04fapi\"\xb6\x01\n" +
 	"\rTlsClientAuth\x12 \n" +
 	"\ftrust_set_id\x18\x01 \x01(\tR\n" +
 	"trustSetId\x12\x1d\n" +
@@ -2587,6 +2701,11 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\brequired\x18\x02 \x01(\bR\brequired\x12%\n" +
 	"\x0enonce_required\x18\x03 \x01(\bR\rnonceRequired\"a\n" +
 	"\x1aSetApplicationDPoPResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\\\n" +
+	"\x19SetApplicationFAPIRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\"a\n" +
+	"\x1aSetApplicationFAPIResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication*h\n" +
 	"\x0fApplicationKind\x12 \n" +
 	"\x1cAPPLICATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -2599,7 +2718,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fRoleClaimFormat\x12!\n" +
 	"\x1dROLE_CLAIM_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ROLE_CLAIM_FORMAT_NESTED\x10\x01\x12\x1a\n" +
-	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xa9\x0f\n" +
+	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xd6\x10\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
@@ -2613,7 +2732,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x10ListApplications\x12-.castellan.project.v1.ListApplicationsRequest\x1a..castellan.project.v1.ListApplicationsResponse\"1\x82\xd3\xe4\x93\x02(\x12&/v1/projects/{project_id}/applications\x90\x02\x01\x12\xa4\x01\n" +
 	"\x0fAddClientSecret\x12,.castellan.project.v1.AddClientSecretRequest\x1a-.castellan.project.v1.AddClientSecretResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/applications/{application_id}/secrets\x12\xb6\x01\n" +
 	"\x12RemoveClientSecret\x12/.castellan.project.v1.RemoveClientSecretRequest\x1a0.castellan.project.v1.RemoveClientSecretResponse\"=\x82\xd3\xe4\x93\x027*5/v1/applications/{application_id}/secrets/{secret_id}\x12\xaa\x01\n" +
-	"\x12SetApplicationDPoP\x12/.castellan.project.v1.SetApplicationDPoPRequest\x1a0.castellan.project.v1.SetApplicationDPoPResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/dpopBGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
+	"\x12SetApplicationDPoP\x12/.castellan.project.v1.SetApplicationDPoPRequest\x1a0.castellan.project.v1.SetApplicationDPoPResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/dpop\x12\xaa\x01\n" +
+	"\x12SetApplicationFAPI\x12/.castellan.project.v1.SetApplicationFAPIRequest\x1a0.castellan.project.v1.SetApplicationFAPIResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/fapiBGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
 
 var (
 	file_castellan_project_v1_project_proto_rawDescOnce sync.Once
@@ -2628,7 +2748,7 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
@@ -2663,18 +2783,20 @@ var file_castellan_project_v1_project_proto_goTypes = []any{
 	(*DPoPSettings)(nil),                    // 30: castellan.project.v1.DPoPSettings
 	(*SetApplicationDPoPRequest)(nil),       // 31: castellan.project.v1.SetApplicationDPoPRequest
 	(*SetApplicationDPoPResponse)(nil),      // 32: castellan.project.v1.SetApplicationDPoPResponse
-	(*timestamppb.Timestamp)(nil),           // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 34: google.protobuf.Duration
+	(*SetApplicationFAPIRequest)(nil),       // 33: castellan.project.v1.SetApplicationFAPIRequest
+	(*SetApplicationFAPIResponse)(nil),      // 34: castellan.project.v1.SetApplicationFAPIResponse
+	(*timestamppb.Timestamp)(nil),           // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 36: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	33, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	33, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	33, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	35, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	35, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	35, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	34, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	36, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	33, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	35, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
 	30, // 9: castellan.project.v1.Application.dpop:type_name -> castellan.project.v1.DPoPSettings
 	6,  // 10: castellan.project.v1.Application.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
@@ -2683,7 +2805,7 @@ var file_castellan_project_v1_project_proto_depIdxs = []int32{
 	3,  // 13: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
 	0,  // 14: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 15: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	34, // 16: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	36, // 16: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
 	2,  // 17: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
 	6,  // 18: castellan.project.v1.CreateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
 	5,  // 19: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
@@ -2691,45 +2813,48 @@ var file_castellan_project_v1_project_proto_depIdxs = []int32{
 	5,  // 21: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
 	5,  // 22: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
 	5,  // 23: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	34, // 24: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	36, // 24: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
 	4,  // 25: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
 	27, // 26: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
 	1,  // 27: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	34, // 28: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	36, // 28: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
 	27, // 29: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
 	2,  // 30: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
 	6,  // 31: castellan.project.v1.UpdateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
 	5,  // 32: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
 	5,  // 33: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
-	7,  // 34: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	9,  // 35: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	11, // 36: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	13, // 37: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	19, // 38: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	28, // 39: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
-	16, // 40: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	14, // 41: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	21, // 42: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	23, // 43: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	25, // 44: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	31, // 45: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
-	8,  // 46: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	10, // 47: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	12, // 48: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	18, // 49: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	20, // 50: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	29, // 51: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
-	17, // 52: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	15, // 53: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	22, // 54: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	24, // 55: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	26, // 56: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	32, // 57: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
-	46, // [46:58] is the sub-list for method output_type
-	34, // [34:46] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	5,  // 34: castellan.project.v1.SetApplicationFAPIResponse.application:type_name -> castellan.project.v1.Application
+	7,  // 35: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	9,  // 36: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	11, // 37: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	13, // 38: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	19, // 39: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	28, // 40: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
+	16, // 41: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	14, // 42: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	21, // 43: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	23, // 44: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	25, // 45: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	31, // 46: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
+	33, // 47: castellan.project.v1.ProjectService.SetApplicationFAPI:input_type -> castellan.project.v1.SetApplicationFAPIRequest
+	8,  // 48: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	10, // 49: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	12, // 50: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	18, // 51: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	20, // 52: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	29, // 53: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
+	17, // 54: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	15, // 55: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	22, // 56: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	24, // 57: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	26, // 58: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	32, // 59: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
+	34, // 60: castellan.project.v1.ProjectService.SetApplicationFAPI:output_type -> castellan.project.v1.SetApplicationFAPIResponse
+	48, // [48:61] is the sub-list for method output_type
+	35, // [35:48] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -2744,7 +2869,7 @@ func file_castellan_project_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -3299,6 +3299,484 @@ func (*UpdateMyUserResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{56}
 }
 
+// CertificateSubject is what a certificate that chains to a trust set
+// must carry: exactly one of the values (RFC 8705 section 2.1.2).
+type CertificateSubject struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// TrustSetID names the instance's trust set; empty for its default.
+	TrustSetId string `protobuf:"bytes,1,opt,name=trust_set_id,json=trustSetId,proto3" json:"trust_set_id,omitempty"`
+	// SubjectDN is an RFC 4514 distinguished name, compared RDN by RDN.
+	SubjectDn string `protobuf:"bytes,2,opt,name=subject_dn,json=subjectDn,proto3" json:"subject_dn,omitempty"`
+	// SanDNS is a SAN DNS name.
+	SanDns string `protobuf:"bytes,3,opt,name=san_dns,json=sanDns,proto3" json:"san_dns,omitempty"`
+	// SanURI is a SAN URI.
+	SanUri string `protobuf:"bytes,4,opt,name=san_uri,json=sanUri,proto3" json:"san_uri,omitempty"`
+	// SanIP is a SAN IP address.
+	SanIp string `protobuf:"bytes,5,opt,name=san_ip,json=sanIp,proto3" json:"san_ip,omitempty"`
+	// SanEmail is a SAN email address.
+	SanEmail      string `protobuf:"bytes,6,opt,name=san_email,json=sanEmail,proto3" json:"san_email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateSubject) Reset() {
+	*x = CertificateSubject{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateSubject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateSubject) ProtoMessage() {}
+
+func (x *CertificateSubject) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateSubject.ProtoReflect.Descriptor instead.
+func (*CertificateSubject) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *CertificateSubject) GetTrustSetId() string {
+	if x != nil {
+		return x.TrustSetId
+	}
+	return ""
+}
+
+func (x *CertificateSubject) GetSubjectDn() string {
+	if x != nil {
+		return x.SubjectDn
+	}
+	return ""
+}
+
+func (x *CertificateSubject) GetSanDns() string {
+	if x != nil {
+		return x.SanDns
+	}
+	return ""
+}
+
+func (x *CertificateSubject) GetSanUri() string {
+	if x != nil {
+		return x.SanUri
+	}
+	return ""
+}
+
+func (x *CertificateSubject) GetSanIp() string {
+	if x != nil {
+		return x.SanIp
+	}
+	return ""
+}
+
+func (x *CertificateSubject) GetSanEmail() string {
+	if x != nil {
+		return x.SanEmail
+	}
+	return ""
+}
+
+// AddMachineCertificateRequest registers a certificate or a subject.
+type AddMachineCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the machine user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Certificate is one PEM certificate (self-signed or not), not expired.
+	Certificate string `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// Subject instead of a certificate.
+	Subject       *CertificateSubject `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMachineCertificateRequest) Reset() {
+	*x = AddMachineCertificateRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMachineCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMachineCertificateRequest) ProtoMessage() {}
+
+func (x *AddMachineCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMachineCertificateRequest.ProtoReflect.Descriptor instead.
+func (*AddMachineCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *AddMachineCertificateRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AddMachineCertificateRequest) GetCertificate() string {
+	if x != nil {
+		return x.Certificate
+	}
+	return ""
+}
+
+func (x *AddMachineCertificateRequest) GetSubject() *CertificateSubject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+// AddMachineCertificateResponse describes the registration.
+type AddMachineCertificateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Certificate registered.
+	Certificate   *MachineCertificate `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMachineCertificateResponse) Reset() {
+	*x = AddMachineCertificateResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMachineCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMachineCertificateResponse) ProtoMessage() {}
+
+func (x *AddMachineCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMachineCertificateResponse.ProtoReflect.Descriptor instead.
+func (*AddMachineCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *AddMachineCertificateResponse) GetCertificate() *MachineCertificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+// MachineCertificate is a registered certificate or subject of a user.
+type MachineCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID of the registration.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Certificate is the registered PEM certificate; empty for a subject.
+	Certificate string `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// Thumbprint is the certificate's x5t#S256; empty for a subject.
+	Thumbprint string `protobuf:"bytes,3,opt,name=thumbprint,proto3" json:"thumbprint,omitempty"`
+	// ExpireTime is the certificate's notAfter; unset for a subject.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Subject a certificate of a trust set must carry; unset for a
+	// certificate.
+	Subject *CertificateSubject `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
+	// CreateTime is when it was registered.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MachineCertificate) Reset() {
+	*x = MachineCertificate{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MachineCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MachineCertificate) ProtoMessage() {}
+
+func (x *MachineCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MachineCertificate.ProtoReflect.Descriptor instead.
+func (*MachineCertificate) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *MachineCertificate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MachineCertificate) GetCertificate() string {
+	if x != nil {
+		return x.Certificate
+	}
+	return ""
+}
+
+func (x *MachineCertificate) GetThumbprint() string {
+	if x != nil {
+		return x.Thumbprint
+	}
+	return ""
+}
+
+func (x *MachineCertificate) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *MachineCertificate) GetSubject() *CertificateSubject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *MachineCertificate) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// ListMachineCertificatesRequest names a user.
+type ListMachineCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the user.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMachineCertificatesRequest) Reset() {
+	*x = ListMachineCertificatesRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMachineCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMachineCertificatesRequest) ProtoMessage() {}
+
+func (x *ListMachineCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMachineCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListMachineCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ListMachineCertificatesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// ListMachineCertificatesResponse lists the registrations, oldest first.
+type ListMachineCertificatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Certificates of the user.
+	Certificates  []*MachineCertificate `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMachineCertificatesResponse) Reset() {
+	*x = ListMachineCertificatesResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMachineCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMachineCertificatesResponse) ProtoMessage() {}
+
+func (x *ListMachineCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMachineCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListMachineCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListMachineCertificatesResponse) GetCertificates() []*MachineCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+// RemoveMachineCertificateRequest names a registration.
+type RemoveMachineCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// CertificateID is the registration to remove.
+	CertificateId string `protobuf:"bytes,2,opt,name=certificate_id,json=certificateId,proto3" json:"certificate_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMachineCertificateRequest) Reset() {
+	*x = RemoveMachineCertificateRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMachineCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMachineCertificateRequest) ProtoMessage() {}
+
+func (x *RemoveMachineCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMachineCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMachineCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *RemoveMachineCertificateRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RemoveMachineCertificateRequest) GetCertificateId() string {
+	if x != nil {
+		return x.CertificateId
+	}
+	return ""
+}
+
+// RemoveMachineCertificateResponse is empty.
+type RemoveMachineCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMachineCertificateResponse) Reset() {
+	*x = RemoveMachineCertificateResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMachineCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMachineCertificateResponse) ProtoMessage() {}
+
+func (x *RemoveMachineCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMachineCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMachineCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{64}
+}
+
 var File_castellan_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_castellan_user_v1_user_proto_rawDesc = "" +
@@ -3511,13 +3989,47 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x17.castellan.user.v1.UserR\x04user\"F\n" +
 	"\x13UpdateMyUserRequest\x12/\n" +
 	"\x06traits\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x06traits\"\x16\n" +
-	"\x14UpdateMyUserResponse*\x86\x01\n" +
+	"\x14UpdateMyUserResponse\"\xbb\x01\n" +
+	"\x12CertificateSubject\x12 \n" +
+	"\ftrust_set_id\x18\x01 \x01(\tR\n" +
+	"trustSetId\x12\x1d\n" +
+	"\n" +
+	"subject_dn\x18\x02 \x01(\tR\tsubjectDn\x12\x17\n" +
+	"\asan_dns\x18\x03 \x01(\tR\x06sanDns\x12\x17\n" +
+	"\asan_uri\x18\x04 \x01(\tR\x06sanUri\x12\x15\n" +
+	"\x06san_ip\x18\x05 \x01(\tR\x05sanIp\x12\x1b\n" +
+	"\tsan_email\x18\x06 \x01(\tR\bsanEmail\"\x9a\x01\n" +
+	"\x1cAddMachineCertificateRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12 \n" +
+	"\vcertificate\x18\x02 \x01(\tR\vcertificate\x12?\n" +
+	"\asubject\x18\x03 \x01(\v2%.castellan.user.v1.CertificateSubjectR\asubject\"h\n" +
+	"\x1dAddMachineCertificateResponse\x12G\n" +
+	"\vcertificate\x18\x01 \x01(\v2%.castellan.user.v1.MachineCertificateR\vcertificate\"\xa1\x02\n" +
+	"\x12MachineCertificate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vcertificate\x18\x02 \x01(\tR\vcertificate\x12\x1e\n" +
+	"\n" +
+	"thumbprint\x18\x03 \x01(\tR\n" +
+	"thumbprint\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12?\n" +
+	"\asubject\x18\x05 \x01(\v2%.castellan.user.v1.CertificateSubjectR\asubject\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"9\n" +
+	"\x1eListMachineCertificatesRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"l\n" +
+	"\x1fListMachineCertificatesResponse\x12I\n" +
+	"\fcertificates\x18\x01 \x03(\v2%.castellan.user.v1.MachineCertificateR\fcertificates\"a\n" +
+	"\x1fRemoveMachineCertificateRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12%\n" +
+	"\x0ecertificate_id\x18\x02 \x01(\tR\rcertificateId\"\"\n" +
+	" RemoveMachineCertificateResponse*\x86\x01\n" +
 	"\tUserState\x12\x1a\n" +
 	"\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13USER_STATE_INACTIVE\x10\x02\x12\x15\n" +
 	"\x11USER_STATE_LOCKED\x10\x03\x12\x16\n" +
-	"\x12USER_STATE_INITIAL\x10\x042\x87\x1d\n" +
+	"\x12USER_STATE_INITIAL\x10\x042\xa2!\n" +
 	"\vUserService\x12o\n" +
 	"\n" +
 	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12y\n" +
@@ -3540,7 +4052,10 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x19RemovePersonalAccessToken\x123.castellan.user.v1.RemovePersonalAccessTokenRequest\x1a4.castellan.user.v1.RemovePersonalAccessTokenResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/users/{user_id}/tokens/{token_id}\x12\x87\x01\n" +
 	"\rAddMachineKey\x12'.castellan.user.v1.AddMachineKeyRequest\x1a(.castellan.user.v1.AddMachineKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/users/{user_id}/keys\x12\x8d\x01\n" +
 	"\x0fListMachineKeys\x12).castellan.user.v1.ListMachineKeysRequest\x1a*.castellan.user.v1.ListMachineKeysResponse\"#\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/users/{user_id}/keys\x90\x02\x01\x12\x96\x01\n" +
-	"\x10RemoveMachineKey\x12*.castellan.user.v1.RemoveMachineKeyRequest\x1a+.castellan.user.v1.RemoveMachineKeyResponse\")\x82\xd3\xe4\x93\x02#*!/v1/users/{user_id}/keys/{key_id}\x12\xb2\x01\n" +
+	"\x10RemoveMachineKey\x12*.castellan.user.v1.RemoveMachineKeyRequest\x1a+.castellan.user.v1.RemoveMachineKeyResponse\")\x82\xd3\xe4\x93\x02#*!/v1/users/{user_id}/keys/{key_id}\x12\xa7\x01\n" +
+	"\x15AddMachineCertificate\x12/.castellan.user.v1.AddMachineCertificateRequest\x1a0.castellan.user.v1.AddMachineCertificateResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/users/{user_id}/certificates\x12\xad\x01\n" +
+	"\x17ListMachineCertificates\x121.castellan.user.v1.ListMachineCertificatesRequest\x1a2.castellan.user.v1.ListMachineCertificatesResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/users/{user_id}/certificates\x90\x02\x01\x12\xbe\x01\n" +
+	"\x18RemoveMachineCertificate\x122.castellan.user.v1.RemoveMachineCertificateRequest\x1a3.castellan.user.v1.RemoveMachineCertificateResponse\"9\x82\xd3\xe4\x93\x023*1/v1/users/{user_id}/certificates/{certificate_id}\x12\xb2\x01\n" +
 	"\x14SendVerificationCode\x12..castellan.user.v1.SendVerificationCodeRequest\x1a/.castellan.user.v1.SendVerificationCodeResponse\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/users/{user_id}/contact/{channel}:sendCode\x12\xab\x01\n" +
 	"\x16SendMyVerificationCode\x120.castellan.user.v1.SendMyVerificationCodeRequest\x1a1.castellan.user.v1.SendMyVerificationCodeResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/me/contact/{channel}:sendCode\x12\x94\x01\n" +
 	"\x0fVerifyMyContact\x12).castellan.user.v1.VerifyMyContactRequest\x1a*.castellan.user.v1.VerifyMyContactResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/me/contact/{channel}:verify\x12\x87\x01\n" +
@@ -3563,7 +4078,7 @@ func file_castellan_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_castellan_user_v1_user_proto_goTypes = []any{
 	(UserState)(0),                              // 0: castellan.user.v1.UserState
 	(*User)(nil),                                // 1: castellan.user.v1.User
@@ -3623,89 +4138,109 @@ var file_castellan_user_v1_user_proto_goTypes = []any{
 	(*GetMyUserResponse)(nil),                   // 55: castellan.user.v1.GetMyUserResponse
 	(*UpdateMyUserRequest)(nil),                 // 56: castellan.user.v1.UpdateMyUserRequest
 	(*UpdateMyUserResponse)(nil),                // 57: castellan.user.v1.UpdateMyUserResponse
-	(*structpb.Struct)(nil),                     // 58: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),               // 59: google.protobuf.Timestamp
+	(*CertificateSubject)(nil),                  // 58: castellan.user.v1.CertificateSubject
+	(*AddMachineCertificateRequest)(nil),        // 59: castellan.user.v1.AddMachineCertificateRequest
+	(*AddMachineCertificateResponse)(nil),       // 60: castellan.user.v1.AddMachineCertificateResponse
+	(*MachineCertificate)(nil),                  // 61: castellan.user.v1.MachineCertificate
+	(*ListMachineCertificatesRequest)(nil),      // 62: castellan.user.v1.ListMachineCertificatesRequest
+	(*ListMachineCertificatesResponse)(nil),     // 63: castellan.user.v1.ListMachineCertificatesResponse
+	(*RemoveMachineCertificateRequest)(nil),     // 64: castellan.user.v1.RemoveMachineCertificateRequest
+	(*RemoveMachineCertificateResponse)(nil),    // 65: castellan.user.v1.RemoveMachineCertificateResponse
+	(*structpb.Struct)(nil),                     // 66: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),               // 67: google.protobuf.Timestamp
 }
 var file_castellan_user_v1_user_proto_depIdxs = []int32{
-	58, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
+	66, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
 	0,  // 1: castellan.user.v1.User.state:type_name -> castellan.user.v1.UserState
-	59, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	59, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	58, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
+	67, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	67, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	66, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
 	5,  // 5: castellan.user.v1.ImportUsersRequest.users:type_name -> castellan.user.v1.ImportedUser
-	58, // 6: castellan.user.v1.ImportedUser.traits:type_name -> google.protobuf.Struct
+	66, // 6: castellan.user.v1.ImportedUser.traits:type_name -> google.protobuf.Struct
 	6,  // 7: castellan.user.v1.ImportUsersResponse.failures:type_name -> castellan.user.v1.ImportFailure
 	1,  // 8: castellan.user.v1.GetUserResponse.user:type_name -> castellan.user.v1.User
 	0,  // 9: castellan.user.v1.SearchUsersRequest.state:type_name -> castellan.user.v1.UserState
 	10, // 10: castellan.user.v1.SearchUsersRequest.traits:type_name -> castellan.user.v1.TraitFilter
 	1,  // 11: castellan.user.v1.SearchUsersResponse.users:type_name -> castellan.user.v1.User
-	58, // 12: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
-	59, // 13: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	59, // 14: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	66, // 12: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
+	67, // 13: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	67, // 14: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	37, // 15: castellan.user.v1.AddMachineKeyResponse.key:type_name -> castellan.user.v1.MachineKey
-	59, // 16: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
-	59, // 17: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
+	67, // 16: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
+	67, // 17: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
 	37, // 18: castellan.user.v1.ListMachineKeysResponse.keys:type_name -> castellan.user.v1.MachineKey
-	59, // 19: castellan.user.v1.AddMyPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	67, // 19: castellan.user.v1.AddMyPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 20: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
-	58, // 21: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
-	2,  // 22: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
-	4,  // 23: castellan.user.v1.UserService.ImportUsers:input_type -> castellan.user.v1.ImportUsersRequest
-	8,  // 24: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
-	11, // 25: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
-	13, // 26: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
-	15, // 27: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
-	17, // 28: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
-	19, // 29: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
-	21, // 30: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
-	23, // 31: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
-	25, // 32: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
-	27, // 33: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
-	29, // 34: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
-	31, // 35: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
-	33, // 36: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
-	35, // 37: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
-	38, // 38: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
-	40, // 39: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
-	42, // 40: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
-	44, // 41: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
-	46, // 42: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
-	48, // 43: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
-	50, // 44: castellan.user.v1.UserService.AddMyPersonalAccessToken:input_type -> castellan.user.v1.AddMyPersonalAccessTokenRequest
-	52, // 45: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:input_type -> castellan.user.v1.RemoveMyPersonalAccessTokenRequest
-	54, // 46: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
-	56, // 47: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
-	3,  // 48: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
-	7,  // 49: castellan.user.v1.UserService.ImportUsers:output_type -> castellan.user.v1.ImportUsersResponse
-	9,  // 50: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
-	12, // 51: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
-	14, // 52: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
-	16, // 53: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
-	18, // 54: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
-	20, // 55: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
-	22, // 56: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
-	24, // 57: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
-	26, // 58: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
-	28, // 59: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
-	30, // 60: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
-	32, // 61: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
-	34, // 62: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
-	36, // 63: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
-	39, // 64: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
-	41, // 65: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
-	43, // 66: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
-	45, // 67: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
-	47, // 68: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
-	49, // 69: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
-	51, // 70: castellan.user.v1.UserService.AddMyPersonalAccessToken:output_type -> castellan.user.v1.AddMyPersonalAccessTokenResponse
-	53, // 71: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:output_type -> castellan.user.v1.RemoveMyPersonalAccessTokenResponse
-	55, // 72: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
-	57, // 73: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
-	48, // [48:74] is the sub-list for method output_type
-	22, // [22:48] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	66, // 21: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
+	58, // 22: castellan.user.v1.AddMachineCertificateRequest.subject:type_name -> castellan.user.v1.CertificateSubject
+	61, // 23: castellan.user.v1.AddMachineCertificateResponse.certificate:type_name -> castellan.user.v1.MachineCertificate
+	67, // 24: castellan.user.v1.MachineCertificate.expire_time:type_name -> google.protobuf.Timestamp
+	58, // 25: castellan.user.v1.MachineCertificate.subject:type_name -> castellan.user.v1.CertificateSubject
+	67, // 26: castellan.user.v1.MachineCertificate.create_time:type_name -> google.protobuf.Timestamp
+	61, // 27: castellan.user.v1.ListMachineCertificatesResponse.certificates:type_name -> castellan.user.v1.MachineCertificate
+	2,  // 28: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
+	4,  // 29: castellan.user.v1.UserService.ImportUsers:input_type -> castellan.user.v1.ImportUsersRequest
+	8,  // 30: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
+	11, // 31: castellan.user.v1.UserService.SearchUsers:input_type -> castellan.user.v1.SearchUsersRequest
+	13, // 32: castellan.user.v1.UserService.UpdateUser:input_type -> castellan.user.v1.UpdateUserRequest
+	15, // 33: castellan.user.v1.UserService.DeleteUser:input_type -> castellan.user.v1.DeleteUserRequest
+	17, // 34: castellan.user.v1.UserService.LockUser:input_type -> castellan.user.v1.LockUserRequest
+	19, // 35: castellan.user.v1.UserService.UnlockUser:input_type -> castellan.user.v1.UnlockUserRequest
+	21, // 36: castellan.user.v1.UserService.DeactivateUser:input_type -> castellan.user.v1.DeactivateUserRequest
+	23, // 37: castellan.user.v1.UserService.ReactivateUser:input_type -> castellan.user.v1.ReactivateUserRequest
+	25, // 38: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
+	27, // 39: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
+	29, // 40: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
+	31, // 41: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
+	33, // 42: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
+	35, // 43: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
+	38, // 44: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
+	40, // 45: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
+	59, // 46: castellan.user.v1.UserService.AddMachineCertificate:input_type -> castellan.user.v1.AddMachineCertificateRequest
+	62, // 47: castellan.user.v1.UserService.ListMachineCertificates:input_type -> castellan.user.v1.ListMachineCertificatesRequest
+	64, // 48: castellan.user.v1.UserService.RemoveMachineCertificate:input_type -> castellan.user.v1.RemoveMachineCertificateRequest
+	42, // 49: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
+	44, // 50: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
+	46, // 51: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
+	48, // 52: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
+	50, // 53: castellan.user.v1.UserService.AddMyPersonalAccessToken:input_type -> castellan.user.v1.AddMyPersonalAccessTokenRequest
+	52, // 54: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:input_type -> castellan.user.v1.RemoveMyPersonalAccessTokenRequest
+	54, // 55: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
+	56, // 56: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
+	3,  // 57: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
+	7,  // 58: castellan.user.v1.UserService.ImportUsers:output_type -> castellan.user.v1.ImportUsersResponse
+	9,  // 59: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
+	12, // 60: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
+	14, // 61: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
+	16, // 62: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
+	18, // 63: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
+	20, // 64: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
+	22, // 65: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
+	24, // 66: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
+	26, // 67: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
+	28, // 68: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
+	30, // 69: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
+	32, // 70: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
+	34, // 71: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
+	36, // 72: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
+	39, // 73: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
+	41, // 74: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
+	60, // 75: castellan.user.v1.UserService.AddMachineCertificate:output_type -> castellan.user.v1.AddMachineCertificateResponse
+	63, // 76: castellan.user.v1.UserService.ListMachineCertificates:output_type -> castellan.user.v1.ListMachineCertificatesResponse
+	65, // 77: castellan.user.v1.UserService.RemoveMachineCertificate:output_type -> castellan.user.v1.RemoveMachineCertificateResponse
+	43, // 78: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
+	45, // 79: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
+	47, // 80: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
+	49, // 81: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
+	51, // 82: castellan.user.v1.UserService.AddMyPersonalAccessToken:output_type -> castellan.user.v1.AddMyPersonalAccessTokenResponse
+	53, // 83: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:output_type -> castellan.user.v1.RemoveMyPersonalAccessTokenResponse
+	55, // 84: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
+	57, // 85: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
+	57, // [57:86] is the sub-list for method output_type
+	28, // [28:57] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_castellan_user_v1_user_proto_init() }
@@ -3720,7 +4255,7 @@ func file_castellan_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_user_v1_user_proto_rawDesc), len(file_castellan_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   57,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

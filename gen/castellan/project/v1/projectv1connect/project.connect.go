@@ -72,6 +72,9 @@ const (
 	// ProjectServiceSetApplicationDPoPProcedure is the fully-qualified name of the ProjectService's
 	// SetApplicationDPoP RPC.
 	ProjectServiceSetApplicationDPoPProcedure = "/castellan.project.v1.ProjectService/SetApplicationDPoP"
+	// ProjectServiceSetApplicationFAPIProcedure is the fully-qualified name of the ProjectService's
+	// SetApplicationFAPI RPC.
+	ProjectServiceSetApplicationFAPIProcedure = "/castellan.project.v1.ProjectService/SetApplicationFAPI"
 )
 
 // ProjectServiceClient is a client for the castellan.project.v1.ProjectService service.
@@ -115,6 +118,14 @@ type ProjectServiceClient interface {
 	// 9449): whether its tokens must be DPoP-bound, and whether its proofs
 	// must carry a server nonce. Tokens already issued keep their binding.
 	SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error)
+	// SetApplicationFAPI turns the FAPI 2.0 Security Profile on or off for a
+	// client application. Turning it on is refused (FAILED_PRECONDITION,
+	// naming what to change) unless the application is confidential,
+	// authenticates with private_key_jwt, tls_client_auth or
+	// self_signed_tls_client_auth, and signs its ID tokens with ES256 or
+	// EdDSA; while it is on, UpdateApplication refuses changes that leave
+	// the profile.
+	SetApplicationFAPI(context.Context, *connect.Request[v1.SetApplicationFAPIRequest]) (*connect.Response[v1.SetApplicationFAPIResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the castellan.project.v1.ProjectService service.
@@ -204,6 +215,12 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("SetApplicationDPoP")),
 			connect.WithClientOptions(opts...),
 		),
+		setApplicationFAPI: connect.NewClient[v1.SetApplicationFAPIRequest, v1.SetApplicationFAPIResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationFAPIProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationFAPI")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -221,6 +238,7 @@ type projectServiceClient struct {
 	addClientSecret         *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
 	removeClientSecret      *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
 	setApplicationDPoP      *connect.Client[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse]
+	setApplicationFAPI      *connect.Client[v1.SetApplicationFAPIRequest, v1.SetApplicationFAPIResponse]
 }
 
 // CreateProject calls castellan.project.v1.ProjectService.CreateProject.
@@ -283,6 +301,11 @@ func (c *projectServiceClient) SetApplicationDPoP(ctx context.Context, req *conn
 	return c.setApplicationDPoP.CallUnary(ctx, req)
 }
 
+// SetApplicationFAPI calls castellan.project.v1.ProjectService.SetApplicationFAPI.
+func (c *projectServiceClient) SetApplicationFAPI(ctx context.Context, req *connect.Request[v1.SetApplicationFAPIRequest]) (*connect.Response[v1.SetApplicationFAPIResponse], error) {
+	return c.setApplicationFAPI.CallUnary(ctx, req)
+}
+
 // ProjectServiceHandler is an implementation of the castellan.project.v1.ProjectService service.
 type ProjectServiceHandler interface {
 	// CreateProject adds a project to an organization.
@@ -324,6 +347,14 @@ type ProjectServiceHandler interface {
 	// 9449): whether its tokens must be DPoP-bound, and whether its proofs
 	// must carry a server nonce. Tokens already issued keep their binding.
 	SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error)
+	// SetApplicationFAPI turns the FAPI 2.0 Security Profile on or off for a
+	// client application. Turning it on is refused (FAILED_PRECONDITION,
+	// naming what to change) unless the application is confidential,
+	// authenticates with private_key_jwt, tls_client_auth or
+	// self_signed_tls_client_auth, and signs its ID tokens with ES256 or
+	// EdDSA; while it is on, UpdateApplication refuses changes that leave
+	// the profile.
+	SetApplicationFAPI(context.Context, *connect.Request[v1.SetApplicationFAPIRequest]) (*connect.Response[v1.SetApplicationFAPIResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -409,6 +440,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("SetApplicationDPoP")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetApplicationFAPIHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationFAPIProcedure,
+		svc.SetApplicationFAPI,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationFAPI")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.project.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -435,6 +472,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceRemoveClientSecretHandler.ServeHTTP(w, r)
 		case ProjectServiceSetApplicationDPoPProcedure:
 			projectServiceSetApplicationDPoPHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationFAPIProcedure:
+			projectServiceSetApplicationFAPIHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -490,4 +529,8 @@ func (UnimplementedProjectServiceHandler) RemoveClientSecret(context.Context, *c
 
 func (UnimplementedProjectServiceHandler) SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationDPoP is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationFAPI(context.Context, *connect.Request[v1.SetApplicationFAPIRequest]) (*connect.Response[v1.SetApplicationFAPIResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationFAPI is not implemented"))
 }

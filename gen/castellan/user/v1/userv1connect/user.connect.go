@@ -80,6 +80,15 @@ const (
 	// UserServiceRemoveMachineKeyProcedure is the fully-qualified name of the UserService's
 	// RemoveMachineKey RPC.
 	UserServiceRemoveMachineKeyProcedure = "/castellan.user.v1.UserService/RemoveMachineKey"
+	// UserServiceAddMachineCertificateProcedure is the fully-qualified name of the UserService's
+	// AddMachineCertificate RPC.
+	UserServiceAddMachineCertificateProcedure = "/castellan.user.v1.UserService/AddMachineCertificate"
+	// UserServiceListMachineCertificatesProcedure is the fully-qualified name of the UserService's
+	// ListMachineCertificates RPC.
+	UserServiceListMachineCertificatesProcedure = "/castellan.user.v1.UserService/ListMachineCertificates"
+	// UserServiceRemoveMachineCertificateProcedure is the fully-qualified name of the UserService's
+	// RemoveMachineCertificate RPC.
+	UserServiceRemoveMachineCertificateProcedure = "/castellan.user.v1.UserService/RemoveMachineCertificate"
 	// UserServiceSendVerificationCodeProcedure is the fully-qualified name of the UserService's
 	// SendVerificationCode RPC.
 	UserServiceSendVerificationCodeProcedure = "/castellan.user.v1.UserService/SendVerificationCode"
@@ -155,6 +164,18 @@ type UserServiceClient interface {
 	ListMachineKeys(context.Context, *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error)
 	// RemoveMachineKey removes a machine key; it cannot be registered again.
 	RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error)
+	// AddMachineCertificate registers a TLS client certificate a machine
+	// user authenticates with (client_credentials with its user id as
+	// client_id, RFC 8705): a certificate (PEM; the one presented must be
+	// it) or a subject (a trust set of the instance and one subject value
+	// the certificate must carry). The user's type must list the
+	// client_certificate authenticator.
+	AddMachineCertificate(context.Context, *connect.Request[v1.AddMachineCertificateRequest]) (*connect.Response[v1.AddMachineCertificateResponse], error)
+	// ListMachineCertificates lists a user's registered certificates.
+	ListMachineCertificates(context.Context, *connect.Request[v1.ListMachineCertificatesRequest]) (*connect.Response[v1.ListMachineCertificatesResponse], error)
+	// RemoveMachineCertificate ends a registration at once; a removed
+	// certificate cannot be registered again.
+	RemoveMachineCertificate(context.Context, *connect.Request[v1.RemoveMachineCertificateRequest]) (*connect.Response[v1.RemoveMachineCertificateResponse], error)
 	// SendVerificationCode sends the user a code proving its email address
 	// or phone number (channel "email" or "phone").
 	SendVerificationCode(context.Context, *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error)
@@ -302,6 +323,25 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("RemoveMachineKey")),
 			connect.WithClientOptions(opts...),
 		),
+		addMachineCertificate: connect.NewClient[v1.AddMachineCertificateRequest, v1.AddMachineCertificateResponse](
+			httpClient,
+			baseURL+UserServiceAddMachineCertificateProcedure,
+			connect.WithSchema(userServiceMethods.ByName("AddMachineCertificate")),
+			connect.WithClientOptions(opts...),
+		),
+		listMachineCertificates: connect.NewClient[v1.ListMachineCertificatesRequest, v1.ListMachineCertificatesResponse](
+			httpClient,
+			baseURL+UserServiceListMachineCertificatesProcedure,
+			connect.WithSchema(userServiceMethods.ByName("ListMachineCertificates")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		removeMachineCertificate: connect.NewClient[v1.RemoveMachineCertificateRequest, v1.RemoveMachineCertificateResponse](
+			httpClient,
+			baseURL+UserServiceRemoveMachineCertificateProcedure,
+			connect.WithSchema(userServiceMethods.ByName("RemoveMachineCertificate")),
+			connect.WithClientOptions(opts...),
+		),
 		sendVerificationCode: connect.NewClient[v1.SendVerificationCodeRequest, v1.SendVerificationCodeResponse](
 			httpClient,
 			baseURL+UserServiceSendVerificationCodeProcedure,
@@ -374,6 +414,9 @@ type userServiceClient struct {
 	addMachineKey               *connect.Client[v1.AddMachineKeyRequest, v1.AddMachineKeyResponse]
 	listMachineKeys             *connect.Client[v1.ListMachineKeysRequest, v1.ListMachineKeysResponse]
 	removeMachineKey            *connect.Client[v1.RemoveMachineKeyRequest, v1.RemoveMachineKeyResponse]
+	addMachineCertificate       *connect.Client[v1.AddMachineCertificateRequest, v1.AddMachineCertificateResponse]
+	listMachineCertificates     *connect.Client[v1.ListMachineCertificatesRequest, v1.ListMachineCertificatesResponse]
+	removeMachineCertificate    *connect.Client[v1.RemoveMachineCertificateRequest, v1.RemoveMachineCertificateResponse]
 	sendVerificationCode        *connect.Client[v1.SendVerificationCodeRequest, v1.SendVerificationCodeResponse]
 	sendMyVerificationCode      *connect.Client[v1.SendMyVerificationCodeRequest, v1.SendMyVerificationCodeResponse]
 	verifyMyContact             *connect.Client[v1.VerifyMyContactRequest, v1.VerifyMyContactResponse]
@@ -474,6 +517,21 @@ func (c *userServiceClient) RemoveMachineKey(ctx context.Context, req *connect.R
 	return c.removeMachineKey.CallUnary(ctx, req)
 }
 
+// AddMachineCertificate calls castellan.user.v1.UserService.AddMachineCertificate.
+func (c *userServiceClient) AddMachineCertificate(ctx context.Context, req *connect.Request[v1.AddMachineCertificateRequest]) (*connect.Response[v1.AddMachineCertificateResponse], error) {
+	return c.addMachineCertificate.CallUnary(ctx, req)
+}
+
+// ListMachineCertificates calls castellan.user.v1.UserService.ListMachineCertificates.
+func (c *userServiceClient) ListMachineCertificates(ctx context.Context, req *connect.Request[v1.ListMachineCertificatesRequest]) (*connect.Response[v1.ListMachineCertificatesResponse], error) {
+	return c.listMachineCertificates.CallUnary(ctx, req)
+}
+
+// RemoveMachineCertificate calls castellan.user.v1.UserService.RemoveMachineCertificate.
+func (c *userServiceClient) RemoveMachineCertificate(ctx context.Context, req *connect.Request[v1.RemoveMachineCertificateRequest]) (*connect.Response[v1.RemoveMachineCertificateResponse], error) {
+	return c.removeMachineCertificate.CallUnary(ctx, req)
+}
+
 // SendVerificationCode calls castellan.user.v1.UserService.SendVerificationCode.
 func (c *userServiceClient) SendVerificationCode(ctx context.Context, req *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error) {
 	return c.sendVerificationCode.CallUnary(ctx, req)
@@ -564,6 +622,18 @@ type UserServiceHandler interface {
 	ListMachineKeys(context.Context, *connect.Request[v1.ListMachineKeysRequest]) (*connect.Response[v1.ListMachineKeysResponse], error)
 	// RemoveMachineKey removes a machine key; it cannot be registered again.
 	RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error)
+	// AddMachineCertificate registers a TLS client certificate a machine
+	// user authenticates with (client_credentials with its user id as
+	// client_id, RFC 8705): a certificate (PEM; the one presented must be
+	// it) or a subject (a trust set of the instance and one subject value
+	// the certificate must carry). The user's type must list the
+	// client_certificate authenticator.
+	AddMachineCertificate(context.Context, *connect.Request[v1.AddMachineCertificateRequest]) (*connect.Response[v1.AddMachineCertificateResponse], error)
+	// ListMachineCertificates lists a user's registered certificates.
+	ListMachineCertificates(context.Context, *connect.Request[v1.ListMachineCertificatesRequest]) (*connect.Response[v1.ListMachineCertificatesResponse], error)
+	// RemoveMachineCertificate ends a registration at once; a removed
+	// certificate cannot be registered again.
+	RemoveMachineCertificate(context.Context, *connect.Request[v1.RemoveMachineCertificateRequest]) (*connect.Response[v1.RemoveMachineCertificateResponse], error)
 	// SendVerificationCode sends the user a code proving its email address
 	// or phone number (channel "email" or "phone").
 	SendVerificationCode(context.Context, *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error)
@@ -707,6 +777,25 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("RemoveMachineKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userServiceAddMachineCertificateHandler := connect.NewUnaryHandler(
+		UserServiceAddMachineCertificateProcedure,
+		svc.AddMachineCertificate,
+		connect.WithSchema(userServiceMethods.ByName("AddMachineCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceListMachineCertificatesHandler := connect.NewUnaryHandler(
+		UserServiceListMachineCertificatesProcedure,
+		svc.ListMachineCertificates,
+		connect.WithSchema(userServiceMethods.ByName("ListMachineCertificates")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceRemoveMachineCertificateHandler := connect.NewUnaryHandler(
+		UserServiceRemoveMachineCertificateProcedure,
+		svc.RemoveMachineCertificate,
+		connect.WithSchema(userServiceMethods.ByName("RemoveMachineCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
 	userServiceSendVerificationCodeHandler := connect.NewUnaryHandler(
 		UserServiceSendVerificationCodeProcedure,
 		svc.SendVerificationCode,
@@ -794,6 +883,12 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 			userServiceListMachineKeysHandler.ServeHTTP(w, r)
 		case UserServiceRemoveMachineKeyProcedure:
 			userServiceRemoveMachineKeyHandler.ServeHTTP(w, r)
+		case UserServiceAddMachineCertificateProcedure:
+			userServiceAddMachineCertificateHandler.ServeHTTP(w, r)
+		case UserServiceListMachineCertificatesProcedure:
+			userServiceListMachineCertificatesHandler.ServeHTTP(w, r)
+		case UserServiceRemoveMachineCertificateProcedure:
+			userServiceRemoveMachineCertificateHandler.ServeHTTP(w, r)
 		case UserServiceSendVerificationCodeProcedure:
 			userServiceSendVerificationCodeHandler.ServeHTTP(w, r)
 		case UserServiceSendMyVerificationCodeProcedure:
@@ -889,6 +984,18 @@ func (UnimplementedUserServiceHandler) ListMachineKeys(context.Context, *connect
 
 func (UnimplementedUserServiceHandler) RemoveMachineKey(context.Context, *connect.Request[v1.RemoveMachineKeyRequest]) (*connect.Response[v1.RemoveMachineKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveMachineKey is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) AddMachineCertificate(context.Context, *connect.Request[v1.AddMachineCertificateRequest]) (*connect.Response[v1.AddMachineCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.AddMachineCertificate is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) ListMachineCertificates(context.Context, *connect.Request[v1.ListMachineCertificatesRequest]) (*connect.Response[v1.ListMachineCertificatesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.ListMachineCertificates is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) RemoveMachineCertificate(context.Context, *connect.Request[v1.RemoveMachineCertificateRequest]) (*connect.Response[v1.RemoveMachineCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveMachineCertificate is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) SendVerificationCode(context.Context, *connect.Request[v1.SendVerificationCodeRequest]) (*connect.Response[v1.SendVerificationCodeResponse], error) {
