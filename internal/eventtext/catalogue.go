@@ -109,6 +109,8 @@ var catalogue = map[string]text{
 		"Das Projekt {name} wurde angelegt."},
 	"project.application.added": {"Application {name} was added with client id {clientId}.",
 		"Die Anwendung {name} wurde mit der Client-ID {clientId} angelegt."},
+	"project.application.authentication.changed": {"Application {appId} now authenticates with {authMethod}.",
+		"Die Anwendung {appId} authentifiziert sich jetzt mit {authMethod}."},
 	"project.application.changed": {"Application {name} was changed.",
 		"Die Anwendung {name} wurde geändert."},
 	"project.application.dpop.set": {"The DPoP settings of application {appId} were changed.",

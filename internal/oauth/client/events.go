@@ -127,4 +127,5 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[SecretRemoved](r, 1)
 	eventstore.Register[DPoPSet](r, 1)
 	eventstore.Register[CertificateRefused](r, 1)
+	eventstore.Register[AuthenticationChanged](r, 1)
 }

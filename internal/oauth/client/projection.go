@@ -88,7 +88,7 @@ type Projection struct{}
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
 	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &ApplicationChanged{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{},
-		&DPoPSet{})
+		&DPoPSet{}, &AuthenticationChanged{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -179,6 +179,10 @@ VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID,
 		_, err = tx.ExecContext(ctx, `DELETE FROM client_secrets WHERE instance_id = $1 AND app_id = $2 AND secret_id = $3`, a.InstanceID, p.AppID, p.SecretID)
 	case *DPoPSet:
 		err = reduceDPoP(ctx, tx, a.InstanceID, p)
+	case *AuthenticationChanged:
+		_, err = tx.ExecContext(ctx, `UPDATE applications SET client_type = $1, auth_method = $2, jwks = $3, certificate_auth = $4
+WHERE instance_id = $5 AND app_id = $6`, clientType(p.Public), p.AuthMethod, string(p.JWKS), marshalCertificateAuth(p.TLSClientAuth, p.Certificates),
+			a.InstanceID, p.AppID)
 	default:
 		err = fmt.Errorf("unexpected payload %T", e.Payload)
 	}

@@ -72,6 +72,9 @@ const (
 	// ProjectServiceSetApplicationDPoPProcedure is the fully-qualified name of the ProjectService's
 	// SetApplicationDPoP RPC.
 	ProjectServiceSetApplicationDPoPProcedure = "/castellan.project.v1.ProjectService/SetApplicationDPoP"
+	// ProjectServiceSetApplicationAuthenticationProcedure is the fully-qualified name of the
+	// ProjectService's SetApplicationAuthentication RPC.
+	ProjectServiceSetApplicationAuthenticationProcedure = "/castellan.project.v1.ProjectService/SetApplicationAuthentication"
 )
 
 // ProjectServiceClient is a client for the castellan.project.v1.ProjectService service.
@@ -115,6 +118,15 @@ type ProjectServiceClient interface {
 	// 9449): whether its tokens must be DPoP-bound, and whether its proofs
 	// must carry a server nonce. Tokens already issued keep their binding.
 	SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error)
+	// SetApplicationAuthentication changes a client's type (public or
+	// confidential) and how it authenticates. Becoming a secret client
+	// (client_secret_basic or client_secret_post) issues a new secret,
+	// returned in the response only; private_key_jwt needs jwks,
+	// tls_client_auth tls_client_auth, self_signed_tls_client_auth its
+	// certificates; every other method removes the secrets. A change
+	// between public and confidential ends the client's grants (refresh
+	// tokens). Recorded as project.application.authentication.changed.
+	SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the castellan.project.v1.ProjectService service.
@@ -204,23 +216,30 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("SetApplicationDPoP")),
 			connect.WithClientOptions(opts...),
 		),
+		setApplicationAuthentication: connect.NewClient[v1.SetApplicationAuthenticationRequest, v1.SetApplicationAuthenticationResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationAuthenticationProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationAuthentication")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // projectServiceClient implements ProjectServiceClient.
 type projectServiceClient struct {
-	createProject           *connect.Client[v1.CreateProjectRequest, v1.CreateProjectResponse]
-	getProject              *connect.Client[v1.GetProjectRequest, v1.GetProjectResponse]
-	listProjects            *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
-	createApplication       *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
-	getApplication          *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
-	updateApplication       *connect.Client[v1.UpdateApplicationRequest, v1.UpdateApplicationResponse]
-	setApplicationRedirects *connect.Client[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse]
-	setApplicationKeys      *connect.Client[v1.SetApplicationKeysRequest, v1.SetApplicationKeysResponse]
-	listApplications        *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
-	addClientSecret         *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
-	removeClientSecret      *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
-	setApplicationDPoP      *connect.Client[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse]
+	createProject                *connect.Client[v1.CreateProjectRequest, v1.CreateProjectResponse]
+	getProject                   *connect.Client[v1.GetProjectRequest, v1.GetProjectResponse]
+	listProjects                 *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
+	createApplication            *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
+	getApplication               *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
+	updateApplication            *connect.Client[v1.UpdateApplicationRequest, v1.UpdateApplicationResponse]
+	setApplicationRedirects      *connect.Client[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse]
+	setApplicationKeys           *connect.Client[v1.SetApplicationKeysRequest, v1.SetApplicationKeysResponse]
+	listApplications             *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
+	addClientSecret              *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
+	removeClientSecret           *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
+	setApplicationDPoP           *connect.Client[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse]
+	setApplicationAuthentication *connect.Client[v1.SetApplicationAuthenticationRequest, v1.SetApplicationAuthenticationResponse]
 }
 
 // CreateProject calls castellan.project.v1.ProjectService.CreateProject.
@@ -283,6 +302,12 @@ func (c *projectServiceClient) SetApplicationDPoP(ctx context.Context, req *conn
 	return c.setApplicationDPoP.CallUnary(ctx, req)
 }
 
+// SetApplicationAuthentication calls
+// castellan.project.v1.ProjectService.SetApplicationAuthentication.
+func (c *projectServiceClient) SetApplicationAuthentication(ctx context.Context, req *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error) {
+	return c.setApplicationAuthentication.CallUnary(ctx, req)
+}
+
 // ProjectServiceHandler is an implementation of the castellan.project.v1.ProjectService service.
 type ProjectServiceHandler interface {
 	// CreateProject adds a project to an organization.
@@ -324,6 +349,15 @@ type ProjectServiceHandler interface {
 	// 9449): whether its tokens must be DPoP-bound, and whether its proofs
 	// must carry a server nonce. Tokens already issued keep their binding.
 	SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error)
+	// SetApplicationAuthentication changes a client's type (public or
+	// confidential) and how it authenticates. Becoming a secret client
+	// (client_secret_basic or client_secret_post) issues a new secret,
+	// returned in the response only; private_key_jwt needs jwks,
+	// tls_client_auth tls_client_auth, self_signed_tls_client_auth its
+	// certificates; every other method removes the secrets. A change
+	// between public and confidential ends the client's grants (refresh
+	// tokens). Recorded as project.application.authentication.changed.
+	SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -409,6 +443,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("SetApplicationDPoP")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetApplicationAuthenticationHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationAuthenticationProcedure,
+		svc.SetApplicationAuthentication,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationAuthentication")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.project.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -435,6 +475,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceRemoveClientSecretHandler.ServeHTTP(w, r)
 		case ProjectServiceSetApplicationDPoPProcedure:
 			projectServiceSetApplicationDPoPHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationAuthenticationProcedure:
+			projectServiceSetApplicationAuthenticationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -490,4 +532,8 @@ func (UnimplementedProjectServiceHandler) RemoveClientSecret(context.Context, *c
 
 func (UnimplementedProjectServiceHandler) SetApplicationDPoP(context.Context, *connect.Request[v1.SetApplicationDPoPRequest]) (*connect.Response[v1.SetApplicationDPoPResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationDPoP is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationAuthentication is not implemented"))
 }
