@@ -117,6 +117,8 @@ var catalogue = map[string]text{
 		"Die DPoP-Einstellungen der Anwendung {appId} wurden geändert."},
 	"project.application.keys.set": {"The keys of application {appId} were replaced.",
 		"Die Schlüssel der Anwendung {appId} wurden ersetzt."},
+	"project.application.may_act.set": {"Who may act for the users of application {appId}'s tokens was set.",
+		"Wer für die Benutzer der Tokens der Anwendung {appId} handeln darf, wurde festgelegt."},
 	"project.application.redirects.set": {"The redirect addresses of application {appId} were changed.",
 		"Die Weiterleitungsadressen der Anwendung {appId} wurden geändert."},
 	"project.application.secret.added": {"A client secret was added to application {appId}.",

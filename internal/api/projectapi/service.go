@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/castellan-iam/castellan/internal/oauth"
 	"github.com/castellan-iam/castellan/internal/oauth/grants"
 
 	"connectrpc.com/connect"
@@ -342,6 +343,9 @@ func applicationOf(a client.Application) *projectv1.Application {
 	if a.AccessTokenLifetime != 0 {
 		out.AccessTokenLifetime = durationpb.New(a.AccessTokenLifetime)
 	}
+	if a.MayAct != nil {
+		out.MayAct = &projectv1.MayAct{Sub: a.MayAct.Subject, ClientId: a.MayAct.ClientID}
+	}
 	for _, s := range a.Secrets {
 		out.Secrets = append(out.Secrets, secretOf(s))
 	}
@@ -480,4 +484,21 @@ func (s *Service) SetApplicationAuthentication(ctx context.Context, req *connect
 	}
 	return connect.NewResponse(&projectv1.SetApplicationAuthenticationResponse{Application: applicationOf(res.Application),
 		ClientSecret: res.Secret, GrantsEnded: int32(min(ended, math.MaxInt32))}), nil
+}
+
+// SetApplicationMayAct names who may act for the subjects of a client's
+// tokens (may_act, RFC 8693 section 4.4); project.write.
+func (s *Service) SetApplicationMayAct(ctx context.Context, req *connect.Request[projectv1.SetApplicationMayActRequest]) (*connect.Response[projectv1.SetApplicationMayActResponse], error) {
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	var m *oauth.MayAct
+	if ma := req.Msg.GetMayAct(); ma != nil {
+		m = &oauth.MayAct{Subject: ma.GetSub(), ClientID: ma.GetClientId()}
+	}
+	if app, err = s.commands.SetMayAct(ctx, caller.Editor(), caller.InstanceID, app.ID, m); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.SetApplicationMayActResponse{Application: applicationOf(app)}), nil
 }

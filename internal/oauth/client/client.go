@@ -104,7 +104,10 @@ type Application struct {
 	ImpersonationAllowed bool
 	// DPoP: whether its tokens must be DPoP-bound, and its proofs carry
 	// a server nonce (dpop.go).
-	DPoP      DPoP
+	DPoP DPoP
+	// MayAct is the may_act claim of the access tokens issued to it (RFC
+	// 8693 section 4.4, mayact.go); nil for none.
+	MayAct    *oauth.MayAct
 	Secrets   []Secret
 	CreatedAt time.Time
 }

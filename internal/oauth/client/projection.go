@@ -80,6 +80,10 @@ CREATE INDEX applications_resource ON applications (instance_id, resource_uri);`
 ALTER TABLE applications ADD COLUMN certificate_bound BOOLEAN NOT NULL DEFAULT FALSE;`,
 	Postgres: `ALTER TABLE applications ADD COLUMN certificate_auth TEXT NOT NULL DEFAULT '';
 ALTER TABLE applications ADD COLUMN certificate_bound BOOLEAN NOT NULL DEFAULT FALSE;`,
+}, {
+	Name:     "client/0110_may_act",
+	SQLite:   `ALTER TABLE applications ADD COLUMN may_act TEXT NOT NULL DEFAULT '';`,
+	Postgres: `ALTER TABLE applications ADD COLUMN may_act TEXT NOT NULL DEFAULT '';`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -88,7 +92,7 @@ type Projection struct{}
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
 	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &ApplicationChanged{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{},
-		&DPoPSet{}, &AuthenticationChanged{})
+		&DPoPSet{}, &AuthenticationChanged{}, &MayActSet{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -179,6 +183,8 @@ VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID,
 		_, err = tx.ExecContext(ctx, `DELETE FROM client_secrets WHERE instance_id = $1 AND app_id = $2 AND secret_id = $3`, a.InstanceID, p.AppID, p.SecretID)
 	case *DPoPSet:
 		err = reduceDPoP(ctx, tx, a.InstanceID, p)
+	case *MayActSet:
+		err = reduceMayAct(ctx, tx, a.InstanceID, p)
 	case *AuthenticationChanged:
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET client_type = $1, auth_method = $2, jwks = $3, certificate_auth = $4
 WHERE instance_id = $5 AND app_id = $6`, clientType(p.Public), p.AuthMethod, string(p.JWKS), marshalCertificateAuth(p.TLSClientAuth, p.Certificates),

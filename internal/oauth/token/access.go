@@ -39,6 +39,9 @@ type AccessClaims struct {
 	SessionID string `json:"sid,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act *Actor `json:"act,omitempty"`
+	// MayAct names the one party that may act for the subject in a token
+	// exchange (RFC 8693 section 4.4); nil for any the policy allows.
+	MayAct *oauth.MayAct `json:"may_act,omitempty"`
 	// Cnf binds a sender-constrained token to a DPoP key (RFC 9449
 	// section 6.1) or a certificate (RFC 8705 section 3.1); nil for a
 	// bearer token.
@@ -63,7 +66,7 @@ type plainClaims AccessClaims
 
 // accessClaimNames are the JSON names of AccessClaims' own fields.
 var accessClaimNames = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "jti": true, "client_id": true,
-	"scope": true, "auth_time": true, "sid": true, "act": true, "cnf": true}
+	"scope": true, "auth_time": true, "sid": true, "act": true, "cnf": true, "may_act": true}
 
 // MarshalJSON writes the claims and the Extra ones; an Extra claim named
 // like one of the token's own is left out.
@@ -118,6 +121,9 @@ type Access struct {
 	Extra map[string]any
 	// Act: the actor of a delegated token (RFC 8693); nil for none.
 	Act *Actor
+	// MayAct: who may act for the subject (RFC 8693 section 4.4); nil for
+	// no restriction.
+	MayAct *oauth.MayAct
 	// Cnf: the key or certificate the token is bound to; nil for a
 	// bearer token.
 	Cnf *oauth.Confirmation
@@ -131,7 +137,7 @@ func (a Access) claims(now time.Time) AccessClaims {
 	c := AccessClaims{
 		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
 		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Extra: a.Extra, Act: a.Act,
-		Cnf: a.Cnf,
+		Cnf: a.Cnf, MayAct: a.MayAct,
 	}
 	if !a.NotAfter.IsZero() && a.NotAfter.Unix() < c.Expiry {
 		c.Expiry = a.NotAfter.Unix()

@@ -54,6 +54,11 @@ const maxActors = 5
 //   - Impersonation (no actor_token) needs the client's
 //     ImpersonationAllowed; the new token carries the subject token's act
 //     unchanged, so a delegation cannot be laundered.
+//   - may_act (RFC 8693 section 4.4): a subject token that names who may
+//     act for its subject is exchanged only by delegation, with an actor
+//     token of that party (its sub, and its client_id when named);
+//     otherwise invalid_request. Tokens carry the may_act of the client
+//     they were issued to (client.Application.MayAct).
 //   - Scopes are at most the subject token's (all of them by default);
 //     aud is the client's project, or the resource servers named with
 //     resource or audience (RFC 8707, section 2.1 here); the lifetime is
@@ -134,6 +139,9 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	} else if !app.ImpersonationAllowed {
 		return nil, invalidRequest("the client may not impersonate: give an actor_token (delegation)")
 	}
+	if err := mayAct(subject.MayAct, actor); err != nil {
+		return nil, err
+	}
 	if depth(act) > maxActors {
 		return nil, invalidRequest("the chain of actors is longer than %d", maxActors)
 	}
@@ -153,7 +161,7 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	}
 	a := token.Access{
 		Issuer: r.Issuer, Subject: subject.Subject, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, ID: id.New(),
-		SessionID: subject.SessionID, Act: act, NotAfter: notAfter, Cnf: r.confirmation(),
+		SessionID: subject.SessionID, Act: act, NotAfter: notAfter, Cnf: r.confirmation(), MayAct: app.MayAct,
 	}
 	if isUser {
 		if a.Extra, err = userRoles(ctx, g.Claims, r.InstanceID, subject.Subject, app, scopes, oauth.InvalidRequest); err != nil {
@@ -263,6 +271,25 @@ func narrowScopes(requested string, held []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// mayAct applies the subject token's may_act claim (RFC 8693 section
+// 4.4), when it has one: the actor must be the party it names — its sub,
+// and the client its actor token was issued to when may_act names one.
+// An impersonation (actor nil) hides who acts, so it is refused: a
+// subject that names who may act for it is acted for by delegation only.
+// A refusal is invalid_request (section 2.2.2: the actor_token is not
+// acceptable by policy), like every other refused token.
+func mayAct(m *oauth.MayAct, actor *token.AccessClaims) error {
+	switch {
+	case m == nil:
+		return nil
+	case actor == nil:
+		return invalidRequest("the subject_token names who may act for its subject (may_act): impersonation is refused, give that party's actor_token")
+	case actor.Subject != m.Subject || m.ClientID != "" && actor.ClientID != m.ClientID:
+		return invalidRequest("the actor_token's party is not the one the subject_token's may_act allows to act for its subject")
+	}
+	return nil
 }
 
 // depth counts the actors of a nested act claim.

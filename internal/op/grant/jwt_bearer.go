@@ -73,6 +73,7 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 	if !r.NoClient {
 		app := r.Client.Application()
 		a.ClientID, a.Audience, format = app.ClientID, []string{app.ProjectID}, app.AccessTokenType
+		a.MayAct = app.MayAct
 		if a.Scopes, err = grantedScopes(r.Form.Get("scope"), app.Scopes); err != nil {
 			return nil, err
 		}

@@ -409,8 +409,11 @@ type Application struct {
 	// refresh tokens, to the TLS client certificate of the token request
 	// (RFC 8705 section 3, cnf x5t#S256).
 	CertificateBoundTokens bool `protobuf:"varint,28,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// MayAct is the may_act claim of the access tokens issued to it
+	// (SetApplicationMayAct); unset for none.
+	MayAct        *MayAct `protobuf:"bytes,50,opt,name=may_act,json=mayAct,proto3" json:"may_act,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -644,6 +647,13 @@ func (x *Application) GetCertificateBoundTokens() bool {
 		return x.CertificateBoundTokens
 	}
 	return false
+}
+
+func (x *Application) GetMayAct() *MayAct {
+	if x != nil {
+		return x.MayAct
+	}
+	return nil
 }
 
 // TlsClientAuth is the registration of a tls_client_auth client (RFC 8705
@@ -2562,6 +2572,165 @@ func (x *SetApplicationAuthenticationResponse) GetGrantsEnded() int32 {
 	return 0
 }
 
+// MayAct is a may_act claim (RFC 8693 section 4.4).
+type MayAct struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sub of the party that may act: a user id, or a client id for a client
+	// acting with its own client_credentials token.
+	Sub string `protobuf:"bytes,1,opt,name=sub,proto3" json:"sub,omitempty"`
+	// ClientId: when set, the client the actor token must have been issued
+	// to.
+	ClientId      string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MayAct) Reset() {
+	*x = MayAct{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MayAct) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MayAct) ProtoMessage() {}
+
+func (x *MayAct) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MayAct.ProtoReflect.Descriptor instead.
+func (*MayAct) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MayAct) GetSub() string {
+	if x != nil {
+		return x.Sub
+	}
+	return ""
+}
+
+func (x *MayAct) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+// SetApplicationMayActRequest names the party that may act for the
+// subjects of a client's tokens.
+type SetApplicationMayActRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application (a client).
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// MayAct: unset, or an empty sub, removes the restriction.
+	MayAct        *MayAct `protobuf:"bytes,2,opt,name=may_act,json=mayAct,proto3" json:"may_act,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationMayActRequest) Reset() {
+	*x = SetApplicationMayActRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationMayActRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationMayActRequest) ProtoMessage() {}
+
+func (x *SetApplicationMayActRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationMayActRequest.ProtoReflect.Descriptor instead.
+func (*SetApplicationMayActRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SetApplicationMayActRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SetApplicationMayActRequest) GetMayAct() *MayAct {
+	if x != nil {
+		return x.MayAct
+	}
+	return nil
+}
+
+// SetApplicationMayActResponse returns the application.
+type SetApplicationMayActResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application changed.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationMayActResponse) Reset() {
+	*x = SetApplicationMayActResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationMayActResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationMayActResponse) ProtoMessage() {}
+
+func (x *SetApplicationMayActResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationMayActResponse.ProtoReflect.Descriptor instead.
+func (*SetApplicationMayActResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SetApplicationMayActResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
 var File_castellan_project_v1_project_proto protoreflect.FileDescriptor
 
 const file_castellan_project_v1_project_proto_rawDesc = "" +
@@ -2578,7 +2747,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xa3\n" +
+	"expireTime\"\xda\n" +
 	"\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -2617,7 +2786,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x04dpop\x18( \x01(\v2\".castellan.project.v1.DPoPSettingsR\x04dpop\x12K\n" +
 	"\x0ftls_client_auth\x18\x1a \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12\"\n" +
 	"\fcertificates\x18\x1b \x01(\tR\fcertificates\x128\n" +
-	"\x18certificate_bound_tokens\x18\x1c \x01(\bR\x16certificateBoundTokens\"\xb6\x01\n" +
+	"\x18certificate_bound_tokens\x18\x1c \x01(\bR\x16certificateBoundTokens\x125\n" +
+	"\amay_act\x182 \x01(\v2\x1c.castellan.project.v1.MayActR\x06mayAct\"\xb6\x01\n" +
 	"\rTlsClientAuth\x12 \n" +
 	"\ftrust_set_id\x18\x01 \x01(\tR\n" +
 	"trustSetId\x12\x1d\n" +
@@ -2761,7 +2931,15 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"$SetApplicationAuthenticationResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\x12#\n" +
 	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\x12!\n" +
-	"\fgrants_ended\x18\x03 \x01(\x05R\vgrantsEnded*h\n" +
+	"\fgrants_ended\x18\x03 \x01(\x05R\vgrantsEnded\"7\n" +
+	"\x06MayAct\x12\x10\n" +
+	"\x03sub\x18\x01 \x01(\tR\x03sub\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\"{\n" +
+	"\x1bSetApplicationMayActRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x125\n" +
+	"\amay_act\x18\x02 \x01(\v2\x1c.castellan.project.v1.MayActR\x06mayAct\"c\n" +
+	"\x1cSetApplicationMayActResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication*h\n" +
 	"\x0fApplicationKind\x12 \n" +
 	"\x1cAPPLICATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15APPLICATION_KIND_OIDC\x10\x01\x12\x18\n" +
@@ -2773,7 +2951,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fRoleClaimFormat\x12!\n" +
 	"\x1dROLE_CLAIM_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ROLE_CLAIM_FORMAT_NESTED\x10\x01\x12\x1a\n" +
-	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xfe\x10\n" +
+	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xb4\x12\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
@@ -2788,7 +2966,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fAddClientSecret\x12,.castellan.project.v1.AddClientSecretRequest\x1a-.castellan.project.v1.AddClientSecretResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/applications/{application_id}/secrets\x12\xb6\x01\n" +
 	"\x12RemoveClientSecret\x12/.castellan.project.v1.RemoveClientSecretRequest\x1a0.castellan.project.v1.RemoveClientSecretResponse\"=\x82\xd3\xe4\x93\x027*5/v1/applications/{application_id}/secrets/{secret_id}\x12\xaa\x01\n" +
 	"\x12SetApplicationDPoP\x12/.castellan.project.v1.SetApplicationDPoPRequest\x1a0.castellan.project.v1.SetApplicationDPoPResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/dpop\x12\xd2\x01\n" +
-	"\x1cSetApplicationAuthentication\x129.castellan.project.v1.SetApplicationAuthenticationRequest\x1a:.castellan.project.v1.SetApplicationAuthenticationResponse\";\x82\xd3\xe4\x93\x025:\x01*\x1a0/v1/applications/{application_id}/authenticationBGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
+	"\x1cSetApplicationAuthentication\x129.castellan.project.v1.SetApplicationAuthenticationRequest\x1a:.castellan.project.v1.SetApplicationAuthenticationResponse\";\x82\xd3\xe4\x93\x025:\x01*\x1a0/v1/applications/{application_id}/authentication\x12\xb3\x01\n" +
+	"\x14SetApplicationMayAct\x121.castellan.project.v1.SetApplicationMayActRequest\x1a2.castellan.project.v1.SetApplicationMayActResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\x1a)/v1/applications/{application_id}/may_actBGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
 
 var (
 	file_castellan_project_v1_project_proto_rawDescOnce sync.Once
@@ -2803,7 +2982,7 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_castellan_project_v1_project_proto_goTypes = []any{
 	(ApplicationKind)(0),                         // 0: castellan.project.v1.ApplicationKind
 	(AccessTokenType)(0),                         // 1: castellan.project.v1.AccessTokenType
@@ -2840,77 +3019,85 @@ var file_castellan_project_v1_project_proto_goTypes = []any{
 	(*SetApplicationDPoPResponse)(nil),           // 32: castellan.project.v1.SetApplicationDPoPResponse
 	(*SetApplicationAuthenticationRequest)(nil),  // 33: castellan.project.v1.SetApplicationAuthenticationRequest
 	(*SetApplicationAuthenticationResponse)(nil), // 34: castellan.project.v1.SetApplicationAuthenticationResponse
-	(*timestamppb.Timestamp)(nil),                // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                  // 36: google.protobuf.Duration
+	(*MayAct)(nil),                               // 35: castellan.project.v1.MayAct
+	(*SetApplicationMayActRequest)(nil),          // 36: castellan.project.v1.SetApplicationMayActRequest
+	(*SetApplicationMayActResponse)(nil),         // 37: castellan.project.v1.SetApplicationMayActResponse
+	(*timestamppb.Timestamp)(nil),                // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                  // 39: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	35, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	35, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	35, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	38, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	38, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	38, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	36, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	39, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	35, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	38, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
 	30, // 9: castellan.project.v1.Application.dpop:type_name -> castellan.project.v1.DPoPSettings
 	6,  // 10: castellan.project.v1.Application.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
-	3,  // 11: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 12: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 13: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
-	0,  // 14: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
-	1,  // 15: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	36, // 16: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	2,  // 17: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	6,  // 18: castellan.project.v1.CreateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
-	5,  // 19: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 20: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 21: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 22: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 23: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	36, // 24: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	4,  // 25: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	27, // 26: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
-	1,  // 27: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	36, // 28: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	27, // 29: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
-	2,  // 30: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	6,  // 31: castellan.project.v1.UpdateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
-	5,  // 32: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 33: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
-	6,  // 34: castellan.project.v1.SetApplicationAuthenticationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
-	5,  // 35: castellan.project.v1.SetApplicationAuthenticationResponse.application:type_name -> castellan.project.v1.Application
-	7,  // 36: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	9,  // 37: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	11, // 38: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	13, // 39: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	19, // 40: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	28, // 41: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
-	16, // 42: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	14, // 43: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	21, // 44: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	23, // 45: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	25, // 46: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	31, // 47: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
-	33, // 48: castellan.project.v1.ProjectService.SetApplicationAuthentication:input_type -> castellan.project.v1.SetApplicationAuthenticationRequest
-	8,  // 49: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	10, // 50: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	12, // 51: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	18, // 52: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	20, // 53: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	29, // 54: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
-	17, // 55: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	15, // 56: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	22, // 57: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	24, // 58: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	26, // 59: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	32, // 60: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
-	34, // 61: castellan.project.v1.ProjectService.SetApplicationAuthentication:output_type -> castellan.project.v1.SetApplicationAuthenticationResponse
-	49, // [49:62] is the sub-list for method output_type
-	36, // [36:49] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	35, // 11: castellan.project.v1.Application.may_act:type_name -> castellan.project.v1.MayAct
+	3,  // 12: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 13: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 14: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
+	0,  // 15: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
+	1,  // 16: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	39, // 17: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 18: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 19: castellan.project.v1.CreateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 20: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 21: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 22: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 23: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 24: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	39, // 25: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 26: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	27, // 27: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
+	1,  // 28: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	39, // 29: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	27, // 30: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
+	2,  // 31: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 32: castellan.project.v1.UpdateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 33: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 34: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
+	6,  // 35: castellan.project.v1.SetApplicationAuthenticationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 36: castellan.project.v1.SetApplicationAuthenticationResponse.application:type_name -> castellan.project.v1.Application
+	35, // 37: castellan.project.v1.SetApplicationMayActRequest.may_act:type_name -> castellan.project.v1.MayAct
+	5,  // 38: castellan.project.v1.SetApplicationMayActResponse.application:type_name -> castellan.project.v1.Application
+	7,  // 39: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	9,  // 40: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	11, // 41: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	13, // 42: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	19, // 43: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	28, // 44: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
+	16, // 45: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	14, // 46: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	21, // 47: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	23, // 48: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	25, // 49: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	31, // 50: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
+	33, // 51: castellan.project.v1.ProjectService.SetApplicationAuthentication:input_type -> castellan.project.v1.SetApplicationAuthenticationRequest
+	36, // 52: castellan.project.v1.ProjectService.SetApplicationMayAct:input_type -> castellan.project.v1.SetApplicationMayActRequest
+	8,  // 53: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	10, // 54: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	12, // 55: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	18, // 56: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	20, // 57: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	29, // 58: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
+	17, // 59: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	15, // 60: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	22, // 61: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	24, // 62: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	26, // 63: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	32, // 64: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
+	34, // 65: castellan.project.v1.ProjectService.SetApplicationAuthentication:output_type -> castellan.project.v1.SetApplicationAuthenticationResponse
+	37, // 66: castellan.project.v1.ProjectService.SetApplicationMayAct:output_type -> castellan.project.v1.SetApplicationMayActResponse
+	53, // [53:67] is the sub-list for method output_type
+	39, // [39:53] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -2925,7 +3112,7 @@ func file_castellan_project_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -75,6 +75,9 @@ const (
 	// ProjectServiceSetApplicationAuthenticationProcedure is the fully-qualified name of the
 	// ProjectService's SetApplicationAuthentication RPC.
 	ProjectServiceSetApplicationAuthenticationProcedure = "/castellan.project.v1.ProjectService/SetApplicationAuthentication"
+	// ProjectServiceSetApplicationMayActProcedure is the fully-qualified name of the ProjectService's
+	// SetApplicationMayAct RPC.
+	ProjectServiceSetApplicationMayActProcedure = "/castellan.project.v1.ProjectService/SetApplicationMayAct"
 )
 
 // ProjectServiceClient is a client for the castellan.project.v1.ProjectService service.
@@ -127,6 +130,12 @@ type ProjectServiceClient interface {
 	// between public and confidential ends the client's grants (refresh
 	// tokens). Recorded as project.application.authentication.changed.
 	SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error)
+	// SetApplicationMayAct names the one party that may act for the
+	// subjects of the access tokens issued to a client from now on: their
+	// may_act claim (RFC 8693 section 4.4). A token exchange of such a
+	// token is refused unless its actor token is that party's; an empty
+	// may_act removes the restriction.
+	SetApplicationMayAct(context.Context, *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the castellan.project.v1.ProjectService service.
@@ -222,6 +231,12 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("SetApplicationAuthentication")),
 			connect.WithClientOptions(opts...),
 		),
+		setApplicationMayAct: connect.NewClient[v1.SetApplicationMayActRequest, v1.SetApplicationMayActResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationMayActProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationMayAct")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -240,6 +255,7 @@ type projectServiceClient struct {
 	removeClientSecret           *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
 	setApplicationDPoP           *connect.Client[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse]
 	setApplicationAuthentication *connect.Client[v1.SetApplicationAuthenticationRequest, v1.SetApplicationAuthenticationResponse]
+	setApplicationMayAct         *connect.Client[v1.SetApplicationMayActRequest, v1.SetApplicationMayActResponse]
 }
 
 // CreateProject calls castellan.project.v1.ProjectService.CreateProject.
@@ -308,6 +324,11 @@ func (c *projectServiceClient) SetApplicationAuthentication(ctx context.Context,
 	return c.setApplicationAuthentication.CallUnary(ctx, req)
 }
 
+// SetApplicationMayAct calls castellan.project.v1.ProjectService.SetApplicationMayAct.
+func (c *projectServiceClient) SetApplicationMayAct(ctx context.Context, req *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error) {
+	return c.setApplicationMayAct.CallUnary(ctx, req)
+}
+
 // ProjectServiceHandler is an implementation of the castellan.project.v1.ProjectService service.
 type ProjectServiceHandler interface {
 	// CreateProject adds a project to an organization.
@@ -358,6 +379,12 @@ type ProjectServiceHandler interface {
 	// between public and confidential ends the client's grants (refresh
 	// tokens). Recorded as project.application.authentication.changed.
 	SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error)
+	// SetApplicationMayAct names the one party that may act for the
+	// subjects of the access tokens issued to a client from now on: their
+	// may_act claim (RFC 8693 section 4.4). A token exchange of such a
+	// token is refused unless its actor token is that party's; an empty
+	// may_act removes the restriction.
+	SetApplicationMayAct(context.Context, *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -449,6 +476,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("SetApplicationAuthentication")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetApplicationMayActHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationMayActProcedure,
+		svc.SetApplicationMayAct,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationMayAct")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.project.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -477,6 +510,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceSetApplicationDPoPHandler.ServeHTTP(w, r)
 		case ProjectServiceSetApplicationAuthenticationProcedure:
 			projectServiceSetApplicationAuthenticationHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationMayActProcedure:
+			projectServiceSetApplicationMayActHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -536,4 +571,8 @@ func (UnimplementedProjectServiceHandler) SetApplicationDPoP(context.Context, *c
 
 func (UnimplementedProjectServiceHandler) SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationAuthentication is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationMayAct(context.Context, *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationMayAct is not implemented"))
 }
