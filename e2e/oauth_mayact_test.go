@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"github.com/go-jose/go-jose/v4"
+
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpoptest"
 )
 
 // may_act (RFC 8693 section 4.4): a client's tokens name who may act for
@@ -86,10 +90,18 @@ func TestMayAct(t *testing.T) {
 			intro["may_act"] == nil {
 			t.Fatalf("introspection shows may_act: %d %v", code, intro)
 		}
-		if code, body := exchange(orders.ClientID, ordersSecret, subject, ownToken(orders.ClientID, ordersSecret)); code != http.StatusOK {
+		// (With a DPoP proof: the exchanged token is bound to its key.)
+		key := dpoptest.NewKey(t, jose.ES256)
+		code, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", orders.ClientID, ordersSecret, url.Values{"grant_type": {grantTokenExchange},
+			"subject_token": {subject}, "subject_token_type": {tokenTypeAccess}, "actor_token": {ownToken(orders.ClientID, ordersSecret)},
+			"actor_token_type": {tokenTypeAccess}}, "", key.Proof(t, dpoptest.Claims{HTM: http.MethodPost, HTU: tokenURL}))
+		if code != http.StatusOK {
 			t.Fatalf("the party may_act names: %d %v", code, body)
 		}
-		code, body := exchange(intruder.ClientID, intruderSecret, subject, ownToken(intruder.ClientID, intruderSecret))
+		if cnf, _ := s.accessClaims(t, body["access_token"].(string))["cnf"].(map[string]any); body["token_type"] != "DPoP" || cnf["jkt"] != key.JKT(t) {
+			t.Fatalf("the exchanged token is not bound to the proof's key: %v %v", body, cnf)
+		}
+		code, body = exchange(intruder.ClientID, intruderSecret, subject, ownToken(intruder.ClientID, intruderSecret))
 		refused("another party", code, body, "may_act")
 		code, body = exchange(intruder.ClientID, intruderSecret, subject, "")
 		refused("an impersonation", code, body, "may_act")

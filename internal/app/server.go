@@ -93,7 +93,7 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 
 // Services lists every API service the server offers.
 func (a *App) Services(version string) []api.Service {
-	auth := authn.New(a.DB, nil).WithCache(a.Store.Changed, authn.MaxStale)
+	auth := authn.New(a.DB, nil).WithCache(a.Store.Changed, authn.MaxStale).WithAccessTokens(a.Tokens(), a.Config.ExternalURL)
 	return []api.Service{
 		system.New(version),
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),

@@ -176,9 +176,11 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	if subject.AuthTime != 0 {
 		a.AuthTime = time.Unix(subject.AuthTime, 0)
 	}
-	if a.Cnf, err = certificateBinding(r); err != nil {
+	cert, err := certificateBinding(r)
+	if err != nil {
 		return nil, err
 	}
+	a.Cnf = withDPoP(cert, r) // the certificate's binding, and the DPoP proof's
 	raw, issued, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, a)
 	if err != nil {
 		return nil, err
