@@ -324,15 +324,74 @@ const RevokedTokenAggregate = "access_token"
 // Revoke records that the access token c is revoked, as an event on its
 // own aggregate (owner: the client's organization); its jti is kept in
 // revoked_tokens until the token expires. Revoking a token again changes
-// nothing.
+// nothing. The tokens exchanged from it (RFC 8693: it was their subject or
+// actor token), and the ones exchanged from those, are revoked with it
+// (revokeExchanged).
 func (t *Tokens) Revoke(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, c AccessClaims) error {
+	if err := t.revokeOne(ctx, editor, instanceID, ownerOrg, c.ID, c.ClientID, c.Expiry); err != nil {
+		return err
+	}
+	return t.revokeExchanged(ctx, editor, instanceID, c.ID)
+}
+
+func (t *Tokens) revokeOne(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg, jti, clientID string, expiry int64) error {
 	_, err := t.store.Push(ctx, editor, eventstore.Append{
-		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: RevokedTokenAggregate, ID: c.ID, Owner: ownerOrg},
+		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: RevokedTokenAggregate, ID: jti, Owner: ownerOrg},
 		ExpectedSequence: eventstore.NewAggregate,
-		Events:           []eventstore.Payload{&Revoked{TokenID: c.ID, ClientID: c.ClientID, ExpiresAt: c.Expiry}},
+		Events:           []eventstore.Payload{&Revoked{TokenID: jti, ClientID: clientID, ExpiresAt: expiry}},
 	})
 	if failure.Is(err, failure.KindConflict) {
 		return nil
 	}
 	return err
+}
+
+// maxExchangedRevoked bounds how many tokens one revocation reaches
+// through exchanges.
+const maxExchangedRevoked = 10000
+
+// revokeExchanged revokes the live tokens exchanged from the token jti,
+// breadth first through further exchanges, each once. A descendant
+// already revoked is passed through (its own descendants are looked at
+// again: a revocation that failed halfway is finished by the next).
+func (t *Tokens) revokeExchanged(ctx context.Context, editor eventstore.Editor, instanceID, jti string) error {
+	seen := map[string]bool{jti: true}
+	queue := []string{jti}
+	for len(queue) > 0 && len(seen) <= maxExchangedRevoked {
+		parent := queue[0]
+		queue = queue[1:]
+		rows, err := t.store.DB().Reader().QueryContext(ctx, `SELECT token_id, client_id, owner_org, expires_at FROM exchanged_tokens
+WHERE instance_id = $1 AND parent_id = $2 AND expires_at >= $3`, instanceID, parent, t.now().Unix())
+		if err != nil {
+			return fmt.Errorf("token: exchanged tokens: %w", err)
+		}
+		type child struct {
+			id, client, org string
+			exp             int64
+		}
+		var children []child
+		for rows.Next() {
+			var c child
+			if err := rows.Scan(&c.id, &c.client, &c.org, &c.exp); err != nil {
+				rows.Close()
+				return fmt.Errorf("token: exchanged tokens: %w", err)
+			}
+			children = append(children, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("token: exchanged tokens: %w", err)
+		}
+		for _, c := range children {
+			if seen[c.id] {
+				continue
+			}
+			seen[c.id] = true
+			if err := t.revokeOne(ctx, editor, instanceID, c.org, c.id, c.client, c.exp); err != nil {
+				return err
+			}
+			queue = append(queue, c.id)
+		}
+	}
+	return nil
 }

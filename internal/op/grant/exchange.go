@@ -23,6 +23,8 @@ type ExchangeTokens interface {
 	VerifyAccess(ctx context.Context, instanceID, issuer, raw string) (token.AccessClaims, error)
 	IssueAccess(ctx context.Context, instanceID, format string, a token.Access) (string, token.AccessClaims, error)
 	RecordExchange(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, e token.Exchanged) error
+	Revoked(ctx context.Context, instanceID, jti string) (bool, error)
+	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, c token.AccessClaims) error
 }
 
 // maxActors bounds the depth of nested act claims: a chain of delegations
@@ -64,7 +66,9 @@ const maxActors = 5
 //     resource or audience (RFC 8707, section 2.1 here); the lifetime is
 //     the client's, never past the expiry of the tokens presented.
 //   - Every exchange is an event, oauth.token.exchanged, naming subject,
-//     actor and client (token.Exchanged): the audit trail.
+//     actor and client (token.Exchanged): the audit trail. Revoking the
+//     subject or actor token revokes the tokens exchanged from it
+//     (token.Tokens.Revoke), also when the two race.
 //
 // Errors follow section 2.2.2: a token that is invalid or unacceptable by
 // policy is invalid_request, an unknown resource invalid_target.
@@ -198,6 +202,25 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	}
 	if err := g.Tokens.RecordExchange(ctx, editor, r.InstanceID, app.OrgID, e); err != nil {
 		return nil, err
+	}
+	// Revoking a token revokes the tokens exchanged from it, found by
+	// their records. A revocation of the subject or actor token that
+	// raced with this exchange may have looked before this one was
+	// recorded; it was committed by then, so it is seen here.
+	for _, parent := range []string{e.SubjectTokenID, e.ActorTokenID} {
+		if parent == "" {
+			continue
+		}
+		revoked, err := g.Tokens.Revoked(ctx, r.InstanceID, parent)
+		if err != nil {
+			return nil, err
+		}
+		if revoked {
+			if err := g.Tokens.Revoke(ctx, editor, r.InstanceID, app.OrgID, issued); err != nil {
+				return nil, err
+			}
+			return nil, invalidRequest("a token presented was revoked during the exchange")
+		}
 	}
 	return &oauth.TokenResponse{AccessToken: raw, TokenType: r.tokenType(), IssuedTokenType: oauth.TokenTypeAccessToken,
 		ExpiresIn: issued.Expiry - issued.IssuedAt, Scope: issued.Scope}, nil

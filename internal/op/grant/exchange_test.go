@@ -51,6 +51,10 @@ func (f *fakeTokens) RecordExchange(_ context.Context, editor eventstore.Editor,
 	return nil
 }
 
+func (f *fakeTokens) Revoked(context.Context, string, string) (bool, error) { return false, nil }
+
+func (f *fakeTokens) Revoke(context.Context, eventstore.Editor, string, string, token.AccessClaims) error { return nil }
+
 type fakeResources map[string]client.Application
 
 func (f fakeResources) Resource(_ context.Context, _, uri string) (client.Application, error) {
