@@ -53,7 +53,9 @@ func (f *fakeTokens) RecordExchange(_ context.Context, editor eventstore.Editor,
 
 func (f *fakeTokens) Revoked(context.Context, string, string) (bool, error) { return false, nil }
 
-func (f *fakeTokens) Revoke(context.Context, eventstore.Editor, string, string, token.AccessClaims) error { return nil }
+func (f *fakeTokens) Revoke(context.Context, eventstore.Editor, string, string, token.AccessClaims) error {
+	return nil
+}
 
 type fakeResources map[string]client.Application
 
