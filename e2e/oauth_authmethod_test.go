@@ -104,6 +104,39 @@ func TestChangeClientAuthentication(t *testing.T) {
 		if code, body := s.apiStatus(t, "", http.MethodPut, path(web), map[string]any{"public": true, "authMethod": "none"}); code != http.StatusUnauthorized {
 			t.Errorf("without a token: %d %v", code, body)
 		}
+		// The owner of another organization cannot see the application;
+		// a viewer of this one cannot change it.
+		other := mustJSON(t, s.url, s.token, http.MethodPost, "/v1/organizations", map[string]any{"name": "Other"})["organizationId"].(string)
+		machineToken := func(login, orgID, role string) string {
+			var created struct {
+				UserID string `json:"userId"`
+			}
+			s.api(t, http.MethodPost, "/v1/users", map[string]any{"organizationId": orgID, "type": "machine", "loginName": login,
+				"traits": map[string]any{"name": login}}, &created)
+			mustJSON(t, s.url, s.token, http.MethodPost, "/v1/organizations/"+orgID+"/members", map[string]any{"userId": created.UserID, "roles": []string{role}})
+			out, stderr, err := castellan(t, b.env, "tokens", "create", login, "1h")
+			if err != nil {
+				t.Fatalf("tokens create: %v\n%s", err, stderr)
+			}
+			return strings.TrimSpace(out)
+		}
+		for name, c := range map[string]struct {
+			token string
+			want  int
+		}{
+			"another organization's owner": {machineToken("intruder", other, "org.owner"), http.StatusNotFound},
+			"a viewer":                     {machineToken("viewer", s.orgID, "org.viewer"), http.StatusForbidden},
+		} {
+			for _, call := range []struct{ path, body string }{{path(web), "authentication"}, {"/v1/applications/" + web.ID + "/may_act", "may_act"}} {
+				body := map[string]any{"public": true, "authMethod": "none"}
+				if call.body == "may_act" {
+					body = map[string]any{"mayAct": map[string]any{"sub": "someone"}}
+				}
+				if code, out := s.apiStatus(t, c.token, http.MethodPut, call.path, body); code != c.want {
+					t.Errorf("%s, %s: %d %v", name, call.body, code, out)
+				}
+			}
+		}
 		if code, _, body := s.form(t, "/oauth/v2/introspect", web.ClientID, secret, url.Values{"token": {tok.AccessToken}}); code != http.StatusOK || body["active"] != true {
 			t.Fatalf("a refused change changed the client: %d %v", code, body)
 		}
