@@ -50,6 +50,10 @@ func (a *Authenticator) WithAccessTokens(v AccessTokens, externalURL string) *Au
 	return &cp
 }
 
+// maxAccessToken bounds the access tokens read (a JWT with role claims is
+// a few KiB; an opaque one 47 bytes).
+const maxAccessToken = 16 << 10
+
 // isAccessToken reports whether a bearer token is for the provider rather
 // than a personal access token: everything that does not carry the
 // personal access tokens' prefix.
@@ -59,6 +63,9 @@ func (a *Authenticator) isAccessToken(raw string) bool {
 
 // accessCaller authenticates an access token of the provider.
 func (a *Authenticator) accessCaller(ctx context.Context, inst instance.Instance, raw string) (authz.Caller, error) {
+	if len(raw) > maxAccessToken {
+		return authz.Caller{}, unauthenticated()
+	}
 	issuer := inst.Issuer(a.externalURL)
 	c, err := a.access.VerifyAccess(ctx, inst.ID, issuer, raw)
 	if errors.Is(err, token.ErrInactive) {

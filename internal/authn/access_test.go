@@ -97,6 +97,7 @@ func TestAccessTokens(t *testing.T) {
 			refused(format+": a revoked token", raw)
 		}
 		refused("garbage", "eyJhbGciOiJub25lIn0.e30.")
+		refused("a token of 17 KiB", strings.Repeat("A", 17<<10))
 		refused("an unknown opaque token", "cat_"+strings.Repeat("A", 43))
 
 		// A deactivated user's token stops working.
