@@ -141,6 +141,10 @@ func TestChangeClientAuthentication(t *testing.T) {
 			t.Fatalf("a refused change changed the client: %d %v", code, body)
 		}
 
+		// A code of the confidential client without PKCE, pending when it
+		// becomes public.
+		pending := authorize(t, browserClient(t), conf.AuthCodeURL("st-2"), "alice", password).Query().Get("code")
+
 		// Confidential → public: secrets removed, grants ended, PKCE required.
 		var changed struct {
 			Application struct {
@@ -163,6 +167,10 @@ func TestChangeClientAuthentication(t *testing.T) {
 		}
 		if code, _, body := s.form(t, "/oauth/v2/introspect", web.ClientID, secret, url.Values{"token": {tok.AccessToken}}); code != http.StatusUnauthorized {
 			t.Errorf("the removed secret: %d %v", code, body)
+		}
+		if code, _, body := s.form(t, "/oauth/v2/token", "", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {web.ClientID},
+			"code": {pending}, "redirect_uri": {callbackURI}}); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Errorf("a code without PKCE, redeemed by the client become public: %d %v", code, body)
 		}
 		noPKCE, _ := http.NewRequest(http.MethodGet, s.url+"/oauth/v2/authorize?"+url.Values{"client_id": {web.ClientID}, "response_type": {"code"},
 			"redirect_uri": {callbackURI}, "scope": {"openid"}, "state": {"s"}}.Encode(), nil)
