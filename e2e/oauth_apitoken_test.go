@@ -64,6 +64,17 @@ func TestManagementAPIWithAccessTokens(t *testing.T) {
 			t.Fatalf("an organization owner made itself an instance owner: %v", body)
 		}
 
+		// AuthZEN takes it too, with the same permissions.
+		permits := func(org string) bool {
+			t.Helper()
+			return mustJSON(t, s.url, apiToken, http.MethodPost, "/access/v1/evaluation", map[string]any{
+				"subject": map[string]any{"type": "user", "id": robot.userID}, "action": map[string]any{"name": "user.write"},
+				"resource": map[string]any{"type": "organization", "id": org}})["decision"] == true
+		}
+		if !permits(s.orgID) || permits(other) {
+			t.Fatal("AuthZEN with an access token")
+		}
+
 		// Refused: a token for a project, a DPoP-bound token, an ID token,
 		// garbage.
 		var p struct {

@@ -84,10 +84,10 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 		return nil, err
 	}
 	a.mountProvider(srv)
-	for pattern, h := range authzen.New(a.DB, authn.New(a.DB, nil).Caller, a.Config.ExternalURL, a.Log).Routes() {
+	for pattern, h := range authzen.New(a.DB, authn.New(a.DB, nil).WithAccessTokens(a.Tokens(), a.Config.ExternalURL).Caller, a.Config.ExternalURL, a.Log).Routes() {
 		srv.Handle(pattern, h)
 	}
-	srv.Handle("GET /v1/events:stream", eventapi.NewService(a.Store, authn.New(a.DB, nil)).StreamHandler())
+	srv.Handle("GET /v1/events:stream", eventapi.NewService(a.Store, authn.New(a.DB, nil).WithAccessTokens(a.Tokens(), a.Config.ExternalURL)).StreamHandler())
 	return srv, nil
 }
 
