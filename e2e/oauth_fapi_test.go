@@ -1,13 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,21 +21,16 @@ import (
 	"github.com/castellan-iam/castellan/internal/oauth/dpop/dpoptest"
 )
 
-// apiStatus calls the management API over REST and returns the status and
-// body, whatever they are.
-func (s *oauthServer) apiStatus(t *testing.T, method, path string, body any) (int, string) {
+// apiMessage calls the management API with the server's token and
+// returns the status and the error message (or the body), whatever they
+// are.
+func (s *oauthServer) apiMessage(t *testing.T, method, path string, body any) (int, string) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, s.url+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	code, out := s.apiStatus(t, s.token, method, path, body)
+	if msg, ok := out["message"].(string); ok {
+		return code, msg
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw)
+	return code, fmt.Sprint(out)
 }
 
 // The FAPI 2.0 Security Profile, per application, through the real HTTP
@@ -81,13 +75,13 @@ func TestFAPI(t *testing.T) {
 		secretApp, _ := s.createApplication(t, project.Project.ID, map[string]any{"name": "secret", "grantTypes": []string{"client_credentials"}})
 
 		t.Run("fail/FAPI refused for a client secret", func(t *testing.T) {
-			code, body := s.apiStatus(t, http.MethodPut, "/v1/applications/"+secretApp.ID+"/fapi", map[string]any{"enabled": true})
+			code, body := s.apiMessage(t, http.MethodPut, "/v1/applications/"+secretApp.ID+"/fapi", map[string]any{"enabled": true})
 			if code == http.StatusOK || !strings.Contains(body, "private_key_jwt, tls_client_auth and self_signed_tls_client_auth only") {
 				t.Fatalf("%d %s", code, body)
 			}
 		})
 		t.Run("fail/FAPI refused with RS256 ID tokens", func(t *testing.T) {
-			code, body := s.apiStatus(t, http.MethodPut, "/v1/applications/"+app.ID+"/fapi", map[string]any{"enabled": true})
+			code, body := s.apiMessage(t, http.MethodPut, "/v1/applications/"+app.ID+"/fapi", map[string]any{"enabled": true})
 			if code == http.StatusOK || !strings.Contains(body, "idTokenAlg must be ES256 or EdDSA") {
 				t.Fatalf("%d %s", code, body)
 			}
@@ -103,7 +97,13 @@ func TestFAPI(t *testing.T) {
 			t.Fatalf("FAPI not on: %+v", set)
 		}
 		t.Run("fail/a change leaving the profile while it is on", func(t *testing.T) {
-			code, body := s.apiStatus(t, http.MethodPatch, "/v1/applications/"+app.ID, map[string]any{"idTokenAlg": "RS256"})
+			code, body := s.apiMessage(t, http.MethodPatch, "/v1/applications/"+app.ID, map[string]any{"idTokenAlg": "RS256"})
+			if code == http.StatusOK || !strings.Contains(body, "turn FAPI off first") {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+		t.Run("fail/an authentication change leaving the profile while it is on", func(t *testing.T) {
+			code, body := s.apiMessage(t, http.MethodPut, "/v1/applications/"+app.ID+"/authentication", map[string]any{"authMethod": "client_secret_basic"})
 			if code == http.StatusOK || !strings.Contains(body, "turn FAPI off first") {
 				t.Fatalf("%d %s", code, body)
 			}

@@ -87,16 +87,16 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 		return nil, err
 	}
 	a.mountProvider(srv)
-	for pattern, h := range authzen.New(a.DB, authn.New(a.DB, nil).Caller, a.Config.ExternalURL, a.Log).Routes() {
+	for pattern, h := range authzen.New(a.DB, authn.New(a.DB, nil).WithAccessTokens(a.Tokens(), a.Config.ExternalURL).Caller, a.Config.ExternalURL, a.Log).Routes() {
 		srv.Handle(pattern, h)
 	}
-	srv.Handle("GET /v1/events:stream", eventapi.NewService(a.Store, authn.New(a.DB, nil)).StreamHandler())
+	srv.Handle("GET /v1/events:stream", eventapi.NewService(a.Store, authn.New(a.DB, nil).WithAccessTokens(a.Tokens(), a.Config.ExternalURL)).StreamHandler())
 	return srv, nil
 }
 
 // Services lists every API service the server offers.
 func (a *App) Services(version string) []api.Service {
-	auth := authn.New(a.DB, nil).WithCache(a.Store.Changed, authn.MaxStale)
+	auth := authn.New(a.DB, nil).WithCache(a.Store.Changed, authn.MaxStale).WithAccessTokens(a.Tokens(), a.Config.ExternalURL)
 	return []api.Service{
 		system.New(version),
 		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),

@@ -25,6 +25,10 @@ type Authenticator struct {
 	db    *database.DB
 	now   func() time.Time
 	cache *cache
+	// access verifies the provider's access tokens; nil: personal access
+	// tokens only (access.go).
+	access      AccessTokens
+	externalURL string
 }
 
 // MaxStale is how long a cached caller is used without reading whether
@@ -68,8 +72,11 @@ func unauthenticated() error {
 }
 
 // Caller authenticates the request: a personal access token of an active
-// user of the request's instance. Every failure is the same
-// failure.Unauthenticated, so that a caller cannot probe which part failed.
+// user of the request's instance, or (WithAccessTokens) an access token of
+// its OpenID provider for the management API. Every failure of a personal
+// access token is the same failure.Unauthenticated, so that a caller
+// cannot probe which part failed; an access token that verified but is
+// not for the API says why (its holder can read its claims anyway).
 func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller, error) {
 	inst, ok := instance.FromContext(ctx)
 	if !ok {
@@ -78,6 +85,9 @@ func (a *Authenticator) Caller(ctx context.Context, h http.Header) (authz.Caller
 	token, ok := bearerToken(h.Get("Authorization"))
 	if !ok {
 		return authz.Caller{}, unauthenticated()
+	}
+	if a.isAccessToken(token) {
+		return a.accessCaller(ctx, inst, token)
 	}
 	if a.cache == nil {
 		c, _, err := a.load(ctx, inst.ID, token)

@@ -1,8 +1,10 @@
 // Package authn turns a credential presented with a request into the
-// authz.Caller it acts for: today a personal access token
+// authz.Caller it acts for: a personal access token
 // ("Authorization: Bearer cst_…") of an active user of the request's
-// instance, in an active organization; next, session tokens of the hosted
-// login, the provider's access tokens, and certificate-bound tokens.
+// instance, in an active organization, or (WithAccessTokens, access.go) an
+// access token of the instance's own OpenID provider whose audience is
+// the issuer, as its user; next, session tokens of the hosted login and
+// sender-constrained tokens.
 //
 // It is shared by every transport: the management API, the hosted login
 // and the OpenID provider all authenticate through it, so a credential

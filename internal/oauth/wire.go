@@ -32,6 +32,14 @@ type Confirmation struct {
 	JKT     string `json:"jkt,omitempty"`
 }
 
+// MayAct is the may_act claim (RFC 8693 section 4.4): the one party
+// allowed to act for the token's subject in a token exchange — its sub,
+// and the client its token must have been issued to when ClientID is set.
+type MayAct struct {
+	Subject  string `json:"sub"`
+	ClientID string `json:"client_id,omitempty"`
+}
+
 // Token type identifiers (RFC 8693 section 3).
 const (
 	TokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
@@ -77,6 +85,8 @@ type Introspection struct {
 	Jti       string   `json:"jti,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act any `json:"act,omitempty"`
+	// MayAct names who may act for the subject (RFC 8693 section 4.4).
+	MayAct *MayAct `json:"may_act,omitempty"`
 	// Cnf is the key or certificate a sender-constrained token is bound
 	// to (RFC 9449 section 6.2, RFC 8705 section 3.2).
 	Cnf *Confirmation `json:"cnf,omitempty"`

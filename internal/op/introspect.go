@@ -60,6 +60,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	if claims.Act != nil {
 		resp.Act = claims.Act
 	}
+	resp.MayAct = claims.MayAct
 	if claims.Cnf != nil {
 		// RFC 9449 section 6.2, RFC 8705 section 3.2.
 		resp.Cnf = claims.Cnf

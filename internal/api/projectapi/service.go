@@ -3,8 +3,12 @@ package projectapi
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"time"
+
+	"github.com/castellan-iam/castellan/internal/oauth"
+	"github.com/castellan-iam/castellan/internal/oauth/grants"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -25,6 +29,8 @@ type Service struct {
 	store    *eventstore.Store
 	commands *client.Commands
 	auth     *authn.Authenticator
+	// grants ends a client's grants when its type changes.
+	grants *grants.Grants
 }
 
 var _ projectv1connect.ProjectServiceHandler = (*Service)(nil)
@@ -32,7 +38,7 @@ var _ projectv1connect.ProjectServiceHandler = (*Service)(nil)
 // NewService returns the project service; ring derives the key client
 // secrets are hashed under.
 func NewService(store *eventstore.Store, auth *authn.Authenticator, ring client.KeyDeriver) *Service {
-	return &Service{store: store, commands: client.NewCommands(store, ring, nil), auth: auth}
+	return &Service{store: store, commands: client.NewCommands(store, ring, nil), auth: auth, grants: grants.New(store, nil)}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -351,6 +357,9 @@ func applicationOf(a client.Application) *projectv1.Application {
 	if a.AccessTokenLifetime != 0 {
 		out.AccessTokenLifetime = durationpb.New(a.AccessTokenLifetime)
 	}
+	if a.MayAct != nil {
+		out.MayAct = &projectv1.MayAct{Sub: a.MayAct.Subject, ClientId: a.MayAct.ClientID}
+	}
 	for _, s := range a.Secrets {
 		out.Secrets = append(out.Secrets, secretOf(s))
 	}
@@ -452,4 +461,58 @@ func (s *Service) UpdateApplication(ctx context.Context, req *connect.Request[pr
 		return nil, err
 	}
 	return connect.NewResponse(&projectv1.UpdateApplicationResponse{Application: applicationOf(app)}), nil
+}
+
+// SetApplicationAuthentication changes a client's type and
+// authentication method; project.write. A change between public and
+// confidential ends the client's grants: once checked and before it is
+// written (a failure leaves the client as it was), and after it (the
+// grants issued meanwhile).
+func (s *Service) SetApplicationAuthentication(ctx context.Context, req *connect.Request[projectv1.SetApplicationAuthenticationRequest]) (*connect.Response[projectv1.SetApplicationAuthenticationResponse], error) {
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	ended := 0
+	endGrants := func(ctx context.Context) error {
+		n, err := s.grants.RevokeClient(ctx, caller.Editor(), caller.InstanceID, app.ClientID, "client_type_changed")
+		ended += n
+		return err
+	}
+	ch := client.AuthenticationChange{Public: m.GetPublic(), AuthMethod: m.GetAuthMethod(), Certificates: m.GetCertificates(), BeforeTypeChange: endGrants}
+	if m.GetJwks() != "" {
+		ch.JWKS = []byte(m.GetJwks())
+	}
+	if ch.TLSClientAuth, err = s.tlsClientAuthOf(ctx, caller.InstanceID, m.GetTlsClientAuth()); err != nil {
+		return nil, err
+	}
+	res, err := s.commands.ChangeAuthentication(ctx, caller.Editor(), caller.InstanceID, app.ID, ch)
+	if err != nil {
+		return nil, err
+	}
+	if res.TypeChanged {
+		if err := endGrants(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&projectv1.SetApplicationAuthenticationResponse{Application: applicationOf(res.Application),
+		ClientSecret: res.Secret, GrantsEnded: int32(min(ended, math.MaxInt32))}), nil
+}
+
+// SetApplicationMayAct names who may act for the subjects of a client's
+// tokens (may_act, RFC 8693 section 4.4); project.write.
+func (s *Service) SetApplicationMayAct(ctx context.Context, req *connect.Request[projectv1.SetApplicationMayActRequest]) (*connect.Response[projectv1.SetApplicationMayActResponse], error) {
+	caller, app, err := s.application(ctx, req.Header(), req.Msg.GetApplicationId(), authz.ProjectWrite)
+	if err != nil {
+		return nil, err
+	}
+	var m *oauth.MayAct
+	if ma := req.Msg.GetMayAct(); ma != nil {
+		m = &oauth.MayAct{Subject: ma.GetSub(), ClientID: ma.GetClientId()}
+	}
+	if app, err = s.commands.SetMayAct(ctx, caller.Editor(), caller.InstanceID, app.ID, m); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectv1.SetApplicationMayActResponse{Application: applicationOf(app)}), nil
 }

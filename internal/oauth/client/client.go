@@ -107,7 +107,10 @@ type Application struct {
 	DPoP DPoP
 	// FAPI holds the application to the FAPI 2.0 Security Profile
 	// (fapi.go).
-	FAPI      bool
+	FAPI bool
+	// MayAct is the may_act claim of the access tokens issued to it (RFC
+	// 8693 section 4.4, mayact.go); nil for none.
+	MayAct    *oauth.MayAct
 	Secrets   []Secret
 	CreatedAt time.Time
 }

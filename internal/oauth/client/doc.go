@@ -77,6 +77,24 @@
 // provider enforces at its endpoints (PAR, PKCE, sender-constrained
 // tokens) is in package op.
 //
+// Changing how a client authenticates (authentication.go).
+// ChangeAuthentication moves a client between public and confidential and
+// between methods: a client that starts using a secret gets a new one
+// (shown once), one that stops loses all of them, private_key_jwt needs
+// its keys, and the result obeys the rules of a new application; the
+// caller ends the client's grants when its type changed.
+// checkAuthenticationTransition is the one place for rules about
+// transitions (a profile that admits only some methods refuses there).
+// Event project.application.authentication.changed {appId, public,
+// authMethod, jwks, tlsClientAuth, certificates}, with the secret events
+// in the same append.
+//
+// may_act (mayact.go, RFC 8693 section 4.4). SetMayAct names the one
+// party that may act for the subjects of the access tokens issued to a
+// client: the tokens carry may_act {sub, client_id}, and the token
+// exchange grant accepts such a subject token only with that party's
+// actor token. Event project.application.may_act.set {appId, mayAct}.
+//
 // Events of refusals (aggregate "oauth_client", id the application's,
 // owner its organization): oauth_client.certificate.refused {appId,
 // clientId, method, reason, subject, issuer, serial, thumbprint}.

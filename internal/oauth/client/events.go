@@ -128,4 +128,6 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[DPoPSet](r, 1)
 	eventstore.Register[FAPISet](r, 1)
 	eventstore.Register[CertificateRefused](r, 1)
+	eventstore.Register[AuthenticationChanged](r, 1)
+	eventstore.Register[MayActSet](r, 1)
 }

@@ -84,6 +84,10 @@ ALTER TABLE applications ADD COLUMN certificate_bound BOOLEAN NOT NULL DEFAULT F
 	Name:     "client/0200_fapi",
 	SQLite:   `ALTER TABLE applications ADD COLUMN fapi BOOLEAN NOT NULL DEFAULT FALSE;`,
 	Postgres: `ALTER TABLE applications ADD COLUMN fapi BOOLEAN NOT NULL DEFAULT FALSE;`,
+}, {
+	Name:     "client/0110_may_act",
+	SQLite:   `ALTER TABLE applications ADD COLUMN may_act TEXT NOT NULL DEFAULT '';`,
+	Postgres: `ALTER TABLE applications ADD COLUMN may_act TEXT NOT NULL DEFAULT '';`,
 }}
 
 // Projection keeps projects, applications and client_secrets.
@@ -92,7 +96,7 @@ type Projection struct{}
 func (Projection) Name() string { return "projects" }
 func (Projection) EventTypes() []string {
 	return eventstore.TypesOf(&ProjectAdded{}, &ApplicationAdded{}, &RedirectsSet{}, &KeysSet{}, &ApplicationChanged{}, &SecretAdded{}, &SecretExpirySet{}, &SecretRemoved{},
-		&DPoPSet{}, &FAPISet{})
+		&DPoPSet{}, &FAPISet{}, &AuthenticationChanged{}, &MayActSet{})
 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
@@ -185,6 +189,12 @@ VALUES ($1, $2, $3, $4, $5, 0, $6)`, a.InstanceID, p.AppID, p.SecretID, p.KeyID,
 		err = reduceDPoP(ctx, tx, a.InstanceID, p)
 	case *FAPISet:
 		err = reduceFAPI(ctx, tx, a.InstanceID, p)
+	case *MayActSet:
+		err = reduceMayAct(ctx, tx, a.InstanceID, p)
+	case *AuthenticationChanged:
+		_, err = tx.ExecContext(ctx, `UPDATE applications SET client_type = $1, auth_method = $2, jwks = $3, certificate_auth = $4
+WHERE instance_id = $5 AND app_id = $6`, clientType(p.Public), p.AuthMethod, string(p.JWKS), marshalCertificateAuth(p.TLSClientAuth, p.Certificates),
+			a.InstanceID, p.AppID)
 	default:
 		err = fmt.Errorf("unexpected payload %T", e.Payload)
 	}

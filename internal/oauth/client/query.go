@@ -65,15 +65,15 @@ func ListProjects(ctx context.Context, db *database.DB, instanceID, orgID string
 
 const selectApplication = `SELECT app_id, project_id, org_id, name, client_id, kind, client_type, grant_types, access_token_type,
 	access_token_lifetime_ms, scopes, redirects, created_at, auth_method, jwks, id_token_alg, third_party, role_claims, resource_uri, impersonation,
-	dpop, certificate_auth, certificate_bound, fapi FROM applications`
+	dpop, certificate_auth, certificate_bound, fapi, may_act FROM applications`
 
 func scanApplication(row scanner) (Application, error) {
 	var a Application
-	var typ, grants, scopes, redirects, jwks, dpop, certAuth string
+	var typ, grants, scopes, redirects, jwks, dpop, certAuth, mayAct string
 	var lifetime, created int64
 	if err := row.Scan(&a.ID, &a.ProjectID, &a.OrgID, &a.Name, &a.ClientID, &a.Kind, &typ, &grants, &a.AccessTokenType, &lifetime, &scopes, &redirects, &created,
 		&a.AuthMethod, &jwks, &a.IDTokenAlg, &a.ThirdParty, &a.RoleClaims, &a.ResourceURI, &a.ImpersonationAllowed,
-		&dpop, &certAuth, &a.CertificateBoundTokens, &a.FAPI); err != nil {
+		&dpop, &certAuth, &a.CertificateBoundTokens, &a.FAPI, &mayAct); err != nil {
 		return Application{}, err
 	}
 	if jwks != "" {
@@ -94,6 +94,9 @@ func scanApplication(row scanner) (Application, error) {
 	}
 	if a.DPoP, err = parseDPoP(dpop); err != nil {
 		return Application{}, fmt.Errorf("client: DPoP settings of %s: %w", a.ID, err)
+	}
+	if a.MayAct, err = parseMayAct(mayAct); err != nil {
+		return Application{}, fmt.Errorf("client: may_act of %s: %w", a.ID, err)
 	}
 	a.Public = typ == "public"
 	a.GrantTypes = strings.Fields(grants)

@@ -388,3 +388,32 @@ func (g *Grants) Sweep(ctx context.Context) error {
 		return err
 	})
 }
+
+// RevokeClient ends every live grant of a client for reason (its type
+// changed between public and confidential) and returns how many it ended.
+func (g *Grants) RevokeClient(ctx context.Context, editor eventstore.Editor, instanceID, clientID, reason string) (int, error) {
+	rows, err := g.store.DB().Reader().QueryContext(ctx, `SELECT `+grantColumns+` FROM oauth_grants g
+WHERE g.instance_id = $1 AND g.client_id = $2 AND NOT g.revoked`, instanceID, clientID)
+	if err != nil {
+		return 0, fmt.Errorf("grants: %w", err)
+	}
+	var list []Grant
+	for rows.Next() {
+		gr, _, err := scanGrant(instanceID, rows)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		list = append(list, gr)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, gr := range list {
+		if err := g.revoke(ctx, editor, gr, reason); err != nil && !errors.Is(err, eventstore.ErrConcurrentModification) {
+			return 0, err
+		}
+	}
+	return len(list), nil
+}

@@ -47,6 +47,11 @@ CREATE INDEX refresh_tokens_grant ON refresh_tokens (instance_id, grant_id);`,
 	Name:     "grants/0004_confirmation",
 	SQLite:   `ALTER TABLE oauth_grants ADD COLUMN cnf TEXT NOT NULL DEFAULT '';`,
 	Postgres: `ALTER TABLE oauth_grants ADD COLUMN cnf TEXT NOT NULL DEFAULT '';`,
+}, {
+	// The grants of a client, ended when its type changes.
+	Name:     "grants/0110_client_index",
+	SQLite:   `CREATE INDEX oauth_grants_client ON oauth_grants (instance_id, client_id);`,
+	Postgres: `CREATE INDEX oauth_grants_client ON oauth_grants (instance_id, client_id);`,
 }}
 
 // Projection keeps oauth_grants and the first refresh token of each.

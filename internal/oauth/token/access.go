@@ -39,6 +39,9 @@ type AccessClaims struct {
 	SessionID string `json:"sid,omitempty"`
 	// Act is the actor of a delegated token (RFC 8693 section 4.1).
 	Act *Actor `json:"act,omitempty"`
+	// MayAct names the one party that may act for the subject in a token
+	// exchange (RFC 8693 section 4.4); nil for any the policy allows.
+	MayAct *oauth.MayAct `json:"may_act,omitempty"`
 	// Cnf binds a sender-constrained token to a DPoP key (RFC 9449
 	// section 6.1) or a certificate (RFC 8705 section 3.1); nil for a
 	// bearer token.
@@ -63,7 +66,7 @@ type plainClaims AccessClaims
 
 // accessClaimNames are the JSON names of AccessClaims' own fields.
 var accessClaimNames = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "jti": true, "client_id": true,
-	"scope": true, "auth_time": true, "sid": true, "act": true, "cnf": true}
+	"scope": true, "auth_time": true, "sid": true, "act": true, "cnf": true, "may_act": true}
 
 // MarshalJSON writes the claims and the Extra ones; an Extra claim named
 // like one of the token's own is left out.
@@ -118,6 +121,9 @@ type Access struct {
 	Extra map[string]any
 	// Act: the actor of a delegated token (RFC 8693); nil for none.
 	Act *Actor
+	// MayAct: who may act for the subject (RFC 8693 section 4.4); nil for
+	// no restriction.
+	MayAct *oauth.MayAct
 	// Cnf: the key or certificate the token is bound to; nil for a
 	// bearer token.
 	Cnf *oauth.Confirmation
@@ -131,7 +137,7 @@ func (a Access) claims(now time.Time) AccessClaims {
 	c := AccessClaims{
 		Issuer: a.Issuer, Subject: a.Subject, Audience: a.Audience, ClientID: a.ClientID, Scope: strings.Join(a.Scopes, " "),
 		IssuedAt: now.Unix(), Expiry: now.Add(a.Lifetime).Unix(), ID: a.ID, SessionID: a.SessionID, Extra: a.Extra, Act: a.Act,
-		Cnf: a.Cnf,
+		Cnf: a.Cnf, MayAct: a.MayAct,
 	}
 	if !a.NotAfter.IsZero() && a.NotAfter.Unix() < c.Expiry {
 		c.Expiry = a.NotAfter.Unix()
@@ -318,15 +324,74 @@ const RevokedTokenAggregate = "access_token"
 // Revoke records that the access token c is revoked, as an event on its
 // own aggregate (owner: the client's organization); its jti is kept in
 // revoked_tokens until the token expires. Revoking a token again changes
-// nothing.
+// nothing. The tokens exchanged from it (RFC 8693: it was their subject or
+// actor token), and the ones exchanged from those, are revoked with it
+// (revokeExchanged).
 func (t *Tokens) Revoke(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, c AccessClaims) error {
+	if err := t.revokeOne(ctx, editor, instanceID, ownerOrg, c.ID, c.ClientID, c.Expiry); err != nil {
+		return err
+	}
+	return t.revokeExchanged(ctx, editor, instanceID, c.ID)
+}
+
+func (t *Tokens) revokeOne(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg, jti, clientID string, expiry int64) error {
 	_, err := t.store.Push(ctx, editor, eventstore.Append{
-		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: RevokedTokenAggregate, ID: c.ID, Owner: ownerOrg},
+		Aggregate:        eventstore.Aggregate{InstanceID: instanceID, Type: RevokedTokenAggregate, ID: jti, Owner: ownerOrg},
 		ExpectedSequence: eventstore.NewAggregate,
-		Events:           []eventstore.Payload{&Revoked{TokenID: c.ID, ClientID: c.ClientID, ExpiresAt: c.Expiry}},
+		Events:           []eventstore.Payload{&Revoked{TokenID: jti, ClientID: clientID, ExpiresAt: expiry}},
 	})
 	if failure.Is(err, failure.KindConflict) {
 		return nil
 	}
 	return err
+}
+
+// maxExchangedRevoked bounds how many tokens one revocation reaches
+// through exchanges.
+const maxExchangedRevoked = 10000
+
+// revokeExchanged revokes the live tokens exchanged from the token jti,
+// breadth first through further exchanges, each once. A descendant
+// already revoked is passed through (its own descendants are looked at
+// again: a revocation that failed halfway is finished by the next).
+func (t *Tokens) revokeExchanged(ctx context.Context, editor eventstore.Editor, instanceID, jti string) error {
+	seen := map[string]bool{jti: true}
+	queue := []string{jti}
+	for len(queue) > 0 && len(seen) <= maxExchangedRevoked {
+		parent := queue[0]
+		queue = queue[1:]
+		rows, err := t.store.DB().Reader().QueryContext(ctx, `SELECT token_id, client_id, owner_org, expires_at FROM exchanged_tokens
+WHERE instance_id = $1 AND parent_id = $2 AND expires_at >= $3`, instanceID, parent, t.now().Unix())
+		if err != nil {
+			return fmt.Errorf("token: exchanged tokens: %w", err)
+		}
+		type child struct {
+			id, client, org string
+			exp             int64
+		}
+		var children []child
+		for rows.Next() {
+			var c child
+			if err := rows.Scan(&c.id, &c.client, &c.org, &c.exp); err != nil {
+				rows.Close()
+				return fmt.Errorf("token: exchanged tokens: %w", err)
+			}
+			children = append(children, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("token: exchanged tokens: %w", err)
+		}
+		for _, c := range children {
+			if seen[c.id] {
+				continue
+			}
+			seen[c.id] = true
+			if err := t.revokeOne(ctx, editor, instanceID, c.org, c.id, c.client, c.exp); err != nil {
+				return err
+			}
+			queue = append(queue, c.id)
+		}
+	}
+	return nil
 }

@@ -93,6 +93,11 @@ func checkRedemption(redirectURI, verifier string, r *Request) func(authreq.Requ
 			if verifier != "" {
 				return invalidGrant("code_verifier given, but the authorization request had no code_challenge")
 			}
+			if r != nil && r.Client.Application().Public {
+				// A confidential client's code without PKCE, redeemed after
+				// the client became public: nothing would authenticate it.
+				return invalidGrant("a public client redeems only codes of requests with a code_challenge (PKCE)")
+			}
 			return nil
 		}
 		if !pkceVerifier.MatchString(verifier) {

@@ -65,6 +65,7 @@ func (g ClientCredentials) Token(ctx context.Context, r Request) (*oauth.TokenRe
 	}
 	raw, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
 		Issuer: r.Issuer, Subject: app.ClientID, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, Cnf: withDPoP(cnf, r),
+		MayAct: app.MayAct,
 	})
 	if err != nil {
 		return nil, err

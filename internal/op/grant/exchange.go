@@ -23,6 +23,8 @@ type ExchangeTokens interface {
 	VerifyAccess(ctx context.Context, instanceID, issuer, raw string) (token.AccessClaims, error)
 	IssueAccess(ctx context.Context, instanceID, format string, a token.Access) (string, token.AccessClaims, error)
 	RecordExchange(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, e token.Exchanged) error
+	Revoked(ctx context.Context, instanceID, jti string) (bool, error)
+	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, ownerOrg string, c token.AccessClaims) error
 }
 
 // maxActors bounds the depth of nested act claims: a chain of delegations
@@ -54,12 +56,19 @@ const maxActors = 5
 //   - Impersonation (no actor_token) needs the client's
 //     ImpersonationAllowed; the new token carries the subject token's act
 //     unchanged, so a delegation cannot be laundered.
+//   - may_act (RFC 8693 section 4.4): a subject token that names who may
+//     act for its subject is exchanged only by delegation, with an actor
+//     token of that party (its sub, and its client_id when named);
+//     otherwise invalid_request. Tokens carry the may_act of the client
+//     they were issued to (client.Application.MayAct).
 //   - Scopes are at most the subject token's (all of them by default);
 //     aud is the client's project, or the resource servers named with
 //     resource or audience (RFC 8707, section 2.1 here); the lifetime is
 //     the client's, never past the expiry of the tokens presented.
 //   - Every exchange is an event, oauth.token.exchanged, naming subject,
-//     actor and client (token.Exchanged): the audit trail.
+//     actor and client (token.Exchanged): the audit trail. Revoking the
+//     subject or actor token revokes the tokens exchanged from it
+//     (token.Tokens.Revoke), also when the two race.
 //
 // Errors follow section 2.2.2: a token that is invalid or unacceptable by
 // policy is invalid_request, an unknown resource invalid_target.
@@ -134,6 +143,9 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	} else if !app.ImpersonationAllowed {
 		return nil, invalidRequest("the client may not impersonate: give an actor_token (delegation)")
 	}
+	if err := mayAct(subject.MayAct, actor); err != nil {
+		return nil, err
+	}
 	if depth(act) > maxActors {
 		return nil, invalidRequest("the chain of actors is longer than %d", maxActors)
 	}
@@ -153,7 +165,7 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	}
 	a := token.Access{
 		Issuer: r.Issuer, Subject: subject.Subject, ClientID: app.ClientID, Audience: aud, Scopes: scopes, Lifetime: lifetime, ID: id.New(),
-		SessionID: subject.SessionID, Act: act, NotAfter: notAfter, Cnf: r.confirmation(),
+		SessionID: subject.SessionID, Act: act, NotAfter: notAfter, Cnf: r.confirmation(), MayAct: app.MayAct,
 	}
 	if isUser {
 		if a.Extra, err = userRoles(ctx, g.Claims, r.InstanceID, subject.Subject, app, scopes, oauth.InvalidRequest); err != nil {
@@ -168,9 +180,11 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	if subject.AuthTime != 0 {
 		a.AuthTime = time.Unix(subject.AuthTime, 0)
 	}
-	if a.Cnf, err = certificateBinding(r); err != nil {
+	cert, err := certificateBinding(r)
+	if err != nil {
 		return nil, err
 	}
+	a.Cnf = withDPoP(cert, r) // the certificate's binding, and the DPoP proof's
 	raw, issued, err := g.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, a)
 	if err != nil {
 		return nil, err
@@ -188,6 +202,25 @@ func (g TokenExchange) exchange(ctx context.Context, r Request, app client.Appli
 	}
 	if err := g.Tokens.RecordExchange(ctx, editor, r.InstanceID, app.OrgID, e); err != nil {
 		return nil, err
+	}
+	// Revoking a token revokes the tokens exchanged from it, found by
+	// their records. A revocation of the subject or actor token that
+	// raced with this exchange may have looked before this one was
+	// recorded; it was committed by then, so it is seen here.
+	for _, parent := range []string{e.SubjectTokenID, e.ActorTokenID} {
+		if parent == "" {
+			continue
+		}
+		revoked, err := g.Tokens.Revoked(ctx, r.InstanceID, parent)
+		if err != nil {
+			return nil, err
+		}
+		if revoked {
+			if err := g.Tokens.Revoke(ctx, editor, r.InstanceID, app.OrgID, issued); err != nil {
+				return nil, err
+			}
+			return nil, invalidRequest("a token presented was revoked during the exchange")
+		}
 	}
 	return &oauth.TokenResponse{AccessToken: raw, TokenType: r.tokenType(), IssuedTokenType: oauth.TokenTypeAccessToken,
 		ExpiresIn: issued.Expiry - issued.IssuedAt, Scope: issued.Scope}, nil
@@ -263,6 +296,25 @@ func narrowScopes(requested string, held []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// mayAct applies the subject token's may_act claim (RFC 8693 section
+// 4.4), when it has one: the actor must be the party it names — its sub,
+// and the client its actor token was issued to when may_act names one.
+// An impersonation (actor nil) hides who acts, so it is refused: a
+// subject that names who may act for it is acted for by delegation only.
+// A refusal is invalid_request (section 2.2.2: the actor_token is not
+// acceptable by policy), like every other refused token.
+func mayAct(m *oauth.MayAct, actor *token.AccessClaims) error {
+	switch {
+	case m == nil:
+		return nil
+	case actor == nil:
+		return invalidRequest("the subject_token names who may act for its subject (may_act): impersonation is refused, give that party's actor_token")
+	case actor.Subject != m.Subject || m.ClientID != "" && actor.ClientID != m.ClientID:
+		return invalidRequest("the actor_token's party is not the one the subject_token's may_act allows to act for its subject")
+	}
+	return nil
 }
 
 // depth counts the actors of a nested act claim.

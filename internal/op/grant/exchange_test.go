@@ -51,6 +51,12 @@ func (f *fakeTokens) RecordExchange(_ context.Context, editor eventstore.Editor,
 	return nil
 }
 
+func (f *fakeTokens) Revoked(context.Context, string, string) (bool, error) { return false, nil }
+
+func (f *fakeTokens) Revoke(context.Context, eventstore.Editor, string, string, token.AccessClaims) error {
+	return nil
+}
+
 type fakeResources map[string]client.Application
 
 func (f fakeResources) Resource(_ context.Context, _, uri string) (client.Application, error) {
@@ -290,4 +296,35 @@ func FuzzTokenExchange(f *testing.F) {
 			t.Fatalf("recorded %+v", tokens.recorded)
 		}
 	})
+}
+
+func TestMayActPolicy(t *testing.T) {
+	actor := func(sub, client string) *token.AccessClaims {
+		return &token.AccessClaims{Subject: sub, ClientID: client}
+	}
+	for name, c := range map[string]struct {
+		m     *oauth.MayAct
+		actor *token.AccessClaims
+		ok    bool
+	}{
+		"no may_act, impersonation":        {nil, nil, true},
+		"no may_act, any actor":            {nil, actor("x", "y"), true},
+		"impersonation refused":            {&oauth.MayAct{Subject: "svc"}, nil, false},
+		"the named sub":                    {&oauth.MayAct{Subject: "svc"}, actor("svc", "svc"), true},
+		"the named sub via any client":     {&oauth.MayAct{Subject: "u1"}, actor("u1", "c9"), true},
+		"another sub":                      {&oauth.MayAct{Subject: "svc"}, actor("svc2", "svc"), false},
+		"the named sub and client":         {&oauth.MayAct{Subject: "u1", ClientID: "c1"}, actor("u1", "c1"), true},
+		"the named sub via another client": {&oauth.MayAct{Subject: "u1", ClientID: "c1"}, actor("u1", "c2"), false},
+		"the named client as itself":       {&oauth.MayAct{Subject: "u1", ClientID: "c1"}, actor("c1", "c1"), false},
+		"a case variant of the sub":        {&oauth.MayAct{Subject: "svc"}, actor("SVC", "svc"), false},
+	} {
+		err := mayAct(c.m, c.actor)
+		if c.ok != (err == nil) {
+			t.Errorf("%s: %v", name, err)
+		}
+		var oe *oauth.Error
+		if err != nil && (!errors.As(err, &oe) || oe.Code != oauth.InvalidRequest) {
+			t.Errorf("%s: %v is not invalid_request", name, err)
+		}
+	}
 }

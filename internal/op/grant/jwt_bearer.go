@@ -73,6 +73,7 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 	if !r.NoClient {
 		app := r.Client.Application()
 		a.ClientID, a.Audience, format = app.ClientID, []string{app.ProjectID}, app.AccessTokenType
+		a.MayAct = app.MayAct
 		if a.Scopes, err = grantedScopes(r.Form.Get("scope"), app.Scopes); err != nil {
 			return nil, err
 		}
@@ -113,9 +114,11 @@ func (g JWTBearer) Token(ctx context.Context, r Request) (*oauth.TokenResponse, 
 			return nil, err
 		}
 	}
-	if a.Cnf, err = certificateBinding(r); err != nil {
+	cert, err := certificateBinding(r)
+	if err != nil {
 		return nil, err
 	}
+	a.Cnf = withDPoP(cert, r) // the certificate's binding, and the DPoP proof's
 	rawToken, claims, err := g.Tokens.IssueAccess(ctx, r.InstanceID, format, a)
 	if err != nil {
 		return nil, err

@@ -70,7 +70,7 @@ func (u userTokens) issue(ctx context.Context, r Request, g grants.Grant, access
 	raw, ac, err := u.Tokens.IssueAccess(ctx, r.InstanceID, app.AccessTokenType, token.Access{
 		Issuer: r.Issuer, Subject: g.UserID, ClientID: app.ClientID, Audience: userAudience(r, app, g, project.Audience(app.ProjectID, g.Scopes)),
 		Scopes: g.Scopes, Lifetime: accessLifetime(app, lifetimes), ID: accessID, AuthTime: g.AuthTime, SessionID: g.SessionID, Extra: roles,
-		Cnf: withDPoP(cnf, r),
+		Cnf: withDPoP(cnf, r), MayAct: app.MayAct,
 	})
 	if err != nil {
 		return nil, token.AccessClaims{}, err

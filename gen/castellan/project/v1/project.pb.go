@@ -412,7 +412,10 @@ type Application struct {
 	// Fapi holds the application to the FAPI 2.0 Security Profile
 	// (SetApplicationFAPI): pushed requests with PKCE, sender-constrained
 	// tokens, PS256/ES256/EdDSA only.
-	Fapi          bool `protobuf:"varint,45,opt,name=fapi,proto3" json:"fapi,omitempty"`
+	Fapi bool `protobuf:"varint,45,opt,name=fapi,proto3" json:"fapi,omitempty"`
+	// MayAct is the may_act claim of the access tokens issued to it
+	// (SetApplicationMayAct); unset for none.
+	MayAct        *MayAct `protobuf:"bytes,50,opt,name=may_act,json=mayAct,proto3" json:"may_act,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -655,6 +658,13 @@ func (x *Application) GetFapi() bool {
 		return x.Fapi
 	}
 	return false
+}
+
+func (x *Application) GetMayAct() *MayAct {
+	if x != nil {
+		return x.MayAct
+	}
+	return nil
 }
 
 // TlsClientAuth is the registration of a tls_client_auth client (RFC 8705
@@ -2513,6 +2523,327 @@ func (x *SetApplicationFAPIResponse) GetApplication() *Application {
 	return nil
 }
 
+// SetApplicationAuthenticationRequest is a client's new type and
+// authentication method, with what the method needs.
+type SetApplicationAuthenticationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application (a client, not an API application).
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Public: a public client (auth_method none, PKCE required) or a
+	// confidential one.
+	Public bool `protobuf:"varint,2,opt,name=public,proto3" json:"public,omitempty"`
+	// AuthMethod: none, client_secret_basic, client_secret_post,
+	// private_key_jwt, tls_client_auth or self_signed_tls_client_auth.
+	AuthMethod string `protobuf:"bytes,3,opt,name=auth_method,json=authMethod,proto3" json:"auth_method,omitempty"`
+	// Jwks: for private_key_jwt, its public keys (required); for
+	// self_signed_tls_client_auth, keys with x5c instead of certificates.
+	Jwks string `protobuf:"bytes,4,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	// Certificates: for self_signed_tls_client_auth, PEM.
+	Certificates string `protobuf:"bytes,5,opt,name=certificates,proto3" json:"certificates,omitempty"`
+	// TlsClientAuth: for tls_client_auth (required).
+	TlsClientAuth *TlsClientAuth `protobuf:"bytes,6,opt,name=tls_client_auth,json=tlsClientAuth,proto3" json:"tls_client_auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationAuthenticationRequest) Reset() {
+	*x = SetApplicationAuthenticationRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationAuthenticationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationAuthenticationRequest) ProtoMessage() {}
+
+func (x *SetApplicationAuthenticationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationAuthenticationRequest.ProtoReflect.Descriptor instead.
+func (*SetApplicationAuthenticationRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SetApplicationAuthenticationRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SetApplicationAuthenticationRequest) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
+func (x *SetApplicationAuthenticationRequest) GetAuthMethod() string {
+	if x != nil {
+		return x.AuthMethod
+	}
+	return ""
+}
+
+func (x *SetApplicationAuthenticationRequest) GetJwks() string {
+	if x != nil {
+		return x.Jwks
+	}
+	return ""
+}
+
+func (x *SetApplicationAuthenticationRequest) GetCertificates() string {
+	if x != nil {
+		return x.Certificates
+	}
+	return ""
+}
+
+func (x *SetApplicationAuthenticationRequest) GetTlsClientAuth() *TlsClientAuth {
+	if x != nil {
+		return x.TlsClientAuth
+	}
+	return nil
+}
+
+// SetApplicationAuthenticationResponse returns the application and, when
+// it became a secret client, its new secret — shown this once.
+type SetApplicationAuthenticationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application changed.
+	Application *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	// ClientSecret is the new secret of a client that now authenticates
+	// with one; empty otherwise.
+	ClientSecret string `protobuf:"bytes,2,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// GrantsEnded counts the grants (refresh token families) ended because
+	// the client changed between public and confidential.
+	GrantsEnded   int32 `protobuf:"varint,3,opt,name=grants_ended,json=grantsEnded,proto3" json:"grants_ended,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationAuthenticationResponse) Reset() {
+	*x = SetApplicationAuthenticationResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationAuthenticationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationAuthenticationResponse) ProtoMessage() {}
+
+func (x *SetApplicationAuthenticationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationAuthenticationResponse.ProtoReflect.Descriptor instead.
+func (*SetApplicationAuthenticationResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SetApplicationAuthenticationResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
+func (x *SetApplicationAuthenticationResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *SetApplicationAuthenticationResponse) GetGrantsEnded() int32 {
+	if x != nil {
+		return x.GrantsEnded
+	}
+	return 0
+}
+
+// MayAct is a may_act claim (RFC 8693 section 4.4).
+type MayAct struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sub of the party that may act: a user id, or a client id for a client
+	// acting with its own client_credentials token.
+	Sub string `protobuf:"bytes,1,opt,name=sub,proto3" json:"sub,omitempty"`
+	// ClientId: when set, the client the actor token must have been issued
+	// to.
+	ClientId      string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MayAct) Reset() {
+	*x = MayAct{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MayAct) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MayAct) ProtoMessage() {}
+
+func (x *MayAct) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MayAct.ProtoReflect.Descriptor instead.
+func (*MayAct) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MayAct) GetSub() string {
+	if x != nil {
+		return x.Sub
+	}
+	return ""
+}
+
+func (x *MayAct) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+// SetApplicationMayActRequest names the party that may act for the
+// subjects of a client's tokens.
+type SetApplicationMayActRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ApplicationID of the application (a client).
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// MayAct: unset, or an empty sub, removes the restriction.
+	MayAct        *MayAct `protobuf:"bytes,2,opt,name=may_act,json=mayAct,proto3" json:"may_act,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationMayActRequest) Reset() {
+	*x = SetApplicationMayActRequest{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationMayActRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationMayActRequest) ProtoMessage() {}
+
+func (x *SetApplicationMayActRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationMayActRequest.ProtoReflect.Descriptor instead.
+func (*SetApplicationMayActRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SetApplicationMayActRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SetApplicationMayActRequest) GetMayAct() *MayAct {
+	if x != nil {
+		return x.MayAct
+	}
+	return nil
+}
+
+// SetApplicationMayActResponse returns the application.
+type SetApplicationMayActResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application changed.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApplicationMayActResponse) Reset() {
+	*x = SetApplicationMayActResponse{}
+	mi := &file_castellan_project_v1_project_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApplicationMayActResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApplicationMayActResponse) ProtoMessage() {}
+
+func (x *SetApplicationMayActResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_project_v1_project_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApplicationMayActResponse.ProtoReflect.Descriptor instead.
+func (*SetApplicationMayActResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_project_v1_project_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SetApplicationMayActResponse) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
 var File_castellan_project_v1_project_proto protoreflect.FileDescriptor
 
 const file_castellan_project_v1_project_proto_rawDesc = "" +
@@ -2529,7 +2860,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xb7\n" +
+	"expireTime\"\xee\n" +
 	"\n" +
 	"\vApplication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -2569,7 +2900,8 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0ftls_client_auth\x18\x1a \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\x12\"\n" +
 	"\fcertificates\x18\x1b \x01(\tR\fcertificates\x128\n" +
 	"\x18certificate_bound_tokens\x18\x1c \x01(\bR\x16certificateBoundTokens\x12\x12\n" +
-	"\x04fapi\x18- \x01(\bR\x04fapi\"\xb6\x01\n" +
+	"\x04fapi\x18- \x01(\bR\x04fapi\x125\n" +
+	"\amay_act\x182 \x01(\v2\x1c.castellan.project.v1.MayActR\x06mayAct\"\xb6\x01\n" +
 	"\rTlsClientAuth\x12 \n" +
 	"\ftrust_set_id\x18\x01 \x01(\tR\n" +
 	"trustSetId\x12\x1d\n" +
@@ -2706,6 +3038,26 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\"a\n" +
 	"\x1aSetApplicationFAPIResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\"\x8a\x02\n" +
+	"#SetApplicationAuthenticationRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x16\n" +
+	"\x06public\x18\x02 \x01(\bR\x06public\x12\x1f\n" +
+	"\vauth_method\x18\x03 \x01(\tR\n" +
+	"authMethod\x12\x12\n" +
+	"\x04jwks\x18\x04 \x01(\tR\x04jwks\x12\"\n" +
+	"\fcertificates\x18\x05 \x01(\tR\fcertificates\x12K\n" +
+	"\x0ftls_client_auth\x18\x06 \x01(\v2#.castellan.project.v1.TlsClientAuthR\rtlsClientAuth\"\xb3\x01\n" +
+	"$SetApplicationAuthenticationResponse\x12C\n" +
+	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication\x12#\n" +
+	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\x12!\n" +
+	"\fgrants_ended\x18\x03 \x01(\x05R\vgrantsEnded\"7\n" +
+	"\x06MayAct\x12\x10\n" +
+	"\x03sub\x18\x01 \x01(\tR\x03sub\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\"{\n" +
+	"\x1bSetApplicationMayActRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x125\n" +
+	"\amay_act\x18\x02 \x01(\v2\x1c.castellan.project.v1.MayActR\x06mayAct\"c\n" +
+	"\x1cSetApplicationMayActResponse\x12C\n" +
 	"\vapplication\x18\x01 \x01(\v2!.castellan.project.v1.ApplicationR\vapplication*h\n" +
 	"\x0fApplicationKind\x12 \n" +
 	"\x1cAPPLICATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -2718,7 +3070,7 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fRoleClaimFormat\x12!\n" +
 	"\x1dROLE_CLAIM_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ROLE_CLAIM_FORMAT_NESTED\x10\x01\x12\x1a\n" +
-	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xd6\x10\n" +
+	"\x16ROLE_CLAIM_FORMAT_FLAT\x10\x022\xe1\x13\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
 	"\rCreateProject\x12*.castellan.project.v1.CreateProjectRequest\x1a+.castellan.project.v1.CreateProjectResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/projects\x12\x85\x01\n" +
 	"\n" +
@@ -2733,7 +3085,9 @@ const file_castellan_project_v1_project_proto_rawDesc = "" +
 	"\x0fAddClientSecret\x12,.castellan.project.v1.AddClientSecretRequest\x1a-.castellan.project.v1.AddClientSecretResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/applications/{application_id}/secrets\x12\xb6\x01\n" +
 	"\x12RemoveClientSecret\x12/.castellan.project.v1.RemoveClientSecretRequest\x1a0.castellan.project.v1.RemoveClientSecretResponse\"=\x82\xd3\xe4\x93\x027*5/v1/applications/{application_id}/secrets/{secret_id}\x12\xaa\x01\n" +
 	"\x12SetApplicationDPoP\x12/.castellan.project.v1.SetApplicationDPoPRequest\x1a0.castellan.project.v1.SetApplicationDPoPResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/dpop\x12\xaa\x01\n" +
-	"\x12SetApplicationFAPI\x12/.castellan.project.v1.SetApplicationFAPIRequest\x1a0.castellan.project.v1.SetApplicationFAPIResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/fapiBGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
+	"\x12SetApplicationFAPI\x12/.castellan.project.v1.SetApplicationFAPIRequest\x1a0.castellan.project.v1.SetApplicationFAPIResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/applications/{application_id}/fapi\x12\xd2\x01\n" +
+	"\x1cSetApplicationAuthentication\x129.castellan.project.v1.SetApplicationAuthenticationRequest\x1a:.castellan.project.v1.SetApplicationAuthenticationResponse\";\x82\xd3\xe4\x93\x025:\x01*\x1a0/v1/applications/{application_id}/authentication\x12\xb3\x01\n" +
+	"\x14SetApplicationMayAct\x121.castellan.project.v1.SetApplicationMayActRequest\x1a2.castellan.project.v1.SetApplicationMayActResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\x1a)/v1/applications/{application_id}/may_actBGZEgithub.com/castellan-iam/castellan/gen/castellan/project/v1;projectv1b\x06proto3"
 
 var (
 	file_castellan_project_v1_project_proto_rawDescOnce sync.Once
@@ -2748,113 +3102,127 @@ func file_castellan_project_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_project_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_castellan_project_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_castellan_project_v1_project_proto_goTypes = []any{
-	(ApplicationKind)(0),                    // 0: castellan.project.v1.ApplicationKind
-	(AccessTokenType)(0),                    // 1: castellan.project.v1.AccessTokenType
-	(RoleClaimFormat)(0),                    // 2: castellan.project.v1.RoleClaimFormat
-	(*Project)(nil),                         // 3: castellan.project.v1.Project
-	(*ClientSecret)(nil),                    // 4: castellan.project.v1.ClientSecret
-	(*Application)(nil),                     // 5: castellan.project.v1.Application
-	(*TlsClientAuth)(nil),                   // 6: castellan.project.v1.TlsClientAuth
-	(*CreateProjectRequest)(nil),            // 7: castellan.project.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),           // 8: castellan.project.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),               // 9: castellan.project.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),              // 10: castellan.project.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),             // 11: castellan.project.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),            // 12: castellan.project.v1.ListProjectsResponse
-	(*CreateApplicationRequest)(nil),        // 13: castellan.project.v1.CreateApplicationRequest
-	(*SetApplicationKeysRequest)(nil),       // 14: castellan.project.v1.SetApplicationKeysRequest
-	(*SetApplicationKeysResponse)(nil),      // 15: castellan.project.v1.SetApplicationKeysResponse
-	(*SetApplicationRedirectsRequest)(nil),  // 16: castellan.project.v1.SetApplicationRedirectsRequest
-	(*SetApplicationRedirectsResponse)(nil), // 17: castellan.project.v1.SetApplicationRedirectsResponse
-	(*CreateApplicationResponse)(nil),       // 18: castellan.project.v1.CreateApplicationResponse
-	(*GetApplicationRequest)(nil),           // 19: castellan.project.v1.GetApplicationRequest
-	(*GetApplicationResponse)(nil),          // 20: castellan.project.v1.GetApplicationResponse
-	(*ListApplicationsRequest)(nil),         // 21: castellan.project.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),        // 22: castellan.project.v1.ListApplicationsResponse
-	(*AddClientSecretRequest)(nil),          // 23: castellan.project.v1.AddClientSecretRequest
-	(*AddClientSecretResponse)(nil),         // 24: castellan.project.v1.AddClientSecretResponse
-	(*RemoveClientSecretRequest)(nil),       // 25: castellan.project.v1.RemoveClientSecretRequest
-	(*RemoveClientSecretResponse)(nil),      // 26: castellan.project.v1.RemoveClientSecretResponse
-	(*StringList)(nil),                      // 27: castellan.project.v1.StringList
-	(*UpdateApplicationRequest)(nil),        // 28: castellan.project.v1.UpdateApplicationRequest
-	(*UpdateApplicationResponse)(nil),       // 29: castellan.project.v1.UpdateApplicationResponse
-	(*DPoPSettings)(nil),                    // 30: castellan.project.v1.DPoPSettings
-	(*SetApplicationDPoPRequest)(nil),       // 31: castellan.project.v1.SetApplicationDPoPRequest
-	(*SetApplicationDPoPResponse)(nil),      // 32: castellan.project.v1.SetApplicationDPoPResponse
-	(*SetApplicationFAPIRequest)(nil),       // 33: castellan.project.v1.SetApplicationFAPIRequest
-	(*SetApplicationFAPIResponse)(nil),      // 34: castellan.project.v1.SetApplicationFAPIResponse
-	(*timestamppb.Timestamp)(nil),           // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 36: google.protobuf.Duration
+	(ApplicationKind)(0),                         // 0: castellan.project.v1.ApplicationKind
+	(AccessTokenType)(0),                         // 1: castellan.project.v1.AccessTokenType
+	(RoleClaimFormat)(0),                         // 2: castellan.project.v1.RoleClaimFormat
+	(*Project)(nil),                              // 3: castellan.project.v1.Project
+	(*ClientSecret)(nil),                         // 4: castellan.project.v1.ClientSecret
+	(*Application)(nil),                          // 5: castellan.project.v1.Application
+	(*TlsClientAuth)(nil),                        // 6: castellan.project.v1.TlsClientAuth
+	(*CreateProjectRequest)(nil),                 // 7: castellan.project.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),                // 8: castellan.project.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),                    // 9: castellan.project.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),                   // 10: castellan.project.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),                  // 11: castellan.project.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),                 // 12: castellan.project.v1.ListProjectsResponse
+	(*CreateApplicationRequest)(nil),             // 13: castellan.project.v1.CreateApplicationRequest
+	(*SetApplicationKeysRequest)(nil),            // 14: castellan.project.v1.SetApplicationKeysRequest
+	(*SetApplicationKeysResponse)(nil),           // 15: castellan.project.v1.SetApplicationKeysResponse
+	(*SetApplicationRedirectsRequest)(nil),       // 16: castellan.project.v1.SetApplicationRedirectsRequest
+	(*SetApplicationRedirectsResponse)(nil),      // 17: castellan.project.v1.SetApplicationRedirectsResponse
+	(*CreateApplicationResponse)(nil),            // 18: castellan.project.v1.CreateApplicationResponse
+	(*GetApplicationRequest)(nil),                // 19: castellan.project.v1.GetApplicationRequest
+	(*GetApplicationResponse)(nil),               // 20: castellan.project.v1.GetApplicationResponse
+	(*ListApplicationsRequest)(nil),              // 21: castellan.project.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),             // 22: castellan.project.v1.ListApplicationsResponse
+	(*AddClientSecretRequest)(nil),               // 23: castellan.project.v1.AddClientSecretRequest
+	(*AddClientSecretResponse)(nil),              // 24: castellan.project.v1.AddClientSecretResponse
+	(*RemoveClientSecretRequest)(nil),            // 25: castellan.project.v1.RemoveClientSecretRequest
+	(*RemoveClientSecretResponse)(nil),           // 26: castellan.project.v1.RemoveClientSecretResponse
+	(*StringList)(nil),                           // 27: castellan.project.v1.StringList
+	(*UpdateApplicationRequest)(nil),             // 28: castellan.project.v1.UpdateApplicationRequest
+	(*UpdateApplicationResponse)(nil),            // 29: castellan.project.v1.UpdateApplicationResponse
+	(*DPoPSettings)(nil),                         // 30: castellan.project.v1.DPoPSettings
+	(*SetApplicationDPoPRequest)(nil),            // 31: castellan.project.v1.SetApplicationDPoPRequest
+	(*SetApplicationDPoPResponse)(nil),           // 32: castellan.project.v1.SetApplicationDPoPResponse
+	(*SetApplicationFAPIRequest)(nil),            // 33: castellan.project.v1.SetApplicationFAPIRequest
+	(*SetApplicationFAPIResponse)(nil),           // 34: castellan.project.v1.SetApplicationFAPIResponse
+	(*SetApplicationAuthenticationRequest)(nil),  // 35: castellan.project.v1.SetApplicationAuthenticationRequest
+	(*SetApplicationAuthenticationResponse)(nil), // 36: castellan.project.v1.SetApplicationAuthenticationResponse
+	(*MayAct)(nil),                               // 37: castellan.project.v1.MayAct
+	(*SetApplicationMayActRequest)(nil),          // 38: castellan.project.v1.SetApplicationMayActRequest
+	(*SetApplicationMayActResponse)(nil),         // 39: castellan.project.v1.SetApplicationMayActResponse
+	(*timestamppb.Timestamp)(nil),                // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                  // 41: google.protobuf.Duration
 }
 var file_castellan_project_v1_project_proto_depIdxs = []int32{
-	35, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	35, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
-	35, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 0: castellan.project.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	40, // 1: castellan.project.v1.ClientSecret.create_time:type_name -> google.protobuf.Timestamp
+	40, // 2: castellan.project.v1.ClientSecret.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: castellan.project.v1.Application.kind:type_name -> castellan.project.v1.ApplicationKind
 	1,  // 4: castellan.project.v1.Application.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	36, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
+	41, // 5: castellan.project.v1.Application.access_token_lifetime:type_name -> google.protobuf.Duration
 	4,  // 6: castellan.project.v1.Application.secrets:type_name -> castellan.project.v1.ClientSecret
-	35, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	40, // 7: castellan.project.v1.Application.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: castellan.project.v1.Application.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
 	30, // 9: castellan.project.v1.Application.dpop:type_name -> castellan.project.v1.DPoPSettings
 	6,  // 10: castellan.project.v1.Application.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
-	3,  // 11: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 12: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
-	3,  // 13: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
-	0,  // 14: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
-	1,  // 15: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	36, // 16: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	2,  // 17: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	6,  // 18: castellan.project.v1.CreateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
-	5,  // 19: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 20: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 21: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 22: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 23: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
-	36, // 24: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
-	4,  // 25: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
-	27, // 26: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
-	1,  // 27: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
-	36, // 28: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
-	27, // 29: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
-	2,  // 30: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
-	6,  // 31: castellan.project.v1.UpdateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
-	5,  // 32: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 33: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
-	5,  // 34: castellan.project.v1.SetApplicationFAPIResponse.application:type_name -> castellan.project.v1.Application
-	7,  // 35: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
-	9,  // 36: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
-	11, // 37: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
-	13, // 38: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
-	19, // 39: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
-	28, // 40: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
-	16, // 41: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
-	14, // 42: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
-	21, // 43: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
-	23, // 44: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
-	25, // 45: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
-	31, // 46: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
-	33, // 47: castellan.project.v1.ProjectService.SetApplicationFAPI:input_type -> castellan.project.v1.SetApplicationFAPIRequest
-	8,  // 48: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
-	10, // 49: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
-	12, // 50: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
-	18, // 51: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
-	20, // 52: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
-	29, // 53: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
-	17, // 54: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
-	15, // 55: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
-	22, // 56: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
-	24, // 57: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
-	26, // 58: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
-	32, // 59: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
-	34, // 60: castellan.project.v1.ProjectService.SetApplicationFAPI:output_type -> castellan.project.v1.SetApplicationFAPIResponse
-	48, // [48:61] is the sub-list for method output_type
-	35, // [35:48] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	37, // 11: castellan.project.v1.Application.may_act:type_name -> castellan.project.v1.MayAct
+	3,  // 12: castellan.project.v1.CreateProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 13: castellan.project.v1.GetProjectResponse.project:type_name -> castellan.project.v1.Project
+	3,  // 14: castellan.project.v1.ListProjectsResponse.projects:type_name -> castellan.project.v1.Project
+	0,  // 15: castellan.project.v1.CreateApplicationRequest.kind:type_name -> castellan.project.v1.ApplicationKind
+	1,  // 16: castellan.project.v1.CreateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	41, // 17: castellan.project.v1.CreateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 18: castellan.project.v1.CreateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 19: castellan.project.v1.CreateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 20: castellan.project.v1.SetApplicationKeysResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 21: castellan.project.v1.SetApplicationRedirectsResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 22: castellan.project.v1.CreateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 23: castellan.project.v1.GetApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 24: castellan.project.v1.ListApplicationsResponse.applications:type_name -> castellan.project.v1.Application
+	41, // 25: castellan.project.v1.AddClientSecretRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 26: castellan.project.v1.AddClientSecretResponse.secret:type_name -> castellan.project.v1.ClientSecret
+	27, // 27: castellan.project.v1.UpdateApplicationRequest.grant_types:type_name -> castellan.project.v1.StringList
+	1,  // 28: castellan.project.v1.UpdateApplicationRequest.access_token_type:type_name -> castellan.project.v1.AccessTokenType
+	41, // 29: castellan.project.v1.UpdateApplicationRequest.access_token_lifetime:type_name -> google.protobuf.Duration
+	27, // 30: castellan.project.v1.UpdateApplicationRequest.scopes:type_name -> castellan.project.v1.StringList
+	2,  // 31: castellan.project.v1.UpdateApplicationRequest.role_claims:type_name -> castellan.project.v1.RoleClaimFormat
+	6,  // 32: castellan.project.v1.UpdateApplicationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 33: castellan.project.v1.UpdateApplicationResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 34: castellan.project.v1.SetApplicationDPoPResponse.application:type_name -> castellan.project.v1.Application
+	5,  // 35: castellan.project.v1.SetApplicationFAPIResponse.application:type_name -> castellan.project.v1.Application
+	6,  // 36: castellan.project.v1.SetApplicationAuthenticationRequest.tls_client_auth:type_name -> castellan.project.v1.TlsClientAuth
+	5,  // 37: castellan.project.v1.SetApplicationAuthenticationResponse.application:type_name -> castellan.project.v1.Application
+	37, // 38: castellan.project.v1.SetApplicationMayActRequest.may_act:type_name -> castellan.project.v1.MayAct
+	5,  // 39: castellan.project.v1.SetApplicationMayActResponse.application:type_name -> castellan.project.v1.Application
+	7,  // 40: castellan.project.v1.ProjectService.CreateProject:input_type -> castellan.project.v1.CreateProjectRequest
+	9,  // 41: castellan.project.v1.ProjectService.GetProject:input_type -> castellan.project.v1.GetProjectRequest
+	11, // 42: castellan.project.v1.ProjectService.ListProjects:input_type -> castellan.project.v1.ListProjectsRequest
+	13, // 43: castellan.project.v1.ProjectService.CreateApplication:input_type -> castellan.project.v1.CreateApplicationRequest
+	19, // 44: castellan.project.v1.ProjectService.GetApplication:input_type -> castellan.project.v1.GetApplicationRequest
+	28, // 45: castellan.project.v1.ProjectService.UpdateApplication:input_type -> castellan.project.v1.UpdateApplicationRequest
+	16, // 46: castellan.project.v1.ProjectService.SetApplicationRedirects:input_type -> castellan.project.v1.SetApplicationRedirectsRequest
+	14, // 47: castellan.project.v1.ProjectService.SetApplicationKeys:input_type -> castellan.project.v1.SetApplicationKeysRequest
+	21, // 48: castellan.project.v1.ProjectService.ListApplications:input_type -> castellan.project.v1.ListApplicationsRequest
+	23, // 49: castellan.project.v1.ProjectService.AddClientSecret:input_type -> castellan.project.v1.AddClientSecretRequest
+	25, // 50: castellan.project.v1.ProjectService.RemoveClientSecret:input_type -> castellan.project.v1.RemoveClientSecretRequest
+	31, // 51: castellan.project.v1.ProjectService.SetApplicationDPoP:input_type -> castellan.project.v1.SetApplicationDPoPRequest
+	33, // 52: castellan.project.v1.ProjectService.SetApplicationFAPI:input_type -> castellan.project.v1.SetApplicationFAPIRequest
+	35, // 53: castellan.project.v1.ProjectService.SetApplicationAuthentication:input_type -> castellan.project.v1.SetApplicationAuthenticationRequest
+	38, // 54: castellan.project.v1.ProjectService.SetApplicationMayAct:input_type -> castellan.project.v1.SetApplicationMayActRequest
+	8,  // 55: castellan.project.v1.ProjectService.CreateProject:output_type -> castellan.project.v1.CreateProjectResponse
+	10, // 56: castellan.project.v1.ProjectService.GetProject:output_type -> castellan.project.v1.GetProjectResponse
+	12, // 57: castellan.project.v1.ProjectService.ListProjects:output_type -> castellan.project.v1.ListProjectsResponse
+	18, // 58: castellan.project.v1.ProjectService.CreateApplication:output_type -> castellan.project.v1.CreateApplicationResponse
+	20, // 59: castellan.project.v1.ProjectService.GetApplication:output_type -> castellan.project.v1.GetApplicationResponse
+	29, // 60: castellan.project.v1.ProjectService.UpdateApplication:output_type -> castellan.project.v1.UpdateApplicationResponse
+	17, // 61: castellan.project.v1.ProjectService.SetApplicationRedirects:output_type -> castellan.project.v1.SetApplicationRedirectsResponse
+	15, // 62: castellan.project.v1.ProjectService.SetApplicationKeys:output_type -> castellan.project.v1.SetApplicationKeysResponse
+	22, // 63: castellan.project.v1.ProjectService.ListApplications:output_type -> castellan.project.v1.ListApplicationsResponse
+	24, // 64: castellan.project.v1.ProjectService.AddClientSecret:output_type -> castellan.project.v1.AddClientSecretResponse
+	26, // 65: castellan.project.v1.ProjectService.RemoveClientSecret:output_type -> castellan.project.v1.RemoveClientSecretResponse
+	32, // 66: castellan.project.v1.ProjectService.SetApplicationDPoP:output_type -> castellan.project.v1.SetApplicationDPoPResponse
+	34, // 67: castellan.project.v1.ProjectService.SetApplicationFAPI:output_type -> castellan.project.v1.SetApplicationFAPIResponse
+	36, // 68: castellan.project.v1.ProjectService.SetApplicationAuthentication:output_type -> castellan.project.v1.SetApplicationAuthenticationResponse
+	39, // 69: castellan.project.v1.ProjectService.SetApplicationMayAct:output_type -> castellan.project.v1.SetApplicationMayActResponse
+	55, // [55:70] is the sub-list for method output_type
+	40, // [40:55] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_castellan_project_v1_project_proto_init() }
@@ -2869,7 +3237,7 @@ func file_castellan_project_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_project_v1_project_proto_rawDesc), len(file_castellan_project_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

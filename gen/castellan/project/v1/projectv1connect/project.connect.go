@@ -75,6 +75,12 @@ const (
 	// ProjectServiceSetApplicationFAPIProcedure is the fully-qualified name of the ProjectService's
 	// SetApplicationFAPI RPC.
 	ProjectServiceSetApplicationFAPIProcedure = "/castellan.project.v1.ProjectService/SetApplicationFAPI"
+	// ProjectServiceSetApplicationAuthenticationProcedure is the fully-qualified name of the
+	// ProjectService's SetApplicationAuthentication RPC.
+	ProjectServiceSetApplicationAuthenticationProcedure = "/castellan.project.v1.ProjectService/SetApplicationAuthentication"
+	// ProjectServiceSetApplicationMayActProcedure is the fully-qualified name of the ProjectService's
+	// SetApplicationMayAct RPC.
+	ProjectServiceSetApplicationMayActProcedure = "/castellan.project.v1.ProjectService/SetApplicationMayAct"
 )
 
 // ProjectServiceClient is a client for the castellan.project.v1.ProjectService service.
@@ -126,6 +132,21 @@ type ProjectServiceClient interface {
 	// EdDSA; while it is on, UpdateApplication refuses changes that leave
 	// the profile.
 	SetApplicationFAPI(context.Context, *connect.Request[v1.SetApplicationFAPIRequest]) (*connect.Response[v1.SetApplicationFAPIResponse], error)
+	// SetApplicationAuthentication changes a client's type (public or
+	// confidential) and how it authenticates. Becoming a secret client
+	// (client_secret_basic or client_secret_post) issues a new secret,
+	// returned in the response only; private_key_jwt needs jwks,
+	// tls_client_auth tls_client_auth, self_signed_tls_client_auth its
+	// certificates; every other method removes the secrets. A change
+	// between public and confidential ends the client's grants (refresh
+	// tokens). Recorded as project.application.authentication.changed.
+	SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error)
+	// SetApplicationMayAct names the one party that may act for the
+	// subjects of the access tokens issued to a client from now on: their
+	// may_act claim (RFC 8693 section 4.4). A token exchange of such a
+	// token is refused unless its actor token is that party's; an empty
+	// may_act removes the restriction.
+	SetApplicationMayAct(context.Context, *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the castellan.project.v1.ProjectService service.
@@ -221,24 +242,38 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("SetApplicationFAPI")),
 			connect.WithClientOptions(opts...),
 		),
+		setApplicationAuthentication: connect.NewClient[v1.SetApplicationAuthenticationRequest, v1.SetApplicationAuthenticationResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationAuthenticationProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationAuthentication")),
+			connect.WithClientOptions(opts...),
+		),
+		setApplicationMayAct: connect.NewClient[v1.SetApplicationMayActRequest, v1.SetApplicationMayActResponse](
+			httpClient,
+			baseURL+ProjectServiceSetApplicationMayActProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetApplicationMayAct")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // projectServiceClient implements ProjectServiceClient.
 type projectServiceClient struct {
-	createProject           *connect.Client[v1.CreateProjectRequest, v1.CreateProjectResponse]
-	getProject              *connect.Client[v1.GetProjectRequest, v1.GetProjectResponse]
-	listProjects            *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
-	createApplication       *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
-	getApplication          *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
-	updateApplication       *connect.Client[v1.UpdateApplicationRequest, v1.UpdateApplicationResponse]
-	setApplicationRedirects *connect.Client[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse]
-	setApplicationKeys      *connect.Client[v1.SetApplicationKeysRequest, v1.SetApplicationKeysResponse]
-	listApplications        *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
-	addClientSecret         *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
-	removeClientSecret      *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
-	setApplicationDPoP      *connect.Client[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse]
-	setApplicationFAPI      *connect.Client[v1.SetApplicationFAPIRequest, v1.SetApplicationFAPIResponse]
+	createProject                *connect.Client[v1.CreateProjectRequest, v1.CreateProjectResponse]
+	getProject                   *connect.Client[v1.GetProjectRequest, v1.GetProjectResponse]
+	listProjects                 *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
+	createApplication            *connect.Client[v1.CreateApplicationRequest, v1.CreateApplicationResponse]
+	getApplication               *connect.Client[v1.GetApplicationRequest, v1.GetApplicationResponse]
+	updateApplication            *connect.Client[v1.UpdateApplicationRequest, v1.UpdateApplicationResponse]
+	setApplicationRedirects      *connect.Client[v1.SetApplicationRedirectsRequest, v1.SetApplicationRedirectsResponse]
+	setApplicationKeys           *connect.Client[v1.SetApplicationKeysRequest, v1.SetApplicationKeysResponse]
+	listApplications             *connect.Client[v1.ListApplicationsRequest, v1.ListApplicationsResponse]
+	addClientSecret              *connect.Client[v1.AddClientSecretRequest, v1.AddClientSecretResponse]
+	removeClientSecret           *connect.Client[v1.RemoveClientSecretRequest, v1.RemoveClientSecretResponse]
+	setApplicationDPoP           *connect.Client[v1.SetApplicationDPoPRequest, v1.SetApplicationDPoPResponse]
+	setApplicationFAPI           *connect.Client[v1.SetApplicationFAPIRequest, v1.SetApplicationFAPIResponse]
+	setApplicationAuthentication *connect.Client[v1.SetApplicationAuthenticationRequest, v1.SetApplicationAuthenticationResponse]
+	setApplicationMayAct         *connect.Client[v1.SetApplicationMayActRequest, v1.SetApplicationMayActResponse]
 }
 
 // CreateProject calls castellan.project.v1.ProjectService.CreateProject.
@@ -306,6 +341,17 @@ func (c *projectServiceClient) SetApplicationFAPI(ctx context.Context, req *conn
 	return c.setApplicationFAPI.CallUnary(ctx, req)
 }
 
+// SetApplicationAuthentication calls
+// castellan.project.v1.ProjectService.SetApplicationAuthentication.
+func (c *projectServiceClient) SetApplicationAuthentication(ctx context.Context, req *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error) {
+	return c.setApplicationAuthentication.CallUnary(ctx, req)
+}
+
+// SetApplicationMayAct calls castellan.project.v1.ProjectService.SetApplicationMayAct.
+func (c *projectServiceClient) SetApplicationMayAct(ctx context.Context, req *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error) {
+	return c.setApplicationMayAct.CallUnary(ctx, req)
+}
+
 // ProjectServiceHandler is an implementation of the castellan.project.v1.ProjectService service.
 type ProjectServiceHandler interface {
 	// CreateProject adds a project to an organization.
@@ -355,6 +401,21 @@ type ProjectServiceHandler interface {
 	// EdDSA; while it is on, UpdateApplication refuses changes that leave
 	// the profile.
 	SetApplicationFAPI(context.Context, *connect.Request[v1.SetApplicationFAPIRequest]) (*connect.Response[v1.SetApplicationFAPIResponse], error)
+	// SetApplicationAuthentication changes a client's type (public or
+	// confidential) and how it authenticates. Becoming a secret client
+	// (client_secret_basic or client_secret_post) issues a new secret,
+	// returned in the response only; private_key_jwt needs jwks,
+	// tls_client_auth tls_client_auth, self_signed_tls_client_auth its
+	// certificates; every other method removes the secrets. A change
+	// between public and confidential ends the client's grants (refresh
+	// tokens). Recorded as project.application.authentication.changed.
+	SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error)
+	// SetApplicationMayAct names the one party that may act for the
+	// subjects of the access tokens issued to a client from now on: their
+	// may_act claim (RFC 8693 section 4.4). A token exchange of such a
+	// token is refused unless its actor token is that party's; an empty
+	// may_act removes the restriction.
+	SetApplicationMayAct(context.Context, *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -446,6 +507,18 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("SetApplicationFAPI")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetApplicationAuthenticationHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationAuthenticationProcedure,
+		svc.SetApplicationAuthentication,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationAuthentication")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectServiceSetApplicationMayActHandler := connect.NewUnaryHandler(
+		ProjectServiceSetApplicationMayActProcedure,
+		svc.SetApplicationMayAct,
+		connect.WithSchema(projectServiceMethods.ByName("SetApplicationMayAct")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.project.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -474,6 +547,10 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceSetApplicationDPoPHandler.ServeHTTP(w, r)
 		case ProjectServiceSetApplicationFAPIProcedure:
 			projectServiceSetApplicationFAPIHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationAuthenticationProcedure:
+			projectServiceSetApplicationAuthenticationHandler.ServeHTTP(w, r)
+		case ProjectServiceSetApplicationMayActProcedure:
+			projectServiceSetApplicationMayActHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -533,4 +610,12 @@ func (UnimplementedProjectServiceHandler) SetApplicationDPoP(context.Context, *c
 
 func (UnimplementedProjectServiceHandler) SetApplicationFAPI(context.Context, *connect.Request[v1.SetApplicationFAPIRequest]) (*connect.Response[v1.SetApplicationFAPIResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationFAPI is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationAuthentication(context.Context, *connect.Request[v1.SetApplicationAuthenticationRequest]) (*connect.Response[v1.SetApplicationAuthenticationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationAuthentication is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetApplicationMayAct(context.Context, *connect.Request[v1.SetApplicationMayActRequest]) (*connect.Response[v1.SetApplicationMayActResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.project.v1.ProjectService.SetApplicationMayAct is not implemented"))
 }
