@@ -69,6 +69,9 @@ type Deps struct {
 	// Consents remember what users allowed third-party applications
 	// (consent.go); nil for none.
 	Consents Consents
+	// ExternalURL is the server's external URL, whose scheme and port the
+	// links in emails take (instance.Issuer).
+	ExternalURL string
 	// PostsPerClient are the forms one client address may post per
 	// postWindow; 0 is postsPerClient.
 	PostsPerClient int
@@ -171,6 +174,8 @@ type view struct {
 	Title, Error, Notice             string
 	LoginName                        string
 	Passkeys                         bool
+	// EmailLink: the password page offers a sign-in link (emaillink.go).
+	EmailLink bool
 	// Register: the name page offers self-registration.
 	Register bool
 	// code pages

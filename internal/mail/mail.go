@@ -37,10 +37,13 @@ const (
 	// AccountExists tells the owner of an address that somebody tried to
 	// register with it again.
 	AccountExists Kind = "account_exists"
+	// SignInLink carries a single-use link that signs the user in
+	// (Data.Link), sent when the user asked for one on the sign-in page.
+	SignInLink Kind = "sign_in_link"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{Verification, PasswordReset, SignInCode, AuthenticatorAdded, AuthenticatorRemoved, NewDevice, AccountExists}
+var Kinds = []Kind{Verification, PasswordReset, SignInCode, AuthenticatorAdded, AuthenticatorRemoved, NewDevice, AccountExists, SignInLink}
 
 // Authenticator names the authenticator a notice of kind
 // AuthenticatorAdded or AuthenticatorRemoved is about.
@@ -62,9 +65,11 @@ var Authenticators = []Authenticator{TOTP, RecoveryCodes, OTPEmail, OTPSMS, Pass
 // Data is what a message says besides its fixed words. Which fields a kind
 // uses: the codes Code; every kind but AccountExists LoginName; the
 // authenticator notices Authenticator (and PasskeyName); NewDevice
-// UserAgent, Address and At.
+// UserAgent, Address and At; SignInLink Link.
 type Data struct {
-	Code          string
+	Code string
+	// Link is an absolute https (or, on loopback, http) URL.
+	Link          string
 	LoginName     string
 	Authenticator Authenticator
 	PasskeyName   string
@@ -157,9 +162,11 @@ type content struct {
 	Heading string
 	Before  []string // paragraphs before the code and details
 	Code    string
-	Details []detail
-	After   []string
-	Footer  string
+	// Link and LinkLabel: a link to follow, shown as a button.
+	Link, LinkLabel string
+	Details         []detail
+	After           []string
+	Footer          string
 }
 
 // Render makes the email of m in language lang (one of Languages; any
@@ -243,6 +250,12 @@ func compose(lang language.Tag, b Brand, m Message) (content, error) {
 			{p.Sprintf("new_device.time"), m.At.UTC().Format("2006-01-02 15:04 UTC")},
 		}
 		c.After = []string{p.Sprintf("new_device.if.you"), p.Sprintf("new_device.if.not.you")}
+		c.Code = ""
+	case SignInLink:
+		c.Subject, c.Heading = p.Sprintf("sign_in_link.subject", b.Name), p.Sprintf("sign_in_link.heading")
+		c.Before = []string{p.Sprintf("sign_in_link.asked", m.LoginName, b.Name)}
+		c.Link, c.LinkLabel = m.Link, p.Sprintf("sign_in_link.button")
+		c.After = []string{p.Sprintf("sign_in_link.valid"), p.Sprintf("sign_in_link.not.you")}
 		c.Code = ""
 	case AccountExists:
 		c.Subject, c.Heading = p.Sprintf("account_exists.subject", b.Name), p.Sprintf("account_exists.heading")

@@ -68,6 +68,10 @@ type Login struct {
 	// AccountSelection shows the accounts of the browser before asking
 	// for a login name (the hosted login).
 	AccountSelection bool `json:"accountSelection"`
+	// MagicLinkAllowed offers a sign-in by a single-use link sent to the
+	// user's verified email address (the hosted login's "email me a
+	// sign-in link"); it proves a first factor, never a second.
+	MagicLinkAllowed bool `json:"magicLinkAllowed,omitempty"`
 	// How long a check counts towards a sign-in.
 	PasswordCheckLifetime     time.Duration `json:"passwordCheckLifetime"`
 	SecondFactorCheckLifetime time.Duration `json:"secondFactorCheckLifetime"`

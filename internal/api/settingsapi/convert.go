@@ -29,6 +29,7 @@ func toProto(s settings.Settings) *settingsv1.Settings {
 		Login: &settingsv1.LoginSettings{
 			AllowedAuthenticators: l.AllowedAuthenticators, MfaRequired: mfa[l.MFARequired], PasswordlessAllowed: l.PasswordlessAllowed,
 			SelfRegistration: l.SelfRegistration, OrgRegistration: l.OrgRegistration, AccountSelection: l.AccountSelection,
+			MagicLinkAllowed: l.MagicLinkAllowed,
 			PasswordCheckLifetime:     durationpb.New(l.PasswordCheckLifetime),
 			SecondFactorCheckLifetime: durationpb.New(l.SecondFactorCheckLifetime),
 			ExternalLoginLifetime:     durationpb.New(l.ExternalLoginLifetime),
@@ -88,6 +89,7 @@ func loginFromProto(p *settingsv1.LoginSettings) (settings.Value, error) {
 	l := settings.Login{
 		AllowedAuthenticators: p.GetAllowedAuthenticators(), PasswordlessAllowed: p.GetPasswordlessAllowed(),
 		SelfRegistration: p.GetSelfRegistration(), OrgRegistration: p.GetOrgRegistration(), AccountSelection: p.GetAccountSelection(),
+		MagicLinkAllowed: p.GetMagicLinkAllowed(),
 	}
 	for k, v := range mfa {
 		if v == p.GetMfaRequired() {

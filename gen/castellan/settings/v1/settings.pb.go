@@ -368,8 +368,13 @@ type LoginSettings struct {
 	PasswordCheckLifetime     *durationpb.Duration `protobuf:"bytes,7,opt,name=password_check_lifetime,json=passwordCheckLifetime,proto3" json:"password_check_lifetime,omitempty"`
 	SecondFactorCheckLifetime *durationpb.Duration `protobuf:"bytes,8,opt,name=second_factor_check_lifetime,json=secondFactorCheckLifetime,proto3" json:"second_factor_check_lifetime,omitempty"`
 	ExternalLoginLifetime     *durationpb.Duration `protobuf:"bytes,9,opt,name=external_login_lifetime,json=externalLoginLifetime,proto3" json:"external_login_lifetime,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// magic_link_allowed offers "email me a sign-in link" on the hosted
+	// login: a single-use link, valid for minutes, sent to the user's
+	// verified email address, signs the user in (amr "otp" and "email");
+	// a second factor is still asked for when mfa_required says so.
+	MagicLinkAllowed bool `protobuf:"varint,10,opt,name=magic_link_allowed,json=magicLinkAllowed,proto3" json:"magic_link_allowed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *LoginSettings) Reset() {
@@ -463,6 +468,13 @@ func (x *LoginSettings) GetExternalLoginLifetime() *durationpb.Duration {
 		return x.ExternalLoginLifetime
 	}
 	return nil
+}
+
+func (x *LoginSettings) GetMagicLinkAllowed() bool {
+	if x != nil {
+		return x.MagicLinkAllowed
+	}
+	return false
 }
 
 // PasswordSettings are the complexity and age of passwords.
@@ -2539,7 +2551,7 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\asession\x18\x04 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\asession\x12<\n" +
 	"\x06tokens\x18\x05 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\x06tokens\x12>\n" +
 	"\aprivacy\x18\x06 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\aprivacy\x12@\n" +
-	"\bbranding\x18\a \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\bbranding\"\xca\x04\n" +
+	"\bbranding\x18\a \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\bbranding\"\xf8\x04\n" +
 	"\rLoginSettings\x125\n" +
 	"\x16allowed_authenticators\x18\x01 \x03(\tR\x15allowedAuthenticators\x12H\n" +
 	"\fmfa_required\x18\x02 \x01(\x0e2%.castellan.settings.v1.MfaRequirementR\vmfaRequired\x121\n" +
@@ -2549,7 +2561,9 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x11account_selection\x18\x06 \x01(\bR\x10accountSelection\x12Q\n" +
 	"\x17password_check_lifetime\x18\a \x01(\v2\x19.google.protobuf.DurationR\x15passwordCheckLifetime\x12Z\n" +
 	"\x1csecond_factor_check_lifetime\x18\b \x01(\v2\x19.google.protobuf.DurationR\x19secondFactorCheckLifetime\x12Q\n" +
-	"\x17external_login_lifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\x15externalLoginLifetime\"\xfb\x01\n" +
+	"\x17external_login_lifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\x15externalLoginLifetime\x12,\n" +
+	"\x12magic_link_allowed\x18\n" +
+	" \x01(\bR\x10magicLinkAllowed\"\xfb\x01\n" +
 	"\x10PasswordSettings\x12\x1d\n" +
 	"\n" +
 	"min_length\x18\x01 \x01(\x05R\tminLength\x12#\n" +
