@@ -370,7 +370,8 @@ func (m *model) proven(login settings.Login, now time.Time) bool {
 	_, pwd := m.valid(FactorPassword, login.PasswordCheckLifetime, now)
 	wa, ok := m.valid(FactorWebAuthn, login.SecondFactorCheckLifetime, now)
 	_, idp := m.valid(FactorIdP, login.ExternalLoginLifetime, now)
-	return pwd || ok && wa.Passwordless && wa.UserVerified || idp
+	_, link := m.valid(FactorEmailLink, login.PasswordCheckLifetime, now)
+	return pwd || ok && wa.Passwordless && wa.UserVerified || idp || link && login.MagicLinkAllowed
 }
 
 // Now is the commands' clock, for reads that filter by time.
