@@ -45,7 +45,9 @@ const browserTimeout = 10 * time.Minute
 // email to a real SMTP server on loopback (notifytest.Mailbox), whose
 // messages the tests read at MAILBOX_URL (serveMailbox).
 // BROWSER_TEST_NAME_PATTERN, when set, runs only the tests whose names
-// match it (node --test-name-pattern).
+// match it (node --test-name-pattern); BROWSER_TEST_FILES, a
+// comma-separated list of file names (magic_link.test.mjs), only those
+// files.
 //
 // Without Chromium, Node.js or the node packages the test skips, saying
 // what is missing; under CI=true it fails.
@@ -56,6 +58,12 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("no browser tests in e2e/%s (%v)", browserDir, err)
 	}
 	sort.Strings(files)
+	if only := os.Getenv("BROWSER_TEST_FILES"); only != "" {
+		files = slices.DeleteFunc(files, func(f string) bool { return !slices.Contains(strings.Split(only, ","), filepath.Base(f)) })
+		if len(files) == 0 {
+			t.Fatalf("BROWSER_TEST_FILES=%s names no browser test in e2e/%s", only, browserDir)
+		}
+	}
 
 	box := notifytest.Start(t)
 	mailboxURL := serveMailbox(t, box)

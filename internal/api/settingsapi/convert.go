@@ -29,7 +29,7 @@ func toProto(s settings.Settings) *settingsv1.Settings {
 		Login: &settingsv1.LoginSettings{
 			AllowedAuthenticators: l.AllowedAuthenticators, MfaRequired: mfa[l.MFARequired], PasswordlessAllowed: l.PasswordlessAllowed,
 			SelfRegistration: l.SelfRegistration, OrgRegistration: l.OrgRegistration, AccountSelection: l.AccountSelection,
-			MagicLinkAllowed: l.MagicLinkAllowed,
+			MagicLinkAllowed:          l.MagicLinkAllowed,
 			PasswordCheckLifetime:     durationpb.New(l.PasswordCheckLifetime),
 			SecondFactorCheckLifetime: durationpb.New(l.SecondFactorCheckLifetime),
 			ExternalLoginLifetime:     durationpb.New(l.ExternalLoginLifetime),
