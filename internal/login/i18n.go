@@ -6,6 +6,8 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"golang.org/x/text/message/catalog"
+
+	"github.com/castellan-iam/castellan/internal/settings"
 )
 
 // languages the login speaks; the first is the default.
@@ -224,6 +226,16 @@ var messages = map[string]string{
 	"Continue": "Weiter",
 	"This sign-in link is not valid. Ask for a new one.":                                                                   "Dieser Anmeldelink ist nicht gültig. Fordern Sie einen neuen an.",
 	"If this account can sign in by email, we sent a sign-in link to its email address. It works once, within 15 minutes.": "Wenn sich dieses Konto per E-Mail anmelden kann, haben wir einen Anmeldelink an seine E-Mail-Adresse gesendet. Er funktioniert einmal, innerhalb von 15 Minuten.",
+}
+
+// The catalogue's keys, its English texts, are those a level's texts may
+// replace (settings.Texts).
+func init() {
+	originals := make(map[string]string, len(messages))
+	for en := range messages {
+		originals[en] = en
+	}
+	settings.RegisterTexts(originals)
 }
 
 var cat = func() catalog.Catalog {

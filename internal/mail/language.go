@@ -4,6 +4,8 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"golang.org/x/text/message/catalog"
+
+	"github.com/castellan-iam/castellan/internal/settings"
 )
 
 // Languages are the languages of the catalogue; the first is the default.
@@ -60,6 +62,15 @@ var cat = func() *catalog.Builder {
 	}
 	return b
 }()
+
+// The catalogue's keys are those a level's texts may replace.
+func init() {
+	originals := make(map[string]string, len(catalogue))
+	for _, e := range catalogue {
+		originals[TextPrefix+e.key] = e.en
+	}
+	settings.RegisterTexts(originals)
+}
 
 func printer(lang language.Tag) *message.Printer {
 	return message.NewPrinter(supported(lang), message.Catalog(cat))

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/castellan-iam/castellan/internal/settings"
 )
 
 // Kind is a kind of message.
@@ -92,6 +94,10 @@ type Brand struct {
 	PrimaryColor    string
 	BackgroundColor string
 	FontColor       string
+	// Texts are the level's own words in the message's language, by key
+	// ("mail." and the catalogue's key; settings.Texts): plain text,
+	// escaped in the HTML like any other.
+	Texts map[string]string
 }
 
 // Email is a rendered email.
@@ -189,7 +195,7 @@ func Render(lang language.Tag, b Brand, m Message) (Email, error) {
 // RenderSMS makes the text message of m, one of the kinds with a code, in
 // language lang.
 func RenderSMS(lang language.Tag, b Brand, m Message) (string, error) {
-	p := printer(lang)
+	p := words{printer(lang), b.Texts}
 	name := b.normalized().Name
 	switch m.Kind {
 	case Verification:
@@ -202,8 +208,25 @@ func RenderSMS(lang language.Tag, b Brand, m Message) (string, error) {
 	return "", fmt.Errorf("mail: no text message of kind %q", m.Kind)
 }
 
+// words are the strings of a message: the level's own texts where it
+// sets them, else the catalogue's.
+type words struct {
+	p     *message.Printer
+	texts map[string]string
+}
+
+func (w words) Sprintf(key string, args ...any) string {
+	if t, ok := w.texts[TextPrefix+key]; ok {
+		return settings.FormatText(t, args...)
+	}
+	return w.p.Sprintf(key, args...)
+}
+
+// TextPrefix starts the keys of the catalogue in settings.Texts.
+const TextPrefix = "mail."
+
 func compose(lang language.Tag, b Brand, m Message) (content, error) {
-	p := printer(lang)
+	p := words{printer(lang), b.Texts}
 	c := content{Lang: supported(lang).String(), Brand: b, Code: m.Code, Footer: p.Sprintf("footer", b.Name)}
 	warn := p.Sprintf("not.you.change")
 	switch m.Kind {
@@ -278,7 +301,7 @@ func known(a Authenticator) bool {
 	return false
 }
 
-func orUnknown(p *message.Printer, s string) string {
+func orUnknown(p words, s string) string {
 	if s = oneLine(s); s == "" {
 		return p.Sprintf("unknown")
 	}

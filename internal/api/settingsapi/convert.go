@@ -50,12 +50,15 @@ func toProto(s settings.Settings) *settingsv1.Settings {
 			TermsUrl: s.Privacy.TermsURL, PrivacyUrl: s.Privacy.PrivacyURL, HelpUrl: s.Privacy.HelpURL, SupportEmail: s.Privacy.SupportEmail,
 			DefaultLanguage: s.Privacy.DefaultLanguage, AllowedLanguages: s.Privacy.AllowedLanguages,
 		},
-		Branding: brandingToProto(s.Branding),
+		Branding:  brandingToProto(s.Branding),
+		Texts:     textsToProto(s.Texts),
+		Embedding: &settingsv1.EmbeddingSettings{FrameAncestors: s.Embedding.FrameAncestors},
 		Sources: &settingsv1.SettingsSources{
 			Login: levels[s.Sources[settings.GroupLogin]], Password: levels[s.Sources[settings.GroupPassword]],
 			Lockout: levels[s.Sources[settings.GroupLockout]], Session: levels[s.Sources[settings.GroupSession]],
 			Tokens: levels[s.Sources[settings.GroupTokens]], Privacy: levels[s.Sources[settings.GroupPrivacy]],
 			Branding: levels[s.Sources[settings.GroupBranding]],
+			Texts:    levels[s.Sources[settings.GroupTexts]], Embedding: levels[s.Sources[settings.GroupEmbedding]],
 		},
 	}
 }
