@@ -228,3 +228,25 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// A level's texts replace the catalogue's words, with the original's
+// placeholders; markup in them is escaped in the HTML.
+func TestTextsReplaceTheCatalogue(t *testing.T) {
+	b := Brand{Name: "Acme", Texts: map[string]string{
+		"mail.sign_in_code.subject": "Code for <Acme> (%[1]s)",
+		"mail.sign_in_code.code":    `Here: %[1]s <img src=x onerror="alert(1)">`,
+	}}
+	e, err := Render(language.English, b, sample(SignInCode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Subject != "Code for <Acme> (Acme)" || !strings.Contains(e.Text, `Here: 493817 <img src=x onerror="alert(1)">`) {
+		t.Fatalf("got %q\n%s", e.Subject, e.Text)
+	}
+	if strings.Contains(e.HTML, "<img") || !strings.Contains(e.HTML, "Here: 493817 &lt;img") {
+		t.Fatalf("not escaped:\n%s", e.HTML)
+	}
+	if !strings.Contains(e.Text, "Enter it to finish signing in.") {
+		t.Fatalf("the words without a text of the level changed:\n%s", e.Text)
+	}
+}

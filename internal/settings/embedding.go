@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -81,8 +83,13 @@ func canonicalOrigin(o string) (string, error) {
 	if port == "443" && scheme == "https" || port == "80" && scheme == "http" {
 		port = ""
 	}
-	if strings.ContainsAny(host, "[]") || host == "" {
-		return "", fmt.Errorf("%q has no valid host", o)
+	if !hostName.MatchString(host) && net.ParseIP(host) == nil {
+		return "", fmt.Errorf("%q has no valid host: a DNS name or an IP address", o)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return "", fmt.Errorf("%q has no valid port", o)
+		}
 	}
 	h := host
 	if strings.Contains(h, ":") {
@@ -93,6 +100,10 @@ func canonicalOrigin(o string) (string, error) {
 	}
 	return scheme + "://" + h, nil
 }
+
+// hostName is a DNS name in lower case: labels of letters, digits and
+// inner hyphens.
+var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 func loopbackHost(host string) bool {
 	if host == "localhost" {
