@@ -33,6 +33,9 @@ export const env = {
   chromium: process.env.CHROMIUM || '/usr/bin/chromium',
   // The messages Castellan sent by email (serveMailbox in browser_test.go).
   mailboxURL: required('MAILBOX_URL'),
+  // The text messages Castellan sent to its SMS gateway (serveSMSGateway
+  // in browser_test.go); absent where no test reads them.
+  smsURL: process.env.SMS_URL,
 };
 
 function required(name) {
@@ -229,6 +232,19 @@ export async function waitForMail(address, n) {
     }
   }
   throw new Error(`no message ${n} to ${address} arrived`);
+}
+
+// waitForText waits for the n-th text message (from 1) to a phone number.
+export async function waitForText(phone, n) {
+  assert.ok(env.smsURL, 'SMS_URL is not set');
+  for (let deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+    const all = await (await fetch(env.smsURL)).json();
+    const got = all.filter((m) => m.to === phone);
+    if (got.length >= n) {
+      return { to: got[n - 1].to, body: got[n - 1].text };
+    }
+  }
+  throw new Error(`no text message ${n} to ${phone} arrived`);
 }
 
 // codeIn is the six-digit code of a message.
