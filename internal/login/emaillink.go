@@ -23,7 +23,8 @@ import (
 // override). The password page offers "Email me a sign-in link" when the
 // settings of the login's organization (the one whose verified domain
 // ends the login name, else the instance) allow links. Asking for one
-// always answers the same, in the same time (paced like recovery): "if
+// always answers the same, in the same time (paced like recovery, by
+// its own pacer): "if
 // this account can sign in by email, we sent a link". A link goes only to
 // an active person whose email address is verified and whose own
 // organization allows links, at most selfServicePerAccount per
@@ -126,7 +127,7 @@ func (s *selfService) postSendLink(w http.ResponseWriter, r *http.Request) {
 			})
 		})
 	}
-	s.recoverPace.Answer(ctx, start, known)
+	s.linkPace.Answer(ctx, start, known)
 	s.h.render(w, r, http.StatusOK, "message", view{Title: "Check your email",
 		Notice: "If this account can sign in by email, we sent a sign-in link to its email address. It works once, within 15 minutes."})
 }
