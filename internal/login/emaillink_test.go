@@ -1,11 +1,15 @@
 package login_test
 
 import (
+	"fmt"
+	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/settings"
 )
@@ -110,5 +114,50 @@ func TestSignInLinks(t *testing.T) {
 	}
 	if status, _, _ := b.post("/ui/login/", "/ui/login/link", "user", q.Get("user"), "token", q.Get("token")); status != 403 {
 		t.Fatalf("a link with links off: %d", status)
+	}
+}
+
+// TestSignInLinkAnswersTakeAlike asks for links for known and unknown
+// names in turn: the answers are the same page, and their median times
+// are within a factor of 1.5 (the pace of the known ones). Ten rounds:
+// the self-service limit of one client address is 20 requests.
+func TestSignInLinkAnswersTakeAlike(t *testing.T) {
+	b, _ := startWithMail(t)
+	b.allow("", func(l *settings.Login) { l.MagicLinkAllowed = true })
+	const users, rounds = 5, 10
+	for i := range users {
+		b.knownUser(fmt.Sprintf("timed%d", i), fmt.Sprintf("timed%d@example.com", i), "a good password 1")
+	}
+	ask := func(name string) (int, time.Duration) {
+		b.post("/ui/login/?prompt=login", "/ui/login/", "loginName", name)
+		_, _, page := b.get("/ui/login/password")
+		m := csrfField.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no CSRF token:\n%s", page)
+		}
+		req, _ := http.NewRequest(http.MethodPost, b.base+"/ui/login/link/send", strings.NewReader(url.Values{"csrf": {m[1]}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		start := time.Now()
+		status, _, _ := b.do(req)
+		return status, time.Since(start)
+	}
+	var known, unknown []time.Duration
+	for i := range rounds {
+		s1, d1 := ask(fmt.Sprintf("timed%d", i%users))
+		s2, d2 := ask(fmt.Sprintf("nobody%d", i))
+		if s1 != 200 || s2 != 200 {
+			t.Fatalf("round %d: %d %d", i, s1, s2)
+		}
+		known, unknown = append(known, d1), append(unknown, d2)
+	}
+	median := func(d []time.Duration) time.Duration {
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	mk, mu := median(known), median(unknown)
+	ratio := float64(mu) / float64(mk)
+	t.Logf("median: known name %v, unknown name %v (ratio %.2f)", mk, mu, ratio)
+	if ratio < 1/1.5 || ratio > 1.5 {
+		t.Fatalf("a known name takes %v, an unknown one %v: ratio %.2f", mk, mu, ratio)
 	}
 }
