@@ -3,7 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -43,9 +46,14 @@ const browserTimeout = 10 * time.Minute
 // ADMIN_PASSWORD, USER_LOGIN_NAME, USER_PASSWORD, API_TOKEN of the
 // administrator, USER_TOKEN of the user, CHROMIUM). Castellan sends its
 // email to a real SMTP server on loopback (notifytest.Mailbox), whose
-// messages the tests read at MAILBOX_URL (serveMailbox).
+// messages the tests read at MAILBOX_URL (serveMailbox), and its text
+// messages to an SMS gateway on loopback that checks their Standard
+// Webhooks signature, whose messages the tests read at SMS_URL
+// (serveSMSGateway).
 // BROWSER_TEST_NAME_PATTERN, when set, runs only the tests whose names
-// match it (node --test-name-pattern).
+// match it (node --test-name-pattern); BROWSER_TEST_FILES, a
+// comma-separated list of file names (magic_link.test.mjs), only those
+// files.
 //
 // Without Chromium, Node.js or the node packages the test skips, saying
 // what is missing; under CI=true it fails.
@@ -56,11 +64,20 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("no browser tests in e2e/%s (%v)", browserDir, err)
 	}
 	sort.Strings(files)
+	if only := os.Getenv("BROWSER_TEST_FILES"); only != "" {
+		files = slices.DeleteFunc(files, func(f string) bool { return !slices.Contains(strings.Split(only, ","), filepath.Base(f)) })
+		if len(files) == 0 {
+			t.Fatalf("BROWSER_TEST_FILES=%s names no browser test in e2e/%s", only, browserDir)
+		}
+	}
 
 	box := notifytest.Start(t)
 	mailboxURL := serveMailbox(t, box)
+	smsSecret := randomHex(t, 16)
+	smsGateway, smsURL := serveSMSGateway(t, smsSecret)
 	data := []string{"CASTELLAN_DATA_DIR=" + t.TempDir()}
 	p := start(t, append(slices.Clone(data), "CASTELLAN_NOTIFY_SMTP_HOST=127.0.0.1", "CASTELLAN_NOTIFY_SMTP_PORT="+strconv.Itoa(box.Port),
+		"CASTELLAN_NOTIFY_SMS_WEBHOOK_URL="+smsGateway, "CASTELLAN_NOTIFY_SMS_WEBHOOK_SECRET="+smsSecret,
 		"CASTELLAN_NOTIFY_SMTP_TLS=none", "CASTELLAN_NOTIFY_SMTP_FROM=Castellan <noreply@castellan.test>",
 		// Every test posts from 127.0.0.1: the login's limit per client
 		// address (60 forms a minute) would refuse a fast run.
@@ -125,6 +142,7 @@ func TestBrowser(t *testing.T) {
 		"USER_TOKEN="+userToken,
 		"CHROMIUM="+chromium,
 		"MAILBOX_URL="+mailboxURL,
+		"SMS_URL="+smsURL,
 		"NO_COLOR=1",
 	)
 	cmd.WaitDelay = 10 * time.Second // Chromium may hold the pipes after node is killed
@@ -180,6 +198,53 @@ func serveMailbox(t *testing.T, box *notifytest.Mailbox) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// serveSMSGateway runs an SMS gateway on loopback as Castellan's SMS
+// webhook expects one (notify.SMSWebhook): it accepts a POST of {"to",
+// "text"} whose webhook-signature is the Standard Webhooks HMAC-SHA256
+// under secret, and refuses others with 401. It returns the gateway's URL
+// and the URL where the tests read the accepted messages (GET: a JSON
+// array of {"to", "text"}, oldest first).
+func serveSMSGateway(t *testing.T, secret string) (gateway, messages string) {
+	t.Helper()
+	type text struct {
+		To   string `json:"to"`
+		Text string `json:"text"`
+	}
+	var mu sync.Mutex
+	got := []text{}
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil || r.Method != http.MethodPost {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(r.Header.Get("webhook-id") + "." + r.Header.Get("webhook-timestamp") + "." + string(body)))
+		want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		if !hmac.Equal([]byte(r.Header.Get("webhook-signature")), []byte(want)) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m text
+		if err := json.Unmarshal(body, &m); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	}))
+	t.Cleanup(gw.Close)
+	list := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(got)
+	}))
+	t.Cleanup(list.Close)
+	return gw.URL, list.URL
 }
 
 // browserPrerequisites returns Chromium's and node's paths, or skips the

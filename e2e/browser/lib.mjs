@@ -31,8 +31,12 @@ export const env = {
   // A personal access token of the user, for its own calls (/v1/me/...).
   userToken: required('USER_TOKEN'),
   chromium: process.env.CHROMIUM || '/usr/bin/chromium',
-  // The messages Castellan sent by email (serveMailbox in browser_test.go).
-  mailboxURL: required('MAILBOX_URL'),
+  // The messages Castellan sent by email (serveMailbox in browser_test.go);
+  // absent where nothing reads them (the screenshots).
+  mailboxURL: process.env.MAILBOX_URL,
+  // The text messages Castellan sent to its SMS gateway (serveSMSGateway
+  // in browser_test.go); absent where no test reads them.
+  smsURL: process.env.SMS_URL,
 };
 
 function required(name) {
@@ -214,6 +218,7 @@ export async function createUser(loginName, password, fields = {}) {
 // mails returns the messages sent to address so far, oldest first, each
 // { to, subject, body } with its body decoded.
 export async function mails(address) {
+  assert.ok(env.mailboxURL, 'MAILBOX_URL is not set');
   const resp = await fetch(env.mailboxURL);
   const all = await resp.json();
   return all.filter((m) => m.to.includes(address));
@@ -229,6 +234,19 @@ export async function waitForMail(address, n) {
     }
   }
   throw new Error(`no message ${n} to ${address} arrived`);
+}
+
+// waitForText waits for the n-th text message (from 1) to a phone number.
+export async function waitForText(phone, n) {
+  assert.ok(env.smsURL, 'SMS_URL is not set');
+  for (let deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+    const all = await (await fetch(env.smsURL)).json();
+    const got = all.filter((m) => m.to === phone);
+    if (got.length >= n) {
+      return { to: got[n - 1].to, body: got[n - 1].text };
+    }
+  }
+  throw new Error(`no text message ${n} to ${phone} arrived`);
 }
 
 // codeIn is the six-digit code of a message.

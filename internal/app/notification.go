@@ -107,7 +107,10 @@ func (a *App) styleOf(ctx context.Context, r mail.Recipient) (language.Tag, mail
 	case !failure.Is(err, failure.KindNotFound):
 		return language.Und, mail.Brand{}, "", err
 	}
-	return mail.Choose(preferred, sett.Privacy.DefaultLanguage), brand, loginName, nil
+	lang := mail.Choose(preferred, sett.Privacy.DefaultLanguage)
+	base, _ := lang.Base()
+	brand.Texts = sett.Texts.Languages[base.String()]
+	return lang, brand, loginName, nil
 }
 
 // preferredLanguage returns the language the traits of a user of the

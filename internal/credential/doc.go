@@ -70,6 +70,13 @@
 // cannot use one code twice nor escape the count. Wrong passwords and
 // wrong codes are counted apart.
 //
+// Sign-in links (emaillink.go) prove the mailbox at the user's verified
+// email address as a first factor: 256 random bits kept as their SHA-256
+// hash, good once within EmailLinkLifetime while no newer link was sent,
+// their sends limited like codes. A wrong, used or expired link is one
+// failure.Unauthenticated and records nothing: a guess of 256 bits needs
+// no lock.
+//
 // Which authenticators a user may have is decided twice: by its user type
 // (package user's facade, user.MayUse) and by the login policy
 // (Policy.AllowedAuthenticators; empty allows all), both refusing with a

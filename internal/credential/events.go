@@ -180,6 +180,8 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[SignInCodeSent](r, 1)
 	eventstore.Register[SignInCodeCheckSucceeded](r, 1)
 	eventstore.Register[SignInCodeCheckFailed](r, 1)
+	eventstore.Register[EmailLinkSent](r, 1)
+	eventstore.Register[EmailLinkUsed](r, 1)
 }
 
 // Contact channels.

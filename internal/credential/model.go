@@ -37,6 +37,8 @@ type model struct {
 	// signInHistoryKey.
 	signInFactors map[string]bool
 	signInCodes   map[string]*pendingCode
+	// emailLink is the latest sign-in link, until used (emaillink.go).
+	emailLink *pendingLink
 }
 
 func newModel() *model {
@@ -167,6 +169,12 @@ func (m *model) apply(e *eventstore.Event) {
 			c.failures++
 		}
 		m.otpFailedInARow++
+	case *EmailLinkSent:
+		m.emailLink = &pendingLink{hash: p.TokenHash, expiresAt: p.ExpiresAt}
+		h := m.historyOf(emailLinkHistory)
+		h.sent = appendRecent(h.sent, e.CreatedAt)
+	case *EmailLinkUsed:
+		m.emailLink = nil
 	}
 }
 

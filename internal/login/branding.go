@@ -50,15 +50,16 @@ func (h *Handler) brandingRoutes() map[string]http.Handler {
 	return map[string]http.Handler{"GET " + assetsPath + "{id}": http.HandlerFunc(h.asset)}
 }
 
-// brandingOf is the branding of the page answering r.
-func (h *Handler) brandingOf(r *http.Request) brandingView {
-	ctx := r.Context()
-	s, err := settings.Effective(ctx, h.d.DB, instanceID(r), h.brandingOrg(r))
+// settingsOf are the settings of the page answering r — its branding,
+// texts and embedding: those of the sign-in's organization
+// (brandingOrg), else the instance's.
+func (h *Handler) settingsOf(r *http.Request) settings.Settings {
+	s, err := settings.Effective(r.Context(), h.d.DB, instanceID(r), h.brandingOrg(r))
 	if err != nil {
-		h.d.Log.Warn("login branding", "err", err)
+		h.d.Log.Warn("login settings", "err", err)
 		s = settings.BuiltIn()
 	}
-	return newBrandingView(s.Branding)
+	return s
 }
 
 // brandingOrg is the organization of the sign-in: the user's once a

@@ -47,8 +47,14 @@
 // names an organization registers in that one, and with several it would
 // refuse (each organization publishes its own link).
 //
+// Sign-in links (emaillink.go), a level's own texts (settings.Texts:
+// the page's t function takes them before the catalogue, escaped like any
+// string) and the instance's frame ancestors (allowFraming in login.go)
+// are described in docs/login.md.
+//
 // The pages are tested in a real browser (e2e/browser: sign-in, second
-// factors, account selection, account, registration, organization sign-up, recovery, the
+// factors, codes by SMS, account selection, account, registration,
+// organization sign-up, recovery, sign-in links, own texts, framing, the
 // provider's pages), each page with axe-core (no serious or critical
 // violation) and in German; template_test.go checks what axe found once,
 // autocomplete attributes, for every template.

@@ -6,6 +6,8 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"golang.org/x/text/message/catalog"
+
+	"github.com/castellan-iam/castellan/internal/settings"
 )
 
 // languages the login speaks; the first is the default.
@@ -217,6 +219,23 @@ var messages = map[string]string{
 	"The code is wrong or has expired. Check it on your device.":                                  "Der Code ist falsch oder abgelaufen. Prüfen Sie ihn auf Ihrem Gerät.",
 	"An application asks to sign you out. Do you want to sign out?":                               "Eine Anwendung möchte Sie abmelden. Möchten Sie sich abmelden?",
 	"This sign-out request has expired or is not valid. Return to the application and try again.": "Diese Abmeldeanfrage ist abgelaufen oder ungültig. Kehren Sie zur Anwendung zurück und versuchen Sie es erneut.",
+	"Email me a sign-in link":                                                                     "Anmeldelink per E-Mail senden",
+	"Sign-in links are not available here.":                                                       "Anmeldelinks sind hier nicht verfügbar.",
+	"Check your email":                                                                            "Prüfen Sie Ihre E-Mails",
+	"Continue to sign in with the link from your email.":                                          "Melden Sie sich mit dem Link aus Ihrer E-Mail an.",
+	"Continue": "Weiter",
+	"This sign-in link is not valid. Ask for a new one.":                                                                   "Dieser Anmeldelink ist nicht gültig. Fordern Sie einen neuen an.",
+	"If this account can sign in by email, we sent a sign-in link to its email address. It works once, within 15 minutes.": "Wenn sich dieses Konto per E-Mail anmelden kann, haben wir einen Anmeldelink an seine E-Mail-Adresse gesendet. Er funktioniert einmal, innerhalb von 15 Minuten.",
+}
+
+// The catalogue's keys, its English texts, are those a level's texts may
+// replace (settings.Texts).
+func init() {
+	originals := make(map[string]string, len(messages))
+	for en := range messages {
+		originals[en] = en
+	}
+	settings.RegisterTexts(originals)
 }
 
 var cat = func() catalog.Catalog {

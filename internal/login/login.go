@@ -28,6 +28,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/ratelimit"
 	"github.com/castellan-iam/castellan/internal/server"
 	"github.com/castellan-iam/castellan/internal/session"
+	"github.com/castellan-iam/castellan/internal/settings"
 	"github.com/castellan-iam/castellan/internal/user"
 )
 
@@ -70,6 +71,9 @@ type Deps struct {
 	// Consents remember what users allowed third-party applications
 	// (consent.go); nil for none.
 	Consents Consents
+	// ExternalURL is the server's external URL, whose scheme and port the
+	// links in emails take (instance.Issuer).
+	ExternalURL string
 	// PostsPerClient are the forms one client address may post per
 	// postWindow; 0 is postsPerClient.
 	PostsPerClient int
@@ -172,6 +176,8 @@ type view struct {
 	Title, Error, Notice             string
 	LoginName                        string
 	Passkeys                         bool
+	// EmailLink: the password page offers a sign-in link (emaillink.go).
+	EmailLink bool
 	// Register: the name page offers self-registration.
 	Register bool
 	// code pages
@@ -208,11 +214,22 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	inst, _ := instance.FromContext(r.Context())
 	v.Lang, v.Nonce, v.CSRF, v.CSS, v.Instance = tag.String(), server.Nonce(r.Context()), token, h.cssPath, inst.Name
-	v.Branding = h.brandingOf(r)
+	sett := h.settingsOf(r)
+	v.Branding = newBrandingView(sett.Branding)
+	base, _ := tag.Base()
+	texts := sett.Texts.Languages[base.String()]
 	t, err := h.pages[page].Clone()
 	if err == nil {
-		t = t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return p.Sprintf(key, args...) }})
+		// The level's own texts replace the catalogue's; both are plain
+		// strings, which html/template escapes.
+		t = t.Funcs(template.FuncMap{"t": func(key string, args ...any) string {
+			if s, ok := texts[key]; ok {
+				return settings.FormatText(s, args...)
+			}
+			return p.Sprintf(key, args...)
+		}})
 	}
+	allowFraming(w, sett.Embedding)
 	if err != nil {
 		h.d.Log.Error("login page", "page", page, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -225,6 +242,24 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if err := t.Execute(w, v); err != nil {
 		h.d.Log.Warn("login page", "page", page, "err", err)
 	}
+}
+
+// allowFraming lets the origins of the instance's embedding settings show
+// the page in a frame: they replace the CSP's frame-ancestors 'none'
+// (package server's pages group), and X-Frame-Options DENY, which cannot
+// name an origin, is dropped. The origins were validated as origins when
+// set (settings.Embedding): nothing else can reach the header.
+func allowFraming(w http.ResponseWriter, e settings.Embedding) {
+	if len(e.FrameAncestors) == 0 {
+		return
+	}
+	hdr := w.Header()
+	csp := hdr.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors 'none'") {
+		return
+	}
+	hdr.Set("Content-Security-Policy", strings.Replace(csp, "frame-ancestors 'none'", "frame-ancestors "+strings.Join(e.FrameAncestors, " "), 1))
+	hdr.Del("X-Frame-Options")
 }
 
 func (h *Handler) static(w http.ResponseWriter, r *http.Request) {

@@ -57,7 +57,8 @@ import (
 func (h *Handler) registerRoutes() map[string]http.Handler {
 	s := newSelfService(h)
 	f := func(fn func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(fn) }
-	return map[string]http.Handler{
+	routes := s.linkRoutes()
+	for p, h := range map[string]http.Handler{
 		"GET /ui/login/register":               f(s.registerPage),
 		"POST /ui/login/register":              f(s.postRegister),
 		"GET /ui/login/register/organization":  f(s.registerPage),
@@ -69,7 +70,10 @@ func (h *Handler) registerRoutes() map[string]http.Handler {
 		"POST /ui/login/recover":               f(s.postRecover),
 		"GET /ui/login/recover/code":           f(s.recoverCodePage),
 		"POST /ui/login/recover/code":          f(s.postRecoverCode),
+	} {
+		routes[p] = h
 	}
+	return routes
 }
 
 // registerType is the user type of registrations; orgOwner the role of

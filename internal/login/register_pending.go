@@ -26,6 +26,9 @@ type selfService struct {
 	// codes entered for one pending registration or recovery.
 	perAddress, perAccount, wrongCodes *ratelimit.Limiter
 	registerPace, recoverPace          *pace.Pacer
+	// linkPace paces the answers to requests for sign-in links
+	// (emaillink.go).
+	linkPace *pace.Pacer
 }
 
 // The limits of self-service: per client address, per account (email
@@ -46,7 +49,7 @@ func newSelfService(h *Handler) *selfService {
 		perAddress:   ratelimit.New(selfServicePerAddress, selfServiceWindow, nil),
 		perAccount:   ratelimit.New(selfServicePerAccount, selfServiceWindow, nil),
 		wrongCodes:   ratelimit.New(codeAttempts, codeAttemptWindow, nil),
-		registerPace: &pace.Pacer{}, recoverPace: &pace.Pacer{},
+		registerPace: &pace.Pacer{}, recoverPace: &pace.Pacer{}, linkPace: &pace.Pacer{},
 	}
 }
 

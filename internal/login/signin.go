@@ -180,7 +180,7 @@ func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request) {
 		h.ended(w, r)
 		return
 	}
-	h.render(w, r, http.StatusOK, "password", view{Title: "Sign in", LoginName: s.LoginName})
+	h.render(w, r, http.StatusOK, "password", view{Title: "Sign in", LoginName: s.LoginName, EmailLink: h.linkOffered(r, s)})
 }
 
 func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
@@ -189,7 +189,7 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		h.ended(w, r)
 		return
 	}
-	v := view{Title: "Sign in", LoginName: s.LoginName}
+	v := view{Title: "Sign in", LoginName: s.LoginName, EmailLink: h.linkOffered(r, s)}
 	if !h.form(w, r, "password", v) {
 		return
 	}

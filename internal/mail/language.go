@@ -4,6 +4,8 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"golang.org/x/text/message/catalog"
+
+	"github.com/castellan-iam/castellan/internal/settings"
 )
 
 // Languages are the languages of the catalogue; the first is the default.
@@ -61,6 +63,15 @@ var cat = func() *catalog.Builder {
 	return b
 }()
 
+// The catalogue's keys are those a level's texts may replace.
+func init() {
+	originals := make(map[string]string, len(catalogue))
+	for _, e := range catalogue {
+		originals[TextPrefix+e.key] = e.en
+	}
+	settings.RegisterTexts(originals)
+}
+
 func printer(lang language.Tag) *message.Printer {
 	return message.NewPrinter(supported(lang), message.Catalog(cat))
 }
@@ -105,6 +116,15 @@ var catalogue = []entry{
 	{"sign_in_code.not.you", "If you are not signing in right now, somebody else knows your password: change it.",
 		"Wenn Sie sich gerade nicht anmelden, kennt jemand anderes Ihr Passwort: Ändern Sie es."},
 	{"sms.sign_in_code", "Your sign-in code is %[1]s (%[2]s).", "Ihr Anmeldecode lautet %[1]s (%[2]s)."},
+
+	{"sign_in_link.subject", "Your sign-in link for %[1]s", "Ihr Anmeldelink für %[1]s"},
+	{"sign_in_link.heading", "Sign in with this link", "Mit diesem Link anmelden"},
+	{"sign_in_link.asked", "Somebody asked for a link to sign in to %[1]s at %[2]s.", "Jemand hat einen Link angefordert, um sich als %[1]s bei %[2]s anzumelden."},
+	{"sign_in_link.button", "Sign in", "Anmelden"},
+	{"sign_in_link.valid", "The link works once, within 15 minutes, and only while no newer link was sent.",
+		"Der Link funktioniert einmal, innerhalb von 15 Minuten, und nur, solange kein neuerer Link gesendet wurde."},
+	{"sign_in_link.not.you", "If you did not ask for it, ignore this message: nobody can sign in without the link.",
+		"Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese Nachricht: Ohne den Link kann sich niemand anmelden."},
 
 	{"authenticator.added.subject", "An authenticator was added to your account at %[1]s", "Ihrem Konto bei %[1]s wurde ein Authentifizierungsmittel hinzugefügt"},
 	{"authenticator.added.heading", "An authenticator was added", "Ein Authentifizierungsmittel wurde hinzugefügt"},

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/castellan-iam/castellan/internal/settings"
 )
 
 // Kind is a kind of message.
@@ -37,10 +39,13 @@ const (
 	// AccountExists tells the owner of an address that somebody tried to
 	// register with it again.
 	AccountExists Kind = "account_exists"
+	// SignInLink carries a single-use link that signs the user in
+	// (Data.Link), sent when the user asked for one on the sign-in page.
+	SignInLink Kind = "sign_in_link"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{Verification, PasswordReset, SignInCode, AuthenticatorAdded, AuthenticatorRemoved, NewDevice, AccountExists}
+var Kinds = []Kind{Verification, PasswordReset, SignInCode, AuthenticatorAdded, AuthenticatorRemoved, NewDevice, AccountExists, SignInLink}
 
 // Authenticator names the authenticator a notice of kind
 // AuthenticatorAdded or AuthenticatorRemoved is about.
@@ -62,9 +67,11 @@ var Authenticators = []Authenticator{TOTP, RecoveryCodes, OTPEmail, OTPSMS, Pass
 // Data is what a message says besides its fixed words. Which fields a kind
 // uses: the codes Code; every kind but AccountExists LoginName; the
 // authenticator notices Authenticator (and PasskeyName); NewDevice
-// UserAgent, Address and At.
+// UserAgent, Address and At; SignInLink Link.
 type Data struct {
-	Code          string
+	Code string
+	// Link is an absolute https (or, on loopback, http) URL.
+	Link          string
 	LoginName     string
 	Authenticator Authenticator
 	PasskeyName   string
@@ -87,6 +94,10 @@ type Brand struct {
 	PrimaryColor    string
 	BackgroundColor string
 	FontColor       string
+	// Texts are the level's own words in the message's language, by key
+	// ("mail." and the catalogue's key; settings.Texts): plain text,
+	// escaped in the HTML like any other.
+	Texts map[string]string
 }
 
 // Email is a rendered email.
@@ -157,9 +168,11 @@ type content struct {
 	Heading string
 	Before  []string // paragraphs before the code and details
 	Code    string
-	Details []detail
-	After   []string
-	Footer  string
+	// Link and LinkLabel: a link to follow, shown as a button.
+	Link, LinkLabel string
+	Details         []detail
+	After           []string
+	Footer          string
 }
 
 // Render makes the email of m in language lang (one of Languages; any
@@ -182,7 +195,7 @@ func Render(lang language.Tag, b Brand, m Message) (Email, error) {
 // RenderSMS makes the text message of m, one of the kinds with a code, in
 // language lang.
 func RenderSMS(lang language.Tag, b Brand, m Message) (string, error) {
-	p := printer(lang)
+	p := words{printer(lang), b.Texts}
 	name := b.normalized().Name
 	switch m.Kind {
 	case Verification:
@@ -195,8 +208,25 @@ func RenderSMS(lang language.Tag, b Brand, m Message) (string, error) {
 	return "", fmt.Errorf("mail: no text message of kind %q", m.Kind)
 }
 
+// words are the strings of a message: the level's own texts where it
+// sets them, else the catalogue's.
+type words struct {
+	p     *message.Printer
+	texts map[string]string
+}
+
+func (w words) Sprintf(key string, args ...any) string {
+	if t, ok := w.texts[TextPrefix+key]; ok {
+		return settings.FormatText(t, args...)
+	}
+	return w.p.Sprintf(key, args...)
+}
+
+// TextPrefix starts the keys of the catalogue in settings.Texts.
+const TextPrefix = "mail."
+
 func compose(lang language.Tag, b Brand, m Message) (content, error) {
-	p := printer(lang)
+	p := words{printer(lang), b.Texts}
 	c := content{Lang: supported(lang).String(), Brand: b, Code: m.Code, Footer: p.Sprintf("footer", b.Name)}
 	warn := p.Sprintf("not.you.change")
 	switch m.Kind {
@@ -244,6 +274,12 @@ func compose(lang language.Tag, b Brand, m Message) (content, error) {
 		}
 		c.After = []string{p.Sprintf("new_device.if.you"), p.Sprintf("new_device.if.not.you")}
 		c.Code = ""
+	case SignInLink:
+		c.Subject, c.Heading = p.Sprintf("sign_in_link.subject", b.Name), p.Sprintf("sign_in_link.heading")
+		c.Before = []string{p.Sprintf("sign_in_link.asked", m.LoginName, b.Name)}
+		c.Link, c.LinkLabel = m.Link, p.Sprintf("sign_in_link.button")
+		c.After = []string{p.Sprintf("sign_in_link.valid"), p.Sprintf("sign_in_link.not.you")}
+		c.Code = ""
 	case AccountExists:
 		c.Subject, c.Heading = p.Sprintf("account_exists.subject", b.Name), p.Sprintf("account_exists.heading")
 		c.Before = []string{p.Sprintf("account_exists.asked", b.Name), p.Sprintf("account_exists.if.you")}
@@ -265,7 +301,7 @@ func known(a Authenticator) bool {
 	return false
 }
 
-func orUnknown(p *message.Printer, s string) string {
+func orUnknown(p words, s string) string {
 	if s = oneLine(s); s == "" {
 		return p.Sprintf("unknown")
 	}

@@ -11,11 +11,14 @@ import (
 	"golang.org/x/text/language"
 )
 
+const sampleLink = "https://login.example.com/ui/login/link?user=u1&token=abc"
+
 var at = time.Date(2025, 3, 3, 9, 41, 0, 0, time.UTC)
 
 func sample(k Kind) Message {
 	return Message{Kind: k, Data: Data{Code: "493817", LoginName: "ada", Authenticator: TOTP,
-		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", Address: "192.0.2.7", At: at}}
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", Address: "192.0.2.7", At: at,
+		Link: sampleLink}}
 }
 
 // Every kind renders in English and German, with its own subject, the
@@ -30,6 +33,7 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 		AuthenticatorRemoved: {"ada", "TOTP"},
 		NewDevice:            {"ada", "Firefox/128.0", "192.0.2.7", "2025-03-03 09:41 UTC"},
 		AccountExists:        {"Acme Cloud"},
+		SignInLink:           {"ada", "https://login.example.com/ui/login/link?user=u1"},
 	}
 	subjects := map[string]Kind{}
 	for _, lang := range Languages {
@@ -55,6 +59,7 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 					t.Error("the instance is not named")
 				}
 				for _, body := range []string{e.Subject, e.Text, e.HTML} {
+					body = strings.ReplaceAll(strings.ReplaceAll(body, sampleLink, ""), "https://login.example.com/ui/login/link?user=u1&amp;token=abc", "")
 					if leftover := regexp.MustCompile(`[a-z_]+\.[a-z_.]+[a-z]`).FindString(body); leftover != "" && !strings.Contains(body, "Firefox") {
 						t.Errorf("catalogue key %q in %q", leftover, body)
 					}
@@ -222,4 +227,26 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// A level's texts replace the catalogue's words, with the original's
+// placeholders; markup in them is escaped in the HTML.
+func TestTextsReplaceTheCatalogue(t *testing.T) {
+	b := Brand{Name: "Acme", Texts: map[string]string{
+		"mail.sign_in_code.subject": "Code for <Acme> (%[1]s)",
+		"mail.sign_in_code.code":    `Here: %[1]s <img src=x onerror="alert(1)">`,
+	}}
+	e, err := Render(language.English, b, sample(SignInCode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Subject != "Code for <Acme> (Acme)" || !strings.Contains(e.Text, `Here: 493817 <img src=x onerror="alert(1)">`) {
+		t.Fatalf("got %q\n%s", e.Subject, e.Text)
+	}
+	if strings.Contains(e.HTML, "<img") || !strings.Contains(e.HTML, "Here: 493817 &lt;img") {
+		t.Fatalf("not escaped:\n%s", e.HTML)
+	}
+	if !strings.Contains(e.Text, "Enter it to finish signing in.") {
+		t.Fatalf("the words without a text of the level changed:\n%s", e.Text)
+	}
 }

@@ -97,6 +97,9 @@ func validate(checks Checks, ch Challenges) error {
 	if checks.WebAuthn != nil && (len(checks.WebAuthn) == 0 || len(checks.WebAuthn) > maxWebAuthn) {
 		return failure.InvalidArgument("checks.webAuthn.credentialAssertionData", "an assertion has 1 byte to %d KiB", maxWebAuthn>>10)
 	}
+	if l := checks.EmailLink; l != nil && (*l == "" || len(*l) > maxSecret) {
+		return failure.InvalidArgument("checks.emailLink.token", "a token has 1 to %d bytes", maxSecret)
+	}
 	if i := checks.IdPIntent; i != nil && (i.ID == "" || i.Token == "" || len(i.ID) > 64 || len(i.Token) > 512) {
 		return failure.InvalidArgument("checks.idpIntent", "an intent has an id and a token")
 	}
@@ -190,6 +193,11 @@ func (c *Commands) check(ctx context.Context, r *request, checks Checks) (Factor
 	if checks.Password != nil {
 		if err := c.checkPassword(ctx, r, *checks.Password); err != nil {
 			return FactorPassword, err
+		}
+	}
+	if checks.EmailLink != nil {
+		if err := c.checkEmailLink(ctx, r, *checks.EmailLink); err != nil {
+			return FactorEmailLink, err
 		}
 	}
 	codes := []struct {
@@ -330,6 +338,37 @@ func (c *Commands) checkPassword(ctx context.Context, r *request, pw string) err
 		return verdict
 	}
 	r.add(&FactorChecked{Factor: FactorPassword, Client: r.client})
+	return nil
+}
+
+// checkEmailLink checks the token of a sign-in link. A link of nobody, of
+// a user who may not sign in, or of one whose settings do not allow
+// sign-in links gets the answer of a wrong one.
+func (c *Commands) checkEmailLink(ctx context.Context, r *request, token string) error {
+	if !r.m.userChecked {
+		return errNoUser("checks.emailLink")
+	}
+	if c.d.OTP == nil {
+		return failure.FailedPrecondition("sign-in links are not available on this server")
+	}
+	u, ok, err := c.target(ctx, r)
+	if err != nil {
+		return err
+	}
+	if ok {
+		sett, err := r.settingsOf(ctx, u.Owner)
+		if err != nil {
+			return err
+		}
+		ok = sett.Login.MagicLinkAllowed
+	}
+	if !ok {
+		return failure.Unauthenticated("the sign-in link is not valid")
+	}
+	if err := c.d.OTP.CheckEmailLink(ctx, u, token); err != nil {
+		return err
+	}
+	r.add(&FactorChecked{Factor: FactorEmailLink, Client: r.client})
 	return nil
 }
 

@@ -32,6 +32,7 @@ type OTP interface {
 	CheckRecoveryCode(ctx context.Context, user eventstore.Aggregate, code string) error
 	SendSignInCode(ctx context.Context, user eventstore.Aggregate, channel, to string, keys *keyring.Ring, send credential.CodeSender) error
 	CheckSignInCode(ctx context.Context, user eventstore.Aggregate, channel, code string, keys *keyring.Ring) error
+	CheckEmailLink(ctx context.Context, user eventstore.Aggregate, token string) error
 }
 
 // PasskeyResult is what a WebAuthn assertion proved.
@@ -111,7 +112,7 @@ type UserCheck struct {
 }
 
 // Checks are the checks of one request, applied in this order: user,
-// WebAuthn, IdP intent, password, then the one-time codes. A request's
+// WebAuthn, IdP intent, password, email link, then the one-time codes. A request's
 // checks hold together or not at all: the first that fails is recorded
 // (CheckFailed) and the others of the request are not.
 type Checks struct {
@@ -125,6 +126,10 @@ type Checks struct {
 	// challenge.
 	WebAuthn  []byte
 	IdPIntent *IntentCheck
+	// EmailLink is the token of a sign-in link sent to the user's
+	// verified email address (credential.SendEmailLink): a first factor,
+	// where the settings allow it (settings.Login.MagicLinkAllowed).
+	EmailLink *string
 }
 
 // IntentCheck names the result of a sign-in at an identity provider.
@@ -365,7 +370,8 @@ func (m *model) proven(login settings.Login, now time.Time) bool {
 	_, pwd := m.valid(FactorPassword, login.PasswordCheckLifetime, now)
 	wa, ok := m.valid(FactorWebAuthn, login.SecondFactorCheckLifetime, now)
 	_, idp := m.valid(FactorIdP, login.ExternalLoginLifetime, now)
-	return pwd || ok && wa.Passwordless && wa.UserVerified || idp
+	_, link := m.valid(FactorEmailLink, login.PasswordCheckLifetime, now)
+	return pwd || ok && wa.Passwordless && wa.UserVerified || idp || link && login.MagicLinkAllowed
 }
 
 // Now is the commands' clock, for reads that filter by time.

@@ -5,7 +5,10 @@
 //
 // A session is created with checks (a user by login name or id, a
 // password, a TOTP code, an email or SMS code, a WebAuthn assertion, a
-// recovery code) and updated with more. Each check is an event with its
+// recovery code, the token of a sign-in link sent by email) and updated
+// with more. A sign-in link is a first factor where the settings allow
+// links (settings.Login.MagicLinkAllowed), with the AMR "otp" and "email";
+// an email code does not count as a second factor after one. Each check is an event with its
 // time, the client's address and user agent; a failed check is an event
 // too, and counts towards the user's lockout in package credential, which
 // does every credential check. Status says, from the effective login

@@ -23,6 +23,10 @@ const (
 	FactorWebAuthn     Factor = "webauthn"
 	FactorRecoveryCode Factor = "recovery_code"
 	FactorIdP          Factor = "idp"
+	// FactorEmailLink is a sign-in link sent to the user's verified email
+	// address: a first factor (possession of the mailbox), never a
+	// second one.
+	FactorEmailLink Factor = "email_link"
 )
 
 // secondFactors prove possession after a first factor.
@@ -176,12 +180,27 @@ func (m *model) status(sett settings.Settings, facts *Facts, now time.Time) Stat
 	wa, waOK := m.valid(FactorWebAuthn, login.SecondFactorCheckLifetime, now)
 	passwordless := waOK && wa.Passwordless && wa.UserVerified
 	_, idp := m.valid(FactorIdP, login.ExternalLoginLifetime, now)
-	first := m.userID != "" && (pwd || passwordless || idp)
+	// A sign-in link counts like a password, and only while the settings
+	// allow links.
+	_, link := m.valid(FactorEmailLink, login.PasswordCheckLifetime, now)
+	link = link && login.MagicLinkAllowed
+	first := m.userID != "" && (pwd || passwordless || idp || link)
 	if pwd {
 		s.AMR = append(s.AMR, "pwd")
 	}
+	if link {
+		// RFC 8176 registers no method for email; "otp" is the one-time
+		// secret, "email" (unregistered, like "sms" beside "otp" for
+		// codes by SMS) says where it went.
+		s.AMR = append(s.AMR, "otp", "email")
+	}
 	second := passwordless
 	for _, f := range secondFactors {
+		if f == FactorOTPEmail && link {
+			// A code to the mailbox that the link proved proves nothing
+			// more.
+			continue
+		}
 		if _, ok := m.valid(f, login.SecondFactorCheckLifetime, now); ok {
 			second = true
 			switch f {
@@ -228,6 +247,9 @@ func (m *model) status(sett settings.Settings, facts *Facts, now time.Time) Stat
 	if mfa && !second {
 		n := len(s.Next)
 		for _, f := range facts.SecondFactors {
+			if f == FactorOTPEmail && link {
+				continue
+			}
 			if f == FactorRecoveryCode || allowed(authenticatorOf(f)) {
 				s.Next = append(s.Next, string(f))
 			}

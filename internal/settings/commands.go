@@ -93,6 +93,9 @@ func (c *Commands) Set(ctx context.Context, editor eventstore.Editor, instanceID
 	if err != nil {
 		return err
 	}
+	if value.Group() == GroupEmbedding && orgID != "" {
+		return failure.InvalidArgument("organizationId", "embedding is a setting of the instance only")
+	}
 	if b, ok := value.(Branding); ok {
 		if err := c.checkAssets(ctx, instanceID, b); err != nil {
 			return err
@@ -141,5 +144,5 @@ func ParseGroup(s string) (Group, error) {
 	if g := Group(s); slices.Contains(Groups, g) {
 		return g, nil
 	}
-	return "", failure.InvalidArgument("group", "%q is not a settings group; the groups are login, password, lockout, session, tokens, privacy and branding", s)
+	return "", failure.InvalidArgument("group", "%q is not a settings group; the groups are login, password, lockout, session, tokens, privacy, branding, texts and embedding", s)
 }

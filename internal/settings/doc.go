@@ -33,6 +33,13 @@
 // an organization may refer to a file another organization uploaded,
 // which is public on the login anyway.
 //
+// Texts (texts.go): a level's own words for the login and its emails, per
+// language, by key of the message catalogues, which packages login and
+// mail register (RegisterTexts) when the program starts; plain text with
+// the original's placeholders only (FormatText fills them). Embedding
+// (embedding.go): the origins that may frame the login, canonical
+// scheme://host[:port] without wildcards, for the instance only.
+//
 // Read model (projection.go): the table settings(instance_id, org_id, grp,
 // value, updated_at), org_id empty for the instance level, value the group's
 // JSON, updated inline with the events; an organization's removal deletes
@@ -48,5 +55,7 @@
 // A change that sends no secret keeps the one set before.
 //
 // Payloads: every event is at version 1. A group gaining a field must
-// bring an upcaster giving old events the value that keeps their meaning.
+// bring an upcaster giving old events the value that keeps their meaning
+// — unless its zero value is that meaning: login.magicLinkAllowed, added
+// later, is false (no sign-in links) in the events written before it.
 package settings

@@ -95,6 +95,10 @@ func setOf(v Value) eventstore.Payload {
 		return &PrivacySet{v}
 	case Branding:
 		return &BrandingSet{v}
+	case Texts:
+		return &TextsSet{v}
+	case Embedding:
+		return &EmbeddingSet{v}
 	}
 	return nil
 }
@@ -115,6 +119,10 @@ func resetOf(g Group) eventstore.Payload {
 		return &PrivacyReset{}
 	case GroupBranding:
 		return &BrandingReset{}
+	case GroupTexts:
+		return &TextsReset{}
+	case GroupEmbedding:
+		return &EmbeddingReset{}
 	}
 	return nil
 }
@@ -135,13 +143,18 @@ func RegisterEvents(r *eventstore.Registry) {
 	eventstore.Register[PrivacyReset](r, 1)
 	eventstore.Register[BrandingSet](r, 1)
 	eventstore.Register[BrandingReset](r, 1)
+	eventstore.Register[TextsSet](r, 1)
+	eventstore.Register[TextsReset](r, 1)
+	eventstore.Register[EmbeddingSet](r, 1)
+	eventstore.Register[EmbeddingReset](r, 1)
 	registerNotificationEvents(r)
 }
 
 // EventTypes lists every settings event type.
 func EventTypes() []string {
 	return eventstore.TypesOf(&LoginSet{}, &LoginReset{}, &PasswordSet{}, &PasswordReset{}, &LockoutSet{}, &LockoutReset{},
-		&SessionSet{}, &SessionReset{}, &TokensSet{}, &TokensReset{}, &PrivacySet{}, &PrivacyReset{}, &BrandingSet{}, &BrandingReset{})
+		&SessionSet{}, &SessionReset{}, &TokensSet{}, &TokensReset{}, &PrivacySet{}, &PrivacyReset{}, &BrandingSet{}, &BrandingReset{},
+		&TextsSet{}, &TextsReset{}, &EmbeddingSet{}, &EmbeddingReset{})
 }
 
 // AllEventTypes lists the group events and the notification provider

@@ -66,6 +66,12 @@ func (s *Settings) apply(g Group, data []byte) error {
 	case GroupBranding:
 		s.Branding = Branding{}
 		target = &s.Branding
+	case GroupTexts:
+		s.Texts = Texts{}
+		target = &s.Texts
+	case GroupEmbedding:
+		s.Embedding = Embedding{}
+		target = &s.Embedding
 	default:
 		return fmt.Errorf("unknown group %q", g)
 	}
@@ -89,6 +95,10 @@ func (s Settings) Get(g Group) Value {
 		return s.Privacy
 	case GroupBranding:
 		return s.Branding
+	case GroupTexts:
+		return s.Texts
+	case GroupEmbedding:
+		return s.Embedding
 	}
 	return nil
 }

@@ -27,10 +27,15 @@ const (
 	GroupTokens   Group = "tokens"
 	GroupPrivacy  Group = "privacy"
 	GroupBranding Group = "branding"
+	// GroupTexts are a level's own words for the login (texts.go);
+	// GroupEmbedding the sites that may frame it, set for the instance
+	// only (embedding.go).
+	GroupTexts     Group = "texts"
+	GroupEmbedding Group = "embedding"
 )
 
 // Groups lists every group, in the order the API shows them.
-var Groups = []Group{GroupLogin, GroupPassword, GroupLockout, GroupSession, GroupTokens, GroupPrivacy, GroupBranding}
+var Groups = []Group{GroupLogin, GroupPassword, GroupLockout, GroupSession, GroupTokens, GroupPrivacy, GroupBranding, GroupTexts, GroupEmbedding}
 
 // Authenticator kinds a login may allow: the names user types list.
 const (
@@ -68,6 +73,10 @@ type Login struct {
 	// AccountSelection shows the accounts of the browser before asking
 	// for a login name (the hosted login).
 	AccountSelection bool `json:"accountSelection"`
+	// MagicLinkAllowed offers a sign-in by a single-use link sent to the
+	// user's verified email address (the hosted login's "email me a
+	// sign-in link"); it proves a first factor, never a second.
+	MagicLinkAllowed bool `json:"magicLinkAllowed,omitempty"`
 	// How long a check counts towards a sign-in.
 	PasswordCheckLifetime     time.Duration `json:"passwordCheckLifetime"`
 	SecondFactorCheckLifetime time.Duration `json:"secondFactorCheckLifetime"`
@@ -121,14 +130,16 @@ type Privacy struct {
 // Settings are the settings in force for an organization (or, without
 // one, the instance), with where each group comes from.
 type Settings struct {
-	Login    Login
-	Password Password
-	Lockout  Lockout
-	Session  Session
-	Tokens   Tokens
-	Privacy  Privacy
-	Branding Branding
-	Sources  map[Group]Level
+	Login     Login
+	Password  Password
+	Lockout   Lockout
+	Session   Session
+	Tokens    Tokens
+	Privacy   Privacy
+	Branding  Branding
+	Texts     Texts
+	Embedding Embedding
+	Sources   map[Group]Level
 }
 
 // BuiltIn are the settings of an instance that set none.
@@ -146,6 +157,7 @@ func BuiltIn() Settings {
 		Privacy:  Privacy{DefaultLanguage: "en", AllowedLanguages: []string{"en"}},
 		Branding: builtInBranding,
 		Sources: map[Group]Level{GroupLogin: LevelBuiltIn, GroupPassword: LevelBuiltIn, GroupLockout: LevelBuiltIn,
-			GroupSession: LevelBuiltIn, GroupTokens: LevelBuiltIn, GroupPrivacy: LevelBuiltIn, GroupBranding: LevelBuiltIn},
+			GroupSession: LevelBuiltIn, GroupTokens: LevelBuiltIn, GroupPrivacy: LevelBuiltIn, GroupBranding: LevelBuiltIn,
+			GroupTexts: LevelBuiltIn, GroupEmbedding: LevelBuiltIn},
 	}
 }

@@ -29,6 +29,7 @@ func toProto(s settings.Settings) *settingsv1.Settings {
 		Login: &settingsv1.LoginSettings{
 			AllowedAuthenticators: l.AllowedAuthenticators, MfaRequired: mfa[l.MFARequired], PasswordlessAllowed: l.PasswordlessAllowed,
 			SelfRegistration: l.SelfRegistration, OrgRegistration: l.OrgRegistration, AccountSelection: l.AccountSelection,
+			MagicLinkAllowed:          l.MagicLinkAllowed,
 			PasswordCheckLifetime:     durationpb.New(l.PasswordCheckLifetime),
 			SecondFactorCheckLifetime: durationpb.New(l.SecondFactorCheckLifetime),
 			ExternalLoginLifetime:     durationpb.New(l.ExternalLoginLifetime),
@@ -49,12 +50,15 @@ func toProto(s settings.Settings) *settingsv1.Settings {
 			TermsUrl: s.Privacy.TermsURL, PrivacyUrl: s.Privacy.PrivacyURL, HelpUrl: s.Privacy.HelpURL, SupportEmail: s.Privacy.SupportEmail,
 			DefaultLanguage: s.Privacy.DefaultLanguage, AllowedLanguages: s.Privacy.AllowedLanguages,
 		},
-		Branding: brandingToProto(s.Branding),
+		Branding:  brandingToProto(s.Branding),
+		Texts:     textsToProto(s.Texts),
+		Embedding: &settingsv1.EmbeddingSettings{FrameAncestors: s.Embedding.FrameAncestors},
 		Sources: &settingsv1.SettingsSources{
 			Login: levels[s.Sources[settings.GroupLogin]], Password: levels[s.Sources[settings.GroupPassword]],
 			Lockout: levels[s.Sources[settings.GroupLockout]], Session: levels[s.Sources[settings.GroupSession]],
 			Tokens: levels[s.Sources[settings.GroupTokens]], Privacy: levels[s.Sources[settings.GroupPrivacy]],
 			Branding: levels[s.Sources[settings.GroupBranding]],
+			Texts:    levels[s.Sources[settings.GroupTexts]], Embedding: levels[s.Sources[settings.GroupEmbedding]],
 		},
 	}
 }
@@ -88,6 +92,7 @@ func loginFromProto(p *settingsv1.LoginSettings) (settings.Value, error) {
 	l := settings.Login{
 		AllowedAuthenticators: p.GetAllowedAuthenticators(), PasswordlessAllowed: p.GetPasswordlessAllowed(),
 		SelfRegistration: p.GetSelfRegistration(), OrgRegistration: p.GetOrgRegistration(), AccountSelection: p.GetAccountSelection(),
+		MagicLinkAllowed: p.GetMagicLinkAllowed(),
 	}
 	for k, v := range mfa {
 		if v == p.GetMfaRequired() {

@@ -157,8 +157,10 @@ type Settings struct {
 	Tokens   *TokenSettings         `protobuf:"bytes,5,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	Privacy  *PrivacySettings       `protobuf:"bytes,6,opt,name=privacy,proto3" json:"privacy,omitempty"`
 	// sources says which level each group comes from.
-	Sources       *SettingsSources  `protobuf:"bytes,7,opt,name=sources,proto3" json:"sources,omitempty"`
-	Branding      *BrandingSettings `protobuf:"bytes,8,opt,name=branding,proto3" json:"branding,omitempty"`
+	Sources       *SettingsSources   `protobuf:"bytes,7,opt,name=sources,proto3" json:"sources,omitempty"`
+	Branding      *BrandingSettings  `protobuf:"bytes,8,opt,name=branding,proto3" json:"branding,omitempty"`
+	Texts         *TextSettings      `protobuf:"bytes,9,opt,name=texts,proto3" json:"texts,omitempty"`
+	Embedding     *EmbeddingSettings `protobuf:"bytes,10,opt,name=embedding,proto3" json:"embedding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +251,20 @@ func (x *Settings) GetBranding() *BrandingSettings {
 	return nil
 }
 
+func (x *Settings) GetTexts() *TextSettings {
+	if x != nil {
+		return x.Texts
+	}
+	return nil
+}
+
+func (x *Settings) GetEmbedding() *EmbeddingSettings {
+	if x != nil {
+		return x.Embedding
+	}
+	return nil
+}
+
 // SettingsSources names the level each group of settings comes from.
 type SettingsSources struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -259,6 +275,8 @@ type SettingsSources struct {
 	Tokens        SettingsLevel          `protobuf:"varint,5,opt,name=tokens,proto3,enum=castellan.settings.v1.SettingsLevel" json:"tokens,omitempty"`
 	Privacy       SettingsLevel          `protobuf:"varint,6,opt,name=privacy,proto3,enum=castellan.settings.v1.SettingsLevel" json:"privacy,omitempty"`
 	Branding      SettingsLevel          `protobuf:"varint,7,opt,name=branding,proto3,enum=castellan.settings.v1.SettingsLevel" json:"branding,omitempty"`
+	Texts         SettingsLevel          `protobuf:"varint,8,opt,name=texts,proto3,enum=castellan.settings.v1.SettingsLevel" json:"texts,omitempty"`
+	Embedding     SettingsLevel          `protobuf:"varint,9,opt,name=embedding,proto3,enum=castellan.settings.v1.SettingsLevel" json:"embedding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +360,20 @@ func (x *SettingsSources) GetBranding() SettingsLevel {
 	return SettingsLevel_SETTINGS_LEVEL_UNSPECIFIED
 }
 
+func (x *SettingsSources) GetTexts() SettingsLevel {
+	if x != nil {
+		return x.Texts
+	}
+	return SettingsLevel_SETTINGS_LEVEL_UNSPECIFIED
+}
+
+func (x *SettingsSources) GetEmbedding() SettingsLevel {
+	if x != nil {
+		return x.Embedding
+	}
+	return SettingsLevel_SETTINGS_LEVEL_UNSPECIFIED
+}
+
 // LoginSettings say how users sign in.
 type LoginSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -368,8 +400,13 @@ type LoginSettings struct {
 	PasswordCheckLifetime     *durationpb.Duration `protobuf:"bytes,7,opt,name=password_check_lifetime,json=passwordCheckLifetime,proto3" json:"password_check_lifetime,omitempty"`
 	SecondFactorCheckLifetime *durationpb.Duration `protobuf:"bytes,8,opt,name=second_factor_check_lifetime,json=secondFactorCheckLifetime,proto3" json:"second_factor_check_lifetime,omitempty"`
 	ExternalLoginLifetime     *durationpb.Duration `protobuf:"bytes,9,opt,name=external_login_lifetime,json=externalLoginLifetime,proto3" json:"external_login_lifetime,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// magic_link_allowed offers "email me a sign-in link" on the hosted
+	// login: a single-use link, valid for minutes, sent to the user's
+	// verified email address, signs the user in (amr "otp" and "email");
+	// a second factor is still asked for when mfa_required says so.
+	MagicLinkAllowed bool `protobuf:"varint,10,opt,name=magic_link_allowed,json=magicLinkAllowed,proto3" json:"magic_link_allowed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *LoginSettings) Reset() {
@@ -463,6 +500,13 @@ func (x *LoginSettings) GetExternalLoginLifetime() *durationpb.Duration {
 		return x.ExternalLoginLifetime
 	}
 	return nil
+}
+
+func (x *LoginSettings) GetMagicLinkAllowed() bool {
+	if x != nil {
+		return x.MagicLinkAllowed
+	}
+	return false
 }
 
 // PasswordSettings are the complexity and age of passwords.
@@ -1719,6 +1763,465 @@ func (*SetBrandingSettingsResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{24}
 }
 
+// TextSettings are a level's own texts of the hosted login and its
+// emails. They replace the level above's as a whole.
+type TextSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// languages maps a language (en, de) to its texts.
+	Languages     map[string]*LanguageTexts `protobuf:"bytes,1,rep,name=languages,proto3" json:"languages,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextSettings) Reset() {
+	*x = TextSettings{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextSettings) ProtoMessage() {}
+
+func (x *TextSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextSettings.ProtoReflect.Descriptor instead.
+func (*TextSettings) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *TextSettings) GetLanguages() map[string]*LanguageTexts {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+// LanguageTexts are the texts of one language by catalogue key: the
+// login's keys are its English texts, the emails' "mail." and the mail
+// catalogue's key.
+type LanguageTexts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Texts         map[string]string      `protobuf:"bytes,1,rep,name=texts,proto3" json:"texts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LanguageTexts) Reset() {
+	*x = LanguageTexts{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LanguageTexts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LanguageTexts) ProtoMessage() {}
+
+func (x *LanguageTexts) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LanguageTexts.ProtoReflect.Descriptor instead.
+func (*LanguageTexts) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LanguageTexts) GetTexts() map[string]string {
+	if x != nil {
+		return x.Texts
+	}
+	return nil
+}
+
+// SetTextSettingsRequest sets the texts of the instance (no
+// organization_id) or of an organization.
+type SetTextSettingsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	Texts          *TextSettings          `protobuf:"bytes,2,opt,name=texts,proto3" json:"texts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetTextSettingsRequest) Reset() {
+	*x = SetTextSettingsRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTextSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTextSettingsRequest) ProtoMessage() {}
+
+func (x *SetTextSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTextSettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetTextSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetTextSettingsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *SetTextSettingsRequest) GetTexts() *TextSettings {
+	if x != nil {
+		return x.Texts
+	}
+	return nil
+}
+
+// SetTextSettingsResponse is empty.
+type SetTextSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTextSettingsResponse) Reset() {
+	*x = SetTextSettingsResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTextSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTextSettingsResponse) ProtoMessage() {}
+
+func (x *SetTextSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTextSettingsResponse.ProtoReflect.Descriptor instead.
+func (*SetTextSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{28}
+}
+
+// ListTextKeysRequest is empty.
+type ListTextKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTextKeysRequest) Reset() {
+	*x = ListTextKeysRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTextKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTextKeysRequest) ProtoMessage() {}
+
+func (x *ListTextKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTextKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListTextKeysRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{29}
+}
+
+// ListTextKeysResponse lists the keys texts may replace.
+type ListTextKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*TextKey             `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTextKeysResponse) Reset() {
+	*x = ListTextKeysResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTextKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTextKeysResponse) ProtoMessage() {}
+
+func (x *ListTextKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTextKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListTextKeysResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListTextKeysResponse) GetKeys() []*TextKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// TextKey is a key of the message catalogues and its English original.
+type TextKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Original      string                 `protobuf:"bytes,2,opt,name=original,proto3" json:"original,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextKey) Reset() {
+	*x = TextKey{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextKey) ProtoMessage() {}
+
+func (x *TextKey) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextKey.ProtoReflect.Descriptor instead.
+func (*TextKey) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *TextKey) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TextKey) GetOriginal() string {
+	if x != nil {
+		return x.Original
+	}
+	return ""
+}
+
+// EmbeddingSettings name the origins that may frame the hosted login.
+type EmbeddingSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// frame_ancestors: at most 20 origins, scheme, host and port only
+	// (https, or http on a loopback host), no wildcards. Empty: no site
+	// may frame the login.
+	FrameAncestors []string `protobuf:"bytes,1,rep,name=frame_ancestors,json=frameAncestors,proto3" json:"frame_ancestors,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EmbeddingSettings) Reset() {
+	*x = EmbeddingSettings{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbeddingSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbeddingSettings) ProtoMessage() {}
+
+func (x *EmbeddingSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbeddingSettings.ProtoReflect.Descriptor instead.
+func (*EmbeddingSettings) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *EmbeddingSettings) GetFrameAncestors() []string {
+	if x != nil {
+		return x.FrameAncestors
+	}
+	return nil
+}
+
+// SetEmbeddingSettingsRequest sets the embedding of the instance;
+// organization_id must be empty.
+type SetEmbeddingSettingsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	Embedding      *EmbeddingSettings     `protobuf:"bytes,2,opt,name=embedding,proto3" json:"embedding,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetEmbeddingSettingsRequest) Reset() {
+	*x = SetEmbeddingSettingsRequest{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEmbeddingSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEmbeddingSettingsRequest) ProtoMessage() {}
+
+func (x *SetEmbeddingSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEmbeddingSettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetEmbeddingSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SetEmbeddingSettingsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *SetEmbeddingSettingsRequest) GetEmbedding() *EmbeddingSettings {
+	if x != nil {
+		return x.Embedding
+	}
+	return nil
+}
+
+// SetEmbeddingSettingsResponse is empty.
+type SetEmbeddingSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetEmbeddingSettingsResponse) Reset() {
+	*x = SetEmbeddingSettingsResponse{}
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEmbeddingSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEmbeddingSettingsResponse) ProtoMessage() {}
+
+func (x *SetEmbeddingSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEmbeddingSettingsResponse.ProtoReflect.Descriptor instead.
+func (*SetEmbeddingSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{34}
+}
+
 // UploadAssetRequest is a file for the branding.
 type UploadAssetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1739,7 +2242,7 @@ type UploadAssetRequest struct {
 
 func (x *UploadAssetRequest) Reset() {
 	*x = UploadAssetRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +2254,7 @@ func (x *UploadAssetRequest) String() string {
 func (*UploadAssetRequest) ProtoMessage() {}
 
 func (x *UploadAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[25]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +2267,7 @@ func (x *UploadAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadAssetRequest.ProtoReflect.Descriptor instead.
 func (*UploadAssetRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{25}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UploadAssetRequest) GetOrganizationId() string {
@@ -1808,7 +2311,7 @@ type UploadAssetResponse struct {
 
 func (x *UploadAssetResponse) Reset() {
 	*x = UploadAssetResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +2323,7 @@ func (x *UploadAssetResponse) String() string {
 func (*UploadAssetResponse) ProtoMessage() {}
 
 func (x *UploadAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[26]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +2336,7 @@ func (x *UploadAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadAssetResponse.ProtoReflect.Descriptor instead.
 func (*UploadAssetResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{26}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UploadAssetResponse) GetAssetId() string {
@@ -1864,7 +2367,7 @@ type ResetSettingsRequest struct {
 
 func (x *ResetSettingsRequest) Reset() {
 	*x = ResetSettingsRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2379,7 @@ func (x *ResetSettingsRequest) String() string {
 func (*ResetSettingsRequest) ProtoMessage() {}
 
 func (x *ResetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[27]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2392,7 @@ func (x *ResetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*ResetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{27}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ResetSettingsRequest) GetOrganizationId() string {
@@ -1915,7 +2418,7 @@ type ResetSettingsResponse struct {
 
 func (x *ResetSettingsResponse) Reset() {
 	*x = ResetSettingsResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2430,7 @@ func (x *ResetSettingsResponse) String() string {
 func (*ResetSettingsResponse) ProtoMessage() {}
 
 func (x *ResetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[28]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2443,7 @@ func (x *ResetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*ResetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{28}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{38}
 }
 
 // SmtpProvider is an SMTP submission server.
@@ -1964,7 +2467,7 @@ type SmtpProvider struct {
 
 func (x *SmtpProvider) Reset() {
 	*x = SmtpProvider{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2479,7 @@ func (x *SmtpProvider) String() string {
 func (*SmtpProvider) ProtoMessage() {}
 
 func (x *SmtpProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[29]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2492,7 @@ func (x *SmtpProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SmtpProvider.ProtoReflect.Descriptor instead.
 func (*SmtpProvider) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{29}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SmtpProvider) GetHost() string {
@@ -2047,7 +2550,7 @@ type SmsProvider struct {
 
 func (x *SmsProvider) Reset() {
 	*x = SmsProvider{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2562,7 @@ func (x *SmsProvider) String() string {
 func (*SmsProvider) ProtoMessage() {}
 
 func (x *SmsProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[30]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2575,7 @@ func (x *SmsProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SmsProvider.ProtoReflect.Descriptor instead.
 func (*SmsProvider) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{30}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SmsProvider) GetUrl() string {
@@ -2099,7 +2602,7 @@ type GetNotificationProvidersRequest struct {
 
 func (x *GetNotificationProvidersRequest) Reset() {
 	*x = GetNotificationProvidersRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2614,7 @@ func (x *GetNotificationProvidersRequest) String() string {
 func (*GetNotificationProvidersRequest) ProtoMessage() {}
 
 func (x *GetNotificationProvidersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[31]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2627,7 @@ func (x *GetNotificationProvidersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNotificationProvidersRequest.ProtoReflect.Descriptor instead.
 func (*GetNotificationProvidersRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{31}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{41}
 }
 
 // GetNotificationProvidersResponse describes the providers in force.
@@ -2149,7 +2652,7 @@ type GetNotificationProvidersResponse struct {
 
 func (x *GetNotificationProvidersResponse) Reset() {
 	*x = GetNotificationProvidersResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2664,7 @@ func (x *GetNotificationProvidersResponse) String() string {
 func (*GetNotificationProvidersResponse) ProtoMessage() {}
 
 func (x *GetNotificationProvidersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[32]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2677,7 @@ func (x *GetNotificationProvidersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNotificationProvidersResponse.ProtoReflect.Descriptor instead.
 func (*GetNotificationProvidersResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{32}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetNotificationProvidersResponse) GetSmtp() *SmtpProvider {
@@ -2236,7 +2739,7 @@ type SetSmtpProviderRequest struct {
 
 func (x *SetSmtpProviderRequest) Reset() {
 	*x = SetSmtpProviderRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2751,7 @@ func (x *SetSmtpProviderRequest) String() string {
 func (*SetSmtpProviderRequest) ProtoMessage() {}
 
 func (x *SetSmtpProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[33]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2764,7 @@ func (x *SetSmtpProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmtpProviderRequest.ProtoReflect.Descriptor instead.
 func (*SetSmtpProviderRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{33}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetSmtpProviderRequest) GetHost() string {
@@ -2315,7 +2818,7 @@ type SetSmtpProviderResponse struct {
 
 func (x *SetSmtpProviderResponse) Reset() {
 	*x = SetSmtpProviderResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[34]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2830,7 @@ func (x *SetSmtpProviderResponse) String() string {
 func (*SetSmtpProviderResponse) ProtoMessage() {}
 
 func (x *SetSmtpProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[34]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2843,7 @@ func (x *SetSmtpProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmtpProviderResponse.ProtoReflect.Descriptor instead.
 func (*SetSmtpProviderResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{34}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{44}
 }
 
 // SetSmsProviderRequest is an SMS webhook for the instance.
@@ -2357,7 +2860,7 @@ type SetSmsProviderRequest struct {
 
 func (x *SetSmsProviderRequest) Reset() {
 	*x = SetSmsProviderRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[35]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2872,7 @@ func (x *SetSmsProviderRequest) String() string {
 func (*SetSmsProviderRequest) ProtoMessage() {}
 
 func (x *SetSmsProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[35]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2885,7 @@ func (x *SetSmsProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmsProviderRequest.ProtoReflect.Descriptor instead.
 func (*SetSmsProviderRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{35}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetSmsProviderRequest) GetUrl() string {
@@ -2408,7 +2911,7 @@ type SetSmsProviderResponse struct {
 
 func (x *SetSmsProviderResponse) Reset() {
 	*x = SetSmsProviderResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[36]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2923,7 @@ func (x *SetSmsProviderResponse) String() string {
 func (*SetSmsProviderResponse) ProtoMessage() {}
 
 func (x *SetSmsProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[36]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2936,7 @@ func (x *SetSmsProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSmsProviderResponse.ProtoReflect.Descriptor instead.
 func (*SetSmsProviderResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{36}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{46}
 }
 
 // ResetNotificationProviderRequest names the provider: smtp or sms.
@@ -2446,7 +2949,7 @@ type ResetNotificationProviderRequest struct {
 
 func (x *ResetNotificationProviderRequest) Reset() {
 	*x = ResetNotificationProviderRequest{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[37]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2961,7 @@ func (x *ResetNotificationProviderRequest) String() string {
 func (*ResetNotificationProviderRequest) ProtoMessage() {}
 
 func (x *ResetNotificationProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[37]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2974,7 @@ func (x *ResetNotificationProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetNotificationProviderRequest.ProtoReflect.Descriptor instead.
 func (*ResetNotificationProviderRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{37}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ResetNotificationProviderRequest) GetProvider() string {
@@ -2490,7 +2993,7 @@ type ResetNotificationProviderResponse struct {
 
 func (x *ResetNotificationProviderResponse) Reset() {
 	*x = ResetNotificationProviderResponse{}
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[38]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +3005,7 @@ func (x *ResetNotificationProviderResponse) String() string {
 func (*ResetNotificationProviderResponse) ProtoMessage() {}
 
 func (x *ResetNotificationProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_settings_v1_settings_proto_msgTypes[38]
+	mi := &file_castellan_settings_v1_settings_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,14 +3018,14 @@ func (x *ResetNotificationProviderResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ResetNotificationProviderResponse.ProtoReflect.Descriptor instead.
 func (*ResetNotificationProviderResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{38}
+	return file_castellan_settings_v1_settings_proto_rawDescGZIP(), []int{48}
 }
 
 var File_castellan_settings_v1_settings_proto protoreflect.FileDescriptor
 
 const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\n" +
-	"$castellan/settings/v1/settings.proto\x12\x15castellan.settings.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"\x96\x04\n" +
+	"$castellan/settings/v1/settings.proto\x12\x15castellan.settings.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"\x99\x05\n" +
 	"\bSettings\x12:\n" +
 	"\x05login\x18\x01 \x01(\v2$.castellan.settings.v1.LoginSettingsR\x05login\x12C\n" +
 	"\bpassword\x18\x02 \x01(\v2'.castellan.settings.v1.PasswordSettingsR\bpassword\x12@\n" +
@@ -2531,7 +3034,10 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x06tokens\x18\x05 \x01(\v2$.castellan.settings.v1.TokenSettingsR\x06tokens\x12@\n" +
 	"\aprivacy\x18\x06 \x01(\v2&.castellan.settings.v1.PrivacySettingsR\aprivacy\x12@\n" +
 	"\asources\x18\a \x01(\v2&.castellan.settings.v1.SettingsSourcesR\asources\x12C\n" +
-	"\bbranding\x18\b \x01(\v2'.castellan.settings.v1.BrandingSettingsR\bbranding\"\xcf\x03\n" +
+	"\bbranding\x18\b \x01(\v2'.castellan.settings.v1.BrandingSettingsR\bbranding\x129\n" +
+	"\x05texts\x18\t \x01(\v2#.castellan.settings.v1.TextSettingsR\x05texts\x12F\n" +
+	"\tembedding\x18\n" +
+	" \x01(\v2(.castellan.settings.v1.EmbeddingSettingsR\tembedding\"\xcf\x04\n" +
 	"\x0fSettingsSources\x12:\n" +
 	"\x05login\x18\x01 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\x05login\x12@\n" +
 	"\bpassword\x18\x02 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\bpassword\x12>\n" +
@@ -2539,7 +3045,9 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\asession\x18\x04 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\asession\x12<\n" +
 	"\x06tokens\x18\x05 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\x06tokens\x12>\n" +
 	"\aprivacy\x18\x06 \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\aprivacy\x12@\n" +
-	"\bbranding\x18\a \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\bbranding\"\xca\x04\n" +
+	"\bbranding\x18\a \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\bbranding\x12:\n" +
+	"\x05texts\x18\b \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\x05texts\x12B\n" +
+	"\tembedding\x18\t \x01(\x0e2$.castellan.settings.v1.SettingsLevelR\tembedding\"\xf8\x04\n" +
 	"\rLoginSettings\x125\n" +
 	"\x16allowed_authenticators\x18\x01 \x03(\tR\x15allowedAuthenticators\x12H\n" +
 	"\fmfa_required\x18\x02 \x01(\x0e2%.castellan.settings.v1.MfaRequirementR\vmfaRequired\x121\n" +
@@ -2549,7 +3057,9 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x11account_selection\x18\x06 \x01(\bR\x10accountSelection\x12Q\n" +
 	"\x17password_check_lifetime\x18\a \x01(\v2\x19.google.protobuf.DurationR\x15passwordCheckLifetime\x12Z\n" +
 	"\x1csecond_factor_check_lifetime\x18\b \x01(\v2\x19.google.protobuf.DurationR\x19secondFactorCheckLifetime\x12Q\n" +
-	"\x17external_login_lifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\x15externalLoginLifetime\"\xfb\x01\n" +
+	"\x17external_login_lifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\x15externalLoginLifetime\x12,\n" +
+	"\x12magic_link_allowed\x18\n" +
+	" \x01(\bR\x10magicLinkAllowed\"\xfb\x01\n" +
 	"\x10PasswordSettings\x12\x1d\n" +
 	"\n" +
 	"min_length\x18\x01 \x01(\x05R\tminLength\x12#\n" +
@@ -2629,7 +3139,34 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x1aSetBrandingSettingsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12C\n" +
 	"\bbranding\x18\x02 \x01(\v2'.castellan.settings.v1.BrandingSettingsR\bbranding\"\x1d\n" +
-	"\x1bSetBrandingSettingsResponse\"\x88\x01\n" +
+	"\x1bSetBrandingSettingsResponse\"\xc4\x01\n" +
+	"\fTextSettings\x12P\n" +
+	"\tlanguages\x18\x01 \x03(\v22.castellan.settings.v1.TextSettings.LanguagesEntryR\tlanguages\x1ab\n" +
+	"\x0eLanguagesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12:\n" +
+	"\x05value\x18\x02 \x01(\v2$.castellan.settings.v1.LanguageTextsR\x05value:\x028\x01\"\x90\x01\n" +
+	"\rLanguageTexts\x12E\n" +
+	"\x05texts\x18\x01 \x03(\v2/.castellan.settings.v1.LanguageTexts.TextsEntryR\x05texts\x1a8\n" +
+	"\n" +
+	"TextsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
+	"\x16SetTextSettingsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x129\n" +
+	"\x05texts\x18\x02 \x01(\v2#.castellan.settings.v1.TextSettingsR\x05texts\"\x19\n" +
+	"\x17SetTextSettingsResponse\"\x15\n" +
+	"\x13ListTextKeysRequest\"J\n" +
+	"\x14ListTextKeysResponse\x122\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1e.castellan.settings.v1.TextKeyR\x04keys\"7\n" +
+	"\aTextKey\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n" +
+	"\boriginal\x18\x02 \x01(\tR\boriginal\"<\n" +
+	"\x11EmbeddingSettings\x12'\n" +
+	"\x0fframe_ancestors\x18\x01 \x03(\tR\x0eframeAncestors\"\x8e\x01\n" +
+	"\x1bSetEmbeddingSettingsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12F\n" +
+	"\tembedding\x18\x02 \x01(\v2(.castellan.settings.v1.EmbeddingSettingsR\tembedding\"\x1e\n" +
+	"\x1cSetEmbeddingSettingsResponse\"\x88\x01\n" +
 	"\x12UploadAssetRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
@@ -2689,7 +3226,7 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x1bMFA_REQUIREMENT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15MFA_REQUIREMENT_NEVER\x10\x01\x12\"\n" +
 	"\x1eMFA_REQUIREMENT_ADMINISTRATORS\x10\x02\x12\x1c\n" +
-	"\x18MFA_REQUIREMENT_EVERYONE\x10\x032\x99\x11\n" +
+	"\x18MFA_REQUIREMENT_EVERYONE\x10\x032\xdb\x14\n" +
 	"\x0fSettingsService\x12}\n" +
 	"\vGetSettings\x12).castellan.settings.v1.GetSettingsRequest\x1a*.castellan.settings.v1.GetSettingsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/settings\x90\x02\x01\x12\x92\x01\n" +
 	"\x10SetLoginSettings\x12..castellan.settings.v1.SetLoginSettingsRequest\x1a/.castellan.settings.v1.SetLoginSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\x1a\x12/v1/settings/login\x12\x9e\x01\n" +
@@ -2698,7 +3235,10 @@ const file_castellan_settings_v1_settings_proto_rawDesc = "" +
 	"\x12SetSessionSettings\x120.castellan.settings.v1.SetSessionSettingsRequest\x1a1.castellan.settings.v1.SetSessionSettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/session\x12\x93\x01\n" +
 	"\x10SetTokenSettings\x12..castellan.settings.v1.SetTokenSettingsRequest\x1a/.castellan.settings.v1.SetTokenSettingsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\x1a\x13/v1/settings/tokens\x12\x9a\x01\n" +
 	"\x12SetPrivacySettings\x120.castellan.settings.v1.SetPrivacySettingsRequest\x1a1.castellan.settings.v1.SetPrivacySettingsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\x1a\x14/v1/settings/privacy\x12\x9e\x01\n" +
-	"\x13SetBrandingSettings\x121.castellan.settings.v1.SetBrandingSettingsRequest\x1a2.castellan.settings.v1.SetBrandingSettingsResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\x1a\x15/v1/settings/branding\x12{\n" +
+	"\x13SetBrandingSettings\x121.castellan.settings.v1.SetBrandingSettingsRequest\x1a2.castellan.settings.v1.SetBrandingSettingsResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\x1a\x15/v1/settings/branding\x12\x8f\x01\n" +
+	"\x0fSetTextSettings\x12-.castellan.settings.v1.SetTextSettingsRequest\x1a..castellan.settings.v1.SetTextSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\x1a\x12/v1/settings/texts\x12\x88\x01\n" +
+	"\fListTextKeys\x12*.castellan.settings.v1.ListTextKeysRequest\x1a+.castellan.settings.v1.ListTextKeysResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/settings/texts/keys\x12\xa2\x01\n" +
+	"\x14SetEmbeddingSettings\x122.castellan.settings.v1.SetEmbeddingSettingsRequest\x1a3.castellan.settings.v1.SetEmbeddingSettingsResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\x1a\x16/v1/settings/embedding\x12{\n" +
 	"\vUploadAsset\x12).castellan.settings.v1.UploadAssetRequest\x1a*.castellan.settings.v1.UploadAssetResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/assets\x12\x91\x01\n" +
 	"\rResetSettings\x12+.castellan.settings.v1.ResetSettingsRequest\x1a,.castellan.settings.v1.ResetSettingsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/settings/{group}:reset\x12\xb1\x01\n" +
@@ -2720,7 +3260,7 @@ func file_castellan_settings_v1_settings_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_settings_v1_settings_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_castellan_settings_v1_settings_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_castellan_settings_v1_settings_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_castellan_settings_v1_settings_proto_goTypes = []any{
 	(SettingsLevel)(0),                        // 0: castellan.settings.v1.SettingsLevel
 	(MfaRequirement)(0),                       // 1: castellan.settings.v1.MfaRequirement
@@ -2749,21 +3289,33 @@ var file_castellan_settings_v1_settings_proto_goTypes = []any{
 	(*SetPrivacySettingsResponse)(nil),        // 24: castellan.settings.v1.SetPrivacySettingsResponse
 	(*SetBrandingSettingsRequest)(nil),        // 25: castellan.settings.v1.SetBrandingSettingsRequest
 	(*SetBrandingSettingsResponse)(nil),       // 26: castellan.settings.v1.SetBrandingSettingsResponse
-	(*UploadAssetRequest)(nil),                // 27: castellan.settings.v1.UploadAssetRequest
-	(*UploadAssetResponse)(nil),               // 28: castellan.settings.v1.UploadAssetResponse
-	(*ResetSettingsRequest)(nil),              // 29: castellan.settings.v1.ResetSettingsRequest
-	(*ResetSettingsResponse)(nil),             // 30: castellan.settings.v1.ResetSettingsResponse
-	(*SmtpProvider)(nil),                      // 31: castellan.settings.v1.SmtpProvider
-	(*SmsProvider)(nil),                       // 32: castellan.settings.v1.SmsProvider
-	(*GetNotificationProvidersRequest)(nil),   // 33: castellan.settings.v1.GetNotificationProvidersRequest
-	(*GetNotificationProvidersResponse)(nil),  // 34: castellan.settings.v1.GetNotificationProvidersResponse
-	(*SetSmtpProviderRequest)(nil),            // 35: castellan.settings.v1.SetSmtpProviderRequest
-	(*SetSmtpProviderResponse)(nil),           // 36: castellan.settings.v1.SetSmtpProviderResponse
-	(*SetSmsProviderRequest)(nil),             // 37: castellan.settings.v1.SetSmsProviderRequest
-	(*SetSmsProviderResponse)(nil),            // 38: castellan.settings.v1.SetSmsProviderResponse
-	(*ResetNotificationProviderRequest)(nil),  // 39: castellan.settings.v1.ResetNotificationProviderRequest
-	(*ResetNotificationProviderResponse)(nil), // 40: castellan.settings.v1.ResetNotificationProviderResponse
-	(*durationpb.Duration)(nil),               // 41: google.protobuf.Duration
+	(*TextSettings)(nil),                      // 27: castellan.settings.v1.TextSettings
+	(*LanguageTexts)(nil),                     // 28: castellan.settings.v1.LanguageTexts
+	(*SetTextSettingsRequest)(nil),            // 29: castellan.settings.v1.SetTextSettingsRequest
+	(*SetTextSettingsResponse)(nil),           // 30: castellan.settings.v1.SetTextSettingsResponse
+	(*ListTextKeysRequest)(nil),               // 31: castellan.settings.v1.ListTextKeysRequest
+	(*ListTextKeysResponse)(nil),              // 32: castellan.settings.v1.ListTextKeysResponse
+	(*TextKey)(nil),                           // 33: castellan.settings.v1.TextKey
+	(*EmbeddingSettings)(nil),                 // 34: castellan.settings.v1.EmbeddingSettings
+	(*SetEmbeddingSettingsRequest)(nil),       // 35: castellan.settings.v1.SetEmbeddingSettingsRequest
+	(*SetEmbeddingSettingsResponse)(nil),      // 36: castellan.settings.v1.SetEmbeddingSettingsResponse
+	(*UploadAssetRequest)(nil),                // 37: castellan.settings.v1.UploadAssetRequest
+	(*UploadAssetResponse)(nil),               // 38: castellan.settings.v1.UploadAssetResponse
+	(*ResetSettingsRequest)(nil),              // 39: castellan.settings.v1.ResetSettingsRequest
+	(*ResetSettingsResponse)(nil),             // 40: castellan.settings.v1.ResetSettingsResponse
+	(*SmtpProvider)(nil),                      // 41: castellan.settings.v1.SmtpProvider
+	(*SmsProvider)(nil),                       // 42: castellan.settings.v1.SmsProvider
+	(*GetNotificationProvidersRequest)(nil),   // 43: castellan.settings.v1.GetNotificationProvidersRequest
+	(*GetNotificationProvidersResponse)(nil),  // 44: castellan.settings.v1.GetNotificationProvidersResponse
+	(*SetSmtpProviderRequest)(nil),            // 45: castellan.settings.v1.SetSmtpProviderRequest
+	(*SetSmtpProviderResponse)(nil),           // 46: castellan.settings.v1.SetSmtpProviderResponse
+	(*SetSmsProviderRequest)(nil),             // 47: castellan.settings.v1.SetSmsProviderRequest
+	(*SetSmsProviderResponse)(nil),            // 48: castellan.settings.v1.SetSmsProviderResponse
+	(*ResetNotificationProviderRequest)(nil),  // 49: castellan.settings.v1.ResetNotificationProviderRequest
+	(*ResetNotificationProviderResponse)(nil), // 50: castellan.settings.v1.ResetNotificationProviderResponse
+	nil,                         // 51: castellan.settings.v1.TextSettings.LanguagesEntry
+	nil,                         // 52: castellan.settings.v1.LanguageTexts.TextsEntry
+	(*durationpb.Duration)(nil), // 53: google.protobuf.Duration
 }
 var file_castellan_settings_v1_settings_proto_depIdxs = []int32{
 	4,  // 0: castellan.settings.v1.Settings.login:type_name -> castellan.settings.v1.LoginSettings
@@ -2774,69 +3326,85 @@ var file_castellan_settings_v1_settings_proto_depIdxs = []int32{
 	9,  // 5: castellan.settings.v1.Settings.privacy:type_name -> castellan.settings.v1.PrivacySettings
 	3,  // 6: castellan.settings.v1.Settings.sources:type_name -> castellan.settings.v1.SettingsSources
 	10, // 7: castellan.settings.v1.Settings.branding:type_name -> castellan.settings.v1.BrandingSettings
-	0,  // 8: castellan.settings.v1.SettingsSources.login:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 9: castellan.settings.v1.SettingsSources.password:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 10: castellan.settings.v1.SettingsSources.lockout:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 11: castellan.settings.v1.SettingsSources.session:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 12: castellan.settings.v1.SettingsSources.tokens:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 13: castellan.settings.v1.SettingsSources.privacy:type_name -> castellan.settings.v1.SettingsLevel
-	0,  // 14: castellan.settings.v1.SettingsSources.branding:type_name -> castellan.settings.v1.SettingsLevel
-	1,  // 15: castellan.settings.v1.LoginSettings.mfa_required:type_name -> castellan.settings.v1.MfaRequirement
-	41, // 16: castellan.settings.v1.LoginSettings.password_check_lifetime:type_name -> google.protobuf.Duration
-	41, // 17: castellan.settings.v1.LoginSettings.second_factor_check_lifetime:type_name -> google.protobuf.Duration
-	41, // 18: castellan.settings.v1.LoginSettings.external_login_lifetime:type_name -> google.protobuf.Duration
-	41, // 19: castellan.settings.v1.PasswordSettings.max_age:type_name -> google.protobuf.Duration
-	41, // 20: castellan.settings.v1.SessionSettings.lifetime:type_name -> google.protobuf.Duration
-	41, // 21: castellan.settings.v1.SessionSettings.idle_timeout:type_name -> google.protobuf.Duration
-	41, // 22: castellan.settings.v1.TokenSettings.access_token:type_name -> google.protobuf.Duration
-	41, // 23: castellan.settings.v1.TokenSettings.id_token:type_name -> google.protobuf.Duration
-	41, // 24: castellan.settings.v1.TokenSettings.refresh_token:type_name -> google.protobuf.Duration
-	41, // 25: castellan.settings.v1.TokenSettings.refresh_token_idle:type_name -> google.protobuf.Duration
-	2,  // 26: castellan.settings.v1.GetSettingsResponse.settings:type_name -> castellan.settings.v1.Settings
-	4,  // 27: castellan.settings.v1.SetLoginSettingsRequest.login:type_name -> castellan.settings.v1.LoginSettings
-	5,  // 28: castellan.settings.v1.SetPasswordSettingsRequest.password:type_name -> castellan.settings.v1.PasswordSettings
-	6,  // 29: castellan.settings.v1.SetLockoutSettingsRequest.lockout:type_name -> castellan.settings.v1.LockoutSettings
-	7,  // 30: castellan.settings.v1.SetSessionSettingsRequest.session:type_name -> castellan.settings.v1.SessionSettings
-	8,  // 31: castellan.settings.v1.SetTokenSettingsRequest.tokens:type_name -> castellan.settings.v1.TokenSettings
-	9,  // 32: castellan.settings.v1.SetPrivacySettingsRequest.privacy:type_name -> castellan.settings.v1.PrivacySettings
-	10, // 33: castellan.settings.v1.SetBrandingSettingsRequest.branding:type_name -> castellan.settings.v1.BrandingSettings
-	31, // 34: castellan.settings.v1.GetNotificationProvidersResponse.smtp:type_name -> castellan.settings.v1.SmtpProvider
-	0,  // 35: castellan.settings.v1.GetNotificationProvidersResponse.smtp_source:type_name -> castellan.settings.v1.SettingsLevel
-	32, // 36: castellan.settings.v1.GetNotificationProvidersResponse.sms:type_name -> castellan.settings.v1.SmsProvider
-	0,  // 37: castellan.settings.v1.GetNotificationProvidersResponse.sms_source:type_name -> castellan.settings.v1.SettingsLevel
-	11, // 38: castellan.settings.v1.SettingsService.GetSettings:input_type -> castellan.settings.v1.GetSettingsRequest
-	13, // 39: castellan.settings.v1.SettingsService.SetLoginSettings:input_type -> castellan.settings.v1.SetLoginSettingsRequest
-	15, // 40: castellan.settings.v1.SettingsService.SetPasswordSettings:input_type -> castellan.settings.v1.SetPasswordSettingsRequest
-	17, // 41: castellan.settings.v1.SettingsService.SetLockoutSettings:input_type -> castellan.settings.v1.SetLockoutSettingsRequest
-	19, // 42: castellan.settings.v1.SettingsService.SetSessionSettings:input_type -> castellan.settings.v1.SetSessionSettingsRequest
-	21, // 43: castellan.settings.v1.SettingsService.SetTokenSettings:input_type -> castellan.settings.v1.SetTokenSettingsRequest
-	23, // 44: castellan.settings.v1.SettingsService.SetPrivacySettings:input_type -> castellan.settings.v1.SetPrivacySettingsRequest
-	25, // 45: castellan.settings.v1.SettingsService.SetBrandingSettings:input_type -> castellan.settings.v1.SetBrandingSettingsRequest
-	27, // 46: castellan.settings.v1.SettingsService.UploadAsset:input_type -> castellan.settings.v1.UploadAssetRequest
-	29, // 47: castellan.settings.v1.SettingsService.ResetSettings:input_type -> castellan.settings.v1.ResetSettingsRequest
-	33, // 48: castellan.settings.v1.SettingsService.GetNotificationProviders:input_type -> castellan.settings.v1.GetNotificationProvidersRequest
-	35, // 49: castellan.settings.v1.SettingsService.SetSmtpProvider:input_type -> castellan.settings.v1.SetSmtpProviderRequest
-	37, // 50: castellan.settings.v1.SettingsService.SetSmsProvider:input_type -> castellan.settings.v1.SetSmsProviderRequest
-	39, // 51: castellan.settings.v1.SettingsService.ResetNotificationProvider:input_type -> castellan.settings.v1.ResetNotificationProviderRequest
-	12, // 52: castellan.settings.v1.SettingsService.GetSettings:output_type -> castellan.settings.v1.GetSettingsResponse
-	14, // 53: castellan.settings.v1.SettingsService.SetLoginSettings:output_type -> castellan.settings.v1.SetLoginSettingsResponse
-	16, // 54: castellan.settings.v1.SettingsService.SetPasswordSettings:output_type -> castellan.settings.v1.SetPasswordSettingsResponse
-	18, // 55: castellan.settings.v1.SettingsService.SetLockoutSettings:output_type -> castellan.settings.v1.SetLockoutSettingsResponse
-	20, // 56: castellan.settings.v1.SettingsService.SetSessionSettings:output_type -> castellan.settings.v1.SetSessionSettingsResponse
-	22, // 57: castellan.settings.v1.SettingsService.SetTokenSettings:output_type -> castellan.settings.v1.SetTokenSettingsResponse
-	24, // 58: castellan.settings.v1.SettingsService.SetPrivacySettings:output_type -> castellan.settings.v1.SetPrivacySettingsResponse
-	26, // 59: castellan.settings.v1.SettingsService.SetBrandingSettings:output_type -> castellan.settings.v1.SetBrandingSettingsResponse
-	28, // 60: castellan.settings.v1.SettingsService.UploadAsset:output_type -> castellan.settings.v1.UploadAssetResponse
-	30, // 61: castellan.settings.v1.SettingsService.ResetSettings:output_type -> castellan.settings.v1.ResetSettingsResponse
-	34, // 62: castellan.settings.v1.SettingsService.GetNotificationProviders:output_type -> castellan.settings.v1.GetNotificationProvidersResponse
-	36, // 63: castellan.settings.v1.SettingsService.SetSmtpProvider:output_type -> castellan.settings.v1.SetSmtpProviderResponse
-	38, // 64: castellan.settings.v1.SettingsService.SetSmsProvider:output_type -> castellan.settings.v1.SetSmsProviderResponse
-	40, // 65: castellan.settings.v1.SettingsService.ResetNotificationProvider:output_type -> castellan.settings.v1.ResetNotificationProviderResponse
-	52, // [52:66] is the sub-list for method output_type
-	38, // [38:52] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	27, // 8: castellan.settings.v1.Settings.texts:type_name -> castellan.settings.v1.TextSettings
+	34, // 9: castellan.settings.v1.Settings.embedding:type_name -> castellan.settings.v1.EmbeddingSettings
+	0,  // 10: castellan.settings.v1.SettingsSources.login:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 11: castellan.settings.v1.SettingsSources.password:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 12: castellan.settings.v1.SettingsSources.lockout:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 13: castellan.settings.v1.SettingsSources.session:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 14: castellan.settings.v1.SettingsSources.tokens:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 15: castellan.settings.v1.SettingsSources.privacy:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 16: castellan.settings.v1.SettingsSources.branding:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 17: castellan.settings.v1.SettingsSources.texts:type_name -> castellan.settings.v1.SettingsLevel
+	0,  // 18: castellan.settings.v1.SettingsSources.embedding:type_name -> castellan.settings.v1.SettingsLevel
+	1,  // 19: castellan.settings.v1.LoginSettings.mfa_required:type_name -> castellan.settings.v1.MfaRequirement
+	53, // 20: castellan.settings.v1.LoginSettings.password_check_lifetime:type_name -> google.protobuf.Duration
+	53, // 21: castellan.settings.v1.LoginSettings.second_factor_check_lifetime:type_name -> google.protobuf.Duration
+	53, // 22: castellan.settings.v1.LoginSettings.external_login_lifetime:type_name -> google.protobuf.Duration
+	53, // 23: castellan.settings.v1.PasswordSettings.max_age:type_name -> google.protobuf.Duration
+	53, // 24: castellan.settings.v1.SessionSettings.lifetime:type_name -> google.protobuf.Duration
+	53, // 25: castellan.settings.v1.SessionSettings.idle_timeout:type_name -> google.protobuf.Duration
+	53, // 26: castellan.settings.v1.TokenSettings.access_token:type_name -> google.protobuf.Duration
+	53, // 27: castellan.settings.v1.TokenSettings.id_token:type_name -> google.protobuf.Duration
+	53, // 28: castellan.settings.v1.TokenSettings.refresh_token:type_name -> google.protobuf.Duration
+	53, // 29: castellan.settings.v1.TokenSettings.refresh_token_idle:type_name -> google.protobuf.Duration
+	2,  // 30: castellan.settings.v1.GetSettingsResponse.settings:type_name -> castellan.settings.v1.Settings
+	4,  // 31: castellan.settings.v1.SetLoginSettingsRequest.login:type_name -> castellan.settings.v1.LoginSettings
+	5,  // 32: castellan.settings.v1.SetPasswordSettingsRequest.password:type_name -> castellan.settings.v1.PasswordSettings
+	6,  // 33: castellan.settings.v1.SetLockoutSettingsRequest.lockout:type_name -> castellan.settings.v1.LockoutSettings
+	7,  // 34: castellan.settings.v1.SetSessionSettingsRequest.session:type_name -> castellan.settings.v1.SessionSettings
+	8,  // 35: castellan.settings.v1.SetTokenSettingsRequest.tokens:type_name -> castellan.settings.v1.TokenSettings
+	9,  // 36: castellan.settings.v1.SetPrivacySettingsRequest.privacy:type_name -> castellan.settings.v1.PrivacySettings
+	10, // 37: castellan.settings.v1.SetBrandingSettingsRequest.branding:type_name -> castellan.settings.v1.BrandingSettings
+	51, // 38: castellan.settings.v1.TextSettings.languages:type_name -> castellan.settings.v1.TextSettings.LanguagesEntry
+	52, // 39: castellan.settings.v1.LanguageTexts.texts:type_name -> castellan.settings.v1.LanguageTexts.TextsEntry
+	27, // 40: castellan.settings.v1.SetTextSettingsRequest.texts:type_name -> castellan.settings.v1.TextSettings
+	33, // 41: castellan.settings.v1.ListTextKeysResponse.keys:type_name -> castellan.settings.v1.TextKey
+	34, // 42: castellan.settings.v1.SetEmbeddingSettingsRequest.embedding:type_name -> castellan.settings.v1.EmbeddingSettings
+	41, // 43: castellan.settings.v1.GetNotificationProvidersResponse.smtp:type_name -> castellan.settings.v1.SmtpProvider
+	0,  // 44: castellan.settings.v1.GetNotificationProvidersResponse.smtp_source:type_name -> castellan.settings.v1.SettingsLevel
+	42, // 45: castellan.settings.v1.GetNotificationProvidersResponse.sms:type_name -> castellan.settings.v1.SmsProvider
+	0,  // 46: castellan.settings.v1.GetNotificationProvidersResponse.sms_source:type_name -> castellan.settings.v1.SettingsLevel
+	28, // 47: castellan.settings.v1.TextSettings.LanguagesEntry.value:type_name -> castellan.settings.v1.LanguageTexts
+	11, // 48: castellan.settings.v1.SettingsService.GetSettings:input_type -> castellan.settings.v1.GetSettingsRequest
+	13, // 49: castellan.settings.v1.SettingsService.SetLoginSettings:input_type -> castellan.settings.v1.SetLoginSettingsRequest
+	15, // 50: castellan.settings.v1.SettingsService.SetPasswordSettings:input_type -> castellan.settings.v1.SetPasswordSettingsRequest
+	17, // 51: castellan.settings.v1.SettingsService.SetLockoutSettings:input_type -> castellan.settings.v1.SetLockoutSettingsRequest
+	19, // 52: castellan.settings.v1.SettingsService.SetSessionSettings:input_type -> castellan.settings.v1.SetSessionSettingsRequest
+	21, // 53: castellan.settings.v1.SettingsService.SetTokenSettings:input_type -> castellan.settings.v1.SetTokenSettingsRequest
+	23, // 54: castellan.settings.v1.SettingsService.SetPrivacySettings:input_type -> castellan.settings.v1.SetPrivacySettingsRequest
+	25, // 55: castellan.settings.v1.SettingsService.SetBrandingSettings:input_type -> castellan.settings.v1.SetBrandingSettingsRequest
+	29, // 56: castellan.settings.v1.SettingsService.SetTextSettings:input_type -> castellan.settings.v1.SetTextSettingsRequest
+	31, // 57: castellan.settings.v1.SettingsService.ListTextKeys:input_type -> castellan.settings.v1.ListTextKeysRequest
+	35, // 58: castellan.settings.v1.SettingsService.SetEmbeddingSettings:input_type -> castellan.settings.v1.SetEmbeddingSettingsRequest
+	37, // 59: castellan.settings.v1.SettingsService.UploadAsset:input_type -> castellan.settings.v1.UploadAssetRequest
+	39, // 60: castellan.settings.v1.SettingsService.ResetSettings:input_type -> castellan.settings.v1.ResetSettingsRequest
+	43, // 61: castellan.settings.v1.SettingsService.GetNotificationProviders:input_type -> castellan.settings.v1.GetNotificationProvidersRequest
+	45, // 62: castellan.settings.v1.SettingsService.SetSmtpProvider:input_type -> castellan.settings.v1.SetSmtpProviderRequest
+	47, // 63: castellan.settings.v1.SettingsService.SetSmsProvider:input_type -> castellan.settings.v1.SetSmsProviderRequest
+	49, // 64: castellan.settings.v1.SettingsService.ResetNotificationProvider:input_type -> castellan.settings.v1.ResetNotificationProviderRequest
+	12, // 65: castellan.settings.v1.SettingsService.GetSettings:output_type -> castellan.settings.v1.GetSettingsResponse
+	14, // 66: castellan.settings.v1.SettingsService.SetLoginSettings:output_type -> castellan.settings.v1.SetLoginSettingsResponse
+	16, // 67: castellan.settings.v1.SettingsService.SetPasswordSettings:output_type -> castellan.settings.v1.SetPasswordSettingsResponse
+	18, // 68: castellan.settings.v1.SettingsService.SetLockoutSettings:output_type -> castellan.settings.v1.SetLockoutSettingsResponse
+	20, // 69: castellan.settings.v1.SettingsService.SetSessionSettings:output_type -> castellan.settings.v1.SetSessionSettingsResponse
+	22, // 70: castellan.settings.v1.SettingsService.SetTokenSettings:output_type -> castellan.settings.v1.SetTokenSettingsResponse
+	24, // 71: castellan.settings.v1.SettingsService.SetPrivacySettings:output_type -> castellan.settings.v1.SetPrivacySettingsResponse
+	26, // 72: castellan.settings.v1.SettingsService.SetBrandingSettings:output_type -> castellan.settings.v1.SetBrandingSettingsResponse
+	30, // 73: castellan.settings.v1.SettingsService.SetTextSettings:output_type -> castellan.settings.v1.SetTextSettingsResponse
+	32, // 74: castellan.settings.v1.SettingsService.ListTextKeys:output_type -> castellan.settings.v1.ListTextKeysResponse
+	36, // 75: castellan.settings.v1.SettingsService.SetEmbeddingSettings:output_type -> castellan.settings.v1.SetEmbeddingSettingsResponse
+	38, // 76: castellan.settings.v1.SettingsService.UploadAsset:output_type -> castellan.settings.v1.UploadAssetResponse
+	40, // 77: castellan.settings.v1.SettingsService.ResetSettings:output_type -> castellan.settings.v1.ResetSettingsResponse
+	44, // 78: castellan.settings.v1.SettingsService.GetNotificationProviders:output_type -> castellan.settings.v1.GetNotificationProvidersResponse
+	46, // 79: castellan.settings.v1.SettingsService.SetSmtpProvider:output_type -> castellan.settings.v1.SetSmtpProviderResponse
+	48, // 80: castellan.settings.v1.SettingsService.SetSmsProvider:output_type -> castellan.settings.v1.SetSmsProviderResponse
+	50, // 81: castellan.settings.v1.SettingsService.ResetNotificationProvider:output_type -> castellan.settings.v1.ResetNotificationProviderResponse
+	65, // [65:82] is the sub-list for method output_type
+	48, // [48:65] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_castellan_settings_v1_settings_proto_init() }
@@ -2844,14 +3412,14 @@ func file_castellan_settings_v1_settings_proto_init() {
 	if File_castellan_settings_v1_settings_proto != nil {
 		return
 	}
-	file_castellan_settings_v1_settings_proto_msgTypes[33].OneofWrappers = []any{}
+	file_castellan_settings_v1_settings_proto_msgTypes[43].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_settings_v1_settings_proto_rawDesc), len(file_castellan_settings_v1_settings_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -61,6 +61,15 @@ const (
 	// SettingsServiceSetBrandingSettingsProcedure is the fully-qualified name of the SettingsService's
 	// SetBrandingSettings RPC.
 	SettingsServiceSetBrandingSettingsProcedure = "/castellan.settings.v1.SettingsService/SetBrandingSettings"
+	// SettingsServiceSetTextSettingsProcedure is the fully-qualified name of the SettingsService's
+	// SetTextSettings RPC.
+	SettingsServiceSetTextSettingsProcedure = "/castellan.settings.v1.SettingsService/SetTextSettings"
+	// SettingsServiceListTextKeysProcedure is the fully-qualified name of the SettingsService's
+	// ListTextKeys RPC.
+	SettingsServiceListTextKeysProcedure = "/castellan.settings.v1.SettingsService/ListTextKeys"
+	// SettingsServiceSetEmbeddingSettingsProcedure is the fully-qualified name of the SettingsService's
+	// SetEmbeddingSettings RPC.
+	SettingsServiceSetEmbeddingSettingsProcedure = "/castellan.settings.v1.SettingsService/SetEmbeddingSettings"
 	// SettingsServiceUploadAssetProcedure is the fully-qualified name of the SettingsService's
 	// UploadAsset RPC.
 	SettingsServiceUploadAssetProcedure = "/castellan.settings.v1.SettingsService/UploadAsset"
@@ -109,6 +118,20 @@ type SettingsServiceClient interface {
 	// its field's kind; otherwise INVALID_ARGUMENT names the field. Needs
 	// settings.write.
 	SetBrandingSettings(context.Context, *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error)
+	// SetTextSettings sets a level's own texts of the hosted login and its
+	// emails, per language (en, de): keys of the message catalogues
+	// (ListTextKeys) and plain text of at most 1000 bytes, which the pages
+	// and emails escape. An unknown language or key, an oversized text or a
+	// placeholder the original does not have is INVALID_ARGUMENT naming it.
+	// Needs settings.write.
+	SetTextSettings(context.Context, *connect.Request[v1.SetTextSettingsRequest]) (*connect.Response[v1.SetTextSettingsResponse], error)
+	// ListTextKeys lists the keys SetTextSettings accepts, each with its
+	// English original. Any authenticated caller may list them.
+	ListTextKeys(context.Context, *connect.Request[v1.ListTextKeysRequest]) (*connect.Response[v1.ListTextKeysResponse], error)
+	// SetEmbeddingSettings sets the origins that may show the hosted login
+	// in a frame (CSP frame-ancestors), for the instance only. Needs
+	// settings.write on the instance.
+	SetEmbeddingSettings(context.Context, *connect.Request[v1.SetEmbeddingSettingsRequest]) (*connect.Response[v1.SetEmbeddingSettingsResponse], error)
 	// UploadAsset stores an image (logo, icon) or a font for the branding
 	// and returns its id, the hex SHA-256 of the bytes: uploading the same
 	// bytes again returns the same id. The content is sniffed, the declared
@@ -200,6 +223,24 @@ func NewSettingsServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(settingsServiceMethods.ByName("SetBrandingSettings")),
 			connect.WithClientOptions(opts...),
 		),
+		setTextSettings: connect.NewClient[v1.SetTextSettingsRequest, v1.SetTextSettingsResponse](
+			httpClient,
+			baseURL+SettingsServiceSetTextSettingsProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("SetTextSettings")),
+			connect.WithClientOptions(opts...),
+		),
+		listTextKeys: connect.NewClient[v1.ListTextKeysRequest, v1.ListTextKeysResponse](
+			httpClient,
+			baseURL+SettingsServiceListTextKeysProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("ListTextKeys")),
+			connect.WithClientOptions(opts...),
+		),
+		setEmbeddingSettings: connect.NewClient[v1.SetEmbeddingSettingsRequest, v1.SetEmbeddingSettingsResponse](
+			httpClient,
+			baseURL+SettingsServiceSetEmbeddingSettingsProcedure,
+			connect.WithSchema(settingsServiceMethods.ByName("SetEmbeddingSettings")),
+			connect.WithClientOptions(opts...),
+		),
 		uploadAsset: connect.NewClient[v1.UploadAssetRequest, v1.UploadAssetResponse](
 			httpClient,
 			baseURL+SettingsServiceUploadAssetProcedure,
@@ -250,6 +291,9 @@ type settingsServiceClient struct {
 	setTokenSettings          *connect.Client[v1.SetTokenSettingsRequest, v1.SetTokenSettingsResponse]
 	setPrivacySettings        *connect.Client[v1.SetPrivacySettingsRequest, v1.SetPrivacySettingsResponse]
 	setBrandingSettings       *connect.Client[v1.SetBrandingSettingsRequest, v1.SetBrandingSettingsResponse]
+	setTextSettings           *connect.Client[v1.SetTextSettingsRequest, v1.SetTextSettingsResponse]
+	listTextKeys              *connect.Client[v1.ListTextKeysRequest, v1.ListTextKeysResponse]
+	setEmbeddingSettings      *connect.Client[v1.SetEmbeddingSettingsRequest, v1.SetEmbeddingSettingsResponse]
 	uploadAsset               *connect.Client[v1.UploadAssetRequest, v1.UploadAssetResponse]
 	resetSettings             *connect.Client[v1.ResetSettingsRequest, v1.ResetSettingsResponse]
 	getNotificationProviders  *connect.Client[v1.GetNotificationProvidersRequest, v1.GetNotificationProvidersResponse]
@@ -296,6 +340,21 @@ func (c *settingsServiceClient) SetPrivacySettings(ctx context.Context, req *con
 // SetBrandingSettings calls castellan.settings.v1.SettingsService.SetBrandingSettings.
 func (c *settingsServiceClient) SetBrandingSettings(ctx context.Context, req *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error) {
 	return c.setBrandingSettings.CallUnary(ctx, req)
+}
+
+// SetTextSettings calls castellan.settings.v1.SettingsService.SetTextSettings.
+func (c *settingsServiceClient) SetTextSettings(ctx context.Context, req *connect.Request[v1.SetTextSettingsRequest]) (*connect.Response[v1.SetTextSettingsResponse], error) {
+	return c.setTextSettings.CallUnary(ctx, req)
+}
+
+// ListTextKeys calls castellan.settings.v1.SettingsService.ListTextKeys.
+func (c *settingsServiceClient) ListTextKeys(ctx context.Context, req *connect.Request[v1.ListTextKeysRequest]) (*connect.Response[v1.ListTextKeysResponse], error) {
+	return c.listTextKeys.CallUnary(ctx, req)
+}
+
+// SetEmbeddingSettings calls castellan.settings.v1.SettingsService.SetEmbeddingSettings.
+func (c *settingsServiceClient) SetEmbeddingSettings(ctx context.Context, req *connect.Request[v1.SetEmbeddingSettingsRequest]) (*connect.Response[v1.SetEmbeddingSettingsResponse], error) {
+	return c.setEmbeddingSettings.CallUnary(ctx, req)
 }
 
 // UploadAsset calls castellan.settings.v1.SettingsService.UploadAsset.
@@ -356,6 +415,20 @@ type SettingsServiceHandler interface {
 	// its field's kind; otherwise INVALID_ARGUMENT names the field. Needs
 	// settings.write.
 	SetBrandingSettings(context.Context, *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error)
+	// SetTextSettings sets a level's own texts of the hosted login and its
+	// emails, per language (en, de): keys of the message catalogues
+	// (ListTextKeys) and plain text of at most 1000 bytes, which the pages
+	// and emails escape. An unknown language or key, an oversized text or a
+	// placeholder the original does not have is INVALID_ARGUMENT naming it.
+	// Needs settings.write.
+	SetTextSettings(context.Context, *connect.Request[v1.SetTextSettingsRequest]) (*connect.Response[v1.SetTextSettingsResponse], error)
+	// ListTextKeys lists the keys SetTextSettings accepts, each with its
+	// English original. Any authenticated caller may list them.
+	ListTextKeys(context.Context, *connect.Request[v1.ListTextKeysRequest]) (*connect.Response[v1.ListTextKeysResponse], error)
+	// SetEmbeddingSettings sets the origins that may show the hosted login
+	// in a frame (CSP frame-ancestors), for the instance only. Needs
+	// settings.write on the instance.
+	SetEmbeddingSettings(context.Context, *connect.Request[v1.SetEmbeddingSettingsRequest]) (*connect.Response[v1.SetEmbeddingSettingsResponse], error)
 	// UploadAsset stores an image (logo, icon) or a font for the branding
 	// and returns its id, the hex SHA-256 of the bytes: uploading the same
 	// bytes again returns the same id. The content is sniffed, the declared
@@ -443,6 +516,24 @@ func NewSettingsServiceHandler(svc SettingsServiceHandler, opts ...connect.Handl
 		connect.WithSchema(settingsServiceMethods.ByName("SetBrandingSettings")),
 		connect.WithHandlerOptions(opts...),
 	)
+	settingsServiceSetTextSettingsHandler := connect.NewUnaryHandler(
+		SettingsServiceSetTextSettingsProcedure,
+		svc.SetTextSettings,
+		connect.WithSchema(settingsServiceMethods.ByName("SetTextSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	settingsServiceListTextKeysHandler := connect.NewUnaryHandler(
+		SettingsServiceListTextKeysProcedure,
+		svc.ListTextKeys,
+		connect.WithSchema(settingsServiceMethods.ByName("ListTextKeys")),
+		connect.WithHandlerOptions(opts...),
+	)
+	settingsServiceSetEmbeddingSettingsHandler := connect.NewUnaryHandler(
+		SettingsServiceSetEmbeddingSettingsProcedure,
+		svc.SetEmbeddingSettings,
+		connect.WithSchema(settingsServiceMethods.ByName("SetEmbeddingSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
 	settingsServiceUploadAssetHandler := connect.NewUnaryHandler(
 		SettingsServiceUploadAssetProcedure,
 		svc.UploadAsset,
@@ -498,6 +589,12 @@ func NewSettingsServiceHandler(svc SettingsServiceHandler, opts ...connect.Handl
 			settingsServiceSetPrivacySettingsHandler.ServeHTTP(w, r)
 		case SettingsServiceSetBrandingSettingsProcedure:
 			settingsServiceSetBrandingSettingsHandler.ServeHTTP(w, r)
+		case SettingsServiceSetTextSettingsProcedure:
+			settingsServiceSetTextSettingsHandler.ServeHTTP(w, r)
+		case SettingsServiceListTextKeysProcedure:
+			settingsServiceListTextKeysHandler.ServeHTTP(w, r)
+		case SettingsServiceSetEmbeddingSettingsProcedure:
+			settingsServiceSetEmbeddingSettingsHandler.ServeHTTP(w, r)
 		case SettingsServiceUploadAssetProcedure:
 			settingsServiceUploadAssetHandler.ServeHTTP(w, r)
 		case SettingsServiceResetSettingsProcedure:
@@ -549,6 +646,18 @@ func (UnimplementedSettingsServiceHandler) SetPrivacySettings(context.Context, *
 
 func (UnimplementedSettingsServiceHandler) SetBrandingSettings(context.Context, *connect.Request[v1.SetBrandingSettingsRequest]) (*connect.Response[v1.SetBrandingSettingsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.SetBrandingSettings is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) SetTextSettings(context.Context, *connect.Request[v1.SetTextSettingsRequest]) (*connect.Response[v1.SetTextSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.SetTextSettings is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) ListTextKeys(context.Context, *connect.Request[v1.ListTextKeysRequest]) (*connect.Response[v1.ListTextKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.ListTextKeys is not implemented"))
+}
+
+func (UnimplementedSettingsServiceHandler) SetEmbeddingSettings(context.Context, *connect.Request[v1.SetEmbeddingSettingsRequest]) (*connect.Response[v1.SetEmbeddingSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.settings.v1.SettingsService.SetEmbeddingSettings is not implemented"))
 }
 
 func (UnimplementedSettingsServiceHandler) UploadAsset(context.Context, *connect.Request[v1.UploadAssetRequest]) (*connect.Response[v1.UploadAssetResponse], error) {
