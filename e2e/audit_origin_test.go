@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAuditEditorOrigin: every change records the session or personal
@@ -67,7 +68,10 @@ func TestAuditEditorOrigin(t *testing.T) {
 		}
 
 		// The token's id, from the event that created it.
-		added := list(url.Values{"eventTypes": {"user.pat.added"}})
+		var added []event
+		for deadline := time.Now().Add(15 * time.Second); len(added) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			added = list(url.Values{"eventTypes": {"user.pat.added"}})
+		}
 		if len(added) == 0 {
 			t.Fatal("no user.pat.added event")
 		}
@@ -92,7 +96,15 @@ func TestAuditEditorOrigin(t *testing.T) {
 			t.Fatalf("create organization: %d %s", code, raw)
 		}
 
-		bySession := list(url.Values{"editorSessionId": {pat.TokenID}, "aggregateType": {"org"}})
+		// Pages are settled: on PostgreSQL an event shows once no
+		// transaction in flight anywhere in the cluster precedes it.
+		var bySession []event
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			bySession = list(url.Values{"editorSessionId": {pat.TokenID}, "aggregateType": {"org"}})
+			if len(bySession) >= 2 || time.Now().After(deadline) {
+				break
+			}
+		}
 		if len(bySession) != 2 {
 			t.Fatalf("events made with the token: %+v, want the two organizations'", bySession)
 		}

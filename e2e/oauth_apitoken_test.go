@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,6 +54,26 @@ func TestManagementAPIWithAccessTokens(t *testing.T) {
 		mustJSON(t, s.url, s.token, http.MethodPost, "/v1/organizations/"+s.orgID+"/members", map[string]any{"userId": robot.userID, "roles": []string{"org.owner"}})
 		if code, body := jsonCall(t, s.url, apiToken, http.MethodPost, "/v1/projects", project); code != http.StatusOK {
 			t.Fatalf("the organization's owner: %d %v", code, body)
+		}
+		// The change records the token as the editor's session.
+		var claims struct {
+			ID string `json:"jti"`
+		}
+		if parts := strings.Split(apiToken, "."); len(parts) == 3 {
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			_ = json.Unmarshal(raw, &claims)
+		}
+		// (Pages are settled: on PostgreSQL an event shows once no
+		// transaction in flight anywhere in the cluster precedes it.)
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			made := mustJSON(t, s.url, s.token, http.MethodGet, "/v1/events?eventTypes=project.added&editorSessionId="+url.QueryEscape(claims.ID), nil)
+			evs, _ := made["events"].([]any)
+			if claims.ID != "" && len(evs) == 1 && evs[0].(map[string]any)["editorUserId"] == robot.userID {
+				break
+			}
+			if claims.ID == "" || len(evs) > 1 || time.Now().After(deadline) {
+				t.Fatalf("events made with the access token %q: %v", claims.ID, made)
+			}
 		}
 		if code, body := jsonCall(t, s.url, apiToken, http.MethodPost, "/v1/projects", map[string]any{"organizationId": other, "name": "Robots"}); code != http.StatusForbidden && code != http.StatusNotFound {
 			t.Fatalf("another organization's project: %d %v", code, body)

@@ -93,6 +93,11 @@ func (a *Authenticator) accessCaller(ctx context.Context, inst instance.Instance
 	if err != nil {
 		return authz.Caller{}, err
 	}
-	caller.ClientID = c.ClientID
+	// The editor's session: the sign-in session the token was issued in,
+	// or else the token itself (as a personal access token is).
+	caller.ClientID, caller.SessionID = c.ClientID, c.SessionID
+	if caller.SessionID == "" {
+		caller.SessionID = c.ID
+	}
 	return caller, nil
 }
