@@ -153,7 +153,7 @@ func TestFAPI(t *testing.T) {
 			return out
 		}
 		verifier := oauth2.GenerateVerifier()
-		pushed := url.Values{"client_id": {app.ClientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid profile"},
+		pushed := url.Values{"client_id": {app.ClientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid profile offline_access"},
 			"state": {"st"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
 		key := dpoptest.NewKey(t, jose.ES256)
 		post := dpoptest.Claims{HTM: http.MethodPost, HTU: tokenURL}
@@ -227,6 +227,24 @@ func TestFAPI(t *testing.T) {
 		if alg := idt.Headers[0].Algorithm; alg != "ES256" {
 			t.Fatalf("ID token alg %s", alg)
 		}
+		t.Run("ok/refresh keeps its token (no rotation) and needs the proof", func(t *testing.T) {
+			rt, _ := tokens["refresh_token"].(string)
+			if rt == "" {
+				t.Fatalf("no refresh token: %v", tokens)
+			}
+			refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+			for i := range 2 {
+				code, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", "", "", withAssertion(refresh, assertion(ecKey, jose.ES256, "ec", iss)), "",
+					key.Proof(t, post))
+				if code != http.StatusOK || body["token_type"] != "DPoP" || body["refresh_token"] != nil {
+					t.Fatalf("refresh %d: %d %v", i+1, code, body)
+				}
+			}
+			code, _, body := s.dpopCall(t, http.MethodPost, "/oauth/v2/token", "", "", withAssertion(refresh, assertion(ecKey, jose.ES256, "ec", iss)), "")
+			if code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+				t.Fatalf("refresh without a proof: %d %v", code, body)
+			}
+		})
 		get := dpoptest.Claims{HTM: http.MethodGet, HTU: userinfoURL, AccessToken: at}
 		t.Run("ok/userinfo with the DPoP-bound token and its proof", func(t *testing.T) {
 			code, _, body := s.dpopCall(t, http.MethodGet, "/oidc/v1/userinfo", "", "", nil, "DPoP "+at, key.Proof(t, get))

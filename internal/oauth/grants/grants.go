@@ -179,24 +179,48 @@ func (g *Grants) RefreshBound(ctx context.Context, instanceID, clientID, token s
 		return Grant{}, "", err
 	}
 	r := &rotation{instanceID: instanceID, clientID: clientID, tokenHash: hashToken(token), nextHash: nextHash, idle: idle, now: g.now(), jkt: jkt}
+	gr, err := g.use(ctx, r)
+	if err != nil {
+		return Grant{}, "", err
+	}
+	return gr, next, nil
+}
+
+// Renew is RefreshBound without rotation, for clients whose tokens are
+// sender-constrained (FAPI 2.0 recommends against rotating theirs: a
+// lost response would strand the client): the same refresh token stays
+// valid, its idle window restarted (never beyond the grant), and no new
+// one is issued. The checks are RefreshBound's; a token spent by an
+// earlier rotation is still ErrReused and revokes its grant.
+func (g *Grants) Renew(ctx context.Context, instanceID, clientID, token string, idle time.Duration, jkt string) (Grant, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {
+		return Grant{}, ErrInvalid
+	}
+	return g.use(ctx, &rotation{instanceID: instanceID, clientID: clientID, tokenHash: hashToken(token), idle: idle, now: g.now(), jkt: jkt, keep: true})
+}
+
+// use applies r (a rotation or a renewal) and revokes the grant of a
+// reused token.
+func (g *Grants) use(ctx context.Context, r *rotation) (Grant, error) {
+	clientID := r.clientID
 	db := g.store.DB()
 	st, err := prepareRotation(ctx, db)
 	if err == nil {
 		err = g.rotations.Run(ctx, db, func(ctx context.Context, tx *database.Tx) error { return r.apply(ctx, tx, st) })
 	}
 	if err != nil {
-		return Grant{}, "", fmt.Errorf("grants: refresh: %w", err)
+		return Grant{}, fmt.Errorf("grants: refresh: %w", err)
 	}
 	if r.outErr == ErrReused {
 		// A conflict is a concurrent reuse that revoked the grant first.
 		if err := g.revoke(ctx, eventstore.Editor{ClientID: clientID}, r.gr, "reuse", &ReuseDetected{ClientID: clientID}); err != nil && !errors.Is(err, eventstore.ErrConcurrentModification) {
-			return Grant{}, "", err
+			return Grant{}, err
 		}
 	}
 	if r.outErr != nil {
-		return Grant{}, "", r.outErr
+		return Grant{}, r.outErr
 	}
-	return r.gr, next, nil
+	return r.gr, nil
 }
 
 // The statements of a rotation, prepared once (database.DB.Prepared).
@@ -206,10 +230,11 @@ FROM refresh_tokens t JOIN oauth_grants g ON g.instance_id = t.instance_id AND g
 WHERE t.instance_id = $1 AND t.token_hash = $2`
 	spendToken  = `UPDATE refresh_tokens SET used_at = $1 WHERE instance_id = $2 AND token_hash = $3 AND used_at = 0`
 	insertToken = `INSERT INTO refresh_tokens (instance_id, token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`
+	renewToken  = `UPDATE refresh_tokens SET expires_at = $1 WHERE instance_id = $2 AND token_hash = $3 AND used_at = 0`
 )
 
 // rotationStmts are the prepared statements of rotations.
-type rotationStmts struct{ sel, spend, insert *sql.Stmt }
+type rotationStmts struct{ sel, spend, insert, renew *sql.Stmt }
 
 func prepareRotation(ctx context.Context, db *database.DB) (rotationStmts, error) {
 	var s rotationStmts
@@ -220,7 +245,10 @@ func prepareRotation(ctx context.Context, db *database.DB) (rotationStmts, error
 	if s.spend, err = db.Prepared(ctx, spendToken); err != nil {
 		return s, err
 	}
-	s.insert, err = db.Prepared(ctx, insertToken)
+	if s.insert, err = db.Prepared(ctx, insertToken); err != nil {
+		return s, err
+	}
+	s.renew, err = db.Prepared(ctx, renewToken)
 	return s, err
 }
 
@@ -250,6 +278,10 @@ func (r *rotation) apply(ctx context.Context, tx *database.Tx, st rotationStmts)
 	case got.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(got.DPoPJKT), []byte(r.jkt)) != 1:
 		r.outErr = ErrKeyMismatch
 		return nil
+	}
+	if r.keep {
+		_, err := tx.StmtContext(ctx, st.renew).ExecContext(ctx, minTime(r.now.Add(r.idle), r.gr.ExpiresAt).Unix(), r.instanceID, r.tokenHash)
+		return err
 	}
 	won, err := database.OneRow(tx.StmtContext(ctx, st.spend).ExecContext(ctx, r.now.Unix(), r.instanceID, r.tokenHash))
 	if err != nil {

@@ -206,6 +206,37 @@ func TestRefresh(t *testing.T) {
 				t.Fatalf("refreshing the new token: %v", err)
 			}
 		})
+		t.Run("ok/renewal keeps the token and restarts its idle window", func(t *testing.T) {
+			s := spec("sess-1", true)
+			tok := f.issue(t, s)
+			for range 3 {
+				f.clock.add(20 * time.Hour) // within idle each time, beyond it in total
+				g, err := f.grants.Renew(ctx, inst, "client-1", tok, idle, "")
+				if err != nil || g.ID != s.ID {
+					t.Fatalf("Renew = %+v, %v", g, err)
+				}
+				if _, exp, err := f.grants.ByRefreshToken(ctx, inst, tok); err != nil || !exp.Equal(f.clock.now().Add(idle)) {
+					t.Fatalf("after renewal: expires %v, %v", exp, err)
+				}
+			}
+			if _, err := f.grants.Renew(ctx, inst, "client-2", tok, idle, ""); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("another client renewed: %v", err)
+			}
+			f.clock.add(idle)
+			if _, err := f.grants.Renew(ctx, inst, "client-1", tok, idle, ""); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("renewed after its idle window: %v", err)
+			}
+		})
+		t.Run("fail/renewal of a rotated token is reuse", func(t *testing.T) {
+			s := spec("sess-1", true)
+			first := f.issue(t, s)
+			if _, _, err := f.grants.Refresh(ctx, inst, "client-1", first, idle); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.grants.Renew(ctx, inst, "client-1", first, idle, ""); !errors.Is(err, ErrReused) || !f.revoked(t, s.ID) {
+				t.Fatalf("Renew of a spent token = %v (revoked %v)", err, f.revoked(t, s.ID))
+			}
+		})
 		t.Run("fail/reuse of a rotated token revokes the grant", func(t *testing.T) {
 			s := spec("sess-1", true)
 			first := f.issue(t, s)

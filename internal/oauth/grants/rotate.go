@@ -19,6 +19,9 @@ type rotation struct {
 	now                                       time.Time
 	// jkt is the DPoP key the request proved, "" for none.
 	jkt string
+	// keep renews the presented token instead of rotating it (Renew):
+	// its idle window restarts, no token is issued.
+	keep bool
 	// Set by apply.
 	gr     Grant
 	outErr error

@@ -29,6 +29,9 @@ type Grants interface {
 	// the DPoP key jkt ("" for none); grants.ErrKeyMismatch for the
 	// token of a grant bound to another key.
 	RefreshBound(ctx context.Context, instanceID, clientID, token string, idle time.Duration, jkt string) (grants.Grant, string, error)
+	// Renew is RefreshBound keeping the token (no rotation), for FAPI
+	// 2.0 clients.
+	Renew(ctx context.Context, instanceID, clientID, token string, idle time.Duration, jkt string) (grants.Grant, error)
 	Revoke(ctx context.Context, editor eventstore.Editor, instanceID, grantID, reason string) error
 	// ByRefreshToken reads the grant of a refresh token without
 	// rotating it; grants.ErrInvalid for none.

@@ -26,6 +26,9 @@ func (f fakeGrants) Refresh(context.Context, string, string, string, time.Durati
 func (f fakeGrants) RefreshBound(context.Context, string, string, string, time.Duration, string) (grants.Grant, string, error) {
 	return grants.Grant{}, "", grants.ErrInvalid
 }
+func (f fakeGrants) Renew(context.Context, string, string, string, time.Duration, string) (grants.Grant, error) {
+	return grants.Grant{}, grants.ErrInvalid
+}
 func (f fakeGrants) Revoke(context.Context, eventstore.Editor, string, string, string) error {
 	return nil
 }

@@ -15,6 +15,12 @@ import (
 // rotation: each refresh returns a new refresh token and spends the one
 // presented; presenting a spent one revokes the whole grant (package
 // grants). A narrower scope may be asked for; the grant keeps its own.
+//
+// A FAPI 2.0 client's refresh tokens are not rotated (the FAPI 2.0
+// Security Profile recommends against it: its tokens are
+// sender-constrained, and a rotation whose response is lost would strand
+// the client): the token presented stays valid, its idle window
+// restarted, and the response carries none.
 type RefreshToken struct {
 	Tokens   UserTokens
 	Claims   Claims
@@ -53,7 +59,15 @@ func (g RefreshToken) Token(ctx context.Context, r Request) (*oauth.TokenRespons
 	if err := checkRefreshBinding(ctx, g.Grants, r, raw); err != nil {
 		return nil, err
 	}
-	gr, next, err := g.Grants.RefreshBound(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle, r.presentedKey())
+	var (
+		gr   grants.Grant
+		next string
+	)
+	if app.FAPI {
+		gr, err = g.Grants.Renew(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle, r.presentedKey())
+	} else {
+		gr, next, err = g.Grants.RefreshBound(ctx, r.InstanceID, app.ClientID, raw, lifetimes.RefreshTokenIdle, r.presentedKey())
+	}
 	switch {
 	case errors.Is(err, grants.ErrKeyMismatch):
 		return nil, invalidGrant("the refresh token is bound to a DPoP key: the request's DPoP proof must be signed with it")
