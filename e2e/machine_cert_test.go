@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,42 @@ func TestMachineCertificate(t *testing.T) {
 				}
 			})
 		}
+		t.Run("ok/the machine introspects and revokes its own token with its certificate", func(t *testing.T) {
+			c := tlsClient(roots, &self)
+			post := func(c *http.Client, path string, form url.Values) (int, map[string]any) {
+				t.Helper()
+				req, _ := http.NewRequest(http.MethodPost, issuer+path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var body map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				return resp.StatusCode, body
+			}
+			code, body := tokenRequest(t, c, tokenURL, feed, nil)
+			if code != http.StatusOK {
+				t.Fatalf("%d %v", code, body)
+			}
+			own := url.Values{"client_id": {feed}, "token": {body["access_token"].(string)}}
+			if code, body := post(c, "/oauth/v2/introspect", own); code != http.StatusOK || body["active"] != true || body["client_id"] != feed {
+				t.Fatalf("introspection of its own token: %d %v", code, body)
+			}
+			stranger := certtest.SelfSigned(t, certtest.Options{Subject: pkix.Name{CommonName: "feed"}})
+			for _, path := range []string{"/oauth/v2/introspect", "/oauth/v2/revoke"} {
+				if code, body := post(tlsClient(roots, &stranger), path, own); code != http.StatusUnauthorized || body["error"] != "invalid_client" {
+					t.Fatalf("%s with another certificate: %d %v", path, code, body)
+				}
+			}
+			if code, body := post(c, "/oauth/v2/revoke", own); code != http.StatusOK {
+				t.Fatalf("revocation: %d %v", code, body)
+			}
+			if code, body := post(c, "/oauth/v2/introspect", own); code != http.StatusOK || body["active"] != false {
+				t.Fatalf("introspection after revocation: %d %v", code, body)
+			}
+		})
 		t.Run("fail/a scope", func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials&scope=openid&client_id="+feed))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -14,16 +14,17 @@ import (
 // introspect serves token introspection (RFC 7662). The caller is an
 // authenticated confidential client: an API application introspecting the
 // tokens meant for its project or for its resource URI (RFC 8707), or a
-// client introspecting its own. A token
+// client — or a machine user with its certificate (machine.go) —
+// introspecting its own. A token
 // it may not see is reported inactive, like an unknown, expired or revoked
 // one, so that nothing can be probed.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
-	form, c, err := p.authenticate(w, r)
+	form, h, err := p.authenticateHolder(w, r)
 	if err != nil {
 		p.writeError(w, r, err)
 		return
 	}
-	if c.Application().Public {
+	if h.app != nil && h.app.Public {
 		p.writeError(w, r, oauth.Errorf(oauth.UnauthorizedClient, "a public client may not introspect tokens"))
 		return
 	}
@@ -34,7 +35,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	inst, iss := p.issuer(r)
 	if strings.HasPrefix(raw, grants.TokenPrefix) && p.d.UserGrants != nil {
-		p.introspectRefresh(w, r, c.Application().ClientID, iss, raw)
+		p.introspectRefresh(w, r, h.clientID, iss, raw)
 		return
 	}
 	claims, err := p.d.Tokens.VerifyAccess(r.Context(), inst.ID, iss, raw)
@@ -46,9 +47,8 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
-	app := c.Application()
-	if claims.ClientID != app.ClientID && !slices.Contains(claims.Audience, app.ProjectID) &&
-		(app.ResourceURI == "" || !slices.Contains(claims.Audience, app.ResourceURI)) {
+	if claims.ClientID != h.clientID && (h.app == nil || !slices.Contains(claims.Audience, h.app.ProjectID) &&
+		(h.app.ResourceURI == "" || !slices.Contains(claims.Audience, h.app.ResourceURI))) {
 		writeJSON(w, http.StatusOK, oauth.Introspection{Active: false})
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/oauth/client"
 )
 
 // Machine users with certificates. A machine user whose type allows the
@@ -31,4 +32,38 @@ func (p *Provider) isMachine(r *http.Request, instanceID string, form url.Values
 	}
 	_, err := p.d.Clients.Lookup(r.Context(), instanceID, form.Get("client_id"))
 	return failure.Is(err, failure.KindNotFound)
+}
+
+// holder is who calls introspection or revocation: an application, or a
+// machine user authenticated by its certificate, which introspects and
+// revokes its own tokens only (their client_id is its user id).
+type holder struct {
+	clientID, orgID string
+	// app is the application; nil for a machine user.
+	app *client.Application
+}
+
+// authenticateHolder reads the form of an introspection or revocation
+// request and authenticates its caller: a machine user when the request
+// is one's (isMachine), else the client.
+func (p *Provider) authenticateHolder(w http.ResponseWriter, r *http.Request) (url.Values, holder, error) {
+	form, err := readForm(w, r)
+	if err != nil {
+		return nil, holder{}, err
+	}
+	inst, _ := p.issuer(r)
+	if p.isMachine(r, inst.ID, form) {
+		m, err := p.d.Machines(r.Context(), inst.ID, form.Get("client_id"), requestCertificate(r.Context()))
+		if err != nil {
+			return form, holder{}, err
+		}
+		return form, holder{clientID: m.UserID, orgID: m.OrgID}, nil
+	}
+	c, err := p.authenticateForm(r, form)
+	if err != nil {
+		return form, holder{}, err
+	}
+	app := c.Application()
+	allowClientOrigin(w, r, app)
+	return form, holder{clientID: app.ClientID, orgID: app.OrgID, app: &app}, nil
 }
