@@ -58,7 +58,7 @@ JOIN instance_domains d ON d.instance_id = i.id ORDER BY i.id`,
 			t.Fatal(err)
 		}
 		names := strings.Fields(list)
-		if !slices.Equal(names, []string{"instances", "orgs", "user_schemas", "users", "members", "personal_access_tokens", "machine_keys", "settings", "sessions",
+		if !slices.Equal(names, []string{"instances", "orgs", "user_schemas", "users", "members", "personal_access_tokens", "machine_keys", "machine_certificates", "settings", "sessions",
 			"web_keys", "revoked_tokens", "projects", "trust_sets", "groups", "project_access", "oauth_grants", "oauth_consents"}) {
 			t.Fatalf("projections list = %v", names)
 		}
