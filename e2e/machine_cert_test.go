@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,23 +14,6 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/oauth/trustset/certtest"
 )
-
-// apiTry calls the management API of p with token and returns the status
-// and body, whatever they are.
-func apiTry(t testing.TB, p *proc, token, method, path string, body any) (int, string) {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, p.url+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw)
-}
 
 // A certificate is one more authenticator of a machine user: the user
 // registers a certificate (self-signed) or a subject validated against

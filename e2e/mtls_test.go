@@ -56,8 +56,24 @@ func thumbprint(c *x509.Certificate) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// apiCall calls the management API of p with token.
+// apiCall calls the management API of p with token and fails the test
+// unless it answers 200; out, if not nil, receives the JSON answer.
 func apiCall(t testing.TB, p *proc, token, method, path string, body, out any) {
+	t.Helper()
+	code, raw := apiTry(t, p, token, method, path, body)
+	if code != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, code, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(raw), out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// apiTry calls the management API of p with token and returns the status
+// and body, whatever they are.
+func apiTry(t testing.TB, p *proc, token, method, path string, body any) (int, string) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -73,14 +89,7 @@ func apiCall(t testing.TB, p *proc, token, method, path string, body, out any) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %s %s", method, path, resp.Status, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return resp.StatusCode, string(raw)
 }
 
 // setupMTLS registers the trust set and the clients on a started server.
