@@ -9,6 +9,8 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -97,6 +99,43 @@ func TestAvatarUploadIsServedByTheLogin(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"data"`) {
 			t.Fatalf("PUT an SVG: %d %s", resp.StatusCode, body)
 		}
+		// The CLI sets and clears an administered user's picture.
+		file := filepath.Join(t.TempDir(), "me.png")
+		if err := os.WriteFile(file, pic.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		client := []string{"CASTELLAN_URL=" + p.url, "CASTELLAN_TOKEN=" + token}
+		resp = call(http.MethodGet, "/v1/me", nil)
+		var meID struct {
+			User struct {
+				ID string `json:"id"`
+			} `json:"user"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&meID)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := castellan(t, client, "users", "set-avatar", meID.User.ID, file)
+		if err != nil || strings.TrimSpace(out) != set.URL {
+			t.Fatalf("users set-avatar: %q %v\n%s", out, err, stderr)
+		}
+		if _, stderr, err := castellan(t, client, "users", "set-avatar", meID.User.ID, "/dev/null"); err == nil || !strings.Contains(stderr, "data") {
+			t.Fatalf("users set-avatar of an empty file: %v\n%s", err, stderr)
+		}
+		if _, stderr, err := castellan(t, client, "users", "remove-avatar", meID.User.ID); err != nil {
+			t.Fatalf("users remove-avatar: %v\n%s", err, stderr)
+		}
+		resp = call(http.MethodGet, "/v1/me", nil)
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "avatar_url") {
+			t.Fatalf("after users remove-avatar: %s", body)
+		}
+		if _, stderr, err := castellan(t, client, "users", "set-avatar", meID.User.ID, file); err != nil {
+			t.Fatalf("users set-avatar again: %v\n%s", err, stderr)
+		}
+
 		// Removing it clears the field.
 		resp = call(http.MethodDelete, "/v1/me/avatar", nil)
 		resp.Body.Close()
