@@ -99,7 +99,7 @@ func (a *App) Services(version string) []api.Service {
 	auth := authn.New(a.DB, nil).WithCache(a.Store.Changed, authn.MaxStale).WithAccessTokens(a.Tokens(), a.Config.ExternalURL)
 	return []api.Service{
 		system.New(version),
-		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode),
+		userapi.NewService(a.Store, a.UserCommands(), auth, a.Keys, a.SendCode).WithAssets(a.Assets(), a.Config.ExternalURL),
 		userapi.NewAuthenticatorService(a.Store, a.UserCommands(), auth, a.Keys, a.SendMail, a.Log),
 		userapi.NewPasskeyService(a.Store, auth, a.Passkeys(), a.SendMail, a.Log),
 		userapi.NewExportService(a.Store, auth),
@@ -131,7 +131,7 @@ func (a *App) memberProjects() member.Projects {
 	}
 }
 
-// Assets returns the store of the instances' files (branding, later
+// Assets returns the store of the instances' files (branding and users'
 // avatars): the embedded one, in the database.
 func (a *App) Assets() asset.Store { return asset.NewDBStore(a.DB) }
 

@@ -1,13 +1,17 @@
 // Package asset stores the files an instance shows to browsers: the logos,
 // icons and fonts of its branding (package settings refers to them by id)
-// and, later, users' avatars. It owns the admission of an upload and the
-// store the bytes live in; serving them is the login's (/ui/assets/{id}).
+// and users' avatars (the user service stores an image and sets the field
+// of the user's type that feeds the OIDC "picture" claim to its absolute
+// URL, the instance's issuer followed by PathPrefix and the id). It owns
+// the admission of an upload and the store the bytes live in; serving them
+// is the login's (PathPrefix, /ui/assets/{id}).
 //
 // Ids: an asset's id is the hex SHA-256 of its bytes, per instance. An
 // asset is immutable, so a URL naming it may be cached for a year
 // ("immutable"), and putting the same bytes twice stores them once.
-// Nothing is ever overwritten; an asset no setting refers to any more
-// stays until a later sweep removes it (none yet).
+// Nothing is ever overwritten; an asset no setting or user refers to any
+// more (a replaced logo or avatar) stays until a later sweep removes it
+// (none yet).
 //
 // Store is the interface the rest of Castellan uses. Its embedded default,
 // DBStore, keeps the bytes in the database (table assets: SQLite BLOB,
@@ -16,8 +20,9 @@
 // part. An adapter for S3-compatible object storage can implement Store
 // later (objects named instanceID/id, the content type as the object's
 // metadata) without a change to its callers. Uploads are not events: the
-// bytes are data, not a change of state. The setting that refers to an
-// asset is the event, and the audit trail names the asset by its hash.
+// bytes are data, not a change of state. The setting or the user's traits
+// that refer to an asset are the event, and the audit trail names the
+// asset by its hash.
 //
 // Admission (admit.go): an upload is admitted by its content, never by the
 // type it is declared as. Admit sniffs the magic bytes — PNG, JPEG, GIF,

@@ -36,6 +36,10 @@ type Store interface {
 	Get(ctx context.Context, instanceID, id string) (Asset, error)
 }
 
+// PathPrefix is the path, on an instance's own host, under which the login
+// serves its assets: an asset's URL is PathPrefix followed by its id.
+const PathPrefix = "/ui/assets/"
+
 // IDOf is the id of an asset of bytes data.
 func IDOf(data []byte) string {
 	sum := sha256.Sum256(data)

@@ -22,7 +22,7 @@ import (
 // instance's assets (package asset) as immutable files.
 
 // assetsPath is where the instance's assets are served.
-const assetsPath = "/ui/assets/"
+const assetsPath = asset.PathPrefix
 
 // assetCSP lets an asset's response load and run nothing, should a browser
 // be sent to it directly.

@@ -14,6 +14,7 @@ import (
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
 	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/credential"
@@ -44,6 +45,10 @@ type Service struct {
 	// codesPerAddress limits verification codes sent per client address
 	// (see codeSendsPerAddress).
 	codesPerAddress *ratelimit.Limiter
+	// assets keeps avatars (WithAssets); their URLs are built on each
+	// instance's issuer under externalURL.
+	assets      asset.Store
+	externalURL string
 }
 
 // codeSendsPerAddress verification codes may be asked for from one client

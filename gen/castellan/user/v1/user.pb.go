@@ -3299,6 +3299,393 @@ func (*UpdateMyUserResponse) Descriptor() ([]byte, []int) {
 	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{56}
 }
 
+// SetUserAvatarRequest uploads a user's picture.
+type SetUserAvatarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Data is the image's bytes (base64 in JSON), at most 512 KiB; its type
+	// is sniffed from the bytes.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserAvatarRequest) Reset() {
+	*x = SetUserAvatarRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserAvatarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserAvatarRequest) ProtoMessage() {}
+
+func (x *SetUserAvatarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserAvatarRequest.ProtoReflect.Descriptor instead.
+func (*SetUserAvatarRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SetUserAvatarRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetUserAvatarRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// SetUserAvatarResponse names the stored image.
+type SetUserAvatarResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AssetID is the image's id in the asset store (its SHA-256, hex).
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// ContentType is the sniffed type the image is served with.
+	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// URL is where browsers load it, the value of the user's picture field.
+	Url           string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserAvatarResponse) Reset() {
+	*x = SetUserAvatarResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserAvatarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserAvatarResponse) ProtoMessage() {}
+
+func (x *SetUserAvatarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserAvatarResponse.ProtoReflect.Descriptor instead.
+func (*SetUserAvatarResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *SetUserAvatarResponse) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *SetUserAvatarResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *SetUserAvatarResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+// RemoveUserAvatarRequest clears a user's picture.
+type RemoveUserAvatarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UserID is the user.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveUserAvatarRequest) Reset() {
+	*x = RemoveUserAvatarRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveUserAvatarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveUserAvatarRequest) ProtoMessage() {}
+
+func (x *RemoveUserAvatarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveUserAvatarRequest.ProtoReflect.Descriptor instead.
+func (*RemoveUserAvatarRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *RemoveUserAvatarRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// RemoveUserAvatarResponse is empty.
+type RemoveUserAvatarResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveUserAvatarResponse) Reset() {
+	*x = RemoveUserAvatarResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveUserAvatarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveUserAvatarResponse) ProtoMessage() {}
+
+func (x *RemoveUserAvatarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveUserAvatarResponse.ProtoReflect.Descriptor instead.
+func (*RemoveUserAvatarResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{60}
+}
+
+// SetMyAvatarRequest uploads the caller's picture.
+type SetMyAvatarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Data is as in SetUserAvatarRequest.
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMyAvatarRequest) Reset() {
+	*x = SetMyAvatarRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMyAvatarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMyAvatarRequest) ProtoMessage() {}
+
+func (x *SetMyAvatarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMyAvatarRequest.ProtoReflect.Descriptor instead.
+func (*SetMyAvatarRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *SetMyAvatarRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// SetMyAvatarResponse is as SetUserAvatarResponse.
+type SetMyAvatarResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AssetID is the image's id in the asset store.
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// ContentType is the sniffed type the image is served with.
+	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// URL is where browsers load it.
+	Url           string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMyAvatarResponse) Reset() {
+	*x = SetMyAvatarResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMyAvatarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMyAvatarResponse) ProtoMessage() {}
+
+func (x *SetMyAvatarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMyAvatarResponse.ProtoReflect.Descriptor instead.
+func (*SetMyAvatarResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *SetMyAvatarResponse) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *SetMyAvatarResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *SetMyAvatarResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+// RemoveMyAvatarRequest clears the caller's picture.
+type RemoveMyAvatarRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMyAvatarRequest) Reset() {
+	*x = RemoveMyAvatarRequest{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMyAvatarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMyAvatarRequest) ProtoMessage() {}
+
+func (x *RemoveMyAvatarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMyAvatarRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMyAvatarRequest) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{63}
+}
+
+// RemoveMyAvatarResponse is empty.
+type RemoveMyAvatarResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMyAvatarResponse) Reset() {
+	*x = RemoveMyAvatarResponse{}
+	mi := &file_castellan_user_v1_user_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMyAvatarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMyAvatarResponse) ProtoMessage() {}
+
+func (x *RemoveMyAvatarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_castellan_user_v1_user_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMyAvatarResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMyAvatarResponse) Descriptor() ([]byte, []int) {
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{64}
+}
+
 // CertificateSubject is what a certificate that chains to a trust set
 // must carry: exactly one of the values (RFC 8705 section 2.1.2).
 type CertificateSubject struct {
@@ -3321,7 +3708,7 @@ type CertificateSubject struct {
 
 func (x *CertificateSubject) Reset() {
 	*x = CertificateSubject{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[57]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3333,7 +3720,7 @@ func (x *CertificateSubject) String() string {
 func (*CertificateSubject) ProtoMessage() {}
 
 func (x *CertificateSubject) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[57]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3346,7 +3733,7 @@ func (x *CertificateSubject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateSubject.ProtoReflect.Descriptor instead.
 func (*CertificateSubject) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{57}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CertificateSubject) GetTrustSetId() string {
@@ -3406,7 +3793,7 @@ type AddMachineCertificateRequest struct {
 
 func (x *AddMachineCertificateRequest) Reset() {
 	*x = AddMachineCertificateRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[58]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3805,7 @@ func (x *AddMachineCertificateRequest) String() string {
 func (*AddMachineCertificateRequest) ProtoMessage() {}
 
 func (x *AddMachineCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[58]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3818,7 @@ func (x *AddMachineCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMachineCertificateRequest.ProtoReflect.Descriptor instead.
 func (*AddMachineCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{58}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AddMachineCertificateRequest) GetUserId() string {
@@ -3466,7 +3853,7 @@ type AddMachineCertificateResponse struct {
 
 func (x *AddMachineCertificateResponse) Reset() {
 	*x = AddMachineCertificateResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[59]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3478,7 +3865,7 @@ func (x *AddMachineCertificateResponse) String() string {
 func (*AddMachineCertificateResponse) ProtoMessage() {}
 
 func (x *AddMachineCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[59]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3491,7 +3878,7 @@ func (x *AddMachineCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMachineCertificateResponse.ProtoReflect.Descriptor instead.
 func (*AddMachineCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{59}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AddMachineCertificateResponse) GetCertificate() *MachineCertificate {
@@ -3523,7 +3910,7 @@ type MachineCertificate struct {
 
 func (x *MachineCertificate) Reset() {
 	*x = MachineCertificate{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[60]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3922,7 @@ func (x *MachineCertificate) String() string {
 func (*MachineCertificate) ProtoMessage() {}
 
 func (x *MachineCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[60]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3935,7 @@ func (x *MachineCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineCertificate.ProtoReflect.Descriptor instead.
 func (*MachineCertificate) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{60}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MachineCertificate) GetId() string {
@@ -3604,7 +3991,7 @@ type ListMachineCertificatesRequest struct {
 
 func (x *ListMachineCertificatesRequest) Reset() {
 	*x = ListMachineCertificatesRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[61]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3616,7 +4003,7 @@ func (x *ListMachineCertificatesRequest) String() string {
 func (*ListMachineCertificatesRequest) ProtoMessage() {}
 
 func (x *ListMachineCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[61]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3629,7 +4016,7 @@ func (x *ListMachineCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachineCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListMachineCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{61}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListMachineCertificatesRequest) GetUserId() string {
@@ -3650,7 +4037,7 @@ type ListMachineCertificatesResponse struct {
 
 func (x *ListMachineCertificatesResponse) Reset() {
 	*x = ListMachineCertificatesResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[62]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3662,7 +4049,7 @@ func (x *ListMachineCertificatesResponse) String() string {
 func (*ListMachineCertificatesResponse) ProtoMessage() {}
 
 func (x *ListMachineCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[62]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3675,7 +4062,7 @@ func (x *ListMachineCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachineCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListMachineCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{62}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListMachineCertificatesResponse) GetCertificates() []*MachineCertificate {
@@ -3698,7 +4085,7 @@ type RemoveMachineCertificateRequest struct {
 
 func (x *RemoveMachineCertificateRequest) Reset() {
 	*x = RemoveMachineCertificateRequest{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[63]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3710,7 +4097,7 @@ func (x *RemoveMachineCertificateRequest) String() string {
 func (*RemoveMachineCertificateRequest) ProtoMessage() {}
 
 func (x *RemoveMachineCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[63]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3723,7 +4110,7 @@ func (x *RemoveMachineCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMachineCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMachineCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{63}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *RemoveMachineCertificateRequest) GetUserId() string {
@@ -3749,7 +4136,7 @@ type RemoveMachineCertificateResponse struct {
 
 func (x *RemoveMachineCertificateResponse) Reset() {
 	*x = RemoveMachineCertificateResponse{}
-	mi := &file_castellan_user_v1_user_proto_msgTypes[64]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3761,7 +4148,7 @@ func (x *RemoveMachineCertificateResponse) String() string {
 func (*RemoveMachineCertificateResponse) ProtoMessage() {}
 
 func (x *RemoveMachineCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_castellan_user_v1_user_proto_msgTypes[64]
+	mi := &file_castellan_user_v1_user_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3774,7 +4161,7 @@ func (x *RemoveMachineCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMachineCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMachineCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{64}
+	return file_castellan_user_v1_user_proto_rawDescGZIP(), []int{72}
 }
 
 var File_castellan_user_v1_user_proto protoreflect.FileDescriptor
@@ -3989,7 +4376,25 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x17.castellan.user.v1.UserR\x04user\"F\n" +
 	"\x13UpdateMyUserRequest\x12/\n" +
 	"\x06traits\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x06traits\"\x16\n" +
-	"\x14UpdateMyUserResponse\"\xbb\x01\n" +
+	"\x14UpdateMyUserResponse\"C\n" +
+	"\x14SetUserAvatarRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"g\n" +
+	"\x15SetUserAvatarResponse\x12\x19\n" +
+	"\basset_id\x18\x01 \x01(\tR\aassetId\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\"2\n" +
+	"\x17RemoveUserAvatarRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x1a\n" +
+	"\x18RemoveUserAvatarResponse\"(\n" +
+	"\x12SetMyAvatarRequest\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"e\n" +
+	"\x13SetMyAvatarResponse\x12\x19\n" +
+	"\basset_id\x18\x01 \x01(\tR\aassetId\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\"\x17\n" +
+	"\x15RemoveMyAvatarRequest\"\x18\n" +
+	"\x16RemoveMyAvatarResponse\"\xbb\x01\n" +
 	"\x12CertificateSubject\x12 \n" +
 	"\ftrust_set_id\x18\x01 \x01(\tR\n" +
 	"trustSetId\x12\x1d\n" +
@@ -4029,7 +4434,7 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13USER_STATE_INACTIVE\x10\x02\x12\x15\n" +
 	"\x11USER_STATE_LOCKED\x10\x03\x12\x16\n" +
-	"\x12USER_STATE_INITIAL\x10\x042\xa2!\n" +
+	"\x12USER_STATE_INITIAL\x10\x042\xb6%\n" +
 	"\vUserService\x12o\n" +
 	"\n" +
 	"CreateUser\x12$.castellan.user.v1.CreateUserRequest\x1a%.castellan.user.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12y\n" +
@@ -4047,7 +4452,9 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x0eReactivateUser\x12(.castellan.user.v1.ReactivateUserRequest\x1a).castellan.user.v1.ReactivateUserResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/users/{user_id}:reactivate\x12\x85\x01\n" +
 	"\vSetPassword\x12%.castellan.user.v1.SetPasswordRequest\x1a&.castellan.user.v1.SetPasswordResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/users/{user_id}/password\x12\x97\x01\n" +
 	"\x0fSetUserMetadata\x12).castellan.user.v1.SetUserMetadataRequest\x1a*.castellan.user.v1.SetUserMetadataResponse\"-\x82\xd3\xe4\x93\x02':\x01*\x1a\"/v1/users/{user_id}/metadata/{key}\x12\x9d\x01\n" +
-	"\x12RemoveUserMetadata\x12,.castellan.user.v1.RemoveUserMetadataRequest\x1a-.castellan.user.v1.RemoveUserMetadataResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/users/{user_id}/metadata/{key}\x12\xa4\x01\n" +
+	"\x12RemoveUserMetadata\x12,.castellan.user.v1.RemoveUserMetadataRequest\x1a-.castellan.user.v1.RemoveUserMetadataResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/users/{user_id}/metadata/{key}\x12\x89\x01\n" +
+	"\rSetUserAvatar\x12'.castellan.user.v1.SetUserAvatarRequest\x1a(.castellan.user.v1.SetUserAvatarResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\x1a\x1a/v1/users/{user_id}/avatar\x12\x8f\x01\n" +
+	"\x10RemoveUserAvatar\x12*.castellan.user.v1.RemoveUserAvatarRequest\x1a+.castellan.user.v1.RemoveUserAvatarResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/users/{user_id}/avatar\x12\xa4\x01\n" +
 	"\x16AddPersonalAccessToken\x120.castellan.user.v1.AddPersonalAccessTokenRequest\x1a1.castellan.user.v1.AddPersonalAccessTokenResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/users/{user_id}/tokens\x12\xb5\x01\n" +
 	"\x19RemovePersonalAccessToken\x123.castellan.user.v1.RemovePersonalAccessTokenRequest\x1a4.castellan.user.v1.RemovePersonalAccessTokenResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/users/{user_id}/tokens/{token_id}\x12\x87\x01\n" +
 	"\rAddMachineKey\x12'.castellan.user.v1.AddMachineKeyRequest\x1a(.castellan.user.v1.AddMachineKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/users/{user_id}/keys\x12\x8d\x01\n" +
@@ -4063,7 +4470,9 @@ const file_castellan_user_v1_user_proto_rawDesc = "" +
 	"\x18AddMyPersonalAccessToken\x122.castellan.user.v1.AddMyPersonalAccessTokenRequest\x1a3.castellan.user.v1.AddMyPersonalAccessTokenResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/me/tokens\x12\xae\x01\n" +
 	"\x1bRemoveMyPersonalAccessToken\x125.castellan.user.v1.RemoveMyPersonalAccessTokenRequest\x1a6.castellan.user.v1.RemoveMyPersonalAccessTokenResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/me/tokens/{token_id}\x12i\n" +
 	"\tGetMyUser\x12#.castellan.user.v1.GetMyUserRequest\x1a$.castellan.user.v1.GetMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\b\x12\x06/v1/me\x90\x02\x01\x12r\n" +
-	"\fUpdateMyUser\x12&.castellan.user.v1.UpdateMyUserRequest\x1a'.castellan.user.v1.UpdateMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*2\x06/v1/meBAZ?github.com/castellan-iam/castellan/gen/castellan/user/v1;userv1b\x06proto3"
+	"\fUpdateMyUser\x12&.castellan.user.v1.UpdateMyUserRequest\x1a'.castellan.user.v1.UpdateMyUserResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*2\x06/v1/me\x12v\n" +
+	"\vSetMyAvatar\x12%.castellan.user.v1.SetMyAvatarRequest\x1a&.castellan.user.v1.SetMyAvatarResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\x1a\r/v1/me/avatar\x12|\n" +
+	"\x0eRemoveMyAvatar\x12(.castellan.user.v1.RemoveMyAvatarRequest\x1a).castellan.user.v1.RemoveMyAvatarResponse\"\x15\x82\xd3\xe4\x93\x02\x0f*\r/v1/me/avatarBAZ?github.com/castellan-iam/castellan/gen/castellan/user/v1;userv1b\x06proto3"
 
 var (
 	file_castellan_user_v1_user_proto_rawDescOnce sync.Once
@@ -4078,7 +4487,7 @@ func file_castellan_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_castellan_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_castellan_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_castellan_user_v1_user_proto_goTypes = []any{
 	(UserState)(0),                              // 0: castellan.user.v1.UserState
 	(*User)(nil),                                // 1: castellan.user.v1.User
@@ -4138,46 +4547,54 @@ var file_castellan_user_v1_user_proto_goTypes = []any{
 	(*GetMyUserResponse)(nil),                   // 55: castellan.user.v1.GetMyUserResponse
 	(*UpdateMyUserRequest)(nil),                 // 56: castellan.user.v1.UpdateMyUserRequest
 	(*UpdateMyUserResponse)(nil),                // 57: castellan.user.v1.UpdateMyUserResponse
-	(*CertificateSubject)(nil),                  // 58: castellan.user.v1.CertificateSubject
-	(*AddMachineCertificateRequest)(nil),        // 59: castellan.user.v1.AddMachineCertificateRequest
-	(*AddMachineCertificateResponse)(nil),       // 60: castellan.user.v1.AddMachineCertificateResponse
-	(*MachineCertificate)(nil),                  // 61: castellan.user.v1.MachineCertificate
-	(*ListMachineCertificatesRequest)(nil),      // 62: castellan.user.v1.ListMachineCertificatesRequest
-	(*ListMachineCertificatesResponse)(nil),     // 63: castellan.user.v1.ListMachineCertificatesResponse
-	(*RemoveMachineCertificateRequest)(nil),     // 64: castellan.user.v1.RemoveMachineCertificateRequest
-	(*RemoveMachineCertificateResponse)(nil),    // 65: castellan.user.v1.RemoveMachineCertificateResponse
-	(*structpb.Struct)(nil),                     // 66: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),               // 67: google.protobuf.Timestamp
+	(*SetUserAvatarRequest)(nil),                // 58: castellan.user.v1.SetUserAvatarRequest
+	(*SetUserAvatarResponse)(nil),               // 59: castellan.user.v1.SetUserAvatarResponse
+	(*RemoveUserAvatarRequest)(nil),             // 60: castellan.user.v1.RemoveUserAvatarRequest
+	(*RemoveUserAvatarResponse)(nil),            // 61: castellan.user.v1.RemoveUserAvatarResponse
+	(*SetMyAvatarRequest)(nil),                  // 62: castellan.user.v1.SetMyAvatarRequest
+	(*SetMyAvatarResponse)(nil),                 // 63: castellan.user.v1.SetMyAvatarResponse
+	(*RemoveMyAvatarRequest)(nil),               // 64: castellan.user.v1.RemoveMyAvatarRequest
+	(*RemoveMyAvatarResponse)(nil),              // 65: castellan.user.v1.RemoveMyAvatarResponse
+	(*CertificateSubject)(nil),                  // 66: castellan.user.v1.CertificateSubject
+	(*AddMachineCertificateRequest)(nil),        // 67: castellan.user.v1.AddMachineCertificateRequest
+	(*AddMachineCertificateResponse)(nil),       // 68: castellan.user.v1.AddMachineCertificateResponse
+	(*MachineCertificate)(nil),                  // 69: castellan.user.v1.MachineCertificate
+	(*ListMachineCertificatesRequest)(nil),      // 70: castellan.user.v1.ListMachineCertificatesRequest
+	(*ListMachineCertificatesResponse)(nil),     // 71: castellan.user.v1.ListMachineCertificatesResponse
+	(*RemoveMachineCertificateRequest)(nil),     // 72: castellan.user.v1.RemoveMachineCertificateRequest
+	(*RemoveMachineCertificateResponse)(nil),    // 73: castellan.user.v1.RemoveMachineCertificateResponse
+	(*structpb.Struct)(nil),                     // 74: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),               // 75: google.protobuf.Timestamp
 }
 var file_castellan_user_v1_user_proto_depIdxs = []int32{
-	66, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
+	74, // 0: castellan.user.v1.User.traits:type_name -> google.protobuf.Struct
 	0,  // 1: castellan.user.v1.User.state:type_name -> castellan.user.v1.UserState
-	67, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	67, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	66, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
+	75, // 2: castellan.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	75, // 3: castellan.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	74, // 4: castellan.user.v1.CreateUserRequest.traits:type_name -> google.protobuf.Struct
 	5,  // 5: castellan.user.v1.ImportUsersRequest.users:type_name -> castellan.user.v1.ImportedUser
-	66, // 6: castellan.user.v1.ImportedUser.traits:type_name -> google.protobuf.Struct
+	74, // 6: castellan.user.v1.ImportedUser.traits:type_name -> google.protobuf.Struct
 	6,  // 7: castellan.user.v1.ImportUsersResponse.failures:type_name -> castellan.user.v1.ImportFailure
 	1,  // 8: castellan.user.v1.GetUserResponse.user:type_name -> castellan.user.v1.User
 	0,  // 9: castellan.user.v1.SearchUsersRequest.state:type_name -> castellan.user.v1.UserState
 	10, // 10: castellan.user.v1.SearchUsersRequest.traits:type_name -> castellan.user.v1.TraitFilter
 	1,  // 11: castellan.user.v1.SearchUsersResponse.users:type_name -> castellan.user.v1.User
-	66, // 12: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
-	67, // 13: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	67, // 14: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	74, // 12: castellan.user.v1.UpdateUserRequest.traits:type_name -> google.protobuf.Struct
+	75, // 13: castellan.user.v1.AddPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	75, // 14: castellan.user.v1.AddMachineKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	37, // 15: castellan.user.v1.AddMachineKeyResponse.key:type_name -> castellan.user.v1.MachineKey
-	67, // 16: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
-	67, // 17: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
+	75, // 16: castellan.user.v1.MachineKey.expire_time:type_name -> google.protobuf.Timestamp
+	75, // 17: castellan.user.v1.MachineKey.create_time:type_name -> google.protobuf.Timestamp
 	37, // 18: castellan.user.v1.ListMachineKeysResponse.keys:type_name -> castellan.user.v1.MachineKey
-	67, // 19: castellan.user.v1.AddMyPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	75, // 19: castellan.user.v1.AddMyPersonalAccessTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 20: castellan.user.v1.GetMyUserResponse.user:type_name -> castellan.user.v1.User
-	66, // 21: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
-	58, // 22: castellan.user.v1.AddMachineCertificateRequest.subject:type_name -> castellan.user.v1.CertificateSubject
-	61, // 23: castellan.user.v1.AddMachineCertificateResponse.certificate:type_name -> castellan.user.v1.MachineCertificate
-	67, // 24: castellan.user.v1.MachineCertificate.expire_time:type_name -> google.protobuf.Timestamp
-	58, // 25: castellan.user.v1.MachineCertificate.subject:type_name -> castellan.user.v1.CertificateSubject
-	67, // 26: castellan.user.v1.MachineCertificate.create_time:type_name -> google.protobuf.Timestamp
-	61, // 27: castellan.user.v1.ListMachineCertificatesResponse.certificates:type_name -> castellan.user.v1.MachineCertificate
+	74, // 21: castellan.user.v1.UpdateMyUserRequest.traits:type_name -> google.protobuf.Struct
+	66, // 22: castellan.user.v1.AddMachineCertificateRequest.subject:type_name -> castellan.user.v1.CertificateSubject
+	69, // 23: castellan.user.v1.AddMachineCertificateResponse.certificate:type_name -> castellan.user.v1.MachineCertificate
+	75, // 24: castellan.user.v1.MachineCertificate.expire_time:type_name -> google.protobuf.Timestamp
+	66, // 25: castellan.user.v1.MachineCertificate.subject:type_name -> castellan.user.v1.CertificateSubject
+	75, // 26: castellan.user.v1.MachineCertificate.create_time:type_name -> google.protobuf.Timestamp
+	69, // 27: castellan.user.v1.ListMachineCertificatesResponse.certificates:type_name -> castellan.user.v1.MachineCertificate
 	2,  // 28: castellan.user.v1.UserService.CreateUser:input_type -> castellan.user.v1.CreateUserRequest
 	4,  // 29: castellan.user.v1.UserService.ImportUsers:input_type -> castellan.user.v1.ImportUsersRequest
 	8,  // 30: castellan.user.v1.UserService.GetUser:input_type -> castellan.user.v1.GetUserRequest
@@ -4191,53 +4608,61 @@ var file_castellan_user_v1_user_proto_depIdxs = []int32{
 	25, // 38: castellan.user.v1.UserService.SetPassword:input_type -> castellan.user.v1.SetPasswordRequest
 	27, // 39: castellan.user.v1.UserService.SetUserMetadata:input_type -> castellan.user.v1.SetUserMetadataRequest
 	29, // 40: castellan.user.v1.UserService.RemoveUserMetadata:input_type -> castellan.user.v1.RemoveUserMetadataRequest
-	31, // 41: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
-	33, // 42: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
-	35, // 43: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
-	38, // 44: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
-	40, // 45: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
-	59, // 46: castellan.user.v1.UserService.AddMachineCertificate:input_type -> castellan.user.v1.AddMachineCertificateRequest
-	62, // 47: castellan.user.v1.UserService.ListMachineCertificates:input_type -> castellan.user.v1.ListMachineCertificatesRequest
-	64, // 48: castellan.user.v1.UserService.RemoveMachineCertificate:input_type -> castellan.user.v1.RemoveMachineCertificateRequest
-	42, // 49: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
-	44, // 50: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
-	46, // 51: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
-	48, // 52: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
-	50, // 53: castellan.user.v1.UserService.AddMyPersonalAccessToken:input_type -> castellan.user.v1.AddMyPersonalAccessTokenRequest
-	52, // 54: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:input_type -> castellan.user.v1.RemoveMyPersonalAccessTokenRequest
-	54, // 55: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
-	56, // 56: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
-	3,  // 57: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
-	7,  // 58: castellan.user.v1.UserService.ImportUsers:output_type -> castellan.user.v1.ImportUsersResponse
-	9,  // 59: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
-	12, // 60: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
-	14, // 61: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
-	16, // 62: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
-	18, // 63: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
-	20, // 64: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
-	22, // 65: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
-	24, // 66: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
-	26, // 67: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
-	28, // 68: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
-	30, // 69: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
-	32, // 70: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
-	34, // 71: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
-	36, // 72: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
-	39, // 73: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
-	41, // 74: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
-	60, // 75: castellan.user.v1.UserService.AddMachineCertificate:output_type -> castellan.user.v1.AddMachineCertificateResponse
-	63, // 76: castellan.user.v1.UserService.ListMachineCertificates:output_type -> castellan.user.v1.ListMachineCertificatesResponse
-	65, // 77: castellan.user.v1.UserService.RemoveMachineCertificate:output_type -> castellan.user.v1.RemoveMachineCertificateResponse
-	43, // 78: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
-	45, // 79: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
-	47, // 80: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
-	49, // 81: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
-	51, // 82: castellan.user.v1.UserService.AddMyPersonalAccessToken:output_type -> castellan.user.v1.AddMyPersonalAccessTokenResponse
-	53, // 83: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:output_type -> castellan.user.v1.RemoveMyPersonalAccessTokenResponse
-	55, // 84: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
-	57, // 85: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
-	57, // [57:86] is the sub-list for method output_type
-	28, // [28:57] is the sub-list for method input_type
+	58, // 41: castellan.user.v1.UserService.SetUserAvatar:input_type -> castellan.user.v1.SetUserAvatarRequest
+	60, // 42: castellan.user.v1.UserService.RemoveUserAvatar:input_type -> castellan.user.v1.RemoveUserAvatarRequest
+	31, // 43: castellan.user.v1.UserService.AddPersonalAccessToken:input_type -> castellan.user.v1.AddPersonalAccessTokenRequest
+	33, // 44: castellan.user.v1.UserService.RemovePersonalAccessToken:input_type -> castellan.user.v1.RemovePersonalAccessTokenRequest
+	35, // 45: castellan.user.v1.UserService.AddMachineKey:input_type -> castellan.user.v1.AddMachineKeyRequest
+	38, // 46: castellan.user.v1.UserService.ListMachineKeys:input_type -> castellan.user.v1.ListMachineKeysRequest
+	40, // 47: castellan.user.v1.UserService.RemoveMachineKey:input_type -> castellan.user.v1.RemoveMachineKeyRequest
+	67, // 48: castellan.user.v1.UserService.AddMachineCertificate:input_type -> castellan.user.v1.AddMachineCertificateRequest
+	70, // 49: castellan.user.v1.UserService.ListMachineCertificates:input_type -> castellan.user.v1.ListMachineCertificatesRequest
+	72, // 50: castellan.user.v1.UserService.RemoveMachineCertificate:input_type -> castellan.user.v1.RemoveMachineCertificateRequest
+	42, // 51: castellan.user.v1.UserService.SendVerificationCode:input_type -> castellan.user.v1.SendVerificationCodeRequest
+	44, // 52: castellan.user.v1.UserService.SendMyVerificationCode:input_type -> castellan.user.v1.SendMyVerificationCodeRequest
+	46, // 53: castellan.user.v1.UserService.VerifyMyContact:input_type -> castellan.user.v1.VerifyMyContactRequest
+	48, // 54: castellan.user.v1.UserService.ChangeMyPassword:input_type -> castellan.user.v1.ChangeMyPasswordRequest
+	50, // 55: castellan.user.v1.UserService.AddMyPersonalAccessToken:input_type -> castellan.user.v1.AddMyPersonalAccessTokenRequest
+	52, // 56: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:input_type -> castellan.user.v1.RemoveMyPersonalAccessTokenRequest
+	54, // 57: castellan.user.v1.UserService.GetMyUser:input_type -> castellan.user.v1.GetMyUserRequest
+	56, // 58: castellan.user.v1.UserService.UpdateMyUser:input_type -> castellan.user.v1.UpdateMyUserRequest
+	62, // 59: castellan.user.v1.UserService.SetMyAvatar:input_type -> castellan.user.v1.SetMyAvatarRequest
+	64, // 60: castellan.user.v1.UserService.RemoveMyAvatar:input_type -> castellan.user.v1.RemoveMyAvatarRequest
+	3,  // 61: castellan.user.v1.UserService.CreateUser:output_type -> castellan.user.v1.CreateUserResponse
+	7,  // 62: castellan.user.v1.UserService.ImportUsers:output_type -> castellan.user.v1.ImportUsersResponse
+	9,  // 63: castellan.user.v1.UserService.GetUser:output_type -> castellan.user.v1.GetUserResponse
+	12, // 64: castellan.user.v1.UserService.SearchUsers:output_type -> castellan.user.v1.SearchUsersResponse
+	14, // 65: castellan.user.v1.UserService.UpdateUser:output_type -> castellan.user.v1.UpdateUserResponse
+	16, // 66: castellan.user.v1.UserService.DeleteUser:output_type -> castellan.user.v1.DeleteUserResponse
+	18, // 67: castellan.user.v1.UserService.LockUser:output_type -> castellan.user.v1.LockUserResponse
+	20, // 68: castellan.user.v1.UserService.UnlockUser:output_type -> castellan.user.v1.UnlockUserResponse
+	22, // 69: castellan.user.v1.UserService.DeactivateUser:output_type -> castellan.user.v1.DeactivateUserResponse
+	24, // 70: castellan.user.v1.UserService.ReactivateUser:output_type -> castellan.user.v1.ReactivateUserResponse
+	26, // 71: castellan.user.v1.UserService.SetPassword:output_type -> castellan.user.v1.SetPasswordResponse
+	28, // 72: castellan.user.v1.UserService.SetUserMetadata:output_type -> castellan.user.v1.SetUserMetadataResponse
+	30, // 73: castellan.user.v1.UserService.RemoveUserMetadata:output_type -> castellan.user.v1.RemoveUserMetadataResponse
+	59, // 74: castellan.user.v1.UserService.SetUserAvatar:output_type -> castellan.user.v1.SetUserAvatarResponse
+	61, // 75: castellan.user.v1.UserService.RemoveUserAvatar:output_type -> castellan.user.v1.RemoveUserAvatarResponse
+	32, // 76: castellan.user.v1.UserService.AddPersonalAccessToken:output_type -> castellan.user.v1.AddPersonalAccessTokenResponse
+	34, // 77: castellan.user.v1.UserService.RemovePersonalAccessToken:output_type -> castellan.user.v1.RemovePersonalAccessTokenResponse
+	36, // 78: castellan.user.v1.UserService.AddMachineKey:output_type -> castellan.user.v1.AddMachineKeyResponse
+	39, // 79: castellan.user.v1.UserService.ListMachineKeys:output_type -> castellan.user.v1.ListMachineKeysResponse
+	41, // 80: castellan.user.v1.UserService.RemoveMachineKey:output_type -> castellan.user.v1.RemoveMachineKeyResponse
+	68, // 81: castellan.user.v1.UserService.AddMachineCertificate:output_type -> castellan.user.v1.AddMachineCertificateResponse
+	71, // 82: castellan.user.v1.UserService.ListMachineCertificates:output_type -> castellan.user.v1.ListMachineCertificatesResponse
+	73, // 83: castellan.user.v1.UserService.RemoveMachineCertificate:output_type -> castellan.user.v1.RemoveMachineCertificateResponse
+	43, // 84: castellan.user.v1.UserService.SendVerificationCode:output_type -> castellan.user.v1.SendVerificationCodeResponse
+	45, // 85: castellan.user.v1.UserService.SendMyVerificationCode:output_type -> castellan.user.v1.SendMyVerificationCodeResponse
+	47, // 86: castellan.user.v1.UserService.VerifyMyContact:output_type -> castellan.user.v1.VerifyMyContactResponse
+	49, // 87: castellan.user.v1.UserService.ChangeMyPassword:output_type -> castellan.user.v1.ChangeMyPasswordResponse
+	51, // 88: castellan.user.v1.UserService.AddMyPersonalAccessToken:output_type -> castellan.user.v1.AddMyPersonalAccessTokenResponse
+	53, // 89: castellan.user.v1.UserService.RemoveMyPersonalAccessToken:output_type -> castellan.user.v1.RemoveMyPersonalAccessTokenResponse
+	55, // 90: castellan.user.v1.UserService.GetMyUser:output_type -> castellan.user.v1.GetMyUserResponse
+	57, // 91: castellan.user.v1.UserService.UpdateMyUser:output_type -> castellan.user.v1.UpdateMyUserResponse
+	63, // 92: castellan.user.v1.UserService.SetMyAvatar:output_type -> castellan.user.v1.SetMyAvatarResponse
+	65, // 93: castellan.user.v1.UserService.RemoveMyAvatar:output_type -> castellan.user.v1.RemoveMyAvatarResponse
+	61, // [61:94] is the sub-list for method output_type
+	28, // [28:61] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
 	28, // [28:28] is the sub-list for extension extendee
 	0,  // [0:28] is the sub-list for field type_name
@@ -4255,7 +4680,7 @@ func file_castellan_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_castellan_user_v1_user_proto_rawDesc), len(file_castellan_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   65,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -65,6 +65,12 @@ const (
 	// UserServiceRemoveUserMetadataProcedure is the fully-qualified name of the UserService's
 	// RemoveUserMetadata RPC.
 	UserServiceRemoveUserMetadataProcedure = "/castellan.user.v1.UserService/RemoveUserMetadata"
+	// UserServiceSetUserAvatarProcedure is the fully-qualified name of the UserService's SetUserAvatar
+	// RPC.
+	UserServiceSetUserAvatarProcedure = "/castellan.user.v1.UserService/SetUserAvatar"
+	// UserServiceRemoveUserAvatarProcedure is the fully-qualified name of the UserService's
+	// RemoveUserAvatar RPC.
+	UserServiceRemoveUserAvatarProcedure = "/castellan.user.v1.UserService/RemoveUserAvatar"
 	// UserServiceAddPersonalAccessTokenProcedure is the fully-qualified name of the UserService's
 	// AddPersonalAccessToken RPC.
 	UserServiceAddPersonalAccessTokenProcedure = "/castellan.user.v1.UserService/AddPersonalAccessToken"
@@ -112,6 +118,11 @@ const (
 	// UserServiceUpdateMyUserProcedure is the fully-qualified name of the UserService's UpdateMyUser
 	// RPC.
 	UserServiceUpdateMyUserProcedure = "/castellan.user.v1.UserService/UpdateMyUser"
+	// UserServiceSetMyAvatarProcedure is the fully-qualified name of the UserService's SetMyAvatar RPC.
+	UserServiceSetMyAvatarProcedure = "/castellan.user.v1.UserService/SetMyAvatar"
+	// UserServiceRemoveMyAvatarProcedure is the fully-qualified name of the UserService's
+	// RemoveMyAvatar RPC.
+	UserServiceRemoveMyAvatarProcedure = "/castellan.user.v1.UserService/RemoveMyAvatar"
 )
 
 // UserServiceClient is a client for the castellan.user.v1.UserService service.
@@ -151,6 +162,13 @@ type UserServiceClient interface {
 	SetUserMetadata(context.Context, *connect.Request[v1.SetUserMetadataRequest]) (*connect.Response[v1.SetUserMetadataResponse], error)
 	// RemoveUserMetadata removes one metadata key of a user.
 	RemoveUserMetadata(context.Context, *connect.Request[v1.RemoveUserMetadataRequest]) (*connect.Response[v1.RemoveUserMetadataResponse], error)
+	// SetUserAvatar uploads a user's picture: an image (PNG, JPEG, GIF, WebP
+	// or ICO, never SVG) is admitted and kept in the instance's asset store,
+	// and the field of the user's type that feeds the OIDC claim "picture"
+	// is set to its URL, as UpdateUser would set it.
+	SetUserAvatar(context.Context, *connect.Request[v1.SetUserAvatarRequest]) (*connect.Response[v1.SetUserAvatarResponse], error)
+	// RemoveUserAvatar clears the field that feeds a user's "picture" claim.
+	RemoveUserAvatar(context.Context, *connect.Request[v1.RemoveUserAvatarRequest]) (*connect.Response[v1.RemoveUserAvatarResponse], error)
 	// AddPersonalAccessToken issues a bearer token for a user. The token is
 	// returned only here; Castellan keeps its hash.
 	AddPersonalAccessToken(context.Context, *connect.Request[v1.AddPersonalAccessTokenRequest]) (*connect.Response[v1.AddPersonalAccessTokenResponse], error)
@@ -199,6 +217,11 @@ type UserServiceClient interface {
 	// UpdateMyUser changes the calling user's own traits, within what its
 	// user type lets it write.
 	UpdateMyUser(context.Context, *connect.Request[v1.UpdateMyUserRequest]) (*connect.Response[v1.UpdateMyUserResponse], error)
+	// SetMyAvatar is SetUserAvatar for the calling user, within what its
+	// user type lets it write.
+	SetMyAvatar(context.Context, *connect.Request[v1.SetMyAvatarRequest]) (*connect.Response[v1.SetMyAvatarResponse], error)
+	// RemoveMyAvatar is RemoveUserAvatar for the calling user.
+	RemoveMyAvatar(context.Context, *connect.Request[v1.RemoveMyAvatarRequest]) (*connect.Response[v1.RemoveMyAvatarResponse], error)
 }
 
 // NewUserServiceClient constructs a client for the castellan.user.v1.UserService service. By
@@ -290,6 +313,18 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+UserServiceRemoveUserMetadataProcedure,
 			connect.WithSchema(userServiceMethods.ByName("RemoveUserMetadata")),
+			connect.WithClientOptions(opts...),
+		),
+		setUserAvatar: connect.NewClient[v1.SetUserAvatarRequest, v1.SetUserAvatarResponse](
+			httpClient,
+			baseURL+UserServiceSetUserAvatarProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SetUserAvatar")),
+			connect.WithClientOptions(opts...),
+		),
+		removeUserAvatar: connect.NewClient[v1.RemoveUserAvatarRequest, v1.RemoveUserAvatarResponse](
+			httpClient,
+			baseURL+UserServiceRemoveUserAvatarProcedure,
+			connect.WithSchema(userServiceMethods.ByName("RemoveUserAvatar")),
 			connect.WithClientOptions(opts...),
 		),
 		addPersonalAccessToken: connect.NewClient[v1.AddPersonalAccessTokenRequest, v1.AddPersonalAccessTokenResponse](
@@ -391,6 +426,18 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("UpdateMyUser")),
 			connect.WithClientOptions(opts...),
 		),
+		setMyAvatar: connect.NewClient[v1.SetMyAvatarRequest, v1.SetMyAvatarResponse](
+			httpClient,
+			baseURL+UserServiceSetMyAvatarProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SetMyAvatar")),
+			connect.WithClientOptions(opts...),
+		),
+		removeMyAvatar: connect.NewClient[v1.RemoveMyAvatarRequest, v1.RemoveMyAvatarResponse](
+			httpClient,
+			baseURL+UserServiceRemoveMyAvatarProcedure,
+			connect.WithSchema(userServiceMethods.ByName("RemoveMyAvatar")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -409,6 +456,8 @@ type userServiceClient struct {
 	setPassword                 *connect.Client[v1.SetPasswordRequest, v1.SetPasswordResponse]
 	setUserMetadata             *connect.Client[v1.SetUserMetadataRequest, v1.SetUserMetadataResponse]
 	removeUserMetadata          *connect.Client[v1.RemoveUserMetadataRequest, v1.RemoveUserMetadataResponse]
+	setUserAvatar               *connect.Client[v1.SetUserAvatarRequest, v1.SetUserAvatarResponse]
+	removeUserAvatar            *connect.Client[v1.RemoveUserAvatarRequest, v1.RemoveUserAvatarResponse]
 	addPersonalAccessToken      *connect.Client[v1.AddPersonalAccessTokenRequest, v1.AddPersonalAccessTokenResponse]
 	removePersonalAccessToken   *connect.Client[v1.RemovePersonalAccessTokenRequest, v1.RemovePersonalAccessTokenResponse]
 	addMachineKey               *connect.Client[v1.AddMachineKeyRequest, v1.AddMachineKeyResponse]
@@ -425,6 +474,8 @@ type userServiceClient struct {
 	removeMyPersonalAccessToken *connect.Client[v1.RemoveMyPersonalAccessTokenRequest, v1.RemoveMyPersonalAccessTokenResponse]
 	getMyUser                   *connect.Client[v1.GetMyUserRequest, v1.GetMyUserResponse]
 	updateMyUser                *connect.Client[v1.UpdateMyUserRequest, v1.UpdateMyUserResponse]
+	setMyAvatar                 *connect.Client[v1.SetMyAvatarRequest, v1.SetMyAvatarResponse]
+	removeMyAvatar              *connect.Client[v1.RemoveMyAvatarRequest, v1.RemoveMyAvatarResponse]
 }
 
 // CreateUser calls castellan.user.v1.UserService.CreateUser.
@@ -490,6 +541,16 @@ func (c *userServiceClient) SetUserMetadata(ctx context.Context, req *connect.Re
 // RemoveUserMetadata calls castellan.user.v1.UserService.RemoveUserMetadata.
 func (c *userServiceClient) RemoveUserMetadata(ctx context.Context, req *connect.Request[v1.RemoveUserMetadataRequest]) (*connect.Response[v1.RemoveUserMetadataResponse], error) {
 	return c.removeUserMetadata.CallUnary(ctx, req)
+}
+
+// SetUserAvatar calls castellan.user.v1.UserService.SetUserAvatar.
+func (c *userServiceClient) SetUserAvatar(ctx context.Context, req *connect.Request[v1.SetUserAvatarRequest]) (*connect.Response[v1.SetUserAvatarResponse], error) {
+	return c.setUserAvatar.CallUnary(ctx, req)
+}
+
+// RemoveUserAvatar calls castellan.user.v1.UserService.RemoveUserAvatar.
+func (c *userServiceClient) RemoveUserAvatar(ctx context.Context, req *connect.Request[v1.RemoveUserAvatarRequest]) (*connect.Response[v1.RemoveUserAvatarResponse], error) {
+	return c.removeUserAvatar.CallUnary(ctx, req)
 }
 
 // AddPersonalAccessToken calls castellan.user.v1.UserService.AddPersonalAccessToken.
@@ -572,6 +633,16 @@ func (c *userServiceClient) UpdateMyUser(ctx context.Context, req *connect.Reque
 	return c.updateMyUser.CallUnary(ctx, req)
 }
 
+// SetMyAvatar calls castellan.user.v1.UserService.SetMyAvatar.
+func (c *userServiceClient) SetMyAvatar(ctx context.Context, req *connect.Request[v1.SetMyAvatarRequest]) (*connect.Response[v1.SetMyAvatarResponse], error) {
+	return c.setMyAvatar.CallUnary(ctx, req)
+}
+
+// RemoveMyAvatar calls castellan.user.v1.UserService.RemoveMyAvatar.
+func (c *userServiceClient) RemoveMyAvatar(ctx context.Context, req *connect.Request[v1.RemoveMyAvatarRequest]) (*connect.Response[v1.RemoveMyAvatarResponse], error) {
+	return c.removeMyAvatar.CallUnary(ctx, req)
+}
+
 // UserServiceHandler is an implementation of the castellan.user.v1.UserService service.
 type UserServiceHandler interface {
 	// CreateUser adds a user of a user type to an organization.
@@ -609,6 +680,13 @@ type UserServiceHandler interface {
 	SetUserMetadata(context.Context, *connect.Request[v1.SetUserMetadataRequest]) (*connect.Response[v1.SetUserMetadataResponse], error)
 	// RemoveUserMetadata removes one metadata key of a user.
 	RemoveUserMetadata(context.Context, *connect.Request[v1.RemoveUserMetadataRequest]) (*connect.Response[v1.RemoveUserMetadataResponse], error)
+	// SetUserAvatar uploads a user's picture: an image (PNG, JPEG, GIF, WebP
+	// or ICO, never SVG) is admitted and kept in the instance's asset store,
+	// and the field of the user's type that feeds the OIDC claim "picture"
+	// is set to its URL, as UpdateUser would set it.
+	SetUserAvatar(context.Context, *connect.Request[v1.SetUserAvatarRequest]) (*connect.Response[v1.SetUserAvatarResponse], error)
+	// RemoveUserAvatar clears the field that feeds a user's "picture" claim.
+	RemoveUserAvatar(context.Context, *connect.Request[v1.RemoveUserAvatarRequest]) (*connect.Response[v1.RemoveUserAvatarResponse], error)
 	// AddPersonalAccessToken issues a bearer token for a user. The token is
 	// returned only here; Castellan keeps its hash.
 	AddPersonalAccessToken(context.Context, *connect.Request[v1.AddPersonalAccessTokenRequest]) (*connect.Response[v1.AddPersonalAccessTokenResponse], error)
@@ -657,6 +735,11 @@ type UserServiceHandler interface {
 	// UpdateMyUser changes the calling user's own traits, within what its
 	// user type lets it write.
 	UpdateMyUser(context.Context, *connect.Request[v1.UpdateMyUserRequest]) (*connect.Response[v1.UpdateMyUserResponse], error)
+	// SetMyAvatar is SetUserAvatar for the calling user, within what its
+	// user type lets it write.
+	SetMyAvatar(context.Context, *connect.Request[v1.SetMyAvatarRequest]) (*connect.Response[v1.SetMyAvatarResponse], error)
+	// RemoveMyAvatar is RemoveUserAvatar for the calling user.
+	RemoveMyAvatar(context.Context, *connect.Request[v1.RemoveMyAvatarRequest]) (*connect.Response[v1.RemoveMyAvatarResponse], error)
 }
 
 // NewUserServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -744,6 +827,18 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		UserServiceRemoveUserMetadataProcedure,
 		svc.RemoveUserMetadata,
 		connect.WithSchema(userServiceMethods.ByName("RemoveUserMetadata")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceSetUserAvatarHandler := connect.NewUnaryHandler(
+		UserServiceSetUserAvatarProcedure,
+		svc.SetUserAvatar,
+		connect.WithSchema(userServiceMethods.ByName("SetUserAvatar")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceRemoveUserAvatarHandler := connect.NewUnaryHandler(
+		UserServiceRemoveUserAvatarProcedure,
+		svc.RemoveUserAvatar,
+		connect.WithSchema(userServiceMethods.ByName("RemoveUserAvatar")),
 		connect.WithHandlerOptions(opts...),
 	)
 	userServiceAddPersonalAccessTokenHandler := connect.NewUnaryHandler(
@@ -845,6 +940,18 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("UpdateMyUser")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userServiceSetMyAvatarHandler := connect.NewUnaryHandler(
+		UserServiceSetMyAvatarProcedure,
+		svc.SetMyAvatar,
+		connect.WithSchema(userServiceMethods.ByName("SetMyAvatar")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceRemoveMyAvatarHandler := connect.NewUnaryHandler(
+		UserServiceRemoveMyAvatarProcedure,
+		svc.RemoveMyAvatar,
+		connect.WithSchema(userServiceMethods.ByName("RemoveMyAvatar")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/castellan.user.v1.UserService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case UserServiceCreateUserProcedure:
@@ -873,6 +980,10 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 			userServiceSetUserMetadataHandler.ServeHTTP(w, r)
 		case UserServiceRemoveUserMetadataProcedure:
 			userServiceRemoveUserMetadataHandler.ServeHTTP(w, r)
+		case UserServiceSetUserAvatarProcedure:
+			userServiceSetUserAvatarHandler.ServeHTTP(w, r)
+		case UserServiceRemoveUserAvatarProcedure:
+			userServiceRemoveUserAvatarHandler.ServeHTTP(w, r)
 		case UserServiceAddPersonalAccessTokenProcedure:
 			userServiceAddPersonalAccessTokenHandler.ServeHTTP(w, r)
 		case UserServiceRemovePersonalAccessTokenProcedure:
@@ -905,6 +1016,10 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 			userServiceGetMyUserHandler.ServeHTTP(w, r)
 		case UserServiceUpdateMyUserProcedure:
 			userServiceUpdateMyUserHandler.ServeHTTP(w, r)
+		case UserServiceSetMyAvatarProcedure:
+			userServiceSetMyAvatarHandler.ServeHTTP(w, r)
+		case UserServiceRemoveMyAvatarProcedure:
+			userServiceRemoveMyAvatarHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -964,6 +1079,14 @@ func (UnimplementedUserServiceHandler) SetUserMetadata(context.Context, *connect
 
 func (UnimplementedUserServiceHandler) RemoveUserMetadata(context.Context, *connect.Request[v1.RemoveUserMetadataRequest]) (*connect.Response[v1.RemoveUserMetadataResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveUserMetadata is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SetUserAvatar(context.Context, *connect.Request[v1.SetUserAvatarRequest]) (*connect.Response[v1.SetUserAvatarResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.SetUserAvatar is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) RemoveUserAvatar(context.Context, *connect.Request[v1.RemoveUserAvatarRequest]) (*connect.Response[v1.RemoveUserAvatarResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveUserAvatar is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) AddPersonalAccessToken(context.Context, *connect.Request[v1.AddPersonalAccessTokenRequest]) (*connect.Response[v1.AddPersonalAccessTokenResponse], error) {
@@ -1028,4 +1151,12 @@ func (UnimplementedUserServiceHandler) GetMyUser(context.Context, *connect.Reque
 
 func (UnimplementedUserServiceHandler) UpdateMyUser(context.Context, *connect.Request[v1.UpdateMyUserRequest]) (*connect.Response[v1.UpdateMyUserResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.UpdateMyUser is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SetMyAvatar(context.Context, *connect.Request[v1.SetMyAvatarRequest]) (*connect.Response[v1.SetMyAvatarResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.SetMyAvatar is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) RemoveMyAvatar(context.Context, *connect.Request[v1.RemoveMyAvatarRequest]) (*connect.Response[v1.RemoveMyAvatarResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("castellan.user.v1.UserService.RemoveMyAvatar is not implemented"))
 }
