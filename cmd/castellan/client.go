@@ -23,7 +23,6 @@ import (
 
 	"github.com/castellan-iam/castellan/client"
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
-	"github.com/castellan-iam/castellan/internal/asset"
 )
 
 // The API client commands (castellan users …, orgs …, user-types …, me)
@@ -530,48 +529,8 @@ func usersSubcommand(ctx context.Context, name string, args []string, s streams)
 		}
 		_, err = api.Users.SetPassword(ctx, connect.NewRequest(&userv1.SetPasswordRequest{UserId: ids[0], Password: pw, ChangeRequired: *changeRequired}))
 		return err
-	case "set-avatar":
-		cmd := s.command("users set-avatar", "USER_ID FILE", "Uploads FILE (- for standard input) as a user's picture and prints its URL.")
-		args, err := cmd.parse(args, 2, 2)
-		if err != nil {
-			return err
-		}
-		api, err := cmd.client()
-		if err != nil {
-			return err
-		}
-		in := s.stdin
-		if name := args[1]; name != "-" {
-			f, err := os.Open(name)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			in = f
-		}
-		// One byte over the limit lets the server name the refusal.
-		data, err := io.ReadAll(io.LimitReader(in, asset.MaxImageBytes+1))
-		if err != nil {
-			return err
-		}
-		resp, err := api.Users.SetUserAvatar(ctx, connect.NewRequest(&userv1.SetUserAvatarRequest{UserId: args[0], Data: data}))
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(s.stdout, resp.Msg.GetUrl())
-		return err
-	case "remove-avatar":
-		cmd := s.command("users remove-avatar", "USER_ID", "Clears a user's picture.")
-		ids, err := cmd.parse(args, 1, 1)
-		if err != nil {
-			return err
-		}
-		api, err := cmd.client()
-		if err != nil {
-			return err
-		}
-		_, err = api.Users.RemoveUserAvatar(ctx, connect.NewRequest(&userv1.RemoveUserAvatarRequest{UserId: ids[0]}))
-		return err
+	case "set-avatar", "remove-avatar":
+		return usersAvatarSubcommand(ctx, name, args, s)
 	case "token":
 		cmd := s.command("users token", "USER_ID", "Issues a personal access token for a user and prints it.")
 		expiresIn := cmd.duration("expires-in", 30*24*time.Hour, "how long the token is valid: a `DURATION` such as 30s, 15m or 720h")
