@@ -60,9 +60,12 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// Query returns the events matching f.
+// Query returns the events matching f. It reads through
+// database.DB.IndexReader: each query is written for one index (leadColumn,
+// timeBounds), and on PostgreSQL no estimate then turns it into a scan of
+// a bitmap or the table followed by a sort.
 func (s *Store) Query(ctx context.Context, f Filter) ([]Event, error) {
-	return s.query(ctx, s.db.Reader(), s.db.Dialect, f)
+	return s.query(ctx, s.db.IndexReader(), s.db.Dialect, f)
 }
 
 // QueryTx returns the events matching f as seen inside tx, including events
@@ -72,8 +75,65 @@ func (s *Store) QueryTx(ctx context.Context, tx *database.Tx, f Filter) ([]Event
 }
 
 func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filter) ([]Event, error) {
+	query, args, err := querySQL(ctx, q, d, f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: query: %w", err)
+	}
+	defer rows.Close()
+	var (
+		events []Event
+		sealed = map[int][]byte{} // event index -> sealed personal data, opened once the rows are read
+	)
+	for rows.Next() {
+		var (
+			e        Event
+			payload  []byte
+			personal []byte
+			created  int64
+			address  string
+		)
+		if err := rows.Scan(&e.Aggregate.InstanceID, &e.Aggregate.Type, &e.Aggregate.ID, &e.Aggregate.Owner, &e.Sequence, &e.Position.TxID, &e.Position.Global,
+			&e.Type, &e.Version, &payload, &e.Editor.UserID, &e.Editor.ClientID, &created, &personal, &e.Editor.SessionID, &address); err != nil {
+			return nil, fmt.Errorf("eventstore: scan event: %w", err)
+		}
+		e.Editor.Address = decodeAddress(address)
+		e.CreatedAt = time.UnixMicro(created).UTC()
+		if e.Payload, err = s.registry.decode(e.Type, e.Version, payload); err != nil {
+			return nil, fmt.Errorf("eventstore: event %s of %s/%s: %w", e.Position, e.Aggregate.Type, e.Aggregate.ID, err)
+		}
+		if personal != nil {
+			sealed[len(events)] = personal
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close() // a connection reads one result at a time; keys are read next
+	if len(sealed) > 0 {
+		var open func(instanceID, subject string, sealed []byte) ([]byte, error)
+		if s.sealer != nil {
+			open = s.sealer.Opener(ctx, q)
+		}
+		for i, data := range sealed {
+			if err := s.joinPersonal(&events[i], open, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return events, nil
+}
+
+// querySQL is the statement answering f, with its arguments; it probes
+// the time index for a time range's positions (timeBounds).
+func querySQL(ctx context.Context, q querier, d database.Dialect, f Filter) (string, []any, error) {
 	if f.InstanceID == "" && !f.AllInstances {
-		return nil, failure.InvalidArgument("instance_id", "an event query needs an instance")
+		return "", nil, failure.InvalidArgument("instance_id", "an event query needs an instance")
 	}
 	var (
 		where []string
@@ -132,19 +192,51 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 			where = append(where, "editor_address BETWEEN "+arg(lo)+" AND "+arg(hi))
 		}
 	}
+	// With an instance, a time range is answered through positions (below):
+	// "+ 0" keeps the planners from reading the range's index entries and
+	// sorting them instead, and from estimating the range twice (once as
+	// times, once as the positions they bound).
+	created := "created_at"
+	if f.InstanceID != "" {
+		created = "created_at + 0"
+	}
 	if !f.CreatedFrom.IsZero() {
-		where = append(where, "created_at >= "+arg(f.CreatedFrom.UnixMicro()))
+		where = append(where, created+" >= "+arg(f.CreatedFrom.UnixMicro()))
 	}
 	if !f.CreatedBefore.IsZero() {
-		where = append(where, "created_at < "+arg(f.CreatedBefore.UnixMicro()))
+		where = append(where, created+" < "+arg(f.CreatedBefore.UnixMicro()))
+	}
+	// Positions bound the walk along the index of the most selective
+	// equality filter (leadColumn), or along commit order. PostgreSQL starts
+	// its index scan at a row comparison only when the comparison begins
+	// at the column after the index's equalities, and would take any index
+	// on (tx_id, position) for a bare one, so there the lead column leads
+	// the comparison; SQLite reads (tx_id, position) after the equalities.
+	lead, leadValue := leadColumn(f)
+	bound := func(op string, p Position) {
+		if lead != "" && d == database.Postgres {
+			where = append(where, fmt.Sprintf("(%s, tx_id, position) %s (%s, %s, %s)", lead, op, arg(leadValue), arg(p.TxID), arg(p.Global)))
+			return
+		}
+		where = append(where, fmt.Sprintf("(tx_id, position) %s (%s, %s)", op, arg(p.TxID), arg(p.Global)))
 	}
 	if !f.After.IsZero() {
-		tx, pos := arg(f.After.TxID), arg(f.After.Global)
-		where = append(where, fmt.Sprintf("(tx_id > %s OR (tx_id = %s AND position > %s))", tx, tx, pos))
+		bound(">", f.After)
 	}
 	if !f.Until.IsZero() {
-		tx, pos := arg(f.Until.TxID), arg(f.Until.Global)
-		where = append(where, fmt.Sprintf("(tx_id < %s OR (tx_id = %s AND position <= %s))", tx, tx, pos))
+		bound("<=", f.Until)
+	}
+	if f.InstanceID != "" && (!f.CreatedFrom.IsZero() || !f.CreatedBefore.IsZero()) {
+		lo, hi, err := timeBounds(ctx, q, f.InstanceID, f.CreatedFrom, f.CreatedBefore)
+		if err != nil {
+			return "", nil, err
+		}
+		if !lo.IsZero() {
+			bound(">", lo)
+		}
+		if !hi.IsZero() {
+			bound("<", hi)
+		}
 	}
 	if f.Settled {
 		where = append(where, settledSQL(d))
@@ -158,53 +250,83 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 	if f.Limit > 0 {
 		query += " LIMIT " + arg(f.Limit)
 	}
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("eventstore: query: %w", err)
+	return query, args, nil
+}
+
+// leadColumn is the column of the equality filter whose index (instance,
+// column, commit order) a query of one instance walks, most selective
+// first; "" for commit order.
+func leadColumn(f Filter) (column, value string) {
+	if f.InstanceID == "" {
+		return "", ""
 	}
-	defer rows.Close()
-	var (
-		events []Event
-		sealed = map[int][]byte{} // event index -> sealed personal data, opened once the rows are read
-	)
-	for rows.Next() {
-		var (
-			e        Event
-			payload  []byte
-			personal []byte
-			created  int64
-			address  string
-		)
-		if err := rows.Scan(&e.Aggregate.InstanceID, &e.Aggregate.Type, &e.Aggregate.ID, &e.Aggregate.Owner, &e.Sequence, &e.Position.TxID, &e.Position.Global,
-			&e.Type, &e.Version, &payload, &e.Editor.UserID, &e.Editor.ClientID, &created, &personal, &e.Editor.SessionID, &address); err != nil {
-			return nil, fmt.Errorf("eventstore: scan event: %w", err)
-		}
-		e.Editor.Address = decodeAddress(address)
-		e.CreatedAt = time.UnixMicro(created).UTC()
-		if e.Payload, err = s.registry.decode(e.Type, e.Version, payload); err != nil {
-			return nil, fmt.Errorf("eventstore: event %s of %s/%s: %w", e.Position, e.Aggregate.Type, e.Aggregate.ID, err)
-		}
-		if personal != nil {
-			sealed[len(events)] = personal
-		}
-		events = append(events, e)
+	switch {
+	case f.EditorSessionID != "":
+		return "editor_session", f.EditorSessionID
+	case f.EditorUserID != "":
+		return "editor_user", f.EditorUserID
+	case f.EditorNetwork.IsValid() && f.EditorNetwork.IsSingleIP():
+		lo, _ := addressRange(f.EditorNetwork)
+		return "editor_address", lo
+	case f.Owner != "":
+		return "owner", f.Owner
+	case len(f.EventTypes) == 1 && len(f.EventTypePrefixes) == 0:
+		return "event_type", f.EventTypes[0]
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close() // a connection reads one result at a time; keys are read next
-	if len(sealed) > 0 {
-		var open func(instanceID, subject string, sealed []byte) ([]byte, error)
-		if s.sealer != nil {
-			open = s.sealer.Opener(ctx, q)
+	return "", ""
+}
+
+// Time and commit order. Events are returned in commit order, but a
+// time range alone would make the database walk that order from the first
+// event of the instance until the range begins (or sort every event of the
+// range by position): seconds at ten million events. timeBounds turns the
+// range into positions, each found with one probe of the time index.
+//
+// That is sound because time and commit order agree up to a margin: Push
+// takes its time stamp before its transaction's first write (which is when
+// PostgreSQL gives the transaction its id; on SQLite writers are
+// serialized) and refuses to commit if more than maxStampAge passed before
+// its last write, and every event of a transaction has the same stamp. So
+// a transaction stamped more than stampMargin before another got the
+// smaller id, as long as the servers' clocks agree within
+// (stampMargin - maxStampAge) / 2 — 25 seconds.
+const (
+	maxStampAge = 10 * time.Second
+	stampMargin = time.Minute
+)
+
+// timeBounds returns positions every event of instanceID created in
+// [from, before) lies strictly between (zero when there is none to bound
+// by): the newest event stamped more than stampMargin before from, and the
+// oldest stamped stampMargin or more after before.
+func timeBounds(ctx context.Context, q querier, instanceID string, from, before time.Time) (lo, hi Position, err error) {
+	probe := func(query string, at time.Time) (Position, error) {
+		var p Position
+		rows, err := q.QueryContext(ctx, query, instanceID, at.UnixMicro())
+		if err != nil {
+			return p, fmt.Errorf("eventstore: bound a time range: %w", err)
 		}
-		for i, data := range sealed {
-			if err := s.joinPersonal(&events[i], open, data); err != nil {
-				return nil, err
+		defer rows.Close()
+		if rows.Next() {
+			if err := rows.Scan(&p.TxID, &p.Global); err != nil {
+				return p, fmt.Errorf("eventstore: bound a time range: %w", err)
 			}
 		}
+		return p, rows.Err()
 	}
-	return events, nil
+	if !from.IsZero() {
+		if lo, err = probe(`SELECT tx_id, position FROM events WHERE instance_id = $1 AND created_at < $2
+ORDER BY created_at DESC, tx_id DESC, position DESC LIMIT 1`, from.Add(-stampMargin)); err != nil {
+			return lo, hi, err
+		}
+	}
+	if !before.IsZero() {
+		if hi, err = probe(`SELECT tx_id, position FROM events WHERE instance_id = $1 AND created_at >= $2
+ORDER BY created_at, tx_id, position LIMIT 1`, before.Add(stampMargin)); err != nil {
+			return lo, hi, err
+		}
+	}
+	return lo, hi, nil
 }
 
 // joinPersonal restores an event's sealed personal fields, or marks them

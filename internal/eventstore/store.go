@@ -90,6 +90,9 @@ type Store struct {
 	now         func() time.Time
 	sealer      Sealer
 	metrics     *metrics
+	// maxStampAge bounds how long an append may take from its time stamp
+	// to its last write (see timeBounds).
+	maxStampAge time.Duration
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -106,6 +109,7 @@ func New(db *database.DB, registry *Registry, projections []Projection, opts Opt
 		now:         opts.Now,
 		sealer:      opts.Sealer,
 		metrics:     newMetrics(),
+		maxStampAge: maxStampAge,
 		changed:     make(chan struct{}),
 	}
 	if s.now == nil {
@@ -231,6 +235,13 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) (sto
 					Message: fmt.Sprintf("%s changed: expected sequence %d, found %d", a.Aggregate, a.ExpectedSequence, current[i])}
 			}
 		}
+		// The time stamp is taken before the first write, and the append
+		// is refused if it is older than maxStampAge when the last event
+		// is written: a transaction id (taken at the first write) then
+		// lies within that window after its events' time, which is what
+		// lets a time range be bounded by positions (timeBounds).
+		stamped := time.Now()
+		now := s.now().UTC().Truncate(time.Microsecond)
 		var txID int64
 		if tx.Dialect == database.SQLite {
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events`).Scan(&txID); err != nil {
@@ -242,7 +253,6 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) (sto
 				return err
 			}
 		}
-		now := s.now().UTC().Truncate(time.Microsecond)
 		insert := insertEventSQL(tx.Dialect)
 		var err error
 		for i, a := range appends {
@@ -276,6 +286,9 @@ func (s *Store) Push(ctx context.Context, editor Editor, appends ...Append) (sto
 				}
 				stored = append(stored, ev)
 			}
+		}
+		if time.Since(stamped) > s.maxStampAge {
+			return failure.Unavailable("the append took more than %s to write its events after their time stamp; try again", s.maxStampAge)
 		}
 		for i := range stored {
 			if err := s.reduce(ctx, tx, &stored[i]); err != nil {

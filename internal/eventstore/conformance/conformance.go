@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -32,6 +33,7 @@ func Run(t *testing.T, backend dbtest.Backend) {
 		{"ok/unique values are claimed, scoped and released", testUnique},
 		{"fail/nothing half-written", testAtomicity},
 		{"ok/queries filter and order", testQueries},
+		{"ok/a time range is answered through positions and misses nothing", testTimeRanges},
 		{"fail/unknown types, versions and fields are loud", testDecoding},
 		{"ok/projection is read-your-writes and rebuilds to the same rows", testRebuild},
 		{"ok/a rebuild may claim unique values anew from its rows", testReclaimOnRebuild},
@@ -431,6 +433,91 @@ func testQueries(t *testing.T, h *harness) {
 	p, err := eventstore.ParsePosition(all[1].Position.String())
 	if err != nil || p != all[1].Position {
 		t.Fatalf("position round trip: %v %v", p, err)
+	}
+}
+
+// testTimeRanges writes events at times around the store's margin between
+// time and commit order and checks every range, whole and paged, against
+// a plain filter of all the events.
+func testTimeRanges(t *testing.T, h *harness) {
+	t0 := h.clock.Now()
+	steps := []time.Duration{0, time.Second, 5 * time.Second, 20 * time.Second, 59 * time.Second, time.Minute, 61 * time.Second, 3 * time.Minute, time.Hour}
+	at := t0
+	for i := range 60 {
+		at = at.Add(steps[i%len(steps)])
+		h.clock.Set(at)
+		if i%5 == 3 { // a server whose clock is 25 s behind the others'
+			h.clock.Set(at.Add(-25 * time.Second))
+		}
+		appends := []eventstore.Append{{Aggregate: thing("inst-1", fmt.Sprintf("r%d", i)), Events: []eventstore.Payload{&thingAdded{Name: "x"}}}}
+		if i%4 == 0 { // a transaction of several events and aggregates
+			appends[0].Events = append(appends[0].Events, &thingRenamed{Name: "y"})
+			appends = append(appends, eventstore.Append{Aggregate: thing("inst-1", fmt.Sprintf("s%d", i)), Events: []eventstore.Payload{&thingAdded{Name: "z"}}})
+		}
+		editor := alice
+		if i%3 == 0 {
+			editor = bob
+		}
+		push(t, h.store, editor, appends...)
+		if i%7 == 0 {
+			push(t, h.store, alice, eventstore.Append{Aggregate: thing("inst-2", fmt.Sprintf("o%d", i)), Events: []eventstore.Payload{&thingAdded{Name: "o"}}})
+		}
+	}
+	all, err := h.store.Query(ctx, eventstore.Filter{InstanceID: "inst-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounds at, just around and a margin away from the events' times,
+	// and a sample of the ranges between them.
+	var bounds []time.Time
+	for _, e := range all {
+		for _, d := range []time.Duration{-61 * time.Second, -time.Minute, -59 * time.Second, -time.Microsecond, 0, time.Microsecond, 59 * time.Second, time.Minute, 61 * time.Second} {
+			bounds = append(bounds, e.CreatedAt.Add(d))
+		}
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		from, before := bounds[rnd.IntN(len(bounds))], bounds[rnd.IntN(len(bounds))]
+		if before.Before(from) {
+			from, before = before, from
+		}
+		for _, f := range []eventstore.Filter{
+			{InstanceID: "inst-1", CreatedFrom: from, CreatedBefore: before},
+			{InstanceID: "inst-1", CreatedFrom: from},
+			{InstanceID: "inst-1", CreatedBefore: before},
+			// Walked along the editor's index rather than commit order.
+			{InstanceID: "inst-1", CreatedFrom: from, CreatedBefore: before, EditorUserID: "bob"},
+			{InstanceID: "inst-1", CreatedFrom: from, EditorUserID: "alice"},
+		} {
+			var want []eventstore.Position
+			for _, e := range all {
+				if f.EditorUserID != "" && e.Editor.UserID != f.EditorUserID {
+					continue
+				}
+				if (f.CreatedFrom.IsZero() || !e.CreatedAt.Before(f.CreatedFrom)) && (f.CreatedBefore.IsZero() || e.CreatedAt.Before(f.CreatedBefore)) {
+					want = append(want, e.Position)
+				}
+			}
+			// Pages of 7, each after the last position of the one before.
+			var got []eventstore.Position
+			for page := f; ; {
+				page.Limit = 7
+				events, err := h.store.Query(ctx, page)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range events {
+					got = append(got, e.Position)
+				}
+				if len(events) < page.Limit {
+					break
+				}
+				page.After = events[len(events)-1].Position
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("[%s, %s): %d events, want %d", f.CreatedFrom.Sub(t0), f.CreatedBefore.Sub(t0), len(got), len(want))
+			}
+		}
 	}
 }
 
