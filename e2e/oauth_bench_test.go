@@ -210,7 +210,12 @@ func BenchmarkClientCredentials(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			loadAgainstES256(b, s, "grants", 8, func(int) error { return grant(s.client) })
+			b.Run("go-clients", func(b *testing.B) {
+				loadAgainstES256(b, s, "grants", 8, func(int) error { return grant(s.client) })
+			})
+			b.Run("wrk", func(b *testing.B) {
+				loadWindowsAgainstES256(b, s, "grants", wrkLoad(b, s.url, "/oauth/v2/token", body, clientID, secret, want, 8))
+			})
 		})
 	}
 }

@@ -99,6 +99,33 @@ func (p *providerBench) post(path string, form url.Values, out any) error {
 // times each, and reports the rates, CPU per operation, their ratios, the
 // server's cores used and its resident memory idle and under load.
 func loadAgainstES256(b *testing.B, s *signInServer, unit string, clients int, op func(worker int) error) {
+	loadWindowsAgainstES256(b, s, unit, func(window time.Duration) (int, error) {
+		var done atomic.Int64
+		var wg sync.WaitGroup
+		var failed atomic.Pointer[error]
+		began := time.Now()
+		for w := range clients {
+			wg.Go(func() {
+				for time.Since(began) < window {
+					if err := op(w); err != nil {
+						failed.CompareAndSwap(nil, &err)
+						return
+					}
+					done.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if err := failed.Load(); err != nil {
+			return 0, *err
+		}
+		return int(done.Load()), nil
+	})
+}
+
+// loadWindowsAgainstES256 is loadAgainstES256 with any load generator:
+// load runs for a window and returns the operations done.
+func loadWindowsAgainstES256(b *testing.B, s *signInServer, unit string, load func(window time.Duration) (int, error)) {
 	ref := startES256Child(b)
 	ref.run(b, 200*time.Millisecond)
 	idleRSS := rssKiB(b, s.cmd.Process.Pid)
@@ -106,8 +133,6 @@ func loadAgainstES256(b *testing.B, s *signInServer, unit string, clients int, o
 	var opWall, opCPU, refWall, refCPU time.Duration
 	var peakRSS atomic.Int64
 	runOps := func() {
-		var done atomic.Int64
-		var wg sync.WaitGroup
 		cpu, _ := pidCPU(b, s.cmd.Process.Pid)
 		began := time.Now()
 		stop := make(chan struct{})
@@ -123,23 +148,15 @@ func loadAgainstES256(b *testing.B, s *signInServer, unit string, clients int, o
 				}
 			}
 		}()
-		for w := range clients {
-			wg.Go(func() {
-				for time.Since(began) < grantWindow {
-					if err := op(w); err != nil {
-						b.Error(err)
-						return
-					}
-					done.Add(1)
-				}
-			})
-		}
-		wg.Wait()
+		done, err := load(grantWindow)
 		close(stop)
+		if err != nil {
+			b.Error(err)
+		}
 		opWall += time.Since(began)
 		after, _ := pidCPU(b, s.cmd.Process.Pid)
 		opCPU += after - cpu
-		ops += int(done.Load())
+		ops += done
 	}
 	runReference := func() {
 		n, wall, cpu := ref.run(b, grantWindow)
@@ -214,17 +231,24 @@ func BenchmarkIntrospection(b *testing.B) {
 	eachBenchBackend(b, func(b *testing.B, env []string) {
 		p := startProviderBench(b, env)
 		tok := p.tokens(b, "openid", "", "")
-		loadAgainstES256(b, p.signInServer, "introspections", 8, func(int) error {
-			var out struct {
-				Active bool `json:"active"`
-			}
-			if err := p.post("/oauth/v2/introspect", url.Values{"token": {tok.AccessToken}}, &out); err != nil {
-				return err
-			}
-			if !out.Active {
-				return fmt.Errorf("the token is inactive")
-			}
-			return nil
+		b.Run("go-clients", func(b *testing.B) {
+			loadAgainstES256(b, p.signInServer, "introspections", 8, func(int) error {
+				var out struct {
+					Active bool `json:"active"`
+				}
+				if err := p.post("/oauth/v2/introspect", url.Values{"token": {tok.AccessToken}}, &out); err != nil {
+					return err
+				}
+				if !out.Active {
+					return fmt.Errorf("the token is inactive")
+				}
+				return nil
+			})
+		})
+		b.Run("wrk", func(b *testing.B) {
+			form := url.Values{"token": {tok.AccessToken}}.Encode()
+			loadWindowsAgainstES256(b, p.signInServer, "introspections",
+				wrkLoad(b, p.url, "/oauth/v2/introspect", form, p.conf.ClientID, p.secret, `"active":true`, 8))
 		})
 	})
 }

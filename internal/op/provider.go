@@ -155,9 +155,11 @@ func (p *Provider) issuer(r *http.Request) (instance.Instance, string) {
 	return inst, inst.Issuer(p.d.ExternalURL)
 }
 
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
+	if hdr := w.Header(); len(hdr["Content-Type"]) == 0 {
+		hdr["Content-Type"] = jsonContentType // shared: Set replaces, never writes into it
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

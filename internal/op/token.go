@@ -69,9 +69,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Pragma", "no-cache")
+	w.Header()["Pragma"] = noCache
 	writeJSON(w, http.StatusOK, resp)
 }
+
+var noCache = []string{"no-cache"} // shared: Set replaces, never writes into it
 
 // presentsClient reports whether a request carries client credentials of
 // any method, or names a client.

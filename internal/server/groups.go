@@ -88,7 +88,7 @@ func (s *Server) inGroup(g Group, h http.Handler) http.Handler {
 
 func api(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", apiCSP)
+		w.Header()["Content-Security-Policy"] = apiCSPValue
 		h.ServeHTTP(w, r)
 	})
 }
@@ -119,8 +119,9 @@ func pages(h http.Handler) http.Handler {
 
 func (s *Server) oauth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", apiCSP)
-		w.Header().Set("Cache-Control", "no-store")
+		hdr := w.Header()
+		hdr["Content-Security-Policy"] = apiCSPValue
+		hdr["Cache-Control"] = noStoreValue
 		h.ServeHTTP(w, s.certs.capture(r))
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"strings"
 	"sync"
 )
@@ -38,37 +39,40 @@ type KeyDeriver interface {
 type hasher struct {
 	ring KeyDeriver
 	mu   sync.Mutex
-	keys map[string][]byte // key ring id -> derived key
+	// macs holds, per key ring id, HMACs keyed with the derived key, reset
+	// and reused: keying one hashes two blocks and allocates its state.
+	macs map[string]*sync.Pool
 }
 
-func newHasher(ring KeyDeriver) *hasher { return &hasher{ring: ring, keys: map[string][]byte{}} }
+func newHasher(ring KeyDeriver) *hasher { return &hasher{ring: ring, macs: map[string]*sync.Pool{}} }
 
-func (h *hasher) key(id string) ([]byte, error) {
+func (h *hasher) pool(id string) (*sync.Pool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if k, ok := h.keys[id]; ok {
-		return k, nil
+	if p, ok := h.macs[id]; ok {
+		return p, nil
 	}
 	k, err := h.ring.DeriveKey(id, hashPurpose)
 	if err != nil {
 		return nil, err
 	}
-	h.keys[id] = k
-	return k, nil
+	p := &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}
+	h.macs[id] = p
+	return p, nil
 }
 
 // hash returns HMAC-SHA-256(key, instance NUL clientID NUL secret).
 func (h *hasher) hash(keyID, instanceID, clientID, secret string) ([]byte, error) {
-	k, err := h.key(keyID)
+	p, err := h.pool(keyID)
 	if err != nil {
 		return nil, fmt.Errorf("client: secret key: %w", err)
 	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte(instanceID))
-	m.Write([]byte{0})
-	m.Write([]byte(clientID))
-	m.Write([]byte{0})
-	m.Write([]byte(secret))
+	m := p.Get().(hash.Hash)
+	defer p.Put(m)
+	m.Reset()
+	msg := make([]byte, 0, len(instanceID)+len(clientID)+len(secret)+2)
+	msg = append(append(append(append(append(msg, instanceID...), 0), clientID...), 0), secret...)
+	m.Write(msg)
 	return m.Sum(nil), nil
 }
 

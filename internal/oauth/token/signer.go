@@ -69,7 +69,7 @@ func (s *Signer) Sign(typ string, claims any) (string, error) {
 		return "", fmt.Errorf("token: encode claims: %w", err)
 	}
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
+	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(s.signatureSize()))
 	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
@@ -79,6 +79,15 @@ func (s *Signer) Sign(typ string, claims any) (string, error) {
 	}
 	buf = append(buf, '.')
 	return string(enc.AppendEncode(buf, sig)), nil
+}
+
+// signatureSize is the length of the key's signatures: 64 bytes for
+// ES256 (R and S) and EdDSA, the modulus's for RS256.
+func (s *Signer) signatureSize() int {
+	if k, ok := s.key.(*rsa.PrivateKey); ok {
+		return k.Size()
+	}
+	return 64
 }
 
 func (s *Signer) signature(input []byte) ([]byte, error) {
