@@ -128,7 +128,8 @@ func (c *es256Child) run(b *testing.B, d time.Duration) (int, time.Duration, tim
 }
 
 // benchApplication creates, through the API, a project in the
-// administrator's organization and an application of spec in it, and
+// administrator's organization (named after the application) and an
+// application of spec in it, and
 // returns its client id and secret.
 func (s *signInServer) benchApplication(b *testing.B, spec map[string]any) (clientID, secret string) {
 	decode := func(r timedCall, v any) {
@@ -156,7 +157,7 @@ func (s *signInServer) benchApplication(b *testing.B, spec map[string]any) (clie
 	var project struct {
 		Project struct{ ID string } `json:"project"`
 	}
-	decode(s.call(b, http.MethodPost, "/v1/projects", map[string]any{"organizationId": me.User.OrganizationID, "name": "bench"}), &project)
+	decode(s.call(b, http.MethodPost, "/v1/projects", map[string]any{"organizationId": me.User.OrganizationID, "name": "bench " + fmt.Sprint(spec["name"])}), &project)
 	var app struct {
 		Application  struct{ ClientID string } `json:"application"`
 		ClientSecret string                    `json:"clientSecret"`

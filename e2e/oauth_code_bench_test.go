@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
+	"github.com/castellan-iam/castellan/internal/oauth/token"
 )
 
 // The benchmarks of the provider's user-facing grants run the real binary
@@ -249,6 +250,31 @@ func BenchmarkIntrospection(b *testing.B) {
 			form := url.Values{"token": {tok.AccessToken}}.Encode()
 			loadWindowsAgainstES256(b, p.signInServer, "introspections",
 				wrkLoad(b, p.url, "/oauth/v2/introspect", form, p.conf.ClientID, p.secret, `"active":true`, 8))
+		})
+		// An opaque access token (a client_credentials token of an
+		// application that issues them), introspected by its client: the
+		// token's row is read at every call.
+		b.Run("opaque/wrk", func(b *testing.B) {
+			id, secret := p.benchApplication(b, map[string]any{"name": "worker", "grantTypes": []string{"client_credentials"},
+				"accessTokenType": "ACCESS_TOKEN_TYPE_OPAQUE"})
+			req, _ := http.NewRequest(http.MethodPost, p.url+"/oauth/v2/token", strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(id, secret)
+			resp, err := p.client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out struct {
+				AccessToken string `json:"access_token"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if err != nil || !strings.HasPrefix(out.AccessToken, token.OpaquePrefix) {
+				b.Fatalf("opaque token: %v %q", err, out.AccessToken)
+			}
+			form := url.Values{"token": {out.AccessToken}}.Encode()
+			loadWindowsAgainstES256(b, p.signInServer, "introspections",
+				wrkLoad(b, p.url, "/oauth/v2/introspect", form, id, secret, `"active":true`, 8))
 		})
 	})
 }
