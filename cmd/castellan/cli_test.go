@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/castellan-iam/castellan/internal/api"
@@ -63,8 +64,8 @@ func subcommands(usage string) []string {
 func everyCommand() [][]string {
 	commands := [][]string{{"start"}, {"migrate"}, {"projections"}, {"projections", "list"}, {"projections", "rebuild"},
 		{"keys"}, {"keys", "generate"}, {"tokens"}, {"tokens", "create"}, {"admin"}, {"admin", "recover"}, {"audit"}, {"audit", "verify"}, {"audit", "archive"}, {"audit", "verify-archive"}, {"audit", "restore"},
-		{"users"}, {"orgs"}, {"user-types"}, {"roles"}, {"trust-sets"}, {"events"}, {"me"}, {"version"}, {"help"}}
-	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage, "roles": rolesUsage, "trust-sets": trustSetsUsage, "events": eventsUsage} {
+		{"users"}, {"orgs"}, {"user-types"}, {"roles"}, {"trust-sets"}, {"events"}, {"history"}, {"me"}, {"version"}, {"help"}}
+	for group, usage := range map[string]string{"users": usersUsage, "orgs": orgsUsage, "user-types": userTypesUsage, "roles": rolesUsage, "trust-sets": trustSetsUsage, "events": eventsUsage, "history": historyUsage} {
 		for _, name := range subcommands(usage) {
 			commands = append(commands, []string{group, name})
 		}
@@ -273,6 +274,41 @@ func TestAPICommandsReachTheInstanceOfTheirHost(t *testing.T) {
 	rest, _, err := castellan(t, "events", "export", "--after", first)
 	if err != nil || strings.Count(rest, "\n") != len(lines)-1 {
 		t.Fatalf("a resumed export: %v, %d lines of %d", err, strings.Count(rest, "\n"), len(lines))
+	}
+
+	// History: the organization as it was before a rename, the rename as
+	// a diff, the administrator's memberships; mistakes named.
+	before := time.Now().UTC()
+	var org struct{ Name string }
+	if out, _, err := castellan(t, "orgs", "get", env.OrgID); err != nil || json.Unmarshal([]byte(out), &org) != nil || org.Name == "" {
+		t.Fatalf("orgs get: %v\n%s", err, out)
+	}
+	if _, _, err := castellan(t, "orgs", "rename", env.OrgID, "Renamed for history"); err != nil {
+		t.Fatalf("orgs rename: %v", err)
+	}
+	out, _, err = castellan(t, "history", "org", env.OrgID, "--at", before.Format(time.RFC3339Nano))
+	if err != nil || !strings.Contains(out, `"Name": "`+org.Name+`"`) || strings.Contains(out, "Renamed for history") {
+		t.Fatalf("history org: %v\n%s", err, out)
+	}
+	out, _, err = castellan(t, "history", "diff", "org", env.OrgID, "--from", before.Format(time.RFC3339Nano))
+	if err != nil || !strings.Contains(out, org.Name) || !strings.Contains(out, "Renamed for history") {
+		t.Fatalf("history diff org: %v\n%s", err, out)
+	}
+	if out, _, err := castellan(t, "history", "memberships", env.AdminID, "--at", time.Now().UTC().Format(time.RFC3339Nano)); err != nil || !strings.Contains(out, `"instance.owner"`) {
+		t.Fatalf("history memberships: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"history", "org", env.OrgID}, "--at is required"},
+		{[]string{"history", "org", env.OrgID, "--at", "yesterday"}, `--at: "yesterday" is not a moment`},
+		{[]string{"history", "diff", "planet", "X", "--from", "2026-01-01"}, `"planet" is not one of user, org`},
+		{[]string{"history", "diff", "org", env.OrgID, "--from", "2026-03-02", "--to", "2026-03-01"}, "--to (2026-03-01T00:00:00Z) is before --from"},
+	} {
+		if _, _, err := castellan(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("castellan %s: %v, want %q", strings.Join(tc.args, " "), err, tc.want)
+		}
 	}
 
 	_, _, err = castellan(t, "users", "create", "--org", env.OrgID, "--login-name", "")

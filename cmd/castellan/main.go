@@ -47,6 +47,9 @@ CASTELLAN_TOKEN):
   castellan roles COMMAND                     list, permissions, define, change, remove
   castellan trust-sets COMMAND                list, get, create, update, delete
   castellan events export                     the audit trail as JSON Lines, resumable
+  castellan history COMMAND                   objects and access as they were at a moment, and diffs:
+                                              user, org, user-type, project, memberships,
+                                              authorizations, role-holders, permission-holders, diff
   castellan me                                the calling user
   castellan version                           print the version
   castellan help                              this text
@@ -180,6 +183,8 @@ func dispatch(ctx context.Context, args []string, s streams) error {
 		return trustSetsCommand(ctx, rest, s)
 	case "events":
 		return eventsCommand(ctx, rest, s)
+	case "history":
+		return historyCommand(ctx, rest, s)
 	case "me":
 		return meCommand(ctx, rest, s)
 	case "version", "--version":
