@@ -1,7 +1,9 @@
 package api
 
 import (
+	"compress/gzip"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"net/http"
@@ -73,6 +75,16 @@ func NewHandler(log *slog.Logger, services ...Service) (*Handler, error) {
 		connect.WithCodec(jsonCodec{name: "json"}),
 		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
 		connect.WithCodec(protoCodec{}),
+		// Responses a client accepts gzipped are compressed at gzip's
+		// fastest level: a search page of 50 users took a tenth of its
+		// API time to compress at the default level, for a few percent
+		// fewer bytes than the fastest (docs/benchmarks.md).
+		connect.WithCompression("gzip",
+			func() connect.Decompressor { return &gzip.Reader{} },
+			func() connect.Compressor {
+				w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+				return w
+			}),
 	}
 	h := &Handler{mux: http.NewServeMux()}
 	h.handle("GET "+openAPIPath, http.HandlerFunc(serveOpenAPI))
