@@ -254,9 +254,9 @@ func BenchmarkIntrospection(b *testing.B) {
 		// An opaque access token (a client_credentials token of an
 		// application that issues them), introspected by its client: the
 		// token's row is read at every call.
+		id, secret := p.benchApplication(b, map[string]any{"name": "worker", "grantTypes": []string{"client_credentials"},
+			"accessTokenType": "ACCESS_TOKEN_TYPE_OPAQUE"})
 		b.Run("opaque/wrk", func(b *testing.B) {
-			id, secret := p.benchApplication(b, map[string]any{"name": "worker", "grantTypes": []string{"client_credentials"},
-				"accessTokenType": "ACCESS_TOKEN_TYPE_OPAQUE"})
 			req, _ := http.NewRequest(http.MethodPost, p.url+"/oauth/v2/token", strings.NewReader("grant_type=client_credentials"))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.SetBasicAuth(id, secret)

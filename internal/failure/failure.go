@@ -115,6 +115,9 @@ func KindOf(err error) Kind {
 
 // Is reports whether err's chain holds an *Error of kind k.
 func Is(err error, k Kind) bool {
+	if err == nil {
+		return false // and no allocation for errors.As's target
+	}
 	var e *Error
 	return errors.As(err, &e) && e.Kind == k
 }
