@@ -48,6 +48,29 @@ func (s *Schema) FilterReadable(traits []byte, role Role) ([]byte, error) {
 	return encodeJSON(out)
 }
 
+// ReadsAll reports whether role may read every field of the schema, so
+// that FilterReadable would remove nothing: a reader that only passes the
+// traits on as a value (the API's users) may skip it. FilterReadable also
+// re-encodes; the stored traits are as the write path validated them.
+func (s *Schema) ReadsAll(role Role) bool { return role.valid() && s.readsAll[role] }
+
+// readsAll reports whether role may read f and everything below it (an
+// undeclared property takes its object's access).
+func readsAll(f *field, role Role) bool {
+	if f == nil {
+		return true
+	}
+	if f.access.of(role)&modeRead == 0 {
+		return false
+	}
+	for _, c := range f.children {
+		if !readsAll(c, role) {
+			return false
+		}
+	}
+	return true
+}
+
 // filterReadable returns v as role may see it, and whether anything is left.
 func filterReadable(f *field, v any, role Role) (any, bool) {
 	readable := f.access.of(role)&modeRead != 0

@@ -236,3 +236,41 @@ func TestNumbersEqual(t *testing.T) {
 		}
 	}
 }
+
+// ReadsAll lets a reader skip FilterReadable: when it holds, the filter
+// keeps every value; when a role may not read some field, it does not hold.
+func TestReadsAll(t *testing.T) {
+	s := compileEmployee(t)
+	if s.ReadsAll(Self) {
+		t.Fatal("self reads all, but may not read salary_band")
+	}
+	if !s.ReadsAll(Admin) {
+		t.Fatal("admin may read every field but ReadsAll says not")
+	}
+	if Role(0).valid() || s.ReadsAll(Role(0)) {
+		t.Fatal("the zero role reads all")
+	}
+	out, err := s.FilterReadable([]byte(employee), Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(employee), &want); err != nil {
+		t.Fatal(err)
+	}
+	if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+		t.Fatalf("admin's filtered traits %s differ from the stored %s", g, w)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

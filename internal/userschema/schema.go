@@ -47,6 +47,9 @@ type Schema struct {
 	// limitErr is why Compile refuses the document although it compiles:
 	// its cost is above MaxSchemaCost, a limit CompileStored does not apply.
 	limitErr error
+	// readsAll tells, per Role, whether the role may read every field, so
+	// that FilterReadable has nothing to remove.
+	readsAll [Admin + 1]bool
 }
 
 // UniqueScope is where a unique field's value must be unique.
@@ -193,7 +196,7 @@ func build(id string, revision int, document []byte) (*Schema, error) {
 		return nil, err
 	}
 	cost, limitErr := boundCost(validator, anchors)
-	return &Schema{
+	return withReadsAll(&Schema{
 		id:             id,
 		revision:       revision,
 		document:       bytes.Clone(document),
@@ -206,7 +209,14 @@ func build(id string, revision int, document []byte) (*Schema, error) {
 		authenticators: w.authenticators,
 		cost:           cost,
 		limitErr:       limitErr,
-	}, nil
+	}), nil
+}
+
+func withReadsAll(s *Schema) *Schema {
+	for _, r := range []Role{Self, Admin} {
+		s.readsAll[r] = readsAll(s.root, r)
+	}
+	return s
 }
 
 // boundCost computes the schema's cost up to the run-time budget, which is
