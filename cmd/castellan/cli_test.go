@@ -287,7 +287,8 @@ func TestAPICommandsReachTheInstanceOfTheirHost(t *testing.T) {
 		t.Fatalf("orgs rename: %v", err)
 	}
 	out, _, err = castellan(t, "history", "org", env.OrgID, "--at", before.Format(time.RFC3339Nano))
-	if err != nil || !strings.Contains(out, `"Name": "`+org.Name+`"`) || strings.Contains(out, "Renamed for history") {
+	var then struct{ Organization struct{ Name string } }
+	if err != nil || json.Unmarshal([]byte(out), &then) != nil || then.Organization.Name != org.Name {
 		t.Fatalf("history org: %v\n%s", err, out)
 	}
 	out, _, err = castellan(t, "history", "diff", "org", env.OrgID, "--from", before.Format(time.RFC3339Nano))
