@@ -210,15 +210,25 @@ func BenchmarkRefreshGrants(b *testing.B) {
 				for i := range refresh {
 					refresh[i] = p.tokens(b, scope, "", "").RefreshToken
 				}
-				loadAgainstES256(b, p.signInServer, "refreshes", clients, func(w int) error {
-					var out struct {
-						RefreshToken string `json:"refresh_token"`
+				b.Run("go-clients", func(b *testing.B) {
+					loadAgainstES256(b, p.signInServer, "refreshes", clients, func(w int) error {
+						var out struct {
+							RefreshToken string `json:"refresh_token"`
+						}
+						if err := p.post("/oauth/v2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[w]}}, &out); err != nil {
+							return err
+						}
+						refresh[w] = out.RefreshToken
+						return nil
+					})
+				})
+				b.Run("wrk", func(b *testing.B) {
+					// Grants of their own: the Go clients' tokens moved on.
+					tokens := make([]string, clients)
+					for i := range tokens {
+						tokens[i] = p.tokens(b, scope, "", "").RefreshToken
 					}
-					if err := p.post("/oauth/v2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[w]}}, &out); err != nil {
-						return err
-					}
-					refresh[w] = out.RefreshToken
-					return nil
+					loadWindowsAgainstES256(b, p.signInServer, "refreshes", wrkRefreshLoad(b, p.url, p.conf.ClientID, p.secret, tokens))
 				})
 			})
 		}

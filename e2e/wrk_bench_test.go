@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +64,70 @@ end
 			return 0, fmt.Errorf("wrk: %s wrong answers and %s errors of %d requests", m[2], m[3], n)
 		}
 		return n, nil
+	}
+}
+
+// wrkRefreshLoad is wrkLoad for refresh grants: a refresh token changes at
+// every call, so each of wrk's connections (one per thread) keeps its own
+// grant's token and sends the one its last answer gave. tokens are the
+// grants' first refresh tokens, one per connection.
+func wrkRefreshLoad(b *testing.B, baseURL, user, pass string, tokens []string) func(time.Duration) (int, error) {
+	b.Helper()
+	bin, err := exec.LookPath("wrk")
+	if err != nil {
+		b.Skip("wrk is not installed (apt-get install wrk); the Go clients' variant measures the same")
+	}
+	quoted := make([]string, len(tokens))
+	for i, t := range tokens {
+		quoted[i] = strconv.Quote(t)
+	}
+	script := filepath.Join(b.TempDir(), "refresh.lua")
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+	lua := fmt.Sprintf(`local tokens = {%s}
+local next_id = 1
+local threads = {}
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  token = tokens[id]
+  bad = 0
+end
+local headers = {["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "Basic %s"}
+function request()
+  return wrk.format("POST", "/oauth/v2/token", headers, "grant_type=refresh_token&refresh_token=" .. token)
+end
+function response(status, hdrs, body)
+  local t = string.match(body, '"refresh_token":"([^"]+)"')
+  if status ~= 200 or t == nil then bad = bad + 1 else token = t end
+end
+function done(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("bad") end
+  local e = summary.errors
+  io.write(string.format("castellan: requests=%%d bad=%%d errors=%%d\n", summary.requests, n, e.connect + e.read + e.write + e.status + e.timeout))
+end
+`, strings.Join(quoted, ", "), auth)
+	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	result := regexp.MustCompile(`castellan: requests=(\d+) bad=(\d+) errors=(\d+)`)
+	return func(window time.Duration) (int, error) {
+		n := len(tokens)
+		out, err := exec.Command(bin, fmt.Sprintf("-t%d", n), fmt.Sprintf("-c%d", n), fmt.Sprintf("-d%ds", int(window.Seconds())), "-s", script, baseURL+"/oauth/v2/token").CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("wrk: %v\n%s", err, out)
+		}
+		m := result.FindSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("wrk printed no result:\n%s", out)
+		}
+		done, _ := strconv.Atoi(string(m[1]))
+		if string(m[2]) != "0" || string(m[3]) != "0" {
+			return 0, fmt.Errorf("wrk: %s wrong answers and %s errors of %d requests", m[2], m[3], done)
+		}
+		return done, nil
 	}
 }
