@@ -223,12 +223,16 @@ func BenchmarkRefreshGrants(b *testing.B) {
 					})
 				})
 				b.Run("wrk", func(b *testing.B) {
-					// Grants of their own: the Go clients' tokens moved on.
-					tokens := make([]string, clients)
-					for i := range tokens {
-						tokens[i] = p.tokens(b, scope, "", "").RefreshToken
+					// Twice the Go clients' connections: each waits for its
+					// commit to reach the disk, and more of them share one.
+					grants := func() []string {
+						tokens := make([]string, 2*clients)
+						for i := range tokens {
+							tokens[i] = p.tokens(b, scope, "", "").RefreshToken
+						}
+						return tokens
 					}
-					loadWindowsAgainstES256(b, p.signInServer, "refreshes", wrkRefreshLoad(b, p.url, p.conf.ClientID, p.secret, tokens))
+					loadWindowsAgainstES256(b, p.signInServer, "refreshes", wrkRefreshLoad(b, p.url, p.conf.ClientID, p.secret, grants))
 				})
 			})
 		}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -69,21 +70,27 @@ end
 
 // wrkRefreshLoad is wrkLoad for refresh grants: a refresh token changes at
 // every call, so each of wrk's connections (one per thread) keeps its own
-// grant's token and sends the one its last answer gave. tokens are the
-// grants' first refresh tokens, one per connection.
-func wrkRefreshLoad(b *testing.B, baseURL, user, pass string, tokens []string) func(time.Duration) (int, error) {
+// grant's token and sends the one its last answer gave. Each window starts
+// from grants of its own, from grants(): when wrk stops, a request in
+// flight may have rotated its token unseen, and sending the old one again
+// would (rightly) revoke the grant. Getting the grants is inside the
+// window's server CPU: 8 authorization code flows, about 1% of a window.
+func wrkRefreshLoad(b *testing.B, baseURL, user, pass string, grants func() []string) func(time.Duration) (int, error) {
 	b.Helper()
 	bin, err := exec.LookPath("wrk")
 	if err != nil {
 		b.Skip("wrk is not installed (apt-get install wrk); the Go clients' variant measures the same")
 	}
-	quoted := make([]string, len(tokens))
-	for i, t := range tokens {
-		quoted[i] = strconv.Quote(t)
-	}
 	script := filepath.Join(b.TempDir(), "refresh.lua")
 	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
-	lua := fmt.Sprintf(`local tokens = {%s}
+	result := regexp.MustCompile(`castellan: requests=(\d+) bad=(\d+) errors=(\d+)`)
+	return func(window time.Duration) (int, error) {
+		tokens := grants()
+		quoted := make([]string, len(tokens))
+		for i, t := range tokens {
+			quoted[i] = strconv.Quote(t)
+		}
+		lua := fmt.Sprintf(`local tokens = {%s}
 local next_id = 1
 local threads = {}
 function setup(thread)
@@ -101,7 +108,12 @@ function request()
 end
 function response(status, hdrs, body)
   local t = string.match(body, '"refresh_token":"([^"]+)"')
-  if status ~= 200 or t == nil then bad = bad + 1 else token = t end
+  if status ~= 200 or t == nil then
+    if bad == 0 then io.write("castellan: first wrong answer: ", status, " ", body, "\n") end
+    bad = bad + 1
+  else
+    token = t
+  end
 end
 function done(summary, latency, requests)
   local n = 0
@@ -110,11 +122,9 @@ function done(summary, latency, requests)
   io.write(string.format("castellan: requests=%%d bad=%%d errors=%%d\n", summary.requests, n, e.connect + e.read + e.write + e.status + e.timeout))
 end
 `, strings.Join(quoted, ", "), auth)
-	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	result := regexp.MustCompile(`castellan: requests=(\d+) bad=(\d+) errors=(\d+)`)
-	return func(window time.Duration) (int, error) {
+		if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
+			return 0, err
+		}
 		n := len(tokens)
 		out, err := exec.Command(bin, fmt.Sprintf("-t%d", n), fmt.Sprintf("-c%d", n), fmt.Sprintf("-d%ds", int(window.Seconds())), "-s", script, baseURL+"/oauth/v2/token").CombinedOutput()
 		if err != nil {
@@ -126,7 +136,8 @@ end
 		}
 		done, _ := strconv.Atoi(string(m[1]))
 		if string(m[2]) != "0" || string(m[3]) != "0" {
-			return 0, fmt.Errorf("wrk: %s wrong answers and %s errors of %d requests", m[2], m[3], done)
+			first, _, _ := strings.Cut(string(out[max(0, bytes.Index(out, []byte("castellan: first"))):]), "\n")
+			return 0, fmt.Errorf("wrk: %s wrong answers and %s errors of %d requests (%s)", m[2], m[3], done, first)
 		}
 		return done, nil
 	}
