@@ -2,7 +2,6 @@ package eventstore_test
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -84,11 +83,11 @@ FROM `
 					if err != nil {
 						t.Fatal(err)
 					}
-					explain, want := "EXPLAIN ", tc.postgres
+					want := tc.postgres
 					if db.Dialect == database.SQLite {
-						explain, want = "EXPLAIN QUERY PLAN ", tc.sqlite
+						want = tc.sqlite
 					}
-					plan := explainPlan(t, db, explain+q, args)
+					plan := strings.Join(dbtest.Explain(t, db, q, args...), "\n")
 					if !regexp.MustCompile(want).MatchString(plan) {
 						t.Fatalf("plan of %s:\n%s\nwant %s", q, plan, want)
 					}
@@ -99,30 +98,4 @@ FROM `
 			}
 		})
 	}
-}
-
-func explainPlan(t *testing.T, db *database.DB, q string, args []any) string {
-	t.Helper()
-	rows, err := db.IndexReader().Query(q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var b strings.Builder
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintln(&b, vals[len(vals)-1])
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }

@@ -60,37 +60,6 @@ SELECT $1, 'u' || n, '/profile/family_name', 'F' || (i % 200), 'user' || n, i * 
 	}
 }
 
-// explain returns the plan of q as lines of text.
-func explain(t *testing.T, db *database.DB, q query) []string {
-	t.Helper()
-	prefix := "EXPLAIN "
-	if db.Dialect == database.SQLite {
-		prefix = "EXPLAIN QUERY PLAN "
-	}
-	rows, err := db.IndexReader().QueryContext(ctx, prefix+q.sql, q.args...)
-	if err != nil {
-		t.Fatalf("explain %s: %v", q.sql, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprint(vals[len(vals)-1]))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestSearchPlans checks, on each backend, that every filter and sort
 // order reads the index its plan names, and nothing else of size: no
 // scan of a table, no index walked that the search did not choose, no
@@ -317,7 +286,7 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 				queries["continuation"] = p.continuation(c, created)
 			}
 			for name, q := range queries {
-				plan := explain(t, db, q)
+				plan := dbtest.Explain(t, db, q.sql, q.args...)
 				if testing.Verbose() {
 					t.Logf("%s: %s\n  %s", name, q.sql, strings.Join(plan, "\n  "))
 				}
