@@ -38,76 +38,68 @@ administrator asks about its own organization only. Needs event.read.
 type historyAt struct {
 	synopsis, summary string
 	args              int
-	ask               func(ctx context.Context, api *client.Client, args []string, at *timestamppb.Timestamp) (proto.Message, error)
+	ask               askAt
 }
+
+type (
+	askAt   func(ctx context.Context, api *client.Client, args []string, at *timestamppb.Timestamp) (proto.Message, error)
+	askDiff func(ctx context.Context, api *client.Client, id string, from, to *timestamppb.Timestamp) (proto.Message, error)
+	ts      = *timestamppb.Timestamp
+)
 
 func historyQuestions() map[string]historyAt {
 	return map[string]historyAt{
 		"user": {"USER_ID", "Prints a user as it was at --at.", 1,
-			func(ctx context.Context, api *client.Client, a []string, at *timestamppb.Timestamp) (proto.Message, error) {
-				r, err := api.Events.GetUserAt(ctx, connect.NewRequest(&eventv1.GetUserAtRequest{UserId: a[0], Time: at}))
-				return msg(r, err)
+			func(ctx context.Context, api *client.Client, a []string, at ts) (proto.Message, error) {
+				return msg(api.Events.GetUserAt(ctx, connect.NewRequest(&eventv1.GetUserAtRequest{UserId: a[0], Time: at})))
 			}},
 		"org": {"ORG_ID", "Prints an organization as it was at --at.", 1,
-			func(ctx context.Context, api *client.Client, a []string, at *timestamppb.Timestamp) (proto.Message, error) {
-				r, err := api.Events.GetOrganizationAt(ctx, connect.NewRequest(&eventv1.GetOrganizationAtRequest{OrganizationId: a[0], Time: at}))
-				return msg(r, err)
+			func(ctx context.Context, api *client.Client, a []string, at ts) (proto.Message, error) {
+				return msg(api.Events.GetOrganizationAt(ctx, connect.NewRequest(&eventv1.GetOrganizationAtRequest{OrganizationId: a[0], Time: at})))
 			}},
 		"user-type": {"TYPE_ID", "Prints a user type and its schema as they were at --at.", 1,
-			func(ctx context.Context, api *client.Client, a []string, at *timestamppb.Timestamp) (proto.Message, error) {
-				r, err := api.Events.GetUserTypeAt(ctx, connect.NewRequest(&eventv1.GetUserTypeAtRequest{UserTypeId: a[0], Time: at}))
-				return msg(r, err)
+			func(ctx context.Context, api *client.Client, a []string, at ts) (proto.Message, error) {
+				return msg(api.Events.GetUserTypeAt(ctx, connect.NewRequest(&eventv1.GetUserTypeAtRequest{UserTypeId: a[0], Time: at})))
 			}},
 		"project": {"PROJECT_ID", "Prints a project with its roles, grants and applications as they were at --at.", 1,
-			func(ctx context.Context, api *client.Client, a []string, at *timestamppb.Timestamp) (proto.Message, error) {
-				r, err := api.Events.GetProjectAt(ctx, connect.NewRequest(&eventv1.GetProjectAtRequest{ProjectId: a[0], Time: at}))
-				return msg(r, err)
+			func(ctx context.Context, api *client.Client, a []string, at ts) (proto.Message, error) {
+				return msg(api.Events.GetProjectAt(ctx, connect.NewRequest(&eventv1.GetProjectAtRequest{ProjectId: a[0], Time: at})))
 			}},
 		"memberships": {"USER_ID", "Prints the memberships and roles a user held at --at.", 1,
-			func(ctx context.Context, api *client.Client, a []string, at *timestamppb.Timestamp) (proto.Message, error) {
-				r, err := api.Events.ListMembershipsAt(ctx, connect.NewRequest(&eventv1.ListMembershipsAtRequest{UserId: a[0], Time: at}))
-				return msg(r, err)
+			func(ctx context.Context, api *client.Client, a []string, at ts) (proto.Message, error) {
+				return msg(api.Events.ListMembershipsAt(ctx, connect.NewRequest(&eventv1.ListMembershipsAtRequest{UserId: a[0], Time: at})))
 			}},
 		"authorizations": {"USER_ID", "Prints a user's authorizations in projects as they were at --at.", 1,
-			func(ctx context.Context, api *client.Client, a []string, at *timestamppb.Timestamp) (proto.Message, error) {
-				r, err := api.Events.ListAuthorizationsAt(ctx, connect.NewRequest(&eventv1.ListAuthorizationsAtRequest{UserId: a[0], Time: at}))
-				return msg(r, err)
+			func(ctx context.Context, api *client.Client, a []string, at ts) (proto.Message, error) {
+				return msg(api.Events.ListAuthorizationsAt(ctx, connect.NewRequest(&eventv1.ListAuthorizationsAtRequest{UserId: a[0], Time: at})))
 			}},
 		"role-holders": {"PROJECT_ID ROLE", "Prints the users who held a project's role at --at, with the events that granted and revoked it.", 2,
-			func(ctx context.Context, api *client.Client, a []string, at *timestamppb.Timestamp) (proto.Message, error) {
-				r, err := api.Events.ListRoleHoldersAt(ctx, connect.NewRequest(&eventv1.ListRoleHoldersAtRequest{ProjectId: a[0], Role: a[1], Time: at}))
-				return msg(r, err)
+			func(ctx context.Context, api *client.Client, a []string, at ts) (proto.Message, error) {
+				return msg(api.Events.ListRoleHoldersAt(ctx, connect.NewRequest(&eventv1.ListRoleHoldersAtRequest{ProjectId: a[0], Role: a[1], Time: at})))
 			}},
 	}
 }
 
 // historyDiffs are the objects "history diff" compares between two moments.
-func historyDiffs() map[string]func(ctx context.Context, api *client.Client, id string, from, to *timestamppb.Timestamp) (proto.Message, error) {
-	type ts = *timestamppb.Timestamp
-	return map[string]func(ctx context.Context, api *client.Client, id string, from, to *timestamppb.Timestamp) (proto.Message, error){
+func historyDiffs() map[string]askDiff {
+	return map[string]askDiff{
 		"user": func(ctx context.Context, api *client.Client, id string, from, to ts) (proto.Message, error) {
-			r, err := api.Events.DiffUser(ctx, connect.NewRequest(&eventv1.DiffUserRequest{UserId: id, From: from, To: to}))
-			return msg(r, err)
+			return msg(api.Events.DiffUser(ctx, connect.NewRequest(&eventv1.DiffUserRequest{UserId: id, From: from, To: to})))
 		},
 		"org": func(ctx context.Context, api *client.Client, id string, from, to ts) (proto.Message, error) {
-			r, err := api.Events.DiffOrganization(ctx, connect.NewRequest(&eventv1.DiffOrganizationRequest{OrganizationId: id, From: from, To: to}))
-			return msg(r, err)
+			return msg(api.Events.DiffOrganization(ctx, connect.NewRequest(&eventv1.DiffOrganizationRequest{OrganizationId: id, From: from, To: to})))
 		},
 		"user-type": func(ctx context.Context, api *client.Client, id string, from, to ts) (proto.Message, error) {
-			r, err := api.Events.DiffUserType(ctx, connect.NewRequest(&eventv1.DiffUserTypeRequest{UserTypeId: id, From: from, To: to}))
-			return msg(r, err)
+			return msg(api.Events.DiffUserType(ctx, connect.NewRequest(&eventv1.DiffUserTypeRequest{UserTypeId: id, From: from, To: to})))
 		},
 		"project": func(ctx context.Context, api *client.Client, id string, from, to ts) (proto.Message, error) {
-			r, err := api.Events.DiffProject(ctx, connect.NewRequest(&eventv1.DiffProjectRequest{ProjectId: id, From: from, To: to}))
-			return msg(r, err)
+			return msg(api.Events.DiffProject(ctx, connect.NewRequest(&eventv1.DiffProjectRequest{ProjectId: id, From: from, To: to})))
 		},
 		"memberships": func(ctx context.Context, api *client.Client, id string, from, to ts) (proto.Message, error) {
-			r, err := api.Events.DiffMemberships(ctx, connect.NewRequest(&eventv1.DiffMembershipsRequest{UserId: id, From: from, To: to}))
-			return msg(r, err)
+			return msg(api.Events.DiffMemberships(ctx, connect.NewRequest(&eventv1.DiffMembershipsRequest{UserId: id, From: from, To: to})))
 		},
 		"authorizations": func(ctx context.Context, api *client.Client, id string, from, to ts) (proto.Message, error) {
-			r, err := api.Events.DiffAuthorizations(ctx, connect.NewRequest(&eventv1.DiffAuthorizationsRequest{UserId: id, From: from, To: to}))
-			return msg(r, err)
+			return msg(api.Events.DiffAuthorizations(ctx, connect.NewRequest(&eventv1.DiffAuthorizationsRequest{UserId: id, From: from, To: to})))
 		},
 	}
 }
