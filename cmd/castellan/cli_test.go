@@ -298,6 +298,28 @@ func TestAPICommandsReachTheInstanceOfTheirHost(t *testing.T) {
 	if out, _, err := castellan(t, "history", "memberships", env.AdminID, "--at", time.Now().UTC().Format(time.RFC3339Nano)); err != nil || !strings.Contains(out, `"instance.owner"`) {
 		t.Fatalf("history memberships: %v\n%s", err, out)
 	}
+	// Every question about a user, asked of the administrator, answers
+	// JSON naming it (or its memberships and authorizations).
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for _, args := range [][]string{
+		{"history", "user", env.AdminID, "--at", now},
+		{"history", "authorizations", env.AdminID, "--at", now},
+		{"history", "diff", "user", env.AdminID, "--from", before.Format(time.RFC3339Nano)},
+		{"history", "diff", "memberships", env.AdminID, "--from", "2026-01-01"},
+		{"history", "diff", "authorizations", env.AdminID, "--from", "2026-01-01"},
+		{"history", "permission-holders", "user.write", "--at", now},
+	} {
+		out, _, err := castellan(t, args...)
+		var v map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &v) != nil {
+			t.Errorf("castellan %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[1] == "user" || args[1] == "permission-holders" {
+			if !strings.Contains(out, env.AdminID) {
+				t.Errorf("castellan %s does not name the administrator:\n%s", strings.Join(args, " "), out)
+			}
+		}
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
