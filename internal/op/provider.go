@@ -155,11 +155,18 @@ func (p *Provider) issuer(r *http.Request) (instance.Instance, string) {
 	return inst, inst.Issuer(p.d.ExternalURL)
 }
 
-var jsonContentType = []string{"application/json"}
+// Header values the provider's answers share rather than allocate, as
+// the server's security headers do (server.securityHeaderValues): a later
+// Header.Set replaces the slice and Header.Add appends past its capacity,
+// so none is ever written into.
+var (
+	jsonContentType = []string{"application/json"}
+	noCache         = []string{"no-cache"}
+)
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	if hdr := w.Header(); len(hdr["Content-Type"]) == 0 {
-		hdr["Content-Type"] = jsonContentType // shared: Set replaces, never writes into it
+		hdr["Content-Type"] = jsonContentType
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

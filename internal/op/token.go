@@ -73,8 +73,6 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-var noCache = []string{"no-cache"} // shared: Set replaces, never writes into it
-
 // presentsClient reports whether a request carries client credentials of
 // any method, or names a client.
 func presentsClient(r *http.Request, form url.Values) bool {
