@@ -52,6 +52,12 @@ const (
 	stampMargin = time.Minute
 )
 
+// boundedByTime reports whether f's time range is answered through
+// positions: one of an instance (the time index starts with it).
+func (f Filter) boundedByTime() bool {
+	return f.InstanceID != "" && (!f.CreatedFrom.IsZero() || !f.CreatedBefore.IsZero())
+}
+
 // timeBounds returns positions every event of instanceID created in
 // [from, before) lies strictly between (zero when there is none to bound
 // by): the newest event stamped more than stampMargin before from, and the

@@ -60,12 +60,18 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// Query returns the events matching f. It reads through
-// database.DB.IndexReader: each query is written for one index (leadColumn,
-// timeBounds), and on PostgreSQL no estimate then turns it into a scan of
-// a bitmap or the table followed by a sort.
+// Query returns the events matching f. A query of one instance that an
+// equality filter's index or a time range bounds (leadColumn, timeBounds)
+// reads through database.DB.IndexReader, so that on PostgreSQL no estimate
+// turns it into a scan of a bitmap or the table followed by a sort; the
+// others — subscriptions reading commit order, an aggregate's events —
+// through the reader pool, as their plans need no help.
 func (s *Store) Query(ctx context.Context, f Filter) ([]Event, error) {
-	return s.query(ctx, s.db.IndexReader(), s.db.Dialect, f)
+	pool := s.db.Reader()
+	if lead, _ := leadColumn(f); lead != "" || f.boundedByTime() {
+		pool = s.db.IndexReader()
+	}
+	return s.query(ctx, pool, s.db.Dialect, f)
 }
 
 // QueryTx returns the events matching f as seen inside tx, including events
@@ -196,7 +202,7 @@ func querySQL(ctx context.Context, q querier, d database.Dialect, f Filter) (str
 	// sorting them instead, and from estimating the range twice (once as
 	// times, once as the positions they bound).
 	created := "created_at"
-	if f.InstanceID != "" {
+	if f.boundedByTime() {
 		created = "created_at + 0"
 	}
 	if !f.CreatedFrom.IsZero() {
@@ -225,7 +231,7 @@ func querySQL(ctx context.Context, q querier, d database.Dialect, f Filter) (str
 	if !f.Until.IsZero() {
 		bound("<=", f.Until)
 	}
-	if f.InstanceID != "" && (!f.CreatedFrom.IsZero() || !f.CreatedBefore.IsZero()) {
+	if f.boundedByTime() {
 		lo, hi, err := timeBounds(ctx, q, f.InstanceID, f.CreatedFrom, f.CreatedBefore)
 		if err != nil {
 			return "", nil, err
