@@ -65,10 +65,16 @@ func OpenSQLite(path string) (*DB, error) {
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
-	// Reads map the file (up to SQLite's 2 GiB) rather than copy its
-	// pages into each connection's small cache: a search at a million
-	// users reads index and table pages all over the file.
-	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(ON)&_pragma=mmap_size(2147418112)")
+	// Reads copy pages into a cache of 8 MiB per connection (SQLite's
+	// default is 2 MiB). They do not map the file (mmap_size): in WAL mode
+	// a connection whose read transaction begins after another commit
+	// unmaps the whole file and faults every page in again, and on a
+	// server that writes all the time (sign-ins, sessions, refresh
+	// grants) that cost each refresh grant a quarter more CPU than
+	// reading pages with pread (docs/benchmarks.md, "Refresh grants").
+	// The cache is emptied by the same commits; it serves the quiet
+	// moments.
+	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(ON)&_pragma=cache_size(-8192)")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("database: open %s: %w", path, err)
