@@ -310,7 +310,7 @@ func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access)
 	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
 		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
 	var n int
-	if err := db.IndexReader().QueryRowContext(ctx, q, *args...).Scan(&n); err != nil {
+	if err := db.IndexQueryRow(ctx, q, *args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("user: search: %w", err)
 	}
 	return n <= ScanBudget, nil
