@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,8 +38,10 @@ type DB struct {
 	indexed *sql.DB
 	scrubs  scrubber
 	writes  writeFailure
-	// stmts are the statements Stmt prepared, by query.
-	stmts sync.Map
+	// stmts are the statements Prepared, PreparedRead and IndexQuery
+	// prepared, by query; indexStmts counts IndexQuery's.
+	stmts      sync.Map
+	indexStmts atomic.Int64
 }
 
 // Tx is a write transaction. It embeds *sql.Tx; Dialect tells code that needs

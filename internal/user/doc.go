@@ -59,8 +59,12 @@
 // user_traits has one row per trait a user type marks "search": true
 // (user_search_fields lists them per type; a revision marking a field
 // indexes it for the type's users), with the user's sort keys, indexed the
-// same way. A search reads one index, chosen from its filters by a fixed
-// priority and named on SQLite (INDEXED BY) — statistics, missing or stale
+// same way, and with its organization (which never changes), indexed
+// after the value and before the sort keys: a trait equality within an
+// organization is one range of the organization's matches in page order,
+// not every holder of the value checked against the organization. A
+// search reads one index, chosen from its filters by a fixed priority and
+// named on SQLite (INDEXED BY) — statistics, missing or stale
 // as on a server that was running when its users arrived, choose nothing;
 // on PostgreSQL through database.DB.IndexReader, whose sessions may not
 // scan tables, hash or merge. Filters that index does not answer are

@@ -23,16 +23,16 @@ const planUsers = 20_000
 
 // fillPlanDirectory writes planUsers users straight into the read model:
 // 50 organizations of 400, one in 10 a machine, one in 100 locked, 200
-// family names of 100 users each.
+// family names of 100 users each, 2 in each organization.
 func fillPlanDirectory(t *testing.T, db *database.DB, schemaID string) {
 	t.Helper()
 	users := `INSERT INTO users (instance_id, id, org_id, schema_id, schema_type, schema_revision, login_name, login_name_lower, traits,
 	email, email_lower, email_verified, phone, phone_verified, state, password_hash, password_change_required, created_at, changed_at, sequence, org_active)
 SELECT $1, 'u' || n, 'org-' || (i % 50), $2, CASE WHEN i % 10 = 5 THEN 'machine' ELSE 'human' END, 1, 'user' || n, 'user' || n,
-	'{"profile":{"family_name":"F' || (i % 200) || '"}}', 'user' || n || '@example.com', 'user' || n || '@example.com', false, '', false,
+	'{"profile":{"family_name":"F' || ((i / 50) % 200) || '"}}', 'user' || n || '@example.com', 'user' || n || '@example.com', false, '', false,
 	CASE WHEN i % 100 = 0 THEN 'locked' ELSE 'active' END, '', false, i * 1000, i * 1000, 1, true FROM s`
-	traits := `INSERT INTO user_traits (instance_id, user_id, pointer, value, login_name_lower, created_at)
-SELECT $1, 'u' || n, '/profile/family_name', 'F' || (i % 200), 'user' || n, i * 1000 FROM s`
+	traits := `INSERT INTO user_traits (instance_id, user_id, pointer, value, org_id, login_name_lower, created_at)
+SELECT $1, 'u' || n, '/profile/family_name', 'F' || ((i / 50) % 200), 'org-' || (i % 50), 'user' || n, i * 1000 FROM s`
 	series := fmt.Sprintf(`WITH RECURSIVE s0(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s0 WHERE i < %d),
 	s(i, n) AS (SELECT i, substr('0000' || i, -5, 5) FROM s0) `, planUsers)
 	if db.Dialect == database.Postgres {
@@ -226,7 +226,11 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 		{"type", Search{Type: "human"}, "users_type", false, true},
 		{"type by creation", Search{Type: "human", SortBy: "createdAt"}, "users_type_created", false, true},
 		{"type and a rare state", Search{Type: "human", State: StateLocked}, "users_state", false, false},
-		{"trait and organization", Search{Traits: family("F7", false), OrgID: "org-7"}, "user_traits_login", false, false},
+		{"trait and organization", Search{Traits: family("F7", false), OrgID: "org-7"}, "user_traits_org_login", false, false},
+		{"trait and organization by creation", Search{Traits: family("F7", false), OrgID: "org-7", SortBy: "createdAt", Descending: true}, "user_traits_org_created", false, false},
+		{"trait, organization and login name prefix", Search{Traits: family("F7", false), OrgID: "org-7", LoginNamePrefix: "USER0"}, "user_traits_org_login", false, false},
+		{"trait, organization and state", Search{Traits: family("F6", false), OrgID: "org-0", State: StateLocked}, "user_traits_org_login", false, false},
+		{"trait, organization and state by creation", Search{Traits: family("F6", false), OrgID: "org-0", State: StateLocked, SortBy: "createdAt"}, "user_traits_org_created", false, false},
 		{"type and a common state", Search{Type: "human", State: StateActive, SortBy: "createdAt"}, "users_state_created", false, true},
 		{"a common state and a rare trait prefix", Search{State: StateActive, Traits: family("F199", true)}, "user_traits_login", true, false},
 	} {

@@ -111,6 +111,20 @@ CREATE INDEX users_state ON users (instance_id, state, login_name_lower);
 CREATE INDEX users_state_created ON users (instance_id, state, created_at, id);
 CREATE INDEX users_type ON users (instance_id, schema_type, login_name_lower);
 CREATE INDEX users_type_created ON users (instance_id, schema_type, created_at, id);`,
+}, {
+	// user_traits carries each user's organization (which never changes),
+	// so that a trait equality within an organization reads its matches in
+	// page order from one index range, as a trait equality alone does.
+	// The rows written before are given their users' organizations here.
+	Name: "user/0005_traits_org",
+	SQLite: `ALTER TABLE user_traits ADD COLUMN org_id TEXT NOT NULL DEFAULT '';
+UPDATE user_traits SET org_id = coalesce((SELECT u.org_id FROM users AS u WHERE u.instance_id = user_traits.instance_id AND u.id = user_traits.user_id), '');
+CREATE INDEX user_traits_org_login ON user_traits (instance_id, pointer, value, org_id, login_name_lower, user_id);
+CREATE INDEX user_traits_org_created ON user_traits (instance_id, pointer, value, org_id, created_at, user_id);`,
+	Postgres: `ALTER TABLE user_traits ADD COLUMN org_id TEXT NOT NULL DEFAULT '';
+UPDATE user_traits AS t SET org_id = u.org_id FROM users AS u WHERE u.instance_id = t.instance_id AND u.id = t.user_id;
+CREATE INDEX user_traits_org_login ON user_traits (instance_id, pointer, value, org_id, login_name_lower, user_id);
+CREATE INDEX user_traits_org_created ON user_traits (instance_id, pointer, value, org_id, created_at, user_id);`,
 }}
 
 // Projection keeps users, user_traits, user_search_fields and
@@ -118,10 +132,11 @@ CREATE INDEX users_type_created ON users (instance_id, schema_type, created_at, 
 //
 // user_traits holds one row per searchable trait of a user — the fields
 // the latest revision of its type marks "search": true, which
-// user_search_fields lists per type — with the user's sort keys. A type
-// revision that marks a field searchable indexes it for every user of the
-// type, in the transaction of the revision (proportional to the type's
-// users); one that unmarks a field drops its rows.
+// user_search_fields lists per type — with the user's organization and
+// sort keys. A type revision that marks a field searchable indexes it for
+// every user of the type, in the transaction of the revision
+// (proportional to the type's users); one that unmarks a field drops its
+// rows.
 //
 // The column login_name_lower holds each login name's key (LoginNameKey);
 // a rebuild recomputes the keys and claims the login names anew under them
@@ -193,9 +208,10 @@ func flatten(prefix string, v any, out map[string]string) {
 	}
 }
 
-// sortKeys are the columns of a user that user_traits repeats so that a
-// trait filter reads its matches in page order.
-type sortKeys struct {
+// traitKeys are the columns of a user that user_traits repeats so that a
+// trait filter reads its matches in page order, within an organization too.
+type traitKeys struct {
+	org     string // org_id, which never changes
 	login   string // login_name_lower
 	created int64
 }
@@ -225,7 +241,7 @@ const maxIndexedValue = 512
 
 // indexTraits inserts the user_traits rows of the fields pointers (sorted)
 // that traits holds.
-func indexTraits(ctx context.Context, tx *database.Tx, instanceID, userID string, traits []byte, pointers []string, keys sortKeys) error {
+func indexTraits(ctx context.Context, tx *database.Tx, instanceID, userID string, traits []byte, pointers []string, keys traitKeys) error {
 	if len(pointers) == 0 {
 		return nil
 	}
@@ -240,9 +256,9 @@ func indexTraits(ctx context.Context, tx *database.Tx, instanceID, userID string
 		if !ok || len(v) > maxIndexedValue {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO user_traits (instance_id, user_id, pointer, value, login_name_lower, created_at)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, user_id, pointer) DO UPDATE SET value = excluded.value`,
-			instanceID, userID, p, v, keys.login, keys.created); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_traits (instance_id, user_id, pointer, value, org_id, login_name_lower, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id, user_id, pointer) DO UPDATE SET value = excluded.value`,
+			instanceID, userID, p, v, keys.org, keys.login, keys.created); err != nil {
 			return err
 		}
 	}
@@ -250,7 +266,7 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, user_id, pointer) DO U
 }
 
 // writeTraits replaces a user's user_traits rows.
-func writeTraits(ctx context.Context, tx *database.Tx, instanceID, userID, schemaID string, traits json.RawMessage, keys sortKeys) error {
+func writeTraits(ctx context.Context, tx *database.Tx, instanceID, userID, schemaID string, traits json.RawMessage, keys traitKeys) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM user_traits WHERE instance_id = $1 AND user_id = $2`, instanceID, userID); err != nil {
 		return err
 	}
@@ -299,18 +315,18 @@ AND user_id IN (SELECT id FROM users WHERE instance_id = $1 AND schema_id = $3)`
 	if len(added) == 0 {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, traits, login_name_lower, created_at FROM users WHERE instance_id = $1 AND schema_id = $2`, instanceID, schemaID)
+	rows, err := tx.QueryContext(ctx, `SELECT id, traits, org_id, login_name_lower, created_at FROM users WHERE instance_id = $1 AND schema_id = $2`, instanceID, schemaID)
 	if err != nil {
 		return err
 	}
 	type pending struct {
 		id, traits string
-		keys       sortKeys
+		keys       traitKeys
 	}
 	var users []pending
 	for rows.Next() {
 		var u pending
-		if err := rows.Scan(&u.id, &u.traits, &u.keys.login, &u.keys.created); err != nil {
+		if err := rows.Scan(&u.id, &u.traits, &u.keys.org, &u.keys.login, &u.keys.created); err != nil {
 			rows.Close()
 			return err
 		}
@@ -387,15 +403,15 @@ ON CONFLICT (instance_id, login_name_lower) DO NOTHING`,
 				return err
 			}
 		}
-		return writeTraits(ctx, tx, a.InstanceID, a.ID, p.SchemaID, traits, sortKeys{login: key, created: at})
+		return writeTraits(ctx, tx, a.InstanceID, a.ID, p.SchemaID, traits, traitKeys{org: a.Owner, login: key, created: at})
 	case *TraitsUpdated:
 		if err := set(`traits = $1, schema_revision = $2`, string(p.Traits), p.SchemaRevision); err != nil {
 			return err
 		}
 		var schemaID string
-		var keys sortKeys
-		if err := tx.QueryRowContext(ctx, `SELECT schema_id, login_name_lower, created_at FROM users WHERE instance_id = $1 AND id = $2`, a.InstanceID, a.ID).
-			Scan(&schemaID, &keys.login, &keys.created); err != nil {
+		var keys traitKeys
+		if err := tx.QueryRowContext(ctx, `SELECT schema_id, org_id, login_name_lower, created_at FROM users WHERE instance_id = $1 AND id = $2`, a.InstanceID, a.ID).
+			Scan(&schemaID, &keys.org, &keys.login, &keys.created); err != nil {
 			return err
 		}
 		return writeTraits(ctx, tx, a.InstanceID, a.ID, schemaID, p.Traits, keys)

@@ -154,13 +154,13 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	if !counted && countApart {
 		q := p.countQuery()
 		var n int
-		if err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&n); err != nil {
+		if err := db.IndexQueryRow(ctx, q.sql, q.args...).Scan(&n); err != nil {
 			return Page{}, fmt.Errorf("user: count: %w", err)
 		}
 		page.Total, page.TotalIsLowerBound = min(n, CountCap), n > CountCap
 	}
 	q := p.pageQuery(c, createdAt)
-	rows, err := db.IndexReader().QueryContext(ctx, q.sql, q.args...)
+	rows, err := db.IndexQuery(ctx, q.sql, q.args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("user: search: %w", err)
 	}
@@ -197,7 +197,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		// more, the next page starts after the last one examined.
 		q := p.continuation(c, createdAt)
 		var k any
-		err := db.IndexReader().QueryRowContext(ctx, q.sql, q.args...).Scan(&k, &nextID)
+		err := db.IndexQueryRow(ctx, q.sql, q.args...).Scan(&k, &nextID)
 		switch {
 		case err == nil:
 			nextKey = sortKeyString(k)

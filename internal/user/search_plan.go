@@ -3,6 +3,7 @@ package user
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -81,6 +82,10 @@ var indexColumns = map[string][]string{
 	"users_email_created": {"email_lower", "created_at", "id"},
 	"user_traits_login":   {"pointer", "value", "login_name_lower", "user_id"},
 	"user_traits_created": {"pointer", "value", "created_at", "user_id"},
+	// A trait within an organization. The organization follows the value,
+	// so these do not serve a trait filter alone in page order.
+	"user_traits_org_login":   {"pointer", "value", "org_id", "login_name_lower", "user_id"},
+	"user_traits_org_created": {"pointer", "value", "org_id", "created_at", "user_id"},
 }
 
 // indexOrder is the ORDER BY of a read of a's index under alias: in the
@@ -305,7 +310,7 @@ func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access)
 	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
 		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
 	var n int
-	if err := db.IndexReader().QueryRowContext(ctx, q, *args...).Scan(&n); err != nil {
+	if err := db.IndexQueryRow(ctx, q, *args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("user: search: %w", err)
 	}
 	return n <= ScanBudget, nil
@@ -350,7 +355,10 @@ func prefixRange(column, prefix string) func(string, func(any) string) []string 
 // access by this priority — exact login name, email, trait equality,
 // organization, state, type — or a walk of the sort order; and, when
 // that leaves residual filters on more than ScanBudget candidates, the
-// first other filter with at most ScanBudget matches instead.
+// first other filter with at most ScanBudget matches instead. With an
+// organization, a trait equality's accesses answer the organization too
+// (user_traits_org_login, user_traits_org_created): one range of the
+// organization's matches, in page order.
 func planSearch(ctx context.Context, db *database.DB, instanceID string, s Search, login bool) (*searchPlan, error) {
 	p := &searchPlan{dialect: db.Dialect, instanceID: instanceID, login: login, desc: s.Descending}
 	eq := func(column string, value any) func(string, func(any) string) []string {
@@ -436,16 +444,24 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 		f.ordered, f.unordered, f.residual = usersColumn("users_email", "users_email_created", "email_lower", strings.ToLower(s.Email))
 		add(f)
 	}
+	type traitEquality struct {
+		f     *filter
+		match []func(string, func(any) string) string // pointer and value
+	}
+	var traitEqualities []traitEquality
 	for _, t := range s.Traits {
 		if t.Prefix {
 			continue
 		}
-		c := conds(equal(db.Dialect, "pointer", t.Pointer), equal(db.Dialect, "value", t.Value))
+		match := slices.Concat(equal(db.Dialect, "pointer", t.Pointer), equal(db.Dialect, "value", t.Value))
+		c := conds(match)
 		index := byOrder("user_traits_login", "user_traits_created")
-		add(&filter{selective: true, residual: probe("user_traits", "user_traits_login", "user_traits_created", plainEq("pointer", "value")(t.Pointer, t.Value)),
+		f := add(&filter{selective: true, residual: probe("user_traits", "user_traits_login", "user_traits_created", plainEq("pointer", "value")(t.Pointer, t.Value)),
 			ordered:   &access{table: "user_traits", index: index, ordered: true, conds: c},
 			unordered: &access{table: "user_traits", index: index, conds: c}})
+		traitEqualities = append(traitEqualities, traitEquality{f, match})
 	}
+	var orgFilter *filter
 	for _, col := range []struct {
 		value, column, loginIndex, createdIndex string
 	}{
@@ -459,6 +475,21 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 		f := &filter{selective: true}
 		f.ordered, f.unordered, f.residual = usersColumn(col.loginIndex, col.createdIndex, col.column, col.value)
 		add(f)
+		if col.column == "org_id" {
+			orgFilter = f
+		}
+	}
+	// Within an organization, a trait equality reads the index that holds
+	// the organization after the value: both filters are one range, whose
+	// matches are the organization's only, in page order.
+	if orgFilter != nil {
+		index := byOrder("user_traits_org_login", "user_traits_org_created")
+		for _, t := range traitEqualities {
+			c := conds(t.match, equal(db.Dialect, "org_id", s.OrgID))
+			both := []*filter{t.f, orgFilter}
+			t.f.ordered = &access{table: "user_traits", index: index, ordered: true, conds: c, absorbs: both}
+			t.f.unordered = &access{table: "user_traits", index: index, conds: c, absorbs: both}
+		}
 	}
 	var loginPrefix *filter
 	if s.LoginNamePrefix != "" {

@@ -92,6 +92,14 @@ func TestTypeRevisionIndexesSearchFields(t *testing.T) {
 	if err != nil || len(page.Users) != 1 || page.Users[0].LoginName != "ed" {
 		t.Fatalf("after marking: %v %v", page.Users, err)
 	}
+	// The rows carry the users' organizations.
+	for o, want := range map[string]int{"o1": 1, "o2": 0} {
+		within := search
+		within.OrgID = o
+		if page, err := Find(ctx, f.DB(), inst, within, userschema.Admin); err != nil || len(page.Users) != want || page.Total != want {
+			t.Fatalf("after marking, within %s: %v (total %d) %v", o, page.Users, page.Total, err)
+		}
+	}
 	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(employee)); err != nil {
 		t.Fatal(err)
 	}

@@ -277,9 +277,14 @@ func (t Type) Schema() (*userschema.Schema, error) {
 // Compiled returns a revision of a user type, compiled (and cached by
 // package userschema).
 func Compiled(ctx context.Context, db *database.DB, instanceID, schemaID string, revision int) (*userschema.Schema, error) {
+	// Read for every page of users a search or listing returns: prepared
+	// once (database.DB.PreparedRead).
+	stmt, err := db.PreparedRead(ctx, `SELECT document FROM user_schema_revisions WHERE instance_id = $1 AND schema_id = $2 AND revision = $3`)
+	if err != nil {
+		return nil, err
+	}
 	var doc string
-	err := db.Reader().QueryRowContext(ctx, `SELECT document FROM user_schema_revisions WHERE instance_id = $1 AND schema_id = $2 AND revision = $3`,
-		instanceID, schemaID, revision).Scan(&doc)
+	err = stmt.QueryRowContext(ctx, instanceID, schemaID, revision).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, failure.NotFound("user type %s has no revision %d", schemaID, revision)
 	}

@@ -1,0 +1,75 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// IndexQuery keeps the statements it prepares, up to maxIndexStatements,
+// runs any others unprepared, reports a statement that does not compile,
+// and its kept statements survive a schema change and the reopening of
+// the read connections.
+func TestIndexQueryKeepsBoundedStatements(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for k := range 3 {
+		if _, err := db.write.ExecContext(ctx, `INSERT INTO t (k, v) VALUES ($1, $2)`, k, fmt.Sprint("v", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func() int {
+		n := 0
+		db.stmts.Range(func(k, _ any) bool {
+			if strings.HasPrefix(k.(string), "index\x00") {
+				n++
+			}
+			return true
+		})
+		return n
+	}
+	// Texts differ by a constant: one statement each.
+	read := func(i int) {
+		t.Helper()
+		var v string
+		if err := db.IndexQueryRow(ctx, fmt.Sprintf(`SELECT v FROM t WHERE k = $1 AND %d = %d`, i, i), 1).Scan(&v); err != nil || v != "v1" {
+			t.Fatalf("query %d: %q, %v", i, v, err)
+		}
+		rows, err := db.IndexQuery(ctx, fmt.Sprintf(`SELECT v FROM t WHERE k >= $1 AND %d = %d ORDER BY k`, i, i), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Strings(rows, err)
+		if err != nil || strings.Join(s, ",") != "v1,v2" {
+			t.Fatalf("query %d: %v, %v", i, s, err)
+		}
+	}
+	for i := range maxIndexStatements {
+		read(i)
+	}
+	if n := kept(); n != maxIndexStatements {
+		t.Fatalf("%d statements kept, want %d", n, maxIndexStatements)
+	}
+	read(0) // kept ones again
+	read(maxIndexStatements)
+	if n, counted := kept(), db.indexStmts.Load(); n != maxIndexStatements || counted != maxIndexStatements {
+		t.Fatalf("%d statements kept (%d counted), want at most %d", n, counted, maxIndexStatements)
+	}
+	if err := db.IndexQueryRow(ctx, `SELECT nothing FROM t`).Scan(new(string)); err == nil || !strings.Contains(err.Error(), "nothing") {
+		t.Fatalf("a statement that does not compile: %v", err)
+	}
+	if _, err := db.write.ExecContext(ctx, `ALTER TABLE t ADD COLUMN w TEXT NOT NULL DEFAULT ''; CREATE INDEX t_v ON t (v)`); err != nil {
+		t.Fatal(err)
+	}
+	db.reloadStatistics()
+	read(1)
+}
