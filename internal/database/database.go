@@ -118,9 +118,9 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 }
 
 // openIndexedPostgres opens the pool of IndexReader: sessions whose planner
-// may not scan a table (sequential or bitmap scans), hash or merge rows,
-// so that a query that an index answers is read through it, whatever the
-// statistics say.
+// may not scan a table (sequential or bitmap scans), hash, merge or
+// materialize rows, so that a query that an index answers is read through
+// it, whatever the statistics say.
 func openIndexedPostgres(url string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -129,7 +129,12 @@ func openIndexedPostgres(url string) (*sql.DB, error) {
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
-	for _, p := range []string{"enable_seqscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin"} {
+	// Without materialization, a join whose inner side is not probed by
+	// the outer row's keys would be read again for every outer row, so
+	// the planner probes the inner index per row instead of reading all
+	// of its matches once and filtering them (as it did for a residual
+	// filter of a search, depending on the visibility map's state).
+	for _, p := range []string{"enable_seqscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin", "enable_material"} {
 		cfg.RuntimeParams[p] = "off"
 	}
 	pool := stdlib.OpenDB(*cfg)
@@ -163,9 +168,9 @@ func (db *DB) Reader() *sql.DB { return db.read }
 
 // IndexReader is Reader for queries written to be read through one index
 // (the user directory's search): on PostgreSQL its sessions may not scan
-// tables, nor hash or merge rows, so that no statistics — missing, stale or
-// shaped by a small directory — choose a plan that reads more than the
-// index. SQLite queries name their index themselves (INDEXED BY); there it
+// tables, nor hash, merge or materialize rows, so that no statistics —
+// missing, stale or shaped by a small directory — choose a plan that reads
+// more than the index. SQLite queries name their index themselves (INDEXED BY); there it
 // is Reader.
 func (db *DB) IndexReader() *sql.DB { return db.indexed }
 
