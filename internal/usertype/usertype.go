@@ -311,7 +311,12 @@ JOIN user_schemas s ON s.instance_id = r.instance_id AND s.id = r.schema_id WHER
 		q += ` AND s.type = $2`
 		args = append(args, typeName)
 	}
-	rows, err := db.Reader().QueryContext(ctx, q+` ORDER BY s.type, r.revision`, args...)
+	// Prepared once (two texts): every search by a trait reads them.
+	stmt, err := db.PreparedRead(ctx, q+` ORDER BY s.type, r.revision`)
+	if err != nil {
+		return nil, fmt.Errorf("usertype: revisions: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("usertype: revisions: %w", err)
 	}
