@@ -67,8 +67,8 @@
 // named on SQLite (INDEXED BY) — statistics, missing or stale
 // as on a server that was running when its users arrived, choose nothing;
 // on PostgreSQL through database.DB.IndexReader, whose sessions may not
-// scan tables, hash or merge. Filters that index does not answer are
-// checked on at most ScanBudget candidates a page — unless another filter
+// scan tables, hash, merge or materialize. Filters that index does not
+// answer are checked on at most ScanBudget candidates a page — unless another filter
 // has at most ScanBudget matches, which are then read and sorted — so a
 // page may be short and still continue. Totals are counted in the index up
 // to CountCap, and are otherwise lower bounds. Trait filters on fields no
