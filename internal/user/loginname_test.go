@@ -1,7 +1,6 @@
 package user
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -9,10 +8,8 @@ import (
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/failure"
-	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/userschema"
-	"github.com/castellan-iam/castellan/internal/usertype"
 )
 
 func TestParseLoginName(t *testing.T) {
@@ -184,29 +181,7 @@ func TestMixedScriptLoginNamesAreASetting(t *testing.T) {
 // on replacing claims with INSERT … SELECT.
 func TestLoginNamesOfEarlierVersionsRebuild(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
-		db := src.Open(t, slices.Concat(eventstore.Migrations, usertype.Migrations, org.Migrations, Migrations))
-		r := eventstore.NewRegistry()
-		RegisterEvents(r)
-		usertype.RegisterEvents(r)
-		org.RegisterEvents(r)
-		store, err := eventstore.New(db, r, []eventstore.Projection{usertype.Projection{}, org.Projection{}, Projection{}}, eventstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		given, err := usertype.DefaultCreations(inst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range []string{"o1", "o2"} {
-			a, err := org.Creation(inst, o, "Org "+o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			given = append(given, a)
-		}
-		if _, err := store.Push(ctx, admin, given...); err != nil {
-			t.Fatal(err)
-		}
+		db, store := openUserStore(t, src, admin, "o1", "o2")
 		users := NewCommands(store, password.NewHasher(password.Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, 2))
 
 		legacy := func(id, name string) {
@@ -259,7 +234,7 @@ func TestLoginNamesOfEarlierVersionsRebuild(t *testing.T) {
 		if err := users.Delete(ctx, admin, inst, "plain"); err != nil {
 			t.Fatal(err)
 		}
-		_, err = users.Create(ctx, admin, inst, New{OrgID: "o2", Type: "human", LoginName: "admin"})
+		_, err := users.Create(ctx, admin, inst, New{OrgID: "o2", Type: "human", LoginName: "admin"})
 		wantKind(t, err, failure.KindAlreadyExists)
 		if err := users.Delete(ctx, admin, inst, "wide"); err != nil {
 			t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
-	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
 )
@@ -67,22 +66,7 @@ SELECT $1, 'u' || n, '/profile/family_name', 'F' || ((i / 50) % 200), 'org-' || 
 // (SQLite's, after PRAGMA optimize at start: none) and after ANALYZE.
 func TestSearchPlans(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
-		db := src.Open(t, slices.Concat(eventstore.Migrations, usertype.Migrations, org.Migrations, Migrations))
-		r := eventstore.NewRegistry()
-		RegisterEvents(r)
-		usertype.RegisterEvents(r)
-		org.RegisterEvents(r)
-		store, err := eventstore.New(db, r, []eventstore.Projection{usertype.Projection{}, org.Projection{}, Projection{}}, eventstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defaults, err := usertype.DefaultCreations(inst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Push(ctx, eventstore.SystemEditor, defaults...); err != nil {
-			t.Fatal(err)
-		}
+		db, _ := openUserStore(t, src, eventstore.SystemEditor)
 		human, err := usertype.ByName(ctx, db, inst, "human")
 		if err != nil {
 			t.Fatal(err)

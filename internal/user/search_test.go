@@ -11,7 +11,6 @@ import (
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
-	"github.com/castellan-iam/castellan/internal/org"
 	"github.com/castellan-iam/castellan/internal/password"
 	"github.com/castellan-iam/castellan/internal/userschema"
 	"github.com/castellan-iam/castellan/internal/usertype"
@@ -25,29 +24,7 @@ import (
 // backend.
 func TestSearchTraitWithinOrganization(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
-		db := src.Open(t, slices.Concat(eventstore.Migrations, usertype.Migrations, org.Migrations, Migrations))
-		r := eventstore.NewRegistry()
-		RegisterEvents(r)
-		usertype.RegisterEvents(r)
-		org.RegisterEvents(r)
-		store, err := eventstore.New(db, r, []eventstore.Projection{usertype.Projection{}, org.Projection{}, Projection{}}, eventstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		given, err := usertype.DefaultCreations(inst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range []string{"o1", "o2"} {
-			a, err := org.Creation(inst, o, "Org "+o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			given = append(given, a)
-		}
-		if _, err := store.Push(ctx, eventstore.SystemEditor, given...); err != nil {
-			t.Fatal(err)
-		}
+		db, store := openUserStore(t, src, eventstore.SystemEditor, "o1", "o2")
 		if _, err := usertype.NewCommands(store).Create(ctx, admin, inst, "employee", []byte(employee)); err != nil {
 			t.Fatal(err)
 		}

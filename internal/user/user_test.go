@@ -11,6 +11,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/credential"
 	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
 	"github.com/castellan-iam/castellan/internal/eventstore/eventstoretest"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -387,4 +388,35 @@ func TestOrganizationDomainPolicy(t *testing.T) {
 	}
 	// Other organizations keep free login names.
 	f.create(t, New{OrgID: "o1", Type: "human", LoginName: "plain"})
+}
+
+// openUserStore opens src with the migrations, events and projections of
+// users, user types and organizations, and pushes as editor the default
+// user types and an organization "Org ID" for each id of orgs.
+func openUserStore(t *testing.T, src dbtest.Source, editor eventstore.Editor, orgs ...string) (*database.DB, *eventstore.Store) {
+	t.Helper()
+	db := src.Open(t, slices.Concat(eventstore.Migrations, usertype.Migrations, org.Migrations, Migrations))
+	r := eventstore.NewRegistry()
+	RegisterEvents(r)
+	usertype.RegisterEvents(r)
+	org.RegisterEvents(r)
+	store, err := eventstore.New(db, r, []eventstore.Projection{usertype.Projection{}, org.Projection{}, Projection{}}, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	given, err := usertype.DefaultCreations(inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range orgs {
+		a, err := org.Creation(inst, o, "Org "+o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		given = append(given, a)
+	}
+	if _, err := store.Push(ctx, editor, given...); err != nil {
+		t.Fatal(err)
+	}
+	return db, store
 }
