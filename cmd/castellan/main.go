@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/castellan-iam/castellan/internal/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -86,21 +88,8 @@ var helpOf = map[string]string{
 	"help":    usage,
 }
 
-// gcPercent is the garbage collector's target when GOGC is not set: the
-// heap may grow to three times what was live at the last collection
-// instead of twice. A token grant allocates about 20 KB, most of it
-// garbage at once; at 200 the collector runs half as often, which took
-// 12% off a client_credentials grant's CPU (docs/benchmarks.md), for a
-// heap goal about 50% larger — a few megabytes for a server whose live
-// heap is under ten. Password hashes' memory does not depend on it: the
-// hasher collects before each hash allocates (package password). An
-// operator sets GOGC (or GOMEMLIMIT) to choose otherwise.
-const gcPercent = 200
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
+	app.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)

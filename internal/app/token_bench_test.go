@@ -24,6 +24,7 @@ import (
 // -bench ClientCredentialsInProcess -cpuprofile cpu.out -cpu 1. The
 // end-to-end figure is e2e BenchmarkClientCredentials.
 func BenchmarkClientCredentialsInProcess(b *testing.B) {
+	app.TuneGC() // the collector at the binary's setting
 	ctx := context.Background()
 	cfg, err := config.Load([]string{"--data-dir", b.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost"},
 		func(string) (string, bool) { return "", false })

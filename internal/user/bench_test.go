@@ -485,7 +485,11 @@ func benchSearcher(db *database.DB) *user.Searcher { return user.NewSearcher(db,
 // a bare primary-key lookup of a users row. Each query reports its mean
 // matches (the total of its first page; "capped" is the share of
 // iterations whose total was a lower bound).
+//
+// The collector runs at the server's setting (app.TuneGC), as in the
+// binary.
 func BenchmarkSearch(b *testing.B) {
+	app.TuneGC()
 	sizes := benchSizes(b)
 	for _, backend := range dbtest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
