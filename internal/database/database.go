@@ -38,9 +38,10 @@ type DB struct {
 	indexed *sql.DB
 	scrubs  scrubber
 	writes  writeFailure
-	// stmts are the statements Prepared, PreparedRead and IndexQuery
-	// prepared, by query; indexStmts counts IndexQuery's.
+	// stmts are the statements Prepared, ReadQuery and IndexQuery
+	// prepared, by query; readStmts and indexStmts count the latter two's.
 	stmts      sync.Map
+	readStmts  atomic.Int64
 	indexStmts atomic.Int64
 }
 
@@ -170,8 +171,8 @@ func (db *DB) Reader() *sql.DB { return db.read }
 // (the user directory's search): on PostgreSQL its sessions may not scan
 // tables, nor hash, merge or materialize rows, so that no statistics —
 // missing, stale or shaped by a small directory — choose a plan that reads
-// more than the index. SQLite queries name their index themselves (INDEXED BY); there it
-// is Reader.
+// more than the index. SQLite queries name their index themselves
+// (INDEXED BY); there it is Reader.
 func (db *DB) IndexReader() *sql.DB { return db.indexed }
 
 // InTx runs fn in a write transaction and commits when fn returns nil. When

@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 )
 
 // Prepared returns query as a statement of the write path, prepared once
@@ -29,38 +30,41 @@ func (db *DB) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// PreparedRead is Prepared for the read path: a statement of the reader
-// pool, prepared once per database (and again by database/sql on each
-// connection that has not seen it), used directly — no transaction.
-func (db *DB) PreparedRead(ctx context.Context, query string) (*sql.Stmt, error) {
-	key := "read\x00" + query
-	if s, ok := db.stmts.Load(key); ok {
-		return s.(*sql.Stmt), nil
+// maxKeptStatements bounds the statements ReadQuery and IndexQuery each
+// keep prepared. Their texts come from a bounded set of shapes (a
+// search's: one per combination of filters, order and plan; a role
+// check's: one per number of projects asked about; the values being
+// arguments), but a caller may choose the shape, so a server keeps the
+// first ones it sees and runs any others unprepared.
+const maxKeptStatements = 256
+
+// ReadQuery runs query on Reader. On SQLite (modernc.org/sqlite, C
+// translated to Go), where compiling a small query costs about as much as
+// running it, through a statement prepared once and kept (database/sql
+// prepares it again on each connection that has not seen it); PostgreSQL's
+// driver keeps each connection's statements itself. For the reads of hot
+// paths: a token's claims, its revocation, a user's standing, a search's
+// schemas.
+func (db *DB) ReadQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := db.keptStmt(ctx, db.read, "read\x00", &db.readStmts, query); s != nil {
+		return s.QueryContext(ctx, args...)
 	}
-	s, err := db.read.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := db.stmts.LoadOrStore(key, s); loaded {
-		s.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return s, nil
+	return db.read.QueryContext(ctx, query, args...)
 }
 
-// maxIndexStatements bounds the statements IndexQuery keeps prepared.
-// Their texts come from a bounded set of shapes (the search's: one per
-// combination of filters, order and plan, the values being arguments),
-// but a caller may choose the shape, so a server keeps the first ones it
-// sees and runs any others unprepared.
-const maxIndexStatements = 256
+// ReadQueryRow is ReadQuery for one row.
+func (db *DB) ReadQueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := db.keptStmt(ctx, db.read, "read\x00", &db.readStmts, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return db.read.QueryRowContext(ctx, query, args...)
+}
 
-// IndexQuery runs query on IndexReader. On SQLite, where compiling a
-// search's statement costs about a third of a small search, through a
-// statement prepared once and kept, as PreparedRead's; PostgreSQL's driver
-// keeps each connection's statements itself.
+// IndexQuery runs query on IndexReader, through a statement kept as
+// ReadQuery's are (a search's statement took about a third of a small
+// search to compile on SQLite).
 func (db *DB) IndexQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s := db.indexStmt(ctx, query); s != nil {
+	if s := db.keptStmt(ctx, db.indexed, "index\x00", &db.indexStmts, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
 	return db.indexed.QueryContext(ctx, query, args...)
@@ -68,35 +72,35 @@ func (db *DB) IndexQuery(ctx context.Context, query string, args ...any) (*sql.R
 
 // IndexQueryRow is IndexQuery for one row.
 func (db *DB) IndexQueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if s := db.indexStmt(ctx, query); s != nil {
+	if s := db.keptStmt(ctx, db.indexed, "index\x00", &db.indexStmts, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
 	return db.indexed.QueryRowContext(ctx, query, args...)
 }
 
-// indexStmt returns query prepared on IndexReader's pool, or nil: on
-// PostgreSQL, beyond maxIndexStatements, or when it does not prepare (the
-// unprepared query then reports why).
-func (db *DB) indexStmt(ctx context.Context, query string) *sql.Stmt {
+// keptStmt returns query prepared on pool and kept under prefix, or nil: on
+// PostgreSQL, beyond maxKeptStatements of that prefix (counted by count),
+// or when it does not prepare (the unprepared query then reports why).
+func (db *DB) keptStmt(ctx context.Context, pool *sql.DB, prefix string, count *atomic.Int64, query string) *sql.Stmt {
 	if db.Dialect != SQLite {
 		return nil
 	}
-	key := "index\x00" + query
+	key := prefix + query
 	if s, ok := db.stmts.Load(key); ok {
 		return s.(*sql.Stmt)
 	}
-	if db.indexStmts.Add(1) > maxIndexStatements {
-		db.indexStmts.Add(-1)
+	if count.Add(1) > maxKeptStatements {
+		count.Add(-1)
 		return nil
 	}
-	s, err := db.indexed.PrepareContext(ctx, query)
+	s, err := pool.PrepareContext(ctx, query)
 	if err != nil {
-		db.indexStmts.Add(-1)
+		count.Add(-1)
 		return nil
 	}
 	if prev, loaded := db.stmts.LoadOrStore(key, s); loaded {
 		s.Close()
-		db.indexStmts.Add(-1)
+		count.Add(-1)
 		return prev.(*sql.Stmt)
 	}
 	return s

@@ -8,17 +8,27 @@ import (
 	"testing"
 )
 
-// IndexQuery keeps the statements it prepares, up to maxIndexStatements,
-// runs any others unprepared, reports a statement that does not compile,
-// and its kept statements survive a schema change and the reopening of
-// the read connections.
-func TestIndexQueryKeepsBoundedStatements(t *testing.T) {
+// ReadQuery and IndexQuery each keep the statements they prepare, up to
+// maxKeptStatements, run any others unprepared, report a statement that
+// does not compile, and their kept statements survive a schema change and
+// the reopening of the read connections.
+func TestQueriesKeepBoundedStatements(t *testing.T) {
+	for _, path := range []string{"read", "index"} {
+		t.Run(path, func(t *testing.T) { testKeptStatements(t, path) })
+	}
+}
+
+func testKeptStatements(t *testing.T, path string) {
 	ctx := context.Background()
 	db, err := OpenSQLite(filepath.Join(t.TempDir(), "db.sqlite"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	query, queryRow, counted := db.ReadQuery, db.ReadQueryRow, &db.readStmts
+	if path == "index" {
+		query, queryRow, counted = db.IndexQuery, db.IndexQueryRow, &db.indexStmts
+	}
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +40,7 @@ func TestIndexQueryKeepsBoundedStatements(t *testing.T) {
 	kept := func() int {
 		n := 0
 		db.stmts.Range(func(k, _ any) bool {
-			if strings.HasPrefix(k.(string), "index\x00") {
+			if strings.HasPrefix(k.(string), path+"\x00") {
 				n++
 			}
 			return true
@@ -41,10 +51,10 @@ func TestIndexQueryKeepsBoundedStatements(t *testing.T) {
 	read := func(i int) {
 		t.Helper()
 		var v string
-		if err := db.IndexQueryRow(ctx, fmt.Sprintf(`SELECT v FROM t WHERE k = $1 AND %d = %d`, i, i), 1).Scan(&v); err != nil || v != "v1" {
+		if err := queryRow(ctx, fmt.Sprintf(`SELECT v FROM t WHERE k = $1 AND %d = %d`, i, i), 1).Scan(&v); err != nil || v != "v1" {
 			t.Fatalf("query %d: %q, %v", i, v, err)
 		}
-		rows, err := db.IndexQuery(ctx, fmt.Sprintf(`SELECT v FROM t WHERE k >= $1 AND %d = %d ORDER BY k`, i, i), 1)
+		rows, err := query(ctx, fmt.Sprintf(`SELECT v FROM t WHERE k >= $1 AND %d = %d ORDER BY k`, i, i), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,18 +63,18 @@ func TestIndexQueryKeepsBoundedStatements(t *testing.T) {
 			t.Fatalf("query %d: %v, %v", i, s, err)
 		}
 	}
-	for i := range maxIndexStatements {
+	for i := range maxKeptStatements {
 		read(i)
 	}
-	if n := kept(); n != maxIndexStatements {
-		t.Fatalf("%d statements kept, want %d", n, maxIndexStatements)
+	if n := kept(); n != maxKeptStatements {
+		t.Fatalf("%d statements kept, want %d", n, maxKeptStatements)
 	}
 	read(0) // kept ones again
-	read(maxIndexStatements)
-	if n, counted := kept(), db.indexStmts.Load(); n != maxIndexStatements || counted != maxIndexStatements {
-		t.Fatalf("%d statements kept (%d counted), want at most %d", n, counted, maxIndexStatements)
+	read(maxKeptStatements)
+	if n, counted := kept(), counted.Load(); n != maxKeptStatements || counted != maxKeptStatements {
+		t.Fatalf("%d statements kept (%d counted), want at most %d", n, counted, maxKeptStatements)
 	}
-	if err := db.IndexQueryRow(ctx, `SELECT nothing FROM t`).Scan(new(string)); err == nil || !strings.Contains(err.Error(), "nothing") {
+	if err := queryRow(ctx, `SELECT nothing FROM t`).Scan(new(string)); err == nil || !strings.Contains(err.Error(), "nothing") {
 		t.Fatalf("a statement that does not compile: %v", err)
 	}
 	if _, err := db.write.ExecContext(ctx, `ALTER TABLE t ADD COLUMN w TEXT NOT NULL DEFAULT ''; CREATE INDEX t_v ON t (v)`); err != nil {

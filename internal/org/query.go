@@ -124,12 +124,8 @@ func ByVerifiedDomain(ctx context.Context, db *database.DB, instanceID, domain s
 // one, or for an organization that was removed): one prepared read, for
 // the claims of every token.
 func PrimaryDomain(ctx context.Context, db *database.DB, instanceID, orgID string) (string, error) {
-	stmt, err := db.PreparedRead(ctx, `SELECT primary_domain FROM orgs WHERE instance_id = $1 AND id = $2 AND state <> $3`)
-	if err != nil {
-		return "", err
-	}
 	var d string
-	err = stmt.QueryRowContext(ctx, instanceID, orgID, string(StateRemoved)).Scan(&d)
+	err := db.ReadQueryRow(ctx, `SELECT primary_domain FROM orgs WHERE instance_id = $1 AND id = $2 AND state <> $3`, instanceID, orgID, string(StateRemoved)).Scan(&d)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

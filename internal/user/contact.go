@@ -31,14 +31,9 @@ func GetContact(ctx context.Context, db *database.DB, instanceID, userID string)
 	var state string
 	var orgActive bool
 	var changed int64
-	// Prepared once: every refresh grant, userinfo call and token's claims
-	// read it.
-	stmt, err := db.PreparedRead(ctx, `SELECT org_id, login_name, email, email_verified, phone, phone_verified, schema_id, schema_revision,
-	changed_at, state, org_active FROM users WHERE instance_id = $1 AND id = $2`)
-	if err != nil {
-		return Contact{}, fmt.Errorf("user: %s: %w", userID, err)
-	}
-	err = stmt.QueryRowContext(ctx, instanceID, userID).
+	// Every refresh grant, userinfo call and token's claims read it.
+	err := db.ReadQueryRow(ctx, `SELECT org_id, login_name, email, email_verified, phone, phone_verified, schema_id, schema_revision,
+	changed_at, state, org_active FROM users WHERE instance_id = $1 AND id = $2`, instanceID, userID).
 		Scan(&c.OrgID, &c.LoginName, &c.Email, &c.EmailVerified, &c.Phone, &c.PhoneVerified, &c.SchemaID, &c.SchemaRevision, &changed, &state, &orgActive)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Contact{}, failure.NotFound("user %s not found", userID)

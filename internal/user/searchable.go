@@ -60,11 +60,7 @@ func checkSearchable(ctx context.Context, db *database.DB, instanceID string, s 
 
 // indexedFields returns the pointers user_traits holds, by user type id.
 func indexedFields(ctx context.Context, db *database.DB, instanceID string) (map[string]map[string]bool, error) {
-	stmt, err := db.PreparedRead(ctx, `SELECT schema_id, pointer FROM user_search_fields WHERE instance_id = $1`)
-	if err != nil {
-		return nil, fmt.Errorf("user: search fields: %w", err)
-	}
-	rows, err := stmt.QueryContext(ctx, instanceID)
+	rows, err := db.ReadQuery(ctx, `SELECT schema_id, pointer FROM user_search_fields WHERE instance_id = $1`, instanceID)
 	if err != nil {
 		return nil, fmt.Errorf("user: search fields: %w", err)
 	}

@@ -277,14 +277,10 @@ func (t Type) Schema() (*userschema.Schema, error) {
 // Compiled returns a revision of a user type, compiled (and cached by
 // package userschema).
 func Compiled(ctx context.Context, db *database.DB, instanceID, schemaID string, revision int) (*userschema.Schema, error) {
-	// Read for every page of users a search or listing returns: prepared
-	// once (database.DB.PreparedRead).
-	stmt, err := db.PreparedRead(ctx, `SELECT document FROM user_schema_revisions WHERE instance_id = $1 AND schema_id = $2 AND revision = $3`)
-	if err != nil {
-		return nil, err
-	}
+	// Read for every page of users a search or listing returns.
 	var doc string
-	err = stmt.QueryRowContext(ctx, instanceID, schemaID, revision).Scan(&doc)
+	err := db.ReadQueryRow(ctx, `SELECT document FROM user_schema_revisions WHERE instance_id = $1 AND schema_id = $2 AND revision = $3`,
+		instanceID, schemaID, revision).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, failure.NotFound("user type %s has no revision %d", schemaID, revision)
 	}
@@ -311,12 +307,8 @@ JOIN user_schemas s ON s.instance_id = r.instance_id AND s.id = r.schema_id WHER
 		q += ` AND s.type = $2`
 		args = append(args, typeName)
 	}
-	// Prepared once (two texts): every search by a trait reads them.
-	stmt, err := db.PreparedRead(ctx, q+` ORDER BY s.type, r.revision`)
-	if err != nil {
-		return nil, fmt.Errorf("usertype: revisions: %w", err)
-	}
-	rows, err := stmt.QueryContext(ctx, args...)
+	// Every search by a trait reads them.
+	rows, err := db.ReadQuery(ctx, q+` ORDER BY s.type, r.revision`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("usertype: revisions: %w", err)
 	}

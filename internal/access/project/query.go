@@ -43,11 +43,8 @@ func ListRoles(ctx context.Context, db *database.DB, instanceID, projectID strin
 // GetSettings returns a project's access settings (all off until set).
 func GetSettings(ctx context.Context, db *database.DB, instanceID, projectID string) (Settings, error) {
 	var s Settings
-	stmt, err := db.PreparedRead(ctx, `SELECT assert_roles, require_authorization, require_org_access FROM project_settings WHERE instance_id = $1 AND project_id = $2`)
-	if err != nil {
-		return Settings{}, err
-	}
-	err = stmt.QueryRowContext(ctx, instanceID, projectID).Scan(&s.AssertRoles, &s.RequireAuthorization, &s.RequireOrgAccess)
+	err := db.ReadQueryRow(ctx, `SELECT assert_roles, require_authorization, require_org_access FROM project_settings WHERE instance_id = $1 AND project_id = $2`,
+		instanceID, projectID).Scan(&s.AssertRoles, &s.RequireAuthorization, &s.RequireOrgAccess)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Settings{}, nil
 	}
@@ -286,15 +283,11 @@ func inForce(ctx context.Context, db *database.DB, instanceID string, list []Aut
 // user may still sign in.
 func HasRole(ctx context.Context, db *database.DB, instanceID, userID, projectID, role string) (bool, error) {
 	var one int
-	stmt, err := db.PreparedRead(ctx, `SELECT 1 FROM authorization_roles ar
+	err := db.ReadQueryRow(ctx, `SELECT 1 FROM authorization_roles ar
 WHERE ar.instance_id = $1 AND ar.project_id = $2 AND ar.role_key = $3 AND ar.user_id = $4
 UNION ALL SELECT 1 FROM group_users gu JOIN group_authorization_roles gar
 	ON gar.instance_id = gu.instance_id AND gar.project_id = $2 AND gar.role_key = $3 AND gar.group_id = gu.group_id
-WHERE gu.instance_id = $1 AND gu.user_id = $4 LIMIT 1`)
-	if err != nil {
-		return false, err
-	}
-	err = stmt.QueryRowContext(ctx, instanceID, projectID, role, userID).Scan(&one)
+WHERE gu.instance_id = $1 AND gu.user_id = $4 LIMIT 1`, instanceID, projectID, role, userID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -328,15 +321,11 @@ func RolesOf(ctx context.Context, db *database.DB, instanceID, userID string, pr
 		args = append(args, p)
 		in += fmt.Sprintf("$%d", len(args))
 	}
-	stmt, err := db.PreparedRead(ctx, `SELECT ar.project_id, ar.role_key, ar.org_id FROM authorization_roles ar
+	rows, err := db.ReadQuery(ctx, `SELECT ar.project_id, ar.role_key, ar.org_id FROM authorization_roles ar
 WHERE ar.instance_id = $1 AND ar.user_id = $2 AND ar.project_id IN (`+in+`)
 UNION SELECT gar.project_id, gar.role_key, gar.org_id FROM group_users gu JOIN group_authorization_roles gar
 	ON gar.instance_id = gu.instance_id AND gar.group_id = gu.group_id AND gar.project_id IN (`+in+`)
-WHERE gu.instance_id = $1 AND gu.user_id = $2 ORDER BY 1, 2`)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := stmt.QueryContext(ctx, args...)
+WHERE gu.instance_id = $1 AND gu.user_id = $2 ORDER BY 1, 2`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("project: roles of %s: %w", userID, err)
 	}

@@ -302,12 +302,8 @@ func (t *Tokens) verifyJWT(ctx context.Context, instanceID, issuer, raw string) 
 // Revoked reports whether the token with jti was revoked (and is not yet
 // expired).
 func (t *Tokens) Revoked(ctx context.Context, instanceID, jti string) (bool, error) {
-	stmt, err := t.store.DB().PreparedRead(ctx, `SELECT 1 FROM revoked_tokens WHERE instance_id = $1 AND token_id = $2`)
-	if err != nil {
-		return false, fmt.Errorf("token: revocation: %w", err)
-	}
 	var one int
-	err = stmt.QueryRowContext(ctx, instanceID, jti).Scan(&one)
+	err := t.store.DB().ReadQueryRow(ctx, `SELECT 1 FROM revoked_tokens WHERE instance_id = $1 AND token_id = $2`, instanceID, jti).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
