@@ -15,26 +15,13 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 )
 
 func dumpTable(t *testing.T, db *database.DB, query string) []string {
 	t.Helper()
-	rows, err := db.Reader().Query(query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
+	for _, vals := range dbtest.Rows(t)(db.Reader().Query(query)) {
 		out = append(out, fmt.Sprint(vals...))
 	}
 	return out

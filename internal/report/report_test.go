@@ -411,23 +411,9 @@ func dump(t *testing.T, db *database.DB) []string {
 	var out []string
 	for _, table := range []string{"report_sessions", "report_session_failures", "report_sign_ins", "report_active_days", "report_active_months",
 		"report_daily", "report_monthly", "report_users", "report_mfa"} {
-		rows, err := db.Reader().QueryContext(ctx, `SELECT * FROM `+table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		for _, vals := range dbtest.Rows(t)(db.Reader().QueryContext(ctx, `SELECT * FROM `+table)) {
 			out = append(out, table+fmt.Sprint(vals...))
 		}
-		rows.Close()
 	}
 	slices.Sort(out)
 	if len(out) == 0 {

@@ -22,25 +22,9 @@ func Explain(t testing.TB, db *database.DB, query string, args ...any) []string 
 	if err != nil {
 		t.Fatalf("explain %s: %v", query, err)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
+	for _, vals := range Rows(t)(rows, nil) {
 		out = append(out, fmt.Sprint(vals[len(vals)-1])) // the plan's text is the last column on both
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
