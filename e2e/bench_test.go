@@ -35,6 +35,33 @@ func rssKiB(b *testing.B, pid int) float64 {
 	return 0
 }
 
+// treeRSSKiB is a server's resident memory with its password hashing
+// processes': the server's VmRSS and each child's anonymous resident
+// memory (RssAnon; their program's pages are the server's, shared).
+func treeRSSKiB(b *testing.B, pid int) float64 {
+	kib := rssKiB(b, pid)
+	for _, child := range childPIDs(pid) {
+		kib += statusKiB(child, "RssAnon:")
+	}
+	return kib
+}
+
+// statusKiB reads one "Name: N kB" line of /proc/PID/status (0 when the
+// process is gone).
+func statusKiB(pid int, name string) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // benchEnv is the environment without Castellan settings: benchmarks run
 // the defaults, including the default argon2id cost.
 func benchEnv() []string {

@@ -146,6 +146,15 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 	p := cfg.Passwords.Argon2id
 	a.Hasher = password.NewHasherWithQueue(password.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism},
 		cfg.Passwords.MaxConcurrent, cfg.Passwords.Queue, cfg.Passwords.QueueTimeout)
+	if cfg.Passwords.Isolated {
+		exe, err := password.Executable()
+		if err == nil {
+			err = a.Hasher.Isolate(exe)
+		}
+		if err != nil {
+			log.Warn("password hashes are computed in the server's process: no hashing process could be started (passwords.isolated)", "err", err)
+		}
+	}
 	return a, nil
 }
 
@@ -203,7 +212,12 @@ func (a *App) Ready(ctx context.Context) error {
 }
 
 // Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+func (a *App) Close() error {
+	if a.Hasher != nil {
+		a.Hasher.Close()
+	}
+	return a.DB.Close()
+}
 
 // masterKeyFile is where the embedded default keeps a generated master key.
 func masterKeyFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "master.key") }

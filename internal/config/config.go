@@ -158,6 +158,7 @@ type Passwords struct {
 	MaxConcurrent int           `yaml:"max_concurrent" default:"0" min:"0" desc:"Most password hashes computed at once; further logins wait. Bounds memory use to about this many times passwords.argon2id.memory_kib. 0 means the number of CPUs."`
 	Queue         int           `yaml:"queue" default:"64" min:"0" desc:"Most password checks waiting for one of the passwords.max_concurrent slots; beyond it a check is refused at once with 503 and Retry-After, so that a storm of sign-ins cannot pile up."`
 	QueueTimeout  time.Duration `yaml:"queue_timeout" default:"5s" positive:"true" desc:"Longest a password check waits for a slot before it is refused with 503 and Retry-After."`
+	Isolated      bool          `yaml:"isolated" default:"true" desc:"Compute argon2id hashes in helper processes of the same binary (at most passwords.max_concurrent, started on demand, stopped after 10 s without a hash), so that a hash's memory never enters the server's heap and sign-ins need no garbage collection of it. false computes them in the server's process, for platforms that do not let a process start another."`
 }
 
 // Argon2id holds the Argon2id cost parameters for new password hashes

@@ -70,7 +70,7 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		Passwords: Passwords{
 			Argon2id:      Argon2id{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
-			MaxConcurrent: runtime.NumCPU(), Queue: 64, QueueTimeout: 5 * time.Second,
+			MaxConcurrent: runtime.NumCPU(), Queue: 64, QueueTimeout: 5 * time.Second, Isolated: true,
 		},
 		Subscriptions: Subscriptions{PollInterval: time.Second},
 		Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
@@ -109,8 +109,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 52 {
-		t.Errorf("%d settings, want 52: update this test and the docs when adding one", len(settings))
+	if len(settings) != 53 {
+		t.Errorf("%d settings, want 53: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -193,7 +193,7 @@ subscriptions:
 					Keys: Keys{Master: k1, Retired: []string{k2, k3}}, SigningKeys: SigningKeys{Lifetime: 90 * 24 * time.Hour, RetiredKept: 30 * 24 * time.Hour},
 					FirstInstance: FirstInstance{Domain: "login.example.com", Name: "Example", OrgName: "Example Org",
 						Admin: FirstAdmin{LoginName: "root", Email: "root@example.com", Password: "correct horse"}},
-					Passwords:     Passwords{Argon2id: Argon2id{MemoryKiB: 65536, Iterations: 3, Parallelism: 4}, MaxConcurrent: 8, Queue: 64, QueueTimeout: 5 * time.Second},
+					Passwords:     Passwords{Argon2id: Argon2id{MemoryKiB: 65536, Iterations: 3, Parallelism: 4}, MaxConcurrent: 8, Queue: 64, QueueTimeout: 5 * time.Second, Isolated: true},
 					Subscriptions: Subscriptions{PollInterval: 250 * time.Millisecond},
 					Notify:        Notify{SMTP: SMTPNotify{TLS: "starttls"}},
 					WebAuthn:      WebAuthn{Attestation: "none"},

@@ -69,6 +69,10 @@ type Hasher struct {
 
 	timing     sync.Once
 	timingHash string
+
+	// workers are the hashing processes of an Isolated Hasher (nil:
+	// hashes are computed in this process).
+	workers *workers
 }
 
 // Default admission limits (WithQueue).
@@ -227,13 +231,21 @@ func (h *Hasher) release(allocs uint64) {
 	}
 	<-h.slots
 	<-h.admitted
-	if len(h.admitted) == 0 && h.garbage.Load() > 0 {
+	if len(h.admitted) == 0 && (h.garbage.Load() > 0 || h.workers != nil && h.workers.idleCount() > 0) {
 		gen := h.generation.Load()
 		time.AfterFunc(h.idle, func() {
 			if h.generation.Load() == gen && len(h.admitted) == 0 {
 				h.collecting.Lock()
 				defer h.collecting.Unlock()
-				if n := h.garbage.Load(); n > 0 && h.generation.Load() == gen {
+				if h.generation.Load() != gen {
+					return
+				}
+				// An Isolated Hasher's processes end; what the requests
+				// around the hashes left on the heap (a storm's, mostly)
+				// goes back too, as a hash's memory does in the server's
+				// process.
+				stopped := h.workers != nil && h.workers.stopIdle()
+				if n := h.garbage.Load(); n > 0 || stopped {
 					runtime.GC() // sync.Pool keeps what it held through one collection
 					debug.FreeOSMemory()
 					h.garbage.Add(-n)
@@ -259,7 +271,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer h.release(allocs)
 	p := h.params
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	key, err := h.idKey([]byte(password), salt, p, keyLen)
+	if err != nil {
+		return "", err
+	}
 	return encode(p, salt, key), nil
 }
 
@@ -274,7 +289,10 @@ func (h *Hasher) Verify(ctx context.Context, password, stored string) (bool, err
 		return false, err
 	}
 	defer h.release(allocs)
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+	got, err := h.idKey([]byte(password), salt, p, uint32(len(want)))
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
@@ -287,7 +305,11 @@ func (h *Hasher) TimingHash() string {
 		_, _ = rand.Read(salt)
 		_, _ = rand.Read(secret)
 		p := h.params
-		h.timingHash = encode(p, salt, argon2.IDKey(secret, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen))
+		key, err := h.idKey(secret, salt, p, keyLen)
+		if err != nil { // a hash of this process is as good
+			key = argon2.IDKey(secret, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+		}
+		h.timingHash = encode(p, salt, key)
 	})
 	return h.timingHash
 }

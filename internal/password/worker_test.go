@@ -1,0 +1,342 @@
+package password
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// isolated returns a Hasher whose hashes run in processes of this test
+// binary (whose init serves them: the package's init).
+func isolated(t testing.TB, p Params, slots int) *Hasher {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHasherWithQueue(p, slots, 64, time.Minute)
+	if err := h.Isolate(exe); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// TestIsolatedHashesMatch: keys computed in a hashing process are the
+// keys of golang.org/x/crypto/argon2, for other parameters, salts,
+// passwords and key lengths, and Hash, Verify and VerifyAny work as in
+// the server's own process.
+func TestIsolatedHashesMatch(t *testing.T) {
+	h := isolated(t, Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2)
+	for i, r := range []workerRequest{
+		{params: Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, keyLen: 32, salt: []byte("saltsalt"), password: nil},
+		{params: Params{MemoryKiB: 256, Iterations: 3, Parallelism: 4}, keyLen: 16, salt: bytes.Repeat([]byte{1}, 64), password: []byte("pässwörd")},
+		{params: Params{MemoryKiB: 1024, Iterations: 2, Parallelism: 1}, keyLen: 128, salt: bytes.Repeat([]byte{2}, maxWorkerSalt), password: bytes.Repeat([]byte("x"), 5000)},
+	} {
+		got, err := h.workers.derive(r)
+		if err != nil {
+			t.Fatal(i, err)
+		}
+		want := argon2.IDKey(r.password, r.salt, r.params.Iterations, r.params.MemoryKiB, r.params.Parallelism, uint32(r.keyLen))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d: key %x, want %x", i, got, want)
+		}
+	}
+	ctx := context.Background()
+	stored, err := h.Hash(ctx, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := NewHasher(h.params, 1)
+	for _, pw := range []string{"correct horse", "correct hors", ""} {
+		a, err1 := h.Verify(ctx, pw, stored)
+		b, err2 := plain.Verify(ctx, pw, stored)
+		if err1 != nil || err2 != nil || a != b || a != (pw == "correct horse") {
+			t.Errorf("%q: isolated %v %v, in process %v %v", pw, a, err1, b, err2)
+		}
+	}
+	if ok, upgrade, err := h.VerifyAny(ctx, "correct horse", stored); !ok || upgrade || err != nil {
+		t.Errorf("VerifyAny: %v %v %v", ok, upgrade, err)
+	}
+	if ok, err := h.Verify(ctx, "x", h.TimingHash()); ok || err != nil {
+		t.Errorf("timing hash: %v %v", ok, err)
+	}
+	if n := len(h.workerPIDs()); n < 1 || n > 2 {
+		t.Errorf("%d idle hashing processes, want 1 or 2 (the slots)", n)
+	}
+}
+
+// TestIsolatedHashesLeaveTheHeap: 8 callers on 2 slots hashing at 8 MiB
+// leave the server's heap as it was; in the server's process the same
+// grows it by at least one hash's memory.
+func TestIsolatedHashesLeaveTheHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hashes 16 times at 8 MiB")
+	}
+	p := Params{MemoryKiB: 8 << 10, Iterations: 1, Parallelism: 1}
+	h := isolated(t, p, 2)
+	stored, err := h.Hash(context.Background(), "a password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 2 {
+				if ok, err := h.Verify(context.Background(), "a password", stored); !ok || err != nil {
+					t.Errorf("verify: %v %v", ok, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("16 isolated verifications allocated %d KiB in the server's heap, want under 1 MiB", grew>>10)
+	}
+	if n := len(h.workerPIDs()); n != 2 {
+		t.Errorf("%d idle hashing processes after 8 callers on 2 slots, want 2", n)
+	}
+}
+
+// TestHashingProcessesStopWhenIdle: the processes end once the Hasher has
+// been idle, and the next hash starts one again.
+func TestHashingProcessesStopWhenIdle(t *testing.T) {
+	h := isolated(t, Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2)
+	h.idle = 50 * time.Millisecond
+	stored, err := h.Hash(context.Background(), "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := h.workerPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("%d idle processes, want 1", len(pids))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.workerPIDs()) > 0 || alive(pids[0]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hashing process %d still there after the hasher was idle", pids[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ok, err := h.Verify(context.Background(), "pw", stored); !ok || err != nil {
+		t.Fatalf("verify after the processes stopped: %v %v", ok, err)
+	}
+}
+
+// alive reports whether pid is a running process (not a zombie).
+func alive(pid int) bool {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil && runtime.GOOS != "linux"
+	}
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// TestKilledHashingProcessIsReplaced: a process that dies between two
+// hashes (killed by an operator, or the kernel's out-of-memory killer)
+// costs nothing but a new process.
+func TestKilledHashingProcessIsReplaced(t *testing.T) {
+	h := isolated(t, Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 1)
+	stored, err := h.Hash(context.Background(), "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := h.workerPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("%d idle processes, want 1", len(pids))
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := h.Verify(context.Background(), "pw", stored); !ok || err != nil {
+		t.Fatalf("verify after the process was killed: %v %v", ok, err)
+	}
+	if now := h.workerPIDs(); len(now) != 1 || now[0] == pids[0] {
+		t.Errorf("processes %v after %v was killed", now, pids)
+	}
+}
+
+// TestIsolateRefusesAProgramThatDoesNotHash: a program that is not a
+// hashing process of this version leaves the Hasher in its own process.
+func TestIsolateRefusesAProgramThatDoesNotHash(t *testing.T) {
+	for _, exe := range []string{"/nonexistent/castellan", "/bin/true", "/bin/cat"} {
+		h := NewHasher(Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 1)
+		if err := h.Isolate(exe); err == nil {
+			t.Errorf("%s: Isolate succeeded", exe)
+		}
+		if h.Isolated() {
+			t.Errorf("%s: isolated after an error", exe)
+		}
+	}
+}
+
+// TestWorkerRefusesBadRequests: a request beyond MaxParams or the bounds
+// ends the process with an error before it allocates anything.
+func TestWorkerRefusesBadRequests(t *testing.T) {
+	good := workerRequest{params: Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, keyLen: 32, salt: []byte("saltsalt"), password: []byte("pw")}
+	for name, change := range map[string]func(r *workerRequest){
+		"memory above the bound":  func(r *workerRequest) { r.params.MemoryKiB = MaxParams.MemoryKiB + 1 },
+		"memory below 8 per lane": func(r *workerRequest) { r.params.Parallelism = 2; r.params.MemoryKiB = 15 },
+		"no iterations":           func(r *workerRequest) { r.params.Iterations = 0 },
+		"iterations above":        func(r *workerRequest) { r.params.Iterations = MaxParams.Iterations + 1 },
+		"no lanes":                func(r *workerRequest) { r.params.Parallelism = 0 },
+		"lanes above":             func(r *workerRequest) { r.params.Parallelism = MaxParams.Parallelism + 1 },
+		"short key":               func(r *workerRequest) { r.keyLen = 3 },
+		"long salt":               func(r *workerRequest) { r.salt = make([]byte, maxWorkerSalt+1) },
+	} {
+		r := good
+		change(&r)
+		var out bytes.Buffer
+		if err := serveWorker(bytes.NewReader(appendRequest(nil, r)), &out, func() {}); !errors.Is(err, errWorkerRequest) || out.Len() > 0 {
+			t.Errorf("%s: %v, %d bytes out", name, err, out.Len())
+		}
+	}
+	var out bytes.Buffer
+	in := appendRequest(appendRequest(nil, good), good)
+	if err := serveWorker(bytes.NewReader(in[:len(in)-1]), &out, func() {}); !errors.Is(err, io.ErrUnexpectedEOF) || out.Len() != 32 {
+		t.Errorf("truncated second request: %v, %d bytes out", err, out.Len())
+	}
+}
+
+// FuzzWorkerRequest: whatever arrives on a hashing process's input, it
+// answers keys of the requests it reads (as x/crypto computes them) or
+// ends with an error, never allocating beyond its bounds.
+func FuzzWorkerRequest(f *testing.F) {
+	f.Add(appendRequest(nil, workerRequest{params: Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, keyLen: 16, salt: []byte("s"), password: []byte("p")}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 1, 32, 0, 0, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		// Memory up to 64 KiB only, so that the fuzzer stays fast; the
+		// bounds themselves are TestWorkerRefusesBadRequests'.
+		if len(in) >= 4 && uint32(in[0])|uint32(in[1])<<8|uint32(in[2])<<16|uint32(in[3])<<24 > 64 {
+			return
+		}
+		var out bytes.Buffer
+		err := serveWorker(bytes.NewReader(in), &out, func() {})
+		r, _, rerr := readRequest(bytes.NewReader(in), nil)
+		if rerr == nil {
+			want := argon2.IDKey(r.password, r.salt, r.params.Iterations, r.params.MemoryKiB, r.params.Parallelism, uint32(r.keyLen))
+			if !bytes.HasPrefix(out.Bytes(), want) {
+				t.Fatalf("first key %x, want %x", out.Bytes(), want)
+			}
+		} else if out.Len() > 0 || err == nil && len(in) > 0 {
+			t.Fatalf("unreadable request answered %d bytes, error %v", out.Len(), err)
+		}
+	})
+}
+
+// BenchmarkIsolatedVerify: a verification in a hashing process against
+// one in the test's own process, alternating, at the default cost.
+func BenchmarkIsolatedVerify(b *testing.B) {
+	h := isolated(b, OWASP, 1)
+	plain := NewHasher(OWASP, 1)
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	b.ResetTimer()
+	var inProcess, inWorker time.Duration
+	for i := range b.N {
+		began := time.Now()
+		if _, err := h.idKey([]byte("pw"), salt, OWASP, 32); err != nil {
+			b.Fatal(err)
+		}
+		inWorker += time.Since(began)
+		began = time.Now()
+		if _, err := plain.idKey([]byte("pw"), salt, OWASP, 32); err != nil {
+			b.Fatal(err)
+		}
+		inProcess += time.Since(began)
+		_ = i
+	}
+	b.ReportMetric(float64(inWorker.Milliseconds())/float64(b.N), "ms/isolated")
+	b.ReportMetric(float64(inProcess.Milliseconds())/float64(b.N), "ms/in-process")
+}
+
+// node is a piece of a live heap: pointers for the collector to follow.
+type node struct {
+	next    *node
+	payload [48]byte
+}
+
+// BenchmarkVerifyBesideLiveHeap measures the CPU of a verification, at the
+// default cost, in a process that holds a live heap of 8 or 128 MiB (a
+// server's caches, read models and connections): in the server's process,
+// where each hash is preceded by a collection of the whole heap (collect),
+// against an Isolated Hasher, whose processes' CPU is counted too;
+// alternating, 4 verifications on 2 slots per turn.
+func BenchmarkVerifyBesideLiveHeap(b *testing.B) {
+	for _, mib := range []int{8, 128} {
+		b.Run(strconv.Itoa(mib)+"MiB", func(b *testing.B) {
+			var live *node
+			for range mib << 20 / 64 {
+				live = &node{next: live, payload: [48]byte{byte(len(live.payload))}}
+			}
+			iso, plain := isolated(b, OWASP, 2), NewHasher(OWASP, 2)
+			stored, err := plain.Hash(context.Background(), "pw")
+			if err != nil {
+				b.Fatal(err)
+			}
+			run := func(h *Hasher) time.Duration {
+				before := selfAndWorkersCPU(b, h)
+				var wg sync.WaitGroup
+				for range 2 {
+					wg.Go(func() {
+						for range 2 {
+							if ok, err := h.Verify(context.Background(), "pw", stored); !ok || err != nil {
+								b.Errorf("verify: %v %v", ok, err)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				return selfAndWorkersCPU(b, h) - before
+			}
+			run(iso)
+			var isoCPU, plainCPU time.Duration
+			b.ResetTimer()
+			for range b.N {
+				isoCPU += run(iso)
+				plainCPU += run(plain)
+			}
+			runtime.KeepAlive(live)
+			n := float64(4 * b.N)
+			b.ReportMetric(float64(isoCPU.Microseconds())/n/1000, "cpu-ms/isolated")
+			b.ReportMetric(float64(plainCPU.Microseconds())/n/1000, "cpu-ms/in-process")
+		})
+	}
+}
+
+// selfAndWorkersCPU is this process's CPU time and that of h's idle
+// hashing processes (all of them, between turns).
+func selfAndWorkersCPU(b *testing.B, h *Hasher) time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	total := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	for _, pid := range h.workerPIDs() {
+		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			b.Skipf("no /proc: %v", err)
+		}
+		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(u+s) * 10 * time.Millisecond
+	}
+	return total
+}
