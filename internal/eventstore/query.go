@@ -56,8 +56,11 @@ type Filter struct {
 	Settled bool
 }
 
+// querier reads rows: a pool, a transaction, keptReader. A Sealer reads
+// its keys through one (QueryRowContext).
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // Query returns the events matching f. A query of one instance that an
@@ -67,11 +70,28 @@ type querier interface {
 // others — subscriptions reading commit order, an aggregate's events —
 // through the reader pool, as their plans need no help.
 func (s *Store) Query(ctx context.Context, f Filter) ([]Event, error) {
-	pool := s.db.Reader()
+	var pool querier = s.db.Reader()
 	if lead, _ := leadColumn(f); lead != "" || f.boundedByTime() {
 		pool = s.db.IndexReader()
+	} else if f.oneAggregate() {
+		pool = keptReader{s.db}
 	}
 	return s.query(ctx, pool, s.db.Dialect, f)
+}
+
+// keptReader reads through the reader pool with a statement database.DB
+// keeps prepared (ReadQuery): for a command's load of its aggregate, the
+// hottest read there is, whose few shapes were compiled again each time.
+// Other filters' shapes are many (an audit search's), and are not kept.
+type keptReader struct{ db *database.DB }
+
+func (k keptReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return k.db.ReadQuery(ctx, query, args...)
+}
+
+// QueryRowContext reads a row, as the personal data's keys are read.
+func (k keptReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return k.db.ReadQueryRow(ctx, query, args...)
 }
 
 // QueryTx returns the events matching f as seen inside tx, including events
@@ -132,6 +152,18 @@ func (s *Store) query(ctx context.Context, q querier, d database.Dialect, f Filt
 		}
 	}
 	return events, nil
+}
+
+// oneAggregate reports whether f reads one aggregate's events, whole or
+// up to a position: those come in the aggregate's order (sequence), which
+// for one aggregate is the order its events committed in, so that its
+// index (events_aggregate) answers in order. Ordered by position, a
+// planner with statistics from when the instance had a handful of events
+// walked the instance's commit order instead and filtered every event of
+// it (TestAggregatePlan). A page of one aggregate (After, Limit) keeps
+// commit order: its cursor is a position.
+func (f Filter) oneAggregate() bool {
+	return f.InstanceID != "" && len(f.AggregateTypes) == 1 && len(f.AggregateIDs) == 1 && f.After.IsZero() && f.Limit == 0
 }
 
 // querySQL is the statement answering f, with its arguments; it probes
@@ -251,7 +283,11 @@ func querySQL(ctx context.Context, q querier, d database.Dialect, f Filter) (str
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY tx_id, position"
+	if f.oneAggregate() {
+		query += " ORDER BY sequence"
+	} else {
+		query += " ORDER BY tx_id, position"
+	}
 	if f.Limit > 0 {
 		query += " LIMIT " + arg(f.Limit)
 	}

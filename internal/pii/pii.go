@@ -119,15 +119,11 @@ func (k *Keys) Opener(ctx context.Context, q eventstore.Querier) func(instanceID
 		err error
 	}
 	keys := map[[2]string]cached{}
-	rq, _ := q.(rowQuerier)
 	return func(instanceID, subject string, sealed []byte) ([]byte, error) {
 		id := [2]string{instanceID, subject}
 		c, ok := keys[id]
 		if !ok {
-			if rq == nil {
-				return nil, errors.New("pii: cannot read keys through this querier")
-			}
-			c.key, c.err = k.load(ctx, rq, instanceID, subject)
+			c.key, c.err = k.load(ctx, q, instanceID, subject)
 			keys[id] = c
 		}
 		if c.err != nil {

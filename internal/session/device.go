@@ -87,24 +87,17 @@ func (w *DeviceWatch) durations() (recent, fresh time.Duration) {
 	return recent, fresh
 }
 
-// Run watches until ctx ends, waking on every local append and at least
-// every poll.
+// Run watches until ctx ends, as eventstore.Store.Follow wakes it: on
+// local appends, in rounds of what 100 ms gathers when they stream in, and
+// at least every poll.
 func (w *DeviceWatch) Run(ctx context.Context, poll time.Duration) {
-	for {
-		changed := w.Store.Changed()
-		if err := w.CatchUp(ctx); err != nil && ctx.Err() == nil {
+	w.Store.Follow(ctx, poll, func(ctx context.Context) error {
+		err := w.CatchUp(ctx)
+		if err != nil && ctx.Err() == nil {
 			w.log().Error("sign-ins from new devices: retrying", "err", err)
 		}
-		timer := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-changed:
-			timer.Stop()
-		case <-timer.C:
-		}
-	}
+		return err
+	})
 }
 
 func (w *DeviceWatch) log() *slog.Logger {

@@ -69,6 +69,15 @@ func TestDeleteErasesPersonalDataButKeepsTheAuditTrail(t *testing.T) {
 	if a := events[0].Payload.(*Added); a.LoginName != "ada.lovelace" || a.Email != "ada@example.com" || !strings.Contains(string(a.Traits), "Lovelace") {
 		t.Fatalf("history before erasure: %+v", a)
 	}
+	// So does a read of the one aggregate, as a command loads it (its own
+	// statement, in the aggregate's order).
+	one, err := s.Query(ctx, eventstore.Filter{InstanceID: inst, AggregateTypes: []string{AggregateType}, AggregateIDs: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one) != len(events) || one[0].Payload.(*Added).Email != "ada@example.com" {
+		t.Fatalf("the aggregate's read: %d events, want %d, first %+v", len(one), len(events), one[0].Payload)
+	}
 
 	if err := users.Delete(ctx, admin, inst, id); err != nil {
 		t.Fatal(err)
