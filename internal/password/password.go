@@ -231,7 +231,7 @@ func (h *Hasher) release(allocs uint64) {
 	}
 	<-h.slots
 	<-h.admitted
-	if len(h.admitted) == 0 && (h.garbage.Load() > 0 || h.workers != nil && h.workers.idleCount() > 0) {
+	if len(h.admitted) == 0 && (h.garbage.Load() > 0 || h.workers != nil && h.workers.holdsMemory()) {
 		gen := h.generation.Load()
 		time.AfterFunc(h.idle, func() {
 			if h.generation.Load() == gen && len(h.admitted) == 0 {
@@ -240,11 +240,11 @@ func (h *Hasher) release(allocs uint64) {
 				if h.generation.Load() != gen {
 					return
 				}
-				// An Isolated Hasher's processes end; what the requests
-				// around the hashes left on the heap (a storm's, mostly)
-				// goes back too, as a hash's memory does in the server's
-				// process.
-				stopped := h.workers != nil && h.workers.stopIdle()
+				// An Isolated Hasher's processes end but one, which gives
+				// its memory back; what the requests around the hashes
+				// left on the heap (a storm's, mostly) goes back too, as a
+				// hash's memory does in the server's process.
+				stopped := h.workers != nil && h.workers.release()
 				if n := h.garbage.Load(); n > 0 || stopped {
 					runtime.GC() // sync.Pool keeps what it held through one collection
 					debug.FreeOSMemory()

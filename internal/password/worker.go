@@ -28,16 +28,20 @@ import (
 //
 // So a Hasher made Isolated computes argon2id in helper processes: the
 // running binary started again with workerEnv set, which this package's
-// init turns into a loop of hashes (serveWorker) before anything else of
-// the program starts. Each slot uses at most one such process at a time;
-// a process computes one hash at a time, keeps its one argon2id memory
-// between hashes (its collector is off and it collects after each hash,
-// so the next hash reuses the same pages and nothing is handed back to
-// the system), and exits when its input closes: when the Hasher has been
-// idle for idleBeforeRelease, or when the server exits. The server's heap
-// never holds a hash's memory, so it needs no collection per sign-in, and
-// the hashes' memory is exactly slots × memory_kib (plus about 2 MiB of
-// runtime per process), whatever the heap around it does.
+// init turns into a loop of hashes (serveWorker) before the program's main
+// runs (the packages Go initializes before this one are initialized
+// first: 40 ms and more of a core at each start). Each slot uses at most
+// one such process at a time; a process computes one hash at a time,
+// keeps its one argon2id memory between hashes (its collector is off and
+// it collects after each hash, so the next hash reuses the same pages and
+// nothing is handed back to the system), and exits when its input closes.
+// Once the Hasher has been idle for idleBeforeRelease, every process ends
+// but one, which hands its memory back and stays (about 5 MiB), so that a
+// sign-in after a quiet minute does not wait for a process to start; all
+// end when the server exits. The server's heap never holds a hash's
+// memory, so it needs no collection per sign-in, and the hashes' memory is
+// slots × memory_kib plus about 5 MiB per process, whatever the heap
+// around it does.
 //
 // The processes get the password, the salt and the parameters over a
 // pipe and answer the key; the comparison with the stored key stays in
@@ -66,7 +70,7 @@ func init() {
 		// (Go initializes every package that is ready and sorts before
 		// it): hand their memory back before the first hash.
 		debug.FreeOSMemory()
-		if err := serveWorker(os.Stdin, os.Stdout, runtime.GC); err != nil {
+		if err := serveWorker(os.Stdin, os.Stdout, runtime.GC, debug.FreeOSMemory); err != nil {
 			fmt.Fprintln(os.Stderr, "password hashing process:", err)
 			os.Exit(1)
 		}
@@ -83,12 +87,14 @@ const (
 )
 
 // workerRequest is one hash: argon2id of password and salt at params,
-// keyLen bytes long.
+// keyLen bytes long; or, when release is set (a header of zeros), an order
+// to hand the process's memory back to the system, answered with one byte.
 type workerRequest struct {
 	params   Params
 	keyLen   uint8
 	salt     []byte
 	password []byte
+	release  bool
 }
 
 // errWorkerRequest is a request a hashing process refuses.
@@ -122,6 +128,9 @@ func readRequest(in io.Reader, buf []byte) (workerRequest, []byte, error) {
 		Parallelism: h[8],
 	}, keyLen: h[9]}
 	saltLen, pwLen := int(binary.LittleEndian.Uint16(h[10:])), int(binary.LittleEndian.Uint32(h[12:]))
+	if h == [workerHeaderLen]byte{} {
+		return workerRequest{release: true}, buf, nil
+	}
 	p := r.params
 	switch {
 	case p.Iterations < 1 || p.Iterations > MaxParams.Iterations,
@@ -144,8 +153,8 @@ func readRequest(in io.Reader, buf []byte) (workerRequest, []byte, error) {
 }
 
 // serveWorker answers hash requests from in on out until in ends, calling
-// afterHash after each answer.
-func serveWorker(in io.Reader, out io.Writer, afterHash func()) error {
+// afterHash after each answer, and release for a release request.
+func serveWorker(in io.Reader, out io.Writer, afterHash, release func()) error {
 	r, w := bufio.NewReader(in), bufio.NewWriter(out)
 	var buf []byte
 	for {
@@ -156,6 +165,13 @@ func serveWorker(in io.Reader, out io.Writer, afterHash func()) error {
 		}
 		if err != nil {
 			return err
+		}
+		if req.release {
+			release()
+			if err := errors.Join(w.WriteByte(0), w.Flush()); err != nil {
+				return err
+			}
+			continue
 		}
 		p := req.params
 		key := argon2.IDKey(req.password, req.salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(req.keyLen))
@@ -177,6 +193,8 @@ type worker struct {
 	out  io.ReadCloser
 	req  []byte
 	done chan struct{}
+	// released: the process handed its memory back since its last hash.
+	released bool
 }
 
 // workerEnviron is a hashing process's whole environment.
@@ -226,6 +244,17 @@ func (w *worker) derive(r workerRequest) ([]byte, error) {
 	return key, nil
 }
 
+// release asks the process to hand its memory back to the system.
+func (w *worker) release() error {
+	var zero [workerHeaderLen]byte
+	if _, err := w.in.Write(zero[:]); err != nil {
+		return err
+	}
+	var ack [1]byte
+	_, err := io.ReadFull(w.out, ack[:])
+	return err
+}
+
 // stop ends the process: closing its input makes it exit.
 func (w *worker) stop() { _ = w.in.Close() }
 
@@ -251,6 +280,7 @@ func (ws *workers) take() (*worker, error) {
 		w := ws.idle[n-1]
 		ws.idle = ws.idle[:n-1]
 		ws.mu.Unlock()
+		w.released = false
 		return w, nil
 	}
 	ws.mu.Unlock()
@@ -279,10 +309,48 @@ func (ws *workers) stopIdle() bool {
 	return len(idle) > 0
 }
 
-func (ws *workers) idleCount() int {
+// holdsMemory reports whether an idle process holds a hash's memory, or
+// more than one is idle: what release would give back.
+func (ws *workers) holdsMemory() bool {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	return len(ws.idle)
+	return len(ws.idle) > 1 || len(ws.idle) == 1 && !ws.idle[0].released
+}
+
+// release ends every idle process but one, which hands its memory back
+// and stays, so that the next sign-in does not wait for a process to
+// start (the binary's packages are initialized first: 40 ms and more);
+// that process keeps about 5 MiB. It reports whether anything was given
+// back.
+func (ws *workers) release() bool {
+	ws.mu.Lock()
+	idle := ws.idle
+	ws.idle = nil
+	ws.mu.Unlock()
+	if len(idle) == 0 {
+		return false
+	}
+	for _, w := range idle[1:] {
+		w.stop()
+	}
+	kept, gave := idle[0], len(idle) > 1
+	if !kept.released {
+		if err := kept.release(); err != nil {
+			kept.kill()
+			return true
+		}
+		kept.released, gave = true, true
+	}
+	ws.mu.Lock()
+	if len(ws.idle) < ws.max {
+		ws.idle = append(ws.idle, kept)
+		kept = nil
+	}
+	ws.mu.Unlock()
+	if kept != nil {
+		kept.stop()
+	}
+	return gave
 }
 
 // derive computes r in an idle or new process; a process that fails is

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,29 +116,65 @@ func TestIsolatedHashesLeaveTheHeap(t *testing.T) {
 	}
 }
 
-// TestHashingProcessesStopWhenIdle: the processes end once the Hasher has
-// been idle, and the next hash starts one again.
+// TestHashingProcessesStopWhenIdle: once the Hasher has been idle, every
+// process ends but one, which hands its hash's memory back and serves the
+// next hash.
 func TestHashingProcessesStopWhenIdle(t *testing.T) {
-	h := isolated(t, Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2)
-	h.idle = 50 * time.Millisecond
+	p := Params{MemoryKiB: 16 << 10, Iterations: 1, Parallelism: 1}
+	h := isolated(t, p, 2)
+	h.idle = 100 * time.Millisecond
 	stored, err := h.Hash(context.Background(), "pw")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if ok, err := h.Verify(context.Background(), "pw", stored); !ok || err != nil {
+				t.Errorf("verify: %v %v", ok, err)
+			}
+		})
+	}
+	wg.Wait()
 	pids := h.workerPIDs()
-	if len(pids) != 1 {
-		t.Fatalf("%d idle processes, want 1", len(pids))
+	if len(pids) != 2 {
+		t.Fatalf("%d idle processes after two at once, want 2", len(pids))
+	}
+	if kib := anonKiB(pids[0]); kib < 16<<10 {
+		t.Fatalf("a process holds %d KiB after a hash of 16 MiB", kib)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(h.workerPIDs()) > 0 || alive(pids[0]) {
-		if time.Now().After(deadline) {
-			t.Fatalf("hashing process %d still there after the hasher was idle", pids[0])
+	for {
+		kept := h.workerPIDs()
+		if len(kept) == 1 && !(alive(pids[0]) && alive(pids[1])) && anonKiB(kept[0]) < 8<<10 {
+			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("idle processes %v (of %v), %d KiB, after the hasher was idle; want one, under 8 MiB", kept, pids, anonKiB(kept[0]))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if ok, err := h.Verify(context.Background(), "pw", stored); !ok || err != nil {
-		t.Fatalf("verify after the processes stopped: %v %v", ok, err)
+		t.Fatalf("verify after the release: %v %v", ok, err)
 	}
+	if now := h.workerPIDs(); len(now) != 1 || !slices.Contains(pids, now[0]) {
+		t.Errorf("processes %v after the release, want the one kept of %v", now, pids)
+	}
+}
+
+// anonKiB is a process's anonymous resident memory (0 when it is gone).
+func anonKiB(pid int) int {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
 }
 
 // alive reports whether pid is a running process (not a zombie).
@@ -205,13 +242,19 @@ func TestWorkerRefusesBadRequests(t *testing.T) {
 		r := good
 		change(&r)
 		var out bytes.Buffer
-		if err := serveWorker(bytes.NewReader(appendRequest(nil, r)), &out, func() {}); !errors.Is(err, errWorkerRequest) || out.Len() > 0 {
+		if err := serveWorker(bytes.NewReader(appendRequest(nil, r)), &out, func() {}, func() {}); !errors.Is(err, errWorkerRequest) || out.Len() > 0 {
 			t.Errorf("%s: %v, %d bytes out", name, err, out.Len())
 		}
 	}
+	var released bool
 	var out bytes.Buffer
-	in := appendRequest(appendRequest(nil, good), good)
-	if err := serveWorker(bytes.NewReader(in[:len(in)-1]), &out, func() {}); !errors.Is(err, io.ErrUnexpectedEOF) || out.Len() != 32 {
+	in := appendRequest(make([]byte, workerHeaderLen), good) // a release, then a hash
+	if err := serveWorker(bytes.NewReader(in), &out, func() {}, func() { released = true }); err != nil || !released || out.Len() != 1+32 {
+		t.Errorf("release then hash: %v, released %v, %d bytes out", err, released, out.Len())
+	}
+	out.Reset()
+	in = appendRequest(appendRequest(nil, good), good)
+	if err := serveWorker(bytes.NewReader(in[:len(in)-1]), &out, func() {}, func() {}); !errors.Is(err, io.ErrUnexpectedEOF) || out.Len() != 32 {
 		t.Errorf("truncated second request: %v, %d bytes out", err, out.Len())
 	}
 }
@@ -229,9 +272,13 @@ func FuzzWorkerRequest(f *testing.F) {
 			return
 		}
 		var out bytes.Buffer
-		err := serveWorker(bytes.NewReader(in), &out, func() {})
+		err := serveWorker(bytes.NewReader(in), &out, func() {}, func() {})
 		r, _, rerr := readRequest(bytes.NewReader(in), nil)
-		if rerr == nil {
+		if rerr == nil && r.release {
+			if !bytes.HasPrefix(out.Bytes(), []byte{0}) {
+				t.Fatalf("release answered %x", out.Bytes())
+			}
+		} else if rerr == nil {
 			want := argon2.IDKey(r.password, r.salt, r.params.Iterations, r.params.MemoryKiB, r.params.Parallelism, uint32(r.keyLen))
 			if !bytes.HasPrefix(out.Bytes(), want) {
 				t.Fatalf("first key %x, want %x", out.Bytes(), want)
