@@ -66,6 +66,7 @@ func init() {
 		// memory for a heap goal, and there is none), and the next hash
 		// reuses them.
 		debug.SetGCPercent(-1)
+		noHugePages()
 		// The program's other packages were initialized before this one
 		// (Go initializes every package that is ready and sorts before
 		// it): hand their memory back before the first hash.

@@ -77,6 +77,12 @@ func TestIsolatedHashesMatch(t *testing.T) {
 	if n := len(h.workerPIDs()); n < 1 || n > 2 {
 		t.Errorf("%d idle hashing processes, want 1 or 2 (the slots)", n)
 	}
+	if runtime.GOOS == "linux" {
+		raw, err := os.ReadFile("/proc/" + strconv.Itoa(h.workerPIDs()[0]) + "/status")
+		if err == nil && strings.Contains(string(raw), "THP_enabled:") && !strings.Contains(string(raw), "THP_enabled:\t0") {
+			t.Errorf("a hashing process may use transparent huge pages (noHugePages)")
+		}
+	}
 }
 
 // TestIsolatedHashesLeaveTheHeap: 8 callers on 2 slots hashing at 8 MiB
