@@ -23,13 +23,7 @@ func TestAuditPlans(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := backend.New(t).Open(t, eventstore.Migrations)
-			r := eventstore.NewRegistry()
-			eventstore.Register[durableWrite](r, 1)
-			store, err := eventstore.New(db, r, nil, eventstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			db, store := writesStore(t, backend, eventstore.Options{})
 			// 20,000 events over 200 days: 100 owners, 500 editors and
 			// sessions, 3 types, 256 addresses; one statement.
 			start := time.Now().Add(-200 * 24 * time.Hour)
@@ -110,13 +104,7 @@ func TestAggregatePlan(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := backend.New(t).Open(t, eventstore.Migrations)
-			r := eventstore.NewRegistry()
-			eventstore.Register[durableWrite](r, 1)
-			store, err := eventstore.New(db, r, nil, eventstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			db, store := writesStore(t, backend, eventstore.Options{})
 			insert := func(from, to int) {
 				t.Helper()
 				if err := db.InTx(ctx, func(tx *database.Tx) error {
@@ -159,4 +147,18 @@ FROM `
 			}
 		})
 	}
+}
+
+// writesStore opens an empty store on backend whose events are
+// durableWrites.
+func writesStore(t *testing.T, backend dbtest.Backend, opts eventstore.Options) (*database.DB, *eventstore.Store) {
+	t.Helper()
+	db := backend.New(t).Open(t, eventstore.Migrations)
+	r := eventstore.NewRegistry()
+	eventstore.Register[durableWrite](r, 1)
+	store, err := eventstore.New(db, r, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, store
 }

@@ -18,17 +18,11 @@ func TestStalledAppendIsRefused(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := backend.New(t).Open(t, eventstore.Migrations)
-			r := eventstore.NewRegistry()
-			eventstore.Register[durableWrite](r, 1)
 			var stall time.Duration
-			store, err := eventstore.New(db, r, nil, eventstore.Options{Now: func() time.Time {
+			_, store := writesStore(t, backend, eventstore.Options{Now: func() time.Time {
 				time.Sleep(stall)
 				return time.Now()
 			}})
-			if err != nil {
-				t.Fatal(err)
-			}
 			eventstore.SetMaxStampAge(store, 50*time.Millisecond)
 			a := eventstore.Append{Aggregate: eventstore.Aggregate{InstanceID: "i", Type: "write", ID: "w"}, Events: []eventstore.Payload{&durableWrite{N: 1}}, ExpectedSequence: eventstore.AnySequence}
 			if _, err := store.Push(ctx, eventstore.SystemEditor, a); err != nil {

@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,17 +47,7 @@ func TestHashMemoryIsReclaimedBeforeTheNextHash(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}()
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 3 {
-				if ok, err := h.Verify(context.Background(), "a password", stored); !ok || err != nil {
-					t.Errorf("verify: %v %v", ok, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	verifyAtOnce(t, h, "a password", stored, 8, 3)
 	close(stop)
 	<-sampled
 	over, budget := float64(peak-base)/(1<<20), 1.5*slots*memKiB/1024.0

@@ -101,17 +101,7 @@ func TestIsolatedHashesLeaveTheHeap(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 2 {
-				if ok, err := h.Verify(context.Background(), "a password", stored); !ok || err != nil {
-					t.Errorf("verify: %v %v", ok, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	verifyAtOnce(t, h, "a password", stored, 8, 2)
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
@@ -133,15 +123,7 @@ func TestHashingProcessesStopWhenIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			if ok, err := h.Verify(context.Background(), "pw", stored); !ok || err != nil {
-				t.Errorf("verify: %v %v", ok, err)
-			}
-		})
-	}
-	wg.Wait()
+	verifyAtOnce(t, h, "pw", stored, 2, 1)
 	pids := h.workerPIDs()
 	if len(pids) != 2 {
 		t.Fatalf("%d idle processes after two at once, want 2", len(pids))
@@ -347,17 +329,7 @@ func BenchmarkVerifyBesideLiveHeap(b *testing.B) {
 			}
 			run := func(h *Hasher) time.Duration {
 				before := selfAndWorkersCPU(b, h)
-				var wg sync.WaitGroup
-				for range 2 {
-					wg.Go(func() {
-						for range 2 {
-							if ok, err := h.Verify(context.Background(), "pw", stored); !ok || err != nil {
-								b.Errorf("verify: %v %v", ok, err)
-							}
-						}
-					})
-				}
-				wg.Wait()
+				verifyAtOnce(b, h, "pw", stored, 2, 2)
 				return selfAndWorkersCPU(b, h) - before
 			}
 			run(iso)
@@ -392,4 +364,21 @@ func selfAndWorkersCPU(b *testing.B, h *Hasher) time.Duration {
 		total += time.Duration(u+s) * 10 * time.Millisecond
 	}
 	return total
+}
+
+// verifyAtOnce has callers goroutines verify pw against stored each times
+// over, all at once, and fails unless every verification matched.
+func verifyAtOnce(t testing.TB, h *Hasher, pw, stored string, callers, each int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				if ok, err := h.Verify(context.Background(), pw, stored); !ok || err != nil {
+					t.Errorf("verify: %v %v", ok, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
