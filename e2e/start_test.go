@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,11 @@ func TestFirstStartCreatesInstanceOnceAndRestartChangesNothing(t *testing.T) {
 		}
 		if strings.Contains(p.stderr.String(), notice["Password"]) {
 			t.Fatal("the generated password appeared in the log")
+		}
+		// The administrator's password was hashed in a hashing process
+		// (passwords.isolated), which stays for the next sign-in.
+		if runtime.GOOS == "linux" && len(childPIDs(p.cmd.Process.Pid)) == 0 {
+			t.Fatal("no hashing process after the first start hashed a password")
 		}
 		events := count(t, db, "events")
 		p.stop(t)

@@ -91,6 +91,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	a.IsolateHashing()
 	first, err := a.FirstStart(ctx)
 	if err != nil {
 		return err

@@ -146,15 +146,6 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, erro
 	p := cfg.Passwords.Argon2id
 	a.Hasher = password.NewHasherWithQueue(password.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism},
 		cfg.Passwords.MaxConcurrent, cfg.Passwords.Queue, cfg.Passwords.QueueTimeout)
-	if cfg.Passwords.Isolated {
-		exe, err := password.Executable()
-		if err == nil {
-			err = a.Hasher.Isolate(exe)
-		}
-		if err != nil {
-			log.Warn("password hashes are computed in the server's process: no hashing process could be started (passwords.isolated)", "err", err)
-		}
-	}
 	return a, nil
 }
 
@@ -209,6 +200,24 @@ func (a *App) Ready(ctx context.Context) error {
 		return fmt.Errorf("%d migrations pending", len(pending))
 	}
 	return nil
+}
+
+// IsolateHashing makes the server compute argon2id hashes in hashing
+// processes (package password) when passwords.isolated is set; the server
+// calls it at start, the one-shot commands do not (each would start a
+// process to check it). When no process can be started the hashes are
+// computed in the server's process, with a warning.
+func (a *App) IsolateHashing() {
+	if !a.Config.Passwords.Isolated {
+		return
+	}
+	exe, err := password.Executable()
+	if err == nil {
+		err = a.Hasher.Isolate(exe)
+	}
+	if err != nil {
+		a.Log.Warn("password hashes are computed in the server's process: no hashing process could be started (passwords.isolated)", "err", err)
+	}
 }
 
 // Close releases the database.
