@@ -422,17 +422,3 @@ func (h *Hasher) Close() {
 		h.workers.stopIdle()
 	}
 }
-
-// workerPIDs lists h's idle hashing processes, for tests.
-func (h *Hasher) workerPIDs() []int {
-	if h.workers == nil {
-		return nil
-	}
-	h.workers.mu.Lock()
-	defer h.workers.mu.Unlock()
-	var pids []int
-	for _, w := range h.workers.idle {
-		pids = append(pids, w.cmd.Process.Pid)
-	}
-	return pids
-}

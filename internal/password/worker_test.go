@@ -382,3 +382,17 @@ func verifyAtOnce(t testing.TB, h *Hasher, pw, stored string, callers, each int)
 	}
 	wg.Wait()
 }
+
+// workerPIDs lists h's idle hashing processes.
+func (h *Hasher) workerPIDs() []int {
+	if h.workers == nil {
+		return nil
+	}
+	h.workers.mu.Lock()
+	defer h.workers.mu.Unlock()
+	var pids []int
+	for _, w := range h.workers.idle {
+		pids = append(pids, w.cmd.Process.Pid)
+	}
+	return pids
+}
