@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -238,11 +239,24 @@ func (w *worker) derive(r workerRequest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("password: hashing process: %w", err)
 	}
+	w.deadline()
 	key := make([]byte, r.keyLen)
 	if _, err := io.ReadFull(w.out, key); err != nil {
 		return nil, fmt.Errorf("password: hashing process: %w", err)
 	}
 	return key, nil
+}
+
+// workerTimeout bounds how long a process may take to answer: a hash at
+// MaxParams takes about 3 s of a core, so a process silent for this long
+// is stuck, and killed, rather than holding its slot for ever.
+var workerTimeout = 2 * time.Minute
+
+// deadline bounds the next read of the process's answer (workerTimeout).
+func (w *worker) deadline() {
+	if f, ok := w.out.(*os.File); ok {
+		_ = f.SetReadDeadline(time.Now().Add(workerTimeout))
+	}
 }
 
 // release asks the process to hand its memory back to the system.
@@ -251,6 +265,7 @@ func (w *worker) release() error {
 	if _, err := w.in.Write(zero[:]); err != nil {
 		return err
 	}
+	w.deadline()
 	var ack [1]byte
 	_, err := io.ReadFull(w.out, ack[:])
 	return err

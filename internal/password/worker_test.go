@@ -396,3 +396,21 @@ func (h *Hasher) workerPIDs() []int {
 	}
 	return pids
 }
+
+// TestStuckHashingProcessIsKilled: a process that does not answer within
+// workerTimeout is killed, and the hash fails rather than hold its slot.
+func TestStuckHashingProcessIsKilled(t *testing.T) {
+	h := isolated(t, Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 1)
+	defer func(d time.Duration) { workerTimeout = d }(workerTimeout)
+	workerTimeout = 20 * time.Millisecond
+	began := time.Now()
+	// A hash at the bounds takes seconds: past the timeout, twice.
+	_, err := h.idKey([]byte("pw"), []byte("saltsalt"), Params{MemoryKiB: MaxParams.MemoryKiB, Iterations: MaxParams.Iterations, Parallelism: 1}, 32)
+	if err == nil || time.Since(began) > 2*time.Second {
+		t.Fatalf("a hash past the timeout: %v after %v", err, time.Since(began))
+	}
+	workerTimeout = time.Minute
+	if _, err := h.idKey([]byte("pw"), []byte("saltsalt"), h.params, 32); err != nil {
+		t.Fatalf("the next hash: %v", err)
+	}
+}
