@@ -111,7 +111,7 @@ func (c *Chain) after() time.Duration {
 // Run advances the chain until ctx is done, waking on every local append
 // and at least every poll interval.
 func (c *Chain) Run(ctx context.Context, poll time.Duration, log *slog.Logger) {
-	c.Store.follow(ctx, poll, func(ctx context.Context) error {
+	c.Store.Follow(ctx, poll, func(ctx context.Context) error {
 		_, err := c.CatchUp(ctx)
 		if err != nil && ctx.Err() == nil {
 			logOrDefault(log).Error("could not extend the event hash chain; retrying", "err", err)

@@ -13,3 +13,6 @@ func SetMaxStampAge(s *Store, d time.Duration) { s.maxStampAge = d }
 func QuerySQL(ctx context.Context, s *Store, f Filter) (string, []any, error) {
 	return querySQL(ctx, s.db.IndexReader(), s.db.Dialect, f)
 }
+
+// RoundInterval is roundInterval.
+const RoundInterval = roundInterval

@@ -55,7 +55,7 @@ func (s *Store) CatchUp(ctx context.Context, sub Subscription) (int, error) {
 // Run delivers events until ctx is done, waking on every local append and
 // at least every poll interval (for appends made by other replicas).
 func (s *Store) Run(ctx context.Context, sub Subscription, poll time.Duration, log *slog.Logger) {
-	s.follow(ctx, poll, func(ctx context.Context) error {
+	s.Follow(ctx, poll, func(ctx context.Context) error {
 		_, err := s.CatchUp(ctx, sub)
 		if err != nil && ctx.Err() == nil {
 			logOrDefault(log).Error("subscription failed; retrying", "subscription", sub.Name, "err", err)
@@ -71,10 +71,6 @@ func (s *Store) Run(ctx context.Context, sub Subscription, poll time.Duration, l
 // with a Subscription's CatchUp; a consumer with its own (one that acts
 // after the subscription's transaction) follows with that.
 func (s *Store) Follow(ctx context.Context, poll time.Duration, catchUp func(context.Context) error) {
-	s.follow(ctx, poll, catchUp)
-}
-
-func (s *Store) follow(ctx context.Context, poll time.Duration, catchUp func(context.Context) error) {
 	for {
 		changed := s.Changed()
 		began := time.Now()
