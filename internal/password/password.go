@@ -244,8 +244,8 @@ func (h *Hasher) release(allocs uint64) {
 				// its memory back; what the requests around the hashes
 				// left on the heap (a storm's, mostly) goes back too, as a
 				// hash's memory does in the server's process.
-				stopped := h.workers != nil && h.workers.release()
-				if n := h.garbage.Load(); n > 0 || stopped {
+				gave := h.workers != nil && h.workers.release()
+				if n := h.garbage.Load(); n > 0 || gave {
 					runtime.GC() // sync.Pool keeps what it held through one collection
 					debug.FreeOSMemory()
 					h.garbage.Add(-n)

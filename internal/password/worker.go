@@ -406,24 +406,20 @@ func (h *Hasher) Isolate(exe string) error {
 	r := workerRequest{params: Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, keyLen: keyLen,
 		salt: []byte("a salt of sixteen"), password: []byte("a password")}
 	got, err := ws.derive(r)
+	ws.stopIdle()
 	if err != nil {
 		return err
 	}
-	want := argon2.IDKey(r.password, r.salt, 1, 8, 1, keyLen)
-	if subtle.ConstantTimeCompare(got, want) != 1 {
-		ws.stopIdle()
+	if want := argon2.IDKey(r.password, r.salt, 1, 8, 1, keyLen); subtle.ConstantTimeCompare(got, want) != 1 {
 		return fmt.Errorf("password: %s is not a hashing process of this version", exe)
 	}
-	ws.stopIdle()
 	h.workers = ws
 	return nil
 }
 
-// Isolated reports whether h hashes in hashing processes.
-func (h *Hasher) Isolated() bool { return h.workers != nil }
-
 // idKey is argon2id of password and salt at p, keyLen bytes: in a hashing
-// process when h is Isolated and the request fits one, else here.
+// process when h is isolated (Isolate) and the request fits one, else
+// here.
 func (h *Hasher) idKey(password, salt []byte, p Params, keyLen uint32) ([]byte, error) {
 	if h.workers == nil || len(password) > maxWorkerPassword || len(salt) > maxWorkerSalt || keyLen > maxDerivedKeyBytes {
 		return argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen), nil

@@ -78,8 +78,7 @@ func TestIsolatedHashesMatch(t *testing.T) {
 		t.Errorf("%d idle hashing processes, want 1 or 2 (the slots)", n)
 	}
 	if runtime.GOOS == "linux" {
-		raw, err := os.ReadFile("/proc/" + strconv.Itoa(h.workerPIDs()[0]) + "/status")
-		if err == nil && strings.Contains(string(raw), "THP_enabled:") && !strings.Contains(string(raw), "THP_enabled:\t0") {
+		if thp := procStatus(h.workerPIDs()[0], "THP_enabled:"); thp != "" && thp != "0" {
 			t.Errorf("a hashing process may use transparent huge pages (noHugePages)")
 		}
 	}
@@ -152,27 +151,36 @@ func TestHashingProcessesStopWhenIdle(t *testing.T) {
 
 // anonKiB is a process's anonymous resident memory (0 when it is gone).
 func anonKiB(pid int) int {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	return 0
+	n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(procStatus(pid, "RssAnon:"), "kB")))
+	return n
 }
 
 // alive reports whether pid is a running process (not a zombie).
 func alive(pid int) bool {
+	fields := procStat(pid)
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// procStat is a process's /proc/PID/stat after its command name (the
+// state first), or nil when it is gone.
+func procStat(pid int) []string {
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return syscall.Kill(pid, 0) == nil && runtime.GOOS != "linux"
+		return nil
 	}
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
+	return strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+}
+
+// procStatus is the value of one line of /proc/PID/status ("" when the
+// process or the line is not there).
+func procStatus(pid int, name string) string {
+	raw, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // TestKilledHashingProcessIsReplaced: a process that dies between two
@@ -207,7 +215,7 @@ func TestIsolateRefusesAProgramThatDoesNotHash(t *testing.T) {
 		if err := h.Isolate(exe); err == nil {
 			t.Errorf("%s: Isolate succeeded", exe)
 		}
-		if h.Isolated() {
+		if h.workers != nil {
 			t.Errorf("%s: isolated after an error", exe)
 		}
 	}
@@ -354,11 +362,10 @@ func selfAndWorkersCPU(b *testing.B, h *Hasher) time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	total := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	for _, pid := range h.workerPIDs() {
-		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			b.Skipf("no /proc: %v", err)
+		f := procStat(pid)
+		if f == nil {
+			b.Skip("no /proc")
 		}
-		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
 		u, _ := strconv.ParseInt(f[11], 10, 64)
 		s, _ := strconv.ParseInt(f[12], 10, 64)
 		total += time.Duration(u+s) * 10 * time.Millisecond
