@@ -129,7 +129,7 @@ func loadAgainstES256(b *testing.B, s *signInServer, unit string, clients int, o
 func loadWindowsAgainstES256(b *testing.B, s *signInServer, unit string, load func(window time.Duration) (int, error)) {
 	ref := startES256Child(b)
 	ref.run(b, 200*time.Millisecond)
-	idleRSS := rssKiB(b, s.cmd.Process.Pid)
+	idleRSS := treeRSSKiB(b, s.cmd.Process.Pid)
 	var ops, signatures int
 	var opWall, opCPU, refWall, refCPU time.Duration
 	var peakRSS atomic.Int64
@@ -143,7 +143,7 @@ func loadWindowsAgainstES256(b *testing.B, s *signInServer, unit string, load fu
 				case <-stop:
 					return
 				case <-time.After(50 * time.Millisecond):
-					if v := int64(rssKiB(b, s.cmd.Process.Pid)); v > peakRSS.Load() {
+					if v := int64(treeRSSKiB(b, s.cmd.Process.Pid)); v > peakRSS.Load() {
 						peakRSS.Store(v)
 					}
 				}

@@ -554,7 +554,7 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 		// hasher's idle time (and stays: idle includes it).
 		holding := func() bool {
 			for _, child := range childPIDs(pid) {
-				if statusKiB(child, "RssAnon:") > memory/2 {
+				if anonKiB(child) > memory/2 {
 					return true
 				}
 			}
@@ -635,10 +635,10 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 		}
 		var children []string
 		for _, child := range childPIDs(pid) {
-			children = append(children, fmt.Sprintf("%.1f", statusKiB(child, "RssAnon:")/1024))
+			children = append(children, fmt.Sprintf("%.1f", anonKiB(child)/1024))
 		}
 		b.Logf("at the end: the server %.1f MiB (%.1f anonymous), its hashing processes %v MiB (anonymous)",
-			rssKiB(b, pid)/1024, statusKiB(pid, "RssAnon:")/1024, children)
+			rssKiB(b, pid)/1024, anonKiB(pid)/1024, children)
 		b.Logf("idle %.1f MiB, peak %.1f MiB (+%.1f, budget +%.1f), %.1f MiB %s after; %d admitted, %d refused",
 			base/1024, iterPeak/1024, (iterPeak-base)/1024, budget/1024, samples[len(samples)-1]/1024, recoverWithin, len(admitted), len(refused))
 		s.client.CloseIdleConnections()
