@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,8 +40,8 @@ type DB struct {
 	// stmts are the statements Prepared, ReadQuery and IndexQuery
 	// prepared, by query; readStmts and indexStmts count the latter two's.
 	stmts      sync.Map
-	readStmts  atomic.Int64
-	indexStmts atomic.Int64
+	readStmts  keptStmts
+	indexStmts keptStmts
 }
 
 // Tx is a write transaction. It embeds *sql.Tx; Dialect tells code that needs

@@ -46,61 +46,72 @@ const maxKeptStatements = 256
 // paths: a token's claims, its revocation, a user's standing, a search's
 // schemas.
 func (db *DB) ReadQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s := db.keptStmt(ctx, db.read, "read\x00", &db.readStmts, query); s != nil {
-		return s.QueryContext(ctx, args...)
-	}
-	return db.read.QueryContext(ctx, query, args...)
+	return db.keptQuery(ctx, db.read, &db.readStmts, query, args...)
 }
 
 // ReadQueryRow is ReadQuery for one row.
 func (db *DB) ReadQueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if s := db.keptStmt(ctx, db.read, "read\x00", &db.readStmts, query); s != nil {
-		return s.QueryRowContext(ctx, args...)
-	}
-	return db.read.QueryRowContext(ctx, query, args...)
+	return db.keptQueryRow(ctx, db.read, &db.readStmts, query, args...)
 }
 
 // IndexQuery runs query on IndexReader, through a statement kept as
 // ReadQuery's are (a search's statement took about a third of a small
 // search to compile on SQLite).
 func (db *DB) IndexQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s := db.keptStmt(ctx, db.indexed, "index\x00", &db.indexStmts, query); s != nil {
-		return s.QueryContext(ctx, args...)
-	}
-	return db.indexed.QueryContext(ctx, query, args...)
+	return db.keptQuery(ctx, db.indexed, &db.indexStmts, query, args...)
 }
 
 // IndexQueryRow is IndexQuery for one row.
 func (db *DB) IndexQueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if s := db.keptStmt(ctx, db.indexed, "index\x00", &db.indexStmts, query); s != nil {
-		return s.QueryRowContext(ctx, args...)
-	}
-	return db.indexed.QueryRowContext(ctx, query, args...)
+	return db.keptQueryRow(ctx, db.indexed, &db.indexStmts, query, args...)
 }
 
-// keptStmt returns query prepared on pool and kept under prefix, or nil: on
-// PostgreSQL, beyond maxKeptStatements of that prefix (counted by count),
-// or when it does not prepare (the unprepared query then reports why).
-func (db *DB) keptStmt(ctx context.Context, pool *sql.DB, prefix string, count *atomic.Int64, query string) *sql.Stmt {
+// keptStmts counts the statements one read pool keeps (keptStmt).
+type keptStmts struct{ count atomic.Int64 }
+
+// keptQuery runs query on pool through its kept statement, or unprepared.
+func (db *DB) keptQuery(ctx context.Context, pool *sql.DB, kept *keptStmts, query string, args ...any) (*sql.Rows, error) {
+	if s := db.keptStmt(ctx, pool, kept, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return pool.QueryContext(ctx, query, args...)
+}
+
+// keptQueryRow is keptQuery for one row.
+func (db *DB) keptQueryRow(ctx context.Context, pool *sql.DB, kept *keptStmts, query string, args ...any) *sql.Row {
+	if s := db.keptStmt(ctx, pool, kept, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return pool.QueryRowContext(ctx, query, args...)
+}
+
+// keptStmt returns query prepared on pool and kept, or nil: on
+// PostgreSQL, beyond maxKeptStatements of that pool, or when it does not
+// prepare (the unprepared query then reports why). Each pool's statements
+// are kept under a prefix of their own in stmts.
+func (db *DB) keptStmt(ctx context.Context, pool *sql.DB, kept *keptStmts, query string) *sql.Stmt {
 	if db.Dialect != SQLite {
 		return nil
 	}
-	key := prefix + query
+	key := "read\x00" + query
+	if kept == &db.indexStmts {
+		key = "index\x00" + query
+	}
 	if s, ok := db.stmts.Load(key); ok {
 		return s.(*sql.Stmt)
 	}
-	if count.Add(1) > maxKeptStatements {
-		count.Add(-1)
+	if kept.count.Add(1) > maxKeptStatements {
+		kept.count.Add(-1)
 		return nil
 	}
 	s, err := pool.PrepareContext(ctx, query)
 	if err != nil {
-		count.Add(-1)
+		kept.count.Add(-1)
 		return nil
 	}
 	if prev, loaded := db.stmts.LoadOrStore(key, s); loaded {
 		s.Close()
-		count.Add(-1)
+		kept.count.Add(-1)
 		return prev.(*sql.Stmt)
 	}
 	return s

@@ -25,9 +25,9 @@ func testKeptStatements(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	query, queryRow, counted := db.ReadQuery, db.ReadQueryRow, &db.readStmts
+	query, queryRow, counted := db.ReadQuery, db.ReadQueryRow, &db.readStmts.count
 	if path == "index" {
-		query, queryRow, counted = db.IndexQuery, db.IndexQueryRow, &db.indexStmts
+		query, queryRow, counted = db.IndexQuery, db.IndexQueryRow, &db.indexStmts.count
 	}
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
 		t.Fatal(err)
