@@ -41,14 +41,23 @@ const userColumns = `id, org_id, schema_id, schema_type, schema_revision, login_
 	state, password_hash <> '', password_change_required, created_at, changed_at, sequence`
 
 func scanUser(instanceID string, row interface{ Scan(...any) error }) (User, error) {
-	u := User{InstanceID: instanceID}
+	var u User
+	err := scanUserInto(&u, instanceID, row.Scan)
+	return u, err
+}
+
+// scanUserInto scans a row of userColumns, followed by the columns extra
+// points to, into u.
+func scanUserInto(u *User, instanceID string, scan func(...any) error, extra ...any) error {
+	u.InstanceID = instanceID
 	var traits, state string
 	var created, changed int64
-	err := row.Scan(&u.ID, &u.OrgID, &u.SchemaID, &u.Type, &u.SchemaRevision, &u.LoginName, &traits, &u.Email, &u.EmailVerified,
-		&u.Phone, &u.PhoneVerified, &state, &u.HasPassword, &u.PasswordChangeRequired, &created, &changed, &u.Sequence)
+	dest := append(make([]any, 0, 17+len(extra)), &u.ID, &u.OrgID, &u.SchemaID, &u.Type, &u.SchemaRevision, &u.LoginName, &traits, &u.Email,
+		&u.EmailVerified, &u.Phone, &u.PhoneVerified, &state, &u.HasPassword, &u.PasswordChangeRequired, &created, &changed, &u.Sequence)
+	err := scan(append(dest, extra...)...)
 	u.Traits, u.State = json.RawMessage(traits), State(state)
 	u.CreatedAt, u.ChangedAt = time.UnixMicro(created).UTC(), time.UnixMicro(changed).UTC()
-	return u, err
+	return err
 }
 
 // Get reads a user. Its traits are filtered to what role may read under

@@ -169,24 +169,25 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		lastKey, nextKey, nextID string
 		candidates               int // of an unordered read, counted by the query
 	)
+	// Rows are scanned into their place in the page; one more than the
+	// limit tells that there is a next page.
+	var sortKey any
+	extra := []any{&sortKey}
+	if !p.drive.ordered {
+		extra = append(extra, &candidates)
+	}
+	page.Users = make([]User, 0, min(limit+1, 128))
 	for rows.Next() {
-		var sortKey any
-		u, err := scanUser(instanceID, scanner(func(dest ...any) error {
-			dest = append(dest, &sortKey)
-			if !p.drive.ordered {
-				dest = append(dest, &candidates)
-			}
-			return rows.Scan(dest...)
-		}))
-		if err != nil {
+		page.Users = append(page.Users, User{})
+		if err := scanUserInto(&page.Users[len(page.Users)-1], instanceID, rows.Scan, extra...); err != nil {
 			return Page{}, err
 		}
-		if len(page.Users) == limit {
-			nextKey, nextID = lastKey, page.Users[len(page.Users)-1].ID
+		if len(page.Users) > limit {
+			page.Users = page.Users[:limit]
+			nextKey, nextID = lastKey, page.Users[limit-1].ID
 			break
 		}
 		lastKey = sortKeyString(sortKey)
-		page.Users = append(page.Users, u)
 	}
 	if err := rows.Err(); err != nil {
 		return Page{}, err

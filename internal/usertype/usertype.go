@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -276,8 +277,18 @@ func (t Type) Schema() (*userschema.Schema, error) {
 
 // Compiled returns a revision of a user type, compiled (and cached by
 // package userschema).
+//
+// A revision, once written, never changes: user_schema_revisions is only
+// inserted into, its rows stay when their type is deleted, and its key
+// (instance, type id, revision) cannot be written twice. So a revision
+// found once is remembered by its key and not read again: every page of
+// users a search returns, and every token with a user's traits, asks for
+// one, and on PostgreSQL the read is a round trip.
 func Compiled(ctx context.Context, db *database.DB, instanceID, schemaID string, revision int) (*userschema.Schema, error) {
-	// Read for every page of users a search or listing returns.
+	key := revisionKey{instanceID, schemaID, revision}
+	if s := revisions.get(key); s != nil {
+		return s, nil
+	}
 	var doc string
 	err := db.ReadQueryRow(ctx, `SELECT document FROM user_schema_revisions WHERE instance_id = $1 AND schema_id = $2 AND revision = $3`,
 		instanceID, schemaID, revision).Scan(&doc)
@@ -287,7 +298,47 @@ func Compiled(ctx context.Context, db *database.DB, instanceID, schemaID string,
 	if err != nil {
 		return nil, err
 	}
-	return userschema.CompileStored(schemaID, revision, []byte(doc))
+	s, err := userschema.CompileStored(schemaID, revision, []byte(doc))
+	if err != nil {
+		return nil, err
+	}
+	revisions.put(key, s)
+	return s, nil
+}
+
+type revisionKey struct {
+	instanceID, schemaID string
+	revision             int
+}
+
+// revisionCacheSize bounds the revisions Compiled remembers; past it, an
+// arbitrary one is forgotten for each new one.
+const revisionCacheSize = 4096
+
+// revisionCache maps revision keys to their compiled schema.
+type revisionCache struct {
+	mu sync.RWMutex
+	m  map[revisionKey]*userschema.Schema
+}
+
+var revisions = &revisionCache{m: map[revisionKey]*userschema.Schema{}}
+
+func (c *revisionCache) get(k revisionKey) *userschema.Schema {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[k]
+}
+
+func (c *revisionCache) put(k revisionKey, s *userschema.Schema) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= revisionCacheSize {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = s
 }
 
 // Revision is one compiled revision of a user type.

@@ -1,11 +1,14 @@
 package usertype
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/failure"
 )
 
@@ -45,5 +48,47 @@ func TestStoredRevisionsCompileDespiteNewLimits(t *testing.T) {
 	}
 	if err := s.Validate([]byte(`{"x": "s"}`)); !failure.Is(err, failure.KindInvalidArgument) {
 		t.Errorf("Validate = %v, want invalid_argument", err)
+	}
+}
+
+// Compiled remembers revisions by instance, type id and revision: the same
+// type id in another instance is another revision.
+func TestCompiledKeepsInstancesApart(t *testing.T) {
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			db := backend.New(t).Open(t, Migrations)
+			ctx := context.Background()
+			id := "shared-" + backend.Name
+			docs := map[string]string{
+				"instance-a": `{"permission": {"admin": "rw"}, "additionalProperties": false, "properties": {"a": {"type": "string"}}}`,
+				"instance-b": `{"permission": {"admin": "rw"}, "additionalProperties": false, "properties": {"b": {"type": "string"}}}`,
+			}
+			err := db.InTx(ctx, func(tx *database.Tx) error {
+				for inst, doc := range docs {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO user_schema_revisions (instance_id, schema_id, revision, document) VALUES ($1, $2, 1, $3)`,
+						inst, id, doc); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // the second time from the cache
+				for inst, field := range map[string]string{"instance-a": "/a", "instance-b": "/b"} {
+					s, err := Compiled(ctx, db, inst, id, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !s.MayHold(field) || s.MayHold(map[string]string{"/a": "/b", "/b": "/a"}[field]) {
+						t.Errorf("%s: the revision compiled is not the instance's own", inst)
+					}
+				}
+			}
+			if _, err := Compiled(ctx, db, "instance-c", id, 1); !failure.Is(err, failure.KindNotFound) {
+				t.Errorf("another instance's revision: err = %v, want not_found", err)
+			}
+		})
 	}
 }
