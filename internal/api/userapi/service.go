@@ -14,6 +14,7 @@ import (
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
 	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/api/jsonstruct"
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/authz"
@@ -162,14 +163,8 @@ var states = map[user.State]userv1.UserState{
 func toProto(u user.User) (*userv1.User, error) {
 	traits := &structpb.Struct{}
 	if len(u.Traits) > 0 {
-		// encoding/json and structpb: 1.5 times faster than protojson's
-		// decoder, for the same values (numbers are doubles either way).
-		var m map[string]any
-		err := json.Unmarshal(u.Traits, &m)
-		if err == nil {
-			traits, err = structpb.NewStruct(m)
-		}
-		if err != nil {
+		var err error
+		if traits, err = jsonstruct.Object(u.Traits); err != nil {
 			return nil, failure.Internal(err, "traits of user %s", u.ID)
 		}
 	}
