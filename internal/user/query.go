@@ -41,23 +41,35 @@ const userColumns = `id, org_id, schema_id, schema_type, schema_revision, login_
 	state, password_hash <> '', password_change_required, created_at, changed_at, sequence`
 
 func scanUser(instanceID string, row interface{ Scan(...any) error }) (User, error) {
-	var u User
-	err := scanUserInto(&u, instanceID, row.Scan)
-	return u, err
+	return newUserScan().scan(instanceID, row.Scan)
 }
 
-// scanUserInto scans a row of userColumns, followed by the columns extra
-// points to, into u.
-func scanUserInto(u *User, instanceID string, scan func(...any) error, extra ...any) error {
+// userScan scans rows of userColumns, followed by the extra columns it
+// was made with, through one set of destinations (a page's rows reuse
+// them instead of allocating each its own).
+type userScan struct {
+	u                User
+	traits, state    string
+	created, changed int64
+	dest             []any
+}
+
+func newUserScan(extra ...any) *userScan {
+	s := &userScan{}
+	s.dest = append([]any{&s.u.ID, &s.u.OrgID, &s.u.SchemaID, &s.u.Type, &s.u.SchemaRevision, &s.u.LoginName, &s.traits, &s.u.Email,
+		&s.u.EmailVerified, &s.u.Phone, &s.u.PhoneVerified, &s.state, &s.u.HasPassword, &s.u.PasswordChangeRequired, &s.created, &s.changed,
+		&s.u.Sequence}, extra...)
+	return s
+}
+
+func (s *userScan) scan(instanceID string, scan func(...any) error) (User, error) {
+	s.u = User{}
+	err := scan(s.dest...)
+	u := s.u
 	u.InstanceID = instanceID
-	var traits, state string
-	var created, changed int64
-	dest := append(make([]any, 0, 17+len(extra)), &u.ID, &u.OrgID, &u.SchemaID, &u.Type, &u.SchemaRevision, &u.LoginName, &traits, &u.Email,
-		&u.EmailVerified, &u.Phone, &u.PhoneVerified, &state, &u.HasPassword, &u.PasswordChangeRequired, &created, &changed, &u.Sequence)
-	err := scan(append(dest, extra...)...)
-	u.Traits, u.State = json.RawMessage(traits), State(state)
-	u.CreatedAt, u.ChangedAt = time.UnixMicro(created).UTC(), time.UnixMicro(changed).UTC()
-	return err
+	u.Traits, u.State = json.RawMessage(s.traits), State(s.state)
+	u.CreatedAt, u.ChangedAt = time.UnixMicro(s.created).UTC(), time.UnixMicro(s.changed).UTC()
+	return u, err
 }
 
 // Get reads a user. Its traits are filtered to what role may read under

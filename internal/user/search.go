@@ -169,19 +169,20 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		lastKey, nextKey, nextID string
 		candidates               int // of an unordered read, counted by the query
 	)
-	// Rows are scanned into their place in the page; one more than the
-	// limit tells that there is a next page.
+	// One row more than the limit tells that there is a next page.
 	var sortKey any
 	extra := []any{&sortKey}
 	if !p.drive.ordered {
 		extra = append(extra, &candidates)
 	}
+	scan := newUserScan(extra...)
 	page.Users = make([]User, 0, min(limit+1, 128))
 	for rows.Next() {
-		page.Users = append(page.Users, User{})
-		if err := scanUserInto(&page.Users[len(page.Users)-1], instanceID, rows.Scan, extra...); err != nil {
+		u, err := scan.scan(instanceID, rows.Scan)
+		if err != nil {
 			return Page{}, err
 		}
+		page.Users = append(page.Users, u)
 		if len(page.Users) > limit {
 			page.Users = page.Users[:limit]
 			nextKey, nextID = lastKey, page.Users[limit-1].ID
