@@ -35,6 +35,7 @@ type access struct {
 	table   string // users or user_traits
 	index   string // read on SQLite with INDEXED BY
 	ordered bool   // yields rows in the page's order
+	walk    bool   // the whole sort order: no condition
 	conds   func(alias string, arg func(any) string) []string
 	// absorbs lists the filters this access answers.
 	absorbs []*filter
@@ -63,6 +64,9 @@ type searchPlan struct {
 	drive      *access
 	residual   []*filter
 	loginRange *filter // the login name prefix, when the drive's index answers it as a range
+	// candidates is the number of entries of an unordered drive, counted
+	// when the plan chose it.
+	candidates int
 }
 
 // indexColumns are the columns of each index a search reads, after
@@ -255,6 +259,18 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 			" WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", scan)
 		return query{sel + " FROM (SELECT * FROM " + candidates + where + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
 			p.joinUsers() + " ORDER BY " + order + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
+	case len(p.residual) == 0:
+		// Few candidates, all of them matches (counted by the plan): the
+		// page's are the first after the cursor in the page's order, a
+		// sort that keeps only them.
+		after := ""
+		if c != nil {
+			after = " WHERE " + p.after("c", "id", c, createdKey, arg)
+		}
+		candidates := p.fewCandidates(arg)
+		return query{sel + fmt.Sprintf(", %d FROM (SELECT * FROM ", p.candidates) + candidates + after +
+			" ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
+			p.joinUsers() + " ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
 	default:
 		// Few candidates: all read (index entries), checked, counted,
 		// sorted and cut to the page before users are read.
@@ -266,12 +282,19 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 		if len(conds) > 0 {
 			after = " WHERE " + strings.Join(conds, " AND ")
 		}
-		candidates := "(SELECT " + p.candidateKeys("d", d.table) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
-			" WHERE " + strings.Join(p.driveConds("d", arg), " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", ScanBudget+1)
+		candidates := p.fewCandidates(arg)
 		return query{sel + ", c.n FROM (SELECT c.*, count(*) OVER () AS n FROM " + candidates + after +
 			" ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
 			p.joinUsers() + " ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
 	}
+}
+
+// fewCandidates reads every entry of an unordered drive (at most
+// ScanBudget+1) as the candidates c.
+func (p *searchPlan) fewCandidates(arg func(any) string) string {
+	d := p.drive
+	return "(SELECT " + p.candidateKeys("d", d.table) + " FROM " + d.table + " AS d" + p.indexedBy(d.index) +
+		" WHERE " + strings.Join(p.driveConds("d", arg), " AND ") + " ORDER BY " + p.indexOrder("d", d) + fmt.Sprintf(" LIMIT %d) AS c", ScanBudget+1)
 }
 
 // countQuery counts the index entries of an ordered drive without
@@ -302,18 +325,18 @@ func (p *searchPlan) continuation(c *cursor, createdKey int64) query {
 	return query{q, *args}
 }
 
-// fewMatches reports whether the drive a reads at most ScanBudget entries,
-// counting them in its index alone.
-func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (bool, error) {
+// fewMatches counts the entries the drive a reads, in its index alone, up
+// to ScanBudget+1, and reports whether they are at most ScanBudget.
+func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (int, bool, error) {
 	args, arg := p.newArgs()
 	conds := append([]string{"d.instance_id = $1"}, a.conds("d", arg)...)
 	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
 		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
 	var n int
 	if err := db.IndexQueryRow(ctx, q, *args...).Scan(&n); err != nil {
-		return false, fmt.Errorf("user: search: %w", err)
+		return 0, false, fmt.Errorf("user: search: %w", err)
 	}
-	return n <= ScanBudget, nil
+	return n, n <= ScanBudget, nil
 }
 
 // equal is the condition column = value of a drive's index.
@@ -541,6 +564,7 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 	}
 	if p.drive == nil {
 		p.drive = users("users_login_name", "users_created", func(string, func(any) string) []string { return nil })
+		p.drive.walk = true
 	}
 	// A login name prefix narrows the range of an index sorted by login
 	// name after its equality columns.
@@ -560,20 +584,24 @@ func planSearch(ctx context.Context, db *database.DB, instanceID string, s Searc
 		return p, nil
 	}
 	// Residual filters on many candidates may leave a page short; a filter
-	// with few matches reads them all instead.
-	if few, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
-		return p, err
+	// with few matches reads them all instead. A walk of the whole sort
+	// order is not counted: it has few entries only in an instance of at
+	// most ScanBudget users, where either plan reads at most that many.
+	if !p.drive.walk {
+		if _, few, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
+			return p, err
+		}
 	}
 	for _, f := range filters {
 		if f.unordered == nil || contains(p.drive.absorbs, f) {
 			continue
 		}
-		few, err := p.fewMatches(ctx, db, f.unordered)
+		n, few, err := p.fewMatches(ctx, db, f.unordered)
 		if err != nil {
 			return nil, err
 		}
 		if few {
-			p.drive, p.loginRange = f.unordered, nil
+			p.drive, p.loginRange, p.candidates = f.unordered, nil, n
 			setResidual()
 			return p, nil
 		}
