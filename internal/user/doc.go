@@ -69,8 +69,9 @@
 // on PostgreSQL through database.DB.IndexReader, whose sessions may not
 // scan tables, hash, merge or materialize. Filters that index does not
 // answer are checked on at most ScanBudget candidates a page — unless another filter
-// has at most ScanBudget matches, which are then read and sorted — so a
-// page may be short and still continue. Totals are counted in the index up
+// has at most ScanBudget matches, which are then read and sorted (when
+// they need no other check, the plan's count of them is the total and the
+// sort keeps only the page) — so a page may be short and still continue. Totals are counted in the index up
 // to CountCap, and are otherwise lower bounds. Trait filters on fields no
 // schema marks "search" are refused (checkSearchable), as are filters on
 // fields the role may not read. plan_test.go checks every plan on both
