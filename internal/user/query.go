@@ -130,10 +130,6 @@ func CountByType(db *database.DB) func(ctx context.Context, instanceID, schemaID
 	}
 }
 
-type scanner func(dest ...any) error
-
-func (s scanner) Scan(dest ...any) error { return s(dest...) }
-
 // Exists reports whether the instance has the user.
 func Exists(ctx context.Context, db *database.DB, instanceID, userID string) (bool, error) {
 	var one int
