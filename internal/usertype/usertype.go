@@ -348,34 +348,45 @@ type Revision struct {
 }
 
 // Revisions returns every revision of every user type of an instance, or
-// of the type named typeName when it is not empty, in one read: the
-// schemas users may have been written with.
+// of the type named typeName when it is not empty: the schemas users may
+// have been written with. Every search by a trait asks; the revisions
+// Compiled remembers are not read again.
 func Revisions(ctx context.Context, db *database.DB, instanceID, typeName string) ([]Revision, error) {
-	q := `SELECT s.type, r.schema_id, r.revision, r.document FROM user_schema_revisions r
+	q := `SELECT s.type, r.schema_id, r.revision FROM user_schema_revisions r
 JOIN user_schemas s ON s.instance_id = r.instance_id AND s.id = r.schema_id WHERE r.instance_id = $1`
 	args := []any{instanceID}
 	if typeName != "" {
 		q += ` AND s.type = $2`
 		args = append(args, typeName)
 	}
-	// Every search by a trait reads them.
 	rows, err := db.ReadQuery(ctx, q+` ORDER BY s.type, r.revision`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("usertype: revisions: %w", err)
 	}
 	defer rows.Close()
-	var out []Revision
+	var (
+		out  []Revision
+		keys []revisionKey
+	)
 	for rows.Next() {
-		var name, id, doc string
-		var rev int
-		if err := rows.Scan(&name, &id, &rev, &doc); err != nil {
+		var name string
+		k := revisionKey{instanceID: instanceID}
+		if err := rows.Scan(&name, &k.schemaID, &k.revision); err != nil {
 			return nil, err
 		}
-		schema, err := userschema.CompileStored(id, rev, []byte(doc))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Revision{TypeName: name, Schema: schema})
+		out = append(out, Revision{TypeName: name, Schema: revisions.get(k)})
+		keys = append(keys, k)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for i := range out {
+		if out[i].Schema == nil { // read once, after the rows are closed
+			if out[i].Schema, err = Compiled(ctx, db, instanceID, keys[i].schemaID, keys[i].revision); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
