@@ -266,7 +266,7 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 			last := first.Users[len(first.Users)-1]
 			c := &cursor{Key: last.LoginName, ID: last.ID}
 			created := last.CreatedAt.UnixMicro()
-			queries := map[string]query{"first page": p.pageQuery(nil, 0), "next page": p.pageQuery(c, created)}
+			queries := map[string]query{"first page": p.pageQuery(nil, 0, len(p.residual) == 0 && p.drive.ordered), "next page": p.pageQuery(c, created, false)}
 			if len(p.residual) == 0 && p.drive.ordered {
 				queries["count"] = p.countQuery()
 			}

@@ -151,15 +151,8 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	// its candidates in the page query, and one with residual filters
 	// reports what its page found.
 	countApart := len(p.residual) == 0 && p.drive.ordered
-	if !counted && countApart {
-		q := p.countQuery()
-		var n int
-		if err := db.IndexQueryRow(ctx, q.sql, q.args...).Scan(&n); err != nil {
-			return Page{}, fmt.Errorf("user: count: %w", err)
-		}
-		page.Total, page.TotalIsLowerBound = min(n, CountCap), n > CountCap
-	}
-	q := p.pageQuery(c, createdAt)
+	withCount := !counted && countApart // in the page's statement
+	q := p.pageQuery(c, createdAt, withCount)
 	rows, err := db.IndexQuery(ctx, q.sql, q.args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("user: search: %w", err)
@@ -168,12 +161,16 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	var (
 		lastKey, nextKey, nextID string
 		candidates               int // of an unordered read, counted by the query
+		total                    int // withCount's
 	)
 	// One row more than the limit tells that there is a next page.
 	var sortKey any
 	extra := []any{&sortKey}
 	if !p.drive.ordered {
 		extra = append(extra, &candidates)
+	}
+	if withCount {
+		extra = append(extra, &total)
 	}
 	scan := newUserScan(extra...)
 	page.Users = make([]User, 0, min(limit+1, 128))
@@ -194,6 +191,16 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		return Page{}, err
 	}
 	rows.Close()
+	if withCount {
+		if len(page.Users) == 0 && c != nil {
+			// No row to carry the count: matches may precede the cursor.
+			q := p.countQuery()
+			if err := db.IndexQueryRow(ctx, q.sql, q.args...).Scan(&total); err != nil {
+				return Page{}, fmt.Errorf("user: count: %w", err)
+			}
+		}
+		page.Total, page.TotalIsLowerBound = min(total, CountCap), total > CountCap
+	}
 	if nextID == "" && len(p.residual) > 0 && p.drive.ordered {
 		// The page examined ScanBudget candidates at most: when there were
 		// more, the next page starts after the last one examined.

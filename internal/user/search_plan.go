@@ -222,8 +222,10 @@ func (p *searchPlan) newArgs() (*[]any, func(any) string) {
 }
 
 // pageQuery selects the page after c (nil: the first), its users' columns
-// then their sort key, limit+1 rows at most.
-func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
+// then their sort key, limit+1 rows at most. With count (an ordered drive
+// without residual filters only), each row carries the count of
+// countQuery as its last column, in the same statement: one round trip.
+func (p *searchPlan) pageQuery(c *cursor, createdKey int64, count bool) query {
 	args, arg := p.newArgs()
 	d, id := p.drive, idColumn(p.drive.table)
 	key := "u.login_name_lower"
@@ -231,6 +233,9 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64) query {
 		key = "u.created_at"
 	}
 	sel := "SELECT " + userColumnsOf("u") + ", " + key
+	if count {
+		sel += ", (" + p.countSQL(arg) + ")"
+	}
 	switch {
 	case d.ordered && d.table == "users" && len(p.residual) == 0:
 		conds := p.driveConds("u", arg)
@@ -301,10 +306,14 @@ func (p *searchPlan) fewCandidates(arg func(any) string) string {
 // residual filters, up to CountCap+1.
 func (p *searchPlan) countQuery() query {
 	args, arg := p.newArgs()
-	d := p.drive
-	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
-		d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), p.indexOrder("d", d), CountCap+1)
+	q := p.countSQL(arg)
 	return query{q, *args}
+}
+
+func (p *searchPlan) countSQL(arg func(any) string) string {
+	d := p.drive
+	return fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
+		d.table, p.indexedBy(d.index), strings.Join(p.driveConds("d", arg), " AND "), p.indexOrder("d", d), CountCap+1)
 }
 
 // continuation selects the sort key of the ScanBudget-th candidate after

@@ -3,6 +3,7 @@ package dbtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/castellan-iam/castellan/internal/database"
@@ -18,7 +19,33 @@ func Explain(t testing.TB, db *database.DB, query string, args ...any) []string 
 	if db.Dialect == database.SQLite {
 		prefix = "EXPLAIN QUERY PLAN "
 	}
-	rows, err := db.IndexReader().QueryContext(context.Background(), prefix+query, args...)
+	ctx := context.Background()
+	conn, err := db.IndexReader().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if db.Dialect == database.Postgres {
+		// The plan a kept statement runs: the generic one, as
+		// IndexReader's sessions choose (plan_cache_mode). EXPLAIN with
+		// parameters would plan for their values instead.
+		if _, err := conn.ExecContext(ctx, "PREPARE castellan_explain AS "+query); err != nil {
+			t.Fatalf("prepare %s: %v", query, err)
+		}
+		defer conn.ExecContext(ctx, "DEALLOCATE castellan_explain") //nolint:errcheck
+		literals := make([]string, len(args))
+		for i, a := range args {
+			switch v := a.(type) {
+			case int, int64:
+				literals[i] = fmt.Sprint(v)
+			default:
+				literals[i] = "'" + strings.ReplaceAll(fmt.Sprint(v), "'", "''") + "'"
+			}
+		}
+		query, args = "castellan_explain("+strings.Join(literals, ", ")+")", nil
+		prefix = "EXPLAIN EXECUTE "
+	}
+	rows, err := conn.QueryContext(ctx, prefix+query, args...)
 	if err != nil {
 		t.Fatalf("explain %s: %v", query, err)
 	}
