@@ -147,11 +147,12 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	// With a key ring the total is counted for the first page only; later
 	// pages report the count their authenticated cursor carries, so a deep
 	// page costs what a first page does. Only an ordered read without
-	// residual filters counts apart, in its index; an unordered one counts
-	// its candidates in the page query, and one with residual filters
-	// reports what its page found.
+	// residual filters counts apart, in its index (a subquery of the page's
+	// statement: one round trip); an unordered one counts its candidates
+	// (or its plan did), and one with residual filters reports what its
+	// page found.
 	countApart := len(p.residual) == 0 && p.drive.ordered
-	withCount := !counted && countApart // in the page's statement
+	withCount := !counted && countApart
 	q := p.pageQuery(c, createdAt, withCount)
 	rows, err := db.IndexQuery(ctx, q.sql, q.args...)
 	if err != nil {
