@@ -52,7 +52,7 @@
 // Unique traits: a field annotated unique claims its value per organization
 // or per instance in the event store, atomically with the change.
 //
-// Search (search.go, search_plan.go): a page costs what its users cost,
+// Search (search.go, search_plan.go, search_sql.go): a page costs what its users cost,
 // not what the directory holds. The users table has, for every equality
 // filter (organization, state, type, email), an index per sort order
 // (login name, creation time) that yields its matches in page order;
