@@ -130,10 +130,10 @@ CREATE INDEX user_traits_org_created ON user_traits (instance_id, pointer, value
 	// PostgreSQL can answer without the table only on pages its visibility
 	// map marks all-visible; updated rows clear the mark until a vacuum.
 	// By default autovacuum waits for a fifth of a table to change (200,000
-	// rows of a directory of a million users): after 5% of the users were
-	// updated, a search filtered by state and type took 1.8 ms instead of
-	// 1.1 (docs/benchmarks.md). These tables are vacuumed and analyzed
-	// after 2% instead. SQLite has nothing of the kind.
+	// rows of a directory of a million users), and until then every
+	// search reading a changed page reads the table as well. These tables
+	// are vacuumed and analyzed after 2% instead. SQLite has nothing of
+	// the kind.
 	Name:   "user/0006_search_vacuum",
 	SQLite: `SELECT 1`,
 	Postgres: `ALTER TABLE users SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
