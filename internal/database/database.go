@@ -37,8 +37,8 @@ type DB struct {
 	indexed *sql.DB
 	scrubs  scrubber
 	writes  writeFailure
-	// stmts are the statements Prepared, ReadQuery and IndexQuery
-	// prepared, by query; readStmts and indexStmts count the latter two's.
+	// stmts are the statements Prepared prepared, by query; readStmts
+	// and indexStmts those ReadQuery and IndexQuery keep.
 	stmts      sync.Map
 	readStmts  keptStmts
 	indexStmts keptStmts

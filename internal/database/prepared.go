@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"sync"
 	"sync/atomic"
 )
 
@@ -66,8 +67,12 @@ func (db *DB) IndexQueryRow(ctx context.Context, query string, args ...any) *sql
 	return db.keptQueryRow(ctx, db.indexed, &db.indexStmts, query, args...)
 }
 
-// keptStmts counts the statements one read pool keeps (keptStmt).
-type keptStmts struct{ count atomic.Int64 }
+// keptStmts are the statements one read pool keeps (keptStmt), by query,
+// and their count.
+type keptStmts struct {
+	m     sync.Map
+	count atomic.Int64
+}
 
 // keptQuery runs query on pool through its kept statement, or unprepared.
 func (db *DB) keptQuery(ctx context.Context, pool *sql.DB, kept *keptStmts, query string, args ...any) (*sql.Rows, error) {
@@ -85,19 +90,14 @@ func (db *DB) keptQueryRow(ctx context.Context, pool *sql.DB, kept *keptStmts, q
 	return pool.QueryRowContext(ctx, query, args...)
 }
 
-// keptStmt returns query prepared on pool and kept, or nil: on
+// keptStmt returns query prepared on pool and kept in kept, or nil: on
 // PostgreSQL, beyond maxKeptStatements of that pool, or when it does not
-// prepare (the unprepared query then reports why). Each pool's statements
-// are kept under a prefix of their own in stmts.
+// prepare (the unprepared query then reports why).
 func (db *DB) keptStmt(ctx context.Context, pool *sql.DB, kept *keptStmts, query string) *sql.Stmt {
 	if db.Dialect != SQLite {
 		return nil
 	}
-	key := "read\x00" + query
-	if kept == &db.indexStmts {
-		key = "index\x00" + query
-	}
-	if s, ok := db.stmts.Load(key); ok {
+	if s, ok := kept.m.Load(query); ok {
 		return s.(*sql.Stmt)
 	}
 	if kept.count.Add(1) > maxKeptStatements {
@@ -109,7 +109,7 @@ func (db *DB) keptStmt(ctx context.Context, pool *sql.DB, kept *keptStmts, query
 		kept.count.Add(-1)
 		return nil
 	}
-	if prev, loaded := db.stmts.LoadOrStore(key, s); loaded {
+	if prev, loaded := kept.m.LoadOrStore(query, s); loaded {
 		s.Close()
 		kept.count.Add(-1)
 		return prev.(*sql.Stmt)
