@@ -11,8 +11,11 @@ import (
 
 // Explain returns the plan of query, as lines of text, as the database
 // plans it on the pool written-for-one-index queries read through
-// (database.DB.IndexReader): EXPLAIN QUERY PLAN on SQLite, EXPLAIN on
-// PostgreSQL. Plan tests match an index's name and constraints in it.
+// (database.DB.IndexReader): EXPLAIN QUERY PLAN on SQLite; on PostgreSQL
+// EXPLAIN EXECUTE of the query prepared, which shows the generic plan
+// those sessions run (plan_cache_mode), with args written as literals
+// (integers as numbers, anything else as quoted text). Plan tests match
+// an index's name and constraints in it.
 func Explain(t testing.TB, db *database.DB, query string, args ...any) []string {
 	t.Helper()
 	prefix := "EXPLAIN "
