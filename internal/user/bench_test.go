@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/castellan-iam/castellan/internal/app"
+	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/database/dbtest"
 	"github.com/castellan-iam/castellan/internal/eventstore"
@@ -275,6 +276,7 @@ type dataset struct {
 	// server is the API over the dataset (api), started on first use.
 	server      *benchAPI
 	closeServer func()
+	fields      *user.SearchFields // searcher's
 }
 
 var (
@@ -452,7 +454,7 @@ func getDataset(b *testing.B, backend string, size int) *dataset {
 	// search, so the next page keeps the prefix.
 	for _, g := range []string{"max", "mia", "nina", "noah", "olga", "otto", "paul", "pia"} {
 		s := user.Search{LoginNamePrefix: g + ".", Limit: 1}
-		p, err := benchSearcher(d.db).Find(ctx, benchInstance, s, userschema.Admin)
+		p, err := d.searcher().Find(ctx, benchInstance, s, userschema.Admin)
 		if err != nil || p.NextCursor == "" {
 			b.Fatalf("cursor after %s.: %v", g, err)
 		}
@@ -477,9 +479,16 @@ var benchRing = sync.OnceValue(func() *keyring.Ring {
 	return ring
 })
 
-// benchSearcher searches as the API does: cursors carry the first page's
-// total, authenticated, so that later pages do not count.
-func benchSearcher(db *database.DB) *user.Searcher { return user.NewSearcher(db, benchRing()) }
+// searcher searches as the API does: cursors carry the first page's
+// total, authenticated, so that later pages do not count; trait searches
+// keep their fields' check in memory (nothing is appended while the
+// searches run: the channel of changes never closes).
+func (d *dataset) searcher() *user.Searcher {
+	if d.fields == nil {
+		d.fields = user.NewSearchFields(func() <-chan struct{} { return nil }, authn.MaxStale)
+	}
+	return user.NewSearcher(d.db, benchRing()).WithFields(d.fields)
+}
 
 // BenchmarkSearch measures, on directories of each size, every kind of
 // search the API offers: through user.Searcher.Find (find/…) and through
@@ -603,7 +612,7 @@ func benchSearch(b *testing.B, d *dataset) {
 		}
 		b.Run(q.name+"/find", func(b *testing.B) {
 			run(b, func(s user.Search) (int, bool, int, error) {
-				p, err := benchSearcher(d.db).Find(ctx, benchInstance, s, userschema.Admin)
+				p, err := d.searcher().Find(ctx, benchInstance, s, userschema.Admin)
 				return p.Total, p.TotalIsLowerBound, len(p.Users), err
 			})
 		})

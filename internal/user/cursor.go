@@ -76,14 +76,23 @@ func newSearchScope(instanceID string, s Search, sortColumn string, role usersch
 // authenticated with a key derived from the key ring, so that a deep page
 // costs what its rows cost and no more.
 type Searcher struct {
-	db   *database.DB
-	keys *keyring.Ring // nil: cursors without totals, every page counts
+	db     *database.DB
+	keys   *keyring.Ring // nil: cursors without totals, every page counts
+	fields *SearchFields // nil: trait searches read their fields each time
 }
 
 // NewSearcher returns a searcher over db whose cursors are authenticated
 // with a key derived from keys.
 func NewSearcher(db *database.DB, keys *keyring.Ring) *Searcher {
 	return &Searcher{db: db, keys: keys}
+}
+
+// WithFields returns a copy of sr whose trait searches check their
+// fields against c, kept in memory (see SearchFields).
+func (sr *Searcher) WithFields(c *SearchFields) *Searcher {
+	cp := *sr
+	cp.fields = c
+	return &cp
 }
 
 // Find runs a search without a key ring: its cursors hold only a position

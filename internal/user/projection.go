@@ -138,10 +138,18 @@ CREATE INDEX user_traits_org_created ON user_traits (instance_id, pointer, value
 	SQLite: `SELECT 1`,
 	Postgres: `ALTER TABLE users SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
 ALTER TABLE user_traits SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);`,
+}, {
+	// The count of an instance's user type revisions, which a trait
+	// search's check of its fields depends on (searchable.go): a cache of
+	// that check reads one row to know whether it still holds.
+	Name:     "user/0007_search_versions",
+	SQLite:   `CREATE TABLE user_search_versions (instance_id TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
+	Postgres: `CREATE TABLE user_search_versions (instance_id TEXT PRIMARY KEY, version BIGINT NOT NULL)`,
 }}
 
-// Projection keeps users, user_traits, user_search_fields and
-// user_metadata. Deleted users leave the read model; their events stay.
+// Projection keeps users, user_traits, user_search_fields,
+// user_search_versions and user_metadata. Deleted users leave the read
+// model; their events stay.
 //
 // user_traits holds one row per searchable trait of a user — the fields
 // the latest revision of its type marks "search": true, which
@@ -177,6 +185,8 @@ func (Projection) EventTypes() []string {
 func (Projection) Version() int { return 3 }
 
 func (Projection) Reset(ctx context.Context, tx *database.Tx) error {
+	// user_search_versions stays: a rebuild only ever counts further, since
+	// a cache that saw count n would take a later n for "nothing changed".
 	for _, table := range []string{"user_metadata", "user_traits", "user_search_fields", "users"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
 			return err
@@ -297,6 +307,9 @@ func reduceTypeRevision(ctx context.Context, tx *database.Tx, instanceID, schema
 	schema, err := userschema.CompileStored(schemaID, 0, document)
 	if err != nil {
 		return fmt.Errorf("user type %s: %w", schemaID, err)
+	}
+	if err := countSearchChange(ctx, tx, instanceID); err != nil {
+		return err
 	}
 	next := schema.SearchFields()
 	prev, err := searchFields(ctx, tx, instanceID, schemaID)

@@ -108,7 +108,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	if err := checkSearch(s); err != nil {
 		return Page{}, err
 	}
-	if err := checkSearchable(ctx, db, instanceID, s, role); err != nil {
+	if err := sr.checkSearchable(ctx, instanceID, s, role); err != nil {
 		return Page{}, err
 	}
 	key := "login_name_lower"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/castellan-iam/castellan/internal/failure"
 	"github.com/castellan-iam/castellan/internal/userschema"
@@ -109,5 +110,86 @@ func TestTypeRevisionIndexesSearchFields(t *testing.T) {
 	var rows int
 	if err := f.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM user_traits WHERE pointer = '/nickname'`).Scan(&rows); err != nil || rows != 0 {
 		t.Fatalf("%d rows of an unmarked field (%v)", rows, err)
+	}
+}
+
+// TestSearchFieldsCacheFollowsRevisions: a cached check of a trait
+// search's fields sees a revision made through this process's store at
+// the very next search; one made by another replica (whose appends do not
+// close this store's channel) within maxStale, and never with a stale
+// count. The field becomes unsearchable, then searchable again.
+func TestSearchFieldsCacheFollowsRevisions(t *testing.T) {
+	f := setup(t)
+	f.create(t, New{OrgID: "o1", Type: "employee", LoginName: "ed", Traits: json.RawMessage(`{"employee_id": "E0001", "nickname": "Ed"}`)})
+	emp, err := usertype.ByName(ctx, f.DB(), inst, "employee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := strings.Replace(employee, `"nickname": {"type": "string",`, `"nickname": {"type": "string", "search": true,`, 1)
+	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(marked)); err != nil {
+		t.Fatal(err)
+	}
+	nickname := Search{Type: "employee", Traits: []TraitFilter{{Pointer: "/nickname", Value: "Ed"}}}
+
+	local := NewSearchFields(f.Store.Store.Changed, time.Hour)
+	never := make(chan struct{}) // another replica's store: this one's appends do not close it
+	now := time.Unix(1_000_000, 0)
+	remote := NewSearchFields(func() <-chan struct{} { return never }, time.Second)
+	remote.now = func() time.Time { return now }
+	search := func(c *SearchFields) (Page, error) {
+		return NewSearcher(f.DB(), nil).WithFields(c).Find(ctx, inst, nickname, userschema.Admin)
+	}
+	find := func(c *SearchFields) error {
+		t.Helper()
+		page, err := search(c)
+		if err == nil && len(page.Users) != 1 {
+			t.Fatalf("found %v", page.Users)
+		}
+		return err
+	}
+	for _, c := range []*SearchFields{local, remote} {
+		if err := find(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reads := func(c *SearchFields) int64 { return c.instances[inst].version }
+	v := reads(local)
+
+	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(employee)); err != nil {
+		t.Fatal(err)
+	}
+	if err := find(local); !failure.Is(err, failure.KindInvalidArgument) {
+		t.Fatalf("this replica, next search after unmarking: %v", err)
+	}
+	if reads(local) != v+1 {
+		t.Fatalf("count %d after one revision, want %d", reads(local), v+1)
+	}
+	// Within maxStale another replica still allows the filter (the
+	// documented staleness); the field's rows are gone, so it finds nobody.
+	if page, err := search(remote); err != nil || len(page.Users) != 0 {
+		t.Fatalf("another replica within maxStale: %v %v", page.Users, err)
+	}
+	now = now.Add(time.Second)
+	if err := find(remote); !failure.Is(err, failure.KindInvalidArgument) {
+		t.Fatalf("another replica after maxStale: %v", err)
+	}
+
+	// Readable again and searchable: both see it the same way.
+	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(marked)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second)
+	for _, c := range []*SearchFields{local, remote} {
+		if err := find(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A rebuild of the read model replays the revisions: the count only
+	// grows, so a cache that saw it never takes the rebuilt rows for its own.
+	if _, err := f.Store.Store.Rebuild(ctx, Projection{}.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := searchVersion(ctx, f.DB(), inst); err != nil || got <= v+2 {
+		t.Fatalf("count after rebuild %d (%v), want more than %d", got, err, v+2)
 	}
 }
