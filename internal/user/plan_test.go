@@ -267,6 +267,13 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 			c := &cursor{Key: last.LoginName, ID: last.ID}
 			created := last.CreatedAt.UnixMicro()
 			queries := map[string]query{"first page": p.pageQuery(nil, 0, len(p.residual) == 0 && p.drive.ordered), "next page": p.pageQuery(c, created, false)}
+			// A statement's text depends on the search's shape, not on
+			// what it found: another total, the same statement.
+			other := *p
+			other.candidates++
+			if q := other.pageQuery(c, created, false); q.sql != queries["next page"].sql {
+				t.Errorf("the page's statement names its total:\n%s\n%s", q.sql, queries["next page"].sql)
+			}
 			if len(p.residual) == 0 && p.drive.ordered {
 				queries["count"] = p.countQuery()
 			}

@@ -192,8 +192,11 @@ func (p *searchPlan) pageQuery(c *cursor, createdKey int64, count bool) query {
 		if c != nil {
 			after = " WHERE " + p.after("c", "id", c, createdKey, arg)
 		}
+		// The count is an argument: a statement's text depends on the
+		// search's shape only, so that it stays prepared (a literal made
+		// one statement per total, each parsed and planned anew).
 		candidates := p.fewCandidates(arg)
-		return query{sel + fmt.Sprintf(", %d FROM (SELECT * FROM ", p.candidates) + candidates + after +
+		return query{sel + ", CAST(" + arg(p.candidates) + " AS INTEGER) FROM (SELECT * FROM " + candidates + after +
 			" ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d) AS c", p.limit+1) +
 			p.joinUsers() + " ORDER BY " + p.orderBy("c", "id") + fmt.Sprintf(" LIMIT %d", p.limit+1), *args}
 	default:
