@@ -74,8 +74,13 @@
 // sort keeps only the page) — so a page may be short and still continue. Totals are counted in the index up
 // to CountCap, and are otherwise lower bounds. Trait filters on fields no
 // schema marks "search" are refused (checkSearchable), as are filters on
-// fields the role may not read. plan_test.go checks every plan on both
-// backends.
+// fields the role may not read; what that check reads (the instance's
+// type revisions and indexed fields) a SearchFields keeps in memory, under
+// a count of revisions (user_search_versions) read at most every second or
+// after a local change, as package authn keeps callers. plan_test.go
+// checks every plan on both backends, and that a statement's text depends
+// on the search's shape only (values and totals are arguments, so that
+// statements stay prepared).
 //
 // Search cursors (cursor.go) come back from the network. A Searcher
 // (NewSearcher, with the key ring) counts the total on the first page only
