@@ -276,7 +276,7 @@ type dataset struct {
 	// server is the API over the dataset (api), started on first use.
 	server      *benchAPI
 	closeServer func()
-	fields      *user.SearchFields // searcher's
+	cache       *user.SearchCache // searcher's
 }
 
 var (
@@ -480,14 +480,14 @@ var benchRing = sync.OnceValue(func() *keyring.Ring {
 })
 
 // searcher searches as the API does: cursors carry the first page's
-// total, authenticated, so that later pages do not count; trait searches
-// keep their fields' check in memory (nothing is appended while the
-// searches run: the channel of changes never closes).
+// total, authenticated, so that later pages do not count; it keeps what
+// the API's searcher keeps (nothing is appended while the searches run:
+// the channel of changes never closes).
 func (d *dataset) searcher() *user.Searcher {
-	if d.fields == nil {
-		d.fields = user.NewSearchFields(func() <-chan struct{} { return nil }, authn.MaxStale)
+	if d.cache == nil {
+		d.cache = user.NewSearchCache(func() <-chan struct{} { return nil }, authn.MaxStale)
 	}
-	return user.NewSearcher(d.db, benchRing()).WithFields(d.fields)
+	return user.NewSearcher(d.db, benchRing()).WithCache(d.cache)
 }
 
 // BenchmarkSearch measures, on directories of each size, every kind of

@@ -76,9 +76,9 @@ func newSearchScope(instanceID string, s Search, sortColumn string, role usersch
 // authenticated with a key derived from the key ring, so that a deep page
 // costs what its rows cost and no more.
 type Searcher struct {
-	db     *database.DB
-	keys   *keyring.Ring // nil: cursors without totals, every page counts
-	fields *SearchFields // nil: trait searches read their fields each time
+	db    *database.DB
+	keys  *keyring.Ring // nil: cursors without totals, every page counts
+	cache *SearchCache  // nil: searches read what a cache would keep
 }
 
 // NewSearcher returns a searcher over db whose cursors are authenticated
@@ -87,11 +87,11 @@ func NewSearcher(db *database.DB, keys *keyring.Ring) *Searcher {
 	return &Searcher{db: db, keys: keys}
 }
 
-// WithFields returns a copy of sr whose trait searches check their
-// fields against c, kept in memory (see SearchFields).
-func (sr *Searcher) WithFields(c *SearchFields) *Searcher {
+// WithCache returns a copy of sr that keeps in c what its searches would
+// otherwise read again (see SearchCache).
+func (sr *Searcher) WithCache(c *SearchCache) *Searcher {
 	cp := *sr
-	cp.fields = c
+	cp.cache = c
 	return &cp
 }
 

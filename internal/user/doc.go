@@ -75,7 +75,7 @@
 // to CountCap, and are otherwise lower bounds. Trait filters on fields no
 // schema marks "search" are refused (checkSearchable), as are filters on
 // fields the role may not read; what that check reads (the instance's
-// type revisions and indexed fields) a SearchFields keeps in memory, under
+// type revisions and indexed fields) a SearchCache keeps in memory, under
 // a count of revisions (user_search_versions) read at most every second or
 // after a local change, as package authn keeps callers. plan_test.go
 // checks every plan on both backends, and that a statement's text depends

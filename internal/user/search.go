@@ -139,7 +139,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 			}
 		}
 	}
-	p, err := planSearch(ctx, db, instanceID, s, key == "login_name_lower")
+	p, err := planSearch(ctx, db, sr.cache, instanceID, s, key == "login_name_lower")
 	if err != nil {
 		return Page{}, err
 	}

@@ -66,6 +66,7 @@ type searchPlan struct {
 	// candidates is the number of entries of an unordered drive, counted
 	// when the plan chose it.
 	candidates int
+	cache      *SearchCache // nil: every count is read
 }
 
 // indexColumns are the columns of each index a search reads, after
@@ -134,8 +135,8 @@ func prefixRange(column, prefix string) func(string, func(any) string) []string 
 // organization, a trait equality's accesses answer the organization too
 // (user_traits_org_login, user_traits_org_created): one range of the
 // organization's matches, in page order.
-func planSearch(ctx context.Context, db *database.DB, instanceID string, s Search, login bool) (*searchPlan, error) {
-	p := &searchPlan{dialect: db.Dialect, instanceID: instanceID, login: login, desc: s.Descending}
+func planSearch(ctx context.Context, db *database.DB, cache *SearchCache, instanceID string, s Search, login bool) (*searchPlan, error) {
+	p := &searchPlan{dialect: db.Dialect, instanceID: instanceID, login: login, desc: s.Descending, cache: cache}
 	eq := func(column string, value any) func(string, func(any) string) []string {
 		return conds(equal(db.Dialect, column, value))
 	}

@@ -144,7 +144,7 @@ func TestSearchTraitWithinOrganization(t *testing.T) {
 						}
 						return c
 					})
-					p, err := planSearch(ctx, db, inst, s, order.sortBy == "loginName")
+					p, err := planSearch(ctx, db, nil, inst, s, order.sortBy == "loginName")
 					if err != nil {
 						t.Fatal(err)
 					}

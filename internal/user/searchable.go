@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
 	"github.com/castellan-iam/castellan/internal/failure"
@@ -38,8 +36,8 @@ func (sr *Searcher) checkSearchable(ctx context.Context, instanceID string, s Se
 		f   *searchable
 		err error
 	)
-	if sr.fields != nil {
-		f, err = sr.fields.get(ctx, sr.db, instanceID)
+	if sr.cache != nil {
+		f, err = sr.cache.searchable(ctx, sr.db, instanceID)
 	} else {
 		f, err = loadSearchable(ctx, sr.db, instanceID)
 	}
@@ -120,83 +118,4 @@ func searchVersion(ctx context.Context, db *database.DB, instanceID string) (int
 		return 0, fmt.Errorf("user: search version: %w", err)
 	}
 	return v, nil
-}
-
-// SearchFields keeps in memory, per process, what a trait search's check
-// reads (checkSearchable: the instance's user type revisions and the
-// fields they index), which otherwise costs every trait search two reads
-// — at a million users, a third of a trait equality's time. It follows
-// the protocol of the callers' cache (package authn):
-//
-//   - The user projection counts, per instance and in the transaction of
-//     the revision, every user type revision (user_search_versions).
-//   - A change made by this process closes the store's Changed channel;
-//     the next trait search sees it closed and reads the instance's count
-//     (one indexed read), and loads the fields again if it moved. So a
-//     revision is seen by the very next search on this replica.
-//   - A revision made by another replica is seen when the count is read
-//     again, at least every maxStale: a field another replica made
-//     unreadable or unsearchable can still be searched here for that long.
-//   - The count is read before the fields, so fields loaded under a count
-//     are at least as new as it, never older.
-//
-// One SearchFields serves one database.
-type SearchFields struct {
-	changed  func() <-chan struct{}
-	maxStale time.Duration
-	now      func() time.Time
-
-	mu        sync.Mutex
-	instances map[string]*searchFieldsEntry
-}
-
-type searchFieldsEntry struct {
-	version int64
-	checked time.Time
-	seen    <-chan struct{} // the store's Changed channel when version was read
-	fields  *searchable
-}
-
-// maxSearchFieldsInstances bounds the instances a SearchFields holds;
-// beyond it, it starts again empty.
-const maxSearchFieldsInstances = 10000
-
-// NewSearchFields returns a cache of trait searches' checks: changed is
-// the store's Changed (eventstore.Store.Changed), maxStale bounds how long
-// a revision made by another replica goes unseen (0: the count is read at
-// every trait search).
-func NewSearchFields(changed func() <-chan struct{}, maxStale time.Duration) *SearchFields {
-	return &SearchFields{changed: changed, maxStale: maxStale, now: time.Now, instances: map[string]*searchFieldsEntry{}}
-}
-
-func (c *SearchFields) get(ctx context.Context, db *database.DB, instanceID string) (*searchable, error) {
-	now := c.now()
-	c.mu.Lock()
-	e := c.instances[instanceID]
-	c.mu.Unlock()
-	if e != nil && now.Sub(e.checked) < c.maxStale {
-		select {
-		case <-e.seen:
-		default:
-			return e.fields, nil
-		}
-	}
-	seen := c.changed() // before the read: a change after it closes this channel
-	v, err := searchVersion(ctx, db, instanceID)
-	if err != nil {
-		return nil, err
-	}
-	next := &searchFieldsEntry{version: v, checked: now, seen: seen}
-	if e != nil && e.version == v {
-		next.fields = e.fields
-	} else if next.fields, err = loadSearchable(ctx, db, instanceID); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.instances) >= maxSearchFieldsInstances {
-		clear(c.instances)
-	}
-	c.instances[instanceID] = next
-	c.mu.Unlock()
-	return next.fields, nil
 }

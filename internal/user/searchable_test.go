@@ -131,15 +131,15 @@ func TestSearchFieldsCacheFollowsRevisions(t *testing.T) {
 	}
 	nickname := Search{Type: "employee", Traits: []TraitFilter{{Pointer: "/nickname", Value: "Ed"}}}
 
-	local := NewSearchFields(f.Store.Store.Changed, time.Hour)
+	local := NewSearchCache(f.Store.Store.Changed, time.Hour)
 	never := make(chan struct{}) // another replica's store: this one's appends do not close it
 	now := time.Unix(1_000_000, 0)
-	remote := NewSearchFields(func() <-chan struct{} { return never }, time.Second)
+	remote := NewSearchCache(func() <-chan struct{} { return never }, time.Second)
 	remote.now = func() time.Time { return now }
-	search := func(c *SearchFields) (Page, error) {
-		return NewSearcher(f.DB(), nil).WithFields(c).Find(ctx, inst, nickname, userschema.Admin)
+	search := func(c *SearchCache) (Page, error) {
+		return NewSearcher(f.DB(), nil).WithCache(c).Find(ctx, inst, nickname, userschema.Admin)
 	}
-	find := func(c *SearchFields) error {
+	find := func(c *SearchCache) error {
 		t.Helper()
 		page, err := search(c)
 		if err == nil && len(page.Users) != 1 {
@@ -147,12 +147,12 @@ func TestSearchFieldsCacheFollowsRevisions(t *testing.T) {
 		}
 		return err
 	}
-	for _, c := range []*SearchFields{local, remote} {
+	for _, c := range []*SearchCache{local, remote} {
 		if err := find(c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	reads := func(c *SearchFields) int64 { return c.instances[inst].version }
+	reads := func(c *SearchCache) int64 { return c.fields[inst].version }
 	v := reads(local)
 
 	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(employee)); err != nil {
@@ -179,7 +179,7 @@ func TestSearchFieldsCacheFollowsRevisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = now.Add(time.Second)
-	for _, c := range []*SearchFields{local, remote} {
+	for _, c := range []*SearchCache{local, remote} {
 		if err := find(c); err != nil {
 			t.Fatal(err)
 		}

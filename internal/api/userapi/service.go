@@ -38,8 +38,8 @@ type Service struct {
 	auth  *authn.Authenticator
 	keys  *keyring.Ring
 	send  credential.CodeSender
-	// searchFields keeps what trait searches check their filters against.
-	searchFields *user.SearchFields
+	// searchCache keeps what searches would otherwise read again.
+	searchCache *user.SearchCache
 	// tokens and machineKeys record credentials on users.
 	tokens      *pat.Commands
 	machineKeys *machinekey.Commands
@@ -72,7 +72,7 @@ func NewService(store *eventstore.Store, users *user.Commands, auth *authn.Authe
 		tokens: pat.NewCommands(store, nil), machineKeys: machinekey.NewCommands(store, nil),
 		machineCerts:    machinecert.NewCommands(store, nil),
 		codesPerAddress: ratelimit.New(codeSendsPerAddress, codeSendWindow, nil),
-		searchFields:    user.NewSearchFields(store.Changed, authn.MaxStale)}
+		searchCache:    user.NewSearchCache(store.Changed, authn.MaxStale)}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
@@ -252,7 +252,7 @@ func (s *Service) SearchUsers(ctx context.Context, req *connect.Request[userv1.S
 	for _, t := range m.GetTraits() {
 		search.Traits = append(search.Traits, user.TraitFilter{Pointer: t.GetPointer(), Value: t.GetValue(), Prefix: t.GetPrefix()})
 	}
-	page, err := user.NewSearcher(s.db(), s.keys).WithFields(s.searchFields).Find(ctx, caller.InstanceID, search, userschema.Admin)
+	page, err := user.NewSearcher(s.db(), s.keys).WithCache(s.searchCache).Find(ctx, caller.InstanceID, search, userschema.Admin)
 	if err != nil {
 		return nil, err
 	}
