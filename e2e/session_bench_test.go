@@ -271,6 +271,12 @@ type signInServer struct {
 	client                 *http.Client
 }
 
+// benchBinaryEnv in a benchmark server's environment names another
+// build of castellan to start instead of this tree's (it is not passed
+// on): BenchmarkPasswordSessions measures the build named by
+// CASTELLAN_BENCH_BASE_BINARY as one more side, in the same loop.
+const benchBinaryEnv = "BENCH_BINARY"
+
 // launchBench starts `castellan start` on a free port with the
 // environment env (which replaces the test's own) and the log at warn;
 // the caller waits for it.
@@ -279,7 +285,15 @@ func launchBench(b *testing.B, env []string) *proc {
 	port := freePort(b)
 	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, url: fmt.Sprintf("http://localhost:%d", port), done: make(chan error, 1),
 		client: http.DefaultClient}
-	p.cmd = exec.Command(binary, "start", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
+	bin := binary
+	env = slices.DeleteFunc(slices.Clone(env), func(e string) bool {
+		v, ok := strings.CutPrefix(e, benchBinaryEnv+"=")
+		if ok {
+			bin = v
+		}
+		return ok
+	})
+	p.cmd = exec.Command(bin, "start", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -379,7 +393,10 @@ const sessionWindow = 3 * time.Second
 // hashing processes' included) per session over the reference's per
 // verification (/proc and getrusage), which the other work on a shared
 // machine disturbs less than wall time. The in-process server's figures
-// carry the suffix "-in-process".
+// carry the suffix "-in-process". With CASTELLAN_BENCH_BASE_BINARY set to
+// another build of castellan, a third server runs that build with the
+// default configuration in the same loop (suffix "-base"): a change
+// measured against the build before it.
 func BenchmarkPasswordSessions(b *testing.B) {
 	params := defaultArgon2(b)
 	type side struct {
@@ -394,6 +411,9 @@ func BenchmarkPasswordSessions(b *testing.B) {
 	sides := []*side{
 		{server: startSignInServer(b, "GOMAXPROCS=1", "CASTELLAN_PASSWORDS_MAX_CONCURRENT=1")},
 		{server: startSignInServer(b, "GOMAXPROCS=1", "CASTELLAN_PASSWORDS_MAX_CONCURRENT=1", "CASTELLAN_PASSWORDS_ISOLATED=false"), suffix: "-in-process"},
+	}
+	if base := os.Getenv("CASTELLAN_BENCH_BASE_BINARY"); base != "" {
+		sides = append(sides, &side{server: startSignInServer(b, benchBinaryEnv+"="+base, "GOMAXPROCS=1", "CASTELLAN_PASSWORDS_MAX_CONCURRENT=1"), suffix: "-base"})
 	}
 	ref := startArgon2Child(b, params)
 	pinToCPU(b, ref.cmd.Process.Pid, cpu)
@@ -440,7 +460,10 @@ func BenchmarkPasswordSessions(b *testing.B) {
 		refCPU += cpu
 		refFaults += faults
 	}
-	turns := []func(){func() { runSessions(sides[0]) }, func() { runSessions(sides[1]) }, runReference}
+	turns := []func(){runReference}
+	for _, sd := range sides {
+		turns = append(turns, func() { runSessions(sd) })
+	}
 	b.ResetTimer()
 	for i := range b.N {
 		for k := range turns {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,11 @@ type DB struct {
 	stmts      sync.Map
 	readStmts  keptStmts
 	indexStmts keptStmts
+	// txStmts are the statements transactions keep, txSeen the texts
+	// run once so far (txstmt.go).
+	txStmts     keptStmts
+	txSeen      sync.Map
+	txSeenCount atomic.Int64
 }
 
 // Tx is a write transaction. It embeds *sql.Tx; Dialect tells code that needs
@@ -49,6 +55,10 @@ type DB struct {
 type Tx struct {
 	*sql.Tx
 	Dialect Dialect
+	// db keeps the transactions' statements (txstmt.go); seen lists the
+	// ones this transaction ran unprepared, to be kept after it.
+	db   *DB
+	seen []string
 }
 
 // OpenSQLite opens the SQLite database file at path, creating the file
@@ -195,7 +205,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("database: begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
+	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect, db: db}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -204,6 +214,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		if err != nil {
 			_ = sqlTx.Rollback()
 		}
+		db.keepTxStmts(ctx, tx.seen)
 	}()
 	if err = fn(tx); err != nil {
 		return err

@@ -30,6 +30,15 @@
 // tables — which frees, but does not overwrite, the dead rows (see
 // docs/architecture.md, "Personal data").
 //
+// Statements: on SQLite (modernc.org/sqlite, C translated to Go) compiling
+// a small statement costs about as much as running it, so the hot paths
+// run statements compiled once and kept: Prepared (the write path's, used
+// in a transaction with tx.StmtContext), ReadQuery and IndexQuery (the read
+// pools'), and every data statement a transaction runs through Tx's
+// ExecContext, QueryContext and QueryRowContext once two transactions ran
+// its text (txstmt.go). Each is bounded (maxKeptStatements); texts beyond
+// run unprepared. PostgreSQL's driver keeps each connection's statements.
+//
 // Migrations are plain SQL, one text per backend, owned by the package whose
 // tables they create and listed in order by the binary. Applied migrations are
 // recorded in schema_migrations; on PostgreSQL concurrent replicas serialize on
