@@ -72,7 +72,7 @@ func NewService(store *eventstore.Store, users *user.Commands, auth *authn.Authe
 		tokens: pat.NewCommands(store, nil), machineKeys: machinekey.NewCommands(store, nil),
 		machineCerts:    machinecert.NewCommands(store, nil),
 		codesPerAddress: ratelimit.New(codeSendsPerAddress, codeSendWindow, nil),
-		searchCache:    user.NewSearchCache(store.Changed, authn.MaxStale)}
+		searchCache:     user.NewSearchCache(store.Changed, authn.MaxStale)}
 }
 
 // Handler returns the Connect handler and its path, for api.NewHandler.
