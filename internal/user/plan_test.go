@@ -67,12 +67,7 @@ SELECT $1, 'u' || n, '/profile/family_name', 'F' || ((i / 50) % 200), 'org-' || 
 // (SQLite's, after PRAGMA optimize at start: none) and after ANALYZE.
 func TestSearchPlans(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
-		db, _ := openUserStore(t, src, eventstore.SystemEditor)
-		human, err := usertype.ByName(ctx, db, inst, "human")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fillPlanDirectory(t, db, human.ID)
+		db := openPlanDirectory(t, src)
 		if db.Dialect == database.SQLite {
 			// What a server that was running when its users arrived
 			// has: PRAGMA optimize at start, on an empty directory. A
@@ -249,24 +244,11 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 							t.Fatal(err)
 						}
 					}
-					var got []string
 					walk := tc.s
 					walk.Limit = 1000
-					for pages := 0; ; pages++ {
-						page, err := sr.Find(ctx, inst, walk, userschema.Admin)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if pages == 0 && (page.Total > len(want) || !page.TotalIsLowerBound && page.Total != min(len(want), CountCap)) {
-							t.Errorf("total %d (lower bound %t), %d match", page.Total, page.TotalIsLowerBound, len(want))
-						}
-						for _, u := range page.Users {
-							got = append(got, u.ID)
-						}
-						if page.NextCursor == "" || pages > planUsers {
-							break
-						}
-						walk.Cursor = page.NextCursor
+					got, page := walkPages(t, sr, walk)
+					if page.Total > len(want) || !page.TotalIsLowerBound && page.Total != min(len(want), CountCap) {
+						t.Errorf("total %d (lower bound %t), %d match", page.Total, page.TotalIsLowerBound, len(want))
 					}
 					if !slices.Equal(got, want) {
 						t.Fatalf("pages found %d users, %d match (cached %t)", len(got), len(want), sr.cache != nil)
@@ -375,12 +357,7 @@ func badPlan(dialect database.Dialect, plan []string, index string, sortAllowed,
 // the users it matches, in order.
 func TestRememberedManyStaysRight(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
-		db, _ := openUserStore(t, src, eventstore.SystemEditor)
-		human, err := usertype.ByName(ctx, db, inst, "human")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fillPlanDirectory(t, db, human.ID)
+		db := openPlanDirectory(t, src)
 		if err := db.AfterBulkLoad(ctx, "users", "user_traits"); err != nil {
 			t.Fatal(err)
 		}
@@ -405,25 +382,51 @@ func TestRememberedManyStaysRight(t *testing.T) {
 		}
 		setLocked("substr(id, 2) < '00100'") // 99 users
 		want := s.want(loadPlanRows(t, db))
-		var got []string
-		for pages := 0; ; pages++ {
-			page, err := sr.Find(ctx, inst, s, userschema.Admin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pages == 0 && (page.Total > len(want) || !page.TotalIsLowerBound && page.Total != len(want)) {
-				t.Errorf("total %d (lower bound %t), %d match", page.Total, page.TotalIsLowerBound, len(want))
-			}
-			for _, u := range page.Users {
-				got = append(got, u.ID)
-			}
-			if page.NextCursor == "" || pages > planUsers {
-				break
-			}
-			s.Cursor = page.NextCursor
+		got, page := walkPages(t, sr, s)
+		if page.Total > len(want) || !page.TotalIsLowerBound && page.Total != len(want) {
+			t.Errorf("total %d (lower bound %t), %d match", page.Total, page.TotalIsLowerBound, len(want))
 		}
 		if len(want) == 0 || !slices.Equal(got, want) {
 			t.Fatalf("pages found %d users, %d match", len(got), len(want))
 		}
 	})
+}
+
+// walkPages follows s's pages with sr to the end: the users found, in
+// order, and the first page.
+func walkPages(t *testing.T, sr *Searcher, s Search) ([]string, Page) {
+	t.Helper()
+	var (
+		ids   []string
+		first Page
+	)
+	for pages := 0; ; pages++ {
+		page, err := sr.Find(ctx, inst, s, userschema.Admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pages == 0 {
+			first = page
+		}
+		for _, u := range page.Users {
+			ids = append(ids, u.ID)
+		}
+		if page.NextCursor == "" || pages > planUsers {
+			return ids, first
+		}
+		s.Cursor = page.NextCursor
+	}
+}
+
+// openPlanDirectory opens a user store of src holding the plan directory
+// (fillPlanDirectory), humans of the default type.
+func openPlanDirectory(t *testing.T, src dbtest.Source) *database.DB {
+	t.Helper()
+	db, _ := openUserStore(t, src, eventstore.SystemEditor)
+	human, err := usertype.ByName(ctx, db, inst, "human")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillPlanDirectory(t, db, human.ID)
+	return db
 }

@@ -81,14 +81,7 @@ func TestTypeRevisionIndexesSearchFields(t *testing.T) {
 	if _, err := Find(ctx, f.DB(), inst, search, userschema.Admin); !failure.Is(err, failure.KindInvalidArgument) {
 		t.Fatalf("search by an unmarked field: %v", err)
 	}
-	emp, err := usertype.ByName(ctx, f.DB(), inst, "employee")
-	if err != nil {
-		t.Fatal(err)
-	}
-	marked := strings.Replace(employee, `"nickname": {"type": "string",`, `"nickname": {"type": "string", "search": true,`, 1)
-	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(marked)); err != nil {
-		t.Fatal(err)
-	}
+	emp, _ := f.markNickname(t)
 	page, err := Find(ctx, f.DB(), inst, search, userschema.Admin)
 	if err != nil || len(page.Users) != 1 || page.Users[0].LoginName != "ed" {
 		t.Fatalf("after marking: %v %v", page.Users, err)
@@ -121,14 +114,7 @@ func TestTypeRevisionIndexesSearchFields(t *testing.T) {
 func TestSearchFieldsCacheFollowsRevisions(t *testing.T) {
 	f := setup(t)
 	f.create(t, New{OrgID: "o1", Type: "employee", LoginName: "ed", Traits: json.RawMessage(`{"employee_id": "E0001", "nickname": "Ed"}`)})
-	emp, err := usertype.ByName(ctx, f.DB(), inst, "employee")
-	if err != nil {
-		t.Fatal(err)
-	}
-	marked := strings.Replace(employee, `"nickname": {"type": "string",`, `"nickname": {"type": "string", "search": true,`, 1)
-	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(marked)); err != nil {
-		t.Fatal(err)
-	}
+	emp, marked := f.markNickname(t)
 	nickname := Search{Type: "employee", Traits: []TraitFilter{{Pointer: "/nickname", Value: "Ed"}}}
 
 	local := NewSearchCache(f.Store.Store.Changed, time.Hour)
@@ -192,4 +178,19 @@ func TestSearchFieldsCacheFollowsRevisions(t *testing.T) {
 	if got, err := searchVersion(ctx, f.DB(), inst); err != nil || got <= v+2 {
 		t.Fatalf("count after rebuild %d (%v), want more than %d", got, err, v+2)
 	}
+}
+
+// markNickname revises the employee type so that it indexes /nickname,
+// returning the type and the revised schema.
+func (f *fixture) markNickname(t *testing.T) (usertype.Type, string) {
+	t.Helper()
+	emp, err := usertype.ByName(ctx, f.DB(), inst, "employee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := strings.Replace(employee, `"nickname": {"type": "string",`, `"nickname": {"type": "string", "search": true,`, 1)
+	if _, err := f.types.Update(ctx, admin, inst, emp.ID, []byte(marked)); err != nil {
+		t.Fatal(err)
+	}
+	return emp, marked
 }
