@@ -353,8 +353,9 @@ func badPlan(dialect database.Dialect, plan []string, index string, sortAllowed,
 
 // TestRememberedManyStaysRight: a cache remembers that a filter matched
 // many users, and the filter then matches few. Until the memory expires
-// the plan reads it as a filter of many, and its pages still hold exactly
-// the users it matches, in order.
+// the plan reads it as a filter of many (it asks the cache before
+// counting), and its pages still hold exactly the users it matches, in
+// order.
 func TestRememberedManyStaysRight(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
 		db := openPlanDirectory(t, src)
@@ -388,6 +389,24 @@ func TestRememberedManyStaysRight(t *testing.T) {
 		}
 		if len(want) == 0 || !slices.Equal(got, want) {
 			t.Fatalf("pages found %d users, %d match", len(got), len(want))
+		}
+
+		// The plan asks the cache before counting: a trait prefix of few
+		// remembered as many is read by walking the login names, and
+		// still finds its users.
+		prefix := Search{Traits: []TraitFilter{{Pointer: "/profile/family_name", Value: "F199", Prefix: true}}}
+		p, err := planSearch(ctx, db, cache, inst, prefix, true)
+		if err != nil || p.drive.index != "user_traits_login" {
+			t.Fatalf("plan reads %s (%v), want user_traits_login", p.drive.index, err)
+		}
+		key, _ := p.countOf(p.drive)
+		cache.rememberMany(key)
+		if p, err = planSearch(ctx, db, cache, inst, prefix, true); err != nil || p.drive.index != "users_login_name" {
+			t.Fatalf("remembered as many, the plan reads %s (%v), want users_login_name", p.drive.index, err)
+		}
+		want = prefix.want(loadPlanRows(t, db))
+		if got, _ := walkPages(t, sr, prefix); len(want) == 0 || !slices.Equal(got, want) {
+			t.Fatalf("prefix remembered as many: pages found %d users, %d match", len(got), len(want))
 		}
 	})
 }
