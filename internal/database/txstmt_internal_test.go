@@ -73,6 +73,14 @@ func TestTransactionsKeepTheirStatements(t *testing.T) {
 	if v := write(3); v != "ab" {
 		t.Fatalf("through kept statements: %q", v)
 	}
+	if err := db.InTx(ctx, func(tx *Tx) error {
+		if tx.kept(insert) == nil || tx.kept(create) != nil || len(tx.seen) != 0 {
+			t.Errorf("in a later transaction: insert kept %t, create kept %t, %d texts to keep", tx.kept(insert) != nil, tx.kept(create) != nil, len(tx.seen))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// A failing transaction rolls back what its kept statements wrote.
 	if err := db.InTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, insert, 4, "x"); err != nil {
