@@ -17,10 +17,11 @@ import (
 // the write path keeps, when it keeps one for that text; a text it does
 // not keep yet runs unprepared and is prepared after the transaction,
 // outside it (the transaction holds SQLite's one write connection), once
-// a second transaction ran it, so that the next transactions find it. Only data statements are kept
-// (SELECT, INSERT, UPDATE, DELETE, WITH), at most maxKeptStatements; the
-// others always run unprepared. PostgreSQL's driver keeps each
-// connection's statements itself.
+// a second transaction ran it, so that the next transactions find it.
+// Only data statements are kept (SELECT, INSERT, UPDATE, DELETE, WITH), at
+// most maxKeptStatements, as ReadQuery's (keptStmt); the others always
+// run unprepared. PostgreSQL's driver keeps each connection's statements
+// itself.
 
 // ExecContext runs query in the transaction, through its kept statement
 // when there is one.
@@ -102,18 +103,9 @@ func (db *DB) keepTxStmts(ctx context.Context, queries []string) {
 			}
 			continue
 		}
-		if db.txStmts.count.Add(1) > maxKeptStatements {
-			db.txStmts.count.Add(-1)
-			return
-		}
-		s, err := db.write.PrepareContext(context.WithoutCancel(ctx), q)
-		if err != nil { // it ran; it may not compile alone (a schema it changed)
-			db.txStmts.count.Add(-1)
-			continue
-		}
-		if _, loaded := db.txStmts.m.LoadOrStore(q, s); loaded {
-			s.Close()
-			db.txStmts.count.Add(-1)
-		}
+		// It ran in the transaction; it may still not compile alone (a
+		// schema the transaction changed and rolled back): then it is
+		// not kept.
+		db.keptStmt(context.WithoutCancel(ctx), db.write, &db.txStmts, q)
 	}
 }

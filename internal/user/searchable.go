@@ -74,7 +74,7 @@ type searchable struct {
 }
 
 func loadSearchable(ctx context.Context, db *database.DB, instanceID string) (*searchable, error) {
-	revisions, err := usertype.Revisions(ctx, db, instanceID, "")
+	revisions, err := usertype.Revisions(ctx, db, instanceID)
 	if err != nil {
 		return nil, err
 	}

@@ -347,19 +347,12 @@ type Revision struct {
 	Schema   *userschema.Schema
 }
 
-// Revisions returns every revision of every user type of an instance, or
-// of the type named typeName when it is not empty: the schemas users may
-// have been written with. Every search by a trait asks; the revisions
-// Compiled remembers are not read again.
-func Revisions(ctx context.Context, db *database.DB, instanceID, typeName string) ([]Revision, error) {
-	q := `SELECT s.type, r.schema_id, r.revision FROM user_schema_revisions r
-JOIN user_schemas s ON s.instance_id = r.instance_id AND s.id = r.schema_id WHERE r.instance_id = $1`
-	args := []any{instanceID}
-	if typeName != "" {
-		q += ` AND s.type = $2`
-		args = append(args, typeName)
-	}
-	rows, err := db.ReadQuery(ctx, q+` ORDER BY s.type, r.revision`, args...)
+// Revisions returns every revision of every user type of an instance:
+// the schemas users may have been written with. Every search by a trait
+// asks; the revisions Compiled remembers are not read again.
+func Revisions(ctx context.Context, db *database.DB, instanceID string) ([]Revision, error) {
+	rows, err := db.ReadQuery(ctx, `SELECT s.type, r.schema_id, r.revision FROM user_schema_revisions r
+JOIN user_schemas s ON s.instance_id = r.instance_id AND s.id = r.schema_id WHERE r.instance_id = $1 ORDER BY s.type, r.revision`, instanceID)
 	if err != nil {
 		return nil, fmt.Errorf("usertype: revisions: %w", err)
 	}
