@@ -8,6 +8,7 @@ import (
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/authz"
 	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
 )
 
 // The caller cache. Authenticating a personal access token and loading
@@ -53,8 +54,7 @@ type cache struct {
 type instanceCache struct {
 	mu      sync.RWMutex
 	version int64
-	checked time.Time
-	seen    <-chan struct{} // the store's Changed channel when version was read
+	read    eventstore.Freshness // of version
 	callers map[string]cached
 }
 
@@ -77,15 +77,7 @@ func (c *cache) instance(id string) *instanceCache {
 // fresh reports whether ic's callers may be used without reading the
 // instance's count first.
 func (ic *instanceCache) fresh(now time.Time, maxStale time.Duration) bool {
-	if ic.version < 0 || now.Sub(ic.checked) >= maxStale {
-		return false
-	}
-	select {
-	case <-ic.seen:
-		return false
-	default:
-		return true
-	}
+	return ic.version >= 0 && ic.read.Fresh(now, maxStale)
 }
 
 // lookup returns the caller cached for a token hash and the count under
@@ -98,7 +90,7 @@ func (c *cache) lookup(ctx context.Context, instanceID, hash string, now time.Ti
 	version := ic.version
 	ic.mu.RUnlock()
 	if !fresh {
-		seen := c.changed() // before the read: a change after it closes this channel
+		read := eventstore.ReadingCount(c.changed, now)
 		v, err := member.CallerVersion(ctx, c.db, instanceID)
 		if err != nil {
 			return authz.Caller{}, false, 0, err
@@ -108,7 +100,7 @@ func (c *cache) lookup(ctx context.Context, instanceID, hash string, now time.Ti
 			clear(ic.callers)
 			ic.version = v
 		}
-		ic.checked, ic.seen = now, seen
+		ic.read = read
 		e, ok = ic.callers[hash]
 		version = ic.version
 		ic.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/castellan-iam/castellan/internal/database"
+	"github.com/castellan-iam/castellan/internal/eventstore"
 )
 
 // SearchCache keeps in memory, per process, what searches would otherwise
@@ -15,7 +16,7 @@ import (
 // type revisions and the fields they index), which otherwise costs every
 // trait search two reads — at a million users, a third of a trait
 // equality's time. It follows the protocol of the callers' cache (package
-// authn):
+// authn; eventstore.Freshness):
 //
 //   - The user projection counts, per instance and in the transaction of
 //     the revision, every user type revision (user_search_versions).
@@ -50,8 +51,7 @@ type SearchCache struct {
 
 type searchFieldsEntry struct {
 	version int64
-	checked time.Time
-	seen    <-chan struct{} // the store's Changed channel when version was read
+	read    eventstore.Freshness // of version
 	fields  *searchable
 }
 
@@ -79,19 +79,15 @@ func (c *SearchCache) searchable(ctx context.Context, db *database.DB, instanceI
 	c.mu.Lock()
 	e := c.fields[instanceID]
 	c.mu.Unlock()
-	if e != nil && now.Sub(e.checked) < c.maxStale {
-		select {
-		case <-e.seen:
-		default:
-			return e.fields, nil
-		}
+	if e != nil && e.read.Fresh(now, c.maxStale) {
+		return e.fields, nil
 	}
-	seen := c.changed() // before the read: a change after it closes this channel
+	read := eventstore.ReadingCount(c.changed, now)
 	v, err := searchVersion(ctx, db, instanceID)
 	if err != nil {
 		return nil, err
 	}
-	next := &searchFieldsEntry{version: v, checked: now, seen: seen}
+	next := &searchFieldsEntry{version: v, read: read}
 	if e != nil && e.version == v {
 		next.fields = e.fields
 	} else if next.fields, err = loadSearchable(ctx, db, instanceID); err != nil {
