@@ -399,8 +399,7 @@ func TestRememberedManyStaysRight(t *testing.T) {
 		if err != nil || p.drive.index != "user_traits_login" {
 			t.Fatalf("plan reads %s (%v), want user_traits_login", p.drive.index, err)
 		}
-		key, _ := p.countOf(p.drive)
-		cache.rememberMany(key)
+		cache.rememberMany(p.countOf(p.drive))
 		if p, err = planSearch(ctx, db, cache, inst, prefix, true); err != nil || p.drive.index != "users_login_name" {
 			t.Fatalf("remembered as many, the plan reads %s (%v), want users_login_name", p.drive.index, err)
 		}

@@ -2,6 +2,7 @@ package user
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -102,23 +103,25 @@ func (c *SearchCache) searchable(ctx context.Context, db *database.DB, instanceI
 	return next.fields, nil
 }
 
-// isMany reports whether the count key found many entries within manyFor;
-// a nil cache remembers nothing.
-func (c *SearchCache) isMany(key string) bool {
+// isMany reports whether the count q (a plan's countOf) found many
+// entries within manyFor; a nil cache remembers nothing.
+func (c *SearchCache) isMany(q query) bool {
 	if c == nil {
 		return false
 	}
+	key := manyKey(q)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	until, ok := c.many[key]
 	return ok && c.now().Before(until)
 }
 
-// rememberMany records that the count key found many entries.
-func (c *SearchCache) rememberMany(key string) {
+// rememberMany records that the count q found many entries.
+func (c *SearchCache) rememberMany(q query) {
 	if c == nil {
 		return
 	}
+	key := manyKey(q)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.many) >= maxCacheEntries {
@@ -126,3 +129,6 @@ func (c *SearchCache) rememberMany(key string) {
 	}
 	c.many[key] = c.now().Add(manyFor)
 }
+
+// manyKey is a count's text and arguments (the instance among them).
+func manyKey(q query) string { return q.sql + fmt.Sprintf("\x00%q", q.args) }

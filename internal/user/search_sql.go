@@ -257,22 +257,21 @@ func (p *searchPlan) continuation(c *cursor, createdKey int64) query {
 	return query{q, *args}
 }
 
-// countOf is the statement counting a's entries up to ScanBudget+1, and
-// its key in a SearchCache: its text and arguments.
-func (p *searchPlan) countOf(a *access) (string, query) {
+// countOf is the statement counting a's entries up to ScanBudget+1.
+func (p *searchPlan) countOf(a *access) query {
 	args, arg := p.newArgs()
 	conds := append([]string{"d.instance_id = $1"}, a.conds("d", arg)...)
 	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
 		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
-	return q + fmt.Sprintf("\x00%q", *args), query{q, *args}
+	return query{q, *args}
 }
 
 // fewMatches counts the entries the drive a reads, in its index alone, up
 // to ScanBudget+1, and reports whether they are at most ScanBudget; a
 // count of many the cache remembers is not read again (SearchCache).
 func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (int, bool, error) {
-	key, q := p.countOf(a)
-	if p.cache.isMany(key) {
+	q := p.countOf(a)
+	if p.cache.isMany(q) {
 		return ScanBudget + 1, false, nil
 	}
 	var n int
@@ -280,7 +279,7 @@ func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access)
 		return 0, false, fmt.Errorf("user: search: %w", err)
 	}
 	if n > ScanBudget {
-		p.cache.rememberMany(key)
+		p.cache.rememberMany(q)
 	}
 	return n, n <= ScanBudget, nil
 }
