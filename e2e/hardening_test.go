@@ -321,6 +321,59 @@ func TestSlowHeadersAreCutOffByTheConfiguredTimeout(t *testing.T) {
 	}
 }
 
+// The configured connection cap reaches the main listener: with its places
+// held by clients still sending their headers, a new client waits until
+// one is cut off by the read-header timeout, and is then served; the
+// management listener answers meanwhile.
+func TestConnectionCapHoldsNewClientsUntilAPlaceFrees(t *testing.T) {
+	mport := freePort(t)
+	p := start(t, []string{"CASTELLAN_DATA_DIR=" + t.TempDir(), "CASTELLAN_SERVER_MAX_CONNECTIONS=3"},
+		"--server-read-header-timeout", "2s", "--server-management-listen", fmt.Sprintf("127.0.0.1:%d", mport))
+	addr := strings.TrimPrefix(p.url, "http://")
+	for range 3 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	began := time.Now()
+	answered := make(chan int, 1)
+	go func() {
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Get(p.url + "/healthz")
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	select {
+	case status := <-answered:
+		t.Fatalf("a fourth client was answered (%d) while three held the cap of 3", status)
+	case <-time.After(time.Second):
+	}
+	if status, _ := get(t, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/healthz", mport), ""); status != http.StatusOK {
+		t.Fatalf("the management listener during the flood: %d", status)
+	}
+	select {
+	case status := <-answered:
+		if status != http.StatusOK {
+			t.Fatalf("the waiting client got %d", status)
+		}
+		if took := time.Since(began); took < 1500*time.Millisecond {
+			t.Fatalf("served after %s, before a place was freed", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting client was not served after the held connections were cut off")
+	}
+}
+
 // orgClient is the generated client, for protocols other than REST.
 func orgClient(base string, opts ...connect.ClientOption) orgv1connect.OrganizationServiceClient {
 	return orgv1connect.NewOrganizationServiceClient(http.DefaultClient, base, opts...)

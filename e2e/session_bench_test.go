@@ -567,7 +567,16 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 	var admitted, refused []time.Duration
 	var other int
 	for range b.N {
-		s := startSignInServer(b, fmt.Sprintf("CASTELLAN_PASSWORDS_ISOLATED=%t", isolated))
+		env := []string{fmt.Sprintf("CASTELLAN_PASSWORDS_ISOLATED=%t", isolated)}
+		// Settings of the server under test, such as
+		// CASTELLAN_BENCH_SERVER_ENV="CASTELLAN_SERVER_MAX_CONNECTIONS=64 GOGC=100".
+		env = append(env, strings.Fields(os.Getenv("CASTELLAN_BENCH_SERVER_ENV"))...)
+		var mgmt string
+		if os.Getenv("CASTELLAN_BENCH_STORM_RUNTIME") != "" {
+			mgmt = fmt.Sprintf("127.0.0.1:%d", freePort(b))
+			env = append(env, "CASTELLAN_SERVER_MANAGEMENT_LISTEN="+mgmt)
+		}
+		s := startSignInServer(b, env...)
 		pid := s.cmd.Process.Pid
 		_, hash, _, _ := ref.run(b, "3")
 		hash /= 3
@@ -592,6 +601,8 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 
 		// Sample every 10 ms until told to stop.
 		var samples []float64
+		var serverPeak, serverAnonPeak, childrenPeak float64 // each's own peak
+		serverAnonIdle := anonKiB(pid)
 		var times []time.Duration
 		stop, sampled := make(chan struct{}), make(chan struct{})
 		began := time.Now()
@@ -604,11 +615,28 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 				case <-stop:
 					return
 				case <-tick.C:
-					samples = append(samples, treeRSSKiB(b, pid))
+					server, children := rssKiB(b, pid), 0.0
+					for _, child := range childPIDs(pid) {
+						children += anonKiB(child)
+					}
+					samples = append(samples, server+children)
+					serverPeak, childrenPeak = max(serverPeak, server), max(childrenPeak, children)
+					serverAnonPeak = max(serverAnonPeak, anonKiB(pid))
 					times = append(times, time.Since(began))
 				}
 			}
 		}()
+
+		var runtimePeaks map[string]float64
+		stopRuntime, sampledRuntime := make(chan struct{}), make(chan struct{})
+		if mgmt == "" {
+			close(sampledRuntime)
+		} else {
+			go func() {
+				defer close(sampledRuntime)
+				runtimePeaks = sampleRuntime("http://"+mgmt+"/metrics", stopRuntime)
+			}()
+		}
 
 		// All clients connect first, then sign in together.
 		results := make([]timedCall, storm)
@@ -629,6 +657,8 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 		time.Sleep(recoverWithin)
 		close(stop)
 		<-sampled
+		close(stopRuntime)
+		<-sampledRuntime
 
 		iterPeak := slices.Max(samples)
 		iterRecovered := -1.0
@@ -662,8 +692,13 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 		}
 		b.Logf("at the end: the server %.1f MiB (%.1f anonymous), its hashing processes %v MiB (anonymous)",
 			rssKiB(b, pid)/1024, anonKiB(pid)/1024, children)
+		b.Logf("peaks apart: the server %.1f MiB (anonymous %.1f, idle %.1f), its hashing processes %.1f MiB (anonymous)",
+			serverPeak/1024, serverAnonPeak/1024, serverAnonIdle/1024, childrenPeak/1024)
 		b.Logf("idle %.1f MiB, peak %.1f MiB (+%.1f, budget +%.1f), %.1f MiB %s after; %d admitted, %d refused",
 			base/1024, iterPeak/1024, (iterPeak-base)/1024, budget/1024, samples[len(samples)-1]/1024, recoverWithin, len(admitted), len(refused))
+		if runtimePeaks != nil {
+			b.Logf("the server's runtime at its peaks (MiB): %v", runtimePeaks)
+		}
 		s.client.CloseIdleConnections()
 		// Not stopProcess: startSignInServer waits for the process
 		// already, and a second cmd.Wait could block for ever.
@@ -689,4 +724,43 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 	b.ReportMetric(bound/n/1e6, "p99-bound-ms")
 	b.ReportMetric(ms(pairbench.Percentile(refused, 0.5)), "refused-p50-ms")
 	b.ReportMetric(ms(pairbench.Percentile(refused, 0.99)), "refused-p99-ms")
+}
+
+// sampleRuntime reads the Go runtime's memory gauges of a server's
+// /metrics every 50 ms until stop, and returns the peak of each, in MiB
+// (CASTELLAN_BENCH_STORM_RUNTIME: where a storm's memory goes).
+func sampleRuntime(url string, stop <-chan struct{}) map[string]float64 {
+	gauges := []string{"go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_sys_bytes",
+		"go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes", "go_goroutines"}
+	peaks := map[string]float64{}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return peaks
+		case <-tick.C:
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			continue
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(raw), "\n") {
+			for _, g := range gauges {
+				if v, ok := strings.CutPrefix(line, g+" "); ok {
+					if f, err := strconv.ParseFloat(v, 64); err == nil {
+						if g != "go_goroutines" {
+							f /= 1 << 20
+						}
+						if _, seen := peaks[g+"@start"]; !seen {
+							peaks[g+"@start"] = f
+						}
+						peaks[g] = max(peaks[g], f)
+					}
+				}
+			}
+		}
+	}
 }

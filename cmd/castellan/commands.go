@@ -118,7 +118,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go a.KeepReports(ctx)
 	serve := server.ServeOptions{TLS: tlsConfig, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Limits: server.Limits{
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
-		IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
+		IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes, MaxConnections: cfg.Server.MaxConnections,
 	}}
 	if mgmt == nil && mtlsLn == nil {
 		return server.Serve(ctx, ln, srv, serve)
@@ -132,7 +132,8 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if mgmt != nil {
 		n++
 		management := serve
-		management.TLS = nil // plain HTTP, for a private network
+		management.TLS = nil                 // plain HTTP, for a private network
+		management.Limits.MaxConnections = 0 // scrapes and probes are answered during a storm
 		go func() { errc <- server.Serve(ctx, mgmt, srv.Management(), management) }()
 	}
 	if mtlsLn != nil {

@@ -60,7 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		DataDir:         "castellan-data",
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 30 * time.Second,
-		Server:          Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, LoginPostsPerClient: 60},
+		Server:          Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, MaxConnections: ConnectionsPerCPU * runtime.NumCPU(), LoginPostsPerClient: 60},
 		SigningKeys:     SigningKeys{Lifetime: 90 * 24 * time.Hour, RetiredKept: 30 * 24 * time.Hour},
 		FirstInstance: FirstInstance{
 			Domain:  "localhost",
@@ -109,8 +109,8 @@ func TestNamesDeriveFromKeys(t *testing.T) {
 			}
 		})
 	}
-	if len(settings) != 53 {
-		t.Errorf("%d settings, want 53: update this test and the docs when adding one", len(settings))
+	if len(settings) != 54 {
+		t.Errorf("%d settings, want 54: update this test and the docs when adding one", len(settings))
 	}
 }
 
@@ -163,7 +163,7 @@ data_dir: /var/lib/castellan
 database: postgres://castellan:pw@db:5432/castellan?sslmode=disable
 log: {level: debug, format: json}
 shutdown_timeout: 5s
-server: {read_header_timeout: 2s, read_timeout: 1m, idle_timeout: 30s, max_header_bytes: 8192, management_listen: 127.0.0.1:9090}
+server: {read_header_timeout: 2s, read_timeout: 1m, idle_timeout: 30s, max_header_bytes: 8192, max_connections: 300, management_listen: 127.0.0.1:9090}
 keys:
   master: ` + k1 + `
   retired:
@@ -189,7 +189,7 @@ subscriptions:
 					Database: "postgres://castellan:pw@db:5432/castellan?sslmode=disable",
 					Log:      Log{Level: "debug", Format: "json"}, ShutdownTimeout: 5 * time.Second,
 					Server: Server{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 30 * time.Second,
-						MaxHeaderBytes: 8192, LoginPostsPerClient: 60, ManagementListen: "127.0.0.1:9090"},
+						MaxHeaderBytes: 8192, MaxConnections: 300, LoginPostsPerClient: 60, ManagementListen: "127.0.0.1:9090"},
 					Keys: Keys{Master: k1, Retired: []string{k2, k3}}, SigningKeys: SigningKeys{Lifetime: 90 * 24 * time.Hour, RetiredKept: 30 * 24 * time.Hour},
 					FirstInstance: FirstInstance{Domain: "login.example.com", Name: "Example", OrgName: "Example Org",
 						Admin: FirstAdmin{LoginName: "root", Email: "root@example.com", Password: "correct horse"}},

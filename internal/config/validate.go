@@ -38,7 +38,13 @@ func (l *loader) validate(c *Config) {
 	if c.Passwords.MaxConcurrent == 0 {
 		c.Passwords.MaxConcurrent = runtime.NumCPU()
 	}
+	if c.Server.MaxConnections == 0 {
+		c.Server.MaxConnections = ConnectionsPerCPU * runtime.NumCPU()
+	}
 }
+
+// ConnectionsPerCPU is server.max_connections' default per CPU.
+const ConnectionsPerCPU = 128
 
 // checkListen returns the port of listen.
 func (l *loader) checkListen(c *Config) (port string, ok bool) {

@@ -37,7 +37,14 @@
 // send the headers (a slowloris client that trickles them is disconnected),
 // the time to send the whole request, how long a keep-alive connection may
 // idle, and the size of the headers (431 beyond it). Request bodies are
-// bounded by the API (internal/api), which knows its message limit.
+// bounded by the API (internal/api), which knows its message limit. It
+// also caps the connections served at once (connlimit.go; 128 per CPU by
+// default), so that a flood of connections, each costing a goroutine and
+// its buffers whatever it sends, cannot grow the process without bound:
+// beyond the cap, connections wait in the kernel's listen backlog, and
+// keep-alive connections idle for a second are closed to make room. The
+// management listener has no cap (scrapes and probes answer during a
+// flood); an HTTP/2 connection carries at most MaxStreams requests.
 //
 // Client certificates (mtls.go). The OAuth group takes the chain the
 // client presented on the TLS connection — Castellan's own TLS requests,

@@ -185,7 +185,15 @@ type Limits struct {
 	// MaxHeaderBytes bounds the request line and headers; larger ones get
 	// 431.
 	MaxHeaderBytes int
+	// MaxConnections caps the connections served at once (connLimit);
+	// zero serves any number.
+	MaxConnections int
 }
+
+// MaxStreams is the most requests one HTTP/2 connection carries at once
+// (as nginx's default http2_max_concurrent_streams, 128; net/http's is at
+// least 100).
+const MaxStreams = 128
 
 // ServeOptions say how Serve serves a listener.
 type ServeOptions struct {
@@ -214,6 +222,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, opts ServeOptio
 		IdleTimeout:       opts.Limits.IdleTimeout,
 		MaxHeaderBytes:    opts.Limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	// Each HTTP/2 stream is a request served at once on its connection:
+	// the connections' cap times this bounds them.
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: MaxStreams}
+	if n := opts.Limits.MaxConnections; n > 0 {
+		limited := newConnLimit(ln, n)
+		ln, srv.ConnState = limited, limited.ConnState
 	}
 	errc := make(chan error, 1)
 	go func() {

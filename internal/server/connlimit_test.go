@@ -1,0 +1,137 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hello answers every request with "hello".
+var hello = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hello") })
+
+// roundTrip sends a GET on conn and reads its answer's status line;
+// within bounds the wait.
+func roundTrip(t *testing.T, conn net.Conn, within time.Duration) (string, error) {
+	t.Helper()
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"); err != nil {
+		return "", err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(within))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.Status + " " + string(body), err
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// At the cap, a connection whose request is being read keeps its place:
+// a new client waits (in the listen backlog) until one closes, then is
+// served.
+func TestConnectionsBeyondTheCapWaitForAPlace(t *testing.T) {
+	limits := Limits{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxConnections: 2}
+	addr := serveForTest(t, hello, limits)
+	var holding []net.Conn
+	for range 2 {
+		c := dial(t, addr)
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\n"); err != nil { // headers not finished
+			t.Fatal(err)
+		}
+		holding = append(holding, c)
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted
+	third := dial(t, addr)
+	if status, err := roundTrip(t, third, 3*evictAfter/2); err == nil {
+		t.Fatalf("a third connection was served beyond the cap of 2: %s", status)
+	}
+	// The read above timed out with the request sent; closing a held
+	// connection gives its place to the third, which is then answered.
+	holding[0].Close()
+	_ = third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(third), nil)
+	if err != nil {
+		t.Fatalf("the waiting connection was not served after a place freed: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// At the cap, keep-alive connections idle for evictAfter are closed to
+// make room, the longest idle first; one idle for less is not.
+func TestIdleConnectionsMakeRoomAtTheCap(t *testing.T) {
+	limits := Limits{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxConnections: 2}
+	addr := serveForTest(t, hello, limits)
+	older, newer := dial(t, addr), dial(t, addr)
+	for _, c := range []net.Conn{older, newer} {
+		if status, err := roundTrip(t, c, 5*time.Second); err != nil || !strings.HasPrefix(status, "200") {
+			t.Fatalf("first request: %q, %v", status, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	idleSince := time.Now()
+	third := dial(t, addr)
+	status, err := roundTrip(t, third, 5*time.Second)
+	if err != nil || status != "200 OK hello" {
+		t.Fatalf("the third connection was not served once an idle one made room: %q, %v", status, err)
+	}
+	if waited := time.Since(idleSince); waited < evictAfter-100*time.Millisecond {
+		t.Errorf("an idle connection was closed after %s, before being idle for %s", waited, evictAfter)
+	}
+	// The older idle connection was closed; the newer one still serves.
+	_ = older.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := older.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the longest idle connection is still open (read %d bytes)", n)
+	}
+	if status, err := roundTrip(t, newer, 5*time.Second); err != nil || status != "200 OK hello" {
+		t.Fatalf("the newer idle connection was closed too: %q, %v", status, err)
+	}
+}
+
+// A shutdown while connections wait at the cap returns at once: the
+// waiting Accept is woken.
+func TestShutdownWakesAcceptWaitingAtTheCap(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, ln, hello, ServeOptions{Limits: Limits{ReadHeaderTimeout: 200 * time.Millisecond, MaxConnections: 1},
+			ShutdownTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
+	}()
+	held := dial(t, ln.Addr().String())
+	if _, err := io.WriteString(held, "GET / HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	dial(t, ln.Addr().String()) // waits in the backlog
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Serve did not return after shutdown while an Accept waited for a place")
+	}
+}
