@@ -60,8 +60,9 @@
 //
 // Hashing processes (passwords.isolated, the default): the server computes
 // argon2id in helper processes of its own binary, one per slot at most,
-// started on demand; after idleBeforeRelease without a hash all end but
-// one, which hands its memory back (worker.go says how and why). A hash's memory then never enters the
+// started on demand; after idleBeforeRelease without a hash all end and a
+// fresh one is kept (worker.go says how and why; package hashproc is the
+// process's side). A hash's memory then never enters the
 // server's heap: no collection of the server's heap per sign-in, whose
 // cost grows with everything else the server holds (measured: a
 // verification beside a live heap of 8 MiB costs 35 ms of CPU in the

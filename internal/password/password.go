@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/castellan-iam/castellan/internal/failure"
+	"github.com/castellan-iam/castellan/internal/password/hashproc"
 )
 
 // Params are argon2id's cost parameters.
@@ -36,7 +37,7 @@ var OWASP = Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
 // refused on import and never verified. One verification at the bound
 // takes about 2.7 s of one core and 256 MiB; see the package documentation.
 // The configuration (passwords.argon2id) cannot ask for more either.
-var MaxParams = Params{MemoryKiB: 256 << 10, Iterations: 10, Parallelism: 16}
+var MaxParams = Params{MemoryKiB: hashproc.MaxMemoryKiB, Iterations: hashproc.MaxIterations, Parallelism: hashproc.MaxParallelism}
 
 const (
 	saltLen = 16
@@ -240,8 +241,8 @@ func (h *Hasher) release(allocs uint64) {
 				if h.generation.Load() != gen {
 					return
 				}
-				// An Isolated Hasher's processes end but one, which gives
-				// its memory back; what the requests around the hashes
+				// An Isolated Hasher's processes end, and a fresh one
+				// takes their place; what the requests around the hashes
 				// left on the heap (a storm's, mostly) goes back too, as a
 				// hash's memory does in the server's process.
 				gave := h.workers != nil && h.workers.release()

@@ -1,4 +1,4 @@
-package password
+package hashproc
 
 import "golang.org/x/sys/unix"
 
