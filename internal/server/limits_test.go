@@ -27,25 +27,35 @@ import (
 var testLimits = Limits{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 600 * time.Millisecond, IdleTimeout: 500 * time.Millisecond, MaxHeaderBytes: 4096}
 
 // serveForTest serves h with limits on a loopback port and returns its
-// address.
+// address; the test's cleanup shuts it down.
 func serveForTest(t *testing.T, h http.Handler, limits Limits) string {
+	t.Helper()
+	addr, shutdown, served := startServing(t, h, ServeOptions{Limits: limits, ShutdownTimeout: time.Second})
+	t.Cleanup(func() {
+		shutdown()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return addr
+}
+
+// startServing runs Serve for h on a loopback port with opts (a discarding
+// logger unless set): its address, the shutdown (as SIGTERM does), and
+// Serve's result once it returns.
+func startServing(t *testing.T, h http.Handler, opts ServeOptions) (addr string, shutdown func(), served <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- Serve(ctx, ln, h, ServeOptions{Limits: limits, ShutdownTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	result := make(chan error, 1)
+	go func() { result <- Serve(ctx, ln, h, opts) }()
+	return ln.Addr().String(), cancel, result
 }
 
 // closedWithin reads from conn until the server closes it and reports how

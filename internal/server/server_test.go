@@ -119,15 +119,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 		<-release
 		io.WriteString(w, "finished")
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- Serve(ctx, ln, s, ServeOptions{ShutdownTimeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	}()
+	addr, shutdown, served := startServing(t, s, ServeOptions{ShutdownTimeout: 10 * time.Second})
 
 	type result struct {
 		body string
@@ -135,7 +127,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/slow", nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/slow", nil)
 		req.Host = "a.test"
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -147,9 +139,9 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 		got <- result{string(b), err}
 	}()
 	<-entered
-	cancel() // as SIGTERM does
+	shutdown()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		conn, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			break // the listener is closed: no new connections
 		}
