@@ -29,6 +29,10 @@ import (
 // in their own status.
 const maxMessageBytes = 4 << 20
 
+// MaxMessageBytes is the limit of a request message, for handlers in
+// front of the API that read a body (sessionapi.Admission).
+const MaxMessageBytes = maxMessageBytes
+
 // openAPIPath is where the OpenAPI document is served.
 const openAPIPath = "/openapi.json"
 

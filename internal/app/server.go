@@ -83,6 +83,10 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	for _, p := range apiHandler.Patterns() {
 		srv.Handle(p, apiHandler)
 	}
+	admission := sessionapi.NewAdmission(a.Sessions(), apiHandler)
+	for _, p := range admission.Patterns() {
+		srv.Handle(p, admission)
+	}
 	if err := a.mountLogin(srv); err != nil {
 		return nil, err
 	}

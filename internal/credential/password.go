@@ -119,6 +119,10 @@ func (c *Commands) ReservePasswordCheck(ctx context.Context) (context.Context, f
 	return c.hasher.Reserve(ctx)
 }
 
+// PasswordChecksFull reports whether a ReservePasswordCheck now would be
+// refused (password.Hasher.Full).
+func (c *Commands) PasswordChecksFull() bool { return c.hasher.Full() }
+
 // EqualizeTiming spends the time of one password verification, for a
 // sign-in whose login name matched no user, and returns the error a
 // verification would: the answer must not come sooner, nor differ, than for

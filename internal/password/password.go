@@ -149,6 +149,12 @@ func (h *Hasher) Reserve(ctx context.Context) (_ context.Context, done func(), _
 	}, nil
 }
 
+// Full reports whether every place among the callers hashing or waiting
+// is taken: a Reserve now would be refused (ErrBusy). It lets a request's
+// edge refuse before it decodes anything (sessionapi.Admission); a place
+// may free or fill the next moment, and Reserve decides.
+func (h *Hasher) Full() bool { return len(h.admitted) == cap(h.admitted) }
+
 // acquire waits for a slot and, once it has one, reclaims the memory of
 // the hashes that finished since the last collection (collect); it
 // returns heapAllocs, for release.

@@ -235,6 +235,10 @@ func (c *Commands) Reserve(ctx context.Context, checks Checks) (context.Context,
 	return c.d.Credentials.ReservePasswordCheck(ctx)
 }
 
+// PasswordChecksFull reports whether Reserve would now refuse checks with
+// a password (password.Hasher.Full).
+func (c *Commands) PasswordChecksFull() bool { return c.d.Credentials.PasswordChecksFull() }
+
 // authorized loads a live session whose token is token.
 func (c *Commands) authorized(ctx context.Context, instanceID, sessionID, token string) (*model, error) {
 	if sessionID == "" || !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {

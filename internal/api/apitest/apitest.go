@@ -18,6 +18,7 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/sessionapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/config"
@@ -95,6 +96,10 @@ func start(t testing.TB, database string, services func(a *app.App, auth *authn.
 	srv := server.New(server.Options{Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: prometheus.NewRegistry()})
 	for _, p := range h.Patterns() {
 		srv.Handle(p, h)
+	}
+	admission := sessionapi.NewAdmission(a.Sessions(), h) // as the binary's server (app.Server)
+	for _, p := range admission.Patterns() {
+		srv.Handle(p, admission)
 	}
 	ts := httptest.NewUnstartedServer(srv)
 	protocols := new(http.Protocols)

@@ -1,0 +1,4 @@
+package sessionapi
+
+// HasPasswordCheck is hasPasswordCheck, for the fuzz test.
+var HasPasswordCheck = hasPasswordCheck
