@@ -712,13 +712,6 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 			serverPeak/1024, serverAnonPeak/1024, serverAnonIdle/1024, childrenPeak/1024)
 		b.Logf("idle %.1f MiB, peak %.1f MiB (+%.1f, budget +%.1f), %.1f MiB %s after; %d admitted, %d refused",
 			base/1024, iterPeak/1024, (iterPeak-base)/1024, budget/1024, samples[len(samples)-1]/1024, recoverWithin, len(admitted), len(refused))
-		if os.Getenv("TMP_GCTRACE") != "" {
-			for _, l := range strings.Split(s.stderr.String(), "\n") {
-				if strings.HasPrefix(l, "gc ") {
-					fmt.Println(l)
-				}
-			}
-		}
 		if runtimePeaks != nil {
 			b.Logf("the server's runtime at its peaks (MiB): %v", runtimePeaks)
 		}
