@@ -55,7 +55,8 @@ func (a *Admission) Patterns() []string {
 }
 
 func (a *Admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !a.sessions.PasswordChecksFull() || r.Header.Get("Content-Encoding") != "" || r.Header.Get("Connect-Content-Encoding") != "" {
+	if !a.sessions.PasswordChecksFull() || r.Header.Get("Content-Encoding") != "" || r.Header.Get("Connect-Content-Encoding") != "" ||
+		!readable(r.Header.Get("Content-Type")) {
 		a.next.ServeHTTP(w, r)
 		return
 	}
@@ -77,11 +78,25 @@ func (a *Admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.next.ServeHTTP(w, r.WithContext(ctx))
 }
 
+// mediaType is contentType without its parameters.
+func mediaType(contentType string) string {
+	t, _, _ := strings.Cut(contentType, ";")
+	return strings.TrimSpace(t)
+}
+
+// readable reports whether hasPasswordCheck reads bodies of contentType.
+func readable(contentType string) bool {
+	switch mediaType(contentType) {
+	case "application/proto", "application/json", "":
+		return true
+	}
+	return false
+}
+
 // hasPasswordCheck reports whether body, of contentType on path, holds a
 // password check; false when it cannot tell.
 func hasPasswordCheck(contentType, path string, body []byte) bool {
-	contentType, _, _ = strings.Cut(contentType, ";")
-	switch strings.TrimSpace(contentType) {
+	switch mediaType(contentType) {
 	case "application/proto":
 		checks := protowire.Number(1)
 		if strings.HasSuffix(path, "/SetSession") {
