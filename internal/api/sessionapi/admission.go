@@ -30,8 +30,11 @@ import (
 // with application/json) the checks.password member; in binary protobuf
 // (Connect with application/proto) field 2 of the checks field (1 in
 // CreateSessionRequest, 3 in SetSessionRequest). Anything it cannot read
-// so — a compressed body, gRPC, malformed input — is passed on, and the
-// service answers it as before.
+// so — a compressed body, gRPC, input that is not JSON or protobuf — is
+// passed on, and the service answers it as before. A body the service
+// would refuse for another reason (an unknown field beside the password
+// check, say) is answered 503 while the queue is full; retried, it gets
+// its 400.
 type Admission struct {
 	sessions *session.Commands
 	next     http.Handler
