@@ -252,3 +252,39 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 func notFound(w http.ResponseWriter, r *http.Request) {
 	server.WriteError(w, r, failure.NotFound("no route for %s %s", r.Method, r.URL.Path))
 }
+
+// MethodPatterns are the http.ServeMux patterns on which the API serves
+// the method m: its path for gRPC, gRPC-Web and Connect, and each REST
+// binding of its google.api.http annotation whose path template a
+// ServeMux pattern expresses ({field} segments; a binding with
+// {field=…}, {nested.field}, * or a :verb is left out). For handlers in front of the API
+// that must see a method's requests (sessionapi.Admission): the
+// annotations stay the one place that says where a method is served.
+func MethodPatterns(m protoreflect.MethodDescriptor) []string {
+	svc := m.Parent().(protoreflect.ServiceDescriptor)
+	patterns := []string{"POST /" + string(svc.FullName()) + "/" + string(m.Name())}
+	for method, r := range httpRules(svc) {
+		path := httpRulePath(r)
+		if method.FullName() != m.FullName() || !muxExpresses(path) {
+			continue
+		}
+		if rt, ok := parseRoute(r, m.Input()); ok {
+			patterns = append(patterns, rt.method+" "+path)
+		}
+	}
+	return patterns
+}
+
+// muxExpresses reports whether the path template is also an http.ServeMux
+// pattern: literal segments and {field} wildcards named like identifiers.
+func muxExpresses(path string) bool {
+	if strings.ContainsAny(path, "*:=") {
+		return false
+	}
+	for part := range strings.SplitSeq(strings.TrimPrefix(path, "/"), "/") {
+		if name, ok := strings.CutPrefix(part, "{"); ok && strings.Contains(name, ".") {
+			return false
+		}
+	}
+	return true
+}

@@ -2,15 +2,15 @@ package app_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/castellan-iam/castellan/internal/api"
+	"github.com/castellan-iam/castellan/internal/api/apitest"
 	"github.com/castellan-iam/castellan/internal/app"
-	"github.com/castellan-iam/castellan/internal/config"
-	"github.com/castellan-iam/castellan/internal/setup"
+	"github.com/castellan-iam/castellan/internal/authn"
 )
 
 // The binary's server puts sessionapi.Admission in front of the session
@@ -21,19 +21,8 @@ import (
 // is full, the decoder's 400 once it has room.
 func TestSessionRefusalsComeBeforeTheAPI(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost",
-		"--passwords-argon2id-memory-kib", "8192", "--passwords-argon2id-iterations", "1"}, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.Open(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	if _, err := setup.Run(ctx, a.Store, a.Hasher, setup.FirstInstance{Name: "Test", Domain: "localhost", OrgName: "First", AdminLoginName: "admin", AdminPassword: "admin-password-1"}); err != nil {
-		t.Fatal(err)
-	}
+	e := apitest.Start(t, func(*app.App, *authn.Authenticator) []api.Service { return nil })
+	a := e.App
 	srv, err := a.Server("test", false)
 	if err != nil {
 		t.Fatal(err)

@@ -80,13 +80,7 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range apiHandler.Patterns() {
-		srv.Handle(p, apiHandler)
-	}
-	admission := sessionapi.NewAdmission(a.Sessions(), apiHandler)
-	for _, p := range admission.Patterns() {
-		srv.Handle(p, admission)
-	}
+	a.MountAPI(srv, apiHandler)
 	if err := a.mountLogin(srv); err != nil {
 		return nil, err
 	}
@@ -96,6 +90,18 @@ func (a *App) Server(version string, separateManagement bool) (*server.Server, e
 	}
 	srv.Handle("GET /v1/events:stream", eventapi.NewService(a.Store, authn.New(a.DB, nil).WithAccessTokens(a.Tokens(), a.Config.ExternalURL)).StreamHandler())
 	return srv, nil
+}
+
+// MountAPI serves h on srv as the binary does: every pattern of h, and the
+// session routes through sessionapi.Admission, which refuses a storm's
+// password checks before h decodes them. apitest mounts its services so.
+func (a *App) MountAPI(srv *server.Server, h *api.Handler) {
+	for _, p := range h.Patterns() {
+		srv.Handle(p, h)
+	}
+	for p, g := range sessionapi.NewAdmission(a.Sessions(), h).Routes() {
+		srv.Handle(p, g)
+	}
 }
 
 // Services lists every API service the server offers.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/castellan-iam/castellan/internal/access/member"
 	"github.com/castellan-iam/castellan/internal/api"
-	"github.com/castellan-iam/castellan/internal/api/sessionapi"
 	"github.com/castellan-iam/castellan/internal/app"
 	"github.com/castellan-iam/castellan/internal/authn"
 	"github.com/castellan-iam/castellan/internal/config"
@@ -94,13 +93,7 @@ func start(t testing.TB, database string, services func(a *app.App, auth *authn.
 		t.Fatal(err)
 	}
 	srv := server.New(server.Options{Logger: log, Resolver: instance.NewResolver(a.DB), Ready: a.Ready, Metrics: prometheus.NewRegistry()})
-	for _, p := range h.Patterns() {
-		srv.Handle(p, h)
-	}
-	admission := sessionapi.NewAdmission(a.Sessions(), h) // as the binary's server (app.Server)
-	for _, p := range admission.Patterns() {
-		srv.Handle(p, admission)
-	}
+	a.MountAPI(srv, h)
 	ts := httptest.NewUnstartedServer(srv)
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)

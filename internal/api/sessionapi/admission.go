@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	sessionv1 "github.com/castellan-iam/castellan/gen/castellan/session/v1"
 	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/session"
 )
@@ -28,8 +30,9 @@ import (
 // message limit (a longer body is passed on whole, for the API to refuse),
 // and looks for the password check alone: in JSON (REST, and Connect
 // with application/json) the checks.password member; in binary protobuf
-// (Connect with application/proto) field 2 of the checks field (1 in
-// CreateSessionRequest, 3 in SetSessionRequest). Anything it cannot read
+// (Connect with application/proto) the same fields by their numbers, taken
+// from the messages' descriptors, as the routes are from the methods'
+// annotations (Routes). Anything it cannot read
 // so — a compressed body, gRPC, input that is not JSON or protobuf — is
 // passed on, and the service answers it as before. A body the service
 // would refuse for another reason (an unknown field beside the password
@@ -45,19 +48,37 @@ func NewAdmission(sessions *session.Commands, next http.Handler) *Admission {
 	return &Admission{sessions: sessions, next: next}
 }
 
-// Patterns are the routes an Admission stands in front of, for the
-// server's mux: more specific than the API's own, so that they reach it
-// first.
-func (a *Admission) Patterns() []string {
-	return []string{
-		"POST /v1/sessions",
-		"PATCH /v1/sessions/{session_id}",
-		"POST /castellan.session.v1.SessionService/CreateSession",
-		"POST /castellan.session.v1.SessionService/SetSession",
+// admitted are the methods an Admission stands in front of; each request
+// message has a checks field of type Checks.
+var admitted = []protoreflect.Name{"CreateSession", "SetSession"}
+
+// Routes are the server's mux patterns of the methods an Admission stands
+// in front of (api.MethodPatterns: more specific than the API's own, so
+// that their requests reach it first), each with its handler.
+func (a *Admission) Routes() map[string]http.Handler {
+	svc := sessionv1.File_castellan_session_v1_session_proto.Services().ByName("SessionService")
+	routes := map[string]http.Handler{}
+	for _, name := range admitted {
+		m := svc.Methods().ByName(name)
+		checks := m.Input().Fields().ByName("checks")
+		password := checks.Message().Fields().ByName("password")
+		g := &gate{Admission: a, checks: checks, password: password}
+		for _, p := range api.MethodPatterns(m) {
+			routes[p] = g
+		}
 	}
+	return routes
 }
 
-func (a *Admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// gate is an Admission in front of one method, whose request's checks
+// field, and that field's password field, it looks for.
+type gate struct {
+	*Admission
+	checks, password protoreflect.FieldDescriptor
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a := g.Admission
 	if !a.sessions.PasswordChecksFull() || r.Header.Get("Content-Encoding") != "" || r.Header.Get("Connect-Content-Encoding") != "" ||
 		!readable(r.Header.Get("Content-Type")) {
 		a.next.ServeHTTP(w, r)
@@ -68,7 +89,7 @@ func (a *Admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-	if err != nil || len(body) > api.MaxMessageBytes || !hasPasswordCheck(r.Header.Get("Content-Type"), r.URL.Path, body) {
+	if err != nil || len(body) > api.MaxMessageBytes || !g.hasPasswordCheck(r.Header.Get("Content-Type"), body) {
 		a.next.ServeHTTP(w, r)
 		return
 	}
@@ -96,27 +117,33 @@ func readable(contentType string) bool {
 	return false
 }
 
-// hasPasswordCheck reports whether body, of contentType on path, holds a
-// password check; false when it cannot tell.
-func hasPasswordCheck(contentType, path string, body []byte) bool {
+// hasPasswordCheck reports whether body, of contentType, holds a password
+// check; false when it cannot tell.
+func (g *gate) hasPasswordCheck(contentType string, body []byte) bool {
 	switch mediaType(contentType) {
 	case "application/proto":
-		checks := protowire.Number(1)
-		if strings.HasSuffix(path, "/SetSession") {
-			checks = 3
-		}
-		return protoField(body, checks, func(m []byte) bool { return protoField(m, 2, nil) })
+		return protoField(body, g.checks.Number(), func(m []byte) bool { return protoField(m, g.password.Number(), nil) })
 	case "application/json", "":
 		// Keys as written: encoding/json's struct fields would also match
-		// "Checks" or "PASSWORD", which the service's decoder refuses.
+		// "Checks" or "PASSWORD", which the service's decoder refuses. The
+		// decoder takes a field's JSON name or its proto name.
 		var top, checks map[string]json.RawMessage
-		if json.Unmarshal(body, &top) != nil || json.Unmarshal(top["checks"], &checks) != nil {
+		if json.Unmarshal(body, &top) != nil || json.Unmarshal(jsonMember(top, g.checks), &checks) != nil {
 			return false
 		}
-		pw, ok := checks["password"]
-		return ok && string(pw) != "null"
+		pw := jsonMember(checks, g.password)
+		return pw != nil && string(pw) != "null"
 	}
 	return false
+}
+
+// jsonMember is the member of object that is fd, by its JSON name or its proto
+// name; nil when there is none.
+func jsonMember(object map[string]json.RawMessage, fd protoreflect.FieldDescriptor) json.RawMessage {
+	if v, ok := object[fd.JSONName()]; ok {
+		return v
+	}
+	return object[string(fd.Name())]
 }
 
 // protoField reports whether the message b has the length-delimited field

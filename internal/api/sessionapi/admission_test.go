@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,6 +93,21 @@ func TestAdmissionRefusesAsTheServiceDoes(t *testing.T) {
 	}
 }
 
+// The Admission stands in front of session creation and update in every
+// protocol, on the routes their annotations give (api.MethodPatterns).
+func TestAdmissionRoutes(t *testing.T) {
+	var got []string
+	for p := range sessionapi.NewAdmission(nil, nil).Routes() {
+		got = append(got, p)
+	}
+	slices.Sort(got)
+	want := []string{"PATCH /v1/sessions/{session_id}", "POST /castellan.session.v1.SessionService/CreateSession",
+		"POST /castellan.session.v1.SessionService/SetSession", "POST /v1/sessions"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("routes %q, want %q", got, want)
+	}
+}
+
 // The edge passes on what it does not refuse, body intact; it reads the
 // body only while the queue is full.
 func TestAdmissionPassesBodiesOn(t *testing.T) {
@@ -101,7 +117,7 @@ func TestAdmissionPassesBodiesOn(t *testing.T) {
 		got, _ = io.ReadAll(r.Body)
 		w.WriteHeader(http.StatusTeapot)
 	})
-	a := sessionapi.NewAdmission(e.App.Sessions(), next)
+	a := sessionapi.NewAdmission(e.App.Sessions(), next).Routes()["POST /v1/sessions"]
 	serve := func(body string) int {
 		got = nil
 		r := httptest.NewRequest("POST", "http://localhost/v1/sessions", strings.NewReader(body))
@@ -138,7 +154,7 @@ func FuzzHasPasswordCheck(f *testing.F) {
 		if binary {
 			contentType = "application/proto"
 		}
-		found := sessionapi.HasPasswordCheck(contentType, "/castellan.session.v1.SessionService/CreateSession", []byte(body))
+		found := sessionapi.HasPasswordCheck("POST /castellan.session.v1.SessionService/CreateSession", contentType, []byte(body))
 		var m sessionv1.CreateSessionRequest
 		var err error
 		if binary {
