@@ -35,11 +35,17 @@ func anonKiB(pid int) float64 {
 // processes': the server's VmRSS and each child's anonymous resident
 // memory (RssAnon; their program's pages are the server's, shared).
 func treeRSSKiB(b *testing.B, pid int) float64 {
-	kib := rssKiB(b, pid)
+	server, children := treeParts(b, pid)
+	return server + children
+}
+
+// treeParts are treeRSSKiB's two parts: the server's VmRSS, and its
+// children's anonymous memory together.
+func treeParts(b *testing.B, pid int) (server, children float64) {
 	for _, child := range childPIDs(pid) {
-		kib += anonKiB(child)
+		children += anonKiB(child)
 	}
-	return kib
+	return rssKiB(b, pid), children
 }
 
 // statusKiB reads one "Name: N kB" line of /proc/PID/status; false when

@@ -122,38 +122,19 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 		var serverPeak, serverAnonPeak, childrenPeak float64 // each's own peak
 		serverAnonIdle := anonKiB(pid)
 		var times []time.Duration
-		stop, sampled := make(chan struct{}), make(chan struct{})
 		began := time.Now()
-		go func() {
-			defer close(sampled)
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					server, children := rssKiB(b, pid), 0.0
-					for _, child := range childPIDs(pid) {
-						children += anonKiB(child)
-					}
-					samples = append(samples, server+children)
-					serverPeak, childrenPeak = max(serverPeak, server), max(childrenPeak, children)
-					serverAnonPeak = max(serverAnonPeak, anonKiB(pid))
-					times = append(times, time.Since(began))
-				}
-			}
-		}()
-
+		stopSampling := every(10*time.Millisecond, func() {
+			server, children := treeParts(b, pid)
+			samples = append(samples, server+children)
+			serverPeak, childrenPeak = max(serverPeak, server), max(childrenPeak, children)
+			serverAnonPeak = max(serverAnonPeak, anonKiB(pid))
+			times = append(times, time.Since(began))
+		})
 		var runtimePeaks map[string]float64
-		stopRuntime, sampledRuntime := make(chan struct{}), make(chan struct{})
-		if mgmt == "" {
-			close(sampledRuntime)
-		} else {
-			go func() {
-				defer close(sampledRuntime)
-				runtimePeaks = sampleRuntime("http://"+mgmt+"/metrics", stopRuntime)
-			}()
+		stopRuntime := func() {}
+		if mgmt != "" {
+			runtimePeaks = map[string]float64{}
+			stopRuntime = every(50*time.Millisecond, func() { readRuntime("http://"+mgmt+"/metrics", runtimePeaks) })
 		}
 
 		// All clients connect first, then sign in together.
@@ -173,10 +154,8 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 		wg.Wait()
 		stormEnd := time.Since(began)
 		time.Sleep(recoverWithin)
-		close(stop)
-		<-sampled
-		close(stopRuntime)
-		<-sampledRuntime
+		stopSampling()
+		stopRuntime()
 
 		iterPeak := slices.Max(samples)
 		iterRecovered := -1.0
@@ -244,41 +223,56 @@ func passwordStorm(b *testing.B, storm int, isolated bool) {
 	b.ReportMetric(ms(pairbench.Percentile(refused, 0.99)), "refused-p99-ms")
 }
 
-// sampleRuntime reads the Go runtime's memory gauges of a server's
-// /metrics every 50 ms until stop, and returns the peak of each, in MiB
-// (CASTELLAN_BENCH_STORM_RUNTIME: where a storm's memory goes).
-func sampleRuntime(url string, stop <-chan struct{}) map[string]float64 {
-	gauges := []string{"go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_sys_bytes",
-		"go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes", "go_goroutines"}
-	peaks := map[string]float64{}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return peaks
-		case <-tick.C:
-		}
-		resp, err := http.Get(url)
-		if err != nil {
-			continue
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, line := range strings.Split(string(raw), "\n") {
-			for _, g := range gauges {
-				if v, ok := strings.CutPrefix(line, g+" "); ok {
-					if f, err := strconv.ParseFloat(v, 64); err == nil {
-						if g != "go_goroutines" {
-							f /= 1 << 20
-						}
-						if _, seen := peaks[g+"@start"]; !seen {
-							peaks[g+"@start"] = f
-						}
-						peaks[g] = max(peaks[g], f)
-					}
-				}
+// every calls sample every period in a goroutine of its own until the
+// returned stop is called; stop returns once sample no longer runs.
+func every(period time.Duration, sample func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				sample()
 			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// runtimeGauges are the Go runtime's memory gauges of /metrics that
+// readRuntime follows (CASTELLAN_BENCH_STORM_RUNTIME: where a storm's
+// memory goes).
+var runtimeGauges = []string{"go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_sys_bytes",
+	"go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes", "go_goroutines"}
+
+// readRuntime reads a server's /metrics once and keeps in peaks each
+// gauge's highest value and, as "gauge@start", its first, in MiB (the
+// number of goroutines as it is).
+func readRuntime(url string, peaks map[string]float64) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range strings.Split(string(raw), "\n") {
+		for _, g := range runtimeGauges {
+			v, ok := strings.CutPrefix(line, g+" ")
+			f, err := strconv.ParseFloat(v, 64)
+			if !ok || err != nil {
+				continue
+			}
+			if g != "go_goroutines" {
+				f /= 1 << 20
+			}
+			if _, seen := peaks[g+"@start"]; !seen {
+				peaks[g+"@start"] = f
+			}
+			peaks[g] = max(peaks[g], f)
 		}
 	}
 }
