@@ -323,13 +323,25 @@ func TestDelegatedAccess(t *testing.T) {
 			}
 			return out
 		}
-		if got := strings.Join(types(owner, "aggregateType=project&aggregateId="+portal), " "); got !=
-			"project.added project.role.added project.role.added project.application.added project.application.secret.added project.grant.added "+
-				"project.application.changed project.application.changed project.grant.changed" {
+		// Pages are settled: on PostgreSQL an event shows once no
+		// transaction in flight anywhere in the cluster precedes it (a
+		// subscription's round may be in flight), so the lists are read
+		// until they are whole.
+		settled := func(token, query, want string) string {
+			t.Helper()
+			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				if got := strings.Join(types(token, query), " "); got == want || time.Now().After(deadline) {
+					return got
+				}
+			}
+		}
+		wantProject := "project.added project.role.added project.role.added project.application.added project.application.secret.added project.grant.added " +
+			"project.application.changed project.application.changed project.grant.changed"
+		if got := settled(owner, "aggregateType=project&aggregateId="+portal, wantProject); got != wantProject {
 			t.Fatalf("the project's events: %s", got)
 		}
-		caosEvents := strings.Join(types(caosToken, "organizationId="+caos+"&eventTypePrefixes=authorization.&editorClientId=api"), " ")
-		if caosEvents != "authorization.added authorization.added authorization.changed authorization.changed" {
+		wantCAOS := "authorization.added authorization.added authorization.changed authorization.changed"
+		if caosEvents := settled(caosToken, "organizationId="+caos+"&eventTypePrefixes=authorization.&editorClientId=api", wantCAOS); caosEvents != wantCAOS {
 			t.Fatalf("CAOS's authorization events: %s", caosEvents)
 		}
 		if code, _ := jsonCall(t, s.url, caosToken, http.MethodGet, "/v1/events?organizationId="+digitec, nil); code != http.StatusForbidden {
