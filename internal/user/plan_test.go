@@ -196,7 +196,8 @@ func checkPlans(t *testing.T, db *database.DB, when string) {
 		{"email by creation", Search{Email: "user00042@example.com", SortBy: "createdAt"}, "users_email_created", false, false},
 		{"trait", Search{Traits: family("F7", false)}, "user_traits_login", false, false},
 		{"trait by creation", Search{Traits: family("F7", false), SortBy: "createdAt"}, "user_traits_created", false, false},
-		{"trait prefix of few", Search{Traits: family("F199", true)}, "user_traits_login", true, false},
+		{"trait prefix of one value", Search{Traits: family("F199", true)}, "user_traits_login", false, false},
+		{"trait prefix of one value by creation", Search{Traits: family("F199", true), SortBy: "createdAt", Descending: true}, "user_traits_created", false, false},
 		{"trait prefix of many", Search{Traits: family("F1", true)}, "users_login_name", false, false},
 		{"organization", Search{OrgID: "org-7"}, "users_org", false, false},
 		{"organization by creation", Search{OrgID: "org-7", SortBy: "createdAt"}, "users_org_created", false, false},
@@ -399,7 +400,7 @@ func TestRememberedManyStaysRight(t *testing.T) {
 		if err != nil || p.drive.index != "user_traits_login" {
 			t.Fatalf("plan reads %s (%v), want user_traits_login", p.drive.index, err)
 		}
-		cache.rememberMany(p.countOf(p.drive))
+		cache.rememberMany(p.countOf(p.drive.absorbs[0].unordered))
 		if p, err = planSearch(ctx, db, cache, inst, prefix, true); err != nil || p.drive.index != "users_login_name" {
 			t.Fatalf("remembered as many, the plan reads %s (%v), want users_login_name", p.drive.index, err)
 		}
@@ -447,4 +448,56 @@ func openPlanDirectory(t *testing.T, src dbtest.Source) *database.DB {
 	}
 	fillPlanDirectory(t, db, human.ID)
 	return db
+}
+
+// TestTraitPrefixOfOneValue: a trait prefix whose few matches all have
+// one value reads that value's entries in page order, its total the
+// plan's count; once another value matches too, it reads and sorts all
+// the candidates. Either way the pages hold exactly its users, in order.
+func TestTraitPrefixOfOneValue(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, src dbtest.Source) {
+		db := openPlanDirectory(t, src)
+		sr := &Searcher{db: db, keys: testRing(t, 1)}
+		for _, tc := range []struct {
+			name    string
+			update  string // of user_traits, before the search
+			ordered bool
+			total   int
+		}{
+			{"one value", "", true, 100},
+			{"two values", "UPDATE user_traits SET value = 'F199b' WHERE instance_id = $1 AND user_id IN ('u09950', 'u19999')", false, 100},
+			{"one value again", "UPDATE user_traits SET value = 'F199b' WHERE instance_id = $1 AND value = 'F199'", true, 100},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if tc.update != "" {
+					if err := db.InTx(ctx, func(tx *database.Tx) error {
+						_, err := tx.ExecContext(ctx, tc.update, inst)
+						return err
+					}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, s := range []Search{
+					{Traits: []TraitFilter{{Pointer: "/profile/family_name", Value: "F199", Prefix: true}}, Limit: 30},
+					{Traits: []TraitFilter{{Pointer: "/profile/family_name", Value: "F199", Prefix: true}}, Limit: 30, SortBy: "createdAt", Descending: true},
+				} {
+					p, err := planSearch(ctx, db, nil, inst, s, s.SortBy != "createdAt")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if p.drive.ordered != tc.ordered || p.counted != tc.ordered || p.candidates != tc.total {
+						t.Errorf("sorted by %q: plan reads %s ordered %t (counted %t, %d), want ordered %t", s.SortBy, p.drive.index, p.drive.ordered, p.counted, p.candidates, tc.ordered)
+					}
+					want := s.want(loadPlanRows(t, db))
+					got, first := walkPages(t, sr, s)
+					if len(want) != tc.total || !slices.Equal(got, want) {
+						t.Errorf("sorted by %q: pages found %d users, %d match", s.SortBy, len(got), len(want))
+					}
+					if first.Total != tc.total || first.TotalIsLowerBound {
+						t.Errorf("sorted by %q: total %d (lower bound %t), want %d", s.SortBy, first.Total, first.TotalIsLowerBound, tc.total)
+					}
+				}
+			})
+		}
+	})
 }

@@ -20,6 +20,9 @@ import (
 //   - An unordered access reads at most ScanBudget matches of a range or
 //     equality filter whose matches are few (counted first, index only),
 //     and sorts them.
+//   - A range whose few matches, counted, all have one value (a trait
+//     prefix that one family name matches) is read as that value's
+//     ordered access, its count the page's total.
 //
 // Filters the access does not answer are residual, checked on each
 // candidate — at most ScanBudget candidates per page — by probing the
@@ -38,6 +41,11 @@ type access struct {
 	conds   func(alias string, arg func(any) string) []string
 	// absorbs lists the filters this access answers.
 	absorbs []*filter
+	// one, of an access to a range of values, is the ordered access of
+	// one value of it: a plan reads it instead when every entry of the
+	// range has that value (a trait prefix that one value matches), so
+	// that the page stops after its last user instead of sorting all.
+	one func(value string) *access
 }
 
 // filter is one condition of a search, as a residual check of a
@@ -64,8 +72,9 @@ type searchPlan struct {
 	residual   []*filter
 	loginRange *filter // the login name prefix, when the drive's index answers it as a range
 	// candidates is the number of entries of an unordered drive, counted
-	// when the plan chose it.
+	// when the plan chose it, or of an ordered one when counted is set.
 	candidates int
+	counted    bool
 	cache      *SearchCache // nil: every count is read
 }
 
@@ -296,12 +305,16 @@ func planSearch(ctx context.Context, db *database.DB, cache *SearchCache, instan
 		valueRange := func(alias string, arg func(any) string) string {
 			return alias + ".value >= " + arg(v) + " AND " + alias + ".value < " + arg(upperBound(v))
 		}
-		add(&filter{
+		index := byOrder("user_traits_login", "user_traits_created")
+		f := add(&filter{
 			residual: byUser(func(id string, arg func(any) string) string {
 				return "EXISTS (SELECT 1 FROM user_traits AS x WHERE x.instance_id = $1 AND x.user_id = " + id + " AND x.pointer = " + arg(ptr) + " AND " + valueRange("x", arg) + ")"
 			}),
-			unordered: &access{table: "user_traits", index: byOrder("user_traits_login", "user_traits_created"), conds: conds(equal(db.Dialect, "pointer", ptr),
+			unordered: &access{table: "user_traits", index: index, conds: conds(equal(db.Dialect, "pointer", ptr),
 				[]func(string, func(any) string) string{valueRange})}})
+		f.unordered.one = func(value string) *access {
+			return &access{table: "user_traits", index: index, ordered: true, conds: conds(equal(db.Dialect, "pointer", ptr), equal(db.Dialect, "value", value)), absorbs: []*filter{f}}
+		}
 	}
 
 	// The ordered drive: the first selective filter with an ordered
@@ -341,7 +354,7 @@ func planSearch(ctx context.Context, db *database.DB, cache *SearchCache, instan
 	// order is not counted: it has few entries only in an instance of at
 	// most ScanBudget users, where either plan reads at most that many.
 	if !p.drive.walk {
-		if _, few, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
+		if _, few, _, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
 			return p, err
 		}
 	}
@@ -349,13 +362,20 @@ func planSearch(ctx context.Context, db *database.DB, cache *SearchCache, instan
 		if f.unordered == nil || contains(p.drive.absorbs, f) {
 			continue
 		}
-		n, few, err := p.fewMatches(ctx, db, f.unordered)
+		n, few, single, err := p.fewMatches(ctx, db, f.unordered)
 		if err != nil {
 			return nil, err
 		}
 		if few {
 			p.drive, p.loginRange, p.candidates = f.unordered, nil, n
 			setResidual()
+			if single != nil && len(p.residual) == 0 {
+				// Its matches, counted, are all of one value: that
+				// value's entries in page order. (With residual filters
+				// the sort of all candidates stays: it counts what they
+				// let pass, where an ordered read would stop at the page.)
+				p.drive, p.counted = single, true
+			}
 			return p, nil
 		}
 	}
