@@ -1,11 +1,16 @@
 package user_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +34,10 @@ import (
 // benchAPI is the binary's whole server (app.App.Server: instance
 // resolution, middleware, authentication, every service) over a dataset,
 // serving its instance at localhost, and a client holding a personal
-// access token of an instance owner. Requests are Connect with binary
+// access token of an instance owner. The server runs in a process of its
+// own, as a server does (TestBenchServer: its own heap and collector, at
+// the binary's setting), so that the client's work — decoding the pages —
+// is not the server's garbage. Requests are Connect with binary
 // protobuf, as the Go SDK and the CLI send them, over HTTP/1.1 on
 // loopback; the server's side of JSON (the console's) costs about 0.5 ms
 // more for a page of 50 (protojson), and the browser parses it.
@@ -48,7 +56,7 @@ func (d *dataset) api(b *testing.B) *benchAPI {
 		return d.server
 	}
 	ctx := context.Background()
-	users, store, ring := benchStoreAndRing(b, d.db)
+	users, store, _ := benchStoreAndRing(b, d.db)
 	if _, err := instance.ByID(ctx, d.db, benchInstance); failure.Is(err, failure.KindNotFound) {
 		inst, err := instance.Create(benchInstance, "Bench", "localhost")
 		if err != nil {
@@ -84,23 +92,86 @@ func (d *dataset) api(b *testing.B) *benchAPI {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := config.Load([]string{"--data-dir", b.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost"},
-		func(string) (string, bool) { return "", false })
+	port, stop := startBenchServer(b, d.dsn)
+	d.closeServer = stop
+	d.server = &benchAPI{token: token, client: userv1connect.NewUserServiceClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+		"http://localhost:"+port)}
+	return d.server
+}
+
+// benchServeEnv names the dataset TestBenchServer serves (openDSN).
+const benchServeEnv = "CASTELLAN_BENCH_SERVE"
+
+// startBenchServer runs TestBenchServer over the dataset dsn in a child
+// process of the test binary, and returns its port and what stops it.
+func startBenchServer(b *testing.B, dsn string) (port string, stop func()) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServer$", "-test.count=1")
+	cmd.Env = append(os.Environ(), benchServeEnv+"="+dsn)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &app.App{Config: cfg, Log: slog.New(slog.DiscardHandler), DB: d.db, Store: store, Keys: ring,
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		if p, ok := strings.CutPrefix(lines.Text(), "bench server listening on "); ok {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return p, stop
+		}
+	}
+	stop()
+	b.Fatalf("bench server: ended before listening (%v)", lines.Err())
+	return "", nil
+}
+
+// TestBenchServer is the server of BenchmarkSearch's API queries, run by
+// startBenchServer: the binary's whole server over the dataset named by
+// CASTELLAN_BENCH_SERVE, with the binary's collector setting, until its
+// standard input closes.
+func TestBenchServer(t *testing.T) {
+	dsn := os.Getenv(benchServeEnv)
+	if dsn == "" {
+		t.Skip("the server of BenchmarkSearch's API queries, started by it")
+	}
+	app.TuneGC()
+	ctx := context.Background()
+	db, err := openDSN(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, store, ring := benchStoreAndRing(t, db)
+	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:1", "--external-url", "http://localhost"},
+		func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app.App{Config: cfg, Log: slog.New(slog.DiscardHandler), DB: db, Store: store, Keys: ring,
 		Hasher: password.NewHasher(password.OWASP, 2)}
 	srv, err := a.Server("bench", false)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
-	u, _ := url.Parse(ts.URL)
-	d.closeServer = ts.Close
-	d.server = &benchAPI{token: token, client: userv1connect.NewUserServiceClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
-		"http://localhost:"+u.Port())}
-	return d.server
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go func() { _ = hs.Serve(ln) }()
+	fmt.Printf("bench server listening on %d\n", ln.Addr().(*net.TCPAddr).Port)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = hs.Close()
 }
 
 var apiStates = map[user.State]userv1.UserState{

@@ -266,6 +266,7 @@ func BenchmarkImport(b *testing.B) {
 // dataset is a directory of users generated through Commands.Import.
 type dataset struct {
 	db   *database.DB
+	dsn  string // how another process opens db (openDSN)
 	size int
 	ids  []string // a sample of user ids
 	// deep are searches continuing from the middle of the login name
@@ -316,8 +317,9 @@ func benchSizes(b *testing.B) []int {
 // a SQLite file in a temporary directory, or a PostgreSQL schema. With
 // CASTELLAN_BENCH_KEEP set to a directory, the directory of size users is
 // kept there (SQLite) or in the schema bench_users_<size> (PostgreSQL) and
-// reused by later runs; kept reports whether it was complete already.
-func openDataset(b *testing.B, backend string, size int) (db *database.DB, drop func(), kept bool) {
+// reused by later runs; kept reports whether it was complete already, and
+// dsn tells another process how to open it (openDSN).
+func openDataset(b *testing.B, backend string, size int) (db *database.DB, drop func(), kept bool, dsn string) {
 	ctx := context.Background()
 	keep := os.Getenv("CASTELLAN_BENCH_KEEP")
 	if backend == "sqlite" {
@@ -328,14 +330,15 @@ func openDataset(b *testing.B, backend string, size int) (db *database.DB, drop 
 				b.Fatal(err)
 			}
 		}
-		db, err := database.OpenSQLite(filepath.Join(dir, fmt.Sprintf("users-%d.db", size)))
+		file := filepath.Join(dir, fmt.Sprintf("users-%d.db", size))
+		db, err := openDSN(context.Background(), "sqlite:"+file)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if keep != "" {
-			return db, func() { db.Close() }, datasetComplete(db, size)
+			return db, func() { db.Close() }, datasetComplete(db, size), "sqlite:" + file
 		}
-		return db, func() { db.Close(); os.RemoveAll(dir) }, false
+		return db, func() { db.Close(); os.RemoveAll(dir) }, false, "sqlite:" + file
 	}
 	base := dbtest.PostgresURL(b)
 	schema := fmt.Sprintf("bench_users_%d", size)
@@ -358,18 +361,30 @@ func openDataset(b *testing.B, backend string, size int) (db *database.DB, drop 
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err = database.OpenPostgres(ctx, u.String())
-	if err != nil {
+	dsn = "postgres:" + u.String()
+	if db, err = openDSN(ctx, dsn); err != nil {
 		b.Fatal(err)
 	}
 	if keep != "" {
-		return db, func() { db.Close(); admin.Close() }, datasetComplete(db, size)
+		return db, func() { db.Close(); admin.Close() }, datasetComplete(db, size), dsn
 	}
 	return db, func() {
 		db.Close()
 		_, _ = admin.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
 		admin.Close()
-	}, false
+	}, false, dsn
+}
+
+// openDSN opens a dataset's database: "sqlite:" and a file, or
+// "postgres:" and a URL.
+func openDSN(ctx context.Context, dsn string) (*database.DB, error) {
+	if file, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		return database.OpenSQLite(file)
+	}
+	if url, ok := strings.CutPrefix(dsn, "postgres:"); ok {
+		return database.OpenPostgres(ctx, url)
+	}
+	return nil, fmt.Errorf("dataset %q: neither sqlite: nor postgres:", dsn)
 }
 
 // datasetComplete reports whether db holds a generated directory of size
@@ -393,8 +408,8 @@ func getDataset(b *testing.B, backend string, size int) *dataset {
 		return d
 	}
 	ctx := context.Background()
-	db, drop, kept := openDataset(b, backend, size)
-	d := &dataset{db: db, size: size, drop: drop}
+	db, drop, kept, dsn := openDataset(b, backend, size)
+	d := &dataset{db: db, dsn: dsn, size: size, drop: drop}
 	datasets[key] = d
 	if err := db.Migrate(ctx, app.Migrations()); err != nil {
 		b.Fatal(err)
