@@ -72,10 +72,12 @@ func (l passkeyLogins) FinishLogin(ctx context.Context, instanceID, ceremonyID s
 // userFacts tells the sessions what a user has registered (its second
 // factors) and the state of its password, from one read of the user's
 // events for the credentials and the passkeys.
-func (a *App) userFacts(ctx context.Context, user eventstore.Aggregate) (session.Facts, error) {
-	events, err := credential.ReadUser(ctx, a.Store, user)
-	if err != nil {
-		return session.Facts{}, err
+func (a *App) userFacts(ctx context.Context, user eventstore.Aggregate, events []eventstore.Event) (session.Facts, error) {
+	if events == nil {
+		var err error
+		if events, err = credential.ReadUser(ctx, a.Store, user); err != nil {
+			return session.Facts{}, err
+		}
 	}
 	auth, err := credential.AuthenticatorsIn(user, events)
 	if err != nil {

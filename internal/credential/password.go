@@ -139,7 +139,7 @@ func (c *Commands) EqualizeTiming(ctx context.Context, pw string) error {
 // (an imported bcrypt, scrypt or PBKDF2 hash), is re-hashed with argon2id.
 // Every failure is the same failure.Unauthenticated.
 func (c *Commands) CheckPassword(ctx context.Context, user eventstore.Aggregate, pw string) error {
-	record, verdict := c.PasswordCheck(ctx, user, pw)
+	record, _, verdict := c.PasswordCheck(ctx, user, pw)
 	if len(record.Events) > 0 {
 		editor := eventstore.Editor{UserID: user.ID, ClientID: "sign-in"}
 		if _, err := c.store.Push(ctx, editor, record); err != nil {
@@ -156,30 +156,36 @@ func (c *Commands) CheckPassword(ctx context.Context, user eventstore.Aggregate,
 // server. A user with no events (a name that matched nobody, given as an
 // aggregate of a fresh id) takes the same steps and time as one with a
 // wrong password: the policy and the events are read, a hash is verified.
-func (c *Commands) PasswordCheck(ctx context.Context, user eventstore.Aggregate, pw string) (eventstore.Append, error) {
+// read are the user's events as the check read them (ReadUser's), for the
+// caller's own folds of the same request.
+func (c *Commands) PasswordCheck(ctx context.Context, user eventstore.Aggregate, pw string) (record eventstore.Append, read []eventstore.Event, err error) {
 	pol, err := c.policyOf(ctx, user)
 	if err != nil {
-		return eventstore.Append{}, err
+		return eventstore.Append{}, nil, err
 	}
-	m, err := load(ctx, c.store, user)
+	read, err = ReadUser(ctx, c.store, user)
+	if err != nil {
+		return eventstore.Append{}, nil, err
+	}
+	m, err := fold(user, read)
 	if err == nil && m.passwordHash == "" {
 		err = errWrongPassword()
 	}
 	if err != nil {
 		if !failure.Is(err, failure.KindNotFound) && !failure.Is(err, failure.KindUnauthenticated) {
-			return eventstore.Append{}, err
+			return eventstore.Append{}, read, err
 		}
 		if err := c.EqualizeTiming(ctx, pw); err != nil {
-			return eventstore.Append{}, err
+			return eventstore.Append{}, read, err
 		}
-		return eventstore.Append{}, errWrongPassword()
+		return eventstore.Append{}, read, errWrongPassword()
 	}
 	ok, upgrade, err := c.hasher.VerifyAny(ctx, pw, m.passwordHash)
 	if err != nil {
-		return eventstore.Append{}, verifyError(err, user)
+		return eventstore.Append{}, read, verifyError(err, user)
 	}
 	if !ok {
-		return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: failedPasswordCheck(pol, m)}, errWrongPassword()
+		return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: failedPasswordCheck(pol, m)}, read, errWrongPassword()
 	}
 	// A success is recorded only when it ends a run of failures: every
 	// sign-in is recorded by its session, and an event per sign-in on the
@@ -193,7 +199,7 @@ func (c *Commands) PasswordCheck(ctx context.Context, user eventstore.Aggregate,
 			events = append(events, &PasswordSet{Hash: hash, ChangeRequired: m.changeRequired, Upgraded: true})
 		}
 	}
-	return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: events}, nil
+	return eventstore.Append{Aggregate: user, ExpectedSequence: eventstore.AnySequence, Events: events}, read, nil
 }
 
 // verifyError passes on a refusal the caller may retry (a busy hasher, a

@@ -30,6 +30,11 @@ type request struct {
 	settings map[string]settings.Settings
 	// known: a check ran against a user who may sign in (for pace).
 	known bool
+	// userEvents are the events of the session's user as a password
+	// check of this request read them: the user's facts fold them instead
+	// of reading them again, unless the request recorded something on a
+	// user (users).
+	userEvents []eventstore.Event
 }
 
 func (c *Commands) request(m *model, client Client) *request {
@@ -169,7 +174,7 @@ func (c *Commands) run(ctx context.Context, r *request, checks Checks, ch Challe
 			}
 		}
 	}
-	s, err := c.view(ctx, r.m, r.settingsOf)
+	s, err := c.view(ctx, r.m, r)
 	return s, answer, err
 }
 
@@ -330,9 +335,12 @@ func (c *Commands) checkPassword(ctx context.Context, r *request, pw string) err
 		u = eventstore.Aggregate{InstanceID: r.m.instanceID, Type: user.AggregateType, ID: id.New(), Owner: r.m.orgID}
 	}
 	r.known = ok
-	record, verdict := c.d.Credentials.PasswordCheck(ctx, u, pw)
+	record, read, verdict := c.d.Credentials.PasswordCheck(ctx, u, pw)
 	if len(record.Events) > 0 {
 		r.users = append(r.users, record)
+	}
+	if ok && verdict == nil {
+		r.userEvents = read
 	}
 	if verdict != nil {
 		return verdict

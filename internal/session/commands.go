@@ -69,7 +69,9 @@ type Deps struct {
 	Intents     Intents
 	// UserFacts tells what a user has registered (its second factors) and
 	// the state of its password; Administrator is the session's to find.
-	UserFacts func(ctx context.Context, user eventstore.Aggregate) (Facts, error)
+	// events, when not nil, are the user's aggregate as the request read
+	// it already (credential.ReadUser's).
+	UserFacts func(ctx context.Context, user eventstore.Aggregate, events []eventstore.Event) (Facts, error)
 	Settings  SettingsSource
 	Keys      *keyring.Ring
 	Send      credential.CodeSender
@@ -312,15 +314,14 @@ func (c *Commands) OwnerOf(ctx context.Context, instanceID, sessionID string) (u
 }
 
 // view is the session as the API shows it: the user only once proven.
-// settingsOf, when not nil, answers the settings (a request's).
-func (c *Commands) view(ctx context.Context, m *model, settingsOf func(context.Context, string) (settings.Settings, error)) (Session, error) {
+// r, when not nil, is the request that changed it: its settings and what
+// it read of the user are used again.
+func (c *Commands) view(ctx context.Context, m *model, r *request) (Session, error) {
 	now := c.now()
-	if settingsOf == nil {
-		settingsOf = func(ctx context.Context, orgID string) (settings.Settings, error) {
-			return c.d.Settings(ctx, m.instanceID, orgID)
-		}
+	if r == nil {
+		r = c.request(m, Client{})
 	}
-	sett, facts, err := c.context(ctx, m, settingsOf)
+	sett, facts, err := c.context(ctx, m, r)
 	if err != nil {
 		return Session{}, err
 	}
@@ -339,8 +340,8 @@ func (c *Commands) view(ctx context.Context, m *model, settingsOf func(context.C
 
 // context reads the settings of the session's organization and, once a
 // first factor proved a known user, the facts of that user.
-func (c *Commands) context(ctx context.Context, m *model, settingsOf func(context.Context, string) (settings.Settings, error)) (settings.Settings, *Facts, error) {
-	sett, err := settingsOf(ctx, m.orgID)
+func (c *Commands) context(ctx context.Context, m *model, r *request) (settings.Settings, *Facts, error) {
+	sett, err := r.settingsOf(ctx, m.orgID)
 	if err != nil {
 		return settings.Settings{}, nil, err
 	}
@@ -348,13 +349,19 @@ func (c *Commands) context(ctx context.Context, m *model, settingsOf func(contex
 		// Nothing of the user shows yet, not even its organization's
 		// settings: those of the organization the login named apply.
 		if m.loginOrg != m.orgID {
-			sett, err = settingsOf(ctx, m.loginOrg)
+			sett, err = r.settingsOf(ctx, m.loginOrg)
 		}
 		return sett, nil, err
 	}
 	f := &Facts{}
 	if c.d.UserFacts != nil {
-		if *f, err = c.d.UserFacts(ctx, eventstore.Aggregate{InstanceID: m.instanceID, Type: user.AggregateType, ID: m.userID, Owner: m.orgID}); err != nil {
+		// What the request read of the user is current unless it
+		// recorded something on a user since.
+		var read []eventstore.Event
+		if len(r.users) == 0 {
+			read = r.userEvents
+		}
+		if *f, err = c.d.UserFacts(ctx, eventstore.Aggregate{InstanceID: m.instanceID, Type: user.AggregateType, ID: m.userID, Owner: m.orgID}, read); err != nil {
 			return sett, nil, err
 		}
 	}

@@ -28,7 +28,7 @@ func testEmailLinkIsAFirstFactor(t *testing.T, src dbtest.Source) {
 	commands := func(sett settings.Settings, secondFactors ...session.Factor) *session.Commands {
 		return session.NewCommands(session.Deps{Store: f.store, Credentials: f.creds, OTP: f.creds,
 			Settings: func(context.Context, string, string) (settings.Settings, error) { return sett, nil },
-			UserFacts: func(context.Context, eventstore.Aggregate) (session.Facts, error) {
+			UserFacts: func(context.Context, eventstore.Aggregate, []eventstore.Event) (session.Facts, error) {
 				return session.Facts{SecondFactors: secondFactors}, nil
 			},
 		}).WithClock(f.clock.now)

@@ -75,7 +75,7 @@ func (f *fixture) commands(sett settings.Settings, secondFactors ...session.Fact
 	return session.NewCommands(session.Deps{
 		Store: f.store, Credentials: f.creds,
 		Settings: func(context.Context, string, string) (settings.Settings, error) { return sett, nil },
-		UserFacts: func(context.Context, eventstore.Aggregate) (session.Facts, error) {
+		UserFacts: func(context.Context, eventstore.Aggregate, []eventstore.Event) (session.Facts, error) {
 			return session.Facts{SecondFactors: secondFactors}, nil
 		},
 	}).WithClock(f.clock.now)
@@ -169,7 +169,7 @@ func testStatusFollowsTheLoginSettings(t *testing.T, src dbtest.Source) {
 				login, sett.Password.MaxAge = "alice", 30*24*time.Hour
 				c = session.NewCommands(session.Deps{Store: f.store, Credentials: f.creds,
 					Settings: func(context.Context, string, string) (settings.Settings, error) { return sett, nil },
-					UserFacts: func(context.Context, eventstore.Aggregate) (session.Facts, error) {
+					UserFacts: func(context.Context, eventstore.Aggregate, []eventstore.Event) (session.Facts, error) {
 						return session.Facts{PasswordSetAt: f.clock.now().Add(-31 * 24 * time.Hour)}, nil
 					},
 				}).WithClock(f.clock.now)
