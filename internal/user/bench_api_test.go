@@ -105,7 +105,11 @@ const benchServeEnv = "CASTELLAN_BENCH_SERVE"
 // startBenchServer runs TestBenchServer over the dataset dsn in a child
 // process of the test binary, and returns its port and what stops it.
 func startBenchServer(b *testing.B, dsn string) (port string, stop func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServer$", "-test.count=1")
+	args := []string{"-test.run=^TestBenchServer$", "-test.count=1"}
+	if f := os.Getenv("CASTELLAN_BENCH_SERVER_CPUPROFILE"); f != "" {
+		args = append(args, "-test.cpuprofile="+f)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), benchServeEnv+"="+dsn)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
