@@ -152,7 +152,7 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 	// (or its plan did), and one with residual filters reports what its
 	// page found.
 	countApart := len(p.residual) == 0 && p.drive.ordered
-	withCount := !counted && countApart && !p.counted
+	withCount := !counted && countApart
 	q := p.pageQuery(c, createdAt, withCount)
 	rows, err := db.IndexQuery(ctx, q.sql, q.args...)
 	if err != nil {
@@ -192,10 +192,6 @@ func (sr *Searcher) Find(ctx context.Context, instanceID string, s Search, role 
 		return Page{}, err
 	}
 	rows.Close()
-	if !counted && p.counted {
-		// The plan counted every match (at most ScanBudget).
-		page.Total, page.TotalIsLowerBound = min(p.candidates, CountCap), p.candidates > CountCap
-	}
 	if withCount {
 		if len(page.Users) == 0 && c != nil {
 			// No row to carry the count: matches may precede the cursor.

@@ -20,9 +20,10 @@ import (
 //   - An unordered access reads at most ScanBudget matches of a range or
 //     equality filter whose matches are few (counted first, index only),
 //     and sorts them.
-//   - A range whose few matches, counted, all have one value (a trait
-//     prefix that one family name matches) is read as that value's
-//     ordered access, its count the page's total.
+//   - A range all of whose entries have one value (a trait prefix that
+//     one family name matches: its least and greatest entries, two index
+//     seeks, are the same) is read as that value's ordered access, when
+//     that leaves no residual filter.
 //
 // Filters the access does not answer are residual, checked on each
 // candidate — at most ScanBudget candidates per page — by probing the
@@ -44,7 +45,8 @@ type access struct {
 	// one, of an access to a range of values, is the ordered access of
 	// one value of it: a plan reads it instead when every entry of the
 	// range has that value (a trait prefix that one value matches), so
-	// that the page stops after its last user instead of sorting all.
+	// that the page stops after its last user instead of counting and
+	// sorting all.
 	one func(value string) *access
 }
 
@@ -72,9 +74,8 @@ type searchPlan struct {
 	residual   []*filter
 	loginRange *filter // the login name prefix, when the drive's index answers it as a range
 	// candidates is the number of entries of an unordered drive, counted
-	// when the plan chose it, or of an ordered one when counted is set.
+	// when the plan chose it.
 	candidates int
-	counted    bool
 	cache      *SearchCache // nil: every count is read
 }
 
@@ -354,28 +355,41 @@ func planSearch(ctx context.Context, db *database.DB, cache *SearchCache, instan
 	// order is not counted: it has few entries only in an instance of at
 	// most ScanBudget users, where either plan reads at most that many.
 	if !p.drive.walk {
-		if _, few, _, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
+		if _, few, err := p.fewMatches(ctx, db, p.drive); err != nil || few {
 			return p, err
 		}
+	}
+	// A range of one value whose ordered access would answer every filter.
+	for _, f := range filters {
+		if f.unordered == nil || f.unordered.one == nil {
+			continue
+		}
+		drive, loginRange := p.drive, p.loginRange
+		p.drive, p.loginRange = f.unordered.one(""), nil
+		if loginPrefix != nil && login {
+			p.loginRange = loginPrefix
+		}
+		if setResidual(); len(p.residual) == 0 {
+			v, ok, err := p.oneValue(ctx, db, f.unordered)
+			if err != nil || ok {
+				p.drive = f.unordered.one(v)
+				return p, err
+			}
+		}
+		p.drive, p.loginRange = drive, loginRange
+		setResidual()
 	}
 	for _, f := range filters {
 		if f.unordered == nil || contains(p.drive.absorbs, f) {
 			continue
 		}
-		n, few, single, err := p.fewMatches(ctx, db, f.unordered)
+		n, few, err := p.fewMatches(ctx, db, f.unordered)
 		if err != nil {
 			return nil, err
 		}
 		if few {
 			p.drive, p.loginRange, p.candidates = f.unordered, nil, n
 			setResidual()
-			if single != nil && len(p.residual) == 0 {
-				// Its matches, counted, are all of one value: that
-				// value's entries in page order. (With residual filters
-				// the sort of all candidates stays: it counts what they
-				// let pass, where an ordered read would stop at the page.)
-				p.drive, p.counted = single, true
-			}
 			return p, nil
 		}
 	}

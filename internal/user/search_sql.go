@@ -258,45 +258,59 @@ func (p *searchPlan) continuation(c *cursor, createdKey int64) query {
 	return query{q, *args}
 }
 
-// countOf is the statement counting a's entries up to ScanBudget+1; for
-// an access with a one (a range of values), with the least and the
-// greatest value among them.
+// countOf is the statement counting a's entries up to ScanBudget+1.
 func (p *searchPlan) countOf(a *access) query {
 	args, arg := p.newArgs()
 	conds := append([]string{"d.instance_id = $1"}, a.conds("d", arg)...)
-	sel, col := "count(*)", "1"
-	if a.one != nil {
-		sel, col = "count(*), min(c.value), max(c.value)", "d.value"
-	}
-	q := fmt.Sprintf("SELECT %s FROM (SELECT %s FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
-		sel, col, a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
+	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS d%s WHERE %s ORDER BY %s LIMIT %d) AS c",
+		a.table, p.indexedBy(a.index), strings.Join(conds, " AND "), p.indexOrder("d", a), ScanBudget+1)
 	return query{q, *args}
 }
 
 // fewMatches counts the entries the drive a reads, in its index alone, up
 // to ScanBudget+1, and reports whether they are at most ScanBudget; a
-// count of many the cache remembers is not read again (SearchCache). For
-// an access with a one, single is the ordered access of the value every
-// entry has, when they have one (nil otherwise).
-func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (n int, few bool, single *access, err error) {
+// count of many the cache remembers is not read again (SearchCache).
+func (p *searchPlan) fewMatches(ctx context.Context, db *database.DB, a *access) (int, bool, error) {
 	q := p.countOf(a)
 	if p.cache.isMany(q) {
-		return ScanBudget + 1, false, nil, nil
+		return ScanBudget + 1, false, nil
 	}
-	var least, greatest sql.NullString
-	dest := []any{&n}
-	if a.one != nil {
-		dest = append(dest, &least, &greatest)
-	}
-	if err := db.IndexQueryRow(ctx, q.sql, q.args...).Scan(dest...); err != nil {
-		return 0, false, nil, fmt.Errorf("user: search: %w", err)
+	var n int
+	if err := db.IndexQueryRow(ctx, q.sql, q.args...).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("user: search: %w", err)
 	}
 	if n > ScanBudget {
 		p.cache.rememberMany(q)
-		return n, false, nil, nil
 	}
-	if n > 0 && least.Valid && least == greatest {
-		single = a.one(least.String)
+	return n, n <= ScanBudget, nil
+}
+
+// endsOf selects the least and the greatest value of a's range (an access
+// with a one): two seeks of its index.
+func (p *searchPlan) endsOf(a *access) query {
+	args, arg := p.newArgs()
+	conds := strings.Join(append([]string{"d.instance_id = $1"}, a.conds("d", arg)...), " AND ")
+	cols := indexColumns[a.index]
+	order := func(dir string) string {
+		out := make([]string, len(cols))
+		for i, c := range cols {
+			out[i] = "d." + c + dir
+		}
+		return strings.Join(out, ", ")
 	}
-	return n, true, single, nil
+	end := func(dir string) string {
+		return fmt.Sprintf("(SELECT d.value FROM %s AS d%s WHERE %s ORDER BY %s LIMIT 1)", a.table, p.indexedBy(a.index), conds, order(dir))
+	}
+	return query{"SELECT " + end(" ASC") + ", " + end(" DESC"), *args}
+}
+
+// oneValue reports the value every entry of a's range has, when there is
+// one: its least and greatest are the same.
+func (p *searchPlan) oneValue(ctx context.Context, db *database.DB, a *access) (string, bool, error) {
+	q := p.endsOf(a)
+	var least, greatest sql.NullString
+	if err := db.IndexQueryRow(ctx, q.sql, q.args...).Scan(&least, &greatest); err != nil {
+		return "", false, fmt.Errorf("user: search: %w", err)
+	}
+	return least.String, least.Valid && least == greatest, nil
 }
