@@ -93,8 +93,10 @@ func newFixture(t *testing.T, src dbtest.Source) *fixture {
 	users := user.NewCommands(store, hasher).WithClock(clk.now)
 	sessions := session.NewCommands(session.Deps{
 		Store: store, Credentials: users.Credentials().WithClock(clk.now), Keys: keys,
-		Settings:  func(context.Context, string, string) (settings.Settings, error) { return settings.BuiltIn(), nil },
-		UserFacts: func(context.Context, eventstore.Aggregate, []eventstore.Event) (session.Facts, error) { return session.Facts{}, nil },
+		Settings: func(context.Context, string, string) (settings.Settings, error) { return settings.BuiltIn(), nil },
+		UserFacts: func(context.Context, eventstore.Aggregate, []eventstore.Event) (session.Facts, error) {
+			return session.Facts{}, nil
+		},
 	}).WithClock(clk.now)
 	return &fixture{t: t, store: store, db: db, clock: clk, keys: keys, users: users, sessions: sessions, grants: grants.New(store, clk.now),
 		report: report.New(store, nil), instance: first.InstanceID, org1: first.OrgID, org2: org2, admin: first.AdminID}
