@@ -419,4 +419,25 @@ func TestNewDeviceMail(t *testing.T) {
 	catchUp(2)
 	signIn(phone, pw) // as old, and then forgotten: new again
 	catchUp(3)
+
+	// Sign-ins the watch reaches in one round, each of its session: two
+	// new devices told once each; a session's second password check,
+	// from another client, is no new sign-in.
+	tablet := session.Client{UserAgent: "Tablet/2.0", Address: "192.0.2.77"}
+	tv := session.Client{UserAgent: "TV/1.0", Address: "192.0.2.88"}
+	p := pw
+	s, token, _, err := sessions.Create(ctx, inst, tablet, session.Checks{User: &session.UserCheck{UserID: ada}, Password: &p}, session.Challenges{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sessions.Update(ctx, inst, s.ID, token, kiosk, session.Checks{Password: &p}, session.Challenges{}); err != nil {
+		t.Fatal(err)
+	}
+	signIn(tv, pw)
+	catchUp(5)
+	for i, want := range []string{"Tablet/2.0", "TV/1.0"} {
+		if _, text, _ := readMail(t, sink.received()[3+i]); !strings.Contains(text, want) {
+			t.Fatalf("notice %d is not of %s:\n%s", 4+i, want, text)
+		}
+	}
 }

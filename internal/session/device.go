@@ -156,17 +156,20 @@ func firstFactor(p *FactorChecked) bool {
 func (w *DeviceWatch) handle(ctx context.Context, tx *database.Tx, events []eventstore.Event) ([]NewDevice, error) {
 	recent, fresh := w.durations()
 	now := w.now()
-	var found []NewDevice
+	var signIns []*eventstore.Event
 	for i := range events {
-		e := &events[i]
-		p, ok := e.Payload.(*FactorChecked)
-		if !ok || !firstFactor(p) {
-			continue
+		if p, ok := events[i].Payload.(*FactorChecked); ok && firstFactor(p) {
+			signIns = append(signIns, &events[i])
 		}
-		userID, proven, err := w.before(ctx, tx, e)
-		if err != nil {
-			return nil, err
-		}
+	}
+	histories, err := w.histories(ctx, tx, signIns)
+	if err != nil {
+		return nil, err
+	}
+	var found []NewDevice
+	for _, e := range signIns {
+		p := e.Payload.(*FactorChecked)
+		userID, proven := before(histories[sessionKey{e.Aggregate.InstanceID, e.Aggregate.ID}], e)
 		if userID == "" || proven {
 			continue
 		}
@@ -181,21 +184,57 @@ func (w *DeviceWatch) handle(ctx context.Context, tx *database.Tx, events []even
 	return found, nil
 }
 
-// before folds the session of e up to and including e: the user it is
-// for, and whether a first factor had proven that user before e (a
-// session that signs in again is no new sign-in).
-func (w *DeviceWatch) before(ctx context.Context, tx *database.Tx, e *eventstore.Event) (userID string, proven bool, err error) {
-	events, err := w.Store.QueryTx(ctx, tx, eventstore.Filter{InstanceID: e.Aggregate.InstanceID, AggregateTypes: []string{AggregateType},
-		AggregateIDs: []string{e.Aggregate.ID}, Until: e.Position})
-	if err != nil {
-		return "", false, err
+type sessionKey struct{ instanceID, id string }
+
+// sessionsPerQuery bounds the sessions whose events one statement reads.
+const sessionsPerQuery = 100
+
+// histories reads the events of the sessions of signIns, up to the last
+// of them: one statement per instance and sessionsPerQuery sessions, not
+// one per sign-in (a round of sign-ins is read at once).
+func (w *DeviceWatch) histories(ctx context.Context, tx *database.Tx, signIns []*eventstore.Event) (map[sessionKey][]eventstore.Event, error) {
+	var until eventstore.Position
+	ids := map[string][]string{}
+	seen := map[sessionKey]bool{}
+	for _, e := range signIns {
+		if until.Less(e.Position) {
+			until = e.Position
+		}
+		k := sessionKey{e.Aggregate.InstanceID, e.Aggregate.ID}
+		if !seen[k] {
+			seen[k] = true
+			ids[k.instanceID] = append(ids[k.instanceID], k.id)
+		}
 	}
+	out := make(map[sessionKey][]eventstore.Event, len(seen))
+	for instanceID, list := range ids {
+		for len(list) > 0 {
+			n := min(len(list), sessionsPerQuery)
+			events, err := w.Store.QueryTx(ctx, tx, eventstore.Filter{InstanceID: instanceID, AggregateTypes: []string{AggregateType},
+				AggregateIDs: list[:n], Until: until})
+			if err != nil {
+				return nil, err
+			}
+			for _, ev := range events {
+				k := sessionKey{instanceID, ev.Aggregate.ID}
+				out[k] = append(out[k], ev)
+			}
+			list = list[n:]
+		}
+	}
+	return out, nil
+}
+
+// before folds a session's events (its history, in order) up to and
+// including e: the user it is for, and whether a first factor had proven
+// that user before e (a session that signs in again is no new sign-in).
+func before(history []eventstore.Event, e *eventstore.Event) (userID string, proven bool) {
 	m := &model{checks: map[Factor]Check{}}
-	for i := range events {
-		if events[i].Sequence >= e.Sequence {
+	for i := range history {
+		if history[i].Sequence >= e.Sequence {
 			break
 		}
-		m.apply(&events[i])
+		m.apply(&history[i])
 	}
 	for f, c := range m.checks {
 		if firstFactor(&FactorChecked{Factor: f, Passwordless: c.Passwordless, UserVerified: c.UserVerified}) {
@@ -203,7 +242,7 @@ func (w *DeviceWatch) before(ctx context.Context, tx *database.Tx, e *eventstore
 		}
 	}
 	m.apply(e)
-	return m.userID, proven, nil
+	return m.userID, proven
 }
 
 // record notes that user signed in from client at; isNew is whether the
