@@ -44,7 +44,7 @@ func (l *loader) validate(c *Config) {
 }
 
 // ConnectionsPerCPU is server.max_connections' default per CPU.
-const ConnectionsPerCPU = 128
+const ConnectionsPerCPU = 64
 
 // checkListen returns the port of listen.
 func (l *loader) checkListen(c *Config) (port string, ok bool) {

@@ -38,7 +38,7 @@
 // the time to send the whole request, how long a keep-alive connection may
 // idle, and the size of the headers (431 beyond it). Request bodies are
 // bounded by the API (internal/api), which knows its message limit. It
-// also caps the connections served at once (connlimit.go; 128 per CPU by
+// also caps the connections served at once (connlimit.go; 64 per CPU by
 // default), so that a flood of connections, each costing a goroutine and
 // its buffers whatever it sends, cannot grow the process without bound:
 // beyond the cap, connections wait in the kernel's listen backlog, and
