@@ -338,14 +338,18 @@ func planSearch(ctx context.Context, db *database.DB, cache *SearchCache, instan
 	if loginPrefix != nil && login && p.drive != loginPrefix.ordered {
 		p.loginRange = loginPrefix
 	}
-	setResidual := func() {
-		p.residual = nil
+	// residualOf are the filters a drive answering absorbs leaves, with
+	// loginRange narrowing its range.
+	residualOf := func(absorbs []*filter, loginRange *filter) []*filter {
+		var out []*filter
 		for _, f := range filters {
-			if !contains(p.drive.absorbs, f) && f != p.loginRange {
-				p.residual = append(p.residual, f)
+			if !contains(absorbs, f) && f != loginRange {
+				out = append(out, f)
 			}
 		}
+		return out
 	}
+	setResidual := func() { p.residual = residualOf(p.drive.absorbs, p.loginRange) }
 	setResidual()
 	if len(p.residual) == 0 {
 		return p, nil
@@ -359,25 +363,27 @@ func planSearch(ctx context.Context, db *database.DB, cache *SearchCache, instan
 			return p, err
 		}
 	}
-	// A range of one value whose ordered access would answer every filter.
+	// A range of one value whose ordered access would answer every filter
+	// (a login name prefix as the range after the value).
 	for _, f := range filters {
 		if f.unordered == nil || f.unordered.one == nil {
 			continue
 		}
-		drive, loginRange := p.drive, p.loginRange
-		p.drive, p.loginRange = f.unordered.one(""), nil
+		var loginRange *filter
 		if loginPrefix != nil && login {
-			p.loginRange = loginPrefix
+			loginRange = loginPrefix
 		}
-		if setResidual(); len(p.residual) == 0 {
-			v, ok, err := p.oneValue(ctx, db, f.unordered)
-			if err != nil || ok {
-				p.drive = f.unordered.one(v)
-				return p, err
-			}
+		if len(residualOf([]*filter{f}, loginRange)) > 0 {
+			continue
 		}
-		p.drive, p.loginRange = drive, loginRange
-		setResidual()
+		v, ok, err := p.oneValue(ctx, db, f.unordered)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			p.drive, p.loginRange, p.residual = f.unordered.one(v), loginRange, nil
+			return p, nil
+		}
 	}
 	for _, f := range filters {
 		if f.unordered == nil || contains(p.drive.absorbs, f) {
