@@ -236,6 +236,54 @@ func testFailuresAreRecordedAndUsersStay(t *testing.T, src dbtest.Source) {
 	}
 }
 
+// A sign-in's user facts fold the user's events its password check read,
+// not a second read of them — unless the check recorded something on the
+// user (a success that ends a run of failures), which those events lack.
+func TestFactsFoldWhatThePasswordCheckRead(t *testing.T) {
+	dbtest.Each(t, testFactsFoldWhatThePasswordCheckRead)
+}
+
+func testFactsFoldWhatThePasswordCheckRead(t *testing.T, src dbtest.Source) {
+	f := newFixture(t, src)
+	var given [][]eventstore.Event // what each UserFacts call was handed
+	c := session.NewCommands(session.Deps{
+		Store: f.store, Credentials: f.creds,
+		Settings: func(context.Context, string, string) (settings.Settings, error) { return settings.BuiltIn(), nil },
+		UserFacts: func(_ context.Context, _ eventstore.Aggregate, events []eventstore.Event) (session.Facts, error) {
+			given = append(given, events)
+			return session.Facts{}, nil
+		},
+	}).WithClock(f.clock.now)
+	signIn := func(pw string) (session.Session, string) {
+		t.Helper()
+		given = nil
+		s, token, _, err := c.Create(ctx, f.instance, session.Client{}, checks("alice", pw), session.Challenges{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, token
+	}
+
+	s, token := signIn(alicePassword)
+	if len(given) != 1 || len(given[0]) == 0 || given[0][0].Aggregate.ID != f.alice {
+		t.Fatalf("facts of a sign-in were handed %d reads, want alice's events once: %v", len(given), given)
+	}
+	// A session read later has no check to take them from.
+	given = nil
+	if _, err := c.Get(ctx, f.instance, s.ID, token); err != nil || len(given) != 1 || given[0] != nil {
+		t.Fatalf("facts of a read session were handed %v (%v), want a read of their own", given, err)
+	}
+	// A wrong password, then the right one: the success is recorded on the
+	// user, so the facts read the user again.
+	if _, _, _, err := c.Create(ctx, f.instance, session.Client{}, checks("alice", "wrong password"), session.Challenges{}); !failure.Is(err, failure.KindUnauthenticated) {
+		t.Fatal(err)
+	}
+	signIn(alicePassword)
+	if len(given) != 1 || given[0] != nil {
+		t.Fatalf("facts after a recorded success were handed %v, want a read of their own", given)
+	}
+}
+
 // Sweep deletes the rows of sessions a day after they expired, and leaves
 // live ones and their events.
 func TestSweepDeletesLongExpiredSessions(t *testing.T) {
