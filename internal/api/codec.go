@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -393,4 +394,19 @@ func diagnoseProto(md protoreflect.MessageDescriptor, b []byte, path string) *fa
 		}
 	}
 	return nil
+}
+
+// BinaryResponse reports whether the response to a request with header h
+// is binary protobuf: gRPC and gRPC-Web without +json, Connect's
+// application/proto, and REST (vanguard calls the service in binary, then
+// decodes the response with its schema to write JSON). A service may then
+// write parts of the response as wire bytes (jsonstruct.AppendWire);
+// when the encoding is not known for sure (a Connect GET names it in its
+// query), the answer is false.
+func BinaryResponse(h http.Header) bool {
+	switch h.Get("Content-Type") {
+	case "application/proto", "application/grpc", "application/grpc+proto", "application/grpc-web", "application/grpc-web+proto":
+		return true
+	}
+	return false
 }

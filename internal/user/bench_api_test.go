@@ -109,6 +109,9 @@ func startBenchServer(b *testing.B, dsn string) (port string, stop func()) {
 	if f := os.Getenv("CASTELLAN_BENCH_SERVER_CPUPROFILE"); f != "" {
 		args = append(args, "-test.cpuprofile="+f)
 	}
+	if f := os.Getenv("CASTELLAN_BENCH_SERVER_MEMPROFILE"); f != "" {
+		args = append(args, "-test.memprofile="+f, "-test.memprofilerate=4096")
+	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), benchServeEnv+"="+dsn)
 	cmd.Stderr = os.Stderr

@@ -14,6 +14,7 @@ import (
 	userv1 "github.com/castellan-iam/castellan/gen/castellan/user/v1"
 	"github.com/castellan-iam/castellan/gen/castellan/user/v1/userv1connect"
 	"github.com/castellan-iam/castellan/internal/access/member"
+	"github.com/castellan-iam/castellan/internal/api"
 	"github.com/castellan-iam/castellan/internal/api/jsonstruct"
 	"github.com/castellan-iam/castellan/internal/asset"
 	"github.com/castellan-iam/castellan/internal/authn"
@@ -163,20 +164,59 @@ var states = map[user.State]userv1.UserState{
 	user.StateLocked:   userv1.UserState_USER_STATE_LOCKED,
 }
 
-func toProto(u user.User) (*userv1.User, error) {
-	traits := &structpb.Struct{}
-	if len(u.Traits) > 0 {
-		var err error
-		if traits, err = jsonstruct.Object(u.Traits); err != nil {
-			return nil, failure.Internal(err, "traits of user %s", u.ID)
-		}
-	}
-	return &userv1.User{
-		Id: u.ID, OrganizationId: u.OrgID, Type: u.Type, SchemaRevision: int32(u.SchemaRevision), LoginName: u.LoginName, Traits: traits,
+// traitsField is the number of userv1.User's traits.
+var traitsField = (&userv1.User{}).ProtoReflect().Descriptor().Fields().ByName("traits").Number()
+
+// toProto converts u. With wire not nil (a binary response:
+// api.BinaryResponse) u's traits are appended to *wire as the User's
+// traits field in protobuf's encoding (jsonstruct.AppendField), and the
+// User carries them as a field it does not know, which proto.Marshal
+// writes as they are and every reader decodes as the traits: building and
+// marshalling a google.protobuf.Struct (a map per object, a message per
+// value) was a third of what the server allocated for a page of users, and
+// took eight times as long as writing the bytes (BenchmarkTraitsWire).
+// Otherwise (JSON) they are a Struct.
+func toProto(u user.User, wire *[]byte) (*userv1.User, error) {
+	pu := &userv1.User{
+		Id: u.ID, OrganizationId: u.OrgID, Type: u.Type, SchemaRevision: int32(u.SchemaRevision), LoginName: u.LoginName,
 		Email: u.Email, EmailVerified: u.EmailVerified, Phone: u.Phone, PhoneVerified: u.PhoneVerified, State: states[u.State],
 		HasPassword: u.HasPassword, PasswordChangeRequired: u.PasswordChangeRequired,
 		CreateTime: timestamppb.New(u.CreatedAt), UpdateTime: timestamppb.New(u.ChangedAt), Sequence: u.Sequence,
-	}, nil
+	}
+	if len(u.Traits) == 0 {
+		pu.Traits = &structpb.Struct{}
+		return pu, nil
+	}
+	if wire == nil {
+		traits, err := jsonstruct.Object(u.Traits)
+		if err != nil {
+			return nil, failure.Internal(err, "traits of user %s", u.ID)
+		}
+		pu.Traits = traits
+		return pu, nil
+	}
+	start := len(*wire)
+	b, err := jsonstruct.AppendField(*wire, traitsField, u.Traits)
+	if err != nil {
+		return nil, failure.Internal(err, "traits of user %s", u.ID)
+	}
+	*wire = b
+	pu.ProtoReflect().SetUnknown(b[start:len(b):len(b)])
+	return pu, nil
+}
+
+// wireFor returns the buffer toProto appends the traits of users to in a
+// response to a request with header h, or nil if the response is JSON.
+func wireFor(h http.Header, users ...user.User) *[]byte {
+	if !api.BinaryResponse(h) {
+		return nil
+	}
+	n := 0
+	for _, u := range users {
+		n += len(u.Traits) + 16
+	}
+	b := make([]byte, 0, n)
+	return &b
 }
 
 // CreateUser adds a user; the caller needs user.write on the organization.
@@ -212,7 +252,7 @@ func (s *Service) GetUser(ctx context.Context, req *connect.Request[userv1.GetUs
 	if err != nil {
 		return nil, err
 	}
-	pu, err := toProto(u)
+	pu, err := toProto(u, wireFor(req.Header(), u))
 	if err != nil {
 		return nil, err
 	}
@@ -256,9 +296,11 @@ func (s *Service) SearchUsers(ctx context.Context, req *connect.Request[userv1.S
 	if err != nil {
 		return nil, err
 	}
-	resp := &userv1.SearchUsersResponse{NextPageToken: page.NextCursor, TotalSize: int32(page.Total), TotalSizeIsLowerBound: page.TotalIsLowerBound}
+	resp := &userv1.SearchUsersResponse{NextPageToken: page.NextCursor, TotalSize: int32(page.Total), TotalSizeIsLowerBound: page.TotalIsLowerBound,
+		Users: make([]*userv1.User, 0, len(page.Users))}
+	wire := wireFor(req.Header(), page.Users...)
 	for _, u := range page.Users {
-		pu, err := toProto(u)
+		pu, err := toProto(u, wire)
 		if err != nil {
 			return nil, err
 		}
@@ -428,7 +470,7 @@ func (s *Service) GetMyUser(ctx context.Context, req *connect.Request[userv1.Get
 	if err != nil {
 		return nil, err
 	}
-	pu, err := toProto(u)
+	pu, err := toProto(u, wireFor(req.Header(), u))
 	if err != nil {
 		return nil, err
 	}
