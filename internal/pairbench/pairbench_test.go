@@ -19,3 +19,18 @@ func TestPercentile(t *testing.T) {
 		t.Error("Percentile of nothing")
 	}
 }
+
+func TestStealReadsTheMachine(t *testing.T) {
+	m := StartSteal()
+	if _, _, ok := cpuTimes(); !ok {
+		if p := m.Percent(); p != -1 {
+			t.Fatalf("without /proc/stat Percent = %v, want -1", p)
+		}
+		t.Skip("no /proc/stat here")
+	}
+	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+	}
+	if p := m.Percent(); p < 0 || p > 100 {
+		t.Fatalf("steal = %v%%, want a share", p)
+	}
+}

@@ -601,6 +601,7 @@ func benchSearch(b *testing.B, d *dataset) {
 			durations := make([]time.Duration, 0, b.N)
 			var matches, capped float64
 			b.ResetTimer()
+			steal := pairbench.StartSteal()
 			for i := range b.N {
 				s := q.search(i)
 				if q.name == "deep-page" && b.Name() != "" && strings.Contains(b.Name(), "/api") {
@@ -622,6 +623,7 @@ func benchSearch(b *testing.B, d *dataset) {
 			}
 			b.StopTimer()
 			reportLatency(b, "queries/s", durations)
+			b.ReportMetric(steal.Percent(), "steal-%")
 			b.ReportMetric(matches/float64(b.N), "matches")
 			b.ReportMetric(capped/float64(b.N), "capped")
 		}
