@@ -3,7 +3,6 @@ package userapi_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,17 +84,10 @@ func TestTraitsReadAlikeInEveryEncoding(t *testing.T) {
 		req, _ := http.NewRequest(method, env.URL+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", apitest.Bearer(env.AdminToken))
-		resp, err := env.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s %s: %s %s", method, path, resp.Status, b)
-		}
-		if err := protojson.Unmarshal(b, into); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		var raw json.RawMessage
+		restCall(t, env, req, &raw)
+		if err := protojson.Unmarshal(raw, into); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
 		}
 	}
 	var page userv1.SearchUsersResponse
