@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -300,5 +301,58 @@ func TestRESTPathsNeedALiteralFirstSegment(t *testing.T) {
 		if got != tc.want || (err != nil) != (tc.want == "") {
 			t.Errorf("%q: %q, %v; want %q", tc.path, got, err, tc.want)
 		}
+	}
+}
+
+// binarySeer answers GetVersion with whether its request's response is
+// binary (BinaryResponse), as a service that writes wire bytes asks.
+type binarySeer struct {
+	systemv1connect.UnimplementedSystemServiceHandler
+}
+
+func (s binarySeer) Handler(opts ...connect.HandlerOption) (string, http.Handler) {
+	return systemv1connect.NewSystemServiceHandler(s, opts...)
+}
+
+func (binarySeer) GetVersion(_ context.Context, req *connect.Request[systemv1.GetVersionRequest]) (*connect.Response[systemv1.GetVersionResponse], error) {
+	return connect.NewResponse(&systemv1.GetVersionResponse{Version: fmt.Sprint(BinaryResponse(req.Header()))}), nil
+}
+
+// TestBinaryResponseInEveryProtocol checks what a service learns of its
+// response's encoding in each protocol: binary for gRPC, gRPC-Web, Connect
+// proto and REST (the transcoder calls the service in binary and writes
+// JSON itself), not for Connect JSON or a Connect GET.
+func TestBinaryResponseInEveryProtocol(t *testing.T) {
+	ts := startServer(t, slog.New(slog.DiscardHandler), binarySeer{})
+	for _, c := range []struct {
+		name string
+		h2c  bool
+		opts []connect.ClientOption
+		want string
+	}{
+		{"Connect proto", false, nil, "true"},
+		{"Connect JSON", false, []connect.ClientOption{connect.WithProtoJSON()}, "false"},
+		{"Connect GET", false, []connect.ClientOption{connect.WithHTTPGet()}, "false"},
+		{"gRPC over h2c", true, []connect.ClientOption{connect.WithGRPC()}, "true"},
+		{"gRPC-Web", false, []connect.ClientOption{connect.WithGRPCWeb()}, "true"},
+		{"gRPC JSON", true, []connect.ClientOption{connect.WithGRPC(), connect.WithProtoJSON()}, "false"},
+	} {
+		cl := systemv1connect.NewSystemServiceClient(client(ts, c.h2c), "http://a.test", c.opts...)
+		resp, err := cl.GetVersion(context.Background(), connect.NewRequest(&systemv1.GetVersionRequest{}))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := resp.Msg.GetVersion(); got != c.want {
+			t.Errorf("%s: binary response %s, want %s", c.name, got, c.want)
+		}
+	}
+	resp, err := client(ts, false).Get("http://a.test/v1/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"version":"true"`) {
+		t.Fatalf("REST: %s %s", resp.Status, b)
 	}
 }

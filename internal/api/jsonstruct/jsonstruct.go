@@ -299,7 +299,8 @@ func openMessage(b []byte, n protowire.Number) ([]byte, int) {
 }
 
 // closeMessage sets the length of the message that starts at start, moving
-// it when its length needs more than one byte.
+// it when its length needs more than one byte. A byte is moved at most
+// once per message it is nested in, so at most maxDepth times.
 func closeMessage(b []byte, start int) []byte {
 	n := len(b) - start
 	if n < 0x80 {
