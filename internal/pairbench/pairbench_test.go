@@ -34,3 +34,16 @@ func TestStealReadsTheMachine(t *testing.T) {
 		t.Fatalf("steal = %v%%, want a share", p)
 	}
 }
+
+func TestParseCPUTimes(t *testing.T) {
+	stat := []byte("cpu  2938801 4324 741617 7248487 108119 0 100367 30197 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+	steal, total, ok := parseCPUTimes(stat)
+	if !ok || steal != 30197 || total != 2938801+4324+741617+7248487+108119+0+100367+30197 {
+		t.Fatalf("parseCPUTimes = %d, %d, %v", steal, total, ok)
+	}
+	for _, bad := range []string{"", "cpu 1 2 3\n", "intr 1 2 3 4 5 6 7 8 9\n", "cpu 1 2 3 4 5 6 7 x 0\n"} {
+		if _, _, ok := parseCPUTimes([]byte(bad)); ok {
+			t.Errorf("parseCPUTimes(%q) accepted", bad)
+		}
+	}
+}

@@ -32,14 +32,20 @@ func (m Steal) Percent() float64 {
 	return 100 * float64(s-m.steal) / float64(t-m.total)
 }
 
-// cpuTimes reads the stolen and total ticks of all CPUs: the first line
-// of /proc/stat, "cpu user nice system idle iowait irq softirq steal ...".
+// cpuTimes reads the stolen and total ticks of all CPUs from /proc/stat.
 func cpuTimes() (steal, total uint64, ok bool) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, 0, false
 	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
+	return parseCPUTimes(b)
+}
+
+// parseCPUTimes reads the first line of /proc/stat, "cpu user nice system
+// idle iowait irq softirq steal ...": the eighth figure is the steal, the
+// first eight the total (guest time is counted in user already).
+func parseCPUTimes(stat []byte) (steal, total uint64, ok bool) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
 	fields := bytes.Fields(line)
 	if len(fields) < 9 || string(fields[0]) != "cpu" {
 		return 0, 0, false
