@@ -50,6 +50,7 @@ func TuneGC() {
 	floor.Do(func() {
 		debug.SetGCPercent(GCPercent)
 		floor.percent = GCPercent
+		floor.live[0].Name = "/gc/heap/live:bytes"
 		armFloor()
 	})
 }
@@ -69,7 +70,6 @@ type floorSentinel struct{ _ *int }
 
 func armFloor() {
 	runtime.SetFinalizer(&floorSentinel{}, func(*floorSentinel) {
-		floor.live[0].Name = "/gc/heap/live:bytes"
 		metrics.Read(floor.live[:])
 		if p := percentFor(floor.live[0].Value.Uint64()); p != floor.percent {
 			// SetGCPercent stops the world briefly: only when the target

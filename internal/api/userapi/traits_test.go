@@ -98,7 +98,4 @@ func TestTraitsReadAlikeInEveryEncoding(t *testing.T) {
 		rest(http.MethodGet, "/v1/users/"+id, nil, &got)
 		check("REST get", []*userv1.User{got.GetUser()})
 	}
-	if b, _ := json.Marshal(want); len(b) < 300 {
-		t.Fatalf("the long traits are %d bytes", len(b))
-	}
 }
